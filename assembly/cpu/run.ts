@@ -1,0 +1,38 @@
+// The run loop: fetch/decode/execute up to `budget` instructions, deliver faults, return an EXIT_*.
+import { CPU_STATE, CPU_INSNS, CPU_HALTED, SEG_CS, EXIT_BUDGET } from "../memmap";
+import { rip, setRip, nextIp, is64, segBase } from "./state";
+import { flagsSync } from "./flags";
+import { fault, faultVec, faultErr, clearFault } from "./fault";
+import { decodeCached, dLen } from "./decode";
+import { execute } from "./exec";
+import { ripOfInsn } from "./string";
+import { stopReason, clearStop, deliverException } from "./system";
+
+export function run(budget: i32): i32 {
+  clearStop();
+  let n = 0; // steps taken (retired instructions and delivered faults): bounds the loop
+  let retired = 0;
+  while (n < budget) {
+    n++;
+    const ip = rip();
+    ripOfInsn = ip;
+    clearFault();
+    const lin = is64 ? ip : segBase(SEG_CS) + ip;
+    if (decodeCached(lin)) {
+      nextIp = ip + (dLen() as u64);
+      if (!is64) nextIp &= 0xffffffff;
+      execute();
+    }
+    if (fault) {
+      clearFault();
+      nextIp = ip;
+      deliverException(faultVec, faultErr);
+      if (fault) clearFault(); // deliverException handles nested faults itself
+    } else retired++;
+    setRip(nextIp);
+    if (stopReason >= 0) break;
+  }
+  store<u64>(CPU_STATE + CPU_INSNS, load<u64>(CPU_STATE + CPU_INSNS) + (retired as u64));
+  flagsSync();
+  return stopReason >= 0 ? stopReason : EXIT_BUDGET;
+}

@@ -1,0 +1,266 @@
+// String instructions (MOVS CMPS STOS LODS SCAS INS OUTS) with REP/REPE/REPNE. A REP instruction runs
+// at most STR_CHUNK iterations per step and then re-executes (nextIp stays on it), so the run loop's
+// budget and event checks still happen; after a fault the registers reflect the iterations done, and
+// the instruction resumes where it stopped.
+import { SEG_ES, SEG_DS } from "../memmap";
+import {
+  reg64, setReg64, reg32, setReg32, reg16, setReg16, RAX, RCX, RSI, RDI, RDX, getReg, setReg,
+  nextIp, is64, flatMask, F_DF, setReg8, userAcc,
+} from "./state";
+import { getFlags, getZF } from "./flags";
+import { fault } from "./fault";
+import { linear } from "./ea";
+import { rdN, wrN, xlate, ACC_W, ACC_U } from "../mmu/tlb";
+import { dAs, dSeg, dPfx, P_REP, P_REPNE } from "./decode";
+import { alu } from "./alu";
+import { ioIn, ioOut, ioAllowed } from "./system";
+
+const STR_CHUNK: u64 = 4096;
+
+@inline function idx(r: i32): u64 {
+  if (dAs() == 8) return reg64(r);
+  return dAs() == 4 ? reg32(r) as u64 : reg16(r) as u64;
+}
+@inline function setIdx(r: i32, v: u64): void {
+  if (dAs() == 8) setReg64(r, v);
+  else if (dAs() == 4) setReg32(r, v as u32);
+  else setReg16(r, v as u32);
+}
+@inline function step(size: i32): u64 {
+  return (getFlags() & F_DF) != 0 ? (-(size as i64)) as u64 : size as u64;
+}
+@inline function srcSeg(): i32 { return dSeg() >= 0 ? dSeg() : SEG_DS; }
+
+// Iterations to do now: 1 without REP; else min(rCX, chunk). 0: nothing to do.
+@inline function repCount(): u64 {
+  if ((dPfx() & (P_REP | P_REPNE)) == 0) return 1;
+  const c = idx(RCX);
+  return c < STR_CHUNK ? c : STR_CHUNK;
+}
+@inline function isRep(): bool { return (dPfx() & (P_REP | P_REPNE)) != 0; }
+
+// After `done` iterations of a REP instruction: count down rCX, and re-execute if work remains.
+function repFinish(done: u64, stopped: bool): void {
+  if (!isRep()) return;
+  const left = idx(RCX) - done;
+  setIdx(RCX, left);
+  if (left != 0 && !stopped) nextIp = ripOfInsn;
+}
+
+// The address of the current instruction, for re-execution.
+export let ripOfInsn: u64 = 0;
+
+export function movs(size: i32): void {
+  const n = repCount();
+  if (n == 0) return;
+  const d = step(size);
+  let done: u64 = 0;
+  // Fast path: forward copies in flat (or 64-bit) segments, page by page with memory.copy.
+  const flat = is64 || ((flatMask & (1 << srcSeg())) != 0 && (flatMask & (1 << SEG_ES)) != 0);
+  if (flat && d == (size as u64) && n > 1 && dAs() != 2) {
+    while (done < n) {
+      const s = idx(RSI), t = idx(RDI);
+      const sl = linear(srcSeg(), s, size, false);
+      if (fault) break;
+      const tl = linear(SEG_ES, t, size, true);
+      if (fault) break;
+      let k = n - done;
+      const sroom = ((0x1000 - ((sl as i32) & 0xfff)) / size) as u64;
+      const troom = ((0x1000 - ((tl as i32) & 0xfff)) / size) as u64;
+      if (sroom < k) k = sroom;
+      if (troom < k) k = troom;
+      if (dAs() == 4) {
+        const sw = (<u64>0x100000000 - s) / (size as u64), tw = (<u64>0x100000000 - t) / (size as u64);
+        if (sw < k) k = sw;
+        if (tw < k) k = tw;
+      }
+      if (k == 0) { // an element straddles a page: one element the slow way
+        const v = rdN(sl, size);
+        if (fault) break;
+        wrN(tl, size, v);
+        if (fault) break;
+        setIdx(RSI, s + d); setIdx(RDI, t + d);
+        done++;
+        continue;
+      }
+      const bytes = (k as i32) * size;
+      const sp = xlate(sl, bytes, (userAcc as i32) << 2);
+      if (sp < 0) break;
+      const tp = xlate(tl, bytes, ((userAcc as i32) << 2) | ACC_W);
+      if (tp < 0) break;
+      if (tp > sp && tp < sp + bytes) {
+        for (let i = 0; i < bytes; i++) store<u8>(tp + i, load<u8>(sp + i)); // forward, overlapping
+      } else {
+        memory.copy(tp, sp, bytes);
+      }
+      setIdx(RSI, s + (bytes as u64)); setIdx(RDI, t + (bytes as u64));
+      done += k;
+    }
+    repFinish(done, false);
+    return;
+  }
+  while (done < n) {
+    const sl = linear(srcSeg(), idx(RSI), size, false);
+    if (fault) break;
+    const v = rdN(sl, size);
+    if (fault) break;
+    const tl = linear(SEG_ES, idx(RDI), size, true);
+    if (fault) break;
+    wrN(tl, size, v);
+    if (fault) break;
+    setIdx(RSI, idx(RSI) + d); setIdx(RDI, idx(RDI) + d);
+    done++;
+  }
+  repFinish(done, false);
+}
+
+export function stos(size: i32): void {
+  const n = repCount();
+  if (n == 0) return;
+  const d = step(size);
+  const val = size == 1 ? reg64(RAX) & 0xff : getReg(RAX, size);
+  let done: u64 = 0;
+  while (done < n) {
+    const t = idx(RDI);
+    const tl = linear(SEG_ES, t, size, true);
+    if (fault) break;
+    // Fast path: fill the rest of the page in one go (forward, flat).
+    if (d == (size as u64) && n - done > 1 && (is64 || (flatMask & (1 << SEG_ES)) != 0) && dAs() != 2) {
+      let k = n - done;
+      const room = ((0x1000 - ((tl as i32) & 0xfff)) / size) as u64;
+      if (room < k) k = room;
+      if (dAs() == 4) { const w = (<u64>0x100000000 - t) / (size as u64); if (w < k) k = w; }
+      if (k > 1) {
+        const bytes = (k as i32) * size;
+        const tp = xlate(tl, bytes, ((userAcc as i32) << 2) | ACC_W);
+        if (tp < 0) break;
+        if (size == 1) memory.fill(tp, val as u8, bytes);
+        else for (let i = 0; i < bytes; i += size) {
+          if (size == 2) store<u16>(tp + i, val as u16);
+          else if (size == 4) store<u32>(tp + i, val as u32);
+          else store<u64>(tp + i, val);
+        }
+        setIdx(RDI, t + (bytes as u64));
+        done += k;
+        continue;
+      }
+    }
+    wrN(tl, size, val);
+    if (fault) break;
+    setIdx(RDI, t + d);
+    done++;
+  }
+  repFinish(done, false);
+}
+
+export function lods(size: i32): void {
+  const n = repCount();
+  if (n == 0) return;
+  const d = step(size);
+  let done: u64 = 0;
+  while (done < n) {
+    const sl = linear(srcSeg(), idx(RSI), size, false);
+    if (fault) break;
+    const v = rdN(sl, size);
+    if (fault) break;
+    if (size == 1) setReg8(0, v as u32); // AL
+    else setReg(RAX, size, v);
+    setIdx(RSI, idx(RSI) + d);
+    done++;
+  }
+  repFinish(done, false);
+}
+
+// SCAS/CMPS: REPE (F3) repeats while equal, REPNE (F2) while not equal.
+export function scas(size: i32): void {
+  const n = repCount();
+  if (n == 0) return;
+  const d = step(size);
+  const a = size == 1 ? reg64(RAX) & 0xff : getReg(RAX, size);
+  let done: u64 = 0;
+  let stopped = false;
+  while (done < n) {
+    const tl = linear(SEG_ES, idx(RDI), size, false);
+    if (fault) break;
+    const v = rdN(tl, size);
+    if (fault) break;
+    alu(7, size, a, v);
+    setIdx(RDI, idx(RDI) + d);
+    done++;
+    if (repStop()) { stopped = true; break; }
+  }
+  repFinish(done, stopped);
+}
+
+export function cmps(size: i32): void {
+  const n = repCount();
+  if (n == 0) return;
+  const d = step(size);
+  let done: u64 = 0;
+  let stopped = false;
+  while (done < n) {
+    const sl = linear(srcSeg(), idx(RSI), size, false);
+    if (fault) break;
+    const a = rdN(sl, size);
+    if (fault) break;
+    const tl = linear(SEG_ES, idx(RDI), size, false);
+    if (fault) break;
+    const b = rdN(tl, size);
+    if (fault) break;
+    alu(7, size, a, b);
+    setIdx(RSI, idx(RSI) + d); setIdx(RDI, idx(RDI) + d);
+    done++;
+    if (repStop()) { stopped = true; break; }
+  }
+  repFinish(done, stopped);
+}
+
+@inline function repStop(): bool {
+  if ((dPfx() & P_REP) != 0) return !getZF();
+  if ((dPfx() & P_REPNE) != 0) return getZF();
+  return false;
+}
+
+export function ins(size: i32): void {
+  const port = (reg64(RDX) & 0xffff) as i32;
+  if (!ioAllowed(port, size)) return;
+  const n = repCount();
+  if (n == 0) return;
+  const d = step(size);
+  let done: u64 = 0;
+  while (done < n) {
+    const tl = linear(SEG_ES, idx(RDI), size, true);
+    if (fault) break;
+    // Check the destination before the port read (a port read may have side effects).
+    if (xlate(tl, 1, ((userAcc as i32) << 2) | ACC_W) < 0) break;
+    const v = ioIn(port, size);
+    if (fault) break;
+    wrN(tl, size, v as u64);
+    if (fault) break;
+    setIdx(RDI, idx(RDI) + d);
+    done++;
+  }
+  repFinish(done, false);
+}
+
+export function outs(size: i32): void {
+  const port = (reg64(RDX) & 0xffff) as i32;
+  if (!ioAllowed(port, size)) return;
+  const n = repCount();
+  if (n == 0) return;
+  const d = step(size);
+  let done: u64 = 0;
+  while (done < n) {
+    const sl = linear(srcSeg(), idx(RSI), size, false);
+    if (fault) break;
+    const v = rdN(sl, size);
+    if (fault) break;
+    ioOut(port, size, v as u32);
+    if (fault) break;
+    setIdx(RSI, idx(RSI) + d);
+    done++;
+  }
+  repFinish(done, false);
+}
+
+export { ACC_U };

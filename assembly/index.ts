@@ -1,0 +1,73 @@
+// The core's exports: numbers only. The host reads and writes the vCPU state block (CPU_STATE, see
+// memmap.ts) directly in linear memory, then calls cpu_state_changed().
+import {
+  CPU_STATE, CPU_STATE_SIZE, CPU_CPL, CPU_CR0, CPU_CR4, CPU_EFER, CPU_RFLAGS, CPU_IDTR_LIMIT, CPU_GDTR_LIMIT,
+  SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_TR, SEG_LDTR, MODE_LONG64,
+} from "./memmap";
+import { setSeg, cpuStateChanged, setCpl, CR0_PE, CR0_PG, CR0_ET, CR0_NE, CR4_PAE, EFER_LME, EFER_LMA } from "./cpu/state";
+import { setFlags, flagsSync, lfOp, LF_NONE } from "./cpu/flags";
+import { tlbInit, tlbFlushAll, setPhysWindow } from "./mmu/tlb";
+import { dcacheFlush } from "./cpu/dcache";
+import { run as cpuRun } from "./cpu/run";
+import { optableInit } from "./cpu/optable";
+
+export function init(): void {
+  memory.fill(CPU_STATE, 0, CPU_STATE_SIZE);
+  tlbInit();
+  dcacheFlush();
+  optableInit();
+}
+
+// Bytes of linear memory in use by static data and the stub heap (must stay below 1 MiB).
+export function heap_end(): i32 { return __heap_base as i32; }
+
+// A flat machine for bare programs and tests: all segments base 0, limit 4 GiB, at privilege `cpl`.
+// mode: MODE_PROT32 (paging off) or MODE_LONG64 (the host must also provide page tables and set
+// CR3 and CR0.PG; with PG clear the core treats long mode as identity-mapped below 4 GiB).
+export function cpu_reset_flat(mode: i32, cpl: i32): void {
+  memory.fill(CPU_STATE, 0, CPU_STATE_SIZE);
+  const long = mode == MODE_LONG64;
+  const dpl = (cpl & 3) << 5;
+  const code = 0x9b | dpl | (long ? 0x2000 : 0x4000) | 0x8000; // P S code R A, L or D, G
+  const data = 0x93 | dpl | 0x4000 | 0x8000; // P S data W A, B, G
+  setSeg(SEG_CS, 0x08 | cpl, 0, 0xffffffff, code);
+  setSeg(SEG_SS, 0x10 | cpl, 0, 0xffffffff, data);
+  setSeg(SEG_DS, 0x10 | cpl, 0, 0xffffffff, data);
+  setSeg(SEG_ES, 0x10 | cpl, 0, 0xffffffff, data);
+  setSeg(SEG_FS, 0x10 | cpl, 0, 0xffffffff, data);
+  setSeg(SEG_GS, 0x10 | cpl, 0, 0xffffffff, data);
+  setSeg(SEG_TR, 0, 0, 0xffff, 0x8b);
+  setSeg(SEG_LDTR, 0, 0, 0xffff, 0x82);
+  store<u32>(CPU_STATE + CPU_GDTR_LIMIT, 0xffff);
+  store<u32>(CPU_STATE + CPU_IDTR_LIMIT, 0);
+  store<u64>(CPU_STATE + CPU_CR0, CR0_PE | CR0_ET | CR0_NE);
+  if (long) {
+    store<u64>(CPU_STATE + CPU_CR4, CR4_PAE);
+    store<u64>(CPU_STATE + CPU_EFER, EFER_LME | EFER_LMA);
+  }
+  setFlags(2);
+  setCpl(cpl);
+  cpuStateChanged();
+  tlbFlushAll();
+}
+
+// After the host wrote the state block: RFLAGS is taken as stored, derived state recomputed, and the
+// TLB flushed.
+export function cpu_state_changed(): void {
+  setFlags(load<u64>(CPU_STATE + CPU_RFLAGS));
+  setCpl(load<i32>(CPU_STATE + CPU_CPL));
+  cpuStateChanged();
+  tlbFlushAll();
+}
+
+// Guest-physical window of a bare machine: phys p lives at linear p + base, for p < limit.
+export function set_phys_window(base: u32, limit: u32): void {
+  setPhysWindow(base as u64, limit as u64);
+}
+
+export function tlb_flush(): void { tlbFlushAll(); }
+export function dcache_flush(): void { dcacheFlush(); }
+export function flags_sync(): void { flagsSync(); }
+
+// Execute up to `budget` instructions; returns EXIT_* (memmap.ts).
+export function run(budget: i32): i32 { return cpuRun(budget); }

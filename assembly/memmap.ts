@@ -1,0 +1,118 @@
+// The one memory map of the core's linear memory, shared by the core (AssemblyScript) and the host
+// (TypeScript imports this very file). Plain integer constants only, so that both compilers accept it.
+//
+//   0x0000_0000 .. 0x000F_FFFF  AssemblyScript static data and the stub runtime's heap (unused at run time)
+//   0x0010_0000                 CPU_STATE: the running vCPU's architectural state (layout: CPU_* offsets)
+//   0x0010_1000                 SCRATCH: bounce buffer for page-crossing accesses and host mailboxes
+//   0x0011_0000                 TLB: software TLB (tags, host addresses)
+//   0x0020_0000                 DCACHE: decoded-instruction cache
+//   0x0040_0000                 CODEMAP: one byte per 4 KiB machine page: 1 = decoded code lives there
+//   0x0050_0000 .. 0x03FF_FFFF  hypervisor tables (domains, frame table: issue 3)
+//   0x0400_0000 ..              MACHINE memory: guest frames (machine address == linear address)
+
+export const PAGE_SIZE = 4096;
+export const PAGE_SHIFT = 12;
+
+// ---- CPU state block ------------------------------------------------------------------------
+export const CPU_STATE = 0x100000;
+export const CPU_STATE_SIZE = 0x1000;
+// General registers, 16 x u64, in encoding order: RAX RCX RDX RBX RSP RBP RSI RDI R8..R15.
+export const CPU_REGS = 0;
+export const CPU_RIP = 128;
+// RFLAGS as stored; the arithmetic flags (CF PF AF ZF SF OF) may be pending in the lazy-flag fields:
+// the core resolves them on every read of RFLAGS, and `cpu_flags_sync()` writes them here for the host.
+export const CPU_RFLAGS = 136;
+export const CPU_LF_OP = 144; // i32: kind of the last flag-setting operation (0 = none pending)
+export const CPU_LF_SIZE = 148; // i32: its operand size in bytes
+export const CPU_LF_RES = 152; // u64
+export const CPU_LF_A = 160; // u64: first operand
+export const CPU_LF_B = 168; // u64: second operand (or carry-in)
+// Segment registers: 8 slots of 16 bytes: selector u16 @0, attributes u16 @2 (descriptor byte 5 in
+// bits 0-7: type, S, DPL, P; descriptor bits 52-55 in bits 12-15: AVL, L, D/B, G), limit u32 @4
+// (already scaled by G), base u64 @8.
+export const CPU_SEG = 176;
+export const SEG_SIZE = 16;
+export const SEG_ES = 0;
+export const SEG_CS = 1;
+export const SEG_SS = 2;
+export const SEG_DS = 3;
+export const SEG_FS = 4;
+export const SEG_GS = 5;
+export const SEG_LDTR = 6;
+export const SEG_TR = 7;
+export const CPU_GDTR_BASE = 304; // u64
+export const CPU_GDTR_LIMIT = 312; // u32
+export const CPU_IDTR_BASE = 320; // u64
+export const CPU_IDTR_LIMIT = 328; // u32
+export const CPU_CR0 = 336; // u64
+export const CPU_CR2 = 344;
+export const CPU_CR3 = 352;
+export const CPU_CR4 = 360;
+export const CPU_CR8 = 368;
+export const CPU_EFER = 376;
+export const CPU_DR = 384; // DR0..DR7, 8 x u64
+export const CPU_MSR_STAR = 448;
+export const CPU_MSR_LSTAR = 456;
+export const CPU_MSR_CSTAR = 464;
+export const CPU_MSR_SFMASK = 472;
+export const CPU_MSR_KGSBASE = 480;
+export const CPU_MSR_SYSENTER_CS = 488;
+export const CPU_MSR_SYSENTER_ESP = 496;
+export const CPU_MSR_SYSENTER_EIP = 504;
+export const CPU_TSC_OFFSET = 512; // guest TSC = instruction-derived host TSC + offset
+export const CPU_MSR_PAT = 520;
+export const CPU_MSR_MISC_ENABLE = 528;
+export const CPU_MSR_TSC_AUX = 536;
+export const CPU_CPL = 560; // i32: current privilege level
+export const CPU_MODE = 564; // i32: MODE_* below, derived from CR0/EFER/CS
+export const CPU_HALTED = 568; // i32: 1 after HLT until an event arrives
+export const CPU_EXIT_REASON = 576; // i32: why run() returned (EXIT_* below)
+export const CPU_EXIT_VECTOR = 580; // i32: vector of an intercepted exception or INT n
+export const CPU_EXIT_ERROR = 584; // i32: its error code (or -1 when it has none)
+export const CPU_EXIT_INFO = 592; // u64: extra (the faulting linear address for #PF, port for I/O)
+export const CPU_INSNS = 600; // u64: instructions retired since reset
+export const CPU_INTERCEPT = 608; // 32 bytes: bit v set = exception/INT vector v goes to the hypervisor
+export const CPU_INTERCEPT_FLAGS = 640; // i32: INTERCEPT_* below
+export const CPU_FXSAVE = 1024; // 512 bytes, FXSAVE layout (x87/SSE: a later issue)
+
+export const MODE_REAL = 0;
+export const MODE_PROT16 = 1;
+export const MODE_PROT32 = 2;
+export const MODE_LONG64 = 3;
+export const MODE_COMPAT16 = 4; // long mode, 16-bit code segment
+export const MODE_COMPAT32 = 5; // long mode, 32-bit code segment
+
+export const INTERCEPT_SYSCALL = 1; // SYSCALL exits to the hypervisor instead of using LSTAR/STAR
+export const INTERCEPT_SYSENTER = 2;
+export const INTERCEPT_HLT = 4;
+export const INTERCEPT_IO = 8; // IN/OUT exit to the hypervisor rather than calling the host's ports
+export const INTERCEPT_CPUID = 16;
+export const INTERCEPT_PRIV = 32; // privileged instructions at CPL>0 exit rather than raise #GP
+
+// Why run() returned.
+export const EXIT_BUDGET = 0; // the instruction budget ran out
+export const EXIT_HLT = 1; // HLT with no event pending
+export const EXIT_HOST = 2; // the host asked to stop (an I/O port handler returned non-zero)
+export const EXIT_INTERCEPT = 3; // an intercepted exception or INT n: see CPU_EXIT_VECTOR/ERROR
+export const EXIT_TRIPLE_FAULT = 4; // an exception while delivering a double fault
+export const EXIT_SYSCALL = 5; // intercepted SYSCALL
+export const EXIT_SYSENTER = 6; // intercepted SYSENTER
+export const EXIT_UNHANDLED = 7; // an exception with no IDT to deliver it (bare mode): vector in EXIT_VECTOR
+
+// ---- other regions --------------------------------------------------------------------------
+export const SCRATCH = 0x101000;
+export const SCRATCH_SIZE = 0x1000;
+export const DUMMY_READ = 0x102000; // page of 0xFF bytes: what reads outside RAM see
+export const DUMMY_WRITE = 0x103000; // page that swallows writes outside RAM
+export const MAILBOX = 0x104000; // 48 KiB for host <-> core exchanges (names, strings, small buffers)
+export const MAILBOX_SIZE = 0xc000;
+export const TLB_BASE = 0x110000; // RTAG i64[4096] @0, WTAG @0x8000, XTAG @0x10000, HOST i32 @0x18000,
+export const TLB_ENTRIES = 4096; //  GLOBAL u8 @0x1C000; tag = (linear page number << 1) | user
+export const OPTABLE_BASE = 0x1f0000; // 1 KiB: decode attributes per opcode id (cpu/optable.ts)
+export const DCACHE_BASE = 0x200000;
+export const DCACHE_ENTRIES = 65536;
+export const DCACHE_ENTRY_SIZE = 32;
+export const CODEMAP_BASE = 0x400000;
+export const HV_BASE = 0x500000;
+export const MACHINE_BASE = 0x4000000; // first byte of machine memory given to guests (64 MiB)
+export const WASM_PAGE = 65536;

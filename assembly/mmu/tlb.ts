@@ -1,0 +1,292 @@
+// Software TLB and the guest-memory access functions of the CPU. Direct-mapped, 4096 entries indexed
+// by the linear page number; separate tags for read, write and execute so that one compare decides
+// each fast-path access. A tag is (page number << 1) | user, so user and supervisor translations of
+// one page never share an entry. A write tag is installed only when the page is writable at that
+// privilege, its dirty bit is already set, and no decoded code lives in it (see CODEMAP): writes to
+// code pages take the slow path, which invalidates the decoded-instruction cache.
+import {
+  TLB_BASE, TLB_ENTRIES, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
+} from "../memmap";
+import { userAcc } from "../cpu/state";
+import { fault } from "../cpu/fault";
+import { walk, walkWritable, walkExec, walkGlobal } from "./walk";
+import { dcacheInvalidate } from "../cpu/dcache";
+
+const RTAG = TLB_BASE;
+const WTAG = TLB_BASE + 0x8000;
+const XTAG = TLB_BASE + 0x10000;
+const HOST = TLB_BASE + 0x18000;
+const GLOB = TLB_BASE + 0x1c000;
+
+// Access kinds, equal to the #PF error-code bits they cause.
+export const ACC_R = 0;
+export const ACC_W = 2;
+export const ACC_U = 4;
+export const ACC_X = 16;
+
+// Guest-physical to host-linear: host = phys + physBase for phys < physLimit.
+// Bare machines: physBase = MACHINE_BASE, physLimit = RAM size. PV: physBase = 0 (machine address ==
+// linear address), physLimit = end of machine memory.
+export let physBase: u64 = 0;
+export let physLimit: u64 = 0;
+export function setPhysWindow(base: u64, limit: u64): void {
+  physBase = base;
+  physLimit = limit;
+  tlbFlushAll();
+}
+
+export function tlbInit(): void {
+  memory.fill(DUMMY_READ, 0xff, 4096);
+  tlbFlushAll();
+}
+
+export function tlbFlushAll(): void {
+  memory.fill(RTAG, 0xff, TLB_ENTRIES * 8 * 3);
+  memory.fill(GLOB, 0, TLB_ENTRIES);
+}
+
+// CR3 write without PGE: global pages stay.
+export function tlbFlushNonGlobal(): void {
+  for (let i = 0; i < TLB_ENTRIES; i++) {
+    if (load<u8>(GLOB + i) == 0) {
+      store<i64>(RTAG + (i << 3), -1);
+      store<i64>(WTAG + (i << 3), -1);
+      store<i64>(XTAG + (i << 3), -1);
+    }
+  }
+}
+
+export function tlbFlushPage(lin: u64): void {
+  const i = ((lin >> 12) as i32) & (TLB_ENTRIES - 1);
+  store<i64>(RTAG + (i << 3), -1);
+  store<i64>(WTAG + (i << 3), -1);
+  store<i64>(XTAG + (i << 3), -1);
+  store<u8>(GLOB + i, 0);
+}
+
+// Drop every write translation to a host page (it now holds decoded code).
+export function tlbDropWrites(hostPage: i32): void {
+  for (let i = 0; i < TLB_ENTRIES; i++) {
+    if (load<i32>(HOST + (i << 2)) == hostPage) store<i64>(WTAG + (i << 3), -1);
+  }
+}
+
+// Host address of a guest-physical page, or the dummy pages outside RAM.
+@inline function physToHost(phys: u64, write: bool): i32 {
+  if (phys < physLimit) return (phys + physBase) as i32;
+  return write ? DUMMY_WRITE : DUMMY_READ;
+}
+
+// Translate the page of `lin` for access `acc` (ACC_* bits; ACC_U is added from the CPL when
+// `useCpl`), fill the TLB and return the host address of the page, or -1 with a fault raised.
+export function tlbFill(lin: u64, acc: i32): i32 {
+  const phys = walk(lin, acc);
+  if (phys < 0) return -1;
+  const write = (acc & ACC_W) != 0;
+  const host = physToHost(phys as u64, write);
+  const vpn = lin >> 12;
+  const i = (vpn as i32) & (TLB_ENTRIES - 1);
+  const tag = ((vpn << 1) | (((acc & ACC_U) != 0) ? 1 : 0)) as i64;
+  // Only RAM pages get cached translations: the dummy pages must not alias to one another.
+  if ((phys as u64) < physLimit) {
+    if (load<i64>(RTAG + (i << 3)) != tag) {
+      store<i64>(WTAG + (i << 3), -1);
+      store<i64>(XTAG + (i << 3), -1);
+    }
+    store<i64>(RTAG + (i << 3), tag);
+    store<i32>(HOST + (i << 2), host);
+    store<u8>(GLOB + i, walkGlobal ? 1 : 0);
+    if (walkWritable && load<u8>(CODEMAP_BASE + (host >>> 12)) == 0) store<i64>(WTAG + (i << 3), tag);
+    // Execute tags only from instruction fetches: fetchHost marks the page as code (CODEMAP) first.
+    if (walkExec && (acc & ACC_X) != 0) store<i64>(XTAG + (i << 3), tag);
+  }
+  return host;
+}
+
+// Host address for `size` bytes at `lin` (not crossing a page), or -1 with a fault raised. Writes to
+// pages holding decoded code invalidate the decoded-instruction cache over the written range.
+export function xlate(lin: u64, size: i32, acc: i32): i32 {
+  const vpn = lin >> 12;
+  const i = (vpn as i32) & (TLB_ENTRIES - 1);
+  const tag = ((vpn << 1) | (((acc & ACC_U) != 0) ? 1 : 0)) as i64;
+  const off = (lin as i32) & 0xfff;
+  const tagArr = (acc & ACC_W) != 0 ? WTAG : ((acc & ACC_X) != 0 ? XTAG : RTAG);
+  if (load<i64>(tagArr + (i << 3)) == tag) return load<i32>(HOST + (i << 2)) + off;
+  const host = tlbFill(lin, acc);
+  if (host < 0) return -1;
+  if ((acc & ACC_W) != 0 && host != DUMMY_WRITE && load<u8>(CODEMAP_BASE + (host >>> 12)) != 0) {
+    dcacheInvalidate(host + off, size);
+  }
+  return host + off;
+}
+
+// ---- the CPU's data accesses (privilege from the CPL) ----
+
+@inline function accU(): i32 { return (userAcc as i32) << 2; }
+
+// Reads that cross a page are assembled byte by byte (each byte translated, so a fault on either
+// page is raised before anything changes).
+function rdCross(lin: u64, size: i32, acc: i32): u64 {
+  let v: u64 = 0;
+  for (let k = 0; k < size; k++) {
+    const p = xlate(lin + (k as u64), 1, acc);
+    if (p < 0) return 0;
+    v |= (load<u8>(p) as u64) << ((k as u64) << 3);
+  }
+  return v;
+}
+
+// A write that crosses a page: both pages are translated for writing before any byte is stored.
+function wrCross(lin: u64, size: i32, v: u64, acc: i32): void {
+  const first = 0x1000 - ((lin as i32) & 0xfff);
+  const p1 = xlate(lin, first, acc | ACC_W);
+  if (p1 < 0) return;
+  const p2 = xlate(lin + (first as u64), size - first, acc | ACC_W);
+  if (p2 < 0) return;
+  for (let k = 0; k < size; k++) {
+    const b = (v >> ((k as u64) << 3)) as u8;
+    if (k < first) store<u8>(p1 + k, b); else store<u8>(p2 + k - first, b);
+  }
+}
+
+// Generic read/write with an explicit access kind (system-table reads pass ACC_R without ACC_U).
+export function readAcc(lin: u64, size: i32, acc: i32): u64 {
+  if (((lin as i32) & 0xfff) > 0x1000 - size) return rdCross(lin, size, acc);
+  const p = xlate(lin, size, acc);
+  if (p < 0) return 0;
+  if (size == 1) return load<u8>(p);
+  if (size == 2) return load<u16>(p);
+  if (size == 4) return load<u32>(p);
+  return load<u64>(p);
+}
+
+export function writeAcc(lin: u64, size: i32, v: u64, acc: i32): void {
+  if (((lin as i32) & 0xfff) > 0x1000 - size) { wrCross(lin, size, v, acc); return; }
+  const p = xlate(lin, size, acc | ACC_W);
+  if (p < 0) return;
+  if (size == 1) store<u8>(p, v as u8);
+  else if (size == 2) store<u16>(p, v as u16);
+  else if (size == 4) store<u32>(p, v as u32);
+  else store<u64>(p, v);
+}
+
+// Fast paths: one tag compare, then a plain load/store.
+@inline function fastIdx(lin: u64): i32 { return ((lin >> 12) as i32) & (TLB_ENTRIES - 1); }
+@inline function fastTag(lin: u64): i64 { return (((lin >> 12) << 1) as i64) | userAcc; }
+
+@inline export function rd8(lin: u64): u32 {
+  const i = fastIdx(lin);
+  if (load<i64>(RTAG + (i << 3)) == fastTag(lin)) return load<u8>(load<i32>(HOST + (i << 2)) + ((lin as i32) & 0xfff));
+  return readAcc(lin, 1, accU()) as u32;
+}
+@inline export function rd16(lin: u64): u32 {
+  const i = fastIdx(lin);
+  const o = (lin as i32) & 0xfff;
+  if (load<i64>(RTAG + (i << 3)) == fastTag(lin) && o <= 0xffe) return load<u16>(load<i32>(HOST + (i << 2)) + o);
+  return readAcc(lin, 2, accU()) as u32;
+}
+@inline export function rd32(lin: u64): u32 {
+  const i = fastIdx(lin);
+  const o = (lin as i32) & 0xfff;
+  if (load<i64>(RTAG + (i << 3)) == fastTag(lin) && o <= 0xffc) return load<u32>(load<i32>(HOST + (i << 2)) + o);
+  return readAcc(lin, 4, accU()) as u32;
+}
+@inline export function rd64(lin: u64): u64 {
+  const i = fastIdx(lin);
+  const o = (lin as i32) & 0xfff;
+  if (load<i64>(RTAG + (i << 3)) == fastTag(lin) && o <= 0xff8) return load<u64>(load<i32>(HOST + (i << 2)) + o);
+  return readAcc(lin, 8, accU());
+}
+@inline export function rdN(lin: u64, size: i32): u64 {
+  if (size == 4) return rd32(lin) as u64;
+  if (size == 8) return rd64(lin);
+  if (size == 2) return rd16(lin) as u64;
+  return rd8(lin) as u64;
+}
+
+@inline export function wr8(lin: u64, v: u32): void {
+  const i = fastIdx(lin);
+  if (load<i64>(WTAG + (i << 3)) == fastTag(lin)) { store<u8>(load<i32>(HOST + (i << 2)) + ((lin as i32) & 0xfff), v as u8); return; }
+  writeAcc(lin, 1, v as u64, accU());
+}
+@inline export function wr16(lin: u64, v: u32): void {
+  const i = fastIdx(lin);
+  const o = (lin as i32) & 0xfff;
+  if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0xffe) { store<u16>(load<i32>(HOST + (i << 2)) + o, v as u16); return; }
+  writeAcc(lin, 2, v as u64, accU());
+}
+@inline export function wr32(lin: u64, v: u32): void {
+  const i = fastIdx(lin);
+  const o = (lin as i32) & 0xfff;
+  if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0xffc) { store<u32>(load<i32>(HOST + (i << 2)) + o, v); return; }
+  writeAcc(lin, 4, v as u64, accU());
+}
+@inline export function wr64(lin: u64, v: u64): void {
+  const i = fastIdx(lin);
+  const o = (lin as i32) & 0xfff;
+  if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0xff8) { store<u64>(load<i32>(HOST + (i << 2)) + o, v); return; }
+  writeAcc(lin, 8, v, accU());
+}
+@inline export function wrN(lin: u64, size: i32, v: u64): void {
+  if (size == 4) wr32(lin, v as u32);
+  else if (size == 8) wr64(lin, v);
+  else if (size == 2) wr16(lin, v as u32);
+  else wr8(lin, v as u32);
+}
+
+// Check that `len` bytes at `lin` can be written (for instructions that store more than once, so
+// that a fault on a later store cannot leave an earlier one done). Raises the fault; returns false.
+export function probeWrite(lin: u64, len: i32): bool {
+  const last = lin + ((len - 1) as u64);
+  if (xlate(lin, 1, accU() | ACC_W) < 0) return false;
+  if ((last >> 12) != (lin >> 12) && xlate(last, 1, accU() | ACC_W) < 0) return false;
+  return true;
+}
+export function probeRead(lin: u64, len: i32): bool {
+  const last = lin + ((len - 1) as u64);
+  if (xlate(lin, 1, accU()) < 0) return false;
+  if ((last >> 12) != (lin >> 12) && xlate(last, 1, accU()) < 0) return false;
+  return true;
+}
+
+// Host address of the code byte at `lin` (execute permission at the CPL), or -1 with #PF raised.
+// The page is marked as holding code, so that later writes to it invalidate decoded instructions.
+export function fetchHost(lin: u64): i32 {
+  const i = fastIdx(lin);
+  let host: i32;
+  if (load<i64>(XTAG + (i << 3)) == fastTag(lin)) {
+    host = load<i32>(HOST + (i << 2));
+  } else {
+    host = tlbFill(lin, accU() | ACC_X);
+    if (host < 0) return -1;
+  }
+  const cm = CODEMAP_BASE + (host >>> 12);
+  if (load<u8>(cm) == 0 && host != DUMMY_READ) {
+    store<u8>(cm, 1);
+    tlbDropWrites(host);
+  }
+  return host + ((lin as i32) & 0xfff);
+}
+
+export { fault, SCRATCH };
+
+// Host address valid for reading and writing `size` bytes at `lin` (read-modify-write operands):
+// > 0 the address; 0 the operand crosses a page and both pages were checked writable (use
+// readAcc/writeAcc or rdN/wrN, which cannot fault now); -1 a fault was raised.
+@inline export function rmwHost(lin: u64, size: i32): i32 {
+  const i = fastIdx(lin);
+  const o = (lin as i32) & 0xfff;
+  if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0x1000 - size) return load<i32>(HOST + (i << 2)) + o;
+  return rmwHostSlow(lin, size);
+}
+function rmwHostSlow(lin: u64, size: i32): i32 {
+  if (((lin as i32) & 0xfff) > 0x1000 - size) return probeWrite(lin, size) ? 0 : -1;
+  return xlate(lin, size, accU() | ACC_W);
+}
+
+// fetchHost with the TLB hit inlined (the decoder's per-instruction path).
+@inline export function fetchHostFast(lin: u64): i32 {
+  const i = fastIdx(lin);
+  if (load<i64>(XTAG + (i << 3)) == fastTag(lin)) return load<i32>(HOST + (i << 2)) + ((lin as i32) & 0xfff);
+  return fetchHost(lin);
+}

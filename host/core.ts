@@ -1,0 +1,98 @@
+// Loads the core (build/xenwasm.wasm) with plain WebAssembly.instantiate and gives typed access to its
+// exports and to the vCPU state block. Numbers only cross the boundary (u64 exports arrive as BigInt).
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import * as MM from "../assembly/memmap";
+
+export { MM };
+
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  init(): void;
+  heap_end(): number;
+  cpu_reset_flat(mode: number, cpl: number): void;
+  cpu_state_changed(): void;
+  set_phys_window(base: number, limit: number): void;
+  tlb_flush(): void;
+  dcache_flush(): void;
+  flags_sync(): void;
+  run(budget: number): number;
+}
+
+export interface CoreHooks {
+  ioIn?(port: number, size: number): number;
+  /** Return true to make run() return EXIT_HOST. */
+  ioOut?(port: number, size: number, value: number): boolean | void;
+  timeNs?(): number;
+}
+
+export function wasmPath(): string {
+  // dist/<something>/file.js or host/core.ts: the repo root holds build/xenwasm.wasm.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const p = join(dir, "build", "xenwasm.wasm");
+    try { readFileSync(p, { flag: "r" }).length; return p; } catch { /* up */ }
+    dir = dirname(dir);
+  }
+  throw new Error("build/xenwasm.wasm not found: run `npm run asbuild`");
+}
+
+let cachedModule: WebAssembly.Module | null = null;
+
+export class Core {
+  readonly x: CoreExports;
+  private hooks: CoreHooks;
+
+  private constructor(x: CoreExports, hooks: CoreHooks) {
+    this.x = x;
+    this.hooks = hooks;
+  }
+
+  static async create(hooks: CoreHooks = {}): Promise<Core> {
+    if (!cachedModule) cachedModule = new WebAssembly.Module(readFileSync(wasmPath()));
+    return Core.fromModule(cachedModule, hooks);
+  }
+
+  static fromModule(mod: WebAssembly.Module, hooks: CoreHooks = {}): Core {
+    let core: Core;
+    const env = {
+      io_in: (port: number, size: number) => (core.hooks.ioIn ? core.hooks.ioIn(port, size) : -1) | 0,
+      io_out: (port: number, size: number, value: number) =>
+        core.hooks.ioOut && core.hooks.ioOut(port, size, value >>> 0) ? 1 : 0,
+      time_ns: () => (core.hooks.timeNs ? core.hooks.timeNs() : Number(process.hrtime.bigint())),
+    };
+    const inst = new WebAssembly.Instance(mod, { env });
+    core = new Core(inst.exports as unknown as CoreExports, hooks);
+    core.x.init();
+    return core;
+  }
+
+  setHooks(h: CoreHooks): void { this.hooks = h; }
+
+  get mem(): WebAssembly.Memory { return this.x.memory; }
+  /** A fresh DataView (views detach after memory.grow). */
+  view(): DataView { return new DataView(this.x.memory.buffer); }
+  bytes(): Uint8Array { return new Uint8Array(this.x.memory.buffer); }
+
+  /** Make sure linear memory covers [0, end). */
+  ensureMemory(end: number): void {
+    const have = this.x.memory.buffer.byteLength;
+    if (end > have) this.x.memory.grow(Math.ceil((end - have) / MM.WASM_PAGE));
+  }
+
+  reg(r: number): bigint { return this.view().getBigUint64(MM.CPU_STATE + MM.CPU_REGS + r * 8, true); }
+  setReg(r: number, v: bigint): void { this.view().setBigUint64(MM.CPU_STATE + MM.CPU_REGS + r * 8, BigInt.asUintN(64, v), true); }
+  get rip(): bigint { return this.view().getBigUint64(MM.CPU_STATE + MM.CPU_RIP, true); }
+  set rip(v: bigint) { this.view().setBigUint64(MM.CPU_STATE + MM.CPU_RIP, BigInt.asUintN(64, v), true); }
+  get rflags(): bigint { return this.view().getBigUint64(MM.CPU_STATE + MM.CPU_RFLAGS, true); }
+  set rflags(v: bigint) { this.view().setBigUint64(MM.CPU_STATE + MM.CPU_RFLAGS, BigInt.asUintN(64, v), true); }
+  u32(off: number): number { return this.view().getUint32(MM.CPU_STATE + off, true); }
+  u64(off: number): bigint { return this.view().getBigUint64(MM.CPU_STATE + off, true); }
+  setU32(off: number, v: number): void { this.view().setUint32(MM.CPU_STATE + off, v >>> 0, true); }
+  setU64(off: number, v: bigint): void { this.view().setBigUint64(MM.CPU_STATE + off, BigInt.asUintN(64, v), true); }
+  get exitVector(): number { return this.view().getInt32(MM.CPU_STATE + MM.CPU_EXIT_VECTOR, true); }
+  get exitError(): number { return this.view().getInt32(MM.CPU_STATE + MM.CPU_EXIT_ERROR, true); }
+
+  run(budget: number): number { return this.x.run(budget); }
+}

@@ -1,0 +1,36 @@
+// Builds the TypeScript host, tools, benchmarks and tests into dist/ with esbuild. Entry points are
+// found by pattern, so adding a file needs no change here: host/cli/*.ts, bench/*.ts, tests/**/*.ts
+// (files named *.test.ts and tests/*.ts tools), each bundled on its own (npm packages stay external).
+import { build } from "esbuild";
+import { readdirSync, statSync, existsSync } from "node:fs";
+import { join } from "node:path";
+
+function walk(dir, out = []) {
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) { if (name !== "build" && name !== "fixtures") walk(p, out); }
+    else if (p.endsWith(".ts") && !p.endsWith(".d.ts")) out.push(p);
+  }
+  return out;
+}
+
+const entries = [
+  ...walk("host/cli"),
+  ...walk("bench").filter((p) => !p.includes("/lib/")),
+  ...walk("tests").filter((p) => !p.includes("/lib/")),
+];
+
+await build({
+  entryPoints: entries,
+  outdir: "dist",
+  outbase: ".",
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  packages: "external",
+  sourcemap: "linked",
+  logLevel: "warning",
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+});
