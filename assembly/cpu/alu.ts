@@ -7,7 +7,7 @@ import {
 import { F_CF, F_OF, F_AF, F_ZF, F_SF, F_PF, F_ARITH } from "./state";
 
 // op: 0 ADD, 1 OR, 2 ADC, 3 SBB, 4 AND, 5 SUB, 6 XOR, 7 CMP.
-export function alu(op: i32, size: i32, a: u64, b: u64): u64 {
+@inline export function alu(op: i32, size: i32, a: u64, b: u64): u64 {
   const m = sizeMask(size);
   a &= m; b &= m;
   let r: u64;

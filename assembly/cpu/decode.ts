@@ -9,9 +9,10 @@ import { is64, defOp32, defAd, segBase, segLimit, flatMask } from "./state";
 import { fault, raiseGP } from "./fault";
 import { fetchHost, fetchHostFast } from "../mmu/tlb";
 import { dcacheEntry } from "./dcache";
+import { lockOk } from "./exec";
 import { mode } from "./state";
 import {
-  opAttr, A_MODRM, A_IMM_MASK, A_D64, A_F64, A_BYTE, I_B, I_W, I_Z, I_V, I_MOFFS, I_WB, I_PTR,
+  opAttr, A_MODRM, A_IMM_MASK, A_D64, A_F64, A_BYTE, A_INV64, OP_UD, I_B, I_W, I_Z, I_V, I_MOFFS, I_WB, I_PTR,
 } from "./optable";
 
 export const P_LOCK = 1;
@@ -219,6 +220,7 @@ export function decode(lin: u64): bool {
     default: break;
   }
   if (fault) return false;
+  if ((is64 && (attr & A_INV64) != 0) || ((pfx & P_LOCK) != 0 && !lockOk(op, sMod, sReg))) op = OP_UD;
   sOp = op; sPfx = pfx; sSeg = seg; sRex = rex; sOs = os; sAs = as;
   sLen = fbase + (fp - fp0);
   return true;
@@ -247,7 +249,7 @@ function store_entry(e: i32, host: i32): void {
 
 // Decode the instruction at `lin` into the cache (or the scratch entry when it cannot be cached) and
 // point E at it. Returns false after a fault.
-export function decodeCached(lin: u64): bool {
+@inline export function decodeCached(lin: u64): bool {
   if (!is64 && (flatMask & (1 << SEG_CS)) == 0) { // CS limit checks: no cache
     if (!decode(lin)) return false;
     store_entry(DECODE_SCRATCH, 0);

@@ -19,7 +19,7 @@ import { fault, raise, raiseUD, raiseGP, raiseDE, EX_BR, NO_ERR, raiseNM } from 
 import {
   dOp, dPfx, dSeg, dRex, dOs, dAs, dMod, dReg, dRm, dImm, dImm2, dLen, P_LOCK, P_REP, P_REPNE, P_OPSZ,
 } from "./decode";
-import { opAttr, A_INV64 } from "./optable";
+import { opAttr, A_INV64, OP_UD } from "./optable";
 import { ea, opSeg, linear, memLin, rmRead, rmWrite, regRead, regWrite, maskAs } from "./ea";
 import { rdN, wrN, rmwHost, readAcc, writeAcc, probeWrite, ACC_U } from "../mmu/tlb";
 import { alu, shift, shiftNop, shiftDouble, mul64, imul64, mulHi, mulFlags, udiv128, divRem, bsfFlags } from "./alu";
@@ -93,6 +93,17 @@ function aluForm(op: i32): void {
     return;
   }
   const size = (form & 1) == 0 ? 1 : dOs();
+  if (dMod() == 3 && size != 1) { // register, register (the common case): no operand decoding
+    const rm = dRm(), rg = dReg();
+    if (form < 2) {
+      const r = alu(k, size, getReg(rm, size), getReg(rg, size));
+      if (k != 7) setReg(rm, size, r);
+    } else {
+      const r = alu(k, size, getReg(rg, size), getReg(rm, size));
+      if (k != 7) setReg(rg, size, r);
+    }
+    return;
+  }
   if (form < 2) { // r/m, reg
     if (k == 7) {
       const a = rmRead(size);
@@ -317,10 +328,11 @@ function group5(): void {
       if (k == 3) sys.farCall(sel, off, dOs(), nextIp); else sys.farJmp(sel, off, dOs());
       return;
     }
-    case 6: { // PUSH r/m
-      const v = rmRead(dOs());
+    case 6: { // PUSH r/m: 64-bit by default in 64-bit mode
+      const os = is64 ? ((dPfx() & P_OPSZ) != 0 ? 2 : 8) : dOs();
+      const v = rmRead(os);
       if (fault) return;
-      push(dOs(), v);
+      push(os, v);
       return;
     }
     default: raiseUD(); return;
@@ -390,18 +402,18 @@ function rmwPutMem(size: i32, v: u64): void {
   wrN(rmwL, size, v);
 }
 
-function lockOk(): bool {
-  if (dMod() == 3) return false;
-  const op = dOp();
+// Whether a LOCK prefix is allowed on the decoded instruction (decode.ts turns a bad one into OP_UD).
+export function lockOk(op: i32, mod: i32, reg: i32): bool {
+  if (mod == 3) return false;
   if (op < 0x40) return (op & 7) < 2 && (op >> 3) != 7;
   switch (op) {
-    case 0x80: case 0x81: case 0x82: case 0x83: return (dReg() & 7) != 7;
+    case 0x80: case 0x81: case 0x82: case 0x83: return (reg & 7) != 7;
     case 0x86: case 0x87: return true;
-    case 0xf6: case 0xf7: return (dReg() & 6) == 2;
-    case 0xfe: case 0xff: return (dReg() & 7) < 2;
+    case 0xf6: case 0xf7: return (reg & 6) == 2;
+    case 0xfe: case 0xff: return (reg & 7) < 2;
     case 0x1ab: case 0x1b3: case 0x1bb: case 0x1b0: case 0x1b1: case 0x1c0: case 0x1c1: return true;
-    case 0x1ba: return (dReg() & 7) >= 5;
-    case 0x1c7: return (dReg() & 7) == 1;
+    case 0x1ba: return (reg & 7) >= 5;
+    case 0x1c7: return (reg & 7) == 1;
     default: return false;
   }
 }
@@ -736,8 +748,6 @@ function retNear(imm: u64): void {
 
 export function execute(): void {
   const op = dOp();
-  if ((dPfx() & P_LOCK) != 0 && !lockOk()) { raiseUD(); return; }
-  if (is64 && (opAttr(op) & A_INV64) != 0) { raiseUD(); return; }
   switch (op) {
     case 0x00: case 0x01: case 0x02: case 0x03: case 0x04: case 0x05:
     case 0x08: case 0x09: case 0x0a: case 0x0b: case 0x0c: case 0x0d:
@@ -1120,6 +1130,7 @@ export function execute(): void {
       else setReg16(r, 0); // BSWAP r16: undefined; current CPUs give 0
       return;
     }
+    case OP_UD: raiseUD(); return; // invalid in this mode, or a LOCK prefix where none is allowed
     default:
       if ((op >= 0x110 && op <= 0x117) || (op >= 0x128 && op <= 0x12f) || (op >= 0x150 && op <= 0x17f) ||
         (op >= 0x1c2 && op <= 0x1c6 && op != 0x1c3) || (op >= 0x1d0 && op <= 0x1fe) || op >= 0x200) {

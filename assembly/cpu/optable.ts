@@ -21,6 +21,10 @@ export const A_F64 = 0x20; // operand size is 64 in 64-bit mode whatever 66 says
 export const A_INV64 = 0x40; // #UD in 64-bit mode
 export const A_BYTE = 0x80; // byte-sized operation (operand size 1)
 
+// Pseudo opcode id the decoder gives an instruction that must raise #UD whatever its operands: an
+// opcode invalid in the current mode, or a LOCK prefix on an instruction that cannot take it.
+export const OP_UD = 0x400;
+
 @inline export function opAttr(op: i32): i32 { return load<u8>(OPTABLE + op); }
 
 function set(op: i32, a: i32): void { store<u8>(OPTABLE + op, a); }

@@ -1,0 +1,112 @@
+// CPU behaviour the differential tests cannot show: self-modifying code, restartable REP string
+// instructions, decode-cache coherence, page-straddling instructions.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Core, MM } from "../host/core";
+import { asm } from "./lib/asm";
+
+const RAM = 8 << 20;
+const CODE = 0x100000;
+
+async function machine(bits: 32 | 64, src: string): Promise<Core> {
+  const core = await Core.create({ ioIn: () => 0, ioOut: () => true });
+  core.ensureMemory(MM.MACHINE_BASE + RAM);
+  core.x.set_phys_window(MM.MACHINE_BASE, RAM);
+  core.x.cpu_reset_flat(bits === 64 ? MM.MODE_LONG64 : MM.MODE_PROT32, 0);
+  core.bytes().set(asm(src, bits, CODE), MM.MACHINE_BASE + CODE);
+  core.rip = BigInt(CODE);
+  core.setReg(4, 0x80000n);
+  core.x.cpu_state_changed();
+  return core;
+}
+
+// Run until the program's final ud2 (an unhandled #UD on a machine without IDT).
+function runToEnd(core: Core): void {
+  const exit = core.run(1_000_000);
+  assert.is(exit, MM.EXIT_UNHANDLED, "program ends at its ud2");
+  assert.is(core.exitVector, 6);
+}
+
+for (const bits of [32, 64] as const) {
+  test(`self-modifying code sees its own writes (${bits}-bit)`, async () => {
+    const core = await machine(bits, `
+      mov $3, %ecx
+    again:
+      mov $1, %eax          # the immediate byte of this instruction is patched below
+    patch = . - 4
+      add %eax, %ebx
+      movb $7, patch        # rewrite the immediate: the next pass must see 7
+      dec %ecx
+      jnz again
+      ud2`);
+    runToEnd(core);
+    assert.is(core.reg(3), 1n + 7n + 7n);
+  });
+
+  test(`rep movsb forward overlap replicates the pattern (${bits}-bit)`, async () => {
+    const core = await machine(bits, `
+      mov $0x200000, %esi
+      movl $0x04030201, (%esi)
+      lea 4(%esi), %edi
+      mov $60, %ecx
+      cld
+      rep movsb
+      ud2`);
+    runToEnd(core);
+    const b = core.bytes();
+    for (let i = 0; i < 64; i++) assert.is(b[MM.MACHINE_BASE + 0x200000 + i], (i % 4) + 1, `byte ${i}`);
+    assert.is(core.reg(1), 0n);
+  });
+
+  test(`rep stosd and backwards rep movsd (${bits}-bit)`, async () => {
+    const core = await machine(bits, `
+      mov $0x300000, %edi
+      mov $0xabcdef01, %eax
+      mov $3000, %ecx
+      cld
+      rep stosl
+      mov $0x300000 + 4 * 2999, %esi
+      mov $0x400000 + 4 * 2999, %edi
+      mov $3000, %ecx
+      std
+      rep movsl
+      cld
+      ud2`);
+    runToEnd(core);
+    const v = core.view();
+    assert.is(v.getUint32(MM.MACHINE_BASE + 0x300000 + 4 * 2999, true), 0xabcdef01);
+    assert.is(v.getUint32(MM.MACHINE_BASE + 0x400000, true), 0xabcdef01);
+    assert.is(v.getUint32(MM.MACHINE_BASE + 0x400000 + 4 * 3000, true), 0);
+  });
+
+  test(`an instruction straddling a page boundary decodes (${bits}-bit)`, async () => {
+    const core = await machine(bits, `
+      jmp target
+      .org 0xffd
+    target:
+      mov $0x11223344, %edx   # 5 bytes: starts 3 bytes before the page end
+      ud2`);
+    runToEnd(core);
+    assert.is(core.reg(2), 0x11223344n);
+  });
+}
+
+test("64-bit: REX byte registers and RIP-relative addressing", async () => {
+  const core = await machine(64, `
+    mov $0x1122334455667788, %rax
+    mov %al, %sil
+    mov %ah, %bl
+    lea data(%rip), %rdi
+    mov (%rdi), %r9
+    mov data(%rip), %r10d
+    ud2
+    .align 8
+  data: .quad 0x0102030405060708`);
+  runToEnd(core);
+  assert.is(core.reg(6) & 0xffn, 0x88n);
+  assert.is(core.reg(3) & 0xffn, 0x77n);
+  assert.is(core.reg(9), 0x0102030405060708n);
+  assert.is(core.reg(10), 0x05060708n);
+});
+
+test.run();
