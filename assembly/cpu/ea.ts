@@ -12,7 +12,7 @@ import { dBase, dIndex, dScale, dDisp, dRipRel, dAs, dSeg, dDefSeg, dMod, dRm, d
 }
 
 // The effective address of the decoded memory operand.
-export function ea(): u64 {
+@inline export function ea(): u64 {
   let a = dDisp();
   if (dBase() >= 0) a += reg64(dBase());
   if (dIndex() >= 0) a += reg64(dIndex()) << dScale();
@@ -39,8 +39,17 @@ export function linear(s: i32, off: u64, size: i32, write: bool): u64 {
   return (segBase(s) + off) & 0xffffffff;
 }
 
-// Linear address of the decoded memory operand.
-@inline export function memLin(size: i32, write: bool): u64 { return linear(opSeg(), ea(), size, write); }
+// Linear address of the decoded memory operand (the common 64-bit case inline).
+@inline export function memLin(size: i32, write: bool): u64 {
+  const off = ea();
+  const s = opSeg();
+  if (is64 && s < SEG_FS) {
+    if ((((off << 16) as i64) >> 16) as u64 == off) return off;
+  } else if (!is64 && (flatMask & (1 << s)) != 0 && !(write && s == SEG_CS)) {
+    return off & 0xffffffff;
+  }
+  return linear(s, off, size, write);
+}
 
 // ModRM r/m operand of `size` bytes (register or memory). Check `fault` after a read.
 export function rmRead(size: i32): u64 {

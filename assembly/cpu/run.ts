@@ -1,22 +1,21 @@
 // The run loop: fetch/decode/execute up to `budget` instructions, deliver faults, return an EXIT_*.
-import { CPU_STATE, CPU_INSNS, CPU_HALTED, SEG_CS, EXIT_BUDGET } from "../memmap";
+// Invariant: `fault` is clear at the top of each step (it is cleared when a fault is delivered).
+import { CPU_STATE, CPU_INSNS, SEG_CS, EXIT_BUDGET } from "../memmap";
 import { rip, setRip, nextIp, is64, segBase } from "./state";
 import { flagsSync } from "./flags";
 import { fault, faultVec, faultErr, clearFault } from "./fault";
 import { decodeCached, dLen } from "./decode";
 import { execute } from "./exec";
-import { ripOfInsn } from "./string";
 import { stopReason, clearStop, deliverException } from "./system";
 
 export function run(budget: i32): i32 {
   clearStop();
+  clearFault();
   let n = 0; // steps taken (retired instructions and delivered faults): bounds the loop
   let retired = 0;
+  let ip = rip();
   while (n < budget) {
     n++;
-    const ip = rip();
-    ripOfInsn = ip;
-    clearFault();
     const lin = is64 ? ip : segBase(SEG_CS) + ip;
     if (decodeCached(lin)) {
       nextIp = ip + (dLen() as u64);
@@ -26,10 +25,12 @@ export function run(budget: i32): i32 {
     if (fault) {
       clearFault();
       nextIp = ip;
+      setRip(ip);
       deliverException(faultVec, faultErr);
-      if (fault) clearFault(); // deliverException handles nested faults itself
+      clearFault(); // deliverException handles nested faults itself
     } else retired++;
-    setRip(nextIp);
+    ip = nextIp;
+    setRip(ip);
     if (stopReason >= 0) break;
   }
   store<u64>(CPU_STATE + CPU_INSNS, load<u64>(CPU_STATE + CPU_INSNS) + (retired as u64));

@@ -5,7 +5,7 @@
 import { SEG_ES, SEG_DS } from "../memmap";
 import {
   reg64, setReg64, reg32, setReg32, reg16, setReg16, RAX, RCX, RSI, RDI, RDX, getReg, setReg,
-  nextIp, is64, flatMask, F_DF, setReg8, userAcc,
+  nextIp, is64, flatMask, F_DF, setReg8, userAcc, rip,
 } from "./state";
 import { getFlags, getZF } from "./flags";
 import { fault } from "./fault";
@@ -44,11 +44,11 @@ function repFinish(done: u64, stopped: bool): void {
   if (!isRep()) return;
   const left = idx(RCX) - done;
   setIdx(RCX, left);
-  if (left != 0 && !stopped) nextIp = ripOfInsn;
+  if (left != 0 && !stopped) nextIp = ripOfInsn(); // run again for the rest
 }
 
 // The address of the current instruction, for re-execution.
-export let ripOfInsn: u64 = 0;
+@inline function ripOfInsn(): u64 { return rip(); }
 
 export function movs(size: i32): void {
   const n = repCount();
