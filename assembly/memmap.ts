@@ -114,5 +114,13 @@ export const DCACHE_ENTRIES = 65536;
 export const DCACHE_ENTRY_SIZE = 32;
 export const CODEMAP_BASE = 0x400000;
 export const HV_BASE = 0x500000;
+// Hypervisor region layout (docs/HYPERVISOR.md).
+export const DOMAIN_TABLE = 0x500000; // MAX_DOMAINS records of DOMAIN_SIZE bytes (assembly/domain/)
+export const DOMAIN_SIZE = 0x400;
+export const MAX_DOMAINS = 1024;
+export const FRAME_TABLE = 0x1000000; // 16 bytes per machine frame, for all 4 GiB: 16 MiB
+export const FRAME_REC = 16;
+export const M2P64_BASE = 0x2000000; // machine-to-phys table, 8-byte entries (64-bit guests): 8 MiB
+export const M2P32_BASE = 0x2800000; // the same with 4-byte entries (32-bit guests): 4 MiB
 export const MACHINE_BASE = 0x4000000; // first byte of machine memory given to guests (64 MiB)
 export const WASM_PAGE = 65536;

@@ -1,0 +1,125 @@
+// Machine frames: the allocator and the frame table (one FRAME_REC record per 4 KiB machine frame).
+// Machine address == linear address; frames below MACHINE_BASE are the hypervisor's. Linear memory
+// grows as the allocation high-water mark rises, so an idle machine costs no more than it uses.
+//
+// Frame record (FRAME_REC = 16 bytes):
+//   +0 u16 owner domain id (DOMID_FREE = free, DOMID_XEN = the hypervisor's)
+//   +2 u8  page type (PGT_*)   +3 u8 flags (PGF_*)
+//   +4 u32 type count (validated uses of the type: pins and references from higher-level tables)
+//   +8 u32 reference count (mappings of the frame and other holds)
+//   +12 u32 next frame in the free list (valid while free)
+import { FRAME_TABLE, FRAME_REC, MACHINE_BASE, WASM_PAGE, M2P64_BASE, M2P32_BASE } from "../memmap";
+
+export const DOMID_FREE: u32 = 0xffff;
+export const DOMID_XEN: u32 = 0x7ff2;
+
+export const PGT_NONE = 0;
+export const PGT_L1 = 1;
+export const PGT_L2 = 2;
+export const PGT_L3 = 3;
+export const PGT_L4 = 4;
+export const PGT_SEG_DESC = 5; // GDT/LDT page
+export const PGT_WRITABLE = 6;
+
+export const PGF_PINNED = 1;
+export const PGF_VALIDATED = 2;
+
+export const FIRST_MFN: u32 = (MACHINE_BASE >>> 12) as u32;
+const NO_FRAME: u32 = 0xffffffff;
+const M2P_INVALID: u64 = 0xffffffffffffffff;
+
+let maxMfn: u32 = FIRST_MFN; // one past the last frame that may ever be handed out
+let hwm: u32 = FIRST_MFN; // frames below this have been handed out at least once
+let freeHead: u32 = NO_FRAME;
+let freeCount: u32 = 0;
+
+@inline function rec(mfn: u32): i32 { return FRAME_TABLE + ((mfn as i32) << 4); }
+
+@inline export function frameOwner(mfn: u32): u32 { return load<u16>(rec(mfn)); }
+@inline export function frameType(mfn: u32): i32 { return load<u8>(rec(mfn), 2); }
+@inline export function frameFlags(mfn: u32): i32 { return load<u8>(rec(mfn), 3); }
+@inline export function frameTypeCount(mfn: u32): u32 { return load<u32>(rec(mfn), 4); }
+@inline export function frameRefCount(mfn: u32): u32 { return load<u32>(rec(mfn), 8); }
+@inline export function setFrameType(mfn: u32, t: i32): void { store<u8>(rec(mfn), t as u8, 2); }
+@inline export function setFrameFlags(mfn: u32, f: i32): void { store<u8>(rec(mfn), f as u8, 3); }
+@inline export function setFrameTypeCount(mfn: u32, c: u32): void { store<u32>(rec(mfn), c, 4); }
+@inline export function setFrameRefCount(mfn: u32, c: u32): void { store<u32>(rec(mfn), c, 8); }
+
+// Is `mfn` a guest frame that exists (handed out at least once and below the machine's end)?
+@inline export function mfnValid(mfn: u64): bool { return mfn >= (FIRST_MFN as u64) && mfn < (hwm as u64); }
+
+// Set the size of machine memory (bytes of guest frames above MACHINE_BASE). Only grows.
+export function framesInit(machineBytes: u32): void {
+  const top = FIRST_MFN + (machineBytes >>> 12);
+  if (top > maxMfn) maxMfn = top;
+}
+
+export function framesFree(): u32 { return freeCount + (maxMfn - hwm); }
+export function framesTotal(): u32 { return maxMfn - FIRST_MFN; }
+export function framesHighWater(): u32 { return hwm; }
+
+// Make sure linear memory covers frame `mfn`; false if memory cannot grow.
+function ensureMapped(mfn: u32): bool {
+  const need = ((mfn as u64) + 1) << 12;
+  const have = (memory.size() as u64) * (WASM_PAGE as u64);
+  if (need <= have) return true;
+  const pages = ((need - have + (WASM_PAGE as u64) - 1) / (WASM_PAGE as u64)) as i32;
+  // Grow in steps of at least 16 MiB to keep grow calls rare.
+  const step = pages < 256 ? 256 : pages;
+  if (memory.grow(step) >= 0) return true;
+  return memory.grow(pages) >= 0;
+}
+
+// Allocate one zeroed frame for `dom`; returns the mfn or NO_FRAME (0xffffffff) if none is left.
+export function frameAlloc(dom: u32): u32 {
+  let mfn: u32;
+  if (freeHead != NO_FRAME) {
+    mfn = freeHead;
+    freeHead = load<u32>(rec(mfn), 12);
+    freeCount--;
+  } else {
+    if (hwm >= maxMfn) return NO_FRAME;
+    if (!ensureMapped(hwm)) return NO_FRAME;
+    mfn = hwm++;
+  }
+  const r = rec(mfn);
+  store<u16>(r, dom as u16);
+  store<u8>(r, PGT_NONE, 2);
+  store<u8>(r, 0, 3);
+  store<u32>(r, 0, 4);
+  store<u32>(r, 0, 8);
+  store<u32>(r, 0, 12);
+  memory.fill(<usize>((mfn as u64) << 12), 0, 4096);
+  m2pSet(mfn, M2P_INVALID);
+  return mfn;
+}
+
+// Return a frame to the pool. The caller has dropped every use of it.
+export function frameRelease(mfn: u32): void {
+  const r = rec(mfn);
+  store<u16>(r, DOMID_FREE as u16);
+  store<u8>(r, PGT_NONE, 2);
+  store<u8>(r, 0, 3);
+  store<u32>(r, 0, 4);
+  store<u32>(r, 0, 8);
+  store<u32>(r, freeHead, 12);
+  freeHead = mfn;
+  freeCount++;
+  m2pSet(mfn, M2P_INVALID);
+}
+
+// Frames owned by `dom` (a scan: used at destroy and for accounting checks).
+export function framesOwnedBy(dom: u32): u32 {
+  let n: u32 = 0;
+  for (let m = FIRST_MFN; m < hwm; m++) if (frameOwner(m) == dom) n++;
+  return n;
+}
+
+// Machine-to-phys entries, kept in both widths.
+export function m2pSet(mfn: u32, pfn: u64): void {
+  store<u64>(M2P64_BASE + ((mfn as i32) << 3), pfn);
+  store<u32>(M2P32_BASE + ((mfn as i32) << 2), pfn as u32);
+}
+@inline export function m2pGet(mfn: u32): u64 { return load<u64>(M2P64_BASE + ((mfn as i32) << 3)); }
+
+export { NO_FRAME };
