@@ -10,6 +10,7 @@ import { tlbInit, tlbFlushAll, setPhysWindow } from "./mmu/tlb";
 import { dcacheFlush } from "./cpu/dcache";
 import { run as cpuRun } from "./cpu/run";
 import { optableInit } from "./cpu/optable";
+import { trapFlagChanged } from "./cpu/control";
 
 export function init(): void {
   memory.fill(CPU_STATE, 0, CPU_STATE_SIZE);
@@ -46,6 +47,7 @@ export function cpu_reset_flat(mode: i32, cpl: i32): void {
     store<u64>(CPU_STATE + CPU_EFER, EFER_LME | EFER_LMA);
   }
   setFlags(2);
+  trapFlagChanged();
   setCpl(cpl);
   cpuStateChanged();
   tlbFlushAll();
@@ -55,6 +57,7 @@ export function cpu_reset_flat(mode: i32, cpl: i32): void {
 // TLB flushed.
 export function cpu_state_changed(): void {
   setFlags(load<u64>(CPU_STATE + CPU_RFLAGS));
+  trapFlagChanged();
   setCpl(load<i32>(CPU_STATE + CPU_CPL));
   cpuStateChanged();
   tlbFlushAll();

@@ -73,6 +73,7 @@ export const CPU_EXIT_INFO = 592; // u64: extra (the faulting linear address for
 export const CPU_INSNS = 600; // u64: instructions retired since reset
 export const CPU_INTERCEPT = 608; // 32 bytes: bit v set = exception/INT vector v goes to the hypervisor
 export const CPU_INTERCEPT_FLAGS = 640; // i32: INTERCEPT_* below
+export const CPU_EXIT_KIND = 644; // i32: EVENT_* of an EXIT_INTERCEPT/UNHANDLED event
 export const CPU_FXSAVE = 1024; // 512 bytes, FXSAVE layout (x87/SSE: a later issue)
 
 export const MODE_REAL = 0;
@@ -87,7 +88,15 @@ export const INTERCEPT_SYSENTER = 2;
 export const INTERCEPT_HLT = 4;
 export const INTERCEPT_IO = 8; // IN/OUT exit to the hypervisor rather than calling the host's ports
 export const INTERCEPT_CPUID = 16;
-export const INTERCEPT_PRIV = 32; // privileged instructions at CPL>0 exit rather than raise #GP
+
+// What kind of event an intercepted/unhandled vector is (CPU_EXIT_KIND). For EVENT_EXCEPTION RIP is
+// the faulting instruction; for the others RIP is the instruction after it (the return address).
+export const EVENT_EXCEPTION = 0; // a fault (#PF, #GP ...)
+export const EVENT_INT = 1; // INT n
+export const EVENT_INT3 = 2;
+export const EVENT_INTO = 3;
+export const EVENT_INT1 = 4; // ICEBP (F1)
+export const EVENT_TRAP = 5; // a trap raised after an instruction completed (single-step #DB)
 
 // Why run() returned.
 export const EXIT_BUDGET = 0; // the instruction budget ran out
@@ -98,6 +107,9 @@ export const EXIT_TRIPLE_FAULT = 4; // an exception while delivering a double fa
 export const EXIT_SYSCALL = 5; // intercepted SYSCALL
 export const EXIT_SYSENTER = 6; // intercepted SYSENTER
 export const EXIT_UNHANDLED = 7; // an exception with no IDT to deliver it (bare mode): vector in EXIT_VECTOR
+// The next two stop with RIP at the instruction, not executed: the hypervisor emulates it and moves RIP.
+export const EXIT_CPUID = 8; // CPUID with INTERCEPT_CPUID set
+export const EXIT_IO = 9; // IN/OUT/INS/OUTS with INTERCEPT_IO set (after the IOPL/bitmap checks passed)
 
 // ---- other regions --------------------------------------------------------------------------
 export const SCRATCH = 0x101000;

@@ -139,6 +139,7 @@ function group2(size: i32, count: u32): void {
   if (!rmwBegin(size)) return;
   const r = shift(dReg() & 7, size, rmwGet(size), count);
   if (!shiftNop) rmwPut(size, r);
+  else if (size == 4 && dMod() == 3) rmwPut(4, rmwGet(4)); // a 32-bit register write zero-extends, count 0 too
 }
 
 function incDec(size: i32, dec: bool): void {
@@ -578,8 +579,8 @@ function xadd(size: i32): void {
   const d = rmwGet(size);
   const s = regRead(size);
   const r = alu(0, size, d, s);
+  regWrite(size, d & sizeMask(size)); // the source register first: with the same register, the sum wins
   rmwPut(size, r);
-  regWrite(size, d & sizeMask(size));
 }
 
 function xchgRm(size: i32): void {
@@ -1096,6 +1097,7 @@ export function execute(): void {
       if (!rmwBegin(dOs())) return;
       const r = shiftDouble(op < 0x1ac, dOs(), rmwGet(dOs()), regRead(dOs()), count);
       if (!shiftNop) rmwPut(dOs(), r);
+      else if (dOs() == 4 && dMod() == 3) rmwPut(4, rmwGet(4));
       return;
     }
     case 0x1ae: group15(); return;

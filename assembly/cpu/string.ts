@@ -89,7 +89,13 @@ export function movs(size: i32): void {
       const tp = xlate(tl, bytes, ((userAcc as i32) << 2) | ACC_W);
       if (tp < 0) break;
       if (tp > sp && tp < sp + bytes) {
-        for (let i = 0; i < bytes; i++) store<u8>(tp + i, load<u8>(sp + i)); // forward, overlapping
+        // Forward and overlapping: element by element, each read whole before it is written.
+        for (let i = 0; i < bytes; i += size) {
+          if (size == 1) store<u8>(tp + i, load<u8>(sp + i));
+          else if (size == 2) store<u16>(tp + i, load<u16>(sp + i));
+          else if (size == 4) store<u32>(tp + i, load<u32>(sp + i));
+          else store<u64>(tp + i, load<u64>(sp + i));
+        }
       } else {
         memory.copy(tp, sp, bytes);
       }

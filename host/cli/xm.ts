@@ -1,0 +1,153 @@
+// `xm`: the xenwasm command line. Subcommands live in COMMANDS (name, one-line summary, usage, help
+// text, handler), so adding one (create, list, console, ...) is adding an entry. Every failure is one
+// line on stderr starting with `xm: ` and exit code 1; no stack traces.
+import { readFileSync } from "node:fs";
+import { parseElf } from "../elf";
+import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
+
+/** An error whose message is shown as is (after `xm: `). */
+class CliError extends Error {}
+
+interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  help: string;
+  run(args: string[]): Promise<number>;
+}
+
+interface OptSpec { [flag: string]: "bool" | "value" }
+
+/** Parses `--flag`, `--flag value` and `--flag=value` options; the rest are positional arguments. */
+function parseArgs(cmd: string, args: string[], spec: OptSpec): { opts: Record<string, string | true>; rest: string[] } {
+  const opts: Record<string, string | true> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") { rest.push(...args.slice(i + 1)); break; }
+    if (a.startsWith("-") && a !== "-") {
+      const eq = a.indexOf("=");
+      const flag = eq >= 0 ? a.slice(0, eq) : a;
+      const kind = spec[flag];
+      if (!kind) throw new CliError(`${cmd}: unknown option ${flag} (see \`xm help ${cmd}\`)`);
+      if (kind === "bool") {
+        if (eq >= 0) throw new CliError(`${cmd}: option ${flag} takes no value`);
+        opts[flag] = true;
+      } else if (eq >= 0) opts[flag] = a.slice(eq + 1);
+      else if (i + 1 < args.length) opts[flag] = args[++i];
+      else throw new CliError(`${cmd}: option ${flag} needs a value`);
+    } else rest.push(a);
+  }
+  return { opts, rest };
+}
+
+/** "64M", "1G", "65536K", "4194304": bytes. */
+function parseSize(what: string, s: string): number {
+  const m = /^(\d+)([KMG]?)(i?B)?$/i.exec(s.trim());
+  if (!m) throw new CliError(`bad ${what} "${s}" (examples: 64M, 1G)`);
+  const mul = { "": 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[m[2].toUpperCase() as "" | "K" | "M" | "G"];
+  return Number(m[1]) * mul;
+}
+
+function readInput(file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "permission denied" : (e as Error).message;
+    throw new CliError(`cannot read ${file}: ${why}`);
+  }
+}
+
+const run: Command = {
+  name: "run",
+  summary: "run a program (for now: a bare ELF executable)",
+  usage: "xm run --bare [--stats] [--ram SIZE] FILE.elf",
+  help: `Runs FILE.elf, an ELF32 (i386) or ELF64 (x86-64) executable, on a bare machine: one vCPU in flat
+32-bit protected mode or 64-bit long mode (identity-mapped, paging off), RAM at physical address 0,
+the program's segments loaded at their physical addresses. Bytes the guest writes to I/O port 0xE9
+go to standard output; a write to port 0xF4 ends the run and its value is xm's exit status. A guest
+fault with no handler is reported on standard error and gives exit status 1.
+
+Options:
+  --bare        run the file directly on a bare machine (required for now)
+  --stats       print the instruction count, run time and MIPS on standard error at the end
+  --ram SIZE    RAM size, e.g. 64M or 1G (default ${DEFAULT_RAM >>> 20}M)`,
+  async run(args) {
+    const { opts, rest } = parseArgs("run", args, { "--bare": "bool", "--stats": "bool", "--ram": "value" });
+    if (!opts["--bare"]) throw new CliError("run: only bare programs are supported for now: use `xm run --bare FILE.elf`");
+    if (rest.length === 0) throw new CliError("run: missing FILE.elf (usage: " + this.usage + ")");
+    if (rest.length > 1) throw new CliError(`run: too many arguments: ${rest.slice(1).join(" ")}`);
+    const ram = opts["--ram"] !== undefined ? parseSize("RAM size", opts["--ram"] as string) : DEFAULT_RAM;
+    if (ram % 4096 !== 0 || ram === 0 || ram > MAX_RAM) {
+      throw new CliError(`bad RAM size ${opts["--ram"]}: a multiple of 4K, at most ${MAX_RAM >>> 20}M`);
+    }
+    const file = rest[0];
+    const data = readInput(file);
+    let img;
+    try {
+      img = parseElf(data);
+    } catch (e) {
+      throw new CliError(`${file}: ${(e as Error).message}`);
+    }
+    const m = await BareMachine.create({ ram, onOutput: (b) => process.stdout.write(b) });
+    try {
+      m.load(data, img);
+    } catch (e) {
+      throw new CliError(`${file}: ${(e as Error).message}`);
+    }
+    const r = m.run();
+    if (r.message) process.stderr.write(`xm: ${r.message}\n`);
+    if (opts["--stats"]) {
+      const mips = r.seconds > 0 ? r.instructions / r.seconds / 1e6 : 0;
+      process.stderr.write(`xm: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s: ${mips.toFixed(1)} MIPS\n`);
+    }
+    return r.status & 0xff;
+  },
+};
+
+const help: Command = {
+  name: "help",
+  summary: "show the commands, or the help of one command",
+  usage: "xm help [COMMAND]",
+  help: "Without COMMAND, lists the commands; with one, shows how to use it.",
+  async run(args) {
+    if (args.length === 0) { process.stdout.write(overview()); return 0; }
+    if (args.length > 1) throw new CliError(`help: too many arguments: ${args.slice(1).join(" ")}`);
+    const c = COMMANDS.find((x) => x.name === args[0]);
+    if (!c) throw new CliError(`help: unknown command ${args[0]} (see \`xm help\`)`);
+    process.stdout.write(`usage: ${c.usage}\n\n${c.help}\n`);
+    return 0;
+  },
+};
+
+const COMMANDS: Command[] = [run, help];
+
+function overview(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `usage: xm COMMAND [ARGS...]\n\nxenwasm: the Xen virtual machine monitor, in WebAssembly.\n\nCommands:\n${
+    COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join("\n")
+  }\n\nRun \`xm help COMMAND\` for the options of a command.\n`;
+}
+
+function fail(msg: string): void {
+  process.stderr.write(`xm: ${msg.split("\n")[0]}\n`);
+  process.exitCode = 1;
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (argv.length === 0) { process.stderr.write(overview()); process.exitCode = 1; return; }
+  let [name, ...args] = argv;
+  if (name === "--help" || name === "-h") { name = "help"; }
+  if (args.includes("--help") || args.includes("-h")) { args = [name]; name = "help"; }
+  const c = COMMANDS.find((x) => x.name === name);
+  if (!c) return fail(`unknown command ${name} (see \`xm help\`)`);
+  try {
+    process.exitCode = await c.run(args);
+  } catch (e) {
+    fail(e instanceof CliError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`);
+  }
+}
+
+process.on("uncaughtException", (e) => { fail(`internal error: ${e?.message ?? String(e)}`); process.exit(1); });
+await main(process.argv.slice(2));

@@ -1,0 +1,219 @@
+// Differential runs: the cases of tests/lib/diffgen.ts are executed natively (64-bit directly, 32-bit
+// under qemu-i386) by tests/diff/native.c + a generated assembly file, and in the emulator; final
+// registers, defined flags and the 512-byte memory region are compared.
+// Generated files go to tests/build/diff/ (git-ignored).
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync, statSync, unlinkSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { Core, MM } from "../../host/core";
+import { Case, Bits, generate, REGION, MEMSIZE, ARITH, DF, FLAG_NAMES, REG_NAMES, mask } from "./diffgen";
+
+const dir = join(process.cwd(), "tests", "build", "diff");
+const REC = 16 * 8 + 8 + 8 + MEMSIZE; // struct rec in native.c
+const SLOT = 64; // bytes of code per case in the emulator image
+const CODE = 0x400000; // emulator: code of case i at CODE + i * SLOT
+
+export interface Result {
+  bits: Bits;
+  regs: bigint[];
+  flags: number;
+  status: number; // native: signal number; emulator: 0 or a description in `exit`
+  exit?: string;
+  mem: Uint8Array;
+}
+
+export interface Mismatch { c: Case; index: number; diffs: string[]; expected: Result; got: Result }
+export interface GroupStats { group: string; bits: Bits; cases: number; passed: number; failed: number; mismatches: Mismatch[]; failedForms: Map<string, number> }
+
+/** Keep only the `keep` newest files of dir whose names start with prefix (a small build cache). */
+function prune(prefix: string, keep = 3): void {
+  const fs = readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }));
+  fs.sort((a, b) => b.t - a.t);
+  for (const { f } of fs.slice(keep)) unlinkSync(join(dir, f));
+}
+
+/** Assemble the emulator image: case i at org + i * SLOT, each followed by ud2 (cached by content). */
+function assemble(cases: Case[], bits: Bits, org: number): Uint8Array {
+  mkdirSync(dir, { recursive: true });
+  let src = `.code${bits}\n`;
+  cases.forEach((c, i) => { src += `.org ${i * SLOT}\n${c.text}\nud2\n`; });
+  const h = createHash("sha1").update(src).update(String(org)).digest("hex").slice(0, 12);
+  const bin = join(dir, `emu-${bits}-${h}.bin`);
+  if (!existsSync(bin)) {
+    const s = join(dir, `emu-${bits}.s`), o = join(dir, `emu-${bits}.o`);
+    writeFileSync(s, src);
+    execFileSync("as", [bits === 64 ? "--64" : "--32", "-o", o, s]);
+    execFileSync("ld", [bits === 64 ? "-melf_x86_64" : "-melf_i386", "-Ttext", "0x" + org.toString(16),
+      "--oformat", "binary", "-e", "0", "-o", bin, o]);
+    unlinkSync(o);
+    prune(`emu-${bits}-`);
+  }
+  return new Uint8Array(readFileSync(bin));
+}
+
+// ---- native ----
+function nativeSource(cases: Case[], bits: Bits): string {
+  const L: string[] = [];
+  const n = bits === 64 ? 16 : 8;
+  const R = (i: number) => "%" + (bits === 64 ? REG_NAMES[i] : REG_NAMES[i].replace(/^r/, "e"));
+  const ptr = bits === 64 ? ".quad" : ".long";
+  L.push(".text", ".globl xw_run", ".type xw_run,@function", "xw_run:");
+  if (bits === 64) L.push("push %rbx", "push %rbp", "push %r12", "push %r13", "push %r14", "push %r15", "mov %rsp, xw_saved_sp", "pushq xw_in+128", "popfq");
+  else L.push("push %ebx", "push %ebp", "push %esi", "push %edi", "mov %esp, xw_saved_sp", "pushl xw_in+128", "popfl");
+  for (let i = 0; i < n; i++) if (i !== 4) L.push(`mov xw_in+${i * 8}, ${R(i)}`);
+  L.push(`mov xw_in+32, ${R(4)}`, "jmp *xw_target", "xw_back:");
+  for (let i = 0; i < n; i++) L.push(`mov ${R(i)}, xw_out+${i * 8}`);
+  if (bits === 64) L.push("mov xw_saved_sp, %rsp", "pushfq", "popq xw_out+128", "cld", "pop %r15", "pop %r14", "pop %r13", "pop %r12", "pop %rbp", "pop %rbx", "ret");
+  else L.push("mov xw_saved_sp, %esp", "pushfl", "popl xw_out+128", "cld", "pop %edi", "pop %esi", "pop %ebp", "pop %ebx", "ret");
+  cases.forEach((c, i) => L.push(`xw_case_${i}:`, c.text, "jmp xw_back"));
+  L.push(".data", ".p2align 6", ".globl xw_in, xw_out, xw_target, xw_cases, xw_ncases",
+    `xw_in: .space ${REC}`, `xw_out: .space ${REC}`, "xw_saved_sp: .quad 0", `xw_target: ${ptr} 0`, "xw_cases:");
+  for (let i = 0; i < cases.length; i += 16) {
+    L.push(`${ptr} ` + cases.slice(i, i + 16).map((_, j) => `xw_case_${i + j}`).join(","));
+  }
+  L.push(`xw_ncases: .long ${cases.length}`, '.section .note.GNU-stack,"",@progbits', "");
+  return L.join("\n");
+}
+
+function encodeInputs(cases: Case[]): Uint8Array {
+  const buf = new Uint8Array(REC * cases.length);
+  const v = new DataView(buf.buffer);
+  cases.forEach((c, k) => {
+    const o = k * REC;
+    for (let i = 0; i < 16; i++) v.setBigUint64(o + i * 8, c.regs[i], true);
+    v.setBigUint64(o + 128, BigInt(c.flags | 2), true);
+    buf.set(c.mem, o + 144);
+  });
+  return buf;
+}
+
+function decode(buf: Uint8Array, k: number, bits: Bits): Result {
+  const v = new DataView(buf.buffer, buf.byteOffset);
+  const o = k * REC;
+  const regs: bigint[] = [];
+  for (let i = 0; i < 16; i++) regs.push(v.getBigUint64(o + i * 8, true));
+  return { bits, regs, flags: Number(v.getBigUint64(o + 128, true) & 0xffffn), status: Number(v.getBigUint64(o + 136, true)), mem: buf.slice(o + 144, o + 144 + MEMSIZE) };
+}
+
+export function runNative(cases: Case[], bits: Bits): Result[] {
+  mkdirSync(dir, { recursive: true });
+  const src = nativeSource(cases, bits);
+  const driver = join(process.cwd(), "tests", "diff", "native.c");
+  const h = createHash("sha1").update(src).update(readFileSync(driver)).digest("hex").slice(0, 12);
+  const S = join(dir, `cases-${bits}.S`), exe = join(dir, `native-${bits}-${h}`);
+  if (!existsSync(exe)) {
+    writeFileSync(S, src);
+    execFileSync("gcc", [...(bits === 32 ? ["-m32"] : []), "-O1", "-no-pie", "-o", exe, driver, S], { stdio: ["ignore", "inherit", "inherit"] });
+    prune(`native-${bits}-`);
+  }
+  const inF = join(dir, `in-${bits}-${process.pid}.bin`), outF = join(dir, `out-${bits}-${process.pid}.bin`);
+  writeFileSync(inF, encodeInputs(cases));
+  if (bits === 64) execFileSync(exe, [inF, outF], { stdio: ["ignore", "inherit", "inherit"] });
+  else execFileSync("qemu-i386", ["-cpu", "max", exe, inF, outF], { stdio: ["ignore", "inherit", "inherit"] });
+  const out = new Uint8Array(readFileSync(outF));
+  unlinkSync(inF); unlinkSync(outF);
+  if (out.length !== REC * cases.length) throw new Error(`native ${bits}-bit: ${out.length / REC} results for ${cases.length} cases`);
+  return cases.map((_, k) => decode(out, k, bits));
+}
+
+// ---- emulator ----
+export async function runEmulator(cases: Case[], bits: Bits): Promise<Result[]> {
+  const code = assemble(cases, bits, CODE);
+  const RAM = Math.ceil((CODE + code.length + 0x1000) / 0x100000) * 0x100000;
+  const core = await Core.create({ ioIn: () => 0, ioOut: () => true });
+  core.ensureMemory(MM.MACHINE_BASE + RAM);
+  core.x.set_phys_window(MM.MACHINE_BASE, RAM);
+  const bytes = core.bytes();
+  bytes.set(code, MM.MACHINE_BASE + CODE);
+  const mode = bits === 64 ? MM.MODE_LONG64 : MM.MODE_PROT32;
+  const out: Result[] = [];
+  cases.forEach((c, i) => {
+    core.x.cpu_reset_flat(mode, 3);
+    bytes.set(c.mem, MM.MACHINE_BASE + REGION);
+    for (let r = 0; r < 16; r++) core.setReg(r, bits === 32 && r >= 8 ? 0n : c.regs[r]);
+    core.rip = BigInt(CODE + i * SLOT);
+    core.rflags = BigInt(c.flags | 2);
+    core.x.cpu_state_changed();
+    const exit = core.run(100_000);
+    const regs: bigint[] = [];
+    for (let r = 0; r < 16; r++) regs.push(core.reg(r));
+    const ok = exit === MM.EXIT_UNHANDLED && core.exitVector === 6;
+    out.push({
+      bits, regs, flags: Number(core.rflags & 0xffffn), status: 0,
+      exit: ok ? undefined : `exit reason ${exit}, vector ${core.exitVector}, error ${core.exitError}, rip ${hex(core.rip)} (case at ${hex(BigInt(CODE + i * SLOT))})`,
+      mem: bytes.slice(MM.MACHINE_BASE + REGION, MM.MACHINE_BASE + REGION + MEMSIZE),
+    });
+  });
+  return out;
+}
+
+// ---- comparison ----
+const hex = (v: bigint | number) => "0x" + v.toString(16);
+export function flagStr(f: number, m = ARITH | DF): string {
+  return FLAG_NAMES.filter(([b]) => m & b).map(([b, n]) => (f & b ? n : n.toLowerCase())).join(" ");
+}
+function regLabel(i: number, bits: Bits): string { return bits === 64 ? REG_NAMES[i] : REG_NAMES[i].replace(/^r/, "e"); }
+
+export function compare(c: Case, exp: Result, got: Result): string[] {
+  const d: string[] = [];
+  if (exp.status) d.push(`native execution faulted (signal ${exp.status}): generator bug`);
+  if (got.exit) d.push(`emulator did not reach the ud2: ${got.exit}`);
+  if (d.length) return d;
+  const n = c.bits === 64 ? 16 : 8, m = c.bits === 64 ? mask(64) : mask(32);
+  for (let i = 0; i < n; i++) {
+    if (c.skipRegs & (1 << i)) continue;
+    if ((exp.regs[i] & m) !== (got.regs[i] & m)) d.push(`${regLabel(i, c.bits)}: expected ${hex(exp.regs[i] & m)} got ${hex(got.regs[i] & m)}`);
+  }
+  const fm = (ARITH | DF) & ~c.undef;
+  if ((exp.flags & fm) !== (got.flags & fm)) d.push(`flags [${flagStr(fm, fm)}]: expected ${flagStr(exp.flags, fm)} got ${flagStr(got.flags, fm)}`);
+  for (let i = 0; i < MEMSIZE; i++) {
+    if (exp.mem[i] !== got.mem[i]) {
+      let j = i;
+      while (j + 1 < MEMSIZE && exp.mem[j + 1] !== got.mem[j + 1]) j++;
+      const e = [...exp.mem.slice(i, j + 1)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+      const g = [...got.mem.slice(i, j + 1)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+      d.push(`mem ${hex(REGION + i)}..${hex(REGION + j)}: expected ${e} got ${g}`);
+      i = j;
+    }
+  }
+  return d;
+}
+
+export function describe(mm: Mismatch): string {
+  const c = mm.c, n = c.bits === 64 ? 16 : 8;
+  const regs: string[] = [];
+  for (let i = 0; i < n; i++) regs.push(`${regLabel(i, c.bits)}=${hex(c.regs[i])}`);
+  const lines = [`[${c.group}/${c.bits}] ${c.form} #${mm.index}: \`${c.text}\``,
+    `    in:  ${regs.slice(0, 8).join(" ")}`];
+  if (n > 8) lines.push(`         ${regs.slice(8).join(" ")}`);
+  lines.push(`    in flags: ${flagStr(c.flags)}   (not compared: ${flagStr(c.undef, c.undef) || "-"})`);
+  for (const d of mm.diffs) lines.push(`    ${d}`);
+  return lines.join("\n");
+}
+
+export interface RunOptions { seed: number; count: number; groups?: string[]; modes?: Bits[]; maxMismatches?: number }
+
+/** Generate, run natively and in the emulator, compare; stats per (group, mode). */
+export async function diffRun(o: RunOptions): Promise<GroupStats[]> {
+  const stats: GroupStats[] = [];
+  for (const bits of o.modes ?? [64, 32]) {
+    const cases = generate(o.seed, o.count, bits, o.groups);
+    if (!cases.length) continue;
+    const nat = runNative(cases, bits);
+    const emu = await runEmulator(cases, bits);
+    const by = new Map<string, GroupStats>();
+    cases.forEach((c, i) => {
+      let g = by.get(c.group);
+      if (!g) { g = { group: c.group, bits, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map() }; by.set(c.group, g); stats.push(g); }
+      g.cases++;
+      const diffs = compare(c, nat[i], emu[i]);
+      if (diffs.length) {
+        g.failed++;
+        g.failedForms.set(c.form, (g.failedForms.get(c.form) ?? 0) + 1);
+        if (g.mismatches.length < (o.maxMismatches ?? 1000)) g.mismatches.push({ c, index: i, diffs, expected: nat[i], got: emu[i] });
+      } else g.passed++;
+    });
+  }
+  return stats;
+}
