@@ -74,3 +74,6 @@ export function flags_sync(): void { flagsSync(); }
 
 // Execute up to `budget` instructions; returns EXIT_* (memmap.ts).
 export function run(budget: i32): i32 { return cpuRun(budget); }
+
+// ---- the hypervisor (issue 3) ----
+export * from "./hv/api";

@@ -74,7 +74,19 @@ export const CPU_INSNS = 600; // u64: instructions retired since reset
 export const CPU_INTERCEPT = 608; // 32 bytes: bit v set = exception/INT vector v goes to the hypervisor
 export const CPU_INTERCEPT_FLAGS = 640; // i32: INTERCEPT_* below
 export const CPU_EXIT_KIND = 644; // i32: EVENT_* of an EXIT_INTERCEPT/UNHANDLED event
+// PV descriptor tables (the hypervisor sets these; 0 = the GDT is read at GDTR's linear base as usual).
+// GDT_PV64/GDT_PV32: GDT entries below CPU_GDT_ENTRIES are read from the guest's GDT frames (machine
+// addresses in CPU_GDT_FRAMES, one per 4 KiB of GDT), entries at 0xe000..0xefff from the hypervisor's
+// reserved table for the guest's width (XEN_GDT64/XEN_GDT32); everything else is outside the GDT.
+export const CPU_GDT_MODE = 648; // i32: GDT_* below
+export const CPU_GDT_ENTRIES = 652; // i32
+export const CPU_GDT_FRAMES = 1536; // 14 x u32 machine addresses
+export const CPU_SAVE_SIZE = 1600; // bytes of the state block a vCPU switch saves and restores
 export const CPU_FXSAVE = 1024; // 512 bytes, FXSAVE layout (x87/SSE: a later issue)
+
+export const GDT_LINEAR = 0;
+export const GDT_PV64 = 1;
+export const GDT_PV32 = 2;
 
 export const MODE_REAL = 0;
 export const MODE_PROT16 = 1;
@@ -134,5 +146,19 @@ export const FRAME_TABLE = 0x1000000; // 16 bytes per machine frame, for all 4 G
 export const FRAME_REC = 16;
 export const M2P64_BASE = 0x2000000; // machine-to-phys table, 8-byte entries (64-bit guests): 8 MiB
 export const M2P32_BASE = 0x2800000; // the same with 4-byte entries (32-bit guests): 4 MiB
+export const XEN_GDT64 = 0x600000; // the hypervisor's reserved GDT page for 64-bit PV guests
+export const XEN_GDT32 = 0x601000; // ... and for 32-bit PV guests
+export const HV_SCRATCH = 0x602000; // 8 KiB: hypervisor bounce buffer (hypercall arguments)
+export const HV_LOG = 0x610000; // 64 KiB ring: the hypervisor's own log (xm dmesg); u32 head at HV_LOG_HEAD
+export const HV_LOG_SIZE = 0x10000;
+export const HV_LOG_HEAD = 0x620000;
+export const HV_OUT = 0x621000; // 4 KiB: console output handed to the host (u32 length at HV_OUT_LEN)
+export const HV_OUT_LEN = 0x622000;
+export const VCPU_TABLE = 0x2c00000; // MAX_VCPUS records of VCPU_SIZE bytes (assembly/domain/vcpu.ts)
+export const VCPU_SIZE = 0x2000;
+export const MAX_VCPUS = 1024;
+export const EVTCHN_TABLE = 0x3400000; // per domain: EVTCHN_PORTS ports of 8 bytes (assembly/event/)
+export const EVTCHN_PORTS = 1024;
+export const EVTCHN_DOM_SIZE = 0x2000;
 export const MACHINE_BASE = 0x4000000; // first byte of machine memory given to guests (64 MiB)
 export const WASM_PAGE = 65536;

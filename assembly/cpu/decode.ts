@@ -2,13 +2,15 @@
 // code bytes only through fetchHost() (mmu/tlb.ts) and leaves the decoded instruction in the d*
 // globals below, which exec.ts reads. Returns false after raising a fault (#PF or #GP on fetch, #GP
 // for an instruction longer than 15 bytes).
-import { SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SCRATCH } from "../memmap";
+import { SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS } from "../memmap";
 
-const DECODE_SCRATCH = SCRATCH + 0xf80; // entry for instructions that are not cached
+// Entry for instructions that are not cached (64 bytes of static data; its fast form is F_GEN).
+export const DECODE_SCRATCH: i32 = memory.data(64, 64) as i32;
 import { is64, defOp32, defAd, segBase, segLimit, flatMask } from "./state";
 import { fault, raiseGP } from "./fault";
 import { fetchHost, fetchHostFast } from "../mmu/tlb";
 import { dcacheEntry } from "./dcache";
+import { specialise } from "./fast";
 import { lockOk } from "./exec";
 import { mode } from "./state";
 import {
@@ -21,11 +23,11 @@ export const P_REPNE = 4; // F2
 export const P_OPSZ = 8; // 66
 export const P_ADSZ = 16; // 67
 
-// The decoded instruction lives in a 32-byte entry (layout in dcache.ts); `E` points at the current
+// The decoded instruction lives in a 64-byte entry (layout in dcache.ts); `E` points at the current
 // one, and the accessors below read its fields.
 export let E: i32 = DECODE_SCRATCH;
-@inline export function dOp(): i32 { return load<u16>(E, 4); } // opcode id: 0x000-0x0FF, 0x100 + 0F xx, 0x200 + 0F 38 xx, 0x300 + 0F 3A xx
-@inline export function dLen(): i32 { return load<u8>(E, 6); } // instruction length
+@inline export function dOp(): i32 { return load<u16>(E, 56); } // opcode id: 0x000-0x0FF, 0x100 + 0F xx, 0x200 + 0F 38 xx, 0x300 + 0F 3A xx
+@inline export function dLen(): i32 { return load<u8>(E, 58); } // instruction length
 @inline export function dPfx(): i32 { return load<u8>(E, 8); } // P_* bits
 @inline export function dSeg(): i32 { return load<i8>(E, 9); } // segment override (SEG_*), -1 = none
 @inline export function dRex(): i32 { return load<u8>(E, 10); } // the REX byte (0x40-0x4F) or 0
@@ -229,9 +231,9 @@ export function decode(lin: u64): bool {
 
 function store_entry(e: i32, host: i32): void {
   store<i32>(e, host);
-  store<u16>(e, sOp as u16, 4);
-  store<u8>(e, sLen as u8, 6);
-  store<u8>(e, mode as u8, 7);
+  store<u32>(e, mode as u32, 4);
+  store<u16>(e, sOp as u16, 56);
+  store<u8>(e, sLen as u8, 58);
   store<u8>(e, sPfx as u8, 8);
   store<i8>(e, sSeg as i8, 9);
   store<u8>(e, sRex as u8, 10);
@@ -245,6 +247,8 @@ function store_entry(e: i32, host: i32): void {
   store<u16>(e, sImm2 as u16, 18);
   store<i32>(e, sDisp as i32, 20);
   store<u64>(e, sImm, 24);
+  if (host != 0) specialise(e, mode);
+  else store<u8>(e, 0, 32); // F_GEN
 }
 
 // Decode the instruction at `lin` into the cache (or the scratch entry when it cannot be cached) and
@@ -259,9 +263,23 @@ function store_entry(e: i32, host: i32): void {
   const host = fetchHostFast(lin);
   if (host < 0) return false;
   const e = dcacheEntry(host);
-  if (load<i32>(e) == host && load<u8>(e, 7) == (mode as u8)) { E = e; return true; }
+  if (load<i32>(e) == host && load<i32>(e, 4) == mode) { E = e; return true; }
   if (!decode(lin)) return false;
   if ((host & 0xfff) + sLen <= 0x1000) { store_entry(e, host); E = e; }
   else { store_entry(DECODE_SCRATCH, 0); E = DECODE_SCRATCH; }
   return true;
+}
+
+// The fast run loop's miss path: decode the instruction at `lin` (host address `host`, from the
+// TLB) into its cache entry, or the scratch entry when it crosses a page. Returns the entry, or 0
+// after a fault.
+export function decodeEntry(lin: u64, host: i32): i32 {
+  if (!decode(lin)) return 0;
+  if ((host & 0xfff) + sLen <= 0x1000) {
+    const e = dcacheEntry(host);
+    store_entry(e, host);
+    return e;
+  }
+  store_entry(DECODE_SCRATCH, 0);
+  return DECODE_SCRATCH;
 }

@@ -3,6 +3,7 @@
 // Descriptor-table reads are implicit supervisor accesses (no ACC_U).
 import {
   CPU_STATE, CPU_GDTR_BASE, CPU_GDTR_LIMIT, SEG_CS, SEG_SS, SEG_LDTR, SEG_FS, SEG_GS, MODE_REAL,
+  CPU_GDT_MODE, CPU_GDT_ENTRIES, CPU_GDT_FRAMES, GDT_LINEAR, GDT_PV64, XEN_GDT64, XEN_GDT32,
 } from "../memmap";
 import {
   segSel, segAttr, segLimit, segBase, setSeg, cpl, mode, is64, efer, EFER_LMA,
@@ -21,8 +22,13 @@ export let dAddr: u64 = 0; // its linear address
 
 // Read the descriptor for `sel` (index and TI bits). Returns 1 when read, 0 when the selector lies
 // outside its table (the caller raises the right fault), -1 after a fault while reading (#PF).
+export let dPhys: bool = false; // dAddr is a machine address (PV GDT), not a linear one
+
 export function descRead(sel: u32, wide: bool): i32 {
   let base: u64, limit: u32;
+  dPhys = false;
+  const gm = load<i32>(CPU_STATE + CPU_GDT_MODE);
+  if ((sel & 4) == 0 && gm != GDT_LINEAR) return descReadPv(sel, wide, gm);
   if ((sel & 4) != 0) {
     if ((segAttr(SEG_LDTR) & SA_P) == 0 || (segSel(SEG_LDTR) & 0xfffc) == 0) return 0;
     base = segBase(SEG_LDTR);
@@ -48,6 +54,24 @@ export function descRead(sel: u32, wide: bool): i32 {
   return 1;
 }
 
+// PV guests: the guest's GDT frames below CPU_GDT_ENTRIES, the hypervisor's reserved page at 0xe000.
+function descReadPv(sel: u32, wide: bool, gm: i32): i32 {
+  const idx = (sel & 0xfff8) as u32;
+  let addr: u32;
+  if (idx >= 0xe000 && idx + (wide ? 15 : 7) <= 0xefff) {
+    addr = (gm == GDT_PV64 ? XEN_GDT64 : XEN_GDT32) + idx - 0xe000;
+  } else if ((idx >> 3) + (wide ? 1 : 0) < load<u32>(CPU_STATE + CPU_GDT_ENTRIES)) {
+    addr = load<u32>(CPU_STATE + CPU_GDT_FRAMES + ((idx >> 12) << 2)) + (idx & 0xfff);
+    if (wide && (idx & 0xfff) == 0xff8) return 0; // a 16-byte descriptor split over two frames: refused
+  } else return 0;
+  dPhys = true;
+  dAddr = addr as u64;
+  dLo = load<u32>(addr);
+  dHi = load<u32>(addr + 4);
+  dHi2 = wide ? load<u32>(addr + 8) : 0;
+  return 1;
+}
+
 @inline function is64Lin(): bool { return (efer() & EFER_LMA) != 0; }
 
 // Decoded fields of the last descriptor.
@@ -69,6 +93,7 @@ export function descLimit(): u32 {
 export function descSetAccessed(): void {
   if ((dHi & 0x100) != 0) return;
   dHi |= 0x100;
+  if (dPhys) { store<u8>(dAddr as i32 + 5, (dHi >> 8) as u8); return; }
   const p = xlate(dAddr + 5, 1, ACC_R);
   if (p >= 0) store<u8>(p, (dHi >> 8) as u8);
 }

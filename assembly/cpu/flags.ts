@@ -13,6 +13,7 @@ export const LF_INC = 4; // res = a + 1, CF kept in RFLAGS
 export const LF_DEC = 5; // res = a - 1, CF kept in RFLAGS
 export const LF_ADC1 = 6; // res = a + b + 1
 export const LF_SBB1 = 7; // res = a - b - 1
+export const LF_CFOF = 8; // CF = lfA != 0, OF = lfB != 0, AF = 0; ZF SF PF from res (shifts, multiplies)
 
 export let lfOp: i32 = LF_NONE;
 export let lfSize: i32 = 4;
@@ -45,6 +46,7 @@ export function getCF(): bool {
     case LF_ADC1: return (lfRes & m) <= (lfA & m);
     case LF_SBB1: return (lfA & m) <= (lfB & m);
     case LF_LOGIC: return false;
+    case LF_CFOF: return lfA != 0;
     default: return (load<u64>(CPU_STATE + CPU_RFLAGS) & F_CF) != 0;
   }
 }
@@ -67,6 +69,7 @@ export function getOF(): bool {
     case LF_SUB: case LF_SBB1: case LF_DEC:
       return ((lfA ^ lfB) & (lfA ^ lfRes) & s) != 0;
     case LF_LOGIC: return false;
+    case LF_CFOF: return lfB != 0;
     default: return (load<u64>(CPU_STATE + CPU_RFLAGS) & F_OF) != 0;
   }
 }
@@ -78,7 +81,7 @@ export function getPF(): bool {
 
 export function getAF(): bool {
   if (lfOp == LF_NONE) return (load<u64>(CPU_STATE + CPU_RFLAGS) & F_AF) != 0;
-  if (lfOp == LF_LOGIC) return false;
+  if (lfOp == LF_LOGIC || lfOp == LF_CFOF) return false;
   return ((lfA ^ lfB ^ lfRes) & 0x10) != 0;
 }
 

@@ -2,12 +2,12 @@
 // at most STR_CHUNK iterations per step and then re-executes (nextIp stays on it), so the run loop's
 // budget and event checks still happen; after a fault the registers reflect the iterations done, and
 // the instruction resumes where it stopped.
-import { SEG_ES, SEG_DS } from "../memmap";
+import { SEG_ES, SEG_DS, CPU_STATE, CPU_RFLAGS } from "../memmap";
 import {
   reg64, setReg64, reg32, setReg32, reg16, setReg16, RAX, RCX, RSI, RDI, RDX, getReg, setReg,
   nextIp, is64, flatMask, F_DF, setReg8, userAcc, rip,
 } from "./state";
-import { getFlags, getZF } from "./flags";
+import { getZF } from "./flags";
 import { fault } from "./fault";
 import { linear } from "./ea";
 import { rdN, wrN, xlate, ACC_W, ACC_U } from "../mmu/tlb";
@@ -27,7 +27,8 @@ const STR_CHUNK: u64 = 4096;
   else setReg16(r, v as u32);
 }
 @inline function step(size: i32): u64 {
-  return (getFlags() & F_DF) != 0 ? (-(size as i64)) as u64 : size as u64;
+  // DF is never pending in the lazy flags: read it from RFLAGS directly.
+  return (load<u64>(CPU_STATE + CPU_RFLAGS) & F_DF) != 0 ? (-(size as i64)) as u64 : size as u64;
 }
 @inline function srcSeg(): i32 { return dSeg() >= 0 ? dSeg() : SEG_DS; }
 

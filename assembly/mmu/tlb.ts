@@ -290,3 +290,19 @@ function rmwHostSlow(lin: u64, size: i32): i32 {
   if (load<i64>(XTAG + (i << 3)) == fastTag(lin)) return load<i32>(HOST + (i << 2)) + ((lin as i32) & 0xfff);
   return fetchHost(lin);
 }
+
+// Probes for the run loop's fast forms (cpu/fast.ts): the host address of `size` bytes at `lin` when
+// the TLB holds a read (write) translation for it and the access stays within the page, else 0 (the
+// caller then takes the general path, which fills the TLB or raises the fault).
+@inline export function rdProbe(lin: u64, size: i32): i32 {
+  const i = fastIdx(lin);
+  const o = (lin as i32) & 0xfff;
+  if (load<i64>(RTAG + (i << 3)) == fastTag(lin) && o <= 0x1000 - size) return load<i32>(HOST + (i << 2)) + o;
+  return 0;
+}
+@inline export function wrProbe(lin: u64, size: i32): i32 {
+  const i = fastIdx(lin);
+  const o = (lin as i32) & 0xfff;
+  if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0x1000 - size) return load<i32>(HOST + (i << 2)) + o;
+  return 0;
+}

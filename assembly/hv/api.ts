@@ -1,0 +1,162 @@
+// The hypervisor's exports to the host (dom0's toolstack and domain builder). Numbers only.
+import {
+  CPU_STATE, CPU_CR0, CPU_CR3, CPU_CR4, CPU_EFER, CPU_RFLAGS, CPU_CPL, CPU_INTERCEPT, CPU_INTERCEPT_FLAGS,
+  CPU_GDT_MODE, CPU_GDT_ENTRIES, CPU_IDTR_LIMIT, CPU_SAVE_SIZE, CPU_DR, CPU_SEG, SEG_SIZE, SEG_CS, SEG_SS,
+  SEG_DS, SEG_ES, SEG_FS, SEG_GS, GDT_PV64, GDT_PV32, INTERCEPT_SYSCALL, INTERCEPT_SYSENTER, MACHINE_BASE,
+  HV_OUT_LEN, HV_LOG_HEAD,
+} from "../memmap";
+import {
+  dom, domU32, setDomU32, domExists, domIs64, vcpu, current, vcpuSave, D_STATE, D_SHUTDOWN_REASON,
+  D_SHARED_INFO, D_START_INFO, D_NR_VCPUS, D_VCPU0, D_TOT_PAGES, D_MAX_PAGES, D_PRIVILEGED, D_VM_ASSIST,
+  D_CONSOLE_MFN, D_CONSOLE_EVTCHN, D_STORE_MFN, D_STORE_EVTCHN, D_PAUSE_COUNT, D_INSNS, D_SHUTDOWN_CODE,
+  V_FLAGS, VF_ONLINE, VF_KERNEL, V_CR3_KERNEL, V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, domainsInit,
+} from "../domain/domain";
+import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, m2pSet, NO_FRAME, mfnValid } from "../domain/frames";
+import { pinTable } from "../domain/mm";
+import { xenmapInit } from "../domain/xenmap";
+import { domainCreate, domainDestroy, domainAllocFrame, domainShutdown } from "./lifecycle";
+import { hvRun, hvIdleNs, schedInit } from "./sched";
+import { setWallclock, updateWallclock } from "./time";
+import { setPhysWindow, tlbFlushAll } from "../mmu/tlb";
+import { VI_MASK, W64_VCPU_INFO_SIZE, W32_VCPU_INFO_SIZE, LEGACY_MAX_VCPUS, VMASST_TYPE_pae_extended_cr3 } from "../hypercall/abi";
+import * as E from "../event/evtchn";
+
+// Set up the hypervisor over `machineMiB` MiB of machine memory above MACHINE_BASE. Domain 0 is the
+// host itself (privileged, no vCPUs); its shared_info frame carries the host's event-channel bits.
+export function hv_init(machineMiB: u32): i32 {
+  if (machineMiB == 0 || machineMiB > 4032) return -1;
+  framesInit(machineMiB << 20);
+  domainsInit();
+  xenmapInit();
+  schedInit();
+  store<u32>(HV_OUT_LEN, 0);
+  store<u32>(HV_LOG_HEAD, 0);
+  setPhysWindow(0, (MACHINE_BASE as u64) + ((machineMiB as u64) << 20));
+  const d0 = domainCreate(64, 1, 0xffffffff);
+  if (d0 != 0) return -1;
+  setDomU32(0, D_PRIVILEGED, 1);
+  setDomU32(0, D_NR_VCPUS, 0);
+  const si = frameAlloc(0);
+  if (si == NO_FRAME) return -1;
+  setDomU32(0, D_SHARED_INFO, si << 12);
+  return 0;
+}
+
+export function hv_domain_create(width: u32, vcpus: u32, maxPages: u32): i32 {
+  return domainCreate(width, vcpus, maxPages);
+}
+export function hv_domain_destroy(d: u32): i32 { return domainDestroy(d) ? 0 : -1; }
+export function hv_domain_state(d: u32): i32 { return domExists(d) ? domU32(d, D_STATE) as i32 : 0; }
+export function hv_domain_shutdown_reason(d: u32): i32 { return domU32(d, D_SHUTDOWN_REASON) as i32; }
+export function hv_domain_shutdown(d: u32, reason: u32): void { domainShutdown(d, reason); }
+export function hv_domain_pages(d: u32): i32 { return domU32(d, D_TOT_PAGES) as i32; }
+export function hv_domain_pause(d: u32, on: u32): void {
+  if (!domExists(d)) return;
+  const c = domU32(d, D_PAUSE_COUNT);
+  setDomU32(d, D_PAUSE_COUNT, on != 0 ? c + 1 : (c > 0 ? c - 1 : 0));
+}
+export function hv_domain_insns(d: u32): u64 { return load<u64>(dom(d) + D_INSNS); }
+export function hv_frames_free(): u32 { return framesFree(); }
+export function hv_frames_owned(d: u32): u32 { return framesOwnedBy(d); }
+
+// A new frame for `d` (counted in its pages); returns the mfn or -1.
+export function hv_alloc_frame(d: u32): i32 {
+  const m = domainAllocFrame(d);
+  return m == NO_FRAME ? -1 : m as i32;
+}
+export function hv_set_m2p(mfn: u32, pfn: u64): void { if (mfnValid(mfn as u64)) m2pSet(mfn, pfn); }
+
+// shared_info for `d`: a fresh frame (not one of its pages), all vCPUs' events masked.
+export function hv_setup_shared_info(d: u32): i32 {
+  const m = frameAlloc(d);
+  if (m == NO_FRAME) return -1;
+  const si = (m << 12) as i32;
+  setDomU32(d, D_SHARED_INFO, si as u32);
+  const sz = domIs64(d) ? W64_VCPU_INFO_SIZE : W32_VCPU_INFO_SIZE;
+  for (let i = 0; i < LEGACY_MAX_VCPUS; i++) store<u8>(si + i * sz + VI_MASK, 1);
+  updateWallclock(d);
+  return m as i32;
+}
+
+export function hv_set_domain_info(d: u32, startInfo: u32, consoleMfn: u32, consoleEvtchn: u32, storeMfn: u32, storeEvtchn: u32): void {
+  setDomU32(d, D_START_INFO, startInfo);
+  setDomU32(d, D_CONSOLE_MFN, consoleMfn);
+  setDomU32(d, D_CONSOLE_EVTCHN, consoleEvtchn);
+  setDomU32(d, D_STORE_MFN, storeMfn);
+  setDomU32(d, D_STORE_EVTCHN, storeEvtchn);
+}
+export function hv_vm_assist(d: u32, bits: u32): void { setDomU32(d, D_VM_ASSIST, bits); }
+export function hv_pin(d: u32, mfn: u32, level: u32): i32 { return pinTable(mfn, level as i32, d, domIs64(d)); }
+
+// Start-of-day state of vCPU `vc` of `d`: RIP, RSP, RSI, the top-level table's mfn. vCPU 0 comes up
+// online in kernel mode; the top level takes a type reference for CR3 (the builder pinned it).
+export function hv_vcpu_boot(d: u32, vc: u32, rip: u64, rsp: u64, rsi: u64, topMfn: u32): i32 {
+  if (!domExists(d) || vc >= domU32(d, D_NR_VCPUS)) return -1;
+  const is64 = domIs64(d);
+  const vi = domU32(d, D_VCPU0) + vc;
+  if (current == (vi as i32)) vcpuSave();
+  const v = vcpu(vi);
+  memory.fill(v, 0, CPU_SAVE_SIZE);
+  // Registers.
+  store<u64>(v + 128, rip);
+  store<u64>(v + 4 * 8, rsp);
+  store<u64>(v + 6 * 8, rsi);
+  store<u64>(v + CPU_RFLAGS, 0x202);
+  store<u64>(v + CPU_CR0, 0x80050033); // PG WP NE ET MP PE
+  store<u64>(v + CPU_CR4, 0x620); // PAE OSFXSR OSXMMEXCPT (no PGE: user and kernel share no global pages)
+  store<u64>(v + CPU_CR3, (topMfn as u64) << 12);
+  store<u64>(v + CPU_DR + 48, 0xffff0ff0);
+  store<u64>(v + CPU_DR + 56, 0x400);
+  store<u32>(v + CPU_IDTR_LIMIT, 0xfff);
+  memory.fill(v + CPU_INTERCEPT, 0xff, 32);
+  store<i32>(v + CPU_INTERCEPT_FLAGS, INTERCEPT_SYSCALL | INTERCEPT_SYSENTER);
+  store<i32>(v + CPU_GDT_MODE, is64 ? GDT_PV64 : GDT_PV32);
+  store<i32>(v + CPU_GDT_ENTRIES, 0);
+  if (is64) {
+    store<u64>(v + CPU_EFER, 0xd01); // SCE LME LMA NXE
+    seg(v, SEG_CS, 0xe033, 0x209b | 0x8000 | 0x60);
+    seg(v, SEG_SS, 0xe02b, 0x4093 | 0x8000 | 0x60);
+    store<i32>(v + CPU_CPL, 3);
+    store<u32>(v + V_FLAGS, (vc == 0 ? VF_ONLINE : 0) | VF_KERNEL);
+  } else {
+    store<u64>(v + CPU_EFER, 0x800); // NXE (legacy PAE paging)
+    seg(v, SEG_CS, 0xe019, 0x409b | 0x8000 | 0x20);
+    for (let s = 0; s < 6; s++) if (s != SEG_CS) seg(v, s, 0xe021, 0x4093 | 0x8000 | 0x20);
+    store<i32>(v + CPU_CPL, 1);
+    store<u32>(v + V_FLAGS, vc == 0 ? VF_ONLINE : 0);
+  }
+  store<u64>(v + V_CR3_KERNEL, (topMfn as u64) << 12);
+  store<u64>(v + V_KERNEL_SS, is64 ? 0xe02b : 0xe021);
+  store<u64>(v + V_KERNEL_SP, rsp);
+  const si = domU32(d, D_SHARED_INFO);
+  store<u64>(v + V_VCPU_INFO, (si + vc * (is64 ? W64_VCPU_INFO_SIZE : W32_VCPU_INFO_SIZE)) as u64);
+  // CR3 holds a type reference of the top-level table.
+  const r = pinRefForCr3(d, topMfn, is64);
+  return r;
+}
+import { getPageAndType, PGT_L3, PGT_L4 } from "../domain/mm";
+function pinRefForCr3(d: u32, mfn: u32, is64: bool): i32 { return getPageAndType(mfn, is64 ? PGT_L4 : PGT_L3, d, is64); }
+
+function seg(v: i32, s: i32, sel: u32, attr: u32): void {
+  const p = v + CPU_SEG + s * SEG_SIZE;
+  store<u16>(p, sel as u16);
+  store<u16>(p + 2, attr as u16);
+  store<u32>(p + 4, 0xffffffff);
+  store<u64>(p + 8, 0);
+}
+
+export function hv_run(budget: i32): i32 { return hvRun(budget); }
+export function hv_idle_ns(): u64 { return hvIdleNs(); }
+export function hv_set_wallclock(sec: u64, nsec: u32): void { setWallclock(sec, nsec); }
+
+// Host-side event channels (dom0 = the host): bind to a guest's unbound port, notify, test-and-clear.
+export function hv_evtchn_bind(remote: u32, rport: u32): i32 { return E.bindInterdomain(0, remote, rport); }
+export function hv_evtchn_alloc_unbound(d: u32, remote: u32): i32 { return E.allocUnbound(d, remote); }
+export function hv_evtchn_send(p: u32): i32 { return E.send(0, p); }
+export function hv_evtchn_take(p: u32): i32 {
+  if (!E.isPending(0, p)) return 0;
+  const si = domU32(0, D_SHARED_INFO) as i32;
+  const a = si + 2048 + ((p >> 3) as i32);
+  store<u8>(a, load<u8>(a) & ~(<u8>((<u32>1) << (p & 7))));
+  return 1;
+}

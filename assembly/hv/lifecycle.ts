@@ -1,0 +1,103 @@
+// Domain life cycle: create, shutdown (with a reason), crash, destroy (every frame back to the pool),
+// and the hypervisor's own log (what `xm dmesg` shows).
+import { HV_LOG, HV_LOG_SIZE, HV_LOG_HEAD, MAX_DOMAINS } from "../memmap";
+import {
+  dom, domU32, setDomU32, domExists, vcpu, vcpuAlloc, vcpuFree, vcpuDrop, current,
+  D_STATE, D_SHUTDOWN_REASON, D_WIDTH, D_NR_VCPUS, D_VCPU0, D_MAX_PAGES, D_TOT_PAGES, D_WEIGHT,
+  DS_FREE, DS_RUNNING, DS_SHUTDOWN, V_FLAGS, VF_ONLINE, evtchnBase,
+} from "../domain/domain";
+import { DOMAIN_SIZE, EVTCHN_DOM_SIZE } from "../memmap";
+import {
+  frameOwner, frameRelease, framesHighWater, FIRST_MFN, setFrameTypeCount, setFrameRefCount,
+  setFrameFlags, setFrameType, frameAlloc, NO_FRAME, PGT_NONE,
+} from "../domain/frames";
+import { SHUTDOWN_crash } from "../hypercall/abi";
+import { frameWritten } from "../domain/mm";
+
+// ---- log: a byte ring; HV_LOG_HEAD holds the total number of bytes ever written ----
+export function logByte(b: u32): void {
+  const head = load<u32>(HV_LOG_HEAD);
+  store<u8>(HV_LOG + (head & (HV_LOG_SIZE - 1)), b as u8);
+  store<u32>(HV_LOG_HEAD, head + 1);
+}
+export function logStr(s: string): void {
+  for (let i = 0; i < s.length; i++) logByte(s.charCodeAt(i) as u32);
+}
+export function logNum(v: u64): void {
+  if (v >= 10) logNum(v / 10);
+  logByte(48 + ((v % 10) as u32));
+}
+export function logDom(d: u32, msg: string): void {
+  logStr("(XEN) d"); logNum(d as u64); logStr(": "); logStr(msg); logByte(10);
+}
+
+// Set when a domain shuts down, so the run loop can tell the host.
+export let shutdownSeen: bool = false;
+export function clearShutdownSeen(): void { shutdownSeen = false; }
+
+export function domainCreate(width: u32, nrVcpus: u32, maxPages: u32): i32 {
+  if (nrVcpus == 0 || nrVcpus > 32 || (width != 32 && width != 64)) return -1;
+  let d: u32 = 0;
+  while (d < (MAX_DOMAINS as u32) && domU32(d, D_STATE) != DS_FREE) d++;
+  if (d >= (MAX_DOMAINS as u32)) return -1;
+  const v0 = vcpuAlloc(nrVcpus, d);
+  if (v0 < 0) return -1;
+  memory.fill(dom(d), 0, DOMAIN_SIZE);
+  memory.fill(evtchnBase(d), 0, EVTCHN_DOM_SIZE);
+  setDomU32(d, D_STATE, DS_RUNNING);
+  setDomU32(d, D_WIDTH, width);
+  setDomU32(d, D_NR_VCPUS, nrVcpus);
+  setDomU32(d, D_VCPU0, v0 as u32);
+  setDomU32(d, D_MAX_PAGES, maxPages);
+  setDomU32(d, D_WEIGHT, 256);
+  return d as i32;
+}
+
+// Give `d` a fresh zeroed frame (counted against its reservation); NO_FRAME if none or over its max.
+export function domainAllocFrame(d: u32): u32 {
+  if (domU32(d, D_TOT_PAGES) >= domU32(d, D_MAX_PAGES)) return NO_FRAME;
+  const mfn = frameAlloc(d);
+  if (mfn == NO_FRAME) return NO_FRAME;
+  frameWritten(mfn);
+  setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) + 1);
+  return mfn;
+}
+
+export function domainShutdown(d: u32, reason: u32): void {
+  if (!domExists(d) || domU32(d, D_STATE) != DS_RUNNING) return;
+  setDomU32(d, D_STATE, DS_SHUTDOWN);
+  setDomU32(d, D_SHUTDOWN_REASON, reason);
+  shutdownSeen = true;
+}
+
+export function domainCrash(d: u32, why: string): void {
+  logDom(d, why);
+  logDom(d, "domain crashed");
+  domainShutdown(d, SHUTDOWN_crash);
+}
+
+// Destroy: every frame the domain owns returns to the pool, its vCPUs and ports are freed.
+export function domainDestroy(d: u32): bool {
+  if (!domExists(d)) return false;
+  const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
+  for (let i: u32 = 0; i < n; i++) {
+    if (current == ((v0 + i) as i32)) vcpuDrop();
+    vcpuFree(v0 + i);
+  }
+  const top = framesHighWater();
+  for (let m = FIRST_MFN; m < top; m++) {
+    if (frameOwner(m) == d) {
+      frameWritten(m);
+      setFrameType(m, PGT_NONE);
+      setFrameFlags(m, 0);
+      setFrameTypeCount(m, 0);
+      setFrameRefCount(m, 0);
+      frameRelease(m);
+    }
+  }
+  memory.fill(evtchnBase(d), 0, EVTCHN_DOM_SIZE);
+  memory.fill(dom(d), 0, DOMAIN_SIZE);
+  return true;
+}
+
+export { DS_SHUTDOWN, D_SHUTDOWN_REASON, V_FLAGS, VF_ONLINE, vcpu };

@@ -1,0 +1,202 @@
+// The hypervisor's run loop and scheduler: runs the vCPUs of all domains in instruction-count slices
+// (round robin, so a spinning guest cannot starve the others), handles what the CPU hands over
+// (hypercalls, faults to emulate or bounce, INT n), fires timers, delivers event upcalls, and returns
+// to the host when it must act (console output, a shutdown, everyone idle) or the budget is spent.
+import {
+  CPU_STATE, CPU_INSNS, CPU_EXIT_VECTOR, CPU_EXIT_ERROR, CPU_EXIT_INFO, CPU_EXIT_KIND, MAX_DOMAINS,
+  EXIT_BUDGET, EXIT_SYSCALL, EXIT_SYSENTER, EXIT_INTERCEPT, EXIT_UNHANDLED, EXIT_TRIPLE_FAULT, EXIT_HLT,
+  EXIT_HOST, EVENT_EXCEPTION, EVENT_INT, EVENT_INT3, EVENT_INTO, EVENT_INT1, EVENT_TRAP,
+} from "../memmap";
+import { run as cpuRun } from "../cpu/run";
+import { cpl, rip, setRip } from "../cpu/state";
+import { hostTimeNs } from "../env";
+import {
+  domU32, domU64, setDomU64, domIs64, vcpu, vcpuLoad, current, currentDom, D_STATE, DS_RUNNING, D_NR_VCPUS,
+  D_VCPU0, D_PAUSE_COUNT, D_INSNS, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
+  V_PERIOD, V_PERIOD_NEXT, V_VCPU_INFO, V_CB_EVENT, V_CB_EVENT_CS, V_CB_SYSCALL, V_CB_FLAGS, V_TRAPS,
+  V_POLL_DEADLINE,
+} from "../domain/domain";
+import { hypercallFromRegs } from "../hypercall/dispatch";
+import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcallMaskAddr } from "./bounce";
+import { emulateGp, emulateUd } from "./emulate";
+import { domainCrash, logDom } from "./lifecycle";
+import { sendVirq } from "../event/evtchn";
+import { updateVcpuTime } from "./time";
+import { VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKF_mask_events } from "../hypercall/abi";
+
+// Why hv_run returned.
+export const HVX_BUDGET = 0; // the instruction budget is spent
+export const HVX_IDLE = 1; // every vCPU is blocked: hv_idle_ns() says until when
+export const HVX_OUTPUT = 2; // console output is waiting in HV_OUT
+export const HVX_SHUTDOWN = 3; // a domain shut down (or crashed)
+export const HVX_NONE = 4; // no domain can run at all
+
+let hostExit: i32 = -1;
+export function requestHostExit(r: i32): void { if (hostExit < 0) hostExit = r; }
+export function stopRequested(): bool { return hostExit >= 0; }
+
+export const SLICE = 100000; // instructions per vCPU turn
+export let bootNs: u64 = 0;
+export function systemTime(): u64 { return (hostTimeNs() as u64) - bootNs; }
+export function schedInit(): void { bootNs = hostTimeNs() as u64; rr = 0; }
+
+let rr: u32 = 0; // round-robin cursor over vCPU table indexes
+let yieldNow: bool = false;
+export function yieldVcpu(): void { yieldNow = true; }
+let idleNs: u64 = 0;
+export function hvIdleNs(): u64 { return idleNs; }
+
+@inline function runnableDom(d: u32): bool {
+  return domU32(d, D_STATE) == DS_RUNNING && domU32(d, D_PAUSE_COUNT) == 0;
+}
+
+// Fire expired timers; returns the earliest pending deadline (0 = none).
+function fireTimers(now: u64): u64 {
+  let next: u64 = 0;
+  for (let d: u32 = 0; d < (MAX_DOMAINS as u32); d++) {
+    if (domU32(d, D_STATE) != DS_RUNNING) continue;
+    const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
+    for (let i: u32 = 0; i < n; i++) {
+      const v = vcpu(v0 + i);
+      let t = load<u64>(v + V_TIMER);
+      if (t != 0 && now >= t) { store<u64>(v + V_TIMER, 0); sendVirq(d, i, VIRQ_TIMER); t = 0; }
+      const per = load<u64>(v + V_PERIOD);
+      let pn = load<u64>(v + V_PERIOD_NEXT);
+      if (per != 0) {
+        if (now >= pn) {
+          sendVirq(d, i, VIRQ_TIMER);
+          pn = now + per;
+          store<u64>(v + V_PERIOD_NEXT, pn);
+        }
+        if (next == 0 || pn < next) next = pn;
+      }
+      const pd = load<u64>(v + V_POLL_DEADLINE);
+      if (pd != 0 && (load<u32>(v + V_FLAGS) & VF_POLLING) != 0) {
+        if (now >= pd) { store<u32>(v + V_FLAGS, load<u32>(v + V_FLAGS) & ~(VF_POLLING | VF_BLOCKED)); store<u64>(v + V_POLL_DEADLINE, 0); }
+        else if (next == 0 || pd < next) next = pd;
+      }
+      if (t != 0 && (next == 0 || t < next)) next = t;
+    }
+  }
+  return next;
+}
+
+// The next runnable vCPU after the cursor (-1: none).
+function pick(): i32 {
+  for (let k: u32 = 0; k < (MAX_DOMAINS as u32); k++) {
+    const d = (rr + k) % (MAX_DOMAINS as u32);
+    if (!runnableDom(d)) continue;
+    const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
+    for (let i: u32 = 0; i < n; i++) {
+      const f = load<u32>(vcpu(v0 + i) + V_FLAGS);
+      if ((f & VF_ONLINE) != 0 && (f & (VF_BLOCKED | VF_POLLING)) == 0) {
+        rr = (d + 1) % (MAX_DOMAINS as u32);
+        return (v0 + i) as i32;
+      }
+    }
+  }
+  return -1;
+}
+
+// Deliver a pending event upcall to the loaded vCPU if its mask allows.
+function maybeUpcall(): void {
+  const vi = load<u64>(vcpu(current as u32) + V_VCPU_INFO) as i32;
+  if (vi == 0 || load<u8>(vi + VI_PENDING) == 0 || load<u8>(vi + VI_MASK) != 0) return;
+  const v = vcpu(current as u32);
+  const cb = load<u64>(v + V_CB_EVENT);
+  if (cb == 0) return; // no callback registered yet: the event stays pending
+  if (domIs64(currentDom)) bounce64(cb, -1, true);
+  else bounce32(cb, load<u16>(v + V_CB_EVENT_CS) as u32, -1, true);
+}
+
+export function hvRun(budget: i32): i32 {
+  hostExit = -1;
+  let left = budget;
+  while (left > 0 && hostExit < 0) {
+    const now = systemTime();
+    const next = fireTimers(now);
+    const vi = pick();
+    if (vi < 0) {
+      idleNs = next == 0 ? 0 : next - now;
+      let any = false;
+      for (let d: u32 = 0; d < (MAX_DOMAINS as u32); d++) if (runnableDom(d)) { any = true; break; }
+      return any ? HVX_IDLE : HVX_NONE;
+    }
+    vcpuLoad(vi as u32);
+    updateVcpuTime(now);
+    maybeUpcall();
+    if (hostExit >= 0) break;
+    const d = currentDom;
+    let slice = left < SLICE ? left : SLICE;
+    yieldNow = false;
+    while (slice > 0 && !yieldNow && hostExit < 0 && domU32(d, D_STATE) == DS_RUNNING) {
+      const before = load<u64>(CPU_STATE + CPU_INSNS);
+      const exit = cpuRun(slice);
+      const ran = (load<u64>(CPU_STATE + CPU_INSNS) - before) as i32;
+      const used = ran > 0 ? ran : 1;
+      slice -= used;
+      left -= used;
+      setDomU64(d, D_INSNS, domU64(d, D_INSNS) + (ran as u64));
+      if (exit == EXIT_BUDGET) break;
+      handleExit(exit);
+      // Events that arrived during the exit (e.g. a send to ourselves) are delivered right away.
+      if (domU32(d, D_STATE) == DS_RUNNING && (load<u32>(vcpu(current as u32) + V_FLAGS) & (VF_BLOCKED | VF_POLLING)) == 0) maybeUpcall();
+      if ((load<u32>(vcpu(current as u32) + V_FLAGS) & (VF_BLOCKED | VF_POLLING)) != 0) break;
+    }
+  }
+  return hostExit >= 0 ? hostExit : HVX_BUDGET;
+}
+
+function handleExit(exit: i32): void {
+  const d = currentDom;
+  switch (exit) {
+    case EXIT_SYSCALL: {
+      if (domIs64(d)) {
+        if ((load<u32>(vcpu(current as u32) + V_FLAGS) & VF_KERNEL) != 0) hypercallFromRegs();
+        else {
+          const v = vcpu(current as u32);
+          bounce64(load<u64>(v + V_CB_SYSCALL), -1, (load<u32>(v + V_CB_FLAGS) & (CALLBACKF_mask_events << (CALLBACKTYPE_syscall as u32))) != 0);
+        }
+      } else bounceTrap(6, -1); // 32-bit guests: SYSCALL is not available (#UD)
+      return;
+    }
+    case EXIT_SYSENTER: bounceTrap(13, 0); return;
+    case EXIT_INTERCEPT: {
+      const vec = load<i32>(CPU_STATE + CPU_EXIT_VECTOR);
+      const err = load<i32>(CPU_STATE + CPU_EXIT_ERROR);
+      const kind = load<i32>(CPU_STATE + CPU_EXIT_KIND);
+      if (kind == EVENT_INT) { softInt(vec, 2); return; }
+      if (kind == EVENT_INT3 || kind == EVENT_INTO) { softInt(vec, 1); return; }
+      if (kind == EVENT_INT1 || kind == EVENT_TRAP) { bounceTrap(1, -1); return; }
+      switch (vec) {
+        case 13: if (!emulateGp()) bounceTrap(13, err as i64); return;
+        case 6: if (!emulateUd()) bounceTrap(6, -1); return;
+        case 14: bouncePageFault(load<u64>(CPU_STATE + CPU_EXIT_INFO), err); return;
+        default: bounceTrap(vec, err < 0 ? -1 : err as i64); return;
+      }
+    }
+    case EXIT_UNHANDLED: case EXIT_TRIPLE_FAULT: domainCrash(d, "unhandled CPU exception"); return;
+    case EXIT_HLT: return; // cannot happen at CPL > 0
+    case EXIT_HOST: requestHostExit(HVX_OUTPUT); return;
+    default: domainCrash(d, "unexpected CPU exit"); return;
+  }
+}
+
+// INT n / INT3 / INTO from the guest: 32-bit kernels' INT $0x82 is a hypercall; others go through
+// the trap table if its DPL allows the caller's privilege, else #GP(vector*8+2).
+function softInt(vec: i32, len: i32): void {
+  const d = currentDom;
+  if (!domIs64(d) && vec == 0x82 && cpl() == 1) { hypercallFromRegs(); return; }
+  const t = vcpu(current as u32) + V_TRAPS + (vec << 4);
+  const dpl = (load<u8>(t, 10) & 3) as i32;
+  const callerPl = guestKernelMode() ? (domIs64(d) ? 0 : 1) : 3;
+  if (load<u64>(t) == 0 || dpl < callerPl) {
+    // The fault is on the INT instruction: RIP goes back to it (INT n is 2 bytes, INT3/INTO 1).
+    setRip(rip() - (len as u64));
+    bounceTrap(13, ((vec << 3) | 2) as i64);
+    return;
+  }
+  bounceTrap(vec, -1);
+}
+
+export { logDom, rip };

@@ -1,0 +1,43 @@
+// Virtual time: the guest TSC runs at 1 GHz (the host's monotonic nanoseconds plus the vCPU's TSC
+// offset, which is 0 for PV guests), and vcpu_time_info tells the guest how to turn it into system
+// time (nanoseconds since the hypervisor started): system_time + ((tsc - tsc_timestamp) << 1) *
+// 0x80000000 >> 32. The wall clock in shared_info is the host's wall time at system time 0.
+import { hostTimeNs } from "../env";
+import { current, currentDom, vcpu, domIs64, domU32, D_SHARED_INFO, V_VCPU_INFO } from "../domain/domain";
+import { W64_VI_TIME, W32_VI_TIME, W64_SI_WC_VERSION, W32_SI_WC_VERSION } from "../hypercall/abi";
+import { bootNs } from "./sched";
+
+export let wallSec: u64 = 0;
+export let wallNsec: u32 = 0;
+export function setWallclock(sec: u64, nsec: u32): void { wallSec = sec; wallNsec = nsec; }
+
+export function updateVcpuTime(now: u64): void {
+  const vi = load<u64>(vcpu(current as u32) + V_VCPU_INFO) as i32;
+  if (vi == 0) return;
+  const t = vi + (domIs64(currentDom) ? W64_VI_TIME : W32_VI_TIME);
+  const ver = load<u32>(t);
+  store<u32>(t, (ver | 1) + 0); // odd: update in progress
+  const tsc = now + bootNs;
+  store<u64>(t + 8, tsc);
+  store<u64>(t + 16, now);
+  store<u32>(t + 24, 0x80000000);
+  store<i8>(t + 28, 1);
+  store<u8>(t + 29, 1); // XEN_PVCLOCK_TSC_STABLE_BIT
+  store<u32>(t, (ver | 1) + 1);
+}
+
+// Write the wall clock into a domain's shared_info (at domain build and on settime).
+export function updateWallclock(d: u32): void {
+  const si = domU32(d, D_SHARED_INFO) as i32;
+  if (si == 0) return;
+  const w = si + (domIs64(d) ? W64_SI_WC_VERSION : W32_SI_WC_VERSION);
+  const ver = load<u32>(w);
+  store<u32>(w, ver + 1);
+  store<u32>(w + 4, wallSec as u32);
+  store<u32>(w + 8, wallNsec);
+  if (domIs64(d)) store<u32>(w + 12, (wallSec >> 32) as u32);
+  else store<u32>(si + 1828, (wallSec >> 32) as u32);
+  store<u32>(w, ver + 2);
+}
+
+export { hostTimeNs };

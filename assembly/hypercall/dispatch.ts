@@ -1,0 +1,137 @@
+// Hypercall entry: arguments from the registers of the guest's width (64-bit: RDI RSI RDX R10 R8;
+// 32-bit: EBX ECX EDX ESI EDI), number in RAX, result in RAX. One dense switch over the numbers.
+import { RAX, RBX, RCX, RDX, RSI, RDI, reg64, setReg64, rip, setRip } from "../cpu/state";
+import { currentDom, domIs64 } from "../domain/domain";
+import * as A from "./abi";
+import { hcConsoleIo, hcXenVersion, hcVmAssist } from "./misc";
+import { hcSchedOp, hcSchedOpCompat, hcSetTimerOp, hcVcpuOp } from "./sched";
+import { hcMmuUpdate, hcMmuextOp, hcUpdateVaMapping, hcMemoryOp } from "./mmu";
+import {
+  hcSetTrapTable, hcStackSwitch, hcSetCallbacks, hcCallbackOp, hcFpuTaskswitch, hcIret, hcSetSegmentBase,
+  hcSetGdt, hcUpdateDescriptor, hcPhysdevOp,
+} from "./traps";
+import { hcEventChannelOp } from "./evtchn";
+import { hcGrantTableOp } from "./grant";
+
+// Set by hypercalls that must not write RAX on return (iret restores the guest's RAX itself).
+export let noReturnValue: bool = false;
+export function setNoReturnValue(): void { noReturnValue = true; }
+
+export let hypercallCount: u64 = 0;
+
+export function arg(i: i32): u64 {
+  if (domIs64(currentDom)) {
+    switch (i) {
+      case 0: return reg64(RDI);
+      case 1: return reg64(RSI);
+      case 2: return reg64(RDX);
+      case 3: return reg64(10);
+      default: return reg64(8);
+    }
+  }
+  switch (i) {
+    case 0: return reg64(RBX) & 0xffffffff;
+    case 1: return reg64(RCX) & 0xffffffff;
+    case 2: return reg64(RDX) & 0xffffffff;
+    case 3: return reg64(RSI) & 0xffffffff;
+    default: return reg64(RDI) & 0xffffffff;
+  }
+}
+
+// Run hypercall `nr` with arguments a0..a4; returns the result (negative -errno on error).
+export function hypercall(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64): i64 {
+  hypercallCount++;
+  if (nr > 63) return -A.ENOSYS;
+  switch (nr as i32) {
+    case A.HC_set_trap_table: return hcSetTrapTable(a0);
+    case A.HC_mmu_update: return hcMmuUpdate(a0, a1, a2, a3);
+    case A.HC_set_gdt: return hcSetGdt(a0, a1);
+    case A.HC_stack_switch: return hcStackSwitch(a0, a1);
+    case A.HC_set_callbacks: return hcSetCallbacks(a0, a1, a2, a3);
+    case A.HC_fpu_taskswitch: return hcFpuTaskswitch(a0);
+    case A.HC_sched_op_compat: return hcSchedOpCompat(a0, a1);
+    case A.HC_update_descriptor: return hcUpdateDescriptor(a0, a1, a2);
+    case A.HC_memory_op: return hcMemoryOp(a0, a1);
+    case A.HC_multicall: return hcMulticall(a0, a1);
+    case A.HC_update_va_mapping: return hcUpdateVaMapping(a0, a1, a2, a3);
+    case A.HC_set_timer_op: return hcSetTimerOp(a0, a1);
+    case A.HC_xen_version: return hcXenVersion(a0, a1);
+    case A.HC_console_io: return hcConsoleIo(a0, a1, a2);
+    case A.HC_grant_table_op: return hcGrantTableOp(a0, a1, a2);
+    case A.HC_vm_assist: return hcVmAssist(a0, a1);
+    case A.HC_iret: return hcIret();
+    case A.HC_vcpu_op: return hcVcpuOp(a0, a1, a2);
+    case A.HC_set_segment_base: return hcSetSegmentBase(a0, a1);
+    case A.HC_mmuext_op: return hcMmuextOp(a0, a1, a2, a3);
+    case A.HC_sched_op: return hcSchedOp(a0, a1);
+    case A.HC_callback_op: return hcCallbackOp(a0, a1);
+    case A.HC_event_channel_op: return hcEventChannelOp(a0, a1);
+    case A.HC_physdev_op: return hcPhysdevOp(a0, a1);
+    default: return -A.ENOSYS;
+  }
+}
+
+// Re-run the current hypercall later with arguments `i` and `j` changed (false inside a multicall,
+// where the caller must finish or fail instead).
+let inMulticall: bool = false;
+export function continuation(i: i32, vi: u64, j: i32, vj: u64): bool {
+  if (inMulticall) return false;
+  setArg(i, vi);
+  setArg(j, vj);
+  setRip(rip() - 2); // SYSCALL and INT $0x82 are both 2 bytes
+  noReturnValue = true; // RAX still holds the hypercall number
+  return true;
+}
+function setArg(i: i32, v: u64): void {
+  if (domIs64(currentDom)) {
+    const r = i == 0 ? RDI : i == 1 ? RSI : i == 2 ? RDX : i == 3 ? 10 : 8;
+    setReg64(r, v);
+  } else {
+    const r = i == 0 ? RBX : i == 1 ? RCX : i == 2 ? RDX : i == 3 ? RSI : RDI;
+    setReg64(r, v & 0xffffffff);
+  }
+}
+
+// Hypercall from the running vCPU's registers; writes the result to RAX.
+export function hypercallFromRegs(): void {
+  noReturnValue = false;
+  const r = hypercall(reg64(RAX), arg(0), arg(1), arg(2), arg(3), arg(4));
+  if (noReturnValue) return;
+  if (domIs64(currentDom)) setReg64(RAX, r as u64);
+  else setReg64(RAX, (r as u64) & 0xffffffff);
+}
+
+// multicall: entries { op, result, args[6] } of machine words (64 / 32 bytes), each run in turn;
+// iret and nested multicalls are refused per entry with -EINVAL.
+import { rdG64, rdG32, wrG64, wrG32, gOk, gReset } from "../hv/guest";
+import { stopRequested } from "../hv/sched";
+function hcMulticall(list: u64, n: u64): i64 {
+  inMulticall = true;
+  const r = multicallBody(list, n);
+  inMulticall = false;
+  return r;
+}
+function multicallBody(list: u64, n: u64): i64 {
+  const w64 = domIs64(currentDom);
+  const sz: u64 = w64 ? 64 : 32;
+  const ws: u64 = w64 ? 8 : 4;
+  for (let i: u64 = 0; i < n; i++) {
+    const e = list + i * sz;
+    gReset();
+    const op = w64 ? rdG64(e) : rdG32(e) as u64;
+    let args0: u64 = 0, args1: u64 = 0, args2: u64 = 0, args3: u64 = 0, args4: u64 = 0;
+    args0 = w64 ? rdG64(e + 2 * ws) : rdG32(e + 2 * ws) as u64;
+    args1 = w64 ? rdG64(e + 3 * ws) : rdG32(e + 3 * ws) as u64;
+    args2 = w64 ? rdG64(e + 4 * ws) : rdG32(e + 4 * ws) as u64;
+    args3 = w64 ? rdG64(e + 5 * ws) : rdG32(e + 5 * ws) as u64;
+    args4 = w64 ? rdG64(e + 6 * ws) : rdG32(e + 6 * ws) as u64;
+    if (!gOk) return -A.EFAULT;
+    let r: i64;
+    if (op == A.HC_iret || op == A.HC_multicall) r = -A.EINVAL;
+    else r = hypercall(op, args0, args1, args2, args3, args4);
+    if (w64) wrG64(e + ws, r as u64); else wrG32(e + ws, r as u32);
+    if (!gOk) return -A.EFAULT;
+    if (stopRequested()) { /* a shutdown inside a multicall ends it */ if (op == A.HC_sched_op) break; }
+  }
+  return 0;
+}

@@ -1,0 +1,260 @@
+// Memory hypercalls: mmu_update, mmuext_op, update_va_mapping, memory_op.
+import { CPU_STATE, CPU_CR3, M2P64_BASE } from "../memmap";
+import { reg64 } from "../cpu/state";
+import { tlbFlushAll, tlbFlushPage } from "../mmu/tlb";
+import {
+  current, currentDom, vcpu, domIs64, domU32, setDomU32, domExists, V_CR3_KERNEL, V_CR3_USER, V_FLAGS,
+  VF_KERNEL, V_LDT_BASE, V_LDT_ENTS, D_TOT_PAGES, D_MAX_PAGES, D_PRIVILEGED,
+} from "../domain/domain";
+import {
+  frameOwner, frameType, frameTypeCount, frameFlags, mfnValid, m2pSet, framesHighWater, PGF_VALIDATED,
+  PGT_L1, PGT_L2, PGT_L3, PGT_L4, PGT_WRITABLE,
+} from "../domain/frames";
+import {
+  modEntry, pinTable, unpinTable, getPageAndType, putPageAndType, getPageType, putPageType, entryMfn,
+  frameWritten, PTE_P, PTE_PS,
+} from "../domain/mm";
+import * as A from "./abi";
+import { rdG64, rdG32, wrG32, wrG64, gOk, gReset } from "../hv/guest";
+import { arg } from "./dispatch";
+
+@inline function v(): i32 { return vcpu(current as u32); }
+
+// The level of a validated page-table frame (0 when it is not one).
+function ptLevel(mfn: u32): i32 {
+  const t = frameType(mfn);
+  if (t >= PGT_L1 && t <= PGT_L4 && frameTypeCount(mfn) > 0 && (frameFlags(mfn) & PGF_VALIDATED) != 0) return t;
+  return 0;
+}
+
+// One page-table (or plain) write for `d`: the frame holding `ptr` must be `d`'s.
+function ptUpdate(d: u32, ptr: u64, val: u64): i32 {
+  const mfn64 = ptr >> 12;
+  if (mfn64 > 0xfffff || !mfnValid(mfn64)) return -A.EINVAL;
+  const mfn = mfn64 as u32;
+  if (frameOwner(mfn) != d) return -A.EPERM;
+  const is64 = domIs64(d);
+  const lvl = ptLevel(mfn);
+  const idx = ((ptr & 0xfff) >> 3) as i32;
+  if (lvl != 0) return modEntry(mfn, lvl, idx, val, d, is64);
+  // Not a page table: an ordinary write, allowed while the frame can be writable.
+  const r = getPageType(mfn, PGT_WRITABLE, d, is64);
+  if (r < 0) return r;
+  store<u64>((ptr & ~(7 as u64)) as i32, val);
+  frameWritten(mfn);
+  putPageType(mfn, is64);
+  return 0;
+}
+
+// mmu_update(reqs, count, done_out, foreigndom): { u64 ptr; u64 val } each.
+export function hcMmuUpdate(reqs: u64, count: u64, doneOut: u64, foreign: u64): i64 {
+  const d = currentDom;
+  let tgt = d;
+  const fd = (foreign & 0xffff) as u32;
+  if (fd != A.DOMID_SELF && fd != d) {
+    if (domU32(d, D_PRIVILEGED) == 0) return -A.EPERM;
+    if (!domExists(fd)) return -A.ESRCH;
+    tgt = fd;
+  }
+  let done: u64 = 0;
+  let rc: i64 = 0;
+  for (; done < count; done++) {
+    gReset();
+    const ptr = rdG64(reqs + done * 16);
+    const val = rdG64(reqs + done * 16 + 8);
+    if (!gOk) { rc = -A.EFAULT; break; }
+    const cmd = (ptr & 3) as i32;
+    let r: i32;
+    if (cmd == A.MMU_NORMAL_PT_UPDATE || cmd == A.MMU_PT_UPDATE_PRESERVE_AD) {
+      r = ptUpdate(tgt, ptr & ~(3 as u64), val);
+    } else if (cmd == A.MMU_MACHPHYS_UPDATE) {
+      const mfn = ptr >> 12;
+      if (mfn > 0xfffff || !mfnValid(mfn) || frameOwner(mfn as u32) != tgt) r = -A.EINVAL;
+      else { m2pSet(mfn as u32, domIs64(tgt) ? val : val & 0xffffffff); r = 0; }
+    } else r = -A.ENOSYS;
+    if (r < 0) { rc = r; break; }
+  }
+  if (doneOut != 0) {
+    gReset();
+    wrG32(doneOut, done as u32);
+    if (!gOk && rc == 0) rc = -A.EFAULT;
+  }
+  return rc;
+}
+
+// Switch the running vCPU's top-level table (kernel or user) to `mfn`, which must validate as one.
+function newBaseptr(mfn: u64, user: bool): i32 {
+  const d = currentDom;
+  const is64 = domIs64(d);
+  if (user && !is64) return -A.EINVAL;
+  if (user && mfn == 0) {
+    const old = load<u64>(v() + V_CR3_USER);
+    store<u64>(v() + V_CR3_USER, 0);
+    if (old != 0) putPageAndType((old >> 12) as u32, is64);
+    return 0;
+  }
+  if (mfn > 0xfffff) return -A.EINVAL;
+  const lvl = is64 ? PGT_L4 : PGT_L3;
+  const r = getPageAndType(mfn as u32, lvl, d, is64);
+  if (r < 0) return r;
+  const slot = user ? V_CR3_USER : V_CR3_KERNEL;
+  const old = load<u64>(v() + slot);
+  store<u64>(v() + slot, mfn << 12);
+  const inKernel = !is64 || (load<u32>(v() + V_FLAGS) & VF_KERNEL) != 0;
+  if (user != inKernel) { store<u64>(CPU_STATE + CPU_CR3, mfn << 12); tlbFlushAll(); }
+  if (old != 0) putPageAndType((old >> 12) as u32, is64);
+  return 0;
+}
+
+// mmuext_op(ops, count, done_out, foreigndom): { u32 cmd; arg1; arg2 } (24 / 12 bytes).
+export function hcMmuextOp(ops: u64, count: u64, doneOut: u64, foreign: u64): i64 {
+  const d = currentDom;
+  const is64 = domIs64(d);
+  const sz: u64 = is64 ? 24 : 12;
+  let done: u64 = 0;
+  let rc: i64 = 0;
+  for (; done < count; done++) {
+    const e = ops + done * sz;
+    gReset();
+    const cmd = rdG32(e) as i32;
+    const a1 = is64 ? rdG64(e + 8) : rdG32(e + 4) as u64;
+    const a2 = is64 ? rdG64(e + 16) : rdG32(e + 8) as u64;
+    if (!gOk) { rc = -A.EFAULT; break; }
+    let r: i32 = 0;
+    switch (cmd) {
+      case A.MMUEXT_PIN_L1_TABLE: case A.MMUEXT_PIN_L2_TABLE: case A.MMUEXT_PIN_L3_TABLE: case A.MMUEXT_PIN_L4_TABLE: {
+        const lvl = cmd + 1;
+        if (a1 > 0xfffff || (lvl == 4 && !is64) || (lvl == 3 && !is64 && false)) { r = -A.EINVAL; break; }
+        r = pinTable(a1 as u32, lvl, d, is64);
+        break;
+      }
+      case A.MMUEXT_UNPIN_TABLE: r = a1 > 0xfffff ? -A.EINVAL : unpinTable(a1 as u32, d, is64); break;
+      case A.MMUEXT_NEW_BASEPTR: r = newBaseptr(a1, false); break;
+      case A.MMUEXT_NEW_USER_BASEPTR: r = newBaseptr(a1, true); break;
+      case A.MMUEXT_TLB_FLUSH_LOCAL: case A.MMUEXT_TLB_FLUSH_MULTI: case A.MMUEXT_TLB_FLUSH_ALL: tlbFlushAll(); break;
+      case A.MMUEXT_INVLPG_LOCAL: case A.MMUEXT_INVLPG_MULTI: case A.MMUEXT_INVLPG_ALL: tlbFlushPage(a1); break;
+      case A.MMUEXT_FLUSH_CACHE: case A.MMUEXT_FLUSH_CACHE_GLOBAL: break;
+      case A.MMUEXT_SET_LDT: {
+        // LDT at a guest VA, a2 entries; its pages must be mapped (checked when a selector uses it).
+        if ((a1 & 0xfff) != 0 || a2 > 8192) { r = -A.EINVAL; break; }
+        store<u64>(v() + V_LDT_BASE, a1);
+        store<u32>(v() + V_LDT_ENTS, a2 as u32);
+        setLdt(a1, a2 as u32);
+        break;
+      }
+      case A.MMUEXT_CLEAR_PAGE: case A.MMUEXT_COPY_PAGE: {
+        if (a1 > 0xfffff || !mfnValid(a1) || frameOwner(a1 as u32) != d) { r = -A.EINVAL; break; }
+        if (cmd == A.MMUEXT_COPY_PAGE && (a2 > 0xfffff || !mfnValid(a2) || frameOwner(a2 as u32) != d)) { r = -A.EINVAL; break; }
+        r = getPageType(a1 as u32, PGT_WRITABLE, d, is64);
+        if (r < 0) break;
+        if (cmd == A.MMUEXT_CLEAR_PAGE) memory.fill((a1 << 12) as i32, 0, 4096);
+        else memory.copy((a1 << 12) as i32, (a2 << 12) as i32, 4096);
+        frameWritten(a1 as u32);
+        putPageType(a1 as u32, is64);
+        break;
+      }
+      default: r = -A.ENOSYS;
+    }
+    if (r < 0) { rc = r; break; }
+  }
+  if (doneOut != 0) {
+    gReset();
+    wrG32(doneOut, done as u32);
+    if (!gOk && rc == 0) rc = -A.EFAULT;
+  }
+  return rc;
+}
+
+import { setSeg } from "../cpu/state";
+import { SEG_LDTR } from "../memmap";
+function setLdt(base: u64, ents: u32): void {
+  if (ents == 0) setSeg(SEG_LDTR, 0, 0, 0, 0);
+  else setSeg(SEG_LDTR, 0x38, base, ents * 8 - 1, 0x82);
+}
+
+// The machine address of the L1 entry mapping `va` in the running vCPU's current tables, or 0.
+function l1EntryFor(va: u64): u64 {
+  const is64 = domIs64(currentDom);
+  let table = load<u64>(CPU_STATE + CPU_CR3) & 0xffffffffff000;
+  if (is64) {
+    for (let lvl = 4; lvl >= 2; lvl--) {
+      const shift = (12 + 9 * (lvl - 1)) as u64;
+      const e = load<u64>((table + (((va >> shift) & 0x1ff) << 3)) as i32);
+      if ((e & PTE_P) == 0 || (e & PTE_PS) != 0) return 0;
+      table = (entryMfn(e) as u64) << 12;
+    }
+  } else {
+    const e3 = load<u64>(((load<u64>(CPU_STATE + CPU_CR3) & 0xffffffe0) + (((va >> 30) & 3) << 3)) as i32);
+    if ((e3 & PTE_P) == 0) return 0;
+    const e2 = load<u64>(((((entryMfn(e3) as u64) << 12)) + (((va >> 21) & 0x1ff) << 3)) as i32);
+    if ((e2 & PTE_P) == 0 || (e2 & PTE_PS) != 0) return 0;
+    table = (entryMfn(e2) as u64) << 12;
+  }
+  return table + (((va >> 12) & 0x1ff) << 3);
+}
+
+// update_va_mapping(va, val, flags); 32-bit guests: (va, val_lo, val_hi, flags).
+export function hcUpdateVaMapping(a0: u64, a1: u64, a2: u64, a3: u64): i64 {
+  const is64 = domIs64(currentDom);
+  const va = a0;
+  const val = is64 ? a1 : a1 | (a2 << 32);
+  const flags = is64 ? a2 : a3;
+  const pte = l1EntryFor(va);
+  if (pte == 0) return -A.EINVAL;
+  const mfn = (pte >> 12) as u32;
+  if (ptLevel(mfn) != PGT_L1) return -A.EINVAL;
+  const r = modEntry(mfn, 1, ((pte & 0xfff) >> 3) as i32, val, currentDom, is64);
+  if (r < 0) return r;
+  const ft = (flags & A.UVMF_FLUSHTYPE_MASK) as i32;
+  if (ft == A.UVMF_TLB_FLUSH) tlbFlushAll();
+  else if (ft == A.UVMF_INVLPG) tlbFlushPage(va);
+  return 0;
+}
+
+// memory_op(cmd, arg).
+export function hcMemoryOp(cmd: u64, p: u64): i64 {
+  const d = currentDom;
+  const is64 = domIs64(d);
+  switch ((cmd & 0xf) as i32) {
+    case A.XENMEM_current_reservation: case A.XENMEM_maximum_reservation: {
+      gReset();
+      const dom = rdG32(p) & 0xffff;
+      if (!gOk) return -A.EFAULT;
+      const t = dom == A.DOMID_SELF ? d : dom;
+      if (t != d && domU32(d, D_PRIVILEGED) == 0) return -A.EPERM;
+      if (!domExists(t)) return -A.ESRCH;
+      return (cmd & 0xf) == A.XENMEM_current_reservation ? domU32(t, D_TOT_PAGES) : domU32(t, D_MAX_PAGES);
+    }
+    case A.XENMEM_maximum_ram_page: return framesHighWater();
+    case A.XENMEM_machphys_mapping: {
+      gReset();
+      const maxMfn = framesHighWater() as u64;
+      if (is64) {
+        wrG64(p, A.MACH2PHYS_VIRT_START_64);
+        wrG64(p + 8, A.MACH2PHYS_VIRT_START_64 + (1 << 23));
+        wrG64(p + 16, maxMfn);
+      } else {
+        wrG32(p, A.MACH2PHYS_VIRT_START_32);
+        wrG32(p + 4, A.MACH2PHYS_VIRT_START_32 + (1 << 22));
+        wrG32(p + 8, maxMfn as u32);
+      }
+      return gOk ? 0 : -A.EFAULT;
+    }
+    case A.XENMEM_memory_map: {
+      // One RAM entry covering the domain's pages: { u64 addr; u64 size; u32 type = 1 }.
+      gReset();
+      const n = rdG32(p);
+      const buf = is64 ? rdG64(p + 8) : rdG32(p + 4) as u64;
+      if (!gOk) return -A.EFAULT;
+      if (n < 1) return -A.EINVAL;
+      wrG64(buf, 0);
+      wrG64(buf + 8, (domU32(d, D_MAX_PAGES) as u64) << 12);
+      wrG32(buf + 16, 1);
+      wrG32(p, 1);
+      return gOk ? 0 : -A.EFAULT;
+    }
+    default: return -A.ENOSYS;
+  }
+}
+
+export { M2P64_BASE, reg64, arg, setDomU32 };

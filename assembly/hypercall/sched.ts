@@ -1,0 +1,160 @@
+// sched_op, sched_op_compat, set_timer_op, vcpu_op.
+import {
+  current, currentDom, vcpu, domIs64, domU32, setDomU32, domExists, D_NR_VCPUS, D_VCPU0, D_PRIVILEGED,
+  D_SHUTDOWN_CODE, V_FLAGS, VF_BLOCKED, VF_POLLING, VF_ONLINE, V_TIMER, V_PERIOD, V_PERIOD_NEXT,
+  V_VCPU_INFO, V_RUNSTATE_VA, V_POLL_DEADLINE,
+} from "../domain/domain";
+import * as A from "./abi";
+import { rdG64, rdG32, rdG16, gOk, gReset } from "../hv/guest";
+import { domainShutdown } from "../hv/lifecycle";
+import { yieldVcpu, requestHostExit, systemTime, HVX_SHUTDOWN } from "../hv/sched";
+import { isPending } from "../event/evtchn";
+import { frameOwner, mfnValid, frameType, frameTypeCount, PGT_WRITABLE } from "../domain/frames";
+import { getPageAndType } from "../domain/mm";
+
+@inline function v(): i32 { return vcpu(current as u32); }
+
+function block(): void {
+  const vi = load<u64>(v() + V_VCPU_INFO) as i32;
+  // Blocking re-enables event delivery, then sleeps unless something is already pending.
+  store<u8>(vi + A.VI_MASK, 0);
+  if (load<u8>(vi + A.VI_PENDING) != 0) return;
+  store<u32>(v() + V_FLAGS, load<u32>(v() + V_FLAGS) | VF_BLOCKED);
+  yieldVcpu();
+}
+
+function shutdown(reason: u32): i64 {
+  if (reason > (A.SHUTDOWN_soft_reset as u32)) return -A.EINVAL;
+  domainShutdown(currentDom, reason);
+  requestHostExit(HVX_SHUTDOWN);
+  return 0;
+}
+
+export function hcSchedOp(cmd: u64, p: u64): i64 {
+  switch (cmd as i32) {
+    case A.SCHEDOP_yield: yieldVcpu(); return 0;
+    case A.SCHEDOP_block: block(); return 0;
+    case A.SCHEDOP_shutdown: {
+      gReset();
+      const reason = rdG32(p);
+      if (!gOk) return -A.EFAULT;
+      return shutdown(reason);
+    }
+    case A.SCHEDOP_shutdown_code: {
+      gReset();
+      const code = rdG32(p);
+      if (!gOk) return -A.EFAULT;
+      setDomU32(currentDom, D_SHUTDOWN_CODE, code);
+      return 0;
+    }
+    case A.SCHEDOP_poll: {
+      // struct sched_poll { ports @0; nr_ports @8/@4; timeout @16/@8 }.
+      const is64 = domIs64(currentDom);
+      gReset();
+      const ports = is64 ? rdG64(p) : rdG32(p) as u64;
+      const n = rdG32(p + (is64 ? 8 : 4));
+      const timeout = rdG64(p + (is64 ? 16 : 8));
+      if (!gOk) return -A.EFAULT;
+      if (n > 128) return -A.EINVAL;
+      for (let i: u32 = 0; i < n; i++) {
+        const port = rdG32(ports + ((i * 4) as u64));
+        if (!gOk) return -A.EFAULT;
+        if (port >= 1024) return -A.EINVAL;
+        if (isPending(currentDom, port)) return 0;
+      }
+      store<u32>(v() + V_FLAGS, load<u32>(v() + V_FLAGS) | VF_POLLING);
+      store<u64>(v() + V_POLL_DEADLINE, timeout);
+      yieldVcpu();
+      return 0;
+    }
+    case A.SCHEDOP_remote_shutdown: {
+      if (domU32(currentDom, D_PRIVILEGED) == 0) return -A.EPERM;
+      gReset();
+      const dom = rdG16(p);
+      const reason = rdG32(p + 4);
+      if (!gOk) return -A.EFAULT;
+      if (!domExists(dom)) return -A.ESRCH;
+      domainShutdown(dom, reason);
+      requestHostExit(HVX_SHUTDOWN);
+      return 0;
+    }
+    case A.SCHEDOP_watchdog: return -A.ENOSYS;
+    default: return -A.ENOSYS;
+  }
+}
+
+// The old form: the argument is the value itself.
+export function hcSchedOpCompat(cmd: u64, a: u64): i64 {
+  switch (cmd as i32) {
+    case A.SCHEDOP_yield: yieldVcpu(); return 0;
+    case A.SCHEDOP_block: block(); return 0;
+    case A.SCHEDOP_shutdown: return shutdown(a as u32);
+    default: return -A.ENOSYS;
+  }
+}
+
+// set_timer_op(timeout): absolute system time in ns; 0 cancels. 32-bit guests pass lo, hi.
+export function hcSetTimerOp(a0: u64, a1: u64): i64 {
+  const t = domIs64(currentDom) ? a0 : (a0 & 0xffffffff) | (a1 << 32);
+  store<u64>(v() + V_TIMER, t == 0 ? 0 : (t < systemTime() ? systemTime() : t));
+  return 0;
+}
+
+export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
+  const d = currentDom;
+  if (id >= (domU32(d, D_NR_VCPUS) as u64)) return -A.ENOENT;
+  const tv = vcpu(domU32(d, D_VCPU0) + (id as u32));
+  const is64 = domIs64(d);
+  switch (cmd as i32) {
+    case A.VCPUOP_is_up: return (load<u32>(tv + V_FLAGS) & VF_ONLINE) != 0 ? 1 : 0;
+    case A.VCPUOP_up: store<u32>(tv + V_FLAGS, load<u32>(tv + V_FLAGS) | VF_ONLINE); return 0;
+    case A.VCPUOP_down: store<u32>(tv + V_FLAGS, load<u32>(tv + V_FLAGS) & ~VF_ONLINE); if (tv == v()) yieldVcpu(); return 0;
+    case A.VCPUOP_set_singleshot_timer: {
+      gReset();
+      const t = rdG64(p);
+      const flags = rdG32(p + 8);
+      if (!gOk) return -A.EFAULT;
+      if ((flags & A.VCPU_SSHOTTMR_future) != 0 && t < systemTime()) return -A.ETIME_();
+      store<u64>(tv + V_TIMER, t == 0 ? 1 : t);
+      return 0;
+    }
+    case A.VCPUOP_stop_singleshot_timer: store<u64>(tv + V_TIMER, 0); return 0;
+    case A.VCPUOP_set_periodic_timer: {
+      gReset();
+      const period = rdG64(p);
+      if (!gOk) return -A.EFAULT;
+      if (period < 1000000) return -A.EINVAL; // Xen's minimum: 1 ms
+      store<u64>(tv + V_PERIOD, period);
+      store<u64>(tv + V_PERIOD_NEXT, systemTime() + period);
+      return 0;
+    }
+    case A.VCPUOP_stop_periodic_timer: store<u64>(tv + V_PERIOD, 0); return 0;
+    case A.VCPUOP_register_runstate_memory_area: {
+      gReset();
+      const va = is64 ? rdG64(p) : rdG32(p) as u64;
+      if (!gOk) return -A.EFAULT;
+      store<u64>(tv + V_RUNSTATE_VA, va);
+      return 0;
+    }
+    case A.VCPUOP_register_vcpu_info: {
+      // { u64 mfn; u32 offset; u32 rsvd }: the vcpu_info moves into a page of the guest's own.
+      gReset();
+      const mfn = rdG64(p);
+      const off = rdG32(p + 8);
+      if (!gOk) return -A.EFAULT;
+      const size: u32 = is64 ? 64 : 48;
+      if (off > 4096 - size || mfn > 0xfffff || !mfnValid(mfn) || frameOwner(mfn as u32) != d) return -A.EINVAL;
+      if (frameTypeCount(mfn as u32) != 0 && frameType(mfn as u32) != PGT_WRITABLE) return -A.EINVAL;
+      const oldVi = load<u64>(tv + V_VCPU_INFO) as i32;
+      const nvi = ((mfn << 12) as i32) + (off as i32);
+      // The new area starts as a copy of the old one (pending state and mask carry over).
+      memory.copy(nvi, oldVi, size as i32);
+      store<u64>(tv + V_VCPU_INFO, nvi as u64);
+      return 0;
+    }
+    case A.VCPUOP_get_runstate_info: return -A.ENOSYS;
+    default: return -A.ENOSYS;
+  }
+}
+
+export { getPageAndType };
