@@ -123,6 +123,13 @@ export const EXIT_UNHANDLED = 7; // an exception with no IDT to deliver it (bare
 export const EXIT_CPUID = 8; // CPUID with INTERCEPT_CPUID set
 export const EXIT_IO = 9; // IN/OUT/INS/OUTS with INTERCEPT_IO set (after the IOPL/bitmap checks passed)
 
+// Why hv_run() returned (the hypervisor's run loop, assembly/hv/sched.ts).
+export const HVX_BUDGET = 0; // the instruction budget is spent
+export const HVX_IDLE = 1; // every vCPU is blocked: hv_idle_ns() says until when (0: no timer)
+export const HVX_OUTPUT = 2; // console output is waiting in HV_OUT
+export const HVX_SHUTDOWN = 3; // a domain shut down (or crashed)
+export const HVX_NONE = 4; // no domain can run at all
+
 // ---- other regions --------------------------------------------------------------------------
 export const SCRATCH = 0x101000;
 export const SCRATCH_SIZE = 0x1000;

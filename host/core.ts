@@ -18,6 +18,32 @@ export interface CoreExports {
   dcache_flush(): void;
   flags_sync(): void;
   run(budget: number): number;
+  // The hypervisor (assembly/hv/api.ts). u64 parameters take BigInt, u64 results are BigInt.
+  hv_init(machineMiB: number): number;
+  hv_domain_create(width: number, vcpus: number, maxPages: number): number;
+  hv_domain_destroy(d: number): number;
+  hv_domain_state(d: number): number;
+  hv_domain_shutdown_reason(d: number): number;
+  hv_domain_shutdown(d: number, reason: number): void;
+  hv_domain_pages(d: number): number;
+  hv_domain_pause(d: number, on: number): void;
+  hv_domain_insns(d: number): bigint;
+  hv_frames_free(): number;
+  hv_frames_owned(d: number): number;
+  hv_alloc_frame(d: number): number;
+  hv_set_m2p(mfn: number, pfn: bigint): void;
+  hv_setup_shared_info(d: number): number;
+  hv_set_domain_info(d: number, startInfo: number, consoleMfn: number, consoleEvtchn: number, storeMfn: number, storeEvtchn: number): void;
+  hv_vm_assist(d: number, bits: number): void;
+  hv_pin(d: number, mfn: number, level: number): number;
+  hv_vcpu_boot(d: number, vc: number, rip: bigint, rsp: bigint, rsi: bigint, topMfn: number): number;
+  hv_run(budget: number): number;
+  hv_idle_ns(): bigint;
+  hv_set_wallclock(sec: bigint, nsec: number): void;
+  hv_evtchn_bind(remote: number, rport: number): number;
+  hv_evtchn_alloc_unbound(d: number, remote: number): number;
+  hv_evtchn_send(p: number): number;
+  hv_evtchn_take(p: number): number;
 }
 
 export interface CoreHooks {

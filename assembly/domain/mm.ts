@@ -135,6 +135,7 @@ export function getEntry(level: i32, e: u64, d: u32, is64: bool): i32 {
         const r = getPageType(mfn, PGT_WRITABLE, d, is64);
         if (r < 0) { putPage(mfn); return -EBUSY; }
       }
+      adjusted = e;
       // 64-bit guests run their kernel in ring 3: kernel pages get U/S and Xen's guest-kernel bit.
       if (is64 && (e & PTE_US) == 0) adjusted = e | PTE_US | GUEST_KERNEL_BIT;
       return 0;
@@ -145,9 +146,11 @@ export function getEntry(level: i32, e: u64, d: u32, is64: bool): i32 {
       } else if ((e & UPPER_DISALLOW) != 0) return -EINVAL;
       if (!getPage(mfn, d)) return -EINVAL;
       const r = getPageType(mfn, level - 1, d, is64);
-      if (r < 0) { putPage(mfn); return -EINVAL; }
+      // (the recursive validation above reused `adjusted`: set it last)
+      if (r < 0) { putPage(mfn); adjusted = e; return -EINVAL; }
       if (is64) adjusted = e | PTE_US | (level == 4 ? PTE_A : 0);
       else if (level == 3) adjusted = e & PAE_L3_KEEP;
+      else adjusted = e;
       return 0;
     }
     default: return -EINVAL;

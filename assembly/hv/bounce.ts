@@ -32,7 +32,7 @@ import {
 } from "../domain/domain";
 import { VI_MASK, FLAT_RING3_CS64, FLAT_RING3_SS64, W64_VI_CR2, W32_VI_CR2, TI_MASK_EVENTS } from "../hypercall/abi";
 import { wrG64, wrG32, gOk, gReset } from "./guest";
-import { domainCrash } from "./lifecycle";
+import { domainCrash, logStr, logNum, logHex, logByte } from "./lifecycle";
 
 @inline function vrec(): i32 { return vcpu(current as u32); }
 @inline export function guestKernelMode(): bool {
@@ -114,6 +114,11 @@ export function bounceTrap(vec: i32, err: i64): bool {
   const t = vrec() + V_TRAPS + (vec << 4);
   const addr = load<u64>(t);
   const flags = load<u8>(t, 10);
+  if (addr == 0) {
+    logStr("(XEN) d"); logNum(currentDom as u64); logStr(": unhandled trap "); logNum(vec as u64);
+    logStr(" at rip "); logHex(getRip()); logStr(" error "); logHex(err as u64);
+    logStr(" cr2 "); logHex(load<u64>(CPU_STATE + CPU_CR2)); logByte(10);
+  }
   if (domIs64(currentDom)) return bounce64(addr, err, (flags & TI_MASK_EVENTS) != 0);
   return bounce32(addr, load<u16>(t, 8) as u32, err, (flags & TI_MASK_EVENTS) != 0);
 }

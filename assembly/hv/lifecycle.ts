@@ -27,6 +27,14 @@ export function logNum(v: u64): void {
   if (v >= 10) logNum(v / 10);
   logByte(48 + ((v % 10) as u32));
 }
+export function logHex(v: u64): void {
+  logStr("0x");
+  let started = false;
+  for (let i = 60; i >= 0; i -= 4) {
+    const n = ((v >> (i as u64)) & 0xf) as u32;
+    if (n != 0 || started || i == 0) { started = true; logByte(n < 10 ? 48 + n : 87 + n); }
+  }
+}
 export function logDom(d: u32, msg: string): void {
   logStr("(XEN) d"); logNum(d as u64); logStr(": "); logStr(msg); logByte(10);
 }

@@ -5,7 +5,7 @@
 import {
   CPU_STATE, CPU_INSNS, CPU_EXIT_VECTOR, CPU_EXIT_ERROR, CPU_EXIT_INFO, CPU_EXIT_KIND, MAX_DOMAINS,
   EXIT_BUDGET, EXIT_SYSCALL, EXIT_SYSENTER, EXIT_INTERCEPT, EXIT_UNHANDLED, EXIT_TRIPLE_FAULT, EXIT_HLT,
-  EXIT_HOST, EVENT_EXCEPTION, EVENT_INT, EVENT_INT3, EVENT_INTO, EVENT_INT1, EVENT_TRAP,
+  EXIT_HOST, HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE, EVENT_EXCEPTION, EVENT_INT, EVENT_INT3, EVENT_INTO, EVENT_INT1, EVENT_TRAP,
 } from "../memmap";
 import { run as cpuRun } from "../cpu/run";
 import { cpl, rip, setRip } from "../cpu/state";
@@ -24,12 +24,7 @@ import { sendVirq } from "../event/evtchn";
 import { updateVcpuTime } from "./time";
 import { VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKF_mask_events } from "../hypercall/abi";
 
-// Why hv_run returned.
-export const HVX_BUDGET = 0; // the instruction budget is spent
-export const HVX_IDLE = 1; // every vCPU is blocked: hv_idle_ns() says until when
-export const HVX_OUTPUT = 2; // console output is waiting in HV_OUT
-export const HVX_SHUTDOWN = 3; // a domain shut down (or crashed)
-export const HVX_NONE = 4; // no domain can run at all
+export { HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE };
 
 let hostExit: i32 = -1;
 export function requestHostExit(r: i32): void { if (hostExit < 0) hostExit = r; }

@@ -2,11 +2,13 @@
 #include "rt.h"
 #include "rtmem.h"
 
+#ifndef RT_PV /* PV guests (guests/pv/) bring their own console and exit */
 int putchar(int c)
 {
 	outb(PORT_CONSOLE, (uint8_t)c);
 	return (unsigned char)c;
 }
+#endif
 
 static void putstr(const char *s)
 {
@@ -20,11 +22,13 @@ int puts(const char *s)
 	return 0;
 }
 
+#ifndef RT_PV
 void exit(int status)
 {
 	outl(PORT_EXIT, (uint32_t)status);
 	for (;;) __asm__ volatile("hlt");
 }
+#endif
 
 void *memcpy(void *dst, const void *src, size_t n) { return rt_memcpy(dst, src, n); }
 void *memset(void *dst, int c, size_t n) { return rt_memset(dst, c, n); }

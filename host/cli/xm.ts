@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { parseElf } from "../elf";
 import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
+import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
 
 /** An error whose message is shown as is (after `xm: `). */
 class CliError extends Error {}
@@ -61,23 +62,32 @@ function readInput(file: string): Uint8Array {
 
 const run: Command = {
   name: "run",
-  summary: "run a program (for now: a bare ELF executable)",
-  usage: "xm run --bare [--stats] [--ram SIZE] FILE.elf",
-  help: `Runs FILE.elf, an ELF32 (i386) or ELF64 (x86-64) executable, on a bare machine: one vCPU in flat
-32-bit protected mode or 64-bit long mode (identity-mapped, paging off), RAM at physical address 0,
+  summary: "boot a PV kernel (or a bare ELF program) with its console on stdio",
+  usage: "xm run KERNEL [--memory MB] [--ramdisk FILE] [--cmdline STR] | xm run --bare [--stats] [--ram SIZE] FILE.elf",
+  help: `Boots KERNEL, a Xen PV kernel (ELF32 PAE or ELF64 with Xen ELF notes, or a bzImage with a gzip,
+xz or zstd payload), as one domain in a private in-process host. Its console (console_io writes and
+the PV console ring) goes to standard output. xm exits when the domain shuts down: 0 for poweroff,
+1 for a crash or any other reason, which is printed on standard error.
+
+Options:
+  --memory MB   the domain's memory (default 64)
+  --ramdisk F   an initial ramdisk (module 0)
+  --cmdline S   the kernel command line
+
+With --bare, runs FILE.elf, an ELF32 (i386) or ELF64 (x86-64) executable, on a bare machine: one vCPU in
+flat 32-bit protected mode or 64-bit long mode (identity-mapped, paging off), RAM at physical address 0,
 the program's segments loaded at their physical addresses. Bytes the guest writes to I/O port 0xE9
 go to standard output; a write to port 0xF4 ends the run and its value is xm's exit status. A guest
 fault with no handler is reported on standard error and gives exit status 1.
-
-Options:
-  --bare        run the file directly on a bare machine (required for now)
   --stats       print the instruction count, run time and MIPS on standard error at the end
   --ram SIZE    RAM size, e.g. 64M or 1G (default ${DEFAULT_RAM >>> 20}M)`,
   async run(args) {
-    const { opts, rest } = parseArgs("run", args, { "--bare": "bool", "--stats": "bool", "--ram": "value" });
-    if (!opts["--bare"]) throw new CliError("run: only bare programs are supported for now: use `xm run --bare FILE.elf`");
-    if (rest.length === 0) throw new CliError("run: missing FILE.elf (usage: " + this.usage + ")");
+    const { opts, rest } = parseArgs("run", args, {
+      "--bare": "bool", "--stats": "bool", "--ram": "value", "--memory": "value", "--ramdisk": "value", "--cmdline": "value",
+    });
+    if (rest.length === 0) throw new CliError("run: missing KERNEL (usage: " + this.usage + ")");
     if (rest.length > 1) throw new CliError(`run: too many arguments: ${rest.slice(1).join(" ")}`);
+    if (!opts["--bare"]) return runPv(rest[0], opts);
     const ram = opts["--ram"] !== undefined ? parseSize("RAM size", opts["--ram"] as string) : DEFAULT_RAM;
     if (ram % 4096 !== 0 || ram === 0 || ram > MAX_RAM) {
       throw new CliError(`bad RAM size ${opts["--ram"]}: a multiple of 4K, at most ${MAX_RAM >>> 20}M`);
@@ -105,6 +115,29 @@ Options:
     return r.status & 0xff;
   },
 };
+
+async function runPv(file: string, opts: Record<string, string | true>): Promise<number> {
+  const mem = opts["--memory"] !== undefined ? Number(opts["--memory"]) : 64;
+  if (!Number.isInteger(mem) || mem < 2 || mem > 3072) throw new CliError(`bad --memory ${opts["--memory"]}: whole MiB from 2 to 3072`);
+  const kernel = readInput(file);
+  const ramdisk = typeof opts["--ramdisk"] === "string" ? readInput(opts["--ramdisk"]) : undefined;
+  const host = await XenHost.create(Math.max(256, mem + 64));
+  let dom;
+  try {
+    dom = host.createDomain("guest", kernel, { memoryMiB: mem, ramdisk, cmdline: typeof opts["--cmdline"] === "string" ? opts["--cmdline"] : "" });
+  } catch (e) {
+    throw new CliError(`${file}: ${(e as Error).message}`);
+  }
+  dom.onConsole = (b) => process.stdout.write(b);
+  await host.runUntil(() => host.state(dom.domid) !== 1);
+  const st = host.state(dom.domid);
+  if (st !== 2) { process.stderr.write("xm: no domain can run\n"); return 1; }
+  const reason = host.shutdownReason(dom.domid);
+  if (reason === 0) return 0;
+  process.stderr.write(`xm: domain shut down: ${SHUTDOWN_NAMES[reason] ?? reason}\n`);
+  if (reason === 3) process.stderr.write(host.dmesg());
+  return 1;
+}
 
 const help: Command = {
   name: "help",

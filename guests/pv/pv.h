@@ -1,0 +1,136 @@
+/* A small Xen PV runtime for our own test guests, 64-bit (kernel in ring 3, hypercalls by SYSCALL)
+ * and 32-bit PAE (kernel in ring 1, hypercalls by INT $0x82). Constants and layouts from Xen's public
+ * headers (see docs/PV-ABI.md). */
+#ifndef PV_H
+#define PV_H
+#include <stdint.h>
+#include <stddef.h>
+#include "rt.h"
+
+#define __HYPERVISOR_set_trap_table 0
+#define __HYPERVISOR_mmu_update 1
+#define __HYPERVISOR_set_gdt 2
+#define __HYPERVISOR_stack_switch 3
+#define __HYPERVISOR_set_callbacks 4
+#define __HYPERVISOR_fpu_taskswitch 5
+#define __HYPERVISOR_update_descriptor 10
+#define __HYPERVISOR_memory_op 12
+#define __HYPERVISOR_multicall 13
+#define __HYPERVISOR_update_va_mapping 14
+#define __HYPERVISOR_set_timer_op 15
+#define __HYPERVISOR_xen_version 17
+#define __HYPERVISOR_console_io 18
+#define __HYPERVISOR_grant_table_op 20
+#define __HYPERVISOR_vm_assist 21
+#define __HYPERVISOR_iret 23
+#define __HYPERVISOR_vcpu_op 24
+#define __HYPERVISOR_set_segment_base 25
+#define __HYPERVISOR_mmuext_op 26
+#define __HYPERVISOR_sched_op 29
+#define __HYPERVISOR_callback_op 30
+#define __HYPERVISOR_event_channel_op 32
+#define __HYPERVISOR_physdev_op 33
+
+#define CONSOLEIO_write 0
+#define SCHEDOP_yield 0
+#define SCHEDOP_block 1
+#define SCHEDOP_shutdown 2
+#define SCHEDOP_poll 3
+#define SHUTDOWN_poweroff 0
+#define SHUTDOWN_reboot 1
+#define SHUTDOWN_crash 3
+#define XENVER_version 0
+#define XENVER_get_features 6
+#define EVTCHNOP_bind_virq 1
+#define EVTCHNOP_close 3
+#define EVTCHNOP_send 4
+#define EVTCHNOP_alloc_unbound 6
+#define EVTCHNOP_bind_ipi 7
+#define EVTCHNOP_unmask 9
+#define VIRQ_TIMER 0
+#define MMU_NORMAL_PT_UPDATE 0
+#define MMU_MACHPHYS_UPDATE 1
+#define MMUEXT_PIN_L1_TABLE 0
+#define MMUEXT_PIN_L2_TABLE 1
+#define MMUEXT_PIN_L3_TABLE 2
+#define MMUEXT_PIN_L4_TABLE 3
+#define MMUEXT_UNPIN_TABLE 4
+#define MMUEXT_NEW_BASEPTR 5
+#define MMUEXT_TLB_FLUSH_LOCAL 6
+#define UVMF_INVLPG 2
+#define VCPUOP_set_singleshot_timer 8
+#define DOMID_SELF 0x7ff0
+
+#define EPERM 1
+#define ESRCH 3
+#define EFAULT 14
+#define EBUSY 16
+#define EINVAL 22
+#define ENOSYS 38
+
+#if defined(__x86_64__)
+typedef uint64_t xen_ulong_t;
+#define PV_VCPU_INFO_SIZE 64
+#define PV_SI_PENDING 2048
+#define PV_SI_MASK 2560
+static inline long hypercall5(long nr, long a1, long a2, long a3, long a4, long a5)
+{
+	register long r10 __asm__("r10") = a4;
+	register long r8 __asm__("r8") = a5;
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret), "+D"(a1), "+S"(a2), "+d"(a3), "+r"(r10), "+r"(r8)
+			 : "0"(nr)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#else
+typedef uint32_t xen_ulong_t;
+#define PV_VCPU_INFO_SIZE 48
+#define PV_SI_PENDING 1536
+#define PV_SI_MASK 1664
+static inline long hypercall5(long nr, long a1, long a2, long a3, long a4, long a5)
+{
+	long ret;
+	__asm__ volatile("int $0x82"
+			 : "=a"(ret), "+b"(a1), "+c"(a2), "+d"(a3), "+S"(a4), "+D"(a5)
+			 : "0"(nr)
+			 : "memory");
+	return ret;
+}
+#endif
+#define HYPERVISOR(nr, a1, a2, a3) hypercall5(nr, (long)(a1), (long)(a2), (long)(a3), 0, 0)
+
+struct start_info {
+	char magic[32];
+	xen_ulong_t nr_pages;
+	xen_ulong_t shared_info;
+	uint32_t flags;
+	xen_ulong_t store_mfn;
+	uint32_t store_evtchn;
+	xen_ulong_t console_mfn;
+	uint32_t console_evtchn;
+	xen_ulong_t pt_base;
+	xen_ulong_t nr_pt_frames;
+	xen_ulong_t mfn_list;
+	xen_ulong_t mod_start;
+	xen_ulong_t mod_len;
+	char cmd_line[1024];
+};
+
+struct trap_info {
+	uint8_t vector;
+	uint8_t flags;
+	uint16_t cs;
+	xen_ulong_t address;
+};
+
+struct mmu_update { uint64_t ptr, val; };
+struct mmuext_op { uint32_t cmd; xen_ulong_t arg1; xen_ulong_t arg2; };
+
+extern struct start_info *start_info;
+void pv_console_flush(void);
+void pv_shutdown(unsigned reason) __attribute__((noreturn));
+/* Each test guest defines this; it returns the exit status (0 = poweroff, else crash). */
+int pv_main(void);
+#endif

@@ -1,0 +1,195 @@
+// The PV domain builder (what libxenguest does for xl): lays out a PV kernel's start-of-day memory
+// as Xen's toolstack does and hands the domain to the hypervisor. One contiguous virtual region from
+// VIRT_BASE maps pseudo-physical page p at VIRT_BASE + p*4096: the kernel image, the ramdisk, the p2m
+// list, start_info, the xenstore and console pages, the initial page tables (mapped read-only), the
+// boot stack, then at least 512 KiB of free pages, the whole ending on a 4 MiB boundary.
+import { Core, MM } from "../core";
+import { PvImage, XEN_ELFNOTE as N, noteNum, noteStr, hex } from "./xenelf";
+
+export interface BuildOptions {
+  memoryMiB: number;
+  cmdline?: string;
+  ramdisk?: Uint8Array;
+  vcpus?: number;
+}
+
+export interface BuiltDomain {
+  domid: number;
+  bits: 32 | 64;
+  nrPages: number;
+  /** Machine address of the console ring page, its event channel in the guest and the host's end. */
+  consoleMa: number;
+  consolePort: number;
+  consoleHostPort: number;
+  storeMa: number;
+  storePort: number;
+  storeHostPort: number;
+  startInfoVa: bigint;
+}
+
+const PAGE = 4096n;
+const M4 = 4n << 20n;
+
+export class BuildError extends Error {}
+
+// Page-table pages needed to map [base, end) (count per level).
+function ptCount(bits: 32 | 64, base: bigint, end: bigint): number {
+  const span = (shift: bigint) => Number(((end - 1n) >> shift) - (base >> shift) + 1n);
+  if (bits === 64) return 1 + span(39n) + span(30n) + span(21n);
+  // PAE: the L3, an L2 per GiB (and always the one for slot 3), an L1 per 2 MiB.
+  const lo = Number((base >> 30n) & 3n), hi = Number(((end - 1n) >> 30n) & 3n);
+  const l2 = hi - lo + 1 + (hi < 3 ? 1 : 0);
+  return 1 + l2 + span(21n);
+}
+
+export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDomain {
+  const x = core.x;
+  const bits = img.bits;
+  const w = bits === 64 ? 8 : 4;
+  const virtBase = noteNum(img, N.VIRT_BASE) ?? 0n;
+  const paddrOffset = img.notes.size > 0 ? (noteNum(img, N.PADDR_OFFSET) ?? 0n) : virtBase;
+  const entry = noteNum(img, N.ENTRY) ?? img.entry;
+  const pae = noteStr(img, N.PAE_MODE);
+  if (bits === 32 && (!pae || !/^(yes|bimodal)/.test(pae))) throw new BuildError("32-bit PV kernels must be PAE (no PAE_MODE=yes note): a 64-bit Xen cannot run them");
+  const mask = bits === 64 ? (1n << 64n) - 1n : 0xffffffffn;
+  const va = (pa: bigint) => (pa + virtBase - paddrOffset) & mask;
+  let kstart = -1n, kend = 0n;
+  for (const s of img.segments) {
+    const a = va(s.paddr);
+    if (kstart < 0n || a < kstart) kstart = a;
+    const e = a + BigInt(s.memsz);
+    if (e > kend) kend = e;
+  }
+  if (kstart < virtBase) throw new BuildError(`kernel image at ${hex(kstart)} lies below its VIRT_BASE ${hex(virtBase)}`);
+  const nrPages = Math.floor(o.memoryMiB * 256);
+  if (!(nrPages >= 256)) throw new BuildError(`memory ${o.memoryMiB} MiB is too small (at least 1 MiB)`);
+  const pfnOf = (v: bigint) => Number((v - virtBase) >> 12n);
+  const pageUp = (v: bigint) => (v + PAGE - 1n) & ~(PAGE - 1n);
+
+  // Allocation order after the kernel.
+  let next = pageUp(kend);
+  const alloc = (bytes: number) => { const at = next; next = pageUp(next + BigInt(bytes)); return at; };
+  const ramdiskVa = o.ramdisk && o.ramdisk.length ? alloc(o.ramdisk.length) : 0n;
+  const p2mVa = alloc(nrPages * w);
+  const startInfoVa = alloc(4096);
+  const storeVa = alloc(4096);
+  const consoleVa = alloc(4096);
+  const ptVa = next;
+  let nPt = 0, vEnd = 0n;
+  for (let iter = 0; iter < 8; iter++) {
+    const need = ptVa + BigInt(nPt + 1 + 128) * PAGE;
+    vEnd = (need + M4 - 1n) & ~(M4 - 1n);
+    const n = ptCount(bits, virtBase, vEnd);
+    if (n === nPt) break;
+    nPt = n;
+  }
+  const stackVa = ptVa + BigInt(nPt) * PAGE;
+  const mappedPages = Number((vEnd - virtBase) >> 12n);
+  if (mappedPages > nrPages) throw new BuildError(`kernel and boot data need ${mappedPages >> 8} MiB, more than the domain's ${o.memoryMiB} MiB`);
+  if (bits === 32 && vEnd > 0xf5800000n) throw new BuildError("32-bit kernel's initial mapping reaches the hypervisor area at 0xF5800000");
+
+  // The domain and all its memory.
+  const domid = x.hv_domain_create(bits, o.vcpus ?? 1, nrPages + 64);
+  if (domid < 0) throw new BuildError("no free domain slot");
+  const mfns = new Uint32Array(nrPages);
+  for (let p = 0; p < nrPages; p++) {
+    const m = x.hv_alloc_frame(domid);
+    if (m < 0) { x.hv_domain_destroy(domid); throw new BuildError(`out of machine memory after ${p} of ${nrPages} pages`); }
+    mfns[p] = m;
+    x.hv_set_m2p(m, BigInt(p));
+  }
+  const mem = () => core.bytes();
+  const dv = () => core.view();
+  const maOf = (v: bigint) => mfns[pfnOf(v)] * 4096 + Number(v & 0xfffn);
+  const copyTo = (v: bigint, src: Uint8Array) => {
+    for (let i = 0; i < src.length;) {
+      const a = v + BigInt(i);
+      const n = Math.min(4096 - Number(a & 0xfffn), src.length - i);
+      mem().set(src.subarray(i, i + n), maOf(a));
+      i += n;
+    }
+  };
+  // Kernel segments (bss is already zero: frames come zeroed).
+  for (const s of img.segments) copyTo(va(s.paddr), img.data.subarray(s.offset, s.offset + s.filesz));
+  if (o.ramdisk && o.ramdisk.length) copyTo(ramdiskVa, o.ramdisk);
+  // p2m list.
+  for (let p = 0; p < nrPages; p++) {
+    const a = maOf(p2mVa + BigInt(p * w));
+    if (w === 8) dv().setBigUint64(a, BigInt(mfns[p]), true); else dv().setUint32(a, mfns[p], true);
+  }
+
+  // Page tables: L1 entries P|RW|A (read-only for the page-table pages), upper levels P|RW|US|A|D.
+  const ptPfn0 = pfnOf(ptVa);
+  const isPt = (p: number) => p >= ptPfn0 && p < ptPfn0 + nPt;
+  let ptUsed = 0;
+  const newTable = () => { const p = ptPfn0 + ptUsed++; return mfns[p]; };
+  const set64 = (mfn: number, idx: number, v: bigint) => dv().setBigUint64(mfn * 4096 + idx * 8, v, true);
+  const get64 = (mfn: number, idx: number) => dv().getBigUint64(mfn * 4096 + idx * 8, true);
+  const UPPER = 0x67n, L1RW = 0x23n, L1RO = 0x21n;
+  const top = newTable();
+  const child = (tbl: number, idx: number): number => {
+    const e = get64(tbl, idx);
+    if (e & 1n) return Number((e >> 12n) & 0xffffffffffn);
+    const t = newTable();
+    set64(tbl, idx, (BigInt(t) << 12n) | UPPER);
+    return t;
+  };
+  if (bits === 32) child(top, 3); // Xen needs L3 slot 3 present (its M2P slots live in that L2)
+  for (let p = 0; p < mappedPages; p++) {
+    const v = virtBase + BigInt(p) * PAGE;
+    let l1: number;
+    if (bits === 64) {
+      const l3 = child(top, Number((v >> 39n) & 511n));
+      const l2 = child(l3, Number((v >> 30n) & 511n));
+      l1 = child(l2, Number((v >> 21n) & 511n));
+    } else {
+      const l2 = child(top, Number((v >> 30n) & 3n));
+      l1 = child(l2, Number((v >> 21n) & 511n));
+    }
+    set64(l1, Number((v >> 12n) & 511n), (BigInt(mfns[p]) << 12n) | (isPt(p) ? L1RO : L1RW));
+  }
+  if (ptUsed > nPt) throw new BuildError("internal: page-table estimate too small");
+
+  // shared_info, console and xenstore channels (the host is their other end).
+  if (x.hv_setup_shared_info(domid) < 0) throw new BuildError("out of machine memory for shared_info");
+  const consolePort = x.hv_evtchn_alloc_unbound(domid, 0);
+  const storePort = x.hv_evtchn_alloc_unbound(domid, 0);
+  const consoleHostPort = x.hv_evtchn_bind(domid, consolePort);
+  const storeHostPort = x.hv_evtchn_bind(domid, storePort);
+  if (consolePort < 0 || storePort < 0 || consoleHostPort < 0 || storeHostPort < 0) throw new BuildError("event channel setup failed");
+
+  // start_info.
+  const si = maOf(startInfoVa);
+  const magic = bits === 64 ? "xen-3.0-x86_64" : "xen-3.0-x86_32p";
+  mem().set(new TextEncoder().encode(magic), si);
+  const put = (off64: number, off32: number, v: bigint | number) => {
+    if (bits === 64) dv().setBigUint64(si + off64, BigInt(v), true); else dv().setUint32(si + off32, Number(v) >>> 0, true);
+  };
+  const sharedMa = Number(core.view().getUint32(MM.DOMAIN_TABLE + domid * MM.DOMAIN_SIZE + 28, true));
+  put(32, 32, nrPages);
+  put(40, 36, sharedMa);
+  dv().setUint32(si + (bits === 64 ? 48 : 40), 0, true); // flags
+  put(56, 44, mfns[pfnOf(storeVa)]);
+  dv().setUint32(si + (bits === 64 ? 64 : 48), storePort, true);
+  put(72, 52, mfns[pfnOf(consoleVa)]);
+  dv().setUint32(si + (bits === 64 ? 80 : 56), consolePort, true);
+  put(88, 60, ptVa);
+  put(96, 64, nPt);
+  put(104, 68, p2mVa);
+  put(112, 72, o.ramdisk && o.ramdisk.length ? ramdiskVa : 0n);
+  put(120, 76, o.ramdisk ? o.ramdisk.length : 0);
+  const cmd = new TextEncoder().encode((o.cmdline ?? "").slice(0, 1023));
+  mem().set(cmd, si + (bits === 64 ? 128 : 80));
+  x.hv_set_domain_info(domid, si, mfns[pfnOf(consoleVa)] * 4096, consolePort, mfns[pfnOf(storeVa)] * 4096, storePort);
+  if (bits === 32) x.hv_vm_assist(domid, 1 << 3); // pae_extended_cr3
+
+  // Pin the top level (validates every table), then vCPU 0's start-of-day registers.
+  const r = x.hv_pin(domid, top, bits === 64 ? 4 : 3);
+  if (r < 0) { x.hv_domain_destroy(domid); throw new BuildError(`the hypervisor refused the initial page tables (error ${-r})`); }
+  const rsp = stackVa + PAGE;
+  if (x.hv_vcpu_boot(domid, 0, entry, rsp, startInfoVa, top) < 0) { x.hv_domain_destroy(domid); throw new BuildError("vCPU setup failed"); }
+  return {
+    domid, bits, nrPages, consoleMa: mfns[pfnOf(consoleVa)] * 4096, consolePort, consoleHostPort,
+    storeMa: mfns[pfnOf(storeVa)] * 4096, storePort, storeHostPort, startInfoVa,
+  };
+}

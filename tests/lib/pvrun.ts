@@ -1,0 +1,22 @@
+// Run our PV test guests (guests/build/pv-*.elf) in a private host and collect their consoles.
+import { readFileSync } from "node:fs";
+import { XenHost, DomainHandle } from "../../host/pv/host";
+
+export interface GuestRun { host: XenHost; dom: DomainHandle; output: string; state: number; reason: number }
+
+export function guestPath(name: string, bits: 32 | 64): string { return `guests/build/pv-${name}-${bits}.elf`; }
+
+export async function startGuest(host: XenHost, name: string, bits: 32 | 64, memoryMiB = 16): Promise<{ dom: DomainHandle; out: () => string }> {
+  const chunks: string[] = [];
+  const dom = host.createDomain(name, new Uint8Array(readFileSync(guestPath(name, bits))), { memoryMiB });
+  dom.onConsole = (b) => chunks.push(new TextDecoder().decode(b));
+  return { dom, out: () => chunks.join("") };
+}
+
+export async function runGuest(name: string, bits: 32 | 64, memoryMiB = 16, timeoutMs = 20000): Promise<GuestRun> {
+  const host = await XenHost.create(256);
+  const { dom, out } = await startGuest(host, name, bits, memoryMiB);
+  const t0 = Date.now();
+  await host.runUntil(() => host.state(dom.domid) !== 1 || Date.now() - t0 > timeoutMs);
+  return { host, dom, output: out(), state: host.state(dom.domid), reason: host.shutdownReason(dom.domid) };
+}

@@ -1,0 +1,30 @@
+// The PV hypervisor with our own guests (guests/pv/), both widths: boot to the first console line,
+// hypercalls, and the life cycle (destroy returns every frame).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { runGuest } from "./lib/pvrun";
+
+for (const bits of [64, 32] as const) {
+  test(`PV hello (${bits}-bit): boots, prints through console_io, powers off`, async () => {
+    const r = await runGuest("hello", bits);
+    assert.match(r.output, `Hello from a xenwasm PV guest (${bits}-bit)`, r.host.dmesg());
+    assert.match(r.output, bits === 64 ? "magic xen-3.0-x86_64" : "magic xen-3.0-x86_32p");
+    assert.match(r.output, "4096 pages");
+    assert.is(r.state, 2, "shut down");
+    assert.is(r.reason, 0, "poweroff");
+  });
+
+  test(`destroying a domain returns every frame to the pool (${bits}-bit)`, async () => {
+    const r = await runGuest("hello", bits);
+    const x = r.host.core.x;
+    const owned = x.hv_frames_owned(r.dom.domid);
+    assert.ok(owned >= 4096, `the domain owned ${owned} frames`);
+    const free0 = x.hv_frames_free();
+    assert.is(x.hv_domain_destroy(r.dom.domid), 0);
+    assert.is(x.hv_frames_owned(r.dom.domid), 0);
+    assert.is(x.hv_frames_free(), free0 + owned);
+    assert.is(x.hv_domain_state(r.dom.domid), 0);
+  });
+}
+
+test.run();
