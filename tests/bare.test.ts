@@ -187,10 +187,11 @@ test("xm run --bare --stats: instructions, seconds and MIPS on stderr", () => {
 test("xm help, xm help run", () => {
   const a = xm("help");
   assert.is(a.status, 0);
-  assert.match(a.stdout, /run\s+run a program/);
+  assert.match(a.stdout, /run\s+boot a PV kernel/);
   const b = xm("help", "run");
   assert.is(b.status, 0);
-  assert.match(b.stdout, /usage: xm run --bare/);
+  assert.match(b.stdout, /usage: xm run KERNEL/);
+  assert.match(b.stdout, /xm run --bare/);
   assert.match(b.stdout, /--stats/);
 });
 
@@ -225,8 +226,8 @@ test("xm: bad input files give one line on stderr and exit code 1", () => {
 });
 
 test("xm: bad usage gives one line on stderr and exit code 1", () => {
-  expectCliError(["run", join(GB, "hello-64.elf")], /only bare programs/);
-  expectCliError(["run", "--bare"], /missing FILE/);
+  expectCliError(["run", join(GB, "hello-64.elf")], /not a Xen PV kernel/);
+  expectCliError(["run", "--bare"], /missing KERNEL/);
   expectCliError(["run", "--bare", "--frobnicate", join(GB, "hello-64.elf")], /unknown option --frobnicate/);
   expectCliError(["run", "--bare", "--ram", "lots", join(GB, "hello-64.elf")], /bad RAM size/);
   expectCliError(["run", "--bare", "--ram", "1M", join(GB, "hello-64.elf")], /does not fit in 1 MiB of RAM/);

@@ -46,6 +46,7 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
   const x = core.x;
   const bits = img.bits;
   const w = bits === 64 ? 8 : 4;
+  if (img.notes.size === 0) throw new BuildError("not a Xen PV kernel (no Xen ELF notes)");
   const virtBase = noteNum(img, N.VIRT_BASE) ?? 0n;
   const paddrOffset = img.notes.size > 0 ? (noteNum(img, N.PADDR_OFFSET) ?? 0n) : virtBase;
   const entry = noteNum(img, N.ENTRY) ?? img.entry;
