@@ -27,4 +27,17 @@ for (const bits of [64, 32] as const) {
   });
 }
 
+// One guest per mechanism; each prints "ok:"/"FAIL:" lines and "<name>: PASSED" before powering off.
+for (const name of ["traps", "events"]) {
+  for (const bits of [64, 32] as const) {
+    test(`PV ${name} guest (${bits}-bit)`, async () => {
+      const r = await runGuest(name, bits);
+      const fails = r.output.split("\n").filter((l) => l.startsWith("FAIL"));
+      assert.equal(fails, [], r.output + r.host.dmesg());
+      assert.match(r.output, `${name}: PASSED`, r.output + r.host.dmesg());
+      assert.is(r.reason, 0, "poweroff");
+    });
+  }
+}
+
 test.run();

@@ -41,7 +41,9 @@
 #define SHUTDOWN_crash 3
 #define XENVER_version 0
 #define XENVER_get_features 6
+#define EVTCHNOP_bind_interdomain 0
 #define EVTCHNOP_bind_virq 1
+#define EVTCHNOP_status 5
 #define EVTCHNOP_close 3
 #define EVTCHNOP_send 4
 #define EVTCHNOP_alloc_unbound 6
@@ -134,3 +136,38 @@ void pv_shutdown(unsigned reason) __attribute__((noreturn));
 /* Each test guest defines this; it returns the exit status (0 = poweroff, else crash). */
 int pv_main(void);
 #endif
+
+/* The frame pv_trap() gets (trap64.S / trap32.S). */
+#if defined(__x86_64__)
+struct pv_frame {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t vector, error, rip, cs, rflags, rsp, ss;
+};
+#else
+struct pv_frame {
+	uint32_t edi, esi, ebp, esp0, ebx, edx, ecx, eax;
+	uint32_t vector, error, rip, cs, rflags;
+};
+#endif
+void pv_trap(struct pv_frame *f);
+/* Install pv_vec* for vectors 0 1 3 4 6 7 13 14 0x80 (0x80 callable from any ring). */
+void pv_install_traps(void);
+extern volatile int pv_fail_count;
+#define CHECK(cond, ...) do { if (cond) printf("ok: " __VA_ARGS__); else { pv_fail_count++; printf("FAIL: " __VA_ARGS__); } printf("\n"); } while (0)
+/* Map the machine frame `ma` at `va` (which must already have an L1) with flags. */
+long pv_map(unsigned long va, uint64_t ma, unsigned flags);
+/* The first VA free for pv_map: two pages after the boot stack (still inside the mapped region). */
+unsigned long pv_free_va(int i);
+
+/* Events: map shared_info, register the upcall, and count deliveries per port. */
+extern volatile uint8_t *pv_shared_info;
+extern volatile unsigned pv_event_count[1024];
+extern volatile unsigned pv_upcalls;
+void pv_events_init(void);                 /* maps shared_info at pv_free_va(0), registers pv_upcall */
+void pv_event(void);                       /* called for vector 0xff: scans and clears pending ports */
+volatile uint8_t *pv_vcpu_info(void);
+static inline void pv_events_enable(void) { pv_vcpu_info()[1] = 0; }
+static inline void pv_events_disable(void) { pv_vcpu_info()[1] = 1; }
+uint64_t pv_system_time(void);             /* ns, from vcpu_time_info and RDTSC */
+long pv_evtchn_op(int cmd, void *arg);
+long pv_block(void);
