@@ -23,6 +23,7 @@ export const PGT_WRITABLE = 6;
 
 export const PGF_PINNED = 1;
 export const PGF_VALIDATED = 2;
+export const PGF_VALIDATING = 4; // its entries are being checked: its type may not change
 
 export const FIRST_MFN: u32 = (MACHINE_BASE >>> 12) as u32;
 const NO_FRAME: u32 = 0xffffffff;

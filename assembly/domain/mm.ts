@@ -12,7 +12,7 @@ import { CODEMAP_BASE } from "../memmap";
 import {
   frameOwner, frameType, frameFlags, frameTypeCount, frameRefCount, setFrameType, setFrameFlags,
   setFrameTypeCount, setFrameRefCount, mfnValid, PGT_NONE, PGT_L1, PGT_L2, PGT_L3, PGT_L4, PGT_SEG_DESC,
-  PGT_WRITABLE, PGF_VALIDATED, PGF_PINNED,
+  PGT_WRITABLE, PGF_VALIDATED, PGF_PINNED, PGF_VALIDATING,
 } from "./frames";
 import { EINVAL, EPERM, EBUSY, ENOMEM } from "../hypercall/abi";
 import { tlbFlushAll } from "../mmu/tlb";
@@ -68,13 +68,18 @@ export function getPageType(mfn: u32, t: i32, d: u32, is64: bool): i32 {
   const tc = frameTypeCount(mfn);
   const cur = frameType(mfn);
   if (tc == 0) {
+    // A table being validated cannot change type under its own validation (e.g. an L1 that maps
+    // itself writable).
+    if ((frameFlags(mfn) & PGF_VALIDATING) != 0) return -EINVAL;
     if (cur != t || (frameFlags(mfn) & PGF_VALIDATED) == 0) {
       setFrameType(mfn, t);
       setFrameFlags(mfn, frameFlags(mfn) & ~PGF_VALIDATED);
       if (t >= PGT_L1 && t <= PGT_L4) {
         // Becoming a page table: stale writable translations of it must go, and it must validate.
         tlbFlushAll();
+        setFrameFlags(mfn, frameFlags(mfn) | PGF_VALIDATING);
         const r = validateTable(mfn, t, d, is64);
+        setFrameFlags(mfn, frameFlags(mfn) & ~PGF_VALIDATING);
         if (r < 0) { setFrameType(mfn, PGT_NONE); return r; }
       }
       if (t == PGT_SEG_DESC) tlbFlushAll();

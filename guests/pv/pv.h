@@ -145,7 +145,7 @@ struct pv_frame {
 };
 #else
 struct pv_frame {
-	uint32_t edi, esi, ebp, esp0, ebx, edx, ecx, eax;
+	uint32_t edi, esi, ebp, esp0, ebx, edx, ecx, rax;
 	uint32_t vector, error, rip, cs, rflags;
 };
 #endif
@@ -171,3 +171,6 @@ static inline void pv_events_disable(void) { pv_vcpu_info()[1] = 1; }
 uint64_t pv_system_time(void);             /* ns, from vcpu_time_info and RDTSC */
 long pv_evtchn_op(int cmd, void *arg);
 long pv_block(void);
+long pv_try_write(unsigned long addr, unsigned long val);
+/* In a pv_trap handler: true (and the fault is handled) when it was pv_try_write's store. */
+int pv_try_write_fixup(struct pv_frame *f);

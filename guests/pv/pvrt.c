@@ -75,6 +75,7 @@ unsigned long pv_free_va(int i)
 __attribute__((weak)) void pv_trap(struct pv_frame *f)
 {
 	if (f->vector == 0xff) { pv_event(); return; }
+	if (pv_try_write_fixup(f)) return;
 	printf("unexpected trap %u at %lx error %lx\n", (unsigned)f->vector, (unsigned long)f->rip, (unsigned long)f->error);
 	pv_shutdown(SHUTDOWN_crash);
 }
@@ -162,4 +163,13 @@ uint64_t pv_system_time(void)
 	/* (d * mul) >> 32 without 128-bit arithmetic */
 	uint64_t lo = (d & 0xffffffffULL) * mul, hi = (d >> 32) * mul;
 	return st + (hi + (lo >> 32));
+}
+
+extern char pv_tw_insn[], pv_tw_resume[];
+int pv_try_write_fixup(struct pv_frame *f)
+{
+	if (f->rip != (unsigned long)pv_tw_insn) return 0;
+	f->rip = (unsigned long)pv_tw_resume;
+	f->rax = 1;
+	return 1;
 }

@@ -40,3 +40,14 @@ pv_trap_common:
 	int $0x82
 
 	.section .note.GNU-stack, "", @progbits
+
+	.text
+	.globl pv_try_write, pv_tw_insn, pv_tw_resume
+pv_try_write:
+	movl 4(%esp), %ecx
+	movl 8(%esp), %edx
+	xorl %eax, %eax
+pv_tw_insn:
+	movl %edx, (%ecx)
+pv_tw_resume:
+	ret

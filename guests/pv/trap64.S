@@ -78,3 +78,14 @@ pv_trap_common:
 	syscall
 
 	.section .note.GNU-stack, "", @progbits
+
+/* long pv_try_write(unsigned long addr, unsigned long val): 0, or 1 if the store faulted (pv_trap's
+ * default handling moves a fault at pv_tw_insn to pv_tw_resume with RAX = 1). */
+	.text
+	.globl pv_try_write, pv_tw_insn, pv_tw_resume
+pv_try_write:
+	xorl %eax, %eax
+pv_tw_insn:
+	movq %rsi, (%rdi)
+pv_tw_resume:
+	ret
