@@ -2,7 +2,7 @@
 // hypercalls, and the life cycle (destroy returns every frame).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { runGuest } from "./lib/pvrun";
+import { runGuest, runPair } from "./lib/pvrun";
 
 for (const bits of [64, 32] as const) {
   test(`PV hello (${bits}-bit): boots, prints through console_io, powers off`, async () => {
@@ -38,6 +38,24 @@ for (const name of ["traps", "events", "mmu"]) {
       assert.is(r.reason, 0, "poweroff");
     });
   }
+}
+
+// Two domains: grants (map, read-only, copy, refusals) and an interdomain event channel.
+for (const bits of [64, 32] as const) {
+  test(`two PV domains share a page through grants and signal each other (${bits}-bit)`, async () => {
+    const r = await runPair("share", bits);
+    for (const [i, role] of ["a", "b"].entries()) {
+      assert.equal(r.out[i].split("\n").filter((l) => l.startsWith("FAIL")), [], r.out[i] + r.host.dmesg());
+      assert.match(r.out[i], `share-${role}: PASSED`, r.out[i] + r.host.dmesg());
+      assert.is(r.reasons[i], 0);
+    }
+    // Both gone: every frame is back.
+    const x = r.host.core.x;
+    const free0 = x.hv_frames_free();
+    const owned = x.hv_frames_owned(1) + x.hv_frames_owned(2);
+    x.hv_domain_destroy(1); x.hv_domain_destroy(2);
+    assert.is(x.hv_frames_free(), free0 + owned);
+  });
 }
 
 test.run();

@@ -3,7 +3,7 @@ import {
   CPU_STATE, CPU_CR0, CPU_CR3, CPU_CR4, CPU_EFER, CPU_RFLAGS, CPU_CPL, CPU_INTERCEPT, CPU_INTERCEPT_FLAGS,
   CPU_GDT_MODE, CPU_GDT_ENTRIES, CPU_IDTR_LIMIT, CPU_SAVE_SIZE, CPU_DR, CPU_SEG, SEG_SIZE, SEG_CS, SEG_SS,
   SEG_DS, SEG_ES, SEG_FS, SEG_GS, GDT_PV64, GDT_PV32, INTERCEPT_SYSCALL, INTERCEPT_SYSENTER, MACHINE_BASE,
-  HV_OUT_LEN, HV_LOG_HEAD,
+  HV_OUT_LEN, HV_LOG_HEAD, MAPTRACK, MAPTRACK_ENTRIES,
 } from "../memmap";
 import {
   dom, domU32, setDomU32, domExists, domIs64, vcpu, current, vcpuSave, D_STATE, D_SHUTDOWN_REASON,
@@ -30,6 +30,7 @@ export function hv_init(machineMiB: u32): i32 {
   xenmapInit();
   schedInit();
   store<u32>(HV_OUT_LEN, 0);
+  memory.fill(MAPTRACK, 0, MAPTRACK_ENTRIES * 32);
   store<u32>(HV_LOG_HEAD, 0);
   setPhysWindow(0, (MACHINE_BASE as u64) + ((machineMiB as u64) << 20));
   const d0 = domainCreate(64, 1, 0xffffffff);

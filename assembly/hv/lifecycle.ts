@@ -13,6 +13,8 @@ import {
 } from "../domain/frames";
 import { SHUTDOWN_crash } from "../hypercall/abi";
 import { frameWritten } from "../domain/mm";
+import { grantsReleaseDomain } from "../hypercall/grant";
+import { reset as evtchnReset } from "../event/evtchn";
 
 // ---- log: a byte ring; HV_LOG_HEAD holds the total number of bytes ever written ----
 export function logByte(b: u32): void {
@@ -87,6 +89,8 @@ export function domainCrash(d: u32, why: string): void {
 // Destroy: every frame the domain owns returns to the pool, its vCPUs and ports are freed.
 export function domainDestroy(d: u32): bool {
   if (!domExists(d)) return false;
+  grantsReleaseDomain(d);
+  evtchnReset(d); // interdomain peers become unbound again
   const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
   for (let i: u32 = 0; i < n; i++) {
     if (current == ((v0 + i) as i32)) vcpuDrop();

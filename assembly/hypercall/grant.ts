@@ -1,12 +1,17 @@
-// grant_table_op. This step: query_size, setup_table, get_version, set_version (v1 only). Mapping,
-// unmapping and copy come next (they answer -ENOSYS until then); transfer is refused (-ENOSYS), as
-// current Xen does for PV guests without it.
+// grant_table_op (v1 grant tables): query_size, setup_table, get/set_version, map_grant_ref,
+// unmap_grant_ref, copy. transfer is refused (-ENOSYS). A grant mapping takes a reference on the
+// granted frame (and a writable type reference unless read-only) for as long as it exists; mappings
+// are tracked (MAPTRACK) so that destroying either domain tears them down.
 import { currentDom, domU32, setDomU32, domExists, D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_VERSION, D_PRIVILEGED } from "../domain/domain";
 import * as A from "./abi";
 import { rdG64, rdG32, rdG16, wrG32, wrG64, wrG16, gOk, gReset } from "../hv/guest";
 import { domIs64 } from "../domain/domain";
 import { domainAllocFrame } from "../hv/lifecycle";
-import { NO_FRAME } from "../domain/frames";
+import { NO_FRAME, frameOwner, frameType, frameTypeCount, mfnValid, PGT_L1, PGT_WRITABLE } from "../domain/frames";
+import { MAPTRACK, MAPTRACK_ENTRIES } from "../memmap";
+import { getPage, putPage, getPageType, putPageType, frameWritten } from "../domain/mm";
+import { l1EntryFor } from "./mmu";
+import { tlbFlushAll } from "../mmu/tlb";
 
 export const MAX_GNT_FRAMES = 32;
 
@@ -82,6 +87,220 @@ export function hcGrantTableOp(cmd: u64, p: u64, count: u64): i64 {
       setDomU32(d, D_GNT_VERSION, 1);
       return 0;
     }
+    case A.GNTTABOP_map_grant_ref: {
+      for (let i: u64 = 0; i < count; i++) { if (!mapOne(p + i * 32)) return -A.EFAULT; }
+      return 0;
+    }
+    case A.GNTTABOP_unmap_grant_ref: {
+      for (let i: u64 = 0; i < count; i++) { if (!unmapOne(p + i * 24)) return -A.EFAULT; }
+      return 0;
+    }
+    case A.GNTTABOP_copy: {
+      const sz: u64 = is64 ? 40 : 24;
+      for (let i: u64 = 0; i < count; i++) { if (!copyOne(p + i * sz, is64)) return -A.EFAULT; }
+      return 0;
+    }
     default: return -A.ENOSYS;
   }
+}
+
+// ---- grant entries (v1: { u16 flags; u16 domid; u32 frame }) ----
+const GTF_permit_access: u32 = 1;
+const GTF_type_mask: u32 = 3;
+const GTF_readonly: u32 = 4;
+const GTF_reading: u32 = 8;
+const GTF_writing: u32 = 16;
+const GNTMAP_device_map: u32 = 1;
+const GNTMAP_host_map: u32 = 2;
+const GNTMAP_readonly: u32 = 4;
+const GNTMAP_contains_pte: u32 = 16;
+const GNTST_okay = 0, GNTST_general_error = -1, GNTST_bad_domain = -2, GNTST_bad_gntref = -3, GNTST_bad_handle = -4;
+const GNTST_bad_virt_addr = -5, GNTST_permission_denied = -8, GNTST_bad_page = -9, GNTST_bad_copy_arg = -10, GNTST_no_space = -13;
+
+// Machine address of grant entry `ref` of domain `g`, or 0.
+function entryAddr(g: u32, ref: u32): i32 {
+  if (ref >= domU32(g, D_GNT_FRAMES) * 512) return 0;
+  return (domU32(g, D_GNT_FRAME0 + (((ref >> 9) as i32) << 2)) as i32) + (((ref & 511) as i32) << 3);
+}
+
+// Check that `g` grants `ref` to `to`; returns the frame (mfn) or a negative GNTST.
+export let grantRo: bool = false;
+function checkGrant(g: u32, ref: u32, to: u32, write: bool): i32 {
+  if (!domExists(g)) return GNTST_bad_domain;
+  const e = entryAddr(g, ref);
+  if (e == 0) return GNTST_bad_gntref;
+  const flags = load<u16>(e) as u32;
+  if ((flags & GTF_type_mask) != GTF_permit_access || (load<u16>(e, 2) as u32) != to) return GNTST_permission_denied;
+  grantRo = (flags & GTF_readonly) != 0;
+  if (write && grantRo) return GNTST_permission_denied;
+  const mfn = load<u32>(e, 4);
+  if (!mfnValid(mfn as u64) || frameOwner(mfn) != g) return GNTST_bad_page;
+  return mfn as i32;
+}
+
+// ---- maptrack: { u32 used; u16 mapper; u16 granter; u32 ref; u32 mfn; u64 pte ma; u32 ro } ----
+@inline function mt(h: u32): i32 { return MAPTRACK + ((h as i32) << 5); }
+
+function mtAlloc(): i32 {
+  for (let h: u32 = 1; h < (MAPTRACK_ENTRIES as u32); h++) if (load<u32>(mt(h)) == 0) return h as i32;
+  return -1;
+}
+
+// Is (g, ref) still mapped by anyone (to keep GTF_reading/writing)?
+function refFlags(g: u32, ref: u32): u32 {
+  let f: u32 = 0;
+  for (let h: u32 = 1; h < (MAPTRACK_ENTRIES as u32); h++) {
+    const m = mt(h);
+    if (load<u32>(m) != 0 && (load<u16>(m, 6) as u32) == g && load<u32>(m, 8) == ref) f |= load<u32>(m, 24) != 0 ? GTF_reading : GTF_reading | GTF_writing;
+  }
+  return f;
+}
+function updateGrantFlags(g: u32, ref: u32): void {
+  const e = entryAddr(g, ref);
+  if (e == 0) return;
+  const f = (load<u16>(e) as u32) & ~(GTF_reading | GTF_writing);
+  store<u16>(e, (f | refFlags(g, ref)) as u16);
+}
+
+function mapOne(op: u64): bool {
+  const d = currentDom;
+  const is64 = domIs64(d);
+  const hostAddr = rdG64(op);
+  const flags = rdG32(op + 8);
+  const ref = rdG32(op + 12);
+  let g = rdG16(op + 16);
+  if (!gOk) return false;
+  if (g == A.DOMID_SELF) g = d;
+  let st: i32 = GNTST_okay;
+  let handle: u32 = 0;
+  const ro = (flags & GNTMAP_readonly) != 0;
+  const mfnOrErr = (flags & (GNTMAP_host_map | GNTMAP_device_map)) == 0 ? GNTST_general_error : checkGrant(g, ref, d, !ro);
+  if (mfnOrErr < 0) st = mfnOrErr;
+  let pte: u64 = 0;
+  if (st == 0 && (flags & GNTMAP_host_map) != 0) {
+    if ((flags & GNTMAP_contains_pte) != 0) {
+      pte = hostAddr;
+      const pm = (pte >> 12) as u32;
+      if ((pte & 7) != 0 || !mfnValid(pte >> 12) || frameOwner(pm) != d || frameType(pm) != PGT_L1 || frameTypeCount(pm) == 0) st = GNTST_general_error;
+    } else {
+      pte = l1EntryFor(hostAddr);
+      if (pte == 0) st = GNTST_bad_virt_addr;
+    }
+    if (st == 0 && (load<u64>(pte as i32) & 1) != 0) st = GNTST_general_error; // the slot must be empty
+  }
+  if (st == 0) {
+    const mfn = mfnOrErr as u32;
+    const h = mtAlloc();
+    if (h < 0) st = GNTST_no_space;
+    else if (!getPage(mfn, g)) st = GNTST_bad_page;
+    else if (!ro && getPageType(mfn, PGT_WRITABLE, g, domIs64(g)) < 0) { putPage(mfn); st = GNTST_bad_page; }
+    else {
+      handle = h as u32;
+      const m = mt(handle);
+      store<u32>(m, 1); store<u16>(m + 4, d as u16); store<u16>(m + 6, g as u16);
+      store<u32>(m + 8, ref); store<u32>(m + 12, mfn); store<u64>(m + 16, pte); store<u32>(m + 24, ro ? 1 : 0);
+      if (pte != 0) {
+        let e: u64 = ((mfn as u64) << 12) | 0x61; // P A D
+        if (!ro) e |= 2;
+        if (is64) e |= 4;
+        store<u64>(pte as i32, e);
+      }
+      updateGrantFlags(g, ref);
+    }
+  }
+  wrG16(op + 18, st as u16);
+  if (st == 0) {
+    wrG32(op + 20, handle);
+    if ((flags & GNTMAP_device_map) != 0) wrG64(op + 24, (load<u32>(mt(handle) + 12) as u64) << 12);
+  }
+  return gOk;
+}
+
+// Undo mapping `h` (its owner checked by the caller): clear the PTE, drop the references.
+function release(h: u32, clearPte: bool): void {
+  const m = mt(h);
+  const g = load<u16>(m, 6) as u32;
+  const mfn = load<u32>(m, 12);
+  const pte = load<u64>(m, 16);
+  if (clearPte && pte != 0 && (load<u64>(pte as i32) & 0xffffffffff000) == ((mfn as u64) << 12)) store<u64>(pte as i32, 0);
+  if (load<u32>(m, 24) == 0) putPageType(mfn, domIs64(g));
+  putPage(mfn);
+  const ref = load<u32>(m, 8);
+  memory.fill(m, 0, 32);
+  if (domExists(g)) updateGrantFlags(g, ref);
+  tlbFlushAll();
+}
+
+function unmapOne(op: u64): bool {
+  const d = currentDom;
+  const hostAddr = rdG64(op);
+  const handle = rdG32(op + 16);
+  if (!gOk) return false;
+  let st: i32 = GNTST_okay;
+  if (handle == 0 || handle >= (MAPTRACK_ENTRIES as u32) || load<u32>(mt(handle)) == 0 || (load<u16>(mt(handle), 4) as u32) != d) st = GNTST_bad_handle;
+  else {
+    const pte = load<u64>(mt(handle), 16);
+    if (hostAddr != 0 && pte != 0) {
+      // host_addr names the mapping: the VA (or the PTE's machine address) it was made at.
+      const again = l1EntryFor(hostAddr);
+      if (again != pte && hostAddr != pte) st = GNTST_bad_virt_addr;
+    }
+    if (st == 0) release(handle, true);
+  }
+  wrG16(op + 20, st as u16);
+  return gOk;
+}
+
+// Tear down every grant mapping made by or of domain `d` (it is being destroyed).
+export function grantsReleaseDomain(d: u32): void {
+  for (let h: u32 = 1; h < (MAPTRACK_ENTRIES as u32); h++) {
+    const m = mt(h);
+    if (load<u32>(m) == 0) continue;
+    const mapper = load<u16>(m, 4) as u32, g = load<u16>(m, 6) as u32;
+    if (mapper == d || g == d) release(h, mapper != d || true);
+  }
+}
+
+// gnttab_copy: each side a grant reference (GNTCOPY_*_gref) or one of the caller's own frames.
+function copyOne(op: u64, is64: bool): bool {
+  const d = currentDom;
+  const so = is64 ? 0 : 0, dOff: u64 = is64 ? 16 : 8;
+  const lenOff: u64 = is64 ? 32 : 16;
+  const srcU = is64 ? rdG64(op) : rdG32(op) as u64;
+  const srcDom = rdG16(op + (is64 ? 8 : 4));
+  const srcOff = rdG16(op + (is64 ? 10 : 6));
+  const dstU = is64 ? rdG64(op + dOff) : rdG32(op + dOff) as u64;
+  const dstDom = rdG16(op + dOff + (is64 ? 8 : 4));
+  const dstOff = rdG16(op + dOff + (is64 ? 10 : 6));
+  const len = rdG16(op + lenOff);
+  const flags = rdG16(op + lenOff + 2);
+  if (!gOk) return false;
+  let st: i32 = GNTST_okay;
+  if (srcOff + len > 4096 || dstOff + len > 4096) st = GNTST_bad_copy_arg;
+  let smfn: i32 = 0, dmfn: i32 = 0;
+  if (st == 0) smfn = copySide(srcU, srcDom, (flags & 1) != 0, d, false);
+  if (st == 0 && smfn < 0) st = smfn;
+  if (st == 0) dmfn = copySide(dstU, dstDom, (flags & 2) != 0, d, true);
+  if (st == 0 && dmfn < 0) st = dmfn;
+  if (st == 0) {
+    const dm = dmfn as u32;
+    const owner = frameOwner(dm);
+    if (getPageType(dm, PGT_WRITABLE, owner, domIs64(owner)) < 0) st = GNTST_bad_page;
+    else {
+      memory.copy(((dm as i32) << 12) + (dstOff as i32), ((smfn as i32) << 12) + (srcOff as i32), len as i32);
+      frameWritten(dm);
+      putPageType(dm, domIs64(owner));
+    }
+  }
+  wrG16(op + lenOff + 4, st as u16);
+  return gOk;
+}
+
+function copySide(u: u64, dom: u32, gref: bool, d: u32, write: bool): i32 {
+  if (dom == A.DOMID_SELF) dom = d;
+  if (gref) return checkGrant(dom, u as u32, d, write);
+  // A frame of the caller's own (PV: the gmfn is the mfn).
+  if (dom != d) return GNTST_permission_denied;
+  if (u > 0xfffff || !mfnValid(u) || frameOwner(u as u32) != d) return GNTST_bad_page;
+  return u as i32;
 }

@@ -173,7 +173,7 @@ function setLdt(base: u64, ents: u32): void {
 }
 
 // The machine address of the L1 entry mapping `va` in the running vCPU's current tables, or 0.
-function l1EntryFor(va: u64): u64 {
+export function l1EntryFor(va: u64): u64 {
   const is64 = domIs64(currentDom);
   let table = load<u64>(CPU_STATE + CPU_CR3) & 0xffffffffff000;
   if (is64) {

@@ -171,3 +171,10 @@ int printf(const char *fmt, ...)
 	va_end(ap);
 	return n;
 }
+
+char *strcpy(char *dst, const char *src)
+{
+	char *d = dst;
+	while ((*d++ = *src++)) {}
+	return dst;
+}

@@ -20,3 +20,17 @@ export async function runGuest(name: string, bits: 32 | 64, memoryMiB = 16, time
   await host.runUntil(() => host.state(dom.domid) !== 1 || Date.now() - t0 > timeoutMs);
   return { host, dom, output: out(), state: host.state(dom.domid), reason: host.shutdownReason(dom.domid) };
 }
+
+/** Two domains started together (ids 1 and 2), each told its role and its peer on the command line. */
+export async function runPair(name: string, bits: 32 | 64, timeoutMs = 20000): Promise<{ host: XenHost; out: string[]; reasons: number[] }> {
+  const host = await XenHost.create(256);
+  const outs: string[][] = [[], []];
+  const doms = ["a", "b"].map((role, i) => {
+    const d = host.createDomain(`${name}-${role}`, new Uint8Array(readFileSync(guestPath(name, bits))), { memoryMiB: 16, cmdline: `role=${role} peer=${2 - i}` });
+    d.onConsole = (b) => outs[i].push(new TextDecoder().decode(b));
+    return d;
+  });
+  const t0 = Date.now();
+  await host.runUntil(() => doms.every((d) => host.state(d.domid) !== 1) || Date.now() - t0 > timeoutMs);
+  return { host, out: outs.map((o) => o.join("")), reasons: doms.map((d) => host.state(d.domid) === 2 ? host.shutdownReason(d.domid) : -1) };
+}
