@@ -40,6 +40,13 @@ for (const name of ["traps", "events", "mmu"]) {
   }
 }
 
+test("PV user mode (64-bit): user page tables, SYSCALL to the kernel's callback, user #PF", async () => {
+  const r = await runGuest("user", 64);
+  assert.equal(r.output.split("\n").filter((l) => l.startsWith("FAIL")), [], r.output + r.host.dmesg());
+  assert.match(r.output, "user: PASSED", r.output + r.host.dmesg());
+  assert.is(r.reason, 0);
+});
+
 // Two domains: grants (map, read-only, copy, refusals) and an interdomain event channel.
 for (const bits of [64, 32] as const) {
   test(`two PV domains share a page through grants and signal each other (${bits}-bit)`, async () => {

@@ -413,7 +413,13 @@ const DATA32: u32 = 0x93 | 0x4000 | 0x8000; // P S data W A, B, G
 
 export function syscall(next: u64): void {
   if ((efer() & EFER_SCE) == 0 || mode == MODE_REAL) { raiseUD(); return; }
-  if (intercepts(INTERCEPT_SYSCALL)) { nextIp = next; requestStop(EXIT_SYSCALL); return; }
+  if (intercepts(INTERCEPT_SYSCALL)) {
+    // The hypervisor takes it, with RCX and R11 as the instruction leaves them on real hardware.
+    if (lma()) { setReg64(RCX, next); setReg64(11, getFlags() & ~F_RF); }
+    nextIp = next;
+    requestStop(EXIT_SYSCALL);
+    return;
+  }
   const from64 = is64; // LSTAR from 64-bit code, CSTAR from compatibility mode
   const star = load<u64>(CPU_STATE + CPU_MSR_STAR);
   const cs = ((star >> 32) as u32) & 0xfffc;

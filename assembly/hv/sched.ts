@@ -8,12 +8,14 @@ import {
   EXIT_HOST, HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE, EVENT_EXCEPTION, EVENT_INT, EVENT_INT3, EVENT_INTO, EVENT_INT1, EVENT_TRAP,
 } from "../memmap";
 import { run as cpuRun } from "../cpu/run";
-import { cpl, rip, setRip } from "../cpu/state";
+import { cpl, rip, setRip, segSel, F_DF } from "../cpu/state";
+import { getFlags, setFlags } from "../cpu/flags";
+import { SEG_CS } from "../memmap";
 import { hostTimeNs } from "../env";
 import {
   domU32, domU64, setDomU64, domIs64, vcpu, vcpuLoad, current, currentDom, D_STATE, DS_RUNNING, D_NR_VCPUS,
   D_VCPU0, D_PAUSE_COUNT, D_INSNS, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
-  V_PERIOD, V_PERIOD_NEXT, V_VCPU_INFO, V_CB_EVENT, V_CB_EVENT_CS, V_CB_SYSCALL, V_CB_FLAGS, V_TRAPS,
+  V_PERIOD, V_PERIOD_NEXT, V_VCPU_INFO, V_CB_EVENT, V_CB_EVENT_CS, V_CB_SYSCALL, V_CB_SYSCALL32, V_CB_FLAGS, V_TRAPS,
   V_POLL_DEADLINE,
 } from "../domain/domain";
 import { hypercallFromRegs } from "../hypercall/dispatch";
@@ -22,7 +24,7 @@ import { emulateGp, emulateUd } from "./emulate";
 import { domainCrash, logDom } from "./lifecycle";
 import { sendVirq } from "../event/evtchn";
 import { updateVcpuTime } from "./time";
-import { VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKF_mask_events } from "../hypercall/abi";
+import { VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKTYPE_syscall32, CALLBACKF_mask_events } from "../hypercall/abi";
 
 export { HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE };
 
@@ -149,8 +151,15 @@ function handleExit(exit: i32): void {
       if (domIs64(d)) {
         if ((load<u32>(vcpu(current as u32) + V_FLAGS) & VF_KERNEL) != 0) hypercallFromRegs();
         else {
+          // From guest user mode: to the kernel's syscall callback (syscall32 from 32-bit user code),
+          // DF cleared; no callback: #UD at the SYSCALL instruction.
           const v = vcpu(current as u32);
-          bounce64(load<u64>(v + V_CB_SYSCALL), -1, (load<u32>(v + V_CB_FLAGS) & (CALLBACKF_mask_events << (CALLBACKTYPE_syscall as u32))) != 0);
+          const compat = segSel(SEG_CS) == 0xe023;
+          const cb = load<u64>(v + (compat ? V_CB_SYSCALL32 : V_CB_SYSCALL));
+          if (cb == 0) { setRip(rip() - 2); bounceTrap(6, -1); return; }
+          setFlags(getFlags() & ~F_DF);
+          const t = compat ? CALLBACKTYPE_syscall32 : CALLBACKTYPE_syscall;
+          bounce64(cb, -1, (load<u32>(v + V_CB_FLAGS) & ((CALLBACKF_mask_events as u32) << (t as u32))) != 0);
         }
       } else bounceTrap(6, -1); // 32-bit guests: SYSCALL is not available (#UD)
       return;

@@ -89,3 +89,45 @@ pv_tw_insn:
 	movq %rsi, (%rdi)
 pv_tw_resume:
 	ret
+
+/* SYSCALL from guest user mode arrives here (CALLBACKTYPE_syscall): Xen's frame RCX, R11, RIP, CS,
+ * RFLAGS, RSP, SS. Handed to pv_trap as "vector" 0x100. */
+	.globl pv_syscall_entry
+pv_syscall_entry:
+	popq %rcx
+	popq %r11
+	pushq $0
+	pushq $0x100
+	jmp pv_trap_common
+
+/* void pv_enter_user(unsigned long rip, unsigned long rsp): iret to guest user mode. */
+	.globl pv_enter_user
+pv_enter_user:
+	pushq $0xe02b		/* SS */
+	pushq %rsi		/* RSP */
+	pushq $0x202		/* RFLAGS */
+	pushq $0xe033		/* CS (RPL 3: user mode) */
+	pushq %rdi		/* RIP */
+	pushq $0		/* flags */
+	pushq $0		/* RCX */
+	pushq $0		/* R11 */
+	pushq $0		/* RAX */
+	movl $23, %eax
+	syscall
+
+/* The user program (copied to its own page; position independent). */
+	.section .rodata
+	.globl pv_user_code, pv_user_code_end
+pv_user_code:
+	movl $1, %eax
+	movl $0x1234, %edi
+	syscall
+	movl $2, %eax
+	syscall
+	movq %rax, %rdi
+	movl $3, %eax
+	syscall
+	movq $0xffffffff80100000, %rbx
+	movq (%rbx), %rax	/* kernel memory is not in the user page tables: #PF */
+1:	jmp 1b
+pv_user_code_end:
