@@ -37,10 +37,19 @@ export function setPhysWindow(base: u64, limit: u64): void {
 
 export function tlbInit(): void {
   memory.fill(DUMMY_READ, 0xff, 4096);
+  tlbGen = GEN_LAST;
   tlbFlushAll();
 }
 
+// Flushing everything is O(1): tags carry a generation in bits 53-63 (a linear page number shifted
+// left by one takes bits 0-52), and a flush moves to the next generation; the arrays are cleared only
+// when the generations run out. An invalid tag (-1) can never match: the last generation is not used.
+export let tlbGen: i64 = 0;
+const GEN_STEP: i64 = (1 as i64) << 53;
+const GEN_LAST: i64 = (2046 as i64) << 53;
 export function tlbFlushAll(): void {
+  if (tlbGen < GEN_LAST) { tlbGen += GEN_STEP; return; }
+  tlbGen = 0;
   memory.fill(RTAG, 0xff, TLB_ENTRIES * 8 * 3);
   memory.fill(GLOB, 0, TLB_ENTRIES);
 }
@@ -86,7 +95,7 @@ export function tlbFill(lin: u64, acc: i32): i32 {
   const host = physToHost(phys as u64, write);
   const vpn = lin >> 12;
   const i = (vpn as i32) & (TLB_ENTRIES - 1);
-  const tag = ((vpn << 1) | (((acc & ACC_U) != 0) ? 1 : 0)) as i64;
+  const tag = (((vpn << 1) | (((acc & ACC_U) != 0) ? 1 : 0)) as i64) | tlbGen;
   // Only RAM pages get cached translations: the dummy pages must not alias to one another.
   if ((phys as u64) < physLimit) {
     if (load<i64>(RTAG + (i << 3)) != tag) {
@@ -108,7 +117,7 @@ export function tlbFill(lin: u64, acc: i32): i32 {
 export function xlate(lin: u64, size: i32, acc: i32): i32 {
   const vpn = lin >> 12;
   const i = (vpn as i32) & (TLB_ENTRIES - 1);
-  const tag = ((vpn << 1) | (((acc & ACC_U) != 0) ? 1 : 0)) as i64;
+  const tag = (((vpn << 1) | (((acc & ACC_U) != 0) ? 1 : 0)) as i64) | tlbGen;
   const off = (lin as i32) & 0xfff;
   const tagArr = (acc & ACC_W) != 0 ? WTAG : ((acc & ACC_X) != 0 ? XTAG : RTAG);
   if (load<i64>(tagArr + (i << 3)) == tag) return load<i32>(HOST + (i << 2)) + off;
@@ -172,7 +181,7 @@ export function writeAcc(lin: u64, size: i32, v: u64, acc: i32): void {
 
 // Fast paths: one tag compare, then a plain load/store.
 @inline function fastIdx(lin: u64): i32 { return ((lin >> 12) as i32) & (TLB_ENTRIES - 1); }
-@inline function fastTag(lin: u64): i64 { return (((lin >> 12) << 1) as i64) | userAcc; }
+@inline function fastTag(lin: u64): i64 { return (((lin >> 12) << 1) as i64) | userAcc | tlbGen; }
 
 @inline export function rd8(lin: u64): u32 {
   const i = fastIdx(lin);
