@@ -9,6 +9,7 @@
 //   +8 u32 reference count (mappings of the frame and other holds)
 //   +12 u32 next frame in the free list (valid while free)
 import { FRAME_TABLE, FRAME_REC, MACHINE_BASE, WASM_PAGE, M2P64_BASE, M2P32_BASE } from "../memmap";
+import { tlbFlushAll } from "../mmu/tlb";
 
 export const DOMID_FREE: u32 = 0xffff;
 export const DOMID_XEN: u32 = 0x7ff2;
@@ -97,6 +98,7 @@ export function frameAlloc(dom: u32): u32 {
 
 // Return a frame to the pool. The caller has dropped every use of it.
 export function frameRelease(mfn: u32): void {
+  tlbFlushAll(); // no translation of it may outlive its ownership
   const r = rec(mfn);
   store<u16>(r, DOMID_FREE as u16);
   store<u8>(r, PGT_NONE, 2);

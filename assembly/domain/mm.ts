@@ -248,8 +248,10 @@ export function modEntry(mfn: u32, level: i32, i: i32, e: u64, d: u32, is64: boo
   store<u64>(p, adjusted);
   if (!is64 && level == 3 && i == 3 && (e & PTE_P) != 0) installXenPaeL2(entryMfn(e));
   putEntry(level, old, is64);
-  // A mapping went away or changed: translations cached from it must not outlive its references.
-  if ((old & PTE_P) != 0) tlbFlushAll();
+  // No TLB flush here: as on hardware, a guest flushes its own stale translations (update_va_mapping
+  // flushes the page it changed). Safety does not depend on it: a frame is flushed from every TLB
+  // before it can become a page table or descriptor page (getPageType), be freed or change owner
+  // (frames.ts / grant unmap), and a vCPU switch starts with an empty TLB.
   return 0;
 }
 

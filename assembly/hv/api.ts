@@ -14,7 +14,7 @@ import {
 import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, m2pSet, NO_FRAME, mfnValid } from "../domain/frames";
 import { pinTable } from "../domain/mm";
 import { xenmapInit } from "../domain/xenmap";
-import { domainCreate, domainDestroy, domainAllocFrame, domainShutdown } from "./lifecycle";
+import { domainCreate, domainDestroy, domainAllocFrame, domainShutdown, resetDomTop } from "./lifecycle";
 import { hvRun, hvIdleNs, schedInit } from "./sched";
 import { setWallclock, updateWallclock } from "./time";
 import { setPhysWindow, tlbFlushAll } from "../mmu/tlb";
@@ -27,6 +27,7 @@ export function hv_init(machineMiB: u32): i32 {
   if (machineMiB == 0 || machineMiB > 4032) return -1;
   framesInit(machineMiB << 20);
   domainsInit();
+  resetDomTop();
   xenmapInit();
   schedInit();
   store<u32>(HV_OUT_LEN, 0);

@@ -31,7 +31,7 @@ import {
   V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, V_TRAPS,
 } from "../domain/domain";
 import { VI_MASK, FLAT_RING3_CS64, FLAT_RING3_SS64, W64_VI_CR2, W32_VI_CR2, TI_MASK_EVENTS } from "../hypercall/abi";
-import { wrG64, wrG32, gOk, gReset } from "./guest";
+import { wrG64, wrG32, gOk, gReset, guestAddr } from "./guest";
 import { domainCrash, logStr, logNum, logHex, logByte } from "./lifecycle";
 
 @inline function vrec(): i32 { return vcpu(current as u32); }
@@ -77,19 +77,30 @@ export function bounce64(handler: u64, err: i64, maskEvents: bool): bool {
   const saved = load<u8>(mp) as u64;
   const n = err >= 0 ? 8 : 7;
   const lo = sp - ((n * 8) as u64);
-  let p = lo;
-  gReset();
-  wrG64(p, reg64(RCX)); p += 8;
-  wrG64(p, reg64(11)); p += 8;
-  if (err >= 0) { wrG64(p, err as u64); p += 8; }
-  wrG64(p, rip); p += 8;
-  wrG64(p, cs | (saved << 32)); p += 8;
   let fl = flags & ~(F_IF | F_IOPL);
   if (saved == 0) fl |= F_IF;
-  wrG64(p, fl); p += 8;
-  wrG64(p, rsp); p += 8;
-  wrG64(p, ss);
-  if (!gOk) { domainCrash(currentDom, "fault writing a bounce frame"); return false; }
+  // The frame in one piece when it lies in one page (the usual case), else word by word.
+  const fh = guestAddr(lo, n * 8, true);
+  if (fh >= 0) {
+    let q = fh;
+    store<u64>(q, reg64(RCX)); q += 8;
+    store<u64>(q, reg64(11)); q += 8;
+    if (err >= 0) { store<u64>(q, err as u64); q += 8; }
+    store<u64>(q, rip); store<u64>(q + 8, cs | (saved << 32)); store<u64>(q + 16, fl);
+    store<u64>(q + 24, rsp); store<u64>(q + 32, ss);
+  } else {
+    let p = lo;
+    gReset();
+    wrG64(p, reg64(RCX)); p += 8;
+    wrG64(p, reg64(11)); p += 8;
+    if (err >= 0) { wrG64(p, err as u64); p += 8; }
+    wrG64(p, rip); p += 8;
+    wrG64(p, cs | (saved << 32)); p += 8;
+    wrG64(p, fl); p += 8;
+    wrG64(p, rsp); p += 8;
+    wrG64(p, ss);
+    if (!gOk) { domainCrash(currentDom, "fault writing a bounce frame"); return false; }
+  }
   if (maskEvents) store<u8>(mp, 1);
   const nf = (flags & ~(F_TF | F_NT | F_RF | F_VM | F_AC)) | F_IF;
   setFlags(nf);

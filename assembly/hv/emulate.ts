@@ -26,11 +26,16 @@ const ib = memory.data(16);
 function fetch(): void {
   ibLen = 0;
   const ip = rip();
-  for (let i = 0; i < 16; i++) {
-    const h = guestAddr(ip + (i as u64), 1, false);
-    if (h < 0) break;
-    store<u8>(ib + i, load<u8>(h));
-    ibLen++;
+  // One translation per page (an instruction may straddle two).
+  let n = 0x1000 - ((ip as i32) & 0xfff);
+  if (n > 16) n = 16;
+  const h = guestAddr(ip, n, false);
+  if (h < 0) return;
+  memory.copy(ib, h, n);
+  ibLen = n;
+  if (n < 16) {
+    const h2 = guestAddr(ip + (n as u64), 16 - n, false);
+    if (h2 >= 0) { memory.copy(ib + n, h2, 16 - n); ibLen = 16; }
   }
 }
 @inline function b(i: i32): u32 { return i < ibLen ? load<u8>(ib + i) as u32 : 0x100; }

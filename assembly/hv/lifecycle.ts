@@ -41,6 +41,10 @@ export function logDom(d: u32, msg: string): void {
   logStr("(XEN) d"); logNum(d as u64); logStr(": "); logStr(msg); logByte(10);
 }
 
+// One past the highest domain id in use: the scheduler's loops stop there.
+export let domTop: u32 = 0;
+export function resetDomTop(): void { domTop = 0; }
+
 // Set when a domain shuts down, so the run loop can tell the host.
 export let shutdownSeen: bool = false;
 export function clearShutdownSeen(): void { shutdownSeen = false; }
@@ -55,6 +59,7 @@ export function domainCreate(width: u32, nrVcpus: u32, maxPages: u32): i32 {
   memory.fill(dom(d), 0, DOMAIN_SIZE);
   memory.fill(evtchnBase(d), 0, EVTCHN_DOM_SIZE);
   setDomU32(d, D_STATE, DS_RUNNING);
+  if (d + 1 > domTop) domTop = d + 1;
   setDomU32(d, D_WIDTH, width);
   setDomU32(d, D_NR_VCPUS, nrVcpus);
   setDomU32(d, D_VCPU0, v0 as u32);

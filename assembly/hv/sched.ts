@@ -21,7 +21,7 @@ import {
 import { hypercallFromRegs } from "../hypercall/dispatch";
 import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcallMaskAddr } from "./bounce";
 import { emulateGp, emulateUd } from "./emulate";
-import { domainCrash, logDom } from "./lifecycle";
+import { domainCrash, logDom, domTop } from "./lifecycle";
 import { sendVirq } from "../event/evtchn";
 import { updateVcpuTime } from "./time";
 import { VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKTYPE_syscall32, CALLBACKF_mask_events } from "../hypercall/abi";
@@ -50,7 +50,7 @@ export function hvIdleNs(): u64 { return idleNs; }
 // Fire expired timers; returns the earliest pending deadline (0 = none).
 function fireTimers(now: u64): u64 {
   let next: u64 = 0;
-  for (let d: u32 = 0; d < (MAX_DOMAINS as u32); d++) {
+  for (let d: u32 = 0; d < domTop; d++) {
     if (domU32(d, D_STATE) != DS_RUNNING) continue;
     const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
     for (let i: u32 = 0; i < n; i++) {
@@ -80,14 +80,15 @@ function fireTimers(now: u64): u64 {
 
 // The next runnable vCPU after the cursor (-1: none).
 function pick(): i32 {
-  for (let k: u32 = 0; k < (MAX_DOMAINS as u32); k++) {
-    const d = (rr + k) % (MAX_DOMAINS as u32);
+  const top = domTop;
+  for (let k: u32 = 0; k < top; k++) {
+    const d = (rr + k) % top;
     if (!runnableDom(d)) continue;
     const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
     for (let i: u32 = 0; i < n; i++) {
       const f = load<u32>(vcpu(v0 + i) + V_FLAGS);
       if ((f & VF_ONLINE) != 0 && (f & (VF_BLOCKED | VF_POLLING)) == 0) {
-        rr = (d + 1) % (MAX_DOMAINS as u32);
+        rr = (d + 1) % top;
         return (v0 + i) as i32;
       }
     }
@@ -116,7 +117,7 @@ export function hvRun(budget: i32): i32 {
     if (vi < 0) {
       idleNs = next == 0 ? 0 : next - now;
       let any = false;
-      for (let d: u32 = 0; d < (MAX_DOMAINS as u32); d++) if (runnableDom(d)) { any = true; break; }
+      for (let d: u32 = 0; d < domTop; d++) if (runnableDom(d)) { any = true; break; }
       return any ? HVX_IDLE : HVX_NONE;
     }
     vcpuLoad(vi as u32);

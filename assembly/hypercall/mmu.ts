@@ -207,7 +207,7 @@ export function hcUpdateVaMapping(a0: u64, a1: u64, a2: u64, a3: u64): i64 {
   if (r < 0) return r;
   const ft = (flags & A.UVMF_FLUSHTYPE_MASK) as i32;
   if (ft == A.UVMF_TLB_FLUSH) tlbFlushAll();
-  else if (ft == A.UVMF_INVLPG) tlbFlushPage(va);
+  else tlbFlushPage(va); // the page changed is always dropped (INVLPG or not)
   return 0;
 }
 

@@ -15,7 +15,7 @@ import {
   V_FLAGS, VF_KERNEL, V_CR3_USER, V_GS_KERNEL, V_IOPL,
 } from "../domain/domain";
 import * as A from "./abi";
-import { rdG64, rdG32, rdG16, gOk, gReset } from "../hv/guest";
+import { rdG64, rdG32, rdG16, gOk, gReset, guestAddr, copyFromGuest } from "../hv/guest";
 import { toggleGuestMode, loadFlat64, upcallMaskAddr } from "../hv/bounce";
 import { domainCrash } from "../hv/lifecycle";
 import { setNoReturnValue } from "./dispatch";
@@ -119,10 +119,12 @@ export function hcIret(): i64 {
 
 function iret64(): i64 {
   const sp = reg64(RSP);
-  gReset();
-  const rax = rdG64(sp), r11 = rdG64(sp + 8), rcx = rdG64(sp + 16), flags = rdG64(sp + 24);
-  const nrip = rdG64(sp + 32), cs = rdG64(sp + 40), rfl = rdG64(sp + 48), nrsp = rdG64(sp + 56), ss = rdG64(sp + 64);
-  if (!gOk) { domainCrash(currentDom, "fault reading the iret context"); return 0; }
+  const ctx = memory.data(72);
+  const h = guestAddr(sp, 72, false);
+  if (h >= 0) memory.copy(ctx, h, 72);
+  else if (!copyFromGuest(ctx, sp, 72)) { domainCrash(currentDom, "fault reading the iret context"); return 0; }
+  const rax = load<u64>(ctx), r11 = load<u64>(ctx, 8), rcx = load<u64>(ctx, 16), flags = load<u64>(ctx, 24);
+  const nrip = load<u64>(ctx, 32), cs = load<u64>(ctx, 40), rfl = load<u64>(ctx, 48), nrsp = load<u64>(ctx, 56), ss = load<u64>(ctx, 64);
   if ((cs & 3) == 3) {
     if (load<u64>(v() + V_CR3_USER) == 0) { domainCrash(currentDom, "switch to user mode with no user page tables"); return 0; }
     if ((load<u32>(v() + V_FLAGS) & VF_KERNEL) != 0) toggleGuestMode();
