@@ -129,6 +129,7 @@ export const HVX_IDLE = 1; // every vCPU is blocked: hv_idle_ns() says until whe
 export const HVX_OUTPUT = 2; // console output is waiting in HV_OUT
 export const HVX_SHUTDOWN = 3; // a domain shut down (or crashed)
 export const HVX_NONE = 4; // no domain can run at all
+export const HVX_EVENT = 5; // a domain notified an event channel whose other end is the host (dom0)
 
 // ---- other regions --------------------------------------------------------------------------
 export const SCRATCH = 0x101000;

@@ -44,6 +44,7 @@ export interface CoreExports {
   hv_evtchn_alloc_unbound(d: number, remote: number): number;
   hv_evtchn_send(p: number): number;
   hv_evtchn_take(p: number): number;
+  hv_hypercall_count(nr: number): number;
 }
 
 export interface CoreHooks {

@@ -2,7 +2,8 @@
 // hypercalls, and the life cycle (destroy returns every frame).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { runGuest, runPair } from "./lib/pvrun";
+import { runGuest, runPair, startGuest } from "./lib/pvrun";
+import { XenHost } from "../host/pv/host";
 
 for (const bits of [64, 32] as const) {
   test(`PV hello (${bits}-bit): boots, prints through console_io, powers off`, async () => {
@@ -28,7 +29,7 @@ for (const bits of [64, 32] as const) {
 }
 
 // One guest per mechanism; each prints "ok:"/"FAIL:" lines and "<name>: PASSED" before powering off.
-for (const name of ["traps", "events", "mmu"]) {
+for (const name of ["traps", "events", "mmu", "memory"]) {
   for (const bits of [64, 32] as const) {
     test(`PV ${name} guest (${bits}-bit)`, async () => {
       const r = await runGuest(name, bits);
@@ -45,6 +46,20 @@ test("PV user mode (64-bit): user page tables, SYSCALL to the kernel's callback,
   assert.equal(r.output.split("\n").filter((l) => l.startsWith("FAIL")), [], r.output + r.host.dmesg());
   assert.match(r.output, "user: PASSED", r.output + r.host.dmesg());
   assert.is(r.reason, 0);
+});
+
+test("a spinning guest cannot starve another: both get the CPU (instruction-count slices)", async () => {
+  const host = await XenHost.create(256);
+  const spin = await startGuest(host, "spin", 64);
+  const hello = await startGuest(host, "hello", 32);
+  const t0 = Date.now();
+  await host.runUntil(() => host.state(hello.dom.domid) !== 1 || Date.now() - t0 > 20000);
+  assert.match(spin.out(), "spinning");
+  assert.match(hello.out(), "Hello from a xenwasm PV guest (32-bit)");
+  assert.is(host.state(hello.dom.domid), 2, "the other guest finished");
+  assert.is(host.state(spin.dom.domid), 1, "the spinner still runs");
+  assert.ok(host.core.x.hv_domain_insns(spin.dom.domid) > 0n);
+  host.core.x.hv_domain_destroy(spin.dom.domid);
 });
 
 // Two domains: grants (map, read-only, copy, refusals) and an interdomain event channel.

@@ -2,7 +2,8 @@
 // selector word and upcall-pending flag in vcpu_info. Ports connect domains (interdomain), VIRQs and
 // IPIs to a vCPU. Port records (8 bytes, EVTCHN_TABLE):
 //   +0 u8 state (ECS_*)  +1 u8 notify vCPU  +2 u16 remote domain / VIRQ  +4 u16 remote port
-import { EVTCHN_PORTS } from "../memmap";
+import { EVTCHN_PORTS, HVX_EVENT } from "../memmap";
+import { requestHostExit } from "../hv/sched";
 import {
   domExists, domU32, domIs64, evtchnBase, vcpu, D_SHARED_INFO, D_NR_VCPUS, D_VCPU0, D_STATE, DS_RUNNING,
   V_VCPU_INFO, V_FLAGS, VF_BLOCKED, VF_POLLING, V_VIRQ_PORT,
@@ -173,6 +174,7 @@ export function send(d: u32, p: u32): i32 {
     case ECS_INTERDOMAIN: {
       const rd = portRemoteDom(d, p);
       if (domExists(rd) && domU32(rd, D_STATE) == DS_RUNNING) setPending(rd, portRemotePort(d, p));
+      if (rd == 0 && d != 0) requestHostExit(HVX_EVENT); // the host is dom0: let it act now
       return 0;
     }
     case ECS_IPI: setPending(d, p); return 0;

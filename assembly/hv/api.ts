@@ -162,3 +162,7 @@ export function hv_evtchn_take(p: u32): i32 {
   store<u8>(a, load<u8>(a) & ~(<u8>((<u32>1) << (p & 7))));
   return 1;
 }
+
+import { HC_COUNTS } from "../hypercall/dispatch";
+// How many times hypercall `nr` was made (all domains).
+export function hv_hypercall_count(nr: u32): u32 { return nr < 64 ? load<u32>(HC_COUNTS + ((nr as i32) << 2)) : 0; }

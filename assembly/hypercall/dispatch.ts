@@ -39,9 +39,12 @@ export function arg(i: i32): u64 {
 }
 
 // Run hypercall `nr` with arguments a0..a4; returns the result (negative -errno on error).
+export const HC_COUNTS = memory.data(64 * 4); // per-number counters (xm info / debugging)
 export function hypercall(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64): i64 {
   hypercallCount++;
   if (nr > 63) return -A.ENOSYS;
+  const c = HC_COUNTS + ((nr as i32) << 2);
+  store<u32>(c, load<u32>(c) + 1);
   switch (nr as i32) {
     case A.HC_set_trap_table: return hcSetTrapTable(a0);
     case A.HC_mmu_update: return hcMmuUpdate(a0, a1, a2, a3);

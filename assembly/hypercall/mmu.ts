@@ -7,7 +7,8 @@ import {
   VF_KERNEL, V_LDT_BASE, V_LDT_ENTS, D_TOT_PAGES, D_MAX_PAGES, D_PRIVILEGED,
 } from "../domain/domain";
 import {
-  frameOwner, frameType, frameTypeCount, frameFlags, mfnValid, m2pSet, framesHighWater, PGF_VALIDATED,
+  frameOwner, frameType, frameTypeCount, frameRefCount, frameFlags, mfnValid, m2pSet, framesHighWater, PGF_VALIDATED,
+  frameRelease, NO_FRAME,
   PGT_L1, PGT_L2, PGT_L3, PGT_L4, PGT_WRITABLE,
 } from "../domain/frames";
 import {
@@ -17,6 +18,7 @@ import {
 import * as A from "./abi";
 import { rdG64, rdG32, wrG32, wrG64, gOk, gReset } from "../hv/guest";
 import { arg } from "./dispatch";
+import { domainAllocFrame } from "../hv/lifecycle";
 
 @inline function v(): i32 { return vcpu(current as u32); }
 
@@ -215,7 +217,7 @@ export function hcUpdateVaMapping(a0: u64, a1: u64, a2: u64, a3: u64): i64 {
 export function hcMemoryOp(cmd: u64, p: u64): i64 {
   const d = currentDom;
   const is64 = domIs64(d);
-  switch ((cmd & 0xf) as i32) {
+  switch ((cmd & 0x3f) as i32) {
     case A.XENMEM_current_reservation: case A.XENMEM_maximum_reservation: {
       gReset();
       const dom = rdG32(p) & 0xffff;
@@ -223,9 +225,11 @@ export function hcMemoryOp(cmd: u64, p: u64): i64 {
       const t = dom == A.DOMID_SELF ? d : dom;
       if (t != d && domU32(d, D_PRIVILEGED) == 0) return -A.EPERM;
       if (!domExists(t)) return -A.ESRCH;
-      return (cmd & 0xf) == A.XENMEM_current_reservation ? domU32(t, D_TOT_PAGES) : domU32(t, D_MAX_PAGES);
+      return (cmd & 0x3f) == A.XENMEM_current_reservation ? domU32(t, D_TOT_PAGES) : domU32(t, D_MAX_PAGES);
     }
     case A.XENMEM_maximum_ram_page: return framesHighWater();
+    case A.XENMEM_increase_reservation: case A.XENMEM_decrease_reservation: case A.XENMEM_populate_physmap:
+      return reservation((cmd & 0x3f) as i32, cmd >> 6, p);
     case A.XENMEM_machphys_mapping: {
       gReset();
       const maxMfn = framesHighWater() as u64;
@@ -255,6 +259,52 @@ export function hcMemoryOp(cmd: u64, p: u64): i64 {
     }
     default: return -A.ENOSYS;
   }
+}
+
+// struct xen_memory_reservation: extent_start @0; nr_extents @8/@4; extent_order @16/@8;
+// mem_flags @20/@12; domid @24/@16. Returns the number of extents done (a partial count on the first
+// failure), as Xen does; only order 0 extents are offered (others: -EINVAL... as 0 done).
+function reservation(op: i32, start: u64, p: u64): i64 {
+  const d = currentDom;
+  const is64 = domIs64(d);
+  gReset();
+  const ext = is64 ? rdG64(p) : rdG32(p) as u64;
+  const n = is64 ? rdG64(p + 8) : rdG32(p + 4) as u64;
+  const order = rdG32(p + (is64 ? 16 : 8));
+  let dom = (is64 ? rdG32(p + 24) : rdG32(p + 16)) & 0xffff;
+  if (!gOk) return -A.EFAULT;
+  if (dom == A.DOMID_SELF) dom = d;
+  if (dom != d && domU32(d, D_PRIVILEGED) == 0) return -A.EPERM;
+  if (!domExists(dom)) return -A.ESRCH;
+  if (order != 0) return -A.EINVAL;
+  const w: u64 = is64 ? 8 : 4;
+  let i: u64 = start;
+  for (; i < n; i++) {
+    const slot = ext + i * w;
+    if (op == A.XENMEM_decrease_reservation) {
+      if (ext == 0) break;
+      const m = is64 ? rdG64(slot) : rdG32(slot) as u64;
+      if (!gOk) return -A.EFAULT;
+      if (m > 0xfffff || !mfnValid(m) || frameOwner(m as u32) != dom) break;
+      if (frameTypeCount(m as u32) != 0 || frameRefCount(m as u32) != 0) break; // still in use
+      frameRelease(m as u32);
+      setDomU32(dom, D_TOT_PAGES, domU32(dom, D_TOT_PAGES) - 1);
+      continue;
+    }
+    const m = domainAllocFrame(dom);
+    if (m == NO_FRAME) break;
+    if (op == A.XENMEM_populate_physmap) {
+      if (ext == 0) { frameRelease(m); setDomU32(dom, D_TOT_PAGES, domU32(dom, D_TOT_PAGES) - 1); break; }
+      const pfn = is64 ? rdG64(slot) : rdG32(slot) as u64;
+      if (!gOk) return -A.EFAULT;
+      m2pSet(m, pfn);
+      if (is64) wrG64(slot, m as u64); else wrG32(slot, m);
+    } else if (ext != 0) {
+      if (is64) wrG64(slot, m as u64); else wrG32(slot, m);
+    }
+    if (!gOk) return -A.EFAULT;
+  }
+  return i as i64;
 }
 
 export { M2P64_BASE, reg64, arg, setDomU32 };

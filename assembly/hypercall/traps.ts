@@ -119,7 +119,7 @@ export function hcIret(): i64 {
 
 function iret64(): i64 {
   const sp = reg64(RSP);
-  const ctx = memory.data(72);
+  const ctx = memory.data(72) as i32;
   const h = guestAddr(sp, 72, false);
   if (h >= 0) memory.copy(ctx, h, 72);
   else if (!copyFromGuest(ctx, sp, 72)) { domainCrash(currentDom, "fault reading the iret context"); return 0; }
@@ -257,7 +257,7 @@ export function hcSetGdt(list: u64, entries: u64): i64 {
   if (entries > 14 * 512) return -A.EINVAL;
   const is64 = domIs64(currentDom);
   const nf = ((entries + 511) / 512) as i32;
-  const mfns = memory.data(14 * 4);
+  const mfns = memory.data(14 * 4) as i32;
   gReset();
   for (let i = 0; i < nf; i++) {
     const m = is64 ? rdG64(list + ((i * 8) as u64)) : rdG32(list + ((i * 4) as u64)) as u64;

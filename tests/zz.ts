@@ -1,0 +1,20 @@
+import { readFileSync } from "node:fs";
+import { XenHost } from "../host/pv/host";
+import { MM } from "../host/core";
+const file = process.argv[2];
+const h = await XenHost.create(512);
+const d = h.createDomain("g", new Uint8Array(readFileSync(file)), { memoryMiB: 64 });
+let out = "";
+d.onConsole = (b) => { out += new TextDecoder().decode(b); };
+const t0 = Date.now();
+await h.runUntil(() => h.state(d.domid) !== 1 || Date.now() - t0 > 5000);
+console.log("state", h.state(d.domid), "reason", h.shutdownReason(d.domid));
+console.log("console:", JSON.stringify(out.slice(-2000)));
+console.log(h.dmesg());
+const v = h.core.view();
+const vb = 0x2c00000 + 1 * 0x2000;
+console.log("rip", v.getBigUint64(vb + 128, true).toString(16), "flags", v.getUint32(vb + 0x808, true).toString(16), "insns", h.core.x.hv_domain_insns(d.domid));
+const c: string[] = [];
+for (let i = 0; i < 64; i++) { const n = h.core.x.hv_hypercall_count(i); if (n) c.push(`${i}:${n}`); }
+console.log("hypercalls", c.join(" "));
+console.log("cpu rip", v.getBigUint64(MM.CPU_STATE + 128, true).toString(16), "cr3", v.getBigUint64(MM.CPU_STATE + 352, true).toString(16));
