@@ -29,7 +29,7 @@ for (const bits of [64, 32] as const) {
 }
 
 // One guest per mechanism; each prints "ok:"/"FAIL:" lines and "<name>: PASSED" before powering off.
-for (const name of ["traps", "events", "mmu", "memory"]) {
+for (const name of ["traps", "events", "mmu", "memory", "hcpage"]) {
   for (const bits of [64, 32] as const) {
     test(`PV ${name} guest (${bits}-bit)`, async () => {
       const r = await runGuest(name, bits);

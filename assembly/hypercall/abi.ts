@@ -332,3 +332,4 @@ export const MACH2PHYS_VIRT_END_32: u32 = 0xf6800000;
 // ETIME (62): a single-shot timer with VCPU_SSHOTTMR_future set is already in the past.
 export const ETIME = 62;
 @inline export function ETIME_(): i32 { return ETIME; }
+@inline export function ENODEV_(): i32 { return ENODEV; }

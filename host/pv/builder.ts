@@ -113,6 +113,12 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
   // Kernel segments (bss is already zero: frames come zeroed).
   for (const s of img.segments) copyTo(va(s.paddr), img.data.subarray(s.offset, s.offset + s.filesz));
   if (o.ramdisk && o.ramdisk.length) copyTo(ramdiskVa, o.ramdisk);
+  // The hypercall page, when the kernel asks for one (HYPERCALL_PAGE note): 128 stubs of 32 bytes.
+  const hcp = noteNum(img, N.HYPERCALL_PAGE);
+  if (hcp !== undefined) {
+    if (hcp < virtBase || hcp >= vEnd || (hcp & 0xfffn) !== 0n) throw new BuildError(`HYPERCALL_PAGE ${hex(hcp)} is not a page of the initial mapping`);
+    copyTo(hcp, hypercallPage(bits));
+  }
   // p2m list.
   for (let p = 0; p < nrPages; p++) {
     const a = maOf(p2mVa + BigInt(p * w));
@@ -193,4 +199,20 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
     domid, bits, nrPages, consoleMa: mfns[pfnOf(consoleVa)] * 4096, consolePort, consoleHostPort,
     storeMa: mfns[pfnOf(storeVa)] * 4096, storePort, storeHostPort, startInfoVa,
   };
+}
+
+// Xen's hypercall stubs (32 bytes each). 64-bit: push %rcx; push %r11; mov $nr,%eax; syscall;
+// pop %r11; pop %rcx; ret — and for iret: push %rcx; push %r11; push %rax; mov $23,%eax; syscall.
+// 32-bit: mov $nr,%eax; int $0x82; ret — and for iret: push %eax; mov $23,%eax; int $0x82.
+export function hypercallPage(bits: 32 | 64): Uint8Array {
+  const p = new Uint8Array(4096).fill(0xcc);
+  for (let nr = 0; nr < 128; nr++) {
+    const o = nr * 32;
+    const imm = [nr & 0xff, (nr >> 8) & 0xff, 0, 0];
+    let code: number[];
+    if (bits === 64) code = nr === 23 ? [0x51, 0x41, 0x53, 0x50, 0xb8, 23, 0, 0, 0, 0x0f, 0x05] : [0x51, 0x41, 0x53, 0xb8, ...imm, 0x0f, 0x05, 0x41, 0x5b, 0x59, 0xc3];
+    else code = nr === 23 ? [0x50, 0xb8, 23, 0, 0, 0, 0xcd, 0x82] : [0xb8, ...imm, 0xcd, 0x82, 0xc3];
+    p.set(code, o);
+  }
+  return p;
 }
