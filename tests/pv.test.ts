@@ -62,6 +62,13 @@ test("a spinning guest cannot starve another: both get the CPU (instruction-coun
   host.core.x.hv_domain_destroy(spin.dom.domid);
 });
 
+test("PV user mode (32-bit): ring 3 through iret, INT $0x80 to the ring-1 kernel, #GP and #PF from ring 3", async () => {
+  const r = await runGuest("user32", 32);
+  assert.equal(r.output.split("\n").filter((l) => l.startsWith("FAIL")), [], r.output + r.host.dmesg());
+  assert.match(r.output, "user32: PASSED", r.output + r.host.dmesg());
+  assert.is(r.reason, 0);
+});
+
 // Two domains: grants (map, read-only, copy, refusals) and an interdomain event channel.
 for (const bits of [64, 32] as const) {
   test(`two PV domains share a page through grants and signal each other (${bits}-bit)`, async () => {

@@ -169,6 +169,9 @@ export function bounce32(handler: u64, hcs: u32, err: i64, maskEvents: bool): bo
   }
   const lo = (sp - ((n * 4) as u64)) & 0xffffffff;
   let p = lo;
+  // The frame is written with the kernel's (ring 1) privilege: its stack is supervisor memory.
+  const oldCpl = cpl();
+  setCpl(1);
   gReset();
   if (err >= 0) { wrG32(p, err as u32); p += 4; }
   wrG32(p, eip as u32); p += 4;
@@ -177,10 +180,8 @@ export function bounce32(handler: u64, hcs: u32, err: i64, maskEvents: bool): bo
   if (saved == 0) fl |= F_IF;
   wrG32(p, fl as u32); p += 4;
   if (fromUser) { wrG32(p, esp as u32); p += 4; wrG32(p, ss as u32); }
-  if (!gOk) { domainCrash(currentDom, "fault writing a bounce frame"); return false; }
+  if (!gOk) { setCpl(oldCpl); domainCrash(currentDom, "fault writing a bounce frame"); return false; }
   // Load the kernel's CS and SS (ring 1) through the normal segment checks at CPL 1.
-  const oldCpl = cpl();
-  setCpl(1);
   if (fromUser) {
     if (!loadSeg(SEG_SS, newSs)) { clearFault(); setCpl(oldCpl); domainCrash(currentDom, "bad kernel stack segment"); return false; }
   }

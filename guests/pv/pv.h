@@ -146,6 +146,7 @@ struct pv_frame {
 #else
 struct pv_frame {
 	uint32_t edi, esi, ebp, esp0, ebx, edx, ecx, rax;
+#define rdi edi
 	uint32_t vector, error, rip, cs, rflags;
 };
 #endif

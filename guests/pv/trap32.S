@@ -51,3 +51,33 @@ pv_tw_insn:
 	movl %edx, (%ecx)
 pv_tw_resume:
 	ret
+
+/* void pv_enter_user32(unsigned long eip, unsigned long esp): iret to ring 3. */
+	.globl pv_enter_user32
+pv_enter_user32:
+	movl 4(%esp), %ecx
+	movl 8(%esp), %edx
+	pushl $0xe033		/* SS (ring-3 data) */
+	pushl %edx		/* ESP */
+	pushl $0x202		/* EFLAGS */
+	pushl $0xe02b		/* CS (ring-3 code) */
+	pushl %ecx		/* EIP */
+	pushl $0		/* EAX */
+	movl $23, %eax
+	int $0x82
+
+	.section .rodata
+	.globl pv_user32_code, pv_user32_code_end
+pv_user32_code:
+	movl $1, %eax
+	movl $0x1234, %ebx
+	int $0x80
+	movl $2, %eax
+	int $0x80
+	movl %eax, %ebx
+	movl $3, %eax
+	int $0x80
+	cli			/* privileged: #GP from ring 3 */
+	movl 0xc0100000, %eax	/* kernel memory is supervisor-only: #PF */
+1:	jmp 1b
+pv_user32_code_end:
