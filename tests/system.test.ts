@@ -504,4 +504,34 @@ test("MOV to CR0 entering and leaving paging; CR4 reserved bits #GP", async () =
   assert.ok((m.core.u64(MM.CPU_CR0) & 0x80000000n) !== 0n);
 });
 
+test("#AC: misaligned user data accesses with CR0.AM and RFLAGS.AC, none otherwise", async () => {
+  const m = await sysMachine({ cpl: 3, src: `
+    mov $0x70001, %ebx
+    mov (%ebx), %eax         # AC clear: fine
+    mov $1, %esi
+    pushf
+    orl $0x40000, (%esp)
+    popf                     # AC set (user mode may set it)
+    mov $0x70004, %ecx
+    mov (%ecx), %eax         # aligned: fine
+    mov $2, %esi
+    movw $5, 0x70002         # aligned 2-byte store: fine
+    mov $3, %esi
+    mov (%ebx), %eax         # misaligned 4-byte read: #AC(0)
+  ` });
+  const c = m.core;
+  c.setU64(MM.CPU_CR0, c.u64(MM.CPU_CR0) | 0x40000n);
+  c.x.cpu_state_changed();
+  intercept(m, 17);
+  assert.is(m.run(), MM.EXIT_INTERCEPT);
+  assert.is(c.exitVector, 17);
+  assert.is(c.exitError, 0);
+  assert.is(c.reg(6), 3n, "only the misaligned access faulted");
+  // The same at CPL 0: no #AC.
+  const k = await sysMachine({ src: `mov $0x70001, %ebx\npushf\norl $0x40000, (%esp)\npopf\nmov (%ebx), %eax\nhlt\n` });
+  k.core.setU64(MM.CPU_CR0, k.core.u64(MM.CPU_CR0) | 0x40000n);
+  k.core.x.cpu_state_changed();
+  assert.is(k.run(), MM.EXIT_HLT);
+});
+
 test.run();

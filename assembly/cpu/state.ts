@@ -4,6 +4,7 @@ import {
   CPU_STATE, CPU_RIP, CPU_RFLAGS, CPU_SEG, SEG_SIZE, SEG_CS, SEG_SS, CPU_CR0, CPU_CR4, CPU_EFER,
   CPU_CPL, CPU_MODE, MODE_PROT16, MODE_PROT32, MODE_LONG64, MODE_COMPAT16, MODE_COMPAT32, MODE_REAL,
 } from "../memmap";
+import { acUpdate } from "./control";
 
 // Register numbers (encoding order).
 export const RAX = 0; export const RCX = 1; export const RDX = 2; export const RBX = 3;
@@ -139,6 +140,7 @@ export function cpuStateChanged(): void {
     if (flat) m |= 1 << s;
   }
   flatMask = m;
+  acUpdate();
 }
 
 @inline export function setCpl(n: i32): void {

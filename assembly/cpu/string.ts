@@ -2,6 +2,7 @@
 // at most STR_CHUNK iterations per step and then re-executes (nextIp stays on it), so the run loop's
 // budget and event checks still happen; after a fault the registers reflect the iterations done, and
 // the instruction resumes where it stopped.
+import { acMode } from "../mmu/tlb";
 import { SEG_ES, SEG_DS, CPU_STATE, CPU_RFLAGS } from "../memmap";
 import {
   reg64, setReg64, reg32, setReg32, reg16, setReg16, RAX, RCX, RSI, RDI, RDX, getReg, setReg,
@@ -57,7 +58,7 @@ export function movs(size: i32): void {
   const d = step(size);
   let done: u64 = 0;
   // Fast path: forward copies in flat (or 64-bit) segments, page by page with memory.copy.
-  const flat = is64 || ((flatMask & (1 << srcSeg())) != 0 && (flatMask & (1 << SEG_ES)) != 0);
+  const flat = !acMode && (is64 || ((flatMask & (1 << srcSeg())) != 0 && (flatMask & (1 << SEG_ES)) != 0));
   if (flat && d == (size as u64) && n > 1 && dAs() != 2) {
     while (done < n) {
       const s = idx(RSI), t = idx(RDI);
@@ -132,7 +133,7 @@ export function stos(size: i32): void {
     const tl = linear(SEG_ES, t, size, true);
     if (fault) break;
     // Fast path: fill the rest of the page in one go (forward, flat).
-    if (d == (size as u64) && n - done > 1 && (is64 || (flatMask & (1 << SEG_ES)) != 0) && dAs() != 2) {
+    if (!acMode && d == (size as u64) && n - done > 1 && (is64 || (flatMask & (1 << SEG_ES)) != 0) && dAs() != 2) {
       let k = n - done;
       const room = ((0x1000 - ((tl as i32) & 0xfff)) / size) as u64;
       if (room < k) k = room;

@@ -8,7 +8,7 @@ import {
   TLB_BASE, TLB_ENTRIES, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
 } from "../memmap";
 import { userAcc } from "../cpu/state";
-import { fault } from "../cpu/fault";
+import { fault, raise, EX_AC } from "../cpu/fault";
 import { walk, walkWritable, walkExec, walkGlobal } from "./walk";
 import { dcacheInvalidate } from "../cpu/dcache";
 
@@ -45,6 +45,21 @@ export function tlbInit(): void {
 // left by one takes bits 0-52), and a flush moves to the next generation; the arrays are cleared only
 // when the generations run out. An invalid tag (-1) can never match: the last generation is not used.
 export let tlbGen: i64 = 0;
+
+// Alignment checking (CR0.AM, RFLAGS.AC, CPL 3): while it is on, user data accesses get no TLB tags,
+// so every one of them takes the slow path, which raises #AC(0) for a misaligned 2/4/8-byte access.
+export let acMode: bool = false;
+export function setAcMode(on: bool): void {
+  if (on == acMode) return;
+  acMode = on;
+  tlbFlushAll();
+}
+@inline function acFault(lin: u64, size: i32, acc: i32): bool {
+  if (!acMode || (acc & (ACC_U | ACC_X)) != ACC_U || size < 2 || size > 8) return false;
+  if (((lin as i32) & (size - 1)) == 0) return false;
+  raise(EX_AC, 0);
+  return true;
+}
 const GEN_STEP: i64 = (1 as i64) << 53;
 const GEN_LAST: i64 = (2046 as i64) << 53;
 export function tlbFlushAll(): void {
@@ -97,6 +112,7 @@ export function tlbFill(lin: u64, acc: i32): i32 {
   const i = (vpn as i32) & (TLB_ENTRIES - 1);
   const tag = (((vpn << 1) | (((acc & ACC_U) != 0) ? 1 : 0)) as i64) | tlbGen;
   // Only RAM pages get cached translations: the dummy pages must not alias to one another.
+  if (acMode && (acc & ACC_U) != 0 && (acc & ACC_X) == 0) return host; // no data tags (see acMode)
   if ((phys as u64) < physLimit) {
     if (load<i64>(RTAG + (i << 3)) != tag) {
       store<i64>(WTAG + (i << 3), -1);
@@ -160,6 +176,7 @@ function wrCross(lin: u64, size: i32, v: u64, acc: i32): void {
 
 // Generic read/write with an explicit access kind (system-table reads pass ACC_R without ACC_U).
 export function readAcc(lin: u64, size: i32, acc: i32): u64 {
+  if (acMode && acFault(lin, size, acc)) return 0;
   if (((lin as i32) & 0xfff) > 0x1000 - size) return rdCross(lin, size, acc);
   const p = xlate(lin, size, acc);
   if (p < 0) return 0;
@@ -170,6 +187,7 @@ export function readAcc(lin: u64, size: i32, acc: i32): u64 {
 }
 
 export function writeAcc(lin: u64, size: i32, v: u64, acc: i32): void {
+  if (acMode && acFault(lin, size, acc | ACC_W)) return;
   if (((lin as i32) & 0xfff) > 0x1000 - size) { wrCross(lin, size, v, acc); return; }
   const p = xlate(lin, size, acc | ACC_W);
   if (p < 0) return;
@@ -289,6 +307,7 @@ export { fault, SCRATCH };
   return rmwHostSlow(lin, size);
 }
 function rmwHostSlow(lin: u64, size: i32): i32 {
+  if (acMode && acFault(lin, size, accU())) return -1;
   if (((lin as i32) & 0xfff) > 0x1000 - size) return probeWrite(lin, size) ? 0 : -1;
   return xlate(lin, size, accU() | ACC_W);
 }
