@@ -45,6 +45,9 @@ export interface CoreExports {
   hv_evtchn_send(p: number): number;
   hv_evtchn_take(p: number): number;
   hv_hypercall_count(nr: number): number;
+  hv_gnt_map(g: number, ref: number, readonly: number): number;
+  hv_gnt_mfn(h: number): number;
+  hv_gnt_unmap(h: number): number;
 }
 
 export interface CoreHooks {

@@ -166,3 +166,9 @@ export function hv_evtchn_take(p: u32): i32 {
 import { HC_COUNTS } from "../hypercall/dispatch";
 // How many times hypercall `nr` was made (all domains).
 export function hv_hypercall_count(nr: u32): u32 { return nr < 64 ? load<u32>(HC_COUNTS + ((nr as i32) << 2)) : 0; }
+
+import { hostMap, hostMfn, hostUnmap } from "../hypercall/grant";
+// Backends (the host is dom0): map a guest's grant, find its frame, unmap.
+export function hv_gnt_map(g: u32, ref: u32, readonly: u32): i32 { return hostMap(g, ref, readonly != 0); }
+export function hv_gnt_mfn(h: u32): i32 { return hostMfn(h); }
+export function hv_gnt_unmap(h: u32): i32 { return hostUnmap(h); }

@@ -304,3 +304,32 @@ function copySide(u: u64, dom: u32, gref: bool, d: u32, write: bool): i32 {
   if (u > 0xfffff || !mfnValid(u) || frameOwner(u as u32) != d) return GNTST_bad_page;
   return u as i32;
 }
+
+// ---- the host (dom0) side: backends map guests' grants to reach their frames ----
+// Map `ref` of domain `g` for the host: > 0 a handle, else a GNTST_* code. The frame stays referenced
+// (and writable-typed unless read-only) until hostUnmap; destroying `g` releases it.
+export function hostMap(g: u32, ref: u32, ro: bool): i32 {
+  const m = checkGrant(g, ref, 0, !ro);
+  if (m < 0) return m;
+  const mfn = m as u32;
+  const h = mtAlloc();
+  if (h < 0) return GNTST_no_space;
+  if (!getPage(mfn, g)) return GNTST_bad_page;
+  if (!ro && getPageType(mfn, PGT_WRITABLE, g, domIs64(g)) < 0) { putPage(mfn); return GNTST_bad_page; }
+  const e = mt(h as u32);
+  store<u32>(e, 1); store<u16>(e + 4, 0); store<u16>(e + 6, g as u16);
+  store<u32>(e + 8, ref); store<u32>(e + 12, mfn); store<u64>(e + 16, 0); store<u32>(e + 24, ro ? 1 : 0);
+  updateGrantFlags(g, ref);
+  return h;
+}
+export function hostMfn(h: u32): i32 {
+  if (h == 0 || h >= (MAPTRACK_ENTRIES as u32) || load<u32>(mt(h)) == 0 || load<u16>(mt(h), 4) != 0) return -1;
+  return load<u32>(mt(h), 12) as i32;
+}
+export function hostUnmap(h: u32): i32 {
+  if (hostMfn(h) < 0) return GNTST_bad_handle;
+  const mfn = load<u32>(mt(h), 12);
+  if (load<u32>(mt(h), 24) == 0) frameWritten(mfn); // the host may have written it
+  release(h, false);
+  return 0;
+}
