@@ -504,6 +504,30 @@ test("MOV to CR0 entering and leaving paging; CR4 reserved bits #GP", async () =
   assert.ok((m.core.u64(MM.CPU_CR0) & 0x80000000n) !== 0n);
 });
 
+test("compatibility mode: 32-bit code under long mode (far jumps in and out)", async () => {
+  const m = await sysMachine({ long: true, src: `
+    .code64
+    mov $0x10, %eax
+    ljmp *farptr32(%rip)      # to 32-bit code in K_CS32: compatibility mode
+    .code32
+  compat:
+    .byte 0x40                # INC EAX (a REX prefix in 64-bit mode, INC here)
+    push $${K_CS64}
+    push $back
+    lret                      # far return to 64-bit code
+    .code64
+  back:
+    mov %cs, %ebx
+    hlt
+    .p2align 3
+  farptr32: .long compat
+    .word ${K_CS32}
+  ` });
+  assert.is(m.run(), MM.EXIT_HLT);
+  assert.is(m.core.reg(0), 0x11n, "INC EAX executed in compatibility mode");
+  assert.is(m.core.reg(3), BigInt(K_CS64), "back in 64-bit mode");
+});
+
 test("#AC: misaligned user data accesses with CR0.AM and RFLAGS.AC, none otherwise", async () => {
   const m = await sysMachine({ cpl: 3, src: `
     mov $0x70001, %ebx
