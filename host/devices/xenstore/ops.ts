@@ -7,7 +7,7 @@ import {
   baseName, childPath, makeNode, parentOf, parsePerm, permFor, permToString,
   PERM_OWNER, PERM_READ, PERM_WRITE, type Node, type Perm, type Who,
 } from "./tree";
-import { strToBytes, XsError, XENSTORE_PAYLOAD_MAX } from "./wire";
+import { XsError, XENSTORE_PAYLOAD_MAX } from "./wire";
 
 export interface Quota {
   /** Nodes a domain may own. */
@@ -194,4 +194,3 @@ export function setPerms(v: View, who: Who, q: Quota, name: string, permStrs: st
   v.fire(name, v.get(name), "subtree", node.perms);
 }
 
-export { strToBytes };

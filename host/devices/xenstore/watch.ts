@@ -62,12 +62,6 @@ export function fireWatches(watchers: Iterable<Watcher>, tree: Tree, name: strin
   }
 }
 
-export function addWatch(list: Watch[], w: Watch, max: number, privileged: boolean): void {
-  if (list.some((x) => x.path === w.path && x.token === w.token)) throw new XsError("EEXIST");
-  if (!privileged && max > 0 && list.length >= max) throw new XsError("ENOSPC");
-  list.push(w);
-}
-
 export function removeWatch(list: Watch[], path: string, token: string): void {
   const i = list.findIndex((x) => x.path === path && x.token === token);
   if (i < 0) throw new XsError("ENOENT");
