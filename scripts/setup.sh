@@ -7,6 +7,7 @@ dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib)
 command -v qemu-i386 >/dev/null 2>&1 || need+=(qemu-user)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v mke2fs >/dev/null 2>&1 || need+=(e2fsprogs)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${need[*]}"

@@ -5,11 +5,18 @@ import { Core, MM } from "../core";
 import { parseXenElf } from "./xenelf";
 import { buildDomain, BuiltDomain, BuildOptions } from "./builder";
 import { loadKernelImage } from "./image";
+import { XenStore, Connection } from "../devices/xenstore/store";
+import { XsRing } from "../devices/xenstore/ring";
+import { populateDomain } from "../devices/xenstore/domain";
+import { BlkBack, DiskSpec } from "../devices/block/blkback";
 
 export const SHUTDOWN_NAMES = ["poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"];
 
 export interface DomainHandle extends BuiltDomain {
   name: string;
+  xsRing?: XsRing;
+  xsConn?: Connection;
+  disks: BlkBack[];
   /** Called with console bytes (console_io and ring). */
   onConsole?: (bytes: Uint8Array) => void;
 }
@@ -20,7 +27,12 @@ const OUT = 1024, OUT_SIZE = 2048, OUT_CONS = 3080, OUT_PROD = 3084;
 export class XenHost {
   readonly core: Core;
   readonly domains = new Map<number, DomainHandle>();
-  private constructor(core: Core) { this.core = core; }
+  readonly store = new XenStore();
+  private constructor(core: Core) {
+    this.core = core;
+    this.store.write("/local/domain/0/name", "Domain-0");
+    this.store.write("/local/domain/0/domid", "0");
+  }
 
   static async create(machineMiB = 1024): Promise<XenHost> {
     const core = await Core.create({ ioIn: () => -1, ioOut: () => false });
@@ -31,12 +43,74 @@ export class XenHost {
   }
 
   /** Build a domain from a kernel image (ELF or bzImage). */
-  createDomain(name: string, kernel: Uint8Array, o: BuildOptions): DomainHandle {
+  createDomain(name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[] }): DomainHandle {
     const img = parseXenElf(loadKernelImage(kernel));
     const b = buildDomain(this.core, img, o);
-    const h: DomainHandle = { ...b, name };
+    const h: DomainHandle = { ...b, name, disks: [] };
+    // xenstore: the domain's nodes and its ring.
+    this.store.introduce(b.domid);
+    populateDomain(this.store, b.domid, name, {
+      memoryKb: o.memoryMiB * 1024, maxMemKb: o.memoryMiB * 1024, vcpus: o.vcpus ?? 1,
+      storeMfn: b.storeMa / 4096, storePort: b.storePort, consoleRef: b.consoleMa / 4096, consolePort: b.consolePort,
+    });
+    const base = b.storeMa;
+    const ring = new XsRing(() => this.core.bytes().subarray(base, base + 4096));
+    ring.init();
+    h.xsRing = ring;
+    h.xsConn = this.store.connect(b.domid, ring.send);
+    try {
+      for (const d of o.disks ?? []) h.disks.push(new BlkBack(this.core, this.store, b.domid, d));
+    } catch (e) {
+      for (const d of h.disks) d.close();
+      this.core.x.hv_domain_destroy(b.domid);
+      throw e;
+    }
     this.domains.set(b.domid, h);
     return h;
+  }
+
+  /** Type into a domain's PV console (the ring's input side); returns the bytes taken. */
+  consoleInput(d: number, bytes: Uint8Array): number {
+    const h = this.domains.get(d);
+    if (!h) return 0;
+    const v = this.core.view();
+    const base = h.consoleMa;
+    const cons = v.getUint32(base + 3072, true);
+    let prod = v.getUint32(base + 3076, true);
+    let n = 0;
+    while (n < bytes.length && ((prod - cons) >>> 0) < 1024) {
+      v.setUint8(base + (prod & 1023), bytes[n++]);
+      prod = (prod + 1) >>> 0;
+    }
+    v.setUint32(base + 3076, prod, true);
+    if (n > 0) this.core.x.hv_evtchn_send(h.consoleHostPort);
+    return n;
+  }
+
+  /** Serve xenstore rings and backends after a run slice. */
+  serviceDevices(): void {
+    const x = this.core.x;
+    for (const d of this.domains.values()) {
+      if (d.xsRing && d.xsConn) {
+        const ev = x.hv_evtchn_take(d.storeHostPort) === 1;
+        if (ev || d.xsRing.queued > 0) {
+          if (d.xsRing.pump(d.xsConn)) x.hv_evtchn_send(d.storeHostPort);
+        }
+      }
+      for (const b of d.disks) b.poll();
+    }
+  }
+
+  /** Destroy a domain and release its devices and xenstore connection. */
+  destroyDomain(d: number): void {
+    const h = this.domains.get(d);
+    if (h) {
+      for (const b of h.disks) b.close();
+      h.xsConn?.close();
+      this.store.release(d);
+      this.domains.delete(d);
+    }
+    this.core.x.hv_domain_destroy(d);
   }
 
   /** The hypervisor's log (`xm dmesg`). */
@@ -88,6 +162,7 @@ export class XenHost {
     for (;;) {
       const r = this.core.x.hv_run(sliceInsns);
       this.drainConsoles();
+      this.serviceDevices();
       if (done()) return;
       if (r === MM.HVX_NONE) return;
       if (r === MM.HVX_IDLE) {

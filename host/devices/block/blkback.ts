@@ -1,0 +1,194 @@
+// The PV block backend (io/blkif.h): one virtual disk of a guest, backed by a raw image file. The
+// xenbus handshake goes through xenstore (backend: InitWait → Connected → Closed, following the
+// frontend), requests come through the shared ring (grant-mapped), data moves through the granted
+// frames of each request's segments. Reads, writes, flush and barrier (both fsync before completing);
+// a read-only disk refuses writes. Both request layouts are understood: "x86_64-abi" and "x86_32-abi".
+import { openSync, readSync, writeSync, fsyncSync, fstatSync, closeSync } from "node:fs";
+import type { Core } from "../../core";
+import type { XenStore } from "../xenstore/store";
+
+export const BLKIF_OP_READ = 0;
+export const BLKIF_OP_WRITE = 1;
+export const BLKIF_OP_WRITE_BARRIER = 2;
+export const BLKIF_OP_FLUSH_DISKCACHE = 3;
+const BLKIF_RSP_OKAY = 0, BLKIF_RSP_ERROR = -1, BLKIF_RSP_EOPNOTSUPP = -2;
+const MAX_SEGMENTS = 11;
+const VDISK_READONLY = 4;
+// xenbus states
+export const XB = { Unknown: 0, Initialising: 1, InitWait: 2, Initialised: 3, Connected: 4, Closing: 5, Closed: 6 } as const;
+
+export interface DiskSpec { path: string; vdev: string; writable: boolean }
+
+/** xvda -> 51712 (202 << 8 | disk << 4), as Linux and xl number them. */
+export function vdevNumber(vdev: string): number {
+  const m = /^(?:xvd|sd|hd)([a-z])$/.exec(vdev);
+  if (m) return (202 << 8) | ((m[1].charCodeAt(0) - 97) << 4);
+  const n = Number(vdev);
+  if (Number.isInteger(n) && n > 0) return n;
+  throw new Error(`unsupported virtual device name ${vdev}`);
+}
+
+export class BlkBack {
+  readonly devid: number;
+  readonly feDir: string;
+  readonly beDir: string;
+  private fd: number;
+  private readonly sectors: number;
+  private ringHandle = 0;
+  private ringMa = 0;
+  private hostPort = -1;
+  private reqCons = 0;
+  private abi32 = false;
+  connected = false;
+  requests = 0;
+
+  constructor(private readonly core: Core, private readonly store: XenStore, readonly domid: number, readonly disk: DiskSpec) {
+    this.devid = vdevNumber(disk.vdev);
+    this.fd = openSync(disk.path, disk.writable ? "r+" : "r");
+    this.sectors = Math.floor(fstatSync(this.fd).size / 512);
+    this.feDir = `/local/domain/${domid}/device/vbd/${this.devid}`;
+    this.beDir = `/local/domain/0/backend/vbd/${domid}/${this.devid}`;
+    const s = store;
+    // Frontend directory: the guest's, readable by the backend; backend directory: dom0's, readable by the guest.
+    s.mkdir(this.feDir, [{ domid, perm: "n" }, { domid: 0, perm: "r" }]);
+    s.write(`${this.feDir}/backend`, this.beDir);
+    s.write(`${this.feDir}/backend-id`, "0");
+    s.write(`${this.feDir}/virtual-device`, String(this.devid));
+    s.write(`${this.feDir}/device-type`, "disk");
+    s.write(`${this.feDir}/state`, String(XB.Initialising));
+    s.mkdir(this.beDir, [{ domid: 0, perm: "n" }, { domid, perm: "r" }]);
+    s.write(`${this.beDir}/frontend`, this.feDir);
+    s.write(`${this.beDir}/frontend-id`, String(domid));
+    s.write(`${this.beDir}/online`, "1");
+    s.write(`${this.beDir}/dev`, disk.vdev);
+    s.write(`${this.beDir}/type`, "file");
+    s.write(`${this.beDir}/params`, disk.path);
+    s.write(`${this.beDir}/mode`, disk.writable ? "w" : "r");
+    s.write(`${this.beDir}/sectors`, String(this.sectors));
+    s.write(`${this.beDir}/sector-size`, "512");
+    s.write(`${this.beDir}/physical-sector-size`, "512");
+    s.write(`${this.beDir}/info`, String(disk.writable ? 0 : VDISK_READONLY));
+    s.write(`${this.beDir}/feature-flush-cache`, "1");
+    s.write(`${this.beDir}/feature-barrier`, "1");
+    s.write(`${this.beDir}/state`, String(XB.InitWait));
+  }
+
+  private feState(): number { return Number(this.store.readString(`${this.feDir}/state`) ?? 0); }
+  private setState(st: number): void { this.store.write(`${this.beDir}/state`, String(st)); }
+
+  /** Follow the frontend's state and serve the ring; returns true if it did anything. */
+  poll(): boolean {
+    const fe = this.feState();
+    if (!this.connected && (fe === XB.Initialised || fe === XB.Connected)) this.connect();
+    else if (this.connected && (fe === XB.Closing || fe === XB.Closed)) { this.disconnect(); this.setState(XB.Closed); return true; }
+    else if (!this.connected && fe === XB.Initialising && this.store.readString(`${this.beDir}/state`) === String(XB.Closed)) this.setState(XB.InitWait);
+    if (!this.connected) return false;
+    const pending = this.core.x.hv_evtchn_take(this.hostPort) === 1;
+    const did = this.serve();
+    return pending || did;
+  }
+
+  private connect(): void {
+    const ref = Number(this.store.readString(`${this.feDir}/ring-ref`));
+    const port = Number(this.store.readString(`${this.feDir}/event-channel`));
+    const proto = this.store.readString(`${this.feDir}/protocol`) ?? "x86_64-abi";
+    if (!Number.isInteger(ref) || !Number.isInteger(port) || (proto !== "x86_64-abi" && proto !== "x86_32-abi")) {
+      this.store.write(`${this.beDir}/state`, String(XB.Closing));
+      return;
+    }
+    const x = this.core.x;
+    const h = x.hv_gnt_map(this.domid, ref, 0);
+    if (h <= 0) { this.store.write(`${this.beDir}/state`, String(XB.Closing)); return; }
+    const hp = x.hv_evtchn_bind(this.domid, port);
+    if (hp < 0) { x.hv_gnt_unmap(h); this.store.write(`${this.beDir}/state`, String(XB.Closing)); return; }
+    this.ringHandle = h;
+    this.ringMa = x.hv_gnt_mfn(h) * 4096;
+    this.hostPort = hp;
+    this.abi32 = proto === "x86_32-abi";
+    this.reqCons = this.view().getUint32(this.ringMa + 8, true); // rsp_prod: start where responses stand
+    this.connected = true;
+    this.setState(XB.Connected);
+  }
+
+  disconnect(): void {
+    if (!this.connected) return;
+    this.core.x.hv_gnt_unmap(this.ringHandle);
+    this.connected = false;
+  }
+
+  close(): void { this.disconnect(); try { closeSync(this.fd); } catch { /* already */ } }
+
+  private view(): DataView { return this.core.view(); }
+
+  private serve(): boolean {
+    const v = this.view();
+    const r = this.ringMa;
+    const size = this.abi32 ? 108 : 112;
+    const N = 32;
+    let prod = v.getUint32(r, true);
+    let did = false;
+    let guard = 0;
+    while (this.reqCons !== prod && guard++ < 1024) {
+      if (((prod - this.reqCons) >>> 0) > N) { this.reqCons = prod; break; } // a hostile producer index
+      const e = r + 64 + (this.reqCons % N) * size;
+      const op = v.getUint8(e), nseg = v.getUint8(e + 1);
+      const id = v.getBigUint64(e + (this.abi32 ? 4 : 8), true);
+      const sector = Number(v.getBigUint64(e + (this.abi32 ? 12 : 16), true));
+      const segs = e + (this.abi32 ? 20 : 24);
+      const status = this.doRequest(op, nseg, sector, segs);
+      // The response replaces the request's slot at rsp_prod.
+      const rp = v.getUint32(r + 8, true);
+      const re = r + 64 + (rp % N) * size;
+      const vv = this.view();
+      vv.setBigUint64(re, id, true);
+      vv.setUint8(re + 8, op);
+      vv.setInt16(re + 10, status, true);
+      vv.setUint32(r + 8, rp + 1, true);
+      this.reqCons++;
+      this.requests++;
+      did = true;
+      prod = this.view().getUint32(r, true);
+    }
+    if (did) {
+      this.view().setUint32(r + 4, this.reqCons + 1, true); // req_event: wake us for the next one
+      this.core.x.hv_evtchn_send(this.hostPort);
+    }
+    return did;
+  }
+
+  private doRequest(op: number, nseg: number, sector: number, segs: number): number {
+    if (op === BLKIF_OP_FLUSH_DISKCACHE || (op === BLKIF_OP_WRITE_BARRIER && nseg === 0)) {
+      try { fsyncSync(this.fd); return BLKIF_RSP_OKAY; } catch { return BLKIF_RSP_ERROR; }
+    }
+    if (op !== BLKIF_OP_READ && op !== BLKIF_OP_WRITE && op !== BLKIF_OP_WRITE_BARRIER) return BLKIF_RSP_EOPNOTSUPP;
+    const write = op !== BLKIF_OP_READ;
+    if (write && !this.disk.writable) return BLKIF_RSP_ERROR;
+    if (nseg === 0 || nseg > MAX_SEGMENTS) return BLKIF_RSP_ERROR;
+    const x = this.core.x;
+    let s = sector;
+    for (let i = 0; i < nseg; i++) {
+      const v = this.view();
+      const g = segs + i * 8;
+      const gref = v.getUint32(g, true), first = v.getUint8(g + 4), last = v.getUint8(g + 5);
+      if (first > last || last > 7) return BLKIF_RSP_ERROR;
+      const n = last - first + 1;
+      if (s + n > this.sectors) return BLKIF_RSP_ERROR;
+      // READ: we write the guest's frame (map writable); WRITE: we only read it.
+      const h = x.hv_gnt_map(this.domid, gref, write ? 1 : 0);
+      if (h <= 0) return BLKIF_RSP_ERROR;
+      const ma = x.hv_gnt_mfn(h) * 4096 + first * 512;
+      try {
+        const buf = this.core.bytes().subarray(ma, ma + n * 512);
+        if (write) writeSync(this.fd, buf, 0, buf.length, s * 512);
+        else readSync(this.fd, buf, 0, buf.length, s * 512);
+      } catch {
+        x.hv_gnt_unmap(h);
+        return BLKIF_RSP_ERROR;
+      }
+      x.hv_gnt_unmap(h);
+      s += n;
+    }
+    if (op === BLKIF_OP_WRITE_BARRIER) { try { fsyncSync(this.fd); } catch { return BLKIF_RSP_ERROR; } }
+    return BLKIF_RSP_OKAY;
+  }
+}

@@ -1,0 +1,28 @@
+// Debian packages for tests, fetched with `apt-get download` and unpacked with `dpkg -x` into a cache
+// outside the repository (XENWASM_CACHE, default ~/.cache/xenwasm).
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { homedir } from "node:os";
+
+export const CACHE = process.env.XENWASM_CACHE ?? join(homedir(), ".cache", "xenwasm");
+
+/** The path of `file` inside Debian package `pkg` (downloaded and unpacked on first use). */
+export function debFile(pkg: string, file: string): string {
+  const root = join(CACHE, "deb", pkg);
+  const path = join(root, file);
+  if (existsSync(path)) return path;
+  mkdirSync(root, { recursive: true });
+  const dl = join(CACHE, "deb", "downloads");
+  mkdirSync(dl, { recursive: true });
+  const get = () => execFileSync("apt-get", ["download", pkg], { cwd: dl, stdio: ["ignore", "ignore", "pipe"] });
+  try { get(); } catch {
+    execFileSync("apt-get", ["update", "-qq"], { stdio: "ignore" });
+    get();
+  }
+  const deb = readdirSync(dl).filter((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb")).sort().pop();
+  if (!deb) throw new Error(`apt-get download ${pkg} gave no .deb`);
+  execFileSync("dpkg", ["-x", join(dl, deb), root]);
+  if (!existsSync(path)) throw new Error(`${pkg} has no ${file}`);
+  return path;
+}
