@@ -48,6 +48,12 @@ export interface CoreExports {
   hv_gnt_map(g: number, ref: number, readonly: number): number;
   hv_gnt_mfn(h: number): number;
   hv_gnt_unmap(h: number): number;
+  hv_domain_cpu_ns(d: number): bigint;
+  hv_domain_max_pages(d: number): number;
+  hv_domain_set_max_pages(d: number, n: number): void;
+  hv_domain_vcpus(d: number): number;
+  hv_domain_paused(d: number): number;
+  hv_domain_blocked(d: number): number;
 }
 
 export interface CoreHooks {

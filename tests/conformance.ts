@@ -3,6 +3,8 @@
 // group and mode, the first mismatches of each group, and exits 1 if anything failed.
 // Options: --seed N (default 1), --count N cases per form (default 200), --group NAME (repeatable or
 // comma-separated), --mode 32|64, --show N mismatches printed per group (default 5).
+// DIFF_NATIVE32=host in the environment runs the 32-bit cases directly on the host CPU (a kernel with IA-32
+// emulation) instead of under qemu-i386.
 import { diffRun, describe } from "./lib/diffrun";
 import { groups } from "./lib/diffgen";
 

@@ -451,7 +451,7 @@ function bcd(op: i32): void {
         af = true;
       } else af = false;
       if (oldAl > 0x99 || oldCf) { al = op == 0x27 ? (al + 0x60) & 0xff : (al - 0x60) & 0xff; cf = true; }
-      else cf = false;
+      else if (op == 0x27) cf = false; // DAA only: DAS keeps the borrow of its low-nibble step (SDM)
       setReg8(0, al as u32);
       setFlags((f & ~F_ARITH) | szp(1, al) | (cf ? F_CF : 0) | (af ? F_AF : 0));
       return;

@@ -172,3 +172,23 @@ import { hostMap, hostMfn, hostUnmap } from "../hypercall/grant";
 export function hv_gnt_map(g: u32, ref: u32, readonly: u32): i32 { return hostMap(g, ref, readonly != 0); }
 export function hv_gnt_mfn(h: u32): i32 { return hostMfn(h); }
 export function hv_gnt_unmap(h: u32): i32 { return hostUnmap(h); }
+
+import { D_CPU_NS as CPU_NS_FIELD, D_MAX_PAGES as MAXP, D_NR_VCPUS as NV, D_PAUSE_COUNT as PC } from "../domain/domain";
+export function hv_domain_cpu_ns(d: u32): u64 { return domExists(d) ? load<u64>(dom(d) + CPU_NS_FIELD) : 0; }
+export function hv_domain_max_pages(d: u32): u32 { return domU32(d, MAXP); }
+export function hv_domain_set_max_pages(d: u32, n: u32): void { if (domExists(d)) setDomU32(d, MAXP, n); }
+export function hv_domain_vcpus(d: u32): u32 { return domU32(d, NV); }
+export function hv_domain_paused(d: u32): u32 { return domU32(d, PC); }
+// 1 when every online vCPU of `d` is blocked (xm list's "b").
+export function hv_domain_blocked(d: u32): u32 {
+  if (!domExists(d)) return 0;
+  const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
+  let any = false;
+  for (let i: u32 = 0; i < n; i++) {
+    const f = load<u32>(vcpu(v0 + i) + V_FLAGS);
+    if ((f & VF_ONLINE) == 0) continue;
+    any = true;
+    if ((f & 10) == 0) return 0; // VF_BLOCKED | VF_POLLING
+  }
+  return any ? 1 : 0;
+}

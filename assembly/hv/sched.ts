@@ -14,7 +14,7 @@ import { SEG_CS } from "../memmap";
 import { hostTimeNs } from "../env";
 import {
   domU32, domU64, setDomU64, domIs64, vcpu, vcpuLoad, current, currentDom, D_STATE, DS_RUNNING, D_NR_VCPUS,
-  D_VCPU0, D_PAUSE_COUNT, D_INSNS, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
+  D_VCPU0, D_PAUSE_COUNT, D_INSNS, D_CPU_NS, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
   V_PERIOD, V_PERIOD_NEXT, V_VCPU_INFO, V_CB_EVENT, V_CB_EVENT_CS, V_CB_SYSCALL, V_CB_SYSCALL32, V_CB_FLAGS, V_TRAPS,
   V_POLL_DEADLINE,
 } from "../domain/domain";
@@ -129,7 +129,9 @@ export function hvRun(budget: i32): i32 {
     yieldNow = false;
     while (slice > 0 && !yieldNow && hostExit < 0 && domU32(d, D_STATE) == DS_RUNNING) {
       const before = load<u64>(CPU_STATE + CPU_INSNS);
+      const t0 = hostTimeNs();
       const exit = cpuRun(slice);
+      setDomU64(d, D_CPU_NS, domU64(d, D_CPU_NS) + ((hostTimeNs() - t0) as u64));
       const ran = (load<u64>(CPU_STATE + CPU_INSNS) - before) as i32;
       const used = ran > 0 ? ran : 1;
       slice -= used;

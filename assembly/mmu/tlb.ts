@@ -334,3 +334,29 @@ function rmwHostSlow(lin: u64, size: i32): i32 {
   if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0x1000 - size) return load<i32>(HOST + (i << 2)) + o;
   return 0;
 }
+
+// Blocks of `len` bytes (2..4096: 16-byte SSE operands, the 512-byte FXSAVE image) between `lin`
+// and the host buffer `buf`. No #AC (SSE's 16-byte accesses and FXSAVE take none). Both pages of a
+// page-crossing block are translated before anything is copied, so a fault leaves memory unchanged.
+export function rdBlock(lin: u64, buf: i32, len: i32): bool {
+  const first = 0x1000 - ((lin as i32) & 0xfff);
+  const p1 = xlate(lin, first < len ? first : len, accU());
+  if (p1 < 0) return false;
+  if (first >= len) { memory.copy(buf, p1, len); return true; }
+  const p2 = xlate(lin + (first as u64), len - first, accU());
+  if (p2 < 0) return false;
+  memory.copy(buf, p1, first);
+  memory.copy(buf + first, p2, len - first);
+  return true;
+}
+export function wrBlock(lin: u64, buf: i32, len: i32): bool {
+  const first = 0x1000 - ((lin as i32) & 0xfff);
+  const p1 = xlate(lin, first < len ? first : len, accU() | ACC_W);
+  if (p1 < 0) return false;
+  if (first >= len) { memory.copy(p1, buf, len); return true; }
+  const p2 = xlate(lin + (first as u64), len - first, accU() | ACC_W);
+  if (p2 < 0) return false;
+  memory.copy(p1, buf, first);
+  memory.copy(p2, buf + first, len - first);
+  return true;
+}

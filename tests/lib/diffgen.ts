@@ -586,6 +586,292 @@ add("stack", "leave", both, (c) => {
   return "leave";
 });
 
+// ---- legacy 32-bit instructions (invalid in 64-bit mode): PUSHA/POPA, BCD adjustments, XLAT ----
+const only32: Bits[] = [32];
+for (const [op, w] of [["pushal", 32], ["pushaw", 16]] as const) {
+  add("legacy32", op, only32, (c) => { stackPtr(c); for (let i = 0; i < 8; i++) if (i !== 4) c.setBits(i, 0, w, val(c.r, w)); return op; });
+}
+for (const [op, w] of [["popal", 32], ["popaw", 16]] as const) {
+  add("legacy32", op, only32, (c) => {
+    stackPtr(c);
+    const sp = Number(c.regs[4]) - REGION;
+    for (let i = 0; i < 8; i++) if (c.r.chance(0.5)) c.writeMem(sp + i * (w / 8), w, val(c.r, w));
+    return op;
+  });
+}
+for (const [push, pop] of [["pushal", "popal"], ["pushaw", "popaw"]] as const) {
+  add("legacy32", `${push}-${pop}`, only32, (c) => { // registers changed between the two come back
+    stackPtr(c);
+    const mods: string[] = [];
+    for (let i = 0; i < 8; i++) if (i !== 4 && c.r.chance(0.5)) mods.push(c.r.pick([`notl ${regName(i, 32)}`, `movl $${hex(c.r.bits(32))}, ${regName(i, 32)}`, `incl ${regName(i, 32)}`]));
+    return [push, ...mods, pop].join("; ");
+  });
+}
+for (const op of ["daa", "das", "aaa", "aas"]) {
+  add("legacy32", op, only32, (c) => {
+    c.undef = op === "daa" || op === "das" ? OF : OF | SF | ZF | PF;
+    let al = c.r.chance(0.5) ? BigInt(c.r.range(0, 9) * 16 + c.r.range(0, 15)) : val(c.r, 8); // mostly BCD-ish
+    if (c.r.chance(0.2)) al = BigInt(c.r.pick([c.r.range(0, 5), c.r.range(0xfa, 0xff), c.r.range(0x96, 0x9f)])); // carry / borrow of the +-6 step
+    c.setBits(0, 0, 8, c.r.chance(0.7) ? al : c.r.bits(8));
+    c.setBits(0, 8, 8, val(c.r, 8));
+    return op;
+  });
+}
+for (const op of ["aam", "aad"]) {
+  add("legacy32", op, only32, (c) => {
+    c.undef = OF | AF | CF;
+    c.setBits(0, 0, 16, val(c.r, 16));
+    const base = c.r.chance(0.5) ? 10 : c.r.chance(0.3) ? c.r.pick([1, 2, 16, 255, 0x80, 7]) : c.r.range(1, 255); // base 0: #DE
+    return base === 10 && c.r.chance(0.5) ? op : `${op} $${base}`;
+  });
+}
+add("legacy32", "xlat", only32, (c) => {
+  c.setBits(0, 0, 8, val(c.r, 8));
+  c.useBase(3); // EBX + AL stays inside the 512-byte region
+  return c.r.pick(["xlat", "xlatb", ".byte 0x36, 0xd7", ".byte 0x3e, 0xd7"]); // with SS / DS overrides
+});
+// the ModRM forms of INC/DEC r16/r32 (FF /0, FF /1); `incl %reg` assembles to the one-byte 0x40+r form in 32-bit mode
+for (const [op, rf] of [["inc", 0xc0], ["dec", 0xc8]] as const) {
+  for (const w of [16, 32]) {
+    add("incdec", `${op}${sfx(w)}-modrm`, both, (c) => {
+      const a = c.operandReg(w, c.bits === 64 ? [8, 9, 10, 11, 12, 13, 14, 15] : []);
+      return `.byte ${w === 16 ? "0x66, " : ""}0xff, ${hex(BigInt(rf + a.reg))} # ${op}${sfx(w)} ${a.name}`;
+    });
+  }
+}
+
+// ---- near control flow: every path ends at the end of the case ----
+// A "marker" move into a free register shows whether a branch was taken. Code addresses differ
+// between the native and the emulator image, so a return address or jump target that lands in a
+// register or in memory is normalised in place (flags unaffected): `not %r; lea L+1(%r), %r` gives
+// L - r, 0 when r held the address of label L.
+function marker(c: Ctx): string {
+  const m = c.pickReg(32, [], true);
+  c.reserve(m.reg);
+  return `movl $${hex(c.r.bits(32) | 1n)}, ${regName(m.reg, 32)}`;
+}
+function norm(c: Ctx, r: number, label: string): string {
+  const n = regName(r, c.bits);
+  return `not ${n}; lea ${label}+1(${n}), ${n}`;
+}
+function branchStack(c: Ctx): void { c.setReg(4, BigInt(STACK_TOP + 8 * c.r.range(-6, 6) + (c.r.chance(0.1) ? 4 : 0))); }
+function scratch(c: Ctx): number { const r = c.pickReg(c.bits).reg; c.reserve(r); return r; }
+for (const cc of CONDS) {
+  add("branch", `j${cc}`, both, (c) => `j${cc} 1f; ${marker(c)}; 1:`);
+}
+const CCS = [...CONDS, "c", "nc", "z", "nz", "na", "nbe", "nae", "nb", "pe", "po", "nge", "nl", "ng", "nle"];
+add("branch", "jcc-rel32", both, (c) => `{disp32} j${c.r.pick(CCS)} 1f; ${marker(c)}; 1:`);
+add("branch", "jcc-back", both, (c) => { // backward conditional branch, rel8 or rel32
+  const m1 = marker(c), m2 = marker(c);
+  return `jmp 2f; 1: ${m1}; jmp 3f; 2: ${c.r.chance(0.5) ? "{disp32} " : ""}j${c.r.pick(CCS)} 1b; ${m2}; 3:`;
+});
+add("branch", "jmp-rel8", both, (c) => `jmp 1f; ${marker(c)}; 1:`);
+add("branch", "jmp-rel32", both, (c) => `{disp32} jmp 1f; ${marker(c)}; 1:`);
+add("branch", "jmp-back", both, (c) => `jmp 2f; 1: ${marker(c)}; jmp 3f; 2: ${c.r.chance(0.5) ? "{disp32} " : ""}jmp 1b; ${marker(c)}; 3:`);
+add("branch", "jmp-reg", both, (c) => {
+  const r = scratch(c), n = regName(r, c.bits);
+  const load = c.bits === 64 && c.r.chance(0.5) ? `lea 1f(%rip), ${n}` : `mov $1f, ${n}`;
+  return `${load}; jmp *${n}; ${marker(c)}; 1: ${norm(c, r, "1b")}`;
+});
+/** A memory slot for a code address: its initial value is a sign-extended imm32 that the case writes back. */
+function codeSlot(c: Ctx): { text: string; restore: string } {
+  const m = c.memOp(c.bits, { value: false, base: c.r.pick([3, 5, 6, 7]) });
+  const v = sx(c.r.bits(32), 32);
+  c.writeMem(m.off, c.bits, BigInt.asUintN(c.bits, v));
+  return { text: m.text, restore: `mov${sfx(c.bits)} $${v}, ${m.text}` };
+}
+add("branch", "jmp-mem", both, (c) => {
+  const s = codeSlot(c);
+  return `mov${sfx(c.bits)} $1f, ${s.text}; jmp *${s.text}; ${marker(c)}; 1: ${s.restore}`;
+});
+const slotBelow = (c: Ctx, n = 0): string => `${-(n + c.bits / 8)}(${regName(4, c.bits)})`;
+add("branch", "call-pop", both, (c) => { // call to the next instruction, return address popped
+  branchStack(c);
+  const r = scratch(c), n = regName(r, c.bits);
+  return `call 1f; 1: pop ${n}; ${norm(c, r, "1b")}; mov ${n}, ${slotBelow(c)}`;
+});
+add("branch", "call-ret", both, (c) => {
+  branchStack(c);
+  const r = scratch(c), n = regName(r, c.bits);
+  return `call 2f; 1: jmp 3f; 2: ${marker(c)}; ret; ${marker(c)}; 3: mov ${slotBelow(c)}, ${n}; ${norm(c, r, "1b")}; mov ${n}, ${slotBelow(c)}`;
+});
+add("branch", "ret-imm16", both, (c) => {
+  branchStack(c);
+  const k = c.r.chance(0.7) ? c.r.pick([0, 4, 8, 16, 24, 32]) : c.r.range(0, 0x40);
+  const r = scratch(c), n = regName(r, c.bits);
+  return `call 2f; 1: jmp 3f; 2: ret $${k}; ${marker(c)}; 3: mov ${slotBelow(c, k)}, ${n}; ${norm(c, r, "1b")}; mov ${n}, ${slotBelow(c, k)}`;
+});
+add("branch", "call-reg", both, (c) => {
+  branchStack(c);
+  const t = scratch(c), r = scratch(c), tn = regName(t, c.bits), n = regName(r, c.bits);
+  const load = c.bits === 64 && c.r.chance(0.5) ? `lea 2f(%rip), ${tn}` : `mov $2f, ${tn}`;
+  return `${load}; call *${tn}; 1: ${marker(c)}; 2: pop ${n}; ${norm(c, r, "1b")}; mov ${n}, ${slotBelow(c)}; ${norm(c, t, "2b")}`;
+});
+add("branch", "call-mem", both, (c) => {
+  branchStack(c);
+  const s = codeSlot(c);
+  const r = scratch(c), n = regName(r, c.bits);
+  return `mov${sfx(c.bits)} $2f, ${s.text}; call *${s.text}; 1: ${marker(c)}; 2: pop ${n}; ${norm(c, r, "1b")}; mov ${n}, ${slotBelow(c)}; ${s.restore}`;
+});
+// LOOP / LOOPE / LOOPNE / JCXZ: one execution towards a forward label, count 0, 1, 2 or random;
+// the address size selects RCX, ECX or CX.
+function countReg(c: Ctx, aw: number): void {
+  c.reserve(1);
+  const low = c.r.chance(0.7) ? BigInt(c.r.pick([0, 1, 2])) : c.r.chance(0.5) ? val(c.r, aw) : BigInt(c.r.range(3, 300));
+  c.setReg(1, c.r.chance(0.5) ? (c.regs[1] & ~mask(aw)) | low : low);
+}
+for (const op of ["loop", "loope", "loopne", "jcxz"]) {
+  for (const aw of [16, 32, 64]) {
+    const bs: Bits[] = aw === 64 ? only64 : aw === 16 ? [32] : both;
+    const name = op !== "jcxz" ? `${op}-${aw === 16 ? "cx" : aw === 32 ? "ecx" : "rcx"}` : aw === 16 ? "jcxz" : aw === 32 ? "jecxz" : "jrcxz";
+    add("branch", name, bs, (c) => {
+      countReg(c, aw);
+      const pre = op === "jcxz" ? "" : (c.bits === 64 && aw === 32) || (c.bits === 32 && aw === 16) ? "addr" + aw + " " : "";
+      return `${pre}${op === "jcxz" ? name : op} 1f; ${marker(c)}; 1:`;
+    });
+  }
+}
+for (const op of ["loop", "loope", "loopne"]) { // backward loops over the data buffer, a few iterations
+  add("branch", `${op}-back`, both, (c) => {
+    const n = c.r.range(1, 8);
+    c.reserve(1); c.setReg(1, BigInt(n));
+    const p = c.r.range(0, 256 - n);
+    c.setReg(6, BigInt(DATA + p)); c.reserve(6);
+    const a = c.operandReg(8, [], true);
+    if (c.r.chance(0.7)) for (let i = 0; i < n; i++) c.mem[p + i] = c.r.chance(0.8) === (op === "loope") ? Number(c.getBits(a.reg, a.shift, 8)) : c.r.u32() & 0xff;
+    const acc = c.pickReg(32, [a.reg]); c.reserve(acc.reg);
+    const si = regName(6, c.bits);
+    if (op === "loop") return `1: addb (${si}), ${a.name}; lea 1(${si}), ${si}; adcl $1, ${acc.name}; loop 1b`;
+    return `1: cmpb ${a.name}, (${si}); lea 1(${si}), ${si}; ${op} 1b`;
+  });
+}
+
+// ---- NOP forms: must change nothing (and never fault: prefetches of any address are hints) ----
+add("nop", "nop", both, () => "nop");
+add("nop", "66-nop", both, () => ".byte 0x66, 0x90");
+add("nop", "pause", both, () => "pause");
+{
+  const canonical = ["0f 1f 00", "0f 1f 40 00", "0f 1f 44 00 00", "66 0f 1f 44 00 00", "0f 1f 80 00 00 00 00", "0f 1f 84 00 00 00 00 00",
+    "66 0f 1f 84 00 00 00 00 00", "66 2e 0f 1f 84 00 00 00 00 00", "66 66 2e 0f 1f 84 00 00 00 00 00", "66 66 66 2e 0f 1f 84 00 00 00 00 00",
+    "2e 0f 1f 84 00 00 00 00 00", "3e 0f 1f 00", "66 66 90"];
+  const bytes = (s: string) => ".byte " + s.split(" ").map((b) => "0x" + b).join(", ");
+  add("nop", "nopl-canonical", both, (c) => bytes(c.r.pick(canonical)));
+}
+/** A random ModRM (+SIB, displacement) with the given reg field; 16-bit addressing if a16, else 32/64-bit. */
+function modrm(c: Ctx, reg: number, memOnly = false, a16 = false): number[] {
+  const mod = memOnly ? c.r.int(3) : c.r.int(4), rm = c.r.int(8);
+  const out = [(mod << 6) | (reg << 3) | rm];
+  let disp: number;
+  if (a16) disp = mod === 1 ? 1 : mod === 2 || (mod === 0 && rm === 6) ? 2 : 0;
+  else {
+    if (mod !== 3 && rm === 4) out.push(c.r.int(256));
+    disp = mod === 1 ? 1 : mod === 2 || (mod === 0 && (rm === 5 || (rm === 4 && (out[1] & 7) === 5))) ? 4 : 0;
+  }
+  for (let i = 0; i < disp; i++) out.push(c.r.int(256));
+  return out;
+}
+function prefixes(c: Ctx, allowed: number[]): number[] {
+  const p: number[] = [];
+  const n = c.r.pick([0, 0, 1, 1, 2, 3]);
+  for (let i = 0; i < n; i++) p.push(c.r.pick(allowed));
+  if (c.bits === 64 && c.r.chance(0.4)) p.push(0x40 + c.r.int(16)); // REX last
+  return p;
+}
+/** Prefixes + 0F op + ModRM; an address-size prefix in 32-bit mode selects 16-bit addressing. */
+function withModrm(c: Ctx, allowed: number[], op: number, reg: () => number, memOnly = false): string {
+  const p = prefixes(c, allowed);
+  return byteList([...p, 0x0f, op, ...modrm(c, reg(), memOnly, c.bits === 32 && p.includes(0x67))]);
+}
+const SEGS = [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65];
+const byteList = (a: number[]): string => ".byte " + a.map((b) => "0x" + b.toString(16)).join(", ");
+add("nop", "nop-0f1f", both, (c) => withModrm(c, [0x66, 0x67, ...SEGS], 0x1f, () => 0));
+add("nop", "hint-nop", both, (c) => { // 0F 19, 0F 1C-1F /r: reserved NOPs (0F 1A/1B: MPX; F3 0F 1E: CET; not here)
+  const op = c.r.pick([0x19, 0x1c, 0x1d, 0x1e, 0x1f]);
+  return withModrm(c, [0x66, 0x67, ...SEGS], op, () => (op === 0x1c ? c.r.range(1, 7) : c.r.int(8)), op === 0x1c); // NP 0F 1C /0 (mem) is CLDEMOTE
+});
+add("nop", "nopwlq", both, (c) => { // what assemblers write: nopw/nopl/nopq with register or memory operands
+  const w = c.r.pick(c.bits === 64 ? [16, 32, 64] : [16, 32]);
+  if (c.r.chance(0.3)) return `nop${sfx(w)} ${regName(c.r.int(c.nregs), w)}`;
+  const aw = c.bits === 64 && c.r.chance(0.7) ? 64 : 32;
+  const base = c.r.chance(0.8) ? regName(c.r.int(c.nregs), aw) : "";
+  const index = c.r.chance(0.5) ? `,${regName(c.r.pick([...Array(c.nregs).keys()].filter((i) => i !== 4)), aw)},${c.r.pick([1, 2, 4, 8])}` : "";
+  const seg = c.r.chance(0.3) ? c.r.pick(["%cs:", "%ds:", "%es:", "%ss:", "%fs:", "%gs:"]) : "";
+  return `nop${sfx(w)} ${seg}${c.r.chance(0.3) ? 0 : sx(c.r.bits(32), 32)}${base || index ? `(${base}${index})` : ""}`;
+});
+add("nop", "endbr32", both, () => "endbr32");
+add("nop", "endbr64", both, () => "endbr64");
+/** An address for a prefetch: mostly the data buffer, sometimes anywhere (never faults). */
+function prefetchAddr(c: Ctx): string {
+  if (c.r.chance(0.6)) return c.memOp(8, { value: false }).text;
+  const r = c.r.int(c.nregs);
+  if (r !== 4 && c.r.chance(0.5)) return `(${regName(r, c.bits)})`; // whatever the register holds
+  const a = c.r.pick([0n, 0x1000n, 0xdead0000n, 0x7ffff000n, 0xfffff000n, BigInt(c.r.u32())]);
+  return String(c.bits === 64 ? sx(a, 32) : a); // 64-bit: a sign-extended disp32
+}
+for (const op of ["prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2", "prefetch", "prefetchw"]) {
+  add("nop", op, both, (c) => `${op} ${prefetchAddr(c)}`);
+}
+add("nop", "0f18-hint", both, (c) => withModrm(c, [0x66, 0x67, ...SEGS], 0x18, () => c.r.range(4, 7), true)); // reserved hints
+
+// ---- flags: PUSHF/POPF, CLC STC CMC CLD STD ----
+for (const op of ["clc", "stc", "cmc", "cld", "std"]) add("flagsops", op, both, (c) => { if (c.r.chance(0.5)) c.flags |= DF; return op; });
+const TF = 0x100, NT = 0x4000, AC = 0x40000;
+function flagsStack(c: Ctx): number { // an aligned stack pointer (AC may get set: no #AC on the stack)
+  const sp = STACK_TOP + 8 * c.r.range(-6, 6);
+  c.setReg(4, BigInt(sp));
+  if (c.r.chance(0.5)) c.flags |= DF;
+  return sp - REGION;
+}
+for (const w of [16, 32, 64]) {
+  const bs: Bits[] = w === 64 ? only64 : w === 32 ? [32] : both;
+  const s = sfx(w);
+  add("flagsops", `pushf${s}`, bs, (c) => { flagsStack(c); return `pushf${s}`; });
+  add("flagsops", `pushf${s}-pop`, bs, (c) => { flagsStack(c); return `pushf${s}; pop${s} ${c.pickReg(w).name}`; });
+  // POPF of a random image, read back with PUSHF; AC, NT (and TF, never set) are cleared again at the end
+  add("flagsops", `popf${s}`, bs, (c) => {
+    const sp = flagsStack(c);
+    let v = c.r.chance(0.3) ? BigInt(c.r.u32() & 0xfd5) : c.r.chance(0.7) ? BigInt(c.r.u32() & 0x3fffff) : c.r.bits(w);
+    if (w === 64 && c.r.chance(0.2)) v |= c.r.u64() & ~mask(32);
+    v &= ~BigInt(TF) & mask(w);
+    c.writeMem(sp, w, v);
+    const rd = c.pickReg(w).name;
+    return `popf${s}; pushf${s}; pop${s} ${rd}; pushf${s}; and${s} $${w === 16 ? hex(BigInt(~(NT | TF) & 0xffff)) : ~(AC | NT | TF)}, (${regName(4, c.bits)}); popf${s}`;
+  });
+}
+
+// ---- MOV forms (and the XCHG accumulator forms) ----
+const LOADSTORE = ["", "", "{load} ", "{store} "]; // 8A/8B or 88/89 for register to register
+addW("xchgmov", "mov-rr", [8, 16, 32, 64], (c, w) => {
+  const a = c.operandReg(w), b = c.operandReg(w, /%[a-d]h/.test(a.name) ? [8, 9, 10, 11, 12, 13, 14, 15] : []);
+  if (/%[a-d]h/.test(b.name) && /%(r\d+b|[sb]pl|[sd]il)/.test(a.name)) return `mov${sfx(w)} ${b.name}, ${b.name}`;
+  return `${c.r.pick(LOADSTORE)}mov${sfx(w)} ${a.name}, ${b.name}`;
+});
+addW("xchgmov", "mov-load", [8, 16, 32, 64], (c, w) => { const m = c.memOp(w); return `mov${sfx(w)} ${m.text}, ${c.pickReg(w).name}`; });
+addW("xchgmov", "mov-store", [8, 16, 32, 64], (c, w) => { const m = c.memOp(w); return `mov${sfx(w)} ${c.operandReg(w).name}, ${m.text}`; });
+addW("xchgmov", "mov-ri", [8, 16, 32, 64], (c, w) => { // B0+r / B8+r (imm64 with movabs), C7 /0 for imm32 to r64
+  const d = c.pickReg(w);
+  if (w === 64 && c.r.chance(0.5)) return `movabsq $${hex(val(c.r, 64))}, ${d.name}`;
+  return `mov${sfx(w)} $${imm(c, w)}, ${d.name}`;
+});
+addW("xchgmov", "mov-mi", [8, 16, 32, 64], (c, w) => { const m = c.memOp(w); return `mov${sfx(w)} $${imm(c, w)}, ${m.text}`; });
+addW("xchgmov", "mov-moffs", [8, 16, 32, 64], (c, w) => { // A0-A3: accumulator to/from an absolute address
+  const m = c.memOp(w, { noBase: true });
+  const acc = regName(0, w);
+  c.setBits(0, 0, w, val(c.r, w));
+  const mn = c.bits === 64 ? "movabs" : `mov${sfx(w)}`;
+  return c.r.chance(0.5) ? `${mn} ${m.text}, ${acc}` : `${mn} ${acc}, ${m.text}`;
+});
+addW("xchgmov", "xchg-acc", [16, 32, 64], (c, w) => { // 90+r
+  const r = c.operandReg(w, [0]);
+  c.setBits(0, 0, w, val(c.r, w));
+  return c.r.chance(0.5) ? `xchg ${regName(0, w)}, ${r.name}` : `xchg ${r.name}, ${regName(0, w)}`;
+});
+add("xchgmov", "xchg-90-rex", only64, (c) => { // 64-bit: 87 C0 zero-extends, REX.W 90 is a NOP, REX.B 90 exchanges with r8
+  c.setReg(0, c.r.u64()); c.setReg(8, c.r.u64());
+  return c.r.pick([".byte 0x87, 0xc0 # xchg %eax, %eax", ".byte 0x48, 0x90 # xchg %rax, %rax", ".byte 0x41, 0x90 # xchg %r8d, %eax",
+    ".byte 0x49, 0x90 # xchg %r8, %rax", ".byte 0x66, 0x41, 0x90 # xchg %r8w, %ax", ".byte 0x66, 0x90 # xchg %ax, %ax"]);
+});
+
 export function allForms(): Form[] { return forms; }
 export function groups(): string[] { return [...new Set(forms.map((f) => f.group))]; }
 

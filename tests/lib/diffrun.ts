@@ -11,7 +11,7 @@ import { Case, Bits, generate, REGION, MEMSIZE, ARITH, DF, FLAG_NAMES, REG_NAMES
 
 const dir = join(process.cwd(), "tests", "build", "diff");
 const REC = 16 * 8 + 8 + 8 + MEMSIZE; // struct rec in native.c
-const SLOT = 64; // bytes of code per case in the emulator image
+const SLOT = 128; // bytes of code per case in the emulator image
 const CODE = 0x400000; // emulator: code of case i at CODE + i * SLOT
 
 export interface Result {
@@ -110,6 +110,7 @@ export function runNative(cases: Case[], bits: Bits): Result[] {
   const inF = join(dir, `in-${bits}-${process.pid}.bin`), outF = join(dir, `out-${bits}-${process.pid}.bin`);
   writeFileSync(inF, encodeInputs(cases));
   if (bits === 64) execFileSync(exe, [inF, outF], { stdio: ["ignore", "inherit", "inherit"] });
+  else if (process.env.DIFF_NATIVE32 === "host") execFileSync(exe, [inF, outF], { stdio: ["ignore", "inherit", "inherit"] }); // a kernel with IA-32 emulation: the real CPU
   else execFileSync("qemu-i386", ["-cpu", "max", exe, inF, outF], { stdio: ["ignore", "inherit", "inherit"] });
   const out = new Uint8Array(readFileSync(outF));
   unlinkSync(inF); unlinkSync(outF);
@@ -133,7 +134,7 @@ export async function runEmulator(cases: Case[], bits: Bits): Promise<Result[]> 
     bytes.set(c.mem, MM.MACHINE_BASE + REGION);
     for (let r = 0; r < 16; r++) core.setReg(r, bits === 32 && r >= 8 ? 0n : c.regs[r]);
     core.rip = BigInt(CODE + i * SLOT);
-    core.rflags = BigInt(c.flags | 2);
+    core.rflags = BigInt(c.flags | 0x202); // IF=1, as in a native user process (POPF at CPL 3 keeps it)
     core.x.cpu_state_changed();
     const exit = core.run(100_000);
     const regs: bigint[] = [];
