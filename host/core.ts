@@ -54,6 +54,7 @@ export interface CoreExports {
   hv_domain_vcpus(d: number): number;
   hv_domain_paused(d: number): number;
   hv_domain_blocked(d: number): number;
+  hv_domain_sched(d: number, weight: number, cap: number): number;
 }
 
 export interface CoreHooks {

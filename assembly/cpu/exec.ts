@@ -26,6 +26,8 @@ import { alu, shift, shiftNop, shiftDouble, mul64, imul64, mulHi, mulFlags, udiv
 import { push, pop, peek, spGet, spSet, spMask, spAdd } from "./stack";
 import { movs, cmps, stos, lods, scas, ins, outs } from "./string";
 import * as sys from "./system";
+import { sseOp, group15Mem } from "./sse";
+import { x87Op } from "./x87";
 
 // ---- read-modify-write operands ----
 let rmwL: u64 = 0;
@@ -419,8 +421,6 @@ export function lockOk(op: i32, mod: i32, reg: i32): bool {
   }
 }
 
-// x87/MMX/SSE are not implemented yet: #NM or #UD as CR0/CR4 say.
-function fpuOp(sse: bool): void { sys.fpuUnavailable(sse); }
 
 // MOV Sreg / POP Sreg / LxS.
 function loadFarPtr(s: i32): void {
@@ -691,7 +691,8 @@ function group15(): void {
     return;
   }
   if (k == 7) { memLin(1, false); return; } // CLFLUSH: address checks only
-  fpuOp(true); // FXSAVE FXRSTOR LDMXCSR STMXCSR XSAVE ...
+  if (k <= 3) { group15Mem(k); return; } // FXSAVE FXRSTOR LDMXCSR STMXCSR
+  raiseUD(); // XSAVE XRSTOR XSAVEOPT: not offered by CPUID
 }
 
 // PUSHA/POPA (32-bit modes).
@@ -984,7 +985,7 @@ export function execute(): void {
       return;
     }
     case 0xd8: case 0xd9: case 0xda: case 0xdb: case 0xdc: case 0xdd: case 0xde: case 0xdf:
-      fpuOp(false); return;
+      x87Op(op); return;
     case 0xe0: case 0xe1: case 0xe2: { // LOOPNZ LOOPZ LOOP
       const c = maskAs(getReg(RCX, dAs()) - 1, dAs());
       setReg(RCX, dAs(), c);
@@ -1136,7 +1137,7 @@ export function execute(): void {
     default:
       if ((op >= 0x110 && op <= 0x117) || (op >= 0x128 && op <= 0x12f) || (op >= 0x150 && op <= 0x17f) ||
         (op >= 0x1c2 && op <= 0x1c6 && op != 0x1c3) || (op >= 0x1d0 && op <= 0x1fe) || op >= 0x200) {
-        fpuOp(true);
+        sseOp(op);
         return;
       }
       raiseUD();

@@ -321,9 +321,10 @@ export function wrmsr(): void {
 }
 
 // ---- CPUID: what this CPU implements (the hypervisor adds its leaves via INTERCEPT_CPUID) ----
-// Leaf 1 EDX: FPU=0 (x87 is a later issue) DE PSE TSC MSR PAE CX8 SEP PGE CMOV PAT CLFSH.
-const L1_EDX: u32 = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) |
-  (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19);
+// Leaf 1 EDX: FPU DE PSE TSC MSR PAE CX8 SEP PGE CMOV PAT CLFSH FXSR SSE SSE2 (cpu/sse.ts, cpu/x87.ts:
+// x87 arithmetic and MMX are not implemented yet; MMX is not offered).
+const L1_EDX: u32 = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) |
+  (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19) | (1 << 24) | (1 << 25) | (1 << 26);
 // Leaf 1 ECX: CX16, POPCNT, and the hypervisor-present bit.
 const L1_ECX: u32 = (1 << 13) | (1 << 23) | (1 << 31);
 // Leaf 0x80000001 EDX: SYSCALL, NX, RDTSCP, LM; ECX: LAHF/SAHF in 64-bit mode, LZCNT (ABM).

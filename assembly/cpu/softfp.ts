@@ -51,6 +51,11 @@ function inp(x: u64, d: bool, flag: bool): u64 {
   return x;
 }
 
+// DAZ alone (silent), and DE for denormal operands left (checked after NaN, invalid and
+// divide-by-zero, which take priority).
+@inline function dz(x: u64, d: bool): u64 { return daz && isDenorm(x, d) ? x & signBitOf(d) : x; }
+@inline function den2(a: u64, b: u64, d: bool): void { if (isDenorm(a, d) || isDenorm(b, d)) fpFlags |= FE_D; }
+
 // NaN result of a two-operand operation with at least one NaN operand.
 function nan2(a: u64, b: u64, d: bool): u64 {
   if (isSNaN(a, d) || isSNaN(b, d)) fpFlags |= FE_I;
@@ -120,10 +125,12 @@ function roundPack(sign: u64, e: i32, sig: u64, d: bool): u64 {
 // ---- arithmetic ----
 export function fadd(a: u64, b: u64, d: bool, sub: bool): u64 {
   if (isNaN_(a, d) || isNaN_(b, d)) return nan2(a, b, d);
-  a = inp(a, d, true); b = inp(b, d, true);
+  a = dz(a, d); b = dz(b, d);
   if (sub) b ^= signBitOf(d);
   const sa = sgnOf(a, d), sb = sgnOf(b, d);
-  if (isInf(a, d)) { if (isInf(b, d) && sa != sb) return invalid(d); return a; }
+  if (isInf(a, d) && isInf(b, d) && sa != sb) return invalid(d);
+  den2(a, b, d);
+  if (isInf(a, d)) return a;
   if (isInf(b, d)) return b;
   const za = isZero(a, d), zb = isZero(b, d);
   if (za && zb) return sa == sb ? a : (rc == 1 ? signBitOf(d) : 0);
@@ -154,13 +161,12 @@ export function fadd(a: u64, b: u64, d: bool, sub: bool): u64 {
 
 export function fmul(a: u64, b: u64, d: bool): u64 {
   if (isNaN_(a, d) || isNaN_(b, d)) return nan2(a, b, d);
-  a = inp(a, d, true); b = inp(b, d, true);
+  a = dz(a, d); b = dz(b, d);
   const s = sgnOf(a, d) ^ sgnOf(b, d);
   const sbit = s << (d ? 63 : 31);
-  if (isInf(a, d) || isInf(b, d)) {
-    if (isZero(a, d) || isZero(b, d)) return invalid(d);
-    return sbit | infOf(d);
-  }
+  if ((isInf(a, d) || isInf(b, d)) && (isZero(a, d) || isZero(b, d))) return invalid(d);
+  den2(a, b, d);
+  if (isInf(a, d) || isInf(b, d)) return sbit | infOf(d);
   if (isZero(a, d) || isZero(b, d)) return sbit;
   unpack(a, d); const ea = uE, ma = uSig;
   unpack(b, d); const eb = uE, mb = uSig;
@@ -174,16 +180,14 @@ export function fmul(a: u64, b: u64, d: bool): u64 {
 
 export function fdiv(a: u64, b: u64, d: bool): u64 {
   if (isNaN_(a, d) || isNaN_(b, d)) return nan2(a, b, d);
-  a = inp(a, d, true); b = inp(b, d, true);
+  a = dz(a, d); b = dz(b, d);
   const s = sgnOf(a, d) ^ sgnOf(b, d);
   const sbit = s << (d ? 63 : 31);
-  if (isInf(a, d)) { if (isInf(b, d)) return invalid(d); return sbit | infOf(d); }
+  if ((isInf(a, d) && isInf(b, d)) || (isZero(a, d) && isZero(b, d))) return invalid(d);
+  if (isZero(b, d) && !isInf(a, d)) { fpFlags |= FE_Z; return sbit | infOf(d); }
+  den2(a, b, d);
+  if (isInf(a, d) || isZero(b, d)) return sbit | infOf(d);
   if (isInf(b, d)) return sbit;
-  if (isZero(b, d)) {
-    if (isZero(a, d)) return invalid(d);
-    fpFlags |= FE_Z;
-    return sbit | infOf(d);
-  }
   if (isZero(a, d)) return sbit;
   unpack(a, d); const ea = uE, ma = uSig;
   unpack(b, d); const eb = uE, mb = uSig;
@@ -219,7 +223,7 @@ function isqrt128(hi: u64, lo: u64): u64 {
 
 export function fsqrt(a: u64, d: bool): u64 {
   if (isNaN_(a, d)) { if (isSNaN(a, d)) fpFlags |= FE_I; return quiet(a, d); }
-  a = inp(a, d, true);
+  a = inp(a, d, sgnOf(a, d) == 0); // the square root of a negative denormal is invalid, not DE
   if (isZero(a, d)) return a;
   if (sgnOf(a, d) != 0) return invalid(d);
   if (isInf(a, d)) return a;
@@ -235,8 +239,9 @@ export function fsqrt(a: u64, d: bool): u64 {
 
 // Minimum/maximum as MINPS/MAXPS: a NaN in either operand, or two zeros, give the second operand.
 export function fminmax(a: u64, b: u64, d: bool, max: bool): u64 {
+  a = dz(a, d); b = dz(b, d);
   if (isNaN_(a, d) || isNaN_(b, d)) { fpFlags |= FE_I; return b; }
-  a = inp(a, d, true); b = inp(b, d, true);
+  den2(a, b, d);
   if (isZero(a, d) && isZero(b, d)) return b;
   const c = cmpOrdered(a, b, d);
   if (max) return c > 0 ? a : b;
@@ -274,7 +279,10 @@ export function f2i(x: u64, d: bool, w64: bool, trunc: bool): u64 {
   if (isZero(x, d)) return 0;
   const sign = sgnOf(x, d);
   unpack(x, d);
-  if (uE > 62) { fpFlags |= FE_I; return indef; }
+  if (uE > 62) { // only -2^63 fits
+    if (!(w64 && sign != 0 && uE == 63 && uSig == (1 as u64) << 62)) fpFlags |= FE_I;
+    return indef;
+  }
   const saved = rc;
   if (trunc) rc = 3;
   inexact = false;

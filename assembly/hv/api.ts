@@ -192,3 +192,12 @@ export function hv_domain_blocked(d: u32): u32 {
   }
   return any ? 1 : 0;
 }
+
+import { D_WEIGHT as WEIGHT_F, D_CAP as CAP_F } from "../domain/domain";
+// Credit scheduler parameters: weight 1..65535, cap in % of one CPU (0 = none). -1 on bad values.
+export function hv_domain_sched(d: u32, weight: u32, cap: u32): i32 {
+  if (!domExists(d) || weight < 1 || weight > 65535) return -1;
+  setDomU32(d, WEIGHT_F, weight);
+  setDomU32(d, CAP_F, cap);
+  return 0;
+}

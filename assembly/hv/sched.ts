@@ -14,7 +14,7 @@ import { SEG_CS } from "../memmap";
 import { hostTimeNs } from "../env";
 import {
   domU32, domU64, setDomU64, domIs64, vcpu, vcpuLoad, current, currentDom, D_STATE, DS_RUNNING, D_NR_VCPUS,
-  D_VCPU0, D_PAUSE_COUNT, D_INSNS, D_CPU_NS, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
+  D_VCPU0, D_PAUSE_COUNT, D_INSNS, D_CPU_NS, D_PASS, D_WIN_START, D_WIN_NS, D_WEIGHT, D_CAP, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
   V_PERIOD, V_PERIOD_NEXT, V_VCPU_INFO, V_CB_EVENT, V_CB_EVENT_CS, V_CB_SYSCALL, V_CB_SYSCALL32, V_CB_FLAGS, V_TRAPS,
   V_POLL_DEADLINE,
 } from "../domain/domain";
@@ -78,22 +78,65 @@ function fireTimers(now: u64): u64 {
   return next;
 }
 
-// The next runnable vCPU after the cursor (-1: none).
-function pick(): i32 {
+// The credit scheduler: proportional share by weight (stride scheduling on CPU time: each domain's
+// pass grows by the CPU ns it used * 256 / weight, the runnable domain with the smallest pass runs
+// next), and caps (a capped domain runs at most cap% of each 100 ms window of host time).
+const CAP_WINDOW: u64 = 100000000;
+const CAP_MARGIN: u64 = 1000000;
+let vtime: u64 = 0; // pass of the last domain scheduled
+let capWait: u64 = 0; // earliest window end of a capped domain that wants to run (0: none)
+
+function capped(d: u32, now: u64): bool {
+  const cap = domU32(d, D_CAP);
+  if (cap == 0) return false;
+  let ws = domU64(d, D_WIN_START);
+  if (now - ws >= CAP_WINDOW) { setDomU64(d, D_WIN_START, now); setDomU64(d, D_WIN_NS, 0); return false; }
+  // One slice (< 1 ms) may still run after the check: keep that much in hand.
+  if (domU64(d, D_WIN_NS) * 100 + 100 * CAP_MARGIN >= (cap as u64) * CAP_WINDOW) {
+    const end = ws + CAP_WINDOW;
+    if (capWait == 0 || end < capWait) capWait = end;
+    return true;
+  }
+  return false;
+}
+
+// The next vCPU to run (-1: none).
+function pick(now: u64): i32 {
   const top = domTop;
+  let best: i32 = -1;
+  let bestPass: u64 = <u64>-1;
+  let bestDom: u32 = 0;
+  capWait = 0;
   for (let k: u32 = 0; k < top; k++) {
     const d = (rr + k) % top;
     if (!runnableDom(d)) continue;
     const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
+    let cand: i32 = -1;
     for (let i: u32 = 0; i < n; i++) {
       const f = load<u32>(vcpu(v0 + i) + V_FLAGS);
-      if ((f & VF_ONLINE) != 0 && (f & (VF_BLOCKED | VF_POLLING)) == 0) {
-        rr = (d + 1) % top;
-        return (v0 + i) as i32;
-      }
+      if ((f & VF_ONLINE) != 0 && (f & (VF_BLOCKED | VF_POLLING)) == 0) { cand = (v0 + i) as i32; break; }
     }
+    if (cand < 0 || capped(d, now)) continue;
+    // A domain that slept does not bank credit: it rejoins one slice behind the others.
+    let pass = domU64(d, D_PASS);
+    const floor = vtime > SLICE_PASS ? vtime - SLICE_PASS : 0;
+    if (pass < floor) { pass = floor; setDomU64(d, D_PASS, pass); }
+    if (pass < bestPass) { bestPass = pass; best = cand; bestDom = d; }
   }
-  return -1;
+  if (best >= 0) {
+    vtime = bestPass;
+    rr = (bestDom + 1) % top;
+  }
+  return best;
+}
+const SLICE_PASS: u64 = 5000000 * 256 / 256; // ~5 ms of CPU at the default weight
+
+// Charge `ns` of CPU to domain `d`.
+function charge(d: u32, ns: u64): void {
+  let w = domU32(d, D_WEIGHT);
+  if (w == 0) w = 256;
+  setDomU64(d, D_PASS, domU64(d, D_PASS) + ns * 256 / (w as u64));
+  if (domU32(d, D_CAP) != 0) setDomU64(d, D_WIN_NS, domU64(d, D_WIN_NS) + ns);
 }
 
 // Deliver a pending event upcall to the loaded vCPU if its mask allows.
@@ -113,9 +156,11 @@ export function hvRun(budget: i32): i32 {
   while (left > 0 && hostExit < 0) {
     const now = systemTime();
     const next = fireTimers(now);
-    const vi = pick();
+    const vi = pick(now);
     if (vi < 0) {
-      idleNs = next == 0 ? 0 : next - now;
+      let wake = next;
+      if (capWait != 0 && (wake == 0 || capWait < wake)) wake = capWait;
+      idleNs = wake == 0 ? 0 : (wake > now ? wake - now : 1);
       let any = false;
       for (let d: u32 = 0; d < domTop; d++) if (runnableDom(d)) { any = true; break; }
       return any ? HVX_IDLE : HVX_NONE;
@@ -131,7 +176,9 @@ export function hvRun(budget: i32): i32 {
       const before = load<u64>(CPU_STATE + CPU_INSNS);
       const t0 = hostTimeNs();
       const exit = cpuRun(slice);
-      setDomU64(d, D_CPU_NS, domU64(d, D_CPU_NS) + ((hostTimeNs() - t0) as u64));
+      const spent = (hostTimeNs() - t0) as u64;
+      setDomU64(d, D_CPU_NS, domU64(d, D_CPU_NS) + spent);
+      charge(d, spent);
       const ran = (load<u64>(CPU_STATE + CPU_INSNS) - before) as i32;
       const used = ran > 0 ? ran : 1;
       slice -= used;

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { parseElf } from "../elf";
 import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
 import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
+import { XEND_COMMANDS, XmError } from "./xmcmds";
 
 /** An error whose message is shown as is (after `xm: `). */
 class CliError extends Error {}
@@ -154,7 +155,7 @@ const help: Command = {
   },
 };
 
-const COMMANDS: Command[] = [run, help];
+const COMMANDS: Command[] = [run, ...XEND_COMMANDS, help];
 
 function overview(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -178,7 +179,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     process.exitCode = await c.run(args);
   } catch (e) {
-    fail(e instanceof CliError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`);
+    fail(e instanceof CliError || e instanceof XmError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`);
   }
 }
 

@@ -28,6 +28,7 @@ export class XenHost {
   readonly core: Core;
   readonly domains = new Map<number, DomainHandle>();
   readonly store = new XenStore();
+  machineMiB = 0;
   private constructor(core: Core) {
     this.core = core;
     this.store.write("/local/domain/0/name", "Domain-0");
@@ -39,7 +40,9 @@ export class XenHost {
     if (core.x.hv_init(machineMiB) < 0) throw new Error(`hypervisor init failed (${machineMiB} MiB of machine memory)`);
     const now = Date.now();
     core.x.hv_set_wallclock(BigInt(Math.floor(now / 1000)), (now % 1000) * 1e6);
-    return new XenHost(core);
+    const h = new XenHost(core);
+    h.machineMiB = machineMiB;
+    return h;
   }
 
   /** Build a domain from a kernel image (ELF or bzImage). */

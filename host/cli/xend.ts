@@ -1,0 +1,65 @@
+// `xend start|stop|status|run`: the host daemon. `start` runs it in the background (a detached child
+// running `xend run`), `run` in the foreground.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { openSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { Xend } from "../xend/daemon";
+import { request, XendUnavailable } from "../xend/client";
+import { socketPath } from "../xend/protocol";
+
+async function running(): Promise<number | 0> {
+  try {
+    const r = await request({ op: "ping" });
+    return r.ok ? (r.data as { pid: number }).pid : 0;
+  } catch { return 0; }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const cmd = argv[0] ?? "help";
+  switch (cmd) {
+    case "run": {
+      if (await running()) { console.error("xend: already running"); return 1; }
+      const xend = await Xend.create(Number(process.env.XEND_MEMORY_MIB ?? 2048));
+      await xend.listen();
+      const stop = () => xend.stop();
+      process.on("SIGTERM", stop);
+      process.on("SIGINT", stop);
+      await xend.loop();
+      return 0;
+    }
+    case "start": {
+      const pid = await running();
+      if (pid) { console.log(`xend is already running (pid ${pid})`); return 0; }
+      const self = fileURLToPath(import.meta.url);
+      const logDir = dirname(socketPath());
+      mkdirSync(logDir, { recursive: true, mode: 0o700 });
+      const log = openSync(join(logDir, "xend.log"), "a");
+      const child = spawn(process.execPath, [self, "run"], { detached: true, stdio: ["ignore", log, log], env: process.env });
+      child.unref();
+      for (let i = 0; i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        const p = await running();
+        if (p) { console.log(`xend started (pid ${p}, socket ${socketPath()})`); return 0; }
+      }
+      console.error(`xend: did not start (see ${join(logDir, "xend.log")})`);
+      return 1;
+    }
+    case "stop": {
+      try { await request({ op: "stop" }); } catch (e) { if (e instanceof XendUnavailable) { console.log("xend is not running"); return 0; } throw e; }
+      for (let i = 0; i < 100 && (await running()); i++) await new Promise((r) => setTimeout(r, 50));
+      console.log("xend stopped");
+      return 0;
+    }
+    case "status": {
+      const pid = await running();
+      console.log(pid ? `xend is running (pid ${pid}, socket ${socketPath()})` : "xend is not running");
+      return pid ? 0 : 3;
+    }
+    default:
+      console.log("usage: xend start|stop|status|run\n  start   run the host daemon in the background\n  stop    stop it (destroys every domain)\n  status  say whether it runs\n  run     run it in the foreground");
+      return cmd === "help" ? 0 : 1;
+  }
+}
+
+main(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => { console.error(`xend: ${(e as Error).message}`); process.exitCode = 1; });

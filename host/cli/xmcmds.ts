@@ -1,0 +1,230 @@
+// The xm commands that talk to xend (host/xend/): each sends one typed request and prints the answer.
+import { readFileSync } from "node:fs";
+import { request, attachConsole, XendUnavailable } from "../xend/client";
+import type { Request, DomainRow, HostInfo, VcpuRow } from "../xend/protocol";
+
+export class XmError extends Error {}
+
+export interface XmCommand {
+  name: string;
+  summary: string;
+  usage: string;
+  help: string;
+  run(args: string[]): Promise<number>;
+}
+
+async function call(req: Request): Promise<unknown> {
+  let r;
+  try { r = await request(req); } catch (e) {
+    if (e instanceof XendUnavailable) throw new XmError(e.message);
+    throw new XmError((e as Error).message);
+  }
+  if (!r.ok) throw new XmError(r.error);
+  return r.data;
+}
+
+function need(args: string[], n: number, usage: string): void {
+  if (args.length < n) throw new XmError(`missing arguments (usage: ${usage})`);
+}
+
+function num(s: string, what: string): number {
+  if (!/^\d+$/.test(s)) throw new XmError(`${what}: not a number: ${s}`);
+  return Number(s);
+}
+
+/** "512", "512M", "1G", "524288K" -> MiB */
+function mib(s: string): number {
+  const m = /^(\d+)([KMG]?)$/i.exec(s);
+  if (!m) throw new XmError(`bad memory size ${s} (examples: 256, 256M, 1G)`);
+  const v = Number(m[1]);
+  const u = m[2].toUpperCase();
+  return u === "G" ? v * 1024 : u === "K" ? Math.ceil(v / 1024) : v;
+}
+
+function table(rows: DomainRow[]): string {
+  const lines = [`${"Name".padEnd(32)} ${"ID".padStart(5)} ${"Mem".padStart(6)} ${"VCPUs".padStart(5)}  State   ${"Time(s)".padStart(9)}`];
+  for (const r of rows) lines.push(`${r.name.padEnd(32)} ${String(r.id).padStart(5)} ${String(r.memMiB).padStart(6)} ${String(r.vcpus).padStart(5)}  ${r.state}  ${r.cpuSeconds.toFixed(1).padStart(9)}`);
+  return lines.join("\n") + "\n";
+}
+
+const simple = (name: string, summary: string, op: "destroy" | "pause" | "unpause"): XmCommand => ({
+  name, summary, usage: `xm ${name} DOMAIN`, help: `${summary[0].toUpperCase()}${summary.slice(1)}. DOMAIN is a name or an id.`,
+  async run(args) { need(args, 1, this.usage); await call({ op, dom: args[0] }); return 0; },
+});
+
+async function waitGone(dom: string, timeoutMs: number): Promise<boolean> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    try { await call({ op: "state", dom }); } catch { return true; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+export const XEND_COMMANDS: XmCommand[] = [
+  {
+    name: "create", summary: "create a domain from a config file", usage: "xm create CFG [-c] [KEY=VALUE ...]",
+    help: `Creates a domain from CFG (xm/xl syntax: name, kernel, ramdisk, extra/cmdline, memory, maxmem, vcpus,
+disk, vif, on_poweroff/on_reboot/on_crash, ...). KEY=VALUE arguments override the file's settings.
+  -c   attach to the domain's console right away (detach with Ctrl-])`,
+    async run(args) {
+      need(args, 1, this.usage);
+      const con = args.includes("-c");
+      const rest = args.filter((a) => a !== "-c");
+      const file = rest[0];
+      let text: string;
+      try { text = readFileSync(file, "utf8"); } catch { throw new XmError(`cannot read ${file}`); }
+      const r = await call({ op: "create", file, text, overrides: rest.slice(1) }) as { id: number; name: string };
+      if (!con) { console.log(`Started domain ${r.name} (id=${r.id})`); return 0; }
+      await attachConsole(String(r.id), process.stdin, process.stdout).catch((e) => { throw new XmError((e as Error).message); });
+      return 0;
+    },
+  },
+  {
+    name: "list", summary: "list the domains", usage: "xm list [-l] [DOMAIN ...]",
+    help: "Lists the domains: name, id, memory (MiB), vCPUs, state (r running, b blocked, p paused, s shut down,\nc crashed) and CPU time. -l prints everything known about each, as JSON.",
+    async run(args) {
+      const rows = await call({ op: "list" }) as DomainRow[];
+      const names = args.filter((a) => a !== "-l");
+      const sel = names.length ? rows.filter((r) => names.includes(r.name) || names.includes(String(r.id))) : rows;
+      if (names.length && sel.length === 0) throw new XmError(`no such domain: ${names.join(" ")}`);
+      process.stdout.write(args.includes("-l") ? JSON.stringify(sel, null, 2) + "\n" : table(sel));
+      return 0;
+    },
+  },
+  {
+    name: "console", summary: "attach to a domain's console", usage: "xm console DOMAIN",
+    help: "Attaches the terminal (raw mode) to DOMAIN's PV console, showing what it printed so far. Ctrl-] detaches.",
+    async run(args) {
+      need(args, 1, this.usage);
+      await attachConsole(args[0], process.stdin, process.stdout).catch((e) => { throw new XmError((e as Error).message); });
+      return 0;
+    },
+  },
+  simple("destroy", "destroy a domain at once (its memory returns to the host)", "destroy"),
+  simple("pause", "pause a domain", "pause"),
+  simple("unpause", "unpause a paused domain", "unpause"),
+  {
+    name: "shutdown", summary: "ask a domain to shut down", usage: "xm shutdown DOMAIN [-w]",
+    help: "Writes control/shutdown = poweroff for DOMAIN's kernel to act on. -w waits until the domain is gone.",
+    async run(args) {
+      need(args, 1, this.usage);
+      const dom = args.find((a) => a !== "-w")!;
+      await call({ op: "shutdown", dom });
+      if (args.includes("-w") && !(await waitGone(dom, 60000))) throw new XmError(`${dom} did not shut down within 60 s`);
+      return 0;
+    },
+  },
+  {
+    name: "reboot", summary: "ask a domain to reboot", usage: "xm reboot DOMAIN",
+    help: "Writes control/shutdown = reboot for DOMAIN's kernel to act on.",
+    async run(args) { need(args, 1, this.usage); await call({ op: "shutdown", dom: args[0], reboot: true }); return 0; },
+  },
+  {
+    name: "info", summary: "show the host's information", usage: "xm info",
+    help: "Shows the host: version, memory, domains.",
+    async run() {
+      const i = await call({ op: "info" }) as HostInfo;
+      console.log(`host                   : xenwasm\nxen_version            : ${i.version}\ntotal_memory           : ${i.totalMiB}\nfree_memory            : ${i.freeMiB}\nnr_domains             : ${i.domains}\nxend_pid               : ${i.pid}\nuptime                 : ${i.uptime.toFixed(0)} s\nhypercalls             : ${i.hypercalls}`);
+      return 0;
+    },
+  },
+  {
+    name: "dmesg", summary: "show the hypervisor's log", usage: "xm dmesg",
+    help: "Shows the hypervisor's own log (domain crashes and their causes, ...).",
+    async run() { process.stdout.write(String(await call({ op: "dmesg" }))); return 0; },
+  },
+  {
+    name: "top", summary: "live view of the domains (CPU %, memory, vCPUs, state)", usage: "xm top [-b] [-d SECONDS] [-n ITERATIONS]",
+    help: "Shows every domain's CPU use (percent of one host CPU since the last refresh), memory, vCPUs and state,\nrefreshed every -d seconds (default 1) until q or Ctrl-C; -b prints plain snapshots (for scripts), -n stops after N.",
+    async run(args) {
+      const batch = args.includes("-b") || !process.stdout.isTTY;
+      const di = args.indexOf("-d"), ni = args.indexOf("-n");
+      const delay = di >= 0 ? Number(args[di + 1]) : 1;
+      const iters = ni >= 0 ? num(args[ni + 1], "-n") : batch ? 2 : Infinity;
+      if (!(delay > 0)) throw new XmError("-d: a positive number of seconds");
+      let prev = new Map<number, number>();
+      let quit = false;
+      if (!batch && process.stdin.isTTY) {
+        process.stdin.setRawMode(true);
+        process.stdin.on("data", (b) => { if (b[0] === 0x71 || b[0] === 3) quit = true; });
+      }
+      for (let k = 0; k < iters && !quit; k++) {
+        const rows = await call({ op: "list" }) as DomainRow[];
+        const lines = [`${"NAME".padEnd(24)} ${"ID".padStart(4)} STATE   ${"CPU(%)".padStart(7)} ${"MEM(MiB)".padStart(9)} VCPUS`];
+        for (const r of rows) {
+          const p = prev.get(r.id);
+          const pct = p === undefined ? 0 : ((r.cpuSeconds - p) / delay) * 100;
+          lines.push(`${r.name.padEnd(24)} ${String(r.id).padStart(4)} ${r.state}  ${pct.toFixed(1).padStart(6)} ${String(r.memMiB).padStart(9)} ${String(r.vcpus).padStart(5)}`);
+        }
+        prev = new Map(rows.map((r) => [r.id, r.cpuSeconds]));
+        process.stdout.write((batch ? "" : "\x1b[H\x1b[2J") + lines.join("\n") + "\n" + (batch ? "\n" : ""));
+        if (k + 1 < iters) await new Promise((r) => setTimeout(r, delay * 1000));
+      }
+      if (!batch && process.stdin.isTTY) { process.stdin.setRawMode(false); process.stdin.pause(); }
+      return 0;
+    },
+  },
+  {
+    name: "vcpu-list", summary: "list the vCPUs", usage: "xm vcpu-list [DOMAIN]",
+    help: "Lists every vCPU (of DOMAIN, or of all domains) with its state and CPU time.",
+    async run(args) {
+      const rows = await call({ op: "vcpu-list", dom: args[0] }) as VcpuRow[];
+      console.log(`${"Name".padEnd(32)} ${"ID".padStart(5)} VCPU State ${"Time(s)".padStart(9)}`);
+      for (const r of rows) console.log(`${r.name.padEnd(32)} ${String(r.id).padStart(5)} ${String(r.vcpu).padStart(4)} ${r.state.padEnd(5)} ${r.cpuSeconds.toFixed(1).padStart(9)}`);
+      return 0;
+    },
+  },
+  {
+    name: "mem-set", summary: "set a domain's memory target (balloon)", usage: "xm mem-set DOMAIN MEMORY",
+    help: "Writes DOMAIN's balloon target (xenstore memory/target) for its balloon driver to follow. MEMORY in MiB (or 512M, 1G).",
+    async run(args) { need(args, 2, this.usage); await call({ op: "mem-set", dom: args[0], mib: mib(args[1]) }); return 0; },
+  },
+  {
+    name: "mem-max", summary: "set a domain's maximum memory", usage: "xm mem-max DOMAIN MEMORY",
+    help: "Sets how much memory DOMAIN may have at most (its reservation limit). MEMORY in MiB (or 512M, 1G).",
+    async run(args) { need(args, 2, this.usage); await call({ op: "mem-max", dom: args[0], mib: mib(args[1]) }); return 0; },
+  },
+  {
+    name: "sched-credit", summary: "show or set the credit scheduler's weight and cap", usage: "xm sched-credit [-d DOMAIN [-w WEIGHT] [-c CAP]]",
+    help: "Without -d, shows every domain's weight and cap. -w WEIGHT (1-65535, default 256) and -c CAP (percent of one\nCPU, 0 = no cap) set them for DOMAIN.",
+    async run(args) {
+      const get = (f: string) => { const i = args.indexOf(f); return i >= 0 ? args[i + 1] : undefined; };
+      const dom = get("-d");
+      const w = get("-w"), c = get("-c");
+      const rows = await call({ op: "sched-credit", dom, weight: w === undefined ? undefined : num(w, "-w"), cap: c === undefined ? undefined : num(c, "-c") }) as { name: string; id: number; weight: number; cap: number }[];
+      console.log(`${"Name".padEnd(32)} ${"ID".padStart(5)} ${"Weight".padStart(6)}  Cap`);
+      for (const r of rows) console.log(`${r.name.padEnd(32)} ${String(r.id).padStart(5)} ${String(r.weight).padStart(6)} ${String(r.cap).padStart(4)}`);
+      return 0;
+    },
+  },
+  {
+    name: "block-attach", summary: "attach a disk to a running domain", usage: "xm block-attach DOMAIN file:/path VDEV MODE",
+    help: "Attaches the raw image /path as VDEV (e.g. xvdb), MODE r or w.",
+    async run(args) {
+      need(args, 4, this.usage);
+      await call({ op: "block-attach", dom: args[0], target: args[1].replace(/^file:/, ""), vdev: args[2], writable: args[3] === "w" });
+      return 0;
+    },
+  },
+  {
+    name: "block-detach", summary: "detach a disk from a running domain", usage: "xm block-detach DOMAIN VDEV",
+    help: "Detaches VDEV from DOMAIN.",
+    async run(args) { need(args, 2, this.usage); await call({ op: "block-detach", dom: args[0], vdev: args[1] }); return 0; },
+  },
+  {
+    name: "network-attach", summary: "attach a virtual NIC (not available yet)", usage: "xm network-attach DOMAIN [mac=MAC] [bridge=BRIDGE]",
+    help: "The network backend is not implemented yet.",
+    async run() { throw new XmError("network-attach: the network backend is not available yet"); },
+  },
+  {
+    name: "network-detach", summary: "detach a virtual NIC (not available yet)", usage: "xm network-detach DOMAIN DEVID",
+    help: "The network backend is not implemented yet.",
+    async run() { throw new XmError("network-detach: the network backend is not available yet"); },
+  },
+  {
+    name: "sysrq", summary: "send a magic SysRq key to a domain", usage: "xm sysrq DOMAIN KEY",
+    help: "Writes control/sysrq = KEY for DOMAIN's kernel.",
+    async run(args) { need(args, 2, this.usage); await call({ op: "sysrq", dom: args[0], key: args[1] }); return 0; },
+  },
+];

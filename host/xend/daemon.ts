@@ -1,0 +1,282 @@
+// xend: the one process per host that owns the core (the hypervisor and all domains) and dom0's
+// devices. It runs the domains continuously and answers `xm` over a unix socket (mode 0600, in a
+// 0700 directory) with the typed protocol of protocol.ts. Each domain keeps a bounded console log;
+// `xm console` attaches to it (raw bytes both ways after the response line).
+import { createServer, Server, Socket } from "node:net";
+import { mkdirSync, chmodSync, rmSync, existsSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { XenHost, DomainHandle, SHUTDOWN_NAMES } from "../pv/host";
+import { MM } from "../core";
+import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath } from "./protocol";
+import { parseConfig, DomainConfig } from "./config";
+
+const CONSOLE_LOG_BYTES = 64 * 1024;
+const STATE_RUNNING = 1, STATE_SHUTDOWN = 2;
+
+interface Dom {
+  handle: DomainHandle;
+  cfg: DomainConfig;
+  log: Uint8Array[];
+  logBytes: number;
+  consoles: Set<Socket>;
+  waiters: (() => void)[];
+  created: number;
+  weight: number;
+  cap: number;
+  restarts: number;
+}
+
+export class Xend {
+  readonly host: XenHost;
+  private readonly doms = new Map<number, Dom>();
+  private server?: Server;
+  private stopping = false;
+  private kick?: () => void;
+  private readonly started = Date.now();
+  private readonly kernels = new Map<string, Uint8Array>();
+
+  constructor(host: XenHost) { this.host = host; }
+
+  static async create(machineMiB = 2048): Promise<Xend> { return new Xend(await XenHost.create(machineMiB)); }
+
+  // ---- the run loop ----
+  async loop(): Promise<void> {
+    const x = this.host.core.x;
+    while (!this.stopping) {
+      const r = x.hv_run(2_000_000);
+      this.host.drainConsoles();
+      this.host.serviceDevices();
+      this.reap();
+      if (r === MM.HVX_IDLE || r === MM.HVX_NONE) {
+        const ns = r === MM.HVX_IDLE ? Number(x.hv_idle_ns()) : 0;
+        const ms = ns === 0 ? 100 : Math.min(100, ns / 1e6);
+        await new Promise<void>((res) => { const t = setTimeout(res, ms); this.kick = () => { clearTimeout(t); res(); }; });
+        this.kick = undefined;
+      } else {
+        await new Promise((res) => setImmediate(res));
+      }
+    }
+  }
+
+  private wake(): void { this.kick?.(); }
+
+  // Domains that shut down: their on_poweroff / on_reboot / on_crash action.
+  private reap(): void {
+    for (const [id, d] of this.doms) {
+      if (this.host.state(id) !== STATE_SHUTDOWN) continue;
+      const reason = this.host.shutdownReason(id);
+      const action = reason === 1 ? d.cfg.on_reboot : reason === 3 ? d.cfg.on_crash : d.cfg.on_poweroff;
+      this.logLine(d, `[xend] domain ${d.cfg.name} (${id}) shut down: ${SHUTDOWN_NAMES[reason] ?? reason}; ${action}`);
+      if (action === "preserve") { d.waiters.splice(0).forEach((w) => w()); continue; }
+      this.destroy(id);
+      if ((action === "restart" || action === "rename-restart" || action === "coredump-restart") && d.restarts < 10) {
+        try { this.start(d.cfg, d.restarts + 1); } catch (e) { this.logLine(d, `[xend] restart failed: ${(e as Error).message}`); }
+      }
+    }
+  }
+
+  private logLine(d: Dom, s: string): void { this.appendLog(d, new TextEncoder().encode(`\r\n${s}\r\n`)); }
+
+  private appendLog(d: Dom, b: Uint8Array): void {
+    d.log.push(b);
+    d.logBytes += b.length;
+    while (d.logBytes > CONSOLE_LOG_BYTES && d.log.length > 1) d.logBytes -= d.log.shift()!.length;
+    for (const s of d.consoles) s.write(b);
+  }
+
+  // ---- domains ----
+  start(cfg: DomainConfig, restarts = 0): number {
+    for (const d of this.doms.values()) if (d.cfg.name === cfg.name) throw new Error(`a domain named ${cfg.name} already exists`);
+    let kernel = this.kernels.get(cfg.kernel);
+    if (!kernel) {
+      try { kernel = new Uint8Array(readFileSync(cfg.kernel)); } catch { throw new Error(`cannot read kernel ${cfg.kernel}`); }
+    }
+    const ramdisk = cfg.ramdisk ? new Uint8Array(readFileSync(cfg.ramdisk)) : undefined;
+    const h = this.host.createDomain(cfg.name, kernel, {
+      memoryMiB: cfg.memory, vcpus: cfg.vcpus, cmdline: cfg.cmdline, ramdisk,
+      disks: cfg.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
+    });
+    if (cfg.maxmem > cfg.memory) this.host.core.x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
+    this.host.core.x.hv_domain_sched(h.domid, cfg.cpu_weight ?? 256, cfg.cpu_cap ?? 0);
+    const d: Dom = { handle: h, cfg, log: [], logBytes: 0, consoles: new Set(), waiters: [], created: Date.now(), weight: cfg.cpu_weight ?? 256, cap: cfg.cpu_cap ?? 0, restarts };
+    h.onConsole = (b) => this.appendLog(d, b);
+    this.doms.set(h.domid, d);
+    this.wake();
+    return h.domid;
+  }
+
+  destroy(id: number): void {
+    const d = this.doms.get(id);
+    if (!d) return;
+    for (const s of d.consoles) s.end();
+    this.host.destroyDomain(id);
+    this.doms.delete(id);
+    d.waiters.splice(0).forEach((w) => w());
+  }
+
+  private find(spec: string): number {
+    if (/^\d+$/.test(spec)) {
+      const id = Number(spec);
+      if (id === 0) throw new Error("Domain-0 is the host itself: not allowed here");
+      if (this.doms.has(id)) return id;
+    }
+    for (const [id, d] of this.doms) if (d.cfg.name === spec) return id;
+    throw new Error(`no such domain: ${spec}`);
+  }
+
+  private stateLetters(id: number): string {
+    const x = this.host.core.x;
+    const st = this.host.state(id);
+    const r = st === STATE_RUNNING && !x.hv_domain_blocked(id) && !x.hv_domain_paused(id) ? "r" : "-";
+    const b = st === STATE_RUNNING && x.hv_domain_blocked(id) && !x.hv_domain_paused(id) ? "b" : "-";
+    const p = x.hv_domain_paused(id) ? "p" : "-";
+    const s = st === STATE_SHUTDOWN ? "s" : "-";
+    const c = st === STATE_SHUTDOWN && this.host.shutdownReason(id) === 3 ? "c" : "-";
+    return r + b + p + s + c + "-";
+  }
+
+  rows(): DomainRow[] {
+    const x = this.host.core.x;
+    const rows: DomainRow[] = [{
+      name: "Domain-0", id: 0, memMiB: Math.round(process.memoryUsage().rss / 1048576), vcpus: 1, state: "r-----",
+      cpuSeconds: process.cpuUsage().user / 1e6, maxMiB: 0, weight: 256, cap: 0, disks: [], uptime: (Date.now() - this.started) / 1000,
+    }];
+    for (const [id, d] of [...this.doms].sort((a, b) => a[0] - b[0])) {
+      rows.push({
+        name: d.cfg.name, id, memMiB: Math.round(x.hv_domain_pages(id) / 256), vcpus: x.hv_domain_vcpus(id),
+        state: this.stateLetters(id), cpuSeconds: Number(x.hv_domain_cpu_ns(id)) / 1e9,
+        maxMiB: d.cfg.maxmem, weight: d.weight, cap: d.cap, disks: d.cfg.disks.map((k) => `${k.vdev}:${k.target}`),
+        uptime: (Date.now() - d.created) / 1000,
+      });
+    }
+    return rows;
+  }
+
+  info(): HostInfo {
+    const x = this.host.core.x;
+    let hc = 0;
+    for (let i = 0; i < 64; i++) hc += x.hv_hypercall_count(i);
+    return {
+      version: "xenwasm 0.1 (Xen interface 0x00041300)", totalMiB: Math.round(this.host.machineMiB), freeMiB: Math.round(x.hv_frames_free() / 256),
+      domains: this.doms.size, pid: process.pid, uptime: (Date.now() - this.started) / 1000, hypercalls: hc, mips: 0,
+    };
+  }
+
+  // ---- requests ----
+  async handle(req: Request, sock: Socket): Promise<Response | "console"> {
+    switch (req.op) {
+      case "ping": return { ok: true, data: { pid: process.pid } };
+      case "stop": setImmediate(() => this.stop()); return { ok: true };
+      case "create": {
+        const cfg = parseConfig(req.text + "\n" + req.overrides.join("\n"), req.file);
+        const id = this.start(cfg);
+        return { ok: true, data: { id, name: cfg.name } };
+      }
+      case "list": return { ok: true, data: this.rows() };
+      case "info": return { ok: true, data: this.info() };
+      case "dmesg": return { ok: true, data: this.host.dmesg() };
+      case "destroy": this.destroy(this.find(req.dom)); return { ok: true };
+      case "pause": this.host.core.x.hv_domain_pause(this.find(req.dom), 1); return { ok: true };
+      case "unpause": { const id = this.find(req.dom); if (!this.host.core.x.hv_domain_paused(id)) throw new Error(`${req.dom} is not paused`); this.host.core.x.hv_domain_pause(id, 0); this.wake(); return { ok: true }; }
+      case "shutdown": {
+        const id = this.find(req.dom);
+        this.host.store.write(`/local/domain/${id}/control/shutdown`, req.reboot ? "reboot" : "poweroff");
+        this.wake();
+        return { ok: true };
+      }
+      case "state": {
+        const id = this.find(req.dom);
+        return { ok: true, data: { state: this.host.state(id), reason: this.host.shutdownReason(id) } };
+      }
+      case "vcpu-list": {
+        const x = this.host.core.x;
+        const out: VcpuRow[] = [];
+        const ids = req.dom ? [this.find(req.dom)] : [...this.doms.keys()];
+        for (const id of ids) {
+          const d = this.doms.get(id)!;
+          for (let v = 0; v < x.hv_domain_vcpus(id); v++) out.push({ name: d.cfg.name, id, vcpu: v, state: this.stateLetters(id).slice(0, 2), cpuSeconds: Number(x.hv_domain_cpu_ns(id)) / 1e9 / x.hv_domain_vcpus(id) });
+        }
+        return { ok: true, data: out };
+      }
+      case "mem-set": case "mem-max": {
+        const id = this.find(req.dom);
+        const d = this.doms.get(id)!;
+        if (!(Number.isInteger(req.mib) && req.mib > 0)) throw new Error(`bad memory size ${req.mib}`);
+        if (req.op === "mem-max") {
+          if (req.mib < Math.ceil(this.host.core.x.hv_domain_pages(id) / 256)) throw new Error(`${d.cfg.name} uses more than ${req.mib} MiB`);
+          this.host.core.x.hv_domain_set_max_pages(id, req.mib * 256 + 64);
+          d.cfg.maxmem = req.mib;
+          this.host.store.write(`/local/domain/${id}/memory/static-max`, String(req.mib * 1024));
+        } else {
+          if (req.mib > d.cfg.maxmem) throw new Error(`${req.mib} MiB is above ${d.cfg.name}'s maximum (${d.cfg.maxmem} MiB)`);
+          this.host.store.write(`/local/domain/${id}/memory/target`, String(req.mib * 1024));
+        }
+        return { ok: true };
+      }
+      case "sched-credit": {
+        if (!req.dom) return { ok: true, data: this.rows().map((r) => ({ name: r.name, id: r.id, weight: r.weight, cap: r.cap })) };
+        const id = this.find(req.dom);
+        const d = this.doms.get(id)!;
+        if (req.weight !== undefined) { if (!(Number.isInteger(req.weight) && req.weight >= 1 && req.weight <= 65535)) throw new Error("weight must be 1..65535"); d.weight = req.weight; }
+        if (req.cap !== undefined) { if (!(Number.isInteger(req.cap) && req.cap >= 0 && req.cap <= 100 * d.cfg.vcpus)) throw new Error(`cap must be 0..${100 * d.cfg.vcpus}`); d.cap = req.cap; }
+        this.host.core.x.hv_domain_sched(id, d.weight, d.cap);
+        return { ok: true, data: [{ name: d.cfg.name, id, weight: d.weight, cap: d.cap }] };
+      }
+      case "block-attach": case "block-detach":
+        throw new Error(`${req.op}: hot-plugging disks into a running domain is not available yet (give disks in the config)`);
+      case "sysrq": {
+        const id = this.find(req.dom);
+        if (!/^[a-zA-Z0-9]$/.test(req.key)) throw new Error("sysrq: one letter or digit");
+        this.host.store.write(`/local/domain/${id}/control/sysrq`, req.key);
+        return { ok: true };
+      }
+      case "console": {
+        const id = this.find(req.dom);
+        const d = this.doms.get(id)!;
+        sock.write(JSON.stringify({ ok: true }) + "\n");
+        for (const b of d.log) sock.write(b);
+        d.consoles.add(sock);
+        sock.on("data", (b: Buffer) => { this.host.consoleInput(id, new Uint8Array(b)); this.wake(); });
+        sock.on("close", () => d.consoles.delete(sock));
+        return "console";
+      }
+      default: return { ok: false, error: `unknown request ${(req as { op: string }).op}` };
+    }
+  }
+
+  // ---- the socket ----
+  listen(path = socketPath()): Promise<void> {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    chmodSync(dirname(path), 0o700);
+    if (existsSync(path)) rmSync(path);
+    this.server = createServer((sock) => {
+      let consoleMode = false;
+      const lr = new LineReader(async (line) => {
+        if (consoleMode) return;
+        let res: Response | "console";
+        try {
+          const req = JSON.parse(line) as Request;
+          res = await this.handle(req, sock);
+        } catch (e) {
+          res = { ok: false, error: (e as Error).message.split("\n")[0] };
+        }
+        if (res === "console") { consoleMode = true; return; }
+        sock.write(JSON.stringify(res) + "\n");
+      });
+      sock.on("data", (b) => { if (!consoleMode) { try { lr.push(b); } catch { sock.destroy(); } } });
+      sock.on("error", () => {});
+    });
+    return new Promise((res, rej) => {
+      this.server!.once("error", rej);
+      this.server!.listen(path, () => { chmodSync(path, 0o600); res(); });
+    });
+  }
+
+  stop(): void {
+    this.stopping = true;
+    this.wake();
+    this.server?.close();
+    for (const id of [...this.doms.keys()]) this.destroy(id);
+    try { rmSync(socketPath()); } catch { /* gone */ }
+  }
+}

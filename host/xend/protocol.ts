@@ -1,0 +1,63 @@
+// The one typed request/response protocol between `xm` and `xend`: newline-delimited JSON over a unix
+// socket (mode 0600 in a 0700 directory). A `console` request switches its connection to raw bytes in
+// both directions after the response line.
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export type Request =
+  | { op: "ping" }
+  | { op: "stop" }
+  | { op: "create"; file: string; text: string; overrides: string[] }
+  | { op: "list" }
+  | { op: "info" }
+  | { op: "dmesg"; clear?: boolean }
+  | { op: "destroy"; dom: string }
+  | { op: "pause"; dom: string }
+  | { op: "unpause"; dom: string }
+  | { op: "shutdown"; dom: string; reboot?: boolean }
+  | { op: "state"; dom: string }
+  | { op: "console"; dom: string }
+  | { op: "vcpu-list"; dom?: string }
+  | { op: "mem-set"; dom: string; mib: number }
+  | { op: "mem-max"; dom: string; mib: number }
+  | { op: "sched-credit"; dom?: string; weight?: number; cap?: number }
+  | { op: "block-attach"; dom: string; target: string; vdev: string; writable: boolean }
+  | { op: "block-detach"; dom: string; vdev: string }
+  | { op: "sysrq"; dom: string; key: string };
+
+export interface DomainRow {
+  name: string; id: number; memMiB: number; vcpus: number; state: string; cpuSeconds: number;
+  maxMiB: number; weight: number; cap: number; disks: string[]; uptime: number;
+}
+export interface HostInfo {
+  version: string; totalMiB: number; freeMiB: number; domains: number; pid: number; uptime: number;
+  hypercalls: number; mips: number;
+}
+export interface VcpuRow { name: string; id: number; vcpu: number; state: string; cpuSeconds: number }
+
+export type Response =
+  | { ok: true; data?: unknown }
+  | { ok: false; error: string };
+
+export function socketPath(): string {
+  if (process.env.XEND_SOCKET) return process.env.XEND_SOCKET;
+  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
+  return join(tmpdir(), `xenwasm-${uid}`, "xend.sock");
+}
+
+/** Split a byte stream into JSON lines. */
+export class LineReader {
+  private buf = "";
+  constructor(private readonly onLine: (line: string) => void) {}
+  push(chunk: Buffer | string): void {
+    this.buf += chunk.toString();
+    let i: number;
+    while ((i = this.buf.indexOf("\n")) >= 0) {
+      const line = this.buf.slice(0, i);
+      this.buf = this.buf.slice(i + 1);
+      if (line.length) this.onLine(line);
+    }
+    if (this.buf.length > 1 << 20) throw new Error("request too long");
+  }
+  rest(): string { const r = this.buf; this.buf = ""; return r; }
+}

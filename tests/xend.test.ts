@@ -1,0 +1,107 @@
+// The toolstack end to end: xend (one daemon per host, a 0600 unix socket) and xm commands; PVGRUB2
+// under `xm create -c`, typed at through the attached console.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn, spawnSync, ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync, statSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { debFile } from "./lib/debian";
+
+const DIR = join(process.cwd(), "tests", "build", "xend");
+const SOCK = join(DIR, "run", "xend.sock");
+const env = { ...process.env, XEND_SOCKET: SOCK, XEND_MEMORY_MIB: "1024" };
+let xend: ChildProcess;
+
+function xm(...args: string[]) {
+  const r = spawnSync(process.execPath, ["bin/xm.js", ...args], { env, encoding: "utf8", timeout: 60000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test.before(async () => {
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(DIR, { recursive: true });
+  xend = spawn(process.execPath, ["bin/xend.js", "run"], { env, stdio: "ignore" });
+  for (let i = 0; i < 100; i++) { if (xm("info").status === 0) break; await sleep(50); }
+});
+test.after(() => { xm("info"); spawnSync(process.execPath, ["bin/xend.js", "stop"], { env }); xend.kill(); });
+
+const cfg = (name: string, body: string) => { const f = join(DIR, `${name}.cfg`); writeFileSync(f, body); return f; };
+
+test("xend listens on a 0600 socket in a 0700 directory; xend status", () => {
+  assert.is(statSync(SOCK).mode & 0o777, 0o600);
+  assert.is(statSync(join(DIR, "run")).mode & 0o777, 0o700);
+  const r = spawnSync(process.execPath, ["bin/xend.js", "status"], { env, encoding: "utf8" });
+  assert.match(r.stdout, "xend is running");
+});
+
+test("xm create / list / pause / unpause / mem-set / sched-credit / vcpu-list / destroy", async () => {
+  const f = cfg("idle", `# an idle guest\nname = "idle1"\nkernel = "${process.cwd()}/guests/build/pv-idle-64.elf"\nmemory = 16\nmaxmem = 32\n`);
+  let r = xm("create", f);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, "Started domain idle1");
+  await sleep(300);
+  r = xm("list");
+  assert.match(r.stdout, /Domain-0\s+0/);
+  assert.match(r.stdout, /idle1\s+\d+\s+16\s+1\s+-b----/);
+  assert.is(xm("pause", "idle1").status, 0);
+  assert.match(xm("list", "idle1").stdout, /--p---/);
+  assert.is(xm("unpause", "idle1").status, 0);
+  assert.is(xm("mem-set", "idle1", "24").status, 0);
+  assert.match(xm("mem-set", "idle1", "64").stderr, /above idle1's maximum/);
+  assert.is(xm("sched-credit", "-d", "idle1", "-w", "512", "-c", "20").status, 0);
+  assert.match(xm("sched-credit").stdout, /idle1\s+\d+\s+512\s+20/);
+  assert.match(xm("sched-credit", "-d", "idle1", "-w", "0").stderr, /weight must be 1..65535/);
+  assert.match(xm("vcpu-list", "idle1").stdout, /idle1\s+\d+\s+0 -b/);
+  assert.match(xm("info").stdout, /nr_domains\s+: 1/);
+  r = xm("create", f);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /already exists/);
+  assert.is(xm("destroy", "idle1").status, 0);
+  assert.not.match(xm("list").stdout, /idle1/);
+});
+
+test("xm: bad configs and unknown domains give one line naming the file, line and key", () => {
+  const f = cfg("bad", `name = "bad"\nkernel = "/nonexistent"\nmemory = lots\n`);
+  const r = xm("create", f);
+  assert.is(r.status, 1);
+  assert.is(r.stderr.split("\n").length, 2, r.stderr);
+  assert.match(r.stderr, /^xm: .*bad\.cfg:3: memory:/);
+  const r2 = xm("destroy", "nosuch");
+  assert.is(r2.status, 1);
+  assert.is(r2.stderr, "xm: no such domain: nosuch\n");
+});
+
+test("PVGRUB2 under `xm create -c`: grub> prompt, ls lists the PV disk, cat reads a file", async () => {
+  const bin = debFile("grub-xen-host", "usr/lib/grub-xen/grub-x86_64-xen.bin");
+  mkdirSync(join(DIR, "root", "boot"), { recursive: true });
+  writeFileSync(join(DIR, "root", "boot", "hello.txt"), "hello from the PV disk\n");
+  const img = join(DIR, "disk.img");
+  execFileSync("mke2fs", ["-q", "-F", "-t", "ext2", "-d", join(DIR, "root"), img, "4M"], { stdio: "ignore" });
+  const f = cfg("grub", `name = "pvgrub"\nkernel = "${bin}"\nmemory = 64\ndisk = [ 'format=raw,vdev=xvda,access=ro,target=${img}' ]\n`);
+  const c = spawn(process.execPath, ["bin/xm.js", "create", f, "-c"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  c.stdout.on("data", (b) => { out += b.toString(); });
+  const waitFor = async (s: string) => { for (let i = 0; i < 600 && !out.includes(s); i++) await sleep(50); return out.includes(s); };
+  assert.ok(await waitFor("grub> "), out);
+  out = "";
+  c.stdin.write("ls\n");
+  assert.ok(await waitFor("(xen/xvda)"), out);
+  await waitFor("grub> ");
+  out = "";
+  c.stdin.write("cat (xen/xvda)/boot/hello.txt\n");
+  assert.ok(await waitFor("hello from the PV disk"), out);
+  c.stdin.write("\x1d"); // Ctrl-] detaches
+  const code = await new Promise((r) => c.on("exit", r));
+  assert.is(code, 0);
+  assert.match(xm("list").stdout, /pvgrub/);
+  assert.is(xm("destroy", "pvgrub").status, 0);
+});
+
+test("xm dmesg shows the hypervisor log", () => {
+  const r = xm("dmesg");
+  assert.is(r.status, 0);
+});
+
+test.run();
