@@ -190,7 +190,7 @@ test("xm help, xm help run", () => {
   assert.match(a.stdout, /run\s+boot a PV kernel/);
   const b = xm("help", "run");
   assert.is(b.status, 0);
-  assert.match(b.stdout, /usage: xm run KERNEL/);
+  assert.match(b.stdout, /usage: xm run \[CFG \| KERNEL/);
   assert.match(b.stdout, /xm run --bare/);
   assert.match(b.stdout, /--stats/);
 });

@@ -99,6 +99,25 @@ test("PVGRUB2 under `xm create -c`: grub> prompt, ls lists the PV disk, cat read
   assert.is(xm("destroy", "pvgrub").status, 0);
 });
 
+test("xenstored's tools socket (0600): a dom0 client reads what the toolstack wrote", async () => {
+  const { connect } = await import("node:net");
+  const path = join(DIR, "run", "xenstored.sock");
+  assert.is(statSync(path).mode & 0o777, 0o600);
+  const reply = await new Promise<Buffer>((res, rej) => {
+    const s = connect(path);
+    const body = Buffer.from("/local/domain/0/name\0");
+    const hdr = Buffer.alloc(16);
+    hdr.writeUInt32LE(2, 0); hdr.writeUInt32LE(7, 4); hdr.writeUInt32LE(0, 8); hdr.writeUInt32LE(body.length, 12);
+    s.on("connect", () => s.write(Buffer.concat([hdr, body])));
+    let got = Buffer.alloc(0);
+    s.on("data", (b) => { got = Buffer.concat([got, b]); if (got.length >= 16 && got.length >= 16 + got.readUInt32LE(12)) { s.end(); res(got); } });
+    s.on("error", rej);
+  });
+  assert.is(reply.readUInt32LE(0), 2, "XS_READ reply");
+  assert.is(reply.readUInt32LE(4), 7, "req_id echoed");
+  assert.is(reply.subarray(16).toString(), "Domain-0");
+});
+
 test("xm dmesg shows the hypervisor log", () => {
   const r = xm("dmesg");
   assert.is(r.status, 0);

@@ -6,7 +6,7 @@ import { openSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Xend } from "../xend/daemon";
 import { request, XendUnavailable } from "../xend/client";
-import { socketPath } from "../xend/protocol";
+import { socketPath, xenstoreSocketPath } from "../xend/protocol";
 
 async function running(): Promise<number | 0> {
   try {
@@ -22,6 +22,7 @@ async function main(argv: string[]): Promise<number> {
       if (await running()) { console.error("xend: already running"); return 1; }
       const xend = await Xend.create(Number(process.env.XEND_MEMORY_MIB ?? 2048));
       await xend.listen();
+      await xend.listenXenstore(xenstoreSocketPath());
       const stop = () => xend.stop();
       process.on("SIGTERM", stop);
       process.on("SIGINT", stop);

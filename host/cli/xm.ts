@@ -1,7 +1,10 @@
 // `xm`: the xenwasm command line. Subcommands live in COMMANDS (name, one-line summary, usage, help
 // text, handler), so adding one (create, list, console, ...) is adding an entry. Every failure is one
 // line on stderr starting with `xm: ` and exit code 1; no stack traces.
-import { readFileSync } from "node:fs";
+import { readFileSync, existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseConfig } from "../xend/config";
 import { parseElf } from "../elf";
 import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
 import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
@@ -64,11 +67,13 @@ function readInput(file: string): Uint8Array {
 const run: Command = {
   name: "run",
   summary: "boot a PV kernel (or a bare ELF program) with its console on stdio",
-  usage: "xm run KERNEL [--memory MB] [--ramdisk FILE] [--cmdline STR] | xm run --bare [--stats] [--ram SIZE] FILE.elf",
-  help: `Boots KERNEL, a Xen PV kernel (ELF32 PAE or ELF64 with Xen ELF notes, or a bzImage with a gzip,
+  usage: "xm run [CFG | KERNEL [--memory MB] [--ramdisk FILE] [--cmdline STR]] | xm run --bare [--stats] [--ram SIZE] FILE.elf",
+  help: `Without arguments, boots the bundled default guest (a small PV kernel of ours). With CFG, a domain
+config file (xm/xl syntax), boots the domain it describes, disks included. Otherwise boots KERNEL, a Xen PV kernel (ELF32 PAE or ELF64 with Xen ELF notes, or a bzImage with a gzip,
 xz or zstd payload), as one domain in a private in-process host. Its console (console_io writes and
-the PV console ring) goes to standard output. xm exits when the domain shuts down: 0 for poweroff,
-1 for a crash or any other reason, which is printed on standard error.
+the PV console ring) goes to standard output and the terminal is its input (Ctrl-] ends the run).
+xm exits when the domain shuts down: 0 for poweroff, 1 for a crash or any other reason, which is
+printed on standard error.
 
 Options:
   --memory MB   the domain's memory (default 64)
@@ -86,9 +91,9 @@ fault with no handler is reported on standard error and gives exit status 1.
     const { opts, rest } = parseArgs("run", args, {
       "--bare": "bool", "--stats": "bool", "--ram": "value", "--memory": "value", "--ramdisk": "value", "--cmdline": "value",
     });
-    if (rest.length === 0) throw new CliError("run: missing KERNEL (usage: " + this.usage + ")");
     if (rest.length > 1) throw new CliError(`run: too many arguments: ${rest.slice(1).join(" ")}`);
     if (!opts["--bare"]) return runPv(rest[0], opts);
+    if (rest.length === 0) throw new CliError("run: missing KERNEL (usage: " + this.usage + ")");
     const ram = opts["--ram"] !== undefined ? parseSize("RAM size", opts["--ram"] as string) : DEFAULT_RAM;
     if (ram % 4096 !== 0 || ram === 0 || ram > MAX_RAM) {
       throw new CliError(`bad RAM size ${opts["--ram"]}: a multiple of 4K, at most ${MAX_RAM >>> 20}M`);
@@ -117,20 +122,67 @@ fault with no handler is reported on standard error and gives exit status 1.
   },
 };
 
-async function runPv(file: string, opts: Record<string, string | true>): Promise<number> {
-  const mem = opts["--memory"] !== undefined ? Number(opts["--memory"]) : 64;
+// The bundled default guest (our small PV hello), found next to the package's build.
+function defaultGuest(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const p = join(dir, "guests", "build", "pv-hello-64.elf");
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  throw new CliError("the bundled default guest is not built (run `npm run guests`)");
+}
+
+async function runPv(file: string | undefined, opts: Record<string, string | true>): Promise<number> {
+  file ??= defaultGuest();
+  const data = readInput(file);
+  const isImage = (data[0] === 0x7f && data[1] === 0x45) || (data.length > 0x206 && data[0x202] === 0x48 && data[0x203] === 0x64);
+  let name = "guest";
+  let mem = opts["--memory"] !== undefined ? Number(opts["--memory"]) : 64;
+  let kernel = data;
+  let ramdisk = typeof opts["--ramdisk"] === "string" ? readInput(opts["--ramdisk"]) : undefined;
+  let cmdline = typeof opts["--cmdline"] === "string" ? opts["--cmdline"] : "";
+  let disks: { path: string; vdev: string; writable: boolean }[] = [];
+  let vcpus = 1;
+  if (!isImage) {
+    // A domain config file (xm/xl syntax).
+    let cfg;
+    try { cfg = parseConfig(new TextDecoder().decode(data), file); } catch (e) { throw new CliError((e as Error).message); }
+    for (const w of cfg.warnings) process.stderr.write(`xm: warning: ${w}\n`);
+    name = cfg.name; mem = cfg.memory; vcpus = cfg.vcpus;
+    kernel = readInput(cfg.kernel);
+    if (cfg.ramdisk) ramdisk = readInput(cfg.ramdisk);
+    if (cfg.cmdline) cmdline = cfg.cmdline;
+    disks = cfg.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable }));
+  }
   if (!Number.isInteger(mem) || mem < 2 || mem > 3072) throw new CliError(`bad --memory ${opts["--memory"]}: whole MiB from 2 to 3072`);
-  const kernel = readInput(file);
-  const ramdisk = typeof opts["--ramdisk"] === "string" ? readInput(opts["--ramdisk"]) : undefined;
   const host = await XenHost.create(Math.max(256, mem + 64));
   let dom;
   try {
-    dom = host.createDomain("guest", kernel, { memoryMiB: mem, ramdisk, cmdline: typeof opts["--cmdline"] === "string" ? opts["--cmdline"] : "" });
+    dom = host.createDomain(name, kernel, { memoryMiB: mem, vcpus, ramdisk, cmdline, disks });
   } catch (e) {
     throw new CliError(`${file}: ${(e as Error).message}`);
   }
   dom.onConsole = (b) => process.stdout.write(b);
-  await host.runUntil(() => host.state(dom.domid) !== 1);
+  // The terminal is the domain's console input (raw on a TTY; Ctrl-] ends the run).
+  let detached = false;
+  const stdin = process.stdin;
+  const onData = (b: Buffer) => {
+    const i = b.indexOf(0x1d);
+    if (i >= 0) { detached = true; return; }
+    host.consoleInput(dom.domid, new Uint8Array(b));
+  };
+  if (stdin.isTTY) stdin.setRawMode(true);
+  stdin.on("data", onData);
+  stdin.on("error", () => {});
+  try {
+    await host.runUntil(() => host.state(dom.domid) !== 1 || detached);
+  } finally {
+    stdin.off("data", onData);
+    if (stdin.isTTY) stdin.setRawMode(false);
+    stdin.destroy();
+  }
+  if (detached) { process.stderr.write("\nxm: detached: the domain is gone with this process\n"); return 0; }
   const st = host.state(dom.domid);
   if (st !== 2) { process.stderr.write("xm: no domain can run\n"); return 1; }
   const reason = host.shutdownReason(dom.domid);

@@ -9,6 +9,7 @@ import { XenHost, DomainHandle, SHUTDOWN_NAMES } from "../pv/host";
 import { MM } from "../core";
 import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath } from "./protocol";
 import { parseConfig, DomainConfig } from "./config";
+import { Framer } from "../devices/xenstore/wire";
 
 const CONSOLE_LOG_BYTES = 64 * 1024;
 const STATE_RUNNING = 1, STATE_SHUTDOWN = 2;
@@ -272,10 +273,37 @@ export class Xend {
     });
   }
 
+  // xenstored's socket for dom0 tools: raw xs_wire messages (mode 0600, beside xend's socket).
+  private xsServer?: Server;
+  listenXenstore(path: string): Promise<void> {
+    if (existsSync(path)) rmSync(path);
+    this.xsServer = createServer((sock) => {
+      const framer = new Framer();
+      const conn = this.host.store.connect(0, (msg) => { if (!sock.destroyed) sock.write(msg); });
+      sock.on("data", (b: Buffer) => {
+        let buf = new Uint8Array(b);
+        while (buf.length) {
+          const { used, done } = framer.feed(buf);
+          if (framer.error) { sock.destroy(); return; }
+          buf = buf.subarray(used);
+          if (done) { conn.handle(done); this.wake(); if (conn.broken) { sock.destroy(); return; } }
+          if (used === 0 && !done) break;
+        }
+      });
+      sock.on("close", () => conn.close());
+      sock.on("error", () => {});
+    });
+    return new Promise((res, rej) => {
+      this.xsServer!.once("error", rej);
+      this.xsServer!.listen(path, () => { chmodSync(path, 0o600); res(); });
+    });
+  }
+
   stop(): void {
     this.stopping = true;
     this.wake();
     this.server?.close();
+    this.xsServer?.close();
     for (const id of [...this.doms.keys()]) this.destroy(id);
     try { rmSync(socketPath()); } catch { /* gone */ }
   }

@@ -2,7 +2,7 @@
 // socket (mode 0600 in a 0700 directory). A `console` request switches its connection to raw bytes in
 // both directions after the response line.
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, dirname } from "node:path";
 
 export type Request =
   | { op: "ping" }
@@ -60,4 +60,9 @@ export class LineReader {
     if (this.buf.length > 1 << 20) throw new Error("request too long");
   }
   rest(): string { const r = this.buf; this.buf = ""; return r; }
+}
+
+/** xenstored's socket for dom0 tools (raw xs_wire), beside xend's. */
+export function xenstoreSocketPath(): string {
+  return join(dirname(socketPath()), "xenstored.sock");
 }
