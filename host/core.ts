@@ -55,6 +55,7 @@ export interface CoreExports {
   hv_domain_paused(d: number): number;
   hv_domain_blocked(d: number): number;
   hv_domain_sched(d: number, weight: number, cap: number): number;
+  hv_trace(on: number): void;
 }
 
 export interface CoreHooks {

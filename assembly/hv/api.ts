@@ -201,3 +201,6 @@ export function hv_domain_sched(d: u32, weight: u32, cap: u32): i32 {
   setDomU32(d, CAP_F, cap);
   return 0;
 }
+
+import { setTrace } from "../hypercall/dispatch";
+export function hv_trace(on: u32): void { setTrace(on != 0); }

@@ -13,6 +13,7 @@ import {
 } from "./traps";
 import { hcEventChannelOp } from "./evtchn";
 import { hcGrantTableOp } from "./grant";
+import { logStr, logNum, logHex, logByte } from "../hv/lifecycle";
 
 // Set by hypercalls that must not write RAX on return (iret restores the guest's RAX itself).
 export let noReturnValue: bool = false;
@@ -104,10 +105,21 @@ function setArg(i: i32, v: u64): void {
   }
 }
 
+// Tracing (hv_trace): every hypercall with its arguments and result goes to the hypervisor's log.
+export let traceHypercalls: bool = false;
+export function setTrace(on: bool): void { traceHypercalls = on; }
+
 // Hypercall from the running vCPU's registers; writes the result to RAX.
 export function hypercallFromRegs(): void {
   noReturnValue = false;
-  const r = hypercall(reg64(RAX), arg(0), arg(1), arg(2), arg(3), arg(4));
+  const nr = reg64(RAX);
+  const r = hypercall(nr, arg(0), arg(1), arg(2), arg(3), arg(4));
+  if (traceHypercalls) {
+    logStr("(XEN) d"); logNum(currentDom as u64); logStr(" hc "); logNum(nr); logStr("(");
+    logHex(arg(0)); logStr(", "); logHex(arg(1)); logStr(", "); logHex(arg(2)); logStr(") = ");
+    if (r < 0) { logStr("-"); logNum((-r) as u64); } else logHex(r as u64);
+    logByte(10);
+  }
   if (noReturnValue) return;
   if (domIs64(currentDom)) setReg64(RAX, r as u64);
   else setReg64(RAX, (r as u64) & 0xffffffff);

@@ -6,7 +6,7 @@ import {
 } from "../domain/domain";
 import * as A from "./abi";
 import { rdG64, rdG32, rdG16, gOk, gReset } from "../hv/guest";
-import { domainShutdown } from "../hv/lifecycle";
+import { domainShutdown, logDom } from "../hv/lifecycle";
 import { yieldVcpu, requestHostExit, systemTime, HVX_SHUTDOWN } from "../hv/sched";
 import { isPending } from "../event/evtchn";
 import { frameOwner, mfnValid, frameType, frameTypeCount, PGT_WRITABLE } from "../domain/frames";
@@ -108,7 +108,11 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
   switch (cmd as i32) {
     case A.VCPUOP_is_up: return (load<u32>(tv + V_FLAGS) & VF_ONLINE) != 0 ? 1 : 0;
     case A.VCPUOP_up: store<u32>(tv + V_FLAGS, load<u32>(tv + V_FLAGS) | VF_ONLINE); return 0;
-    case A.VCPUOP_down: store<u32>(tv + V_FLAGS, load<u32>(tv + V_FLAGS) & ~VF_ONLINE); if (tv == v()) yieldVcpu(); return 0;
+    case A.VCPUOP_down:
+      store<u32>(tv + V_FLAGS, load<u32>(tv + V_FLAGS) & ~VF_ONLINE);
+      logDom(d, "a vCPU went down (VCPUOP_down)");
+      if (tv == v()) yieldVcpu();
+      return 0;
     case A.VCPUOP_set_singleshot_timer: {
       gReset();
       const t = rdG64(p);
