@@ -23,7 +23,8 @@ import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcal
 import { emulateGp, emulateUd } from "./emulate";
 import { domainCrash, logDom, domTop } from "./lifecycle";
 import { sendVirq } from "../event/evtchn";
-import { updateVcpuTime } from "./time";
+import { updateVcpuTime, runstateSet } from "./time";
+import { V_RS_STATE, V_RS_ENTRY } from "../domain/domain";
 import { VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKTYPE_syscall32, CALLBACKF_mask_events } from "../hypercall/abi";
 
 export { HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE };
@@ -139,6 +140,14 @@ function charge(d: u32, ns: u64): void {
   if (domU32(d, D_CAP) != 0) setDomU64(d, D_WIN_NS, domU64(d, D_WIN_NS) + ns);
 }
 
+// The runstate of a vCPU that stops running: blocked, offline, or runnable (preempted).
+function outState(i: u32): u32 {
+  const f = load<u32>(vcpu(i) + V_FLAGS);
+  if ((f & VF_ONLINE) == 0) return 3;
+  if ((f & (VF_BLOCKED | VF_POLLING)) != 0) return 2;
+  return 1;
+}
+
 // Deliver a pending event upcall to the loaded vCPU if its mask allows.
 function maybeUpcall(): void {
   const vi = load<u64>(vcpu(current as u32) + V_VCPU_INFO) as i32;
@@ -158,6 +167,7 @@ export function hvRun(budget: i32): i32 {
     const next = fireTimers(now);
     const vi = pick(now);
     if (vi < 0) {
+      if (current >= 0 && load<u32>(vcpu(current as u32) + V_RS_STATE) == 0) runstateSet(current as u32, outState(current as u32), now);
       let wake = next;
       if (capWait != 0 && (wake == 0 || capWait < wake)) wake = capWait;
       idleNs = wake == 0 ? 0 : (wake > now ? wake - now : 1);
@@ -165,7 +175,11 @@ export function hvRun(budget: i32): i32 {
       for (let d: u32 = 0; d < domTop; d++) if (runnableDom(d)) { any = true; break; }
       return any ? HVX_IDLE : HVX_NONE;
     }
-    vcpuLoad(vi as u32);
+    if (current != vi) {
+      if (current >= 0) runstateSet(current as u32, outState(current as u32), now);
+      vcpuLoad(vi as u32);
+    }
+    if (load<u32>(vcpu(vi as u32) + V_RS_STATE) != 0 || load<u64>(vcpu(vi as u32) + V_RS_ENTRY) == 0) runstateSet(vi as u32, 0, now); // RUNSTATE_running
     updateVcpuTime(now);
     maybeUpcall();
     if (hostExit >= 0) break;

@@ -41,3 +41,33 @@ export function updateWallclock(d: u32): void {
 }
 
 export { hostTimeNs };
+
+// ---- runstate accounting (vcpu_runstate_info: state @0, state_entry_time @8/@4, time[4] @16/@12) ----
+import { V_RS_STATE, V_RS_ENTRY, V_RS_TIME, V_RUNSTATE_VA } from "../domain/domain";
+import { guestAddr } from "./guest";
+
+// Move vCPU `i` (table index) to runstate `st` at time `now`; when it is the loaded vCPU, its
+// registered runstate area is written (through its own page tables).
+export function runstateSet(i: u32, st: u32, now: u64): void {
+  const v = vcpu(i);
+  const old = load<u32>(v + V_RS_STATE);
+  const entry = load<u64>(v + V_RS_ENTRY);
+  if (entry != 0 && old < 4) store<u64>(v + V_RS_TIME + ((old as i32) << 3), load<u64>(v + V_RS_TIME + ((old as i32) << 3)) + (now - entry));
+  store<u32>(v + V_RS_STATE, st);
+  store<u64>(v + V_RS_ENTRY, now);
+  if (current == (i as i32)) runstateWrite(i);
+}
+
+export function runstateWrite(i: u32): void {
+  const v = vcpu(i);
+  const va = load<u64>(v + V_RUNSTATE_VA);
+  if (va == 0) return;
+  const w64 = domIs64(load<u32>(v + 0x800));
+  const size = w64 ? 48 : 44;
+  const h = guestAddr(va, size, true);
+  if (h < 0) return; // not mapped (now): the guest's problem, as on Xen
+  store<u32>(h, load<u32>(v + V_RS_STATE));
+  const t = w64 ? 8 : 4;
+  store<u64>(h + t, load<u64>(v + V_RS_ENTRY));
+  for (let k = 0; k < 4; k++) store<u64>(h + t + 8 + k * 8, load<u64>(v + V_RS_TIME + k * 8));
+}

@@ -2,11 +2,12 @@
 import {
   current, currentDom, vcpu, domIs64, domU32, setDomU32, domExists, D_NR_VCPUS, D_VCPU0, D_PRIVILEGED,
   D_SHUTDOWN_CODE, V_FLAGS, VF_BLOCKED, VF_POLLING, VF_ONLINE, V_TIMER, V_PERIOD, V_PERIOD_NEXT,
-  V_VCPU_INFO, V_RUNSTATE_VA, V_POLL_DEADLINE,
+  V_VCPU_INFO, V_RUNSTATE_VA, V_POLL_DEADLINE, V_RS_STATE, V_RS_ENTRY, V_RS_TIME,
 } from "../domain/domain";
 import * as A from "./abi";
-import { rdG64, rdG32, rdG16, gOk, gReset } from "../hv/guest";
+import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
 import { domainShutdown, logDom } from "../hv/lifecycle";
+import { runstateWrite } from "../hv/time";
 import { yieldVcpu, requestHostExit, systemTime, HVX_SHUTDOWN } from "../hv/sched";
 import { isPending } from "../event/evtchn";
 import { frameOwner, mfnValid, frameType, frameTypeCount, PGT_WRITABLE } from "../domain/frames";
@@ -138,6 +139,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       const va = is64 ? rdG64(p) : rdG32(p) as u64;
       if (!gOk) return -A.EFAULT;
       store<u64>(tv + V_RUNSTATE_VA, va);
+      if (tv == v()) runstateWrite(domU32(d, D_VCPU0) + (id as u32));
       return 0;
     }
     case A.VCPUOP_register_vcpu_info: {
@@ -156,7 +158,21 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       store<u64>(tv + V_VCPU_INFO, nvi as u64);
       return 0;
     }
-    case A.VCPUOP_get_runstate_info: return -A.ENOSYS;
+    case A.VCPUOP_get_runstate_info: {
+      // vcpu_runstate_info of vCPU `id`, as of now.
+      const now = systemTime();
+      const st = load<u32>(tv + V_RS_STATE);
+      const w = is64 ? 8 : 4;
+      gReset();
+      wrG32(p, st);
+      wrG64(p + w, load<u64>(tv + V_RS_ENTRY));
+      for (let k = 0; k < 4; k++) {
+        let t = load<u64>(tv + V_RS_TIME + k * 8);
+        if (k == (st as i32) && load<u64>(tv + V_RS_ENTRY) != 0) t += now - load<u64>(tv + V_RS_ENTRY);
+        wrG64(p + w + 8 + ((k * 8) as u64), t);
+      }
+      return gOk ? 0 : -A.EFAULT;
+    }
     default: return -A.ENOSYS;
   }
 }

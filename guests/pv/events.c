@@ -116,6 +116,30 @@ int pv_main(void)
 	CHECK(pv_evtchn_op(EVTCHNOP_send, &bad) == -EINVAL, "send on a port out of range -> -EINVAL");
 	CHECK(pv_evtchn_op(EVTCHNOP_send, (void *)0x10) == -EFAULT, "bad argument pointer -> -EFAULT");
 
+	/* The runstate area: registered, then kept up to date by the hypervisor. */
+#if defined(__x86_64__)
+	static struct { uint32_t state; uint32_t pad; uint64_t entry; uint64_t time[4]; } rs;
+#else
+	static struct { uint32_t state; uint64_t entry; uint64_t time[4]; } __attribute__((packed)) rs;
+#endif
+	xen_ulong_t rsva = (xen_ulong_t)&rs;
+	CHECK(HYPERVISOR(__HYPERVISOR_vcpu_op, 5, 0, &rsva) == 0, "runstate area registered");
+	CHECK(rs.state == 0 && rs.entry > 0, "it says running (state %u)", rs.state);
+	{
+		uint64_t dl = pv_system_time() + 1000000; /* blocked for a while, woken by a one-shot timer */
+#if defined(__x86_64__)
+		HYPERVISOR(__HYPERVISOR_set_timer_op, dl, 0, 0);
+#else
+		HYPERVISOR(__HYPERVISOR_set_timer_op, (uint32_t)dl, (uint32_t)(dl >> 32), 0);
+#endif
+		unsigned before = pv_event_count[bv.port];
+		for (int k = 0; k < 100 && pv_event_count[bv.port] == before; k++) pv_block();
+	}
+	CHECK(rs.time[2] > 0, "blocked time accounted (%lu us)", (unsigned long)(rs.time[2] / 1000));
+	CHECK(rs.time[0] > 0, "running time accounted (%lu us)", (unsigned long)(rs.time[0] / 1000));
+	typeof(rs) info;
+	CHECK(HYPERVISOR(__HYPERVISOR_vcpu_op, 4, 0, &info) == 0 && info.state == 0 && info.time[0] >= rs.time[0], "get_runstate_info");
+
 	printf("events: %s\n", pv_fail_count ? "FAILED" : "PASSED");
 	return pv_fail_count ? 1 : 0;
 }
