@@ -56,6 +56,7 @@ export interface CoreExports {
   hv_domain_blocked(d: number): number;
   hv_domain_sched(d: number, weight: number, cap: number): number;
   hv_trace(on: number): void;
+  hv_alloc_frames(d: number, n: number, first: number): number;
 }
 
 export interface CoreHooks {

@@ -204,3 +204,18 @@ export function hv_domain_sched(d: u32, weight: u32, cap: u32): i32 {
 
 import { setTrace } from "../hypercall/dispatch";
 export function hv_trace(on: u32): void { setTrace(on != 0); }
+
+import { MAILBOX, MAILBOX_SIZE } from "../memmap";
+// Allocate `n` frames for `d` for pfns first..first+n-1 (setting the M2P), their mfns written as u32 at
+// MAILBOX (at most MAILBOX_SIZE / 4 per call). Returns how many were allocated.
+export function hv_alloc_frames(d: u32, n: u32, first: u32): u32 {
+  const max = (MAILBOX_SIZE >> 2) as u32;
+  if (n > max) n = max;
+  for (let i: u32 = 0; i < n; i++) {
+    const m = domainAllocFrame(d);
+    if (m == NO_FRAME) return i;
+    m2pSet(m, (first + i) as u64);
+    store<u32>(MAILBOX + ((i as i32) << 2), m);
+  }
+  return n;
+}

@@ -186,13 +186,11 @@ export function hvRun(budget: i32): i32 {
     const d = currentDom;
     let slice = left < SLICE ? left : SLICE;
     yieldNow = false;
+    // CPU time is charged per turn (the clock is read twice per turn, not per exit).
+    const t0 = hostTimeNs();
     while (slice > 0 && !yieldNow && hostExit < 0 && domU32(d, D_STATE) == DS_RUNNING) {
       const before = load<u64>(CPU_STATE + CPU_INSNS);
-      const t0 = hostTimeNs();
       const exit = cpuRun(slice);
-      const spent = (hostTimeNs() - t0) as u64;
-      setDomU64(d, D_CPU_NS, domU64(d, D_CPU_NS) + spent);
-      charge(d, spent);
       const ran = (load<u64>(CPU_STATE + CPU_INSNS) - before) as i32;
       const used = ran > 0 ? ran : 1;
       slice -= used;
@@ -204,6 +202,9 @@ export function hvRun(budget: i32): i32 {
       if (domU32(d, D_STATE) == DS_RUNNING && (load<u32>(vcpu(current as u32) + V_FLAGS) & (VF_BLOCKED | VF_POLLING)) == 0) maybeUpcall();
       if ((load<u32>(vcpu(current as u32) + V_FLAGS) & (VF_BLOCKED | VF_POLLING)) != 0) break;
     }
+    const spent = (hostTimeNs() - t0) as u64;
+    setDomU64(d, D_CPU_NS, domU64(d, D_CPU_NS) + spent);
+    charge(d, spent);
   }
   return hostExit >= 0 ? hostExit : HVX_BUDGET;
 }

@@ -81,3 +81,12 @@ pv_user32_code:
 	movl 0xc0100000, %eax	/* kernel memory is supervisor-only: #PF */
 1:	jmp 1b
 pv_user32_code_end:
+
+	.text
+	.globl pv_fast_pf
+pv_fast_pf:
+	addl $4, %esp		/* the error code */
+	addl $2, (%esp)		/* EIP past the faulting 2-byte load */
+	pushl %eax
+	movl $23, %eax
+	int $0x82

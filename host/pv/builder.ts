@@ -93,14 +93,17 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
   const domid = x.hv_domain_create(bits, o.vcpus ?? 1, nrPages + 64);
   if (domid < 0) throw new BuildError("no free domain slot");
   const mfns = new Uint32Array(nrPages);
-  for (let p = 0; p < nrPages; p++) {
-    const m = x.hv_alloc_frame(domid);
-    if (m < 0) { x.hv_domain_destroy(domid); throw new BuildError(`out of machine memory after ${p} of ${nrPages} pages`); }
-    mfns[p] = m;
-    x.hv_set_m2p(m, BigInt(p));
+  for (let p = 0; p < nrPages;) {
+    const got = x.hv_alloc_frames(domid, nrPages - p, p);
+    mfns.set(new Uint32Array(x.memory.buffer, MM.MAILBOX, got), p);
+    p += got;
+    if (got === 0 || (p < nrPages && got < MM.MAILBOX_SIZE / 4)) { x.hv_domain_destroy(domid); throw new BuildError(`out of machine memory after ${p} of ${nrPages} pages`); }
   }
-  const mem = () => core.bytes();
-  const dv = () => core.view();
+  // Linear memory no longer grows while we build: one view for everything (re-made if it does).
+  let bytesView = core.bytes(), dataView = core.view();
+  const fresh = () => { if (bytesView.buffer !== x.memory.buffer) { bytesView = core.bytes(); dataView = core.view(); } };
+  const mem = () => { fresh(); return bytesView; };
+  const dv = () => { fresh(); return dataView; };
   const maOf = (v: bigint) => mfns[pfnOf(v)] * 4096 + Number(v & 0xfffn);
   const copyTo = (v: bigint, src: Uint8Array) => {
     for (let i = 0; i < src.length;) {
