@@ -62,7 +62,7 @@ export function hcXenVersion(cmd: u64, arg: u64): i64 {
       return 0;
     }
     case A.XENVER_capabilities:
-      return putStr(arg, domIs64(d) ? "xen-3.0-x86_64 xen-3.0-x86_32p" : "xen-3.0-x86_64 xen-3.0-x86_32p", 1024) ? 0 : -A.EFAULT;
+      return putStr(arg, "xen-3.0-x86_64 xen-3.0-x86_32p ", 1024) ? 0 : -A.EFAULT;
     case A.XENVER_changeset: return putStr(arg, "xenwasm", 64) ? 0 : -A.EFAULT;
     case A.XENVER_platform_parameters: {
       gReset();
@@ -73,6 +73,7 @@ export function hcXenVersion(cmd: u64, arg: u64): i64 {
       gReset();
       const idx = rdG32(arg);
       if (!gOk) return -A.EFAULT;
+      if (idx != 0) return -A.EINVAL;
       let bits: u32 = 0;
       if (idx == 0) {
         // As Xen for x86 PV: preserve_ad, highmem_assist, gnttab_map_avail_bits, vnode, direct_mapped;
@@ -92,8 +93,31 @@ export function hcXenVersion(cmd: u64, arg: u64): i64 {
       return gOk ? 0 : -A.EFAULT;
     }
     case A.XENVER_commandline: return putStr(arg, "", 1024) ? 0 : -A.EFAULT;
+    case A.XENVER_build_id: return -61; // ENODATA: this build has no build id
+    case 11: return varbuf(arg, "-xenwasm"); // extraversion2
+    case 12: return varbuf(arg, "xen-3.0-x86_64 xen-3.0-x86_32p "); // capabilities2
+    case 13: return varbuf(arg, "xenwasm"); // changeset2
+    case 14: return varbuf(arg, ""); // commandline2
     default: return -A.ENOSYS;
   }
+}
+
+// struct xen_varbuf { u32 len (IN: room, OUT: length); u8 buf[] }: returns the length; len 0 asks for
+// it; too little room gives -ENOBUFS.
+function varbuf(arg: u64, str: string): i64 {
+  gReset();
+  const room = rdG32(arg);
+  if (!gOk) return -A.EFAULT;
+  const n = str.length;
+  if (room == 0) return n;
+  if ((room as i32) < n) return -105; // ENOBUFS
+  for (let i = 0; i < n; i++) {
+    const h = guestAddr(arg + 4 + (i as u64), 1, true);
+    if (h < 0) return -A.EFAULT;
+    store<u8>(h, str.charCodeAt(i) as u8);
+  }
+  wrG32(arg, n as u32);
+  return gOk ? n : -A.EFAULT;
 }
 
 export function hcVmAssist(cmd: u64, type: u64): i64 {
