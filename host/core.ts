@@ -57,6 +57,8 @@ export interface CoreExports {
   hv_domain_sched(d: number, weight: number, cap: number): number;
   hv_trace(on: number): void;
   hv_alloc_frames(d: number, n: number, first: number): number;
+  hv_domain_time(d: number): bigint;
+  hv_domain_set_time(d: number, t: bigint): void;
 }
 
 export interface CoreHooks {

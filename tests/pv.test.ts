@@ -69,6 +69,18 @@ test("PV user mode (32-bit): ring 3 through iret, INT $0x80 to the ring-1 kernel
   assert.is(r.reason, 0);
 });
 
+test("a domain's clock can be set (restore): its time, timers and polls follow the offset", async () => {
+  const host = await XenHost.create(256);
+  const g = await startGuest(host, "events", 64);
+  host.core.x.hv_domain_set_time(g.dom.domid, 500_000_000_000n);
+  const t0 = Date.now();
+  await host.runUntil(() => host.state(g.dom.domid) !== 1 || Date.now() - t0 > 20000);
+  const m = /system time runs \((\d+) ns\)/.exec(g.out());
+  assert.ok(m && Number(m[1]) >= 500e9, g.out());
+  assert.match(g.out(), "events: PASSED", g.out() + host.dmesg());
+  assert.ok(host.core.x.hv_domain_time(g.dom.domid) >= 500_000_000_000n);
+});
+
 // Two domains: grants (map, read-only, copy, refusals) and an interdomain event channel.
 for (const bits of [64, 32] as const) {
   test(`two PV domains share a page through grants and signal each other (${bits}-bit)`, async () => {

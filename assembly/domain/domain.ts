@@ -36,6 +36,7 @@ export const D_STORE_EVTCHN = 216; // u32
 export const D_PASS = 224; // u64 credit scheduler: virtual time consumed (CPU ns * 256 / weight)
 export const D_WIN_START = 240; // u64 cap accounting: start of the current window (system time ns)
 export const D_WIN_NS = 248; // u64 CPU ns used in that window
+export const D_TIME_OFFSET = 256; // i64 the domain's system time = the hypervisor's + this (restore keeps it running on)
 export const D_INSNS = 232; // u64 instructions executed
 
 export const DS_FREE = 0;

@@ -219,3 +219,9 @@ export function hv_alloc_frames(d: u32, n: u32, first: u32): u32 {
   }
   return n;
 }
+
+import { domNow, systemTime } from "./sched";
+import { D_TIME_OFFSET as TOFF } from "../domain/domain";
+// The domain's system time now (ns), and setting it (a restored domain's clock continues).
+export function hv_domain_time(d: u32): u64 { return domExists(d) ? domNow(d) : 0; }
+export function hv_domain_set_time(d: u32, t: u64): void { if (domExists(d)) store<u64>(dom(d) + TOFF, t - systemTime()); }

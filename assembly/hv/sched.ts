@@ -14,7 +14,7 @@ import { SEG_CS } from "../memmap";
 import { hostTimeNs } from "../env";
 import {
   domU32, domU64, setDomU64, domIs64, vcpu, vcpuLoad, current, currentDom, D_STATE, DS_RUNNING, D_NR_VCPUS,
-  D_VCPU0, D_PAUSE_COUNT, D_INSNS, D_CPU_NS, D_PASS, D_WIN_START, D_WIN_NS, D_WEIGHT, D_CAP, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
+  D_VCPU0, D_PAUSE_COUNT, D_INSNS, D_CPU_NS, D_TIME_OFFSET, D_PASS, D_WIN_START, D_WIN_NS, D_WEIGHT, D_CAP, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
   V_PERIOD, V_PERIOD_NEXT, V_VCPU_INFO, V_CB_EVENT, V_CB_EVENT_CS, V_CB_SYSCALL, V_CB_SYSCALL32, V_CB_FLAGS, V_TRAPS,
   V_POLL_DEADLINE,
 } from "../domain/domain";
@@ -36,6 +36,9 @@ export function stopRequested(): bool { return hostExit >= 0; }
 export const SLICE = 100000; // instructions per vCPU turn
 export let bootNs: u64 = 0;
 export function systemTime(): u64 { return (hostTimeNs() as u64) - bootNs; }
+// System time as domain `d` sees it (its offset survives save/restore across hosts).
+@inline export function domTimeAt(d: u32, now: u64): u64 { return now + domU64(d, D_TIME_OFFSET); }
+export function domNow(d: u32): u64 { return domTimeAt(d, systemTime()); }
 export function schedInit(): void { bootNs = hostTimeNs() as u64; rr = 0; }
 
 let rr: u32 = 0; // round-robin cursor over vCPU table indexes
@@ -54,26 +57,28 @@ function fireTimers(now: u64): u64 {
   for (let d: u32 = 0; d < domTop; d++) {
     if (domU32(d, D_STATE) != DS_RUNNING) continue;
     const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
+    const off = domU64(d, D_TIME_OFFSET);
+    const dnow = now + off; // deadlines are in the domain's time; `next` goes back to ours
     for (let i: u32 = 0; i < n; i++) {
       const v = vcpu(v0 + i);
       let t = load<u64>(v + V_TIMER);
-      if (t != 0 && now >= t) { store<u64>(v + V_TIMER, 0); sendVirq(d, i, VIRQ_TIMER); t = 0; }
+      if (t != 0 && dnow >= t) { store<u64>(v + V_TIMER, 0); sendVirq(d, i, VIRQ_TIMER); t = 0; }
       const per = load<u64>(v + V_PERIOD);
       let pn = load<u64>(v + V_PERIOD_NEXT);
       if (per != 0) {
-        if (now >= pn) {
+        if (dnow >= pn) {
           sendVirq(d, i, VIRQ_TIMER);
-          pn = now + per;
+          pn = dnow + per;
           store<u64>(v + V_PERIOD_NEXT, pn);
         }
-        if (next == 0 || pn < next) next = pn;
+        if (next == 0 || pn - off < next) next = pn - off;
       }
       const pd = load<u64>(v + V_POLL_DEADLINE);
       if (pd != 0 && (load<u32>(v + V_FLAGS) & VF_POLLING) != 0) {
-        if (now >= pd) { store<u32>(v + V_FLAGS, load<u32>(v + V_FLAGS) & ~(VF_POLLING | VF_BLOCKED)); store<u64>(v + V_POLL_DEADLINE, 0); }
-        else if (next == 0 || pd < next) next = pd;
+        if (dnow >= pd) { store<u32>(v + V_FLAGS, load<u32>(v + V_FLAGS) & ~(VF_POLLING | VF_BLOCKED)); store<u64>(v + V_POLL_DEADLINE, 0); }
+        else if (next == 0 || pd - off < next) next = pd - off;
       }
-      if (t != 0 && (next == 0 || t < next)) next = t;
+      if (t != 0 && (next == 0 || t - off < next)) next = t - off;
     }
   }
   return next;

@@ -3,7 +3,8 @@
 // time (nanoseconds since the hypervisor started): system_time + ((tsc - tsc_timestamp) << 1) *
 // 0x80000000 >> 32. The wall clock in shared_info is the host's wall time at system time 0.
 import { hostTimeNs } from "../env";
-import { current, currentDom, vcpu, domIs64, domU32, D_SHARED_INFO, V_VCPU_INFO } from "../domain/domain";
+import { current, currentDom, vcpu, domIs64, domU32, domU64, D_SHARED_INFO, V_VCPU_INFO, D_TIME_OFFSET } from "../domain/domain";
+import { CPU_STATE, CPU_TSC_OFFSET } from "../memmap";
 import { W64_VI_TIME, W32_VI_TIME, W64_SI_WC_VERSION, W32_SI_WC_VERSION } from "../hypercall/abi";
 import { bootNs } from "./sched";
 
@@ -17,9 +18,11 @@ export function updateVcpuTime(now: u64): void {
   const t = vi + (domIs64(currentDom) ? W64_VI_TIME : W32_VI_TIME);
   const ver = load<u32>(t);
   store<u32>(t, (ver | 1) + 0); // odd: update in progress
-  const tsc = now + bootNs;
+  // The guest's TSC is the host's nanoseconds plus the vCPU's TSC offset; its system time is ours plus
+  // the domain's offset.
+  const tsc = now + bootNs + load<u64>(CPU_STATE + CPU_TSC_OFFSET);
   store<u64>(t + 8, tsc);
-  store<u64>(t + 16, now);
+  store<u64>(t + 16, now + domU64(currentDom, D_TIME_OFFSET));
   store<u32>(t + 24, 0x80000000);
   store<i8>(t + 28, 1);
   store<u8>(t + 29, 1); // XEN_PVCLOCK_TSC_STABLE_BIT
@@ -48,8 +51,9 @@ import { guestAddr } from "./guest";
 
 // Move vCPU `i` (table index) to runstate `st` at time `now`; when it is the loaded vCPU, its
 // registered runstate area is written (through its own page tables).
-export function runstateSet(i: u32, st: u32, now: u64): void {
+export function runstateSet(i: u32, st: u32, hostNow: u64): void {
   const v = vcpu(i);
+  const now = hostNow + domU64(load<u32>(v + 0x800), D_TIME_OFFSET);
   const old = load<u32>(v + V_RS_STATE);
   const entry = load<u64>(v + V_RS_ENTRY);
   if (entry != 0 && old < 4) store<u64>(v + V_RS_TIME + ((old as i32) << 3), load<u64>(v + V_RS_TIME + ((old as i32) << 3)) + (now - entry));

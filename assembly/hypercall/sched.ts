@@ -8,7 +8,7 @@ import * as A from "./abi";
 import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
 import { domainShutdown, logDom } from "../hv/lifecycle";
 import { runstateWrite } from "../hv/time";
-import { yieldVcpu, requestHostExit, systemTime, HVX_SHUTDOWN } from "../hv/sched";
+import { yieldVcpu, requestHostExit, domNow, HVX_SHUTDOWN } from "../hv/sched";
 import { isPending } from "../event/evtchn";
 import { frameOwner, mfnValid, frameType, frameTypeCount, PGT_WRITABLE } from "../domain/frames";
 import { getPageAndType } from "../domain/mm";
@@ -97,7 +97,7 @@ export function hcSchedOpCompat(cmd: u64, a: u64): i64 {
 // set_timer_op(timeout): absolute system time in ns; 0 cancels. 32-bit guests pass lo, hi.
 export function hcSetTimerOp(a0: u64, a1: u64): i64 {
   const t = domIs64(currentDom) ? a0 : (a0 & 0xffffffff) | (a1 << 32);
-  store<u64>(v() + V_TIMER, t == 0 ? 0 : (t < systemTime() ? systemTime() : t));
+  store<u64>(v() + V_TIMER, t == 0 ? 0 : (t < domNow(currentDom) ? domNow(currentDom) : t));
   return 0;
 }
 
@@ -119,7 +119,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       const t = rdG64(p);
       const flags = rdG32(p + 8);
       if (!gOk) return -A.EFAULT;
-      if ((flags & A.VCPU_SSHOTTMR_future) != 0 && t < systemTime()) return -A.ETIME_();
+      if ((flags & A.VCPU_SSHOTTMR_future) != 0 && t < domNow(currentDom)) return -A.ETIME_();
       store<u64>(tv + V_TIMER, t == 0 ? 1 : t);
       return 0;
     }
@@ -130,7 +130,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       if (!gOk) return -A.EFAULT;
       if (period < 1000000) return -A.EINVAL; // Xen's minimum: 1 ms
       store<u64>(tv + V_PERIOD, period);
-      store<u64>(tv + V_PERIOD_NEXT, systemTime() + period);
+      store<u64>(tv + V_PERIOD_NEXT, domNow(currentDom) + period);
       return 0;
     }
     case A.VCPUOP_stop_periodic_timer: store<u64>(tv + V_PERIOD, 0); return 0;
@@ -160,7 +160,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
     }
     case A.VCPUOP_get_runstate_info: {
       // vcpu_runstate_info of vCPU `id`, as of now.
-      const now = systemTime();
+      const now = domNow(currentDom);
       const st = load<u32>(tv + V_RS_STATE);
       const w = is64 ? 8 : 4;
       gReset();
