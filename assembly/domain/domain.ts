@@ -82,6 +82,7 @@ export const V_LDT_BASE = 0x8a8; // u64 guest VA of the LDT
 export const V_LDT_ENTS = 0x8b0; // u32
 export const V_VIRQ_PORT = 0x8c0; // u16[NR_VIRQS] port bound to each VIRQ (0 = none)
 export const V_POLL_DEADLINE = 0x900; // u64
+export const V_GUEST_CR4 = 0x908; // u64 the CR4 value the guest kernel last wrote (0: never)
 export const V_RS_STATE = 0x910; // u32 runstate: RUNSTATE_running 0, runnable 1, blocked 2, offline 3
 export const V_RS_ENTRY = 0x918; // u64 system time it entered that state
 export const V_RS_TIME = 0x920; // u64[4] time spent in each state

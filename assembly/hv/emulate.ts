@@ -10,11 +10,15 @@ import {
 } from "../cpu/state";
 import { cpuidLeaf, msrRead, msrOk } from "../cpu/privops";
 import {
-  current, currentDom, vcpu, domIs64, V_GS_KERNEL, V_CR3_KERNEL, V_VCPU_INFO,
+  current, currentDom, vcpu, domIs64, V_GS_KERNEL, V_CR3_KERNEL, V_VCPU_INFO, V_IOPL, V_GUEST_CR4,
 } from "../domain/domain";
 import { guestAddr } from "./guest";
-import { guestKernelMode } from "./bounce";
+import { guestKernelMode, upcallMaskAddr } from "./bounce";
 import { W64_VI_CR2, W32_VI_CR2, XEN_VERSION_MAJOR, XEN_VERSION_MINOR } from "../hypercall/abi";
+
+// The guest's CR4 as it sees it: what it last wrote (PAE/PSE and the like always read as set).
+const GUEST_CR4_SET: u64 = 0x20 | 0x10;
+import { newBaseptrFromCr3 } from "../hypercall/mmu";
 
 const MSR_FS_BASE: u32 = 0xc0000100;
 const MSR_GS_BASE: u32 = 0xc0000101;
@@ -42,7 +46,58 @@ function fetch(): void {
 
 function canonical(v: u64): bool { return ((((v << 16) as i64) >> 16) as u64) == v; }
 
+// IN/OUT under the virtual IOPL (physdev set_iopl): allowed when it is at least the guest's ring
+// (the kernel counts as ring 1); no domain owns hardware ports here, so reads see all ones (as Xen
+// answers for ports a domain may not reach) and writes are dropped.
+function emulateIo(): bool {
+  const kernel = guestKernelMode();
+  const iopl = load<u32>(vcpu(current as u32) + V_IOPL);
+  const need: u32 = kernel ? 1 : 3;
+  if (iopl < need) return false;
+  fetch();
+  let i = 0;
+  let size = 4;
+  while (i < ibLen) {
+    const p = b(i);
+    if (p == 0x66) { size = 2; i++; continue; }
+    if (domIs64(currentDom) && (p & 0xf0) == 0x40) { i++; continue; }
+    break;
+  }
+  const op = b(i);
+  let len = i + 1;
+  switch (op) {
+    case 0xe4: case 0xe5: case 0xe6: case 0xe7: len++; break; // imm8 port
+    case 0xec: case 0xed: case 0xee: case 0xef: break; // port in DX
+    default: return false;
+  }
+  if (op == 0xe4 || op == 0xec || op == 0xe6 || op == 0xee) size = 1;
+  if (op == 0xe4 || op == 0xe5 || op == 0xec || op == 0xed) {
+    const a = reg64(RAX);
+    if (size == 1) setReg64(RAX, (a & ~(0xff as u64)) | 0xff);
+    else if (size == 2) setReg64(RAX, (a & ~(0xffff as u64)) | 0xffff);
+    else setReg64(RAX, 0xffffffff);
+  }
+  setRip(rip() + (len as u64));
+  return true;
+}
+
+// CLI/STI under a virtual IOPL that allows them: they set or clear the event-upcall mask (as Xen
+// does; a later POPF does not restore it).
+function emulateCliSti(): bool {
+  const iopl = load<u32>(vcpu(current as u32) + V_IOPL);
+  const need: u32 = guestKernelMode() ? 1 : 3;
+  if (iopl < need) return false;
+  fetch();
+  const op = b(0);
+  if (op != 0xfa && op != 0xfb) return false;
+  store<u8>(upcallMaskAddr(), op == 0xfa ? 1 : 0);
+  setRip(rip() + 1);
+  return true;
+}
+
 export function emulateGp(): bool {
+  if (emulateCliSti()) return true;
+  if (emulateIo()) return true;
   if (!guestKernelMode()) return false;
   fetch();
   let i = 0;
@@ -91,9 +146,29 @@ export function emulateGp(): bool {
         const vi = load<u64>(vcpu(current as u32) + V_VCPU_INFO) as i32;
         v = domIs64(currentDom) ? load<u64>(vi + W64_VI_CR2) : load<u32>(vi + W32_VI_CR2) as u64;
       } else if (n == 3) v = load<u64>(vcpu(current as u32) + V_CR3_KERNEL);
-      else if (n == 4) v = load<u64>(CPU_STATE + CPU_CR4);
+      else if (n == 4) { v = load<u64>(vcpu(current as u32) + V_GUEST_CR4); if (v == 0) v = load<u64>(CPU_STATE + CPU_CR4); }
       else return false;
       if (domIs64(currentDom)) setReg64(r, v); else setReg64(r, v & 0xffffffff);
+      setRip(rip() + ((len + 1) as u64));
+      return true;
+    }
+    case 0x22: { // MOV CRn, r: CR0 (only TS may change), CR3 (a new base pointer), CR4 (the guest's view)
+      const modrm = b(i + 2);
+      if (modrm > 0xff || (modrm >> 6) != 3) return false;
+      const n = ((modrm >> 3) & 7) as i32;
+      let r = (modrm & 7) as i32;
+      if (i > 0 && (b(i - 1) & 0xf1) == 0x41) r += 8; // REX.B
+      let val = reg64(r);
+      if (!domIs64(currentDom)) val &= 0xffffffff;
+      if (n == 0) {
+        const c0 = load<u64>(CPU_STATE + CPU_CR0);
+        if (((val ^ c0) & ~CR0_TS) != 0) return false;
+        store<u64>(CPU_STATE + CPU_CR0, (c0 & ~CR0_TS) | (val & CR0_TS));
+      } else if (n == 3) {
+        if (newBaseptrFromCr3(val) < 0) return false;
+      } else if (n == 4) {
+        store<u64>(vcpu(current as u32) + V_GUEST_CR4, val | GUEST_CR4_SET);
+      } else return false;
       setRip(rip() + ((len + 1) as u64));
       return true;
     }
@@ -110,7 +185,7 @@ export function emulateGp(): bool {
 
 // MSRs a PV kernel may read and write without effect on the machine.
 function harmlessMsr(m: u32): bool {
-  return m == 0x1b || m == 0x1a0 || m == 0x277 || m == 0x10 || m == 0xc0000080 || (m >= 0x200 && m < 0x300);
+  return m == 0x8b || m == 0x1b || m == 0x1a0 || m == 0x277 || m == 0x10 || m == 0xc0000080 || (m >= 0x200 && m < 0x300);
 }
 
 // #UD: the forced-emulation prefix followed by CPUID.
@@ -137,4 +212,7 @@ export function pvCpuid(leaf: u32, sub: u32): void {
     return;
   }
   cpuidLeaf(leaf, sub);
+  // Xen's PV policy: what a PV kernel cannot use is hidden (superpages: PSE, PSE36; global pages,
+  // debugging extensions, MTRRs are the hypervisor's).
+  if (leaf == 1) setReg64(RDX, reg64(RDX) & ~((1 << 2) | (1 << 3) | (1 << 12) | (1 << 13) | (1 << 17) as u64));
 }

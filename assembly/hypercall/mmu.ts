@@ -108,6 +108,14 @@ function newBaseptr(mfn: u64, user: bool): i32 {
   return 0;
 }
 
+// MOV to CR3 by a PV kernel: a new (kernel) base pointer, as MMUEXT_NEW_BASEPTR.
+export function newBaseptrFromCr3(val: u64): i32 {
+  const mfn = domIs64(currentDom) ? (val >> 12) & 0xffffffffff : ((val >> 12) | (val << 20)) & 0xfffff;
+  const cur = load<u64>(v() + V_CR3_KERNEL) >> 12;
+  if (mfn == cur) { tlbFlushAll(); return 0; }
+  return newBaseptr(mfn, false);
+}
+
 // mmuext_op(ops, count, done_out, foreigndom): { u32 cmd; arg1; arg2 } (24 / 12 bytes).
 export function hcMmuextOp(ops: u64, count: u64, doneOut: u64, foreign: u64): i64 {
   const d = currentDom;

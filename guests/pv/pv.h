@@ -175,3 +175,13 @@ long pv_block(void);
 long pv_try_write(unsigned long addr, unsigned long val);
 /* In a pv_trap handler: true (and the fault is handled) when it was pv_try_write's store. */
 int pv_try_write_fixup(struct pv_frame *f);
+
+/* A minimal xenstore client (xs.c): the ring at start_info->store_mfn mapped at `va`, requests one at
+ * a time. Paths without a leading '/' are relative to /local/domain/<domid>. xs_read returns the
+ * value's length (buf NUL-terminated, truncated to len-1) or -1; xs_write returns 0 or -1;
+ * xs_last_error() names the error ("ENOENT", "EACCES", ...). Call pv_events_init() first to wait by
+ * blocking rather than yielding. */
+int xs_init(unsigned long va);
+int xs_read(const char *path, char *buf, int len);
+int xs_write(const char *path, const char *value);
+const char *xs_last_error(void);

@@ -9,6 +9,9 @@ import { XenStore, Connection } from "../devices/xenstore/store";
 import { XsRing } from "../devices/xenstore/ring";
 import { populateDomain } from "../devices/xenstore/domain";
 import { BlkBack, DiskSpec } from "../devices/block/blkback";
+import { NetBack } from "../devices/net/netback";
+import { Bridge } from "../devices/net/bridge";
+import { randomMac, validateMac, normalizeMac } from "../xend/mac";
 
 export const SHUTDOWN_NAMES = ["poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"];
 
@@ -17,6 +20,7 @@ export interface DomainHandle extends BuiltDomain {
   xsRing?: XsRing;
   xsConn?: Connection;
   disks: BlkBack[];
+  vifs: NetBack[];
   /** Called with console bytes (console_io and ring). */
   onConsole?: (bytes: Uint8Array) => void;
 }
@@ -28,6 +32,8 @@ export class XenHost {
   readonly core: Core;
   readonly domains = new Map<number, DomainHandle>();
   readonly store = new XenStore();
+  /** The bridge every vif is a port of (xenbr0). */
+  readonly bridge = new Bridge("xenbr0");
   machineMiB = 0;
   private constructor(core: Core) {
     this.core = core;
@@ -46,10 +52,10 @@ export class XenHost {
   }
 
   /** Build a domain from a kernel image (ELF or bzImage). */
-  createDomain(name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[] }): DomainHandle {
+  createDomain(name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: { mac?: string }[] }): DomainHandle {
     const img = parseXenElf(loadKernelImage(kernel));
     const b = buildDomain(this.core, img, o);
-    const h: DomainHandle = { ...b, name, disks: [] };
+    const h: DomainHandle = { ...b, name, disks: [], vifs: [] };
     // xenstore: the domain's nodes and its ring.
     this.store.introduce(b.domid);
     populateDomain(this.store, b.domid, name, {
@@ -63,13 +69,27 @@ export class XenHost {
     h.xsConn = this.store.connect(b.domid, ring.send);
     try {
       for (const d of o.disks ?? []) h.disks.push(new BlkBack(this.core, this.store, b.domid, d));
+      for (const v of o.vifs ?? []) h.vifs.push(new NetBack(this.core, this.store, b.domid, h.vifs.length, this.bridge, { mac: this.vifMac(v.mac, h) }));
     } catch (e) {
       for (const d of h.disks) d.close();
+      for (const v of h.vifs) v.close();
       this.core.x.hv_domain_destroy(b.domid);
       throw e;
     }
     this.domains.set(b.domid, h);
     return h;
+  }
+
+  /** A vif's MAC: the one given (checked, unique on this host) or a random 00:16:3e:XX:YY:ZZ. */
+  private vifMac(mac: string | undefined, h: DomainHandle): string {
+    const used = new Set<string>();
+    for (const d of [...this.domains.values(), h]) for (const v of d.vifs) used.add(v.mac);
+    if (mac === undefined) return randomMac(used);
+    const bad = validateMac(mac.trim());
+    if (bad) throw new Error(`vif mac=${mac}: ${bad}`);
+    const m = normalizeMac(mac);
+    if (used.has(m)) throw new Error(`vif mac=${mac}: already used by another interface on this host`);
+    return m;
   }
 
   /** Type into a domain's PV console (the ring's input side); returns the bytes taken. */
@@ -101,6 +121,7 @@ export class XenHost {
         }
       }
       for (const b of d.disks) b.poll();
+      for (const v of d.vifs) v.poll();
     }
   }
 
@@ -109,6 +130,7 @@ export class XenHost {
     const h = this.domains.get(d);
     if (h) {
       for (const b of h.disks) b.close();
+      for (const v of h.vifs) v.close();
       h.xsConn?.close();
       this.store.release(d);
       this.domains.delete(d);

@@ -96,6 +96,7 @@ export class Xend {
     const h = this.host.createDomain(cfg.name, kernel, {
       memoryMiB: cfg.memory, vcpus: cfg.vcpus, cmdline: cfg.cmdline, ramdisk,
       disks: cfg.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
+      vifs: (cfg.vifs ?? []).map((v) => ({ mac: v.mac })),
     });
     if (cfg.maxmem > cfg.memory) this.host.core.x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
     this.host.core.x.hv_domain_sched(h.domid, cfg.cpu_weight ?? 256, cfg.cpu_cap ?? 0);
