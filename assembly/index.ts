@@ -1,7 +1,7 @@
 // The core's exports: numbers only. The host reads and writes the vCPU state block (CPU_STATE, see
 // memmap.ts) directly in linear memory, then calls cpu_state_changed().
 import {
-  CPU_STATE, CPU_STATE_SIZE, CPU_CPL, CPU_CR0, CPU_CR4, CPU_EFER, CPU_RFLAGS, CPU_IDTR_LIMIT, CPU_GDTR_LIMIT,
+  CPU_STATE, CPU_STATE_SIZE, CPU_CPL, CPU_FXSAVE, CPU_CR0, CPU_CR4, CPU_EFER, CPU_RFLAGS, CPU_IDTR_LIMIT, CPU_GDTR_LIMIT,
   SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_TR, SEG_LDTR, MODE_LONG64,
 } from "./memmap";
 import { setSeg, cpuStateChanged, setCpl, CR0_PE, CR0_PG, CR0_ET, CR0_NE, CR4_PAE, EFER_LME, EFER_LMA } from "./cpu/state";
@@ -46,6 +46,9 @@ export function cpu_reset_flat(mode: i32, cpl: i32): void {
     store<u64>(CPU_STATE + CPU_CR4, CR4_PAE);
     store<u64>(CPU_STATE + CPU_EFER, EFER_LME | EFER_LMA);
   }
+  // x87/SSE as after reset (FNINIT): FCW 0x37F, MXCSR 0x1F80.
+  store<u16>(CPU_STATE + CPU_FXSAVE, 0x37f);
+  store<u32>(CPU_STATE + CPU_FXSAVE + 24, 0x1f80);
   setFlags(2);
   trapFlagChanged();
   setCpl(cpl);

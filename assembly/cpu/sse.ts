@@ -9,12 +9,12 @@
 // CR0.TS=1 -> #NM. The mandatory prefix (none / 66 / F3 / F2) selects the form. Legacy-SSE 16-byte
 // memory operands must be 16-byte aligned (#GP(0)) except for the MOVU* forms. Forms not implemented
 // (MMX registers, SSE3 and later) raise #UD.
-import { CPU_STATE, CPU_FXSAVE, CPU_CR0, CPU_CR4 } from "../memmap";
-import { CR0_EM, CR0_TS, CR4_OSFXSR, F_ARITH, F_ZF, F_PF, F_CF, getReg, setReg, is64 } from "./state";
+import { CPU_STATE, CPU_FXSAVE, CPU_CR0, CPU_CR4, SEG_DS } from "../memmap";
+import { CR0_EM, CR0_TS, CR4_OSFXSR, F_ARITH, F_ZF, F_PF, F_CF, getReg, setReg, is64, RDI } from "./state";
 import { getFlags, setFlags } from "./flags";
 import { fault, raiseUD, raiseGP, raiseNM } from "./fault";
-import { dPfx, dMod, dReg, dRm, dRex, dImm, P_OPSZ, P_REP, P_REPNE } from "./decode";
-import { memLin, rmRead, rmWrite } from "./ea";
+import { dPfx, dMod, dReg, dRm, dRex, dImm, dAs, dSeg, P_OPSZ, P_REP, P_REPNE } from "./decode";
+import { memLin, rmRead, rmWrite, linear, maskAs } from "./ea";
 import { rdN, wrN, rdBlock, wrBlock, probeWrite } from "../mmu/tlb";
 import {
   fpBegin, fpFlags, fadd, fmul, fdiv, fsqrt, fminmax, fcmp, f2i, i2f, f2d, d2f, FE_I,
@@ -383,6 +383,34 @@ function cvte6(s: i32): void {
   fpEnd();
 }
 
+// RCPPS/RCPSS and RSQRTPS/RSQRTSS: approximations (the SDM asks for a relative error <= 1.5 * 2^-12;
+// this gives the correctly rounded value, which no real CPU does bit for bit). Denormal inputs count
+// as zero, tiny results are flushed to zero, no MXCSR flags.
+function approx(v: u32, rsq: bool): u32 {
+  const s = v & 0x80000000, e = (v >> 23) & 0xff, f = v & 0x7fffff;
+  if (e == 0xff && f != 0) return v | 0x400000; // NaN: quieted
+  if (e == 0) return s | 0x7f800000; // zero or denormal: infinity of its sign
+  if (rsq && s != 0) return 0xffc00000; // negative: QNaN indefinite
+  if (e == 0xff) return s; // infinity: zero of its sign
+  const x = reinterpret<f32>(v) as f64;
+  const r = reinterpret<u32>((rsq ? 1.0 / Math.sqrt(x) : 1.0 / x) as f32);
+  return ((r >> 23) & 0xff) == 0 ? r & 0x80000000 : r;
+}
+
+// MASKMOVDQU xmm1, xmm2: the bytes of xmm1 whose xmm2 mask byte has bit 7 set go to DS:[rDI].
+function maskmov(): void {
+  if (dMod() != 3) { raiseUD(); return; }
+  const as = dAs();
+  const off = maskAs(getReg(RDI, 8), as);
+  const lin = linear(dSeg() >= 0 ? dSeg() : SEG_DS, off, 16, true);
+  if (fault) return;
+  if (!probeWrite(lin, 16)) return;
+  const d = xr(dReg()), m = xr(dRm());
+  for (let i = 0; i < 16; i++) {
+    if ((load<u8>(m + i) & 0x80) != 0) wrN(is64 ? lin + (i as u64) : (lin + (i as u64)) & 0xffffffff, 1, load<u8>(d + i) as u64);
+  }
+}
+
 // ---- the 0F-map SSE/SSE2 instructions ----
 export function sseOp(op: i32): void {
   if (!sseAvail()) return;
@@ -513,6 +541,17 @@ export function sseOp(op: i32): void {
       if (p != 0) intOp(lo, xr(dReg()), p);
       return;
     }
+    case 0x52: case 0x53: { // RSQRTPS RSQRTSS RCPPS RCPSS
+      if (s == 1 || s == 3) { raiseUD(); return; }
+      const p = s == 2 ? srcN(4) : src128(true);
+      if (p == 0) return;
+      const d = xr(dReg());
+      const n = s == 2 ? 1 : 4;
+      for (let i = 0; i < n; i++) store<u32>(TMP + 4 * i, approx(load<u32>(p + 4 * i), lo == 0x52));
+      memory.copy(d, TMP, 4 * n);
+      return;
+    }
+    case 0xf7: if (s != 1) { raiseUD(); return; } maskmov(); return;
     case 0x5a: cvt5a(s); return;
     case 0x5b: cvt5b(s); return;
     case 0xe6: cvte6(s); return;

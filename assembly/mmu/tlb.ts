@@ -263,16 +263,17 @@ export function writeAcc(lin: u64, size: i32, v: u64, acc: i32): void {
 
 // Check that `len` bytes at `lin` can be written (for instructions that store more than once, so
 // that a fault on a later store cannot leave an earlier one done). Raises the fault; returns false.
+// (A fault on the second page reports its first byte in CR2, as wrCross/rdCross do.)
 export function probeWrite(lin: u64, len: i32): bool {
   const last = lin + ((len - 1) as u64);
   if (xlate(lin, 1, accU() | ACC_W) < 0) return false;
-  if ((last >> 12) != (lin >> 12) && xlate(last, 1, accU() | ACC_W) < 0) return false;
+  if ((last >> 12) != (lin >> 12) && xlate(last & ~0xfff, 1, accU() | ACC_W) < 0) return false;
   return true;
 }
 export function probeRead(lin: u64, len: i32): bool {
   const last = lin + ((len - 1) as u64);
   if (xlate(lin, 1, accU()) < 0) return false;
-  if ((last >> 12) != (lin >> 12) && xlate(last, 1, accU()) < 0) return false;
+  if ((last >> 12) != (lin >> 12) && xlate(last & ~0xfff, 1, accU()) < 0) return false;
   return true;
 }
 

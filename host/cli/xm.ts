@@ -144,6 +144,7 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
   let cmdline = typeof opts["--cmdline"] === "string" ? opts["--cmdline"] : "";
   let disks: { path: string; vdev: string; writable: boolean }[] = [];
   let vcpus = 1;
+  let vifs: { mac?: string }[] = [];
   if (!isImage) {
     // A domain config file (xm/xl syntax).
     let cfg;
@@ -154,12 +155,13 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
     if (cfg.ramdisk) ramdisk = readInput(cfg.ramdisk);
     if (cfg.cmdline) cmdline = cfg.cmdline;
     disks = cfg.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable }));
+    vifs = cfg.vifs.map((f) => ({ mac: f.mac }));
   }
   if (!Number.isInteger(mem) || mem < 2 || mem > 3072) throw new CliError(`bad --memory ${opts["--memory"]}: whole MiB from 2 to 3072`);
   const host = await XenHost.create(Math.max(256, mem + 64));
   let dom;
   try {
-    dom = host.createDomain(name, kernel, { memoryMiB: mem, vcpus, ramdisk, cmdline, disks });
+    dom = host.createDomain(name, kernel, { memoryMiB: mem, vcpus, ramdisk, cmdline, disks, vifs });
   } catch (e) {
     throw new CliError(`${file}: ${(e as Error).message}`);
   }

@@ -1,0 +1,215 @@
+// SSE differential runs: the cases of tests/lib/ssegen.ts are executed natively (64-bit) by
+// tests/diff/sse-native.c + a generated assembly file, and in the emulator (long mode, CPL 3,
+// CR4.OSFXSR set); final GPRs, arithmetic flags, MXCSR, XMM0-15 and the 512-byte memory region are
+// compared. Generated files go to tests/build/sse/ (git-ignored with tests/build/).
+// (The structure follows tests/lib/diffrun.ts.)
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync, statSync, unlinkSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { Core, MM } from "../../host/core";
+import { SseCase, generate, REGION, MEMSIZE, ARITH, DF, FLAG_NAMES, R64 } from "./ssegen";
+
+const dir = join(process.cwd(), "tests", "build", "sse");
+const REC = 928; // struct rec in sse-native.c
+const O_FLAGS = 128, O_STATUS = 136, O_MXCSR = 144, O_XMM = 160, O_MEM = 416;
+const SLOT = 128; // bytes of code per case in the emulator image
+const CODE = 0x400000;
+
+export interface Result { regs: bigint[]; flags: number; mxcsr: number; xmm: Uint8Array; mem: Uint8Array; status: number; exit?: string }
+export interface Mismatch { c: SseCase; index: number; diffs: string[] }
+export interface GroupStats { group: string; cases: number; passed: number; failed: number; mismatches: Mismatch[]; failedForms: Map<string, number> }
+
+function prune(prefix: string, keep = 3): void {
+  const fs = readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }));
+  fs.sort((a, b) => b.t - a.t);
+  for (const { f } of fs.slice(keep)) unlinkSync(join(dir, f));
+}
+
+function assemble(cases: SseCase[]): Uint8Array {
+  mkdirSync(dir, { recursive: true });
+  let src = ".code64\n";
+  cases.forEach((c, i) => { src += `.org ${i * SLOT}\n${c.text}\nud2\n`; });
+  const h = createHash("sha1").update(src).update(String(CODE)).digest("hex").slice(0, 12);
+  const bin = join(dir, `emu-${h}.bin`);
+  if (!existsSync(bin)) {
+    const s = join(dir, "emu.s"), o = join(dir, "emu.o");
+    writeFileSync(s, src);
+    execFileSync("as", ["--64", "-o", o, s]);
+    execFileSync("ld", ["-melf_x86_64", "-Ttext", "0x" + CODE.toString(16), "--oformat", "binary", "-e", "0", "-o", bin, o]);
+    unlinkSync(o);
+    prune("emu-");
+  }
+  return new Uint8Array(readFileSync(bin));
+}
+
+// ---- native ----
+function nativeSource(cases: SseCase[]): string {
+  const L: string[] = [];
+  const R = (i: number) => "%" + R64[i];
+  L.push(".text", ".globl xw_run", ".type xw_run,@function", "xw_run:");
+  L.push("push %rbx", "push %rbp", "push %r12", "push %r13", "push %r14", "push %r15", "mov %rsp, xw_saved_sp");
+  L.push(`ldmxcsr xw_in+${O_MXCSR}`);
+  for (let i = 0; i < 16; i++) L.push(`movdqu xw_in+${O_XMM + 16 * i}, %xmm${i}`);
+  L.push(`pushq xw_in+${O_FLAGS}`, "popfq");
+  for (let i = 0; i < 16; i++) if (i !== 4) L.push(`mov xw_in+${i * 8}, ${R(i)}`);
+  L.push("mov xw_in+32, %rsp", "jmp *xw_target", "xw_back:");
+  for (let i = 0; i < 16; i++) L.push(`mov ${R(i)}, xw_out+${i * 8}`);
+  L.push("mov xw_saved_sp, %rsp", "pushfq", `popq xw_out+${O_FLAGS}`, "cld", `stmxcsr xw_out+${O_MXCSR}`);
+  for (let i = 0; i < 16; i++) L.push(`movdqu %xmm${i}, xw_out+${O_XMM + 16 * i}`);
+  L.push("ldmxcsr xw_mxcsr_default", "fninit", "pop %r15", "pop %r14", "pop %r13", "pop %r12", "pop %rbp", "pop %rbx", "ret");
+  cases.forEach((c, i) => L.push(`xw_case_${i}:`, c.text, "jmp xw_back"));
+  L.push(".data", ".p2align 6", ".globl xw_in, xw_out, xw_target, xw_cases, xw_ncases",
+    `xw_in: .space ${REC}`, ".p2align 6", `xw_out: .space ${REC}`, "xw_saved_sp: .quad 0", "xw_mxcsr_default: .long 0x1f80",
+    "xw_target: .quad 0", "xw_cases:");
+  for (let i = 0; i < cases.length; i += 16) L.push(".quad " + cases.slice(i, i + 16).map((_, j) => `xw_case_${i + j}`).join(","));
+  L.push(`xw_ncases: .long ${cases.length}`, '.section .note.GNU-stack,"",@progbits', "");
+  return L.join("\n");
+}
+
+function encodeInputs(cases: SseCase[]): Uint8Array {
+  const buf = new Uint8Array(REC * cases.length);
+  const v = new DataView(buf.buffer);
+  cases.forEach((c, k) => {
+    const o = k * REC;
+    for (let i = 0; i < 16; i++) v.setBigUint64(o + i * 8, c.regs[i], true);
+    v.setBigUint64(o + O_FLAGS, BigInt(c.flags | 2), true);
+    v.setUint32(o + O_MXCSR, c.mxcsr, true);
+    buf.set(c.xmm, o + O_XMM);
+    buf.set(c.mem, o + O_MEM);
+  });
+  return buf;
+}
+
+function decodeRec(buf: Uint8Array, k: number): Result {
+  const v = new DataView(buf.buffer, buf.byteOffset);
+  const o = k * REC;
+  const regs: bigint[] = [];
+  for (let i = 0; i < 16; i++) regs.push(v.getBigUint64(o + i * 8, true));
+  return {
+    regs, flags: Number(v.getBigUint64(o + O_FLAGS, true) & 0xffffn), status: Number(v.getBigUint64(o + O_STATUS, true)),
+    mxcsr: v.getUint32(o + O_MXCSR, true), xmm: buf.slice(o + O_XMM, o + O_XMM + 256), mem: buf.slice(o + O_MEM, o + O_MEM + MEMSIZE),
+  };
+}
+
+export function runNative(cases: SseCase[]): Result[] {
+  mkdirSync(dir, { recursive: true });
+  const src = nativeSource(cases);
+  const driver = join(process.cwd(), "tests", "diff", "sse-native.c");
+  const h = createHash("sha1").update(src).update(readFileSync(driver)).digest("hex").slice(0, 12);
+  const S = join(dir, "cases.S"), exe = join(dir, `native-${h}`);
+  if (!existsSync(exe)) {
+    writeFileSync(S, src);
+    execFileSync("gcc", ["-O1", "-no-pie", "-o", exe, driver, S], { stdio: ["ignore", "inherit", "inherit"] });
+    prune("native-");
+  }
+  const inF = join(dir, `in-${process.pid}.bin`), outF = join(dir, `out-${process.pid}.bin`);
+  writeFileSync(inF, encodeInputs(cases));
+  execFileSync(exe, [inF, outF], { stdio: ["ignore", "inherit", "inherit"] });
+  const out = new Uint8Array(readFileSync(outF));
+  unlinkSync(inF); unlinkSync(outF);
+  if (out.length !== REC * cases.length) throw new Error(`native: ${out.length / REC} results for ${cases.length} cases`);
+  return cases.map((_, k) => decodeRec(out, k));
+}
+
+// ---- emulator ----
+const FX = MM.CPU_STATE + MM.CPU_FXSAVE;
+export async function runEmulator(cases: SseCase[]): Promise<Result[]> {
+  const code = assemble(cases);
+  const RAM = Math.ceil((CODE + code.length + 0x1000) / 0x100000) * 0x100000;
+  const core = await Core.create({ ioIn: () => 0, ioOut: () => true });
+  core.ensureMemory(MM.MACHINE_BASE + RAM);
+  core.x.set_phys_window(MM.MACHINE_BASE, RAM);
+  const bytes = core.bytes();
+  bytes.set(code, MM.MACHINE_BASE + CODE);
+  const out: Result[] = [];
+  cases.forEach((c, i) => {
+    core.x.cpu_reset_flat(MM.MODE_LONG64, 3);
+    core.setU64(MM.CPU_CR4, core.u64(MM.CPU_CR4) | 0x600n); // OSFXSR OSXMMEXCPT
+    const b = core.bytes();
+    b.set(c.mem, MM.MACHINE_BASE + REGION);
+    b.set(c.xmm, FX + 160);
+    core.view().setUint32(FX + 24, c.mxcsr, true);
+    for (let r = 0; r < 16; r++) core.setReg(r, c.regs[r]);
+    core.rip = BigInt(CODE + i * SLOT);
+    core.rflags = BigInt(c.flags | 2);
+    core.x.cpu_state_changed();
+    const exit = core.run(100_000);
+    const regs: bigint[] = [];
+    for (let r = 0; r < 16; r++) regs.push(core.reg(r));
+    const ok = exit === MM.EXIT_UNHANDLED && core.exitVector === 6;
+    const bb = core.bytes();
+    out.push({
+      regs, flags: Number(core.rflags & 0xffffn), status: 0, mxcsr: core.view().getUint32(FX + 24, true),
+      xmm: bb.slice(FX + 160, FX + 416),
+      exit: ok ? undefined : `exit reason ${exit}, vector ${core.exitVector}, error ${core.exitError}, rip 0x${core.rip.toString(16)} (case at 0x${(CODE + i * SLOT).toString(16)})`,
+      mem: bb.slice(MM.MACHINE_BASE + REGION, MM.MACHINE_BASE + REGION + MEMSIZE),
+    });
+  });
+  return out;
+}
+
+// ---- comparison ----
+const hex = (v: bigint | number) => "0x" + v.toString(16);
+const bytesHex = (b: Uint8Array) => [...b].reverse().map((x) => x.toString(16).padStart(2, "0")).join("");
+function flagStr(f: number, m = ARITH | DF): string {
+  return FLAG_NAMES.filter(([b]) => m & b).map(([b, n]) => (f & b ? n : n.toLowerCase())).join(" ");
+}
+
+export function compare(exp: Result, got: Result): string[] {
+  const d: string[] = [];
+  if (exp.status) d.push(`native execution faulted (signal ${exp.status}): generator bug`);
+  if (got.exit) d.push(`emulator did not reach the ud2: ${got.exit}`);
+  if (d.length) return d;
+  for (let i = 0; i < 16; i++) if (exp.regs[i] !== got.regs[i]) d.push(`${R64[i]}: expected ${hex(exp.regs[i])} got ${hex(got.regs[i])}`);
+  const fm = ARITH | DF;
+  if ((exp.flags & fm) !== (got.flags & fm)) d.push(`flags: expected ${flagStr(exp.flags)} got ${flagStr(got.flags)}`);
+  if (exp.mxcsr !== got.mxcsr) d.push(`mxcsr: expected ${hex(exp.mxcsr)} got ${hex(got.mxcsr)}`);
+  for (let i = 0; i < 16; i++) {
+    const e = exp.xmm.subarray(i * 16, i * 16 + 16), g = got.xmm.subarray(i * 16, i * 16 + 16);
+    if (e.some((x, j) => x !== g[j])) d.push(`xmm${i}: expected ${bytesHex(e)} got ${bytesHex(g)}`);
+  }
+  for (let i = 0; i < MEMSIZE; i++) {
+    if (exp.mem[i] !== got.mem[i]) {
+      let j = i;
+      while (j + 1 < MEMSIZE && exp.mem[j + 1] !== got.mem[j + 1]) j++;
+      d.push(`mem ${hex(REGION + i)}..${hex(REGION + j)}: expected ${bytesHex(exp.mem.slice(i, j + 1).reverse())} got ${bytesHex(got.mem.slice(i, j + 1).reverse())}`);
+      i = j;
+    }
+  }
+  return d;
+}
+
+export function describe(mm: Mismatch): string {
+  const c = mm.c;
+  const xs = (n: number) => bytesHex(c.xmm.subarray(n * 16, n * 16 + 16));
+  const used = [...new Set([...c.text.matchAll(/%xmm(\d+)/g)].map((m) => Number(m[1])))];
+  const lines = [`[${c.group}] ${c.form} #${mm.index}: \`${c.text}\``,
+    `    in: mxcsr=${hex(c.mxcsr)} flags: ${flagStr(c.flags)} ${used.map((n) => `xmm${n}=${xs(n)}`).join(" ")}`];
+  for (const d of mm.diffs) lines.push(`    ${d}`);
+  return lines.join("\n");
+}
+
+export interface RunOptions { seed: number; count: number; groups?: string[]; maxMismatches?: number }
+
+/** Generate, run natively and in the emulator, compare; stats per group. */
+export async function sseRun(o: RunOptions): Promise<GroupStats[]> {
+  const cases = generate(o.seed, o.count, o.groups);
+  const stats: GroupStats[] = [];
+  if (!cases.length) return stats;
+  const nat = runNative(cases);
+  const emu = await runEmulator(cases);
+  const by = new Map<string, GroupStats>();
+  cases.forEach((c, i) => {
+    let g = by.get(c.group);
+    if (!g) { g = { group: c.group, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map() }; by.set(c.group, g); stats.push(g); }
+    g.cases++;
+    const diffs = compare(nat[i], emu[i]);
+    if (diffs.length) {
+      g.failed++;
+      g.failedForms.set(c.form, (g.failedForms.get(c.form) ?? 0) + 1);
+      if (g.mismatches.length < (o.maxMismatches ?? 1000)) g.mismatches.push({ c, index: i, diffs });
+    } else g.passed++;
+  });
+  return stats;
+}

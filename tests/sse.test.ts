@@ -1,0 +1,244 @@
+// SSE/SSE2 and the x87 control instructions (assembly/cpu/sse.ts, x87.ts, softfp.ts):
+// - a fixed-seed differential run of every form of tests/lib/ssegen.ts against the real CPU (64-bit;
+//   random XMM contents, MXCSR rounding modes, FTZ, DAZ); the large run is
+//   `node dist/tests/sse-conformance.js`;
+// - unit tests from the SDM: the FXSAVE image layout (64-bit and 32-bit forms), FXRSTOR, alignment
+//   #GP, MXCSR reserved bits, and the #NM/#UD availability rules of CR0.EM/TS/MP and CR4.OSFXSR.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { MM } from "../host/core";
+import { sseRun, describe } from "./lib/sserun";
+import { sysMachine, SysMachine } from "./lib/sysmachine";
+
+const stats = await sseRun({ seed: 20240611, count: 150, maxMismatches: 3 });
+for (const s of stats) {
+  test(`SSE differential ${s.group}: ${s.cases} cases match the real CPU`, () => {
+    if (s.failed) {
+      const forms = [...s.failedForms].map(([f, n]) => `${f} (${n})`).join(", ");
+      assert.unreachable(`${s.failed}/${s.cases} mismatches in ${forms}\n${s.mismatches.map(describe).join("\n")}`);
+    }
+  });
+}
+
+// ---- unit tests ----
+const CR0_MP = 0x2n, CR0_EM = 0x4n, CR0_TS = 0x8n, CR4_OSFXSR = 0x200n, CR4_OSXMMEXCPT = 0x400n;
+const DATA = 0x200000; // scratch data (physical = linear)
+const FX = MM.CPU_STATE + MM.CPU_FXSAVE;
+
+function intercept(m: SysMachine, vec: number): void {
+  const v = m.core.view();
+  const p = MM.CPU_STATE + MM.CPU_INTERCEPT + (vec >> 3);
+  v.setUint8(p, v.getUint8(p) | (1 << (vec & 7)));
+}
+
+interface Run { m: SysMachine; vec: number; err: number; done: boolean }
+/** Run `src` followed by `mov $0x600d, %ebx; ud2`; report the first exception (6 at that ud2 = done). */
+async function run(src: string, o: { long?: boolean; cr0?: bigint; cr4?: bigint; setup?: (m: SysMachine) => void } = {}): Promise<Run> {
+  const m = await sysMachine({ long: o.long ?? true, src: `${src}\nmov $0x600d, %ebx\nud2` });
+  const c = m.core;
+  c.setU64(MM.CPU_CR0, c.u64(MM.CPU_CR0) | (o.cr0 ?? 0n));
+  c.setU64(MM.CPU_CR4, c.u64(MM.CPU_CR4) | (o.cr4 ?? CR4_OSFXSR | CR4_OSXMMEXCPT));
+  c.view().setUint32(FX + 24, 0x1f80, true);
+  o.setup?.(m);
+  c.x.cpu_state_changed();
+  for (const v of [6, 7, 13, 14, 16, 17, 19]) intercept(m, v);
+  assert.is(m.run(), MM.EXIT_INTERCEPT, src);
+  return { m, vec: c.exitVector, err: c.exitError, done: c.exitVector === 6 && c.reg(3) === 0x600dn };
+}
+
+const bytesAt = (m: SysMachine, a: number, n: number) => m.core.bytes().slice(m.phys(a), m.phys(a) + n);
+const pattern = (k: number) => Uint8Array.from({ length: 16 }, (_, i) => (k * 16 + i + 1) & 0xff);
+
+test("FXSAVE64 writes the x87/MXCSR/XMM0-15 image and leaves bytes 416-511 alone", async () => {
+  const r = await run(`
+    fninit
+    movl $0x3fa5, ${DATA + 0x400}
+    ldmxcsr ${DATA + 0x400}
+    ${[...Array(16).keys()].map((i) => `movdqu ${DATA + 0x800 + i * 16}, %xmm${i}`).join("\n")}
+    fxsave64 ${DATA}
+  `, { setup: (m) => {
+    m.core.bytes().fill(0xaa, m.phys(DATA), m.phys(DATA) + 512);
+    for (let i = 0; i < 16; i++) m.core.bytes().set(pattern(i), m.phys(DATA + 0x800 + i * 16));
+  } });
+  assert.ok(r.done, `exception ${r.vec}`);
+  const img = bytesAt(r.m, DATA, 512), v = new DataView(img.buffer);
+  assert.is(v.getUint16(0, true), 0x037f, "FCW after FNINIT");
+  assert.is(v.getUint16(2, true), 0, "FSW");
+  assert.is(img[4], 0, "abridged FTW: all empty");
+  assert.is(v.getUint32(24, true), 0x3fa5, "MXCSR");
+  assert.is(v.getUint32(28, true), 0xffff, "MXCSR_MASK");
+  for (let i = 0; i < 16; i++) assert.equal([...img.slice(160 + i * 16, 176 + i * 16)], [...pattern(i)], `XMM${i}`);
+  assert.ok(img.slice(416).every((b) => b === 0xaa), "bytes 416-511 not written");
+});
+
+test("FXRSTOR64 loads MXCSR, FCW and XMM0-15; FSW.ES/B follow unmasked pending exceptions", async () => {
+  const r = await run(`
+    fxrstor64 ${DATA}
+    stmxcsr ${DATA + 0x400}
+    fnstcw ${DATA + 0x404}
+    fnstsw %ax
+    ${[...Array(16).keys()].map((i) => `movdqu %xmm${i}, ${DATA + 0x800 + i * 16}`).join("\n")}
+  `, { setup: (m) => {
+    const b = m.core.bytes(), p = m.phys(DATA);
+    b.fill(0, p, p + 512);
+    const v = new DataView(b.buffer, p);
+    v.setUint16(0, 0x037e, true); // IM clear
+    v.setUint16(2, 0x0001, true); // IE pending
+    v.setUint32(24, 0x7f9f, true);
+    for (let i = 0; i < 16; i++) b.set(pattern(i + 3), p + 160 + i * 16);
+  } });
+  assert.ok(r.done, `exception ${r.vec}`);
+  const v = new DataView(r.m.core.bytes().buffer, r.m.phys(DATA));
+  assert.is(v.getUint32(0x400, true), 0x7f9f, "MXCSR");
+  assert.is(v.getUint16(0x404, true), 0x037e, "FCW");
+  assert.is(Number(r.m.core.reg(0) & 0xffffn), 0x8081, "FSW: IE, ES, B");
+  for (let i = 0; i < 16; i++) assert.equal([...bytesAt(r.m, DATA + 0x800 + i * 16, 16)], [...pattern(i + 3)], `XMM${i}`);
+});
+
+test("FXSAVE in 32-bit mode saves XMM0-7 only; FXRSTOR restores them", async () => {
+  const r = await run(`
+    ${[...Array(8).keys()].map((i) => `movdqu ${DATA + 0x800 + i * 16}, %xmm${i}`).join("\n")}
+    fxsave ${DATA}
+    pxor %xmm3, %xmm3
+    fxrstor ${DATA}
+    movdqu %xmm3, ${DATA + 0x400}
+  `, { long: false, setup: (m) => {
+    m.core.bytes().fill(0xaa, m.phys(DATA), m.phys(DATA) + 512);
+    for (let i = 0; i < 8; i++) m.core.bytes().set(pattern(i), m.phys(DATA + 0x800 + i * 16));
+  } });
+  assert.ok(r.done, `exception ${r.vec}`);
+  const img = bytesAt(r.m, DATA, 512);
+  for (let i = 0; i < 8; i++) assert.equal([...img.slice(160 + i * 16, 176 + i * 16)], [...pattern(i)], `XMM${i}`);
+  assert.ok(img.slice(288).every((b) => b === 0xaa), "XMM8-15 area not written");
+  assert.equal([...bytesAt(r.m, DATA + 0x400, 16)], [...pattern(3)], "XMM3 restored");
+});
+
+test("misaligned 16-byte operands of aligned forms, FXSAVE and FXRSTOR raise #GP(0); MOVUPS/MOVDQU do not", async () => {
+  for (const insn of [`movaps ${DATA + 8}, %xmm1`, `movdqa %xmm1, ${DATA + 4}`, `movapd ${DATA + 1}, %xmm2`,
+    `paddb ${DATA + 8}, %xmm0`, `addps ${DATA + 8}, %xmm0`, `movntdq %xmm0, ${DATA + 8}`, `fxsave ${DATA + 8}`,
+    `fxrstor ${DATA + 8}`, `pshufd $0, ${DATA + 4}, %xmm0`]) {
+    const r = await run(insn);
+    assert.is(r.vec, 13, insn);
+    assert.is(r.err, 0, `${insn}: error code`);
+  }
+  for (const insn of [`movups ${DATA + 8}, %xmm1`, `movdqu %xmm1, ${DATA + 3}`, `addss ${DATA + 1}, %xmm0`,
+    `movsd ${DATA + 4}, %xmm0`, `movq ${DATA + 1}, %xmm0`, `cvtps2pd ${DATA + 4}, %xmm0`]) {
+    const r = await run(insn);
+    assert.ok(r.done, `${insn}: exception ${r.vec}`);
+  }
+});
+
+test("MXCSR reserved bits: LDMXCSR and FXRSTOR raise #GP(0) and change nothing", async () => {
+  for (const insn of [`ldmxcsr ${DATA}`, `fxrstor64 ${DATA}`]) {
+    const r = await run(insn, { setup: (m) => {
+      m.core.bytes().fill(0, m.phys(DATA), m.phys(DATA) + 512);
+      m.w32(DATA, 0x10000 | 0x1f80); m.w32(DATA + 24, 0x20000 | 0x1f80);
+    } });
+    assert.is(r.vec, 13, insn);
+    assert.is(r.err, 0);
+    assert.is(r.m.core.view().getUint32(FX + 24, true), 0x1f80, `${insn}: MXCSR unchanged`);
+  }
+});
+
+test("availability: CR0.TS -> #NM, CR4.OSFXSR clear or CR0.EM -> #UD for SSE; x87 and FXSAVE #NM on EM/TS", async () => {
+  const OK = -1;
+  const cases: [bigint, bigint, string, number][] = [
+    // SSE: EM or !OSFXSR -> #UD, then TS -> #NM
+    [0n, CR4_OSFXSR, "addps %xmm0, %xmm1", OK], [CR0_TS, CR4_OSFXSR, "addps %xmm0, %xmm1", 7],
+    [0n, 0n, "addps %xmm0, %xmm1", 6], [CR0_TS, 0n, "addps %xmm0, %xmm1", 6], [CR0_EM, CR4_OSFXSR, "addps %xmm0, %xmm1", 6],
+    [CR0_TS, CR4_OSFXSR, "pxor %xmm0, %xmm1", 7], [0n, 0n, "pxor %xmm0, %xmm1", 6],
+    [CR0_TS, CR4_OSFXSR, "movdqa %xmm0, %xmm1", 7], [0n, 0n, "movd %eax, %xmm1", 6],
+    [CR0_TS, CR4_OSFXSR, `ldmxcsr ${DATA}`, 7], [0n, 0n, `stmxcsr ${DATA}`, 6], [CR0_EM, CR4_OSFXSR, `stmxcsr ${DATA}`, 6],
+    // FXSAVE/FXRSTOR: #NM on EM or TS, whatever OSFXSR says
+    [0n, 0n, `fxsave ${DATA}`, OK], [CR0_TS, CR4_OSFXSR, `fxsave ${DATA}`, 7], [CR0_EM, CR4_OSFXSR, `fxsave ${DATA}`, 7],
+    [CR0_TS, 0n, `fxrstor ${DATA}`, 7],
+    // x87: #NM on EM or TS; WAIT: #NM on TS with MP only
+    [0n, 0n, "fninit", OK], [CR0_TS, 0n, "fninit", 7], [CR0_EM, 0n, `fnstcw ${DATA}`, 7], [CR0_TS, 0n, "fnstsw %ax", 7],
+    [CR0_TS, 0n, "fwait", OK], [CR0_TS | CR0_MP, 0n, "fwait", 7], [CR0_EM, 0n, "fwait", OK],
+    [0n, 0n, "fld1", 6], // x87 arithmetic: not implemented (and not offered)
+    // fences and CLFLUSH need nothing
+    [CR0_TS | CR0_EM, 0n, "lfence; mfence; sfence", OK], [CR0_TS | CR0_EM, 0n, `clflush ${DATA}`, OK],
+    // MMX, SSE3, SSSE3: not offered
+    [0n, CR4_OSFXSR, "paddb %mm0, %mm1", 6], [0n, CR4_OSFXSR, "addsubps %xmm0, %xmm1", 6],
+    [0n, CR4_OSFXSR, "pshufb %xmm0, %xmm1", 6], [0n, CR4_OSFXSR, "emms", 6],
+  ];
+  for (const [cr0, cr4, insn, vec] of cases) {
+    const r = await run(insn, { cr0, cr4 });
+    const what = `${insn} with CR0|=${cr0} CR4|=${cr4}`;
+    if (vec === OK) assert.ok(r.done, `${what}: exception ${r.vec}`);
+    else { assert.is(r.vec, vec, what); assert.not.ok(r.done, what); }
+  }
+});
+
+test("CPUID leaf 1 EDX offers FPU, FXSR, SSE, SSE2 (and not MMX)", async () => {
+  const r = await run("mov $1, %eax\ncpuid");
+  assert.ok(r.done);
+  const edx = Number(r.m.core.reg(2) & 0xffffffffn);
+  for (const b of [0, 24, 25, 26]) assert.ok(edx & (1 << b), `bit ${b}`);
+  assert.not.ok(edx & (1 << 23), "MMX");
+});
+
+test("RCPPS/RSQRTPS/RCPSS/RSQRTSS: within 1.5 * 2^-12 of the exact value; special inputs", async () => {
+  const f32 = (v: number) => { const b = new DataView(new ArrayBuffer(4)); b.setFloat32(0, v, true); return b.getUint32(0, true); };
+  const ins = [3.0, 0.1, 1e30, 7e-39 /* denormal: as zero */, 12345.678, 2.5e-30, -4.0, 0];
+  const r = await run(`
+    movdqu ${DATA}, %xmm0
+    movdqu ${DATA + 16}, %xmm1
+    rcpps %xmm0, %xmm2
+    rsqrtps %xmm0, %xmm3
+    rcpps %xmm1, %xmm4
+    rsqrtps %xmm1, %xmm5
+    movdqu %xmm2, ${DATA + 0x100}
+    movdqu %xmm3, ${DATA + 0x110}
+    movdqu %xmm4, ${DATA + 0x120}
+    movdqu %xmm5, ${DATA + 0x130}
+  `, { setup: (m) => ins.forEach((v, i) => m.w32(DATA + 4 * i, f32(v))) });
+  assert.ok(r.done);
+  const out = (k: number, i: number) => new DataView(r.m.core.bytes().buffer, r.m.phys(DATA + 0x100 + k * 16 + (i & 3) * 4)).getFloat32(0, true);
+  ins.forEach((x, i) => {
+    const rcp = out(i < 4 ? 0 : 2, i), rsq = out(i < 4 ? 1 : 3, i);
+    const xf = new DataView(new Uint32Array([f32(x)]).buffer).getFloat32(0, true);
+    if (Math.abs(xf) < 1.2e-38) { assert.is(rcp, xf < 0 || Object.is(xf, -0) ? -Infinity : Infinity); assert.is(rsq, Infinity); return; }
+    assert.ok(Math.abs(rcp * xf - 1) <= 1.5 * 2 ** -12, `rcp(${x}) = ${rcp}`);
+    if (xf < 0) assert.ok(Number.isNaN(rsq), `rsqrt(${x})`);
+    else assert.ok(Math.abs(rsq * Math.sqrt(xf) - 1) <= 1.5 * 2 ** -12, `rsqrt(${x}) = ${rsq}`);
+  });
+});
+
+test("page-crossing 16-byte stores and FXSAVE: #PF on the second page writes nothing; loads fault too", async () => {
+  const END = 0x800000; // paging: the first 8 MiB are mapped, the next page is not present
+  for (const [insn, at] of [[`movdqu %xmm0, ${END - 8}`, END - 8], [`movups %xmm0, ${END - 1}`, END - 1],
+    [`fxsave64 ${END - 0x100}`, END - 0x100], [`movdqu ${END - 8}, %xmm0`, END - 8], [`fxrstor64 ${END - 0x100}`, END - 0x100],
+    [`maskmovdqu %xmm1, %xmm0`, END - 4]] as [string, number][]) {
+    const m = await sysMachine({ long: true, paging: true, src: `${insn}
+ud2` });
+    const c = m.core;
+    c.setU64(MM.CPU_CR4, c.u64(MM.CPU_CR4) | CR4_OSFXSR);
+    c.bytes().fill(0x5a, m.phys(END - 0x200), m.phys(END));
+    c.bytes().fill(0xff, FX + 160, FX + 192); // XMM0, XMM1 (mask: every byte)
+    c.setReg(7, BigInt(END - 4));
+    c.x.cpu_state_changed();
+    for (const v of [6, 13, 14]) intercept(m, v);
+    assert.is(m.run(), MM.EXIT_INTERCEPT, insn);
+    assert.is(c.exitVector, 14, insn);
+    assert.is(c.u64(MM.CPU_CR2), BigInt(END), `${insn}: CR2`);
+    assert.ok(c.bytes().slice(m.phys(END - 0x200), m.phys(END)).every((b) => b === 0x5a), `${insn}: nothing written`);
+    assert.is(c.rip, BigInt(0x100000), `${insn}: RIP at the instruction`);
+    void at;
+  }
+});
+
+test("SSE results in XMM8-15 and with a LOCK prefix", async () => {
+  const r = await run(".byte 0xf0, 0x66, 0x0f, 0xef, 0xc0 # lock pxor %xmm0, %xmm0");
+  assert.is(r.vec, 6, "LOCK: #UD");
+  const r2 = await run(`
+    movl $0x3f800000, ${DATA}
+    movss ${DATA}, %xmm9
+    addss %xmm9, %xmm9
+    cvttss2si %xmm9, %r11
+  `);
+  assert.ok(r2.done);
+  assert.is(r2.m.core.reg(11), 2n);
+});
+
+test.run();
