@@ -21,6 +21,7 @@ import {
 import { hypercallFromRegs } from "../hypercall/dispatch";
 import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcallMaskAddr } from "./bounce";
 import { emulateGp, emulateUd } from "./emulate";
+import { ptwrFault } from "./ptwr";
 import { domainCrash, logDom, domTop } from "./lifecycle";
 import { sendVirq } from "../event/evtchn";
 import { updateVcpuTime, runstateSet } from "./time";
@@ -245,7 +246,12 @@ function handleExit(exit: i32): void {
       switch (vec) {
         case 13: if (!emulateGp()) bounceTrap(13, err as i64); return;
         case 6: if (!emulateUd()) bounceTrap(6, -1); return;
-        case 14: bouncePageFault(load<u64>(CPU_STATE + CPU_EXIT_INFO), err); return;
+        case 14: {
+          const cr2 = load<u64>(CPU_STATE + CPU_EXIT_INFO);
+          if (ptwrFault(cr2, err)) return; // a kernel write to its own page table, emulated
+          bouncePageFault(cr2, err);
+          return;
+        }
         default: bounceTrap(vec, err < 0 ? -1 : err as i64); return;
       }
     }
