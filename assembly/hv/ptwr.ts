@@ -3,10 +3,11 @@
 // decodes the faulting instruction, validates the new entry exactly as mmu_update would, and
 // completes the write — or, if the entry is refused, the #PF goes to the guest. Linux writes PTEs
 // this way (MOV, XCHG, CMPXCHG, MOV imm) all the time.
-// Only 8-byte aligned writes of whole 64-bit entries, from 64-bit guests, are emulated here.
+// 64-bit guests: MOV/XCHG/CMPXCHG of whole entries, and AND/OR of a byte, dword or qword of an entry
+// (Linux's set_bit/clear_bit on PTE flags).
 import { CPU_STATE, CPU_CR3 } from "../memmap";
 import { reg64, setReg64, RAX, rip, setRip } from "../cpu/state";
-import { getFlags, setFlags } from "../cpu/flags";
+import { getFlags, setFlags, szp } from "../cpu/flags";
 import { F_ZF } from "../cpu/state";
 import { currentDom, domIs64 } from "../domain/domain";
 import { frameOwner, frameType, frameTypeCount, frameFlags, mfnValid, PGT_L1, PGF_VALIDATED } from "../domain/frames";
@@ -33,7 +34,6 @@ const ib = memory.data(16) as i32;
 // Try to emulate the write that faulted at `cr2` (error code `err`). True when done (RIP moved on).
 export function ptwrFault(cr2: u64, err: i32): bool {
   if ((err & 3) != 3 || !domIs64(currentDom) || !guestKernelMode()) return false;
-  if ((cr2 & 7) != 0) return false;
   const pte = leafEntry(cr2);
   if (pte == 0) return false;
   const m = load<u64>(pte as i32);
@@ -56,17 +56,25 @@ export function ptwrFault(cr2: u64, err: i32): bool {
     if ((b & 0xf0) == 0x40) { rex = b; i++; continue; }
     break;
   }
-  if ((rex & 8) == 0) return false; // 64-bit operand size only
   let op = load<u8>(ib + i) as i32;
   i++;
   if (op == 0x0f) { op = 0x100 | (load<u8>(ib + i) as i32); i++; }
-  if (op != 0x89 && op != 0x87 && op != 0x1b1 && op != 0xc7) return false;
+  // Operand size: 1 for the 8-bit forms, 8 with REX.W, else 4.
+  let size = (rex & 8) != 0 ? 8 : 4;
+  if (op == 0x80 || op == 0x88 || op == 0x08 || op == 0x20 || op == 0xc6) size = 1;
+  const ok = op == 0x89 || op == 0x87 || op == 0x1b1 || op == 0xc7 || op == 0x80 || op == 0x81 || op == 0x83 ||
+    op == 0x09 || op == 0x21 || op == 0x08 || op == 0x20;
+  if (!ok) return false;
+  if ((op == 0x89 || op == 0x87 || op == 0x1b1 || op == 0xc7) && size != 8) return false; // whole entries only
+  if ((cr2 & ((size - 1) as u64)) != 0) return false;
   const modrm = load<u8>(ib + i) as i32;
   i++;
   const mod = modrm >> 6, rm = modrm & 7;
-  const reg = ((modrm >> 3) & 7) | ((rex & 4) << 1);
+  const sub = (modrm >> 3) & 7;
+  const reg = sub | ((rex & 4) << 1);
   if (mod == 3) return false;
-  if (op == 0xc7 && (modrm & 0x38) != 0) return false;
+  if (op == 0xc7 && sub != 0) return false;
+  if ((op == 0x80 || op == 0x81 || op == 0x83) && sub != 1 && sub != 4) return false; // OR, AND
   // Skip the addressing bytes (the address itself is CR2).
   if (rm == 4) {
     const sib = load<u8>(ib + i);
@@ -75,13 +83,25 @@ export function ptwrFault(cr2: u64, err: i32): bool {
   } else if (mod == 0 && rm == 5) i += 4;
   if (mod == 1) i += 1; else if (mod == 2) i += 4;
   let src: u64 = 0;
-  if (op == 0xc7) { src = <u64><i64>load<i32>(ib + i); i += 4; }
+  if (op == 0xc7 || op == 0x81) { src = <u64><i64>load<i32>(ib + i); i += 4; }
+  else if (op == 0x80) { src = load<u8>(ib + i) as u64; i += 1; }
+  else if (op == 0x83) { src = <u64><i64>load<i8>(ib + i); i += 1; }
   else src = reg64(reg);
   if (i > n) return false;
-  // Read the entry being replaced, work out the new one, validate and write it.
+  // The entry being changed, and the new entry.
   const slot = ((cr2 & 0xfff) >> 3) as i32;
   const old = load<u64>(((target as i32) << 12) + (slot << 3));
-  let nw = src;
+  const shift = ((cr2 & 7) << 3) as u64;
+  const mask: u64 = size == 8 ? <u64>-1 : ((((1 as u64) << ((size * 8) as u64)) - 1) << shift);
+  const part = (old & mask) >> shift;
+  let res: u64;
+  let logic = false;
+  if (op == 0x80 || op == 0x81 || op == 0x83) { res = sub == 1 ? part | src : part & src; logic = true; }
+  else if (op == 0x09 || op == 0x08) { res = part | src; logic = true; }
+  else if (op == 0x21 || op == 0x20) { res = part & src; logic = true; }
+  else res = src;
+  if (size < 8) res &= (((1 as u64) << ((size * 8) as u64)) - 1);
+  const nw = (old & ~mask) | ((res << shift) & mask);
   if (op == 0x1b1) {
     const f = getFlags();
     if (reg64(RAX) != old) {
@@ -96,6 +116,7 @@ export function ptwrFault(cr2: u64, err: i32): bool {
   const r = modEntry(target, 1, slot, nw, currentDom, true);
   if (r < 0) return false; // refused: the guest gets its #PF
   if (op == 0x87) setReg64(reg, old);
+  if (logic) setFlags((getFlags() & ~(0x8d5 as u64)) | szp(size, res)); // CF OF AF cleared, SZP from the result
   setRip(ip + (i as u64));
   ptwrCount++;
   return true;
