@@ -26,3 +26,20 @@ export function debFile(pkg: string, file: string): string {
   if (!existsSync(path)) throw new Error(`${pkg} has no ${file}`);
   return path;
 }
+
+/** The package a metapackage depends on first (e.g. linux-image-amd64 -> linux-image-6.1.0-N-amd64). */
+export function resolveDepends(meta: string, prefix: string): string {
+  const out = execFileSync("apt-cache", ["depends", meta], { encoding: "utf8" });
+  const m = new RegExp(`Depends: (${prefix}[^\\s]*)`).exec(out);
+  if (!m) throw new Error(`${meta} depends on no ${prefix}*`);
+  return m[1];
+}
+
+/** Every file under `dir` of package `pkg` (unpacked on first use) matching `re`. */
+export function debFind(pkg: string, dir: string, re: RegExp, probe: string): string {
+  debFile(pkg, probe);
+  const root = join(CACHE, "deb", pkg, dir);
+  const f = readdirSync(root).find((x) => re.test(x));
+  if (!f) throw new Error(`${pkg}: nothing like ${re} in ${dir}`);
+  return join(root, f);
+}
