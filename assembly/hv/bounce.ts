@@ -15,7 +15,7 @@
 // address: [error code,] EIP, CS | saved_upcall_mask << 16, EFLAGS (IF = !saved mask), ESP, SS; from
 // ring 1 at the current ESP without ESP/SS. Then CS:EIP = the handler, SS:ESP = the frame.
 import {
-  CPU_STATE, CPU_CR3, SEG_CS, SEG_SS, SEG_GS, CPU_CR2,
+  CPU_STATE, CPU_CR3, SEG_CS, SEG_SS, SEG_GS, CPU_CR2, CPU_SEG, SEG_SIZE,
 } from "../memmap";
 import {
   reg64, setReg64, RCX, RSP, segSel, segBase, segLimit, segAttr, setSeg, cpl, setCpl, cpuStateChanged,
@@ -114,10 +114,22 @@ export function bounce64(handler: u64, err: i64, maskEvents: bool): bool {
 }
 
 // CS = 0xe033, SS = 0xe02b (the hypervisor's reserved descriptors).
+const CS64_ATTR: u32 = 0x209b | 0x8000 | 0x60;
+const SS64_ATTR: u32 = 0x4093 | 0x8000 | 0x60;
 export function loadFlat64(): void {
-  setSeg(SEG_CS, FLAT_RING3_CS64, 0, 0xffffffff, 0x209b | 0x8000 | 0x60);
-  setSeg(SEG_SS, FLAT_RING3_SS64, 0, 0xffffffff, 0x4093 | 0x8000 | 0x60);
+  // Usually they are loaded already (kernel to kernel): then nothing derived changes.
+  if (segSel(SEG_CS) == FLAT_RING3_CS64 && segAttr(SEG_CS) == CS64_ATTR && segSel(SEG_SS) == FLAT_RING3_SS64 &&
+    segAttr(SEG_SS) == SS64_ATTR && segBase(SEG_CS) == 0 && segBase(SEG_SS) == 0 && segLimit(SEG_SS) == 0xffffffff) return;
+  writeSeg(SEG_CS, FLAT_RING3_CS64, CS64_ATTR);
+  writeSeg(SEG_SS, FLAT_RING3_SS64, SS64_ATTR);
   cpuStateChanged();
+}
+function writeSeg(s: i32, sel: u32, attr: u32): void {
+  const p = CPU_STATE + CPU_SEG + s * SEG_SIZE;
+  store<u16>(p, sel as u16);
+  store<u16>(p, attr as u16, 2);
+  store<u32>(p, 0xffffffff, 4);
+  store<u64>(p, 0, 8);
 }
 
 // Bounce exception `vec` through the guest's trap table. `err` < 0: none.
