@@ -2,7 +2,10 @@
 // hypercalls, and the life cycle (destroy returns every frame).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { runGuest, runPair, startGuest } from "./lib/pvrun";
+import { runGuest, runPair, startGuest, guestPath } from "./lib/pvrun";
+import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { execFileSync } from "node:child_process";
 import { XenHost } from "../host/pv/host";
 
 for (const bits of [64, 32] as const) {
@@ -80,6 +83,37 @@ test("a domain's clock can be set (restore): its time, timers and polls follow t
   assert.match(g.out(), "events: PASSED", g.out() + host.dmesg());
   assert.ok(host.core.x.hv_domain_time(g.dom.domid) >= 500_000_000_000n);
 });
+
+// bzImage: a setup header ("HdrS" at 0x202) with the ELF as a compressed payload.
+function bzImage(payload: Uint8Array): Uint8Array {
+  const setupSects = 4;
+  const off = (setupSects + 1) * 512;
+  const img = new Uint8Array(off + payload.length);
+  const dv = new DataView(img.buffer);
+  img[0x1f1] = setupSects;
+  img.set([0x48, 0x64, 0x72, 0x53], 0x202);
+  dv.setUint32(0x248, 0, true);
+  dv.setUint32(0x24c, payload.length, true);
+  img.set(payload, off);
+  return img;
+}
+
+for (const [fmt, pack] of [
+  ["gzip", (b: Uint8Array) => new Uint8Array(gzipSync(b))],
+  ["xz", (b: Uint8Array) => new Uint8Array(execFileSync("xz", ["-c", "--check=crc32"], { input: b }))],
+  ["zstd", (b: Uint8Array) => new Uint8Array(execFileSync("zstd", ["-c", "-q"], { input: b }))],
+] as const) {
+  test(`a bzImage with a ${fmt} payload boots`, async () => {
+    const host = await XenHost.create(256);
+    const elf = new Uint8Array(readFileSync(guestPath("hello", 64)));
+    const dom = host.createDomain("bz", bzImage(pack(elf)), { memoryMiB: 16 });
+    let out = "";
+    dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
+    await host.runUntil(() => host.state(dom.domid) !== 1);
+    assert.match(out, "Hello from a xenwasm PV guest (64-bit)");
+    assert.throws(() => host.createDomain("bad", bzImage(new Uint8Array([1, 2, 3, 4, 5, 6])), { memoryMiB: 16 }), /unknown compression/);
+  });
+}
 
 // Two domains: grants (map, read-only, copy, refusals) and an interdomain event channel.
 for (const bits of [64, 32] as const) {
