@@ -59,6 +59,12 @@ export interface CoreExports {
   hv_alloc_frames(d: number, n: number, first: number): number;
   hv_domain_time(d: number): bigint;
   hv_domain_set_time(d: number, t: bigint): void;
+  hv_save_frames(d: number, fromMfn: number): number;
+  hv_domain_addr(d: number): number;
+  hv_vcpu_addr(d: number, vc: number): number;
+  hv_restore_fixup(d: number, count: number): number;
+  hv_restored_ports(): number;
+  hv_resume_cancelled(d: number): number;
 }
 
 export interface CoreHooks {

@@ -227,3 +227,14 @@ import { D_TIME_OFFSET as TOFF } from "../domain/domain";
 // The domain's system time now (ns), and setting it (a restored domain's clock continues).
 export function hv_domain_time(d: u32): u64 { return domExists(d) ? domNow(d) : 0; }
 export function hv_domain_set_time(d: u32, t: u64): void { if (domExists(d)) store<u64>(dom(d) + TOFF, t - systemTime()); }
+
+import { saveFrames, saveSync, restoreFixup, resumeCancelled, restoredConsolePort, restoredStorePort } from "./save";
+import { vcpu as vcpuAddrOf, D_VCPU0 as V0F } from "../domain/domain";
+// Save/restore (host/save/): the frames of `d` from `fromMfn` (records at MAILBOX), syncing the loaded
+// vCPU first; record addresses; the restore fix-up; a cancelled suspend.
+export function hv_save_frames(d: u32, fromMfn: u32): u32 { saveSync(); return saveFrames(d, fromMfn); }
+export function hv_domain_addr(d: u32): u32 { return dom(d) as u32; }
+export function hv_vcpu_addr(d: u32, vc: u32): u32 { return vcpuAddrOf(domU32(d, V0F) + vc) as u32; }
+export function hv_restore_fixup(d: u32, count: u32): i32 { return restoreFixup(d, count); }
+export function hv_restored_ports(): u32 { return (restoredConsolePort << 16) | restoredStorePort; }
+export function hv_resume_cancelled(d: u32): i32 { return resumeCancelled(d); }

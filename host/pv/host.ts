@@ -110,6 +110,30 @@ export class XenHost {
     return n;
   }
 
+  /** Take over a domain the hypervisor already holds (a restored one): channels, xenstore, console. */
+  adoptDomain(d: number, name: string, memoryMiB: number, vcpus: number, consoleMa: number, consolePort: number,
+    storeMa: number, storePort: number, nodes: [string, string][]): DomainHandle {
+    const x = this.core.x;
+    const consoleHostPort = x.hv_evtchn_bind(d, consolePort);
+    const storeHostPort = x.hv_evtchn_bind(d, storePort);
+    const h: DomainHandle = {
+      domid: d, bits: 64, nrPages: memoryMiB * 256, consoleMa, consolePort, consoleHostPort,
+      storeMa, storePort, storeHostPort, startInfoVa: 0n, name, disks: [], vifs: [],
+    } as unknown as DomainHandle;
+    this.store.introduce(d);
+    populateDomain(this.store, d, name, {
+      memoryKb: memoryMiB * 1024, maxMemKb: memoryMiB * 1024, vcpus,
+      storeMfn: storeMa / 4096, storePort, consoleRef: consoleMa / 4096, consolePort,
+    });
+    for (const [p, v] of nodes) this.store.write(`/local/domain/${d}/${p}`, v, [{ domid: d, perm: "n" }]);
+    const ring = new XsRing(() => this.core.bytes().subarray(storeMa, storeMa + 4096));
+    h.xsRing = ring;
+    h.xsConn = this.store.connect(d, ring.send);
+    this.domains.set(d, h);
+    x.hv_evtchn_send(storeHostPort);
+    return h;
+  }
+
   /** Serve xenstore rings and backends after a run slice. */
   serviceDevices(): void {
     const x = this.core.x;

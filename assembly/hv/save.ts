@@ -1,0 +1,245 @@
+// Save and restore of a PV domain (the hypervisor's half; the stream is the host's, host/save/).
+// A domain is saved after it suspended itself (SCHEDOP_shutdown with SHUTDOWN_suspend): its frames
+// (with their page types and pins), its domain and vCPU records go out. On restore every frame gets a
+// new machine address, so everything holding one is translated through the old→new map: page-table
+// entries, CR3s, GDT frames, vcpu_info, shared_info, start_info (and the fields in it), grant frames,
+// the guest's p2m list (found through start_info.mfn_list) and the M2P. Types and pins are then taken
+// again, which re-validates every table and rebuilds the reference counts. Event channels are not
+// kept (as in Xen): the guest finds new console and xenstore channels in start_info when it resumes.
+import { CPU_STATE, CPU_CR3, CPU_GDT_FRAMES, CPU_GDT_ENTRIES, CPU_SAVE_SIZE, RESTORE_MAP, RESTORE_MAP_MAX, RESTORE_BLOBS, EVTCHN_DOM_SIZE } from "../memmap";
+import {
+  dom, domU32, setDomU32, domExists, domIs64, vcpu, vcpuSave, current, D_STATE, D_NR_VCPUS, D_VCPU0, D_SHARED_INFO,
+  D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN, D_GNT_FRAMES, D_GNT_FRAME0, D_SHUTDOWN_REASON, D_TOT_PAGES,
+  D_MAX_PAGES, DS_RUNNING, DS_SHUTDOWN, V_DOMAIN, V_ID, V_CR3_KERNEL, V_CR3_USER, V_VCPU_INFO, V_FLAGS,
+  VF_ONLINE, VF_KERNEL, evtchnBase,
+} from "../domain/domain";
+import { DOMAIN_SIZE, VCPU_SIZE, MAILBOX, MAILBOX_SIZE } from "../memmap";
+import {
+  frameOwner, frameType, frameFlags, m2pGet, m2pSet, framesHighWater, FIRST_MFN, PGF_PINNED, PGT_L1, PGT_L4,
+  PGT_SEG_DESC,
+} from "../domain/frames";
+import { getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_FIRST, XEN_L4_LAST, XEN_PAE_L2_FIRST } from "../domain/mm";
+import { allocUnbound, bindInterdomain } from "../event/evtchn";
+import { XEN_M2P32_L2E0 } from "../domain/xenmap";
+import { SHUTDOWN_suspend } from "../hypercall/abi";
+
+// ---- save ----
+
+// The frames `d` owns, from `fromMfn` on: records of 16 bytes at MAILBOX { u32 mfn; u32 type |
+// pinned << 8; u64 m2p }. Returns how many were written (0: no more).
+export function saveFrames(d: u32, fromMfn: u32): u32 {
+  const max = (MAILBOX_SIZE >> 4) as u32;
+  let n: u32 = 0;
+  const top = framesHighWater();
+  let m = fromMfn < FIRST_MFN ? FIRST_MFN : fromMfn;
+  for (; m < top && n < max; m++) {
+    if (frameOwner(m) != d) continue;
+    const r = MAILBOX + ((n as i32) << 4);
+    store<u32>(r, m);
+    store<u32>(r + 4, (frameType(m) as u32) | (((frameFlags(m) & PGF_PINNED) != 0 ? 1 : 0) << 8));
+    store<u64>(r + 8, m2pGet(m));
+    n++;
+  }
+  return n;
+}
+
+// Make the loaded vCPU's record current (before its record is read).
+export function saveSync(): void { vcpuSave(); }
+
+// ---- restore ----
+// The map at RESTORE_MAP: `count` records of 16 bytes { u32 old mfn; u32 new mfn; u32 type | pinned
+// << 8; u32 m2p (the frame's pfn, 0xffffffff for none) }, sorted by old mfn. Saved records at RESTORE_BLOBS: the domain record (DOMAIN_SIZE
+// bytes), then the vCPU records (VCPU_SIZE each).
+let mapCount: u32 = 0;
+
+function lookup(old: u32): u32 {
+  let lo: i32 = 0, hi: i32 = (mapCount as i32) - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const o = load<u32>(RESTORE_MAP + (mid << 4));
+    if (o == old) return load<u32>(RESTORE_MAP + (mid << 4) + 4);
+    if (o < old) lo = mid + 1; else hi = mid - 1;
+  }
+  return 0;
+}
+// A machine address through the map (0 stays 0; unknown → 0xffffffff).
+function xma(a: u64): u64 {
+  if (a == 0) return 0;
+  const n = lookup((a >> 12) as u32);
+  if (n == 0) return 0xffffffff;
+  return ((n as u64) << 12) | (a & 0xfff);
+}
+
+// Entries of one page table through the map; false if an entry points outside the domain.
+function translateTable(mfn: u32, level: i32, is64: bool, paeXen: bool): bool {
+  const base = (mfn as i32) << 12;
+  const n = !is64 && level == 3 ? 4 : 512;
+  for (let i = 0; i < n; i++) {
+    if (is64 && level == 4 && i >= XEN_L4_FIRST && i <= XEN_L4_LAST) { store<u64>(base + (i << 3), 0); continue; }
+    if (paeXen && i >= XEN_PAE_L2_FIRST) { store<u64>(base + (i << 3), 0); continue; }
+    const e = load<u64>(base + (i << 3));
+    if ((e & PTE_P) == 0) continue;
+    const old = ((e >> 12) & 0xffffffffff) as u32;
+    const nw = lookup(old);
+    if (nw == 0) return false;
+    store<u64>(base + (i << 3), (e & ~(0x000ffffffffff000 as u64)) | ((nw as u64) << 12));
+  }
+  return true;
+}
+
+// Restore into the new domain `d` (created with hv_domain_create, its frames allocated and filled by
+// the host): translate, re-validate, set up new console/xenstore channels. Returns 0, or -1 .. -9 for
+// the step that failed (the caller destroys the domain).
+export function restoreFixup(d: u32, count: u32): i32 {
+  if (!domExists(d) || count > (RESTORE_MAP_MAX as u32)) return -1;
+  mapCount = count;
+  const is64 = domIs64(d);
+  const saved = RESTORE_BLOBS;
+  const nv = domU32(d, D_NR_VCPUS);
+  if (load<u32>(saved + D_NR_VCPUS) != nv) return -2;
+  // Domain record fields that carry over (translated).
+  setDomU32(d, D_SHARED_INFO, xma(load<u32>(saved + D_SHARED_INFO) as u64) as u32);
+  setDomU32(d, D_START_INFO, xma(load<u32>(saved + D_START_INFO) as u64) as u32);
+  setDomU32(d, D_CONSOLE_MFN, xma(load<u32>(saved + D_CONSOLE_MFN) as u64) as u32);
+  setDomU32(d, D_STORE_MFN, xma(load<u32>(saved + D_STORE_MFN) as u64) as u32);
+  const ng = load<u32>(saved + D_GNT_FRAMES);
+  setDomU32(d, D_GNT_FRAMES, ng);
+  for (let k: u32 = 0; k < ng && k < 32; k++) setDomU32(d, D_GNT_FRAME0 + ((k as i32) << 2), xma(load<u32>(saved + D_GNT_FRAME0 + ((k as i32) << 2)) as u64) as u32);
+  for (let f = 32; f < DOMAIN_SIZE; f += 4) {
+    // Everything else after the identity/bookkeeping fields: vm_assist, grant version, weight,
+    // cap, shutdown code, time offset are copied as they were.
+    if (f == D_SHARED_INFO || f == D_START_INFO || f == D_CONSOLE_MFN || f == D_STORE_MFN || f == D_GNT_FRAMES) continue;
+    if (f >= D_GNT_FRAME0 && f < D_GNT_FRAME0 + 128) continue;
+    if (f == D_TOT_PAGES || f == D_MAX_PAGES || f == D_VCPU0 || f == D_NR_VCPUS || f == D_STATE || f == D_SHUTDOWN_REASON) continue;
+    store<u32>(dom(d) + f, load<u32>(saved + f));
+  }
+  if (domU32(d, D_SHARED_INFO) == 0xffffffff || domU32(d, D_START_INFO) == 0xffffffff) return -3;
+  // M2P and page tables.
+  for (let i: u32 = 0; i < count; i++) {
+    const r = RESTORE_MAP + ((i as i32) << 4);
+    const nw = load<u32>(r + 4);
+    const pfn = load<u32>(r + 12);
+    m2pSet(nw, pfn == 0xffffffff ? <u64>-1 : pfn as u64);
+    const t = (load<u32>(r + 8) & 0xff) as i32;
+    if (t >= PGT_L1 && t <= PGT_L4) {
+      const paeXen = !is64 && t == 2 && load<u64>(((nw as i32) << 12) + (XEN_PAE_L2_FIRST << 3)) == XEN_M2P32_L2E0;
+      if (!translateTable(nw, t, is64, paeXen)) return -4;
+    }
+  }
+  // vCPUs.
+  for (let k: u32 = 0; k < nv; k++) {
+    const dst = vcpu(domU32(d, D_VCPU0) + k);
+    const src = saved + DOMAIN_SIZE + (k as i32) * VCPU_SIZE;
+    const keepDom = load<u32>(dst + V_DOMAIN), keepId = load<u32>(dst + V_ID);
+    memory.copy(dst, src, VCPU_SIZE);
+    store<u32>(dst + V_DOMAIN, keepDom);
+    store<u32>(dst + V_ID, keepId);
+    store<u64>(dst + CPU_CR3, xma(load<u64>(dst + CPU_CR3)));
+    store<u64>(dst + V_CR3_KERNEL, xma(load<u64>(dst + V_CR3_KERNEL)));
+    store<u64>(dst + V_CR3_USER, xma(load<u64>(dst + V_CR3_USER)));
+    store<u64>(dst + V_VCPU_INFO, xma(load<u64>(dst + V_VCPU_INFO)));
+    const ge = load<i32>(dst + CPU_GDT_ENTRIES);
+    for (let g = 0; g < ((ge + 511) >> 9); g++) store<u32>(dst + CPU_GDT_FRAMES + g * 4, xma(load<u32>(dst + CPU_GDT_FRAMES + g * 4) as u64) as u32);
+    // Old event state means nothing now: no upcall pending.
+    const vi = load<u64>(dst + V_VCPU_INFO) as i32;
+    if (vi != 0 && vi != -1) { store<u8>(vi, 0); if (is64) store<u64>(vi + 8, 0); else store<u32>(vi + 4, 0); }
+  }
+  // The guest's p2m list (start_info.mfn_list, a VA in its initial mapping) and start_info's fields.
+  const si = domU32(d, D_START_INFO) as i32;
+  if (!fixStartInfo(d, si, is64)) return -5;
+  // shared_info's event bitmaps: cleared (the ports are gone).
+  const shi = domU32(d, D_SHARED_INFO) as i32;
+  if (is64) memory.fill(shi + 2048, 0, 1024); else memory.fill(shi + 1536, 0, 256);
+  // Types and pins again (validation rebuilds the counts).
+  for (let i: u32 = 0; i < count; i++) {
+    const r = RESTORE_MAP + ((i as i32) << 4);
+    const info = load<u32>(r + 8);
+    if ((info >> 8) == 0) continue;
+    const t = (info & 0xff) as i32;
+    if (pinTable(load<u32>(r + 4), t, d, is64) < 0) return -6;
+  }
+  for (let k: u32 = 0; k < nv; k++) {
+    const v = vcpu(domU32(d, D_VCPU0) + k);
+    const top = is64 ? PGT_L4 : 3;
+    const c3 = load<u64>(v + V_CR3_KERNEL);
+    if (c3 != 0 && getPageAndType((c3 >> 12) as u32, top, d, is64) < 0) return -7;
+    const cu = load<u64>(v + V_CR3_USER);
+    if (cu != 0 && getPageAndType((cu >> 12) as u32, top, d, is64) < 0) return -7;
+    const ge = load<i32>(v + CPU_GDT_ENTRIES);
+    for (let g = 0; g < ((ge + 511) >> 9); g++) if (getPageAndType(load<u32>(v + CPU_GDT_FRAMES + g * 4) >> 12, PGT_SEG_DESC, d, is64) < 0) return -8;
+  }
+  // New channels for the console and xenstore (event channels are not kept).
+  memory.fill(evtchnBase(d), 0, EVTCHN_DOM_SIZE);
+  for (let k: u32 = 0; k < nv; k++) memory.fill(vcpu(domU32(d, D_VCPU0) + k) + 0x8c0, 0, 48); // VIRQ bindings
+  const cp = allocUnbound(d, 0), sp = allocUnbound(d, 0);
+  if (cp < 0 || sp < 0) return -9;
+  if (is64) { store<u32>(si + 80, cp as u32); store<u32>(si + 64, sp as u32); }
+  else { store<u32>(si + 56, cp as u32); store<u32>(si + 48, sp as u32); }
+  restoredConsolePort = cp as u32;
+  restoredStorePort = sp as u32;
+  // vCPU 0 returns from its suspend hypercall with 0: resumed in a new domain.
+  store<u64>(vcpu(domU32(d, D_VCPU0)), 0);
+  setDomU32(d, D_STATE, DS_RUNNING);
+  return 0;
+}
+export let restoredConsolePort: u32 = 0;
+export let restoredStorePort: u32 = 0;
+
+// start_info: shared_info (machine address), store_mfn, console mfn, and the p2m list it points to.
+function fixStartInfo(d: u32, si: i32, is64: bool): bool {
+  if (is64) {
+    store<u64>(si + 40, domU32(d, D_SHARED_INFO) as u64);
+    store<u64>(si + 56, (domU32(d, D_STORE_MFN) >> 12) as u64);
+    store<u64>(si + 72, (domU32(d, D_CONSOLE_MFN) >> 12) as u64);
+  } else {
+    store<u32>(si + 36, domU32(d, D_SHARED_INFO));
+    store<u32>(si + 44, domU32(d, D_STORE_MFN) >> 12);
+    store<u32>(si + 52, domU32(d, D_CONSOLE_MFN) >> 12);
+  }
+  // The p2m: nr_pages entries at the VA mfn_list, found through the (translated) kernel tables.
+  const nr = is64 ? load<u64>(si + 32) : load<u32>(si + 32) as u64;
+  const list = is64 ? load<u64>(si + 104) : load<u32>(si + 68) as u64;
+  const w: u64 = is64 ? 8 : 4;
+  const cr3 = load<u64>(vcpu(domU32(d, D_VCPU0)) + V_CR3_KERNEL);
+  for (let p: u64 = 0; p < nr; p++) {
+    const va = list + p * w;
+    const ma = walkVa(cr3, va, is64);
+    if (ma == 0) return false;
+    if (is64) { const o = load<u64>(ma as i32); const n = lookup(o as u32); store<u64>(ma as i32, n == 0 ? <u64>-1 : n as u64); }
+    else { const o = load<u32>(ma as i32); const n = lookup(o); store<u32>(ma as i32, n == 0 ? 0xffffffff : n); }
+  }
+  return cr3 != 0;
+}
+
+// The machine address of `va` in the (translated) tables rooted at `cr3`, or 0.
+function walkVa(cr3: u64, va: u64, is64: bool): u64 {
+  let t = cr3 & 0x000ffffffffff000;
+  if (!is64) {
+    const e3 = load<u64>(((cr3 & 0xffffffe0) + (((va >> 30) & 3) << 3)) as i32);
+    if ((e3 & PTE_P) == 0) return 0;
+    t = e3 & 0x000ffffffffff000;
+    for (let lvl = 2; lvl >= 1; lvl--) {
+      const e = load<u64>((t + (((va >> ((12 + 9 * (lvl - 1)) as u64)) & 0x1ff) << 3)) as i32);
+      if ((e & PTE_P) == 0) return 0;
+      t = e & 0x000ffffffffff000;
+    }
+    return t + (va & 0xfff);
+  }
+  for (let lvl = 4; lvl >= 1; lvl--) {
+    const e = load<u64>((t + (((va >> ((12 + 9 * (lvl - 1)) as u64)) & 0x1ff) << 3)) as i32);
+    if ((e & PTE_P) == 0) return 0;
+    t = e & 0x000ffffffffff000;
+  }
+  return t + (va & 0xfff);
+}
+
+// Suspend cancelled (the save failed): the domain runs on, its suspend hypercall returning 1.
+export function resumeCancelled(d: u32): i32 {
+  if (!domExists(d) || domU32(d, D_STATE) != DS_SHUTDOWN || domU32(d, D_SHUTDOWN_REASON) != SHUTDOWN_suspend) return -1;
+  const v0 = vcpu(domU32(d, D_VCPU0));
+  if (current == (domU32(d, D_VCPU0) as i32)) store<u64>(CPU_STATE, 1); else store<u64>(v0, 1);
+  setDomU32(d, D_STATE, DS_RUNNING);
+  return 0;
+}
+
+export { CPU_SAVE_SIZE, VF_ONLINE, VF_KERNEL, V_FLAGS, installXenL4, installXenPaeL2, m2pSet, bindInterdomain };

@@ -1,0 +1,58 @@
+/* A guest that keeps counting, in memory and on its console, and supports the PV suspend protocol:
+ * when xenstore's control/shutdown says "suspend" it clears it and suspends itself
+ * (SCHEDOP_shutdown(SHUTDOWN_suspend), start_info's mfn as the third argument); the hypercall returns
+ * 0 when it resumes in a restored domain and 1 when the suspend was cancelled. It stops after
+ * `steps=N` console lines (command line), checking that its memory pattern survived. */
+#include "pv.h"
+
+static uint64_t pattern[512];
+
+static int arg(const char *key, int dflt)
+{
+	const char *s = start_info->cmd_line;
+	size_t k = strlen(key);
+	for (; *s; s++)
+		if ((s == start_info->cmd_line || s[-1] == ' ') && !memcmp(s, key, k) && s[k] == '=') {
+			int v = 0;
+			for (s += k + 1; *s >= '0' && *s <= '9'; s++) v = v * 10 + (*s - '0');
+			return v;
+		}
+	return dflt;
+}
+
+static long suspend(void)
+{
+	uint32_t reason = 2; /* SHUTDOWN_suspend */
+	pv_console_flush();
+	return HYPERVISOR(__HYPERVISOR_sched_op, SCHEDOP_shutdown, &reason, 0);
+}
+
+int pv_main(void)
+{
+	pv_install_traps();
+	pv_events_init();
+	pv_events_enable();
+	xs_init(pv_free_va(5));
+	int steps = arg("steps", 40);
+	uint64_t n = 0;
+	unsigned line = 0;
+	char buf[32];
+	for (;;) {
+		n++;
+		pattern[n % 512] = n * 0x9e3779b97f4a7c15ULL;
+		if (n % 100000 == 0) {
+			printf("count %u\n", ++line);
+			if (line >= (unsigned)steps) break;
+			if (xs_read("control/shutdown", buf, sizeof(buf)) > 0 && !strcmp(buf, "suspend")) {
+				xs_write("control/shutdown", "");
+				long r = suspend();
+				printf("resumed (%ld)\n", r);
+			}
+		}
+	}
+	int bad = 0;
+	for (uint64_t k = n - 511; k <= n; k++) if (pattern[k % 512] != k * 0x9e3779b97f4a7c15ULL) bad++;
+	printf("pattern %s\n", bad ? "BROKEN" : "ok");
+	printf("counter: done\n");
+	return bad ? 1 : 0;
+}
