@@ -42,6 +42,9 @@ for (const bits of [64, 32] as const) {
     const all = [...before, ...counts(out)];
     assert.equal(all, Array.from({ length: 30 }, (_, i) => i + 1), "no gap, no repeat: " + all.join(","));
     assert.match(out, "pattern ok");
+    const sums = [...(a.out() + out).matchAll(/memsum ([0-9a-f]+)/g)].map((m) => m[1]);
+    assert.is(sums.length, 2);
+    assert.is(sums[0], sums[1], "the guest's 1 MiB checksum is the same after the restore");
     assert.is(b.state(r.domid), 2);
     assert.is(b.shutdownReason(r.domid), 0, "poweroff");
   });

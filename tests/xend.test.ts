@@ -3,14 +3,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync, statSync, rmSync } from "node:fs";
+import { mkdirSync, writeFileSync, statSync, rmSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { debFile } from "./lib/debian";
 
 const DIR = join(process.cwd(), "tests", "build", "xend");
 const SOCK = join(DIR, "run", "xend.sock");
-const env = { ...process.env, XEND_SOCKET: SOCK, XEND_MEMORY_MIB: "1024" };
+const env = { ...process.env, XEND_SOCKET: SOCK, XEND_MEMORY_MIB: "1024", XEND_SUSPEND_TIMEOUT_MS: "3000" };
 let xend: ChildProcess;
 
 function xm(...args: string[]) {
@@ -97,6 +97,73 @@ test("PVGRUB2 under `xm create -c`: grub> prompt, ls lists the PV disk, cat read
   assert.is(code, 0);
   assert.match(xm("list").stdout, /pvgrub/);
   assert.is(xm("destroy", "pvgrub").status, 0);
+});
+
+test("xm save / xm restore: the counting guest goes on with no gap; bad files start nothing", async () => {
+  const f = cfg("counter", `name = "counter"\nkernel = "${process.cwd()}/guests/build/pv-counter-64.elf"\nmemory = 16\nextra = "steps=100000 every=3000000"\n`);
+  assert.is(xm("create", f).status, 0);
+  const attach = () => {
+    const c = spawn(process.execPath, ["bin/xm.js", "console", "counter"], { env, stdio: ["pipe", "pipe", "pipe"] });
+    const o = { out: "", c };
+    c.stdout.on("data", (b) => { o.out += b.toString(); });
+    return o;
+  };
+  const counts = (s: string) => [...s.matchAll(/count (\d+)/g)].map((m) => Number(m[1]));
+  const a = attach();
+  for (let i = 0; i < 400 && counts(a.out).length < 3; i++) await sleep(50);
+  // A save that cannot be written: the suspend is cancelled and the domain counts on.
+  const rf = xm("save", "counter", join(DIR, "no", "such", "dir", "x.save"));
+  assert.is(rf.status, 1);
+  assert.match(rf.stderr, /save of counter failed, it runs on/);
+  const n0 = counts(a.out).length;
+  for (let i = 0; i < 400 && counts(a.out).length < n0 + 2; i++) await sleep(50);
+  assert.match(a.out, "resumed (1)");
+  assert.match(xm("list", "counter").stdout, /counter\s+\d+\s+16\s+1\s+[rb]-----/);
+  const file = join(DIR, "counter.save");
+  const r = xm("save", "counter", file);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Saved counter to .*counter\.save/);
+  await new Promise((res) => a.c.on("exit", res)); // the console ends with the domain
+  assert.not.match(xm("list").stdout, /counter/);
+  assert.is(statSync(file).mode & 0o777, 0o600);
+  const r2 = xm("restore", file);
+  assert.is(r2.status, 0, r2.stderr);
+  assert.match(r2.stdout, /Restored domain counter \(id=\d+\)/);
+  const b = attach();
+  for (let i = 0; i < 400 && counts(b.out).length < 3; i++) await sleep(50);
+  b.c.stdin.write("\x1d");
+  await new Promise((res) => b.c.on("exit", res));
+  const all = [...counts(a.out), ...counts(b.out)];
+  assert.ok(all.length >= 6, a.out + b.out);
+  assert.equal(all, Array.from({ length: all.length }, (_, i) => i + 1), "no gap, no repeat: " + all.join(","));
+  assert.match(b.out, "resumed (0)");
+  const sums = [...(a.out + b.out).matchAll(/memsum ([0-9a-f]+)/g)].map((m) => m[1]);
+  assert.is(sums.length, 4, "before and after the cancelled suspend and the save");
+  assert.ok(sums.every((x) => x === sums[0]), sums.join(" "));
+  // A second restore of the same file while the domain exists: refused by name.
+  assert.match(xm("restore", file).stderr, /already exists/);
+  assert.is(xm("destroy", "counter").status, 0);
+  // A damaged file: a clear error, no domain.
+  const { readFileSync } = await import("node:fs");
+  const bad = readFileSync(file);
+  bad[bad.length >> 1] ^= 1;
+  writeFileSync(join(DIR, "bad.save"), bad);
+  const r3 = xm("restore", join(DIR, "bad.save"));
+  assert.is(r3.status, 1);
+  assert.match(r3.stderr, /^xm: save file is corrupt \(checksum mismatch/);
+  assert.match(xm("restore", join(DIR, "nosuch.save")).stderr, /cannot read/);
+  assert.match(xm("info").stdout, /nr_domains\s+: 0/);
+});
+
+test("xm save of a guest that never answers the suspend request: a clear error, it runs on", async () => {
+  const f = cfg("idle2", `name = "idle2"\nkernel = "${process.cwd()}/guests/build/pv-idle-64.elf"\nmemory = 16\n`);
+  assert.is(xm("create", f).status, 0);
+  const r = xm("save", "idle2", join(DIR, "idle2.save"));
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /idle2 did not suspend within 3 s/);
+  assert.match(xm("list", "idle2").stdout, /idle2\s+\d+\s+16\s+1\s+-b----/);
+  assert.not.ok(existsSync(join(DIR, "idle2.save")) || existsSync(join(DIR, "idle2.save.part")));
+  assert.is(xm("destroy", "idle2").status, 0);
 });
 
 test("xenstored's tools socket (0600): a dom0 client reads what the toolstack wrote", async () => {

@@ -6,6 +6,14 @@
 #include "pv.h"
 
 static uint64_t pattern[512];
+static uint64_t big[128 * 1024]; /* 1 MiB of pseudo-random data, checksummed before and after */
+
+static uint64_t memsum(void)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (unsigned i = 0; i < sizeof(big) / sizeof(big[0]); i++) h = (h ^ big[i]) * 0x100000001b3ULL;
+	return h;
+}
 
 static int arg(const char *key, int dflt)
 {
@@ -34,19 +42,24 @@ int pv_main(void)
 	pv_events_enable();
 	xs_init(pv_free_va(5));
 	int steps = arg("steps", 40);
+	int every = arg("every", 100000);
+	uint64_t x = 88172645463325252ULL;
+	for (unsigned i = 0; i < sizeof(big) / sizeof(big[0]); i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; big[i] = x; }
 	uint64_t n = 0;
 	unsigned line = 0;
 	char buf[32];
 	for (;;) {
 		n++;
 		pattern[n % 512] = n * 0x9e3779b97f4a7c15ULL;
-		if (n % 100000 == 0) {
+		if (n % (uint64_t)every == 0) {
 			printf("count %u\n", ++line);
 			if (line >= (unsigned)steps) break;
 			if (xs_read("control/shutdown", buf, sizeof(buf)) > 0 && !strcmp(buf, "suspend")) {
 				xs_write("control/shutdown", "");
+				printf("memsum %lx\n", (unsigned long)memsum());
 				long r = suspend();
 				printf("resumed (%ld)\n", r);
+				printf("memsum %lx\n", (unsigned long)memsum());
 			}
 		}
 	}

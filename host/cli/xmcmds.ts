@@ -1,7 +1,8 @@
 // The xm commands that talk to xend (host/xend/): each sends one typed request and prints the answer.
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { request, attachConsole, XendUnavailable } from "../xend/client";
-import type { Request, DomainRow, HostInfo, VcpuRow } from "../xend/protocol";
+import type { Request, DomainRow, HostInfo, VcpuRow, Progress } from "../xend/protocol";
 
 export class XmError extends Error {}
 
@@ -13,9 +14,9 @@ export interface XmCommand {
   run(args: string[]): Promise<number>;
 }
 
-async function call(req: Request): Promise<unknown> {
+async function call(req: Request, onProgress?: (p: Progress["progress"]) => void): Promise<unknown> {
   let r;
-  try { r = await request(req); } catch (e) {
+  try { r = await request(req, undefined, onProgress); } catch (e) {
     if (e instanceof XendUnavailable) throw new XmError(e.message);
     throw new XmError((e as Error).message);
   }
@@ -51,6 +52,26 @@ const simple = (name: string, summary: string, op: "destroy" | "pause" | "unpaus
   name, summary, usage: `xm ${name} DOMAIN`, help: `${summary[0].toUpperCase()}${summary.slice(1)}. DOMAIN is a name or an id.`,
   async run(args) { need(args, 1, this.usage); await call({ op, dom: args[0] }); return 0; },
 });
+
+/** A progress bar on stderr when it is a terminal (nothing otherwise); `done()` ends its line. */
+export function progressBar(out: NodeJS.WriteStream = process.stderr): { update: (p: Progress["progress"]) => void; done: () => void } {
+  let shown = false;
+  return {
+    update(p) {
+      if (!out.isTTY) return;
+      const f = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
+      const w = 30, n = Math.round(f * w);
+      out.write(`\r${p.phase.padEnd(12)} [${"#".repeat(n)}${"-".repeat(w - n)}] ${(f * 100).toFixed(0).padStart(3)}%`);
+      shown = true;
+    },
+    done() { if (shown) out.write("\n"); shown = false; },
+  };
+}
+
+async function withProgress<T>(f: (p: (x: Progress["progress"]) => void) => Promise<T>): Promise<T> {
+  const bar = progressBar();
+  try { return await f(bar.update); } finally { bar.done(); }
+}
 
 async function waitGone(dom: string, timeoutMs: number): Promise<boolean> {
   const t0 = Date.now();
@@ -221,6 +242,30 @@ disk, vif, on_poweroff/on_reboot/on_crash, ...). KEY=VALUE arguments override th
     name: "network-detach", summary: "detach a virtual NIC (not available yet)", usage: "xm network-detach DOMAIN DEVID",
     help: "The network backend is not implemented yet.",
     async run() { throw new XmError("network-detach: the network backend is not available yet"); },
+  },
+  {
+    name: "save", summary: "save a domain's state to a file (the domain stops)", usage: "xm save DOMAIN FILE",
+    help: `Asks DOMAIN's kernel to suspend itself (xenstore control/shutdown = "suspend"), writes its memory, vCPUs,
+grant tables, xenstore nodes and config into FILE (mode 0600) and destroys it. If the save fails the
+domain runs on (its suspend is cancelled). A progress bar is shown on a terminal.`,
+    async run(args) {
+      need(args, 2, this.usage);
+      const file = resolve(args[1]);
+      const r = await withProgress((p) => call({ op: "save", dom: args[0], file }, p)) as { bytes: number };
+      console.log(`Saved ${args[0]} to ${file} (${(r.bytes / 1048576).toFixed(1)} MiB)`);
+      return 0;
+    },
+  },
+  {
+    name: "restore", summary: "restore a domain from a file written by xm save", usage: "xm restore FILE [-p]",
+    help: "Checks FILE (format, version, every record's checksum) before anything is created, then restores the\ndomain with its devices; it carries on where it was saved. -p leaves it paused.",
+    async run(args) {
+      need(args, 1, this.usage);
+      const file = resolve(args.find((a) => a !== "-p")!);
+      const r = await withProgress((p) => call({ op: "restore", file, paused: args.includes("-p") }, p)) as { id: number; name: string };
+      console.log(`Restored domain ${r.name} (id=${r.id})`);
+      return 0;
+    },
   },
   {
     name: "sysrq", summary: "send a magic SysRq key to a domain", usage: "xm sysrq DOMAIN KEY",

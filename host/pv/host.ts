@@ -28,6 +28,15 @@ export interface DomainHandle extends BuiltDomain {
 // xencons_interface: in[1024] @0, out[2048] @1024, in_cons @3072, in_prod @3076, out_cons @3080, out_prod @3084.
 const OUT = 1024, OUT_SIZE = 2048, OUT_CONS = 3080, OUT_PROD = 3084;
 
+/** What adoptDomain needs to know of a domain the hypervisor holds already. */
+export interface AdoptSpec {
+  domid: number; bits: 32 | 64; name: string; memoryMiB: number; vcpus: number;
+  consoleMa: number; consolePort: number; storeMa: number; storePort: number;
+  /** xenstore nodes under the domain's home (relative paths) written for it, owned by it. */
+  nodes: [string, string][];
+  disks?: DiskSpec[]; vifs?: { mac?: string }[];
+}
+
 export class XenHost {
   readonly core: Core;
   readonly domains = new Map<number, DomainHandle>();
@@ -67,17 +76,24 @@ export class XenHost {
     ring.init();
     h.xsRing = ring;
     h.xsConn = this.store.connect(b.domid, ring.send);
+    this.attachDevices(h, o.disks ?? [], o.vifs ?? []);
+    this.domains.set(b.domid, h);
+    return h;
+  }
+
+  /** The backends of a new domain's disks and vifs; on failure everything is undone and the domain destroyed. */
+  private attachDevices(h: DomainHandle, disks: DiskSpec[], vifs: { mac?: string }[]): void {
     try {
-      for (const d of o.disks ?? []) h.disks.push(new BlkBack(this.core, this.store, b.domid, d));
-      for (const v of o.vifs ?? []) h.vifs.push(new NetBack(this.core, this.store, b.domid, h.vifs.length, this.bridge, { mac: this.vifMac(v.mac, h) }));
+      for (const d of disks) h.disks.push(new BlkBack(this.core, this.store, h.domid, d));
+      for (const v of vifs) h.vifs.push(new NetBack(this.core, this.store, h.domid, h.vifs.length, this.bridge, { mac: this.vifMac(v.mac, h) }));
     } catch (e) {
       for (const d of h.disks) d.close();
       for (const v of h.vifs) v.close();
-      this.core.x.hv_domain_destroy(b.domid);
+      h.xsConn?.close();
+      this.store.release(h.domid);
+      this.core.x.hv_domain_destroy(h.domid);
       throw e;
     }
-    this.domains.set(b.domid, h);
-    return h;
   }
 
   /** A vif's MAC: the one given (checked, unique on this host) or a random 00:16:3e:XX:YY:ZZ. */
@@ -110,25 +126,26 @@ export class XenHost {
     return n;
   }
 
-  /** Take over a domain the hypervisor already holds (a restored one): channels, xenstore, console. */
-  adoptDomain(d: number, name: string, memoryMiB: number, vcpus: number, consoleMa: number, consolePort: number,
-    storeMa: number, storePort: number, nodes: [string, string][]): DomainHandle {
+  /** Take over a domain the hypervisor already holds (a restored one): channels, xenstore, console, devices. */
+  adoptDomain(a: AdoptSpec): DomainHandle {
     const x = this.core.x;
+    const { domid: d, name, memoryMiB, vcpus, consoleMa, consolePort, storeMa, storePort } = a;
     const consoleHostPort = x.hv_evtchn_bind(d, consolePort);
     const storeHostPort = x.hv_evtchn_bind(d, storePort);
     const h: DomainHandle = {
-      domid: d, bits: 64, nrPages: memoryMiB * 256, consoleMa, consolePort, consoleHostPort,
+      domid: d, bits: a.bits, nrPages: memoryMiB * 256, consoleMa, consolePort, consoleHostPort,
       storeMa, storePort, storeHostPort, startInfoVa: 0n, name, disks: [], vifs: [],
-    } as unknown as DomainHandle;
+    };
     this.store.introduce(d);
     populateDomain(this.store, d, name, {
       memoryKb: memoryMiB * 1024, maxMemKb: memoryMiB * 1024, vcpus,
       storeMfn: storeMa / 4096, storePort, consoleRef: consoleMa / 4096, consolePort,
     });
-    for (const [p, v] of nodes) this.store.write(`/local/domain/${d}/${p}`, v, [{ domid: d, perm: "n" }]);
+    for (const [p, v] of a.nodes) this.store.write(`/local/domain/${d}/${p}`, v, [{ domid: d, perm: "n" }]);
     const ring = new XsRing(() => this.core.bytes().subarray(storeMa, storeMa + 4096));
     h.xsRing = ring;
     h.xsConn = this.store.connect(d, ring.send);
+    this.attachDevices(h, a.disks ?? [], a.vifs ?? []);
     this.domains.set(d, h);
     x.hv_evtchn_send(storeHostPort);
     return h;

@@ -1,7 +1,7 @@
 // Save a suspended PV domain into a stream, and restore one from it (host/save/stream.ts for the
 // format; assembly/hv/save.ts for the hypervisor's half: frames, translation, re-validation).
 import { MM } from "../core";
-import type { XenHost, DomainHandle } from "../pv/host";
+import type { XenHost, DomainHandle, AdoptSpec } from "../pv/host";
 import { StreamWriter, readStream, REC, StreamError } from "./stream";
 
 const DOMAIN_SIZE = MM.DOMAIN_SIZE, VCPU_SIZE = MM.VCPU_SIZE;
@@ -11,8 +11,9 @@ const SHUTDOWN_SUSPEND = 2;
 
 export interface SavedInfo { name: string; width: number; vcpus: number; frames: number; memoryMiB: number; time: string; nodes: [string, string][] }
 
-/** The stream of a domain that has suspended itself (SCHEDOP_shutdown(suspend)). */
-export function saveDomain(host: XenHost, domid: number): Uint8Array {
+/** The stream of a domain that has suspended itself (SCHEDOP_shutdown(suspend)). `toolstack` is the
+ * toolstack's own description of the domain (xend: its config with the vifs' MACs), carried as JSON. */
+export function saveDomain(host: XenHost, domid: number, toolstack?: unknown): Uint8Array {
   const x = host.core.x;
   const h = host.domains.get(domid);
   if (!h) throw new StreamError(`no such domain ${domid}`);
@@ -53,6 +54,7 @@ export function saveDomain(host: XenHost, domid: number): Uint8Array {
   dom.set(js, 4);
   dom.set(host.core.bytes().subarray(drec, drec + DOMAIN_SIZE), 4 + js.length);
   w.record(REC.DOMAIN, dom);
+  if (toolstack !== undefined) w.record(REC.TOOLSTACK, new TextEncoder().encode(JSON.stringify(toolstack)));
   w.record(REC.FRAMES, fr);
   for (let k = 0; k < nv; k++) {
     const a = x.hv_vcpu_addr(domid, k);
@@ -74,9 +76,11 @@ export function saveDomain(host: XenHost, domid: number): Uint8Array {
   return w.bytes();
 }
 
-/** Restore a domain from a stream; returns its handle (running). Nothing is created if the stream is bad. */
-export function restoreDomain(host: XenHost, stream: Uint8Array): DomainHandle {
-  const recs = readStream(stream);
+/** A stream read and checked (every CRC, every record's shape), nothing created yet. */
+export type OpenedStream = ReturnType<typeof parse>;
+export function openStream(stream: Uint8Array): OpenedStream { return parse(readStream(stream)); }
+
+function parse(recs: ReturnType<typeof readStream>) {
   const domRec = recs.find((r) => r.type === REC.DOMAIN);
   const frRec = recs.find((r) => r.type === REC.FRAMES);
   const vcpus = recs.filter((r) => r.type === REC.VCPU);
@@ -101,6 +105,17 @@ export function restoreDomain(host: XenHost, stream: Uint8Array): DomainHandle {
   const olds: number[] = [];
   for (let i = 0; i < nframes; i++) { const m = fdv.getUint32(i * 16, true); if (!data.has(m)) throw new StreamError(`save file: no data for frame ${m}`); olds.push(m); }
   if (nframes > MM.RESTORE_MAP_MAX) throw new StreamError("save file: too many frames");
+  const ts = recs.find((r) => r.type === REC.TOOLSTACK);
+  let toolstack: unknown;
+  if (ts) { try { toolstack = JSON.parse(new TextDecoder().decode(ts.body)); } catch { throw new StreamError("save file: bad TOOLSTACK record"); } }
+  if (info.width !== 32 && info.width !== 64) throw new StreamError("save file: bad guest width");
+  return { info, toolstack, domRec, jl, frRec, fdv, nframes, olds, data, vcpus };
+}
+
+/** Restore a domain from a stream; returns its handle (running). Nothing is created if the stream is
+ * bad; if the restore fails later the new domain is destroyed. `devices` are the backends to give it. */
+export function restoreDomain(host: XenHost, stream: Uint8Array | OpenedStream, devices: Pick<AdoptSpec, "disks" | "vifs"> = {}): DomainHandle {
+  const { info, domRec, jl, fdv, nframes, olds, data, vcpus } = stream instanceof Uint8Array ? openStream(stream) : stream;
 
   const x = host.core.x;
   const d = x.hv_domain_create(info.width, info.vcpus, nframes + 64);
@@ -128,7 +143,10 @@ export function restoreDomain(host: XenHost, stream: Uint8Array): DomainHandle {
     const dv2 = host.core.view();
     const drec = x.hv_domain_addr(d);
     const consoleMa = dv2.getUint32(drec + D_CONSOLE_MFN, true), storeMa = dv2.getUint32(drec + D_STORE_MFN, true);
-    return host.adoptDomain(d, info.name, info.memoryMiB, info.vcpus, consoleMa, ports >>> 16, storeMa, ports & 0xffff, info.nodes);
+    return host.adoptDomain({
+      domid: d, bits: info.width as 32 | 64, name: info.name, memoryMiB: info.memoryMiB, vcpus: info.vcpus,
+      consoleMa, consolePort: ports >>> 16, storeMa, storePort: ports & 0xffff, nodes: info.nodes, ...devices,
+    });
   } catch (e) {
     x.hv_domain_destroy(d);
     throw e;

@@ -4,7 +4,7 @@
 // anything is created.
 export const MAGIC = new Uint8Array([0x58, 0x57, 0x53, 0x41, 0x56, 0x45, 0, 1]); // "XWSAVE\0\1"
 export const VERSION = 1;
-export const REC = { DOMAIN: 1, FRAMES: 2, PAGES: 3, VCPU: 4, XENSTORE: 5, END: 0xffff } as const;
+export const REC = { DOMAIN: 1, FRAMES: 2, PAGES: 3, VCPU: 4, XENSTORE: 5, TOOLSTACK: 6, END: 0xffff } as const;
 export const MANDATORY = 1;
 
 const CRC_TABLE = (() => {

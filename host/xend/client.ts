@@ -1,16 +1,19 @@
 // xm's side of the protocol: one request, one response (or, for `console`, a raw stream).
 import { connect, Socket } from "node:net";
-import { Request, Response, LineReader, socketPath } from "./protocol";
+import { Request, Response, Progress, LineReader, socketPath } from "./protocol";
 
 export class XendUnavailable extends Error {}
 
-export function request(req: Request, path = socketPath()): Promise<Response> {
+export function request(req: Request, path = socketPath(), onProgress?: (p: Progress["progress"]) => void): Promise<Response> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
     let done = false;
     const lr = new LineReader((line) => {
+      let msg: Response | Progress;
+      try { msg = JSON.parse(line); } catch { done = true; reject(new Error("bad response from xend")); sock.end(); return; }
+      if ("progress" in msg) { onProgress?.(msg.progress); return; }
       done = true;
-      try { resolve(JSON.parse(line) as Response); } catch { reject(new Error("bad response from xend")); }
+      resolve(msg);
       sock.end();
     });
     sock.on("connect", () => sock.write(JSON.stringify(req) + "\n"));

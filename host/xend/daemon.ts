@@ -7,12 +7,18 @@ import { mkdirSync, chmodSync, rmSync, existsSync, readFileSync } from "node:fs"
 import { dirname } from "node:path";
 import { XenHost, DomainHandle, SHUTDOWN_NAMES } from "../pv/host";
 import { MM } from "../core";
+import { saveDomain, restoreDomain, openStream } from "../save/save";
+import { open, readFile, rename, rm } from "node:fs/promises";
 import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath } from "./protocol";
 import { parseConfig, DomainConfig } from "./config";
 import { Framer } from "../devices/xenstore/wire";
 
 const CONSOLE_LOG_BYTES = 64 * 1024;
-const STATE_RUNNING = 1, STATE_SHUTDOWN = 2;
+const STATE_RUNNING = 1, STATE_SHUTDOWN = 2, SHUTDOWN_SUSPEND = 2;
+const SUSPEND_TIMEOUT_MS = Number(process.env.XEND_SUSPEND_TIMEOUT_MS) > 0 ? Number(process.env.XEND_SUSPEND_TIMEOUT_MS) : 30000;
+
+/** What a save stream carries for xend (its TOOLSTACK record): the config, with the vifs' actual MACs. */
+interface ToolstackRecord { config: DomainConfig; weight: number; cap: number }
 
 interface Dom {
   handle: DomainHandle;
@@ -66,6 +72,7 @@ export class Xend {
     for (const [id, d] of this.doms) {
       if (this.host.state(id) !== STATE_SHUTDOWN) continue;
       const reason = this.host.shutdownReason(id);
+      if (reason === SHUTDOWN_SUSPEND) continue; // the saver (or migration) takes it from here
       const action = reason === 1 ? d.cfg.on_reboot : reason === 3 ? d.cfg.on_crash : d.cfg.on_poweroff;
       this.logLine(d, `[xend] domain ${d.cfg.name} (${id}) shut down: ${SHUTDOWN_NAMES[reason] ?? reason}; ${action}`);
       if (action === "preserve") { d.waiters.splice(0).forEach((w) => w()); continue; }
@@ -164,6 +171,97 @@ export class Xend {
     };
   }
 
+  // ---- save and restore ----
+  /** Ask a domain to suspend itself (control/shutdown = "suspend") and wait until it has. */
+  async suspend(id: number, timeoutMs = SUSPEND_TIMEOUT_MS): Promise<void> {
+    const d = this.doms.get(id)!;
+    const x = this.host.core.x;
+    if (this.host.state(id) !== STATE_RUNNING) throw new Error(`${d.cfg.name} is not running`);
+    if (x.hv_domain_paused(id)) throw new Error(`${d.cfg.name} is paused: unpause it first (its kernel must answer the suspend request)`);
+    this.host.store.write(`/local/domain/${id}/control/shutdown`, "suspend");
+    this.wake();
+    const t0 = Date.now();
+    while (Date.now() - t0 < timeoutMs) {
+      if (this.host.state(id) === STATE_SHUTDOWN) {
+        if (this.host.shutdownReason(id) === SHUTDOWN_SUSPEND) return;
+        throw new Error(`${d.cfg.name} shut down (${SHUTDOWN_NAMES[this.host.shutdownReason(id)]}) instead of suspending`);
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    this.host.store.write(`/local/domain/${id}/control/shutdown`, "");
+    throw new Error(`${d.cfg.name} did not suspend within ${timeoutMs / 1000} s (does its kernel support PV suspend?)`);
+  }
+
+  /** A suspended domain runs on (its suspend hypercall returns 1: "cancelled"). */
+  resumeCancelled(id: number): void {
+    if (this.host.core.x.hv_resume_cancelled(id) === 0) this.wake();
+  }
+
+  toolstackRecord(id: number): ToolstackRecord {
+    const d = this.doms.get(id)!;
+    const vifs = d.cfg.vifs.map((v, i) => ({ ...v, mac: d.handle.vifs[i]?.mac ?? v.mac }));
+    return { config: { ...d.cfg, vifs }, weight: d.weight, cap: d.cap };
+  }
+
+  async save(id: number, file: string, progress: (phase: string, done: number, total: number) => void): Promise<number> {
+    const d = this.doms.get(id)!;
+    progress("suspending", 0, 1);
+    await this.suspend(id);
+    const part = `${file}.part`;
+    let size = 0;
+    try {
+      const bytes = saveDomain(this.host, id, this.toolstackRecord(id));
+      size = bytes.length;
+      const fh = await open(part, "w", 0o600);
+      try {
+        const CHUNK = 4 << 20;
+        for (let o = 0; o < bytes.length; o += CHUNK) {
+          await fh.write(bytes, o, Math.min(CHUNK, bytes.length - o));
+          progress("writing", Math.min(o + CHUNK, bytes.length), bytes.length);
+        }
+        await fh.sync();
+      } finally { await fh.close(); }
+      await rename(part, file);
+    } catch (e) {
+      await rm(part, { force: true });
+      this.resumeCancelled(id);
+      throw new Error(`save of ${d.cfg.name} failed, it runs on: ${(e as Error).message}`);
+    }
+    this.logLine(d, `[xend] domain ${d.cfg.name} (${id}) saved to ${file}`);
+    this.destroy(id);
+    return size;
+  }
+
+  async restore(file: string, paused: boolean, progress: (phase: string, done: number, total: number) => void): Promise<{ id: number; name: string }> {
+    let bytes: Uint8Array;
+    try { bytes = new Uint8Array(await readFile(file)); } catch { throw new Error(`cannot read ${file}`); }
+    progress("checking", 0, bytes.length);
+    const s = openStream(bytes);
+    progress("checking", bytes.length, bytes.length);
+    const ts = s.toolstack as ToolstackRecord | undefined;
+    const cfg: DomainConfig = ts?.config ?? {
+      name: s.info.name, kernel: "", memory: s.info.memoryMiB, maxmem: s.info.memoryMiB, vcpus: s.info.vcpus, disks: [], vifs: [],
+      on_poweroff: "destroy", on_reboot: "destroy", on_crash: "destroy", warnings: [],
+    };
+    for (const d of this.doms.values()) if (d.cfg.name === cfg.name) throw new Error(`a domain named ${cfg.name} already exists`);
+    const h = restoreDomain(this.host, s, {
+      disks: cfg.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
+      vifs: cfg.vifs.map((v) => ({ mac: v.mac })),
+    });
+    progress("restoring", bytes.length, bytes.length);
+    const x = this.host.core.x;
+    if (cfg.maxmem > cfg.memory) x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
+    const weight = ts?.weight ?? 256, cap = ts?.cap ?? 0;
+    x.hv_domain_sched(h.domid, weight, cap);
+    const d: Dom = { handle: h, cfg, log: [], logBytes: 0, consoles: new Set(), waiters: [], created: Date.now(), weight, cap, restarts: 0 };
+    h.onConsole = (b) => this.appendLog(d, b);
+    this.doms.set(h.domid, d);
+    if (paused) x.hv_domain_pause(h.domid, 1);
+    this.logLine(d, `[xend] domain ${cfg.name} (${h.domid}) restored from ${file}`);
+    this.wake();
+    return { id: h.domid, name: cfg.name };
+  }
+
   // ---- requests ----
   async handle(req: Request, sock: Socket): Promise<Response | "console"> {
     switch (req.op) {
@@ -232,6 +330,12 @@ export class Xend {
         this.host.store.write(`/local/domain/${id}/control/sysrq`, req.key);
         return { ok: true };
       }
+      case "save": {
+        const id = this.find(req.dom);
+        const size = await this.save(id, req.file, progressTo(sock));
+        return { ok: true, data: { bytes: size } };
+      }
+      case "restore": return { ok: true, data: await this.restore(req.file, !!req.paused, progressTo(sock)) };
       case "console": {
         const id = this.find(req.dom);
         const d = this.doms.get(id)!;
@@ -308,4 +412,15 @@ export class Xend {
     for (const id of [...this.doms.keys()]) this.destroy(id);
     try { rmSync(socketPath()); } catch { /* gone */ }
   }
+}
+
+/** Progress lines to an xm connection (at most every 50 ms, and the last one). */
+function progressTo(sock: Socket): (phase: string, done: number, total: number) => void {
+  let last = 0;
+  return (phase, done, total) => {
+    const now = Date.now();
+    if (done < total && now - last < 50) return;
+    last = now;
+    if (!sock.destroyed) sock.write(JSON.stringify({ progress: { phase, done, total } }) + "\n");
+  };
 }

@@ -23,7 +23,12 @@ export type Request =
   | { op: "sched-credit"; dom?: string; weight?: number; cap?: number }
   | { op: "block-attach"; dom: string; target: string; vdev: string; writable: boolean }
   | { op: "block-detach"; dom: string; vdev: string }
-  | { op: "sysrq"; dom: string; key: string };
+  | { op: "sysrq"; dom: string; key: string }
+  | { op: "save"; dom: string; file: string }
+  | { op: "restore"; file: string; paused?: boolean };
+
+/** Sent (as lines of their own) before the response of a long request: save, restore, migrate. */
+export interface Progress { progress: { phase: string; done: number; total: number } }
 
 export interface DomainRow {
   name: string; id: number; memMiB: number; vcpus: number; state: string; cpuSeconds: number;
