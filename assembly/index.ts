@@ -80,3 +80,4 @@ export function run(budget: i32): i32 { return cpuRun(budget); }
 
 // ---- the hypervisor (issue 3) ----
 export * from "./hv/api";
+export * from "./hv/migrate";

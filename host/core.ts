@@ -65,6 +65,9 @@ export interface CoreExports {
   hv_restore_fixup(d: number, count: number): number;
   hv_restored_ports(): number;
   hv_resume_cancelled(d: number): number;
+  hv_free_frame(d: number, mfn: number): number;
+  hv_logdirty(d: number, on: number): number;
+  hv_logdirty_collect(d: number, fromMfn: number): number;
 }
 
 export interface CoreHooks {

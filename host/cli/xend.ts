@@ -2,7 +2,9 @@
 // running `xend run`), `run` in the foreground.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { openSync, mkdirSync } from "node:fs";
+import { openSync, mkdirSync, readFileSync } from "node:fs";
+import type { RelocationOptions } from "../migrate/receive";
+import { DEFAULT_RELOCATION_PORT } from "../migrate/send";
 import { dirname, join } from "node:path";
 import { Xend } from "../xend/daemon";
 import { request, XendUnavailable } from "../xend/client";
@@ -15,6 +17,18 @@ async function running(): Promise<number | 0> {
   } catch { return 0; }
 }
 
+/** The relocation listener's settings (as xend-config.sxp's xend-relocation-*). */
+function relocationOptions(env: NodeJS.ProcessEnv): RelocationOptions {
+  let secret = env.XEND_RELOCATION_SECRET || undefined;
+  if (!secret && env.XEND_RELOCATION_SECRET_FILE) secret = readFileSync(env.XEND_RELOCATION_SECRET_FILE, "utf8").trim();
+  return {
+    address: env.XEND_RELOCATION_ADDRESS || "127.0.0.1",
+    port: Number(env.XEND_RELOCATION_PORT || DEFAULT_RELOCATION_PORT),
+    allow: (env.XEND_RELOCATION_HOSTS_ALLOW ?? "").split(/[\s,]+/).filter(Boolean),
+    secret,
+  };
+}
+
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? "help";
   switch (cmd) {
@@ -23,6 +37,11 @@ async function main(argv: string[]): Promise<number> {
       const xend = await Xend.create(Number(process.env.XEND_MEMORY_MIB ?? 2048));
       await xend.listen();
       await xend.listenXenstore(xenstoreSocketPath());
+      if ((process.env.XEND_RELOCATION_SERVER ?? "yes") !== "no") {
+        const o = relocationOptions(process.env);
+        // Another xend on this machine may hold the port: this one then only sends.
+        await xend.listenRelocation(o).catch((e) => console.error(`xend: no relocation listener: ${(e as Error).message}`));
+      }
       const stop = () => xend.stop();
       process.on("SIGTERM", stop);
       process.on("SIGINT", stop);

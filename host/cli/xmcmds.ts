@@ -268,6 +268,31 @@ domain runs on (its suspend is cancelled). A progress bar is shown on a terminal
     },
   },
   {
+    name: "migrate", summary: "move a domain to another host's xend", usage: "xm migrate [--live] DOMAIN HOST[:PORT]",
+    help: `Sends DOMAIN to the xend on HOST (its relocation listener, port 8002 unless given). Without --live the
+domain is suspended, sent and resumed there; with --live its memory is copied while it runs (rounds of the
+pages it dirtied since the last), then it is suspended only for the last few pages. On any failure it runs
+on here. Prints the rounds, pages sent and the downtime; --json prints them as one JSON line.
+A listener beyond loopback needs XEND_RELOCATION_HOSTS_ALLOW and a shared XEND_RELOCATION_SECRET on both.`,
+    async run(args) {
+      const live = args.includes("--live") || args.includes("-l");
+      const asJson = args.includes("--json");
+      const rest = args.filter((a) => !a.startsWith("-"));
+      need(rest, 2, this.usage);
+      const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(rest[1]);
+      if (!m) throw new XmError(`bad destination ${rest[1]} (HOST or HOST:PORT)`);
+      const host = m[1].replace(/^\[|\]$/g, "");
+      const port = m[2] ? Number(m[2]) : undefined;
+      if (port !== undefined && !(port > 0 && port < 65536)) throw new XmError(`bad port ${m[2]}`);
+      const s = await withProgress((p) => call({ op: "migrate", dom: rest[0], host, port, live }, p)) as {
+        rounds: number; pagesSent: number; bytesSent: number; memPages: number; downtimeMs: number; totalMs: number; roundPages: number[];
+      };
+      if (asJson) console.log(JSON.stringify(s));
+      else console.log(`Migrated ${rest[0]} to ${rest[1]}: ${s.rounds} round${s.rounds === 1 ? "" : "s"} (${s.roundPages.join(", ")} pages), ${(s.bytesSent / 1048576).toFixed(1)} MiB sent for ${(s.memPages / 256).toFixed(0)} MiB of memory, downtime ${s.downtimeMs.toFixed(1)} ms, total ${(s.totalMs / 1000).toFixed(2)} s`);
+      return 0;
+    },
+  },
+  {
     name: "sysrq", summary: "send a magic SysRq key to a domain", usage: "xm sysrq DOMAIN KEY",
     help: "Writes control/sysrq = KEY for DOMAIN's kernel.",
     async run(args) { need(args, 2, this.usage); await call({ op: "sysrq", dom: args[0], key: args[1] }); return 0; },

@@ -1,39 +1,68 @@
 // Save a suspended PV domain into a stream, and restore one from it (host/save/stream.ts for the
-// format; assembly/hv/save.ts for the hypervisor's half: frames, translation, re-validation).
+// format; assembly/hv/save.ts for the hypervisor's half: frames, translation, re-validation). The
+// pieces are shared with live migration (host/migrate/): the records of a domain, page batches, and
+// a Receiver that builds a domain page by page and finishes it from the last records.
 import { MM } from "../core";
 import type { XenHost, DomainHandle, AdoptSpec } from "../pv/host";
-import { StreamWriter, readStream, REC, StreamError } from "./stream";
+import { StreamWriter, readStream, REC, StreamError, Record } from "./stream";
 
 const DOMAIN_SIZE = MM.DOMAIN_SIZE, VCPU_SIZE = MM.VCPU_SIZE;
-const D_WIDTH = 8, D_NR_VCPUS = 12, D_SHUTDOWN_REASON = 4, D_STATE = 0, D_MAX_PAGES = 20;
-const D_CONSOLE_MFN = 204, D_STORE_MFN = 212;
+const D_STATE = 0, D_SHUTDOWN_REASON = 4, D_WIDTH = 8, D_NR_VCPUS = 12, D_MAX_PAGES = 20;
+const D_SHARED_INFO = 28, D_START_INFO = 200, D_CONSOLE_MFN = 204, D_STORE_MFN = 212;
 const SHUTDOWN_SUSPEND = 2;
+/** Bytes of one page in a PAGES record: u32 mfn + 4096 bytes. */
+export const PAGE_REC = 4100;
 
-export interface SavedInfo { name: string; width: number; vcpus: number; frames: number; memoryMiB: number; time: string; nodes: [string, string][] }
+export interface SavedInfo { name: string; width: number; vcpus: number; frames: number; memoryMiB: number; maxPages: number; time: string; nodes: [string, string][] }
 
-/** The stream of a domain that has suspended itself (SCHEDOP_shutdown(suspend)). `toolstack` is the
- * toolstack's own description of the domain (xend: its config with the vifs' MACs), carried as JSON. */
-export function saveDomain(host: XenHost, domid: number, toolstack?: unknown): Uint8Array {
+/** The frames `domid` owns: records of 16 bytes { u32 mfn; u32 type | pinned << 8; u64 m2p }. */
+export function frameList(host: XenHost, domid: number): Uint8Array {
+  const x = host.core.x;
+  const parts: Uint8Array[] = [];
+  let from = 0, total = 0;
+  for (;;) {
+    const n = x.hv_save_frames(domid, from);
+    if (n === 0) break;
+    const chunk = host.core.bytes().slice(MM.MAILBOX, MM.MAILBOX + n * 16);
+    parts.push(chunk);
+    total += n;
+    from = new DataView(chunk.buffer).getUint32((n - 1) * 16, true) + 1;
+  }
+  const fr = new Uint8Array(total * 16);
+  let o = 0;
+  for (const c of parts) { fr.set(c, o); o += c.length; }
+  return fr;
+}
+
+/** The mfns of a frame list. */
+export function frameMfns(fr: Uint8Array): number[] {
+  const dv = new DataView(fr.buffer, fr.byteOffset, fr.byteLength);
+  const out: number[] = [];
+  for (let i = 0; i < fr.length; i += 16) out.push(dv.getUint32(i, true));
+  return out;
+}
+
+/** A PAGES record body: the current contents of `mfns` (copied). */
+export function pagesBody(host: XenHost, mfns: number[]): Uint8Array {
+  const body = new Uint8Array(mfns.length * PAGE_REC);
+  const bdv = new DataView(body.buffer);
+  const mem = host.core.bytes();
+  mfns.forEach((mfn, k) => {
+    bdv.setUint32(k * PAGE_REC, mfn, true);
+    body.set(mem.subarray(mfn * 4096, mfn * 4096 + 4096), k * PAGE_REC + 4);
+  });
+  return body;
+}
+
+/** The records that describe a suspended domain, apart from its pages (taken at the very end). */
+export function domainRecords(host: XenHost, domid: number, toolstack?: unknown): { info: SavedInfo; records: [number, Uint8Array][]; frames: Uint8Array } {
   const x = host.core.x;
   const h = host.domains.get(domid);
   if (!h) throw new StreamError(`no such domain ${domid}`);
   const drec = x.hv_domain_addr(domid);
   let v = host.core.view();
   if (v.getUint32(drec + D_STATE, true) !== 2 || v.getUint32(drec + D_SHUTDOWN_REASON, true) !== SHUTDOWN_SUSPEND) throw new StreamError("the domain has not suspended itself");
-  // Frames (and the vCPU records brought up to date by the first call).
-  const frames: Uint8Array[] = [];
-  let from = 0, total = 0;
-  for (;;) {
-    const n = x.hv_save_frames(domid, from);
-    if (n === 0) break;
-    const chunk = host.core.bytes().slice(MM.MAILBOX, MM.MAILBOX + n * 16);
-    frames.push(chunk);
-    total += n;
-    from = new DataView(chunk.buffer).getUint32((n - 1) * 16, true) + 1;
-  }
-  const fr = new Uint8Array(total * 16);
-  { let o = 0; for (const c of frames) { fr.set(c, o); o += c.length; } }
-  const w = new StreamWriter();
+  const frames = frameList(host, domid); // also brings the loaded vCPU's record up to date
   v = host.core.view();
   const width = v.getUint32(drec + D_WIDTH, true), nv = v.getUint32(drec + D_NR_VCPUS, true);
   const home = `/local/domain/${domid}`;
@@ -47,108 +76,179 @@ export function saveDomain(host: XenHost, domid: number, toolstack?: unknown): U
     }
   };
   walk(`${home}/data`);
-  const info: SavedInfo = { name: h.name, width, vcpus: nv, frames: total, memoryMiB: Math.round(x.hv_domain_pages(domid) / 256), time: String(x.hv_domain_time(domid)), nodes };
+  const info: SavedInfo = {
+    name: h.name, width, vcpus: nv, frames: frames.length / 16, memoryMiB: Math.round(x.hv_domain_pages(domid) / 256),
+    maxPages: v.getUint32(drec + D_MAX_PAGES, true), time: String(x.hv_domain_time(domid)), nodes,
+  };
   const js = new TextEncoder().encode(JSON.stringify(info));
   const dom = new Uint8Array(4 + js.length + DOMAIN_SIZE);
   new DataView(dom.buffer).setUint32(0, js.length, true);
   dom.set(js, 4);
   dom.set(host.core.bytes().subarray(drec, drec + DOMAIN_SIZE), 4 + js.length);
-  w.record(REC.DOMAIN, dom);
-  if (toolstack !== undefined) w.record(REC.TOOLSTACK, new TextEncoder().encode(JSON.stringify(toolstack)));
-  w.record(REC.FRAMES, fr);
+  const records: [number, Uint8Array][] = [[REC.DOMAIN, dom]];
+  if (toolstack !== undefined) records.push([REC.TOOLSTACK, new TextEncoder().encode(JSON.stringify(toolstack))]);
+  records.push([REC.FRAMES, frames]);
   for (let k = 0; k < nv; k++) {
     const a = x.hv_vcpu_addr(domid, k);
-    w.record(REC.VCPU, host.core.bytes().slice(a, a + VCPU_SIZE));
+    records.push([REC.VCPU, host.core.bytes().slice(a, a + VCPU_SIZE)]);
   }
-  const fdv = new DataView(fr.buffer);
-  for (let i = 0; i < total; i += 256) {
-    const n = Math.min(256, total - i);
-    const body = new Uint8Array(n * 4100);
-    const bdv = new DataView(body.buffer);
-    const mem = host.core.bytes();
-    for (let k = 0; k < n; k++) {
-      const mfn = fdv.getUint32((i + k) * 16, true);
-      bdv.setUint32(k * 4100, mfn, true);
-      body.set(mem.subarray(mfn * 4096, mfn * 4096 + 4096), k * 4100 + 4);
-    }
-    w.record(REC.PAGES, body);
+  return { info, records, frames };
+}
+
+/** Frames the hypervisor or dom0 write without log-dirty seeing it; migration resends them last. */
+export function specialFrames(host: XenHost, domid: number, fr: Uint8Array): number[] {
+  const v = host.core.view();
+  const drec = host.core.x.hv_domain_addr(domid);
+  const out = new Set<number>();
+  for (const f of [D_SHARED_INFO, D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN]) { const a = v.getUint32(drec + f, true); if (a) out.add(a >>> 12); }
+  const dv = new DataView(fr.buffer, fr.byteOffset, fr.byteLength);
+  for (let i = 0; i < fr.length; i += 16) {
+    const t = dv.getUint32(i + 4, true) & 0xff;
+    if (t >= 1 && t <= 5) out.add(dv.getUint32(i, true)); // page tables and descriptor pages
   }
+  return [...out];
+}
+
+/** The stream of a domain that has suspended itself (SCHEDOP_shutdown(suspend)). `toolstack` is the
+ * toolstack's own description of the domain (xend: its config with the vifs' MACs), carried as JSON. */
+export function saveDomain(host: XenHost, domid: number, toolstack?: unknown): Uint8Array {
+  const { records, frames } = domainRecords(host, domid, toolstack);
+  const w = new StreamWriter();
+  for (const [t, b] of records) w.record(t, b);
+  const mfns = frameMfns(frames);
+  for (let i = 0; i < mfns.length; i += 256) w.record(REC.PAGES, pagesBody(host, mfns.slice(i, i + 256)));
   return w.bytes();
 }
 
-/** A stream read and checked (every CRC, every record's shape), nothing created yet. */
-export type OpenedStream = ReturnType<typeof parse>;
-export function openStream(stream: Uint8Array): OpenedStream { return parse(readStream(stream)); }
+/** The final records checked against each other: domain info, frames, vCPUs (pages come apart). */
+export interface FinalRecords { info: SavedInfo; toolstack?: unknown; dom: Uint8Array; frames: Uint8Array; vcpus: Uint8Array[] }
 
-function parse(recs: ReturnType<typeof readStream>) {
+export function checkFinal(recs: Record[]): FinalRecords {
   const domRec = recs.find((r) => r.type === REC.DOMAIN);
   const frRec = recs.find((r) => r.type === REC.FRAMES);
-  const vcpus = recs.filter((r) => r.type === REC.VCPU);
-  const pages = recs.filter((r) => r.type === REC.PAGES);
+  const vcpus = recs.filter((r) => r.type === REC.VCPU).map((r) => r.body);
   if (!domRec || !frRec) throw new StreamError("save file lacks its DOMAIN or FRAMES record");
   const ddv = new DataView(domRec.body.buffer, domRec.body.byteOffset, domRec.body.byteLength);
-  const jl = ddv.getUint32(0, true);
+  const jl = domRec.body.length >= 4 ? ddv.getUint32(0, true) : -1;
   if (4 + jl + DOMAIN_SIZE !== domRec.body.length) throw new StreamError("save file: bad DOMAIN record");
   let info: SavedInfo;
   try { info = JSON.parse(new TextDecoder().decode(domRec.body.subarray(4, 4 + jl))); } catch { throw new StreamError("save file: bad DOMAIN record"); }
+  if (info.width !== 32 && info.width !== 64) throw new StreamError("save file: bad guest width");
   const nframes = frRec.body.length / 16;
-  if (!Number.isInteger(nframes) || nframes !== info.frames || vcpus.length !== info.vcpus) throw new StreamError("save file: records do not match their domain");
-  if (vcpus.some((r) => r.body.length !== VCPU_SIZE)) throw new StreamError("save file: bad VCPU record");
-  // All page data present?
-  const data = new Map<number, Uint8Array>();
-  for (const p of pages) {
-    if (p.body.length % 4100 !== 0) throw new StreamError("save file: bad PAGES record");
-    const pdv = new DataView(p.body.buffer, p.body.byteOffset, p.body.byteLength);
-    for (let o = 0; o < p.body.length; o += 4100) data.set(pdv.getUint32(o, true), p.body.subarray(o + 4, o + 4100));
-  }
-  const fdv = new DataView(frRec.body.buffer, frRec.body.byteOffset, frRec.body.byteLength);
-  const olds: number[] = [];
-  for (let i = 0; i < nframes; i++) { const m = fdv.getUint32(i * 16, true); if (!data.has(m)) throw new StreamError(`save file: no data for frame ${m}`); olds.push(m); }
+  if (!Number.isInteger(nframes) || nframes !== info.frames || vcpus.length !== info.vcpus || info.vcpus < 1) throw new StreamError("save file: records do not match their domain");
+  if (vcpus.some((b) => b.length !== VCPU_SIZE)) throw new StreamError("save file: bad VCPU record");
   if (nframes > MM.RESTORE_MAP_MAX) throw new StreamError("save file: too many frames");
   const ts = recs.find((r) => r.type === REC.TOOLSTACK);
   let toolstack: unknown;
   if (ts) { try { toolstack = JSON.parse(new TextDecoder().decode(ts.body)); } catch { throw new StreamError("save file: bad TOOLSTACK record"); } }
-  if (info.width !== 32 && info.width !== 64) throw new StreamError("save file: bad guest width");
-  return { info, toolstack, domRec, jl, frRec, fdv, nframes, olds, data, vcpus };
+  return { info, toolstack, dom: domRec.body.subarray(4 + jl), frames: frRec.body, vcpus };
 }
 
-/** Restore a domain from a stream; returns its handle (running). Nothing is created if the stream is
- * bad; if the restore fails later the new domain is destroyed. `devices` are the backends to give it. */
-export function restoreDomain(host: XenHost, stream: Uint8Array | OpenedStream, devices: Pick<AdoptSpec, "disks" | "vifs"> = {}): DomainHandle {
-  const { info, domRec, jl, fdv, nframes, olds, data, vcpus } = stream instanceof Uint8Array ? openStream(stream) : stream;
+/** Each page of a PAGES record body: (mfn, 4096 bytes). */
+export function forEachPage(body: Uint8Array, f: (mfn: number, data: Uint8Array) => void): void {
+  if (body.length % PAGE_REC !== 0) throw new StreamError("save file: bad PAGES record");
+  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  for (let o = 0; o < body.length; o += PAGE_REC) f(dv.getUint32(o, true), body.subarray(o + 4, o + PAGE_REC));
+}
 
-  const x = host.core.x;
-  const d = x.hv_domain_create(info.width, info.vcpus, nframes + 64);
-  if (d < 0) throw new StreamError("no free domain slot");
-  try {
-    // Frames: new machine addresses, contents copied, the map sorted by old mfn.
-    const recs16: number[][] = [];
-    for (let i = 0; i < nframes; i++) {
-      const m = x.hv_alloc_frame(d);
+/**
+ * Builds a domain page by page (each page of the sender's mfn lands in a frame of its own here; a page
+ * sent again overwrites it) and finishes it from the final records. Until finish() returns, the domain
+ * is paused and destroyed by abort().
+ */
+export class Receiver {
+  readonly domid: number;
+  private readonly map = new Map<number, number>(); // sender's mfn -> ours
+  private done = false;
+  constructor(private readonly host: XenHost, width: number, vcpus: number, maxPages: number) {
+    const d = host.core.x.hv_domain_create(width, vcpus, maxPages);
+    if (d < 0) throw new StreamError("no free domain slot");
+    this.domid = d;
+    host.core.x.hv_domain_pause(d, 1);
+  }
+
+  get pageCount(): number { return this.map.size; }
+
+  page(old: number, data: Uint8Array): void {
+    let m = this.map.get(old);
+    if (m === undefined) {
+      m = this.host.core.x.hv_alloc_frame(this.domid);
       if (m < 0) throw new StreamError("out of machine memory");
-      host.core.bytes().set(data.get(olds[i])!, m * 4096);
-      const m2p = fdv.getBigUint64(i * 16 + 8, true);
-      recs16.push([olds[i], m, fdv.getUint32(i * 16 + 4, true), m2p > 0xffffffffn ? 0xffffffff : Number(m2p)]);
+      this.map.set(old, m);
     }
-    recs16.sort((a, b) => a[0] - b[0]);
-    const v = host.core.view();
-    recs16.forEach((r, i) => { for (let k = 0; k < 4; k++) v.setUint32(MM.RESTORE_MAP + i * 16 + k * 4, r[k] >>> 0, true); });
-    const mem = host.core.bytes();
-    mem.set(domRec.body.subarray(4 + jl), MM.RESTORE_BLOBS);
-    vcpus.forEach((r, k) => mem.set(r.body, MM.RESTORE_BLOBS + DOMAIN_SIZE + k * VCPU_SIZE));
-    const rc = x.hv_restore_fixup(d, nframes);
+    this.host.core.bytes().set(data, m * 4096);
+  }
+
+  pages(body: Uint8Array): void { forEachPage(body, (mfn, data) => this.page(mfn, data)); }
+
+  /** Translate and validate; the domain stays paused unless `run`. */
+  finish(f: FinalRecords, devices: Pick<AdoptSpec, "disks" | "vifs">, run: boolean): DomainHandle {
+    const x = this.host.core.x, d = this.domid;
+    const fdv = new DataView(f.frames.buffer, f.frames.byteOffset, f.frames.byteLength);
+    const recs: number[][] = [];
+    const keep = new Set<number>();
+    for (let i = 0; i < f.frames.length; i += 16) {
+      const old = fdv.getUint32(i, true);
+      const nw = this.map.get(old);
+      if (nw === undefined) throw new StreamError(`save file: no data for frame ${old}`);
+      keep.add(old);
+      const m2p = fdv.getBigUint64(i + 8, true);
+      recs.push([old, nw, fdv.getUint32(i + 4, true), m2p > 0xffffffffn ? 0xffffffff : Number(m2p)]);
+    }
+    for (const [old, nw] of this.map) if (!keep.has(old)) { x.hv_free_frame(d, nw); this.map.delete(old); }
+    recs.sort((a, b) => a[0] - b[0]);
+    const v = this.host.core.view();
+    recs.forEach((r, i) => { for (let k = 0; k < 4; k++) v.setUint32(MM.RESTORE_MAP + i * 16 + k * 4, r[k] >>> 0, true); });
+    const mem = this.host.core.bytes();
+    mem.set(f.dom, MM.RESTORE_BLOBS);
+    f.vcpus.forEach((b, k) => mem.set(b, MM.RESTORE_BLOBS + DOMAIN_SIZE + k * VCPU_SIZE));
+    const rc = x.hv_restore_fixup(d, recs.length);
     if (rc < 0) throw new StreamError(`the hypervisor refused the saved state (step ${-rc})`);
-    x.hv_domain_set_time(d, BigInt(info.time));
+    x.hv_domain_set_time(d, BigInt(f.info.time));
     const ports = x.hv_restored_ports();
-    const dv2 = host.core.view();
+    const dv2 = this.host.core.view();
     const drec = x.hv_domain_addr(d);
-    const consoleMa = dv2.getUint32(drec + D_CONSOLE_MFN, true), storeMa = dv2.getUint32(drec + D_STORE_MFN, true);
-    return host.adoptDomain({
-      domid: d, bits: info.width as 32 | 64, name: info.name, memoryMiB: info.memoryMiB, vcpus: info.vcpus,
-      consoleMa, consolePort: ports >>> 16, storeMa, storePort: ports & 0xffff, nodes: info.nodes, ...devices,
+    const h = this.host.adoptDomain({
+      domid: d, bits: f.info.width as 32 | 64, name: f.info.name, memoryMiB: f.info.memoryMiB, vcpus: f.info.vcpus,
+      consoleMa: dv2.getUint32(drec + D_CONSOLE_MFN, true), consolePort: ports >>> 16,
+      storeMa: dv2.getUint32(drec + D_STORE_MFN, true), storePort: ports & 0xffff, nodes: f.info.nodes, ...devices,
     });
+    this.done = true;
+    if (run) x.hv_domain_pause(d, 0);
+    return h;
+  }
+
+  /** Give up: the half-built domain goes. */
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    this.host.core.x.hv_domain_destroy(this.domid);
+  }
+}
+
+/** A stream read and checked (every CRC, every record's shape, data for every frame), nothing created yet. */
+export interface OpenedStream extends FinalRecords { pages: Uint8Array[] }
+export function openStream(stream: Uint8Array): OpenedStream {
+  const recs = readStream(stream);
+  const f = checkFinal(recs);
+  const pages = recs.filter((r) => r.type === REC.PAGES).map((r) => r.body);
+  const have = new Set<number>();
+  for (const p of pages) forEachPage(p, (m) => have.add(m));
+  const dv = new DataView(f.frames.buffer, f.frames.byteOffset, f.frames.byteLength);
+  for (let i = 0; i < f.frames.length; i += 16) { const m = dv.getUint32(i, true); if (!have.has(m)) throw new StreamError(`save file: no data for frame ${m}`); }
+  return { ...f, pages };
+}
+
+/** Restore a domain from a stream; returns its handle (running unless `paused`). Nothing is created
+ * if the stream is bad; if the restore fails later the new domain is destroyed. */
+export function restoreDomain(host: XenHost, stream: Uint8Array | OpenedStream, devices: Pick<AdoptSpec, "disks" | "vifs"> = {}, paused = false): DomainHandle {
+  const s = stream instanceof Uint8Array ? openStream(stream) : stream;
+  const r = new Receiver(host, s.info.width, s.info.vcpus, Math.max(s.info.maxPages ?? 0, s.info.frames + 64));
+  try {
+    for (const p of s.pages) r.pages(p);
+    return r.finish(s, devices, !paused);
   } catch (e) {
-    x.hv_domain_destroy(d);
+    r.abort();
     throw e;
   }
 }

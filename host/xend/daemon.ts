@@ -8,6 +8,9 @@ import { dirname } from "node:path";
 import { XenHost, DomainHandle, SHUTDOWN_NAMES } from "../pv/host";
 import { MM } from "../core";
 import { saveDomain, restoreDomain, openStream } from "../save/save";
+import { migrate, DEFAULT_RELOCATION_PORT } from "../migrate/send";
+import { startRelocation, RelocationOptions } from "../migrate/receive";
+import type { DiskSpec } from "../devices/block/blkback";
 import { open, readFile, rename, rm } from "node:fs/promises";
 import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath } from "./protocol";
 import { parseConfig, DomainConfig } from "./config";
@@ -41,6 +44,9 @@ export class Xend {
   private kick?: () => void;
   private readonly started = Date.now();
   private readonly kernels = new Map<string, Uint8Array>();
+  /** Called after every run slice (suspend waits on them). */
+  private readonly sliceWatchers = new Set<(now: number) => void>();
+  private relocation?: Server;
 
   constructor(host: XenHost) { this.host = host; }
 
@@ -51,6 +57,7 @@ export class Xend {
     const x = this.host.core.x;
     while (!this.stopping) {
       const r = x.hv_run(2_000_000);
+      if (this.sliceWatchers.size) { const now = performance.now(); for (const w of [...this.sliceWatchers]) w(now); }
       this.host.drainConsoles();
       this.host.serviceDevices();
       this.reap();
@@ -65,7 +72,7 @@ export class Xend {
     }
   }
 
-  private wake(): void { this.kick?.(); }
+  wake(): void { this.kick?.(); }
 
   // Domains that shut down: their on_poweroff / on_reboot / on_crash action.
   private reap(): void {
@@ -172,24 +179,31 @@ export class Xend {
   }
 
   // ---- save and restore ----
-  /** Ask a domain to suspend itself (control/shutdown = "suspend") and wait until it has. */
-  async suspend(id: number, timeoutMs = SUSPEND_TIMEOUT_MS): Promise<void> {
+  /** Ask a domain to suspend itself (control/shutdown = "suspend") and wait until it has; resolves
+   * with the time (performance.now()) right after the run slice in which it suspended. */
+  async suspend(id: number, timeoutMs = SUSPEND_TIMEOUT_MS): Promise<number> {
     const d = this.doms.get(id)!;
     const x = this.host.core.x;
     if (this.host.state(id) !== STATE_RUNNING) throw new Error(`${d.cfg.name} is not running`);
     if (x.hv_domain_paused(id)) throw new Error(`${d.cfg.name} is paused: unpause it first (its kernel must answer the suspend request)`);
     this.host.store.write(`/local/domain/${id}/control/shutdown`, "suspend");
     this.wake();
-    const t0 = Date.now();
-    while (Date.now() - t0 < timeoutMs) {
-      if (this.host.state(id) === STATE_SHUTDOWN) {
-        if (this.host.shutdownReason(id) === SHUTDOWN_SUSPEND) return;
-        throw new Error(`${d.cfg.name} shut down (${SHUTDOWN_NAMES[this.host.shutdownReason(id)]}) instead of suspending`);
-      }
-      await new Promise((r) => setTimeout(r, 2));
+    const t = await new Promise<number | undefined>((res) => {
+      const timer = setTimeout(() => { this.sliceWatchers.delete(w); res(undefined); }, timeoutMs);
+      const w = (now: number) => {
+        if (this.host.state(id) !== STATE_SHUTDOWN) return;
+        this.sliceWatchers.delete(w);
+        clearTimeout(timer);
+        res(now);
+      };
+      this.sliceWatchers.add(w);
+    });
+    if (t === undefined) {
+      this.host.store.write(`/local/domain/${id}/control/shutdown`, "");
+      throw new Error(`${d.cfg.name} did not suspend within ${timeoutMs / 1000} s (does its kernel support PV suspend?)`);
     }
-    this.host.store.write(`/local/domain/${id}/control/shutdown`, "");
-    throw new Error(`${d.cfg.name} did not suspend within ${timeoutMs / 1000} s (does its kernel support PV suspend?)`);
+    if (this.host.shutdownReason(id) !== SHUTDOWN_SUSPEND) throw new Error(`${d.cfg.name} shut down (${SHUTDOWN_NAMES[this.host.shutdownReason(id)]}) instead of suspending`);
+    return t;
   }
 
   /** A suspended domain runs on (its suspend hypercall returns 1: "cancelled"). */
@@ -243,23 +257,47 @@ export class Xend {
       name: s.info.name, kernel: "", memory: s.info.memoryMiB, maxmem: s.info.memoryMiB, vcpus: s.info.vcpus, disks: [], vifs: [],
       on_poweroff: "destroy", on_reboot: "destroy", on_crash: "destroy", warnings: [],
     };
-    for (const d of this.doms.values()) if (d.cfg.name === cfg.name) throw new Error(`a domain named ${cfg.name} already exists`);
-    const h = restoreDomain(this.host, s, {
-      disks: cfg.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
-      vifs: cfg.vifs.map((v) => ({ mac: v.mac })),
-    });
+    if (this.nameInUse(cfg.name)) throw new Error(`a domain named ${cfg.name} already exists`);
+    const h = restoreDomain(this.host, s, this.devices(ts), paused);
     progress("restoring", bytes.length, bytes.length);
+    this.adopt(h, ts ?? { config: cfg, weight: 256, cap: 0 });
+    this.logLine(this.doms.get(h.domid)!, `[xend] domain ${cfg.name} (${h.domid}) restored from ${file}`);
+    return { id: h.domid, name: cfg.name };
+  }
+
+  // ---- migration (host/migrate/) ----
+  name(id: number): string { return this.doms.get(id)!.cfg.name; }
+  nameInUse(name: string): boolean { for (const d of this.doms.values()) if (d.cfg.name === name) return true; return false; }
+  log(s: string): void { console.error(`xend: ${s}`); }
+
+  devices(ts: unknown): { disks: DiskSpec[]; vifs: { mac?: string }[] } {
+    const cfg = (ts as ToolstackRecord | undefined)?.config;
+    return {
+      disks: (cfg?.disks ?? []).map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
+      vifs: (cfg?.vifs ?? []).map((v) => ({ mac: v.mac })),
+    };
+  }
+
+  /** A restored or migrated-in domain joins the toolstack, with its config, weight and cap. */
+  adopt(h: DomainHandle, toolstack: unknown): void {
+    const ts = toolstack as ToolstackRecord | undefined;
     const x = this.host.core.x;
+    const cfg: DomainConfig = ts?.config ?? {
+      name: h.name, kernel: "", memory: Math.round(x.hv_domain_pages(h.domid) / 256), maxmem: Math.round(x.hv_domain_pages(h.domid) / 256),
+      vcpus: x.hv_domain_vcpus(h.domid), disks: [], vifs: [], on_poweroff: "destroy", on_reboot: "destroy", on_crash: "destroy", warnings: [],
+    };
     if (cfg.maxmem > cfg.memory) x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
     const weight = ts?.weight ?? 256, cap = ts?.cap ?? 0;
     x.hv_domain_sched(h.domid, weight, cap);
     const d: Dom = { handle: h, cfg, log: [], logBytes: 0, consoles: new Set(), waiters: [], created: Date.now(), weight, cap, restarts: 0 };
     h.onConsole = (b) => this.appendLog(d, b);
     this.doms.set(h.domid, d);
-    if (paused) x.hv_domain_pause(h.domid, 1);
-    this.logLine(d, `[xend] domain ${cfg.name} (${h.domid}) restored from ${file}`);
     this.wake();
-    return { id: h.domid, name: cfg.name };
+  }
+
+  /** Listen for incoming migrations (XEND_RELOCATION_*; loopback:8002 by default). */
+  async listenRelocation(o: RelocationOptions): Promise<void> {
+    this.relocation = await startRelocation(this, o);
   }
 
   // ---- requests ----
@@ -335,6 +373,11 @@ export class Xend {
         const size = await this.save(id, req.file, progressTo(sock));
         return { ok: true, data: { bytes: size } };
       }
+      case "migrate": {
+        const id = this.find(req.dom);
+        const sum = await migrate(this, id, { host: req.host, port: req.port ?? DEFAULT_RELOCATION_PORT, live: !!req.live, secret: process.env.XEND_RELOCATION_SECRET || undefined, progress: progressTo(sock) });
+        return { ok: true, data: sum };
+      }
       case "restore": return { ok: true, data: await this.restore(req.file, !!req.paused, progressTo(sock)) };
       case "console": {
         const id = this.find(req.dom);
@@ -409,6 +452,7 @@ export class Xend {
     this.wake();
     this.server?.close();
     this.xsServer?.close();
+    this.relocation?.close();
     for (const id of [...this.doms.keys()]) this.destroy(id);
     try { rmSync(socketPath()); } catch { /* gone */ }
   }

@@ -25,7 +25,8 @@ export type Request =
   | { op: "block-detach"; dom: string; vdev: string }
   | { op: "sysrq"; dom: string; key: string }
   | { op: "save"; dom: string; file: string }
-  | { op: "restore"; file: string; paused?: boolean };
+  | { op: "restore"; file: string; paused?: boolean }
+  | { op: "migrate"; dom: string; host: string; port?: number; live?: boolean };
 
 /** Sent (as lines of their own) before the response of a long request: save, restore, migrate. */
 export interface Progress { progress: { phase: string; done: number; total: number } }

@@ -116,6 +116,9 @@ export class BlkBack {
     this.connected = false;
   }
 
+  /** Everything written so far on stable storage (before a migration hands the disk over). */
+  sync(): void { try { fsyncSync(this.fd); } catch { /* a read-only or closed image */ } }
+
   close(): void { this.disconnect(); try { closeSync(this.fd); } catch { /* already */ } }
 
   private view(): DataView { return this.core.view(); }

@@ -1,0 +1,13 @@
+// Exports for the receiving end of a migration (host/migrate/): a frame that was sent during pre-copy
+// but is no longer the domain's at the end (it ballooned it away) goes back to the pool.
+import { domExists, domU32, setDomU32, D_TOT_PAGES } from "../domain/domain";
+import { frameOwner, frameTypeCount, frameRefCount, frameRelease, mfnValid } from "../domain/frames";
+
+// Release `mfn` of domain `d` (unused, untyped); 0, or -1 if it is not d's or still in use.
+export function hv_free_frame(d: u32, mfn: u32): i32 {
+  if (!domExists(d) || !mfnValid(mfn as u64) || frameOwner(mfn) != d) return -1;
+  if (frameTypeCount(mfn) != 0 || frameRefCount(mfn) != 0) return -1;
+  frameRelease(mfn);
+  setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) - 1);
+  return 0;
+}
