@@ -66,6 +66,8 @@ export interface CoreExports {
   hv_restored_ports(): number;
   hv_resume_cancelled(d: number): number;
   hv_free_frame(d: number, mfn: number): number;
+  hv_restore_begin(): void;
+  hv_restore_frames(d: number, n: number): number;
   hv_logdirty(d: number, on: number): number;
   hv_logdirty_collect(d: number, fromMfn: number): number;
 }

@@ -11,3 +11,9 @@ export function hv_free_frame(d: u32, mfn: u32): i32 {
   setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) - 1);
   return 0;
 }
+
+// Restore, step by step (hv/save.ts): begin, the sender's frame list in chunks at MAILBOX, then
+// hv_restore_fixup.
+import { restoreBegin, restoreFrames } from "./save";
+export function hv_restore_begin(): void { restoreBegin(); }
+export function hv_restore_frames(d: u32, n: u32): i32 { return restoreFrames(d, n); }

@@ -22,6 +22,7 @@ import { getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_
 import { allocUnbound, bindInterdomain } from "../event/evtchn";
 import { XEN_M2P32_L2E0 } from "../domain/xenmap";
 import { SHUTDOWN_suspend } from "../hypercall/abi";
+import { hv_free_frame } from "./migrate";
 
 // ---- save ----
 
@@ -47,21 +48,53 @@ export function saveFrames(d: u32, fromMfn: u32): u32 {
 export function saveSync(): void { vcpuSave(); }
 
 // ---- restore ----
-// The map at RESTORE_MAP: `count` records of 16 bytes { u32 old mfn; u32 new mfn; u32 type | pinned
-// << 8; u32 m2p (the frame's pfn, 0xffffffff for none) }, sorted by old mfn. Saved records at RESTORE_BLOBS: the domain record (DOMAIN_SIZE
-// bytes), then the vCPU records (VCPU_SIZE each).
-let mapCount: u32 = 0;
+// RESTORE_MAP is a direct table: u32 new mfn for each of the sender's mfns (0: none), filled by the
+// host as pages arrive. restoreFrames() takes the sender's frame list in chunks (records of 16 bytes at
+// MAILBOX: { u32 old mfn; u32 type | pinned << 8; u64 m2p }, as saveFrames wrote them): it marks each
+// listed frame (bit 31), sets its M2P entry and notes page tables and pinned frames in a list at
+// RESTORE_TYPED (u32 new mfn, u32 type | pinned << 8). Saved records at RESTORE_BLOBS: the domain
+// record (DOMAIN_SIZE bytes), then the vCPU records (VCPU_SIZE each).
+const LISTED: u32 = 0x80000000;
+const RESTORE_TYPED = RESTORE_BLOBS + 0x80000; // 64K entries of 8 bytes
+const TYPED_MAX: u32 = 0x10000;
+let typedCount: u32 = 0;
+let listedCount: u32 = 0;
 
-function lookup(old: u32): u32 {
-  let lo: i32 = 0, hi: i32 = (mapCount as i32) - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const o = load<u32>(RESTORE_MAP + (mid << 4));
-    if (o == old) return load<u32>(RESTORE_MAP + (mid << 4) + 4);
-    if (o < old) lo = mid + 1; else hi = mid - 1;
+// A listed frame's new mfn, or 0.
+@inline function lookup(old: u32): u32 {
+  if (old >= (RESTORE_MAP_MAX as u32)) return 0;
+  const e = load<u32>(RESTORE_MAP + ((old as i32) << 2));
+  return (e & LISTED) != 0 ? e & ~LISTED : 0;
+}
+
+export function restoreBegin(): void { typedCount = 0; listedCount = 0; }
+
+// One chunk of the frame list; 0, or -1 (a frame with no data or listed twice, or not d's), -2 (too many typed frames).
+export function restoreFrames(d: u32, n: u32): i32 {
+  if (!domExists(d) || n > ((MAILBOX_SIZE >> 4) as u32)) return -1;
+  for (let i: u32 = 0; i < n; i++) {
+    const r = MAILBOX + ((i as i32) << 4);
+    const old = load<u32>(r);
+    if (old >= (RESTORE_MAP_MAX as u32)) return -1;
+    const slot = RESTORE_MAP + ((old as i32) << 2);
+    const e = load<u32>(slot);
+    if (e == 0 || (e & LISTED) != 0 || frameOwner(e) != d) return -1;
+    store<u32>(slot, e | LISTED);
+    listedCount++;
+    const m2p = load<u64>(r + 8);
+    m2pSet(e, m2p > 0xffffffff ? <u64>-1 : m2p);
+    const info = load<u32>(r + 4);
+    const t = (info & 0xff) as i32;
+    if ((t >= PGT_L1 && t <= PGT_SEG_DESC) || (info >> 8) != 0) {
+      if (typedCount >= TYPED_MAX) return -2;
+      store<u32>(RESTORE_TYPED + ((typedCount as i32) << 3), e);
+      store<u32>(RESTORE_TYPED + ((typedCount as i32) << 3) + 4, info);
+      typedCount++;
+    }
   }
   return 0;
 }
+
 // A machine address through the map (0 stays 0; unknown → 0xffffffff).
 function xma(a: u64): u64 {
   if (a == 0) return 0;
@@ -91,8 +124,12 @@ function translateTable(mfn: u32, level: i32, is64: bool, paeXen: bool): bool {
 // the host): translate, re-validate, set up new console/xenstore channels. Returns 0, or -1 .. -9 for
 // the step that failed (the caller destroys the domain).
 export function restoreFixup(d: u32, count: u32): i32 {
-  if (!domExists(d) || count > (RESTORE_MAP_MAX as u32)) return -1;
-  mapCount = count;
+  if (!domExists(d) || count != listedCount) return -1;
+  // Frames that were sent but are not in the list (the guest gave them back meanwhile) go.
+  for (let old = 0; old < RESTORE_MAP_MAX; old++) {
+    const e = load<u32>(RESTORE_MAP + (old << 2));
+    if (e != 0 && (e & LISTED) == 0) { hv_free_frame(d, e); store<u32>(RESTORE_MAP + (old << 2), 0); }
+  }
   const is64 = domIs64(d);
   const saved = RESTORE_BLOBS;
   const nv = domU32(d, D_NR_VCPUS);
@@ -114,13 +151,11 @@ export function restoreFixup(d: u32, count: u32): i32 {
     store<u32>(dom(d) + f, load<u32>(saved + f));
   }
   if (domU32(d, D_SHARED_INFO) == 0xffffffff || domU32(d, D_START_INFO) == 0xffffffff) return -3;
-  // M2P and page tables.
-  for (let i: u32 = 0; i < count; i++) {
-    const r = RESTORE_MAP + ((i as i32) << 4);
-    const nw = load<u32>(r + 4);
-    const pfn = load<u32>(r + 12);
-    m2pSet(nw, pfn == 0xffffffff ? <u64>-1 : pfn as u64);
-    const t = (load<u32>(r + 8) & 0xff) as i32;
+  // Page tables (the M2P is set already).
+  for (let i: u32 = 0; i < typedCount; i++) {
+    const r = RESTORE_TYPED + ((i as i32) << 3);
+    const nw = load<u32>(r);
+    const t = (load<u32>(r + 4) & 0xff) as i32;
     if (t >= PGT_L1 && t <= PGT_L4) {
       const paeXen = !is64 && t == 2 && load<u64>(((nw as i32) << 12) + (XEN_PAE_L2_FIRST << 3)) == XEN_M2P32_L2E0;
       if (!translateTable(nw, t, is64, paeXen)) return -4;
@@ -151,12 +186,12 @@ export function restoreFixup(d: u32, count: u32): i32 {
   const shi = domU32(d, D_SHARED_INFO) as i32;
   if (is64) memory.fill(shi + 2048, 0, 1024); else memory.fill(shi + 1536, 0, 256);
   // Types and pins again (validation rebuilds the counts).
-  for (let i: u32 = 0; i < count; i++) {
-    const r = RESTORE_MAP + ((i as i32) << 4);
-    const info = load<u32>(r + 8);
+  for (let i: u32 = 0; i < typedCount; i++) {
+    const r = RESTORE_TYPED + ((i as i32) << 3);
+    const info = load<u32>(r + 4);
     if ((info >> 8) == 0) continue;
     const t = (info & 0xff) as i32;
-    if (pinTable(load<u32>(r + 4), t, d, is64) < 0) return -6;
+    if (pinTable(load<u32>(r), t, d, is64) < 0) return -6;
   }
   for (let k: u32 = 0; k < nv; k++) {
     const v = vcpu(domU32(d, D_VCPU0) + k);
@@ -201,12 +236,17 @@ function fixStartInfo(d: u32, si: i32, is64: bool): bool {
   const list = is64 ? load<u64>(si + 104) : load<u32>(si + 68) as u64;
   const w: u64 = is64 ? 8 : 4;
   const cr3 = load<u64>(vcpu(domU32(d, D_VCPU0)) + V_CR3_KERNEL);
+  let pageVa: u64 = <u64>-1, pageMa: u64 = 0;
   for (let p: u64 = 0; p < nr; p++) {
     const va = list + p * w;
-    const ma = walkVa(cr3, va, is64);
-    if (ma == 0) return false;
-    if (is64) { const o = load<u64>(ma as i32); const n = lookup(o as u32); store<u64>(ma as i32, n == 0 ? <u64>-1 : n as u64); }
-    else { const o = load<u32>(ma as i32); const n = lookup(o); store<u32>(ma as i32, n == 0 ? 0xffffffff : n); }
+    if ((va & ~(0xfff as u64)) != pageVa) { // one walk per page of the list
+      pageVa = va & ~(0xfff as u64);
+      pageMa = walkVa(cr3, pageVa, is64);
+      if (pageMa == 0) return false;
+    }
+    const ma = (pageMa + (va & 0xfff)) as i32;
+    if (is64) { const o = load<u64>(ma); const n = o < (RESTORE_MAP_MAX as u64) ? lookup(o as u32) : 0; store<u64>(ma, n == 0 ? <u64>-1 : n as u64); }
+    else { const o = load<u32>(ma); const n = lookup(o); store<u32>(ma, n == 0 ? 0xffffffff : n); }
   }
   return cr3 != 0;
 }

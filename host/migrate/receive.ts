@@ -88,19 +88,22 @@ async function serve(t: MigrateTarget, o: RelocationOptions, sock: Socket, peer:
     for (;;) {
       const r = await conn.next(120000);
       if (r.type === REC.PAGES) { rx.pages(r.body); continue; }
+      if (r.type === REC.SYNC) { await conn.send(REC.SYNCED); continue; } // caught up with a round
       if (r.type === REC.END) break;
       finals.push(r);
     }
+    const tEnd = performance.now();
     const f = checkFinal(finals);
     const h = rx.finish(f, t.devices(f.toolstack ?? hello.toolstack), false);
     adopted = h.domid;
     t.adopt(h, f.toolstack ?? hello.toolstack);
-    await conn.send(REC.RESTORED);
+    await conn.sendJson(REC.RESTORED, { restoreMs: performance.now() - tEnd });
     await conn.expect(REC.COMMIT, 60000);
+    const tCommit = performance.timeOrigin + performance.now();
     committed = true;
     t.host.core.x.hv_domain_pause(h.domid, 0);
     t.wake();
-    await conn.sendJson(REC.DONE, { ok: true, domid: h.domid });
+    await conn.sendJson(REC.DONE, { ok: true, domid: h.domid, tCommit, tDone: performance.timeOrigin + performance.now() });
     t.log(`relocation: ${hello.name} (domain ${h.domid}) runs here now`);
     conn.close();
   } catch (e) {

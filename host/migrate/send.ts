@@ -42,6 +42,9 @@ export interface MigrateSummary {
   totalMs: number;
   /** Pages in each round (round 0: everything). */
   roundPages: number[];
+  /** Where the downtime went (ms): records built, last pages and records sent, the receiver's restore
+   * (its own figure), the rest of the wait for RESTORED, the COMMIT/DONE exchange. */
+  phases: { records: number; send: number; restore: number; restoreWait: number; commit: number };
 }
 
 export function authFor(secret: string, nonce: Uint8Array): string {
@@ -79,7 +82,11 @@ export async function migrate(src: MigrateSource, id: number, o: MigrateOptions)
   const progress = o.progress ?? (() => {});
   let suspended = false, committed = false, logdirty = false;
   let conn: RecordConn | undefined;
-  const sum: MigrateSummary = { live: o.live, rounds: 0, pagesSent: 0, bytesSent: 0, memPages: x.hv_domain_pages(id), downtimeMs: 0, totalMs: 0, roundPages: [] };
+  const sum: MigrateSummary = { live: o.live, rounds: 0, pagesSent: 0, bytesSent: 0, memPages: x.hv_domain_pages(id), downtimeMs: 0, totalMs: 0, roundPages: [],
+    phases: { records: 0, send: 0, restore: 0, restoreWait: 0, commit: 0 } };
+  // The end of a round: wait until the receiver has taken every page so far (so the stop-and-copy
+  // does not queue behind a backlog).
+  const sync = async () => { await conn!.send(REC.SYNC); await conn!.expect(REC.SYNCED, 60000); };
   const sendPages = async (mfns: number[], phase: string, done0: number, total: number) => {
     for (let i = 0; i < mfns.length; i += BATCH) {
       const batch = mfns.slice(i, i + BATCH);
@@ -109,12 +116,14 @@ export async function migrate(src: MigrateSource, id: number, o: MigrateOptions)
       const all = frameMfns(frameList(host, id));
       sum.roundPages.push(all.length);
       await sendPages(all, "round 0", 0, all.length);
+      await sync();
       const limit = o.maxRounds ?? MAX_ROUNDS;
       for (let round = 1; round < limit; round++) {
         const dirty = collectDirty(host, id);
         if (dirty.length < STOP_PAGES || sum.pagesSent + dirty.length > MAX_FACTOR * sum.memPages) { pending = dirty; break; }
         sum.roundPages.push(dirty.length);
         await sendPages(dirty, `round ${round}`, 0, dirty.length);
+        await sync();
         if (round === limit - 1) pending = [];
       }
     }
@@ -127,21 +136,32 @@ export async function migrate(src: MigrateSource, id: number, o: MigrateOptions)
     let last: number[];
     if (o.live) {
       const set = new Set<number>([...pending, ...collectDirty(host, id), ...specialFrames(host, id, frames)]);
-      const owned = new Set(frameMfns(frames));
-      last = [...set].filter((m) => owned.has(m));
+      const owned = new Set<number>();
+      const fdv = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+      for (let i = 0; i < frames.length; i += 16) { const m = fdv.getUint32(i, true); if (set.has(m)) owned.add(m); }
+      last = [...owned];
     } else {
       last = frameMfns(frames);
     }
+    const tRec = performance.now();
+    sum.phases.records = tRec - tSusp;
     sum.roundPages.push(last.length);
     await sendPages(last, "stop-and-copy", 0, last.length);
     for (const [t, b] of records) await conn.send(t, b);
     await conn.send(REC.END);
-    await conn.expect(REC.RESTORED, 60000);
+    const tSent = performance.now();
+    sum.phases.send = tSent - tRec;
+    const restored = json<{ restoreMs?: number }>(await conn.expect(REC.RESTORED, 60000));
+    const tRestored = performance.now();
+    sum.phases.restore = restored.restoreMs ?? 0;
+    sum.phases.restoreWait = tRestored - tSent - sum.phases.restore;
+    const tc = performance.timeOrigin + performance.now();
     await conn.send(REC.COMMIT);
     committed = true; // from here on the domain is the receiver's
-    const done = json<{ ok: boolean }>(await conn.expect(REC.DONE, 30000));
-    void done;
+    const dn = json<{ tCommit: number; tDone: number }>(await conn.expect(REC.DONE, 30000));
+    if (process.env.XEND_MIGRATE_TRACE) console.error(`commit sent ${tc.toFixed(1)}, received +${(dn.tCommit - tc).toFixed(1)}, done sent +${(dn.tDone - tc).toFixed(1)}, done received +${(performance.timeOrigin + performance.now() - tc).toFixed(1)}`);
     const tDone = performance.now();
+    sum.phases.commit = tDone - tRestored;
     sum.downtimeMs = tDone - tSusp;
     sum.rounds = sum.roundPages.length;
     sum.bytesSent = conn.bytesSent;

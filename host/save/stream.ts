@@ -8,7 +8,7 @@ export const VERSION = 1;
 export const REC = {
   DOMAIN: 1, FRAMES: 2, PAGES: 3, VCPU: 4, XENSTORE: 5, TOOLSTACK: 6,
   // Migration only (host/migrate/): the conversation between the two xends, in the same framing.
-  CHALLENGE: 16, HELLO: 17, ACCEPT: 18, REFUSE: 19, RESTORED: 20, COMMIT: 21, DONE: 22, ERROR: 23,
+  CHALLENGE: 16, HELLO: 17, ACCEPT: 18, REFUSE: 19, RESTORED: 20, COMMIT: 21, DONE: 22, ERROR: 23, SYNC: 24, SYNCED: 25,
   END: 0xffff,
 } as const;
 /** The largest record a reader takes (a PAGES batch is 1 MiB; a FRAMES list of 1M frames 16 MiB). */
