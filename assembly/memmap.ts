@@ -7,7 +7,7 @@
 //   0x0011_0000                 TLB: software TLB (tags, host addresses)
 //   0x0020_0000                 DCACHE: decoded-instruction cache
 //   0x0040_0000                 CODEMAP: one byte per 4 KiB machine page: 1 = decoded code lives there
-//   0x0050_0000 .. 0x03FF_FFFF  hypervisor tables (domains, frame table: issue 3)
+//   0x0050_0000 .. 0x03FF_FFFF  hypervisor tables (domains, frame table: issue 3; log-dirty bitmap)
 //   0x0400_0000 ..              MACHINE memory: guest frames (machine address == linear address)
 
 export const PAGE_SIZE = 4096;
@@ -173,5 +173,10 @@ export const MAX_VCPUS = 1024;
 export const EVTCHN_TABLE = 0x3400000; // per domain: EVTCHN_PORTS ports of 8 bytes (assembly/event/)
 export const EVTCHN_PORTS = 1024;
 export const EVTCHN_DOM_SIZE = 0x2000;
+// Log-dirty (live migration, mmu/logdirty.ts): one bit per machine frame number for all 4 GiB (1M
+// frames: 128 KiB), then one byte per domain (1 = log-dirty on).
+export const LOGDIRTY_BITMAP = 0x3c00000;
+export const LOGDIRTY_BITMAP_SIZE = 0x20000;
+export const LOGDIRTY_DOMS = 0x3c20000; // MAX_DOMAINS bytes
 export const MACHINE_BASE = 0x4000000; // first byte of machine memory given to guests (64 MiB)
 export const WASM_PAGE = 65536;

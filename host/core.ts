@@ -68,8 +68,13 @@ export interface CoreExports {
   hv_free_frame(d: number, mfn: number): number;
   hv_restore_begin(): void;
   hv_restore_frames(d: number, n: number): number;
+  // Log-dirty for live migration (docs/SAVE-RESTORE.md): on/off (0, or -1 for a bad domid); collect
+  // (peek and clean: mfns as u32 at MM.MAILBOX from fromMfn on; call again from the last + 1 until 0);
+  // the frames to resend in the last round anyway (u32 mfns at MM.MAILBOX); the host wrote a frame.
   hv_logdirty(d: number, on: number): number;
   hv_logdirty_collect(d: number, fromMfn: number): number;
+  hv_logdirty_always(d: number): number;
+  hv_mark_dirty(mfn: number): void;
 }
 
 export interface CoreHooks {

@@ -1,5 +1,7 @@
 // Debian's own amd64 Linux kernel (CONFIG_XEN_PV), unmodified, boots as a PV domain with an
-// initramfs of Debian's busybox-static: user space runs, prints, and powers the domain off.
+// initramfs of Debian's busybox-static: user space runs and prints; then it is suspended through
+// xenstore (control/shutdown = "suspend"), saved, destroyed and restored in another host, where its
+// user space goes on counting and powers the domain off.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdirSync, writeFileSync, copyFileSync, chmodSync, rmSync, readFileSync } from "node:fs";
@@ -7,6 +9,7 @@ import { execSync } from "node:child_process";
 import { join } from "node:path";
 import { XenHost } from "../host/pv/host";
 import { debFile, debFind, resolveDepends } from "./lib/debian";
+import { saveDomain, restoreDomain } from "../host/save/save";
 
 const WORK = join(process.cwd(), "tests", "build", "linux");
 
@@ -24,6 +27,8 @@ function initramfs(): Uint8Array {
     "uname -sr",
     'echo "the answer: $((6 * 7))"',
     "grep -c processor /proc/cpuinfo",
+    "i=0",
+    "while [ $i -lt 12 ]; do i=$((i+1)); echo \"tick $i\"; sleep 0.3; done",
     "poweroff -f",
   ].join("\n") + "\n");
   chmodSync(join(root, "init"), 0o755);
@@ -31,24 +36,48 @@ function initramfs(): Uint8Array {
   return new Uint8Array(readFileSync(join(WORK, "initrd.gz")));
 }
 
-test("Debian's amd64 Linux boots to busybox user space and powers off", async () => {
+const ticks = (s: string) => [...s.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+let host: XenHost, out = "", domid = 0;
+
+test("Debian's amd64 Linux boots to busybox user space", async () => {
   const pkg = resolveDepends("linux-image-amd64", "linux-image-");
   const kernel = debFind(pkg, "boot", /^vmlinuz-/, "boot");
-  const host = await XenHost.create(512);
+  host = await XenHost.create(512);
   const dom = host.createDomain("linux", new Uint8Array(readFileSync(kernel)), {
     memoryMiB: 256, ramdisk: initramfs(), cmdline: "console=hvc0 quiet",
   });
-  let out = "";
+  domid = dom.domid;
   dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
   const t0 = Date.now();
-  await host.runUntil(() => host.state(dom.domid) !== 1 || Date.now() - t0 > 240000);
+  await host.runUntil(() => ticks(out).length >= 2 || host.state(dom.domid) !== 1 || Date.now() - t0 > 240000);
   assert.match(out, "xenwasm: hello from Linux user space", out.slice(-3000) + host.dmesg());
   assert.match(out, /Linux 6\.\d+/);
   assert.match(out, "the answer: 42");
-  assert.is(host.state(dom.domid), 2, "shut down");
-  assert.is(host.shutdownReason(dom.domid), 0, "poweroff");
-  host.destroyDomain(dom.domid);
-  assert.is(host.core.x.hv_frames_owned(dom.domid), 0);
+  assert.is(host.state(dom.domid), 1, "running");
+});
+
+test("Linux suspends itself (xenstore control/shutdown), is saved, restored in a new host, counts on and powers off", async () => {
+  host.store.write(`/local/domain/${domid}/control/shutdown`, "suspend");
+  let t0 = Date.now();
+  await host.runUntil(() => host.state(domid) !== 1 || Date.now() - t0 > 60000);
+  assert.is(host.state(domid), 2, out.slice(-2000) + host.dmesg());
+  assert.is(host.shutdownReason(domid), 2, "suspend");
+  const stream = saveDomain(host, domid);
+  const before = ticks(out);
+  host.destroyDomain(domid);
+  assert.is(host.core.x.hv_frames_owned(domid), 0);
+  const b = await XenHost.create(512);
+  const r = restoreDomain(b, stream);
+  let o2 = "";
+  r.onConsole = (x) => { o2 += new TextDecoder().decode(x); };
+  t0 = Date.now();
+  await b.runUntil(() => b.state(r.domid) !== 1 || Date.now() - t0 > 120000);
+  const all = [...before, ...ticks(o2)];
+  assert.equal(all, Array.from({ length: 12 }, (_, i) => i + 1), "no gap, no repeat: " + all.join(",") + o2.slice(-2000));
+  assert.is(b.state(r.domid), 2, "shut down");
+  assert.is(b.shutdownReason(r.domid), 0, "poweroff");
+  b.destroyDomain(r.domid);
+  assert.is(b.core.x.hv_frames_owned(r.domid), 0);
 });
 
 test.run();

@@ -11,6 +11,7 @@ import {
 } from "./state";
 import { fault, raise, EX_GP, EX_SS, EX_NP } from "./fault";
 import { readAcc, xlate, ACC_R } from "../mmu/tlb";
+import { ldMarkHost } from "../mmu/logdirty";
 import { getFlags, setFlags } from "./flags";
 
 // The descriptor last read by descRead: low and high dwords (and, for 16-byte system descriptors in
@@ -93,9 +94,10 @@ export function descLimit(): u32 {
 export function descSetAccessed(): void {
   if ((dHi & 0x100) != 0) return;
   dHi |= 0x100;
-  if (dPhys) { store<u8>(dAddr as i32 + 5, (dHi >> 8) as u8); return; }
+  // (A system write that bypasses the write tags: log-dirty marks the frame itself.)
+  if (dPhys) { store<u8>(dAddr as i32 + 5, (dHi >> 8) as u8); ldMarkHost(dAddr as i32); return; }
   const p = xlate(dAddr + 5, 1, ACC_R);
-  if (p >= 0) store<u8>(p, (dHi >> 8) as u8);
+  if (p >= 0) { store<u8>(p, (dHi >> 8) as u8); ldMarkHost(p); }
 }
 
 // Load segment register `s` from the last descriptor read (selector `sel`).

@@ -18,6 +18,7 @@ import {
 import { fault, raise, raiseUD, raiseNM, EX_GP, EX_NP } from "./fault";
 import { getFlags, setFlags } from "./flags";
 import { readAcc, writeAcc, xlate, ACC_U, ACC_R, tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage } from "../mmu/tlb";
+import { ldMarkHost } from "../mmu/logdirty";
 import { descRead, descType, descPresent, descBase, descLimit, descAttr, dHi, dAddr } from "./desc";
 import { requestStop } from "./control";
 import { hostIoIn, hostIoOut, hostTimeNs } from "../env";
@@ -98,6 +99,7 @@ export function ltr(sel: u32): void {
   const p = xlateSys(dAddr + 5);
   if (p < 0) return;
   store<u8>(p, (load<u8>(p) | 2) as u8);
+  ldMarkHost(p);
   setSeg(SEG_TR, sel, lma() ? base : base & 0xffffffff, descLimit(), descAttr() | 2);
 }
 

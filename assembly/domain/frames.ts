@@ -10,6 +10,7 @@
 //   +12 u32 next frame in the free list (valid while free)
 import { FRAME_TABLE, FRAME_REC, MACHINE_BASE, WASM_PAGE, M2P64_BASE, M2P32_BASE } from "../memmap";
 import { tlbFlushAll } from "../mmu/tlb";
+import { ldFrameAlloc, ldFrameRelease } from "../mmu/logdirty";
 
 export const DOMID_FREE: u32 = 0xffff;
 export const DOMID_XEN: u32 = 0x7ff2;
@@ -95,6 +96,7 @@ export function frameAlloc(dom: u32): u32 {
   store<u32>(r, 0, 12);
   if (!fresh) memory.fill(<usize>((mfn as u64) << 12), 0, 4096);
   m2pSet(mfn, M2P_INVALID);
+  ldFrameAlloc(mfn, dom); // new contents: dirty if `dom` has log-dirty on
   return mfn;
 }
 
@@ -111,6 +113,7 @@ export function frameRelease(mfn: u32): void {
   freeHead = mfn;
   freeCount++;
   m2pSet(mfn, M2P_INVALID);
+  ldFrameRelease(mfn); // (the flush above dropped its write tags)
 }
 
 // Frames owned by `dom` (a scan: used at destroy and for accounting checks).

@@ -18,6 +18,7 @@ import { EINVAL, EPERM, EBUSY, ENOMEM } from "../hypercall/abi";
 import { tlbFlushAll } from "../mmu/tlb";
 import { dcacheInvalidate } from "../cpu/dcache";
 import { XEN_M2P64_L3, XEN_M2P32_L2E0, XEN_M2P32_L2E1 } from "./xenmap";
+import { ldMark } from "../mmu/logdirty";
 
 export const PTE_P: u64 = 1;
 export const PTE_RW: u64 = 2;
@@ -187,7 +188,7 @@ function validateTable(mfn: u32, t: i32, d: u32, is64: bool): i32 {
       for (let k = 0; k < i; k++) if (guestSlot(t, k, is64, paeXen)) putEntry(t, load<u64>(base + (k << 3)), is64);
       return r;
     }
-    if (adjusted != e) store<u64>(base + (i << 3), adjusted);
+    if (adjusted != e) { store<u64>(base + (i << 3), adjusted); ldMark(mfn); }
   }
   if (is64 && t == PGT_L4) installXenL4(mfn);
   if (!is64 && t == PGT_L3) {
@@ -219,6 +220,7 @@ export function installXenL4(mfn: u32): void {
   const base = (mfn as i32) << 12;
   for (let i = XEN_L4_FIRST; i <= XEN_L4_LAST; i++) store<u64>(base + (i << 3), 0);
   store<u64>(base + (XEN_L4_FIRST << 3), XEN_M2P64_L3);
+  ldMark(mfn);
 }
 
 export function installXenPaeL2(mfn: u32): void {
@@ -226,6 +228,7 @@ export function installXenPaeL2(mfn: u32): void {
   for (let i = XEN_PAE_L2_FIRST; i < 512; i++) store<u64>(base + (i << 3), 0);
   store<u64>(base + (XEN_PAE_L2_FIRST << 3), XEN_M2P32_L2E0);
   store<u64>(base + ((XEN_PAE_L2_FIRST + 1) << 3), XEN_M2P32_L2E1);
+  ldMark(mfn);
 }
 
 // Replace entry `i` of validated table `mfn` (level `level`) with `e`. 0 or -errno; on error the old
@@ -240,12 +243,14 @@ export function modEntry(mfn: u32, level: i32, i: i32, e: u64, d: u32, is64: boo
   const FAST: u64 = PTE_A | PTE_D | PTE_NX | PTE_G | PTE_US | 0xe00 | 0x7ff0000000000000;
   if (level == 1 && (old & PTE_P) != 0 && (e & PTE_P) != 0 && ((old ^ e) & ~FAST) == 0 && (e & L1_DISALLOW) == 0) {
     store<u64>(p, is64 && (e & PTE_US) == 0 ? e | PTE_US | GUEST_KERNEL_BIT : e);
+    ldMark(mfn);
     if (((old & ~e) & (PTE_NX ^ 0)) != 0 || ((e & PTE_NX) != 0 && (old & PTE_NX) == 0)) tlbFlushAll();
     return 0;
   }
   const r = getEntry(level, e, d, is64);
   if (r < 0) return r;
   store<u64>(p, adjusted);
+  ldMark(mfn);
   if (!is64 && level == 3 && i == 3 && (e & PTE_P) != 0) installXenPaeL2(entryMfn(e));
   putEntry(level, old, is64);
   // No TLB flush here: as on hardware, a guest flushes its own stale translations (update_va_mapping
@@ -273,9 +278,12 @@ export function unpinTable(mfn: u32, d: u32, is64: bool): i32 {
   return 0;
 }
 
-// A frame's contents were written by the hypervisor: drop decoded instructions cached from it.
+// A frame's contents were written by the hypervisor (or the host): drop decoded instructions cached
+// from it, and mark it for log-dirty (mmu/logdirty.ts). Every hypervisor write into a guest frame that
+// does not go through the guest's TLB (hv/guest.ts) should end here or in ldMark.
 export function frameWritten(mfn: u32): void {
   if (load<u8>(CODEMAP_BASE + (mfn as i32)) != 0) dcacheInvalidate((mfn as i32) << 12, 4096);
+  ldMark(mfn);
 }
 
 export { PGT_L1, PGT_L2, PGT_L3, PGT_L4, PGT_SEG_DESC, PGT_WRITABLE, ENOMEM };

@@ -20,6 +20,7 @@ import { setWallclock, updateWallclock } from "./time";
 import { setPhysWindow, tlbFlushAll } from "../mmu/tlb";
 import { VI_MASK, W64_VCPU_INFO_SIZE, W32_VCPU_INFO_SIZE, LEGACY_MAX_VCPUS, VMASST_TYPE_pae_extended_cr3 } from "../hypercall/abi";
 import * as E from "../event/evtchn";
+import { ldInit, ldEnable, ldCollect, ldAlways } from "./logdirty";
 
 // Set up the hypervisor over `machineMiB` MiB of machine memory above MACHINE_BASE. Domain 0 is the
 // host itself (privileged, no vCPUs); its shared_info frame carries the host's event-channel bits.
@@ -27,6 +28,7 @@ export function hv_init(machineMiB: u32): i32 {
   if (machineMiB == 0 || machineMiB > 4032) return -1;
   framesInit(machineMiB << 20);
   domainsInit();
+  ldInit();
   resetDomTop();
   xenmapInit();
   schedInit();
@@ -238,3 +240,20 @@ export function hv_vcpu_addr(d: u32, vc: u32): u32 { return vcpuAddrOf(domU32(d,
 export function hv_restore_fixup(d: u32, count: u32): i32 { return restoreFixup(d, count); }
 export function hv_restored_ports(): u32 { return (restoredConsolePort << 16) | restoredStorePort; }
 export function hv_resume_cancelled(d: u32): i32 { return resumeCancelled(d); }
+
+import { frameWritten } from "../domain/mm";
+// Log-dirty mode for live migration (hv/logdirty.ts, mmu/logdirty.ts; docs/SAVE-RESTORE.md).
+// hv_logdirty: on (1: the domain's bits cleared, TLB flushed; again = restart clean) or off (0).
+// 0, or -1 when `d` does not exist or is dom0.
+export function hv_logdirty(d: u32, on: u32): i32 { return ldEnable(d, on != 0); }
+// Peek and clean: mfns of `d`'s frames written since the last collect, from `fromMfn` up, as u32s at
+// MAILBOX (at most MAILBOX_SIZE / 4 per call; call again from the last + 1 until 0); their bits are
+// cleared and write translations to them dropped. 0 also when log-dirty is off.
+export function hv_logdirty_collect(d: u32, fromMfn: u32): u32 { return ldCollect(d, fromMfn); }
+// The frames to send in the last round whatever their bits (written without marking: shared_info,
+// vcpu_info frames, start_info, console and xenstore rings, frames the host holds writable grant
+// mappings of), as u32 mfns at MAILBOX; returns the count.
+export function hv_logdirty_always(d: u32): u32 { return ldAlways(d); }
+// The host wrote guest frame `mfn` itself (a backend through a grant mapping): mark it for log-dirty
+// (and drop decoded instructions cached from it). Frames that do not exist are ignored.
+export function hv_mark_dirty(mfn: u32): void { if (mfnValid(mfn as u64)) frameWritten(mfn); }

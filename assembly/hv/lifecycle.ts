@@ -15,6 +15,7 @@ import { SHUTDOWN_crash } from "../hypercall/abi";
 import { frameWritten } from "../domain/mm";
 import { grantsReleaseDomain } from "../hypercall/grant";
 import { reset as evtchnReset } from "../event/evtchn";
+import { ldDomainGone } from "./logdirty";
 
 // ---- log: a byte ring; HV_LOG_HEAD holds the total number of bytes ever written ----
 export function logByte(b: u32): void {
@@ -94,6 +95,7 @@ export function domainCrash(d: u32, why: string): void {
 // Destroy: every frame the domain owns returns to the pool, its vCPUs and ports are freed.
 export function domainDestroy(d: u32): bool {
   if (!domExists(d)) return false;
+  ldDomainGone(d);
   grantsReleaseDomain(d);
   evtchnReset(d); // interdomain peers become unbound again
   const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);

@@ -12,6 +12,7 @@ import { MAPTRACK, MAPTRACK_ENTRIES } from "../memmap";
 import { getPage, putPage, getPageType, putPageType, frameWritten } from "../domain/mm";
 import { l1EntryFor } from "./mmu";
 import { tlbFlushAll } from "../mmu/tlb";
+import { ldMark, ldMarkHost } from "../mmu/logdirty";
 
 export const MAX_GNT_FRAMES = 32;
 
@@ -158,8 +159,12 @@ function refFlags(g: u32, ref: u32): u32 {
 function updateGrantFlags(g: u32, ref: u32): void {
   const e = entryAddr(g, ref);
   if (e == 0) return;
-  const f = (load<u16>(e) as u32) & ~(GTF_reading | GTF_writing);
-  store<u16>(e, (f | refFlags(g, ref)) as u16);
+  const old = load<u16>(e) as u32;
+  const f = old & ~(GTF_reading | GTF_writing);
+  const nf = f | refFlags(g, ref);
+  if (nf == old) return;
+  store<u16>(e, nf as u16);
+  ldMarkHost(e); // the granter's grant-table frame
 }
 
 function mapOne(op: u64): bool {
@@ -204,7 +209,9 @@ function mapOne(op: u64): bool {
         if (!ro) e |= 2;
         if (is64) e |= 4;
         store<u64>(pte as i32, e);
+        ldMarkHost(pte as i32); // the mapper's L1
       }
+      if (!ro) ldMark(mfn); // as Xen: a writable mapping marks the granted frame (again at unmap)
       updateGrantFlags(g, ref);
     }
   }
@@ -222,8 +229,10 @@ function release(h: u32, clearPte: bool): void {
   const g = load<u16>(m, 6) as u32;
   const mfn = load<u32>(m, 12);
   const pte = load<u64>(m, 16);
-  if (clearPte && pte != 0 && (load<u64>(pte as i32) & 0xffffffffff000) == ((mfn as u64) << 12)) store<u64>(pte as i32, 0);
-  if (load<u32>(m, 24) == 0) putPageType(mfn, domIs64(g));
+  if (clearPte && pte != 0 && (load<u64>(pte as i32) & 0xffffffffff000) == ((mfn as u64) << 12)) { store<u64>(pte as i32, 0); ldMarkHost(pte as i32); }
+  // A writable mapping may have been written through (a backend's reads into the frame): the granted
+  // frame is marked at unmap, as Xen does, whoever the mapper was (a guest or the host).
+  if (load<u32>(m, 24) == 0) { ldMark(mfn); putPageType(mfn, domIs64(g)); }
   putPage(mfn);
   const ref = load<u32>(m, 8);
   memory.fill(m, 0, 32);
@@ -319,6 +328,7 @@ export function hostMap(g: u32, ref: u32, ro: bool): i32 {
   const e = mt(h as u32);
   store<u32>(e, 1); store<u16>(e + 4, 0); store<u16>(e + 6, g as u16);
   store<u32>(e + 8, ref); store<u32>(e + 12, mfn); store<u64>(e + 16, 0); store<u32>(e + 24, ro ? 1 : 0);
+  if (!ro) ldMark(mfn);
   updateGrantFlags(g, ref);
   return h;
 }

@@ -6,6 +6,7 @@ import {
 } from "../domain/domain";
 import * as A from "./abi";
 import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
+import { ldMarkHost } from "../mmu/logdirty";
 import { domainShutdown, logDom } from "../hv/lifecycle";
 import { runstateWrite } from "../hv/time";
 import { yieldVcpu, requestHostExit, domNow, HVX_SHUTDOWN } from "../hv/sched";
@@ -155,6 +156,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       const nvi = ((mfn << 12) as i32) + (off as i32);
       // The new area starts as a copy of the old one (pending state and mask carry over).
       memory.copy(nvi, oldVi, size as i32);
+      ldMarkHost(nvi); // (later event/time updates are not marked: hv_logdirty_always lists the frame)
       store<u64>(tv + V_VCPU_INFO, nvi as u64);
       return 0;
     }

@@ -19,7 +19,7 @@ import { rdG64, rdG32, rdG16, gOk, gReset, guestAddr, copyFromGuest } from "../h
 import { toggleGuestMode, loadFlat64, upcallMaskAddr } from "../hv/bounce";
 import { domainCrash } from "../hv/lifecycle";
 import { setNoReturnValue } from "./dispatch";
-import { getPageAndType, putPageAndType, PGT_SEG_DESC } from "../domain/mm";
+import { getPageAndType, putPageAndType, frameWritten, PGT_SEG_DESC } from "../domain/mm";
 import { frameOwner, frameType, frameTypeCount, mfnValid, PGT_WRITABLE } from "../domain/frames";
 import { tlbFlushAll } from "../mmu/tlb";
 
@@ -281,6 +281,7 @@ export function hcSetGdt(list: u64, entries: u64): i64 {
     }
     const base = (load<u32>(mfns + i * 4) << 12) as i32;
     for (let k = 0; k < 512; k++) store<u64>(base + k * 8, checkDescriptor(load<u64>(base + k * 8), is64));
+    frameWritten(load<u32>(mfns + i * 4));
   }
   // Drop the old GDT's frames.
   const oldN = (load<i32>(CPU_STATE + CPU_GDT_ENTRIES) + 511) >> 9;
@@ -306,6 +307,7 @@ export function hcUpdateDescriptor(a0: u64, a1: u64, a2: u64): i64 {
   const nd = checkDescriptor(d, is64);
   if (!descOk) return -A.EINVAL;
   store<u64>(ma as i32, nd);
+  frameWritten(mfn as u32);
   return 0;
 }
 import { arg } from "./dispatch";

@@ -3,7 +3,9 @@
 // each fast-path access. A tag is (page number << 1) | user, so user and supervisor translations of
 // one page never share an entry. A write tag is installed only when the page is writable at that
 // privilege, its dirty bit is already set, and no decoded code lives in it (see CODEMAP): writes to
-// code pages take the slow path, which invalidates the decoded-instruction cache.
+// code pages take the slow path, which invalidates the decoded-instruction cache. While a frame's
+// owner has log-dirty on, it also needs the frame's log-dirty bit (mmu/logdirty.ts): the first write
+// after a collect takes the slow path, which marks it.
 import {
   TLB_BASE, TLB_ENTRIES, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
 } from "../memmap";
@@ -11,6 +13,7 @@ import { userAcc } from "../cpu/state";
 import { fault, raise, EX_AC } from "../cpu/fault";
 import { walk, walkWritable, walkExec, walkGlobal } from "./walk";
 import { dcacheInvalidate } from "../cpu/dcache";
+import { ldCount, ldFill } from "./logdirty";
 
 const RTAG = TLB_BASE;
 const WTAG = TLB_BASE + 0x8000;
@@ -111,6 +114,10 @@ export function tlbFill(lin: u64, acc: i32): i32 {
   const vpn = lin >> 12;
   const i = (vpn as i32) & (TLB_ENTRIES - 1);
   const tag = (((vpn << 1) | (((acc & ACC_U) != 0) ? 1 : 0)) as i64) | tlbGen;
+  // Log-dirty (mmu/logdirty.ts): a write marks the frame here, before any tag decision; a frame of a
+  // log-dirty domain gets a write tag only once it is marked, so its first write comes here.
+  let wOk = true;
+  if (ldCount != 0 && (phys as u64) < physLimit) wOk = ldFill((host as u32) >>> 12, write);
   // Only RAM pages get cached translations: the dummy pages must not alias to one another.
   if (acMode && (acc & ACC_U) != 0 && (acc & ACC_X) == 0) return host; // no data tags (see acMode)
   if ((phys as u64) < physLimit) {
@@ -121,7 +128,7 @@ export function tlbFill(lin: u64, acc: i32): i32 {
     store<i64>(RTAG + (i << 3), tag);
     store<i32>(HOST + (i << 2), host);
     store<u8>(GLOB + i, walkGlobal ? 1 : 0);
-    if (walkWritable && load<u8>(CODEMAP_BASE + (host >>> 12)) == 0) store<i64>(WTAG + (i << 3), tag);
+    if (walkWritable && load<u8>(CODEMAP_BASE + (host >>> 12)) == 0) store<i64>(WTAG + (i << 3), wOk ? tag : -1);
     // Execute tags only from instruction fetches: fetchHost marks the page as code (CODEMAP) first.
     if (walkExec && (acc & ACC_X) != 0) store<i64>(XTAG + (i << 3), tag);
   }

@@ -11,6 +11,7 @@ import { CPU_STATE, CPU_CR0, CPU_CR3, CPU_CR4, CPU_EFER } from "../memmap";
 import { paging, CR0_WP, CR4_PAE, CR4_PSE, CR4_PGE, EFER_LMA, EFER_NXE } from "../cpu/state";
 import { raisePF } from "../cpu/fault";
 import { physBase, physLimit } from "./tlb";
+import { ldMarkHost } from "./logdirty";
 
 // Results of the last successful walk, for the TLB fill.
 export let walkWritable: bool = false; // a write at this privilege is allowed AND the dirty bit is set
@@ -46,10 +47,11 @@ let h0: i32 = -1, h1: i32 = -1, h2: i32 = -1, h3: i32 = -1;
 @inline function rd64(h: i32): u64 { return h < 0 ? <u64>-1 : load<u64>(h); }
 @inline function rd32(h: i32): u64 { return h < 0 ? 0xffffffff : load<u32>(h) as u64; }
 
+// (A page-table frame whose A/D bits change is written: log-dirty marks it, mmu/logdirty.ts.)
 function setA(h: i32, wide: bool): void {
   if (h < 0) return;
-  if (wide) { const e = load<u64>(h); if ((e & PTE_A) == 0) store<u64>(h, e | PTE_A); }
-  else { const e = load<u32>(h); if ((e & (PTE_A as u32)) == 0) store<u32>(h, e | (PTE_A as u32)); }
+  if (wide) { const e = load<u64>(h); if ((e & PTE_A) == 0) { store<u64>(h, e | PTE_A); ldMarkHost(h); } }
+  else { const e = load<u32>(h); if ((e & (PTE_A as u32)) == 0) { store<u32>(h, e | (PTE_A as u32)); ldMarkHost(h); } }
 }
 
 // Translate linear `lin` for access `acc` (ACC_W 2, ACC_U 4, ACC_X 16). Returns the physical address
@@ -156,6 +158,7 @@ export function walk(lin: u64, acc: i32): i64 {
   if (write && !dirty && lastH >= 0) {
     if (wide) store<u64>(lastH, load<u64>(lastH) | PTE_D | PTE_A);
     else store<u32>(lastH, load<u32>(lastH) | ((PTE_D | PTE_A) as u32));
+    ldMarkHost(lastH);
     dirty = true;
   }
   walkWritable = dirty && (w || (!user && !wp));
