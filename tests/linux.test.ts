@@ -4,25 +4,16 @@
 // user space goes on counting and powers the domain off.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, writeFileSync, copyFileSync, chmodSync, rmSync, readFileSync } from "node:fs";
-import { execSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { XenHost } from "../host/pv/host";
-import { debFile, debFind, resolveDepends } from "./lib/debian";
+import { linuxKernel, busyboxInitramfs } from "./lib/linux";
 import { saveDomain, restoreDomain } from "../host/save/save";
 
 const WORK = join(process.cwd(), "tests", "build", "linux");
 
 function initramfs(): Uint8Array {
-  const bb = debFile("busybox-static", "bin/busybox");
-  rmSync(WORK, { recursive: true, force: true });
-  const root = join(WORK, "root");
-  for (const d of ["bin", "proc", "sys", "dev"]) mkdirSync(join(root, d), { recursive: true });
-  copyFileSync(bb, join(root, "bin", "busybox"));
-  writeFileSync(join(root, "init"), [
-    "#!/bin/busybox sh",
-    "/bin/busybox --install -s /bin",
-    "mount -t proc proc /proc",
+  return new Uint8Array(readFileSync(busyboxInitramfs(WORK, [
     'echo "xenwasm: hello from Linux user space"',
     "uname -sr",
     'echo "the answer: $((6 * 7))"',
@@ -30,18 +21,14 @@ function initramfs(): Uint8Array {
     "i=0",
     "while [ $i -lt 12 ]; do i=$((i+1)); echo \"tick $i\"; sleep 0.3; done",
     "poweroff -f",
-  ].join("\n") + "\n");
-  chmodSync(join(root, "init"), 0o755);
-  execSync(`cd ${root} && find . | ${bb} cpio -o -H newc 2>/dev/null | gzip > ${join(WORK, "initrd.gz")}`);
-  return new Uint8Array(readFileSync(join(WORK, "initrd.gz")));
+  ])));
 }
 
 const ticks = (s: string) => [...s.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
 let host: XenHost, out = "", domid = 0;
 
 test("Debian's amd64 Linux boots to busybox user space", async () => {
-  const pkg = resolveDepends("linux-image-amd64", "linux-image-");
-  const kernel = debFind(pkg, "boot", /^vmlinuz-/, "boot");
+  const kernel = linuxKernel();
   host = await XenHost.create(512);
   const dom = host.createDomain("linux", new Uint8Array(readFileSync(kernel)), {
     memoryMiB: 256, ramdisk: initramfs(), cmdline: "console=hvc0 quiet",

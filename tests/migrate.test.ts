@@ -97,4 +97,136 @@ test("xm migrate (not live) between two xend processes on loopback", async () =>
   assert.ok(s.pagesSent >= s.memPages, `${s.pagesSent} pages sent for ${s.memPages}`);
 });
 
+test("xm migrate --live between two xend processes on loopback: rounds, then a short stop-and-copy", async () => {
+  const s = await roundTrip(A, B, "127.0.0.1:18103", true, "cnt2");
+  console.log("  migrate --live:", JSON.stringify(s));
+  assert.is(s.live, true);
+  assert.ok(s.rounds >= 2, "round 0 and the stop-and-copy");
+  assert.is(s.roundPages[0], s.memPages + 1, "round 0 sends every frame (pages and shared_info)");
+  assert.ok(s.roundPages[s.roundPages.length - 1] < s.memPages / 4, `the last round is small: ${s.roundPages.join(",")}`);
+  assert.ok(s.pagesSent < 2 * s.memPages);
+});
+
+/** A receiver that takes the handshake and then dies after `after` page records (or refuses). */
+async function fakeReceiver(after: number, refuse?: string): Promise<{ port: number; close: () => void; got: () => number }> {
+  const { createServer } = await import("node:net");
+  const { RecordConn } = await import("../host/migrate/conn");
+  const { REC } = await import("../host/save/stream");
+  let pages = 0;
+  const srv = createServer(async (sock) => {
+    const c = new RecordConn(sock);
+    await c.send(REC.CHALLENGE, new Uint8Array(32));
+    await c.expect(REC.HELLO);
+    if (refuse) { await c.send(REC.REFUSE, new TextEncoder().encode(refuse)); c.close(); return; }
+    await c.send(REC.ACCEPT);
+    try { for (;;) { const r = await c.next(); if (r.type === REC.PAGES && ++pages >= after) { sock.destroy(); return; } } } catch { /* gone */ }
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+  return { port: (srv.address() as { port: number }).port, close: () => srv.close(), got: () => pages };
+}
+
+for (const live of [false, true]) {
+  test(`a receiver that dies mid-stream (${live ? "live" : "not live"}): the source runs on, nothing lost`, async () => {
+    const name = live ? "cnt3" : "cnt4";
+    assert.is(xm(A, "create", counterCfg(A, name)).status, 0);
+    const fa = follow(A, name);
+    assert.ok(await until(() => counts(fa.out).length >= 2), fa.out);
+    const fake = await fakeReceiver(3);
+    const r = await xmAsync(A, "migrate", ...(live ? ["--live"] : []), name, `127.0.0.1:${fake.port}`);
+    fake.close();
+    assert.is(r.status, 1);
+    assert.match(r.stderr, new RegExp(`migration of ${name} failed, it runs on here`));
+    assert.match(xm(A, "list").stdout, new RegExp(`${name}\\s+\\d+\\s+16\\s+1\\s+[rb]-----`));
+    const n0 = counts(fa.out).length;
+    assert.ok(await until(() => counts(fa.out).length >= n0 + 3), fa.out);
+    const all = counts(fa.out);
+    assert.equal(all, Array.from({ length: all.length }, (_, i) => i + 1), all.join(","));
+    if (!live) assert.match(fa.out, "resumed (1)", "the suspend was cancelled"); // not live: it had suspended
+    fa.c.stdin.write("\x1d");
+    await fa.exited;
+    assert.is(xm(A, "destroy", name).status, 0);
+  });
+}
+
+test("refusals: a name already in use there, an unreachable host, a wrong shared secret", async () => {
+  assert.is(xm(A, "create", counterCfg(A, "cnt5")).status, 0);
+  assert.is(xm(B, "create", counterCfg(B, "cnt5")).status, 0);
+  let r = await xmAsync(A, "migrate", "cnt5", "127.0.0.1:18103");
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /a domain named cnt5 already exists on the receiving host/);
+  assert.is(xm(B, "destroy", "cnt5").status, 0);
+  r = await xmAsync(A, "migrate", "cnt5", "127.0.0.1:1");
+  assert.match(r.stderr, /cannot reach 127\.0\.0\.1:1/);
+  const C = await startXend("c", 18104, { XEND_RELOCATION_SECRET: "right" });
+  r = await xmAsync(A, "migrate", "cnt5", "127.0.0.1:18104");
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /authentication failed/);
+  assert.match(xm(A, "list").stdout, /cnt5\s+\d+\s+16\s+1\s+[rb]-----/);
+  assert.match(xm(C, "info").stdout, /nr_domains\s+: 0/);
+  assert.is(xm(A, "destroy", "cnt5").status, 0);
+  assert.match(xm(A, "migrate", "nosuch", "127.0.0.1:18103").stderr, /no such domain: nosuch/);
+  assert.match(xm(A, "migrate", "x", "host:99999").stderr, /bad port/);
+});
+
+test("a relocation listener beyond loopback without an allow-list and secret is not started", async () => {
+  const { checkRelocation } = await import("../host/migrate/receive");
+  assert.match(checkRelocation({ address: "0.0.0.0", port: 8002, allow: [] })!, /needs an allow-list/);
+  assert.match(checkRelocation({ address: "10.1.2.3", port: 8002, allow: ["10.1.2.4"] })!, /needs a shared secret/);
+  assert.is(checkRelocation({ address: "10.1.2.3", port: 8002, allow: ["10.1.2.4"], secret: "s" }), undefined);
+  assert.is(checkRelocation({ address: "127.0.0.1", port: 8002, allow: [] }), undefined);
+});
+
+test("Debian's Linux migrates live between two xends: its user space counts on, a file's checksum holds", async () => {
+  const { linuxKernel, busyboxInitramfs } = await import("./lib/linux");
+  const initrd = busyboxInitramfs(join(ROOT, "linux"), [
+    "mount -t devtmpfs dev /dev",
+    "dd if=/dev/urandom of=/big bs=1M count=8 2>/dev/null",
+    "i=0",
+    "while true; do i=$((i+1)); echo \"tick $i\"; if [ $((i % 6)) -eq 0 ]; then md5sum /big; fi; sleep 0.2; done",
+  ]);
+  const f = join(ROOT, "linux.cfg");
+  writeFileSync(f, `name = "lx"\nkernel = "${linuxKernel()}"\nramdisk = "${initrd}"\nmemory = 256\nextra = "console=hvc0 quiet"\n`);
+  assert.is(xm(A, "create", f).status, 0);
+  const ticks = (s: string) => [...s.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+  const fa = follow(A, "lx");
+  assert.ok(await until(() => /[0-9a-f]{32}/.test(fa.out), 240000), fa.out.slice(-2000));
+  const r = await xmAsync(A, "migrate", "--live", "--json", "lx", "127.0.0.1:18103");
+  assert.is(r.status, 0, r.stderr + xm(A, "dmesg").stdout.slice(-2000));
+  console.log("  Linux migrate --live:", r.stdout.trim().split("\n").pop());
+  await fa.exited;
+  const fb = follow(B, "lx");
+  assert.ok(await until(() => (fb.out.match(/[0-9a-f]{32}/g) ?? []).length >= 2, 60000), fb.out.slice(-2000) + xm(B, "dmesg").stdout.slice(-2000));
+  fb.c.stdin.write("\x1d");
+  await fb.exited;
+  // B's console log starts at the restore: ticks go on from where A's stopped.
+  const ta = ticks(fa.out), tb = ticks(fb.out);
+  assert.ok(ta.length > 0 && tb.length > 0);
+  const all = [...ta, ...tb];
+  assert.equal(all, Array.from({ length: all.length }, (_, i) => i + 1), "no gap, no repeat: " + all.join(","));
+  const sums = [...(fa.out + fb.out).matchAll(/([0-9a-f]{32})\s+\/big/g)].map((m) => m[1]);
+  assert.ok(sums.length >= 3 && sums.every((x) => x === sums[0]), sums.join(" "));
+  assert.is(xm(B, "destroy", "lx").status, 0);
+});
+
+// Two network namespaces joined by a veth pair (root and iproute2 needed; skipped, and said so, without).
+function makeNamespaces(): boolean {
+  const run = (...a: string[]) => spawnSync("ip", a, { stdio: "ignore" }).status === 0;
+  spawnSync("ip", ["netns", "del", "xwmigA"]); spawnSync("ip", ["netns", "del", "xwmigB"]);
+  return run("netns", "add", "xwmigA") && run("netns", "add", "xwmigB")
+    && run("link", "add", "xwmA0", "netns", "xwmigA", "type", "veth", "peer", "name", "xwmB0", "netns", "xwmigB")
+    && run("-n", "xwmigA", "addr", "add", "10.231.0.1/24", "dev", "xwmA0") && run("-n", "xwmigB", "addr", "add", "10.231.0.2/24", "dev", "xwmB0")
+    && run("-n", "xwmigA", "link", "set", "xwmA0", "up") && run("-n", "xwmigB", "link", "set", "xwmB0", "up")
+    && run("-n", "xwmigA", "link", "set", "lo", "up") && run("-n", "xwmigB", "link", "set", "lo", "up");
+}
+
+test("xm migrate --live between two network namespaces (allow-list and shared secret)", async () => {
+  if (!makeNamespaces()) { console.log("  (skipped: cannot create network namespaces here)"); return; }
+  const sec = { XEND_RELOCATION_SECRET: "xenwasm-test-secret" };
+  const NA = await startXend("nsa", 8002, { ...sec, XEND_RELOCATION_ADDRESS: "10.231.0.1", XEND_RELOCATION_HOSTS_ALLOW: "10.231.0.2" }, "xwmigA");
+  const NB = await startXend("nsb", 8002, { ...sec, XEND_RELOCATION_ADDRESS: "10.231.0.2", XEND_RELOCATION_HOSTS_ALLOW: "10.231.0.1" }, "xwmigB");
+  const s = await roundTrip(NA, NB, "10.231.0.2", true, "cnt6");
+  console.log("  migrate --live across namespaces:", JSON.stringify(s));
+  assert.ok(s.rounds >= 2);
+});
+
 test.run();

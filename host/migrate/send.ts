@@ -75,6 +75,16 @@ function collectDirty(host: XenHost, id: number): number[] {
   return out;
 }
 
+/** The frames the hypervisor and dom0 write without marking them (vcpu_info pages, rings, frames
+ * the host maps writable): resent in the last round whatever the bitmap says. */
+function alwaysResend(host: XenHost, id: number): number[] {
+  const n = host.core.x.hv_logdirty_always(id);
+  const v = host.core.view();
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(v.getUint32(MM.MAILBOX + i * 4, true));
+  return out;
+}
+
 export async function migrate(src: MigrateSource, id: number, o: MigrateOptions): Promise<MigrateSummary> {
   const host = src.host;
   const x = host.core.x;
@@ -135,7 +145,7 @@ export async function migrate(src: MigrateSource, id: number, o: MigrateOptions)
     const { records, frames } = domainRecords(host, id, src.toolstackRecord(id));
     let last: number[];
     if (o.live) {
-      const set = new Set<number>([...pending, ...collectDirty(host, id), ...specialFrames(host, id, frames)]);
+      const set = new Set<number>([...pending, ...collectDirty(host, id), ...specialFrames(host, id, frames), ...alwaysResend(host, id)]);
       const owned = new Set<number>();
       const fdv = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
       for (let i = 0; i < frames.length; i += 16) { const m = fdv.getUint32(i, true); if (set.has(m)) owned.add(m); }
