@@ -7,7 +7,7 @@
 
 struct bind_virq { uint32_t virq, vcpu, port; }; /* evtchn_bind_virq */
 
-static uint8_t area[32 << 20] __attribute__((aligned(4096)));
+static volatile uint8_t area[32 << 20] __attribute__((aligned(4096))); /* volatile: the stores are the point */
 
 static int arg(const char *key, int dflt)
 {
