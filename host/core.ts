@@ -68,6 +68,8 @@ export interface CoreExports {
   hv_free_frame(d: number, mfn: number): number;
   hv_restore_begin(): void;
   hv_restore_frames(d: number, n: number): number;
+  hv_frames_typed(d: number, fromMfn: number): number;
+  hv_frame_owner(mfn: number): number;
   // Log-dirty for live migration (docs/SAVE-RESTORE.md): on/off (0, or -1 for a bad domid); collect
   // (peek and clean: mfns as u32 at MM.MAILBOX from fromMfn on; call again from the last + 1 until 0);
   // the frames to resend in the last round anyway (u32 mfns at MM.MAILBOX); the host wrote a frame.

@@ -10,7 +10,7 @@ import { createHmac } from "node:crypto";
 import type { XenHost } from "../pv/host";
 import { MM } from "../core";
 import { REC, StreamError } from "../save/stream";
-import { domainRecords, frameList, frameMfns, pagesBody, specialFrames, PAGE_REC } from "../save/save";
+import { domainRecords, frameList, frameMfns, pagesBody, PAGE_REC } from "../save/save";
 import { RecordConn, json } from "./conn";
 
 export const DEFAULT_RELOCATION_PORT = 8002;
@@ -60,13 +60,14 @@ function connectTo(host: string, port: number, timeoutMs = 10000): Promise<Recor
   });
 }
 
-/** Dirty frames since the last call (log-dirty's peek-and-clean). */
-function collectDirty(host: XenHost, id: number): number[] {
+/** Dirty frames since the last call (log-dirty's peek-and-clean), or with `typed` the page-table and
+ * descriptor frames (written by the hypervisor; resent last whatever the bitmap says). */
+function collectDirty(host: XenHost, id: number, typed = false): number[] {
   const x = host.core.x;
   const out: number[] = [];
   let from = 0;
   for (;;) {
-    const n = x.hv_logdirty_collect(id, from);
+    const n = typed ? x.hv_frames_typed(id, from) : x.hv_logdirty_collect(id, from);
     if (n === 0) break;
     const v = host.core.view();
     for (let i = 0; i < n; i++) out.push(v.getUint32(MM.MAILBOX + i * 4, true));
@@ -145,11 +146,8 @@ export async function migrate(src: MigrateSource, id: number, o: MigrateOptions)
     const { records, frames } = domainRecords(host, id, src.toolstackRecord(id));
     let last: number[];
     if (o.live) {
-      const set = new Set<number>([...pending, ...collectDirty(host, id), ...specialFrames(host, id, frames), ...alwaysResend(host, id)]);
-      const owned = new Set<number>();
-      const fdv = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
-      for (let i = 0; i < frames.length; i += 16) { const m = fdv.getUint32(i, true); if (set.has(m)) owned.add(m); }
-      last = [...owned];
+      const set = new Set<number>([...pending, ...collectDirty(host, id), ...collectDirty(host, id, true), ...alwaysResend(host, id)]);
+      last = [...set].filter((m) => x.hv_frame_owner(m) === id);
     } else {
       last = frameMfns(frames);
     }

@@ -8,7 +8,7 @@ import { StreamWriter, readStream, REC, StreamError, Record } from "./stream";
 
 const DOMAIN_SIZE = MM.DOMAIN_SIZE, VCPU_SIZE = MM.VCPU_SIZE;
 const D_STATE = 0, D_SHUTDOWN_REASON = 4, D_WIDTH = 8, D_NR_VCPUS = 12, D_MAX_PAGES = 20;
-const D_SHARED_INFO = 28, D_START_INFO = 200, D_CONSOLE_MFN = 204, D_STORE_MFN = 212;
+const D_CONSOLE_MFN = 204, D_STORE_MFN = 212;
 const SHUTDOWN_SUSPEND = 2;
 /** Machine frames of a 4 GiB machine: the most a sender's frame number can be. */
 const MAX_MFNS = 1 << 20;
@@ -97,20 +97,6 @@ export function domainRecords(host: XenHost, domid: number, toolstack?: unknown)
   return { info, records, frames };
 }
 
-/** Frames the hypervisor or dom0 write without log-dirty seeing it; migration resends them last. */
-export function specialFrames(host: XenHost, domid: number, fr: Uint8Array): number[] {
-  const v = host.core.view();
-  const drec = host.core.x.hv_domain_addr(domid);
-  const out = new Set<number>();
-  for (const f of [D_SHARED_INFO, D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN]) { const a = v.getUint32(drec + f, true); if (a) out.add(a >>> 12); }
-  const dv = new DataView(fr.buffer, fr.byteOffset, fr.byteLength);
-  for (let i = 0; i < fr.length; i += 16) {
-    const t = dv.getUint32(i + 4, true) & 0xff;
-    if (t >= 1 && t <= 5) out.add(dv.getUint32(i, true)); // page tables and descriptor pages
-  }
-  return [...out];
-}
-
 /** The stream of a domain that has suspended itself (SCHEDOP_shutdown(suspend)). `toolstack` is the
  * toolstack's own description of the domain (xend: its config with the vifs' MACs), carried as JSON. */
 export function saveDomain(host: XenHost, domid: number, toolstack?: unknown): Uint8Array {
@@ -190,7 +176,6 @@ export class Receiver {
   /** Translate and validate; the domain stays paused unless `run`. */
   finish(f: FinalRecords, devices: Pick<AdoptSpec, "disks" | "vifs">, run: boolean): DomainHandle {
     const x = this.host.core.x, d = this.domid;
-    const T = (globalThis as { T?: [string, number][] }).T; T?.push(["start", performance.now()]);
     // Our map goes to the core's direct table; the frame list follows in MAILBOX-sized chunks.
     this.host.core.bytes().set(new Uint8Array(this.map.buffer), MM.RESTORE_MAP);
     x.hv_restore_begin();
@@ -202,13 +187,10 @@ export class Receiver {
       if (rc === -2) throw new StreamError("save file: too many page-table frames");
       if (rc < 0) throw new StreamError("save file: a frame in the list has no data (or is listed twice)");
     }
-    T?.push(["listed", performance.now()]);
     const mem = this.host.core.bytes();
     mem.set(f.dom, MM.RESTORE_BLOBS);
     f.vcpus.forEach((b, k) => mem.set(b, MM.RESTORE_BLOBS + DOMAIN_SIZE + k * VCPU_SIZE));
-    T?.push(["mapped", performance.now()]);
     const rc = x.hv_restore_fixup(d, f.frames.length / 16);
-    T?.push(["fixup", performance.now()]);
     if (rc < 0) throw new StreamError(`the hypervisor refused the saved state (step ${-rc})`);
     x.hv_domain_set_time(d, BigInt(f.info.time));
     const ports = x.hv_restored_ports();
@@ -219,7 +201,6 @@ export class Receiver {
       consoleMa: dv2.getUint32(drec + D_CONSOLE_MFN, true), consolePort: ports >>> 16,
       storeMa: dv2.getUint32(drec + D_STORE_MFN, true), storePort: ports & 0xffff, nodes: f.info.nodes, ...devices,
     });
-    T?.push(["adopted", performance.now()]);
     this.done = true;
     if (run) x.hv_domain_pause(d, 0);
     return h;
