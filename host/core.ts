@@ -66,7 +66,7 @@ export interface CoreExports {
   hv_restored_ports(): number;
   hv_resume_cancelled(d: number): number;
   hv_free_frame(d: number, mfn: number): number;
-  hv_restore_begin(): void;
+  hv_restore_begin(bound: number): void;
   hv_restore_frames(d: number, n: number): number;
   hv_frames_typed(d: number, fromMfn: number): number;
   hv_frame_owner(mfn: number): number;

@@ -15,7 +15,7 @@ export function hv_free_frame(d: u32, mfn: u32): i32 {
 // Restore, step by step (hv/save.ts): begin, the sender's frame list in chunks at MAILBOX, then
 // hv_restore_fixup.
 import { restoreBegin, restoreFrames } from "./save";
-export function hv_restore_begin(): void { restoreBegin(); }
+export function hv_restore_begin(bound: u32): void { restoreBegin(bound); }
 export function hv_restore_frames(d: u32, n: u32): i32 { return restoreFrames(d, n); }
 
 // The sender's last round (host/migrate/send.ts): d's page-table and descriptor frames from `fromMfn`

@@ -59,15 +59,20 @@ const RESTORE_TYPED = RESTORE_BLOBS + 0x80000; // 64K entries of 8 bytes
 const TYPED_MAX: u32 = 0x10000;
 let typedCount: u32 = 0;
 let listedCount: u32 = 0;
+let mapBound: u32 = 0; // entries at and above it are not this restore's (never consulted)
 
 // A listed frame's new mfn, or 0.
 @inline function lookup(old: u32): u32 {
-  if (old >= (RESTORE_MAP_MAX as u32)) return 0;
+  if (old >= mapBound) return 0;
   const e = load<u32>(RESTORE_MAP + ((old as i32) << 2));
   return (e & LISTED) != 0 ? e & ~LISTED : 0;
 }
 
-export function restoreBegin(): void { typedCount = 0; listedCount = 0; }
+// A restore starts: the host has written the table's first `bound` entries.
+export function restoreBegin(bound: u32): void {
+  typedCount = 0; listedCount = 0;
+  mapBound = bound < (RESTORE_MAP_MAX as u32) ? bound : RESTORE_MAP_MAX as u32;
+}
 
 // One chunk of the frame list; 0, or -1 (a frame with no data or listed twice, or not d's), -2 (too many typed frames).
 export function restoreFrames(d: u32, n: u32): i32 {
@@ -75,7 +80,7 @@ export function restoreFrames(d: u32, n: u32): i32 {
   for (let i: u32 = 0; i < n; i++) {
     const r = MAILBOX + ((i as i32) << 4);
     const old = load<u32>(r);
-    if (old >= (RESTORE_MAP_MAX as u32)) return -1;
+    if (old >= mapBound) return -1;
     const slot = RESTORE_MAP + ((old as i32) << 2);
     const e = load<u32>(slot);
     if (e == 0 || (e & LISTED) != 0 || frameOwner(e) != d) return -1;
@@ -126,7 +131,7 @@ function translateTable(mfn: u32, level: i32, is64: bool, paeXen: bool): bool {
 export function restoreFixup(d: u32, count: u32): i32 {
   if (!domExists(d) || count != listedCount) return -1;
   // Frames that were sent but are not in the list (the guest gave them back meanwhile) go.
-  for (let old = 0; old < RESTORE_MAP_MAX; old++) {
+  for (let old = 0; old < (mapBound as i32); old++) {
     const e = load<u32>(RESTORE_MAP + (old << 2));
     if (e != 0 && (e & LISTED) == 0) { hv_free_frame(d, e); store<u32>(RESTORE_MAP + (old << 2), 0); }
   }

@@ -149,6 +149,8 @@ export class Receiver {
   /** The sender's mfn -> ours (0: not received); the sender's mfns in the order first received. */
   private readonly map = new Int32Array(MAX_MFNS);
   private readonly olds: number[] = [];
+  /** One past the highest sender's mfn seen: the part of the table the core needs. */
+  private bound = 0;
   private done = false;
   constructor(private readonly host: XenHost, width: number, vcpus: number, maxPages: number) {
     const d = host.core.x.hv_domain_create(width, vcpus, maxPages);
@@ -167,6 +169,7 @@ export class Receiver {
       if (m < 0) throw new StreamError("out of machine memory");
       this.map[old] = m;
       this.olds.push(old);
+      if (old >= this.bound) this.bound = old + 1;
     }
     this.host.core.bytes().set(data, m * 4096);
   }
@@ -177,8 +180,8 @@ export class Receiver {
   finish(f: FinalRecords, devices: Pick<AdoptSpec, "disks" | "vifs">, run: boolean): DomainHandle {
     const x = this.host.core.x, d = this.domid;
     // Our map goes to the core's direct table; the frame list follows in MAILBOX-sized chunks.
-    this.host.core.bytes().set(new Uint8Array(this.map.buffer), MM.RESTORE_MAP);
-    x.hv_restore_begin();
+    this.host.core.bytes().set(new Uint8Array(this.map.buffer, 0, this.bound * 4), MM.RESTORE_MAP);
+    x.hv_restore_begin(this.bound);
     const per = Math.floor(MM.MAILBOX_SIZE / 16) * 16;
     for (let o = 0; o < f.frames.length; o += per) {
       const chunk = f.frames.subarray(o, Math.min(o + per, f.frames.length));
