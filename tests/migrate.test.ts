@@ -148,7 +148,7 @@ for (const live of [false, true]) {
   });
 }
 
-test("refusals: a name already in use there, an unreachable host, a wrong shared secret", async () => {
+test("refusals: a name already in use there, an unreachable host, a wrong shared secret, too little memory there", async () => {
   assert.is(xm(A, "create", counterCfg(A, "cnt5")).status, 0);
   assert.is(xm(B, "create", counterCfg(B, "cnt5")).status, 0);
   let r = await xmAsync(A, "migrate", "cnt5", "127.0.0.1:18103");
@@ -163,6 +163,12 @@ test("refusals: a name already in use there, an unreachable host, a wrong shared
   assert.match(r.stderr, /authentication failed/);
   assert.match(xm(A, "list").stdout, /cnt5\s+\d+\s+16\s+1\s+[rb]-----/);
   assert.match(xm(C, "info").stdout, /nr_domains\s+: 0/);
+  const D = await startXend("d", 18105, { XEND_MEMORY_MIB: "12" });
+  r = await xmAsync(A, "migrate", "--live", "cnt5", "127.0.0.1:18105");
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /not enough free memory on the receiving host/);
+  assert.match(xm(D, "info").stdout, /nr_domains\s+: 0/);
+  assert.match(xm(A, "list").stdout, /cnt5\s+\d+\s+16\s+1\s+[rb]-----/);
   assert.is(xm(A, "destroy", "cnt5").status, 0);
   assert.match(xm(A, "migrate", "nosuch", "127.0.0.1:18103").stderr, /no such domain: nosuch/);
   assert.match(xm(A, "migrate", "x", "host:99999").stderr, /bad port/);
