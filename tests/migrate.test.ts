@@ -71,7 +71,7 @@ async function roundTrip(a: Xend, b: Xend, dest: string, live: boolean, name: st
   const sum = JSON.parse(r.stdout.trim().split("\n").pop()!);
   await fa.exited; // the source's console ends with the domain
   assert.not.match(xm(a, "list").stdout, new RegExp(name));
-  assert.match(xm(b, "list").stdout, new RegExp(`${name}\\s+\\d+\\s+16\\s+1\\s+[rb]-----`));
+  assert.match(xm(b, "list").stdout, new RegExp(`${name}\\s+\\d+\\s+16\\s+1\\s+(r-----|-b----)`));
   const fb = follow(b, name);
   assert.ok(await until(() => counts(fb.out).length >= 3), fb.out);
   fb.c.stdin.write("\x1d");
@@ -136,7 +136,7 @@ for (const live of [false, true]) {
     fake.close();
     assert.is(r.status, 1);
     assert.match(r.stderr, new RegExp(`migration of ${name} failed, it runs on here`));
-    assert.match(xm(A, "list").stdout, new RegExp(`${name}\\s+\\d+\\s+16\\s+1\\s+[rb]-----`));
+    assert.match(xm(A, "list").stdout, new RegExp(`${name}\\s+\\d+\\s+16\\s+1\\s+(r-----|-b----)`));
     const n0 = counts(fa.out).length;
     assert.ok(await until(() => counts(fa.out).length >= n0 + 3), fa.out);
     const all = counts(fa.out);
@@ -147,6 +147,32 @@ for (const live of [false, true]) {
     assert.is(xm(A, "destroy", name).status, 0);
   });
 }
+
+test("a receiving xend killed (SIGKILL) in the middle of the stream: the source runs on", async () => {
+  const E = await startXend("e", 18106);
+  let log = "";
+  E.proc.stderr!.on("data", (b) => { log += b.toString(); });
+  const f = join(ROOT, "big.cfg");
+  writeFileSync(f, `name = "big"\nkernel = "${process.cwd()}/guests/build/pv-dirty-64.elf"\nmemory = 256\nextra = "dirty=20480"\n`);
+  assert.is(xm(A, "create", f).status, 0);
+  const fa = follow(A, "big");
+  assert.ok(await until(() => counts(fa.out).length >= 2), fa.out);
+  const pr = xmAsync(A, "migrate", "--live", "big", "127.0.0.1:18106");
+  assert.ok(await until(() => log.includes("relocation: receiving big"), 20000), log);
+  E.proc.kill("SIGKILL");
+  const r = await pr;
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /migration of big failed, it runs on here/);
+  const n0 = counts(fa.out).length;
+  assert.ok(await until(() => counts(fa.out).length >= n0 + 3), fa.out.slice(-500));
+  const all = counts(fa.out);
+  assert.equal(all, Array.from({ length: all.length }, (_, i) => i + 1));
+  const ls = xm(A, "list").stdout;
+  assert.match(ls, /big\s+\d+\s+256\s+1\s+(r-----|-b----)/, ls);
+  fa.c.stdin.write("\x1d");
+  await fa.exited;
+  assert.is(xm(A, "destroy", "big").status, 0);
+});
 
 test("refusals: a name already in use there, an unreachable host, a wrong shared secret, too little memory there", async () => {
   assert.is(xm(A, "create", counterCfg(A, "cnt5")).status, 0);
@@ -161,14 +187,14 @@ test("refusals: a name already in use there, an unreachable host, a wrong shared
   r = await xmAsync(A, "migrate", "cnt5", "127.0.0.1:18104");
   assert.is(r.status, 1);
   assert.match(r.stderr, /authentication failed/);
-  assert.match(xm(A, "list").stdout, /cnt5\s+\d+\s+16\s+1\s+[rb]-----/);
+  assert.match(xm(A, "list").stdout, /cnt5\s+\d+\s+16\s+1\s+(r-----|-b----)/);
   assert.match(xm(C, "info").stdout, /nr_domains\s+: 0/);
   const D = await startXend("d", 18105, { XEND_MEMORY_MIB: "12" });
   r = await xmAsync(A, "migrate", "--live", "cnt5", "127.0.0.1:18105");
   assert.is(r.status, 1);
   assert.match(r.stderr, /not enough free memory on the receiving host/);
   assert.match(xm(D, "info").stdout, /nr_domains\s+: 0/);
-  assert.match(xm(A, "list").stdout, /cnt5\s+\d+\s+16\s+1\s+[rb]-----/);
+  assert.match(xm(A, "list").stdout, /cnt5\s+\d+\s+16\s+1\s+(r-----|-b----)/);
   assert.is(xm(A, "destroy", "cnt5").status, 0);
   assert.match(xm(A, "migrate", "nosuch", "127.0.0.1:18103").stderr, /no such domain: nosuch/);
   assert.match(xm(A, "migrate", "x", "host:99999").stderr, /bad port/);
