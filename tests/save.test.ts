@@ -29,11 +29,23 @@ for (const bits of [64, 32] as const) {
     assert.is(a.host.state(a.d.domid), 2, a.out() + a.host.dmesg());
     assert.is(a.host.shutdownReason(a.d.domid), 2, "suspend");
     const before = counts(a.out());
+    // A domain whose clock is far ahead of the new host's (it ran for a long time before): +1000 s.
+    a.host.core.x.hv_domain_set_time(a.d.domid, a.host.core.x.hv_domain_time(a.d.domid) + 1000_000_000_000n);
     const stream = saveDomain(a.host, a.d.domid);
     a.host.destroyDomain(a.d.domid);
     const b = await XenHost.create(256);
     b.createDomain("filler", guest(bits), { memoryMiB: 4, cmdline: "steps=1" }); // other machine addresses
     const r: DomainHandle = restoreDomain(b, stream);
+    // Its clock goes on from the saved time, and shared_info's wall clock moved with it: wc + system
+    // time is still the real wall time.
+    {
+      const v = b.core.view();
+      const si = v.getUint32(b.core.x.hv_domain_addr(r.domid) + 28, true);
+      const w = si + (bits === 64 ? 3072 : 1792);
+      const wc = v.getUint32(w + 4, true) + v.getUint32(w + 8, true) / 1e9;
+      const wall = wc + Number(b.core.x.hv_domain_time(r.domid)) / 1e9;
+      assert.ok(Math.abs(wall - Date.now() / 1000) < 2, `wall clock ${wall} vs ${Date.now() / 1000}`);
+    }
     let out = "";
     r.onConsole = (x) => { out += new TextDecoder().decode(x); };
     const t0 = Date.now();

@@ -228,7 +228,11 @@ import { domNow, systemTime } from "./sched";
 import { D_TIME_OFFSET as TOFF } from "../domain/domain";
 // The domain's system time now (ns), and setting it (a restored domain's clock continues).
 export function hv_domain_time(d: u32): u64 { return domExists(d) ? domNow(d) : 0; }
-export function hv_domain_set_time(d: u32, t: u64): void { if (domExists(d)) store<u64>(dom(d) + TOFF, t - systemTime()); }
+export function hv_domain_set_time(d: u32, t: u64): void {
+  if (!domExists(d)) return;
+  store<u64>(dom(d) + TOFF, t - systemTime());
+  updateWallclock(d); // the wall clock at the domain's time 0 moves with it
+}
 
 import { saveFrames, saveSync, restoreFixup, resumeCancelled, restoredConsolePort, restoredStorePort } from "./save";
 import { vcpu as vcpuAddrOf, D_VCPU0 as V0F } from "../domain/domain";

@@ -29,17 +29,21 @@ export function updateVcpuTime(now: u64): void {
   store<u32>(t, (ver | 1) + 1);
 }
 
-// Write the wall clock into a domain's shared_info (at domain build and on settime).
+// Write the wall clock into a domain's shared_info (at domain build, on settime, and when its time
+// offset is set: a restored domain's clock goes on from where it was saved, so the wall time at its
+// system time 0 is earlier by that offset and wc + system time stays the real wall time).
 export function updateWallclock(d: u32): void {
   const si = domU32(d, D_SHARED_INFO) as i32;
   if (si == 0) return;
+  const total = wallSec * 1000000000 + (wallNsec as u64) - domU64(d, D_TIME_OFFSET);
+  const sec = total / 1000000000, nsec = (total % 1000000000) as u32;
   const w = si + (domIs64(d) ? W64_SI_WC_VERSION : W32_SI_WC_VERSION);
   const ver = load<u32>(w);
   store<u32>(w, ver + 1);
-  store<u32>(w + 4, wallSec as u32);
-  store<u32>(w + 8, wallNsec);
-  if (domIs64(d)) store<u32>(w + 12, (wallSec >> 32) as u32);
-  else store<u32>(si + 1828, (wallSec >> 32) as u32);
+  store<u32>(w + 4, sec as u32);
+  store<u32>(w + 8, nsec);
+  if (domIs64(d)) store<u32>(w + 12, (sec >> 32) as u32);
+  else store<u32>(si + 1828, (sec >> 32) as u32);
   store<u32>(w, ver + 2);
 }
 
