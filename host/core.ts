@@ -77,6 +77,13 @@ export interface CoreExports {
   hv_logdirty_collect(d: number, fromMfn: number): number;
   hv_logdirty_always(d: number): number;
   hv_mark_dirty(mfn: number): void;
+  // Global VIRQs' handler domains (0 = the host), debug keys, the hypervisor console's input (bytes at
+  // MM.MAILBOX): assembly/hv/virq.ts.
+  hv_set_virq_handler(virq: number, d: number): number;
+  hv_virq_handler(virq: number): number;
+  hv_debug_key(key: number): number;
+  hv_console_input(n: number): number;
+  hv_console_queued(): number;
 }
 
 export interface CoreHooks {

@@ -4,12 +4,14 @@
 //   +0 u8 state (ECS_*)  +1 u8 notify vCPU  +2 u16 remote domain / VIRQ  +4 u16 remote port
 import { EVTCHN_PORTS, HVX_EVENT } from "../memmap";
 import { requestHostExit } from "../hv/sched";
+import { virqKind, VIRQ_KIND_VCPU, VIRQ_KIND_GLOBAL, globalVirqHandler } from "../hv/virq";
+import { logStr, logNum } from "../hv/lifecycle";
 import {
   domExists, domU32, domIs64, evtchnBase, vcpu, D_SHARED_INFO, D_NR_VCPUS, D_VCPU0, D_STATE, DS_RUNNING,
   V_VCPU_INFO, V_FLAGS, VF_BLOCKED, VF_POLLING, V_VIRQ_PORT,
 } from "../domain/domain";
 import {
-  EINVAL, ENOSPC, ENOENT, EPERM, ESRCH, EBUSY, NR_VIRQS, VI_PENDING, W64_SI_PENDING, W64_SI_MASK,
+  EINVAL, ENOSPC, ENOENT, EPERM, ESRCH, EBUSY, EEXIST, NR_VIRQS, VI_PENDING, W64_SI_PENDING, W64_SI_MASK,
   W32_SI_PENDING, W32_SI_MASK, W64_VI_SEL, W32_VI_SEL, VIRQ_TIMER, VIRQ_DEBUG, VIRQ_CONSOLE,
   VIRQ_DOM_EXC, DOMID_SELF,
 } from "../hypercall/abi";
@@ -119,20 +121,23 @@ export function bindInterdomain(d: u32, remote: u32, rport: u32): i32 {
   return p;
 }
 
+// As Xen's evtchn_bind_virq: -EINVAL for a VIRQ out of range or a non-per-vCPU VIRQ asked on a vCPU
+// other than 0, -ENOENT for a vCPU that does not exist, -EBUSY for a global VIRQ this domain does not
+// handle (hv/virq.ts: set_virq_handler), -EEXIST when already bound.
 export function bindVirq(d: u32, virq: u32, vc: u32): i32 {
   if (virq >= (NR_VIRQS as u32)) return -EINVAL;
+  const kind = virqKind(virq);
+  if (kind != VIRQ_KIND_VCPU && vc != 0) return -EINVAL;
   if (vc >= domU32(d, D_NR_VCPUS)) return -ENOENT;
-  // Global VIRQs (DOM_EXC, CONSOLE ...) bind on vCPU 0 only.
-  if ((virq == VIRQ_DOM_EXC || virq == VIRQ_CONSOLE) && vc != 0) return -EINVAL;
+  if (kind == VIRQ_KIND_GLOBAL && globalVirqHandler(virq) != d) return -EBUSY;
   const slot = vcpu(domU32(d, D_VCPU0) + vc) + V_VIRQ_PORT + ((virq as i32) << 1);
-  if (load<u16>(slot) != 0) return -EEXIST_();
+  if (load<u16>(slot) != 0) return -EEXIST;
   const p = allocPort(d);
   if (p < 0) return p;
   setPort(d, p as u32, ECS_VIRQ, vc, virq, 0);
   store<u16>(slot, p as u16);
   return p;
 }
-@inline function EEXIST_(): i32 { return 17; }
 
 export function bindIpi(d: u32, vc: u32): i32 {
   if (vc >= domU32(d, D_NR_VCPUS)) return -ENOENT;
@@ -148,8 +153,10 @@ export function close(d: u32, p: u32): i32 {
   switch (st) {
     case ECS_FREE: case ECS_RESERVED: return -EINVAL;
     case ECS_VIRQ: {
-      const vc = portVcpu(d, p);
-      store<u16>(vcpu(domU32(d, D_VCPU0) + vc) + V_VIRQ_PORT + ((portRemoteDom(d, p) as i32) << 1), 0);
+      // Per-vCPU VIRQs are bound on their vCPU; the others on vCPU 0 whatever vCPU they notify.
+      const virq = portRemoteDom(d, p);
+      const vc = virqKind(virq) == VIRQ_KIND_VCPU ? portVcpu(d, p) : 0;
+      store<u16>(vcpu(domU32(d, D_VCPU0) + vc) + V_VIRQ_PORT + ((virq as i32) << 1), 0);
       break;
     }
     case ECS_INTERDOMAIN: {
@@ -195,7 +202,9 @@ export function bindVcpu(d: u32, p: u32, vc: u32): i32 {
   if (!portValid(p)) return -EINVAL;
   if (vc >= domU32(d, D_NR_VCPUS)) return -ENOENT;
   const st = portState(d, p);
-  if (st != ECS_INTERDOMAIN && st != ECS_UNBOUND && st != ECS_PIRQ) return -EINVAL;
+  // A VIRQ port may move only when its VIRQ is not per-vCPU (Xen's evtchn_bind_vcpu).
+  if (st == ECS_VIRQ && virqKind(portRemoteDom(d, p)) == VIRQ_KIND_VCPU) return -EINVAL;
+  if (st != ECS_INTERDOMAIN && st != ECS_UNBOUND && st != ECS_PIRQ && st != ECS_VIRQ) return -EINVAL;
   store<u8>(port(d, p) + 1, vc as u8);
   return 0;
 }
@@ -222,6 +231,21 @@ export function status(d: u32, p: u32): i32 {
 export function reset(d: u32): i32 {
   for (let p: u32 = 1; p < (EVTCHN_PORTS as u32); p++) if (portState(d, p) != ECS_FREE) close(d, p);
   return 0;
+}
+
+// One line for the debug keys' 'e' dump: state, notified vCPU, the other end or VIRQ, pending/masked.
+export function portInfo(d: u32, p: u32): void {
+  const st = portState(d, p);
+  logStr(st == ECS_UNBOUND ? "unbound" : st == ECS_INTERDOMAIN ? "interdomain" : st == ECS_VIRQ ? "virq" :
+    st == ECS_IPI ? "ipi" : st == ECS_PIRQ ? "pirq" : st == ECS_RESERVED ? "reserved" : "free");
+  logStr(" vcpu="); logNum(portVcpu(d, p) as u64);
+  if (st == ECS_UNBOUND) { logStr(" remote_dom="); logNum(portRemoteDom(d, p) as u64); }
+  if (st == ECS_INTERDOMAIN) { logStr(" remote=d"); logNum(portRemoteDom(d, p) as u64); logStr(":"); logNum(portRemotePort(d, p) as u64); }
+  if (st == ECS_VIRQ) { logStr(" virq="); logNum(portRemoteDom(d, p) as u64); }
+  if (si(d) != 0) {
+    logStr(" pending="); logNum(testBit(bitAddr(d, false, p), p) ? 1 : 0);
+    logStr(" masked="); logNum(testBit(bitAddr(d, true, p), p) ? 1 : 0);
+  }
 }
 
 // Is `p` pending (and the caller may poll on it)?

@@ -35,6 +35,7 @@ export function hv_init(machineMiB: u32): i32 {
   store<u32>(HV_OUT_LEN, 0);
   memory.fill(MAPTRACK, 0, MAPTRACK_ENTRIES * 32);
   store<u32>(HV_LOG_HEAD, 0);
+  virqInit();
   setPhysWindow(0, (MACHINE_BASE as u64) + ((machineMiB as u64) << 20));
   const d0 = domainCreate(64, 1, 0xffffffff);
   if (d0 != 0) return -1;
@@ -261,3 +262,18 @@ export function hv_logdirty_always(d: u32): u32 { return ldAlways(d); }
 // The host wrote guest frame `mfn` itself (a backend through a grant mapping): mark it for log-dirty
 // (and drop decoded instructions cached from it). Frames that do not exist are ignored.
 export function hv_mark_dirty(mfn: u32): void { if (mfnValid(mfn as u64)) frameWritten(mfn); }
+
+import { virqInit, setGlobalVirqHandler, globalVirqHandler, debugKey, consoleInput, consoleQueued } from "./virq";
+// Global VIRQs (VIRQ_DOM_EXC, VIRQ_CONSOLE, ...): make domain `d` their handler (XEN_DOMCTL_set_virq_handler;
+// 0 = the host again). 0 or -errno (-EINVAL: not a global VIRQ or no such domain; -EBUSY: the current
+// handler has it bound). hv_virq_handler: the handler now (0 = the host).
+export function hv_set_virq_handler(virq: u32, d: u32): i32 { return setGlobalVirqHandler(d, virq); }
+export function hv_virq_handler(virq: u32): u32 { return globalVirqHandler(virq); }
+// A debug key typed at the hypervisor ('h' lists them, 'q' dumps the domains and sends VIRQ_DEBUG):
+// its output goes to the log (xm dmesg). 1 if the key has a handler, 0 if it is ignored.
+export function hv_debug_key(key: u32): i32 { return debugKey(key); }
+// `n` bytes at MAILBOX typed into the hypervisor's console: queued (128 bytes at most) for the
+// VIRQ_CONSOLE handler's CONSOLEIO_read, and VIRQ_CONSOLE sent. Returns the bytes queued;
+// hv_console_queued: bytes not read yet.
+export function hv_console_input(n: u32): u32 { return consoleInput(n); }
+export function hv_console_queued(): u32 { return consoleQueued(); }

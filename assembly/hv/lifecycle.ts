@@ -16,6 +16,8 @@ import { frameWritten } from "../domain/mm";
 import { grantsReleaseDomain } from "../hypercall/grant";
 import { reset as evtchnReset } from "../event/evtchn";
 import { ldDomainGone } from "./logdirty";
+import { sendGlobalVirq, clearGlobalVirqHandlers } from "./virq";
+import { VIRQ_DOM_EXC } from "../hypercall/abi";
 
 // ---- log: a byte ring; HV_LOG_HEAD holds the total number of bytes ever written ----
 export function logByte(b: u32): void {
@@ -84,6 +86,7 @@ export function domainShutdown(d: u32, reason: u32): void {
   setDomU32(d, D_STATE, DS_SHUTDOWN);
   setDomU32(d, D_SHUTDOWN_REASON, reason);
   shutdownSeen = true;
+  sendGlobalVirq(VIRQ_DOM_EXC); // as Xen's domain_shutdown: the VIRQ_DOM_EXC handler learns of it
 }
 
 export function domainCrash(d: u32, why: string): void {
@@ -96,6 +99,7 @@ export function domainCrash(d: u32, why: string): void {
 export function domainDestroy(d: u32): bool {
   if (!domExists(d)) return false;
   ldDomainGone(d);
+  clearGlobalVirqHandlers(d);
   grantsReleaseDomain(d);
   evtchnReset(d); // interdomain peers become unbound again
   const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
@@ -116,6 +120,7 @@ export function domainDestroy(d: u32): bool {
   }
   memory.fill(evtchnBase(d), 0, EVTCHN_DOM_SIZE);
   memory.fill(dom(d), 0, DOMAIN_SIZE);
+  sendGlobalVirq(VIRQ_DOM_EXC); // as Xen's domain_kill: the domain is gone
   return true;
 }
 

@@ -22,6 +22,7 @@ import { hypercallFromRegs } from "../hypercall/dispatch";
 import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcallMaskAddr } from "./bounce";
 import { emulateGp, emulateUd } from "./emulate";
 import { ptwrFault } from "./ptwr";
+import { loadSegments } from "./failsafe";
 import { domainCrash, logDom, domTop } from "./lifecycle";
 import { sendVirq } from "../event/evtchn";
 import { updateVcpuTime, runstateSet } from "./time";
@@ -184,6 +185,10 @@ export function hvRun(budget: i32): i32 {
     if (current != vi) {
       if (current >= 0) runstateSet(current as u32, outState(current as u32), now);
       vcpuLoad(vi as u32);
+      // As Xen's context switch: the data selectors are reloaded from the descriptor tables (a bad one
+      // goes to the failsafe callback or crashes the domain).
+      loadSegments();
+      if (domU32(currentDom, D_STATE) != DS_RUNNING) continue;
     }
     if (load<u32>(vcpu(vi as u32) + V_RS_STATE) != 0 || load<u64>(vcpu(vi as u32) + V_RS_ENTRY) == 0) runstateSet(vi as u32, 0, now); // RUNSTATE_running
     updateVcpuTime(now);

@@ -5,6 +5,7 @@ import * as A from "./abi";
 import { copyFromGuest, copyToGuest, rdG32, wrG32, wrG64, gOk, gReset, guestAddr } from "../hv/guest";
 import { requestHostExit, HVX_OUTPUT } from "../hv/sched";
 import { continuation } from "./dispatch";
+import { consoleRead } from "../hv/virq";
 
 export const HV_OUT_SIZE = 0x1000;
 
@@ -12,9 +13,10 @@ export const HV_OUT_SIZE = 0x1000;
 // bytes padded to 4). When the buffer fills, the run loop stops for the host to drain it, and the rest
 // of the write is a continuation: the hypercall instruction runs again with the remaining bytes, as
 // Xen's hypercall_create_continuation does.
+// CONSOLEIO_read: the hypervisor console's input (hv/virq.ts), for the VIRQ_CONSOLE handler.
 export function hcConsoleIo(cmd: u64, count: u64, buf: u64): i64 {
-  if (cmd == A.CONSOLEIO_read) return 0; // nothing to read: the host keeps its console input
-  if (cmd != A.CONSOLEIO_write) return -A.EINVAL;
+  if (cmd == A.CONSOLEIO_read) return consoleRead(count, buf);
+  if (cmd != A.CONSOLEIO_write) return -A.ENOSYS;
   if (count > 0x7fffffff) return -A.EINVAL;
   let used = load<u32>(HV_OUT_LEN) as i32;
   const room = HV_OUT_SIZE - used - 8;

@@ -53,8 +53,11 @@ export function hcStackSwitch(ss: u64, sp: u64): i64 {
   return 0;
 }
 
-// set_callbacks: 64-bit (event, failsafe, syscall); 32-bit (event cs, eip, failsafe cs, eip).
+// set_callbacks: 64-bit (event, failsafe, syscall); 32-bit (event cs, eip, failsafe cs, eip). As Xen,
+// it registers them with no flags: the failsafe (and syscall) callbacks no longer mask events.
 export function hcSetCallbacks(a0: u64, a1: u64, a2: u64, a3: u64): i64 {
+  const cf = load<u32>(v() + V_CB_FLAGS) & ~((1 << A.CALLBACKTYPE_failsafe) | (domIs64(currentDom) ? 1 << A.CALLBACKTYPE_syscall : 0));
+  store<u32>(v() + V_CB_FLAGS, cf);
   if (domIs64(currentDom)) {
     store<u64>(v() + V_CB_EVENT, a0);
     store<u64>(v() + V_CB_FAILSAFE, a1);

@@ -297,4 +297,42 @@ A listener beyond loopback needs XEND_RELOCATION_HOSTS_ALLOW and a shared XEND_R
     help: "Writes control/sysrq = KEY for DOMAIN's kernel.",
     async run(args) { need(args, 2, this.usage); await call({ op: "sysrq", dom: args[0], key: args[1] }); return 0; },
   },
+  {
+    name: "debug-keys", summary: "send debug keys to the hypervisor", usage: "xm debug-keys KEYS",
+    help: `Types KEYS at the hypervisor, as on Xen's serial console; what they print goes to its log (xm dmesg).
+h lists the keys; q dumps every domain and sends VIRQ_DEBUG to each vCPU; d dumps the vCPUs' registers;
+e the event channels; r the scheduler's run queue; * all of them.`,
+    async run(args) {
+      need(args, 1, this.usage);
+      const r = await call({ op: "debug-keys", keys: args.join("") }) as { handled: string };
+      if (r.handled.length < args.join("").length) process.stderr.write(`xm: keys without a handler were ignored (xm debug-keys h lists them)\n`);
+      return 0;
+    },
+  },
+  {
+    name: "virq-handler", summary: "show or set the domains handling the global VIRQs", usage: "xm virq-handler [VIRQ DOMAIN]",
+    help: `Without arguments, lists the global VIRQs (dom_exc: a domain shut down or crashed; console: the
+hypervisor's console has input, read with console_io CONSOLEIO_read) and the domain each goes to. With VIRQ
+and DOMAIN, makes DOMAIN their handler (Xen's XEN_DOMCTL_set_virq_handler); Domain-0 (the host) is the
+default. Refused while the current handler has the VIRQ bound.`,
+    async run(args) {
+      if (args.length === 1) throw new XmError(`missing arguments (usage: ${this.usage})`);
+      const rows = await call({ op: "virq-handler", virq: args[0], dom: args[1] }) as { virq: string; nr: number; handler: string; id: number }[];
+      console.log(`${"VIRQ".padEnd(10)} ${"NR".padStart(3)} HANDLER`);
+      for (const r of rows) console.log(`${r.virq.padEnd(10)} ${String(r.nr).padStart(3)} ${r.handler} (${r.id})`);
+      return 0;
+    },
+  },
+  {
+    name: "console-input", summary: "type into the hypervisor's console", usage: "xm console-input TEXT",
+    help: `Types TEXT (\\n, \\r, \\t and \\\\ escapes) into the hypervisor's console: queued (128 bytes at most, as Xen's
+serial ring) for the VIRQ_CONSOLE handler, which gets VIRQ_CONSOLE and reads it with CONSOLEIO_read.`,
+    async run(args) {
+      need(args, 1, this.usage);
+      const text = args.join(" ").replace(/\\([nrt\\])/g, (_, c: string) => (c === "n" ? "\n" : c === "r" ? "\r" : c === "t" ? "\t" : "\\"));
+      const r = await call({ op: "console-input", text }) as { queued: number };
+      if (r.queued < new TextEncoder().encode(text).length) process.stderr.write(`xm: the console's input ring is full: ${r.queued} bytes queued\n`);
+      return 0;
+    },
+  },
 ];

@@ -189,6 +189,23 @@ export class XenHost {
     return new TextDecoder().decode(out);
   }
 
+  /** Keys typed at the hypervisor (`xm debug-keys`): output in the log; returns the keys that had a handler. */
+  debugKeys(keys: string): string {
+    let done = "";
+    for (const k of keys) if (k.charCodeAt(0) < 128 && this.core.x.hv_debug_key(k.charCodeAt(0)) === 1) done += k;
+    return done;
+  }
+
+  /** Bytes typed into the hypervisor's console: for the VIRQ_CONSOLE handler (CONSOLEIO_read). Returns the bytes queued. */
+  hvConsoleInput(bytes: Uint8Array): number {
+    const n = Math.min(bytes.length, MM.MAILBOX_SIZE);
+    this.core.bytes().set(bytes.subarray(0, n), MM.MAILBOX);
+    return this.core.x.hv_console_input(n);
+  }
+
+  /** Make domain `d` the handler of global VIRQ `virq` (0 = the host again): 0 or -errno. */
+  setVirqHandler(virq: number, d: number): number { return this.core.x.hv_set_virq_handler(virq, d); }
+
   state(d: number): number { return this.core.x.hv_domain_state(d); }
   shutdownReason(d: number): number { return this.core.x.hv_domain_shutdown_reason(d); }
 

@@ -17,6 +17,8 @@ import { parseConfig, DomainConfig } from "./config";
 import { Framer } from "../devices/xenstore/wire";
 
 const CONSOLE_LOG_BYTES = 64 * 1024;
+/** The global VIRQs a domain can be made the handler of (xen.h numbers). */
+const GLOBAL_VIRQS: Record<string, number> = { console: 2, dom_exc: 3 };
 const STATE_RUNNING = 1, STATE_SHUTDOWN = 2, SHUTDOWN_SUSPEND = 2;
 const SUSPEND_TIMEOUT_MS = Number(process.env.XEND_SUSPEND_TIMEOUT_MS) > 0 ? Number(process.env.XEND_SUSPEND_TIMEOUT_MS) : 30000;
 
@@ -368,6 +370,18 @@ export class Xend {
         this.host.store.write(`/local/domain/${id}/control/sysrq`, req.key);
         return { ok: true };
       }
+      case "debug-keys": {
+        // Keys typed at the hypervisor: their output goes to the log (xm dmesg); 'q' also sends VIRQ_DEBUG.
+        const done = this.host.debugKeys(req.keys);
+        this.wake();
+        return { ok: true, data: { handled: done } };
+      }
+      case "virq-handler": return { ok: true, data: this.virqHandler(req.virq, req.dom) };
+      case "console-input": {
+        const n = this.host.hvConsoleInput(new TextEncoder().encode(req.text));
+        this.wake();
+        return { ok: true, data: { queued: n } };
+      }
       case "save": {
         const id = this.find(req.dom);
         const size = await this.save(id, req.file, progressTo(sock));
@@ -391,6 +405,21 @@ export class Xend {
       }
       default: return { ok: false, error: `unknown request ${(req as { op: string }).op}` };
     }
+  }
+
+  /** Show the global VIRQs' handlers, or make DOMAIN (0 / Domain-0: the host) the handler of VIRQ. */
+  private virqHandler(virq?: string, dom?: string): { virq: string; nr: number; handler: string; id: number }[] {
+    const x = this.host.core.x;
+    const nameOf = (id: number) => id === 0 ? "Domain-0" : this.doms.get(id)?.cfg.name ?? String(id);
+    if (virq !== undefined && dom !== undefined) {
+      const nr = GLOBAL_VIRQS[virq.toLowerCase().replace(/^virq_/, "")] ?? (/^\d+$/.test(virq) ? Number(virq) : -1);
+      const id = dom === "0" || dom === "Domain-0" ? 0 : this.find(dom);
+      const rc = nr < 0 ? -22 : x.hv_set_virq_handler(nr, id);
+      if (rc === -22) throw new Error(`${virq}: not a global VIRQ (use dom_exc, console or a number)`);
+      if (rc === -16) throw new Error(`${virq}: its current handler ${nameOf(x.hv_virq_handler(nr))} still has it bound`);
+      if (rc < 0) throw new Error(`${virq}: error ${rc}`);
+    }
+    return Object.entries(GLOBAL_VIRQS).map(([name, nr]) => ({ virq: name, nr, handler: nameOf(x.hv_virq_handler(nr)), id: x.hv_virq_handler(nr) }));
   }
 
   // ---- the socket ----

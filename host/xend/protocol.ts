@@ -24,6 +24,9 @@ export type Request =
   | { op: "block-attach"; dom: string; target: string; vdev: string; writable: boolean }
   | { op: "block-detach"; dom: string; vdev: string }
   | { op: "sysrq"; dom: string; key: string }
+  | { op: "debug-keys"; keys: string }
+  | { op: "virq-handler"; virq?: string; dom?: string }
+  | { op: "console-input"; text: string }
   | { op: "save"; dom: string; file: string }
   | { op: "restore"; file: string; paused?: boolean }
   | { op: "migrate"; dom: string; host: string; port?: number; live?: boolean };
