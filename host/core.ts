@@ -43,6 +43,7 @@ export interface CoreExports {
   hv_evtchn_bind(remote: number, rport: number): number;
   hv_evtchn_alloc_unbound(d: number, remote: number): number;
   hv_evtchn_send(p: number): number;
+  hv_evtchn_close(p: number): number;
   hv_evtchn_take(p: number): number;
   hv_hypercall_count(nr: number): number;
   hv_gnt_map(g: number, ref: number, readonly: number): number;

@@ -160,6 +160,8 @@ export function hv_set_wallclock(sec: u64, nsec: u32): void { setWallclock(sec, 
 export function hv_evtchn_bind(remote: u32, rport: u32): i32 { return E.bindInterdomain(0, remote, rport); }
 export function hv_evtchn_alloc_unbound(d: u32, remote: u32): i32 { return E.allocUnbound(d, remote); }
 export function hv_evtchn_send(p: u32): i32 { return E.send(0, p); }
+// A backend lets go of its end (a detached or closed device): the guest's end becomes unbound again.
+export function hv_evtchn_close(p: u32): i32 { return E.close(0, p); }
 export function hv_evtchn_take(p: u32): i32 {
   if (!E.isPending(0, p)) return 0;
   const si = domU32(0, D_SHARED_INFO) as i32;

@@ -7,6 +7,7 @@ import type { RelocationOptions } from "../migrate/receive";
 import { DEFAULT_RELOCATION_PORT } from "../migrate/send";
 import { dirname, join } from "node:path";
 import { Xend } from "../xend/daemon";
+import { natOptionsFromEnv } from "../devices/net/nat";
 import { request, XendUnavailable } from "../xend/client";
 import { socketPath, xenstoreSocketPath } from "../xend/protocol";
 
@@ -35,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
     case "run": {
       if (await running()) { console.error("xend: already running"); return 1; }
       const xend = await Xend.create(Number(process.env.XEND_MEMORY_MIB ?? 2048));
+      // The user-mode NAT on xenbr0 (XEND_NAT=no: none; =restrict: the host only). Guests reach the
+      // host's loopback at the gateway address, but not the relocation listener.
+      const nat = natOptionsFromEnv(process.env);
+      if (nat) xend.host.enableNat({ ...nat, denyHostPorts: [Number(process.env.XEND_RELOCATION_PORT || DEFAULT_RELOCATION_PORT)] });
       await xend.listen();
       await xend.listenXenstore(xenstoreSocketPath());
       if ((process.env.XEND_RELOCATION_SERVER ?? "yes") !== "no") {

@@ -8,6 +8,7 @@ import { parseConfig } from "../xend/config";
 import { parseElf } from "../elf";
 import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
 import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
+import { natOptionsFromEnv } from "../devices/net/nat";
 import { XEND_COMMANDS, XmError } from "./xmcmds";
 
 /** An error whose message is shown as is (after `xm: `). */
@@ -144,7 +145,7 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
   let cmdline = typeof opts["--cmdline"] === "string" ? opts["--cmdline"] : "";
   let disks: { path: string; vdev: string; writable: boolean }[] = [];
   let vcpus = 1;
-  let vifs: { mac?: string }[] = [];
+  let vifs: { mac?: string; ip?: string; forward?: string[] }[] = [];
   if (!isImage) {
     // A domain config file (xm/xl syntax).
     let cfg;
@@ -155,10 +156,14 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
     if (cfg.ramdisk) ramdisk = readInput(cfg.ramdisk);
     if (cfg.cmdline) cmdline = cfg.cmdline;
     disks = cfg.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable }));
-    vifs = cfg.vifs.map((f) => ({ mac: f.mac }));
+    vifs = cfg.vifs.map((f) => ({ mac: f.mac, ip: f.ip, forward: f.forward }));
   }
   if (!Number.isInteger(mem) || mem < 2 || mem > 3072) throw new CliError(`bad --memory ${opts["--memory"]}: whole MiB from 2 to 3072`);
+  let nat;
+  try { nat = natOptionsFromEnv(process.env); } catch (e) { throw new CliError((e as Error).message); }
   const host = await XenHost.create(Math.max(256, mem + 64));
+  // The vifs' way out: the user-mode NAT on xenbr0, as in xend (XEND_NAT=no: none).
+  if (nat && vifs.length) host.enableNat(nat);
   let dom;
   try {
     dom = host.createDomain(name, kernel, { memoryMiB: mem, vcpus, ramdisk, cmdline, disks, vifs });
@@ -166,6 +171,7 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
     throw new CliError(`${file}: ${(e as Error).message}`);
   }
   dom.onConsole = (b) => process.stdout.write(b);
+  dom.vifs.forEach((v, i) => host.nat?.setupVif(v.mac, vifs[i] ?? {}, (m) => process.stderr.write(`xm: warning: ${m}\n`)));
   // The terminal is the domain's console input (raw on a TTY; Ctrl-] ends the run).
   let detached = false;
   const stdin = process.stdin;
@@ -183,6 +189,7 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
     stdin.off("data", onData);
     if (stdin.isTTY) stdin.setRawMode(false);
     stdin.destroy();
+    host.nat?.close();
   }
   if (detached) { process.stderr.write("\nxm: detached: the domain is gone with this process\n"); return 0; }
   const st = host.state(dom.domid);

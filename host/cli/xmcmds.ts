@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { request, attachConsole, XendUnavailable } from "../xend/client";
-import type { Request, DomainRow, HostInfo, VcpuRow, Progress } from "../xend/protocol";
+import type { Request, DomainRow, HostInfo, VcpuRow, Progress, DeviceRow } from "../xend/protocol";
 
 export class XmError extends Error {}
 
@@ -221,27 +221,86 @@ disk, vif, on_poweroff/on_reboot/on_crash, ...). KEY=VALUE arguments override th
   },
   {
     name: "block-attach", summary: "attach a disk to a running domain", usage: "xm block-attach DOMAIN file:/path VDEV MODE",
-    help: "Attaches the raw image /path as VDEV (e.g. xvdb), MODE r or w.",
+    help: `Attaches the raw image /path (a file or block device; "file:", "phy:", "tap:aio:" or no prefix) to the
+running DOMAIN as VDEV (xvdb, xvdc, ... or a device number; xvdb is device 51728), MODE r (read-only) or
+w (read-write). The guest's blkfront sees the disk appear (xenstore device/vbd/DEVID) and connects. The
+image must exist and be readable (writable for w), VDEV must be free in DOMAIN, and an image attached
+writable may not be attached anywhere else. The domain's config keeps the disk (save, migrate, reboot).`,
     async run(args) {
       need(args, 4, this.usage);
-      await call({ op: "block-attach", dom: args[0], target: args[1].replace(/^file:/, ""), vdev: args[2], writable: args[3] === "w" });
+      if (args.length > 4 && args[4] !== "0") throw new XmError(`block-attach: backend domain ${args[4]}: only Domain-0 (0) runs backends`);
+      const m = /^(?:file:|phy:|tap:aio:|tap2:aio:|aio:|raw:)?(.+)$/.exec(args[1])!;
+      if (/^[a-z0-9]+:/.test(m[1]) && !m[1].startsWith("/")) throw new XmError(`block-attach: unsupported disk ${args[1]} (file:/path to a raw image)`);
+      const mode = args[3];
+      if (!["r", "ro", "w", "rw"].includes(mode)) throw new XmError(`block-attach: MODE must be r or w (got ${JSON.stringify(mode)})`);
+      await call({ op: "block-attach", dom: args[0], target: resolve(m[1]), vdev: args[2], writable: mode === "w" || mode === "rw" });
       return 0;
     },
   },
   {
-    name: "block-detach", summary: "detach a disk from a running domain", usage: "xm block-detach DOMAIN VDEV",
-    help: "Detaches VDEV from DOMAIN.",
-    async run(args) { need(args, 2, this.usage); await call({ op: "block-detach", dom: args[0], vdev: args[1] }); return 0; },
+    name: "block-detach", summary: "detach a disk from a running domain", usage: "xm block-detach DOMAIN VDEV [-f]",
+    help: `Detaches VDEV (xvdb, or its device number as block-list shows it) from DOMAIN the Xen way: the backend
+goes Closing, the guest's frontend closes it (within 10 s), then the grants are unmapped, the image is
+closed and the xenstore nodes are removed. -f (--force) removes it without waiting for the guest.`,
+    async run(args) {
+      const force = args.includes("-f") || args.includes("--force");
+      const rest = args.filter((a) => a !== "-f" && a !== "--force");
+      need(rest, 2, this.usage);
+      await call({ op: "block-detach", dom: rest[0], vdev: rest[1], force });
+      return 0;
+    },
   },
   {
-    name: "network-attach", summary: "attach a virtual NIC (not available yet)", usage: "xm network-attach DOMAIN [mac=MAC] [bridge=BRIDGE]",
-    help: "The network backend is not implemented yet.",
-    async run() { throw new XmError("network-attach: the network backend is not available yet"); },
+    name: "block-list", summary: "list a domain's disks", usage: "xm block-list DOMAIN",
+    help: "Lists DOMAIN's virtual disks as xl does (device number, backend domain, frontend domain, backend state,\nevent channel, ring reference, backend path), with the device name. States: 1 Initialising, 2 InitWait,\n3 Initialised, 4 Connected, 5 Closing, 6 Closed.",
+    async run(args) {
+      need(args, 1, this.usage);
+      const rows = await call({ op: "block-list", dom: args[0] }) as DeviceRow[];
+      console.log(`${"Vdev".padEnd(5)} ${"Dev".padEnd(5)} ${"BE".padEnd(3)} ${"handle".padEnd(6)} ${"state".padEnd(5)} ${"evt-ch".padEnd(6)} ${"ring-ref".padEnd(8)} BE-path`);
+      for (const r of rows) console.log(`${String(r.devid).padEnd(5)} ${(r.vdev ?? "").padEnd(5)} ${String(r.backend).padEnd(3)} ${String(r.frontend).padEnd(6)} ${String(r.state).padEnd(5)} ${String(r.evtch).padEnd(6)} ${String(r.ringRef).padEnd(8)} ${r.bePath}`);
+      return 0;
+    },
   },
   {
-    name: "network-detach", summary: "detach a virtual NIC (not available yet)", usage: "xm network-detach DOMAIN DEVID",
-    help: "The network backend is not implemented yet.",
-    async run() { throw new XmError("network-detach: the network backend is not available yet"); },
+    name: "network-attach", summary: "attach a virtual NIC to a running domain", usage: "xm network-attach DOMAIN [mac=MAC] [bridge=BRIDGE]",
+    help: `Attaches a new vif (the next free devid) to the running DOMAIN, a port on the host's bridge xenbr0. The
+guest's netfront sees it appear (xenstore device/vif/DEVID) and connects. mac= must be a unicast address
+not used on this host (default: a random 00:16:3e:XX:YY:ZZ). The domain's config keeps the vif.`,
+    async run(args) {
+      need(args, 1, this.usage);
+      const o: { mac?: string; bridge?: string } = {};
+      for (const a of args.slice(1)) {
+        const m = /^([a-z]+)=(.*)$/.exec(a);
+        if (!m || (m[1] !== "mac" && m[1] !== "bridge")) throw new XmError(`network-attach: unsupported argument ${JSON.stringify(a)} (mac=MAC, bridge=BRIDGE)`);
+        o[m[1] as "mac" | "bridge"] = m[2];
+      }
+      await call({ op: "network-attach", dom: args[0], ...o });
+      return 0;
+    },
+  },
+  {
+    name: "network-detach", summary: "detach a virtual NIC from a running domain", usage: "xm network-detach DOMAIN DEVID [-f]",
+    help: `Detaches vif DEVID (or the one with that MAC) from DOMAIN the Xen way: the backend goes Closing, the
+guest's frontend closes it (within 10 s), then the rings are unmapped, the vif leaves the bridge and the
+xenstore nodes are removed. -f (--force) removes it without waiting for the guest.`,
+    async run(args) {
+      const force = args.includes("-f") || args.includes("--force");
+      const rest = args.filter((a) => a !== "-f" && a !== "--force");
+      need(rest, 2, this.usage);
+      await call({ op: "network-detach", dom: rest[0], dev: rest[1], force });
+      return 0;
+    },
+  },
+  {
+    name: "network-list", summary: "list a domain's virtual NICs", usage: "xm network-list DOMAIN",
+    help: "Lists DOMAIN's vifs as xl does (devid, backend domain, MAC, handle, backend state, event channel, tx/rx ring\nreferences, backend path). States: 1 Initialising, 2 InitWait, 3 Initialised, 4 Connected, 5 Closing, 6 Closed.",
+    async run(args) {
+      need(args, 1, this.usage);
+      const rows = await call({ op: "network-list", dom: args[0] }) as DeviceRow[];
+      console.log(`${"Idx".padEnd(3)} ${"BE".padEnd(2)} ${"Mac Addr.".padEnd(17)} ${"handle".padEnd(6)} ${"state".padEnd(5)} ${"evt-ch".padEnd(6)} ${"tx-".padStart(5)}/${"rx-ring-ref".padEnd(11)} BE-path`);
+      for (const r of rows) console.log(`${String(r.devid).padEnd(3)} ${String(r.backend).padEnd(2)} ${(r.mac ?? "").padEnd(17)} ${String(r.devid).padStart(6)} ${String(r.state).padStart(5)} ${String(r.evtch).padStart(6)} ${String(r.txRef).padStart(5)}/${String(r.rxRef).padEnd(11)} ${r.bePath}`);
+      return 0;
+    },
   },
   {
     name: "save", summary: "save a domain's state to a file (the domain stops)", usage: "xm save DOMAIN FILE",

@@ -11,6 +11,7 @@ import { populateDomain } from "../devices/xenstore/domain";
 import { BlkBack, DiskSpec } from "../devices/block/blkback";
 import { NetBack } from "../devices/net/netback";
 import { Bridge } from "../devices/net/bridge";
+import { NatUplink, NatOptions } from "../devices/net/nat";
 import { randomMac, validateMac, normalizeMac } from "../xend/mac";
 
 export const SHUTDOWN_NAMES = ["poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"];
@@ -28,13 +29,17 @@ export interface DomainHandle extends BuiltDomain {
 // xencons_interface: in[1024] @0, out[2048] @1024, in_cons @3072, in_prod @3076, out_cons @3080, out_prod @3084.
 const OUT = 1024, OUT_SIZE = 2048, OUT_CONS = 3080, OUT_PROD = 3084;
 
+/** A vif of a new domain: its MAC (random if none) and devid (the next free one if none; a hot-plugged
+ * vif keeps its devid across save/restore, migration and reboot). */
+export interface VifSpec { mac?: string; devid?: number }
+
 /** What adoptDomain needs to know of a domain the hypervisor holds already. */
 export interface AdoptSpec {
   domid: number; bits: 32 | 64; name: string; memoryMiB: number; vcpus: number;
   consoleMa: number; consolePort: number; storeMa: number; storePort: number;
   /** xenstore nodes under the domain's home (relative paths) written for it, owned by it. */
   nodes: [string, string][];
-  disks?: DiskSpec[]; vifs?: { mac?: string }[];
+  disks?: DiskSpec[]; vifs?: VifSpec[];
 }
 
 export class XenHost {
@@ -43,6 +48,11 @@ export class XenHost {
   readonly store = new XenStore();
   /** The bridge every vif is a port of (xenbr0). */
   readonly bridge = new Bridge("xenbr0");
+  /** The user-mode NAT on xenbr0 (enableNat), if the host has one: the guests' way out to the host's network. */
+  nat?: NatUplink;
+  /** Called when frames reach a domain from outside a run slice (the NAT's sockets): wakes a sleeping run loop. */
+  onWake?: () => void;
+  private kick?: () => void;
   machineMiB = 0;
   private constructor(core: Core) {
     this.core = core;
@@ -60,8 +70,17 @@ export class XenHost {
     return h;
   }
 
+  /** Put the user-mode NAT (host/devices/net/nat.ts) on xenbr0 as its uplink (once; later calls return it). */
+  enableNat(o: NatOptions = {}): NatUplink {
+    this.nat ??= new NatUplink({ ...o, wake: () => this.wake() }).attach(this.bridge);
+    return this.nat;
+  }
+
+  /** Cut the idle sleep of the run loop short (runUntil's, and xend's through onWake). */
+  wake(): void { this.kick?.(); this.onWake?.(); }
+
   /** Build a domain from a kernel image (ELF or bzImage). */
-  createDomain(name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: { mac?: string }[] }): DomainHandle {
+  createDomain(name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }): DomainHandle {
     const img = parseXenElf(loadKernelImage(kernel));
     const b = buildDomain(this.core, img, o);
     const h: DomainHandle = { ...b, name, disks: [], vifs: [] };
@@ -82,10 +101,13 @@ export class XenHost {
   }
 
   /** The backends of a new domain's disks and vifs; on failure everything is undone and the domain destroyed. */
-  private attachDevices(h: DomainHandle, disks: DiskSpec[], vifs: { mac?: string }[]): void {
+  private attachDevices(h: DomainHandle, disks: DiskSpec[], vifs: VifSpec[]): void {
     try {
       for (const d of disks) h.disks.push(new BlkBack(this.core, this.store, h.domid, d));
-      for (const v of vifs) h.vifs.push(new NetBack(this.core, this.store, h.domid, h.vifs.length, this.bridge, { mac: this.vifMac(v.mac, h) }));
+      for (const v of vifs) {
+        const devid = v.devid ?? h.vifs.reduce((n, x) => Math.max(n, x.devid + 1), 0);
+        h.vifs.push(new NetBack(this.core, this.store, h.domid, devid, this.bridge, { mac: this.vifMac(v.mac, h) }));
+      }
     } catch (e) {
       for (const d of h.disks) d.close();
       for (const v of h.vifs) v.close();
@@ -97,7 +119,7 @@ export class XenHost {
   }
 
   /** A vif's MAC: the one given (checked, unique on this host) or a random 00:16:3e:XX:YY:ZZ. */
-  private vifMac(mac: string | undefined, h: DomainHandle): string {
+  vifMac(mac: string | undefined, h: DomainHandle): string {
     const used = new Set<string>();
     for (const d of [...this.domains.values(), h]) for (const v of d.vifs) used.add(v.mac);
     if (mac === undefined) return randomMac(used);
@@ -171,12 +193,24 @@ export class XenHost {
     const h = this.domains.get(d);
     if (h) {
       for (const b of h.disks) b.close();
-      for (const v of h.vifs) v.close();
+      for (const v of h.vifs) { v.close(); this.nat?.release(v.mac); }
       h.xsConn?.close();
       this.store.release(d);
+      this.removeDomainNodes(d);
       this.domains.delete(d);
     }
     this.core.x.hv_domain_destroy(d);
+  }
+
+  /** What libxl removes when a domain dies: its home, /vm and /libxl entries and its devices' backend
+   * directories, so that a later domain given the same id starts with none of its nodes. */
+  private removeDomainNodes(d: number): void {
+    const rm = (p: string) => { try { this.store.rm(p); } catch { /* not there */ } };
+    const vm = this.store.readString(`/local/domain/${d}/vm`);
+    rm(`/local/domain/${d}`);
+    if (vm && /^\/vm\/[^/]+$/.test(vm)) rm(vm);
+    rm(`/libxl/${d}`);
+    for (const type of this.store.directory("/local/domain/0/backend")) rm(`/local/domain/0/backend/${type}/${d}`);
   }
 
   /** The hypervisor's log (`xm dmesg`). */
@@ -251,7 +285,8 @@ export class XenHost {
       if (r === MM.HVX_IDLE) {
         const ns = Number(this.core.x.hv_idle_ns());
         const ms = ns === 0 ? 50 : Math.min(50, Math.max(0, ns / 1e6));
-        await new Promise((res) => setTimeout(res, ms));
+        await new Promise<void>((res) => { const t = setTimeout(res, ms); this.kick = () => { clearTimeout(t); res(); }; });
+        this.kick = undefined;
       } else if (r === MM.HVX_BUDGET) {
         await new Promise((res) => setImmediate(res));
       }

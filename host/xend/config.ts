@@ -22,6 +22,7 @@
 // and reported in `warnings` (xl warns about them too; it does not fail).
 
 import { normalizeMac, validateMac } from "./mac";
+import { parseForward } from "../devices/net/nat";
 
 export type ShutdownAction =
   | "destroy"
@@ -54,6 +55,10 @@ export interface VifConfig {
   bridge?: string;
   ip?: string;
   model?: string;
+  /** Port forwards from the host into this vif through the NAT: "tcp:[ADDRESS:]HOSTPORT:GUESTPORT". */
+  forward?: string[];
+  /** Set by xend for a running domain's vifs (hot-plugged ones keep theirs across save/restore and reboot). */
+  devid?: number;
 }
 
 export interface DomainConfig {
@@ -530,6 +535,10 @@ function parseVif(spec: string, ctx: DiskCtx, warn: (detail: string) => void): V
       case "model":
         if (!/^[A-Za-z0-9_-]+$/.test(v)) ctx.fail(`bad model ${q(v)}`);
         vif.model = v;
+        break;
+      case "forward":
+        try { parseForward(v); } catch (e) { ctx.fail((e as Error).message); }
+        (vif.forward ??= []).push(v);
         break;
       default:
         if (VIF_IGNORED.includes(k)) warn(`option ${q(k)} is not supported, ignored`);

@@ -15,6 +15,7 @@ import { open, readFile, rename, rm } from "node:fs/promises";
 import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath } from "./protocol";
 import { parseConfig, DomainConfig } from "./config";
 import { Framer } from "../devices/xenstore/wire";
+import { hotplugRequest, HotplugRequest } from "./hotplug";
 
 const CONSOLE_LOG_BYTES = 64 * 1024;
 /** The global VIRQs a domain can be made the handler of (xen.h numbers). */
@@ -50,7 +51,7 @@ export class Xend {
   private readonly sliceWatchers = new Set<(now: number) => void>();
   private relocation?: Server;
 
-  constructor(host: XenHost) { this.host = host; }
+  constructor(host: XenHost) { this.host = host; host.onWake = () => this.wake(); }
 
   static async create(machineMiB = 2048): Promise<Xend> { return new Xend(await XenHost.create(machineMiB)); }
 
@@ -112,15 +113,27 @@ export class Xend {
     const h = this.host.createDomain(cfg.name, kernel, {
       memoryMiB: cfg.memory, vcpus: cfg.vcpus, cmdline: cfg.cmdline, ramdisk,
       disks: cfg.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
-      vifs: (cfg.vifs ?? []).map((v) => ({ mac: v.mac })),
+      vifs: (cfg.vifs ?? []).map((v) => ({ mac: v.mac, devid: v.devid })),
     });
     if (cfg.maxmem > cfg.memory) this.host.core.x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
     this.host.core.x.hv_domain_sched(h.domid, cfg.cpu_weight ?? 256, cfg.cpu_cap ?? 0);
     const d: Dom = { handle: h, cfg, log: [], logBytes: 0, consoles: new Set(), waiters: [], created: Date.now(), weight: cfg.cpu_weight ?? 256, cap: cfg.cpu_cap ?? 0, restarts };
     h.onConsole = (b) => this.appendLog(d, b);
     this.doms.set(h.domid, d);
+    this.netSetup(d);
     this.wake();
     return h.domid;
+  }
+
+  /** The NAT's part of a domain's vifs: `ip=` as its DHCP address, `forward=` as port forwards. */
+  private netSetup(d: Dom): void {
+    const nat = this.host.nat;
+    d.handle.vifs.forEach((v, i) => {
+      const c = d.cfg.vifs[i];
+      if (!c) return;
+      if (nat) nat.setupVif(v.mac, c, (m) => this.logLine(d, `[xend] ${m}`));
+      else if (c.forward?.length) this.logLine(d, `[xend] vif ${v.mac}: forward= needs the NAT (xend runs with XEND_NAT=no)`);
+    });
   }
 
   destroy(id: number): void {
@@ -164,7 +177,7 @@ export class Xend {
         name: d.cfg.name, id, memMiB: Math.round(x.hv_domain_pages(id) / 256), vcpus: x.hv_domain_vcpus(id),
         state: this.stateLetters(id), cpuSeconds: Number(x.hv_domain_cpu_ns(id)) / 1e9,
         maxMiB: d.cfg.maxmem, weight: d.weight, cap: d.cap, disks: d.cfg.disks.map((k) => `${k.vdev}:${k.target}`),
-        uptime: (Date.now() - d.created) / 1000,
+        uptime: (Date.now() - d.created) / 1000, vifs: d.handle.vifs.map((v) => ({ devid: v.devid, mac: v.mac, bridge: this.host.bridge.name })),
       });
     }
     return rows;
@@ -276,7 +289,7 @@ export class Xend {
     const cfg = (ts as ToolstackRecord | undefined)?.config;
     return {
       disks: (cfg?.disks ?? []).map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
-      vifs: (cfg?.vifs ?? []).map((v) => ({ mac: v.mac })),
+      vifs: (cfg?.vifs ?? []).map((v) => ({ mac: v.mac, devid: v.devid })),
     };
   }
 
@@ -294,6 +307,7 @@ export class Xend {
     const d: Dom = { handle: h, cfg, log: [], logBytes: 0, consoles: new Set(), waiters: [], created: Date.now(), weight, cap, restarts: 0 };
     h.onConsole = (b) => this.appendLog(d, b);
     this.doms.set(h.domid, d);
+    this.netSetup(d);
     this.wake();
   }
 
@@ -362,8 +376,11 @@ export class Xend {
         this.host.core.x.hv_domain_sched(id, d.weight, d.cap);
         return { ok: true, data: [{ name: d.cfg.name, id, weight: d.weight, cap: d.cap }] };
       }
-      case "block-attach": case "block-detach":
-        throw new Error(`${req.op}: hot-plugging disks into a running domain is not available yet (give disks in the config)`);
+      case "block-attach": case "block-detach": case "block-list": case "network-attach": case "network-detach": case "network-list": {
+        const id = this.find(req.dom);
+        const env = { host: this.host, wake: () => this.wake(), sliceWatchers: this.sliceWatchers, log: (s: string) => this.log(s) };
+        return { ok: true, data: await hotplugRequest(env, id, this.doms.get(id)!.cfg, req as HotplugRequest) };
+      }
       case "sysrq": {
         const id = this.find(req.dom);
         if (!/^[a-zA-Z0-9]$/.test(req.key)) throw new Error("sysrq: one letter or digit");

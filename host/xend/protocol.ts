@@ -22,7 +22,11 @@ export type Request =
   | { op: "mem-max"; dom: string; mib: number }
   | { op: "sched-credit"; dom?: string; weight?: number; cap?: number }
   | { op: "block-attach"; dom: string; target: string; vdev: string; writable: boolean }
-  | { op: "block-detach"; dom: string; vdev: string }
+  | { op: "block-detach"; dom: string; vdev: string; force?: boolean }
+  | { op: "block-list"; dom: string }
+  | { op: "network-attach"; dom: string; mac?: string; bridge?: string }
+  | { op: "network-detach"; dom: string; dev: string; force?: boolean }
+  | { op: "network-list"; dom: string }
   | { op: "sysrq"; dom: string; key: string }
   | { op: "debug-keys"; keys: string }
   | { op: "virq-handler"; virq?: string; dom?: string }
@@ -37,6 +41,13 @@ export interface Progress { progress: { phase: string; done: number; total: numb
 export interface DomainRow {
   name: string; id: number; memMiB: number; vcpus: number; state: string; cpuSeconds: number;
   maxMiB: number; weight: number; cap: number; disks: string[]; uptime: number;
+  vifs?: { devid: number; mac: string; bridge: string }[];
+}
+/** A row of `xm block-list` / `xm network-list` (what xl prints, from xenstore). */
+export interface DeviceRow {
+  devid: number; backend: number; frontend: number; state: number; evtch: number;
+  ringRef: number; txRef: number; rxRef: number; bePath: string;
+  vdev?: string; path?: string; mode?: string; mac?: string; bridge?: string;
 }
 export interface HostInfo {
   version: string; totalMiB: number; freeMiB: number; domains: number; pid: number; uptime: number;

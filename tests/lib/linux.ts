@@ -1,8 +1,8 @@
 // Debian's amd64 Linux kernel and a busybox initramfs for it (Debian's busybox-static), built for a
 // test: `lines` are the shell lines /init runs after mounting /proc.
-import { mkdirSync, writeFileSync, copyFileSync, chmodSync, rmSync } from "node:fs";
+import { mkdirSync, writeFileSync, copyFileSync, chmodSync, rmSync, existsSync } from "node:fs";
 import { execSync } from "node:child_process";
-import { join } from "node:path";
+import { join, dirname } from "node:path";
 import { debFile, debFind, resolveDepends } from "./debian";
 
 export function linuxKernel(): string {
@@ -10,13 +10,23 @@ export function linuxKernel(): string {
   return debFind(pkg, "boot", /^vmlinuz-/, "boot");
 }
 
-/** Builds WORK/initrd.gz and returns its path. */
-export function busyboxInitramfs(work: string, lines: string[]): string {
+/** A module of that kernel's package: `rel` under lib/modules/<version>/kernel (e.g. "fs/ext4/ext4.ko"). */
+export function linuxModule(rel: string): string {
+  const pkg = resolveDepends("linux-image-amd64", "linux-image-");
+  const ver = debFind(pkg, "lib/modules", /^\d/, "boot");
+  const path = join(ver, "kernel", rel);
+  if (!existsSync(path)) throw new Error(`${pkg} has no ${rel}`);
+  return path;
+}
+
+/** Builds WORK/initrd.gz and returns its path. `files` are copied in too: [path in the initramfs, source]. */
+export function busyboxInitramfs(work: string, lines: string[], files: [string, string][] = []): string {
   const bb = debFile("busybox-static", "bin/busybox");
   rmSync(work, { recursive: true, force: true });
   const root = join(work, "root");
   for (const d of ["bin", "proc", "sys", "dev"]) mkdirSync(join(root, d), { recursive: true });
   copyFileSync(bb, join(root, "bin", "busybox"));
+  for (const [to, from] of files) { mkdirSync(dirname(join(root, to)), { recursive: true }); copyFileSync(from, join(root, to)); }
   writeFileSync(join(root, "init"), ["#!/bin/busybox sh", "/bin/busybox --install -s /bin", "mount -t proc proc /proc", ...lines].join("\n") + "\n");
   chmodSync(join(root, "init"), 0o755);
   const out = join(work, "initrd.gz");

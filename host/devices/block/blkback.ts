@@ -6,6 +6,7 @@
 import { openSync, readSync, writeSync, fsyncSync, fstatSync, closeSync } from "node:fs";
 import type { Core } from "../../core";
 import type { XenStore } from "../xenstore/store";
+import { vdevNumber as libxlVdevNumber } from "../../xend/config";
 
 export const BLKIF_OP_READ = 0;
 export const BLKIF_OP_WRITE = 1;
@@ -19,13 +20,12 @@ export const XB = { Unknown: 0, Initialising: 1, InitWait: 2, Initialised: 3, Co
 
 export interface DiskSpec { path: string; vdev: string; writable: boolean }
 
-/** xvda -> 51712 (202 << 8 | disk << 4), as Linux and xl number them. */
+/** The device number of a vdev as libxl gives it (xvda -> 51712 = 202 << 8 | disk << 4, xvdb -> 51728,
+ * sdb -> 8 << 8 | 16, ...: libxl__device_disk_dev_number, in ../../xend/config.ts). */
 export function vdevNumber(vdev: string): number {
-  const m = /^(?:xvd|sd|hd)([a-z])$/.exec(vdev);
-  if (m) return (202 << 8) | ((m[1].charCodeAt(0) - 97) << 4);
-  const n = Number(vdev);
-  if (Number.isInteger(n) && n > 0) return n;
-  throw new Error(`unsupported virtual device name ${vdev}`);
+  const n = libxlVdevNumber(vdev);
+  if (typeof n === "string") throw new Error(`unsupported virtual device name ${vdev}: ${n}`);
+  return n;
 }
 
 export class BlkBack {
@@ -113,6 +113,8 @@ export class BlkBack {
   disconnect(): void {
     if (!this.connected) return;
     this.core.x.hv_gnt_unmap(this.ringHandle);
+    this.core.x.hv_evtchn_close(this.hostPort); // the guest's end becomes unbound; a reconnect binds anew
+    this.hostPort = -1;
     this.connected = false;
   }
 

@@ -28,6 +28,7 @@ export interface NetCore {
     hv_evtchn_bind(remote: number, rport: number): number;
     hv_evtchn_send(p: number): number;
     hv_evtchn_take(p: number): number;
+    hv_evtchn_close?(p: number): number;
   };
 }
 
@@ -198,12 +199,15 @@ export class NetBack {
     this.setState(XB.Connected);
   }
 
-  /** Unmap the rings (the vif stays on the bridge; frames for it are dropped). */
+  /** Unmap the rings and close the event channel(s) (the vif stays on the bridge; frames for it are dropped). */
   disconnect(): void {
     if (!this.connected) return;
     this.connected = false;
     this.core.x.hv_gnt_unmap(this.txHandle);
     this.core.x.hv_gnt_unmap(this.rxHandle);
+    this.core.x.hv_evtchn_close?.(this.txPort);
+    if (this.rxPort !== this.txPort) this.core.x.hv_evtchn_close?.(this.rxPort);
+    this.txPort = this.rxPort = -1;
   }
 
   /** Disconnect, leave the bridge and remove the backend directory (the domain is going away). */
