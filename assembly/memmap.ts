@@ -82,6 +82,7 @@ export const CPU_GDT_MODE = 648; // i32: GDT_* below
 export const CPU_GDT_ENTRIES = 652; // i32
 export const CPU_GDT_FRAMES = 1536; // 14 x u32 machine addresses
 export const CPU_SAVE_SIZE = 1600; // bytes of the state block a vCPU switch saves and restores
+export const CPU_SAVE_HOLE = 656; // [CPU_SAVE_HOLE, CPU_FXSAVE) is unused: a switch does not copy it
 export const CPU_FXSAVE = 1024; // 512 bytes, FXSAVE layout (x87/SSE: a later issue)
 
 export const GDT_LINEAR = 0;
@@ -140,6 +141,8 @@ export const MAILBOX = 0x104000; // 48 KiB for host <-> core exchanges (names, s
 export const MAILBOX_SIZE = 0xc000;
 export const TLB_BASE = 0x110000; // RTAG i64[4096] @0, WTAG @0x8000, XTAG @0x10000, HOST i32 @0x18000,
 export const TLB_ENTRIES = 4096; //  GLOBAL u8 @0x1C000; tag = (linear page number << 1) | user
+export const TLB_BANKS = 7; // banks of TLB_BANK_SIZE bytes each from TLB_BASE (one per recently run vCPU),
+export const TLB_BANK_SIZE = 0x1e000; // up to 0x1D2000, below OPTABLE_BASE
 export const OPTABLE_BASE = 0x1f0000; // 1 KiB: decode attributes per opcode id (cpu/optable.ts)
 export const DCACHE_BASE = 0x200000;
 export const DCACHE_ENTRIES = 65536;
@@ -156,7 +159,8 @@ export const M2P64_BASE = 0x2000000; // machine-to-phys table, 8-byte entries (6
 export const M2P32_BASE = 0x2800000; // the same with 4-byte entries (32-bit guests): 4 MiB
 export const XEN_GDT64 = 0x600000; // the hypervisor's reserved GDT page for 64-bit PV guests
 export const XEN_GDT32 = 0x601000; // ... and for 32-bit PV guests
-export const HV_SCRATCH = 0x602000; // 8 KiB: hypervisor bounce buffer (hypercall arguments)
+export const XEN_M2P64_L3_PAGE = 0x603000; // page tables of the M2P mapping in 64-bit guests (domain/xenmap.ts)
+export const XEN_M2P64_L2_PAGE = 0x604000;
 export const HV_LOG = 0x610000; // 64 KiB ring: the hypervisor's own log (xm dmesg); u32 head at HV_LOG_HEAD
 export const HV_LOG_SIZE = 0x10000;
 export const HV_LOG_HEAD = 0x620000;

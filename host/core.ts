@@ -106,6 +106,7 @@ export function wasmPath(): string {
 }
 
 let cachedModule: WebAssembly.Module | null = null;
+const perf: { now(): number } = globalThis.performance;
 
 export class Core {
   readonly x: CoreExports;
@@ -129,7 +130,8 @@ export class Core {
         core.hooks.ioOut && core.hooks.ioOut(port, size, value >>> 0) ? 1 : 0,
       // performance.now(): monotonic, sub-microsecond, and no BigInt to allocate on each of the clock
       // reads the hypervisor makes per vCPU turn.
-      time_ns: () => (core.hooks.timeNs ? core.hooks.timeNs() : performance.now() * 1e6),
+      // The `performance` object is looked up once: in Node its global is a lazy getter.
+      time_ns: () => (core.hooks.timeNs ? core.hooks.timeNs() : perf.now() * 1e6),
     };
     const inst = new WebAssembly.Instance(mod, { env });
     core = new Core(inst.exports as unknown as CoreExports, hooks);

@@ -1,13 +1,13 @@
 // Domains and vCPUs: fixed records in the hypervisor region (DOMAIN_TABLE, VCPU_TABLE), and the vCPU
 // switch that moves a vCPU's architectural state in and out of the CPU's state block.
 import {
-  DOMAIN_TABLE, DOMAIN_SIZE, MAX_DOMAINS, VCPU_TABLE, VCPU_SIZE, MAX_VCPUS, CPU_STATE, CPU_SAVE_SIZE,
+  DOMAIN_TABLE, DOMAIN_SIZE, MAX_DOMAINS, VCPU_TABLE, VCPU_SIZE, MAX_VCPUS, CPU_STATE, CPU_SAVE_SIZE, CPU_SAVE_HOLE, CPU_FXSAVE,
   CPU_RFLAGS, CPU_CPL, EVTCHN_TABLE, EVTCHN_DOM_SIZE,
 } from "../memmap";
 import { setFlags, flagsSync } from "../cpu/flags";
 import { setCpl, cpuStateChanged } from "../cpu/state";
 import { trapFlagChanged } from "../cpu/control";
-import { tlbFlushAll } from "../mmu/tlb";
+import { tlbSwitch } from "../mmu/tlb";
 
 // ---- domain record (DOMAIN_SIZE bytes) ----
 export const D_STATE = 0; // u32 DS_*
@@ -103,20 +103,24 @@ export let currentDom: u32 = 0;
 export function vcpuSave(): void {
   if (current < 0) return;
   flagsSync();
-  memory.copy(vcpu(current as u32), CPU_STATE, CPU_SAVE_SIZE);
+  const v = vcpu(current as u32);
+  memory.copy(v, CPU_STATE, CPU_SAVE_HOLE);
+  memory.copy(v + CPU_FXSAVE, CPU_STATE + CPU_FXSAVE, CPU_SAVE_SIZE - CPU_FXSAVE);
 }
 
 export function vcpuLoad(i: u32): void {
   if (current == (i as i32)) return;
   vcpuSave();
-  memory.copy(CPU_STATE, vcpu(i), CPU_SAVE_SIZE);
+  memory.copy(CPU_STATE, vcpu(i), CPU_SAVE_HOLE);
+  memory.copy(CPU_STATE + CPU_FXSAVE, vcpu(i) + CPU_FXSAVE, CPU_SAVE_SIZE - CPU_FXSAVE);
   current = i as i32;
   currentDom = load<u32>(vcpu(i) + V_DOMAIN);
   setFlags(load<u64>(CPU_STATE + CPU_RFLAGS));
   trapFlagChanged();
   setCpl(load<i32>(CPU_STATE + CPU_CPL));
   cpuStateChanged();
-  tlbFlushAll();
+  // Its own TLB bank (mmu/tlb.ts): its translations are still there unless something was flushed.
+  tlbSwitch(i as i32);
 }
 
 // Forget the loaded vCPU without saving it (its domain is being destroyed).

@@ -2,12 +2,9 @@
 // read-only (64-bit guests: L4 slot 256 at 0xFFFF800000000000; 32-bit PAE guests: the top L2 from
 // 0xF5800000), and the reserved GDT page (selectors 0xe000 and up) for each guest width.
 import {
-  M2P64_BASE, M2P32_BASE, XEN_GDT64, XEN_GDT32,
+  M2P64_BASE, M2P32_BASE, XEN_GDT64, XEN_GDT32, XEN_M2P64_L3_PAGE, XEN_M2P64_L2_PAGE,
 } from "../memmap";
-
-// Page-table pages of the hypervisor's M2P mapping (hypervisor memory).
-export const XEN_M2P64_L3_PAGE = 0x603000;
-export const XEN_M2P64_L2_PAGE = 0x604000;
+export { XEN_M2P64_L3_PAGE, XEN_M2P64_L2_PAGE };
 
 const P: u64 = 1, US: u64 = 4, A: u64 = 0x20, PS: u64 = 0x80;
 // Entry values the page-table code installs in guest tables.

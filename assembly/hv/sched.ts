@@ -12,6 +12,7 @@ import { cpl, rip, setRip, segSel, F_DF } from "../cpu/state";
 import { getFlags, setFlags } from "../cpu/flags";
 import { SEG_CS } from "../memmap";
 import { hostTimeNs } from "../env";
+import { tlbFlushAll } from "../mmu/tlb";
 import {
   domU32, domU64, setDomU64, domIs64, vcpu, vcpuLoad, current, currentDom, D_STATE, DS_RUNNING, D_NR_VCPUS,
   D_VCPU0, D_PAUSE_COUNT, D_INSNS, D_CPU_NS, D_TIME_OFFSET, D_PASS, D_WIN_START, D_WIN_NS, D_WEIGHT, D_CAP, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
@@ -168,9 +169,13 @@ function maybeUpcall(): void {
 
 export function hvRun(budget: i32): i32 {
   hostExit = -1;
+  // The host may have changed guest memory or page tables since the last run: no bank is trusted.
+  tlbFlushAll();
   let left = budget;
+  // One clock read per vCPU turn: the one that ends a turn also starts the next.
+  let clock: u64 = hostTimeNs() as u64;
   while (left > 0 && hostExit < 0) {
-    const now = systemTime();
+    const now = clock - bootNs;
     const next = fireTimers(now);
     const vi = pick(now);
     if (vi < 0) {
@@ -198,7 +203,7 @@ export function hvRun(budget: i32): i32 {
     let slice = left < SLICE ? left : SLICE;
     yieldNow = false;
     // CPU time is charged per turn (the clock is read twice per turn, not per exit).
-    const t0 = hostTimeNs();
+    const t0 = clock;
     while (slice > 0 && !yieldNow && hostExit < 0 && domU32(d, D_STATE) == DS_RUNNING) {
       const before = load<u64>(CPU_STATE + CPU_INSNS);
       const exit = cpuRun(slice);
@@ -213,7 +218,8 @@ export function hvRun(budget: i32): i32 {
       if (domU32(d, D_STATE) == DS_RUNNING && (load<u32>(vcpu(current as u32) + V_FLAGS) & (VF_BLOCKED | VF_POLLING)) == 0) maybeUpcall();
       if ((load<u32>(vcpu(current as u32) + V_FLAGS) & (VF_BLOCKED | VF_POLLING)) != 0) break;
     }
-    const spent = (hostTimeNs() - t0) as u64;
+    clock = hostTimeNs() as u64;
+    const spent = clock - t0;
     setDomU64(d, D_CPU_NS, domU64(d, D_CPU_NS) + spent);
     charge(d, spent);
   }

@@ -7,7 +7,7 @@
 // owner has log-dirty on, it also needs the frame's log-dirty bit (mmu/logdirty.ts): the first write
 // after a collect takes the slow path, which marks it.
 import {
-  TLB_BASE, TLB_ENTRIES, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
+  TLB_BASE, TLB_ENTRIES, TLB_BANKS, TLB_BANK_SIZE, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
 } from "../memmap";
 import { userAcc } from "../cpu/state";
 import { fault, raise, EX_AC } from "../cpu/fault";
@@ -15,11 +15,22 @@ import { walk, walkWritable, walkExec, walkGlobal } from "./walk";
 import { dcacheInvalidate } from "../cpu/dcache";
 import { ldCount, ldFill } from "./logdirty";
 
-const RTAG = TLB_BASE;
-const WTAG = TLB_BASE + 0x8000;
-const XTAG = TLB_BASE + 0x10000;
-const HOST = TLB_BASE + 0x18000;
-const GLOB = TLB_BASE + 0x1c000;
+// The TLB has TLB_BANKS banks (TLB_BANK_SIZE bytes each, memmap.ts), one in use at a time: each vCPU
+// keeps its translations in a bank of its own across vCPU switches, as a CPU with PCIDs does, so a
+// vCPU that runs again after another finds its entries still there. The arrays of the bank in use:
+let RTAG: i32 = TLB_BASE;
+let WTAG: i32 = TLB_BASE + 0x8000;
+let XTAG: i32 = TLB_BASE + 0x10000;
+let HOST: i32 = TLB_BASE + 0x18000;
+let GLOB: i32 = TLB_BASE + 0x1c000;
+// Per bank (in its last 4 KiB): +0 i64 generation, +8 i32 owner key (-1: none), +12 u32 epoch, +16 u32 last use.
+const B_GEN = 0x1d000, B_KEY = 0x1d008, B_EPOCH = 0x1d00c, B_USE = 0x1d010;
+let bank: i32 = 0; // the bank in use
+// Every flush of everything (tlbFlushAll) moves the epoch on: a bank not in use whose epoch is older
+// may hold translations that were flushed, and is cleared before it is used again.
+let epoch: u32 = 1;
+let useClock: u32 = 0;
+@inline function bankBase(b: i32): i32 { return TLB_BASE + b * TLB_BANK_SIZE; }
 
 // Access kinds, equal to the #PF error-code bits they cause.
 export const ACC_R = 0;
@@ -40,8 +51,59 @@ export function setPhysWindow(base: u64, limit: u64): void {
 
 export function tlbInit(): void {
   memory.fill(DUMMY_READ, 0xff, 4096);
-  tlbGen = GEN_LAST;
+  for (let b = 0; b < TLB_BANKS; b++) {
+    const m = bankBase(b);
+    memory.fill(m, 0xff, TLB_ENTRIES * 8 * 3);
+    memory.fill(m + 0x1c000, 0, TLB_ENTRIES);
+    store<i64>(m + B_GEN, 0);
+    store<i32>(m + B_KEY, -1);
+    store<u32>(m + B_EPOCH, 0);
+    store<u32>(m + B_USE, 0);
+  }
+  useBank(0);
+  tlbGen = 0;
   tlbFlushAll();
+}
+
+function useBank(b: i32): void {
+  bank = b;
+  const m = bankBase(b);
+  RTAG = m; WTAG = m + 0x8000; XTAG = m + 0x10000; HOST = m + 0x18000; GLOB = m + 0x1c000;
+}
+
+// Clear the bank in use (a new generation; the arrays only when the generations run out).
+function bankClear(): void {
+  // Unsigned: the generations fill bits 53-63, so from generation 1024 on they are negative as i64.
+  if ((tlbGen as u64) < (GEN_LAST as u64)) tlbGen += GEN_STEP;
+  else {
+    tlbGen = 0;
+    memory.fill(RTAG, 0xff, TLB_ENTRIES * 8 * 3);
+    memory.fill(GLOB, 0, TLB_ENTRIES);
+  }
+  store<u32>(bankBase(bank) + B_EPOCH, epoch);
+}
+
+// Switch to the translations of `key` (a vCPU): its bank if it has one that no flush of everything
+// has made stale since it was last in use, else the least recently used bank, cleared.
+export function tlbSwitch(key: i32): void {
+  const cur = bankBase(bank);
+  store<i64>(cur + B_GEN, tlbGen);
+  store<u32>(cur + B_USE, ++useClock);
+  let victim = -1;
+  let oldest: u32 = 0xffffffff;
+  for (let b = 0; b < TLB_BANKS; b++) {
+    const m = bankBase(b);
+    if (load<i32>(m + B_KEY) == key) {
+      if (load<u32>(m + B_EPOCH) == epoch) { useBank(b); tlbGen = load<i64>(m + B_GEN); return; }
+      victim = b;
+      break;
+    }
+    if (load<u32>(m + B_USE) < oldest) { oldest = load<u32>(m + B_USE); victim = b; }
+  }
+  useBank(victim);
+  store<i32>(bankBase(victim) + B_KEY, key);
+  tlbGen = load<i64>(bankBase(victim) + B_GEN);
+  bankClear();
 }
 
 // Flushing everything is O(1): tags carry a generation in bits 53-63 (a linear page number shifted
@@ -65,15 +127,16 @@ export function setAcMode(on: bool): void {
 }
 const GEN_STEP: i64 = (1 as i64) << 53;
 const GEN_LAST: i64 = (2046 as i64) << 53;
+// Everything, in every bank: the bank in use now, the others when next used (their epoch is old).
 export function tlbFlushAll(): void {
-  if (tlbGen < GEN_LAST) { tlbGen += GEN_STEP; return; }
-  tlbGen = 0;
-  memory.fill(RTAG, 0xff, TLB_ENTRIES * 8 * 3);
-  memory.fill(GLOB, 0, TLB_ENTRIES);
+  epoch++;
+  bankClear();
 }
 
-// CR3 write without PGE: global pages stay.
+// CR3 write without PGE: global pages stay (in the bank in use; the others are flushed entirely).
 export function tlbFlushNonGlobal(): void {
+  epoch++;
+  store<u32>(bankBase(bank) + B_EPOCH, epoch);
   for (let i = 0; i < TLB_ENTRIES; i++) {
     if (load<u8>(GLOB + i) == 0) {
       store<i64>(RTAG + (i << 3), -1);
@@ -83,18 +146,26 @@ export function tlbFlushNonGlobal(): void {
   }
 }
 
+// One page, in every bank (INVLPG of the mapping wherever it is cached).
 export function tlbFlushPage(lin: u64): void {
   const i = ((lin >> 12) as i32) & (TLB_ENTRIES - 1);
-  store<i64>(RTAG + (i << 3), -1);
-  store<i64>(WTAG + (i << 3), -1);
-  store<i64>(XTAG + (i << 3), -1);
-  store<u8>(GLOB + i, 0);
+  for (let b = 0; b < TLB_BANKS; b++) {
+    const m = bankBase(b);
+    if (load<u32>(m + B_EPOCH) != epoch) continue; // stale: cleared before its next use anyway
+    store<i64>(m + (i << 3), -1);
+    store<i64>(m + 0x8000 + (i << 3), -1);
+    store<i64>(m + 0x10000 + (i << 3), -1);
+    store<u8>(m + 0x1c000 + i, 0);
+  }
 }
 
 // Drop every write translation to a host page (it now holds decoded code).
 export function tlbDropWrites(hostPage: i32): void {
-  for (let i = 0; i < TLB_ENTRIES; i++) {
-    if (load<i32>(HOST + (i << 2)) == hostPage) store<i64>(WTAG + (i << 3), -1);
+  for (let b = 0; b < TLB_BANKS; b++) {
+    const m = bankBase(b);
+    for (let i = 0; i < TLB_ENTRIES; i++) {
+      if (load<i32>(m + 0x18000 + (i << 2)) == hostPage) store<i64>(m + 0x8000 + (i << 3), -1);
+    }
   }
 }
 

@@ -172,6 +172,9 @@ static inline void pv_events_disable(void) { pv_vcpu_info()[1] = 1; }
 uint64_t pv_system_time(void);             /* ns, from vcpu_time_info and RDTSC */
 long pv_evtchn_op(int cmd, void *arg);
 long pv_block(void);
+/* Sleep until pv_event_count[port] differs from `seen`, with no lost wake-up: events are masked while
+ * the count is checked, and SCHEDOP_block unmasks them and sleeps only if nothing is pending. */
+void pv_wait_event(unsigned port, unsigned seen);
 long pv_try_write(unsigned long addr, unsigned long val);
 /* In a pv_trap handler: true (and the fault is handled) when it was pv_try_write's store. */
 int pv_try_write_fixup(struct pv_frame *f);

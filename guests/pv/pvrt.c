@@ -90,6 +90,18 @@ volatile uint8_t *pv_vcpu_info(void) { return pv_shared_info; }
 long pv_evtchn_op(int cmd, void *arg) { return HYPERVISOR(__HYPERVISOR_event_channel_op, cmd, arg, 0); }
 long pv_block(void) { return HYPERVISOR(__HYPERVISOR_sched_op, SCHEDOP_block, 0, 0); }
 
+void pv_wait_event(unsigned port, unsigned seen)
+{
+	volatile uint8_t *vi = pv_vcpu_info();
+	for (;;) {
+		vi[1] = 1; /* evtchn_upcall_mask */
+		if (pv_event_count[port] != seen) break;
+		pv_block(); /* unmasks; an upcall pending now is delivered on its return */
+	}
+	vi[1] = 0;
+	if (vi[0]) HYPERVISOR(__HYPERVISOR_xen_version, 0, 0, 0); /* pending while masked: take it now */
+}
+
 void pv_events_init(void)
 {
 	unsigned long va = pv_free_va(0);
