@@ -44,7 +44,7 @@ for (const name of ["traps", "events", "mmu", "memory", "hcpage"]) {
   }
 }
 
-test("PV user mode (64-bit): user page tables, SYSCALL to the kernel's callback, user #PF", async () => {
+test("PV user mode (64-bit): user page tables, SYSCALL to the kernel's callback, SYSENTER (#GP, then its callback), user #PF", async () => {
   const r = await runGuest("user", 64);
   assert.equal(r.output.split("\n").filter((l) => l.startsWith("FAIL")), [], r.output + r.host.dmesg());
   assert.match(r.output, "user: PASSED", r.output + r.host.dmesg());
@@ -65,7 +65,7 @@ test("a spinning guest cannot starve another: both get the CPU (instruction-coun
   host.core.x.hv_domain_destroy(spin.dom.domid);
 });
 
-test("PV user mode (32-bit): ring 3 through iret, INT $0x80 to the ring-1 kernel, #GP and #PF from ring 3", async () => {
+test("PV user mode (32-bit): ring 3 through iret, INT $0x80 to the ring-1 kernel, SYSENTER (#GP, then its callback), #GP and #PF from ring 3", async () => {
   const r = await runGuest("user32", 32);
   assert.equal(r.output.split("\n").filter((l) => l.startsWith("FAIL")), [], r.output + r.host.dmesg());
   assert.match(r.output, "user32: PASSED", r.output + r.host.dmesg());

@@ -474,9 +474,10 @@ export function sysret(osize: i32): void {
 
 export function sysenter(): void {
   if (mode == MODE_REAL) { raise(EX_GP, 0); return; }
+  // Intercepted, the MSRs are the hypervisor's (as Xen owns the real ones): it decides.
+  if (intercepts(INTERCEPT_SYSENTER)) { requestStop(EXIT_SYSENTER); return; } // RIP: the next instruction
   const cs = (load<u64>(CPU_STATE + CPU_MSR_SYSENTER_CS) as u32) & 0xfffc;
   if (cs == 0) { raise(EX_GP, 0); return; }
-  if (intercepts(INTERCEPT_SYSENTER)) { requestStop(EXIT_SYSENTER); return; } // RIP: the next instruction
   const long = lma();
   setFlags(getFlags() & ~(F_VM | F_IF | F_RF));
   setSeg(SEG_CS, cs, 0, 0xffffffff, long ? CODE64 : CODE32);

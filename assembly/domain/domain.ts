@@ -72,6 +72,7 @@ export const V_CB_FAILSAFE_CS = 0x856;
 export const V_CR3_KERNEL = 0x858; // u64 machine address of the kernel's top-level table
 export const V_CR3_USER = 0x860; // u64 64-bit guests: the user top-level table (0 = none)
 export const V_GS_KERNEL = 0x868; // u64 64-bit guests: the GS base not currently loaded
+export const V_CB_SYSENTER_CS = 0x870; // u16 32-bit guests: code selector of the sysenter callback
 export const V_VCPU_INFO = 0x878; // u64 machine address of this vCPU's vcpu_info
 export const V_RUNSTATE_VA = 0x880; // u64 guest VA of the runstate area (0 = none)
 export const V_TIMER = 0x888; // u64 single-shot deadline, system time ns (0 = none)

@@ -30,7 +30,7 @@ import {
   current, currentDom, vcpu, domIs64, V_FLAGS, VF_KERNEL, V_CR3_KERNEL, V_CR3_USER, V_GS_KERNEL,
   V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, V_TRAPS,
 } from "../domain/domain";
-import { VI_MASK, FLAT_RING3_CS64, FLAT_RING3_SS64, W64_VI_CR2, W32_VI_CR2, TI_MASK_EVENTS } from "../hypercall/abi";
+import { VI_MASK, FLAT_RING3_CS64, FLAT_RING3_SS64, FLAT_RING3_DS, W64_VI_CR2, W32_VI_CR2, TI_MASK_EVENTS } from "../hypercall/abi";
 import { wrG64, wrG32, gOk, gReset, guestAddr } from "./guest";
 import { domainCrash, logStr, logNum, logHex, logByte } from "./lifecycle";
 
@@ -54,15 +54,23 @@ export function toggleGuestMode(): void {
   tlbFlushAll();
 }
 
+// SYSENTER saves neither the return address nor the stack pointer, and Xen's frame for it says so:
+// RIP and RSP 0, CS 3 (a null ring-3 selector), SS the flat user data selector. This makes the next
+// bounce (the sysenter callback, or the #GP when there is none) write that frame.
+let sysenterFrame = false;
+export function nextBounceIsSysenter(): void { sysenterFrame = true; }
+
 // Bounce to `handler` (64-bit guests). `err` < 0: no error code. Returns false if the frame could
 // not be written (the domain is crashed).
 export function bounce64(handler: u64, err: i64, maskEvents: bool): bool {
+  const se = sysenterFrame;
+  sysenterFrame = false;
   if (handler == 0) { domainCrash(currentDom, "no handler for a bounced event"); return false; }
   const fromUser = (load<u32>(vrec() + V_FLAGS) & VF_KERNEL) == 0;
-  const rip = getRip();
-  let cs = segSel(SEG_CS) as u64;
-  const ss = segSel(SEG_SS) as u64;
-  const rsp = reg64(RSP);
+  const rip = se ? 0 : getRip();
+  let cs = se ? 3 : segSel(SEG_CS) as u64;
+  const ss = se ? FLAT_RING3_SS64 as u64 : segSel(SEG_SS) as u64;
+  const rsp = se ? 0 : reg64(RSP);
   const flags = getFlags();
   let sp: u64;
   if (fromUser) {
@@ -159,12 +167,14 @@ export function bouncePageFault(cr2: u64, err: i32): bool {
 
 // 32-bit guests (ring 1 kernel).
 export function bounce32(handler: u64, hcs: u32, err: i64, maskEvents: bool): bool {
+  const se = sysenterFrame;
+  sysenterFrame = false;
   if (handler == 0) { domainCrash(currentDom, "no handler for a bounced event"); return false; }
   const fromUser = cpl() == 3;
-  const eip = getRip() & 0xffffffff;
-  const cs = segSel(SEG_CS) as u64;
-  const ss = segSel(SEG_SS) as u64;
-  const esp = reg64(RSP) & 0xffffffff;
+  const eip = se ? 0 : getRip() & 0xffffffff;
+  const cs = se ? 3 : segSel(SEG_CS) as u64;
+  const ss = se ? FLAT_RING3_DS as u64 : segSel(SEG_SS) as u64;
+  const esp = se ? 0 : reg64(RSP) & 0xffffffff;
   const flags = getFlags();
   const mp = upcallMaskAddr();
   const saved = load<u8>(mp) as u64;

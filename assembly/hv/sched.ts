@@ -17,10 +17,10 @@ import {
   domU32, domU64, setDomU64, domIs64, vcpu, vcpuLoad, current, currentDom, D_STATE, DS_RUNNING, D_NR_VCPUS,
   D_VCPU0, D_PAUSE_COUNT, D_INSNS, D_CPU_NS, D_TIME_OFFSET, D_PASS, D_WIN_START, D_WIN_NS, D_WEIGHT, D_CAP, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
   V_PERIOD, V_PERIOD_NEXT, V_VCPU_INFO, V_CB_EVENT, V_CB_EVENT_CS, V_CB_SYSCALL, V_CB_SYSCALL32, V_CB_FLAGS, V_TRAPS,
-  V_POLL_DEADLINE,
+  V_POLL_DEADLINE, V_CB_SYSENTER, V_CB_SYSENTER_CS,
 } from "../domain/domain";
 import { hypercallFromRegs } from "../hypercall/dispatch";
-import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcallMaskAddr } from "./bounce";
+import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcallMaskAddr, nextBounceIsSysenter } from "./bounce";
 import { emulateGp, emulateUd } from "./emulate";
 import { ptwrFault } from "./ptwr";
 import { loadSegments } from "./failsafe";
@@ -28,7 +28,7 @@ import { domainCrash, logDom, domTop } from "./lifecycle";
 import { sendVirq } from "../event/evtchn";
 import { updateVcpuTime, runstateSet } from "./time";
 import { V_RS_STATE, V_RS_ENTRY } from "../domain/domain";
-import { VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKTYPE_syscall32, CALLBACKF_mask_events } from "../hypercall/abi";
+import { VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKTYPE_syscall32, CALLBACKTYPE_sysenter, CALLBACKF_mask_events } from "../hypercall/abi";
 
 export { HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE };
 
@@ -246,7 +246,7 @@ function handleExit(exit: i32): void {
       } else bounceTrap(6, -1); // 32-bit guests: SYSCALL is not available (#UD)
       return;
     }
-    case EXIT_SYSENTER: bounceTrap(13, 0); return;
+    case EXIT_SYSENTER: sysenter(); return;
     case EXIT_INTERCEPT: {
       const vec = load<i32>(CPU_STATE + CPU_EXIT_VECTOR);
       const err = load<i32>(CPU_STATE + CPU_EXIT_ERROR);
@@ -271,6 +271,19 @@ function handleExit(exit: i32): void {
     case EXIT_HOST: requestHostExit(HVX_OUTPUT); return;
     default: domainCrash(d, "unexpected CPU exit"); return;
   }
+}
+
+// SYSENTER from guest user code, as Xen takes it: to the sysenter callback (callback_op
+// CALLBACKTYPE_sysenter; events masked if it was registered with CALLBACKF_mask_events), or #GP(0)
+// when there is none; either way with Xen's sysenter frame (RIP/RSP 0, CS 3: see bounce.ts).
+function sysenter(): void {
+  const v = vcpu(current as u32);
+  const cb = load<u64>(v + V_CB_SYSENTER);
+  nextBounceIsSysenter();
+  if (cb == 0) { bounceTrap(13, 0); return; }
+  const mask = (load<u32>(v + V_CB_FLAGS) & ((CALLBACKF_mask_events as u32) << (CALLBACKTYPE_sysenter as u32))) != 0;
+  if (domIs64(currentDom)) bounce64(cb, -1, mask);
+  else bounce32(cb, load<u16>(v + V_CB_SYSENTER_CS) as u32, -1, mask);
 }
 
 // INT n / INT3 / INTO from the guest: 32-bit kernels' INT $0x82 is a hypercall; others go through

@@ -11,7 +11,7 @@ import { loadSeg } from "../cpu/desc";
 import { clearFault } from "../cpu/fault";
 import {
   current, currentDom, vcpu, domIs64, V_TRAPS, V_KERNEL_SS, V_KERNEL_SP, V_CB_EVENT, V_CB_FAILSAFE,
-  V_CB_SYSCALL, V_CB_SYSCALL32, V_CB_SYSENTER, V_CB_NMI, V_CB_FLAGS, V_CB_EVENT_CS, V_CB_FAILSAFE_CS,
+  V_CB_SYSCALL, V_CB_SYSCALL32, V_CB_SYSENTER, V_CB_NMI, V_CB_FLAGS, V_CB_EVENT_CS, V_CB_FAILSAFE_CS, V_CB_SYSENTER_CS,
   V_FLAGS, VF_KERNEL, V_CR3_USER, V_GS_KERNEL, V_IOPL,
 } from "../domain/domain";
 import * as A from "./abi";
@@ -100,7 +100,10 @@ export function hcCallbackOp(cmd: u64, p: u64): i64 {
   store<u64>(v() + slot, addr);
   if (type == A.CALLBACKTYPE_event) store<u16>(v() + V_CB_EVENT_CS, cs as u16);
   if (type == A.CALLBACKTYPE_failsafe) store<u16>(v() + V_CB_FAILSAFE_CS, cs as u16);
-  const bit: u32 = 1 << (type as u32);
+  const sysenter = type == A.CALLBACKTYPE_sysenter || type == A.CALLBACKTYPE_sysenter_deprecated;
+  if (sysenter) store<u16>(v() + V_CB_SYSENTER_CS, cs as u16);
+  // The old sysenter type number shares the new one's mask-events flag.
+  const bit: u32 = 1 << ((sysenter ? A.CALLBACKTYPE_sysenter : type) as u32);
   const f = load<u32>(v() + V_CB_FLAGS);
   store<u32>(v() + V_CB_FLAGS, (flags & A.CALLBACKF_mask_events) != 0 ? f | bit : f & ~bit);
   return 0;

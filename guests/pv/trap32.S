@@ -20,6 +20,7 @@ pv_vec\vec:
 	STUB 13,1
 	STUB 14,1
 	STUB 0x80,0
+	STUB 0x81,0	/* the sysenter callback (user32.c) */
 
 	.globl pv_upcall
 pv_upcall:
@@ -77,7 +78,21 @@ pv_user32_code:
 	movl %eax, %ebx
 	movl $3, %eax
 	int $0x80
-	cli			/* privileged: #GP from ring 3 */
+	/* SYSENTER (EDX: where to go on, ECX: the stack): first with no callback (#GP(0)), then the
+	 * kernel's sysenter callback. */
+	call 2f
+2:	popl %edx
+	addl $(3f - 2b), %edx
+	movl %esp, %ecx
+	movl $0x5e1, %ebx
+	sysenter
+3:	call 4f
+4:	popl %edx
+	addl $(5f - 4b), %edx
+	movl %esp, %ecx
+	movl $0x5e2, %ebx
+	sysenter
+5:	cli			/* privileged: #GP from ring 3 */
 	movl 0xc0100000, %eax	/* kernel memory is supervisor-only: #PF */
 1:	jmp 1b
 pv_user32_code_end:

@@ -22,6 +22,7 @@ pv_vec\vec:
 	STUB 13,1
 	STUB 14,1
 	STUB 0x80,0
+	STUB 0x81,0	/* the sysenter callback (user.c) */
 
 /* The event upcall: Xen's frame has no error code (RCX, R11, RIP, CS, RFLAGS, RSP, SS). */
 	.globl pv_upcall
@@ -127,7 +128,17 @@ pv_user_code:
 	movq %rax, %rdi
 	movl $3, %eax
 	syscall
-	movq $0xffffffff80100000, %rbx
+	/* SYSENTER (RDX: where to go on, RCX: the stack): first with no callback (#GP(0)), then the
+	 * kernel's sysenter callback. */
+	leaq 2f(%rip), %rdx
+	movq %rsp, %rcx
+	movl $0x5e1, %ebx
+	sysenter
+2:	leaq 3f(%rip), %rdx
+	movq %rsp, %rcx
+	movl $0x5e2, %ebx
+	sysenter
+3:	movq $0xffffffff80100000, %rbx
 	movq (%rbx), %rax	/* kernel memory is not in the user page tables: #PF */
 1:	jmp 1b
 pv_user_code_end:

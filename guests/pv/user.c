@@ -1,6 +1,7 @@
 /* 64-bit PV guest user mode: separate user page tables (NEW_USER_BASEPTR), the iret hypercall into
  * ring-3 user code, SYSCALL from user mode delivered to the kernel's syscall callback with Xen's
- * frame, the return to user mode, and a user-mode #PF (kernel memory is not in the user tables)
+ * frame, the return to user mode, SYSENTER (#GP(0) with no callback, then the sysenter callback, both
+ * with Xen's frame: RIP/RSP 0, CS 3), and a user-mode #PF (kernel memory is not in the user tables)
  * bounced to the kernel with the user bit in the error code. Prints "ok:"/"FAIL:" and a verdict. */
 #include "pv.h"
 
@@ -14,6 +15,19 @@ static xen_ulong_t *p2m;
 static uint64_t ma_of_pfn(unsigned long pfn) { return (uint64_t)p2m[pfn] << 12; }
 static unsigned long sys1_arg, sys3_arg, pf_err, pf_cr2, pf_cs;
 static int nsys, kernel_mode_in_handler;
+static unsigned long se_gp, se_gp_err, se_gp_frame, se_cb, se_cb_frame, se_cb_rbx, se_kernel;
+extern char pv_vec0x81[];
+
+/* Xen's frame for SYSENTER: RIP 0, CS 3, RSP 0, SS the flat user data selector. */
+static int sysenter_frame(struct pv_frame *f) { return f->rip == 0 && (f->cs & 0xffff) == 3 && f->rsp == 0 && f->ss == 0xe02b; }
+/* Back to user mode after a SYSENTER: at RDX on the stack in RCX. */
+static void sysexit_frame(struct pv_frame *f)
+{
+	f->rip = f->rdx;
+	f->cs = (f->cs & ~0xffffUL) | 0xe033;
+	f->rsp = f->rcx;
+	f->ss = 0xe02b;
+}
 static uint8_t kstack[16384] __attribute__((aligned(16)));
 static void finish(void) __attribute__((noreturn));
 
@@ -26,6 +40,26 @@ void pv_trap(struct pv_frame *f)
 		else if (f->rax == 2) f->rax = 77;
 		else if (f->rax == 3) sys3_arg = f->rdi;
 		return; /* back to user mode through iret (CS RPL 3) */
+	}
+	if (f->vector == 13 && f->rip == 0 && (f->cs & 0xffff) == 3) {
+		/* SYSENTER with no callback: register one and go on. */
+		se_gp++;
+		se_gp_err = f->error;
+		se_gp_frame = sysenter_frame(f);
+		struct { uint16_t type, flags; uint32_t pad; uint64_t address; } cb = { 5 /* sysenter */, 0, 0, (uint64_t)pv_vec0x81 };
+		HYPERVISOR(__HYPERVISOR_callback_op, 0, &cb, 0);
+		sysexit_frame(f);
+		return;
+	}
+	if (f->vector == 0x81) {
+		unsigned long cr3;
+		__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+		se_kernel = cr3 != 0;
+		se_cb++;
+		se_cb_frame = sysenter_frame(f);
+		se_cb_rbx = f->rbx;
+		sysexit_frame(f);
+		return;
 	}
 	if (f->vector == 14 && (f->cs & 3) == 3) {
 		pf_err = f->error;
@@ -92,6 +126,10 @@ static void finish(void)
 	CHECK(nsys == 3, "three system calls arrived (%d)", nsys);
 	CHECK(sys1_arg == 0x1234, "syscall 1 saw the user's RDI (%lx)", sys1_arg);
 	CHECK(sys3_arg == 77, "the return value of syscall 2 reached user mode (%lu)", sys3_arg);
+	CHECK(se_gp == 1 && se_gp_err == 0, "SYSENTER with no callback -> #GP(0) (%lu, error %lx)", se_gp, se_gp_err);
+	CHECK(se_gp_frame, "... with Xen's sysenter frame (RIP 0, CS 3, RSP 0, SS 0xe02b)");
+	CHECK(se_cb == 1 && se_cb_rbx == 0x5e2, "SYSENTER -> the sysenter callback in kernel mode, user registers intact (%lu, RBX %lx)", se_cb, se_cb_rbx);
+	CHECK(se_cb_frame && se_kernel, "... with Xen's sysenter frame, on the kernel page tables");
 	CHECK(pf_err == 4, "user-mode #PF on kernel memory: error code 4 (user, read, not present) (%lx)", pf_err);
 	CHECK(pf_cr2 == 0xffffffff80100000UL, "CR2 = the kernel address (%lx)", pf_cr2);
 	CHECK((pf_cs & 3) == 3, "the frame says user mode (CS %lx)", pf_cs);

@@ -1,6 +1,7 @@
 /* 32-bit PV guest user mode (ring 3): user mappings added through mmu_update (a new L2 under L3
  * slot 1), the iret hypercall to ring 3, INT $0x80 system calls bounced to the ring-1 kernel on its
- * stack_switch stack, a #GP for a privileged instruction and a #PF on supervisor-only kernel memory.
+ * stack_switch stack, SYSENTER (#GP(0) with no callback, then the sysenter callback, both with Xen's
+ * frame: EIP/ESP 0, CS 3), a #GP for a privileged instruction and a #PF on supervisor-only memory.
  * Prints "ok:"/"FAIL:" and a verdict. */
 #include "pv.h"
 
@@ -14,6 +15,24 @@ void pv_enter_user32(unsigned long eip, unsigned long esp) __attribute__((noretu
 static xen_ulong_t *p2m;
 static uint64_t ma_of_pfn(unsigned long pfn) { return (uint64_t)p2m[pfn] << 12; }
 static unsigned long sys1, sys3, gp_err, pf_err, pf_cr2, nsys, user_cs;
+static unsigned long se_gp, se_gp_err, se_gp_frame, se_cb, se_cb_frame, se_cb_ebx, se_masked;
+extern char pv_vec0x81[];
+
+/* Back to ring 3 after a SYSENTER: at EDX on the stack in ECX (as SYSEXIT would). */
+static void sysexit_frame(struct pv_frame *f)
+{
+	uint32_t *up = &f->rflags + 1; /* the ESP and SS words of a frame from ring 3 */
+	f->rip = f->edx;
+	f->cs = (f->cs & ~0xffffu) | 0xe02b;
+	up[0] = f->ecx;
+	up[1] = 0xe033;
+}
+/* Xen's frame for SYSENTER: EIP 0, CS 3, ESP 0, SS the flat ring-3 data selector. */
+static int sysenter_frame(struct pv_frame *f)
+{
+	uint32_t *up = &f->rflags + 1;
+	return f->rip == 0 && (f->cs & 0xffff) == 3 && up[0] == 0 && up[1] == 0xe033;
+}
 static uint8_t kstack[16384] __attribute__((aligned(16)));
 static void finish(void) __attribute__((noreturn));
 
@@ -28,6 +47,24 @@ void pv_trap(struct pv_frame *f)
 		if (f->rax == 1) sys1 = f->ebx;
 		else if (f->rax == 2) f->rax = 77;
 		else if (f->rax == 3) sys3 = f->ebx;
+		return;
+	}
+	if (f->vector == 13 && f->rip == 0 && (f->cs & 0xffff) == 3) {
+		/* SYSENTER with no callback: register one (events masked in it) and go on. */
+		se_gp++;
+		se_gp_err = f->error;
+		se_gp_frame = sysenter_frame(f);
+		struct { uint16_t type, flags; uint32_t cs, eip; } cb = { 5 /* sysenter */, 1, 0xe019, (uint32_t)pv_vec0x81 };
+		HYPERVISOR(__HYPERVISOR_callback_op, 0, &cb, 0);
+		sysexit_frame(f);
+		return;
+	}
+	if (f->vector == 0x81) {
+		se_cb++;
+		se_cb_frame = sysenter_frame(f);
+		se_cb_ebx = f->ebx;
+		se_masked = pv_vcpu_info()[1];
+		sysexit_frame(f);
 		return;
 	}
 	if (f->vector == 13 && (f->cs & 3) == 3) { gp_err = f->error; f->rip += 1; return; } /* skip cli */
@@ -81,6 +118,11 @@ static void finish(void)
 	CHECK(nsys == 3 && (user_cs & 3) == 3, "three INT $0x80 calls from ring 3 (%lu)", nsys);
 	CHECK(sys1 == 0x1234, "the kernel saw the user's EBX");
 	CHECK(sys3 == 77, "the result of call 2 reached ring 3 (%lu)", sys3);
+	CHECK(se_gp == 1 && se_gp_err == 0, "SYSENTER with no callback -> #GP(0) (%lu, error %lx)", se_gp, se_gp_err);
+	CHECK(se_gp_frame, "... with Xen's sysenter frame (EIP 0, CS 3, ESP 0, SS 0xe033)");
+	CHECK(se_cb == 1 && se_cb_ebx == 0x5e2, "SYSENTER -> the sysenter callback, user registers intact (%lu, EBX %lx)", se_cb, se_cb_ebx);
+	CHECK(se_cb_frame, "... with Xen's sysenter frame");
+	CHECK(se_masked == 1, "events masked in a callback registered with CALLBACKF_mask_events");
 	CHECK(gp_err == 0, "cli in ring 3 -> #GP(0)");
 	CHECK(pf_err == 5, "user read of supervisor memory -> #PF error 5 (%lx)", pf_err);
 	CHECK(pf_cr2 == 0xc0100000UL, "CR2 (%lx)", pf_cr2);
