@@ -99,18 +99,37 @@ export function loadSegments(): void {
   }
   logStr(": failsafe callback at "); logHex(cb); logByte(10);
   const mask = (load<u32>(v + V_CB_FLAGS) & ((CALLBACKF_mask_events as u32) << (CALLBACKTYPE_failsafe as u32))) != 0;
-  if (is64) failsafe64(cb, ds, es, fs, gs, mask);
-  else failsafe32(cb, ds, es, fs, gs, mask);
+  if (is64) failsafe64(cb, ds, es, fs, gs, mask, getRip(), segSel(SEG_CS) as u64, getFlags(), reg64(RSP), segSel(SEG_SS) as u64);
+  else failsafe32(cb, ds, es, fs, gs, mask, (getRip() & 0xffffffff) as u32, segSel(SEG_CS) as u32, getFlags(), (reg64(RSP) & 0xffffffff) as u32, segSel(SEG_SS) as u32);
 }
 
-function failsafe64(cb: u64, ds: u32, es: u32, fs: u32, gs: u32, mask: bool): void {
+// The iret hypercall to a code or stack selector that does not load: in Xen the IRET to the guest
+// faults and its fixup bounces to the failsafe callback, the frame holding the registers the
+// hypercall left (RIP, CS | 3, RFLAGS, RSP, SS | 3 of the return that did not happen). The guest mode
+// (64-bit) and RAX, RCX, R11 and the upcall mask are already as the iret hypercall set them. With no
+// failsafe callback the domain is crashed with `why`.
+export function iretFailsafe(rip: u64, cs: u32, flags: u64, rsp: u64, ss: u32, why: string): void {
+  const v = vcpu(current as u32);
+  const cb = load<u64>(v + V_CB_FAILSAFE);
+  logStr("(XEN) d"); logNum(currentDom as u64); logStr("v"); logNum(load<u32>(v + V_ID) as u64);
+  logStr(": "); logStr(why); logStr(" (cs "); logHex(cs as u64); logStr(" ss "); logHex(ss as u64); logStr(")");
+  if (cb == 0) {
+    logStr(": no failsafe callback"); logByte(10);
+    domainCrash(currentDom, why);
+    return;
+  }
+  logStr(": failsafe callback at "); logHex(cb); logByte(10);
+  const mask = (load<u32>(v + V_CB_FLAGS) & ((CALLBACKF_mask_events as u32) << (CALLBACKTYPE_failsafe as u32))) != 0;
+  const ds = selOf(SEG_DS), es = selOf(SEG_ES), fs = selOf(SEG_FS), gs = selOf(SEG_GS);
+  if (domIs64(currentDom)) failsafe64(cb, ds, es, fs, gs, mask, rip, cs as u64, flags, rsp, ss as u64);
+  else failsafe32(cb, ds, es, fs, gs, mask, rip as u32, cs, flags, rsp as u32, ss);
+}
+
+// The frame describes RIP, CS, RFLAGS, RSP, SS as given (the interrupted state, or the one an iret
+// hypercall could not return to).
+function failsafe64(cb: u64, ds: u32, es: u32, fs: u32, gs: u32, mask: bool, rip: u64, cs: u64, flags: u64, rsp: u64, ss: u64): void {
   const v = vcpu(current as u32);
   const fromUser = (load<u32>(v + V_FLAGS) & VF_KERNEL) == 0;
-  const rip = getRip();
-  let cs = segSel(SEG_CS) as u64;
-  const ss = segSel(SEG_SS) as u64;
-  const rsp = reg64(RSP);
-  const flags = getFlags();
   let sp: u64;
   if (fromUser) { toggleGuestMode(); sp = load<u64>(v + V_KERNEL_SP); }
   else { sp = rsp; cs &= 0xfffc; }
@@ -137,14 +156,9 @@ function failsafe64(cb: u64, ds: u32, es: u32, fs: u32, gs: u32, mask: bool): vo
   setRip(cb);
 }
 
-function failsafe32(cb: u64, ds: u32, es: u32, fs: u32, gs: u32, mask: bool): void {
+function failsafe32(cb: u64, ds: u32, es: u32, fs: u32, gs: u32, mask: bool, eip: u32, cs: u32, flags: u64, esp: u32, ss: u32): void {
   const v = vcpu(current as u32);
-  const ring1 = (segSel(SEG_CS) & 3) == 1;
-  const eip = getRip() & 0xffffffff;
-  const cs = segSel(SEG_CS) as u32;
-  const ss = segSel(SEG_SS) as u32;
-  const esp = (reg64(RSP) & 0xffffffff) as u32;
-  const flags = getFlags();
+  const ring1 = (cs & 3) == 1;
   const mp = upcallMaskAddr();
   const saved = load<u8>(mp) as u32;
   let p: u64 = ring1 ? esp as u64 : load<u64>(v + V_KERNEL_SP) & 0xffffffff;

@@ -54,6 +54,19 @@ export function hvIdleNs(): u64 { return idleNs; }
   return domU32(d, D_STATE) == DS_RUNNING && domU32(d, D_PAUSE_COUNT) == 0;
 }
 
+// The earliest deadline the last scan found (0 = none): until then, or until a timer is set (a
+// hypercall that sets one calls timersChanged; the host's changes are covered by hvRun's entry), no
+// scan is needed.
+let timerNext: u64 = 0;
+let timersDirty = true;
+export function timersChanged(): void { timersDirty = true; }
+@inline function timers(now: u64): u64 {
+  if (!timersDirty && (timerNext == 0 || now < timerNext)) return timerNext;
+  timersDirty = false;
+  timerNext = fireTimers(now);
+  return timerNext;
+}
+
 // Fire expired timers; returns the earliest pending deadline (0 = none).
 function fireTimers(now: u64): u64 {
   let next: u64 = 0;
@@ -169,14 +182,16 @@ function maybeUpcall(): void {
 
 export function hvRun(budget: i32): i32 {
   hostExit = -1;
-  // The host may have changed guest memory or page tables since the last run: no bank is trusted.
+  // The host may have changed guest memory or page tables since the last run: no bank is trusted;
+  // nor the timer scan (domains created, restored or given a new time offset).
   tlbFlushAll();
+  timersDirty = true;
   let left = budget;
   // One clock read per vCPU turn: the one that ends a turn also starts the next.
   let clock: u64 = hostTimeNs() as u64;
   while (left > 0 && hostExit < 0) {
     const now = clock - bootNs;
-    const next = fireTimers(now);
+    const next = timers(now);
     const vi = pick(now);
     if (vi < 0) {
       if (current >= 0 && load<u32>(vcpu(current as u32) + V_RS_STATE) == 0) runstateSet(current as u32, outState(current as u32), now);

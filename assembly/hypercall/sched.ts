@@ -9,7 +9,7 @@ import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
 import { ldMarkHost } from "../mmu/logdirty";
 import { domainShutdown, logDom } from "../hv/lifecycle";
 import { runstateWrite } from "../hv/time";
-import { yieldVcpu, requestHostExit, domNow, HVX_SHUTDOWN } from "../hv/sched";
+import { yieldVcpu, requestHostExit, domNow, HVX_SHUTDOWN, timersChanged } from "../hv/sched";
 import { isPending } from "../event/evtchn";
 import { frameOwner, mfnValid, frameType, frameTypeCount, PGT_WRITABLE } from "../domain/frames";
 import { getPageAndType } from "../domain/mm";
@@ -66,6 +66,7 @@ export function hcSchedOp(cmd: u64, p: u64): i64 {
       }
       store<u32>(v() + V_FLAGS, load<u32>(v() + V_FLAGS) | VF_POLLING);
       store<u64>(v() + V_POLL_DEADLINE, timeout);
+      timersChanged();
       yieldVcpu();
       return 0;
     }
@@ -99,6 +100,7 @@ export function hcSchedOpCompat(cmd: u64, a: u64): i64 {
 export function hcSetTimerOp(a0: u64, a1: u64): i64 {
   const t = domIs64(currentDom) ? a0 : (a0 & 0xffffffff) | (a1 << 32);
   store<u64>(v() + V_TIMER, t == 0 ? 0 : (t < domNow(currentDom) ? domNow(currentDom) : t));
+  timersChanged();
   return 0;
 }
 
@@ -122,9 +124,10 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       if (!gOk) return -A.EFAULT;
       if ((flags & A.VCPU_SSHOTTMR_future) != 0 && t < domNow(currentDom)) return -A.ETIME_();
       store<u64>(tv + V_TIMER, t == 0 ? 1 : t);
+      timersChanged();
       return 0;
     }
-    case A.VCPUOP_stop_singleshot_timer: store<u64>(tv + V_TIMER, 0); return 0;
+    case A.VCPUOP_stop_singleshot_timer: store<u64>(tv + V_TIMER, 0); timersChanged(); return 0;
     case A.VCPUOP_set_periodic_timer: {
       gReset();
       const period = rdG64(p);
@@ -132,9 +135,10 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       if (period < 1000000) return -A.EINVAL; // Xen's minimum: 1 ms
       store<u64>(tv + V_PERIOD, period);
       store<u64>(tv + V_PERIOD_NEXT, domNow(currentDom) + period);
+      timersChanged();
       return 0;
     }
-    case A.VCPUOP_stop_periodic_timer: store<u64>(tv + V_PERIOD, 0); return 0;
+    case A.VCPUOP_stop_periodic_timer: store<u64>(tv + V_PERIOD, 0); timersChanged(); return 0;
     case A.VCPUOP_register_runstate_memory_area: {
       gReset();
       const va = is64 ? rdG64(p) : rdG32(p) as u64;

@@ -17,6 +17,7 @@ import {
 import * as A from "./abi";
 import { rdG64, rdG32, rdG16, gOk, gReset, guestAddr, copyFromGuest } from "../hv/guest";
 import { toggleGuestMode, loadFlat64, upcallMaskAddr } from "../hv/bounce";
+import { iretFailsafe } from "../hv/failsafe";
 import { domainCrash } from "../hv/lifecycle";
 import { setNoReturnValue } from "./dispatch";
 import { getPageAndType, putPageAndType, frameWritten, PGT_SEG_DESC } from "../domain/mm";
@@ -138,27 +139,45 @@ function iret64(): i64 {
   // The selectors are forced to RPL 3; 64-bit code only (a compat user CS is taken as given).
   const ncs = (cs | 3) & 0xffff;
   const nss = (ss | 3) & 0xffff;
-  setFlags((rfl & 0x3f7fd7 & ~(F_IOPL | F_VM)) | F_IF | 2);
-  trapFlagChanged();
-  if (ncs == A.FLAT_RING3_CS64) loadFlat64();
-  else {
-    // Other code segments (32-bit user code) through the normal checks at CPL 3.
-    if (!loadCsChecked(ncs as u32)) { domainCrash(currentDom, "iret to a bad code segment"); return 0; }
-  }
-  if (nss != A.FLAT_RING3_SS64 && !loadSeg(SEG_SS, nss as u32)) { clearFault(); domainCrash(currentDom, "iret to a bad stack segment"); return 0; }
-  setRip(nrip);
-  setReg64(RSP, nrsp);
+  const nfl = (rfl & 0x3f7fd7 & ~(F_IOPL | F_VM)) | F_IF | 2;
+  store<u8>(upcallMaskAddr(), (rfl & F_IF) != 0 ? 0 : 1);
+  setReg64(RAX, rax);
   if ((flags & A.VGCF_IN_SYSCALL) == 0) {
     setReg64(11, r11);
     setReg64(RCX, rcx);
-  } else {
+  }
+  // Other code segments (32-bit user code) go through the normal checks at CPL 3; a selector that
+  // does not load sends the guest to its failsafe callback, as Xen's faulting IRET does.
+  if (ncs != A.FLAT_RING3_CS64 && !canLoadCs(ncs as u32)) { iretFailsafe(nrip, ncs as u32, nfl, nrsp, nss as u32, "iret to a bad code segment"); return 0; }
+  if (nss != A.FLAT_RING3_SS64 && !canLoadSs(nss as u32)) { iretFailsafe(nrip, ncs as u32, nfl, nrsp, nss as u32, "iret to a bad stack segment"); return 0; }
+  setFlags(nfl);
+  trapFlagChanged();
+  if (ncs == A.FLAT_RING3_CS64) loadFlat64();
+  else loadCsChecked(ncs as u32);
+  if (nss != A.FLAT_RING3_SS64) loadSeg(SEG_SS, nss as u32);
+  setRip(nrip);
+  setReg64(RSP, nrsp);
+  if ((flags & A.VGCF_IN_SYSCALL) != 0) {
     // Returned through SYSRET: RCX and R11 hold RIP and RFLAGS.
     setReg64(RCX, nrip);
     setReg64(11, getFlags());
   }
-  store<u8>(upcallMaskAddr(), (rfl & F_IF) != 0 ? 0 : 1);
-  setReg64(RAX, rax);
   return 0;
+}
+
+// Would these selectors load (CS: code, present, DPL = RPL; SS: through the CPU's own checks at the
+// selector's RPL)? Nothing is changed.
+function canLoadCs(sel: u32): bool {
+  const r = descRead(sel, false);
+  if (r <= 0) { clearFault(); return false; }
+  return (descType() & 0x18) == 0x18 && descPresent() && descDpl() == ((sel & 3) as i32);
+}
+function canLoadSs(sel: u32): bool {
+  if ((sel & 0xfffc) == 0) return false;
+  const r = descRead(sel, false);
+  if (r <= 0) { clearFault(); return false; }
+  // Writable data, present, DPL = RPL (the CPL the return would run at).
+  return (descType() & 0x1a) == 0x12 && descPresent() && descDpl() == ((sel & 3) as i32);
 }
 
 import { descRead, descType, descDpl, descPresent, segFromDesc, descSetAccessed } from "../cpu/desc";
@@ -190,15 +209,18 @@ function iret32(): i64 {
     nsp = esp as u64;
   }
   if (ring != 1 && ring != 3) { domainCrash(currentDom, "iret to ring 0/2"); return 0; }
-  const oldCpl = cpl();
-  if (!loadCsChecked(cs & 0xffff)) { setCpl(oldCpl); cpuStateChanged(); domainCrash(currentDom, "iret to a bad code segment"); return 0; }
-  if (ring == 3 && !loadSeg(SEG_SS, ss & 0xffff)) { clearFault(); domainCrash(currentDom, "iret to a bad stack segment"); return 0; }
-  setFlags(((efl as u64) & 0x3f7fd7 & ~(F_IOPL | F_VM)) | F_IF | 2);
+  const nfl = ((efl as u64) & 0x3f7fd7 & ~(F_IOPL | F_VM)) | F_IF | 2;
+  store<u8>(upcallMaskAddr(), ((efl as u64) & F_IF) != 0 ? 0 : 1);
+  setReg64(RAX, eax as u64);
+  // A selector that does not load: the failsafe callback, as after Xen's faulting IRET.
+  if (!canLoadCs(cs & 0xffff)) { iretFailsafe(eip as u64, cs & 0xffff, nfl, nsp & 0xffffffff, ring == 3 ? ss & 0xffff : segSel(SEG_SS) as u32, "iret to a bad code segment"); return 0; }
+  if (ring == 3 && !canLoadSs(ss & 0xffff)) { iretFailsafe(eip as u64, cs & 0xffff, nfl, nsp & 0xffffffff, ss & 0xffff, "iret to a bad stack segment"); return 0; }
+  loadCsChecked(cs & 0xffff);
+  if (ring == 3) loadSeg(SEG_SS, ss & 0xffff);
+  setFlags(nfl);
   trapFlagChanged();
   setRip(eip as u64);
   setReg64(RSP, nsp & 0xffffffff);
-  store<u8>(upcallMaskAddr(), ((efl as u64) & F_IF) != 0 ? 0 : 1);
-  setReg64(RAX, eax as u64);
   return 0;
 }
 

@@ -6,7 +6,8 @@
  * The guest loads DS and ES from its own LDT (set up with update_descriptor and MMUEXT_SET_LDT), then
  * 1. removes DS's descriptor (update_descriptor with an empty one) and blocks while another domain
  *    runs (the test runs a spinning guest beside it): the failsafe callback must see the frame;
- * 2. installs an empty LDT (ES's selector now points nowhere) and blocks again: a second callback.
+ * 2. installs an empty LDT (ES's selector now points nowhere) and blocks again: a second callback;
+ * 3. returns with the iret hypercall to a code selector in that empty LDT: a third callback.
  * "role=none": no failsafe callback registered: the domain must be crashed on the first reload. */
 #include "pv.h"
 
@@ -58,7 +59,10 @@ __asm__(
 	"	popq %rax\n"
 	"	popq %rcx\n"
 	"	popq %r11\n"
-	"	addq $32, %rsp\n" /* DS ES FS GS: RIP CS RFLAGS RSP SS remain */
+	"	cmpw $0x0c, 40(%rsp)\n" /* the iret to a bad CS (step 3): go on in kernel mode instead */
+	"	jne 1f\n"
+	"	movw $0xe030, 40(%rsp)\n"
+	"1:	addq $32, %rsp\n" /* DS ES FS GS: RIP CS RFLAGS RSP SS remain */
 	"	pushq $0\n"
 	"	pushq %rcx\n"
 	"	pushq %r11\n"
@@ -90,7 +94,10 @@ __asm__(
 	"	.endr\n"
 	"	lock incl fs_count\n"
 	"	popl %eax\n"
-	"	addl $16, %esp\n" /* DS ES FS GS: EIP CS EFLAGS remain */
+	"	cmpw $0x0d, 20(%esp)\n" /* the iret to a bad CS (step 3): go on in ring 1 instead */
+	"	jne 1f\n"
+	"	movw $0xe019, 20(%esp)\n"
+	"1:	addl $16, %esp\n" /* DS ES FS GS: EIP CS EFLAGS remain */
 	"	pushl %eax\n"
 	"	movl $23, %eax\n"
 	"	int $0x82\n");
@@ -145,6 +152,44 @@ static int wait_failsafe(unsigned n)
 	int i = 0;
 	for (; i < 500 && fs_count < n; i++) { timer_in(2000000); pv_block(); }
 	return i;
+}
+
+/* The iret hypercall to a code selector that does not load (LDT entry 1 of an empty LDT): Xen's IRET
+ * to the guest faults and goes to the failsafe callback, the frame holding the return that did not
+ * happen. The callback (above) continues at the label in kernel mode. */
+volatile unsigned long iret_target, iret_sp;
+static void iret_bad_cs(void)
+{
+#if defined(__x86_64__)
+	__asm__ volatile(
+		"	leaq 1f(%%rip), %%rax\n"
+		"	movq %%rax, iret_target(%%rip)\n"
+		"	movq %%rsp, %%rdx\n"
+		"	movq %%rdx, iret_sp(%%rip)\n"
+		"	pushq $0xe02b\n"	/* SS */
+		"	pushq %%rdx\n"		/* RSP */
+		"	pushq $0x202\n"	/* RFLAGS */
+		"	pushq $0x0c\n"		/* CS: LDT entry 1 (loaded with RPL 3: 0x0f) */
+		"	pushq %%rax\n"		/* RIP */
+		"	pushq $0\n"		/* flags */
+		"	pushq %%rcx\n"
+		"	pushq %%r11\n"
+		"	pushq %%rax\n"
+		"	movl $23, %%eax\n"	/* __HYPERVISOR_iret */
+		"	syscall\n"
+		"1:\n" ::: "rax", "rcx", "rdx", "r11", "memory");
+#else
+	__asm__ volatile(
+		"	movl $1f, iret_target\n"
+		"	movl %%esp, iret_sp\n"
+		"	pushl $0x202\n"	/* EFLAGS */
+		"	pushl $0x0d\n"		/* CS: LDT entry 1, RPL 1 */
+		"	pushl $1f\n"		/* EIP */
+		"	pushl %%eax\n"
+		"	movl $23, %%eax\n"
+		"	int $0x82\n"
+		"1:\n" ::: "eax", "memory");
+#endif
 }
 
 static inline unsigned sel_ds(void) { unsigned v; __asm__ volatile("mov %%ds, %0" : "=r"(v)); return v & 0xffff; }
@@ -216,6 +261,20 @@ int pv_main(void)
 	/* Valid selectors are reloaded without a callback. */
 	for (n = 0; n < 20; n++) { timer_in(2000000); pv_block(); }
 	CHECK(fs_count == 2, "no callback when every selector loads (%d more blocks)", n);
+
+	/* 3. The iret hypercall to a code selector that does not load. */
+	iret_bad_cs();
+	CHECK(fs_count == 3, "iret to a bad CS: the failsafe callback ran (%u)", fs_count);
+#if defined(__x86_64__)
+	/* A frame for kernel mode has CS's RPL cleared, as every 64-bit bounce to the kernel. */
+	CHECK(fs_frame[6] == iret_target && (fs_frame[7] & 0xffff) == 0x0c && fs_frame[9] == iret_sp && fs_frame[10] == 0xe02b,
+	      "iret to a bad CS: the frame holds the return that did not happen (rip %lx cs %lx rsp %lx ss %lx)",
+	      (unsigned long)fs_frame[6], (unsigned long)fs_frame[7], (unsigned long)fs_frame[9], (unsigned long)fs_frame[10]);
+#else
+	CHECK(fs_frame[4] == iret_target && (fs_frame[5] & 0xffff) == 0x0d,
+	      "iret to a bad CS: the frame holds the return that did not happen (eip %lx cs %lx)",
+	      (unsigned long)fs_frame[4], (unsigned long)fs_frame[5]);
+#endif
 	printf("failsafe: %s\n", pv_fail_count ? "FAILED" : "PASSED");
 	return pv_fail_count ? 1 : 0;
 }
