@@ -573,6 +573,8 @@ test("createDomain: vif MACs are checked and unique on the host", async () => {
   assert.throws(() => host.createDomain("w", k, { memoryMiB: 8, vifs: [{ mac: "01:16:3e:01:02:03" }] }), /multicast/);
   assert.throws(() => host.createDomain("w", k, { memoryMiB: 8, vifs: [{ mac: "nonsense" }] }), /hex/);
   assert.is(host.bridge.portList().length, 2, "the failed domains left no ports behind");
+  assert.equal(host.store.directory("/local/domain").sort(), ["0", String(d.domid)], "nor xenstore homes");
+  assert.equal(host.store.directory("/local/domain/0/backend/vif"), [String(d.domid)], "nor backend directories");
   host.destroyDomain(d.domid);
   assert.is(host.bridge.portList().length, 0);
 });

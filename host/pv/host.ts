@@ -113,6 +113,7 @@ export class XenHost {
       for (const v of h.vifs) v.close();
       h.xsConn?.close();
       this.store.release(h.domid);
+      this.removeDomainNodes(h.domid);
       this.core.x.hv_domain_destroy(h.domid);
       throw e;
     }
