@@ -98,7 +98,16 @@ export const F_RR64 = 75;
 export const F_RI32 = 83;
 export const F_RI64 = 91;
 export const F_JCC = 99; // + cc
-export const F_COUNT = 115;
+// Read-modify-write of memory (also with LOCK, which changes nothing for one CPU at a time):
+export const F_INC_M32 = 115; // INC [mem]
+export const F_INC_M64 = 116;
+export const F_DEC_M32 = 117; // DEC [mem]
+export const F_DEC_M64 = 118;
+export const F_XCHG_M32 = 119; // XCHG [mem], A
+export const F_XCHG_M64 = 120;
+export const F_ALU_MR32 = 121; // [mem] op= B, aux = ALU kind (0 ADD 1 OR 4 AND 5 SUB 6 XOR)
+export const F_ALU_MR64 = 122;
+export const F_COUNT = 123;
 
 @inline function regAddr(r: i32): i32 { return CPU_STATE + (r << 3); }
 
@@ -122,7 +131,7 @@ export function specialise(e: i32, mode: i32): void {
 function classify(e: i32, mode: i32): i32 {
   const op = load<u16>(e, 56) as i32;
   const pfx = load<u8>(e, 8) as i32;
-  if ((pfx & P_LOCK) != 0) return F_GEN;
+  const locked = (pfx & P_LOCK) != 0; // only the read-modify-write memory forms below take it
   const is64 = mode == MODE_LONG64;
   const rex = load<u8>(e, 10) as i32;
   const os = (load<u8>(e, 11) & 15) as i32;
@@ -140,6 +149,16 @@ function classify(e: i32, mode: i32): i32 {
   // CS, SS, DS and ES are flat).
   const memOk = mod != 3 && seg < 0 && (is64 ? as == 8 && !ripRel : as == 4);
   const rA = regAddr(reg), rB = regAddr(rm);
+  if (locked) {
+    if (!memOk || !osOk) return F_GEN;
+    if (op < 0x40 && (op & 7) == 1 && aluKindOk(op >> 3) && (op >> 3) != 7) {
+      store<i32>(e, rA, 40); store<u8>(e, op >> 3, 33);
+      return w ? F_ALU_MR64 : F_ALU_MR32;
+    }
+    if (op == 0xff && (reg & 7) <= 1) return (reg & 7) == 0 ? (w ? F_INC_M64 : F_INC_M32) : (w ? F_DEC_M64 : F_DEC_M32);
+    if (op == 0x87) { store<i32>(e, rA, 36); return w ? F_XCHG_M64 : F_XCHG_M32; }
+    return F_GEN;
+  }
   // ALU ops 00-3D.
   if (op < 0x40 && (op & 7) < 6) {
     const k = op >> 3;
@@ -160,7 +179,8 @@ function classify(e: i32, mode: i32): i32 {
       if (!memOk) return F_GEN;
       if (form == 3) { store<i32>(e, rA, 36); store<u8>(e, k, 33); return w ? F_ALU_RM64 : F_ALU_RM32; }
       if (k == 7) { store<i32>(e, rA, 40); return w ? F_CMP_MR64 : F_CMP_MR32; }
-      return F_GEN;
+      store<i32>(e, rA, 40); store<u8>(e, k, 33);
+      return w ? F_ALU_MR64 : F_ALU_MR32;
     }
     return F_GEN;
   }
@@ -290,9 +310,17 @@ function classify(e: i32, mode: i32): i32 {
     case 0xe9: case 0xeb:
       if (!osOk) return F_GEN;
       return F_JMP;
+    case 0x87:
+      if (!osOk || mod == 3 || !memOk) return F_GEN;
+      store<i32>(e, rA, 36);
+      return w ? F_XCHG_M64 : F_XCHG_M32;
     case 0xff: {
       const k = reg & 7;
-      if (k > 1 || !osOk || mod != 3) return F_GEN;
+      if (k > 1 || !osOk) return F_GEN;
+      if (mod != 3) {
+        if (!memOk) return F_GEN;
+        return k == 0 ? (w ? F_INC_M64 : F_INC_M32) : (w ? F_DEC_M64 : F_DEC_M32);
+      }
       store<i32>(e, rB, 36);
       if (k == 0) return w ? F_INC64 : F_INC32;
       return w ? F_DEC64 : F_DEC32;

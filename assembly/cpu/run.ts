@@ -355,6 +355,47 @@ export function run(budget: i32): i32 {
           setLazy(LF_CFOF, 8, ovf, ovf, r);
           ip += len; continue;
         }
+        // Read-modify-write memory forms: the write tag (which implies read access) or the general path.
+        case F.F_INC_M32: case F.F_INC_M64: case F.F_DEC_M32: case F.F_DEC_M64: {
+          const f = load<u8>(e, 32);
+          const size = f == F.F_INC_M64 || f == F.F_DEC_M64 ? 8 : 4;
+          const p = wrProbe(fea(e), size);
+          if (p == 0) break;
+          const dec = f == F.F_DEC_M32 || f == F.F_DEC_M64;
+          const a = size == 8 ? load<u64>(p) : load<u32>(p) as u64;
+          const r = (dec ? a - 1 : a + 1) & sizeMask(size);
+          if (size == 8) store<u64>(p, r); else store<u32>(p, r as u32);
+          setLazyIncDec(dec ? LF_DEC : LF_INC, size, a, r);
+          ip += len; continue;
+        }
+        case F.F_XCHG_M32: {
+          const p = wrProbe(fea(e), 4);
+          if (p == 0) break;
+          const v = load<u32>(p);
+          store<u32>(p, load<u32>(fA(e)));
+          rset(fA(e), 4, v as u64);
+          ip += len; continue;
+        }
+        case F.F_XCHG_M64: {
+          const p = wrProbe(fea(e), 8);
+          if (p == 0) break;
+          const v = load<u64>(p);
+          store<u64>(p, load<u64>(fA(e)));
+          store<u64>(fA(e), v);
+          ip += len; continue;
+        }
+        case F.F_ALU_MR32: {
+          const p = wrProbe(fea(e), 4);
+          if (p == 0) break;
+          store<u32>(p, alu(load<u8>(e, 33) as i32, 4, load<u32>(p) as u64, load<u32>(fB(e)) as u64) as u32);
+          ip += len; continue;
+        }
+        case F.F_ALU_MR64: {
+          const p = wrProbe(fea(e), 8);
+          if (p == 0) break;
+          store<u64>(p, alu(load<u8>(e, 33) as i32, 8, load<u64>(p), load<u64>(fB(e))));
+          ip += len; continue;
+        }
         case F.F_INC32: case F.F_INC64: case F.F_DEC32: case F.F_DEC64: {
           const f = load<u8>(e, 32);
           const size = f == F.F_INC64 || f == F.F_DEC64 ? 8 : 4;
