@@ -19,7 +19,7 @@
 //   (+20 displacement and +24 immediate are the decoder's)
 import { CPU_STATE, MODE_LONG64 } from "../memmap";
 import { reg8off } from "./state";
-import { P_LOCK } from "./decode";
+import { P_LOCK, P_REP } from "./decode";
 
 // An always-zero u64: the base/index "register" of addresses without one.
 export const ZERO_SLOT: i32 = memory.data(8, 8) as i32;
@@ -107,9 +107,27 @@ export const F_XCHG_M32 = 119; // XCHG [mem], A
 export const F_XCHG_M64 = 120;
 export const F_ALU_MR32 = 121; // [mem] op= B, aux = ALU kind (0 ADD 1 OR 4 AND 5 SUB 6 XOR)
 export const F_ALU_MR64 = 122;
-export const F_COUNT = 123;
+// Bit instructions (flags as exec.ts: BSF/BSR ZF only, the others cleared; BT* CF only):
+export const F_BSF32 = 123; // A = index of the lowest set bit of B (B zero: A unchanged)
+export const F_BSF64 = 124;
+export const F_BSR32 = 125;
+export const F_BSR64 = 126;
+export const F_BT_RR32 = 127; // BT/BTS/BTR/BTC A, B; aux = 0 BT 1 BTS 2 BTR 3 BTC
+export const F_BT_RR64 = 128;
+export const F_BT_RI32 = 129; // ... A, imm8
+export const F_BT_RI64 = 130;
+export const F_BT_MR32 = 131; // ... [mem], B (the signed bit offset moves the address)
+export const F_BT_MR64 = 132;
+export const F_BT_MI32 = 133; // ... [mem], imm8
+export const F_BT_MI64 = 134;
+export const F_NOT32 = 135; // NOT A
+export const F_NOT64 = 136;
+export const F_COUNT = 137;
 
 @inline function regAddr(r: i32): i32 { return CPU_STATE + (r << 3); }
+
+// 0F A3 BT, AB BTS, B3 BTR, BB BTC -> 0..3.
+@inline function btKind(op: i32): i32 { return op == 0x1a3 ? 0 : op == 0x1ab ? 1 : op == 0x1b3 ? 2 : 3; }
 
 @inline function aluKindOk(k: i32): bool { return k != 2 && k != 3; } // ADC/SBB: exec.ts
 
@@ -157,6 +175,8 @@ function classify(e: i32, mode: i32): i32 {
     }
     if (op == 0xff && (reg & 7) <= 1) return (reg & 7) == 0 ? (w ? F_INC_M64 : F_INC_M32) : (w ? F_DEC_M64 : F_DEC_M32);
     if (op == 0x87) { store<i32>(e, rA, 36); return w ? F_XCHG_M64 : F_XCHG_M32; }
+    if (op == 0x1ab || op == 0x1b3 || op == 0x1bb) { store<i32>(e, rA, 40); store<u8>(e, btKind(op), 33); return w ? F_BT_MR64 : F_BT_MR32; }
+    if (op == 0x1ba && (reg & 7) >= 5) { store<u8>(e, (reg & 7) - 4, 33); return w ? F_BT_MI64 : F_BT_MI32; }
     return F_GEN;
   }
   // ALU ops 00-3D.
@@ -240,7 +260,23 @@ function classify(e: i32, mode: i32): i32 {
       if (!osOk) return F_GEN;
       store<i32>(e, regAddr(0), 36);
       return w ? F_TEST_RI64 : F_TEST_RI32;
+    case 0x1a3: case 0x1ab: case 0x1b3: case 0x1bb:
+      if (!osOk) return F_GEN;
+      store<i32>(e, rA, 40); store<u8>(e, btKind(op), 33);
+      if (mod == 3) { store<i32>(e, rB, 36); return w ? F_BT_RR64 : F_BT_RR32; }
+      return memOk ? (w ? F_BT_MR64 : F_BT_MR32) : F_GEN;
+    case 0x1ba:
+      if (!osOk || (reg & 7) < 4) return F_GEN;
+      store<u8>(e, (reg & 7) - 4, 33);
+      if (mod == 3) { store<i32>(e, rB, 36); return w ? F_BT_RI64 : F_BT_RI32; }
+      return memOk ? (w ? F_BT_MI64 : F_BT_MI32) : F_GEN;
+    case 0x1bc: case 0x1bd:
+      if (!osOk || mod != 3 || (pfx & P_REP) != 0) return F_GEN; // (F3: TZCNT/LZCNT)
+      store<i32>(e, rA, 36); store<i32>(e, rB, 40);
+      if (op == 0x1bc) return w ? F_BSF64 : F_BSF32;
+      return w ? F_BSR64 : F_BSR32;
     case 0xf7:
+      if ((reg & 7) == 2 && osOk && mod == 3) { store<i32>(e, rB, 36); return w ? F_NOT64 : F_NOT32; }
       if ((reg & 7) == 6 && osOk && mod == 3) { store<i32>(e, rB, 40); return w ? F_DIV64 : F_DIV32; }
       if ((reg & 7) > 1 || !osOk || mod != 3) return F_GEN;
       store<i32>(e, rB, 36);

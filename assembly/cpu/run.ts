@@ -13,14 +13,14 @@ import { CPU_STATE, CPU_INSNS, CPU_EXIT_REASON, SEG_CS, SEG_SS, SEG_DS, SEG_ES, 
 import { rip, setRip, nextIp, is64, segBase, mode, flatMask, RSP, RDX } from "./state";
 import {
   flagsSync, cond, lfOp, lfA, lfB, lfRes, lfSize, setLazy, setLazyIncDec, sizeMask, LF_SUB, LF_LOGIC,
-  LF_CFOF, LF_INC, LF_DEC,
+  LF_CFOF, LF_INC, LF_DEC, getFlags, setFlags,
 } from "./flags";
 import { fault, faultVec, faultErr, clearFault } from "./fault";
 import { decodeCached, decodeEntry, dLen, E } from "./decode";
 import { execute } from "./exec";
 import { dcacheEntry } from "./dcache";
 import { fetchHostFast, rdProbe, wrProbe } from "../mmu/tlb";
-import { alu, imul64, mulHi } from "./alu";
+import { alu, imul64, mulHi, bsfFlags, F_CF } from "./alu";
 import {
   stopReason, clearStop, deliverException, singleStep, singleStepTrap, eventDelivered, clearEventDelivered,
 } from "./system";
@@ -65,6 +65,12 @@ function faultAt(ip: u64): u64 {
 }
 
 // ---- helpers of the fast forms ----
+// BTS/BTR/BTC (k 1..3) of bit b; the flags: CF = the bit before, the others kept (as exec.ts).
+@inline function btApply(k: i32, v: u64, b: u64): u64 {
+  const m = (<u64>1) << b;
+  return k == 1 ? v | m : k == 2 ? v & ~m : v ^ m;
+}
+@inline function btFlag(cf: bool): void { setFlags((getFlags() & ~F_CF) | (cf ? F_CF : 0)); }
 @inline function rget(a: i32, size: i32): u64 { return size == 4 ? load<u32>(a) as u64 : load<u64>(a); }
 @inline function rset(a: i32, size: i32, v: u64): void { store<u64>(a, size == 4 ? v & 0xffffffff : v); }
 // Effective address of the entry's memory operand: 64-bit addressing in 64-bit mode, else 32-bit
@@ -396,6 +402,47 @@ export function run(budget: i32): i32 {
           store<u64>(p, alu(load<u8>(e, 33) as i32, 8, load<u64>(p), load<u64>(fB(e))));
           ip += len; continue;
         }
+        case F.F_BSF32: case F.F_BSF64: case F.F_BSR32: case F.F_BSR64: {
+          const f = load<u8>(e, 32);
+          const size = f == F.F_BSF64 || f == F.F_BSR64 ? 8 : 4;
+          const v = rget(fB(e), size);
+          if (v == 0) { bsfFlags(true); ip += len; continue; } // the destination is unchanged
+          rset(fA(e), size, f == F.F_BSF32 || f == F.F_BSF64 ? ctz<u64>(v) : 63 - clz<u64>(v));
+          bsfFlags(false);
+          ip += len; continue;
+        }
+        case F.F_BT_RR32: case F.F_BT_RR64: case F.F_BT_RI32: case F.F_BT_RI64: {
+          const f = load<u8>(e, 32);
+          const size = f == F.F_BT_RR64 || f == F.F_BT_RI64 ? 8 : 4;
+          const b = (f == F.F_BT_RR32 || f == F.F_BT_RR64 ? rget(fB(e), size) : fImm(e) & 0xff) & (((size << 3) - 1) as u64);
+          const v = rget(fA(e), size);
+          const k = load<u8>(e, 33) as i32;
+          if (k != 0) rset(fA(e), size, btApply(k, v, b));
+          btFlag(((v >> b) & 1) != 0);
+          ip += len; continue;
+        }
+        case F.F_BT_MR32: case F.F_BT_MR64: case F.F_BT_MI32: case F.F_BT_MI64: {
+          const f = load<u8>(e, 32);
+          const size = f == F.F_BT_MR64 || f == F.F_BT_MI64 ? 8 : 4;
+          let lin = fea(e);
+          let b: u64;
+          if (f == F.F_BT_MR32 || f == F.F_BT_MR64) {
+            // A register bit offset is signed and may address another word.
+            const so: i64 = size == 4 ? <i64><i32>load<u32>(fB(e)) : load<i64>(fB(e));
+            lin += ((so >> (size == 4 ? 5 : 6)) * (size as i64)) as u64;
+            if (!is64) lin &= 0xffffffff;
+            b = (so as u64) & (((size << 3) - 1) as u64);
+          } else b = fImm(e) & 0xff & (((size << 3) - 1) as u64);
+          const k = load<u8>(e, 33) as i32;
+          const p = k == 0 ? rdProbe(lin, size) : wrProbe(lin, size);
+          if (p == 0) break;
+          const v = size == 8 ? load<u64>(p) : load<u32>(p) as u64;
+          if (k != 0) { const r = btApply(k, v, b); if (size == 8) store<u64>(p, r); else store<u32>(p, r as u32); }
+          btFlag(((v >> b) & 1) != 0);
+          ip += len; continue;
+        }
+        case F.F_NOT32: rset(fA(e), 4, ~load<u32>(fA(e)) as u64); ip += len; continue;
+        case F.F_NOT64: store<u64>(fA(e), ~load<u64>(fA(e))); ip += len; continue;
         case F.F_INC32: case F.F_INC64: case F.F_DEC32: case F.F_DEC64: {
           const f = load<u8>(e, 32);
           const size = f == F.F_INC64 || f == F.F_DEC64 ? 8 : 4;
