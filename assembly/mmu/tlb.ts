@@ -163,6 +163,7 @@ export function tlbFlushPage(lin: u64): void {
 export function tlbDropWrites(hostPage: i32): void {
   for (let b = 0; b < TLB_BANKS; b++) {
     const m = bankBase(b);
+    if (load<u32>(m + B_EPOCH) != epoch) continue; // stale: cleared before its next use anyway
     for (let i = 0; i < TLB_ENTRIES; i++) {
       if (load<i32>(m + 0x18000 + (i << 2)) == hostPage) store<i64>(m + 0x8000 + (i << 3), -1);
     }
