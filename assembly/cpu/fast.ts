@@ -122,14 +122,15 @@ export const F_BT_MI32 = 133; // ... [mem], imm8
 export const F_BT_MI64 = 134;
 export const F_NOT32 = 135; // NOT A
 export const F_NOT64 = 136;
-export const F_COUNT = 137;
+export const F_SETCC = 137; // SETcc r8 (A: the byte register), aux = cc
+export const F_COUNT = 138;
 
 @inline function regAddr(r: i32): i32 { return CPU_STATE + (r << 3); }
 
 // 0F A3 BT, AB BTS, B3 BTR, BB BTC -> 0..3.
 @inline function btKind(op: i32): i32 { return op == 0x1a3 ? 0 : op == 0x1ab ? 1 : op == 0x1b3 ? 2 : 3; }
 
-@inline function aluKindOk(k: i32): bool { return k != 2 && k != 3; } // ADC/SBB: exec.ts
+@inline function aluKindOk(k: i32): bool { return k >= 0 && k <= 7; } // ADD OR ADC SBB AND SUB XOR CMP
 
 // Fill in the fast form of the entry `e` (already holding the decoded instruction).
 export function specialise(e: i32, mode: i32): void {
@@ -270,6 +271,12 @@ function classify(e: i32, mode: i32): i32 {
       store<u8>(e, (reg & 7) - 4, 33);
       if (mod == 3) { store<i32>(e, rB, 36); return w ? F_BT_RI64 : F_BT_RI32; }
       return memOk ? (w ? F_BT_MI64 : F_BT_MI32) : F_GEN;
+    case 0x190: case 0x191: case 0x192: case 0x193: case 0x194: case 0x195: case 0x196: case 0x197:
+    case 0x198: case 0x199: case 0x19a: case 0x19b: case 0x19c: case 0x19d: case 0x19e: case 0x19f:
+      if (mod != 3) return F_GEN;
+      store<i32>(e, CPU_STATE + reg8off(rm, rex != 0), 36);
+      store<u8>(e, op & 15, 33);
+      return F_SETCC;
     case 0x1bc: case 0x1bd:
       if (!osOk || mod != 3 || (pfx & P_REP) != 0) return F_GEN; // (F3: TZCNT/LZCNT)
       store<i32>(e, rA, 36); store<i32>(e, rB, 40);

@@ -441,6 +441,7 @@ export function run(budget: i32): i32 {
           btFlag(((v >> b) & 1) != 0);
           ip += len; continue;
         }
+        case F.F_SETCC: store<u8>(fA(e), condFast(load<u8>(e, 33) as i32) ? 1 : 0); ip += len; continue;
         case F.F_NOT32: rset(fA(e), 4, ~load<u32>(fA(e)) as u64); ip += len; continue;
         case F.F_NOT64: store<u64>(fA(e), ~load<u64>(fA(e))); ip += len; continue;
         case F.F_INC32: case F.F_INC64: case F.F_DEC32: case F.F_DEC64: {
@@ -532,12 +533,16 @@ export function run(budget: i32): i32 {
         // ALU r, r
         case F.F_RR32 + 0: rset(fA(e), 4, alu(0, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
         case F.F_RR32 + 1: rset(fA(e), 4, alu(1, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
+        case F.F_RR32 + 2: rset(fA(e), 4, alu(2, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
+        case F.F_RR32 + 3: rset(fA(e), 4, alu(3, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
         case F.F_RR32 + 4: rset(fA(e), 4, alu(4, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
         case F.F_RR32 + 5: rset(fA(e), 4, alu(5, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
         case F.F_RR32 + 6: rset(fA(e), 4, alu(6, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
         case F.F_RR32 + 7: alu(7, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64); ip += len; continue;
         case F.F_RR64 + 0: store<u64>(fA(e), alu(0, 8, load<u64>(fA(e)), load<u64>(fB(e)))); ip += len; continue;
         case F.F_RR64 + 1: store<u64>(fA(e), alu(1, 8, load<u64>(fA(e)), load<u64>(fB(e)))); ip += len; continue;
+        case F.F_RR64 + 2: store<u64>(fA(e), alu(2, 8, load<u64>(fA(e)), load<u64>(fB(e)))); ip += len; continue;
+        case F.F_RR64 + 3: store<u64>(fA(e), alu(3, 8, load<u64>(fA(e)), load<u64>(fB(e)))); ip += len; continue;
         case F.F_RR64 + 4: store<u64>(fA(e), alu(4, 8, load<u64>(fA(e)), load<u64>(fB(e)))); ip += len; continue;
         case F.F_RR64 + 5: store<u64>(fA(e), alu(5, 8, load<u64>(fA(e)), load<u64>(fB(e)))); ip += len; continue;
         case F.F_RR64 + 6: store<u64>(fA(e), alu(6, 8, load<u64>(fA(e)), load<u64>(fB(e)))); ip += len; continue;
@@ -545,12 +550,16 @@ export function run(budget: i32): i32 {
         // ALU r, imm
         case F.F_RI32 + 0: rset(fA(e), 4, alu(0, 4, load<u32>(fA(e)) as u64, fImm(e))); ip += len; continue;
         case F.F_RI32 + 1: rset(fA(e), 4, alu(1, 4, load<u32>(fA(e)) as u64, fImm(e))); ip += len; continue;
+        case F.F_RI32 + 2: rset(fA(e), 4, alu(2, 4, load<u32>(fA(e)) as u64, fImm(e))); ip += len; continue;
+        case F.F_RI32 + 3: rset(fA(e), 4, alu(3, 4, load<u32>(fA(e)) as u64, fImm(e))); ip += len; continue;
         case F.F_RI32 + 4: rset(fA(e), 4, alu(4, 4, load<u32>(fA(e)) as u64, fImm(e))); ip += len; continue;
         case F.F_RI32 + 5: rset(fA(e), 4, alu(5, 4, load<u32>(fA(e)) as u64, fImm(e))); ip += len; continue;
         case F.F_RI32 + 6: rset(fA(e), 4, alu(6, 4, load<u32>(fA(e)) as u64, fImm(e))); ip += len; continue;
         case F.F_RI32 + 7: alu(7, 4, load<u32>(fA(e)) as u64, fImm(e)); ip += len; continue;
         case F.F_RI64 + 0: store<u64>(fA(e), alu(0, 8, load<u64>(fA(e)), fImm(e))); ip += len; continue;
         case F.F_RI64 + 1: store<u64>(fA(e), alu(1, 8, load<u64>(fA(e)), fImm(e))); ip += len; continue;
+        case F.F_RI64 + 2: store<u64>(fA(e), alu(2, 8, load<u64>(fA(e)), fImm(e))); ip += len; continue;
+        case F.F_RI64 + 3: store<u64>(fA(e), alu(3, 8, load<u64>(fA(e)), fImm(e))); ip += len; continue;
         case F.F_RI64 + 4: store<u64>(fA(e), alu(4, 8, load<u64>(fA(e)), fImm(e))); ip += len; continue;
         case F.F_RI64 + 5: store<u64>(fA(e), alu(5, 8, load<u64>(fA(e)), fImm(e))); ip += len; continue;
         case F.F_RI64 + 6: store<u64>(fA(e), alu(6, 8, load<u64>(fA(e)), fImm(e))); ip += len; continue;
