@@ -123,7 +123,13 @@ export const F_BT_MI64 = 134;
 export const F_NOT32 = 135; // NOT A
 export const F_NOT64 = 136;
 export const F_SETCC = 137; // SETcc r8 (A: the byte register), aux = cc
-export const F_COUNT = 138;
+export const F_CMPXCHG_M32 = 138; // CMPXCHG [mem], B (also with LOCK)
+export const F_CMPXCHG_M64 = 139;
+export const F_XADD_M32 = 140; // XADD [mem], B (also with LOCK)
+export const F_XADD_M64 = 141;
+export const F_MUL32 = 142; // MUL B: EDX:EAX = EAX * B
+export const F_MUL64 = 143; // MUL B: RDX:RAX = RAX * B
+export const F_COUNT = 144;
 
 @inline function regAddr(r: i32): i32 { return CPU_STATE + (r << 3); }
 
@@ -178,6 +184,8 @@ function classify(e: i32, mode: i32): i32 {
     if (op == 0x87) { store<i32>(e, rA, 36); return w ? F_XCHG_M64 : F_XCHG_M32; }
     if (op == 0x1ab || op == 0x1b3 || op == 0x1bb) { store<i32>(e, rA, 40); store<u8>(e, btKind(op), 33); return w ? F_BT_MR64 : F_BT_MR32; }
     if (op == 0x1ba && (reg & 7) >= 5) { store<u8>(e, (reg & 7) - 4, 33); return w ? F_BT_MI64 : F_BT_MI32; }
+    if (op == 0x1b1) { store<i32>(e, rA, 40); return w ? F_CMPXCHG_M64 : F_CMPXCHG_M32; }
+    if (op == 0x1c1) { store<i32>(e, rA, 40); return w ? F_XADD_M64 : F_XADD_M32; }
     return F_GEN;
   }
   // ALU ops 00-3D.
@@ -282,7 +290,13 @@ function classify(e: i32, mode: i32): i32 {
       store<i32>(e, rA, 36); store<i32>(e, rB, 40);
       if (op == 0x1bc) return w ? F_BSF64 : F_BSF32;
       return w ? F_BSR64 : F_BSR32;
+    case 0x1b1: case 0x1c1:
+      if (!osOk || !memOk) return F_GEN;
+      store<i32>(e, rA, 40);
+      if (op == 0x1b1) return w ? F_CMPXCHG_M64 : F_CMPXCHG_M32;
+      return w ? F_XADD_M64 : F_XADD_M32;
     case 0xf7:
+      if ((reg & 7) == 4 && osOk && mod == 3) { store<i32>(e, rB, 40); return w ? F_MUL64 : F_MUL32; }
       if ((reg & 7) == 2 && osOk && mod == 3) { store<i32>(e, rB, 36); return w ? F_NOT64 : F_NOT32; }
       if ((reg & 7) == 6 && osOk && mod == 3) { store<i32>(e, rB, 40); return w ? F_DIV64 : F_DIV32; }
       if ((reg & 7) > 1 || !osOk || mod != 3) return F_GEN;

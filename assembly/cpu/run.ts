@@ -20,7 +20,7 @@ import { decodeCached, decodeEntry, dLen, E } from "./decode";
 import { execute } from "./exec";
 import { dcacheEntry } from "./dcache";
 import { fetchHostFast, rdProbe, wrProbe } from "../mmu/tlb";
-import { alu, imul64, mulHi, bsfFlags, F_CF } from "./alu";
+import { alu, imul64, mul64, mulHi, mulFlags, bsfFlags, F_CF } from "./alu";
 import {
   stopReason, clearStop, deliverException, singleStep, singleStepTrap, eventDelivered, clearEventDelivered,
 } from "./system";
@@ -439,6 +439,41 @@ export function run(budget: i32): i32 {
           const v = size == 8 ? load<u64>(p) : load<u32>(p) as u64;
           if (k != 0) { const r = btApply(k, v, b); if (size == 8) store<u64>(p, r); else store<u32>(p, r as u32); }
           btFlag(((v >> b) & 1) != 0);
+          ip += len; continue;
+        }
+        case F.F_CMPXCHG_M32: case F.F_CMPXCHG_M64: {
+          const size = load<u8>(e, 32) == F.F_CMPXCHG_M64 ? 8 : 4;
+          const p = wrProbe(fea(e), size);
+          if (p == 0) break;
+          const d = size == 8 ? load<u64>(p) : load<u32>(p) as u64;
+          const a = rget(CPU_STATE, size); // RAX
+          alu(7, size, a, d);
+          if (a == d) { const v = rget(fB(e), size); if (size == 8) store<u64>(p, v); else store<u32>(p, v as u32); }
+          else rset(CPU_STATE, size, d); // (the processor writes the old value back: no change)
+          ip += len; continue;
+        }
+        case F.F_XADD_M32: case F.F_XADD_M64: {
+          const size = load<u8>(e, 32) == F.F_XADD_M64 ? 8 : 4;
+          const p = wrProbe(fea(e), size);
+          if (p == 0) break;
+          const d = size == 8 ? load<u64>(p) : load<u32>(p) as u64;
+          const r = alu(0, size, d, rget(fB(e), size));
+          rset(fB(e), size, d);
+          if (size == 8) store<u64>(p, r); else store<u32>(p, r as u32);
+          ip += len; continue;
+        }
+        case F.F_MUL64: {
+          const lo = mul64(load<u64>(CPU_STATE), load<u64>(fB(e)));
+          store<u64>(CPU_STATE, lo);
+          store<u64>(CPU_STATE + 16, mulHi); // RDX
+          mulFlags(8, lo, mulHi != 0);
+          ip += len; continue;
+        }
+        case F.F_MUL32: {
+          const full = (load<u32>(CPU_STATE) as u64) * (load<u32>(fB(e)) as u64);
+          store<u64>(CPU_STATE, full & 0xffffffff);
+          store<u64>(CPU_STATE + 16, full >> 32);
+          mulFlags(4, full & 0xffffffff, (full >> 32) != 0);
           ip += len; continue;
         }
         case F.F_SETCC: store<u8>(fA(e), condFast(load<u8>(e, 33) as i32) ? 1 : 0); ip += len; continue;
