@@ -10,6 +10,7 @@ import { spawn, spawnSync, execFileSync, ChildProcess } from "node:child_process
 import { mkdirSync, writeFileSync, rmSync, chmodSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
 import { linuxKernel, linuxModule, busyboxInitramfs } from "./lib/linux";
 
 const DIR = join(process.cwd(), "tests", "build", "hotplug");
@@ -93,11 +94,12 @@ test.before(async () => {
 });
 test.after(() => { spawnSync(process.execPath, ["bin/xend.js", "stop"], { env }); xend.kill(); });
 
-/** An ext2 image with /hello.txt. */
-function ext2(name: string, text: string): string {
+/** An ext2 image with /hello.txt (and `big` as /big.bin). */
+function ext2(name: string, text: string, big?: Uint8Array): string {
   const root = join(DIR, `${name}-root`);
   mkdirSync(root, { recursive: true });
   writeFileSync(join(root, "hello.txt"), text);
+  if (big) writeFileSync(join(root, "big.bin"), big);
   const img = join(DIR, `${name}.img`);
   execFileSync("mke2fs", ["-q", "-F", "-t", "ext2", "-d", root, img, "4M"], { stdio: "ignore" });
   return img;
@@ -114,6 +116,9 @@ test("Debian's Linux: a disk and a NIC hot-plugged into it and out again (xm blo
     'echo "hp: xvdb appeared, $(cat /sys/block/xvdb/size) sectors"',
     "mkdir -p /mnt",
     "mount -t ext2 /dev/xvdb /mnt && cat /mnt/hello.txt",
+    // 1 MiB read and written in large requests (with indirect descriptors, more than 11 segments each).
+    'echo "hp: max_segments $(cat /sys/block/xvdb/queue/max_segments), big $(md5sum /mnt/big.bin | cut -d" " -f1)"',
+    "cp /mnt/big.bin /mnt/copy.bin && sync",
     'echo "written by Linux" > /mnt/guest.txt',
     'umount /mnt && echo "hp: unmounted"',
     "while [ -e /sys/block/xvdb ]; do sleep 0.3; done",
@@ -125,7 +130,8 @@ test("Debian's Linux: a disk and a NIC hot-plugged into it and out again (xm blo
     'echo "hp: eth0 gone, $(ls /sys/class/net | grep -c eth) left"',
     "while true; do sleep 1; done",
   ], mods.map((m) => [`lib/modules/${m.split("/").pop()}`, linuxModule(m)]));
-  const img = ext2("lx", "hello from the hot-plugged disk\n");
+  const big = randomBytes(1 << 20);
+  const img = ext2("lx", "hello from the hot-plugged disk\n", big);
   ok("create", cfg("lx", `name = "lx"\nkernel = "${linuxKernel()}"\nramdisk = "${initrd}"\nmemory = 256\nextra = "console=hvc0 quiet"\n`));
   const id = domid("lx");
   const con = console_("lx");
@@ -139,6 +145,11 @@ test("Debian's Linux: a disk and a NIC hot-plugged into it and out again (xm blo
   assert.ok(await con.wait("hp: unmounted", 30000), con.out.slice(-3000));
   assert.match(con.out, "hp: xvdb appeared, 8192 sectors");
   assert.match(con.out, "hello from the hot-plugged disk");
+  // Linux's blkfront takes min(its max_indirect_segments, 32 by default, and ours, 256): more than 11
+  // means indirect descriptors are in use.
+  const seg = /hp: max_segments (\d+), big ([0-9a-f]+)/.exec(con.out);
+  assert.ok(seg && Number(seg[1]) > 11, `indirect descriptors in use: ${con.out.slice(-1500)}`);
+  assert.is(seg![2], createHash("md5").update(big).digest("hex"), "the 1 MiB file read through them");
   assert.match(ok("block-list", "lx"), new RegExp(`^51728 xvdb  0   ${id} +4 +\\d+ +\\d+ +/local/domain/0/backend/vbd/${id}/51728$`, "m"));
   assert.is(await xsRead(`/local/domain/${id}/device/vbd/51728/backend`), `/local/domain/0/backend/vbd/${id}/51728`);
   assert.match(JSON.stringify(JSON.parse(ok("list", "-l", "lx"))[0].disks), `xvdb:${img}`);
@@ -154,6 +165,8 @@ test("Debian's Linux: a disk and a NIC hot-plugged into it and out again (xm blo
   assert.equal(JSON.parse(ok("list", "-l", "lx"))[0].disks, []);
   assert.is(dom0Ports(), ports, "closed again");
   assert.is(execFileSync("debugfs", ["-R", "cat /guest.txt", img], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }), "written by Linux\n");
+  const copy = execFileSync("debugfs", ["-R", "cat /copy.bin", img], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 4 << 20 });
+  assert.is(createHash("md5").update(copy).digest("hex"), createHash("md5").update(big).digest("hex"), "the 1 MiB copy Linux wrote");
 
   // The NIC: eth0 appears with the MAC given, then goes away.
   fails(/mac=00:16:3e:zz:02:03: not six two-digit hex octets/, "network-attach", "lx", "mac=00:16:3e:zz:02:03");

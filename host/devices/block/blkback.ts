@@ -3,6 +3,9 @@
 // frontend), requests come through the shared ring (grant-mapped), data moves through the granted
 // frames of each request's segments. Reads, writes, flush and barrier (both fsync before completing);
 // a read-only disk refuses writes. Both request layouts are understood: "x86_64-abi" and "x86_32-abi".
+// Indirect descriptors (BLKIF_OP_INDIRECT, "feature-max-indirect-segments"): a request names up to 8
+// granted pages that hold its segment list (8 bytes each, 512 per page), so one request moves up to
+// MAX_INDIRECT_SEGMENTS pages instead of 11.
 import { openSync, readSync, writeSync, fsyncSync, fstatSync, closeSync } from "node:fs";
 import type { Core } from "../../core";
 import type { XenStore } from "../xenstore/store";
@@ -12,8 +15,13 @@ export const BLKIF_OP_READ = 0;
 export const BLKIF_OP_WRITE = 1;
 export const BLKIF_OP_WRITE_BARRIER = 2;
 export const BLKIF_OP_FLUSH_DISKCACHE = 3;
+export const BLKIF_OP_INDIRECT = 6;
 const BLKIF_RSP_OKAY = 0, BLKIF_RSP_ERROR = -1, BLKIF_RSP_EOPNOTSUPP = -2;
 const MAX_SEGMENTS = 11;
+export const MAX_INDIRECT_SEGMENTS = 256; // what we advertise (Linux's blkback too); 512 fit in a page
+const SEGS_PER_INDIRECT_PAGE = 512;
+/** A segment: a granted frame and the sectors [first, last] of it to transfer. */
+interface Segment { gref: number; first: number; last: number }
 const VDISK_READONLY = 4;
 // xenbus states
 export const XB = { Unknown: 0, Initialising: 1, InitWait: 2, Initialised: 3, Connected: 4, Closing: 5, Closed: 6 } as const;
@@ -41,6 +49,8 @@ export class BlkBack {
   private abi32 = false;
   connected = false;
   requests = 0;
+  /** Requests that came with indirect descriptors. */
+  indirectRequests = 0;
 
   constructor(private readonly core: Core, private readonly store: XenStore, readonly domid: number, readonly disk: DiskSpec) {
     this.devid = vdevNumber(disk.vdev);
@@ -70,6 +80,7 @@ export class BlkBack {
     s.write(`${this.beDir}/info`, String(disk.writable ? 0 : VDISK_READONLY));
     s.write(`${this.beDir}/feature-flush-cache`, "1");
     s.write(`${this.beDir}/feature-barrier`, "1");
+    s.write(`${this.beDir}/feature-max-indirect-segments`, String(MAX_INDIRECT_SEGMENTS));
     s.write(`${this.beDir}/state`, String(XB.InitWait));
   }
 
@@ -136,11 +147,30 @@ export class BlkBack {
     while (this.reqCons !== prod && guard++ < 1024) {
       if (((prod - this.reqCons) >>> 0) > N) { this.reqCons = prod; break; } // a hostile producer index
       const e = r + 64 + (this.reqCons % N) * size;
-      const op = v.getUint8(e), nseg = v.getUint8(e + 1);
-      const id = v.getBigUint64(e + (this.abi32 ? 4 : 8), true);
-      const sector = Number(v.getBigUint64(e + (this.abi32 ? 12 : 16), true));
-      const segs = e + (this.abi32 ? 20 : 24);
-      const status = this.doRequest(op, nseg, sector, segs);
+      let op = v.getUint8(e);
+      let status: number, id: bigint;
+      if (op === BLKIF_OP_INDIRECT) {
+        // { u8 op, indirect_op; u16 nr_segments; u64 id (@8, x86_32: @4); u64 sector (@16 / @12);
+        //   u16 handle; u16 pad; u32 indirect_grefs[8] (@28 / @24) }
+        id = v.getBigUint64(e + (this.abi32 ? 4 : 8), true);
+        const sector = Number(v.getBigUint64(e + (this.abi32 ? 12 : 16), true));
+        const segs = this.indirectSegments(v.getUint16(e + 2, true), e + (this.abi32 ? 24 : 28));
+        op = v.getUint8(e + 1); // the response carries the inner operation (Linux's blkfront checks it)
+        status = segs === undefined ? BLKIF_RSP_ERROR : this.doRequest(op, segs, sector, MAX_INDIRECT_SEGMENTS);
+        this.indirectRequests++;
+      } else {
+        const nseg = v.getUint8(e + 1);
+        id = v.getBigUint64(e + (this.abi32 ? 4 : 8), true);
+        const sector = Number(v.getBigUint64(e + (this.abi32 ? 12 : 16), true));
+        const base = e + (this.abi32 ? 20 : 24);
+        const segs: Segment[] = [];
+        // (More than 11 segments is refused: one more is enough to say so.)
+        for (let i = 0; i < Math.min(nseg, MAX_SEGMENTS + 1); i++) {
+          const g = base + i * 8;
+          segs.push({ gref: v.getUint32(g, true), first: v.getUint8(g + 4), last: v.getUint8(g + 5) });
+        }
+        status = this.doRequest(op, segs, sector, MAX_SEGMENTS);
+      }
       // The response replaces the request's slot at rsp_prod.
       const rp = v.getUint32(r + 8, true);
       const re = r + 64 + (rp % N) * size;
@@ -161,20 +191,38 @@ export class BlkBack {
     return did;
   }
 
-  private doRequest(op: number, nseg: number, sector: number, segs: number): number {
+  /** The segment list of an indirect request: `nseg` entries from the pages granted in the request's
+   * indirect_grefs (at `grefs`), or undefined when it is malformed (too many segments, a bad grant). */
+  private indirectSegments(nseg: number, grefs: number): Segment[] | undefined {
+    if (nseg === 0 || nseg > MAX_INDIRECT_SEGMENTS) return undefined;
+    const x = this.core.x;
+    const segs: Segment[] = [];
+    for (let p = 0; p * SEGS_PER_INDIRECT_PAGE < nseg; p++) {
+      const h = x.hv_gnt_map(this.domid, this.view().getUint32(grefs + p * 4, true), 0);
+      if (h <= 0) return undefined;
+      const v = this.view();
+      const page = x.hv_gnt_mfn(h) * 4096;
+      for (let i = p * SEGS_PER_INDIRECT_PAGE; i < nseg && i < (p + 1) * SEGS_PER_INDIRECT_PAGE; i++) {
+        const g = page + (i % SEGS_PER_INDIRECT_PAGE) * 8;
+        segs.push({ gref: v.getUint32(g, true), first: v.getUint8(g + 4), last: v.getUint8(g + 5) });
+      }
+      x.hv_gnt_unmap(h);
+    }
+    return segs;
+  }
+
+  private doRequest(op: number, segs: Segment[], sector: number, maxSegs: number): number {
+    const nseg = segs.length;
     if (op === BLKIF_OP_FLUSH_DISKCACHE || (op === BLKIF_OP_WRITE_BARRIER && nseg === 0)) {
       try { fsyncSync(this.fd); return BLKIF_RSP_OKAY; } catch { return BLKIF_RSP_ERROR; }
     }
     if (op !== BLKIF_OP_READ && op !== BLKIF_OP_WRITE && op !== BLKIF_OP_WRITE_BARRIER) return BLKIF_RSP_EOPNOTSUPP;
     const write = op !== BLKIF_OP_READ;
     if (write && !this.disk.writable) return BLKIF_RSP_ERROR;
-    if (nseg === 0 || nseg > MAX_SEGMENTS) return BLKIF_RSP_ERROR;
+    if (nseg === 0 || nseg > maxSegs) return BLKIF_RSP_ERROR;
     const x = this.core.x;
     let s = sector;
-    for (let i = 0; i < nseg; i++) {
-      const v = this.view();
-      const g = segs + i * 8;
-      const gref = v.getUint32(g, true), first = v.getUint8(g + 4), last = v.getUint8(g + 5);
+    for (const { gref, first, last } of segs) {
       if (first > last || last > 7) return BLKIF_RSP_ERROR;
       const n = last - first + 1;
       if (s + n > this.sectors) return BLKIF_RSP_ERROR;
