@@ -198,7 +198,7 @@ export class BlkBack {
     const x = this.core.x;
     const segs: Segment[] = [];
     for (let p = 0; p * SEGS_PER_INDIRECT_PAGE < nseg; p++) {
-      const h = x.hv_gnt_map(this.domid, this.view().getUint32(grefs + p * 4, true), 0);
+      const h = x.hv_gnt_map(this.domid, this.view().getUint32(grefs + p * 4, true), 1); // read-only: we only read the list
       if (h <= 0) return undefined;
       const v = this.view();
       const page = x.hv_gnt_mfn(h) * 4096;
