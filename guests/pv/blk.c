@@ -7,19 +7,7 @@
  * Prints "ok:"/"FAIL:" lines and "blk: PASSED" (or FAILED), then powers off. */
 #include "pv.h"
 
-struct gnttab_setup_table {
-	uint16_t dom; uint16_t pad; uint32_t nr_frames; int16_t status; uint16_t pad2;
-#if defined(__x86_64__)
-	uint32_t pad3;
-#endif
-	xen_ulong_t frame_list;
-};
-struct grant_entry { uint16_t flags, domid; uint32_t frame; };
-struct bind_virq { uint32_t virq, vcpu, port; };
-struct alloc_unbound { uint16_t dom, remote_dom; uint32_t port; };
-#define GNTTABOP_setup_table 2
-#define GTF_permit_access 1
-#define GTF_readonly 4
+#define FE "device/vbd/51712" /* our device directory in xenstore */
 
 /* io/ring.h + io/blkif.h: the natural layout of each width is its ABI (uint64_t is 4-aligned on i386). */
 struct sring_hdr { uint32_t req_prod, req_event, rsp_prod, rsp_event; uint8_t pad[48]; };
@@ -50,52 +38,6 @@ static uint64_t next_id = 1;
 static xen_ulong_t *p2m;
 static char bepath[96];
 
-static char *put_str(char *d, const char *s) { while (*s) *d++ = *s++; *d = 0; return d; }
-static char *put_num(char *d, unsigned long v)
-{
-	char t[24]; int n = 0;
-	do { t[n++] = '0' + v % 10; v /= 10; } while (v);
-	while (n) *d++ = t[--n];
-	*d = 0;
-	return d;
-}
-static int to_int(const char *s) { int v = 0; if (*s < '0' || *s > '9') return -1; while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0'); return v; }
-static void set_timer(uint64_t t)
-{
-#if defined(__x86_64__)
-	HYPERVISOR(__HYPERVISOR_set_timer_op, t, 0, 0);
-#else
-	HYPERVISOR(__HYPERVISOR_set_timer_op, (uint32_t)t, (uint32_t)(t >> 32), 0);
-#endif
-}
-static void nap(void) { set_timer(pv_system_time() + 1000000); pv_block(); }
-static int fe_write(const char *key, const char *value)
-{
-	char path[64];
-	put_str(put_str(path, "device/vbd/51712/"), key);
-	return xs_write(path, value);
-}
-static int fe_write_num(const char *key, unsigned long v) { char b[24]; put_num(b, v); return fe_write(key, b); }
-static int be_read(const char *key, char *buf, int len)
-{
-	char path[160];
-	put_str(put_str(put_str(path, bepath), "/"), key);
-	return xs_read(path, buf, len);
-}
-static int be_state(void) { char b[16]; return be_read("state", b, sizeof b) < 0 ? -1 : to_int(b); }
-static int wait_be_state(int want, int naps)
-{
-	int st = -1;
-	for (int i = 0; i < naps && (st = be_state()) != want; i++) nap();
-	return st;
-}
-static void grant(int ref, unsigned long pfn, int ro)
-{
-	gt[ref].frame = p2m[pfn];
-	gt[ref].domid = 0;
-	__atomic_store_n(&gt[ref].flags, GTF_permit_access | (ro ? GTF_readonly : 0), __ATOMIC_SEQ_CST);
-}
-
 /* Post the request prepared in `e` (its id set here) and wait for its response: the status, or -99. */
 static int submit(union ent *e)
 {
@@ -112,7 +54,7 @@ static int submit(union ent *e)
 			rsp_cons++;
 			if (r->id == id) return r->status;
 		}
-		nap();
+		pv_nap();
 	}
 	return -99;
 }
@@ -149,16 +91,11 @@ int pv_main(void)
 
 	CHECK(xs_init(pv_free_va(2)) == 0, "xenstore ring mapped");
 	CHECK(xs_read("device/vbd/51712/backend", bepath, sizeof bepath) > 0, "backend at %s", bepath);
-	CHECK(be_read("feature-max-indirect-segments", buf, sizeof buf) > 0 && to_int(buf) >= 2, "feature-max-indirect-segments = %s", buf);
-	CHECK(wait_be_state(2, 1000) == 2, "backend in InitWait");
+	CHECK(xs_read_at(bepath, "feature-max-indirect-segments", buf, sizeof buf) > 0 && pv_to_int(buf) >= 2, "feature-max-indirect-segments = %s", buf);
+	CHECK(xs_wait_state(bepath, 2, 1000) == 2, "backend in InitWait");
 
-	xen_ulong_t gframe = 0;
-	struct gnttab_setup_table st = { DOMID_SELF, 0, 1, 0, 0,
-#if defined(__x86_64__)
-		0,
-#endif
-		(xen_ulong_t)&gframe };
-	CHECK(HYPERVISOR(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, &st, 1) == 0 && st.status == 0, "grant table set up");
+	xen_ulong_t gframe = pv_grant_table_setup();
+	CHECK(gframe != 0, "grant table set up");
 	gt = (volatile struct grant_entry *)pv_free_va(1);
 	pv_map((unsigned long)gt, (uint64_t)gframe << 12, 3);
 	ring = (volatile struct sring *)pv_free_va(3);
@@ -171,10 +108,10 @@ int pv_main(void)
 	pv_map((unsigned long)ind, (uint64_t)p2m[n - 4] << 12, 3);
 	memset((void *)ring, 0, 4096);
 	ring->h.req_event = ring->h.rsp_event = 1;
-	grant(GREF_RING, n - 1, 0);
-	grant(GREF_DATA, n - 2, 0);
-	grant(GREF_DATA + 1, n - 3, 0);
-	grant(GREF_IND, n - 4, 1);
+	pv_grant(gt, GREF_RING, 0, n - 1, 0);
+	pv_grant(gt, GREF_DATA, 0, n - 2, 0);
+	pv_grant(gt, GREF_DATA + 1, 0, n - 3, 0);
+	pv_grant(gt, GREF_IND, 0, n - 4, 1);
 	struct alloc_unbound au = { DOMID_SELF, 0, 0 };
 	CHECK(pv_evtchn_op(EVTCHNOP_alloc_unbound, &au) == 0, "event channel for dom0: port %u", au.port);
 	evt = au.port;
@@ -183,9 +120,9 @@ int pv_main(void)
 #else
 	const char *proto = "x86_32-abi";
 #endif
-	int w = fe_write_num("ring-ref", GREF_RING) | fe_write_num("event-channel", evt) | fe_write("protocol", proto) | fe_write("state", "4");
+	int w = xs_write_num_at(FE, "ring-ref", GREF_RING) | xs_write_num_at(FE, "event-channel", evt) | xs_write_at(FE, "protocol", proto) | xs_write_at(FE, "state", "4");
 	CHECK(w == 0, "frontend keys written (%s), state Connected", proto);
-	CHECK(wait_be_state(4, 1000) == 4, "backend Connected");
+	CHECK(xs_wait_state(bepath, 4, 1000) == 4, "backend Connected");
 
 	union ent e;
 	rw(&e, OP_READ, 8, 1);
@@ -225,7 +162,7 @@ int pv_main(void)
 	CHECK(submit(&e) == RSP_ERROR, "12 segments in the ring -> BLKIF_RSP_ERROR");
 	rw(&e, 9, 0, 1);
 	CHECK(submit(&e) == RSP_EOPNOTSUPP, "an unknown operation -> BLKIF_RSP_EOPNOTSUPP");
-	CHECK(be_state() == 4, "the disk stays connected");
+	CHECK(xs_state(bepath) == 4, "the disk stays connected");
 	memset(data[0], 0, 4096);
 	rw(&e, OP_READ, 40, 1);
 	CHECK(submit(&e) == RSP_OKAY && pattern_ok(0, 40), "and reads go on");

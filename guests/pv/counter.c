@@ -15,19 +15,6 @@ static uint64_t memsum(void)
 	return h;
 }
 
-static int arg(const char *key, int dflt)
-{
-	const char *s = start_info->cmd_line;
-	size_t k = strlen(key);
-	for (; *s; s++)
-		if ((s == start_info->cmd_line || s[-1] == ' ') && !memcmp(s, key, k) && s[k] == '=') {
-			int v = 0;
-			for (s += k + 1; *s >= '0' && *s <= '9'; s++) v = v * 10 + (*s - '0');
-			return v;
-		}
-	return dflt;
-}
-
 static long suspend(void)
 {
 	uint32_t reason = 2; /* SHUTDOWN_suspend */
@@ -41,8 +28,8 @@ int pv_main(void)
 	pv_events_init();
 	pv_events_enable();
 	xs_init(pv_free_va(5));
-	int steps = arg("steps", 40);
-	int every = arg("every", 100000);
+	int steps = pv_arg("steps", 40);
+	int every = pv_arg("every", 100000);
 	uint64_t x = 88172645463325252ULL;
 	for (unsigned i = 0; i < sizeof(big) / sizeof(big[0]); i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; big[i] = x; }
 	uint64_t n = 0;

@@ -5,22 +5,7 @@
  * as a kernel must (event channels do not survive a migration). */
 #include "pv.h"
 
-struct bind_virq { uint32_t virq, vcpu, port; }; /* evtchn_bind_virq */
-
 static volatile uint8_t area[32 << 20] __attribute__((aligned(4096))); /* volatile: the stores are the point */
-
-static int arg(const char *key, int dflt)
-{
-	const char *s = start_info->cmd_line;
-	size_t k = strlen(key);
-	for (; *s; s++)
-		if ((s == start_info->cmd_line || s[-1] == ' ') && !memcmp(s, key, k) && s[k] == '=') {
-			int v = 0;
-			for (s += k + 1; *s >= '0' && *s <= '9'; s++) v = v * 10 + (*s - '0');
-			return v;
-		}
-	return dflt;
-}
 
 static void bind_timer(void)
 {
@@ -44,7 +29,7 @@ int pv_main(void)
 	bind_timer();
 	pv_events_enable();
 	xs_init(pv_free_va(5));
-	const uint64_t kib_s = (uint64_t)arg("dirty", 0);
+	const uint64_t kib_s = (uint64_t)pv_arg("dirty", 0);
 	const uint64_t npages = sizeof(area) / 4096;
 	uint64_t t0 = pv_system_time(), done = 0, next_line = t0 + 100000000;
 	unsigned line = 0;

@@ -3,11 +3,7 @@
  * closing, and system time from vcpu_time_info. Prints "ok:"/"FAIL:" lines and a verdict. */
 #include "pv.h"
 
-struct bind_virq { uint32_t virq, vcpu, port; };
-struct alloc_unbound { uint16_t dom, remote_dom; uint32_t port; };
-struct bind_interdomain { uint16_t remote_dom; uint16_t pad; uint32_t remote_port, local_port; };
 struct bind_ipi { uint32_t vcpu, port; };
-struct port_op { uint32_t port; };
 struct status { uint16_t dom; uint16_t pad; uint32_t port, status, vcpu, a, b; };
 
 static void set_mask(unsigned port, int on)

@@ -104,13 +104,6 @@ __asm__(
 #endif
 extern char pv_failsafe[], _start[], _data[];
 
-static char role(void)
-{
-	const char *s = start_info->cmd_line;
-	for (; *s; s++) if (!memcmp(s, "role=", 5)) return s[5];
-	return 0;
-}
-
 static long register_failsafe(unsigned long addr)
 {
 #if defined(__x86_64__)
@@ -221,7 +214,7 @@ int pv_main(void)
 	pv_events_enable();
 	struct { uint32_t virq, vcpu, port; } tb = { 0 /* VIRQ_TIMER: our timers wake us from SCHEDOP_block */, 0, 0 };
 	CHECK(pv_evtchn_op(EVTCHNOP_bind_virq, &tb) == 0, "bind VIRQ_TIMER -> port %u", tb.port);
-	char r = role();
+	char r = pv_role(0);
 	CHECK(register_failsafe(r == 'n' ? 0 : (unsigned long)pv_failsafe) == 0, "failsafe callback %s", r == 'n' ? "cleared" : "registered");
 
 	/* A two-entry LDT in one of our pages: flat data descriptors at the kernel's privilege. */

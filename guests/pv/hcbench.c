@@ -5,9 +5,6 @@
  * Prints "bench <name>=<value*100>" lines (hundredths of ns / of MIPS). */
 #include "pv.h"
 
-struct alloc_unbound { uint16_t dom, remote_dom; uint32_t port; };
-struct bind_interdomain { uint16_t remote_dom; uint16_t pad; uint32_t remote_port, local_port; };
-struct port_op { uint32_t port; };
 extern char at_bench_ud2[], after_bench_ud2[];
 static volatile unsigned bounces;
 
@@ -17,19 +14,6 @@ void pv_trap(struct pv_frame *f)
 	if (f->vector == 6 && f->rip == (unsigned long)at_bench_ud2) { bounces++; f->rip = (unsigned long)after_bench_ud2; return; }
 	printf("unexpected trap %u at %lx\n", (unsigned)f->vector, (unsigned long)f->rip);
 	pv_shutdown(SHUTDOWN_crash);
-}
-
-static int arg(const char *key)
-{
-	const char *s = start_info->cmd_line;
-	size_t k = strlen(key);
-	for (; *s; s++)
-		if ((s == start_info->cmd_line || s[-1] == ' ') && !memcmp(s, key, k) && s[k] == '=') {
-			int v = 0;
-			for (s += k + 1; *s >= '0' && *s <= '9'; s++) v = v * 10 + (*s - '0');
-			return v;
-		}
-	return -1;
 }
 
 static int quiet;
@@ -120,10 +104,10 @@ int pv_main(void)
 {
 	pv_install_traps();
 	pv_events_init();
-	int peer = arg("peer");
+	int peer = pv_arg("peer", -1);
 	if (start_info->cmd_line[0] && !memcmp(start_info->cmd_line, "role=b", 6)) responder(peer);
 	run(0, peer); /* warm-up: the host's JIT tiers the core up while this runs */
-	int reps = arg("reps") > 0 ? arg("reps") : 1; /* measured passes (the host takes medians) */
+	int reps = pv_arg("reps", -1) > 0 ? pv_arg("reps", -1) : 1; /* measured passes (the host takes medians) */
 	for (int r = 0; r < reps; r++) run(1, peer);
 	printf("bench done\n");
 	return 0;
@@ -191,7 +175,7 @@ static void run(int final, int peer)
 		while (pv_event_count[au.port] == seen) { pv_evtchn_op(EVTCHNOP_send, &so); HYPERVISOR(__HYPERVISOR_sched_op, SCHEDOP_yield, 0, 0); }
 		/* Round trips (notify=N for profiling); one way is half of one. The peer's upcall is the lean
 		 * one; ours is the C runtime's for evtchn_notify_c_ns, then the lean one (64-bit). */
-		n = arg("notify") > 0 ? (unsigned long)arg("notify") : 20000;
+		n = pv_arg("notify", -1) > 0 ? (unsigned long)pv_arg("notify", -1) : 20000;
 		t0 = pv_system_time();
 		for (unsigned long i = 0; i < n; i++) {
 			seen = pv_event_count[au.port];

@@ -25,25 +25,15 @@
 
 #define NPAGES 64
 #define MMUEXT_CLEAR_PAGE 16
-#define GNTTABOP_setup_table 2
 #define GNTTABOP_copy 5
-#define GTF_permit_access 1
 #define XENMEM_increase_reservation 0
 #define XENMEM_decrease_reservation 1
 
 static volatile uint8_t area[NPAGES][4096] __attribute__((aligned(4096)));
 static xen_ulong_t *p2m;
 
-struct gnttab_setup_table {
-	uint16_t dom; uint16_t pad; uint32_t nr_frames; int16_t status; uint16_t pad2;
-#if defined(__x86_64__)
-	uint32_t pad3;
-#endif
-	xen_ulong_t frame_list;
-};
 struct gnttab_copy_ptr { xen_ulong_t u; uint16_t domid, offset; };
 struct gnttab_copy { struct gnttab_copy_ptr source, dest; uint16_t len, flags; int16_t status; };
-struct grant_entry { uint16_t flags, domid; uint32_t frame; };
 struct reservation { xen_ulong_t extent_start; xen_ulong_t nr_extents; uint32_t extent_order, mem_flags; uint16_t domid; };
 
 static unsigned long pfn_of(const volatile void *p) { return ((unsigned long)p - VIRT_BASE) >> 12; }
@@ -76,12 +66,8 @@ extern char _data[], _end[];
 
 static void grant_setup(void)
 {
-	struct gnttab_setup_table st = { DOMID_SELF, 0, 1, 0, 0,
-#if defined(__x86_64__)
-		0,
-#endif
-		(xen_ulong_t)&gframe };
-	if (HYPERVISOR(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, &st, 1) != 0 || st.status != 0) { printf("setup_table failed\n"); return; }
+	gframe = pv_grant_table_setup();
+	if (gframe == 0) { printf("setup_table failed\n"); return; }
 	gt = (volatile struct grant_entry *)pv_free_va(2);
 	if (pv_map((unsigned long)gt, (uint64_t)gframe << 12, 3) != 0) { printf("grant table not mapped\n"); gt = 0; }
 }

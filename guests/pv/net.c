@@ -9,19 +9,7 @@
  * Prints "ok:"/"FAIL:" lines and "net: PASSED" (or FAILED), then powers off. */
 #include "pv.h"
 
-struct gnttab_setup_table {
-	uint16_t dom; uint16_t pad; uint32_t nr_frames; int16_t status; uint16_t pad2;
-#if defined(__x86_64__)
-	uint32_t pad3;
-#endif
-	xen_ulong_t frame_list;
-};
-struct grant_entry { uint16_t flags, domid; uint32_t frame; };
-struct bind_virq { uint32_t virq, vcpu, port; };
-struct alloc_unbound { uint16_t dom, remote_dom; uint32_t port; };
-#define GNTTABOP_setup_table 2
-#define GTF_permit_access 1
-#define GTF_readonly 4
+#define FE "device/vif/0" /* our device directory in xenstore */
 
 /* io/ring.h + io/netif.h */
 struct sring_hdr { uint32_t req_prod, req_event, rsp_prod, rsp_event; uint8_t pad[48]; };
@@ -58,35 +46,6 @@ static uint16_t tx_next_id;
 static uint8_t mymac[6];
 static int mydom = -1;
 
-static int arg(const char *key)
-{
-	const char *s = start_info->cmd_line;
-	size_t k = strlen(key);
-	for (; *s; s++)
-		if ((s == start_info->cmd_line || s[-1] == ' ') && !memcmp(s, key, k) && s[k] == '=') {
-			int v = 0;
-			for (s += k + 1; *s >= '0' && *s <= '9'; s++) v = v * 10 + (*s - '0');
-			return v;
-		}
-	return -1;
-}
-static char role(void)
-{
-	const char *s = start_info->cmd_line;
-	for (; *s; s++) if (!memcmp(s, "role=", 5)) return s[5];
-	return '?';
-}
-
-static char *put_str(char *d, const char *s) { while (*s) *d++ = *s++; *d = 0; return d; }
-static char *put_num(char *d, unsigned long v)
-{
-	char t[24]; int n = 0;
-	do { t[n++] = '0' + v % 10; v /= 10; } while (v);
-	while (n) *d++ = t[--n];
-	*d = 0;
-	return d;
-}
-static int to_int(const char *s) { int v = 0; if (*s < '0' || *s > '9') return -1; while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0'); return v; }
 static int hexv(char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1; }
 static int parse_mac(const char *s, uint8_t *m)
 {
@@ -103,40 +62,9 @@ static void mac_str(const uint8_t *m, char *out)
 	for (int i = 0; i < 6; i++) { out[i * 3] = h[m[i] >> 4]; out[i * 3 + 1] = h[m[i] & 15]; out[i * 3 + 2] = i < 5 ? ':' : 0; }
 }
 
-static void set_timer(uint64_t t)
-{
-#if defined(__x86_64__)
-	HYPERVISOR(__HYPERVISOR_set_timer_op, t, 0, 0);
-#else
-	HYPERVISOR(__HYPERVISOR_set_timer_op, (uint32_t)t, (uint32_t)(t >> 32), 0);
-#endif
-}
-/* Sleep until an event arrives or about a millisecond passes. */
-static void nap(void) { set_timer(pv_system_time() + 1000000); pv_block(); }
 static void notify(uint32_t port) { pv_evtchn_op(EVTCHNOP_send, &port); }
 
-static int fe_write(const char *key, const char *value)
-{
-	char path[64];
-	put_str(put_str(path, "device/vif/0/"), key);
-	return xs_write(path, value);
-}
-static int fe_write_num(const char *key, unsigned long v) { char b[24]; put_num(b, v); return fe_write(key, b); }
-
 static char bepath[96];
-static int be_read(const char *key, char *buf, int len)
-{
-	char path[160];
-	put_str(put_str(put_str(path, bepath), "/"), key);
-	return xs_read(path, buf, len);
-}
-static int be_state(void) { char b[16]; return be_read("state", b, sizeof b) < 0 ? -1 : to_int(b); }
-static int wait_be_state(int want, int naps)
-{
-	int st = -1;
-	for (int i = 0; i < naps && (st = be_state()) != want; i++) nap();
-	return st;
-}
 
 /* Tx: post one request (id chosen here); returns the id. */
 static uint16_t tx_post(uint32_t gref, uint16_t offset, uint16_t flags, uint16_t size)
@@ -168,7 +96,7 @@ static void tx_reap(void)
 }
 static int tx_wait(uint16_t id, int naps)
 {
-	for (int i = 0; i < naps; i++) { tx_reap(); if (tx_done[id]) return tx_status[id]; nap(); }
+	for (int i = 0; i < naps; i++) { tx_reap(); if (tx_done[id]) return tx_status[id]; pv_nap(); }
 	return -100;
 }
 
@@ -193,7 +121,7 @@ static void check_frame(const uint8_t *f, int len)
 	if (!memcmp(f + 6, mymac, 6)) { from_self++; return; }
 	const char *p = (const char *)f + 14;
 	if (memcmp(p, "xenwasm-net from=", 17)) { printf("FAIL: a frame without our payload\n"); pv_fail_count++; return; }
-	int from = to_int(p + 17);
+	int from = pv_to_int(p + 17);
 	const char *g = p + 17;
 	while (*g && *g != ' ' && g < (const char *)f + len) g++;
 	int acked = !memcmp(g, " got=1", 6);
@@ -235,20 +163,14 @@ static int send_hello(int seq)
 	memcpy(txbuf + 6, mymac, 6);
 	txbuf[12] = ETHERTYPE >> 8; txbuf[13] = ETHERTYPE & 0xff;
 	char *p = (char *)txbuf + 14;
-	p = put_num(put_str(p, "xenwasm-net from="), mydom);
-	p = put_num(put_str(p, got_peer ? " got=1 seq=" : " got=0 seq="), seq);
+	p = pv_put_num(pv_put_str(p, "xenwasm-net from="), mydom);
+	p = pv_put_num(pv_put_str(p, got_peer ? " got=1 seq=" : " got=0 seq="), seq);
 	int len = (uint8_t *)p - txbuf + 1;
 	if (len < 60) len = 60;
 	return tx_post(GREF_TXBUF, 0, 0, len);
 }
 
 static xen_ulong_t *p2m;
-static void grant(int ref, unsigned long pfn, int ro)
-{
-	gt[ref].frame = p2m[pfn];
-	gt[ref].domid = 0;
-	__atomic_store_n(&gt[ref].flags, GTF_permit_access | (ro ? GTF_readonly : 0), __ATOMIC_SEQ_CST);
-}
 
 int pv_main(void)
 {
@@ -259,32 +181,27 @@ int pv_main(void)
 	pv_events_enable();
 	p2m = (xen_ulong_t *)start_info->mfn_list;
 	unsigned long n = start_info->nr_pages;
-	char r = role();
-	int hostile = arg("hostile") == 1;
-	peer = arg("peer");
+	char r = pv_role('?');
+	int hostile = pv_arg("hostile", -1) == 1;
+	peer = pv_arg("peer", -1);
 
 	CHECK(xs_init(pv_free_va(2)) == 0, "xenstore ring mapped");
 	char buf[128];
 	CHECK(xs_read("domid", buf, sizeof buf) > 0, "xenstore: domid = %s", buf);
-	mydom = to_int(buf);
+	mydom = pv_to_int(buf);
 	CHECK(xs_read("device/vif/0/backend-id", buf, sizeof buf) > 0 && !strcmp(buf, "0"), "backend-id %s", buf);
 	CHECK(xs_read("device/vif/0/backend", bepath, sizeof bepath) > 0, "backend at %s", bepath);
 	CHECK(xs_read("device/vif/0/mac", buf, sizeof buf) == 17 && parse_mac(buf, mymac) == 0, "mac %s", buf);
 	CHECK(mymac[0] == 0 && mymac[1] == 0x16 && mymac[2] == 0x3e && mymac[3] < 0x80, "a Xen OUI address with the fourth byte below 0x80");
 	printf("net: dom %d mac %s\n", mydom, buf);
 	CHECK(xs_read("device/vif/0/nonexistent", buf, sizeof buf) < 0 && !strcmp(xs_last_error(), "ENOENT"), "reading a missing node -> ENOENT");
-	CHECK(be_read("feature-rx-copy", buf, sizeof buf) > 0 && !strcmp(buf, "1"), "feature-rx-copy = 1");
-	CHECK(wait_be_state(2, 1000) == 2, "backend in InitWait");
+	CHECK(xs_read_at(bepath, "feature-rx-copy", buf, sizeof buf) > 0 && !strcmp(buf, "1"), "feature-rx-copy = 1");
+	CHECK(xs_wait_state(bepath, 2, 1000) == 2, "backend in InitWait");
 	CHECK(xs_write("/local/domain/0/backend/vif/x", "1") < 0 && !strcmp(xs_last_error(), "EACCES"), "writing dom0's tree -> EACCES");
 
 	/* Grant table, rings and buffers (top of our memory), shared with dom0. */
-	xen_ulong_t gframe = 0;
-	struct gnttab_setup_table st = { DOMID_SELF, 0, 1, 0, 0,
-#if defined(__x86_64__)
-		0,
-#endif
-		(xen_ulong_t)&gframe };
-	CHECK(HYPERVISOR(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, &st, 1) == 0 && st.status == 0, "grant table set up");
+	xen_ulong_t gframe = pv_grant_table_setup();
+	CHECK(gframe != 0, "grant table set up");
 	gt = (volatile struct grant_entry *)pv_free_va(1);
 	pv_map((unsigned long)gt, (uint64_t)gframe << 12, 3);
 	tx = (volatile struct tx_sring *)pv_free_va(3);
@@ -297,13 +214,13 @@ int pv_main(void)
 	memset((void *)rx, 0, 4096);
 	tx->h.req_event = tx->h.rsp_event = 1; /* SHARED_RING_INIT */
 	rx->h.req_event = rx->h.rsp_event = 1;
-	grant(GREF_TXRING, n - 1, 0);
-	grant(GREF_RXRING, n - 2, 0);
-	grant(GREF_TXBUF, n - 3, 1);
+	pv_grant(gt, GREF_TXRING, 0, n - 1, 0);
+	pv_grant(gt, GREF_RXRING, 0, n - 2, 0);
+	pv_grant(gt, GREF_TXBUF, 0, n - 3, 1);
 	for (int i = 0; i < NRX; i++) {
 		rxbuf[i] = (uint8_t *)pv_free_va(6 + i);
 		pv_map((unsigned long)rxbuf[i], (uint64_t)p2m[n - 4 - i] << 12, 3);
-		grant(GREF_RXBUF + i, n - 4 - i, 0);
+		pv_grant(gt, GREF_RXBUF + i, 0, n - 4 - i, 0);
 		rx_post(i);
 	}
 	struct alloc_unbound au = { DOMID_SELF, 0, 0 };
@@ -315,13 +232,13 @@ int pv_main(void)
 		pv_evtchn_op(EVTCHNOP_alloc_unbound, &au2);
 		evrx = au2.port;
 	}
-	int w = fe_write_num("tx-ring-ref", GREF_TXRING) | fe_write_num("rx-ring-ref", GREF_RXRING);
-	if (split) w |= fe_write_num("event-channel-tx", evtx) | fe_write_num("event-channel-rx", evrx);
-	else w |= fe_write_num("event-channel", evtx);
-	w |= fe_write("request-rx-copy", "1") | fe_write("feature-rx-notify", "1") | fe_write("feature-sg", "1");
-	w |= fe_write("state", "4");
+	int w = xs_write_num_at(FE, "tx-ring-ref", GREF_TXRING) | xs_write_num_at(FE, "rx-ring-ref", GREF_RXRING);
+	if (split) w |= xs_write_num_at(FE, "event-channel-tx", evtx) | xs_write_num_at(FE, "event-channel-rx", evrx);
+	else w |= xs_write_num_at(FE, "event-channel", evtx);
+	w |= xs_write_at(FE, "request-rx-copy", "1") | xs_write_at(FE, "feature-rx-notify", "1") | xs_write_at(FE, "feature-sg", "1");
+	w |= xs_write_at(FE, "state", "4");
 	CHECK(w == 0, "frontend keys written (%s), state Connected", split ? "split event channels" : "one event channel");
-	CHECK(wait_be_state(4, 1000) == 4, "backend Connected");
+	CHECK(xs_wait_state(bepath, 4, 1000) == 4, "backend Connected");
 
 	/* What a backend must refuse without falling over. */
 	int id = tx_post(5000, 0, 0, 60);
@@ -334,15 +251,15 @@ int pv_main(void)
 	CHECK(tx_wait(id, 1000) == NETIF_RSP_ERROR, "a runt tx packet (10 bytes) -> NETIF_RSP_ERROR");
 	id = tx_post(GREF_RXRING + 100, 0, 0, 60);
 	CHECK(tx_wait(id, 1000) == NETIF_RSP_ERROR, "tx with a reference granted to nobody -> NETIF_RSP_ERROR");
-	CHECK(be_state() == 4, "and the vif stays connected");
+	CHECK(xs_state(bepath) == 4, "and the vif stays connected");
 
 	if (hostile) {
 		tx->h.req_prod = tx->h.req_prod + 1000;
 		notify(evtx);
-		CHECK(wait_be_state(5, 1000) == 5, "a garbage tx producer index: the backend gives up on the vif (Closing)");
-		CHECK(be_read("error", buf, sizeof buf) > 0, "and says why: %s", buf);
-		fe_write("state", "6");
-		CHECK(wait_be_state(6, 1000) == 6, "frontend Closed -> backend Closed");
+		CHECK(xs_wait_state(bepath, 5, 1000) == 5, "a garbage tx producer index: the backend gives up on the vif (Closing)");
+		CHECK(xs_read_at(bepath, "error", buf, sizeof buf) > 0, "and says why: %s", buf);
+		xs_write_at(FE, "state", "6");
+		CHECK(xs_wait_state(bepath, 6, 1000) == 6, "frontend Closed -> backend Closed");
 	} else if (r == 'a' || r == 'b') {
 		uint64_t deadline = pv_system_time() + 15000000000ULL, next = 0;
 		int seq = 0, outstanding = -1, sent = 0;
@@ -355,7 +272,7 @@ int pv_main(void)
 			uint64_t now = pv_system_time();
 			if (outstanding < 0 && now >= next) { outstanding = send_hello(seq++); sent++; next = now + 2000000; }
 			rx_reap();
-			if (!(got_peer && peer_acked)) nap();
+			if (!(got_peer && peer_acked)) pv_nap();
 		}
 		CHECK(got_peer, "heard the peer (dom %d) through the bridge", peer);
 		CHECK(peer_acked, "and the peer heard us");

@@ -128,6 +128,27 @@ struct trap_info {
 };
 
 struct mmu_update { uint64_t ptr, val; };
+/* event_channel_op arguments (event_channel.h) */
+struct bind_virq { uint32_t virq, vcpu, port; };
+struct alloc_unbound { uint16_t dom, remote_dom; uint32_t port; };
+struct bind_interdomain { uint16_t remote_dom; uint16_t pad; uint32_t remote_port, local_port; };
+struct port_op { uint32_t port; };
+/* grant tables (grant_table.h, v1 entries) */
+struct gnttab_setup_table {
+	uint16_t dom; uint16_t pad; uint32_t nr_frames; int16_t status; uint16_t pad2;
+#if defined(__x86_64__)
+	uint32_t pad3;
+#endif
+	xen_ulong_t frame_list;
+};
+struct grant_entry { uint16_t flags, domid; uint32_t frame; };
+#define GNTTABOP_setup_table 2
+#define GTF_permit_access 1
+#define GTF_readonly 4
+/* GNTTABOP_setup_table for one frame: its machine frame number, or 0 when refused. */
+xen_ulong_t pv_grant_table_setup(void);
+/* Grant `domid` access to our page `pfn` through entry `ref` (read-only if `ro`); flags written last. */
+void pv_grant(volatile struct grant_entry *gt, int ref, uint16_t domid, unsigned long pfn, int ro);
 struct mmuext_op { uint32_t cmd; xen_ulong_t arg1; xen_ulong_t arg2; };
 
 extern struct start_info *start_info;
@@ -172,6 +193,17 @@ static inline void pv_events_disable(void) { pv_vcpu_info()[1] = 1; }
 uint64_t pv_system_time(void);             /* ns, from vcpu_time_info and RDTSC */
 long pv_evtchn_op(int cmd, void *arg);
 long pv_block(void);
+/* The single-shot timer at system time `t` (ns); pv_nap: sleep until an event or about 1 ms passes. */
+void pv_set_timer(uint64_t t);
+void pv_nap(void);
+/* The command line: the number after " KEY=" (or at its start), else `dflt`; the letter after "role=". */
+int pv_arg(const char *key, int dflt);
+char pv_role(char dflt);
+/* Building xenstore paths and values: append `s` / the decimal `v` at `d` (NUL-terminated; returns the
+ * end); pv_to_int: a decimal at `s`, or -1 if it does not start with a digit. */
+char *pv_put_str(char *d, const char *s);
+char *pv_put_num(char *d, unsigned long v);
+int pv_to_int(const char *s);
 /* Sleep until pv_event_count[port] differs from `seen`, with no lost wake-up: events are masked while
  * the count is checked, and SCHEDOP_block unmasks them and sleeps only if nothing is pending. */
 void pv_wait_event(unsigned port, unsigned seen);
@@ -188,3 +220,11 @@ int xs_init(unsigned long va);
 int xs_read(const char *path, char *buf, int len);
 int xs_write(const char *path, const char *value);
 const char *xs_last_error(void);
+/* The same for the node `key` under the directory `dir` (paths up to 160 bytes), a number as decimal. */
+int xs_read_at(const char *dir, const char *key, char *buf, int len);
+int xs_write_at(const char *dir, const char *key, const char *value);
+int xs_write_num_at(const char *dir, const char *key, unsigned long v);
+/* Xenbus: the device state under `dir` (-1 if unreadable); waiting for `want`, napping (pv_nap) at most
+ * `naps` times: returns the last state read. */
+int xs_state(const char *dir);
+int xs_wait_state(const char *dir, int want, int naps);

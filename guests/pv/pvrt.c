@@ -90,6 +90,64 @@ volatile uint8_t *pv_vcpu_info(void) { return pv_shared_info; }
 long pv_evtchn_op(int cmd, void *arg) { return HYPERVISOR(__HYPERVISOR_event_channel_op, cmd, arg, 0); }
 long pv_block(void) { return HYPERVISOR(__HYPERVISOR_sched_op, SCHEDOP_block, 0, 0); }
 
+void pv_set_timer(uint64_t t)
+{
+#if defined(__x86_64__)
+	HYPERVISOR(__HYPERVISOR_set_timer_op, t, 0, 0);
+#else
+	HYPERVISOR(__HYPERVISOR_set_timer_op, (uint32_t)t, (uint32_t)(t >> 32), 0);
+#endif
+}
+void pv_nap(void) { pv_set_timer(pv_system_time() + 1000000); pv_block(); }
+
+int pv_arg(const char *key, int dflt)
+{
+	const char *s = start_info->cmd_line;
+	size_t k = strlen(key);
+	for (; *s; s++)
+		if ((s == start_info->cmd_line || s[-1] == ' ') && !memcmp(s, key, k) && s[k] == '=') {
+			int v = 0;
+			for (s += k + 1; *s >= '0' && *s <= '9'; s++) v = v * 10 + (*s - '0');
+			return v;
+		}
+	return dflt;
+}
+char pv_role(char dflt)
+{
+	const char *s = start_info->cmd_line;
+	for (; *s; s++) if (!memcmp(s, "role=", 5)) return s[5];
+	return dflt;
+}
+
+char *pv_put_str(char *d, const char *s) { while (*s) *d++ = *s++; *d = 0; return d; }
+char *pv_put_num(char *d, unsigned long v)
+{
+	char t[24]; int n = 0;
+	do { t[n++] = '0' + v % 10; v /= 10; } while (v);
+	while (n) *d++ = t[--n];
+	*d = 0;
+	return d;
+}
+xen_ulong_t pv_grant_table_setup(void)
+{
+	xen_ulong_t frame = 0;
+	struct gnttab_setup_table st = { DOMID_SELF, 0, 1, 0, 0,
+#if defined(__x86_64__)
+		0,
+#endif
+		(xen_ulong_t)&frame };
+	if (HYPERVISOR(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, &st, 1) != 0 || st.status != 0) return 0;
+	return frame;
+}
+void pv_grant(volatile struct grant_entry *gt, int ref, uint16_t domid, unsigned long pfn, int ro)
+{
+	gt[ref].frame = ((xen_ulong_t *)start_info->mfn_list)[pfn];
+	gt[ref].domid = domid;
+	__atomic_store_n(&gt[ref].flags, GTF_permit_access | (ro ? GTF_readonly : 0), __ATOMIC_SEQ_CST);
+}
+
+int pv_to_int(const char *s) { int v = 0; if (*s < '0' || *s > '9') return -1; while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0'); return v; }
+
 void pv_wait_event(unsigned port, unsigned seen)
 {
 	volatile uint8_t *vi = pv_vcpu_info();

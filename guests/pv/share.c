@@ -4,49 +4,17 @@
  * read-only grants, bad references, domains and handles). Prints "ok:"/"FAIL:" lines and a verdict. */
 #include "pv.h"
 
-struct gnttab_setup_table {
-	uint16_t dom; uint16_t pad; uint32_t nr_frames; int16_t status; uint16_t pad2;
-#if defined(__x86_64__)
-	uint32_t pad3;
-#endif
-	xen_ulong_t frame_list;
-};
 struct gnttab_map_grant_ref { uint64_t host_addr; uint32_t flags, ref; uint16_t dom; int16_t status; uint32_t handle; uint64_t dev_bus_addr; };
 struct gnttab_unmap_grant_ref { uint64_t host_addr, dev_bus_addr; uint32_t handle; int16_t status; uint16_t pad; };
 struct gnttab_copy_ptr { xen_ulong_t u; uint16_t domid, offset; };
 struct gnttab_copy { struct gnttab_copy_ptr source, dest; uint16_t len, flags; int16_t status; };
-struct grant_entry { uint16_t flags, domid; uint32_t frame; };
-struct alloc_unbound { uint16_t dom, remote_dom; uint32_t port; };
-struct bind_interdomain { uint16_t remote_dom; uint16_t pad; uint32_t remote_port, local_port; };
-struct port_op { uint32_t port; };
 
 #define GNTTABOP_map_grant_ref 0
 #define GNTTABOP_unmap_grant_ref 1
-#define GNTTABOP_setup_table 2
 #define GNTTABOP_copy 5
 #define GNTMAP_host_map 2
 #define GNTMAP_readonly 4
-#define GTF_permit_access 1
-#define GTF_readonly 4
 
-static int arg(const char *key)
-{
-	const char *s = start_info->cmd_line;
-	size_t k = strlen(key);
-	for (; *s; s++)
-		if ((s == start_info->cmd_line || s[-1] == ' ') && !memcmp(s, key, k) && s[k] == '=') {
-			int v = 0;
-			for (s += k + 1; *s >= '0' && *s <= '9'; s++) v = v * 10 + (*s - '0');
-			return v;
-		}
-	return -1;
-}
-static char role(void)
-{
-	const char *s = start_info->cmd_line;
-	for (; *s; s++) if (!memcmp(s, "role=", 5)) return s[5];
-	return '?';
-}
 static long gnttab(int cmd, void *op, int n) { return HYPERVISOR(__HYPERVISOR_grant_table_op, cmd, op, n); }
 static xen_ulong_t *p2m;
 static uint64_t ma_of_pfn(unsigned long pfn) { return (uint64_t)p2m[pfn] << 12; }
@@ -54,14 +22,8 @@ static uint64_t ma_of_pfn(unsigned long pfn) { return (uint64_t)p2m[pfn] << 12; 
 static int granter(int peer)
 {
 	unsigned long n = start_info->nr_pages;
-	xen_ulong_t gframe = 0;
-	struct gnttab_setup_table st = { DOMID_SELF, 0, 1, 0, 0,
-#if defined(__x86_64__)
-		0,
-#endif
-		(xen_ulong_t)&gframe };
-	long rc = gnttab(GNTTABOP_setup_table, &st, 1);
-	CHECK(rc == 0 && st.status == 0 && gframe != 0, "setup_table gave frame %lx", (unsigned long)gframe);
+	xen_ulong_t gframe = pv_grant_table_setup();
+	CHECK(gframe != 0, "setup_table gave frame %lx", (unsigned long)gframe);
 	volatile struct grant_entry *gt = (volatile struct grant_entry *)pv_free_va(1);
 	CHECK(pv_map((unsigned long)gt, (uint64_t)gframe << 12, 3) == 0, "grant table mapped");
 	char *page = (char *)pv_free_va(2);
@@ -158,8 +120,8 @@ int pv_main(void)
 	pv_install_traps();
 	pv_events_init();
 	p2m = (xen_ulong_t *)start_info->mfn_list;
-	int peer = arg("peer");
-	char r = role();
+	int peer = pv_arg("peer", -1);
+	char r = pv_role('?');
 	if (r == 'a') granter(peer); else if (r == 'b') mapper(peer);
 	else { printf("FAIL: no role on the command line\n"); pv_fail_count++; }
 	printf("share-%c: %s\n", r, pv_fail_count ? "FAILED" : "PASSED");

@@ -20,9 +20,7 @@
 #define E2BIG 7
 #define EEXIST 17
 
-struct bind_virq { uint32_t virq, vcpu, port; };
 struct bind_vcpu { uint32_t port, vcpu; };
-struct port_op { uint32_t port; };
 struct status { uint16_t dom; uint16_t pad; uint32_t port, status, vcpu, a, b; };
 
 static long bind(uint32_t virq, uint32_t vcpu, uint32_t *port)
@@ -48,13 +46,6 @@ static void timer_in(uint64_t ns)
 #endif
 }
 
-static char role(void)
-{
-	const char *s = start_info->cmd_line;
-	for (; *s; s++) if (!memcmp(s, "role=", 5)) return s[5];
-	return 0;
-}
-
 static int plain(void)
 {
 	uint32_t p;
@@ -74,7 +65,7 @@ int pv_main(void)
 	pv_events_enable();
 	struct { uint32_t virq, vcpu, port; } tb = { 0 /* VIRQ_TIMER: our timers wake us from SCHEDOP_block */, 0, 0 };
 	CHECK(pv_evtchn_op(EVTCHNOP_bind_virq, &tb) == 0, "bind VIRQ_TIMER -> port %u", tb.port);
-	if (role() == 'p') return plain();
+	if (pv_role(0) == 'p') return plain();
 
 	uint32_t dbg, p;
 	CHECK(bind(VIRQ_DEBUG, 0, &dbg) == 0, "bind VIRQ_DEBUG -> port %u", dbg);

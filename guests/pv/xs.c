@@ -116,3 +116,24 @@ int xs_write(const char *path, const char *value)
 	char ok[8];
 	return xs_talk(XS_WRITE, path, strlen(path) + 1, value, strlen(value), ok, sizeof ok) < 0 ? -1 : 0;
 }
+
+int xs_read_at(const char *dir, const char *key, char *buf, int len)
+{
+	char path[160];
+	pv_put_str(pv_put_str(pv_put_str(path, dir), "/"), key);
+	return xs_read(path, buf, len);
+}
+int xs_write_at(const char *dir, const char *key, const char *value)
+{
+	char path[160];
+	pv_put_str(pv_put_str(pv_put_str(path, dir), "/"), key);
+	return xs_write(path, value);
+}
+int xs_write_num_at(const char *dir, const char *key, unsigned long v) { char b[24]; pv_put_num(b, v); return xs_write_at(dir, key, b); }
+int xs_state(const char *dir) { char b[16]; return xs_read_at(dir, "state", b, sizeof b) < 0 ? -1 : pv_to_int(b); }
+int xs_wait_state(const char *dir, int want, int naps)
+{
+	int st = -1;
+	for (int i = 0; i < naps && (st = xs_state(dir)) != want; i++) pv_nap();
+	return st;
+}
