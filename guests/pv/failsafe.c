@@ -129,15 +129,7 @@ static long set_ldt(unsigned long va, unsigned ents)
 	return hypercall5(__HYPERVISOR_mmuext_op, (long)&op, 1, 0, DOMID_SELF, 0);
 }
 
-static void timer_in(uint64_t ns)
-{
-	uint64_t dl = pv_system_time() + ns;
-#if defined(__x86_64__)
-	HYPERVISOR(__HYPERVISOR_set_timer_op, dl, 0, 0);
-#else
-	HYPERVISOR(__HYPERVISOR_set_timer_op, (uint32_t)dl, (uint32_t)(dl >> 32), 0);
-#endif
-}
+static void timer_in(uint64_t ns) { pv_set_timer(pv_system_time() + ns); }
 
 /* Block (a timer wakes us) until the failsafe count reaches `n`, another domain running meanwhile. */
 static int wait_failsafe(unsigned n)

@@ -36,15 +36,7 @@ static long console_read(char *buf, unsigned long n)
 	return HYPERVISOR(__HYPERVISOR_console_io, CONSOLEIO_read, n, buf);
 }
 
-static void timer_in(uint64_t ns)
-{
-	uint64_t dl = pv_system_time() + ns;
-#if defined(__x86_64__)
-	HYPERVISOR(__HYPERVISOR_set_timer_op, dl, 0, 0);
-#else
-	HYPERVISOR(__HYPERVISOR_set_timer_op, (uint32_t)dl, (uint32_t)(dl >> 32), 0);
-#endif
-}
+static void timer_in(uint64_t ns) { pv_set_timer(pv_system_time() + ns); }
 
 static int plain(void)
 {
