@@ -28,6 +28,10 @@ function need(args: string[], n: number, usage: string): void {
   if (args.length < n) throw new XmError(`missing arguments (usage: ${usage})`);
 }
 
+/** Whether any of `names` is among the arguments, and the arguments without them. */
+function takeFlag(args: string[], ...names: string[]): [boolean, string[]] {
+  return [args.some((a) => names.includes(a)), args.filter((a) => !names.includes(a))];
+}
 function num(s: string, what: string): number {
   if (!/^\d+$/.test(s)) throw new XmError(`${what}: not a number: ${s}`);
   return Number(s);
@@ -90,8 +94,7 @@ disk, vif, on_poweroff/on_reboot/on_crash, ...). KEY=VALUE arguments override th
   -c   attach to the domain's console right away (detach with Ctrl-])`,
     async run(args) {
       need(args, 1, this.usage);
-      const con = args.includes("-c");
-      const rest = args.filter((a) => a !== "-c");
+      const [con, rest] = takeFlag(args, "-c");
       const file = rest[0];
       let text: string;
       try { text = readFileSync(file, "utf8"); } catch { throw new XmError(`cannot read ${file}`); }
@@ -243,8 +246,7 @@ writable may not be attached anywhere else. The domain's config keeps the disk (
 goes Closing, the guest's frontend closes it (within 10 s), then the grants are unmapped, the image is
 closed and the xenstore nodes are removed. -f (--force) removes it without waiting for the guest.`,
     async run(args) {
-      const force = args.includes("-f") || args.includes("--force");
-      const rest = args.filter((a) => a !== "-f" && a !== "--force");
+      const [force, rest] = takeFlag(args, "-f", "--force");
       need(rest, 2, this.usage);
       await call({ op: "block-detach", dom: rest[0], vdev: rest[1], force });
       return 0;
@@ -284,8 +286,7 @@ not used on this host (default: a random 00:16:3e:XX:YY:ZZ). The domain's config
 guest's frontend closes it (within 10 s), then the rings are unmapped, the vif leaves the bridge and the
 xenstore nodes are removed. -f (--force) removes it without waiting for the guest.`,
     async run(args) {
-      const force = args.includes("-f") || args.includes("--force");
-      const rest = args.filter((a) => a !== "-f" && a !== "--force");
+      const [force, rest] = takeFlag(args, "-f", "--force");
       need(rest, 2, this.usage);
       await call({ op: "network-detach", dom: rest[0], dev: rest[1], force });
       return 0;
