@@ -84,23 +84,34 @@ export function loadSegments(): void {
   if (!reload(SEG_DS, is64)) bad |= 1 << SEG_DS;
   if (!reload(SEG_ES, is64)) bad |= 1 << SEG_ES;
   if (bad == 0) return;
-  const v = vcpu(current as u32);
-  const cb = load<u64>(v + V_CB_FAILSAFE);
-  logStr("(XEN) d"); logNum(currentDom as u64); logStr("v"); logNum(load<u32>(v + V_ID) as u64);
+  logVcpu();
   logStr(": cannot reload");
   if ((bad & (1 << SEG_DS)) != 0) { logStr(" ds "); logHex(ds as u64); }
   if ((bad & (1 << SEG_ES)) != 0) { logStr(" es "); logHex(es as u64); }
   if ((bad & (1 << SEG_FS)) != 0) { logStr(" fs "); logHex(fs as u64); }
   if ((bad & (1 << SEG_GS)) != 0) { logStr(" gs "); logHex(gs as u64); }
+  toFailsafe("bad segment selector on reload and no failsafe callback", ds, es, fs, gs,
+    getRip(), segSel(SEG_CS), getFlags(), reg64(RSP), segSel(SEG_SS));
+}
+
+function logVcpu(): void {
+  logStr("(XEN) d"); logNum(currentDom as u64); logStr("v"); logNum(load<u32>(vcpu(current as u32) + V_ID) as u64);
+}
+
+// The end of the log line begun by the caller, then the failsafe callback with the saved data
+// selectors and the frame RIP, CS, RFLAGS, RSP, SS; with no callback the domain is crashed (`why`).
+function toFailsafe(why: string, ds: u32, es: u32, fs: u32, gs: u32, rip: u64, cs: u32, flags: u64, rsp: u64, ss: u32): void {
+  const v = vcpu(current as u32);
+  const cb = load<u64>(v + V_CB_FAILSAFE);
   if (cb == 0) {
     logStr(": no failsafe callback"); logByte(10);
-    domainCrash(currentDom, "bad segment selector on reload and no failsafe callback");
+    domainCrash(currentDom, why);
     return;
   }
   logStr(": failsafe callback at "); logHex(cb); logByte(10);
   const mask = (load<u32>(v + V_CB_FLAGS) & ((CALLBACKF_mask_events as u32) << (CALLBACKTYPE_failsafe as u32))) != 0;
-  if (is64) failsafe64(cb, ds, es, fs, gs, mask, getRip(), segSel(SEG_CS) as u64, getFlags(), reg64(RSP), segSel(SEG_SS) as u64);
-  else failsafe32(cb, ds, es, fs, gs, mask, (getRip() & 0xffffffff) as u32, segSel(SEG_CS) as u32, getFlags(), (reg64(RSP) & 0xffffffff) as u32, segSel(SEG_SS) as u32);
+  if (domIs64(currentDom)) failsafe64(cb, ds, es, fs, gs, mask, rip, cs as u64, flags, rsp, ss as u64);
+  else failsafe32(cb, ds, es, fs, gs, mask, (rip & 0xffffffff) as u32, cs, flags, (rsp & 0xffffffff) as u32, ss);
 }
 
 // The iret hypercall to a code or stack selector that does not load: in Xen the IRET to the guest
@@ -109,20 +120,9 @@ export function loadSegments(): void {
 // (64-bit) and RAX, RCX, R11 and the upcall mask are already as the iret hypercall set them. With no
 // failsafe callback the domain is crashed with `why`.
 export function iretFailsafe(rip: u64, cs: u32, flags: u64, rsp: u64, ss: u32, why: string): void {
-  const v = vcpu(current as u32);
-  const cb = load<u64>(v + V_CB_FAILSAFE);
-  logStr("(XEN) d"); logNum(currentDom as u64); logStr("v"); logNum(load<u32>(v + V_ID) as u64);
+  logVcpu();
   logStr(": "); logStr(why); logStr(" (cs "); logHex(cs as u64); logStr(" ss "); logHex(ss as u64); logStr(")");
-  if (cb == 0) {
-    logStr(": no failsafe callback"); logByte(10);
-    domainCrash(currentDom, why);
-    return;
-  }
-  logStr(": failsafe callback at "); logHex(cb); logByte(10);
-  const mask = (load<u32>(v + V_CB_FLAGS) & ((CALLBACKF_mask_events as u32) << (CALLBACKTYPE_failsafe as u32))) != 0;
-  const ds = selOf(SEG_DS), es = selOf(SEG_ES), fs = selOf(SEG_FS), gs = selOf(SEG_GS);
-  if (domIs64(currentDom)) failsafe64(cb, ds, es, fs, gs, mask, rip, cs as u64, flags, rsp, ss as u64);
-  else failsafe32(cb, ds, es, fs, gs, mask, rip as u32, cs, flags, rsp as u32, ss);
+  toFailsafe(why, selOf(SEG_DS), selOf(SEG_ES), selOf(SEG_FS), selOf(SEG_GS), rip, cs, flags, rsp, ss);
 }
 
 // The frame describes RIP, CS, RFLAGS, RSP, SS as given (the interrupted state, or the one an iret
