@@ -22,6 +22,12 @@ export const MAX_INDIRECT_SEGMENTS = 256; // what we advertise (Linux's blkback 
 const SEGS_PER_INDIRECT_PAGE = 512;
 /** A segment: a granted frame and the sectors [first, last] of it to transfer. */
 interface Segment { gref: number; first: number; last: number }
+/** `n` struct blkif_request_segment { u32 gref; u8 first_sect, last_sect; u16 pad } from `at`. */
+function segmentsAt(v: DataView, at: number, n: number): Segment[] {
+  const segs: Segment[] = [];
+  for (let i = 0; i < n; i++) segs.push({ gref: v.getUint32(at + i * 8, true), first: v.getUint8(at + i * 8 + 4), last: v.getUint8(at + i * 8 + 5) });
+  return segs;
+}
 const VDISK_READONLY = 4;
 // xenbus states
 export const XB = { Unknown: 0, Initialising: 1, InitWait: 2, Initialised: 3, Connected: 4, Closing: 5, Closed: 6 } as const;
@@ -162,13 +168,8 @@ export class BlkBack {
         const nseg = v.getUint8(e + 1);
         id = v.getBigUint64(e + (this.abi32 ? 4 : 8), true);
         const sector = Number(v.getBigUint64(e + (this.abi32 ? 12 : 16), true));
-        const base = e + (this.abi32 ? 20 : 24);
-        const segs: Segment[] = [];
         // (More than 11 segments is refused: one more is enough to say so.)
-        for (let i = 0; i < Math.min(nseg, MAX_SEGMENTS + 1); i++) {
-          const g = base + i * 8;
-          segs.push({ gref: v.getUint32(g, true), first: v.getUint8(g + 4), last: v.getUint8(g + 5) });
-        }
+        const segs = segmentsAt(v, e + (this.abi32 ? 20 : 24), Math.min(nseg, MAX_SEGMENTS + 1));
         status = this.doRequest(op, segs, sector, MAX_SEGMENTS);
       }
       // The response replaces the request's slot at rsp_prod.
@@ -200,12 +201,7 @@ export class BlkBack {
     for (let p = 0; p * SEGS_PER_INDIRECT_PAGE < nseg; p++) {
       const h = x.hv_gnt_map(this.domid, this.view().getUint32(grefs + p * 4, true), 1); // read-only: we only read the list
       if (h <= 0) return undefined;
-      const v = this.view();
-      const page = x.hv_gnt_mfn(h) * 4096;
-      for (let i = p * SEGS_PER_INDIRECT_PAGE; i < nseg && i < (p + 1) * SEGS_PER_INDIRECT_PAGE; i++) {
-        const g = page + (i % SEGS_PER_INDIRECT_PAGE) * 8;
-        segs.push({ gref: v.getUint32(g, true), first: v.getUint8(g + 4), last: v.getUint8(g + 5) });
-      }
+      segs.push(...segmentsAt(this.view(), x.hv_gnt_mfn(h) * 4096, Math.min(SEGS_PER_INDIRECT_PAGE, nseg - p * SEGS_PER_INDIRECT_PAGE)));
       x.hv_gnt_unmap(h);
     }
     return segs;
