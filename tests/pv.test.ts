@@ -3,7 +3,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { runGuest, runPair, startGuest, guestPath } from "./lib/pvrun";
-import { readFileSync } from "node:fs";
+import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { execFileSync } from "node:child_process";
 import { XenHost } from "../host/pv/host";
@@ -137,7 +137,6 @@ for (const bits of [64, 32] as const) {
 // descriptors, and malformed requests answered with errors while the disk stays connected.
 for (const bits of [64, 32] as const) {
   test(`PV block frontend (${bits}-bit, ${bits === 64 ? "x86_64" : "x86_32"}-abi): reads, indirect reads and writes, malformed requests refused`, async () => {
-    const { mkdirSync, writeFileSync } = await import("node:fs");
     mkdirSync("tests/build", { recursive: true });
     const img = `tests/build/blk-${bits}.img`;
     const disk = new Uint8Array(1 << 20);

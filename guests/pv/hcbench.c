@@ -42,41 +42,38 @@ static void set_upcall(int lean)
  * (events masked while it checks; SCHEDOP_block unmasks them and sleeps only if none is pending; an
  * upcall left pending by the unmask is taken with a null hypercall). `first_wait`: wait, then send
  * (the responder). Runs `n` rounds (a send and a wait each). */
-#define PINGPONG(first_wait)                                                                        \
-	__asm__ volatile(                                                                          \
-		"	movl (%[cnt]), %%ebx\n"                                                    \
-		"	testl %[fw], %[fw]\n"                                                      \
-		"	jnz 2f\n"                                                                  \
-		"1:	movl (%[cnt]), %%ebx\n"	/* the count before the send */                     \
-		"	movl $4, %%edi\n"	/* EVTCHNOP_send */                                 \
-		"	movq %[so], %%rsi\n"                                                       \
-		"	movl $32, %%eax\n"	/* __HYPERVISOR_event_channel_op */                 \
-		"	syscall\n"                                                                 \
-		"2:	movb $1, 1(%[vi])\n"	/* evtchn_upcall_mask */                            \
-		"	cmpl (%[cnt]), %%ebx\n"                                                    \
-		"	jne 3f\n"                                                                  \
-		"	movl $1, %%edi\n"	/* SCHEDOP_block */                                 \
-		"	movl $29, %%eax\n"	/* __HYPERVISOR_sched_op */                         \
-		"	syscall\n"                                                                 \
-		"	jmp 2b\n"                                                                  \
-		"3:	movb $0, 1(%[vi])\n"                                                       \
-		"	cmpb $0, (%[vi])\n"	/* evtchn_upcall_pending */                         \
-		"	je 4f\n"                                                                   \
-		"	xorl %%edi, %%edi\n"                                                       \
-		"	movl $17, %%eax\n"	/* __HYPERVISOR_xen_version */                      \
-		"	syscall\n"                                                                 \
-		"4:	decq %[n]\n"                                                               \
-		"	jnz 1b\n"                                                                  \
-		: [n] "+r"(n)                                                                      \
-		: [cnt] "r"(cnt), [vi] "r"(vi), [so] "r"(&so), [fw] "r"(first_wait)               \
-		: "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r10", "r11", "memory")
-
 static void pingpong(unsigned port, unsigned long n, int first_wait)
 {
 	struct port_op so = { port };
 	volatile unsigned *cnt = &pv_event_count[port];
 	volatile uint8_t *vi = pv_vcpu_info();
-	PINGPONG(first_wait);
+	__asm__ volatile(
+		"	movl (%[cnt]), %%ebx\n"
+		"	testl %[fw], %[fw]\n"
+		"	jnz 2f\n"
+		"1:	movl (%[cnt]), %%ebx\n"	/* the count before the send */
+		"	movl $4, %%edi\n"	/* EVTCHNOP_send */
+		"	movq %[so], %%rsi\n"
+		"	movl $32, %%eax\n"	/* __HYPERVISOR_event_channel_op */
+		"	syscall\n"
+		"2:	movb $1, 1(%[vi])\n"	/* evtchn_upcall_mask */
+		"	cmpl (%[cnt]), %%ebx\n"
+		"	jne 3f\n"
+		"	movl $1, %%edi\n"	/* SCHEDOP_block */
+		"	movl $29, %%eax\n"	/* __HYPERVISOR_sched_op */
+		"	syscall\n"
+		"	jmp 2b\n"
+		"3:	movb $0, 1(%[vi])\n"
+		"	cmpb $0, (%[vi])\n"	/* evtchn_upcall_pending */
+		"	je 4f\n"
+		"	xorl %%edi, %%edi\n"
+		"	movl $17, %%eax\n"	/* __HYPERVISOR_xen_version */
+		"	syscall\n"
+		"4:	decq %[n]\n"
+		"	jnz 1b\n"
+		: [n] "+r"(n)
+		: [cnt] "r"(cnt), [vi] "r"(vi), [so] "r"(&so), [fw] "r"(first_wait)
+		: "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r10", "r11", "memory");
 }
 #endif
 
