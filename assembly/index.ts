@@ -5,8 +5,10 @@ import {
   SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_TR, SEG_LDTR, MODE_LONG64,
 } from "./memmap";
 import { setSeg, cpuStateChanged, setCpl, CR0_PE, CR0_PG, CR0_ET, CR0_NE, CR4_PAE, EFER_LME, EFER_LMA } from "./cpu/state";
-import { setFlags, flagsSync, lfOp, LF_NONE } from "./cpu/flags";
-import { tlbInit, tlbFlushAll, setPhysWindow } from "./mmu/tlb";
+import { setFlags, flagsSync, lfOp, LF_NONE, setLazy, cond } from "./cpu/flags";
+import { jitConfig, jitFlush, jitInstall, jitRegions, pageGen, jitMode } from "./cpu/jit";
+import { jitDecode } from "./cpu/decode";
+import { tlbInit, tlbFlushAll, setPhysWindow, rdProbe, wrProbe } from "./mmu/tlb";
 import { dcacheFlush } from "./cpu/dcache";
 import { run as cpuRun } from "./cpu/run";
 import { optableInit } from "./cpu/optable";
@@ -72,7 +74,7 @@ export function set_phys_window(base: u32, limit: u32): void {
 }
 
 export function tlb_flush(): void { tlbFlushAll(); }
-export function dcache_flush(): void { dcacheFlush(); }
+export function dcache_flush(): void { dcacheFlush(); jitFlush(); } // (the host rewrote memory: compiled code too)
 export function flags_sync(): void { flagsSync(); }
 
 // Execute up to `budget` instructions; returns EXIT_* (memmap.ts).
@@ -81,3 +83,25 @@ export function run(budget: i32): i32 { return cpuRun(budget); }
 // ---- the hypervisor (issue 3) ----
 export * from "./hv/api";
 export * from "./hv/migrate";
+
+// ---- The JIT tier (cpu/jit.ts; the compiler is the host's: host/jit/) ----
+export function jit_config(mode: i32, threshold: i32): void { jitConfig(mode, threshold); }
+export function jit_flush(): void { jitFlush(); }
+export function jit_decode(lin: u64, host: i32): i32 { return jitDecode(lin, host); }
+export function jit_install(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi: i32): i32 {
+  return jitInstall(host, mode, idx, gen, lo, hi) ? 1 : 0;
+}
+export function jit_regions(): i32 { return jitRegions(); }
+export function jit_page_gen(host: i32): u32 { return pageGen(host); }
+export function jit_mode(): i32 { return jitMode; }
+// Compiled code's slow helpers: a condition code, or CF, of a lazy-flag state held in its locals
+// (for INC/DEC states CF is RFLAGS.CF, which the region keeps current).
+export function jit_cond(cc: i32, op: i32, size: i32, a: u64, b: u64, res: u64): i32 {
+  setLazy(op, size, a, b, res);
+  return cond(cc) ? 1 : 0;
+}
+// The TLB fast path for compiled code's memory accesses: the host address of `size` bytes at `lin` when the
+// TLB holds a read (write) translation and the access stays in the page, else 0 (the region then exits
+// before the instruction and the interpreter does the access: fills, faults, code pages, log-dirty).
+export function jit_rd(lin: u64, size: i32): i32 { return rdProbe(lin, size); }
+export function jit_wr(lin: u64, size: i32): i32 { return wrProbe(lin, size); }

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import * as MM from "../assembly/memmap";
+import { Jit, jitSettings, JIT_MODES, type JitMode } from "./jit/jit";
 
 export { MM };
 
@@ -18,6 +19,7 @@ export interface CoreExports {
   dcache_flush(): void;
   flags_sync(): void;
   run(budget: number): number;
+  jit_config(mode: number, threshold: number): void;
   // The hypervisor (assembly/hv/api.ts). u64 parameters take BigInt, u64 results are BigInt.
   hv_init(machineMiB: number): number;
   hv_domain_create(width: number, vcpus: number, maxPages: number): number;
@@ -94,6 +96,9 @@ export interface CoreHooks {
   timeNs?(): number;
 }
 
+/** The JIT tier's settings for one core (default: XENWASM_JIT and XENWASM_JIT_THRESHOLD). */
+export interface CoreOptions { mode?: JitMode; threshold?: number }
+
 export function wasmPath(): string {
   // dist/<something>/file.js or host/core.ts: the repo root holds build/xenwasm.wasm.
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -111,20 +116,26 @@ const perf: { now(): number } = globalThis.performance;
 export class Core {
   readonly x: CoreExports;
   private hooks: CoreHooks;
+  /** The JIT tier (null when XENWASM_JIT=off). */
+  jit: Jit | null = null;
 
   private constructor(x: CoreExports, hooks: CoreHooks) {
     this.x = x;
     this.hooks = hooks;
   }
 
-  static async create(hooks: CoreHooks = {}): Promise<Core> {
+  static async create(hooks: CoreHooks = {}, opts: CoreOptions = {}): Promise<Core> {
     if (!cachedModule) cachedModule = new WebAssembly.Module(readFileSync(wasmPath()));
-    return Core.fromModule(cachedModule, hooks);
+    return Core.fromModule(cachedModule, hooks, opts);
   }
 
-  static fromModule(mod: WebAssembly.Module, hooks: CoreHooks = {}): Core {
+  static fromModule(mod: WebAssembly.Module, hooks: CoreHooks = {}, opts: CoreOptions = {}): Core {
     let core: Core;
+    // The core's function table: its own entries, then the JIT's compiled regions (host/jit/).
+    const table = new WebAssembly.Table({ initial: 16, element: "anyfunc" });
     const env = {
+      table,
+      jit_compile: (n: number) => (core.jit ? core.jit.compile(n) : 0),
       io_in: (port: number, size: number) => (core.hooks.ioIn ? core.hooks.ioIn(port, size) : -1) | 0,
       io_out: (port: number, size: number, value: number) =>
         core.hooks.ioOut && core.hooks.ioOut(port, size, value >>> 0) ? 1 : 0,
@@ -136,6 +147,9 @@ export class Core {
     const inst = new WebAssembly.Instance(mod, { env });
     core = new Core(inst.exports as unknown as CoreExports, hooks);
     core.x.init();
+    const js = { ...jitSettings(), ...opts };
+    if (js.mode !== "off") core.jit = new Jit(core.x as never, table, js.mode);
+    core.x.jit_config(JIT_MODES[js.mode], js.threshold);
     return core;
   }
 

@@ -10,8 +10,9 @@
 //   +12 u8 mod  +13 u8 reg  +14 u8 rm  +15 i8 base  +16 i8 index  +17 u8 scale | rip-rel << 4 | default seg << 5
 //   +18 u16 imm2  +20 i32 displacement  +24 u64 immediate
 //   +32..+55 the fast-path form of the instruction (cpu/fast.ts: F_* id and pre-computed operands)
-//   +56 u16 opcode id  +58 u8 length
+//   +56 u16 opcode id  +58 u8 length  +60 u16 visits as a block start (cpu/jit.ts)
 import { DCACHE_BASE, DCACHE_ENTRIES, DCACHE_ENTRY_SIZE } from "../memmap";
+import { jitPagesWritten } from "./jit";
 
 export const DC_ENTRY_SIZE = 64;
 export const DC_ENTRIES = (DCACHE_ENTRIES * DCACHE_ENTRY_SIZE) / DC_ENTRY_SIZE;
@@ -27,6 +28,7 @@ export function dcacheFlush(): void {
 
 // Bytes [host, host+size) were written: drop entries of instructions that may overlap them.
 export function dcacheInvalidate(host: i32, size: i32): void {
+  jitPagesWritten(host, size);
   if (size > DC_ENTRIES - 16) { dcacheFlush(); return; }
   for (let a = host - 15; a < host + size; a++) {
     const e = dcacheEntry(a);

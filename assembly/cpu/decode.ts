@@ -2,15 +2,16 @@
 // code bytes only through fetchHost() (mmu/tlb.ts) and leaves the decoded instruction in the d*
 // globals below, which exec.ts reads. Returns false after raising a fault (#PF or #GP on fetch, #GP
 // for an instruction longer than 15 bytes).
-import { SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS } from "../memmap";
+import { SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, CPU_STATE, CPU_CR2 } from "../memmap";
 
 // Entry for instructions that are not cached (64 bytes of static data; its fast form is F_GEN).
 export const DECODE_SCRATCH: i32 = memory.data(64, 64) as i32;
 import { is64, defOp32, defAd, segBase, segLimit, flatMask } from "./state";
-import { fault, raiseGP } from "./fault";
+import { fault, raiseGP, clearFault } from "./fault";
 import { fetchHost, fetchHostFast } from "../mmu/tlb";
 import { dcacheEntry } from "./dcache";
 import { specialise } from "./fast";
+import { jitMark, F_JIT } from "./jit";
 import { lockOk } from "./exec";
 import { mode } from "./state";
 import {
@@ -59,8 +60,13 @@ let fcount: i32 = 0; // bytes fetched from the current run [fp0, fend)
 let fp0: i32 = 0;
 let fbase: i32 = 0; // bytes fetched before the current run
 
+// The JIT decodes one page at a time: an instruction that runs into the next page is not for it.
+let noCross = false;
+let crossed = false;
+
 function fetchSlow(): u32 {
   const n = fbase + (fp - fp0);
+  if (noCross && n > 0) { crossed = true; return 0; }
   if (n >= 15) { raiseGP(0); return 0; }
   const lin = fstart + (n as u64);
   let linAddr = lin;
@@ -247,7 +253,8 @@ function store_entry(e: i32, host: i32): void {
   store<u16>(e, sImm2 as u16, 18);
   store<i32>(e, sDisp as i32, 20);
   store<u64>(e, sImm, 24);
-  if (host != 0) specialise(e, mode);
+  store<u16>(e, 0, 60);
+  if (host != 0) { specialise(e, mode); jitMark(e, host, mode); }
   else store<u8>(e, 0, 32); // F_GEN
 }
 
@@ -283,3 +290,23 @@ export function decodeEntry(lin: u64, host: i32): i32 {
   store_entry(DECODE_SCRATCH, 0);
   return DECODE_SCRATCH;
 }
+
+// For the JIT (host/jit/): decode the instruction at `lin` (host address `host`) into its cache entry
+// without touching the page after it. Returns the entry, or 0 (a fault, which is not raised, or an
+// instruction that crosses the page).
+export function jitDecode(lin: u64, host: i32): i32 {
+  const cr2 = load<u64>(CPU_STATE + CPU_CR2);
+  noCross = true;
+  crossed = false;
+  const e = decode(lin) && !crossed && (host & 0xfff) + sLen <= 0x1000 ? host : 0;
+  noCross = false;
+  if (fault) { clearFault(); store<u64>(CPU_STATE + CPU_CR2, cr2); return 0; }
+  if (e == 0) return 0;
+  const ent = dcacheEntry(host);
+  store_entry(ent, host);
+  // The host reads a copy with the instruction's own fast form (the cache entry may be a region's F_JIT).
+  memory.copy(JIT_SCRATCH, ent, 64);
+  if (load<u8>(JIT_SCRATCH, 32) == F_JIT) specialise(JIT_SCRATCH, mode);
+  return JIT_SCRATCH;
+}
+const JIT_SCRATCH: i32 = memory.data(64, 64) as i32;

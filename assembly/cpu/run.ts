@@ -25,6 +25,9 @@ import {
   stopReason, clearStop, deliverException, singleStep, singleStepTrap, eventDelivered, clearEventDelivered,
 } from "./system";
 import * as F from "./fast";
+import { F_JIT, jitMode, jitHeat, jitDrop, jitService, pageGen, jitStat } from "./jit";
+import { specialise } from "./fast";
+import { JIT_IO, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES } from "../memmap";
 
 let faults = 0; // steps of the current run() that delivered an exception instead of retiring
 
@@ -149,6 +152,7 @@ export function run(budget: i32): i32 {
     let vpn: u64 = <u64>-1; // linear page of the code page cached in hpage
     let hpage: i32 = 0;
     let modeKey = (mode as u64) << 32; // the second word of a valid entry's tag
+    let bs = true; // this instruction starts a block (JIT heat is counted there)
     while (n < budget) {
       let host: i32;
       if ((ip >> 12) == vpn) {
@@ -165,10 +169,40 @@ export function run(budget: i32): i32 {
         e = decodeEntry(ip, host);
         if (e == 0) { n++; ip = faultAt(ip); break; }
       }
+      if (bs) {
+        bs = false;
+        if (jitMode != 0 && load<u8>(e, 32) != F_JIT) jitHeat(e, ip, host, mode);
+      }
       n++;
       const len = load<u8>(e, 58) as u64;
       switch (load<u8>(e, 32) as i32) {
         case F.F_NOP: ip += len; continue;
+        case F_JIT: {
+          n--;
+          if (load<u32>(e, 44) != pageGen(host)) { // its page was written: back to the entry's own form
+            jitDrop(host, mode);
+            specialise(e, mode);
+            continue;
+          }
+          store<i32>(JIT_IO + JIO_LF_OP, lfOp);
+          store<i32>(JIT_IO + JIO_LF_SIZE, lfSize);
+          store<u64>(JIT_IO + JIO_LF_A, lfA);
+          store<u64>(JIT_IO + JIO_LF_B, lfB);
+          store<u64>(JIT_IO + JIO_LF_RES, lfRes);
+          const k = call_indirect<i32>(load<u32>(e, 52), ip, budget - n);
+          jitStat(JSTAT_ENTRIES, 1);
+          if (k > 0) {
+            n += k;
+            jitStat(JSTAT_INSNS, k as u64);
+            setLazy(load<i32>(JIT_IO + JIO_LF_OP), load<i32>(JIT_IO + JIO_LF_SIZE), load<u64>(JIT_IO + JIO_LF_A),
+              load<u64>(JIT_IO + JIO_LF_B), load<u64>(JIT_IO + JIO_LF_RES));
+            ip = load<u64>(JIT_IO + JIO_IP);
+            bs = true;
+            continue;
+          }
+          n++; // no progress: the interpreter runs the entry instruction
+          break;
+        }
         case F.F_MOV_RR32: rset(fA(e), 4, load<u32>(fB(e))); ip += len; continue;
         case F.F_MOV_RR64: store<u64>(fA(e), load<u64>(fB(e))); ip += len; continue;
         case F.F_MOV_RI32: rset(fA(e), 4, fImm(e)); ip += len; continue;
@@ -510,7 +544,7 @@ export function run(budget: i32): i32 {
         case F.F_JMP: {
           let t = ip + len + fImm(e);
           if (is64) { if (!canonical(t)) break; } else t &= 0xffffffff;
-          ip = t; continue;
+          ip = t; bs = true; continue;
         }
         case F.F_CALL: {
           const t = ip + len + fImm(e);
@@ -520,7 +554,7 @@ export function run(budget: i32): i32 {
           if (p == 0) break;
           store<u64>(p, ip + len);
           store<u64>(CPU_STATE + (RSP << 3), sp);
-          ip = t; continue;
+          ip = t; bs = true; continue;
         }
         case F.F_RET: {
           const sp = load<u64>(CPU_STATE + (RSP << 3));
@@ -529,7 +563,7 @@ export function run(budget: i32): i32 {
           const t = load<u64>(p);
           if (!canonical(t)) break;
           store<u64>(CPU_STATE + (RSP << 3), sp + 8 + (fImm(e) & 0xffff));
-          ip = t; continue;
+          ip = t; bs = true; continue;
         }
         case F.F_PUSH: {
           const v = load<u64>(fB(e));
@@ -600,22 +634,22 @@ export function run(budget: i32): i32 {
         case F.F_RI64 + 6: store<u64>(fA(e), alu(6, 8, load<u64>(fA(e)), fImm(e))); ip += len; continue;
         case F.F_RI64 + 7: alu(7, 8, load<u64>(fA(e)), fImm(e)); ip += len; continue;
         // Jcc (BAD_IP: the target is not canonical, exec.ts raises the #GP)
-        case F.F_JCC + 0: { const t = jcc(e, ip, len, 0); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 1: { const t = jcc(e, ip, len, 1); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 2: { const t = jcc(e, ip, len, 2); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 3: { const t = jcc(e, ip, len, 3); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 4: { const t = jcc(e, ip, len, 4); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 5: { const t = jcc(e, ip, len, 5); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 6: { const t = jcc(e, ip, len, 6); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 7: { const t = jcc(e, ip, len, 7); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 8: { const t = jcc(e, ip, len, 8); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 9: { const t = jcc(e, ip, len, 9); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 10: { const t = jcc(e, ip, len, 10); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 11: { const t = jcc(e, ip, len, 11); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 12: { const t = jcc(e, ip, len, 12); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 13: { const t = jcc(e, ip, len, 13); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 14: { const t = jcc(e, ip, len, 14); if (t == BAD_IP) break; ip = t; continue; }
-        case F.F_JCC + 15: { const t = jcc(e, ip, len, 15); if (t == BAD_IP) break; ip = t; continue; }
+        case F.F_JCC + 0: { const t = jcc(e, ip, len, 0); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 1: { const t = jcc(e, ip, len, 1); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 2: { const t = jcc(e, ip, len, 2); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 3: { const t = jcc(e, ip, len, 3); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 4: { const t = jcc(e, ip, len, 4); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 5: { const t = jcc(e, ip, len, 5); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 6: { const t = jcc(e, ip, len, 6); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 7: { const t = jcc(e, ip, len, 7); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 8: { const t = jcc(e, ip, len, 8); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 9: { const t = jcc(e, ip, len, 9); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 10: { const t = jcc(e, ip, len, 10); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 11: { const t = jcc(e, ip, len, 11); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 12: { const t = jcc(e, ip, len, 12); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 13: { const t = jcc(e, ip, len, 13); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 14: { const t = jcc(e, ip, len, 14); if (t == BAD_IP) break; ip = t; bs = true; continue; }
+        case F.F_JCC + 15: { const t = jcc(e, ip, len, 15); if (t == BAD_IP) break; ip = t; bs = true; continue; }
         default: break;
       }
       // The general path (exec.ts), RIP in the state block as it expects.
@@ -626,6 +660,7 @@ export function run(budget: i32): i32 {
       execute();
       if (fault) { ip = faultAt(ip); break; }
       ip = nextIp;
+      bs = true;
       vpn = <u64>-1; // it may have changed the translation of the code page
       modeKey = (mode as u64) << 32; // or the mode
       if (stopReason >= 0 || singleStep || !fastOk()) break;
@@ -635,6 +670,7 @@ export function run(budget: i32): i32 {
   setRip(ip);
   store<u64>(CPU_STATE + CPU_INSNS, load<u64>(CPU_STATE + CPU_INSNS) + ((n - faults) as u64));
   flagsSync();
+  if (jitMode != 0) jitService();
   const r = stopReason >= 0 ? stopReason : EXIT_BUDGET;
   store<i32>(CPU_STATE + CPU_EXIT_REASON, r);
   return r;

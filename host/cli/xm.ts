@@ -87,10 +87,11 @@ the program's segments loaded at their physical addresses. Bytes the guest write
 go to standard output; a write to port 0xF4 ends the run and its value is xm's exit status. A guest
 fault with no handler is reported on standard error and gives exit status 1.
   --stats       print the instruction count, run time and MIPS on standard error at the end
+  --jit-stats   print the JIT tier's figures (regions, compile time, exits by reason) at the end
   --ram SIZE    RAM size, e.g. 64M or 1G (default ${DEFAULT_RAM >>> 20}M)`,
   async run(args) {
     const { opts, rest } = parseArgs("run", args, {
-      "--bare": "bool", "--stats": "bool", "--ram": "value", "--memory": "value", "--ramdisk": "value", "--cmdline": "value",
+      "--bare": "bool", "--stats": "bool", "--jit-stats": "bool", "--ram": "value", "--memory": "value", "--ramdisk": "value", "--cmdline": "value",
     });
     if (rest.length > 1) throw new CliError(`run: too many arguments: ${rest.slice(1).join(" ")}`);
     if (!opts["--bare"]) return runPv(rest[0], opts);
@@ -118,6 +119,10 @@ fault with no handler is reported on standard error and gives exit status 1.
     if (opts["--stats"]) {
       const mips = r.seconds > 0 ? r.instructions / r.seconds / 1e6 : 0;
       process.stderr.write(`xm: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s: ${mips.toFixed(1)} MIPS\n`);
+    }
+    if (opts["--jit-stats"] && m.core.jit) {
+      process.stderr.write(`xm: jit ${JSON.stringify(m.core.jit.stats())}\n`);
+      if (m.core.jit.debug) process.stderr.write(`xm: jit blocks end at ${JSON.stringify([...m.core.jit.debug].sort((a, b) => b[1] - a[1]))}\n`);
     }
     return r.status & 0xff;
   },

@@ -1,0 +1,164 @@
+// The JIT tier's side in the core: which code is hot, where compiled regions are, and when they are stale.
+//
+// A region is a WebAssembly function compiled by the host (host/jit/) from the fast forms (cpu/fast.ts)
+// of the instructions on one 4 KiB page of code, reached from one entry instruction. It lives in the
+// core's function table at a region index; `JIT_MAP` maps (host address of the entry, mode) to that
+// index and to the page's generation when the region was compiled. The run loop (run.ts) meets a region
+// as the F_JIT form of its entry instruction's decoded-cache entry (+44 generation, +52 table index).
+//
+// Heat: each decoded-cache entry that starts a block (the target or fall-through of a control transfer,
+// or the instruction after one the general path ran) counts its visits at +60; at the threshold, its
+// address joins the request queue (JIT_REQ), which the host compiles when run() ends (one module for the
+// batch). Every write to a code page (dcacheInvalidate) moves that page's generation on: a region whose
+// page changed is dropped when next entered, and a compile result for a page written meanwhile is refused.
+import {
+  JIT_MAP, JIT_MAP_ENTRIES, JIT_RANGE, JIT_IO, JIO_STATS, JSTAT_REQUESTS, JSTAT_INVALIDATIONS, JIT_REQ, JIT_REQ_MAX, JIT_PAGEGEN,
+  DCACHE_BASE, DCACHE_ENTRIES, DCACHE_ENTRY_SIZE,
+} from "../memmap";
+
+@external("env", "jit_compile") declare function hostCompile(n: i32): i32;
+
+export const F_JIT: u8 = 255; // the fast-form id of an entry instruction that has a region
+
+export let jitMode: i32 = 0; // 0 off, 1 on, 2 force (threshold 0)
+export let jitThreshold: i32 = 0;
+let regions: i32 = 0; // records in JIT_MAP
+
+@inline export function pageGen(host: i32): u32 { return load<u32>(JIT_PAGEGEN + ((host >>> 12) << 2)); }
+
+@inline export function jitStat(k: i32, v: u64): void {
+  const a = JIT_IO + JIO_STATS + (k << 3);
+  store<u64>(a, load<u64>(a) + v);
+}
+
+export function jitConfig(m: i32, threshold: i32): void {
+  jitMode = m;
+  jitThreshold = m == 2 ? 0 : threshold;
+  jitFlush();
+}
+
+@inline function slot(host: i32, mode: i32): i32 {
+  return ((((host as u32) >> 0) * 0x9e3779b1 + (mode as u32) * 0x85ebca6b) >> 18) as i32 & (JIT_MAP_ENTRIES - 1);
+}
+
+// The map record of (host, mode), or 0.
+function find(host: i32, mode: i32): i32 {
+  let i = slot(host, mode);
+  for (let k = 0; k < JIT_MAP_ENTRIES; k++) {
+    const r = JIT_MAP + (i << 4);
+    const h = load<i32>(r);
+    if (h == 0) return 0;
+    if (h == host && load<i32>(r, 4) == mode) return r;
+    i = (i + 1) & (JIT_MAP_ENTRIES - 1);
+  }
+  return 0;
+}
+
+// Forget every region (the host then reuses its table indices from the start).
+export function jitFlush(): void {
+  memory.fill(JIT_MAP, 0, JIT_MAP_ENTRIES << 4);
+  regions = 0;
+  store<i32>(JIT_REQ, 0);
+  memory.fill(JIT_RANGE, 0, 2 << 20);
+  // Entries marked F_JIT go back to their own forms when next decoded.
+  const n = (DCACHE_ENTRIES * DCACHE_ENTRY_SIZE) >> 6;
+  for (let i = 0; i < n; i++) {
+    const e = DCACHE_BASE + (i << 6);
+    if (load<u8>(e, 32) == F_JIT) store<i32>(e, 0);
+  }
+}
+
+// Code at host addresses [host, host + size) was written.
+// Regions of a page are dropped only when the write touches bytes they were translated from.
+export function jitPagesWritten(host: i32, size: i32): void {
+  const end = host + size; // exclusive
+  for (let p = host >>> 12; (p << 12) < end; p++) {
+    const rg = JIT_RANGE + (p << 1);
+    const hi = load<u8>(rg, 1) as i32;
+    if (hi == 0) continue;
+    const lo = (load<u8>(rg) as i32) << 5;
+    const pb = p << 12;
+    const w0 = host > pb ? host - pb : 0;
+    const w1 = end - pb < 0x1000 ? end - pb : 0x1000;
+    if (w1 <= lo || w0 >= (hi << 5)) continue;
+    const a = JIT_PAGEGEN + (p << 2);
+    store<u32>(a, load<u32>(a) + 1);
+    store<u16>(rg, 0);
+  }
+}
+
+// A block-starting entry `e` (instruction at `lin`, host address `host`) was reached.
+export function jitHeat(e: i32, lin: u64, host: i32, mode: i32): void {
+  const h = (load<u16>(e, 60) as i32) + 1;
+  if (h < jitThreshold) { store<u16>(e, h as u16, 60); return; }
+  store<u16>(e, 0, 60);
+  if (find(host, mode) != 0) return; // compiled already (its entry was evicted and decoded again)
+  const n = load<i32>(JIT_REQ);
+  for (let i = 0; i < n; i++) if (load<i32>(JIT_REQ + 32 + (i << 5), 8) == host) return;
+  if (n >= JIT_REQ_MAX) return; // the batch is full: it comes back when it is hot again
+  const r = JIT_REQ + 32 + (n << 5);
+  store<u64>(r, lin);
+  store<i32>(r, host, 8);
+  store<u32>(r, pageGen(host), 12);
+  store<i32>(r, mode, 16);
+  store<i32>(JIT_REQ, n + 1);
+  jitStat(JSTAT_REQUESTS, 1);
+}
+
+// run() is ending: the host compiles the queued requests (still in this vCPU's context).
+export function jitService(): void {
+  if (load<i32>(JIT_REQ) == 0) return;
+  hostCompile(load<i32>(JIT_REQ));
+  store<i32>(JIT_REQ, 0);
+}
+
+// The host compiled the region of (host, mode) into table index `idx`, from code of page generation
+// `gen`. Returns false when the page was written since (the result is dropped) or the map is full.
+// [lo, hi) are the page offsets of the bytes the region was translated from.
+export function jitInstall(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi: i32): bool {
+  if (pageGen(host) != gen) return false;
+  const rg = JIT_RANGE + ((host >>> 12) << 1);
+  const l = lo >> 5, h = (hi + 31) >> 5; // 32-byte units
+  const ol = load<u8>(rg) as i32, oh = load<u8>(rg, 1) as i32;
+  const nl = oh == 0 || l < ol ? l : ol;
+  const nh = oh == 0 || h > oh ? h : oh;
+  store<u8>(rg, nl as u8);
+  store<u8>(rg, nh as u8, 1);
+  if (regions >= (JIT_MAP_ENTRIES >> 1)) return false;
+  let r = find(host, mode);
+  if (r == 0) {
+    let i = slot(host, mode);
+    while (load<i32>(JIT_MAP + (i << 4)) != 0) i = (i + 1) & (JIT_MAP_ENTRIES - 1);
+    r = JIT_MAP + (i << 4);
+    regions++;
+  }
+  store<i32>(r, host);
+  store<i32>(r, mode, 4);
+  store<i32>(r, idx, 8);
+  store<u32>(r, gen, 12);
+  // Its entry instruction's decoded-cache entry, if present, becomes F_JIT now.
+  const e = DCACHE_BASE + ((host & ((((DCACHE_ENTRIES * DCACHE_ENTRY_SIZE) >> 6) - 1))) << 6);
+  if (load<i32>(e) == host && load<i32>(e, 4) == mode) jitMark(e, host, mode);
+  return true;
+}
+
+export function jitRegions(): i32 { return regions; }
+
+// A decoded-cache entry was filled (or found) for (host, mode): mark it F_JIT if a current region starts there.
+export function jitMark(e: i32, host: i32, mode: i32): void {
+  if (regions == 0) return;
+  const r = find(host, mode);
+  if (r == 0) return;
+  const gen = load<u32>(r, 12);
+  if (gen != pageGen(host)) return;
+  store<u8>(e, F_JIT, 32);
+  store<u32>(e, gen, 44);
+  store<i32>(e, load<i32>(r, 8), 52);
+}
+
+// The F_JIT entry `e` is stale (its page was written): its region is forgotten.
+export function jitDrop(host: i32, mode: i32): void {
+  const r = find(host, mode);
+  if (r != 0) store<u32>(r, pageGen(host) - 1, 12); // never current again (the page's generation only grows)
+  jitStat(JSTAT_INVALIDATIONS, 1);
+}

@@ -1,0 +1,141 @@
+// The JIT tier's host side: compiles the core's queued requests (assembly/cpu/jit.ts) into one
+// WebAssembly module per batch, puts its functions into the core's function table and tells the core
+// where they are. Standard WebAssembly JS API only (Module, Instance, Table, the core's Memory).
+import * as MM from "../../assembly/memmap";
+import { buildModule } from "./wasm";
+import { IMPORTS, discover, translate, type Insn } from "./translate";
+
+export type JitMode = "off" | "on" | "force";
+export const JIT_MODES: Record<JitMode, number> = { off: 0, on: 1, force: 2 };
+
+/** XENWASM_JIT (off|on|force; default on) and XENWASM_JIT_THRESHOLD, where the runtime has an environment. */
+export function jitSettings(): { mode: JitMode; threshold: number } {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
+  const m = (env.XENWASM_JIT ?? "on").toLowerCase();
+  if (m !== "off" && m !== "on" && m !== "force") throw new Error(`XENWASM_JIT=${env.XENWASM_JIT}: expected off, on or force`);
+  const t = env.XENWASM_JIT_THRESHOLD === undefined ? 40 : Number(env.XENWASM_JIT_THRESHOLD);
+  if (!Number.isInteger(t) || t < 0 || t > 65535) throw new Error(`XENWASM_JIT_THRESHOLD=${env.XENWASM_JIT_THRESHOLD}: expected 0..65535`);
+  return { mode: m, threshold: t };
+}
+
+interface JitCore {
+  memory: WebAssembly.Memory;
+  jit_decode(lin: bigint, host: number): number;
+  jit_install(host: number, mode: number, idx: number, gen: number, lo: number, hi: number): number;
+  jit_flush(): void;
+  jit_rd: (lin: bigint, size: number) => number;
+  jit_wr: (lin: bigint, size: number) => number;
+  jit_cond: (...a: (number | bigint)[]) => number;
+}
+
+export interface JitStats {
+  compile_ms: number; regions: number; modules: number; code_cache_kib: number; flushes: number;
+  insns: number; entries: number; requests: number; invalidations: number; insn_in_jit_pct?: number;
+  exits: { branch: number; unsupported: number; memory: number; budget: number; slowform: number };
+}
+
+export const MAX_REGIONS = 16384; // table slots in use before the code cache is flushed whole
+
+export class Jit {
+  private next: number;
+  compileMs = 0;
+  modules = 0;
+  regions = 0;
+  codeBytes = 0;
+  flushes = 0;
+
+  constructor(private x: JitCore, private table: WebAssembly.Table, readonly mode: JitMode) {
+    this.next = table.length;
+    this.base = table.length;
+  }
+  private base: number;
+  /** XENWASM_JIT_DEBUG=1: what ends blocks (opcode, form), counted per compiled block. */
+  debug: Map<string, number> | null =
+    (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_DEBUG ? new Map() : null;
+
+  /** Compiles the `n` queued requests; returns how many regions were installed. */
+  compile(n: number): number {
+    const t0 = performance.now();
+    const dv = new DataView(this.x.memory.buffer);
+    const curMode = dv.getInt32(MM.CPU_STATE + MM.CPU_MODE, true);
+    const is64 = curMode === MM.MODE_LONG64;
+    const funcs = [];
+    const meta: { host: number; gen: number; lo: number; hi: number }[] = [];
+    for (let q = 0; q < n && q < MM.JIT_REQ_MAX; q++) {
+      const r = MM.JIT_REQ + 32 + q * 32;
+      const lin = dv.getBigUint64(r, true), host = dv.getInt32(r + 8, true), gen = dv.getUint32(r + 12, true);
+      if (dv.getInt32(r + 16, true) !== curMode) continue;
+      const page = host & ~0xfff, entry = host & 0xfff, linPage = lin - BigInt(entry);
+      const decode = (off: number): Insn | null => {
+        const e = this.x.jit_decode(linPage + BigInt(off), page + off);
+        if (!e) return null;
+        const v = new DataView(this.x.memory.buffer);
+        return {
+          off, len: v.getUint8(e + 58), form: v.getUint8(e + 32), aux: v.getUint8(e + 33), scale: v.getUint8(e + 34),
+          a: v.getInt32(e + 36, true), b: v.getInt32(e + 40, true), base: v.getInt32(e + 44, true),
+          index: v.getInt32(e + 48, true), disp: v.getInt32(e + 20, true), imm: v.getBigUint64(e + 24, true),
+          op: v.getUint16(e + 56, true), pfx: v.getUint8(e + 8),
+        };
+      };
+      const blocks = discover(decode, entry, is64);
+      if (this.debug) {
+        for (const b of blocks) {
+          const l = b.insns[b.insns.length - 1];
+          if (l.form === -1) {
+            const d = decode(l.off);
+            const k = d ? `op ${d.op.toString(16)} form ${d.form} pfx ${d.pfx}` : "undecodable";
+            this.debug.set(k, (this.debug.get(k) ?? 0) + 1);
+          }
+        }
+      }
+      const first = blocks.find((b) => b.start === entry);
+      if (!first || first.insns[0].form === -1) continue; // the entry itself is not translated: nothing to gain
+      funcs.push(translate(blocks, entry, is64, "f" + funcs.length));
+      let lo = 0x1000, hi = 0;
+      for (const b of blocks) for (const i of b.insns) { lo = Math.min(lo, i.off); hi = Math.max(hi, i.off + Math.max(i.len, 1)); }
+      meta.push({ host, gen, lo, hi: Math.min(hi, 0x1000) });
+    }
+    let installed = 0;
+    if (funcs.length) {
+      if (this.next + funcs.length > this.base + MAX_REGIONS) this.flush();
+      const bytes = buildModule(IMPORTS, funcs);
+      const mod = new WebAssembly.Module(bytes);
+      const inst = new WebAssembly.Instance(mod, {
+        env: { memory: this.x.memory, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond },
+      });
+      this.modules++;
+      this.codeBytes += bytes.length;
+      const need = this.next + funcs.length - this.table.length;
+      if (need > 0) this.table.grow(Math.max(need, 256));
+      meta.forEach((m, i) => {
+        const idx = this.next++;
+        this.table.set(idx, inst.exports["f" + i] as WebAssembly.ExportValue as never);
+        if (this.x.jit_install(m.host, curMode, idx, m.gen, m.lo, m.hi)) { installed++; this.regions++; }
+      });
+    }
+    this.compileMs += performance.now() - t0;
+    return installed;
+  }
+
+  /** Drops every region (the table's slots are reused). */
+  flush(): void {
+    this.x.jit_flush();
+    this.next = this.base;
+    this.codeBytes = 0;
+    this.flushes++;
+  }
+
+  stats(): JitStats {
+    const dv = new DataView(this.x.memory.buffer);
+    const s = (k: number) => Number(dv.getBigUint64(MM.JIT_IO + MM.JIO_STATS + k * 8, true));
+    const e = (k: number) => s(MM.JSTAT_EXIT0 + k);
+    return {
+      compile_ms: Math.round(this.compileMs * 10) / 10, regions: this.regions, modules: this.modules,
+      code_cache_kib: Math.round(this.codeBytes / 1024), flushes: this.flushes,
+      insns: s(MM.JSTAT_INSNS), entries: s(MM.JSTAT_ENTRIES), requests: s(MM.JSTAT_REQUESTS),
+      invalidations: s(MM.JSTAT_INVALIDATIONS),
+      exits: { branch: e(MM.JEXIT_BRANCH), unsupported: e(MM.JEXIT_UNSUPPORTED), memory: e(MM.JEXIT_MEMORY),
+        budget: e(MM.JEXIT_BUDGET), slowform: e(MM.JEXIT_SLOWFORM) },
+    };
+  }
+}

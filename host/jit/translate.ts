@@ -1,0 +1,608 @@
+// The JIT's translator: the fast forms (assembly/cpu/fast.ts) of the instructions on one page of code,
+// reached from one entry, into one WebAssembly function `(ip: i64, budget: i32) -> i32` that runs on the
+// core's linear memory. It must do exactly what the run loop (assembly/cpu/run.ts) does for each form.
+//
+// Shape: guest registers live in i64 locals (loaded at entry, the written ones stored at exit); the lazy
+// flags (assembly/cpu/flags.ts) live in five locals, and a condition after a flag-setting instruction of
+// the same block is computed inline from them (cmp+jcc fuse); blocks sit in one loop with a br_table
+// dispatch, so loops inside the page stay inside the function. The function returns the instructions it
+// retired and leaves RIP and the lazy flags in JIT_IO. It exits before any instruction it cannot finish
+// with nothing of that instruction done: an untranslated form, a memory access that misses the TLB's fast
+// path, a fast form's own escape (DIV overflow, non-canonical target), the budget; and after a branch out
+// of the page. The interpreter then goes on from that RIP, so faults stay precise and restartable.
+import * as MM from "../../assembly/memmap";
+import { Code, Op, T_I32, T_I64, type FuncDef } from "./wasm";
+
+// Fast-form ids (assembly/cpu/fast.ts).
+const F = {
+  NOP: 1, MOV_RR32: 2, MOV_RR64: 3, MOV_RI32: 4, MOV_RI64: 5, LEA32: 6, LEA64: 7, LD32: 8, LD64: 9, LDZX8: 10,
+  LDZX16: 11, LDSX8_32: 12, LDSX8_64: 13, LDSX16_32: 14, LDSX16_64: 15, LDSX32_64: 16, ST8: 17, ST16: 18, ST32: 19,
+  ST64: 20, STI8: 21, STI16: 22, STI32: 23, STI64: 24, ALU_RM32: 25, ALU_RM64: 26, CMP_MR32: 27, CMP_MR64: 28,
+  CMP_MI8: 29, CMP_MI32: 30, CMP_MI64: 31, MOVZX8R: 32, MOVZX16R: 33, MOVSX8R32: 34, MOVSX8R64: 35, MOVSX16R32: 36,
+  MOVSX16R64: 37, MOVSXDR: 38, SHL32: 39, SHL64: 40, SHR32: 41, SHR64: 42, SAR32: 43, SAR64: 44, IMUL_RR32: 45,
+  IMUL_RR64: 46, IMUL_RRI32: 47, IMUL_RRI64: 48, JMP: 49, CALL: 50, RET: 51, PUSH: 52, POP: 53, CMOV32: 54,
+  CMOV64: 55, TEST_RR32: 56, TEST_RR64: 57, TEST_RI32: 58, TEST_RI64: 59, TEST_RR8: 60, INC32: 61, INC64: 62,
+  DEC32: 63, DEC64: 64, DIV32: 65, DIV64: 66, RR32: 67, RR64: 75, RI32: 83, RI64: 91, JCC: 99, INC_M32: 115,
+  INC_M64: 116, DEC_M32: 117, DEC_M64: 118, XCHG_M32: 119, XCHG_M64: 120, ALU_MR32: 121, ALU_MR64: 122,
+  NOT32: 135, NOT64: 136, SETCC: 137, JIT: 255,
+} as const;
+
+// Lazy-flag kinds (assembly/cpu/flags.ts).
+const LF_ADD = 1, LF_SUB = 2, LF_LOGIC = 3, LF_INC = 4, LF_DEC = 5, LF_ADC1 = 6, LF_SBB1 = 7, LF_CFOF = 8;
+
+// Imported functions, in this order.
+export const IMPORTS = [
+  { name: "rd", params: [T_I64, T_I32], results: [T_I32] },
+  { name: "wr", params: [T_I64, T_I32], results: [T_I32] },
+  { name: "cond", params: [T_I32, T_I32, T_I32, T_I64, T_I64, T_I64], results: [T_I32] },
+];
+const FN_RD = 0, FN_WR = 1, FN_COND = 2;
+
+// Locals.
+const L_IP = 0, L_BUDGET = 1, L_R0 = 2, L_N = 18, L_FOP = 19, L_FSZ = 20, L_FA = 21, L_FB = 22, L_FRES = 23, L_NEXT = 24,
+  L_T1 = 25, L_T2 = 26, L_T3 = 27, L_P = 28, L_XIP = 29, L_XR = 30, L_C = 31;
+const LOCALS = [
+  ...Array(16).fill(T_I64), T_I32, T_I32, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I32, T_I32,
+];
+
+export const MAX_REGION_INSNS = 600;
+
+/** One decoded instruction, as its cache entry holds it. */
+export interface Insn {
+  off: number; len: number; form: number; aux: number; scale: number;
+  a: number; b: number; base: number; index: number; disp: number; imm: bigint; op?: number; pfx?: number;
+}
+
+/** Reads the decoded instruction at page offset `off` (or null: not decodable without leaving the page). */
+export type Decoder = (off: number) => Insn | null;
+
+interface Block { start: number; insns: Insn[]; next: number | null } // next: fall-through offset
+
+const mask = (size: number): bigint => (size === 8 ? 0xffffffffffffffffn : (1n << BigInt(size * 8)) - 1n);
+const sign = (size: number): bigint => 1n << BigInt(size * 8 - 1);
+
+// Register operand addresses (CPU_STATE + r*8, +1 for AH..BH) -> [register, byte offset]; null: ZERO_SLOT.
+function regOf(addr: number): [number, number] | null {
+  const k = addr - MM.CPU_STATE;
+  if (k < 0 || k >= 128) return null;
+  return [k >> 3, k & 7];
+}
+
+function isBranch(f: number): boolean {
+  return f === F.JMP || f === F.CALL || f === F.RET || (f >= F.JCC && f < F.JCC + 16);
+}
+
+/** Supported forms (anything else ends the block with an exit before it). */
+function supported(i: Insn, is64: boolean): boolean {
+  const f = i.form;
+  if (f === F.IMUL_RR64 || f === F.IMUL_RRI64) return false;
+  if (f >= F.NOP && f <= F.DIV64) return true;
+  if (f >= F.RR32 && f < F.JCC + 16) return true;
+  if (f >= F.INC_M32 && f <= F.ALU_MR64) return true;
+  if (f === F.NOT32 || f === F.NOT64 || f === F.SETCC) return true;
+  void is64;
+  return false;
+}
+
+/** The blocks of the region entered at `entry`: code reachable inside the page, split at branch targets. */
+export function discover(decode: Decoder, entry: number, is64: boolean): Block[] {
+  const insns = new Map<number, Insn | null>();
+  const leaders = new Set<number>([entry]);
+  const queue = [entry];
+  let count = 0;
+  while (queue.length && count < MAX_REGION_INSNS) {
+    let off = queue.pop()!;
+    while (count < MAX_REGION_INSNS) {
+      if (insns.has(off)) break;
+      const i = off < 0x1000 ? decode(off) : null;
+      insns.set(off, i);
+      count++;
+      if (!i || !supported(i, is64) || i.form === F.RET) break;
+      const f = i.form;
+      if (isBranch(f)) {
+        const t = off + i.len + Number(BigInt.asIntN(64, i.imm));
+        if (t >= 0 && t < 0x1000 && t !== off + i.len + 0x100000000) {
+          if (!leaders.has(t)) { leaders.add(t); queue.push(t); }
+        }
+        if (f >= F.JCC) { // also the fall-through
+          const ft = off + i.len;
+          if (ft < 0x1000) { if (!leaders.has(ft)) { leaders.add(ft); queue.push(ft); } }
+        }
+        break;
+      }
+      off += i.len;
+      if (off >= 0x1000) break;
+    }
+  }
+  // Blocks: from each leader (that decoded) to a terminator or the next leader.
+  const blocks: Block[] = [];
+  for (const start of [...leaders].sort((x, y) => x - y)) {
+    if (!insns.has(start)) continue; // not visited (the size bound)
+    const b: Block = { start, insns: [], next: null };
+    let off = start;
+    while (true) {
+      const i = insns.get(off);
+      if (i === undefined) break; // not visited: the block ends with an exit to here
+      if (i === null || !supported(i, is64)) { b.insns.push({ off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n }); break; }
+      b.insns.push(i);
+      if (isBranch(i.form) || i.form === F.RET) break;
+      off += i.len;
+      if (leaders.has(off)) { b.next = off; break; }
+      if (off >= 0x1000) break;
+    }
+    if (b.insns.length === 0 || (b.insns[b.insns.length - 1].form !== -1 && !isBranch(b.insns[b.insns.length - 1].form) &&
+      b.insns[b.insns.length - 1].form !== F.RET && b.next === null)) {
+      // Ran off the page or into code that was not visited: exit to the next instruction.
+      b.insns.push({ off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n });
+    }
+    blocks.push(b);
+  }
+  return blocks;
+}
+
+type FlagState = { op: number; size: number } | null; // null: only the locals know (after a block boundary)
+
+/** Translates a region into a function definition. */
+export function translate(blocks: Block[], entry: number, is64: boolean, name: string): FuncDef {
+  const c = new Code();
+  const index = new Map<number, number>();
+  blocks.forEach((b, i) => index.set(b.start, i));
+  const k = blocks.length;
+  const written = new Set<number>();
+
+  // Entry: registers and lazy flags into locals.
+  for (let r = 0; r < 16; r++) c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
+  c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_LF_OP, 2).set(L_FOP);
+  c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_LF_SIZE, 2).set(L_FSZ);
+  c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_A, 3).set(L_FA);
+  c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_B, 3).set(L_FB);
+  c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_RES, 3).set(L_FRES);
+  c.i32(index.get(entry)!).set(L_NEXT);
+
+  c.block(); // $exit
+  c.loop(); // $dispatch
+  for (let i = 0; i < k; i++) c.block();
+  c.get(L_NEXT).u8(Op.br_table).uleb(k);
+  for (let i = 0; i < k; i++) c.uleb(i);
+  c.uleb(0);
+
+  for (let bi = 0; bi < k; bi++) {
+    c.end(); // the label of block bi: its code follows
+    const blk = blocks[bi];
+    const L = blk.insns.filter((i) => i.form !== -1).length;
+    let extra = 0; // control structures opened inside the block
+    const dExit = () => k - bi + extra; // depth of $exit
+    const dDisp = () => k - 1 - bi + extra; // depth of $dispatch
+    const linOf = (off: number) => { c.get(L_IP); if (off !== entry) c.i64(off - entry).op(Op.i64_add); };
+    // Leave the function: RIP from `ip` (emits the i64), reason, `retired` instructions of this block done.
+    const exit = (ip: () => void, reason: number, retired: number) => {
+      ip(); c.set(L_XIP);
+      c.i32(reason).set(L_XR);
+      if (L - retired) c.get(L_N).i32(L - retired).op(Op.i32_sub).set(L_N);
+      c.br(dExit());
+    };
+    const goTo = (off: number, retired: number) => { // a branch inside the page (all of the block retired)
+      const t = index.get(off);
+      if (t === undefined) { exit(() => linOf(off), MM.JEXIT_BRANCH, retired); return; }
+      c.i32(t).set(L_NEXT).br(dDisp());
+    };
+    // Budget, then count the block.
+    c.get(L_N).i32(L).op(Op.i32_add).get(L_BUDGET).op(Op.i32_gt_s).if_(); extra++;
+    exit(() => linOf(blk.start), MM.JEXIT_BUDGET, L);
+    c.end(); extra--;
+    c.get(L_N).i32(L).op(Op.i32_add).set(L_N);
+
+    let st: FlagState = null;
+    // ---- operand helpers ----
+    const rd = (addr: number, size: number) => { // register value, zero-extended
+      const r = regOf(addr);
+      if (!r) { c.i64(0); return; }
+      c.get(L_R0 + r[0]);
+      if (r[1]) c.i64(r[1] * 8).op(Op.i64_shr_u);
+      if (size !== 8) c.i64(mask(size)).op(Op.i64_and);
+    };
+    const wr = (addr: number, size: number, val: () => void) => { // size 4: zero-extends; 8: whole
+      const r = regOf(addr)!;
+      written.add(r[0]);
+      if (size === 8) { val(); c.set(L_R0 + r[0]); return; }
+      if (size === 4) { val(); c.i64(0xffffffffn).op(Op.i64_and).set(L_R0 + r[0]); return; }
+      // byte (or byte 1 = AH..BH)
+      const sh = BigInt(r[1] * 8);
+      c.get(L_R0 + r[0]).i64(~(0xffn << sh)).op(Op.i64_and);
+      val(); c.i64(0xffn).op(Op.i64_and);
+      if (sh) c.i64(sh).op(Op.i64_shl);
+      c.op(Op.i64_or).set(L_R0 + r[0]);
+    };
+    const ea = (i: Insn) => {
+      c.i64(BigInt(i.disp));
+      const b = regOf(i.base), x = regOf(i.index);
+      if (b) c.get(L_R0 + b[0]).op(Op.i64_add);
+      if (x) { c.get(L_R0 + x[0]); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
+      if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+    };
+    // Probe `size` bytes at the address in T1; P = host address, or exit before instruction `idx`.
+    const probe = (fn: number, size: number, i: Insn, idx: number) => {
+      c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
+      exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
+      c.end(); extra--;
+    };
+    const load = (size: number, signed = false) => {
+      c.get(L_P);
+      if (size === 8) c.mem(Op.i64_load, 0, 0);
+      else if (size === 4) c.mem(signed ? Op.i64_load32_s : Op.i64_load32_u, 0, 0);
+      else if (size === 2) c.mem(signed ? Op.i64_load16_s : Op.i64_load16_u, 0, 0);
+      else c.mem(signed ? Op.i64_load8_s : Op.i64_load8_u, 0, 0);
+    };
+    const store = (size: number, val: () => void) => {
+      c.get(L_P); val();
+      c.mem(size === 8 ? Op.i64_store : size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : Op.i64_store8, 0, 0);
+    };
+    const setFlags = (op: number, size: number, a: () => void, b: () => void, res: () => void) => {
+      a(); c.set(L_FA); b(); c.set(L_FB); res(); c.set(L_FRES);
+      c.i32(op).set(L_FOP).i32(size).set(L_FSZ);
+      st = { op, size };
+    };
+    // ---- flags from the lazy state (pushes an i32 0/1) ----
+    const rflagsCF = () => { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64).i32(1).op(Op.i32_and); };
+    const helper = (cc: number) => {
+      c.i32(cc).get(L_FOP).get(L_FSZ).get(L_FA).get(L_FB).get(L_FRES).call(FN_COND);
+    };
+    const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(mask(size)).op(Op.i64_and); };
+    const sx = (l: number, size: number) => { // sign-extended to 64 bits
+      c.get(l);
+      if (size === 4) c.op(Op.i64_extend32_s); else if (size === 2) c.op(Op.i64_extend16_s); else if (size === 1) c.op(Op.i64_extend8_s);
+    };
+    const flagCF = (s: { op: number; size: number }): boolean => {
+      switch (s.op) {
+        case LF_ADD: masked(L_FRES, s.size); masked(L_FA, s.size); c.op(Op.i64_lt_u); return true;
+        case LF_SUB: masked(L_FA, s.size); masked(L_FB, s.size); c.op(Op.i64_lt_u); return true;
+        case LF_LOGIC: c.i32(0); return true;
+        case LF_CFOF: c.get(L_FA).i64(0).op(Op.i64_ne); return true;
+        case LF_INC: case LF_DEC: rflagsCF(); return true;
+      }
+      return false;
+    };
+    const flagZF = (s: { op: number; size: number }) => { masked(L_FRES, s.size); c.op(Op.i64_eqz); };
+    const flagSF = (s: { op: number; size: number }) => { c.get(L_FRES).i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); };
+    const flagOF = (s: { op: number; size: number }): boolean => {
+      switch (s.op) {
+        case LF_ADD: case LF_INC:
+          c.get(L_FA).get(L_FRES).op(Op.i64_xor).get(L_FB).get(L_FRES).op(Op.i64_xor).op(Op.i64_and);
+          c.i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
+        case LF_SUB: case LF_DEC:
+          c.get(L_FA).get(L_FB).op(Op.i64_xor).get(L_FA).get(L_FRES).op(Op.i64_xor).op(Op.i64_and);
+          c.i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
+        case LF_LOGIC: c.i32(0); return true;
+        case LF_CFOF: c.get(L_FB).i64(0).op(Op.i64_ne); return true;
+      }
+      return false;
+    };
+    const cond = (cc: number) => {
+      const s = st;
+      const neg = (cc & 1) !== 0;
+      if (!s || (s.op !== LF_ADD && s.op !== LF_SUB && s.op !== LF_LOGIC && s.op !== LF_CFOF && s.op !== LF_INC && s.op !== LF_DEC)) {
+        helper(cc); return;
+      }
+      const kind = cc >> 1;
+      if (s.op === LF_SUB && (kind === 1 || kind === 2 || kind === 3 || kind === 6 || kind === 7)) {
+        // a and b hold the masked operands (alu masks them).
+        if (kind === 6 || kind === 7) { sx(L_FA, s.size); sx(L_FB, s.size); } else { c.get(L_FA); c.get(L_FB); }
+        const ops = { 1: [Op.i64_lt_u, Op.i64_ge_u], 2: [Op.i64_eq, Op.i64_ne], 3: [Op.i64_le_u, Op.i64_gt_u],
+          6: [Op.i64_lt_s, Op.i64_ge_s], 7: [Op.i64_le_s, Op.i64_gt_s] } as Record<number, Op[]>;
+        c.op(ops[kind][neg ? 1 : 0]);
+        return;
+      }
+      switch (kind) {
+        case 0: flagOF(s); break;
+        case 1: flagCF(s); break;
+        case 2: flagZF(s); break;
+        case 3: flagCF(s); flagZF(s); c.op(Op.i32_or); break;
+        case 4: flagSF(s); break;
+        case 5: c.get(L_FRES).op(Op.i32_wrap_i64).i32(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32(1).op(Op.i32_and).op(Op.i32_eqz); break;
+        case 6: flagSF(s); flagOF(s); c.op(Op.i32_ne); break;
+        default: flagZF(s); flagSF(s); flagOF(s); c.op(Op.i32_ne).op(Op.i32_or); break;
+      }
+      if (neg) c.op(Op.i32_eqz);
+    };
+    // CF as it stands (for ADC/SBB and INC/DEC), an i32.
+    const carry = () => { const s = st; if (s && flagCF(s)) return; helper(2); };
+    // x86 ALU op `kind` of size on a (T2) and b (T3), both masked; result (masked) left in T2; flags set.
+    const alu = (kind: number, size: number) => {
+      const m = mask(size);
+      const res = (o: Op, extra?: () => void) => () => { c.get(L_T2).get(L_T3).op(o); if (extra) extra(); };
+      switch (kind) {
+        case 0: setFlags(LF_ADD, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_add)); break;
+        case 1: setFlags(LF_LOGIC, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_or)); break;
+        case 4: setFlags(LF_LOGIC, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_and)); break;
+        case 6: setFlags(LF_LOGIC, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_xor)); break;
+        case 5: case 7: setFlags(LF_SUB, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_sub)); break;
+        case 2: case 3: {
+          // carry in -> P (i32)
+          carry(); c.set(L_C);
+          c.get(L_T2).set(L_FA).get(L_T3).set(L_FB);
+          c.get(L_T2).get(L_T3).op(kind === 2 ? Op.i64_add : Op.i64_sub).get(L_C).op(Op.i64_extend_i32_u)
+            .op(kind === 2 ? Op.i64_add : Op.i64_sub).set(L_FRES);
+          c.i32(kind === 2 ? LF_ADC1 : LF_SBB1).i32(kind === 2 ? LF_ADD : LF_SUB).get(L_C).op(Op.select).set(L_FOP);
+          c.i32(size).set(L_FSZ);
+          st = null;
+          break;
+        }
+      }
+      c.get(L_FRES); if (size !== 8) c.i64(m).op(Op.i64_and); c.set(L_T2);
+    };
+    const incdec = (dec: boolean, size: number, src: () => void, dst: () => void) => {
+      // INC/DEC keep CF: make RFLAGS.CF current unless the state is INC/DEC already.
+      const s = st;
+      const setCF = () => {
+        c.i32(0);
+        c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and);
+        carry(); c.op(Op.i64_extend_i32_u).op(Op.i64_or);
+        c.mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+      };
+      if (s) { if (s.op !== LF_INC && s.op !== LF_DEC) setCF(); }
+      else {
+        c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_ge_u).if_(); extra++;
+        setCF();
+        c.end(); extra--;
+      }
+      src(); c.set(L_T2);
+      setFlags(dec ? LF_DEC : LF_INC, size, () => c.get(L_T2), () => c.i64(1),
+        () => { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add).i64(mask(size)).op(Op.i64_and); });
+      dst();
+    };
+    const canonicalOrExit = (i: Insn, idx: number) => { // the i64 in T1 must be canonical
+      if (!is64) return;
+      c.get(L_T1).i64(16).op(Op.i64_shl).i64(16).op(Op.i64_shr_s).get(L_T1).op(Op.i64_ne).if_(); extra++;
+      exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx);
+      c.end(); extra--;
+    };
+    const rsp = L_R0 + 4;
+
+    for (let idx = 0; idx < blk.insns.length; idx++) {
+      const i = blk.insns[idx];
+      const f = i.form;
+      const nextIp = () => linOf(i.off + i.len);
+      if (f === -1) { exit(() => linOf(i.off), MM.JEXIT_UNSUPPORTED, idx); break; }
+      const size = (f === F.MOV_RR64 || f === F.MOV_RI64 || f === F.LEA64 || f === F.LD64 || f === F.ALU_RM64 ||
+        f === F.CMP_MR64 || f === F.CMP_MI64 || f === F.SHL64 || f === F.SHR64 || f === F.SAR64 || f === F.CMOV64 ||
+        f === F.TEST_RR64 || f === F.TEST_RI64 || f === F.INC64 || f === F.DEC64 || f === F.DIV64 ||
+        (f >= F.RR64 && f < F.RR64 + 8) || (f >= F.RI64 && f < F.RI64 + 8) || f === F.INC_M64 || f === F.DEC_M64 ||
+        f === F.XCHG_M64 || f === F.ALU_MR64 || f === F.NOT64 || f === F.ST64 || f === F.STI64) ? 8 : 4;
+      switch (true) {
+        case f === F.NOP: break;
+        case f === F.MOV_RR32 || f === F.MOV_RR64: wr(i.a, size, () => rd(i.b, size)); break;
+        case f === F.MOV_RI32 || f === F.MOV_RI64: wr(i.a, size, () => c.i64(i.imm)); break;
+        case f === F.LEA32 || f === F.LEA64: wr(i.a, size, () => ea(i)); break;
+        case f >= F.LD32 && f <= F.LDSX32_64: {
+          const spec: Record<number, [number, boolean, number]> = { // [access size, signed, dest size]
+            [F.LD32]: [4, false, 4], [F.LD64]: [8, false, 8], [F.LDZX8]: [1, false, 8], [F.LDZX16]: [2, false, 8],
+            [F.LDSX8_32]: [1, true, 4], [F.LDSX8_64]: [1, true, 8], [F.LDSX16_32]: [2, true, 4], [F.LDSX16_64]: [2, true, 8],
+            [F.LDSX32_64]: [4, true, 8],
+          };
+          const [as, sg, ds] = spec[f];
+          ea(i); c.set(L_T1); probe(FN_RD, as, i, idx);
+          wr(i.a, ds, () => load(as, sg));
+          break;
+        }
+        case f >= F.ST8 && f <= F.STI64: {
+          const as = [1, 2, 4, 8][(f - F.ST8) & 3];
+          ea(i); c.set(L_T1); probe(FN_WR, as, i, idx);
+          if (f >= F.STI8) store(as, () => c.i64(i.imm)); else store(as, () => rd(i.b, as === 8 ? 8 : 8));
+          break;
+        }
+        case f === F.ALU_RM32 || f === F.ALU_RM64: {
+          ea(i); c.set(L_T1); probe(FN_RD, size, i, idx);
+          rd(i.a, size); c.set(L_T2); load(size); c.set(L_T3);
+          alu(i.aux, size);
+          if (i.aux !== 7) wr(i.a, size, () => c.get(L_T2));
+          break;
+        }
+        case f === F.CMP_MR32 || f === F.CMP_MR64: {
+          ea(i); c.set(L_T1); probe(FN_RD, size, i, idx);
+          load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
+          alu(7, size);
+          break;
+        }
+        case f === F.CMP_MI8 || f === F.CMP_MI32 || f === F.CMP_MI64: {
+          const s = f === F.CMP_MI8 ? 1 : size;
+          ea(i); c.set(L_T1); probe(FN_RD, s, i, idx);
+          load(s); c.set(L_T2); c.i64(i.imm & mask(s)).set(L_T3);
+          alu(7, s);
+          break;
+        }
+        case f === F.MOVZX8R: wr(i.a, 8, () => rd(i.b, 1)); break;
+        case f === F.MOVZX16R: wr(i.a, 8, () => rd(i.b, 2)); break;
+        case f === F.MOVSX8R32: wr(i.a, 4, () => { rd(i.b, 1); c.op(Op.i64_extend8_s); }); break;
+        case f === F.MOVSX8R64: wr(i.a, 8, () => { rd(i.b, 1); c.op(Op.i64_extend8_s); }); break;
+        case f === F.MOVSX16R32: wr(i.a, 4, () => { rd(i.b, 2); c.op(Op.i64_extend16_s); }); break;
+        case f === F.MOVSX16R64: wr(i.a, 8, () => { rd(i.b, 2); c.op(Op.i64_extend16_s); }); break;
+        case f === F.MOVSXDR: wr(i.a, 8, () => { rd(i.b, 4); c.op(Op.i64_extend32_s); }); break;
+        case f >= F.SHL32 && f <= F.SAR64: {
+          const cnt = BigInt(i.aux), w = BigInt(size * 8);
+          rd(i.a, size); c.set(L_T2);
+          if (f === F.SHL32 || f === F.SHL64) {
+            c.get(L_T2).i64(cnt).op(Op.i64_shl).i64(mask(size)).op(Op.i64_and).set(L_T3); // r
+            c.get(L_T2).i64(w - cnt).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T1); // cf
+            setFlags(LF_CFOF, size, () => c.get(L_T1),
+              () => { c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T1).op(Op.i64_xor); },
+              () => c.get(L_T3));
+          } else if (f === F.SHR32 || f === F.SHR64) {
+            c.get(L_T2).i64(cnt).op(Op.i64_shr_u).set(L_T3);
+            setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); },
+              () => { c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); }, () => c.get(L_T3));
+          } else {
+            sx(L_T2, size); c.set(L_T2);
+            c.get(L_T2).i64(cnt).op(Op.i64_shr_s).i64(mask(size)).op(Op.i64_and).set(L_T3);
+            setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_s).i64(1).op(Op.i64_and); },
+              () => c.i64(0), () => c.get(L_T3));
+          }
+          wr(i.a, size, () => c.get(L_T3));
+          break;
+        }
+        case f === F.IMUL_RR32 || f === F.IMUL_RRI32: {
+          rd(i.b, 4); c.op(Op.i64_extend32_s);
+          if (f === F.IMUL_RR32) { rd(i.a, 4); c.op(Op.i64_extend32_s); } else c.i64(BigInt.asIntN(32, i.imm));
+          c.op(Op.i64_mul).set(L_T2); // p
+          c.get(L_T2).i64(0xffffffffn).op(Op.i64_and).set(L_T3); // r
+          c.get(L_T3).op(Op.i64_extend32_s).get(L_T2).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1); // ovf
+          wr(i.a, 8, () => c.get(L_T3));
+          setFlags(LF_CFOF, 4, () => c.get(L_T1), () => c.get(L_T1), () => c.get(L_T3));
+          break;
+        }
+        case f === F.CMOV32 || f === F.CMOV64: {
+          if (size === 4) {
+            cond(i.aux); c.set(L_C);
+            wr(i.a, 4, () => { rd(i.b, 4); rd(i.a, 4); c.get(L_C).op(Op.select); });
+          } else {
+            cond(i.aux); c.set(L_C);
+            wr(i.a, 8, () => { rd(i.b, 8); rd(i.a, 8); c.get(L_C).op(Op.select); });
+          }
+          break;
+        }
+        case f === F.TEST_RR8: rd(i.a, 1); c.set(L_T2); rd(i.b, 1); c.set(L_T3); alu(4, 1); break;
+        case f === F.TEST_RR32 || f === F.TEST_RR64: rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3); alu(4, size); break;
+        case f === F.TEST_RI32 || f === F.TEST_RI64: rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3); alu(4, size); break;
+        case f >= F.INC32 && f <= F.DEC64:
+          incdec(f === F.DEC32 || f === F.DEC64, size, () => rd(i.a, size), () => wr(i.a, size, () => c.get(L_FRES)));
+          break;
+        case f === F.DIV32: {
+          rd(i.b, 4); c.tee(L_T3).op(Op.i64_eqz).if_(); extra++;
+          exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+          rd(MM.CPU_STATE + 16, 4); c.i64(32).op(Op.i64_shl); rd(MM.CPU_STATE, 4); c.op(Op.i64_or).set(L_T2);
+          c.get(L_T2).get(L_T3).op(Op.i64_div_u).tee(L_T1).i64(0xffffffffn).op(Op.i64_gt_u).if_(); extra++;
+          exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+          wr(MM.CPU_STATE + 16, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
+          wr(MM.CPU_STATE, 8, () => c.get(L_T1));
+          break;
+        }
+        case f === F.DIV64: {
+          rd(i.b, 8); c.tee(L_T3).op(Op.i64_eqz); rd(MM.CPU_STATE + 16, 8); c.i64(0).op(Op.i64_ne).op(Op.i32_or).if_(); extra++;
+          exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+          rd(MM.CPU_STATE, 8); c.set(L_T2);
+          wr(MM.CPU_STATE + 16, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
+          wr(MM.CPU_STATE, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_div_u); });
+          break;
+        }
+        case (f >= F.RR32 && f < F.RR32 + 8) || (f >= F.RR64 && f < F.RR64 + 8): {
+          const kind = f >= F.RR64 ? f - F.RR64 : f - F.RR32;
+          rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
+          alu(kind, size);
+          if (kind !== 7) wr(i.a, size, () => c.get(L_T2));
+          break;
+        }
+        case (f >= F.RI32 && f < F.RI32 + 8) || (f >= F.RI64 && f < F.RI64 + 8): {
+          const kind = f >= F.RI64 ? f - F.RI64 : f - F.RI32;
+          rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3);
+          alu(kind, size);
+          if (kind !== 7) wr(i.a, size, () => c.get(L_T2));
+          break;
+        }
+        case f === F.INC_M32 || f === F.INC_M64 || f === F.DEC_M32 || f === F.DEC_M64: {
+          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
+          incdec(f === F.DEC_M32 || f === F.DEC_M64, size, () => load(size), () => store(size, () => c.get(L_FRES)));
+          break;
+        }
+        case f === F.XCHG_M32 || f === F.XCHG_M64: {
+          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
+          load(size); c.set(L_T2);
+          store(size, () => rd(i.a, size));
+          wr(i.a, size, () => c.get(L_T2));
+          break;
+        }
+        case f === F.ALU_MR32 || f === F.ALU_MR64: {
+          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
+          load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
+          alu(i.aux, size);
+          store(size, () => c.get(L_T2));
+          break;
+        }
+        case f === F.NOT32 || f === F.NOT64: wr(i.a, size, () => { rd(i.a, size); c.i64(-1).op(Op.i64_xor); }); break;
+        case f === F.SETCC: wr(i.a, 1, () => { cond(i.aux); c.op(Op.i64_extend_i32_u); }); break;
+        case f === F.PUSH: {
+          c.get(rsp).i64(8).op(Op.i64_sub).set(L_T1);
+          probe(FN_WR, 8, i, idx);
+          store(8, () => rd(i.b, 8));
+          c.get(L_T1).set(rsp); written.add(4);
+          break;
+        }
+        case f === F.POP: {
+          c.get(rsp).set(L_T1);
+          probe(FN_RD, 8, i, idx);
+          load(8); c.set(L_T2);
+          c.get(L_T1).i64(8).op(Op.i64_add).set(rsp); written.add(4);
+          wr(i.a, 8, () => c.get(L_T2));
+          break;
+        }
+        case f === F.JMP || f === F.CALL: {
+          const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+          const inPage = t >= 0 && t < 0x1000;
+          if (!inPage) {
+            linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
+            if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+            c.set(L_T1);
+            if (f === F.CALL || is64) canonicalOrExit(i, idx);
+            c.get(L_T1).set(L_T3);
+          }
+          if (f === F.CALL) {
+            c.get(rsp).i64(8).op(Op.i64_sub).set(L_T1);
+            probe(FN_WR, 8, i, idx);
+            store(8, nextIp);
+            c.get(L_T1).set(rsp); written.add(4);
+          }
+          if (inPage) goTo(t, idx + 1);
+          else exit(() => c.get(L_T3), MM.JEXIT_BRANCH, idx + 1);
+          break;
+        }
+        case f === F.RET: {
+          c.get(rsp).set(L_T1);
+          probe(FN_RD, 8, i, idx);
+          load(8); c.set(L_T1);
+          canonicalOrExit(i, idx);
+          c.get(rsp).i64(8n + (i.imm & 0xffffn)).op(Op.i64_add).set(rsp); written.add(4);
+          exit(() => c.get(L_T1), MM.JEXIT_BRANCH, idx + 1);
+          break;
+        }
+        case f >= F.JCC && f < F.JCC + 16: {
+          const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+          cond(f - F.JCC);
+          c.if_(); extra++;
+          if (t >= 0 && t < 0x1000) goTo(t, idx + 1);
+          else {
+            linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
+            if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+            c.set(L_T1);
+            canonicalOrExit(i, idx);
+            exit(() => c.get(L_T1), MM.JEXIT_BRANCH, idx + 1);
+          }
+          c.end(); extra--;
+          const ft = i.off + i.len;
+          if (index.has(ft) && index.get(ft) === bi + 1) { /* falls into the next block */ } else goTo(ft, idx + 1);
+          break;
+        }
+        default: throw new Error(`jit: form ${f} has no translation`);
+      }
+      if (idx === blk.insns.length - 1 && !isBranch(f) && f !== F.RET) {
+        // The block ends without a branch: fall through to the next block.
+        if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next, L);
+        else if (blk.next === null) exit(() => linOf(i.off + i.len), MM.JEXIT_BRANCH, L);
+      }
+    }
+  }
+  // The last block's code falls out of the dispatch loop: nothing reaches here but through $exit
+  c.end(); // loop
+  c.end(); // $exit
+  // Write back: registers, lazy flags, RIP; count the exit.
+  for (const r of [...written].sort((x, y) => x - y)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+  c.i32(0).get(L_FOP).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_OP, 2);
+  c.i32(0).get(L_FSZ).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_SIZE, 2);
+  c.i32(0).get(L_FA).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_A, 3);
+  c.i32(0).get(L_FB).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_B, 3);
+  c.i32(0).get(L_FRES).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_RES, 3);
+  c.i32(0).get(L_XIP).mem(Op.i64_store, MM.JIT_IO + MM.JIO_IP, 3);
+  c.i32(0).get(L_XR).mem(Op.i32_store, MM.JIT_IO + MM.JIO_EXIT, 2);
+  const stat = MM.JIT_IO + MM.JIO_STATS + MM.JSTAT_EXIT0 * 8;
+  c.get(L_XR).i32(3).u8(0x74 /* i32.shl */).tee(L_P);
+  c.get(L_P).mem(Op.i64_load, stat, 3).i64(1).op(Op.i64_add).mem(Op.i64_store, stat, 3);
+  c.get(L_N);
+  return { params: [T_I64, T_I32], results: [T_I32], locals: LOCALS, body: c, export: name };
+}

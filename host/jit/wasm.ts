@@ -1,0 +1,128 @@
+// A small WebAssembly binary writer for the JIT: one module of functions of one type, importing the
+// core's memory and a few of its exports. Only what host/jit/translate.ts emits.
+
+export const T_I32 = 0x7f;
+export const T_I64 = 0x7e;
+export const BLOCK_VOID = 0x40;
+
+// Opcodes used by the translator.
+export const enum Op {
+  block = 0x02, loop = 0x03, if_ = 0x04, else_ = 0x05, end = 0x0b, br = 0x0c, br_if = 0x0d, br_table = 0x0e,
+  return_ = 0x0f, call = 0x10, drop = 0x1a, select = 0x1b,
+  local_get = 0x20, local_set = 0x21, local_tee = 0x22,
+  i32_load = 0x28, i64_load = 0x29, i32_load8_u = 0x2d, i64_load8_s = 0x30, i64_load8_u = 0x31,
+  i64_load16_s = 0x32, i64_load16_u = 0x33, i64_load32_s = 0x34, i64_load32_u = 0x35,
+  i32_store = 0x36, i64_store = 0x37, i64_store8 = 0x3c, i64_store16 = 0x3d, i64_store32 = 0x3e,
+  i32_const = 0x41, i64_const = 0x42,
+  i32_eqz = 0x45, i32_eq = 0x46, i32_ne = 0x47, i32_lt_s = 0x48, i32_lt_u = 0x49, i32_gt_s = 0x4a, i32_gt_u = 0x4b,
+  i32_le_s = 0x4c, i32_le_u = 0x4d, i32_ge_s = 0x4e, i32_ge_u = 0x4f,
+  i64_eqz = 0x50, i64_eq = 0x51, i64_ne = 0x52, i64_lt_s = 0x53, i64_lt_u = 0x54, i64_gt_s = 0x55, i64_gt_u = 0x56,
+  i64_le_s = 0x57, i64_le_u = 0x58, i64_ge_s = 0x59, i64_ge_u = 0x5a,
+  i32_popcnt = 0x69, i32_add = 0x6a, i32_sub = 0x6b, i32_and = 0x71, i32_or = 0x72, i32_xor = 0x73,
+  i64_clz = 0x79, i64_ctz = 0x7a, i64_popcnt = 0x7b,
+  i64_add = 0x7c, i64_sub = 0x7d, i64_mul = 0x7e, i64_div_u = 0x80, i64_rem_u = 0x82,
+  i64_and = 0x83, i64_or = 0x84, i64_xor = 0x85, i64_shl = 0x86, i64_shr_s = 0x87, i64_shr_u = 0x88,
+  i32_wrap_i64 = 0xa7, i64_extend_i32_s = 0xac, i64_extend_i32_u = 0xad,
+  i64_extend8_s = 0xc2, i64_extend16_s = 0xc3, i64_extend32_s = 0xc4,
+}
+
+export class Bytes {
+  b: number[] = [];
+  u8(x: number): this { this.b.push(x & 0xff); return this; }
+  uleb(x: number): this {
+    do { let byte = x & 0x7f; x = Math.floor(x / 128); if (x !== 0) byte |= 0x80; this.b.push(byte); } while (x !== 0);
+    return this;
+  }
+  sleb32(x: number): this {
+    x |= 0;
+    while (true) {
+      const byte = x & 0x7f;
+      x >>= 7;
+      if ((x === 0 && (byte & 0x40) === 0) || (x === -1 && (byte & 0x40) !== 0)) { this.b.push(byte); return this; }
+      this.b.push(byte | 0x80);
+    }
+  }
+  sleb64(v: bigint): this {
+    v = BigInt.asIntN(64, v);
+    while (true) {
+      const byte = Number(v & 0x7fn);
+      v >>= 7n;
+      if ((v === 0n && (byte & 0x40) === 0) || (v === -1n && (byte & 0x40) !== 0)) { this.b.push(byte); return this; }
+      this.b.push(byte | 0x80);
+    }
+  }
+  bytes(x: ArrayLike<number>): this { for (let i = 0; i < x.length; i++) this.b.push(x[i]); return this; }
+  str(s: string): this { const e = new TextEncoder().encode(s); this.uleb(e.length); return this.bytes(e); }
+}
+
+/** A function body under construction. */
+export class Code extends Bytes {
+  op(o: Op): this { return this.u8(o); }
+  get(l: number): this { return this.u8(Op.local_get).uleb(l); }
+  set(l: number): this { return this.u8(Op.local_set).uleb(l); }
+  tee(l: number): this { return this.u8(Op.local_tee).uleb(l); }
+  i32(x: number): this { return this.u8(Op.i32_const).sleb32(x); }
+  i64(x: bigint | number): this { return this.u8(Op.i64_const).sleb64(BigInt(x)); }
+  /** A load or store with a static offset (the address operand is on the stack). */
+  mem(o: Op, offset: number, align = 0): this { return this.u8(o).uleb(align).uleb(offset >>> 0); }
+  call(f: number): this { return this.u8(Op.call).uleb(f); }
+  br(depth: number): this { return this.u8(Op.br).uleb(depth); }
+  brIf(depth: number): this { return this.u8(Op.br_if).uleb(depth); }
+  block(): this { return this.u8(Op.block).u8(BLOCK_VOID); }
+  loop(): this { return this.u8(Op.loop).u8(BLOCK_VOID); }
+  if_(): this { return this.u8(Op.if_).u8(BLOCK_VOID); }
+  end(): this { return this.u8(Op.end); }
+}
+
+export interface ImportFn { name: string; params: number[]; results: number[] }
+export interface FuncDef { params: number[]; results: number[]; locals: number[]; body: Code; export: string }
+
+function section(out: Bytes, id: number, content: Bytes): void {
+  out.u8(id).uleb(content.b.length).bytes(content.b);
+}
+
+/** A module importing env.memory and `imports` (functions), defining and exporting `funcs`. */
+export function buildModule(imports: ImportFn[], funcs: FuncDef[]): Uint8Array {
+  const types: string[] = [];
+  const typeOf = (p: number[], r: number[]): number => {
+    const k = p.join(",") + ">" + r.join(",");
+    let i = types.indexOf(k);
+    if (i < 0) { types.push(k); i = types.length - 1; }
+    return i;
+  };
+  const impTypes = imports.map((f) => typeOf(f.params, f.results));
+  const fnTypes = funcs.map((f) => typeOf(f.params, f.results));
+  const out = new Bytes().bytes([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+  const ts = new Bytes().uleb(types.length);
+  for (const k of types) {
+    const [p, r] = k.split(">").map((s) => (s ? s.split(",").map(Number) : []));
+    ts.u8(0x60).uleb(p.length).bytes(p).uleb(r.length).bytes(r);
+  }
+  section(out, 1, ts);
+  const is = new Bytes().uleb(imports.length + 1);
+  is.str("env").str("memory").u8(2).u8(0).uleb(1);
+  imports.forEach((f, i) => is.str("env").str(f.name).u8(0).uleb(impTypes[i]));
+  section(out, 2, is);
+  const fs = new Bytes().uleb(funcs.length);
+  for (const t of fnTypes) fs.uleb(t);
+  section(out, 3, fs);
+  const es = new Bytes().uleb(funcs.length);
+  funcs.forEach((f, i) => es.str(f.export).u8(0).uleb(imports.length + i));
+  section(out, 7, es);
+  const cs = new Bytes().uleb(funcs.length);
+  for (const f of funcs) {
+    const body = new Bytes();
+    // Locals, run-length encoded by type.
+    const runs: [number, number][] = [];
+    for (const t of f.locals) {
+      if (runs.length && runs[runs.length - 1][1] === t) runs[runs.length - 1][0]++;
+      else runs.push([1, t]);
+    }
+    body.uleb(runs.length);
+    for (const [n, t] of runs) body.uleb(n).u8(t);
+    body.bytes(f.body.b).u8(Op.end);
+    cs.uleb(body.b.length).bytes(body.b);
+  }
+  section(out, 10, cs);
+  return new Uint8Array(out.b);
+}

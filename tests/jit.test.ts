@@ -1,0 +1,234 @@
+// The JIT tier against the interpreter, in lockstep: the same machine snapshot runs in two cores, one
+// with every block compiled at once (XENWASM_JIT=force) and one interpreting (off), slice by slice with
+// random budgets; after each slice registers, RIP, RFLAGS, the retired-instruction count, the exit reason,
+// CR2 and the error code must agree, and at the end the memory the code wrote. The code is seeded random
+// integer code (the forms the JIT translates and some it does not) in a loop with forward branches, on
+// paged memory where random data pages are missing or read-only (so page faults land on different
+// accesses), in 64-bit mode and in 32-bit protected mode, at CPL 0 and 3. Also: self-modifying code
+// (stores into the running region and into the next instruction, through another virtual alias of the
+// code frame), and compiled code's own figures.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Core, MM } from "../host/core";
+import { asm } from "./lib/asm";
+
+const RAM = 8 << 20;
+const CODE = 0x100000, DATA = 0x200000, STACK = 0x80000, ALIAS = 0x300000;
+const PT = 0x10000; // page tables from here
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 0x100000000; };
+}
+
+type Perm = "rw" | "ro" | "none";
+
+// Identity paging for [0, 4 MiB) with the data pages' permissions; ALIAS maps the code page again.
+function pageTables(core: Core, bits: 32 | 64, user: boolean, dataPerm: Perm[]): void {
+  const v = core.view();
+  const M = MM.MACHINE_BASE;
+  const U = user ? 4 : 0;
+  const pte = (page: number): number => {
+    const a = page << 12;
+    if (a >= DATA && a < DATA + dataPerm.length * 4096) {
+      const p = dataPerm[(a - DATA) >> 12];
+      return p === "none" ? 0 : a | 1 | U | (p === "rw" ? 2 : 0);
+    }
+    if (a === ALIAS) return CODE | 1 | 2 | U;
+    return a | 1 | 2 | U;
+  };
+  if (bits === 64) {
+    v.setBigUint64(M + PT, BigInt(PT + 0x1000 | 7), true); // PML4[0]
+    v.setBigUint64(M + PT + 0x1000, BigInt(PT + 0x2000 | 7), true); // PDPT[0]
+    v.setBigUint64(M + PT + 0x2000, BigInt(PT + 0x3000 | 7), true); // PD[0]: 0-2 MiB
+    v.setBigUint64(M + PT + 0x2000 + 8, BigInt(PT + 0x4000 | 7), true); // PD[1]: 2-4 MiB
+    for (let i = 0; i < 1024; i++) v.setBigUint64(M + PT + 0x3000 + i * 8, BigInt(pte(i)), true);
+  } else {
+    v.setUint32(M + PT, (PT + 0x1000) | 7, true); // PDE 0: 0-4 MiB
+    for (let i = 0; i < 1024; i++) v.setUint32(M + PT + 0x1000 + i * 4, pte(i), true);
+  }
+}
+
+async function machine(bits: 32 | 64, mode: "force" | "off", code: Uint8Array, cpl: number, perms: Perm[]): Promise<Core> {
+  const core = await Core.create({ ioIn: () => 0, ioOut: () => true }, { mode, threshold: 0 });
+  core.ensureMemory(MM.MACHINE_BASE + RAM);
+  core.x.set_phys_window(MM.MACHINE_BASE, RAM);
+  core.x.cpu_reset_flat(bits === 64 ? MM.MODE_LONG64 : MM.MODE_PROT32, cpl);
+  core.bytes().set(code, MM.MACHINE_BASE + CODE);
+  const d = core.bytes();
+  for (let i = 0; i < perms.length * 4096; i++) d[MM.MACHINE_BASE + DATA + i] = (i * 7 + 3) & 0xff;
+  pageTables(core, bits, cpl === 3, perms);
+  core.setU64(MM.CPU_CR3, BigInt(PT));
+  core.setU64(MM.CPU_CR0, core.u64(MM.CPU_CR0) | 0x80010000n); // PG, WP
+  core.rip = BigInt(CODE);
+  core.setReg(4, BigInt(STACK));
+  core.setReg(3, BigInt(DATA + 0x800));
+  core.x.cpu_state_changed();
+  return core;
+}
+
+const R64 = ["%rax", "%rcx", "%rdx", "%rsi", "%rdi", "%r8", "%r9", "%r10", "%r11"];
+const R32of64 = ["%eax", "%ecx", "%edx", "%esi", "%edi", "%r8d", "%r9d", "%r10d", "%r11d"];
+const R32 = ["%eax", "%ecx", "%edx", "%esi", "%edi"];
+const B8 = ["%al", "%cl", "%dl", "%bl", "%ah", "%ch", "%dh"];
+
+// One random instruction (AT&T syntax). The loop counter (%r12 / %ebp) and the data base (%rbx / %ebx)
+// are never written.
+function insn(r: () => number, bits: 32 | 64): string {
+  const pick = <T>(a: T[]) => a[Math.floor(r() * a.length)];
+  const q = bits === 64 && r() < 0.5;
+  const regs = bits === 64 ? (q ? R64 : R32of64) : R32;
+  const sfx = q ? "q" : "l";
+  const a = pick(regs), b = pick(regs);
+  const imm = pick([0, 1, 2, 7, 31, 0x7f, -1, -128, 0x1234, -0x8000, 0x7fffffff]);
+  const disp = pick([0, 4, 8, -8, 0x100, 0x7fc, 0x7f8, 0x7fe, -0x800, -0x7fc, 0x1000, -0x804]);
+  const m = `${disp}(%${bits === 64 ? "rbx" : "ebx"})`;
+  const alu = pick(["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"]);
+  const cc = pick(["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]);
+  switch (Math.floor(r() * 30)) {
+    case 0: return `mov${sfx} ${b}, ${a}`;
+    case 1: return `mov${sfx} $${imm}, ${a}`;
+    case 2: return `lea${sfx} ${disp}(${b},${a === b ? b : a},${pick([1, 2, 4, 8])}), ${a}`.replace(/lea\w/, "lea");
+    case 3: return `mov${sfx} ${m}, ${a}`;
+    case 4: return `mov${sfx} ${a}, ${m}`;
+    case 5: return `${alu}${sfx} ${b}, ${a}`;
+    case 6: return `${alu}${sfx} $${imm}, ${a}`;
+    case 7: return `${alu}${sfx} ${m}, ${a}`;
+    case 8: return alu === "cmp" ? `cmp${sfx} ${a}, ${m}` : `${alu}${sfx} ${a}, ${m}`;
+    case 9: return `cmp${sfx} $${imm}, ${m}`;
+    case 10: return `inc${sfx} ${a}`;
+    case 11: return `dec${sfx} ${a}`;
+    case 12: return `incl ${m}`;
+    case 13: return `decl ${m}`;
+    case 14: return `${pick(["shl", "shr", "sar"])}${sfx} $${1 + Math.floor(r() * (q ? 63 : 31))}, ${a}`;
+    case 15: return `imul ${b}, ${a}`.replace(/imul/, q ? "imulq" : "imull");
+    case 16: return `imul${sfx} $${imm}, ${b}, ${a}`;
+    case 17: return `cmov${cc} ${b}, ${a}`;
+    case 18: return `set${cc} ${pick(B8)}`;
+    case 19: return `test${sfx} ${b}, ${a}`;
+    case 20: return `test${sfx} $${imm}, ${a}`;
+    case 21: return `xchg${sfx} ${a}, ${m}`;
+    case 22: return `not${sfx} ${a}`;
+    case 23: return bits === 64 ? `push %${pick(["rax", "rcx", "rdx", "rsi", "r8"])}` : `push %eax`;
+    case 24: return bits === 64 ? `pop %${pick(["rax", "rcx", "rdx", "rsi", "r8"])}` : `pop %ecx`;
+    case 25: return `movzbl ${pick(B8)}, ${R32[Math.floor(r() * 5)]}`;
+    case 26: return `movsbl ${m}, ${R32[Math.floor(r() * 5)]}`;
+    case 27: return `movb ${pick(B8)}, ${m}`;
+    case 28: return `cmpb $${imm & 0x7f}, ${m}`;
+    default: return pick(["cltq", "cwtl", "nop", "movl %eax, %eax", `bsf ${b}, ${a}`]).replace("cltq", bits === 64 ? "cltq" : "cwtl");
+  }
+}
+
+function program(seed: number, bits: 32 | 64): string {
+  const r = rng(seed);
+  const body: string[] = [];
+  const n = 20 + Math.floor(r() * 40);
+  for (let i = 0; i < n; i++) {
+    if (r() < 0.12) body.push(`j${["e", "ne", "b", "a", "l", "ge", "s"][Math.floor(r() * 7)]} 1f`, insn(r, bits), "1:");
+    else body.push(insn(r, bits));
+  }
+  const ctr = bits === 64 ? "%r12d" : "%ebp";
+  return [`mov $${5 + Math.floor(r() * 40)}, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n");
+}
+
+interface Snap { [k: string]: string }
+function snap(core: Core, exit: number): Snap {
+  core.x.flags_sync();
+  const s: Snap = { exit: String(exit), rip: core.rip.toString(16), insns: String(core.u64(MM.CPU_INSNS)),
+    rflags: (core.rflags & 0xcd5n).toString(16) };
+  for (let i = 0; i < 16; i++) s["r" + i] = core.reg(i).toString(16);
+  if (exit === MM.EXIT_UNHANDLED || exit === MM.EXIT_INTERCEPT) {
+    s.vector = String(core.exitVector); s.error = String(core.exitError); s.cr2 = core.u64(MM.CPU_CR2).toString(16);
+  }
+  return s;
+}
+
+// Runs both cores in lockstep slices; returns how many instructions the JIT core retired in compiled code.
+function lockstep(a: Core, b: Core, r: () => number, what: string): number {
+  for (let slice = 0; slice < 400; slice++) {
+    const budget = 1 + Math.floor(r() * (r() < 0.3 ? 20 : 3000));
+    const ea = a.run(budget), eb = b.run(budget);
+    const sa = snap(a, ea), sb = snap(b, eb);
+    for (const k of Object.keys(sb)) assert.is(sa[k], sb[k], `${what}, slice ${slice} (budget ${budget}): ${k}`);
+    assert.ok(Number(a.u64(MM.CPU_INSNS)) >= 0);
+    if (ea !== MM.EXIT_BUDGET) break;
+  }
+  const m = MM.MACHINE_BASE;
+  const da = a.bytes().subarray(m + DATA, m + DATA + 0x4000), db = b.bytes().subarray(m + DATA, m + DATA + 0x4000);
+  assert.ok(Buffer.compare(da, db) === 0, `${what}: data pages differ`);
+  const ka = a.bytes().subarray(m + STACK - 0x1000, m + STACK), kb = b.bytes().subarray(m + STACK - 0x1000, m + STACK);
+  assert.ok(Buffer.compare(ka, kb) === 0, `${what}: stacks differ`);
+  return a.jit!.stats().insns;
+}
+
+for (const bits of [64, 32] as const) {
+  test(`JIT and interpreter agree in lockstep on random code with page faults (${bits}-bit, CPL 0 and 3)`, async () => {
+    let inJit = 0, total = 0, faults = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = rng(seed * 7919 + bits);
+      const code = asm(program(seed, bits), bits, CODE);
+      const perms: Perm[] = [0, 1, 2, 3].map(() => (r() < 0.7 ? "rw" : r() < 0.5 ? "ro" : "none"));
+      const cpl = seed % 3 === 0 ? 3 : 0;
+      const a = await machine(bits, "force", code, cpl, perms);
+      const b = await machine(bits, "off", code, cpl, perms);
+      inJit += lockstep(a, b, r, `seed ${seed} (${perms.join(",")}, cpl ${cpl})`);
+      total += Number(b.u64(MM.CPU_INSNS));
+      if (b.exitVector === 14) faults++;
+    }
+    // The comparison means something only if compiled code ran much of it, and faults happened.
+    assert.ok(inJit > total / (bits === 64 ? 3 : 5), `compiled code retired ${inJit} of ${total} instructions`);
+    assert.ok(faults >= 3, `page faults in ${faults} programs`);
+  });
+
+  test(`self-modifying code under the JIT: the running region, the next instruction, an alias (${bits}-bit)`, async () => {
+    const ax = bits === 64 ? "%rax" : "%eax";
+    const src = `
+      mov $40, %ecx
+    again:
+      mov $300, %ebp        # a hot inner loop, so that the code around it is compiled and running
+    inner:
+      add $1, %edx
+      dec %ebp
+      jnz inner
+      mov $1, %eax          # its immediate is patched below, through the code's own address
+    patch = . - 4
+      add %eax, %ebx
+      movl $7, patch
+      mov $2, %edx          # patched through the alias mapping of the code frame
+    patch2 = . - 4
+      add %edx, %esi
+      xor %edx, %edx
+      mov $patch2 + ${ALIAS - CODE}, ${ax}
+      movl $9, (${ax})
+      movl $5, next + 1     # the next instruction's immediate, written just before it runs
+    next:
+      mov $3, %edi
+      dec %ecx
+      jnz again
+      ud2`;
+    const code = asm(src, bits, CODE);
+    const a = await machine(bits, "force", code, 0, ["rw", "rw", "rw", "rw"]);
+    const b = await machine(bits, "off", code, 0, ["rw", "rw", "rw", "rw"]);
+    a.setReg(3, 0n); b.setReg(3, 0n); a.x.cpu_state_changed(); b.x.cpu_state_changed();
+    lockstep(a, b, rng(bits), "self-modifying code");
+    assert.is(b.reg(3), 1n + 39n * 7n, "the interpreter saw its own writes");
+    assert.is(a.reg(3), b.reg(3));
+    assert.is(a.reg(6), 2n + 39n * 9n);
+    assert.is(a.reg(7), 5n);
+    assert.ok(a.jit!.stats().invalidations > 0, "regions on the written page were dropped");
+  });
+}
+
+test("a compiled region exits for events and budget: a long loop returns at every slice", async () => {
+  const code = asm(`mov $2000000, %ecx\n1: add %ecx, %eax\n dec %ecx\n jnz 1b\n ud2`, 64, CODE);
+  const a = await machine(64, "force", code, 0, ["rw"]);
+  let slices = 0;
+  while (a.run(100_000) === MM.EXIT_BUDGET) slices++;
+  assert.ok(slices >= 59 && slices <= 61, `returned ${slices} times for 6M instructions in slices of 100k`);
+  assert.is(a.reg(1), 0n);
+  const st = a.jit!.stats();
+  assert.ok(st.insns >= 5_800_000, `in compiled code: ${st.insns} (all but the first slice's)`);
+  assert.ok(st.exits.budget >= 59, `budget exits ${st.exits.budget}`);
+});
+
+test.run();
