@@ -84,15 +84,18 @@ export function jitPagesWritten(host: i32, size: i32): void {
     const a = JIT_PAGEGEN + (p << 2);
     store<u32>(a, load<u32>(a) + 1);
     store<u16>(rg, 0);
+    jitStat(JSTAT_INVALIDATIONS, 1);
   }
 }
 
-// A block-starting entry `e` (instruction at `lin`, host address `host`) was reached.
+// A block-starting entry `e` (instruction at `lin`, host address `host`) was reached. (With force, the
+// request is compiled at once and `e` is F_JIT when this returns.)
 export function jitHeat(e: i32, lin: u64, host: i32, mode: i32): void {
   const h = (load<u16>(e, 60) as i32) + 1;
   if (h < jitThreshold) { store<u16>(e, h as u16, 60); return; }
   store<u16>(e, 0, 60);
-  if (find(host, mode) != 0) return; // compiled already (its entry was evicted and decoded again)
+  const r0 = find(host, mode);
+  if (r0 != 0 && load<u32>(r0, 12) == pageGen(host)) return; // compiled already (its entry was evicted and decoded again)
   const n = load<i32>(JIT_REQ);
   for (let i = 0; i < n; i++) if (load<i32>(JIT_REQ + 32 + (i << 5), 8) == host) return;
   if (n >= JIT_REQ_MAX) return; // the batch is full: it comes back when it is hot again
@@ -103,6 +106,7 @@ export function jitHeat(e: i32, lin: u64, host: i32, mode: i32): void {
   store<i32>(r, mode, 16);
   store<i32>(JIT_REQ, n + 1);
   jitStat(JSTAT_REQUESTS, 1);
+  if (jitMode == 2) jitService(); // force: compiled before it runs, so that even code run once runs compiled
 }
 
 // run() is ending: the host compiles the queued requests (still in this vCPU's context).
@@ -114,10 +118,12 @@ export function jitService(): void {
 
 // The host compiled the region of (host, mode) into table index `idx`, from code of page generation
 // `gen`. Returns false when the page was written since (the result is dropped) or the map is full.
-// [lo, hi) are the page offsets of the bytes the region was translated from.
+// [lo, hi) are the page offsets of the bytes the region was translated from. idx -1 records that the
+// entry has nothing the JIT translates (it is not requested again until its page is written).
 export function jitInstall(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi: i32): bool {
   if (pageGen(host) != gen) return false;
   const rg = JIT_RANGE + ((host >>> 12) << 1);
+  if (idx < 0) { lo = host & 0xfff; hi = lo + 1; }
   const l = lo >> 5, h = (hi + 31) >> 5; // 32-byte units
   const ol = load<u8>(rg) as i32, oh = load<u8>(rg, 1) as i32;
   const nl = oh == 0 || l < ol ? l : ol;
@@ -136,6 +142,7 @@ export function jitInstall(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi
   store<i32>(r, mode, 4);
   store<i32>(r, idx, 8);
   store<u32>(r, gen, 12);
+  if (idx < 0) return true;
   // Its entry instruction's decoded-cache entry, if present, becomes F_JIT now.
   const e = DCACHE_BASE + ((host & ((((DCACHE_ENTRIES * DCACHE_ENTRY_SIZE) >> 6) - 1))) << 6);
   if (load<i32>(e) == host && load<i32>(e, 4) == mode) jitMark(e, host, mode);
@@ -150,7 +157,7 @@ export function jitMark(e: i32, host: i32, mode: i32): void {
   const r = find(host, mode);
   if (r == 0) return;
   const gen = load<u32>(r, 12);
-  if (gen != pageGen(host)) return;
+  if (gen != pageGen(host) || load<i32>(r, 8) < 0) return;
   store<u8>(e, F_JIT, 32);
   store<u32>(e, gen, 44);
   store<i32>(e, load<i32>(r, 8), 52);
@@ -160,5 +167,4 @@ export function jitMark(e: i32, host: i32, mode: i32): void {
 export function jitDrop(host: i32, mode: i32): void {
   const r = find(host, mode);
   if (r != 0) store<u32>(r, pageGen(host) - 1, 12); // never current again (the page's generation only grows)
-  jitStat(JSTAT_INVALIDATIONS, 1);
 }

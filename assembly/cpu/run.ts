@@ -19,7 +19,7 @@ import { fault, faultVec, faultErr, clearFault } from "./fault";
 import { decodeCached, decodeEntry, dLen, E } from "./decode";
 import { execute } from "./exec";
 import { dcacheEntry } from "./dcache";
-import { fetchHostFast, rdProbe, wrProbe } from "../mmu/tlb";
+import { fetchHostFast, rdProbe, wrProbe, jitTlbOut } from "../mmu/tlb";
 import { alu, imul64, mul64, mulHi, mulFlags, bsfFlags, F_CF } from "./alu";
 import {
   stopReason, clearStop, deliverException, singleStep, singleStepTrap, eventDelivered, clearEventDelivered,
@@ -127,6 +127,7 @@ const FLAT4 = (1 << SEG_CS) | (1 << SEG_SS) | (1 << SEG_DS) | (1 << SEG_ES);
 }
 function condRt(cc: i32): bool { return condFast(cc); }
 
+const JIT_SLICE = 100_000; // instructions a compiled region may run per call
 const BAD_IP: u64 = 0x8000000000000000; // never a valid RIP (not canonical, above 4 GiB)
 // Where a Jcc with condition `cc` continues.
 @inline function jcc(e: i32, ip: u64, len: u64, cc: i32): u64 {
@@ -189,7 +190,10 @@ export function run(budget: i32): i32 {
           store<u64>(JIT_IO + JIO_LF_A, lfA);
           store<u64>(JIT_IO + JIO_LF_B, lfB);
           store<u64>(JIT_IO + JIO_LF_RES, lfRes);
-          const k = call_indirect<i32>(load<u32>(e, 52), ip, budget - n);
+          jitTlbOut(JIT_IO);
+          // At most JIT_SLICE at a time: V8 replaces a function's baseline code only when it is called again.
+          const left = budget - n;
+          const k = call_indirect<i32>(load<u32>(e, 52), ip, left < JIT_SLICE ? left : JIT_SLICE);
           jitStat(JSTAT_ENTRIES, 1);
           if (k > 0) {
             n += k;

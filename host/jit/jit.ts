@@ -23,22 +23,25 @@ interface JitCore {
   jit_decode(lin: bigint, host: number): number;
   jit_install(host: number, mode: number, idx: number, gen: number, lo: number, hi: number): number;
   jit_flush(): void;
+  jit_regions(): number;
   jit_rd: (lin: bigint, size: number) => number;
   jit_wr: (lin: bigint, size: number) => number;
   jit_cond: (...a: (number | bigint)[]) => number;
 }
 
 export interface JitStats {
-  compile_ms: number; regions: number; modules: number; code_cache_kib: number; flushes: number;
+  compile_ms: number; translate_ms: number; regions: number; modules: number; code_cache_kib: number; flushes: number;
   insns: number; entries: number; requests: number; invalidations: number; insn_in_jit_pct?: number;
   exits: { branch: number; unsupported: number; memory: number; budget: number; slowform: number };
 }
 
 export const MAX_REGIONS = 16384; // table slots in use before the code cache is flushed whole
+const MAX_MAP_RECORDS = (MM.JIT_MAP_ENTRIES >> 1) - MM.JIT_REQ_MAX; // the core's map takes at most half its size
 
 export class Jit {
   private next: number;
   compileMs = 0;
+  translateMs = 0;
   modules = 0;
   regions = 0;
   codeBytes = 0;
@@ -74,7 +77,8 @@ export class Jit {
           off, len: v.getUint8(e + 58), form: v.getUint8(e + 32), aux: v.getUint8(e + 33), scale: v.getUint8(e + 34),
           a: v.getInt32(e + 36, true), b: v.getInt32(e + 40, true), base: v.getInt32(e + 44, true),
           index: v.getInt32(e + 48, true), disp: v.getInt32(e + 20, true), imm: v.getBigUint64(e + 24, true),
-          op: v.getUint16(e + 56, true), pfx: v.getUint8(e + 8),
+          op: v.getUint16(e + 56, true), pfx: v.getUint8(e + 8), os: v.getUint8(e + 11) & 15, mod: v.getUint8(e + 12),
+          reg: v.getUint8(e + 13), rm: v.getUint8(e + 14), rex: v.getUint8(e + 10),
         };
       };
       const blocks = discover(decode, entry, is64);
@@ -89,15 +93,19 @@ export class Jit {
         }
       }
       const first = blocks.find((b) => b.start === entry);
-      if (!first || first.insns[0].form === -1) continue; // the entry itself is not translated: nothing to gain
+      if (!first || first.insns[0].form === -1) { // the entry itself is not translated: not asked again
+        this.x.jit_install(host, curMode, -1, gen, 0, 0);
+        continue;
+      }
       funcs.push(translate(blocks, entry, is64, "f" + funcs.length));
       let lo = 0x1000, hi = 0;
       for (const b of blocks) for (const i of b.insns) { lo = Math.min(lo, i.off); hi = Math.max(hi, i.off + Math.max(i.len, 1)); }
       meta.push({ host, gen, lo, hi: Math.min(hi, 0x1000) });
     }
     let installed = 0;
+    this.translateMs += performance.now() - t0;
     if (funcs.length) {
-      if (this.next + funcs.length > this.base + MAX_REGIONS) this.flush();
+      if (this.next + funcs.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS) this.flush();
       const bytes = buildModule(IMPORTS, funcs);
       const mod = new WebAssembly.Module(bytes);
       const inst = new WebAssembly.Instance(mod, {
@@ -130,7 +138,7 @@ export class Jit {
     const s = (k: number) => Number(dv.getBigUint64(MM.JIT_IO + MM.JIO_STATS + k * 8, true));
     const e = (k: number) => s(MM.JSTAT_EXIT0 + k);
     return {
-      compile_ms: Math.round(this.compileMs * 10) / 10, regions: this.regions, modules: this.modules,
+      compile_ms: Math.round(this.compileMs * 10) / 10, translate_ms: Math.round(this.translateMs * 10) / 10, regions: this.regions, modules: this.modules,
       code_cache_kib: Math.round(this.codeBytes / 1024), flushes: this.flushes,
       insns: s(MM.JSTAT_INSNS), entries: s(MM.JSTAT_ENTRIES), requests: s(MM.JSTAT_REQUESTS),
       invalidations: s(MM.JSTAT_INVALIDATIONS),

@@ -40,9 +40,11 @@ const FN_RD = 0, FN_WR = 1, FN_COND = 2;
 
 // Locals.
 const L_IP = 0, L_BUDGET = 1, L_R0 = 2, L_N = 18, L_FOP = 19, L_FSZ = 20, L_FA = 21, L_FB = 22, L_FRES = 23, L_NEXT = 24,
-  L_T1 = 25, L_T2 = 26, L_T3 = 27, L_P = 28, L_XIP = 29, L_XR = 30, L_C = 31;
+  L_T1 = 25, L_T2 = 26, L_T3 = 27, L_P = 28, L_XIP = 29, L_XR = 30, L_C = 31,
+  L_RTAG = 32, L_WTAG = 33, L_HOST = 34, L_TAGB = 35, L_I = 36;
 const LOCALS = [
   ...Array(16).fill(T_I64), T_I32, T_I32, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I32, T_I32,
+  T_I32, T_I32, T_I32, T_I64, T_I32,
 ];
 
 export const MAX_REGION_INSNS = 600;
@@ -51,6 +53,29 @@ export const MAX_REGION_INSNS = 600;
 export interface Insn {
   off: number; len: number; form: number; aux: number; scale: number;
   a: number; b: number; base: number; index: number; disp: number; imm: bigint; op?: number; pfx?: number;
+  os?: number; mod?: number; reg?: number; rm?: number; rex?: number;
+}
+
+// General-path instructions (fast form F_GEN) the JIT translates from the decoded fields: register forms.
+function generalKind(i: Insn): string | null {
+  if (i.form !== 0 || i.op === undefined) return null;
+  const os = i.os!, mod = i.mod!, k = i.reg! & 7, lockRep = (i.pfx! & 7) !== 0;
+  if (lockRep) return null;
+  const osOk = os === 4 || os === 8;
+  switch (i.op) {
+    case 0x98: return osOk ? "cdqe" : null;
+    case 0x99: return osOk ? "cqo" : null;
+    case 0xd3: return osOk && mod === 3 && (k === 4 || k === 5 || k === 7) ? "shcl" : null;
+    case 0xa8: return "testal";
+    case 0x3c: return "cmpal";
+    case 0x80: return mod === 3 ? "alu8i" : null;
+    case 0xf6: return mod === 3 && k === 0 ? "test8i" : null;
+    case 0xf7: return mod === 3 && k === 3 && osOk ? "neg" : null;
+    case 0x00: case 0x08: case 0x10: case 0x18: case 0x20: case 0x28: case 0x30: case 0x38: return mod === 3 ? "alu8rr" : null;
+    case 0x88: return mod === 3 ? "mov8rr" : null;
+    case 0x8a: return mod === 3 ? "mov8rr" : null;
+  }
+  return null;
 }
 
 /** Reads the decoded instruction at page offset `off` (or null: not decodable without leaving the page). */
@@ -75,7 +100,7 @@ function isBranch(f: number): boolean {
 /** Supported forms (anything else ends the block with an exit before it). */
 function supported(i: Insn, is64: boolean): boolean {
   const f = i.form;
-  if (f === F.IMUL_RR64 || f === F.IMUL_RRI64) return false;
+  if (generalKind(i)) return true;
   if (f >= F.NOP && f <= F.DIV64) return true;
   if (f >= F.RR32 && f < F.JCC + 16) return true;
   if (f >= F.INC_M32 && f <= F.ALU_MR64) return true;
@@ -158,6 +183,10 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_B, 3).set(L_FB);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_RES, 3).set(L_FRES);
   c.i32(index.get(entry)!).set(L_NEXT);
+  c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_RTAG, 2).set(L_RTAG);
+  c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_WTAG, 2).set(L_WTAG);
+  c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).set(L_HOST);
+  c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).set(L_TAGB);
 
   c.block(); // $exit
   c.loop(); // $dispatch
@@ -221,10 +250,18 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
       if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
     };
     // Probe `size` bytes at the address in T1; P = host address, or exit before instruction `idx`.
+    // The TLB's fast path inline (mmu/tlb.ts rdProbe/wrProbe): the tag of the bank in use, and the access
+    // within the page.
     const probe = (fn: number, size: number, i: Insn, idx: number) => {
-      c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
+      c.get(L_T1).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
+      c.get(L_I).i32(3).u8(0x74).get(fn === FN_RD ? L_RTAG : L_WTAG).op(Op.i32_add).mem(Op.i64_load, 0, 3);
+      c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).get(L_TAGB).op(Op.i64_or).op(Op.i64_ne);
+      if (size > 1) c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
+      c.if_(); extra++;
       exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
       c.end(); extra--;
+      c.get(L_I).i32(2).u8(0x74).get(L_HOST).op(Op.i32_add).mem(Op.i32_load, 0, 2);
+      c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
     };
     const load = (size: number, signed = false) => {
       c.get(L_P);
@@ -357,6 +394,8 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
       c.end(); extra--;
     };
     const rsp = L_R0 + 4;
+    const reg8 = (r: number, rex: number): number => MM.CPU_STATE + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
+    const RAX = MM.CPU_STATE, RCX = MM.CPU_STATE + 8, RDX = MM.CPU_STATE + 16;
 
     for (let idx = 0; idx < blk.insns.length; idx++) {
       const i = blk.insns[idx];
@@ -368,7 +407,84 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
         f === F.TEST_RR64 || f === F.TEST_RI64 || f === F.INC64 || f === F.DEC64 || f === F.DIV64 ||
         (f >= F.RR64 && f < F.RR64 + 8) || (f >= F.RI64 && f < F.RI64 + 8) || f === F.INC_M64 || f === F.DEC_M64 ||
         f === F.XCHG_M64 || f === F.ALU_MR64 || f === F.NOT64 || f === F.ST64 || f === F.STI64) ? 8 : 4;
+      const gk = generalKind(i);
       switch (true) {
+        case gk === "cdqe":
+          if (i.os === 8) wr(RAX, 8, () => { rd(RAX, 4); c.op(Op.i64_extend32_s); });
+          else wr(RAX, 4, () => { rd(RAX, 2); c.op(Op.i64_extend16_s); });
+          break;
+        case gk === "cqo":
+          if (i.os === 8) wr(RDX, 8, () => { rd(RAX, 8); c.i64(63).op(Op.i64_shr_s); });
+          else wr(RDX, 4, () => { rd(RAX, 4); c.op(Op.i64_extend32_s).i64(31).op(Op.i64_shr_s); });
+          break;
+        case gk === "shcl": {
+          const sz = i.os!, w = BigInt(sz * 8), kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
+          rd(RCX, 1); c.i64(w - 1n).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; // count != 0
+          rd(dst, sz); c.set(L_T2);
+          if (kk === 4) {
+            c.get(L_T2).get(L_T1).op(Op.i64_shl).i64(mask(sz)).op(Op.i64_and).set(L_T3);
+            c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+            c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_FA).op(Op.i64_xor).set(L_FB);
+          } else if (kk === 5) {
+            c.get(L_T2).get(L_T1).op(Op.i64_shr_u).set(L_T3);
+            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+            c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FB);
+          } else {
+            sx(L_T2, sz); c.set(L_T2);
+            c.get(L_T2).get(L_T1).op(Op.i64_shr_s).i64(mask(sz)).op(Op.i64_and).set(L_T3);
+            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_s).i64(1).op(Op.i64_and).set(L_FA);
+            c.i64(0).set(L_FB);
+          }
+          c.get(L_T3).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
+          wr(dst, sz, () => c.get(L_T3));
+          c.end(); extra--;
+          st = null; // changed or not, by the count
+          break;
+        }
+        case gk === "testal": rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1); break;
+        case gk === "cmpal": rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(7, 1); break;
+        case gk === "alu8i": {
+          const d = reg8(i.rm!, i.rex!), kk = i.reg! & 7;
+          rd(d, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(kk, 1);
+          if (kk !== 7) wr(d, 1, () => c.get(L_T2));
+          break;
+        }
+        case gk === "test8i": rd(reg8(i.rm!, i.rex!), 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1); break;
+        case gk === "neg": {
+          const sz = i.os!, d = MM.CPU_STATE + i.rm! * 8;
+          rd(d, sz); c.set(L_T3);
+          setFlags(LF_SUB, sz, () => c.i64(0), () => c.get(L_T3), () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(mask(sz)).op(Op.i64_and); });
+          wr(d, sz, () => c.get(L_FRES));
+          break;
+        }
+        case gk === "alu8rr": { // op r/m8, r8 (mod 3): the destination is rm
+          const kk = (i.op! >> 3) & 7, d = reg8(i.rm!, i.rex!), s2 = reg8(i.reg!, i.rex!);
+          rd(d, 1); c.set(L_T2); rd(s2, 1); c.set(L_T3); alu(kk, 1);
+          if (kk !== 7) wr(d, 1, () => c.get(L_T2));
+          break;
+        }
+        case gk === "mov8rr": {
+          const d = i.op === 0x88 ? reg8(i.rm!, i.rex!) : reg8(i.reg!, i.rex!);
+          const s2 = i.op === 0x88 ? reg8(i.reg!, i.rex!) : reg8(i.rm!, i.rex!);
+          wr(d, 1, () => rd(s2, 1));
+          break;
+        }
+        case f === F.IMUL_RR64 || f === F.IMUL_RRI64: {
+          rd(i.b, 8); c.set(L_T1); // a
+          if (f === F.IMUL_RR64) rd(i.a, 8); else c.i64(i.imm);
+          c.set(L_T2); // b
+          c.get(L_T1).get(L_T2).op(Op.i64_mul).set(L_T3); // r
+          // Signed overflow: r / a != b (a = 0: none; a = -1: only b = MIN).
+          c.get(L_T1).i64(-1).op(Op.i64_eq).if_();
+          c.get(L_T2).i64(-(1n << 63n)).op(Op.i64_eq).set(L_C);
+          c.else_();
+          c.get(L_T1).op(Op.i64_eqz).if_().i32(0).set(L_C).else_();
+          c.get(L_T3).get(L_T1).op(Op.i64_div_s).get(L_T2).op(Op.i64_ne).set(L_C);
+          c.end().end();
+          wr(i.a, 8, () => c.get(L_T3));
+          setFlags(LF_CFOF, 8, () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_T3));
+          break;
+        }
         case f === F.NOP: break;
         case f === F.MOV_RR32 || f === F.MOV_RR64: wr(i.a, size, () => rd(i.b, size)); break;
         case f === F.MOV_RI32 || f === F.MOV_RI64: wr(i.a, size, () => c.i64(i.imm)); break;

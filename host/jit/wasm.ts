@@ -20,7 +20,7 @@ export const enum Op {
   i64_le_s = 0x57, i64_le_u = 0x58, i64_ge_s = 0x59, i64_ge_u = 0x5a,
   i32_popcnt = 0x69, i32_add = 0x6a, i32_sub = 0x6b, i32_and = 0x71, i32_or = 0x72, i32_xor = 0x73,
   i64_clz = 0x79, i64_ctz = 0x7a, i64_popcnt = 0x7b,
-  i64_add = 0x7c, i64_sub = 0x7d, i64_mul = 0x7e, i64_div_u = 0x80, i64_rem_u = 0x82,
+  i64_add = 0x7c, i64_sub = 0x7d, i64_mul = 0x7e, i64_div_s = 0x7f, i64_div_u = 0x80, i64_rem_u = 0x82,
   i64_and = 0x83, i64_or = 0x84, i64_xor = 0x85, i64_shl = 0x86, i64_shr_s = 0x87, i64_shr_u = 0x88,
   i32_wrap_i64 = 0xa7, i64_extend_i32_s = 0xac, i64_extend_i32_u = 0xad,
   i64_extend8_s = 0xc2, i64_extend16_s = 0xc3, i64_extend32_s = 0xc4,
@@ -72,6 +72,7 @@ export class Code extends Bytes {
   loop(): this { return this.u8(Op.loop).u8(BLOCK_VOID); }
   if_(): this { return this.u8(Op.if_).u8(BLOCK_VOID); }
   end(): this { return this.u8(Op.end); }
+  else_(): this { return this.u8(Op.else_); }
 }
 
 export interface ImportFn { name: string; params: number[]; results: number[] }
