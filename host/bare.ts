@@ -2,6 +2,7 @@
 // by the core), RAM at guest-physical 0, an ELF32/ELF64 program loaded at its physical addresses.
 // Port 0xE9: console output, one byte per write. Port 0xF4: a write ends the run with that status.
 import { Core, MM } from "./core";
+import type { JitMode, JitStats } from "./jit/jit";
 import { parseElf, type ElfImage } from "./elf";
 
 export const PORT_CONSOLE = 0xe9;
@@ -19,6 +20,8 @@ export interface BareOptions {
   onOutput?(bytes: Uint8Array): void;
   /** Stop with reason "limit" after about this many instructions (default: no limit). */
   maxInstructions?: number;
+  /** The JIT tier for this machine (default: XENWASM_JIT, else on). */
+  jit?: JitMode;
   /** Instructions per core.run() call (default 1 000 000). */
   slice?: number;
 }
@@ -33,6 +36,8 @@ export interface BareResult {
   output: string;
   instructions: number;
   seconds: number;
+  /** The JIT tier's figures for the run (runBare, when the JIT was on). */
+  jit?: JitStats;
 }
 
 const VECTORS = ["#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#CO", "#TS", "#NP", "#SS", "#GP", "#PF",
@@ -62,7 +67,7 @@ export class BareMachine {
     const ram = opts.ram ?? DEFAULT_RAM;
     if (!Number.isInteger(ram) || ram <= 0 || ram % MM.PAGE_SIZE !== 0) throw new Error(`RAM size ${ram} is not a positive multiple of 4 KiB`);
     if (ram > MAX_RAM) throw new Error(`RAM size ${Math.floor(ram / 2 ** 20)} MiB is too large (at most ${MAX_RAM >>> 20} MiB)`);
-    const core = await Core.create();
+    const core = await Core.create({}, opts.jit ? { mode: opts.jit } : {});
     const m = new BareMachine(core, ram);
     m.onOutput = opts.onOutput;
     core.setHooks({
@@ -182,5 +187,7 @@ export async function runBare(elf: Uint8Array, opts: BareOptions = {}): Promise<
   const img = parseElf(elf); // before the (costlier) machine
   const m = await BareMachine.create(opts);
   m.load(elf, img);
-  return m.run(opts);
+  const r = m.run(opts);
+  if (m.core.jit) r.jit = m.core.jit.stats();
+  return r;
 }

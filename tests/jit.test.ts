@@ -63,6 +63,7 @@ async function machine(bits: 32 | 64, mode: "force" | "off", code: Uint8Array, c
   core.rip = BigInt(CODE);
   core.setReg(4, BigInt(STACK));
   core.setReg(3, BigInt(DATA + 0x800));
+  if (bits === 64) core.setU64(MM.CPU_SEG + MM.SEG_GS * MM.SEG_SIZE + 8, BigInt(DATA + 0x800));
   core.x.cpu_state_changed();
   return core;
 }
@@ -85,6 +86,10 @@ function insn(r: () => number, bits: 32 | 64): string {
   const m = `${disp}(%${bits === 64 ? "rbx" : "ebx"})`;
   const alu = pick(["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"]);
   const cc = pick(["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]);
+  if (bits === 64 && r() < 0.08) { // RIP- and GS-relative operands (GS base = the data base)
+    return pick([`mov${sfx} datap+${disp}(%rip), ${a}`, `add${sfx} ${a}, datap+${disp}(%rip)`, `lea datap+${disp}(%rip), %rax`,
+      `mov${sfx} %gs:${disp & 0x7ff}, ${a}`, `sub${sfx} ${a}, %gs:${disp & 0x7ff}`, `lea %gs:${disp & 0x7ff}, %rdx`, `cmp${sfx} $${imm}, %gs:${disp & 0x7ff}`]);
+  }
   switch (Math.floor(r() * 30)) {
     case 0: return `mov${sfx} ${b}, ${a}`;
     case 1: return `mov${sfx} $${imm}, ${a}`;
@@ -128,7 +133,7 @@ function program(seed: number, bits: 32 | 64): string {
     else body.push(insn(r, bits));
   }
   const ctr = bits === 64 ? "%r12d" : "%ebp";
-  return [`mov $${5 + Math.floor(r() * 40)}, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n");
+  return [`.set datap, ${DATA + 0x800}`, `mov $${5 + Math.floor(r() * 40)}, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n");
 }
 
 interface Snap { [k: string]: string }

@@ -11,13 +11,14 @@
 //
 // Entry fields (see dcache.ts for +0..+31):
 //   +32 u8 F_* id  +33 u8 aux (condition code, ALU kind, shift count)  +34 u8 index scale (shift)
+//   +35 u8 what else the address adds (64-bit mode): 1 RIP of the next instruction (RIP-relative), 2 FS base, 4 GS base
 //   +36 i32 A: address of the destination register (CPU_STATE + r*8, or the byte of an 8-bit register)
 //   +40 i32 B: address of the source register
 //   +44 i32 address of the base register, or ZERO_SLOT
 //   +48 i32 address of the index register, or ZERO_SLOT
 // Memory operands outside 64-bit mode use 32-bit addressing (the run loop masks the address).
 //   (+20 displacement and +24 immediate are the decoder's)
-import { CPU_STATE, MODE_LONG64 } from "../memmap";
+import { CPU_STATE, MODE_LONG64, SEG_FS, SEG_GS } from "../memmap";
 import { reg8off } from "./state";
 import { P_LOCK, P_REP } from "./decode";
 
@@ -143,6 +144,7 @@ export function specialise(e: i32, mode: i32): void {
   store<u8>(e, F_GEN, 32);
   store<u8>(e, 0, 33);
   store<u8>(e, load<u8>(e, 17) & 3, 34);
+  store<u8>(e, 0, 35);
   store<i32>(e, ZERO_SLOT, 36);
   store<i32>(e, ZERO_SLOT, 40);
   const base = load<i8>(e, 15) as i32;
@@ -169,10 +171,12 @@ function classify(e: i32, mode: i32): i32 {
   const imm = load<u64>(e, 24);
   const w = os == 8;
   const osOk = os == 4 || os == 8;
-  // A simple memory operand: 64-bit addressing, no FS/GS, not RIP-relative; or, outside 64-bit mode,
+  // A simple memory operand: 64-bit addressing (RIP-, FS- or GS-relative too); or, outside 64-bit mode,
   // 32-bit addressing and no segment override (the run loop takes the fast path there only while
   // CS, SS, DS and ES are flat).
-  const memOk = mod != 3 && seg < 0 && (is64 ? as == 8 && !ripRel : as == 4);
+  // In 64-bit mode also RIP-relative and FS/GS-relative operands (+35 says which).
+  const memOk = mod != 3 && (is64 ? as == 8 && (seg < 0 || seg == SEG_FS || seg == SEG_GS) : as == 4 && seg < 0);
+  if (memOk && is64) store<u8>(e, ripRel ? 1 : seg == SEG_FS ? 2 : seg == SEG_GS ? 4 : 0, 35);
   const rA = regAddr(reg), rB = regAddr(rm);
   if (locked) {
     if (!memOk || !osOk) return F_GEN;
@@ -323,6 +327,7 @@ function classify(e: i32, mode: i32): i32 {
       return w ? F_LD64 : F_LD32;
     case 0x8d:
       if (!osOk || !memOk) return F_GEN;
+      store<u8>(e, load<u8>(e, 35) & 1, 35); // LEA: the offset only, no segment base
       store<i32>(e, rA, 36);
       return w ? F_LEA64 : F_LEA32;
     case 0x90:

@@ -9,7 +9,7 @@
 // which it re-checks everything that such an instruction may have changed (TF, mode, stop requests,
 // the code page's translation). Fast forms cannot fault, change TF, the mode or the TLB: they fall
 // back to exec.ts (for the same instruction, with nothing changed) whenever that might happen.
-import { CPU_STATE, CPU_INSNS, CPU_EXIT_REASON, SEG_CS, SEG_SS, SEG_DS, SEG_ES, EXIT_BUDGET } from "../memmap";
+import { CPU_STATE, CPU_INSNS, CPU_EXIT_REASON, SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, EXIT_BUDGET } from "../memmap";
 import { rip, setRip, nextIp, is64, segBase, mode, flatMask, RSP, RDX } from "./state";
 import {
   flagsSync, cond, lfOp, lfA, lfB, lfRes, lfSize, setLazy, setLazyIncDec, sizeMask, LF_SUB, LF_LOGIC,
@@ -78,9 +78,12 @@ function faultAt(ip: u64): u64 {
 @inline function rset(a: i32, size: i32, v: u64): void { store<u64>(a, size == 4 ? v & 0xffffffff : v); }
 // Effective address of the entry's memory operand: 64-bit addressing in 64-bit mode, else 32-bit
 // (segments are flat there when the fast loop runs).
-@inline function fea(e: i32): u64 {
-  const a = (<u64><i64>load<i32>(e, 20)) + load<u64>(load<i32>(e, 44)) +
+// `nip` is the RIP of the next instruction (for RIP-relative operands).
+@inline function fea(e: i32, nip: u64): u64 {
+  let a = (<u64><i64>load<i32>(e, 20)) + load<u64>(load<i32>(e, 44)) +
     (load<u64>(load<i32>(e, 48)) << (load<u8>(e, 34) as u64));
+  const x = load<u8>(e, 35);
+  if (x != 0) a += x == 1 ? nip : segBase(x == 2 ? SEG_FS : SEG_GS);
   return is64 ? a : a & 0xffffffff;
 }
 // The fast loop runs in 64-bit mode, or with CS, SS, DS and ES flat (linear address == offset).
@@ -211,95 +214,95 @@ export function run(budget: i32): i32 {
         case F.F_MOV_RR64: store<u64>(fA(e), load<u64>(fB(e))); ip += len; continue;
         case F.F_MOV_RI32: rset(fA(e), 4, fImm(e)); ip += len; continue;
         case F.F_MOV_RI64: store<u64>(fA(e), fImm(e)); ip += len; continue;
-        case F.F_LEA32: rset(fA(e), 4, fea(e)); ip += len; continue;
-        case F.F_LEA64: store<u64>(fA(e), fea(e)); ip += len; continue;
+        case F.F_LEA32: rset(fA(e), 4, fea(e, ip + len)); ip += len; continue;
+        case F.F_LEA64: store<u64>(fA(e), fea(e, ip + len)); ip += len; continue;
         case F.F_LD32: {
-          const p = rdProbe(fea(e), 4);
+          const p = rdProbe(fea(e, ip + len), 4);
           if (p == 0) break;
           rset(fA(e), 4, load<u32>(p)); ip += len; continue;
         }
         case F.F_LD64: {
-          const p = rdProbe(fea(e), 8);
+          const p = rdProbe(fea(e, ip + len), 8);
           if (p == 0) break;
           store<u64>(fA(e), load<u64>(p)); ip += len; continue;
         }
         case F.F_LDZX8: {
-          const p = rdProbe(fea(e), 1);
+          const p = rdProbe(fea(e, ip + len), 1);
           if (p == 0) break;
           store<u64>(fA(e), load<u8>(p) as u64); ip += len; continue;
         }
         case F.F_LDZX16: {
-          const p = rdProbe(fea(e), 2);
+          const p = rdProbe(fea(e, ip + len), 2);
           if (p == 0) break;
           store<u64>(fA(e), load<u16>(p) as u64); ip += len; continue;
         }
         case F.F_LDSX8_32: {
-          const p = rdProbe(fea(e), 1);
+          const p = rdProbe(fea(e, ip + len), 1);
           if (p == 0) break;
           rset(fA(e), 4, <u64><i64>load<i8>(p)); ip += len; continue;
         }
         case F.F_LDSX8_64: {
-          const p = rdProbe(fea(e), 1);
+          const p = rdProbe(fea(e, ip + len), 1);
           if (p == 0) break;
           store<u64>(fA(e), <u64><i64>load<i8>(p)); ip += len; continue;
         }
         case F.F_LDSX16_32: {
-          const p = rdProbe(fea(e), 2);
+          const p = rdProbe(fea(e, ip + len), 2);
           if (p == 0) break;
           rset(fA(e), 4, <u64><i64>load<i16>(p)); ip += len; continue;
         }
         case F.F_LDSX16_64: {
-          const p = rdProbe(fea(e), 2);
+          const p = rdProbe(fea(e, ip + len), 2);
           if (p == 0) break;
           store<u64>(fA(e), <u64><i64>load<i16>(p)); ip += len; continue;
         }
         case F.F_LDSX32_64: {
-          const p = rdProbe(fea(e), 4);
+          const p = rdProbe(fea(e, ip + len), 4);
           if (p == 0) break;
           store<u64>(fA(e), <u64><i64>load<i32>(p)); ip += len; continue;
         }
         case F.F_ST8: {
-          const p = wrProbe(fea(e), 1);
+          const p = wrProbe(fea(e, ip + len), 1);
           if (p == 0) break;
           store<u8>(p, load<u8>(fB(e))); ip += len; continue;
         }
         case F.F_ST16: {
-          const p = wrProbe(fea(e), 2);
+          const p = wrProbe(fea(e, ip + len), 2);
           if (p == 0) break;
           store<u16>(p, load<u16>(fB(e))); ip += len; continue;
         }
         case F.F_ST32: {
-          const p = wrProbe(fea(e), 4);
+          const p = wrProbe(fea(e, ip + len), 4);
           if (p == 0) break;
           store<u32>(p, load<u32>(fB(e))); ip += len; continue;
         }
         case F.F_ST64: {
-          const p = wrProbe(fea(e), 8);
+          const p = wrProbe(fea(e, ip + len), 8);
           if (p == 0) break;
           store<u64>(p, load<u64>(fB(e))); ip += len; continue;
         }
         case F.F_STI8: {
-          const p = wrProbe(fea(e), 1);
+          const p = wrProbe(fea(e, ip + len), 1);
           if (p == 0) break;
           store<u8>(p, fImm(e) as u8); ip += len; continue;
         }
         case F.F_STI16: {
-          const p = wrProbe(fea(e), 2);
+          const p = wrProbe(fea(e, ip + len), 2);
           if (p == 0) break;
           store<u16>(p, fImm(e) as u16); ip += len; continue;
         }
         case F.F_STI32: {
-          const p = wrProbe(fea(e), 4);
+          const p = wrProbe(fea(e, ip + len), 4);
           if (p == 0) break;
           store<u32>(p, fImm(e) as u32); ip += len; continue;
         }
         case F.F_STI64: {
-          const p = wrProbe(fea(e), 8);
+          const p = wrProbe(fea(e, ip + len), 8);
           if (p == 0) break;
           store<u64>(p, fImm(e)); ip += len; continue;
         }
         case F.F_ALU_RM32: {
-          const p = rdProbe(fea(e), 4);
+          const p = rdProbe(fea(e, ip + len), 4);
           if (p == 0) break;
           const k = load<u8>(e, 33) as i32;
           const r = alu(k, 4, load<u32>(fA(e)) as u64, load<u32>(p) as u64);
@@ -307,7 +310,7 @@ export function run(budget: i32): i32 {
           ip += len; continue;
         }
         case F.F_ALU_RM64: {
-          const p = rdProbe(fea(e), 8);
+          const p = rdProbe(fea(e, ip + len), 8);
           if (p == 0) break;
           const k = load<u8>(e, 33) as i32;
           const r = alu(k, 8, load<u64>(fA(e)), load<u64>(p));
@@ -315,27 +318,27 @@ export function run(budget: i32): i32 {
           ip += len; continue;
         }
         case F.F_CMP_MR32: {
-          const p = rdProbe(fea(e), 4);
+          const p = rdProbe(fea(e, ip + len), 4);
           if (p == 0) break;
           alu(7, 4, load<u32>(p) as u64, load<u32>(fB(e)) as u64); ip += len; continue;
         }
         case F.F_CMP_MR64: {
-          const p = rdProbe(fea(e), 8);
+          const p = rdProbe(fea(e, ip + len), 8);
           if (p == 0) break;
           alu(7, 8, load<u64>(p), load<u64>(fB(e))); ip += len; continue;
         }
         case F.F_CMP_MI8: {
-          const p = rdProbe(fea(e), 1);
+          const p = rdProbe(fea(e, ip + len), 1);
           if (p == 0) break;
           alu(7, 1, load<u8>(p) as u64, fImm(e)); ip += len; continue;
         }
         case F.F_CMP_MI32: {
-          const p = rdProbe(fea(e), 4);
+          const p = rdProbe(fea(e, ip + len), 4);
           if (p == 0) break;
           alu(7, 4, load<u32>(p) as u64, fImm(e)); ip += len; continue;
         }
         case F.F_CMP_MI64: {
-          const p = rdProbe(fea(e), 8);
+          const p = rdProbe(fea(e, ip + len), 8);
           if (p == 0) break;
           alu(7, 8, load<u64>(p), fImm(e)); ip += len; continue;
         }
@@ -403,7 +406,7 @@ export function run(budget: i32): i32 {
         case F.F_INC_M32: case F.F_INC_M64: case F.F_DEC_M32: case F.F_DEC_M64: {
           const f = load<u8>(e, 32);
           const size = f == F.F_INC_M64 || f == F.F_DEC_M64 ? 8 : 4;
-          const p = wrProbe(fea(e), size);
+          const p = wrProbe(fea(e, ip + len), size);
           if (p == 0) break;
           const dec = f == F.F_DEC_M32 || f == F.F_DEC_M64;
           const a = size == 8 ? load<u64>(p) : load<u32>(p) as u64;
@@ -413,7 +416,7 @@ export function run(budget: i32): i32 {
           ip += len; continue;
         }
         case F.F_XCHG_M32: {
-          const p = wrProbe(fea(e), 4);
+          const p = wrProbe(fea(e, ip + len), 4);
           if (p == 0) break;
           const v = load<u32>(p);
           store<u32>(p, load<u32>(fA(e)));
@@ -421,7 +424,7 @@ export function run(budget: i32): i32 {
           ip += len; continue;
         }
         case F.F_XCHG_M64: {
-          const p = wrProbe(fea(e), 8);
+          const p = wrProbe(fea(e, ip + len), 8);
           if (p == 0) break;
           const v = load<u64>(p);
           store<u64>(p, load<u64>(fA(e)));
@@ -429,13 +432,13 @@ export function run(budget: i32): i32 {
           ip += len; continue;
         }
         case F.F_ALU_MR32: {
-          const p = wrProbe(fea(e), 4);
+          const p = wrProbe(fea(e, ip + len), 4);
           if (p == 0) break;
           store<u32>(p, alu(load<u8>(e, 33) as i32, 4, load<u32>(p) as u64, load<u32>(fB(e)) as u64) as u32);
           ip += len; continue;
         }
         case F.F_ALU_MR64: {
-          const p = wrProbe(fea(e), 8);
+          const p = wrProbe(fea(e, ip + len), 8);
           if (p == 0) break;
           store<u64>(p, alu(load<u8>(e, 33) as i32, 8, load<u64>(p), load<u64>(fB(e))));
           ip += len; continue;
@@ -462,7 +465,7 @@ export function run(budget: i32): i32 {
         case F.F_BT_MR32: case F.F_BT_MR64: case F.F_BT_MI32: case F.F_BT_MI64: {
           const f = load<u8>(e, 32);
           const size = f == F.F_BT_MR64 || f == F.F_BT_MI64 ? 8 : 4;
-          let lin = fea(e);
+          let lin = fea(e, ip + len);
           let b: u64;
           if (f == F.F_BT_MR32 || f == F.F_BT_MR64) {
             // A register bit offset is signed and may address another word.
@@ -481,7 +484,7 @@ export function run(budget: i32): i32 {
         }
         case F.F_CMPXCHG_M32: case F.F_CMPXCHG_M64: {
           const size = load<u8>(e, 32) == F.F_CMPXCHG_M64 ? 8 : 4;
-          const p = wrProbe(fea(e), size);
+          const p = wrProbe(fea(e, ip + len), size);
           if (p == 0) break;
           const d = size == 8 ? load<u64>(p) : load<u32>(p) as u64;
           const a = rget(CPU_STATE, size); // RAX
@@ -492,7 +495,7 @@ export function run(budget: i32): i32 {
         }
         case F.F_XADD_M32: case F.F_XADD_M64: {
           const size = load<u8>(e, 32) == F.F_XADD_M64 ? 8 : 4;
-          const p = wrProbe(fea(e), size);
+          const p = wrProbe(fea(e, ip + len), size);
           if (p == 0) break;
           const d = size == 8 ? load<u64>(p) : load<u32>(p) as u64;
           const r = alu(0, size, d, rget(fB(e), size));

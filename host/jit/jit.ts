@@ -78,7 +78,7 @@ export class Jit {
           a: v.getInt32(e + 36, true), b: v.getInt32(e + 40, true), base: v.getInt32(e + 44, true),
           index: v.getInt32(e + 48, true), disp: v.getInt32(e + 20, true), imm: v.getBigUint64(e + 24, true),
           op: v.getUint16(e + 56, true), pfx: v.getUint8(e + 8), os: v.getUint8(e + 11) & 15, mod: v.getUint8(e + 12),
-          reg: v.getUint8(e + 13), rm: v.getUint8(e + 14), rex: v.getUint8(e + 10),
+          reg: v.getUint8(e + 13), rm: v.getUint8(e + 14), rex: v.getUint8(e + 10), ax: v.getUint8(e + 35),
         };
       };
       const blocks = discover(decode, entry, is64);

@@ -54,6 +54,7 @@ export interface Insn {
   off: number; len: number; form: number; aux: number; scale: number;
   a: number; b: number; base: number; index: number; disp: number; imm: bigint; op?: number; pfx?: number;
   os?: number; mod?: number; reg?: number; rm?: number; rex?: number;
+  ax?: number; // +35: 1 RIP-relative, 2 FS, 4 GS (64-bit mode)
 }
 
 // General-path instructions (fast form F_GEN) the JIT translates from the decoded fields: register forms.
@@ -247,6 +248,10 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
       const b = regOf(i.base), x = regOf(i.index);
       if (b) c.get(L_R0 + b[0]).op(Op.i64_add);
       if (x) { c.get(L_R0 + x[0]); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
+      if (i.ax === 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
+      else if (i.ax === 2 || i.ax === 4) {
+        c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax === 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + 8, 3).op(Op.i64_add);
+      }
       if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
     };
     // Probe `size` bytes at the address in T1; P = host address, or exit before instruction `idx`.
@@ -437,6 +442,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
           }
           c.get(L_T3).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
           wr(dst, sz, () => c.get(L_T3));
+          if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); } // a 32-bit destination is written (zero-extended) even by a count of 0
           c.end(); extra--;
           st = null; // changed or not, by the count
           break;
