@@ -170,8 +170,8 @@ export const MAPTRACK = 0x630000; // grant mappings in use: MAPTRACK_ENTRIES rec
 export const MAPTRACK_ENTRIES = 4096;
 // The JIT tier (cpu/jit.ts, host/jit/): compiled regions keyed by (host address, mode).
 export const JIT_MAP = 0x650000; // JIT_MAP_ENTRIES records of 16 bytes: host i32 (0 = empty), mode i32, table index i32, page generation u32
-export const JIT_MAP_ENTRIES = 16384;
-export const JIT_IO = 0x690000; // the state a region reads at entry and leaves at exit (JIO_* offsets)
+export const JIT_MAP_ENTRIES = 32768; // (512 KiB, up to 0x6D0000)
+export const JIT_IO = 0x3f00000; // (after JIT_RANGE) the state a region reads at entry and leaves at exit (JIO_* offsets)
 export const JIO_IP = 0; // u64: RIP where the region stopped
 export const JIO_LF_OP = 8; // i32: lazy flags (cpu/flags.ts) in and out
 export const JIO_LF_SIZE = 12;
@@ -194,7 +194,7 @@ export const JEXIT_UNSUPPORTED = 1; // an instruction the JIT does not translate
 export const JEXIT_MEMORY = 2; // a memory access missed the TLB's fast path (fill, fault, code page, log-dirty)
 export const JEXIT_BUDGET = 3; // the slice's instruction budget
 export const JEXIT_SLOWFORM = 4; // a fast form's own escape (DIV overflow, non-canonical target ...)
-export const JIT_REQ = 0x691000; // compile requests: i32 count at +0, then from +32 JIT_REQ_MAX records of 32 bytes (lin u64, host i32, gen u32, mode i32)
+export const JIT_REQ = 0x3f01000; // compile requests: i32 count at +0, then from +32 JIT_REQ_MAX records of 32 bytes (lin u64, host i32, gen u32, mode i32)
 export const JIT_REQ_MAX = 64;
 export const JIT_PAGEGEN = 0xc00000; // u32 per 4 KiB page of linear memory (1M pages: 4 MiB): bumped when code there is written
 export const RESTORE_MAP = 0x700000; // restore: u32 new mfn per sender's mfn, for 4 GiB (hv/save.ts): 4 MiB

@@ -303,10 +303,12 @@ export function jitDecode(lin: u64, host: i32): i32 {
   if (fault) { clearFault(); store<u64>(CPU_STATE + CPU_CR2, cr2); return 0; }
   if (e == 0) return 0;
   const ent = dcacheEntry(host);
+  const seen = load<i32>(ent) == host && load<i32>(ent, 4) == mode; // it ran since it was last decoded
   store_entry(ent, host);
   // The host reads a copy with the instruction's own fast form (the cache entry may be a region's F_JIT).
   memory.copy(JIT_SCRATCH, ent, 64);
   if (load<u8>(JIT_SCRATCH, 32) == F_JIT) specialise(JIT_SCRATCH, mode);
+  store<u8>(JIT_SCRATCH, seen ? 1 : 0, 62);
   return JIT_SCRATCH;
 }
 const JIT_SCRATCH: i32 = memory.data(64, 64) as i32;

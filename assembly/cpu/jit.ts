@@ -38,7 +38,7 @@ export function jitConfig(m: i32, threshold: i32): void {
 }
 
 @inline function slot(host: i32, mode: i32): i32 {
-  return ((((host as u32) >> 0) * 0x9e3779b1 + (mode as u32) * 0x85ebca6b) >> 18) as i32 & (JIT_MAP_ENTRIES - 1);
+  return ((((host as u32) >> 0) * 0x9e3779b1 + (mode as u32) * 0x85ebca6b) >> 17) as i32 & (JIT_MAP_ENTRIES - 1);
 }
 
 // The map record of (host, mode), or 0.

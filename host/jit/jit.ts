@@ -13,7 +13,7 @@ export function jitSettings(): { mode: JitMode; threshold: number } {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
   const m = (env.XENWASM_JIT ?? "on").toLowerCase();
   if (m !== "off" && m !== "on" && m !== "force") throw new Error(`XENWASM_JIT=${env.XENWASM_JIT}: expected off, on or force`);
-  const t = env.XENWASM_JIT_THRESHOLD === undefined ? 40 : Number(env.XENWASM_JIT_THRESHOLD);
+  const t = env.XENWASM_JIT_THRESHOLD === undefined ? 1000 : Number(env.XENWASM_JIT_THRESHOLD);
   if (!Number.isInteger(t) || t < 0 || t > 65535) throw new Error(`XENWASM_JIT_THRESHOLD=${env.XENWASM_JIT_THRESHOLD}: expected 0..65535`);
   return { mode: m, threshold: t };
 }
@@ -78,7 +78,7 @@ export class Jit {
           a: v.getInt32(e + 36, true), b: v.getInt32(e + 40, true), base: v.getInt32(e + 44, true),
           index: v.getInt32(e + 48, true), disp: v.getInt32(e + 20, true), imm: v.getBigUint64(e + 24, true),
           op: v.getUint16(e + 56, true), pfx: v.getUint8(e + 8), os: v.getUint8(e + 11) & 15, mod: v.getUint8(e + 12),
-          reg: v.getUint8(e + 13), rm: v.getUint8(e + 14), rex: v.getUint8(e + 10), ax: v.getUint8(e + 35),
+          reg: v.getUint8(e + 13), rm: v.getUint8(e + 14), rex: v.getUint8(e + 10), ax: v.getUint8(e + 35), seen: v.getUint8(e + 62) === 1,
         };
       };
       const blocks = discover(decode, entry, is64);

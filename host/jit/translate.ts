@@ -55,6 +55,7 @@ export interface Insn {
   a: number; b: number; base: number; index: number; disp: number; imm: bigint; op?: number; pfx?: number;
   os?: number; mod?: number; reg?: number; rm?: number; rex?: number;
   ax?: number; // +35: 1 RIP-relative, 2 FS, 4 GS (64-bit mode)
+  seen?: boolean; // it was in the decoded-instruction cache: it ran lately
 }
 
 // General-path instructions (fast form F_GEN) the JIT translates from the decoded fields: register forms.
@@ -114,10 +115,16 @@ function supported(i: Insn, is64: boolean): boolean {
 export function discover(decode: Decoder, entry: number, is64: boolean): Block[] {
   const insns = new Map<number, Insn | null>();
   const leaders = new Set<number>([entry]);
+  const cold = new Set<number>();
   const queue = [entry];
   let count = 0;
   while (queue.length && count < MAX_REGION_INSNS) {
     let off = queue.pop()!;
+    if (off !== entry && !insns.has(off)) {
+      // Only code that ran lately (the decoded-instruction cache holds it): a branch to cold code exits.
+      const i = decode(off);
+      if (!i || !i.seen) { cold.add(off); continue; }
+    }
     while (count < MAX_REGION_INSNS) {
       if (insns.has(off)) break;
       const i = off < 0x1000 ? decode(off) : null;
