@@ -7,9 +7,12 @@
 //
 // Every peer runs as a child process to its end, for N and for 3N iterations (the count is patched into
 // a copy of the kernel); MIPS = 8 * 2N / (t(3N) - t(N)), so start-up (node, wasm compilation, QEMU's
-// or v86's machine set-up, the guest's own prologue) cancels out. N is chosen per peer so that
-// t(3N) - t(N) is about S seconds (default 2; measured again with a larger N when it comes out under
-// S/2); each point is the best of two runs. The sum the loop
+// or v86's machine set-up, the guest's own prologue) cancels out. t is the CPU time (user + system, all
+// threads) of the child process, from bash's `times`: on a machine shared with other work the wall time
+// also counts the time the process waited for a core; the MIPS from wall times are in the output too
+// (the table's last column, runs.*.wall_mips). N is chosen per peer so that t(3N) - t(N) is about S
+// seconds (default 2; measured again with a larger N when it comes out under S/2); each point is the
+// best of two runs. The sum the loop
 // prints must equal the native program's for the same count. The 32-bit multiboot kernel is what
 // xenwasm, v86 and QEMU run (no BIOS for xenwasm and v86; QEMU loads multiboot with its own
 // firmware); the native program runs the same loop body in a 64-bit process (the host kernel may
@@ -70,10 +73,17 @@ interface Peer {
 }
 
 interface Measured {
+  /** From CPU times. */
   mips: number | null;
+  /** From wall times. */
+  wallMips: number | null;
   n: number;
+  /** CPU seconds for N and 3N iterations (best of two runs each). */
   t_n: number;
   t_3n: number;
+  /** Wall seconds for N and 3N iterations (best of two runs each). */
+  w_n: number;
+  w_3n: number;
   note?: string;
 }
 
@@ -156,20 +166,20 @@ async function main(): Promise<number> {
     }
     return s;
   };
-  const runChecked = (p: Peer, n: number): number => {
+  const runChecked = (p: Peer, n: number): Timed => {
     const r = p.run(n);
     const sum = sumOf(r.stdout);
     if (sum === null) throw new Error(`no result line (exit ${r.status}): ${(r.stdout + r.stderr).trim().slice(-300)}`);
     if (sum !== expected(n)) throw new Error(`wrong sum ${sum} for ${n} iterations (native: ${expected(n)})`);
-    return r.seconds;
+    return r;
   };
   const measure = (p: Peer): Measured => {
     // Calibrate: the start-up time, then counts growing 4x until the loop itself takes 0.5 s.
-    const base = runChecked(p, 0);
+    const base = runChecked(p, 0).cpuSeconds;
     let n = 1 << 16;
     let dt = 0;
     for (;;) {
-      dt = runChecked(p, n) - base;
+      dt = runChecked(p, n).cpuSeconds - base;
       if (dt >= 0.5 || n * 4 > MAX_ITERATIONS / 3) break;
       n *= 4;
     }
@@ -178,16 +188,19 @@ async function main(): Promise<number> {
     // t(N) and t(3N), each the best of two runs; when the difference comes out under half the target
     // (a noisy calibration), again with N scaled up (at most twice).
     for (let round = 0; ; round++) {
-      let t1 = Infinity;
-      let t3 = Infinity;
+      let t1 = Infinity, t3 = Infinity, w1 = Infinity, w3 = Infinity;
       for (let rep = 0; rep < 2; rep++) {
-        t1 = Math.min(t1, runChecked(p, N));
-        t3 = Math.min(t3, runChecked(p, 3 * N));
+        const a = runChecked(p, N);
+        const b = runChecked(p, 3 * N);
+        t1 = Math.min(t1, a.cpuSeconds); w1 = Math.min(w1, a.seconds);
+        t3 = Math.min(t3, b.cpuSeconds); w3 = Math.min(w3, b.seconds);
       }
       const d = t3 - t1;
       if (d >= target / 2 || round === 2 || N === cap) {
-        if (!(d > 0)) return { mips: null, n: N, t_n: t1, t_3n: t3, note: `${p.key}: t(3N) <= t(N): too noisy to measure` };
-        return { mips: (LOOP_INSNS * 2 * N) / d / 1e6, n: N, t_n: t1, t_3n: t3 };
+        const mips = (dt: number) => (dt > 0 ? (LOOP_INSNS * 2 * N) / dt / 1e6 : null);
+        const m: Measured = { mips: mips(d), wallMips: mips(w3 - w1), n: N, t_n: t1, t_3n: t3, w_n: w1, w_3n: w3 };
+        if (m.mips === null) m.note = `${p.key}: t(3N) <= t(N): too noisy to measure`;
+        return m;
       }
       N = Math.min(cap, Math.round(N * Math.min(8, target / Math.max(d, target / 8))));
     }
@@ -196,7 +209,7 @@ async function main(): Promise<number> {
   const cpu = cpuModel();
   const log = (s: string) => console.log(s);
   log(`CPU: ${cpu}; QEMU: ${qemu ?? "absent"}; xenwasm JIT setting: ${jitSetting()}`);
-  log(`${"peer".padEnd(34)} ${"N".padStart(11)} ${"t(N) s".padStart(8)} ${"t(3N) s".padStart(8)} ${"MIPS".padStart(9)} ${"vs native".padStart(10)}`);
+  log(`${"peer".padEnd(34)} ${"N".padStart(11)} ${"cpu t(N)".padStart(9)} ${"t(3N) s".padStart(8)} ${"MIPS".padStart(9)} ${"vs native".padStart(10)} ${"wall MIPS".padStart(10)}`);
   const results: Record<string, Measured | null> = {};
   let failed = 0;
   try {
@@ -218,7 +231,7 @@ async function main(): Promise<number> {
       results[p.key] = m;
       const nat = results.native?.mips;
       const vs = m.mips && nat ? `${(nat / m.mips).toFixed(1)}x` : "";
-      log(`${p.label.padEnd(34)} ${String(m.n).padStart(11)} ${m.t_n.toFixed(3).padStart(8)} ${m.t_3n.toFixed(3).padStart(8)} ${(m.mips?.toFixed(1) ?? "n/a").padStart(9)} ${vs.padStart(10)}`);
+      log(`${p.label.padEnd(34)} ${String(m.n).padStart(11)} ${m.t_n.toFixed(3).padStart(9)} ${m.t_3n.toFixed(3).padStart(8)} ${(m.mips?.toFixed(1) ?? "n/a").padStart(9)} ${vs.padStart(10)} ${(m.wallMips?.toFixed(1) ?? "n/a").padStart(10)}`);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -232,7 +245,7 @@ async function main(): Promise<number> {
     out.qemu = qemu;
     out.notes = notes;
     out.runs = Object.fromEntries(Object.entries(results).filter(([, m]) => m).map(([k, m]) =>
-      [k, { n: m!.n, t_n: round(m!.t_n, 4), t_3n: round(m!.t_3n, 4) }]));
+      [k, { n: m!.n, cpu_n: round(m!.t_n, 3), cpu_3n: round(m!.t_3n, 3), wall_n: round(m!.w_n, 4), wall_3n: round(m!.w_3n, 4), wall_mips: round(m!.wallMips, 1) }]));
     console.log(JSON.stringify(out));
   }
   return failed ? 1 : 0;
