@@ -166,6 +166,33 @@ test("a machine can run a second program after the first", async () => {
   assert.ok(r.output.startsWith("Hello from a xenwasm guest\n"));
 });
 
+test("the loop kernel of bench:peers: the native program's sum, 8 instructions an iteration, both widths", async () => {
+  const withCount = (elf: Buffer, n: number) => {
+    const copy = Buffer.from(elf);
+    const at = copy.indexOf("XWLOOPN:");
+    assert.ok(at > 0, "signature");
+    copy.writeUInt32LE(n, at + 8);
+    return copy;
+  };
+  for (const bits of [32, 64]) {
+    const elf = guest(`loop-${bits}.elf`);
+    // The multiboot header (magic, flags, checksum) within the first 8 KiB, 4-byte aligned.
+    const mb = elf.indexOf(Buffer.from([0x02, 0xb0, 0xad, 0x1b]));
+    assert.ok(mb > 0 && mb < 8192 && mb % 4 === 0, `multiboot header at ${mb}`);
+    assert.is((elf.readUInt32LE(mb) + elf.readUInt32LE(mb + 4) + elf.readUInt32LE(mb + 8)) >>> 0, 0);
+    const runs = [];
+    for (const n of [0, 1000, 3000]) {
+      const r = await runBare(withCount(elf, n));
+      const native = spawnSync(join(GB, "loop-native"), [String(n)], { encoding: "utf8" });
+      assert.is(r.status, 0, r.message);
+      assert.is(r.output, native.stdout, `${bits}-bit, ${n} iterations`);
+      runs.push(r.instructions);
+    }
+    assert.is(runs[2] - runs[1], 8 * 2000, `${bits}-bit: instructions for 2000 more iterations`);
+    assert.ok(runs[0] < 500, `${bits}-bit: prologue and epilogue ${runs[0]}`);
+  }
+});
+
 // ---- the xm command -----------------------------------------------------------------------------
 
 test("xm run --bare: guest output on stdout, status passed through", () => {
