@@ -1,5 +1,6 @@
 // `npm test`: builds what the tests need (core, host, guests), runs every dist/tests/**/*.test.js in
-// its own Node process with uvu, and ends with the line CI counts: `N passed, N failed`.
+// its own Node process with uvu, and ends with the line CI counts: `N passed, N failed` (after it says how
+// many tests were skipped, and why: a test file prints `skipped: REASON` for each).
 // A test file that crashes or prints no uvu summary counts as one failure.
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync, existsSync } from "node:fs";
@@ -26,8 +27,8 @@ function find(dir, out = []) {
 
 const only = process.argv.slice(2);
 const files = find("dist/tests").filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
-let passed = 0, failed = 0;
-const bad = [];
+let passed = 0, failed = 0, skipped = 0;
+const bad = [], skips = [];
 for (const f of files) {
   console.log(`\n# ${f}`);
   const r = spawnSync(process.execPath, [f], { encoding: "utf8", env: { ...process.env, FORCE_COLOR: "0" }, maxBuffer: 256 << 20 });
@@ -35,10 +36,13 @@ for (const f of files) {
   process.stdout.write(out);
   const total = /Total:\s+(\d+)/.exec(out), ok = /Passed:\s+(\d+)/.exec(out);
   if (!total || !ok) { failed++; bad.push(`${f} (no summary, exit ${r.status ?? r.signal})`); continue; }
-  const t = +total[1], p = +ok[1];
+  const t = +total[1], p = +ok[1], sk = /Skipped:\s+(\d+)/.exec(out);
+  skipped += sk ? +sk[1] : 0;
+  for (const m of out.matchAll(/^skipped: (.*)$/gm)) skips.push(`${f}: ${m[1]}`);
   passed += p; failed += t - p;
   if (t - p > 0 || r.status !== 0) { if (t === p) { failed++; } bad.push(f); }
 }
 if (bad.length) console.log(`\nfailing files:\n  ${bad.join("\n  ")}`);
+if (skipped) console.log(`\n${skipped} skipped (not counted as passed):\n  ${skips.join("\n  ")}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

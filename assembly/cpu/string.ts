@@ -41,6 +41,16 @@ const STR_CHUNK: u64 = 4096;
 }
 @inline function isRep(): bool { return (dPfx() & (P_REP | P_REPNE)) != 0; }
 
+// A REP instruction with rCX = 0 does no iteration. Intel (the vendor our CPUID reports) still writes
+// the count and the index registers the instruction uses with the address size, so with a 32-bit
+// address size in 64-bit mode their upper halves are cleared; AMD leaves them (docs/CPU-FLAGS.md).
+function repNone(si: bool, di: bool): void {
+  if (dAs() != 4) return;
+  setReg32(RCX, reg32(RCX));
+  if (si) setReg32(RSI, reg32(RSI));
+  if (di) setReg32(RDI, reg32(RDI));
+}
+
 // After `done` iterations of a REP instruction: count down rCX, and re-execute if work remains.
 function repFinish(done: u64, stopped: bool): void {
   if (!isRep()) return;
@@ -54,7 +64,7 @@ function repFinish(done: u64, stopped: bool): void {
 
 export function movs(size: i32): void {
   const n = repCount();
-  if (n == 0) return;
+  if (n == 0) { repNone(true, true); return; }
   const d = step(size);
   let done: u64 = 0;
   // Fast path: forward copies in flat (or 64-bit) segments, page by page with memory.copy.
@@ -124,7 +134,7 @@ export function movs(size: i32): void {
 
 export function stos(size: i32): void {
   const n = repCount();
-  if (n == 0) return;
+  if (n == 0) { repNone(false, true); return; }
   const d = step(size);
   const val = size == 1 ? reg64(RAX) & 0xff : getReg(RAX, size);
   let done: u64 = 0;
@@ -163,7 +173,7 @@ export function stos(size: i32): void {
 
 export function lods(size: i32): void {
   const n = repCount();
-  if (n == 0) return;
+  if (n == 0) { repNone(true, false); return; }
   const d = step(size);
   let done: u64 = 0;
   while (done < n) {
@@ -182,7 +192,7 @@ export function lods(size: i32): void {
 // SCAS/CMPS: REPE (F3) repeats while equal, REPNE (F2) while not equal.
 export function scas(size: i32): void {
   const n = repCount();
-  if (n == 0) return;
+  if (n == 0) { repNone(false, true); return; }
   const d = step(size);
   const a = size == 1 ? reg64(RAX) & 0xff : getReg(RAX, size);
   let done: u64 = 0;
@@ -202,7 +212,7 @@ export function scas(size: i32): void {
 
 export function cmps(size: i32): void {
   const n = repCount();
-  if (n == 0) return;
+  if (n == 0) { repNone(true, true); return; }
   const d = step(size);
   let done: u64 = 0;
   let stopped = false;
@@ -233,7 +243,7 @@ export function ins(size: i32): void {
   const port = (reg64(RDX) & 0xffff) as i32;
   if (!ioAllowed(port, size)) return;
   const n = repCount();
-  if (n == 0) return;
+  if (n == 0) { repNone(false, true); return; }
   const d = step(size);
   let done: u64 = 0;
   while (done < n) {
@@ -255,7 +265,7 @@ export function outs(size: i32): void {
   const port = (reg64(RDX) & 0xffff) as i32;
   if (!ioAllowed(port, size)) return;
   const n = repCount();
-  if (n == 0) return;
+  if (n == 0) { repNone(true, false); return; }
   const d = step(size);
   let done: u64 = 0;
   while (done < n) {

@@ -1,6 +1,7 @@
 /* Exception entry for 32-bit PV test guests (ring 1). Xen's frame on entry: [error code], EIP, CS,
  * EFLAGS, (ESP, SS from ring 3). Stubs make it uniform, save registers, call pv_trap, and return with
  * the iret hypercall (EAX, then the frame, on the stack). */
+	.file "trap32.S"	/* a fixed name for the local symbols (not the assembler's temporary file): reproducible builds */
 	.text
 .macro STUB vec, err
 	.globl pv_vec\vec

@@ -1,6 +1,7 @@
 /* Exception entry for 64-bit PV test guests. Xen's frame on entry: RCX, R11, [error code], RIP, CS,
  * RFLAGS, RSP, SS. Each stub makes it uniform (error code 0 when the vector has none), saves the
  * registers, calls pv_trap(struct pv_frame *), and returns with the iret hypercall. */
+	.file "trap64.S"	/* a fixed name for the local symbols (not the assembler's temporary file): reproducible builds */
 	.text
 .macro STUB vec, err
 	.globl pv_vec\vec

@@ -128,15 +128,20 @@ fault with no handler is reported on standard error and gives exit status 1.
   },
 };
 
-// The bundled default guest (our small PV hello), found next to the package's build.
+// The bundled default guest (our small PV hello), found next to the package: the one built from its
+// source (guests/build/, `npm run guests`) if there is one, else the prebuilt copy shipped with the
+// package (guests/prebuilt/, byte-identical to a build with the toolchain it names), so that `npm install`
+// needs no C toolchain.
 function defaultGuest(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    const p = join(dir, "guests", "build", "pv-hello-64.elf");
-    if (existsSync(p)) return p;
+    for (const sub of ["build", "prebuilt"]) {
+      const p = join(dir, "guests", sub, "pv-hello-64.elf");
+      if (existsSync(p)) return p;
+    }
     dir = dirname(dir);
   }
-  throw new CliError("the bundled default guest is not built (run `npm run guests`)");
+  throw new CliError("the bundled default guest is missing (guests/prebuilt/pv-hello-64.elf; or build it: `npm run guests`)");
 }
 
 async function runPv(file: string | undefined, opts: Record<string, string | true>): Promise<number> {

@@ -8,8 +8,11 @@
  * The data buffer lives at a fixed address (XW_REGION) so the same absolute addresses work in the
  * emulator. Usage: native IN OUT. IN and OUT are arrays of struct rec (input: regs, flags, memory;
  * output: the same after execution, plus the signal number in status if the case faulted).
+ * `native --cpuid` prints what the CPU running it reports (vendor, feature words), one line:
+ *   VENDOR 1.ecx 7.ebx 80000001.ecx (hex), for the cases whose result is model-specific.
  * Build: gcc -O1 -no-pie (64-bit), gcc -m32 -O1 -no-pie (32-bit, run under qemu-i386). */
 #define _GNU_SOURCE
+#include <cpuid.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -38,7 +41,20 @@ static sigjmp_buf jb;
 
 static void on_signal(int sig) { siglongjmp(jb, sig); }
 
+static int print_cpuid(void) {
+  unsigned a = 0, b = 0, c = 0, d = 0, max, l1c = 0, l7b = 0, x1c = 0;
+  char vendor[13];
+  if (!__get_cpuid(0, &max, &b, &c, &d)) { fprintf(stderr, "no CPUID\n"); return 1; }
+  memcpy(vendor, &b, 4); memcpy(vendor + 4, &d, 4); memcpy(vendor + 8, &c, 4); vendor[12] = 0;
+  if (__get_cpuid(1, &a, &b, &c, &d)) l1c = c;
+  if (max >= 7) { __cpuid_count(7, 0, a, b, c, d); l7b = b; }
+  if (__get_cpuid(0x80000001, &a, &b, &c, &d)) x1c = c;
+  printf("%s %x %x %x\n", vendor, l1c, l7b, x1c);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--cpuid") == 0) return print_cpuid();
   if (argc != 3) { fprintf(stderr, "usage: %s IN OUT\n", argv[0]); return 2; }
   void *p = mmap((void *)XW_REGION, 0x1000, PROT_READ | PROT_WRITE,
                  MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

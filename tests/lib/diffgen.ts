@@ -3,7 +3,9 @@
 // the arithmetic flags (and DF), and the content of a 512-byte memory region at a fixed address
 // (REGION): a 256-byte data buffer that memory operands address, then a 256-byte stack area that RSP
 // points into. Each case also carries the flags the Intel SDM leaves undefined for it (not compared)
-// and registers whose final value is undefined (not compared).
+// and registers whose final value is undefined (not compared), the registers whose final value
+// depends on the CPU vendor (with each vendor's documented value: docs/CPU-FLAGS.md) and the CPUID
+// feature the reference CPU needs for the form.
 // Cases are reproducible: every form has its own PRNG seeded from (seed, form name).
 
 export const REGION = 0x200000;
@@ -28,7 +30,30 @@ export interface Case {
   mem: Uint8Array; // MEMSIZE bytes at REGION
   undef: number; // flags not compared
   skipRegs: number; // bitmask of registers not compared
+  vendor?: VendorDep; // registers whose final value is model-specific
+  needs?: Feature; // a CPUID feature the reference CPU must have (else it runs another instruction)
 }
+
+/**
+ * Registers whose final value differs between CPU vendors, with each vendor's documented final value
+ * (docs/CPU-FLAGS.md, "Vendor-dependent behaviour"). The emulator must give the values of the vendor
+ * its CPUID reports; the real CPU is held to its own vendor's values.
+ */
+export interface VendorDep {
+  what: string;
+  regs: number; // bitmask of the registers concerned
+  values: Record<string, bigint[]>; // by CPUID vendor string: all 16 final register values
+}
+
+/** CPUID features some forms need (a CPU without LZCNT runs F3 0F BD as BSR, without BMI1 F3 0F BC as BSF). */
+export type Feature = "lzcnt" | "bmi1" | "popcnt" | "cx16" | "lahf64";
+export const FEATURES: Record<Feature, { word: "1.ecx" | "7.ebx" | "80000001.ecx"; bit: number }> = {
+  lzcnt: { word: "80000001.ecx", bit: 5 }, // ABM
+  bmi1: { word: "7.ebx", bit: 3 }, // TZCNT
+  popcnt: { word: "1.ecx", bit: 23 },
+  cx16: { word: "1.ecx", bit: 13 }, // CMPXCHG16B
+  lahf64: { word: "80000001.ecx", bit: 0 }, // LAHF/SAHF in 64-bit mode
+};
 
 // ---- PRNG (xoshiro128**) ----
 export class Rng {
@@ -107,6 +132,8 @@ export class Ctx {
   flags: number;
   undef = 0;
   skipRegs = 0;
+  vendor?: VendorDep;
+  needs?: Feature;
   reserved = new Set<number>([4]); // RSP is never a free operand
   byteLegacy: boolean; // byte registers of this case: al..bh (no REX) or al..r15b (REX, no ah..bh)
   constructor(readonly r: Rng, readonly bits: Bits) {
@@ -417,6 +444,7 @@ for (const op of ["bt", "bts", "btr", "btc"]) {
 for (const op of ["bsf", "bsr", "lzcnt", "tzcnt", "popcnt"]) {
   addW("bitscan", op, [16, 32, 64], (c, w) => {
     c.undef = op === "bsf" || op === "bsr" ? CF | OF | SF | AF | PF : op === "popcnt" ? 0 : OF | SF | AF | PF;
+    if (op === "lzcnt" || op === "tzcnt" || op === "popcnt") c.needs = op === "tzcnt" ? "bmi1" : op;
     let v = val(c.r, w);
     if (c.r.chance(0.15)) v = 0n;
     let src: string;
@@ -480,6 +508,7 @@ add("xchg", "cmpxchg8b", both, (c) => {
   return `${c.r.chance(0.5) ? "lock " : ""}cmpxchg8b ${m.text}`;
 });
 add("xchg", "cmpxchg16b", only64, (c) => {
+  c.needs = "cx16";
   const m = c.memOp(128, { align: 16, base: c.r.pick([6, 7]) });
   for (const r of [0, 1, 2, 3]) c.setBits(r, 0, 64, val(c.r, 64));
   if (c.r.chance(0.5)) { c.setBits(0, 0, 64, c.readMem(m.off, 64)); c.setBits(2, 0, 64, c.readMem(m.off + 8, 64)); }
@@ -492,8 +521,8 @@ for (const [name, w, b64] of [["cbtw", 8, false], ["cwtl", 16, false], ["cltq", 
 }
 
 // lahf sahf
-add("lahf", "lahf", both, () => "lahf");
-add("lahf", "sahf", both, (c) => { c.setBits(0, 8, 8, val(c.r, 8)); return "sahf"; });
+add("lahf", "lahf", both, (c) => { if (c.bits === 64) c.needs = "lahf64"; return "lahf"; });
+add("lahf", "sahf", both, (c) => { if (c.bits === 64) c.needs = "lahf64"; c.setBits(0, 8, 8, val(c.r, 8)); return "sahf"; });
 
 // lea
 addW("lea", "lea", [16, 32, 64], (c, w) => {
@@ -548,6 +577,12 @@ for (const [op, preps] of [["movs", ["", "rep "]], ["stos", ["", "rep "]], ["lod
         if (op === "scas") {
           c.setBits(0, 0, w, c.r.chance(0.6) ? c.readMem(Math.max(0, Math.min(256 - e, di + (df ? -1 : 1) * e * c.r.int(Math.max(n, 1)))), w) : val(c.r, w));
           if (c.r.chance(0.3)) c.mem.fill(c.mem[di], Math.max(0, di - span), Math.min(256, di + span));
+        }
+        if (c.bits === 64 && a32 && n === 0) {
+          // No iteration: Intel still writes ECX and the index registers used (upper halves cleared), AMD does not.
+          const regs = (1 << 1) | (op !== "stos" && op !== "scas" ? 1 << 6 : 0) | (op !== "lods" ? 1 << 7 : 0);
+          const intel = c.regs.map((v, i) => (regs & (1 << i) ? v & mask(32) : v));
+          c.vendor = { what: "addr32 REP string instruction with ECX = 0", regs, values: { GenuineIntel: intel, AuthenticAMD: [...c.regs] } };
         }
         return `${a32 ? "addr32 " : ""}${pre}${op}${sfx(w)}`;
       };
@@ -886,7 +921,7 @@ export function generate(seed: number, count: number, bits: Bits, groupFilter?: 
       const c = new Ctx(r, bits);
       const text = f.gen(c);
       if (!text) break;
-      out.push({ group: f.group, form: f.name, bits, text, regs: c.regs, flags: c.flags, mem: c.mem, undef: c.undef, skipRegs: c.skipRegs });
+      out.push({ group: f.group, form: f.name, bits, text, regs: c.regs, flags: c.flags, mem: c.mem, undef: c.undef, skipRegs: c.skipRegs, vendor: c.vendor, needs: c.needs });
     }
   }
   return out;

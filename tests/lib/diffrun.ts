@@ -1,13 +1,16 @@
 // Differential runs: the cases of tests/lib/diffgen.ts are executed natively (64-bit directly, 32-bit
 // under qemu-i386) by tests/diff/native.c + a generated assembly file, and in the emulator; final
 // registers, defined flags and the 512-byte memory region are compared.
+// Model-specific cases (diffgen's `vendor`): the emulator is held to the documented result of the vendor
+// its CPUID reports, the real CPU to its own vendor's; they are compared with each other only when the
+// two vendors are the same. Cases whose form needs a CPUID feature the real CPU lacks are skipped (counted).
 // Generated files go to tests/build/diff/ (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Core, MM } from "../../host/core";
-import { Case, Bits, generate, REGION, MEMSIZE, ARITH, DF, FLAG_NAMES, REG_NAMES, mask } from "./diffgen";
+import { Case, Bits, generate, REGION, MEMSIZE, ARITH, DF, FLAG_NAMES, REG_NAMES, mask, FEATURES, Feature } from "./diffgen";
 
 const dir = join(process.cwd(), "tests", "build", "diff");
 const REC = 16 * 8 + 8 + 8 + MEMSIZE; // struct rec in native.c
@@ -24,7 +27,21 @@ export interface Result {
 }
 
 export interface Mismatch { c: Case; index: number; diffs: string[]; expected: Result; got: Result }
-export interface GroupStats { group: string; bits: Bits; cases: number; passed: number; failed: number; mismatches: Mismatch[]; failedForms: Map<string, number> }
+export interface GroupStats {
+  group: string; bits: Bits; cases: number; passed: number; failed: number; mismatches: Mismatch[]; failedForms: Map<string, number>;
+  vendorCases: number; // model-specific cases (passed or failed as the others)
+  vendorNativeUnchecked: number; // ... of which the real CPU's result was not checked (no documented result for its vendor)
+  skipped: number; // cases not compared: the real CPU lacks a feature the form needs
+  skippedWhy: Map<string, number>; // form (feature) -> cases
+  vendors: Vendors;
+}
+
+/** What a CPU reports in CPUID: its vendor string and the feature words diffgen's FEATURES use. */
+export interface CpuId { vendor: string; words: Record<string, number> }
+export function hasFeature(cpu: CpuId, f: Feature): boolean {
+  const { word, bit } = FEATURES[f];
+  return ((cpu.words[word] ?? 0) >>> bit & 1) === 1;
+}
 
 /** Keep only the `keep` newest files of dir whose names start with prefix (a small build cache). */
 function prune(prefix: string, keep = 3): void {
@@ -96,7 +113,7 @@ function decode(buf: Uint8Array, k: number, bits: Bits): Result {
   return { bits, regs, flags: Number(v.getBigUint64(o + 128, true) & 0xffffn), status: Number(v.getBigUint64(o + 136, true)), mem: buf.slice(o + 144, o + 144 + MEMSIZE) };
 }
 
-export function runNative(cases: Case[], bits: Bits): Result[] {
+function nativeExe(cases: Case[], bits: Bits): string {
   mkdirSync(dir, { recursive: true });
   const src = nativeSource(cases, bits);
   const driver = join(process.cwd(), "tests", "diff", "native.c");
@@ -107,11 +124,28 @@ export function runNative(cases: Case[], bits: Bits): Result[] {
     execFileSync("gcc", [...(bits === 32 ? ["-m32"] : []), "-O1", "-no-pie", "-o", exe, driver, S], { stdio: ["ignore", "inherit", "inherit"] });
     prune(`native-${bits}-`);
   }
+  return exe;
+}
+
+/** Run the native program as the reference does: 64-bit directly, 32-bit under qemu-i386 (or directly). */
+function execNative(exe: string, bits: Bits, args: string[]): string {
+  const o = { stdio: ["ignore", "pipe", "inherit"] as ("ignore" | "pipe" | "inherit")[], encoding: "utf8" as const };
+  if (bits === 64 || process.env.DIFF_NATIVE32 === "host") return execFileSync(exe, args, o); // 32-bit: a kernel with IA-32 emulation, the real CPU
+  return execFileSync("qemu-i386", ["-cpu", "max", exe, ...args], o);
+}
+
+/** CPUID of the reference that runs the cases of this mode (the host CPU, or qemu-i386's model). */
+export function referenceCpu(bits: Bits): CpuId {
+  const out = execNative(nativeExe([], bits), bits, ["--cpuid"]).trim().split(/\s+/);
+  if (out.length !== 4) throw new Error(`native --cpuid: unexpected output ${out.join(" ")}`);
+  return { vendor: out[0], words: { "1.ecx": parseInt(out[1], 16), "7.ebx": parseInt(out[2], 16), "80000001.ecx": parseInt(out[3], 16) } };
+}
+
+export function runNative(cases: Case[], bits: Bits): Result[] {
+  const exe = nativeExe(cases, bits);
   const inF = join(dir, `in-${bits}-${process.pid}.bin`), outF = join(dir, `out-${bits}-${process.pid}.bin`);
   writeFileSync(inF, encodeInputs(cases));
-  if (bits === 64) execFileSync(exe, [inF, outF], { stdio: ["ignore", "inherit", "inherit"] });
-  else if (process.env.DIFF_NATIVE32 === "host") execFileSync(exe, [inF, outF], { stdio: ["ignore", "inherit", "inherit"] }); // a kernel with IA-32 emulation: the real CPU
-  else execFileSync("qemu-i386", ["-cpu", "max", exe, inF, outF], { stdio: ["ignore", "inherit", "inherit"] });
+  execNative(exe, bits, [inF, outF]);
   const out = new Uint8Array(readFileSync(outF));
   unlinkSync(inF); unlinkSync(outF);
   if (out.length !== REC * cases.length) throw new Error(`native ${bits}-bit: ${out.length / REC} results for ${cases.length} cases`);
@@ -119,6 +153,22 @@ export function runNative(cases: Case[], bits: Bits): Result[] {
 }
 
 // ---- emulator ----
+/** The vendor the emulator's CPUID reports (leaf 0 run in the emulator, at CPL 3 as the cases). */
+export async function emulatorVendor(): Promise<string> {
+  const core = await Core.create({ ioIn: () => 0, ioOut: () => true });
+  core.ensureMemory(MM.MACHINE_BASE + 0x200000);
+  core.x.set_phys_window(MM.MACHINE_BASE, 0x200000);
+  core.bytes().set([0x31, 0xc0, 0x0f, 0xa2, 0x0f, 0x0b], MM.MACHINE_BASE + 0x100000); // xor %eax,%eax; cpuid; ud2
+  core.x.cpu_reset_flat(MM.MODE_LONG64, 3);
+  core.rip = 0x100000n;
+  core.x.cpu_state_changed();
+  const exit = core.run(100);
+  if (exit !== MM.EXIT_UNHANDLED || core.exitVector !== 6) throw new Error(`emulator CPUID: exit ${exit}, vector ${core.exitVector}`);
+  const b = new Uint8Array(12), v = new DataView(b.buffer);
+  [3, 2, 1].forEach((r, i) => v.setUint32(i * 4, Number(core.reg(r) & 0xffffffffn), true)); // EBX EDX ECX
+  return new TextDecoder().decode(b);
+}
+
 export async function runEmulator(cases: Case[], bits: Bits): Promise<Result[]> {
   const code = assemble(cases, bits, CODE);
   const RAM = Math.ceil((CODE + code.length + 0x1000) / 0x100000) * 0x100000;
@@ -156,14 +206,27 @@ export function flagStr(f: number, m = ARITH | DF): string {
 }
 function regLabel(i: number, bits: Bits): string { return bits === 64 ? REG_NAMES[i] : REG_NAMES[i].replace(/^r/, "e"); }
 
-export function compare(c: Case, exp: Result, got: Result): string[] {
+/** Vendors of the reference CPU (`host`) and of the emulator's CPUID (`emu`), for model-specific cases. */
+export interface Vendors { host: string; emu: string }
+
+export function compare(c: Case, exp: Result, got: Result, vendors?: Vendors): string[] {
   const d: string[] = [];
   if (exp.status) d.push(`native execution faulted (signal ${exp.status}): generator bug`);
   if (got.exit) d.push(`emulator did not reach the ud2: ${got.exit}`);
   if (d.length) return d;
   const n = c.bits === 64 ? 16 : 8, m = c.bits === 64 ? mask(64) : mask(32);
+  // Model-specific registers: compared with the real CPU only when it is of the emulated vendor; else the
+  // emulator is held to its vendor's documented values and the real CPU to its own vendor's (if known).
+  const vd = c.vendor && vendors && vendors.host !== vendors.emu ? c.vendor : undefined;
   for (let i = 0; i < n; i++) {
     if (c.skipRegs & (1 << i)) continue;
+    if (vd && vd.regs & (1 << i)) {
+      const want = vd.values[vendors!.emu], own = vd.values[vendors!.host];
+      if (!want) d.push(`${regLabel(i, c.bits)}: no documented ${vendors!.emu} result (${vd.what})`);
+      else if ((want[i] & m) !== (got.regs[i] & m)) d.push(`${regLabel(i, c.bits)}: expected ${hex(want[i] & m)} (${vendors!.emu}: ${vd.what}) got ${hex(got.regs[i] & m)}`);
+      if (own && (own[i] & m) !== (exp.regs[i] & m)) d.push(`${regLabel(i, c.bits)}: the real CPU (${vendors!.host}) gave ${hex(exp.regs[i] & m)}, not its documented ${hex(own[i] & m)} (${vd.what}): docs/CPU-FLAGS.md is wrong for it`);
+      continue;
+    }
     if ((exp.regs[i] & m) !== (got.regs[i] & m)) d.push(`${regLabel(i, c.bits)}: expected ${hex(exp.regs[i] & m)} got ${hex(got.regs[i] & m)}`);
   }
   const fm = (ARITH | DF) & ~c.undef;
@@ -189,8 +252,23 @@ export function describe(mm: Mismatch): string {
     `    in:  ${regs.slice(0, 8).join(" ")}`];
   if (n > 8) lines.push(`         ${regs.slice(8).join(" ")}`);
   lines.push(`    in flags: ${flagStr(c.flags)}   (not compared: ${flagStr(c.undef, c.undef) || "-"})`);
+  if (c.vendor) lines.push(`    model-specific: ${c.vendor.what} (${REG_NAMES.filter((_, i) => c.vendor!.regs & (1 << i)).join(" ")})`);
   for (const d of mm.diffs) lines.push(`    ${d}`);
   return lines.join("\n");
+}
+
+/** How the model-specific cases of a group were checked (empty without any). */
+export function vendorNote(s: GroupStats): string {
+  if (!s.vendorCases) return "";
+  const { host, emu } = s.vendors;
+  if (host === emu) return `${s.vendorCases} model-specific cases compared with this ${host} CPU`;
+  const own = s.vendorNativeUnchecked ? `this ${host} CPU's own results not checked: none documented for it` : `this ${host} CPU's against ${host}'s`;
+  return `${s.vendorCases} model-specific cases checked against the documented ${emu} result (${own})`;
+}
+/** Cases skipped because the reference CPU lacks a feature (empty without any). */
+export function skipNote(s: GroupStats): string {
+  if (!s.skipped) return "";
+  return `${s.skipped} cases skipped, the reference CPU lacks what they need: ${[...s.skippedWhy].map(([f, n]) => `${f} ${n}`).join(", ")}`;
 }
 
 export interface RunOptions { seed: number; count: number; groups?: string[]; modes?: Bits[]; maxMismatches?: number }
@@ -198,17 +276,30 @@ export interface RunOptions { seed: number; count: number; groups?: string[]; mo
 /** Generate, run natively and in the emulator, compare; stats per (group, mode). */
 export async function diffRun(o: RunOptions): Promise<GroupStats[]> {
   const stats: GroupStats[] = [];
+  const emuVendor = await emulatorVendor();
   for (const bits of o.modes ?? [64, 32]) {
     const cases = generate(o.seed, o.count, bits, o.groups);
     if (!cases.length) continue;
+    const ref = referenceCpu(bits);
+    const vendors: Vendors = { host: ref.vendor, emu: emuVendor };
     const nat = runNative(cases, bits);
     const emu = await runEmulator(cases, bits);
     const by = new Map<string, GroupStats>();
     cases.forEach((c, i) => {
       let g = by.get(c.group);
-      if (!g) { g = { group: c.group, bits, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map() }; by.set(c.group, g); stats.push(g); }
+      if (!g) {
+        g = { group: c.group, bits, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map(), vendorCases: 0, vendorNativeUnchecked: 0, skipped: 0, skippedWhy: new Map(), vendors };
+        by.set(c.group, g); stats.push(g);
+      }
+      if (c.needs && !hasFeature(ref, c.needs)) { // the reference would run another instruction: not comparable
+        g.skipped++;
+        const k = `${c.form} (no ${c.needs})`;
+        g.skippedWhy.set(k, (g.skippedWhy.get(k) ?? 0) + 1);
+        return;
+      }
       g.cases++;
-      const diffs = compare(c, nat[i], emu[i]);
+      if (c.vendor) { g.vendorCases++; if (vendors.host !== emuVendor && !c.vendor.values[vendors.host]) g.vendorNativeUnchecked++; }
+      const diffs = compare(c, nat[i], emu[i], vendors);
       if (diffs.length) {
         g.failed++;
         g.failedForms.set(c.form, (g.failedForms.get(c.form) ?? 0) + 1);
