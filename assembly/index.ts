@@ -5,7 +5,7 @@ import {
   SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_TR, SEG_LDTR, MODE_LONG64,
 } from "./memmap";
 import { setSeg, cpuStateChanged, setCpl, CR0_PE, CR0_PG, CR0_ET, CR0_NE, CR4_PAE, EFER_LME, EFER_LMA } from "./cpu/state";
-import { setFlags, flagsSync, lfOp, LF_NONE, setLazy, cond } from "./cpu/flags";
+import { setFlags, flagsSync, lfOp, LF_NONE, LF_INC, LF_DEC, setLazy, cond } from "./cpu/flags";
 import { jitConfig, jitFlush, jitInstall, jitRegions, pageGen, jitMode } from "./cpu/jit";
 import { jitDecode } from "./cpu/decode";
 import { tlbInit, tlbFlushAll, setPhysWindow, rdProbe, wrProbe } from "./mmu/tlb";
@@ -95,8 +95,12 @@ export function jit_regions(): i32 { return jitRegions(); }
 export function jit_page_gen(host: i32): u32 { return pageGen(host); }
 export function jit_mode(): i32 { return jitMode; }
 // Compiled code's slow helpers: a condition code, or CF, of a lazy-flag state held in its locals
-// (for INC/DEC states CF is RFLAGS.CF, which the region keeps current).
-export function jit_cond(cc: i32, op: i32, size: i32, a: u64, b: u64, res: u64): i32 {
+// (for INC/DEC states CF is `cf`, which the region keeps in a local).
+export function jit_cond(cc: i32, op: i32, size: i32, a: u64, b: u64, res: u64, cf: i32): i32 {
+  if (op == LF_INC || op == LF_DEC) {
+    const f = load<u64>(CPU_STATE + CPU_RFLAGS);
+    store<u64>(CPU_STATE + CPU_RFLAGS, cf != 0 ? f | 1 : f & ~(<u64>1));
+  }
   setLazy(op, size, a, b, res);
   return cond(cc) ? 1 : 0;
 }

@@ -34,17 +34,17 @@ const LF_ADD = 1, LF_SUB = 2, LF_LOGIC = 3, LF_INC = 4, LF_DEC = 5, LF_ADC1 = 6,
 export const IMPORTS = [
   { name: "rd", params: [T_I64, T_I32], results: [T_I32] },
   { name: "wr", params: [T_I64, T_I32], results: [T_I32] },
-  { name: "cond", params: [T_I32, T_I32, T_I32, T_I64, T_I64, T_I64], results: [T_I32] },
+  { name: "cond", params: [T_I32, T_I32, T_I32, T_I64, T_I64, T_I64, T_I32], results: [T_I32] },
 ];
 const FN_RD = 0, FN_WR = 1, FN_COND = 2;
 
 // Locals.
 const L_IP = 0, L_BUDGET = 1, L_R0 = 2, L_N = 18, L_FOP = 19, L_FSZ = 20, L_FA = 21, L_FB = 22, L_FRES = 23, L_NEXT = 24,
   L_T1 = 25, L_T2 = 26, L_T3 = 27, L_P = 28, L_XIP = 29, L_XR = 30, L_C = 31,
-  L_RTAG = 32, L_WTAG = 33, L_HOST = 34, L_TAGB = 35, L_I = 36;
+  L_RTAG = 32, L_WTAG = 33, L_HOST = 34, L_TAGB = 35, L_I = 36, L_FCF = 37;
 const LOCALS = [
   ...Array(16).fill(T_I64), T_I32, T_I32, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I32, T_I32,
-  T_I32, T_I32, T_I32, T_I64, T_I32,
+  T_I32, T_I32, T_I32, T_I64, T_I32, T_I32,
 ];
 
 export const MAX_REGION_INSNS = 600;
@@ -195,6 +195,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_WTAG, 2).set(L_WTAG);
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).set(L_HOST);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).set(L_TAGB);
+  c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64).i32(1).op(Op.i32_and).set(L_FCF);
 
   c.block(); // $exit
   c.loop(); // $dispatch
@@ -221,8 +222,10 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
     const goTo = (off: number, retired: number) => { // a branch inside the page (all of the block retired)
       const t = index.get(off);
       if (t === undefined) { exit(() => linOf(off), MM.JEXIT_BRANCH, retired); return; }
+      if (t === bi) { c.br(extra - 1); return; } // the block's own loop label
       c.i32(t).set(L_NEXT).br(dDisp());
     };
+    c.loop(); extra++; // a branch back to this block's start
     // Budget, then count the block.
     c.get(L_N).i32(L).op(Op.i32_add).get(L_BUDGET).op(Op.i32_gt_s).if_(); extra++;
     exit(() => linOf(blk.start), MM.JEXIT_BUDGET, L);
@@ -292,9 +295,10 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
       st = { op, size };
     };
     // ---- flags from the lazy state (pushes an i32 0/1) ----
-    const rflagsCF = () => { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64).i32(1).op(Op.i32_and); };
+    // CF of INC/DEC states lives in L_FCF (RFLAGS.CF at entry; written back at exit).
+    const rflagsCF = () => { c.get(L_FCF); };
     const helper = (cc: number) => {
-      c.i32(cc).get(L_FOP).get(L_FSZ).get(L_FA).get(L_FB).get(L_FRES).call(FN_COND);
+      c.i32(cc).get(L_FOP).get(L_FSZ).get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_COND);
     };
     const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(mask(size)).op(Op.i64_and); };
     const sx = (l: number, size: number) => { // sign-extended to 64 bits
@@ -382,12 +386,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
     const incdec = (dec: boolean, size: number, src: () => void, dst: () => void) => {
       // INC/DEC keep CF: make RFLAGS.CF current unless the state is INC/DEC already.
       const s = st;
-      const setCF = () => {
-        c.i32(0);
-        c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and);
-        carry(); c.op(Op.i64_extend_i32_u).op(Op.i64_or);
-        c.mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-      };
+      const setCF = () => { carry(); c.set(L_FCF); };
       if (s) { if (s.op !== LF_INC && s.op !== LF_DEC) setCF(); }
       else {
         c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_ge_u).if_(); extra++;
@@ -716,12 +715,18 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
         else if (blk.next === null) exit(() => linOf(i.off + i.len), MM.JEXIT_BRANCH, L);
       }
     }
+    c.end(); extra--; // the block's loop
   }
   // The last block's code falls out of the dispatch loop: nothing reaches here but through $exit
   c.end(); // loop
   c.end(); // $exit
   // Write back: registers, lazy flags, RIP; count the exit.
   for (const r of [...written].sort((x, y) => x - y)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+  // An INC/DEC state keeps CF in RFLAGS.
+  c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_lt_u).if_();
+  c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and).get(L_FCF).op(Op.i64_extend_i32_u)
+    .op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+  c.end();
   c.i32(0).get(L_FOP).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_OP, 2);
   c.i32(0).get(L_FSZ).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_SIZE, 2);
   c.i32(0).get(L_FA).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_A, 3);
