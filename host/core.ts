@@ -30,6 +30,7 @@ export interface CoreExports {
   hv_domain_insns(d: number): bigint;
   hv_frames_free(): number;
   hv_frames_owned(d: number): number;
+  hv_domain_core_bytes(d: number, what: number): bigint;
   hv_alloc_frame(d: number): number;
   hv_set_m2p(mfn: number, pfn: bigint): void;
   hv_setup_shared_info(d: number): number;
