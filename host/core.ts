@@ -1,4 +1,5 @@
-// Loads the core (build/xenwasm.wasm) with plain WebAssembly.instantiate and gives typed access to its
+// Loads the core (build/xenwasm.wasm) with the synchronous constructors (new WebAssembly.Module, then
+// new WebAssembly.Instance) and gives typed access to its
 // exports and to the vCPU state block. Numbers only cross the boundary (u64 exports arrive as BigInt).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
