@@ -49,10 +49,15 @@ if (unmatched.length) fail(`no test file matches ${unmatched.map((o) => JSON.str
 const files = all.filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
 const timeoutS = Number(process.env.XENWASM_TEST_TIMEOUT ?? 1200);
 
+// The group of the file running now: Ctrl-C (or a TERM) of the runner ends it too.
+let group = 0;
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { if (group) { try { process.kill(-group, "SIGKILL"); } catch { /* gone */ } } process.exit(130); });
+
 /** Run one Node process in its own process group; stream its output; kill the group after `limitS`. */
 function run(args, limitS, env = {}, echo = true) {
   return new Promise((resolve) => {
     const c = spawn(process.execPath, args, { env: { ...process.env, FORCE_COLOR: "0", ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    group = c.pid;
     let out = "", timedOut = false;
     const take = (b) => { const s = b.toString(); out += s; if (echo) process.stdout.write(s); };
     c.stdout.on("data", take); c.stderr.on("data", take);
