@@ -1,6 +1,9 @@
 // bench/density: start 128 of our small PV guests in one host and wait until every one has said
 // "ready" on its console. Reports the time until all answered and the host memory each domain costs
-// beyond its own RAM (the core's linear memory beyond the guests' frames, and the JS heap), per domain.
+// beyond its own RAM, each part measured: the core's records for it and the frames it owns beyond its
+// RAM (both counted by the core where it hands them out: hv_domain_core_bytes; the frame allocator's
+// count of frames in use is printed beside them as a check), the JS heap (after a gc) and the host's
+// memory outside the heap, per domain.
 // `--json` prints one JSON line last; `--count N`, `--memory MiB` change the set-up.
 import { readFileSync } from "node:fs";
 import { XenHost } from "../host/pv/host";
@@ -15,8 +18,10 @@ async function main(): Promise<void> {
   const img = new Uint8Array(readFileSync("guests/build/pv-idle-64.elf"));
   const host = await XenHost.create(Math.max(256, count * (memMiB + 1) + 64));
   global.gc?.();
-  const heap0 = process.memoryUsage().heapUsed;
+  if (!global.gc) console.error("bench:density: run with node --expose-gc (npm run bench:density) for a JS heap figure that means something");
+  const mem0 = process.memoryUsage();
   const lin0 = host.core.mem.buffer.byteLength;
+  const free0 = host.core.x.hv_frames_free();
   const t0 = process.hrtime.bigint();
   let ready = 0;
   for (let i = 0; i < count; i++) {
@@ -27,22 +32,38 @@ async function main(): Promise<void> {
   await host.runUntil(() => ready === count || Number(process.hrtime.bigint() - t0) > 60e9);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   global.gc?.();
-  const heap1 = process.memoryUsage().heapUsed;
+  const mem1 = process.memoryUsage();
   const lin1 = host.core.mem.buffer.byteLength;
-  const guestBytes = count * memMiB * 1024 * 1024;
-  // Frames the domains own beyond their RAM (shared_info, grant frames) are counted as overhead.
-  let owned = 0;
-  for (let d = 1; d <= count; d++) owned += host.core.x.hv_frames_owned(d);
-  const perDomainLinear = Math.max(0, lin1 - lin0 - guestBytes) / count;
-  const perDomainHeap = Math.max(0, heap1 - heap0) / count;
-  const fixedRecords = 0x2000 + 0x400 + 0x2000; // vCPU, domain and event-channel records (hypervisor region)
-  const frameTable = (owned / count) * 16; // frame-table records of its frames
-  const perDomain = perDomainLinear + perDomainHeap + fixedRecords + frameTable;
+  const free1 = host.core.x.hv_frames_free();
+  const ramBytes = memMiB * 1024 * 1024;
+  // The core's own counts, kept where it hands things out (assembly/domain/frames.ts, hv/lifecycle.ts).
+  let records = 0, frames = 0;
+  const ids = [...host.domains.keys()].filter((d) => d !== 0);
+  for (const d of ids) { records += Number(host.core.x.hv_domain_core_bytes(d, 0)); frames += Number(host.core.x.hv_domain_core_bytes(d, 1)); }
+  const n = ids.length;
+  const perRecords = records / n;
+  const perFramesBeyond = frames / n - ramBytes; // shared_info, grant-table and other frames beyond its RAM
+  // Cross-check with the frame allocator: machine frames handed out during the run, beyond the guests' RAM.
+  const perInUseBeyond = ((free0 - free1) * 4096 - n * ramBytes) / n;
+  const perHeap = (mem1.heapUsed - mem0.heapUsed) / n;
+  // Host memory outside the JS heap (Buffers, ArrayBuffers), without the wasm memory's own growth.
+  const perExternal = ((mem1.external - mem0.external) - (lin1 - lin0)) / n;
+  const perGrown = (lin1 - lin0 - n * ramBytes) / n; // linear memory grown beyond their RAM (16 MiB steps)
+  const perDomain = perRecords + perFramesBeyond + perHeap + Math.max(0, perExternal);
+  const k = (b: number) => (b / 1024).toFixed(1);
   console.log(`${ready}/${count} domains ready in ${seconds.toFixed(2)} s (${memMiB} MiB each)`);
-  console.log(`per domain beyond its RAM: ${(perDomain / 1024).toFixed(1)} KiB ` +
-    `(linear memory ${(perDomainLinear / 1024).toFixed(1)} KiB, JS heap ${(perDomainHeap / 1024).toFixed(1)} KiB, ` +
-    `hypervisor records ${(fixedRecords / 1024).toFixed(1)} KiB, frame table ${(frameTable / 1024).toFixed(1)} KiB)`);
-  if (json) console.log(JSON.stringify({ domains: count, ready, seconds: Math.round(seconds * 1000) / 1000, memory_mib: memMiB, per_domain_kib: Math.round(perDomain / 102.4) / 10 }));
+  console.log(`per domain beyond its RAM: ${k(perDomain)} KiB = core records ${k(perRecords)} KiB (domain, vCPU, event-channel slots, frame-table records; counted by the core)` +
+    ` + frames beyond its RAM ${k(perFramesBeyond)} KiB (counted by the core; the allocator says ${k(perInUseBeyond)} KiB)` +
+    ` + JS heap ${k(perHeap)} KiB + host memory outside the heap ${k(Math.max(0, perExternal))} KiB`);
+  console.log(`linear memory grew by ${k(perGrown)} KiB per domain beyond their RAM (it grows in 16 MiB steps; the records' tables are preallocated)`);
+  if (json) {
+    const r = (b: number) => Math.round(b / 102.4) / 10;
+    console.log(JSON.stringify({
+      domains: count, ready, seconds: Math.round(seconds * 1000) / 1000, memory_mib: memMiB, per_domain_kib: r(perDomain),
+      parts_kib: { core_records: r(perRecords), frames_beyond_ram: r(perFramesBeyond), js_heap: r(perHeap), external: r(Math.max(0, perExternal)) }, external_raw_kib: r(perExternal),
+      allocator_frames_beyond_ram_kib: r(perInUseBeyond), linear_grown_beyond_ram_kib: r(perGrown),
+    }));
+  }
   if (ready !== count) process.exit(1);
 }
 

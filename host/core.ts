@@ -1,4 +1,5 @@
-// Loads the core (build/xenwasm.wasm) with plain WebAssembly.instantiate and gives typed access to its
+// Loads the core (build/xenwasm.wasm) with the synchronous constructors (new WebAssembly.Module, then
+// new WebAssembly.Instance) and gives typed access to its
 // exports and to the vCPU state block. Numbers only cross the boundary (u64 exports arrive as BigInt).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -32,6 +33,7 @@ export interface CoreExports {
   hv_domain_insns(d: number): bigint;
   hv_frames_free(): number;
   hv_frames_owned(d: number): number;
+  hv_domain_core_bytes(d: number, what: number): bigint;
   hv_alloc_frame(d: number): number;
   hv_set_m2p(mfn: number, pfn: bigint): void;
   hv_setup_shared_info(d: number): number;

@@ -7,6 +7,7 @@ import * as assert from "uvu/assert";
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { skip } from "./lib/skip";
 
 const ROOT = join(process.cwd(), "tests", "build", "migrate");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -251,8 +252,9 @@ function makeNamespaces(): boolean {
     && run("-n", "xwmigA", "link", "set", "lo", "up") && run("-n", "xwmigB", "link", "set", "lo", "up");
 }
 
-test("xm migrate --live between two network namespaces (allow-list and shared secret)", async () => {
-  if (!makeNamespaces()) { console.log("  (skipped: cannot create network namespaces here)"); return; }
+const NS_TEST = "xm migrate --live between two network namespaces (allow-list and shared secret)";
+test(NS_TEST, async () => {
+  if (!makeNamespaces()) return skip(NS_TEST, "cannot create network namespaces here (needs root and iproute2)");
   const sec = { XEND_RELOCATION_SECRET: "xenwasm-test-secret" };
   const NA = await startXend("nsa", 8002, { ...sec, XEND_RELOCATION_ADDRESS: "10.231.0.1", XEND_RELOCATION_HOSTS_ALLOW: "10.231.0.2" }, "xwmigA");
   const NB = await startXend("nsb", 8002, { ...sec, XEND_RELOCATION_ADDRESS: "10.231.0.2", XEND_RELOCATION_HOSTS_ALLOW: "10.231.0.1" }, "xwmigB");

@@ -10,6 +10,7 @@ import { Bridge, BridgeEndpoint, Frame, macBytes, macString } from "../host/devi
 import { NatUplink, NatOptions, parseNet, parseForward, natOptionsFromEnv } from "../host/devices/net/nat";
 import {
   ipv4Frames, parseIpv4, parseUdp, parseArp, arpFrame, udpSegment, ipNum, ipStr, inetChecksum, put16, get16, get32, l4Valid,
+  sum16, fold, setL4Checksum,
   IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, BROADCAST_MAC, Ipv4,
 } from "../host/devices/net/ip";
 import { parseTcp, tcpSegment, TcpSeg, SYN, ACK, FIN, RST, PSH } from "../host/devices/net/tcp";
@@ -19,6 +20,7 @@ import { XenHost } from "../host/pv/host";
 import { Xend } from "../host/xend/daemon";
 import { parseConfig } from "../host/xend/config";
 import { guestPath } from "./lib/pvrun";
+import * as V from "./lib/vectors";
 import { linuxKernel, busyboxInitramfs } from "./lib/linux";
 import { debFile, debFind, resolveDepends } from "./lib/debian";
 import { createServer as createHttpServer } from "node:http";
@@ -97,6 +99,42 @@ test("ip: checksums, parsing, fragmentation; parseNet", () => {
   assert.equal(parseNet("10.0.2.0/24"), { net: ipNum("10.0.2.0"), mask: 0xffffff00, prefix: 24 });
   assert.throws(() => parseNet("10.0.2.0"), /bad NAT network/);
   assert.is(ipStr(ipNum("192.168.1.254")!), "192.168.1.254");
+});
+
+test("ip: known answers: RFC 1071's example; UDP, TCP and ICMP packets written by Linux", () => {
+  assert.is(fold(sum16(V.RFC1071_BYTES, 0, V.RFC1071_BYTES.length)), V.RFC1071_SUM);
+  assert.is(inetChecksum(V.RFC1071_BYTES), V.RFC1071_CHECKSUM);
+  const zeroed = (b: Uint8Array, at: number) => { const c = b.slice(); c[at] = 0; c[at + 1] = 0; return c; };
+  // Each IP header checksum recomputed with its field zeroed is Linux's; the whole header then sums to 0.
+  for (const [pkt, sum] of [[V.LINUX_UDP, V.LINUX_SUMS.udpIp], [V.LINUX_TCP_SYN, V.LINUX_SUMS.tcpIp], [V.LINUX_ICMP_ECHO, V.LINUX_SUMS.icmpIp]] as const) {
+    assert.is(inetChecksum(zeroed(pkt, 10), 0, 20), sum);
+    assert.is(inetChecksum(pkt, 0, 20), 0);
+  }
+  const udp = V.LINUX_UDP.subarray(20), tcp = V.LINUX_TCP_SYN.subarray(20), icmp = V.LINUX_ICMP_ECHO.subarray(20);
+  assert.ok(l4Valid(V.LINUX_SRC, V.LINUX_DST, IPPROTO_UDP, udp));
+  assert.ok(l4Valid(V.LINUX_SRC, V.LINUX_DST, IPPROTO_TCP, tcp));
+  assert.not.ok(l4Valid(V.LINUX_SRC, V.LINUX_DST + 1, IPPROTO_TCP, tcp), "the pseudo header counts");
+  assert.is(inetChecksum(zeroed(icmp, 2)), V.LINUX_SUMS.icmp);
+  const t = zeroed(tcp, 16);
+  setL4Checksum(V.LINUX_SRC, V.LINUX_DST, IPPROTO_TCP, t);
+  assert.is(get16(t, 16), V.LINUX_SUMS.tcp);
+  // Our builders give Linux's bytes: the UDP datagram exactly; a TCP packet's IP header exactly
+  // (DF, TTL 64, its identification).
+  assert.equal(udpSegment(V.LINUX_SRC, V.LINUX_DST, 40000, 53, enc(V.LINUX_UDP_DATA)), udp.slice());
+  const [f] = ipv4Frames(macBytes(G), macBytes(NATMAC), V.LINUX_SRC, V.LINUX_DST, IPPROTO_TCP, 0x9cc0, tcp.slice());
+  assert.equal(f.subarray(14), V.LINUX_TCP_SYN);
+  // And parse them: addresses, ports, data; a flipped byte anywhere in the datagram is refused.
+  const p = parseIpv4(V.inEthernet(V.LINUX_UDP))!;
+  assert.is(p.src, V.LINUX_SRC); assert.is(p.dst, V.LINUX_DST); assert.is(p.proto, IPPROTO_UDP);
+  assert.equal(parseUdp(p), { sport: 40000, dport: 53, data: enc(V.LINUX_UDP_DATA) });
+  for (const at of [10, 21, 27, 40, V.LINUX_UDP.length - 1]) {
+    const bad = V.inEthernet(V.LINUX_UDP); bad[14 + at] ^= 0x10;
+    const q = parseIpv4(bad);
+    assert.ok(q === undefined || parseUdp(q) === undefined, `byte ${at} flipped`);
+  }
+  const s = parseTcp(parseIpv4(V.inEthernet(V.LINUX_TCP_SYN))!);
+  assert.ok(s, "Linux's SYN parses");
+  assert.is(s!.sport, 40001); assert.is(s!.dport, 8080); assert.is(s!.seq >>> 0, 0x302cbf6d); assert.is(s!.flags & (SYN | ACK), SYN); assert.is(s!.mss, 1460);
 });
 
 // ---------------------------------------------------------------- ARP, DHCP, ICMP

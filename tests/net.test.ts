@@ -11,6 +11,7 @@ import {
   NETRXF_more_data, NETRXF_csum_blank, NETRXF_data_validated, XB,
 } from "../host/devices/net/netback";
 import { completeChecksum, l4ChecksumOk } from "../host/devices/net/csum";
+import * as V from "./lib/vectors";
 import { XenStore } from "../host/devices/xenstore";
 import { populateDomain } from "../host/devices/xenstore/domain";
 import { XenHost } from "../host/pv/host";
@@ -175,6 +176,30 @@ test("checksum completion: a CHECKSUM_PARTIAL UDP/IPv4 frame gets a correct chec
   assert.ok(!completeChecksum(arp));
   assert.equal(arp, copy);
   assert.ok(!completeChecksum(new Uint8Array(20)));
+});
+
+test("checksum completion: known answers from packets Linux wrote (its checksums, from the pseudo-header sums offload leaves)", () => {
+  for (const [pkt, at, partial, sum] of [
+    [V.LINUX_UDP, 20 + 6, V.PARTIAL.udp, V.LINUX_SUMS.udp], [V.LINUX_TCP_SYN, 20 + 16, V.PARTIAL.tcp, V.LINUX_SUMS.tcp],
+  ] as const) {
+    const linux = V.inEthernet(pkt);
+    assert.ok(l4ChecksumOk(linux), "Linux's own checksum is accepted");
+    const f = linux.slice();
+    f[14 + at] = partial >> 8; f[14 + at + 1] = partial & 0xff;
+    assert.not.ok(l4ChecksumOk(f));
+    assert.ok(completeChecksum(f));
+    assert.is((f[14 + at] << 8) | f[14 + at + 1], sum, "the checksum Linux computed");
+    assert.equal(f, linux);
+    const bad = linux.slice(); bad[bad.length - 1] ^= 1;
+    assert.not.ok(l4ChecksumOk(bad));
+  }
+  // With an 802.1Q tag the same packet completes to the same checksum.
+  const u = V.inEthernet(V.LINUX_UDP);
+  const tagged = new Uint8Array(u.length + 4);
+  tagged.set(u.subarray(0, 12), 0); tagged.set([0x81, 0x00, 0x00, 0x05], 12); tagged.set(u.subarray(12), 16);
+  tagged[18 + 26] = V.PARTIAL.udp >> 8; tagged[18 + 27] = V.PARTIAL.udp & 0xff;
+  assert.ok(completeChecksum(tagged));
+  assert.is((tagged[18 + 26] << 8) | tagged[18 + 27], V.LINUX_SUMS.udp);
 });
 
 // ---------------------------------------------------------------- the backend against a fake guest

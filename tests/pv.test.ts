@@ -7,6 +7,8 @@ import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { execFileSync } from "node:child_process";
 import { XenHost } from "../host/pv/host";
+import { MM } from "../host/core";
+import { saveDomain, restoreDomain } from "../host/save/save";
 
 for (const bits of [64, 32] as const) {
   test(`PV hello (${bits}-bit): boots, prints through console_io, powers off`, async () => {
@@ -23,6 +25,9 @@ for (const bits of [64, 32] as const) {
     const x = r.host.core.x;
     const owned = x.hv_frames_owned(r.dom.domid);
     assert.ok(owned >= 4096, `the domain owned ${owned} frames`);
+    // The core's own counts (bench:density) agree with a scan of the frame table.
+    assert.is(Number(x.hv_domain_core_bytes(r.dom.domid, 1)), owned * 4096);
+    assert.is(Number(x.hv_domain_core_bytes(r.dom.domid, 0)), MM.DOMAIN_SIZE + MM.EVTCHN_DOM_SIZE + MM.VCPU_SIZE + owned * MM.FRAME_REC);
     const free0 = x.hv_frames_free();
     assert.is(x.hv_domain_destroy(r.dom.domid), 0);
     assert.is(x.hv_frames_owned(r.dom.domid), 0);
@@ -30,6 +35,35 @@ for (const bits of [64, 32] as const) {
     assert.is(x.hv_domain_state(r.dom.domid), 0);
   });
 }
+
+test("the core's per-domain counts are this host's own after a restore", async () => {
+  const host = await XenHost.create(256);
+  const g = await startGuest(host, "counter", 64);
+  const t0 = Date.now();
+  await host.runUntil(() => g.out().includes("count 2") || Date.now() - t0 > 20000);
+  host.store.write(`/local/domain/${g.dom.domid}/control/shutdown`, "suspend");
+  await host.runUntil(() => host.state(g.dom.domid) !== 1 || Date.now() - t0 > 20000);
+  assert.is(host.shutdownReason(g.dom.domid), 2, "suspended");
+  const x = host.core.x, d = g.dom.domid;
+  const counts = (h: XenHost, id: number) => [Number(h.core.x.hv_domain_core_bytes(id, 0)), Number(h.core.x.hv_domain_core_bytes(id, 1)), h.core.x.hv_frames_owned(id)];
+  const [rec0, fr0, owned] = counts(host, d);
+  assert.is(fr0, owned * 4096);
+  // What a saved domain record says of them is not believed: the source's counts, made absurd first.
+  const addr = x.hv_domain_addr(d);
+  host.core.view().setBigUint64(addr + 264, 0xdeadbeefn, true);
+  host.core.view().setBigUint64(addr + 272, 0xfeedfacen, true);
+  const stream = saveDomain(host, d);
+  host.core.view().setBigUint64(addr + 264, BigInt(rec0), true);
+  host.core.view().setBigUint64(addr + 272, BigInt(fr0), true);
+  const b = await XenHost.create(256);
+  const r = restoreDomain(b, stream);
+  const [rec1, fr1, owned1] = counts(b, r.domid);
+  assert.is(fr1, owned1 * 4096, "frames counted as the new host allocated them");
+  assert.is(rec1, MM.DOMAIN_SIZE + MM.EVTCHN_DOM_SIZE + MM.VCPU_SIZE + owned1 * MM.FRAME_REC);
+  assert.is(rec0 - owned * MM.FRAME_REC, rec1 - owned1 * MM.FRAME_REC);
+  assert.is(x.hv_domain_destroy(d), 0);
+  assert.is(b.core.x.hv_domain_destroy(r.domid), 0);
+});
 
 // One guest per mechanism; each prints "ok:"/"FAIL:" lines and "<name>: PASSED" before powering off.
 for (const name of ["traps", "events", "mmu", "memory", "hcpage"]) {

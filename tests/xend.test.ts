@@ -186,8 +186,20 @@ test("xenstored's tools socket (0600): a dom0 client reads what the toolstack wr
 });
 
 test("xm dmesg shows the hypervisor log", () => {
+  const f = cfg("dmesg1", `name = "dmesg1"\nkernel = "${process.cwd()}/guests/build/pv-idle-64.elf"\nmemory = 16\n`);
+  assert.is(xm("create", f).status, 0);
+  const id = Number(/^dmesg1\s+(\d+)/m.exec(xm("list").stdout)?.[1]);
+  assert.ok(id > 0);
+  // What the debug keys write there: the list of handlers ('h'), then every domain ('q'), this one with 16 MiB.
+  assert.is(xm("debug-keys", "hq").status, 0);
   const r = xm("dmesg");
-  assert.is(r.status, 0);
+  assert.is(r.status, 0, r.stderr);
+  const log = r.stdout.slice(r.stdout.lastIndexOf("(XEN) 'h' pressed"));
+  assert.match(log, /^\(XEN\) 'h' pressed -> showing installed handlers$/m);
+  assert.match(log, /^\(XEN\)  key 'q' \(ascii '71'\) => dump domain \(and guest debug\) info$/m);
+  assert.match(log, /^\(XEN\) 'q' pressed -> dumping domain info/m);
+  assert.match(log, new RegExp(`^\\(XEN\\) General information for domain ${id}:\n\\(XEN\\) +state=\\S+ pause_count=0 width=64\n\\(XEN\\) +nr_pages=4096 `, "m"));
+  assert.is(xm("destroy", "dmesg1").status, 0);
 });
 
 test.run();

@@ -38,6 +38,9 @@ export const D_WIN_START = 240; // u64 cap accounting: start of the current wind
 export const D_WIN_NS = 248; // u64 CPU ns used in that window
 export const D_TIME_OFFSET = 256; // i64 the domain's system time = the hypervisor's + this (restore keeps it running on)
 export const D_INSNS = 232; // u64 instructions executed
+// What the core has set aside for the domain, counted where it is handed out (bench:density):
+export const D_CORE_REC_BYTES = 264; // u64 its records: domain, vCPU and event-channel slots, frame-table records of its frames
+export const D_CORE_FRAME_BYTES = 272; // u64 the machine frames it owns (its RAM and every other frame)
 
 export const DS_FREE = 0;
 export const DS_RUNNING = 1; // may run (vCPUs may still be blocked or paused)

@@ -8,7 +8,8 @@
 //   +4 u32 type count (validated uses of the type: pins and references from higher-level tables)
 //   +8 u32 reference count (mappings of the frame and other holds)
 //   +12 u32 next frame in the free list (valid while free)
-import { FRAME_TABLE, FRAME_REC, MACHINE_BASE, WASM_PAGE, M2P64_BASE, M2P32_BASE } from "../memmap";
+import { FRAME_TABLE, FRAME_REC, MACHINE_BASE, WASM_PAGE, M2P64_BASE, M2P32_BASE, DOMAIN_TABLE, DOMAIN_SIZE, MAX_DOMAINS } from "../memmap";
+import { D_CORE_REC_BYTES, D_CORE_FRAME_BYTES } from "./domain";
 import { tlbFlushAll } from "../mmu/tlb";
 import { ldFrameAlloc, ldFrameRelease } from "../mmu/logdirty";
 
@@ -37,6 +38,14 @@ let freeHead: u32 = NO_FRAME;
 let freeCount: u32 = 0;
 
 @inline function rec(mfn: u32): i32 { return FRAME_TABLE + ((mfn as i32) << 4); }
+
+// A domain's count of what the core set aside for it (D_CORE_*): one frame and its record, +1 or -1.
+function countFrame(dom: u32, sign: i64): void {
+  if (dom >= (MAX_DOMAINS as u32)) return;
+  const d = DOMAIN_TABLE + (dom as i32) * DOMAIN_SIZE;
+  store<u64>(d + D_CORE_FRAME_BYTES, (load<i64>(d + D_CORE_FRAME_BYTES) + sign * 4096) as u64);
+  store<u64>(d + D_CORE_REC_BYTES, (load<i64>(d + D_CORE_REC_BYTES) + sign * (FRAME_REC as i64)) as u64);
+}
 
 @inline export function frameOwner(mfn: u32): u32 { return load<u16>(rec(mfn)); }
 @inline export function frameType(mfn: u32): i32 { return load<u8>(rec(mfn), 2); }
@@ -97,6 +106,7 @@ export function frameAlloc(dom: u32): u32 {
   if (!fresh) memory.fill(<usize>((mfn as u64) << 12), 0, 4096);
   m2pSet(mfn, M2P_INVALID);
   ldFrameAlloc(mfn, dom); // new contents: dirty if `dom` has log-dirty on
+  countFrame(dom, 1);
   return mfn;
 }
 
@@ -104,6 +114,7 @@ export function frameAlloc(dom: u32): u32 {
 export function frameRelease(mfn: u32): void {
   tlbFlushAll(); // no translation of it may outlive its ownership
   const r = rec(mfn);
+  countFrame(load<u16>(r) as u32, -1);
   store<u16>(r, DOMID_FREE as u16);
   store<u8>(r, PGT_NONE, 2);
   store<u8>(r, 0, 3);

@@ -10,6 +10,7 @@ import {
   D_SHARED_INFO, D_START_INFO, D_NR_VCPUS, D_VCPU0, D_TOT_PAGES, D_MAX_PAGES, D_PRIVILEGED, D_VM_ASSIST,
   D_CONSOLE_MFN, D_CONSOLE_EVTCHN, D_STORE_MFN, D_STORE_EVTCHN, D_PAUSE_COUNT, D_INSNS, D_SHUTDOWN_CODE,
   V_FLAGS, VF_ONLINE, VF_KERNEL, V_CR3_KERNEL, V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, domainsInit,
+  domU64, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
 } from "../domain/domain";
 import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, m2pSet, NO_FRAME, mfnValid } from "../domain/frames";
 import { pinTable } from "../domain/mm";
@@ -63,6 +64,12 @@ export function hv_domain_pause(d: u32, on: u32): void {
 export function hv_domain_insns(d: u32): u64 { return load<u64>(dom(d) + D_INSNS); }
 export function hv_frames_free(): u32 { return framesFree(); }
 export function hv_frames_owned(d: u32): u32 { return framesOwnedBy(d); }
+// What the core has set aside for domain `d`, counted where it was handed out: what = 0 its records
+// (domain, vCPU and event-channel slots, the frame-table records of its frames), 1 its frames' bytes.
+export function hv_domain_core_bytes(d: u32, what: u32): u64 {
+  if (!domExists(d)) return 0;
+  return domU64(d, what == 0 ? D_CORE_REC_BYTES : D_CORE_FRAME_BYTES);
+}
 
 // A new frame for `d` (counted in its pages); returns the mfn or -1.
 export function hv_alloc_frame(d: u32): i32 {

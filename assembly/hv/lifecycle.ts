@@ -6,7 +6,8 @@ import {
   D_STATE, D_SHUTDOWN_REASON, D_WIDTH, D_NR_VCPUS, D_VCPU0, D_MAX_PAGES, D_TOT_PAGES, D_WEIGHT,
   DS_FREE, DS_RUNNING, DS_SHUTDOWN, V_FLAGS, VF_ONLINE, evtchnBase,
 } from "../domain/domain";
-import { DOMAIN_SIZE, EVTCHN_DOM_SIZE } from "../memmap";
+import { DOMAIN_SIZE, EVTCHN_DOM_SIZE, VCPU_SIZE } from "../memmap";
+import { D_CORE_REC_BYTES, setDomU64 } from "../domain/domain";
 import {
   frameOwner, frameRelease, framesHighWater, FIRST_MFN, setFrameTypeCount, setFrameRefCount,
   setFrameFlags, setFrameType, frameAlloc, NO_FRAME, PGT_NONE,
@@ -68,6 +69,7 @@ export function domainCreate(width: u32, nrVcpus: u32, maxPages: u32): i32 {
   setDomU32(d, D_VCPU0, v0 as u32);
   setDomU32(d, D_MAX_PAGES, maxPages);
   setDomU32(d, D_WEIGHT, 256);
+  setDomU64(d, D_CORE_REC_BYTES, (DOMAIN_SIZE + EVTCHN_DOM_SIZE + (nrVcpus as i32) * VCPU_SIZE) as u64);
   return d as i32;
 }
 

@@ -4,6 +4,7 @@
  * Built as a bare guest (the runtime's printf, one run of the work) or, with -DNATIVE, as a host
  * program that prints the checksum of one run and then the seconds one run takes (repeated until
  * at least ~0.25 s have passed; `--check` runs it once and prints the checksum only).
+ * With -DNATIVE -DNATIVE_SAME only work() is built (with the guests' flags), and native-main.c times it.
  * -DSMALL selects a small work size (tests). Output lines:
  *     guest:  "<name> checksum=0x%08x"
  *     native: "<name> checksum=0x%08x seconds=%.9f reps=%d" */
@@ -12,7 +13,15 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#ifdef NATIVE
+#if defined(NATIVE) && defined(NATIVE_SAME)
+/* The benchmark's work() alone, compiled with the guests' code generation flags (no SSE, no builtins):
+ * linked with native-main.c into <name>-native-same, so that the native side runs the same code as
+ * the guest. */
+#include "../rt/rtmem.h"
+#define BENCH_MAIN(name)                                                                           \
+	const char bench_name[] = name;                                                            \
+	uint32_t bench_work(void) { return work(); }
+#elif defined(NATIVE)
 #include <stdio.h>
 #include <string.h>
 #include <time.h>

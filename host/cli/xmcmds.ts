@@ -253,11 +253,14 @@ closed and the xenstore nodes are removed. -f (--force) removes it without waiti
     },
   },
   {
-    name: "block-list", summary: "list a domain's disks", usage: "xm block-list DOMAIN",
-    help: "Lists DOMAIN's virtual disks as xl does (device number, backend domain, frontend domain, backend state,\nevent channel, ring reference, backend path), with the device name. States: 1 Initialising, 2 InitWait,\n3 Initialised, 4 Connected, 5 Closing, 6 Closed.",
+    name: "block-list", summary: "list a domain's disks", usage: "xm block-list [-l] DOMAIN",
+    help: "Lists DOMAIN's virtual disks as xl does (device number, backend domain, frontend domain, backend state,\nevent channel, ring reference, backend path), with the device name. States: 1 Initialising, 2 InitWait,\n3 Initialised, 4 Connected, 5 Closing, 6 Closed. -l prints each disk as JSON, with the backend's counts of\nthe requests it served (requests) and of those that came with indirect descriptors (indirectRequests).",
     async run(args) {
+      const [long, rest] = takeFlag(args, "-l");
+      args = rest;
       need(args, 1, this.usage);
       const rows = await call({ op: "block-list", dom: args[0] }) as DeviceRow[];
+      if (long) { process.stdout.write(JSON.stringify(rows, null, 2) + "\n"); return 0; }
       console.log(`${"Vdev".padEnd(5)} ${"Dev".padEnd(5)} ${"BE".padEnd(3)} ${"handle".padEnd(6)} ${"state".padEnd(5)} ${"evt-ch".padEnd(6)} ${"ring-ref".padEnd(8)} BE-path`);
       for (const r of rows) console.log(`${String(r.devid).padEnd(5)} ${(r.vdev ?? "").padEnd(5)} ${String(r.backend).padEnd(3)} ${String(r.frontend).padEnd(6)} ${String(r.state).padEnd(5)} ${String(r.evtch).padEnd(6)} ${String(r.ringRef).padEnd(8)} ${r.bePath}`);
       return 0;

@@ -156,7 +156,7 @@ export function deviceRow(host: XenHost, domid: number, dev: Device): DeviceRow 
     evtch: n(`${fe}/event-channel`) >= 0 ? n(`${fe}/event-channel`) : n(`${fe}/event-channel-tx`),
     ringRef: n(`${fe}/ring-ref`), txRef: n(`${fe}/tx-ring-ref`), rxRef: n(`${fe}/rx-ring-ref`), bePath: dev.beDir,
   };
-  if (dev instanceof BlkBack) { row.vdev = dev.disk.vdev; row.path = dev.disk.path; row.mode = dev.disk.writable ? "w" : "r"; }
+  if (dev instanceof BlkBack) { row.vdev = dev.disk.vdev; row.path = dev.disk.path; row.mode = dev.disk.writable ? "w" : "r"; row.requests = dev.requests; row.indirectRequests = dev.indirectRequests; }
   else { row.mac = dev.mac; row.bridge = host.store.readString(`${dev.beDir}/bridge`) ?? host.bridge.name; }
   return row;
 }

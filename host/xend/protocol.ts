@@ -48,6 +48,8 @@ export interface DeviceRow {
   devid: number; backend: number; frontend: number; state: number; evtch: number;
   ringRef: number; txRef: number; rxRef: number; bePath: string;
   vdev?: string; path?: string; mode?: string; mac?: string; bridge?: string;
+  /** Disks: the backend's own counts of the requests it served, and of those with indirect descriptors. */
+  requests?: number; indirectRequests?: number;
 }
 export interface HostInfo {
   version: string; totalMiB: number; freeMiB: number; domains: number; pid: number; uptime: number;
