@@ -19,7 +19,8 @@
 //   counts it as passed; the runner moves it from passed to skipped and lists every skip, with its
 //   reason, before the last line. uvu's own `test.skip` registrations (its "Skipped:" count) are counted
 //   as skipped too, with the `skipped: <reason>` lines such files print.
-// - The CPU's test files (diff, cpu, jit, fuzz, system, sse, bare) run a second time with XENWASM_JIT=force.
+// - The CPU's test files (diff, cpu, jit, system, sse, bare) run a second time with XENWASM_JIT=force (not fuzz:
+//   compiling every block of random code before it runs takes minutes).
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, statSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -87,7 +88,7 @@ const bad = [], skips = [];
 // The CPU's test files run twice: with the JIT tier as configured (default on) and with every block
 // compiled before it runs (XENWASM_JIT=force), so the differential, system and fuzz suites check compiled
 // code against the real CPU too.
-const FORCE = /\/(diff|cpu|jit|fuzz|system|sse|bare)\.test\.js$/;
+const FORCE = /\/(diff|cpu|jit|system|sse|bare)\.test\.js$/;
 const jobs = [...files.map((f) => ({ f, env: {} })), ...files.filter((f) => FORCE.test(f)).map((f) => ({ f, env: { XENWASM_JIT: "force" } }))];
 for (const { f: file, env } of jobs) {
   const f = env.XENWASM_JIT ? `${file} (XENWASM_JIT=force)` : file;

@@ -5,7 +5,8 @@
 // the host CPU cannot run (a missing CPUID feature) are skipped and reported as skipped.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { diffRun, describe, vendorNote, skipNote } from "./lib/diffrun";
+import { diffRun, describe, vendorNote, skipNote, jitRetired } from "./lib/diffrun";
+import { jitSettings } from "../host/jit/jit";
 
 const stats = await diffRun({ seed: 20240601, count: 100, maxMismatches: 3 });
 
@@ -22,6 +23,13 @@ for (const s of stats) {
     console.log(`skipped: differential ${s.group} (${s.bits}-bit): ${s.vendorNativeUnchecked} model-specific results of this ${s.vendors.host} CPU not checked (none documented for it)`);
     test.skip();
   }
+}
+
+if (jitSettings().mode === "force") {
+  // With every block compiled first, the cases must really have run as compiled code.
+  test("differential cases ran in compiled code (XENWASM_JIT=force)", () => {
+    assert.ok(jitRetired > 10_000, `${jitRetired} instructions retired in compiled code`);
+  });
 }
 
 test.run();

@@ -95,6 +95,19 @@ function regOf(addr: number): [number, number] | null {
   return [k >> 3, k & 7];
 }
 
+/** Outside 64-bit mode the interpreter has no fast forms for the stack: PUSH/POP r32, CALL rel32 and RET
+ *  with a 32-bit operand size get the 64-bit forms' ids here and are translated with 4-byte stack slots
+ *  (the region checks SS.B at entry). */
+export function stack32(is64: boolean, i: Insn): Insn {
+  if (is64 || i.form !== 0 || i.os !== 4 || (i.pfx! & 7) !== 0) return i;
+  const op = i.op!;
+  if (op >= 0x50 && op <= 0x57) return { ...i, form: F.PUSH, b: MM.CPU_STATE + (op - 0x50) * 8 };
+  if (op >= 0x58 && op <= 0x5f) return { ...i, form: F.POP, a: MM.CPU_STATE + (op - 0x58) * 8 };
+  if (op === 0xe8) return { ...i, form: F.CALL };
+  if (op === 0xc3 || op === 0xc2) return { ...i, form: F.RET, imm: op === 0xc3 ? 0n : i.imm };
+  return i;
+}
+
 function isBranch(f: number): boolean {
   return f === F.JMP || f === F.CALL || f === F.RET || (f >= F.JCC && f < F.JCC + 16);
 }
@@ -191,6 +204,11 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_B, 3).set(L_FB);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_RES, 3).set(L_FRES);
   c.i32(index.get(entry)!).set(L_NEXT);
+  if (!is64 && blocks.some((b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET))) {
+    // 4-byte stack slots need a 32-bit stack (SS.B): otherwise the interpreter runs this code.
+    c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + 2, 1).i32(0x4000).op(Op.i32_and).op(Op.i32_eqz);
+    c.if_().i32(0).op(Op.return_).end();
+  }
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_RTAG, 2).set(L_RTAG);
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_WTAG, 2).set(L_WTAG);
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).set(L_HOST);
@@ -405,6 +423,8 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
       c.end(); extra--;
     };
     const rsp = L_R0 + 4;
+    const SW = is64 ? 8 : 4; // stack slot
+    const m32 = () => { if (!is64) c.i64(0xffffffffn).op(Op.i64_and); };
     const reg8 = (r: number, rex: number): number => MM.CPU_STATE + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
     const RAX = MM.CPU_STATE, RCX = MM.CPU_STATE + 8, RDX = MM.CPU_STATE + 16;
 
@@ -647,18 +667,18 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
         case f === F.NOT32 || f === F.NOT64: wr(i.a, size, () => { rd(i.a, size); c.i64(-1).op(Op.i64_xor); }); break;
         case f === F.SETCC: wr(i.a, 1, () => { cond(i.aux); c.op(Op.i64_extend_i32_u); }); break;
         case f === F.PUSH: {
-          c.get(rsp).i64(8).op(Op.i64_sub).set(L_T1);
-          probe(FN_WR, 8, i, idx);
-          store(8, () => rd(i.b, 8));
+          c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+          probe(FN_WR, SW, i, idx);
+          store(SW, () => rd(i.b, SW));
           c.get(L_T1).set(rsp); written.add(4);
           break;
         }
         case f === F.POP: {
-          c.get(rsp).set(L_T1);
-          probe(FN_RD, 8, i, idx);
-          load(8); c.set(L_T2);
-          c.get(L_T1).i64(8).op(Op.i64_add).set(rsp); written.add(4);
-          wr(i.a, 8, () => c.get(L_T2));
+          c.get(rsp); m32(); c.set(L_T1);
+          probe(FN_RD, SW, i, idx);
+          load(SW); c.set(L_T2);
+          c.get(L_T1).i64(SW).op(Op.i64_add); m32(); c.set(rsp); written.add(4);
+          wr(i.a, SW, () => c.get(L_T2));
           break;
         }
         case f === F.JMP || f === F.CALL: {
@@ -672,9 +692,9 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
             c.get(L_T1).set(L_T3);
           }
           if (f === F.CALL) {
-            c.get(rsp).i64(8).op(Op.i64_sub).set(L_T1);
-            probe(FN_WR, 8, i, idx);
-            store(8, nextIp);
+            c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+            probe(FN_WR, SW, i, idx);
+            store(SW, nextIp);
             c.get(L_T1).set(rsp); written.add(4);
           }
           if (inPage) goTo(t, idx + 1);
@@ -682,11 +702,11 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
           break;
         }
         case f === F.RET: {
-          c.get(rsp).set(L_T1);
-          probe(FN_RD, 8, i, idx);
-          load(8); c.set(L_T1);
+          c.get(rsp); m32(); c.set(L_T1);
+          probe(FN_RD, SW, i, idx);
+          load(SW); c.set(L_T1);
           canonicalOrExit(i, idx);
-          c.get(rsp).i64(8n + (i.imm & 0xffffn)).op(Op.i64_add).set(rsp); written.add(4);
+          c.get(rsp).i64(BigInt(SW) + (i.imm & 0xffffn)).op(Op.i64_add); m32(); c.set(rsp); written.add(4);
           exit(() => c.get(L_T1), MM.JEXIT_BRANCH, idx + 1);
           break;
         }

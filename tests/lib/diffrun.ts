@@ -196,8 +196,12 @@ export async function runEmulator(cases: Case[], bits: Bits): Promise<Result[]> 
       mem: bytes.slice(MM.MACHINE_BASE + REGION, MM.MACHINE_BASE + REGION + MEMSIZE),
     });
   });
+  if (core.jit) jitRetired += core.jit.stats().insns;
   return out;
 }
+
+/** Instructions the emulator retired in compiled code (the JIT tier), over every runEmulator call. */
+export let jitRetired = 0;
 
 // ---- comparison ----
 const hex = (v: bigint | number) => "0x" + v.toString(16);
