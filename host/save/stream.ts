@@ -7,6 +7,9 @@ export const MAGIC = new Uint8Array([0x58, 0x57, 0x53, 0x41, 0x56, 0x45, 0, 1]);
 export const VERSION = 1;
 export const REC = {
   DOMAIN: 1, FRAMES: 2, PAGES: 3, VCPU: 4, XENSTORE: 5, TOOLSTACK: 6,
+  // Last before END in the save files xend writes (not mandatory): HMAC-SHA256 of everything before it
+  // under xend's secret (host/xend/secret.ts), so that xend knows its own files.
+  AUTH: 7,
   // Migration only (host/migrate/): the conversation between the two xends, in the same framing.
   CHALLENGE: 16, HELLO: 17, ACCEPT: 18, REFUSE: 19, RESTORED: 20, COMMIT: 21, DONE: 22, ERROR: 23, SYNC: 24, SYNCED: 25,
   END: 0xffff,
