@@ -11,7 +11,8 @@ import { saveDomain, restoreDomain, openStream } from "../save/save";
 import { migrate, DEFAULT_RELOCATION_PORT } from "../migrate/send";
 import { startRelocation, RelocationOptions } from "../migrate/receive";
 import type { DiskSpec } from "../devices/block/blkback";
-import { open, rename, rm } from "node:fs/promises";
+import { open, rename, rm, unlink } from "node:fs/promises";
+import { constants } from "node:fs";
 import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath } from "./protocol";
 import { parseConfig, DomainConfig } from "./config";
 import { Framer } from "../devices/xenstore/wire";
@@ -247,7 +248,7 @@ export class Xend {
     progress("suspending", 0, 1);
     await this.suspend(id);
     const part = `${file}.part`;
-    let size = 0;
+    let size = 0, created = false;
     try {
       const bytes = saveDomain(this.host, id, this.toolstackRecord(id));
       // Our MAC goes last before END (REC.AUTH), so that a restore here knows the file for its own.
@@ -256,7 +257,11 @@ export class Xend {
       if (this.secret) w.record(REC.AUTH, saveMac(this.secret, body), 0);
       const tail = w.bytes().subarray(12); // without its stream header: AUTH (if any) and END
       size = body.length + tail.length;
-      const fh = await open(part, "w", 0o600);
+      // FILE.part is ours alone: a stale one (or a symlink planted there) is unlinked, not followed,
+      // and the new one is created exclusively, never through a symlink, mode 0600.
+      await unlink(part).catch((e: NodeJS.ErrnoException) => { if (e.code !== "ENOENT") throw e; });
+      const fh = await open(part, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      created = true;
       try {
         const CHUNK = 4 << 20;
         for (let o = 0; o < body.length; o += CHUNK) {
@@ -270,7 +275,7 @@ export class Xend {
     } catch (e) {
       // The domain runs on first: nothing in the cleanup may stand between a failed save and that.
       this.resumeCancelled(id);
-      await rm(part, { force: true }).catch(() => { /* never created (its directory is not one) */ });
+      if (created) await rm(part, { force: true }).catch(() => { /* gone already */ });
       throw new Error(`save of ${d.cfg.name} failed, it runs on: ${(e as Error).message}`);
     }
     this.logLine(d, `[xend] domain ${d.cfg.name} (${id}) saved to ${file}`);
