@@ -74,7 +74,7 @@ test.before(async () => {
   const xz = execFileSync("sh", ["-c", "command -v xz"], { encoding: "utf8" }).trim();
   writeFileSync(join(BIN, "xz"), `#!/bin/sh\ntouch ${DIR}/xz.started\nwhile [ -e ${DIR}/xz.hold ]; do sleep 0.05; done\nexec ${xz} "$@"\n`, { mode: 0o755 });
   R = xendEnv("r", { XEND_RELOCATION_SERVER: "yes", XEND_RELOCATION_PORT: String(PORT), XEND_DISK_ALLOW: join(DIR, "allowed") });
-  S = xendEnv("s");
+  S = xendEnv("s", { XEND_MIGRATE_SEND_TIMEOUT_MS: "2000" });
   await startXend(R);
   await startXend(S);
 });
@@ -356,6 +356,59 @@ test("(1) xm restore: xend's own (MACed) save file restores with its disk; strip
   assert.match(xm(S, "list", "-l", "rs").stdout, /xvda:.*other\/x\.img/);
   assert.is(xm(S, "destroy", "rs").status, 0);
   unlinkSync(bare);
+});
+
+// ---- item 5 ----
+test("(5) xm save: a symlink planted at FILE.part is not followed; FILE is a new 0600 file", async () => {
+  const { lstatSync } = await import("node:fs");
+  assert.is(xm(S, "create", counter("pt")).status, 0);
+  const f = follow(S, "pt");
+  assert.ok(await until(() => counts(f.out).length >= 2), f.out);
+  const victim = join(DIR, "victim.txt");
+  writeFileSync(victim, "not a save file\n");
+  const file = join(DIR, "pt.save");
+  symlinkSync(victim, `${file}.part`);
+  const r = xm(S, "save", "pt", file);
+  assert.is(r.status, 0, r.stderr);
+  await f.exited;
+  assert.is(readFileSync(victim, "utf8"), "not a save file\n", "the symlink's target is untouched");
+  assert.ok(lstatSync(file).isFile(), "FILE is a regular file, not the planted link");
+  assert.is(lstatSync(file).mode & 0o777, 0o600);
+  assert.not.ok(existsSync(`${file}.part`));
+  assert.is(xm(S, "restore", file).status, 0);
+  assert.is(xm(S, "destroy", "pt").status, 0);
+});
+
+// ---- item 7 ----
+test("(7) a receiver that stops reading (and keeps the connection): the send times out, the domain runs on", async () => {
+  const { createServer } = await import("node:net");
+  const { RecordConn } = await import("../host/migrate/conn");
+  const { REC } = await import("../host/save/stream");
+  const socks: import("node:net").Socket[] = [];
+  const srv = createServer(async (sock) => {
+    socks.push(sock);
+    const c = new RecordConn(sock);
+    await c.send(REC.CHALLENGE, new Uint8Array(32));
+    await c.expect(REC.HELLO);
+    await c.send(REC.ACCEPT);
+    sock.pause(); // takes nothing more, closes nothing
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+  const port = (srv.address() as { port: number }).port;
+  try {
+    assert.is(xm(S, "create", counter("st")).status, 0);
+    const f = follow(S, "st");
+    assert.ok(await until(() => counts(f.out).length >= 2), f.out);
+    const r = await xmAsync(S, "migrate", "st", `127.0.0.1:${port}`).done; // XEND_MIGRATE_SEND_TIMEOUT_MS=2000 on S
+    assert.is(r.status, 1, "xm migrate returns");
+    assert.match(r.stderr, /migration of st failed, it runs on here: the other side took nothing for 2 s \(timed out\)/, r.stderr);
+    assert.ok(await until(() => f.out.includes("resumed (1)")), f.out);
+    const n0 = counts(f.out).length;
+    assert.ok(await until(() => counts(f.out).length >= n0 + 2), f.out);
+    f.c.stdin.write("\x1d");
+    await f.exited;
+    assert.is(xm(S, "destroy", "st").status, 0);
+  } finally { for (const s2 of socks) s2.destroy(); srv.close(); }
 });
 
 test.run();
