@@ -358,6 +358,36 @@ test("(1) xm restore: xend's own (MACed) save file restores with its disk; strip
   unlinkSync(bare);
 });
 
+test("(1) before it authenticates, a peer may send one record of at most 1 MiB", async () => {
+  const { connect } = await import("node:net");
+  const { streamHeader } = await import("../host/save/stream");
+  const sock = connect(PORT, "127.0.0.1");
+  let got = Buffer.alloc(0);
+  sock.on("data", (b) => { got = Buffer.concat([got, b]); });
+  sock.on("error", () => {});
+  await new Promise((res) => sock.once("connect", res));
+  const hdr = Buffer.alloc(12);
+  hdr.writeUInt32LE(17, 0); hdr.writeUInt32LE(1, 4); hdr.writeUInt32LE(2 << 20, 8); // a 2 MiB HELLO
+  sock.write(Buffer.concat([Buffer.from(streamHeader()), hdr]));
+  const closed = await new Promise<boolean>((res) => { sock.once("close", () => res(true)); setTimeout(() => res(false), 20000); });
+  assert.ok(closed, "the receiver hung up on it");
+  assert.ok(!got.includes(Buffer.from("ACCEPT")) && got.length < 200, "and sent nothing but its header and challenge");
+  assert.is(nDomains(R), 0);
+});
+
+test("xend refuses a socket directory that another user made", async () => {
+  if (uid !== 0) { console.log("  (skipped: needs root to make a directory of another user's)"); return; }
+  const U = mkdtempSync("/tmp/xwtrust-");
+  chownSync(U, 65534, 65534);
+  try {
+    const env = xendEnv("x", { XEND_SOCKET: join(U, "xend.sock") });
+    const r = spawnSync(process.execPath, ["bin/xend.js", "run"], { env, encoding: "utf8", timeout: 20000 });
+    assert.is(r.status, 1);
+    assert.match(r.stderr, /is not a directory of ours \(uid 0\): refusing to put xend's socket there/);
+    assert.not.ok(existsSync(join(U, "xend.sock")));
+  } finally { rmSync(U, { recursive: true, force: true }); }
+});
+
 // ---- item 5 ----
 test("(5) xm save: a symlink planted at FILE.part is not followed; FILE is a new 0600 file", async () => {
   const { lstatSync } = await import("node:fs");

@@ -7,7 +7,7 @@ export class RecordConn {
   private readonly q: Record[] = [];
   private waiter?: { res: (r: Record) => void; rej: (e: Error) => void };
   private failure?: Error;
-  private readonly reader = new RecordReader();
+  readonly reader = new RecordReader();
   bytesSent = 0;
   /** How long a send may wait for the peer to take data (XEND_MIGRATE_SEND_TIMEOUT_MS; 60 s). */
   sendTimeoutMs = Number(process.env.XEND_MIGRATE_SEND_TIMEOUT_MS) > 0 ? Number(process.env.XEND_MIGRATE_SEND_TIMEOUT_MS) : 60000;

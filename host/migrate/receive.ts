@@ -9,7 +9,7 @@
 import { createServer, Server, Socket, isIP } from "node:net";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { XenHost, DomainHandle } from "../pv/host";
-import { REC, StreamError, Record } from "../save/stream";
+import { REC, StreamError, Record, MAX_RECORD } from "../save/stream";
 import { Receiver, checkFinal } from "../save/save";
 import { RecordConn, json } from "./conn";
 import { authFor } from "./send";
@@ -40,6 +40,10 @@ export interface RelocationOptions {
 
 /** The domain's records after the pages (DOMAIN, FRAMES, VCPUs, XENSTORE, TOOLSTACK): 64 MiB at most. */
 const MAX_FINAL_BYTES = 64 << 20;
+/** Before authentication a peer may send its HELLO and no more: 1 MiB. */
+const PRE_AUTH_RECORD = 1 << 20;
+/** Connections at once (each holds buffers; the handshake has 30 s): more are refused by the kernel's backlog. */
+const MAX_CONNECTIONS = 16;
 
 const isLoopback = (a: string) => a === "127.0.0.1" || a === "::1" || a === "localhost" || a.startsWith("127.") || a === "::ffff:127.0.0.1";
 
@@ -66,6 +70,7 @@ export function startRelocation(t: MigrateTarget, o: RelocationOptions): Promise
     if (!peerAllowed(o, peer)) { t.log(`relocation: refused a connection from ${peer} (not allowed)`); sock.destroy(); return; }
     serve(t, o, sock, peer).catch(() => { /* reported inside */ });
   });
+  server.maxConnections = MAX_CONNECTIONS;
   return new Promise((res, rej) => {
     server.once("error", rej);
     server.listen(o.port, o.address, () => { server.off("error", rej); res(server); });
@@ -74,6 +79,7 @@ export function startRelocation(t: MigrateTarget, o: RelocationOptions): Promise
 
 async function serve(t: MigrateTarget, o: RelocationOptions, sock: Socket, peer: string): Promise<void> {
   const conn = new RecordConn(sock);
+  conn.reader.maxRecord = PRE_AUTH_RECORD; // until the peer has proved it knows the secret
   let rx: Receiver | undefined;
   let adopted: number | undefined;
   let committed = false;
@@ -90,6 +96,7 @@ async function serve(t: MigrateTarget, o: RelocationOptions, sock: Socket, peer:
       t.log(`relocation: refused a connection from ${peer}: authentication failed`);
       return refuse("authentication failed (the shared secrets differ: XEND_RELOCATION_SECRET, or the receiving xend's secret file)");
     }
+    conn.reader.maxRecord = MAX_RECORD;
     if (typeof hello.name !== "string" || (hello.width !== 32 && hello.width !== 64) || !(Number.isInteger(hello.vcpus) && hello.vcpus >= 1 && hello.vcpus <= 32)
       || !(Number.isInteger(hello.pages) && hello.pages > 0) || !(Number.isInteger(hello.maxPages) && hello.maxPages >= 0)) return refuse("bad HELLO");
     let admitted: { ts: unknown; notes: string[] };

@@ -3,7 +3,7 @@
 // 0700 directory) with the typed protocol of protocol.ts. Each domain keeps a bounded console log;
 // `xm console` attaches to it (raw bytes both ways after the response line).
 import { createServer, Server, Socket } from "node:net";
-import { mkdirSync, chmodSync, rmSync, existsSync } from "node:fs";
+import { mkdirSync, chmodSync, rmSync, existsSync, lstatSync } from "node:fs";
 import { dirname } from "node:path";
 import { XenHost, DomainHandle, SHUTDOWN_NAMES } from "../pv/host";
 import { MM } from "../core";
@@ -476,6 +476,10 @@ export class Xend {
   // ---- the socket ----
   listen(path = socketPath()): Promise<void> {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // Only in a directory of ours (one made by another user could have its socket swapped).
+    const st = lstatSync(dirname(path));
+    const me = typeof process.getuid === "function" ? process.getuid() : st.uid;
+    if (!st.isDirectory() || st.uid !== me) throw new Error(`${dirname(path)} is not a directory of ours (uid ${me}): refusing to put xend's socket there`);
     chmodSync(dirname(path), 0o700);
     if (existsSync(path)) rmSync(path);
     this.server = createServer((sock) => {
