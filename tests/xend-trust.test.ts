@@ -338,6 +338,22 @@ test("(1) xm restore: xend's own (MACed) save file restores with its disk; strip
   };
   r = xm(S, "restore", rewrite("badcfg.save", tsEdit((c) => { c.disks = []; c.vcpus = 99; })));
   assert.match(r.stderr, /its domain config is refused: .*vcpus: must be between 1 and 32/);
+  const domEdit = (f2: (info: Record<string, unknown>) => void) => (t: number, b: Uint8Array) => {
+    if (t === REC.AUTH) return undefined;
+    if (t !== REC.DOMAIN) return b;
+    const jl = Buffer.from(b).readUInt32LE(0);
+    const info = JSON.parse(new TextDecoder().decode(b.subarray(4, 4 + jl)));
+    f2(info);
+    const j = new TextEncoder().encode(JSON.stringify(info));
+    const out = new Uint8Array(4 + j.length + b.length - 4 - jl);
+    new DataView(out.buffer).setUint32(0, j.length, true);
+    out.set(j, 4); out.set(b.subarray(4 + jl), 4 + j.length);
+    return out;
+  };
+  r = xm(S, "restore", rewrite("badnodes.save", domEdit((i) => { (i.nodes as unknown[]).push(["data/../../0/x", "v"]); })));
+  assert.match(r.stderr, /bad DOMAIN record \(node "data\/\.\.\/\.\.\/0\/x"\)/);
+  r = xm(S, "restore", rewrite("badtime.save", domEdit((i) => { i.time = "soon"; })));
+  assert.match(r.stderr, /bad DOMAIN record \(time\)/);
   r = xm(S, "restore", rewrite("badkernel.save", tsEdit((c) => { c.disks = []; c.kernel = "/etc/shadow"; })));
   assert.is(r.status, 0, "a kernel path it was not given is dropped, not read");
   const fk = follow(S, "rs");
