@@ -14,7 +14,8 @@ import { Receiver, checkFinal } from "../save/save";
 import { RecordConn, json } from "./conn";
 import { authFor } from "./send";
 
-export interface MigrateTarget {
+/** T: the receiver's own form of an admitted toolstack record. */
+export interface MigrateTarget<T = unknown> {
   host: XenHost;
   nameInUse(name: string): boolean;
   /** The sender's toolstack record, validated by the receiver's own rules (a config file's validator,
@@ -28,8 +29,6 @@ export interface MigrateTarget {
   wake(): void;
   log(s: string): void;
 }
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type T = any;
 
 export interface RelocationOptions {
   address: string; port: number;
@@ -62,7 +61,7 @@ function peerAllowed(o: RelocationOptions, peer: string): boolean {
   return o.allow.some((a) => a === p || a === peer);
 }
 
-export function startRelocation(t: MigrateTarget, o: RelocationOptions): Promise<Server> {
+export function startRelocation<T>(t: MigrateTarget<T>, o: RelocationOptions): Promise<Server> {
   const bad = checkRelocation(o);
   if (bad) return Promise.reject(new Error(bad));
   const server = createServer((sock) => {
@@ -77,7 +76,7 @@ export function startRelocation(t: MigrateTarget, o: RelocationOptions): Promise
   });
 }
 
-async function serve(t: MigrateTarget, o: RelocationOptions, sock: Socket, peer: string): Promise<void> {
+async function serve<T>(t: MigrateTarget<T>, o: RelocationOptions, sock: Socket, peer: string): Promise<void> {
   const conn = new RecordConn(sock);
   conn.reader.maxRecord = PRE_AUTH_RECORD; // until the peer has proved it knows the secret
   let rx: Receiver | undefined;
@@ -99,7 +98,7 @@ async function serve(t: MigrateTarget, o: RelocationOptions, sock: Socket, peer:
     conn.reader.maxRecord = MAX_RECORD;
     if (typeof hello.name !== "string" || (hello.width !== 32 && hello.width !== 64) || !(Number.isInteger(hello.vcpus) && hello.vcpus >= 1 && hello.vcpus <= 32)
       || !(Number.isInteger(hello.pages) && hello.pages > 0) || !(Number.isInteger(hello.maxPages) && hello.maxPages >= 0)) return refuse("bad HELLO");
-    let admitted: { ts: unknown; notes: string[] };
+    let admitted: { ts: T; notes: string[] };
     try { admitted = t.admit(hello.toolstack, { name: hello.name, memoryMiB: Math.ceil(hello.pages / 256), vcpus: hello.vcpus }); } catch (e) { return refuse((e as Error).message); }
     if (t.nameInUse(hello.name)) return refuse(`a domain named ${hello.name} already exists on the receiving host`);
     if (t.host.core.x.hv_frames_free() < hello.pages + 64) return refuse(`not enough free memory on the receiving host (${hello.pages >> 8} MiB needed)`);
