@@ -68,7 +68,8 @@ test.before(async () => {
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(join(DIR, "allowed"), { recursive: true });
   mkdirSync(join(DIR, "other"), { recursive: true });
-  mkdirSync(RTMP, { recursive: true, mode: 0o700 });
+  mkdirSync(RTMP, { recursive: true });
+  chmodSync(RTMP, 0o1777); // as /tmp: each user's xend makes its own 0700 xenwasm-UID in it
   mkdirSync(BIN, { recursive: true });
   // An `xz` that waits while DIR/xz.hold exists (to see xend serve others meanwhile), then is xz.
   const xz = execFileSync("sh", ["-c", "command -v xz"], { encoding: "utf8" }).trim();
@@ -224,7 +225,8 @@ test("(1) a local user who is not xend's cannot migrate a domain into it (its di
   const U = mkdtempSync("/tmp/xwtrust-");
   chownSync(U, 65534, 65534);
   chmodSync(U, 0o700);
-  const N: Env = { ...process.env, HOME: U, TMPDIR: U, XEND_SOCKET: join(U, "run", "xend.sock"), XEND_MEMORY_MIB: "64", XEND_NAT: "no", XEND_RELOCATION_SERVER: "no", XEND_SUSPEND_TIMEOUT_MS: "5000" };
+  // TMPDIR as root's xends': nobody's xend looks for the receiver's secret where it is, and cannot read it.
+  const N: Env = { ...process.env, HOME: U, TMPDIR: RTMP, XEND_SOCKET: join(U, "run", "xend.sock"), XEND_MEMORY_MIB: "64", XEND_NAT: "no", XEND_RELOCATION_SERVER: "no", XEND_SUSPEND_TIMEOUT_MS: "5000" };
   const asNobody = (...args: string[]) => {
     const r = spawnSync(runAs[0], [...runAs.slice(1), process.execPath, "bin/xm.js", ...args], { env: N, encoding: "utf8", timeout: 60000 });
     return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
@@ -251,6 +253,30 @@ test("(1) a local user who is not xend's cannot migrate a domain into it (its di
     assert.is(statSync(secretFile).mode & 0o777, 0o600);
     assert.is(statSync(join(secretFile, "..")).mode & 0o777, 0o700);
     assert.ok(spawnSync(runAs[0], [...runAs.slice(1), "cat", secretFile]).status !== 0, "nobody cannot read it");
+  } finally {
+    spawnSync(runAs[0], [...runAs.slice(1), process.execPath, "bin/xend.js", "stop"], { env: N, timeout: 10000 });
+    rmSync(U, { recursive: true, force: true });
+  }
+});
+
+test("(1) root's xend migrates into another user's xend on loopback with that user's secret, which root can read", async () => {
+  if (uid !== 0) { console.log("  (skipped: needs root to run a second user)"); return; }
+  if (spawnSync(runAs[0], [...runAs.slice(1), "test", "-r", join(process.cwd(), "bin", "xm.js"), "-a", "-r", COUNTER]).status !== 0) {
+    console.log("  (skipped: user nobody cannot read this checkout, or setpriv is missing)");
+    return;
+  }
+  const U = mkdtempSync("/tmp/xwtrust-");
+  chownSync(U, 65534, 65534);
+  chmodSync(U, 0o700);
+  const N: Env = { ...process.env, HOME: U, TMPDIR: RTMP, XEND_SOCKET: join(U, "run", "xend.sock"), XEND_MEMORY_MIB: "64", XEND_NAT: "no", XEND_RELOCATION_SERVER: "yes", XEND_RELOCATION_PORT: "18173", XEND_SUSPEND_TIMEOUT_MS: "5000" };
+  try {
+    await startXend(N, runAs);
+    assert.ok(existsSync(join(RTMP, "xenwasm-65534", "relocation.secret")), "nobody's xend made its own secret");
+    assert.is(xm(S, "create", counter("tonobody")).status, 0);
+    const r = xm(S, "migrate", "tonobody", "127.0.0.1:18173");
+    assert.is(r.status, 0, r.stderr);
+    assert.match(xm(N, "list", "tonobody").stdout, /tonobody\s+\d+\s+16\s+1\s+(r-----|-b----)/);
+    assert.not.match(xm(S, "list").stdout, /tonobody/);
   } finally {
     spawnSync(runAs[0], [...runAs.slice(1), process.execPath, "bin/xend.js", "stop"], { env: N, timeout: 10000 });
     rmSync(U, { recursive: true, force: true });

@@ -44,7 +44,7 @@ const PRE_AUTH_RECORD = 1 << 20;
 /** Connections at once (each holds buffers; the handshake has 30 s): more are refused by the kernel's backlog. */
 const MAX_CONNECTIONS = 16;
 
-const isLoopback = (a: string) => a === "127.0.0.1" || a === "::1" || a === "localhost" || a.startsWith("127.") || a === "::ffff:127.0.0.1";
+export const isLoopback = (a: string) => a === "127.0.0.1" || a === "::1" || a === "localhost" || a.startsWith("127.") || a === "::ffff:127.0.0.1";
 
 /** Check the options: every listener needs a secret; one beyond loopback also an allow-list. */
 export function checkRelocation(o: RelocationOptions): string | undefined {

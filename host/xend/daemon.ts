@@ -9,7 +9,7 @@ import { XenHost, DomainHandle, SHUTDOWN_NAMES } from "../pv/host";
 import { MM } from "../core";
 import { saveDomain, restoreDomain, openStream } from "../save/save";
 import { migrate, DEFAULT_RELOCATION_PORT } from "../migrate/send";
-import { startRelocation, RelocationOptions } from "../migrate/receive";
+import { startRelocation, RelocationOptions, isLoopback as isLoopbackHost } from "../migrate/receive";
 import type { DiskSpec } from "../devices/block/blkback";
 import { open, rename, rm, unlink } from "node:fs/promises";
 import { constants } from "node:fs";
@@ -19,7 +19,7 @@ import { Framer } from "../devices/xenstore/wire";
 import { hotplugRequest, HotplugRequest } from "./hotplug";
 import { readRegular } from "./files";
 import { validateToolstack, checkPaths, ToolstackRecord } from "./incoming";
-import { saveMac } from "./secret";
+import { saveMac, secretForLoopback } from "./secret";
 import { StreamWriter, REC } from "../save/stream";
 import { timingSafeEqual } from "node:crypto";
 import { loadKernelImageAsync } from "../pv/image";
@@ -440,7 +440,9 @@ export class Xend {
       }
       case "migrate": {
         const id = this.find(req.dom);
-        const sum = await migrate(this, id, { host: req.host, port: req.port ?? DEFAULT_RELOCATION_PORT, live: !!req.live, secret: this.secret, progress: progressTo(sock) });
+        const port = req.port ?? DEFAULT_RELOCATION_PORT;
+        const secret = isLoopbackHost(req.host) ? secretForLoopback(port, this.secret) : this.secret;
+        const sum = await migrate(this, id, { host: req.host, port, live: !!req.live, secret, progress: progressTo(sock) });
         return { ok: true, data: sum };
       }
       case "restore": return { ok: true, data: await this.restore(req.file, !!req.paused, progressTo(sock)) };

@@ -56,3 +56,38 @@ export function relocationSecret(env: NodeJS.ProcessEnv = process.env, create = 
 export function saveMac(secret: string, bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHmac("sha256", secret).update("xenwasm save file\0").update(bytes).digest());
 }
+
+/** The uid of the process listening on loopback TCP `port` (Linux: /proc/net/tcp{,6}), if any. */
+export function loopbackListenerUid(port: number): number | undefined {
+  for (const f of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try { text = readFileSync(f, "utf8"); } catch { continue; }
+    for (const line of text.split("\n").slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c.length < 8 || c[3] !== "0A") continue; // LISTEN
+      const [, p] = c[1].split(":");
+      if (parseInt(p, 16) === port) return Number(c[7]);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The secret to answer a loopback receiver's challenge with. With no XEND_RELOCATION_SECRET[_FILE], a
+ * receiver of another user has its own secret file: we read it if we can (root can; anyone else
+ * cannot, and is refused by the receiver). Otherwise our own secret.
+ */
+export function secretForLoopback(port: number, own: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.XEND_RELOCATION_SECRET || env.XEND_RELOCATION_SECRET_FILE) return own;
+  const other = loopbackListenerUid(port);
+  if (other === undefined || other === uid()) return own;
+  const file = join(tmpdir(), `xenwasm-${other}`, "relocation.secret");
+  try {
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.uid !== other || (st.mode & 0o077) || st.size > 4096) return own;
+    } finally { closeSync(fd); }
+    return readSecretFile(file, false);
+  } catch { return own; }
+}
