@@ -201,12 +201,13 @@ test("refusals: a name already in use there, an unreachable host, a wrong shared
   assert.match(xm(A, "migrate", "x", "host:99999").stderr, /bad port/);
 });
 
-test("a relocation listener beyond loopback without an allow-list and secret is not started", async () => {
+test("a relocation listener without a secret (anywhere) or beyond loopback without an allow-list is not started", async () => {
   const { checkRelocation } = await import("../host/migrate/receive");
-  assert.match(checkRelocation({ address: "0.0.0.0", port: 8002, allow: [] })!, /needs an allow-list/);
+  assert.match(checkRelocation({ address: "0.0.0.0", port: 8002, allow: [], secret: "s" })!, /needs an allow-list/);
   assert.match(checkRelocation({ address: "10.1.2.3", port: 8002, allow: ["10.1.2.4"] })!, /needs a shared secret/);
   assert.is(checkRelocation({ address: "10.1.2.3", port: 8002, allow: ["10.1.2.4"], secret: "s" }), undefined);
-  assert.is(checkRelocation({ address: "127.0.0.1", port: 8002, allow: [] }), undefined);
+  assert.match(checkRelocation({ address: "127.0.0.1", port: 8002, allow: [] })!, /needs a shared secret/, "loopback is no trust boundary");
+  assert.is(checkRelocation({ address: "127.0.0.1", port: 8002, allow: [], secret: "s" }), undefined);
 });
 
 test("Debian's Linux migrates live between two xends: its user space counts on, a file's checksum holds", async () => {

@@ -685,7 +685,7 @@ test("xend: vif ip= and forward= reach the NAT on xenbr0; a bad forward= is a co
     `vif = [ 'mac=00:16:3e:aa:bb:01, bridge=xenbr0, ip=10.0.2.77, forward=tcp:${free}:80' ]`,
   ].join("\n"), "natcfg.cfg");
   assert.equal(cfg.vifs[0].forward, [`tcp:${free}:80`]);
-  const id = xd.start(cfg);
+  const id = await xd.start(cfg);
   assert.is(nat.guestIp("00:16:3e:aa:bb:01"), "10.0.2.77");
   await sleep(50);
   const listening = () => new Promise<boolean>((r) => { const s = connect(free, "127.0.0.1"); s.on("error", () => r(false)); s.on("connect", () => { s.destroy(); r(true); }); });

@@ -610,7 +610,7 @@ test("xend: a config's vif lines become vifs (mac= kept, others random); destroy
     `name = "netcfg"`, `kernel = "${guestPath("hello", 64)}"`, `memory = 8`,
     `vif = [ 'mac=00:16:3E:aa:bb:cc, bridge=xenbr0', '' ]`,
   ].join("\n"), "netcfg.cfg");
-  const id = xd.start(cfg);
+  const id = await xd.start(cfg);
   const h = xd.host.domains.get(id)!;
   assert.equal(h.vifs.map((v) => v.mac)[0], "00:16:3e:aa:bb:cc");
   assert.is(h.vifs.length, 2);

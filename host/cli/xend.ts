@@ -2,7 +2,8 @@
 // running `xend run`), `run` in the foreground.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { openSync, mkdirSync, readFileSync } from "node:fs";
+import { openSync, mkdirSync } from "node:fs";
+import { relocationSecret } from "../xend/secret";
 import type { RelocationOptions } from "../migrate/receive";
 import { DEFAULT_RELOCATION_PORT } from "../migrate/send";
 import { dirname, join } from "node:path";
@@ -18,10 +19,8 @@ async function running(): Promise<number | 0> {
   } catch { return 0; }
 }
 
-/** The relocation listener's settings (as xend-config.sxp's xend-relocation-*). */
-function relocationOptions(env: NodeJS.ProcessEnv): RelocationOptions {
-  let secret = env.XEND_RELOCATION_SECRET || undefined;
-  if (!secret && env.XEND_RELOCATION_SECRET_FILE) secret = readFileSync(env.XEND_RELOCATION_SECRET_FILE, "utf8").trim();
+/** The relocation listener's settings (as xend-config.sxp's xend-relocation-*); its secret is xend's. */
+function relocationOptions(env: NodeJS.ProcessEnv, secret: string | undefined): RelocationOptions {
   return {
     address: env.XEND_RELOCATION_ADDRESS || "127.0.0.1",
     port: Number(env.XEND_RELOCATION_PORT || DEFAULT_RELOCATION_PORT),
@@ -40,10 +39,12 @@ async function main(argv: string[]): Promise<number> {
       // host's loopback at the gateway address, but not the relocation listener.
       const nat = natOptionsFromEnv(process.env);
       if (nat) xend.host.enableNat({ ...nat, denyHostPorts: [Number(process.env.XEND_RELOCATION_PORT || DEFAULT_RELOCATION_PORT)] });
+      // The secret that incoming migrations must know and that our save files are MACed with.
+      try { xend.secret = relocationSecret(process.env); } catch (e) { console.error(`xend: no relocation secret (incoming migrations refused, save files unsigned): ${(e as Error).message}`); }
       await xend.listen();
       await xend.listenXenstore(xenstoreSocketPath());
       if ((process.env.XEND_RELOCATION_SERVER ?? "yes") !== "no") {
-        const o = relocationOptions(process.env);
+        const o = relocationOptions(process.env, xend.secret);
         // Another xend on this machine may hold the port: this one then only sends.
         await xend.listenRelocation(o).catch((e) => console.error(`xend: no relocation listener: ${(e as Error).message}`));
       }

@@ -7,8 +7,10 @@ export class RecordConn {
   private readonly q: Record[] = [];
   private waiter?: { res: (r: Record) => void; rej: (e: Error) => void };
   private failure?: Error;
-  private readonly reader = new RecordReader();
+  readonly reader = new RecordReader();
   bytesSent = 0;
+  /** How long a send may wait for the peer to take data (XEND_MIGRATE_SEND_TIMEOUT_MS; 60 s). */
+  sendTimeoutMs = Number(process.env.XEND_MIGRATE_SEND_TIMEOUT_MS) > 0 ? Number(process.env.XEND_MIGRATE_SEND_TIMEOUT_MS) : 60000;
 
   constructor(readonly sock: Socket) {
     sock.setNoDelay(true);
@@ -41,7 +43,8 @@ export class RecordConn {
     return this.sock.write(b);
   }
 
-  /** Send a record; resolves when the socket can take more (backpressure). */
+  /** Send a record; resolves when the socket can take more (backpressure). A peer that takes nothing
+   * for `sendTimeoutMs` (it stopped reading but keeps the connection) fails the connection. */
   async send(type: number, body: Uint8Array = new Uint8Array(0)): Promise<void> {
     if (this.failure) throw this.failure;
     const [h, b, t] = recordParts(type, body);
@@ -49,7 +52,12 @@ export class RecordConn {
     this.write(b);
     if (!this.write(t)) {
       await new Promise<void>((res, rej) => {
-        const done = () => { this.sock.off("drain", done); this.sock.off("close", done); this.failure ? rej(this.failure) : res(); };
+        const done = () => { clearTimeout(timer); this.sock.off("drain", done); this.sock.off("close", done); this.failure ? rej(this.failure) : res(); };
+        const timer = setTimeout(() => {
+          this.fail(new StreamError(`the other side took nothing for ${this.sendTimeoutMs / 1000} s (timed out)`));
+          this.sock.destroy();
+          done();
+        }, this.sendTimeoutMs);
         this.sock.on("drain", done);
         this.sock.on("close", done);
       });

@@ -81,19 +81,24 @@ export function parseXenElf(data: Uint8Array): PvImage {
   return { bits, entry, segments, notes, data };
 }
 
+// Every step moves p forward by at least the 12-byte header, in plain (not 32-bit) arithmetic: a
+// size near 2^32 must not wrap the position back (namesz 0 with descsz 0xfffffff4 once looped forever).
 function readNotes(data: Uint8Array, off: number, size: number, out: Map<number, Uint8Array>): void {
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const align4 = (n: number) => Math.ceil(n / 4) * 4;
   let p = off;
   const end = off + size;
   while (p + 12 <= end) {
     const namesz = dv.getUint32(p, true), descsz = dv.getUint32(p + 4, true), type = dv.getUint32(p + 8, true);
     const nameOff = p + 12;
-    const descOff = nameOff + ((namesz + 3) & ~3);
+    const descOff = nameOff + align4(namesz);
     if (descOff > end) break;
     const name = new TextDecoder().decode(data.subarray(nameOff, nameOff + Math.max(0, namesz - 1)));
     const descEnd = Math.min(descOff + descsz, end);
     if (name === "Xen") out.set(type, data.slice(descOff, descEnd));
-    p = descOff + ((descsz + 3) & ~3);
+    const next = descOff + align4(descsz);
+    if (!(next > p)) throw new Error("malformed ELF note (its sizes do not advance)");
+    p = next;
   }
 }
 

@@ -121,7 +121,9 @@ export function checkFinal(recs: Record[]): FinalRecords {
   if (4 + jl + DOMAIN_SIZE !== domRec.body.length) throw new StreamError("save file: bad DOMAIN record");
   let info: SavedInfo;
   try { info = JSON.parse(new TextDecoder().decode(domRec.body.subarray(4, 4 + jl))); } catch { throw new StreamError("save file: bad DOMAIN record"); }
+  if (typeof info !== "object" || info === null) throw new StreamError("save file: bad DOMAIN record");
   if (info.width !== 32 && info.width !== 64) throw new StreamError("save file: bad guest width");
+  checkInfo(info);
   const nframes = frRec.body.length / 16;
   if (!Number.isInteger(nframes) || nframes !== info.frames || vcpus.length !== info.vcpus || info.vcpus < 1) throw new StreamError("save file: records do not match their domain");
   if (vcpus.some((b) => b.length !== VCPU_SIZE)) throw new StreamError("save file: bad VCPU record");
@@ -130,6 +132,21 @@ export function checkFinal(recs: Record[]): FinalRecords {
   let toolstack: unknown;
   if (ts) { try { toolstack = JSON.parse(new TextDecoder().decode(ts.body)); } catch { throw new StreamError("save file: bad TOOLSTACK record"); } }
   return { info, toolstack, dom: domRec.body.subarray(4 + jl), frames: frRec.body, vcpus };
+}
+
+/** The DOMAIN record's JSON is untrusted: every field of the type it must be, the xenstore nodes
+ * relative paths under the domain's home (no "." or ".." parts), bounded in number and size. */
+function checkInfo(info: SavedInfo): void {
+  const bad = (what: string) => new StreamError(`save file: bad DOMAIN record (${what})`);
+  if (typeof info.name !== "string" || info.name.length === 0 || info.name.length > 64) throw bad("name");
+  if (!Number.isSafeInteger(info.memoryMiB) || info.memoryMiB < 1 || info.memoryMiB > 1048576) throw bad("memory");
+  if (!Number.isSafeInteger(info.maxPages) || info.maxPages < 0) throw bad("maxPages");
+  if (typeof info.time !== "string" || !/^[0-9]{1,20}$/.test(info.time)) throw bad("time");
+  if (!Array.isArray(info.nodes) || info.nodes.length > 4096) throw bad("nodes");
+  for (const n of info.nodes) {
+    if (!Array.isArray(n) || n.length !== 2 || typeof n[0] !== "string" || typeof n[1] !== "string" || n[1].length > 4096
+      || !/^[A-Za-z0-9_@-][A-Za-z0-9_@/-]{0,2047}$/.test(n[0]) || n[0].split("/").some((c) => c === "" || c === "." || c === "..")) throw bad(`node ${JSON.stringify(String(n?.[0]).slice(0, 80))}`);
+  }
 }
 
 /** Each page of a PAGES record body: (mfn, 4096 bytes). */

@@ -7,6 +7,9 @@ export const MAGIC = new Uint8Array([0x58, 0x57, 0x53, 0x41, 0x56, 0x45, 0, 1]);
 export const VERSION = 1;
 export const REC = {
   DOMAIN: 1, FRAMES: 2, PAGES: 3, VCPU: 4, XENSTORE: 5, TOOLSTACK: 6,
+  // Last before END in the save files xend writes (not mandatory): HMAC-SHA256 of everything before it
+  // under xend's secret (host/xend/secret.ts), so that xend knows its own files.
+  AUTH: 7,
   // Migration only (host/migrate/): the conversation between the two xends, in the same framing.
   CHALLENGE: 16, HELLO: 17, ACCEPT: 18, REFUSE: 19, RESTORED: 20, COMMIT: 21, DONE: 22, ERROR: 23, SYNC: 24, SYNCED: 25,
   END: 0xffff,
@@ -103,7 +106,9 @@ export function readStream(b: Uint8Array): Record[] {
  * readStream (header, CRC, size limit, unknown mandatory records); throws StreamError.
  */
 export class RecordReader {
-  private buf = new Uint8Array(1 << 20);
+  /** The largest record taken (a receiver lowers it until the peer has authenticated). */
+  maxRecord = MAX_RECORD;
+  private buf = new Uint8Array(64 << 10);
   private len = 0;
   private headerSeen = false;
   push(chunk: Uint8Array): Record[] {
@@ -129,7 +134,7 @@ export class RecordReader {
     for (;;) {
       if (o + 12 > this.len) break;
       const type = dv.getUint32(o, true), flags = dv.getUint32(o + 4, true), len = dv.getUint32(o + 8, true);
-      if (len > MAX_RECORD) throw new StreamError(`stream record ${type} is too large (${len} bytes)`);
+      if (len > this.maxRecord) throw new StreamError(`stream record ${type} is too large (${len} bytes)`);
       if (o + 12 + len + 4 > this.len) break;
       const body = b.slice(o + 12, o + 12 + len);
       if (crc32(body, crc32(b.subarray(o, o + 12))) !== dv.getUint32(o + 12 + len, true)) throw new StreamError(`stream is corrupt (checksum mismatch in record ${type})`);

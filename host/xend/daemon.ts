@@ -3,19 +3,26 @@
 // 0700 directory) with the typed protocol of protocol.ts. Each domain keeps a bounded console log;
 // `xm console` attaches to it (raw bytes both ways after the response line).
 import { createServer, Server, Socket } from "node:net";
-import { mkdirSync, chmodSync, rmSync, existsSync, readFileSync } from "node:fs";
+import { mkdirSync, chmodSync, rmSync, existsSync, lstatSync } from "node:fs";
 import { dirname } from "node:path";
 import { XenHost, DomainHandle, SHUTDOWN_NAMES } from "../pv/host";
 import { MM } from "../core";
 import { saveDomain, restoreDomain, openStream } from "../save/save";
 import { migrate, DEFAULT_RELOCATION_PORT } from "../migrate/send";
-import { startRelocation, RelocationOptions } from "../migrate/receive";
+import { startRelocation, RelocationOptions, isLoopback as isLoopbackHost } from "../migrate/receive";
 import type { DiskSpec } from "../devices/block/blkback";
-import { open, readFile, rename, rm } from "node:fs/promises";
+import { open, rename, rm, unlink } from "node:fs/promises";
+import { constants } from "node:fs";
 import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath } from "./protocol";
 import { parseConfig, DomainConfig } from "./config";
 import { Framer } from "../devices/xenstore/wire";
 import { hotplugRequest, HotplugRequest } from "./hotplug";
+import { readRegular } from "./files";
+import { validateToolstack, checkPaths, ToolstackRecord } from "./incoming";
+import { saveMac, secretForLoopback } from "./secret";
+import { StreamWriter, REC } from "../save/stream";
+import { timingSafeEqual } from "node:crypto";
+import { loadKernelImageAsync } from "../pv/image";
 
 const CONSOLE_LOG_BYTES = 64 * 1024;
 /** The global VIRQs a domain can be made the handler of (xen.h numbers). */
@@ -23,8 +30,6 @@ const GLOBAL_VIRQS: Record<string, number> = { console: 2, dom_exc: 3 };
 const STATE_RUNNING = 1, STATE_SHUTDOWN = 2, SHUTDOWN_SUSPEND = 2;
 const SUSPEND_TIMEOUT_MS = Number(process.env.XEND_SUSPEND_TIMEOUT_MS) > 0 ? Number(process.env.XEND_SUSPEND_TIMEOUT_MS) : 30000;
 
-/** What a save stream carries for xend (its TOOLSTACK record): the config, with the vifs' actual MACs. */
-interface ToolstackRecord { config: DomainConfig; weight: number; cap: number }
 
 interface Dom {
   handle: DomainHandle;
@@ -46,10 +51,11 @@ export class Xend {
   private stopping = false;
   private kick?: () => void;
   private readonly started = Date.now();
-  private readonly kernels = new Map<string, Uint8Array>();
   /** Called after every run slice (suspend waits on them). */
   private readonly sliceWatchers = new Set<(now: number) => void>();
   private relocation?: Server;
+  /** The relocation secret (host/xend/secret.ts): incoming migrations prove they know it; our save files carry its MAC. */
+  secret?: string;
 
   constructor(host: XenHost) { this.host = host; host.onWake = () => this.wake(); }
 
@@ -88,7 +94,7 @@ export class Xend {
       if (action === "preserve") { d.waiters.splice(0).forEach((w) => w()); continue; }
       this.destroy(id);
       if ((action === "restart" || action === "rename-restart" || action === "coredump-restart") && d.restarts < 10) {
-        try { this.start(d.cfg, d.restarts + 1); } catch (e) { this.logLine(d, `[xend] restart failed: ${(e as Error).message}`); }
+        this.start(d.cfg, d.restarts + 1).catch((e) => this.logLine(d, `[xend] restart failed: ${(e as Error).message}`));
       }
     }
   }
@@ -103,13 +109,18 @@ export class Xend {
   }
 
   // ---- domains ----
-  start(cfg: DomainConfig, restarts = 0): number {
-    for (const d of this.doms.values()) if (d.cfg.name === cfg.name) throw new Error(`a domain named ${cfg.name} already exists`);
-    let kernel = this.kernels.get(cfg.kernel);
-    if (!kernel) {
-      try { kernel = new Uint8Array(readFileSync(cfg.kernel)); } catch { throw new Error(`cannot read kernel ${cfg.kernel}`); }
-    }
-    const ramdisk = cfg.ramdisk ? new Uint8Array(readFileSync(cfg.ramdisk)) : undefined;
+  /** Start a domain from its config. The kernel and ramdisk are read and decompressed without blocking
+   * the event loop, each at most the domain's memory (it must hold them). */
+  async start(cfg: DomainConfig, restarts = 0): Promise<number> {
+    const nameFree = () => { if (this.nameInUse(cfg.name)) throw new Error(`a domain named ${cfg.name} already exists`); };
+    nameFree();
+    const limit = cfg.memory * 1048576;
+    if (!cfg.kernel) throw new Error(`${cfg.name} has no kernel`);
+    const kernel = await loadKernelImageAsync(await readRegular(cfg.kernel, limit, "kernel"), limit)
+      .catch((e: Error) => { throw new Error(e.message.startsWith("bzImage") ? `kernel ${cfg.kernel}: ${e.message}` : e.message); });
+    const ramdisk = cfg.ramdisk ? await readRegular(cfg.ramdisk, limit, "ramdisk") : undefined;
+    if (kernel.length + (ramdisk?.length ?? 0) > limit) throw new Error(`${cfg.name}: its kernel and ramdisk do not fit in its ${cfg.memory} MiB`);
+    nameFree(); // again: another request may have taken the name while we read
     const h = this.host.createDomain(cfg.name, kernel, {
       memoryMiB: cfg.memory, vcpus: cfg.vcpus, cmdline: cfg.cmdline, ramdisk,
       disks: cfg.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
@@ -237,23 +248,34 @@ export class Xend {
     progress("suspending", 0, 1);
     await this.suspend(id);
     const part = `${file}.part`;
-    let size = 0;
+    let size = 0, created = false;
     try {
       const bytes = saveDomain(this.host, id, this.toolstackRecord(id));
-      size = bytes.length;
-      const fh = await open(part, "w", 0o600);
+      // Our MAC goes last before END (REC.AUTH), so that a restore here knows the file for its own.
+      const body = bytes.subarray(0, bytes.length - 16);
+      const w = new StreamWriter();
+      if (this.secret) w.record(REC.AUTH, saveMac(this.secret, body), 0);
+      const tail = w.bytes().subarray(12); // without its stream header: AUTH (if any) and END
+      size = body.length + tail.length;
+      // FILE.part is ours alone: a stale one (or a symlink planted there) is unlinked, not followed,
+      // and the new one is created exclusively, never through a symlink, mode 0600.
+      await unlink(part).catch((e: NodeJS.ErrnoException) => { if (e.code !== "ENOENT") throw e; });
+      const fh = await open(part, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      created = true;
       try {
         const CHUNK = 4 << 20;
-        for (let o = 0; o < bytes.length; o += CHUNK) {
-          await fh.write(bytes, o, Math.min(CHUNK, bytes.length - o));
-          progress("writing", Math.min(o + CHUNK, bytes.length), bytes.length);
+        for (let o = 0; o < body.length; o += CHUNK) {
+          await fh.write(body, o, Math.min(CHUNK, body.length - o));
+          progress("writing", Math.min(o + CHUNK, body.length), size);
         }
+        await fh.write(tail);
         await fh.sync();
       } finally { await fh.close(); }
       await rename(part, file);
     } catch (e) {
-      await rm(part, { force: true });
+      // The domain runs on first: nothing in the cleanup may stand between a failed save and that.
       this.resumeCancelled(id);
+      if (created) await rm(part, { force: true }).catch(() => { /* gone already */ });
       throw new Error(`save of ${d.cfg.name} failed, it runs on: ${(e as Error).message}`);
     }
     this.logLine(d, `[xend] domain ${d.cfg.name} (${id}) saved to ${file}`);
@@ -261,23 +283,32 @@ export class Xend {
     return size;
   }
 
+  /** Whether a save file carries this xend's MAC (it was written by a xend holding our secret). */
+  private ownSaveFile(bytes: Uint8Array): boolean {
+    if (!this.secret || bytes.length < 12 + 48 + 16) return false;
+    const a = bytes.length - 16 - 48;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (dv.getUint32(a, true) !== REC.AUTH || dv.getUint32(a + 8, true) !== 32 || dv.getUint32(bytes.length - 16, true) !== REC.END) return false;
+    return timingSafeEqual(bytes.subarray(a + 12, a + 44), saveMac(this.secret, bytes.subarray(0, a)));
+  }
+
   async restore(file: string, paused: boolean, progress: (phase: string, done: number, total: number) => void): Promise<{ id: number; name: string }> {
-    let bytes: Uint8Array;
-    try { bytes = new Uint8Array(await readFile(file)); } catch { throw new Error(`cannot read ${file}`); }
+    // A save holds at most the host's memory and its records: a larger file is not one of ours.
+    const bytes = await readRegular(file, this.host.machineMiB * 1048576 + (64 << 20), "save file");
     progress("checking", 0, bytes.length);
     const s = openStream(bytes);
     progress("checking", bytes.length, bytes.length);
-    const ts = s.toolstack as ToolstackRecord | undefined;
-    const cfg: DomainConfig = ts?.config ?? {
-      name: s.info.name, kernel: "", memory: s.info.memoryMiB, maxmem: s.info.memoryMiB, vcpus: s.info.vcpus, disks: [], vifs: [],
-      on_poweroff: "destroy", on_reboot: "destroy", on_crash: "destroy", warnings: [],
-    };
-    if (this.nameInUse(cfg.name)) throw new Error(`a domain named ${cfg.name} already exists`);
+    const where = `save file ${file}`;
+    const ts = validateToolstack(s.toolstack, where, s.info);
+    const notes = checkPaths(ts.config, this.ownSaveFile(bytes), where);
+    if (this.nameInUse(ts.config.name)) throw new Error(`a domain named ${ts.config.name} already exists`);
     const h = restoreDomain(this.host, s, this.devices(ts), paused);
     progress("restoring", bytes.length, bytes.length);
-    this.adopt(h, ts ?? { config: cfg, weight: 256, cap: 0 });
-    this.logLine(this.doms.get(h.domid)!, `[xend] domain ${cfg.name} (${h.domid}) restored from ${file}`);
-    return { id: h.domid, name: cfg.name };
+    this.adopt(h, ts);
+    const d = this.doms.get(h.domid)!;
+    for (const n of notes) this.logLine(d, `[xend] ${n}`);
+    this.logLine(d, `[xend] domain ${ts.config.name} (${h.domid}) restored from ${file}`);
+    return { id: h.domid, name: ts.config.name };
   }
 
   // ---- migration (host/migrate/) ----
@@ -285,28 +316,31 @@ export class Xend {
   nameInUse(name: string): boolean { for (const d of this.doms.values()) if (d.cfg.name === name) return true; return false; }
   log(s: string): void { console.error(`xend: ${s}`); }
 
-  devices(ts: unknown): { disks: DiskSpec[]; vifs: { mac?: string }[] } {
-    const cfg = (ts as ToolstackRecord | undefined)?.config;
+  devices(ts: ToolstackRecord): { disks: DiskSpec[]; vifs: { mac?: string; devid?: number }[] } {
     return {
-      disks: (cfg?.disks ?? []).map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
-      vifs: (cfg?.vifs ?? []).map((v) => ({ mac: v.mac, devid: v.devid })),
+      disks: ts.config.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
+      vifs: ts.config.vifs.map((v) => ({ mac: v.mac, devid: v.devid })),
     };
   }
 
-  /** A restored or migrated-in domain joins the toolstack, with its config, weight and cap. */
-  adopt(h: DomainHandle, toolstack: unknown): void {
-    const ts = toolstack as ToolstackRecord | undefined;
+  /** An incoming migration's toolstack record, validated as a config file and its paths checked
+   * (the connection proved it knows our secret); throws a one-line Error. */
+  admit(toolstack: unknown, info: { name: string; memoryMiB: number; vcpus: number }): { ts: ToolstackRecord; notes: string[] } {
+    const ts = validateToolstack(toolstack, "the migration stream", info);
+    return { ts, notes: checkPaths(ts.config, true, "the migration stream") };
+  }
+
+  /** A restored or migrated-in domain joins the toolstack, with its (validated) config, weight and cap. */
+  adopt(h: DomainHandle, ts: ToolstackRecord, notes: string[] = []): void {
     const x = this.host.core.x;
-    const cfg: DomainConfig = ts?.config ?? {
-      name: h.name, kernel: "", memory: Math.round(x.hv_domain_pages(h.domid) / 256), maxmem: Math.round(x.hv_domain_pages(h.domid) / 256),
-      vcpus: x.hv_domain_vcpus(h.domid), disks: [], vifs: [], on_poweroff: "destroy", on_reboot: "destroy", on_crash: "destroy", warnings: [],
-    };
+    const cfg = ts.config;
     if (cfg.maxmem > cfg.memory) x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
-    const weight = ts?.weight ?? 256, cap = ts?.cap ?? 0;
+    const weight = ts.weight, cap = ts.cap;
     x.hv_domain_sched(h.domid, weight, cap);
     const d: Dom = { handle: h, cfg, log: [], logBytes: 0, consoles: new Set(), waiters: [], created: Date.now(), weight, cap, restarts: 0 };
     h.onConsole = (b) => this.appendLog(d, b);
     this.doms.set(h.domid, d);
+    for (const n of notes) this.logLine(d, `[xend] ${n}`);
     this.netSetup(d);
     this.wake();
   }
@@ -323,7 +357,7 @@ export class Xend {
       case "stop": setImmediate(() => this.stop()); return { ok: true };
       case "create": {
         const cfg = parseConfig(req.text + "\n" + req.overrides.join("\n"), req.file);
-        const id = this.start(cfg);
+        const id = await this.start(cfg);
         return { ok: true, data: { id, name: cfg.name } };
       }
       case "list": return { ok: true, data: this.rows() };
@@ -406,7 +440,9 @@ export class Xend {
       }
       case "migrate": {
         const id = this.find(req.dom);
-        const sum = await migrate(this, id, { host: req.host, port: req.port ?? DEFAULT_RELOCATION_PORT, live: !!req.live, secret: process.env.XEND_RELOCATION_SECRET || undefined, progress: progressTo(sock) });
+        const port = req.port ?? DEFAULT_RELOCATION_PORT;
+        const secret = isLoopbackHost(req.host) ? secretForLoopback(port, this.secret) : this.secret;
+        const sum = await migrate(this, id, { host: req.host, port, live: !!req.live, secret, progress: progressTo(sock) });
         return { ok: true, data: sum };
       }
       case "restore": return { ok: true, data: await this.restore(req.file, !!req.paused, progressTo(sock)) };
@@ -442,6 +478,10 @@ export class Xend {
   // ---- the socket ----
   listen(path = socketPath()): Promise<void> {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // Only in a directory of ours (one made by another user could have its socket swapped).
+    const st = lstatSync(dirname(path));
+    const me = typeof process.getuid === "function" ? process.getuid() : st.uid;
+    if (!st.isDirectory() || st.uid !== me) throw new Error(`${dirname(path)} is not a directory of ours (uid ${me}): refusing to put xend's socket there`);
     chmodSync(dirname(path), 0o700);
     if (existsSync(path)) rmSync(path);
     this.server = createServer((sock) => {

@@ -6,7 +6,7 @@
 // Indirect descriptors (BLKIF_OP_INDIRECT, "feature-max-indirect-segments"): a request names up to 8
 // granted pages that hold its segment list (8 bytes each, 512 per page), so one request moves up to
 // MAX_INDIRECT_SEGMENTS pages instead of 11.
-import { openSync, readSync, writeSync, fsyncSync, fstatSync, closeSync } from "node:fs";
+import { openSync, readSync, writeSync, fsyncSync, fstatSync, closeSync, constants } from "node:fs";
 import type { Core } from "../../core";
 import type { XenStore } from "../xenstore/store";
 import { vdevNumber as libxlVdevNumber } from "../../xend/config";
@@ -60,8 +60,13 @@ export class BlkBack {
 
   constructor(private readonly core: Core, private readonly store: XenStore, readonly domid: number, readonly disk: DiskSpec) {
     this.devid = vdevNumber(disk.vdev);
-    this.fd = openSync(disk.path, disk.writable ? "r+" : "r");
-    this.sectors = Math.floor(fstatSync(this.fd).size / 512);
+    // O_NONBLOCK: a FIFO must not hold the opener until a writer comes; then only a regular file or a
+    // block device is taken as a disk (a character device or FIFO has no size and no sectors).
+    const fd = openSync(disk.path, (disk.writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK | constants.O_NOCTTY);
+    const st = fstatSync(fd);
+    if (!st.isFile() && !st.isBlockDevice()) { closeSync(fd); throw new Error(`disk ${disk.path}: not a regular file or block device`); }
+    this.fd = fd;
+    this.sectors = Math.floor(st.size / 512);
     this.feDir = `/local/domain/${domid}/device/vbd/${this.devid}`;
     this.beDir = `/local/domain/0/backend/vbd/${domid}/${this.devid}`;
     const s = store;
