@@ -257,13 +257,14 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
       if (!r) { c.i64(0); return; }
       c.get(L_R0 + r[0]);
       if (r[1]) c.i64(r[1] * 8).op(Op.i64_shr_u);
-      if (size !== 8) c.i64(mask(size)).op(Op.i64_and);
+      if (size === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u);
+      else if (size !== 8) c.i64(mask(size)).op(Op.i64_and);
     };
     const wr = (addr: number, size: number, val: () => void) => { // size 4: zero-extends; 8: whole
       const r = regOf(addr)!;
       written.add(r[0]);
       if (size === 8) { val(); c.set(L_R0 + r[0]); return; }
-      if (size === 4) { val(); c.i64(0xffffffffn).op(Op.i64_and).set(L_R0 + r[0]); return; }
+      if (size === 4) { val(); c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u).set(L_R0 + r[0]); return; }
       // byte (or byte 1 = AH..BH)
       const sh = BigInt(r[1] * 8);
       c.get(L_R0 + r[0]).i64(~(0xffn << sh)).op(Op.i64_and);
@@ -380,7 +381,16 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
     // x86 ALU op `kind` of size on a (T2) and b (T3), both masked; result (masked) left in T2; flags set.
     const alu = (kind: number, size: number) => {
       const m = mask(size);
-      const res = (o: Op, extra?: () => void) => () => { c.get(L_T2).get(L_T3).op(o); if (extra) extra(); };
+      // 32-bit operations in i32 (the result comes zero-extended, as the masked result: the flags derived
+      // from it are the same), so that a dependent chain is one instruction per operation.
+      const w32 = size === 4;
+      const I32: Partial<Record<Op, Op>> = { [Op.i64_add]: Op.i32_add, [Op.i64_sub]: Op.i32_sub, [Op.i64_and]: Op.i32_and,
+        [Op.i64_or]: Op.i32_or, [Op.i64_xor]: Op.i32_xor };
+      const res = (o: Op) => () => {
+        if (w32) c.get(L_T2).op(Op.i32_wrap_i64).get(L_T3).op(Op.i32_wrap_i64).op(I32[o]!).op(Op.i64_extend_i32_u);
+        else c.get(L_T2).get(L_T3).op(o);
+      };
+      const narrow = w32 && kind !== 2 && kind !== 3; // FRES holds the masked result already
       switch (kind) {
         case 0: setFlags(LF_ADD, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_add)); break;
         case 1: setFlags(LF_LOGIC, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_or)); break;
@@ -399,7 +409,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
           break;
         }
       }
-      c.get(L_FRES); if (size !== 8) c.i64(m).op(Op.i64_and); c.set(L_T2);
+      c.get(L_FRES); if (size !== 8 && !narrow) c.i64(m).op(Op.i64_and); c.set(L_T2);
     };
     const incdec = (dec: boolean, size: number, src: () => void, dst: () => void) => {
       // INC/DEC keep CF: make RFLAGS.CF current unless the state is INC/DEC already.
@@ -412,8 +422,10 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
         c.end(); extra--;
       }
       src(); c.set(L_T2);
-      setFlags(dec ? LF_DEC : LF_INC, size, () => c.get(L_T2), () => c.i64(1),
-        () => { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add).i64(mask(size)).op(Op.i64_and); });
+      setFlags(dec ? LF_DEC : LF_INC, size, () => c.get(L_T2), () => c.i64(1), () => {
+        if (size === 4) c.get(L_T2).op(Op.i32_wrap_i64).i32(1).op(dec ? Op.i32_sub : Op.i32_add).op(Op.i64_extend_i32_u);
+        else { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add); if (size !== 8) c.i64(mask(size)).op(Op.i64_and); }
+      });
       dst();
     };
     const canonicalOrExit = (i: Insn, idx: number) => { // the i64 in T1 must be canonical
