@@ -27,7 +27,7 @@ import {
 import * as F from "./fast";
 import { F_JIT, jitMode, jitHeat, jitDrop, jitService, pageGen, jitStat } from "./jit";
 import { specialise } from "./fast";
-import { JIT_IO, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES } from "../memmap";
+import { JIT_IO, JIO_EXIT, JEXIT_BUDGET, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES } from "../memmap";
 
 let faults = 0; // steps of the current run() that delivered an exception instead of retiring
 
@@ -156,7 +156,10 @@ export function run(budget: i32): i32 {
     let vpn: u64 = <u64>-1; // linear page of the code page cached in hpage
     let hpage: i32 = 0;
     let modeKey = (mode as u64) << 32; // the second word of a valid entry's tag
-    let bs = true; // this instruction starts a block (JIT heat is counted there)
+    // This instruction starts a block (JIT heat is counted there). Not where run() starts: that is often
+    // where the last slice's budget ran out, in the middle of a block.
+    let bs = false;
+    let quiet = false; // the general path ran an instruction only because the budget ended a region's block
     while (n < budget) {
       let host: i32;
       if ((ip >> 12) == vpn) {
@@ -208,6 +211,9 @@ export function run(budget: i32): i32 {
             continue;
           }
           n++; // no progress: the interpreter runs the entry instruction
+          // When the slice's budget was too short for the region's first block, the instructions that follow
+          // are not block starts (heat there would compile regions entered mid-block).
+          quiet = load<i32>(JIT_IO + JIO_EXIT) == JEXIT_BUDGET;
           break;
         }
         case F.F_MOV_RR32: rset(fA(e), 4, load<u32>(fB(e))); ip += len; continue;
@@ -667,7 +673,8 @@ export function run(budget: i32): i32 {
       execute();
       if (fault) { ip = faultAt(ip); break; }
       ip = nextIp;
-      bs = true;
+      bs = !quiet;
+      quiet = false;
       vpn = <u64>-1; // it may have changed the translation of the code page
       modeKey = (mode as u64) << 32; // or the mode
       if (stopReason >= 0 || singleStep || !fastOk()) break;

@@ -97,6 +97,7 @@ export class Jit {
         this.x.jit_install(host, curMode, -1, gen, 0, 0);
         continue;
       }
+      if (this.debug) process.stderr.write(`jit: region at ${lin.toString(16)} (mode ${curMode}): ${blocks.length} blocks, ${blocks.reduce((a, b) => a + b.insns.length, 0)} instructions\n`);
       funcs.push(translate(blocks, entry, is64, "f" + funcs.length));
       let lo = 0x1000, hi = 0;
       for (const b of blocks) for (const i of b.insns) { lo = Math.min(lo, i.off); hi = Math.max(hi, i.off + Math.max(i.len, 1)); }
