@@ -25,17 +25,10 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runBare } from "../host/bare";
 import { jitSettings, type JitStats } from "../host/jit/jit";
+import { repoRoot } from "../tests/lib/repo";
 
 const PROGRAMS = ["crc32", "sieve", "memcpy", "sort"];
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, "guests", "Makefile"))) return dir;
-    dir = dirname(dir);
-  }
-  return process.cwd();
-}
 
 interface Row {
   name: string;

@@ -9,15 +9,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseElf } from "../host/elf";
 import { runBare, BareMachine } from "../host/bare";
+import { repoRoot } from "./lib/repo";
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, "guests", "Makefile"))) return dir;
-    dir = dirname(dir);
-  }
-  return process.cwd();
-}
 const ROOT = repoRoot();
 const GB = join(ROOT, "guests", "build");
 const XM = join(ROOT, "bin", "xm.js");

@@ -9,15 +9,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { repoRoot } from "./lib/repo";
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, "guests", "Makefile"))) return dir;
-    dir = dirname(dir);
-  }
-  return process.cwd();
-}
 const ROOT = repoRoot();
 const PRE = join(ROOT, "guests", "prebuilt"), GB = join(ROOT, "guests", "build");
 const files = readdirSync(PRE).filter((f) => f.endsWith(".elf")).sort();

@@ -4,15 +4,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+export { repoRoot } from "../../tests/lib/repo";
 
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, "guests", "Makefile"))) return dir;
-    dir = dirname(dir);
-  }
-  return process.cwd();
-}
 
 /** The host CPU's model name (from /proc/cpuinfo, as `lscpu` shows it). */
 export function cpuModel(): string {
