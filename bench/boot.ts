@@ -33,6 +33,8 @@ interface Boot {
   cpu_s: number | null;
   /** Wall time to the process's exit (after the guest's poweroff). */
   exit_s: number;
+  /** `xm run --jit-stats`: the JIT's figures at the end (code cache, compile time, peak RSS ...). */
+  jit?: Record<string, unknown>;
 }
 
 /** Starts cmd, waits for the marker on stdout and for the process's exit. */
@@ -62,7 +64,8 @@ function boot(cmd: string, args: string[], env: NodeJS.ProcessEnv, okStatus: num
       const tail = (out.slice(-1500) + err).trim();
       if (shell === null) return reject(new Error(`no shell marker (exit ${code ?? signal}):\n${tail}`));
       if (code === null || !okStatus.includes(code)) return reject(new Error(`exit ${code ?? signal} after the marker (no clean poweroff):\n${tail}`));
-      resolve({ shell_s: shell, wall_s: wall, cpu_s: cpu, exit_s: secs() });
+      const j = /^xm: jit (\{.*\})$/m.exec(err);
+      resolve({ shell_s: shell, wall_s: wall, cpu_s: cpu, exit_s: secs(), jit: j ? JSON.parse(j[1]) : undefined });
     });
   });
 }
@@ -86,7 +89,7 @@ async function main(): Promise<number> {
   console.log(`${"run".padEnd(30)} ${"shell (uptime) s".padStart(17)} ${"wall to shell s".padStart(16)} ${"CPU to shell s".padStart(15)} ${"wall to exit s".padStart(15)}`);
 
   const xm = join(root, "bin", "xm.js");
-  const xmArgs = [xm, "run", kernel, "--memory", "256", "--ramdisk", initrd, "--cmdline", "console=hvc0 quiet"];
+  const xmArgs = [xm, "run", kernel, "--memory", "256", "--ramdisk", initrd, "--cmdline", "console=hvc0 quiet", "--jit-stats"];
   const runs: { key: string; label: string; go: () => Promise<Boot> }[] = [
     { key: "linux", label: `xm run (XENWASM_JIT=${jitSetting()})`, go: () => boot(process.execPath, xmArgs, xenwasmEnv(false), [0]) },
   ];
@@ -124,6 +127,8 @@ async function main(): Promise<number> {
     });
     console.log(JSON.stringify({
       ...f("linux"), ...f("linux_interp"), ...f("qemu_tcg"),
+      // The JIT's figures for the default run (code cache, compile time, regions, exits; the process's peak RSS).
+      jit: res.linux?.jit ?? null,
       xenwasm_jit: jitSetting(), cpu, qemu, kernel: basename(kernel), notes,
     }));
   }

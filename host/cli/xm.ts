@@ -9,6 +9,7 @@ import { parseElf } from "../elf";
 import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
 import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
 import { natOptionsFromEnv } from "../devices/net/nat";
+import type { Jit } from "../jit/jit";
 import { XEND_COMMANDS, XmError } from "./xmcmds";
 
 /** An error whose message is shown as is (after `xm: `). */
@@ -87,7 +88,7 @@ the program's segments loaded at their physical addresses. Bytes the guest write
 go to standard output; a write to port 0xF4 ends the run and its value is xm's exit status. A guest
 fault with no handler is reported on standard error and gives exit status 1.
   --stats       print the instruction count, run time and MIPS on standard error at the end
-  --jit-stats   print the JIT tier's figures (regions, compile time, exits by reason) at the end
+  --jit-stats   print the JIT tier's figures (regions, compile time, exits by reason, code cache, peak RSS) at the end
   --ram SIZE    RAM size, e.g. 64M or 1G (default ${DEFAULT_RAM >>> 20}M)`,
   async run(args) {
     const { opts, rest } = parseArgs("run", args, {
@@ -121,12 +122,17 @@ fault with no handler is reported on standard error and gives exit status 1.
       process.stderr.write(`xm: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s: ${mips.toFixed(1)} MIPS\n`);
     }
     if (opts["--jit-stats"] && m.core.jit) {
-      process.stderr.write(`xm: jit ${JSON.stringify(m.core.jit.stats())}\n`);
+      process.stderr.write(`xm: jit ${JSON.stringify(jitReport(m.core.jit))}\n`);
       if (m.core.jit.debug) process.stderr.write(`xm: jit blocks end at ${JSON.stringify([...m.core.jit.debug].sort((a, b) => b[1] - a[1]))}\n`);
     }
     return r.status & 0xff;
   },
 };
+
+/** The JIT's figures and the process's peak memory (V8's code for the regions included). */
+function jitReport(j: Jit): object {
+  return { ...j.stats(), max_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024) };
+}
 
 // The bundled default guest (our small PV hello), found next to the package: the one built from its
 // source (guests/build/, `npm run guests`) if there is one, else the prebuilt copy shipped with the
@@ -202,6 +208,7 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
     host.nat?.close();
   }
   if (detached) { process.stderr.write("\nxm: detached: the domain is gone with this process\n"); return 0; }
+  if (opts["--jit-stats"] && host.core.jit) process.stderr.write(`xm: jit ${JSON.stringify(jitReport(host.core.jit))}\n`);
   const st = host.state(dom.domid);
   if (st !== 2) { process.stderr.write("xm: no domain can run\n"); return 1; }
   const reason = host.shutdownReason(dom.domid);
