@@ -129,6 +129,7 @@ async function main(): Promise<number> {
       ...f("linux"), ...f("linux_interp"), ...f("qemu_tcg"),
       // The JIT's figures for the default run (code cache, compile time, regions, exits; the process's peak RSS).
       jit: res.linux?.jit ?? null,
+      linux_interp_max_rss_mib: (res.linux_interp?.jit?.max_rss_mib as number | undefined) ?? null,
       xenwasm_jit: jitSetting(), cpu, qemu, kernel: basename(kernel), notes,
     }));
   }

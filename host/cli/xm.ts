@@ -121,17 +121,17 @@ fault with no handler is reported on standard error and gives exit status 1.
       const mips = r.seconds > 0 ? r.instructions / r.seconds / 1e6 : 0;
       process.stderr.write(`xm: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s: ${mips.toFixed(1)} MIPS\n`);
     }
-    if (opts["--jit-stats"] && m.core.jit) {
+    if (opts["--jit-stats"]) {
       process.stderr.write(`xm: jit ${JSON.stringify(jitReport(m.core.jit))}\n`);
-      if (m.core.jit.debug) process.stderr.write(`xm: jit blocks end at ${JSON.stringify([...m.core.jit.debug].sort((a, b) => b[1] - a[1]))}\n`);
+      if (m.core.jit?.debug) process.stderr.write(`xm: jit blocks end at ${JSON.stringify([...m.core.jit.debug].sort((a, b) => b[1] - a[1]))}\n`);
     }
     return r.status & 0xff;
   },
 };
 
 /** The JIT's figures and the process's peak memory (V8's code for the regions included). */
-function jitReport(j: Jit): object {
-  return { ...j.stats(), max_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024) };
+function jitReport(j: Jit | null): object {
+  return { mode: j ? j.mode : "off", ...(j ? j.stats() : {}), max_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024) };
 }
 
 // The bundled default guest (our small PV hello), found next to the package: the one built from its
@@ -208,7 +208,7 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
     host.nat?.close();
   }
   if (detached) { process.stderr.write("\nxm: detached: the domain is gone with this process\n"); return 0; }
-  if (opts["--jit-stats"] && host.core.jit) process.stderr.write(`xm: jit ${JSON.stringify(jitReport(host.core.jit))}\n`);
+  if (opts["--jit-stats"]) process.stderr.write(`xm: jit ${JSON.stringify(jitReport(host.core.jit))}\n`);
   const st = host.state(dom.domid);
   if (st !== 2) { process.stderr.write("xm: no domain can run\n"); return 1; }
   const reason = host.shutdownReason(dom.domid);
