@@ -36,6 +36,7 @@ export interface JitStats {
 }
 
 export const MAX_REGIONS = 16384; // table slots in use before the code cache is flushed whole
+const MAX_IN_FLIGHT = 2; // background compiles at once
 const MAX_MAP_RECORDS = (MM.JIT_MAP_ENTRIES >> 1) - MM.JIT_REQ_MAX; // the core's map takes at most half its size
 
 export class Jit {
@@ -52,6 +53,11 @@ export class Jit {
     this.base = table.length;
   }
   private base: number;
+  /** Compile in the background (WebAssembly.compile) and install between slices: for hosts whose run loop
+   *  yields to the event loop (XenHost, xend). Otherwise (bare machines, tests, force) compiles are synchronous. */
+  async = false;
+  private inFlight = 0;
+  private pending = new Set<string>();
   /** XENWASM_JIT_DEBUG=1: what ends blocks (opcode, form), counted per compiled block. */
   debug: Map<string, number> | null =
     (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_DEBUG ? new Map() : null;
@@ -67,7 +73,7 @@ export class Jit {
     for (let q = 0; q < n && q < MM.JIT_REQ_MAX; q++) {
       const r = MM.JIT_REQ + 32 + q * 32;
       const lin = dv.getBigUint64(r, true), host = dv.getInt32(r + 8, true), gen = dv.getUint32(r + 12, true);
-      if (dv.getInt32(r + 16, true) !== curMode) continue;
+      if (dv.getInt32(r + 16, true) !== curMode || this.pending.has(`${host}:${curMode}`)) continue;
       const page = host & ~0xfff, entry = host & 0xfff, linPage = lin - BigInt(entry);
       const decode = (off: number): Insn | null => {
         const e = this.x.jit_decode(linPage + BigInt(off), page + off);
@@ -103,26 +109,48 @@ export class Jit {
       for (const b of blocks) for (const i of b.insns) { lo = Math.min(lo, i.off); hi = Math.max(hi, i.off + Math.max(i.len, 1)); }
       meta.push({ host, gen, lo, hi: Math.min(hi, 0x1000) });
     }
-    let installed = 0;
     this.translateMs += performance.now() - t0;
-    if (funcs.length) {
-      if (this.next + funcs.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS) this.flush();
-      const bytes = buildModule(IMPORTS, funcs);
-      const mod = new WebAssembly.Module(bytes);
-      const inst = new WebAssembly.Instance(mod, {
-        env: { memory: this.x.memory, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond },
-      });
-      this.modules++;
-      this.codeBytes += bytes.length;
-      const need = this.next + funcs.length - this.table.length;
-      if (need > 0) this.table.grow(Math.max(need, 256));
-      meta.forEach((m, i) => {
-        const idx = this.next++;
-        this.table.set(idx, inst.exports["f" + i] as WebAssembly.ExportValue as never);
-        if (this.x.jit_install(m.host, curMode, idx, m.gen, m.lo, m.hi)) { installed++; this.regions++; }
-      });
+    if (!funcs.length) { this.compileMs += performance.now() - t0; return 0; }
+    const bytes = buildModule(IMPORTS, funcs);
+    if (!this.async) {
+      const installed = this.install(new WebAssembly.Module(bytes), meta, curMode, bytes.length);
+      this.compileMs += performance.now() - t0;
+      return installed;
     }
+    // In the background: V8 compiles on its own threads while the guest runs on (interpreted there);
+    // at most MAX_IN_FLIGHT batches at once, others dropped (they come back when hot again). The result is
+    // installed between slices; a region whose page was written meanwhile is refused by the core.
+    if (this.inFlight >= MAX_IN_FLIGHT) { this.compileMs += performance.now() - t0; return 0; }
+    const keys = meta.map((m) => `${m.host}:${curMode}`);
+    for (const k of keys) this.pending.add(k);
+    this.inFlight++;
+    WebAssembly.compile(bytes).then((mod) => {
+      const t1 = performance.now();
+      this.install(mod, meta, curMode, bytes.length);
+      this.compileMs += performance.now() - t1;
+    }, (e) => { if (this.debug) process.stderr.write(`jit: compile failed: ${(e as Error).message}\n`); }).finally(() => {
+      this.inFlight--;
+      for (const k of keys) this.pending.delete(k);
+    });
     this.compileMs += performance.now() - t0;
+    return 0;
+  }
+
+  private install(mod: WebAssembly.Module, meta: { host: number; gen: number; lo: number; hi: number }[], mode: number, size: number): number {
+    if (this.next + meta.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS) this.flush();
+    const inst = new WebAssembly.Instance(mod, {
+      env: { memory: this.x.memory, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond },
+    });
+    this.modules++;
+    this.codeBytes += size;
+    const need = this.next + meta.length - this.table.length;
+    if (need > 0) this.table.grow(Math.max(need, 256));
+    let installed = 0;
+    meta.forEach((m, i) => {
+      const idx = this.next++;
+      this.table.set(idx, inst.exports["f" + i] as WebAssembly.ExportValue as never);
+      if (this.x.jit_install(m.host, mode, idx, m.gen, m.lo, m.hi)) { installed++; this.regions++; }
+    });
     return installed;
   }
 

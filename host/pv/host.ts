@@ -62,6 +62,9 @@ export class XenHost {
 
   static async create(machineMiB = 1024): Promise<XenHost> {
     const core = await Core.create({ ioIn: () => -1, ioOut: () => false });
+    // The host's run loop yields to the event loop between slices: compiles can go to V8's threads
+    // (not with force, whose point is that code runs compiled from its first instruction).
+    if (core.jit && core.jit.mode === "on") core.jit.async = true;
     if (core.x.hv_init(machineMiB) < 0) throw new Error(`hypervisor init failed (${machineMiB} MiB of machine memory)`);
     const now = Date.now();
     core.x.hv_set_wallclock(BigInt(Math.floor(now / 1000)), (now % 1000) * 1e6);
