@@ -97,28 +97,7 @@ static void responder(int peer)
 
 static void run(int final, int peer);
 
-#if defined(__x86_64__)
-#define VIRT_BASE 0xffffffff80000000UL
-#define M2P ((volatile uint64_t *)0xffff800000000000UL)
-#else
-#define VIRT_BASE 0xc0000000UL
-#define M2P ((volatile uint32_t *)0xf5800000UL)
-#endif
-/* Machine address of the L1 entry for `va`, walking our page tables through their read-only mappings. */
-static uint64_t l1e_ma(unsigned long va)
-{
-	unsigned long cr3;
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	uint64_t t = cr3 & ~0xfffUL;
-#define VA_OF_MA(ma) ((volatile uint64_t *)(VIRT_BASE + ((unsigned long)M2P[(ma) >> 12] << 12)))
-#if defined(__x86_64__)
-	for (int lvl = 4; lvl >= 2; lvl--) t = VA_OF_MA(t)[(va >> (12 + 9 * (lvl - 1))) & 511] & 0x000ffffffffff000ULL;
-#else
-	t = VA_OF_MA(t)[(va >> 30) & 3] & 0xffffff000ULL;
-	t = VA_OF_MA(t)[(va >> 21) & 511] & 0xffffff000ULL;
-#endif
-	return t + ((va >> 12) & 511) * 8;
-}
+#include "pt.h"
 
 int pv_main(void)
 {

@@ -15,13 +15,7 @@
  * written; no area page is): it prints those frames as "noise <what> <mfn>" lines before "ready". */
 #include "pv.h"
 
-#if defined(__x86_64__)
-#define VIRT_BASE 0xffffffff80000000UL
-#define M2P ((volatile uint64_t *)0xffff800000000000UL)
-#else
-#define VIRT_BASE 0xc0000000UL
-#define M2P ((volatile uint32_t *)0xf5800000UL)
-#endif
+#include "pt.h"
 
 #define NPAGES 64
 #define MMUEXT_CLEAR_PAGE 16
@@ -38,27 +32,7 @@ struct reservation { xen_ulong_t extent_start; xen_ulong_t nr_extents; uint32_t 
 
 static unsigned long pfn_of(const volatile void *p) { return ((unsigned long)p - VIRT_BASE) >> 12; }
 static unsigned long mfn_of_page(int i) { return p2m[pfn_of(area[i])]; }
-static unsigned long va_of_pfn(unsigned long pfn) { return VIRT_BASE + (pfn << 12); }
 
-/* Machine address of the L1 entry for `va` (our tables read through their read-only mappings). */
-static uint64_t l1e_ma(unsigned long va)
-{
-	unsigned long cr3;
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	uint64_t t = cr3 & ~0xfffUL;
-#if defined(__x86_64__)
-	for (int lvl = 4; lvl >= 2; lvl--) {
-		uint64_t *tv = (uint64_t *)va_of_pfn(M2P[t >> 12]);
-		t = tv[(va >> (12 + 9 * (lvl - 1))) & 511] & 0x000ffffffffff000ULL;
-	}
-#else
-	uint64_t *l3 = (uint64_t *)va_of_pfn(M2P[t >> 12]);
-	uint64_t e3 = l3[(va >> 30) & 3];
-	uint64_t *l2 = (uint64_t *)va_of_pfn(M2P[(e3 & 0xffffff000ULL) >> 12]);
-	t = l2[(va >> 21) & 511] & 0xffffff000ULL;
-#endif
-	return t + ((va >> 12) & 511) * 8;
-}
 
 static volatile struct grant_entry *gt;
 static xen_ulong_t gframe;

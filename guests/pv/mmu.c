@@ -5,15 +5,12 @@
  * hypervisor's page-table slots, foreign M2P updates, bad pointers. Direct writes to page tables and
  * to the M2P fault. Prints "ok:"/"FAIL:" lines and a verdict. */
 #include "pv.h"
+#include "pt.h"
 
 #if defined(__x86_64__)
-#define VIRT_BASE 0xffffffff80000000UL
-#define M2P ((volatile uint64_t *)0xffff800000000000UL)
 #define XEN_SLOT_PTR(l4ma) ((l4ma) + 256 * 8)
 #define NO_L1_VA 0xffff900000000000UL
 #else
-#define VIRT_BASE 0xc0000000UL
-#define M2P ((volatile uint32_t *)0xf5800000UL)
 #define NO_L1_VA 0x80000000UL
 #endif
 
@@ -27,7 +24,6 @@ void pv_trap(struct pv_frame *f)
 }
 
 static xen_ulong_t *p2m;
-static unsigned long va_of_pfn(unsigned long pfn) { return VIRT_BASE + (pfn << 12); }
 static uint64_t ma_of_pfn(unsigned long pfn) { return (uint64_t)p2m[pfn] << 12; }
 
 static long mmu_update(uint64_t ptr, uint64_t val)
@@ -44,26 +40,6 @@ static long mmuext(uint32_t cmd, xen_ulong_t a1)
 	return hypercall5(__HYPERVISOR_mmuext_op, (long)&op, 1, 0, DOMID_SELF, 0);
 }
 
-/* Machine address of the L1 entry for `va` (walking our tables through their read-only mappings). */
-static uint64_t l1e_ma(unsigned long va)
-{
-	unsigned long cr3;
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	uint64_t t = cr3 & ~0xfffUL;
-#if defined(__x86_64__)
-	for (int lvl = 4; lvl >= 2; lvl--) {
-		uint64_t *tv = (uint64_t *)va_of_pfn(M2P[t >> 12]);
-		uint64_t e = tv[(va >> (12 + 9 * (lvl - 1))) & 511];
-		t = e & 0x000ffffffffff000ULL;
-	}
-#else
-	uint64_t *l3 = (uint64_t *)va_of_pfn(M2P[t >> 12]);
-	uint64_t e3 = l3[(va >> 30) & 3];
-	uint64_t *l2 = (uint64_t *)va_of_pfn(M2P[(e3 & 0xffffff000ULL) >> 12]);
-	t = l2[(va >> 21) & 511] & 0xffffff000ULL;
-#endif
-	return t + ((va >> 12) & 511) * 8;
-}
 
 int pv_main(void)
 {
