@@ -3,7 +3,7 @@
 // where they are. Standard WebAssembly JS API only (Module, Instance, Table, the core's Memory).
 import * as MM from "../../assembly/memmap";
 import { buildModule } from "./wasm";
-import { IMPORTS, discover, translate, stack32, type Insn } from "./translate";
+import { IMPORTS, discover, translate, stack32, worthCompiling, type Insn } from "./translate";
 
 export type JitMode = "off" | "on" | "force";
 export const JIT_MODES: Record<JitMode, number> = { off: 0, on: 1, force: 2 };
@@ -99,7 +99,7 @@ export class Jit {
         }
       }
       const first = blocks.find((b) => b.start === entry);
-      if (!first || first.insns[0].form === -1) { // the entry itself is not translated: not asked again
+      if (!first || first.insns[0].form === -1 || !worthCompiling(blocks)) { // nothing to gain: not asked again
         this.x.jit_install(host, curMode, -1, gen, 0, 0);
         continue;
       }

@@ -49,6 +49,30 @@ const LOCALS = [
 
 export const MAX_REGION_INSNS = 600;
 
+/** A function body that notes which guest-register locals it reads or writes. */
+class RegCode extends Code {
+  regs = new Set<number>();
+  private note(l: number): void { if (l >= L_R0 && l < L_R0 + 16) this.regs.add(l - L_R0); }
+  get(l: number): this { this.note(l); return super.get(l); }
+  set(l: number): this { this.note(l); return super.set(l); }
+  tee(l: number): this { this.note(l); return super.tee(l); }
+}
+
+/** A region worth compiling: a loop inside it, or enough instructions before it leaves (entering and
+ *  leaving compiled code costs about as much as interpreting a few instructions). */
+export function worthCompiling(blocks: Block[]): boolean {
+  const n = blocks.reduce((a, b) => a + b.insns.filter((i) => i.form !== -1).length, 0);
+  if (n >= MIN_REGION_INSNS) return true;
+  const starts = new Set(blocks.map((b) => b.start));
+  return blocks.some((b) => {
+    const l = b.insns[b.insns.length - 1];
+    if (!l || l.form === -1 || !isBranch(l.form) || l.form === F.RET) return false;
+    const t = l.off + l.len + Number(BigInt.asIntN(64, l.imm));
+    return starts.has(t) && t <= b.start; // a branch back
+  });
+}
+export const MIN_REGION_INSNS = 8;
+
 /** One decoded instruction, as its cache entry holds it. */
 export interface Insn {
   off: number; len: number; form: number; aux: number; scale: number;
@@ -190,14 +214,13 @@ type FlagState = { op: number; size: number } | null; // null: only the locals k
 
 /** Translates a region into a function definition. */
 export function translate(blocks: Block[], entry: number, is64: boolean, name: string): FuncDef {
-  const c = new Code();
+  const c = new RegCode();
   const index = new Map<number, number>();
   blocks.forEach((b, i) => index.set(b.start, i));
   const k = blocks.length;
   const written = new Set<number>();
 
-  // Entry: registers and lazy flags into locals.
-  for (let r = 0; r < 16; r++) c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
+  // Entry: lazy flags into locals (the registers the region uses are loaded in front of all this, below).
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_LF_OP, 2).set(L_FOP);
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_LF_SIZE, 2).set(L_FSZ);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_A, 3).set(L_FA);
@@ -770,5 +793,9 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
   c.get(L_XR).i32(3).u8(0x74 /* i32.shl */).tee(L_P);
   c.get(L_P).mem(Op.i64_load, stat, 3).i64(1).op(Op.i64_add).mem(Op.i64_store, stat, 3);
   c.get(L_N);
-  return { params: [T_I64, T_I32], results: [T_I32], locals: LOCALS, body: c, export: name };
+  // Only the registers the region touches are loaded at entry.
+  const body = new Code();
+  for (let r = 0; r < 16; r++) if (c.regs.has(r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
+  body.bytes(c.b);
+  return { params: [T_I64, T_I32], results: [T_I32], locals: LOCALS, body, export: name };
 }
