@@ -13,8 +13,9 @@
 // page changed is dropped when next entered, and a compile result for a page written meanwhile is refused.
 import {
   JIT_MAP, JIT_MAP_ENTRIES, JIT_RANGE, JIT_IO, JIO_STATS, JSTAT_REQUESTS, JSTAT_INVALIDATIONS, JIT_REQ, JIT_REQ_MAX, JIT_PAGEGEN,
-  DCACHE_BASE, DCACHE_ENTRIES, DCACHE_ENTRY_SIZE,
 } from "../memmap";
+
+import { dcacheEntry, DC_ENTRIES } from "./dcache";
 
 @external("env", "jit_compile") declare function hostCompile(n: i32): i32;
 
@@ -61,9 +62,8 @@ export function jitFlush(): void {
   store<i32>(JIT_REQ, 0);
   memory.fill(JIT_RANGE, 0, 2 << 20);
   // Entries marked F_JIT go back to their own forms when next decoded.
-  const n = (DCACHE_ENTRIES * DCACHE_ENTRY_SIZE) >> 6;
-  for (let i = 0; i < n; i++) {
-    const e = DCACHE_BASE + (i << 6);
+  for (let i = 0; i < DC_ENTRIES; i++) {
+    const e = dcacheEntry(i);
     if (load<u8>(e, 32) == F_JIT) store<i32>(e, 0);
   }
 }
@@ -144,7 +144,7 @@ export function jitInstall(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi
   store<u32>(r, gen, 12);
   if (idx < 0) return true;
   // Its entry instruction's decoded-cache entry, if present, becomes F_JIT now.
-  const e = DCACHE_BASE + ((host & ((((DCACHE_ENTRIES * DCACHE_ENTRY_SIZE) >> 6) - 1))) << 6);
+  const e = dcacheEntry(host);
   if (load<i32>(e) == host && load<i32>(e, 4) == mode) jitMark(e, host, mode);
   return true;
 }

@@ -26,7 +26,6 @@ import {
 } from "./system";
 import * as F from "./fast";
 import { F_JIT, jitMode, jitHeat, jitDrop, jitService, pageGen, jitStat } from "./jit";
-import { specialise } from "./fast";
 import { JIT_IO, JIO_EXIT, JEXIT_BUDGET, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES } from "../memmap";
 
 let faults = 0; // steps of the current run() that delivered an exception instead of retiring
@@ -188,7 +187,7 @@ export function run(budget: i32): i32 {
           n--;
           if (load<u32>(e, 44) != pageGen(host)) { // its page was written: back to the entry's own form
             jitDrop(host, mode);
-            specialise(e, mode);
+            F.specialise(e, mode);
             continue;
           }
           store<i32>(JIT_IO + JIO_LF_OP, lfOp);

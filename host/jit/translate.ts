@@ -137,14 +137,13 @@ function isBranch(f: number): boolean {
 }
 
 /** Supported forms (anything else ends the block with an exit before it). */
-function supported(i: Insn, is64: boolean): boolean {
+function supported(i: Insn): boolean {
   const f = i.form;
   if (generalKind(i)) return true;
   if (f >= F.NOP && f <= F.DIV64) return true;
   if (f >= F.RR32 && f < F.JCC + 16) return true;
   if (f >= F.INC_M32 && f <= F.ALU_MR64) return true;
   if (f === F.NOT32 || f === F.NOT64 || f === F.SETCC) return true;
-  void is64;
   return false;
 }
 
@@ -167,11 +166,11 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
       const i = off < 0x1000 ? decode(off) : null;
       insns.set(off, i);
       count++;
-      if (!i || !supported(i, is64) || i.form === F.RET) break;
+      if (!i || !supported(i) || i.form === F.RET) break;
       const f = i.form;
       if (isBranch(f)) {
         const t = off + i.len + Number(BigInt.asIntN(64, i.imm));
-        if (t >= 0 && t < 0x1000 && t !== off + i.len + 0x100000000) {
+        if (t >= 0 && t < 0x1000) {
           if (!leaders.has(t)) { leaders.add(t); queue.push(t); }
         }
         if (f >= F.JCC) { // also the fall-through
@@ -193,7 +192,7 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
     while (true) {
       const i = insns.get(off);
       if (i === undefined) break; // not visited: the block ends with an exit to here
-      if (i === null || !supported(i, is64)) { b.insns.push({ off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n }); break; }
+      if (i === null || !supported(i)) { b.insns.push({ off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n }); break; }
       b.insns.push(i);
       if (isBranch(i.form) || i.form === F.RET) break;
       off += i.len;
@@ -570,7 +569,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
         case f >= F.ST8 && f <= F.STI64: {
           const as = [1, 2, 4, 8][(f - F.ST8) & 3];
           ea(i); c.set(L_T1); probe(FN_WR, as, i, idx);
-          if (f >= F.STI8) store(as, () => c.i64(i.imm)); else store(as, () => rd(i.b, as === 8 ? 8 : 8));
+          if (f >= F.STI8) store(as, () => c.i64(i.imm)); else store(as, () => rd(i.b, 8));
           break;
         }
         case f === F.ALU_RM32 || f === F.ALU_RM64: {
