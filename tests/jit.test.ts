@@ -11,6 +11,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Core, MM } from "../host/core";
 import { asm } from "./lib/asm";
+import { hasTailCalls } from "../host/jit/wasm";
+
+const a0chain = () => hasTailCalls() && process.env.XENWASM_JIT_CHAIN !== "0";
 
 const RAM = 8 << 20;
 const CODE = 0x100000, DATA = 0x200000, STACK = 0x80000, ALIAS = 0x300000;
@@ -221,6 +224,46 @@ for (const bits of [64, 32] as const) {
     assert.is(a.reg(6), 2n + 39n * 9n);
     assert.is(a.reg(7), 5n);
     assert.ok(a.jit!.stats().invalidations > 0, `regions on the written page were dropped: ${JSON.stringify(a.jit!.stats())}`);
+  });
+}
+
+// Code on four pages calling and jumping between them (with a store that rewrites an immediate on
+// another code page each time round), so that regions chain straight into each other's regions.
+function crossPage(seed: number, bits: 32 | 64): string {
+  const r = rng(seed);
+  const body = (n: number) => {
+    const out: string[] = [];
+    while (out.length < n) {
+      const s = insn(r, bits);
+      if (!/^(push|pop)/.test(s)) out.push(s); // the stack stays balanced for call/ret
+    }
+    return out;
+  };
+  const ctr = bits === 64 ? "%r12d" : "%ebp";
+  return [`.set datap, ${DATA + 0x800}`, `mov $${20 + Math.floor(r() * 40)}, ${ctr}`, "top:", ...body(8), "call f1",
+    ...body(6), "jmp p2", "back:", ...body(6), `dec ${ctr}`, "jnz top", "ud2",
+    ".balign 4096", "f1:", ...body(6), "mov $0, %edi", "imm = . - 4", "call f3", ...body(4), "ret",
+    ".balign 4096", "p2:", ...body(8), "incl imm", ...body(2), "jmp back",
+    ".balign 4096", "f3:", ...body(10), "ret"].join("\n");
+}
+
+for (const bits of [64, 32] as const) {
+  test(`regions chain into regions on other pages: calls, returns, jumps, a rewritten target (${bits}-bit)`, async () => {
+    let chains = 0, inJit = 0, total = 0;
+    for (let seed = 1; seed <= 12; seed++) {
+      const r = rng(seed * 104729 + bits);
+      const code = asm(crossPage(seed, bits), bits, CODE);
+      const perms: Perm[] = [0, 1, 2, 3].map(() => (r() < 0.85 ? "rw" : "ro"));
+      const cpl = seed % 2 ? 3 : 0;
+      const a = await machine(bits, "force", code, cpl, perms);
+      const b = await machine(bits, "off", code, cpl, perms);
+      inJit += lockstep(a, b, r, `cross-page seed ${seed} (${perms.join(",")}, cpl ${cpl})`);
+      total += Number(b.u64(MM.CPU_INSNS));
+      chains += a.jit!.stats().chains;
+    }
+    assert.ok(inJit > total / 3, `compiled code retired ${inJit} of ${total} instructions`);
+    if (a0chain()) assert.ok(chains > 100, `regions chained ${chains} times`);
+    else console.log(`# SKIP chain count: this runtime has no WebAssembly tail calls (regions return to the run loop)`);
   });
 }
 

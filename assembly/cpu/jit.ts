@@ -109,11 +109,12 @@ export function jitHeat(e: i32, lin: u64, host: i32, mode: i32): void {
   if (jitMode == 2) jitService(); // force: compiled before it runs, so that even code run once runs compiled
 }
 
-// run() is ending: the host compiles the queued requests (still in this vCPU's context).
+// run() is ending: the host compiles the queued requests (still in this vCPU's context). A host whose
+// background compiler is busy answers -1 and the queue stays (up to JIT_REQ_MAX; later requests wait
+// until their entries are hot again).
 export function jitService(): void {
   if (load<i32>(JIT_REQ) == 0) return;
-  hostCompile(load<i32>(JIT_REQ));
-  store<i32>(JIT_REQ, 0);
+  if (hostCompile(load<i32>(JIT_REQ)) >= 0) store<i32>(JIT_REQ, 0);
 }
 
 // The host compiled the region of (host, mode) into table index `idx`, from code of page generation
@@ -150,6 +151,12 @@ export function jitInstall(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi
 }
 
 export function jitRegions(): i32 { return regions; }
+
+// Whether (host, mode) has a region (or a record that it has nothing to compile) of its page's current generation.
+export function jitCurrent(host: i32, mode: i32): bool {
+  const r = find(host, mode);
+  return r != 0 && load<u32>(r, 12) == pageGen(host);
+}
 
 // A decoded-cache entry was filled (or found) for (host, mode): mark it F_JIT if a current region starts there.
 export function jitMark(e: i32, host: i32, mode: i32): void {

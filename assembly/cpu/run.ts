@@ -26,7 +26,7 @@ import {
 } from "./system";
 import * as F from "./fast";
 import { F_JIT, jitMode, jitHeat, jitDrop, jitService, pageGen, jitStat } from "./jit";
-import { JIT_IO, JIO_EXIT, JEXIT_BUDGET, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES } from "../memmap";
+import { JIT_IO, JIO_EXIT, JEXIT_BUDGET, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES, JSTAT_STEPS } from "../memmap";
 
 let faults = 0; // steps of the current run() that delivered an exception instead of retiring
 
@@ -198,7 +198,7 @@ export function run(budget: i32): i32 {
           jitTlbOut(JIT_IO);
           // At most JIT_SLICE at a time: V8 replaces a function's baseline code only when it is called again.
           const left = budget - n;
-          const k = call_indirect<i32>(load<u32>(e, 52), ip, left < JIT_SLICE ? left : JIT_SLICE);
+          const k = call_indirect<i32>(load<u32>(e, 52), ip, left < JIT_SLICE ? left : JIT_SLICE, 0);
           jitStat(JSTAT_ENTRIES, 1);
           if (k > 0) {
             n += k;
@@ -683,7 +683,7 @@ export function run(budget: i32): i32 {
   setRip(ip);
   store<u64>(CPU_STATE + CPU_INSNS, load<u64>(CPU_STATE + CPU_INSNS) + ((n - faults) as u64));
   flagsSync();
-  if (jitMode != 0) jitService();
+  if (jitMode != 0) { jitStat(JSTAT_STEPS, (n - faults) as u64); jitService(); }
   const r = stopReason >= 0 ? stopReason : EXIT_BUDGET;
   store<i32>(CPU_STATE + CPU_EXIT_REASON, r);
   return r;

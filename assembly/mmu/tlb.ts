@@ -7,7 +7,7 @@
 // owner has log-dirty on, it also needs the frame's log-dirty bit (mmu/logdirty.ts): the first write
 // after a collect takes the slow path, which marks it.
 import {
-  JIO_RTAG, JIO_WTAG, JIO_HOST, JIO_TAGBASE, TLB_BASE, TLB_ENTRIES, TLB_BANKS, TLB_BANK_SIZE, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
+  JIO_RTAG, JIO_WTAG, JIO_HOST, JIO_XTAG, JIO_TAGBASE, TLB_BASE, TLB_ENTRIES, TLB_BANKS, TLB_BANK_SIZE, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
 } from "../memmap";
 import { userAcc } from "../cpu/state";
 import { fault, raise, EX_AC } from "../cpu/fault";
@@ -446,5 +446,6 @@ export function jitTlbOut(io: i32): void {
   store<i32>(io, RTAG, JIO_RTAG);
   store<i32>(io, WTAG, JIO_WTAG);
   store<i32>(io, HOST, JIO_HOST);
+  store<i32>(io, XTAG, JIO_XTAG);
   store<i64>(io, userAcc | tlbGen, JIO_TAGBASE);
 }

@@ -2,7 +2,7 @@
 // WebAssembly module per batch, puts its functions into the core's function table and tells the core
 // where they are. Standard WebAssembly JS API only (Module, Instance, Table, the core's Memory).
 import * as MM from "../../assembly/memmap";
-import { buildModule } from "./wasm";
+import { buildModule, hasTailCalls } from "./wasm";
 import { IMPORTS, discover, translate, stack32, worthCompiling, type Insn } from "./translate";
 
 export type JitMode = "off" | "on" | "force";
@@ -24,6 +24,7 @@ interface JitCore {
   jit_install(host: number, mode: number, idx: number, gen: number, lo: number, hi: number): number;
   jit_flush(): void;
   jit_regions(): number;
+  jit_current(host: number, mode: number): number;
   jit_rd: (lin: bigint, size: number) => number;
   jit_wr: (lin: bigint, size: number) => number;
   jit_cond: (...a: (number | bigint)[]) => number;
@@ -31,7 +32,7 @@ interface JitCore {
 
 export interface JitStats {
   compile_ms: number; translate_ms: number; regions: number; modules: number; code_cache_kib: number; flushes: number;
-  insns: number; entries: number; requests: number; invalidations: number; insn_in_jit_pct?: number;
+  insns: number; steps: number; chains: number; entries: number; requests: number; invalidations: number; insn_in_jit_pct?: number;
   exits: { branch: number; unsupported: number; memory: number; budget: number; slowform: number };
 }
 
@@ -53,27 +54,35 @@ export class Jit {
     this.base = table.length;
   }
   private base: number;
+  /** Regions chain into each other through tail calls where the runtime has them (XENWASM_JIT_CHAIN=0: never). */
+  readonly chain = hasTailCalls() &&
+    (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_CHAIN !== "0";
   /** Compile in the background (WebAssembly.compile) and install between slices: for hosts whose run loop
    *  yields to the event loop (XenHost, xend). Otherwise (bare machines, tests, force) compiles are synchronous. */
   async = false;
   private inFlight = 0;
   private pending = new Set<string>();
+  /** Background compiles not yet installed (the run loop returns to the event loop sooner meanwhile). */
+  get busy(): boolean { return this.inFlight > 0; }
   /** XENWASM_JIT_DEBUG=1: what ends blocks (opcode, form), counted per compiled block. */
   debug: Map<string, number> | null =
     (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_DEBUG ? new Map() : null;
 
-  /** Compiles the `n` queued requests; returns how many regions were installed. */
+  /** Compiles the `n` queued requests; returns how many regions were installed, or -1 when the
+   *  background compiler is busy: the core then keeps its queue (more requests join the next batch). */
   compile(n: number): number {
+    if (this.async && this.inFlight >= MAX_IN_FLIGHT) return -1;
     const t0 = performance.now();
     const dv = new DataView(this.x.memory.buffer);
     const curMode = dv.getInt32(MM.CPU_STATE + MM.CPU_MODE, true);
     const is64 = curMode === MM.MODE_LONG64;
     const funcs = [];
-    const meta: { host: number; gen: number; lo: number; hi: number }[] = [];
+    const meta: { host: number; gen: number; lo: number; hi: number; lin: bigint }[] = [];
     for (let q = 0; q < n && q < MM.JIT_REQ_MAX; q++) {
       const r = MM.JIT_REQ + 32 + q * 32;
       const lin = dv.getBigUint64(r, true), host = dv.getInt32(r + 8, true), gen = dv.getUint32(r + 12, true);
-      if (dv.getInt32(r + 16, true) !== curMode || this.pending.has(`${host}:${curMode}`)) continue;
+      const key = `${host}:${curMode}`;
+      if (dv.getInt32(r + 16, true) !== curMode || this.pending.has(key) || this.x.jit_current(host, curMode)) continue; // (queued again while its compile was in flight)
       const page = host & ~0xfff, entry = host & 0xfff, linPage = lin - BigInt(entry);
       const decode = (off: number): Insn | null => {
         const e = this.x.jit_decode(linPage + BigInt(off), page + off);
@@ -103,24 +112,23 @@ export class Jit {
         this.x.jit_install(host, curMode, -1, gen, 0, 0);
         continue;
       }
-      if (this.debug) process.stderr.write(`jit: region at ${lin.toString(16)} (mode ${curMode}): ${blocks.length} blocks, ${blocks.reduce((a, b) => a + b.insns.length, 0)} instructions\n`);
-      funcs.push(translate(blocks, entry, is64, "f" + funcs.length));
+      if (this.debug) process.stderr.write(`jit: [${this.stats().steps}] region at ${lin.toString(16)} (mode ${curMode}): ${blocks.length} blocks, ${blocks.reduce((a, b) => a + b.insns.length, 0)} instructions\n`);
+      funcs.push(translate(blocks, entry, is64, "f" + funcs.length, curMode, this.chain));
       let lo = 0x1000, hi = 0;
       for (const b of blocks) for (const i of b.insns) { lo = Math.min(lo, i.off); hi = Math.max(hi, i.off + Math.max(i.len, 1)); }
-      meta.push({ host, gen, lo, hi: Math.min(hi, 0x1000) });
+      meta.push({ host, gen, lo, hi: Math.min(hi, 0x1000), lin });
     }
     this.translateMs += performance.now() - t0;
     if (!funcs.length) { this.compileMs += performance.now() - t0; return 0; }
-    const bytes = buildModule(IMPORTS, funcs);
+    const bytes = buildModule(IMPORTS, funcs, this.chain);
     if (!this.async) {
       const installed = this.install(new WebAssembly.Module(bytes), meta, curMode, bytes.length);
       this.compileMs += performance.now() - t0;
       return installed;
     }
     // In the background: V8 compiles on its own threads while the guest runs on (interpreted there);
-    // at most MAX_IN_FLIGHT batches at once, others dropped (they come back when hot again). The result is
-    // installed between slices; a region whose page was written meanwhile is refused by the core.
-    if (this.inFlight >= MAX_IN_FLIGHT) { this.compileMs += performance.now() - t0; return 0; }
+    // at most MAX_IN_FLIGHT batches at once (while both are busy the core's queue waits, see above). The
+    // result is installed between slices; a region whose page was written meanwhile is refused by the core.
     const keys = meta.map((m) => `${m.host}:${curMode}`);
     for (const k of keys) this.pending.add(k);
     this.inFlight++;
@@ -136,10 +144,10 @@ export class Jit {
     return 0;
   }
 
-  private install(mod: WebAssembly.Module, meta: { host: number; gen: number; lo: number; hi: number }[], mode: number, size: number): number {
+  private install(mod: WebAssembly.Module, meta: { host: number; gen: number; lo: number; hi: number; lin: bigint }[], mode: number, size: number): number {
     if (this.next + meta.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS) this.flush();
     const inst = new WebAssembly.Instance(mod, {
-      env: { memory: this.x.memory, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond },
+      env: { memory: this.x.memory, table: this.table, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond },
     });
     this.modules++;
     this.codeBytes += size;
@@ -149,7 +157,9 @@ export class Jit {
     meta.forEach((m, i) => {
       const idx = this.next++;
       this.table.set(idx, inst.exports["f" + i] as WebAssembly.ExportValue as never);
+      if (this.debug) process.stderr.write(`jit: [${this.stats().steps}] install ${m.lin.toString(16)}\n`);
       if (this.x.jit_install(m.host, mode, idx, m.gen, m.lo, m.hi)) { installed++; this.regions++; }
+      else if (this.debug) process.stderr.write(`jit: region at ${m.lin.toString(16)} refused (its page was written, or the map is full)\n`);
     });
     return installed;
   }
@@ -169,8 +179,9 @@ export class Jit {
     return {
       compile_ms: Math.round(this.compileMs * 10) / 10, translate_ms: Math.round(this.translateMs * 10) / 10, regions: this.regions, modules: this.modules,
       code_cache_kib: Math.round(this.codeBytes / 1024), flushes: this.flushes,
-      insns: s(MM.JSTAT_INSNS), entries: s(MM.JSTAT_ENTRIES), requests: s(MM.JSTAT_REQUESTS),
+      insns: s(MM.JSTAT_INSNS), steps: s(MM.JSTAT_STEPS), chains: s(MM.JSTAT_CHAINS), entries: s(MM.JSTAT_ENTRIES), requests: s(MM.JSTAT_REQUESTS),
       invalidations: s(MM.JSTAT_INVALIDATIONS),
+      ...(s(MM.JSTAT_STEPS) ? { insn_in_jit_pct: Math.round(1000 * s(MM.JSTAT_INSNS) / s(MM.JSTAT_STEPS)) / 10 } : {}),
       exits: { branch: e(MM.JEXIT_BRANCH), unsupported: e(MM.JEXIT_UNSUPPORTED), memory: e(MM.JEXIT_MEMORY),
         budget: e(MM.JEXIT_BUDGET), slowform: e(MM.JEXIT_SLOWFORM) },
     };

@@ -38,16 +38,51 @@ export const IMPORTS = [
 ];
 const FN_RD = 0, FN_WR = 1, FN_COND = 2;
 
-// Locals.
-const L_IP = 0, L_BUDGET = 1, L_R0 = 2, L_N = 18, L_FOP = 19, L_FSZ = 20, L_FA = 21, L_FB = 22, L_FRES = 23, L_NEXT = 24,
+// Parameters (ip, budget, n: instructions retired before this call, by the regions that chained into
+// it) and locals.
+const L_IP = 0, L_BUDGET = 1, L_N = 2, L_R0 = 3, L_FOP = 19, L_FSZ = 20, L_FA = 21, L_FB = 22, L_FRES = 23, L_NEXT = 24,
   L_T1 = 25, L_T2 = 26, L_T3 = 27, L_P = 28, L_XIP = 29, L_XR = 30, L_C = 31,
   L_RTAG = 32, L_WTAG = 33, L_HOST = 34, L_TAGB = 35, L_I = 36, L_FCF = 37;
 const LOCALS = [
-  ...Array(16).fill(T_I64), T_I32, T_I32, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I32, T_I32,
+  ...Array(16).fill(T_I64), T_I32, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I32, T_I32,
   T_I32, T_I32, T_I32, T_I64, T_I32, T_I32,
 ];
 
 export const MAX_REGION_INSNS = 600;
+export const REGION_PARAMS = [T_I64, T_I32, T_I32];
+
+// The decoded-instruction cache's geometry (assembly/cpu/dcache.ts: 64-byte entries in the same bytes).
+const DC_MASK = (MM.DCACHE_ENTRIES * MM.DCACHE_ENTRY_SIZE) / 64 - 1;
+
+/**
+ * After the write-back of a branch exit (RIP in XIP): when the target's page has an execute translation
+ * in the TLB bank in use and the decoded-cache entry of its host address is a current region of the same
+ * mode (F_JIT, page generation unchanged), tail-call it with the count so far, as the run loop would
+ * have entered it next (cpu/run.ts F_JIT: the same checks). Otherwise return to the run loop.
+ */
+function chainExit(c: Code, mode: number): void {
+  c.get(L_XR).i32(MM.JEXIT_BRANCH).op(Op.i32_eq).get(L_N).get(L_BUDGET).op(Op.i32_lt_s).op(Op.i32_and).if_();
+  // TLB: the execute tag of the target's page.
+  c.get(L_XIP).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
+  c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_XTAG, 2).op(Op.i32_add).mem(Op.i64_load, 0, 3);
+  c.get(L_XIP).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).get(L_TAGB).op(Op.i64_or).op(Op.i64_eq).if_();
+  // P = the target's host address; I = its decoded-cache entry.
+  c.get(L_I).i32(2).u8(0x74).get(L_HOST).op(Op.i32_add).mem(Op.i32_load, 0, 2);
+  c.get(L_XIP).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).tee(L_P);
+  c.i32(DC_MASK).op(Op.i32_and).i32(6).u8(0x74).i32(MM.DCACHE_BASE).op(Op.i32_add).set(L_I);
+  c.get(L_I).mem(Op.i64_load, 0, 3).get(L_P).op(Op.i64_extend_i32_u).i64(BigInt(mode) << 32n).op(Op.i64_or).op(Op.i64_eq);
+  c.get(L_I).mem(Op.i32_load8_u, 32, 0).i32(F.JIT).op(Op.i32_eq).op(Op.i32_and);
+  c.get(L_I).mem(Op.i32_load, 44, 2);
+  c.get(L_P).i32(12).u8(0x76 /* i32.shr_u */).i32(2).u8(0x74).mem(Op.i32_load, MM.JIT_PAGEGEN, 2).op(Op.i32_eq).op(Op.i32_and);
+  c.if_();
+  const st = MM.JIT_IO + MM.JIO_STATS + MM.JSTAT_CHAINS * 8;
+  c.i32(0).i32(0).mem(Op.i64_load, st, 3).i64(1).op(Op.i64_add).mem(Op.i64_store, st, 3);
+  c.get(L_XIP).get(L_BUDGET).get(L_N).get(L_I).mem(Op.i32_load, 52, 2);
+  c.u8(0x13 /* return_call_indirect */).uleb(0 /* the region type */).uleb(0 /* the core's table */);
+  c.end();
+  c.end();
+  c.end();
+}
 
 /** A function body that notes which guest-register locals it reads or writes. */
 class RegCode extends Code {
@@ -212,7 +247,9 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
 type FlagState = { op: number; size: number } | null; // null: only the locals know (after a block boundary)
 
 /** Translates a region into a function definition. */
-export function translate(blocks: Block[], entry: number, is64: boolean, name: string): FuncDef {
+/** `mode`: the CPU mode the region is compiled for (cpu/state.ts MODE_*); `chain`: the runtime has tail
+ *  calls, so a branch exit whose target has a current region goes straight into it. */
+export function translate(blocks: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false): FuncDef {
   const c = new RegCode();
   const index = new Map<number, number>();
   blocks.forEach((b, i) => index.set(b.start, i));
@@ -229,7 +266,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
   if (!is64 && blocks.some((b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET))) {
     // 4-byte stack slots need a 32-bit stack (SS.B): otherwise the interpreter runs this code.
     c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + 2, 1).i32(0x4000).op(Op.i32_and).op(Op.i32_eqz);
-    c.if_().i32(0).op(Op.return_).end();
+    c.if_().get(L_N).op(Op.return_).end();
   }
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_RTAG, 2).set(L_RTAG);
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_WTAG, 2).set(L_WTAG);
@@ -791,10 +828,11 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
   const stat = MM.JIT_IO + MM.JIO_STATS + MM.JSTAT_EXIT0 * 8;
   c.get(L_XR).i32(3).u8(0x74 /* i32.shl */).tee(L_P);
   c.get(L_P).mem(Op.i64_load, stat, 3).i64(1).op(Op.i64_add).mem(Op.i64_store, stat, 3);
+  if (chain) chainExit(c, mode);
   c.get(L_N);
   // Only the registers the region touches are loaded at entry.
   const body = new Code();
   for (let r = 0; r < 16; r++) if (c.regs.has(r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
   body.bytes(c.b);
-  return { params: [T_I64, T_I32], results: [T_I32], locals: LOCALS, body, export: name };
+  return { params: REGION_PARAMS, results: [T_I32], locals: LOCALS, body, export: name };
 }

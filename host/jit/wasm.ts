@@ -27,10 +27,19 @@ export const enum Op {
 }
 
 export class Bytes {
-  b: number[] = [];
-  u8(x: number): this { this.b.push(x & 0xff); return this; }
+  private buf = new Uint8Array(256);
+  len = 0;
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const b = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    b.set(this.buf.subarray(0, this.len));
+    this.buf = b;
+  }
+  /** The bytes written so far (a view: valid until the next write). */
+  get b(): Uint8Array { return this.buf.subarray(0, this.len); }
+  u8(x: number): this { if (this.len === this.buf.length) this.room(1); this.buf[this.len++] = x & 0xff; return this; }
   uleb(x: number): this {
-    do { let byte = x & 0x7f; x = Math.floor(x / 128); if (x !== 0) byte |= 0x80; this.b.push(byte); } while (x !== 0);
+    do { let byte = x & 0x7f; x = Math.floor(x / 128); if (x !== 0) byte |= 0x80; this.u8(byte); } while (x !== 0);
     return this;
   }
   sleb32(x: number): this {
@@ -38,21 +47,36 @@ export class Bytes {
     while (true) {
       const byte = x & 0x7f;
       x >>= 7;
-      if ((x === 0 && (byte & 0x40) === 0) || (x === -1 && (byte & 0x40) !== 0)) { this.b.push(byte); return this; }
-      this.b.push(byte | 0x80);
+      if ((x === 0 && (byte & 0x40) === 0) || (x === -1 && (byte & 0x40) !== 0)) return this.u8(byte);
+      this.u8(byte | 0x80);
     }
   }
   sleb64(v: bigint): this {
     v = BigInt.asIntN(64, v);
+    if (v >= -0x80000000n && v <= 0x7fffffffn) return this.sleb32(Number(v)); // the common case, without BigInt steps
     while (true) {
       const byte = Number(v & 0x7fn);
       v >>= 7n;
-      if ((v === 0n && (byte & 0x40) === 0) || (v === -1n && (byte & 0x40) !== 0)) { this.b.push(byte); return this; }
-      this.b.push(byte | 0x80);
+      if ((v === 0n && (byte & 0x40) === 0) || (v === -1n && (byte & 0x40) !== 0)) return this.u8(byte);
+      this.u8(byte | 0x80);
     }
   }
-  bytes(x: ArrayLike<number>): this { for (let i = 0; i < x.length; i++) this.b.push(x[i]); return this; }
+  bytes(x: ArrayLike<number>): this {
+    this.room(x.length);
+    if (x instanceof Uint8Array) this.buf.set(x, this.len);
+    else for (let i = 0; i < x.length; i++) this.buf[this.len + i] = x[i] & 0xff;
+    this.len += x.length;
+    return this;
+  }
   str(s: string): this { const e = new TextEncoder().encode(s); this.uleb(e.length); return this.bytes(e); }
+}
+
+/** Whether this runtime's WebAssembly has tail calls (return_call_indirect). */
+export function hasTailCalls(): boolean {
+  // (module (type (func)) (table 1 funcref) (func (type 0) i32.const 0 return_call_indirect (type 0)))
+  const m = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 4, 4, 1, 0x70, 0, 1,
+    10, 9, 1, 7, 0, 0x41, 0, 0x13, 0, 0, 0x0b];
+  try { return WebAssembly.validate(new Uint8Array(m)); } catch { return false; }
 }
 
 /** A function body under construction. */
@@ -79,11 +103,12 @@ export interface ImportFn { name: string; params: number[]; results: number[] }
 export interface FuncDef { params: number[]; results: number[]; locals: number[]; body: Code; export: string }
 
 function section(out: Bytes, id: number, content: Bytes): void {
-  out.u8(id).uleb(content.b.length).bytes(content.b);
+  out.u8(id).uleb(content.len).bytes(content.b);
 }
 
-/** A module importing env.memory and `imports` (functions), defining and exporting `funcs`. */
-export function buildModule(imports: ImportFn[], funcs: FuncDef[]): Uint8Array {
+/** A module importing env.memory, env.table (a funcref table: the core's, when `table`) and `imports`
+ *  (functions), defining and exporting `funcs`. The type of funcs[0] is type 0. */
+export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false): Uint8Array {
   const types: string[] = [];
   const typeOf = (p: number[], r: number[]): number => {
     const k = p.join(",") + ">" + r.join(",");
@@ -91,8 +116,8 @@ export function buildModule(imports: ImportFn[], funcs: FuncDef[]): Uint8Array {
     if (i < 0) { types.push(k); i = types.length - 1; }
     return i;
   };
-  const impTypes = imports.map((f) => typeOf(f.params, f.results));
   const fnTypes = funcs.map((f) => typeOf(f.params, f.results));
+  const impTypes = imports.map((f) => typeOf(f.params, f.results));
   const out = new Bytes().bytes([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
   const ts = new Bytes().uleb(types.length);
   for (const k of types) {
@@ -100,8 +125,9 @@ export function buildModule(imports: ImportFn[], funcs: FuncDef[]): Uint8Array {
     ts.u8(0x60).uleb(p.length).bytes(p).uleb(r.length).bytes(r);
   }
   section(out, 1, ts);
-  const is = new Bytes().uleb(imports.length + 1);
+  const is = new Bytes().uleb(imports.length + 1 + (table ? 1 : 0));
   is.str("env").str("memory").u8(2).u8(0).uleb(1);
+  if (table) is.str("env").str("table").u8(1).u8(0x70).u8(0).uleb(0);
   imports.forEach((f, i) => is.str("env").str(f.name).u8(0).uleb(impTypes[i]));
   section(out, 2, is);
   const fs = new Bytes().uleb(funcs.length);
@@ -122,8 +148,8 @@ export function buildModule(imports: ImportFn[], funcs: FuncDef[]): Uint8Array {
     body.uleb(runs.length);
     for (const [n, t] of runs) body.uleb(n).u8(t);
     body.bytes(f.body.b).u8(Op.end);
-    cs.uleb(body.b.length).bytes(body.b);
+    cs.uleb(body.len).bytes(body.b);
   }
   section(out, 10, cs);
-  return new Uint8Array(out.b);
+  return out.b.slice();
 }

@@ -281,7 +281,8 @@ export class XenHost {
    */
   async runUntil(done: () => boolean, sliceInsns = 5_000_000): Promise<void> {
     for (;;) {
-      const r = this.core.x.hv_run(sliceInsns);
+      // While compiles are in flight, back to the event loop sooner: their regions are installed there.
+      const r = this.core.x.hv_run(this.core.jit?.busy ? Math.min(sliceInsns, 1_000_000) : sliceInsns);
       this.drainConsoles();
       this.serviceDevices();
       if (done()) return;
