@@ -108,7 +108,7 @@ export class Jit {
         }
       }
       const first = blocks.find((b) => b.start === entry);
-      if (!first || first.insns[0].form === -1 || (this.mode !== "force" && !worthCompiling(blocks))) { // nothing to gain: not asked again
+      if (!first || first.insns[0].form === -1 || (this.mode !== "force" && !worthCompiling(blocks, process.env.XW_MIN ? Number(process.env.XW_MIN) : undefined))) { // nothing to gain: not asked again
         this.x.jit_install(host, curMode, -1, gen, 0, 0);
         continue;
       }

@@ -95,9 +95,9 @@ class RegCode extends Code {
 
 /** A region worth compiling: a loop inside it, or enough instructions before it leaves (entering and
  *  leaving compiled code costs about as much as interpreting a few instructions). */
-export function worthCompiling(blocks: Block[]): boolean {
+export function worthCompiling(blocks: Block[], min = MIN_REGION_INSNS): boolean {
   const n = blocks.reduce((a, b) => a + b.insns.filter((i) => i.form !== -1).length, 0);
-  if (n >= MIN_REGION_INSNS) return true;
+  if (n >= min) return true;
   const starts = new Set(blocks.map((b) => b.start));
   return blocks.some((b) => {
     const l = b.insns[b.insns.length - 1];
@@ -246,10 +246,50 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
 
 type FlagState = { op: number; size: number } | null; // null: only the locals know (after a block boundary)
 
-/** Translates a region into a function definition. */
-/** `mode`: the CPU mode the region is compiled for (cpu/state.ts MODE_*); `chain`: the runtime has tail
- *  calls, so a branch exit whose target has a current region goes straight into it. */
+const sameState = (a: FlagState, b: FlagState) => a === b || (a !== null && b !== null && a.op === b.op && a.size === b.size);
+
+/**
+ * Translates a region into a function definition. `mode`: the CPU mode the region is compiled for
+ * (cpu/state.ts MODE_*); `chain`: the runtime has tail calls, so a branch exit whose target has a current
+ * region goes straight into it.
+ *
+ * The lazy-flag kind at each block's start is found by a forward pass over the region's control flow (a
+ * block that sets no flags passes on what it got; where predecessors disagree, or at the region's entry,
+ * only the locals know): a condition or carry after a block boundary is then computed inline too. The
+ * first translation records each block's successors and the flag state it leaves; the second uses the
+ * states found (it is only made when some block starts with a known state).
+ */
 export function translate(blocks: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false): FuncDef {
+  const first = translateWith(blocks, entry, is64, name, mode, chain, blocks.map(() => null));
+  const TOP = { op: -1, size: -1 }; // not reached yet
+  const inSt: FlagState[] = blocks.map(() => TOP);
+  const e = blocks.findIndex((b) => b.start === entry);
+  const preds: number[][] = blocks.map(() => []);
+  first.edges.forEach(([from, to]) => preds[to].push(from));
+  const outOf = (b: number): FlagState => (first.touched[b] ? first.out[b] : inSt[b]);
+  let changed = true;
+  for (let rounds = 0; changed && rounds < 64; rounds++) {
+    changed = false;
+    for (let b = 0; b < blocks.length; b++) {
+      let v: FlagState = b === e ? null : TOP; // the region's entry: whatever the run loop had
+      for (const p of preds[b]) {
+        const o = outOf(p);
+        if (o === TOP) continue;
+        v = v === TOP ? o : sameState(v, o) ? v : null;
+      }
+      if (!sameState(v, inSt[b])) { inSt[b] = v; changed = true; }
+    }
+  }
+  const known = inSt.map((v) => (v === TOP ? null : v));
+  if (changed || known.every((v) => v === null)) return first.def; // (not settled: nothing assumed)
+  return translateWith(blocks, entry, is64, name, mode, chain, known).def;
+}
+
+function translateWith(blocks: Block[], entry: number, is64: boolean, name: string, mode: number, chain: boolean,
+  inSt: FlagState[]): { def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[] } {
+  const edges: [number, number][] = [];
+  const out: FlagState[] = blocks.map(() => null);
+  const touched: boolean[] = blocks.map(() => false);
   const c = new RegCode();
   const index = new Map<number, number>();
   blocks.forEach((b, i) => index.set(b.start, i));
@@ -299,6 +339,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
     const goTo = (off: number, retired: number) => { // a branch inside the page (all of the block retired)
       const t = index.get(off);
       if (t === undefined) { exit(() => linOf(off), MM.JEXIT_BRANCH, retired); return; }
+      edges.push([bi, t]);
       if (t === bi) { c.br(extra - 1); return; } // the block's own loop label
       c.i32(t).set(L_NEXT).br(dDisp());
     };
@@ -309,7 +350,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
     c.end(); extra--;
     c.get(L_N).i32(L).op(Op.i32_add).set(L_N);
 
-    let st: FlagState = null;
+    let st: FlagState = inSt[bi];
     // ---- operand helpers ----
     const rd = (addr: number, size: number) => { // register value, zero-extended
       const r = regOf(addr);
@@ -371,6 +412,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
       a(); c.set(L_FA); b(); c.set(L_FB); res(); c.set(L_FRES);
       c.i32(op).set(L_FOP).i32(size).set(L_FSZ);
       st = { op, size };
+      touched[bi] = true;
     };
     // ---- flags from the lazy state (pushes an i32 0/1) ----
     // CF of INC/DEC states lives in L_FCF (RFLAGS.CF at entry; written back at exit).
@@ -464,7 +506,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
             .op(kind === 2 ? Op.i64_add : Op.i64_sub).set(L_FRES);
           c.i32(kind === 2 ? LF_ADC1 : LF_SBB1).i32(kind === 2 ? LF_ADD : LF_SUB).get(L_C).op(Op.select).set(L_FOP);
           c.i32(size).set(L_FSZ);
-          st = null;
+          st = null; touched[bi] = true;
           break;
         }
       }
@@ -541,7 +583,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
           wr(dst, sz, () => c.get(L_T3));
           if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); } // a 32-bit destination is written (zero-extended) even by a count of 0
           c.end(); extra--;
-          st = null; // changed or not, by the count
+          st = null; touched[bi] = true; // changed or not, by the count
           break;
         }
         case gk === "testal": rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1); break;
@@ -795,7 +837,8 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
           }
           c.end(); extra--;
           const ft = i.off + i.len;
-          if (index.has(ft) && index.get(ft) === bi + 1) { /* falls into the next block */ } else goTo(ft, idx + 1);
+          if (index.has(ft) && index.get(ft) === bi + 1) edges.push([bi, bi + 1]); // falls into the next block
+          else goTo(ft, idx + 1);
           break;
         }
         default: throw new Error(`jit: form ${f} has no translation`);
@@ -804,8 +847,10 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
         // The block ends without a branch: fall through to the next block.
         if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next, L);
         else if (blk.next === null) exit(() => linOf(i.off + i.len), MM.JEXIT_BRANCH, L);
+        else edges.push([bi, bi + 1]); // falls into the next block
       }
     }
+    out[bi] = st;
     c.end(); extra--; // the block's loop
   }
   // The last block's code falls out of the dispatch loop: nothing reaches here but through $exit
@@ -834,5 +879,5 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
   const body = new Code();
   for (let r = 0; r < 16; r++) if (c.regs.has(r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
   body.bytes(c.b);
-  return { params: REGION_PARAMS, results: [T_I32], locals: LOCALS, body, export: name };
+  return { def: { params: REGION_PARAMS, results: [T_I32], locals: LOCALS, body, export: name }, edges, out, touched };
 }
