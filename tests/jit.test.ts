@@ -93,6 +93,13 @@ function insn(r: () => number, bits: 32 | 64): string {
     return pick([`mov${sfx} datap+${disp}(%rip), ${a}`, `add${sfx} ${a}, datap+${disp}(%rip)`, `lea datap+${disp}(%rip), %rax`,
       `mov${sfx} %gs:${disp & 0x7ff}, ${a}`, `sub${sfx} ${a}, %gs:${disp & 0x7ff}`, `lea %gs:${disp & 0x7ff}, %rdx`, `cmp${sfx} $${imm}, %gs:${disp & 0x7ff}`]);
   }
+  if (r() < 0.12) { // byte, TEST and SETcc memory forms, BSWAP, prefetch (general-path forms the JIT translates)
+    const a8 = pick(B8), alu8 = pick(["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"]);
+    return pick([`testb $${imm & 0xff}, ${m}`, `test${sfx} $${imm}, ${m}`, `test${sfx} ${a}, ${m}`, `testb ${a8}, ${m}`,
+      `${alu8}b ${a8}, ${m}`, `${alu8}b ${m}, ${a8}`, `${alu8}b ${pick(B8)}, ${a8}`, `${alu8}b $${imm & 0x7f}, ${m}`,
+      `movb ${m}, ${a8}`, `set${cc} ${m}`, `bswap ${a}`, `prefetcht0 ${m}`, `mul${sfx} ${b}`,
+      `xor %edx, %edx\ndiv${sfx} ${m}`]);
+  }
   switch (Math.floor(r() * 30)) {
     case 0: return `mov${sfx} ${b}, ${a}`;
     case 1: return `mov${sfx} $${imm}, ${a}`;

@@ -94,6 +94,7 @@ export class Jit {
           index: v.getInt32(e + 48, true), disp: v.getInt32(e + 20, true), imm: v.getBigUint64(e + 24, true),
           op: v.getUint16(e + 56, true), pfx: v.getUint8(e + 8), os: v.getUint8(e + 11) & 15, mod: v.getUint8(e + 12),
           reg: v.getUint8(e + 13), rm: v.getUint8(e + 14), rex: v.getUint8(e + 10), ax: v.getUint8(e + 35), seen: v.getUint8(e + 62) === 1,
+          as: v.getUint8(e + 11) >> 4, seg: v.getInt8(e + 9), x64: is64,
         });
       };
       const blocks = discover(decode, entry, is64);

@@ -24,7 +24,7 @@ const F = {
   CMOV64: 55, TEST_RR32: 56, TEST_RR64: 57, TEST_RI32: 58, TEST_RI64: 59, TEST_RR8: 60, INC32: 61, INC64: 62,
   DEC32: 63, DEC64: 64, DIV32: 65, DIV64: 66, RR32: 67, RR64: 75, RI32: 83, RI64: 91, JCC: 99, INC_M32: 115,
   INC_M64: 116, DEC_M32: 117, DEC_M64: 118, XCHG_M32: 119, XCHG_M64: 120, ALU_MR32: 121, ALU_MR64: 122,
-  NOT32: 135, NOT64: 136, SETCC: 137, JIT: 255,
+  NOT32: 135, NOT64: 136, SETCC: 137, MUL32: 142, MUL64: 143, JIT: 255,
 } as const;
 
 // Lazy-flag kinds (assembly/cpu/flags.ts).
@@ -42,10 +42,10 @@ const FN_RD = 0, FN_WR = 1, FN_COND = 2;
 // it) and locals.
 const L_IP = 0, L_BUDGET = 1, L_N = 2, L_R0 = 3, L_FOP = 19, L_FSZ = 20, L_FA = 21, L_FB = 22, L_FRES = 23, L_NEXT = 24,
   L_T1 = 25, L_T2 = 26, L_T3 = 27, L_P = 28, L_XIP = 29, L_XR = 30, L_C = 31,
-  L_RTAG = 32, L_WTAG = 33, L_HOST = 34, L_TAGB = 35, L_I = 36, L_FCF = 37;
+  L_RTAG = 32, L_WTAG = 33, L_HOST = 34, L_TAGB = 35, L_I = 36, L_FCF = 37, L_T4 = 38, L_T5 = 39;
 const LOCALS = [
   ...Array(16).fill(T_I64), T_I32, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I32, T_I32,
-  T_I32, T_I32, T_I32, T_I64, T_I32, T_I32,
+  T_I32, T_I32, T_I32, T_I64, T_I32, T_I32, T_I64, T_I64,
 ];
 
 export const MAX_REGION_INSNS = 600;
@@ -114,27 +114,46 @@ export interface Insn {
   a: number; b: number; base: number; index: number; disp: number; imm: bigint; op?: number; pfx?: number;
   os?: number; mod?: number; reg?: number; rm?: number; rex?: number;
   ax?: number; // +35: 1 RIP-relative, 2 FS, 4 GS (64-bit mode)
+  as?: number; // address size (2, 4, 8)
+  seg?: number; // segment override (SEG_*), or -1
+  x64?: boolean; // decoded in 64-bit mode
   seen?: boolean; // it was in the decoded-instruction cache: it ran lately
 }
 
-// General-path instructions (fast form F_GEN) the JIT translates from the decoded fields: register forms.
-function generalKind(i: Insn): string | null {
+// A memory operand the translator addresses as the fast forms do (cpu/fast.ts classify's memOk): 64-bit
+// addressing in 64-bit mode (RIP-, FS- or GS-relative too: +35); elsewhere 32-bit addressing and no
+// segment override (the run loop and so regions run only while CS, SS, DS and ES are flat).
+function memOk(i: Insn, is64: boolean): boolean {
+  if (i.mod === 3 || i.as === undefined) return false;
+  return is64 ? i.as === 8 && (i.seg! < 0 || i.seg === MM.SEG_FS || i.seg === MM.SEG_GS) : i.as === 4 && i.seg! < 0;
+}
+
+// General-path instructions (fast form F_GEN) the JIT translates from the decoded fields.
+function generalKind(i: Insn, is64 = i.x64 === true): string | null {
   if (i.form !== 0 || i.op === undefined) return null;
   const os = i.os!, mod = i.mod!, k = i.reg! & 7, lockRep = (i.pfx! & 7) !== 0;
   if (lockRep) return null;
   const osOk = os === 4 || os === 8;
+  const mem = memOk(i, is64);
   switch (i.op) {
     case 0x98: return osOk ? "cdqe" : null;
     case 0x99: return osOk ? "cqo" : null;
     case 0xd3: return osOk && mod === 3 && (k === 4 || k === 5 || k === 7) ? "shcl" : null;
     case 0xa8: return "testal";
     case 0x3c: return "cmpal";
-    case 0x80: return mod === 3 ? "alu8i" : null;
-    case 0xf6: return mod === 3 && k === 0 ? "test8i" : null;
-    case 0xf7: return mod === 3 && k === 3 && osOk ? "neg" : null;
-    case 0x00: case 0x08: case 0x10: case 0x18: case 0x20: case 0x28: case 0x30: case 0x38: return mod === 3 ? "alu8rr" : null;
+    case 0x80: return mod === 3 ? "alu8i" : mem ? "alu8mi" : null;
+    case 0xf6: return k === 0 ? (mod === 3 ? "test8i" : mem ? "testmi" : null) : null;
+    case 0xf7: return k === 3 && osOk && mod === 3 ? "neg" : k === 0 && osOk && mem ? "testmi" : k === 6 && osOk && mem ? "divm" : null;
+    case 0x00: case 0x08: case 0x10: case 0x18: case 0x20: case 0x28: case 0x30: case 0x38: return mod === 3 ? "alu8rr" : mem ? "alu8mr" : null;
+    case 0x02: case 0x0a: case 0x12: case 0x1a: case 0x22: case 0x2a: case 0x32: case 0x3a: return mod === 3 || mem ? "alu8rm" : null;
+    case 0x84: return mem ? "testmr" : null;
+    case 0x85: return osOk && mem ? "testmr" : null;
     case 0x88: return mod === 3 ? "mov8rr" : null;
-    case 0x8a: return mod === 3 ? "mov8rr" : null;
+    case 0x8a: return mod === 3 ? "mov8rr" : mem ? "mov8ld" : null;
+    case 0x118: case 0x10d: return "nop"; // PREFETCHh / PREFETCHW: hints, no access, no fault
+    case 0x190: case 0x191: case 0x192: case 0x193: case 0x194: case 0x195: case 0x196: case 0x197:
+    case 0x198: case 0x199: case 0x19a: case 0x19b: case 0x19c: case 0x19d: case 0x19e: case 0x19f: return mem ? "setccm" : null;
+    case 0x1c8: case 0x1c9: case 0x1ca: case 0x1cb: case 0x1cc: case 0x1cd: case 0x1ce: case 0x1cf: return osOk ? "bswap" : null;
   }
   return null;
 }
@@ -178,7 +197,7 @@ function supported(i: Insn): boolean {
   if (f >= F.NOP && f <= F.DIV64) return true;
   if (f >= F.RR32 && f < F.JCC + 16) return true;
   if (f >= F.INC_M32 && f <= F.ALU_MR64) return true;
-  if (f === F.NOT32 || f === F.NOT64 || f === F.SETCC) return true;
+  if (f === F.NOT32 || f === F.NOT64 || f === F.SETCC || f === F.MUL32 || f === F.MUL64) return true;
   return false;
 }
 
@@ -614,6 +633,63 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           wr(d, 1, () => rd(s2, 1));
           break;
         }
+        case gk === "testmi": { // TEST m, imm
+          const sz = i.op === 0xf6 ? 1 : i.os!;
+          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
+          load(sz); c.set(L_T2); c.i64(i.imm & mask(sz)).set(L_T3); alu(4, sz);
+          break;
+        }
+        case gk === "testmr": { // TEST m, r
+          const sz = i.op === 0x84 ? 1 : i.os!;
+          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
+          load(sz); c.set(L_T2);
+          if (sz === 1) rd(reg8(i.reg!, i.rex!), 1); else rd(MM.CPU_STATE + i.reg! * 8, sz);
+          c.set(L_T3); alu(4, sz);
+          break;
+        }
+        case gk === "alu8rm": { // op r8, r/m8: the destination is the register
+          const kk = (i.op! >> 3) & 7, d = reg8(i.reg!, i.rex!);
+          if (i.mod === 3) { rd(reg8(i.rm!, i.rex!), 1); c.set(L_T3); }
+          else { ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx); load(1); c.set(L_T3); }
+          rd(d, 1); c.set(L_T2); alu(kk, 1);
+          if (kk !== 7) wr(d, 1, () => c.get(L_T2));
+          break;
+        }
+        case gk === "alu8mr" || gk === "alu8mi": { // op m8, r8 / op m8, imm8 (CMP reads only)
+          const kk = gk === "alu8mi" ? i.reg! & 7 : (i.op! >> 3) & 7;
+          ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, 1, i, idx);
+          load(1); c.set(L_T2);
+          if (gk === "alu8mi") c.i64(i.imm & 0xffn); else rd(reg8(i.reg!, i.rex!), 1);
+          c.set(L_T3); alu(kk, 1);
+          if (kk !== 7) store(1, () => c.get(L_T2));
+          break;
+        }
+        case gk === "mov8ld": { // MOV r8, m8
+          ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx);
+          wr(reg8(i.reg!, i.rex!), 1, () => load(1));
+          break;
+        }
+        case gk === "setccm": { // SETcc m8
+          ea(i); c.set(L_T1); probe(FN_WR, 1, i, idx);
+          store(1, () => { cond(i.op! & 15); c.op(Op.i64_extend_i32_u); });
+          break;
+        }
+        case gk === "nop": break;
+        case gk === "bswap": {
+          const sz = i.os!, r = MM.CPU_STATE + (((i.op! & 7) | ((i.rex! & 1) << 3)) * 8);
+          const swap32 = () => { // i32 on the stack -> byte-swapped
+            c.tee(L_I).i32(24).u8(0x74 /* shl */);
+            c.get(L_I).i32(0xff00).op(Op.i32_and).i32(8).u8(0x74).op(Op.i32_or);
+            c.get(L_I).i32(8).u8(0x76 /* shr_u */).i32(0xff00).op(Op.i32_and).op(Op.i32_or);
+            c.get(L_I).i32(24).u8(0x76).op(Op.i32_or);
+          };
+          if (sz === 4) wr(r, 4, () => { rd(r, 4); c.op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u); });
+          else wr(r, 8, () => {
+            rd(r, 8); c.op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u).i64(32).op(Op.i64_shl);
+            rd(r, 8); c.i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u).op(Op.i64_or);
+          });
+          break;
+        }
         case f === F.IMUL_RR64 || f === F.IMUL_RRI64: {
           rd(i.b, 8); c.set(L_T1); // a
           if (f === F.IMUL_RR64) rd(i.a, 8); else c.i64(i.imm);
@@ -726,22 +802,27 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case f >= F.INC32 && f <= F.DEC64:
           incdec(f === F.DEC32 || f === F.DEC64, size, () => rd(i.a, size), () => wr(i.a, size, () => c.get(L_FRES)));
           break;
-        case f === F.DIV32: {
-          rd(i.b, 4); c.tee(L_T3).op(Op.i64_eqz).if_(); extra++;
-          exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
-          rd(MM.CPU_STATE + 16, 4); c.i64(32).op(Op.i64_shl); rd(MM.CPU_STATE, 4); c.op(Op.i64_or).set(L_T2);
-          c.get(L_T2).get(L_T3).op(Op.i64_div_u).tee(L_T1).i64(0xffffffffn).op(Op.i64_gt_u).if_(); extra++;
-          exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
-          wr(MM.CPU_STATE + 16, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
-          wr(MM.CPU_STATE, 8, () => c.get(L_T1));
-          break;
-        }
-        case f === F.DIV64: {
-          rd(i.b, 8); c.tee(L_T3).op(Op.i64_eqz); rd(MM.CPU_STATE + 16, 8); c.i64(0).op(Op.i64_ne).op(Op.i32_or).if_(); extra++;
-          exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
-          rd(MM.CPU_STATE, 8); c.set(L_T2);
-          wr(MM.CPU_STATE + 16, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
-          wr(MM.CPU_STATE, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_div_u); });
+        case f === F.DIV32 || f === F.DIV64 || gk === "divm": {
+          // DIV r (fast form) or DIV m (the general path's F7 /6): a zero divisor or a quotient that does not
+          // fit exits before the instruction (the interpreter raises #DE).
+          const sz = gk === "divm" ? i.os! : f === F.DIV64 ? 8 : 4;
+          if (gk === "divm") { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T3); }
+          else { rd(i.b, sz); c.set(L_T3); }
+          if (sz === 4) {
+            c.get(L_T3).op(Op.i64_eqz).if_(); extra++;
+            exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            rd(RDX, 4); c.i64(32).op(Op.i64_shl); rd(RAX, 4); c.op(Op.i64_or).set(L_T2);
+            c.get(L_T2).get(L_T3).op(Op.i64_div_u).tee(L_T1).i64(0xffffffffn).op(Op.i64_gt_u).if_(); extra++;
+            exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
+            wr(RAX, 8, () => c.get(L_T1));
+          } else {
+            c.get(L_T3).op(Op.i64_eqz); rd(RDX, 8); c.i64(0).op(Op.i64_ne).op(Op.i32_or).if_(); extra++;
+            exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            rd(RAX, 8); c.set(L_T2);
+            wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
+            wr(RAX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_div_u); });
+          }
           break;
         }
         case (f >= F.RR32 && f < F.RR32 + 8) || (f >= F.RR64 && f < F.RR64 + 8): {
@@ -775,6 +856,35 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
           alu(i.aux, size);
           store(size, () => c.get(L_T2));
+          break;
+        }
+        case f === F.MUL32: { // EDX:EAX = EAX * B; CF = OF = (EDX != 0), SF ZF PF from EAX (as cpu/alu.ts mulFlags)
+          rd(RAX, 4); rd(i.b, 4); c.op(Op.i64_mul).set(L_T2);
+          c.get(L_T2).i64(32).op(Op.i64_shr_u).set(L_T3);
+          wr(RAX, 8, () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
+          wr(RDX, 8, () => c.get(L_T3));
+          c.get(L_T3).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
+          setFlags(LF_CFOF, 4, () => c.get(L_T1), () => c.get(L_T1), () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
+          break;
+        }
+        case f === F.MUL64: { // RDX:RAX = RAX * B, the 128-bit product from 32-bit halves
+          const M32 = 0xffffffffn;
+          rd(RAX, 8); c.set(L_T1); rd(i.b, 8); c.set(L_T2);
+          c.get(L_T1).i64(M32).op(Op.i64_and).get(L_T2).i64(M32).op(Op.i64_and).op(Op.i64_mul).set(L_T3); // p00
+          c.get(L_T1).i64(M32).op(Op.i64_and).get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_mul).set(L_T4); // p01
+          c.get(L_T1).i64(32).op(Op.i64_shr_u).get(L_T2).i64(M32).op(Op.i64_and).op(Op.i64_mul).set(L_T5); // p10
+          c.get(L_T1).i64(32).op(Op.i64_shr_u).get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_mul).set(L_T1); // p11
+          // mid = (p00 >> 32) + (p01 & M) + (p10 & M)  (in T2)
+          c.get(L_T3).i64(32).op(Op.i64_shr_u).get(L_T4).i64(M32).op(Op.i64_and).op(Op.i64_add)
+            .get(L_T5).i64(M32).op(Op.i64_and).op(Op.i64_add).set(L_T2);
+          // hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32)  (in T1); lo = (mid << 32) | (p00 & M)  (in T3)
+          c.get(L_T1).get(L_T4).i64(32).op(Op.i64_shr_u).op(Op.i64_add).get(L_T5).i64(32).op(Op.i64_shr_u).op(Op.i64_add)
+            .get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_add).set(L_T1);
+          c.get(L_T2).i64(32).op(Op.i64_shl).get(L_T3).i64(M32).op(Op.i64_and).op(Op.i64_or).set(L_T3);
+          wr(RAX, 8, () => c.get(L_T3));
+          wr(RDX, 8, () => c.get(L_T1));
+          c.get(L_T1).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
+          setFlags(LF_CFOF, 8, () => c.get(L_T1), () => c.get(L_T1), () => c.get(L_T3));
           break;
         }
         case f === F.NOT32 || f === F.NOT64: wr(i.a, size, () => { rd(i.a, size); c.i64(-1).op(Op.i64_xor); }); break;
