@@ -161,6 +161,7 @@ export function jitCurrent(host: i32, mode: i32): bool {
 // A decoded-cache entry was filled (or found) for (host, mode): mark it F_JIT if a current region starts there.
 export function jitMark(e: i32, host: i32, mode: i32): void {
   if (regions == 0) return;
+  if (load<u8>(JIT_RANGE + ((host >>> 12) << 1), 1) == 0) return; // no region was translated from this page (since it was last written)
   const r = find(host, mode);
   if (r == 0) return;
   const gen = load<u32>(r, 12);

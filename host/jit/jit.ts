@@ -109,7 +109,9 @@ export class Jit {
         }
       }
       const first = blocks.find((b) => b.start === entry);
-      if (!first || first.insns[0].form === -1 || (this.mode !== "force" && !worthCompiling(blocks, process.env.XW_MIN ? Number(process.env.XW_MIN) : undefined))) { // nothing to gain: not asked again
+      // Without chaining, a short region without a loop costs about as much to enter and leave through the
+      // run loop as interpreting it; with chaining, regions are entered from each other and all are worth it.
+      if (!first || first.insns[0].form === -1 || (this.mode !== "force" && !this.chain && !worthCompiling(blocks))) { // nothing to gain: not asked again
         this.x.jit_install(host, curMode, -1, gen, 0, 0);
         continue;
       }

@@ -265,6 +265,13 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
 
 type FlagState = { op: number; size: number } | null; // null: only the locals know (after a block boundary)
 
+// A condition (cc >> 1) on the operands of a SUB/CMP state: [compare, negated compare].
+const SUB_CMP: Record<number, Op[]> = { 1: [Op.i64_lt_u, Op.i64_ge_u], 2: [Op.i64_eq, Op.i64_ne], 3: [Op.i64_le_u, Op.i64_gt_u],
+  6: [Op.i64_lt_s, Op.i64_ge_s], 7: [Op.i64_le_s, Op.i64_gt_s] };
+// The i32 form of an i64 ALU operation (32-bit operations are done in i32).
+const I32: Partial<Record<Op, Op>> = { [Op.i64_add]: Op.i32_add, [Op.i64_sub]: Op.i32_sub, [Op.i64_and]: Op.i32_and,
+  [Op.i64_or]: Op.i32_or, [Op.i64_xor]: Op.i32_xor };
+
 const sameState = (a: FlagState, b: FlagState) => a === b || (a !== null && b !== null && a.op === b.op && a.size === b.size);
 
 /**
@@ -301,12 +308,17 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
   }
   const known = inSt.map((v) => (v === TOP ? null : v));
   if (changed || known.every((v) => v === null)) return first.def; // (not settled: nothing assumed)
-  return translateWith(blocks, entry, is64, name, mode, chain, known).def;
+  return translateWith(blocks, entry, is64, name, mode, chain, known, first).def; // (blocks starting unknown: as before)
 }
 
+interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: Set<number>; written: Set<number>; code: Uint8Array }
+
+// `prev`: a translation of the same blocks with every block starting from an unknown state; a block that
+// starts unknown here too is copied from it (a block's code depends only on the block and its start state).
 function translateWith(blocks: Block[], entry: number, is64: boolean, name: string, mode: number, chain: boolean,
-  inSt: FlagState[]): { def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[] } {
+  inSt: FlagState[], prev?: Translation): Translation {
   const edges: [number, number][] = [];
+  const seg: [number, number][] = [];
   const out: FlagState[] = blocks.map(() => null);
   const touched: boolean[] = blocks.map(() => false);
   const c = new RegCode();
@@ -340,8 +352,16 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   for (let i = 0; i < k; i++) c.uleb(i);
   c.uleb(0);
 
+  if (prev) { for (const r of prev.regs) c.regs.add(r); for (const r of prev.written) written.add(r); }
+  const prevCode = prev?.code;
   for (let bi = 0; bi < k; bi++) {
     c.end(); // the label of block bi: its code follows
+    const s0 = c.len;
+    if (prev && inSt[bi] === null) {
+      c.bytes(prevCode!.subarray(prev.seg[bi][0], prev.seg[bi][1]));
+      seg.push([s0, c.len]);
+      continue;
+    }
     const blk = blocks[bi];
     const L = blk.insns.filter((i) => i.form !== -1).length;
     let extra = 0; // control structures opened inside the block
@@ -479,9 +499,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       if (s.op === LF_SUB && (kind === 1 || kind === 2 || kind === 3 || kind === 6 || kind === 7)) {
         // a and b hold the masked operands (alu masks them).
         if (kind === 6 || kind === 7) { sx(L_FA, s.size); sx(L_FB, s.size); } else { c.get(L_FA); c.get(L_FB); }
-        const ops = { 1: [Op.i64_lt_u, Op.i64_ge_u], 2: [Op.i64_eq, Op.i64_ne], 3: [Op.i64_le_u, Op.i64_gt_u],
-          6: [Op.i64_lt_s, Op.i64_ge_s], 7: [Op.i64_le_s, Op.i64_gt_s] } as Record<number, Op[]>;
-        c.op(ops[kind][neg ? 1 : 0]);
+        c.op(SUB_CMP[kind][neg ? 1 : 0]);
         return;
       }
       switch (kind) {
@@ -504,8 +522,6 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       // 32-bit operations in i32 (the result comes zero-extended, as the masked result: the flags derived
       // from it are the same), so that a dependent chain is one instruction per operation.
       const w32 = size === 4;
-      const I32: Partial<Record<Op, Op>> = { [Op.i64_add]: Op.i32_add, [Op.i64_sub]: Op.i32_sub, [Op.i64_and]: Op.i32_and,
-        [Op.i64_or]: Op.i32_or, [Op.i64_xor]: Op.i32_xor };
       const res = (o: Op) => () => {
         if (w32) c.get(L_T2).op(Op.i32_wrap_i64).get(L_T3).op(Op.i32_wrap_i64).op(I32[o]!).op(Op.i64_extend_i32_u);
         else c.get(L_T2).get(L_T3).op(o);
@@ -962,6 +978,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     }
     out[bi] = st;
     c.end(); extra--; // the block's loop
+    seg.push([s0, c.len]);
   }
   // The last block's code falls out of the dispatch loop: nothing reaches here but through $exit
   c.end(); // loop
@@ -989,5 +1006,5 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   const body = new Code();
   for (let r = 0; r < 16; r++) if (c.regs.has(r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
   body.bytes(c.b);
-  return { def: { params: REGION_PARAMS, results: [T_I32], locals: LOCALS, body, export: name }, edges, out, touched };
+  return { def: { params: REGION_PARAMS, results: [T_I32], locals: LOCALS, body, export: name }, edges, out, touched, seg, regs: c.regs, written, code: c.b };
 }
