@@ -41,6 +41,10 @@ export const D_INSNS = 232; // u64 instructions executed
 // What the core has set aside for the domain, counted where it is handed out (bench:density):
 export const D_CORE_REC_BYTES = 264; // u64 its records: domain, vCPU and event-channel slots, frame-table records of its frames
 export const D_CORE_FRAME_BYTES = 272; // u64 the machine frames it owns (its RAM and every other frame)
+// Grant tables v2: the status frames (grant_status_t, 2048 a frame; one per 8 grant frames).
+export const D_GNT_NSTATUS = 280; // u32 number of status frames (0 unless the table is v2)
+export const D_GNT_STATUS0 = 284; // u32[4] machine addresses of the status frames
+export const GNT_MAX_STATUS = 4;
 
 export const DS_FREE = 0;
 export const DS_RUNNING = 1; // may run (vCPUs may still be blocked or paused)

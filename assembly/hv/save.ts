@@ -9,7 +9,7 @@
 import { CPU_STATE, CPU_CR3, CPU_GDT_FRAMES, CPU_GDT_ENTRIES, CPU_SAVE_SIZE, RESTORE_MAP, RESTORE_MAP_MAX, RESTORE_BLOBS, EVTCHN_DOM_SIZE } from "../memmap";
 import {
   dom, domU32, setDomU32, domExists, domIs64, vcpu, vcpuSave, current, D_STATE, D_NR_VCPUS, D_VCPU0, D_SHARED_INFO,
-  D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN, D_GNT_FRAMES, D_GNT_FRAME0, D_SHUTDOWN_REASON, D_TOT_PAGES, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
+  D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN, D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_NSTATUS, D_GNT_STATUS0, GNT_MAX_STATUS, D_SHUTDOWN_REASON, D_TOT_PAGES, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
   D_MAX_PAGES, DS_RUNNING, DS_SHUTDOWN, V_DOMAIN, V_ID, V_CR3_KERNEL, V_CR3_USER, V_VCPU_INFO, V_FLAGS,
   VF_ONLINE, VF_KERNEL, evtchnBase,
 } from "../domain/domain";
@@ -145,18 +145,28 @@ export function restoreFixup(d: u32, count: u32): i32 {
   setDomU32(d, D_CONSOLE_MFN, xma(load<u32>(saved + D_CONSOLE_MFN) as u64) as u32);
   setDomU32(d, D_STORE_MFN, xma(load<u32>(saved + D_STORE_MFN) as u64) as u32);
   const ng = load<u32>(saved + D_GNT_FRAMES);
+  if (ng > 32) return -1;
   setDomU32(d, D_GNT_FRAMES, ng);
   for (let k: u32 = 0; k < ng && k < 32; k++) setDomU32(d, D_GNT_FRAME0 + ((k as i32) << 2), xma(load<u32>(saved + D_GNT_FRAME0 + ((k as i32) << 2)) as u64) as u32);
+  // Grant tables v2: the status frames (the domain's own frames, sent with the others).
+  const ns = load<u32>(saved + D_GNT_NSTATUS);
+  if (ns > (GNT_MAX_STATUS as u32)) return -1;
+  setDomU32(d, D_GNT_NSTATUS, ns);
+  for (let k: u32 = 0; k < (GNT_MAX_STATUS as u32); k++) setDomU32(d, D_GNT_STATUS0 + ((k as i32) << 2), k < ns ? xma(load<u32>(saved + D_GNT_STATUS0 + ((k as i32) << 2)) as u64) as u32 : 0);
   for (let f = 32; f < DOMAIN_SIZE; f += 4) {
     // Everything else after the identity/bookkeeping fields: vm_assist, grant version, weight,
     // cap, shutdown code, time offset are copied as they were.
     if (f == D_SHARED_INFO || f == D_START_INFO || f == D_CONSOLE_MFN || f == D_STORE_MFN || f == D_GNT_FRAMES) continue;
     if (f >= D_GNT_FRAME0 && f < D_GNT_FRAME0 + 128) continue;
+    if (f >= D_GNT_NSTATUS && f < D_GNT_STATUS0 + GNT_MAX_STATUS * 4) continue;
     if (f == D_TOT_PAGES || f == D_MAX_PAGES || f == D_VCPU0 || f == D_NR_VCPUS || f == D_STATE || f == D_SHUTDOWN_REASON) continue;
     if (f >= D_CORE_REC_BYTES && f < D_CORE_FRAME_BYTES + 8) continue; // this host's own counts
     store<u32>(dom(d) + f, load<u32>(saved + f));
   }
   if (domU32(d, D_SHARED_INFO) == 0xffffffff || domU32(d, D_START_INFO) == 0xffffffff) return -3;
+  // Grant and status frames must be frames of the domain (the hypervisor writes into them).
+  for (let k: u32 = 0; k < ng; k++) if (domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)) == 0xffffffff || domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)) == 0) return -3;
+  for (let k: u32 = 0; k < ns; k++) if (domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) == 0xffffffff || domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) == 0) return -3;
   // Page tables (the M2P is set already).
   for (let i: u32 = 0; i < typedCount; i++) {
     const r = RESTORE_TYPED + ((i as i32) << 3);

@@ -66,6 +66,7 @@ export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOSPC = 28;
 export const ERANGE = 34;
+export const EDOM = 33;
 export const ENOSYS = 38;
 export const EOPNOTSUPP = 95;
 
