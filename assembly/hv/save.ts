@@ -9,7 +9,7 @@
 import { CPU_STATE, CPU_CR3, CPU_GDT_FRAMES, CPU_GDT_ENTRIES, CPU_SAVE_SIZE, RESTORE_MAP, RESTORE_MAP_MAX, RESTORE_BLOBS, EVTCHN_DOM_SIZE } from "../memmap";
 import {
   dom, domU32, setDomU32, domExists, domIs64, vcpu, vcpuSave, current, D_STATE, D_NR_VCPUS, D_VCPU0, D_SHARED_INFO,
-  D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN, D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_NSTATUS, D_GNT_STATUS0, GNT_MAX_STATUS, D_SHUTDOWN_REASON, D_TOT_PAGES, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
+  D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN, D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_NSTATUS, D_GNT_STATUS0, GNT_MAX_STATUS, D_EVTCHN_FIFO, D_FIFO_ARRAY, V_FIFO_CB, V_FIFO_TAIL, D_SHUTDOWN_REASON, D_TOT_PAGES, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
   D_MAX_PAGES, DS_RUNNING, DS_SHUTDOWN, V_DOMAIN, V_ID, V_CR3_KERNEL, V_CR3_USER, V_VCPU_INFO, V_FLAGS,
   VF_ONLINE, VF_KERNEL, evtchnBase,
 } from "../domain/domain";
@@ -159,6 +159,7 @@ export function restoreFixup(d: u32, count: u32): i32 {
     if (f == D_SHARED_INFO || f == D_START_INFO || f == D_CONSOLE_MFN || f == D_STORE_MFN || f == D_GNT_FRAMES) continue;
     if (f >= D_GNT_FRAME0 && f < D_GNT_FRAME0 + 128) continue;
     if (f >= D_GNT_NSTATUS && f < D_GNT_STATUS0 + GNT_MAX_STATUS * 4) continue;
+    if (f == D_EVTCHN_FIFO || f == D_FIFO_ARRAY) continue; // event channels start over (2-level), as in Xen
     if (f == D_TOT_PAGES || f == D_MAX_PAGES || f == D_VCPU0 || f == D_NR_VCPUS || f == D_STATE || f == D_SHUTDOWN_REASON) continue;
     if (f >= D_CORE_REC_BYTES && f < D_CORE_FRAME_BYTES + 8) continue; // this host's own counts
     store<u32>(dom(d) + f, load<u32>(saved + f));
@@ -185,6 +186,8 @@ export function restoreFixup(d: u32, count: u32): i32 {
     memory.copy(dst, src, VCPU_SIZE);
     store<u32>(dst + V_DOMAIN, keepDom);
     store<u32>(dst + V_ID, keepId);
+    store<u32>(dst + V_FIFO_CB, 0); // no FIFO control block: the guest sets it up again on resume
+    memory.fill(dst + V_FIFO_TAIL, 0, 32);
     store<u64>(dst + CPU_CR3, xma(load<u64>(dst + CPU_CR3)));
     store<u64>(dst + V_CR3_KERNEL, xma(load<u64>(dst + V_CR3_KERNEL)));
     store<u64>(dst + V_CR3_USER, xma(load<u64>(dst + V_CR3_USER)));
