@@ -4,7 +4,9 @@
  * not in the entries, -EBUSY going back to v1 while a status frame is mapped), the v2 entry layouts
  * (full page, sub-page: copy only and only inside its window, transitive: refused when it names its own
  * domain or none, never mappable), bad references and domains, and XENMEM_add_to_physmap refused for a
- * PV domain. Prints "ok:"/"FAIL:" lines and "gntv2: PASSED" (or FAILED), then powers off. */
+ * PV domain. With "suspend=1" it then switches to v2 again and suspends itself (SHUTDOWN_suspend):
+ * resumed in a new domain (restore), its table is still v2 and its status frame still the one it
+ * mapped before. Prints "ok:"/"FAIL:" lines and "gntv2: PASSED" (or FAILED), then powers off. */
 #include "pv.h"
 
 struct gnttab_map_grant_ref { uint64_t host_addr; uint32_t flags, ref; uint16_t dom; int16_t status; uint32_t handle; uint64_t dev_bus_addr; };
@@ -89,6 +91,19 @@ static int16_t copy(xen_ulong_t su, uint16_t sdom, uint16_t soff, xen_ulong_t du
 	return c.status;
 }
 
+/* Our own domain id: an unbound port for DOMID_SELF reports it as its remote end. */
+static uint16_t my_domid(void)
+{
+	struct alloc_unbound au = { DOMID_SELF, DOMID_SELF, 0 };
+	struct { uint16_t dom, pad; uint32_t port, status, vcpu, a, b; } es = { DOMID_SELF, 0, 0, 0, 0, 0, 0 };
+	pv_evtchn_op(EVTCHNOP_alloc_unbound, &au);
+	es.port = au.port;
+	pv_evtchn_op(EVTCHNOP_status, &es);
+	struct port_op cl = { au.port };
+	pv_evtchn_op(EVTCHNOP_close, &cl);
+	return (uint16_t)es.a;
+}
+
 int pv_main(void)
 {
 	pv_install_traps();
@@ -96,15 +111,7 @@ int pv_main(void)
 	unsigned long n = start_info->nr_pages;
 	uint32_t ver, h;
 
-	/* Our own domain id: an unbound port for DOMID_SELF reports it as its remote end. */
-	struct alloc_unbound au = { DOMID_SELF, DOMID_SELF, 0 };
-	struct { uint16_t dom, pad; uint32_t port, status, vcpu, a, b; } es = { DOMID_SELF, 0, 0, 0, 0, 0, 0 };
-	pv_evtchn_op(EVTCHNOP_alloc_unbound, &au);
-	es.port = au.port;
-	pv_evtchn_op(EVTCHNOP_status, &es);
-	uint16_t me = (uint16_t)es.a;
-	struct port_op cl = { au.port };
-	pv_evtchn_op(EVTCHNOP_close, &cl);
+	uint16_t me = my_domid();
 	CHECK(me > 0 && me < DOMID_SELF, "our domain id: %u", me);
 
 	/* Versions. */
@@ -206,6 +213,31 @@ int pv_main(void)
 	CHECK(map(va, 10, me, 0, &h) == 0 && (gt1[10].flags & (GTF_reading | GTF_writing)) == (GTF_reading | GTF_writing), "v1 again: GTF_reading|writing in the entry");
 	CHECK(unmap(va, h) == 0 && (gt1[10].flags & (GTF_reading | GTF_writing)) == 0, "unmapped");
 
+	if (pv_arg("suspend", 0)) {
+		CHECK(set_version(2, &ver) == 0 && ver == 2, "v2 again before suspending");
+		gs = (struct gnttab_get_status_frames){ 1, DOMID_SELF, 99, (xen_ulong_t)&sframe };
+		gnttab(GNTTABOP_get_status_frames, &gs, 1);
+		pv_map((unsigned long)status, sframe << 12, 1);
+		grant2(&gt2[3], GTF_permit_access | GTF_readonly, me, 0, 0, 0x1234);
+		uint32_t reason = 2; /* SHUTDOWN_suspend */
+		pv_console_flush();
+		long r = HYPERVISOR(__HYPERVISOR_sched_op, SCHEDOP_shutdown, &reason, 0);
+		CHECK(r == 0, "resumed in a new domain (%ld)", r);
+		p2m = (xen_ulong_t *)start_info->mfn_list;
+		uint16_t was = me;
+		me = my_domid();
+		CHECK(get_version() == 2, "the table is still v2 (domain %u, was %u)", me, was);
+		CHECK(gt2[3].flags == (GTF_permit_access | GTF_readonly) && gt2[3].lo == 0x1234, "its entries came along");
+		uint64_t sf2 = 0;
+		gs = (struct gnttab_get_status_frames){ 1, DOMID_SELF, 99, (xen_ulong_t)&sf2 };
+		CHECK(gnttab(GNTTABOP_get_status_frames, &gs, 1) == 0 && gs.status == 0, "get_status_frames: %lx (was %lx)", (unsigned long)sf2, (unsigned long)sframe);
+		pv_map((unsigned long)page, (uint64_t)p2m[n - 1] << 12, 3);
+		strcpy(page, "after the restore");
+		grant2(&gt2[10], GTF_permit_access, me, 0, 0, p2m[n - 1]);
+		CHECK(map(va, 10, me, 0, &h) == 0 && !strcmp((char *)va, "after the restore"), "a v2 grant mapped in the new domain");
+		CHECK(status[10] == (GTF_reading | GTF_writing), "seen through the status frame mapped before the suspend (%x)", status[10]);
+		CHECK(unmap(va, h) == 0 && status[10] == 0, "unmapped");
+	}
 	printf("gntv2: %s\n", pv_fail_count ? "FAILED" : "PASSED");
 	return pv_fail_count ? 1 : 0;
 }
