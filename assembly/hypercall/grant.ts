@@ -151,7 +151,8 @@ const GNTMAP_host_map: u32 = 2;
 const GNTMAP_readonly: u32 = 4;
 const GNTMAP_contains_pte: u32 = 16;
 const GNTST_okay = 0, GNTST_general_error = -1, GNTST_bad_domain = -2, GNTST_bad_gntref = -3, GNTST_bad_handle = -4;
-const GNTST_bad_virt_addr = -5, GNTST_no_device_space = -7, GNTST_permission_denied = -8, GNTST_bad_page = -9, GNTST_bad_copy_arg = -10;
+// GNTST_no_space (-13): newer Xen answers it when the maptrack table is full (was no_device_space).
+const GNTST_bad_virt_addr = -5, GNTST_no_space = -13, GNTST_permission_denied = -8, GNTST_bad_page = -9, GNTST_bad_copy_arg = -10;
 
 // The grant-table version of `g` (a table never set is v1).
 @inline function version(g: u32): u32 { return domU32(g, D_GNT_VERSION) == 2 ? 2 : 1; }
@@ -366,7 +367,7 @@ function mapOne(op: u64): bool {
   if (st == 0) {
     const mfn = mfnOrErr as u32;
     const h = mtAlloc();
-    if (h < 0) st = GNTST_no_device_space;
+    if (h < 0) st = GNTST_no_space;
     else if (!getPage(mfn, g)) st = GNTST_bad_page;
     else if (!ro && getPageType(mfn, PGT_WRITABLE, g, domIs64(g)) < 0) { putPage(mfn); st = GNTST_bad_page; }
     else {
@@ -502,7 +503,7 @@ export function hostMap(g: u32, ref: u32, ro: bool): i32 {
   if (m < 0) return m;
   const mfn = m as u32;
   const h = mtAlloc();
-  if (h < 0) return GNTST_no_device_space;
+  if (h < 0) return GNTST_no_space;
   if (!getPage(mfn, g)) return GNTST_bad_page;
   if (!ro && getPageType(mfn, PGT_WRITABLE, g, domIs64(g)) < 0) { putPage(mfn); return GNTST_bad_page; }
   const e = mt(h as u32);
