@@ -18,7 +18,7 @@ import {
   frameOwner, frameType, frameFlags, m2pGet, m2pSet, framesHighWater, FIRST_MFN, PGF_PINNED, PGT_L1, PGT_L4,
   PGT_SEG_DESC,
 } from "../domain/frames";
-import { getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_FIRST, XEN_L4_LAST, XEN_PAE_L2_FIRST } from "../domain/mm";
+import { getPage, getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_FIRST, XEN_L4_LAST, XEN_PAE_L2_FIRST } from "../domain/mm";
 import { allocUnbound, bindInterdomain } from "../event/evtchn";
 import { XEN_M2P32_L2E0 } from "../domain/xenmap";
 import { SHUTDOWN_suspend } from "../hypercall/abi";
@@ -231,6 +231,10 @@ export function restoreFixup(d: u32, count: u32): i32 {
   else { store<u32>(si + 56, cp as u32); store<u32>(si + 48, sp as u32); }
   restoredConsolePort = cp as u32;
   restoredStorePort = sp as u32;
+  // The hypervisor's own reference on each grant and status frame (hypercall/grant.ts): the guest
+  // cannot give them back.
+  for (let k: u32 = 0; k < ng; k++) if (!getPage(domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)) >> 12, d)) return -3;
+  for (let k: u32 = 0; k < ns; k++) if (!getPage(domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12, d)) return -3;
   // vCPU 0 returns from its suspend hypercall with 0: resumed in a new domain.
   store<u64>(vcpu(domU32(d, D_VCPU0)), 0);
   setDomU32(d, D_STATE, DS_RUNNING);

@@ -33,7 +33,8 @@ export function hcGrantTableOp(cmd: u64, p: u64, count: u64): i64 {
   const d = currentDom;
   const is64 = domIs64(d);
   gReset();
-  if ((count as i32) < 0) return -A.EINVAL; // as Xen: a count that is negative as an int
+  count &= 0xffffffff; // Xen's count is an unsigned int ...
+  if ((count as i32) < 0) return -A.EINVAL; // ... and one negative as an int is refused
   switch (cmd as i32) {
     case A.GNTTABOP_query_size: {
       for (let i: u64 = 0; i < count; i++) {
@@ -66,6 +67,7 @@ export function hcGrantTableOp(cmd: u64, p: u64, count: u64): i64 {
         while (have < n) {
           const m = domainAllocFrame(t);
           if (m == NO_FRAME) { st = GNTST_general_error; break; }
+          getPage(m, t); // held while it is a grant frame: the guest cannot give it back
           setDomU32(t, D_GNT_FRAME0 + ((have as i32) << 2), m << 12);
           have++;
           setDomU32(t, D_GNT_FRAMES, have);
@@ -177,6 +179,7 @@ function growStatus(g: u32): bool {
   while (have < need) {
     const m = domainAllocFrame(g);
     if (m == NO_FRAME) return false;
+    getPage(m, g); // held while it is a status frame: the guest cannot give it back
     memory.fill((m << 12) as i32, 0, 4096);
     setDomU32(g, D_GNT_STATUS0 + ((have as i32) << 2), m << 12);
     have++;
@@ -211,7 +214,7 @@ function switchVersion(d: u32, ver: u32): i64 {
     const ns = domU32(d, D_GNT_NSTATUS);
     for (let k: u32 = 0; k < ns; k++) {
       const m = domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12;
-      if (frameTypeCount(m) != 0 || frameRefCount(m) != 0) return -A.EBUSY; // the guest still maps it
+      if (frameTypeCount(m) != 0 || frameRefCount(m) > 1) return -A.EBUSY; // the guest still maps it (1: our own reference)
     }
     // Reserved entries to v1, ascending (v1 entry i never overlaps a v2 entry not yet read).
     for (let i: u32 = 0; i < GNTTAB_NR_RESERVED_ENTRIES && nf > 0; i++) {
@@ -227,7 +230,9 @@ function switchVersion(d: u32, ver: u32): i64 {
     }
     if (nf > 0) memory.fill(f0 + 64, 0, 4096 - 64);
     for (let k: u32 = 0; k < ns; k++) {
-      frameRelease(domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12);
+      const m = domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12;
+      putPage(m);
+      frameRelease(m);
       setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) - 1);
       setDomU32(d, D_GNT_STATUS0 + ((k as i32) << 2), 0);
     }
@@ -238,7 +243,9 @@ function switchVersion(d: u32, ver: u32): i64 {
       // Give back what was taken: the table stays v1.
       const ns = domU32(d, D_GNT_NSTATUS);
       for (let k: u32 = 0; k < ns; k++) {
-        frameRelease(domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12);
+        const m = domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12;
+        putPage(m);
+        frameRelease(m);
         setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) - 1);
       }
       setDomU32(d, D_GNT_NSTATUS, 0);

@@ -61,6 +61,13 @@ static uint32_t get_version(void)
 	struct gnttab_get_version gv = { DOMID_SELF, 0, 99 };
 	return gnttab(GNTTABOP_get_version, &gv, 1) == 0 ? gv.version : 99;
 }
+/* XENMEM_decrease_reservation of one frame: the number of extents given back. */
+static long give_back(xen_ulong_t mfn)
+{
+	xen_ulong_t fr = mfn;
+	struct { xen_ulong_t start, nr; uint32_t order, flags; uint16_t dom; } r = { (xen_ulong_t)&fr, 1, 0, 0, DOMID_SELF };
+	return HYPERVISOR(__HYPERVISOR_memory_op, 1 /* XENMEM_decrease_reservation */, &r, 0);
+}
 static long reservation(void)
 {
 	uint16_t dom = DOMID_SELF;
@@ -203,6 +210,7 @@ int pv_main(void)
 	/* Back to v1: refused while the status frame is mapped; then the reserved entry comes back. */
 	CHECK(set_version(1, &ver) == -EBUSY && ver == 2, "set_version(1) while the status frame is mapped -> -EBUSY");
 	pv_map((unsigned long)status, 0, 0);
+	CHECK(give_back(sframe) == 0, "the status frame cannot be given back (decrease_reservation)");
 	CHECK(set_version(1, &ver) == 0 && ver == 1, "set_version(1) -> 0");
 	CHECK(reservation() == resv0, "the status frame given back (%ld pages)", reservation());
 	CHECK(gt1[2].flags == GTF_permit_access && gt1[2].domid == me && gt1[2].frame == p2m[n - 1], "reserved entry 2 back in the v1 layout");
@@ -212,6 +220,9 @@ int pv_main(void)
 	pv_grant(gt1, 10, me, n - 1, 0);
 	CHECK(map(va, 10, me, 0, &h) == 0 && (gt1[10].flags & (GTF_reading | GTF_writing)) == (GTF_reading | GTF_writing), "v1 again: GTF_reading|writing in the entry");
 	CHECK(unmap(va, h) == 0 && (gt1[10].flags & (GTF_reading | GTF_writing)) == 0, "unmapped");
+	pv_map((unsigned long)gt1, 0, 0);
+	CHECK(give_back(gframe) == 0, "nor the grant-table frame");
+	pv_map((unsigned long)gt1, (uint64_t)gframe << 12, 3);
 
 	if (pv_arg("suspend", 0)) {
 		CHECK(set_version(2, &ver) == 0 && ver == 2, "v2 again before suspending");
