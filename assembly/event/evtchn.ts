@@ -80,6 +80,7 @@ export function setPending(d: u32, p: u32): void {
   const bit = <u8>((<u32>1) << (p & 7));
   if ((old & bit) != 0) return;
   store<u8>(pa, old | bit);
+  wakePoller(d, notifyVcpu(d, p));
   if (testBit(bitAddr(d, true, p), p)) return;
   raiseUpcall(d, portVcpu(d, p), p);
 }
@@ -98,6 +99,14 @@ function raiseUpcall(d: u32, vc: u32, p: u32): void {
   }
   store<u8>(vi + VI_PENDING, 1);
   wake(d, vc);
+}
+
+// A vCPU in SCHEDOP_poll wakes when an event becomes pending, masked or not (Xen's
+// evtchn_check_pollers; we do not keep which ports it polls: it rechecks them and may poll again).
+function wakePoller(d: u32, vc: u32): void {
+  const v = vcpu(domU32(d, D_VCPU0) + vc);
+  const f = load<u32>(v + V_FLAGS);
+  if ((f & VF_POLLING) != 0) store<u32>(v + V_FLAGS, f & ~VF_POLLING);
 }
 
 export function wake(d: u32, vc: u32): void {
@@ -323,7 +332,9 @@ function fifoSetPending(d: u32, vc: u32, p: u32): void {
   if (w == 0) { store<u8>(pr + 7, load<u8>(pr + 7) | 0x80); return; } // kept for expand_array
   const v = vrec(d, vc);
   const cb = load<u32>(v + V_FIFO_CB) as i32;
-  store<u32>(w, load<u32>(w) | FIFO_PENDING); ldMarkHost(w);
+  const was = load<u32>(w);
+  store<u32>(w, was | FIFO_PENDING); ldMarkHost(w);
+  if ((was & FIFO_PENDING) == 0) wakePoller(d, vc);
   if (cb == 0) return; // no control block on that vCPU: not linked (the guest must not unmask yet)
   const cur = load<u32>(w);
   if ((cur & (FIFO_MASKED | FIFO_LINKED)) != 0) return;

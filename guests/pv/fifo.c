@@ -212,6 +212,14 @@ int pv_main(void)
 	poll.ports = (xen_ulong_t)&pp;
 	CHECK(HYPERVISOR(__HYPERVISOR_sched_op, SCHEDOP_poll, &poll, 0) == 0, "SCHEDOP_poll returns for a pending FIFO event");
 	events_on();
+	/* ... and wakes for one that becomes pending while it waits, masked as it is (no timeout: if the
+	 * wake were lost this would never return). */
+	struct bind_virq bv = { VIRQ_TIMER, 0, 0 };
+	CHECK(evop(EVTCHNOP_bind_virq, &bv) == 0 && (words[bv.port] & MASKED), "VIRQ_TIMER bound to port %u, left masked", bv.port);
+	pv_set_timer(pv_system_time() + 2000000);
+	pp = bv.port;
+	poll.timeout = 0;
+	CHECK(HYPERVISOR(__HYPERVISOR_sched_op, SCHEDOP_poll, &poll, 0) == 0 && (words[bv.port] & (PENDING | LINKED)) == PENDING, "SCHEDOP_poll woken by the masked timer event (%x)", words[bv.port]);
 
 	/* EVTCHNOP_reset: every port closed, back to 2-level; FIFO can be set up again. */
 	struct { uint16_t dom; } rs = { DOMID_SELF };
