@@ -136,8 +136,40 @@ export function hcGrantTableOp(cmd: u64, p: u64, count: u64): i64 {
       for (let i: u64 = 0; i < count; i++) { if (!copyOne(p + i * sz, is64)) return -A.EFAULT; }
       return 0;
     }
+    case A.GNTTABOP_swap_grant_ref: {
+      // gnttab_swap_grant_ref { u32 ref_a @0; u32 ref_b @4; OUT i16 status @8 } (12 bytes).
+      for (let i: u64 = 0; i < count; i++) {
+        const e = p + i * 12;
+        const a = rdG32(e), b = rdG32(e + 4);
+        if (!gOk) return -A.EFAULT;
+        wrG16(e + 8, swapOne(d, a, b) as u16);
+        if (!gOk) return -A.EFAULT;
+      }
+      return 0;
+    }
     default: return -A.ENOSYS;
   }
+}
+
+// As Xen's swap_grant_ref: both references in the table (else bad_gntref), the same one is a no-op,
+// one in use (mapped) is GNTST_eagain; v2 swaps the status words too.
+function swapOne(d: u32, a: u32, b: u32): i32 {
+  const ea = entryAddr(d, a), eb = entryAddr(d, b);
+  if (ea == 0 || eb == 0) return GNTST_bad_gntref;
+  if (a == b) return GNTST_okay;
+  if (refFlags(d, a) != 0 || refFlags(d, b) != 0) return GNTST_eagain;
+  if (version(d) == 2) {
+    const x0 = load<u64>(ea), x1 = load<u64>(ea, 8);
+    store<u64>(ea, load<u64>(eb)); store<u64>(ea, load<u64>(eb, 8), 8);
+    store<u64>(eb, x0); store<u64>(eb, x1, 8);
+    const sa = statusAddr(d, a), sb = statusAddr(d, b);
+    if (sa != 0 && sb != 0) { const t = load<u16>(sa); store<u16>(sa, load<u16>(sb)); store<u16>(sb, t); ldMarkHost(sa); ldMarkHost(sb); }
+  } else {
+    const x = load<u64>(ea);
+    store<u64>(ea, load<u64>(eb)); store<u64>(eb, x);
+  }
+  ldMarkHost(ea); ldMarkHost(eb);
+  return GNTST_okay;
 }
 
 // ---- grant entries ----
@@ -154,6 +186,7 @@ const GNTMAP_readonly: u32 = 4;
 const GNTMAP_contains_pte: u32 = 16;
 const GNTST_okay = 0, GNTST_general_error = -1, GNTST_bad_domain = -2, GNTST_bad_gntref = -3, GNTST_bad_handle = -4;
 // GNTST_no_space (-13): newer Xen answers it when the maptrack table is full (was no_device_space).
+const GNTST_eagain = -12;
 const GNTST_bad_virt_addr = -5, GNTST_no_space = -13, GNTST_permission_denied = -8, GNTST_bad_page = -9, GNTST_bad_copy_arg = -10;
 
 // The grant-table version of `g` (a table never set is v1).

@@ -68,6 +68,11 @@ static long give_back(xen_ulong_t mfn)
 	struct { xen_ulong_t start, nr; uint32_t order, flags; uint16_t dom; } r = { (xen_ulong_t)&fr, 1, 0, 0, DOMID_SELF };
 	return HYPERVISOR(__HYPERVISOR_memory_op, 1 /* XENMEM_decrease_reservation */, &r, 0);
 }
+static int16_t swap(uint32_t a, uint32_t b)
+{
+	struct { uint32_t a, b; int16_t status; uint16_t pad; } sw = { a, b, 99, 0 };
+	return gnttab(11 /* GNTTABOP_swap_grant_ref */, &sw, 1) == 0 ? sw.status : 99;
+}
 static long reservation(void)
 {
 	uint16_t dom = DOMID_SELF;
@@ -177,6 +182,14 @@ int pv_main(void)
 	CHECK(unmap(va, h) == 0 && status[11] == 0, "unmapped");
 	CHECK(map(va, 300, me, 1, 0) == GNTST_bad_gntref, "ref 300 (in a one-frame v1 table, beyond a v2 one) -> bad_gntref");
 	CHECK(map(va, 10, 999, 1, 0) == GNTST_bad_domain, "a domain that does not exist -> bad_domain");
+
+	/* swap_grant_ref: entries and status words change places; refused while one is mapped. */
+	grant2(&gt2[20], GTF_permit_access, me, 0, 0, p2m[n - 1]);
+	grant2(&gt2[21], GTF_permit_access | GTF_readonly, me, 0, 0, p2m[n - 2]);
+	CHECK(swap(20, 21) == 0 && gt2[20].flags == (GTF_permit_access | GTF_readonly) && gt2[20].lo == p2m[n - 2] && gt2[21].flags == GTF_permit_access && gt2[21].lo == p2m[n - 1], "swap_grant_ref swaps two v2 entries");
+	CHECK(swap(20, 20) == 0 && swap(20, 5000) == GNTST_bad_gntref, "swapping an entry with itself -> 0, with one beyond the table -> bad_gntref");
+	CHECK(map(va, 21, me, 1, &h) == 0 && swap(21, 20) == -12 && status[21] == GTF_reading, "swapping a mapped entry -> GNTST_eagain");
+	CHECK(unmap(va, h) == 0, "unmapped");
 
 	/* Sub-page grants: copy only, inside [page_off, page_off + length). */
 	strcpy(page + 256, "sub-page window");
