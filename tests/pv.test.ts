@@ -66,7 +66,7 @@ test("the core's per-domain counts are this host's own after a restore", async (
 });
 
 // One guest per mechanism; each prints "ok:"/"FAIL:" lines and "<name>: PASSED" before powering off.
-for (const name of ["traps", "events", "mmu", "memory", "hcpage"]) {
+for (const name of ["traps", "events", "mmu", "memory", "hcpage", "gntv2", "fifo"]) {
   for (const bits of [64, 32] as const) {
     test(`PV ${name} guest (${bits}-bit)`, async () => {
       const r = await runGuest(name, bits);
@@ -169,21 +169,22 @@ for (const bits of [64, 32] as const) {
 
 // The block backend against our own blkfront (guests/pv/blk.c): both request ABIs, indirect
 // descriptors, and malformed requests answered with errors while the disk stays connected.
-for (const bits of [64, 32] as const) {
-  test(`PV block frontend (${bits}-bit, ${bits === 64 ? "x86_64" : "x86_32"}-abi): reads, indirect reads and writes, malformed requests refused`, async () => {
+for (const bits of [64, 32] as const) for (const v2 of [false, true]) {
+  test(`PV block frontend (${bits}-bit, ${bits === 64 ? "x86_64" : "x86_32"}-abi, grant table v${v2 ? 2 : 1}): reads, indirect reads and writes, malformed requests refused`, async () => {
     mkdirSync("tests/build", { recursive: true });
-    const img = `tests/build/blk-${bits}.img`;
+    const img = `tests/build/blk-${bits}${v2 ? "-v2" : ""}.img`;
     const disk = new Uint8Array(1 << 20);
     for (let i = 0; i < disk.length; i++) disk[i] = (i >> 9) & 0xff; // each sector holds its number
     writeFileSync(img, disk);
     const host = await XenHost.create(256);
-    const dom = host.createDomain(`blk${bits}`, new Uint8Array(readFileSync(guestPath("blk", bits))), { memoryMiB: 16, disks: [{ path: img, vdev: "xvda", writable: true }] });
+    const dom = host.createDomain(`blk${bits}`, new Uint8Array(readFileSync(guestPath("blk", bits))), { memoryMiB: 16, disks: [{ path: img, vdev: "xvda", writable: true }], cmdline: v2 ? "gntv2=1" : "" });
     let out = "";
     dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
     const t0 = Date.now();
     await host.runUntil(() => host.state(dom.domid) !== 1 || Date.now() - t0 > 30000);
     assert.equal(out.split("\n").filter((l) => l.startsWith("FAIL")), [], out + host.dmesg());
     assert.match(out, "blk: PASSED", out);
+    if (v2) assert.match(out, "ok: the backend maps the ring: status 18, entry flags 1", out); // v2 entries were what it used
     assert.is(host.shutdownReason(dom.domid), 0, "poweroff");
     const after = readFileSync(img);
     for (let k = 0; k < 16; k++) assert.ok(after.subarray((64 + k) * 512, (65 + k) * 512).every((b) => b === 200 + k), `the indirect write reached sector ${64 + k} of the image`);

@@ -41,6 +41,13 @@ export const D_INSNS = 232; // u64 instructions executed
 // What the core has set aside for the domain, counted where it is handed out (bench:density):
 export const D_CORE_REC_BYTES = 264; // u64 its records: domain, vCPU and event-channel slots, frame-table records of its frames
 export const D_CORE_FRAME_BYTES = 272; // u64 the machine frames it owns (its RAM and every other frame)
+// Grant tables v2: the status frames (grant_status_t, 2048 a frame; one per 8 grant frames).
+export const D_GNT_NSTATUS = 280; // u32 number of status frames (0 unless the table is v2)
+export const D_GNT_STATUS0 = 284; // u32[4] machine addresses of the status frames
+export const GNT_MAX_STATUS = 4;
+// FIFO event channels (event/evtchn.ts): on once EVTCHNOP_init_control succeeded, until EVTCHNOP_reset.
+export const D_EVTCHN_FIFO = 300; // u32 1 = the FIFO ABI is in use
+export const D_FIFO_ARRAY = 304; // u32 machine address of the event array's page (0 = none yet)
 
 export const DS_FREE = 0;
 export const DS_RUNNING = 1; // may run (vCPUs may still be blocked or paused)
@@ -90,6 +97,8 @@ export const V_GUEST_CR4 = 0x908; // u64 the CR4 value the guest kernel last wro
 export const V_RS_STATE = 0x910; // u32 runstate: RUNSTATE_running 0, runnable 1, blocked 2, offline 3
 export const V_RS_ENTRY = 0x918; // u64 system time it entered that state
 export const V_RS_TIME = 0x920; // u64[4] time spent in each state
+export const V_FIFO_CB = 0x940; // u32 FIFO event channels: machine address of this vCPU's control block (0 = none)
+export const V_FIFO_TAIL = 0x944; // u16[16] FIFO event channels: the tail port of each priority's queue (0 = empty)
 export const V_TRAPS = 0x1000; // 256 x 16 bytes: { u64 address; u16 cs; u8 flags; u8 set }
 
 export const VF_ONLINE = 1;

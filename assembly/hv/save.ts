@@ -9,7 +9,7 @@
 import { CPU_STATE, CPU_CR3, CPU_GDT_FRAMES, CPU_GDT_ENTRIES, CPU_SAVE_SIZE, RESTORE_MAP, RESTORE_MAP_MAX, RESTORE_BLOBS, EVTCHN_DOM_SIZE } from "../memmap";
 import {
   dom, domU32, setDomU32, domExists, domIs64, vcpu, vcpuSave, current, D_STATE, D_NR_VCPUS, D_VCPU0, D_SHARED_INFO,
-  D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN, D_GNT_FRAMES, D_GNT_FRAME0, D_SHUTDOWN_REASON, D_TOT_PAGES, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
+  D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN, D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_NSTATUS, D_GNT_STATUS0, GNT_MAX_STATUS, D_EVTCHN_FIFO, D_FIFO_ARRAY, V_FIFO_CB, V_FIFO_TAIL, D_SHUTDOWN_REASON, D_TOT_PAGES, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
   D_MAX_PAGES, DS_RUNNING, DS_SHUTDOWN, V_DOMAIN, V_ID, V_CR3_KERNEL, V_CR3_USER, V_VCPU_INFO, V_FLAGS,
   VF_ONLINE, VF_KERNEL, evtchnBase,
 } from "../domain/domain";
@@ -18,7 +18,7 @@ import {
   frameOwner, frameType, frameFlags, m2pGet, m2pSet, framesHighWater, FIRST_MFN, PGF_PINNED, PGT_L1, PGT_L4,
   PGT_SEG_DESC,
 } from "../domain/frames";
-import { getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_FIRST, XEN_L4_LAST, XEN_PAE_L2_FIRST } from "../domain/mm";
+import { getPage, getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_FIRST, XEN_L4_LAST, XEN_PAE_L2_FIRST } from "../domain/mm";
 import { allocUnbound, bindInterdomain } from "../event/evtchn";
 import { XEN_M2P32_L2E0 } from "../domain/xenmap";
 import { SHUTDOWN_suspend } from "../hypercall/abi";
@@ -145,18 +145,29 @@ export function restoreFixup(d: u32, count: u32): i32 {
   setDomU32(d, D_CONSOLE_MFN, xma(load<u32>(saved + D_CONSOLE_MFN) as u64) as u32);
   setDomU32(d, D_STORE_MFN, xma(load<u32>(saved + D_STORE_MFN) as u64) as u32);
   const ng = load<u32>(saved + D_GNT_FRAMES);
+  if (ng > 32) return -1;
   setDomU32(d, D_GNT_FRAMES, ng);
   for (let k: u32 = 0; k < ng && k < 32; k++) setDomU32(d, D_GNT_FRAME0 + ((k as i32) << 2), xma(load<u32>(saved + D_GNT_FRAME0 + ((k as i32) << 2)) as u64) as u32);
+  // Grant tables v2: the status frames (the domain's own frames, sent with the others).
+  const ns = load<u32>(saved + D_GNT_NSTATUS);
+  if (ns > (GNT_MAX_STATUS as u32)) return -1;
+  setDomU32(d, D_GNT_NSTATUS, ns);
+  for (let k: u32 = 0; k < (GNT_MAX_STATUS as u32); k++) setDomU32(d, D_GNT_STATUS0 + ((k as i32) << 2), k < ns ? xma(load<u32>(saved + D_GNT_STATUS0 + ((k as i32) << 2)) as u64) as u32 : 0);
   for (let f = 32; f < DOMAIN_SIZE; f += 4) {
     // Everything else after the identity/bookkeeping fields: vm_assist, grant version, weight,
     // cap, shutdown code, time offset are copied as they were.
     if (f == D_SHARED_INFO || f == D_START_INFO || f == D_CONSOLE_MFN || f == D_STORE_MFN || f == D_GNT_FRAMES) continue;
     if (f >= D_GNT_FRAME0 && f < D_GNT_FRAME0 + 128) continue;
+    if (f >= D_GNT_NSTATUS && f < D_GNT_STATUS0 + GNT_MAX_STATUS * 4) continue;
+    if (f == D_EVTCHN_FIFO || f == D_FIFO_ARRAY) continue; // event channels start over (2-level), as in Xen
     if (f == D_TOT_PAGES || f == D_MAX_PAGES || f == D_VCPU0 || f == D_NR_VCPUS || f == D_STATE || f == D_SHUTDOWN_REASON) continue;
     if (f >= D_CORE_REC_BYTES && f < D_CORE_FRAME_BYTES + 8) continue; // this host's own counts
     store<u32>(dom(d) + f, load<u32>(saved + f));
   }
   if (domU32(d, D_SHARED_INFO) == 0xffffffff || domU32(d, D_START_INFO) == 0xffffffff) return -3;
+  // Grant and status frames must be frames of the domain (the hypervisor writes into them).
+  for (let k: u32 = 0; k < ng; k++) if (domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)) == 0xffffffff || domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)) == 0) return -3;
+  for (let k: u32 = 0; k < ns; k++) if (domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) == 0xffffffff || domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) == 0) return -3;
   // Page tables (the M2P is set already).
   for (let i: u32 = 0; i < typedCount; i++) {
     const r = RESTORE_TYPED + ((i as i32) << 3);
@@ -175,6 +186,8 @@ export function restoreFixup(d: u32, count: u32): i32 {
     memory.copy(dst, src, VCPU_SIZE);
     store<u32>(dst + V_DOMAIN, keepDom);
     store<u32>(dst + V_ID, keepId);
+    store<u32>(dst + V_FIFO_CB, 0); // no FIFO control block: the guest sets it up again on resume
+    memory.fill(dst + V_FIFO_TAIL, 0, 32);
     store<u64>(dst + CPU_CR3, xma(load<u64>(dst + CPU_CR3)));
     store<u64>(dst + V_CR3_KERNEL, xma(load<u64>(dst + V_CR3_KERNEL)));
     store<u64>(dst + V_CR3_USER, xma(load<u64>(dst + V_CR3_USER)));
@@ -218,6 +231,10 @@ export function restoreFixup(d: u32, count: u32): i32 {
   else { store<u32>(si + 56, cp as u32); store<u32>(si + 48, sp as u32); }
   restoredConsolePort = cp as u32;
   restoredStorePort = sp as u32;
+  // The hypervisor's own reference on each grant and status frame (hypercall/grant.ts): the guest
+  // cannot give them back.
+  for (let k: u32 = 0; k < ng; k++) if (!getPage(domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)) >> 12, d)) return -3;
+  for (let k: u32 = 0; k < ns; k++) if (!getPage(domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12, d)) return -3;
   // vCPU 0 returns from its suspend hypercall with 0: resumed in a new domain.
   store<u64>(vcpu(domU32(d, D_VCPU0)), 0);
   setDomU32(d, D_STATE, DS_RUNNING);

@@ -66,6 +66,7 @@ export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOSPC = 28;
 export const ERANGE = 34;
+export const EDOM = 33;
 export const ENOSYS = 38;
 export const EOPNOTSUPP = 95;
 
@@ -263,6 +264,7 @@ export const GNTTABOP_unmap_and_replace = 7;
 export const GNTTABOP_set_version = 8;
 export const GNTTABOP_get_status_frames = 9;
 export const GNTTABOP_get_version = 10;
+export const GNTTABOP_swap_grant_ref = 11;
 
 // ---- physdev_op ----
 export const PHYSDEVOP_eoi = 12;

@@ -5,9 +5,11 @@
 //   close / send / unmask { u32 port @0 }    bind_vcpu { u32 port @0; u32 vcpu @4 }
 //   status { u16 dom @0; u32 port @4; OUT u32 status @8; OUT u32 vcpu @12; OUT union @16 }
 //   reset { u16 dom @0 }
+//   init_control { u64 control_gfn @0; u32 offset @8; u32 vcpu @12; OUT u8 link_bits @16 }
+//   expand_array { u64 array_gfn @0 }    set_priority { u32 port @0; u32 priority @4 }
 import { currentDom, domU32, domExists, D_PRIVILEGED } from "../domain/domain";
 import * as A from "./abi";
-import { rdG32, rdG16, wrG32, gOk, gReset } from "../hv/guest";
+import { rdG64, rdG32, rdG16, wrG32, gOk, gReset} from "../hv/guest";
 import * as E from "../event/evtchn";
 
 function target(dom: u32): i32 {
@@ -80,8 +82,25 @@ export function hcEventChannelOp(cmd: u64, p: u64): i64 {
       if (t < 0) return t;
       return E.reset(t as u32);
     }
-    case A.EVTCHNOP_init_control: case A.EVTCHNOP_expand_array: case A.EVTCHNOP_set_priority:
-      return -A.ENOSYS; // FIFO event channels are not offered: guests use the 2-level ABI
+    case A.EVTCHNOP_init_control: {
+      const gfn = rdG64(p), offset = rdG32(p + 8), vc = rdG32(p + 12);
+      if (!gOk) return -A.EFAULT;
+      const r = E.fifoInitControl(d, gfn, offset, vc);
+      if (r < 0) return r;
+      const w = rdG32(p + 16); // link_bits: written back only on success, as Xen
+      wrG32(p + 16, (w & 0xffffff00) | E.FIFO_LINK_BITS);
+      return gOk ? 0 : -A.EFAULT;
+    }
+    case A.EVTCHNOP_expand_array: {
+      const gfn = rdG64(p);
+      if (!gOk) return -A.EFAULT;
+      return E.fifoExpandArray(d, gfn);
+    }
+    case A.EVTCHNOP_set_priority: {
+      const port = rdG32(p), prio = rdG32(p + 4);
+      if (!gOk) return -A.EFAULT;
+      return E.fifoSetPriority(d, port, prio);
+    }
     default: return -A.ENOSYS;
   }
 }

@@ -16,7 +16,7 @@ import {
   frameWritten, PTE_P, PTE_PS,
 } from "../domain/mm";
 import * as A from "./abi";
-import { rdG64, rdG32, wrG32, wrG64, gOk, gReset } from "../hv/guest";
+import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
 import { arg } from "./dispatch";
 import { domainAllocFrame } from "../hv/lifecycle";
 
@@ -264,6 +264,23 @@ export function hcMemoryOp(cmd: u64, p: u64): i64 {
       wrG32(buf + 16, 1);
       wrG32(p, 1);
       return gOk ? 0 : -A.EFAULT;
+    }
+    case A.XENMEM_add_to_physmap: {
+      // struct xen_add_to_physmap { u16 domid @0; u16 size @2; u32 space @4; xen_ulong idx @8;
+      // xen_pfn gpfn @16/@12 }. Xen checks, in this order: the continuation (-EDOM), the read
+      // (-EFAULT), XENMAPSPACE_gmfn_foreign (-ENOSYS: batch only), the domain (-ESRCH), then refuses
+      // every space for a domain that is not paging-translated (-EACCES): a PV guest reaches its
+      // grant-table and status frames by their machine frame numbers (setup_table, get_status_frames).
+      if ((cmd >> 6) > 0xffff) return -A.EDOM;
+      gReset();
+      const dom = rdG16(p);
+      const space = rdG32(p + 4);
+      if (is64) { rdG64(p + 8); rdG64(p + 16); } else { rdG32(p + 8); rdG32(p + 12); }
+      if (!gOk) return -A.EFAULT;
+      if (space == 4) return -A.ENOSYS; // XENMAPSPACE_gmfn_foreign
+      const t = dom == A.DOMID_SELF ? d : dom;
+      if (!domExists(t)) return -A.ESRCH;
+      return -A.EACCES;
     }
     default: return -A.ENOSYS;
   }

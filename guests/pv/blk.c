@@ -4,7 +4,9 @@
  * (bad segment counts, bad grants, sectors outside a page or the disk, an unknown operation), each of
  * which must be answered with an error while the disk stays connected. The disk holds byte
  * (offset / 512) & 0xff at each offset (the test writes it so).
- * Prints "ok:"/"FAIL:" lines and "blk: PASSED" (or FAILED), then powers off. */
+ * With "gntv2=1" on the command line the grant table is switched to version 2 first (v2 entries; the
+ * backend's mappings show in the status frame, not in the entries, and keep the table from going back
+ * to v1). Prints "ok:"/"FAIL:" lines and "blk: PASSED" (or FAILED), then powers off. */
 #include "pv.h"
 
 #define FE "device/vbd/51712" /* our device directory in xenstore */
@@ -30,6 +32,16 @@ struct sring { struct sring_hdr h; union ent ring[32]; };
 #define GREF_IND 11 /* the indirect segment page */
 
 static volatile struct grant_entry *gt;
+/* grant_entry_v2, full page: header, pad, the 64-bit frame as two halves. */
+struct gnt_v2 { uint16_t flags, domid; uint32_t pad, lo, hi; };
+static volatile struct gnt_v2 *gt2;
+static int v2;
+static void grant(int ref, unsigned long pfn, int ro)
+{
+	if (!v2) { pv_grant(gt, ref, 0, pfn, ro); return; }
+	gt2[ref].domid = 0; gt2[ref].pad = 0; gt2[ref].lo = ((xen_ulong_t *)start_info->mfn_list)[pfn]; gt2[ref].hi = 0;
+	__atomic_store_n(&gt2[ref].flags, GTF_permit_access | (ro ? GTF_readonly : 0), __ATOMIC_SEQ_CST);
+}
 static volatile struct sring *ring;
 static uint8_t *data[2];
 static struct seg *ind;
@@ -98,6 +110,18 @@ int pv_main(void)
 	CHECK(gframe != 0, "grant table set up");
 	gt = (volatile struct grant_entry *)pv_free_va(1);
 	pv_map((unsigned long)gt, (uint64_t)gframe << 12, 3);
+	gt2 = (volatile struct gnt_v2 *)gt;
+	v2 = pv_arg("gntv2", 0);
+	volatile uint16_t *status = 0;
+	if (v2) {
+		uint32_t ver = 2;
+		CHECK(HYPERVISOR(__HYPERVISOR_grant_table_op, 8 /* set_version */, &ver, 1) == 0 && ver == 2, "grant table version 2");
+		uint64_t sf = 0;
+		struct { uint32_t nr; uint16_t dom; int16_t status; xen_ulong_t list; } gs = { 1, DOMID_SELF, 99, (xen_ulong_t)&sf };
+		CHECK(HYPERVISOR(__HYPERVISOR_grant_table_op, 9 /* get_status_frames */, &gs, 1) == 0 && gs.status == 0, "its status frame: %lx", (unsigned long)sf);
+		status = (volatile uint16_t *)pv_free_va(7);
+		pv_map((unsigned long)status, sf << 12, 1);
+	}
 	ring = (volatile struct sring *)pv_free_va(3);
 	data[0] = (uint8_t *)pv_free_va(4);
 	data[1] = (uint8_t *)pv_free_va(5);
@@ -108,10 +132,10 @@ int pv_main(void)
 	pv_map((unsigned long)ind, (uint64_t)p2m[n - 4] << 12, 3);
 	memset((void *)ring, 0, 4096);
 	ring->h.req_event = ring->h.rsp_event = 1;
-	pv_grant(gt, GREF_RING, 0, n - 1, 0);
-	pv_grant(gt, GREF_DATA, 0, n - 2, 0);
-	pv_grant(gt, GREF_DATA + 1, 0, n - 3, 0);
-	pv_grant(gt, GREF_IND, 0, n - 4, 1);
+	grant(GREF_RING, n - 1, 0);
+	grant(GREF_DATA, n - 2, 0);
+	grant(GREF_DATA + 1, n - 3, 0);
+	grant(GREF_IND, n - 4, 1);
 	struct alloc_unbound au = { DOMID_SELF, 0, 0 };
 	CHECK(pv_evtchn_op(EVTCHNOP_alloc_unbound, &au) == 0, "event channel for dom0: port %u", au.port);
 	evt = au.port;
@@ -123,6 +147,11 @@ int pv_main(void)
 	int w = xs_write_num_at(FE, "ring-ref", GREF_RING) | xs_write_num_at(FE, "event-channel", evt) | xs_write_at(FE, "protocol", proto) | xs_write_at(FE, "state", "4");
 	CHECK(w == 0, "frontend keys written (%s), state Connected", proto);
 	CHECK(xs_wait_state(bepath, 4, 1000) == 4, "backend Connected");
+	if (v2) {
+		CHECK(status[GREF_RING] == 0x18 && gt2[GREF_RING].flags == GTF_permit_access, "the backend maps the ring: status %x, entry flags %x", status[GREF_RING], gt2[GREF_RING].flags);
+		uint32_t ver = 1;
+		CHECK(HYPERVISOR(__HYPERVISOR_grant_table_op, 8, &ver, 1) == -EBUSY && ver == 2, "back to v1 while the backend maps our ring -> -EBUSY");
+	}
 
 	union ent e;
 	rw(&e, OP_READ, 8, 1);
@@ -167,6 +196,7 @@ int pv_main(void)
 	rw(&e, OP_READ, 40, 1);
 	CHECK(submit(&e) == RSP_OKAY && pattern_ok(0, 40), "and reads go on");
 
+	if (v2) CHECK(status[GREF_DATA] == 0 && status[GREF_DATA + 1] == 0 && status[GREF_IND] == 0, "data and indirect grants unmapped after each request (status words clear)");
 	printf("blk: %s\n", pv_fail_count ? "FAILED" : "PASSED");
 	return pv_fail_count ? 1 : 0;
 }

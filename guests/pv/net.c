@@ -34,6 +34,16 @@ _Static_assert(sizeof(union tx_ent) == 12 && sizeof(union rx_ent) == 8 && sizeof
 #define ETHERTYPE 0x88b5 /* IEEE local experimental */
 
 static volatile struct grant_entry *gt;
+/* With "gntv2=1": a v2 grant table (full-page entries: header, pad, the frame as two halves). */
+struct gnt_v2 { uint16_t flags, domid; uint32_t pad, lo, hi; };
+static int v2;
+static void grant(int ref, unsigned long pfn, int ro)
+{
+	if (!v2) { pv_grant(gt, ref, 0, pfn, ro); return; }
+	volatile struct gnt_v2 *e = (volatile struct gnt_v2 *)gt + ref;
+	e->domid = 0; e->pad = 0; e->lo = ((xen_ulong_t *)start_info->mfn_list)[pfn]; e->hi = 0;
+	__atomic_store_n(&e->flags, GTF_permit_access | (ro ? GTF_readonly : 0), __ATOMIC_SEQ_CST);
+}
 static volatile struct tx_sring *tx;
 static volatile struct rx_sring *rx;
 static uint8_t *txbuf;
@@ -204,6 +214,11 @@ int pv_main(void)
 	CHECK(gframe != 0, "grant table set up");
 	gt = (volatile struct grant_entry *)pv_free_va(1);
 	pv_map((unsigned long)gt, (uint64_t)gframe << 12, 3);
+	v2 = pv_arg("gntv2", 0);
+	if (v2) {
+		uint32_t ver = 2;
+		CHECK(HYPERVISOR(__HYPERVISOR_grant_table_op, 8 /* set_version */, &ver, 1) == 0 && ver == 2, "grant table version 2");
+	}
 	tx = (volatile struct tx_sring *)pv_free_va(3);
 	rx = (volatile struct rx_sring *)pv_free_va(4);
 	txbuf = (uint8_t *)pv_free_va(5);
@@ -214,13 +229,13 @@ int pv_main(void)
 	memset((void *)rx, 0, 4096);
 	tx->h.req_event = tx->h.rsp_event = 1; /* SHARED_RING_INIT */
 	rx->h.req_event = rx->h.rsp_event = 1;
-	pv_grant(gt, GREF_TXRING, 0, n - 1, 0);
-	pv_grant(gt, GREF_RXRING, 0, n - 2, 0);
-	pv_grant(gt, GREF_TXBUF, 0, n - 3, 1);
+	grant(GREF_TXRING, n - 1, 0);
+	grant(GREF_RXRING, n - 2, 0);
+	grant(GREF_TXBUF, n - 3, 1);
 	for (int i = 0; i < NRX; i++) {
 		rxbuf[i] = (uint8_t *)pv_free_va(6 + i);
 		pv_map((unsigned long)rxbuf[i], (uint64_t)p2m[n - 4 - i] << 12, 3);
-		pv_grant(gt, GREF_RXBUF + i, 0, n - 4 - i, 0);
+		grant(GREF_RXBUF + i, n - 4 - i, 0);
 		rx_post(i);
 	}
 	struct alloc_unbound au = { DOMID_SELF, 0, 0 };
