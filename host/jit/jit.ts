@@ -36,6 +36,9 @@ export interface JitStats {
   exits: { branch: number; unsupported: number; memory: number; budget: number; slowform: number };
 }
 
+interface Req { lin: bigint; host: number; gen: number }
+interface Meta { host: number; gen: number; lo: number; hi: number; lin: bigint }
+
 export const MAX_REGIONS = 16384; // table slots in use before the code cache is flushed whole
 const MAX_IN_FLIGHT = 2; // background compiles at once
 const MAX_MAP_RECORDS = (MM.JIT_MAP_ENTRIES >> 1) - MM.JIT_REQ_MAX; // the core's map takes at most half its size
@@ -69,20 +72,60 @@ export class Jit {
     (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_DEBUG ? new Map() : null;
 
   /** Compiles the `n` queued requests; returns how many regions were installed, or -1 when the
-   *  background compiler is busy: the core then keeps its queue (more requests join the next batch). */
+   *  background compiler is busy: the core then keeps its queue (more requests join the next batch).
+   *  (Compiling at once, on this thread, a request that came back while its background compile was in
+   *  flight, i.e. a long loop, put 2% more of Debian's boot in compiled code and cost as much in
+   *  compile time: measured, not kept.) */
   compile(n: number): number {
-    if (this.async && this.inFlight >= MAX_IN_FLIGHT) return -1;
-    const t0 = performance.now();
     const dv = new DataView(this.x.memory.buffer);
     const curMode = dv.getInt32(MM.CPU_STATE + MM.CPU_MODE, true);
-    const is64 = curMode === MM.MODE_LONG64;
-    const funcs = [];
-    const meta: { host: number; gen: number; lo: number; hi: number; lin: bigint }[] = [];
+    const busy = this.async && this.inFlight >= MAX_IN_FLIGHT;
+    const later: Req[] = [];
     for (let q = 0; q < n && q < MM.JIT_REQ_MAX; q++) {
       const r = MM.JIT_REQ + 32 + q * 32;
-      const lin = dv.getBigUint64(r, true), host = dv.getInt32(r + 8, true), gen = dv.getUint32(r + 12, true);
-      const key = `${host}:${curMode}`;
-      if (dv.getInt32(r + 16, true) !== curMode || this.pending.has(key) || this.x.jit_current(host, curMode)) continue; // (queued again while its compile was in flight)
+      const host = dv.getInt32(r + 8, true);
+      if (dv.getInt32(r + 16, true) !== curMode || this.x.jit_current(host, curMode)) continue;
+      const req = { lin: dv.getBigUint64(r, true), host, gen: dv.getUint32(r + 12, true) };
+      if (this.pending.has(`${host}:${curMode}`)) continue; // (queued again while its compile was in flight)
+      later.push(req);
+    }
+    if (!this.async) {
+      const t0 = performance.now();
+      const b = this.build(later, curMode);
+      const installed = b ? this.install(new WebAssembly.Module(b.bytes), b.meta, curMode, b.bytes.length) : 0;
+      this.compileMs += performance.now() - t0;
+      return installed;
+    }
+    if (busy) return -1;
+    if (!later.length) return 0;
+    // In the background: V8 compiles on its own threads while the guest runs on (interpreted there);
+    // at most MAX_IN_FLIGHT batches at once (while both are busy the core's queue waits, see above). The
+    // result is installed between slices; a region whose page was written meanwhile is refused by the core.
+    const t0 = performance.now();
+    const b = this.build(later, curMode);
+    this.compileMs += performance.now() - t0;
+    if (!b) return 0;
+    const keys = b.meta.map((m) => `${m.host}:${curMode}`);
+    for (const k of keys) this.pending.add(k);
+    this.inFlight++;
+    WebAssembly.compile(b.bytes).then((mod) => {
+      const t1 = performance.now();
+      this.install(mod, b.meta, curMode, b.bytes.length);
+      this.compileMs += performance.now() - t1;
+    }, (e) => { if (this.debug) process.stderr.write(`jit: compile failed: ${(e as Error).message}\n`); }).finally(() => {
+      this.inFlight--;
+      for (const k of keys) this.pending.delete(k);
+    });
+    return 0;
+  }
+
+  /** Discovers and translates the regions of `reqs` (in mode `curMode`) into one module's bytes. */
+  private build(reqs: Req[], curMode: number): { bytes: Uint8Array; meta: Meta[] } | null {
+    const t0 = performance.now();
+    const is64 = curMode === MM.MODE_LONG64;
+    const funcs = [];
+    const meta: Meta[] = [];
+    for (const { lin, host, gen } of reqs) {
       const page = host & ~0xfff, entry = host & 0xfff, linPage = lin - BigInt(entry);
       const decode = (off: number): Insn | null => {
         const e = this.x.jit_decode(linPage + BigInt(off), page + off);
@@ -122,32 +165,10 @@ export class Jit {
       meta.push({ host, gen, lo, hi: Math.min(hi, 0x1000), lin });
     }
     this.translateMs += performance.now() - t0;
-    if (!funcs.length) { this.compileMs += performance.now() - t0; return 0; }
-    const bytes = buildModule(IMPORTS, funcs, this.chain);
-    if (!this.async) {
-      const installed = this.install(new WebAssembly.Module(bytes), meta, curMode, bytes.length);
-      this.compileMs += performance.now() - t0;
-      return installed;
-    }
-    // In the background: V8 compiles on its own threads while the guest runs on (interpreted there);
-    // at most MAX_IN_FLIGHT batches at once (while both are busy the core's queue waits, see above). The
-    // result is installed between slices; a region whose page was written meanwhile is refused by the core.
-    const keys = meta.map((m) => `${m.host}:${curMode}`);
-    for (const k of keys) this.pending.add(k);
-    this.inFlight++;
-    WebAssembly.compile(bytes).then((mod) => {
-      const t1 = performance.now();
-      this.install(mod, meta, curMode, bytes.length);
-      this.compileMs += performance.now() - t1;
-    }, (e) => { if (this.debug) process.stderr.write(`jit: compile failed: ${(e as Error).message}\n`); }).finally(() => {
-      this.inFlight--;
-      for (const k of keys) this.pending.delete(k);
-    });
-    this.compileMs += performance.now() - t0;
-    return 0;
+    return funcs.length ? { bytes: buildModule(IMPORTS, funcs, this.chain), meta } : null;
   }
 
-  private install(mod: WebAssembly.Module, meta: { host: number; gen: number; lo: number; hi: number; lin: bigint }[], mode: number, size: number): number {
+  private install(mod: WebAssembly.Module, meta: Meta[], mode: number, size: number): number {
     if (this.next + meta.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS) this.flush();
     const inst = new WebAssembly.Instance(mod, {
       env: { memory: this.x.memory, table: this.table, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond },
@@ -158,6 +179,7 @@ export class Jit {
     if (need > 0) this.table.grow(Math.max(need, 256));
     let installed = 0;
     meta.forEach((m, i) => {
+      if (this.x.jit_current(m.host, mode)) return; // compiled meanwhile (at once, see compile())
       const idx = this.next++;
       this.table.set(idx, inst.exports["f" + i] as WebAssembly.ExportValue as never);
       if (this.debug) process.stderr.write(`jit: [${this.stats().steps}] install ${m.lin.toString(16)}\n`);

@@ -64,7 +64,8 @@ export class XenHost {
     const core = await Core.create({ ioIn: () => -1, ioOut: () => false });
     // The host's run loop yields to the event loop between slices: compiles can go to V8's threads
     // (not with force, whose point is that code runs compiled from its first instruction).
-    if (core.jit && core.jit.mode === "on") core.jit.async = true;
+    // (XENWASM_JIT_SYNC=1: compiles on the main thread here too, for measurements.)
+    if (core.jit && core.jit.mode === "on" && process.env.XENWASM_JIT_SYNC !== "1") core.jit.async = true;
     if (core.x.hv_init(machineMiB) < 0) throw new Error(`hypervisor init failed (${machineMiB} MiB of machine memory)`);
     const now = Date.now();
     core.x.hv_set_wallclock(BigInt(Math.floor(now / 1000)), (now % 1000) * 1e6);
