@@ -276,6 +276,49 @@ for (const bits of [64, 32] as const) {
   });
 }
 
+// Each memory access in turn faults: a loop of accesses, the i-th to data page i (loads, stores, read-modify-
+// write, byte and TEST/SETcc forms); for each k, page k is made not present, and then read-only (a write
+// there faults, a read does not). Compiled and interpreted runs must stop at the same access with the
+// same registers, flags, CR2, error code and memory: nothing of the faulting instruction done, everything
+// before it done.
+function faultProgram(bits: 32 | 64): { src: string; pages: number; writes: number } {
+  const b = bits === 64 ? "%rbx" : "%ebx";
+  const at = (page: number, off: number) => `${page * 0x1000 - 0x800 + off}(${b})`;
+  const lines = [
+    `movl ${at(0, 8)}, %eax`, `addl %ecx, ${at(1, 12)}`, `movb %dl, ${at(2, 3)}`, `cmpl $5, ${at(3, 16)}`,
+    `testb $1, ${at(4, 7)}`, `incl ${at(5, 20)}`, `xchgl %esi, ${at(6, 24)}`, `movzbl ${at(7, 1)}, %edi`,
+    `orb ${at(8, 5)}, %al`, `sete ${at(9, 9)}`, `addb $3, ${at(10, 30)}`, `subl ${at(11, 40)}, %ecx`,
+    bits === 64 ? `movq %rax, ${at(12, 48)}` : `movl %eax, ${at(12, 48)}`, `testl %edx, ${at(13, 60)}`,
+  ];
+  const ctr = bits === 64 ? "%r12d" : "%ebp";
+  const body: string[] = [];
+  lines.forEach((l, i) => { body.push(l); body.push(i % 2 ? "addl $7, %edx" : "xorl %ecx, %esi"); });
+  const writes = lines.filter((l) => /^(add|mov|inc|xchg|set)\w* [^(]*[^)]*\)?$/.test(l) && /\)$/.test(l)).length;
+  return { src: [`mov $30, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n"), pages: lines.length, writes };
+}
+
+for (const bits of [64, 32] as const) {
+  test(`a fault at each memory access in turn: not present, then read-only (${bits}-bit)`, async () => {
+    const { src, pages, writes } = faultProgram(bits);
+    const code = asm(src, bits, CODE);
+    let faulted = 0;
+    for (let k = 0; k < pages; k++) {
+      for (const bad of ["none", "ro"] as const) {
+        const perms: Perm[] = Array.from({ length: pages }, (_, i) => (i === k ? bad : "rw"));
+        const cpl = k % 2 ? 3 : 0;
+        const a = await machine(bits, "force", code, cpl, perms);
+        const b2 = await machine(bits, "off", code, cpl, perms);
+        for (const m of [a, b2]) { m.setReg(1, 0x1234n); m.setReg(2, 0x55n); m.setReg(6, 0x77n); m.x.cpu_state_changed(); }
+        lockstep(a, b2, rng(k * 31 + (bad === "ro" ? 7 : 0) + bits), `page ${k} ${bad}, cpl ${cpl}`);
+        if (b2.exitVector === 14) faulted++;
+      }
+    }
+    // Every page's access faulted when not present, and the writes (and only they) when read-only.
+    assert.is(writes, 7);
+    assert.is(faulted, pages + writes, `faulted in ${faulted} of ${pages * 2} runs`);
+  });
+}
+
 // A PV guest's hot loop, compiled, with VIRQ_TIMER upcalls landing in it again and again (the loop re-arms
 // the timer whenever it sees the upcall count move): the same sum interpreted, compiled at once, and with
 // the default JIT; the events reached the loop; compiled code ran most of it.
