@@ -281,7 +281,9 @@ for (const bits of [64, 32] as const) {
 // there faults, a read does not). Compiled and interpreted runs must stop at the same access with the
 // same registers, flags, CR2, error code and memory: nothing of the faulting instruction done, everything
 // before it done.
-function faultProgram(bits: 32 | 64): { src: string; pages: number; writes: number } {
+// With `touch`, every page is read once before the loop, so that the TLB holds read translations when the
+// compiled loop writes (a write must not go through a read translation).
+function faultProgram(bits: 32 | 64, touch = false): { src: string; pages: number; writes: number } {
   const b = bits === 64 ? "%rbx" : "%ebx";
   const at = (page: number, off: number) => `${page * 0x1000 - 0x800 + off}(${b})`;
   const lines = [
@@ -294,16 +296,18 @@ function faultProgram(bits: 32 | 64): { src: string; pages: number; writes: numb
   const body: string[] = [];
   lines.forEach((l, i) => { body.push(l); body.push(i % 2 ? "addl $7, %edx" : "xorl %ecx, %esi"); });
   const writes = lines.filter((l) => /^(add|mov|inc|xchg|set)\w* [^(]*[^)]*\)?$/.test(l) && /\)$/.test(l)).length;
-  return { src: [`mov $30, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n"), pages: lines.length, writes };
+  const pre = touch ? lines.map((_, i) => `movzbl ${at(i, 0)}, %eax`) : [];
+  return { src: [...pre, `mov $30, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n"), pages: lines.length, writes };
 }
 
 for (const bits of [64, 32] as const) {
   test(`a fault at each memory access in turn: not present, then read-only (${bits}-bit)`, async () => {
-    const { src, pages, writes } = faultProgram(bits);
-    const code = asm(src, bits, CODE);
+    const { pages, writes } = faultProgram(bits);
+    const codes = { none: asm(faultProgram(bits).src, bits, CODE), ro: asm(faultProgram(bits, true).src, bits, CODE) };
     let faulted = 0;
     for (let k = 0; k < pages; k++) {
       for (const bad of ["none", "ro"] as const) {
+        const code = codes[bad];
         const perms: Perm[] = Array.from({ length: pages }, (_, i) => (i === k ? bad : "rw"));
         const cpl = k % 2 ? 3 : 0;
         const a = await machine(bits, "force", code, cpl, perms);
