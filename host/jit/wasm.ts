@@ -86,7 +86,10 @@ export class Code extends Bytes {
   set(l: number): this { return this.u8(Op.local_set).uleb(l); }
   tee(l: number): this { return this.u8(Op.local_tee).uleb(l); }
   i32(x: number): this { return this.u8(Op.i32_const).sleb32(x); }
-  i64(x: bigint | number): this { return this.u8(Op.i64_const).sleb64(BigInt(x)); }
+  i64(x: bigint | number): this {
+    this.u8(Op.i64_const);
+    return typeof x === "number" && (x | 0) === x ? this.sleb32(x) : this.sleb64(BigInt(x));
+  }
   /** A load or store with a static offset (the address operand is on the stack). */
   mem(o: Op, offset: number, align = 0): this { return this.u8(o).uleb(align).uleb(offset >>> 0); }
   call(f: number): this { return this.u8(Op.call).uleb(f); }
