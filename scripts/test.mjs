@@ -19,6 +19,8 @@
 //   counts it as passed; the runner moves it from passed to skipped and lists every skip, with its
 //   reason, before the last line. uvu's own `test.skip` registrations (its "Skipped:" count) are counted
 //   as skipped too, with the `skipped: <reason>` lines such files print.
+// - linux and migrate run a second time with XENWASM_JIT_THRESHOLD=1 (Debian's Linux and live migration
+//   with nearly everything compiled).
 // - The CPU's test files (diff, cpu, jit, system, sse, bare) run a second time with XENWASM_JIT=force (not fuzz:
 //   compiling every block of random code before it runs takes minutes).
 import { spawn, spawnSync } from "node:child_process";
@@ -88,10 +90,15 @@ const bad = [], skips = [];
 // The CPU's test files run twice: with the JIT tier as configured (default on) and with every block
 // compiled before it runs (XENWASM_JIT=force), so the differential, system and fuzz suites check compiled
 // code against the real CPU too.
+// Debian's Linux and live migration run a second time with every block compiled at its second visit
+// (XENWASM_JIT_THRESHOLD=1): force, which compiles every block before its first run, does not boot Linux
+// in reasonable time (more than 600 s, all of it compiling).
 const FORCE = /\/(diff|cpu|jit|system|sse|bare)\.test\.js$/;
-const jobs = [...files.map((f) => ({ f, env: {} })), ...files.filter((f) => FORCE.test(f)).map((f) => ({ f, env: { XENWASM_JIT: "force" } }))];
+const EAGER = /\/(linux|migrate)\.test\.js$/;
+const jobs = [...files.map((f) => ({ f, env: {} })), ...files.filter((f) => FORCE.test(f)).map((f) => ({ f, env: { XENWASM_JIT: "force" } })),
+  ...files.filter((f) => EAGER.test(f)).map((f) => ({ f, env: { XENWASM_JIT_THRESHOLD: "1" } }))];
 for (const { f: file, env } of jobs) {
-  const f = env.XENWASM_JIT ? `${file} (XENWASM_JIT=force)` : file;
+  const f = env.XENWASM_JIT ? `${file} (XENWASM_JIT=force)` : env.XENWASM_JIT_THRESHOLD ? `${file} (XENWASM_JIT_THRESHOLD=1)` : file;
   console.log(`\n# ${f}`);
   const r = await run([file], timeoutS, env);
   const total = /Total:\s+(\d+)/.exec(r.out), ok = /Passed:\s+(\d+)/.exec(r.out), sk = /Skipped:\s+(\d+)/.exec(r.out);
