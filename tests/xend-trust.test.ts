@@ -80,7 +80,7 @@ test.before(async () => {
   await startXend(S);
 });
 test.after(() => {
-  for (const e of envs) { try { spawnSync(process.execPath, ["bin/xend.js", "stop"], { env: e, timeout: 10000 }); } catch { /* gone */ } }
+  for (const e of envs) { try { spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env: e, timeout: 10000 }); } catch { /* gone */ } }
   for (const p of procs) p.kill("SIGKILL");
 });
 
@@ -254,7 +254,7 @@ test("(1) a local user who is not xend's cannot migrate a domain into it (its di
     assert.is(statSync(join(secretFile, "..")).mode & 0o777, 0o700);
     assert.ok(spawnSync(runAs[0], [...runAs.slice(1), "cat", secretFile]).status !== 0, "nobody cannot read it");
   } finally {
-    spawnSync(runAs[0], [...runAs.slice(1), process.execPath, "bin/xend.js", "stop"], { env: N, timeout: 10000 });
+    spawnSync(runAs[0], [...runAs.slice(1), process.execPath, "bin/xend.js", "stop", "--destroy"], { env: N, timeout: 10000 });
     rmSync(U, { recursive: true, force: true });
   }
 });
@@ -278,7 +278,7 @@ test("(1) root's xend migrates into another user's xend on loopback with that us
     assert.match(xm(N, "list", "tonobody").stdout, /tonobody\s+\d+\s+16\s+1\s+(r-----|-b----)/);
     assert.not.match(xm(S, "list").stdout, /tonobody/);
   } finally {
-    spawnSync(runAs[0], [...runAs.slice(1), process.execPath, "bin/xend.js", "stop"], { env: N, timeout: 10000 });
+    spawnSync(runAs[0], [...runAs.slice(1), process.execPath, "bin/xend.js", "stop", "--destroy"], { env: N, timeout: 10000 });
     rmSync(U, { recursive: true, force: true });
   }
 });
