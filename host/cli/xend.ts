@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? "help";
   switch (cmd) {
     case "run": {
-      if (await running()) { console.error("xend: already running"); return 1; }
+      { const pid = await running(); if (pid) { console.error(`xend: already running (pid ${pid}, socket ${socketPath()})`); return 1; } }
       const xend = await Xend.create(Number(process.env.XEND_MEMORY_MIB ?? 2048));
       // The user-mode NAT on xenbr0 (XEND_NAT=no: none; =restrict: the host only). Guests reach the
       // host's loopback at the gateway address, but not the relocation listener.
