@@ -370,4 +370,24 @@ test("xm help CMD for every command; unknown commands and options are one line",
   assert.is(xm(E, ["frobnicate"]).stderr, "xm: unknown command frobnicate (see `xm help`)\n");
 });
 
+test("bash completion reads commands, options and domains from xm (completion/xm.bash)", () => {
+  xm(E, ["create", counter("compl")]);
+  const script = `xm() { "${process.execPath}" "${join(process.cwd(), "bin/xm.js")}" "$@"; }; source completion/xm.bash
+c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _xm; echo "\${COMPREPLY[*]}"; }
+c xm cr; c xm shutdown -; c xm destroy comp`;
+  const r = spawnSync("bash", ["-c", script], { env: E, encoding: "utf8", timeout: 30000 });
+  assert.equal(r.stdout.split("\n").slice(0, 3), ["create", "-F -a -w", "compl"], r.stderr);
+  xm(E, ["destroy", "compl"]);
+});
+
+test("the example configs boot from the repository's root (examples/hello.cfg, examples/counter.cfg)", async () => {
+  const r = xm(E, ["create", "-c", "examples/hello.cfg"], process.cwd(), "");
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /domain hello \(\d+\) shut down: poweroff; destroy/);
+  assert.is(xm(E, ["create", "examples/counter.cfg"]).status, 0);
+  const s = xm(E, ["shutdown", "-w", "counter"]);
+  assert.is(s.status, 0, s.stderr);
+  assert.is(xm(E, ["domid", "counter"]).status, 1, "gone");
+});
+
 test.run();

@@ -121,7 +121,7 @@ export class Xend {
   // ---- domains ----
   /** Start a domain from its config. The kernel and ramdisk are read and decompressed without blocking
    * the event loop, each at most the domain's memory (it must hold them). */
-  async start(cfg: DomainConfig, restarts = 0, paused = false): Promise<number> {
+  async start(cfg: DomainConfig, restarts = 0, paused = false, attach?: (id: number) => void): Promise<number> {
     const nameFree = () => { if (this.nameInUse(cfg.name)) throw new Error(`a domain named ${cfg.name} already exists`); };
     nameFree();
     const limit = cfg.memory * 1048576;
@@ -144,6 +144,7 @@ export class Xend {
     this.doms.set(h.domid, d);
     this.host.logLine(`d${h.domid}: domain ${cfg.name} created (${cfg.memory} MiB, ${cfg.vcpus} vCPU${cfg.vcpus === 1 ? "" : "s"}, kernel ${cfg.kernel})${restarts ? `, restart ${restarts}` : ""}${paused ? ", paused" : ""}`);
     this.netSetup(d);
+    attach?.(h.domid); // before it runs: a console attached here sees all its output
     this.wake();
     return h.domid;
   }
@@ -396,12 +397,10 @@ export class Xend {
           if (cfg.ramdisk) cfg.ramdisk = abs(cfg.ramdisk);
           for (const k of cfg.disks) k.target = abs(k.target);
         }
-        const id = await this.start(cfg, 0, !!req.paused);
-        const data = { id, name: cfg.name, warnings: cfg.warnings };
-        if (!req.console) return { ok: true, data };
-        // Attached before the domain runs again: a guest that is gone at once still shows its output.
-        this.attach(id, sock, data);
-        return "console";
+        // With console, attached before the domain first runs: a guest that is gone at once still shows its output.
+        const attach = req.console ? (id: number) => this.attach(id, sock, { id, name: cfg.name, warnings: cfg.warnings }) : undefined;
+        const id = await this.start(cfg, 0, !!req.paused, attach);
+        return req.console ? "console" : { ok: true, data: { id, name: cfg.name, warnings: cfg.warnings } };
       }
       case "rename": {
         const id = this.find(req.dom);
@@ -511,7 +510,8 @@ export class Xend {
 
   /** Switch an xm connection to the domain's console: the response line, what it printed so far, then raw bytes. */
   private attach(id: number, sock: Socket, data?: unknown): void {
-    const d = this.doms.get(id)!;
+    const d = this.doms.get(id);
+    if (!d) throw new Error(`no such domain: ${id}`);
     sock.write(JSON.stringify({ ok: true, data }) + "\n");
     for (const b of d.log) sock.write(b);
     d.consoles.add(sock);
