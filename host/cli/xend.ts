@@ -19,11 +19,17 @@ async function running(): Promise<number | 0> {
   } catch { return 0; }
 }
 
+function envPort(env: NodeJS.ProcessEnv): number {
+  const p = env.XEND_RELOCATION_PORT || String(DEFAULT_RELOCATION_PORT);
+  if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new Error(`XEND_RELOCATION_PORT=${p}: a port number, 1 to 65535`);
+  return Number(p);
+}
+
 /** The relocation listener's settings (as xend-config.sxp's xend-relocation-*); its secret is xend's. */
 function relocationOptions(env: NodeJS.ProcessEnv, secret: string | undefined): RelocationOptions {
   return {
     address: env.XEND_RELOCATION_ADDRESS || "127.0.0.1",
-    port: Number(env.XEND_RELOCATION_PORT || DEFAULT_RELOCATION_PORT),
+    port: envPort(env),
     allow: (env.XEND_RELOCATION_HOSTS_ALLOW ?? "").split(/[\s,]+/).filter(Boolean),
     secret,
   };
@@ -60,11 +66,14 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case "run": {
       { const pid = await running(); if (pid) { console.error(`xend: already running (pid ${pid}, socket ${socketPath()})`); return 1; } }
-      const xend = await Xend.create(Number(process.env.XEND_MEMORY_MIB ?? 2048));
+      const mem = process.env.XEND_MEMORY_MIB ?? "2048";
+      if (!/^\d{1,7}$/.test(mem) || Number(mem) < 64) throw new Error(`XEND_MEMORY_MIB=${mem}: a whole number of MiB, at least 64`);
+      envPort(process.env); // (checked before anything is made)
+      const xend = await Xend.create(Number(mem));
       // The user-mode NAT on xenbr0 (XEND_NAT=no: none; =restrict: the host only). Guests reach the
       // host's loopback at the gateway address, but not the relocation listener.
       const nat = natOptionsFromEnv(process.env);
-      if (nat) xend.host.enableNat({ ...nat, denyHostPorts: [Number(process.env.XEND_RELOCATION_PORT || DEFAULT_RELOCATION_PORT)] });
+      if (nat) xend.host.enableNat({ ...nat, denyHostPorts: [envPort(process.env)] });
       // The secret that incoming migrations must know and that our save files are MACed with.
       try { xend.secret = relocationSecret(process.env); } catch (e) { console.error(`xend: no relocation secret (incoming migrations refused, save files unsigned): ${(e as Error).message}`); }
       await xend.listen();
@@ -151,4 +160,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => { console.error(`xend: ${(e as Error).message}`); process.exitCode = 1; });
+// A failure after the socket is up must not leave a half-started xend holding it: exit.
+main(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => { console.error(`xend: ${(e as Error).message}`); process.exit(1); });
