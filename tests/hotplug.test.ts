@@ -335,9 +335,11 @@ test("hot-plugged devices are in the config: save/restore and reboot keep them (
   assert.is(await xsRead(`/local/domain/${id}/device/vbd/51744/backend`), `/local/domain/0/backend/vbd/${id}/51744`);
   ok("destroy", "cnt");
   // Reboot (on_poweroff = restart: the counter powers off after 20 lines): the new domain has them too.
-  ok("create", cfg("cnt2", `name = "cnt2"\nkernel = "${process.cwd()}/guests/build/pv-counter-64.elf"\nmemory = 16\nextra = "steps=20 every=2000000"\non_poweroff = "restart"\n`));
+  // Created paused, so that it cannot power off (and be between two lives) before both are attached.
+  ok("create", "-p", cfg("cnt2", `name = "cnt2"\nkernel = "${process.cwd()}/guests/build/pv-counter-64.elf"\nmemory = 16\nextra = "steps=20 every=2000000"\non_poweroff = "restart"\n`));
   ok("block-attach", "cnt2", `file:${img}`, "xvdb", "r");
   ok("network-attach", "cnt2", "mac=00:16:3e:00:00:03");
+  ok("unpause", "cnt2");
   const uptime = () => (JSON.parse(xm("list", "-l", "cnt2").stdout || "[{}]")[0].xenwasm?.uptime ?? Infinity) as number;
   let last = uptime(), restarted = false;
   for (let i = 0; i < 300 && !restarted; i++) { await sleep(100); const u = uptime(); restarted = u < last; last = u; }

@@ -196,7 +196,7 @@ test("(8) xm mem-max 16777216 and other sizes out of range: a clear error; raw i
   c.stderr!.on("data", (b) => { err += b; });
   await exited(c);
   assert.is(err, "");
-  for (const [k, v, m] of [["XEND_MEMORY_MIB", "abc", /^xend: XEND_MEMORY_MIB=abc: a whole number of MiB, at least 64\n$/], ["XEND_RELOCATION_PORT", "99999", /^xend: XEND_RELOCATION_PORT=99999: a port number, 1 to 65535\n$/]] as const) {
+  for (const [k, v, m] of [["XEND_MEMORY_MIB", "abc", /^xend: XEND_MEMORY_MIB=abc: a positive whole number of MiB\n$/], ["XEND_RELOCATION_PORT", "99999", /^xend: XEND_RELOCATION_PORT=99999: a port number, 1 to 65535\n$/]] as const) {
     const x = xend({ ...xendEnv(join(DIR, "envs", "xend.sock")), [k]: v }, "run");
     assert.is(x.status, 1);
     assert.match(x.stderr, m);

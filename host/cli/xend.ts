@@ -67,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     case "run": {
       { const pid = await running(); if (pid) { console.error(`xend: already running (pid ${pid}, socket ${socketPath()})`); return 1; } }
       const mem = process.env.XEND_MEMORY_MIB ?? "2048";
-      if (!/^\d{1,7}$/.test(mem) || Number(mem) < 64) throw new Error(`XEND_MEMORY_MIB=${mem}: a whole number of MiB, at least 64`);
+      if (!/^\d{1,7}$/.test(mem) || Number(mem) < 1) throw new Error(`XEND_MEMORY_MIB=${mem}: a positive whole number of MiB`);
       envPort(process.env); // (checked before anything is made)
       const xend = await Xend.create(Number(mem));
       // The user-mode NAT on xenbr0 (XEND_NAT=no: none; =restrict: the host only). Guests reach the
