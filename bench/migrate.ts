@@ -70,7 +70,7 @@ async function main(): Promise<void> {
       if (argv.includes("--phases")) console.log(`      downtime: ${Object.entries(s.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")} ms`);
     }
   } finally {
-    for (const x of [a, b]) { spawnSync(process.execPath, ["bin/xend.js", "stop"], { env: x.env, timeout: 10000 }); x.proc.kill("SIGKILL"); }
+    for (const x of [a, b]) { spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env: x.env, timeout: 10000 }); x.proc.kill("SIGKILL"); }
     rmSync(dir, { recursive: true, force: true });
   }
   if (json) console.log(JSON.stringify({ cases }));

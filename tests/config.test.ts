@@ -240,11 +240,13 @@ test("quotes, escapes, numbers and statement separators", () => {
 test("unknown settings and vif options are warnings, not errors", () => {
   const c = cfg(`bootloader = "pygrub"\nvfb = [ 'vnc=1' ]\nvif = [ 'bridge=br0,script=vif-bridge,foo=1' ]\n`);
   assert.equal(c.warnings, [
-    "guest.cfg:3: bootloader: unknown setting, ignored",
-    "guest.cfg:4: vfb: unknown setting, ignored",
+    'guest.cfg:3: bootloader: "pygrub" is not supported, ignored: the kernel = setting boots',
+    "guest.cfg:4: vfb: no framebuffer here, ignored: the guest has its PV console (xm console)",
     'guest.cfg:5: vif: entry 1: option "script" is not supported, ignored',
     'guest.cfg:5: vif: entry 1: unknown option "foo", ignored',
+    'guest.cfg:5: vif: entry 1: bridge "br0" does not exist here (the host has one bridge, xenbr0): the vif goes on xenbr0',
   ]);
+  assert.equal(cfg(`colo = 1\n`).warnings, ["guest.cfg:3: colo: unknown setting, ignored"]);
   assert.equal(c.vifs, [{ bridge: "br0" }]);
 });
 

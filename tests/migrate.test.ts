@@ -58,7 +58,7 @@ function counterCfg(x: Xend, name: string, mem = 16) {
 
 test.before(() => { rmSync(ROOT, { recursive: true, force: true }); mkdirSync(ROOT, { recursive: true }); });
 test.after(() => {
-  for (const x of xends) { try { xm(x, "info"); spawnSync(process.execPath, ["bin/xend.js", "stop"], { env: x.env, timeout: 10000 }); } catch { /* gone */ } x.proc.kill("SIGKILL"); }
+  for (const x of xends) { try { xm(x, "info"); spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env: x.env, timeout: 10000 }); } catch { /* gone */ } x.proc.kill("SIGKILL"); }
   spawnSync("ip", ["netns", "del", "xwmigA"]); spawnSync("ip", ["netns", "del", "xwmigB"]);
 });
 

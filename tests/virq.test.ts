@@ -153,7 +153,7 @@ test("xm debug-keys, xm virq-handler, xm console-input (through xend)", async ()
     assert.match(out, 'read "typed at xen\n"', out);
     assert.match(out, "virqs: PASSED", out + xm("dmesg").stdout);
   } finally {
-    spawnSync(process.execPath, ["bin/xend.js", "stop"], { env });
+    spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env });
     xend.kill();
   }
 });

@@ -25,7 +25,7 @@ test.before(async () => {
   xend = spawn(process.execPath, ["bin/xend.js", "run"], { env, stdio: "ignore" });
   for (let i = 0; i < 100; i++) { if (xm("info").status === 0) break; await sleep(50); }
 });
-test.after(() => { xm("info"); spawnSync(process.execPath, ["bin/xend.js", "stop"], { env }); xend.kill(); });
+test.after(() => { xm("info"); spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env }); xend.kill(); });
 
 const cfg = (name: string, body: string) => { const f = join(DIR, `${name}.cfg`); writeFileSync(f, body); return f; };
 

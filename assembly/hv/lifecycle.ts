@@ -47,7 +47,10 @@ export function logDom(d: u32, msg: string): void {
 
 // One past the highest domain id in use: the scheduler's loops stop there.
 export let domTop: u32 = 0;
-export function resetDomTop(): void { domTop = 0; }
+// Xen's domid rover (domctl.c): a new domain gets the first free id after the last one handed out,
+// wrapping, so ids increase and a rebooted or re-created domain gets a new one (dom0 is always 0).
+let domRover: u32 = 0;
+export function resetDomTop(): void { domTop = 0; domRover = 0; }
 
 // Set when a domain shuts down, so the run loop can tell the host.
 export let shutdownSeen: bool = false;
@@ -55,11 +58,17 @@ export function clearShutdownSeen(): void { shutdownSeen = false; }
 
 export function domainCreate(width: u32, nrVcpus: u32, maxPages: u32): i32 {
   if (nrVcpus == 0 || nrVcpus > 32 || (width != 32 && width != 64)) return -1;
-  let d: u32 = 0;
-  while (d < (MAX_DOMAINS as u32) && domU32(d, D_STATE) != DS_FREE) d++;
+  let d: u32 = MAX_DOMAINS as u32;
+  for (let k: u32 = 0; k < (MAX_DOMAINS as u32); k++) {
+    const c = (domRover + k) % (MAX_DOMAINS as u32);
+    if (c == 0 && domRover != 0) continue; // id 0 is dom0's alone
+    if (domU32(c, D_STATE) == DS_FREE) { d = c; break; }
+  }
   if (d >= (MAX_DOMAINS as u32)) return -1;
   const v0 = vcpuAlloc(nrVcpus, d);
   if (v0 < 0) return -1;
+  domRover = (d + 1) % (MAX_DOMAINS as u32);
+  if (domRover == 0) domRover = 1;
   memory.fill(dom(d), 0, DOMAIN_SIZE);
   memory.fill(evtchnBase(d), 0, EVTCHN_DOM_SIZE);
   setDomU32(d, D_STATE, DS_RUNNING);
@@ -122,6 +131,7 @@ export function domainDestroy(d: u32): bool {
   }
   memory.fill(evtchnBase(d), 0, EVTCHN_DOM_SIZE);
   memory.fill(dom(d), 0, DOMAIN_SIZE);
+  while (domTop > 0 && domU32(domTop - 1, D_STATE) == DS_FREE) domTop--;
   sendGlobalVirq(VIRQ_DOM_EXC); // as Xen's domain_kill: the domain is gone
   return true;
 }

@@ -2,7 +2,8 @@
  * when xenstore's control/shutdown says "suspend" it clears it and suspends itself
  * (SCHEDOP_shutdown(SHUTDOWN_suspend), start_info's mfn as the third argument); the hypercall returns
  * 0 when it resumes in a restored domain and 1 when the suspend was cancelled. It stops after
- * `steps=N` console lines (command line), checking that its memory pattern survived. */
+ * `steps=N` console lines (command line), checking that its memory pattern survived. As Linux does, it
+ * also obeys control/shutdown = "poweroff" / "halt" (powers off) and "reboot" (`xm shutdown`, `xm reboot`). */
 #include "pv.h"
 
 static uint64_t pattern[512];
@@ -41,6 +42,12 @@ int pv_main(void)
 		if (n % (uint64_t)every == 0) {
 			printf("count %u\n", ++line);
 			if (line >= (unsigned)steps) break;
+			if (xs_read("control/shutdown", buf, sizeof(buf)) > 0 && (!strcmp(buf, "poweroff") || !strcmp(buf, "halt") || !strcmp(buf, "reboot"))) {
+				xs_write("control/shutdown", "");
+				printf("counter: %s requested\n", buf);
+				pv_console_flush();
+				pv_shutdown(!strcmp(buf, "reboot") ? SHUTDOWN_reboot : SHUTDOWN_poweroff);
+			}
 			if (xs_read("control/shutdown", buf, sizeof(buf)) > 0 && !strcmp(buf, "suspend")) {
 				xs_write("control/shutdown", "");
 				printf("memsum %lx\n", (unsigned long)memsum());

@@ -261,5 +261,7 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+// A reader that went away (`xm list | head -1`) ends xm quietly, as it would a C program's SIGPIPE.
+for (const out of [process.stdout, process.stderr]) out.on("error", (e: NodeJS.ErrnoException) => { if (e.code === "EPIPE") process.exit(process.exitCode ?? 0); });
 process.on("uncaughtException", (e) => { fail(`internal error: ${e?.message ?? String(e)}`); process.exit(1); });
 await main(process.argv.slice(2));

@@ -9,6 +9,7 @@ import { XenStore, Connection } from "../devices/xenstore/store";
 import { XsRing } from "../devices/xenstore/ring";
 import { populateDomain } from "../devices/xenstore/domain";
 import { BlkBack, DiskSpec } from "../devices/block/blkback";
+import { checkDiskShared } from "./hotplug";
 import { NetBack } from "../devices/net/netback";
 import { Bridge } from "../devices/net/bridge";
 import { NatUplink, NatOptions } from "../devices/net/nat";
@@ -107,6 +108,8 @@ export class XenHost {
   /** The backends of a new domain's disks and vifs; on failure everything is undone and the domain destroyed. */
   private attachDevices(h: DomainHandle, disks: DiskSpec[], vifs: VifSpec[]): void {
     try {
+      // A writable image in one domain only (xm create, restore and migration, as block-attach).
+      disks.forEach((d, i) => checkDiskShared(this, h.domid, d, disks.slice(0, i)));
       for (const d of disks) h.disks.push(new BlkBack(this.core, this.store, h.domid, d));
       for (const v of vifs) {
         const devid = v.devid ?? h.vifs.reduce((n, x) => Math.max(n, x.devid + 1), 0);
@@ -218,11 +221,23 @@ export class XenHost {
     for (const type of this.store.directory("/local/domain/0/backend")) rm(`/local/domain/0/backend/${type}/${d}`);
   }
 
-  /** The hypervisor's log (`xm dmesg`). */
-  dmesg(): string {
+  /** Where `xm dmesg -c` cleared the log (a count of bytes ever written). */
+  private dmesgFrom = 0;
+
+  /** A line of the toolstack's into the hypervisor's log (domain created, shut down, ...), as Xen's printk. */
+  logLine(s: string): void {
+    const v = this.core.view();
+    let head = v.getUint32(MM.HV_LOG_HEAD, true);
+    for (const b of new TextEncoder().encode(`(XEN) ${s}\n`)) { v.setUint8(MM.HV_LOG + (head & (MM.HV_LOG_SIZE - 1)), b); head = (head + 1) >>> 0; }
+    v.setUint32(MM.HV_LOG_HEAD, head, true);
+  }
+
+  /** The hypervisor's log (`xm dmesg`); `clear` empties it after reading (`xm dmesg -c`). */
+  dmesg(clear = false): string {
     const v = this.core.view();
     const head = v.getUint32(MM.HV_LOG_HEAD, true);
-    const n = Math.min(head, MM.HV_LOG_SIZE);
+    const n = Math.min(head, MM.HV_LOG_SIZE, (head - this.dmesgFrom) >>> 0);
+    if (clear) this.dmesgFrom = head;
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) out[i] = v.getUint8(MM.HV_LOG + ((head - n + i) & (MM.HV_LOG_SIZE - 1)));
     return new TextDecoder().decode(out);

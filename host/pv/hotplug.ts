@@ -33,6 +33,22 @@ function samePath(a: string, b: string): boolean {
 }
 
 /**
+ * Refuse `disk` for domain `domid` when its image (the same file by any path: `./` aliases and symlinks
+ * resolved) is attached writable anywhere, or attached at all while `disk` is writable, as Xen's block
+ * hotplug script insists. `pending` are the disks the same new domain gets before this one.
+ */
+export function checkDiskShared(host: XenHost, domid: number, disk: DiskSpec, pending: DiskSpec[] = []): void {
+  const users: [string, DiskSpec][] = pending.map((p) => ["this domain", p]);
+  for (const d of host.domains.values()) for (const b of d.disks) users.push([`domain ${d.domid}`, b.disk]);
+  for (const [who, other] of users) {
+    if (!samePath(other.path, disk.path)) continue;
+    if (disk.writable || other.writable) {
+      throw new Error(`${disk.path} is already attached${other.writable ? " writable" : ""} to ${who} as ${other.vdev}${disk.writable ? "; a writable disk may be used by one domain only" : ""}`);
+    }
+  }
+}
+
+/**
  * Attach the raw image `disk.path` as `disk.vdev` to running domain `domid`. Checked first (nothing
  * is written when a check fails): the vdev is valid and free in that domain, the image is a readable
  * (for "w": writable) file or block device, and it is not attached writable anywhere (nor attached at
@@ -52,14 +68,7 @@ export function attachDisk(host: XenHost, domid: number, disk: DiskSpec): BlkBac
   try { accessSync(disk.path, constants.R_OK | (disk.writable ? constants.W_OK : 0)); } catch {
     throw new Error(`${disk.path}: not ${disk.writable ? "writable" : "readable"}`);
   }
-  for (const d of host.domains.values()) {
-    for (const b of d.disks) {
-      if (!samePath(b.disk.path, disk.path)) continue;
-      if (disk.writable || b.disk.writable) {
-        throw new Error(`${disk.path} is already attached${b.disk.writable ? " writable" : ""} to domain ${d.domid} as ${b.disk.vdev}${disk.writable ? "; a writable disk may be used by one domain only" : ""}`);
-      }
-    }
-  }
+  checkDiskShared(host, domid, disk);
   const b = new BlkBack(host.core, host.store, domid, disk); // opens the image before it writes any node
   h.disks.push(b);
   return b;

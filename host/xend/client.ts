@@ -20,21 +20,26 @@ export function request(req: Request, path = socketPath(), onProgress?: (p: Prog
     sock.on("data", (b) => lr.push(b));
     sock.on("error", (e: NodeJS.ErrnoException) => {
       if (e.code === "ENOENT" || e.code === "ECONNREFUSED") reject(new XendUnavailable("xend is not running (start it with `xend start`)"));
-      else reject(e);
+      else if (e.code === "EACCES") reject(new XendUnavailable(`cannot reach xend's socket ${path}: permission denied (it is another user's xend)`));
+      else reject(new Error(`lost the connection to xend (${e.code ?? e.message})`));
     });
     sock.on("close", () => { if (!done) reject(new Error("xend closed the connection")); });
   });
 }
 
-/** Attach to a domain's console: its output to `out`, `input` to it; resolves when detached. */
-export function attachConsole(dom: string, input: NodeJS.ReadableStream & { setRawMode?: (b: boolean) => void; isTTY?: boolean }, out: NodeJS.WritableStream, path = socketPath()): Promise<void> {
+/** Attach to a domain's console: its output to `out`, `input` to it; resolves (with the response's data)
+ * when detached: by the escape byte (Ctrl-] unless given) or when the domain is gone. `req` is a
+ * `console` request, or a `create` one with console set (attached before the new domain runs). */
+export function attachConsole(dom: string | Request, input: NodeJS.ReadableStream & { setRawMode?: (b: boolean) => void; isTTY?: boolean }, out: NodeJS.WritableStream, path = socketPath(), escape = 0x1d): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sock: Socket = connect(path);
-    let attached = false;
+    let attached = false, data: unknown;
     const lr = new LineReader((line) => {
-      const r = JSON.parse(line) as Response;
+      let r: Response;
+      try { r = JSON.parse(line) as Response; } catch { sock.destroy(); reject(new Error("bad response from xend")); return; }
       if (!r.ok) { sock.destroy(); reject(new Error(r.error)); return; }
       attached = true;
+      data = r.data;
       const rest = lr.rest();
       if (rest) out.write(rest);
       if (input.isTTY && input.setRawMode) input.setRawMode(true);
@@ -48,19 +53,21 @@ export function attachConsole(dom: string, input: NodeJS.ReadableStream & { setR
       // A piped stdin would keep the process alive after we are done with it.
       if (!input.isTTY) (input as unknown as { destroy?: () => void }).destroy?.();
       sock.destroy();
-      resolve();
+      resolve(data);
     };
     const onInput = (b: Buffer) => {
-      const i = b.indexOf(0x1d); // Ctrl-]
+      const i = b.indexOf(escape);
       if (i >= 0) { if (i > 0) sock.write(b.subarray(0, i)); detach(); return; }
       sock.write(b);
     };
-    sock.on("connect", () => sock.write(JSON.stringify({ op: "console", dom }) + "\n"));
+    const req = typeof dom === "string" ? { op: "console", dom } : dom;
+    sock.on("connect", () => sock.write(JSON.stringify(req) + "\n"));
     sock.on("data", (b) => { if (attached) out.write(b); else lr.push(b); });
     sock.on("error", (e: NodeJS.ErrnoException) => {
       if (e.code === "ENOENT" || e.code === "ECONNREFUSED") reject(new XendUnavailable("xend is not running (start it with `xend start`)"));
-      else reject(e);
+      else if (attached) detach();
+      else reject(new Error(`lost the connection to xend (${e.code ?? e.message})`));
     });
-    sock.on("close", () => { if (attached) detach(); });
+    sock.on("close", () => { if (attached) detach(); else reject(new Error("xend closed the connection")); });
   });
 }

@@ -387,7 +387,7 @@ interface DiskCtx {
  * vdev, access. As xm did, "target,vdev,access" is accepted without a prefix when the second
  * parameter is a device name rather than a format.
  */
-function parseDisk(spec: string, ctx: DiskCtx): DiskConfig {
+export function parseDisk(spec: string, ctx: DiskCtx): DiskConfig {
   let target: string | undefined;
   let format: string | undefined;
   let vdev: string | undefined;
@@ -553,8 +553,12 @@ function parseVif(spec: string, ctx: DiskCtx, warn: (detail: string) => void): V
 
 const KNOWN_KEYS = new Set([
   "name", "kernel", "ramdisk", "cmdline", "root", "extra", "memory", "maxmem", "vcpus", "disk", "vif",
-  "on_poweroff", "on_reboot", "on_crash", "uuid", "cpu_weight", "cpu_cap", "cap",
+  "on_poweroff", "on_reboot", "on_crash", "uuid", "cpu_weight", "cpu_cap", "cap", "type", "builder", "bootloader",
+  "vfb", "vnc", "sdl",
 ]);
+
+/** The one bridge a xenwasm host has (host/devices/net/bridge.ts). */
+export const BRIDGE = "xenbr0";
 
 /**
  * Parses an xm/xl domain configuration. `file` is used only in messages. Throws ConfigError.
@@ -606,7 +610,8 @@ export function parseConfig(text: string, file: string): DomainConfig {
   if (name === undefined) fail("name", undefined, "required setting is missing");
   if (name === "") fail("name", lineOf("name"), "must not be empty");
   if (name.length > NAME_MAX) fail("name", lineOf("name"), `must be at most ${NAME_MAX} characters (got ${name.length})`);
-  if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail("name", lineOf("name"), `may contain only letters, digits, '-', '_' and '.' (got ${q(name)})`);
+  if (!/^[A-Za-z0-9_.~+@:-]+$/.test(name)) fail("name", lineOf("name"), `may contain only letters, digits and - _ . ~ + @ : (got ${q(name)})`);
+  if (name.startsWith("-")) fail("name", lineOf("name"), `must not start with '-': it would be taken for an option (got ${q(name)})`);
   if (/^[0-9]+$/.test(name)) fail("name", lineOf("name"), `must not be all digits: it would be taken for a domain id (got ${q(name)})`);
   if (name === "Domain-0") fail("name", lineOf("name"), "\"Domain-0\" is reserved for the control domain");
 
@@ -617,8 +622,24 @@ export function parseConfig(text: string, file: string): DomainConfig {
     if (/[\x00-\x1f]/.test(v)) fail(key, lineOf(key), `path contains control characters (got ${q(v)})`);
     return v;
   };
+  // What this build cannot honour: an HVM or PVH guest is an error (booting it PV would not be what was
+  // asked), a bootloader or a framebuffer a warning (the kernel and the PV console are used instead).
+  for (const key of ["type", "builder"]) {
+    const t = str(key);
+    if (t !== undefined && t !== "pv" && !(key === "builder" && t === "linux")) {
+      fail(key, lineOf(key), `${q(t)} guests cannot run here: xenwasm runs paravirtualised (PV) guests only (type = "pv")`);
+    }
+  }
+  const bootloader = str("bootloader");
   const kernel = path("kernel", str("kernel"));
-  if (kernel === undefined) fail("kernel", undefined, "required setting is missing");
+  if (kernel === undefined) {
+    if (bootloader !== undefined) fail("bootloader", lineOf("bootloader"), `${q(bootloader)} is not supported: give kernel = (a PV kernel, or Debian's PVGRUB2 grub-x86_64-xen.bin as in examples/)`);
+    fail("kernel", undefined, "required setting is missing");
+  }
+  if (bootloader !== undefined) warn("bootloader", lineOf("bootloader")!, `${q(bootloader)} is not supported, ignored: the kernel = setting boots`);
+  for (const key of ["vfb", "vnc", "sdl"]) {
+    if (settings.has(key)) warn(key, lineOf(key)!, "no framebuffer here, ignored: the guest has its PV console (xm console)");
+  }
   const ramdisk = path("ramdisk", str("ramdisk"));
 
   // command line, as xl builds it
@@ -695,6 +716,7 @@ export function parseConfig(text: string, file: string): DomainConfig {
     const ctx: DiskCtx = { fail: (d) => fail("vif", v.line, `entry ${i + 1}: ${d}`) };
     if (v.kind !== "string") ctx.fail(`must be a string such as 'mac=00:16:3e:12:34:56,bridge=xenbr0' (got ${got(v)})`);
     const vif = parseVif(v.text, ctx, (d) => warn("vif", v.line, `entry ${i + 1}: ${d}`));
+    if (vif.bridge !== undefined && vif.bridge !== BRIDGE) warn("vif", v.line, `entry ${i + 1}: bridge ${q(vif.bridge)} does not exist here (the host has one bridge, ${BRIDGE}): the vif goes on ${BRIDGE}`);
     if (vif.mac !== undefined) {
       if (macs.has(vif.mac)) ctx.fail(`mac ${vif.mac} is already used by an earlier vif`);
       macs.add(vif.mac);

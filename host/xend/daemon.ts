@@ -4,7 +4,8 @@
 // `xm console` attaches to it (raw bytes both ways after the response line).
 import { createServer, Server, Socket } from "node:net";
 import { mkdirSync, chmodSync, rmSync, existsSync, lstatSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve as resolvePath, isAbsolute } from "node:path";
+import { hostname, release as osRelease } from "node:os";
 import { XenHost, DomainHandle, SHUTDOWN_NAMES } from "../pv/host";
 import { MM } from "../core";
 import { saveDomain, restoreDomain, openStream } from "../save/save";
@@ -13,8 +14,9 @@ import { startRelocation, RelocationOptions, isLoopback as isLoopbackHost } from
 import type { DiskSpec } from "../devices/block/blkback";
 import { open, rename, rm, unlink } from "node:fs/promises";
 import { constants } from "node:fs";
-import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath } from "./protocol";
-import { parseConfig, DomainConfig } from "./config";
+import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath, xendFiles } from "./protocol";
+import { takeLock, LockHeld } from "./lock";
+import { parseConfig, DomainConfig, MEMORY_MAX_MIB } from "./config";
 import { Framer } from "../devices/xenstore/wire";
 import { hotplugRequest, HotplugRequest } from "./hotplug";
 import { readRegular } from "./files";
@@ -42,6 +44,8 @@ interface Dom {
   weight: number;
   cap: number;
   restarts: number;
+  /** Its shutdown has been acted on (a preserved domain stays, and is not reported again). */
+  reaped?: boolean;
 }
 
 export class Xend {
@@ -49,6 +53,9 @@ export class Xend {
   private readonly doms = new Map<number, Dom>();
   private server?: Server;
   private stopping = false;
+  private releaseLock?: () => void;
+  private socketFile?: string;
+  private xsFile?: string;
   private kick?: () => void;
   private readonly started = Date.now();
   /** Called after every run slice (suspend waits on them). */
@@ -89,8 +96,11 @@ export class Xend {
       if (this.host.state(id) !== STATE_SHUTDOWN) continue;
       const reason = this.host.shutdownReason(id);
       if (reason === SHUTDOWN_SUSPEND) continue; // the saver (or migration) takes it from here
+      if (d.reaped) continue;
+      d.reaped = true;
       const action = reason === 1 ? d.cfg.on_reboot : reason === 3 ? d.cfg.on_crash : d.cfg.on_poweroff;
       this.logLine(d, `[xend] domain ${d.cfg.name} (${id}) shut down: ${SHUTDOWN_NAMES[reason] ?? reason}; ${action}`);
+      this.host.logLine(`d${id}: domain ${d.cfg.name} shut down: ${SHUTDOWN_NAMES[reason] ?? reason}; on_${reason === 1 ? "reboot" : reason === 3 ? "crash" : "poweroff"} = ${action}`);
       if (action === "preserve") { d.waiters.splice(0).forEach((w) => w()); continue; }
       this.destroy(id);
       if ((action === "restart" || action === "rename-restart" || action === "coredump-restart") && d.restarts < 10) {
@@ -111,7 +121,7 @@ export class Xend {
   // ---- domains ----
   /** Start a domain from its config. The kernel and ramdisk are read and decompressed without blocking
    * the event loop, each at most the domain's memory (it must hold them). */
-  async start(cfg: DomainConfig, restarts = 0): Promise<number> {
+  async start(cfg: DomainConfig, restarts = 0, paused = false, attach?: (id: number) => void): Promise<number> {
     const nameFree = () => { if (this.nameInUse(cfg.name)) throw new Error(`a domain named ${cfg.name} already exists`); };
     nameFree();
     const limit = cfg.memory * 1048576;
@@ -128,10 +138,13 @@ export class Xend {
     });
     if (cfg.maxmem > cfg.memory) this.host.core.x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
     this.host.core.x.hv_domain_sched(h.domid, cfg.cpu_weight ?? 256, cfg.cpu_cap ?? 0);
+    if (paused) this.host.core.x.hv_domain_pause(h.domid, 1);
     const d: Dom = { handle: h, cfg, log: [], logBytes: 0, consoles: new Set(), waiters: [], created: Date.now(), weight: cfg.cpu_weight ?? 256, cap: cfg.cpu_cap ?? 0, restarts };
     h.onConsole = (b) => this.appendLog(d, b);
     this.doms.set(h.domid, d);
+    this.host.logLine(`d${h.domid}: domain ${cfg.name} created (${cfg.memory} MiB, ${cfg.vcpus} vCPU${cfg.vcpus === 1 ? "" : "s"}, kernel ${cfg.kernel})${restarts ? `, restart ${restarts}` : ""}${paused ? ", paused" : ""}`);
     this.netSetup(d);
+    attach?.(h.domid); // before it runs: a console attached here sees all its output
     this.wake();
     return h.domid;
   }
@@ -152,6 +165,7 @@ export class Xend {
     if (!d) return;
     for (const s of d.consoles) s.end();
     this.host.destroyDomain(id);
+    this.host.logLine(`d${id}: domain ${d.cfg.name} destroyed`);
     this.doms.delete(id);
     d.waiters.splice(0).forEach((w) => w());
   }
@@ -189,6 +203,8 @@ export class Xend {
         state: this.stateLetters(id), cpuSeconds: Number(x.hv_domain_cpu_ns(id)) / 1e9,
         maxMiB: d.cfg.maxmem, weight: d.weight, cap: d.cap, disks: d.cfg.disks.map((k) => `${k.vdev}:${k.target}`),
         uptime: (Date.now() - d.created) / 1000, vifs: d.handle.vifs.map((v) => ({ devid: v.devid, mac: v.mac, bridge: this.host.bridge.name })),
+        config: (({ warnings: _w, ...c }) => ({ ...c, vifs: c.vifs.map((v, i) => ({ ...v, mac: d.handle.vifs[i]?.mac ?? v.mac, devid: d.handle.vifs[i]?.devid ?? v.devid })) }))(d.cfg),
+        ...(this.host.state(id) === STATE_SHUTDOWN ? { shutdownReason: SHUTDOWN_NAMES[this.host.shutdownReason(id)] ?? String(this.host.shutdownReason(id)) } : {}),
       });
     }
     return rows;
@@ -198,9 +214,25 @@ export class Xend {
     const x = this.host.core.x;
     let hc = 0;
     for (let i = 0; i < 64; i++) hc += x.hv_hypercall_count(i);
+    const totalMiB = Math.round(this.host.machineMiB), freeMiB = Math.round(x.hv_frames_free() / 256);
+    const up = (Date.now() - this.started) / 1000;
+    // xl info's names and order (tools/xl/xl_info.c): what a script greps for is where it expects it.
+    const xl: [string, string | number][] = [
+      ["host", hostname()], ["release", osRelease()], ["version", "#1"], ["machine", "x86_64"],
+      ["nr_cpus", 1], ["max_cpu_id", 0], ["nr_nodes", 1], ["cores_per_socket", 1], ["threads_per_core", 1],
+      ["cpu_mhz", 0], ["hw_caps", "0"], ["virt_caps", "pv"],
+      ["total_memory", totalMiB], ["free_memory", freeMiB], ["sharing_freed_memory", 0], ["sharing_used_memory", 0],
+      ["outstanding_claims", 0], ["free_cpus", 0],
+      ["xen_major", 4], ["xen_minor", 19], ["xen_extra", "-xenwasm"], ["xen_version", "4.19-xenwasm"],
+      ["xen_caps", "xen-3.0-x86_64 xen-3.0-x86_32p"], ["xen_scheduler", "credit"], ["xen_pagesize", 4096],
+      ["platform_params", "virt_start=0xffff800000000000"], ["xen_changeset", "xenwasm 0.1"], ["xen_commandline", ""],
+      ["cc_compiler", "AssemblyScript"], ["cc_compile_by", "xenwasm"], ["cc_compile_domain", ""], ["cc_compile_date", ""],
+      ["build_id", ""], ["xend_config_format", 4],
+      ["nr_domains", this.doms.size], ["xend_pid", process.pid], ["uptime", `${up.toFixed(0)} s`], ["hypercalls", hc],
+    ];
     return {
-      version: "xenwasm 0.1 (Xen interface 0x00041300)", totalMiB: Math.round(this.host.machineMiB), freeMiB: Math.round(x.hv_frames_free() / 256),
-      domains: this.doms.size, pid: process.pid, uptime: (Date.now() - this.started) / 1000, hypercalls: hc, mips: 0,
+      version: "xenwasm 0.1 (Xen interface 0x00041300)", totalMiB, freeMiB,
+      domains: this.doms.size, pid: process.pid, uptime: up, hypercalls: hc, mips: 0, xl,
     };
   }
 
@@ -357,12 +389,34 @@ export class Xend {
       case "stop": setImmediate(() => this.stop()); return { ok: true };
       case "create": {
         const cfg = parseConfig(req.text + "\n" + req.overrides.join("\n"), req.file);
-        const id = await this.start(cfg);
-        return { ok: true, data: { id, name: cfg.name } };
+        // Relative paths are xm's, as xl opens them itself: resolved against xm's working directory.
+        if (req.cwd !== undefined) {
+          if (!isAbsolute(req.cwd)) throw new Error(`bad working directory ${req.cwd}`);
+          const abs = (p: string) => resolvePath(req.cwd!, p);
+          cfg.kernel = abs(cfg.kernel);
+          if (cfg.ramdisk) cfg.ramdisk = abs(cfg.ramdisk);
+          for (const k of cfg.disks) k.target = abs(k.target);
+        }
+        // With console, attached before the domain first runs: a guest that is gone at once still shows its output.
+        const attach = req.console ? (id: number) => this.attach(id, sock, { id, name: cfg.name, warnings: cfg.warnings }) : undefined;
+        const id = await this.start(cfg, 0, !!req.paused, attach);
+        return req.console ? "console" : { ok: true, data: { id, name: cfg.name, warnings: cfg.warnings } };
+      }
+      case "rename": {
+        const id = this.find(req.dom);
+        const d = this.doms.get(id)!;
+        const name = parseConfig(`name = ${JSON.stringify(req.name)}\nkernel = "/"\n`, "rename").name;
+        if (name !== d.cfg.name && this.nameInUse(name)) throw new Error(`a domain named ${name} already exists`);
+        this.host.logLine(`d${id}: domain ${d.cfg.name} renamed ${name}`);
+        d.cfg.name = name;
+        this.host.store.write(`/local/domain/${id}/name`, name);
+        const vm = this.host.store.readString(`/local/domain/${id}/vm`);
+        if (vm && /^\/vm\/[^/]+$/.test(vm)) this.host.store.write(`${vm}/name`, name);
+        return { ok: true };
       }
       case "list": return { ok: true, data: this.rows() };
       case "info": return { ok: true, data: this.info() };
-      case "dmesg": return { ok: true, data: this.host.dmesg() };
+      case "dmesg": return { ok: true, data: this.host.dmesg(!!req.clear) };
       case "destroy": this.destroy(this.find(req.dom)); return { ok: true };
       case "pause": this.host.core.x.hv_domain_pause(this.find(req.dom), 1); return { ok: true };
       case "unpause": { const id = this.find(req.dom); if (!this.host.core.x.hv_domain_paused(id)) throw new Error(`${req.dom} is not paused`); this.host.core.x.hv_domain_pause(id, 0); this.wake(); return { ok: true }; }
@@ -389,7 +443,7 @@ export class Xend {
       case "mem-set": case "mem-max": {
         const id = this.find(req.dom);
         const d = this.doms.get(id)!;
-        if (!(Number.isInteger(req.mib) && req.mib > 0)) throw new Error(`bad memory size ${req.mib}`);
+        if (!(Number.isInteger(req.mib) && req.mib > 0 && req.mib <= MEMORY_MAX_MIB)) throw new Error(`bad memory size ${req.mib} MiB (1 to ${MEMORY_MAX_MIB} MiB)`);
         if (req.op === "mem-max") {
           if (req.mib < Math.ceil(this.host.core.x.hv_domain_pages(id) / 256)) throw new Error(`${d.cfg.name} uses more than ${req.mib} MiB`);
           this.host.core.x.hv_domain_set_max_pages(id, req.mib * 256 + 64);
@@ -447,17 +501,22 @@ export class Xend {
       }
       case "restore": return { ok: true, data: await this.restore(req.file, !!req.paused, progressTo(sock)) };
       case "console": {
-        const id = this.find(req.dom);
-        const d = this.doms.get(id)!;
-        sock.write(JSON.stringify({ ok: true }) + "\n");
-        for (const b of d.log) sock.write(b);
-        d.consoles.add(sock);
-        sock.on("data", (b: Buffer) => { this.host.consoleInput(id, new Uint8Array(b)); this.wake(); });
-        sock.on("close", () => d.consoles.delete(sock));
+        this.attach(this.find(req.dom), sock);
         return "console";
       }
       default: return { ok: false, error: `unknown request ${(req as { op: string }).op}` };
     }
+  }
+
+  /** Switch an xm connection to the domain's console: the response line, what it printed so far, then raw bytes. */
+  private attach(id: number, sock: Socket, data?: unknown): void {
+    const d = this.doms.get(id);
+    if (!d) throw new Error(`no such domain: ${id}`);
+    sock.write(JSON.stringify({ ok: true, data }) + "\n");
+    for (const b of d.log) sock.write(b);
+    d.consoles.add(sock);
+    sock.on("data", (b: Buffer) => { this.host.consoleInput(id, new Uint8Array(b)); this.wake(); });
+    sock.on("close", () => d.consoles.delete(sock));
   }
 
   /** Show the global VIRQs' handlers, or make DOMAIN (0 / Domain-0: the host) the handler of VIRQ. */
@@ -477,12 +536,13 @@ export class Xend {
 
   // ---- the socket ----
   listen(path = socketPath()): Promise<void> {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    // Only in a directory of ours (one made by another user could have its socket swapped).
-    const st = lstatSync(dirname(path));
-    const me = typeof process.getuid === "function" ? process.getuid() : st.uid;
-    if (!st.isDirectory() || st.uid !== me) throw new Error(`${dirname(path)} is not a directory of ours (uid ${me}): refusing to put xend's socket there`);
-    chmodSync(dirname(path), 0o700);
+    const files = xendFiles(path);
+    prepareSocketDir(files.dir);
+    try { this.releaseLock = takeLock(files.lock); } catch (e) {
+      throw new Error(e instanceof LockHeld ? `already running (pid ${e.pid}, socket ${path})` : (e as Error).message);
+    }
+    this.socketFile = path;
+    // We hold the lock: a socket left there is a dead xend's.
     if (existsSync(path)) rmSync(path);
     this.server = createServer((sock) => {
       let consoleMode = false;
@@ -502,15 +562,19 @@ export class Xend {
       sock.on("error", () => {});
     });
     return new Promise((res, rej) => {
-      this.server!.once("error", rej);
-      this.server!.listen(path, () => { chmodSync(path, 0o600); res(); });
+      // Bound 0600 from the start (the directory may be readable by others).
+      const umask = process.umask(0o077);
+      this.server!.once("error", (e) => { process.umask(umask); rej(e); });
+      this.server!.listen(path, () => { process.umask(umask); chmodSync(path, 0o600); res(); });
     });
   }
 
   // xenstored's socket for dom0 tools: raw xs_wire messages (mode 0600, beside xend's socket).
   private xsServer?: Server;
   listenXenstore(path: string): Promise<void> {
+    if (!this.releaseLock) throw new Error("listenXenstore: listen first (the lock)");
     if (existsSync(path)) rmSync(path);
+    this.xsFile = path;
     this.xsServer = createServer((sock) => {
       const framer = new Framer();
       const conn = this.host.store.connect(0, (msg) => { if (!sock.destroyed) sock.write(msg); });
@@ -528,8 +592,9 @@ export class Xend {
       sock.on("error", () => {});
     });
     return new Promise((res, rej) => {
-      this.xsServer!.once("error", rej);
-      this.xsServer!.listen(path, () => { chmodSync(path, 0o600); res(); });
+      const umask = process.umask(0o077);
+      this.xsServer!.once("error", (e) => { process.umask(umask); rej(e); });
+      this.xsServer!.listen(path, () => { process.umask(umask); chmodSync(path, 0o600); res(); });
     });
   }
 
@@ -539,9 +604,28 @@ export class Xend {
     this.server?.close();
     this.xsServer?.close();
     this.relocation?.close();
+    if (this.doms.size) this.log(`stopping: destroying ${[...this.doms].map(([id, d]) => `${d.cfg.name} (${id})`).join(", ")}`);
     for (const id of [...this.doms.keys()]) this.destroy(id);
-    try { rmSync(socketPath()); } catch { /* gone */ }
+    // Only our own files, and only while we hold the lock (a second xend that never got it removes nothing).
+    if (this.releaseLock) {
+      for (const f of [this.socketFile, this.xsFile]) if (f) { try { rmSync(f); } catch { /* gone */ } }
+      this.releaseLock();
+      this.releaseLock = undefined;
+    }
   }
+}
+
+/**
+ * The directory of xend's socket: one xend makes is 0700; one that exists is left as it is, but must be
+ * its user's (one made by another user could have its socket swapped) and writable by nobody else (such
+ * as /tmp, where another user could plant the log or the lock).
+ */
+export function prepareSocketDir(dir: string): void {
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  const me = typeof process.getuid === "function" ? process.getuid() : st.uid;
+  if (!st.isDirectory() || st.uid !== me) throw new Error(`${dir} is not a directory of ours (uid ${me}): refusing to put xend's socket there`);
+  if (st.mode & 0o022) throw new Error(`${dir} is writable by others (mode ${(st.mode & 0o7777).toString(8)}): refusing to put xend's socket there (set XEND_SOCKET to a path in a directory of your own)`);
 }
 
 /** Progress lines to an xm connection (at most every 50 ms, and the last one). */

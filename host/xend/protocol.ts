@@ -2,19 +2,21 @@
 // socket (mode 0600 in a 0700 directory). A `console` request switches its connection to raw bytes in
 // both directions after the response line.
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
+import { join, dirname, basename } from "node:path";
+import { StringDecoder } from "node:string_decoder";
 
 export type Request =
   | { op: "ping" }
   | { op: "stop" }
-  | { op: "create"; file: string; text: string; overrides: string[] }
+  | { op: "create"; file: string; text: string; overrides: string[]; cwd?: string; paused?: boolean; console?: boolean }
+  | { op: "rename"; dom: string; name: string }
   | { op: "list" }
   | { op: "info" }
   | { op: "dmesg"; clear?: boolean }
   | { op: "destroy"; dom: string }
   | { op: "pause"; dom: string }
   | { op: "unpause"; dom: string }
-  | { op: "shutdown"; dom: string; reboot?: boolean }
+  | { op: "shutdown"; dom: string; reboot?: boolean; wait?: boolean }
   | { op: "state"; dom: string }
   | { op: "console"; dom: string }
   | { op: "vcpu-list"; dom?: string }
@@ -42,6 +44,10 @@ export interface DomainRow {
   name: string; id: number; memMiB: number; vcpus: number; state: string; cpuSeconds: number;
   maxMiB: number; weight: number; cap: number; disks: string[]; uptime: number;
   vifs?: { devid: number; mac: string; bridge: string }[];
+  /** The domain's config (as xend keeps it: hot-plugged devices included), for `xm list -l`. */
+  config?: Omit<import("./config").DomainConfig, "warnings">;
+  /** Why it shut down, when it has (poweroff, reboot, suspend, crash, watchdog, soft_reset). */
+  shutdownReason?: string;
 }
 /** A row of `xm block-list` / `xm network-list` (what xl prints, from xenstore). */
 export interface DeviceRow {
@@ -54,6 +60,8 @@ export interface DeviceRow {
 export interface HostInfo {
   version: string; totalMiB: number; freeMiB: number; domains: number; pid: number; uptime: number;
   hypercalls: number; mips: number;
+  /** xl info's fields (xen_major, xen_minor, xen_caps, nr_cpus, ...), in its order. */
+  xl?: [string, string | number][];
 }
 export interface VcpuRow { name: string; id: number; vcpu: number; state: string; cpuSeconds: number }
 
@@ -67,12 +75,13 @@ export function socketPath(): string {
   return join(tmpdir(), `xenwasm-${uid}`, "xend.sock");
 }
 
-/** Split a byte stream into JSON lines. */
+/** Split a byte stream into JSON lines (UTF-8: a character split across chunks is kept whole). */
 export class LineReader {
   private buf = "";
+  private readonly utf8 = new StringDecoder("utf8");
   constructor(private readonly onLine: (line: string) => void) {}
   push(chunk: Buffer | string): void {
-    this.buf += chunk.toString();
+    this.buf += typeof chunk === "string" ? chunk : this.utf8.write(chunk);
     let i: number;
     while ((i = this.buf.indexOf("\n")) >= 0) {
       const line = this.buf.slice(0, i);
@@ -84,7 +93,19 @@ export class LineReader {
   rest(): string { const r = this.buf; this.buf = ""; return r; }
 }
 
+/**
+ * The files of the xend whose socket is `sock`, beside it and named after it, so that two xends sharing
+ * a directory (XEND_SOCKET=/d/a.sock and /d/b.sock) never touch each other's: its lock (a.lock), its log
+ * when started with `xend start` (a.log) and xenstored's tools socket (a-xenstored.sock). The default
+ * socket's name, xend.sock, keeps the plain names xend.lock, xend.log and xenstored.sock.
+ */
+export function xendFiles(sock = socketPath()): { dir: string; lock: string; log: string; xenstored: string } {
+  const dir = dirname(sock);
+  const stem = basename(sock).replace(/\.sock$/, "");
+  return { dir, lock: join(dir, `${stem}.lock`), log: join(dir, `${stem}.log`), xenstored: join(dir, stem === "xend" ? "xenstored.sock" : `${stem}-xenstored.sock`) };
+}
+
 /** xenstored's socket for dom0 tools (raw xs_wire), beside xend's. */
 export function xenstoreSocketPath(): string {
-  return join(dirname(socketPath()), "xenstored.sock");
+  return xendFiles().xenstored;
 }
