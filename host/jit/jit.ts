@@ -39,6 +39,9 @@ export interface JitStats {
 interface Req { lin: bigint; host: number; gen: number }
 interface Meta { host: number; gen: number; lo: number; hi: number; lin: bigint }
 
+// With chaining, a region of any size is worth compiling (measured on Debian's boot: at least 1, 4 or 8
+// instructions gave 8.9, 9.0 and 9.1 s, 91%, 90% and 88% of the instructions compiled).
+const MIN_CHAINED = 1;
 export const MAX_REGIONS = 16384; // table slots in use before the code cache is flushed whole
 const MAX_IN_FLIGHT = 2; // background compiles at once
 const MAX_MAP_RECORDS = (MM.JIT_MAP_ENTRIES >> 1) - MM.JIT_REQ_MAX; // the core's map takes at most half its size
@@ -154,7 +157,7 @@ export class Jit {
       const first = blocks.find((b) => b.start === entry);
       // Without chaining, a short region without a loop costs about as much to enter and leave through the
       // run loop as interpreting it; with chaining, regions are entered from each other and all are worth it.
-      if (!first || first.insns[0].form === -1 || (this.mode !== "force" && !this.chain && !worthCompiling(blocks))) { // nothing to gain: not asked again
+      if (!first || first.insns[0].form === -1 || (this.mode !== "force" && !worthCompiling(blocks, this.chain ? MIN_CHAINED : undefined))) { // nothing to gain: not asked again
         this.x.jit_install(host, curMode, -1, gen, 0, 0);
         continue;
       }
