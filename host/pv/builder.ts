@@ -92,7 +92,9 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
   // The domain and all its memory.
   const domid = x.hv_domain_create(bits, o.vcpus ?? 1, nrPages + 64);
   if (domid < 0) throw new BuildError("no free domain slot");
-  // From here on, any failure destroys the half-built domain (and frees its memory).
+  // From here on, any failure destroys the half-built domain (and frees its memory) and closes the
+  // host's ends of its event channels.
+  const hostPorts: number[] = [];
   try {
     const mfns = new Uint32Array(nrPages);
     for (let p = 0; p < nrPages;) {
@@ -168,6 +170,7 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
     const storePort = x.hv_evtchn_alloc_unbound(domid, 0);
     const consoleHostPort = x.hv_evtchn_bind(domid, consolePort);
     const storeHostPort = x.hv_evtchn_bind(domid, storePort);
+    hostPorts.push(consoleHostPort, storeHostPort);
     if (consolePort < 0 || storePort < 0 || consoleHostPort < 0 || storeHostPort < 0) throw new BuildError("event channel setup failed");
 
     // start_info.
@@ -205,6 +208,7 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
       storeMa: mfns[pfnOf(storeVa)] * 4096, storePort, storeHostPort, startInfoVa,
     };
   } catch (e) {
+    for (const p of hostPorts) if (p > 0) x.hv_evtchn_close(p);
     x.hv_domain_destroy(domid);
     throw e;
   }
