@@ -6,6 +6,8 @@
 //   --count N (per target; default 100000)  --seed S (default 1)  --target NAME (repeatable; default all)
 //   --start I (first input index)  --hang-ms MS (default 60000)  --max-ms MS: an input slower than
 //   this fails the bench (default 10000; timing is judged here, never in npm test)  --json
+//   --max-rss-mib M: a target whose process grew past M MiB fails the bench (default 2048; the
+//   worker's V8 heap is also capped at 1536 MiB: past it the worker dies, a failure)
 //   --verbose: also the most frequent clear errors of each target (how deep its inputs got)
 // Prints a line per target {inputs, ok, clear_errors, failures, max_ms, max_rss_mib}, the reproducers
 // of failures (files under /tmp/xenwasm-parser-fuzz), and with --json one JSON line last. Exit 1 on
@@ -19,6 +21,7 @@ const opt = (name: string, def: number) => { const i = argv.indexOf(`--${name}`)
 const names = argv.flatMap((a, i) => (a === "--target" ? [argv[i + 1]] : []));
 const json = argv.includes("--json");
 const count = opt("count", 100000), seed = opt("seed", 1), start = opt("start", 0), hangMs = opt("hang-ms", 60000), maxMs = opt("max-ms", 10000);
+const maxRss = opt("max-rss-mib", 2048);
 
 async function main(): Promise<number> {
   const unknown = names.filter((n) => !TARGETS.some((t) => t.name === n));
@@ -28,13 +31,13 @@ async function main(): Promise<number> {
   const results: TargetResult[] = [];
   for (const t of targets) {
     const r = await runTarget({ target: t.name, seed, count, start, hangMs });
-    const slow = r.max_ms > maxMs;
+    const slow = r.max_ms > maxMs, fat = r.max_rss_mib > maxRss;
     results.push(r);
-    console.log(`${t.name.padEnd(10)} inputs ${r.inputs}  ok ${r.ok}  clear errors ${r.clear_errors}  failures ${r.failures}  max ${r.max_ms} ms (input ${r.max_ms_index})${slow ? ` SLOWER THAN ${maxMs} ms` : ""}  max rss ${r.max_rss_mib} MiB  ${r.seconds} s`);
+    console.log(`${t.name.padEnd(10)} inputs ${r.inputs}  ok ${r.ok}  clear errors ${r.clear_errors}  failures ${r.failures}  max ${r.max_ms} ms (input ${r.max_ms_index})${slow ? ` SLOWER THAN ${maxMs} ms` : ""}  max rss ${r.max_rss_mib} MiB${fat ? ` ABOVE ${maxRss} MiB` : ""}  ${r.seconds} s`);
     if (argv.includes("--verbose")) for (const [m, n] of r.errors) console.log(`  ${String(n).padStart(7)}  ${m}`);
     for (const d of r.details.slice(0, 10)) console.log(`  FAILURE input ${d.index}: ${d.why.split("\n")[0]}${d.file ? ` (${d.file})` : ""}`);
   }
-  const failures = results.reduce((a, r) => a + r.failures + (r.max_ms > maxMs ? 1 : 0), 0);
+  const failures = results.reduce((a, r) => a + r.failures + (r.max_ms > maxMs ? 1 : 0) + (r.max_rss_mib > maxRss ? 1 : 0), 0);
   if (json) {
     const out: Record<string, unknown> = { seed, count, cpu: cpus()[0]?.model ?? "unknown", failures, targets: {} };
     for (const r of results) (out.targets as Record<string, unknown>)[r.target] = { inputs: r.inputs, ok: r.ok, clear_errors: r.clear_errors, failures: r.failures, max_ms: r.max_ms, max_rss_mib: r.max_rss_mib, seconds: r.seconds };
