@@ -16,7 +16,7 @@ import {
 import { DOMAIN_SIZE, VCPU_SIZE, MAILBOX, MAILBOX_SIZE } from "../memmap";
 import {
   frameOwner, frameType, frameFlags, m2pGet, m2pSet, framesHighWater, FIRST_MFN, PGF_PINNED, PGT_L1, PGT_L4,
-  PGT_SEG_DESC,
+  PGT_SEG_DESC, mfnValid,
 } from "../domain/frames";
 import { getPage, getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_FIRST, XEN_L4_LAST, XEN_PAE_L2_FIRST } from "../domain/mm";
 import { allocUnbound, bindInterdomain } from "../event/evtchn";
@@ -259,12 +259,14 @@ function fixStartInfo(d: u32, si: i32, is64: bool): bool {
   const list = is64 ? load<u64>(si + 104) : load<u32>(si + 68) as u64;
   const w: u64 = is64 ? 8 : 4;
   const cr3 = load<u64>(vcpu(domU32(d, D_VCPU0)) + V_CR3_KERNEL);
+  // From the stream: at most the domain's pages, entries aligned (none straddles two frames).
+  if (nr > (domU32(d, D_MAX_PAGES) as u64) || (list & (w - 1)) != 0) return false;
   let pageVa: u64 = <u64>-1, pageMa: u64 = 0;
   for (let p: u64 = 0; p < nr; p++) {
     const va = list + p * w;
     if ((va & ~(0xfff as u64)) != pageVa) { // one walk per page of the list
       pageVa = va & ~(0xfff as u64);
-      pageMa = walkVa(cr3, pageVa, is64);
+      pageMa = walkVa(d, cr3, pageVa, is64);
       if (pageMa == 0) return false;
     }
     const ma = (pageMa + (va & 0xfff)) as i32;
@@ -274,17 +276,22 @@ function fixStartInfo(d: u32, si: i32, is64: bool): bool {
   return cr3 != 0;
 }
 
-// The machine address of `va` in the (translated) tables rooted at `cr3`, or 0.
-function walkVa(cr3: u64, va: u64, is64: bool): u64 {
+// The machine address of `va` in the (translated) tables rooted at `cr3`, or 0. The tables come from
+// the stream (checked only later, when they are pinned again): every table and the page found must be
+// a frame of `d`, or the walk would read (and the caller write) memory that is not the domain's.
+function walkVa(d: u32, cr3: u64, va: u64, is64: bool): u64 {
   let t = cr3 & 0x000ffffffffff000;
+  if (!ownFrame(d, t)) return 0;
   if (!is64) {
     const e3 = load<u64>(((cr3 & 0xffffffe0) + (((va >> 30) & 3) << 3)) as i32);
     if ((e3 & PTE_P) == 0) return 0;
     t = e3 & 0x000ffffffffff000;
+    if (!ownFrame(d, t)) return 0;
     for (let lvl = 2; lvl >= 1; lvl--) {
       const e = load<u64>((t + (((va >> ((12 + 9 * (lvl - 1)) as u64)) & 0x1ff) << 3)) as i32);
       if ((e & PTE_P) == 0) return 0;
       t = e & 0x000ffffffffff000;
+      if (!ownFrame(d, t)) return 0;
     }
     return t + (va & 0xfff);
   }
@@ -292,8 +299,15 @@ function walkVa(cr3: u64, va: u64, is64: bool): u64 {
     const e = load<u64>((t + (((va >> ((12 + 9 * (lvl - 1)) as u64)) & 0x1ff) << 3)) as i32);
     if ((e & PTE_P) == 0) return 0;
     t = e & 0x000ffffffffff000;
+    if (!ownFrame(d, t)) return 0;
   }
   return t + (va & 0xfff);
+}
+
+// Is the machine address `ma` in a frame that exists and belongs to `d`?
+function ownFrame(d: u32, ma: u64): bool {
+  const mfn = ma >> 12;
+  return mfnValid(mfn) && frameOwner(mfn as u32) == d;
 }
 
 // Suspend cancelled (the save failed): the domain runs on, its suspend hypercall returning 1.

@@ -73,7 +73,7 @@ export class RecordConn {
       this.waiter = { res: (x) => { clearTimeout(t); res(x); }, rej: (e) => { clearTimeout(t); rej(e); } };
       this.pump();
     });
-    if (r.type === REC.ERROR || r.type === REC.REFUSE) throw new StreamError(new TextDecoder().decode(r.body));
+    if (r.type === REC.ERROR || r.type === REC.REFUSE) throw new StreamError(new TextDecoder().decode(r.body) || "the other side failed without saying why");
     return r;
   }
 

@@ -134,7 +134,10 @@ async function serve<T>(t: MigrateTarget<T>, o: RelocationOptions, sock: Socket,
     t.log(`relocation: ${hello.name} (domain ${h.domid}) runs here now`);
     conn.close();
   } catch (e) {
-    const msg = (e as Error).message;
+    // StreamError and the config validator's Error are refusals; anything else (a TypeError, a wasm
+    // trap) is a bug of ours, said as such.
+    const internal = !(e instanceof StreamError) && !(e instanceof Error && e.constructor === Error);
+    const msg = internal ? `internal error (${(e as Error)?.name}): ${(e as Error)?.message}` : (e as Error).message;
     if (!committed) {
       if (adopted !== undefined) t.destroy(adopted); else rx?.abort();
       try { await conn.send(REC.ERROR, new TextEncoder().encode(e instanceof StreamError ? msg : `receiver: ${msg}`)); } catch { /* gone */ }

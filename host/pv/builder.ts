@@ -92,116 +92,126 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
   // The domain and all its memory.
   const domid = x.hv_domain_create(bits, o.vcpus ?? 1, nrPages + 64);
   if (domid < 0) throw new BuildError("no free domain slot");
-  const mfns = new Uint32Array(nrPages);
-  for (let p = 0; p < nrPages;) {
-    const got = x.hv_alloc_frames(domid, nrPages - p, p);
-    mfns.set(new Uint32Array(x.memory.buffer, MM.MAILBOX, got), p);
-    p += got;
-    if (got === 0 || (p < nrPages && got < MM.MAILBOX_SIZE / 4)) { x.hv_domain_destroy(domid); throw new BuildError(`out of machine memory after ${p} of ${nrPages} pages`); }
-  }
-  // Linear memory no longer grows while we build: one view for everything (re-made if it does).
-  let bytesView = core.bytes(), dataView = core.view();
-  const fresh = () => { if (bytesView.buffer !== x.memory.buffer) { bytesView = core.bytes(); dataView = core.view(); } };
-  const mem = () => { fresh(); return bytesView; };
-  const dv = () => { fresh(); return dataView; };
-  const maOf = (v: bigint) => mfns[pfnOf(v)] * 4096 + Number(v & 0xfffn);
-  const copyTo = (v: bigint, src: Uint8Array) => {
-    for (let i = 0; i < src.length;) {
-      const a = v + BigInt(i);
-      const n = Math.min(4096 - Number(a & 0xfffn), src.length - i);
-      mem().set(src.subarray(i, i + n), maOf(a));
-      i += n;
+  // From here on, any failure destroys the half-built domain (and frees its memory) and closes the
+  // host's ends of its event channels.
+  const hostPorts: number[] = [];
+  try {
+    const mfns = new Uint32Array(nrPages);
+    for (let p = 0; p < nrPages;) {
+      const got = x.hv_alloc_frames(domid, nrPages - p, p);
+      mfns.set(new Uint32Array(x.memory.buffer, MM.MAILBOX, got), p);
+      p += got;
+      if (got === 0 || (p < nrPages && got < MM.MAILBOX_SIZE / 4)) throw new BuildError(`out of machine memory after ${p} of ${nrPages} pages`);
     }
-  };
-  // Kernel segments (bss is already zero: frames come zeroed).
-  for (const s of img.segments) copyTo(va(s.paddr), img.data.subarray(s.offset, s.offset + s.filesz));
-  if (o.ramdisk && o.ramdisk.length) copyTo(ramdiskVa, o.ramdisk);
-  // The hypercall page, when the kernel asks for one (HYPERCALL_PAGE note): 128 stubs of 32 bytes.
-  const hcp = noteNum(img, N.HYPERCALL_PAGE);
-  if (hcp !== undefined) {
-    if (hcp < virtBase || hcp >= vEnd || (hcp & 0xfffn) !== 0n) throw new BuildError(`HYPERCALL_PAGE ${hex(hcp)} is not a page of the initial mapping`);
-    copyTo(hcp, hypercallPage(bits));
-  }
-  // p2m list.
-  for (let p = 0; p < nrPages; p++) {
-    const a = maOf(p2mVa + BigInt(p * w));
-    if (w === 8) dv().setBigUint64(a, BigInt(mfns[p]), true); else dv().setUint32(a, mfns[p], true);
-  }
-
-  // Page tables: L1 entries P|RW|A (read-only for the page-table pages), upper levels P|RW|US|A|D.
-  const ptPfn0 = pfnOf(ptVa);
-  const isPt = (p: number) => p >= ptPfn0 && p < ptPfn0 + nPt;
-  let ptUsed = 0;
-  const newTable = () => { const p = ptPfn0 + ptUsed++; return mfns[p]; };
-  const set64 = (mfn: number, idx: number, v: bigint) => dv().setBigUint64(mfn * 4096 + idx * 8, v, true);
-  const get64 = (mfn: number, idx: number) => dv().getBigUint64(mfn * 4096 + idx * 8, true);
-  const UPPER = 0x67n, L1RW = 0x23n, L1RO = 0x21n;
-  const top = newTable();
-  const child = (tbl: number, idx: number): number => {
-    const e = get64(tbl, idx);
-    if (e & 1n) return Number((e >> 12n) & 0xffffffffffn);
-    const t = newTable();
-    set64(tbl, idx, (BigInt(t) << 12n) | UPPER);
-    return t;
-  };
-  if (bits === 32) child(top, 3); // Xen needs L3 slot 3 present (its M2P slots live in that L2)
-  for (let p = 0; p < mappedPages; p++) {
-    const v = virtBase + BigInt(p) * PAGE;
-    let l1: number;
-    if (bits === 64) {
-      const l3 = child(top, Number((v >> 39n) & 511n));
-      const l2 = child(l3, Number((v >> 30n) & 511n));
-      l1 = child(l2, Number((v >> 21n) & 511n));
-    } else {
-      const l2 = child(top, Number((v >> 30n) & 3n));
-      l1 = child(l2, Number((v >> 21n) & 511n));
+    // Linear memory no longer grows while we build: one view for everything (re-made if it does).
+    let bytesView = core.bytes(), dataView = core.view();
+    const fresh = () => { if (bytesView.buffer !== x.memory.buffer) { bytesView = core.bytes(); dataView = core.view(); } };
+    const mem = () => { fresh(); return bytesView; };
+    const dv = () => { fresh(); return dataView; };
+    const maOf = (v: bigint) => mfns[pfnOf(v)] * 4096 + Number(v & 0xfffn);
+    const copyTo = (v: bigint, src: Uint8Array) => {
+      for (let i = 0; i < src.length;) {
+        const a = v + BigInt(i);
+        const n = Math.min(4096 - Number(a & 0xfffn), src.length - i);
+        mem().set(src.subarray(i, i + n), maOf(a));
+        i += n;
+      }
+    };
+    // Kernel segments (bss is already zero: frames come zeroed).
+    for (const s of img.segments) copyTo(va(s.paddr), img.data.subarray(s.offset, s.offset + s.filesz));
+    if (o.ramdisk && o.ramdisk.length) copyTo(ramdiskVa, o.ramdisk);
+    // The hypercall page, when the kernel asks for one (HYPERCALL_PAGE note): 128 stubs of 32 bytes.
+    const hcp = noteNum(img, N.HYPERCALL_PAGE);
+    if (hcp !== undefined) {
+      if (hcp < virtBase || hcp >= vEnd || (hcp & 0xfffn) !== 0n) throw new BuildError(`HYPERCALL_PAGE ${hex(hcp)} is not a page of the initial mapping`);
+      copyTo(hcp, hypercallPage(bits));
     }
-    set64(l1, Number((v >> 12n) & 511n), (BigInt(mfns[p]) << 12n) | (isPt(p) ? L1RO : L1RW));
+    // p2m list.
+    for (let p = 0; p < nrPages; p++) {
+      const a = maOf(p2mVa + BigInt(p * w));
+      if (w === 8) dv().setBigUint64(a, BigInt(mfns[p]), true); else dv().setUint32(a, mfns[p], true);
+    }
+
+    // Page tables: L1 entries P|RW|A (read-only for the page-table pages), upper levels P|RW|US|A|D.
+    const ptPfn0 = pfnOf(ptVa);
+    const isPt = (p: number) => p >= ptPfn0 && p < ptPfn0 + nPt;
+    let ptUsed = 0;
+    const newTable = () => { const p = ptPfn0 + ptUsed++; return mfns[p]; };
+    const set64 = (mfn: number, idx: number, v: bigint) => dv().setBigUint64(mfn * 4096 + idx * 8, v, true);
+    const get64 = (mfn: number, idx: number) => dv().getBigUint64(mfn * 4096 + idx * 8, true);
+    const UPPER = 0x67n, L1RW = 0x23n, L1RO = 0x21n;
+    const top = newTable();
+    const child = (tbl: number, idx: number): number => {
+      const e = get64(tbl, idx);
+      if (e & 1n) return Number((e >> 12n) & 0xffffffffffn);
+      const t = newTable();
+      set64(tbl, idx, (BigInt(t) << 12n) | UPPER);
+      return t;
+    };
+    if (bits === 32) child(top, 3); // Xen needs L3 slot 3 present (its M2P slots live in that L2)
+    for (let p = 0; p < mappedPages; p++) {
+      const v = virtBase + BigInt(p) * PAGE;
+      let l1: number;
+      if (bits === 64) {
+        const l3 = child(top, Number((v >> 39n) & 511n));
+        const l2 = child(l3, Number((v >> 30n) & 511n));
+        l1 = child(l2, Number((v >> 21n) & 511n));
+      } else {
+        const l2 = child(top, Number((v >> 30n) & 3n));
+        l1 = child(l2, Number((v >> 21n) & 511n));
+      }
+      set64(l1, Number((v >> 12n) & 511n), (BigInt(mfns[p]) << 12n) | (isPt(p) ? L1RO : L1RW));
+    }
+    if (ptUsed > nPt) throw new BuildError("internal: page-table estimate too small");
+
+    // shared_info, console and xenstore channels (the host is their other end).
+    if (x.hv_setup_shared_info(domid) < 0) throw new BuildError("out of machine memory for shared_info");
+    const consolePort = x.hv_evtchn_alloc_unbound(domid, 0);
+    const storePort = x.hv_evtchn_alloc_unbound(domid, 0);
+    const consoleHostPort = x.hv_evtchn_bind(domid, consolePort);
+    const storeHostPort = x.hv_evtchn_bind(domid, storePort);
+    hostPorts.push(consoleHostPort, storeHostPort);
+    if (consolePort < 0 || storePort < 0 || consoleHostPort < 0 || storeHostPort < 0) throw new BuildError("event channel setup failed");
+
+    // start_info.
+    const si = maOf(startInfoVa);
+    const magic = bits === 64 ? "xen-3.0-x86_64" : "xen-3.0-x86_32p";
+    mem().set(new TextEncoder().encode(magic), si);
+    const put = (off64: number, off32: number, v: bigint | number) => {
+      if (bits === 64) dv().setBigUint64(si + off64, BigInt(v), true); else dv().setUint32(si + off32, Number(v) >>> 0, true);
+    };
+    const sharedMa = Number(core.view().getUint32(MM.DOMAIN_TABLE + domid * MM.DOMAIN_SIZE + 28, true));
+    put(32, 32, nrPages);
+    put(40, 36, sharedMa);
+    dv().setUint32(si + (bits === 64 ? 48 : 40), 0, true); // flags
+    put(56, 44, mfns[pfnOf(storeVa)]);
+    dv().setUint32(si + (bits === 64 ? 64 : 48), storePort, true);
+    put(72, 52, mfns[pfnOf(consoleVa)]);
+    dv().setUint32(si + (bits === 64 ? 80 : 56), consolePort, true);
+    put(88, 60, ptVa);
+    put(96, 64, nPt);
+    put(104, 68, p2mVa);
+    put(112, 72, o.ramdisk && o.ramdisk.length ? ramdiskVa : 0n);
+    put(120, 76, o.ramdisk ? o.ramdisk.length : 0);
+    const cmd = new TextEncoder().encode((o.cmdline ?? "").slice(0, 1023));
+    mem().set(cmd, si + (bits === 64 ? 128 : 80));
+    x.hv_set_domain_info(domid, si, mfns[pfnOf(consoleVa)] * 4096, consolePort, mfns[pfnOf(storeVa)] * 4096, storePort);
+    if (bits === 32) x.hv_vm_assist(domid, 1 << 3); // pae_extended_cr3
+
+    // Pin the top level (validates every table), then vCPU 0's start-of-day registers.
+    const r = x.hv_pin(domid, top, bits === 64 ? 4 : 3);
+    if (r < 0) throw new BuildError(`the hypervisor refused the initial page tables (error ${-r})`);
+    const rsp = stackVa + PAGE;
+    if (x.hv_vcpu_boot(domid, 0, entry, rsp, startInfoVa, top) < 0) throw new BuildError("vCPU setup failed");
+    return {
+      domid, bits, nrPages, consoleMa: mfns[pfnOf(consoleVa)] * 4096, consolePort, consoleHostPort,
+      storeMa: mfns[pfnOf(storeVa)] * 4096, storePort, storeHostPort, startInfoVa,
+    };
+  } catch (e) {
+    for (const p of hostPorts) if (p > 0) x.hv_evtchn_close(p);
+    x.hv_domain_destroy(domid);
+    throw e;
   }
-  if (ptUsed > nPt) throw new BuildError("internal: page-table estimate too small");
-
-  // shared_info, console and xenstore channels (the host is their other end).
-  if (x.hv_setup_shared_info(domid) < 0) throw new BuildError("out of machine memory for shared_info");
-  const consolePort = x.hv_evtchn_alloc_unbound(domid, 0);
-  const storePort = x.hv_evtchn_alloc_unbound(domid, 0);
-  const consoleHostPort = x.hv_evtchn_bind(domid, consolePort);
-  const storeHostPort = x.hv_evtchn_bind(domid, storePort);
-  if (consolePort < 0 || storePort < 0 || consoleHostPort < 0 || storeHostPort < 0) throw new BuildError("event channel setup failed");
-
-  // start_info.
-  const si = maOf(startInfoVa);
-  const magic = bits === 64 ? "xen-3.0-x86_64" : "xen-3.0-x86_32p";
-  mem().set(new TextEncoder().encode(magic), si);
-  const put = (off64: number, off32: number, v: bigint | number) => {
-    if (bits === 64) dv().setBigUint64(si + off64, BigInt(v), true); else dv().setUint32(si + off32, Number(v) >>> 0, true);
-  };
-  const sharedMa = Number(core.view().getUint32(MM.DOMAIN_TABLE + domid * MM.DOMAIN_SIZE + 28, true));
-  put(32, 32, nrPages);
-  put(40, 36, sharedMa);
-  dv().setUint32(si + (bits === 64 ? 48 : 40), 0, true); // flags
-  put(56, 44, mfns[pfnOf(storeVa)]);
-  dv().setUint32(si + (bits === 64 ? 64 : 48), storePort, true);
-  put(72, 52, mfns[pfnOf(consoleVa)]);
-  dv().setUint32(si + (bits === 64 ? 80 : 56), consolePort, true);
-  put(88, 60, ptVa);
-  put(96, 64, nPt);
-  put(104, 68, p2mVa);
-  put(112, 72, o.ramdisk && o.ramdisk.length ? ramdiskVa : 0n);
-  put(120, 76, o.ramdisk ? o.ramdisk.length : 0);
-  const cmd = new TextEncoder().encode((o.cmdline ?? "").slice(0, 1023));
-  mem().set(cmd, si + (bits === 64 ? 128 : 80));
-  x.hv_set_domain_info(domid, si, mfns[pfnOf(consoleVa)] * 4096, consolePort, mfns[pfnOf(storeVa)] * 4096, storePort);
-  if (bits === 32) x.hv_vm_assist(domid, 1 << 3); // pae_extended_cr3
-
-  // Pin the top level (validates every table), then vCPU 0's start-of-day registers.
-  const r = x.hv_pin(domid, top, bits === 64 ? 4 : 3);
-  if (r < 0) { x.hv_domain_destroy(domid); throw new BuildError(`the hypervisor refused the initial page tables (error ${-r})`); }
-  const rsp = stackVa + PAGE;
-  if (x.hv_vcpu_boot(domid, 0, entry, rsp, startInfoVa, top) < 0) { x.hv_domain_destroy(domid); throw new BuildError("vCPU setup failed"); }
-  return {
-    domid, bits, nrPages, consoleMa: mfns[pfnOf(consoleVa)] * 4096, consolePort, consoleHostPort,
-    storeMa: mfns[pfnOf(storeVa)] * 4096, storePort, storeHostPort, startInfoVa,
-  };
 }
 
 // Xen's hypercall stubs (32 bytes each). 64-bit: push %rcx; push %r11; mov $nr,%eax; syscall;

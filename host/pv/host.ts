@@ -206,6 +206,9 @@ export class XenHost {
       this.store.release(d);
       this.removeDomainNodes(d);
       this.domains.delete(d);
+      // The host's ends of the console and xenstore channels (else each domain ever made holds two of
+      // dom0's ports, and after enough of them no domain can be built).
+      for (const p of [h.consoleHostPort, h.storeHostPort]) if (p > 0) this.core.x.hv_evtchn_close(p);
     }
     this.core.x.hv_domain_destroy(d);
   }

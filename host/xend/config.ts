@@ -139,6 +139,9 @@ function describe(tok: Tok): string {
   }
 }
 
+/** How deep lists may nest (the parser recurses once per level). */
+const MAX_LIST_DEPTH = 64;
+
 class Parser {
   private pos = 0;
   private line = 1;
@@ -278,18 +281,20 @@ class Parser {
     }
   }
 
-  private value(): Value {
+  private value(depth = 0): Value {
     const t = this.next();
     switch (t.t) {
       case "string": return { kind: "string", text: t.text, line: t.line };
       case "number": return { kind: "number", text: t.text, n: t.n, line: t.line };
-      case "[": return this.list(t.line);
+      case "[": return this.list(t.line, depth + 1);
       case "id": this.fail(t.line, `unquoted word ${q(t.text)}: strings must be in quotes ("${t.text}")`);
       default: this.fail(t.line, `expected a value (a quoted string, a number or a [list]) but got ${describe(t)}`);
     }
   }
 
-  private list(open: number): Value {
+  private list(open: number, depth: number): Value {
+    // xl's lists hold strings; a little nesting is a clear error below, not a stack overflow.
+    if (depth > MAX_LIST_DEPTH) this.fail(open, `lists nested more than ${MAX_LIST_DEPTH} deep`);
     const items: Value[] = [];
     for (;;) {
       this.skipNewlines();
@@ -300,7 +305,7 @@ class Parser {
         this.fail(t.line, `unquoted word ${q(t.text)} in the list opened on line ${open}` +
           (open !== t.line ? " (is its ']' missing?)" : ""));
       }
-      items.push(this.value());
+      items.push(this.value(depth));
       this.skipNewlines();
       const sep = this.next();
       if (sep.t === "]") return { kind: "list", items, line: open };

@@ -14,7 +14,7 @@ import { startRelocation, RelocationOptions, isLoopback as isLoopbackHost } from
 import type { DiskSpec } from "../devices/block/blkback";
 import { open, rename, rm, unlink } from "node:fs/promises";
 import { constants } from "node:fs";
-import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath, xendFiles } from "./protocol";
+import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath, xendFiles, parseRequest } from "./protocol";
 import { takeLock, LockHeld } from "./lock";
 import { parseConfig, DomainConfig, MEMORY_MAX_MIB } from "./config";
 import { Framer } from "../devices/xenstore/wire";
@@ -550,7 +550,7 @@ export class Xend {
         if (consoleMode) return;
         let res: Response | "console";
         try {
-          const req = JSON.parse(line) as Request;
+          const req = parseRequest(line);
           res = await this.handle(req, sock);
         } catch (e) {
           res = { ok: false, error: (e as Error).message.split("\n")[0] };

@@ -5,7 +5,7 @@
 // rules (checkPaths): nothing is opened that this xend's user did not ask for.
 import { realpathSync, statSync } from "node:fs";
 import { isAbsolute, sep } from "node:path";
-import { parseConfig, DomainConfig, ShutdownAction } from "./config";
+import { parseConfig, ConfigError, DomainConfig, ShutdownAction } from "./config";
 
 export interface ToolstackRecord { config: DomainConfig; weight: number; cap: number }
 
@@ -90,6 +90,8 @@ export function validateToolstack(ts: unknown, where: string, info: { name: stri
     if (tcap > 100 * cfg.vcpus) throw new Bad(`cap must be 0..${100 * cfg.vcpus}`);
     return { config: cfg, weight, cap: tcap };
   } catch (e) {
+    // Refusals only: a bug of ours (a TypeError...) is not dressed up as one.
+    if (!(e instanceof Bad || e instanceof ConfigError)) throw e;
     throw new Error(`${where}: its domain config is refused: ${(e as Error).message}`);
   }
 }

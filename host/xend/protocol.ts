@@ -37,6 +37,54 @@ export type Request =
   | { op: "restore"; file: string; paused?: boolean }
   | { op: "migrate"; dom: string; host: string; port?: number; live?: boolean };
 
+/** A request line that is not a well-formed Request (bad JSON, unknown op, a field of the wrong type). */
+export class ProtocolError extends Error {}
+
+// The fields of each request: s string, n number, b boolean, sa list of strings; "?" optional.
+const FIELDS: { [op in Request["op"]]: { [field: string]: string } } = {
+  ping: {}, stop: {}, list: {}, info: {}, dmesg: { clear: "b?" },
+  create: { file: "s", text: "s", overrides: "sa", cwd: "s?", paused: "b?", console: "b?" },
+  rename: { dom: "s", name: "s" },
+  destroy: { dom: "s" }, pause: { dom: "s" }, unpause: { dom: "s" }, shutdown: { dom: "s", reboot: "b?", wait: "b?" },
+  state: { dom: "s" }, console: { dom: "s" }, "vcpu-list": { dom: "s?" },
+  "mem-set": { dom: "s", mib: "n" }, "mem-max": { dom: "s", mib: "n" },
+  "sched-credit": { dom: "s?", weight: "n?", cap: "n?" },
+  "block-attach": { dom: "s", target: "s", vdev: "s", writable: "b" },
+  "block-detach": { dom: "s", vdev: "s", force: "b?" }, "block-list": { dom: "s" },
+  "network-attach": { dom: "s", mac: "s?", bridge: "s?" }, "network-detach": { dom: "s", dev: "s", force: "b?" },
+  "network-list": { dom: "s" }, sysrq: { dom: "s", key: "s" }, "debug-keys": { keys: "s" },
+  "virq-handler": { virq: "s?", dom: "s?" }, "console-input": { text: "s" },
+  save: { dom: "s", file: "s" }, restore: { file: "s", paused: "b?" },
+  migrate: { dom: "s", host: "s", port: "n?", live: "b?" },
+};
+
+/** One request line checked against its op's fields (a null field counts as absent); throws ProtocolError. */
+export function parseRequest(line: string): Request {
+  let v: unknown;
+  try { v = JSON.parse(line); } catch { throw new ProtocolError("bad request: not JSON"); }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ProtocolError("bad request: not a JSON object");
+  const r = v as { [k: string]: unknown };
+  const op = r.op;
+  if (typeof op !== "string" || !Object.prototype.hasOwnProperty.call(FIELDS, op)) {
+    throw new ProtocolError(`unknown request ${typeof op === "string" ? JSON.stringify(op.slice(0, 40)) : "(no op)"}`);
+  }
+  const out: { [k: string]: unknown } = { op };
+  for (const [k, t] of Object.entries(FIELDS[op as Request["op"]])) {
+    const x = Object.prototype.hasOwnProperty.call(r, k) ? r[k] : undefined;
+    if (x === undefined || x === null) {
+      if (t.endsWith("?")) continue;
+      throw new ProtocolError(`bad request ${op}: ${k} is missing`);
+    }
+    const ok = t[0] === "s" && t !== "sa" ? typeof x === "string"
+      : t[0] === "n" ? typeof x === "number" && Number.isFinite(x)
+      : t[0] === "b" ? typeof x === "boolean"
+      : Array.isArray(x) && x.every((y) => typeof y === "string");
+    if (!ok) throw new ProtocolError(`bad request ${op}: ${k} must be ${{ s: "a string", n: "a number", b: "true or false", sa: "a list of strings" }[t.replace("?", "")]}`);
+    out[k] = x;
+  }
+  return out as Request;
+}
+
 /** Sent (as lines of their own) before the response of a long request: save, restore, migrate. */
 export interface Progress { progress: { phase: string; done: number; total: number } }
 
