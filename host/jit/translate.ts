@@ -711,12 +711,21 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           if (f === F.IMUL_RR64) rd(i.a, 8); else c.i64(i.imm);
           c.set(L_T2); // b
           c.get(L_T1).get(L_T2).op(Op.i64_mul).set(L_T3); // r
-          // Signed overflow: r / a != b (a = 0: none; a = -1: only b = MIN).
+          // Signed overflow. Both operands below 2^32: the product is below 2^64, so it overflowed exactly
+          // when its sign bit is set. Both fitting in 32 bits signed: never. Otherwise r / a != b (a = 0: none;
+          // a = -1: only b = MIN). (A 64-bit division costs tens of cycles, and bignum code multiplies 32-bit
+          // halves with IMUL r64 all the time.)
+          c.get(L_T1).get(L_T2).op(Op.i64_or).i64(32).op(Op.i64_shr_u).op(Op.i64_eqz);
+          c.if_().get(L_T3).i64(0).op(Op.i64_lt_s).set(L_C).else_();
+          c.get(L_T1).get(L_T1).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).op(Op.i64_eq);
+          c.get(L_T2).get(L_T2).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).op(Op.i64_eq).op(Op.i32_and);
+          c.if_().i32(0).set(L_C).else_();
           c.get(L_T1).i64(-1).op(Op.i64_eq).if_();
           c.get(L_T2).i64(-(1n << 63n)).op(Op.i64_eq).set(L_C);
           c.else_();
           c.get(L_T1).op(Op.i64_eqz).if_().i32(0).set(L_C).else_();
           c.get(L_T3).get(L_T1).op(Op.i64_div_s).get(L_T2).op(Op.i64_ne).set(L_C);
+          c.end().end();
           c.end().end();
           wr(i.a, 8, () => c.get(L_T3));
           setFlags(LF_CFOF, 8, () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_T3));
