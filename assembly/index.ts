@@ -6,7 +6,7 @@ import {
 } from "./memmap";
 import { setSeg, cpuStateChanged, setCpl, CR0_PE, CR0_PG, CR0_ET, CR0_NE, CR4_PAE, EFER_LME, EFER_LMA } from "./cpu/state";
 import { setFlags, flagsSync, lfOp, LF_NONE, LF_INC, LF_DEC, setLazy, cond } from "./cpu/flags";
-import { jitConfig, jitFlush, jitInstall, jitRegions, jitCurrent, pageGen, jitMode } from "./cpu/jit";
+import { jitConfig, jitFlush, jitInstall, jitRegions, jitCurrent, jitReserve, pageGen, jitMode } from "./cpu/jit";
 import { jitDecode } from "./cpu/decode";
 import { tlbInit, tlbFlushAll, setPhysWindow, rdProbe, wrProbe } from "./mmu/tlb";
 import { dcacheFlush } from "./cpu/dcache";
@@ -93,6 +93,7 @@ export function jit_install(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, h
 }
 export function jit_regions(): i32 { return jitRegions(); }
 export function jit_current(host: i32, mode: i32): bool { return jitCurrent(host, mode); }
+export function jit_reserve(host: i32, lo: i32, hi: i32): void { jitReserve(host, lo, hi); }
 export function jit_page_gen(host: i32): u32 { return pageGen(host); }
 export function jit_mode(): i32 { return jitMode; }
 // Compiled code's slow helpers: a condition code, or CF, of a lazy-flag state held in its locals

@@ -54,8 +54,8 @@ function pageTables(core: Core, bits: 32 | 64, user: boolean, dataPerm: Perm[]):
   }
 }
 
-async function machine(bits: 32 | 64, mode: "force" | "off", code: Uint8Array, cpl: number, perms: Perm[]): Promise<Core> {
-  const core = await Core.create({ ioIn: () => 0, ioOut: () => true }, { mode, threshold: 0 });
+async function machine(bits: 32 | 64, mode: "force" | "off" | "on", code: Uint8Array, cpl: number, perms: Perm[], threshold = 0): Promise<Core> {
+  const core = await Core.create({ ioIn: () => 0, ioOut: () => true }, { mode, threshold });
   core.ensureMemory(MM.MACHINE_BASE + RAM);
   core.x.set_phys_window(MM.MACHINE_BASE, RAM);
   core.x.cpu_reset_flat(bits === 64 ? MM.MODE_LONG64 : MM.MODE_PROT32, cpl);
@@ -320,6 +320,44 @@ for (const bits of [64, 32] as const) {
     // Every page's access faulted when not present, and the writes (and only they) when read-only.
     assert.is(writes, 7);
     assert.is(faulted, pages + writes, `faulted in ${faulted} of ${pages * 2} runs`);
+  });
+}
+
+// A background compile races a write to the code it translated: the loop is compiled in the background
+// (as under xm and xend), and before the compile is installed the loop's own immediate is rewritten by
+// the code after it, on a page no region had come from yet. The install must be refused: the loop then
+// adds the new immediate, as the interpreter does.
+for (const bits of [64, 32] as const) {
+  test(`a write to code while its background compile is in flight refuses the stale region (${bits}-bit)`, async () => {
+    const src = `
+      mov $3, %edx
+    outer:
+      mov $3000, %ecx
+    top:
+      mov $1, %eax
+    patch = . - 4
+      add %eax, %ebx
+      dec %ecx
+      jnz top
+      incl patch
+      dec %edx
+      jnz outer
+      ud2`;
+    const code = asm(src, bits, CODE);
+    const on = await machine(bits, "on", code, 0, ["rw"], 10);
+    const b = await machine(bits, "off", code, 0, ["rw"]);
+    on.jit!.async = true; // as XenHost makes it
+    for (const c of [on, b]) { c.setReg(3, 0n); c.x.cpu_state_changed(); }
+    // Through the first inner loop and the store into it without yielding (the compile stays in flight).
+    let ran = 0;
+    while (ran < 9500) { on.run(500); b.run(500); ran += 500; }
+    assert.ok(on.jit!.busy || on.jit!.stats().regions === 0, "the loop's compile was still in flight at the store");
+    await new Promise((r) => setTimeout(r, 200)); // the compile completes; its install is refused
+    for (let i = 0; i < 200 && (on.run(1000) === MM.EXIT_BUDGET) ; i++) await new Promise((r) => setImmediate(r));
+    while (b.run(1000) === MM.EXIT_BUDGET) { /* to the ud2 */ }
+    assert.is(b.reg(3), 3000n * (1n + 2n + 3n), "the interpreter added the rewritten immediates");
+    assert.is(on.reg(3), b.reg(3), `compiled: ${JSON.stringify(on.jit!.stats())}`);
+    assert.ok(on.jit!.stats().insns > 0, "compiled code ran");
   });
 }
 

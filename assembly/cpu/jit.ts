@@ -123,14 +123,8 @@ export function jitService(): void {
 // entry has nothing the JIT translates (it is not requested again until its page is written).
 export function jitInstall(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi: i32): bool {
   if (pageGen(host) != gen) return false;
-  const rg = JIT_RANGE + ((host >>> 12) << 1);
   if (idx < 0) { lo = host & 0xfff; hi = lo + 1; }
-  const l = lo >> 5, h = (hi + 31) >> 5; // 32-byte units
-  const ol = load<u8>(rg) as i32, oh = load<u8>(rg, 1) as i32;
-  const nl = oh == 0 || l < ol ? l : ol;
-  const nh = oh == 0 || h > oh ? h : oh;
-  store<u8>(rg, nl as u8);
-  store<u8>(rg, nh as u8, 1);
+  jitReserve(host, lo, hi);
   if (regions >= (JIT_MAP_ENTRIES >> 1)) return false;
   let r = find(host, mode);
   if (r == 0) {
@@ -151,6 +145,20 @@ export function jitInstall(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi
 }
 
 export function jitRegions(): i32 { return regions; }
+
+// Page offsets [lo, hi) of the page of `host` are code a region is (being) translated from: from now on a
+// write there moves the page's generation on. The host calls this as soon as it has translated a region
+// (still between slices), before a background compile: a write while the compile is in flight then makes
+// the install refuse the region. (Marked only at install, a write to bytes no region had used yet went
+// unnoticed, and a region of the old bytes was installed: Debian's Linux crashed loading a module into
+// pages whose old contents had been compiled.)
+export function jitReserve(host: i32, lo: i32, hi: i32): void {
+  const rg = JIT_RANGE + ((host >>> 12) << 1);
+  const l = lo >> 5, h = (hi + 31) >> 5; // 32-byte units
+  const ol = load<u8>(rg) as i32, oh = load<u8>(rg, 1) as i32;
+  store<u8>(rg, (oh == 0 || l < ol ? l : ol) as u8);
+  store<u8>(rg, (oh == 0 || h > oh ? h : oh) as u8, 1);
+}
 
 // Whether (host, mode) has a region (or a record that it has nothing to compile) of its page's current generation.
 export function jitCurrent(host: i32, mode: i32): bool {

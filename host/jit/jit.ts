@@ -25,6 +25,7 @@ interface JitCore {
   jit_flush(): void;
   jit_regions(): number;
   jit_current(host: number, mode: number): number;
+  jit_reserve(host: number, lo: number, hi: number): void;
   jit_rd: (lin: bigint, size: number) => number;
   jit_wr: (lin: bigint, size: number) => number;
   jit_cond: (...a: (number | bigint)[]) => number;
@@ -165,6 +166,8 @@ export class Jit {
       funcs.push(translate(blocks, entry, is64, "f" + funcs.length, curMode, this.chain));
       let lo = 0x1000, hi = 0;
       for (const b of blocks) for (const i of b.insns) { lo = Math.min(lo, i.off); hi = Math.max(hi, i.off + Math.max(i.len, 1)); }
+      // Written from now on, these bytes make the install refuse the region (the core's page generation).
+      this.x.jit_reserve(host, lo, Math.min(hi, 0x1000));
       meta.push({ host, gen, lo, hi: Math.min(hi, 0x1000), lin });
     }
     this.translateMs += performance.now() - t0;

@@ -308,7 +308,7 @@ export class Xend {
       // The domain runs on first: nothing in the cleanup may stand between a failed save and that.
       this.resumeCancelled(id);
       if (created) await rm(part, { force: true }).catch(() => { /* gone already */ });
-      throw new Error(`save of ${d.cfg.name} failed, it runs on: ${(e as Error).message}`);
+      throw new Error(`save of ${d.cfg.name} failed, it runs on: ${writeError(e, file)}`);
     }
     this.logLine(d, `[xend] domain ${d.cfg.name} (${id}) saved to ${file}`);
     this.destroy(id);
@@ -637,4 +637,16 @@ function progressTo(sock: Socket): (phase: string, done: number, total: number) 
     last = now;
     if (!sock.destroyed) sock.write(JSON.stringify({ progress: { phase, done, total } }) + "\n");
   };
+}
+
+/** A failed write of `file` (or its FILE.part) in words, not as Node's errno text. */
+function writeError(e: unknown, file: string): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why: Record<string, string> = {
+    ENOENT: "its directory does not exist", ENOTDIR: "a part of its path is not a directory",
+    EACCES: "permission denied", EPERM: "permission denied", EROFS: "the file system is read-only",
+    ENOSPC: "no space left on the device", EDQUOT: "the disk quota is exhausted", EISDIR: "it is a directory",
+    ELOOP: "a symbolic link is in the way", EEXIST: "a file is in the way", ENAMETOOLONG: "the name is too long",
+  };
+  return code && why[code] ? `cannot write ${file}: ${why[code]}` : (e as Error).message;
 }
