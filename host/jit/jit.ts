@@ -81,17 +81,16 @@ export class Jit {
    *  flight, i.e. a long loop, put 2% more of Debian's boot in compiled code and cost as much in
    *  compile time: measured, not kept.) */
   compile(n: number): number {
+    if (this.async && this.inFlight >= MAX_IN_FLIGHT) return -1;
     const dv = new DataView(this.x.memory.buffer);
     const curMode = dv.getInt32(MM.CPU_STATE + MM.CPU_MODE, true);
-    const busy = this.async && this.inFlight >= MAX_IN_FLIGHT;
     const later: Req[] = [];
     for (let q = 0; q < n && q < MM.JIT_REQ_MAX; q++) {
       const r = MM.JIT_REQ + 32 + q * 32;
       const host = dv.getInt32(r + 8, true);
       if (dv.getInt32(r + 16, true) !== curMode || this.x.jit_current(host, curMode)) continue;
-      const req = { lin: dv.getBigUint64(r, true), host, gen: dv.getUint32(r + 12, true) };
       if (this.pending.has(`${host}:${curMode}`)) continue; // (queued again while its compile was in flight)
-      later.push(req);
+      later.push({ lin: dv.getBigUint64(r, true), host, gen: dv.getUint32(r + 12, true) });
     }
     if (!this.async) {
       const t0 = performance.now();
@@ -100,7 +99,6 @@ export class Jit {
       this.compileMs += performance.now() - t0;
       return installed;
     }
-    if (busy) return -1;
     if (!later.length) return 0;
     // In the background: V8 compiles on its own threads while the guest runs on (interpreted there);
     // at most MAX_IN_FLIGHT batches at once (while both are busy the core's queue waits, see above). The
