@@ -57,6 +57,20 @@ test.after(() => {
 });
 
 // ---- item 6 ----
+test("xm run: an option of the other kind of run is an error, not ignored (--memory with --bare, --ram without)", () => {
+  const env = { ...process.env };
+  const bare = xm(env, ["run", "--bare", "--memory", "abc", "guests/prebuilt/hello-64.elf"]);
+  assert.is(bare.status, 1, bare.stdout + bare.stderr);
+  assert.match(bare.stderr, /--memory is for PV kernels \(with --bare: --ram SIZE\)/);
+  assert.not.match(bare.stdout, /Hello/, "the guest did not run");
+  const pv = xm(env, ["run", "--ram", "64M", "guests/prebuilt/pv-hello-64.elf"]);
+  assert.is(pv.status, 1, pv.stdout + pv.stderr);
+  assert.match(pv.stderr, /--ram needs --bare/);
+  const ok = xm(env, ["run", "--bare", "--ram", "64M", "guests/prebuilt/hello-64.elf"]);
+  assert.is(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /Hello/);
+});
+
 test("(6) two xends at once on one socket: one runs, the other says so and exits; its SIGTERM leaves the socket alone", async () => {
   const env = xendEnv(join(DIR, "two", "xend.sock"));
   const a = runXend(env), b = runXend(env);

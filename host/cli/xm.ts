@@ -95,6 +95,11 @@ fault with no handler is reported on standard error and gives exit status 1.
       "--bare": "bool", "--stats": "bool", "--jit-stats": "bool", "--ram": "value", "--memory": "value", "--ramdisk": "value", "--cmdline": "value",
     });
     if (rest.length > 1) throw new CliError(`run: too many arguments: ${rest.slice(1).join(" ")}`);
+    // Options of the other kind of run are errors, not silently ignored.
+    const misplaced = opts["--bare"] ? ["--memory", "--ramdisk", "--cmdline"] : ["--ram", "--stats"];
+    for (const o of misplaced) {
+      if (opts[o] !== undefined) throw new CliError(`run: ${o} ${opts["--bare"] ? "is for PV kernels (with --bare: --ram SIZE)" : "needs --bare (a PV domain: --memory MB)"}`);
+    }
     if (!opts["--bare"]) return runPv(rest[0], opts);
     if (rest.length === 0) throw new CliError("run: missing KERNEL (usage: " + this.usage + ")");
     const ram = opts["--ram"] !== undefined ? parseSize("RAM size", opts["--ram"] as string) : DEFAULT_RAM;
