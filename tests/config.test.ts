@@ -4,6 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ConfigError, parseConfig, parseSettings, vdevNumber } from "../host/xend/config";
 import { randomMac, validateMac, isValidMac, RANDOM_MAC_SPACE } from "../host/xend/mac";
+import { EXAMPLE_CONFIG } from "./lib/configs";
 
 const MIN = `name = "g"\nkernel = "/boot/vmlinuz"\n`;
 
@@ -38,27 +39,7 @@ function failsExtra(extra: string, line: number, key: string, re: RegExp) {
 
 test("a full example file", () => {
   const c = parseConfig(
-    `# Example PV guest
-#
-kernel = "/boot/vmlinuz-6.1"     # the guest kernel
-ramdisk = '/boot/initrd.img-6.1'
-name = "web-01.example_a"
-memory = 512; maxmem = 0x400
-vcpus = 4
-uuid = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
-root = "/dev/xvda1 ro"
-extra = "console=hvc0 earlyprintk=xen"
-disk = [ 'file:/srv/xen/web-01.img,xvda,w',
-         'phy:/dev/vg0/web-01-swap,xvdb,w',   # swap
-         'format=raw, vdev=xvdc, access=ro, target=/srv/iso/data,with,commas.img',
-       ]
-vif = [ 'mac=00:16:3E:12:34:56,bridge=xenbr0', '' ]
-on_poweroff = "destroy"
-on_reboot = 'restart'
-on_crash = "coredump-restart"
-cpu_weight = 512
-cap = 150
-`,
+    EXAMPLE_CONFIG,
     "web.cfg",
   );
   assert.equal(c, {

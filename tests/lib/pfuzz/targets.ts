@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { createConnection } from "node:net";
 import { Rng, mutate, mutateJson, concat } from "./mutate";
 import { repoRoot } from "../repo";
+import { EXAMPLE_CONFIG } from "../configs";
 import { parseElf } from "../../../host/elf";
 import { parseXenElf, noteNum, noteStr } from "../../../host/pv/xenelf";
 import { BuildError } from "../../../host/pv/builder";
@@ -230,27 +231,7 @@ const bzimage: Target<BzCtx> = {
 // Configs (host/xend/config.ts) and a stream's TOOLSTACK record (host/xend/incoming.ts)
 
 const CONFIG_SEEDS = [
-  `# Example PV guest
-#
-kernel = "/boot/vmlinuz-6.1"     # the guest kernel
-ramdisk = '/boot/initrd.img-6.1'
-name = "web-01.example_a"
-memory = 512; maxmem = 0x400
-vcpus = 4
-uuid = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
-root = "/dev/xvda1 ro"
-extra = "console=hvc0 earlyprintk=xen"
-disk = [ 'file:/srv/xen/web-01.img,xvda,w',
-         'phy:/dev/vg0/web-01-swap,xvdb,w',   # swap
-         'format=raw, vdev=xvdc, access=ro, target=/srv/iso/data,with,commas.img',
-       ]
-vif = [ 'mac=00:16:3E:12:34:56,bridge=xenbr0', '' ]
-on_poweroff = "destroy"
-on_reboot = 'restart'
-on_crash = "coredump-restart"
-cpu_weight = 512
-cap = 150
-`,
+  EXAMPLE_CONFIG,
   `name = "g"\nkernel = "/boot/vmlinuz"\n`,
   `name="linux"\nkernel="/k"\ncmdline="console=hvc0 \\x41\\101"\nmemory=64\nvif=['ip=10.0.2.20,forward=tcp:8080:80,forward=tcp:127.0.0.1:2222:22']\ndisk=['/srv/d.img,hda,r']\nextra+=" quiet"\n`,
   `name = 'a'; kernel = '/k'; vcpus = 32; memory = 1048576; disk = [ 'vdev=xvda,target=/x,access=rw', 'phy:/dev/sda,51712,w' ]\nvif = [ 'mac=00:16:3e:00:00:01', 'model=netfront,bridge=xenbr0' ]\non_crash = 'preserve'\n`,
