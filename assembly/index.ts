@@ -1,5 +1,6 @@
 // The core's exports: numbers only. The host reads and writes the vCPU state block (CPU_STATE, see
 // memmap.ts) directly in linear memory, then calls cpu_state_changed().
+import { jitString } from "./cpu/string";
 import {
   CPU_STATE, CPU_STATE_SIZE, CPU_CPL, CPU_FXSAVE, CPU_CR0, CPU_CR4, CPU_EFER, CPU_RFLAGS, CPU_IDTR_LIMIT, CPU_GDTR_LIMIT,
   SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_TR, SEG_LDTR, MODE_LONG64,
@@ -111,3 +112,5 @@ export function jit_cond(cc: i32, op: i32, size: i32, a: u64, b: u64, res: u64, 
 // before the instruction and the interpreter does the access: fills, faults, code pages, log-dirty).
 export function jit_rd(lin: u64, size: i32): i32 { return rdProbe(lin, size); }
 export function jit_wr(lin: u64, size: i32): i32 { return wrProbe(lin, size); }
+// One step of REP MOVS / REP STOS for compiled code (cpu/string.ts jitString: 0 nothing done, 1 more, 2 done).
+export function jit_str(kind: i32): i32 { return jitString(kind); }

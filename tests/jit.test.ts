@@ -236,6 +236,60 @@ for (const bits of [64, 32] as const) {
   });
 }
 
+// REP MOVS / REP STOS (compiled through the core's jit_str, one step at a time): random counts (none, one,
+// a few, more than a step of 4096), sources and destinations on the data pages (overlapping either way,
+// straddling pages, on a read-only or absent page: a fault part way), DF set now and then, a fill of the
+// code page through its alias; in lockstep with the interpreter at random budgets (so that a slice ends
+// between the steps of one instruction), comparing registers, retired counts and memory.
+function stringProgram(seed: number, bits: 32 | 64): string {
+  const r = rng(seed);
+  const [si, di, cx] = bits === 64 ? ["%rsi", "%rdi", "%rcx"] : ["%esi", "%edi", "%ecx"];
+  const b = bits === 64 ? "%rbx" : "%ebx";
+  const sizes = bits === 64 ? ["b", "w", "l", "q"] : ["b", "w", "l"];
+  const body: string[] = [];
+  const n = 3 + Math.floor(r() * 5);
+  for (let k = 0; k < n; k++) {
+    const sz = sizes[Math.floor(r() * sizes.length)];
+    const unit = { b: 1, w: 2, l: 4, q: 8 }[sz]!;
+    const x = r();
+    const count = x < 0.1 ? 0 : x < 0.2 ? 1 : x < 0.8 ? Math.floor(r() * 300) : 4097 + Math.floor(r() * 2000);
+    const span = Math.min(count * unit, 0x3000);
+    const off = () => -0x800 + Math.floor(r() * (0x4000 - span));
+    body.push(`mov $${Math.floor(count * (unit === 8 && count > 4096 ? 0.3 : 1))}, ${cx}`);
+    const s0 = off();
+    // overlapping forward (destination a little above the source) now and then
+    const d0 = r() < 0.2 ? Math.min(s0 + 1 + Math.floor(r() * 16), 0x3800 - span) : off();
+    body.push(`lea ${s0}(${b}), ${si}`, `lea ${d0}(${b}), ${di}`);
+    if (r() < 0.08) body.push("std");
+    const op = r() < 0.5 ? "movs" : "stos";
+    if (op === "stos") body.push(`mov $${Math.floor(r() * 0xffffffff) >>> 0}, %eax`);
+    body.push(`${r() < 0.9 ? "rep " : ""}${op}${sz}`);
+    body.push("cld", "add %ecx, %edx", "add %esi, %ebp", "xor %edi, %edx");
+  }
+  if (r() < 0.3) body.push(`mov $pad + ${ALIAS - CODE}, ${di}`, "mov $40, %ecx", "mov $0x90, %eax", "rep stosb");
+  return [...(bits === 64 ? ["mov $3, %r12d"] : ["push $3"]), "top:", ...body,
+    ...(bits === 64 ? ["dec %r12d", "jnz top"] : ["decl (%esp)", "jnz top"]), "ud2", "pad:", ".fill 64, 1, 0x90", "ud2"].join("\n");
+}
+
+for (const bits of [64, 32] as const) {
+  test(`REP MOVS / REP STOS in compiled code agree with the interpreter in lockstep (${bits}-bit)`, async () => {
+    let inJit = 0, faults = 0, multi = 0;
+    for (let seed = 1; seed <= 30; seed++) {
+      const r = rng(seed * 104729 + bits);
+      const src = stringProgram(seed * 13 + bits, bits);
+      if (/\$(409[7-9]|4[1-9]\d\d|[5-9]\d\d\d)\b/.test(src)) multi++;
+      const code = asm(src, bits, CODE);
+      const perms: Perm[] = [0, 1, 2, 3].map(() => (r() < 0.75 ? "rw" : r() < 0.5 ? "ro" : "none"));
+      const cpl = seed % 3 === 0 ? 3 : 0;
+      const a = await machine(bits, "force", code, cpl, perms);
+      const b = await machine(bits, "off", code, cpl, perms);
+      inJit += lockstep(a, b, r, `seed ${seed} (${perms.join(",")}, cpl ${cpl})`);
+      if (b.exitVector === 14) faults++;
+    }
+    assert.ok(inJit > 0 && faults >= 3 && multi >= 3, `compiled ${inJit}, faults in ${faults} programs, ${multi} with steps`);
+  });
+}
+
 // Code on four pages calling and jumping between them (with a store that rewrites an immediate on
 // another code page each time round), so that regions chain straight into each other's regions.
 function crossPage(seed: number, bits: 32 | 64): string {

@@ -35,8 +35,11 @@ export const IMPORTS = [
   { name: "rd", params: [T_I64, T_I32], results: [T_I32] },
   { name: "wr", params: [T_I64, T_I32], results: [T_I32] },
   { name: "cond", params: [T_I32, T_I32, T_I32, T_I64, T_I64, T_I64, T_I32], results: [T_I32] },
+  { name: "str", params: [T_I32], results: [T_I32] },
 ];
-const FN_RD = 0, FN_WR = 1, FN_COND = 2;
+const FN_RD = 0, FN_WR = 1, FN_COND = 2, FN_STR = 3;
+// jit_str's kind bits (cpu/string.ts JS_*).
+const JS_STOS = 16, JS_AS8 = 32, JS_REP = 64;
 
 // Parameters (ip, budget, n: instructions retired before this call, by the regions that chained into
 // it) and locals.
@@ -132,6 +135,10 @@ function memOk(i: Insn, is64: boolean): boolean {
 function generalKind(i: Insn, is64 = i.x64 === true): string | null {
   if (i.form !== 0 || i.op === undefined) return null;
   const os = i.os!, mod = i.mod!, k = i.reg! & 7, lockRep = (i.pfx! & 7) !== 0;
+  if (i.op === 0xa4 || i.op === 0xa5 || i.op === 0xaa || i.op === 0xab) {
+    // MOVS/STOS, REP (F3) or none, no segment override, the mode's own address size: the core's jit_str.
+    return (i.pfx! & 5) === 0 && i.seg! < 0 && i.as === (is64 ? 8 : 4) ? "str" : null;
+  }
   if (lockRep) return null;
   const osOk = os === 4 || os === 8;
   const mem = memOk(i, is64);
@@ -691,6 +698,32 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           break;
         }
         case gk === "nop": break;
+        case gk === "str": {
+          // One step at a time in the core (cpu/string.ts jitString), with RCX/RSI/RDI/RAX in memory meanwhile;
+          // each further step counts one more instruction (as the interpreter re-executes a REP instruction
+          // every STR_CHUNK iterations). Nothing done by a step: exit before the instruction.
+          const stosOp = i.op === 0xaa || i.op === 0xab;
+          const sz = i.op === 0xa4 || i.op === 0xaa ? 1 : i.os!;
+          const kind = sz | (stosOp ? JS_STOS : 0) | (is64 ? JS_AS8 : 0) | ((i.pfx! & 2) ? JS_REP : 0);
+          const regs = stosOp ? [0, 1, 7] : [1, 6, 7];
+          for (const r of regs) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+          const reload = () => { for (const r of regs) { if (r === 0) continue; c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written.add(r); } };
+          c.loop(); extra++;
+          c.i32(kind).call(FN_STR).tee(L_I).op(Op.i32_eqz).if_(); extra++;
+          reload(); exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
+          c.end(); extra--;
+          c.get(L_I).i32(1).op(Op.i32_eq).if_(); extra++;
+          // a step retired and the instruction runs again: one more instruction; the next step only while the
+          // instructions retired before it (N less this block's rest) stay under the budget, as in the run loop
+          c.get(L_N).i32(1).op(Op.i32_add).tee(L_N).i32(L - idx).op(Op.i32_sub).get(L_BUDGET).op(Op.i32_ge_s).if_(); extra++;
+          reload(); exit(() => linOf(i.off), MM.JEXIT_BUDGET, idx);
+          c.end(); extra--;
+          c.br(1); // the step loop
+          c.end(); extra--;
+          c.end(); extra--;
+          reload();
+          break;
+        }
         case gk === "bswap": {
           const sz = i.os!, r = MM.CPU_STATE + (((i.op! & 7) | ((i.rex! & 1) << 3)) * 8);
           const swap32 = () => { // i32 on the stack -> byte-swapped
