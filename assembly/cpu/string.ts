@@ -288,8 +288,8 @@ export { ACC_U };
 // retired instruction), or nothing: the region has written RCX/RSI/RDI/RAX back and exits before the
 // instruction when this returns 0, and the interpreter runs it. Only forward copies (DF=0) without #AC,
 // with every page of the step on the TLB's fast path (rdProbe/wrProbe: no fill, no fault, no code page,
-// no log-dirty page) and no element that straddles a page or the 4 GiB wrap (32-bit addressing); all of
-// it is checked before anything is written, so a step is done whole or not at all.
+// no log-dirty page; an element that straddles two pages through both) and nothing past the 4 GiB wrap
+// (32-bit addressing); all of it is checked before anything is written, so a step is done whole or not at all.
 // kind: element size (1, 2, 4, 8) | 16 for STOS (else MOVS) | 32 for 64-bit addressing (else 32-bit) |
 // 64 with a REP prefix. Returns 0 (nothing done), 1 (a step done, RCX not 0: run it again) or 2 (done).
 export const JS_STOS = 16;
@@ -311,7 +311,19 @@ function jitStrWalk(stosOp: bool, size: i32, as8: bool, s: u64, t: u64, n: u64, 
       const sroom = ((0x1000 - ((s as i32) & 0xfff)) / size) as u64;
       if (sroom < k) k = sroom;
     }
-    if (k == 0) return false; // an element straddles a page
+    if (k == 0) { // an element straddles a page: byte by byte through both pages' translations, read whole first
+      if (wrProbe(t, 1) == 0 || wrProbe(t + (size as u64) - 1, 1) == 0) return false;
+      let v = val;
+      if (!stosOp) {
+        if (rdProbe(s, 1) == 0 || rdProbe(s + (size as u64) - 1, 1) == 0) return false;
+        if (go) { v = 0; for (let i = 0; i < size; i++) v |= (load<u8>(rdProbe(s + (i as u64), 1)) as u64) << ((i as u64) << 3); }
+        s += size as u64;
+      }
+      if (go) for (let i = 0; i < size; i++) store<u8>(wrProbe(t + (i as u64), 1), (v >> ((i as u64) << 3)) as u8);
+      t += size as u64;
+      done++;
+      continue;
+    }
     const bytes = (k as i32) * size;
     const tp = wrProbe(t, bytes);
     if (tp == 0) return false;
