@@ -6,7 +6,7 @@ import {
   SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_TR, SEG_LDTR, MODE_LONG64,
 } from "./memmap";
 import { setSeg, cpuStateChanged, setCpl, CR0_PE, CR0_PG, CR0_ET, CR0_NE, CR4_PAE, EFER_LME, EFER_LMA } from "./cpu/state";
-import { setFlags, flagsSync, lfOp, LF_NONE, LF_INC, LF_DEC, setLazy, cond } from "./cpu/flags";
+import { setFlags, flagsSync, lfOp, LF_NONE, LF_INC, LF_DEC, setLazy, cond, getFlags } from "./cpu/flags";
 import { jitConfig, jitFlush, jitInstall, jitRegions, jitCurrent, jitReserve, pageGen, jitMode } from "./cpu/jit";
 import { jitDecode } from "./cpu/decode";
 import { tlbInit, tlbFlushAll, setPhysWindow, rdProbe, wrProbe } from "./mmu/tlb";
@@ -106,6 +106,16 @@ export function jit_cond(cc: i32, op: i32, size: i32, a: u64, b: u64, res: u64, 
   }
   setLazy(op, size, a, b, res);
   return cond(cc) ? 1 : 0;
+}
+// RFLAGS with the arithmetic flags of a lazy-flag state held in a region's locals (for rotates, which keep
+// all but CF and OF): the region stores it back and goes on with the flags in RFLAGS (LF_NONE).
+export function jit_flags(op: i32, size: i32, a: u64, b: u64, res: u64, cf: i32): u64 {
+  if (op == LF_INC || op == LF_DEC) {
+    const f = load<u64>(CPU_STATE + CPU_RFLAGS);
+    store<u64>(CPU_STATE + CPU_RFLAGS, cf != 0 ? f | 1 : f & ~(<u64>1));
+  }
+  setLazy(op, size, a, b, res);
+  return getFlags();
 }
 // The TLB fast path for compiled code's memory accesses: the host address of `size` bytes at `lin` when the
 // TLB holds a read (write) translation and the access stays in the page, else 0 (the region then exits

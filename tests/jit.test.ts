@@ -100,7 +100,8 @@ function insn(r: () => number, bits: 32 | 64): string {
     return pick([`testb $${imm & 0xff}, ${m}`, `test${sfx} $${imm}, ${m}`, `test${sfx} ${a}, ${m}`, `testb ${a8}, ${m}`,
       `${alu8}b ${a8}, ${m}`, `${alu8}b ${m}, ${a8}`, `${alu8}b ${pick(B8)}, ${a8}`, `${alu8}b $${imm & 0x7f}, ${m}`,
       `movb ${m}, ${a8}`, `set${cc} ${m}`, `bswap ${a}`, `prefetcht0 ${m}`, `mul${sfx} ${b}`,
-      `xor %edx, %edx\ndiv${sfx} ${m}`]);
+      `xor %edx, %edx\ndiv${sfx} ${m}`, `${pick(["rol", "ror"])}${sfx} $${pick([0, 1, 5, 31, 32, 33, 63])}, ${a}`,
+      `${pick(["rol", "ror"])}${sfx} ${a}`, `${pick(["rol", "ror"])}${sfx} %cl, ${a}`]);
   }
   switch (Math.floor(r() * 30)) {
     case 0: return `mov${sfx} ${b}, ${a}`;
@@ -233,6 +234,44 @@ for (const bits of [64, 32] as const) {
     assert.is(a.reg(6), 2n + 39n * 9n);
     assert.is(a.reg(7), 5n);
     assert.ok(a.jit!.stats().invalidations > 0, `regions on the written page were dropped: ${JSON.stringify(a.jit!.stats())}`);
+  });
+}
+
+// Rotates keep every arithmetic flag but CF and OF: each one here follows a flag-setting instruction and
+// is followed by readers of the flags (SETcc of every condition, ADC after INC/DEC, Jcc), so a flag the
+// compiled rotate gets wrong shows in the registers at once.
+function rotateProgram(seed: number, bits: 32 | 64): string {
+  const r = rng(seed);
+  const pick = <T>(a: T[]) => a[Math.floor(r() * a.length)];
+  const q = bits === 64 && r() < 0.5;
+  const sfx = q ? "q" : "l";
+  const regs = q ? ["%rax", "%rdx", "%rdi", "%r8"] : ["%eax", "%edx", "%edi"];
+  const body: string[] = [];
+  for (let k = 0; k < 12; k++) {
+    const a = pick(regs);
+    body.push(pick([`add${sfx} $${pick([1, -1, 0x7fffffff, 3])}, ${a}`, `sub${sfx} %esi, %edi`.replace("%esi, %edi", q ? "%rsi, %rdi" : "%esi, %edi"),
+      `and${sfx} ${a}, ${pick(regs)}`, `inc${sfx} ${a}`, `dec${sfx} ${a}`, `cmp${sfx} $${pick([0, 5, -3])}, ${a}`, `shl${sfx} $3, ${a}`]));
+    const rot = pick(["rol", "ror"]);
+    body.push(pick([`${rot}${sfx} $${pick([0, 1, 2, 31, 32, 33, 63])}, ${a}`, `${rot}${sfx} ${a}`, `mov $${pick([0, 1, 7, 32, 64, 65])}, %ecx\n${rot}${sfx} %cl, ${a}`]));
+    const cc = pick(["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]);
+    body.push(`set${cc} %bl`, "movzbl %bl, %ebx", "addl %ebx, %esi");
+    if (r() < 0.3) body.push(`inc${sfx} ${a}`, `${pick(["rol", "ror"])}${sfx} $${pick([1, 9])}, ${a}`, "adcl %ecx, %esi");
+    if (r() < 0.3) body.push(`j${cc} 1f`, "addl $77, %esi", "1:");
+  }
+  const ctr = bits === 64 ? "%r12d" : "%ebp";
+  return [`mov $${5 + Math.floor(r() * 20)}, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n");
+}
+
+for (const bits of [64, 32] as const) {
+  test(`rotates in compiled code keep the other flags, in lockstep with the interpreter (${bits}-bit)`, async () => {
+    let inJit = 0;
+    for (let seed = 1; seed <= 30; seed++) {
+      const code = asm(rotateProgram(seed * 31 + bits, bits), bits, CODE);
+      const a = await machine(bits, "force", code, 0, ["rw"]);
+      const b = await machine(bits, "off", code, 0, ["rw"]);
+      inJit += lockstep(a, b, rng(seed), `seed ${seed}`);
+    }
+    assert.ok(inJit > 0);
   });
 }
 

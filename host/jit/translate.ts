@@ -28,7 +28,7 @@ const F = {
 } as const;
 
 // Lazy-flag kinds (assembly/cpu/flags.ts).
-const LF_ADD = 1, LF_SUB = 2, LF_LOGIC = 3, LF_INC = 4, LF_DEC = 5, LF_ADC1 = 6, LF_SBB1 = 7, LF_CFOF = 8;
+const LF_NONE = 0, LF_ADD = 1, LF_SUB = 2, LF_LOGIC = 3, LF_INC = 4, LF_DEC = 5, LF_ADC1 = 6, LF_SBB1 = 7, LF_CFOF = 8;
 
 // Imported functions, in this order.
 export const IMPORTS = [
@@ -36,8 +36,9 @@ export const IMPORTS = [
   { name: "wr", params: [T_I64, T_I32], results: [T_I32] },
   { name: "cond", params: [T_I32, T_I32, T_I32, T_I64, T_I64, T_I64, T_I32], results: [T_I32] },
   { name: "str", params: [T_I32], results: [T_I32] },
+  { name: "flags", params: [T_I32, T_I32, T_I64, T_I64, T_I64, T_I32], results: [T_I64] },
 ];
-const FN_RD = 0, FN_WR = 1, FN_COND = 2, FN_STR = 3;
+const FN_RD = 0, FN_WR = 1, FN_COND = 2, FN_STR = 3, FN_FLAGS = 4;
 // jit_str's kind bits (cpu/string.ts JS_*).
 const JS_STOS = 16, JS_AS8 = 32, JS_REP = 64;
 
@@ -145,7 +146,8 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
   switch (i.op) {
     case 0x98: return osOk ? "cdqe" : null;
     case 0x99: return osOk ? "cqo" : null;
-    case 0xd3: return osOk && mod === 3 && (k === 4 || k === 5 || k === 7) ? "shcl" : null;
+    case 0xd3: return osOk && mod === 3 && (k === 4 || k === 5 || k === 7) ? "shcl" : osOk && mod === 3 && k < 2 ? "rot" : null;
+    case 0xc1: case 0xd1: return osOk && mod === 3 && k < 2 ? "rot" : null;
     case 0xa8: return "testal";
     case 0x3c: return "cmpal";
     case 0x80: return mod === 3 ? "alu8i" : mem ? "alu8mi" : null;
@@ -478,6 +480,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case LF_LOGIC: c.i32(0); return true;
         case LF_CFOF: c.get(L_FA).i64(0).op(Op.i64_ne); return true;
         case LF_INC: case LF_DEC: rflagsCF(); return true;
+        case LF_NONE: rbit(0); return true;
       }
       return false;
     };
@@ -496,9 +499,25 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       }
       return false;
     };
+    // The arithmetic flags in RFLAGS (state LF_NONE: after a rotate): bit `b` of it, an i32 0/1.
+    const rbit = (b: number) => { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76); c.i32(1).op(Op.i32_and); };
     const cond = (cc: number) => {
       const s = st;
       const neg = (cc & 1) !== 0;
+      if (s && s.op === LF_NONE) {
+        switch (cc >> 1) {
+          case 0: rbit(11); break;
+          case 1: rbit(0); break;
+          case 2: rbit(6); break;
+          case 3: rbit(0); rbit(6); c.op(Op.i32_or); break;
+          case 4: rbit(7); break;
+          case 5: rbit(2); break;
+          case 6: rbit(7); rbit(11); c.op(Op.i32_ne); break;
+          default: rbit(6); rbit(7); rbit(11); c.op(Op.i32_ne).op(Op.i32_or); break;
+        }
+        if (neg) c.op(Op.i32_eqz);
+        return;
+      }
       if (!s || (s.op !== LF_ADD && s.op !== LF_SUB && s.op !== LF_LOGIC && s.op !== LF_CFOF && s.op !== LF_INC && s.op !== LF_DEC)) {
         helper(cc); return;
       }
@@ -603,6 +622,46 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           if (i.os === 8) wr(RDX, 8, () => { rd(RAX, 8); c.i64(63).op(Op.i64_shr_s); });
           else wr(RDX, 4, () => { rd(RAX, 4); c.op(Op.i64_extend32_s).i64(31).op(Op.i64_shr_s); });
           break;
+        case gk === "rot": {
+          // ROL/ROR r, imm8 / 1 / CL: the value with wasm's rotates; CF and OF from the result, the other
+          // arithmetic flags kept: RFLAGS is made current (from the lazy state, by the core when it is not
+          // LF_NONE already), and the state becomes LF_NONE (the flags live in RFLAGS).
+          const sz = i.os!, w = sz * 8, kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
+          const cm = sz === 8 ? 0x3f : 0x1f;
+          const stat = i.op === 0xd3 ? null : i.op === 0xd1 ? 1 : Number(i.imm & 0xffn) & cm;
+          if (stat === 0) { if (sz === 4) wr(dst, 4, () => rd(dst, 4)); break; } // no change, but a 32-bit destination is written
+          if (stat === null) { rd(RCX, 1); c.i64(BigInt(cm)).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; }
+          else c.i64(BigInt(stat)).set(L_T1);
+          // RFLAGS current
+          if (!(st && st.op === LF_NONE)) {
+            c.i32(0);
+            if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+            c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+          }
+          // the result in T3
+          if (sz === 4) { rd(dst, 4); c.op(Op.i32_wrap_i64).get(L_T1).op(Op.i32_wrap_i64).op(kk === 0 ? Op.i32_rotl : Op.i32_rotr).op(Op.i64_extend_i32_u); }
+          else { rd(dst, 8); c.get(L_T1).op(kk === 0 ? Op.i64_rotl : Op.i64_rotr); }
+          c.set(L_T3);
+          // CF (T2) and OF (T4) as 0/1 i64s
+          if (kk === 0) {
+            c.get(L_T3).i64(1).op(Op.i64_and).set(L_T2);
+            c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
+          } else {
+            c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T2);
+            c.get(L_T3).i64(BigInt(w - 2)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
+          }
+          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x801n).op(Op.i64_and)
+            .get(L_T2).op(Op.i64_or).get(L_T4).i64(11).op(Op.i64_shl).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
+          wr(dst, sz, () => c.get(L_T3));
+          if (stat === null) {
+            if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); }
+            c.end(); extra--;
+            if (!(st && st.op === LF_NONE)) { st = null; touched[bi] = true; break; } // rotated or not, by the count
+          }
+          st = { op: LF_NONE, size: sz }; touched[bi] = true;
+          break;
+        }
         case gk === "shcl": {
           const sz = i.os!, w = BigInt(sz * 8), kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
           rd(RCX, 1); c.i64(w - 1n).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; // count != 0
