@@ -9,7 +9,7 @@ import { setSeg, cpuStateChanged, setCpl, CR0_PE, CR0_PG, CR0_ET, CR0_NE, CR4_PA
 import { setFlags, flagsSync, lfOp, LF_NONE, LF_INC, LF_DEC, setLazy, cond, getFlags } from "./cpu/flags";
 import { jitConfig, jitFlush, jitInstall, jitRegions, jitCurrent, jitReserve, pageGen, jitMode } from "./cpu/jit";
 import { jitDecode } from "./cpu/decode";
-import { tlbInit, tlbFlushAll, setPhysWindow, rdProbe, wrProbe } from "./mmu/tlb";
+import { tlbInit, tlbFlushAll, setPhysWindow, probeFill } from "./mmu/tlb";
 import { dcacheFlush } from "./cpu/dcache";
 import { run as cpuRun } from "./cpu/run";
 import { optableInit } from "./cpu/optable";
@@ -117,10 +117,11 @@ export function jit_flags(op: i32, size: i32, a: u64, b: u64, res: u64, cf: i32)
   setLazy(op, size, a, b, res);
   return getFlags();
 }
-// The TLB fast path for compiled code's memory accesses: the host address of `size` bytes at `lin` when the
-// TLB holds a read (write) translation and the access stays in the page, else 0 (the region then exits
-// before the instruction and the interpreter does the access: fills, faults, code pages, log-dirty).
-export function jit_rd(lin: u64, size: i32): i32 { return rdProbe(lin, size); }
-export function jit_wr(lin: u64, size: i32): i32 { return wrProbe(lin, size); }
+// Compiled code's TLB misses: the host address of `size` bytes at `lin` for a read (write), the TLB filled
+// if a walk allows the access without a fault, else 0 (the region then exits before the instruction and the
+// interpreter does the access: faults, code pages, log-dirty, page-crossing accesses).
+export function jit_rd(lin: u64, size: i32): i32 { return probeFill(lin, size, false); }
+export function jit_wr(lin: u64, size: i32): i32 { return probeFill(lin, size, true); }
 // One step of REP MOVS / REP STOS for compiled code (cpu/string.ts jitString: 0 nothing done, 1 more, 2 done).
 export function jit_str(kind: i32): i32 { return jitString(kind); }
+

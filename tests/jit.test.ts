@@ -237,6 +237,42 @@ for (const bits of [64, 32] as const) {
   });
 }
 
+// Linux addresses its per-CPU variables as %gs:offset(%rip): the GS base and the RIP-relative offset both
+// count. (Once the fast forms took such an operand as RIP-relative only: an access went to the low address
+// the offset names, which only missed because nothing was mapped there.) Low memory is mapped here.
+test("a %gs:-relative operand with a RIP-relative offset adds the GS base, interpreted and compiled", async () => {
+  // Offsets from the next instruction's address (CODE + 0xc, + 0x14, + 0x1b, + 0x22) to 0x1000 + 0/4/8/0.
+  const d = (next: number, to: number) => 0x1000 + to - (CODE + next);
+  const src = `
+    mov $50, %ecx
+  top:
+    movl %gs:${d(0xc, 0)}(%rip), %eax
+    addl $5, %gs:${d(0x14, 4)}(%rip)
+    movl %eax, %gs:${d(0x1b, 8)}(%rip)
+    cmpl %eax, %gs:${d(0x22, 0)}(%rip)
+    jne bad
+    dec %ecx
+    jnz top
+    ud2
+  bad:
+    hlt`;
+  const code = asm(src, 64, CODE);
+  for (const mode of ["off", "force"] as const) {
+    const m = await machine(64, mode, code, 0, ["rw", "rw"]);
+    const lowBefore = Buffer.from(m.bytes().subarray(MM.MACHINE_BASE + 0x1000, MM.MACHINE_BASE + 0x1010));
+    while (m.run(1000) === MM.EXIT_BUDGET) { /* to the ud2 */ }
+    const v = m.view();
+    const at = MM.MACHINE_BASE + DATA + 0x800 + 0x1000; // GS base + 0x1000
+    const word = (o: number) => v.getUint32(at + o, true);
+    const orig = (o: number) => [0, 1, 2, 3].reduce((a, j) => a | ((((0x1800 + o + j) * 7 + 3) & 0xff) << (8 * j)), 0) >>> 0;
+    assert.is(Number(m.reg(0)), orig(0), `${mode}: the load read GS base + 0x1000`);
+    assert.is(word(4), (orig(4) + 50 * 5) >>> 0, `${mode}: the read-modify-write went there`);
+    assert.is(word(8), orig(0), `${mode}: the store went there`);
+    assert.ok(Buffer.compare(lowBefore, m.bytes().subarray(MM.MACHINE_BASE + 0x1000, MM.MACHINE_BASE + 0x1010)) === 0, `${mode}: low memory untouched`);
+    if (mode === "force") assert.ok(m.jit!.stats().insns > 100, "compiled code ran the loop");
+  }
+});
+
 // Rotates keep every arithmetic flag but CF and OF: each one here follows a flag-setting instruction and
 // is followed by readers of the flags (SETcc of every condition, ADC after INC/DEC, Jcc), so a flag the
 // compiled rotate gets wrong shows in the registers at once.

@@ -117,7 +117,7 @@ export interface Insn {
   off: number; len: number; form: number; aux: number; scale: number;
   a: number; b: number; base: number; index: number; disp: number; imm: bigint; op?: number; pfx?: number;
   os?: number; mod?: number; reg?: number; rm?: number; rex?: number;
-  ax?: number; // +35: 1 RIP-relative, 2 FS, 4 GS (64-bit mode)
+  ax?: number; // +35: 1 RIP-relative | 2 FS | 4 GS (64-bit mode)
   as?: number; // address size (2, 4, 8)
   seg?: number; // segment override (SEG_*), or -1
   x64?: boolean; // decoded in 64-bit mode
@@ -425,9 +425,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       const b = regOf(i.base), x = regOf(i.index);
       if (b) c.get(L_R0 + b[0]).op(Op.i64_add);
       if (x) { c.get(L_R0 + x[0]); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
-      if (i.ax === 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
-      else if (i.ax === 2 || i.ax === 4) {
-        c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax === 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + 8, 3).op(Op.i64_add);
+      if (i.ax! & 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
+      if (i.ax! & 6) {
+        c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + 8, 3).op(Op.i64_add);
       }
       if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
     };
@@ -440,10 +440,14 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).get(L_TAGB).op(Op.i64_or).op(Op.i64_ne);
       if (size > 1) c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
       c.if_(); extra++;
+      // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr), else exit.
+      c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
       exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
       c.end(); extra--;
+      c.else_();
       c.get(L_I).i32(2).u8(0x74).get(L_HOST).op(Op.i32_add).mem(Op.i32_load, 0, 2);
       c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
+      c.end(); extra--;
     };
     const load = (size: number, signed = false) => {
       c.get(L_P);
