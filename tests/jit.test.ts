@@ -101,7 +101,8 @@ function insn(r: () => number, bits: 32 | 64): string {
       `${alu8}b ${a8}, ${m}`, `${alu8}b ${m}, ${a8}`, `${alu8}b ${pick(B8)}, ${a8}`, `${alu8}b $${imm & 0x7f}, ${m}`,
       `movb ${m}, ${a8}`, `set${cc} ${m}`, `bswap ${a}`, `prefetcht0 ${m}`, `mul${sfx} ${b}`,
       `xor %edx, %edx\ndiv${sfx} ${m}`, `${pick(["rol", "ror"])}${sfx} $${pick([0, 1, 5, 31, 32, 33, 63])}, ${a}`,
-      `${pick(["rol", "ror"])}${sfx} ${a}`, `${pick(["rol", "ror"])}${sfx} %cl, ${a}`]);
+      `${pick(["rol", "ror"])}${sfx} ${a}`, `${pick(["rol", "ror"])}${sfx} %cl, ${a}`,
+      `${pick(["", "lock "])}${pick(["add", "or", "adc", "sbb", "and", "sub", "xor"])}${sfx} $${imm}, ${m}`, `cmp${sfx} $${imm}, ${m}`]);
   }
   switch (Math.floor(r() * 30)) {
     case 0: return `mov${sfx} ${b}, ${a}`;

@@ -140,9 +140,12 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
     // MOVS/STOS, REP (F3) or none, no segment override, the mode's own address size: the core's jit_str.
     return (i.pfx! & 5) === 0 && i.seg! < 0 && i.as === (is64 ? 8 : 4) ? "str" : null;
   }
-  if (lockRep) return null;
   const osOk = os === 4 || os === 8;
   const mem = memOk(i, is64);
+  // LOCK on a read-modify-write memory form: one vCPU at a time runs, so the access is atomic anyway
+  // (LOCK with CMP or a register operand is #UD: the interpreter's).
+  if ((i.op === 0x81 || i.op === 0x83) && (i.pfx! & 6) === 0 && osOk && mem && (k !== 7 || (i.pfx! & 1) === 0)) return "alumi";
+  if (lockRep) return null;
   switch (i.op) {
     case 0x98: return osOk ? "cdqe" : null;
     case 0x99: return osOk ? "cqo" : null;
@@ -748,6 +751,14 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           if (gk === "alu8mi") c.i64(i.imm & 0xffn); else rd(reg8(i.reg!, i.rex!), 1);
           c.set(L_T3); alu(kk, 1);
           if (kk !== 7) store(1, () => c.get(L_T2));
+          break;
+        }
+        case gk === "alumi": { // op m, imm (imm8 or imm32, sign-extended; CMP reads only)
+          const kk = i.reg! & 7, sz = i.os!;
+          ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, sz, i, idx);
+          load(sz); c.set(L_T2);
+          c.i64(BigInt.asUintN(64, i.imm) & mask(sz)).set(L_T3); alu(kk, sz);
+          if (kk !== 7) store(sz, () => c.get(L_T2));
           break;
         }
         case gk === "mov8ld": { // MOV r8, m8
