@@ -102,7 +102,8 @@ function insn(r: () => number, bits: 32 | 64): string {
       `movb ${m}, ${a8}`, `set${cc} ${m}`, `bswap ${a}`, `prefetcht0 ${m}`, `mul${sfx} ${b}`,
       `xor %edx, %edx\ndiv${sfx} ${m}`, `${pick(["rol", "ror"])}${sfx} $${pick([0, 1, 5, 31, 32, 33, 63])}, ${a}`,
       `${pick(["rol", "ror"])}${sfx} ${a}`, `${pick(["rol", "ror"])}${sfx} %cl, ${a}`,
-      `${pick(["", "lock "])}${pick(["add", "or", "adc", "sbb", "and", "sub", "xor"])}${sfx} $${imm}, ${m}`, `cmp${sfx} $${imm}, ${m}`]);
+      `${pick(["", "lock "])}${pick(["add", "or", "adc", "sbb", "and", "sub", "xor"])}${sfx} $${imm}, ${m}`, `cmp${sfx} $${imm}, ${m}`,
+      `${pick(["", "lock "])}cmpxchg${sfx} ${b}, ${m}`, `mov${sfx} ${m}, ${q ? "%rax" : "%eax"}\nlock cmpxchg${sfx} ${b}, ${m}`]);
   }
   switch (Math.floor(r() * 30)) {
     case 0: return `mov${sfx} ${b}, ${a}`;

@@ -145,6 +145,7 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
   // LOCK on a read-modify-write memory form: one vCPU at a time runs, so the access is atomic anyway
   // (LOCK with CMP or a register operand is #UD: the interpreter's).
   if ((i.op === 0x81 || i.op === 0x83) && (i.pfx! & 6) === 0 && osOk && mem && (k !== 7 || (i.pfx! & 1) === 0)) return "alumi";
+  if (i.op === 0x1b1 && (i.pfx! & 6) === 0 && osOk && mem) return "cmpxchg";
   if (lockRep) return null;
   switch (i.op) {
     case 0x98: return osOk ? "cdqe" : null;
@@ -759,6 +760,18 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           load(sz); c.set(L_T2);
           c.i64(BigInt.asUintN(64, i.imm) & mask(sz)).set(L_T3); alu(kk, sz);
           if (kk !== 7) store(sz, () => c.get(L_T2));
+          break;
+        }
+        case gk === "cmpxchg": { // (LOCK) CMPXCHG m, r: flags of CMP rAX, m; equal: m = r; else rAX = m (m written back)
+          const sz = i.os!;
+          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
+          rd(RAX, sz); c.set(L_T2); load(sz); c.set(L_T3); alu(7, sz);
+          c.get(L_T2).op(Op.i64_eqz).if_(); extra++;
+          store(sz, () => rd(MM.CPU_STATE + i.reg! * 8, sz));
+          c.else_();
+          store(sz, () => c.get(L_T3));
+          wr(RAX, sz, () => c.get(L_T3));
+          c.end(); extra--;
           break;
         }
         case gk === "mov8ld": { // MOV r8, m8
