@@ -103,7 +103,10 @@ function insn(r: () => number, bits: 32 | 64): string {
       `xor %edx, %edx\ndiv${sfx} ${m}`, `${pick(["rol", "ror"])}${sfx} $${pick([0, 1, 5, 31, 32, 33, 63])}, ${a}`,
       `${pick(["rol", "ror"])}${sfx} ${a}`, `${pick(["rol", "ror"])}${sfx} %cl, ${a}`,
       `${pick(["", "lock "])}${pick(["add", "or", "adc", "sbb", "and", "sub", "xor"])}${sfx} $${imm}, ${m}`, `cmp${sfx} $${imm}, ${m}`,
-      `${pick(["", "lock "])}cmpxchg${sfx} ${b}, ${m}`, `mov${sfx} ${m}, ${q ? "%rax" : "%eax"}\nlock cmpxchg${sfx} ${b}, ${m}`]);
+      `${pick(["", "lock "])}cmpxchg${sfx} ${b}, ${m}`, `mov${sfx} ${m}, ${q ? "%rax" : "%eax"}\nlock cmpxchg${sfx} ${b}, ${m}`,
+      `${pick(["", "lock "])}xadd${sfx} ${a}, ${m}`, `${pick(["bt", "bts", "btr", "btc"])}${sfx} ${b}, ${a}`,
+      `${pick(["bt", "bts", "btr", "btc"])}${sfx} $${pick([0, 1, 31, 33, 63, 200])}, ${pick([a, m])}`,
+      `mov $${pick([-64, -1, 0, 5, 40, 100, 200])}, %edx\n${pick(["bt", "bts", "btr", "btc"])}${sfx} ${q ? "%rdx" : "%edx"}, ${m}`]);
   }
   switch (Math.floor(r() * 30)) {
     case 0: return `mov${sfx} ${b}, ${a}`;
@@ -274,6 +277,43 @@ test("a %gs:-relative operand with a RIP-relative offset adds the GS base, inter
     if (mode === "force") assert.ok(m.jit!.stats().insns > 100, "compiled code ran the loop");
   }
 });
+
+// CMPXCHG in both outcomes, every time round: the old value lands in rAX when they differ, the new one
+// in memory when they match, ZF says which.
+for (const bits of [64, 32] as const) {
+  test(`(LOCK) CMPXCHG in compiled code, both outcomes, in lockstep with the interpreter (${bits}-bit)`, async () => {
+    const B = bits === 64 ? "%rbx" : "%ebx";
+    const forms = bits === 64 ? [["l", "%eax", "%edx"], ["q", "%rax", "%rdx"]] : [["l", "%eax", "%edx"]];
+    for (const [sfx, ax, dx] of forms) {
+      const src = `
+        ${sfx === "q" ? "mov $1, %rax\nshl $40, %rax\nor $1, %rax\nmov %rax, (%rbx)" : `movl $1, (${B})`}
+        mov $300, %ecx
+      top:
+        mov %ecx, %eax
+        and $3, %eax
+        mov %ecx, %edx
+        shr $2, %edx
+        and $3, %edx
+        ${sfx === "q" ? "shl $40, %rax\nor $1, %rax\nshl $40, %rdx\nor $1, %rdx" : ""}
+        lock cmpxchg${sfx} ${dx}, (${B})
+        setz %dl
+        movzbl %dl, %edx
+        add ${ax}, ${sfx === "q" ? "%rsi" : "%esi"}
+        add %edx, %edi
+        cmpxchg${sfx} ${dx}, 8(${B})
+        add ${ax}, ${sfx === "q" ? "%rsi" : "%esi"}
+        dec %ecx
+        jnz top
+        ud2`;
+      const code = asm(src, bits, CODE);
+      const a = await machine(bits, "force", code, 0, ["rw"]);
+      const b = await machine(bits, "off", code, 0, ["rw"]);
+      lockstep(a, b, rng(bits), `cmpxchg${sfx}`);
+      assert.ok(b.reg(7) > 10n && b.reg(7) < 290n, `both outcomes happened: ${b.reg(7)} matches`);
+      assert.ok(a.jit!.stats().insns > 1000, "compiled code ran it");
+    }
+  });
+}
 
 // Rotates keep every arithmetic flag but CF and OF: each one here follows a flag-setting instruction and
 // is followed by readers of the flags (SETcc of every condition, ADC after INC/DEC, Jcc), so a flag the

@@ -24,7 +24,8 @@ const F = {
   CMOV64: 55, TEST_RR32: 56, TEST_RR64: 57, TEST_RI32: 58, TEST_RI64: 59, TEST_RR8: 60, INC32: 61, INC64: 62,
   DEC32: 63, DEC64: 64, DIV32: 65, DIV64: 66, RR32: 67, RR64: 75, RI32: 83, RI64: 91, JCC: 99, INC_M32: 115,
   INC_M64: 116, DEC_M32: 117, DEC_M64: 118, XCHG_M32: 119, XCHG_M64: 120, ALU_MR32: 121, ALU_MR64: 122,
-  NOT32: 135, NOT64: 136, SETCC: 137, MUL32: 142, MUL64: 143, JIT: 255,
+  BT_RR32: 127, BT_RR64: 128, BT_RI32: 129, BT_RI64: 130, BT_MR32: 131, BT_MR64: 132, BT_MI32: 133, BT_MI64: 134,
+  NOT32: 135, NOT64: 136, SETCC: 137, CMPXCHG_M32: 138, CMPXCHG_M64: 139, XADD_M32: 140, XADD_M64: 141, MUL32: 142, MUL64: 143, JIT: 255,
 } as const;
 
 // Lazy-flag kinds (assembly/cpu/flags.ts).
@@ -145,7 +146,6 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
   // LOCK on a read-modify-write memory form: one vCPU at a time runs, so the access is atomic anyway
   // (LOCK with CMP or a register operand is #UD: the interpreter's).
   if ((i.op === 0x81 || i.op === 0x83) && (i.pfx! & 6) === 0 && osOk && mem && (k !== 7 || (i.pfx! & 1) === 0)) return "alumi";
-  if (i.op === 0x1b1 && (i.pfx! & 6) === 0 && osOk && mem) return "cmpxchg";
   if (lockRep) return null;
   switch (i.op) {
     case 0x98: return osOk ? "cdqe" : null;
@@ -211,6 +211,8 @@ function supported(i: Insn): boolean {
   if (f >= F.RR32 && f < F.JCC + 16) return true;
   if (f >= F.INC_M32 && f <= F.ALU_MR64) return true;
   if (f === F.NOT32 || f === F.NOT64 || f === F.SETCC || f === F.MUL32 || f === F.MUL64) return true;
+  if (f >= F.BT_RR32 && f <= F.BT_MI64) return true;
+  if (f >= F.CMPXCHG_M32 && f <= F.XADD_M64) return true;
   return false;
 }
 
@@ -762,18 +764,6 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           if (kk !== 7) store(sz, () => c.get(L_T2));
           break;
         }
-        case gk === "cmpxchg": { // (LOCK) CMPXCHG m, r: flags of CMP rAX, m; equal: m = r; else rAX = m (m written back)
-          const sz = i.os!;
-          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
-          rd(RAX, sz); c.set(L_T2); load(sz); c.set(L_T3); alu(7, sz);
-          c.get(L_T2).op(Op.i64_eqz).if_(); extra++;
-          store(sz, () => rd(MM.CPU_STATE + i.reg! * 8, sz));
-          c.else_();
-          store(sz, () => c.get(L_T3));
-          wr(RAX, sz, () => c.get(L_T3));
-          c.end(); extra--;
-          break;
-        }
         case gk === "mov8ld": { // MOV r8, m8
           ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx);
           wr(reg8(i.reg!, i.rex!), 1, () => load(1));
@@ -1001,6 +991,61 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
           alu(i.aux, size);
           store(size, () => c.get(L_T2));
+          break;
+        }
+        case f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64: { // (LOCK) CMPXCHG [mem], B: CMP rAX, m; equal: m = B; else rAX = m
+          const sz = f === F.CMPXCHG_M64 ? 8 : 4;
+          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
+          rd(RAX, sz); c.set(L_T2); load(sz); c.set(L_T3); alu(7, sz);
+          c.get(L_T2).op(Op.i64_eqz).if_(); extra++;
+          store(sz, () => rd(i.b, sz));
+          c.else_();
+          wr(RAX, sz, () => c.get(L_T3)); // (the processor writes the old value back: no change)
+          c.end(); extra--;
+          break;
+        }
+        case f === F.XADD_M32 || f === F.XADD_M64: { // (LOCK) XADD [mem], B: m = m + B (flags of the add), B = old m
+          const sz = f === F.XADD_M64 ? 8 : 4;
+          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
+          load(sz); c.set(L_T2); rd(i.b, sz); c.set(L_T3);
+          c.get(L_T2).set(L_T4);
+          alu(0, sz);
+          wr(i.b, sz, () => c.get(L_T4));
+          store(sz, () => c.get(L_T2));
+          break;
+        }
+        case f >= F.BT_RR32 && f <= F.BT_MI64: { // BT/BTS/BTR/BTC: CF = the bit, the other flags kept (as rotates)
+          const sz = (f - F.BT_RR32) % 2 ? 8 : 4, k = i.aux, w = BigInt(sz * 8);
+          const regForm = f <= F.BT_RI64, immForm = f === F.BT_RI32 || f === F.BT_RI64 || f === F.BT_MI32 || f === F.BT_MI64;
+          // bit offset -> T3 (masked); for a register offset into memory the address moves by whole words
+          if (immForm) c.i64(BigInt(Number(i.imm & 0xffn)) & (w - 1n)).set(L_T3);
+          else { rd(i.b, sz); if (sz === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s); c.set(L_T3); }
+          if (regForm) { rd(i.a, sz); c.set(L_T2); }
+          else {
+            ea(i);
+            if (!immForm) { c.get(L_T3).i64(sz === 4 ? 5n : 6n).op(Op.i64_shr_s).i64(sz === 4 ? 2n : 3n).op(Op.i64_shl).op(Op.i64_add); if (!is64) c.i64(0xffffffffn).op(Op.i64_and); }
+            c.set(L_T1); probe(k === 0 ? FN_RD : FN_WR, sz, i, idx);
+            load(sz); c.set(L_T2);
+          }
+          if (!immForm) c.get(L_T3).i64(w - 1n).op(Op.i64_and).set(L_T3);
+          // RFLAGS current, then CF
+          if (!(st && st.op === LF_NONE)) {
+            c.i32(0);
+            if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+            c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+          }
+          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and)
+            .get(L_T2).get(L_T3).op(Op.i64_shr_u).i64(1).op(Op.i64_and).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
+          st = { op: LF_NONE, size: sz }; touched[bi] = true;
+          if (k !== 0) {
+            const m = () => { c.i64(1).get(L_T3).op(Op.i64_shl); };
+            const val = () => {
+              c.get(L_T2);
+              if (k === 1) { m(); c.op(Op.i64_or); } else if (k === 2) { m(); c.i64(-1n).op(Op.i64_xor).op(Op.i64_and); } else { m(); c.op(Op.i64_xor); }
+            };
+            if (regForm) wr(i.a, sz, val); else store(sz, val);
+          }
           break;
         }
         case f === F.MUL32: { // EDX:EAX = EAX * B; CF = OF = (EDX != 0), SF ZF PF from EAX (as cpu/alu.ts mulFlags)
