@@ -123,6 +123,7 @@ export interface Insn {
   seg?: number; // segment override (SEG_*), or -1
   x64?: boolean; // decoded in 64-bit mode
   seen?: boolean; // it was in the decoded-instruction cache: it ran lately
+  cont?: boolean; // (a block's end) the code goes on here, outside the region: on the next page, or not visited
 }
 
 // A memory operand the translator addresses as the fast forms do (cpu/fast.ts classify's memOk): 64-bit
@@ -270,8 +271,9 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
     }
     if (b.insns.length === 0 || (b.insns[b.insns.length - 1].form !== -1 && !isBranch(b.insns[b.insns.length - 1].form) &&
       b.insns[b.insns.length - 1].form !== F.RET && b.next === null)) {
-      // Ran off the page or into code that was not visited: exit to the next instruction.
-      b.insns.push({ off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n });
+      // Ran off the page or into code that was not visited: exit to the next instruction, as a branch
+      // (it chains into a region there when there is one).
+      b.insns.push({ off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n, cont: true });
     }
     blocks.push(b);
   }
@@ -616,7 +618,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       const i = blk.insns[idx];
       const f = i.form;
       const nextIp = () => linOf(i.off + i.len);
-      if (f === -1) { exit(() => linOf(i.off), MM.JEXIT_UNSUPPORTED, idx); break; }
+      if (f === -1) { exit(() => linOf(i.off), i.cont ? MM.JEXIT_BRANCH : MM.JEXIT_UNSUPPORTED, idx); break; }
       const size = (f === F.MOV_RR64 || f === F.MOV_RI64 || f === F.LEA64 || f === F.LD64 || f === F.ALU_RM64 ||
         f === F.CMP_MR64 || f === F.CMP_MI64 || f === F.SHL64 || f === F.SHR64 || f === F.SAR64 || f === F.CMOV64 ||
         f === F.TEST_RR64 || f === F.TEST_RI64 || f === F.INC64 || f === F.DEC64 || f === F.DIV64 ||
