@@ -20,8 +20,13 @@ export let xCW: u32 = 0x37f;
 export let oSE: u32 = 0;
 export let oM: u64 = 0;
 
-export function xBegin(cw: u32): void { xf = 0; xUp = false; xCW = cw; }
+// xMemDen: the memory operand of the operation was a denormal binary32/64 (DE as for a denormal operand)
+export let xMemDen = false;
+export function xBegin(cw: u32): void { xf = 0; xUp = false; xCW = cw; xMemDen = false; }
+export function xSetMemDen(v: bool): void { xMemDen = v; }
+@inline function anyDen(ca: i32, cb: i32): bool { return ca == C_DEN || cb == C_DEN || xMemDen; }
 export function xRaise(f: u32): void { xf |= f; }
+export function xDrop(f: u32): void { xf &= ~f; }
 @inline export function rcMode(): i32 { return ((xCW >> 10) & 3) as i32; } // 0 nearest 1 down 2 up 3 zero
 // Precision-control width; PC=01 (reserved) behaves as 64 bits.
 export function pcBits(): i32 { const p = (xCW >> 8) & 3; return p == 0 ? 24 : p == 2 ? 53 : 64; }
@@ -100,6 +105,7 @@ export function roundPack(sign: u32, e: i32, s0: u64, s1: u64, prec: i32): void 
     if ((xCW & X_UE) == 0) { // unmasked underflow: biased result, no denormalization
       xf |= X_UE;
       e += 0x6000;
+      if (e <= 0) { xf |= X_PE; xUp = false; res(sb, 0); return; } // beyond even that (FSCALE): a zero, as measured
     } else {
       shr128j(s0, s1, 1 - e);
       const inx = rnd(jh, jl, prec, sign, rc);
@@ -113,13 +119,12 @@ export function roundPack(sign: u32, e: i32, s0: u64, s1: u64, prec: i32): void 
   let inx = rnd(s0, s1, prec, sign, rc);
   if (rCarry) { e++; rS = 0x8000000000000000; }
   if (e >= 0x7fff) {
-    if ((xCW & X_OE) == 0) { // unmasked overflow: biased result
+    if ((xCW & X_OE) == 0 && e - 0x6000 < 0x7fff) { // unmasked overflow: biased result
       xf |= X_OE;
       e -= 0x6000;
-      if (e >= 0x7fff) e = 0x7ffe; // beyond the biased range: not reachable from one operation
-    } else {
+    } else { // masked: by the rounding mode; beyond even the biased range (FSCALE): infinity, as measured
       xf |= X_OE | X_PE;
-      const toInf = rc == 0 || (rc == 1 && sign != 0) || (rc == 2 && sign == 0);
+      const toInf = (xCW & X_OE) == 0 || rc == 0 || (rc == 1 && sign != 0) || (rc == 2 && sign == 0);
       if (toInf) { xUp = true; res(sb | 0x7fff, 0x8000000000000000); }
       else { xUp = false; res(sb | 0x7ffe, prec == 64 ? 0xffffffffffffffff : (0xffffffffffffffff << ((64 - prec) as u64))); }
       return;
@@ -184,11 +189,11 @@ export function fadd80(aSE: u32, aM: u64, bSE: u32, bM: u64, sub: bool, prec: i3
   const as = aSE >> 15, bs = bSE >> 15;
   if (ca == C_INF || cb == C_INF) {
     if (ca == C_INF && cb == C_INF && as != bs) { indefinite(); return; }
-    if (ca == C_DEN || cb == C_DEN) xf |= X_DE;
+    if (anyDen(ca, cb)) xf |= X_DE;
     if (ca == C_INF) res(aSE, aM); else res(bSE, bM);
     return;
   }
-  if (ca == C_DEN || cb == C_DEN) xf |= X_DE;
+  if (anyDen(ca, cb)) xf |= X_DE;
   if (ca == C_ZERO && cb == C_ZERO) { res(as == bs ? aSE & 0x8000 : (rcMode() == 1 ? 0x8000 : 0), 0); return; }
   if (ca == C_ZERO) { unpack(bSE, bM); roundPack(bs, uE, uSig, 0, prec); return; }
   if (cb == C_ZERO) { unpack(aSE, aM); roundPack(as, uE, uSig, 0, prec); return; }
@@ -223,11 +228,11 @@ export function fmul80(aSE: u32, aM: u64, bSE: u32, bM: u64, prec: i32): void {
   const sign = (aSE ^ bSE) >> 15;
   if (ca == C_INF || cb == C_INF) {
     if (ca == C_ZERO || cb == C_ZERO) { indefinite(); return; }
-    if (ca == C_DEN || cb == C_DEN) xf |= X_DE;
+    if (anyDen(ca, cb)) xf |= X_DE;
     res((sign << 15) | 0x7fff, 0x8000000000000000);
     return;
   }
-  if (ca == C_DEN || cb == C_DEN) xf |= X_DE;
+  if (anyDen(ca, cb)) xf |= X_DE;
   if (ca == C_ZERO || cb == C_ZERO) { res(sign << 15, 0); return; }
   unpack(aSE, aM); const ea = uE, ma = uSig;
   unpack(bSE, bM);
@@ -243,19 +248,18 @@ export function fdiv80(aSE: u32, aM: u64, bSE: u32, bM: u64, prec: i32): void {
   const sign = (aSE ^ bSE) >> 15;
   if (ca == C_INF) {
     if (cb == C_INF) { indefinite(); return; }
-    if (cb == C_DEN) xf |= X_DE;
+    if (cb == C_DEN || xMemDen) xf |= X_DE;
     res((sign << 15) | 0x7fff, 0x8000000000000000);
     return;
   }
-  if (cb == C_INF) { if (ca == C_DEN) xf |= X_DE; res(sign << 15, 0); return; }
+  if (cb == C_INF) { if (ca == C_DEN || xMemDen) xf |= X_DE; res(sign << 15, 0); return; }
   if (cb == C_ZERO) {
     if (ca == C_ZERO) { indefinite(); return; }
-    if (ca == C_DEN) xf |= X_DE;
-    xf |= X_ZE;
+    xf |= X_ZE; // (a denormal dividend raises no DE here)
     res((sign << 15) | 0x7fff, 0x8000000000000000);
     return;
   }
-  if (ca == C_DEN || cb == C_DEN) xf |= X_DE;
+  if (anyDen(ca, cb)) xf |= X_DE;
   if (ca == C_ZERO) { res(sign << 15, 0); return; }
   unpack(aSE, aM); const ea = uE, ma = uSig;
   unpack(bSE, bM); const eb = uE, mb = uSig;
@@ -312,7 +316,7 @@ export function fcmp80(aSE: u32, aM: u64, bSE: u32, bM: u64, quiet: bool): i32 {
     if (!quiet || ca == C_SNAN || cb == C_SNAN) xf |= X_IE;
     return 3;
   }
-  if (ca == C_DEN || cb == C_DEN) xf |= X_DE;
+  if (anyDen(ca, cb)) xf |= X_DE;
   const za = ca == C_ZERO, zb = cb == C_ZERO;
   if (za && zb) return 1;
   const as = za ? 0 : aSE >> 15, bs = zb ? 0 : bSE >> 15;
@@ -350,7 +354,7 @@ export function fromFloat(v: u64, dbl: bool, load: bool): void {
   }
   if (e == 0) {
     if (f == 0) { res(sb, 0); return; }
-    xf |= X_DE;
+    if (load) xf |= X_DE; else xMemDen = true;
     const n = clz<u64>(f) as i32;
     res(sb | (((1 - biasf) + 16383 - (n - (63 - fbits))) as u32), f << (n as u64));
     return;
@@ -373,8 +377,7 @@ export function toFloat(se: u32, m: u64, dbl: bool): u64 {
     return inf | ((m >> ((63 - fbits) as u64)) & (((1 as u64) << (fbits as u64)) - 1)) | ((1 as u64) << ((fbits - 1) as u64));
   }
   if (c == C_INF) return inf;
-  if (c == C_ZERO) return sb;
-  if (c == C_DEN) xf |= X_DE;
+  if (c == C_ZERO) return sb; // (a denormal source raises no DE here)
   unpack(se, m);
   const rc = rcMode();
   let e = uE - 16383 + biasf; // biased target exponent
@@ -459,7 +462,6 @@ export function toInt(se: u32, m: u64, bits: i32, trunc: bool): i64 {
   const indef: i64 = (-1 as i64) << ((bits - 1) as i64);
   if (c == C_UNSUP || isNaNc(c) || c == C_INF) { xf |= X_IE; return indef; }
   if (c == C_ZERO) return 0;
-  if (c == C_DEN) xf |= X_DE;
   const savedF = xf;
   roundInt(se, m, trunc ? 3 : rcMode());
   const neg = (se & 0x8000) != 0;
@@ -479,7 +481,7 @@ export function fprem80(aSE: u32, aM: u64, bSE: u32, bM: u64, ieee: bool): void 
   if (ca == C_UNSUP || cb == C_UNSUP) { indefinite(); return; }
   if (isNaNc(ca) || isNaNc(cb)) { nan2(aSE, aM, bSE, bM); return; }
   if (ca == C_INF || cb == C_ZERO) { indefinite(); return; }
-  if (ca == C_DEN || cb == C_DEN) xf |= X_DE;
+  if (anyDen(ca, cb)) xf |= X_DE;
   if (ca == C_ZERO || cb == C_INF) { res(aSE, aM); if (ca == C_DEN) { unpack(aSE, aM); normRoundPack(aSE >> 15, uE, uSig, 0, 64); } return; }
   unpack(aSE, aM); const ea = uE, A = uSig;
   unpack(bSE, bM); const eb = uE, B = uSig;
@@ -526,7 +528,7 @@ export function fscale80(aSE: u32, aM: u64, bSE: u32, bM: u64): void {
     if (bneg) res(aSE & 0x8000, 0); else res((aSE & 0x8000) | 0x7fff, 0x8000000000000000);
     return;
   }
-  if (ca == C_DEN || cb == C_DEN) xf |= X_DE;
+  if (anyDen(ca, cb)) xf |= X_DE;
   if (ca == C_ZERO || ca == C_INF) { res(aSE, aM); return; }
   let n: i32 = 0;
   if (cb != C_ZERO) {

@@ -72,15 +72,18 @@ function rotPop(): void {
 }
 function pop(): void { setTag(0, false); rotPop(); }
 
-// Make TOP 0 (slots then hold R0..R7): MMX.
-export function fpTopZero(): void {
-  const t = fpTop();
-  if (t == 0) return;
-  // slot i holds ST(i) = R(t+i); we want slot j = R(j) = ST(j - t)
-  for (let j = 0; j < 8; j++) memory.copy(TMP + j * 16, FX + 32 + (((j - t) & 7) << 4), 16);
-  memory.copy(FX + 32, TMP, 128);
-  setTop(0);
+// Set TOP to t, moving the slots so that slot i is still ST(i) (registers keep their contents).
+function setTopRot(t: i32): void {
+  const d = (t - fpTop()) & 7;
+  if (d != 0) {
+    // new slot j = physical (t + j) = old slot (d + j)
+    for (let j = 0; j < 8; j++) memory.copy(TMP + j * 16, FX + 32 + (((j + d) & 7) << 4), 16);
+    memory.copy(FX + 32, TMP, 128);
+  }
+  setTop(t);
 }
+// Make TOP 0 (slots then hold R0..R7): MMX.
+export function fpTopZero(): void { setTopRot(0); }
 
 // FSW.ES and FSW.B follow the unmasked exception flags (after FLDCW, FLDENV, FRSTOR, FXRSTOR).
 export function x87StatusSync(): void {
@@ -89,6 +92,7 @@ export function x87StatusSync(): void {
 }
 
 export function fninit(): void {
+  setTopRot(0);
   store<u16>(FX, 0x037f);
   store<u16>(FX, 0, 2);
   store<u16>(FX, 0, 4); // all registers empty
@@ -99,6 +103,7 @@ export function fninit(): void {
 
 // Record the operation's exceptions (fp80's xf) in FSW; true when its result is to be written.
 // `mem`: the destination is memory (unmasked OE/UE then store nothing).
+let loadDE = false; // FLD m32/m64: an unmasked DE still loads the value
 function done(mem: bool): bool {
   let ex = xf;
   let s = sw() & ~C1;
@@ -107,7 +112,7 @@ function done(mem: bool): bool {
   const un = ex & ~cw() & 0x3f;
   let write = true;
   if ((un & (X_IE | X_ZE)) != 0) write = false;
-  else if ((un & X_DE) != 0) { write = false; ex &= X_DE | X_ZE; }
+  else if ((un & X_DE) != 0) { write = loadDE; if (!loadDE) ex &= X_DE | X_ZE; }
   else if (mem && (un & (X_OE | X_UE)) != 0) { write = false; ex &= ~X_PE; }
   if (write && (ex & X_PE) != 0 && xUp) s |= C1;
   s |= ex & 0x7f;
@@ -190,19 +195,17 @@ function arith(k: i32, aSE: u32, aM: u64, bSE: u32, bM: u64): void {
 function compare(bSE: u32, bM: u64, quiet: bool, eflags: bool): bool {
   const c = fcmp80(stSE(0), stM(0), bSE, bM, quiet);
   clearC1();
-  if (!done(false)) return false;
+  const ok = done(false); // the condition codes / flags are set even when an unmasked exception is raised
   if (eflags) {
     const f: u64 = c == 3 ? F_ZF | F_PF | F_CF : c == 0 ? F_CF : c == 1 ? F_ZF : 0;
     setFlags((getFlags() & ~F_ARITH) | f);
   } else setCC(c == 3 ? C3 | C2 | C0 : c == 0 ? C0 : c == 1 ? C3 : 0);
-  return true;
+  return ok;
 }
 function compareEmpty(eflags: bool): bool {
   const ok = stackFault(false);
-  if (ok) {
-    if (eflags) setFlags((getFlags() & ~F_ARITH) | F_ZF | F_PF | F_CF);
-    else setCC(C3 | C2 | C0);
-  }
+  if (eflags) setFlags((getFlags() & ~F_ARITH) | F_ZF | F_PF | F_CF);
+  else setCC(C3 | C2 | C0);
   return ok;
 }
 
@@ -275,11 +278,11 @@ function buildEnv(): void {
 function loadEnv(): void {
   const o16 = dOs() == 2;
   let tags: u32;
-  if (o16) {
-    store<u16>(FX, load<u16>(ENV)); setSw(load<u16>(ENV, 2)); tags = load<u16>(ENV, 4);
-  } else {
-    store<u16>(FX, load<u16>(ENV)); setSw(load<u16>(ENV, 4)); tags = load<u16>(ENV, 8);
-  }
+  const nsw = o16 ? load<u16>(ENV, 2) as u32 : load<u16>(ENV, 4) as u32;
+  setTopRot(((nsw >> 11) & 7) as i32);
+  store<u16>(FX, load<u16>(ENV));
+  setSw(nsw);
+  tags = o16 ? load<u16>(ENV, 4) as u32 : load<u16>(ENV, 8) as u32;
   store<u16>(FX, ((cw() & 0x1f3f) | 0x40) as u16);
   let a: u32 = 0;
   for (let p = 0; p < 8; p++) if (((tags >> ((2 * p) as u32)) & 3) != 3) a |= 1 << p;
@@ -457,9 +460,9 @@ export function x87Op(op: i32): void {
 function memOp(op: i32, k: i32): void {
   switch (op) {
     case 0xd8: case 0xda: case 0xdc: case 0xde: {
+      xBegin(cw());
       if (!memOperand(op)) return;
       notePointers(op, true);
-      xBegin(cw());
       if (k == 2 || k == 3) { // FCOM FCOMP FICOM FICOMP
         if (empty(0)) { if (compareEmpty(false) && k == 3) pop(); return; }
         if (compare(mSE, mM, false, false) && k == 3) pop();
@@ -483,7 +486,10 @@ function memOp(op: i32, k: i32): void {
     clearC1();
     if (!empty(7)) { if (stackFault(true)) { rotPush(); stWrite(0, INDEF_SE, INDEF_M); } return; }
     fromFloat(v, dbl, true);
-    if (done(false)) pushRes();
+    loadDE = true;
+    const w = done(false);
+    loadDE = false;
+    if (w) pushRes();
     return;
   }
   if ((op == 0xd9 || op == 0xdd) && (k == 2 || k == 3)) { // FST FSTP m32/m64
@@ -571,9 +577,9 @@ function regOp(op: i32, k: i32, i: i32): void {
   notePointers(op, false);
   switch (op) {
     case 0xd8: case 0xdc: case 0xde: {
-      if (k == 2 || k == 3 || (op == 0xde && k == 3 && i == 1)) { // FCOM FCOMP (DC/DE aliases) FCOMPP
+      if (k == 2 || k == 3) { // FCOM FCOMP, DC D0/D8 (FCOM2 FCOMP3), DE D0 (FCOMP5), DE D9 (FCOMPP)
         if (op == 0xde && k == 3 && i != 1) break;
-        const pops = op == 0xde ? 2 : (k == 3 ? 1 : 0);
+        const pops = op == 0xde ? (k == 3 ? 2 : 1) : (k == 3 ? 1 : 0);
         xBegin(cw());
         let ok: bool;
         if (empty(0) || empty(i)) ok = compareEmpty(false);
@@ -615,7 +621,6 @@ function regOp(op: i32, k: i32, i: i32): void {
         else if (k == 2) cond = (f & (F_CF | F_ZF)) != 0;
         else cond = (f & F_PF) != 0;
         if (op == 0xdb) cond = !cond;
-        clearC1();
         if (empty(0) || empty(i)) { if (stackFault(false)) stWrite(0, INDEF_SE, INDEF_M); return; }
         if (cond) stWrite(0, stSE(i), stM(i));
         return;
@@ -637,7 +642,7 @@ function regOp(op: i32, k: i32, i: i32): void {
       break;
     }
     case 0xdd: {
-      if (k == 0) { setTag(i, false); return; } // FFREE
+      if (k == 0) { clearC1(); setTag(i, false); return; } // FFREE
       if (k == 1) { fxch(i); return; } // FXCH4 alias
       if (k == 2 || k == 3) { fstReg(i, k == 3); return; } // FST FSTP ST(i)
       if (k == 4 || k == 5) { // FUCOM FUCOMP
@@ -651,7 +656,7 @@ function regOp(op: i32, k: i32, i: i32): void {
       break;
     }
     case 0xdf: {
-      if (k == 0) { setTag(i, false); pop(); return; } // FFREEP
+      if (k == 0) { clearC1(); setTag(i, false); pop(); return; } // FFREEP
       if (k == 1) { fxch(i); return; } // FXCH7 alias
       if (k == 2 || k == 3) { fstReg(i, true); return; } // FSTP8 FSTP9 aliases
       if (k == 5 || k == 6) { // FUCOMIP FCOMIP
@@ -710,11 +715,7 @@ function regD9(k: i32, i: i32, modrm: i32): void {
   xBegin(cw());
   if (k == 0) { // FLD ST(i)
     clearC1();
-    if (empty(i)) {
-      if (!empty(7)) { if (stackFault(true)) { rotPush(); stWrite(0, INDEF_SE, INDEF_M); } return; }
-      if (stackFault(false)) { rotPush(); stWrite(0, INDEF_SE, INDEF_M); }
-      return;
-    }
+    if (empty(i)) { if (stackFault(false)) { rotPush(); stWrite(0, INDEF_SE, INDEF_M); } return; }
     pushChecked(stSE(i), stM(i));
     return;
   }
@@ -773,17 +774,19 @@ function regD9(k: i32, i: i32, modrm: i32): void {
     case 0xf5: case 0xf8: { // FPREM1 FPREM
       if (empty(0) || empty(1)) {
         clearC1();
-        if (stackFault(false)) { stWrite(0, INDEF_SE, INDEF_M); setSw(sw() & ~(C0 | C2 | C3)); }
+        if (stackFault(false)) stWrite(0, INDEF_SE, INDEF_M);
+        setSw(sw() & ~(C1 | C2));
         return;
       }
+      const nan = isNaNc(cls(stSE(0), stM(0))) || isNaNc(cls(stSE(1), stM(1)));
       fprem80(stSE(0), stM(0), stSE(1), stM(1), modrm == 0xf5);
       const q = premQ, part = premPartial;
       clearC1();
-      if (done(false)) {
-        stRes(0);
-        if (part) setSw((sw() & ~(C0 | C1 | C3)) | C2);
-        else setCC(((q & 4) != 0 ? C0 : 0) | ((q & 2) != 0 ? C3 : 0) | ((q & 1) != 0 ? C1 : 0));
-      }
+      if (!done(false)) { setSw(sw() & ~(C1 | C2)); return; }
+      stRes(0);
+      if (nan || (xf & X_IE) != 0) setSw(sw() & ~(C1 | C2));
+      else if (part) setSw((sw() & ~(C0 | C1 | C3)) | C2);
+      else setCC(((q & 4) != 0 ? C0 : 0) | ((q & 2) != 0 ? C3 : 0) | ((q & 1) != 0 ? C1 : 0));
       return;
     }
     case 0xf0: case 0xf1: case 0xf2: case 0xf3: case 0xf9: case 0xfb: case 0xfe: case 0xff:
