@@ -284,6 +284,39 @@ for (const [m, name] of [[0xf0, "f2xm1"], [0xf1, "fyl2x"], [0xf9, "fyl2xp1"], [0
   });
 }
 
+// ---- MMX ----
+// Random TOP and tags (every MMX instruction but EMMS makes TOP 0 and all tags valid), random
+// register contents (exponent fields included: a write sets 0xFFFF), reg or m64 sources.
+const mmx = (c: XCtx) => `%mm${c.r.int(8)}`;
+const msrc = (c: XCtx) => { if (c.r.chance(0.35)) { for (let i = 0; i < 8; i++) c.mem[i] = c.r.u32() & 0xff; return hex(REGION); } return mmx(c); };
+for (const op of ["packsswb", "packssdw", "packuswb", "paddb", "paddw", "paddd", "paddq", "paddsb", "paddsw", "paddusb", "paddusw",
+  "pand", "pandn", "por", "pxor", "pcmpeqb", "pcmpeqw", "pcmpeqd", "pcmpgtb", "pcmpgtw", "pcmpgtd", "pmaddwd", "pmulhw", "pmullw",
+  "psubb", "psubw", "psubd", "psubq", "psubsb", "psubsw", "psubusb", "psubusw", "punpckhbw", "punpckhwd", "punpckhdq",
+  "punpcklbw", "punpcklwd", "punpckldq", "pavgb", "pavgw", "pmaxsw", "pmaxub", "pminsw", "pminub", "pmulhuw", "psadbw", "pmuludq", "movq"]) {
+  add("mmx", op, (c) => ({ text: `${op} ${msrc(c)}, ${mmx(c)}` }));
+}
+for (const op of ["psllw", "pslld", "psllq", "psrlw", "psrld", "psrlq", "psraw", "psrad"]) {
+  add("mmx", op, (c) => {
+    if (c.r.chance(0.4)) return { text: `${op} $${c.r.chance(0.7) ? c.r.int(20) : c.r.int(256)}, ${mmx(c)}` };
+    const cnt = c.r.chance(0.7) ? BigInt(c.r.int(70)) : c.r.u64();
+    const s = mmx(c);
+    const n = Number(s.slice(3));
+    c.st[(n - (c.sw >> 11)) & 7] = [c.r.int(0x10000), cnt]; // the count register (slot of physical n)
+    return { text: `${op} ${s}, ${mmx(c)}` };
+  });
+}
+add("mmx", "pshufw", (c) => ({ text: `pshufw $${c.r.int(256)}, ${msrc(c)}, ${mmx(c)}` }));
+add("mmx", "pinsrw", (c) => ({ text: `pinsrw $${c.r.int(256)}, ${c.r.chance(0.5) ? "%eax" : hex(REGION)}, ${mmx(c)}` }));
+add("mmx", "pextrw", (c) => ({ text: `pextrw $${c.r.int(256)}, ${mmx(c)}, %ecx` }));
+add("mmx", "pmovmskb", (c) => ({ text: `pmovmskb ${mmx(c)}, %edx` }));
+add("mmx", "movd-load", (c) => ({ text: c.r.chance(0.5) ? `movd %esi, ${mmx(c)}` : `movd ${hex(REGION)}, ${mmx(c)}` }));
+add("mmx", "movq-gpr", (c) => ({ text: c.r.chance(0.5) ? `movq %rsi, ${mmx(c)}` : `movq ${mmx(c)}, %rdi` }));
+add("mmx", "movd-store", (c) => ({ text: c.r.chance(0.5) ? `movd ${mmx(c)}, %ebx` : `movd ${mmx(c)}, ${hex(REGION + 8)}` }));
+add("mmx", "movq-store", (c) => ({ text: c.r.chance(0.5) ? `movq ${mmx(c)}, ${hex(REGION + 16)}` : `movntq ${mmx(c)}, ${hex(REGION + 24)}` }));
+add("mmx", "maskmovq", (c) => { c.regs[7] = BigInt(REGION + 32 + c.r.int(64)); return { text: `maskmovq ${mmx(c)}, ${mmx(c)}` }; });
+add("mmx", "emms", () => ({ text: "emms" }));
+add("mmx", "mmx-then-x87", (c) => ({ text: `paddw ${mmx(c)}, ${mmx(c)}\nfxam` }));
+
 export function groups(): string[] { return [...new Set(forms.map((f) => f.group))]; }
 
 export function generate(seed: number, count: number, groupFilter?: string[]): X87Case[] {
