@@ -5,8 +5,15 @@
 //   (part of `npm run conformance`);
 // - unit tests from the SDM: #MF on the next waiting instruction (CR0.NE), none with CR0.NE clear or for
 //   the no-wait forms; the 32-bit protected-mode FNSAVE image and FRSTOR; FXSAVE's abridged tag word
-//   after MMX and EMMS.
+//   after MMX and EMMS;
+// - a bare guest compiled for the x87 (guests/ldbl.c: long double series, conversions, compares,
+//   precision/rounding control, transcendental instructions) prints the same results as natively.
 import { test } from "uvu";
+import { existsSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { runBare } from "../host/bare";
+import { repoRoot } from "./lib/repo";
 import * as assert from "uvu/assert";
 import { MM } from "../host/core";
 import { x87Run, describe } from "./lib/x87run";
@@ -117,6 +124,32 @@ test("MMX: TOP 0 and all tags valid after an MMX instruction, the written regist
   assert.is(a.getUint16(32 + 3 * 16 + 8, true), 0xffff, "MM3's exponent");
   assert.is(a.getUint16(32 + 7 * 16 + 8, true), 0x3fff, "R7 (the 1.0 pushed with TOP 7) kept");
   assert.is(b.getUint8(4), 0, "EMMS: all empty");
+});
+
+test("guests/ldbl.c (long double on the x87) prints what it prints natively: bit for bit, transcendentals within 1 ulp", async () => {
+  const GB = join(repoRoot(), "guests", "build");
+  if (!existsSync(join(GB, "ldbl-64.elf")) || !existsSync(join(GB, "ldbl-native"))) {
+    spawnSync("make", ["-s", "-C", join(repoRoot(), "guests"), "build/ldbl-64.elf", "build/ldbl-native"], { stdio: "inherit" });
+  }
+  const r = await runBare(readFileSync(join(GB, "ldbl-64.elf")));
+  assert.is(r.reason, "exit", r.message);
+  const native = spawnSync(join(GB, "ldbl-native"), { encoding: "utf8" }).stdout.trimEnd().split("\n");
+  const guest = r.output.trimEnd().split("\n");
+  assert.is(guest.length, native.length, "lines");
+  assert.ok(native.length > 400);
+  const ord = (x: string) => { // position on the line of consecutive extended values
+    const [se, m] = x.split(":").map((h) => BigInt("0x" + h));
+    const k = (se & 0x7fffn) * (1n << 63n) + (m - (se & 0x7fffn ? 1n << 63n : 0n));
+    return se & 0x8000n ? -k : k;
+  };
+  native.forEach((n, i) => {
+    const g = guest[i];
+    if (n === g) return;
+    const [nk, nn, ni, nv] = n.split(" "), [gk, gn, gi, gv] = g.split(" ");
+    assert.ok(nk === "t" && gk === nk && gn === nn && gi === ni, `line ${i + 1}: native \`${n}\`, guest \`${g}\``);
+    const d = ord(nv) - ord(gv);
+    assert.ok(d >= -1n && d <= 1n, `line ${i + 1}: native \`${n}\`, guest \`${g}\`: more than 1 ulp apart`);
+  });
 });
 
 test.run();
