@@ -12,7 +12,7 @@
 import { mul64, mulHi } from "./alu";
 import {
   xRaise, xDrop, res, oSE, oM, cls, C_ZERO, C_DEN, C_INF, C_UNSUP, C_NORM, isNaNc, nan1, nan2, indefinite, roundPack,
-  X_DE, X_ZE, unpack, uE, uSig, INDEF_SE, INDEF_M,
+  X_DE, X_ZE, X_PE, unpack, uE, uSig, INDEF_SE, INDEF_M,
 } from "./fp80";
 
 export let ft2SE: u32 = 0;
@@ -316,6 +316,7 @@ export function ftrans(modrm: i32, aSE: u32, aM: u64, bSE: u32, bM: u64): i32 {
         if (cb == C_INF) { res(((bn != below1) ? 0x8000 : 0) | 0x7fff, 0x8000000000000000); return 0; }
         if (cb == C_ZERO) { res((bn != below1) ? 0x8000 : 0, 0); return 0; }
         wfromX(0, aSE, aM); log2w(1, 0); wfromX(2, bSE, bM); wmul(3, 1, 2); putX(3);
+        if (aM == 0x8000000000000000) xRaise(X_PE); // x a power of two: PE even when y*log2(x) is exact (measured, AMD)
         return 0;
       }
       if (ca == C_INF) {
