@@ -4,11 +4,9 @@
 // mode (precision control does not apply, as on the CPU). Results are thus the correctly rounded value
 // except in rare near-tie cases; the CPUs are within 1 ulp of it (Intel documents < 1 ulp for these
 // instructions on processors since the Pentium), so conformance checks them with a 1-ulp bound
-// (docs/X87.md). Argument reduction for FPTAN/FSIN/FCOS/FSINCOS uses pi to 128 bits (the CPUs use
-// an approximation of pi of 66 (Intel) or more bits: for |x| beyond a few multiples of pi the results
-// differ from the CPU's, see docs/X87.md); |x| >= 2^63 sets C2 and leaves ST(0) alone.
-// (Correction, measured: both vendors reduce by pi/2 rounded to 66 bits, 0x1.921FB54442D18469(8),
-// and so does this; the reduced argument is then evaluated accurately.)
+// (docs/X87.md). Arguments of FPTAN/FSIN/FCOS/FSINCOS are reduced by pi/2 rounded to 66 bits,
+// 0x1.921FB54442D18469(8), as both vendors' CPUs do (measured on AMD, documented by Intel), and the
+// reduced argument is then evaluated accurately; |x| >= 2^63 sets C2 and leaves ST(0) alone.
 import { mul64, mulHi } from "./alu";
 import {
   xRaise, xDrop, res, oSE, oM, cls, C_ZERO, C_DEN, C_INF, C_UNSUP, C_NORM, isNaNc, nan1, nan2, indefinite, roundPack,

@@ -424,8 +424,8 @@ function notePointers(op: i32, mem: bool): void {
   }
 }
 
-// Control instructions (no #MF check, pointers untouched): FNINIT FNCLEX FNSTCW FNSTSW FNSTENV
-// FNSAVE FLDCW FLDENV FRSTOR FNOP(waits) FENI FDISI FSETPM.
+// The no-wait forms (FNINIT FNCLEX FNSTCW FNSTSW FNSTENV FNSAVE, and FENI FDISI FSETPM) neither check
+// for a pending exception nor change FOP/FIP/FDP; everything else waits (#MF) first.
 export function x87Op(op: i32): void {
   const c0 = load<u64>(CPU_STATE + CPU_CR0);
   if ((c0 & (CR0_EM | CR0_TS)) != 0) { raiseNM(); return; }
