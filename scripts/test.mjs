@@ -21,7 +21,7 @@
 //   as skipped too, with the `skipped: <reason>` lines such files print.
 // - linux and migrate run a second time with XENWASM_JIT_THRESHOLD=1 (Debian's Linux and live migration
 //   with nearly everything compiled).
-// - The CPU's test files (diff, cpu, jit, system, sse, bare) run a second time with XENWASM_JIT=force (not fuzz:
+// - The CPU's test files (diff, cpu, jit, system, sse, x87, bare) run a second time with XENWASM_JIT=force (not fuzz:
 //   compiling every block of random code before it runs takes minutes).
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, statSync, existsSync, rmSync } from "node:fs";
@@ -93,7 +93,7 @@ const bad = [], skips = [];
 // Debian's Linux and live migration run a second time with every block compiled at its second visit
 // (XENWASM_JIT_THRESHOLD=1): force, which compiles every block before its first run, does not boot Linux
 // in reasonable time (more than 600 s, all of it compiling).
-const FORCE = /\/(diff|cpu|jit|system|sse|bare)\.test\.js$/;
+const FORCE = /\/(diff|cpu|jit|system|sse|x87|bare)\.test\.js$/;
 const EAGER = /\/(linux|migrate)\.test\.js$/;
 const jobs = [...files.map((f) => ({ f, env: {} })), ...files.filter((f) => FORCE.test(f)).map((f) => ({ f, env: { XENWASM_JIT: "force" } })),
   ...files.filter((f) => EAGER.test(f)).map((f) => ({ f, env: { XENWASM_JIT_THRESHOLD: "1" } }))];

@@ -1,5 +1,6 @@
 // `npm run conformance`: differential run of the emulator against the real CPU (64-bit natively,
-// 32-bit under qemu-i386) over every instruction form of tests/lib/diffgen.ts. Prints a table per
+// 32-bit under qemu-i386) over every instruction form of tests/lib/diffgen.ts, then of the x87 and MMX
+// forms of tests/lib/x87gen.ts (64-bit, natively; tests/x87-conformance.ts alone). Prints a table per
 // group and mode, the first mismatches of each group, and exits 1 if anything failed.
 // Model-specific cases and cases skipped for a CPUID feature the reference lacks: see tests/lib/diffrun.ts.
 // Options: --seed N (default 1), --count N cases per form (default 200), --group NAME (repeatable or
@@ -7,7 +8,10 @@
 // DIFF_NATIVE32=host in the environment runs the 32-bit cases directly on the host CPU (a kernel with IA-32
 // emulation) instead of under qemu-i386.
 import { diffRun, describe, vendorNote, skipNote } from "./lib/diffrun";
-import { groups } from "./lib/diffgen";
+import { groups as diffGroups } from "./lib/diffgen";
+import { x87Run, describe as describeX87 } from "./lib/x87run";
+import { groups as x87Groups } from "./lib/x87gen";
+const groups = () => [...diffGroups(), ...x87Groups()];
 
 const args = process.argv.slice(2);
 let seed = 1, count = 200, show = 5;
@@ -28,7 +32,9 @@ for (let i = 0; i < args.length; i++) {
 for (const g of gs) if (!groups().includes(g)) { console.error(`unknown group ${g}; groups: ${groups().join(" ")}`); process.exit(2); }
 
 const t0 = Date.now();
-const stats = await diffRun({ seed, count, groups: gs, modes, maxMismatches: show });
+const gd = gs.filter((g) => diffGroups().includes(g)), gx = gs.filter((g) => x87Groups().includes(g));
+const stats = gs.length && !gd.length ? [] : await diffRun({ seed, count, groups: gd, modes, maxMismatches: show });
+const xstats = (gs.length && !gx.length) || !modes.includes(64) ? [] : await x87Run({ seed, count, groups: gx, maxMismatches: show });
 const pad = (s: string | number, n: number) => String(s).padStart(n);
 console.log(`seed ${seed}, ${count} cases per form\n`);
 console.log(`${"group".padEnd(12)} ${"mode".padStart(4)} ${pad("cases", 8)} ${pad("passed", 8)} ${pad("failed", 8)} ${pad("skipped", 8)}`);
@@ -36,6 +42,10 @@ let tc = 0, tp = 0, tf = 0, ts = 0;
 for (const s of stats) {
   console.log(`${s.group.padEnd(12)} ${pad(s.bits, 4)} ${pad(s.cases, 8)} ${pad(s.passed, 8)} ${pad(s.failed, 8)} ${pad(s.skipped, 8)}`);
   tc += s.cases; tp += s.passed; tf += s.failed; ts += s.skipped;
+}
+for (const s of xstats) {
+  console.log(`${s.group.padEnd(12)} ${pad(64, 4)} ${pad(s.cases, 8)} ${pad(s.passed, 8)} ${pad(s.failed, 8)} ${pad(0, 8)}`);
+  tc += s.cases; tp += s.passed; tf += s.failed;
 }
 console.log(`${"total".padEnd(12)} ${"".padStart(4)} ${pad(tc, 8)} ${pad(tp, 8)} ${pad(tf, 8)} ${pad(ts, 8)}   (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 for (const s of stats) {
@@ -47,5 +57,11 @@ for (const s of stats) {
   const forms = [...s.failedForms].map(([f, n]) => `${f} (${n})`).join(", ");
   console.log(`\n== ${s.group} (${s.bits}-bit): ${s.failed} mismatches in ${forms}; first ${s.mismatches.length}:`);
   for (const m of s.mismatches) console.log(describe(m));
+}
+for (const s of xstats) {
+  if (!s.failed) continue;
+  const forms = [...s.failedForms].map(([f, n]) => `${f} (${n})`).join(", ");
+  console.log(`\n== ${s.group} (64-bit): ${s.failed} mismatches in ${forms}; first ${s.mismatches.length}:`);
+  for (const m of s.mismatches) console.log(describeX87(m));
 }
 process.exit(tf ? 1 : 0);

@@ -1,4 +1,4 @@
-// SSE/SSE2 and the x87 control instructions (assembly/cpu/sse.ts, x87.ts, softfp.ts):
+// SSE/SSE2 and the x87 control instructions (assembly/cpu/sse.ts, x87.ts, softfp.ts; x87 and MMX: x87.test.ts):
 // - a fixed-seed differential run of every form of tests/lib/ssegen.ts against the real CPU (64-bit;
 //   random XMM contents, MXCSR rounding modes, FTZ, DAZ); the large run is
 //   `node dist/tests/sse-conformance.js`;
@@ -155,12 +155,16 @@ test("availability: CR0.TS -> #NM, CR4.OSFXSR clear or CR0.EM -> #UD for SSE; x8
     // x87: #NM on EM or TS; WAIT: #NM on TS with MP only
     [0n, 0n, "fninit", OK], [CR0_TS, 0n, "fninit", 7], [CR0_EM, 0n, `fnstcw ${DATA}`, 7], [CR0_TS, 0n, "fnstsw %ax", 7],
     [CR0_TS, 0n, "fwait", OK], [CR0_TS | CR0_MP, 0n, "fwait", 7], [CR0_EM, 0n, "fwait", OK],
-    [0n, 0n, "fld1", 6], // x87 arithmetic: not implemented (and not offered)
+    [0n, 0n, "fld1", OK], [CR0_TS, 0n, "fld1", 7], [CR0_EM, 0n, "fldpi", 7],
     // fences and CLFLUSH need nothing
     [CR0_TS | CR0_EM, 0n, "lfence; mfence; sfence", OK], [CR0_TS | CR0_EM, 0n, `clflush ${DATA}`, OK],
-    // MMX, SSE3, SSSE3: not offered
-    [0n, CR4_OSFXSR, "paddb %mm0, %mm1", 6], [0n, CR4_OSFXSR, "addsubps %xmm0, %xmm1", 6],
-    [0n, CR4_OSFXSR, "pshufb %xmm0, %xmm1", 6], [0n, CR4_OSFXSR, "emms", 6],
+    // MMX (needs no CR4.OSFXSR): CR0.EM -> #UD, then CR0.TS -> #NM
+    [0n, 0n, "paddb %mm0, %mm1", OK], [0n, 0n, "emms", OK], [CR0_EM, 0n, "paddb %mm0, %mm1", 6], [CR0_EM, 0n, "emms", 6],
+    [CR0_TS, 0n, "movq %mm0, %mm1", 7], [CR0_TS | CR0_EM, 0n, "emms", 6],
+    // the SSE forms on MMX registers follow the MMX rules
+    [0n, 0n, "pavgb %mm0, %mm1", OK], [CR0_EM, CR4_OSFXSR, "pshufw $1, %mm0, %mm1", 6],
+    // SSE3, SSSE3: not offered
+    [0n, CR4_OSFXSR, "addsubps %xmm0, %xmm1", 6], [0n, CR4_OSFXSR, "pshufb %xmm0, %xmm1", 6],
   ];
   for (const [cr0, cr4, insn, vec] of cases) {
     const r = await run(insn, { cr0, cr4 });
@@ -170,12 +174,11 @@ test("availability: CR0.TS -> #NM, CR4.OSFXSR clear or CR0.EM -> #UD for SSE; x8
   }
 });
 
-test("CPUID leaf 1 EDX offers FPU, FXSR, SSE, SSE2 (and not MMX)", async () => {
+test("CPUID leaf 1 EDX offers FPU, MMX, FXSR, SSE, SSE2", async () => {
   const r = await run("mov $1, %eax\ncpuid");
   assert.ok(r.done);
   const edx = Number(r.m.core.reg(2) & 0xffffffffn);
-  for (const b of [0, 24, 25, 26]) assert.ok(edx & (1 << b), `bit ${b}`);
-  assert.not.ok(edx & (1 << 23), "MMX");
+  for (const b of [0, 23, 24, 25, 26]) assert.ok(edx & (1 << b), `bit ${b}`);
 });
 
 test("RCPPS/RSQRTPS/RCPSS/RSQRTSS: within 1.5 * 2^-12 of the exact value; special inputs", async () => {

@@ -467,7 +467,7 @@ test("SYSENTER / SYSEXIT (32-bit)", async () => {
 
 test("x87/SSE raise #NM or #UD as CR0.EM/TS and CR4.OSFXSR say", async () => {
   for (const [cr0set, cr4set, insn, vec] of [
-    [0x8n, 0n, "fld1", 7], [0x4n, 0n, "fld1", 7], [0n, 0n, "fld1", 6],
+    [0x8n, 0n, "fld1", 7], [0x4n, 0n, "fld1", 7], [0x4n, 0n, "paddb %mm0, %mm1", 6], [0x8n, 0n, "paddb %mm0, %mm1", 7],
     [0x8n, 0x200n, "addps %xmm0, %xmm1", 7], [0x8n, 0n, "addps %xmm0, %xmm1", 6], [0x4n, 0x200n, "addps %xmm0, %xmm1", 6],
   ] as [bigint, bigint, string, number][]) {
     const m = await sysMachine({ src: insn });

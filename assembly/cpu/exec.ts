@@ -27,7 +27,7 @@ import { push, pop, peek, spGet, spSet, spMask, spAdd } from "./stack";
 import { movs, cmps, stos, lods, scas, ins, outs } from "./string";
 import * as sys from "./system";
 import { sseOp, group15Mem } from "./sse";
-import { x87Op } from "./x87";
+import { x87Op, fpPendingMF } from "./x87";
 
 // ---- read-modify-write operands ----
 let rmwL: u64 = 0;
@@ -896,7 +896,8 @@ export function execute(): void {
     case 0x9a: sys.farCall(dImm2(), dImm(), dOs(), nextIp); return;
     case 0x9b: { // FWAIT
       const c0 = load<u64>(CPU_STATE + CPU_CR0);
-      if ((c0 & CR0_TS) != 0 && (c0 & CR0_MP) != 0) raiseNM();
+      if ((c0 & CR0_TS) != 0 && (c0 & CR0_MP) != 0) { raiseNM(); return; }
+      fpPendingMF();
       return;
     }
     case 0x9c: { // PUSHF

@@ -78,6 +78,7 @@ export function optableInit(): void {
   range(T + 0x20, T + 0x23, M); range(T + 0x28, T + 0x2f, M);
   range(T + 0x40, T + 0x4f, M); range(T + 0x50, T + 0x7f, M);
   range(T + 0x70, T + 0x73, M | imm(I_B));
+  set(T + 0x77, 0); // EMMS: no ModRM
   range(T + 0x80, T + 0x8f, imm(I_Z) | A_F64); // Jcc rel32
   range(T + 0x90, T + 0x9f, M | A_BYTE); // SETcc
   set(T + 0xa0, A_D64); set(T + 0xa1, A_D64); set(T + 0xa8, A_D64); set(T + 0xa9, A_D64);

@@ -323,10 +323,10 @@ export function wrmsr(): void {
 }
 
 // ---- CPUID: what this CPU implements (the hypervisor adds its leaves via INTERCEPT_CPUID) ----
-// Leaf 1 EDX: FPU DE PSE TSC MSR PAE CX8 SEP PGE CMOV PAT CLFSH FXSR SSE SSE2 (cpu/sse.ts, cpu/x87.ts:
-// x87 arithmetic and MMX are not implemented yet; MMX is not offered).
+// Leaf 1 EDX: FPU DE PSE TSC MSR PAE CX8 SEP PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 (cpu/x87.ts with
+// fp80.ts/ftrans.ts: the whole x87; cpu/sse.ts: SSE/SSE2 and MMX).
 const L1_EDX: u32 = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) |
-  (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19) | (1 << 24) | (1 << 25) | (1 << 26);
+  (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26);
 // Leaf 1 ECX: CX16, POPCNT, and the hypervisor-present bit.
 const L1_ECX: u32 = (1 << 13) | (1 << 23) | (1 << 31);
 // Leaf 0x80000001 EDX: SYSCALL, NX, RDTSCP, LM; ECX: LAHF/SAHF in 64-bit mode, LZCNT (ABM).
@@ -444,8 +444,8 @@ export function swapgs(): void {
   setSeg(SEG_GS, segSel(SEG_GS), k, segLimit(SEG_GS), segAttr(SEG_GS));
 }
 
-// x87/MMX/SSE are not implemented yet: the availability checks of CR0/CR4 decide between #NM and #UD,
-// and an instruction that would run raises #UD.
+// An x87/MMX/SSE instruction that is not implemented (SSE3 and later): the availability checks of
+// CR0/CR4 decide between #NM and #UD, and an instruction that would run raises #UD.
 export function fpuUnavailable(sse: bool): void {
   const c0 = load<u64>(CPU_STATE + CPU_CR0);
   if (sse) {

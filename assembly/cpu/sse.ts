@@ -1,4 +1,4 @@
-// SSE/SSE2 (no MMX forms): the XMM registers, MXCSR, FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, data movement,
+// SSE/SSE2 and MMX (mmxOp): the XMM registers, MXCSR, FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, data movement,
 // SSE2 integer operations and the SSE/SSE2 floating-point instructions (arithmetic in softfp.ts).
 //
 // State lives in its FXSAVE image at CPU_STATE + CPU_FXSAVE (memmap.ts), so that FXSAVE/FXRSTOR are
@@ -11,6 +11,7 @@
 // (MMX registers, SSE3 and later) raise #UD.
 import { CPU_STATE, CPU_FXSAVE, CPU_CR0, CPU_CR4, SEG_DS } from "../memmap";
 import { CR0_EM, CR0_TS, CR4_OSFXSR, F_ARITH, F_ZF, F_PF, F_CF, getReg, setReg, is64, RDI } from "./state";
+import { fpTopZero, fpPendingMF } from "./x87";
 import { getFlags, setFlags } from "./flags";
 import { fault, raiseUD, raiseGP, raiseNM } from "./fault";
 import { dPfx, dMod, dReg, dRm, dRex, dImm, dAs, dSeg, P_OPSZ, P_REP, P_REPNE } from "./decode";
@@ -411,8 +412,160 @@ function maskmov(): void {
   }
 }
 
+// ---- MMX (0F xx without a mandatory prefix) ----
+// MMX register i is the significand of physical x87 register Ri; every MMX instruction but EMMS
+// sets TOP = 0 (the slots then hold R0..R7: x87.ts) and all tags valid (EMMS: TOP = 0 and all tags
+// empty), and a write sets the register's exponent field to 0xFFFF. CR0.EM -> #UD, CR0.TS -> #NM,
+// then a pending x87 exception -> #MF (CR0.NE). The MMX forms of the SSE/SSE2 integer instructions (PAVGB,
+// PMINUB, PSHUFW, PINSRW, PEXTRW, PMOVMSKB, MOVNTQ, MASKMOVQ, PSADBW, PMULHUW, PADDQ, PSUBQ, PMULUDQ)
+// compute as their XMM forms on the low half. CVTPI2PS/CVTPS2PI/CVTTPS2PI/CVTPI2PD/CVTPD2PI/
+// CVTTPD2PI and MOVQ2DQ/MOVDQ2Q are not implemented (#UD).
+function isMmx(lo: i32): bool {
+  if (lo >= 0x60 && lo <= 0x6b) return true;
+  if (lo == 0x6e || lo == 0x6f || lo == 0x7e || lo == 0x7f || lo == 0xc4 || lo == 0xc5) return true;
+  if (lo >= 0x70 && lo <= 0x77) return true;
+  if (lo >= 0xd1 && lo <= 0xfe) return lo != 0xd6 && lo != 0xe6 && lo != 0xf0;
+  return false;
+}
+const MA: i32 = memory.data(16, 16) as i32; // operands widened to 16 bytes
+const MB: i32 = memory.data(16, 16) as i32;
+@inline function mm(i: i32): i32 { return FX + 32 + ((i & 7) << 4); }
+function mmWrite(i: i32, v: u64): void { store<u64>(mm(i), v); store<u16>(mm(i), 0xffff, 8); }
+
+function mmxOp(lo: i32): void {
+  const c0 = load<u64>(CPU_STATE + CPU_CR0);
+  if ((c0 & CR0_EM) != 0) { raiseUD(); return; }
+  if ((c0 & CR0_TS) != 0) { raiseNM(); return; }
+  if (fpPendingMF()) return;
+  if (lo == 0x77) { fpTopZero(); store<u8>(FX, 0, 4); return; } // EMMS: TOP = 0 too (SDM table 9-2; measured)
+  const reg = dMod() == 3;
+  // operands that can fault come first: the MMX state changes only once nothing can fault
+  let src: u64 = 0;
+  switch (lo) {
+    case 0x7e: case 0x7f: case 0xe7: case 0xc5: case 0xd7: break; // stores, reads into a GPR
+    case 0x6e: case 0xc4: { // MOVD/MOVQ mm, r/m; PINSRW mm, r32/m16
+      const w = lo == 0xc4 ? (reg ? 4 : 2) : ((dRex() & 8) != 0 ? 8 : 4);
+      src = reg ? getReg(dRm(), w) : rmRead(w);
+      if (fault) return;
+      break;
+    }
+    case 0x71: case 0x72: case 0x73: if (!reg) { raiseUD(); return; } break;
+    case 0xf7: if (!reg) { raiseUD(); return; } break;
+    default:
+      if (!reg) {
+        const lin = memLin(8, false);
+        if (fault) return;
+        src = rdN(lin, 8);
+        if (fault) return;
+      }
+      break;
+  }
+  if (lo == 0x7f || lo == 0xe7) { // MOVQ m64/mm, mm; MOVNTQ m64, mm
+    if (lo == 0xe7 && reg) { raiseUD(); return; }
+    if (!reg) {
+      const lin = memLin(8, true);
+      if (fault) return;
+      if (!probeWrite(lin, 8)) return;
+      fpTopZero(); store<u8>(FX, 0xff, 4);
+      wrN(lin, 8, load<u64>(mm(dReg())));
+      return;
+    }
+  }
+  if (lo == 0x7e) { // MOVD/MOVQ r/m, mm
+    const w = (dRex() & 8) != 0 ? 8 : 4;
+    if (!reg) {
+      const lin = memLin(w, true);
+      if (fault) return;
+      if (!probeWrite(lin, w)) return;
+      fpTopZero(); store<u8>(FX, 0xff, 4);
+      wrN(lin, w, load<u64>(mm(dReg())));
+      return;
+    }
+  }
+  if (lo == 0xf7) { // MASKMOVQ: probe the whole destination first
+    const off = maskAs(getReg(RDI, 8), dAs());
+    const lin = linear(dSeg() >= 0 ? dSeg() : SEG_DS, off, 8, true);
+    if (fault) return;
+    if (!probeWrite(lin, 8)) return;
+    fpTopZero(); store<u8>(FX, 0xff, 4);
+    const d = mm(dReg()), m = mm(dRm());
+    for (let i = 0; i < 8; i++) {
+      if ((load<u8>(m + i) & 0x80) != 0) wrN(is64 ? lin + (i as u64) : (lin + (i as u64)) & 0xffffffff, 1, load<u8>(d + i) as u64);
+    }
+    return;
+  }
+  fpTopZero();
+  store<u8>(FX, 0xff, 4);
+  const dn = dReg() & 7;
+  if (reg && lo != 0x6e && lo != 0xc4) src = load<u64>(mm(dRm()));
+  switch (lo) {
+    case 0x6e: mmWrite(dn, lo == 0x6e && (dRex() & 8) == 0 ? src & 0xffffffff : src); return;
+    case 0x6f: mmWrite(dn, src); return;
+    case 0x7f: mmWrite(dRm() & 7, load<u64>(mm(dn))); return;
+    case 0x7e: setReg(dRm(), (dRex() & 8) != 0 ? 8 : 4, load<u64>(mm(dn))); return;
+    case 0x70: { // PSHUFW
+      const imm = dImm() as i32;
+      let r: u64 = 0;
+      for (let i = 0; i < 4; i++) r |= ((src >> ((16 * ((imm >> (2 * i)) & 3)) as u64)) & 0xffff) << ((16 * i) as u64);
+      mmWrite(dn, r);
+      return;
+    }
+    case 0xc4: { // PINSRW
+      const sh = (16 * ((dImm() as i32) & 3)) as u64;
+      mmWrite(dn, (load<u64>(mm(dn)) & ~((0xffff as u64) << sh)) | ((src & 0xffff) << sh));
+      return;
+    }
+    case 0xc5: { // PEXTRW r32, mm, imm8
+      if (!reg) { raiseUD(); return; }
+      setReg(dReg(), is64 ? 8 : 4, (load<u64>(mm(dRm())) >> ((16 * ((dImm() as i32) & 3)) as u64)) & 0xffff);
+      return;
+    }
+    case 0xd7: { // PMOVMSKB r32, mm
+      if (!reg) { raiseUD(); return; }
+      const v = load<u64>(mm(dRm()));
+      let m: u64 = 0;
+      for (let i = 0; i < 8; i++) m |= ((v >> ((8 * i + 7) as u64)) & 1) << (i as u64);
+      setReg(dReg(), is64 ? 8 : 4, m);
+      return;
+    }
+    case 0x71: case 0x72: case 0x73: { // shifts by imm8
+      const k = dReg() & 7;
+      const es = lo == 0x71 ? 2 : lo == 0x72 ? 4 : 8;
+      const n = dImm() & 0xff;
+      const t = dRm() & 7;
+      store<u64>(MA, load<u64>(mm(t))); store<u64>(MA, 0, 8);
+      if (k == 2) shiftOp(MA, es, 0, n);
+      else if (k == 6) shiftOp(MA, es, 2, n);
+      else if (k == 4 && es != 8) shiftOp(MA, es, 1, n);
+      else { raiseUD(); return; } // (PSRLDQ PSLLDQ are XMM-only)
+      mmWrite(t, load<u64>(MA));
+      return;
+    }
+    default: break;
+  }
+  store<u64>(MA, load<u64>(mm(dn))); store<u64>(MA, 0, 8);
+  store<u64>(MB, src); store<u64>(MB, 0, 8);
+  switch (lo) {
+    case 0xd1: shiftOp(MA, 2, 0, src); break;
+    case 0xd2: shiftOp(MA, 4, 0, src); break;
+    case 0xd3: shiftOp(MA, 8, 0, src); break;
+    case 0xe1: shiftOp(MA, 2, 1, src); break;
+    case 0xe2: shiftOp(MA, 4, 1, src); break;
+    case 0xf1: shiftOp(MA, 2, 2, src); break;
+    case 0xf2: shiftOp(MA, 4, 2, src); break;
+    case 0xf3: shiftOp(MA, 8, 2, src); break;
+    case 0x60: case 0x61: case 0x62: intOp(lo, MA, MB); break; // low interleave: the first 8 bytes
+    case 0x68: case 0x69: case 0x6a: intOp(lo - 8, MA, MB); store<u64>(MA, load<u64>(MA, 8)); break; // bytes 4-7 of each
+    case 0x63: case 0x67: case 0x6b: intOp(lo, MA, MB); store<u32>(MA, load<u32>(MA, 8), 4); break; // d's 4 bytes, s's 4 bytes
+    default: intOp(lo, MA, MB); break;
+  }
+  if (fault) return;
+  mmWrite(dn, load<u64>(MA));
+}
+
 // ---- the 0F-map SSE/SSE2 instructions ----
 export function sseOp(op: i32): void {
+  if (op < 0x200 && sel() == 0 && isMmx(op & 0xff)) { mmxOp(op & 0xff); return; }
   if (!sseAvail()) return;
   const s = sel();
   const lo = op & 0xff;
