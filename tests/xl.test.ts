@@ -309,6 +309,35 @@ test("domain ids increase; a rebooted domain gets a new id; the counter guest ob
   assert.match(xm(E, ["dmesg"]).stdout, new RegExp(`d${c}: domain ida shut down: poweroff`));
 });
 
+test("the bundled guest (guests/prebuilt/, both widths) with extra=\"stay=1\" obeys xm reboot (a new id), xm save/restore and xm shutdown -w", async () => {
+  const id = (n: string) => Number(xm(E, ["domid", n]).stdout);
+  for (const w of [64, 32]) {
+    const name = `stay${w}`, kernel = join(process.cwd(), "guests", "prebuilt", `pv-hello-${w}.elf`);
+    assert.is(xm(E, ["create", cfg(name, `name = "${name}"\nkernel = "${kernel}"\nmemory = 16\nextra = "stay=1"\n`)]).status, 0);
+    const a = id(name);
+    let log = "";
+    for (let i = 0; i < 100 && !/staying up/.test(log); i++) { await sleep(100); log = xm(E, ["console", name], process.cwd(), "\x1d").stdout; }
+    assert.match(log, /Hello from a xenwasm PV guest \(\d+-bit\)[^]*hello: staying up/);
+    let r = xm(E, ["reboot", "-w", name]);
+    assert.is(r.status, 0, r.stderr);
+    let b = NaN;
+    for (let i = 0; i < 100 && !(b > a); i++) { await sleep(100); b = id(name); }
+    assert.ok(b > a, `rebooted with a new id: ${b} > ${a}`);
+    const save = join(DIR, `${name}.save`);
+    r = xm(E, ["save", name, save]);
+    assert.is(r.status, 0, r.stderr);
+    r = xm(E, ["restore", save]);
+    assert.is(r.status, 0, r.stderr);
+    const c = id(name);
+    r = xm(E, ["shutdown", "-w", name]);
+    assert.is(r.status, 0, r.stderr);
+    assert.is(xm(E, ["domid", name]).status, 1, "gone");
+    const dmesg = xm(E, ["dmesg"]).stdout;
+    assert.match(dmesg, new RegExp(`d${a}: domain ${name} shut down: reboot`));
+    assert.match(dmesg, new RegExp(`d${c}: domain ${name} shut down: poweroff`));
+  }
+});
+
 // ---- xl's conventions ----
 test("xm info has xl's fields; xm list -l is libxl's JSON", () => {
   const info = xm(E, ["info"]).stdout;
