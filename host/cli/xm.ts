@@ -9,7 +9,7 @@ import { parseElf } from "../elf";
 import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
 import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
 import { natOptionsFromEnv } from "../devices/net/nat";
-import type { Jit } from "../jit/jit";
+import { jitSettings, type Jit } from "../jit/jit";
 import { XEND_COMMANDS, XmError } from "./xmcmds";
 
 /** An error whose message is shown as is (after `xm: `). */
@@ -160,7 +160,9 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
   const data = readInput(file);
   const isImage = (data[0] === 0x7f && data[1] === 0x45) || (data.length > 0x206 && data[0x202] === 0x48 && data[0x203] === 0x64);
   let name = "guest";
-  let mem = opts["--memory"] !== undefined ? Number(opts["--memory"]) : 64;
+  const memOpt = opts["--memory"];
+  if (memOpt !== undefined && !(typeof memOpt === "string" && /^\d{1,5}$/.test(memOpt))) throw new CliError(`bad --memory ${memOpt}: whole MiB from 2 to 3072`);
+  let mem = memOpt !== undefined ? Number(memOpt) : 64;
   let kernel = data;
   let ramdisk = typeof opts["--ramdisk"] === "string" ? readInput(opts["--ramdisk"]) : undefined;
   let cmdline = typeof opts["--cmdline"] === "string" ? opts["--cmdline"] : "";
@@ -259,6 +261,7 @@ async function main(argv: string[]): Promise<void> {
   if (args.includes("--help") || args.includes("-h")) { args = [name]; name = "help"; }
   const c = COMMANDS.find((x) => x.name === name);
   if (!c) return fail(`unknown command ${name} (see \`xm help\`)`);
+  if (name === "run") { try { jitSettings(); } catch (e) { return fail((e as Error).message); } } // XENWASM_JIT*: the user's setting, said as such
   try {
     process.exitCode = await c.run(args);
   } catch (e) {

@@ -13,7 +13,7 @@ export function jitSettings(): { mode: JitMode; threshold: number } {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
   const m = (env.XENWASM_JIT ?? "on").toLowerCase();
   if (m !== "off" && m !== "on" && m !== "force") throw new Error(`XENWASM_JIT=${env.XENWASM_JIT}: expected off, on or force`);
-  const t = env.XENWASM_JIT_THRESHOLD === undefined ? 1000 : Number(env.XENWASM_JIT_THRESHOLD);
+  const t = env.XENWASM_JIT_THRESHOLD === undefined ? 1000 : /^\d{1,5}$/.test(env.XENWASM_JIT_THRESHOLD) ? Number(env.XENWASM_JIT_THRESHOLD) : NaN;
   if (!Number.isInteger(t) || t < 0 || t > 65535) throw new Error(`XENWASM_JIT_THRESHOLD=${env.XENWASM_JIT_THRESHOLD}: expected 0..65535`);
   return { mode: m, threshold: t };
 }

@@ -19,6 +19,7 @@ import { takeLock, LockHeld } from "./lock";
 import { parseConfig, DomainConfig, MEMORY_MAX_MIB } from "./config";
 import { Framer } from "../devices/xenstore/wire";
 import { hotplugRequest, HotplugRequest } from "./hotplug";
+import { suspendTimeoutMs } from "./env";
 import { readRegular } from "./files";
 import { validateToolstack, checkPaths, ToolstackRecord } from "./incoming";
 import { saveMac, secretForLoopback } from "./secret";
@@ -30,7 +31,6 @@ const CONSOLE_LOG_BYTES = 64 * 1024;
 /** The global VIRQs a domain can be made the handler of (xen.h numbers). */
 const GLOBAL_VIRQS: Record<string, number> = { console: 2, dom_exc: 3 };
 const STATE_RUNNING = 1, STATE_SHUTDOWN = 2, SHUTDOWN_SUSPEND = 2;
-const SUSPEND_TIMEOUT_MS = Number(process.env.XEND_SUSPEND_TIMEOUT_MS) > 0 ? Number(process.env.XEND_SUSPEND_TIMEOUT_MS) : 30000;
 
 
 interface Dom {
@@ -239,7 +239,7 @@ export class Xend {
   // ---- save and restore ----
   /** Ask a domain to suspend itself (control/shutdown = "suspend") and wait until it has; resolves
    * with the time (performance.now()) right after the run slice in which it suspended. */
-  async suspend(id: number, timeoutMs = SUSPEND_TIMEOUT_MS): Promise<number> {
+  async suspend(id: number, timeoutMs = suspendTimeoutMs()): Promise<number> {
     const d = this.doms.get(id)!;
     const x = this.host.core.x;
     if (this.host.state(id) !== STATE_RUNNING) throw new Error(`${d.cfg.name} is not running`);
@@ -495,6 +495,7 @@ export class Xend {
       case "migrate": {
         const id = this.find(req.dom);
         const port = req.port ?? DEFAULT_RELOCATION_PORT;
+        if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad port ${port}: 1 to 65535`);
         const secret = isLoopbackHost(req.host) ? secretForLoopback(port, this.secret) : this.secret;
         const sum = await migrate(this, id, { host: req.host, port, live: !!req.live, secret, progress: progressTo(sock) });
         return { ok: true, data: sum };

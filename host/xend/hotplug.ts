@@ -11,7 +11,7 @@ import {
   attachDisk, attachVif, findDisk, findVif, beginDetach, cancelDetach, frontendReleased, finishDetach, deviceRow, diskDevid, Device,
 } from "../pv/hotplug";
 
-const DETACH_TIMEOUT_MS = Number(process.env.XEND_DETACH_TIMEOUT_MS) > 0 ? Number(process.env.XEND_DETACH_TIMEOUT_MS) : 10000;
+import { detachTimeoutMs } from "./env";
 const STATE_RUNNING = 1;
 
 export type HotplugRequest = Extract<Request, { op: "block-attach" | "block-detach" | "block-list" | "network-attach" | "network-detach" | "network-list" }>;
@@ -99,8 +99,9 @@ async function detach(env: HotplugEnv, id: number, cfg: DomainConfig, dev: Devic
   detaching.add(dev);
   beginDetach(host, dev);
   env.wake();
+  const timeoutMs = detachTimeoutMs();
   const released = await new Promise<boolean>((res) => {
-    const timer = setTimeout(() => { env.sliceWatchers.delete(w); res(false); }, DETACH_TIMEOUT_MS);
+    const timer = setTimeout(() => { env.sliceWatchers.delete(w); res(false); }, timeoutMs);
     const w = () => {
       if (host.domains.has(id) && !frontendReleased(host, dev)) return;
       env.sliceWatchers.delete(w);
@@ -113,7 +114,7 @@ async function detach(env: HotplugEnv, id: number, cfg: DomainConfig, dev: Devic
   if (!host.domains.has(id)) return; // the domain went away meanwhile: its devices went with it
   if (!released) {
     cancelDetach(host, dev);
-    throw new Error(`${cfg.name} did not release ${what} within ${DETACH_TIMEOUT_MS / 1000} s; it stays attached (-f removes it anyway)`);
+    throw new Error(`${cfg.name} did not release ${what} within ${timeoutMs / 1000} s; it stays attached (-f removes it anyway)`);
   }
   finishDetach(host, id, dev);
   env.log(`domain ${cfg.name} (${id}): ${what} detached`);
