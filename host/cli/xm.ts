@@ -11,6 +11,7 @@ import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
 import { natOptionsFromEnv } from "../devices/net/nat";
 import { jitSettings, type Jit } from "../jit/jit";
 import { XEND_COMMANDS, XmError } from "./xmcmds";
+import { xmManPage } from "./man";
 
 /** An error whose message is shown as is (after `xm: `). */
 class CliError extends Error {}
@@ -228,10 +229,11 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
 const help: Command = {
   name: "help",
   summary: "show the commands, or the help of one command",
-  usage: "xm help [COMMAND]",
-  help: "Without COMMAND, lists the commands; with one, shows how to use it.",
+  usage: "xm help [COMMAND | --man]",
+  help: "Without COMMAND, lists the commands; with one, shows how to use it.\n  --man   every command's page as one man page, xm(1) (man/xm.1 is this: `npm run man` writes it)",
   async run(args) {
     if (args.length === 0) { process.stdout.write(overview()); return 0; }
+    if (args.length === 1 && args[0] === "--man") { process.stdout.write(xmManPage(COMMANDS)); return 0; }
     if (args.length > 1) throw new CliError(`help: too many arguments: ${args.slice(1).join(" ")}`);
     const c = COMMANDS.find((x) => x.name === args[0]);
     if (!c) throw new CliError(`help: unknown command ${args[0]} (see \`xm help\`)`);
