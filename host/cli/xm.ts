@@ -12,6 +12,7 @@ import { natOptionsFromEnv } from "../devices/net/nat";
 import { jitSettings, type Jit } from "../jit/jit";
 import { XEND_COMMANDS, XmError } from "./xmcmds";
 import { xmManPage } from "./man";
+import { DS_RUNNING, DS_SHUTDOWN, SHUTDOWN_poweroff, SHUTDOWN_crash } from "../../assembly/records";
 
 /** An error whose message is shown as is (after `xm: `). */
 class CliError extends Error {}
@@ -208,7 +209,7 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
   stdin.on("data", onData);
   stdin.on("error", () => {});
   try {
-    await host.runUntil(() => host.state(dom.domid) !== 1 || detached);
+    await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || detached);
   } finally {
     stdin.off("data", onData);
     if (stdin.isTTY) stdin.setRawMode(false);
@@ -218,11 +219,11 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
   if (detached) { process.stderr.write("\nxm: detached: the domain is gone with this process\n"); return 0; }
   if (opts["--jit-stats"]) process.stderr.write(`xm: jit ${JSON.stringify(jitReport(host.core.jit))}\n`);
   const st = host.state(dom.domid);
-  if (st !== 2) { process.stderr.write("xm: no domain can run\n"); return 1; }
+  if (st !== DS_SHUTDOWN) { process.stderr.write("xm: no domain can run\n"); return 1; }
   const reason = host.shutdownReason(dom.domid);
-  if (reason === 0) return 0;
+  if (reason === SHUTDOWN_poweroff) return 0;
   process.stderr.write(`xm: domain shut down: ${SHUTDOWN_NAMES[reason] ?? reason}\n`);
-  if (reason === 3) process.stderr.write(host.dmesg());
+  if (reason === SHUTDOWN_crash) process.stderr.write(host.dmesg());
   return 1;
 }
 

@@ -12,7 +12,7 @@ import {
 } from "../pv/hotplug";
 
 import { detachTimeoutMs } from "./env";
-const STATE_RUNNING = 1;
+import { DS_RUNNING } from "../../assembly/records";
 
 export type HotplugRequest = Extract<Request, { op: "block-attach" | "block-detach" | "block-list" | "network-attach" | "network-detach" | "network-list" }>;
 export const HOTPLUG_OPS: readonly string[] = ["block-attach", "block-detach", "block-list", "network-attach", "network-detach", "network-list"];
@@ -41,7 +41,7 @@ export async function hotplugRequest(env: HotplugEnv, id: number, cfg: DomainCon
   const h = host.domains.get(id);
   if (!h) throw new Error(`no such domain: ${req.dom}`);
   const running = (what: string) => {
-    if (host.state(id) !== STATE_RUNNING) throw new Error(`${what}: ${cfg.name} is not running`);
+    if (host.state(id) !== DS_RUNNING) throw new Error(`${what}: ${cfg.name} is not running`);
   };
   switch (req.op) {
     case "block-list": return h.disks.map((b) => deviceRow(host, id, b)) as DeviceRow[];
