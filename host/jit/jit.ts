@@ -122,7 +122,7 @@ export class Jit {
   }
 
   /** Discovers and translates the regions of `reqs` (in mode `curMode`) into one module's bytes. */
-  private build(reqs: Req[], curMode: number): { bytes: Uint8Array; meta: Meta[] } | null {
+  private build(reqs: Req[], curMode: number): { bytes: Uint8Array<ArrayBuffer>; meta: Meta[] } | null {
     const t0 = performance.now();
     const is64 = curMode === MM.MODE_LONG64;
     const funcs = [];
@@ -148,7 +148,7 @@ export class Jit {
           const l = b.insns[b.insns.length - 1];
           if (l.form === -1) {
             const d = decode(l.off);
-            const k = d ? `op ${d.op.toString(16)} form ${d.form} pfx ${d.pfx}` : "undecodable";
+            const k = d ? `op ${d.op?.toString(16)} form ${d.form} pfx ${d.pfx}` : "undecodable";
             this.debug.set(k, (this.debug.get(k) ?? 0) + 1);
           }
         }
