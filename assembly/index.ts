@@ -14,6 +14,10 @@ import { dcacheFlush } from "./cpu/dcache";
 import { run as cpuRun } from "./cpu/run";
 import { optableInit } from "./cpu/optable";
 import { trapFlagChanged } from "./cpu/control";
+import { CORE_ABI_VERSION } from "./records";
+
+// The interface version (records.ts): the host refuses a core whose version is not its own (host/core.ts).
+export function core_abi_version(): i32 { return CORE_ABI_VERSION; }
 
 export function init(): void {
   memory.fill(CPU_STATE, 0, CPU_STATE_SIZE);

@@ -10,6 +10,7 @@
 // mmu_update_ns held the update_va_mapping figure; the name now means what it times.
 import { readFileSync } from "node:fs";
 import { XenHost } from "../host/pv/host";
+import { DS_RUNNING } from "../assembly/records";
 
 const json = process.argv.includes("--json");
 const REPS = 5;
@@ -24,7 +25,7 @@ async function bootMs(): Promise<number> {
     let first = 0n;
     const d = host.createDomain("hello", img("hello"), { memoryMiB: 16 });
     d.onConsole = () => { if (first === 0n) first = process.hrtime.bigint(); };
-    await host.runUntil(() => first !== 0n || host.state(d.domid) !== 1);
+    await host.runUntil(() => first !== 0n || host.state(d.domid) !== DS_RUNNING);
     ms = Number(first - t0) / 1e6;
   }
   return ms;
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   const b = host.createDomain("bench-b", img("hcbench"), { memoryMiB: 16, cmdline: "role=b peer=1" });
   a.onConsole = (x) => { out += new TextDecoder().decode(x); };
   b.onConsole = () => {};
-  await host.runUntil(() => host.state(a.domid) !== 1);
+  await host.runUntil(() => host.state(a.domid) !== DS_RUNNING);
   if (!out.includes("bench done")) throw new Error("the benchmark guest did not finish:\n" + out + host.dmesg());
   // Each figure: the median of the guest's REPS measured passes.
   const v = (k: string) => {

@@ -42,7 +42,7 @@ async function v86Child(file: string, noJit: boolean): Promise<void> {
   const buf = readFileSync(file);
   // Port 0xF4 is v86's test-exit port: it throws "HALT" (our line has been printed by then).
   process.on("uncaughtException", (e) => {
-    if (e === "HALT") process.exit(0);
+    if ((e as unknown) === "HALT") process.exit(0);
     console.error(`v86: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);
   });

@@ -5,12 +5,18 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import * as MM from "../assembly/memmap";
+import { CORE_ABI_VERSION } from "../assembly/records";
 import { Jit, jitSettings, JIT_MODES, type JitMode } from "./jit/jit";
 
 export { MM };
 
+// The core's ABI, declared once: CoreExports types each export for TypeScript; CORE_EXPORTS gives its
+// wasm signature, which tests/abi.test.ts compares with the module's own exports (both ways), and which
+// tsc checks against CoreExports (SigsMatch below); assembly/records.ts holds the record layouts and
+// numbers both sides use, and CORE_ABI_VERSION, which Core checks against core_abi_version().
 export interface CoreExports {
   memory: WebAssembly.Memory;
+  core_abi_version(): number;
   init(): void;
   heap_end(): number;
   cpu_reset_flat(mode: number, cpl: number): void;
@@ -21,6 +27,19 @@ export interface CoreExports {
   flags_sync(): void;
   run(budget: number): number;
   jit_config(mode: number, threshold: number): void;
+  // The JIT tier (assembly/cpu/jit.ts; host/jit/): the region table, decoding for the translator, and
+  // the slow helpers compiled code calls.
+  jit_flush(): void;
+  jit_decode(lin: bigint, host: number): number;
+  jit_install(host: number, mode: number, idx: number, gen: number, lo: number, hi: number): number;
+  jit_regions(): number;
+  jit_current(host: number, mode: number): number;
+  jit_reserve(host: number, lo: number, hi: number): void;
+  jit_page_gen(host: number): number;
+  jit_mode(): number;
+  jit_cond(cc: number, op: number, size: number, a: bigint, b: bigint, res: bigint, cf: number): number;
+  jit_rd(lin: bigint, size: number): number;
+  jit_wr(lin: bigint, size: number): number;
   // The hypervisor (assembly/hv/api.ts). u64 parameters take BigInt, u64 results are BigInt.
   hv_init(machineMiB: number): number;
   hv_domain_create(width: number, vcpus: number, maxPages: number): number;
@@ -91,6 +110,50 @@ export interface CoreExports {
   hv_console_queued(): number;
 }
 
+/** Each export's wasm signature: parameters, '>', result; i = i32, I = i64 (BigInt), f = f32, d = f64. */
+export const CORE_EXPORTS = {
+  core_abi_version: ">i", init: ">", heap_end: ">i", cpu_reset_flat: "ii>", cpu_state_changed: ">", set_phys_window: "ii>",
+  tlb_flush: ">", dcache_flush: ">", flags_sync: ">", run: "i>i", jit_config: "ii>",
+  jit_flush: ">", jit_decode: "Ii>i", jit_install: "iiiiii>i", jit_regions: ">i", jit_current: "ii>i", jit_reserve: "iii>",
+  jit_page_gen: "i>i", jit_mode: ">i", jit_cond: "iiiIIIi>i", jit_rd: "Ii>i", jit_wr: "Ii>i",
+  hv_init: "i>i", hv_domain_create: "iii>i", hv_domain_destroy: "i>i", hv_domain_state: "i>i", hv_domain_shutdown_reason: "i>i",
+  hv_domain_shutdown: "ii>", hv_domain_pages: "i>i", hv_domain_pause: "ii>", hv_domain_insns: "i>I", hv_frames_free: ">i",
+  hv_frames_owned: "i>i", hv_domain_core_bytes: "ii>I", hv_alloc_frame: "i>i", hv_set_m2p: "iI>", hv_setup_shared_info: "i>i",
+  hv_set_domain_info: "iiiiii>", hv_vm_assist: "ii>", hv_pin: "iii>i", hv_vcpu_boot: "iiIIIi>i", hv_run: "i>i", hv_idle_ns: ">I",
+  hv_set_wallclock: "Ii>", hv_evtchn_bind: "ii>i", hv_evtchn_alloc_unbound: "ii>i", hv_evtchn_send: "i>i", hv_evtchn_close: "i>i",
+  hv_evtchn_take: "i>i", hv_hypercall_count: "i>i", hv_gnt_map: "iii>i", hv_gnt_mfn: "i>i", hv_gnt_unmap: "i>i",
+  hv_domain_cpu_ns: "i>I", hv_domain_max_pages: "i>i", hv_domain_set_max_pages: "ii>", hv_domain_vcpus: "i>i",
+  hv_domain_paused: "i>i", hv_domain_blocked: "i>i", hv_domain_sched: "iii>i", hv_trace: "i>", hv_alloc_frames: "iii>i",
+  hv_domain_time: "i>I", hv_domain_set_time: "iI>", hv_save_frames: "ii>i", hv_domain_addr: "i>i", hv_vcpu_addr: "ii>i",
+  hv_restore_fixup: "ii>i", hv_restored_ports: ">i", hv_resume_cancelled: "i>i", hv_free_frame: "ii>i", hv_restore_begin: "i>",
+  hv_restore_frames: "ii>i", hv_frames_typed: "ii>i", hv_frame_owner: "i>i",
+  hv_logdirty: "ii>i", hv_logdirty_collect: "ii>i", hv_logdirty_always: "i>i", hv_mark_dirty: "i>",
+  hv_set_virq_handler: "ii>i", hv_virq_handler: "i>i", hv_debug_key: "i>i", hv_console_input: "i>i", hv_console_queued: ">i",
+} as const satisfies { [K in Exclude<keyof CoreExports, "memory">]: string };
+
+// tsc (npm test's type check) fails here, naming the export, when a signature above and its type in
+// CoreExports disagree.
+type WasmVal<C extends string> = C extends "i" | "f" | "d" ? number : C extends "I" ? bigint : never;
+type WasmParams<S extends string> = S extends `${infer C}${infer R}` ? [WasmVal<C>, ...WasmParams<R>] : [];
+type WasmFn<S extends string> = S extends `${infer P}>${infer R}` ? (...a: WasmParams<P>) => (R extends "" ? void : WasmVal<R>) : never;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type SigsMatch = { [K in keyof typeof CORE_EXPORTS]: Same<WasmFn<(typeof CORE_EXPORTS)[K]>, CoreExports[K]> };
+export const SIGS_MATCH: { [K in keyof typeof CORE_EXPORTS]: true } = {} as SigsMatch;
+
+/** A core (build/xenwasm.wasm) this host cannot drive: built from other sources. */
+export class CoreAbiError extends Error {}
+
+/** The module's exports against CORE_EXPORTS (missing ones), then its interface version against ours. */
+function checkCoreAbi(mod: WebAssembly.Module, x: CoreExports): void {
+  const have = new Set(WebAssembly.Module.exports(mod).filter((e) => e.kind === "function").map((e) => e.name));
+  const rebuild = "rebuild it from these sources (`npm run asbuild`, or `npm run build`)";
+  const missing = Object.keys(CORE_EXPORTS).filter((n) => !have.has(n));
+  if (missing.includes("core_abi_version")) throw new CoreAbiError(`the core (build/xenwasm.wasm) has no interface version: ${rebuild}`);
+  const v = x.core_abi_version();
+  if (v !== CORE_ABI_VERSION) throw new CoreAbiError(`the core (build/xenwasm.wasm) has interface version ${v}, this host ${CORE_ABI_VERSION}: ${rebuild}`);
+  if (missing.length) throw new CoreAbiError(`the core (build/xenwasm.wasm) lacks ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}: ${rebuild}`);
+}
+
 export interface CoreHooks {
   ioIn?(port: number, size: number): number;
   /** Return true to make run() return EXIT_HOST. */
@@ -148,6 +211,7 @@ export class Core {
     };
     const inst = new WebAssembly.Instance(mod, { env });
     core = new Core(inst.exports as unknown as CoreExports, hooks);
+    checkCoreAbi(mod, core.x);
     core.x.init();
     const js = { ...jitSettings(), ...opts };
     if (js.mode !== "off") core.jit = new Jit(core.x as never, table, js.mode);

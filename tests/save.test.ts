@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { XenHost, DomainHandle } from "../host/pv/host";
 import { saveDomain, restoreDomain } from "../host/save/save";
 import { StreamError } from "../host/save/stream";
+import { D_SHARED_INFO, DS_RUNNING } from "../assembly/records";
 
 const guest = (bits: 32 | 64) => new Uint8Array(readFileSync(`guests/build/pv-counter-${bits}.elf`));
 const counts = (s: string) => [...s.matchAll(/count (\d+)/g)].map((m) => Number(m[1]));
@@ -17,9 +18,9 @@ async function suspended(bits: 32 | 64, steps = 30) {
   let out = "";
   d.onConsole = (b) => { out += new TextDecoder().decode(b); };
   const t0 = Date.now();
-  await host.runUntil(() => counts(out).length >= 5 || host.state(d.domid) !== 1 || Date.now() - t0 > 20000);
+  await host.runUntil(() => counts(out).length >= 5 || host.state(d.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
   host.store.write(`/local/domain/${d.domid}/control/shutdown`, "suspend");
-  await host.runUntil(() => host.state(d.domid) !== 1 || Date.now() - t0 > 20000);
+  await host.runUntil(() => host.state(d.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
   return { host, d, out: () => out };
 }
 
@@ -40,7 +41,7 @@ for (const bits of [64, 32] as const) {
     // time is still the real wall time.
     {
       const v = b.core.view();
-      const si = v.getUint32(b.core.x.hv_domain_addr(r.domid) + 28, true);
+      const si = v.getUint32(b.core.x.hv_domain_addr(r.domid) + D_SHARED_INFO, true);
       const w = si + (bits === 64 ? 3072 : 1792);
       const wc = v.getUint32(w + 4, true) + v.getUint32(w + 8, true) / 1e9;
       const wall = wc + Number(b.core.x.hv_domain_time(r.domid)) / 1e9;
@@ -49,7 +50,7 @@ for (const bits of [64, 32] as const) {
     let out = "";
     r.onConsole = (x) => { out += new TextDecoder().decode(x); };
     const t0 = Date.now();
-    await b.runUntil(() => b.state(r.domid) !== 1 || Date.now() - t0 > 20000);
+    await b.runUntil(() => b.state(r.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
     assert.match(out, "resumed (0)", out + b.dmesg());
     const all = [...before, ...counts(out)];
     assert.equal(all, Array.from({ length: 30 }, (_, i) => i + 1), "no gap, no repeat: " + all.join(","));
@@ -66,7 +67,7 @@ test("suspend cancelled: the domain runs on in place, its suspend hypercall retu
   const a = await suspended(64);
   assert.is(a.host.core.x.hv_resume_cancelled(a.d.domid), 0);
   const t0 = Date.now();
-  await a.host.runUntil(() => a.host.state(a.d.domid) !== 1 || Date.now() - t0 > 20000);
+  await a.host.runUntil(() => a.host.state(a.d.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
   assert.match(a.out(), "resumed (1)");
   assert.equal(counts(a.out()), Array.from({ length: 30 }, (_, i) => i + 1));
   assert.match(a.out(), "pattern ok");
@@ -110,7 +111,7 @@ for (const bits of [64, 32] as const) {
     let out = "";
     d.onConsole = (b) => { out += new TextDecoder().decode(b); };
     let t0 = Date.now();
-    await host.runUntil(() => host.state(d.domid) !== 1 || Date.now() - t0 > 20000);
+    await host.runUntil(() => host.state(d.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
     assert.is(host.shutdownReason(d.domid), 2, out + host.dmesg());
     const stream = saveDomain(host, d.domid);
     host.destroyDomain(d.domid);
@@ -119,7 +120,7 @@ for (const bits of [64, 32] as const) {
     const r = restoreDomain(b, stream);
     r.onConsole = (x) => { out += new TextDecoder().decode(x); };
     t0 = Date.now();
-    await b.runUntil(() => b.state(r.domid) !== 1 || Date.now() - t0 > 20000);
+    await b.runUntil(() => b.state(r.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
     assert.equal(out.split("\n").filter((l) => l.startsWith("FAIL")), [], out + b.dmesg());
     assert.match(out, "ok: seen through the status frame mapped before the suspend", out);
     assert.match(out, "gntv2: PASSED", out);

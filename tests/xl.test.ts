@@ -220,6 +220,78 @@ test("(8) xm mem-max 16777216 and other sizes out of range: a clear error; raw i
   assert.is(r.stderr, "xm: xend is not running (start it with `xend start`)\n");
 });
 
+// "Cannot convert abc to a BigInt" (issue 11): every place a number is read from a user (xm's options and
+// arguments, xend's protocol fields, the environment) says what it wanted, in one line, with no raw
+// conversion error. (Save files and migration streams: tests/xend-trust.test.ts, the parser fuzzer.)
+const RAW = /BigInt|TypeError|RangeError|SyntaxError|Cannot convert|NaN|undefined|Received type|\n\s+at /;
+function rawRequest(env: Env, req: object): Promise<{ ok: boolean; error?: string }> {
+  return new Promise((resolve, reject) => {
+    const s = connect(env.XEND_SOCKET!);
+    let got = "";
+    s.on("connect", () => s.write(JSON.stringify(req) + "\n"));
+    s.on("data", (b) => {
+      got += b;
+      const lines = got.split("\n").filter((l) => l && !l.startsWith('{"progress"'));
+      if (lines.length) { s.destroy(); resolve(JSON.parse(lines[0])); }
+    });
+    s.on("error", reject);
+  });
+}
+test("non-numeric and out-of-range numbers are clear errors: xm options, xend's protocol fields, the environment", async () => {
+  assert.is(xm(E, ["create", counter("nums")]).status, 0);
+  const cli: [string[], RegExp][] = [
+    [["run", "--memory", "abc"], /^xm: bad --memory abc: whole MiB from 2 to 3072\n$/],
+    [["run", "--memory", "1e3"], /^xm: bad --memory 1e3: whole MiB from 2 to 3072\n$/],
+    [["run", "--memory", "0x10"], /^xm: bad --memory 0x10: whole MiB from 2 to 3072\n$/],
+    [["run", "--bare", "guests/prebuilt/hello-64.elf", "--ram", "abc"], /^xm: bad RAM size "abc"/],
+    [["mem-set", "nums", "abc"], /^xm: bad memory size abc /],
+    [["sched-credit", "-d", "nums", "-w", "abc"], /^xm: -w: not a number: abc\n$/],
+    [["sched-credit", "-d", "nums", "-c", "1.5"], /^xm: -c: not a number: 1\.5\n$/],
+    [["top", "-b", "-d", "abc"], /^xm: -d: a positive number of seconds\n$/],
+    [["top", "-b", "-n", "abc"], /^xm: -n: not a number: abc\n$/],
+    [["domname", "abc"], /^xm: domname: not a number: abc\n$/],
+    [["migrate", "nums", "127.0.0.1:abc"], /^xm: bad destination 127\.0\.0\.1:abc/],
+    [["migrate", "nums", "127.0.0.1:99999"], /^xm: bad port 99999\n$/],
+    [["virq-handler", "abc", "nums"], /^xm: abc: not a global VIRQ/],
+    [["destroy", "1e3"], /^xm: no such domain: 1e3\n$/],
+  ];
+  for (const [args, m] of cli) {
+    const r = xm(E, args);
+    assert.is(r.status, 1, args.join(" "));
+    assert.match(r.stderr, m, args.join(" "));
+    assert.not.match(r.stderr, RAW, args.join(" "));
+  }
+  // The protocol (xend's socket: its own user's, but still a clear error for every wrong field).
+  const proto: [object, RegExp][] = [
+    [{ op: "mem-set", dom: "nums", mib: "abc" }, /^bad request mem-set: mib must be a number$/],
+    [{ op: "mem-set", dom: "nums", mib: 1.5 }, /^bad memory size 1\.5 MiB/],
+    [{ op: "sched-credit", dom: "nums", weight: "10" }, /^bad request sched-credit: weight must be a number$/],
+    [{ op: "sched-credit", dom: "nums", cap: 1e300 }, /^cap must be 0\.\.100$/],
+    [{ op: "migrate", dom: "nums", host: "127.0.0.1", port: 1.5 }, /^bad port 1\.5: 1 to 65535$/],
+    [{ op: "migrate", dom: "nums", host: "127.0.0.1", port: 70000 }, /^bad port 70000: 1 to 65535$/],
+    [{ op: "migrate", dom: "nums", host: "127.0.0.1", port: "8002" }, /^bad request migrate: port must be a number$/],
+  ];
+  for (const [req, m] of proto) {
+    const r = await rawRequest(E, req);
+    assert.is(r.ok, false, JSON.stringify(req));
+    assert.match(r.error!, m, JSON.stringify(req));
+    assert.not.match(r.error!, RAW, JSON.stringify(req));
+  }
+  assert.is(xm(E, ["list", "nums"]).status, 0, "the domain runs on");
+  xm(E, ["destroy", "nums"]);
+  // The environment: xend refuses to start (start and run alike); xm run checks the JIT's settings.
+  for (const [k, v] of [["XEND_SUSPEND_TIMEOUT_MS", "abc"], ["XEND_DETACH_TIMEOUT_MS", "1e3"], ["XEND_MIGRATE_SEND_TIMEOUT_MS", "-5"], ["XENDOMAINS_STOP_MAXWAIT", "soon"]]) {
+    for (const how of ["start", "run"]) {
+      const x = xend({ ...xendEnv(join(DIR, "envs", "xend.sock")), [k]: v }, how);
+      assert.is(x.status, 1, `${k}=${v} xend ${how}`);
+      assert.match(x.stderr, new RegExp(`^xend: ${k}=${v}: expected a whole number of (milli)?seconds, 1 to \\d+\n$`), `${k}=${v} xend ${how}`);
+    }
+  }
+  const j = xm({ ...E, XENWASM_JIT_THRESHOLD: "abc" }, ["run"]);
+  assert.is(j.status, 1);
+  assert.match(j.stderr, /^xm: XENWASM_JIT_THRESHOLD=abc: expected 0\.\.65535\n$/);
+});
+
 // ---- the new user's list ----
 test("on_poweroff = preserve: the shut-down line once, the guest's output kept", async () => {
   assert.is(xm(E, ["create", counter("pres", `on_poweroff = "preserve"\n`, 3)]).status, 0);
@@ -307,6 +379,35 @@ test("domain ids increase; a rebooted domain gets a new id; the counter guest ob
   assert.is(r.status, 0, r.stderr);
   assert.is(xm(E, ["domid", "ida"]).status, 1);
   assert.match(xm(E, ["dmesg"]).stdout, new RegExp(`d${c}: domain ida shut down: poweroff`));
+});
+
+test("the bundled guest (guests/prebuilt/, both widths) with extra=\"stay=1\" obeys xm reboot (a new id), xm save/restore and xm shutdown -w", async () => {
+  const id = (n: string) => Number(xm(E, ["domid", n]).stdout);
+  for (const w of [64, 32]) {
+    const name = `stay${w}`, kernel = join(process.cwd(), "guests", "prebuilt", `pv-hello-${w}.elf`);
+    assert.is(xm(E, ["create", cfg(name, `name = "${name}"\nkernel = "${kernel}"\nmemory = 16\nextra = "stay=1"\n`)]).status, 0);
+    const a = id(name);
+    let log = "";
+    for (let i = 0; i < 100 && !/staying up/.test(log); i++) { await sleep(100); log = xm(E, ["console", name], process.cwd(), "\x1d").stdout; }
+    assert.match(log, /Hello from a xenwasm PV guest \(\d+-bit\)[^]*hello: staying up/);
+    let r = xm(E, ["reboot", "-w", name]);
+    assert.is(r.status, 0, r.stderr);
+    let b = NaN;
+    for (let i = 0; i < 100 && !(b > a); i++) { await sleep(100); b = id(name); }
+    assert.ok(b > a, `rebooted with a new id: ${b} > ${a}`);
+    const save = join(DIR, `${name}.save`);
+    r = xm(E, ["save", name, save]);
+    assert.is(r.status, 0, r.stderr);
+    r = xm(E, ["restore", save]);
+    assert.is(r.status, 0, r.stderr);
+    const c = id(name);
+    r = xm(E, ["shutdown", "-w", name]);
+    assert.is(r.status, 0, r.stderr);
+    assert.is(xm(E, ["domid", name]).status, 1, "gone");
+    const dmesg = xm(E, ["dmesg"]).stdout;
+    assert.match(dmesg, new RegExp(`d${a}: domain ${name} shut down: reboot`));
+    assert.match(dmesg, new RegExp(`d${c}: domain ${name} shut down: poweroff`));
+  }
 });
 
 // ---- xl's conventions ----

@@ -88,12 +88,8 @@ export const SCHEDOP_shutdown_code = 5; // IN struct sched_shutdown
 export const SCHEDOP_watchdog = 6;
 export const SCHEDOP_pin_override = 7;
 
-export const SHUTDOWN_poweroff = 0;
-export const SHUTDOWN_reboot = 1;
-export const SHUTDOWN_suspend = 2;
-export const SHUTDOWN_crash = 3;
-export const SHUTDOWN_watchdog = 4;
-export const SHUTDOWN_soft_reset = 5;
+// SHUTDOWN_* (sched_shutdown reasons): in ../records.ts, which the host reads too.
+export { SHUTDOWN_poweroff, SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_crash, SHUTDOWN_watchdog, SHUTDOWN_soft_reset } from "../records";
 
 // ---- xen_version ----
 export const XENVER_version = 0; // returns (major << 16) | minor

@@ -38,6 +38,7 @@
 #define SCHEDOP_poll 3
 #define SHUTDOWN_poweroff 0
 #define SHUTDOWN_reboot 1
+#define SHUTDOWN_suspend 2
 #define SHUTDOWN_crash 3
 #define XENVER_version 0
 #define XENVER_get_features 6
@@ -220,6 +221,10 @@ int xs_init(unsigned long va);
 int xs_read(const char *path, char *buf, int len);
 int xs_write(const char *path, const char *value);
 const char *xs_last_error(void);
+/* XS_WATCH: xenstored sends a watch event for `path` (now and at each change) as a message on the ring,
+ * with the store event channel notified; the next request skips it. xs_pending: a message is unread. */
+int xs_watch(const char *path, const char *token);
+int xs_pending(void);
 /* The same for the node `key` under the directory `dir` (paths up to 160 bytes), a number as decimal. */
 int xs_read_at(const char *dir, const char *key, char *buf, int len);
 int xs_write_at(const char *dir, const char *key, const char *value);

@@ -6,6 +6,7 @@
 #include "pv.h"
 
 #define XS_READ 2
+#define XS_WATCH 4
 #define XS_WRITE 11
 #define XS_WATCH_EVENT 15
 #define XS_ERROR 16
@@ -116,6 +117,14 @@ int xs_write(const char *path, const char *value)
 	char ok[8];
 	return xs_talk(XS_WRITE, path, strlen(path) + 1, value, strlen(value), ok, sizeof ok) < 0 ? -1 : 0;
 }
+
+int xs_watch(const char *path, const char *token)
+{
+	char ok[8];
+	return xs_talk(XS_WATCH, path, strlen(path) + 1, token, strlen(token) + 1, ok, sizeof ok) < 0 ? -1 : 0;
+}
+
+int xs_pending(void) { return xs && xs->rsp_prod != xs->rsp_cons; }
 
 int xs_read_at(const char *dir, const char *key, char *buf, int len)
 {

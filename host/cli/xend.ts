@@ -9,6 +9,7 @@ import type { RelocationOptions } from "../migrate/receive";
 import { DEFAULT_RELOCATION_PORT } from "../migrate/send";
 import { Xend, prepareSocketDir } from "../xend/daemon";
 import { natOptionsFromEnv } from "../devices/net/nat";
+import { checkXendEnv, stopMaxWaitSeconds } from "../xend/env";
 import { request, XendUnavailable } from "../xend/client";
 import { socketPath, xenstoreSocketPath, xendFiles } from "../xend/protocol";
 
@@ -44,9 +45,7 @@ const USAGE = `usage: xend start|stop|status|run
 XEND_SOCKET chooses the socket (default $TMPDIR/xenwasm-UID/xend.sock): one xend per socket.`;
 
 function stopOptions(args: string[]): { mode?: "shutdown" | "save" | "destroy"; dir?: string; maxwait: number } {
-  const o: { mode?: "shutdown" | "save" | "destroy"; dir?: string; maxwait: number } = { maxwait: 300 };
-  const env = Number(process.env.XENDOMAINS_STOP_MAXWAIT);
-  if (Number.isFinite(env) && env > 0) o.maxwait = env;
+  const o: { mode?: "shutdown" | "save" | "destroy"; dir?: string; maxwait: number } = { maxwait: stopMaxWaitSeconds() };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const set = (m: "shutdown" | "save" | "destroy") => { if (o.mode && o.mode !== m) throw new Error(`stop: --${o.mode} and --${m} together`); o.mode = m; };
@@ -69,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
       const mem = process.env.XEND_MEMORY_MIB ?? "2048";
       if (!/^\d{1,7}$/.test(mem) || Number(mem) < 1) throw new Error(`XEND_MEMORY_MIB=${mem}: a positive whole number of MiB`);
       envPort(process.env); // (checked before anything is made)
+      checkXendEnv();
       const xend = await Xend.create(Number(mem));
       // The user-mode NAT on xenbr0 (XEND_NAT=no: none; =restrict: the host only). Guests reach the
       // host's loopback at the gateway address, but not the relocation listener.
@@ -91,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "start": {
       if (argv.length > 1) throw new Error(`start: unexpected argument ${argv[1]}`);
+      checkXendEnv(); // bad settings said here, not only in the log of a child that did not start
       const pid = await running();
       if (pid) { console.log(`xend is already running (pid ${pid})`); return 0; }
       const self = fileURLToPath(import.meta.url);

@@ -9,8 +9,10 @@ import { parseElf } from "../elf";
 import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
 import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
 import { natOptionsFromEnv } from "../devices/net/nat";
-import type { Jit } from "../jit/jit";
+import { jitSettings, type Jit } from "../jit/jit";
 import { XEND_COMMANDS, XmError } from "./xmcmds";
+import { xmManPage } from "./man";
+import { DS_RUNNING, DS_SHUTDOWN, SHUTDOWN_poweroff, SHUTDOWN_crash } from "../../assembly/records";
 
 /** An error whose message is shown as is (after `xm: `). */
 class CliError extends Error {}
@@ -160,7 +162,9 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
   const data = readInput(file);
   const isImage = (data[0] === 0x7f && data[1] === 0x45) || (data.length > 0x206 && data[0x202] === 0x48 && data[0x203] === 0x64);
   let name = "guest";
-  let mem = opts["--memory"] !== undefined ? Number(opts["--memory"]) : 64;
+  const memOpt = opts["--memory"];
+  if (memOpt !== undefined && !(typeof memOpt === "string" && /^\d{1,5}$/.test(memOpt))) throw new CliError(`bad --memory ${memOpt}: whole MiB from 2 to 3072`);
+  let mem = memOpt !== undefined ? Number(memOpt) : 64;
   let kernel = data;
   let ramdisk = typeof opts["--ramdisk"] === "string" ? readInput(opts["--ramdisk"]) : undefined;
   let cmdline = typeof opts["--cmdline"] === "string" ? opts["--cmdline"] : "";
@@ -205,7 +209,7 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
   stdin.on("data", onData);
   stdin.on("error", () => {});
   try {
-    await host.runUntil(() => host.state(dom.domid) !== 1 || detached);
+    await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || detached);
   } finally {
     stdin.off("data", onData);
     if (stdin.isTTY) stdin.setRawMode(false);
@@ -215,21 +219,22 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
   if (detached) { process.stderr.write("\nxm: detached: the domain is gone with this process\n"); return 0; }
   if (opts["--jit-stats"]) process.stderr.write(`xm: jit ${JSON.stringify(jitReport(host.core.jit))}\n`);
   const st = host.state(dom.domid);
-  if (st !== 2) { process.stderr.write("xm: no domain can run\n"); return 1; }
+  if (st !== DS_SHUTDOWN) { process.stderr.write("xm: no domain can run\n"); return 1; }
   const reason = host.shutdownReason(dom.domid);
-  if (reason === 0) return 0;
+  if (reason === SHUTDOWN_poweroff) return 0;
   process.stderr.write(`xm: domain shut down: ${SHUTDOWN_NAMES[reason] ?? reason}\n`);
-  if (reason === 3) process.stderr.write(host.dmesg());
+  if (reason === SHUTDOWN_crash) process.stderr.write(host.dmesg());
   return 1;
 }
 
 const help: Command = {
   name: "help",
   summary: "show the commands, or the help of one command",
-  usage: "xm help [COMMAND]",
-  help: "Without COMMAND, lists the commands; with one, shows how to use it.",
+  usage: "xm help [COMMAND | --man]",
+  help: "Without COMMAND, lists the commands; with one, shows how to use it.\n  --man   every command's page as one man page, xm(1) (man/xm.1 is this: `npm run man` writes it)",
   async run(args) {
     if (args.length === 0) { process.stdout.write(overview()); return 0; }
+    if (args.length === 1 && args[0] === "--man") { process.stdout.write(xmManPage(COMMANDS)); return 0; }
     if (args.length > 1) throw new CliError(`help: too many arguments: ${args.slice(1).join(" ")}`);
     const c = COMMANDS.find((x) => x.name === args[0]);
     if (!c) throw new CliError(`help: unknown command ${args[0]} (see \`xm help\`)`);
@@ -259,6 +264,7 @@ async function main(argv: string[]): Promise<void> {
   if (args.includes("--help") || args.includes("-h")) { args = [name]; name = "help"; }
   const c = COMMANDS.find((x) => x.name === name);
   if (!c) return fail(`unknown command ${name} (see \`xm help\`)`);
+  if (name === "run") { try { jitSettings(); } catch (e) { return fail((e as Error).message); } } // XENWASM_JIT*: the user's setting, said as such
   try {
     process.exitCode = await c.run(args);
   } catch (e) {

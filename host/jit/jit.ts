@@ -13,7 +13,7 @@ export function jitSettings(): { mode: JitMode; threshold: number } {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
   const m = (env.XENWASM_JIT ?? "on").toLowerCase();
   if (m !== "off" && m !== "on" && m !== "force") throw new Error(`XENWASM_JIT=${env.XENWASM_JIT}: expected off, on or force`);
-  const t = env.XENWASM_JIT_THRESHOLD === undefined ? 1000 : Number(env.XENWASM_JIT_THRESHOLD);
+  const t = env.XENWASM_JIT_THRESHOLD === undefined ? 1000 : /^\d{1,5}$/.test(env.XENWASM_JIT_THRESHOLD) ? Number(env.XENWASM_JIT_THRESHOLD) : NaN;
   if (!Number.isInteger(t) || t < 0 || t > 65535) throw new Error(`XENWASM_JIT_THRESHOLD=${env.XENWASM_JIT_THRESHOLD}: expected 0..65535`);
   return { mode: m, threshold: t };
 }
@@ -124,7 +124,7 @@ export class Jit {
   }
 
   /** Discovers and translates the regions of `reqs` (in mode `curMode`) into one module's bytes. */
-  private build(reqs: Req[], curMode: number): { bytes: Uint8Array; meta: Meta[] } | null {
+  private build(reqs: Req[], curMode: number): { bytes: Uint8Array<ArrayBuffer>; meta: Meta[] } | null {
     const t0 = performance.now();
     const is64 = curMode === MM.MODE_LONG64;
     const funcs = [];
@@ -150,7 +150,7 @@ export class Jit {
           const l = b.insns[b.insns.length - 1];
           if (l.form === -1) {
             const d = decode(l.off);
-            const k = d ? `op ${d.op.toString(16)} form ${d.form} pfx ${d.pfx}` : "undecodable";
+            const k = d ? `op ${d.op?.toString(16)} form ${d.form} pfx ${d.pfx}` : "undecodable";
             this.debug.set(k, (this.debug.get(k) ?? 0) + 1);
           }
         }

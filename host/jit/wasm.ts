@@ -111,7 +111,7 @@ function section(out: Bytes, id: number, content: Bytes): void {
 
 /** A module importing env.memory, env.table (a funcref table: the core's, when `table`) and `imports`
  *  (functions), defining and exporting `funcs`. The type of funcs[0] is type 0. */
-export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false): Uint8Array {
+export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false): Uint8Array<ArrayBuffer> {
   const types: string[] = [];
   const typeOf = (p: number[], r: number[]): number => {
     const k = p.join(",") + ">" + r.join(",");

@@ -2,6 +2,7 @@
 // Each side starts with the stream header; records are read as they arrive and checked (CRC, size).
 import type { Socket } from "node:net";
 import { RecordReader, recordParts, streamHeader, StreamError, Record, REC } from "../save/stream";
+import { migrateSendTimeoutMs } from "../xend/env";
 
 export class RecordConn {
   private readonly q: Record[] = [];
@@ -10,7 +11,7 @@ export class RecordConn {
   readonly reader = new RecordReader();
   bytesSent = 0;
   /** How long a send may wait for the peer to take data (XEND_MIGRATE_SEND_TIMEOUT_MS; 60 s). */
-  sendTimeoutMs = Number(process.env.XEND_MIGRATE_SEND_TIMEOUT_MS) > 0 ? Number(process.env.XEND_MIGRATE_SEND_TIMEOUT_MS) : 60000;
+  sendTimeoutMs = migrateSendTimeoutMs();
 
   constructor(readonly sock: Socket) {
     sock.setNoDelay(true);
@@ -88,6 +89,10 @@ export class RecordConn {
   destroy(): void { this.sock.destroy(); }
 }
 
+/** A record's JSON body, which must be an object (its fields are the caller's to check). */
 export const json = <T>(r: Record): T => {
-  try { return JSON.parse(new TextDecoder().decode(r.body)) as T; } catch { throw new StreamError(`bad record ${r.type}`); }
+  let v: unknown;
+  try { v = JSON.parse(new TextDecoder().decode(r.body)); } catch { throw new StreamError(`bad record ${r.type}`); }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new StreamError(`bad record ${r.type}: not a JSON object`);
+  return v as T;
 };

@@ -161,13 +161,13 @@ export async function migrate(src: MigrateSource, id: number, o: MigrateOptions)
     sum.phases.send = tSent - tRec;
     const restored = json<{ restoreMs?: number }>(await conn.expect(REC.RESTORED, 60000));
     const tRestored = performance.now();
-    sum.phases.restore = restored.restoreMs ?? 0;
+    sum.phases.restore = typeof restored.restoreMs === "number" && Number.isFinite(restored.restoreMs) ? restored.restoreMs : 0;
     sum.phases.restoreWait = tRestored - tSent - sum.phases.restore;
     const tc = performance.timeOrigin + performance.now();
     await conn.send(REC.COMMIT);
     committed = true; // from here on the domain is the receiver's
     const dn = json<{ tCommit: number; tDone: number }>(await conn.expect(REC.DONE, 30000));
-    if (process.env.XEND_MIGRATE_TRACE) console.error(`commit sent ${tc.toFixed(1)}, received +${(dn.tCommit - tc).toFixed(1)}, done sent +${(dn.tDone - tc).toFixed(1)}, done received +${(performance.timeOrigin + performance.now() - tc).toFixed(1)}`);
+    if (process.env.XEND_MIGRATE_TRACE && typeof dn.tCommit === "number" && typeof dn.tDone === "number") console.error(`commit sent ${tc.toFixed(1)}, received +${(dn.tCommit - tc).toFixed(1)}, done sent +${(dn.tDone - tc).toFixed(1)}, done received +${(performance.timeOrigin + performance.now() - tc).toFixed(1)}`);
     const tDone = performance.now();
     sum.phases.commit = tDone - tRestored;
     sum.downtimeMs = tDone - tSusp;

@@ -5,11 +5,9 @@
 import { MM } from "../core";
 import type { XenHost, DomainHandle, AdoptSpec } from "../pv/host";
 import { StreamWriter, readStream, REC, StreamError, Record } from "./stream";
+import { D_STATE, D_SHUTDOWN_REASON, D_WIDTH, D_NR_VCPUS, D_MAX_PAGES, D_CONSOLE_MFN, D_STORE_MFN, DS_SHUTDOWN, SHUTDOWN_suspend } from "../../assembly/records";
 
 const DOMAIN_SIZE = MM.DOMAIN_SIZE, VCPU_SIZE = MM.VCPU_SIZE;
-const D_STATE = 0, D_SHUTDOWN_REASON = 4, D_WIDTH = 8, D_NR_VCPUS = 12, D_MAX_PAGES = 20;
-const D_CONSOLE_MFN = 204, D_STORE_MFN = 212;
-const SHUTDOWN_SUSPEND = 2;
 /** Machine frames of a 4 GiB machine: the most a sender's frame number can be. */
 const MAX_MFNS = 1 << 20;
 /** Bytes of one page in a PAGES record: u32 mfn + 4096 bytes. */
@@ -63,7 +61,7 @@ export function domainRecords(host: XenHost, domid: number, toolstack?: unknown)
   if (!h) throw new StreamError(`no such domain ${domid}`);
   const drec = x.hv_domain_addr(domid);
   let v = host.core.view();
-  if (v.getUint32(drec + D_STATE, true) !== 2 || v.getUint32(drec + D_SHUTDOWN_REASON, true) !== SHUTDOWN_SUSPEND) throw new StreamError("the domain has not suspended itself");
+  if (v.getUint32(drec + D_STATE, true) !== DS_SHUTDOWN || v.getUint32(drec + D_SHUTDOWN_REASON, true) !== SHUTDOWN_suspend) throw new StreamError("the domain has not suspended itself");
   const frames = frameList(host, domid); // also brings the loaded vCPU's record up to date
   v = host.core.view();
   const width = v.getUint32(drec + D_WIDTH, true), nv = v.getUint32(drec + D_NR_VCPUS, true);

@@ -19,6 +19,8 @@ import { takeLock, LockHeld } from "./lock";
 import { parseConfig, DomainConfig, MEMORY_MAX_MIB } from "./config";
 import { Framer } from "../devices/xenstore/wire";
 import { hotplugRequest, HotplugRequest } from "./hotplug";
+import { suspendTimeoutMs } from "./env";
+import { DS_RUNNING, DS_SHUTDOWN, SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_crash } from "../../assembly/records";
 import { readRegular } from "./files";
 import { validateToolstack, checkPaths, ToolstackRecord } from "./incoming";
 import { saveMac, secretForLoopback } from "./secret";
@@ -29,8 +31,6 @@ import { loadKernelImageAsync } from "../pv/image";
 const CONSOLE_LOG_BYTES = 64 * 1024;
 /** The global VIRQs a domain can be made the handler of (xen.h numbers). */
 const GLOBAL_VIRQS: Record<string, number> = { console: 2, dom_exc: 3 };
-const STATE_RUNNING = 1, STATE_SHUTDOWN = 2, SHUTDOWN_SUSPEND = 2;
-const SUSPEND_TIMEOUT_MS = Number(process.env.XEND_SUSPEND_TIMEOUT_MS) > 0 ? Number(process.env.XEND_SUSPEND_TIMEOUT_MS) : 30000;
 
 
 interface Dom {
@@ -93,14 +93,14 @@ export class Xend {
   // Domains that shut down: their on_poweroff / on_reboot / on_crash action.
   private reap(): void {
     for (const [id, d] of this.doms) {
-      if (this.host.state(id) !== STATE_SHUTDOWN) continue;
+      if (this.host.state(id) !== DS_SHUTDOWN) continue;
       const reason = this.host.shutdownReason(id);
-      if (reason === SHUTDOWN_SUSPEND) continue; // the saver (or migration) takes it from here
+      if (reason === SHUTDOWN_suspend) continue; // the saver (or migration) takes it from here
       if (d.reaped) continue;
       d.reaped = true;
-      const action = reason === 1 ? d.cfg.on_reboot : reason === 3 ? d.cfg.on_crash : d.cfg.on_poweroff;
+      const action = reason === SHUTDOWN_reboot ? d.cfg.on_reboot : reason === SHUTDOWN_crash ? d.cfg.on_crash : d.cfg.on_poweroff;
       this.logLine(d, `[xend] domain ${d.cfg.name} (${id}) shut down: ${SHUTDOWN_NAMES[reason] ?? reason}; ${action}`);
-      this.host.logLine(`d${id}: domain ${d.cfg.name} shut down: ${SHUTDOWN_NAMES[reason] ?? reason}; on_${reason === 1 ? "reboot" : reason === 3 ? "crash" : "poweroff"} = ${action}`);
+      this.host.logLine(`d${id}: domain ${d.cfg.name} shut down: ${SHUTDOWN_NAMES[reason] ?? reason}; on_${reason === SHUTDOWN_reboot ? "reboot" : reason === SHUTDOWN_crash ? "crash" : "poweroff"} = ${action}`);
       if (action === "preserve") { d.waiters.splice(0).forEach((w) => w()); continue; }
       this.destroy(id);
       if ((action === "restart" || action === "rename-restart" || action === "coredump-restart") && d.restarts < 10) {
@@ -183,11 +183,11 @@ export class Xend {
   private stateLetters(id: number): string {
     const x = this.host.core.x;
     const st = this.host.state(id);
-    const r = st === STATE_RUNNING && !x.hv_domain_blocked(id) && !x.hv_domain_paused(id) ? "r" : "-";
-    const b = st === STATE_RUNNING && x.hv_domain_blocked(id) && !x.hv_domain_paused(id) ? "b" : "-";
+    const r = st === DS_RUNNING && !x.hv_domain_blocked(id) && !x.hv_domain_paused(id) ? "r" : "-";
+    const b = st === DS_RUNNING && x.hv_domain_blocked(id) && !x.hv_domain_paused(id) ? "b" : "-";
     const p = x.hv_domain_paused(id) ? "p" : "-";
-    const s = st === STATE_SHUTDOWN ? "s" : "-";
-    const c = st === STATE_SHUTDOWN && this.host.shutdownReason(id) === 3 ? "c" : "-";
+    const s = st === DS_SHUTDOWN ? "s" : "-";
+    const c = st === DS_SHUTDOWN && this.host.shutdownReason(id) === SHUTDOWN_crash ? "c" : "-";
     return r + b + p + s + c + "-";
   }
 
@@ -204,7 +204,7 @@ export class Xend {
         maxMiB: d.cfg.maxmem, weight: d.weight, cap: d.cap, disks: d.cfg.disks.map((k) => `${k.vdev}:${k.target}`),
         uptime: (Date.now() - d.created) / 1000, vifs: d.handle.vifs.map((v) => ({ devid: v.devid, mac: v.mac, bridge: this.host.bridge.name })),
         config: (({ warnings: _w, ...c }) => ({ ...c, vifs: c.vifs.map((v, i) => ({ ...v, mac: d.handle.vifs[i]?.mac ?? v.mac, devid: d.handle.vifs[i]?.devid ?? v.devid })) }))(d.cfg),
-        ...(this.host.state(id) === STATE_SHUTDOWN ? { shutdownReason: SHUTDOWN_NAMES[this.host.shutdownReason(id)] ?? String(this.host.shutdownReason(id)) } : {}),
+        ...(this.host.state(id) === DS_SHUTDOWN ? { shutdownReason: SHUTDOWN_NAMES[this.host.shutdownReason(id)] ?? String(this.host.shutdownReason(id)) } : {}),
       });
     }
     return rows;
@@ -239,17 +239,17 @@ export class Xend {
   // ---- save and restore ----
   /** Ask a domain to suspend itself (control/shutdown = "suspend") and wait until it has; resolves
    * with the time (performance.now()) right after the run slice in which it suspended. */
-  async suspend(id: number, timeoutMs = SUSPEND_TIMEOUT_MS): Promise<number> {
+  async suspend(id: number, timeoutMs = suspendTimeoutMs()): Promise<number> {
     const d = this.doms.get(id)!;
     const x = this.host.core.x;
-    if (this.host.state(id) !== STATE_RUNNING) throw new Error(`${d.cfg.name} is not running`);
+    if (this.host.state(id) !== DS_RUNNING) throw new Error(`${d.cfg.name} is not running`);
     if (x.hv_domain_paused(id)) throw new Error(`${d.cfg.name} is paused: unpause it first (its kernel must answer the suspend request)`);
     this.host.store.write(`/local/domain/${id}/control/shutdown`, "suspend");
     this.wake();
     const t = await new Promise<number | undefined>((res) => {
       const timer = setTimeout(() => { this.sliceWatchers.delete(w); res(undefined); }, timeoutMs);
       const w = (now: number) => {
-        if (this.host.state(id) !== STATE_SHUTDOWN) return;
+        if (this.host.state(id) !== DS_SHUTDOWN) return;
         this.sliceWatchers.delete(w);
         clearTimeout(timer);
         res(now);
@@ -260,7 +260,7 @@ export class Xend {
       this.host.store.write(`/local/domain/${id}/control/shutdown`, "");
       throw new Error(`${d.cfg.name} did not suspend within ${timeoutMs / 1000} s (does its kernel support PV suspend?)`);
     }
-    if (this.host.shutdownReason(id) !== SHUTDOWN_SUSPEND) throw new Error(`${d.cfg.name} shut down (${SHUTDOWN_NAMES[this.host.shutdownReason(id)]}) instead of suspending`);
+    if (this.host.shutdownReason(id) !== SHUTDOWN_suspend) throw new Error(`${d.cfg.name} shut down (${SHUTDOWN_NAMES[this.host.shutdownReason(id)]}) instead of suspending`);
     return t;
   }
 
@@ -495,6 +495,7 @@ export class Xend {
       case "migrate": {
         const id = this.find(req.dom);
         const port = req.port ?? DEFAULT_RELOCATION_PORT;
+        if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad port ${port}: 1 to 65535`);
         const secret = isLoopbackHost(req.host) ? secretForLoopback(port, this.secret) : this.secret;
         const sum = await migrate(this, id, { host: req.host, port, live: !!req.live, secret, progress: progressTo(sock) });
         return { ok: true, data: sum };

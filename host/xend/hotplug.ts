@@ -11,8 +11,8 @@ import {
   attachDisk, attachVif, findDisk, findVif, beginDetach, cancelDetach, frontendReleased, finishDetach, deviceRow, diskDevid, Device,
 } from "../pv/hotplug";
 
-const DETACH_TIMEOUT_MS = Number(process.env.XEND_DETACH_TIMEOUT_MS) > 0 ? Number(process.env.XEND_DETACH_TIMEOUT_MS) : 10000;
-const STATE_RUNNING = 1;
+import { detachTimeoutMs } from "./env";
+import { DS_RUNNING } from "../../assembly/records";
 
 export type HotplugRequest = Extract<Request, { op: "block-attach" | "block-detach" | "block-list" | "network-attach" | "network-detach" | "network-list" }>;
 export const HOTPLUG_OPS: readonly string[] = ["block-attach", "block-detach", "block-list", "network-attach", "network-detach", "network-list"];
@@ -41,7 +41,7 @@ export async function hotplugRequest(env: HotplugEnv, id: number, cfg: DomainCon
   const h = host.domains.get(id);
   if (!h) throw new Error(`no such domain: ${req.dom}`);
   const running = (what: string) => {
-    if (host.state(id) !== STATE_RUNNING) throw new Error(`${what}: ${cfg.name} is not running`);
+    if (host.state(id) !== DS_RUNNING) throw new Error(`${what}: ${cfg.name} is not running`);
   };
   switch (req.op) {
     case "block-list": return h.disks.map((b) => deviceRow(host, id, b)) as DeviceRow[];
@@ -99,8 +99,9 @@ async function detach(env: HotplugEnv, id: number, cfg: DomainConfig, dev: Devic
   detaching.add(dev);
   beginDetach(host, dev);
   env.wake();
+  const timeoutMs = detachTimeoutMs();
   const released = await new Promise<boolean>((res) => {
-    const timer = setTimeout(() => { env.sliceWatchers.delete(w); res(false); }, DETACH_TIMEOUT_MS);
+    const timer = setTimeout(() => { env.sliceWatchers.delete(w); res(false); }, timeoutMs);
     const w = () => {
       if (host.domains.has(id) && !frontendReleased(host, dev)) return;
       env.sliceWatchers.delete(w);
@@ -113,7 +114,7 @@ async function detach(env: HotplugEnv, id: number, cfg: DomainConfig, dev: Devic
   if (!host.domains.has(id)) return; // the domain went away meanwhile: its devices went with it
   if (!released) {
     cancelDetach(host, dev);
-    throw new Error(`${cfg.name} did not release ${what} within ${DETACH_TIMEOUT_MS / 1000} s; it stays attached (-f removes it anyway)`);
+    throw new Error(`${cfg.name} did not release ${what} within ${timeoutMs / 1000} s; it stays attached (-f removes it anyway)`);
   }
   finishDetach(host, id, dev);
   env.log(`domain ${cfg.name} (${id}): ${what} detached`);

@@ -1,6 +1,7 @@
 // Run our PV test guests (guests/build/pv-*.elf) in a private host and collect their consoles.
 import { readFileSync } from "node:fs";
 import { XenHost, DomainHandle } from "../../host/pv/host";
+import { DS_RUNNING, DS_SHUTDOWN } from "../../assembly/records";
 
 export interface GuestRun { host: XenHost; dom: DomainHandle; output: string; state: number; reason: number }
 
@@ -17,7 +18,7 @@ export async function runGuest(name: string, bits: 32 | 64, memoryMiB = 16, time
   const host = await XenHost.create(256);
   const { dom, out } = await startGuest(host, name, bits, memoryMiB);
   const t0 = Date.now();
-  await host.runUntil(() => host.state(dom.domid) !== 1 || Date.now() - t0 > timeoutMs);
+  await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > timeoutMs);
   return { host, dom, output: out(), state: host.state(dom.domid), reason: host.shutdownReason(dom.domid) };
 }
 
@@ -31,6 +32,6 @@ export async function runPair(name: string, bits: 32 | 64, timeoutMs = 20000): P
     return d;
   });
   const t0 = Date.now();
-  await host.runUntil(() => doms.every((d) => host.state(d.domid) !== 1) || Date.now() - t0 > timeoutMs);
-  return { host, out: outs.map((o) => o.join("")), reasons: doms.map((d) => host.state(d.domid) === 2 ? host.shutdownReason(d.domid) : -1) };
+  await host.runUntil(() => doms.every((d) => host.state(d.domid) !== DS_RUNNING) || Date.now() - t0 > timeoutMs);
+  return { host, out: outs.map((o) => o.join("")), reasons: doms.map((d) => host.state(d.domid) === DS_SHUTDOWN ? host.shutdownReason(d.domid) : -1) };
 }

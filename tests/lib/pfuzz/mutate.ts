@@ -53,7 +53,7 @@ export interface MutateOptions {
 
 /** One to four mutations of `src` (never modified): bit flips, random bytes, inserts, deletes,
  * interesting integers at (field) offsets, truncation, splicing, duplicated chunks, tokens. */
-export function mutate(rng: Rng, src: Uint8Array, o: MutateOptions = {}): Uint8Array {
+export function mutate(rng: Rng, src: Uint8Array, o: MutateOptions = {}): Uint8Array<ArrayBuffer> {
   let b = src.slice();
   const maxLen = o.maxLen ?? Math.max(1 << 16, src.length * 2);
   const rounds = 1 + rng.below(4);
@@ -120,7 +120,7 @@ export function mutate(rng: Rng, src: Uint8Array, o: MutateOptions = {}): Uint8A
   return b;
 }
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
+export function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   const n = parts.reduce((a, p) => a + p.length, 0);
   const out = new Uint8Array(n);
   let o = 0;

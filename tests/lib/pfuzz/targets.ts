@@ -117,7 +117,7 @@ const elf: Target<Seeds> = {
   clear: "Error (host/elf.ts throws Error with one line)",
   async setup() {
     const names = ["hello-32.elf", "hello-64.elf", "exit3-32.elf", "exit3-64.elf", "crc32-small-32.elf", "crc32-small-64.elf"];
-    return seedsOf(names.map((n) => { try { return guest(n); } catch { return undefined; } }).filter((x): x is Uint8Array => !!x));
+    return seedsOf(names.map((n) => { try { return guest(n); } catch { return undefined; } }).filter((x): x is Uint8Array<ArrayBuffer> => !!x));
   },
   input: (rng, s) => fromSeeds(rng, s),
   run(b) {
@@ -417,7 +417,7 @@ function migrationRecords(saved: Uint8Array): Rec[] {
 }
 
 /** The bytes to send: `input` with the HMAC in place of AUTH_MARK (CRCs made again where they were right). */
-function authenticate(input: Uint8Array, nonce: Uint8Array): Uint8Array {
+function authenticate(input: Uint8Array, nonce: Uint8Array): Uint8Array<ArrayBuffer> {
   const b = input.slice();
   const mark = te.encode(AUTH_MARK), mac = te.encode(authFor(SECRET, nonce));
   const dv = new DataView(b.buffer);

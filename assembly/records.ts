@@ -1,0 +1,60 @@
+// The core's records and numbers that the host reads too, shared by the core (AssemblyScript) and the
+// host (TypeScript imports this very file, as it does memmap.ts). Plain integer constants only, so that
+// both compilers accept it. Change a layout here and both sides follow; bump CORE_ABI_VERSION whenever
+// an export, a record layout or a number here changes meaning, so that a host never drives a core
+// built from other sources (core_abi_version(), checked by host/core.ts; tests/abi.test.ts).
+
+export const CORE_ABI_VERSION = 1;
+
+// ---- domain record (DOMAIN_SIZE bytes at DOMAIN_TABLE + domid * DOMAIN_SIZE: hv_domain_addr) ----
+export const D_STATE = 0; // u32 DS_*
+export const D_SHUTDOWN_REASON = 4; // u32 SHUTDOWN_* (valid in DS_SHUTDOWN)
+export const D_WIDTH = 8; // u32 32 or 64
+export const D_NR_VCPUS = 12; // u32
+export const D_VCPU0 = 16; // u32 index of vCPU 0 in VCPU_TABLE (vCPUs of a domain are consecutive)
+export const D_MAX_PAGES = 20; // u32
+export const D_TOT_PAGES = 24; // u32
+export const D_SHARED_INFO = 28; // u32 machine address of shared_info
+export const D_VM_ASSIST = 32; // u32 VMASST bits
+export const D_PRIVILEGED = 36; // u32 1 for dom0
+export const D_GNT_FRAMES = 40; // u32 number of grant-table frames set up
+export const D_GNT_FRAME0 = 44; // u32[32] machine addresses of the grant-table frames
+export const D_GNT_VERSION = 172; // u32
+export const D_CPU_NS = 176; // u64 CPU time used
+export const D_WEIGHT = 184; // u32
+export const D_CAP = 188; // u32 % of one CPU, 0 = none
+export const D_PAUSE_COUNT = 192; // u32 toolstack pauses
+export const D_SHUTDOWN_CODE = 196; // u32 from SCHEDOP_shutdown_code
+export const D_START_INFO = 200; // u32 machine address of start_info
+export const D_CONSOLE_MFN = 204; // u32
+export const D_CONSOLE_EVTCHN = 208; // u32
+export const D_STORE_MFN = 212; // u32
+export const D_STORE_EVTCHN = 216; // u32
+export const D_PASS = 224; // u64 credit scheduler: virtual time consumed (CPU ns * 256 / weight)
+export const D_WIN_START = 240; // u64 cap accounting: start of the current window (system time ns)
+export const D_WIN_NS = 248; // u64 CPU ns used in that window
+export const D_TIME_OFFSET = 256; // i64 the domain's system time = the hypervisor's + this (restore keeps it running on)
+export const D_INSNS = 232; // u64 instructions executed
+// What the core has set aside for the domain, counted where it is handed out (bench:density):
+export const D_CORE_REC_BYTES = 264; // u64 its records: domain, vCPU and event-channel slots, frame-table records of its frames
+export const D_CORE_FRAME_BYTES = 272; // u64 the machine frames it owns (its RAM and every other frame)
+// Grant tables v2: the status frames (grant_status_t, 2048 a frame; one per 8 grant frames).
+export const D_GNT_NSTATUS = 280; // u32 number of status frames (0 unless the table is v2)
+export const D_GNT_STATUS0 = 284; // u32[4] machine addresses of the status frames
+export const GNT_MAX_STATUS = 4;
+// FIFO event channels (event/evtchn.ts): on once EVTCHNOP_init_control succeeded, until EVTCHNOP_reset.
+export const D_EVTCHN_FIFO = 300; // u32 1 = the FIFO ABI is in use
+export const D_FIFO_ARRAY = 304; // u32 machine address of the event array's page (0 = none yet)
+
+export const DS_FREE = 0;
+export const DS_RUNNING = 1; // may run (vCPUs may still be blocked or paused)
+export const DS_SHUTDOWN = 2; // shut down: keeps its memory until destroyed
+export const DS_DYING = 3;
+
+// Why a domain shut down (D_SHUTDOWN_REASON; Xen's sched.h SHUTDOWN_*).
+export const SHUTDOWN_poweroff = 0;
+export const SHUTDOWN_reboot = 1;
+export const SHUTDOWN_suspend = 2;
+export const SHUTDOWN_crash = 3;
+export const SHUTDOWN_watchdog = 4;
+export const SHUTDOWN_soft_reset = 5;
