@@ -48,6 +48,8 @@ export const GNT_MAX_STATUS = 4;
 // FIFO event channels (event/evtchn.ts): on once EVTCHNOP_init_control succeeded, until EVTCHNOP_reset.
 export const D_EVTCHN_FIFO = 300; // u32 1 = the FIFO ABI is in use
 export const D_FIFO_ARRAY = 304; // u32 machine address of the event array's page (0 = none yet)
+// SMP: the scheduler's round-robin cursor over the domain's vCPUs (the id after the one it ran last).
+export const D_VCPU_RR = 308; // u32
 
 export const DS_FREE = 0;
 export const DS_RUNNING = 1; // may run (vCPUs may still be blocked or paused)
@@ -106,6 +108,8 @@ export const VF_BLOCKED = 2; // SCHEDOP_block: waits for an event
 export const VF_KERNEL = 4; // 64-bit guests: running the guest kernel (else guest user)
 export const VF_POLLING = 8; // SCHEDOP_poll
 export const VF_IN_FAILSAFE = 16;
+export const VF_INITIALISED = 32; // has a context (vCPU 0 from the builder, others from VCPUOP_initialise)
+export const VF_FRESH = 64; // VCPUOP_initialise gave it selectors not loaded yet: loaded when it is first scheduled
 
 @inline export function vcpu(i: u32): i32 { return VCPU_TABLE + (i as i32) * VCPU_SIZE; }
 

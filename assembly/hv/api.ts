@@ -9,7 +9,7 @@ import {
   dom, domU32, setDomU32, domExists, domIs64, vcpu, current, vcpuSave, D_STATE, D_SHUTDOWN_REASON,
   D_SHARED_INFO, D_START_INFO, D_NR_VCPUS, D_VCPU0, D_TOT_PAGES, D_MAX_PAGES, D_PRIVILEGED, D_VM_ASSIST,
   D_CONSOLE_MFN, D_CONSOLE_EVTCHN, D_STORE_MFN, D_STORE_EVTCHN, D_PAUSE_COUNT, D_INSNS, D_SHUTDOWN_CODE,
-  V_FLAGS, VF_ONLINE, VF_KERNEL, V_CR3_KERNEL, V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, domainsInit,
+  V_FLAGS, VF_ONLINE, VF_KERNEL, VF_INITIALISED, V_CR3_KERNEL, V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, domainsInit,
   domU64, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
 } from "../domain/domain";
 import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, m2pSet, NO_FRAME, mfnValid } from "../domain/frames";
@@ -86,6 +86,9 @@ export function hv_setup_shared_info(d: u32): i32 {
   setDomU32(d, D_SHARED_INFO, si as u32);
   const sz = domIs64(d) ? W64_VCPU_INFO_SIZE : W32_VCPU_INFO_SIZE;
   for (let i = 0; i < LEGACY_MAX_VCPUS; i++) store<u8>(si + i * sz + VI_MASK, 1);
+  // Each vCPU's vcpu_info is shared_info.vcpu_info[id] until it registers one of its own.
+  const nv = domU32(d, D_NR_VCPUS);
+  for (let i: u32 = 0; i < nv && i < (LEGACY_MAX_VCPUS as u32); i++) store<u64>(vcpu(domU32(d, D_VCPU0) + i) + V_VCPU_INFO, (si + (i as i32) * sz) as u64);
   updateWallclock(d);
   return m as i32;
 }
@@ -131,13 +134,13 @@ export function hv_vcpu_boot(d: u32, vc: u32, rip: u64, rsp: u64, rsi: u64, topM
     seg(v, SEG_CS, 0xe033, 0x209b | 0x8000 | 0x60);
     seg(v, SEG_SS, 0xe02b, 0x4093 | 0x8000 | 0x60);
     store<i32>(v + CPU_CPL, 3);
-    store<u32>(v + V_FLAGS, (vc == 0 ? VF_ONLINE : 0) | VF_KERNEL);
+    store<u32>(v + V_FLAGS, (vc == 0 ? VF_ONLINE : 0) | VF_KERNEL | VF_INITIALISED);
   } else {
     store<u64>(v + CPU_EFER, 0x800); // NXE (legacy PAE paging)
     seg(v, SEG_CS, 0xe019, 0x409b | 0x8000 | 0x20);
     for (let s = 0; s < 6; s++) if (s != SEG_CS) seg(v, s, 0xe021, 0x4093 | 0x8000 | 0x20);
     store<i32>(v + CPU_CPL, 1);
-    store<u32>(v + V_FLAGS, vc == 0 ? VF_ONLINE : 0);
+    store<u32>(v + V_FLAGS, (vc == 0 ? VF_ONLINE : 0) | VF_INITIALISED);
   }
   store<u64>(v + V_CR3_KERNEL, (topMfn as u64) << 12);
   store<u64>(v + V_KERNEL_SS, is64 ? 0xe02b : 0xe021);
