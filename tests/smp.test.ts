@@ -5,6 +5,8 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { XenHost } from "../host/pv/host";
 import { guestPath } from "./lib/pvrun";
+import { join } from "node:path";
+import { linuxKernel, busyboxInitramfs } from "./lib/linux";
 
 async function runSmp(bits: 32 | 64, vcpus: number): Promise<{ out: string; dmesg: string; state: number; reason: number; host: XenHost; domid: number }> {
   const host = await XenHost.create(256);
@@ -33,5 +35,50 @@ for (const bits of [64, 32] as const) {
     });
   }
 }
+
+// Debian's Linux with vcpus=2: it brings vCPU 1 up (VCPUOP_initialise, its IPIs, timer and runstate),
+// user space sees two CPUs, and two busy processes run on both of them (each CPU's user time in
+// /proc/stat grows while they run).
+const WORK = join(process.cwd(), "tests", "build", "linux-smp");
+const cpuTimes = (s: string, tag: string) => {
+  const m = new Map<string, number>();
+  for (const l of s.split("\n")) {
+    const r = new RegExp(`^${tag} (cpu\\d+) (\\d+) (\\d+) (\\d+)`).exec(l.trim());
+    if (r) m.set(r[1], Number(r[2]) + Number(r[3]) + Number(r[4]));
+  }
+  return m;
+};
+test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs on both", async () => {
+  const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(WORK, [
+    'echo "xenwasm: smp user space"',
+    "mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev",
+    'echo "nproc: $(nproc)"',
+    'echo "cpuinfo: $(grep -c ^processor /proc/cpuinfo)"',
+    'echo "online: $(cat /sys/devices/system/cpu/online)"',
+    "grep '^cpu[0-9]' /proc/stat | sed 's/^/before /'",
+    "spin() { i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; }",
+    "spin & spin & wait",
+    "grep '^cpu[0-9]' /proc/stat | sed 's/^/after /'",
+    'echo "xenwasm: smp done"',
+    "poweroff -f",
+  ])));
+  const host = await XenHost.create(512);
+  let out = "";
+  const dom = host.createDomain("linux-smp", new Uint8Array(readFileSync(linuxKernel())), {
+    memoryMiB: 256, vcpus: 2, ramdisk, cmdline: "console=hvc0 quiet",
+  });
+  dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
+  const t0 = Date.now();
+  await host.runUntil(() => out.includes("xenwasm: smp done") || host.state(dom.domid) !== 1 || Date.now() - t0 > 400000);
+  if (process.env.SMP_SHOW) console.log(out);
+  assert.match(out, "xenwasm: smp user space", out.slice(-4000) + host.dmesg());
+  assert.match(out, "nproc: 2");
+  assert.match(out, "cpuinfo: 2");
+  assert.match(out, "online: 0-1", out.slice(-3000));
+  const before = cpuTimes(out, "before"), after = cpuTimes(out, "after");
+  assert.equal([...after.keys()], ["cpu0", "cpu1"], out.slice(-2000));
+  for (const c of ["cpu0", "cpu1"]) assert.ok(after.get(c)! - before.get(c)! >= 20, `${c} ran the workload: ${before.get(c)} -> ${after.get(c)} ticks`);
+  host.destroyDomain(dom.domid);
+});
 
 test.run();
