@@ -7,6 +7,7 @@ import { XenHost } from "../host/pv/host";
 import { guestPath } from "./lib/pvrun";
 import { join } from "node:path";
 import { linuxKernel, busyboxInitramfs } from "./lib/linux";
+import { saveDomain, restoreDomain } from "../host/save/save";
 
 async function runSmp(bits: 32 | 64, vcpus: number): Promise<{ out: string; dmesg: string; state: number; reason: number; host: XenHost; domid: number }> {
   const host = await XenHost.create(256);
@@ -38,7 +39,8 @@ for (const bits of [64, 32] as const) {
 
 // Debian's Linux with vcpus=2: it brings vCPU 1 up (VCPUOP_initialise, its IPIs, timer and runstate),
 // user space sees two CPUs, and two busy processes run on both of them (each CPU's user time in
-// /proc/stat grows while they run).
+// /proc/stat grows while they run). Then it is suspended, saved and restored in another host with both
+// vCPUs (Linux takes vCPU 1 down and up again on resume), counts on and still has two CPUs.
 const WORK = join(process.cwd(), "tests", "build", "linux-smp");
 const cpuTimes = (s: string, tag: string) => {
   const m = new Map<string, number>();
@@ -48,28 +50,37 @@ const cpuTimes = (s: string, tag: string) => {
   }
   return m;
 };
+const ticks = (s: string) => [...s.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+const cpus = () => [
+  'echo "nproc: $(nproc)"',
+  'echo "cpuinfo: $(grep -c ^processor /proc/cpuinfo)"',
+  'echo "online: $(cat /sys/devices/system/cpu/online)"',
+];
+let host: XenHost, out = "", domid = 0;
+
 test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs on both", async () => {
   const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(WORK, [
-    'echo "xenwasm: smp user space"',
     "mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev",
-    'echo "nproc: $(nproc)"',
-    'echo "cpuinfo: $(grep -c ^processor /proc/cpuinfo)"',
-    'echo "online: $(cat /sys/devices/system/cpu/online)"',
+    'echo "xenwasm: smp user space"',
+    ...cpus(),
     "grep '^cpu[0-9]' /proc/stat | sed 's/^/before /'",
     "spin() { i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; }",
     "spin & spin & wait",
     "grep '^cpu[0-9]' /proc/stat | sed 's/^/after /'",
-    'echo "xenwasm: smp done"',
+    "i=0",
+    "while [ $i -lt 12 ]; do i=$((i+1)); echo \"tick $i\"; sleep 0.3; done",
+    'echo "restored:"',
+    ...cpus(),
     "poweroff -f",
   ])));
-  const host = await XenHost.create(512);
-  let out = "";
+  host = await XenHost.create(512);
   const dom = host.createDomain("linux-smp", new Uint8Array(readFileSync(linuxKernel())), {
     memoryMiB: 256, vcpus: 2, ramdisk, cmdline: "console=hvc0 quiet",
   });
+  domid = dom.domid;
   dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
   const t0 = Date.now();
-  await host.runUntil(() => out.includes("xenwasm: smp done") || host.state(dom.domid) !== 1 || Date.now() - t0 > 400000);
+  await host.runUntil(() => ticks(out).length >= 2 || host.state(dom.domid) !== 1 || Date.now() - t0 > 400000);
   if (process.env.SMP_SHOW) console.log(out);
   assert.match(out, "xenwasm: smp user space", out.slice(-4000) + host.dmesg());
   assert.match(out, "nproc: 2");
@@ -78,7 +89,53 @@ test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs 
   const before = cpuTimes(out, "before"), after = cpuTimes(out, "after");
   assert.equal([...after.keys()], ["cpu0", "cpu1"], out.slice(-2000));
   for (const c of ["cpu0", "cpu1"]) assert.ok(after.get(c)! - before.get(c)! >= 20, `${c} ran the workload: ${before.get(c)} -> ${after.get(c)} ticks`);
-  host.destroyDomain(dom.domid);
+  assert.is(host.state(domid), 1, "running");
+});
+
+test("Linux with two vCPUs suspends, is saved, restored in a new host with both, counts on, still has two CPUs", async () => {
+  host.store.write(`/local/domain/${domid}/control/shutdown`, "suspend");
+  let t0 = Date.now();
+  await host.runUntil(() => host.state(domid) !== 1 || Date.now() - t0 > 60000);
+  assert.is(host.state(domid), 2, out.slice(-2000) + host.dmesg());
+  assert.is(host.shutdownReason(domid), 2, "suspend");
+  const stream = saveDomain(host, domid);
+  const before = ticks(out);
+  host.destroyDomain(domid);
+  const b = await XenHost.create(512);
+  const r = restoreDomain(b, stream);
+  assert.is(b.core.x.hv_domain_vcpus(r.domid), 2);
+  let o2 = "";
+  r.onConsole = (x) => { o2 += new TextDecoder().decode(x); };
+  t0 = Date.now();
+  await b.runUntil(() => b.state(r.domid) !== 1 || Date.now() - t0 > 180000);
+  if (process.env.SMP_SHOW) console.log(o2);
+  const all = [...before, ...ticks(o2)];
+  assert.equal(all, Array.from({ length: 12 }, (_, i) => i + 1), "no gap, no repeat: " + all.join(",") + o2.slice(-2000) + b.dmesg());
+  assert.match(o2, /restored:\s+nproc: 2\s+cpuinfo: 2\s+online: 0-1/, o2.slice(-2000));
+  assert.is(b.state(r.domid), 2, "shut down");
+  assert.is(b.shutdownReason(r.domid), 0, "poweroff");
+  b.destroyDomain(r.domid);
+});
+
+test("Debian's Linux with vcpus=4 has four CPUs", async () => {
+  const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(WORK + "-4", [
+    "mount -t sysfs sysfs /sys",
+    ...cpus(),
+    "poweroff -f",
+  ])));
+  const h = await XenHost.create(512);
+  let o = "";
+  const dom = h.createDomain("linux-smp4", new Uint8Array(readFileSync(linuxKernel())), {
+    memoryMiB: 256, vcpus: 4, ramdisk, cmdline: "console=hvc0 quiet",
+  });
+  dom.onConsole = (b) => { o += new TextDecoder().decode(b); };
+  const t0 = Date.now();
+  await h.runUntil(() => h.state(dom.domid) !== 1 || Date.now() - t0 > 400000);
+  if (process.env.SMP_SHOW) console.log(o);
+  assert.match(o, /nproc: 4\s+cpuinfo: 4\s+online: 0-3/, o.slice(-3000) + h.dmesg());
+  assert.is(h.state(dom.domid), 2, "shut down");
+  assert.is(h.shutdownReason(dom.domid), 0, "poweroff");
+  h.destroyDomain(dom.domid);
 });
 
 test.run();

@@ -138,7 +138,8 @@ function pick(now: u64): i32 {
     // Its vCPUs take turns (round robin from the one after the vCPU it ran last): the domain's share
     // is split across those that are runnable; blocked and offline ones take none.
     let cand: i32 = -1;
-    const start = domU32(d, D_VCPU_RR);
+    let start = domU32(d, D_VCPU_RR);
+    if (start >= n) start = 0; // (a restored record's value is not trusted)
     for (let k2: u32 = 0; k2 < n; k2++) {
       let i = start + k2;
       if (i >= n) i -= n;
