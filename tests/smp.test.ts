@@ -62,6 +62,7 @@ test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs 
   const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(WORK, [
     "mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev",
     'echo "xenwasm: smp user space"',
+    "dmesg | grep -i 'fifo-based'",
     ...cpus(),
     "grep '^cpu[0-9]' /proc/stat | sed 's/^/before /'",
     "spin() { i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; }",
@@ -89,6 +90,9 @@ test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs 
   const before = cpuTimes(out, "before"), after = cpuTimes(out, "after");
   assert.equal([...after.keys()], ["cpu0", "cpu1"], out.slice(-2000));
   for (const c of ["cpu0", "cpu1"]) assert.ok(after.get(c)! - before.get(c)! >= 20, `${c} ran the workload: ${before.get(c)} -> ${after.get(c)} ticks`);
+  // FIFO event channels on both vCPUs: each has its own control block (V_FIFO_CB, domain/domain.ts).
+  assert.match(out, /Using FIFO-based ABI/);
+  for (const vc of [0, 1]) assert.ok(host.core.view().getUint32(host.core.x.hv_vcpu_addr(domid, vc) + 0x940, true) !== 0, `vCPU ${vc} has a FIFO control block`);
   assert.is(host.state(domid), 1, "running");
 });
 

@@ -12,6 +12,8 @@ import {
   V_FLAGS, VF_ONLINE, VF_KERNEL, VF_INITIALISED, V_CR3_KERNEL, V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, domainsInit,
   domU64, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
 } from "../domain/domain";
+import { domNow } from "./sched";
+import { V_RS_TIME, V_RS_ENTRY, V_RS_STATE } from "../domain/domain";
 import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, m2pSet, NO_FRAME, mfnValid } from "../domain/frames";
 import { pinTable } from "../domain/mm";
 import { xenmapInit } from "../domain/xenmap";
@@ -196,6 +198,21 @@ export function hv_domain_max_pages(d: u32): u32 { return domU32(d, MAXP); }
 export function hv_domain_set_max_pages(d: u32, n: u32): void { if (domExists(d)) setDomU32(d, MAXP, n); }
 export function hv_domain_vcpus(d: u32): u32 { return domU32(d, NV); }
 export function hv_domain_paused(d: u32): u32 { return domU32(d, PC); }
+// vCPU `vc` of `d` (xm vcpu-list): its VF_* flags (1 online, 2 blocked, 8 polling; 0 when there is no
+// such vCPU), and the ns it has spent running (its runstate's running time, up to now).
+export function hv_vcpu_flags(d: u32, vc: u32): u32 {
+  if (!domExists(d) || vc >= domU32(d, D_NR_VCPUS)) return 0;
+  return load<u32>(vcpu(domU32(d, D_VCPU0) + vc) + V_FLAGS);
+}
+export function hv_vcpu_running_ns(d: u32, vc: u32): u64 {
+  if (!domExists(d) || vc >= domU32(d, D_NR_VCPUS)) return 0;
+  const v = vcpu(domU32(d, D_VCPU0) + vc);
+  let t = load<u64>(v + V_RS_TIME);
+  const entry = load<u64>(v + V_RS_ENTRY), now = domNow(d);
+  if (load<u32>(v + V_RS_STATE) == 0 && entry != 0 && now > entry) t += now - entry;
+  return t;
+}
+
 // 1 when every online vCPU of `d` is blocked (xm list's "b").
 export function hv_domain_blocked(d: u32): u32 {
   if (!domExists(d)) return 0;
@@ -237,7 +254,7 @@ export function hv_alloc_frames(d: u32, n: u32, first: u32): u32 {
   return n;
 }
 
-import { domNow, systemTime } from "./sched";
+import { systemTime } from "./sched";
 import { D_TIME_OFFSET as TOFF } from "../domain/domain";
 // The domain's system time now (ns), and setting it (a restored domain's clock continues).
 export function hv_domain_time(d: u32): u64 { return domExists(d) ? domNow(d) : 0; }

@@ -200,6 +200,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       }
       return gOk ? 0 : -A.EFAULT;
     }
+    case A.VCPUOP_get_physid: return -A.EINVAL; // only the hardware domain's pinned vCPUs have one (Xen)
     default: return -A.ENOSYS;
   }
 }
