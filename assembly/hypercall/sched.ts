@@ -138,7 +138,9 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       if (tv == v()) yieldVcpu();
       return 0;
     }
+    // The single-shot timer is the calling vCPU's own (Xen: -EINVAL for another one).
     case A.VCPUOP_set_singleshot_timer: {
+      if (tv != v()) return -A.EINVAL;
       gReset();
       const t = rdG64(p);
       const flags = rdG32(p + 8);
@@ -148,7 +150,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       timersChanged();
       return 0;
     }
-    case A.VCPUOP_stop_singleshot_timer: store<u64>(tv + V_TIMER, 0); timersChanged(); return 0;
+    case A.VCPUOP_stop_singleshot_timer: if (tv != v()) return -A.EINVAL; store<u64>(tv + V_TIMER, 0); timersChanged(); return 0;
     case A.VCPUOP_set_periodic_timer: {
       gReset();
       const period = rdG64(p);

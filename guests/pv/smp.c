@@ -13,6 +13,7 @@
 #define VCPUOP_up 1
 #define VCPUOP_down 2
 #define VCPUOP_is_up 3
+#define VCPUOP_stop_singleshot_timer 9
 #define ENOENT 2
 #define EEXIST 17
 #define VGCF_in_kernel 4
@@ -81,7 +82,8 @@ static struct vcpu_guest_context ctx;
 static struct { unsigned long id, pad[7]; } percpu[MAXV]; /* each vCPU's kernel GS base */
 #endif
 static volatile unsigned long counter[MAXV], got[MAXV], sent[MAXV], started[MAXV], arg_ok[MAXV], gs_ok[MAXV];
-static volatile unsigned ipi[MAXV];
+static volatile unsigned ipi[MAXV], timer_port[MAXV], timer_hits[MAXV], timer_rc[MAXV];
+static volatile uint8_t owner[1024]; /* the vCPU each port notifies */
 static volatile int nv, stop;
 
 extern char pv_vec0[], pv_vec1[], pv_vec3[], pv_vec4[], pv_vec6[], pv_vec7[], pv_vec13[], pv_vec14[], pv_upcall[];
@@ -124,12 +126,11 @@ static void smp_event(int id)
 			int b = __builtin_ctzl(bits);
 			bits &= bits - 1;
 			unsigned port = w * wb + b;
-			int other = 0;
-			for (int k = 0; k < nv; k++) if (k != id && ipi[k] == port) other = 1;
-			if (other) continue;
+			if (port >= 1024 || owner[port] != id) continue;
 			__atomic_fetch_and(&pend[w], ~((xen_ulong_t)1 << b), __ATOMIC_SEQ_CST);
 			if (port == ipi[id]) got[id]++;
-			else if (port < 1024) pv_event_count[port]++;
+			else if (id && port == timer_port[id]) timer_hits[id]++;
+			else pv_event_count[port]++;
 		}
 	}
 }
@@ -156,6 +157,18 @@ static __attribute__((noreturn, used)) void secondary(unsigned long arg)
 #else
 	gs_ok[id] = 1;
 #endif
+	/* Its own timer: VIRQ_TIMER bound on this vCPU, a single-shot timer 1 ms ahead, blocked until it fires. */
+	struct bind_virq bv = { VIRQ_TIMER, id, 0 };
+	if (pv_evtchn_op(EVTCHNOP_bind_virq, &bv) == 0) {
+		owner[bv.port] = id;
+		timer_port[id] = bv.port;
+		struct { uint64_t t; uint32_t flags, pad; } st = { pv_system_time() + 1000000, 0, 0 };
+		timer_rc[id] = 1 + vcpu_op(VCPUOP_set_singleshot_timer, id, &st);
+		for (int i = 0; i < 100 && !timer_hits[id]; i++) {
+			vcpu_info(id)[1] = 1;
+			if (!timer_hits[id]) pv_block(); /* unmasks; wakes for the timer */
+		}
+	}
 	started[id] = 1;
 	vcpu_info(id)[1] = 0; /* events on */
 	for (;;) {
@@ -239,6 +252,7 @@ int pv_main(void)
 		bi.vcpu = i; bi.port = 0;
 		CHECK(pv_evtchn_op(EVTCHNOP_bind_ipi, &bi) == 0, "bind_ipi on vCPU %d -> port %u", i, bi.port);
 		ipi[i] = bi.port;
+		owner[bi.port] = i;
 	}
 	bi.vcpu = n;
 	CHECK(pv_evtchn_op(EVTCHNOP_bind_ipi, &bi) == -ENOENT, "bind_ipi on a vCPU that does not exist -> -ENOENT");
@@ -249,6 +263,9 @@ int pv_main(void)
 	CHECK(vcpu_op(VCPUOP_initialise, n, &ctx) == -ENOENT, "initialise vCPU %d (none) -> -ENOENT", n);
 	CHECK(vcpu_op(VCPUOP_up, n, 0) == -ENOENT, "up vCPU %d (none) -> -ENOENT", n);
 	if (n > 1) {
+		struct { uint64_t t; uint32_t flags, pad; } st = { pv_system_time() + 1000000, 0, 0 };
+		CHECK(vcpu_op(VCPUOP_set_singleshot_timer, 1, &st) == -EINVAL && vcpu_op(VCPUOP_stop_singleshot_timer, 1, 0) == -EINVAL,
+		      "another vCPU's single-shot timer -> -EINVAL");
 		CHECK(vcpu_op(VCPUOP_up, 1, 0) == -EINVAL, "up a vCPU with no context -> -EINVAL");
 		CHECK(vcpu_op(VCPUOP_initialise, 1, (void *)0x1000) == -EFAULT, "a context at an unmapped address -> -EFAULT");
 		make_ctx(1); ctx.ldt_base = VIRT_BASE + 8; ctx.ldt_ents = 1;
@@ -291,6 +308,7 @@ int pv_main(void)
 	for (int i = 1; i < n; i++) {
 		CHECK(wait_until(&started[i], 1, 10000), "vCPU %d runs", i);
 		CHECK(arg_ok[i] && gs_ok[i], "vCPU %d: its argument%s as its context gave them", i, sizeof(long) == 8 ? " and kernel GS base" : "");
+		CHECK(timer_rc[i] == 1 && timer_hits[i] >= 1, "vCPU %d: its own VIRQ_TIMER (port %u) woke it from SCHEDOP_block", i, timer_port[i]);
 	}
 	/* Every vCPU gets IPIs from the one before it (vCPU 0 from the last). */
 	for (int i = 1; i < n; i++) CHECK(wait_until(&got[(i + 1) % n], 5, 20000), "vCPU %d got %lu IPIs from vCPU %d", (i + 1) % n, got[(i + 1) % n], i);
