@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { linuxKernel, busyboxInitramfs } from "./lib/linux";
 import { saveDomain, restoreDomain } from "../host/save/save";
 
-async function runSmp(bits: 32 | 64, vcpus: number): Promise<{ out: string; dmesg: string; state: number; reason: number; host: XenHost; domid: number }> {
+async function runSmp(bits: 32 | 64, vcpus: number, role = "n"): Promise<{ out: string; dmesg: string; state: number; reason: number; host: XenHost; domid: number }> {
   const host = await XenHost.create(256);
   const chunks: string[] = [];
-  const dom = host.createDomain("smp", new Uint8Array(readFileSync(guestPath("smp", bits))), { memoryMiB: 16, vcpus, cmdline: `vcpus=${vcpus}` });
+  const dom = host.createDomain("smp", new Uint8Array(readFileSync(guestPath("smp", bits))), { memoryMiB: 16, vcpus, cmdline: `vcpus=${vcpus} role=${role}` });
   dom.onConsole = (b) => chunks.push(new TextDecoder().decode(b));
   const t0 = Date.now();
   await host.runUntil(() => host.state(dom.domid) !== 1 || Date.now() - t0 > 60000);
@@ -35,6 +35,25 @@ for (const bits of [64, 32] as const) {
       if (process.env.SMP_SHOW) console.log(r.out, r.dmesg);
     });
   }
+}
+
+for (const bits of [64, 32] as const) {
+  test(`PV smp guest (${bits}-bit): a context whose code selector does not load crashes the domain when that vCPU first runs`, async () => {
+    const r = await runSmp(bits, 2, "c");
+    assert.match(r.out, "expecting the domain to be crashed", r.out + r.dmesg);
+    assert.not.match(r.out, "smp: PASSED");
+    assert.is(r.state, 2, "shut down");
+    assert.is(r.reason, 3, "crashed");
+    assert.match(r.dmesg, /d\d+v1: the cs of its initial context does not load: 0x123[13]/);
+  });
+  test(`PV smp guest (${bits}-bit): a context whose data selector does not load starts in the failsafe callback`, async () => {
+    const r = await runSmp(bits, 2, "d");
+    const fails = r.out.split("\n").filter((l) => l.startsWith("FAIL"));
+    assert.equal(fails, [], r.out + r.dmesg);
+    assert.match(r.out, "smp: PASSED", r.out + r.dmesg);
+    assert.is(r.reason, 0, "poweroff");
+    assert.match(r.dmesg, /d\d+v1: a data selector of its initial context does not load: failsafe callback at 0x/);
+  });
 }
 
 // Debian's Linux with vcpus=2: it brings vCPU 1 up (VCPUOP_initialise, its IPIs, timer and runstate),

@@ -180,6 +180,20 @@ static __attribute__((noreturn, used)) void secondary(unsigned long arg)
 	}
 }
 
+/* role=d: vCPU 1's failsafe callback (its initial DS does not load): noted, then it idles. */
+static volatile int failsafe_seen;
+static __attribute__((noreturn, used)) void failsafe_hit(void)
+{
+	failsafe_seen = my_id();
+	for (;;) yield();
+}
+
+#if !defined(__x86_64__)
+/* 32-bit: the failsafe callback runs with the selector that failed loaded as null: DS/ES first. */
+__asm__(".text\n.globl smp_failsafe32\nsmp_failsafe32:\n\tmovw $0xe021, %ax\n\tmovw %ax, %ds\n\tmovw %ax, %es\n\tjmp failsafe_hit\n");
+extern char smp_failsafe32[];
+#endif
+
 static unsigned long p2m_of(unsigned long va) { return ((xen_ulong_t *)start_info->mfn_list)[(va - VIRT_BASE) >> 12]; }
 
 static xen_ulong_t cr3_of(unsigned long mfn)
@@ -293,6 +307,28 @@ int pv_main(void)
 		CHECK(vcpu_op(VCPUOP_initialise, 1, &ctx) == -EINVAL, "user mode without user page tables -> -EINVAL");
 #endif
 		CHECK(vcpu_op(VCPUOP_is_up, 1, 0) == 0 && vcpu_op(VCPUOP_up, 1, 0) == -EINVAL, "after all that vCPU 1 still has no context");
+	}
+
+	/* role=c: a code selector that does not load (Xen takes the context; the first IRET into it
+	 * fails): the domain is crashed when vCPU 1 first runs. role=d: a data selector that does not
+	 * load: vCPU 1 starts in its failsafe callback. */
+	char role = pv_role('n');
+	if (n > 1 && (role == 'c' || role == 'd')) {
+		make_ctx(1);
+#if defined(__x86_64__)
+		if (role == 'c') ctx.user_regs.cs = 0x1233; else ctx.user_regs.ds = 0x123b;
+		ctx.failsafe_callback_eip = (unsigned long)failsafe_hit;
+#else
+		if (role == 'c') ctx.user_regs.cs = 0x1231; else ctx.user_regs.ds = 0x1239;
+		ctx.failsafe_callback_eip = (unsigned long)smp_failsafe32;
+#endif
+		CHECK(vcpu_op(VCPUOP_initialise, 1, &ctx) == 0 && vcpu_op(VCPUOP_up, 1, 0) == 0, "initialise and up vCPU 1 with a selector outside the GDT");
+		if (role == 'c') { printf("smp: vCPU 1 runs next: expecting the domain to be crashed\n"); pv_console_flush(); }
+		for (int r = 0; r < 1000 && !failsafe_seen; r++) yield();
+		CHECK(role == 'd' && failsafe_seen == 1, "vCPU 1 went to its failsafe callback");
+		vcpu_op(VCPUOP_down, 1, 0);
+		printf("smp: %s\n", pv_fail_count ? "FAILED" : "PASSED");
+		return pv_fail_count ? 1 : 0;
 	}
 
 	/* The real contexts; the last vCPU (of 3 or more) starts online by its flags, without VCPUOP_up. */
