@@ -1,14 +1,15 @@
 // The core's exports: numbers only. The host reads and writes the vCPU state block (CPU_STATE, see
 // memmap.ts) directly in linear memory, then calls cpu_state_changed().
+import { jitString } from "./cpu/string";
 import {
   CPU_STATE, CPU_STATE_SIZE, CPU_CPL, CPU_FXSAVE, CPU_CR0, CPU_CR4, CPU_EFER, CPU_RFLAGS, CPU_IDTR_LIMIT, CPU_GDTR_LIMIT,
   SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_TR, SEG_LDTR, MODE_LONG64,
 } from "./memmap";
 import { setSeg, cpuStateChanged, setCpl, CR0_PE, CR0_PG, CR0_ET, CR0_NE, CR4_PAE, EFER_LME, EFER_LMA } from "./cpu/state";
-import { setFlags, flagsSync, lfOp, LF_NONE, LF_INC, LF_DEC, setLazy, cond } from "./cpu/flags";
+import { setFlags, flagsSync, lfOp, LF_NONE, LF_INC, LF_DEC, setLazy, cond, getFlags } from "./cpu/flags";
 import { jitConfig, jitFlush, jitInstall, jitRegions, jitCurrent, jitReserve, pageGen, jitMode } from "./cpu/jit";
 import { jitDecode } from "./cpu/decode";
-import { tlbInit, tlbFlushAll, setPhysWindow, rdProbe, wrProbe } from "./mmu/tlb";
+import { tlbInit, tlbFlushAll, setPhysWindow, probeFill } from "./mmu/tlb";
 import { dcacheFlush } from "./cpu/dcache";
 import { run as cpuRun } from "./cpu/run";
 import { optableInit } from "./cpu/optable";
@@ -106,8 +107,21 @@ export function jit_cond(cc: i32, op: i32, size: i32, a: u64, b: u64, res: u64, 
   setLazy(op, size, a, b, res);
   return cond(cc) ? 1 : 0;
 }
-// The TLB fast path for compiled code's memory accesses: the host address of `size` bytes at `lin` when the
-// TLB holds a read (write) translation and the access stays in the page, else 0 (the region then exits
-// before the instruction and the interpreter does the access: fills, faults, code pages, log-dirty).
-export function jit_rd(lin: u64, size: i32): i32 { return rdProbe(lin, size); }
-export function jit_wr(lin: u64, size: i32): i32 { return wrProbe(lin, size); }
+// RFLAGS with the arithmetic flags of a lazy-flag state held in a region's locals (for rotates, which keep
+// all but CF and OF): the region stores it back and goes on with the flags in RFLAGS (LF_NONE).
+export function jit_flags(op: i32, size: i32, a: u64, b: u64, res: u64, cf: i32): u64 {
+  if (op == LF_INC || op == LF_DEC) {
+    const f = load<u64>(CPU_STATE + CPU_RFLAGS);
+    store<u64>(CPU_STATE + CPU_RFLAGS, cf != 0 ? f | 1 : f & ~(<u64>1));
+  }
+  setLazy(op, size, a, b, res);
+  return getFlags();
+}
+// Compiled code's TLB misses: the host address of `size` bytes at `lin` for a read (write), the TLB filled
+// if a walk allows the access without a fault, else 0 (the region then exits before the instruction and the
+// interpreter does the access: faults, code pages, log-dirty, page-crossing accesses).
+export function jit_rd(lin: u64, size: i32): i32 { return probeFill(lin, size, false); }
+export function jit_wr(lin: u64, size: i32): i32 { return probeFill(lin, size, true); }
+// One step of REP MOVS / REP STOS for compiled code (cpu/string.ts jitString: 0 nothing done, 1 more, 2 done).
+export function jit_str(kind: i32): i32 { return jitString(kind); }
+

@@ -11,7 +11,7 @@
 //
 // Entry fields (see dcache.ts for +0..+31):
 //   +32 u8 F_* id  +33 u8 aux (condition code, ALU kind, shift count)  +34 u8 index scale (shift)
-//   +35 u8 what else the address adds (64-bit mode): 1 RIP of the next instruction (RIP-relative), 2 FS base, 4 GS base
+//   +35 u8 what else the address adds (64-bit mode): 1 RIP of the next instruction (RIP-relative), | 2 FS base, | 4 GS base
 //   +36 i32 A: address of the destination register (CPU_STATE + r*8, or the byte of an 8-bit register)
 //   +40 i32 B: address of the source register
 //   +44 i32 address of the base register, or ZERO_SLOT
@@ -176,7 +176,8 @@ function classify(e: i32, mode: i32): i32 {
   // CS, SS, DS and ES are flat).
   // In 64-bit mode also RIP-relative and FS/GS-relative operands (+35 says which).
   const memOk = mod != 3 && (is64 ? as == 8 && (seg < 0 || seg == SEG_FS || seg == SEG_GS) : as == 4 && seg < 0);
-  if (memOk && is64) store<u8>(e, ripRel ? 1 : seg == SEG_FS ? 2 : seg == SEG_GS ? 4 : 0, 35);
+  // (Both bits for %fs:/%gs: with a RIP-relative offset, as Linux's per-CPU variables are addressed.)
+  if (memOk && is64) store<u8>(e, (ripRel ? 1 : 0) | (seg == SEG_FS ? 2 : seg == SEG_GS ? 4 : 0), 35);
   const rA = regAddr(reg), rB = regAddr(rm);
   if (locked) {
     if (!memOk || !osOk) return F_GEN;

@@ -82,7 +82,10 @@ function faultAt(ip: u64): u64 {
   let a = (<u64><i64>load<i32>(e, 20)) + load<u64>(load<i32>(e, 44)) +
     (load<u64>(load<i32>(e, 48)) << (load<u8>(e, 34) as u64));
   const x = load<u8>(e, 35);
-  if (x != 0) a += x == 1 ? nip : segBase(x == 2 ? SEG_FS : SEG_GS);
+  if (x != 0) {
+    if (x & 1) a += nip;
+    if (x & 6) a += segBase(x & 2 ? SEG_FS : SEG_GS);
+  }
   return is64 ? a : a & 0xffffffff;
 }
 // The fast loop runs in 64-bit mode, or with CS, SS, DS and ES flat (linear address == offset).

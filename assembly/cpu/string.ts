@@ -11,7 +11,7 @@ import {
 import { getZF } from "./flags";
 import { fault } from "./fault";
 import { linear } from "./ea";
-import { rdN, wrN, xlate, ACC_W, ACC_U } from "../mmu/tlb";
+import { rdN, wrN, xlate, ACC_W, ACC_U, rdProbe, wrProbe } from "../mmu/tlb";
 import { dAs, dSeg, dPfx, P_REP, P_REPNE } from "./decode";
 import { alu } from "./alu";
 import { ioIn, ioOut, ioAllowed } from "./system";
@@ -282,3 +282,102 @@ export function outs(size: i32): void {
 }
 
 export { ACC_U };
+
+// ---- Compiled code's REP MOVS / REP STOS (host/jit/translate.ts) ----
+// One step of the instruction, exactly as movs()/stos() above do it (at most STR_CHUNK iterations, one
+// retired instruction), or nothing: the region has written RCX/RSI/RDI/RAX back and exits before the
+// instruction when this returns 0, and the interpreter runs it. Only forward copies (DF=0) without #AC,
+// with every page of the step on the TLB's fast path (rdProbe/wrProbe: no fill, no fault, no code page,
+// no log-dirty page; an element that straddles two pages through both) and nothing past the 4 GiB wrap
+// (32-bit addressing); all of it is checked before anything is written, so a step is done whole or not at all.
+// kind: element size (1, 2, 4, 8) | 16 for STOS (else MOVS) | 32 for 64-bit addressing (else 32-bit) |
+// 64 with a REP prefix. Returns 0 (nothing done), 1 (a step done, RCX not 0: run it again) or 2 (done).
+export const JS_STOS = 16;
+export const JS_AS8 = 32;
+export const JS_REP = 64;
+
+@inline function jIdx(as8: bool, r: i32): u64 { return as8 ? reg64(r) : reg32(r) as u64; }
+@inline function jSetIdx(as8: bool, r: i32, v: u64): void { if (as8) setReg64(r, v); else setReg32(r, v as u32); }
+
+// The pages of `n` elements from s (and t) in the chunks movs() would use; `go`: copy/fill (else probe only).
+function jitStrWalk(stosOp: bool, size: i32, as8: bool, s: u64, t: u64, n: u64, go: bool): bool {
+  const val = size == 1 ? reg64(RAX) & 0xff : getReg(RAX, size);
+  let done: u64 = 0;
+  while (done < n) {
+    let k = n - done;
+    const troom = ((0x1000 - ((t as i32) & 0xfff)) / size) as u64;
+    if (troom < k) k = troom;
+    if (!stosOp) {
+      const sroom = ((0x1000 - ((s as i32) & 0xfff)) / size) as u64;
+      if (sroom < k) k = sroom;
+    }
+    if (k == 0) { // an element straddles a page: byte by byte through both pages' translations, read whole first
+      if (wrProbe(t, 1) == 0 || wrProbe(t + (size as u64) - 1, 1) == 0) return false;
+      let v = val;
+      if (!stosOp) {
+        if (rdProbe(s, 1) == 0 || rdProbe(s + (size as u64) - 1, 1) == 0) return false;
+        if (go) { v = 0; for (let i = 0; i < size; i++) v |= (load<u8>(rdProbe(s + (i as u64), 1)) as u64) << ((i as u64) << 3); }
+        s += size as u64;
+      }
+      if (go) for (let i = 0; i < size; i++) store<u8>(wrProbe(t + (i as u64), 1), (v >> ((i as u64) << 3)) as u8);
+      t += size as u64;
+      done++;
+      continue;
+    }
+    const bytes = (k as i32) * size;
+    const tp = wrProbe(t, bytes);
+    if (tp == 0) return false;
+    if (stosOp) {
+      if (go) {
+        if (size == 1) memory.fill(tp, val as u8, bytes);
+        else for (let i = 0; i < bytes; i += size) {
+          if (size == 2) store<u16>(tp + i, val as u16);
+          else if (size == 4) store<u32>(tp + i, val as u32);
+          else store<u64>(tp + i, val);
+        }
+      }
+    } else {
+      const sp = rdProbe(s, bytes);
+      if (sp == 0) return false;
+      if (go) {
+        if (tp > sp && tp < sp + bytes) {
+          for (let i = 0; i < bytes; i += size) {
+            if (size == 1) store<u8>(tp + i, load<u8>(sp + i));
+            else if (size == 2) store<u16>(tp + i, load<u16>(sp + i));
+            else if (size == 4) store<u32>(tp + i, load<u32>(sp + i));
+            else store<u64>(tp + i, load<u64>(sp + i));
+          }
+        } else memory.copy(tp, sp, bytes);
+      }
+      s += bytes as u64;
+    }
+    t += bytes as u64;
+    done += k;
+  }
+  return true;
+}
+
+export function jitString(kind: i32): i32 {
+  const size = kind & 15, stosOp = (kind & JS_STOS) != 0, as8 = (kind & JS_AS8) != 0, rep = (kind & JS_REP) != 0;
+  if (acMode || (load<u64>(CPU_STATE + CPU_RFLAGS) & F_DF) != 0) return 0;
+  let n: u64 = 1;
+  if (rep) {
+    const c = jIdx(as8, RCX);
+    if (c == 0) {
+      if (!as8) { setReg32(RCX, reg32(RCX)); if (!stosOp) setReg32(RSI, reg32(RSI)); setReg32(RDI, reg32(RDI)); }
+      return 2;
+    }
+    n = c < STR_CHUNK ? c : STR_CHUNK;
+  }
+  const s = stosOp ? 0 : jIdx(as8, RSI), t = jIdx(as8, RDI);
+  const bytes = n * (size as u64);
+  if (!as8 && (t + bytes > <u64>0x100000000 || (!stosOp && s + bytes > <u64>0x100000000))) return 0;
+  if (!jitStrWalk(stosOp, size, as8, s, t, n, false)) return 0;
+  jitStrWalk(stosOp, size, as8, s, t, n, true);
+  if (!stosOp) jSetIdx(as8, RSI, s + bytes);
+  jSetIdx(as8, RDI, t + bytes);
+  if (!rep) return 2;
+  const left = jIdx(as8, RCX) - n;
+  jSetIdx(as8, RCX, left);
+  return left != 0 ? 1 : 2;
+}

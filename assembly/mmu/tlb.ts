@@ -8,9 +8,10 @@
 // after a collect takes the slow path, which marks it.
 import {
   JIO_RTAG, JIO_WTAG, JIO_HOST, JIO_XTAG, JIO_TAGBASE, TLB_BASE, TLB_ENTRIES, TLB_BANKS, TLB_BANK_SIZE, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
+  CPU_STATE, CPU_CR2,
 } from "../memmap";
 import { userAcc } from "../cpu/state";
-import { fault, raise, EX_AC } from "../cpu/fault";
+import { fault, raise, EX_AC, clearFault } from "../cpu/fault";
 import { walk, walkWritable, walkExec, walkGlobal } from "./walk";
 import { dcacheInvalidate } from "../cpu/dcache";
 import { ldCount, ldFill } from "./logdirty";
@@ -413,6 +414,28 @@ function rmwHostSlow(lin: u64, size: i32): i32 {
   const o = (lin as i32) & 0xfff;
   if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0x1000 - size) return load<i32>(HOST + (i << 2)) + o;
   return 0;
+}
+
+// Compiled code's TLB miss: rdProbe/wrProbe after filling the TLB for the page of `lin`, without a fault:
+// a walk that would fault leaves CR2 and the fault state as they were and returns 0 (the region then
+// exits before the instruction, and the interpreter takes the fault). Accessed/dirty bits a successful
+// walk sets are set as the interpreter's access would set them. Accesses that cross a page return 0.
+export function probeFill(lin: u64, size: i32, write: bool): i32 {
+  if (((lin as i32) & 0xfff) > 0x1000 - size) return 0;
+  const p = write ? wrProbe(lin, size) : rdProbe(lin, size);
+  if (p != 0 || fault) return p;
+  // Not over another page's code translation (a region's own page, or a call's target): chaining into
+  // the regions of that page would fail until the run loop fetched from it again.
+  const i = fastIdx(lin);
+  const xt = load<i64>(XTAG + (i << 3));
+  if (xt != -1 && (xt & ~(GEN_STEP - 1)) == tlbGen && ((xt & (GEN_STEP - 1)) >> 1) != ((lin >> 12) as i64 & ((GEN_STEP - 1) >> 1))) return 0;
+  const cr2 = load<u64>(CPU_STATE + CPU_CR2);
+  if (tlbFill(lin, accU() | (write ? ACC_W : 0)) < 0) {
+    clearFault();
+    store<u64>(CPU_STATE + CPU_CR2, cr2);
+    return 0;
+  }
+  return write ? wrProbe(lin, size) : rdProbe(lin, size);
 }
 
 // Blocks of `len` bytes (2..4096: 16-byte SSE operands, the 512-byte FXSAVE image) between `lin`

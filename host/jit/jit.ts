@@ -29,6 +29,8 @@ interface JitCore {
   jit_rd: (lin: bigint, size: number) => number;
   jit_wr: (lin: bigint, size: number) => number;
   jit_cond: (...a: (number | bigint)[]) => number;
+  jit_str: (kind: number) => number;
+  jit_flags: (...a: (number | bigint)[]) => bigint;
 }
 
 export interface JitStats {
@@ -175,7 +177,7 @@ export class Jit {
   private install(mod: WebAssembly.Module, meta: Meta[], mode: number, size: number): number {
     if (this.next + meta.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS) this.flush();
     const inst = new WebAssembly.Instance(mod, {
-      env: { memory: this.x.memory, table: this.table, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond },
+      env: { memory: this.x.memory, table: this.table, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond, str: this.x.jit_str, flags: this.x.jit_flags },
     });
     this.modules++;
     this.codeBytes += size;

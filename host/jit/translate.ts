@@ -24,19 +24,24 @@ const F = {
   CMOV64: 55, TEST_RR32: 56, TEST_RR64: 57, TEST_RI32: 58, TEST_RI64: 59, TEST_RR8: 60, INC32: 61, INC64: 62,
   DEC32: 63, DEC64: 64, DIV32: 65, DIV64: 66, RR32: 67, RR64: 75, RI32: 83, RI64: 91, JCC: 99, INC_M32: 115,
   INC_M64: 116, DEC_M32: 117, DEC_M64: 118, XCHG_M32: 119, XCHG_M64: 120, ALU_MR32: 121, ALU_MR64: 122,
-  NOT32: 135, NOT64: 136, SETCC: 137, MUL32: 142, MUL64: 143, JIT: 255,
+  BT_RR32: 127, BT_RR64: 128, BT_RI32: 129, BT_RI64: 130, BT_MR32: 131, BT_MR64: 132, BT_MI32: 133, BT_MI64: 134,
+  NOT32: 135, NOT64: 136, SETCC: 137, CMPXCHG_M32: 138, CMPXCHG_M64: 139, XADD_M32: 140, XADD_M64: 141, MUL32: 142, MUL64: 143, JIT: 255,
 } as const;
 
 // Lazy-flag kinds (assembly/cpu/flags.ts).
-const LF_ADD = 1, LF_SUB = 2, LF_LOGIC = 3, LF_INC = 4, LF_DEC = 5, LF_ADC1 = 6, LF_SBB1 = 7, LF_CFOF = 8;
+const LF_NONE = 0, LF_ADD = 1, LF_SUB = 2, LF_LOGIC = 3, LF_INC = 4, LF_DEC = 5, LF_ADC1 = 6, LF_SBB1 = 7, LF_CFOF = 8;
 
 // Imported functions, in this order.
 export const IMPORTS = [
   { name: "rd", params: [T_I64, T_I32], results: [T_I32] },
   { name: "wr", params: [T_I64, T_I32], results: [T_I32] },
   { name: "cond", params: [T_I32, T_I32, T_I32, T_I64, T_I64, T_I64, T_I32], results: [T_I32] },
+  { name: "str", params: [T_I32], results: [T_I32] },
+  { name: "flags", params: [T_I32, T_I32, T_I64, T_I64, T_I64, T_I32], results: [T_I64] },
 ];
-const FN_RD = 0, FN_WR = 1, FN_COND = 2;
+const FN_RD = 0, FN_WR = 1, FN_COND = 2, FN_STR = 3, FN_FLAGS = 4;
+// jit_str's kind bits (cpu/string.ts JS_*).
+const JS_STOS = 16, JS_AS8 = 32, JS_REP = 64;
 
 // Parameters (ip, budget, n: instructions retired before this call, by the regions that chained into
 // it) and locals.
@@ -113,7 +118,7 @@ export interface Insn {
   off: number; len: number; form: number; aux: number; scale: number;
   a: number; b: number; base: number; index: number; disp: number; imm: bigint; op?: number; pfx?: number;
   os?: number; mod?: number; reg?: number; rm?: number; rex?: number;
-  ax?: number; // +35: 1 RIP-relative, 2 FS, 4 GS (64-bit mode)
+  ax?: number; // +35: 1 RIP-relative | 2 FS | 4 GS (64-bit mode)
   as?: number; // address size (2, 4, 8)
   seg?: number; // segment override (SEG_*), or -1
   x64?: boolean; // decoded in 64-bit mode
@@ -132,13 +137,21 @@ function memOk(i: Insn, is64: boolean): boolean {
 function generalKind(i: Insn, is64 = i.x64 === true): string | null {
   if (i.form !== 0 || i.op === undefined) return null;
   const os = i.os!, mod = i.mod!, k = i.reg! & 7, lockRep = (i.pfx! & 7) !== 0;
-  if (lockRep) return null;
+  if (i.op === 0xa4 || i.op === 0xa5 || i.op === 0xaa || i.op === 0xab) {
+    // MOVS/STOS, REP (F3) or none, no segment override, the mode's own address size: the core's jit_str.
+    return (i.pfx! & 5) === 0 && i.seg! < 0 && i.as === (is64 ? 8 : 4) ? "str" : null;
+  }
   const osOk = os === 4 || os === 8;
   const mem = memOk(i, is64);
+  // LOCK on a read-modify-write memory form: one vCPU at a time runs, so the access is atomic anyway
+  // (LOCK with CMP or a register operand is #UD: the interpreter's).
+  if ((i.op === 0x81 || i.op === 0x83) && (i.pfx! & 6) === 0 && osOk && mem && (k !== 7 || (i.pfx! & 1) === 0)) return "alumi";
+  if (lockRep) return null;
   switch (i.op) {
     case 0x98: return osOk ? "cdqe" : null;
     case 0x99: return osOk ? "cqo" : null;
-    case 0xd3: return osOk && mod === 3 && (k === 4 || k === 5 || k === 7) ? "shcl" : null;
+    case 0xd3: return osOk && mod === 3 && (k === 4 || k === 5 || k === 7) ? "shcl" : osOk && mod === 3 && k < 2 ? "rot" : null;
+    case 0xc1: case 0xd1: return osOk && mod === 3 && k < 2 ? "rot" : null;
     case 0xa8: return "testal";
     case 0x3c: return "cmpal";
     case 0x80: return mod === 3 ? "alu8i" : mem ? "alu8mi" : null;
@@ -198,6 +211,8 @@ function supported(i: Insn): boolean {
   if (f >= F.RR32 && f < F.JCC + 16) return true;
   if (f >= F.INC_M32 && f <= F.ALU_MR64) return true;
   if (f === F.NOT32 || f === F.NOT64 || f === F.SETCC || f === F.MUL32 || f === F.MUL64) return true;
+  if (f >= F.BT_RR32 && f <= F.BT_MI64) return true;
+  if (f >= F.CMPXCHG_M32 && f <= F.XADD_M64) return true;
   return false;
 }
 
@@ -416,9 +431,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       const b = regOf(i.base), x = regOf(i.index);
       if (b) c.get(L_R0 + b[0]).op(Op.i64_add);
       if (x) { c.get(L_R0 + x[0]); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
-      if (i.ax === 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
-      else if (i.ax === 2 || i.ax === 4) {
-        c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax === 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + 8, 3).op(Op.i64_add);
+      if (i.ax! & 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
+      if (i.ax! & 6) {
+        c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + 8, 3).op(Op.i64_add);
       }
       if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
     };
@@ -431,10 +446,14 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).get(L_TAGB).op(Op.i64_or).op(Op.i64_ne);
       if (size > 1) c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
       c.if_(); extra++;
+      // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr), else exit.
+      c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
       exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
       c.end(); extra--;
+      c.else_();
       c.get(L_I).i32(2).u8(0x74).get(L_HOST).op(Op.i32_add).mem(Op.i32_load, 0, 2);
       c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
+      c.end(); extra--;
     };
     const load = (size: number, signed = false) => {
       c.get(L_P);
@@ -471,6 +490,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case LF_LOGIC: c.i32(0); return true;
         case LF_CFOF: c.get(L_FA).i64(0).op(Op.i64_ne); return true;
         case LF_INC: case LF_DEC: rflagsCF(); return true;
+        case LF_NONE: rbit(0); return true;
       }
       return false;
     };
@@ -489,9 +509,25 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       }
       return false;
     };
+    // The arithmetic flags in RFLAGS (state LF_NONE: after a rotate): bit `b` of it, an i32 0/1.
+    const rbit = (b: number) => { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76); c.i32(1).op(Op.i32_and); };
     const cond = (cc: number) => {
       const s = st;
       const neg = (cc & 1) !== 0;
+      if (s && s.op === LF_NONE) {
+        switch (cc >> 1) {
+          case 0: rbit(11); break;
+          case 1: rbit(0); break;
+          case 2: rbit(6); break;
+          case 3: rbit(0); rbit(6); c.op(Op.i32_or); break;
+          case 4: rbit(7); break;
+          case 5: rbit(2); break;
+          case 6: rbit(7); rbit(11); c.op(Op.i32_ne); break;
+          default: rbit(6); rbit(7); rbit(11); c.op(Op.i32_ne).op(Op.i32_or); break;
+        }
+        if (neg) c.op(Op.i32_eqz);
+        return;
+      }
       if (!s || (s.op !== LF_ADD && s.op !== LF_SUB && s.op !== LF_LOGIC && s.op !== LF_CFOF && s.op !== LF_INC && s.op !== LF_DEC)) {
         helper(cc); return;
       }
@@ -596,6 +632,46 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           if (i.os === 8) wr(RDX, 8, () => { rd(RAX, 8); c.i64(63).op(Op.i64_shr_s); });
           else wr(RDX, 4, () => { rd(RAX, 4); c.op(Op.i64_extend32_s).i64(31).op(Op.i64_shr_s); });
           break;
+        case gk === "rot": {
+          // ROL/ROR r, imm8 / 1 / CL: the value with wasm's rotates; CF and OF from the result, the other
+          // arithmetic flags kept: RFLAGS is made current (from the lazy state, by the core when it is not
+          // LF_NONE already), and the state becomes LF_NONE (the flags live in RFLAGS).
+          const sz = i.os!, w = sz * 8, kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
+          const cm = sz === 8 ? 0x3f : 0x1f;
+          const stat = i.op === 0xd3 ? null : i.op === 0xd1 ? 1 : Number(i.imm & 0xffn) & cm;
+          if (stat === 0) { if (sz === 4) wr(dst, 4, () => rd(dst, 4)); break; } // no change, but a 32-bit destination is written
+          if (stat === null) { rd(RCX, 1); c.i64(BigInt(cm)).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; }
+          else c.i64(BigInt(stat)).set(L_T1);
+          // RFLAGS current
+          if (!(st && st.op === LF_NONE)) {
+            c.i32(0);
+            if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+            c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+          }
+          // the result in T3
+          if (sz === 4) { rd(dst, 4); c.op(Op.i32_wrap_i64).get(L_T1).op(Op.i32_wrap_i64).op(kk === 0 ? Op.i32_rotl : Op.i32_rotr).op(Op.i64_extend_i32_u); }
+          else { rd(dst, 8); c.get(L_T1).op(kk === 0 ? Op.i64_rotl : Op.i64_rotr); }
+          c.set(L_T3);
+          // CF (T2) and OF (T4) as 0/1 i64s
+          if (kk === 0) {
+            c.get(L_T3).i64(1).op(Op.i64_and).set(L_T2);
+            c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
+          } else {
+            c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T2);
+            c.get(L_T3).i64(BigInt(w - 2)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
+          }
+          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x801n).op(Op.i64_and)
+            .get(L_T2).op(Op.i64_or).get(L_T4).i64(11).op(Op.i64_shl).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
+          wr(dst, sz, () => c.get(L_T3));
+          if (stat === null) {
+            if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); }
+            c.end(); extra--;
+            if (!(st && st.op === LF_NONE)) { st = null; touched[bi] = true; break; } // rotated or not, by the count
+          }
+          st = { op: LF_NONE, size: sz }; touched[bi] = true;
+          break;
+        }
         case gk === "shcl": {
           const sz = i.os!, w = BigInt(sz * 8), kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
           rd(RCX, 1); c.i64(w - 1n).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; // count != 0
@@ -680,6 +756,14 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           if (kk !== 7) store(1, () => c.get(L_T2));
           break;
         }
+        case gk === "alumi": { // op m, imm (imm8 or imm32, sign-extended; CMP reads only)
+          const kk = i.reg! & 7, sz = i.os!;
+          ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, sz, i, idx);
+          load(sz); c.set(L_T2);
+          c.i64(BigInt.asUintN(64, i.imm) & mask(sz)).set(L_T3); alu(kk, sz);
+          if (kk !== 7) store(sz, () => c.get(L_T2));
+          break;
+        }
         case gk === "mov8ld": { // MOV r8, m8
           ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx);
           wr(reg8(i.reg!, i.rex!), 1, () => load(1));
@@ -691,6 +775,32 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           break;
         }
         case gk === "nop": break;
+        case gk === "str": {
+          // One step at a time in the core (cpu/string.ts jitString), with RCX/RSI/RDI/RAX in memory meanwhile;
+          // each further step counts one more instruction (as the interpreter re-executes a REP instruction
+          // every STR_CHUNK iterations). Nothing done by a step: exit before the instruction.
+          const stosOp = i.op === 0xaa || i.op === 0xab;
+          const sz = i.op === 0xa4 || i.op === 0xaa ? 1 : i.os!;
+          const kind = sz | (stosOp ? JS_STOS : 0) | (is64 ? JS_AS8 : 0) | ((i.pfx! & 2) ? JS_REP : 0);
+          const regs = stosOp ? [0, 1, 7] : [1, 6, 7];
+          for (const r of regs) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+          const reload = () => { for (const r of regs) { if (r === 0) continue; c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written.add(r); } };
+          c.loop(); extra++;
+          c.i32(kind).call(FN_STR).tee(L_I).op(Op.i32_eqz).if_(); extra++;
+          reload(); exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
+          c.end(); extra--;
+          c.get(L_I).i32(1).op(Op.i32_eq).if_(); extra++;
+          // a step retired and the instruction runs again: one more instruction; the next step only while the
+          // instructions retired before it (N less this block's rest) stay under the budget, as in the run loop
+          c.get(L_N).i32(1).op(Op.i32_add).tee(L_N).i32(L - idx).op(Op.i32_sub).get(L_BUDGET).op(Op.i32_ge_s).if_(); extra++;
+          reload(); exit(() => linOf(i.off), MM.JEXIT_BUDGET, idx);
+          c.end(); extra--;
+          c.br(1); // the step loop
+          c.end(); extra--;
+          c.end(); extra--;
+          reload();
+          break;
+        }
         case gk === "bswap": {
           const sz = i.os!, r = MM.CPU_STATE + (((i.op! & 7) | ((i.rex! & 1) << 3)) * 8);
           const swap32 = () => { // i32 on the stack -> byte-swapped
@@ -881,6 +991,61 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
           alu(i.aux, size);
           store(size, () => c.get(L_T2));
+          break;
+        }
+        case f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64: { // (LOCK) CMPXCHG [mem], B: CMP rAX, m; equal: m = B; else rAX = m
+          const sz = f === F.CMPXCHG_M64 ? 8 : 4;
+          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
+          rd(RAX, sz); c.set(L_T2); load(sz); c.set(L_T3); alu(7, sz);
+          c.get(L_T2).op(Op.i64_eqz).if_(); extra++;
+          store(sz, () => rd(i.b, sz));
+          c.else_();
+          wr(RAX, sz, () => c.get(L_T3)); // (the processor writes the old value back: no change)
+          c.end(); extra--;
+          break;
+        }
+        case f === F.XADD_M32 || f === F.XADD_M64: { // (LOCK) XADD [mem], B: m = m + B (flags of the add), B = old m
+          const sz = f === F.XADD_M64 ? 8 : 4;
+          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
+          load(sz); c.set(L_T2); rd(i.b, sz); c.set(L_T3);
+          c.get(L_T2).set(L_T4);
+          alu(0, sz);
+          wr(i.b, sz, () => c.get(L_T4));
+          store(sz, () => c.get(L_T2));
+          break;
+        }
+        case f >= F.BT_RR32 && f <= F.BT_MI64: { // BT/BTS/BTR/BTC: CF = the bit, the other flags kept (as rotates)
+          const sz = (f - F.BT_RR32) % 2 ? 8 : 4, k = i.aux, w = BigInt(sz * 8);
+          const regForm = f <= F.BT_RI64, immForm = f === F.BT_RI32 || f === F.BT_RI64 || f === F.BT_MI32 || f === F.BT_MI64;
+          // bit offset -> T3 (masked); for a register offset into memory the address moves by whole words
+          if (immForm) c.i64(BigInt(Number(i.imm & 0xffn)) & (w - 1n)).set(L_T3);
+          else { rd(i.b, sz); if (sz === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s); c.set(L_T3); }
+          if (regForm) { rd(i.a, sz); c.set(L_T2); }
+          else {
+            ea(i);
+            if (!immForm) { c.get(L_T3).i64(sz === 4 ? 5n : 6n).op(Op.i64_shr_s).i64(sz === 4 ? 2n : 3n).op(Op.i64_shl).op(Op.i64_add); if (!is64) c.i64(0xffffffffn).op(Op.i64_and); }
+            c.set(L_T1); probe(k === 0 ? FN_RD : FN_WR, sz, i, idx);
+            load(sz); c.set(L_T2);
+          }
+          if (!immForm) c.get(L_T3).i64(w - 1n).op(Op.i64_and).set(L_T3);
+          // RFLAGS current, then CF
+          if (!(st && st.op === LF_NONE)) {
+            c.i32(0);
+            if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+            c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+          }
+          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and)
+            .get(L_T2).get(L_T3).op(Op.i64_shr_u).i64(1).op(Op.i64_and).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
+          st = { op: LF_NONE, size: sz }; touched[bi] = true;
+          if (k !== 0) {
+            const m = () => { c.i64(1).get(L_T3).op(Op.i64_shl); };
+            const val = () => {
+              c.get(L_T2);
+              if (k === 1) { m(); c.op(Op.i64_or); } else if (k === 2) { m(); c.i64(-1n).op(Op.i64_xor).op(Op.i64_and); } else { m(); c.op(Op.i64_xor); }
+            };
+            if (regForm) wr(i.a, sz, val); else store(sz, val);
+          }
           break;
         }
         case f === F.MUL32: { // EDX:EAX = EAX * B; CF = OF = (EDX != 0), SF ZF PF from EAX (as cpu/alu.ts mulFlags)
