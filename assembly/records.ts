@@ -45,6 +45,8 @@ export const GNT_MAX_STATUS = 4;
 // FIFO event channels (event/evtchn.ts): on once EVTCHNOP_init_control succeeded, until EVTCHNOP_reset.
 export const D_EVTCHN_FIFO = 300; // u32 1 = the FIFO ABI is in use
 export const D_FIFO_ARRAY = 304; // u32 machine address of the event array's page (0 = none yet)
+// SMP: the scheduler's round-robin cursor over the domain's vCPUs (the id after the one it ran last).
+export const D_VCPU_RR = 308; // u32
 
 export const DS_FREE = 0;
 export const DS_RUNNING = 1; // may run (vCPUs may still be blocked or paused)

@@ -76,6 +76,8 @@ export interface CoreExports {
   hv_domain_max_pages(d: number): number;
   hv_domain_set_max_pages(d: number, n: number): void;
   hv_domain_vcpus(d: number): number;
+  hv_vcpu_flags(d: number, vc: number): number;
+  hv_vcpu_running_ns(d: number, vc: number): bigint;
   hv_domain_paused(d: number): number;
   hv_domain_blocked(d: number): number;
   hv_domain_sched(d: number, weight: number, cap: number): number;

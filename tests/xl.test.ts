@@ -425,6 +425,11 @@ test("xm info has xl's fields; xm list -l is libxl's JSON", () => {
   assert.is(d.domid, Number(xm(E, ["domid", "lj"]).stdout));
   assert.equal(d.config.c_info, { type: "pv", name: "lj" });
   assert.is(d.config.b_info.max_vcpus, 2);
+  // Two vCPUs, each with its own row; the counter guest never brings vCPU 1 up: it is offline ("p").
+  assert.match(xm(E, ["list", "lj"]).stdout, /^lj\s+\d+\s+\d+\s+2\s/m);
+  const vl = xm(E, ["vcpu-list", "lj"]).stdout;
+  assert.match(vl, /^lj\s+\d+\s+0 [rb-]{2}-\s/m, vl);
+  assert.match(vl, /^lj\s+\d+\s+1 --p\s+0\.0$/m, vl);
   assert.is(d.config.b_info.max_memkb, 32768);
   assert.is(d.config.b_info.target_memkb, 16384);
   assert.equal(d.config.disks, [{ pdev_path: img, vdev: "xvda", backend: "qdisk", format: "raw", readwrite: 0 }]);

@@ -65,6 +65,8 @@ export const VF_BLOCKED = 2; // SCHEDOP_block: waits for an event
 export const VF_KERNEL = 4; // 64-bit guests: running the guest kernel (else guest user)
 export const VF_POLLING = 8; // SCHEDOP_poll
 export const VF_IN_FAILSAFE = 16;
+export const VF_INITIALISED = 32; // has a context (vCPU 0 from the builder, others from VCPUOP_initialise)
+export const VF_FRESH = 64; // VCPUOP_initialise gave it selectors not loaded yet: loaded when it is first scheduled
 
 @inline export function vcpu(i: u32): i32 { return VCPU_TABLE + (i as i32) * VCPU_SIZE; }
 

@@ -9,9 +9,11 @@ import {
   dom, domU32, setDomU32, domExists, domIs64, vcpu, current, vcpuSave, D_STATE, D_SHUTDOWN_REASON,
   D_SHARED_INFO, D_START_INFO, D_NR_VCPUS, D_VCPU0, D_TOT_PAGES, D_MAX_PAGES, D_PRIVILEGED, D_VM_ASSIST,
   D_CONSOLE_MFN, D_CONSOLE_EVTCHN, D_STORE_MFN, D_STORE_EVTCHN, D_PAUSE_COUNT, D_INSNS, D_SHUTDOWN_CODE,
-  V_FLAGS, VF_ONLINE, VF_KERNEL, V_CR3_KERNEL, V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, domainsInit,
+  V_FLAGS, VF_ONLINE, VF_KERNEL, VF_INITIALISED, V_CR3_KERNEL, V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, domainsInit,
   domU64, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
 } from "../domain/domain";
+import { domNow } from "./sched";
+import { V_RS_TIME, V_RS_ENTRY, V_RS_STATE } from "../domain/domain";
 import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, m2pSet, NO_FRAME, mfnValid } from "../domain/frames";
 import { pinTable } from "../domain/mm";
 import { xenmapInit } from "../domain/xenmap";
@@ -86,6 +88,9 @@ export function hv_setup_shared_info(d: u32): i32 {
   setDomU32(d, D_SHARED_INFO, si as u32);
   const sz = domIs64(d) ? W64_VCPU_INFO_SIZE : W32_VCPU_INFO_SIZE;
   for (let i = 0; i < LEGACY_MAX_VCPUS; i++) store<u8>(si + i * sz + VI_MASK, 1);
+  // Each vCPU's vcpu_info is shared_info.vcpu_info[id] until it registers one of its own.
+  const nv = domU32(d, D_NR_VCPUS);
+  for (let i: u32 = 0; i < nv && i < (LEGACY_MAX_VCPUS as u32); i++) store<u64>(vcpu(domU32(d, D_VCPU0) + i) + V_VCPU_INFO, (si + (i as i32) * sz) as u64);
   updateWallclock(d);
   return m as i32;
 }
@@ -131,13 +136,13 @@ export function hv_vcpu_boot(d: u32, vc: u32, rip: u64, rsp: u64, rsi: u64, topM
     seg(v, SEG_CS, 0xe033, 0x209b | 0x8000 | 0x60);
     seg(v, SEG_SS, 0xe02b, 0x4093 | 0x8000 | 0x60);
     store<i32>(v + CPU_CPL, 3);
-    store<u32>(v + V_FLAGS, (vc == 0 ? VF_ONLINE : 0) | VF_KERNEL);
+    store<u32>(v + V_FLAGS, (vc == 0 ? VF_ONLINE : 0) | VF_KERNEL | VF_INITIALISED);
   } else {
     store<u64>(v + CPU_EFER, 0x800); // NXE (legacy PAE paging)
     seg(v, SEG_CS, 0xe019, 0x409b | 0x8000 | 0x20);
     for (let s = 0; s < 6; s++) if (s != SEG_CS) seg(v, s, 0xe021, 0x4093 | 0x8000 | 0x20);
     store<i32>(v + CPU_CPL, 1);
-    store<u32>(v + V_FLAGS, vc == 0 ? VF_ONLINE : 0);
+    store<u32>(v + V_FLAGS, (vc == 0 ? VF_ONLINE : 0) | VF_INITIALISED);
   }
   store<u64>(v + V_CR3_KERNEL, (topMfn as u64) << 12);
   store<u64>(v + V_KERNEL_SS, is64 ? 0xe02b : 0xe021);
@@ -193,6 +198,21 @@ export function hv_domain_max_pages(d: u32): u32 { return domU32(d, MAXP); }
 export function hv_domain_set_max_pages(d: u32, n: u32): void { if (domExists(d)) setDomU32(d, MAXP, n); }
 export function hv_domain_vcpus(d: u32): u32 { return domU32(d, NV); }
 export function hv_domain_paused(d: u32): u32 { return domU32(d, PC); }
+// vCPU `vc` of `d` (xm vcpu-list): its VF_* flags (1 online, 2 blocked, 8 polling; 0 when there is no
+// such vCPU), and the ns it has spent running (its runstate's running time, up to now).
+export function hv_vcpu_flags(d: u32, vc: u32): u32 {
+  if (!domExists(d) || vc >= domU32(d, D_NR_VCPUS)) return 0;
+  return load<u32>(vcpu(domU32(d, D_VCPU0) + vc) + V_FLAGS);
+}
+export function hv_vcpu_running_ns(d: u32, vc: u32): u64 {
+  if (!domExists(d) || vc >= domU32(d, D_NR_VCPUS)) return 0;
+  const v = vcpu(domU32(d, D_VCPU0) + vc);
+  let t = load<u64>(v + V_RS_TIME);
+  const entry = load<u64>(v + V_RS_ENTRY), now = domNow(d);
+  if (load<u32>(v + V_RS_STATE) == 0 && entry != 0 && now > entry) t += now - entry;
+  return t;
+}
+
 // 1 when every online vCPU of `d` is blocked (xm list's "b").
 export function hv_domain_blocked(d: u32): u32 {
   if (!domExists(d)) return 0;
@@ -234,7 +254,7 @@ export function hv_alloc_frames(d: u32, n: u32, first: u32): u32 {
   return n;
 }
 
-import { domNow, systemTime } from "./sched";
+import { systemTime } from "./sched";
 import { D_TIME_OFFSET as TOFF } from "../domain/domain";
 // The domain's system time now (ns), and setting it (a restored domain's clock continues).
 export function hv_domain_time(d: u32): u64 { return domExists(d) ? domNow(d) : 0; }

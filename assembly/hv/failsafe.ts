@@ -49,7 +49,7 @@ function selectorLoads(sel: u32): bool {
 }
 
 // Reload one segment: from its descriptor if it loads, else null. Returns false if it failed.
-function reload(s: i32, is64: bool): bool {
+export function reload(s: i32, is64: bool): bool {
   const sel = selOf(s);
   const base = segBase(s);
   const fsgs = s == SEG_FS || s == SEG_GS;
@@ -94,13 +94,13 @@ export function loadSegments(): void {
     getRip(), segSel(SEG_CS), getFlags(), reg64(RSP), segSel(SEG_SS));
 }
 
-function logVcpu(): void {
+export function logVcpu(): void {
   logStr("(XEN) d"); logNum(currentDom as u64); logStr("v"); logNum(load<u32>(vcpu(current as u32) + V_ID) as u64);
 }
 
 // The end of the log line begun by the caller, then the failsafe callback with the saved data
 // selectors and the frame RIP, CS, RFLAGS, RSP, SS; with no callback the domain is crashed (`why`).
-function toFailsafe(why: string, ds: u32, es: u32, fs: u32, gs: u32, rip: u64, cs: u32, flags: u64, rsp: u64, ss: u32): void {
+export function toFailsafe(why: string, ds: u32, es: u32, fs: u32, gs: u32, rip: u64, cs: u32, flags: u64, rsp: u64, ss: u32): void {
   const v = vcpu(current as u32);
   const cb = load<u64>(v + V_CB_FAILSAFE);
   if (cb == 0) {

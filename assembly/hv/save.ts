@@ -11,7 +11,7 @@ import {
   dom, domU32, setDomU32, domExists, domIs64, vcpu, vcpuSave, current, D_STATE, D_NR_VCPUS, D_VCPU0, D_SHARED_INFO,
   D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN, D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_NSTATUS, D_GNT_STATUS0, GNT_MAX_STATUS, D_EVTCHN_FIFO, D_FIFO_ARRAY, V_FIFO_CB, V_FIFO_TAIL, D_SHUTDOWN_REASON, D_TOT_PAGES, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
   D_MAX_PAGES, DS_RUNNING, DS_SHUTDOWN, V_DOMAIN, V_ID, V_CR3_KERNEL, V_CR3_USER, V_VCPU_INFO, V_FLAGS,
-  VF_ONLINE, VF_KERNEL, evtchnBase,
+  VF_ONLINE, VF_KERNEL, VF_INITIALISED, D_VCPU_RR, evtchnBase,
 } from "../domain/domain";
 import { DOMAIN_SIZE, VCPU_SIZE, MAILBOX, MAILBOX_SIZE } from "../memmap";
 import {
@@ -160,7 +160,7 @@ export function restoreFixup(d: u32, count: u32): i32 {
     if (f >= D_GNT_FRAME0 && f < D_GNT_FRAME0 + 128) continue;
     if (f >= D_GNT_NSTATUS && f < D_GNT_STATUS0 + GNT_MAX_STATUS * 4) continue;
     if (f == D_EVTCHN_FIFO || f == D_FIFO_ARRAY) continue; // event channels start over (2-level), as in Xen
-    if (f == D_TOT_PAGES || f == D_MAX_PAGES || f == D_VCPU0 || f == D_NR_VCPUS || f == D_STATE || f == D_SHUTDOWN_REASON) continue;
+    if (f == D_TOT_PAGES || f == D_MAX_PAGES || f == D_VCPU0 || f == D_NR_VCPUS || f == D_STATE || f == D_SHUTDOWN_REASON || f == D_VCPU_RR) continue;
     if (f >= D_CORE_REC_BYTES && f < D_CORE_FRAME_BYTES + 8) continue; // this host's own counts
     store<u32>(dom(d) + f, load<u32>(saved + f));
   }
@@ -192,6 +192,8 @@ export function restoreFixup(d: u32, count: u32): i32 {
     store<u64>(dst + V_CR3_KERNEL, xma(load<u64>(dst + V_CR3_KERNEL)));
     store<u64>(dst + V_CR3_USER, xma(load<u64>(dst + V_CR3_USER)));
     store<u64>(dst + V_VCPU_INFO, xma(load<u64>(dst + V_VCPU_INFO)));
+    // Streams from before SMP did not mark vCPU 0 (nor online vCPUs) as having a context.
+    if (k == 0 || (load<u32>(dst + V_FLAGS) & VF_ONLINE) != 0) store<u32>(dst + V_FLAGS, load<u32>(dst + V_FLAGS) | VF_INITIALISED);
     const ge = load<i32>(dst + CPU_GDT_ENTRIES);
     for (let g = 0; g < ((ge + 511) >> 9); g++) store<u32>(dst + CPU_GDT_FRAMES + g * 4, xma(load<u32>(dst + CPU_GDT_FRAMES + g * 4) as u64) as u32);
     // Old event state means nothing now: no upcall pending.

@@ -24,6 +24,8 @@ import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcal
 import { emulateGp, emulateUd } from "./emulate";
 import { ptwrFault } from "./ptwr";
 import { loadSegments } from "./failsafe";
+import { loadFreshSegments } from "./smp";
+import { D_VCPU_RR, VF_FRESH, setDomU32 } from "../domain/domain";
 import { domainCrash, logDom, domTop } from "./lifecycle";
 import { sendVirq } from "../event/evtchn";
 import { updateVcpuTime, runstateSet } from "./time";
@@ -133,8 +135,14 @@ function pick(now: u64): i32 {
     const d = (rr + k) % top;
     if (!runnableDom(d)) continue;
     const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
+    // Its vCPUs take turns (round robin from the one after the vCPU it ran last): the domain's share
+    // is split across those that are runnable; blocked and offline ones take none.
     let cand: i32 = -1;
-    for (let i: u32 = 0; i < n; i++) {
+    let start = domU32(d, D_VCPU_RR);
+    if (start >= n) start = 0; // (a restored record's value is not trusted)
+    for (let k2: u32 = 0; k2 < n; k2++) {
+      let i = start + k2;
+      if (i >= n) i -= n;
       const f = load<u32>(vcpu(v0 + i) + V_FLAGS);
       if ((f & VF_ONLINE) != 0 && (f & (VF_BLOCKED | VF_POLLING)) == 0) { cand = (v0 + i) as i32; break; }
     }
@@ -148,6 +156,8 @@ function pick(now: u64): i32 {
   if (best >= 0) {
     vtime = bestPass;
     rr = (bestDom + 1) % top;
+    const id = (best as u32) - domU32(bestDom, D_VCPU0) + 1;
+    setDomU32(bestDom, D_VCPU_RR, id >= domU32(bestDom, D_NR_VCPUS) ? 0 : id);
   }
   return best;
 }
@@ -206,8 +216,11 @@ export function hvRun(budget: i32): i32 {
       if (current >= 0) runstateSet(current as u32, outState(current as u32), now);
       vcpuLoad(vi as u32);
       // As Xen's context switch: the data selectors are reloaded from the descriptor tables (a bad one
-      // goes to the failsafe callback or crashes the domain).
-      loadSegments();
+      // goes to the failsafe callback or crashes the domain). A vCPU's first run after
+      // VCPUOP_initialise loads every selector of the context it was given (hv/smp.ts).
+      const vf = load<u32>(vcpu(vi as u32) + V_FLAGS);
+      if ((vf & VF_FRESH) != 0) { store<u32>(vcpu(vi as u32) + V_FLAGS, vf & ~VF_FRESH); loadFreshSegments(); }
+      else loadSegments();
       if (domU32(currentDom, D_STATE) != DS_RUNNING) continue;
     }
     if (load<u32>(vcpu(vi as u32) + V_RS_STATE) != 0 || load<u64>(vcpu(vi as u32) + V_RS_ENTRY) == 0) runstateSet(vi as u32, 0, now); // RUNSTATE_running

@@ -13,6 +13,8 @@ import { yieldVcpu, requestHostExit, domNow, HVX_SHUTDOWN, timersChanged } from 
 import { isPending } from "../event/evtchn";
 import { frameOwner, mfnValid, frameType, frameTypeCount, PGT_WRITABLE } from "../domain/frames";
 import { getPageAndType } from "../domain/mm";
+import { vcpuInitialise } from "../hv/smp";
+import { VF_INITIALISED } from "../domain/domain";
 
 @inline function v(): i32 { return vcpu(current as u32); }
 
@@ -110,14 +112,35 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
   const tv = vcpu(domU32(d, D_VCPU0) + (id as u32));
   const is64 = domIs64(d);
   switch (cmd as i32) {
+    // As Xen's common_vcpu_op: a vCPU comes up only once it has a context (-EINVAL), goes down
+    // whenever asked, and when the last one online goes down the domain is powered off.
+    case A.VCPUOP_initialise: return vcpuInitialise(id as u32, p);
     case A.VCPUOP_is_up: return (load<u32>(tv + V_FLAGS) & VF_ONLINE) != 0 ? 1 : 0;
-    case A.VCPUOP_up: store<u32>(tv + V_FLAGS, load<u32>(tv + V_FLAGS) | VF_ONLINE); return 0;
-    case A.VCPUOP_down:
+    case A.VCPUOP_up: {
+      const f = load<u32>(tv + V_FLAGS);
+      if ((f & VF_INITIALISED) == 0) return -A.EINVAL;
+      store<u32>(tv + V_FLAGS, f | VF_ONLINE);
+      return 0;
+    }
+    case A.VCPUOP_down: {
+      const n = domU32(d, D_NR_VCPUS);
+      let others = false;
+      for (let k: u32 = 0; k < n; k++) {
+        if (k != (id as u32) && (load<u32>(vcpu(domU32(d, D_VCPU0) + k) + V_FLAGS) & VF_ONLINE) != 0) { others = true; break; }
+      }
+      if (!others) {
+        logDom(d, "its last online vCPU went down (VCPUOP_down): powered off");
+        domainShutdown(d, A.SHUTDOWN_poweroff);
+        requestHostExit(HVX_SHUTDOWN);
+        return 0;
+      }
       store<u32>(tv + V_FLAGS, load<u32>(tv + V_FLAGS) & ~VF_ONLINE);
-      logDom(d, "a vCPU went down (VCPUOP_down)");
       if (tv == v()) yieldVcpu();
       return 0;
+    }
+    // The single-shot timer is the calling vCPU's own (Xen: -EINVAL for another one).
     case A.VCPUOP_set_singleshot_timer: {
+      if (tv != v()) return -A.EINVAL;
       gReset();
       const t = rdG64(p);
       const flags = rdG32(p + 8);
@@ -127,7 +150,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       timersChanged();
       return 0;
     }
-    case A.VCPUOP_stop_singleshot_timer: store<u64>(tv + V_TIMER, 0); timersChanged(); return 0;
+    case A.VCPUOP_stop_singleshot_timer: if (tv != v()) return -A.EINVAL; store<u64>(tv + V_TIMER, 0); timersChanged(); return 0;
     case A.VCPUOP_set_periodic_timer: {
       gReset();
       const period = rdG64(p);
@@ -179,6 +202,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       }
       return gOk ? 0 : -A.EFAULT;
     }
+    case A.VCPUOP_get_physid: return -A.EINVAL; // only the hardware domain's pinned vCPUs have one (Xen)
     default: return -A.ENOSYS;
   }
 }

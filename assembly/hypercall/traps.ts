@@ -167,12 +167,12 @@ function iret64(): i64 {
 
 // Would these selectors load (CS: code, present, DPL = RPL; SS: through the CPU's own checks at the
 // selector's RPL)? Nothing is changed.
-function canLoadCs(sel: u32): bool {
+export function canLoadCs(sel: u32): bool {
   const r = descRead(sel, false);
   if (r <= 0) { clearFault(); return false; }
   return (descType() & 0x18) == 0x18 && descPresent() && descDpl() == ((sel & 3) as i32);
 }
-function canLoadSs(sel: u32): bool {
+export function canLoadSs(sel: u32): bool {
   if ((sel & 0xfffc) == 0) return false;
   const r = descRead(sel, false);
   if (r <= 0) { clearFault(); return false; }
@@ -183,7 +183,7 @@ function canLoadSs(sel: u32): bool {
 import { descRead, descType, descDpl, descPresent, segFromDesc, descSetAccessed } from "../cpu/desc";
 import { setCpl, cpuStateChanged } from "../cpu/state";
 import { SEG_CS } from "../memmap";
-function loadCsChecked(sel: u32): bool {
+export function loadCsChecked(sel: u32): bool {
   const r = descRead(sel, false);
   if (r <= 0) { clearFault(); return false; }
   if ((descType() & 0x18) != 0x18 || !descPresent() || descDpl() != ((sel & 3) as i32)) return false;
@@ -290,8 +290,22 @@ export function hcSetGdt(list: u64, entries: u64): i64 {
   for (let i = 0; i < nf; i++) {
     const m = is64 ? rdG64(list + ((i * 8) as u64)) : rdG32(list + ((i * 4) as u64)) as u64;
     if (!gOk) return -A.EFAULT;
-    if (m > 0xfffff || !mfnValid(m) || frameOwner(m as u32) != currentDom) return -A.EINVAL;
+    if (m > 0xfffff) return -A.EINVAL;
     store<u32>(mfns + i * 4, m as u32);
+  }
+  return setGdtFrames(CPU_STATE, currentDom, mfns, entries as i32);
+}
+
+// Give the state block at `st` (the CPU's, or a vCPU record's save area: same layout) the GDT of
+// `entries` entries in the frames listed (u32 mfns) at `mfns`: every descriptor checked, every frame
+// the domain's and typed a descriptor page; the old GDT's frames let go. 0 or -errno (nothing changed).
+export function setGdtFrames(st: i32, d: u32, mfns: i32, entries: i32): i32 {
+  if (entries < 0 || entries > 14 * 512) return -A.EINVAL;
+  const is64 = domIs64(d);
+  const nf = (entries + 511) >> 9;
+  for (let i = 0; i < nf; i++) {
+    const m = load<u32>(mfns + i * 4) as u64;
+    if (m > 0xfffff || !mfnValid(m) || frameOwner(m as u32) != d) return -A.EINVAL;
   }
   // Check every descriptor, then take the frames.
   for (let i = 0; i < nf; i++) {
@@ -302,7 +316,7 @@ export function hcSetGdt(list: u64, entries: u64): i64 {
     }
   }
   for (let i = 0; i < nf; i++) {
-    const r = getPageAndType(load<u32>(mfns + i * 4), PGT_SEG_DESC, currentDom, is64);
+    const r = getPageAndType(load<u32>(mfns + i * 4), PGT_SEG_DESC, d, is64);
     if (r < 0) {
       for (let k = 0; k < i; k++) putPageAndType(load<u32>(mfns + k * 4), is64);
       return r;
@@ -312,11 +326,11 @@ export function hcSetGdt(list: u64, entries: u64): i64 {
     frameWritten(load<u32>(mfns + i * 4));
   }
   // Drop the old GDT's frames.
-  const oldN = (load<i32>(CPU_STATE + CPU_GDT_ENTRIES) + 511) >> 9;
-  for (let k = 0; k < oldN; k++) putPageAndType(load<u32>(CPU_STATE + CPU_GDT_FRAMES + k * 4) >> 12, is64);
-  for (let i = 0; i < nf; i++) store<u32>(CPU_STATE + CPU_GDT_FRAMES + i * 4, load<u32>(mfns + i * 4) << 12);
-  store<i32>(CPU_STATE + CPU_GDT_ENTRIES, entries as i32);
-  store<i32>(CPU_STATE + CPU_GDT_MODE, is64 ? GDT_PV64 : GDT_PV32);
+  const oldN = (load<i32>(st + CPU_GDT_ENTRIES) + 511) >> 9;
+  for (let k = 0; k < oldN; k++) putPageAndType(load<u32>(st + CPU_GDT_FRAMES + k * 4) >> 12, is64);
+  for (let i = 0; i < nf; i++) store<u32>(st + CPU_GDT_FRAMES + i * 4, load<u32>(mfns + i * 4) << 12);
+  store<i32>(st + CPU_GDT_ENTRIES, entries);
+  store<i32>(st + CPU_GDT_MODE, is64 ? GDT_PV64 : GDT_PV32);
   return 0;
 }
 
