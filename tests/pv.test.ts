@@ -66,7 +66,7 @@ test("the core's per-domain counts are this host's own after a restore", async (
 });
 
 // One guest per mechanism; each prints "ok:"/"FAIL:" lines and "<name>: PASSED" before powering off.
-for (const name of ["traps", "events", "mmu", "memory", "hcpage", "gntv2", "fifo"]) {
+for (const name of ["traps", "events", "mmu", "memory", "hcpage", "gntv2", "fifo", "debug"]) {
   for (const bits of [64, 32] as const) {
     test(`PV ${name} guest (${bits}-bit)`, async () => {
       const r = await runGuest(name, bits);
