@@ -91,6 +91,15 @@ int pv_main(void)
 	CHECK(uva((unsigned long)pages[1], m2pf | (pte & ~2ULL)) == -EBUSY, "... or read-only: -EBUSY");
 	CHECK(pages[1][0] == 0 && uva((unsigned long)pages[1], ma_of(pages[1]) | pte) == 0, "(the page still ours)");
 
+	/* Another domain's page tables. */
+	struct mmuext_op fl = { MMUEXT_TLB_FLUSH_LOCAL, 0, 0 };
+	CHECK(hypercall5(__HYPERVISOR_mmuext_op, (long)&fl, 1, 0, peer, 0) == -EPERM, "mmuext_op for another domain: -EPERM");
+	CHECK(hypercall5(__HYPERVISOR_mmuext_op, (long)&fl, 1, 0, 0x7f00, 0) == -ESRCH, "... for one that does not exist: -ESRCH");
+	struct mmu_update mu = { ma_of(pages[1]) | MMU_MACHPHYS_UPDATE, pfn_of(pages[1]) };
+	CHECK(hypercall5(__HYPERVISOR_mmu_update, (long)&mu, 1, 0, peer, 0) == -EPERM, "mmu_update for another domain: -EPERM");
+	CHECK(hypercall5(__HYPERVISOR_mmu_update, (long)&mu, 1, 0, 0x7ff2, 0) == -EPERM, "... for DOMID_XEN: -EPERM");
+	CHECK(hypercall5(__HYPERVISOR_mmu_update, (long)&mu, 1, 0, 0x7f00, 0) == -ESRCH, "... for one that does not exist: -ESRCH");
+
 	/* Another domain's event channels. */
 	struct { uint16_t dom; uint16_t pad; uint32_t port, status, vcpu; uint32_t u[2]; } st = { (uint16_t)peer, 0, 1, 0, 0, { 0, 0 } };
 	CHECK(pv_evtchn_op(EVTCHNOP_status, &st) == -EPERM, "status of another domain's port: -EPERM");
