@@ -25,6 +25,11 @@ export let dbgExec: bool = false; // an enabled instruction breakpoint (RW = 00)
 // B0-B3 of the data breakpoints the current instruction's accesses matched (dbgStep clears it first).
 export let dbgHits: u32 = 0;
 export function dbgClearHits(): void { dbgHits = 0; }
+// #DB conditions held back by a MOV SS / POP SS shadow until after the next instruction.
+export function dbgHold(bits: u32): void {
+  store<u32>(CPU_STATE + CPU_DBG_PENDING, bits);
+  if (bits != 0) dbgArmed = true;
+}
 
 @inline function dr7(): u32 { return load<u64>(CPU_STATE + CPU_DR + 56) as u32; }
 @inline function dr(i: i32): u64 { return load<u64>(CPU_STATE + CPU_DR + (i << 3)); }

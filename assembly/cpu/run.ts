@@ -26,7 +26,7 @@ import {
   stopReason, clearStop, deliverException, singleStep, eventDelivered, clearEventDelivered,
 } from "./system";
 import * as F from "./fast";
-import { dbgArmed, dbgExec, dbgHits, dbgClearHits, dbgExecMatch, dbgMergeDr6, dbgRecompute, DR6_BS } from "./debug";
+import { dbgArmed, dbgExec, dbgHits, dbgClearHits, dbgHold, dbgExecMatch, dbgMergeDr6, dbgRecompute, DR6_BS } from "./debug";
 import { deliverEvent } from "./events";
 import { dOp, dReg } from "./decode";
 import { F_RF } from "./state";
@@ -114,7 +114,7 @@ function dbgStep(ip: u64): u64 {
   if (tf && !eventDelivered) bits |= DR6_BS;
   if (shadow && held == 0) {
     // Held back until after the next instruction.
-    if (bits != 0) store<u32>(CPU_STATE + CPU_DBG_PENDING, bits);
+    dbgHold(bits);
     setRip(nextIp);
     return nextIp;
   }
