@@ -65,8 +65,39 @@ test("the core's per-domain counts are this host's own after a restore", async (
   assert.is(b.core.x.hv_domain_destroy(r.domid), 0);
 });
 
+// Debug registers travel in the vCPU record; a save file's are checked as Xen's arch_set_info_guest does.
+test("debug registers survive save/restore; a save file's bad ones refuse the restore", async () => {
+  const host = await XenHost.create(256);
+  const g = await startGuest(host, "counter", 64);
+  const t0 = Date.now();
+  await host.runUntil(() => g.out().includes("count 2") || Date.now() - t0 > 20000);
+  host.store.write(`/local/domain/${g.dom.domid}/control/shutdown`, "suspend");
+  await host.runUntil(() => host.state(g.dom.domid) !== 1 || Date.now() - t0 > 20000);
+  assert.is(host.shutdownReason(g.dom.domid), 2, "suspended");
+  const x = host.core.x, d = g.dom.domid, v = host.core.view();
+  const setDr = (i: number, val: bigint) => {
+    v.setBigUint64(x.hv_vcpu_addr(d, 0) + MM.CPU_DR + i * 8, val, true);
+    v.setBigUint64(MM.CPU_STATE + MM.CPU_DR + i * 8, val, true); // the loaded copy, if it is loaded
+  };
+  setDr(0, 0x7fff0000n);
+  setDr(7, 0x000d0401n); // L0, write, 4 bytes
+  const good = saveDomain(host, d);
+  const b = await XenHost.create(256);
+  const r = restoreDomain(b, good);
+  const bv = b.core.view(), a = b.core.x.hv_vcpu_addr(r.domid, 0);
+  assert.is(bv.getBigUint64(a + MM.CPU_DR, true), 0x7fff0000n, "DR0 carried");
+  assert.is(bv.getBigUint64(a + MM.CPU_DR + 56, true), 0x000d0401n, "DR7 carried");
+  for (const [i, bad] of [[0, 0xffff800000001000n], [2, 0x0000800000000000n], [6, 1n << 32n], [7, 0x2400n]] as const) {
+    setDr(0, 0n); setDr(2, 0n); setDr(6, 0xffff0ff0n); setDr(7, 0x400n);
+    setDr(i, bad);
+    const c = await XenHost.create(256);
+    assert.throws(() => restoreDomain(c, saveDomain(host, d)), /refused the saved state \(step 10\)/, `DR${i} = ${bad.toString(16)}`);
+  }
+  assert.is(x.hv_domain_destroy(d), 0);
+});
+
 // One guest per mechanism; each prints "ok:"/"FAIL:" lines and "<name>: PASSED" before powering off.
-for (const name of ["traps", "events", "mmu", "memory", "hcpage", "gntv2", "fifo"]) {
+for (const name of ["traps", "events", "mmu", "memory", "hcpage", "gntv2", "fifo", "debug"]) {
   for (const bits of [64, 32] as const) {
     test(`PV ${name} guest (${bits}-bit)`, async () => {
       const r = await runGuest(name, bits);

@@ -385,6 +385,73 @@ test("single-step: #DB after each instruction while TF is set", async () => {
   assert.ok((m.core.u64(MM.CPU_DR + 48) & 0x4000n) !== 0n, "DR6.BS");
 });
 
+test("debug registers: a data breakpoint armed by MOV DR7 traps after the store, B0 in DR6", async () => {
+  const m = await sysMachine({ src: `
+    mov $0x5000, %eax
+    mov %eax, %dr0
+    mov $0x000d0001, %eax  # L0, RW 01 (write), LEN 11 (4 bytes)
+    mov %eax, %dr7
+    movl (0x5000), %ecx    # a read: no trap
+    movl $7, (0x5002)      # overlaps the watched dword
+    mov $1, %ebx
+    .org 0x1000
+    db: mov (%esp), %edi
+      mov %dr6, %esi
+      hlt
+  ` });
+  m.setGate(1, K_CS32, CODE + 0x1000, 0xe, 0);
+  assert.is(m.run(), MM.EXIT_HLT);
+  assert.is(m.core.reg(3), 0n, "the trap came before the next instruction");
+  assert.is(m.core.reg(7), BigInt(CODE + 32), "the frame points after the store");
+  assert.is(m.core.reg(6) & 0xfn, 1n, "DR6.B0");
+});
+
+test("debug registers: an instruction breakpoint is a fault before the instruction", async () => {
+  const m = await sysMachine({ src: `
+    mov $${0x100000 + 0x20}, %eax
+    mov %eax, %dr1
+    mov $0x4, %eax         # L1, RW 00 (execute)
+    mov %eax, %dr7
+    .org 0x20
+    mov $1, %ebx
+    .org 0x1000
+    db: mov (%esp), %edi
+      hlt
+  ` });
+  m.setGate(1, K_CS32, CODE + 0x1000, 0xe, 0);
+  assert.is(m.run(), MM.EXIT_HLT);
+  assert.is(m.core.reg(3), 0n, "the instruction did not run");
+  assert.is(m.core.reg(7), BigInt(CODE + 0x20), "the frame points at it");
+  assert.is(m.core.u64(MM.CPU_DR + 48) & 0xfn, 2n, "DR6.B1");
+});
+
+test("MOV SS shadow: a data breakpoint on the SS load is raised on the first instruction of the INT handler that follows", async () => {
+  const m = await sysMachine({ src: `
+    mov %ss, %ax
+    mov %ax, (0x5000)
+    mov $0x5000, %eax
+    mov %eax, %dr0
+    mov $0x00070001, %eax  # L0, RW 11 (read/write), LEN 01 (2 bytes)
+    mov %eax, %dr7
+    mov (0x5000), %ss
+    int $0x40
+    .org 0x1000
+    db: mov (%esp), %edi
+      mov $1, %esi
+      hlt
+    .org 0x2000
+    i40: mov $1, %ebx
+      hlt
+  ` });
+  m.setGate(1, K_CS32, CODE + 0x1000, 0xe, 0);
+  m.setGate(0x40, K_CS32, CODE + 0x2000, 0xe, 0);
+  assert.is(m.run(), MM.EXIT_HLT);
+  assert.is(m.core.reg(6), 1n, "#DB delivered");
+  assert.is(m.core.reg(7), BigInt(CODE + 0x2000), "its frame: the INT handler's first instruction");
+  assert.is(m.core.reg(3), 0n, "which had not run yet");
+  assert.is(m.core.u64(MM.CPU_DR + 48) & 0xfn, 1n, "DR6.B0");
+});
+
 test("intercepts: a #PF goes to the hypervisor with CR2 in EXIT_INFO; INT 0x82 with RIP after it", async () => {
   const m = await sysMachine({ cpl: 1, src: `int $0x82\nmov $1, %ebx\nint $0x82\n` });
   intercept(m, 0x82);

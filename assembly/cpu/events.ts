@@ -17,6 +17,7 @@ import { readAcc, writeAcc, ACC_R, ACC_U } from "../mmu/tlb";
 import { getFlags, setFlags } from "./flags";
 import { descRead, descType, descDpl, descPresent, descAttr, descBase, descLimit, descSetAccessed } from "./desc";
 import { requestStop, trapFlagChanged } from "./control";
+import { dbgMergeDr6, DR6_BS } from "./debug";
 
 // Set by every event delivered during the current instruction (the single-step trap is then not
 // taken for it).
@@ -247,7 +248,7 @@ export function softInt(vec: i32, kind: i32, next: u64): void {
 
 // The single-step trap after an instruction that started with TF set.
 export function singleStepTrap(next: u64): void {
-  store<u64>(CPU_STATE + CPU_DR + 48, load<u64>(CPU_STATE + CPU_DR + 48) | 0x4000); // DR6.BS
+  dbgMergeDr6(DR6_BS);
   deliverEvent(1, NO_ERR, next, EVENT_TRAP);
 }
 

@@ -19,6 +19,7 @@ import { fault, raise, raiseUD, raiseNM, EX_GP, EX_NP } from "./fault";
 import { getFlags, setFlags } from "./flags";
 import { readAcc, writeAcc, xlate, ACC_U, ACC_R, tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage } from "../mmu/tlb";
 import { ldMarkHost } from "../mmu/logdirty";
+import { dr6Adjust, dr7Adjust, dbgRecompute } from "./debug";
 import { descRead, descType, descPresent, descBase, descLimit, descAttr, dHi, dAddr } from "./desc";
 import { requestStop } from "./control";
 import { hostIoIn, hostIoOut, hostTimeNs } from "../env";
@@ -187,7 +188,7 @@ export function movFromCr(n: i32): u64 {
   }
 }
 
-// ---- debug registers (stored and read back; hardware breakpoints are not implemented) ----
+// ---- debug registers (breakpoints: cpu/debug.ts) ----
 function drIndex(n: i32): i32 {
   if (n == 4 || n == 5) {
     if ((load<u64>(CPU_STATE + CPU_CR4) & CR4_DE) != 0) { raiseUD(); return -1; }
@@ -201,17 +202,18 @@ export function movToDr(n: i32, v: u64): void {
   const i = drIndex(n);
   if (i < 0) return;
   if (i >= 6 && (v >> 32) != 0) { raise(EX_GP, 0); return; }
-  if (i == 6) v = (v & 0x1e00f) | 0xffff0ff0;
-  else if (i == 7) v = (v & 0xffff2bff) | 0x400;
+  if (i == 6) v = dr6Adjust(v as u32) as u64;
+  else if (i == 7) v = dr7Adjust(v as u32) as u64;
   store<u64>(CPU_STATE + CPU_DR + (i << 3), is64 ? v : v & 0xffffffff);
+  if (i != 6) dbgRecompute();
 }
 export function movFromDr(n: i32): u64 {
   if (!priv()) return 0;
   const i = drIndex(n);
   if (i < 0) return 0;
   const v = load<u64>(CPU_STATE + CPU_DR + (i << 3));
-  if (i == 6) return v | 0xffff0ff0;
-  if (i == 7) return v | 0x400;
+  if (i == 6) return dr6Adjust(v as u32) as u64;
+  if (i == 7) return dr7Adjust(v as u32) as u64;
   return v;
 }
 

@@ -1,7 +1,8 @@
 // The run loop: fetch/decode/execute up to `budget` instructions, deliver faults, return an EXIT_*.
 // Invariant: `fault` is clear at the top of each step (it is cleared when a fault is delivered).
 //
-// Two loops. The general one (slowStep) does everything per instruction: single-step traps, CS limit
+// Three loops. dbgStep runs while RFLAGS.TF is set or breakpoints are armed (cpu/debug.ts): every #DB
+// condition, per instruction. The general one (slowStep) does everything else per instruction: CS limit
 // checks, RIP written back after each instruction. The fast one runs while RFLAGS.TF is clear and
 // CS, SS, DS and ES are flat (or in 64-bit mode): the linear address of RIP is RIP. It keeps RIP in a local, keeps
 // the host page of the current code page across instructions of that page, and executes the fast
@@ -22,18 +23,22 @@ import { dcacheEntry } from "./dcache";
 import { fetchHostFast, rdProbe, wrProbe, jitTlbOut } from "../mmu/tlb";
 import { alu, imul64, mul64, mulHi, mulFlags, bsfFlags, F_CF } from "./alu";
 import {
-  stopReason, clearStop, deliverException, singleStep, singleStepTrap, eventDelivered, clearEventDelivered,
+  stopReason, clearStop, deliverException, singleStep, eventDelivered, clearEventDelivered,
 } from "./system";
 import * as F from "./fast";
+import { dbgArmed, dbgExec, dbgHits, dbgClearHits, dbgHold, dbgExecMatch, dbgMergeDr6, dbgRecompute, DR6_BS } from "./debug";
+import { deliverEvent } from "./events";
+import { dOp, dReg } from "./decode";
+import { F_RF } from "./state";
+import { CPU_DBG_PENDING, EVENT_EXCEPTION, EVENT_TRAP } from "../memmap";
+import { NO_ERR } from "./fault";
 import { F_JIT, jitMode, jitHeat, jitDrop, jitService, pageGen, jitStat } from "./jit";
 import { JIT_IO, JIO_EXIT, JEXIT_BUDGET, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES, JSTAT_STEPS } from "../memmap";
 
 let faults = 0; // steps of the current run() that delivered an exception instead of retiring
 
-// One instruction the general way; returns the next RIP.
+// One instruction the general way (no TF, nothing armed: see dbgStep); returns the next RIP.
 function slowStep(ip: u64): u64 {
-  const tf = singleStep; // RFLAGS.TF as this instruction starts
-  if (tf) clearEventDelivered();
   const lin = is64 ? ip : segBase(SEG_CS) + ip;
   if (decodeCached(lin)) {
     nextIp = ip + (dLen() as u64);
@@ -47,9 +52,81 @@ function slowStep(ip: u64): u64 {
     setRip(ip);
     deliverException(faultVec, faultErr);
     clearFault(); // deliverException handles nested faults itself
-  } else if (tf) {
-    // Single-step: a #DB trap after the instruction, unless it delivered an event itself.
-    if (!eventDelivered && stopReason < 0) { setRip(ip); singleStepTrap(nextIp); clearFault(); }
+  }
+  setRip(nextIp);
+  return nextIp;
+}
+
+// One instruction while breakpoints are armed (cpu/debug.ts) or TF is set, with every #DB condition:
+//   - an instruction breakpoint is a fault before the instruction (RF set suppresses it once);
+//   - data breakpoints hit by the instruction's accesses, and single-step (TF as it starts), are one
+//     trap after it (B0-B3 and BS in DR6), not taken when it faulted;
+//   - after MOV SS / POP SS those traps wait one more instruction (the shadow), and are then raised
+//     wherever that instruction went: into an interrupt or SYSCALL handler, its first instruction.
+//     When that instruction left for the hypervisor (a PV hypercall, syscall or INT n), the
+//     hypervisor's entry took the #DB: as Xen does, its conditions are only noted in DR6.
+// The single-step trap follows slowStep's rule: none after an instruction that delivered an event.
+function dbgStep(ip: u64): u64 {
+  const tf = singleStep;
+  clearEventDelivered();
+  const held = load<u32>(CPU_STATE + CPU_DBG_PENDING);
+  if (held != 0) store<u32>(CPU_STATE + CPU_DBG_PENDING, 0);
+  let lin = is64 ? ip : segBase(SEG_CS) + ip;
+  if (!is64) lin &= 0xffffffff;
+  const rf = (getFlags() & F_RF) != 0;
+  if (dbgExec && !rf && held == 0) {
+    const hit = dbgExecMatch(lin);
+    if (hit != 0) {
+      faults++;
+      dbgMergeDr6(hit);
+      nextIp = ip;
+      setRip(ip);
+      deliverEvent(1, NO_ERR, ip, EVENT_EXCEPTION);
+      clearFault();
+      setRip(nextIp);
+      return nextIp;
+    }
+  }
+  dbgClearHits();
+  let shadow = false;
+  if (decodeCached(lin)) {
+    nextIp = ip + (dLen() as u64);
+    if (!is64) nextIp &= 0xffffffff;
+    const op = dOp();
+    shadow = op == 0x17 || (op == 0x8e && dReg() == 2);
+    execute();
+  }
+  if (fault) { // a fault: the instruction did not complete, its traps are not taken
+    faults++;
+    clearFault();
+    nextIp = ip;
+    setRip(ip);
+    deliverException(faultVec, faultErr);
+    clearFault();
+    dbgClearHits();
+    setRip(nextIp);
+    if (held != 0) dbgRecompute();
+    return nextIp;
+  }
+  if (rf) setFlags(getFlags() & ~F_RF); // RF lasts one instruction
+  let bits = dbgHits;
+  dbgClearHits();
+  if (tf && !eventDelivered) bits |= DR6_BS;
+  if (shadow && held == 0) {
+    // Held back until after the next instruction.
+    dbgHold(bits);
+    setRip(nextIp);
+    return nextIp;
+  }
+  bits |= held;
+  if (held != 0) dbgRecompute(); // the held #DB is consumed: maybe nothing is armed any more
+  if (bits != 0) {
+    dbgMergeDr6(bits);
+    if (stopReason < 0) {
+      setRip(ip);
+      deliverEvent(1, NO_ERR, nextIp, EVENT_TRAP);
+      clearFault();
+    }
   }
   setRip(nextIp);
   return nextIp;
@@ -149,6 +226,11 @@ export function run(budget: i32): i32 {
   let n = 0; // steps taken (retired instructions and delivered faults): bounds the loop
   let ip = rip();
   while (n < budget && stopReason < 0) {
+    if (dbgArmed || singleStep) {
+      n++;
+      ip = dbgStep(ip);
+      continue;
+    }
     if (singleStep || !fastOk()) {
       n++;
       ip = slowStep(ip);
@@ -679,7 +761,7 @@ export function run(budget: i32): i32 {
       quiet = false;
       vpn = <u64>-1; // it may have changed the translation of the code page
       modeKey = (mode as u64) << 32; // or the mode
-      if (stopReason >= 0 || singleStep || !fastOk()) break;
+      if (stopReason >= 0 || singleStep || dbgArmed || !fastOk()) break;
     }
   }
   if (!is64) ip &= 0xffffffff;

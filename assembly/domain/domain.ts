@@ -1,5 +1,6 @@
 // Domains and vCPUs: fixed records in the hypervisor region (DOMAIN_TABLE, VCPU_TABLE), and the vCPU
 // switch that moves a vCPU's architectural state in and out of the CPU's state block.
+import { dbgRecompute } from "../cpu/debug";
 import {
   DOMAIN_TABLE, DOMAIN_SIZE, MAX_DOMAINS, VCPU_TABLE, VCPU_SIZE, MAX_VCPUS, CPU_STATE, CPU_SAVE_SIZE, CPU_SAVE_HOLE, CPU_FXSAVE,
   CPU_RFLAGS, CPU_CPL, EVTCHN_TABLE, EVTCHN_DOM_SIZE,
@@ -95,6 +96,7 @@ export function vcpuLoad(i: u32): void {
   cpuStateChanged();
   // Its own TLB bank (mmu/tlb.ts): its translations are still there unless something was flushed.
   tlbSwitch(i as i32);
+  dbgRecompute(); // its breakpoints (cpu/debug.ts)
 }
 
 // Forget the loaded vCPU without saving it (its domain is being destroyed).

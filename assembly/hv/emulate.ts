@@ -13,7 +13,9 @@ import {
   current, currentDom, vcpu, domIs64, V_GS_KERNEL, V_CR3_KERNEL, V_VCPU_INFO, V_IOPL, V_GUEST_CR4,
 } from "../domain/domain";
 import { guestAddr } from "./guest";
-import { guestKernelMode, upcallMaskAddr } from "./bounce";
+import { guestKernelMode, upcallMaskAddr, bounceTrap } from "./bounce";
+import { pvSetDebugreg, pvGetDebugreg, getDrOk, ioBreakpoints } from "./debugreg";
+import { ENODEV } from "../hypercall/abi";
 import { W64_VI_CR2, W32_VI_CR2, XEN_VERSION_MAJOR, XEN_VERSION_MINOR } from "../hypercall/abi";
 
 // The guest's CR4 as it sees it: what it last wrote (PAE/PSE and the like always read as set).
@@ -71,6 +73,8 @@ function emulateIo(): bool {
     default: return false;
   }
   if (op == 0xe4 || op == 0xec || op == 0xe6 || op == 0xee) size = 1;
+  const port: u32 = op <= 0xe7 ? b(i + 1) : (reg64(RDX) as u32) & 0xffff;
+  emulDbg |= ioBreakpoints(port, size as u32);
   if (op == 0xe4 || op == 0xe5 || op == 0xec || op == 0xed) {
     const a = reg64(RAX);
     if (size == 1) setReg64(RAX, (a & ~(0xff as u64)) | 0xff);
@@ -95,7 +99,12 @@ function emulateCliSti(): bool {
   return true;
 }
 
+// #DB conditions of the instruction just emulated (I/O breakpoints: B0-B3), for the caller to raise
+// after it, as Xen's emulator does (with BS when the guest single-steps).
+export let emulDbg: u32 = 0;
+
 export function emulateGp(): bool {
+  emulDbg = 0;
   if (emulateCliSti()) return true;
   if (emulateIo()) return true;
   if (!guestKernelMode()) return false;
@@ -172,6 +181,27 @@ export function emulateGp(): bool {
       setRip(rip() + ((len + 1) as u64));
       return true;
     }
+    case 0x21: case 0x23: { // MOV r, DRn / MOV DRn, r (ModRM.mod is ignored: always registers)
+      const modrm = b(i + 2);
+      if (modrm > 0xff) return false;
+      let n = ((modrm >> 3) & 7) as u32;
+      let r = (modrm & 7) as i32;
+      if (i > 0 && (b(i - 1) & 0xf4) == 0x44) n += 8; // REX.R: DR8-15 do not exist (#UD)
+      if (i > 0 && (b(i - 1) & 0xf1) == 0x41) r += 8; // REX.B
+      if (op == 0x21) {
+        const v = pvGetDebugreg(n);
+        if (!getDrOk) { bounceTrap(6, -1); return true; }
+        setReg64(r, domIs64(currentDom) ? v : v & 0xffffffff);
+      } else {
+        let val = reg64(r);
+        if (!domIs64(currentDom)) val &= 0xffffffff;
+        const rc = pvSetDebugreg(n, val);
+        if (rc == -ENODEV) { bounceTrap(6, -1); return true; }
+        if (rc < 0) { bounceTrap(13, 0); return true; }
+      }
+      setRip(rip() + ((len + 1) as u64));
+      return true;
+    }
     case 0x06: // CLTS
       store<u64>(CPU_STATE + CPU_CR0, load<u64>(CPU_STATE + CPU_CR0) & ~CR0_TS);
       setRip(rip() + (len as u64));
@@ -213,6 +243,7 @@ export function pvCpuid(leaf: u32, sub: u32): void {
   }
   cpuidLeaf(leaf, sub);
   // Xen's PV policy: what a PV kernel cannot use is hidden (superpages: PSE, PSE36; global pages,
-  // debugging extensions, MTRRs are the hypervisor's).
-  if (leaf == 1) setReg64(RDX, reg64(RDX) & ~((1 << 2) | (1 << 3) | (1 << 12) | (1 << 13) | (1 << 17) as u64));
+  // MTRRs are the hypervisor's). Debugging extensions (DE) are shown, as Xen does ('A' in
+  // cpufeatureset.h): the guest's CR4.DE governs DR4/DR5 and I/O breakpoints (hv/debugreg.ts).
+  if (leaf == 1) setReg64(RDX, reg64(RDX) & ~((1 << 3) | (1 << 12) | (1 << 13) | (1 << 17) as u64));
 }

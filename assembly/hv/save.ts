@@ -23,6 +23,7 @@ import { allocUnbound, bindInterdomain } from "../event/evtchn";
 import { XEN_M2P32_L2E0 } from "../domain/xenmap";
 import { SHUTDOWN_suspend } from "../hypercall/abi";
 import { hv_free_frame } from "./migrate";
+import { debugregsValid } from "./debugreg";
 
 // ---- save ----
 
@@ -126,7 +127,7 @@ function translateTable(mfn: u32, level: i32, is64: bool, paeXen: bool): bool {
 }
 
 // Restore into the new domain `d` (created with hv_domain_create, its frames allocated and filled by
-// the host): translate, re-validate, set up new console/xenstore channels. Returns 0, or -1 .. -9 for
+// the host): translate, re-validate, set up new console/xenstore channels. Returns 0, or -1 .. -10 for
 // the step that failed (the caller destroys the domain).
 export function restoreFixup(d: u32, count: u32): i32 {
   if (!domExists(d) || count != listedCount) return -1;
@@ -196,6 +197,8 @@ export function restoreFixup(d: u32, count: u32): i32 {
     if (k == 0 || (load<u32>(dst + V_FLAGS) & VF_ONLINE) != 0) store<u32>(dst + V_FLAGS, load<u32>(dst + V_FLAGS) | VF_INITIALISED);
     const ge = load<i32>(dst + CPU_GDT_ENTRIES);
     for (let g = 0; g < ((ge + 511) >> 9); g++) store<u32>(dst + CPU_GDT_FRAMES + g * 4, xma(load<u32>(dst + CPU_GDT_FRAMES + g * 4) as u64) as u32);
+    // Debug registers from the stream: Xen's checks (hv/debugreg.ts), else the restore fails.
+    if (!debugregsValid(dst, is64)) return -10;
     // Old event state means nothing now: no upcall pending.
     const vi = load<u64>(dst + V_VCPU_INFO) as i32;
     if (vi != 0 && vi != -1) { store<u8>(vi, 0); if (is64) store<u64>(vi + 8, 0); else store<u32>(vi + 4, 0); }

@@ -21,7 +21,9 @@ import {
 } from "../domain/domain";
 import { hypercallFromRegs } from "../hypercall/dispatch";
 import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcallMaskAddr, nextBounceIsSysenter } from "./bounce";
-import { emulateGp, emulateUd } from "./emulate";
+import { emulateGp, emulateUd, emulDbg } from "./emulate";
+import { singleStep } from "../cpu/control";
+import { dbgMergeDr6, DR6_BS } from "../cpu/debug";
 import { ptwrFault } from "./ptwr";
 import { loadSegments } from "./failsafe";
 import { loadFreshSegments } from "./smp";
@@ -283,8 +285,8 @@ function handleExit(exit: i32): void {
       if (kind == EVENT_INT3 || kind == EVENT_INTO) { softInt(vec, 1); return; }
       if (kind == EVENT_INT1 || kind == EVENT_TRAP) { bounceTrap(1, -1); return; }
       switch (vec) {
-        case 13: if (!emulateGp()) bounceTrap(13, err as i64); return;
-        case 6: if (!emulateUd()) bounceTrap(6, -1); return;
+        case 13: if (!emulateGp()) bounceTrap(13, err as i64); else emulatedDebug(emulDbg); return;
+        case 6: if (!emulateUd()) bounceTrap(6, -1); else emulatedDebug(0); return;
         case 14: {
           const cr2 = load<u64>(CPU_STATE + CPU_EXIT_INFO);
           if (ptwrFault(cr2, err)) return; // a kernel write to its own page table, emulated
@@ -299,6 +301,15 @@ function handleExit(exit: i32): void {
     case EXIT_HOST: requestHostExit(HVX_OUTPUT); return;
     default: domainCrash(d, "unexpected CPU exit"); return;
   }
+}
+
+// After an instruction the hypervisor emulated: the #DB it raises (I/O breakpoints `bits`, and BS
+// when the guest single-steps), a trap with RIP after the instruction, as Xen's emulator raises it.
+function emulatedDebug(bits: u32): void {
+  if (singleStep) bits |= DR6_BS;
+  if (bits == 0) return;
+  dbgMergeDr6(bits);
+  bounceTrap(1, -1);
 }
 
 // SYSENTER from guest user code, as Xen takes it: to the sysenter callback (callback_op

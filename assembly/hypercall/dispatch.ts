@@ -1,5 +1,6 @@
 // Hypercall entry: arguments from the registers of the guest's width (64-bit: RDI RSI RDX R10 R8;
 // 32-bit: EBX ECX EDX ESI EDI), number in RAX, result in RAX. One dense switch over the numbers.
+import { pvSetDebugreg, pvGetDebugreg, getDrOk } from "../hv/debugreg";
 import { RAX, RBX, RCX, RDX, RSI, RDI, reg64, setReg64, rip, setRip } from "../cpu/state";
 import { currentDom, domIs64, domU32, D_PRIVILEGED } from "../domain/domain";
 import { CPU_STATE, CPU_DR } from "../memmap";
@@ -75,8 +76,8 @@ export function hypercall(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64):
     // The old forms: struct { u32 cmd; union @4 }.
     case A.HC_event_channel_op_compat: { gReset(); const c = rdG32(a0); if (!gOk) return -A.EFAULT; return hcEventChannelOp(c as u64, a0 + 4); }
     case A.HC_physdev_op_compat: { gReset(); const c = rdG32(a0); if (!gOk) return -A.EFAULT; return hcPhysdevOp(c as u64, a0 + 4); }
-    case A.HC_set_debugreg: return hcSetDebugreg(a0, domIs64(currentDom) ? a1 : a1 | (a2 << 32));
-    case A.HC_get_debugreg: return hcGetDebugreg(a0);
+    case A.HC_set_debugreg: return pvSetDebugreg(a0 as u32, a1);
+    case A.HC_get_debugreg: { const v = pvGetDebugreg(a0 as u32); return getDrOk ? v as i64 : -A.ENODEV; }
     case A.HC_domctl: case A.HC_sysctl: case A.HC_update_va_mapping_otherdomain: case A.HC_platform_op:
       // Toolstack operations: dom0's (our host) own business; guests may not.
       return domU32(currentDom, D_PRIVILEGED) != 0 ? -A.ENOSYS : -A.EPERM;
@@ -160,22 +161,3 @@ function multicallBody(list: u64, n: u64): i64 {
   return 0;
 }
 
-// set_debugreg(reg, value): DR0-3 must hold guest addresses (below the hypervisor's area), DR6/DR7
-// keep their fixed bits; the values are kept (breakpoints themselves are not implemented by the CPU).
-function hcSetDebugreg(r: u64, v: u64): i64 {
-  const is64 = domIs64(currentDom);
-  if (r > 7 || r == 4 || r == 5) return -A.EINVAL;
-  if (r < 4) {
-    const limit: u64 = is64 ? A.HYPERVISOR_VIRT_START_64 : (A.HYPERVISOR_VIRT_START_32 as u64);
-    const canon = ((((v << 16) as i64) >> 16) as u64) == v;
-    if (!canon || (v >= limit && (is64 ? v < A.HYPERVISOR_VIRT_END_64 : true))) return -A.EPERM;
-  }
-  if (r == 6) v = (v & 0x1e00f) | 0xffff0ff0;
-  if (r == 7) { if ((v >> 32) != 0) return -A.EINVAL; v = (v & 0xffff2bff) | 0x400; }
-  store<u64>(CPU_STATE + CPU_DR + ((r as i32) << 3), v);
-  return 0;
-}
-function hcGetDebugreg(r: u64): i64 {
-  if (r > 7 || r == 4 || r == 5) return -A.ENODEV_();
-  return load<u64>(CPU_STATE + CPU_DR + ((r as i32) << 3)) as i64;
-}

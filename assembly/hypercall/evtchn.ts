@@ -12,10 +12,12 @@ import * as A from "./abi";
 import { rdG64, rdG32, rdG16, wrG32, gOk, gReset} from "../hv/guest";
 import * as E from "../event/evtchn";
 
+// The domain an operation names: as Xen's rcu_lock_domain_by_any_id then its XSM check, a domain that
+// does not exist is -ESRCH (for anyone), another one -EPERM unless the caller is privileged.
 function target(dom: u32): i32 {
   if (dom == A.DOMID_SELF || dom == currentDom) return currentDom as i32;
-  if (domU32(currentDom, D_PRIVILEGED) == 0) return -A.EPERM;
   if (!domExists(dom)) return -A.ESRCH;
+  if (domU32(currentDom, D_PRIVILEGED) == 0) return -A.EPERM;
   return dom as i32;
 }
 

@@ -48,16 +48,25 @@ function ptUpdate(d: u32, ptr: u64, val: u64): i32 {
   return 0;
 }
 
+// The foreign domain of mmu_update/mmuext_op, as Xen's get_pg_owner then its XSM check: the caller
+// (DOMID_SELF, or its own id), else a domain that does not exist -ESRCH, another one (or DOMID_IO,
+// DOMID_XEN) -EPERM unless the caller is privileged. Returns the domain or -errno.
+function pgOwner(foreign: u64): i64 {
+  const d = currentDom;
+  const fd = (foreign & 0xffff) as u32;
+  if (fd == A.DOMID_SELF || fd == d) return d as i64;
+  if (fd < 0x7ff0 && !domExists(fd)) return -A.ESRCH;
+  if (domU32(d, D_PRIVILEGED) == 0) return -A.EPERM;
+  if (!domExists(fd)) return -A.ESRCH;
+  return fd as i64;
+}
+
 // mmu_update(reqs, count, done_out, foreigndom): { u64 ptr; u64 val } each.
 export function hcMmuUpdate(reqs: u64, count: u64, doneOut: u64, foreign: u64): i64 {
   const d = currentDom;
-  let tgt = d;
-  const fd = (foreign & 0xffff) as u32;
-  if (fd != A.DOMID_SELF && fd != d) {
-    if (domU32(d, D_PRIVILEGED) == 0) return -A.EPERM;
-    if (!domExists(fd)) return -A.ESRCH;
-    tgt = fd;
-  }
+  const po = pgOwner(foreign);
+  if (po < 0) return po;
+  const tgt = po as u32;
   let done: u64 = 0;
   let rc: i64 = 0;
   for (; done < count; done++) {
@@ -119,6 +128,8 @@ export function newBaseptrFromCr3(val: u64): i32 {
 // mmuext_op(ops, count, done_out, foreigndom): { u32 cmd; arg1; arg2 } (24 / 12 bytes).
 export function hcMmuextOp(ops: u64, count: u64, doneOut: u64, foreign: u64): i64 {
   const d = currentDom;
+  const po = pgOwner(foreign);
+  if (po < 0) return po;
   const is64 = domIs64(d);
   const sz: u64 = is64 ? 24 : 12;
   let done: u64 = 0;

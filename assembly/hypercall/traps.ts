@@ -132,6 +132,8 @@ function iret64(): i64 {
   else if (!copyFromGuest(ctx, sp, 72)) { domainCrash(currentDom, "fault reading the iret context"); return 0; }
   const rax = load<u64>(ctx), r11 = load<u64>(ctx, 8), rcx = load<u64>(ctx, 16), flags = load<u64>(ctx, 24);
   const nrip = load<u64>(ctx, 32), cs = load<u64>(ctx, 40), rfl = load<u64>(ctx, 48), nrsp = load<u64>(ctx, 56), ss = load<u64>(ctx, 64);
+  // A non-canonical RIP: Xen's IRETQ (also taken for the SYSRET path, CVE-2012-0217) faults: the failsafe callback.
+  if ((((nrip << 16) as i64) >> 16) as u64 != nrip) { iretFailsafe(nrip, (cs | 3) as u32 & 0xffff, (rfl & 0x3f7fd7 & ~(F_IOPL | F_VM)) | F_IF | 2, nrsp, (ss | 3) as u32 & 0xffff, "iret to a non-canonical address"); return 0; }
   if ((cs & 3) == 3) {
     if (load<u64>(v() + V_CR3_USER) == 0) { domainCrash(currentDom, "switch to user mode with no user page tables"); return 0; }
     if ((load<u32>(v() + V_FLAGS) & VF_KERNEL) != 0) toggleGuestMode();
@@ -267,6 +269,8 @@ export function checkDescriptor(d: u64, is64: bool): u64 {
   if ((hi & 0x8000) == 0) return d; // not present: anything goes
   const kdpl: u32 = is64 ? 3 : 1;
   if ((hi & 0x1000) != 0) {
+    // 64-bit code (L) is refused to 32-bit guests: it would leave compatibility mode.
+    if (!is64 && (hi & 0x200000) != 0) { descOk = false; return 0; }
     // Code or data: raise the DPL to the guest kernel's ring.
     let dpl = (hi >> 13) & 3;
     if (dpl < kdpl) return (d & ~((3 as u64) << 45)) | ((kdpl as u64) << 45);

@@ -15,6 +15,7 @@ import { fault, raise, EX_AC, clearFault } from "../cpu/fault";
 import { walk, walkWritable, walkExec, walkGlobal } from "./walk";
 import { dcacheInvalidate } from "../cpu/dcache";
 import { ldCount, ldFill } from "./logdirty";
+import { dbgData, dbgPage, dbgAccess } from "../cpu/debug";
 
 // The TLB has TLB_BANKS banks (TLB_BANK_SIZE bytes each, memmap.ts), one in use at a time: each vCPU
 // keeps its translations in a bank of its own across vCPU switches, as a CPU with PCIDs does, so a
@@ -193,6 +194,8 @@ export function tlbFill(lin: u64, acc: i32): i32 {
   if (ldCount != 0 && (phys as u64) < physLimit) wOk = ldFill((host as u32) >>> 12, write);
   // Only RAM pages get cached translations: the dummy pages must not alias to one another.
   if (acMode && (acc & ACC_U) != 0 && (acc & ACC_X) == 0) return host; // no data tags (see acMode)
+  // A page with an enabled data breakpoint gets no tags: every access to it comes to xlate (cpu/debug.ts).
+  if (dbgData && dbgPage(vpn)) return host;
   if ((phys as u64) < physLimit) {
     if (load<i64>(RTAG + (i << 3)) != tag) {
       store<i64>(WTAG + (i << 3), -1);
@@ -217,6 +220,7 @@ export function xlate(lin: u64, size: i32, acc: i32): i32 {
   const off = (lin as i32) & 0xfff;
   const tagArr = (acc & ACC_W) != 0 ? WTAG : ((acc & ACC_X) != 0 ? XTAG : RTAG);
   if (load<i64>(tagArr + (i << 3)) == tag) return load<i32>(HOST + (i << 2)) + off;
+  if (dbgData && (acc & ACC_X) == 0) dbgAccess(lin, size, (acc & ACC_W) != 0);
   const host = tlbFill(lin, acc);
   if (host < 0) return -1;
   if ((acc & ACC_W) != 0 && host != DUMMY_WRITE && load<u8>(CODEMAP_BASE + (host >>> 12)) != 0) {
