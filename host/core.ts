@@ -40,6 +40,8 @@ export interface CoreExports {
   jit_cond(cc: number, op: number, size: number, a: bigint, b: bigint, res: bigint, cf: number): number;
   jit_rd(lin: bigint, size: number): number;
   jit_wr(lin: bigint, size: number): number;
+  jit_str(kind: number): number;
+  jit_flags(op: number, size: number, a: bigint, b: bigint, res: bigint, cf: number): bigint;
   // The hypervisor (assembly/hv/api.ts). u64 parameters take BigInt, u64 results are BigInt.
   hv_init(machineMiB: number): number;
   hv_domain_create(width: number, vcpus: number, maxPages: number): number;
@@ -117,14 +119,14 @@ export const CORE_EXPORTS = {
   core_abi_version: ">i", init: ">", heap_end: ">i", cpu_reset_flat: "ii>", cpu_state_changed: ">", set_phys_window: "ii>",
   tlb_flush: ">", dcache_flush: ">", flags_sync: ">", run: "i>i", jit_config: "ii>",
   jit_flush: ">", jit_decode: "Ii>i", jit_install: "iiiiii>i", jit_regions: ">i", jit_current: "ii>i", jit_reserve: "iii>",
-  jit_page_gen: "i>i", jit_mode: ">i", jit_cond: "iiiIIIi>i", jit_rd: "Ii>i", jit_wr: "Ii>i",
+  jit_page_gen: "i>i", jit_mode: ">i", jit_cond: "iiiIIIi>i", jit_rd: "Ii>i", jit_wr: "Ii>i", jit_str: "i>i", jit_flags: "iiIIIi>I",
   hv_init: "i>i", hv_domain_create: "iii>i", hv_domain_destroy: "i>i", hv_domain_state: "i>i", hv_domain_shutdown_reason: "i>i",
   hv_domain_shutdown: "ii>", hv_domain_pages: "i>i", hv_domain_pause: "ii>", hv_domain_insns: "i>I", hv_frames_free: ">i",
   hv_frames_owned: "i>i", hv_domain_core_bytes: "ii>I", hv_alloc_frame: "i>i", hv_set_m2p: "iI>", hv_setup_shared_info: "i>i",
   hv_set_domain_info: "iiiiii>", hv_vm_assist: "ii>", hv_pin: "iii>i", hv_vcpu_boot: "iiIIIi>i", hv_run: "i>i", hv_idle_ns: ">I",
   hv_set_wallclock: "Ii>", hv_evtchn_bind: "ii>i", hv_evtchn_alloc_unbound: "ii>i", hv_evtchn_send: "i>i", hv_evtchn_close: "i>i",
   hv_evtchn_take: "i>i", hv_hypercall_count: "i>i", hv_gnt_map: "iii>i", hv_gnt_mfn: "i>i", hv_gnt_unmap: "i>i",
-  hv_domain_cpu_ns: "i>I", hv_domain_max_pages: "i>i", hv_domain_set_max_pages: "ii>", hv_domain_vcpus: "i>i",
+  hv_domain_cpu_ns: "i>I", hv_domain_max_pages: "i>i", hv_domain_set_max_pages: "ii>", hv_domain_vcpus: "i>i", hv_vcpu_flags: "ii>i", hv_vcpu_running_ns: "ii>I",
   hv_domain_paused: "i>i", hv_domain_blocked: "i>i", hv_domain_sched: "iii>i", hv_trace: "i>", hv_alloc_frames: "iii>i",
   hv_domain_time: "i>I", hv_domain_set_time: "iI>", hv_save_frames: "ii>i", hv_domain_addr: "i>i", hv_vcpu_addr: "ii>i",
   hv_restore_fixup: "ii>i", hv_restored_ports: ">i", hv_resume_cancelled: "i>i", hv_free_frame: "ii>i", hv_restore_begin: "i>",

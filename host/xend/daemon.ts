@@ -439,7 +439,7 @@ export class Xend {
           // xl's letters per vCPU: r (runnable), b (blocked), p (offline, or its domain paused).
           const dst = this.stateLetters(id);
           for (let v = 0; v < x.hv_domain_vcpus(id); v++) {
-            const f = x.hv_vcpu_flags(id, v), live = this.host.state(id) === STATE_RUNNING;
+            const f = x.hv_vcpu_flags(id, v), live = this.host.state(id) === DS_RUNNING;
             const online = (f & 1) !== 0, blocked = (f & 10) !== 0;
             const state = (live && online && !blocked && dst[2] !== "p" ? "r" : "-") + (live && online && blocked ? "b" : "-") + (!online || dst[2] === "p" ? "p" : "-");
             out.push({ name: d.cfg.name, id, vcpu: v, state, cpuSeconds: Number(x.hv_vcpu_running_ns(id, v)) / 1e9 });
