@@ -132,7 +132,8 @@ function insn(r: () => number, bits: 32 | 64): string {
     case 20: return `test${sfx} $${imm}, ${a}`;
     case 21: return `xchg${sfx} ${a}, ${m}`;
     case 22: return `not${sfx} ${a}`;
-    case 23: return bits === 64 ? `push %${pick(["rax", "rcx", "rdx", "rsi", "r8"])}` : `push %eax`;
+    case 23: return pick([bits === 64 ? `push %${pick(["rax", "rcx", "rdx", "rsi", "r8"])}` : `push %eax`, `push $${imm}`,
+      `push${bits === 64 ? "q" : "l"} ${m}`]);
     case 24: return bits === 64 ? `pop %${pick(["rax", "rcx", "rdx", "rsi", "r8"])}` : `pop %ecx`;
     case 25: return `movzbl ${pick(B8)}, ${R32[Math.floor(r() * 5)]}`;
     case 26: return `movsbl ${m}, ${R32[Math.floor(r() * 5)]}`;
@@ -315,6 +316,49 @@ for (const bits of [64, 32] as const) {
   });
 }
 
+// Indirect CALL/JMP through a register and through memory, PUSH imm and PUSH m: compiled, and leaving
+// the region for the target (which chains into the target's region).
+for (const bits of [64, 32] as const) {
+  test(`indirect CALL/JMP and PUSH imm/m in compiled code, in lockstep with the interpreter (${bits}-bit)`, async () => {
+    const [ax, dx, cx, q, B, ctr] = bits === 64 ? ["%rax", "%rdx", "%rcx", "q", "%rbx", "%r12d"] : ["%eax", "%edx", "%ecx", "l", "%ebx", "%ebp"];
+    const src = `
+      mov $300, ${ctr}
+    top:
+      mov $f, %eax
+      call *${ax}
+      add $1, %esi
+      mov${q} $g, 0x40(${B})
+      call *0x40(${B})
+      push $5
+      push${q} 0x40(${B})
+      pop ${cx}
+      pop ${dx}
+      add %edx, %edi
+      mov $cont, %edx
+      jmp *${dx}
+      ud2
+    cont:
+      dec ${ctr}
+      jnz top
+      ud2
+      .balign 4096
+    f:
+      add $3, %edi
+      ret
+    g:
+      add $7, %esi
+      ret`;
+    const code = asm(src, bits, CODE);
+    const a = await machine(bits, "force", code, 0, ["rw"]);
+    const b = await machine(bits, "off", code, 0, ["rw"]);
+    for (const m of [a, b]) { m.setReg(6, 0n); m.setReg(7, 0n); m.x.cpu_state_changed(); }
+    lockstep(a, b, rng(bits + 5), "indirect branches");
+    assert.is(b.reg(6), 300n * 8n, "the interpreter's sum");
+    assert.is(a.reg(7) & 0xffffffffn, 300n * 8n);
+    assert.ok(a.jit!.stats().insns > 3000, `compiled code ran it: ${JSON.stringify(a.jit!.stats())}`);
+  });
+}
+
 // Rotates keep every arithmetic flag but CF and OF: each one here follows a flag-setting instruction and
 // is followed by readers of the flags (SETcc of every condition, ADC after INC/DEC, Jcc), so a flag the
 // compiled rotate gets wrong shows in the registers at once.
@@ -409,6 +453,7 @@ for (const bits of [64, 32] as const) {
 
 // Code on four pages calling and jumping between them (with a store that rewrites an immediate on
 // another code page each time round), so that regions chain straight into each other's regions.
+const pick = <T>(r: () => number, a: T[]): T => a[Math.floor(r() * a.length)];
 function crossPage(seed: number, bits: 32 | 64): string {
   const r = rng(seed);
   const body = (n: number) => {
@@ -420,8 +465,12 @@ function crossPage(seed: number, bits: 32 | 64): string {
     return out;
   };
   const ctr = bits === 64 ? "%r12d" : "%ebp";
-  return [`.set datap, ${DATA + 0x800}`, `mov $${20 + Math.floor(r() * 40)}, ${ctr}`, "top:", ...body(8), "call f1",
-    ...body(6), "jmp p2", "back:", ...body(6), `dec ${ctr}`, "jnz top", "ud2",
+  // Direct, or indirect through a register or a pointer in memory.
+  const [ax, cx, q] = bits === 64 ? ["%rax", "%rcx", "q"] : ["%eax", "%ecx", "l"];
+  const call = pick(r, ["call f1", `mov $f1, %eax\ncall *${ax}`, `mov${q} $f1, datap+0x40\ncall *datap+0x40`]);
+  const jmp = pick(r, ["jmp p2", `mov $p2, %ecx\njmp *${cx}`]);
+  return [`.set datap, ${DATA + 0x800}`, `mov $${20 + Math.floor(r() * 40)}, ${ctr}`, "top:", ...body(8), call,
+    ...body(6), jmp, "back:", ...body(6), `dec ${ctr}`, "jnz top", "ud2",
     ".balign 4096", "f1:", ...body(6), "mov $0, %edi", "imm = . - 4", "call f3", ...body(4), "ret",
     ".balign 4096", "p2:", ...body(8), "incl imm", ...body(2), "jmp back",
     ".balign 4096", "f3:", ...body(10), "ret"].join("\n");

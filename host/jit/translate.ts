@@ -148,7 +148,14 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
   // (LOCK with CMP or a register operand is #UD: the interpreter's).
   if ((i.op === 0x81 || i.op === 0x83) && (i.pfx! & 6) === 0 && osOk && mem && (k !== 7 || (i.pfx! & 1) === 0)) return "alumi";
   if (lockRep) return null;
+  const near = is64 ? os === 8 : os === 4; // near branches and pushes: 64-bit in 64-bit mode (66h: the interpreter)
   switch (i.op) {
+    case 0xff: { // near CALL/JMP r/m: 64-bit in 64-bit mode whatever the prefixes; PUSH r/m: 64-bit unless 66h
+      if (!(mod === 3 || mem)) return null;
+      if (k === 2 || k === 4) return is64 || os === 4 ? (k === 2 ? "icall" : "ijmp") : null;
+      return k === 6 && (is64 ? (i.pfx! & 8) === 0 : os === 4) ? "pushm" : null;
+    }
+    case 0x68: case 0x6a: return near ? "pushi" : null;
     case 0x98: return osOk ? "cdqe" : null;
     case 0x99: return osOk ? "cqo" : null;
     case 0xd3: return osOk && mod === 3 && (k === 4 || k === 5 || k === 7) ? "shcl" : osOk && mod === 3 && k < 2 ? "rot" : null;
@@ -203,6 +210,12 @@ export function stack32(is64: boolean, i: Insn): Insn {
 function isBranch(f: number): boolean {
   return f === F.JMP || f === F.CALL || f === F.RET || (f >= F.JCC && f < F.JCC + 16);
 }
+/** The block ends after `i`: a branch, a return, an indirect CALL/JMP. */
+function endsBlock(i: Insn): boolean {
+  if (isBranch(i.form) || i.form === F.RET) return true;
+  const k = generalKind(i);
+  return k === "icall" || k === "ijmp";
+}
 
 /** Supported forms (anything else ends the block with an exit before it). */
 function supported(i: Insn): boolean {
@@ -238,6 +251,7 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
       count++;
       if (!i || !supported(i) || i.form === F.RET) break;
       const f = i.form;
+      if (!isBranch(f) && endsBlock(i)) break;
       if (isBranch(f)) {
         const t = off + i.len + Number(BigInt.asIntN(64, i.imm));
         if (t >= 0 && t < 0x1000) {
@@ -264,13 +278,12 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
       if (i === undefined) break; // not visited: the block ends with an exit to here
       if (i === null || !supported(i)) { b.insns.push({ off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n }); break; }
       b.insns.push(i);
-      if (isBranch(i.form) || i.form === F.RET) break;
+      if (endsBlock(i)) break;
       off += i.len;
       if (leaders.has(off)) { b.next = off; break; }
       if (off >= 0x1000) break;
     }
-    if (b.insns.length === 0 || (b.insns[b.insns.length - 1].form !== -1 && !isBranch(b.insns[b.insns.length - 1].form) &&
-      b.insns[b.insns.length - 1].form !== F.RET && b.next === null)) {
+    if (b.insns.length === 0 || (b.insns[b.insns.length - 1].form !== -1 && !endsBlock(b.insns[b.insns.length - 1]) && b.next === null)) {
       // Ran off the page or into code that was not visited: exit to the next instruction, as a branch
       // (it chains into a region there when there is one).
       b.insns.push({ off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n, cont: true });
@@ -351,7 +364,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_B, 3).set(L_FB);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_RES, 3).set(L_FRES);
   c.i32(index.get(entry)!).set(L_NEXT);
-  if (!is64 && blocks.some((b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET))) {
+  if (!is64 && blocks.some((b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET ||
+    ["icall", "pushm", "pushi"].includes(generalKind(i) ?? "")))) {
     // 4-byte stack slots need a 32-bit stack (SS.B): otherwise the interpreter runs this code.
     c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + 2, 1).i32(0x4000).op(Op.i32_and).op(Op.i32_eqz);
     c.if_().get(L_N).op(Op.return_).end();
@@ -764,6 +778,31 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           load(sz); c.set(L_T2);
           c.i64(BigInt.asUintN(64, i.imm) & mask(sz)).set(L_T3); alu(kk, sz);
           if (kk !== 7) store(sz, () => c.get(L_T2));
+          break;
+        }
+        case gk === "icall" || gk === "ijmp": { // CALL/JMP r/m: the target from a register or memory, checked, then out
+          if (i.mod === 3) rd(MM.CPU_STATE + i.rm! * 8, SW);
+          else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); }
+          c.set(L_T1);
+          canonicalOrExit(i, idx);
+          c.get(L_T1).set(L_T3);
+          if (gk === "icall") {
+            c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+            probe(FN_WR, SW, i, idx);
+            store(SW, nextIp);
+            c.get(L_T1).set(rsp); written.add(4);
+          }
+          exit(() => c.get(L_T3), MM.JEXIT_BRANCH, idx + 1);
+          break;
+        }
+        case gk === "pushi" || gk === "pushm": { // PUSH imm8/imm32 (sign-extended), PUSH r/m
+          if (gk === "pushi") c.i64(BigInt.asUintN(64, i.imm) & mask(SW)).set(L_T3);
+          else if (i.mod === 3) { rd(MM.CPU_STATE + i.rm! * 8, SW); c.set(L_T3); }
+          else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); c.set(L_T3); }
+          c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+          probe(FN_WR, SW, i, idx);
+          store(SW, () => c.get(L_T3));
+          c.get(L_T1).set(rsp); written.add(4);
           break;
         }
         case gk === "mov8ld": { // MOV r8, m8
