@@ -133,7 +133,7 @@ function insn(r: () => number, bits: 32 | 64): string {
     case 21: return `xchg${sfx} ${a}, ${m}`;
     case 22: return `not${sfx} ${a}`;
     case 23: return pick([bits === 64 ? `push %${pick(["rax", "rcx", "rdx", "rsi", "r8"])}` : `push %eax`, `push $${imm}`,
-      `push${bits === 64 ? "q" : "l"} ${m}`]);
+      `push${bits === 64 ? "q" : "l"} ${m}`, "pushf"]);
     case 24: return bits === 64 ? `pop %${pick(["rax", "rcx", "rdx", "rsi", "r8"])}` : `pop %ecx`;
     case 25: return `movzbl ${pick(B8)}, ${R32[Math.floor(r() * 5)]}`;
     case 26: return `movsbl ${m}, ${R32[Math.floor(r() * 5)]}`;

@@ -156,6 +156,7 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
       return k === 6 && (is64 ? (i.pfx! & 8) === 0 : os === 4) ? "pushm" : null;
     }
     case 0x68: case 0x6a: return near ? "pushi" : null;
+    case 0x9c: return near ? "pushf" : null;
     case 0x98: return osOk ? "cdqe" : null;
     case 0x99: return osOk ? "cqo" : null;
     case 0xd3: return osOk && mod === 3 && (k === 4 || k === 5 || k === 7) ? "shcl" : osOk && mod === 3 && k < 2 ? "rot" : null;
@@ -365,7 +366,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_RES, 3).set(L_FRES);
   c.i32(index.get(entry)!).set(L_NEXT);
   if (!is64 && blocks.some((b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET ||
-    ["icall", "pushm", "pushi"].includes(generalKind(i) ?? "")))) {
+    ["icall", "pushm", "pushi", "pushf"].includes(generalKind(i) ?? "")))) {
     // 4-byte stack slots need a 32-bit stack (SS.B): otherwise the interpreter runs this code.
     c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + 2, 1).i32(0x4000).op(Op.i32_and).op(Op.i32_eqz);
     c.if_().get(L_N).op(Op.return_).end();
@@ -795,8 +796,18 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           exit(() => c.get(L_T3), MM.JEXIT_BRANCH, idx + 1);
           break;
         }
-        case gk === "pushi" || gk === "pushm": { // PUSH imm8/imm32 (sign-extended), PUSH r/m
-          if (gk === "pushi") c.i64(BigInt.asUintN(64, i.imm) & mask(SW)).set(L_T3);
+        case gk === "pushi" || gk === "pushm" || gk === "pushf": { // PUSH imm8/imm32 (sign-extended), PUSH r/m, PUSHF
+          if (gk === "pushf") {
+            // RFLAGS made current (as for rotates; the state becomes LF_NONE), without RF and VM
+            if (!(st && st.op === LF_NONE)) {
+              c.i32(0);
+              if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+              c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+              c.i32(LF_NONE).set(L_FOP).i32(SW).set(L_FSZ);
+              st = { op: LF_NONE, size: SW }; touched[bi] = true;
+            }
+            c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x30000n).op(Op.i64_and).i64(mask(SW)).op(Op.i64_and).set(L_T3);
+          } else if (gk === "pushi") c.i64(BigInt.asUintN(64, i.imm) & mask(SW)).set(L_T3);
           else if (i.mod === 3) { rd(MM.CPU_STATE + i.rm! * 8, SW); c.set(L_T3); }
           else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); c.set(L_T3); }
           c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
