@@ -526,6 +526,14 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       }
       return false;
     };
+    // RFLAGS made current from the lazy state (the core's jit_flags), unless the state is LF_NONE already
+    // (the flags are in RFLAGS then); the caller moves the state to LF_NONE.
+    const rflagsCurrent = () => {
+      if (st && st.op === LF_NONE) return;
+      c.i32(0);
+      if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+      c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+    };
     // The arithmetic flags in RFLAGS (state LF_NONE: after a rotate): bit `b` of it, an i32 0/1.
     const rbit = (b: number) => { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76); c.i32(1).op(Op.i32_and); };
     const cond = (cc: number) => {
@@ -660,11 +668,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           if (stat === null) { rd(RCX, 1); c.i64(BigInt(cm)).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; }
           else c.i64(BigInt(stat)).set(L_T1);
           // RFLAGS current
-          if (!(st && st.op === LF_NONE)) {
-            c.i32(0);
-            if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
-            c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-          }
+          rflagsCurrent();
           // the result in T3
           if (sz === 4) { rd(dst, 4); c.op(Op.i32_wrap_i64).get(L_T1).op(Op.i32_wrap_i64).op(kk === 0 ? Op.i32_rotl : Op.i32_rotr).op(Op.i64_extend_i32_u); }
           else { rd(dst, 8); c.get(L_T1).op(kk === 0 ? Op.i64_rotl : Op.i64_rotr); }
@@ -800,9 +804,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           if (gk === "pushf") {
             // RFLAGS made current (as for rotates; the state becomes LF_NONE), without RF and VM
             if (!(st && st.op === LF_NONE)) {
-              c.i32(0);
-              if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
-              c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+              rflagsCurrent();
               c.i32(LF_NONE).set(L_FOP).i32(SW).set(L_FSZ);
               st = { op: LF_NONE, size: SW }; touched[bi] = true;
             }
@@ -1081,11 +1083,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           }
           if (!immForm) c.get(L_T3).i64(w - 1n).op(Op.i64_and).set(L_T3);
           // RFLAGS current, then CF
-          if (!(st && st.op === LF_NONE)) {
-            c.i32(0);
-            if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
-            c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-          }
+          rflagsCurrent();
           c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and)
             .get(L_T2).get(L_T3).op(Op.i64_shr_u).i64(1).op(Op.i64_and).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
           c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
