@@ -126,7 +126,7 @@ function insn(r: () => number, bits: 32 | 64): string {
     case 14: return `${pick(["shl", "shr", "sar"])}${sfx} $${1 + Math.floor(r() * (q ? 63 : 31))}, ${a}`;
     case 15: return `imul ${b}, ${a}`.replace(/imul/, q ? "imulq" : "imull");
     case 16: return `imul${sfx} $${imm}, ${b}, ${a}`;
-    case 17: return `cmov${cc} ${b}, ${a}`;
+    case 17: return r() < 0.7 ? `cmov${cc} ${b}, ${a}` : `cmov${cc} ${m}, ${a}`;
     case 18: return `set${cc} ${pick(B8)}`;
     case 19: return `test${sfx} ${b}, ${a}`;
     case 20: return `test${sfx} $${imm}, ${a}`;

@@ -157,6 +157,8 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
     }
     case 0x68: case 0x6a: return near ? "pushi" : null;
     case 0x9c: return near ? "pushf" : null;
+    case 0x140: case 0x141: case 0x142: case 0x143: case 0x144: case 0x145: case 0x146: case 0x147:
+    case 0x148: case 0x149: case 0x14a: case 0x14b: case 0x14c: case 0x14d: case 0x14e: case 0x14f: return osOk && mem ? "cmovm" : null;
     case 0x98: return osOk ? "cdqe" : null;
     case 0x99: return osOk ? "cqo" : null;
     case 0xd3: return osOk && mod === 3 && (k === 4 || k === 5 || k === 7) ? "shcl" : osOk && mod === 3 && k < 2 ? "rot" : null;
@@ -816,6 +818,14 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           probe(FN_WR, SW, i, idx);
           store(SW, () => c.get(L_T3));
           c.get(L_T1).set(rsp); written.add(4);
+          break;
+        }
+        case gk === "cmovm": { // CMOVcc r, m: the memory is read either way; a 32-bit destination is written (zero-extended) either way
+          const sz = i.os!, d = MM.CPU_STATE + i.reg! * 8;
+          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
+          load(sz); c.set(L_T2);
+          cond(i.op! & 15); c.set(L_C);
+          wr(d, sz, () => { c.get(L_T2); rd(d, sz); c.get(L_C).op(Op.select); });
           break;
         }
         case gk === "mov8ld": { // MOV r8, m8
