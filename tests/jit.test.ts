@@ -104,7 +104,8 @@ function insn(r: () => number, bits: 32 | 64): string {
       `${pick(["rol", "ror"])}${sfx} ${a}`, `${pick(["rol", "ror"])}${sfx} %cl, ${a}`,
       `${pick(["", "lock "])}${pick(["add", "or", "adc", "sbb", "and", "sub", "xor"])}${sfx} $${imm}, ${m}`, `cmp${sfx} $${imm}, ${m}`,
       `${pick(["", "lock "])}cmpxchg${sfx} ${b}, ${m}`, `mov${sfx} ${m}, ${q ? "%rax" : "%eax"}\nlock cmpxchg${sfx} ${b}, ${m}`,
-      `${pick(["", "lock "])}xadd${sfx} ${a}, ${m}`, `${pick(["bt", "bts", "btr", "btc"])}${sfx} ${b}, ${a}`,
+      `${pick(["", "lock "])}xadd${sfx} ${a}, ${m}`, `${pick(["shld", "shrd"])}${sfx} $${pick([0, 1, 7, 31, 32, 63])}, ${b}, ${a}`,
+      `${pick(["shld", "shrd"])}${sfx} %cl, ${b}, ${a}`, `${pick(["bt", "bts", "btr", "btc"])}${sfx} ${b}, ${a}`,
       `${pick(["bt", "bts", "btr", "btc"])}${sfx} $${pick([0, 1, 31, 33, 63, 200])}, ${pick([a, m])}`,
       `mov $${pick([-64, -1, 0, 5, 40, 100, 200])}, %edx\n${pick(["bt", "bts", "btr", "btc"])}${sfx} ${q ? "%rdx" : "%edx"}, ${m}`]);
   }
@@ -359,8 +360,8 @@ for (const bits of [64, 32] as const) {
   });
 }
 
-// Rotates keep every arithmetic flag but CF and OF: each one here follows a flag-setting instruction and
-// is followed by readers of the flags (SETcc of every condition, ADC after INC/DEC, Jcc), so a flag the
+// Rotates keep every arithmetic flag but CF and OF (SHLD/SHRD set them all): each one here follows a
+// flag-setting instruction and is followed by readers of the flags (SETcc of every condition, ADC after INC/DEC, Jcc), so a flag the
 // compiled rotate gets wrong shows in the registers at once.
 function rotateProgram(seed: number, bits: 32 | 64): string {
   const r = rng(seed);
@@ -374,7 +375,9 @@ function rotateProgram(seed: number, bits: 32 | 64): string {
     body.push(pick([`add${sfx} $${pick([1, -1, 0x7fffffff, 3])}, ${a}`, `sub${sfx} %esi, %edi`.replace("%esi, %edi", q ? "%rsi, %rdi" : "%esi, %edi"),
       `and${sfx} ${a}, ${pick(regs)}`, `inc${sfx} ${a}`, `dec${sfx} ${a}`, `cmp${sfx} $${pick([0, 5, -3])}, ${a}`, `shl${sfx} $3, ${a}`]));
     const rot = pick(["rol", "ror"]);
-    body.push(pick([`${rot}${sfx} $${pick([0, 1, 2, 31, 32, 33, 63])}, ${a}`, `${rot}${sfx} ${a}`, `mov $${pick([0, 1, 7, 32, 64, 65])}, %ecx\n${rot}${sfx} %cl, ${a}`]));
+    const dsh = pick(["shld", "shrd"]);
+    body.push(pick([`${rot}${sfx} $${pick([0, 1, 2, 31, 32, 33, 63])}, ${a}`, `${rot}${sfx} ${a}`, `mov $${pick([0, 1, 7, 32, 64, 65])}, %ecx\n${rot}${sfx} %cl, ${a}`,
+      `${dsh}${sfx} $${pick([0, 1, 5, 31, 63])}, ${pick(regs)}, ${a}`, `mov $${pick([0, 1, 9, 33, 64])}, %ecx\n${dsh}${sfx} %cl, ${pick(regs)}, ${a}`]));
     const cc = pick(["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]);
     body.push(`set${cc} %bl`, "movzbl %bl, %ebx", "addl %ebx, %esi");
     if (r() < 0.3) body.push(`inc${sfx} ${a}`, `${pick(["rol", "ror"])}${sfx} $${pick([1, 9])}, ${a}`, "adcl %ecx, %esi");

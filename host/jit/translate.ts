@@ -157,6 +157,7 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
     }
     case 0x68: case 0x6a: return near ? "pushi" : null;
     case 0x9c: return near ? "pushf" : null;
+    case 0x1a4: case 0x1a5: case 0x1ac: case 0x1ad: return osOk && mod === 3 ? "shd" : null;
     case 0x140: case 0x141: case 0x142: case 0x143: case 0x144: case 0x145: case 0x146: case 0x147:
     case 0x148: case 0x149: case 0x14a: case 0x14b: case 0x14c: case 0x14d: case 0x14e: case 0x14f: return osOk && mem ? "cmovm" : null;
     case 0x98: return osOk ? "cdqe" : null;
@@ -818,6 +819,32 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           probe(FN_WR, SW, i, idx);
           store(SW, () => c.get(L_T3));
           c.get(L_T1).set(rsp); written.add(4);
+          break;
+        }
+        case gk === "shd": { // SHLD/SHRD r, r, imm8/CL (cpu/alu.ts shiftDouble): CF, OF, SF/ZF/PF from the result, AF 0 (LF_CFOF)
+          const sz = i.os!, w = BigInt(sz * 8), m = mask(sz), left = i.op! < 0x1ac;
+          const d = MM.CPU_STATE + i.rm! * 8, sr = MM.CPU_STATE + i.reg! * 8;
+          const cm = sz === 8 ? 63n : 31n;
+          const stat = (i.op! & 1) === 0 ? (i.imm & 0xffn) & cm : null;
+          if (stat === 0n) { if (sz === 4) wr(d, 4, () => rd(d, 4)); break; }
+          if (stat === null) { rd(RCX, 1); c.i64(cm).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; }
+          else c.i64(stat).set(L_T1);
+          rd(d, sz); c.set(L_T2); rd(sr, sz); c.set(L_T3);
+          if (left) {
+            c.get(L_T2).get(L_T1).op(Op.i64_shl).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
+            c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+          } else {
+            c.get(L_T2).get(L_T1).op(Op.i64_shr_u).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shl).op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
+            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+          }
+          c.get(L_T4).get(L_T2).op(Op.i64_xor).i64(sign(sz)).op(Op.i64_and).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_FB);
+          c.get(L_T4).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
+          wr(d, sz, () => c.get(L_T4));
+          if (stat === null) {
+            if (sz === 4) { c.else_(); wr(d, 4, () => rd(d, 4)); }
+            c.end(); extra--;
+            st = null; touched[bi] = true; // shifted or not, by the count
+          } else { st = { op: LF_CFOF, size: sz }; touched[bi] = true; }
           break;
         }
         case gk === "cmovm": { // CMOVcc r, m: the memory is read either way; a 32-bit destination is written (zero-extended) either way
