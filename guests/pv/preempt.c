@@ -3,7 +3,8 @@
  * continuations, the values written checked in the read-only M2P), the same batch failing at entry
  * 150000 (done = 150000), a decrease_reservation then a populate_physmap of 3000 extents (the
  * start_extent encoding in memory_op's cmd), and a multicall whose first entry is a preempted
- * mmu_update of 5000 entries. The test (tests/preempt.test.ts) runs a counter beside it and checks the
+ * mmu_update of 5000 entries; last, the same batch again, whose count register and done count the guest
+ * rewrites in an event handler while it is preempted. The test (tests/preempt.test.ts) runs a counter beside it and checks the
  * hypervisor made continuations and ran the counter in between. Prints "ok:"/"FAIL:" lines and a verdict.
  * Run it with 32 MiB: the request list alone is 3.2 MB. */
 #include "pv.h"
@@ -26,6 +27,32 @@ struct reservation {
 struct multicall_entry { xen_ulong_t op, result, args[6]; };
 
 static struct mmu_update reqs[NREQ];
+static volatile int armed, tampered;
+static volatile uint32_t tdone;
+static unsigned tport;
+
+/* An event from the host on `tport` while the last batch is preempted: the handler, which runs before
+ * the hypercall is made again, rewrites what the continuation left (the count register, keeping the
+ * preempted bit, and the done count in memory). The hypervisor must take both as the guest's word. */
+void pv_trap(struct pv_frame *f)
+{
+	if (f->vector == 0xff) {
+		unsigned before = pv_event_count[tport];
+		pv_event();
+		if (armed && pv_event_count[tport] != before) {
+			armed = 0;
+#if defined(__x86_64__)
+			if (f->rax == __HYPERVISOR_mmu_update && (f->rsi & 0x80000000UL)) { f->rsi = 2 | 0x80000000UL; tdone = 1000000; tampered = 1; }
+#else
+			if (f->rax == __HYPERVISOR_mmu_update && (f->ecx & 0x80000000UL)) { f->ecx = 2 | 0x80000000UL; tdone = 1000000; tampered = 1; }
+#endif
+		}
+		return;
+	}
+	if (pv_try_write_fixup(f)) return;
+	printf("unexpected trap %u at %lx\n", (unsigned)f->vector, (unsigned long)f->rip);
+	pv_shutdown(SHUTDOWN_crash);
+}
 static xen_ulong_t ext[NEXT];
 static xen_ulong_t *p2m;
 
@@ -59,6 +86,13 @@ static int m2p_written(unsigned long n)
 int pv_main(void)
 {
 	pv_install_traps();
+	pv_events_init();
+	pv_events_enable();
+	struct alloc_unbound au = { DOMID_SELF, 0, 0 };
+	CHECK(pv_evtchn_op(EVTCHNOP_alloc_unbound, &au) == 0, "a port for the host");
+	tport = au.port;
+	printf("tamper port %u\n", tport);
+	pv_console_flush();
 	p2m = (xen_ulong_t *)start_info->mfn_list;
 	unsigned long nr = start_info->nr_pages;
 
@@ -117,6 +151,17 @@ int pv_main(void)
 	CHECK(rc == 0 && mc[0].result == 0 && done3 == 5000, "multicall: mmu_update of 5000 done (rc %ld, result %ld, done %u)", rc, (long)mc[0].result, (unsigned)done3);
 	CHECK(m2p_written(5000) == 0, "its M2P values written");
 	CHECK(mc[1].result == (xen_ulong_t)ver, "the multicall's next entry ran after it");
+	CHECK(m2p_restore() == 0, "M2P restored");
+	/* The same batch, changed by the guest while it is preempted (the host sends the event once the
+	 * batch has made a continuation after this line): the resumed call does the 2 entries it is now
+	 * asked for and adds them to the done count the guest wrote. */
+	CHECK(m2p_restore() == 0, "M2P restored");
+	printf("tamper: start\n");
+	pv_console_flush();
+	armed = 1;
+	rc = mmu_update(reqs, NREQ, (uint32_t *)&tdone);
+	armed = 0;
+	CHECK(tampered && rc == 0 && tdone == 1000002, "arguments changed while preempted: taken as given (tampered %d, rc %ld, done %u)", tampered, rc, (unsigned)tdone);
 	CHECK(m2p_restore() == 0, "M2P restored");
 	printf("batch: end\n");
 	printf("preempt: %s\n", pv_fail_count ? "FAILED" : "PASSED");
