@@ -17,6 +17,8 @@
 #define NREQ 200000
 #define NFR 256 /* frames whose M2P entries the batch rewrites, in turn */
 #define NEXT 3000
+#define MMUEXT_COPY_PAGE 17
+#define NXOP 2000
 
 struct reservation {
 	xen_ulong_t extent_start;
@@ -54,6 +56,8 @@ void pv_trap(struct pv_frame *f)
 	pv_shutdown(SHUTDOWN_crash);
 }
 static xen_ulong_t ext[NEXT];
+static struct mmuext_op xops[NXOP];
+static uint8_t srcpg[4096] __attribute__((aligned(4096)));
 static xen_ulong_t *p2m;
 
 static long mmu_update(struct mmu_update *r, unsigned long n, uint32_t *done)
@@ -139,6 +143,22 @@ int pv_main(void)
 	CHECK(memop(XENMEM_current_reservation, &self) == cur, "the reservation is back to %ld", cur);
 	/* A resumed call whose start_extent is past the end does nothing and returns it. */
 	CHECK(memop(XENMEM_populate_physmap | (NEXT << 6), &r) == NEXT, "start_extent past the end returns it");
+
+	/* mmuext_op: NXOP page copies from srcpg into 8 of the populated frames (the done count carried
+	 * through the continuation as for mmu_update). */
+	for (unsigned i = 0; i < 4096; i++) srcpg[i] = (uint8_t)(i * 7 + 3);
+	xen_ulong_t src_mfn = p2m[((unsigned long)srcpg - VIRT_BASE) >> 12];
+	for (unsigned i = 0; i < NXOP; i++) { xops[i].cmd = MMUEXT_COPY_PAGE; xops[i].arg1 = ext[i % 8]; xops[i].arg2 = src_mfn; }
+	done = 0;
+	rc = hypercall5(__HYPERVISOR_mmuext_op, (long)xops, NXOP, (long)&done, DOMID_SELF, 0);
+	CHECK(rc == 0 && done == NXOP, "mmuext_op of %u copies: rc %ld, done %u", NXOP, rc, (unsigned)done);
+	unsigned long va = pv_free_va(3);
+	int same = 1;
+	for (unsigned k = 0; k < 8; k += 7) {
+		CHECK(pv_map(va, (uint64_t)ext[k] << 12, 3) == 0, "a copied frame maps");
+		for (unsigned i = 0; i < 4096; i++) if (((volatile uint8_t *)va)[i] != srcpg[i]) same = 0;
+	}
+	CHECK(same, "the copies hold the source page");
 
 	/* A multicall: its first entry (mmu_update of 5000) is preempted; the multicall continues from it. */
 	struct multicall_entry mc[2];
