@@ -71,6 +71,7 @@ export interface CoreExports {
   hv_evtchn_close(p: number): number;
   hv_evtchn_take(p: number): number;
   hv_hypercall_count(nr: number): number;
+  hv_hc_continuations(domid: number): number;
   hv_gnt_map(g: number, ref: number, readonly: number): number;
   hv_gnt_mfn(h: number): number;
   hv_gnt_unmap(h: number): number;
@@ -125,7 +126,7 @@ export const CORE_EXPORTS = {
   hv_frames_owned: "i>i", hv_domain_core_bytes: "ii>I", hv_alloc_frame: "i>i", hv_set_m2p: "iI>", hv_setup_shared_info: "i>i",
   hv_set_domain_info: "iiiiii>", hv_vm_assist: "ii>", hv_pin: "iii>i", hv_vcpu_boot: "iiIIIi>i", hv_run: "i>i", hv_idle_ns: ">I",
   hv_set_wallclock: "Ii>", hv_evtchn_bind: "ii>i", hv_evtchn_alloc_unbound: "ii>i", hv_evtchn_send: "i>i", hv_evtchn_close: "i>i",
-  hv_evtchn_take: "i>i", hv_hypercall_count: "i>i", hv_gnt_map: "iii>i", hv_gnt_mfn: "i>i", hv_gnt_unmap: "i>i",
+  hv_evtchn_take: "i>i", hv_hypercall_count: "i>i", hv_hc_continuations: "i>i", hv_gnt_map: "iii>i", hv_gnt_mfn: "i>i", hv_gnt_unmap: "i>i",
   hv_domain_cpu_ns: "i>I", hv_domain_max_pages: "i>i", hv_domain_set_max_pages: "ii>", hv_domain_vcpus: "i>i", hv_vcpu_flags: "ii>i", hv_vcpu_running_ns: "ii>I",
   hv_domain_paused: "i>i", hv_domain_blocked: "i>i", hv_domain_sched: "iii>i", hv_trace: "i>", hv_alloc_frames: "iii>i",
   hv_domain_time: "i>I", hv_domain_set_time: "iI>", hv_save_frames: "ii>i", hv_domain_addr: "i>i", hv_vcpu_addr: "ii>i",

@@ -185,6 +185,9 @@ export function hv_evtchn_take(p: u32): i32 {
 import { HC_COUNTS } from "../hypercall/dispatch";
 // How many times hypercall `nr` was made (all domains).
 export function hv_hypercall_count(nr: u32): u32 { return nr < 64 ? load<u32>(HC_COUNTS + ((nr as i32) << 2)) : 0; }
+import { contCountOf } from "../hypercall/dispatch";
+// How many continuations (preempted long hypercalls) domain `d` has made since it was created.
+export function hv_hc_continuations(d: u32): u32 { return contCountOf(d); }
 
 import { hostMap, hostMfn, hostUnmap } from "../hypercall/grant";
 // Backends (the host is dom0): map a guest's grant, find its frame, unmap.

@@ -56,6 +56,7 @@ export function resetDomTop(): void { domTop = 0; domRover = 0; }
 export let shutdownSeen: bool = false;
 export function clearShutdownSeen(): void { shutdownSeen = false; }
 
+import { contCountReset } from "../hypercall/dispatch";
 export function domainCreate(width: u32, nrVcpus: u32, maxPages: u32): i32 {
   if (nrVcpus == 0 || nrVcpus > 32 || (width != 32 && width != 64)) return -1;
   let d: u32 = MAX_DOMAINS as u32;
@@ -71,6 +72,7 @@ export function domainCreate(width: u32, nrVcpus: u32, maxPages: u32): i32 {
   if (domRover == 0) domRover = 1;
   memory.fill(dom(d), 0, DOMAIN_SIZE);
   memory.fill(evtchnBase(d), 0, EVTCHN_DOM_SIZE);
+  contCountReset(d);
   setDomU32(d, D_STATE, DS_RUNNING);
   if (d + 1 > domTop) domTop = d + 1;
   setDomU32(d, D_WIDTH, width);

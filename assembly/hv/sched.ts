@@ -19,7 +19,7 @@ import {
   V_PERIOD, V_PERIOD_NEXT, V_VCPU_INFO, V_CB_EVENT, V_CB_EVENT_CS, V_CB_SYSCALL, V_CB_SYSCALL32, V_CB_FLAGS, V_TRAPS,
   V_POLL_DEADLINE, V_CB_SYSENTER, V_CB_SYSENTER_CS,
 } from "../domain/domain";
-import { hypercallFromRegs } from "../hypercall/dispatch";
+import { hypercallFromRegs, takeHcWork } from "../hypercall/dispatch";
 import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcallMaskAddr, nextBounceIsSysenter } from "./bounce";
 import { emulateGp, emulateUd, emulDbg } from "./emulate";
 import { singleStep } from "../cpu/control";
@@ -244,6 +244,9 @@ export function hvRun(budget: i32): i32 {
       setDomU64(d, D_INSNS, domU64(d, D_INSNS) + (ran as u64));
       if (exit == EXIT_BUDGET) break;
       handleExit(exit);
+      // A long hypercall's work (batch entries) is charged to the slice, as instructions would be.
+      const work = takeHcWork();
+      if (work > 0) { slice -= work; left -= work; }
       // Events that arrived during the exit (e.g. a send to ourselves) are delivered right away.
       if (domU32(d, D_STATE) == DS_RUNNING && (load<u32>(vcpu(current as u32) + V_FLAGS) & (VF_BLOCKED | VF_POLLING)) == 0) maybeUpcall();
       if ((load<u32>(vcpu(current as u32) + V_FLAGS) & (VF_BLOCKED | VF_POLLING)) != 0) break;

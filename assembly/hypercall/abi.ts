@@ -176,6 +176,7 @@ export const XENMEM_current_reservation = 3;
 export const XENMEM_maximum_reservation = 4;
 export const XENMEM_machphys_mfn_list = 5;
 export const XENMEM_populate_physmap = 6;
+export const MEMOP_EXTENT_SHIFT = 6; // memory_op: cmd | (start_extent << 6) in a continuation
 export const XENMEM_add_to_physmap = 7;
 export const XENMEM_memory_map = 9;
 export const XENMEM_machine_memory_map = 10;

@@ -3,7 +3,7 @@
 import { pvSetDebugreg, pvGetDebugreg, getDrOk } from "../hv/debugreg";
 import { RAX, RBX, RCX, RDX, RSI, RDI, reg64, setReg64, rip, setRip } from "../cpu/state";
 import { currentDom, domIs64, domU32, D_PRIVILEGED } from "../domain/domain";
-import { CPU_STATE, CPU_DR } from "../memmap";
+import { CPU_STATE, CPU_DR, MAX_DOMAINS } from "../memmap";
 import * as A from "./abi";
 import { hcConsoleIo, hcXenVersion, hcVmAssist } from "./misc";
 import { hcSchedOp, hcSchedOpCompat, hcSetTimerOp, hcVcpuOp } from "./sched";
@@ -85,17 +85,50 @@ export function hypercall(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64):
   }
 }
 
-// Re-run the current hypercall later with arguments `i` and `j` changed (false inside a multicall,
-// where the caller must finish or fail instead).
+// Re-run the current hypercall later with arguments `i` and `j` changed, as Xen's
+// hypercall_create_continuation: RIP goes back onto the hypercall instruction, RAX keeps the number (no
+// return value), and the vCPU gives up the rest of its slice so that the others run before it resumes.
+// Inside a multicall the new arguments are kept for the multicall, which writes them back into the
+// entry in the guest's list and continues itself from that entry (as Xen's do_multicall). Everything is
+// read again from the guest on resume: a guest that changes it in between only hurts itself.
 let inMulticall: bool = false;
+let contMade: bool = false;
+let mcPreempted: bool = false;
+const MC_ARGS = memory.data(5 * 8);
 export function continuation(i: i32, vi: u64, j: i32, vj: u64): bool {
-  if (inMulticall) return false;
+  if (inMulticall) {
+    if (mcPreempted) return false; // one continuation per entry
+    mcPreempted = true;
+    store<u64>(MC_ARGS + (i << 3), vi);
+    store<u64>(MC_ARGS + (j << 3), vj);
+    return true;
+  }
   setArg(i, vi);
   setArg(j, vj);
   setRip(rip() - 2); // SYSCALL and INT $0x82 are both 2 bytes
   noReturnValue = true; // RAX still holds the hypercall number
+  contCount++;
+  contMade = true;
+  const c = CONT_COUNTS + ((currentDom & (MAX_DOMAINS - 1)) << 2);
+  store<u32>(c, load<u32>(c) + 1);
+  yieldVcpu();
   return true;
 }
+
+// Preemption (Xen's hypercall_preempt_check): a long hypercall counts its work (batch entries, pages),
+// and once PREEMPT_WORK units are done in one invocation it stops at the next entry boundary and makes
+// a continuation. The work is also charged to the vCPU's slice (takeHcWork, hv/sched.ts).
+export const PREEMPT_WORK: i32 = 1024;
+let hcWork: i32 = 0;
+@inline export function hcAddWork(n: i32): void { hcWork += n; }
+export function hypercallPreemptCheck(): bool { return hcWork >= PREEMPT_WORK; }
+export function takeHcWork(): i32 { const w = hcWork; hcWork = 0; return w; }
+
+// Continuations made (all domains, and per domain: reset when the domain id is given out again).
+export let contCount: u64 = 0;
+export const CONT_COUNTS = memory.data(MAX_DOMAINS * 4);
+export function contCountReset(d: u32): void { store<u32>(CONT_COUNTS + ((d & (MAX_DOMAINS - 1)) << 2), 0); }
+export function contCountOf(d: u32): u32 { return d < (MAX_DOMAINS as u32) ? load<u32>(CONT_COUNTS + (d << 2)) : 0; }
 function setArg(i: i32, v: u64): void {
   if (domIs64(currentDom)) {
     const r = i == 0 ? RDI : i == 1 ? RSI : i == 2 ? RDX : i == 3 ? 10 : 8;
@@ -113,12 +146,15 @@ export function setTrace(on: bool): void { traceHypercalls = on; }
 // Hypercall from the running vCPU's registers; writes the result to RAX.
 export function hypercallFromRegs(): void {
   noReturnValue = false;
+  contMade = false;
+  hcWork = 0;
   const nr = reg64(RAX);
   const r = hypercall(nr, arg(0), arg(1), arg(2), arg(3), arg(4));
   if (traceHypercalls) {
     logStr("(XEN) d"); logNum(currentDom as u64); logStr(" hc "); logNum(nr); logStr("(");
     logHex(arg(0)); logStr(", "); logHex(arg(1)); logStr(", "); logHex(arg(2)); logStr(") = ");
-    if (r < 0) { logStr("-"); logNum((-r) as u64); } else logHex(r as u64);
+    if (contMade) logStr("continuation");
+    else if (r < 0) { logStr("-"); logNum((-r) as u64); } else logHex(r as u64);
     logByte(10);
   }
   if (noReturnValue) return;
@@ -127,13 +163,18 @@ export function hypercallFromRegs(): void {
 }
 
 // multicall: entries { op, result, args[6] } of machine words (64 / 32 bytes), each run in turn;
-// iret and nested multicalls are refused per entry with -EINVAL.
+// iret and nested multicalls are refused per entry with -EINVAL. Preemptible as Xen's do_multicall:
+// between entries once enough work is done, and when an entry's own hypercall makes a continuation
+// (its new arguments are written back into that entry, whose result is not written); either way the
+// multicall continues later from the first entry not completed (list and count moved on).
 import { rdG64, rdG32, wrG64, wrG32, gOk, gReset } from "../hv/guest";
-import { stopRequested } from "../hv/sched";
+import { stopRequested, yieldVcpu } from "../hv/sched";
 function hcMulticall(list: u64, n: u64): i64 {
   inMulticall = true;
+  mcPreempted = false;
   const r = multicallBody(list, n);
   inMulticall = false;
+  mcPreempted = false;
   return r;
 }
 function multicallBody(list: u64, n: u64): i64 {
@@ -142,6 +183,7 @@ function multicallBody(list: u64, n: u64): i64 {
   const ws: u64 = w64 ? 8 : 4;
   for (let i: u64 = 0; i < n; i++) {
     const e = list + i * sz;
+    if (i > 0 && hypercallPreemptCheck()) { mcContinue(list + i * sz, n - i); return 0; }
     gReset();
     const op = w64 ? rdG64(e) : rdG32(e) as u64;
     let args0: u64 = 0, args1: u64 = 0, args2: u64 = 0, args3: u64 = 0, args4: u64 = 0;
@@ -152,12 +194,31 @@ function multicallBody(list: u64, n: u64): i64 {
     args4 = w64 ? rdG64(e + 6 * ws) : rdG32(e + 6 * ws) as u64;
     if (!gOk) return -A.EFAULT;
     let r: i64;
+    store<u64>(MC_ARGS, args0); store<u64>(MC_ARGS + 8, args1); store<u64>(MC_ARGS + 16, args2);
+    store<u64>(MC_ARGS + 24, args3); store<u64>(MC_ARGS + 32, args4);
+    mcPreempted = false;
     if (op == A.HC_iret || op == A.HC_multicall) r = -A.EINVAL;
     else r = hypercall(op, args0, args1, args2, args3, args4);
+    hcWork++;
+    if (mcPreempted) {
+      // The entry's continuation: its arguments as they must be on resume, in the guest's list.
+      mcPreempted = false;
+      gReset();
+      for (let k: u64 = 0; k < 5; k++) {
+        const a = load<u64>(MC_ARGS + ((k as i32) << 3));
+        if (w64) wrG64(e + (2 + k) * ws, a); else wrG32(e + (2 + k) * ws, a as u32);
+      }
+      if (!gOk) return -A.EFAULT;
+      mcContinue(e, n - i);
+      return 0;
+    }
     if (w64) wrG64(e + ws, r as u64); else wrG32(e + ws, r as u32);
     if (!gOk) return -A.EFAULT;
     if (stopRequested()) { /* a shutdown inside a multicall ends it */ if (op == A.HC_sched_op) break; }
   }
   return 0;
 }
-
+function mcContinue(list: u64, n: u64): void {
+  inMulticall = false;
+  continuation(0, list, 1, n);
+}

@@ -17,7 +17,7 @@ import {
 } from "../domain/mm";
 import * as A from "./abi";
 import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
-import { arg } from "./dispatch";
+import { arg, continuation, hypercallPreemptCheck, hcAddWork } from "./dispatch";
 import { domainAllocFrame } from "../hv/lifecycle";
 
 @inline function v(): i32 { return vcpu(current as u32); }
@@ -61,15 +61,38 @@ function pgOwner(foreign: u64): i64 {
   return fd as i64;
 }
 
-// mmu_update(reqs, count, done_out, foreigndom): { u64 ptr; u64 val } each.
-export function hcMmuUpdate(reqs: u64, count: u64, doneOut: u64, foreign: u64): i64 {
+// The count argument of a preempted mmu_update / mmuext_op (Xen's MMU_UPDATE_PREEMPTED): the
+// continuation passes the entries left with this bit, the request pointer moved past the ones done,
+// and the done count so far in *done_out, which the resumed call reads back and adds to.
+const MMU_UPDATE_PREEMPTED: u64 = 0x80000000;
+function resumeDone(count: u64, doneOut: u64): u64 {
+  if ((count & MMU_UPDATE_PREEMPTED) == 0 || doneOut == 0) return 0;
+  gReset();
+  const d = rdG32(doneOut) as u64;
+  return gOk ? d : 0;
+}
+function writeDone(doneOut: u64, done: u64, rc: i64): i64 {
+  if (doneOut == 0) return rc;
+  gReset();
+  wrG32(doneOut, done as u32);
+  return !gOk && rc == 0 ? -A.EFAULT : rc;
+}
+
+// mmu_update(reqs, count, done_out, foreigndom): { u64 ptr; u64 val } each. Preemptible.
+export function hcMmuUpdate(reqs: u64, countArg: u64, doneOut: u64, foreign: u64): i64 {
   const d = currentDom;
   const po = pgOwner(foreign);
   if (po < 0) return po;
   const tgt = po as u32;
+  const count = countArg & 0x7fffffff; // an unsigned int in Xen, less the preempted bit
+  const done0 = resumeDone(countArg, doneOut);
   let done: u64 = 0;
   let rc: i64 = 0;
   for (; done < count; done++) {
+    if (done > 0 && hypercallPreemptCheck()) {
+      if (continuation(0, reqs + done * 16, 1, (count - done) | MMU_UPDATE_PREEMPTED)) break;
+    }
+    hcAddWork(1);
     gReset();
     const ptr = rdG64(reqs + done * 16);
     const val = rdG64(reqs + done * 16 + 8);
@@ -85,12 +108,7 @@ export function hcMmuUpdate(reqs: u64, count: u64, doneOut: u64, foreign: u64): 
     } else r = -A.ENOSYS;
     if (r < 0) { rc = r; break; }
   }
-  if (doneOut != 0) {
-    gReset();
-    wrG32(doneOut, done as u32);
-    if (!gOk && rc == 0) rc = -A.EFAULT;
-  }
-  return rc;
+  return writeDone(doneOut, done0 + done, rc);
 }
 
 // Switch the running vCPU's top-level table (kernel or user) to `mfn`, which must validate as one.
@@ -126,16 +144,22 @@ export function newBaseptrFromCr3(val: u64): i32 {
 }
 
 // mmuext_op(ops, count, done_out, foreigndom): { u32 cmd; arg1; arg2 } (24 / 12 bytes).
-export function hcMmuextOp(ops: u64, count: u64, doneOut: u64, foreign: u64): i64 {
+export function hcMmuextOp(ops: u64, countArg: u64, doneOut: u64, foreign: u64): i64 {
   const d = currentDom;
   const po = pgOwner(foreign);
   if (po < 0) return po;
   const is64 = domIs64(d);
   const sz: u64 = is64 ? 24 : 12;
+  const count = countArg & 0x7fffffff;
+  const done0 = resumeDone(countArg, doneOut);
   let done: u64 = 0;
   let rc: i64 = 0;
   for (; done < count; done++) {
     const e = ops + done * sz;
+    if (done > 0 && hypercallPreemptCheck()) {
+      if (continuation(0, e, 1, (count - done) | MMU_UPDATE_PREEMPTED)) break;
+    }
+    hcAddWork(1);
     gReset();
     const cmd = rdG32(e) as i32;
     const a1 = is64 ? rdG64(e + 8) : rdG32(e + 4) as u64;
@@ -178,12 +202,7 @@ export function hcMmuextOp(ops: u64, count: u64, doneOut: u64, foreign: u64): i6
     }
     if (r < 0) { rc = r; break; }
   }
-  if (doneOut != 0) {
-    gReset();
-    wrG32(doneOut, done as u32);
-    if (!gOk && rc == 0) rc = -A.EFAULT;
-  }
-  return rc;
+  return writeDone(doneOut, done0 + done, rc);
 }
 
 import { setSeg } from "../cpu/state";
@@ -248,7 +267,7 @@ export function hcMemoryOp(cmd: u64, p: u64): i64 {
     }
     case A.XENMEM_maximum_ram_page: return framesHighWater();
     case A.XENMEM_increase_reservation: case A.XENMEM_decrease_reservation: case A.XENMEM_populate_physmap:
-      return reservation((cmd & 0x3f) as i32, cmd >> 6, p);
+      return reservation((cmd & 0x3f) as i32, cmd >> A.MEMOP_EXTENT_SHIFT, p);
     case A.XENMEM_machphys_mapping: {
       gReset();
       const maxMfn = framesHighWater() as u64;
@@ -313,9 +332,15 @@ function reservation(op: i32, start: u64, p: u64): i64 {
   if (dom != d && domU32(d, D_PRIVILEGED) == 0) return -A.EPERM;
   if (!domExists(dom)) return -A.ESRCH;
   if (order != 0) return -A.EINVAL;
+  // As Xen: a count too large to encode a continuation, or a start past the end, does nothing.
+  if (n > (0xffffffff >> A.MEMOP_EXTENT_SHIFT) || start >= n) return start as i64;
   const w: u64 = is64 ? 8 : 4;
   let i: u64 = start;
   for (; i < n; i++) {
+    // Preemptible: the continuation is memory_op(cmd | i << MEMOP_EXTENT_SHIFT, arg), extents before i
+    // skipped on resume; the last call returns the total done.
+    if (i != start && hypercallPreemptCheck() && continuation(0, (op as u64) | (i << A.MEMOP_EXTENT_SHIFT), 1, p)) return 0;
+    hcAddWork(1);
     const slot = ext + i * w;
     if (op == A.XENMEM_decrease_reservation) {
       if (ext == 0) break;
