@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { fuzzHypercalls } from "./lib/hcfuzz";
 import { guestPath } from "./lib/pvrun";
 import { XenHost } from "../host/pv/host";
+import { DS_RUNNING } from "../assembly/records";
 
 for (const bits of [64, 32] as const) {
   test(`Xen's known attacks are refused with Xen's errors (${bits}-bit)`, async () => {
@@ -20,7 +21,7 @@ for (const bits of [64, 32] as const) {
     let out = "";
     dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
     const t0 = Date.now();
-    await host.runUntil(() => host.state(dom.domid) !== 1 || Date.now() - t0 > 20000);
+    await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
     assert.equal(out.split("\n").filter((l) => l.startsWith("FAIL")), [], out + host.dmesg());
     assert.match(out, "attack: PASSED", out + host.dmesg());
     assert.is(host.shutdownReason(dom.domid), 0, "poweroff");

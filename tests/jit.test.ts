@@ -14,6 +14,7 @@ import { asm } from "./lib/asm";
 import { hasTailCalls } from "../host/jit/wasm";
 import { XenHost } from "../host/pv/host";
 import { startGuest } from "./lib/pvrun";
+import { DS_RUNNING } from "../assembly/records";
 
 const a0chain = () => hasTailCalls() && process.env.XENWASM_JIT_CHAIN !== "0";
 
@@ -597,7 +598,7 @@ for (const bits of [64, 32] as const) {
         const host = await XenHost.create(128);
         const g = await startGuest(host, "hotloop", bits);
         const t0 = Date.now();
-        await host.runUntil(() => host.state(g.dom.domid) !== 1 || Date.now() - t0 > 120_000);
+        await host.runUntil(() => host.state(g.dom.domid) !== DS_RUNNING || Date.now() - t0 > 120_000);
         const m = /hotloop: sum=([0-9a-f]+) iters=(\d+) upcalls=(\d+) seen=(\d+)/.exec(g.out());
         assert.ok(m && g.out().includes("hotloop: done"), `${mode}: ${g.out()}${host.dmesg()}`);
         const st = host.core.jit?.stats();

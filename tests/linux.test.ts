@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { XenHost } from "../host/pv/host";
 import { linuxKernel, linuxModule, busyboxInitramfs } from "./lib/linux";
 import { saveDomain, restoreDomain } from "../host/save/save";
+import { DS_RUNNING } from "../assembly/records";
 
 const WORK = join(process.cwd(), "tests", "build", "linux");
 
@@ -40,7 +41,7 @@ test("Debian's amd64 Linux boots to busybox user space", async () => {
   domid = dom.domid;
   dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
   const t0 = Date.now();
-  await host.runUntil(() => ticks(out).length >= 2 || host.state(dom.domid) !== 1 || Date.now() - t0 > 240000);
+  await host.runUntil(() => ticks(out).length >= 2 || host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 240000);
   assert.match(out, "xenwasm: hello from Linux user space", out.slice(-3000) + host.dmesg());
   assert.match(out, /Linux 6\.\d+/);
   assert.match(out, "the answer: 42");
@@ -54,7 +55,7 @@ test("Debian's amd64 Linux boots to busybox user space", async () => {
 test("Linux suspends itself (xenstore control/shutdown), is saved, restored in a new host, counts on and powers off", async () => {
   host.store.write(`/local/domain/${domid}/control/shutdown`, "suspend");
   let t0 = Date.now();
-  await host.runUntil(() => host.state(domid) !== 1 || Date.now() - t0 > 60000);
+  await host.runUntil(() => host.state(domid) !== DS_RUNNING || Date.now() - t0 > 60000);
   assert.is(host.state(domid), 2, out.slice(-2000) + host.dmesg());
   assert.is(host.shutdownReason(domid), 2, "suspend");
   const stream = saveDomain(host, domid);
@@ -69,7 +70,7 @@ test("Linux suspends itself (xenstore control/shutdown), is saved, restored in a
   // A restored domain starts with 2-level event channels, as in Xen; Linux sets FIFO up again on resume.
   assert.is(fifoOn(b, r.domid), 0, "2-level after the restore");
   let fifoAgain = 0;
-  await b.runUntil(() => { if (ticks(o2).length > 0 && !fifoAgain) fifoAgain = fifoOn(b, r.domid); return b.state(r.domid) !== 1 || Date.now() - t0 > 120000; });
+  await b.runUntil(() => { if (ticks(o2).length > 0 && !fifoAgain) fifoAgain = fifoOn(b, r.domid); return b.state(r.domid) !== DS_RUNNING || Date.now() - t0 > 120000; });
   assert.is(fifoAgain, 1, "FIFO again once Linux resumed");
   const all = [...before, ...ticks(o2)];
   assert.equal(all, Array.from({ length: 12 }, (_, i) => i + 1), "no gap, no repeat: " + all.join(",") + o2.slice(-2000));
@@ -104,7 +105,7 @@ test("Linux with grant tables v2 (grant_table.version=2): its xen-blkfront reads
   const t0 = Date.now();
   await h.runUntil(() => {
     if (o.includes("v2: read")) version ||= h.core.view().getUint32(h.core.x.hv_domain_addr(dom.domid) + 172, true); // D_GNT_VERSION
-    return h.state(dom.domid) !== 1 || Date.now() - t0 > 240000;
+    return h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 240000;
   });
   assert.match(o, "Grant tables using version 2 layout", o.slice(-3000) + h.dmesg());
   assert.is(version, 2, "the hypervisor's record says v2");

@@ -14,6 +14,7 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { XenHost, DomainHandle } from "../host/pv/host";
 import { MM } from "../host/core";
+import { DS_RUNNING } from "../assembly/records";
 
 const image = (bits: 32 | 64) => new Uint8Array(readFileSync(`guests/build/pv-logdirty-${bits}.elf`));
 const NPAGES = 64;
@@ -51,7 +52,7 @@ class Guest {
       this.host.drainConsoles();
       this.host.serviceDevices();
       if (done()) return;
-      if (r === MM.HVX_NONE || this.host.state(this.id) !== 1) throw new Error(`guest stopped: ${this.out}${this.host.dmesg()}`);
+      if (r === MM.HVX_NONE || this.host.state(this.id) !== DS_RUNNING) throw new Error(`guest stopped: ${this.out}${this.host.dmesg()}`);
       if (Date.now() - t0 > 20000) throw new Error(`timeout: ${this.out}`);
       if (i % 64 === 63) await new Promise((res) => setImmediate(res));
     }

@@ -28,6 +28,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync, mkdirSync, rmSync, copyFileSync, chmodSync } from "node:fs";
 import { execSync } from "node:child_process";
 import { join, dirname } from "node:path";
+import { DS_RUNNING } from "../assembly/records";
 
 const G = "00:16:3e:00:00:01", G2 = "00:16:3e:00:00:02";
 const GW = ipNum("10.0.2.2")!, DNS = ipNum("10.0.2.3")!, ME = ipNum("10.0.2.15")!;
@@ -767,7 +768,7 @@ test("Debian's Linux with xen-netfront: DHCP from the NAT, ping the gateway, DNS
   let out = "";
   dom.onConsole = (b) => { out += dec(b); };
   const t0 = Date.now();
-  await host.runUntil(() => out.includes("NAT-TEST-DONE") || host.state(dom.domid) !== 1 || Date.now() - t0 > 120000);
+  await host.runUntil(() => out.includes("NAT-TEST-DONE") || host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 120000);
   const why = out.slice(-3000);
   assert.match(out, "dhcp: got 10.0.2.15 router 10.0.2.2 dns 10.0.2.3", why);
   assert.match(out, "1 packets received", why);
@@ -777,7 +778,7 @@ test("Debian's Linux with xen-netfront: DHCP from the NAT, ping the gateway, DNS
   assert.match(out, "posted", why);
   assert.is(posted, "guest says hi");
   assert.is(nat.guestIp(dom.vifs[0].mac), "10.0.2.15");
-  await host.runUntil(() => host.state(dom.domid) !== 1 || Date.now() - t0 > 150000);
+  await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 150000);
   host.destroyDomain(dom.domid);
   nat.close();
   http.close();

@@ -18,6 +18,7 @@ import { XenHost } from "../host/pv/host";
 import { guestPath } from "./lib/pvrun";
 import { Xend } from "../host/xend/daemon";
 import { parseConfig } from "../host/xend/config";
+import { DS_RUNNING, DS_SHUTDOWN } from "../assembly/records";
 
 // ---------------------------------------------------------------- helpers
 
@@ -527,8 +528,8 @@ async function runNet(specs: { bits: 32 | 64; cmdline: string; mac?: string }[],
     return d;
   });
   const t0 = Date.now();
-  await host.runUntil(() => doms.every((d) => host.state(d.domid) !== 1) || Date.now() - t0 > timeoutMs);
-  return { host, doms, out: outs.map((o) => o.join("")), reasons: doms.map((d) => host.state(d.domid) === 2 ? host.shutdownReason(d.domid) : -1) };
+  await host.runUntil(() => doms.every((d) => host.state(d.domid) !== DS_RUNNING) || Date.now() - t0 > timeoutMs);
+  return { host, doms, out: outs.map((o) => o.join("")), reasons: doms.map((d) => host.state(d.domid) === DS_SHUTDOWN ? host.shutdownReason(d.domid) : -1) };
 }
 
 function passed(out: string, host: XenHost): void {

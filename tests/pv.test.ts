@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import { XenHost } from "../host/pv/host";
 import { MM } from "../host/core";
 import { saveDomain, restoreDomain } from "../host/save/save";
+import { DS_RUNNING } from "../assembly/records";
 
 for (const bits of [64, 32] as const) {
   test(`PV hello (${bits}-bit): boots, prints through console_io, powers off`, async () => {
@@ -42,7 +43,7 @@ test("the core's per-domain counts are this host's own after a restore", async (
   const t0 = Date.now();
   await host.runUntil(() => g.out().includes("count 2") || Date.now() - t0 > 20000);
   host.store.write(`/local/domain/${g.dom.domid}/control/shutdown`, "suspend");
-  await host.runUntil(() => host.state(g.dom.domid) !== 1 || Date.now() - t0 > 20000);
+  await host.runUntil(() => host.state(g.dom.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
   assert.is(host.shutdownReason(g.dom.domid), 2, "suspended");
   const x = host.core.x, d = g.dom.domid;
   const counts = (h: XenHost, id: number) => [Number(h.core.x.hv_domain_core_bytes(id, 0)), Number(h.core.x.hv_domain_core_bytes(id, 1)), h.core.x.hv_frames_owned(id)];
@@ -72,7 +73,7 @@ test("debug registers survive save/restore; a save file's bad ones refuse the re
   const t0 = Date.now();
   await host.runUntil(() => g.out().includes("count 2") || Date.now() - t0 > 20000);
   host.store.write(`/local/domain/${g.dom.domid}/control/shutdown`, "suspend");
-  await host.runUntil(() => host.state(g.dom.domid) !== 1 || Date.now() - t0 > 20000);
+  await host.runUntil(() => host.state(g.dom.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
   assert.is(host.shutdownReason(g.dom.domid), 2, "suspended");
   const x = host.core.x, d = g.dom.domid, v = host.core.view();
   const setDr = (i: number, val: bigint) => {
@@ -121,7 +122,7 @@ test("a spinning guest cannot starve another: both get the CPU (instruction-coun
   const spin = await startGuest(host, "spin", 64);
   const hello = await startGuest(host, "hello", 32);
   const t0 = Date.now();
-  await host.runUntil(() => host.state(hello.dom.domid) !== 1 || Date.now() - t0 > 20000);
+  await host.runUntil(() => host.state(hello.dom.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
   assert.match(spin.out(), "spinning");
   assert.match(hello.out(), "Hello from a xenwasm PV guest (32-bit)");
   assert.is(host.state(hello.dom.domid), 2, "the other guest finished");
@@ -142,7 +143,7 @@ test("a domain's clock can be set (restore): its time, timers and polls follow t
   const g = await startGuest(host, "events", 64);
   host.core.x.hv_domain_set_time(g.dom.domid, 500_000_000_000n);
   const t0 = Date.now();
-  await host.runUntil(() => host.state(g.dom.domid) !== 1 || Date.now() - t0 > 20000);
+  await host.runUntil(() => host.state(g.dom.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
   const m = /system time runs \((\d+) ns\)/.exec(g.out());
   assert.ok(m && Number(m[1]) >= 500e9, g.out());
   assert.match(g.out(), "events: PASSED", g.out() + host.dmesg());
@@ -174,7 +175,7 @@ for (const [fmt, pack] of [
     const dom = host.createDomain("bz", bzImage(pack(elf)), { memoryMiB: 16 });
     let out = "";
     dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
-    await host.runUntil(() => host.state(dom.domid) !== 1);
+    await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING);
     assert.match(out, "Hello from a xenwasm PV guest (64-bit)");
     assert.throws(() => host.createDomain("bad", bzImage(new Uint8Array([1, 2, 3, 4, 5, 6])), { memoryMiB: 16 }), /unknown compression/);
   });
@@ -212,7 +213,7 @@ for (const bits of [64, 32] as const) for (const v2 of [false, true]) {
     let out = "";
     dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
     const t0 = Date.now();
-    await host.runUntil(() => host.state(dom.domid) !== 1 || Date.now() - t0 > 30000);
+    await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 30000);
     assert.equal(out.split("\n").filter((l) => l.startsWith("FAIL")), [], out + host.dmesg());
     assert.match(out, "blk: PASSED", out);
     if (v2) assert.match(out, "ok: the backend maps the ring: status 18, entry flags 1", out); // v2 entries were what it used

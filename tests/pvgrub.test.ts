@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { XenHost } from "../host/pv/host";
 import { debFile } from "./lib/debian";
+import { DS_RUNNING } from "../assembly/records";
 
 const WORK = join(process.cwd(), "tests", "build", "pvgrub");
 
@@ -31,7 +32,7 @@ for (const bits of [64, 32] as const) {
     dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
     const until = async (s: string) => {
       const t = Date.now();
-      await host.runUntil(() => out.includes(s) || Date.now() - t > 30000 || host.state(dom.domid) !== 1);
+      await host.runUntil(() => out.includes(s) || Date.now() - t > 30000 || host.state(dom.domid) !== DS_RUNNING);
       return out.includes(s);
     };
     assert.ok(await until("grub> "), `no prompt: ${JSON.stringify(out.slice(-500))}\n${host.dmesg()}`);

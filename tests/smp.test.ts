@@ -8,6 +8,7 @@ import { guestPath } from "./lib/pvrun";
 import { join } from "node:path";
 import { linuxKernel, busyboxInitramfs } from "./lib/linux";
 import { saveDomain, restoreDomain } from "../host/save/save";
+import { DS_RUNNING } from "../assembly/records";
 
 async function runSmp(bits: 32 | 64, vcpus: number, role = "n"): Promise<{ out: string; dmesg: string; state: number; reason: number; host: XenHost; domid: number }> {
   const host = await XenHost.create(256);
@@ -15,7 +16,7 @@ async function runSmp(bits: 32 | 64, vcpus: number, role = "n"): Promise<{ out: 
   const dom = host.createDomain("smp", new Uint8Array(readFileSync(guestPath("smp", bits))), { memoryMiB: 16, vcpus, cmdline: `vcpus=${vcpus} role=${role}` });
   dom.onConsole = (b) => chunks.push(new TextDecoder().decode(b));
   const t0 = Date.now();
-  await host.runUntil(() => host.state(dom.domid) !== 1 || Date.now() - t0 > 60000);
+  await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 60000);
   return { out: chunks.join(""), dmesg: host.dmesg(), state: host.state(dom.domid), reason: host.shutdownReason(dom.domid), host, domid: dom.domid };
 }
 
@@ -100,7 +101,7 @@ test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs 
   domid = dom.domid;
   dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
   const t0 = Date.now();
-  await host.runUntil(() => ticks(out).length >= 2 || host.state(dom.domid) !== 1 || Date.now() - t0 > 400000);
+  await host.runUntil(() => ticks(out).length >= 2 || host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000);
   if (process.env.SMP_SHOW) console.log(out);
   assert.match(out, "xenwasm: smp user space", out.slice(-4000) + host.dmesg());
   assert.match(out, "nproc: 2");
@@ -118,7 +119,7 @@ test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs 
 test("Linux with two vCPUs suspends, is saved, restored in a new host with both, counts on, still has two CPUs", async () => {
   host.store.write(`/local/domain/${domid}/control/shutdown`, "suspend");
   let t0 = Date.now();
-  await host.runUntil(() => host.state(domid) !== 1 || Date.now() - t0 > 60000);
+  await host.runUntil(() => host.state(domid) !== DS_RUNNING || Date.now() - t0 > 60000);
   assert.is(host.state(domid), 2, out.slice(-2000) + host.dmesg());
   assert.is(host.shutdownReason(domid), 2, "suspend");
   const stream = saveDomain(host, domid);
@@ -130,7 +131,7 @@ test("Linux with two vCPUs suspends, is saved, restored in a new host with both,
   let o2 = "";
   r.onConsole = (x) => { o2 += new TextDecoder().decode(x); };
   t0 = Date.now();
-  await b.runUntil(() => b.state(r.domid) !== 1 || Date.now() - t0 > 180000);
+  await b.runUntil(() => b.state(r.domid) !== DS_RUNNING || Date.now() - t0 > 180000);
   if (process.env.SMP_SHOW) console.log(o2);
   const all = [...before, ...ticks(o2)];
   assert.equal(all, Array.from({ length: 12 }, (_, i) => i + 1), "no gap, no repeat: " + all.join(",") + o2.slice(-2000) + b.dmesg());
@@ -153,7 +154,7 @@ test("Debian's Linux with vcpus=4 has four CPUs", async () => {
   });
   dom.onConsole = (b) => { o += new TextDecoder().decode(b); };
   const t0 = Date.now();
-  await h.runUntil(() => h.state(dom.domid) !== 1 || Date.now() - t0 > 400000);
+  await h.runUntil(() => h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000);
   if (process.env.SMP_SHOW) console.log(o);
   assert.match(o, /nproc: 4\s+cpuinfo: 4\s+online: 0-3/, o.slice(-3000) + h.dmesg());
   assert.is(h.state(dom.domid), 2, "shut down");

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { XenHost } from "../host/pv/host";
 import { guestPath, startGuest } from "./lib/pvrun";
+import { DS_RUNNING, DS_SHUTDOWN } from "../assembly/records";
 
 const VIRQ_DEBUG = 1, VIRQ_CONSOLE = 2, VIRQ_DOM_EXC = 3, EINVAL = -22, EBUSY = -16;
 
@@ -46,7 +47,7 @@ for (const bits of [64, 32] as const) {
     // Another domain may not bind them, nor read the console; then it crashes.
     const p = start(host, "virqs", bits, "role=plain");
     assert.is(host.setVirqHandler(VIRQ_DOM_EXC, p.dom.domid), EBUSY, "the handler has it bound");
-    await until(host, () => host.state(p.dom.domid) === 2, "the plain guest to crash");
+    await until(host, () => host.state(p.dom.domid) === DS_SHUTDOWN, "the plain guest to crash");
     assert.match(p.out(), "virqs: plain PASSED", p.out());
     assert.is(host.shutdownReason(p.dom.domid), 3);
     await until(host, () => h.out().includes("VIRQ_DOM_EXC arrived"), "VIRQ_DOM_EXC");
@@ -61,7 +62,7 @@ for (const bits of [64, 32] as const) {
 
     // Console input: queued for CONSOLEIO_read, VIRQ_CONSOLE to the handler.
     assert.is(host.hvConsoleInput(new TextEncoder().encode("hello hypervisor\n")), 17);
-    await until(host, () => host.state(h.dom.domid) !== 1, "the handler to finish");
+    await until(host, () => host.state(h.dom.domid) !== DS_RUNNING, "the handler to finish");
     assert.match(h.out(), 'read "hello hypervisor\n"', h.out());
     assert.equal(fails(), [], h.out() + host.dmesg());
     assert.match(h.out(), "virqs: PASSED");
@@ -80,7 +81,7 @@ for (const bits of [64, 32] as const) {
     const host = await XenHost.create(256);
     const spin = await startGuest(host, "spin", 64); // runs whenever the guest blocks: a vCPU switch each time
     const g = start(host, "failsafe", bits, "role=cb");
-    await until(host, () => host.state(g.dom.domid) !== 1, "the failsafe guest");
+    await until(host, () => host.state(g.dom.domid) !== DS_RUNNING, "the failsafe guest");
     const out = g.out();
     assert.equal(out.split("\n").filter((l) => l.startsWith("FAIL")), [], out + host.dmesg());
     assert.match(out, "failsafe: PASSED", out + host.dmesg());
@@ -93,7 +94,7 @@ for (const bits of [64, 32] as const) {
     const host = await XenHost.create(256);
     const spin = await startGuest(host, "spin", 64);
     const g = start(host, "failsafe", bits, "role=none");
-    await until(host, () => host.state(g.dom.domid) !== 1, "the failsafe guest");
+    await until(host, () => host.state(g.dom.domid) !== DS_RUNNING, "the failsafe guest");
     assert.match(g.out(), "waiting for the reload");
     assert.not.match(g.out(), "FAIL", g.out());
     assert.is(host.shutdownReason(g.dom.domid), 3, "crashed");

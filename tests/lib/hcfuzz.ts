@@ -12,6 +12,7 @@ import { XenHost } from "../../host/pv/host";
 import { MM } from "../../host/core";
 import { frameList } from "../../host/save/save";
 import { guestPath } from "./pvrun";
+import { DS_RUNNING } from "../../assembly/records";
 
 export interface FuzzResult {
   bits: 32 | 64; seed: number; calls: number;
@@ -69,7 +70,7 @@ export async function fuzzHypercalls(bits: 32 | 64, seed: number, count: number,
     };
     let last = -1, lastT = Date.now();
     await host.runUntil(() => {
-      if (host.state(d) !== 1) return true;
+      if (host.state(d) !== DS_RUNNING) return true;
       const p = progress();
       if (p !== last) { last = p; lastT = Date.now(); }
       return Date.now() - lastT > stuckMs;
@@ -92,7 +93,7 @@ export async function fuzzHypercalls(bits: 32 | 64, seed: number, count: number,
   }
   const framesLeaked = freeBefore - x.hv_frames_free();
   const after = victimHash(host, victim.domid);
-  const victimRunning = host.state(victim.domid) === 1;
+  const victimRunning = host.state(victim.domid) === DS_RUNNING;
   host.destroyDomain(victim.domid);
   return {
     bits, seed, calls: count, restarts, crashes, stuck, killers, victimSame: before === after, victimRunning, victimFrames,

@@ -32,6 +32,7 @@ import {
 } from "../../../host/devices/xenstore";
 import { LineReader, parseRequest, ProtocolError, Request } from "../../../host/xend/protocol";
 import { Xend } from "../../../host/xend/daemon";
+import { DS_RUNNING } from "../../../assembly/records";
 
 export type Verdict = { kind: "ok" } | { kind: "error"; msg: string } | { kind: "failure"; why: string };
 const OK: Verdict = { kind: "ok" };
@@ -304,9 +305,9 @@ async function realSave(bits: 32 | 64): Promise<Uint8Array> {
   let out = "";
   d.onConsole = (b) => { out += td.decode(b); };
   const t0 = Date.now();
-  await host.runUntil(() => (out.match(/count \d+/g)?.length ?? 0) >= 3 || host.state(d.domid) !== 1 || Date.now() - t0 > 20000);
+  await host.runUntil(() => (out.match(/count \d+/g)?.length ?? 0) >= 3 || host.state(d.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
   host.store.write(`/local/domain/${d.domid}/control/shutdown`, "suspend");
-  await host.runUntil(() => host.state(d.domid) !== 1 || Date.now() - t0 > 20000);
+  await host.runUntil(() => host.state(d.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
   const s = saveDomain(host, d.domid, SAVE_TOOLSTACK);
   host.destroyDomain(d.domid);
   return s;
