@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { XenHost } from "../host/pv/host";
 import { linuxKernel, linuxModule, busyboxInitramfs } from "./lib/linux";
 import { saveDomain, restoreDomain } from "../host/save/save";
-import { DS_RUNNING } from "../assembly/records";
+import { DS_RUNNING, DS_SHUTDOWN } from "../assembly/records";
 
 const WORK = join(process.cwd(), "tests", "build", "linux");
 
@@ -49,14 +49,14 @@ test("Debian's amd64 Linux boots to busybox user space", async () => {
   // hypervisor's domain record has FIFO on.
   assert.match(out, /xen:events: Using FIFO-based ABI/, out.slice(-3000));
   assert.is(fifoOn(host, dom.domid), 1, "FIFO event channels in use");
-  assert.is(host.state(dom.domid), 1, "running");
+  assert.is(host.state(dom.domid), DS_RUNNING, "running");
 });
 
 test("Linux suspends itself (xenstore control/shutdown), is saved, restored in a new host, counts on and powers off", async () => {
   host.store.write(`/local/domain/${domid}/control/shutdown`, "suspend");
   let t0 = Date.now();
   await host.runUntil(() => host.state(domid) !== DS_RUNNING || Date.now() - t0 > 60000);
-  assert.is(host.state(domid), 2, out.slice(-2000) + host.dmesg());
+  assert.is(host.state(domid), DS_SHUTDOWN, out.slice(-2000) + host.dmesg());
   assert.is(host.shutdownReason(domid), 2, "suspend");
   const stream = saveDomain(host, domid);
   const before = ticks(out);
@@ -74,7 +74,7 @@ test("Linux suspends itself (xenstore control/shutdown), is saved, restored in a
   assert.is(fifoAgain, 1, "FIFO again once Linux resumed");
   const all = [...before, ...ticks(o2)];
   assert.equal(all, Array.from({ length: 12 }, (_, i) => i + 1), "no gap, no repeat: " + all.join(",") + o2.slice(-2000));
-  assert.is(b.state(r.domid), 2, "shut down");
+  assert.is(b.state(r.domid), DS_SHUTDOWN, "shut down");
   assert.is(b.shutdownReason(r.domid), 0, "poweroff");
   b.destroyDomain(r.domid);
   assert.is(b.core.x.hv_frames_owned(r.domid), 0);

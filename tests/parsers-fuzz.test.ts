@@ -16,6 +16,7 @@ import { parseXenElf, XEN_ELFNOTE } from "../host/pv/xenelf";
 import { BuildError } from "../host/pv/builder";
 import { XenHost } from "../host/pv/host";
 import { validateToolstack } from "../host/xend/incoming";
+import { DS_FREE } from "../assembly/records";
 
 const SEED = 20261206;
 const reproDir = `/tmp/xenwasm-parser-fuzz-test-${process.pid}`;
@@ -75,7 +76,7 @@ test("regression: a PV kernel the builder refuses late (a bad HYPERCALL_PAGE not
   assert.is(host.core.x.hv_frames_free(), free, "every frame back");
   const d = host.createDomain("good", b, { memoryMiB: 4 });
   // (Domain ids increase, as Xen's rover gives them: the refused builds' ids are free, none is left in use.)
-  for (let id = 1; id < d.domid; id++) assert.is(host.state(id), 0, `the refused domain ${id} is gone`);
+  for (let id = 1; id < d.domid; id++) assert.is(host.state(id), DS_FREE, `the refused domain ${id} is gone`);
 });
 
 test("regression: a destroyed domain gives back the host's ends of its event channels (600 domains made and destroyed; dom0 has 1024 ports)", async () => {

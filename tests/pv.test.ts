@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { XenHost } from "../host/pv/host";
 import { MM } from "../host/core";
 import { saveDomain, restoreDomain } from "../host/save/save";
-import { DS_RUNNING } from "../assembly/records";
+import { DS_RUNNING, DS_SHUTDOWN } from "../assembly/records";
 
 for (const bits of [64, 32] as const) {
   test(`PV hello (${bits}-bit): boots, prints through console_io, powers off`, async () => {
@@ -125,8 +125,8 @@ test("a spinning guest cannot starve another: both get the CPU (instruction-coun
   await host.runUntil(() => host.state(hello.dom.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
   assert.match(spin.out(), "spinning");
   assert.match(hello.out(), "Hello from a xenwasm PV guest (32-bit)");
-  assert.is(host.state(hello.dom.domid), 2, "the other guest finished");
-  assert.is(host.state(spin.dom.domid), 1, "the spinner still runs");
+  assert.is(host.state(hello.dom.domid), DS_SHUTDOWN, "the other guest finished");
+  assert.is(host.state(spin.dom.domid), DS_RUNNING, "the spinner still runs");
   assert.ok(host.core.x.hv_domain_insns(spin.dom.domid) > 0n);
   host.core.x.hv_domain_destroy(spin.dom.domid);
 });

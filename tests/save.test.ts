@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { XenHost, DomainHandle } from "../host/pv/host";
 import { saveDomain, restoreDomain } from "../host/save/save";
 import { StreamError } from "../host/save/stream";
-import { D_SHARED_INFO, DS_RUNNING } from "../assembly/records";
+import { DS_RUNNING, DS_SHUTDOWN, D_SHARED_INFO } from "../assembly/records";
 
 const guest = (bits: 32 | 64) => new Uint8Array(readFileSync(`guests/build/pv-counter-${bits}.elf`));
 const counts = (s: string) => [...s.matchAll(/count (\d+)/g)].map((m) => Number(m[1]));
@@ -27,7 +27,7 @@ async function suspended(bits: 32 | 64, steps = 30) {
 for (const bits of [64, 32] as const) {
   test(`save/restore (${bits}-bit): suspend, save, destroy, restore in a new host; the count goes on`, async () => {
     const a = await suspended(bits);
-    assert.is(a.host.state(a.d.domid), 2, a.out() + a.host.dmesg());
+    assert.is(a.host.state(a.d.domid), DS_SHUTDOWN, a.out() + a.host.dmesg());
     assert.is(a.host.shutdownReason(a.d.domid), 2, "suspend");
     const before = counts(a.out());
     // A domain whose clock is far ahead of the new host's (it ran for a long time before): +1000 s.
@@ -58,7 +58,7 @@ for (const bits of [64, 32] as const) {
     const sums = [...(a.out() + out).matchAll(/memsum ([0-9a-f]+)/g)].map((m) => m[1]);
     assert.is(sums.length, 2);
     assert.is(sums[0], sums[1], "the guest's 1 MiB checksum is the same after the restore");
-    assert.is(b.state(r.domid), 2);
+    assert.is(b.state(r.domid), DS_SHUTDOWN);
     assert.is(b.shutdownReason(r.domid), 0, "poweroff");
   });
 }

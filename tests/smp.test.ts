@@ -8,7 +8,7 @@ import { guestPath } from "./lib/pvrun";
 import { join } from "node:path";
 import { linuxKernel, busyboxInitramfs } from "./lib/linux";
 import { saveDomain, restoreDomain } from "../host/save/save";
-import { DS_RUNNING } from "../assembly/records";
+import { DS_RUNNING, DS_SHUTDOWN } from "../assembly/records";
 
 async function runSmp(bits: 32 | 64, vcpus: number, role = "n"): Promise<{ out: string; dmesg: string; state: number; reason: number; host: XenHost; domid: number }> {
   const host = await XenHost.create(256);
@@ -113,14 +113,14 @@ test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs 
   // FIFO event channels on both vCPUs: each has its own control block (V_FIFO_CB, domain/domain.ts).
   assert.match(out, /Using FIFO-based ABI/);
   for (const vc of [0, 1]) assert.ok(host.core.view().getUint32(host.core.x.hv_vcpu_addr(domid, vc) + 0x940, true) !== 0, `vCPU ${vc} has a FIFO control block`);
-  assert.is(host.state(domid), 1, "running");
+  assert.is(host.state(domid), DS_RUNNING, "running");
 });
 
 test("Linux with two vCPUs suspends, is saved, restored in a new host with both, counts on, still has two CPUs", async () => {
   host.store.write(`/local/domain/${domid}/control/shutdown`, "suspend");
   let t0 = Date.now();
   await host.runUntil(() => host.state(domid) !== DS_RUNNING || Date.now() - t0 > 60000);
-  assert.is(host.state(domid), 2, out.slice(-2000) + host.dmesg());
+  assert.is(host.state(domid), DS_SHUTDOWN, out.slice(-2000) + host.dmesg());
   assert.is(host.shutdownReason(domid), 2, "suspend");
   const stream = saveDomain(host, domid);
   const before = ticks(out);
@@ -136,7 +136,7 @@ test("Linux with two vCPUs suspends, is saved, restored in a new host with both,
   const all = [...before, ...ticks(o2)];
   assert.equal(all, Array.from({ length: 12 }, (_, i) => i + 1), "no gap, no repeat: " + all.join(",") + o2.slice(-2000) + b.dmesg());
   assert.match(o2, /restored:\s+nproc: 2\s+cpuinfo: 2\s+online: 0-1/, o2.slice(-2000));
-  assert.is(b.state(r.domid), 2, "shut down");
+  assert.is(b.state(r.domid), DS_SHUTDOWN, "shut down");
   assert.is(b.shutdownReason(r.domid), 0, "poweroff");
   b.destroyDomain(r.domid);
 });
@@ -157,7 +157,7 @@ test("Debian's Linux with vcpus=4 has four CPUs", async () => {
   await h.runUntil(() => h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000);
   if (process.env.SMP_SHOW) console.log(o);
   assert.match(o, /nproc: 4\s+cpuinfo: 4\s+online: 0-3/, o.slice(-3000) + h.dmesg());
-  assert.is(h.state(dom.domid), 2, "shut down");
+  assert.is(h.state(dom.domid), DS_SHUTDOWN, "shut down");
   assert.is(h.shutdownReason(dom.domid), 0, "poweroff");
   h.destroyDomain(dom.domid);
 });
