@@ -70,9 +70,9 @@ function chainExit(c: Code, mode: number): void {
   // TLB: the execute tag of the target's page.
   c.get(L_XIP).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
   c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_XTAG, 2).op(Op.i32_add).mem(Op.i64_load, 0, 3);
-  c.get(L_XIP).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).get(L_TAGB).op(Op.i64_or).op(Op.i64_eq).if_();
+  c.get(L_XIP).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).op(Op.i64_or).op(Op.i64_eq).if_();
   // P = the target's host address; I = its decoded-cache entry.
-  c.get(L_I).i32(2).u8(0x74).get(L_HOST).op(Op.i32_add).mem(Op.i32_load, 0, 2);
+  c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add).mem(Op.i32_load, 0, 2);
   c.get(L_XIP).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).tee(L_P);
   c.i32(DC_MASK).op(Op.i32_and).i32(6).u8(0x74).i32(MM.DCACHE_BASE).op(Op.i32_add).set(L_I);
   c.get(L_I).mem(Op.i64_load, 0, 3).get(L_P).op(Op.i64_extend_i32_u).i64(BigInt(mode) << 32n).op(Op.i64_or).op(Op.i64_eq);
@@ -308,6 +308,138 @@ const I32: Partial<Record<Op, Op>> = { [Op.i64_add]: Op.i32_add, [Op.i64_sub]: O
 
 const sameState = (a: FlagState, b: FlagState) => a === b || (a !== null && b !== null && a.op === b.op && a.size === b.size);
 
+// ---- control-flow structure ----
+// A region's blocks are laid out so that every loop is contiguous, and emitted as structured wasm: a
+// forward branch is a `br` to the label that ends just before its target, a back edge a `br` to the
+// enclosing `loop` of its header. V8 then sees the guest's loops as its own (each value live only where
+// the guest uses it) instead of one dispatch loop through which every register and flag is live.
+
+/** In-page successors of each block that are blocks of the region (branch targets, then the fall-through). */
+function successors(blocks: Block[], index: Map<number, number>): number[][] {
+  return blocks.map((b) => {
+    const out: number[] = [];
+    const add = (off: number) => { const t = index.get(off); if (t !== undefined && !out.includes(t)) out.push(t); };
+    const i = b.insns[b.insns.length - 1];
+    const f = i.form;
+    if (f === F.JMP || f === F.CALL || (f >= F.JCC && f < F.JCC + 16)) {
+      const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+      if (t >= 0 && t < 0x1000) add(t);
+      if (f >= F.JCC) add(i.off + i.len);
+    } else if (f !== -1 && f !== F.RET && b.next !== null) add(b.next);
+    return out;
+  });
+}
+
+export interface Layout {
+  order: number[]; // block indices in layout order (the entry first)
+  loopEnd: number[]; // by position: the last position of the loop headed here, or -1
+  scope: number[]; // by position: where the block's label opens (the position of a loop header, or -1: the function)
+  cut: Set<number>; // edges (from * 65536 + to, positions) left as exits: they would make the graph irreducible
+}
+
+/** Orders the blocks for structured emission (loops contiguous, the entry first). */
+export function layout(blocks: Block[], entry: number): Layout {
+  const n = blocks.length;
+  const index = new Map<number, number>();
+  blocks.forEach((b, i) => index.set(b.start, i));
+  const e = index.get(entry)!;
+  const succ0 = successors(blocks, index);
+  const cutEdges = new Set<number>(); // block indices
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const succ = succ0.map((ss, u) => ss.filter((v) => !cutEdges.has(u * 65536 + v)));
+    const preds: number[][] = blocks.map(() => []);
+    succ.forEach((ss, u) => ss.forEach((v) => preds[v].push(u)));
+    // Reverse postorder from the entry (iterative DFS), and the retreating edges met.
+    const post: number[] = [], state = new Uint8Array(n), retreat: [number, number][] = [];
+    const stack: [number, number][] = [[e, 0]];
+    state[e] = 1;
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const [u, k] = top;
+      if (k < succ[u].length) {
+        top[1]++;
+        const v = succ[u][k];
+        if (state[v] === 0) { state[v] = 1; stack.push([v, 0]); }
+        else if (state[v] === 1) retreat.push([u, v]);
+      } else { state[u] = 2; post.push(u); stack.pop(); }
+    }
+    const rpo = post.reverse();
+    const rpoNum = new Int32Array(n).fill(-1);
+    rpo.forEach((u, i) => (rpoNum[u] = i));
+    // Immediate dominators (Cooper, Harvey, Kennedy).
+    const idom = new Int32Array(n).fill(-1);
+    idom[e] = e;
+    for (let changed = true; changed;) {
+      changed = false;
+      for (const u of rpo) {
+        if (u === e) continue;
+        let d = -1;
+        for (const p of preds[u]) {
+          if (idom[p] < 0) continue;
+          if (d < 0) { d = p; continue; }
+          let a = p, b = d;
+          while (a !== b) { while (rpoNum[a] > rpoNum[b]) a = idom[a]; while (rpoNum[b] > rpoNum[a]) b = idom[b]; }
+          d = a;
+        }
+        if (d >= 0 && idom[u] !== d) { idom[u] = d; changed = true; }
+      }
+    }
+    const dominates = (h: number, u: number) => { for (;;) { if (u === h) return true; if (u === e || idom[u] < 0) return false; u = idom[u]; } };
+    const bad = retreat.filter(([u, v]) => !dominates(v, u));
+    if (bad.length) { for (const [u, v] of attempt ? retreat : bad) cutEdges.add(u * 65536 + v); continue; } // irreducible: exits there
+    // Natural loops, one per header.
+    const body = new Map<number, Set<number>>();
+    for (const [u, h] of retreat) {
+      let set = body.get(h);
+      if (!set) body.set(h, (set = new Set([h])));
+      const work = [u];
+      while (work.length) { const x = work.pop()!; if (set.has(x)) continue; set.add(x); for (const p of preds[x]) if (rpoNum[p] >= 0) work.push(p); }
+    }
+    const isBack = (u: number, v: number) => body.has(v) && body.get(v)!.has(u) && dominates(v, u);
+    // Place blocks: a block is ready when its forward predecessors are placed; only blocks of the innermost
+    // open loop are taken while it has some left; the fall-through of the last block first, else the lowest.
+    const reach = rpo; // the blocks reachable from the entry
+    const need = new Int32Array(n);
+    for (const u of reach) for (const v of succ[u]) if (!isBack(u, v)) need[v]++;
+    const placed = new Uint8Array(n), ready = new Set<number>([e]);
+    const order: number[] = [], open: number[] = [];
+    let ok = true;
+    while (order.length < reach.length) {
+      while (open.length && [...body.get(open[open.length - 1])!].every((x) => placed[x])) open.pop();
+      const inner = open.length ? body.get(open[open.length - 1])! : null;
+      let pick = -1;
+      const last = order.length ? order[order.length - 1] : -1;
+      const ft = last >= 0 && blocks[last].next !== null ? index.get(blocks[last].next!) : undefined;
+      const lastI = last >= 0 ? blocks[last].insns[blocks[last].insns.length - 1] : null;
+      const jccFt = lastI && lastI.form >= F.JCC && lastI.form < F.JCC + 16 ? index.get(lastI.off + lastI.len) : undefined;
+      for (const cand of [jccFt, ft]) if (pick < 0 && cand !== undefined && ready.has(cand) && (!inner || inner.has(cand))) pick = cand;
+      if (pick < 0) for (const v of ready) if ((!inner || inner.has(v)) && (pick < 0 || v < pick)) pick = v;
+      if (pick < 0) { ok = false; break; }
+      ready.delete(pick); placed[pick] = 1; order.push(pick);
+      if (body.has(pick)) open.push(pick);
+      for (const v of succ[pick]) if (!isBack(pick, v) && --need[v] === 0) ready.add(v);
+    }
+    if (!ok) { for (const [u, v] of retreat) cutEdges.add(u * 65536 + v); continue; }
+    const pos = new Int32Array(n).fill(-1);
+    order.forEach((b, p) => (pos[b] = p));
+    const loopEnd = order.map(() => -1), scope = order.map(() => -1);
+    // The innermost loop of each block: the smallest body that holds it (a header's own loop excluded for its label).
+    const headers = [...body.keys()].sort((a, b) => body.get(b)!.size - body.get(a)!.size); // outer first
+    for (const h of headers) {
+      const ps = [...body.get(h)!].map((x) => pos[x]);
+      loopEnd[pos[h]] = Math.max(...ps);
+      for (const x of body.get(h)!) if (x !== h) scope[pos[x]] = pos[h];
+    }
+    // (loops contiguous: a check, as the emission relies on it)
+    for (const h of headers) { const ps = [...body.get(h)!].map((x) => pos[x]); if (Math.max(...ps) - Math.min(...ps) + 1 !== ps.length || Math.min(...ps) !== pos[h]) { ok = false; break; } }
+    if (!ok) { for (const [u, v] of retreat) cutEdges.add(u * 65536 + v); continue; }
+    const cut = new Set<number>();
+    for (const c of cutEdges) { const u = Math.floor(c / 65536), v = c % 65536; if (pos[u] >= 0 && pos[v] >= 0) cut.add(pos[u] * 65536 + pos[v]); }
+    return { order, loopEnd, scope, cut };
+  }
+  throw new Error("jit: no layout for the region");
+}
+
 /**
  * Translates a region into a function definition. `mode`: the CPU mode the region is compiled for
  * (cpu/state.ts MODE_*); `chain`: the runtime has tail calls, so a branch exit whose target has a current
@@ -319,8 +451,10 @@ const sameState = (a: FlagState, b: FlagState) => a === b || (a !== null && b !=
  * first translation records each block's successors and the flag state it leaves; the second uses the
  * states found (it is only made when some block starts with a known state).
  */
-export function translate(blocks: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false): FuncDef {
-  const first = translateWith(blocks, entry, is64, name, mode, chain, blocks.map(() => null));
+export function translate(blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false): FuncDef {
+  const lay = layout(blocks0, entry);
+  const blocks = lay.order.map((b) => blocks0[b]);
+  const first = translateWith(blocks, entry, is64, name, mode, chain, blocks.map(() => null), lay);
   const TOP = { op: -1, size: -1 }; // not reached yet
   const inSt: FlagState[] = blocks.map(() => TOP);
   const e = blocks.findIndex((b) => b.start === entry);
@@ -342,7 +476,7 @@ export function translate(blocks: Block[], entry: number, is64: boolean, name: s
   }
   const known = inSt.map((v) => (v === TOP ? null : v));
   if (changed || known.every((v) => v === null)) return first.def; // (not settled: nothing assumed)
-  return translateWith(blocks, entry, is64, name, mode, chain, known, first).def; // (blocks starting unknown: as before)
+  return translateWith(blocks, entry, is64, name, mode, chain, known, lay, first).def; // (blocks starting unknown: as before)
 }
 
 interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: Set<number>; written: Set<number>; code: Uint8Array }
@@ -350,7 +484,7 @@ interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[
 // `prev`: a translation of the same blocks with every block starting from an unknown state; a block that
 // starts unknown here too is copied from it (a block's code depends only on the block and its start state).
 function translateWith(blocks: Block[], entry: number, is64: boolean, name: string, mode: number, chain: boolean,
-  inSt: FlagState[], prev?: Translation): Translation {
+  inSt: FlagState[], lay: Layout, prev?: Translation): Translation {
   const edges: [number, number][] = [];
   const seg: [number, number][] = [];
   const out: FlagState[] = blocks.map(() => null);
@@ -367,44 +501,57 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_A, 3).set(L_FA);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_B, 3).set(L_FB);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_RES, 3).set(L_FRES);
-  c.i32(index.get(entry)!).set(L_NEXT);
   if (!is64 && blocks.some((b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET ||
     ["icall", "pushm", "pushi", "pushf"].includes(generalKind(i) ?? "")))) {
     // 4-byte stack slots need a 32-bit stack (SS.B): otherwise the interpreter runs this code.
     c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + 2, 1).i32(0x4000).op(Op.i32_and).op(Op.i32_eqz);
     c.if_().get(L_N).op(Op.return_).end();
   }
-  c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_RTAG, 2).set(L_RTAG);
-  c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_WTAG, 2).set(L_WTAG);
-  c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).set(L_HOST);
-  c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).set(L_TAGB);
   c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64).i32(1).op(Op.i32_and).set(L_FCF);
 
+  // Structure (see layout()): the labels open, innermost last: $exit (-1), a block's label (its position),
+  // a loop (its header's position + LOOP).
+  const LOOP = 1 << 20, EXIT = -1;
+  const labels: number[] = [EXIT];
   c.block(); // $exit
-  c.loop(); // $dispatch
-  for (let i = 0; i < k; i++) c.block();
-  c.get(L_NEXT).u8(Op.br_table).uleb(k);
-  for (let i = 0; i < k; i++) c.uleb(i);
-  c.uleb(0);
+  const openLabels = (sc: number) => { // the labels of the blocks whose label opens at scope `sc`, last first
+    for (let p = k - 1; p > (sc < 0 ? 0 : sc); p--) if (lay.scope[p] === sc) { c.block(); labels.push(p); }
+  };
+  openLabels(-1);
 
   if (prev) { for (const r of prev.regs) c.regs.add(r); for (const r of prev.written) written.add(r); }
   const prevCode = prev?.code;
+  const closeLoops = (bi: number) => { // loops that end with block bi, innermost first
+    while (labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi) { c.end(); labels.pop(); }
+  };
   for (let bi = 0; bi < k; bi++) {
-    c.end(); // the label of block bi: its code follows
+    if (bi > 0) { // the label of block bi ends: its code follows
+      if (labels[labels.length - 1] !== bi) throw new Error(`jit: block ${bi}'s label is not innermost`);
+      c.end(); labels.pop();
+    }
+    if (lay.loopEnd[bi] >= 0) { c.loop(); labels.push(LOOP + bi); openLabels(bi); }
     const s0 = c.len;
     if (prev && inSt[bi] === null) {
       c.bytes(prevCode!.subarray(prev.seg[bi][0], prev.seg[bi][1]));
       seg.push([s0, c.len]);
+      closeLoops(bi);
       continue;
     }
     const blk = blocks[bi];
     const L = blk.insns.filter((i) => i.form !== -1).length;
+    let st: FlagState = inSt[bi];
     let extra = 0; // control structures opened inside the block
-    const dExit = () => k - bi + extra; // depth of $exit
-    const dDisp = () => k - 1 - bi + extra; // depth of $dispatch
+    const depth = (label: number) => { const at = labels.lastIndexOf(label); return at < 0 ? -1 : labels.length - 1 - at + extra; };
+    const dExit = () => labels.length - 1 + extra; // depth of $exit
     const linOf = (off: number) => { c.get(L_IP); if (off !== entry) c.i64(off - entry).op(Op.i64_add); };
     // Leave the function: RIP from `ip` (emits the i64), reason, `retired` instructions of this block done.
+    // The lazy-flag kind lives in L_FOP/L_FSZ only where the translator does not know it (st null):
+    // written where code that reads them follows (an exit, a block entered in an unknown state, an
+    // instruction that leaves the state to a run-time condition), so a loop with known states keeps
+    // neither live.
+    const sync = () => { if (st) c.i32(st.op).set(L_FOP).i32(st.size).set(L_FSZ); };
     const exit = (ip: () => void, reason: number, retired: number) => {
+      sync();
       ip(); c.set(L_XIP);
       c.i32(reason).set(L_XR);
       if (L - retired) c.get(L_N).i32(L - retired).op(Op.i32_sub).set(L_N);
@@ -412,19 +559,19 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     };
     const goTo = (off: number, retired: number) => { // a branch inside the page (all of the block retired)
       const t = index.get(off);
-      if (t === undefined) { exit(() => linOf(off), MM.JEXIT_BRANCH, retired); return; }
-      edges.push([bi, t]);
-      if (t === bi) { c.br(extra - 1); return; } // the block's own loop label
-      c.i32(t).set(L_NEXT).br(dDisp());
+      // a later block's label, or the loop of an earlier one (a back edge); an edge cut by layout(): exit
+      const d = t === undefined || lay.cut.has(bi * 65536 + t) ? -1 : depth(t > bi ? t : LOOP + t);
+      if (d < 0) { exit(() => linOf(off), MM.JEXIT_BRANCH, retired); return; }
+      edges.push([bi, t!]);
+      if (inSt[t!] === null) sync();
+      c.br(d);
     };
-    c.loop(); extra++; // a branch back to this block's start
     // Budget, then count the block.
     c.get(L_N).i32(L).op(Op.i32_add).get(L_BUDGET).op(Op.i32_gt_s).if_(); extra++;
     exit(() => linOf(blk.start), MM.JEXIT_BUDGET, L);
     c.end(); extra--;
     c.get(L_N).i32(L).op(Op.i32_add).set(L_N);
 
-    let st: FlagState = inSt[bi];
     // ---- operand helpers ----
     const rd = (addr: number, size: number) => { // register value, zero-extended
       const r = regOf(addr);
@@ -462,8 +609,10 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     // within the page.
     const probe = (fn: number, size: number, i: Insn, idx: number) => {
       c.get(L_T1).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
-      c.get(L_I).i32(3).u8(0x74).get(fn === FN_RD ? L_RTAG : L_WTAG).op(Op.i32_add).mem(Op.i64_load, 0, 3);
-      c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).get(L_TAGB).op(Op.i64_or).op(Op.i64_ne);
+      // (the bank's addresses and tag base are read from memory where used: constants of the region that
+      // would otherwise hold registers in every loop)
+      c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + (fn === FN_RD ? MM.JIO_RTAG : MM.JIO_WTAG), 2).op(Op.i32_add).mem(Op.i64_load, 0, 3);
+      c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).op(Op.i64_or).op(Op.i64_ne);
       if (size > 1) c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
       c.if_(); extra++;
       // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr), else exit.
@@ -471,7 +620,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
       c.end(); extra--;
       c.else_();
-      c.get(L_I).i32(2).u8(0x74).get(L_HOST).op(Op.i32_add).mem(Op.i32_load, 0, 2);
+      c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add).mem(Op.i32_load, 0, 2);
       c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
       c.end(); extra--;
     };
@@ -488,7 +637,6 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     };
     const setFlags = (op: number, size: number, a: () => void, b: () => void, res: () => void) => {
       a(); c.set(L_FA); b(); c.set(L_FB); res(); c.set(L_FRES);
-      c.i32(op).set(L_FOP).i32(size).set(L_FSZ);
       st = { op, size };
       touched[bi] = true;
     };
@@ -496,7 +644,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     // CF of INC/DEC states lives in L_FCF (RFLAGS.CF at entry; written back at exit).
     const rflagsCF = () => { c.get(L_FCF); };
     const helper = (cc: number) => {
-      c.i32(cc).get(L_FOP).get(L_FSZ).get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_COND);
+      c.i32(cc); if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+      c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_COND);
     };
     const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(mask(size)).op(Op.i64_and); };
     const sx = (l: number, size: number) => { // sign-extended to 64 bits
@@ -651,6 +800,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         (f >= F.RR64 && f < F.RR64 + 8) || (f >= F.RI64 && f < F.RI64 + 8) || f === F.INC_M64 || f === F.DEC_M64 ||
         f === F.XCHG_M64 || f === F.ALU_MR64 || f === F.NOT64 || f === F.ST64 || f === F.STI64) ? 8 : 4;
       const gk = generalKind(i);
+      if (gk === "rot" || gk === "shcl" || gk === "shd") sync(); // the state may stay or change, by the count
       switch (true) {
         case gk === "cdqe":
           if (i.os === 8) wr(RAX, 8, () => { rd(RAX, 4); c.op(Op.i64_extend32_s); });
@@ -1224,7 +1374,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           }
           c.end(); extra--;
           const ft = i.off + i.len;
-          if (index.has(ft) && index.get(ft) === bi + 1) edges.push([bi, bi + 1]); // falls into the next block
+          if (index.has(ft) && index.get(ft) === bi + 1) { edges.push([bi, bi + 1]); if (inSt[bi + 1] === null) sync(); } // falls into the next block
           else goTo(ft, idx + 1);
           break;
         }
@@ -1234,15 +1384,15 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         // The block ends without a branch: fall through to the next block.
         if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next, L);
         else if (blk.next === null) exit(() => linOf(i.off + i.len), MM.JEXIT_BRANCH, L);
-        else edges.push([bi, bi + 1]); // falls into the next block
+        else { edges.push([bi, bi + 1]); if (inSt[bi + 1] === null) sync(); } // falls into the next block
       }
     }
     out[bi] = st;
-    c.end(); extra--; // the block's loop
     seg.push([s0, c.len]);
+    closeLoops(bi);
   }
-  // The last block's code falls out of the dispatch loop: nothing reaches here but through $exit
-  c.end(); // loop
+  // The last block's code ends in an exit or a branch: nothing reaches here but through $exit.
+  if (labels.length !== 1) throw new Error("jit: labels left open");
   c.end(); // $exit
   // Write back: registers, lazy flags, RIP; count the exit.
   for (const r of [...written].sort((x, y) => x - y)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
