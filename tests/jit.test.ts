@@ -12,6 +12,7 @@ import * as assert from "uvu/assert";
 import { Core, MM } from "../host/core";
 import { asm } from "./lib/asm";
 import { hasTailCalls } from "../host/jit/wasm";
+import { layout, F } from "../host/jit/translate";
 import { XenHost } from "../host/pv/host";
 import { startGuest } from "./lib/pvrun";
 import { DS_RUNNING } from "../assembly/records";
@@ -624,6 +625,42 @@ test("a compiled region exits for events and budget: a long loop returns at ever
   const st = a.jit!.stats();
   assert.ok(st.insns >= 5_800_000, `in compiled code: ${st.insns} (all but the first slice's)`);
   assert.ok(st.exits.budget >= 59, `budget exits ${st.exits.budget}`);
+});
+
+// layout(): blocks as a control-flow graph of JMP/Jcc (0x10 bytes apart). Loops must come out contiguous
+// with their header first, the entry first, and an edge into the middle of a loop (irreducible) cut.
+function cfg(spec: Record<number, number[]>): { start: number; insns: any[]; next: number | null }[] {
+  return Object.entries(spec).map(([k, succ]) => {
+    const start = Number(k) * 0x10;
+    const br = (t: number, form: number) => ({ off: start, len: 2, form, imm: BigInt(t * 0x10 - start - 2), aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0 });
+    if (succ.length === 0) return { start, insns: [{ ...br(0, -1), len: 0, imm: 0n }], next: null };
+    if (succ.length === 1) return { start, insns: [br(succ[0], F.JMP)], next: null };
+    // Jcc to succ[0]; its length makes the next instruction (the fall-through) block succ[1]
+    const i = br(succ[0], F.JCC + 4);
+    i.len = succ[1] * 0x10 - start; i.imm = BigInt(succ[0] * 0x10 - start - i.len);
+    return { start, insns: [i], next: null };
+  });
+}
+test("layout: loops contiguous with their header first, nested loops, an irreducible edge cut", () => {
+  // 0 -> 1; 1: loop header (1 -> 2 -> 3 -> 1), 3 -> 4 exits; 2 -> 5 -> 2 an inner loop; 4 end.
+  const blocks = cfg({ 0: [1], 1: [2], 2: [5, 3], 3: [1, 4], 4: [], 5: [2] });
+  const lay = layout(blocks as any, 0);
+  const pos = (b: number) => lay.order.indexOf(blocks.findIndex((x) => x.start === b * 0x10));
+  assert.is(lay.order[0], 0, "the entry first");
+  const loop = (members: number[], header: number) => {
+    const ps = members.map(pos).sort((a, b) => a - b);
+    assert.is(ps[ps.length - 1] - ps[0] + 1, ps.length, `loop ${members} contiguous: ${ps}`);
+    assert.is(ps[0], pos(header), "its header first");
+    assert.is(lay.loopEnd[pos(header)], ps[ps.length - 1], "its end recorded");
+  };
+  loop([1, 2, 3, 5], 1);
+  loop([2, 5], 2);
+  assert.is(lay.cut.size, 0);
+  // Irreducible: 0 branches into both 1 and 2, which branch to each other.
+  const irr = cfg({ 0: [2, 1], 1: [2], 2: [1, 3], 3: [] });
+  const l2 = layout(irr as any, 0);
+  assert.is(l2.order.length, 4);
+  assert.ok(l2.cut.size >= 1, "an edge of the irreducible cycle is left to exit");
 });
 
 test.run();

@@ -4,8 +4,9 @@
 //
 // Shape: guest registers live in i64 locals (loaded at entry, the written ones stored at exit); the lazy
 // flags (assembly/cpu/flags.ts) live in five locals, and a condition after a flag-setting instruction of
-// the same block is computed inline from them (cmp+jcc fuse); blocks sit in one loop with a br_table
-// dispatch, so loops inside the page stay inside the function. The function returns the instructions it
+// the same block is computed inline from them (cmp+jcc fuse); blocks are laid out with loops contiguous
+// and emitted as structured wasm (layout()), so loops inside the page are wasm loops of the function
+// (a branch that would make the graph irreducible exits instead). The function returns the instructions it
 // retired and leaves RIP and the lazy flags in JIT_IO. It exits before any instruction it cannot finish
 // with nothing of that instruction done: an untranslated form, a memory access that misses the TLB's fast
 // path, a fast form's own escape (DIV overflow, non-canonical target), the budget; and after a branch out
@@ -14,7 +15,7 @@ import * as MM from "../../assembly/memmap";
 import { Code, Op, T_I32, T_I64, type FuncDef } from "./wasm";
 
 // Fast-form ids (assembly/cpu/fast.ts).
-const F = {
+export const F = {
   NOP: 1, MOV_RR32: 2, MOV_RR64: 3, MOV_RI32: 4, MOV_RI64: 5, LEA32: 6, LEA64: 7, LD32: 8, LD64: 9, LDZX8: 10,
   LDZX16: 11, LDSX8_32: 12, LDSX8_64: 13, LDSX16_32: 14, LDSX16_64: 15, LDSX32_64: 16, ST8: 17, ST16: 18, ST32: 19,
   ST64: 20, STI8: 21, STI16: 22, STI32: 23, STI64: 24, ALU_RM32: 25, ALU_RM64: 26, CMP_MR32: 27, CMP_MR64: 28,
