@@ -12,10 +12,9 @@ import { fetchHost, fetchHostFast } from "../mmu/tlb";
 import { dcacheEntry } from "./dcache";
 import { specialise } from "./fast";
 import { jitMark, F_JIT } from "./jit";
-import { lockOk } from "./exec";
 import { mode } from "./state";
 import {
-  opAttr, A_MODRM, A_IMM_MASK, A_D64, A_F64, A_BYTE, A_INV64, OP_UD, I_B, I_W, I_Z, I_V, I_MOFFS, I_WB, I_PTR,
+  opAttr, lockOk, A_MODRM, A_IMM_MASK, A_D64, A_F64, A_BYTE, A_INV64, OP_UD, I_B, I_W, I_Z, I_V, I_MOFFS, I_WB, I_PTR,
 } from "./optable";
 
 export const P_LOCK = 1;

@@ -406,20 +406,6 @@ function rmwPutMem(size: i32, v: u64): void {
 }
 
 // Whether a LOCK prefix is allowed on the decoded instruction (decode.ts turns a bad one into OP_UD).
-export function lockOk(op: i32, mod: i32, reg: i32): bool {
-  if (mod == 3) return false;
-  if (op < 0x40) return (op & 7) < 2 && (op >> 3) != 7;
-  switch (op) {
-    case 0x80: case 0x81: case 0x82: case 0x83: return (reg & 7) != 7;
-    case 0x86: case 0x87: return true;
-    case 0xf6: case 0xf7: return (reg & 6) == 2;
-    case 0xfe: case 0xff: return (reg & 7) < 2;
-    case 0x1ab: case 0x1b3: case 0x1bb: case 0x1b0: case 0x1b1: case 0x1c0: case 0x1c1: return true;
-    case 0x1ba: return (reg & 7) >= 5;
-    case 0x1c7: return (reg & 7) == 1;
-    default: return false;
-  }
-}
 
 
 // MOV Sreg / POP Sreg / LxS.

@@ -3,7 +3,7 @@
 // where they are. Standard WebAssembly JS API only (Module, Instance, Table, the core's Memory).
 import * as MM from "../../assembly/memmap";
 import { buildModule, hasTailCalls } from "./wasm";
-import { IMPORTS, discover, translate, stack32, worthCompiling, type Insn } from "./translate";
+import { IMPORTS, discover, translate, stack32, worthCompiling, readInsn, type Insn } from "./translate";
 
 export type JitMode = "off" | "on" | "force";
 export const JIT_MODES: Record<JitMode, number> = { off: 0, on: 1, force: 2 };
@@ -134,15 +134,7 @@ export class Jit {
       const decode = (off: number): Insn | null => {
         const e = this.x.jit_decode(linPage + BigInt(off), page + off);
         if (!e) return null;
-        const v = new DataView(this.x.memory.buffer);
-        return stack32(is64, {
-          off, len: v.getUint8(e + 58), form: v.getUint8(e + 32), aux: v.getUint8(e + 33), scale: v.getUint8(e + 34),
-          a: v.getInt32(e + 36, true), b: v.getInt32(e + 40, true), base: v.getInt32(e + 44, true),
-          index: v.getInt32(e + 48, true), disp: v.getInt32(e + 20, true), imm: v.getBigUint64(e + 24, true),
-          op: v.getUint16(e + 56, true), pfx: v.getUint8(e + 8), os: v.getUint8(e + 11) & 15, mod: v.getUint8(e + 12),
-          reg: v.getUint8(e + 13), rm: v.getUint8(e + 14), rex: v.getUint8(e + 10), ax: v.getUint8(e + 35), seen: v.getUint8(e + 62) === 1,
-          as: v.getUint8(e + 11) >> 4, seg: v.getInt8(e + 9), x64: is64,
-        });
+        return stack32(is64, readInsn(this.x.memory.buffer, e, off, is64));
       };
       const blocks = discover(decode, entry, is64);
       if (this.debug) {

@@ -184,6 +184,19 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
   return null;
 }
 
+/** The decoded instruction in the cache entry at `e` (the core's jit_decode), at page offset `off`. */
+export function readInsn(mem: ArrayBuffer, e: number, off: number, is64: boolean): Insn {
+  const v = new DataView(mem);
+  return {
+    off, len: v.getUint8(e + 58), form: v.getUint8(e + 32), aux: v.getUint8(e + 33), scale: v.getUint8(e + 34),
+    a: v.getInt32(e + 36, true), b: v.getInt32(e + 40, true), base: v.getInt32(e + 44, true),
+    index: v.getInt32(e + 48, true), disp: v.getInt32(e + 20, true), imm: v.getBigUint64(e + 24, true),
+    op: v.getUint16(e + 56, true), pfx: v.getUint8(e + 8), os: v.getUint8(e + 11) & 15, mod: v.getUint8(e + 12),
+    reg: v.getUint8(e + 13), rm: v.getUint8(e + 14), rex: v.getUint8(e + 10), ax: v.getUint8(e + 35), seen: v.getUint8(e + 62) === 1,
+    as: v.getUint8(e + 11) >> 4, seg: v.getInt8(e + 9), x64: is64,
+  };
+}
+
 /** Reads the decoded instruction at page offset `off` (or null: not decodable without leaving the page). */
 export type Decoder = (off: number) => Insn | null;
 
@@ -223,7 +236,7 @@ function endsBlock(i: Insn): boolean {
 }
 
 /** Supported forms (anything else ends the block with an exit before it). */
-function supported(i: Insn): boolean {
+export function supported(i: Insn): boolean {
   const f = i.form;
   if (generalKind(i)) return true;
   if (f >= F.NOP && f <= F.DIV64) return true;

@@ -1,0 +1,55 @@
+// A bare CPU for tests: flat segments, identity paging of the first 4 MiB (the data pages with the
+// given permissions; ALIAS maps the code page a second time), code at CODE, RIP there.
+import { Core, MM } from "../../host/core";
+
+export const RAM = 8 << 20;
+export const CODE = 0x100000, DATA = 0x200000, STACK = 0x80000, ALIAS = 0x300000;
+const PT = 0x10000; // page tables from here
+
+export type Perm = "rw" | "ro" | "none";
+
+// Identity paging for [0, 4 MiB) with the data pages' permissions; ALIAS maps the code page again.
+function pageTables(core: Core, bits: 32 | 64, user: boolean, dataPerm: Perm[]): void {
+  const v = core.view();
+  const M = MM.MACHINE_BASE;
+  const U = user ? 4 : 0;
+  const pte = (page: number): number => {
+    const a = page << 12;
+    if (a >= DATA && a < DATA + dataPerm.length * 4096) {
+      const p = dataPerm[(a - DATA) >> 12];
+      return p === "none" ? 0 : a | 1 | U | (p === "rw" ? 2 : 0);
+    }
+    if (a === ALIAS) return CODE | 1 | 2 | U;
+    return a | 1 | 2 | U;
+  };
+  if (bits === 64) {
+    v.setBigUint64(M + PT, BigInt(PT + 0x1000 | 7), true); // PML4[0]
+    v.setBigUint64(M + PT + 0x1000, BigInt(PT + 0x2000 | 7), true); // PDPT[0]
+    v.setBigUint64(M + PT + 0x2000, BigInt(PT + 0x3000 | 7), true); // PD[0]: 0-2 MiB
+    v.setBigUint64(M + PT + 0x2000 + 8, BigInt(PT + 0x4000 | 7), true); // PD[1]: 2-4 MiB
+    for (let i = 0; i < 1024; i++) v.setBigUint64(M + PT + 0x3000 + i * 8, BigInt(pte(i)), true);
+  } else {
+    v.setUint32(M + PT, (PT + 0x1000) | 7, true); // PDE 0: 0-4 MiB
+    for (let i = 0; i < 1024; i++) v.setUint32(M + PT + 0x1000 + i * 4, pte(i), true);
+  }
+}
+
+export async function machine(bits: 32 | 64, mode: "force" | "off" | "on", code: Uint8Array, cpl: number, perms: Perm[], threshold = 0): Promise<Core> {
+  const core = await Core.create({ ioIn: () => 0, ioOut: () => true }, { mode, threshold });
+  core.ensureMemory(MM.MACHINE_BASE + RAM);
+  core.x.set_phys_window(MM.MACHINE_BASE, RAM);
+  core.x.cpu_reset_flat(bits === 64 ? MM.MODE_LONG64 : MM.MODE_PROT32, cpl);
+  core.bytes().set(code, MM.MACHINE_BASE + CODE);
+  const d = core.bytes();
+  for (let i = 0; i < perms.length * 4096; i++) d[MM.MACHINE_BASE + DATA + i] = (i * 7 + 3) & 0xff;
+  pageTables(core, bits, cpl === 3, perms);
+  core.setU64(MM.CPU_CR3, BigInt(PT));
+  core.setU64(MM.CPU_CR0, core.u64(MM.CPU_CR0) | 0x80010000n); // PG, WP
+  core.rip = BigInt(CODE);
+  core.setReg(4, BigInt(STACK));
+  core.setReg(3, BigInt(DATA + 0x800));
+  if (bits === 64) core.setU64(MM.CPU_SEG + MM.SEG_GS * MM.SEG_SIZE + 8, BigInt(DATA + 0x800));
+  core.x.cpu_state_changed();
+  return core;
+}
+
