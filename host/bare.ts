@@ -56,6 +56,7 @@ export class BareMachine {
   private out: number[] = [];
   private all: number[] = [];
   private exitStatus: number | null = null;
+  private used = false; // an image was loaded into RAM (a fresh core's memory is zero)
   private onOutput?: (bytes: Uint8Array) => void;
 
   private constructor(core: Core, ram: number) {
@@ -99,7 +100,9 @@ export class BareMachine {
     }
     if (img.entry >= this.ram) throw new Error(`ELF entry point ${hex(img.entry)} is outside ${this.ramText()} of RAM`);
     const b = this.core.bytes();
-    b.fill(0, MM.MACHINE_BASE, MM.MACHINE_BASE + this.ram);
+    // (RAM of a machine just made is zero already: filling it would cost ~70 ms and all of it resident)
+    if (this.used) b.fill(0, MM.MACHINE_BASE, MM.MACHINE_BASE + this.ram);
+    this.used = true;
     for (const s of img.segments) {
       const at = MM.MACHINE_BASE + s.paddr;
       b.set(elf.subarray(s.offset, s.offset + s.filesz), at);

@@ -48,7 +48,7 @@ const JS_STOS = 16, JS_AS8 = 32, JS_REP = 64;
 // it) and locals.
 const L_IP = 0, L_BUDGET = 1, L_N = 2, L_R0 = 3, L_FOP = 19, L_FSZ = 20, L_FA = 21, L_FB = 22, L_FRES = 23, L_NEXT = 24,
   L_T1 = 25, L_T2 = 26, L_T3 = 27, L_P = 28, L_XIP = 29, L_XR = 30, L_C = 31,
-  L_RTAG = 32, L_WTAG = 33, L_HOST = 34, L_TAGB = 35, L_I = 36, L_FCF = 37, L_T4 = 38, L_T5 = 39;
+  L_RTAG = 32, L_WTAG = 33, L_HOST = 34, L_RES = 35, L_I = 36, L_FCF = 37, L_T4 = 38, L_T5 = 39;
 const LOCALS = [
   ...Array(16).fill(T_I64), T_I32, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I64, T_I64, T_I32, T_I64, T_I32, T_I32,
   T_I32, T_I32, T_I32, T_I64, T_I32, T_I32, T_I64, T_I64,
@@ -320,6 +320,9 @@ const SUB_CMP: Record<number, Op[]> = { 1: [Op.i64_lt_u, Op.i64_ge_u], 2: [Op.i6
 const I32: Partial<Record<Op, Op>> = { [Op.i64_add]: Op.i32_add, [Op.i64_sub]: Op.i32_sub, [Op.i64_and]: Op.i32_and,
   [Op.i64_or]: Op.i32_or, [Op.i64_xor]: Op.i32_xor };
 
+// States whose result the translator recomputes from the operands (see setFlags).
+const derived = (op: number) => op === LF_ADD || op === LF_SUB || op === LF_INC || op === LF_DEC;
+
 const sameState = (a: FlagState, b: FlagState) => a === b || (a !== null && b !== null && a.op === b.op && a.size === b.size);
 
 // ---- control-flow structure ----
@@ -563,7 +566,16 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     // written where code that reads them follows (an exit, a block entered in an unknown state, an
     // instruction that leaves the state to a run-time condition), so a loop with known states keeps
     // neither live.
-    const sync = () => { if (st) c.i32(st.op).set(L_FOP).i32(st.size).set(L_FSZ); };
+    // The lazy result (unmasked as the ALU left it, or masked: readers mask).
+    const fres = (s: FlagState) => {
+      if (s && derived(s.op)) c.get(L_FA).get(L_FB).op(s.op === LF_ADD || s.op === LF_INC ? Op.i64_add : Op.i64_sub);
+      else c.get(L_FRES);
+    };
+    const sync = () => {
+      if (!st) return;
+      c.i32(st.op).set(L_FOP).i32(st.size).set(L_FSZ);
+      if (derived(st.op)) { fres(st); if (st.size !== 8) c.i64(mask(st.size)).op(Op.i64_and); c.set(L_FRES); }
+    };
     const exit = (ip: () => void, reason: number, retired: number) => {
       sync();
       ip(); c.set(L_XIP);
@@ -649,8 +661,13 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       c.get(L_P); val();
       c.mem(size === 8 ? Op.i64_store : size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : Op.i64_store8, 0, 0);
     };
+    // The operation's result goes to L_RES. While the state is known, the flag locals hold only what the
+    // state needs: ADD/SUB/INC/DEC their operands (the result is recomputed where a flag needs it, and
+    // stored by sync()), LOGIC its result (CF OF AF are 0 whatever a and b were); fewer values live.
     const setFlags = (op: number, size: number, a: () => void, b: () => void, res: () => void) => {
-      a(); c.set(L_FA); b(); c.set(L_FB); res(); c.set(L_FRES);
+      if (op !== LF_LOGIC) { a(); c.set(L_FA); b(); c.set(L_FB); }
+      res(); c.set(L_RES);
+      if (!derived(op)) c.get(L_RES).set(L_FRES);
       st = { op, size };
       touched[bi] = true;
     };
@@ -659,16 +676,18 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     const rflagsCF = () => { c.get(L_FCF); };
     const helper = (cc: number) => {
       c.i32(cc); if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
-      c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_COND);
+      c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_COND);
     };
     const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(mask(size)).op(Op.i64_and); };
+    const maskedRes = (s: FlagState & object) => { fres(s); if (s.size !== 8) c.i64(mask(s.size)).op(Op.i64_and); };
+    const resArg = () => { if (st) maskedRes(st); else c.get(L_FRES); }; // for the core's helpers
     const sx = (l: number, size: number) => { // sign-extended to 64 bits
       c.get(l);
       if (size === 4) c.op(Op.i64_extend32_s); else if (size === 2) c.op(Op.i64_extend16_s); else if (size === 1) c.op(Op.i64_extend8_s);
     };
     const flagCF = (s: { op: number; size: number }): boolean => {
       switch (s.op) {
-        case LF_ADD: masked(L_FRES, s.size); masked(L_FA, s.size); c.op(Op.i64_lt_u); return true;
+        case LF_ADD: maskedRes(s); masked(L_FA, s.size); c.op(Op.i64_lt_u); return true;
         case LF_SUB: masked(L_FA, s.size); masked(L_FB, s.size); c.op(Op.i64_lt_u); return true;
         case LF_LOGIC: c.i32(0); return true;
         case LF_CFOF: c.get(L_FA).i64(0).op(Op.i64_ne); return true;
@@ -677,15 +696,15 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       }
       return false;
     };
-    const flagZF = (s: { op: number; size: number }) => { masked(L_FRES, s.size); c.op(Op.i64_eqz); };
-    const flagSF = (s: { op: number; size: number }) => { c.get(L_FRES).i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); };
+    const flagZF = (s: { op: number; size: number }) => { maskedRes(s); c.op(Op.i64_eqz); };
+    const flagSF = (s: { op: number; size: number }) => { fres(s); c.i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); };
     const flagOF = (s: { op: number; size: number }): boolean => {
       switch (s.op) {
         case LF_ADD: case LF_INC:
-          c.get(L_FA).get(L_FRES).op(Op.i64_xor).get(L_FB).get(L_FRES).op(Op.i64_xor).op(Op.i64_and);
+          c.get(L_FA); fres(s); c.op(Op.i64_xor).get(L_FB); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
           c.i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
         case LF_SUB: case LF_DEC:
-          c.get(L_FA).get(L_FB).op(Op.i64_xor).get(L_FA).get(L_FRES).op(Op.i64_xor).op(Op.i64_and);
+          c.get(L_FA).get(L_FB).op(Op.i64_xor).get(L_FA); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
           c.i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
         case LF_LOGIC: c.i32(0); return true;
         case LF_CFOF: c.get(L_FB).i64(0).op(Op.i64_ne); return true;
@@ -698,7 +717,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       if (st && st.op === LF_NONE) return;
       c.i32(0);
       if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
-      c.get(L_FA).get(L_FB).get(L_FRES).get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+      c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
     };
     // The arithmetic flags in RFLAGS (state LF_NONE: after a rotate): bit `b` of it, an i32 0/1.
     const rbit = (b: number) => { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76); c.i32(1).op(Op.i32_and); };
@@ -735,7 +754,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case 2: flagZF(s); break;
         case 3: flagCF(s); flagZF(s); c.op(Op.i32_or); break;
         case 4: flagSF(s); break;
-        case 5: c.get(L_FRES).op(Op.i32_wrap_i64).i32(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32(1).op(Op.i32_and).op(Op.i32_eqz); break;
+        case 5: fres(s); c.op(Op.i32_wrap_i64).i32(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32(1).op(Op.i32_and).op(Op.i32_eqz); break;
         case 6: flagSF(s); flagOF(s); c.op(Op.i32_ne); break;
         default: flagZF(s); flagSF(s); flagOF(s); c.op(Op.i32_ne).op(Op.i32_or); break;
       }
@@ -772,7 +791,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           break;
         }
       }
-      c.get(L_FRES); if (size !== 8 && !narrow) c.i64(m).op(Op.i64_and); c.set(L_T2);
+      c.get(kind === 2 || kind === 3 ? L_FRES : L_RES); if (size !== 8 && !narrow) c.i64(m).op(Op.i64_and); c.set(L_T2);
     };
     const incdec = (dec: boolean, size: number, src: () => void, dst: () => void) => {
       // INC/DEC keep CF: make RFLAGS.CF current unless the state is INC/DEC already.
@@ -898,7 +917,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           const sz = i.os!, d = MM.CPU_STATE + i.rm! * 8;
           rd(d, sz); c.set(L_T3);
           setFlags(LF_SUB, sz, () => c.i64(0), () => c.get(L_T3), () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(mask(sz)).op(Op.i64_and); });
-          wr(d, sz, () => c.get(L_FRES));
+          wr(d, sz, () => c.get(L_RES));
           break;
         }
         case gk === "alu8rr": { // op r/m8, r8 (mod 3): the destination is rm
@@ -1190,7 +1209,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case f === F.TEST_RR32 || f === F.TEST_RR64: rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3); alu(4, size); break;
         case f === F.TEST_RI32 || f === F.TEST_RI64: rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3); alu(4, size); break;
         case f >= F.INC32 && f <= F.DEC64:
-          incdec(f === F.DEC32 || f === F.DEC64, size, () => rd(i.a, size), () => wr(i.a, size, () => c.get(L_FRES)));
+          incdec(f === F.DEC32 || f === F.DEC64, size, () => rd(i.a, size), () => wr(i.a, size, () => c.get(L_RES)));
           break;
         case f === F.DIV32 || f === F.DIV64 || gk === "divm": {
           // DIV r (fast form) or DIV m (the general path's F7 /6): a zero divisor or a quotient that does not
@@ -1231,7 +1250,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         }
         case f === F.INC_M32 || f === F.INC_M64 || f === F.DEC_M32 || f === F.DEC_M64: {
           ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
-          incdec(f === F.DEC_M32 || f === F.DEC_M64, size, () => load(size), () => store(size, () => c.get(L_FRES)));
+          incdec(f === F.DEC_M32 || f === F.DEC_M64, size, () => load(size), () => store(size, () => c.get(L_RES)));
           break;
         }
         case f === F.XCHG_M32 || f === F.XCHG_M64: {
