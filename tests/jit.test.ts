@@ -12,7 +12,7 @@ import * as assert from "uvu/assert";
 import { Core, MM } from "../host/core";
 import { asm } from "./lib/asm";
 import { hasTailCalls } from "../host/jit/wasm";
-import { layout, F } from "../host/jit/translate";
+import { layout, F, readInsn } from "../host/jit/translate";
 import { XenHost } from "../host/pv/host";
 import { startGuest } from "./lib/pvrun";
 import { DS_RUNNING } from "../assembly/records";
@@ -611,6 +611,21 @@ test("layout: loops contiguous with their header first, nested loops, an irreduc
   const l2 = layout(irr as any, 0);
   assert.is(l2.order.length, 4);
   assert.ok(l2.cut.size >= 1, "an edge of the irreducible cycle is left to exit");
+});
+
+test("the JIT decodes its page at the host address, not through the current address space (background compiles)", async () => {
+  // A request made by one domain may be compiled while another is current, where the same linear
+  // address maps other code: jit_decode must read the region's own page. Here the linear address of the
+  // data page is decoded with the code page's host address.
+  const code = asm("imul %ecx, %eax\nud2", 64, CODE);
+  const core = await machine(64, "off", code, 0, ["rw"]);
+  const other = asm("cmp $0x30d40, %rbx\nud2", 64, DATA);
+  core.bytes().set(other, MM.MACHINE_BASE + DATA);
+  const e = core.x.jit_decode(BigInt(DATA), MM.MACHINE_BASE + CODE);
+  assert.ok(e > 0);
+  const i = readInsn(core.x.memory.buffer, e, 0, true);
+  assert.is(i.op, 0x1af, "IMUL from the code page (not CMP from the page the linear address maps)");
+  assert.is(i.len, 3);
 });
 
 test.run();

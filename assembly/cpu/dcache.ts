@@ -12,7 +12,7 @@
 //   +32..+55 the fast-path form of the instruction (cpu/fast.ts: F_* id and pre-computed operands)
 //   +56 u16 opcode id  +58 u8 length  +60 u16 visits as a block start (cpu/jit.ts)
 import { DCACHE_BASE, DCACHE_ENTRIES, DCACHE_ENTRY_SIZE } from "../memmap";
-import { jitPagesWritten } from "./jit";
+import { jitPagesWritten } from "./jitpages";
 
 export const DC_ENTRY_SIZE = 64;
 export const DC_ENTRIES = (DCACHE_ENTRIES * DCACHE_ENTRY_SIZE) / DC_ENTRY_SIZE;

@@ -17,11 +17,8 @@ import {
   opAttr, lockOk, A_MODRM, A_IMM_MASK, A_D64, A_F64, A_BYTE, A_INV64, OP_UD, I_B, I_W, I_Z, I_V, I_MOFFS, I_WB, I_PTR,
 } from "./optable";
 
-export const P_LOCK = 1;
-export const P_REP = 2; // F3
-export const P_REPNE = 4; // F2
-export const P_OPSZ = 8; // 66
-export const P_ADSZ = 16; // 67
+import { P_LOCK, P_REP, P_REPNE, P_OPSZ, P_ADSZ } from "./optable"; // (where fast.ts takes them from too)
+export { P_LOCK, P_REP, P_REPNE, P_OPSZ, P_ADSZ };
 
 // The decoded instruction lives in a 64-byte entry (layout in dcache.ts); `E` points at the current
 // one, and the accessors below read its fields.
@@ -62,6 +59,9 @@ let fbase: i32 = 0; // bytes fetched before the current run
 // The JIT decodes one page at a time: an instruction that runs into the next page is not for it.
 let noCross = false;
 let crossed = false;
+// The JIT's page is read at its host address (0: through the MMU). A background compile may run while
+// another domain's address space is current, where the same linear address is other code.
+let hostStart: i32 = 0;
 
 function fetchSlow(): u32 {
   const n = fbase + (fp - fp0);
@@ -98,6 +98,11 @@ export function decode(lin: u64): bool {
   fstart = lin;
   fbase = 0;
   fp = 0; fp0 = 0; fend = 0;
+  if (hostStart != 0) {
+    fp = hostStart; fp0 = hostStart;
+    const pageEnd = (hostStart & ~0xfff) + 0x1000;
+    fend = pageEnd < hostStart + 15 ? pageEnd : hostStart + 15;
+  }
   let pfx = 0;
   let seg = -1;
   let rex = 0;
@@ -297,7 +302,9 @@ export function jitDecode(lin: u64, host: i32): i32 {
   const cr2 = load<u64>(CPU_STATE + CPU_CR2);
   noCross = true;
   crossed = false;
+  hostStart = host;
   const e = decode(lin) && !crossed && (host & 0xfff) + sLen <= 0x1000 ? host : 0;
+  hostStart = 0;
   noCross = false;
   if (fault) { clearFault(); store<u64>(CPU_STATE + CPU_CR2, cr2); return 0; }
   if (e == 0) return 0;

@@ -2,7 +2,7 @@
 import { SEG_SS, SEG_FS, SEG_CS } from "../memmap";
 import { reg64, reg8off, reg8, setReg8, getReg, setReg, segBase, is64, flatMask, nextIp } from "./state";
 import { raise, EX_GP, EX_SS, fault } from "./fault";
-import { segCheck } from "./system";
+import { segCheck } from "./desc";
 import { rdN, wrN } from "../mmu/tlb";
 import { dBase, dIndex, dScale, dDisp, dRipRel, dAs, dSeg, dDefSeg, dMod, dRm, dReg, dRex } from "./decode";
 

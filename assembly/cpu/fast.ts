@@ -20,7 +20,7 @@
 //   (+20 displacement and +24 immediate are the decoder's)
 import { CPU_STATE, MODE_LONG64, SEG_FS, SEG_GS } from "../memmap";
 import { reg8off } from "./state";
-import { P_LOCK, P_REP } from "./decode";
+import { P_LOCK, P_REP } from "./optable";
 
 // An always-zero u64: the base/index "register" of addresses without one.
 export const ZERO_SLOT: i32 = memory.data(8, 8) as i32;

@@ -16,6 +16,8 @@ import {
 } from "../memmap";
 
 import { dcacheEntry, DC_ENTRIES } from "./dcache";
+import { pageGen, jitStat, jitPagesWritten } from "./jitpages";
+export { pageGen, jitStat, jitPagesWritten };
 
 @external("env", "jit_compile") declare function hostCompile(n: i32): i32;
 
@@ -25,12 +27,6 @@ export let jitMode: i32 = 0; // 0 off, 1 on, 2 force (threshold 0)
 export let jitThreshold: i32 = 0;
 let regions: i32 = 0; // records in JIT_MAP
 
-@inline export function pageGen(host: i32): u32 { return load<u32>(JIT_PAGEGEN + ((host >>> 12) << 2)); }
-
-@inline export function jitStat(k: i32, v: u64): void {
-  const a = JIT_IO + JIO_STATS + (k << 3);
-  store<u64>(a, load<u64>(a) + v);
-}
 
 export function jitConfig(m: i32, threshold: i32): void {
   jitMode = m;
@@ -68,25 +64,6 @@ export function jitFlush(): void {
   }
 }
 
-// Code at host addresses [host, host + size) was written.
-// Regions of a page are dropped only when the write touches bytes they were translated from.
-export function jitPagesWritten(host: i32, size: i32): void {
-  const end = host + size; // exclusive
-  for (let p = host >>> 12; (p << 12) < end; p++) {
-    const rg = JIT_RANGE + (p << 1);
-    const hi = load<u8>(rg, 1) as i32;
-    if (hi == 0) continue;
-    const lo = (load<u8>(rg) as i32) << 5;
-    const pb = p << 12;
-    const w0 = host > pb ? host - pb : 0;
-    const w1 = end - pb < 0x1000 ? end - pb : 0x1000;
-    if (w1 <= lo || w0 >= (hi << 5)) continue;
-    const a = JIT_PAGEGEN + (p << 2);
-    store<u32>(a, load<u32>(a) + 1);
-    store<u16>(rg, 0);
-    jitStat(JSTAT_INVALIDATIONS, 1);
-  }
-}
 
 // A block-starting entry `e` (instruction at `lin`, host address `host`) was reached. (With force, the
 // request is compiled at once and `e` is F_JIT when this returns.)

@@ -22,6 +22,13 @@ export const A_F64 = 0x20; // operand size is 64 in 64-bit mode whatever 66 says
 export const A_INV64 = 0x40; // #UD in 64-bit mode
 export const A_BYTE = 0x80; // byte-sized operation (operand size 1)
 
+// The decoder's prefix bits (decode.ts), here so that fast.ts needs nothing from the decoder.
+export const P_LOCK = 1;
+export const P_REP = 2; // F3
+export const P_REPNE = 4; // F2
+export const P_OPSZ = 8; // 66
+export const P_ADSZ = 16; // 67
+
 // Pseudo opcode id the decoder gives an instruction that must raise #UD whatever its operands: an
 // opcode invalid in the current mode, or a LOCK prefix on an instruction that cannot take it.
 export const OP_UD = 0x400;

@@ -12,7 +12,7 @@
 // #MF when CR0.NE = 1 (with CR0.NE = 0, the PC's FERR#/IRQ 13 route is not modelled: nothing happens).
 // Every x87 instruction raises #NM when CR0.EM or CR0.TS is set.
 // Precision control applies to FADD FSUB(R) FMUL FDIV(R) FSQRT (and their P/I forms) only.
-import { CPU_STATE, CPU_CR0, SEG_CS, SEG_DS } from "../memmap";
+import { CPU_STATE, CPU_CR0, CPU_FXSAVE, SEG_CS, SEG_DS } from "../memmap";
 import { CR0_EM, CR0_TS, CR0_NE, RAX, setReg16, F_ARITH, F_ZF, F_PF, F_CF, rip, segSel, is64, mode } from "./state";
 import { MODE_REAL } from "../memmap";
 import { fault, raiseNM, raise, EX_MF, NO_ERR } from "./fault";
@@ -20,7 +20,7 @@ import { dMod, dReg, dRm, dOs, dSeg, dDefSeg } from "./decode";
 import { memLin, ea } from "./ea";
 import { rdN, wrN, rdBlock, wrBlock, probeWrite } from "../mmu/tlb";
 import { getFlags, setFlags } from "./flags";
-import { FX } from "./sse";
+const FX: i32 = CPU_STATE + CPU_FXSAVE; // the FXSAVE area (as sse.ts: importing it from there made an import cycle)
 import {
   xBegin, xf, xUp, oSE, oM, res, pcBits, rcMode, cls, C_ZERO, C_NORM, C_DEN, C_INF, C_QNAN, C_SNAN, C_UNSUP,
   X_IE, X_DE, X_ZE, X_OE, X_UE, X_PE, X_SF, INDEF_SE, INDEF_M, fadd80, fmul80, fdiv80, fsqrt80, fcmp80,

@@ -1,26 +1,18 @@
 // Exports for the receiving end of a migration (host/migrate/): a frame that was sent during pre-copy
 // but is no longer the domain's at the end (it ballooned it away) goes back to the pool.
-import { domExists, domU32, setDomU32, D_TOT_PAGES } from "../domain/domain";
-import { frameOwner, frameTypeCount, frameRefCount, frameRelease, mfnValid } from "../domain/frames";
 
-// Release `mfn` of domain `d` (unused, untyped); 0, or -1 if it is not d's or still in use.
-export function hv_free_frame(d: u32, mfn: u32): i32 {
-  if (!domExists(d) || !mfnValid(mfn as u64) || frameOwner(mfn) != d) return -1;
-  if (frameTypeCount(mfn) != 0 || frameRefCount(mfn) != 0) return -1;
-  frameRelease(mfn);
-  setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) - 1);
-  return 0;
-}
+// Release `mfn` of domain `d` (unused, untyped); 0, or -1 if it is not d's or still in use (hv/save.ts).
+export function hv_free_frame(d: u32, mfn: u32): i32 { return freeFrame(d, mfn); }
 
 // Restore, step by step (hv/save.ts): begin, the sender's frame list in chunks at MAILBOX, then
 // hv_restore_fixup.
-import { restoreBegin, restoreFrames } from "./save";
+import { restoreBegin, restoreFrames, freeFrame } from "./save";
 export function hv_restore_begin(bound: u32): void { restoreBegin(bound); }
 export function hv_restore_frames(d: u32, n: u32): i32 { return restoreFrames(d, n); }
 
 // The sender's last round (host/migrate/send.ts): d's page-table and descriptor frames from `fromMfn`
 // on, as u32 mfns at MAILBOX; returns how many (0: no more).
-import { frameType, framesHighWater, FIRST_MFN, PGT_L1, PGT_SEG_DESC } from "../domain/frames";
+import { frameOwner, frameType, framesHighWater, mfnValid, FIRST_MFN, PGT_L1, PGT_SEG_DESC } from "../domain/frames";
 import { MAILBOX, MAILBOX_SIZE } from "../memmap";
 export function hv_frames_typed(d: u32, fromMfn: u32): u32 {
   const max = (MAILBOX_SIZE >> 2) as u32;

@@ -16,13 +16,12 @@ import {
 import { DOMAIN_SIZE, VCPU_SIZE, MAILBOX, MAILBOX_SIZE } from "../memmap";
 import {
   frameOwner, frameType, frameFlags, m2pGet, m2pSet, framesHighWater, FIRST_MFN, PGF_PINNED, PGT_L1, PGT_L4,
-  PGT_SEG_DESC, mfnValid,
+  PGT_SEG_DESC, mfnValid, frameTypeCount, frameRefCount, frameRelease,
 } from "../domain/frames";
 import { getPage, getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_FIRST, XEN_L4_LAST, XEN_PAE_L2_FIRST } from "../domain/mm";
 import { allocUnbound, bindInterdomain } from "../event/evtchn";
 import { XEN_M2P32_L2E0 } from "../domain/xenmap";
 import { SHUTDOWN_suspend } from "../hypercall/abi";
-import { hv_free_frame } from "./migrate";
 import { debugregsValid } from "./debugreg";
 
 // ---- save ----
@@ -134,7 +133,7 @@ export function restoreFixup(d: u32, count: u32): i32 {
   // Frames that were sent but are not in the list (the guest gave them back meanwhile) go.
   for (let old = 0; old < (mapBound as i32); old++) {
     const e = load<u32>(RESTORE_MAP + (old << 2));
-    if (e != 0 && (e & LISTED) == 0) { hv_free_frame(d, e); store<u32>(RESTORE_MAP + (old << 2), 0); }
+    if (e != 0 && (e & LISTED) == 0) { freeFrame(d, e); store<u32>(RESTORE_MAP + (old << 2), 0); }
   }
   const is64 = domIs64(d);
   const saved = RESTORE_BLOBS;
@@ -325,3 +324,12 @@ export function resumeCancelled(d: u32): i32 {
 }
 
 export { CPU_SAVE_SIZE, VF_ONLINE, VF_KERNEL, V_FLAGS, installXenL4, installXenPaeL2, m2pSet, bindInterdomain };
+
+// Release `mfn` of domain `d` (unused, untyped); 0, or -1 if it is not d's or still in use.
+export function freeFrame(d: u32, mfn: u32): i32 {
+  if (!domExists(d) || !mfnValid(mfn as u64) || frameOwner(mfn) != d) return -1;
+  if (frameTypeCount(mfn) != 0 || frameRefCount(mfn) != 0) return -1;
+  frameRelease(mfn);
+  setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) - 1);
+  return 0;
+}

@@ -185,8 +185,9 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
 }
 
 /** The decoded instruction in the cache entry at `e` (the core's jit_decode), at page offset `off`. */
+let view: DataView | null = null; // (one per memory buffer: a new DataView per instruction showed in profiles)
 export function readInsn(mem: ArrayBuffer, e: number, off: number, is64: boolean): Insn {
-  const v = new DataView(mem);
+  const v = view && view.buffer === mem ? view : (view = new DataView(mem));
   return {
     off, len: v.getUint8(e + 58), form: v.getUint8(e + 32), aux: v.getUint8(e + 33), scale: v.getUint8(e + 34),
     a: v.getInt32(e + 36, true), b: v.getInt32(e + 40, true), base: v.getInt32(e + 44, true),

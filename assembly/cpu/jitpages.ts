@@ -1,0 +1,31 @@
+// The JIT's per-page bookkeeping that the decoded-instruction cache needs too (dcache.ts calls
+// jitPagesWritten on every write to code): a leaf module, so that dcache.ts and jit.ts do not import
+// each other.
+import { JIT_RANGE, JIT_IO, JIO_STATS, JSTAT_INVALIDATIONS, JIT_PAGEGEN } from "../memmap";
+
+@inline export function pageGen(host: i32): u32 { return load<u32>(JIT_PAGEGEN + ((host >>> 12) << 2)); }
+
+@inline export function jitStat(k: i32, v: u64): void {
+  const a = JIT_IO + JIO_STATS + (k << 3);
+  store<u64>(a, load<u64>(a) + v);
+}
+
+// Code at host addresses [host, host + size) was written.
+// Regions of a page are dropped only when the write touches bytes they were translated from.
+export function jitPagesWritten(host: i32, size: i32): void {
+  const end = host + size; // exclusive
+  for (let p = host >>> 12; (p << 12) < end; p++) {
+    const rg = JIT_RANGE + (p << 1);
+    const hi = load<u8>(rg, 1) as i32;
+    if (hi == 0) continue;
+    const lo = (load<u8>(rg) as i32) << 5;
+    const pb = p << 12;
+    const w0 = host > pb ? host - pb : 0;
+    const w1 = end - pb < 0x1000 ? end - pb : 0x1000;
+    if (w1 <= lo || w0 >= (hi << 5)) continue;
+    const a = JIT_PAGEGEN + (p << 2);
+    store<u32>(a, load<u32>(a) + 1);
+    store<u16>(rg, 0);
+    jitStat(JSTAT_INVALIDATIONS, 1);
+  }
+}
