@@ -146,4 +146,41 @@ test("64-bit: rep movsb with RCX = 0 (64-bit addresses) changes no register", as
   assert.is(core.reg(7), hi | 0x200100n);
 });
 
+// TZCNT needs BMI1, which CPUID does not offer (no VEX-encoded ANDN/BEXTR/BLS*): F3 0F BC runs as BSF,
+// as on a CPU without BMI1 (docs/CPU-FLAGS.md). LZCNT has its own CPUID bit and runs as LZCNT.
+for (const bits of [32, 64] as const) {
+  test(`REP BSF is BSF (no BMI1 in CPUID.7.0:EBX); LZCNT counts (${bits}-bit)`, async () => {
+    const r = bits === 64 ? "r" : "e"; // push/pop width
+    const core = await machine(bits, `
+      mov $0x00010000, %ecx
+      mov $0x1234, %ebx
+      rep bsf %ecx, %ebx        # 16, ZF = 0
+      pushf
+      pop %${r}si
+      xor %ecx, %ecx
+      mov $0x77, %edx
+      stc
+      rep bsf %ecx, %edx        # zero source: EDX unchanged, ZF = 1
+      pushf
+      pop %${r}di
+      xor %ecx, %ecx
+      lzcnt %ecx, %ebp          # 32, CF = 1
+      pushf
+      pop %${r}ax               # the flags after lzcnt
+      ud2`);
+    runToEnd(core);
+    const ZF = 0x40n, CF = 1n;
+    assert.is(core.reg(3) & 0xffffffffn, 16n, "rep bsf of 0x10000");
+    assert.is(core.reg(6) & ZF, 0n, "ZF clear after a non-zero source");
+    assert.is(core.reg(2) & 0xffffffffn, 0x77n, "zero source: destination unchanged (TZCNT would write 32)");
+    assert.is(core.reg(7) & ZF, ZF, "ZF set after a zero source");
+    assert.is(core.reg(7) & CF, 0n, "CF clear (TZCNT would set it)");
+    assert.is(core.reg(5) & 0xffffffffn, 32n, "lzcnt of 0");
+    assert.is(core.reg(0) & CF, CF, "lzcnt: CF = source zero");
+    const id = await machine(bits, "mov $7, %eax\nxor %ecx, %ecx\ncpuid\nud2");
+    runToEnd(id);
+    assert.is(id.reg(3) & 8n, 0n, "CPUID.7.0:EBX[3] (BMI1) clear");
+  });
+}
+
 test.run();
