@@ -203,6 +203,9 @@ export class Ctx {
   }
 }
 export const R64 = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+const R8 = ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b"];
+const R16 = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w"];
+function regName(r: number, w: number): string { return "%" + (w === 64 ? R64[r] : w === 32 ? R32[r] : w === 16 ? R16[r] : R8[r]); }
 const R32 = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d"];
 
 function get(b: Uint8Array, off: number, w: number): bigint {
@@ -360,6 +363,135 @@ add("ctl", "fnstsw", (c) => {
   return c.r.chance(0.5) ? `fninit; fnstsw ${m}` : `fninit; fnclex; fnstsw %ax`;
 });
 add("ctl", "fences", (c) => c.r.pick(["lfence", "mfence", "sfence", `clflush ${c.memOp(1, "raw", 1)}`]));
+
+// ---- SSE3 ----
+for (const [op, k] of [["addsubps", "f32"], ["addsubpd", "f64"], ["haddps", "f32"], ["haddpd", "f64"], ["hsubps", "f32"], ["hsubpd", "f64"]] as [string, Lane][]) {
+  binop("sse3", op, k, "m128");
+}
+binop("sse3", "movsldup", "raw", "m128");
+binop("sse3", "movshdup", "raw", "m128");
+binop("sse3", "movddup", "raw", "m64");
+add("sse3", "lddqu", (c) => `lddqu ${c.memOp(16, "raw", 1)}, ${c.xreg("raw")}`);
+
+// ---- SSSE3 (XMM forms; the MMX forms are in tests/lib/x87gen.ts) ----
+for (const [ops, k] of [
+  [["pshufb", "psignb", "pabsb", "pmaddubsw"], "i8"],
+  [["phaddw", "phaddsw", "phsubw", "phsubsw", "pmulhrsw", "psignw", "pabsw"], "i16"],
+  [["phaddd", "phsubd", "psignd", "pabsd"], "i32"],
+] as [string[], Lane][]) for (const op of ops) binop("ssse3", op, k, "m128");
+binop("ssse3", "palignr", "raw", "m128", () => predRng!.chance(0.7) ? predRng!.int(34) : predRng!.int(256));
+
+// ---- SSE4.1 ----
+const imm256 = (): number => predRng!.int(256);
+for (const [op, bytes] of [["bw", 8], ["bd", 4], ["bq", 2], ["wd", 8], ["wq", 4], ["dq", 8]] as const) {
+  for (const sx of ["pmovsx", "pmovzx"]) {
+    add("sse41", sx + op, (c) => {
+      const dst = c.xreg("raw");
+      const src = c.r.chance(0.4) ? c.memOp(bytes, op[0] === "b" ? "raw" : op[0] === "w" ? "i16" : "i32", 1) : c.xreg(op[0] === "b" ? "i8" : op[0] === "w" ? "i16" : "i32");
+      return `${sx}${op} ${src}, ${dst}`;
+    });
+  }
+}
+for (const [ops, k] of [
+  [["pminsb", "pmaxsb"], "i8"],
+  [["pminuw", "pmaxuw", "phminposuw"], "i16"],
+  [["pminsd", "pmaxsd", "pminud", "pmaxud", "pmulld", "pmuldq", "packusdw"], "i32"],
+  [["pcmpeqq"], "i64"],
+] as [string[], Lane][]) for (const op of ops) binop("sse41", op, k, "m128");
+for (const op of ["pblendw", "blendps", "blendpd", "mpsadbw"]) binop("sse41", op, "raw", "m128", imm256);
+binop("sse41", "dpps", "f32", "m128", imm256);
+binop("sse41", "dppd", "f64", "m128", imm256);
+for (const [op, k, mem] of [["roundps", "f32", "m128"], ["roundpd", "f64", "m128"], ["roundss", "f32", "m32"], ["roundsd", "f64", "m64"]] as [string, Lane, MemKind][]) {
+  binop("sse41", op, k, mem, imm256);
+}
+for (const op of ["pblendvb", "blendvps", "blendvpd"]) {
+  add("sse41", op, (c) => {
+    c.usedX.add(0);
+    c.fill(c.xmm, 0, op === "blendvpd" ? "i64" : op === "blendvps" ? "i32" : "i8");
+    const dst = c.xreg("raw");
+    const src = c.r.chance(0.4) ? c.memOp(16, "raw", 16) : c.xreg("raw");
+    return `${op} %xmm0, ${src}, ${dst}`;
+  });
+}
+add("sse41", "ptest", (c) => {
+  const dst = c.xreg("raw");
+  const di = c.xi(dst) * 16;
+  let src: string, at: Uint8Array, off: number;
+  if (c.r.chance(0.4)) { src = c.memOp(16, "raw", 16); at = c.mem; off = c.lastOff; } else { src = c.xreg("raw"); at = c.xmm; off = c.xi(src) * 16; }
+  const how = c.r.int(4); // related operands so that ZF and CF are both seen set
+  for (let i = 0; i < 16; i++) {
+    if (how === 0) at[off + i] &= ~c.xmm[di + i] & 0xff;
+    else if (how === 1) at[off + i] &= c.xmm[di + i];
+    else if (how === 2 && c.r.chance(0.8)) at[off + i] = 0;
+  }
+  return `ptest ${src}, ${dst}`;
+});
+add("sse41", "movntdqa", (c) => `movntdqa ${c.memOp(16, "raw", 16)}, ${c.xreg("raw")}`);
+for (const [op, b] of [["pextrb", 1], ["pextrw", 2], ["pextrd", 4], ["pextrq", 8], ["extractps", 4]] as const) {
+  add("sse41", op + (op === "pextrw" ? "-sse41" : ""), (c) => {
+    const x = c.xreg("raw");
+    const imm = c.r.int(256);
+    if (c.r.chance(0.5)) return `${op} $${imm}, ${x}, ${c.memOp(b, "raw", 1)}`;
+    const w = b === 8 ? 64 : op === "pextrd" ? 32 : c.r.pick([32, 64] as const);
+    const g = c.gpr(w, false);
+    if (op === "pextrw") { // the register form of 66 0F 3A 15 (the assembler would pick 66 0F C5)
+      const xi = c.xi(x), rex = 0x40 | (xi >= 8 ? 4 : 0) | (g.reg >= 8 ? 1 : 0) | (w === 64 ? 8 : 0);
+      const bytes = [0x66, ...(rex !== 0x40 ? [rex] : []), 0x0f, 0x3a, 0x15, 0xc0 | ((xi & 7) << 3) | (g.reg & 7), imm];
+      return `.byte ${bytes.map((v) => "0x" + v.toString(16)).join(", ")}`;
+    }
+    return `${op} $${imm}, ${x}, ${g.name}`;
+  });
+}
+for (const [op, b] of [["pinsrb", 1], ["pinsrd", 4], ["pinsrq", 8]] as const) {
+  add("sse41", op, (c) => {
+    const x = c.xreg("raw");
+    const src = c.r.chance(0.4) ? c.memOp(b, "raw", 1) : c.gpr(b === 8 ? 64 : 32).name;
+    return `${op} $${c.r.int(256)}, ${src}, ${x}`;
+  });
+}
+binop("sse41", "insertps", "f32", "m32", imm256);
+
+// ---- SSE4.2 ----
+binop("sse42", "pcmpgtq", "i64", "m128");
+for (const [op, w] of [["crc32b", 8], ["crc32w", 16], ["crc32l", 32], ["crc32q", 64]] as const) {
+  add("sse42", op, (c) => {
+    const dst = c.gpr(w === 64 ? 64 : w === 8 ? c.r.pick([32, 64] as const) : 32);
+    if (c.r.chance(0.4)) return `${op} ${c.memOp(w / 8, "raw", 1)}, ${dst.name}`;
+    const s = c.gpr(64);
+    return `${op} ${regName(s.reg, w)}, ${dst.name}`;
+  });
+}
+// PCMPxSTRx: strings from a small alphabet with nulls, so that matches, ranges and ends all happen.
+const ALPHA = [0x00, 0x41, 0x42, 0x43, 0x61, 0x62, 0x7f, 0x80, 0xff];
+function strFill(c: Ctx, buf: Uint8Array, off: number): void {
+  const mode = c.r.int(4);
+  for (let i = 0; i < 16; i++) {
+    if (mode === 0) buf[off + i] = c.r.u32() & 0xff;
+    else if (mode === 1) buf[off + i] = c.r.pick(ALPHA);
+    else buf[off + i] = c.r.chance(0.08) ? 0 : c.r.pick(ALPHA.slice(1, mode === 2 ? 4 : 9));
+  }
+  if (c.r.chance(0.5)) { // zero-padded word/byte strings
+    const at = c.r.int(17);
+    for (let i = at; i < 16; i++) buf[off + i] = 0;
+  }
+}
+for (const op of ["pcmpestri", "pcmpestrm", "pcmpistri", "pcmpistrm"]) {
+  add("sse42", op, (c) => {
+    c.reserved.add(0); c.reserved.add(2); c.reserved.add(1);
+    const a = c.xreg("raw");
+    strFill(c, c.xmm, c.xi(a) * 16);
+    let src: string;
+    if (c.r.chance(0.4)) { src = c.memOp(16, "raw", 1); strFill(c, c.mem, c.lastOff); }
+    else { src = c.xreg("raw"); strFill(c, c.xmm, c.xi(src) * 16); if (c.r.chance(0.2)) c.xmm.copyWithin(c.xi(src) * 16, c.xi(a) * 16, c.xi(a) * 16 + 16); }
+    const len = (): bigint => {
+      const v = c.r.chance(0.8) ? BigInt(c.r.range(-20, 20)) : c.r.chance(0.5) ? c.r.u64() : BigInt(c.r.pick([-(2 ** 31), 2 ** 31 - 1, -1]));
+      return BigInt.asUintN(64, c.r.chance(0.5) ? v : (c.r.u64() & ~0xffffffffn) | BigInt.asUintN(32, v));
+    };
+    c.regs[0] = len(); c.regs[2] = len();
+    const w = op.includes("estr") && c.r.chance(0.3) ? "q" : "";
+    return `${op}${w} $${c.r.int(256)}, ${src}, ${a}`;
+  });
+}
 
 export function groups(): string[] { return [...new Set(forms.map((f) => f.group))]; }
 export function formNames(): string[] { return forms.map((f) => f.name); }
