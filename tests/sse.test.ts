@@ -1,6 +1,7 @@
 // SSE/SSE2, SSE3, SSSE3, SSE4.1, SSE4.2 and the x87 control instructions (assembly/cpu/sse.ts, sse4.ts,
 // x87.ts, softfp.ts; x87 and MMX, with the SSSE3 MMX forms: x87.test.ts):
-// - a fixed-seed differential run of every form of tests/lib/ssegen.ts against the real CPU (64-bit;
+// - a fixed-seed differential run of every form of tests/lib/ssegen.ts against the real CPU (64-bit and
+//   32-bit processes;
 //   random XMM contents, MXCSR rounding modes, FTZ, DAZ); the large run is
 //   `node dist/tests/sse-conformance.js`;
 // - unit tests from the SDM: the FXSAVE image layout (64-bit and 32-bit forms), FXRSTOR, alignment
@@ -13,7 +14,7 @@ import { sysMachine, SysMachine } from "./lib/sysmachine";
 
 const stats = await sseRun({ seed: 20240611, count: 150, maxMismatches: 3 });
 for (const s of stats) {
-  test(`SSE differential ${s.group}: ${s.cases} cases match the real CPU`, () => {
+  test(`SSE differential ${s.group} (${s.bits}-bit): ${s.cases} cases match the real CPU`, () => {
     if (s.failed) {
       const forms = [...s.failedForms].map(([f, n]) => `${f} (${n})`).join(", ");
       assert.unreachable(`${s.failed}/${s.cases} mismatches in ${forms}\n${s.mismatches.map(describe).join("\n")}`);

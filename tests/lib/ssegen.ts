@@ -20,6 +20,7 @@ export const ARITH = CF | PF | AF | ZF | SF | OF;
 export const FLAG_NAMES: [number, string][] = [[CF, "CF"], [PF, "PF"], [AF, "AF"], [ZF, "ZF"], [SF, "SF"], [DF, "DF"], [OF, "OF"]];
 
 export interface SseCase {
+  bits: 32 | 64; // 32: run in 32-bit protected mode (natively: a 32-bit process); XMM0-7, EAX-EDI only
   group: string;
   form: string;
   text: string;
@@ -141,7 +142,7 @@ export class Ctx {
   usedX = new Set<number>();
   lastOff = 0; // offset in the region of the last memory operand
   private bases = new Map<number, number>(); // base registers of memory operands and their values
-  constructor(readonly r: Rng) {
+  constructor(readonly r: Rng, readonly bits: 32 | 64 = 64) {
     for (let i = 0; i < 16; i++) this.regs.push(r.u64());
     this.regs[4] = BigInt(STACK_TOP);
     for (let i = 0; i < MEMSIZE; i++) this.mem[i] = r.u32() & 0xff;
@@ -166,7 +167,8 @@ export class Ctx {
   /** A fresh XMM register (not used yet in this case) with lanes of `kind`. */
   xreg(kind: Lane, rel?: number): string {
     let i: number;
-    do i = this.r.int(16); while (this.usedX.has(i) && this.usedX.size < 16);
+    const nx = this.bits === 64 ? 16 : 8;
+    do i = this.r.int(nx); while (this.usedX.has(i) && this.usedX.size < nx);
     this.usedX.add(i);
     this.fill(this.xmm, i * 16, kind, 16, rel === undefined ? undefined : this.xmm.subarray(rel * 16, rel * 16 + 16));
     return `%xmm${i}`;
@@ -183,7 +185,7 @@ export class Ctx {
     if (bytes >= 4 && kind !== "raw") this.fill(this.mem, off, kind, bytes, relBuf);
     else for (let i = 0; i < bytes; i++) this.mem[off + i] = this.r.u32() & 0xff;
     if (this.r.chance(0.4)) return "0x" + (DATA + off).toString(16);
-    const b = this.r.pick([3, 5, 6, 7, 8, 13]);
+    const b = this.r.pick(this.bits === 64 ? [3, 5, 6, 7, 8, 13] : [3, 5, 6, 7]);
     let bv = this.bases.get(b);
     if (bv === undefined) {
       bv = DATA + this.r.range(0, 255);
@@ -191,11 +193,11 @@ export class Ctx {
       this.regs[b] = BigInt(bv);
       this.reserved.add(b);
     }
-    return `${off + DATA - bv}(%${R64[b]})`;
+    return `${off + DATA - bv}(%${this.bits === 64 ? R64[b] : R32[b]})`;
   }
   /** A GPR operand (not reserved) of width w with an interesting value. */
   gpr(w: 32 | 64, value = true): { name: string; reg: number } {
-    const c = [...Array(16).keys()].filter((i) => !this.reserved.has(i));
+    const c = [...Array(this.bits === 64 ? 16 : 8).keys()].filter((i) => !this.reserved.has(i));
     const reg = this.r.pick(c);
     this.reserved.add(reg);
     if (value) this.regs[reg] = (this.regs[reg] & ~mask(w)) | val(this.r, w);
@@ -433,6 +435,10 @@ for (const [op, b] of [["pextrb", 1], ["pextrw", 2], ["pextrd", 4], ["pextrq", 8
     const imm = c.r.int(256);
     if (c.r.chance(0.5)) return `${op} $${imm}, ${x}, ${c.memOp(b, "raw", 1)}`;
     const w = b === 8 ? 64 : op === "pextrd" ? 32 : c.r.pick([32, 64] as const);
+    if (op === "pextrw" && c.bits === 32) { // the register form of 66 0F 3A 15 (no REX in 32-bit mode)
+      const g = c.gpr(32, false);
+      return `.byte 0x66, 0x0f, 0x3a, 0x15, 0x${(0xc0 | ((c.xi(x) & 7) << 3) | (g.reg & 7)).toString(16)}, ${imm}`;
+    }
     const g = c.gpr(w, false);
     if (op === "pextrw") { // the register form of 66 0F 3A 15 (the assembler would pick 66 0F C5)
       const xi = c.xi(x), rex = 0x40 | (xi >= 8 ? 4 : 0) | (g.reg >= 8 ? 1 : 0) | (w === 64 ? 8 : 0);
@@ -496,16 +502,24 @@ for (const op of ["pcmpestri", "pcmpestrm", "pcmpistri", "pcmpistrm"]) {
 export function groups(): string[] { return [...new Set(forms.map((f) => f.group))]; }
 export function formNames(): string[] { return forms.map((f) => f.name); }
 
-/** `count` cases of every form (of the given groups). */
-export function generate(seed: number, count: number, groupFilter?: string[]): SseCase[] {
+// Text that is not valid in 32-bit mode: 64-bit registers, REX-only byte registers, XMM8-15, 64-bit forms.
+const ONLY64 = /%r\w+|%(spl|bpl|sil|dil)\b|%xmm(8|9|1\d)\b|pextrq|pinsrq|crc32q|pcmpestr[im]q|cvtsi2s[sd]q|\.byte 0x66, 0x4/;
+
+/** `count` cases of every form (of the given groups); in 32-bit mode the forms that exist there (a
+ * case whose text needs 64-bit mode is dropped, so 64-bit-only forms have none). */
+export function generate(seed: number, count: number, groupFilter?: string[], bits: 32 | 64 = 64): SseCase[] {
   const out: SseCase[] = [];
   for (const f of forms) {
     if (groupFilter && groupFilter.length && !groupFilter.includes(f.group)) continue;
-    const r = new Rng(seed, `sse:${f.name}`);
+    const r = new Rng(seed, bits === 64 ? `sse:${f.name}` : `sse32:${f.name}`);
     for (let i = 0; i < count; i++) {
-      const c = new Ctx(r);
+      const c = new Ctx(r, bits);
       const text = f.gen(c);
-      out.push({ group: f.group, form: f.name, text, regs: c.regs, flags: c.flags, mxcsr: c.mxcsr, xmm: c.xmm, mem: c.mem });
+      if (bits === 32) {
+        if (ONLY64.test(text)) continue;
+        c.regs = c.regs.map((v) => v & 0xffffffffn);
+      }
+      out.push({ bits, group: f.group, form: f.name, text, regs: c.regs, flags: c.flags, mxcsr: c.mxcsr, xmm: c.xmm, mem: c.mem });
     }
   }
   return out;
