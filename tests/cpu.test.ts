@@ -183,4 +183,42 @@ for (const bits of [32, 64] as const) {
   });
 }
 
+// CMPXCHG16B (CPUID CX16): its m128 must be 16-byte aligned (#GP(0), nothing written, also with LOCK);
+// LOCK is allowed; both outcomes. CMPXCHG8B has no alignment rule. (Values: tests/lib/diffgen.ts.)
+test("64-bit: CMPXCHG16B raises #GP(0) on a misaligned operand, takes LOCK, and compares 128 bits", async () => {
+  for (const [insn, vec] of [["lock cmpxchg16b 0x200008", 13], ["cmpxchg16b 0x200004", 13], ["lock cmpxchg8b 0x200004", -1]] as const) {
+    const core = await machine(64, `${insn}\nud2`);
+    core.bytes().fill(0x5a, MM.MACHINE_BASE + 0x200000, MM.MACHINE_BASE + 0x200040);
+    const exit = core.run(1000);
+    assert.is(exit, MM.EXIT_UNHANDLED, insn);
+    if (vec === 13) {
+      assert.is(core.exitVector, 13, `${insn}: #GP`);
+      assert.is(core.exitError, 0, `${insn}: error code`);
+      assert.is(core.rip, BigInt(CODE), `${insn}: RIP at the instruction`);
+      assert.ok(core.bytes().subarray(MM.MACHINE_BASE + 0x200000, MM.MACHINE_BASE + 0x200040).every((b) => b === 0x5a), `${insn}: memory unchanged`);
+    } else assert.is(core.exitVector, 6, `${insn}: runs to the ud2`);
+  }
+  const core = await machine(64, `
+    mov $0x200010, %rdi
+    mov $0x1111, %rax
+    mov $0x2222, %rdx
+    mov $0x3333, %rbx
+    mov $0x4444, %rcx
+    lock cmpxchg16b (%rdi)   # equal: RCX:RBX stored, ZF = 1
+    setz %r8b
+    lock cmpxchg16b (%rdi)   # not equal now: RDX:RAX loaded, ZF = 0
+    setz %r9b
+    ud2`);
+  const dv = core.view();
+  dv.setBigUint64(MM.MACHINE_BASE + 0x200010, 0x1111n, true);
+  dv.setBigUint64(MM.MACHINE_BASE + 0x200018, 0x2222n, true);
+  runToEnd(core);
+  assert.is(core.reg(8) & 0xffn, 1n, "first: equal");
+  assert.is(core.reg(9) & 0xffn, 0n, "second: not equal");
+  assert.is(dv.getBigUint64(MM.MACHINE_BASE + 0x200010, true), 0x3333n);
+  assert.is(dv.getBigUint64(MM.MACHINE_BASE + 0x200018, true), 0x4444n);
+  assert.is(core.reg(0), 0x3333n, "RAX loaded from memory");
+  assert.is(core.reg(2), 0x4444n, "RDX loaded from memory");
+});
+
 test.run();

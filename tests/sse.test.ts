@@ -9,10 +9,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { MM } from "../host/core";
-import { sseRun, describe } from "./lib/sserun";
+import { sseRun, describe, skipped32 } from "./lib/sserun";
+import { skip } from "./lib/skip";
 import { sysMachine, SysMachine } from "./lib/sysmachine";
 
 const stats = await sseRun({ seed: 20240611, count: 150, maxMismatches: 3 });
+if (skipped32) test("SSE differential (32-bit)", () => skip("SSE differential (32-bit)", skipped32!));
 for (const s of stats) {
   test(`SSE differential ${s.group} (${s.bits}-bit): ${s.cases} cases match the real CPU`, () => {
     if (s.failed) {

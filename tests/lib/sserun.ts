@@ -216,11 +216,33 @@ export function describe(mm: Mismatch): string {
 
 export interface RunOptions { seed: number; count: number; groups?: string[]; maxMismatches?: number; modes?: (32 | 64)[] }
 
+/** Why 32-bit processes cannot be the reference here (no gcc -m32 / multilib, or a kernel without IA-32
+ * emulation), or null. */
+let probed: string | null | undefined;
+export function native32Problem(): string | null {
+  if (probed !== undefined) return probed;
+  try {
+    mkdirSync(dir, { recursive: true });
+    const c = join(dir, "probe32.c"), exe = join(dir, "probe32");
+    writeFileSync(c, "int main(void) { return 0; }\n");
+    execFileSync("gcc", ["-m32", "-o", exe, c], { stdio: "ignore" });
+    execFileSync(exe, { stdio: "ignore" });
+    probed = null;
+  } catch (e) {
+    probed = `no 32-bit reference process on this host (gcc -m32 or IA-32 emulation): ${(e as Error).message.split("\n")[0]}`;
+  }
+  return probed;
+}
+/** Set by sseRun when the 32-bit cases were skipped: the reason. */
+export let skipped32: string | null = null;
+
 /** Generate, run natively and in the emulator, compare; stats per group and mode (64-bit, then 32-bit
- * unless `modes` says otherwise). */
+ * unless `modes` says otherwise; 32-bit skipped, with `skipped32` set, where native32Problem() says). */
 export async function sseRun(o: RunOptions): Promise<GroupStats[]> {
   const stats: GroupStats[] = [];
+  skipped32 = null;
   for (const bits of o.modes ?? [64, 32]) {
+    if (bits === 32 && native32Problem()) { skipped32 = native32Problem(); continue; }
     const cases = generate(o.seed, o.count, o.groups, bits);
     if (!cases.length) continue;
     const nat = runNative(cases, bits);
