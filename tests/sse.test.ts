@@ -181,7 +181,10 @@ test("availability: CR0.TS -> #NM, CR4.OSFXSR clear or CR0.EM -> #UD for SSE; x8
     // not offered by CPUID: MONITOR/MWAIT (as Xen's PV guests see them), MOVBE, PCLMULQDQ, AES; LDDQU's register form
     [0n, CR4_OSFXSR, "monitor", 6], [0n, CR4_OSFXSR, "mwait", 6], [0n, CR4_OSFXSR, `movbe ${DATA}, %eax`, 6],
     [0n, CR4_OSFXSR, "pclmulqdq $0, %xmm0, %xmm1", 6], [0n, CR4_OSFXSR, "aesenc %xmm0, %xmm1", 6],
-    [0n, CR4_OSFXSR, ".byte 0xf2, 0x0f, 0xf0, 0xc1", 6], [0n, CR4_OSFXSR, ".byte 0xf0, 0xf2, 0x0f, 0x38, 0xf0, 0x18", 6],
+    [0n, CR4_OSFXSR, ".byte 0xf2, 0x0f, 0xf0, 0xc1", 6],
+    // undefined opcodes of the 0F 38 / 0F 3A maps: #UD even with CR0.TS set (ADCX, ADOX, SHA1RNDS4, 66 0F 38 16)
+    [CR0_TS, CR4_OSFXSR, "adcx %eax, %ebx", 6], [CR0_TS, CR4_OSFXSR, "adox %eax, %ebx", 6],
+    [CR0_TS, CR4_OSFXSR, "sha1rnds4 $0, %xmm0, %xmm1", 6], [CR0_TS, CR4_OSFXSR, ".byte 0x66, 0x0f, 0x38, 0x16, 0xc1", 6], [0n, CR4_OSFXSR, ".byte 0xf0, 0xf2, 0x0f, 0x38, 0xf0, 0x18", 6],
   ];
   for (const [cr0, cr4, insn, vec] of cases) {
     const r = await run(insn, { cr0, cr4 });

@@ -301,8 +301,8 @@ export function sse4Op(op: i32): void {
   }
   const s = sel();
   if (s == 0 && (isSsse3(op) || op == 0x30f)) { ssse3Mmx(op); return; }
+  if (s != 1 || !offered(op)) { raiseUD(); return; } // an undefined opcode is #UD before any #NM
   if (!sseAvail()) return;
-  if (s != 1) { raiseUD(); return; }
   const d = xr(dReg());
   if (isSsse3(op)) {
     const p = src128(true);
@@ -311,6 +311,17 @@ export function sse4Op(op: i32): void {
   }
   if (op < 0x300) { map38(op & 0xff, d); return; }
   map3a(op & 0xff, d);
+}
+
+// The 66-prefixed opcodes of the 0F 38 and 0F 3A maps implemented here.
+function offered(op: i32): bool {
+  const lo = op & 0xff;
+  if (op < 0x300) {
+    return lo <= 0x0b || lo == 0x10 || lo == 0x14 || lo == 0x15 || lo == 0x17 || (lo >= 0x1c && lo <= 0x1e) ||
+      (lo >= 0x20 && lo <= 0x25) || (lo >= 0x28 && lo <= 0x2b) || (lo >= 0x30 && lo <= 0x35) || (lo >= 0x37 && lo <= 0x41);
+  }
+  return (lo >= 0x08 && lo <= 0x0f) || (lo >= 0x14 && lo <= 0x17) || (lo >= 0x20 && lo <= 0x22) ||
+    (lo >= 0x40 && lo <= 0x42) || (lo >= 0x60 && lo <= 0x63);
 }
 
 // PMOVSX/PMOVZX: source bytes 8, 4 or 2 (register: its low bytes).
