@@ -11,10 +11,19 @@ import * as assert from "uvu/assert";
 import { MM } from "../host/core";
 import { sseRun, describe, skipped32 } from "./lib/sserun";
 import { skip } from "./lib/skip";
+import { IMM8_FORMS } from "./lib/ssegen";
 import { sysMachine, SysMachine } from "./lib/sysmachine";
 
 const stats = await sseRun({ seed: 20240611, count: 150, maxMismatches: 3 });
 if (skipped32) test("SSE differential (32-bit)", () => skip("SSE differential (32-bit)", skipped32!));
+// Every imm8 value of the forms whose imm8 selects the operation (ROUND*, DPPS/DPPD, BLEND*, PBLENDW,
+// MPSADBW, INSERTPS, PCMPxSTRx): 256 cases each, both modes.
+const immStats = await sseRun({ seed: 20240612, count: 256, forms: IMM8_FORMS, maxMismatches: 3 });
+for (const s of immStats) {
+  test(`SSE differential, every imm8 value, ${s.group} (${s.bits}-bit): ${s.cases} cases match the real CPU`, () => {
+    if (s.failed) assert.unreachable(`${s.failed}/${s.cases} mismatches\n${s.mismatches.map(describe).join("\n")}`);
+  });
+}
 for (const s of stats) {
   test(`SSE differential ${s.group} (${s.bits}-bit): ${s.cases} cases match the real CPU`, () => {
     if (s.failed) {

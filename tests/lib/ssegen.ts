@@ -384,7 +384,11 @@ for (const [ops, k] of [
 binop("ssse3", "palignr", "raw", "m128", () => predRng!.chance(0.7) ? predRng!.int(34) : predRng!.int(256));
 
 // ---- SSE4.1 ----
-const imm256 = (): number => predRng!.int(256);
+// imm8 of the forms whose imm8 selects the operation (ROUND*, DPPS/DPPD, BLEND*, PBLENDW, MPSADBW,
+// INSERTPS, PCMPxSTRx): a permutation of 0-255 over the case index, so that any 256 consecutive cases of
+// a form have every value.
+let caseIndex = 0;
+const imm256 = (): number => (caseIndex * 167 + 89) & 255;
 for (const [op, bytes] of [["bw", 8], ["bd", 4], ["bq", 2], ["wd", 8], ["wq", 4], ["dq", 8]] as const) {
   for (const sx of ["pmovsx", "pmovzx"]) {
     add("sse41", sx + op, (c) => {
@@ -494,25 +498,30 @@ for (const op of ["pcmpestri", "pcmpestrm", "pcmpistri", "pcmpistrm"]) {
       return BigInt.asUintN(64, c.r.chance(0.5) ? v : (c.r.u64() & ~0xffffffffn) | BigInt.asUintN(32, v));
     };
     c.regs[0] = len(); c.regs[2] = len();
-    const w = op.includes("estr") && c.r.chance(0.3) ? "q" : "";
-    return `${op}${w} $${c.r.int(256)}, ${src}, ${a}`;
+    const w = op.includes("estr") && c.r.chance(0.3) && c.bits === 64 ? "q" : "";
+    return `${op}${w} $${imm256()}, ${src}, ${a}`;
   });
 }
 
 export function groups(): string[] { return [...new Set(forms.map((f) => f.group))]; }
 export function formNames(): string[] { return forms.map((f) => f.name); }
+/** The forms whose imm8 selects the operation (every value: 256 cases of one of them). */
+export const IMM8_FORMS = ["roundps", "roundpd", "roundss", "roundsd", "dpps", "dppd", "blendps", "blendpd", "pblendw",
+  "mpsadbw", "insertps", "pcmpestri", "pcmpestrm", "pcmpistri", "pcmpistrm"];
 
 // Text that is not valid in 32-bit mode: 64-bit registers, REX-only byte registers, XMM8-15, 64-bit forms.
 const ONLY64 = /%r\w+|%(spl|bpl|sil|dil)\b|%xmm(8|9|1\d)\b|pextrq|pinsrq|crc32q|pcmpestr[im]q|cvtsi2s[sd]q|\.byte 0x66, 0x4/;
 
 /** `count` cases of every form (of the given groups); in 32-bit mode the forms that exist there (a
  * case whose text needs 64-bit mode is dropped, so 64-bit-only forms have none). */
-export function generate(seed: number, count: number, groupFilter?: string[], bits: 32 | 64 = 64): SseCase[] {
+export function generate(seed: number, count: number, groupFilter?: string[], bits: 32 | 64 = 64, formFilter?: string[]): SseCase[] {
   const out: SseCase[] = [];
   for (const f of forms) {
     if (groupFilter && groupFilter.length && !groupFilter.includes(f.group)) continue;
+    if (formFilter && !formFilter.includes(f.name)) continue;
     const r = new Rng(seed, bits === 64 ? `sse:${f.name}` : `sse32:${f.name}`);
     for (let i = 0; i < count; i++) {
+      caseIndex = i;
       const c = new Ctx(r, bits);
       const text = f.gen(c);
       if (bits === 32) {

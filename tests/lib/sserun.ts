@@ -214,7 +214,7 @@ export function describe(mm: Mismatch): string {
   return lines.join("\n");
 }
 
-export interface RunOptions { seed: number; count: number; groups?: string[]; maxMismatches?: number; modes?: (32 | 64)[] }
+export interface RunOptions { seed: number; count: number; groups?: string[]; maxMismatches?: number; modes?: (32 | 64)[]; forms?: string[] }
 
 /** Why 32-bit processes cannot be the reference here (no gcc -m32 / multilib, or a kernel without IA-32
  * emulation), or null. */
@@ -243,7 +243,7 @@ export async function sseRun(o: RunOptions): Promise<GroupStats[]> {
   skipped32 = null;
   for (const bits of o.modes ?? [64, 32]) {
     if (bits === 32 && native32Problem()) { skipped32 = native32Problem(); continue; }
-    const cases = generate(o.seed, o.count, o.groups, bits);
+    const cases = generate(o.seed, o.count, o.groups, bits, o.forms);
     if (!cases.length) continue;
     const nat = runNative(cases, bits);
     const emu = await runEmulator(cases, bits);
