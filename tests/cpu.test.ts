@@ -146,4 +146,79 @@ test("64-bit: rep movsb with RCX = 0 (64-bit addresses) changes no register", as
   assert.is(core.reg(7), hi | 0x200100n);
 });
 
+// TZCNT needs BMI1, which CPUID does not offer (no VEX-encoded ANDN/BEXTR/BLS*): F3 0F BC runs as BSF,
+// as on a CPU without BMI1 (docs/CPU-FLAGS.md). LZCNT has its own CPUID bit and runs as LZCNT.
+for (const bits of [32, 64] as const) {
+  test(`REP BSF is BSF (no BMI1 in CPUID.7.0:EBX); LZCNT counts (${bits}-bit)`, async () => {
+    const r = bits === 64 ? "r" : "e"; // push/pop width
+    const core = await machine(bits, `
+      mov $0x00010000, %ecx
+      mov $0x1234, %ebx
+      rep bsf %ecx, %ebx        # 16, ZF = 0
+      pushf
+      pop %${r}si
+      xor %ecx, %ecx
+      mov $0x77, %edx
+      stc
+      rep bsf %ecx, %edx        # zero source: EDX unchanged, ZF = 1
+      pushf
+      pop %${r}di
+      xor %ecx, %ecx
+      lzcnt %ecx, %ebp          # 32, CF = 1
+      pushf
+      pop %${r}ax               # the flags after lzcnt
+      ud2`);
+    runToEnd(core);
+    const ZF = 0x40n, CF = 1n;
+    assert.is(core.reg(3) & 0xffffffffn, 16n, "rep bsf of 0x10000");
+    assert.is(core.reg(6) & ZF, 0n, "ZF clear after a non-zero source");
+    assert.is(core.reg(2) & 0xffffffffn, 0x77n, "zero source: destination unchanged (TZCNT would write 32)");
+    assert.is(core.reg(7) & ZF, ZF, "ZF set after a zero source");
+    assert.is(core.reg(7) & CF, 0n, "CF clear (TZCNT would set it)");
+    assert.is(core.reg(5) & 0xffffffffn, 32n, "lzcnt of 0");
+    assert.is(core.reg(0) & CF, CF, "lzcnt: CF = source zero");
+    const id = await machine(bits, "mov $7, %eax\nxor %ecx, %ecx\ncpuid\nud2");
+    runToEnd(id);
+    assert.is(id.reg(3) & 8n, 0n, "CPUID.7.0:EBX[3] (BMI1) clear");
+  });
+}
+
+// CMPXCHG16B (CPUID CX16): its m128 must be 16-byte aligned (#GP(0), nothing written, also with LOCK);
+// LOCK is allowed; both outcomes. CMPXCHG8B has no alignment rule. (Values: tests/lib/diffgen.ts.)
+test("64-bit: CMPXCHG16B raises #GP(0) on a misaligned operand, takes LOCK, and compares 128 bits", async () => {
+  for (const [insn, vec] of [["lock cmpxchg16b 0x200008", 13], ["cmpxchg16b 0x200004", 13], ["lock cmpxchg8b 0x200004", -1]] as const) {
+    const core = await machine(64, `${insn}\nud2`);
+    core.bytes().fill(0x5a, MM.MACHINE_BASE + 0x200000, MM.MACHINE_BASE + 0x200040);
+    const exit = core.run(1000);
+    assert.is(exit, MM.EXIT_UNHANDLED, insn);
+    if (vec === 13) {
+      assert.is(core.exitVector, 13, `${insn}: #GP`);
+      assert.is(core.exitError, 0, `${insn}: error code`);
+      assert.is(core.rip, BigInt(CODE), `${insn}: RIP at the instruction`);
+      assert.ok(core.bytes().subarray(MM.MACHINE_BASE + 0x200000, MM.MACHINE_BASE + 0x200040).every((b) => b === 0x5a), `${insn}: memory unchanged`);
+    } else assert.is(core.exitVector, 6, `${insn}: runs to the ud2`);
+  }
+  const core = await machine(64, `
+    mov $0x200010, %rdi
+    mov $0x1111, %rax
+    mov $0x2222, %rdx
+    mov $0x3333, %rbx
+    mov $0x4444, %rcx
+    lock cmpxchg16b (%rdi)   # equal: RCX:RBX stored, ZF = 1
+    setz %r8b
+    lock cmpxchg16b (%rdi)   # not equal now: RDX:RAX loaded, ZF = 0
+    setz %r9b
+    ud2`);
+  const dv = core.view();
+  dv.setBigUint64(MM.MACHINE_BASE + 0x200010, 0x1111n, true);
+  dv.setBigUint64(MM.MACHINE_BASE + 0x200018, 0x2222n, true);
+  runToEnd(core);
+  assert.is(core.reg(8) & 0xffn, 1n, "first: equal");
+  assert.is(core.reg(9) & 0xffn, 0n, "second: not equal");
+  assert.is(dv.getBigUint64(MM.MACHINE_BASE + 0x200010, true), 0x3333n);
+  assert.is(dv.getBigUint64(MM.MACHINE_BASE + 0x200018, true), 0x4444n);
+  assert.is(core.reg(0), 0x3333n, "RAX loaded from memory");
+  assert.is(core.reg(2), 0x4444n, "RDX loaded from memory");
+});
+
 test.run();

@@ -1,5 +1,7 @@
-// SSE/SSE2 and the x87 control instructions (assembly/cpu/sse.ts, x87.ts, softfp.ts; x87 and MMX: x87.test.ts):
-// - a fixed-seed differential run of every form of tests/lib/ssegen.ts against the real CPU (64-bit;
+// SSE/SSE2, SSE3, SSSE3, SSE4.1, SSE4.2 and the x87 control instructions (assembly/cpu/sse.ts, sse4.ts,
+// x87.ts, softfp.ts; x87 and MMX, with the SSSE3 MMX forms: x87.test.ts):
+// - a fixed-seed differential run of every form of tests/lib/ssegen.ts against the real CPU (64-bit and
+//   32-bit processes;
 //   random XMM contents, MXCSR rounding modes, FTZ, DAZ); the large run is
 //   `node dist/tests/sse-conformance.js`;
 // - unit tests from the SDM: the FXSAVE image layout (64-bit and 32-bit forms), FXRSTOR, alignment
@@ -7,12 +9,23 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { MM } from "../host/core";
-import { sseRun, describe } from "./lib/sserun";
+import { sseRun, describe, skipped32 } from "./lib/sserun";
+import { skip } from "./lib/skip";
+import { IMM8_FORMS } from "./lib/ssegen";
 import { sysMachine, SysMachine } from "./lib/sysmachine";
 
 const stats = await sseRun({ seed: 20240611, count: 150, maxMismatches: 3 });
+if (skipped32) test("SSE differential (32-bit)", () => skip("SSE differential (32-bit)", skipped32!));
+// Every imm8 value of the forms whose imm8 selects the operation (ROUND*, DPPS/DPPD, BLEND*, PBLENDW,
+// MPSADBW, INSERTPS, PCMPxSTRx): 256 cases each, both modes.
+const immStats = await sseRun({ seed: 20240612, count: 256, forms: IMM8_FORMS, maxMismatches: 3 });
+for (const s of immStats) {
+  test(`SSE differential, every imm8 value, ${s.group} (${s.bits}-bit): ${s.cases} cases match the real CPU`, () => {
+    if (s.failed) assert.unreachable(`${s.failed}/${s.cases} mismatches\n${s.mismatches.map(describe).join("\n")}`);
+  });
+}
 for (const s of stats) {
-  test(`SSE differential ${s.group}: ${s.cases} cases match the real CPU`, () => {
+  test(`SSE differential ${s.group} (${s.bits}-bit): ${s.cases} cases match the real CPU`, () => {
     if (s.failed) {
       const forms = [...s.failedForms].map(([f, n]) => `${f} (${n})`).join(", ");
       assert.unreachable(`${s.failed}/${s.cases} mismatches in ${forms}\n${s.mismatches.map(describe).join("\n")}`);
@@ -116,13 +129,18 @@ test("FXSAVE in 32-bit mode saves XMM0-7 only; FXRSTOR restores them", async () 
 test("misaligned 16-byte operands of aligned forms, FXSAVE and FXRSTOR raise #GP(0); MOVUPS/MOVDQU do not", async () => {
   for (const insn of [`movaps ${DATA + 8}, %xmm1`, `movdqa %xmm1, ${DATA + 4}`, `movapd ${DATA + 1}, %xmm2`,
     `paddb ${DATA + 8}, %xmm0`, `addps ${DATA + 8}, %xmm0`, `movntdq %xmm0, ${DATA + 8}`, `fxsave ${DATA + 8}`,
-    `fxrstor ${DATA + 8}`, `pshufd $0, ${DATA + 4}, %xmm0`]) {
+    `fxrstor ${DATA + 8}`, `pshufd $0, ${DATA + 4}, %xmm0`, `pshufb ${DATA + 8}, %xmm0`, `haddps ${DATA + 4}, %xmm0`,
+    `movshdup ${DATA + 8}, %xmm0`, `ptest ${DATA + 8}, %xmm0`, `movntdqa ${DATA + 8}, %xmm0`, `roundpd $0, ${DATA + 8}, %xmm0`,
+    `dpps $0xff, ${DATA + 8}, %xmm0`, `pcmpgtq ${DATA + 8}, %xmm0`, `palignr $1, ${DATA + 8}, %xmm0`]) {
     const r = await run(insn);
     assert.is(r.vec, 13, insn);
     assert.is(r.err, 0, `${insn}: error code`);
   }
   for (const insn of [`movups ${DATA + 8}, %xmm1`, `movdqu %xmm1, ${DATA + 3}`, `addss ${DATA + 1}, %xmm0`,
-    `movsd ${DATA + 4}, %xmm0`, `movq ${DATA + 1}, %xmm0`, `cvtps2pd ${DATA + 4}, %xmm0`]) {
+    `movsd ${DATA + 4}, %xmm0`, `movq ${DATA + 1}, %xmm0`, `cvtps2pd ${DATA + 4}, %xmm0`, `lddqu ${DATA + 1}, %xmm0`,
+    `movddup ${DATA + 1}, %xmm0`, `pcmpistri $0, ${DATA + 1}, %xmm0`, `pcmpestrm $0x40, ${DATA + 3}, %xmm0`,
+    `pmovzxbw ${DATA + 1}, %xmm0`, `roundss $0, ${DATA + 1}, %xmm0`, `insertps $0, ${DATA + 1}, %xmm1`,
+    `pinsrb $1, ${DATA + 1}, %xmm0`, `pextrq $1, %xmm0, ${DATA + 1}`, `crc32l ${DATA + 1}, %eax`]) {
     const r = await run(insn);
     assert.ok(r.done, `${insn}: exception ${r.vec}`);
   }
@@ -163,8 +181,19 @@ test("availability: CR0.TS -> #NM, CR4.OSFXSR clear or CR0.EM -> #UD for SSE; x8
     [CR0_TS, 0n, "movq %mm0, %mm1", 7], [CR0_TS | CR0_EM, 0n, "emms", 6],
     // the SSE forms on MMX registers follow the MMX rules
     [0n, 0n, "pavgb %mm0, %mm1", OK], [CR0_EM, CR4_OSFXSR, "pshufw $1, %mm0, %mm1", 6],
-    // SSE3, SSSE3: not offered
-    [0n, CR4_OSFXSR, "addsubps %xmm0, %xmm1", 6], [0n, CR4_OSFXSR, "pshufb %xmm0, %xmm1", 6],
+    // SSE3, SSSE3, SSE4.1, SSE4.2: the SSE rules; the SSSE3 MMX forms the MMX rules; CRC32 needs nothing
+    [0n, CR4_OSFXSR, "addsubps %xmm0, %xmm1", OK], [0n, 0n, "haddpd %xmm0, %xmm1", 6],
+    [0n, CR4_OSFXSR, "pshufb %xmm0, %xmm1", OK], [0n, 0n, "pshufb %xmm0, %xmm1", 6], [CR0_TS, CR4_OSFXSR, "pabsd %xmm0, %xmm1", 7],
+    [0n, 0n, "pshufb %mm0, %mm1", OK], [CR0_EM, CR4_OSFXSR, "palignr $3, %mm0, %mm1", 6], [CR0_TS, 0n, "phaddw %mm0, %mm1", 7],
+    [CR0_EM, CR4_OSFXSR, "ptest %xmm0, %xmm1", 6], [CR0_TS, CR4_OSFXSR, "pcmpistri $0, %xmm0, %xmm1", 7],
+    [0n, 0n, "roundps $0, %xmm0, %xmm1", 6], [CR0_TS | CR0_EM, 0n, "crc32b %al, %ebx; crc32q %rax, %rbx", OK],
+    // not offered by CPUID: MONITOR/MWAIT (as Xen's PV guests see them), MOVBE, PCLMULQDQ, AES; LDDQU's register form
+    [0n, CR4_OSFXSR, "monitor", 6], [0n, CR4_OSFXSR, "mwait", 6], [0n, CR4_OSFXSR, `movbe ${DATA}, %eax`, 6],
+    [0n, CR4_OSFXSR, "pclmulqdq $0, %xmm0, %xmm1", 6], [0n, CR4_OSFXSR, "aesenc %xmm0, %xmm1", 6],
+    [0n, CR4_OSFXSR, ".byte 0xf2, 0x0f, 0xf0, 0xc1", 6],
+    // undefined opcodes of the 0F 38 / 0F 3A maps: #UD even with CR0.TS set (ADCX, ADOX, SHA1RNDS4, 66 0F 38 16)
+    [CR0_TS, CR4_OSFXSR, "adcx %eax, %ebx", 6], [CR0_TS, CR4_OSFXSR, "adox %eax, %ebx", 6],
+    [CR0_TS, CR4_OSFXSR, "sha1rnds4 $0, %xmm0, %xmm1", 6], [CR0_TS, CR4_OSFXSR, ".byte 0x66, 0x0f, 0x38, 0x16, 0xc1", 6], [0n, CR4_OSFXSR, ".byte 0xf0, 0xf2, 0x0f, 0x38, 0xf0, 0x18", 6],
   ];
   for (const [cr0, cr4, insn, vec] of cases) {
     const r = await run(insn, { cr0, cr4 });
@@ -180,6 +209,78 @@ test("CPUID leaf 1 EDX offers FPU, MMX, FXSR, SSE, SSE2", async () => {
   const edx = Number(r.m.core.reg(2) & 0xffffffffn);
   for (const b of [0, 23, 24, 25, 26]) assert.ok(edx & (1 << b), `bit ${b}`);
 });
+
+test("CPUID leaf 1 ECX offers SSE3, SSSE3, CX16, SSE4.1, SSE4.2, POPCNT and nothing we do not run", async () => {
+  const r = await run("mov $1, %eax\ncpuid");
+  assert.ok(r.done);
+  const ecx = Number(r.m.core.reg(1) & 0xffffffffn);
+  for (const b of [0, 9, 13, 19, 20, 23]) assert.ok(ecx & (1 << b), `bit ${b} set`);
+  // PCLMULQDQ MONITOR FMA MOVBE AES XSAVE OSXSAVE AVX F16C RDRAND
+  for (const b of [1, 3, 12, 22, 25, 26, 27, 28, 29, 30]) assert.not.ok(ecx & (1 << b), `bit ${b} clear`);
+  const x = await run("mov $0x80000001, %eax\ncpuid");
+  assert.ok(Number(x.m.core.reg(1) & 0xffffffffn) & (1 << 5), "0x80000001:ECX LZCNT");
+});
+
+// Known answers, in both widths (the differential tests run 64-bit code only): CRC-32C of "123456789"
+// is 0xE3069283 (with the usual inversions around the instruction's raw CRC), PCMPISTRI finds "lo" in
+// "hello world" (equal ordered), PSHUFB reverses bytes, PTEST, PMINUD, PHADDD, DPPS, ROUNDPS.
+for (const long of [false, true]) {
+  test(`SSE4 known answers (${long ? 64 : 32}-bit)`, async () => {
+    const src = `
+      mov $${DATA}, %esi
+      mov $0xffffffff, %eax
+      crc32l (%esi), %eax
+      crc32l 4(%esi), %eax
+      crc32b 8(%esi), %eax
+      not %eax
+      mov %eax, ${DATA + 0x100}
+      movdqu 0x10(%esi), %xmm1          # "hello world\0..."
+      movdqu 0x20(%esi), %xmm2          # "lo\0"
+      pcmpistri $0x0c, %xmm1, %xmm2     # equal ordered: needle xmm2 in haystack xmm1
+      mov %ecx, ${DATA + 0x104}
+      movdqu 0x30(%esi), %xmm3          # the shuffle control 15..0
+      movdqu 0x10(%esi), %xmm4
+      pshufb %xmm3, %xmm4
+      movdqu %xmm4, ${DATA + 0x110}
+      ptest %xmm4, %xmm4
+      setz ${DATA + 0x108}
+      movdqu 0x40(%esi), %xmm5          # dwords 1 2 3 4 (ints), then floats 1.5 2.5 -1.5 3.0
+      movdqu 0x50(%esi), %xmm6
+      movdqa %xmm5, %xmm7
+      phaddd %xmm5, %xmm7               # 3 7 3 7
+      movdqu %xmm7, ${DATA + 0x120}
+      movdqa %xmm6, %xmm0
+      dpps $0xf1, %xmm6, %xmm0          # 2.25 + 6.25 + 2.25 + 9 = 19.75 in lane 0
+      movdqu %xmm0, ${DATA + 0x130}
+      roundps $0, %xmm6, %xmm1          # nearest even: 2 2 -2 3
+      movdqu %xmm1, ${DATA + 0x140}
+      pminud %xmm6, %xmm5               # unsigned: the small integers win
+      movdqu %xmm5, ${DATA + 0x150}`;
+    const r = await run(src, { long, setup: (m) => {
+      const b = m.core.bytes(), at = (a: number) => m.phys(a);
+      b.set(new TextEncoder().encode("123456789"), at(DATA));
+      b.fill(0, at(DATA + 0x10), at(DATA + 0x60));
+      b.set(new TextEncoder().encode("hello world"), at(DATA + 0x10));
+      b.set(new TextEncoder().encode("lo"), at(DATA + 0x20));
+      for (let i = 0; i < 16; i++) b[at(DATA + 0x30 + i)] = 15 - i;
+      const dv = m.core.view();
+      [1, 2, 3, 4].forEach((v, i) => dv.setUint32(at(DATA + 0x40 + 4 * i), v, true));
+      [1.5, 2.5, -1.5, 3.0].forEach((v, i) => dv.setFloat32(at(DATA + 0x50 + 4 * i), v, true));
+    } });
+    assert.ok(r.done, `exception ${r.vec}`);
+    const m = r.m, dv = m.core.view(), at = (a: number) => m.phys(a);
+    assert.is(m.r32(DATA + 0x100), 0xe3069283, "CRC-32C");
+    assert.is(m.r32(DATA + 0x104), 3, "PCMPISTRI index of \"lo\"");
+    const rev = [...bytesAt(m, DATA + 0x110, 16)];
+    const hello = [...new TextEncoder().encode("hello world"), 0, 0, 0, 0, 0];
+    assert.equal(rev, hello.reverse(), "PSHUFB reversal");
+    assert.is(m.core.bytes()[at(DATA + 0x108)], 0, "PTEST of a non-zero value: ZF = 0");
+    assert.equal([0, 1, 2, 3].map((i) => dv.getUint32(at(DATA + 0x120 + 4 * i), true)), [3, 7, 3, 7], "PHADDD");
+    assert.equal([0, 1, 2, 3].map((i) => dv.getFloat32(at(DATA + 0x130 + 4 * i), true)), [19.75, 0, 0, 0], "DPPS");
+    assert.equal([0, 1, 2, 3].map((i) => dv.getFloat32(at(DATA + 0x140 + 4 * i), true)), [2, 2, -2, 3], "ROUNDPS");
+    assert.equal([0, 1, 2, 3].map((i) => dv.getUint32(at(DATA + 0x150 + 4 * i), true)), [1, 2, 3, 4], "PMINUD");
+  });
+}
 
 test("RCPPS/RSQRTPS/RCPSS/RSQRTSS: within 1.5 * 2^-12 of the exact value; special inputs", async () => {
   const f32 = (v: number) => { const b = new DataView(new ArrayBuffer(4)); b.setFloat32(0, v, true); return b.getUint32(0, true); };

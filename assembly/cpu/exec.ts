@@ -590,10 +590,10 @@ function bitScan(op: i32): void {
     setFlags((getFlags() & ~F_ARITH) | (v == 0 ? F_ZF : 0));
     return;
   }
-  if (rep) { // TZCNT / LZCNT: CF = source zero, ZF = result zero
-    let c: u64;
-    if (op == 0x1bc) c = v == 0 ? bits : ctz<u64>(v);
-    else c = v == 0 ? bits : clz<u64>(v) - (64 - bits);
+  // F3 0F BC is TZCNT only with BMI1, which our CPUID does not offer (no VEX-encoded ANDN/BEXTR/BLS*):
+  // it runs as BSF, as on a CPU without BMI1 (docs/CPU-FLAGS.md). F3 0F BD is LZCNT (CPUID ABM/LZCNT).
+  if (rep && op == 0x1bd) { // LZCNT: CF = source zero, ZF = result zero
+    const c: u64 = v == 0 ? bits : clz<u64>(v) - (64 - bits);
     regWrite(size, c);
     setFlags((getFlags() & ~F_ARITH) | (v == 0 ? F_CF : 0) | (c == 0 ? F_ZF : 0));
     return;

@@ -329,8 +329,9 @@ export function wrmsr(): void {
 // fp80.ts/ftrans.ts: the whole x87; cpu/sse.ts: SSE/SSE2 and MMX).
 const L1_EDX: u32 = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) |
   (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26);
-// Leaf 1 ECX: CX16, POPCNT, and the hypervisor-present bit.
-const L1_ECX: u32 = (1 << 13) | (1 << 23) | (1 << 31);
+// Leaf 1 ECX: SSE3, SSSE3, CX16, SSE4.1, SSE4.2, POPCNT (cpu/sse4.ts, exec.ts), and the hypervisor-present
+// bit. Not MONITOR (MONITOR/MWAIT #UD, as Xen hides them from PV guests), PCLMULQDQ, MOVBE, AES, XSAVE/AVX.
+const L1_ECX: u32 = (1 << 0) | (1 << 9) | (1 << 13) | (1 << 19) | (1 << 20) | (1 << 23) | (1 << 31);
 // Leaf 0x80000001 EDX: SYSCALL, NX, RDTSCP, LM; ECX: LAHF/SAHF in 64-bit mode, LZCNT (ABM).
 const X1_EDX: u32 = (1 << 11) | (1 << 20) | (1 << 27) | (1 << 29);
 const X1_ECX: u32 = (1 << 0) | (1 << 5);

@@ -330,3 +330,30 @@ export function d2f(x: u64): u64 {
   unpack(x, true);
   return roundPack(sgnOf(x, true), uE, uSig, false);
 }
+
+// Round to an integral value in the same format (ROUNDPS/PD/SS/SD): `mode` 0 nearest, 1 down, 2 up,
+// 3 toward zero; `noP` suppresses the precision flag (imm8 bit 3). An SNaN gives its quieted self and
+// IE; DAZ reads a denormal input as zero; no DE.
+export function fround(x: u64, d: bool, mode: i32, noP: bool): u64 {
+  if (isNaN_(x, d)) { if (isSNaN(x, d)) fpFlags |= FE_I; return quiet(x, d); }
+  x = inp(x, d, false);
+  if (isInf(x, d) || isZero(x, d)) return x;
+  const sign = sgnOf(x, d);
+  unpack(x, d);
+  if (uE >= fb(d)) return x; // already an integer
+  const saved = rc;
+  rc = mode;
+  inexact = false;
+  const m = rnd(uSig, 62 - uE, sign);
+  rc = saved;
+  const inx = inexact;
+  let r: u64;
+  if (m == 0) r = sign << (d ? 63 : 31);
+  else {
+    const n = clz<u64>(m);
+    const t = m << n;
+    r = roundPack(sign, 63 - (n as i32), t >> 1, d); // exact
+  }
+  if (inx && !noP) fpFlags |= FE_P;
+  return r;
+}

@@ -7,8 +7,8 @@
 //
 // Availability (checked first by every instruction here): CR0.EM=1 or CR4.OSFXSR=0 -> #UD, then
 // CR0.TS=1 -> #NM. The mandatory prefix (none / 66 / F3 / F2) selects the form. Legacy-SSE 16-byte
-// memory operands must be 16-byte aligned (#GP(0)) except for the MOVU* forms. Forms not implemented
-// (MMX registers, SSE3 and later) raise #UD.
+// memory operands must be 16-byte aligned (#GP(0)) except for the MOVU* forms. SSE3, SSSE3, SSE4.1,
+// SSE4.2 and CRC32 are in sse4.ts.
 import { CPU_STATE, CPU_FXSAVE, CPU_CR0, CPU_CR4, SEG_DS } from "../memmap";
 import { CR0_EM, CR0_TS, CR4_OSFXSR, F_ARITH, F_ZF, F_PF, F_CF, getReg, setReg, is64, RDI } from "./state";
 import { fpTopZero, fpPendingMF } from "./x87";
@@ -17,6 +17,7 @@ import { fault, raiseUD, raiseGP, raiseNM } from "./fault";
 import { dPfx, dMod, dReg, dRm, dRex, dImm, dAs, dSeg, P_OPSZ, P_REP, P_REPNE } from "./decode";
 import { memLin, rmRead, rmWrite, linear, maskAs } from "./ea";
 import { rdN, wrN, rdBlock, wrBlock, probeWrite } from "../mmu/tlb";
+import { sse3Op, sse4Op } from "./sse4";
 import {
   fpBegin, fpFlags, fadd, fmul, fdiv, fsqrt, fminmax, fcmp, f2i, i2f, f2d, d2f, FE_I,
 } from "./softfp";
@@ -28,14 +29,14 @@ export const MXCSR_MASK: u32 = 0xffff; // DAZ supported
 export const MXCSR_DEFAULT: u32 = 0x1f80;
 
 const SRC: i32 = memory.data(16, 16) as i32; // memory source operand
-const TMP: i32 = memory.data(16, 16) as i32; // results built before the destination is written
+export const TMP: i32 = memory.data(16, 16) as i32; // results built before the destination is written
 const IMG: i32 = memory.data(512, 16) as i32; // FXSAVE/FXRSTOR image
 
-@inline function xr(n: i32): i32 { return FX_XMM + (n << 4); }
-@inline function mxcsr(): u32 { return load<u32>(FX_MXCSR); }
+@inline export function xr(n: i32): i32 { return FX_XMM + (n << 4); }
+@inline export function mxcsr(): u32 { return load<u32>(FX_MXCSR); }
 
 // 0: no prefix, 1: 66, 2: F3, 3: F2 (F2/F3 take precedence over 66; the last of F2/F3 counts).
-@inline function sel(): i32 {
+@inline export function sel(): i32 {
   const p = dPfx();
   if ((p & P_REP) != 0) return 2;
   if ((p & P_REPNE) != 0) return 3;
@@ -52,7 +53,7 @@ export function sseAvail(): bool {
 
 // ---- operands ----
 // Address of the 16-byte source operand (register, or memory read into SRC); 0 after a fault.
-function src128(align: bool): i32 {
+export function src128(align: bool): i32 {
   if (dMod() == 3) return xr(dRm());
   const lin = memLin(16, false);
   if (fault) return 0;
@@ -61,7 +62,7 @@ function src128(align: bool): i32 {
   return SRC;
 }
 // Source of `size` (4 or 8) bytes: the register's low bytes, or memory read into SRC.
-function srcN(size: i32): i32 {
+export function srcN(size: i32): i32 {
   if (dMod() == 3) return xr(dRm());
   const lin = memLin(size, false);
   if (fault) return 0;
@@ -72,7 +73,7 @@ function srcN(size: i32): i32 {
   return SRC;
 }
 // Store 16 bytes at `p` to the r/m operand.
-function dst128(p: i32, align: bool): void {
+export function dst128(p: i32, align: bool): void {
   if (dMod() == 3) { memory.copy(xr(dRm()), p, 16); return; }
   const lin = memLin(16, true);
   if (fault) return;
@@ -80,7 +81,7 @@ function dst128(p: i32, align: bool): void {
   wrBlock(lin, p, 16);
 }
 // Store `size` bytes to memory (the r/m operand is memory).
-function dstMem(size: i32, v: u64): void {
+export function dstMem(size: i32, v: u64): void {
   const lin = memLin(size, true);
   if (fault) return;
   wrN(lin, size, v);
@@ -261,7 +262,7 @@ function byteShift(d: i32, n: i32, left: bool): void {
 }
 
 // ---- floating point ----
-@inline function fpEnd(): void { store<u32>(FX_MXCSR, mxcsr() | fpFlags); }
+@inline export function fpEnd(): void { store<u32>(FX_MXCSR, mxcsr() | fpFlags); }
 
 // One lane of ADD MUL SUB MIN DIV MAX SQRT (low opcode byte `op`).
 function fpLane(op: i32, a: u64, b: u64, dbl: bool): u64 {
@@ -427,10 +428,10 @@ function isMmx(lo: i32): bool {
   if (lo >= 0xd1 && lo <= 0xfe) return lo != 0xd6 && lo != 0xe6 && lo != 0xf0;
   return false;
 }
-const MA: i32 = memory.data(16, 16) as i32; // operands widened to 16 bytes
-const MB: i32 = memory.data(16, 16) as i32;
-@inline function mm(i: i32): i32 { return FX + 32 + ((i & 7) << 4); }
-function mmWrite(i: i32, v: u64): void { store<u64>(mm(i), v); store<u16>(mm(i), 0xffff, 8); }
+export const MA: i32 = memory.data(16, 16) as i32; // operands widened to 16 bytes
+export const MB: i32 = memory.data(16, 16) as i32;
+@inline export function mm(i: i32): i32 { return FX + 32 + ((i & 7) << 4); }
+export function mmWrite(i: i32, v: u64): void { store<u64>(mm(i), v); store<u16>(mm(i), 0xffff, 8); }
 
 function mmxOp(lo: i32): void {
   const c0 = load<u64>(CPU_STATE + CPU_CR0);
@@ -565,11 +566,11 @@ function mmxOp(lo: i32): void {
 
 // ---- the 0F-map SSE/SSE2 instructions ----
 export function sseOp(op: i32): void {
+  if (op >= 0x200) { sse4Op(op); return; } // 0F 38, 0F 3A: SSSE3, SSE4.1, SSE4.2, CRC32 (sse4.ts)
   if (op < 0x200 && sel() == 0 && isMmx(op & 0xff)) { mmxOp(op & 0xff); return; }
   if (!sseAvail()) return;
   const s = sel();
   const lo = op & 0xff;
-  if (op >= 0x200) { raiseUD(); return; } // SSSE3 / SSE4 (0F 38, 0F 3A): not offered
   // SSE2 integer operations (66 prefix; without it they are MMX forms: not implemented).
   if ((lo >= 0x60 && lo <= 0x6d) || (lo >= 0x74 && lo <= 0x76) || (lo >= 0xd1 && lo <= 0xfe && lo != 0xd6 &&
     lo != 0xd7 && lo != 0xe6 && lo != 0xe7 && lo != 0xf0 && lo != 0xf7)) {
@@ -610,7 +611,7 @@ export function sseOp(op: i32): void {
       return;
     }
     case 0x12: case 0x16: { // MOVLPS MOVHLPS MOVLPD / MOVHPS MOVLHPS MOVHPD
-      if (s >= 2) { raiseUD(); return; } // MOVSLDUP MOVDDUP MOVSHDUP: SSE3
+      if (s >= 2) { if (!sse3Op(lo, s)) raiseUD(); return; } // MOVSLDUP MOVDDUP MOVSHDUP: SSE3
       const hi = lo == 0x16;
       const d = xr(dReg());
       if (dMod() == 3) {
@@ -705,6 +706,7 @@ export function sseOp(op: i32): void {
       return;
     }
     case 0xf7: if (s != 1) { raiseUD(); return; } maskmov(); return;
+    case 0x7c: case 0x7d: case 0xd0: case 0xf0: if (!sse3Op(lo, s)) raiseUD(); return; // SSE3 (sse4.ts)
     case 0x5a: cvt5a(s); return;
     case 0x5b: cvt5b(s); return;
     case 0xe6: cvte6(s); return;

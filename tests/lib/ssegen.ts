@@ -20,6 +20,7 @@ export const ARITH = CF | PF | AF | ZF | SF | OF;
 export const FLAG_NAMES: [number, string][] = [[CF, "CF"], [PF, "PF"], [AF, "AF"], [ZF, "ZF"], [SF, "SF"], [DF, "DF"], [OF, "OF"]];
 
 export interface SseCase {
+  bits: 32 | 64; // 32: run in 32-bit protected mode (natively: a 32-bit process); XMM0-7, EAX-EDI only
   group: string;
   form: string;
   text: string;
@@ -141,7 +142,7 @@ export class Ctx {
   usedX = new Set<number>();
   lastOff = 0; // offset in the region of the last memory operand
   private bases = new Map<number, number>(); // base registers of memory operands and their values
-  constructor(readonly r: Rng) {
+  constructor(readonly r: Rng, readonly bits: 32 | 64 = 64) {
     for (let i = 0; i < 16; i++) this.regs.push(r.u64());
     this.regs[4] = BigInt(STACK_TOP);
     for (let i = 0; i < MEMSIZE; i++) this.mem[i] = r.u32() & 0xff;
@@ -166,7 +167,8 @@ export class Ctx {
   /** A fresh XMM register (not used yet in this case) with lanes of `kind`. */
   xreg(kind: Lane, rel?: number): string {
     let i: number;
-    do i = this.r.int(16); while (this.usedX.has(i) && this.usedX.size < 16);
+    const nx = this.bits === 64 ? 16 : 8;
+    do i = this.r.int(nx); while (this.usedX.has(i) && this.usedX.size < nx);
     this.usedX.add(i);
     this.fill(this.xmm, i * 16, kind, 16, rel === undefined ? undefined : this.xmm.subarray(rel * 16, rel * 16 + 16));
     return `%xmm${i}`;
@@ -183,7 +185,7 @@ export class Ctx {
     if (bytes >= 4 && kind !== "raw") this.fill(this.mem, off, kind, bytes, relBuf);
     else for (let i = 0; i < bytes; i++) this.mem[off + i] = this.r.u32() & 0xff;
     if (this.r.chance(0.4)) return "0x" + (DATA + off).toString(16);
-    const b = this.r.pick([3, 5, 6, 7, 8, 13]);
+    const b = this.r.pick(this.bits === 64 ? [3, 5, 6, 7, 8, 13] : [3, 5, 6, 7]);
     let bv = this.bases.get(b);
     if (bv === undefined) {
       bv = DATA + this.r.range(0, 255);
@@ -191,11 +193,11 @@ export class Ctx {
       this.regs[b] = BigInt(bv);
       this.reserved.add(b);
     }
-    return `${off + DATA - bv}(%${R64[b]})`;
+    return `${off + DATA - bv}(%${this.bits === 64 ? R64[b] : R32[b]})`;
   }
   /** A GPR operand (not reserved) of width w with an interesting value. */
   gpr(w: 32 | 64, value = true): { name: string; reg: number } {
-    const c = [...Array(16).keys()].filter((i) => !this.reserved.has(i));
+    const c = [...Array(this.bits === 64 ? 16 : 8).keys()].filter((i) => !this.reserved.has(i));
     const reg = this.r.pick(c);
     this.reserved.add(reg);
     if (value) this.regs[reg] = (this.regs[reg] & ~mask(w)) | val(this.r, w);
@@ -203,6 +205,9 @@ export class Ctx {
   }
 }
 export const R64 = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+const R8 = ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b"];
+const R16 = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w"];
+function regName(r: number, w: number): string { return "%" + (w === 64 ? R64[r] : w === 32 ? R32[r] : w === 16 ? R16[r] : R8[r]); }
 const R32 = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d"];
 
 function get(b: Uint8Array, off: number, w: number): bigint {
@@ -361,19 +366,169 @@ add("ctl", "fnstsw", (c) => {
 });
 add("ctl", "fences", (c) => c.r.pick(["lfence", "mfence", "sfence", `clflush ${c.memOp(1, "raw", 1)}`]));
 
+// ---- SSE3 ----
+for (const [op, k] of [["addsubps", "f32"], ["addsubpd", "f64"], ["haddps", "f32"], ["haddpd", "f64"], ["hsubps", "f32"], ["hsubpd", "f64"]] as [string, Lane][]) {
+  binop("sse3", op, k, "m128");
+}
+binop("sse3", "movsldup", "raw", "m128");
+binop("sse3", "movshdup", "raw", "m128");
+binop("sse3", "movddup", "raw", "m64");
+add("sse3", "lddqu", (c) => `lddqu ${c.memOp(16, "raw", 1)}, ${c.xreg("raw")}`);
+
+// ---- SSSE3 (XMM forms; the MMX forms are in tests/lib/x87gen.ts) ----
+for (const [ops, k] of [
+  [["pshufb", "psignb", "pabsb", "pmaddubsw"], "i8"],
+  [["phaddw", "phaddsw", "phsubw", "phsubsw", "pmulhrsw", "psignw", "pabsw"], "i16"],
+  [["phaddd", "phsubd", "psignd", "pabsd"], "i32"],
+] as [string[], Lane][]) for (const op of ops) binop("ssse3", op, k, "m128");
+binop("ssse3", "palignr", "raw", "m128", () => predRng!.chance(0.7) ? predRng!.int(34) : predRng!.int(256));
+
+// ---- SSE4.1 ----
+// imm8 of the forms whose imm8 selects the operation (ROUND*, DPPS/DPPD, BLEND*, PBLENDW, MPSADBW,
+// INSERTPS, PCMPxSTRx): a permutation of 0-255 over the case index, so that any 256 consecutive cases of
+// a form have every value.
+let caseIndex = 0;
+const imm256 = (): number => (caseIndex * 167 + 89) & 255;
+for (const [op, bytes] of [["bw", 8], ["bd", 4], ["bq", 2], ["wd", 8], ["wq", 4], ["dq", 8]] as const) {
+  for (const sx of ["pmovsx", "pmovzx"]) {
+    add("sse41", sx + op, (c) => {
+      const dst = c.xreg("raw");
+      const src = c.r.chance(0.4) ? c.memOp(bytes, op[0] === "b" ? "raw" : op[0] === "w" ? "i16" : "i32", 1) : c.xreg(op[0] === "b" ? "i8" : op[0] === "w" ? "i16" : "i32");
+      return `${sx}${op} ${src}, ${dst}`;
+    });
+  }
+}
+for (const [ops, k] of [
+  [["pminsb", "pmaxsb"], "i8"],
+  [["pminuw", "pmaxuw", "phminposuw"], "i16"],
+  [["pminsd", "pmaxsd", "pminud", "pmaxud", "pmulld", "pmuldq", "packusdw"], "i32"],
+  [["pcmpeqq"], "i64"],
+] as [string[], Lane][]) for (const op of ops) binop("sse41", op, k, "m128");
+for (const op of ["pblendw", "blendps", "blendpd", "mpsadbw"]) binop("sse41", op, "raw", "m128", imm256);
+binop("sse41", "dpps", "f32", "m128", imm256);
+binop("sse41", "dppd", "f64", "m128", imm256);
+for (const [op, k, mem] of [["roundps", "f32", "m128"], ["roundpd", "f64", "m128"], ["roundss", "f32", "m32"], ["roundsd", "f64", "m64"]] as [string, Lane, MemKind][]) {
+  binop("sse41", op, k, mem, imm256);
+}
+for (const op of ["pblendvb", "blendvps", "blendvpd"]) {
+  add("sse41", op, (c) => {
+    c.usedX.add(0);
+    c.fill(c.xmm, 0, op === "blendvpd" ? "i64" : op === "blendvps" ? "i32" : "i8");
+    const dst = c.xreg("raw");
+    const src = c.r.chance(0.4) ? c.memOp(16, "raw", 16) : c.xreg("raw");
+    return `${op} %xmm0, ${src}, ${dst}`;
+  });
+}
+add("sse41", "ptest", (c) => {
+  const dst = c.xreg("raw");
+  const di = c.xi(dst) * 16;
+  let src: string, at: Uint8Array, off: number;
+  if (c.r.chance(0.4)) { src = c.memOp(16, "raw", 16); at = c.mem; off = c.lastOff; } else { src = c.xreg("raw"); at = c.xmm; off = c.xi(src) * 16; }
+  const how = c.r.int(4); // related operands so that ZF and CF are both seen set
+  for (let i = 0; i < 16; i++) {
+    if (how === 0) at[off + i] &= ~c.xmm[di + i] & 0xff;
+    else if (how === 1) at[off + i] &= c.xmm[di + i];
+    else if (how === 2 && c.r.chance(0.8)) at[off + i] = 0;
+  }
+  return `ptest ${src}, ${dst}`;
+});
+add("sse41", "movntdqa", (c) => `movntdqa ${c.memOp(16, "raw", 16)}, ${c.xreg("raw")}`);
+for (const [op, b] of [["pextrb", 1], ["pextrw", 2], ["pextrd", 4], ["pextrq", 8], ["extractps", 4]] as const) {
+  add("sse41", op + (op === "pextrw" ? "-sse41" : ""), (c) => {
+    const x = c.xreg("raw");
+    const imm = c.r.int(256);
+    if (c.r.chance(0.5)) return `${op} $${imm}, ${x}, ${c.memOp(b, "raw", 1)}`;
+    const w = b === 8 ? 64 : op === "pextrd" ? 32 : c.r.pick([32, 64] as const);
+    if (op === "pextrw" && c.bits === 32) { // the register form of 66 0F 3A 15 (no REX in 32-bit mode)
+      const g = c.gpr(32, false);
+      return `.byte 0x66, 0x0f, 0x3a, 0x15, 0x${(0xc0 | ((c.xi(x) & 7) << 3) | (g.reg & 7)).toString(16)}, ${imm}`;
+    }
+    const g = c.gpr(w, false);
+    if (op === "pextrw") { // the register form of 66 0F 3A 15 (the assembler would pick 66 0F C5)
+      const xi = c.xi(x), rex = 0x40 | (xi >= 8 ? 4 : 0) | (g.reg >= 8 ? 1 : 0) | (w === 64 ? 8 : 0);
+      const bytes = [0x66, ...(rex !== 0x40 ? [rex] : []), 0x0f, 0x3a, 0x15, 0xc0 | ((xi & 7) << 3) | (g.reg & 7), imm];
+      return `.byte ${bytes.map((v) => "0x" + v.toString(16)).join(", ")}`;
+    }
+    return `${op} $${imm}, ${x}, ${g.name}`;
+  });
+}
+for (const [op, b] of [["pinsrb", 1], ["pinsrd", 4], ["pinsrq", 8]] as const) {
+  add("sse41", op, (c) => {
+    const x = c.xreg("raw");
+    const src = c.r.chance(0.4) ? c.memOp(b, "raw", 1) : c.gpr(b === 8 ? 64 : 32).name;
+    return `${op} $${c.r.int(256)}, ${src}, ${x}`;
+  });
+}
+binop("sse41", "insertps", "f32", "m32", imm256);
+
+// ---- SSE4.2 ----
+binop("sse42", "pcmpgtq", "i64", "m128");
+for (const [op, w] of [["crc32b", 8], ["crc32w", 16], ["crc32l", 32], ["crc32q", 64]] as const) {
+  add("sse42", op, (c) => {
+    const dst = c.gpr(w === 64 ? 64 : w === 8 ? c.r.pick([32, 64] as const) : 32);
+    if (c.r.chance(0.4)) return `${op} ${c.memOp(w / 8, "raw", 1)}, ${dst.name}`;
+    const s = c.gpr(64);
+    return `${op} ${regName(s.reg, w)}, ${dst.name}`;
+  });
+}
+// PCMPxSTRx: strings from a small alphabet with nulls, so that matches, ranges and ends all happen.
+const ALPHA = [0x00, 0x41, 0x42, 0x43, 0x61, 0x62, 0x7f, 0x80, 0xff];
+function strFill(c: Ctx, buf: Uint8Array, off: number): void {
+  const mode = c.r.int(4);
+  for (let i = 0; i < 16; i++) {
+    if (mode === 0) buf[off + i] = c.r.u32() & 0xff;
+    else if (mode === 1) buf[off + i] = c.r.pick(ALPHA);
+    else buf[off + i] = c.r.chance(0.08) ? 0 : c.r.pick(ALPHA.slice(1, mode === 2 ? 4 : 9));
+  }
+  if (c.r.chance(0.5)) { // zero-padded word/byte strings
+    const at = c.r.int(17);
+    for (let i = at; i < 16; i++) buf[off + i] = 0;
+  }
+}
+for (const op of ["pcmpestri", "pcmpestrm", "pcmpistri", "pcmpistrm"]) {
+  add("sse42", op, (c) => {
+    c.reserved.add(0); c.reserved.add(2); c.reserved.add(1);
+    const a = c.xreg("raw");
+    strFill(c, c.xmm, c.xi(a) * 16);
+    let src: string;
+    if (c.r.chance(0.4)) { src = c.memOp(16, "raw", 1); strFill(c, c.mem, c.lastOff); }
+    else { src = c.xreg("raw"); strFill(c, c.xmm, c.xi(src) * 16); if (c.r.chance(0.2)) c.xmm.copyWithin(c.xi(src) * 16, c.xi(a) * 16, c.xi(a) * 16 + 16); }
+    const len = (): bigint => {
+      const v = c.r.chance(0.8) ? BigInt(c.r.range(-20, 20)) : c.r.chance(0.5) ? c.r.u64() : BigInt(c.r.pick([-(2 ** 31), 2 ** 31 - 1, -1]));
+      return BigInt.asUintN(64, c.r.chance(0.5) ? v : (c.r.u64() & ~0xffffffffn) | BigInt.asUintN(32, v));
+    };
+    c.regs[0] = len(); c.regs[2] = len();
+    const w = op.includes("estr") && c.r.chance(0.3) && c.bits === 64 ? "q" : "";
+    return `${op}${w} $${imm256()}, ${src}, ${a}`;
+  });
+}
+
 export function groups(): string[] { return [...new Set(forms.map((f) => f.group))]; }
 export function formNames(): string[] { return forms.map((f) => f.name); }
+/** The forms whose imm8 selects the operation (every value: 256 cases of one of them). */
+export const IMM8_FORMS = ["roundps", "roundpd", "roundss", "roundsd", "dpps", "dppd", "blendps", "blendpd", "pblendw",
+  "mpsadbw", "insertps", "pcmpestri", "pcmpestrm", "pcmpistri", "pcmpistrm"];
 
-/** `count` cases of every form (of the given groups). */
-export function generate(seed: number, count: number, groupFilter?: string[]): SseCase[] {
+// Text that is not valid in 32-bit mode: 64-bit registers, REX-only byte registers, XMM8-15, 64-bit forms.
+const ONLY64 = /%r\w+|%(spl|bpl|sil|dil)\b|%xmm(8|9|1\d)\b|pextrq|pinsrq|crc32q|pcmpestr[im]q|cvtsi2s[sd]q|\.byte 0x66, 0x4/;
+
+/** `count` cases of every form (of the given groups); in 32-bit mode the forms that exist there (a
+ * case whose text needs 64-bit mode is dropped, so 64-bit-only forms have none). */
+export function generate(seed: number, count: number, groupFilter?: string[], bits: 32 | 64 = 64, formFilter?: string[]): SseCase[] {
   const out: SseCase[] = [];
   for (const f of forms) {
     if (groupFilter && groupFilter.length && !groupFilter.includes(f.group)) continue;
-    const r = new Rng(seed, `sse:${f.name}`);
+    if (formFilter && !formFilter.includes(f.name)) continue;
+    const r = new Rng(seed, bits === 64 ? `sse:${f.name}` : `sse32:${f.name}`);
     for (let i = 0; i < count; i++) {
-      const c = new Ctx(r);
+      caseIndex = i;
+      const c = new Ctx(r, bits);
       const text = f.gen(c);
-      out.push({ group: f.group, form: f.name, text, regs: c.regs, flags: c.flags, mxcsr: c.mxcsr, xmm: c.xmm, mem: c.mem });
+      if (bits === 32) {
+        if (ONLY64.test(text)) continue;
+        c.regs = c.regs.map((v) => v & 0xffffffffn);
+      }
+      out.push({ bits, group: f.group, form: f.name, text, regs: c.regs, flags: c.flags, mxcsr: c.mxcsr, xmm: c.xmm, mem: c.mem });
     }
   }
   return out;

@@ -1,7 +1,8 @@
-// SSE differential runs: the cases of tests/lib/ssegen.ts are executed natively (64-bit) by
-// tests/diff/sse-native.c + a generated assembly file, and in the emulator (long mode, CPL 3,
-// CR4.OSFXSR set); final GPRs, arithmetic flags, MXCSR, XMM0-15 and the 512-byte memory region are
-// compared. Generated files go to tests/build/sse/ (git-ignored with tests/build/).
+// SSE differential runs: the cases of tests/lib/ssegen.ts are executed natively by
+// tests/diff/sse-native.c + a generated assembly file (64-bit cases in a 64-bit process, 32-bit cases
+// in a 32-bit one: the host CPU either way, never an emulator), and in the emulator (long mode or
+// 32-bit protected mode, CPL 3, CR4.OSFXSR set); final GPRs, arithmetic flags, MXCSR, XMM0-15 (32-bit:
+// EAX-EDI, XMM0-7) and the 512-byte memory region are compared. Generated files go to tests/build/sse/ (git-ignored with tests/build/).
 // (The structure follows tests/lib/diffrun.ts.)
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync, statSync, unlinkSync } from "node:fs";
@@ -18,7 +19,7 @@ const CODE = 0x400000;
 
 export interface Result { regs: bigint[]; flags: number; mxcsr: number; xmm: Uint8Array; mem: Uint8Array; status: number; exit?: string }
 export interface Mismatch { c: SseCase; index: number; diffs: string[] }
-export interface GroupStats { group: string; cases: number; passed: number; failed: number; mismatches: Mismatch[]; failedForms: Map<string, number> }
+export interface GroupStats { group: string; bits: 32 | 64; cases: number; passed: number; failed: number; mismatches: Mismatch[]; failedForms: Map<string, number> }
 
 function prune(prefix: string, keep = 3): void {
   const fs = readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }));
@@ -26,17 +27,17 @@ function prune(prefix: string, keep = 3): void {
   for (const { f } of fs.slice(keep)) unlinkSync(join(dir, f));
 }
 
-function assemble(cases: SseCase[]): Uint8Array {
+function assemble(cases: SseCase[], bits: 32 | 64): Uint8Array {
   mkdirSync(dir, { recursive: true });
-  let src = ".code64\n";
+  let src = `.code${bits}\n`;
   cases.forEach((c, i) => { src += `.org ${i * SLOT}\n${c.text}\nud2\n`; });
   const h = createHash("sha1").update(src).update(String(CODE)).digest("hex").slice(0, 12);
   const bin = join(dir, `emu-${h}.bin`);
   if (!existsSync(bin)) {
     const s = join(dir, "emu.s"), o = join(dir, "emu.o");
     writeFileSync(s, src);
-    execFileSync("as", ["--64", "-o", o, s]);
-    execFileSync("ld", ["-melf_x86_64", "-Ttext", "0x" + CODE.toString(16), "--oformat", "binary", "-e", "0", "-o", bin, o]);
+    execFileSync("as", [bits === 64 ? "--64" : "--32", "-o", o, s]);
+    execFileSync("ld", [bits === 64 ? "-melf_x86_64" : "-melf_i386", "-Ttext", "0x" + CODE.toString(16), "--oformat", "binary", "-e", "0", "-o", bin, o]);
     unlinkSync(o);
     prune("emu-");
   }
@@ -44,6 +45,29 @@ function assemble(cases: SseCase[]): Uint8Array {
 }
 
 // ---- native ----
+function nativeSource32(cases: SseCase[]): string {
+  const L: string[] = [];
+  const R = (i: number) => "%" + ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"][i];
+  L.push(".text", ".globl xw_run", ".type xw_run,@function", "xw_run:");
+  L.push("push %ebx", "push %ebp", "push %esi", "push %edi", "mov %esp, xw_saved_sp");
+  L.push(`ldmxcsr xw_in+${O_MXCSR}`);
+  for (let i = 0; i < 8; i++) L.push(`movdqu xw_in+${O_XMM + 16 * i}, %xmm${i}`);
+  L.push(`pushl xw_in+${O_FLAGS}`, "popfl");
+  for (let i = 0; i < 8; i++) if (i !== 4) L.push(`mov xw_in+${i * 8}, ${R(i)}`);
+  L.push("mov xw_in+32, %esp", "jmp *xw_target", "xw_back:");
+  for (let i = 0; i < 8; i++) L.push(`mov ${R(i)}, xw_out+${i * 8}`);
+  L.push("mov xw_saved_sp, %esp", "pushfl", `popl xw_out+${O_FLAGS}`, "cld", `stmxcsr xw_out+${O_MXCSR}`);
+  for (let i = 0; i < 8; i++) L.push(`movdqu %xmm${i}, xw_out+${O_XMM + 16 * i}`);
+  L.push("ldmxcsr xw_mxcsr_default", "fninit", "pop %edi", "pop %esi", "pop %ebp", "pop %ebx", "ret");
+  cases.forEach((c, i) => L.push(`xw_case_${i}:`, c.text, "jmp xw_back"));
+  L.push(".data", ".p2align 6", ".globl xw_in, xw_out, xw_target, xw_cases, xw_ncases",
+    `xw_in: .space ${REC}`, ".p2align 6", `xw_out: .space ${REC}`, "xw_saved_sp: .long 0", "xw_mxcsr_default: .long 0x1f80",
+    "xw_target: .long 0", "xw_cases:");
+  for (let i = 0; i < cases.length; i += 16) L.push(".long " + cases.slice(i, i + 16).map((_, j) => `xw_case_${i + j}`).join(","));
+  L.push(`xw_ncases: .long ${cases.length}`, '.section .note.GNU-stack,"",@progbits', "");
+  return L.join("\n");
+}
+
 function nativeSource(cases: SseCase[]): string {
   const L: string[] = [];
   const R = (i: number) => "%" + R64[i];
@@ -92,15 +116,15 @@ function decodeRec(buf: Uint8Array, k: number): Result {
   };
 }
 
-export function runNative(cases: SseCase[]): Result[] {
+export function runNative(cases: SseCase[], bits: 32 | 64 = 64): Result[] {
   mkdirSync(dir, { recursive: true });
-  const src = nativeSource(cases);
+  const src = bits === 64 ? nativeSource(cases) : nativeSource32(cases);
   const driver = join(process.cwd(), "tests", "diff", "sse-native.c");
   const h = createHash("sha1").update(src).update(readFileSync(driver)).digest("hex").slice(0, 12);
-  const S = join(dir, "cases.S"), exe = join(dir, `native-${h}`);
+  const S = join(dir, `cases${bits}.S`), exe = join(dir, `native-${h}`);
   if (!existsSync(exe)) {
     writeFileSync(S, src);
-    execFileSync("gcc", ["-O1", "-no-pie", "-o", exe, driver, S], { stdio: ["ignore", "inherit", "inherit"] });
+    execFileSync("gcc", [...(bits === 32 ? ["-m32"] : []), "-O1", "-no-pie", "-o", exe, driver, S], { stdio: ["ignore", "inherit", "inherit"] });
     prune("native-");
   }
   const inF = join(dir, `in-${process.pid}.bin`), outF = join(dir, `out-${process.pid}.bin`);
@@ -114,8 +138,8 @@ export function runNative(cases: SseCase[]): Result[] {
 
 // ---- emulator ----
 const FX = MM.CPU_STATE + MM.CPU_FXSAVE;
-export async function runEmulator(cases: SseCase[]): Promise<Result[]> {
-  const code = assemble(cases);
+export async function runEmulator(cases: SseCase[], bits: 32 | 64 = 64): Promise<Result[]> {
+  const code = assemble(cases, bits);
   const RAM = Math.ceil((CODE + code.length + 0x1000) / 0x100000) * 0x100000;
   const core = await Core.create({ ioIn: () => 0, ioOut: () => true });
   core.ensureMemory(MM.MACHINE_BASE + RAM);
@@ -124,7 +148,7 @@ export async function runEmulator(cases: SseCase[]): Promise<Result[]> {
   bytes.set(code, MM.MACHINE_BASE + CODE);
   const out: Result[] = [];
   cases.forEach((c, i) => {
-    core.x.cpu_reset_flat(MM.MODE_LONG64, 3);
+    core.x.cpu_reset_flat(bits === 64 ? MM.MODE_LONG64 : MM.MODE_PROT32, 3);
     core.setU64(MM.CPU_CR4, core.u64(MM.CPU_CR4) | 0x600n); // OSFXSR OSXMMEXCPT
     const b = core.bytes();
     b.set(c.mem, MM.MACHINE_BASE + REGION);
@@ -136,12 +160,12 @@ export async function runEmulator(cases: SseCase[]): Promise<Result[]> {
     core.x.cpu_state_changed();
     const exit = core.run(100_000);
     const regs: bigint[] = [];
-    for (let r = 0; r < 16; r++) regs.push(core.reg(r));
+    for (let r = 0; r < 16; r++) regs.push(bits === 64 ? core.reg(r) : r < 8 ? core.reg(r) & 0xffffffffn : 0n);
     const ok = exit === MM.EXIT_UNHANDLED && core.exitVector === 6;
     const bb = core.bytes();
     out.push({
       regs, flags: Number(core.rflags & 0xffffn), status: 0, mxcsr: core.view().getUint32(FX + 24, true),
-      xmm: bb.slice(FX + 160, FX + 416),
+      xmm: bits === 64 ? bb.slice(FX + 160, FX + 416) : Uint8Array.from([...bb.slice(FX + 160, FX + 288), ...new Uint8Array(128)]),
       exit: ok ? undefined : `exit reason ${exit}, vector ${core.exitVector}, error ${core.exitError}, rip 0x${core.rip.toString(16)} (case at 0x${(CODE + i * SLOT).toString(16)})`,
       mem: bb.slice(MM.MACHINE_BASE + REGION, MM.MACHINE_BASE + REGION + MEMSIZE),
     });
@@ -184,32 +208,57 @@ export function describe(mm: Mismatch): string {
   const c = mm.c;
   const xs = (n: number) => bytesHex(c.xmm.subarray(n * 16, n * 16 + 16));
   const used = [...new Set([...c.text.matchAll(/%xmm(\d+)/g)].map((m) => Number(m[1])))];
-  const lines = [`[${c.group}] ${c.form} #${mm.index}: \`${c.text}\``,
+  const lines = [`[${c.group} ${c.bits}-bit] ${c.form} #${mm.index}: \`${c.text}\``,
     `    in: mxcsr=${hex(c.mxcsr)} flags: ${flagStr(c.flags)} ${used.map((n) => `xmm${n}=${xs(n)}`).join(" ")}`];
   for (const d of mm.diffs) lines.push(`    ${d}`);
   return lines.join("\n");
 }
 
-export interface RunOptions { seed: number; count: number; groups?: string[]; maxMismatches?: number }
+export interface RunOptions { seed: number; count: number; groups?: string[]; maxMismatches?: number; modes?: (32 | 64)[]; forms?: string[] }
 
-/** Generate, run natively and in the emulator, compare; stats per group. */
+/** Why 32-bit processes cannot be the reference here (no gcc -m32 / multilib, or a kernel without IA-32
+ * emulation), or null. */
+let probed: string | null | undefined;
+export function native32Problem(): string | null {
+  if (probed !== undefined) return probed;
+  try {
+    mkdirSync(dir, { recursive: true });
+    const c = join(dir, "probe32.c"), exe = join(dir, "probe32");
+    writeFileSync(c, "int main(void) { return 0; }\n");
+    execFileSync("gcc", ["-m32", "-o", exe, c], { stdio: "ignore" });
+    execFileSync(exe, { stdio: "ignore" });
+    probed = null;
+  } catch (e) {
+    probed = `no 32-bit reference process on this host (gcc -m32 or IA-32 emulation): ${(e as Error).message.split("\n")[0]}`;
+  }
+  return probed;
+}
+/** Set by sseRun when the 32-bit cases were skipped: the reason. */
+export let skipped32: string | null = null;
+
+/** Generate, run natively and in the emulator, compare; stats per group and mode (64-bit, then 32-bit
+ * unless `modes` says otherwise; 32-bit skipped, with `skipped32` set, where native32Problem() says). */
 export async function sseRun(o: RunOptions): Promise<GroupStats[]> {
-  const cases = generate(o.seed, o.count, o.groups);
   const stats: GroupStats[] = [];
-  if (!cases.length) return stats;
-  const nat = runNative(cases);
-  const emu = await runEmulator(cases);
-  const by = new Map<string, GroupStats>();
-  cases.forEach((c, i) => {
-    let g = by.get(c.group);
-    if (!g) { g = { group: c.group, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map() }; by.set(c.group, g); stats.push(g); }
-    g.cases++;
-    const diffs = compare(nat[i], emu[i]);
-    if (diffs.length) {
-      g.failed++;
-      g.failedForms.set(c.form, (g.failedForms.get(c.form) ?? 0) + 1);
-      if (g.mismatches.length < (o.maxMismatches ?? 1000)) g.mismatches.push({ c, index: i, diffs });
-    } else g.passed++;
-  });
+  skipped32 = null;
+  for (const bits of o.modes ?? [64, 32]) {
+    if (bits === 32 && native32Problem()) { skipped32 = native32Problem(); continue; }
+    const cases = generate(o.seed, o.count, o.groups, bits, o.forms);
+    if (!cases.length) continue;
+    const nat = runNative(cases, bits);
+    const emu = await runEmulator(cases, bits);
+    const by = new Map<string, GroupStats>();
+    cases.forEach((c, i) => {
+      let g = by.get(c.group);
+      if (!g) { g = { group: c.group, bits, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map() }; by.set(c.group, g); stats.push(g); }
+      g.cases++;
+      const diffs = compare(nat[i], emu[i]);
+      if (diffs.length) {
+        g.failed++;
+        g.failedForms.set(c.form, (g.failedForms.get(c.form) ?? 0) + 1);
+        if (g.mismatches.length < (o.maxMismatches ?? 1000)) g.mismatches.push({ c, index: i, diffs });
+      } else g.passed++;
+    });
+  }
   return stats;
 }

@@ -317,6 +317,12 @@ add("mmx", "movq-gpr", (c) => ({ text: c.r.chance(0.5) ? `movq %rsi, ${mmx(c)}` 
 add("mmx", "movd-store", (c) => ({ text: c.r.chance(0.5) ? `movd ${mmx(c)}, %ebx` : `movd ${mmx(c)}, ${hex(REGION + 8)}` }));
 add("mmx", "movq-store", (c) => ({ text: c.r.chance(0.5) ? `movq ${mmx(c)}, ${hex(REGION + 16)}` : `movntq ${mmx(c)}, ${hex(REGION + 24)}` }));
 add("mmx", "maskmovq", (c) => { c.regs[7] = BigInt(REGION + 32 + c.r.int(64)); return { text: `maskmovq ${mmx(c)}, ${mmx(c)}` }; });
+// SSSE3 on MMX registers
+for (const op of ["pshufb", "phaddw", "phaddd", "phaddsw", "phsubw", "phsubd", "phsubsw", "pmaddubsw", "pmulhrsw",
+  "psignb", "psignw", "psignd", "pabsb", "pabsw", "pabsd"]) {
+  add("mmx", op, (c) => ({ text: `${op} ${msrc(c)}, ${mmx(c)}` }));
+}
+add("mmx", "palignr", (c) => ({ text: `palignr $${c.r.chance(0.7) ? c.r.int(18) : c.r.int(256)}, ${msrc(c)}, ${mmx(c)}` }));
 add("mmx", "emms", () => ({ text: "emms" }));
 add("mmx", "mmx-then-x87", (c) => ({ text: `paddw ${mmx(c)}, ${mmx(c)}\nfxam` }));
 
