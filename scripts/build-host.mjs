@@ -33,4 +33,7 @@ await build({
   sourcemap: "linked",
   logLevel: "warning",
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  // Every Node bundle gets the Node platform (host/node/platform.ts: the core read from
+  // build/xenwasm.wasm, disks from files); the platform-neutral library (host/index.ts) has none.
+  inject: ["host/node/platform.ts"],
 });
