@@ -2,6 +2,7 @@
 // found by pattern, so adding a file needs no change here: host/cli/*.ts, bench/*.ts, tests/**/*.ts
 // (files named *.test.ts and tests/*.ts tools), each bundled on its own (npm packages stay external).
 import { build } from "esbuild";
+import { spawnSync } from "node:child_process";
 import { readdirSync, statSync, existsSync } from "node:fs";
 import { join } from "node:path";
 
@@ -37,3 +38,17 @@ await build({
   // build/xenwasm.wasm, disks from files); the platform-neutral library (host/index.ts) has none.
   inject: ["host/node/platform.ts"],
 });
+
+// The library (package.json "exports"): host/index.ts, platform-neutral (browsers, Workers, and any
+// runtime given the core), and host/node/index.ts for Node, Bun and Deno (the core and disks from files,
+// the NAT). npm packages stay external (a page's bundler resolves them). Their types: tsc into dist/types.
+await build({
+  entryPoints: { index: "host/index.ts" }, outdir: "dist/lib", bundle: true, platform: "neutral", format: "esm",
+  target: "es2022", packages: "external", sourcemap: "linked", logLevel: "warning",
+});
+await build({
+  entryPoints: { node: "host/node/index.ts" }, outdir: "dist/lib", bundle: true, platform: "node", format: "esm",
+  target: "node20", packages: "external", sourcemap: "linked", logLevel: "warning",
+});
+const tsc = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.lib.json"], { stdio: "inherit" });
+if (tsc.status !== 0) { console.error("build-host: the library's type declarations (tsc -p tsconfig.lib.json) failed"); process.exit(1); }

@@ -14,8 +14,15 @@ import { BlkBack, DiskSpec } from "../devices/block/blkback";
 import { checkDiskShared } from "./diskshare";
 import { NetBack } from "../devices/net/netback";
 import { Bridge } from "../devices/net/bridge";
-import type { NatUplink } from "../devices/net/nat";
 import { randomMac, validateMac, normalizeMac } from "../xend/mac";
+
+/** The bridge's way out to the host's network, what XenHost and its users call of it (the user-mode
+ * NAT, devices/net/nat.ts, plugged in by the Node entry points: enableNat). */
+export interface Uplink {
+  setupVif(mac: string, v: { ip?: string; forward?: string[] }, warn: (msg: string) => void): void;
+  release(mac: string): void;
+  close(): void;
+}
 
 export const SHUTDOWN_NAMES = ["poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"];
 
@@ -53,7 +60,7 @@ export class XenHost {
   readonly bridge = new Bridge("xenbr0");
   /** The user-mode NAT on xenbr0 (devices/net/nat.ts enableNat, Node only), if the host has one: the
    * guests' way out to the host's network. */
-  nat?: NatUplink;
+  nat?: Uplink;
   /** Called when frames reach a domain from outside a run slice (the NAT's sockets): wakes a sleeping run loop. */
   onWake?: () => void;
   private kick?: () => void;

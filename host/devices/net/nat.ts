@@ -15,6 +15,7 @@
 import { createSocket, Socket as UdpSocket } from "node:dgram";
 import { connect as tcpConnect, createServer, Server, Socket } from "node:net";
 import type { Bridge, BridgeEndpoint, BridgePort, Frame } from "./bridge";
+import type { Uplink } from "../../pv/host";
 import {
   ETH_P_ARP, ETH_P_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, BROADCAST_MAC, Ipv4,
   parseIpv4, parseUdp, parseArp, arpFrame, ipv4Frames, udpSegment, inetChecksum, sum16, fold, get16, get32, put16, ipNum, ipStr, sameMac,
@@ -463,7 +464,10 @@ export { ETH_P_IP };
 
 /** Put the user-mode NAT on `host`'s xenbr0 as its uplink (once; later calls return it). Node entry
  * points only (it needs Node's sockets): the platform-neutral XenHost never imports this file. */
-export function enableNat(host: { nat?: NatUplink; bridge: Bridge; wake(): void }, o: NatOptions = {}): NatUplink {
-  host.nat ??= new NatUplink({ ...o, wake: () => host.wake() }).attach(host.bridge);
-  return host.nat;
+export function enableNat(host: { nat?: Uplink; bridge: Bridge; wake(): void }, o: NatOptions = {}): NatUplink {
+  if (host.nat instanceof NatUplink) return host.nat;
+  if (host.nat) throw new Error("the host has another uplink on xenbr0");
+  const n = new NatUplink({ ...o, wake: () => host.wake() }).attach(host.bridge);
+  host.nat = n;
+  return n;
 }
