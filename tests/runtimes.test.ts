@@ -44,7 +44,7 @@ test("the package's types: a user's program type-checks against them, and a wron
   assert.is(ok.stdout + ok.stderr, "", "tsc's report");
   assert.is(ok.status, 0);
   // The same with one mistake: the types are real (not any).
-  const dir = join(ROOT, "tests", "build", "consumer");
+  const dir = join(ROOT, "build", "consumer-check"); // (inside the package: "xenwasm" resolves to itself)
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "wrong.ts"), `import { BareMachine } from "xenwasm";\nexport const m = BareMachine.create({ jit: "fast" });\n`);
   writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "es2022", module: "esnext", moduleResolution: "bundler", strict: true, noEmit: true, lib: ["es2022", "dom"], types: [] }, files: ["wrong.ts"] }));
