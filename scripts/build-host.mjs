@@ -3,7 +3,7 @@
 // (files named *.test.ts and tests/*.ts tools), each bundled on its own (npm packages stay external).
 import { build } from "esbuild";
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync, existsSync } from "node:fs";
+import { readdirSync, statSync, existsSync, mkdirSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 
 function walk(dir, out = []) {
@@ -52,3 +52,17 @@ await build({
 });
 const tsc = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.lib.json"], { stdio: "inherit" });
 if (tsc.status !== 0) { console.error("build-host: the library's type declarations (tsc -p tsconfig.lib.json) failed"); process.exit(1); }
+
+// The web page (web/): main.js (the page: xterm.js), worker.js (the library in a Worker), their HTML and
+// CSS, the core, and the bundled guest (guests/build's if built, else guests/prebuilt's); the bare CPU
+// benchmarks too when they are built (web/mips.mjs measures them in Chromium).
+await build({
+  entryPoints: { main: "web/main.ts", worker: "web/worker.ts" }, outdir: "dist/web", bundle: true, platform: "browser",
+  format: "esm", target: "es2022", sourcemap: "linked", logLevel: "warning",
+});
+mkdirSync("dist/web/bench", { recursive: true });
+copyFileSync("web/index.html", "dist/web/index.html");
+copyFileSync("node_modules/@xterm/xterm/css/xterm.css", "dist/web/xterm.css");
+if (existsSync("build/xenwasm.wasm")) copyFileSync("build/xenwasm.wasm", "dist/web/xenwasm.wasm");
+copyFileSync(existsSync("guests/build/pv-hello-64.elf") ? "guests/build/pv-hello-64.elf" : "guests/prebuilt/pv-hello-64.elf", "dist/web/pv-hello-64.elf");
+for (const n of ["crc32", "sieve", "memcpy", "sort"]) if (existsSync(`guests/build/${n}-64.elf`)) copyFileSync(`guests/build/${n}-64.elf`, `dist/web/bench/${n}-64.elf`);
