@@ -1,7 +1,7 @@
 // A bare machine: one vCPU, flat segments, paging off (long mode with paging off is identity-mapped
 // by the core), RAM at guest-physical 0, an ELF32/ELF64 program loaded at its physical addresses.
 // Port 0xE9: console output, one byte per write. Port 0xF4: a write ends the run with that status.
-import { Core, MM } from "./core";
+import { Core, MM, type CoreSource } from "./core";
 import type { JitMode, JitStats } from "./jit/jit";
 import { parseElf, type ElfImage } from "./elf";
 
@@ -24,6 +24,8 @@ export interface BareOptions {
   jit?: JitMode;
   /** Instructions per core.run() call (default 1 000 000). */
   slice?: number;
+  /** The core's code (default: see Core.create). */
+  core?: CoreSource | Promise<CoreSource>;
 }
 
 export interface BareResult {
@@ -68,7 +70,7 @@ export class BareMachine {
     const ram = opts.ram ?? DEFAULT_RAM;
     if (!Number.isInteger(ram) || ram <= 0 || ram % MM.PAGE_SIZE !== 0) throw new Error(`RAM size ${ram} is not a positive multiple of 4 KiB`);
     if (ram > MAX_RAM) throw new Error(`RAM size ${Math.floor(ram / 2 ** 20)} MiB is too large (at most ${MAX_RAM >>> 20} MiB)`);
-    const core = await Core.create({}, opts.jit ? { mode: opts.jit } : {});
+    const core = await Core.create({}, { ...(opts.jit ? { mode: opts.jit } : {}), ...(opts.core !== undefined ? { core: opts.core } : {}) });
     const m = new BareMachine(core, ram);
     m.onOutput = opts.onOutput;
     core.setHooks({
@@ -141,7 +143,7 @@ export class BareMachine {
     const slice = opts.slice ?? 1_000_000;
     const limit = opts.maxInstructions ?? Infinity;
     const insns0 = core.u64(MM.CPU_INSNS);
-    const t0 = process.hrtime.bigint();
+    const t0 = performance.now();
     let reason: BareReason;
     let status = 0;
     let message: string | undefined;
@@ -175,10 +177,10 @@ export class BareMachine {
       }
       break;
     }
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const seconds = (performance.now() - t0) / 1e3;
     return {
       status, reason, message,
-      output: Buffer.from(this.all).toString("utf8"),
+      output: new TextDecoder().decode(Uint8Array.from(this.all)),
       instructions: Number(core.u64(MM.CPU_INSNS) - insns0),
       seconds,
     };

@@ -1,10 +1,10 @@
-// Loads the core (build/xenwasm.wasm) with the synchronous constructors (new WebAssembly.Module, then
-// new WebAssembly.Instance) and gives typed access to its
-// exports and to the vCPU state block. Numbers only cross the boundary (u64 exports arrive as BigInt).
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
+// Loads the core (build/xenwasm.wasm) and gives typed access to its exports and to the vCPU state block.
+// Numbers only cross the boundary (u64 exports arrive as BigInt). The module comes from the caller
+// (a WebAssembly.Module, its bytes, or a fetch Response: `Core.create(hooks, { core })`) or from the
+// runtime (host/platform.ts: the Node entry points read build/xenwasm.wasm), and is instantiated with
+// WebAssembly.instantiate (no synchronous compile: browsers refuse large ones on their main thread).
 import * as MM from "../assembly/memmap";
+import { platform } from "./platform";
 import { CORE_ABI_VERSION } from "../assembly/records";
 import { Jit, jitSettings, JIT_MODES, type JitMode } from "./jit/jit";
 
@@ -166,21 +166,42 @@ export interface CoreHooks {
   timeNs?(): number;
 }
 
-/** The JIT tier's settings for one core (default: XENWASM_JIT and XENWASM_JIT_THRESHOLD). */
-export interface CoreOptions { mode?: JitMode; threshold?: number }
+/** The core's code: a compiled module, the bytes of build/xenwasm.wasm, or a fetch() Response for it. */
+export type CoreSource = WebAssembly.Module | BufferSource | Response;
 
-export function wasmPath(): string {
-  // dist/<something>/file.js or host/core.ts: the repo root holds build/xenwasm.wasm.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const p = join(dir, "build", "xenwasm.wasm");
-    try { readFileSync(p, { flag: "r" }).length; return p; } catch { /* up */ }
-    dir = dirname(dir);
+/** The JIT tier's settings for one core (default: XENWASM_JIT and XENWASM_JIT_THRESHOLD), and the core's
+ * code (default: the one given to setCoreModule, else the runtime's: build/xenwasm.wasm under Node). */
+export interface CoreOptions { mode?: JitMode; threshold?: number; core?: CoreSource | Promise<CoreSource> }
+
+/** Compile a CoreSource (a Module as it is). */
+export async function compileCore(src: CoreSource | Promise<CoreSource>): Promise<WebAssembly.Module> {
+  const s = await src;
+  if (s instanceof WebAssembly.Module) return s;
+  if (typeof Response !== "undefined" && s instanceof Response) {
+    if (!s.ok) throw new Error(`the core (${s.url || "xenwasm.wasm"}): HTTP ${s.status}`);
+    // compileStreaming wants application/wasm; a static server may say otherwise: then the bytes.
+    if (typeof WebAssembly.compileStreaming === "function" && s.headers.get("content-type")?.startsWith("application/wasm")) return WebAssembly.compileStreaming(s);
+    return WebAssembly.compile(await s.arrayBuffer());
   }
-  throw new Error("build/xenwasm.wasm not found: run `npm run asbuild`");
+  return WebAssembly.compile(s as BufferSource);
 }
 
-let cachedModule: WebAssembly.Module | null = null;
+let defaultModule: Promise<WebAssembly.Module> | null = null;
+
+/** The core every Core.create without `core` uses from now on (a page: `setCoreModule(fetch(url))`). */
+export function setCoreModule(src: CoreSource | Promise<CoreSource>): Promise<WebAssembly.Module> {
+  defaultModule = compileCore(src);
+  defaultModule.catch(() => { defaultModule = null; }); // (a failed load is tried again next time)
+  return defaultModule;
+}
+
+function coreModule(): Promise<WebAssembly.Module> {
+  if (defaultModule) return defaultModule;
+  if (!platform.loadCore) {
+    return Promise.reject(new Error("no core module: pass { core } (a WebAssembly.Module, the bytes of build/xenwasm.wasm or a fetch Response) or call setCoreModule() first (under Node, Bun and Deno the package's node entry reads build/xenwasm.wasm)"));
+  }
+  return setCoreModule(platform.loadCore());
+}
 const perf: { now(): number } = globalThis.performance;
 
 export class Core {
@@ -194,12 +215,20 @@ export class Core {
     this.hooks = hooks;
   }
 
+  /** A new core (its own memory and state), instantiated asynchronously. */
   static async create(hooks: CoreHooks = {}, opts: CoreOptions = {}): Promise<Core> {
-    if (!cachedModule) cachedModule = new WebAssembly.Module(readFileSync(wasmPath()));
-    return Core.fromModule(cachedModule, hooks, opts);
+    const mod = opts.core !== undefined ? await compileCore(opts.core) : await coreModule();
+    const c = Core.imports(hooks);
+    return c.finish(mod, await WebAssembly.instantiate(mod, c.imports), opts);
   }
 
+  /** A new core from a compiled module, instantiated synchronously (where the runtime allows it). */
   static fromModule(mod: WebAssembly.Module, hooks: CoreHooks = {}, opts: CoreOptions = {}): Core {
+    const c = Core.imports(hooks);
+    return c.finish(mod, new WebAssembly.Instance(mod, c.imports), opts);
+  }
+
+  private static imports(hooks: CoreHooks): { imports: WebAssembly.Imports; finish(mod: WebAssembly.Module, inst: WebAssembly.Instance, opts: CoreOptions): Core } {
     let core: Core;
     // The core's function table: its own entries, then the JIT's compiled regions (host/jit/).
     const table = new WebAssembly.Table({ initial: 16, element: "anyfunc" });
@@ -214,14 +243,18 @@ export class Core {
       // The `performance` object is looked up once: in Node its global is a lazy getter.
       time_ns: () => (core.hooks.timeNs ? core.hooks.timeNs() : perf.now() * 1e6),
     };
-    const inst = new WebAssembly.Instance(mod, { env });
-    core = new Core(inst.exports as unknown as CoreExports, hooks);
-    checkCoreAbi(mod, core.x);
-    core.x.init();
-    const js = { ...jitSettings(), ...opts };
-    if (js.mode !== "off") core.jit = new Jit(core.x as never, table, js.mode);
-    core.x.jit_config(JIT_MODES[js.mode], js.threshold);
-    return core;
+    return {
+      imports: { env },
+      finish(mod, inst, opts) {
+        core = new Core(inst.exports as unknown as CoreExports, hooks);
+        checkCoreAbi(mod, core.x);
+        core.x.init();
+        const js = { ...jitSettings(), ...(opts.mode !== undefined ? { mode: opts.mode } : {}), ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}) };
+        if (js.mode !== "off") core.jit = new Jit(core.x as never, table, js.mode);
+        core.x.jit_config(JIT_MODES[js.mode], js.threshold);
+        return core;
+      },
+    };
   }
 
   setHooks(h: CoreHooks): void { this.hooks = h; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and guests need from Debian, once (idempotent): gcc-multilib for -m32 guests,
-# qemu-user (qemu-i386, the 32-bit reference), xz-utils and zstd (kernel payloads).
+# qemu-user (qemu-i386, the 32-bit reference), xz-utils and zstd (kernel payloads), chromium (the web
+# page's test, driven by playwright-core).
 set -euo pipefail
 need=()
 dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib)
@@ -8,6 +9,7 @@ command -v qemu-i386 >/dev/null 2>&1 || need+=(qemu-user)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
 command -v mke2fs >/dev/null 2>&1 || need+=(e2fsprogs)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${need[*]}"

@@ -6,7 +6,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
-import { Core, CoreAbiError, CORE_EXPORTS, MM, wasmPath } from "../host/core";
+import { Core, CoreAbiError, CORE_EXPORTS, MM } from "../host/core";
+import { wasmPath } from "../host/node/platform";
 import { XenHost, SHUTDOWN_NAMES } from "../host/pv/host";
 import * as R from "../assembly/records";
 import { exportSignatures } from "./lib/wasmsig";

@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { createSocket } from "node:dgram";
 import { createServer, connect, Server, Socket, AddressInfo } from "node:net";
 import { Bridge, BridgeEndpoint, Frame, macBytes, macString } from "../host/devices/net/bridge";
-import { NatUplink, NatOptions, parseNet, parseForward, natOptionsFromEnv } from "../host/devices/net/nat";
+import { NatUplink, NatOptions, parseNet, parseForward, natOptionsFromEnv, enableNat } from "../host/devices/net/nat";
 import {
   ipv4Frames, parseIpv4, parseUdp, parseArp, arpFrame, udpSegment, ipNum, ipStr, inetChecksum, put16, get16, get32, l4Valid,
   sum16, fold, setL4Checksum,
@@ -679,7 +679,7 @@ test("xend: vif ip= and forward= reach the NAT on xenbr0; a bad forward= is a co
   const { srv: probe, port: free } = await tcpServer(() => {});
   await new Promise<void>((r) => probe.close(() => r()));
   const xd = await Xend.create(64);
-  const nat = xd.host.enableNat();
+  const nat = enableNat(xd.host);
   assert.is(xd.host.bridge.host?.name, "nat");
   const cfg = parseConfig([
     `name = "natcfg"`, `kernel = "${guestPath("hello", 64)}"`, `memory = 8`,
@@ -761,7 +761,7 @@ test("Debian's Linux with xen-netfront: DHCP from the NAT, ping the gateway, DNS
     "poweroff -f",
   ]), work, [["lib/modules/xen-netfront.ko", netfrontModule(), 0o644], ["etc/udhcpc.sh", enc(script), 0o755]]);
   const host = await XenHost.create(512);
-  const nat = host.enableNat({ dns: { upstream: "", lookup: async (n) => (n === "host.test" ? [ipNum("10.0.2.2")!] : "nxdomain") } });
+  const nat = enableNat(host, { dns: { upstream: "", lookup: async (n) => (n === "host.test" ? [ipNum("10.0.2.2")!] : "nxdomain") } });
   const dom = host.createDomain("linux-net", new Uint8Array(readFileSync(linuxKernel())), {
     memoryMiB: 256, ramdisk: initrd, cmdline: "console=hvc0 quiet", vifs: [{}],
   });

@@ -8,7 +8,7 @@ import { relocationSecret } from "../xend/secret";
 import type { RelocationOptions } from "../migrate/receive";
 import { DEFAULT_RELOCATION_PORT } from "../migrate/send";
 import { Xend, prepareSocketDir } from "../xend/daemon";
-import { natOptionsFromEnv } from "../devices/net/nat";
+import { natOptionsFromEnv, enableNat } from "../devices/net/nat";
 import { checkXendEnv, stopMaxWaitSeconds } from "../xend/env";
 import { request, XendUnavailable } from "../xend/client";
 import { socketPath, xenstoreSocketPath, xendFiles } from "../xend/protocol";
@@ -73,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
       // The user-mode NAT on xenbr0 (XEND_NAT=no: none; =restrict: the host only). Guests reach the
       // host's loopback at the gateway address, but not the relocation listener.
       const nat = natOptionsFromEnv(process.env);
-      if (nat) xend.host.enableNat({ ...nat, denyHostPorts: [envPort(process.env)] });
+      if (nat) enableNat(xend.host, { ...nat, denyHostPorts: [envPort(process.env)] });
       // The secret that incoming migrations must know and that our save files are MACed with.
       try { xend.secret = relocationSecret(process.env); } catch (e) { console.error(`xend: no relocation secret (incoming migrations refused, save files unsigned): ${(e as Error).message}`); }
       await xend.listen();

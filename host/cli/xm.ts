@@ -8,7 +8,7 @@ import { parseConfig } from "../xend/config";
 import { parseElf } from "../elf";
 import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
 import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
-import { natOptionsFromEnv } from "../devices/net/nat";
+import { natOptionsFromEnv, enableNat } from "../devices/net/nat";
 import { jitSettings, type Jit } from "../jit/jit";
 import { XEND_COMMANDS, XmError } from "./xmcmds";
 import { xmManPage } from "./man";
@@ -188,10 +188,10 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
   try { nat = natOptionsFromEnv(process.env); } catch (e) { throw new CliError((e as Error).message); }
   const host = await XenHost.create(Math.max(256, mem + 64));
   // The vifs' way out: the user-mode NAT on xenbr0, as in xend (XEND_NAT=no: none).
-  if (nat && vifs.length) host.enableNat(nat);
+  if (nat && vifs.length) enableNat(host, nat);
   let dom;
   try {
-    dom = host.createDomain(name, kernel, { memoryMiB: mem, vcpus, ramdisk, cmdline, disks, vifs });
+    dom = await host.createDomainAsync(name, kernel, { memoryMiB: mem, vcpus, ramdisk, cmdline, disks, vifs });
   } catch (e) {
     throw new CliError(`${file}: ${(e as Error).message}`);
   }

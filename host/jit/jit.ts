@@ -116,7 +116,7 @@ export class Jit {
       const t1 = performance.now();
       this.install(mod, b.meta, curMode, b.bytes.length);
       this.compileMs += performance.now() - t1;
-    }, (e) => { if (this.debug) process.stderr.write(`jit: compile failed: ${(e as Error).message}\n`); }).finally(() => {
+    }, (e) => { if (this.debug) console.error(`jit: compile failed: ${(e as Error).message}`); }).finally(() => {
       this.inFlight--;
       for (const k of keys) this.pending.delete(k);
     });
@@ -154,7 +154,7 @@ export class Jit {
         this.x.jit_install(host, curMode, -1, gen, 0, 0);
         continue;
       }
-      if (this.debug) process.stderr.write(`jit: [${this.stats().steps}] region at ${lin.toString(16)} (mode ${curMode}): ${blocks.length} blocks, ${blocks.reduce((a, b) => a + b.insns.length, 0)} instructions\n`);
+      if (this.debug) console.error(`jit: [${this.stats().steps}] region at ${lin.toString(16)} (mode ${curMode}): ${blocks.length} blocks, ${blocks.reduce((a, b) => a + b.insns.length, 0)} instructions`);
       funcs.push(translate(blocks, entry, is64, "f" + funcs.length, curMode, this.chain));
       let lo = 0x1000, hi = 0;
       for (const b of blocks) for (const i of b.insns) { lo = Math.min(lo, i.off); hi = Math.max(hi, i.off + Math.max(i.len, 1)); }
@@ -180,9 +180,9 @@ export class Jit {
       if (this.x.jit_current(m.host, mode)) return; // compiled meanwhile (at once, see compile())
       const idx = this.next++;
       this.table.set(idx, inst.exports["f" + i] as WebAssembly.ExportValue as never);
-      if (this.debug) process.stderr.write(`jit: [${this.stats().steps}] install ${m.lin.toString(16)}\n`);
+      if (this.debug) console.error(`jit: [${this.stats().steps}] install ${m.lin.toString(16)}`);
       if (this.x.jit_install(m.host, mode, idx, m.gen, m.lo, m.hi)) { installed++; this.regions++; }
-      else if (this.debug) process.stderr.write(`jit: region at ${m.lin.toString(16)} refused (its page was written, or the map is full)\n`);
+      else if (this.debug) console.error(`jit: region at ${m.lin.toString(16)} refused (its page was written, or the map is full)`);
     });
     return installed;
   }

@@ -1,19 +1,28 @@
 // A private in-process Xen host: the core with its hypervisor, dom0 as this process, and the loop that
 // runs the domains, prints their console output (console_io writes and the PV console ring), sleeps
-// when every vCPU is blocked, and reports shutdowns.
-import { Core, MM } from "../core";
+// when every vCPU is blocked, and reports shutdowns. Platform-neutral (host/platform.ts): the NAT is
+// given to it by the Node entry points (devices/net/nat.ts enableNat), disks come as BlockDevices.
+import { Core, MM, type CoreSource } from "../core";
 import { parseXenElf } from "./xenelf";
 import { buildDomain, BuiltDomain, BuildOptions } from "./builder";
-import { loadKernelImage } from "./image";
+import { loadKernelImage, loadKernelImageAsync } from "./image";
+import { env, yieldToEventLoop } from "../platform";
 import { XenStore, Connection } from "../devices/xenstore/store";
 import { XsRing } from "../devices/xenstore/ring";
 import { populateDomain } from "../devices/xenstore/domain";
 import { BlkBack, DiskSpec } from "../devices/block/blkback";
-import { checkDiskShared } from "./hotplug";
+import { checkDiskShared } from "./diskshare";
 import { NetBack } from "../devices/net/netback";
 import { Bridge } from "../devices/net/bridge";
-import { NatUplink, NatOptions } from "../devices/net/nat";
 import { randomMac, validateMac, normalizeMac } from "../xend/mac";
+
+/** The bridge's way out to the host's network, what XenHost and its users call of it (the user-mode
+ * NAT, devices/net/nat.ts, plugged in by the Node entry points: enableNat). */
+export interface Uplink {
+  setupVif(mac: string, v: { ip?: string; forward?: string[] }, warn: (msg: string) => void): void;
+  release(mac: string): void;
+  close(): void;
+}
 
 export const SHUTDOWN_NAMES = ["poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"];
 
@@ -49,8 +58,9 @@ export class XenHost {
   readonly store = new XenStore();
   /** The bridge every vif is a port of (xenbr0). */
   readonly bridge = new Bridge("xenbr0");
-  /** The user-mode NAT on xenbr0 (enableNat), if the host has one: the guests' way out to the host's network. */
-  nat?: NatUplink;
+  /** The user-mode NAT on xenbr0 (devices/net/nat.ts enableNat, Node only), if the host has one: the
+   * guests' way out to the host's network. */
+  nat?: Uplink;
   /** Called when frames reach a domain from outside a run slice (the NAT's sockets): wakes a sleeping run loop. */
   onWake?: () => void;
   private kick?: () => void;
@@ -61,12 +71,13 @@ export class XenHost {
     this.store.write("/local/domain/0/domid", "0");
   }
 
-  static async create(machineMiB = 1024): Promise<XenHost> {
-    const core = await Core.create({ ioIn: () => -1, ioOut: () => false });
+  /** A host with `machineMiB` of machine memory; `core`: the core's code (default: see Core.create). */
+  static async create(machineMiB = 1024, o: { core?: CoreSource | Promise<CoreSource> } = {}): Promise<XenHost> {
+    const core = await Core.create({ ioIn: () => -1, ioOut: () => false }, o.core !== undefined ? { core: o.core } : {});
     // The host's run loop yields to the event loop between slices: compiles can go to V8's threads
     // (not with force, whose point is that code runs compiled from its first instruction).
     // (XENWASM_JIT_SYNC=1: compiles on the main thread here too, for measurements.)
-    if (core.jit && core.jit.mode === "on" && process.env.XENWASM_JIT_SYNC !== "1") core.jit.async = true;
+    if (core.jit && core.jit.mode === "on" && env("XENWASM_JIT_SYNC") !== "1") core.jit.async = true;
     if (core.x.hv_init(machineMiB) < 0) throw new Error(`hypervisor init failed (${machineMiB} MiB of machine memory)`);
     const now = Date.now();
     core.x.hv_set_wallclock(BigInt(Math.floor(now / 1000)), (now % 1000) * 1e6);
@@ -75,16 +86,16 @@ export class XenHost {
     return h;
   }
 
-  /** Put the user-mode NAT (host/devices/net/nat.ts) on xenbr0 as its uplink (once; later calls return it). */
-  enableNat(o: NatOptions = {}): NatUplink {
-    this.nat ??= new NatUplink({ ...o, wake: () => this.wake() }).attach(this.bridge);
-    return this.nat;
-  }
-
   /** Cut the idle sleep of the run loop short (runUntil's, and xend's through onWake). */
   wake(): void { this.kick?.(); this.onWake?.(); }
 
-  /** Build a domain from a kernel image (ELF or bzImage). */
+  /** Build a domain from a kernel image (ELF or bzImage: gzip, xz or zstd), decompressing without
+   * holding the event loop. */
+  async createDomainAsync(name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }): Promise<DomainHandle> {
+    return this.createDomain(name, await loadKernelImageAsync(kernel, o.memoryMiB * 1048576), o);
+  }
+
+  /** Build a domain from a kernel image (ELF, or a gzip or zstd bzImage: xz needs createDomainAsync). */
   createDomain(name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }): DomainHandle {
     const img = parseXenElf(loadKernelImage(kernel));
     const b = buildDomain(this.core, img, o);
@@ -312,7 +323,7 @@ export class XenHost {
         await new Promise<void>((res) => { const t = setTimeout(res, ms); this.kick = () => { clearTimeout(t); res(); }; });
         this.kick = undefined;
       } else if (r === MM.HVX_BUDGET) {
-        await new Promise((res) => setImmediate(res));
+        await yieldToEventLoop();
       }
     }
   }

@@ -6,8 +6,10 @@
 // = 0), the frontend answers Closing/Closed and lets go of the ring; then the backend unmaps the
 // grants, closes the image (or leaves the bridge), goes Closed, and both directories are removed
 // (which makes the guest's xenbus unregister the device).
-import { statSync, accessSync, realpathSync, constants } from "node:fs";
+import { statSync, accessSync, constants } from "node:fs";
 import type { XenHost, DomainHandle } from "./host";
+import { checkDiskShared } from "./diskshare";
+export { checkDiskShared };
 import { BlkBack, DiskSpec, XB } from "../devices/block/blkback";
 import { NetBack } from "../devices/net/netback";
 import { vdevNumber } from "../xend/config";
@@ -26,26 +28,6 @@ export function diskDevid(vdev: string): number {
   const n = vdevNumber(vdev);
   if (typeof n === "string") throw new Error(`bad virtual device ${JSON.stringify(vdev)}: ${n}`);
   return n;
-}
-
-function samePath(a: string, b: string): boolean {
-  try { return realpathSync(a) === realpathSync(b); } catch { return a === b; }
-}
-
-/**
- * Refuse `disk` for domain `domid` when its image (the same file by any path: `./` aliases and symlinks
- * resolved) is attached writable anywhere, or attached at all while `disk` is writable, as Xen's block
- * hotplug script insists. `pending` are the disks the same new domain gets before this one.
- */
-export function checkDiskShared(host: XenHost, domid: number, disk: DiskSpec, pending: DiskSpec[] = []): void {
-  const users: [string, DiskSpec][] = pending.map((p) => ["this domain", p]);
-  for (const d of host.domains.values()) for (const b of d.disks) users.push([`domain ${d.domid}`, b.disk]);
-  for (const [who, other] of users) {
-    if (!samePath(other.path, disk.path)) continue;
-    if (disk.writable || other.writable) {
-      throw new Error(`${disk.path} is already attached${other.writable ? " writable" : ""} to ${who} as ${other.vdev}${disk.writable ? "; a writable disk may be used by one domain only" : ""}`);
-    }
-  }
 }
 
 /**

@@ -1,10 +1,16 @@
 // Kernel image formats: a plain ELF, or a bzImage whose payload is a compressed ELF (gzip, xz or
 // zstd: Debian's kernel is xz). The payload is found from the setup header (setup_sects at 0x1f1,
 // payload_offset at 0x248, payload_length at 0x24c). Every decompression has a limit (xend: the
-// domain's memory, which the kernel must fit in): past it, it stops and says so. xend uses the async
-// form (zlib on the thread pool, xz/zstd as child processes), so its event loop keeps serving others.
-import { gunzipSync, gunzip } from "node:zlib";
-import { execFileSync, spawn } from "node:child_process";
+// domain's memory, which the kernel must fit in): past it, it stops and says so. The decompressors are
+// pure JavaScript and run in any runtime: fflate (gzip) and fzstd (zstd) from npm, fed a little input at
+// a time so a bomb is stopped within a few MiB of the limit, and our own xz decoder (./xz.ts: npm's
+// browser ones lack the x86 BCJ filter Linux uses), which knows each chunk's size before writing it.
+// The async form (loadKernelImageAsync, xend's) returns to the event loop between pieces, so xend
+// serves others meanwhile.
+import { Gunzip } from "fflate";
+import { Decompress as ZstdDecompress } from "fzstd";
+import { XzDecoder, XzLimit } from "./xz";
+import { platform, yieldToEventLoop } from "../platform";
 
 /** The default limit on a decompressed kernel (when no domain memory says otherwise). */
 export const KERNEL_MAX_BYTES = 1 << 30;
@@ -28,65 +34,75 @@ function payloadOf(data: Uint8Array): Payload {
   throw new Error("not a kernel image (neither ELF nor bzImage)");
 }
 
-const TOOL = { xz: ["xz", ["-dc", "--single-stream"]], zstd: ["zstd", ["-dc"]] } as const;
 const mib = (n: number) => `${Math.floor(n / 1048576)} MiB`;
 const tooBig = (kind: string, limit: number) => new Error(`bzImage payload: its ${kind} data decompresses to more than ${mib(limit)} (the limit: the domain's memory)`);
-const badData = (kind: string) => new Error(`bzImage payload: ${kind === "gzip" ? "gzip data" : kind} could not decompress it`);
-const noTool = (cmd: string) => new Error(`bzImage payload needs \`${cmd}\` to decompress (install it: scripts/setup.sh)`);
+const badData = (kind: string) => new Error(`bzImage payload: ${kind} data could not be decompressed (corrupt or truncated)`);
+
+/** Input is pushed this much at a time: one push's output is bounded (deflate expands at most ~1032:1,
+ * a zstd RLE block of 4 bytes makes 128 KiB), so the limit is checked every few MiB of output at most. */
+const GZIP_STEP = 16 << 10, ZSTD_STEP = 512;
+
+class Limited extends Error {}
+
+/** A streaming decompressor fed `step` bytes at a time, its output collected up to `limit` bytes. */
+function collector(limit: number) {
+  const chunks: Uint8Array[] = [];
+  let n = 0, ended = false;
+  return {
+    take(c: Uint8Array, final: boolean) {
+      n += c.length;
+      if (n > limit) throw new Limited();
+      if (c.length) chunks.push(c.slice());
+      if (final) ended = true;
+    },
+    get ended() { return ended; },
+    get bytes() { return n; },
+    result(): Uint8Array {
+      if (chunks.length === 1) return chunks[0];
+      const out = new Uint8Array(n);
+      let o = 0;
+      for (const c of chunks) { out.set(c, o); o += c.length; }
+      return out;
+    },
+  };
+}
+
+/** gzip, zstd or xz, piece by piece: the generator yields between pieces (where the async form returns
+ * to the event loop). */
+function* streamed(kind: "gzip" | "zstd" | "xz", payload: Uint8Array, limit: number): Generator<void, Uint8Array> {
+  if (kind === "xz") {
+    try { return yield* new XzDecoder(payload, limit).run(); } catch (e) { throw e instanceof XzLimit ? tooBig(kind, limit) : badData(kind); }
+  }
+  const out = collector(limit);
+  const d = kind === "gzip" ? new Gunzip((c, f) => out.take(c, !!f)) : new ZstdDecompress((c, f) => out.take(c, !!f));
+  const step = kind === "gzip" ? GZIP_STEP : ZSTD_STEP;
+  try {
+    for (let at = 0; at < payload.length; at += step) {
+      const end = Math.min(payload.length, at + step);
+      (d as { push(c: Uint8Array, f: boolean): void }).push(payload.subarray(at, end), end === payload.length);
+      if (((at / step) & 63) === 63) yield;
+    }
+  } catch (e) {
+    if (e instanceof Limited) throw tooBig(kind, limit);
+    throw badData(kind);
+  }
+  if (!out.ended) throw badData(kind);
+  return out.result();
+}
 
 /** The kernel's ELF (decompressed from a bzImage), at most `limit` bytes; throws a one-line Error. */
 export function loadKernelImage(data: Uint8Array, limit = KERNEL_MAX_BYTES): Uint8Array {
   const p = payloadOf(data);
   if ("elf" in p) return p.elf;
-  if (p.kind === "gzip") {
-    try { return new Uint8Array(gunzipSync(p.payload, { maxOutputLength: limit })); } catch (e) { throw isTooLarge(e) ? tooBig("gzip", limit) : badData("gzip"); }
-  }
-  const [cmd, args] = TOOL[p.kind];
-  try {
-    return new Uint8Array(execFileSync(cmd, args, { input: p.payload, maxBuffer: limit, stdio: ["pipe", "pipe", "ignore"] }));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === "ENOENT") throw noTool(cmd);
-    if (err.code === "ENOBUFS") throw tooBig(p.kind, limit);
-    throw badData(cmd);
-  }
+  const g = streamed(p.kind, p.payload, limit);
+  for (;;) { const r = g.next(); if (r.done) return r.value; }
 }
 
-/** loadKernelImage without blocking the event loop. */
+/** loadKernelImage returning to the event loop between pieces of the decompression. */
 export async function loadKernelImageAsync(data: Uint8Array, limit = KERNEL_MAX_BYTES): Promise<Uint8Array> {
   const p = payloadOf(data);
   if ("elf" in p) return p.elf;
-  if (p.kind === "gzip") {
-    return new Promise((res, rej) => gunzip(p.payload, { maxOutputLength: limit }, (e, out) => {
-      if (e) rej(isTooLarge(e) ? tooBig("gzip", limit) : badData("gzip")); else res(new Uint8Array(out));
-    }));
-  }
-  const [cmd, args] = TOOL[p.kind];
-  return capped(cmd, [...args], p.payload, limit, p.kind);
-}
-
-const isTooLarge = (e: unknown) => (e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError;
-
-/** `cmd args < input`, its output kept to `limit` bytes: past that the child is killed. */
-function capped(cmd: string, args: string[], input: Uint8Array, limit: number, kind: string): Promise<Uint8Array> {
-  return new Promise((res, rej) => {
-    const c = spawn(cmd, args, { stdio: ["pipe", "pipe", "ignore"] });
-    const chunks: Buffer[] = [];
-    let n = 0, failure: Error | undefined;
-    const fail = (e: Error) => { if (!failure) { failure = e; c.kill("SIGKILL"); } };
-    c.on("error", (e: NodeJS.ErrnoException) => fail(e.code === "ENOENT" ? noTool(cmd) : badData(cmd)));
-    c.stdin.on("error", () => { /* it exited before taking all input: its status says why */ });
-    c.stdout.on("data", (b: Buffer) => {
-      if (failure) return;
-      n += b.length;
-      if (n > limit) { fail(tooBig(kind, limit)); return; }
-      chunks.push(b);
-    });
-    c.on("close", (code) => {
-      if (failure) rej(failure);
-      else if (code !== 0) rej(badData(cmd));
-      else res(new Uint8Array(Buffer.concat(chunks, n)));
-    });
-    c.stdin.end(input);
-  });
+  await platform.beforeDecompress?.();
+  const g = streamed(p.kind, p.payload, limit);
+  for (;;) { const r = g.next(); if (r.done) return r.value; await yieldToEventLoop(); }
 }

@@ -22,7 +22,7 @@
 // and reported in `warnings` (xl warns about them too; it does not fail).
 
 import { normalizeMac, validateMac } from "./mac";
-import { parseForward } from "../devices/net/nat";
+import { parseForward } from "../devices/net/forward";
 
 export type ShutdownAction =
   | "destroy"

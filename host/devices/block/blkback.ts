@@ -6,8 +6,10 @@
 // Indirect descriptors (BLKIF_OP_INDIRECT, "feature-max-indirect-segments"): a request names up to 8
 // granted pages that hold its segment list (8 bytes each, 512 per page), so one request moves up to
 // MAX_INDIRECT_SEGMENTS pages instead of 11.
-import { openSync, readSync, writeSync, fsyncSync, fstatSync, closeSync, constants } from "node:fs";
+// The disk's bytes come from a BlockDevice (host/platform.ts): the DiskSpec's own, or the platform's
+// opener for its path (Node: a file, host/node/disk.ts).
 import type { Core } from "../../core";
+import { platform, type BlockDevice } from "../../platform";
 import type { XenStore } from "../xenstore/store";
 import { vdevNumber as libxlVdevNumber } from "../../xend/config";
 
@@ -32,7 +34,9 @@ const VDISK_READONLY = 4;
 // xenbus states
 export const XB = { Unknown: 0, Initialising: 1, InitWait: 2, Initialised: 3, Connected: 4, Closing: 5, Closed: 6 } as const;
 
-export interface DiskSpec { path: string; vdev: string; writable: boolean }
+/** A disk: its image's path (a file under Node; for a `device`, any name), its vdev, read-only or not,
+ * and optionally the storage itself (else the platform opens `path`). */
+export interface DiskSpec { path: string; vdev: string; writable: boolean; device?: BlockDevice }
 
 /** The device number of a vdev as libxl gives it (xvda -> 51712 = 202 << 8 | disk << 4, xvdb -> 51728,
  * sdb -> 8 << 8 | 16, ...: libxl__device_disk_dev_number, in ../../xend/config.ts). */
@@ -46,8 +50,10 @@ export class BlkBack {
   readonly devid: number;
   readonly feDir: string;
   readonly beDir: string;
-  private fd: number;
+  private dev: BlockDevice;
   private readonly sectors: number;
+  /** The disk's spec (path, vdev, mode: what the toolstack records; without the device). */
+  readonly disk: DiskSpec;
   private ringHandle = 0;
   private ringMa = 0;
   private hostPort = -1;
@@ -58,15 +64,14 @@ export class BlkBack {
   /** Requests that came with indirect descriptors. */
   indirectRequests = 0;
 
-  constructor(private readonly core: Core, private readonly store: XenStore, readonly domid: number, readonly disk: DiskSpec) {
-    this.devid = vdevNumber(disk.vdev);
-    // O_NONBLOCK: a FIFO must not hold the opener until a writer comes; then only a regular file or a
-    // block device is taken as a disk (a character device or FIFO has no size and no sectors).
-    const fd = openSync(disk.path, (disk.writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK | constants.O_NOCTTY);
-    const st = fstatSync(fd);
-    if (!st.isFile() && !st.isBlockDevice()) { closeSync(fd); throw new Error(`disk ${disk.path}: not a regular file or block device`); }
-    this.fd = fd;
-    this.sectors = Math.floor(st.size / 512);
+  constructor(private readonly core: Core, private readonly store: XenStore, readonly domid: number, spec: DiskSpec) {
+    this.devid = vdevNumber(spec.vdev);
+    this.disk = { path: spec.path, vdev: spec.vdev, writable: spec.writable };
+    const disk = this.disk;
+    if (spec.device) this.dev = spec.device;
+    else if (platform.openDisk) this.dev = platform.openDisk(spec.path, spec.writable);
+    else throw new Error(`disk ${spec.path}: this runtime opens no files; give the disk a BlockDevice (DiskSpec.device)`);
+    this.sectors = Math.floor(this.dev.size / 512);
     this.feDir = `/local/domain/${domid}/device/vbd/${this.devid}`;
     this.beDir = `/local/domain/0/backend/vbd/${domid}/${this.devid}`;
     const s = store;
@@ -141,9 +146,9 @@ export class BlkBack {
   }
 
   /** Everything written so far on stable storage (before a migration hands the disk over). */
-  sync(): void { try { fsyncSync(this.fd); } catch { /* a read-only or closed image */ } }
+  sync(): void { try { this.dev.flush(); } catch { /* a read-only or closed image */ } }
 
-  close(): void { this.disconnect(); try { closeSync(this.fd); } catch { /* already */ } }
+  close(): void { this.disconnect(); try { this.dev.close(); } catch { /* already */ } }
 
   private view(): DataView { return this.core.view(); }
 
@@ -215,7 +220,7 @@ export class BlkBack {
   private doRequest(op: number, segs: Segment[], sector: number, maxSegs: number): number {
     const nseg = segs.length;
     if (op === BLKIF_OP_FLUSH_DISKCACHE || (op === BLKIF_OP_WRITE_BARRIER && nseg === 0)) {
-      try { fsyncSync(this.fd); return BLKIF_RSP_OKAY; } catch { return BLKIF_RSP_ERROR; }
+      try { this.dev.flush(); return BLKIF_RSP_OKAY; } catch { return BLKIF_RSP_ERROR; }
     }
     if (op !== BLKIF_OP_READ && op !== BLKIF_OP_WRITE && op !== BLKIF_OP_WRITE_BARRIER) return BLKIF_RSP_EOPNOTSUPP;
     const write = op !== BLKIF_OP_READ;
@@ -233,8 +238,8 @@ export class BlkBack {
       const ma = x.hv_gnt_mfn(h) * 4096 + first * 512;
       try {
         const buf = this.core.bytes().subarray(ma, ma + n * 512);
-        if (write) writeSync(this.fd, buf, 0, buf.length, s * 512);
-        else readSync(this.fd, buf, 0, buf.length, s * 512);
+        if (write) this.dev.write(buf, s * 512);
+        else this.dev.read(buf, s * 512);
       } catch {
         x.hv_gnt_unmap(h);
         return BLKIF_RSP_ERROR;
@@ -242,7 +247,7 @@ export class BlkBack {
       x.hv_gnt_unmap(h);
       s += n;
     }
-    if (op === BLKIF_OP_WRITE_BARRIER) { try { fsyncSync(this.fd); } catch { return BLKIF_RSP_ERROR; } }
+    if (op === BLKIF_OP_WRITE_BARRIER) { try { this.dev.flush(); } catch { return BLKIF_RSP_ERROR; } }
     return BLKIF_RSP_OKAY;
   }
 }

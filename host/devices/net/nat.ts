@@ -15,13 +15,17 @@
 import { createSocket, Socket as UdpSocket } from "node:dgram";
 import { connect as tcpConnect, createServer, Server, Socket } from "node:net";
 import type { Bridge, BridgeEndpoint, BridgePort, Frame } from "./bridge";
+import type { Uplink } from "../../pv/host";
 import {
   ETH_P_ARP, ETH_P_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, BROADCAST_MAC, Ipv4,
   parseIpv4, parseUdp, parseArp, arpFrame, ipv4Frames, udpSegment, inetChecksum, sum16, fold, get16, get32, put16, ipNum, ipStr, sameMac,
 } from "./ip";
+import { parseForward } from "./forward";
 import { DhcpServer, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DHCPACK } from "./dhcp";
 import { DnsServer, DnsOptions, DNS_PORT } from "./dns";
 import { TcpConn, TcpHost, TcpLimits, TcpSeg, DEFAULT_TCP_LIMITS, parseTcp, tcpSegment, connKey, SYN, ACK, RST, FIN } from "./tcp";
+
+export { parseForward };
 
 export interface NatOptions {
   /** The guest network, "10.0.2.0/24" by default (prefix 8 to 29). */
@@ -53,21 +57,6 @@ export interface PortForward {
 }
 
 export interface ForwardHandle { spec: PortForward; ready: Promise<number>; close(): void }
-
-/**
- * A port forward as a vif's `forward=` gives it: "tcp:HOSTPORT:GUESTPORT" (the host's 127.0.0.1) or
- * "tcp:ADDRESS:HOSTPORT:GUESTPORT". Only TCP is forwarded.
- */
-export function parseForward(s: string): { hostAddr?: string; hostPort: number; guestPort: number } {
-  const p = s.trim().split(":");
-  const port = (x: string) => (/^\d{1,5}$/.test(x) && Number(x) >= 1 && Number(x) <= 65535 ? Number(x) : -1);
-  if (p[0] !== "tcp") throw new Error(`bad forward ${JSON.stringify(s)}: only tcp:[ADDRESS:]HOSTPORT:GUESTPORT is supported`);
-  const [addr, hp, gp] = p.length === 4 ? [p[1], p[2], p[3]] : p.length === 3 ? [undefined, p[1], p[2]] : [undefined, "", ""];
-  if (port(hp) < 0 || port(gp) < 0 || (addr !== undefined && ipNum(addr) === undefined)) {
-    throw new Error(`bad forward ${JSON.stringify(s)}: want tcp:[ADDRESS:]HOSTPORT:GUESTPORT (ports 1-65535, an IPv4 address)`);
-  }
-  return { ...(addr !== undefined ? { hostAddr: addr } : {}), hostPort: port(hp), guestPort: port(gp) };
-}
 
 /**
  * The NAT settings of xend and `xm run` from the environment: XEND_NAT=no switches the NAT off,
@@ -472,3 +461,13 @@ export class NatUplink implements BridgeEndpoint {
 function macKey(m: Uint8Array): string { return Array.from(m.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join(":"); }
 
 export { ETH_P_IP };
+
+/** Put the user-mode NAT on `host`'s xenbr0 as its uplink (once; later calls return it). Node entry
+ * points only (it needs Node's sockets): the platform-neutral XenHost never imports this file. */
+export function enableNat(host: { nat?: Uplink; bridge: Bridge; wake(): void }, o: NatOptions = {}): NatUplink {
+  if (host.nat instanceof NatUplink) return host.nat;
+  if (host.nat) throw new Error("the host has another uplink on xenbr0");
+  const n = new NatUplink({ ...o, wake: () => host.wake() }).attach(host.bridge);
+  host.nat = n;
+  return n;
+}

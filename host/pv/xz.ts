@@ -1,0 +1,346 @@
+// An xz decoder in TypeScript (pure, any runtime): the .xz container (stream header, blocks, the check),
+// LZMA2 (its chunks: uncompressed, LZMA with state/property/dictionary resets) with the LZMA decoder as
+// Igor Pavlov's LzmaSpec describes it, and the x86 BCJ filter (Linux compresses its kernel with
+// `xz --check=crc32 --x86 --lzma2`), as xz-embedded (public domain) does them. The npm registry's
+// browser xz decoders leave BCJ out. The whole output is kept (it is the kernel), so it is its own
+// dictionary; every LZMA2 chunk says its size before it is decoded, so nothing is written past `limit`.
+// Only the first stream is decoded (the kernel's decompressor does the same: XZ_SINGLE).
+
+/** Thrown for output past the caller's limit. */
+export class XzLimit extends Error {}
+/** Thrown for data that is not valid xz (or uses what this decoder lacks: another filter, a check). */
+export class XzError extends Error {}
+
+const CRC32 = new Int32Array(256);
+const CRC64_LO = new Uint32Array(256), CRC64_HI = new Uint32Array(256);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  CRC32[n] = c;
+  let lo = n, hi = 0; // poly 0xC96C5795D7870F42 (reflected ECMA-182)
+  for (let k = 0; k < 8; k++) {
+    const b = lo & 1;
+    lo = ((lo >>> 1) | (hi << 31)) >>> 0; hi = hi >>> 1;
+    if (b) { lo = (lo ^ 0xd7870f42) >>> 0; hi = (hi ^ 0xc96c5795) >>> 0; }
+  }
+  CRC64_LO[n] = lo; CRC64_HI[n] = hi;
+}
+export function crc32(b: Uint8Array, from = 0, to = b.length): number {
+  let c = -1;
+  for (let i = from; i < to; i++) c = CRC32[(c ^ b[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+function crc64(b: Uint8Array, from: number, to: number): [number, number] {
+  let lo = 0xffffffff, hi = 0xffffffff;
+  for (let i = from; i < to; i++) {
+    const t = (lo ^ b[i]) & 0xff;
+    lo = (((lo >>> 8) | (hi << 24)) ^ CRC64_LO[t]) >>> 0;
+    hi = ((hi >>> 8) ^ CRC64_HI[t]) >>> 0;
+  }
+  return [(lo ^ 0xffffffff) >>> 0, (hi ^ 0xffffffff) >>> 0];
+}
+
+const bad = (why: string) => new XzError(`xz: ${why}`);
+const le32 = (b: Uint8Array, i: number) => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
+
+// LZMA's probability model (offsets into one Uint16Array).
+const N_STATES = 12, POS_STATES_MAX = 16;
+const IS_MATCH = 0, IS_REP = IS_MATCH + N_STATES * POS_STATES_MAX, IS_REP_G0 = IS_REP + N_STATES, IS_REP_G1 = IS_REP_G0 + N_STATES,
+  IS_REP_G2 = IS_REP_G1 + N_STATES, IS_REP0_LONG = IS_REP_G2 + N_STATES, POS_SLOT = IS_REP0_LONG + N_STATES * POS_STATES_MAX,
+  SPEC_POS = POS_SLOT + 4 * 64, ALIGN = SPEC_POS + 115, LEN = ALIGN + 16, REP_LEN = LEN + 514, LITERAL = REP_LEN + 514;
+// A length coder: choice, choice2, low[16][8], mid[16][8], high[256].
+const L_CHOICE = 0, L_CHOICE2 = 1, L_LOW = 2, L_MID = L_LOW + 128, L_HIGH = L_MID + 128;
+const LITERAL_MAX = 0x300 << 4; // lc + lp <= 4 in LZMA2
+
+/** One xz stream's decoder; `run()` is a generator that yields between LZMA2 chunks (the caller may
+ * return to its event loop there) and returns the output. */
+export class XzDecoder {
+  private out: Uint8Array;
+  private pos = 0;
+  private inp: Uint8Array;
+  private ip = 0;
+  // LZMA state
+  private probs = new Uint16Array(LITERAL + LITERAL_MAX);
+  private lc = 0; private lp = 0; private pb = 0;
+  private state = 0; private rep0 = 0; private rep1 = 0; private rep2 = 0; private rep3 = 0;
+  private range = 0; private code = 0;
+  private dictStart = 0;
+
+  constructor(input: Uint8Array, private readonly limit: number) {
+    this.inp = input;
+    this.out = new Uint8Array(Math.min(limit, Math.max(1 << 20, input.length * 4)));
+  }
+
+  private byte(): number {
+    if (this.ip >= this.inp.length) throw bad("truncated data");
+    return this.inp[this.ip++];
+  }
+
+  private vli(): number {
+    let v = 0;
+    for (let i = 0; i < 9; i++) {
+      const b = this.byte();
+      v += (b & 0x7f) * 2 ** (7 * i);
+      if (!(b & 0x80)) { if (i > 0 && b === 0) throw bad("bad integer"); if (v > Number.MAX_SAFE_INTEGER) throw bad("integer too large"); return v; }
+    }
+    throw bad("bad integer");
+  }
+
+  private room(n: number): void {
+    const need = this.pos + n;
+    if (need > this.limit) throw new XzLimit();
+    if (need <= this.out.length) return;
+    const o = new Uint8Array(Math.min(this.limit, Math.max(need, this.out.length * 2)));
+    o.set(this.out.subarray(0, this.pos));
+    this.out = o;
+  }
+
+  *run(): Generator<void, Uint8Array> {
+    const b = this.inp;
+    if (b.length < 12 || b[0] !== 0xfd || b[1] !== 0x37 || b[2] !== 0x7a || b[3] !== 0x58 || b[4] !== 0x5a || b[5] !== 0) throw bad("not an xz stream");
+    if (b[6] !== 0 || (b[7] & 0xf0) !== 0 || crc32(b, 6, 8) !== le32(b, 8)) throw bad("bad stream header");
+    const check = b[7] & 0x0f;
+    const checkSize = check === 0 ? 0 : check <= 3 ? 4 : check <= 6 ? 8 : check <= 9 ? 16 : check <= 12 ? 32 : 64;
+    this.ip = 12;
+    const blocks: [number, number][] = []; // [unpadded size, uncompressed size] of each block, for the index
+    for (;;) {
+      const h0 = this.ip, o0 = this.pos;
+      const hs = this.byte();
+      if (hs === 0) break; // the index: every block is done
+      const dataEnd = yield* this.block(hs, check, checkSize);
+      blocks.push([dataEnd - h0 + checkSize, this.pos - o0]);
+    }
+    // The index (it must list those blocks) and the stream footer (its flags those of the header).
+    const i0 = this.ip - 1;
+    if (this.vli() !== blocks.length) throw bad("the index does not match the blocks");
+    for (const [u, n] of blocks) if (this.vli() !== u || this.vli() !== n) throw bad("the index does not match the blocks");
+    while ((this.ip - i0) & 3) if (this.byte() !== 0) throw bad("bad index padding");
+    if (this.ip + 16 > b.length || crc32(b, i0, this.ip) !== le32(b, this.ip)) throw bad("bad index checksum");
+    this.ip += 4;
+    const f = this.ip;
+    if (crc32(b, f + 4, f + 10) !== le32(b, f) || le32(b, f + 4) !== (f - i0) / 4 - 1 || b[f + 8] !== b[6] || b[f + 9] !== b[7] || b[f + 10] !== 0x59 || b[f + 11] !== 0x5a) throw bad("bad stream footer");
+    this.ip += 12;
+    return this.out.subarray(0, this.pos);
+  }
+
+  /** One block (its header size byte read); returns where its data (with padding) ends. */
+  private *block(hs: number, check: number, checkSize: number): Generator<void, number> {
+    const h0 = this.ip - 1, hEnd = h0 + (hs + 1) * 4;
+    if (hEnd > this.inp.length) throw bad("truncated block header");
+    if (crc32(this.inp, h0, hEnd - 4) !== le32(this.inp, hEnd - 4)) throw bad("bad block header checksum");
+    const flags = this.byte();
+    if (flags & 0x3c) throw bad("unsupported block flags");
+    if (flags & 0x40) this.vli();
+    const declared = flags & 0x80 ? this.vli() : -1;
+    let bcj = false, bcjStart = 0, dictSet = false;
+    const nf = (flags & 3) + 1;
+    for (let f = 0; f < nf; f++) {
+      const id = this.vli(), psize = this.vli();
+      if (id === 0x04 && f < nf - 1) { // x86 BCJ
+        if (psize === 4) { bcjStart = le32(this.inp, this.ip); this.ip += 4; } else if (psize !== 0) throw bad("bad BCJ properties");
+        bcj = true;
+      } else if (id === 0x21 && f === nf - 1) { // LZMA2
+        if (psize !== 1 || this.byte() > 40) throw bad("bad LZMA2 properties");
+        dictSet = true;
+      } else throw bad(`unsupported filter 0x${id.toString(16)} (x86 BCJ and LZMA2 are supported)`);
+    }
+    if (!dictSet) throw bad("a block without LZMA2");
+    if (this.ip > hEnd - 4) throw bad("bad block header");
+    this.ip = hEnd;
+    const start = this.pos;
+    yield* this.lzma2();
+    if (declared >= 0 && declared !== this.pos - start) throw bad("block size differs from its header");
+    const dataEnd = this.ip;
+    while ((this.ip - h0) & 3) if (this.byte() !== 0) throw bad("bad block padding");
+    if (bcj) bcjX86(this.out, start, this.pos, bcjStart);
+    if (this.ip + checkSize > this.inp.length) throw bad("truncated check");
+    if (check === 1 && crc32(this.out, start, this.pos) !== le32(this.inp, this.ip)) throw bad("CRC32 mismatch");
+    if (check === 4) {
+      const [lo, hi] = crc64(this.out, start, this.pos);
+      if (lo !== le32(this.inp, this.ip) || hi !== le32(this.inp, this.ip + 4)) throw bad("CRC64 mismatch");
+    }
+    this.ip += checkSize; // (SHA-256 and reserved check types are not verified)
+    return dataEnd;
+  }
+
+  private *lzma2(): Generator<void, void> {
+    let needDict = true, needProps = true;
+    for (;;) {
+      const c = this.byte();
+      if (c === 0) return;
+      if (c === 1 || c === 2) { // uncompressed chunk (1: dictionary reset)
+        if (c === 1) { this.dictStart = this.pos; needDict = false; } else if (needDict) throw bad("LZMA2 without a dictionary reset");
+        const n = ((this.byte() << 8) | this.byte()) + 1;
+        if (this.ip + n > this.inp.length) throw bad("truncated data");
+        this.room(n);
+        this.out.set(this.inp.subarray(this.ip, this.ip + n), this.pos);
+        this.pos += n; this.ip += n;
+        continue;
+      }
+      if (c < 0x80) throw bad("bad LZMA2 chunk");
+      const unpacked = ((c & 0x1f) << 16) + ((this.byte() << 8) | this.byte()) + 1;
+      const packed = ((this.byte() << 8) | this.byte()) + 1;
+      const reset = (c >> 5) & 3;
+      if (reset === 3) { this.dictStart = this.pos; needDict = false; } else if (needDict) throw bad("LZMA2 without a dictionary reset");
+      if (reset >= 2) {
+        let p = this.byte();
+        if (p >= 9 * 5 * 5) throw bad("bad LZMA properties");
+        this.lc = p % 9; p = (p / 9) | 0; this.lp = p % 5; this.pb = (p / 5) | 0;
+        if (this.lc + this.lp > 4) throw bad("bad LZMA properties");
+        needProps = false;
+      } else if (needProps) throw bad("LZMA2 without properties");
+      if (reset >= 1) this.resetState();
+      const end = this.ip + packed;
+      if (end > this.inp.length) throw bad("truncated data");
+      this.room(unpacked);
+      this.lzmaChunk(this.pos + unpacked, end);
+      this.ip = end;
+      yield;
+    }
+  }
+
+  private resetState(): void {
+    this.probs.fill(1024);
+    this.state = 0; this.rep0 = this.rep1 = this.rep2 = this.rep3 = 0;
+  }
+
+  /** Decode LZMA until the output reaches `outEnd`, reading the input up to `inEnd`. */
+  private lzmaChunk(outEnd: number, inEnd: number): void {
+    const inp = this.inp, out = this.out, probs = this.probs;
+    let ip = this.ip;
+    if (inEnd - ip < 5 || inp[ip] !== 0) throw bad("bad range coder start");
+    let range = 0xffffffff, code = ((inp[ip + 1] << 24) | (inp[ip + 2] << 16) | (inp[ip + 3] << 8) | inp[ip + 4]) >>> 0;
+    ip += 5;
+    let pos = this.pos, state = this.state, rep0 = this.rep0, rep1 = this.rep1, rep2 = this.rep2, rep3 = this.rep3;
+    const lc = this.lc, lpMask = (1 << this.lp) - 1, pbMask = (1 << this.pb) - 1, dictStart = this.dictStart;
+    const next = () => { if (ip >= inEnd) throw bad("truncated LZMA data"); return inp[ip++]; };
+    const bit = (i: number): number => {
+      const p = probs[i];
+      const bound = (range >>> 11) * p;
+      let b: number;
+      if (code < bound) { range = bound; probs[i] = p + ((2048 - p) >>> 5); b = 0; } else { range -= bound; code -= bound; probs[i] = p - (p >>> 5); b = 1; }
+      if (range < 0x1000000) { range = (range * 256) >>> 0; code = ((code * 256) + next()) >>> 0; }
+      return b;
+    };
+    const tree = (base: number, bits: number): number => { let m = 1; for (let i = 0; i < bits; i++) m = (m << 1) | bit(base + m); return m - (1 << bits); };
+    const reverse = (base: number, bits: number): number => { let m = 1, s = 0; for (let i = 0; i < bits; i++) { const b = bit(base + m); m = (m << 1) | b; s |= b << i; } return s; };
+    const direct = (bits: number): number => {
+      let r = 0;
+      for (let i = 0; i < bits; i++) {
+        range >>>= 1;
+        let b = 0;
+        if (code >= range) { code -= range; b = 1; }
+        r = ((r << 1) | b) >>> 0;
+        if (range < 0x1000000) { range = (range * 256) >>> 0; code = ((code * 256) + next()) >>> 0; }
+      }
+      return r;
+    };
+    const length = (base: number, posState: number): number => {
+      if (bit(base + L_CHOICE) === 0) return tree(base + L_LOW + (posState << 3), 3);
+      if (bit(base + L_CHOICE2) === 0) return 8 + tree(base + L_MID + (posState << 3), 3);
+      return 16 + tree(base + L_HIGH, 8);
+    };
+    while (pos < outEnd) {
+      const posState = pos & pbMask;
+      if (bit(IS_MATCH + (state << 4) + posState) === 0) {
+        const prev = pos > dictStart ? out[pos - 1] : 0;
+        const base = LITERAL + 0x300 * (((pos & lpMask) << lc) + (prev >> (8 - lc)));
+        let sym = 1;
+        if (state >= 7) {
+          if (rep0 >= pos - dictStart) throw bad("LZMA distance beyond the data");
+          let match = out[pos - rep0 - 1];
+          do {
+            const mb = (match >> 7) & 1; match <<= 1;
+            const b = bit(base + ((1 + mb) << 8) + sym);
+            sym = (sym << 1) | b;
+            if (mb !== b) break;
+          } while (sym < 0x100);
+        }
+        while (sym < 0x100) sym = (sym << 1) | bit(base + sym);
+        out[pos++] = sym - 0x100;
+        state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
+        continue;
+      }
+      let len: number;
+      if (bit(IS_REP + state) !== 0) {
+        if (pos === dictStart) throw bad("LZMA repeat with no data");
+        if (bit(IS_REP_G0 + state) === 0) {
+          if (bit(IS_REP0_LONG + (state << 4) + posState) === 0) {
+            if (rep0 >= pos - dictStart) throw bad("LZMA distance beyond the data");
+            state = state < 7 ? 9 : 11;
+            out[pos] = out[pos - rep0 - 1]; pos++;
+            continue;
+          }
+        } else {
+          let d: number;
+          if (bit(IS_REP_G1 + state) === 0) d = rep1;
+          else { if (bit(IS_REP_G2 + state) === 0) d = rep2; else { d = rep3; rep3 = rep2; } rep2 = rep1; }
+          rep1 = rep0; rep0 = d;
+        }
+        len = length(REP_LEN, posState);
+        state = state < 7 ? 8 : 11;
+      } else {
+        rep3 = rep2; rep2 = rep1; rep1 = rep0;
+        len = length(LEN, posState);
+        state = state < 7 ? 7 : 10;
+        const slot = tree(POS_SLOT + ((len < 4 ? len : 3) << 6), 6);
+        if (slot < 4) rep0 = slot;
+        else {
+          const nd = (slot >> 1) - 1;
+          let d = ((2 | (slot & 1)) << nd) >>> 0;
+          if (slot < 14) d = (d + reverse(SPEC_POS + d - slot, nd)) >>> 0;
+          else d = (d + ((direct(nd - 4) << 4) >>> 0) + reverse(ALIGN, 4)) >>> 0;
+          rep0 = d;
+        }
+        if (rep0 === 0xffffffff) throw bad("LZMA end marker inside LZMA2");
+      }
+      len += 2;
+      if (rep0 >= pos - dictStart) throw bad("LZMA distance beyond the data");
+      if (pos + len > outEnd) throw bad("LZMA match past its chunk");
+      const from = pos - rep0 - 1;
+      for (let i = 0; i < len; i++) out[pos + i] = out[from + i];
+      pos += len;
+    }
+    if (code !== 0) throw bad("LZMA chunk does not end cleanly");
+    this.pos = pos; this.state = state; this.rep0 = rep0; this.rep1 = rep1; this.rep2 = rep2; this.rep3 = rep3;
+    this.range = range; this.code = code;
+  }
+}
+
+/** The x86 BCJ filter's decoder over out[from, to) (xz-embedded's bcj_x86, over the whole block at once). */
+function bcjX86(buf: Uint8Array, from: number, to: number, startOffset: number): void {
+  const allowed = [true, true, true, false, true, false, false, false];
+  const bitNum = [0, 1, 2, 2, 3, 3, 3, 3];
+  const ms = (b: number) => b === 0 || b === 0xff;
+  const size = to - from;
+  if (size <= 4) return;
+  let prevPos = -1, prevMask = 0;
+  for (let i = 0; i < size - 4; i++) {
+    const at = from + i;
+    if ((buf[at] & 0xfe) !== 0xe8) continue;
+    const d = i - prevPos;
+    if (d > 3) prevMask = 0;
+    else {
+      prevMask = (prevMask << (d - 1)) & 7;
+      if (prevMask !== 0) {
+        const b = buf[at + 4 - bitNum[prevMask]];
+        if (!allowed[prevMask] || ms(b)) { prevPos = i; prevMask = (prevMask << 1) | 1; continue; }
+      }
+    }
+    prevPos = i;
+    if (ms(buf[at + 4])) {
+      let src = le32(buf, at + 1), dest: number;
+      for (;;) {
+        dest = (src - (startOffset + i + 5)) >>> 0;
+        if (prevMask === 0) break;
+        const j = bitNum[prevMask] * 8;
+        if (!ms((dest >>> (24 - j)) & 0xff)) break;
+        src = (dest ^ (2 ** (32 - j) - 1)) >>> 0;
+      }
+      dest &= 0x01ffffff;
+      if (dest & 0x01000000) dest |= 0xfe000000;
+      buf[at + 1] = dest & 0xff; buf[at + 2] = (dest >>> 8) & 0xff; buf[at + 3] = (dest >>> 16) & 0xff; buf[at + 4] = (dest >>> 24) & 0xff;
+      i += 4;
+    } else prevMask = (prevMask << 1) | 1;
+  }
+}

@@ -1,0 +1,148 @@
+// The platform-neutral library (host/index.ts, issue 13): bundled for the browser it imports no `node:`
+// module, and that bundle (loaded here without the Node platform: no file reading, no NAT) boots a bare
+// guest and a PV guest whose disk is a MemoryBlockDevice from a core passed in as bytes. The kernel
+// decompressors (fflate, fzstd, our xz decoder) against the real programs, with limits and bad data.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { gzipSync } from "node:zlib";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { build } from "esbuild";
+import { repoRoot } from "./lib/repo";
+import { XzDecoder } from "../host/pv/xz";
+import { loadKernelImage, loadKernelImageAsync } from "../host/pv/image";
+
+const ROOT = repoRoot();
+const OUT = join(ROOT, "tests", "build", "embed");
+const guest = (name: string) => new Uint8Array(readFileSync(join(ROOT, "guests", "build", name)));
+const wasm = () => new Uint8Array(readFileSync(join(ROOT, "build", "xenwasm.wasm")));
+type Lib = typeof import("../host/index");
+async function rejects(f: () => Promise<unknown>, re: RegExp, what = ""): Promise<void> {
+  try { await f(); } catch (e) { assert.match((e as Error).message, re, what); return; }
+  assert.unreachable(`no error ${what}`);
+}
+let lib: Lib;
+
+test("the library entry (host/index.ts) bundles for the browser with no Node built-in module", async () => {
+  mkdirSync(OUT, { recursive: true });
+  const file = join(OUT, "xenwasm.browser.js");
+  const r = await build({
+    entryPoints: [join(ROOT, "host", "index.ts")], bundle: true, platform: "browser", format: "esm", outfile: file,
+    metafile: true, logLevel: "silent", write: true,
+  }).catch((e: { errors?: { text: string }[] }) => { throw new Error((e.errors ?? []).map((x) => x.text).join("\n")); });
+  const inputs = Object.keys(r.metafile.inputs);
+  assert.ok(inputs.some((i) => i.endsWith("host/pv/host.ts")) && inputs.some((i) => i.endsWith("host/bare.ts")), inputs.join(" "));
+  const bad = inputs.filter((i) => /^node:|^\(disabled\)|host\/node\/|devices\/net\/nat\.ts|xend\/daemon/.test(i));
+  assert.equal(bad, [], "no Node module, NAT or xend in the library");
+  for (const o of Object.values(r.metafile.outputs)) assert.equal(o.imports.filter((i) => i.external), [], "nothing left external");
+  const text = readFileSync(file, "utf8");
+  assert.not.match(text, /\bfrom\s*["']node:|\brequire\(\s*["'](node:)?(fs|net|dgram|dns|child_process|zlib|os|path|crypto)["']\)/);
+  lib = (await import(pathToFileURL(file).href)) as Lib;
+});
+
+test("without a core or a disk opener the neutral library says what to pass", async () => {
+  await rejects(() => lib.BareMachine.create(), /no core module: pass \{ core \}/);
+  const host = await lib.XenHost.create(64, { core: wasm() });
+  assert.throws(() => host.createDomain("d", guest("pv-hello-64.elf"), { memoryMiB: 8, disks: [{ path: "a.img", vdev: "xvda", writable: false }] }),
+    /disk a\.img: this runtime opens no files; give the disk a BlockDevice/);
+  assert.is(host.domains.size, 0, "nothing left of the refused domain");
+});
+
+test("the browser bundle runs a bare guest from a core given as bytes", async () => {
+  const r = await lib.runBare(guest("hello-64.elf"), { core: wasm() });
+  assert.is(r.reason, "exit", r.message);
+  assert.ok(r.output.startsWith("Hello from a xenwasm guest\n"), r.output);
+  assert.match(r.output, "fib(40) = 102334155\n");
+  assert.ok(r.seconds > 0 && r.instructions > 1000);
+});
+
+test("the browser bundle runs a PV guest whose disk is a MemoryBlockDevice (reads, writes, bad requests)", async () => {
+  lib.setCoreModule(WebAssembly.compile(wasm()));
+  const host = await lib.XenHost.create(256);
+  const bytes = new Uint8Array(1 << 20);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i >> 9) & 0xff; // each sector holds its number
+  const dev = new lib.MemoryBlockDevice(bytes);
+  const dom = host.createDomain("blk", guest("pv-blk-64.elf"), { memoryMiB: 16, disks: [{ path: "mem:blk", vdev: "xvda", writable: true, device: dev }] });
+  let out = "";
+  dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
+  const t0 = Date.now();
+  await host.runUntil(() => host.state(dom.domid) !== lib.DS_RUNNING || Date.now() - t0 > 60000);
+  assert.equal(out.split("\n").filter((l) => l.startsWith("FAIL")), [], out);
+  assert.match(out, "blk: PASSED", out);
+  for (let k = 0; k < 16; k++) assert.ok(bytes.subarray((64 + k) * 512, (65 + k) * 512).every((b) => b === 200 + k), `the write reached sector ${64 + k}`);
+  assert.equal(host.domains.get(dom.domid)?.disks[0].disk, { path: "mem:blk", vdev: "xvda", writable: true }, "the recorded spec has no device");
+});
+
+// ---- the decompressors ----
+function bzImage(payload: Uint8Array): Uint8Array {
+  const off = 5 * 512, img = new Uint8Array(off + payload.length), dv = new DataView(img.buffer);
+  img[0x1f1] = 4;
+  img.set([0x48, 0x64, 0x72, 0x53], 0x202);
+  dv.setUint32(0x24c, payload.length, true);
+  img.set(payload, off);
+  return img;
+}
+const sample = () => {
+  // Code-like data (x86 calls for BCJ) and text: the guests and this test's own bundle.
+  const parts = [guest("pv-hello-64.elf"), guest("hello-32.elf"), new Uint8Array(readFileSync(join(ROOT, "dist", "tests", "embed.test.js")))];
+  const n = parts.reduce((a, p) => a + p.length, 0), b = new Uint8Array(n * 4);
+  let o = 0;
+  for (let r = 0; r < 4; r++) for (const p of parts) { b.set(p, o); o += p.length; }
+  return b;
+};
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+const unxz = (c: Uint8Array, limit = 1 << 30) => { const g = new XzDecoder(c, limit).run(); for (;;) { const r = g.next(); if (r.done) return r.value; } };
+
+test("xz: the decoder matches xz(1) (checks none/crc32/crc64/sha256, x86 BCJ, several blocks, uncompressed chunks)", () => {
+  const data = sample();
+  const random = new Uint8Array(300000);
+  globalThis.crypto.getRandomValues(random.subarray(0, 65536));
+  for (let i = 65536; i < random.length; i += 65536) random.set(random.subarray(0, Math.min(65536, random.length - i)), i); // (incompressible, then repeats)
+  for (const [args, input] of [
+    [["--check=crc32", "--x86", "--lzma2=dict=1MiB"], data], [["--check=crc64"], data], [["--check=none", "-1"], data],
+    [["--check=sha256", "-9e"], data], [["--block-size=65536", "--check=crc32"], data], [["--check=crc32"], random], [["--check=crc32"], new Uint8Array(0)],
+  ] as [string[], Uint8Array][]) {
+    const c = new Uint8Array(execFileSync("xz", ["-c", ...args], { input, maxBuffer: 64 << 20 }));
+    assert.ok(same(unxz(c), input), `xz ${args.join(" ")}`);
+  }
+});
+
+test("xz: a limit stops the output before it is written; corrupt, truncated and foreign data are refused", () => {
+  const zeros = new Uint8Array(64 << 20);
+  const bomb = new Uint8Array(execFileSync("xz", ["-c"], { input: zeros, maxBuffer: 64 << 20 }));
+  assert.throws(() => unxz(bomb, 16 << 20), (e: Error) => e.constructor.name === "XzLimit");
+  const data = sample();
+  const c = new Uint8Array(execFileSync("xz", ["-c", "--check=crc32"], { input: data, maxBuffer: 64 << 20 }));
+  for (let i = 0; i <= 60; i++) {
+    const bad = c.slice();
+    const at = i < 40 ? Math.floor(c.length * (i / 40)) : c.length - 1 - (i - 40); // (the index and footer too)
+    bad[at] ^= 1 << (i & 7);
+    let r: Uint8Array | undefined;
+    try { r = unxz(bad); } catch (e) { assert.match((e as Error).message, /^xz: /); continue; }
+    assert.unreachable(`a flipped bit at ${at} was accepted (${r.length} bytes)`);
+  }
+  for (const n of [0, 6, 12, 13, 40, c.length >> 1, c.length - 13]) assert.throws(() => unxz(c.subarray(0, n)), /^xz: /, `truncated to ${n}`);
+  const lzma = new Uint8Array(execFileSync("xz", ["-c", "--format=lzma"], { input: data.subarray(0, 1000) }));
+  assert.throws(() => unxz(lzma), /not an xz stream/);
+  const delta = new Uint8Array(execFileSync("xz", ["-c", "--delta=dist=4", "--lzma2"], { input: data.subarray(0, 1000) }));
+  assert.throws(() => unxz(delta), /unsupported filter 0x3/);
+});
+
+test("bzImage payloads (gzip, xz, zstd): sync and async decompression, limits, bad data", async () => {
+  const elf = guest("pv-hello-64.elf");
+  for (const [kind, p] of [
+    ["gzip", gzipSync(elf)], ["xz", execFileSync("xz", ["-c", "--x86", "--lzma2"], { input: elf })], ["zstd", execFileSync("zstd", ["-c", "-q"], { input: elf })],
+  ] as const) {
+    const img = bzImage(new Uint8Array(p));
+    assert.ok(same(loadKernelImage(img), elf), `${kind} sync`);
+    assert.ok(same(await loadKernelImageAsync(img), elf), `${kind} async`);
+    assert.throws(() => loadKernelImage(img, elf.length - 1), new RegExp(`its ${kind} data decompresses to more than`));
+    await rejects(() => loadKernelImageAsync(img, elf.length - 1), new RegExp(`its ${kind} data decompresses to more than`));
+    const cut = bzImage(new Uint8Array(p).subarray(0, p.length - 20));
+    assert.throws(() => loadKernelImage(cut), new RegExp(`${kind} data could not be decompressed`), `${kind} truncated`);
+  }
+});
+
+test.run();
