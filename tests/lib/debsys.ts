@@ -3,7 +3,7 @@
 // ~/.cache/xenwasm) under a name that follows the script's contents, so a changed script builds anew.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, copyFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, copyFileSync, rmSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE } from "./debian";
 import { repoRoot } from "./repo";
@@ -32,7 +32,11 @@ export function debianSystem(): DebianSystem {
   const dir = join(CACHE, `debian-system-${key}`);
   const done = join(dir, "build.txt");
   const built = !existsSync(done);
-  if (built) execFileSync("bash", [script, dir], { stdio: ["ignore", "inherit", "inherit"], timeout: 3600_000 });
+  if (built) {
+    execFileSync("bash", [script, dir], { stdio: ["ignore", "inherit", "inherit"], timeout: 3600_000 });
+    // Images of earlier versions of the script go (each is ~450 MiB).
+    for (const n of readdirSync(CACHE)) if (n.startsWith("debian-system-") && n !== `debian-system-${key}`) rmSync(join(CACHE, n), { recursive: true, force: true });
+  }
   const info: Record<string, string> = {};
   for (const l of readFileSync(done, "utf8").split("\n")) { const i = l.indexOf(" "); if (i > 0) info[l.slice(0, i)] = l.slice(i + 1); }
   return { dir, kernel: join(dir, "vmlinuz"), initrd: join(dir, "initrd.gz"), rootfs: join(dir, "rootfs.img"), info, built };
