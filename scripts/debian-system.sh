@@ -86,6 +86,7 @@ printf 'LABEL=debian-root\t/\text4\tdefaults,errors=remount-ro\t0\t1\n' > "$r/et
 ln -sf /proc/mounts "$r/etc/mtab"
 printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' > "$r/etc/network/interfaces"
 echo 'LANG=C.UTF-8' > "$r/etc/default/locale"
+echo 'HALT=poweroff' > "$r/etc/default/halt"   # `halt` powers off too (QEMU exits; Xen's domain ends)
 chroot "$r" passwd -d root >/dev/null
 # One getty, on the console the kernel has: hvc0 (Xen) or ttyS0 (QEMU); no VTs.
 cat > "$r/usr/local/sbin/console-getty" <<'EOF'
