@@ -2,7 +2,7 @@
 // cached) under `xm run` and, when qemu-system-x86_64 is installed, the same image, kernel and
 // initramfs under QEMU TCG (virtio disk and NIC, user networking with the same port forwards).
 //
-//   node dist/bench/apps.js [--json] [--no-qemu] [--seconds N]
+//   node dist/bench/apps.js [--json] [--no-qemu] [--no-xenwasm] [--seconds N]
 //
 // Each system boots from a fresh copy of the image: boot_to_login_s is the wall time from starting
 // the process (`node bin/xm.js run CFG` or qemu) to "login:" on its console (cpu_s: the CPU time the
@@ -128,7 +128,7 @@ async function main(): Promise<number> {
   if (!qemu && !argv.includes("--no-qemu")) notes.push(QEMU_MISSING);
   if (!pgTool("pgbench")) notes.push("no pgbench on the host (Debian's postgresql package has it): pgbench figures are null");
   const cpu = cpuModel();
-  console.log(`CPU: ${cpu}; image ${sys.dir} (${sys.info.rootfs_image_mib} MiB); QEMU: ${qemu ?? "absent"}; xenwasm JIT setting: ${jitSetting()}; load average ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  console.log(`CPU: ${cpu}; image ${sys.dir} (${sys.info.rootfs_image_mib}); QEMU: ${qemu ?? "absent"}; xenwasm JIT setting: ${jitSetting()}; load average ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   const work = join(tmpdir(), `xenwasm-apps-${process.pid}`);
   mkdirSync(work, { recursive: true });
   const res: Record<string, Result | null> = { xen: null, qemu: null };
@@ -149,7 +149,7 @@ async function main(): Promise<number> {
       "-drive", `file=${img},if=virtio,format=raw`,
       "-netdev", `user,id=n0,hostfwd=tcp:127.0.0.1:${h}-:80,hostfwd=tcp:127.0.0.1:${p}-:5432`, "-device", "virtio-net-pci,netdev=n0",
     ], { stdio: ["pipe", "pipe", "pipe"] });
-    const runs: [string, string, typeof xmStart][] = [["xen", "xenwasm (xm run)", xmStart]];
+    const runs: [string, string, typeof xmStart][] = argv.includes("--no-xenwasm") ? [] : [["xen", "xenwasm (xm run)", xmStart]];
     if (qemu) runs.push(["qemu", "QEMU TCG", qemuStart]);
     for (const [key, label, start] of runs) {
       try {

@@ -43,7 +43,7 @@ mkdir -p "$ir/bin" "$ir/proc" "$ir/sys" "$ir/dev" "$ir/newroot" "$ir/lib/modules
 cp x-busybox-static/bin/busybox "$ir/bin/busybox"
 # Load order = dependency order (the kernel package has no modules.dep before depmod).
 xen="lib/crc16 crypto/crc32c_generic fs/mbcache fs/jbd2/jbd2 fs/ext4/ext4 drivers/block/xen-blkfront drivers/net/xen-netfront"
-virtio="drivers/virtio/virtio drivers/virtio/virtio_ring drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci drivers/block/virtio_blk net/core/failover drivers/net/net_failover drivers/net/virtio_net"
+virtio="drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci drivers/block/virtio_blk net/core/failover drivers/net/net_failover drivers/net/virtio_net"
 for m in $xen $virtio; do
   [ -e "$mods/$m.ko" ] || { echo "debian-system: $kpkg has no $m.ko" >&2; exit 1; }
   cp "$mods/$m.ko" "$ir/lib/modules/"
