@@ -317,8 +317,13 @@ test("netback: the xenbus handshake (InitWait, the frontend's keys, Connected), 
   assert.is(t.core.live.size, 2, "both rings mapped");
   t.xs.write(`${t.fe}/state`, String(XB.Closing));
   t.nb.poll();
-  assert.is(r("state"), String(XB.Closed));
+  assert.is(r("state"), String(XB.Closing), "Closing answered with Closing, as Linux's netback (a frontend at shutdown waits for it)");
   assert.is(t.core.live.size, 0, "rings unmapped");
+  t.nb.poll();
+  assert.is(r("state"), String(XB.Closing), "and it stays there while the frontend is Closing");
+  t.xs.write(`${t.fe}/state`, String(XB.Closed));
+  t.nb.poll();
+  assert.is(r("state"), String(XB.Closed));
   t.xs.write(`${t.fe}/state`, String(XB.Initialising));
   t.nb.poll();
   assert.is(r("state"), String(XB.InitWait));

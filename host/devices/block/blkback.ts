@@ -1,5 +1,5 @@
 // The PV block backend (io/blkif.h): one virtual disk of a guest, backed by a raw image file. The
-// xenbus handshake goes through xenstore (backend: InitWait → Connected → Closed, following the
+// xenbus handshake goes through xenstore (backend: InitWait → Connected → Closing → Closed, following the
 // frontend), requests come through the shared ring (grant-mapped), data moves through the granted
 // frames of each request's segments. Reads, writes, flush and barrier (both fsync before completing);
 // a read-only disk refuses writes. Both request layouts are understood: "x86_64-abi" and "x86_32-abi".
@@ -107,7 +107,10 @@ export class BlkBack {
   poll(): boolean {
     const fe = this.feState();
     if (!this.connected && (fe === XB.Initialised || fe === XB.Connected)) this.connect();
-    else if (this.connected && (fe === XB.Closing || fe === XB.Closed)) { this.disconnect(); this.setState(XB.Closed); return true; }
+    // As Linux's blkback: the frontend's Closing is answered with Closing (a frontend shutting down,
+    // e.g. Linux's xenbus_frontend_dev_shutdown at poweroff, waits for exactly that), its Closed with Closed.
+    else if (this.connected && (fe === XB.Closing || fe === XB.Closed)) { this.disconnect(); this.setState(fe); return true; }
+    else if (!this.connected && fe === XB.Closed && this.store.readString(`${this.beDir}/state`) === String(XB.Closing)) this.setState(XB.Closed);
     else if (!this.connected && fe === XB.Initialising && this.store.readString(`${this.beDir}/state`) === String(XB.Closed)) this.setState(XB.InitWait);
     if (!this.connected) return false;
     const pending = this.core.x.hv_evtchn_take(this.hostPort) === 1;

@@ -143,8 +143,10 @@ export class NetBack {
     if (!this.port.attached) return false;
     const fe = this.feState();
     if (!this.connected && !this.failed && (fe === XB.Initialised || fe === XB.Connected)) this.connect();
-    else if (this.connected && (fe === XB.Closing || fe === XB.Closed)) { this.disconnect(); this.setState(XB.Closed); return true; }
-    else if (!this.connected && (fe === XB.Closing || fe === XB.Closed) && this.beState() === XB.Closing) this.setState(XB.Closed);
+    // As Linux's netback: the frontend's Closing is answered with Closing (a frontend shutting down,
+    // e.g. Linux's xenbus_frontend_dev_shutdown at poweroff, waits for exactly that), its Closed with Closed.
+    else if (this.connected && (fe === XB.Closing || fe === XB.Closed)) { this.disconnect(); this.setState(fe); return true; }
+    else if (!this.connected && fe === XB.Closed && this.beState() === XB.Closing) this.setState(XB.Closed);
     else if (!this.connected && (fe === XB.Initialising || fe === XB.Unknown) && this.beState() === XB.Closed) {
       this.failed = false; this.fault = undefined; this.setState(XB.InitWait); // the frontend starts over
     }
