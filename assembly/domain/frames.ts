@@ -69,6 +69,8 @@ export function framesInit(machineBytes: u32): void {
 export function framesFree(): u32 { return freeCount + (maxMfn - hwm); }
 export function framesTotal(): u32 { return maxMfn - FIRST_MFN; }
 export function framesHighWater(): u32 { return hwm; }
+// One past the last frame this machine may ever hand out (Xen's max_page).
+export function framesTop(): u32 { return maxMfn; }
 
 // Make sure linear memory covers frame `mfn`; false if memory cannot grow.
 function ensureMapped(mfn: u32): bool {
