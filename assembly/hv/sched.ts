@@ -5,7 +5,7 @@
 import {
   CPU_STATE, CPU_INSNS, CPU_EXIT_VECTOR, CPU_EXIT_ERROR, CPU_EXIT_INFO, CPU_EXIT_KIND, MAX_DOMAINS,
   EXIT_BUDGET, EXIT_SYSCALL, EXIT_SYSENTER, EXIT_INTERCEPT, EXIT_UNHANDLED, EXIT_TRIPLE_FAULT, EXIT_HLT,
-  EXIT_HOST, HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE, HVX_EVENT, EVENT_EXCEPTION, EVENT_INT, EVENT_INT3, EVENT_INTO, EVENT_INT1, EVENT_TRAP,
+  EXIT_HOST, HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE, EVENT_EXCEPTION, EVENT_INT, EVENT_INT3, EVENT_INTO, EVENT_INT1, EVENT_TRAP,
 } from "../memmap";
 import { run as cpuRun } from "../cpu/run";
 import { cpl, rip, setRip, segSel, F_DF } from "../cpu/state";
@@ -192,25 +192,8 @@ function maybeUpcall(): void {
   else bounce32(cb, load<u16>(v + V_CB_EVENT_CS) as u32, -1, true);
 }
 
-// A run that a domain cut short for the host (an event to dom0, console output) hands the host's
-// turn to it: the host time until the next run is charged to that domain (at most HOST_CHARGE_MAX),
-// as CPU it used. Without it, a guest that notifies dom0 in a loop made the host serve it after every
-// send at no cost to its share, and the other domains' share of the wall clock shrank to what the
-// host's rounds left over.
-const HOST_CHARGE_MAX: u64 = 2000000;
-let hostTurnDom: i32 = -1;
-let hostTurnAt: u64 = 0;
-
 export function hvRun(budget: i32): i32 {
   hostExit = -1;
-  if (hostTurnDom >= 0) {
-    const t = hostTimeNs() as u64;
-    let ns = t > hostTurnAt ? t - hostTurnAt : 0;
-    if (ns > HOST_CHARGE_MAX) ns = HOST_CHARGE_MAX;
-    const hd = hostTurnDom as u32;
-    if (hd < domTop && domU32(hd, D_STATE) == DS_RUNNING) charge(hd, ns);
-    hostTurnDom = -1;
-  }
   // The host may have changed guest memory or page tables since the last run: no bank is trusted;
   // nor the timer scan (domains created, restored or given a new time offset).
   tlbFlushAll();
@@ -272,7 +255,6 @@ export function hvRun(budget: i32): i32 {
     const spent = clock - t0;
     setDomU64(d, D_CPU_NS, domU64(d, D_CPU_NS) + spent);
     charge(d, spent);
-    if (hostExit == HVX_EVENT || hostExit == HVX_OUTPUT) { hostTurnDom = d as i32; hostTurnAt = clock; }
   }
   return hostExit >= 0 ? hostExit : HVX_BUDGET;
 }
