@@ -211,6 +211,10 @@ export const MAX_VCPUS = 1024;
 export const EVTCHN_TABLE = 0x3400000; // per domain: EVTCHN_PORTS ports of 8 bytes (assembly/event/)
 export const EVTCHN_PORTS = 1024;
 export const EVTCHN_DOM_SIZE = 0x2000;
+// Dom0 (the host) holds two ports per domain (console and xenstore) and its backends' ports: its
+// table is its own, DOM0_EVTCHN_PORTS ports (all that its 2-level shared_info's 4096 bits can say).
+export const DOM0_EVTCHN = 0x3c30000; // DOM0_EVTCHN_PORTS ports of 8 bytes: 32 KiB
+export const DOM0_EVTCHN_PORTS = 4096;
 // Log-dirty (live migration, mmu/logdirty.ts): one bit per machine frame number for all 4 GiB (1M
 // frames: 128 KiB), then one byte per domain (1 = log-dirty on).
 export const LOGDIRTY_BITMAP = 0x3c00000;

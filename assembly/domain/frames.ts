@@ -60,15 +60,24 @@ function countFrame(dom: u32, sign: i64): void {
 // Is `mfn` a guest frame that exists (handed out at least once and below the machine's end)?
 @inline export function mfnValid(mfn: u64): bool { return mfn >= (FIRST_MFN as u64) && mfn < (hwm as u64); }
 
+// The core's host addresses are i32 with negative values meaning "fault" (mmu/tlb.ts: tlbFill,
+// fetchHost, xlate, ...): a frame at or above 2 GiB of linear memory would read as a fault on every
+// access (guests given one hung: bench:density past ~630 domains of 3 MiB). No frame is handed out
+// there: machine memory ends at 2 GiB whatever the host asked for.
+export const FRAMES_LIMIT: u32 = 0x80000; // mfn of the first byte at 2 GiB
+
 // Set the size of machine memory (bytes of guest frames above MACHINE_BASE). Only grows.
 export function framesInit(machineBytes: u32): void {
-  const top = FIRST_MFN + (machineBytes >>> 12);
+  let top = FIRST_MFN + (machineBytes >>> 12);
+  if (top > FRAMES_LIMIT) top = FRAMES_LIMIT;
   if (top > maxMfn) maxMfn = top;
 }
 
 export function framesFree(): u32 { return freeCount + (maxMfn - hwm); }
 export function framesTotal(): u32 { return maxMfn - FIRST_MFN; }
 export function framesHighWater(): u32 { return hwm; }
+// One past the last frame this machine may ever hand out (Xen's max_page).
+export function framesTop(): u32 { return maxMfn; }
 
 // Make sure linear memory covers frame `mfn`; false if memory cannot grow.
 function ensureMapped(mfn: u32): bool {

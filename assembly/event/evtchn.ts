@@ -12,7 +12,7 @@ import { requestHostExit } from "../hv/sched";
 import { virqKind, VIRQ_KIND_VCPU, VIRQ_KIND_GLOBAL, globalVirqHandler } from "../hv/virq";
 import { logStr, logNum, logHex } from "../hv/lifecycle";
 import {
-  domExists, domU32, setDomU32, domIs64, evtchnBase, vcpu, D_SHARED_INFO, D_NR_VCPUS, D_VCPU0, D_STATE, DS_RUNNING,
+  domExists, domU32, setDomU32, domIs64, evtchnBase, evtchnPorts, vcpu, D_SHARED_INFO, D_NR_VCPUS, D_VCPU0, D_STATE, DS_RUNNING,
   V_VCPU_INFO, V_FLAGS, VF_BLOCKED, VF_POLLING, V_VIRQ_PORT, D_EVTCHN_FIFO, D_FIFO_ARRAY, V_FIFO_CB, V_FIFO_TAIL,
 } from "../domain/domain";
 import { mfnValid, frameOwner } from "../domain/frames";
@@ -44,11 +44,12 @@ function setPort(d: u32, p: u32, state: u32, vc: u32, rdom: u32, rport: u32): vo
 }
 
 // Ports a domain can use: 1024 with 64-bit guests' 2-level ABI would allow 4096; we keep 1024 for
-// both widths (32 x 32 bits).
-@inline export function portValid(p: u32): bool { return p > 0 && p < (EVTCHN_PORTS as u32); }
+// both widths (32 x 32 bits). Dom0 (the host) has 4096 (domain.ts: evtchnPorts).
+@inline export function portValid(d: u32, p: u32): bool { return p > 0 && p < evtchnPorts(d); }
 
 function allocPort(d: u32): i32 {
-  for (let p: u32 = 1; p < (EVTCHN_PORTS as u32); p++) if (portState(d, p) == ECS_FREE) {
+  const n = evtchnPorts(d);
+  for (let p: u32 = 1; p < n; p++) if (portState(d, p) == ECS_FREE) {
     // As Xen's evtchn_fifo_init: a new port has the default priority (its last queue stays).
     const a = port(d, p) + 6;
     store<u8>(a, ((load<u8>(a) & 0xf0) | FIFO_PRIORITY_DEFAULT) as u8);
@@ -135,7 +136,7 @@ export function allocUnbound(d: u32, remote: u32): i32 {
 export function bindInterdomain(d: u32, remote: u32, rport: u32): i32 {
   if (remote == DOMID_SELF) remote = d;
   if (!domExists(remote)) return -ESRCH;
-  if (!portValid(rport)) return -EINVAL;
+  if (!portValid(remote, rport)) return -EINVAL;
   if (portState(remote, rport) != ECS_UNBOUND || portRemoteDom(remote, rport) != d) return -EINVAL;
   const p = allocPort(d);
   if (p < 0) return p;
@@ -173,7 +174,7 @@ export function bindIpi(d: u32, vc: u32): i32 {
 }
 
 export function close(d: u32, p: u32): i32 {
-  if (!portValid(p)) return -EINVAL;
+  if (!portValid(d, p)) return -EINVAL;
   const st = portState(d, p);
   switch (st) {
     case ECS_FREE: case ECS_RESERVED: return -EINVAL;
@@ -203,7 +204,7 @@ export function close(d: u32, p: u32): i32 {
 }
 
 export function send(d: u32, p: u32): i32 {
-  if (!portValid(p)) return -EINVAL;
+  if (!portValid(d, p)) return -EINVAL;
   switch (portState(d, p)) {
     case ECS_INTERDOMAIN: {
       const rd = portRemoteDom(d, p);
@@ -218,7 +219,7 @@ export function send(d: u32, p: u32): i32 {
 }
 
 export function unmask(d: u32, p: u32): i32 {
-  if (!portValid(p)) return -EINVAL;
+  if (!portValid(d, p)) return -EINVAL;
   if (fifoOn(d)) {
     // Xen's evtchn_fifo_unmask: clear MASKED, and link the event if it is pending.
     const w = word(d, p);
@@ -234,7 +235,7 @@ export function unmask(d: u32, p: u32): i32 {
 }
 
 export function bindVcpu(d: u32, p: u32, vc: u32): i32 {
-  if (!portValid(p)) return -EINVAL;
+  if (!portValid(d, p)) return -EINVAL;
   if (vc >= domU32(d, D_NR_VCPUS)) return -ENOENT;
   const st = portState(d, p);
   // A VIRQ port may move only when its VIRQ is not per-vCPU (Xen's evtchn_bind_vcpu).
@@ -247,7 +248,7 @@ export function bindVcpu(d: u32, p: u32, vc: u32): i32 {
 // EVTCHNOP_status fields: status (EVTCHNSTAT_*), vcpu, and two union words.
 export let stStatus: u32 = 0, stVcpu: u32 = 0, stA: u32 = 0, stB: u32 = 0;
 export function status(d: u32, p: u32): i32 {
-  if (!portValid(p)) return -EINVAL;
+  if (!portValid(d, p)) return -EINVAL;
   const st = portState(d, p);
   stVcpu = portVcpu(d, p);
   stA = 0; stB = 0;
@@ -264,7 +265,8 @@ export function status(d: u32, p: u32): i32 {
 }
 
 export function reset(d: u32): i32 {
-  for (let p: u32 = 1; p < (EVTCHN_PORTS as u32); p++) if (portState(d, p) != ECS_FREE) close(d, p);
+  const n = evtchnPorts(d);
+  for (let p: u32 = 1; p < n; p++) if (portState(d, p) != ECS_FREE) close(d, p);
   fifoDestroy(d); // as Xen's evtchn_reset: back to the 2-level ABI
   return 0;
 }
@@ -290,7 +292,7 @@ export function portInfo(d: u32, p: u32): void {
 
 // Is `p` pending (and the caller may poll on it)?
 export function isPending(d: u32, p: u32): bool {
-  if (!portValid(p)) return false;
+  if (!portValid(d, p)) return false;
   if (fifoOn(d)) { const w = word(d, p); return w != 0 && (load<u32>(w) & FIFO_PENDING) != 0; }
   if (si(d) == 0) return false;
   return testBit(bitAddr(d, false, p), p);
@@ -440,7 +442,7 @@ export function fifoExpandArray(d: u32, gfn: u64): i32 {
 // EVTCHNOP_set_priority: -EINVAL for a port out of range, -ENOSYS under the 2-level ABI (it has no
 // priorities), -EINVAL for a priority above 15 (the lowest). Future events use the new queue.
 export function fifoSetPriority(d: u32, p: u32, prio: u32): i32 {
-  if (!portValid(p)) return -EINVAL;
+  if (!portValid(d, p)) return -EINVAL;
   if (!fifoOn(d)) return -ENOSYS;
   if (prio > FIFO_PRIORITY_MIN) return -EINVAL;
   const a = port(d, p) + 6;

@@ -4,7 +4,7 @@ import { HV_LOG, HV_LOG_SIZE, HV_LOG_HEAD, MAX_DOMAINS } from "../memmap";
 import {
   dom, domU32, setDomU32, domExists, vcpu, vcpuAlloc, vcpuFree, vcpuDrop, current,
   D_STATE, D_SHUTDOWN_REASON, D_WIDTH, D_NR_VCPUS, D_VCPU0, D_MAX_PAGES, D_TOT_PAGES, D_WEIGHT,
-  DS_FREE, DS_RUNNING, DS_SHUTDOWN, V_FLAGS, VF_ONLINE, evtchnBase,
+  DS_FREE, DS_RUNNING, DS_SHUTDOWN, V_FLAGS, VF_ONLINE, evtchnBase, evtchnBytes,
 } from "../domain/domain";
 import { DOMAIN_SIZE, EVTCHN_DOM_SIZE, VCPU_SIZE } from "../memmap";
 import { D_CORE_REC_BYTES, setDomU64 } from "../domain/domain";
@@ -71,7 +71,7 @@ export function domainCreate(width: u32, nrVcpus: u32, maxPages: u32): i32 {
   domRover = (d + 1) % (MAX_DOMAINS as u32);
   if (domRover == 0) domRover = 1;
   memory.fill(dom(d), 0, DOMAIN_SIZE);
-  memory.fill(evtchnBase(d), 0, EVTCHN_DOM_SIZE);
+  memory.fill(evtchnBase(d), 0, evtchnBytes(d));
   contCountReset(d);
   setDomU32(d, D_STATE, DS_RUNNING);
   if (d + 1 > domTop) domTop = d + 1;
@@ -131,7 +131,7 @@ export function domainDestroy(d: u32): bool {
       frameRelease(m);
     }
   }
-  memory.fill(evtchnBase(d), 0, EVTCHN_DOM_SIZE);
+  memory.fill(evtchnBase(d), 0, evtchnBytes(d));
   memory.fill(dom(d), 0, DOMAIN_SIZE);
   while (domTop > 0 && domU32(domTop - 1, D_STATE) == DS_FREE) domTop--;
   sendGlobalVirq(VIRQ_DOM_EXC); // as Xen's domain_kill: the domain is gone

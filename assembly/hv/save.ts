@@ -11,7 +11,7 @@ import {
   dom, domU32, setDomU32, domExists, domIs64, vcpu, vcpuSave, current, D_STATE, D_NR_VCPUS, D_VCPU0, D_SHARED_INFO,
   D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN, D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_NSTATUS, D_GNT_STATUS0, GNT_MAX_STATUS, D_EVTCHN_FIFO, D_FIFO_ARRAY, V_FIFO_CB, V_FIFO_TAIL, D_SHUTDOWN_REASON, D_TOT_PAGES, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
   D_MAX_PAGES, DS_RUNNING, DS_SHUTDOWN, V_DOMAIN, V_ID, V_CR3_KERNEL, V_CR3_USER, V_VCPU_INFO, V_FLAGS,
-  VF_ONLINE, VF_KERNEL, VF_INITIALISED, D_VCPU_RR, evtchnBase,
+  VF_ONLINE, VF_KERNEL, VF_INITIALISED, D_VCPU_RR, evtchnBase, evtchnBytes,
 } from "../domain/domain";
 import { DOMAIN_SIZE, VCPU_SIZE, MAILBOX, MAILBOX_SIZE } from "../memmap";
 import {
@@ -227,7 +227,7 @@ export function restoreFixup(d: u32, count: u32): i32 {
     for (let g = 0; g < ((ge + 511) >> 9); g++) if (getPageAndType(load<u32>(v + CPU_GDT_FRAMES + g * 4) >> 12, PGT_SEG_DESC, d, is64) < 0) return -8;
   }
   // New channels for the console and xenstore (event channels are not kept).
-  memory.fill(evtchnBase(d), 0, EVTCHN_DOM_SIZE);
+  memory.fill(evtchnBase(d), 0, evtchnBytes(d));
   for (let k: u32 = 0; k < nv; k++) memory.fill(vcpu(domU32(d, D_VCPU0) + k) + 0x8c0, 0, 48); // VIRQ bindings
   const cp = allocUnbound(d, 0), sp = allocUnbound(d, 0);
   if (cp < 0 || sp < 0) return -9;

@@ -6,7 +6,7 @@
 //
 // A global VIRQ goes to its handler domain's vCPU-0 binding; with no handler set it goes to the
 // hardware domain, which is domain 0: the host itself (no vCPUs, so nothing is delivered to a guest).
-import { MAILBOX, MAILBOX_SIZE, CPU_RFLAGS, CPU_RIP, CPU_CR3, CPU_CPL, CPU_SEG, SEG_SIZE, EVTCHN_PORTS } from "../memmap";
+import { MAILBOX, MAILBOX_SIZE, CPU_RFLAGS, CPU_RIP, CPU_CR3, CPU_CPL, CPU_SEG, SEG_SIZE, EVTCHN_PORTS, DOM0_EVTCHN_PORTS } from "../memmap";
 import {
   NR_VIRQS, VIRQ_TIMER, VIRQ_DEBUG, VIRQ_XENOPROF, VIRQ_XENPMU, VIRQ_ARGO, VIRQ_DOM_EXC, VIRQ_CONSOLE,
   VI_PENDING, VI_MASK, EINVAL, EBUSY, E2BIG, EPERM, EFAULT,
@@ -252,8 +252,9 @@ function dumpEvtchn(k: u32): void {
   for (let d: u32 = 0; d < domTop; d++) {
     if (!domExists(d)) continue;
     let any = false;
-    for (let p: u32 = 1; p < (EVTCHN_PORTS as u32); p++) {
-      if (!portValid(p) || portState(d, p) == ECS_FREE) continue;
+    const np = d == 0 ? (DOM0_EVTCHN_PORTS as u32) : (EVTCHN_PORTS as u32);
+    for (let p: u32 = 1; p < np; p++) {
+      if (!portValid(d, p) || portState(d, p) == ECS_FREE) continue;
       if (!any) { line("Event channel information for domain "); logNum(d as u64); logByte(0x3a); nl(); any = true; }
       line("    port "); logNum(p as u64); logStr(": "); portInfo(d, p); nl();
     }

@@ -19,6 +19,7 @@ import { NO_FRAME, frameOwner, frameType, frameTypeCount, frameRefCount, frameRe
 import { MAPTRACK, MAPTRACK_ENTRIES } from "../memmap";
 import { getPage, putPage, getPageType, putPageType, frameWritten } from "../domain/mm";
 import { l1EntryFor } from "./mmu";
+import { continuation, hypercallPreemptCheck, hcAddWork } from "./dispatch";
 import { tlbFlushAll } from "../mmu/tlb";
 import { ldMark, ldMarkHost } from "../mmu/logdirty";
 
@@ -123,17 +124,34 @@ export function hcGrantTableOp(cmd: u64, p: u64, count: u64): i64 {
       wrG16(p + 6, st as u16);
       return gOk ? 0 : -A.EFAULT;
     }
+    // Batches are preemptible as Xen's do_grant_table_op: after PREEMPT_WORK units (an entry each; a
+    // copy one more per 512 bytes, so the bound follows the work done) the call is continued with the
+    // handle moved past the entries done and the count reduced by them.
     case A.GNTTABOP_map_grant_ref: {
-      for (let i: u64 = 0; i < count; i++) { if (!mapOne(p + i * 32)) return -A.EFAULT; }
+      for (let i: u64 = 0; i < count; i++) {
+        if (i != 0 && hypercallPreemptCheck() && continuation(1, p + i * 32, 2, count - i)) return 0;
+        hcAddWork(1);
+        if (!mapOne(p + i * 32)) return -A.EFAULT;
+      }
       return 0;
     }
     case A.GNTTABOP_unmap_grant_ref: {
-      for (let i: u64 = 0; i < count; i++) { if (!unmapOne(p + i * 24)) return -A.EFAULT; }
+      for (let i: u64 = 0; i < count; i++) {
+        if (i != 0 && hypercallPreemptCheck() && continuation(1, p + i * 24, 2, count - i)) return 0;
+        hcAddWork(1);
+        if (!unmapOne(p + i * 24)) return -A.EFAULT;
+      }
       return 0;
     }
     case A.GNTTABOP_copy: {
       const sz: u64 = is64 ? 40 : 24;
-      for (let i: u64 = 0; i < count; i++) { if (!copyOne(p + i * sz, is64)) return -A.EFAULT; }
+      for (let i: u64 = 0; i < count; i++) {
+        if (i != 0 && hypercallPreemptCheck() && continuation(1, p + i * sz, 2, count - i)) return 0;
+        const len = rdG16(p + i * sz + (is64 ? 32 : 16));
+        if (!gOk) return -A.EFAULT;
+        hcAddWork(1 + ((len as i32) >> 9));
+        if (!copyOne(p + i * sz, is64)) return -A.EFAULT;
+      }
       return 0;
     }
     case A.GNTTABOP_swap_grant_ref: {

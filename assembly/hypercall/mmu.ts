@@ -7,7 +7,7 @@ import {
   VF_KERNEL, V_LDT_BASE, V_LDT_ENTS, D_TOT_PAGES, D_MAX_PAGES, D_PRIVILEGED,
 } from "../domain/domain";
 import {
-  frameOwner, frameType, frameTypeCount, frameRefCount, frameFlags, mfnValid, m2pSet, framesHighWater, PGF_VALIDATED,
+  frameOwner, frameType, frameTypeCount, frameRefCount, frameFlags, mfnValid, m2pSet, framesTop, PGF_VALIDATED,
   frameRelease, NO_FRAME,
   PGT_L1, PGT_L2, PGT_L3, PGT_L4, PGT_WRITABLE,
 } from "../domain/frames";
@@ -265,12 +265,19 @@ export function hcMemoryOp(cmd: u64, p: u64): i64 {
       if (!domExists(t)) return -A.ESRCH;
       return (cmd & 0x3f) == A.XENMEM_current_reservation ? domU32(t, D_TOT_PAGES) : domU32(t, D_MAX_PAGES);
     }
-    case A.XENMEM_maximum_ram_page: return framesHighWater();
+    case A.XENMEM_maximum_ram_page: return framesTop(); // Xen's max_page
     case A.XENMEM_increase_reservation: case A.XENMEM_decrease_reservation: case A.XENMEM_populate_physmap:
       return reservation((cmd & 0x3f) as i32, cmd >> A.MEMOP_EXTENT_SHIFT, p);
     case A.XENMEM_machphys_mapping: {
+      // As Xen: max_mfn is the last entry the M2P area holds (MACH2PHYS_NR_ENTRIES - 1: 1M entries of
+      // 8 bytes, or of 4 for 32-bit guests), not the last frame handed out so far. Linux reads M2P
+      // entries only below max_mfn + 1 (machine_to_phys_nr, set once at boot) and takes every frame
+      // above as having no pfn: when that was the frames in use at boot, a balloon that grew the
+      // domain with frames never used before made Linux turn their PTEs non-present
+      // (pte_mfn_to_pfn): "Bad page map", and the Oops in copy_page_range (CR2 000029ffffffffe8) at
+      // the next fork (issue 12).
       gReset();
-      const maxMfn = framesHighWater() as u64;
+      const maxMfn: u64 = (1 << 20) - 1;
       if (is64) {
         wrG64(p, A.MACH2PHYS_VIRT_START_64);
         wrG64(p + 8, A.MACH2PHYS_VIRT_START_64 + (1 << 23));

@@ -72,6 +72,12 @@ int pv_main(void)
 #else
 	CHECK(mp[0] == 0xf5800000UL && mp[1] > mp[0], "the M2P is at 0xf5800000");
 #endif
+	/* Every frame the machine may ever hand out has its M2P entry below max_mfn + 1 (Linux reads none
+	 * above: a balloon that grew us with a new frame would see it as having no pfn). As Xen: max_mfn
+	 * is the last entry the area holds. */
+	long top = HYPERVISOR(__HYPERVISOR_memory_op, 2 /* XENMEM_maximum_ram_page */, 0, 0);
+	CHECK(mp[2] == (mp[1] - mp[0]) / sizeof(xen_ulong_t) - 1 && top > 0 && (unsigned long)top <= mp[2] + 1,
+	      "machphys_mapping: max_mfn %lx is the area's last entry, the machine's frames end at %lx", (unsigned long)mp[2], (unsigned long)top);
 	printf("memory: %s\n", pv_fail_count ? "FAILED" : "PASSED");
 	return pv_fail_count ? 1 : 0;
 }

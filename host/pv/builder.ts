@@ -2,7 +2,8 @@
 // as Xen's toolstack does and hands the domain to the hypervisor. One contiguous virtual region from
 // VIRT_BASE maps pseudo-physical page p at VIRT_BASE + p*4096: the kernel image, the ramdisk, the p2m
 // list, start_info, the xenstore and console pages, the initial page tables (mapped read-only), the
-// boot stack, then at least 512 KiB of free pages, the whole ending on a 4 MiB boundary.
+// boot stack, then at least 512 KiB of free pages, the whole ending on a 4 MiB boundary (or at the
+// domain's last page when it is smaller).
 import { Core, MM } from "../core";
 import { PvImage, XEN_ELFNOTE as N, noteNum, noteStr, hex } from "./xenelf";
 
@@ -80,6 +81,10 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
   for (let iter = 0; iter < 8; iter++) {
     const need = ptVa + BigInt(nPt + 1 + 128) * PAGE;
     vEnd = (need + M4 - 1n) & ~(M4 - 1n);
+    // A domain smaller than that (3 MiB, bench:density) gets the region up to its last page, still
+    // with Xen's promise of at least 512 KiB after the boot stack; only the 4 MiB rounding is libxc's.
+    const memEnd = virtBase + BigInt(nrPages) * PAGE;
+    if (vEnd > memEnd && need <= memEnd) vEnd = memEnd;
     const n = ptCount(bits, virtBase, vEnd);
     if (n === nPt) break;
     nPt = n;

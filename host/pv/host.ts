@@ -310,6 +310,10 @@ export class XenHost {
    * sleeps while every vCPU is blocked.
    */
   async runUntil(done: () => boolean, sliceInsns = 5_000_000): Promise<void> {
+    // Runs cut short for the host (events to dom0, console output) come back at once, but not for
+    // ever: a guest that notifies dom0 in a loop would otherwise keep this process from its event
+    // loop (timers, sockets, xend's requests) for as long as it floods.
+    let eager = 0;
     for (;;) {
       // While compiles are in flight, back to the event loop sooner: their regions are installed there.
       const r = this.core.x.hv_run(this.core.jit?.busy ? Math.min(sliceInsns, 1_000_000) : sliceInsns);
@@ -322,7 +326,9 @@ export class XenHost {
         const ms = ns === 0 ? 50 : Math.min(50, Math.max(0, ns / 1e6));
         await new Promise<void>((res) => { const t = setTimeout(res, ms); this.kick = () => { clearTimeout(t); res(); }; });
         this.kick = undefined;
-      } else if (r === MM.HVX_BUDGET) {
+        eager = 0;
+      } else if (r === MM.HVX_BUDGET || ++eager >= 32) {
+        eager = 0;
         await yieldToEventLoop();
       }
     }
