@@ -18,74 +18,15 @@ import { dPfx, dMod, dReg, dRm, dRex, dImm, dAs, dSeg, P_OPSZ, P_REP, P_REPNE } 
 import { memLin, rmRead, rmWrite, linear, maskAs } from "./ea";
 import { rdN, wrN, rdBlock, wrBlock, probeWrite } from "../mmu/tlb";
 import { sse3Op, sse4Op } from "./sse4";
+import { FX, FX_MXCSR, FX_XMM, MXCSR_MASK, MXCSR_DEFAULT, TMP, xr, mxcsr, sel, sseAvail, src128, srcN, dst128, dstMem, fpEnd, MA, MB, mm, mmWrite, SRC } from "./ssebase";
+export { FX, FX_MXCSR, FX_XMM, MXCSR_MASK, MXCSR_DEFAULT, TMP, xr, mxcsr, sel, sseAvail, src128, srcN, dst128, dstMem, fpEnd, MA, MB, mm, mmWrite };
 import {
   fpBegin, fpFlags, fadd, fmul, fdiv, fsqrt, fminmax, fcmp, f2i, i2f, f2d, d2f, FE_I,
 } from "./softfp";
 
-export const FX: i32 = CPU_STATE + CPU_FXSAVE;
-export const FX_MXCSR: i32 = FX + 24;
-export const FX_XMM: i32 = FX + 160;
-export const MXCSR_MASK: u32 = 0xffff; // DAZ supported
-export const MXCSR_DEFAULT: u32 = 0x1f80;
 
-const SRC: i32 = memory.data(16, 16) as i32; // memory source operand
-export const TMP: i32 = memory.data(16, 16) as i32; // results built before the destination is written
 const IMG: i32 = memory.data(512, 16) as i32; // FXSAVE/FXRSTOR image
 
-@inline export function xr(n: i32): i32 { return FX_XMM + (n << 4); }
-@inline export function mxcsr(): u32 { return load<u32>(FX_MXCSR); }
-
-// 0: no prefix, 1: 66, 2: F3, 3: F2 (F2/F3 take precedence over 66; the last of F2/F3 counts).
-@inline export function sel(): i32 {
-  const p = dPfx();
-  if ((p & P_REP) != 0) return 2;
-  if ((p & P_REPNE) != 0) return 3;
-  return (p & P_OPSZ) != 0 ? 1 : 0;
-}
-
-// #UD / #NM rules of SSE instructions; false after raising one.
-export function sseAvail(): bool {
-  const c0 = load<u64>(CPU_STATE + CPU_CR0);
-  if ((c0 & CR0_EM) != 0 || (load<u64>(CPU_STATE + CPU_CR4) & CR4_OSFXSR) == 0) { raiseUD(); return false; }
-  if ((c0 & CR0_TS) != 0) { raiseNM(); return false; }
-  return true;
-}
-
-// ---- operands ----
-// Address of the 16-byte source operand (register, or memory read into SRC); 0 after a fault.
-export function src128(align: bool): i32 {
-  if (dMod() == 3) return xr(dRm());
-  const lin = memLin(16, false);
-  if (fault) return 0;
-  if (align && (lin & 15) != 0) { raiseGP(0); return 0; }
-  if (!rdBlock(lin, SRC, 16)) return 0;
-  return SRC;
-}
-// Source of `size` (4 or 8) bytes: the register's low bytes, or memory read into SRC.
-export function srcN(size: i32): i32 {
-  if (dMod() == 3) return xr(dRm());
-  const lin = memLin(size, false);
-  if (fault) return 0;
-  const v = rdN(lin, size);
-  if (fault) return 0;
-  store<u64>(SRC, v);
-  store<u64>(SRC, 0, 8);
-  return SRC;
-}
-// Store 16 bytes at `p` to the r/m operand.
-export function dst128(p: i32, align: bool): void {
-  if (dMod() == 3) { memory.copy(xr(dRm()), p, 16); return; }
-  const lin = memLin(16, true);
-  if (fault) return;
-  if (align && (lin & 15) != 0) { raiseGP(0); return; }
-  wrBlock(lin, p, 16);
-}
-// Store `size` bytes to memory (the r/m operand is memory).
-export function dstMem(size: i32, v: u64): void {
-  const lin = memLin(size, true);
-  if (fault) return;
-  wrN(lin, size, v);
-}
 
 // ---- FXSAVE / FXRSTOR / LDMXCSR / STMXCSR (0F AE /0-/3, memory forms) ----
 export function group15Mem(k: i32): void {
@@ -262,7 +203,6 @@ function byteShift(d: i32, n: i32, left: bool): void {
 }
 
 // ---- floating point ----
-@inline export function fpEnd(): void { store<u32>(FX_MXCSR, mxcsr() | fpFlags); }
 
 // One lane of ADD MUL SUB MIN DIV MAX SQRT (low opcode byte `op`).
 function fpLane(op: i32, a: u64, b: u64, dbl: bool): u64 {
@@ -428,10 +368,6 @@ function isMmx(lo: i32): bool {
   if (lo >= 0xd1 && lo <= 0xfe) return lo != 0xd6 && lo != 0xe6 && lo != 0xf0;
   return false;
 }
-export const MA: i32 = memory.data(16, 16) as i32; // operands widened to 16 bytes
-export const MB: i32 = memory.data(16, 16) as i32;
-@inline export function mm(i: i32): i32 { return FX + 32 + ((i & 7) << 4); }
-export function mmWrite(i: i32, v: u64): void { store<u64>(mm(i), v); store<u16>(mm(i), 0xffff, 8); }
 
 function mmxOp(lo: i32): void {
   const c0 = load<u64>(CPU_STATE + CPU_CR0);

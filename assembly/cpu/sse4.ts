@@ -21,7 +21,7 @@ import { rdN, wrN } from "../mmu/tlb";
 import { fpBegin, fadd, fmul, fround } from "./softfp";
 import {
   xr, mxcsr, sel, src128, srcN, dstMem, TMP, mm, mmWrite, MA, MB, fpEnd, sseAvail, FX, FX_XMM,
-} from "./sse";
+} from "./ssebase";
 
 // ---- SSE3 in the 0F map ----
 // lo: 0x12 (F3 MOVSLDUP, F2 MOVDDUP), 0x16 (F3 MOVSHDUP), 0x7c/0x7d (HADD/HSUB: 66 PD, F2 PS),
