@@ -781,7 +781,14 @@ test("Debian's Linux with xen-netfront: DHCP from the NAT, ping the gateway, DNS
   await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 150000);
   host.destroyDomain(dom.domid);
   nat.close();
+  http.closeAllConnections();
   http.close();
 });
+
+// After the last test this file's process did not always end: Node spun for ever in its exit-time
+// handle cleanup (node::Environment::CleanupHandles, seen with gdb; no handle or request was left
+// active by then), in most runs when stdin is at EOF as under CI. Not explained: the process leaves
+// explicitly once uvu has printed its summary (its exit code set by uvu).
+test.after(() => { setTimeout(() => process.exit(), 1000); });
 
 test.run();
