@@ -4,7 +4,7 @@
 // default guest when nothing was built.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { execFileSync, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -47,6 +47,12 @@ test("xm run boots the prebuilt default guest when no guest was built", () => {
     for (const p of ["bin/xm.js", "dist/host/cli/xm.js", "build/xenwasm.wasm", "guests/prebuilt/pv-hello-64.elf"]) {
       mkdirSync(dirname(join(pkg, p)), { recursive: true });
       cpSync(join(ROOT, p), join(pkg, p));
+    }
+    // and the package's runtime dependencies, as `npm install` puts them beside it
+    const deps = Object.keys((JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {});
+    for (const d of deps) {
+      mkdirSync(dirname(join(pkg, "node_modules", d)), { recursive: true });
+      symlinkSync(join(ROOT, "node_modules", d), join(pkg, "node_modules", d));
     }
     const r = spawnSync(process.execPath, [join(pkg, "bin", "xm.js"), "run"], { encoding: "utf8", cwd: pkg, timeout: 60_000 });
     assert.is(r.status, 0, `exit status (stderr: ${r.stderr})`);
