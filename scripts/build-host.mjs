@@ -46,6 +46,11 @@ await build({
   entryPoints: { index: "host/index.ts" }, outdir: "dist/lib", bundle: true, platform: "neutral", format: "esm",
   target: "es2022", packages: "external", sourcemap: "linked", logLevel: "warning",
 });
+// The JIT's translator thread (host/node/translator.ts starts it from dist/lib/jit-worker.js).
+await build({
+  entryPoints: { "jit-worker": "host/node/jit-worker.ts" }, outdir: "dist/lib", bundle: true, platform: "node", format: "esm",
+  target: "node20", packages: "external", sourcemap: "linked", logLevel: "warning",
+});
 await build({
   entryPoints: { node: "host/node/index.ts" }, outdir: "dist/lib", bundle: true, platform: "node", format: "esm",
   target: "node20", packages: "external", sourcemap: "linked", logLevel: "warning",

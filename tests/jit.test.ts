@@ -554,6 +554,8 @@ for (const bits of [64, 32] as const) {
         assert.ok(m && g.out().includes("hotloop: done"), `${mode}: ${g.out()}${host.dmesg()}`);
         const st = host.core.jit?.stats();
         runs[mode] = { sum: m![1], seen: Number(m![4]), jitPct: st && st.steps ? (100 * st.insns) / st.steps : 0 };
+        // XenHost compiles in the background, translated on the Node platform's translator thread.
+        if (mode === "on") assert.ok(st && st.thread_batches > 0 && st.regions > 0, `translator thread: ${JSON.stringify(st)}`);
       }
     } finally {
       if (saved === undefined) delete process.env.XENWASM_JIT; else process.env.XENWASM_JIT = saved;

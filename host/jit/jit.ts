@@ -2,8 +2,10 @@
 // WebAssembly module per batch, puts its functions into the core's function table and tells the core
 // where they are. Standard WebAssembly JS API only (Module, Instance, Table, the core's Memory).
 import * as MM from "../../assembly/memmap";
-import { buildModule, hasTailCalls } from "./wasm";
-import { IMPORTS, discover, translate, stack32, worthCompiling, readInsn, type Insn } from "./translate";
+import { hasTailCalls } from "./wasm";
+import { discover, stack32, worthCompiling, readInsn, type Insn } from "./translate";
+import { translateBatch, type Batch, type RegionJob } from "./batch";
+import { platform } from "../platform";
 
 export type JitMode = "off" | "on" | "force";
 export const JIT_MODES: Record<JitMode, number> = { off: 0, on: 1, force: 2 };
@@ -34,7 +36,7 @@ interface JitCore {
 }
 
 export interface JitStats {
-  compile_ms: number; translate_ms: number; regions: number; modules: number; code_cache_kib: number; flushes: number;
+  compile_ms: number; translate_ms: number; thread_batches: number; regions: number; modules: number; code_cache_kib: number; flushes: number;
   insns: number; steps: number; chains: number; entries: number; requests: number; invalidations: number; insn_in_jit_pct?: number;
   exits: { branch: number; unsupported: number; memory: number; budget: number; slowform: number };
 }
@@ -51,8 +53,12 @@ const MAX_MAP_RECORDS = (MM.JIT_MAP_ENTRIES >> 1) - MM.JIT_REQ_MAX; // the core'
 
 export class Jit {
   private next: number;
+  /** Time the JIT took on the core's thread (discovery, translation when done here, instantiation). */
   compileMs = 0;
+  /** Time spent translating (on whichever thread did it). */
   translateMs = 0;
+  /** Batches translated on the platform's translator thread. */
+  threadBatches = 0;
   modules = 0;
   regions = 0;
   codeBytes = 0;
@@ -73,6 +79,9 @@ export class Jit {
   private pending = new Set<string>();
   /** Background compiles not yet installed (the run loop returns to the event loop sooner meanwhile). */
   get busy(): boolean { return this.inFlight > 0; }
+  /** Background batches are translated on the platform's translator thread when it has one
+   *  (XENWASM_JIT_THREAD=0: on this thread, as synchronous compiles always are). */
+  readonly offThread = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_THREAD !== "0";
   /** XENWASM_JIT_DEBUG=1: what ends blocks (opcode, form), counted per compiled block. */
   debug: Map<string, number> | null =
     (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_DEBUG ? new Map() : null;
@@ -96,25 +105,37 @@ export class Jit {
     }
     if (!this.async) {
       const t0 = performance.now();
-      const b = this.build(later, curMode);
-      const installed = b ? this.install(new WebAssembly.Module(b.bytes), b.meta, curMode, b.bytes.length) : 0;
+      const d = this.discoverAll(later, curMode);
+      let installed = 0;
+      if (d) {
+        const r = translateBatch(d.batch);
+        this.translateMs += r.translateMs;
+        installed = this.install(new WebAssembly.Module(r.bytes), d.meta, curMode, r.bytes.length);
+      }
       this.compileMs += performance.now() - t0;
       return installed;
     }
     if (!later.length) return 0;
-    // In the background: V8 compiles on its own threads while the guest runs on (interpreted there);
-    // at most MAX_IN_FLIGHT batches at once (while both are busy the core's queue waits, see above). The
-    // result is installed between slices; a region whose page was written meanwhile is refused by the core.
+    // In the background: the regions are discovered here (the decoder reads the core's memory), translated
+    // on the platform's translator thread where it has one (else here), and compiled by V8 on its own
+    // threads, while the guest runs on (interpreted there); at most MAX_IN_FLIGHT batches at once (while
+    // both are busy the core's queue waits, see above). The result is installed between slices; a region
+    // whose page was written meanwhile is refused by the core.
     const t0 = performance.now();
-    const b = this.build(later, curMode);
+    const d = this.discoverAll(later, curMode);
+    if (!d) { this.compileMs += performance.now() - t0; return 0; }
+    const off = this.offThread ? platform.jitTranslate : undefined;
+    let bytes: Promise<Uint8Array<ArrayBuffer>>;
+    if (off) bytes = off(d.batch).then((r) => { this.translateMs += r.translateMs; if (r.thread) this.threadBatches++; return r.bytes; });
+    else { const r = translateBatch(d.batch); this.translateMs += r.translateMs; bytes = Promise.resolve(r.bytes); }
     this.compileMs += performance.now() - t0;
-    if (!b) return 0;
-    const keys = b.meta.map((m) => `${m.host}:${curMode}`);
+    const keys = d.meta.map((m) => `${m.host}:${curMode}`);
     for (const k of keys) this.pending.add(k);
     this.inFlight++;
-    WebAssembly.compile(b.bytes).then((mod) => {
+    let size = 0;
+    bytes.then((b) => { size = b.length; return WebAssembly.compile(b); }).then((mod) => {
       const t1 = performance.now();
-      this.install(mod, b.meta, curMode, b.bytes.length);
+      this.install(mod, d.meta, curMode, size);
       this.compileMs += performance.now() - t1;
     }, (e) => { if (this.debug) console.error(`jit: compile failed: ${(e as Error).message}`); }).finally(() => {
       this.inFlight--;
@@ -123,11 +144,11 @@ export class Jit {
     return 0;
   }
 
-  /** Discovers and translates the regions of `reqs` (in mode `curMode`) into one module's bytes. */
-  private build(reqs: Req[], curMode: number): { bytes: Uint8Array<ArrayBuffer>; meta: Meta[] } | null {
-    const t0 = performance.now();
+  /** Discovers the regions of `reqs` (in mode `curMode`): their blocks for the translator, and what the
+   *  install needs. Requests with nothing worth compiling are answered here (not asked again). */
+  private discoverAll(reqs: Req[], curMode: number): { batch: Batch; meta: Meta[] } | null {
     const is64 = curMode === MM.MODE_LONG64;
-    const funcs = [];
+    const regions: RegionJob[] = [];
     const meta: Meta[] = [];
     for (const { lin, host, gen } of reqs) {
       const page = host & ~0xfff, entry = host & 0xfff, linPage = lin - BigInt(entry);
@@ -155,15 +176,14 @@ export class Jit {
         continue;
       }
       if (this.debug) console.error(`jit: [${this.stats().steps}] region at ${lin.toString(16)} (mode ${curMode}): ${blocks.length} blocks, ${blocks.reduce((a, b) => a + b.insns.length, 0)} instructions`);
-      funcs.push(translate(blocks, entry, is64, "f" + funcs.length, curMode, this.chain));
+      regions.push({ blocks, entry });
       let lo = 0x1000, hi = 0;
       for (const b of blocks) for (const i of b.insns) { lo = Math.min(lo, i.off); hi = Math.max(hi, i.off + Math.max(i.len, 1)); }
       // Written from now on, these bytes make the install refuse the region (the core's page generation).
       this.x.jit_reserve(host, lo, Math.min(hi, 0x1000));
       meta.push({ host, gen, lo, hi: Math.min(hi, 0x1000), lin });
     }
-    this.translateMs += performance.now() - t0;
-    return funcs.length ? { bytes: buildModule(IMPORTS, funcs, this.chain), meta } : null;
+    return regions.length ? { batch: { is64, mode: curMode, chain: this.chain, regions }, meta } : null;
   }
 
   private install(mod: WebAssembly.Module, meta: Meta[], mode: number, size: number): number {
@@ -200,7 +220,7 @@ export class Jit {
     const s = (k: number) => Number(dv.getBigUint64(MM.JIT_IO + MM.JIO_STATS + k * 8, true));
     const e = (k: number) => s(MM.JSTAT_EXIT0 + k);
     return {
-      compile_ms: Math.round(this.compileMs * 10) / 10, translate_ms: Math.round(this.translateMs * 10) / 10, regions: this.regions, modules: this.modules,
+      compile_ms: Math.round(this.compileMs * 10) / 10, translate_ms: Math.round(this.translateMs * 10) / 10, thread_batches: this.threadBatches, regions: this.regions, modules: this.modules,
       code_cache_kib: Math.round(this.codeBytes / 1024), flushes: this.flushes,
       insns: s(MM.JSTAT_INSNS), steps: s(MM.JSTAT_STEPS), chains: s(MM.JSTAT_CHAINS), entries: s(MM.JSTAT_ENTRIES), requests: s(MM.JSTAT_REQUESTS),
       invalidations: s(MM.JSTAT_INVALIDATIONS),

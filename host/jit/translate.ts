@@ -201,7 +201,7 @@ export function readInsn(mem: ArrayBuffer, e: number, off: number, is64: boolean
 /** Reads the decoded instruction at page offset `off` (or null: not decodable without leaving the page). */
 export type Decoder = (off: number) => Insn | null;
 
-interface Block { start: number; insns: Insn[]; next: number | null } // next: fall-through offset
+export interface Block { start: number; insns: Insn[]; next: number | null } // next: fall-through offset
 
 const mask = (size: number): bigint => (size === 8 ? 0xffffffffffffffffn : (1n << BigInt(size * 8)) - 1n);
 const sign = (size: number): bigint => 1n << BigInt(size * 8 - 1);

@@ -1,0 +1,18 @@
+// One background compile's translation: the regions a batch of requests discovered (their blocks of
+// decoded instructions, plain data) into one WebAssembly module's bytes. Pure: it reads no core memory,
+// so it runs on the thread of the core (jit.ts, where no translator thread exists) or on a translator
+// thread (host/node/jit-worker.ts), where it takes nothing from the guest's time slices.
+import { buildModule } from "./wasm";
+import { IMPORTS, translate, type Block } from "./translate";
+
+export interface RegionJob { blocks: Block[]; entry: number }
+export interface Batch { is64: boolean; mode: number; chain: boolean; regions: RegionJob[] }
+/** thread: translated on a translator thread (not the caller's). */
+export interface BatchResult { bytes: Uint8Array<ArrayBuffer>; translateMs: number; thread?: boolean }
+
+export function translateBatch(b: Batch): BatchResult {
+  const t0 = performance.now();
+  const funcs = b.regions.map((r, i) => translate(r.blocks, r.entry, b.is64, "f" + i, b.mode, b.chain));
+  const bytes = buildModule(IMPORTS, funcs, b.chain);
+  return { bytes, translateMs: performance.now() - t0 };
+}
