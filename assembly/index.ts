@@ -12,7 +12,7 @@ import { jitConfig, jitFlush, jitInstall, jitRegions, jitCurrent, jitReserve, pa
 import { jitDecode } from "./cpu/decode";
 import { tlbInit, tlbFlushAll, setPhysWindow, probeFill } from "./mmu/tlb";
 import { dcacheFlush } from "./cpu/dcache";
-import { run as cpuRun } from "./cpu/run";
+import { run as cpuRun, jitExec } from "./cpu/run";
 import { optableInit } from "./cpu/optable";
 import { trapFlagChanged } from "./cpu/control";
 import { CORE_ABI_VERSION } from "./records";
@@ -133,4 +133,6 @@ export function jit_rd(lin: u64, size: i32): i32 { return probeFill(lin, size, f
 export function jit_wr(lin: u64, size: i32): i32 { return probeFill(lin, size, true); }
 // One step of REP MOVS / REP STOS for compiled code (cpu/string.ts jitString: 0 nothing done, 1 more, 2 done).
 export function jit_str(kind: i32): i32 { return jitString(kind); }
+// An SSE/MMX register-form instruction run for compiled code (cpu/run.ts jitExec: 1 ran, 0 nothing done).
+export function jit_exec(lin: u64, host: i32): i32 { return jitExec(lin, host); }
 

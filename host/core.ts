@@ -41,6 +41,7 @@ export interface CoreExports {
   jit_rd(lin: bigint, size: number): number;
   jit_wr(lin: bigint, size: number): number;
   jit_str(kind: number): number;
+  jit_exec(lin: bigint, host: number): number;
   jit_flags(op: number, size: number, a: bigint, b: bigint, res: bigint, cf: number): bigint;
   // The hypervisor (assembly/hv/api.ts). u64 parameters take BigInt, u64 results are BigInt.
   hv_init(machineMiB: number): number;
@@ -120,7 +121,7 @@ export const CORE_EXPORTS = {
   core_abi_version: ">i", init: ">", heap_end: ">i", cpu_reset_flat: "ii>", cpu_state_changed: ">", set_phys_window: "ii>",
   tlb_flush: ">", dcache_flush: ">", flags_sync: ">", run: "i>i", jit_config: "ii>",
   jit_flush: ">", jit_decode: "Ii>i", jit_install: "iiiiii>i", jit_regions: ">i", jit_current: "ii>i", jit_reserve: "iii>",
-  jit_page_gen: "i>i", jit_mode: ">i", jit_cond: "iiiIIIi>i", jit_rd: "Ii>i", jit_wr: "Ii>i", jit_str: "i>i", jit_flags: "iiIIIi>I",
+  jit_page_gen: "i>i", jit_mode: ">i", jit_cond: "iiiIIIi>i", jit_rd: "Ii>i", jit_wr: "Ii>i", jit_str: "i>i", jit_exec: "Ii>i", jit_flags: "iiIIIi>I",
   hv_init: "i>i", hv_domain_create: "iii>i", hv_domain_destroy: "i>i", hv_domain_state: "i>i", hv_domain_shutdown_reason: "i>i",
   hv_domain_shutdown: "ii>", hv_domain_pages: "i>i", hv_domain_pause: "ii>", hv_domain_insns: "i>I", hv_frames_free: ">i",
   hv_frames_owned: "i>i", hv_domain_core_bytes: "ii>I", hv_alloc_frame: "i>i", hv_set_m2p: "iI>", hv_setup_shared_info: "i>i",

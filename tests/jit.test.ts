@@ -527,8 +527,11 @@ for (const bits of [64, 32] as const) {
     let ran = 0;
     while (ran < 9500) { on.run(500); b.run(500); ran += 500; }
     assert.ok(on.jit!.busy || on.jit!.stats().regions === 0, "the loop's compile was still in flight at the store");
-    await new Promise((r) => setTimeout(r, 200)); // the compile completes; its install is refused
-    for (let i = 0; i < 200 && (on.run(1000) === MM.EXIT_BUDGET) ; i++) await new Promise((r) => setImmediate(r));
+    // The compile completes (translated on the translator thread: it may take a while on a loaded machine);
+    // its install is refused. Then on to the ud2, letting each later compile complete before going on.
+    const settle = async () => { for (let t = 0; t < 6000 && on.jit!.busy; t++) await new Promise((r) => setTimeout(r, 5)); };
+    await settle();
+    for (let i = 0; i < 200 && (on.run(1000) === MM.EXIT_BUDGET) ; i++) await settle();
     while (b.run(1000) === MM.EXIT_BUDGET) { /* to the ud2 */ }
     assert.is(b.reg(3), 3000n * (1n + 2n + 3n), "the interpreter added the rewritten immediates");
     assert.is(on.reg(3), b.reg(3), `compiled: ${JSON.stringify(on.jit!.stats())}`);
@@ -564,6 +567,58 @@ for (const bits of [64, 32] as const) {
     assert.is(runs.on.sum, runs.off.sum, JSON.stringify(runs));
     for (const [mode, r] of Object.entries(runs)) assert.ok(r.seen >= 3, `${mode}: the loop saw ${r.seen} upcalls`);
     assert.ok(runs.force.jitPct > 50, `compiled code ran ${runs.force.jitPct.toFixed(1)}% of the instructions`);
+  });
+}
+
+// SSE/MMX register forms run inside compiled regions (the core's jit_exec, "ssex"): a BLAKE2s-like loop of
+// integer and floating-point SSE forms between general ones, compiled against interpreted in lockstep
+// slices (XMM registers and MXCSR compared at each), without an exit at each SSE instruction; with CR0.TS
+// set, the first SSE instruction's #NM is the interpreter's (the region exits before it, nothing done).
+for (const bits of [64, 32] as const) {
+  test(`SSE register forms run inside compiled regions, XMM state as interpreted (${bits}-bit); #NM under CR0.TS`, async () => {
+    const b = bits === 64 ? "%rbx" : "%ebx", ctr = bits === 64 ? "%r12d" : "%ebp";
+    const src = [
+      `movdqu (${b}), %xmm0`, `movdqu 16(${b}), %xmm1`, `movdqu 32(${b}), %xmm2`, `movdqu 48(${b}), %xmm3`, `mov $300, ${ctr}`,
+      "top:",
+      "paddd %xmm1, %xmm0", "pxor %xmm0, %xmm3", "pshufb %xmm2, %xmm3", "paddd %xmm3, %xmm2", "add %eax, %ecx",
+      "punpckldq %xmm1, %xmm2", "pshufd $0x93, %xmm0, %xmm0", "psrld $7, %xmm1", "pslld $25, %xmm2", "por %xmm2, %xmm1",
+      "movdqa %xmm1, %xmm2", "addps %xmm0, %xmm1", "mulpd %xmm3, %xmm2", "punpcklqdq %xmm3, %xmm0", "movq %xmm1, %xmm3",
+      "pcmpeqd %xmm0, %xmm2", "psubq %xmm2, %xmm3", "palignr $5, %xmm1, %xmm0", "pmulld %xmm1, %xmm2", "xor %ecx, %eax",
+      "movd %eax, %xmm4", `movd 64(${b}), %xmm5`, "punpckldq %xmm5, %xmm4", "paddd %xmm4, %xmm0", "movd %xmm0, %edx", "add %edx, %eax",
+      `movd %xmm3, 68(${b})`, ...(bits === 64 ? ["movq %rax, %xmm6", "paddq %xmm6, %xmm1", "movq %xmm1, %rsi", "xor %rsi, %rax", `movq 72(${b}), %xmm7`, `movq %xmm2, 80(${b})`] : []),
+      `dec ${ctr}`, "jnz top",
+      `movdqu %xmm0, (${b})`, `movdqu %xmm3, 16(${b})`, "ud2"].join("\n");
+    const code = asm(src, bits, CODE);
+    for (const ts of [false, true]) {
+      const cores = [await machine(bits, "force", code, 0, ["rw"]), await machine(bits, "off", code, 0, ["rw"])];
+      for (const c of cores) {
+        c.setU64(MM.CPU_CR4, c.u64(MM.CPU_CR4) | 0x600n); // OSFXSR, OSXMMEXCPT
+        if (ts) c.setU64(MM.CPU_CR0, c.u64(MM.CPU_CR0) | 8n);
+        c.setReg(0, 0x12345n); c.setReg(1, 0x777n);
+        c.x.cpu_state_changed();
+      }
+      const [a, i] = cores;
+      const xmm = (c: Core) => Buffer.from(c.bytes().subarray(MM.CPU_STATE + MM.CPU_FXSAVE, MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 256)).toString("hex");
+      const r = rng(bits + (ts ? 1 : 0));
+      for (let slice = 0; slice < 400; slice++) {
+        const budget = 1 + Math.floor(r() * 700);
+        const ea = a.run(budget), eb = i.run(budget);
+        const sa = snap(a, ea), sb = snap(i, eb);
+        for (const k of Object.keys(sb)) assert.is(sa[k], sb[k], `TS=${ts} slice ${slice}: ${k}`);
+        assert.is(xmm(a), xmm(i), `TS=${ts} slice ${slice}: the x87/SSE state`);
+        if (ea !== MM.EXIT_BUDGET) break;
+      }
+      const m = MM.MACHINE_BASE;
+      assert.ok(Buffer.compare(a.bytes().subarray(m + DATA, m + DATA + 0x1000), i.bytes().subarray(m + DATA, m + DATA + 0x1000)) === 0, `TS=${ts}: data page differs`);
+      const st = a.jit!.stats();
+      if (ts) {
+        assert.is(a.exitVector, 7, "#NM at the first SSE instruction");
+        assert.ok(st.insns < 10, `TS: nothing SSE ran compiled: ${JSON.stringify(st)}`);
+      } else {
+        assert.ok(st.insns > 300 * 20, `the loop ran compiled: ${JSON.stringify(st)}`);
+        assert.ok(st.exits.unsupported < 10, `no exit at each SSE instruction: ${JSON.stringify(st.exits)}`);
+      }
+    }
   });
 }
 

@@ -17,7 +17,7 @@ import {
   LF_CFOF, LF_INC, LF_DEC, getFlags, setFlags,
 } from "./flags";
 import { fault, faultVec, faultErr, clearFault } from "./fault";
-import { decodeCached, decodeEntry, dLen, E } from "./decode";
+import { decodeCached, decodeEntry, dLen, E, jitDecode } from "./decode";
 import { execute } from "./exec";
 import { dcacheEntry } from "./dcache";
 import { fetchHostFast, rdProbe, wrProbe, jitTlbOut } from "../mmu/tlb";
@@ -772,4 +772,26 @@ export function run(budget: i32): i32 {
   const r = stopReason >= 0 ? stopReason : EXIT_BUDGET;
   store<i32>(CPU_STATE + CPU_EXIT_REASON, r);
   return r;
+}
+
+// For compiled code (host/jit/translate.ts, "ssex"): the instruction at `lin` (host address `host`,
+// of the region's page) through the general path, as the run loop would run it. Only for instructions
+// that neither read nor write guest registers, flags or memory (SSE/MMX register forms: the region keeps
+// registers and flags in its locals). Returns 1 when it ran; 0 with nothing done when it would fault
+// (#UD, #NM, #XM) or cannot be decoded: the region then exits before it and the interpreter runs it.
+export function jitExec(lin: u64, host: i32): i32 {
+  let e = dcacheEntry(host);
+  if (load<u64>(e) != ((host as u32 as u64) | ((mode as u64) << 32))) {
+    if (jitDecode(lin, host) == 0) return 0;
+    e = dcacheEntry(host);
+  }
+  const ip0 = rip();
+  E = e;
+  setRip(lin);
+  nextIp = lin + (load<u8>(e, 58) as u64);
+  if (!is64) nextIp &= 0xffffffff;
+  execute();
+  setRip(ip0);
+  if (fault) { clearFault(); return 0; }
+  return 1;
 }

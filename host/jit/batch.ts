@@ -5,14 +5,15 @@
 import { buildModule } from "./wasm";
 import { IMPORTS, translate, type Block } from "./translate";
 
-export interface RegionJob { blocks: Block[]; entry: number }
+/** page: the host address of the region's page. */
+export interface RegionJob { blocks: Block[]; entry: number; page: number }
 export interface Batch { is64: boolean; mode: number; chain: boolean; regions: RegionJob[] }
 /** thread: translated on a translator thread (not the caller's). */
 export interface BatchResult { bytes: Uint8Array<ArrayBuffer>; translateMs: number; thread?: boolean }
 
 export function translateBatch(b: Batch): BatchResult {
   const t0 = performance.now();
-  const funcs = b.regions.map((r, i) => translate(r.blocks, r.entry, b.is64, "f" + i, b.mode, b.chain));
+  const funcs = b.regions.map((r, i) => translate(r.blocks, r.entry, b.is64, "f" + i, b.mode, b.chain, r.page));
   const bytes = buildModule(IMPORTS, funcs, b.chain);
   return { bytes, translateMs: performance.now() - t0 };
 }

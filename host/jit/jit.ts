@@ -32,6 +32,7 @@ interface JitCore {
   jit_wr: (lin: bigint, size: number) => number;
   jit_cond: (...a: (number | bigint)[]) => number;
   jit_str: (kind: number) => number;
+  jit_exec: (lin: bigint, host: number) => number;
   jit_flags: (...a: (number | bigint)[]) => bigint;
 }
 
@@ -176,7 +177,7 @@ export class Jit {
         continue;
       }
       if (this.debug) console.error(`jit: [${this.stats().steps}] region at ${lin.toString(16)} (mode ${curMode}): ${blocks.length} blocks, ${blocks.reduce((a, b) => a + b.insns.length, 0)} instructions`);
-      regions.push({ blocks, entry });
+      regions.push({ blocks, entry, page });
       let lo = 0x1000, hi = 0;
       for (const b of blocks) for (const i of b.insns) { lo = Math.min(lo, i.off); hi = Math.max(hi, i.off + Math.max(i.len, 1)); }
       // Written from now on, these bytes make the install refuse the region (the core's page generation).
@@ -189,7 +190,7 @@ export class Jit {
   private install(mod: WebAssembly.Module, meta: Meta[], mode: number, size: number): number {
     if (this.next + meta.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS) this.flush();
     const inst = new WebAssembly.Instance(mod, {
-      env: { memory: this.x.memory, table: this.table, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond, str: this.x.jit_str, flags: this.x.jit_flags },
+      env: { memory: this.x.memory, table: this.table, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond, str: this.x.jit_str, flags: this.x.jit_flags, ex: this.x.jit_exec },
     });
     this.modules++;
     this.codeBytes += size;

@@ -39,8 +39,19 @@ export const IMPORTS = [
   { name: "cond", params: [T_I32, T_I32, T_I32, T_I64, T_I64, T_I64, T_I32], results: [T_I32] },
   { name: "str", params: [T_I32], results: [T_I32] },
   { name: "flags", params: [T_I32, T_I32, T_I64, T_I64, T_I64, T_I32], results: [T_I64] },
+  { name: "ex", params: [T_I64, T_I32], results: [T_I32] },
 ];
-const FN_RD = 0, FN_WR = 1, FN_COND = 2, FN_STR = 3, FN_FLAGS = 4;
+const FN_RD = 0, FN_WR = 1, FN_COND = 2, FN_STR = 3, FN_FLAGS = 4, FN_EX = 5;
+
+// SSE/MMX register forms (ModRM.mod 3) that read and write only XMM/MMX registers and MXCSR (no guest
+// register, flag or memory): compiled code runs them through the core's general path (jit_exec, "ssex"),
+// without leaving the region. Opcode ids (0x1xx 0F xx, 0x2xx 0F 38 xx, 0x3xx 0F 3A xx); the forms of these
+// opcodes that touch a general register or the flags are left out (MOVD/MOVQ 6E/7E but F3 0F 7E, MOVMSK,
+// PMOVMSKB, PINSRW/PEXTRW, CVTSI2S*/CVT*2SI, (U)COMIS*, PTEST, PCMPxSTRx, PEXTR*/PINSR*, CRC32, MASKMOV).
+const SSEX = new Uint8Array(0x400);
+for (const [a, b] of [[0x110, 0x117], [0x128, 0x129], [0x151, 0x16d], [0x16f, 0x177], [0x17c, 0x17d], [0x17f, 0x17f],
+  [0x1c2, 0x1c2], [0x1c6, 0x1c6], [0x1d0, 0x1d6], [0x1d8, 0x1f6], [0x1f8, 0x1ff], [0x200, 0x20b], [0x210, 0x210], [0x214, 0x215],
+  [0x21c, 0x21e], [0x220, 0x225], [0x228, 0x22b], [0x230, 0x235], [0x237, 0x241], [0x308, 0x30f], [0x340, 0x342]]) SSEX.fill(1, a, b + 1);
 // jit_str's kind bits (cpu/string.ts JS_*).
 const JS_STOS = 16, JS_AS8 = 32, JS_REP = 64;
 
@@ -143,11 +154,13 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
     // MOVS/STOS, REP (F3) or none, no segment override, the mode's own address size: the core's jit_str.
     return (i.pfx! & 5) === 0 && i.seg! < 0 && i.as === (is64 ? 8 : 4) ? "str" : null;
   }
+  if (mod === 3 && (i.pfx! & 1) === 0 && i.op < 0x400 && (SSEX[i.op] === 1 || (i.op === 0x17e && (i.pfx! & 6) === 2))) return "ssex";
   const osOk = os === 4 || os === 8;
   const mem = memOk(i, is64);
   // LOCK on a read-modify-write memory form: one vCPU at a time runs, so the access is atomic anyway
   // (LOCK with CMP or a register operand is #UD: the interpreter's).
   if ((i.op === 0x81 || i.op === 0x83) && (i.pfx! & 6) === 0 && osOk && mem && (k !== 7 || (i.pfx! & 1) === 0)) return "alumi";
+  if (i.op === 0x17e && (i.pfx! & 7) === 2 && mem) return "movqx"; // (F3: before the REP/LOCK rule below)
   if (lockRep) return null;
   const near = is64 ? os === 8 : os === 4; // near branches and pushes: 64-bit in 64-bit mode (66h: the interpreter)
   switch (i.op) {
@@ -177,6 +190,11 @@ function generalKind(i: Insn, is64 = i.x64 === true): string | null {
     case 0x88: return mod === 3 ? "mov8rr" : null;
     case 0x8a: return mod === 3 ? "mov8rr" : mem ? "mov8ld" : null;
     case 0x118: case 0x10d: return "nop"; // PREFETCHh / PREFETCHW: hints, no access, no fault
+    // 66 [REX.W] 0F 6E / 7E: MOVD/MOVQ between an XMM register and a general register or memory
+    // (F3 0F 7E: MOVQ xmm, m64; 66 0F D6: MOVQ m64, xmm; their register forms are "ssex")
+    case 0x16e: return (i.pfx! & 8) !== 0 && (mod === 3 || mem) ? "movdx" : null;
+    case 0x17e: return (i.pfx! & 8) !== 0 && (mod === 3 || mem) ? "movdr" : null;
+    case 0x1d6: return (i.pfx! & 8) !== 0 && mem ? "movqr" : null;
     case 0x190: case 0x191: case 0x192: case 0x193: case 0x194: case 0x195: case 0x196: case 0x197:
     case 0x198: case 0x199: case 0x19a: case 0x19b: case 0x19c: case 0x19d: case 0x19e: case 0x19f: return mem ? "setccm" : null;
     case 0x1c8: case 0x1c9: case 0x1ca: case 0x1cb: case 0x1cc: case 0x1cd: case 0x1ce: case 0x1cf: return osOk ? "bswap" : null;
@@ -469,10 +487,12 @@ export function layout(blocks: Block[], entry: number): Layout {
  * first translation records each block's successors and the flag state it leaves; the second uses the
  * states found (it is only made when some block starts with a known state).
  */
-export function translate(blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false): FuncDef {
+/** `page`: the host address of the region's page (instructions the core runs for the region, "ssex", are
+ * named by it; without it they exit). */
+export function translate(blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false, page?: number): FuncDef {
   const lay = layout(blocks0, entry);
   const blocks = lay.order.map((b) => blocks0[b]);
-  const first = translateWith(blocks, entry, is64, name, mode, chain, blocks.map(() => null), lay);
+  const first = translateWith(blocks, entry, is64, name, mode, chain, blocks.map(() => null), lay, undefined, page);
   const TOP = { op: -1, size: -1 }; // not reached yet
   const inSt: FlagState[] = blocks.map(() => TOP);
   const e = blocks.findIndex((b) => b.start === entry);
@@ -494,7 +514,7 @@ export function translate(blocks0: Block[], entry: number, is64: boolean, name: 
   }
   const known = inSt.map((v) => (v === TOP ? null : v));
   if (changed || known.every((v) => v === null)) return first.def; // (not settled: nothing assumed)
-  return translateWith(blocks, entry, is64, name, mode, chain, known, lay, first).def; // (blocks starting unknown: as before)
+  return translateWith(blocks, entry, is64, name, mode, chain, known, lay, first, page).def; // (blocks starting unknown: as before)
 }
 
 interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: Set<number>; written: Set<number>; code: Uint8Array }
@@ -502,7 +522,7 @@ interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[
 // `prev`: a translation of the same blocks with every block starting from an unknown state; a block that
 // starts unknown here too is copied from it (a block's code depends only on the block and its start state).
 function translateWith(blocks: Block[], entry: number, is64: boolean, name: string, mode: number, chain: boolean,
-  inSt: FlagState[], lay: Layout, prev?: Translation): Translation {
+  inSt: FlagState[], lay: Layout, prev?: Translation, page?: number): Translation {
   const edges: [number, number][] = [];
   const seg: [number, number][] = [];
   const out: FlagState[] = blocks.map(() => null);
@@ -1050,6 +1070,29 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           break;
         }
         case gk === "nop": break;
+        case gk === "movdx": case gk === "movdr": case gk === "movqx": case gk === "movqr": { // MOVD/MOVQ xmm <-> r/m
+          // #UD (CR0.EM, no CR4.OSFXSR) and #NM (CR0.TS) come first: the interpreter's, before the access
+          c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR0, 3).op(Op.i32_wrap_i64).i32(0xc).op(Op.i32_and);
+          c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR4, 3).op(Op.i32_wrap_i64).i32(0x200).op(Op.i32_and).op(Op.i32_eqz).op(Op.i32_or);
+          c.if_(); extra++;
+          exit(() => linOf(i.off), MM.JEXIT_UNSUPPORTED, idx);
+          c.end(); extra--;
+          const sz = i.os === 8 || gk === "movqx" || gk === "movqr" ? 8 : 4, x = MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 16 * i.reg!, gpr = MM.CPU_STATE + 8 * i.rm!;
+          const xlo = () => { c.i32(0).mem(sz === 8 ? Op.i64_load : Op.i64_load32_u, x, sz === 8 ? 3 : 2); };
+          if (gk === "movdx" || gk === "movqx") {
+            if (i.mod === 3) { rd(gpr, sz); c.set(L_T2); } else { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T2); }
+            c.i32(0).get(L_T2).mem(Op.i64_store, x, 3);
+            c.i32(0).i64(0).mem(Op.i64_store, x + 8, 3);
+          } else if (i.mod === 3) wr(gpr, sz, xlo);
+          else { ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx); store(sz, xlo); }
+          break;
+        }
+        case gk === "ssex": // the core runs it (jit_exec); 0: it would fault, nothing done: exit before it
+          if (page === undefined) { exit(() => linOf(i.off), MM.JEXIT_UNSUPPORTED, idx); break; }
+          linOf(i.off); c.i32(page + i.off).call(FN_EX).op(Op.i32_eqz).if_(); extra++;
+          exit(() => linOf(i.off), MM.JEXIT_UNSUPPORTED, idx);
+          c.end(); extra--;
+          break;
         case gk === "str": {
           // One step at a time in the core (cpu/string.ts jitString), with RCX/RSI/RDI/RAX in memory meanwhile;
           // each further step counts one more instruction (as the interpreter re-executes a REP instruction
