@@ -27,12 +27,14 @@
 //   one as before). Two runs of one file never overlap (they share tests/build/<name>), nor do files that
 //   bind the same fixed port, network namespace or browser (LOCKS below). The longest files start first.
 //   With more than one job a file's output is held and printed whole when it ends; with one it streams.
-// - Each file ends with a line `# <file>: <counts> in <seconds> s`; the slowest files and the wall time
-//   are listed before the last line (timings are information, never a pass or fail).
+// - Each file ends with a line `# <file>: <counts> in <seconds> s (CPU <seconds> s)` (CPU: user + system
+//   of the file's process and the children it reaped, from /proc/self/stat; steadier than wall time on a
+//   shared machine); the slowest files, the wall time and the CPU total are listed before the last line
+//   (timings are information, never a pass or fail).
 // - The core is compiled only when assembly/ changed since build/xenwasm.wasm (scripts/asbuild.mjs
 //   --if-changed); the host bundles and guests are rebuilt (make's own rules) every time.
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, statSync, existsSync, rmSync } from "node:fs";
+import { readdirSync, statSync, existsSync, rmSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, basename } from "node:path";
 
@@ -72,6 +74,20 @@ console.log(`# built in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${JOBS} file
 const groups = new Set();
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { for (const g of groups) { try { process.kill(-g, "SIGKILL"); } catch { /* gone */ } } process.exit(130); });
 
+// The CPU time (user + system, seconds) of the children this process reaped since the last call: Linux
+// adds a child's (and the descendants it reaped) to our cutime/cstime when we reap it, and children are
+// reaped one at a time, so the difference at a child's exit is that child's. (Undefined without /proc.)
+let lastReaped = 0;
+function reapedCpu() {
+  try {
+    const f = readFileSync("/proc/self/stat", "utf8").replace(/^.*\) /s, "").split(" "); // fields from the 3rd on
+    const t = (Number(f[13]) + Number(f[14])) / 100; // cutime, cstime (USER_HZ = 100 on Linux)
+    const d = t - lastReaped;
+    lastReaped = t;
+    return d;
+  } catch { return undefined; }
+}
+
 /** Run one Node process in its own process group; stream its output (`echo`); kill the group after `limitS`. */
 function run(args, limitS, env = {}, echo = true) {
   return new Promise((resolve) => {
@@ -82,8 +98,10 @@ function run(args, limitS, env = {}, echo = true) {
     c.stdout.on("data", take); c.stderr.on("data", take);
     const timer = setTimeout(() => { timedOut = true; try { process.kill(-c.pid, "SIGKILL"); } catch { /* gone */ } }, limitS * 1000);
     let done = false;
-    const finish = (status, signal) => { if (!done) { done = true; groups.delete(c.pid); clearTimeout(timer); resolve({ out, status, signal, timedOut }); } };
+    let cpu;
+    const finish = (status, signal) => { if (!done) { done = true; groups.delete(c.pid); clearTimeout(timer); resolve({ out, status, signal, timedOut, cpu }); } };
     c.on("exit", (status, signal) => {
+      cpu = reapedCpu();
       // Whatever the file left behind in its group (daemons it spawned) goes with it; its output is
       // complete when the pipes close (or, should something outside the group hold them, 2 s later).
       try { process.kill(-c.pid, "SIGKILL"); } catch { /* none left */ }
@@ -141,7 +159,8 @@ async function runJob({ f: file, env }) {
   const r = await run([file], timeoutS, env, stream);
   if (!stream) text += r.out + (r.out.endsWith("\n") || !r.out ? "" : "\n");
   const secs = (Date.now() - started) / 1000;
-  times.push({ f, secs });
+  times.push({ f, secs, cpu: r.cpu });
+  const took = `in ${secs.toFixed(1)} s${r.cpu === undefined ? "" : ` (CPU ${r.cpu.toFixed(1)} s)`}`;
   const total = /Total:\s+(\d+)/.exec(r.out), ok = /Passed:\s+(\d+)/.exec(r.out), sk = /Skipped:\s+(\d+)/.exec(r.out);
   if (!total || !ok || r.timedOut) {
     const why = r.timedOut ? `timed out after ${timeoutS} s` : `no summary, exit ${r.status ?? r.signal}`;
@@ -150,11 +169,11 @@ async function runJob({ f: file, env }) {
       failed += names.length;
       bad.push(`${f} (${why}: all ${names.length} tests counted as failed)`);
       say(`\n# ${f} ${why}; its tests, each counted as failed:\n${names.map((n) => `#   ${n}`).join("\n")}`);
-      say(`# ${f}: ${names.length} failed (${why}) in ${secs.toFixed(1)} s`);
+      say(`# ${f}: ${names.length} failed (${why}) ${took}`);
     } else {
       failed++;
       bad.push(`${f} (${why}; its tests could not be listed: counted as one failure)`);
-      say(`# ${f}: 1 failed (${why}; its tests could not be listed) in ${secs.toFixed(1)} s`);
+      say(`# ${f}: 1 failed (${why}; its tests could not be listed) ${took}`);
     }
     return text;
   }
@@ -171,7 +190,7 @@ async function runJob({ f: file, env }) {
   }
   let extra = 0;
   if (t - p > 0 || r.status !== 0) { if (t === p) { failed++; extra = 1; } bad.push(t === p ? `${f} (all passed, but exit ${r.status ?? r.signal})` : f); }
-  say(`# ${f}: ${p - s} passed, ${t - p + extra} failed${fileSkipped ? `, ${fileSkipped} skipped` : ""} in ${secs.toFixed(1)} s`);
+  say(`# ${f}: ${p - s} passed, ${t - p + extra} failed${fileSkipped ? `, ${fileSkipped} skipped` : ""} ${took}`);
   return text;
 }
 
@@ -181,6 +200,7 @@ const held = new Set();
 let wake = () => {};
 const ended = () => new Promise((r) => { const prev = wake; wake = () => { prev(); r(); }; });
 const wallStart = Date.now();
+reapedCpu(); // (the build's)
 async function worker() {
   for (;;) {
     if (queue.length === 0) return;
@@ -201,8 +221,9 @@ async function worker() {
 await Promise.all(Array.from({ length: Math.min(JOBS, queue.length) }, worker));
 const wall = (Date.now() - wallStart) / 1000;
 const slow = [...times].sort((a, b) => b.secs - a.secs);
-console.log(`\ntest files: ${times.length} runs in ${wall.toFixed(0)} s wall (${(wall / 60).toFixed(1)} min, ${JOBS} at a time; their times add up to ${slow.reduce((n, x) => n + x.secs, 0).toFixed(0)} s); the slowest:`);
-for (const x of slow.slice(0, 12)) console.log(`  ${x.secs.toFixed(1).padStart(7)} s  ${x.f}`);
+const cpuSum = times.every((x) => x.cpu !== undefined) ? `, CPU ${times.reduce((n, x) => n + x.cpu, 0).toFixed(0)} s` : "";
+console.log(`\ntest files: ${times.length} runs in ${wall.toFixed(0)} s wall (${(wall / 60).toFixed(1)} min, ${JOBS} at a time; their times add up to ${slow.reduce((n, x) => n + x.secs, 0).toFixed(0)} s${cpuSum}); the slowest:`);
+for (const x of slow.slice(0, 12)) console.log(`  ${x.secs.toFixed(1).padStart(7)} s${x.cpu === undefined ? "" : ` (CPU ${x.cpu.toFixed(1).padStart(6)} s)`}  ${x.f}`);
 if (skips.length) console.log(`\nskipped:\n  ${skips.join("\n  ")}`);
 if (bad.length) console.log(`\nfailing files:\n  ${bad.join("\n  ")}`);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
