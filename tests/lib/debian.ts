@@ -25,8 +25,16 @@ export function debFile(pkg: string, file: string): string {
   try {
     const get = () => execFileSync("apt-get", ["download", pkg], { cwd: dl, stdio: ["ignore", "ignore", "pipe"] });
     try { get(); } catch {
-      execFileSync("apt-get", ["update", "-qq"], { stdio: "ignore" });
-      get();
+      // (Another test file may be updating the lists at this moment: apt's lock refuses a second
+      // update, so a failed one is followed by a few tries of the download while that one finishes.)
+      let updated = true;
+      try { execFileSync("apt-get", ["update", "-qq"], { stdio: "ignore" }); } catch { updated = false; }
+      for (let i = 0; ; i++) {
+        try { get(); break; } catch (e) {
+          if (updated || i >= 30) throw e;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+        }
+      }
     }
     const deb = readdirSync(dl).filter((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb")).sort().pop();
     if (!deb) throw new Error(`apt-get download ${pkg} gave no .deb`);
