@@ -295,8 +295,9 @@ test("non-numeric and out-of-range numbers are clear errors: xm options, xend's 
 // ---- the new user's list ----
 test("on_poweroff = preserve: the shut-down line once, the guest's output kept", async () => {
   assert.is(xm(E, ["create", counter("pres", `on_poweroff = "preserve"\n`, 3)]).status, 0);
-  await sleep(1500);
-  const l = xm(E, ["list", "pres"]).stdout;
+  // (Its 3 lines take a moment: the row is polled until it shows the shut-down state, 30 s at most.)
+  let l = xm(E, ["list", "pres"]).stdout;
+  for (let i = 0; i < 300 && !/---s--/.test(l); i++) { await sleep(100); l = xm(E, ["list", "pres"]).stdout; }
   assert.match(l, /pres\s+\d+\s+\d+\s+1\s+---s--/);
   const con = spawnSync(process.execPath, ["bin/xm.js", "console", "pres"], { env: E, encoding: "utf8", input: "\x1d", timeout: 10000 });
   assert.is(con.stdout.match(/shut down: poweroff; preserve/g)?.length, 1, con.stdout);
