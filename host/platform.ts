@@ -6,7 +6,7 @@
 
 /** A virtual disk's storage: a file (host/node/disk.ts), memory (devices/block/memory.ts), or any other
  * byte store with synchronous access (e.g. a browser's origin-private file system sync handle). */
-import type { Batch, BatchResult } from "./jit/batch";
+import type { Translator } from "./jit/batch";
 
 export interface BlockDevice {
   /** Size in bytes (the disk has floor(size / 512) sectors). */
@@ -29,9 +29,9 @@ export interface Platform {
   sameFile?(a: string, b: string): boolean;
   /** Called before a kernel image is decompressed (tests hold it there to see xend serve others). */
   beforeDecompress?(): Promise<void>;
-  /** Translate a JIT batch on another thread (host/node/translator.ts: a worker thread); absent, the JIT
-   *  translates on the core's thread. */
-  jitTranslate?(batch: Batch): Promise<BatchResult>;
+  /** The JIT's translator thread (host/node/translator.ts: a worker thread), or null; absent or null, the
+   *  JIT translates on the core's thread. */
+  jitTranslator?(): Translator | null;
 }
 
 export const platform: Platform = {};

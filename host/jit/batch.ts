@@ -11,6 +11,13 @@ export interface Batch { is64: boolean; mode: number; chain: boolean; regions: R
 /** thread: translated on a translator thread (not the caller's). */
 export interface BatchResult { bytes: Uint8Array<ArrayBuffer>; translateMs: number; thread?: boolean }
 
+/** A translator thread's answer: the module compiled there (where the runtime can send a compiled
+ * module between threads), else its bytes; or the error. */
+export interface Translated { module?: WebAssembly.Module; bytes?: Uint8Array<ArrayBuffer>; size: number; translateMs: number; error?: string }
+/** A translator on another thread: `submit` queues a batch; `poll` (between run slices) takes the answers
+ * that are ready, without waiting, and calls their `done` there and then. */
+export interface Translator { submit(b: Batch, done: (r: Translated) => void): void; poll(): void }
+
 export function translateBatch(b: Batch): BatchResult {
   const t0 = performance.now();
   const funcs = b.regions.map((r, i) => translate(r.blocks, r.entry, b.is64, "f" + i, b.mode, b.chain, r.page));

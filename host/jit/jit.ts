@@ -4,7 +4,7 @@
 import * as MM from "../../assembly/memmap";
 import { hasTailCalls } from "./wasm";
 import { discover, stack32, worthCompiling, readInsn, type Insn } from "./translate";
-import { translateBatch, type Batch, type RegionJob } from "./batch";
+import { translateBatch, type Batch, type RegionJob, type Translator } from "./batch";
 import { platform } from "../platform";
 
 export type JitMode = "off" | "on" | "force";
@@ -78,8 +78,16 @@ export class Jit {
   async = false;
   private inFlight = 0;
   private pending = new Set<string>();
-  /** Background compiles not yet installed (the run loop returns to the event loop sooner meanwhile). */
-  get busy(): boolean { return this.inFlight > 0; }
+  /** Background compiles not yet installed (the run loop returns to the event loop sooner meanwhile).
+   *  (It takes the translator thread's answers that are ready first.) */
+  get busy(): boolean { this.poll(); return this.inFlight > 0; }
+  private tr: Translator | null | undefined;
+  private translator(): Translator | null {
+    if (this.tr === undefined) this.tr = this.offThread ? platform.jitTranslator?.() ?? null : null;
+    return this.tr;
+  }
+  /** Between run slices: install the regions whose translation (and compile) the translator thread finished. */
+  poll(): void { this.tr?.poll(); }
   /** Background batches are translated on the platform's translator thread when it has one
    *  (XENWASM_JIT_THREAD=0: on this thread, as synchronous compiles always are). */
   readonly offThread = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_THREAD !== "0";
@@ -125,23 +133,33 @@ export class Jit {
     const t0 = performance.now();
     const d = this.discoverAll(later, curMode);
     if (!d) { this.compileMs += performance.now() - t0; return 0; }
-    const off = this.offThread ? platform.jitTranslate : undefined;
-    let bytes: Promise<Uint8Array<ArrayBuffer>>;
-    if (off) bytes = off(d.batch).then((r) => { this.translateMs += r.translateMs; if (r.thread) this.threadBatches++; return r.bytes; });
-    else { const r = translateBatch(d.batch); this.translateMs += r.translateMs; bytes = Promise.resolve(r.bytes); }
-    this.compileMs += performance.now() - t0;
     const keys = d.meta.map((m) => `${m.host}:${curMode}`);
     for (const k of keys) this.pending.add(k);
     this.inFlight++;
-    let size = 0;
-    bytes.then((b) => { size = b.length; return WebAssembly.compile(b); }).then((mod) => {
+    const finish = () => { this.inFlight--; for (const k of keys) this.pending.delete(k); };
+    const installNow = (mod: WebAssembly.Module, size: number) => {
       const t1 = performance.now();
       this.install(mod, d.meta, curMode, size);
       this.compileMs += performance.now() - t1;
-    }, (e) => { if (this.debug) console.error(`jit: compile failed: ${(e as Error).message}`); }).finally(() => {
-      this.inFlight--;
-      for (const k of keys) this.pending.delete(k);
-    });
+    };
+    const compileBytes = (b: Uint8Array<ArrayBuffer>) => {
+      WebAssembly.compile(b).then((mod) => installNow(mod, b.length),
+        (e) => { if (this.debug) console.error(`jit: compile failed: ${(e as Error).message}`); }).finally(finish);
+    };
+    const tr = this.translator();
+    if (tr) {
+      tr.submit(d.batch, (r) => {
+        this.translateMs += r.translateMs;
+        if (r.module) { this.threadBatches++; try { installNow(r.module, r.size); } finally { finish(); } }
+        else if (r.bytes) { this.threadBatches++; compileBytes(r.bytes); }
+        else { if (this.debug) console.error(`jit: ${r.error}`); this.tr = null; finish(); } // (later batches: translated here)
+      });
+    } else {
+      const r = translateBatch(d.batch);
+      this.translateMs += r.translateMs;
+      compileBytes(r.bytes);
+    }
+    this.compileMs += performance.now() - t0;
     return 0;
   }
 

@@ -1,13 +1,18 @@
-// The JIT's translator thread (Node, Bun, Deno: worker_threads): batches of discovered regions in,
-// module bytes out (host/jit/batch.ts). Built as dist/lib/jit-worker.js; host/node/translator.ts starts it.
-import { parentPort } from "node:worker_threads";
+// The JIT's translator thread (Node, Bun, Deno: worker_threads): batches of discovered regions in (from
+// the parent), their module out on the port the parent gave it (host/jit/batch.ts): compiled here when the
+// runtime can send a compiled module to another thread, else as bytes. Built as dist/lib/jit-worker.js;
+// host/node/translator.ts starts it and polls the port between run slices.
+import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { translateBatch, type Batch } from "../jit/batch";
 
+const out = (workerData as { port: MessagePort }).port;
 parentPort?.on("message", (m: { id: number; batch: Batch }) => {
-  try {
-    const r = translateBatch(m.batch);
-    parentPort!.postMessage({ id: m.id, bytes: r.bytes, translateMs: r.translateMs }, [r.bytes.buffer]);
-  } catch (e) {
-    parentPort!.postMessage({ id: m.id, error: String((e as Error)?.stack ?? e) });
+  let r;
+  try { r = translateBatch(m.batch); } catch (e) { out.postMessage({ id: m.id, size: 0, translateMs: 0, error: String((e as Error)?.stack ?? e) }); return; }
+  let module: WebAssembly.Module | undefined;
+  try { module = new WebAssembly.Module(r.bytes); } catch { module = undefined; }
+  if (module) {
+    try { out.postMessage({ id: m.id, module, size: r.bytes.length, translateMs: r.translateMs }); return; } catch { /* not sendable here: the bytes */ }
   }
+  out.postMessage({ id: m.id, bytes: r.bytes, size: r.bytes.length, translateMs: r.translateMs }, [r.bytes.buffer]);
 });

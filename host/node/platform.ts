@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { setPlatform } from "../platform";
 import { FileBlockDevice } from "./disk";
-import { jitTranslate } from "./translator";
+import { jitTranslator } from "./translator";
 
 /** build/xenwasm.wasm, found from this file upwards (dist/<dir>/file.js, host/node/platform.ts, an installed package). */
 export function wasmPath(): string {
@@ -25,7 +25,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 setPlatform({
   loadCore: async () => readFileSync(wasmPath()),
   openDisk: (path, writable) => new FileBlockDevice(path, writable),
-  jitTranslate,
+  jitTranslator,
   sameFile: (a, b) => { try { return realpathSync(a) === realpathSync(b); } catch { return a === b; } },
   // XENWASM_TEST_DECOMPRESS_HOLD=FILE (tests/xend-trust.test.ts): a kernel's decompression first makes
   // FILE.started, then waits while FILE exists, so a test can see xend answer others meanwhile.

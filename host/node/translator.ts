@@ -1,11 +1,14 @@
-// The JIT's translator thread for the Node entry points (platform.jitTranslate): one worker thread
+// The JIT's translator thread for the Node entry points (platform.jitTranslator): one worker thread
 // (dist/lib/jit-worker.js), started at the first background batch, unref'd (it never keeps a process
-// alive). Should it be missing or fail, batches are translated on the calling thread as without it.
-import { Worker } from "node:worker_threads";
+// alive). Its answers come on a port of their own, taken without waiting between run slices
+// (receiveMessageOnPort), so a region is installed as soon as the run loop is between slices rather than
+// at its next turn of the event loop. Should the worker be missing or fail, null: the JIT translates on
+// the core's thread.
+import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { translateBatch, type Batch, type BatchResult } from "../jit/batch";
+import type { Batch, Translated, Translator } from "../jit/batch";
 
 /** dist/lib/jit-worker.js, found from this file upwards (dist/<dir>/file.js, dist/lib/node.js, host/node/). */
 function workerPath(): string | null {
@@ -17,43 +20,50 @@ function workerPath(): string | null {
   return null;
 }
 
-let worker: Worker | null = null;
-let broken = false;
-let nextId = 0;
-const waiting = new Map<number, { ok: (r: BatchResult) => void; fail: (e: Error) => void }>();
+let one: Translator | null | undefined;
 
-function start(): Worker | null {
-  if (worker || broken) return worker;
+export function jitTranslator(): Translator | null {
+  if (one !== undefined) return one;
+  one = null;
   const p = workerPath();
-  if (!p) { broken = true; return null; }
+  if (!p || typeof receiveMessageOnPort !== "function") return null;
+  let w: Worker, port: MessagePort;
   try {
-    const w = new Worker(p);
-    w.on("message", (m: { id: number; bytes?: Uint8Array<ArrayBuffer>; translateMs?: number; error?: string }) => {
-      const h = waiting.get(m.id);
-      if (!h) return;
-      waiting.delete(m.id);
-      if (m.bytes) h.ok({ bytes: new Uint8Array(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), translateMs: m.translateMs ?? 0, thread: true });
-      else h.fail(new Error(`jit translator: ${m.error}`));
-    });
-    const down = (why: string) => {
-      broken = true; worker = null;
-      for (const [, h] of waiting) h.fail(new Error(`jit translator: ${why}`));
-      waiting.clear();
-    };
-    w.on("error", (e) => down(e.message));
-    w.on("exit", (c) => down(`exited (${c})`));
-    w.unref(); // (after the listeners: adding one refs the worker again)
-    worker = w;
-  } catch { broken = true; }
-  return worker;
-}
-
-export function jitTranslate(batch: Batch): Promise<BatchResult> {
-  const w = start();
-  if (!w) return Promise.resolve().then(() => translateBatch(batch));
-  const id = nextId++;
-  return new Promise<BatchResult>((ok, fail) => {
-    waiting.set(id, { ok, fail });
-    try { w.postMessage({ id, batch }); } catch (e) { waiting.delete(id); ok(translateBatch(batch)); }
-  });
+    const ch = new MessageChannel();
+    port = ch.port1;
+    w = new Worker(p, { workerData: { port: ch.port2 }, transferList: [ch.port2] });
+  } catch { return null; }
+  const waiting = new Map<number, (r: Translated) => void>();
+  let nextId = 0, down: string | null = null;
+  const fail = (why: string) => {
+    down = why;
+    for (const [, done] of waiting) done({ size: 0, translateMs: 0, error: `jit translator: ${why}` });
+    waiting.clear();
+  };
+  w.on("error", (e) => fail(e.message));
+  w.on("exit", (c) => fail(`exited (${c})`));
+  w.unref(); // (after the listeners: adding one refs the worker again)
+  port.unref();
+  one = {
+    submit(batch: Batch, done: (r: Translated) => void): void {
+      if (down) { done({ size: 0, translateMs: 0, error: `jit translator: ${down}` }); return; }
+      const id = nextId++;
+      waiting.set(id, done);
+      try { w.postMessage({ id, batch }); } catch (e) { waiting.delete(id); done({ size: 0, translateMs: 0, error: String(e) }); }
+    },
+    poll(): void {
+      if (down) return;
+      for (;;) {
+        let m: { message: unknown } | undefined;
+        try { m = receiveMessageOnPort(port); } catch (e) { fail(`cannot read its answers: ${(e as Error).message}`); return; }
+        if (!m) return;
+        const r = m.message as Translated & { id: number };
+        const done = waiting.get(r.id);
+        if (!done) continue;
+        waiting.delete(r.id);
+        done(r);
+      }
+    },
+  };
+  return one;
 }

@@ -318,6 +318,7 @@ export class XenHost {
       // While compiles are in flight, back to the event loop sooner: their regions are installed there.
       // (200k rather than 1M: of Debian's boot, 184M instead of 248M instructions interpreted while
       // their compiles were in flight, counted with an instrumented core on a loaded machine.)
+      this.core.jit?.poll(); // regions the translator thread finished: installed before the slice
       const r = this.core.x.hv_run(this.core.jit?.busy ? Math.min(sliceInsns, 200_000) : sliceInsns);
       this.drainConsoles();
       this.serviceDevices();

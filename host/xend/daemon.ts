@@ -72,7 +72,11 @@ export class Xend {
   async loop(): Promise<void> {
     const x = this.host.core.x;
     while (!this.stopping) {
-      const r = x.hv_run(2_000_000);
+      // Regions the JIT's translator thread finished are installed before the slice; while compiles are in
+      // flight, shorter slices (as XenHost.runUntil).
+      const jit = this.host.core.jit;
+      jit?.poll();
+      const r = x.hv_run(jit?.busy ? 200_000 : 2_000_000);
       if (this.sliceWatchers.size) { const now = performance.now(); for (const w of [...this.sliceWatchers]) w(now); }
       this.host.drainConsoles();
       this.host.serviceDevices();
