@@ -50,7 +50,6 @@ function crc64(b: Uint8Array, from: number, to: number): [number, number] {
 
 const bad = (why: string) => new XzError(`xz: ${why}`);
 const truncated = () => bad("truncated LZMA data");
-const SIGN = -0x80000000; // (x ^ SIGN) < (y ^ SIGN): x < y as uint32, for int32 x and y
 const le32 = (b: Uint8Array, i: number) => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
 
 // LZMA's probability model (offsets into one Uint16Array).
@@ -226,18 +225,20 @@ export class XzDecoder {
    * decoder is written out inline at each use, with its state (`range`, `code`, `ip`) and the LZMA
    * state in locals, written back once at the end: no closures over mutable state (V8 keeps those in a
    * heap context, and a uint32 over 2^31 stored there is a heap number). `range` and `code` are kept as
-   * int32 bit patterns: unsigned compares are done as `(a ^ 0x80000000) < (b ^ 0x80000000)`. Each
-   * normalisation checks the chunk's input end. One step of the decoder, at probability index I:
+   * int32 bit patterns (every update `| 0`, `<<`, Math.imul), compared as unsigned with `>>> 0` on both
+   * sides (one unsigned compare in V8's code). Each normalisation checks the chunk's input end; the
+   * decoder keeps code < range, which a valid stream starts with. One step, at probability index I:
    *   p = probs[I]; bound = Math.imul(range >>> 11, p);
-   *   if ((code ^ SIGN) < (bound ^ SIGN)) { range = bound; probs[I] = p + ((2048 - p) >> 5); bit 0 }
+   *   if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[I] = p + ((2048 - p) >> 5); bit 0 }
    *   else { range -= bound; code -= bound; probs[I] = p - (p >> 5); bit 1 }
-   *   if ((range >>> 24) === 0) { range <<= 8; code = (code << 8) | next byte }
+   *   if ((range >>> 0) < 0x1000000) { range <<= 8; code = (code << 8) | next byte }
    */
   private lzmaChunk(outEnd: number, inEnd: number): void {
     const inp = this.inp, out = this.out, probs = this.probs;
     let ip = this.ip;
     if (inEnd - ip < 5 || inp[ip] !== 0) throw bad("bad range coder start");
     let range = -1, code = (inp[ip + 1] << 24) | (inp[ip + 2] << 16) | (inp[ip + 3] << 8) | inp[ip + 4];
+    if (code === -1) throw bad("bad range coder start"); // (code must be below range, 0xffffffff)
     ip += 5;
     let pos = this.pos, state = this.state, rep0 = this.rep0, rep1 = this.rep1, rep2 = this.rep2, rep3 = this.rep3;
     const lc = this.lc, lcShift = 8 - lc, lpMask = (1 << this.lp) - 1, pbMask = (1 << this.pb) - 1, dictStart = this.dictStart;
@@ -246,9 +247,9 @@ export class XzDecoder {
       const posState = pos & pbMask;
       // is_match
       i = IS_MATCH + (state << 4) + posState; p = probs[i]; bound = Math.imul(range >>> 11, p);
-      if ((code ^ SIGN) < (bound ^ SIGN)) {
+      if ((code >>> 0) < (bound >>> 0)) {
         range = bound; probs[i] = p + ((2048 - p) >> 5);
-        if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+        if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
         // A literal.
         const prev = pos > dictStart ? out[pos - 1] : 0;
         const base = LITERAL + 0x300 * (((pos & lpMask) << lc) + (prev >> lcShift));
@@ -260,17 +261,17 @@ export class XzDecoder {
             match <<= 1;
             const mbit = match & offs;
             i = base + offs + mbit + sym; p = probs[i]; bound = Math.imul(range >>> 11, p);
-            if ((code ^ SIGN) < (bound ^ SIGN)) { range = bound; probs[i] = p + ((2048 - p) >> 5); sym <<= 1; offs &= ~mbit; }
+            if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); sym <<= 1; offs &= ~mbit; }
             else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); sym = (sym << 1) | 1; offs &= mbit; }
-            if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
           } while (sym < 0x100);
           state = state < 10 ? state - 3 : state - 6;
         } else {
           do {
             i = base + sym; p = probs[i]; bound = Math.imul(range >>> 11, p);
-            if ((code ^ SIGN) < (bound ^ SIGN)) { range = bound; probs[i] = p + ((2048 - p) >> 5); sym <<= 1; }
+            if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); sym <<= 1; }
             else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); sym = (sym << 1) | 1; }
-            if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
           } while (sym < 0x100);
           state = state < 4 ? 0 : state - 3;
         }
@@ -278,56 +279,56 @@ export class XzDecoder {
         continue;
       }
       range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-      if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+      if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
       // is_rep
       let lb: number, isMatch: boolean;
       i = IS_REP + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
-      if ((code ^ SIGN) < (bound ^ SIGN)) { // a match: a new distance follows its length
+      if ((code >>> 0) < (bound >>> 0)) { // a match: a new distance follows its length
         range = bound; probs[i] = p + ((2048 - p) >> 5);
-        if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+        if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
         rep3 = rep2; rep2 = rep1; rep1 = rep0;
         lb = LEN; isMatch = true;
         state = state < 7 ? 7 : 10;
       } else { // a repeated distance
         range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-        if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+        if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
         if (pos === dictStart) throw bad("LZMA repeat with no data");
         i = IS_REP_G0 + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
-        if ((code ^ SIGN) < (bound ^ SIGN)) { // rep0
+        if ((code >>> 0) < (bound >>> 0)) { // rep0
           range = bound; probs[i] = p + ((2048 - p) >> 5);
-          if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+          if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
           i = IS_REP0_LONG + (state << 4) + posState; p = probs[i]; bound = Math.imul(range >>> 11, p);
-          if ((code ^ SIGN) < (bound ^ SIGN)) { // a short rep: one byte at rep0
+          if ((code >>> 0) < (bound >>> 0)) { // a short rep: one byte at rep0
             range = bound; probs[i] = p + ((2048 - p) >> 5);
-            if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
             if (rep0 >= pos - dictStart) throw bad("LZMA distance beyond the data");
             state = state < 7 ? 9 : 11;
             out[pos] = out[pos - rep0 - 1]; pos++;
             continue;
           }
           range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-          if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+          if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
         } else {
           range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-          if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+          if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
           let d: number;
           i = IS_REP_G1 + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
-          if ((code ^ SIGN) < (bound ^ SIGN)) {
+          if ((code >>> 0) < (bound >>> 0)) {
             range = bound; probs[i] = p + ((2048 - p) >> 5);
-            if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
             d = rep1;
           } else {
             range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-            if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
             i = IS_REP_G2 + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
-            if ((code ^ SIGN) < (bound ^ SIGN)) {
+            if ((code >>> 0) < (bound >>> 0)) {
               range = bound; probs[i] = p + ((2048 - p) >> 5);
               d = rep2;
             } else {
               range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
               d = rep3; rep3 = rep2;
             }
-            if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
             rep2 = rep1;
           }
           rep1 = rep0; rep0 = d;
@@ -338,14 +339,14 @@ export class XzDecoder {
       // The length (lb: LEN or REP_LEN): choice, choice2, then a 3- or 8-bit tree.
       let t: number, top: number, len: number;
       i = lb + L_CHOICE; p = probs[i]; bound = Math.imul(range >>> 11, p);
-      if ((code ^ SIGN) < (bound ^ SIGN)) {
+      if ((code >>> 0) < (bound >>> 0)) {
         range = bound; probs[i] = p + ((2048 - p) >> 5);
         t = lb + L_LOW + (posState << 3); top = 8; len = 2 - 8;
       } else {
         range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-        if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+        if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
         i = lb + L_CHOICE2; p = probs[i]; bound = Math.imul(range >>> 11, p);
-        if ((code ^ SIGN) < (bound ^ SIGN)) {
+        if ((code >>> 0) < (bound >>> 0)) {
           range = bound; probs[i] = p + ((2048 - p) >> 5);
           t = lb + L_MID + (posState << 3); top = 8; len = 2 + 8 - 8;
         } else {
@@ -353,13 +354,13 @@ export class XzDecoder {
           t = lb + L_HIGH; top = 256; len = 2 + 16 - 256;
         }
       }
-      if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+      if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
       let m = 1;
       do {
         i = t + m; p = probs[i]; bound = Math.imul(range >>> 11, p);
-        if ((code ^ SIGN) < (bound ^ SIGN)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
+        if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
         else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); m = (m << 1) | 1; }
-        if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+        if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
       } while (m < top);
       len += m; // 2..273
       if (isMatch) {
@@ -367,9 +368,9 @@ export class XzDecoder {
         t = POS_SLOT + ((len < 6 ? len - 2 : 3) << 6); m = 1;
         do {
           i = t + m; p = probs[i]; bound = Math.imul(range >>> 11, p);
-          if ((code ^ SIGN) < (bound ^ SIGN)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
+          if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
           else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); m = (m << 1) | 1; }
-          if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+          if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
         } while (m < 64);
         const slot = m - 64;
         if (slot < 4) rep0 = slot;
@@ -380,10 +381,13 @@ export class XzDecoder {
           if (slot < 14) { t = SPEC_POS + d - slot; nrev = nd; }
           else {
             let r = 0;
-            for (let k = nd - 4; k > 0; k--) { // direct bits
+            for (let k = nd - 4; k > 0; k--) { // direct bits (branchless, as xz-embedded: code < range holds)
               range = range >>> 1;
-              if ((code ^ SIGN) >= (range ^ SIGN)) { code = (code - range) | 0; r = (r << 1) | 1; } else r <<= 1;
-              if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+              code = (code - range) | 0;
+              const t = code >> 31; // -1: it was below range (a 0)
+              code = (code + (range & t)) | 0;
+              r = (r << 1) + t + 1;
+              if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
             }
             d = (d + (r << 4)) >>> 0;
             t = ALIGN; nrev = 4;
@@ -391,9 +395,9 @@ export class XzDecoder {
           m = 1; rev = 0;
           for (let k = 0; k < nrev; k++) { // reverse-coded bits
             i = t + m; p = probs[i]; bound = Math.imul(range >>> 11, p);
-            if ((code ^ SIGN) < (bound ^ SIGN)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
+            if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
             else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); m = (m << 1) | 1; rev |= 1 << k; }
-            if ((range >>> 24) === 0) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
           }
           rep0 = (d + rev) >>> 0;
           if (rep0 === 0xffffffff) throw bad("LZMA end marker inside LZMA2");
@@ -402,8 +406,11 @@ export class XzDecoder {
       if (rep0 >= pos - dictStart) throw bad("LZMA distance beyond the data");
       if (pos + len > outEnd) throw bad("LZMA match past its chunk");
       let from = pos - rep0 - 1;
-      if (len > 32 && rep0 >= len) { out.copyWithin(pos, from, from + len); pos += len; }
-      else { const e = pos + len; while (pos < e) out[pos++] = out[from++]; }
+      if (len <= 64) { const e = pos + len; while (pos < e) out[pos++] = out[from++]; }
+      else if (rep0 === 0) { out.fill(out[from], pos, pos + len); pos += len; }
+      else { // copyWithin of what is already there, the piece doubling when the match overlaps itself
+        for (let n = rep0 + 1; len > 0; n += n) { if (n > len) n = len; out.copyWithin(pos, from, from + n); pos += n; len -= n; }
+      }
     }
     if (code !== 0) throw bad("LZMA chunk does not end cleanly");
     this.pos = pos; this.state = state; this.rep0 = rep0; this.rep1 = rep1; this.rep2 = rep2; this.rep3 = rep3;
