@@ -241,7 +241,8 @@ export class XzDecoder {
     if (code === -1) throw bad("bad range coder start"); // (code must be below range, 0xffffffff)
     ip += 5;
     let pos = this.pos, state = this.state, rep0 = this.rep0, rep1 = this.rep1, rep2 = this.rep2, rep3 = this.rep3;
-    const lc = this.lc, lcShift = 8 - lc, lpMask = (1 << this.lp) - 1, pbMask = (1 << this.pb) - 1, dictStart = this.dictStart;
+    const lc = this.lc, lcShift = 8 - lc, lpMask = (1 << this.lp) - 1, pbMask = (1 << this.pb) - 1;
+    const dictStart = this.dictStart;
     let p = 0, bound = 0, i = 0;
     while (pos < outEnd) {
       const posState = pos & pbMask;
@@ -249,7 +250,9 @@ export class XzDecoder {
       i = IS_MATCH + (state << 4) + posState; p = probs[i]; bound = Math.imul(range >>> 11, p);
       if ((code >>> 0) < (bound >>> 0)) {
         range = bound; probs[i] = p + ((2048 - p) >> 5);
-        if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+        if ((range >>> 0) < 0x1000000) {
+          if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+        }
         // A literal.
         const prev = pos > dictStart ? out[pos - 1] : 0;
         const base = LITERAL + 0x300 * (((pos & lpMask) << lc) + (prev >> lcShift));
@@ -261,17 +264,28 @@ export class XzDecoder {
             match <<= 1;
             const mbit = match & offs;
             i = base + offs + mbit + sym; p = probs[i]; bound = Math.imul(range >>> 11, p);
-            if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); sym <<= 1; offs &= ~mbit; }
-            else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); sym = (sym << 1) | 1; offs &= mbit; }
-            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((code >>> 0) < (bound >>> 0)) {
+              range = bound; probs[i] = p + ((2048 - p) >> 5); sym <<= 1; offs &= ~mbit;
+            }
+            else {
+              range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+              sym = (sym << 1) | 1; offs &= mbit;
+            }
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
           } while (sym < 0x100);
           state = state < 10 ? state - 3 : state - 6;
         } else {
           do {
             i = base + sym; p = probs[i]; bound = Math.imul(range >>> 11, p);
             if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); sym <<= 1; }
-            else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); sym = (sym << 1) | 1; }
-            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            else {
+              range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); sym = (sym << 1) | 1;
+            }
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
           } while (sym < 0x100);
           state = state < 4 ? 0 : state - 3;
         }
@@ -279,47 +293,65 @@ export class XzDecoder {
         continue;
       }
       range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-      if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+      if ((range >>> 0) < 0x1000000) {
+        if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+      }
       // is_rep
       let lb: number, isMatch: boolean;
       i = IS_REP + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
       if ((code >>> 0) < (bound >>> 0)) { // a match: a new distance follows its length
         range = bound; probs[i] = p + ((2048 - p) >> 5);
-        if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+        if ((range >>> 0) < 0x1000000) {
+          if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+        }
         rep3 = rep2; rep2 = rep1; rep1 = rep0;
         lb = LEN; isMatch = true;
         state = state < 7 ? 7 : 10;
       } else { // a repeated distance
         range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-        if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+        if ((range >>> 0) < 0x1000000) {
+          if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+        }
         if (pos === dictStart) throw bad("LZMA repeat with no data");
         i = IS_REP_G0 + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
         if ((code >>> 0) < (bound >>> 0)) { // rep0
           range = bound; probs[i] = p + ((2048 - p) >> 5);
-          if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+          if ((range >>> 0) < 0x1000000) {
+            if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+          }
           i = IS_REP0_LONG + (state << 4) + posState; p = probs[i]; bound = Math.imul(range >>> 11, p);
           if ((code >>> 0) < (bound >>> 0)) { // a short rep: one byte at rep0
             range = bound; probs[i] = p + ((2048 - p) >> 5);
-            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
             if (rep0 >= pos - dictStart) throw bad("LZMA distance beyond the data");
             state = state < 7 ? 9 : 11;
             out[pos] = out[pos - rep0 - 1]; pos++;
             continue;
           }
           range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-          if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+          if ((range >>> 0) < 0x1000000) {
+            if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+          }
         } else {
           range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-          if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+          if ((range >>> 0) < 0x1000000) {
+            if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+          }
           let d: number;
           i = IS_REP_G1 + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
           if ((code >>> 0) < (bound >>> 0)) {
             range = bound; probs[i] = p + ((2048 - p) >> 5);
-            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
             d = rep1;
           } else {
             range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
             i = IS_REP_G2 + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
             if ((code >>> 0) < (bound >>> 0)) {
               range = bound; probs[i] = p + ((2048 - p) >> 5);
@@ -328,7 +360,9 @@ export class XzDecoder {
               range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
               d = rep3; rep3 = rep2;
             }
-            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
             rep2 = rep1;
           }
           rep1 = rep0; rep0 = d;
@@ -344,7 +378,9 @@ export class XzDecoder {
         t = lb + L_LOW + (posState << 3); top = 8; len = 2 - 8;
       } else {
         range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
-        if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+        if ((range >>> 0) < 0x1000000) {
+          if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+        }
         i = lb + L_CHOICE2; p = probs[i]; bound = Math.imul(range >>> 11, p);
         if ((code >>> 0) < (bound >>> 0)) {
           range = bound; probs[i] = p + ((2048 - p) >> 5);
@@ -354,13 +390,17 @@ export class XzDecoder {
           t = lb + L_HIGH; top = 256; len = 2 + 16 - 256;
         }
       }
-      if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+      if ((range >>> 0) < 0x1000000) {
+        if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+      }
       let m = 1;
       do {
         i = t + m; p = probs[i]; bound = Math.imul(range >>> 11, p);
         if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
         else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); m = (m << 1) | 1; }
-        if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+        if ((range >>> 0) < 0x1000000) {
+          if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+        }
       } while (m < top);
       len += m; // 2..273
       if (isMatch) {
@@ -370,7 +410,9 @@ export class XzDecoder {
           i = t + m; p = probs[i]; bound = Math.imul(range >>> 11, p);
           if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
           else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); m = (m << 1) | 1; }
-          if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+          if ((range >>> 0) < 0x1000000) {
+            if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+          }
         } while (m < 64);
         const slot = m - 64;
         if (slot < 4) rep0 = slot;
@@ -387,7 +429,9 @@ export class XzDecoder {
               const t = code >> 31; // -1: it was below range (a 0)
               code = (code + (range & t)) | 0;
               r = (r << 1) + t + 1;
-              if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+              if ((range >>> 0) < 0x1000000) {
+                if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+              }
             }
             d = (d + (r << 4)) >>> 0;
             t = ALIGN; nrev = 4;
@@ -396,8 +440,13 @@ export class XzDecoder {
           for (let k = 0; k < nrev; k++) { // reverse-coded bits
             i = t + m; p = probs[i]; bound = Math.imul(range >>> 11, p);
             if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
-            else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); m = (m << 1) | 1; rev |= 1 << k; }
-            if ((range >>> 0) < 0x1000000) { if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++]; }
+            else {
+              range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+              m = (m << 1) | 1; rev |= 1 << k;
+            }
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
           }
           rep0 = (d + rev) >>> 0;
           if (rep0 === 0xffffffff) throw bad("LZMA end marker inside LZMA2");
@@ -409,7 +458,10 @@ export class XzDecoder {
       if (len <= 64) { const e = pos + len; while (pos < e) out[pos++] = out[from++]; }
       else if (rep0 === 0) { out.fill(out[from], pos, pos + len); pos += len; }
       else { // copyWithin of what is already there, the piece doubling when the match overlaps itself
-        for (let n = rep0 + 1; len > 0; n += n) { if (n > len) n = len; out.copyWithin(pos, from, from + n); pos += n; len -= n; }
+        for (let n = rep0 + 1; len > 0; n += n) {
+          if (n > len) n = len;
+          out.copyWithin(pos, from, from + n); pos += n; len -= n;
+        }
       }
     }
     if (code !== 0) throw bad("LZMA chunk does not end cleanly");
@@ -439,7 +491,9 @@ function bcjX86(buf: Uint8Array, from: number, to: number, startOffset: number):
         prevMask = (prevMask << (d - 1)) & 7;
         if (prevMask !== 0) {
           const b = buf[at + 4 - BCJ_BIT_NUM[prevMask]];
-          if (!((BCJ_ALLOWED >> prevMask) & 1) || b === 0 || b === 0xff) { prevPos = i; prevMask = (prevMask << 1) | 1; break converted; }
+          if (!((BCJ_ALLOWED >> prevMask) & 1) || b === 0 || b === 0xff) {
+            prevPos = i; prevMask = (prevMask << 1) | 1; break converted;
+          }
         }
       }
       prevPos = i;
