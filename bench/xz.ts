@@ -4,7 +4,7 @@
 // then N times in one process after a warm-up run ("warm"); the medians reported, the output compared
 // with `xz -dc --single-stream`'s when xz(1) is installed.
 //
-//   node dist/bench/xz.js [--json] [--runs N] [FILE]
+//   node dist/bench/xz.js [--json] [--runs N] [FILE]      (Bun runs it too; under Deno it does not finish)
 //
 // With --json the last line of stdout is one JSON object:
 // {xz_cold_median_s, xz_cold_runs_s: [...], xz_cold_cpu_median_s (CPU time, all threads), xz_warm_median_s, xz_warm_runs_s: [...], out_bytes, in_bytes,
