@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { repoRoot } from "./lib/repo";
-import { XzDecoder } from "../host/pv/xz";
+import { XzDecoder, XzError, XzLimit } from "../host/pv/xz";
 import { loadKernelImage, loadKernelImageAsync } from "../host/pv/image";
 
 const ROOT = repoRoot();
@@ -128,6 +128,63 @@ test("xz: a limit stops the output before it is written; corrupt, truncated and 
   assert.throws(() => unxz(lzma), /not an xz stream/);
   const delta = new Uint8Array(execFileSync("xz", ["-c", "--delta=dist=4", "--lzma2"], { input: data.subarray(0, 1000) }));
   assert.throws(() => unxz(delta), /unsupported filter 0x3/);
+});
+
+test("xz: every LZMA literal/position setting (lc, lp, pb), long matches and far distances match xz(1)", () => {
+  const data = sample();
+  for (const opt of ["lc=0,lp=0,pb=0", "lc=4,lp=0,pb=4", "lc=0,lp=4,pb=2", "lc=1,lp=3,pb=1", "nice=273,mf=bt4,depth=0", "preset=9e,dict=64KiB"]) {
+    const c = new Uint8Array(execFileSync("xz", ["-c", "--x86", `--lzma2=${opt}`, "--check=crc32"], { input: data, maxBuffer: 64 << 20 }));
+    assert.ok(same(unxz(c), data), `--lzma2=${opt}`);
+  }
+});
+
+test("xz: the size hint (a bzImage's appended size) only sizes the buffer: right, short, long, beyond the limit", () => {
+  const data = sample();
+  const c = new Uint8Array(execFileSync("xz", ["-c", "--x86", "--lzma2", "--check=crc32"], { input: data, maxBuffer: 64 << 20 }));
+  const run = (hint: number, limit = 1 << 30) => { const g = new XzDecoder(c, limit, hint).run(); for (;;) { const r = g.next(); if (r.done) return r.value; } };
+  for (const hint of [data.length, 1, data.length >> 1, data.length * 3, 0, -5, 2.5, NaN, 2 ** 60]) assert.ok(same(run(hint), data), `hint ${hint}`);
+  assert.throws(() => run(data.length, data.length - 1), (e: Error) => e instanceof XzLimit, "a hint does not lift the limit");
+  const withSize = new Uint8Array(c.length + 4);
+  withSize.set(c);
+  new DataView(withSize.buffer).setUint32(c.length, data.length, true); // (as Linux's size_append)
+  assert.ok(same(loadKernelImage(bzImage(withSize)), data), "a bzImage payload with its size appended");
+});
+
+test("xz: fuzzed input (truncations, bit flips, overwritten bytes) gives an XzError or the right output, nothing else", () => {
+  // A small x86 file, as Linux compresses its kernel; with a CRC32 any change must be an error or
+  // (a change the decoder may ignore, such as an unused header bit) the same output. With no check
+  // the decoder may give other bytes, but still only an XzError or an output within the limit.
+  const data = new Uint8Array([...guest("pv-hello-64.elf"), ...guest("hello-32.elf")]);
+  const crc = new Uint8Array(execFileSync("xz", ["-c", "--x86", "--lzma2", "--check=crc32"], { input: data }));
+  const none = new Uint8Array(execFileSync("xz", ["-c", "--x86", "--lzma2", "--check=none"], { input: data }));
+  assert.ok(same(unxz(crc), data) && same(unxz(none), data));
+  let seed = 0x9e3779b9;
+  const rnd = (n: number) => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return (seed >>> 0) % n; };
+  const limit = data.length * 2;
+  const outcome = (c: Uint8Array, checked: boolean, what: string): "error" | "same" | "other" => {
+    let r: Uint8Array;
+    try { r = unxz(c, limit); } catch (e) {
+      assert.ok(e instanceof XzError || e instanceof XzLimit, `${what}: ${(e as Error).constructor.name}: ${(e as Error).message}`);
+      return "error";
+    }
+    assert.ok(r.length <= limit, what);
+    if (same(r, data)) return "same";
+    assert.ok(!checked, `${what}: accepted with other output (${r.length} bytes)`);
+    return "other";
+  };
+  let errors = 0;
+  for (const [c, checked] of [[crc, true], [none, false]] as const) {
+    for (let n = 0; n < c.length; n += n < 200 || n > c.length - 100 ? 1 : 11) {
+      assert.equal(outcome(c.subarray(0, n), checked, `truncated to ${n}`), "error", `truncated to ${n} of ${c.length}`);
+    }
+    for (let k = 0; k < 1000; k++) {
+      const bad = c.slice();
+      if (k % 3 === 2) { const at = rnd(c.length), n = 1 + rnd(8); for (let i = at; i < Math.min(c.length, at + n); i++) bad[i] = rnd(256); }
+      else bad[rnd(c.length)] ^= 1 << rnd(8);
+      if (outcome(bad, checked, `change ${k}`) === "error") errors++;
+    }
+  }
+  assert.ok(errors > 1000, `only ${errors} of 2000 changes were refused`); // (the CRC32 half refuses nearly all)
 });
 
 test("bzImage payloads (gzip, xz, zstd): sync and async decompression, limits, bad data", async () => {

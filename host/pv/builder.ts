@@ -114,12 +114,16 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
     const mem = () => { fresh(); return bytesView; };
     const dv = () => { fresh(); return dataView; };
     const maOf = (v: bigint) => mfns[pfnOf(v)] * 4096 + Number(v & 0xfffn);
+    // (Start-up speed: a kernel is ~60 MB, so frames that follow each other in machine memory take one
+    // copy, and the page arithmetic is done in numbers, not BigInts.)
     const copyTo = (v: bigint, src: Uint8Array) => {
+      const m = mem();
+      let pfn = pfnOf(v), off = Number(v & 0xfffn);
       for (let i = 0; i < src.length;) {
-        const a = v + BigInt(i);
-        const n = Math.min(4096 - Number(a & 0xfffn), src.length - i);
-        mem().set(src.subarray(i, i + n), maOf(a));
-        i += n;
+        let n = Math.min(4096 - off, src.length - i), p = pfn + 1;
+        while (i + n < src.length && mfns[p] === mfns[p - 1] + 1) { n = Math.min(n + 4096, src.length - i); p++; }
+        m.set(src.subarray(i, i + n), mfns[pfn] * 4096 + off);
+        i += n; pfn = p; off = 0;
       }
     };
     // Kernel segments (bss is already zero: frames come zeroed).
@@ -132,9 +136,13 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
       copyTo(hcp, hypercallPage(bits));
     }
     // p2m list.
-    for (let p = 0; p < nrPages; p++) {
-      const a = maOf(p2mVa + BigInt(p * w));
-      if (w === 8) dv().setBigUint64(a, BigInt(mfns[p]), true); else dv().setUint32(a, mfns[p], true);
+    { // (machine frame numbers are below 2^32: a 64-bit entry is the number and 0)
+      const d = dv(), p2mPfn = pfnOf(p2mVa);
+      for (let p = 0; p < nrPages; p++) {
+        const off = p * w, a = mfns[p2mPfn + Math.floor(off / 4096)] * 4096 + (off & 0xfff);
+        d.setUint32(a, mfns[p], true);
+        if (w === 8) d.setUint32(a + 4, 0, true);
+      }
     }
 
     // Page tables: L1 entries P|RW|A (read-only for the page-table pages), upper levels P|RW|US|A|D.
@@ -154,18 +162,26 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
       return t;
     };
     if (bits === 32) child(top, 3); // Xen needs L3 slot 3 present (its M2P slots live in that L2)
+    // (L1 entries in numbers, two 32-bit halves; the tables above found or made once per 2 MiB.)
+    const idx0 = Number((virtBase >> 12n) & 511n), l1ro = Number(L1RO), l1rw = Number(L1RW);
+    let l1 = -1, d = dv();
     for (let p = 0; p < mappedPages; p++) {
-      const v = virtBase + BigInt(p) * PAGE;
-      let l1: number;
-      if (bits === 64) {
-        const l3 = child(top, Number((v >> 39n) & 511n));
-        const l2 = child(l3, Number((v >> 30n) & 511n));
-        l1 = child(l2, Number((v >> 21n) & 511n));
-      } else {
-        const l2 = child(top, Number((v >> 30n) & 3n));
-        l1 = child(l2, Number((v >> 21n) & 511n));
+      const idx = (idx0 + p) & 511;
+      if (l1 < 0 || idx === 0) {
+        const v = virtBase + BigInt(p) * PAGE;
+        if (bits === 64) {
+          const l3 = child(top, Number((v >> 39n) & 511n));
+          const l2 = child(l3, Number((v >> 30n) & 511n));
+          l1 = child(l2, Number((v >> 21n) & 511n));
+        } else {
+          const l2 = child(top, Number((v >> 30n) & 3n));
+          l1 = child(l2, Number((v >> 21n) & 511n));
+        }
+        d = dv();
       }
-      set64(l1, Number((v >> 12n) & 511n), (BigInt(mfns[p]) << 12n) | (isPt(p) ? L1RO : L1RW));
+      const mfn = mfns[p], a = l1 * 4096 + idx * 8;
+      d.setUint32(a, (mfn % 0x100000) * 4096 + (isPt(p) ? l1ro : l1rw), true);
+      d.setUint32(a + 4, Math.floor(mfn / 0x100000), true);
     }
     if (ptUsed > nPt) throw new BuildError("internal: page-table estimate too small");
 

@@ -71,7 +71,9 @@ function collector(limit: number) {
  * to the event loop). */
 function* streamed(kind: "gzip" | "zstd" | "xz", payload: Uint8Array, limit: number): Generator<void, Uint8Array> {
   if (kind === "xz") {
-    try { return yield* new XzDecoder(payload, limit).run(); } catch (e) { throw e instanceof XzLimit ? tooBig(kind, limit) : badData(kind); }
+    // Linux appends the ELF's size (32-bit little-endian) to its compressed payload: the output buffer's size.
+    const n = payload.length, hint = n >= 4 ? payload[n - 4] + (payload[n - 3] << 8) + (payload[n - 2] << 16) + payload[n - 1] * 2 ** 24 : undefined;
+    try { return yield* new XzDecoder(payload, limit, hint).run(); } catch (e) { throw e instanceof XzLimit ? tooBig(kind, limit) : badData(kind); }
   }
   const out = collector(limit);
   const d = kind === "gzip" ? new Gunzip((c, f) => out.take(c, !!f)) : new ZstdDecompress((c, f) => out.take(c, !!f));

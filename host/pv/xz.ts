@@ -11,7 +11,8 @@ export class XzLimit extends Error {}
 /** Thrown for data that is not valid xz (or uses what this decoder lacks: another filter, a check). */
 export class XzError extends Error {}
 
-const CRC32 = new Int32Array(256);
+// CRC32 slicing-by-8: CRC32[k * 256 + n] is the CRC of byte n followed by k zero bytes.
+const CRC32 = new Int32Array(8 * 256);
 const CRC64_LO = new Uint32Array(256), CRC64_HI = new Uint32Array(256);
 for (let n = 0; n < 256; n++) {
   let c = n;
@@ -25,9 +26,16 @@ for (let n = 0; n < 256; n++) {
   }
   CRC64_LO[n] = lo; CRC64_HI[n] = hi;
 }
+for (let n = 256; n < 8 * 256; n++) { const c = CRC32[n - 256]; CRC32[n] = (c >>> 8) ^ CRC32[c & 0xff]; }
 export function crc32(b: Uint8Array, from = 0, to = b.length): number {
-  let c = -1;
-  for (let i = from; i < to; i++) c = CRC32[(c ^ b[i]) & 0xff] ^ (c >>> 8);
+  const T = CRC32;
+  let c = -1, i = from;
+  for (const e8 = to - 8; i <= e8; i += 8) {
+    const a = c ^ (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24));
+    c = T[0x700 + (a & 0xff)] ^ T[0x600 + ((a >>> 8) & 0xff)] ^ T[0x500 + ((a >>> 16) & 0xff)] ^ T[0x400 + (a >>> 24)] ^
+      T[0x300 + b[i + 4]] ^ T[0x200 + b[i + 5]] ^ T[0x100 + b[i + 6]] ^ T[b[i + 7]];
+  }
+  for (; i < to; i++) c = T[(c ^ b[i]) & 0xff] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
 }
 function crc64(b: Uint8Array, from: number, to: number): [number, number] {
@@ -41,6 +49,7 @@ function crc64(b: Uint8Array, from: number, to: number): [number, number] {
 }
 
 const bad = (why: string) => new XzError(`xz: ${why}`);
+const truncated = () => bad("truncated LZMA data");
 const le32 = (b: Uint8Array, i: number) => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
 
 // LZMA's probability model (offsets into one Uint16Array).
@@ -63,12 +72,18 @@ export class XzDecoder {
   private probs = new Uint16Array(LITERAL + LITERAL_MAX);
   private lc = 0; private lp = 0; private pb = 0;
   private state = 0; private rep0 = 0; private rep1 = 0; private rep2 = 0; private rep3 = 0;
-  private range = 0; private code = 0;
   private dictStart = 0;
 
-  constructor(input: Uint8Array, private readonly limit: number) {
+  /** `sizeHint`: the output's size if known beforehand (a bzImage's payload ends with it): the output
+   * buffer is allocated at that size when it is within `limit`, so it need not grow (and be copied) on
+   * the way; it is only a hint (the data decides; the buffer grows geometrically past a short one). */
+  constructor(input: Uint8Array, private readonly limit: number, sizeHint?: number) {
     this.inp = input;
-    this.out = new Uint8Array(Math.min(limit, Math.max(1 << 20, input.length * 4)));
+    let out: Uint8Array | undefined;
+    if (sizeHint !== undefined && Number.isSafeInteger(sizeHint) && sizeHint > 0 && sizeHint <= limit) {
+      try { out = new Uint8Array(sizeHint); } catch { /* (no room for it: grown as the data comes) */ }
+    }
+    this.out = out ?? new Uint8Array(Math.min(limit, Math.max(1 << 20, input.length * 4)));
   }
 
   private byte(): number {
@@ -204,143 +219,303 @@ export class XzDecoder {
     this.state = 0; this.rep0 = this.rep1 = this.rep2 = this.rep3 = 0;
   }
 
-  /** Decode LZMA until the output reaches `outEnd`, reading the input up to `inEnd`. */
+  /** Decode LZMA until the output reaches `outEnd`, reading the input up to `inEnd`.
+   *
+   * Speed: this is the kernel's start-up path (66 MB of output for Debian's kernel), so the range
+   * decoder is written out inline at each use, with its state (`range`, `code`, `ip`) and the LZMA
+   * state in locals, written back once at the end: no closures over mutable state (V8 keeps those in a
+   * heap context, and a uint32 over 2^31 stored there is a heap number). `range` and `code` are kept as
+   * int32 bit patterns (every update `| 0`, `<<`, Math.imul), compared as unsigned with `>>> 0` on both
+   * sides (one unsigned compare in V8's code). Each normalisation checks the chunk's input end; the
+   * decoder keeps code < range, which a valid stream starts with. One step, at probability index I:
+   *   p = probs[I]; bound = Math.imul(range >>> 11, p);
+   *   if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[I] = p + ((2048 - p) >> 5); bit 0 }
+   *   else { range -= bound; code -= bound; probs[I] = p - (p >> 5); bit 1 }
+   *   if ((range >>> 0) < 0x1000000) { range <<= 8; code = (code << 8) | next byte }
+   */
   private lzmaChunk(outEnd: number, inEnd: number): void {
     const inp = this.inp, out = this.out, probs = this.probs;
     let ip = this.ip;
     if (inEnd - ip < 5 || inp[ip] !== 0) throw bad("bad range coder start");
-    let range = 0xffffffff, code = ((inp[ip + 1] << 24) | (inp[ip + 2] << 16) | (inp[ip + 3] << 8) | inp[ip + 4]) >>> 0;
+    let range = -1, code = (inp[ip + 1] << 24) | (inp[ip + 2] << 16) | (inp[ip + 3] << 8) | inp[ip + 4];
+    if (code === -1) throw bad("bad range coder start"); // (code must be below range, 0xffffffff)
     ip += 5;
     let pos = this.pos, state = this.state, rep0 = this.rep0, rep1 = this.rep1, rep2 = this.rep2, rep3 = this.rep3;
-    const lc = this.lc, lpMask = (1 << this.lp) - 1, pbMask = (1 << this.pb) - 1, dictStart = this.dictStart;
-    const next = () => { if (ip >= inEnd) throw bad("truncated LZMA data"); return inp[ip++]; };
-    const bit = (i: number): number => {
-      const p = probs[i];
-      const bound = (range >>> 11) * p;
-      let b: number;
-      if (code < bound) { range = bound; probs[i] = p + ((2048 - p) >>> 5); b = 0; } else { range -= bound; code -= bound; probs[i] = p - (p >>> 5); b = 1; }
-      if (range < 0x1000000) { range = (range * 256) >>> 0; code = ((code * 256) + next()) >>> 0; }
-      return b;
-    };
-    const tree = (base: number, bits: number): number => { let m = 1; for (let i = 0; i < bits; i++) m = (m << 1) | bit(base + m); return m - (1 << bits); };
-    const reverse = (base: number, bits: number): number => { let m = 1, s = 0; for (let i = 0; i < bits; i++) { const b = bit(base + m); m = (m << 1) | b; s |= b << i; } return s; };
-    const direct = (bits: number): number => {
-      let r = 0;
-      for (let i = 0; i < bits; i++) {
-        range >>>= 1;
-        let b = 0;
-        if (code >= range) { code -= range; b = 1; }
-        r = ((r << 1) | b) >>> 0;
-        if (range < 0x1000000) { range = (range * 256) >>> 0; code = ((code * 256) + next()) >>> 0; }
-      }
-      return r;
-    };
-    const length = (base: number, posState: number): number => {
-      if (bit(base + L_CHOICE) === 0) return tree(base + L_LOW + (posState << 3), 3);
-      if (bit(base + L_CHOICE2) === 0) return 8 + tree(base + L_MID + (posState << 3), 3);
-      return 16 + tree(base + L_HIGH, 8);
-    };
+    const lc = this.lc, lcShift = 8 - lc, lpMask = (1 << this.lp) - 1, pbMask = (1 << this.pb) - 1;
+    const dictStart = this.dictStart;
+    let p = 0, bound = 0, i = 0;
     while (pos < outEnd) {
       const posState = pos & pbMask;
-      if (bit(IS_MATCH + (state << 4) + posState) === 0) {
-        const prev = pos > dictStart ? out[pos - 1] : 0;
-        const base = LITERAL + 0x300 * (((pos & lpMask) << lc) + (prev >> (8 - lc)));
-        let sym = 1;
-        if (state >= 7) {
-          if (rep0 >= pos - dictStart) throw bad("LZMA distance beyond the data");
-          let match = out[pos - rep0 - 1];
-          do {
-            const mb = (match >> 7) & 1; match <<= 1;
-            const b = bit(base + ((1 + mb) << 8) + sym);
-            sym = (sym << 1) | b;
-            if (mb !== b) break;
-          } while (sym < 0x100);
+      // is_match
+      i = IS_MATCH + (state << 4) + posState; p = probs[i]; bound = Math.imul(range >>> 11, p);
+      if ((code >>> 0) < (bound >>> 0)) {
+        range = bound; probs[i] = p + ((2048 - p) >> 5);
+        if ((range >>> 0) < 0x1000000) {
+          if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
         }
-        while (sym < 0x100) sym = (sym << 1) | bit(base + sym);
-        out[pos++] = sym - 0x100;
-        state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
+        // A literal.
+        const prev = pos > dictStart ? out[pos - 1] : 0;
+        const base = LITERAL + 0x300 * (((pos & lpMask) << lc) + (prev >> lcShift));
+        let sym = 1;
+        if (state >= 7) { // after a match: the byte at rep0 guides the first bits (xz-embedded's lzma_literal)
+          if (rep0 >= pos - dictStart) throw bad("LZMA distance beyond the data");
+          let match = out[pos - rep0 - 1], offs = 0x100;
+          do {
+            match <<= 1;
+            const mbit = match & offs;
+            i = base + offs + mbit + sym; p = probs[i]; bound = Math.imul(range >>> 11, p);
+            if ((code >>> 0) < (bound >>> 0)) {
+              range = bound; probs[i] = p + ((2048 - p) >> 5); sym <<= 1; offs &= ~mbit;
+            }
+            else {
+              range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+              sym = (sym << 1) | 1; offs &= mbit;
+            }
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
+          } while (sym < 0x100);
+          state = state < 10 ? state - 3 : state - 6;
+        } else {
+          do {
+            i = base + sym; p = probs[i]; bound = Math.imul(range >>> 11, p);
+            if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); sym <<= 1; }
+            else {
+              range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); sym = (sym << 1) | 1;
+            }
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
+          } while (sym < 0x100);
+          state = state < 4 ? 0 : state - 3;
+        }
+        out[pos++] = sym;
         continue;
       }
-      let len: number;
-      if (bit(IS_REP + state) !== 0) {
+      range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+      if ((range >>> 0) < 0x1000000) {
+        if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+      }
+      // is_rep
+      let lb: number, isMatch: boolean;
+      i = IS_REP + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
+      if ((code >>> 0) < (bound >>> 0)) { // a match: a new distance follows its length
+        range = bound; probs[i] = p + ((2048 - p) >> 5);
+        if ((range >>> 0) < 0x1000000) {
+          if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+        }
+        rep3 = rep2; rep2 = rep1; rep1 = rep0;
+        lb = LEN; isMatch = true;
+        state = state < 7 ? 7 : 10;
+      } else { // a repeated distance
+        range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+        if ((range >>> 0) < 0x1000000) {
+          if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+        }
         if (pos === dictStart) throw bad("LZMA repeat with no data");
-        if (bit(IS_REP_G0 + state) === 0) {
-          if (bit(IS_REP0_LONG + (state << 4) + posState) === 0) {
+        i = IS_REP_G0 + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
+        if ((code >>> 0) < (bound >>> 0)) { // rep0
+          range = bound; probs[i] = p + ((2048 - p) >> 5);
+          if ((range >>> 0) < 0x1000000) {
+            if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+          }
+          i = IS_REP0_LONG + (state << 4) + posState; p = probs[i]; bound = Math.imul(range >>> 11, p);
+          if ((code >>> 0) < (bound >>> 0)) { // a short rep: one byte at rep0
+            range = bound; probs[i] = p + ((2048 - p) >> 5);
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
             if (rep0 >= pos - dictStart) throw bad("LZMA distance beyond the data");
             state = state < 7 ? 9 : 11;
             out[pos] = out[pos - rep0 - 1]; pos++;
             continue;
           }
+          range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+          if ((range >>> 0) < 0x1000000) {
+            if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+          }
         } else {
+          range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+          if ((range >>> 0) < 0x1000000) {
+            if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+          }
           let d: number;
-          if (bit(IS_REP_G1 + state) === 0) d = rep1;
-          else { if (bit(IS_REP_G2 + state) === 0) d = rep2; else { d = rep3; rep3 = rep2; } rep2 = rep1; }
+          i = IS_REP_G1 + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
+          if ((code >>> 0) < (bound >>> 0)) {
+            range = bound; probs[i] = p + ((2048 - p) >> 5);
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
+            d = rep1;
+          } else {
+            range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
+            i = IS_REP_G2 + state; p = probs[i]; bound = Math.imul(range >>> 11, p);
+            if ((code >>> 0) < (bound >>> 0)) {
+              range = bound; probs[i] = p + ((2048 - p) >> 5);
+              d = rep2;
+            } else {
+              range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+              d = rep3; rep3 = rep2;
+            }
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
+            rep2 = rep1;
+          }
           rep1 = rep0; rep0 = d;
         }
-        len = length(REP_LEN, posState);
+        lb = REP_LEN; isMatch = false;
         state = state < 7 ? 8 : 11;
+      }
+      // The length (lb: LEN or REP_LEN): choice, choice2, then a 3- or 8-bit tree.
+      let t: number, top: number, len: number;
+      i = lb + L_CHOICE; p = probs[i]; bound = Math.imul(range >>> 11, p);
+      if ((code >>> 0) < (bound >>> 0)) {
+        range = bound; probs[i] = p + ((2048 - p) >> 5);
+        t = lb + L_LOW + (posState << 3); top = 8; len = 2 - 8;
       } else {
-        rep3 = rep2; rep2 = rep1; rep1 = rep0;
-        len = length(LEN, posState);
-        state = state < 7 ? 7 : 10;
-        const slot = tree(POS_SLOT + ((len < 4 ? len : 3) << 6), 6);
+        range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+        if ((range >>> 0) < 0x1000000) {
+          if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+        }
+        i = lb + L_CHOICE2; p = probs[i]; bound = Math.imul(range >>> 11, p);
+        if ((code >>> 0) < (bound >>> 0)) {
+          range = bound; probs[i] = p + ((2048 - p) >> 5);
+          t = lb + L_MID + (posState << 3); top = 8; len = 2 + 8 - 8;
+        } else {
+          range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+          t = lb + L_HIGH; top = 256; len = 2 + 16 - 256;
+        }
+      }
+      if ((range >>> 0) < 0x1000000) {
+        if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+      }
+      let m = 1;
+      do {
+        i = t + m; p = probs[i]; bound = Math.imul(range >>> 11, p);
+        if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
+        else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); m = (m << 1) | 1; }
+        if ((range >>> 0) < 0x1000000) {
+          if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+        }
+      } while (m < top);
+      len += m; // 2..273
+      if (isMatch) {
+        // The distance: a 6-bit slot (by length), then reverse-coded bits or direct bits and 4 align bits.
+        t = POS_SLOT + ((len < 6 ? len - 2 : 3) << 6); m = 1;
+        do {
+          i = t + m; p = probs[i]; bound = Math.imul(range >>> 11, p);
+          if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
+          else { range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5); m = (m << 1) | 1; }
+          if ((range >>> 0) < 0x1000000) {
+            if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+          }
+        } while (m < 64);
+        const slot = m - 64;
         if (slot < 4) rep0 = slot;
         else {
           const nd = (slot >> 1) - 1;
-          let d = ((2 | (slot & 1)) << nd) >>> 0;
-          if (slot < 14) d = (d + reverse(SPEC_POS + d - slot, nd)) >>> 0;
-          else d = (d + ((direct(nd - 4) << 4) >>> 0) + reverse(ALIGN, 4)) >>> 0;
-          rep0 = d;
+          let d = (2 | (slot & 1)) << nd; // (< 2^31 for slot < 62; slots 62/63 are made unsigned below)
+          let rev: number, nrev: number;
+          if (slot < 14) { t = SPEC_POS + d - slot; nrev = nd; }
+          else {
+            let r = 0;
+            for (let k = nd - 4; k > 0; k--) { // direct bits (branchless, as xz-embedded: code < range holds)
+              range = range >>> 1;
+              code = (code - range) | 0;
+              const t = code >> 31; // -1: it was below range (a 0)
+              code = (code + (range & t)) | 0;
+              r = (r << 1) + t + 1;
+              if ((range >>> 0) < 0x1000000) {
+                if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+              }
+            }
+            d = (d + (r << 4)) >>> 0;
+            t = ALIGN; nrev = 4;
+          }
+          m = 1; rev = 0;
+          for (let k = 0; k < nrev; k++) { // reverse-coded bits
+            i = t + m; p = probs[i]; bound = Math.imul(range >>> 11, p);
+            if ((code >>> 0) < (bound >>> 0)) { range = bound; probs[i] = p + ((2048 - p) >> 5); m <<= 1; }
+            else {
+              range = (range - bound) | 0; code = (code - bound) | 0; probs[i] = p - (p >> 5);
+              m = (m << 1) | 1; rev |= 1 << k;
+            }
+            if ((range >>> 0) < 0x1000000) {
+              if (ip >= inEnd) throw truncated(); range <<= 8; code = (code << 8) | inp[ip++];
+            }
+          }
+          rep0 = (d + rev) >>> 0;
+          if (rep0 === 0xffffffff) throw bad("LZMA end marker inside LZMA2");
         }
-        if (rep0 === 0xffffffff) throw bad("LZMA end marker inside LZMA2");
       }
-      len += 2;
       if (rep0 >= pos - dictStart) throw bad("LZMA distance beyond the data");
       if (pos + len > outEnd) throw bad("LZMA match past its chunk");
-      const from = pos - rep0 - 1;
-      for (let i = 0; i < len; i++) out[pos + i] = out[from + i];
-      pos += len;
+      let from = pos - rep0 - 1;
+      if (len <= 64) { const e = pos + len; while (pos < e) out[pos++] = out[from++]; }
+      else if (rep0 === 0) { out.fill(out[from], pos, pos + len); pos += len; }
+      else { // copyWithin of what is already there, the piece doubling when the match overlaps itself
+        for (let n = rep0 + 1; len > 0; n += n) {
+          if (n > len) n = len;
+          out.copyWithin(pos, from, from + n); pos += n; len -= n;
+        }
+      }
     }
     if (code !== 0) throw bad("LZMA chunk does not end cleanly");
     this.pos = pos; this.state = state; this.rep0 = rep0; this.rep1 = rep1; this.rep2 = rep2; this.rep3 = rep3;
-    this.range = range; this.code = code;
+    this.ip = ip;
   }
 }
 
-/** The x86 BCJ filter's decoder over out[from, to) (xz-embedded's bcj_x86, over the whole block at once). */
+/** The x86 BCJ filter's decoder over buf[from, to) (xz-embedded's bcj_x86, over the whole block at once).
+ * E8/E9 (CALL/JMP rel32) are found with indexOf (the runtime's memchr: about 1 byte in 140 of a kernel
+ * is one), so the scan is fast even before V8 has optimised this function (it runs once, on 66 MB). */
+const BCJ_ALLOWED = 0x17; // masks 0, 1, 2 and 4 (xz-embedded's mask_to_allowed_status)
+const BCJ_BIT_NUM = [0, 1, 2, 2, 3, 3, 3, 3];
 function bcjX86(buf: Uint8Array, from: number, to: number, startOffset: number): void {
-  const allowed = [true, true, true, false, true, false, false, false];
-  const bitNum = [0, 1, 2, 2, 3, 3, 3, 3];
-  const ms = (b: number) => b === 0 || b === 0xff;
-  const size = to - from;
-  if (size <= 4) return;
-  let prevPos = -1, prevMask = 0;
-  for (let i = 0; i < size - 4; i++) {
+  if (to - from <= 4) return;
+  const scan = buf.subarray(from, to - 4); // (an instruction's 4 bytes must lie inside the block)
+  let prevPos = -1, prevMask = 0, next8 = scan.indexOf(0xe8), next9 = scan.indexOf(0xe9);
+  for (;;) {
+    let i: number; // (offsets from `from`)
+    if (next8 < 0) { if (next9 < 0) return; i = next9; } else i = next9 < 0 || next8 < next9 ? next8 : next9;
     const at = from + i;
-    if ((buf[at] & 0xfe) !== 0xe8) continue;
-    const d = i - prevPos;
-    if (d > 3) prevMask = 0;
-    else {
-      prevMask = (prevMask << (d - 1)) & 7;
-      if (prevMask !== 0) {
-        const b = buf[at + 4 - bitNum[prevMask]];
-        if (!allowed[prevMask] || ms(b)) { prevPos = i; prevMask = (prevMask << 1) | 1; continue; }
+    let resume = i + 1;
+    converted: {
+      const d = i - prevPos;
+      if (d > 3) prevMask = 0;
+      else {
+        prevMask = (prevMask << (d - 1)) & 7;
+        if (prevMask !== 0) {
+          const b = buf[at + 4 - BCJ_BIT_NUM[prevMask]];
+          if (!((BCJ_ALLOWED >> prevMask) & 1) || b === 0 || b === 0xff) {
+            prevPos = i; prevMask = (prevMask << 1) | 1; break converted;
+          }
+        }
       }
+      prevPos = i;
+      const b4 = buf[at + 4];
+      if (b4 === 0 || b4 === 0xff) {
+        let src = buf[at + 1] | (buf[at + 2] << 8) | (buf[at + 3] << 16) | (b4 << 24), dest: number;
+        const here = startOffset + i + 5;
+        for (;;) {
+          dest = (src - here) | 0;
+          if (prevMask === 0) break;
+          const j = BCJ_BIT_NUM[prevMask] * 8;
+          const x = (dest >>> (24 - j)) & 0xff;
+          if (x !== 0 && x !== 0xff) break;
+          src = dest ^ ((1 << (32 - j)) - 1);
+        }
+        dest &= 0x01ffffff;
+        if (dest & 0x01000000) dest |= 0xfe000000;
+        buf[at + 1] = dest; buf[at + 2] = dest >> 8; buf[at + 3] = dest >> 16; buf[at + 4] = dest >> 24;
+        resume = i + 5;
+      } else prevMask = (prevMask << 1) | 1;
     }
-    prevPos = i;
-    if (ms(buf[at + 4])) {
-      let src = le32(buf, at + 1), dest: number;
-      for (;;) {
-        dest = (src - (startOffset + i + 5)) >>> 0;
-        if (prevMask === 0) break;
-        const j = bitNum[prevMask] * 8;
-        if (!ms((dest >>> (24 - j)) & 0xff)) break;
-        src = (dest ^ (2 ** (32 - j) - 1)) >>> 0;
-      }
-      dest &= 0x01ffffff;
-      if (dest & 0x01000000) dest |= 0xfe000000;
-      buf[at + 1] = dest & 0xff; buf[at + 2] = (dest >>> 8) & 0xff; buf[at + 3] = (dest >>> 16) & 0xff; buf[at + 4] = (dest >>> 24) & 0xff;
-      i += 4;
-    } else prevMask = (prevMask << 1) | 1;
+    if (next8 >= 0 && next8 < resume) next8 = scan.indexOf(0xe8, resume);
+    if (next9 >= 0 && next9 < resume) next9 = scan.indexOf(0xe9, resume);
   }
 }
