@@ -84,7 +84,15 @@ export function jitHeat(e: i32, lin: u64, host: i32, mode: i32): void {
   store<i32>(JIT_REQ, n + 1);
   jitStat(JSTAT_REQUESTS, 1);
   if (jitMode == 2) jitService(); // force: compiled before it runs, so that even code run once runs compiled
+  else jitUrgent = true; // the run loop hands the queue over before its next instruction (see run.ts)
 }
+
+// A request joined the queue: the run loop calls jitService() between this instruction and the next,
+// rather than when run() ends (up to a whole slice later: 5M instructions under xm). (Not from jitHeat
+// itself: the host's discovery decodes into the decoded-instruction cache, whose entry of the
+// instruction being run may share a slot.)
+export let jitUrgent = false;
+export function jitServiceNow(): void { jitUrgent = false; jitService(); }
 
 // run() is ending: the host compiles the queued requests (still in this vCPU's context). A host whose
 // background compiler is busy answers -1 and the queue stays (up to JIT_REQ_MAX; later requests wait

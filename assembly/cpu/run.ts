@@ -32,7 +32,7 @@ import { dOp, dReg } from "./decode";
 import { F_RF } from "./state";
 import { CPU_DBG_PENDING, EVENT_EXCEPTION, EVENT_TRAP } from "../memmap";
 import { NO_ERR } from "./fault";
-import { F_JIT, jitMode, jitHeat, jitDrop, jitService, pageGen, jitStat } from "./jit";
+import { F_JIT, jitMode, jitHeat, jitDrop, jitService, jitServiceNow, jitUrgent, pageGen, jitStat } from "./jit";
 import { JIT_IO, JIO_EXIT, JEXIT_BUDGET, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES, JSTAT_STEPS } from "../memmap";
 
 let faults = 0; // steps of the current run() that delivered an exception instead of retiring
@@ -245,6 +245,7 @@ export function run(budget: i32): i32 {
     let bs = false;
     let quiet = false; // the general path ran an instruction only because the budget ended a region's block
     while (n < budget) {
+      if (jitUrgent) jitServiceNow();
       let host: i32;
       if ((ip >> 12) == vpn) {
         host = hpage + ((ip as i32) & 0xfff);
