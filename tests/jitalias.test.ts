@@ -10,7 +10,7 @@
 // cause: the crash was not seen in 37 balloon runs on the fixed tree; none was tried with the old decode). Here two builds
 // of guests/linux/jitalias.c (same layout, different immediates) run side by side and yield to each other
 // every round, just after their loops became hot: a region translated from the other program's page
-// gives the wrong checksum (with the old decode: wrong values in 3 runs of 3, AMD EPYC).
+// gives the wrong checksum (with the old decode: wrong values in 5 runs of 5, AMD EPYC).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
