@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds a Debian bookworm system for a PV guest, in OUT (default ~/.cache/xenwasm/debian-system):
 #   rootfs.img  ext4 root filesystem (mmdebstrap, minbase + sysvinit-core, ifupdown + udhcpc, apache2
-#               with CGI, postgresql), made without mounting (mke2fs -d); sparse
+#               with CGI and PHP (libapache2-mod-php), postgresql), made without mounting (mke2fs -d);
+#               sparse
 #   vmlinuz     Debian's amd64 kernel (linux-image-amd64's current version, unmodified)
 #   initrd.gz   a small busybox initramfs: loads the modules the root filesystem and the network need
 #               (Xen's blkfront/netfront, or virtio's under QEMU: root=/dev/vda), mounts root= read-only
 #               and switches to Debian's /sbin/init
 #   build.txt   what was built, its sizes and the build time
 # The system: a login on the console (hvc0 under Xen, ttyS0 under QEMU) as root with no password;
-# eth0 by DHCP; Apache on port 80 (/hello.html, /cgi-bin/hello.sh); PostgreSQL 15 on port 5432, role
+# eth0 by DHCP; Apache on port 80 (/hello.html, /cgi-bin/hello.sh, /hello.php); PostgreSQL 15 on port 5432, role
 # and database `xenwasm`, password `xenwasm` (scram-sha-256, from any address).
 # Needs root (or sudo), mmdebstrap, mke2fs, apt-get, dpkg, gzip; the machine's apt sources are used.
 # Unattended (no stdin needed). Usage: scripts/debian-system.sh [OUT]. A finished OUT (its build.txt
@@ -105,6 +106,12 @@ printf 'Content-Type: text/plain\r\n\r\n'
 echo "CGI on $(uname -n) kernel $(uname -r): $((6 * 7))"
 EOF
 chmod 755 "$r/usr/lib/cgi-bin/hello.sh"
+# PHP (mod_php, which Debian runs under the prefork MPM): a page that computes (floating point too).
+cat > "$r/var/www/html/hello.php" <<'EOF'
+<?php
+header('Content-Type: text/plain');
+printf("PHP %s on %s: %d sqrt2=%.6f sum=%d\n", PHP_VERSION, php_uname('n'), 6 * 7, sqrt(2), array_sum(range(1, 100)));
+EOF
 chroot "$r" a2enmod -q cgid >/dev/null
 echo 'ServerName xenwasm-debian' > "$r/etc/apache2/conf-available/servername.conf"
 chroot "$r" a2enconf -q servername >/dev/null
@@ -122,7 +129,7 @@ rm -f "$r"/etc/ssh/ssh_host_* "$r/var/log/"*.log
 HOOK
 chmod 755 "$work/customize.sh"
 $SUDO mmdebstrap --mode=root --variant=minbase --format=directory \
-  --include=sysvinit-core,ifupdown,udhcpc,netbase,procps,iproute2,apache2,postgresql \
+  --include=sysvinit-core,ifupdown,udhcpc,netbase,procps,iproute2,apache2,libapache2-mod-php,postgresql \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
   --dpkgopt='path-exclude=/usr/share/info/*' \
@@ -141,6 +148,7 @@ cp "x-$kpkg/boot/vmlinuz-$kver" "$work/vmlinuz"
   echo "rootfs_files_mib $used"
   echo "rootfs_image_mib $size (sparse: $(du -m "$work/rootfs.img" | cut -f1) MiB on disk)"
   echo "initrd_bytes $(stat -c %s "$work/initrd.gz")"
+  echo "apache_modules $(ls "$rootdir/etc/apache2/mods-enabled" | sed -n 's/\.load$//p' | tr '\n' ' ')"
 } > "$work/build.txt"
 mv -f "$work/rootfs.img" "$work/vmlinuz" "$work/initrd.gz" "$out/"
 $SUDO rm -rf "$work/root" "$work/deb" "$work/initramfs"

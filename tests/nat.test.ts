@@ -649,6 +649,34 @@ test("forward= and XEND_NAT parsing; setupVif reserves ip= and warns about what 
   srv.close();
 });
 
+test("a forward whose port is taken waits for it when asked (a domain migrated within one machine): retried until the holder lets go; close() ends the wait", async () => {
+  const t = setup();
+  const { srv, port: taken } = await tcpServer(() => {});
+  // Without a retry window: refused at once (a config mistake is reported, not waited on).
+  await t.nat.forward({ hostPort: taken, guest: G, guestPort: 80 }).ready.then(() => assert.unreachable("bound a taken port"), (e: NodeJS.ErrnoException) => assert.is(e.code, "EADDRINUSE"));
+  // With one: it binds once the holder closes.
+  const fw = t.nat.forward({ hostPort: taken, guest: G, guestPort: 80 }, 5000);
+  let bound = false;
+  void fw.ready.then(() => { bound = true; });
+  await sleep(250);
+  assert.is(bound, false, "still held by the other server");
+  await new Promise<void>((r) => srv.close(() => r()));
+  assert.is(await fw.ready, taken);
+  // It listens: a connection is accepted (and, the guest being unknown, closed by the NAT).
+  await new Promise<void>((res, rej) => { const s = connect(taken, "127.0.0.1"); s.on("connect", () => { s.destroy(); res(); }); s.on("error", rej); });
+  // A window that runs out rejects with EADDRINUSE; a handle closed while it waits rejects and never binds.
+  const { srv: srv2, port: p2 } = await tcpServer(() => {});
+  await t.nat.forward({ hostPort: p2, guest: G, guestPort: 81 }, 300).ready.then(() => assert.unreachable("bound"), (e: NodeJS.ErrnoException) => assert.is(e.code, "EADDRINUSE"));
+  const fw3 = t.nat.forward({ hostPort: p2, guest: G, guestPort: 82 }, 5000);
+  await sleep(150);
+  fw3.close();
+  await new Promise<void>((r) => srv2.close(() => r()));
+  await fw3.ready.then(() => assert.unreachable("bound after close"), (e: Error) => assert.match(e.message, /closed/));
+  await sleep(250);
+  await new Promise<void>((r) => { const s = connect(p2, "127.0.0.1"); s.on("error", () => r()); s.on("connect", () => { s.destroy(); assert.unreachable("something listens on the closed forward's port"); }); });
+  t.nat.close();
+});
+
 test("malformed and foreign frames never throw and get no answer", async () => {
   const t = setup();
   const base = udpFrom(ME, 1, GW, 9, enc("payload"));

@@ -19,7 +19,7 @@ import { randomMac, validateMac, normalizeMac } from "../xend/mac";
 /** The bridge's way out to the host's network, what XenHost and its users call of it (the user-mode
  * NAT, devices/net/nat.ts, plugged in by the Node entry points: enableNat). */
 export interface Uplink {
-  setupVif(mac: string, v: { ip?: string; forward?: string[] }, warn: (msg: string) => void): void;
+  setupVif(mac: string, v: { ip?: string; forward?: string[] }, warn: (msg: string) => void, retryMs?: number): void;
   release(mac: string): void;
   close(): void;
 }

@@ -153,13 +153,15 @@ export class Xend {
     return h.domid;
   }
 
-  /** The NAT's part of a domain's vifs: `ip=` as its DHCP address, `forward=` as port forwards. */
-  private netSetup(d: Dom): void {
+  /** The NAT's part of a domain's vifs: `ip=` as its DHCP address, `forward=` as port forwards. A
+   * restored or migrated-in domain (`adopted`) waits up to 30 s for a forward's port still held by its
+   * source (a migration within this machine: the sending xend closes it when it destroys the source). */
+  private netSetup(d: Dom, adopted = false): void {
     const nat = this.host.nat;
     d.handle.vifs.forEach((v, i) => {
       const c = d.cfg.vifs[i];
       if (!c) return;
-      if (nat) nat.setupVif(v.mac, c, (m) => this.logLine(d, `[xend] ${m}`));
+      if (nat) nat.setupVif(v.mac, c, (m) => this.logLine(d, `[xend] ${m}`), adopted ? 30000 : 0);
       else if (c.forward?.length) this.logLine(d, `[xend] vif ${v.mac}: forward= needs the NAT (xend runs with XEND_NAT=no)`);
     });
   }
@@ -377,7 +379,7 @@ export class Xend {
     h.onConsole = (b) => this.appendLog(d, b);
     this.doms.set(h.domid, d);
     for (const n of notes) this.logLine(d, `[xend] ${n}`);
-    this.netSetup(d);
+    this.netSetup(d, true);
     this.wake();
   }
 

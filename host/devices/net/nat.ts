@@ -339,21 +339,45 @@ export class NatUplink implements BridgeEndpoint {
 
   /**
    * Take TCP connections on a host address and port to a guest's port. `ready` resolves to the bound
-   * port (or rejects: the port is taken); `close` stops listening.
+   * port (or rejects: the port is taken); `close` stops listening. With `retryMs`, a port in use
+   * (EADDRINUSE) is tried again every 100 ms for that long before `ready` rejects: a domain that
+   * migrates within one host comes here while its source still holds the port, which that host lets go
+   * when it destroys the source (after the hand-over).
    */
-  forward(fw: PortForward): ForwardHandle {
+  forward(fw: PortForward, retryMs = 0): ForwardHandle {
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => this.forwardIn(fw, sock));
     this.servers.add(server);
+    let closed = false, retry: ReturnType<typeof setTimeout> | undefined;
+    let attempt = () => {};
+    const until = Date.now() + retryMs;
     const ready = new Promise<number>((res, rej) => {
-      server.once("error", (e) => { this.servers.delete(server); rej(e); });
-      server.listen(fw.hostPort, fw.hostAddr ?? LOOPBACK, () => {
-        server.on("error", () => {});
-        const a = server.address();
-        res(typeof a === "object" && a ? a.port : fw.hostPort);
-      });
+      attempt = () => {
+        retry = undefined;
+        if (closed || this.closed) { this.servers.delete(server); rej(new Error("the forward was closed")); return; }
+        const onError = (e: NodeJS.ErrnoException) => {
+          server.off("listening", onListening);
+          if (e.code === "EADDRINUSE" && !closed && !this.closed && Date.now() + 100 <= until) { retry = setTimeout(attempt, 100); return; }
+          this.servers.delete(server);
+          rej(e);
+        };
+        const onListening = () => {
+          server.off("error", onError);
+          server.on("error", () => {});
+          const a = server.address();
+          res(typeof a === "object" && a ? a.port : fw.hostPort);
+        };
+        server.once("error", onError);
+        server.once("listening", onListening);
+        server.listen(fw.hostPort, fw.hostAddr ?? LOOPBACK);
+      };
+      attempt();
     });
     ready.catch(() => {});
-    const h: ForwardHandle = { spec: fw, ready, close: () => { this.servers.delete(server); server.close(); } };
+    const h: ForwardHandle = { spec: fw, ready, close: () => {
+      closed = true;
+      if (retry) { clearTimeout(retry); attempt(); return; } // waiting for the port: `ready` rejects
+      this.servers.delete(server); server.close();
+    } };
     const k = fw.guest.toLowerCase();
     const list = this.forwardsOf.get(k) ?? [];
     list.push(h);
@@ -363,9 +387,11 @@ export class NatUplink implements BridgeEndpoint {
 
   /**
    * A vif on this NAT's bridge: its `ip=` becomes its DHCP address (if in our network) and each
-   * `forward=` a port forward to it. Problems (an address elsewhere, a port taken) go to `warn`.
+   * `forward=` a port forward to it. Problems (an address elsewhere, a port taken) go to `warn`. A port
+   * in use is tried again for `retryMs` (a domain restored or migrated in while another process, its
+   * source, still holds the port) before the warning.
    */
-  setupVif(mac: string, v: { ip?: string; forward?: string[] }, warn: (msg: string) => void): void {
+  setupVif(mac: string, v: { ip?: string; forward?: string[] }, warn: (msg: string) => void, retryMs = 0): void {
     const ip = v.ip?.split(/\s+/).find((a) => ipNum(a.split("/")[0]) !== undefined);
     if (ip) {
       try { this.reserve(mac, ip); } catch (e) { warn(`vif ${mac}: ${(e as Error).message}; DHCP gives it another address`); }
@@ -373,7 +399,7 @@ export class NatUplink implements BridgeEndpoint {
     for (const f of v.forward ?? []) {
       let fw: PortForward;
       try { fw = { ...parseForward(f), guest: mac }; } catch (e) { warn(`vif ${mac}: ${(e as Error).message}`); continue; }
-      this.forward(fw).ready.catch((e: Error) => warn(`vif ${mac}: forward=${f}: cannot listen on ${fw.hostAddr ?? LOOPBACK}:${fw.hostPort}: ${e.message}`));
+      this.forward(fw, retryMs).ready.catch((e: Error) => warn(`vif ${mac}: forward=${f}: cannot listen on ${fw.hostAddr ?? LOOPBACK}:${fw.hostPort}: ${e.message}`));
     }
   }
 
