@@ -72,7 +72,10 @@ async function roundTrip(a: Xend, b: Xend, dest: string, live: boolean, name: st
   const sum = JSON.parse(r.stdout.trim().split("\n").pop()!);
   await fa.exited; // the source's console ends with the domain
   assert.not.match(xm(a, "list").stdout, new RegExp(name));
-  assert.match(xm(b, "list").stdout, new RegExp(`${name}\\s+\\d+\\s+16\\s+1\\s+(r-----|-b----)`));
+  // (B resumes the domain once it has the commit, which can be just after the source's xm returns.)
+  const running = new RegExp(`${name}\\s+\\d+\\s+16\\s+1\\s+(r-----|-b----)`);
+  let ls = "";
+  assert.ok(await until(() => running.test(ls = ((r) => `${r.stdout}${r.stderr} (status ${r.status})`)(xm(b, "list"))), 30000), `${name} on the receiver: ${ls}`);
   const fb = follow(b, name);
   assert.ok(await until(() => counts(fb.out).length >= 3), fb.out);
   fb.c.stdin.write("\x1d");
