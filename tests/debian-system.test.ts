@@ -17,6 +17,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { debianSystem, debianSystemUnavailable, rootfsCopy, DebianSystem } from "./lib/debsys";
 import { skip } from "./lib/skip";
+import { xmSync, xmAsync as xmCli } from "./lib/xmcli";
 
 const DIR = join(process.cwd(), "tests", "build", "debian-system");
 const NAME = "debian-system";
@@ -45,19 +46,8 @@ async function startXend(name: string): Promise<Xend> {
   assert.is(xm(x, "info").status, 0, `xend ${name} answers: ${x.log}`);
   return x;
 }
-function xm(x: Xend, ...args: string[]) {
-  const r = spawnSync(process.execPath, ["bin/xm.js", ...args], { env: x.env, encoding: "utf8", timeout: 600000 });
-  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-function xmAsync(x: Xend, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const c = spawn(process.execPath, ["bin/xm.js", ...args], { env: x.env });
-    let stdout = "", stderr = "";
-    c.stdout.on("data", (b) => { stdout += b; });
-    c.stderr.on("data", (b) => { stderr += b; });
-    c.on("exit", (status) => res({ status, stdout, stderr }));
-  });
-}
+const xm = (x: Xend, ...args: string[]) => xmSync(x.env, 600000, ...args);
+const xmAsync = (x: Xend, ...args: string[]) => xmCli(x.env, ...args);
 test.after(() => {
   for (const x of xends) { spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env: x.env, timeout: 20000 }); x.proc.kill("SIGKILL"); }
 });

@@ -8,6 +8,7 @@ import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { skip } from "./lib/skip";
+import { xmSync, xmAsync as xmCli } from "./lib/xmcli";
 
 const ROOT = join(process.cwd(), "tests", "build", "migrate");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -29,19 +30,8 @@ async function startXend(name: string, port: number, extra: Record<string, strin
   for (let i = 0; i < 200; i++) { if (xm(x, "info").status === 0) break; await sleep(50); }
   return x;
 }
-function xm(x: Xend, ...args: string[]) {
-  const r = spawnSync(process.execPath, ["bin/xm.js", ...args], { env: x.env, encoding: "utf8", timeout: 120000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-function xmAsync(x: Xend, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const c = spawn(process.execPath, ["bin/xm.js", ...args], { env: x.env });
-    let stdout = "", stderr = "";
-    c.stdout.on("data", (b) => { stdout += b; });
-    c.stderr.on("data", (b) => { stderr += b; });
-    c.on("exit", (status) => res({ status, stdout, stderr }));
-  });
-}
+const xm = (x: Xend, ...args: string[]) => xmSync(x.env, 120000, ...args);
+const xmAsync = (x: Xend, ...args: string[]) => xmCli(x.env, ...args);
 /** Follow a domain's console (its whole log so far, then what comes). */
 function follow(x: Xend, dom: string) {
   const c = spawn(process.execPath, ["bin/xm.js", "console", dom], { env: x.env, stdio: ["pipe", "pipe", "pipe"] });

@@ -8,8 +8,7 @@ import { IMPORTS, translate, type Block } from "./translate";
 /** page: the host address of the region's page. */
 export interface RegionJob { blocks: Block[]; entry: number; page: number }
 export interface Batch { is64: boolean; mode: number; chain: boolean; regions: RegionJob[] }
-/** thread: translated on a translator thread (not the caller's). */
-export interface BatchResult { bytes: Uint8Array<ArrayBuffer>; translateMs: number; thread?: boolean }
+export interface BatchResult { bytes: Uint8Array<ArrayBuffer>; translateMs: number }
 
 /** A translator thread's answer: the module compiled there (where the runtime can send a compiled
  * module between threads), else its bytes; or the error. */
