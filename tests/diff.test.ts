@@ -1,7 +1,7 @@
 // Differential tests of the emulator against the real CPU (64-bit natively, 32-bit under qemu-i386):
 // a fixed-seed run of every instruction form of tests/lib/diffgen.ts, one test per group and mode.
-// The large run is `npm run conformance`. Model-specific cases (docs/CPU-FLAGS.md) are held to the
-// documented result of the vendor the emulator reports when the host CPU is of another vendor; cases
+// The large run is `npm run conformance`. Model-specific cases (docs/CPU-FLAGS.md): the emulator is held to
+// the documented result of the vendor it reports, the host CPU's result to its vendor's documented models; cases
 // the host CPU cannot run (a missing CPUID feature) are skipped and reported as skipped.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -21,6 +21,12 @@ for (const s of stats) {
   if (s.skipped) { console.log(`skipped: differential ${s.group} (${s.bits}-bit): ${skipNote(s)}`); test.skip(); }
   if (s.vendorNativeUnchecked) {
     console.log(`skipped: differential ${s.group} (${s.bits}-bit): ${s.vendorNativeUnchecked} model-specific results of this ${s.vendors.host} CPU not checked (none documented for it)`);
+    test.skip();
+  }
+  if (s.vendorHostUnknown.length) {
+    // A CPU model docs/CPU-FLAGS.md does not describe yet: the emulator was still checked against its own
+    // documented result; this CPU's should be added to the table (its values below).
+    console.log(`skipped: differential ${s.group} (${s.bits}-bit): ${s.vendorHostUnknown.length} model-specific results of this ${s.vendors.host} CPU match no documented model (docs/CPU-FLAGS.md), e.g. ${s.vendorHostUnknown.slice(0, 3).join("; ")}`);
     test.skip();
   }
 }

@@ -477,26 +477,33 @@ function map3a(lo: i32, d: i32): void {
     case 0x0d: for (let i = 0; i < 2; i++) if ((imm & (1 << i)) != 0) store<u64>(d + 8 * i, load<u64>(s + 8 * i)); return; // BLENDPD
     case 0x0e: for (let i = 0; i < 8; i++) if ((imm & (1 << i)) != 0) store<u16>(d + 2 * i, load<u16>(s + 2 * i)); return; // PBLENDW
     case 0x0f: palignr(d, s, 16, imm); return;
-    case 0x40: { // DPPS: products under imm[7:4] (others +0.0), (t0 + t1) + (t2 + t3), written under imm[3:0]
+    case 0x40: { // DPPS: products under imm[7:4] (others +0.0), summed per lane, written under imm[3:0]
       fpBegin(mxcsr());
       for (let i = 0; i < 4; i++) {
         const t: u64 = (imm & (16 << i)) != 0 ? fmul(load<u32>(d + 4 * i) as u64, load<u32>(s + 4 * i) as u64, false) : 0;
         store<u32>(TMP + 4 * i, t as u32);
       }
-      const a = fadd(load<u32>(TMP) as u64, load<u32>(TMP, 4) as u64, false, false);
-      const b = fadd(load<u32>(TMP, 8) as u64, load<u32>(TMP, 12) as u64, false, false);
-      const r = fadd(a, b, false, false) as u32;
-      for (let i = 0; i < 4; i++) store<u32>(d + 4 * i, (imm & (1 << i)) != 0 ? r : 0);
+      // Intel sums each lane in its own order (docs/CPU-FLAGS.md): lane i adds (t[a] + t[a^1]) + (t[a^2] + t[a^3])
+      // with a = i ^ 1. The values agree; which NaN comes out of a sum of several does not.
+      const t0 = load<u32>(TMP) as u64, t1 = load<u32>(TMP, 4) as u64, t2 = load<u32>(TMP, 8) as u64, t3 = load<u32>(TMP, 12) as u64;
+      const p01 = fadd(t0, t1, false, false), p10 = fadd(t1, t0, false, false);
+      const p23 = fadd(t2, t3, false, false), p32 = fadd(t3, t2, false, false);
+      const r0 = fadd(p10, p32, false, false) as u32, r1 = fadd(p01, p23, false, false) as u32;
+      const r2 = fadd(p32, p10, false, false) as u32, r3 = fadd(p23, p01, false, false) as u32;
+      store<u32>(d, (imm & 1) != 0 ? r0 : 0);
+      store<u32>(d, (imm & 2) != 0 ? r1 : 0, 4);
+      store<u32>(d, (imm & 4) != 0 ? r2 : 0, 8);
+      store<u32>(d, (imm & 8) != 0 ? r3 : 0, 12);
       fpEnd();
       return;
     }
-    case 0x41: { // DPPD
+    case 0x41: { // DPPD: lane i adds t[i] + t[i^1] (Intel's order; docs/CPU-FLAGS.md)
       fpBegin(mxcsr());
       const t0: u64 = (imm & 16) != 0 ? fmul(load<u64>(d), load<u64>(s), true) : 0;
       const t1: u64 = (imm & 32) != 0 ? fmul(load<u64>(d, 8), load<u64>(s, 8), true) : 0;
-      const r = fadd(t0, t1, true, false);
-      store<u64>(d, (imm & 1) != 0 ? r : 0);
-      store<u64>(d, (imm & 2) != 0 ? r : 0, 8);
+      const r0 = fadd(t0, t1, true, false), r1 = fadd(t1, t0, true, false);
+      store<u64>(d, (imm & 1) != 0 ? r0 : 0);
+      store<u64>(d, (imm & 2) != 0 ? r1 : 0, 8);
       fpEnd();
       return;
     }

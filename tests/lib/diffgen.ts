@@ -35,14 +35,14 @@ export interface Case {
 }
 
 /**
- * Registers whose final value differs between CPU vendors, with each vendor's documented final value
- * (docs/CPU-FLAGS.md, "Vendor-dependent behaviour"). The emulator must give the values of the vendor
- * its CPUID reports; the real CPU is held to its own vendor's values.
+ * Registers whose final value differs between CPU models, with the final values documented for each
+ * vendor's models (docs/CPU-FLAGS.md, "Vendor-dependent behaviour"). The emulator must give the first
+ * documented result of the vendor its CPUID reports; the real CPU is held to one of its own vendor's.
  */
 export interface VendorDep {
   what: string;
   regs: number; // bitmask of the registers concerned
-  values: Record<string, bigint[]>; // by CPUID vendor string: all 16 final register values
+  values: Record<string, bigint[][]>; // by CPUID vendor string: per documented model, all 16 final register values
 }
 
 /** CPUID features some forms need (a CPU without LZCNT runs F3 0F BD as BSR, without BMI1 F3 0F BC as BSF). */
@@ -580,10 +580,13 @@ for (const [op, preps] of [["movs", ["", "rep "]], ["stos", ["", "rep "]], ["lod
           if (c.r.chance(0.3)) c.mem.fill(c.mem[di], Math.max(0, di - span), Math.min(256, di + span));
         }
         if (c.bits === 64 && a32 && n === 0) {
-          // No iteration: Intel still writes ECX and the index registers used (upper halves cleared), AMD does not.
-          const regs = (1 << 1) | (op !== "stos" && op !== "scas" ? 1 << 6 : 0) | (op !== "lods" ? 1 << 7 : 0);
-          const intel = c.regs.map((v, i) => (regs & (1 << i) ? v & mask(32) : v));
-          c.vendor = { what: "addr32 REP string instruction with ECX = 0", regs, values: { GenuineIntel: intel, AuthenticAMD: [...c.regs] } };
+          // No iteration: Intel's CPUs still write ECX and some index registers (upper halves cleared), AMD's do not.
+          // Intel model A (a Xeon, issue 13): the index registers the instruction uses; model B (a Xeon, family 6
+          // model 167): RSI/RDI only for MOVS and STOS.
+          const a = (1 << 1) | (op !== "stos" && op !== "scas" ? 1 << 6 : 0) | (op !== "lods" ? 1 << 7 : 0);
+          const b = (1 << 1) | (op === "movs" ? 1 << 6 : 0) | (op === "movs" || op === "stos" ? 1 << 7 : 0);
+          const clear = (m: number) => c.regs.map((v, i) => (m & (1 << i) ? v & mask(32) : v));
+          c.vendor = { what: "addr32 REP string instruction with ECX = 0", regs: a | b, values: { GenuineIntel: [clear(a), clear(b)], AuthenticAMD: [[...c.regs]] } };
         }
         return `${a32 ? "addr32 " : ""}${pre}${op}${sfx(w)}`;
       };
