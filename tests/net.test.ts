@@ -8,9 +8,10 @@ import { readFileSync } from "node:fs";
 import { Bridge, BridgeEndpoint, Frame, macBytes, macString } from "../host/devices/net/bridge";
 import {
   NetBack, NetCore, NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_more_data, NETTXF_extra_info, NETTXF_csum_blank,
-  NETRXF_more_data, NETRXF_csum_blank, NETRXF_data_validated, XB,
+  NETRXF_more_data, NETRXF_csum_blank, NETRXF_data_validated,
 } from "../host/devices/net/netback";
 import { completeChecksum, l4ChecksumOk } from "../host/devices/net/csum";
+import { XenbusState as XB } from "../host/devices/xenbus/backend";
 import * as V from "./lib/vectors";
 import { XenStore } from "../host/devices/xenstore";
 import { populateDomain } from "../host/devices/xenstore/domain";

@@ -4,7 +4,8 @@
 import { readFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseConfig } from "../xend/config";
+import { parseConfig, deviceSpecs, type VifConfig } from "../xend/config";
+import type { DiskSpec } from "../devices/block/blkback";
 import { parseElf } from "../elf";
 import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
 import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
@@ -168,9 +169,9 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
   let kernel = data;
   let ramdisk = typeof opts["--ramdisk"] === "string" ? readInput(opts["--ramdisk"]) : undefined;
   let cmdline = typeof opts["--cmdline"] === "string" ? opts["--cmdline"] : "";
-  let disks: { path: string; vdev: string; writable: boolean }[] = [];
+  let disks: DiskSpec[] = [];
   let vcpus = 1;
-  let vifs: { mac?: string; ip?: string; forward?: string[] }[] = [];
+  let vifs: VifConfig[] = [];
   if (!isImage) {
     // A domain config file (xm/xl syntax).
     let cfg;
@@ -180,8 +181,8 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
     kernel = readInput(cfg.kernel);
     if (cfg.ramdisk) ramdisk = readInput(cfg.ramdisk);
     if (cfg.cmdline) cmdline = cfg.cmdline;
-    disks = cfg.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable }));
-    vifs = cfg.vifs.map((f) => ({ mac: f.mac, ip: f.ip, forward: f.forward }));
+    disks = deviceSpecs(cfg).disks;
+    vifs = cfg.vifs;
   }
   if (!Number.isInteger(mem) || mem < 2 || mem > 3072) throw new CliError(`bad --memory ${opts["--memory"]}: whole MiB from 2 to 3072`);
   let nat;

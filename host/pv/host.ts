@@ -12,7 +12,8 @@ import { XsRing } from "../devices/xenstore/ring";
 import { populateDomain } from "../devices/xenstore/domain";
 import { BlkBack, DiskSpec } from "../devices/block/blkback";
 import { checkDiskShared } from "./diskshare";
-import { NetBack } from "../devices/net/netback";
+import { NetBack, type VifSpec } from "../devices/net/netback";
+import { ConsoleBack } from "../devices/console/consback";
 import { Bridge } from "../devices/net/bridge";
 import { randomMac, validateMac, normalizeMac } from "../xend/mac";
 
@@ -30,18 +31,15 @@ export interface DomainHandle extends BuiltDomain {
   name: string;
   xsRing?: XsRing;
   xsConn?: Connection;
+  /** The primary console's backend (the ring of console_io's output is the hypervisor's: drainConsoles). */
+  console: ConsoleBack;
   disks: BlkBack[];
   vifs: NetBack[];
   /** Called with console bytes (console_io and ring). */
   onConsole?: (bytes: Uint8Array) => void;
 }
 
-// xencons_interface: in[1024] @0, out[2048] @1024, in_cons @3072, in_prod @3076, out_cons @3080, out_prod @3084.
-const OUT = 1024, OUT_SIZE = 2048, OUT_CONS = 3080, OUT_PROD = 3084;
-
-/** A vif of a new domain: its MAC (random if none) and devid (the next free one if none; a hot-plugged
- * vif keeps its devid across save/restore, migration and reboot). */
-export interface VifSpec { mac?: string; devid?: number }
+export type { VifSpec };
 
 /** What adoptDomain needs to know of a domain the hypervisor holds already. */
 export interface AdoptSpec {
@@ -99,7 +97,7 @@ export class XenHost {
   createDomain(name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }): DomainHandle {
     const img = parseXenElf(loadKernelImage(kernel));
     const b = buildDomain(this.core, img, o);
-    const h: DomainHandle = { ...b, name, disks: [], vifs: [] };
+    const h: DomainHandle = { ...b, name, console: this.consoleBack(b.domid, b.consoleMa, b.consoleHostPort), disks: [], vifs: [] };
     // xenstore: the domain's nodes and its ring.
     this.store.introduce(b.domid);
     populateDomain(this.store, b.domid, name, {
@@ -116,6 +114,11 @@ export class XenHost {
     return h;
   }
 
+  /** The primary console's backend of domain `d` (its output goes to the handle's onConsole). */
+  private consoleBack(d: number, ringMa: number, hostPort: number): ConsoleBack {
+    return new ConsoleBack(this.core, this.store, d, { ringMa, hostPort }, (bytes) => this.domains.get(d)?.onConsole?.(bytes));
+  }
+
   /** The backends of a new domain's disks and vifs; on failure everything is undone and the domain destroyed. */
   private attachDevices(h: DomainHandle, disks: DiskSpec[], vifs: VifSpec[]): void {
     try {
@@ -127,8 +130,7 @@ export class XenHost {
         h.vifs.push(new NetBack(this.core, this.store, h.domid, devid, this.bridge, { mac: this.vifMac(v.mac, h) }));
       }
     } catch (e) {
-      for (const d of h.disks) d.close();
-      for (const v of h.vifs) v.close();
+      for (const b of [h.console, ...h.disks, ...h.vifs]) b.close();
       h.xsConn?.close();
       this.store.release(h.domid);
       this.removeDomainNodes(h.domid);
@@ -150,22 +152,7 @@ export class XenHost {
   }
 
   /** Type into a domain's PV console (the ring's input side); returns the bytes taken. */
-  consoleInput(d: number, bytes: Uint8Array): number {
-    const h = this.domains.get(d);
-    if (!h) return 0;
-    const v = this.core.view();
-    const base = h.consoleMa;
-    const cons = v.getUint32(base + 3072, true);
-    let prod = v.getUint32(base + 3076, true);
-    let n = 0;
-    while (n < bytes.length && ((prod - cons) >>> 0) < 1024) {
-      v.setUint8(base + (prod & 1023), bytes[n++]);
-      prod = (prod + 1) >>> 0;
-    }
-    v.setUint32(base + 3076, prod, true);
-    if (n > 0) this.core.x.hv_evtchn_send(h.consoleHostPort);
-    return n;
-  }
+  consoleInput(d: number, bytes: Uint8Array): number { return this.domains.get(d)?.console.input(bytes) ?? 0; }
 
   /** Take over a domain the hypervisor already holds (a restored one): channels, xenstore, console, devices. */
   adoptDomain(a: AdoptSpec): DomainHandle {
@@ -175,7 +162,7 @@ export class XenHost {
     const storeHostPort = x.hv_evtchn_bind(d, storePort);
     const h: DomainHandle = {
       domid: d, bits: a.bits, nrPages: memoryMiB * 256, consoleMa, consolePort, consoleHostPort,
-      storeMa, storePort, storeHostPort, startInfoVa: 0n, name, disks: [], vifs: [],
+      storeMa, storePort, storeHostPort, startInfoVa: 0n, name, console: this.consoleBack(d, consoleMa, consoleHostPort), disks: [], vifs: [],
     };
     this.store.introduce(d);
     populateDomain(this.store, d, name, {
@@ -211,15 +198,15 @@ export class XenHost {
   destroyDomain(d: number): void {
     const h = this.domains.get(d);
     if (h) {
-      for (const b of h.disks) b.close();
-      for (const v of h.vifs) { v.close(); this.nat?.release(v.mac); }
+      for (const b of [h.console, ...h.disks, ...h.vifs]) b.close();
+      for (const v of h.vifs) this.nat?.release(v.mac);
       h.xsConn?.close();
       this.store.release(d);
       this.removeDomainNodes(d);
       this.domains.delete(d);
-      // The host's ends of the console and xenstore channels (else each domain ever made holds two of
-      // dom0's ports, and after enough of them no domain can be built).
-      for (const p of [h.consoleHostPort, h.storeHostPort]) if (p > 0) this.core.x.hv_evtchn_close(p);
+      // The host's end of the xenstore channel, as the console's above (else each domain ever made
+      // holds two of dom0's ports, and after enough of them no domain can be built).
+      if (h.storeHostPort > 0) this.core.x.hv_evtchn_close(h.storeHostPort);
     }
     this.core.x.hv_domain_destroy(d);
   }
@@ -289,20 +276,7 @@ export class XenHost {
       p += 8 + ((n + 3) & ~3);
     }
     v.setUint32(MM.HV_OUT_LEN, 0, true);
-    for (const d of this.domains.values()) this.drainRing(d);
-  }
-
-  private drainRing(d: DomainHandle): void {
-    const v = this.core.view();
-    const base = d.consoleMa;
-    const cons = v.getUint32(base + OUT_CONS, true), prod = v.getUint32(base + OUT_PROD, true);
-    const n = (prod - cons) >>> 0;
-    if (n === 0 || n > OUT_SIZE) { if (n > OUT_SIZE) v.setUint32(base + OUT_CONS, prod, true); return; }
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) out[i] = v.getUint8(base + OUT + ((cons + i) & (OUT_SIZE - 1)));
-    v.setUint32(base + OUT_CONS, prod, true);
-    d.onConsole?.(out);
-    this.core.x.hv_evtchn_send(d.consoleHostPort);
+    for (const d of this.domains.values()) d.console.poll();
   }
 
   /**

@@ -5,14 +5,15 @@
 // backend follows. Detach is libxl__initiate_device_generic_remove: the backend goes Closing (online
 // = 0), the frontend answers Closing/Closed and lets go of the ring; then the backend unmaps the
 // grants, closes the image (or leaves the bridge), goes Closed, and both directories are removed
-// (which makes the guest's xenbus unregister the device).
+// (which makes the guest's xenbus unregister the device): the steps are the xenbus backend's
+// (requestClose, frontendReleased, remove: ../devices/xenbus/backend.ts).
 import { statSync, accessSync, constants } from "node:fs";
 import type { XenHost, DomainHandle } from "./host";
 import { checkDiskShared } from "./diskshare";
 export { checkDiskShared };
-import { BlkBack, DiskSpec, XB } from "../devices/block/blkback";
+import { BlkBack, DiskSpec } from "../devices/block/blkback";
+import { diskDevid } from "../devices/block/vdev";
 import { NetBack } from "../devices/net/netback";
-import { vdevNumber } from "../xend/config";
 import type { DeviceRow } from "../xend/protocol";
 
 export type Device = BlkBack | NetBack;
@@ -21,13 +22,6 @@ function domain(host: XenHost, domid: number): DomainHandle {
   const h = host.domains.get(domid);
   if (!h) throw new Error(`no such domain ${domid}`);
   return h;
-}
-
-/** The device number libxl gives a vdev (xvdb → 51728), or an error naming what is wrong. */
-export function diskDevid(vdev: string): number {
-  const n = vdevNumber(vdev);
-  if (typeof n === "string") throw new Error(`bad virtual device ${JSON.stringify(vdev)}: ${n}`);
-  return n;
 }
 
 /**
@@ -90,52 +84,15 @@ export function findVif(host: XenHost, domid: number, dev: string): NetBack | un
   return h.vifs.find((v) => v.mac === mac);
 }
 
-const state = (host: XenHost, path: string): number | undefined => {
-  const s = host.store.readString(`${path}/state`);
-  return s === undefined ? undefined : Number(s);
-};
-
-/** Step 1 of a detach: the backend asks the frontend to close (state Closing, online 0). */
-export function beginDetach(host: XenHost, dev: Device): void {
-  host.store.write(`${dev.beDir}/online`, "0");
-  host.store.write(`${dev.beDir}/state`, String(XB.Closing));
-}
-
-/** A detach that timed out: the backend stands where it stood (the frontend kept the device). */
-export function cancelDetach(host: XenHost, dev: Device): void {
-  try {
-    host.store.write(`${dev.beDir}/online`, "1");
-    host.store.write(`${dev.beDir}/state`, String(dev.connected ? XB.Connected : XB.InitWait));
-  } catch { /* removed meanwhile */ }
-}
-
-/**
- * Has the frontend let go? Closing or Closed (or its directory is gone), or it never connected (no
- * driver, or one that has not got as far as mapping the ring: nothing of the guest's is in use).
- */
-export function frontendReleased(host: XenHost, dev: Device): boolean {
-  const fe = state(host, dev.feDir);
-  if (fe === undefined || fe === XB.Closing || fe === XB.Closed) return true;
-  return !dev.connected && fe !== XB.Initialised && fe !== XB.Connected;
-}
-
-/** The last step: unmap and close, backend Closed, both xenstore directories removed. */
+/** The last step of a detach: the device leaves the domain's list, is released, its backend goes
+ * Closed and both xenstore directories are removed (the backend's remove). */
 export function finishDetach(host: XenHost, domid: number, dev: Device): void {
   const h = host.domains.get(domid);
   if (h) {
     if (dev instanceof BlkBack) h.disks = h.disks.filter((b) => b !== dev);
     else h.vifs = h.vifs.filter((v) => v !== dev);
   }
-  dev.disconnect();
-  try { host.store.write(`${dev.beDir}/state`, String(XB.Closed)); } catch { /* gone */ }
-  dev.close();
-  const rm = (p: string) => { try { host.store.rm(p); } catch { /* gone */ } };
-  const rmEmpty = (p: string) => { try { if (host.store.readString(p) !== undefined && host.store.directory(p).length === 0) host.store.rm(p); } catch { /* gone */ } };
-  rm(dev.feDir);
-  rm(dev.beDir);
-  const type = dev instanceof BlkBack ? "vbd" : "vif";
-  rmEmpty(`/local/domain/0/backend/${type}/${domid}`);
-  rmEmpty(`/local/domain/${domid}/device/${type}`);
+  dev.remove();
 }
 
 /** What `xm block-list` / `xm network-list` show of a device (from xenstore, as xl reads it). */

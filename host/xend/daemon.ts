@@ -12,11 +12,12 @@ import { saveDomain, restoreDomain, openStream } from "../save/save";
 import { migrate, DEFAULT_RELOCATION_PORT } from "../migrate/send";
 import { startRelocation, RelocationOptions, isLoopback as isLoopbackHost } from "../migrate/receive";
 import type { DiskSpec } from "../devices/block/blkback";
+import type { VifSpec } from "../devices/net/netback";
 import { open, rename, rm, unlink } from "node:fs/promises";
 import { constants } from "node:fs";
 import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath, xendFiles, parseRequest } from "./protocol";
 import { takeLock, LockHeld } from "./lock";
-import { parseConfig, DomainConfig, MEMORY_MAX_MIB } from "./config";
+import { parseConfig, DomainConfig, MEMORY_MAX_MIB, deviceSpecs } from "./config";
 import { Framer } from "../devices/xenstore/wire";
 import { hotplugRequest, HotplugRequest } from "./hotplug";
 import { suspendTimeoutMs } from "./env";
@@ -136,9 +137,7 @@ export class Xend {
     if (kernel.length + (ramdisk?.length ?? 0) > limit) throw new Error(`${cfg.name}: its kernel and ramdisk do not fit in its ${cfg.memory} MiB`);
     nameFree(); // again: another request may have taken the name while we read
     const h = this.host.createDomain(cfg.name, kernel, {
-      memoryMiB: cfg.memory, vcpus: cfg.vcpus, cmdline: cfg.cmdline, ramdisk,
-      disks: cfg.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
-      vifs: (cfg.vifs ?? []).map((v) => ({ mac: v.mac, devid: v.devid })),
+      memoryMiB: cfg.memory, vcpus: cfg.vcpus, cmdline: cfg.cmdline, ramdisk, ...deviceSpecs(cfg),
     });
     if (cfg.maxmem > cfg.memory) this.host.core.x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
     this.host.core.x.hv_domain_sched(h.domid, cfg.cpu_weight ?? 256, cfg.cpu_cap ?? 0);
@@ -354,12 +353,7 @@ export class Xend {
   nameInUse(name: string): boolean { for (const d of this.doms.values()) if (d.cfg.name === name) return true; return false; }
   log(s: string): void { console.error(`xend: ${s}`); }
 
-  devices(ts: ToolstackRecord): { disks: DiskSpec[]; vifs: { mac?: string; devid?: number }[] } {
-    return {
-      disks: ts.config.disks.map((k) => ({ path: k.target, vdev: k.vdev, writable: k.writable })),
-      vifs: ts.config.vifs.map((v) => ({ mac: v.mac, devid: v.devid })),
-    };
-  }
+  devices(ts: ToolstackRecord): { disks: DiskSpec[]; vifs: VifSpec[] } { return deviceSpecs(ts.config); }
 
   /** An incoming migration's toolstack record, validated as a config file and its paths checked
    * (the connection proved it knows our secret); throws a one-line Error. */

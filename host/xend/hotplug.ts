@@ -8,8 +8,9 @@ import type { XenHost } from "../pv/host";
 import type { DomainConfig } from "./config";
 import type { Request, DeviceRow } from "./protocol";
 import {
-  attachDisk, attachVif, findDisk, findVif, beginDetach, cancelDetach, frontendReleased, finishDetach, deviceRow, diskDevid, Device,
+  attachDisk, attachVif, findDisk, findVif, finishDetach, deviceRow, Device,
 } from "../pv/hotplug";
+import { diskDevid } from "../devices/block/vdev";
 
 import { detachTimeoutMs } from "./env";
 import { DS_RUNNING } from "../../assembly/records";
@@ -89,21 +90,21 @@ async function detach(env: HotplugEnv, id: number, cfg: DomainConfig, dev: Devic
   const { host } = env;
   if (detaching.has(dev)) throw new Error(`${what} of ${cfg.name} is being detached already`);
   const paused = host.core.x.hv_domain_paused(id) !== 0;
-  if (!force && paused && !frontendReleased(host, dev)) throw new Error(`${cfg.name} is paused: unpause it first (its frontend must release ${what}), or force it with -f`);
-  if (force || frontendReleased(host, dev)) {
+  if (!force && paused && !dev.frontendReleased()) throw new Error(`${cfg.name} is paused: unpause it first (its frontend must release ${what}), or force it with -f`);
+  if (force || dev.frontendReleased()) {
     finishDetach(host, id, dev);
     env.log(`domain ${cfg.name} (${id}): ${what} detached${force ? " (forced)" : ""}`);
     env.wake();
     return;
   }
   detaching.add(dev);
-  beginDetach(host, dev);
+  dev.requestClose();
   env.wake();
   const timeoutMs = detachTimeoutMs();
   const released = await new Promise<boolean>((res) => {
     const timer = setTimeout(() => { env.sliceWatchers.delete(w); res(false); }, timeoutMs);
     const w = () => {
-      if (host.domains.has(id) && !frontendReleased(host, dev)) return;
+      if (host.domains.has(id) && !dev.frontendReleased()) return;
       env.sliceWatchers.delete(w);
       clearTimeout(timer);
       res(true);
@@ -113,7 +114,7 @@ async function detach(env: HotplugEnv, id: number, cfg: DomainConfig, dev: Devic
   detaching.delete(dev);
   if (!host.domains.has(id)) return; // the domain went away meanwhile: its devices went with it
   if (!released) {
-    cancelDetach(host, dev);
+    dev.cancelClose();
     throw new Error(`${cfg.name} did not release ${what} within ${timeoutMs / 1000} s; it stays attached (-f removes it anyway)`);
   }
   finishDetach(host, id, dev);

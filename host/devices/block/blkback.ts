@@ -1,6 +1,8 @@
 // The PV block backend (io/blkif.h): one virtual disk of a guest, backed by a raw image file. The
-// xenbus handshake goes through xenstore (backend: InitWait → Connected → Closing → Closed, following the
-// frontend), requests come through the shared ring (grant-mapped), data moves through the granted
+// xenbus handshake is the common one (../xenbus/backend.ts): the backend advertises the disk and its
+// features and waits (InitWait); the frontend writes ring-ref, event-channel and protocol and goes
+// Initialised/Connected; the backend maps the ring, binds the channel and goes Connected.
+// Requests come through the shared ring (grant-mapped), data moves through the granted
 // frames of each request's segments. Reads, writes, flush and barrier (both fsync before completing);
 // a read-only disk refuses writes. Both request layouts are understood: "x86_64-abi" and "x86_32-abi".
 // Indirect descriptors (BLKIF_OP_INDIRECT, "feature-max-indirect-segments"): a request names up to 8
@@ -8,10 +10,10 @@
 // MAX_INDIRECT_SEGMENTS pages instead of 11.
 // The disk's bytes come from a BlockDevice (host/platform.ts): the DiskSpec's own, or the platform's
 // opener for its path (Node: a file, host/node/disk.ts).
-import type { Core } from "../../core";
 import { platform, type BlockDevice } from "../../platform";
 import type { XenStore } from "../xenstore/store";
-import { vdevNumber as libxlVdevNumber } from "../../xend/config";
+import { XenbusBackend, uintKey, type XenbusCore } from "../xenbus/backend";
+import { diskDevid } from "./vdev";
 
 export const BLKIF_OP_READ = 0;
 export const BLKIF_OP_WRITE = 1;
@@ -31,131 +33,68 @@ function segmentsAt(v: DataView, at: number, n: number): Segment[] {
   return segs;
 }
 const VDISK_READONLY = 4;
-// xenbus states
-export const XB = { Unknown: 0, Initialising: 1, InitWait: 2, Initialised: 3, Connected: 4, Closing: 5, Closed: 6 } as const;
 
-/** A disk: its image's path (a file under Node; for a `device`, any name), its vdev, read-only or not,
- * and optionally the storage itself (else the platform opens `path`). */
+/** A disk (the block backend's device parameters): its image's path (a file under Node; for a
+ * `device`, any name), its vdev (xvda, ...: ./vdev.ts), read-only or not, and optionally the storage
+ * itself (else the platform opens `path`). */
 export interface DiskSpec { path: string; vdev: string; writable: boolean; device?: BlockDevice }
 
-/** The device number of a vdev as libxl gives it (xvda -> 51712 = 202 << 8 | disk << 4, xvdb -> 51728,
- * sdb -> 8 << 8 | 16, ...: libxl__device_disk_dev_number, in ../../xend/config.ts). */
-export function vdevNumber(vdev: string): number {
-  const n = libxlVdevNumber(vdev);
-  if (typeof n === "string") throw new Error(`unsupported virtual device name ${vdev}: ${n}`);
-  return n;
-}
-
-export class BlkBack {
-  readonly devid: number;
-  readonly feDir: string;
-  readonly beDir: string;
+export class BlkBack extends XenbusBackend {
   private dev: BlockDevice;
   private readonly sectors: number;
   /** The disk's spec (path, vdev, mode: what the toolstack records; without the device). */
   readonly disk: DiskSpec;
-  private ringHandle = 0;
   private ringMa = 0;
   private hostPort = -1;
   private reqCons = 0;
   private abi32 = false;
-  connected = false;
   requests = 0;
   /** Requests that came with indirect descriptors. */
   indirectRequests = 0;
 
-  constructor(private readonly core: Core, private readonly store: XenStore, readonly domid: number, spec: DiskSpec) {
-    this.devid = vdevNumber(spec.vdev);
+  constructor(core: XenbusCore, store: XenStore, domid: number, spec: DiskSpec) {
+    super(core, store, domid, "vbd", diskDevid(spec.vdev));
     this.disk = { path: spec.path, vdev: spec.vdev, writable: spec.writable };
     const disk = this.disk;
     if (spec.device) this.dev = spec.device;
     else if (platform.openDisk) this.dev = platform.openDisk(spec.path, spec.writable);
     else throw new Error(`disk ${spec.path}: this runtime opens no files; give the disk a BlockDevice (DiskSpec.device)`);
     this.sectors = Math.floor(this.dev.size / 512);
-    this.feDir = `/local/domain/${domid}/device/vbd/${this.devid}`;
-    this.beDir = `/local/domain/0/backend/vbd/${domid}/${this.devid}`;
-    const s = store;
-    // Frontend directory: the guest's, readable by the backend; backend directory: dom0's, readable by the guest.
-    s.mkdir(this.feDir, [{ domid, perm: "n" }, { domid: 0, perm: "r" }]);
-    s.write(`${this.feDir}/backend`, this.beDir);
-    s.write(`${this.feDir}/backend-id`, "0");
-    s.write(`${this.feDir}/virtual-device`, String(this.devid));
-    s.write(`${this.feDir}/device-type`, "disk");
-    s.write(`${this.feDir}/state`, String(XB.Initialising));
-    s.mkdir(this.beDir, [{ domid: 0, perm: "n" }, { domid, perm: "r" }]);
-    s.write(`${this.beDir}/frontend`, this.feDir);
-    s.write(`${this.beDir}/frontend-id`, String(domid));
-    s.write(`${this.beDir}/online`, "1");
-    s.write(`${this.beDir}/dev`, disk.vdev);
-    s.write(`${this.beDir}/type`, "file");
-    s.write(`${this.beDir}/params`, disk.path);
-    s.write(`${this.beDir}/mode`, disk.writable ? "w" : "r");
-    s.write(`${this.beDir}/sectors`, String(this.sectors));
-    s.write(`${this.beDir}/sector-size`, "512");
-    s.write(`${this.beDir}/physical-sector-size`, "512");
-    s.write(`${this.beDir}/info`, String(disk.writable ? 0 : VDISK_READONLY));
-    s.write(`${this.beDir}/feature-flush-cache`, "1");
-    s.write(`${this.beDir}/feature-barrier`, "1");
-    s.write(`${this.beDir}/feature-max-indirect-segments`, String(MAX_INDIRECT_SEGMENTS));
-    s.write(`${this.beDir}/state`, String(XB.InitWait));
+    this.publish([["virtual-device", String(this.devid)], ["device-type", "disk"]], [
+      ["dev", disk.vdev], ["type", "file"], ["params", disk.path], ["mode", disk.writable ? "w" : "r"],
+      ["sectors", String(this.sectors)], ["sector-size", "512"], ["physical-sector-size", "512"],
+      ["info", String(disk.writable ? 0 : VDISK_READONLY)], ["feature-flush-cache", "1"], ["feature-barrier", "1"],
+      ["feature-max-indirect-segments", String(MAX_INDIRECT_SEGMENTS)],
+    ]);
   }
 
-  private feState(): number { return Number(this.store.readString(`${this.feDir}/state`) ?? 0); }
-  private setState(st: number): void { this.store.write(`${this.beDir}/state`, String(st)); }
-
-  /** Follow the frontend's state and serve the ring; returns true if it did anything. */
-  poll(): boolean {
-    const fe = this.feState();
-    if (!this.connected && (fe === XB.Initialised || fe === XB.Connected)) this.connect();
-    // As Linux's blkback: the frontend's Closing is answered with Closing (a frontend shutting down,
-    // e.g. Linux's xenbus_frontend_dev_shutdown at poweroff, waits for exactly that), its Closed with Closed.
-    else if (this.connected && (fe === XB.Closing || fe === XB.Closed)) { this.disconnect(); this.setState(fe); return true; }
-    else if (!this.connected && fe === XB.Closed && this.store.readString(`${this.beDir}/state`) === String(XB.Closing)) this.setState(XB.Closed);
-    else if (!this.connected && fe === XB.Initialising && this.store.readString(`${this.beDir}/state`) === String(XB.Closed)) this.setState(XB.InitWait);
-    if (!this.connected) return false;
-    const pending = this.core.x.hv_evtchn_take(this.hostPort) === 1;
-    const did = this.serve();
-    return pending || did;
-  }
-
-  private connect(): void {
-    const ref = Number(this.store.readString(`${this.feDir}/ring-ref`));
-    const port = Number(this.store.readString(`${this.feDir}/event-channel`));
-    const proto = this.store.readString(`${this.feDir}/protocol`) ?? "x86_64-abi";
-    if (!Number.isInteger(ref) || !Number.isInteger(port) || (proto !== "x86_64-abi" && proto !== "x86_32-abi")) {
-      this.store.write(`${this.beDir}/state`, String(XB.Closing));
-      return;
-    }
-    const x = this.core.x;
-    const h = x.hv_gnt_map(this.domid, ref, 0);
-    if (h <= 0) { this.store.write(`${this.beDir}/state`, String(XB.Closing)); return; }
-    const hp = x.hv_evtchn_bind(this.domid, port);
-    if (hp < 0) { x.hv_gnt_unmap(h); this.store.write(`${this.beDir}/state`, String(XB.Closing)); return; }
-    this.ringHandle = h;
-    this.ringMa = x.hv_gnt_mfn(h) * 4096;
-    this.hostPort = hp;
+  protected connectRings(): string | undefined {
+    const ref = uintKey(this.feRead("ring-ref")), port = uintKey(this.feRead("event-channel"));
+    const proto = this.feRead("protocol") ?? "x86_64-abi";
+    if (ref < 0 || port < 0) return "reading ring-ref/event-channel";
+    if (proto !== "x86_64-abi" && proto !== "x86_32-abi") return `unknown protocol ${JSON.stringify(proto)}`;
+    this.ringMa = this.mapRing(ref);
+    if (this.ringMa < 0) return `mapping ring-ref ${ref}`;
+    this.hostPort = this.bindChannel(port);
+    if (this.hostPort < 0) return `binding event channel ${port}`;
     this.abi32 = proto === "x86_32-abi";
     this.reqCons = this.view().getUint32(this.ringMa + 8, true); // rsp_prod: start where responses stand
-    this.connected = true;
-    this.setState(XB.Connected);
-  }
-
-  disconnect(): void {
-    if (!this.connected) return;
-    this.core.x.hv_gnt_unmap(this.ringHandle);
-    this.core.x.hv_evtchn_close(this.hostPort); // the guest's end becomes unbound; a reconnect binds anew
-    this.hostPort = -1;
-    this.connected = false;
+    return undefined;
   }
 
   /** Everything written so far on stable storage (before a migration hands the disk over). */
   sync(): void { try { this.dev.flush(); } catch { /* a read-only or closed image */ } }
 
-  close(): void { this.disconnect(); try { this.dev.close(); } catch { /* already */ } }
+  protected closeDevice(): void { try { this.dev.close(); } catch { /* already */ } }
 
   private view(): DataView { return this.core.view(); }
 
-  private serve(): boolean {
+  protected serve(): boolean {
+    const pending = this.core.x.hv_evtchn_take(this.hostPort) === 1;
+    return this.serveRing() || pending;
+  }
+
+  private serveRing(): boolean {
     const v = this.view();
     const r = this.ringMa;
     const size = this.abi32 ? 108 : 112;

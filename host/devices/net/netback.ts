@@ -1,6 +1,6 @@
 // The PV network backend (io/netif.h): one vif of a guest, a port on the host's bridge. The xenbus
-// handshake is Xen's netback's: the toolstack part writes the frontend and backend directories, the
-// backend advertises its features and waits (InitWait); the frontend writes tx-ring-ref, rx-ring-ref,
+// handshake is the common one (../xenbus/backend.ts) with Xen's netback's keys: the backend
+// advertises its features and waits (InitWait); the frontend writes tx-ring-ref, rx-ring-ref,
 // event-channel (or event-channel-tx/-rx), request-rx-copy=1 and goes Connected; the backend maps the
 // two rings, binds the channel(s) and goes Connected; Closing/Closed from the frontend close it.
 //
@@ -15,22 +15,11 @@
 // undersized packet is answered NETIF_RSP_ERROR; an impossible ring index (more requests than the ring
 // holds) or an endless slot chain disconnects the vif (state Closing), like Linux's fatal tx errors.
 import type { XenStore } from "../xenstore/store";
+import { XenbusBackend, uintKey, type XenbusCore } from "../xenbus/backend";
 import { Bridge, BridgePort, Frame, ETH_HLEN, macString } from "./bridge";
 
 /** The part of Core the backend uses (so tests can give it a fake one). */
-export interface NetCore {
-  bytes(): Uint8Array;
-  view(): DataView;
-  x: {
-    hv_gnt_map(g: number, ref: number, readonly: number): number;
-    hv_gnt_mfn(h: number): number;
-    hv_gnt_unmap(h: number): number;
-    hv_evtchn_bind(remote: number, rport: number): number;
-    hv_evtchn_send(p: number): number;
-    hv_evtchn_take(p: number): number;
-    hv_evtchn_close?(p: number): number;
-  };
-}
+export type NetCore = XenbusCore;
 
 export const NETIF_RSP_DROPPED = -2;
 export const NETIF_RSP_ERROR = -1;
@@ -51,7 +40,6 @@ const PAGE = 4096;
 /** Slots one packet may use (XEN_NETIF_NR_SLOTS_MIN); more is an error, an unterminated chain fatal. */
 export const MAX_TX_SLOTS = 18;
 const FATAL_TX_SLOTS = 20;
-export const XB = { Unknown: 0, Initialising: 1, InitWait: 2, Initialised: 3, Connected: 4, Closing: 5, Closed: 6 } as const;
 
 export interface NetStats {
   txPackets: number; txBytes: number; txErrors: number;
@@ -62,17 +50,14 @@ export interface NetStats {
 
 export interface VifOptions { mac: string; bridgeName?: string }
 
-export class NetBack {
-  readonly feDir: string;
-  readonly beDir: string;
+/** A vif of a new domain (the net backend's device parameters): its MAC (random if none) and devid
+ * (the next free one if none; a hot-plugged vif keeps its devid across save/restore, migration and
+ * reboot). */
+export interface VifSpec { mac?: string; devid?: number }
+
+export class NetBack extends XenbusBackend {
   readonly mac: string;
   readonly stats: NetStats = { txPackets: 0, txBytes: 0, txErrors: 0, rxPackets: 0, rxBytes: 0, rxErrors: 0, rxDropped: 0 };
-  connected = false;
-  /** Why the vif was disconnected by the backend (a hostile or broken frontend), if it was. */
-  fault?: string;
-  private failed = false;
-  private txHandle = 0;
-  private rxHandle = 0;
   private txMa = 0;
   private rxMa = 0;
   private txPort = -1;
@@ -85,41 +70,17 @@ export class NetBack {
   private rxCsumBlank = true;
   private readonly port: BridgePort;
 
-  constructor(private readonly core: NetCore, private readonly store: XenStore, readonly domid: number, readonly devid: number,
-    private readonly bridge: Bridge, o: VifOptions) {
+  constructor(core: NetCore, store: XenStore, domid: number, devid: number, bridge: Bridge, o: VifOptions) {
+    super(core, store, domid, "vif", devid);
     this.mac = o.mac;
-    this.feDir = `/local/domain/${domid}/device/vif/${devid}`;
-    this.beDir = `/local/domain/0/backend/vif/${domid}/${devid}`;
-    const s = store;
-    // What libxl writes for a vif (frontend: the guest's, readable by the backend; backend: dom0's,
-    // readable by the guest), then what netback adds when it probes.
-    s.mkdir(this.feDir, [{ domid, perm: "n" }, { domid: 0, perm: "r" }]);
-    s.write(`${this.feDir}/backend`, this.beDir);
-    s.write(`${this.feDir}/backend-id`, "0");
-    s.write(`${this.feDir}/handle`, String(devid));
-    s.write(`${this.feDir}/mac`, this.mac);
-    s.write(`${this.feDir}/mtu`, "1500");
-    s.write(`${this.feDir}/state`, String(XB.Initialising));
-    s.mkdir(this.beDir, [{ domid: 0, perm: "n" }, { domid, perm: "r" }]);
-    s.write(`${this.beDir}/frontend`, this.feDir);
-    s.write(`${this.beDir}/frontend-id`, String(domid));
-    s.write(`${this.beDir}/online`, "1");
-    s.write(`${this.beDir}/handle`, String(devid));
-    s.write(`${this.beDir}/mac`, this.mac);
-    s.write(`${this.beDir}/bridge`, o.bridgeName ?? bridge.name);
-    s.write(`${this.beDir}/type`, "vif");
-    s.write(`${this.beDir}/mtu`, "1500");
-    s.write(`${this.beDir}/feature-sg`, "1");
-    s.write(`${this.beDir}/feature-gso-tcpv4`, "0");
-    s.write(`${this.beDir}/feature-gso-tcpv6`, "0");
-    s.write(`${this.beDir}/feature-ipv6-csum-offload`, "1");
-    s.write(`${this.beDir}/feature-rx-copy`, "1");
-    s.write(`${this.beDir}/feature-rx-flip`, "0");
-    s.write(`${this.beDir}/feature-split-event-channels`, "1");
-    s.write(`${this.beDir}/multi-queue-max-queues`, "1");
-    s.write(`${this.beDir}/feature-ctrl-ring`, "0");
-    s.write(`${this.beDir}/hotplug-status`, "connected"); // what vif-bridge reports once the port is on the bridge
-    s.write(`${this.beDir}/state`, String(XB.InitWait));
+    // What libxl writes for a vif, then what netback adds when it probes.
+    this.publish([["handle", String(devid)], ["mac", this.mac], ["mtu", "1500"]], [
+      ["handle", String(devid)], ["mac", this.mac], ["bridge", o.bridgeName ?? bridge.name], ["type", "vif"], ["mtu", "1500"],
+      ["feature-sg", "1"], ["feature-gso-tcpv4", "0"], ["feature-gso-tcpv6", "0"], ["feature-ipv6-csum-offload", "1"],
+      ["feature-rx-copy", "1"], ["feature-rx-flip", "0"], ["feature-split-event-channels", "1"],
+      ["multi-queue-max-queues", "1"], ["feature-ctrl-ring", "0"],
+      ["hotplug-status", "connected"], // what vif-bridge reports once the port is on the bridge
+    ]);
     const self = this;
     this.port = bridge.attach({
       name: `vif${domid}.${devid}`,
@@ -129,28 +90,8 @@ export class NetBack {
   }
 
   get name(): string { return this.port.name; }
-  private feState(): number { return Number(this.store.readString(`${this.feDir}/state`) ?? 0); }
-  private beState(): number { return Number(this.store.readString(`${this.beDir}/state`) ?? 0); }
-  private setState(st: number): void { try { this.store.write(`${this.beDir}/state`, String(st)); } catch { /* removed */ } }
-  private feRead(key: string): string | undefined { return this.store.readString(`${this.feDir}/${key}`); }
 
-  /** Follow the frontend's state and serve the tx ring; returns true if it did anything. Never throws. */
-  poll(): boolean {
-    try { return this.pollInner(); } catch (e) { this.fail(`internal error: ${(e as Error).message}`); return true; }
-  }
-
-  private pollInner(): boolean {
-    if (!this.port.attached) return false;
-    const fe = this.feState();
-    if (!this.connected && !this.failed && (fe === XB.Initialised || fe === XB.Connected)) this.connect();
-    // As Linux's netback: the frontend's Closing is answered with Closing (a frontend shutting down,
-    // e.g. Linux's xenbus_frontend_dev_shutdown at poweroff, waits for exactly that), its Closed with Closed.
-    else if (this.connected && (fe === XB.Closing || fe === XB.Closed)) { this.disconnect(); this.setState(fe); return true; }
-    else if (!this.connected && fe === XB.Closed && this.beState() === XB.Closing) this.setState(XB.Closed);
-    else if (!this.connected && (fe === XB.Initialising || fe === XB.Unknown) && this.beState() === XB.Closed) {
-      this.failed = false; this.fault = undefined; this.setState(XB.InitWait); // the frontend starts over
-    }
-    if (!this.connected) return false;
+  protected serve(): boolean {
     const x = this.core.x;
     const pending = x.hv_evtchn_take(this.txPort) === 1;
     if (this.rxPort !== this.txPort) x.hv_evtchn_take(this.rxPort);
@@ -158,68 +99,35 @@ export class NetBack {
     return pending || did;
   }
 
-  private fail(why: string): void {
-    this.fault = why;
-    this.failed = true;
-    this.disconnect();
-    this.setState(XB.Closing);
-    try { this.store.write(`${this.beDir}/error`, why); } catch { /* removed */ }
-  }
-
-  private connect(): void {
-    const num = (k: string): number => {
-      const s = this.feRead(k);
-      return s !== undefined && /^\d{1,10}$/.test(s.trim()) ? Number(s) : -1;
-    };
+  protected connectRings(): string | undefined {
+    const num = (k: string): number => uintKey(this.feRead(k));
     const txRef = num("tx-ring-ref"), rxRef = num("rx-ring-ref");
     let txEv = num("event-channel"), rxEv = txEv;
     if (txEv < 0) { txEv = num("event-channel-tx"); rxEv = num("event-channel-rx"); }
-    if (txRef < 0 || rxRef < 0) { this.fail("reading tx-ring-ref/rx-ring-ref"); return; }
-    if (txEv < 0 || rxEv < 0) { this.fail("reading event-channel"); return; }
-    if (num("request-rx-copy") !== 1) { this.fail("the frontend does not request rx-copy (rx-flip is not supported)"); return; }
-    if (this.feRead("multi-queue-num-queues") !== undefined && num("multi-queue-num-queues") > 1) { this.fail("multi-queue is not supported"); return; }
+    if (txRef < 0 || rxRef < 0) return "reading tx-ring-ref/rx-ring-ref";
+    if (txEv < 0 || rxEv < 0) return "reading event-channel";
+    if (num("request-rx-copy") !== 1) return "the frontend does not request rx-copy (rx-flip is not supported)";
+    if (this.feRead("multi-queue-num-queues") !== undefined && num("multi-queue-num-queues") > 1) return "multi-queue is not supported";
     this.rxSg = num("feature-sg") === 1;
     this.rxCsumBlank = num("feature-no-csum-offload") !== 1;
-    const x = this.core.x;
-    const th = x.hv_gnt_map(this.domid, txRef, 0);
-    if (th <= 0) { this.fail(`mapping tx-ring-ref ${txRef}`); return; }
-    const rh = x.hv_gnt_map(this.domid, rxRef, 0);
-    if (rh <= 0) { x.hv_gnt_unmap(th); this.fail(`mapping rx-ring-ref ${rxRef}`); return; }
-    const tp = x.hv_evtchn_bind(this.domid, txEv);
-    const rp = rxEv === txEv ? tp : tp < 0 ? -1 : x.hv_evtchn_bind(this.domid, rxEv);
-    if (tp < 0 || rp < 0) { x.hv_gnt_unmap(th); x.hv_gnt_unmap(rh); this.fail(`binding event channel ${txEv}/${rxEv}`); return; }
-    this.txHandle = th; this.rxHandle = rh;
-    this.txMa = x.hv_gnt_mfn(th) * PAGE;
-    this.rxMa = x.hv_gnt_mfn(rh) * PAGE;
-    if (this.txMa < 0 || this.rxMa < 0) { x.hv_gnt_unmap(th); x.hv_gnt_unmap(rh); this.fail("ring frames"); return; }
+    this.txMa = this.mapRing(txRef);
+    if (this.txMa < 0) return `mapping tx-ring-ref ${txRef}`;
+    this.rxMa = this.mapRing(rxRef);
+    if (this.rxMa < 0) return `mapping rx-ring-ref ${rxRef}`;
+    const tp = this.bindChannel(txEv);
+    const rp = rxEv === txEv ? tp : tp < 0 ? -1 : this.bindChannel(rxEv);
+    if (tp < 0 || rp < 0) return `binding event channel ${txEv}/${rxEv}`;
     this.txPort = tp; this.rxPort = rp;
     const v = this.core.view();
     // Start where the frontend's rings stand (fresh rings: all zero).
     this.txReqCons = this.txRspProd = v.getUint32(this.txMa + 8, true);
     this.rxReqCons = this.rxRspProd = v.getUint32(this.rxMa + 8, true);
-    this.connected = true;
-    this.setState(XB.Connected);
+    return undefined;
   }
 
-  /** Unmap the rings and close the event channel(s) (the vif stays on the bridge; frames for it are dropped). */
-  disconnect(): void {
-    if (!this.connected) return;
-    this.connected = false;
-    this.core.x.hv_gnt_unmap(this.txHandle);
-    this.core.x.hv_gnt_unmap(this.rxHandle);
-    this.core.x.hv_evtchn_close?.(this.txPort);
-    if (this.rxPort !== this.txPort) this.core.x.hv_evtchn_close?.(this.rxPort);
-    this.txPort = this.rxPort = -1;
-  }
-
-  /** Disconnect, leave the bridge and remove the backend directory (the domain is going away). */
-  close(): void {
-    this.disconnect();
-    this.port.detach();
-    try { this.store.rm(this.beDir); } catch { /* already gone */ }
-    const parent = `/local/domain/0/backend/vif/${this.domid}`;
-    try { if (this.store.directory(parent).length === 0) this.store.rm(parent); } catch { /* already gone */ }
-  }
+  /** Leave the bridge (the domain or the vif goes away). Until then a disconnected vif stays on the
+   * bridge and frames for it are dropped. */
+  protected closeDevice(): void { this.port.detach(); }
 
   // ---- transmit (guest → bridge) ----
 
