@@ -7,12 +7,13 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { Bridge, BridgeEndpoint, Frame, macBytes, macString } from "../host/devices/net/bridge";
 import {
-  NetBack, NetCore, NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_more_data, NETTXF_extra_info, NETTXF_csum_blank,
+  NetBack, NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_more_data, NETTXF_extra_info, NETTXF_csum_blank,
   NETRXF_more_data, NETRXF_csum_blank, NETRXF_data_validated,
 } from "../host/devices/net/netback";
 import { completeChecksum, l4ChecksumOk } from "../host/devices/net/csum";
 import { XenbusState as XB } from "../host/devices/xenbus/backend";
 import * as V from "./lib/vectors";
+import { FakeCore as FakeCoreOf } from "./lib/fakecore";
 import { XenStore } from "../host/devices/xenstore";
 import { populateDomain } from "../host/devices/xenstore/domain";
 import { XenHost } from "../host/pv/host";
@@ -207,32 +208,8 @@ test("checksum completion: known answers from packets Linux wrote (its checksums
 // ---------------------------------------------------------------- the backend against a fake guest
 
 const D = 7;
-/** Guest memory of 32 pages (frame k at k*4096), its grant table (ref -> frame, read-only?) and event channels. */
-class FakeCore implements NetCore {
-  mem = new Uint8Array(32 * 4096);
-  grants = new Map<number, { mfn: number; ro: boolean }>();
-  live = new Map<number, number>();
-  sends: number[] = [];
-  ports = new Set([3, 4]);
-  private nextHandle = 1;
-  bytes(): Uint8Array { return this.mem; }
-  view(): DataView { return new DataView(this.mem.buffer); }
-  x = {
-    hv_gnt_map: (g: number, ref: number, ro: number): number => {
-      const e = this.grants.get(ref);
-      if (g !== D) return -2;
-      if (!e) return -3;
-      if (e.ro && !ro) return -8;
-      const h = this.nextHandle++;
-      this.live.set(h, e.mfn);
-      return h;
-    },
-    hv_gnt_mfn: (h: number): number => this.live.get(h) ?? -1,
-    hv_gnt_unmap: (h: number): number => (this.live.delete(h) ? 0 : -4),
-    hv_evtchn_bind: (remote: number, rport: number): number => (remote === D && this.ports.has(rport) ? 100 + rport : -22),
-    hv_evtchn_send: (p: number): number => { this.sends.push(p); return 0; },
-    hv_evtchn_take: (_p: number): number => 0,
-  };
+class FakeCore extends FakeCoreOf {
+  constructor() { super(D); }
 }
 
 const TXR = 1, RXR = 2; // ring frames; buffers from frame 4
