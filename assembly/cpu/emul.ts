@@ -83,12 +83,14 @@ export function x86Emulate(ops: EmulOps, ip: u64, allow: i32): i32 {
   return rc;
 }
 
-// The decoded memory operand's linear address, or -1 (it would fault: refused).
-function operand(size: i32, write: bool): i64 {
+// The decoded memory operand's linear address; operandOk false when it would fault (refused).
+let operandOk = false;
+function operand(size: i32, write: bool): u64 {
   const cr2 = load<u64>(CPU_STATE + CPU_CR2);
   const lin = memLin(size, write);
-  if (fault) { clearFault(); store<u64>(CPU_STATE + CPU_CR2, cr2); return -1; }
-  return lin as i64;
+  operandOk = !fault;
+  if (fault) { clearFault(); store<u64>(CPU_STATE + CPU_CR2, cr2); }
+  return lin;
 }
 
 function memOp(ops: EmulOps, op: i32): i32 {
@@ -112,9 +114,8 @@ function memOp(ops: EmulOps, op: i32): i32 {
   }
   src &= m;
   emLogic = logic != 0;
-  const at = operand(size, true);
-  if (at < 0) return EM_UNHANDLEABLE;
-  const lin = at as u64;
+  const lin = operand(size, true);
+  if (!operandOk) return EM_UNHANDLEABLE;
   let rc: i32;
   if (op == 0x1b0 || op == 0x1b1) {
     const acc = reg64(RAX) & m;
