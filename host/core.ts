@@ -231,8 +231,9 @@ export class Core {
 
   private static imports(hooks: CoreHooks): { imports: WebAssembly.Imports; finish(mod: WebAssembly.Module, inst: WebAssembly.Instance, opts: CoreOptions): Core } {
     let core: Core;
-    // The core's function table: its own entries, then the JIT's compiled regions (host/jit/).
-    const table = new WebAssembly.Table({ initial: 16, element: "anyfunc" });
+    // The core's function table: its own entries (the callbacks of its instruction emulator,
+    // assembly/cpu/emul.ts: a few dozen), then the JIT's compiled regions (host/jit/), from its length on.
+    const table = new WebAssembly.Table({ initial: 64, element: "anyfunc" });
     const env = {
       table,
       jit_compile: (n: number) => (core.jit ? core.jit.compile(n) : 0),

@@ -98,7 +98,7 @@ test("debug registers survive save/restore; a save file's bad ones refuse the re
 });
 
 // One guest per mechanism; each prints "ok:"/"FAIL:" lines and "<name>: PASSED" before powering off.
-for (const name of ["traps", "events", "mmu", "memory", "hcpage", "gntv2", "fifo", "debug"]) {
+for (const name of ["traps", "events", "mmu", "ptwr", "memory", "hcpage", "gntv2", "fifo", "debug"]) {
   for (const bits of [64, 32] as const) {
     test(`PV ${name} guest (${bits}-bit)`, async () => {
       const r = await runGuest(name, bits);

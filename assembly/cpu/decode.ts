@@ -157,7 +157,8 @@ export function decode(lin: u64): bool {
   if ((attr & A_MODRM) != 0) {
     const m = fb();
     if (fault) return false;
-    const mod = (m >> 6) as i32;
+    // MOV to/from CRn/DRn (0F 20-23) ignore ModRM.mod: their operand is always a register.
+    const mod = op >= 0x120 && op <= 0x123 ? 3 : (m >> 6) as i32;
     sMod = mod;
     sReg = (((m >> 3) & 7) as i32) | ((rex & 4) << 1);
     const rm = (m & 7) as i32;
@@ -318,3 +319,18 @@ export function jitDecode(lin: u64, host: i32): i32 {
   return JIT_SCRATCH;
 }
 const JIT_SCRATCH: i32 = memory.data(64, 64) as i32;
+
+// For the hypervisor's instruction emulator (cpu/emul.ts): decode the instruction at `lin` into an
+// entry of its own and point E at it, raising nothing (false: it could not be fetched, and the
+// fault and CR2 are as they were). decodeAsideDone() points E back at the entry it left.
+const ASIDE: i32 = memory.data(64, 64) as i32;
+let asideSaved: i32 = DECODE_SCRATCH;
+export function decodeAside(lin: u64): bool {
+  const cr2 = load<u64>(CPU_STATE + CPU_CR2);
+  asideSaved = E;
+  if (!decode(lin)) { clearFault(); store<u64>(CPU_STATE + CPU_CR2, cr2); return false; }
+  store_entry(ASIDE, 0);
+  E = ASIDE;
+  return true;
+}
+export function decodeAsideDone(): void { E = asideSaved; }

@@ -1,231 +1,173 @@
 // Privileged operations of PV kernels, emulated on the #GP (or #UD) they raise at CPL > 0:
 //   - RDMSR/WRMSR of the segment-base MSRs (FS_BASE, GS_BASE, SHADOW_GS_BASE) and a few harmless ones;
-//   - reads of CR0/CR2/CR3/CR4, CLTS, WBINVD;
+//   - MOV to/from CR0/CR2/CR3/CR4 and DRn, CLTS, WBINVD;
 //   - Xen's forced-emulation prefix `ud2; .ascii "xen"; cpuid`: CPUID with the hypervisor's leaves at
 //     0x40000000 (anything else after the prefix stays a #UD).
-// Only the guest kernel gets emulation; guest user mode sees the fault.
+//   - IN/OUT and CLI/STI under the virtual IOPL.
+// Only the guest kernel gets emulation (IN/OUT, CLI/STI: whoever the virtual IOPL allows); guest user
+// mode sees the fault. The CPU's decoder and cpu/emul.ts run the instruction; the callbacks below are
+// what it may do (Xen's priv_op_ops in pv/emul-priv-op.c).
 import { CPU_STATE, CPU_CR0, CPU_CR4, SEG_FS, SEG_GS } from "../memmap";
-import {
-  reg64, setReg64, RAX, RCX, RDX, RBX, rip, setRip, segSel, segBase, segLimit, segAttr, setSeg, CR0_TS,
-} from "../cpu/state";
+import { reg64, setReg64, RAX, RBX, RCX, RDX, rip, segSel, segBase, segLimit, segAttr, setSeg, CR0_TS } from "../cpu/state";
 import { cpuidLeaf, msrRead, msrOk } from "../cpu/privops";
+import {
+  EmulOps, x86Emulate, EMC_PRIV, EMC_CPUID, EM_OKAY, EM_UNHANDLEABLE, EM_EXCEPTION, emSet, emSetCpuid,
+} from "../cpu/emul";
 import {
   current, currentDom, vcpu, domIs64, V_GS_KERNEL, V_CR3_KERNEL, V_VCPU_INFO, V_IOPL, V_GUEST_CR4,
 } from "../domain/domain";
-import { guestAddr } from "./guest";
+import { copyFromGuest } from "./guest";
 import { guestKernelMode, upcallMaskAddr, bounceTrap } from "./bounce";
 import { pvSetDebugreg, pvGetDebugreg, getDrOk, ioBreakpoints } from "./debugreg";
 import { ENODEV } from "../hypercall/abi";
 import { W64_VI_CR2, W32_VI_CR2, XEN_VERSION_MAJOR, XEN_VERSION_MINOR } from "../hypercall/abi";
+import { newBaseptrFromCr3 } from "../hypercall/mmu";
 
 // The guest's CR4 as it sees it: what it last wrote (PAE/PSE and the like always read as set).
 const GUEST_CR4_SET: u64 = 0x20 | 0x10;
-import { newBaseptrFromCr3 } from "../hypercall/mmu";
 
 const MSR_FS_BASE: u32 = 0xc0000100;
 const MSR_GS_BASE: u32 = 0xc0000101;
 const MSR_SHADOW_GS_BASE: u32 = 0xc0000102;
 
-// Up to 16 instruction bytes at RIP into `ib` (fewer at the end of a mapped page run).
-let ibLen: i32 = 0;
-const ib = memory.data(16);
-function fetch(): void {
-  ibLen = 0;
-  const ip = rip();
-  // One translation per page (an instruction may straddle two).
-  let n = 0x1000 - ((ip as i32) & 0xfff);
-  if (n > 16) n = 16;
-  const h = guestAddr(ip, n, false);
-  if (h < 0) return;
-  memory.copy(ib, h, n);
-  ibLen = n;
-  if (n < 16) {
-    const h2 = guestAddr(ip + (n as u64), 16 - n, false);
-    if (h2 >= 0) { memory.copy(ib + n, h2, 16 - n); ibLen = 16; }
-  }
-}
-@inline function b(i: i32): u32 { return i < ibLen ? load<u8>(ib + i) as u32 : 0x100; }
-
 function canonical(v: u64): bool { return ((((v << 16) as i64) >> 16) as u64) == v; }
-
-// IN/OUT under the virtual IOPL (physdev set_iopl): allowed when it is at least the guest's ring
-// (the kernel counts as ring 1); no domain owns hardware ports here, so reads see all ones (as Xen
-// answers for ports a domain may not reach) and writes are dropped.
-function emulateIo(): bool {
-  const kernel = guestKernelMode();
-  const iopl = load<u32>(vcpu(current as u32) + V_IOPL);
-  const need: u32 = kernel ? 1 : 3;
-  if (iopl < need) return false;
-  fetch();
-  let i = 0;
-  let size = 4;
-  while (i < ibLen) {
-    const p = b(i);
-    if (p == 0x66) { size = 2; i++; continue; }
-    if (domIs64(currentDom) && (p & 0xf0) == 0x40) { i++; continue; }
-    break;
-  }
-  const op = b(i);
-  let len = i + 1;
-  switch (op) {
-    case 0xe4: case 0xe5: case 0xe6: case 0xe7: len++; break; // imm8 port
-    case 0xec: case 0xed: case 0xee: case 0xef: break; // port in DX
-    default: return false;
-  }
-  if (op == 0xe4 || op == 0xec || op == 0xe6 || op == 0xee) size = 1;
-  const port: u32 = op <= 0xe7 ? b(i + 1) : (reg64(RDX) as u32) & 0xffff;
-  emulDbg |= ioBreakpoints(port, size as u32);
-  if (op == 0xe4 || op == 0xe5 || op == 0xec || op == 0xed) {
-    const a = reg64(RAX);
-    if (size == 1) setReg64(RAX, (a & ~(0xff as u64)) | 0xff);
-    else if (size == 2) setReg64(RAX, (a & ~(0xffff as u64)) | 0xffff);
-    else setReg64(RAX, 0xffffffff);
-  }
-  setRip(rip() + (len as u64));
-  return true;
-}
-
-// CLI/STI under a virtual IOPL that allows them: they set or clear the event-upcall mask (as Xen
-// does; a later POPF does not restore it).
-function emulateCliSti(): bool {
-  const iopl = load<u32>(vcpu(current as u32) + V_IOPL);
-  const need: u32 = guestKernelMode() ? 1 : 3;
-  if (iopl < need) return false;
-  fetch();
-  const op = b(0);
-  if (op != 0xfa && op != 0xfb) return false;
-  store<u8>(upcallMaskAddr(), op == 0xfa ? 1 : 0);
-  setRip(rip() + 1);
-  return true;
-}
 
 // #DB conditions of the instruction just emulated (I/O breakpoints: B0-B3), for the caller to raise
 // after it, as Xen's emulator does (with BS when the guest single-steps).
 export let emulDbg: u32 = 0;
 
-export function emulateGp(): bool {
-  emulDbg = 0;
-  if (emulateCliSti()) return true;
-  if (emulateIo()) return true;
-  if (!guestKernelMode()) return false;
-  fetch();
-  let i = 0;
-  // Prefixes we accept: operand size and REX.
-  while (i < ibLen && (b(i) == 0x66 || (domIs64(currentDom) && (b(i) & 0xf0) == 0x40))) i++;
-  if (b(i) != 0x0f) return false;
-  const op = b(i + 1);
-  const len = i + 2;
-  switch (op) {
-    case 0x30: { // WRMSR
-      const m = reg64(RCX) as u32;
-      const v = (reg64(RAX) & 0xffffffff) | (reg64(RDX) << 32);
-      if (!domIs64(currentDom)) { if (!harmlessMsr(m)) return false; }
-      else if (m == MSR_FS_BASE || m == MSR_GS_BASE || m == MSR_SHADOW_GS_BASE) {
-        if (!canonical(v)) return false;
-        if (m == MSR_FS_BASE) setSeg(SEG_FS, segSel(SEG_FS), v, segLimit(SEG_FS), segAttr(SEG_FS));
-        else if (m == MSR_GS_BASE) setSeg(SEG_GS, segSel(SEG_GS), v, segLimit(SEG_GS), segAttr(SEG_GS));
-        else store<u64>(vcpu(current as u32) + V_GS_KERNEL, v); // the user GS base, loaded on return to user mode
-      } else if (!harmlessMsr(m)) return false;
-      setRip(rip() + (len as u64));
-      return true;
-    }
-    case 0x32: { // RDMSR
-      const m = reg64(RCX) as u32;
-      let v: u64 = 0;
-      if (domIs64(currentDom) && m == MSR_FS_BASE) v = segBase(SEG_FS);
-      else if (domIs64(currentDom) && m == MSR_GS_BASE) v = segBase(SEG_GS);
-      else if (domIs64(currentDom) && m == MSR_SHADOW_GS_BASE) v = load<u64>(vcpu(current as u32) + V_GS_KERNEL);
-      else if (harmlessMsr(m)) { v = msrRead(m); if (!msrOk) v = 0; }
-      else return false;
-      setReg64(RAX, v & 0xffffffff);
-      setReg64(RDX, v >> 32);
-      setRip(rip() + (len as u64));
-      return true;
-    }
-    case 0x20: { // MOV r, CRn
-      if (b(i + 2) > 0xff) return false;
-      const modrm = b(i + 2);
-      if ((modrm >> 6) != 3) return false;
-      const n = ((modrm >> 3) & 7) as i32;
-      let r = (modrm & 7) as i32;
-      if (i > 0 && (b(i - 1) & 0xf1) == 0x41) r += 8; // REX.B
-      let v: u64;
-      if (n == 0) v = load<u64>(CPU_STATE + CPU_CR0);
-      else if (n == 2) {
-        const vi = load<u64>(vcpu(current as u32) + V_VCPU_INFO) as i32;
-        v = domIs64(currentDom) ? load<u64>(vi + W64_VI_CR2) : load<u32>(vi + W32_VI_CR2) as u64;
-      } else if (n == 3) v = load<u64>(vcpu(current as u32) + V_CR3_KERNEL);
-      else if (n == 4) { v = load<u64>(vcpu(current as u32) + V_GUEST_CR4); if (v == 0) v = load<u64>(CPU_STATE + CPU_CR4); }
-      else return false;
-      if (domIs64(currentDom)) setReg64(r, v); else setReg64(r, v & 0xffffffff);
-      setRip(rip() + ((len + 1) as u64));
-      return true;
-    }
-    case 0x22: { // MOV CRn, r: CR0 (only TS may change), CR3 (a new base pointer), CR4 (the guest's view)
-      const modrm = b(i + 2);
-      if (modrm > 0xff || (modrm >> 6) != 3) return false;
-      const n = ((modrm >> 3) & 7) as i32;
-      let r = (modrm & 7) as i32;
-      if (i > 0 && (b(i - 1) & 0xf1) == 0x41) r += 8; // REX.B
-      let val = reg64(r);
-      if (!domIs64(currentDom)) val &= 0xffffffff;
-      if (n == 0) {
-        const c0 = load<u64>(CPU_STATE + CPU_CR0);
-        if (((val ^ c0) & ~CR0_TS) != 0) return false;
-        store<u64>(CPU_STATE + CPU_CR0, (c0 & ~CR0_TS) | (val & CR0_TS));
-      } else if (n == 3) {
-        if (newBaseptrFromCr3(val) < 0) return false;
-      } else if (n == 4) {
-        store<u64>(vcpu(current as u32) + V_GUEST_CR4, val | GUEST_CR4_SET);
-      } else return false;
-      setRip(rip() + ((len + 1) as u64));
-      return true;
-    }
-    case 0x21: case 0x23: { // MOV r, DRn / MOV DRn, r (ModRM.mod is ignored: always registers)
-      const modrm = b(i + 2);
-      if (modrm > 0xff) return false;
-      let n = ((modrm >> 3) & 7) as u32;
-      let r = (modrm & 7) as i32;
-      if (i > 0 && (b(i - 1) & 0xf4) == 0x44) n += 8; // REX.R: DR8-15 do not exist (#UD)
-      if (i > 0 && (b(i - 1) & 0xf1) == 0x41) r += 8; // REX.B
-      if (op == 0x21) {
-        const v = pvGetDebugreg(n);
-        if (!getDrOk) { bounceTrap(6, -1); return true; }
-        setReg64(r, domIs64(currentDom) ? v : v & 0xffffffff);
-      } else {
-        let val = reg64(r);
-        if (!domIs64(currentDom)) val &= 0xffffffff;
-        const rc = pvSetDebugreg(n, val);
-        if (rc == -ENODEV) { bounceTrap(6, -1); return true; }
-        if (rc < 0) { bounceTrap(13, 0); return true; }
-      }
-      setRip(rip() + ((len + 1) as u64));
-      return true;
-    }
-    case 0x06: // CLTS
-      store<u64>(CPU_STATE + CPU_CR0, load<u64>(CPU_STATE + CPU_CR0) & ~CR0_TS);
-      setRip(rip() + (len as u64));
-      return true;
-    case 0x09: // WBINVD
-      setRip(rip() + (len as u64));
-      return true;
-    default: return false;
-  }
+// IN/OUT and CLI/STI under the virtual IOPL (physdev set_iopl): allowed when it is at least the
+// guest's ring (the kernel counts as ring 1).
+function ioplOk(): bool {
+  return load<u32>(vcpu(current as u32) + V_IOPL) >= (guestKernelMode() ? 1 : 3 as u32);
 }
 
-// MSRs a PV kernel may read and write without effect on the machine.
+// No domain owns hardware ports here, so reads see all ones (as Xen answers for ports a domain may not
+// reach) and writes are dropped.
+function readIo(port: u32, size: i32): i32 {
+  if (!ioplOk()) return EM_UNHANDLEABLE;
+  emulDbg |= ioBreakpoints(port, size as u32);
+  return emSet(<u64>-1);
+}
+function writeIo(port: u32, size: i32, v: u64): i32 {
+  if (!ioplOk()) return EM_UNHANDLEABLE;
+  emulDbg |= ioBreakpoints(port, size as u32);
+  return EM_OKAY;
+}
+
+// CLI/STI set or clear the event-upcall mask (as Xen does; a later POPF does not restore it).
+function intr(enable: bool): i32 {
+  if (!ioplOk()) return EM_UNHANDLEABLE;
+  store<u8>(upcallMaskAddr(), enable ? 0 : 1);
+  return EM_OKAY;
+}
+
+// CR0 (only TS may change), CR2 (the guest's, in vcpu_info), CR3 (a new base pointer), CR4 (the
+// guest's view).
+function readCr(n: u32, size: i32): i32 {
+  if (!guestKernelMode()) return EM_UNHANDLEABLE;
+  const v = vcpu(current as u32);
+  if (n == 0) return emSet(load<u64>(CPU_STATE + CPU_CR0));
+  if (n == 2) {
+    const vi = load<u64>(v + V_VCPU_INFO) as i32;
+    return emSet(domIs64(currentDom) ? load<u64>(vi + W64_VI_CR2) : load<u32>(vi + W32_VI_CR2) as u64);
+  }
+  if (n == 3) return emSet(load<u64>(v + V_CR3_KERNEL));
+  if (n == 4) {
+    const c4 = load<u64>(v + V_GUEST_CR4);
+    return emSet(c4 != 0 ? c4 : load<u64>(CPU_STATE + CPU_CR4));
+  }
+  return EM_UNHANDLEABLE;
+}
+function writeCr(n: u32, size: i32, val: u64): i32 {
+  if (!guestKernelMode()) return EM_UNHANDLEABLE;
+  if (n == 0) {
+    const c0 = load<u64>(CPU_STATE + CPU_CR0);
+    if (((val ^ c0) & ~CR0_TS) != 0) return EM_UNHANDLEABLE;
+    store<u64>(CPU_STATE + CPU_CR0, (c0 & ~CR0_TS) | (val & CR0_TS));
+  } else if (n == 3) {
+    if (newBaseptrFromCr3(val) < 0) return EM_UNHANDLEABLE;
+  } else if (n == 4) {
+    store<u64>(vcpu(current as u32) + V_GUEST_CR4, val | GUEST_CR4_SET);
+  } else return EM_UNHANDLEABLE;
+  return EM_OKAY;
+}
+
+// DRn as get_debugreg/set_debugreg give them (DR8-15 do not exist: #UD).
+function readDr(n: u32, size: i32): i32 {
+  if (!guestKernelMode()) return EM_UNHANDLEABLE;
+  const v = pvGetDebugreg(n);
+  if (!getDrOk) { bounceTrap(6, -1); return EM_EXCEPTION; }
+  return emSet(v);
+}
+function writeDr(n: u32, size: i32, val: u64): i32 {
+  if (!guestKernelMode()) return EM_UNHANDLEABLE;
+  const rc = pvSetDebugreg(n, val);
+  if (rc == -ENODEV) { bounceTrap(6, -1); return EM_EXCEPTION; }
+  if (rc < 0) { bounceTrap(13, 0); return EM_EXCEPTION; }
+  return EM_OKAY;
+}
+
+// MSRs: the segment bases (64-bit guests), and a few a PV kernel may read and write without effect on
+// the machine.
 function harmlessMsr(m: u32): bool {
   return m == 0x8b || m == 0x1b || m == 0x1a0 || m == 0x277 || m == 0x10 || m == 0xc0000080 || (m >= 0x200 && m < 0x300);
 }
+function readMsr(m: u32, size: i32): i32 {
+  if (!guestKernelMode()) return EM_UNHANDLEABLE;
+  const w = domIs64(currentDom);
+  if (w && m == MSR_FS_BASE) return emSet(segBase(SEG_FS));
+  if (w && m == MSR_GS_BASE) return emSet(segBase(SEG_GS));
+  if (w && m == MSR_SHADOW_GS_BASE) return emSet(load<u64>(vcpu(current as u32) + V_GS_KERNEL));
+  if (!harmlessMsr(m)) return EM_UNHANDLEABLE;
+  const v = msrRead(m);
+  return emSet(msrOk ? v : 0);
+}
+function writeMsr(m: u32, size: i32, v: u64): i32 {
+  if (!guestKernelMode()) return EM_UNHANDLEABLE;
+  if (domIs64(currentDom) && (m == MSR_FS_BASE || m == MSR_GS_BASE || m == MSR_SHADOW_GS_BASE)) {
+    if (!canonical(v)) return EM_UNHANDLEABLE;
+    if (m == MSR_FS_BASE) setSeg(SEG_FS, segSel(SEG_FS), v, segLimit(SEG_FS), segAttr(SEG_FS));
+    else if (m == MSR_GS_BASE) setSeg(SEG_GS, segSel(SEG_GS), v, segLimit(SEG_GS), segAttr(SEG_GS));
+    else store<u64>(vcpu(current as u32) + V_GS_KERNEL, v); // the user GS base, loaded on return to user mode
+    return EM_OKAY;
+  }
+  return harmlessMsr(m) ? EM_OKAY : EM_UNHANDLEABLE;
+}
 
-// #UD: the forced-emulation prefix followed by CPUID.
+function wbinvd(): i32 { return guestKernelMode() ? EM_OKAY : EM_UNHANDLEABLE; }
+
+function cpuid(leaf: u32, sub: u32): i32 {
+  pvCpuid(leaf, sub);
+  return emSetCpuid(reg64(RAX) as u32, reg64(RBX) as u32, reg64(RCX) as u32, reg64(RDX) as u32);
+}
+
+const PRIV_OPS = new EmulOps();
+PRIV_OPS.readIo = readIo;
+PRIV_OPS.writeIo = writeIo;
+PRIV_OPS.intr = intr;
+PRIV_OPS.readCr = readCr;
+PRIV_OPS.writeCr = writeCr;
+PRIV_OPS.readDr = readDr;
+PRIV_OPS.writeDr = writeDr;
+PRIV_OPS.readMsr = readMsr;
+PRIV_OPS.writeMsr = writeMsr;
+PRIV_OPS.wbinvd = wbinvd;
+PRIV_OPS.cpuid = cpuid;
+
+// #GP: a privileged instruction. True when emulated (or an exception delivered in its place).
+export function emulateGp(): bool {
+  emulDbg = 0;
+  return x86Emulate(PRIV_OPS, rip(), EMC_PRIV) != EM_UNHANDLEABLE;
+}
+
+// #UD: Xen's forced-emulation prefix (ud2; .ascii "xen") followed by CPUID.
+const SIG = memory.data<u8>([0x0f, 0x0b, 0x78, 0x65, 0x6e]);
+const sigBuf = memory.data(8) as i32;
 export function emulateUd(): bool {
-  fetch();
-  if (b(0) != 0x0f || b(1) != 0x0b || b(2) != 0x78 || b(3) != 0x65 || b(4) != 0x6e) return false;
-  if (b(5) != 0x0f || b(6) != 0xa2) return false;
-  pvCpuid(reg64(RAX) as u32, reg64(RCX) as u32);
-  setRip(rip() + 7);
-  return true;
+  const ip = rip();
+  if (!copyFromGuest(sigBuf, ip, 5) || memory.compare(sigBuf, SIG, 5) != 0) return false;
+  return x86Emulate(PRIV_OPS, ip + 5, EMC_CPUID) == EM_OKAY;
 }
 
 // CPUID as a PV guest sees it: the CPU's leaves, and Xen's at 0x40000000.

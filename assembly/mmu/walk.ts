@@ -166,3 +166,19 @@ export function walk(lin: u64, acc: i32): i64 {
   walkGlobal = (last & PTE_G) != 0 && (cr4 & CR4_PGE) != 0;
   return page as i64;
 }
+
+// Host address of the 4 KiB entry that maps `lin` in the current long-mode (4-level) tables, or -1: a
+// level not present, a large page, or other paging. It only reads: no fault, no accessed bits (the PV
+// page-table write emulation, hv/ptwr.ts, finds there the L1 entry that made a write fault).
+export function leafEntryHost(lin: u64): i32 {
+  if ((load<u64>(CPU_STATE + CPU_EFER) & EFER_LMA) == 0) return -1;
+  let table = load<u64>(CPU_STATE + CPU_CR3) & ADDR;
+  for (let level = 4; level >= 2; level--) {
+    const h = host(table + (((lin >> ((12 + 9 * (level - 1)) as u64)) & 0x1ff) << 3), 8);
+    if (h < 0) return -1;
+    const e = load<u64>(h);
+    if ((e & PTE_P) == 0 || (e & PTE_PS) != 0) return -1;
+    table = e & ADDR;
+  }
+  return host(table + (((lin >> 12) & 0x1ff) << 3), 8);
+}
