@@ -234,6 +234,17 @@ export const MSR_FS_BASE = 0xc0000100;
 export const MSR_GS_BASE = 0xc0000101;
 export const MSR_KERNEL_GS_BASE = 0xc0000102;
 export const MSR_TSC_AUX = 0xc0000103;
+export const MSR_ARCH_CAPABILITIES = 0x10a;
+// IA32_ARCH_CAPABILITIES (read-only; CPUID.7.0:EDX[29] says it exists). This CPU executes nothing
+// speculatively, so it is immune to every transient-execution attack the MSR has a "not affected" bit
+// for: RDCL_NO (Meltdown, L1TF) 0, SSB_NO 4, MDS_NO 5, IF_PSCHANGE_MC_NO 6, TAA_NO 8, SBDR_SSDP_NO 13,
+// FBSDP_NO 14, PSDP_NO 15 (MMIO stale data), BHI_NO 20, PBRSB_NO 24, GDS_NO 26, RFDS_NO 27, ITS_NO 62
+// (the bit VMMs synthesize). Without it, guests assume the worst and run mitigations that cost an
+// emulator much more than a CPU: Linux put a jump to a return thunk in place of every RET (ITS), and
+// VERW buffer clears on every return to user mode (MDS). Not claimed: IBRS_ALL (no IA32_SPEC_CTRL here),
+// so Linux keeps retpolines for Spectre v2 (its bug bit is set by model, not by this MSR).
+export const ARCH_CAPS: u64 = (1 << 0) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 14) | (1 << 15) |
+  (1 << 20) | (1 << 24) | (1 << 26) | (1 << 27) | (<u64>1 << 62);
 
 // Guest TSC: the host's monotonic nanoseconds (a 1 GHz TSC) plus the per-vCPU offset.
 export function tscNow(): u64 {
@@ -247,6 +258,7 @@ export function msrRead(m: u32): u64 {
   switch (m) {
     case MSR_TSC: return tscNow();
     case MSR_APIC_BASE: return 0xfee00900; // enabled, BSP
+    case MSR_ARCH_CAPABILITIES: return ARCH_CAPS;
     case MSR_SYSENTER_CS: return load<u64>(CPU_STATE + CPU_MSR_SYSENTER_CS);
     case MSR_SYSENTER_ESP: return load<u64>(CPU_STATE + CPU_MSR_SYSENTER_ESP);
     case MSR_SYSENTER_EIP: return load<u64>(CPU_STATE + CPU_MSR_SYSENTER_EIP);
@@ -341,7 +353,7 @@ export function cpuidLeaf(leaf: u32, sub: u32): void {
   switch (leaf) {
     case 0: a = 7; b = 0x756e6547; d = 0x49656e69; c = 0x6c65746e; break; // "GenuineIntel"
     case 1: a = 0x000606a0; b = 0x00010800; c = L1_ECX; d = L1_EDX; break; // family 6, 1 logical CPU
-    case 7: if (sub == 0) { a = 0; b = 0; } break;
+    case 7: if (sub == 0) { a = 0; b = 0; d = 1 << 29; } break; // EDX: ARCH_CAPABILITIES (the MSR above)
     case 0x80000000: a = 0x80000008; break;
     case 0x80000001: c = X1_ECX; d = X1_EDX; break;
     case 0x80000002: a = 0x776e6578; b = 0x206d7361; c = 0x74726976; d = 0x206c6175; break; // "xenwasm virtual "

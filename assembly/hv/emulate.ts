@@ -9,7 +9,7 @@
 // what it may do (Xen's priv_op_ops in pv/emul-priv-op.c).
 import { CPU_STATE, CPU_CR0, CPU_CR4, SEG_FS, SEG_GS } from "../memmap";
 import { reg64, setReg64, RAX, RBX, RCX, RDX, rip, segSel, segBase, segLimit, segAttr, setSeg, CR0_TS } from "../cpu/state";
-import { cpuidLeaf, msrRead, msrOk } from "../cpu/privops";
+import { cpuidLeaf, msrRead, msrOk, MSR_ARCH_CAPABILITIES, ARCH_CAPS } from "../cpu/privops";
 import {
   EmulOps, x86Emulate, EMC_PRIV, EMC_CPUID, EM_OKAY, EM_UNHANDLEABLE, EM_EXCEPTION, emSet, emSetCpuid,
 } from "../cpu/emul";
@@ -115,6 +115,7 @@ function harmlessMsr(m: u32): bool {
 }
 function readMsr(m: u32, size: i32): i32 {
   if (!guestKernelMode()) return EM_UNHANDLEABLE;
+  if (m == MSR_ARCH_CAPABILITIES) return emSet(ARCH_CAPS); // read-only: a write gets #GP (below)
   const w = domIs64(currentDom);
   if (w && m == MSR_FS_BASE) return emSet(segBase(SEG_FS));
   if (w && m == MSR_GS_BASE) return emSet(segBase(SEG_GS));
