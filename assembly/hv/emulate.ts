@@ -12,7 +12,7 @@ import { cpuidLeaf, msrRead, msrOk } from "../cpu/privops";
 import {
   current, currentDom, vcpu, domIs64, V_GS_KERNEL, V_CR3_KERNEL, V_VCPU_INFO, V_IOPL, V_GUEST_CR4,
 } from "../domain/domain";
-import { guestAddr } from "./guest";
+import { guestAddr, NO_HOST } from "./guest";
 import { guestKernelMode, upcallMaskAddr, bounceTrap } from "./bounce";
 import { pvSetDebugreg, pvGetDebugreg, getDrOk, ioBreakpoints } from "./debugreg";
 import { ENODEV } from "../hypercall/abi";
@@ -36,12 +36,12 @@ function fetch(): void {
   let n = 0x1000 - ((ip as i32) & 0xfff);
   if (n > 16) n = 16;
   const h = guestAddr(ip, n, false);
-  if (h < 0) return;
+  if (h == NO_HOST) return;
   memory.copy(ib, h, n);
   ibLen = n;
   if (n < 16) {
     const h2 = guestAddr(ip + (n as u64), 16 - n, false);
-    if (h2 >= 0) { memory.copy(ib + n, h2, 16 - n); ibLen = 16; }
+    if (h2 != NO_HOST) { memory.copy(ib + n, h2, 16 - n); ibLen = 16; }
   }
 }
 @inline function b(i: i32): u32 { return i < ibLen ? load<u8>(ib + i) as u32 : 0x100; }

@@ -12,7 +12,7 @@ import { F_ZF } from "../cpu/state";
 import { currentDom, domIs64 } from "../domain/domain";
 import { frameOwner, frameType, frameTypeCount, frameFlags, mfnValid, PGT_L1, PGF_VALIDATED } from "../domain/frames";
 import { modEntry, entryMfn, PTE_P } from "../domain/mm";
-import { guestAddr } from "./guest";
+import { guestAddr, NO_HOST } from "./guest";
 import { guestKernelMode } from "./bounce";
 
 export let ptwrCount: u64 = 0;
@@ -46,7 +46,7 @@ export function ptwrFault(cr2: u64, err: i32): bool {
   let n = 0x1000 - ((ip as i32) & 0xfff);
   if (n > 15) n = 15;
   const h = guestAddr(ip, n, false);
-  if (h < 0) return false;
+  if (h == NO_HOST) return false;
   memory.copy(ib, h, n);
   let i = 0;
   let rex = 0;
