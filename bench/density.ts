@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   console.log(`per domain beyond its RAM: ${k(perDomain)} KiB = core records ${k(perRecords)} KiB (domain, vCPU, event-channel slots, frame-table records; counted by the core)` +
     ` + frames beyond its RAM ${k(perFramesBeyond)} KiB (counted by the core; the allocator says ${k(perInUseBeyond)} KiB)` +
     ` + JS heap ${k(perHeap)} KiB + host memory outside the heap ${k(Math.max(0, perExternal))} KiB`);
-  console.log(`linear memory grew by ${k(perGrown)} KiB per domain beyond their RAM (it grows in 16 MiB steps; the records' tables are preallocated)`);
+  console.log(`linear memory grew by ${k(perGrown)} KiB per domain beyond their RAM (it grows ahead in steps of 16 MiB or an eighth of its size: address space, not RAM, until used; the records' tables are preallocated)`);
   if (json) {
     const r = (b: number) => Math.round(b / 102.4) / 10;
     console.log(JSON.stringify({
