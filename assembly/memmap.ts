@@ -7,8 +7,17 @@
 //   0x0011_0000                 TLB: software TLB (tags, host addresses)
 //   0x0020_0000                 DCACHE: decoded-instruction cache
 //   0x0040_0000                 CODEMAP: one byte per 4 KiB machine page: 1 = decoded code lives there
-//   0x0050_0000 .. 0x03FF_FFFF  hypervisor tables (domains, frame table: issue 3; log-dirty bitmap)
-//   0x0400_0000 ..              MACHINE memory: guest frames (machine address == linear address)
+//   0x0050_0000 .. 0x03FF_FFFF  hypervisor tables (frame table: issue 3; vCPUs; log-dirty bitmap)
+//   0x0400_0000 .. 0x051F_FFFF  hypervisor tables sized by MAX_DOMAINS (event channels, domains)
+//   0x0520_0000 ..              MACHINE memory: guest frames (machine address == linear address), up to
+//                               4 GiB less 64 KiB (domain/frames.ts FRAMES_LIMIT; NO_HOST below)
+
+// Host addresses (the linear-memory address of a guest byte: mmu/tlb.ts xlate, fetchHost ...) cover all
+// 4 GiB of wasm32 memory: they are u32 values carried in i32, so they are compared unsigned (`>>> 12`,
+// `as u32`), widened with `as u32 as u64` (never `as u64` or `as i64` straight from i32: that sign-extends)
+// and a fault is NO_HOST, never "negative". NO_HOST (0xFFFF_FFFF) is no byte of a frame: machine memory
+// ends before the last 64 KiB of the 4 GiB (domain/frames.ts FRAMES_LIMIT).
+export const NO_HOST = -1;
 
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
@@ -152,9 +161,11 @@ export const DCACHE_ENTRY_SIZE = 32;
 export const CODEMAP_BASE = 0x400000;
 export const HV_BASE = 0x500000;
 // Hypervisor region layout (docs/HYPERVISOR.md).
-export const DOMAIN_TABLE = 0x500000; // MAX_DOMAINS records of DOMAIN_SIZE bytes (assembly/domain/)
+// MAX_DOMAINS domain ids 0 .. MAX_DOMAINS - 1 (Xen's go up to 0x7FEF): dom0 and 2047 guests, each with a
+// record here, a table of EVTCHN_PORTS ports (EVTCHN_TABLE) and vCPU records (VCPU_TABLE, MAX_VCPUS in all).
+export const DOMAIN_TABLE = 0x5000000; // MAX_DOMAINS records of DOMAIN_SIZE bytes (assembly/domain/): 2 MiB
 export const DOMAIN_SIZE = 0x400;
-export const MAX_DOMAINS = 1024;
+export const MAX_DOMAINS = 2048;
 export const FRAME_TABLE = 0x1000000; // 16 bytes per machine frame, for all 4 GiB: 16 MiB
 export const FRAME_REC = 16;
 export const M2P64_BASE = 0x2000000; // machine-to-phys table, 8-byte entries (64-bit guests): 8 MiB
@@ -205,10 +216,10 @@ export const JIT_PAGEGEN = 0xc00000; // u32 per 4 KiB page of linear memory (1M 
 export const RESTORE_MAP = 0x700000; // restore: u32 new mfn per sender's mfn, for 4 GiB (hv/save.ts): 4 MiB
 export const RESTORE_MAP_MAX = 0x100000;
 export const RESTORE_BLOBS = 0xb00000; // restore: the saved domain record then vCPU records (512 KiB), then the typed-frame list (512 KiB)
-export const VCPU_TABLE = 0x2c00000; // MAX_VCPUS records of VCPU_SIZE bytes (assembly/domain/vcpu.ts)
+export const VCPU_TABLE = 0x2c00000; // MAX_VCPUS records of VCPU_SIZE bytes (assembly/domain/vcpu.ts): 16 MiB
 export const VCPU_SIZE = 0x2000;
-export const MAX_VCPUS = 1024;
-export const EVTCHN_TABLE = 0x3400000; // per domain: EVTCHN_PORTS ports of 8 bytes (assembly/event/)
+export const MAX_VCPUS = 2048;
+export const EVTCHN_TABLE = 0x4000000; // per domain: EVTCHN_PORTS ports of 8 bytes (assembly/event/): 16 MiB
 export const EVTCHN_PORTS = 1024;
 export const EVTCHN_DOM_SIZE = 0x2000;
 // Dom0 (the host) holds two ports per domain (console and xenstore) and its backends' ports: its
@@ -219,9 +230,9 @@ export const DOM0_EVTCHN_PORTS = 4096;
 // frames: 128 KiB), then one byte per domain (1 = log-dirty on).
 export const LOGDIRTY_BITMAP = 0x3c00000;
 export const LOGDIRTY_BITMAP_SIZE = 0x20000;
-export const LOGDIRTY_DOMS = 0x3c20000; // MAX_DOMAINS bytes
+export const LOGDIRTY_DOMS = 0x3c20000; // MAX_DOMAINS bytes (up to 0x3c20800)
 // The JIT: the bytes of each 4 KiB page that compiled code was translated from, in 32-byte units (u8 lo, u8 hi
 // exclusive; hi 0 = none): a write elsewhere in the page (data beside code) leaves its regions alone.
 export const JIT_RANGE = 0x3d00000; // 2 MiB
-export const MACHINE_BASE = 0x4000000; // first byte of machine memory given to guests (64 MiB)
+export const MACHINE_BASE = 0x5200000; // first byte of machine memory given to guests (82 MiB)
 export const WASM_PAGE = 65536;

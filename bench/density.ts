@@ -7,6 +7,7 @@
 // `--json` prints one JSON line last; `--count N`, `--memory MiB` change the set-up.
 import { readFileSync } from "node:fs";
 import { XenHost } from "../host/pv/host";
+import { MM } from "../host/core";
 
 const argv = process.argv.slice(2);
 const json = argv.includes("--json");
@@ -17,8 +18,9 @@ const memMiB = opt("--memory", 4);
 async function main(): Promise<void> {
   const img = new Uint8Array(readFileSync("guests/build/pv-idle-64.elf"));
   // Machine memory: each domain's RAM and its 64 frames of slack beyond it (max pages), plus room for
-  // the host's own; the core's 2 GiB of addressable machine memory (less its 64 MiB below MACHINE_BASE) is the ceiling.
-  const host = await XenHost.create(Math.min(1984, Math.max(256, count * memMiB + Math.ceil(count / 4) + 64)));
+  // the host's own; wasm32's 4 GiB (less the core's tables below MACHINE_BASE and the last 64 KiB) is the ceiling.
+  const maxMiB = Math.floor((0x1_0000_0000 - MM.MACHINE_BASE) / (1 << 20));
+  const host = await XenHost.create(Math.min(maxMiB, Math.max(256, count * memMiB + Math.ceil(count / 4) + 64)));
   global.gc?.();
   if (!global.gc) console.error("bench:density: run with node --expose-gc (npm run bench:density) for a JS heap figure that means something");
   const mem0 = process.memoryUsage();
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
   console.log(`per domain beyond its RAM: ${k(perDomain)} KiB = core records ${k(perRecords)} KiB (domain, vCPU, event-channel slots, frame-table records; counted by the core)` +
     ` + frames beyond its RAM ${k(perFramesBeyond)} KiB (counted by the core; the allocator says ${k(perInUseBeyond)} KiB)` +
     ` + JS heap ${k(perHeap)} KiB + host memory outside the heap ${k(Math.max(0, perExternal))} KiB`);
-  console.log(`linear memory grew by ${k(perGrown)} KiB per domain beyond their RAM (it grows in 16 MiB steps; the records' tables are preallocated)`);
+  console.log(`linear memory grew by ${k(perGrown)} KiB per domain beyond their RAM (it grows ahead in steps of 16 MiB or an eighth of its size: address space, not RAM, until used; the records' tables are preallocated)`);
   if (json) {
     const r = (b: number) => Math.round(b / 102.4) / 10;
     console.log(JSON.stringify({

@@ -16,7 +16,7 @@ import { layout, F, readInsn } from "../host/jit/translate";
 import { XenHost } from "../host/pv/host";
 import { startGuest } from "./lib/pvrun";
 import { DS_RUNNING } from "../assembly/records";
-import { machine, CODE, DATA, STACK, ALIAS, type Perm } from "./lib/flatcpu";
+import { machine, CODE, DATA, STACK, ALIAS, HIGH_BASES, type Perm } from "./lib/flatcpu";
 
 const a0chain = () => hasTailCalls() && process.env.XENWASM_JIT_CHAIN !== "0";
 
@@ -121,7 +121,7 @@ function snap(core: Core, exit: number): Snap {
 }
 
 // Runs both cores in lockstep slices; returns how many instructions the JIT core retired in compiled code.
-function lockstep(a: Core, b: Core, r: () => number, what: string): number {
+function lockstep(a: Core, b: Core, r: () => number, what: string, aBase = MM.MACHINE_BASE, bBase = MM.MACHINE_BASE): number {
   for (let slice = 0; slice < 400; slice++) {
     const budget = 1 + Math.floor(r() * (r() < 0.3 ? 20 : 3000));
     const ea = a.run(budget), eb = b.run(budget);
@@ -130,12 +130,12 @@ function lockstep(a: Core, b: Core, r: () => number, what: string): number {
     assert.ok(Number(a.u64(MM.CPU_INSNS)) >= 0);
     if (ea !== MM.EXIT_BUDGET) break;
   }
-  const m = MM.MACHINE_BASE;
-  const da = a.bytes().subarray(m + DATA, m + DATA + 0x4000), db = b.bytes().subarray(m + DATA, m + DATA + 0x4000);
+  const [ma, mb] = [aBase, bBase];
+  const da = a.bytes().subarray(ma + DATA, ma + DATA + 0x4000), db = b.bytes().subarray(mb + DATA, mb + DATA + 0x4000);
   assert.ok(Buffer.compare(da, db) === 0, `${what}: data pages differ`);
-  const ka = a.bytes().subarray(m + STACK - 0x1000, m + STACK), kb = b.bytes().subarray(m + STACK - 0x1000, m + STACK);
+  const ka = a.bytes().subarray(ma + STACK - 0x1000, ma + STACK), kb = b.bytes().subarray(mb + STACK - 0x1000, mb + STACK);
   assert.ok(Buffer.compare(ka, kb) === 0, `${what}: stacks differ`);
-  return a.jit!.stats().insns;
+  return a.jit ? a.jit.stats().insns : 0;
 }
 
 for (const bits of [64, 32] as const) {
@@ -158,6 +158,35 @@ for (const bits of [64, 32] as const) {
   });
 
   test(`self-modifying code under the JIT: the running region, the next instruction, an alias (${bits}-bit)`, async () => {
+    await selfModifying(bits, MM.MACHINE_BASE);
+  });
+
+  // Host addresses are u32 (assembly/memmap.ts NO_HOST): RAM across 2 GiB of linear memory (page-crossing
+  // accesses straddle it), above it, and at the end of the 4 GiB runs as it does low, compiled and interpreted.
+  test(`RAM across and above 2 GiB of linear memory: JIT and interpreter agree with a low machine (${bits}-bit)`, async () => {
+    let inJit = 0, crossed = 0, finished = 0;
+    for (let seed = 1; seed <= 12; seed++) {
+      const base = HIGH_BASES[seed % HIGH_BASES.length];
+      const code = asm(program(seed, bits), bits, CODE);
+      const r0 = rng(seed * 31 + bits);
+      const perms: Perm[] = [0, 1, 2, 3].map(() => (r0() < 0.8 ? "rw" : "ro"));
+      const cpl = seed % 2 === 0 ? 3 : 0;
+      const low = await machine(bits, "off", code, cpl, perms);
+      const high = await machine(bits, "force", code, cpl, perms, 0, base);
+      inJit += lockstep(high, low, rng(seed), `seed ${seed} at ${base.toString(16)}, compiled`, base);
+      const low2 = await machine(bits, "off", code, cpl, perms);
+      const highOff = await machine(bits, "off", code, cpl, perms, 0, base);
+      lockstep(highOff, low2, rng(seed), `seed ${seed} at ${base.toString(16)}, interpreted`, base);
+      if (base + DATA + 0x1000 === 0x8000_0000) crossed++;
+      if (low.exitVector === 6) finished++; // (else a page fault on a read-only page stopped both alike)
+    }
+    assert.ok(crossed >= 4 && finished >= 6 && inJit > 1000, `compiled code retired ${inJit}; ${crossed} machines across 2 GiB; ${finished} ran to their ud2`);
+    for (const base of HIGH_BASES.slice(1)) await selfModifying(bits, base);
+  });
+}
+
+async function selfModifying(bits: 32 | 64, base: number): Promise<void> {
+  {
     const ax = bits === 64 ? "%rax" : "%eax";
     const src = `
       mov $40, %ecx
@@ -184,16 +213,16 @@ for (const bits of [64, 32] as const) {
       jnz again
       ud2`;
     const code = asm(src, bits, CODE);
-    const a = await machine(bits, "force", code, 0, ["rw", "rw", "rw", "rw"]);
+    const a = await machine(bits, "force", code, 0, ["rw", "rw", "rw", "rw"], 0, base);
     const b = await machine(bits, "off", code, 0, ["rw", "rw", "rw", "rw"]);
     a.setReg(3, 0n); b.setReg(3, 0n); a.x.cpu_state_changed(); b.x.cpu_state_changed();
-    lockstep(a, b, rng(bits), "self-modifying code");
+    lockstep(a, b, rng(bits), `self-modifying code at ${base.toString(16)}`, base);
     assert.is(b.reg(3), 1n + 39n * 7n, "the interpreter saw its own writes");
     assert.is(a.reg(3), b.reg(3));
     assert.is(a.reg(6), 2n + 39n * 9n);
     assert.is(a.reg(7), 5n);
     assert.ok(a.jit!.stats().invalidations > 0, `regions on the written page were dropped: ${JSON.stringify(a.jit!.stats())}`);
-  });
+  }
 }
 
 // Linux addresses its per-CPU variables as %gs:offset(%rip): the GS base and the RIP-relative offset both

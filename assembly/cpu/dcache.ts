@@ -30,7 +30,8 @@ export function dcacheFlush(): void {
 export function dcacheInvalidate(host: i32, size: i32): void {
   jitPagesWritten(host, size);
   if (size > DC_ENTRIES - 16) { dcacheFlush(); return; }
-  for (let a = host - 15; a < host + size; a++) {
+  for (let k = -15; k < size; k++) { // (a counter: host addresses above 2 GiB are negative as i32)
+    const a = host + k;
     const e = dcacheEntry(a);
     if (load<i32>(e) == a) store<i32>(e, 0);
   }

@@ -8,7 +8,7 @@ import { SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, CPU_STATE, CPU_CR2 } fr
 export const DECODE_SCRATCH: i32 = memory.data(64, 64) as i32;
 import { is64, defOp32, defAd, segBase, segLimit, flatMask } from "./state";
 import { fault, raiseGP, clearFault } from "./fault";
-import { fetchHost, fetchHostFast } from "../mmu/tlb";
+import { fetchHost, fetchHostFast, NO_HOST } from "../mmu/tlb";
 import { dcacheEntry } from "./dcache";
 import { specialise } from "./fast";
 import { jitMark, F_JIT } from "./jit";
@@ -76,18 +76,18 @@ function fetchSlow(): u32 {
     linAddr = lin & 0xffffffff;
   }
   const h = fetchHost(linAddr);
-  if (h < 0) return 0;
+  if (h == NO_HOST) return 0;
   fbase = n;
   fp0 = h;
   fp = h;
   const pageEnd = (h & ~0xfff) + 0x1000;
   const lenEnd = h + (15 - n);
-  fend = pageEnd < lenEnd ? pageEnd : lenEnd;
+  fend = (pageEnd as u32) < (lenEnd as u32) ? pageEnd : lenEnd; // (unsigned: host addresses, memmap.ts NO_HOST)
   return load<u8>(fp++);
 }
 
 @inline function fb(): u32 {
-  if (fp < fend) return load<u8>(fp++);
+  if ((fp as u32) < (fend as u32)) return load<u8>(fp++);
   return fetchSlow();
 }
 @inline function fw(): u32 { const lo = fb(); return lo | (fb() << 8); }
@@ -101,7 +101,7 @@ export function decode(lin: u64): bool {
   if (hostStart != 0) {
     fp = hostStart; fp0 = hostStart;
     const pageEnd = (hostStart & ~0xfff) + 0x1000;
-    fend = pageEnd < hostStart + 15 ? pageEnd : hostStart + 15;
+    fend = (pageEnd as u32) < ((hostStart + 15) as u32) ? pageEnd : hostStart + 15;
   }
   let pfx = 0;
   let seg = -1;
@@ -273,7 +273,7 @@ function store_entry(e: i32, host: i32): void {
     return true;
   }
   const host = fetchHostFast(lin);
-  if (host < 0) return false;
+  if (host == NO_HOST) return false;
   const e = dcacheEntry(host);
   if (load<i32>(e) == host && load<i32>(e, 4) == mode) { E = e; return true; }
   if (!decode(lin)) return false;

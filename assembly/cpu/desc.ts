@@ -10,7 +10,7 @@ import {
   SA_P, SA_S, SA_CODE, SA_E, SA_W, SA_R, SA_DB, F_ZF,
 } from "./state";
 import { fault, raise, EX_GP, EX_SS, EX_NP } from "./fault";
-import { readAcc, xlate, ACC_R } from "../mmu/tlb";
+import { readAcc, xlate, ACC_R, NO_HOST } from "../mmu/tlb";
 import { ldMarkHost } from "../mmu/logdirty";
 import { getFlags, setFlags } from "./flags";
 
@@ -97,7 +97,7 @@ export function descSetAccessed(): void {
   // (A system write that bypasses the write tags: log-dirty marks the frame itself.)
   if (dPhys) { store<u8>(dAddr as i32 + 5, (dHi >> 8) as u8); ldMarkHost(dAddr as i32); return; }
   const p = xlate(dAddr + 5, 1, ACC_R);
-  if (p >= 0) { store<u8>(p, (dHi >> 8) as u8); ldMarkHost(p); }
+  if (p != NO_HOST) { store<u8>(p, (dHi >> 8) as u8); ldMarkHost(p); }
 }
 
 // Load segment register `s` from the last descriptor read (selector `sel`).

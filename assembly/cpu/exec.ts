@@ -21,7 +21,7 @@ import {
 } from "./decode";
 import { opAttr, A_INV64, OP_UD } from "./optable";
 import { ea, opSeg, linear, memLin, rmRead, rmWrite, regRead, regWrite, maskAs } from "./ea";
-import { rdN, wrN, rmwHost, readAcc, writeAcc, probeWrite, ACC_U } from "../mmu/tlb";
+import { rdN, wrN, rmwHost, readAcc, writeAcc, probeWrite, ACC_U, NO_HOST } from "../mmu/tlb";
 import { alu, shift, shiftNop, shiftDouble, mul64, imul64, mulHi, mulFlags, udiv128, divRem, bsfFlags } from "./alu";
 import { push, pop, peek, spGet, spSet, spMask, spAdd } from "./stack";
 import { movs, cmps, stos, lods, scas, ins, outs } from "./string";
@@ -40,14 +40,14 @@ function rmwBegin(size: i32): bool {
   rmwL = memLin(size, true);
   if (fault) return false;
   rmwP = rmwHost(rmwL, size);
-  return rmwP >= 0;
+  return rmwP != NO_HOST;
 }
 function rmwGet(size: i32): u64 {
   if (dMod() == 3) {
     if (size == 1) return reg8(reg8off(dRm(), dRex() != 0)) as u64;
     return getReg(dRm(), size);
   }
-  if (rmwP > 0) {
+  if (rmwP != 0) { // (0: the operand crosses a page)
     if (size == 4) return load<u32>(rmwP) as u64;
     if (size == 8) return load<u64>(rmwP);
     if (size == 1) return load<u8>(rmwP) as u64;
@@ -61,7 +61,7 @@ function rmwPut(size: i32, v: u64): void {
     else setReg(dRm(), size, v);
     return;
   }
-  if (rmwP > 0) {
+  if (rmwP != 0) { // (0: the operand crosses a page)
     if (size == 4) store<u32>(rmwP, v as u32);
     else if (size == 8) store<u64>(rmwP, v);
     else if (size == 1) store<u8>(rmwP, v as u8);
@@ -378,7 +378,7 @@ function bitOp(k: i32, bitoff: u64, isImm: bool): void {
   rmwL = linear(seg, off, size, true);
   if (fault) return;
   rmwP = rmwHost(rmwL, size);
-  if (rmwP < 0) return;
+  if (rmwP == NO_HOST) return;
   const saveMod = dMod();
   const v = rmwGetMem(size);
   const cf = ((v >> b) & 1) != 0;
@@ -388,7 +388,7 @@ function bitOp(k: i32, bitoff: u64, isImm: bool): void {
   setFlags((getFlags() & ~F_CF) | (cf ? F_CF : 0));
 }
 function rmwGetMem(size: i32): u64 {
-  if (rmwP > 0) {
+  if (rmwP != 0) { // (0: the operand crosses a page)
     if (size == 4) return load<u32>(rmwP) as u64;
     if (size == 8) return load<u64>(rmwP);
     return load<u16>(rmwP) as u64;
@@ -396,7 +396,7 @@ function rmwGetMem(size: i32): u64 {
   return rdN(rmwL, size);
 }
 function rmwPutMem(size: i32, v: u64): void {
-  if (rmwP > 0) {
+  if (rmwP != 0) { // (0: the operand crosses a page)
     if (size == 4) store<u32>(rmwP, v as u32);
     else if (size == 8) store<u64>(rmwP, v);
     else store<u16>(rmwP, v as u16);

@@ -13,17 +13,19 @@ import { JIT_RANGE, JIT_IO, JIO_STATS, JSTAT_INVALIDATIONS, JIT_PAGEGEN } from "
 // Code at host addresses [host, host + size) was written.
 // Regions of a page are dropped only when the write touches bytes they were translated from.
 export function jitPagesWritten(host: i32, size: i32): void {
-  const end = host + size; // exclusive
-  for (let p = host >>> 12; (p << 12) < end; p++) {
-    const rg = JIT_RANGE + (p << 1);
+  // Unsigned: host addresses reach 4 GiB (memmap.ts NO_HOST), and the last 64 KiB are never a frame's.
+  const h = host as u32;
+  const end: u32 = h + (size as u32); // exclusive
+  for (let p: u32 = h >>> 12; (p << 12) < end; p++) {
+    const rg = JIT_RANGE + ((p as i32) << 1);
     const hi = load<u8>(rg, 1) as i32;
     if (hi == 0) continue;
     const lo = (load<u8>(rg) as i32) << 5;
-    const pb = p << 12;
-    const w0 = host > pb ? host - pb : 0;
-    const w1 = end - pb < 0x1000 ? end - pb : 0x1000;
+    const pb: u32 = p << 12;
+    const w0 = h > pb ? (h - pb) as i32 : 0;
+    const w1 = end - pb < 0x1000 ? (end - pb) as i32 : 0x1000;
     if (w1 <= lo || w0 >= (hi << 5)) continue;
-    const a = JIT_PAGEGEN + (p << 2);
+    const a = JIT_PAGEGEN + ((p as i32) << 2);
     store<u32>(a, load<u32>(a) + 1);
     store<u16>(rg, 0);
     jitStat(JSTAT_INVALIDATIONS, 1);

@@ -17,7 +17,7 @@ import {
 } from "./state";
 import { fault, raise, raiseUD, raiseNM, EX_GP, EX_NP } from "./fault";
 import { getFlags, setFlags } from "./flags";
-import { readAcc, writeAcc, xlate, ACC_U, ACC_R, tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage } from "../mmu/tlb";
+import { readAcc, writeAcc, xlate, ACC_U, ACC_R, tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage, NO_HOST } from "../mmu/tlb";
 import { ldMarkHost } from "../mmu/logdirty";
 import { dr6Adjust, dr7Adjust, dbgRecompute } from "./debug";
 import { descRead, descType, descPresent, descBase, descLimit, descAttr, dHi, dAddr } from "./desc";
@@ -98,7 +98,7 @@ export function ltr(sel: u32): void {
   if (lma() && !canonical(base)) { raise(EX_GP, ec); return; }
   // Mark the TSS busy in the GDT (a system update through the read translation, like the A bit).
   const p = xlateSys(dAddr + 5);
-  if (p < 0) return;
+  if (p == NO_HOST) return;
   store<u8>(p, (load<u8>(p) | 2) as u8);
   ldMarkHost(p);
   setSeg(SEG_TR, sel, lma() ? base : base & 0xffffffff, descLimit(), descAttr() | 2);

@@ -20,7 +20,7 @@ import { fault, faultVec, faultErr, clearFault } from "./fault";
 import { decodeCached, decodeEntry, dLen, E, jitDecode } from "./decode";
 import { execute } from "./exec";
 import { dcacheEntry } from "./dcache";
-import { fetchHostFast, rdProbe, wrProbe, jitTlbOut } from "../mmu/tlb";
+import { fetchHostFast, rdProbe, wrProbe, jitTlbOut, NO_HOST } from "../mmu/tlb";
 import { alu, imul64, mul64, mulHi, mulFlags, bsfFlags, F_CF } from "./alu";
 import {
   stopReason, clearStop, deliverException, singleStep, eventDelivered, clearEventDelivered,
@@ -252,7 +252,7 @@ export function run(budget: i32): i32 {
       } else {
         if (!is64) ip &= 0xffffffff;
         host = fetchHostFast(ip);
-        if (host < 0) { n++; ip = faultAt(ip); break; }
+        if (host == NO_HOST) { n++; ip = faultAt(ip); break; }
         vpn = ip >> 12;
         hpage = host & ~0xfff;
       }

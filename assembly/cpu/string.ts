@@ -11,7 +11,7 @@ import {
 import { getZF } from "./flags";
 import { fault } from "./fault";
 import { linear } from "./ea";
-import { rdN, wrN, xlate, ACC_W, ACC_U, rdProbe, wrProbe } from "../mmu/tlb";
+import { rdN, wrN, xlate, ACC_W, ACC_U, rdProbe, wrProbe, NO_HOST } from "../mmu/tlb";
 import { dAs, dSeg, dPfx, P_REP, P_REPNE } from "./decode";
 import { alu } from "./alu";
 import { ioIn, ioOut, ioAllowed } from "./system";
@@ -97,10 +97,10 @@ export function movs(size: i32): void {
       }
       const bytes = (k as i32) * size;
       const sp = xlate(sl, bytes, (userAcc as i32) << 2);
-      if (sp < 0) break;
+      if (sp == NO_HOST) break;
       const tp = xlate(tl, bytes, ((userAcc as i32) << 2) | ACC_W);
-      if (tp < 0) break;
-      if (tp > sp && tp < sp + bytes) {
+      if (tp == NO_HOST) break;
+      if ((tp as u32) > (sp as u32) && (tp as u32) < ((sp + bytes) as u32)) {
         // Forward and overlapping: element by element, each read whole before it is written.
         for (let i = 0; i < bytes; i += size) {
           if (size == 1) store<u8>(tp + i, load<u8>(sp + i));
@@ -151,7 +151,7 @@ export function stos(size: i32): void {
       if (k > 1) {
         const bytes = (k as i32) * size;
         const tp = xlate(tl, bytes, ((userAcc as i32) << 2) | ACC_W);
-        if (tp < 0) break;
+        if (tp == NO_HOST) break;
         if (size == 1) memory.fill(tp, val as u8, bytes);
         else for (let i = 0; i < bytes; i += size) {
           if (size == 2) store<u16>(tp + i, val as u16);
@@ -250,7 +250,7 @@ export function ins(size: i32): void {
     const tl = linear(SEG_ES, idx(RDI), size, true);
     if (fault) break;
     // Check the destination before the port read (a port read may have side effects).
-    if (xlate(tl, 1, ((userAcc as i32) << 2) | ACC_W) < 0) break;
+    if (xlate(tl, 1, ((userAcc as i32) << 2) | ACC_W) == NO_HOST) break;
     const v = ioIn(port, size);
     if (fault) break;
     wrN(tl, size, v as u64);
@@ -340,7 +340,7 @@ function jitStrWalk(stosOp: bool, size: i32, as8: bool, s: u64, t: u64, n: u64, 
       const sp = rdProbe(s, bytes);
       if (sp == 0) return false;
       if (go) {
-        if (tp > sp && tp < sp + bytes) {
+        if ((tp as u32) > (sp as u32) && (tp as u32) < ((sp + bytes) as u32)) {
           for (let i = 0; i < bytes; i += size) {
             if (size == 1) store<u8>(tp + i, load<u8>(sp + i));
             else if (size == 2) store<u16>(tp + i, load<u16>(sp + i));

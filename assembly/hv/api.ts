@@ -14,7 +14,7 @@ import {
 } from "../domain/domain";
 import { domNow } from "./sched";
 import { V_RS_TIME, V_RS_ENTRY, V_RS_STATE } from "../domain/domain";
-import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, m2pSet, NO_FRAME, mfnValid } from "../domain/frames";
+import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, m2pSet, NO_FRAME, mfnValid, framesTop } from "../domain/frames";
 import { pinTable } from "../domain/mm";
 import { xenmapInit } from "../domain/xenmap";
 import { domainCreate, domainDestroy, domainAllocFrame, domainShutdown, resetDomTop } from "./lifecycle";
@@ -28,7 +28,7 @@ import { ldInit, ldEnable, ldCollect, ldAlways } from "./logdirty";
 // Set up the hypervisor over `machineMiB` MiB of machine memory above MACHINE_BASE. Domain 0 is the
 // host itself (privileged, no vCPUs); its shared_info frame carries the host's event-channel bits.
 export function hv_init(machineMiB: u32): i32 {
-  if (machineMiB == 0 || machineMiB > 4032) return -1;
+  if (machineMiB == 0 || (machineMiB as u64) > (((0x100000000 as u64) - (MACHINE_BASE as u64)) >> 20)) return -1; // (frames.ts clamps it at FRAMES_LIMIT)
   framesInit(machineMiB << 20);
   domainsInit();
   ldInit();
@@ -39,7 +39,7 @@ export function hv_init(machineMiB: u32): i32 {
   memory.fill(MAPTRACK, 0, MAPTRACK_ENTRIES * 32);
   store<u32>(HV_LOG_HEAD, 0);
   virqInit();
-  setPhysWindow(0, (MACHINE_BASE as u64) + ((machineMiB as u64) << 20));
+  setPhysWindow(0, (framesTop() as u64) << 12);
   const d0 = domainCreate(64, 1, 0xffffffff);
   if (d0 != 0) return -1;
   setDomU32(0, D_PRIVILEGED, 1);
@@ -90,7 +90,7 @@ export function hv_setup_shared_info(d: u32): i32 {
   for (let i = 0; i < LEGACY_MAX_VCPUS; i++) store<u8>(si + i * sz + VI_MASK, 1);
   // Each vCPU's vcpu_info is shared_info.vcpu_info[id] until it registers one of its own.
   const nv = domU32(d, D_NR_VCPUS);
-  for (let i: u32 = 0; i < nv && i < (LEGACY_MAX_VCPUS as u32); i++) store<u64>(vcpu(domU32(d, D_VCPU0) + i) + V_VCPU_INFO, (si + (i as i32) * sz) as u64);
+  for (let i: u32 = 0; i < nv && i < (LEGACY_MAX_VCPUS as u32); i++) store<u64>(vcpu(domU32(d, D_VCPU0) + i) + V_VCPU_INFO, (si + (i as i32) * sz) as u32 as u64);
   updateWallclock(d);
   return m as i32;
 }
@@ -148,7 +148,7 @@ export function hv_vcpu_boot(d: u32, vc: u32, rip: u64, rsp: u64, rsi: u64, topM
   store<u64>(v + V_KERNEL_SS, is64 ? 0xe02b : 0xe021);
   store<u64>(v + V_KERNEL_SP, rsp);
   const si = domU32(d, D_SHARED_INFO);
-  store<u64>(v + V_VCPU_INFO, (si + vc * (is64 ? W64_VCPU_INFO_SIZE : W32_VCPU_INFO_SIZE)) as u64);
+  store<u64>(v + V_VCPU_INFO, (si + vc * (is64 ? W64_VCPU_INFO_SIZE : W32_VCPU_INFO_SIZE)) as u32 as u64);
   // CR3 holds a type reference of the top-level table.
   const r = pinRefForCr3(d, topMfn, is64);
   return r;

@@ -31,7 +31,7 @@ import {
   V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, V_TRAPS,
 } from "../domain/domain";
 import { VI_MASK, FLAT_RING3_CS64, FLAT_RING3_SS64, FLAT_RING3_DS, W64_VI_CR2, W32_VI_CR2, TI_MASK_EVENTS } from "../hypercall/abi";
-import { wrG64, wrG32, gOk, gReset, guestAddr } from "./guest";
+import { wrG64, wrG32, gOk, gReset, guestAddr, NO_HOST } from "./guest";
 import { domainCrash, logStr, logNum, logHex, logByte } from "./lifecycle";
 
 @inline function vrec(): i32 { return vcpu(current as u32); }
@@ -89,7 +89,7 @@ export function bounce64(handler: u64, err: i64, maskEvents: bool): bool {
   if (saved == 0) fl |= F_IF;
   // The frame in one piece when it lies in one page (the usual case), else word by word.
   const fh = guestAddr(lo, n * 8, true);
-  if (fh >= 0) {
+  if (fh != NO_HOST) {
     let q = fh;
     store<u64>(q, reg64(RCX)); q += 8;
     store<u64>(q, reg64(11)); q += 8;

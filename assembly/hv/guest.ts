@@ -2,7 +2,7 @@
 // frames). Translation goes through the guest's own page tables at the guest kernel's privilege, so a
 // guest can only hand the hypervisor pointers to memory it could reach itself; a bad pointer gives
 // false / -EFAULT and leaves the guest's state (CR2, pending faults) untouched.
-import { CPU_STATE, CPU_CR2 } from "../memmap";
+import { CPU_STATE, CPU_CR2, NO_HOST } from "../memmap";
 import { cpl } from "../cpu/state";
 import { fault, clearFault } from "../cpu/fault";
 import { xlate, ACC_U, ACC_W } from "../mmu/tlb";
@@ -10,50 +10,52 @@ import { frameWritten } from "../domain/mm";
 
 @inline function accGuest(): i32 { return cpl() == 3 ? ACC_U : 0; }
 
-// Host address of `size` bytes at guest VA `va` (not crossing a page), or -1.
+// Host address of `size` bytes at guest VA `va` (not crossing a page), or NO_HOST.
 export function guestAddr(va: u64, size: i32, write: bool): i32 {
-  if (((va as i32) & 0xfff) > 0x1000 - size) return -1;
+  if (((va as i32) & 0xfff) > 0x1000 - size) return NO_HOST;
   const cr2 = load<u64>(CPU_STATE + CPU_CR2);
   const h = xlate(va, size, accGuest() | (write ? ACC_W : 0));
   if (fault) {
     clearFault();
     store<u64>(CPU_STATE + CPU_CR2, cr2);
-    return -1;
+    return NO_HOST;
   }
   return h;
 }
+
+export { NO_HOST };
 
 export let gOk: bool = true; // cleared by a failed read/write below
 export function gReset(): void { gOk = true; }
 
 export function rdG64(va: u64): u64 {
   const h = guestAddr(va, 8, false);
-  if (h < 0) { gOk = false; return 0; }
+  if (h == NO_HOST) { gOk = false; return 0; }
   return load<u64>(h);
 }
 export function rdG32(va: u64): u32 {
   const h = guestAddr(va, 4, false);
-  if (h < 0) { gOk = false; return 0; }
+  if (h == NO_HOST) { gOk = false; return 0; }
   return load<u32>(h);
 }
 export function rdG16(va: u64): u32 {
   const h = guestAddr(va, 2, false);
-  if (h < 0) { gOk = false; return 0; }
+  if (h == NO_HOST) { gOk = false; return 0; }
   return load<u16>(h);
 }
 export function wrG64(va: u64, v: u64): void {
   const h = guestAddr(va, 8, true);
-  if (h < 0) { gOk = false; return; }
+  if (h == NO_HOST) { gOk = false; return; }
   store<u64>(h, v);
 }
 export function wrG16(va: u64, v: u16): void {
   const h = guestAddr(va, 2, true);
-  if (h < 0) { gOk = false; return; }
+  if (h == NO_HOST) { gOk = false; return; }
   store<u16>(h, v);
 }
 export function wrG32(va: u64, v: u32): void {
   const h = guestAddr(va, 4, true);
-  if (h < 0) { gOk = false; return; }
+  if (h == NO_HOST) { gOk = false; return; }
   store<u32>(h, v);
 }
 
@@ -66,7 +68,7 @@ export function copyFromGuest(dst: i32, va: u64, len: i32): bool {
     let n = 0x1000 - ((a as i32) & 0xfff);
     if (n > len - done) n = len - done;
     const h = guestAddr(a, n, false);
-    if (h < 0) return false;
+    if (h == NO_HOST) return false;
     memory.copy(dst + done, h, n);
     done += n;
   }
@@ -80,7 +82,7 @@ export function copyToGuest(va: u64, src: i32, len: i32): bool {
     let n = 0x1000 - ((a as i32) & 0xfff);
     if (n > len - done) n = len - done;
     const h = guestAddr(a, n, true);
-    if (h < 0) return false;
+    if (h == NO_HOST) return false;
     memory.copy(h, src + done, n);
     frameWritten((h >>> 12) as u32);
     done += n;

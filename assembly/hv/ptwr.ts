@@ -9,6 +9,7 @@
 import { rip } from "../cpu/state";
 import { EmulOps, x86Emulate, EMC_MEM, EM_OKAY, EM_UNHANDLEABLE, emSet, emLogic } from "../cpu/emul";
 import { leafEntryHost } from "../mmu/walk";
+import { NO_HOST } from "../memmap";
 import { currentDom, domIs64 } from "../domain/domain";
 import { frameOwner, frameType, frameTypeCount, frameFlags, mfnValid, PGT_L1, PGF_VALIDATED } from "../domain/frames";
 import { modEntry, entryMfn, PTE_P } from "../domain/mm";
@@ -63,7 +64,7 @@ PTWR_OPS.cmpxchg = ptCmpxchg;
 export function ptwrFault(cr2: u64, err: i32): bool {
   if ((err & 3) != 3 || !domIs64(currentDom) || !guestKernelMode()) return false;
   const pte = leafEntryHost(cr2);
-  if (pte < 0) return false;
+  if (pte == NO_HOST) return false;
   const m = load<u64>(pte);
   if ((m & PTE_P) == 0) return false;
   const target = entryMfn(m);

@@ -51,7 +51,7 @@ export { hostTimeNs };
 
 // ---- runstate accounting (vcpu_runstate_info: state @0, state_entry_time @8/@4, time[4] @16/@12) ----
 import { V_RS_STATE, V_RS_ENTRY, V_RS_TIME, V_RUNSTATE_VA } from "../domain/domain";
-import { guestAddr } from "./guest";
+import { guestAddr, NO_HOST } from "./guest";
 
 // Move vCPU `i` (table index) to runstate `st` at time `now`; when it is the loaded vCPU, its
 // registered runstate area is written (through its own page tables).
@@ -73,7 +73,7 @@ export function runstateWrite(i: u32): void {
   const w64 = domIs64(load<u32>(v + 0x800));
   const size = w64 ? 48 : 44;
   const h = guestAddr(va, size, true);
-  if (h < 0) return; // not mapped (now): the guest's problem, as on Xen
+  if (h == NO_HOST) return; // not mapped (now): the guest's problem, as on Xen
   store<u32>(h, load<u32>(v + V_RS_STATE));
   const t = w64 ? 8 : 4;
   store<u64>(h + t, load<u64>(v + V_RS_ENTRY));

@@ -2,7 +2,7 @@
 import { HV_OUT, HV_OUT_LEN } from "../memmap";
 import { currentDom, domIs64, domU32, setDomU32, D_VM_ASSIST, D_PRIVILEGED } from "../domain/domain";
 import * as A from "./abi";
-import { copyFromGuest, copyToGuest, rdG32, wrG32, wrG64, gOk, gReset, guestAddr } from "../hv/guest";
+import { copyFromGuest, copyToGuest, rdG32, wrG32, wrG64, gOk, gReset, guestAddr, NO_HOST } from "../hv/guest";
 import { requestHostExit, HVX_OUTPUT } from "../hv/sched";
 import { continuation } from "./dispatch";
 import { consoleRead } from "../hv/virq";
@@ -38,13 +38,13 @@ export function hcConsoleIo(cmd: u64, count: u64, buf: u64): i64 {
 function putStr(va: u64, s: string, size: i32): bool {
   // A NUL-terminated string in a fixed-size guest buffer.
   const g = guestAddr(va, size, true);
-  if (g < 0) {
+  if (g == NO_HOST) {
     // Split over pages: byte by byte.
     gReset();
     for (let i = 0; i < size; i++) {
       const c = i < s.length ? s.charCodeAt(i) as u32 : 0;
       const h = guestAddr(va + (i as u64), 1, true);
-      if (h < 0) return false;
+      if (h == NO_HOST) return false;
       store<u8>(h, c as u8);
     }
     return true;
@@ -115,7 +115,7 @@ function varbuf(arg: u64, str: string): i64 {
   if ((room as i32) < n) return -105; // ENOBUFS
   for (let i = 0; i < n; i++) {
     const h = guestAddr(arg + 4 + (i as u64), 1, true);
-    if (h < 0) return -A.EFAULT;
+    if (h == NO_HOST) return -A.EFAULT;
     store<u8>(h, str.charCodeAt(i) as u8);
   }
   wrG32(arg, n as u32);

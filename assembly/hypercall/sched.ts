@@ -184,7 +184,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       // The new area starts as a copy of the old one (pending state and mask carry over).
       memory.copy(nvi, oldVi, size as i32);
       ldMarkHost(nvi); // (later event/time updates are not marked: hv_logdirty_always lists the frame)
-      store<u64>(tv + V_VCPU_INFO, nvi as u64);
+      store<u64>(tv + V_VCPU_INFO, nvi as u32 as u64);
       return 0;
     }
     case A.VCPUOP_get_runstate_info: {

@@ -15,7 +15,7 @@ import {
   V_FLAGS, VF_KERNEL, V_CR3_USER, V_GS_KERNEL, V_IOPL,
 } from "../domain/domain";
 import * as A from "./abi";
-import { rdG64, rdG32, rdG16, gOk, gReset, guestAddr, copyFromGuest } from "../hv/guest";
+import { rdG64, rdG32, rdG16, gOk, gReset, guestAddr, copyFromGuest, NO_HOST } from "../hv/guest";
 import { toggleGuestMode, loadFlat64, upcallMaskAddr } from "../hv/bounce";
 import { iretFailsafe } from "../hv/failsafe";
 import { domainCrash } from "../hv/lifecycle";
@@ -128,7 +128,7 @@ function iret64(): i64 {
   const sp = reg64(RSP);
   const ctx = memory.data(72) as i32;
   const h = guestAddr(sp, 72, false);
-  if (h >= 0) memory.copy(ctx, h, 72);
+  if (h != NO_HOST) memory.copy(ctx, h, 72);
   else if (!copyFromGuest(ctx, sp, 72)) { domainCrash(currentDom, "fault reading the iret context"); return 0; }
   const rax = load<u64>(ctx), r11 = load<u64>(ctx, 8), rcx = load<u64>(ctx, 16), flags = load<u64>(ctx, 24);
   const nrip = load<u64>(ctx, 32), cs = load<u64>(ctx, 40), rfl = load<u64>(ctx, 48), nrsp = load<u64>(ctx, 56), ss = load<u64>(ctx, 64);

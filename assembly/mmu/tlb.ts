@@ -7,7 +7,7 @@
 // owner has log-dirty on, it also needs the frame's log-dirty bit (mmu/logdirty.ts): the first write
 // after a collect takes the slow path, which marks it.
 import {
-  JIO_RTAG, JIO_WTAG, JIO_HOST, JIO_XTAG, JIO_TAGBASE, TLB_BASE, TLB_ENTRIES, TLB_BANKS, TLB_BANK_SIZE, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
+  NO_HOST, JIO_RTAG, JIO_WTAG, JIO_HOST, JIO_XTAG, JIO_TAGBASE, TLB_BASE, TLB_ENTRIES, TLB_BANKS, TLB_BANK_SIZE, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
   CPU_STATE, CPU_CR2,
 } from "../memmap";
 import { userAcc } from "../cpu/state";
@@ -179,10 +179,10 @@ export function tlbDropWrites(hostPage: i32): void {
 }
 
 // Translate the page of `lin` for access `acc` (ACC_* bits; ACC_U is added from the CPL when
-// `useCpl`), fill the TLB and return the host address of the page, or -1 with a fault raised.
+// `useCpl`), fill the TLB and return the host address of the page, or NO_HOST with a fault raised.
 export function tlbFill(lin: u64, acc: i32): i32 {
   const phys = walk(lin, acc);
-  if (phys < 0) return -1;
+  if (phys < 0) return NO_HOST;
   const write = (acc & ACC_W) != 0;
   const host = physToHost(phys as u64, write);
   const vpn = lin >> 12;
@@ -211,7 +211,7 @@ export function tlbFill(lin: u64, acc: i32): i32 {
   return host;
 }
 
-// Host address for `size` bytes at `lin` (not crossing a page), or -1 with a fault raised. Writes to
+// Host address for `size` bytes at `lin` (not crossing a page), or NO_HOST with a fault raised. Writes to
 // pages holding decoded code invalidate the decoded-instruction cache over the written range.
 export function xlate(lin: u64, size: i32, acc: i32): i32 {
   const vpn = lin >> 12;
@@ -222,7 +222,7 @@ export function xlate(lin: u64, size: i32, acc: i32): i32 {
   if (load<i64>(tagArr + (i << 3)) == tag) return load<i32>(HOST + (i << 2)) + off;
   if (dbgData && (acc & ACC_X) == 0) dbgAccess(lin, size, (acc & ACC_W) != 0);
   const host = tlbFill(lin, acc);
-  if (host < 0) return -1;
+  if (host == NO_HOST) return NO_HOST;
   if ((acc & ACC_W) != 0 && host != DUMMY_WRITE && load<u8>(CODEMAP_BASE + (host >>> 12)) != 0) {
     dcacheInvalidate(host + off, size);
   }
@@ -239,7 +239,7 @@ function rdCross(lin: u64, size: i32, acc: i32): u64 {
   let v: u64 = 0;
   for (let k = 0; k < size; k++) {
     const p = xlate(lin + (k as u64), 1, acc);
-    if (p < 0) return 0;
+    if (p == NO_HOST) return 0;
     v |= (load<u8>(p) as u64) << ((k as u64) << 3);
   }
   return v;
@@ -249,9 +249,9 @@ function rdCross(lin: u64, size: i32, acc: i32): u64 {
 function wrCross(lin: u64, size: i32, v: u64, acc: i32): void {
   const first = 0x1000 - ((lin as i32) & 0xfff);
   const p1 = xlate(lin, first, acc | ACC_W);
-  if (p1 < 0) return;
+  if (p1 == NO_HOST) return;
   const p2 = xlate(lin + (first as u64), size - first, acc | ACC_W);
-  if (p2 < 0) return;
+  if (p2 == NO_HOST) return;
   for (let k = 0; k < size; k++) {
     const b = (v >> ((k as u64) << 3)) as u8;
     if (k < first) store<u8>(p1 + k, b); else store<u8>(p2 + k - first, b);
@@ -263,7 +263,7 @@ export function readAcc(lin: u64, size: i32, acc: i32): u64 {
   if (acMode && acFault(lin, size, acc)) return 0;
   if (((lin as i32) & 0xfff) > 0x1000 - size) return rdCross(lin, size, acc);
   const p = xlate(lin, size, acc);
-  if (p < 0) return 0;
+  if (p == NO_HOST) return 0;
   if (size == 1) return load<u8>(p);
   if (size == 2) return load<u16>(p);
   if (size == 4) return load<u32>(p);
@@ -274,7 +274,7 @@ export function writeAcc(lin: u64, size: i32, v: u64, acc: i32): void {
   if (acMode && acFault(lin, size, acc | ACC_W)) return;
   if (((lin as i32) & 0xfff) > 0x1000 - size) { wrCross(lin, size, v, acc); return; }
   const p = xlate(lin, size, acc | ACC_W);
-  if (p < 0) return;
+  if (p == NO_HOST) return;
   if (size == 1) store<u8>(p, v as u8);
   else if (size == 2) store<u16>(p, v as u16);
   else if (size == 4) store<u32>(p, v as u32);
@@ -350,18 +350,18 @@ export function writeAcc(lin: u64, size: i32, v: u64, acc: i32): void {
 // (A fault on the second page reports its first byte in CR2, as wrCross/rdCross do.)
 export function probeWrite(lin: u64, len: i32): bool {
   const last = lin + ((len - 1) as u64);
-  if (xlate(lin, 1, accU() | ACC_W) < 0) return false;
-  if ((last >> 12) != (lin >> 12) && xlate(last & ~0xfff, 1, accU() | ACC_W) < 0) return false;
+  if (xlate(lin, 1, accU() | ACC_W) == NO_HOST) return false;
+  if ((last >> 12) != (lin >> 12) && xlate(last & ~0xfff, 1, accU() | ACC_W) == NO_HOST) return false;
   return true;
 }
 export function probeRead(lin: u64, len: i32): bool {
   const last = lin + ((len - 1) as u64);
-  if (xlate(lin, 1, accU()) < 0) return false;
-  if ((last >> 12) != (lin >> 12) && xlate(last & ~0xfff, 1, accU()) < 0) return false;
+  if (xlate(lin, 1, accU()) == NO_HOST) return false;
+  if ((last >> 12) != (lin >> 12) && xlate(last & ~0xfff, 1, accU()) == NO_HOST) return false;
   return true;
 }
 
-// Host address of the code byte at `lin` (execute permission at the CPL), or -1 with #PF raised.
+// Host address of the code byte at `lin` (execute permission at the CPL), or NO_HOST with #PF raised.
 // The page is marked as holding code, so that later writes to it invalidate decoded instructions.
 export function fetchHost(lin: u64): i32 {
   const i = fastIdx(lin);
@@ -370,7 +370,7 @@ export function fetchHost(lin: u64): i32 {
     host = load<i32>(HOST + (i << 2));
   } else {
     host = tlbFill(lin, accU() | ACC_X);
-    if (host < 0) return -1;
+    if (host == NO_HOST) return NO_HOST;
   }
   const cm = CODEMAP_BASE + (host >>> 12);
   if (load<u8>(cm) == 0 && host != DUMMY_READ) {
@@ -380,11 +380,11 @@ export function fetchHost(lin: u64): i32 {
   return host + ((lin as i32) & 0xfff);
 }
 
-export { fault, SCRATCH };
+export { fault, SCRATCH, NO_HOST };
 
 // Host address valid for reading and writing `size` bytes at `lin` (read-modify-write operands):
-// > 0 the address; 0 the operand crosses a page and both pages were checked writable (use
-// readAcc/writeAcc or rdN/wrN, which cannot fault now); -1 a fault was raised.
+// the address; 0 the operand crosses a page and both pages were checked writable (use
+// readAcc/writeAcc or rdN/wrN, which cannot fault now); NO_HOST a fault was raised.
 @inline export function rmwHost(lin: u64, size: i32): i32 {
   const i = fastIdx(lin);
   const o = (lin as i32) & 0xfff;
@@ -392,8 +392,8 @@ export { fault, SCRATCH };
   return rmwHostSlow(lin, size);
 }
 function rmwHostSlow(lin: u64, size: i32): i32 {
-  if (acMode && acFault(lin, size, accU())) return -1;
-  if (((lin as i32) & 0xfff) > 0x1000 - size) return probeWrite(lin, size) ? 0 : -1;
+  if (acMode && acFault(lin, size, accU())) return NO_HOST;
+  if (((lin as i32) & 0xfff) > 0x1000 - size) return probeWrite(lin, size) ? 0 : NO_HOST;
   return xlate(lin, size, accU() | ACC_W);
 }
 
@@ -434,7 +434,7 @@ export function probeFill(lin: u64, size: i32, write: bool): i32 {
   const xt = load<i64>(XTAG + (i << 3));
   if (xt != -1 && (xt & ~(GEN_STEP - 1)) == tlbGen && ((xt & (GEN_STEP - 1)) >> 1) != ((lin >> 12) as i64 & ((GEN_STEP - 1) >> 1))) return 0;
   const cr2 = load<u64>(CPU_STATE + CPU_CR2);
-  if (tlbFill(lin, accU() | (write ? ACC_W : 0)) < 0) {
+  if (tlbFill(lin, accU() | (write ? ACC_W : 0)) == NO_HOST) {
     clearFault();
     store<u64>(CPU_STATE + CPU_CR2, cr2);
     return 0;
@@ -448,10 +448,10 @@ export function probeFill(lin: u64, size: i32, write: bool): i32 {
 export function rdBlock(lin: u64, buf: i32, len: i32): bool {
   const first = 0x1000 - ((lin as i32) & 0xfff);
   const p1 = xlate(lin, first < len ? first : len, accU());
-  if (p1 < 0) return false;
+  if (p1 == NO_HOST) return false;
   if (first >= len) { memory.copy(buf, p1, len); return true; }
   const p2 = xlate(lin + (first as u64), len - first, accU());
-  if (p2 < 0) return false;
+  if (p2 == NO_HOST) return false;
   memory.copy(buf, p1, first);
   memory.copy(buf + first, p2, len - first);
   return true;
@@ -459,10 +459,10 @@ export function rdBlock(lin: u64, buf: i32, len: i32): bool {
 export function wrBlock(lin: u64, buf: i32, len: i32): bool {
   const first = 0x1000 - ((lin as i32) & 0xfff);
   const p1 = xlate(lin, first < len ? first : len, accU() | ACC_W);
-  if (p1 < 0) return false;
+  if (p1 == NO_HOST) return false;
   if (first >= len) { memory.copy(p1, buf, len); return true; }
   const p2 = xlate(lin + (first as u64), len - first, accU() | ACC_W);
-  if (p2 < 0) return false;
+  if (p2 == NO_HOST) return false;
   memory.copy(p1, buf, first);
   memory.copy(p2, buf + first, len - first);
   return true;

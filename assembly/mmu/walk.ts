@@ -7,7 +7,7 @@
 //
 // Page tables are read from guest-physical memory through the TLB's physical window (bare machines),
 // which for PV guests is the identity: their tables hold machine addresses.
-import { CPU_STATE, CPU_CR0, CPU_CR3, CPU_CR4, CPU_EFER } from "../memmap";
+import { CPU_STATE, CPU_CR0, CPU_CR3, CPU_CR4, CPU_EFER, NO_HOST } from "../memmap";
 import { paging, CR0_WP, CR4_PAE, CR4_PSE, CR4_PGE, EFER_LMA, EFER_NXE } from "../cpu/state";
 import { raisePF } from "../cpu/fault";
 import { physBase, physLimit } from "./tlb";
@@ -37,19 +37,19 @@ const PTE_XD: u64 = 1 << 63;
 const ADDR: u64 = 0x0000000ffffff000; // bits 12..35: MAXPHYADDR 36
 const RSVD_HI: u64 = 0x000ffff000000000; // bits 36..51
 
-// Host addresses of the entries walked (for the accessed/dirty updates); -1 outside RAM.
-let h0: i32 = -1, h1: i32 = -1, h2: i32 = -1, h3: i32 = -1;
+// Host addresses of the entries walked (for the accessed/dirty updates); NO_HOST outside RAM.
+let h0: i32 = NO_HOST, h1: i32 = NO_HOST, h2: i32 = NO_HOST, h3: i32 = NO_HOST;
 
 @inline function host(phys: u64, size: i32): i32 {
-  return phys + (size as u64) <= physLimit ? (phys + physBase) as i32 : -1;
+  return phys + (size as u64) <= physLimit ? (phys + physBase) as i32 : NO_HOST;
 }
 // An entry outside RAM reads as all ones (as a bus with nothing on it would answer).
-@inline function rd64(h: i32): u64 { return h < 0 ? <u64>-1 : load<u64>(h); }
-@inline function rd32(h: i32): u64 { return h < 0 ? 0xffffffff : load<u32>(h) as u64; }
+@inline function rd64(h: i32): u64 { return h == NO_HOST ? <u64>-1 : load<u64>(h); }
+@inline function rd32(h: i32): u64 { return h == NO_HOST ? 0xffffffff : load<u32>(h) as u64; }
 
 // (A page-table frame whose A/D bits change is written: log-dirty marks it, mmu/logdirty.ts.)
 function setA(h: i32, wide: bool): void {
-  if (h < 0) return;
+  if (h == NO_HOST) return;
   if (wide) { const e = load<u64>(h); if ((e & PTE_A) == 0) { store<u64>(h, e | PTE_A); ldMarkHost(h); } }
   else { const e = load<u32>(h); if ((e & (PTE_A as u32)) == 0) { store<u32>(h, e | (PTE_A as u32)); ldMarkHost(h); } }
 }
@@ -78,8 +78,8 @@ export function walk(lin: u64, acc: i32): i64 {
   let w = true, u = true, nx = false;
   let page: u64 = 0;
   let last: u64 = 0; // the final entry
-  let lastH: i32 = -1;
-  h0 = -1; h1 = -1; h2 = -1; h3 = -1;
+  let lastH: i32 = NO_HOST;
+  h0 = NO_HOST; h1 = NO_HOST; h2 = NO_HOST; h3 = NO_HOST;
 
   if (!pae) {
     // 2-level: PDE, then PTE (or a 4 MiB page).
@@ -155,7 +155,7 @@ export function walk(lin: u64, acc: i32): i64 {
   const wide = pae;
   setA(h0, wide); setA(h1, wide); setA(h2, wide); setA(h3, wide);
   let dirty = (last & PTE_D) != 0;
-  if (write && !dirty && lastH >= 0) {
+  if (write && !dirty && lastH != NO_HOST) {
     if (wide) store<u64>(lastH, load<u64>(lastH) | PTE_D | PTE_A);
     else store<u32>(lastH, load<u32>(lastH) | ((PTE_D | PTE_A) as u32));
     ldMarkHost(lastH);
@@ -167,17 +167,17 @@ export function walk(lin: u64, acc: i32): i64 {
   return page as i64;
 }
 
-// Host address of the 4 KiB entry that maps `lin` in the current long-mode (4-level) tables, or -1: a
+// Host address of the 4 KiB entry that maps `lin` in the current long-mode (4-level) tables, or NO_HOST: a
 // level not present, a large page, or other paging. It only reads: no fault, no accessed bits (the PV
 // page-table write emulation, hv/ptwr.ts, finds there the L1 entry that made a write fault).
 export function leafEntryHost(lin: u64): i32 {
-  if ((load<u64>(CPU_STATE + CPU_EFER) & EFER_LMA) == 0) return -1;
+  if ((load<u64>(CPU_STATE + CPU_EFER) & EFER_LMA) == 0) return NO_HOST;
   let table = load<u64>(CPU_STATE + CPU_CR3) & ADDR;
   for (let level = 4; level >= 2; level--) {
     const h = host(table + (((lin >> ((12 + 9 * (level - 1)) as u64)) & 0x1ff) << 3), 8);
-    if (h < 0) return -1;
+    if (h == NO_HOST) return NO_HOST;
     const e = load<u64>(h);
-    if ((e & PTE_P) == 0 || (e & PTE_PS) != 0) return -1;
+    if ((e & PTE_P) == 0 || (e & PTE_PS) != 0) return NO_HOST;
     table = e & ADDR;
   }
   return host(table + (((lin >> 12) & 0x1ff) << 3), 8);

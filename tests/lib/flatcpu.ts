@@ -1,5 +1,6 @@
 // A bare CPU for tests: flat segments, identity paging of the first 4 MiB (the data pages with the
-// given permissions; ALIAS maps the code page a second time), code at CODE, RIP there.
+// given permissions; ALIAS maps the code page a second time), code at CODE, RIP there. Its RAM lives at
+// `base` of the core's linear memory (default MACHINE_BASE; tests put it across and above 2 GiB: HIGH_BASES).
 import { Core, MM } from "../../host/core";
 
 export const RAM = 8 << 20;
@@ -8,10 +9,13 @@ const PT = 0x10000; // page tables from here
 
 export type Perm = "rw" | "ro" | "none";
 
+/** RAM bases high in linear memory: the second data page starts at 2 GiB (code, stack, page tables and the
+ *  first data page below it); everything above 2 GiB; the RAM's end 64 KiB below 4 GiB (frames.ts FRAMES_LIMIT). */
+export const HIGH_BASES = [0x8000_0000 - DATA - 0x1000, 0xc000_0000, 0x1_0000_0000 - 0x10000 - RAM];
+
 // Identity paging for [0, 4 MiB) with the data pages' permissions; ALIAS maps the code page again.
-function pageTables(core: Core, bits: 32 | 64, user: boolean, dataPerm: Perm[]): void {
+function pageTables(core: Core, bits: 32 | 64, user: boolean, dataPerm: Perm[], M: number): void {
   const v = core.view();
-  const M = MM.MACHINE_BASE;
   const U = user ? 4 : 0;
   const pte = (page: number): number => {
     const a = page << 12;
@@ -34,15 +38,15 @@ function pageTables(core: Core, bits: 32 | 64, user: boolean, dataPerm: Perm[]):
   }
 }
 
-export async function machine(bits: 32 | 64, mode: "force" | "off" | "on", code: Uint8Array, cpl: number, perms: Perm[], threshold = 0): Promise<Core> {
+export async function machine(bits: 32 | 64, mode: "force" | "off" | "on", code: Uint8Array, cpl: number, perms: Perm[], threshold = 0, base = MM.MACHINE_BASE): Promise<Core> {
   const core = await Core.create({ ioIn: () => 0, ioOut: () => true }, { mode, threshold });
-  core.ensureMemory(MM.MACHINE_BASE + RAM);
-  core.x.set_phys_window(MM.MACHINE_BASE, RAM);
+  core.ensureMemory(base + RAM);
+  core.x.set_phys_window(base, RAM);
   core.x.cpu_reset_flat(bits === 64 ? MM.MODE_LONG64 : MM.MODE_PROT32, cpl);
-  core.bytes().set(code, MM.MACHINE_BASE + CODE);
+  core.bytes().set(code, base + CODE);
   const d = core.bytes();
-  for (let i = 0; i < perms.length * 4096; i++) d[MM.MACHINE_BASE + DATA + i] = (i * 7 + 3) & 0xff;
-  pageTables(core, bits, cpl === 3, perms);
+  for (let i = 0; i < perms.length * 4096; i++) d[base + DATA + i] = (i * 7 + 3) & 0xff;
+  pageTables(core, bits, cpl === 3, perms, base);
   core.setU64(MM.CPU_CR3, BigInt(PT));
   core.setU64(MM.CPU_CR0, core.u64(MM.CPU_CR0) | 0x80010000n); // PG, WP
   core.rip = BigInt(CODE);
