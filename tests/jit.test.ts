@@ -552,12 +552,16 @@ for (const bits of [64, 32] as const) {
     const b = await machine(bits, "off", code, 0, ["rw"]);
     on.jit!.async = true; // as XenHost makes it
     for (const c of [on, b]) { c.setReg(3, 0n); c.x.cpu_state_changed(); }
-    // Through the first inner loop and the store into it without yielding (the compile stays in flight).
+    // Through the first inner loop and the store into it, the translator thread's answer held back (on a
+    // loaded machine the thread could otherwise finish before the store, and the race would not happen).
+    on.jit!.held = true;
     let ran = 0;
     while (ran < 9500) { on.run(500); b.run(500); ran += 500; }
-    assert.ok(on.jit!.busy || on.jit!.stats().regions === 0, "the loop's compile was still in flight at the store");
+    assert.ok(on.jit!.busy, "the loop's compile was requested and is still in flight at the store");
+    assert.is(on.jit!.stats().regions, 0, "nothing installed yet");
     // The compile completes (translated on the translator thread: it may take a while on a loaded machine);
     // its install is refused. Then on to the ud2, letting each later compile complete before going on.
+    on.jit!.held = false;
     const settle = async () => { for (let t = 0; t < 6000 && on.jit!.busy; t++) await new Promise((r) => setTimeout(r, 5)); };
     await settle();
     for (let i = 0; i < 200 && (on.run(1000) === MM.EXIT_BUDGET) ; i++) await settle();

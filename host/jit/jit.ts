@@ -87,7 +87,10 @@ export class Jit {
     return this.tr;
   }
   /** Between run slices: install the regions whose translation (and compile) the translator thread finished. */
-  poll(): void { this.tr?.poll(); }
+  poll(): void { if (!this.held) this.tr?.poll(); }
+  /** Tests: while true, the translator thread's answers are left waiting (a background compile stays in
+   *  flight however fast the thread is), so a test can order a compile's completion against guest code. */
+  held = false;
   /** Background batches are translated on the platform's translator thread when it has one
    *  (XENWASM_JIT_THREAD=0: on this thread, as synchronous compiles always are). */
   readonly offThread = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_THREAD !== "0";
