@@ -74,6 +74,7 @@ export const CPU_TSC_OFFSET = 512; // guest TSC = instruction-derived host TSC +
 export const CPU_MSR_PAT = 520;
 export const CPU_MSR_MISC_ENABLE = 528;
 export const CPU_MSR_TSC_AUX = 536;
+export const CPU_MSR_SPEC_CTRL = 544; // u64: IA32_SPEC_CTRL (IBRS, BHI_DIS_S): kept, without effect (nothing here speculates)
 export const CPU_CPL = 560; // i32: current privilege level
 export const CPU_MODE = 564; // i32: MODE_* below, derived from CR0/EFER/CS
 export const CPU_HALTED = 568; // i32: 1 after HLT until an event arrives

@@ -183,6 +183,51 @@ for (const bits of [32, 64] as const) {
   });
 }
 
+// The CPU does not speculate: IA32_ARCH_CAPABILITIES says so with every "not affected" bit, enhanced IBRS
+// and BHI_CTRL are offered (IA32_SPEC_CTRL keeps IBRS and BHI_DIS_S, without effect), IA32_PRED_CMD takes an
+// IBPB; reserved bits and the wrong direction raise #GP(0) (assembly/cpu/privops.ts).
+test("64-bit: CPUID.7 and IA32_ARCH_CAPABILITIES, IA32_SPEC_CTRL, IA32_PRED_CMD", async () => {
+  const id0 = await machine(64, "mov $7, %eax\nxor %ecx, %ecx\ncpuid\nud2");
+  runToEnd(id0);
+  assert.is(id0.reg(0) & 0xffffffffn, 2n, "CPUID.7.0:EAX, the last subleaf");
+  assert.is(id0.reg(2) & ((1n << 26n) | (1n << 29n)), (1n << 26n) | (1n << 29n), "CPUID.7.0:EDX IBRS/IBPB and ARCH_CAPABILITIES");
+  const id2 = await machine(64, "mov $7, %eax\nmov $2, %ecx\ncpuid\nud2");
+  runToEnd(id2);
+  assert.is(id2.reg(2) & 0xffffffffn, 1n << 4n, "CPUID.7.2:EDX BHI_CTRL");
+  // RDCL_NO, IBRS_ALL, SSB_NO, MDS_NO, IF_PSCHANGE_MC_NO, TAA_NO, SBDR_SSDP_NO, FBSDP_NO, PSDP_NO, BHI_NO, PBRSB_NO,
+  // GDS_NO, RFDS_NO, ITS_NO (bit positions from the SDM and Linux's msr-index.h)
+  const caps = [0, 1, 4, 5, 6, 8, 13, 14, 15, 20, 24, 26, 27, 62].reduce((a, b) => a | (1n << BigInt(b)), 0n);
+  const rd = await machine(64, `
+    mov $0x10a, %ecx
+    rdmsr
+    mov %rax, %r8
+    mov %rdx, %r9
+    mov $0x48, %ecx
+    mov $0x401, %eax
+    xor %edx, %edx
+    wrmsr
+    xor %eax, %eax
+    rdmsr
+    mov %rax, %r10
+    mov $0x49, %ecx
+    mov $1, %eax
+    wrmsr
+    ud2`);
+  runToEnd(rd);
+  assert.is((rd.reg(9) << 32n) | (rd.reg(8) & 0xffffffffn), caps, "IA32_ARCH_CAPABILITIES");
+  assert.is(rd.reg(10), 0x401n, "IA32_SPEC_CTRL: IBRS and BHI_DIS_S kept");
+  for (const [what, src] of [["a write to IA32_ARCH_CAPABILITIES", "mov $0x10a, %ecx\nxor %eax, %eax\nxor %edx, %edx\nwrmsr"],
+    ["IA32_SPEC_CTRL.STIBP (not offered)", "mov $0x48, %ecx\nmov $2, %eax\nxor %edx, %edx\nwrmsr"],
+    ["IA32_SPEC_CTRL bit 32", "mov $0x48, %ecx\nxor %eax, %eax\nmov $1, %edx\nwrmsr"],
+    ["a read of IA32_PRED_CMD (write-only)", "mov $0x49, %ecx\nrdmsr"],
+    ["IA32_PRED_CMD bit 1", "mov $0x49, %ecx\nmov $2, %eax\nxor %edx, %edx\nwrmsr"]] as const) {
+    const core = await machine(64, `${src}\nud2`);
+    assert.is(core.run(1000), MM.EXIT_UNHANDLED, what);
+    assert.is(core.exitVector, 13, `${what}: #GP`);
+    assert.is(core.exitError, 0, `${what}: error code 0`);
+  }
+});
+
 // CMPXCHG16B (CPUID CX16): its m128 must be 16-byte aligned (#GP(0), nothing written, also with LOCK);
 // LOCK is allowed; both outcomes. CMPXCHG8B has no alignment rule. (Values: tests/lib/diffgen.ts.)
 test("64-bit: CMPXCHG16B raises #GP(0) on a misaligned operand, takes LOCK, and compares 128 bits", async () => {

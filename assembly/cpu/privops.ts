@@ -5,7 +5,7 @@ import {
   CPU_STATE, CPU_GDTR_BASE, CPU_GDTR_LIMIT, CPU_IDTR_BASE, CPU_IDTR_LIMIT, CPU_CR0, CPU_CR2, CPU_CR3,
   CPU_CR4, CPU_CR8, CPU_EFER, CPU_DR, CPU_MSR_STAR, CPU_MSR_LSTAR, CPU_MSR_CSTAR, CPU_MSR_SFMASK,
   CPU_MSR_KGSBASE, CPU_MSR_SYSENTER_CS, CPU_MSR_SYSENTER_ESP, CPU_MSR_SYSENTER_EIP, CPU_TSC_OFFSET,
-  CPU_MSR_PAT, CPU_MSR_MISC_ENABLE, CPU_MSR_TSC_AUX, CPU_HALTED, CPU_INTERCEPT_FLAGS, CPU_EXIT_INFO,
+  CPU_MSR_PAT, CPU_MSR_MISC_ENABLE, CPU_MSR_TSC_AUX, CPU_MSR_SPEC_CTRL, CPU_HALTED, CPU_INTERCEPT_FLAGS, CPU_EXIT_INFO,
   INTERCEPT_HLT, INTERCEPT_IO, INTERCEPT_CPUID, EXIT_HLT, EXIT_HOST, EXIT_CPUID, EXIT_IO,
   SEG_TR, SEG_LDTR, SEG_FS, SEG_GS, MODE_REAL,
 } from "../memmap";
@@ -235,15 +235,22 @@ export const MSR_GS_BASE = 0xc0000101;
 export const MSR_KERNEL_GS_BASE = 0xc0000102;
 export const MSR_TSC_AUX = 0xc0000103;
 export const MSR_ARCH_CAPABILITIES = 0x10a;
+export const MSR_SPEC_CTRL = 0x48;
+export const MSR_PRED_CMD = 0x49;
+// IA32_SPEC_CTRL's bits this CPU has (CPUID.7.0:EDX[26] IBRS/IBPB, CPUID.7.2:EDX[4] BHI_CTRL): IBRS 0 and
+// BHI_DIS_S 10; STIBP, SSBD and RRSBA_DIS are not offered (#GP). They change nothing here.
+const SPEC_CTRL_VALID: u64 = (1 << 0) | (1 << 10);
 // IA32_ARCH_CAPABILITIES (read-only; CPUID.7.0:EDX[29] says it exists). This CPU executes nothing
 // speculatively, so it is immune to every transient-execution attack the MSR has a "not affected" bit
 // for: RDCL_NO (Meltdown, L1TF) 0, SSB_NO 4, MDS_NO 5, IF_PSCHANGE_MC_NO 6, TAA_NO 8, SBDR_SSDP_NO 13,
 // FBSDP_NO 14, PSDP_NO 15 (MMIO stale data), BHI_NO 20, PBRSB_NO 24, GDS_NO 26, RFDS_NO 27, ITS_NO 62
 // (the bit VMMs synthesize). Without it, guests assume the worst and run mitigations that cost an
 // emulator much more than a CPU: Linux put a jump to a return thunk in place of every RET (ITS), and
-// VERW buffer clears on every return to user mode (MDS). Not claimed: IBRS_ALL (no IA32_SPEC_CTRL here),
-// so Linux keeps retpolines for Spectre v2 (its bug bit is set by model, not by this MSR).
-export const ARCH_CAPS: u64 = (1 << 0) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 14) | (1 << 15) |
+// VERW buffer clears on every return to user mode (MDS). IBRS_ALL 1 (enhanced IBRS: IA32_SPEC_CTRL.IBRS
+// set once protects everything, trivially true here) lets Linux use that for Spectre v2 instead of
+// retpolines (a call through a thunk for every indirect call); BHI_CTRL (CPUID.7.2:EDX[4]) lets it set
+// BHI_DIS_S once instead of clearing the branch history on every system call.
+export const ARCH_CAPS: u64 = (1 << 0) | (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 14) | (1 << 15) |
   (1 << 20) | (1 << 24) | (1 << 26) | (1 << 27) | (<u64>1 << 62);
 
 // Guest TSC: the host's monotonic nanoseconds (a 1 GHz TSC) plus the per-vCPU offset.
@@ -259,6 +266,7 @@ export function msrRead(m: u32): u64 {
     case MSR_TSC: return tscNow();
     case MSR_APIC_BASE: return 0xfee00900; // enabled, BSP
     case MSR_ARCH_CAPABILITIES: return ARCH_CAPS;
+    case MSR_SPEC_CTRL: return load<u64>(CPU_STATE + CPU_MSR_SPEC_CTRL);
     case MSR_SYSENTER_CS: return load<u64>(CPU_STATE + CPU_MSR_SYSENTER_CS);
     case MSR_SYSENTER_ESP: return load<u64>(CPU_STATE + CPU_MSR_SYSENTER_ESP);
     case MSR_SYSENTER_EIP: return load<u64>(CPU_STATE + CPU_MSR_SYSENTER_EIP);
@@ -282,6 +290,8 @@ export function msrWrite(m: u32, v: u64): bool {
   switch (m) {
     case MSR_TSC: store<u64>(CPU_STATE + CPU_TSC_OFFSET, v - (hostTimeNs() as u64)); return true;
     case MSR_APIC_BASE: return true;
+    case MSR_SPEC_CTRL: if ((v & ~SPEC_CTRL_VALID) != 0) return false; store<u64>(CPU_STATE + CPU_MSR_SPEC_CTRL, v); return true;
+    case MSR_PRED_CMD: return (v & ~(1 as u64)) == 0; // IBPB: a barrier with nothing to clear (write-only: reads #GP)
     case MSR_SYSENTER_CS: store<u64>(CPU_STATE + CPU_MSR_SYSENTER_CS, v & 0xffff); return true;
     case MSR_SYSENTER_ESP: if (!canonical(v)) return false; store<u64>(CPU_STATE + CPU_MSR_SYSENTER_ESP, v); return true;
     case MSR_SYSENTER_EIP: if (!canonical(v)) return false; store<u64>(CPU_STATE + CPU_MSR_SYSENTER_EIP, v); return true;
@@ -353,7 +363,9 @@ export function cpuidLeaf(leaf: u32, sub: u32): void {
   switch (leaf) {
     case 0: a = 7; b = 0x756e6547; d = 0x49656e69; c = 0x6c65746e; break; // "GenuineIntel"
     case 1: a = 0x000606a0; b = 0x00010800; c = L1_ECX; d = L1_EDX; break; // family 6, 1 logical CPU
-    case 7: if (sub == 0) { a = 0; b = 0; d = 1 << 29; } break; // EDX: ARCH_CAPABILITIES (the MSR above)
+    case 7: // subleaf 0 EDX: IBRS/IBPB 26 (IA32_SPEC_CTRL, IA32_PRED_CMD), ARCH_CAPABILITIES 29; subleaf 2 EDX: BHI_CTRL 4
+      if (sub == 0) { a = 2; b = 0; d = (1 << 26) | (1 << 29); } else if (sub == 2) d = 1 << 4;
+      break;
     case 0x80000000: a = 0x80000008; break;
     case 0x80000001: c = X1_ECX; d = X1_EDX; break;
     case 0x80000002: a = 0x776e6578; b = 0x206d7361; c = 0x74726976; d = 0x206c6175; break; // "xenwasm virtual "

@@ -9,7 +9,7 @@
 // what it may do (Xen's priv_op_ops in pv/emul-priv-op.c).
 import { CPU_STATE, CPU_CR0, CPU_CR4, SEG_FS, SEG_GS } from "../memmap";
 import { reg64, setReg64, RAX, RBX, RCX, RDX, rip, segSel, segBase, segLimit, segAttr, setSeg, CR0_TS } from "../cpu/state";
-import { cpuidLeaf, msrRead, msrOk, MSR_ARCH_CAPABILITIES, ARCH_CAPS } from "../cpu/privops";
+import { cpuidLeaf, msrRead, msrWrite, msrOk, MSR_ARCH_CAPABILITIES, ARCH_CAPS, MSR_SPEC_CTRL, MSR_PRED_CMD } from "../cpu/privops";
 import {
   EmulOps, x86Emulate, EMC_PRIV, EMC_CPUID, EM_OKAY, EM_UNHANDLEABLE, EM_EXCEPTION, emSet, emSetCpuid,
 } from "../cpu/emul";
@@ -116,6 +116,7 @@ function harmlessMsr(m: u32): bool {
 function readMsr(m: u32, size: i32): i32 {
   if (!guestKernelMode()) return EM_UNHANDLEABLE;
   if (m == MSR_ARCH_CAPABILITIES) return emSet(ARCH_CAPS); // read-only: a write gets #GP (below)
+  if (m == MSR_SPEC_CTRL) return emSet(msrRead(m)); // (MSR_PRED_CMD is write-only: #GP)
   const w = domIs64(currentDom);
   if (w && m == MSR_FS_BASE) return emSet(segBase(SEG_FS));
   if (w && m == MSR_GS_BASE) return emSet(segBase(SEG_GS));
@@ -133,6 +134,7 @@ function writeMsr(m: u32, size: i32, v: u64): i32 {
     else store<u64>(vcpu(current as u32) + V_GS_KERNEL, v); // the user GS base, loaded on return to user mode
     return EM_OKAY;
   }
+  if (m == MSR_SPEC_CTRL || m == MSR_PRED_CMD) return msrWrite(m, v) ? EM_OKAY : EM_UNHANDLEABLE; // per vCPU, as Xen keeps it
   return harmlessMsr(m) ? EM_OKAY : EM_UNHANDLEABLE;
 }
 
