@@ -1,5 +1,6 @@
 // The CPU's one table of opcodes: for each opcode id (0x000-0x0FF the one-byte map, 0x100-0x1FF 0F xx,
-// 0x200-0x2FF 0F 38 xx, 0x300-0x3FF 0F 3A xx; a row may cover a range of ids) what every part of the
+// 0x200-0x2FF 0F 38 xx, 0x300-0x3FF 0F 3A xx, 0x400 #UD, 0x500-0x7FF the VEX maps 0F, 0F 38, 0F 3A; a row
+// may cover a range of ids) what every part of the
 // emulator knows about it, as v86's gen/x86_table.js feeds its interpreter, JIT and tests:
 // - dec: the decoder's attributes (assembly/cpu/optable.gen.ts is generated from them: `npm run gen`):
 //   M (a ModRM byte follows), the immediate (ib iw iz iv moffs iwb ptr), d64 (64-bit operand size by
@@ -561,4 +562,24 @@ export const X86: OpRow[] = [
   { op: 0x362, name: "pcmpistrm", dec: "M ib", conf: ["sse"] },
   { op: 0x363, name: "pcmpistri", dec: "M ib", conf: ["sse"] },
   { op: 0x364, to: 0x3ff, name: "(0F 3A: not implemented, #UD)", dec: "M ib" },
+  // 0x400: the decoder's pseudo opcode for #UD (cpu/optable.ts OP_UD); 0x401-0x4FF unused.
+  { op: 0x400, to: 0x4ff, name: "(#UD: invalid in this mode, a LOCK or VEX prefix where none is allowed)", dec: "" },
+  // VEX-encoded opcodes (C4/C5 prefix): 0x400 | map << 8 | opcode byte, map 1 = 0F, 2 = 0F 38, 3 = 0F 3A.
+  // Every form has a ModRM byte (but VZEROUPPER/VZEROALL) and map 3 an imm8. The implied prefix (VEX.pp)
+  // reaches exec.ts as the 66/F3/F2 prefix bits, VEX.W as REX.W, VEX.vvvv in the entry's imm2 field.
+  // Only the BMI1/BMI2 general-register instructions are implemented (cpu/bmi.ts); AVX and the rest #UD.
+  { op: 0x500, to: 0x576, name: "(VEX 0F: AVX, not implemented, #UD)", dec: "M" },
+  { op: 0x577, name: "vzeroupper/vzeroall (AVX, #UD)", dec: "" },
+  { op: 0x578, to: 0x5ff, name: "(VEX 0F: AVX, not implemented, #UD)", dec: "M" },
+  { op: 0x600, to: 0x6f1, name: "(VEX 0F 38: AVX/AVX2/FMA, not implemented, #UD)", dec: "M" },
+  { op: 0x6f2, name: "andn Gy,By,Ey", dec: "M" },
+  { op: 0x6f3, name: "grp17 (blsr blsmsk blsi By,Ey)", dec: "M" },
+  { op: 0x6f4, name: "(VEX 0F 38: not implemented, #UD)", dec: "M" },
+  { op: 0x6f5, name: "bzhi / pext (F3) / pdep (F2)", dec: "M" },
+  { op: 0x6f6, name: "mulx (F2) Gy,By,Ey", dec: "M" },
+  { op: 0x6f7, name: "bextr / shlx (66) / sarx (F3) / shrx (F2) Gy,Ey,By", dec: "M" },
+  { op: 0x6f8, to: 0x6ff, name: "(VEX 0F 38: not implemented, #UD)", dec: "M" },
+  { op: 0x700, to: 0x7ef, name: "(VEX 0F 3A: AVX/AVX2, not implemented, #UD)", dec: "M ib" },
+  { op: 0x7f0, name: "rorx (F2) Gy,Ey,Ib", dec: "M ib" },
+  { op: 0x7f1, to: 0x7ff, name: "(VEX 0F 3A: not implemented, #UD)", dec: "M ib" },
 ];
