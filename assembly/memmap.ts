@@ -155,7 +155,7 @@ export const TLB_BASE = 0x110000; // RTAG i64[4096] @0, WTAG @0x8000, XTAG @0x10
 export const TLB_ENTRIES = 4096; //  GLOBAL u8 @0x1C000; tag = (linear page number << 1) | user
 export const TLB_BANKS = 7; // banks of TLB_BANK_SIZE bytes each from TLB_BASE (one per recently run vCPU),
 export const TLB_BANK_SIZE = 0x1e000; // up to 0x1D2000, below OPTABLE_BASE
-export const OPTABLE_BASE = 0x1f0000; // 1 KiB: decode attributes per opcode id (cpu/optable.ts)
+export const OPTABLE_BASE = 0x1f0000; // 2 KiB: decode attributes per opcode id (cpu/optable.ts)
 export const DCACHE_BASE = 0x200000;
 export const DCACHE_ENTRIES = 65536;
 export const DCACHE_ENTRY_SIZE = 32;

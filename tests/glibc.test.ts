@@ -3,7 +3,7 @@
 // chooses its string/memory/libm implementations from CPUID (user-space CPUID is not trapped in a PV
 // guest, so it sees the CPU's leaves: cpuidLeaf in assembly/cpu/privops.ts). Checked: the features
 // glibc considers active are exactly what the emulator runs (SSE3, SSSE3, SSE4.1, SSE4.2, POPCNT,
-// CMPXCHG16B, LZCNT; no AVX, BMI, MOVBE, ERMS...), no implementation needing more was chosen, the
+// CMPXCHG16B, LZCNT, BMI1, BMI2; no AVX, MOVBE, ERMS...), no implementation needing more was chosen, the
 // SSE4.x ones were (strcspn's, floor's), and every function's results equal the native run's.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -71,9 +71,9 @@ test("glibc's ifuncs pick implementations we run, and they compute what they com
   assert.not.match(out, "exit status", out.slice(-3000));
 
   // what glibc sees: the features we implement, nothing more
-  for (const f of ["sse2", "sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "cmpxchg16b", "lzcnt"]) assert.is(g.feat.get(f), 1, `glibc: ${f} active`);
-  for (const f of ["bmi1", "bmi2", "avx", "avx2", "erms", "movbe", "fma", "aes", "pclmulqdq"]) assert.is(g.feat.get(f), 0, `glibc: ${f} not active`);
-  // what it chose: nothing for AVX/EVEX/BMI/MOVBE; some SSE4.2 and some SSE4.1/SSSE3 implementations
+  for (const f of ["sse2", "sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "cmpxchg16b", "lzcnt", "bmi1", "bmi2"]) assert.is(g.feat.get(f), 1, `glibc: ${f} active`);
+  for (const f of ["avx", "avx2", "erms", "movbe", "fma", "aes", "pclmulqdq"]) assert.is(g.feat.get(f), 0, `glibc: ${f} not active`);
+  // what it chose: nothing for AVX/EVEX/MOVBE (glibc's BMI2 users are its AVX2/EVEX variants); some SSE4.2 and some SSE4.1/SSSE3 implementations
   // (Debian 12's glibc 2.36: strcmp/strcspn/strcasecmp... _sse42, memmove _ssse3, wcslen _sse4_1, floor _sse41)
   assert.ok(g.impl.size >= 30, `implementations reported: ${g.impl.size}`);
   for (const [fn, name] of g.impl) assert.not.match(name, /avx|evex|bmi|movbe|erms|rtm|\?/, `${fn} -> ${name}`);

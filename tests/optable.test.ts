@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { MM } from "../host/core";
 import { X86 } from "../host/cpu/x86-table";
-import { renderOptable, rowsById, attrByte } from "../host/cpu/optable-render";
+import { renderOptable, rowsById, attrByte, OP_IDS } from "../host/cpu/optable-render";
 import { machine } from "./lib/flatcpu";
 import { tiers, coverage, decodeAt } from "./lib/optprobe";
 
@@ -51,7 +51,7 @@ test("LOCK: the decoder applies the table's rule (the memory forms listed, #UD e
 test("fast forms and JIT translations: the table's fast/jit columns are what the code does", async () => {
   const t = await tiers();
   const bad: string[] = [];
-  for (let op = 0; op < 0x400; op++) {
+  for (let op = 0; op < OP_IDS; op++) {
     const r = by[op];
     if ((r.fast ?? 0) !== t.fast[op]) bad.push(`${hex(op)} ${r.name}: fast 0x${(r.fast ?? 0).toString(16)} in the table, 0x${t.fast[op].toString(16)} in fast.ts`);
     if ((r.jit ?? 0) !== t.jit[op]) bad.push(`${hex(op)} ${r.name}: jit 0x${(r.jit ?? 0).toString(16)} in the table, 0x${t.jit[op].toString(16)} in translate.ts`);
@@ -62,10 +62,10 @@ test("fast forms and JIT translations: the table's fast/jit columns are what the
 
 test("conformance coverage: the table's conf column is what the generators produce", async () => {
   const cov = await coverage();
-  const gens: Set<string>[] = Array.from({ length: 0x400 }, () => new Set());
+  const gens: Set<string>[] = Array.from({ length: OP_IDS }, () => new Set());
   for (const [g, m] of cov) for (const [op] of m) gens[op].add(g.split(":")[0]);
   const bad: string[] = [];
-  for (let op = 0; op < 0x400; op++) {
+  for (let op = 0; op < OP_IDS; op++) {
     const want = [...gens[op]].sort().join(" "), have = [...(by[op].conf ?? [])].sort().join(" ");
     if (want !== have) bad.push(`${hex(op)} ${by[op].name}: conf [${have}] in the table, [${want}] in the generators' cases`);
   }

@@ -2,7 +2,7 @@
 // code bytes only through fetchHost() (mmu/tlb.ts) and leaves the decoded instruction in the d*
 // globals below, which exec.ts reads. Returns false after raising a fault (#PF or #GP on fetch, #GP
 // for an instruction longer than 15 bytes).
-import { SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, CPU_STATE, CPU_CR2 } from "../memmap";
+import { SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, CPU_STATE, CPU_CR2, MODE_REAL } from "../memmap";
 
 // Entry for instructions that are not cached (64 bytes of static data; its fast form is F_GEN).
 export const DECODE_SCRATCH: i32 = memory.data(64, 64) as i32;
@@ -14,7 +14,7 @@ import { specialise } from "./fast";
 import { jitMark, F_JIT } from "./jit";
 import { mode } from "./state";
 import {
-  opAttr, lockOk, A_MODRM, A_IMM_MASK, A_D64, A_F64, A_BYTE, A_INV64, OP_UD, I_B, I_W, I_Z, I_V, I_MOFFS, I_WB, I_PTR,
+  opAttr, lockOk, A_MODRM, A_IMM_MASK, A_D64, A_F64, A_BYTE, A_INV64, OP_UD, VEX_OP, I_B, I_W, I_Z, I_V, I_MOFFS, I_WB, I_PTR,
 } from "./optable";
 
 import { P_LOCK, P_REP, P_REPNE, P_OPSZ, P_ADSZ } from "./optable"; // (where fast.ts takes them from too)
@@ -23,7 +23,7 @@ export { P_LOCK, P_REP, P_REPNE, P_OPSZ, P_ADSZ };
 // The decoded instruction lives in a 64-byte entry (layout in dcache.ts); `E` points at the current
 // one, and the accessors below read its fields.
 export let E: i32 = DECODE_SCRATCH;
-@inline export function dOp(): i32 { return load<u16>(E, 56); } // opcode id: 0x000-0x0FF, 0x100 + 0F xx, 0x200 + 0F 38 xx, 0x300 + 0F 3A xx
+@inline export function dOp(): i32 { return load<u16>(E, 56); } // opcode id: 0x000-0x0FF, 0x100 + 0F xx, 0x200 + 0F 38 xx, 0x300 + 0F 3A xx, 0x400 #UD, 0x500-0x7FF VEX (optable.ts)
 @inline export function dLen(): i32 { return load<u8>(E, 58); } // instruction length
 @inline export function dPfx(): i32 { return load<u8>(E, 8); } // P_* bits
 @inline export function dSeg(): i32 { return load<i8>(E, 9); } // segment override (SEG_*), -1 = none
@@ -39,6 +39,7 @@ export let E: i32 = DECODE_SCRATCH;
 @inline export function dRipRel(): bool { return (load<u8>(E, 17) & 16) != 0; } // RIP-relative
 @inline export function dDefSeg(): i32 { return load<u8>(E, 17) >> 5; } // default segment of the operand
 @inline export function dImm2(): u32 { return load<u16>(E, 18); } // second immediate (ENTER level, far selector)
+@inline export function dVvvv(): i32 { return load<u16>(E, 18); } // VEX.vvvv of a VEX-encoded instruction (same field)
 @inline export function dDisp(): u64 { return <u64>(<i64>load<i32>(E, 20)); } // displacement, sign-extended
 @inline export function dImm(): u64 { return load<u64>(E, 24); } // immediate (sign-extended where the form says)
 
@@ -129,6 +130,46 @@ export function decode(lin: u64): bool {
     break;
   }
   let op = b as i32;
+  // VEX (C4: three bytes, C5: two): always in 64-bit mode; in protected and compatibility mode only when
+  // the next byte's top bits are 11 (R and X, or R and vvvv[3], inverted), which as the ModRM byte of
+  // LES/LDS would be a register operand (#UD there); otherwise LES/LDS. Never in real mode (LES/LDS).
+  let pendingModrm = -1; // the byte after C4/C5 when it is LES/LDS's ModRM byte
+  let vexBad = false; // #UD once the instruction is fetched
+  let vexW = 0;
+  let vvvv = 0;
+  let vex = false;
+  if ((op == 0xc4 || op == 0xc5) && mode != MODE_REAL) {
+    const b1 = fb();
+    if (fault) return false;
+    if (is64 || (b1 & 0xc0) == 0xc0) {
+      vex = true;
+      let map = 1, rxb = 0, pp = 0, l = 0;
+      if (op == 0xc5) {
+        rxb = ((~b1 >> 5) & 4) as i32; // R
+        vvvv = ((~b1 >> 3) & 15) as i32;
+        l = ((b1 >> 2) & 1) as i32;
+        pp = (b1 & 3) as i32;
+      } else {
+        const b2 = fb();
+        if (fault) return false;
+        rxb = ((~b1 >> 5) & 7) as i32; // R X B
+        map = (b1 & 31) as i32;
+        vexW = ((b2 >> 7) & 1) as i32;
+        vvvv = ((~b2 >> 3) & 15) as i32;
+        l = ((b2 >> 2) & 1) as i32;
+        pp = (b2 & 3) as i32;
+      }
+      // No LOCK, 66, F2, F3 or REX before VEX; VEX.L = 1 is #UD for every form implemented (BMI: LZ);
+      // maps other than 1-3 are reserved.
+      vexBad = (pfx & (P_LOCK | P_OPSZ | P_REP | P_REPNE)) != 0 || rex != 0 || l != 0 || map < 1 || map > 3;
+      if (!is64) { rxb = 0; vexW = 0; vvvv &= 7; } // 32-bit modes: B, W and vvvv[3] ignored (R, X are 1)
+      rex = is64 ? 0x40 | (vexW << 3) | rxb : 0;
+      pfx = (pfx & P_ADSZ) | (pp == 1 ? P_OPSZ : pp == 2 ? P_REP : pp == 3 ? P_REPNE : 0); // the implied prefix
+      b = fb();
+      if (fault) return false;
+      op = map >= 1 && map <= 3 ? VEX_OP | (map << 8) | (b as i32) : OP_UD;
+    } else pendingModrm = b1 as i32;
+  }
   if (op == 0x0f) {
     b = fb();
     if (fault) return false;
@@ -140,7 +181,8 @@ export function decode(lin: u64): bool {
   const attr = opAttr(op);
   // Operand and address sizes.
   let os: i32;
-  if ((attr & A_BYTE) != 0) os = 1;
+  if (vex) os = vexW != 0 ? 8 : 4; // VEX.W (64-bit mode only); 66 is not allowed
+  else if ((attr & A_BYTE) != 0) os = 1;
   else if (is64) {
     if ((rex & 8) != 0 || (attr & A_F64) != 0) os = 8;
     else if ((attr & A_D64) != 0) os = (pfx & P_OPSZ) != 0 ? 2 : 8;
@@ -155,7 +197,7 @@ export function decode(lin: u64): bool {
   sBase = -1; sIndex = -1; sScale = 0; sDisp = 0; sRipRel = false; sDefSeg = SEG_DS;
   sMod = 3; sReg = 0; sRm = 0;
   if ((attr & A_MODRM) != 0) {
-    const m = fb();
+    const m: u32 = pendingModrm >= 0 ? pendingModrm as u32 : fb();
     if (fault) return false;
     // MOV to/from CRn/DRn (0F 20-23) ignore ModRM.mod: their operand is always a register.
     const mod = op >= 0x120 && op <= 0x123 ? 3 : (m >> 6) as i32;
@@ -233,7 +275,8 @@ export function decode(lin: u64): bool {
     default: break;
   }
   if (fault) return false;
-  if ((is64 && (attr & A_INV64) != 0) || ((pfx & P_LOCK) != 0 && !lockOk(op, sMod, sReg))) op = OP_UD;
+  if ((is64 && (attr & A_INV64) != 0) || ((pfx & P_LOCK) != 0 && !lockOk(op, sMod, sReg)) || vexBad) op = OP_UD;
+  if (vex) sImm2 = vvvv as u32; // VEX.vvvv (un-inverted), read by dVvvv()
   sOp = op; sPfx = pfx; sSeg = seg; sRex = rex; sOs = os; sAs = as;
   sLen = fbase + (fp - fp0);
   return true;

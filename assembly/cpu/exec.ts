@@ -28,6 +28,7 @@ import { movs, cmps, stos, lods, scas, ins, outs } from "./string";
 import * as sys from "./system";
 import { sseOp, group15Mem } from "./sse";
 import { x87Op, fpPendingMF } from "./x87";
+import { vexOp } from "./bmi";
 
 // ---- read-modify-write operands ----
 let rmwL: u64 = 0;
@@ -590,10 +591,10 @@ function bitScan(op: i32): void {
     setFlags((getFlags() & ~F_ARITH) | (v == 0 ? F_ZF : 0));
     return;
   }
-  // F3 0F BC is TZCNT only with BMI1, which our CPUID does not offer (no VEX-encoded ANDN/BEXTR/BLS*):
-  // it runs as BSF, as on a CPU without BMI1 (docs/CPU-FLAGS.md). F3 0F BD is LZCNT (CPUID ABM/LZCNT).
-  if (rep && op == 0x1bd) { // LZCNT: CF = source zero, ZF = result zero
-    const c: u64 = v == 0 ? bits : clz<u64>(v) - (64 - bits);
+  // F3 0F BC is TZCNT (CPUID BMI1), F3 0F BD LZCNT (CPUID ABM/LZCNT): CF = source zero, ZF = result
+  // zero; OF SF AF PF (undefined) cleared.
+  if (rep) {
+    const c: u64 = v == 0 ? bits : op == 0x1bc ? ctz<u64>(v) : clz<u64>(v) - (64 - bits);
     regWrite(size, c);
     setFlags((getFlags() & ~F_ARITH) | (v == 0 ? F_CF : 0) | (c == 0 ? F_ZF : 0));
     return;
@@ -1120,8 +1121,9 @@ export function execute(): void {
       else setReg16(r, 0); // BSWAP r16: undefined; current CPUs give 0
       return;
     }
-    case OP_UD: raiseUD(); return; // invalid in this mode, or a LOCK prefix where none is allowed
+    case OP_UD: raiseUD(); return; // invalid in this mode, or a LOCK/VEX prefix where none is allowed
     default:
+      if (op > OP_UD) { vexOp(op); return; } // VEX-encoded (cpu/bmi.ts: BMI1/BMI2; the rest #UD)
       if ((op >= 0x110 && op <= 0x117) || (op >= 0x128 && op <= 0x12f) || (op >= 0x150 && op <= 0x17f) ||
         (op >= 0x1c2 && op <= 0x1c6 && op != 0x1c3) || (op >= 0x1d0 && op <= 0x1fe) || op >= 0x200) {
         sseOp(op);

@@ -1,11 +1,13 @@
 // The opcode attribute table: for each opcode id (0x000-0x0FF one-byte map, 0x100-0x1FF 0F map,
-// 0x200-0x2FF 0F 38 map, 0x300-0x3FF 0F 3A map) one byte of decode attributes. The decoder reads
+// 0x200-0x2FF 0F 38 map, 0x300-0x3FF 0F 3A map, 0x400 OP_UD, 0x500-0x7FF the VEX maps: VEX_OP) one byte
+// of decode attributes. The decoder reads
 // only this table to know whether a ModRM byte and which immediate follow; exec.ts dispatches on the
 // same ids. The rows are the opcode table's (host/cpu/x86-table.ts), generated into optable.gen.ts.
 import { OPTABLE_BASE } from "../memmap";
 import { OP_ATTRS, OP_LOCK } from "./optable.gen";
 
-export const OPTABLE = OPTABLE_BASE; // 1024 bytes
+export const OPTABLE = OPTABLE_BASE; // OP_IDS bytes
+export const OP_IDS = 0x800;
 
 export const A_MODRM = 0x01;
 export const A_IMM_MASK = 0x0e; // immediate kind << 1
@@ -32,15 +34,18 @@ export const P_ADSZ = 16; // 67
 // Pseudo opcode id the decoder gives an instruction that must raise #UD whatever its operands: an
 // opcode invalid in the current mode, or a LOCK prefix on an instruction that cannot take it.
 export const OP_UD = 0x400;
+// VEX-encoded instructions (C4/C5 prefix): id VEX_OP | map << 8 | opcode byte, map 1 = 0F, 2 = 0F 38,
+// 3 = 0F 3A (ids 0x500-0x7FF).
+export const VEX_OP = 0x400;
 
 @inline export function opAttr(op: i32): i32 { return load<u8>(OPTABLE + op); }
 
 // Filled from the generated copy of the opcode table (host/cpu/x86-table.ts, `npm run gen`).
 export function optableInit(): void {
-  for (let i = 0; i < 1024; i++) store<u8>(OPTABLE + i, unchecked(OP_ATTRS[i]));
+  for (let i = 0; i < OP_IDS; i++) store<u8>(OPTABLE + i, unchecked(OP_ATTRS[i]));
 }
 
 /** A LOCK prefix is allowed: the memory form of an opcode (and ModRM.reg) the table says takes it. */
 @inline export function lockOk(op: i32, mod: i32, reg: i32): bool {
-  return mod != 3 && op < 1024 && (((unchecked(OP_LOCK[op]) as i32) >> (reg & 7)) & 1) != 0;
+  return mod != 3 && op < OP_IDS && (((unchecked(OP_LOCK[op]) as i32) >> (reg & 7)) & 1) != 0;
 }

@@ -358,13 +358,17 @@ const L1_ECX: u32 = (1 << 0) | (1 << 9) | (1 << 13) | (1 << 19) | (1 << 20) | (1
 const X1_EDX: u32 = (1 << 11) | (1 << 20) | (1 << 27) | (1 << 29);
 const X1_ECX: u32 = (1 << 0) | (1 << 5);
 
+// Leaf 7.0 EBX: BMI1 (3) and BMI2 (8): the VEX-encoded general-register instructions (cpu/bmi.ts) and
+// TZCNT. Not AVX/AVX2 (leaf 1 ECX says no AVX, no OSXSAVE): the VEX decoder serves only these.
+const L7_EBX: u32 = (1 << 3) | (1 << 8);
+
 export function cpuidLeaf(leaf: u32, sub: u32): void {
   let a: u32 = 0, b: u32 = 0, c: u32 = 0, d: u32 = 0;
   switch (leaf) {
     case 0: a = 7; b = 0x756e6547; d = 0x49656e69; c = 0x6c65746e; break; // "GenuineIntel"
     case 1: a = 0x000606a0; b = 0x00010800; c = L1_ECX; d = L1_EDX; break; // family 6, 1 logical CPU
-    case 7: // subleaf 0 EDX: IBRS/IBPB 26 (IA32_SPEC_CTRL, IA32_PRED_CMD), ARCH_CAPABILITIES 29; subleaf 2 EDX: BHI_CTRL 4
-      if (sub == 0) { a = 2; b = 0; d = (1 << 26) | (1 << 29); } else if (sub == 2) d = 1 << 4;
+    case 7: // subleaf 0 EBX: BMI1, BMI2; EDX: IBRS/IBPB 26 (IA32_SPEC_CTRL, IA32_PRED_CMD), ARCH_CAPABILITIES 29; subleaf 2 EDX: BHI_CTRL 4
+      if (sub == 0) { a = 2; b = L7_EBX; d = (1 << 26) | (1 << 29); } else if (sub == 2) d = 1 << 4;
       break;
     case 0x80000000: a = 0x80000008; break;
     case 0x80000001: c = X1_ECX; d = X1_EDX; break;

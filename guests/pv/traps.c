@@ -81,6 +81,18 @@ int pv_main(void)
 	CHECK(r[1] == 0x566e6558 && r[2] == 0x65584d4d && r[3] == 0x4d4d566e, "forced CPUID leaf 0x40000000 says XenVMMXenVMM");
 	cpuid_fe(0x40000001, r);
 	CHECK(r[0] == 0x40013, "forced CPUID leaf 0x40000001: version 4.19 (%x)", r[0]);
+	/* Xen's PV policy passes BMI1 and BMI2 (leaf 7.0 EBX bits 3, 8); no AVX2 (bit 5), no AVX (leaf 1 ECX 28). */
+	cpuid_fe(7, r);
+	CHECK((r[1] & 0x128) == 0x108, "forced CPUID leaf 7.0: BMI1 and BMI2, no AVX2 (ebx %x)", r[1]);
+	cpuid_fe(1, r);
+	CHECK(!(r[2] & (1u << 28)), "forced CPUID leaf 1: no AVX (ecx %x)", r[2]);
+	/* and the kernel runs them: ANDN, BLSR, PEXT, TZCNT */
+	{
+		unsigned long a = 0xf0f0, b = 0xff00, x, y, z, t;
+		__asm__ volatile("andn %2, %3, %0\n\tblsr %2, %1" : "=&r"(x), "=&r"(y) : "r"(b), "r"(a));
+		__asm__ volatile("pext %2, %3, %0\n\ttzcnt %2, %1" : "=&r"(z), "=&r"(t) : "r"(b), "r"(a));
+		CHECK(x == 0x0f00 && y == 0xfe00 && z == 0xf0 && t == 8, "BMI in the PV kernel (%lx %lx %lx %lx)", x, y, z, t);
+	}
 
 	/* INT 0x80 through a trap-table entry with DPL 3. */
 	int before = traps_seen;

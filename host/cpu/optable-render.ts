@@ -17,12 +17,15 @@ export function attrByte(dec: string): number {
   return a;
 }
 
-/** Each opcode id's row (every id 0x000-0x3FF has exactly one). */
+/** The number of opcode ids (0x000-0x7FF; cpu/optable.ts). */
+export const OP_IDS = 0x800;
+
+/** Each opcode id's row (every id 0x000-0x7FF has exactly one). */
 export function rowsById(rows: OpRow[] = X86): OpRow[] {
-  const by: (OpRow | undefined)[] = new Array(0x400);
+  const by: (OpRow | undefined)[] = new Array(OP_IDS);
   for (const r of rows) {
     const to = r.to ?? r.op;
-    if (r.op < 0 || to > 0x3ff || to < r.op) throw new Error(`row ${r.name}: bad id range`);
+    if (r.op < 0 || to >= OP_IDS || to < r.op) throw new Error(`row ${r.name}: bad id range`);
     for (let i = r.op; i <= to; i++) {
       if (by[i]) throw new Error(`opcode id 0x${i.toString(16)} in two rows (${by[i]!.name}, ${r.name})`);
       by[i] = r;
@@ -47,7 +50,7 @@ export function renderOptable(rows: OpRow[] = X86): string {
     return r.lock ?? 0;
   });
   return `// Generated from host/cpu/x86-table.ts by \`npm run gen\`: do not edit (tests/optable.test.ts checks it).
-// Per opcode id (0x000-0x3FF): the decoder's attribute byte (cpu/optable.ts A_*), and the ModRM.reg
+// Per opcode id (0x000-0x7FF): the decoder's attribute byte (cpu/optable.ts A_*), and the ModRM.reg
 // values (a bit each) whose memory form takes LOCK.
 
 export const OP_ATTRS: StaticArray<u8> = [

@@ -32,6 +32,7 @@ export interface Case {
   skipRegs: number; // bitmask of registers not compared
   vendor?: VendorDep; // registers whose final value is model-specific
   needs?: Feature; // a CPUID feature the reference CPU must have (else it runs another instruction)
+  qemuBug?: number; // defined flags qemu-i386 gets wrong: not compared when it is the reference (32-bit cases)
 }
 
 /**
@@ -46,10 +47,11 @@ export interface VendorDep {
 }
 
 /** CPUID features some forms need (a CPU without LZCNT runs F3 0F BD as BSR, without BMI1 F3 0F BC as BSF). */
-export type Feature = "lzcnt" | "bmi1" | "popcnt" | "cx16" | "lahf64";
+export type Feature = "lzcnt" | "bmi1" | "bmi2" | "popcnt" | "cx16" | "lahf64";
 export const FEATURES: Record<Feature, { word: "1.ecx" | "7.ebx" | "80000001.ecx"; bit: number }> = {
   lzcnt: { word: "80000001.ecx", bit: 5 }, // ABM
-  bmi1: { word: "7.ebx", bit: 3 }, // TZCNT
+  bmi1: { word: "7.ebx", bit: 3 }, // TZCNT, ANDN, BEXTR, BLSI, BLSMSK, BLSR
+  bmi2: { word: "7.ebx", bit: 8 }, // BZHI, MULX, PDEP, PEXT, RORX, SARX, SHLX, SHRX
   popcnt: { word: "1.ecx", bit: 23 },
   cx16: { word: "1.ecx", bit: 13 }, // CMPXCHG16B
   lahf64: { word: "80000001.ecx", bit: 0 }, // LAHF/SAHF in 64-bit mode
@@ -134,6 +136,7 @@ export class Ctx {
   skipRegs = 0;
   vendor?: VendorDep;
   needs?: Feature;
+  qemuBug = 0;
   reserved = new Set<number>([4]); // RSP is never a free operand
   byteLegacy: boolean; // byte registers of this case: al..bh (no REX) or al..r15b (REX, no ah..bh)
   constructor(readonly r: Rng, readonly bits: Bits) {
@@ -440,12 +443,12 @@ for (const op of ["bt", "bts", "btr", "btc"]) {
   });
 }
 
-// bsf bsr lzcnt popcnt (no tzcnt: our CPUID has no BMI1, so F3 0F BC is BSF there while a reference CPU
-// with BMI1 runs TZCNT; tests/cpu.test.ts checks that REP BSF is BSF)
-for (const op of ["bsf", "bsr", "lzcnt", "popcnt"]) {
+// bsf bsr lzcnt tzcnt popcnt (a reference CPU without BMI1 would run tzcnt as bsf: `needs`)
+for (const op of ["bsf", "bsr", "lzcnt", "tzcnt", "popcnt"]) {
   addW("bitscan", op, [16, 32, 64], (c, w) => {
     c.undef = op === "bsf" || op === "bsr" ? CF | OF | SF | AF | PF : op === "popcnt" ? 0 : OF | SF | AF | PF;
     if (op === "lzcnt" || op === "popcnt") c.needs = op;
+    if (op === "tzcnt") c.needs = "bmi1";
     let v = val(c.r, w);
     if (c.r.chance(0.15)) v = 0n;
     let src: string;
@@ -455,6 +458,43 @@ for (const op of ["bsf", "bsr", "lzcnt", "popcnt"]) {
     if (v === 0n && (op === "bsf" || op === "bsr")) c.skipRegs |= 1 << d.reg; // destination undefined
     if (d.name === src && v === 0n && (op === "bsf" || op === "bsr")) c.skipRegs |= 1 << d.reg;
     return `${op}${sfx(w)} ${src}, ${d.name}`;
+  });
+}
+
+// BMI1/BMI2 (VEX-encoded, 32- and 64-bit operands): a register or memory source (r/m), the other
+// operands registers, any of them possibly the same register. AT&T order: Intel's reversed.
+/** A w-bit control value for BEXTR (start, length), BZHI (index) or a shift count: edge cases or random. */
+function bmiCtl(c: Ctx, w: number, kind: "bextr" | "index" | "count"): bigint {
+  const e = [0, 1, 2, w / 2, w - 2, w - 1, w, w + 1, 63, 64, 65, 127, 128, 255];
+  const small = () => BigInt(c.r.chance(0.7) ? c.r.pick(e) : c.r.int(256));
+  let v = c.r.chance(0.3) ? val(c.r, w) : 0n;
+  if (kind === "bextr") v = (v & ~0xffffn) | (small() << 8n) | small();
+  else if (kind === "index") v = (v & ~0xffn) | small();
+  else v = c.r.chance(0.5) ? (v & ~0xffn) | small() : val(c.r, w);
+  return v & mask(w);
+}
+/** The r/m source: a memory operand (value given) or a register with an interesting value. */
+function bmiSrc(c: Ctx, w: number): string { return c.r.chance(0.4) ? c.memOp(w).text : c.operandReg(w).name; }
+for (const op of ["andn", "bextr", "blsi", "blsmsk", "blsr", "bzhi", "mulx", "pdep", "pext", "rorx", "sarx", "shlx", "shrx"]) {
+  const bmi1 = ["andn", "bextr", "blsi", "blsmsk", "blsr"].includes(op);
+  addW("bmi", op, [32, 64], (c, w) => {
+    c.needs = bmi1 ? "bmi1" : "bmi2";
+    // Flags the SDM leaves undefined; the flagless BMI2 forms define (leave) them all.
+    c.undef = op === "bextr" ? AF | SF | PF : ["andn", "blsi", "blsmsk", "blsr", "bzhi"].includes(op) ? AF | PF : 0;
+    // qemu-i386 7.2 (the 32-bit reference) gives BLSI the CF of BLSR/BLSMSK (source zero) instead of
+    // source non-zero (the SDM's; the real CPU's: the 64-bit cases and DIFF_NATIVE32=host compare it).
+    if (op === "blsi") c.qemuBug = CF;
+    const src = bmiSrc(c, w);
+    if (op === "blsi" || op === "blsmsk" || op === "blsr") return `${op} ${src}, ${c.pickReg(w).name}`;
+    if (op === "rorx") return `rorx $${c.r.chance(0.6) ? c.r.pick([0, 1, w - 1, w, w + 1, 255]) : c.r.int(256)}, ${src}, ${c.pickReg(w).name}`;
+    const v = c.pickReg(w); // the VEX.vvvv operand
+    if (op === "bextr" || op === "bzhi" || op === "sarx" || op === "shlx" || op === "shrx") {
+      c.setBits(v.reg, 0, w, bmiCtl(c, w, op === "bextr" ? "bextr" : op === "bzhi" ? "index" : "count"));
+      return `${op} ${v.name}, ${src}, ${c.pickReg(w).name}`;
+    }
+    c.setBits(v.reg, 0, w, val(c.r, w));
+    if (op === "mulx" && !c.reserved.has(2)) c.setBits(2, 0, w, val(c.r, w)); // the implicit source rDX
+    return `${op} ${src}, ${v.name}, ${c.pickReg(w).name}`;
   });
 }
 
@@ -925,7 +965,7 @@ export function generate(seed: number, count: number, bits: Bits, groupFilter?: 
       const c = new Ctx(r, bits);
       const text = f.gen(c);
       if (!text) break;
-      out.push({ group: f.group, form: f.name, bits, text, regs: c.regs, flags: c.flags, mem: c.mem, undef: c.undef, skipRegs: c.skipRegs, vendor: c.vendor, needs: c.needs });
+      out.push({ group: f.group, form: f.name, bits, text, regs: c.regs, flags: c.flags, mem: c.mem, undef: c.undef, skipRegs: c.skipRegs, vendor: c.vendor, needs: c.needs, qemuBug: c.qemuBug || undefined });
     }
   }
   return out;
