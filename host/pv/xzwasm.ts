@@ -82,6 +82,9 @@ export class WasmXzDecoder extends XzDecoder {
     x.init();
   }
 
+  /** The instance's memory in bytes (0 before run() starts): at most the limit + the input + 192 KiB. */
+  get memoryBytes(): number { return this.x ? this.x.memory.buffer.byteLength : 0; }
+
   /** Room for `cap` bytes of output (the memory grows; its contents stay). */
   private grow(cap: number): void {
     const m = this.x.memory, need = Math.ceil((this.outBase + cap + SLACK) / PAGE) - m.buffer.byteLength / PAGE;
