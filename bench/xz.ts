@@ -1,20 +1,21 @@
-// bench/xz: our xz decoder (host/pv/xz.ts) on Debian's amd64 kernel (tests/lib/linux.ts fetches it),
+// bench/xz: our xz decoder (host/pv/xzwasm.ts: the WebAssembly one image.ts uses; with --js xz.ts's
+// JavaScript one) on Debian's amd64 kernel (tests/lib/linux.ts fetches it),
 // or on a kernel or .xz file given: the bzImage's xz payload decompressed N times (default 5) each in a
 // fresh process ("cold": as `xm run` does it, once, V8's optimising compiler starting from nothing),
 // then N times in one process after a warm-up run ("warm"); the medians reported, the output compared
 // with `xz -dc --single-stream`'s when xz(1) is installed.
 //
-//   node dist/bench/xz.js [--json] [--runs N] [FILE]      (Bun runs it too; under Deno it does not finish)
+//   node dist/bench/xz.js [--json] [--js] [--runs N] [FILE]      (Bun runs it too; under Deno it does not finish)
 //
 // With --json the last line of stdout is one JSON object:
 // {xz_cold_median_s, xz_cold_runs_s: [...], xz_cold_cpu_median_s (CPU time, all threads), xz_warm_median_s, xz_warm_runs_s: [...], out_bytes, in_bytes,
-//  mb_per_s (cold), native_xz_s, identical, cpu, kernel} (native_xz_s and identical null without xz(1)).
+//  mb_per_s (cold), native_xz_s, identical, decoder ("wasm" or "js"), cpu, kernel} (native_xz_s and identical null without xz(1)).
 import { readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { basename } from "node:path";
-import { XzDecoder } from "../host/pv/xz";
+import { xzDecode, xzWasmModule } from "../host/pv/xzwasm";
 import { linuxKernel } from "../tests/lib/linux";
 import { cpuModel, round } from "./lib/peers";
 
@@ -37,7 +38,9 @@ function payload(d: Uint8Array): Uint8Array {
 const p = payload(data);
 // (a bzImage's payload ends with the ELF's size, as image.ts passes it on)
 const hint = p === data ? undefined : p[p.length - 4] + (p[p.length - 3] << 8) + (p[p.length - 2] << 16) + p[p.length - 1] * 2 ** 24;
-const decode = () => { const g = new XzDecoder(p, 1 << 30, hint).run(); for (;;) { const r = g.next(); if (r.done) return r.value; } };
+const js = args.includes("--js");
+const decoder = js || !xzWasmModule() ? "js" : "wasm";
+const decode = () => { const g = xzDecode(p, 1 << 30, hint, js ? "js" : xzWasmModule()); for (;;) { const r = g.next(); if (r.done) return r.value; } };
 
 const timed = () => { const t0 = performance.now(); const o = decode(); return { o, s: (performance.now() - t0) / 1000 }; };
 if (args.includes("--child")) { // one cold decode: its wall time and this process's CPU time (all threads) meanwhile
@@ -47,7 +50,7 @@ if (args.includes("--child")) { // one cold decode: its wall time and this proce
 const median = (t: number[]) => [...t].sort((a, b) => a - b)[t.length >> 1];
 const cold: number[] = [], coldCpu: number[] = [];
 for (let i = 0; i < runs; i++) {
-  const c = spawnSync(process.execPath, [process.argv[1], "--child", file], { encoding: "utf8" });
+  const c = spawnSync(process.execPath, [process.argv[1], "--child", ...(js ? ["--js"] : []), file], { encoding: "utf8" });
   if (c.status !== 0) throw new Error(`bench/xz: the child failed: ${c.stderr}`);
   const [w, u] = c.stdout.trim().split(" ").map(Number);
   cold.push(w); coldCpu.push(u);
@@ -68,11 +71,11 @@ const r = {
   xz_cold_median_s: round(median(cold), 3), xz_cold_runs_s: cold.map((t) => round(t, 3)),
   xz_cold_cpu_median_s: round(median(coldCpu), 3),
   xz_warm_median_s: round(median(warm), 3), xz_warm_runs_s: warm.map((t) => round(t, 3)), out_bytes: out.length, in_bytes: p.length,
-  mb_per_s: round(out.length / 1e6 / median(cold), 1), native_xz_s: native === null ? null : round(native, 3), identical,
+  mb_per_s: round(out.length / 1e6 / median(cold), 1), native_xz_s: native === null ? null : round(native, 3), identical, decoder,
   cpu: cpuModel(), kernel: basename(file),
 };
 if (!json) {
-  console.log(`${basename(file)}: ${p.length} bytes of xz -> ${out.length} bytes; median of ${runs}: ${r.xz_cold_median_s} s cold (${r.mb_per_s} MB/s; CPU ${r.xz_cold_cpu_median_s} s), ${r.xz_warm_median_s} s warm`);
+  console.log(`${basename(file)} (${decoder} decoder): ${p.length} bytes of xz -> ${out.length} bytes; median of ${runs}: ${r.xz_cold_median_s} s cold (${r.mb_per_s} MB/s; CPU ${r.xz_cold_cpu_median_s} s), ${r.xz_warm_median_s} s warm`);
   if (native !== null) console.log(`xz -dc: ${r.native_xz_s} s; output ${identical ? "identical" : "DIFFERS"}`);
 }
 console.log(JSON.stringify(r));

@@ -1,7 +1,9 @@
 // The platform-neutral library (host/index.ts, issue 13): bundled for the browser it imports no `node:`
 // module, and that bundle (loaded here without the Node platform: no file reading, no NAT) boots a bare
 // guest and a PV guest whose disk is a MemoryBlockDevice from a core passed in as bytes. The kernel
-// decompressors (fflate, fzstd, our xz decoder) against the real programs, with limits and bad data.
+// decompressors (fflate, fzstd, our xz decoder) against the real programs, with limits and bad data;
+// the xz decoder's two forms (xz.ts's JavaScript, xzwasm.ts's WebAssembly) on the same inputs, every
+// one of them (valid, corrupt, truncated, fuzzed): the same output or the same error.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
@@ -12,6 +14,7 @@ import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { repoRoot } from "./lib/repo";
 import { XzDecoder, XzError, XzLimit } from "../host/pv/xz";
+import { WasmXzDecoder, xzDecode, xzWasmModule } from "../host/pv/xzwasm";
 import { loadKernelImage, loadKernelImageAsync } from "../host/pv/image";
 
 const ROOT = repoRoot();
@@ -93,7 +96,22 @@ const sample = () => {
   return b;
 };
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
-const unxz = (c: Uint8Array, limit = 1 << 30) => { const g = new XzDecoder(c, limit).run(); for (;;) { const r = g.next(); if (r.done) return r.value; } };
+const drain = (g: Generator<void, Uint8Array>) => { for (;;) { const r = g.next(); if (r.done) return r.value; } };
+const XZ_MODULE = xzWasmModule();
+/** Both decoders (xz.ts's, and xzwasm.ts's with no fallback) on the same input: the same output, or the
+ * same error (class and message), which is thrown. */
+function unxz(c: Uint8Array, limit = 1 << 30, hint?: number): Uint8Array {
+  assert.ok(XZ_MODULE, "the xz module compiles");
+  let js: Uint8Array | undefined, wasm: Uint8Array | undefined, ej: Error | undefined, ew: Error | undefined;
+  try { js = drain(new XzDecoder(c, limit, hint).run()); } catch (e) { ej = e as Error; }
+  try { wasm = drain(new WasmXzDecoder(XZ_MODULE, c, limit, hint).run()); } catch (e) { ew = e as Error; }
+  if (ej || ew) {
+    assert.is(`${ew?.constructor.name}: ${ew?.message}`, `${ej?.constructor.name}: ${ej?.message}`, "the WebAssembly decoder's error is the JavaScript one's");
+    throw ej;
+  }
+  assert.ok(same(wasm!, js!), `the decoders' outputs differ (${wasm!.length} and ${js!.length} bytes)`);
+  return wasm!;
+}
 
 test("xz: the decoder matches xz(1) (checks none/crc32/crc64/sha256, x86 BCJ, several blocks, uncompressed chunks)", () => {
   const data = sample();
@@ -141,7 +159,7 @@ test("xz: every LZMA literal/position setting (lc, lp, pb), long matches and far
 test("xz: the size hint (a bzImage's appended size) only sizes the buffer: right, short, long, beyond the limit", () => {
   const data = sample();
   const c = new Uint8Array(execFileSync("xz", ["-c", "--x86", "--lzma2", "--check=crc32"], { input: data, maxBuffer: 64 << 20 }));
-  const run = (hint: number, limit = 1 << 30) => { const g = new XzDecoder(c, limit, hint).run(); for (;;) { const r = g.next(); if (r.done) return r.value; } };
+  const run = (hint: number, limit = 1 << 30) => unxz(c, limit, hint);
   for (const hint of [data.length, 1, data.length >> 1, data.length * 3, 0, -5, 2.5, NaN, 2 ** 60]) assert.ok(same(run(hint), data), `hint ${hint}`);
   assert.throws(() => run(data.length, data.length - 1), (e: Error) => e instanceof XzLimit, "a hint does not lift the limit");
   const withSize = new Uint8Array(c.length + 4);
@@ -185,6 +203,40 @@ test("xz: fuzzed input (truncations, bit flips, overwritten bytes) gives an XzEr
     }
   }
   assert.ok(errors > 1000, `only ${errors} of 2000 changes were refused`); // (the CRC32 half refuses nearly all)
+});
+
+test("xz: both decoders match xz(1) on sizes 0 to 3 MB, dictionaries 4 KiB to 8 MiB, with and without BCJ, one block or many", () => {
+  const data = sample(), text = new TextEncoder().encode("the quick brown fox jumps over the lazy dog ".repeat(5000));
+  const lens = [0, 1, 2, 5, 100, 4095, 65537, 300001, Math.min(data.length, 3 << 20)];
+  let n = 0;
+  for (const len of lens) {
+    for (const [src, opts] of [
+      [data, ["--x86", "--lzma2=dict=4KiB"]], [data, ["--lzma2=dict=64KiB,lc=2,lp=2,pb=0"]], [data, ["--x86", "--lzma2=dict=8MiB", "--check=crc32"]],
+      [data, ["--block-size=50000", "--check=crc64"]], [text, ["--block-size=7000", "--x86", "--lzma2=preset=1", "--check=sha256"]], [data, ["-0", "--check=none"]],
+    ] as [Uint8Array, string[]][]) {
+      const input = src.subarray(0, Math.min(len, src.length));
+      const c = new Uint8Array(execFileSync("xz", ["-c", "--format=xz", ...opts], { input, maxBuffer: 64 << 20 }));
+      assert.ok(same(unxz(c), input), `${input.length} bytes, xz ${opts.join(" ")}`);
+      n++;
+    }
+  }
+  assert.is(n, lens.length * 6);
+});
+
+test("xz: the WebAssembly decoder's memory stays within the limit; xzDecode falls back to xz.ts where the module cannot run", () => {
+  const zeros = new Uint8Array(64 << 20);
+  const bomb = new Uint8Array(execFileSync("xz", ["-c"], { input: zeros, maxBuffer: 64 << 20 }));
+  const d = new WasmXzDecoder(XZ_MODULE!, bomb, 16 << 20);
+  assert.throws(() => drain(d.run()), (e: Error) => e instanceof XzLimit);
+  assert.ok(d.memoryBytes > 16 << 20 && d.memoryBytes <= (16 << 20) + bomb.length + (256 << 10), `${d.memoryBytes} bytes of memory`);
+  // The same with a size hint past what wasm32's 4 GiB can hold: the module cannot have that memory, so
+  // xz.ts's decoder (its output grown as the data comes) decodes it.
+  const data = sample().subarray(0, 100000);
+  const c = new Uint8Array(execFileSync("xz", ["-c", "--x86", "--lzma2"], { input: data }));
+  assert.throws(() => drain(new WasmXzDecoder(XZ_MODULE!, c, 2 ** 33, 2 ** 32).run()), /no memory for/);
+  assert.ok(same(drain(xzDecode(c, 2 ** 33, 2 ** 32)), data), "the fallback's output");
+  assert.ok(same(drain(xzDecode(c, 1 << 30, undefined, null)), data), "no module: xz.ts's decoder");
+  assert.throws(() => drain(xzDecode(c, data.length - 1)), (e: Error) => e instanceof XzLimit, "the data's own errors are not retried");
 });
 
 test("bzImage payloads (gzip, xz, zstd): sync and async decompression, limits, bad data", async () => {

@@ -4,12 +4,15 @@
 // domain's memory, which the kernel must fit in): past it, it stops and says so. The decompressors are
 // pure JavaScript and run in any runtime: fflate (gzip) and fzstd (zstd) from npm, fed a little input at
 // a time so a bomb is stopped within a few MiB of the limit, and our own xz decoder (./xz.ts: npm's
-// browser ones lack the x86 BCJ filter Linux uses), which knows each chunk's size before writing it.
+// browser ones lack the x86 BCJ filter Linux uses), which knows each chunk's size before writing it;
+// its inner loops run in a small WebAssembly module of their own (./xzwasm.ts), xz.ts's JavaScript
+// where that cannot run.
 // The async form (loadKernelImageAsync, xend's) returns to the event loop between pieces, so xend
 // serves others meanwhile.
 import { Gunzip } from "fflate";
 import { Decompress as ZstdDecompress } from "fzstd";
-import { XzDecoder, XzLimit } from "./xz";
+import { XzLimit } from "./xz";
+import { xzDecode, xzWasmModule, xzWasmModuleAsync } from "./xzwasm";
 import { platform, yieldToEventLoop } from "../platform";
 
 /** The default limit on a decompressed kernel (when no domain memory says otherwise). */
@@ -69,11 +72,11 @@ function collector(limit: number) {
 
 /** gzip, zstd or xz, piece by piece: the generator yields between pieces (where the async form returns
  * to the event loop). */
-function* streamed(kind: "gzip" | "zstd" | "xz", payload: Uint8Array, limit: number): Generator<void, Uint8Array> {
+function* streamed(kind: "gzip" | "zstd" | "xz", payload: Uint8Array, limit: number, xzModule: WebAssembly.Module | null): Generator<void, Uint8Array> {
   if (kind === "xz") {
     // Linux appends the ELF's size (32-bit little-endian) to its compressed payload: the output buffer's size.
     const n = payload.length, hint = n >= 4 ? payload[n - 4] + (payload[n - 3] << 8) + (payload[n - 2] << 16) + payload[n - 1] * 2 ** 24 : undefined;
-    try { return yield* new XzDecoder(payload, limit, hint).run(); } catch (e) { throw e instanceof XzLimit ? tooBig(kind, limit) : badData(kind); }
+    try { return yield* xzDecode(payload, limit, hint, xzModule); } catch (e) { throw e instanceof XzLimit ? tooBig(kind, limit) : badData(kind); }
   }
   const out = collector(limit);
   const d = kind === "gzip" ? new Gunzip((c, f) => out.take(c, !!f)) : new ZstdDecompress((c, f) => out.take(c, !!f));
@@ -96,7 +99,7 @@ function* streamed(kind: "gzip" | "zstd" | "xz", payload: Uint8Array, limit: num
 export function loadKernelImage(data: Uint8Array, limit = KERNEL_MAX_BYTES): Uint8Array {
   const p = payloadOf(data);
   if ("elf" in p) return p.elf;
-  const g = streamed(p.kind, p.payload, limit);
+  const g = streamed(p.kind, p.payload, limit, p.kind === "xz" ? xzWasmModule() : null);
   for (;;) { const r = g.next(); if (r.done) return r.value; }
 }
 
@@ -105,6 +108,6 @@ export async function loadKernelImageAsync(data: Uint8Array, limit = KERNEL_MAX_
   const p = payloadOf(data);
   if ("elf" in p) return p.elf;
   await platform.beforeDecompress?.();
-  const g = streamed(p.kind, p.payload, limit);
+  const g = streamed(p.kind, p.payload, limit, p.kind === "xz" ? await xzWasmModuleAsync() : null);
   for (;;) { const r = g.next(); if (r.done) return r.value; await yieldToEventLoop(); }
 }

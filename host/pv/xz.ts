@@ -38,7 +38,7 @@ export function crc32(b: Uint8Array, from = 0, to = b.length): number {
   for (; i < to; i++) c = T[(c ^ b[i]) & 0xff] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
 }
-function crc64(b: Uint8Array, from: number, to: number): [number, number] {
+export function crc64(b: Uint8Array, from: number, to: number): [number, number] {
   let lo = 0xffffffff, hi = 0xffffffff;
   for (let i = from; i < to; i++) {
     const t = (lo ^ b[i]) & 0xff;
@@ -48,9 +48,9 @@ function crc64(b: Uint8Array, from: number, to: number): [number, number] {
   return [(lo ^ 0xffffffff) >>> 0, (hi ^ 0xffffffff) >>> 0];
 }
 
-const bad = (why: string) => new XzError(`xz: ${why}`);
+export const bad = (why: string) => new XzError(`xz: ${why}`);
 const truncated = () => bad("truncated LZMA data");
-const le32 = (b: Uint8Array, i: number) => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
+export const le32 = (b: Uint8Array, i: number) => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
 
 // LZMA's probability model (offsets into one Uint16Array).
 const N_STATES = 12, POS_STATES_MAX = 16;
@@ -62,28 +62,41 @@ const L_CHOICE = 0, L_CHOICE2 = 1, L_LOW = 2, L_MID = L_LOW + 128, L_HIGH = L_MI
 const LITERAL_MAX = 0x300 << 4; // lc + lp <= 4 in LZMA2
 
 /** One xz stream's decoder; `run()` is a generator that yields between LZMA2 chunks (the caller may
- * return to its event loop there) and returns the output. */
+ * return to its event loop there) and returns the output. The container (stream header, blocks, index,
+ * footer) and LZMA2's chunk headers are read here; the output and what works on it (LZMA chunks, BCJ,
+ * the checks) are the protected methods a subclass may replace (./xzwasm.ts: in WebAssembly). */
 export class XzDecoder {
-  private out: Uint8Array;
-  private pos = 0;
-  private inp: Uint8Array;
-  private ip = 0;
+  private out = new Uint8Array(0);
+  protected pos = 0;
+  protected readonly inp: Uint8Array;
+  protected ip = 0;
   // LZMA state
-  private probs = new Uint16Array(LITERAL + LITERAL_MAX);
-  private lc = 0; private lp = 0; private pb = 0;
+  private probs = new Uint16Array(0);
+  protected lc = 0; protected lp = 0; protected pb = 0;
   private state = 0; private rep0 = 0; private rep1 = 0; private rep2 = 0; private rep3 = 0;
-  private dictStart = 0;
+  protected dictStart = 0;
 
   /** `sizeHint`: the output's size if known beforehand (a bzImage's payload ends with it): the output
    * buffer is allocated at that size when it is within `limit`, so it need not grow (and be copied) on
    * the way; it is only a hint (the data decides; the buffer grows geometrically past a short one). */
-  constructor(input: Uint8Array, private readonly limit: number, sizeHint?: number) {
+  constructor(input: Uint8Array, protected readonly limit: number, protected readonly sizeHint?: number) {
     this.inp = input;
-    let out: Uint8Array | undefined;
-    if (sizeHint !== undefined && Number.isSafeInteger(sizeHint) && sizeHint > 0 && sizeHint <= limit) {
-      try { out = new Uint8Array(sizeHint); } catch { /* (no room for it: grown as the data comes) */ }
+  }
+
+  /** The output's first size: the hint when it is usable, else a guess from the input's size. */
+  protected initialSize(): number {
+    const h = this.sizeHint;
+    return h !== undefined && Number.isSafeInteger(h) && h > 0 && h <= this.limit ? h : Math.min(this.limit, Math.max(1 << 20, this.inp.length * 4));
+  }
+
+  /** Sets the output up (run()'s first step). */
+  protected begin(): void {
+    this.probs = new Uint16Array(LITERAL + LITERAL_MAX);
+    const n = this.initialSize();
+    try { this.out = new Uint8Array(n); } catch (e) {
+      if (n === this.sizeHint) this.out = new Uint8Array(Math.min(this.limit, Math.max(1 << 20, this.inp.length * 4))); // (no room for it: grown as the data comes)
+      else throw e;
     }
-    this.out = out ?? new Uint8Array(Math.min(limit, Math.max(1 << 20, input.length * 4)));
   }
 
   private byte(): number {
@@ -101,7 +114,7 @@ export class XzDecoder {
     throw bad("bad integer");
   }
 
-  private room(n: number): void {
+  protected room(n: number): void {
     const need = this.pos + n;
     if (need > this.limit) throw new XzLimit();
     if (need <= this.out.length) return;
@@ -114,6 +127,7 @@ export class XzDecoder {
     const b = this.inp;
     if (b.length < 12 || b[0] !== 0xfd || b[1] !== 0x37 || b[2] !== 0x7a || b[3] !== 0x58 || b[4] !== 0x5a || b[5] !== 0) throw bad("not an xz stream");
     if (b[6] !== 0 || (b[7] & 0xf0) !== 0 || crc32(b, 6, 8) !== le32(b, 8)) throw bad("bad stream header");
+    this.begin();
     const check = b[7] & 0x0f;
     const checkSize = check === 0 ? 0 : check <= 3 ? 4 : check <= 6 ? 8 : check <= 9 ? 16 : check <= 12 ? 32 : 64;
     this.ip = 12;
@@ -135,8 +149,19 @@ export class XzDecoder {
     const f = this.ip;
     if (crc32(b, f + 4, f + 10) !== le32(b, f) || le32(b, f + 4) !== (f - i0) / 4 - 1 || b[f + 8] !== b[6] || b[f + 9] !== b[7] || b[f + 10] !== 0x59 || b[f + 11] !== 0x5a) throw bad("bad stream footer");
     this.ip += 12;
-    return this.out.subarray(0, this.pos);
+    return this.result();
   }
+
+  /** The output, once the stream is decoded. */
+  protected result(): Uint8Array { return this.out.subarray(0, this.pos); }
+  /** The x86 BCJ filter over the output's [from, to). */
+  protected bcj(from: number, to: number, startOffset: number): void { bcjX86(this.out, from, to, startOffset); }
+  /** CRC32 of the output's [from, to). */
+  protected crc32Out(from: number, to: number): number { return crc32(this.out, from, to); }
+  /** CRC64 (low and high halves) of the output's [from, to). */
+  protected crc64Out(from: number, to: number): [number, number] { return crc64(this.out, from, to); }
+  /** An uncompressed chunk: input [ip, ip + n) appended to the output (room made). */
+  protected copyIn(n: number): void { this.out.set(this.inp.subarray(this.ip, this.ip + n), this.pos); }
 
   /** One block (its header size byte read); returns where its data (with padding) ends. */
   private *block(hs: number, check: number, checkSize: number): Generator<void, number> {
@@ -167,11 +192,11 @@ export class XzDecoder {
     if (declared >= 0 && declared !== this.pos - start) throw bad("block size differs from its header");
     const dataEnd = this.ip;
     while ((this.ip - h0) & 3) if (this.byte() !== 0) throw bad("bad block padding");
-    if (bcj) bcjX86(this.out, start, this.pos, bcjStart);
+    if (bcj) this.bcj(start, this.pos, bcjStart);
     if (this.ip + checkSize > this.inp.length) throw bad("truncated check");
-    if (check === 1 && crc32(this.out, start, this.pos) !== le32(this.inp, this.ip)) throw bad("CRC32 mismatch");
+    if (check === 1 && this.crc32Out(start, this.pos) !== le32(this.inp, this.ip)) throw bad("CRC32 mismatch");
     if (check === 4) {
-      const [lo, hi] = crc64(this.out, start, this.pos);
+      const [lo, hi] = this.crc64Out(start, this.pos);
       if (lo !== le32(this.inp, this.ip) || hi !== le32(this.inp, this.ip + 4)) throw bad("CRC64 mismatch");
     }
     this.ip += checkSize; // (SHA-256 and reserved check types are not verified)
@@ -188,7 +213,7 @@ export class XzDecoder {
         const n = ((this.byte() << 8) | this.byte()) + 1;
         if (this.ip + n > this.inp.length) throw bad("truncated data");
         this.room(n);
-        this.out.set(this.inp.subarray(this.ip, this.ip + n), this.pos);
+        this.copyIn(n);
         this.pos += n; this.ip += n;
         continue;
       }
@@ -214,7 +239,7 @@ export class XzDecoder {
     }
   }
 
-  private resetState(): void {
+  protected resetState(): void {
     this.probs.fill(1024);
     this.state = 0; this.rep0 = this.rep1 = this.rep2 = this.rep3 = 0;
   }
@@ -233,7 +258,7 @@ export class XzDecoder {
    *   else { range -= bound; code -= bound; probs[I] = p - (p >> 5); bit 1 }
    *   if ((range >>> 0) < 0x1000000) { range <<= 8; code = (code << 8) | next byte }
    */
-  private lzmaChunk(outEnd: number, inEnd: number): void {
+  protected lzmaChunk(outEnd: number, inEnd: number): void {
     const inp = this.inp, out = this.out, probs = this.probs;
     let ip = this.ip;
     if (inEnd - ip < 5 || inp[ip] !== 0) throw bad("bad range coder start");
