@@ -10,9 +10,9 @@
 // emulation) instead of under qemu-i386.
 import { diffRun, describe, vendorNote, skipNote } from "./lib/diffrun";
 import { groups as diffGroups } from "./lib/diffgen";
-import { x87Run, describe as describeX87 } from "./lib/x87run";
+import { x87Run, describe as describeX87, vendorNote as vendorNoteX87 } from "./lib/x87run";
 import { groups as x87Groups } from "./lib/x87gen";
-import { sseRun, describe as describeSse, skipped32 } from "./lib/sserun";
+import { sseRun, describe as describeSse, skipped32, vendorNote as vendorNoteSse } from "./lib/sserun";
 import { groups as sseGroups } from "./lib/ssegen";
 const groups = () => [...diffGroups(), ...x87Groups(), ...sseGroups()];
 
@@ -57,6 +57,8 @@ for (const s of stats) {
   const notes = [vendorNote(s), skipNote(s)].filter((x) => x);
   if (notes.length) console.log(`${s.group} (${s.bits}-bit): ${notes.join("; ")}`);
 }
+for (const s of xstats) if (vendorNoteX87(s)) console.log(`${s.group} (64-bit): ${vendorNoteX87(s)}`);
+for (const s of sstats) if (vendorNoteSse(s)) console.log(`${s.group} (${s.bits}-bit): ${vendorNoteSse(s)}`);
 for (const s of stats) {
   if (!s.failed) continue;
   const forms = [...s.failedForms].map(([f, n]) => `${f} (${n})`).join(", ");

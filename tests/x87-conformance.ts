@@ -3,7 +3,7 @@
 // Prints a table per group, the first mismatches of each group, and exits 1 if anything failed.
 // Options: --seed N (default 1), --count N cases per form (default 200), --group NAME (repeatable or
 // comma-separated), --show N mismatches printed per group (default 5).
-import { x87Run, describe } from "./lib/x87run";
+import { x87Run, describe, vendorNote } from "./lib/x87run";
 import { groups } from "./lib/x87gen";
 
 const args = process.argv.slice(2);
@@ -33,6 +33,7 @@ for (const s of stats) {
   tc += s.cases; tp += s.passed; tf += s.failed;
 }
 console.log(`${"total".padEnd(12)} ${pad(tc, 8)} ${pad(tp, 8)} ${pad(tf, 8)}   (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+for (const s of stats) if (vendorNote(s)) console.log(`${s.group}: ${vendorNote(s)}`);
 for (const s of stats) {
   if (!s.failed) continue;
   const forms = [...s.failedForms].map(([f, n]) => `${f} (${n})`).join(", ");

@@ -16,7 +16,8 @@ import { runBare } from "../host/bare";
 import { repoRoot } from "./lib/repo";
 import * as assert from "uvu/assert";
 import { MM } from "../host/core";
-import { x87Run, describe } from "./lib/x87run";
+import { x87Run, describe, compare } from "./lib/x87run";
+import { generate, MEMSIZE } from "./lib/x87gen";
 import { sysMachine, SysMachine } from "./lib/sysmachine";
 
 const stats = await x87Run({ seed: 20261206, count: 60, maxMismatches: 3 });
@@ -124,6 +125,71 @@ test("MMX: TOP 0 and all tags valid after an MMX instruction, the written regist
   assert.is(a.getUint16(32 + 3 * 16 + 8, true), 0xffff, "MM3's exponent");
   assert.is(a.getUint16(32 + 7 * 16 + 8, true), 0x3fff, "R7 (the 1.0 pushed with TOP 7) kept");
   assert.is(b.getUint8(4), 0, "EMMS: all empty");
+});
+
+// Results recorded on an Intel Xeon (family 6 model 167, 2026-12-07) by a native program (docs/X87.md), checked
+// here on any host: st0 and st1 loaded, the instruction, FNSTSW, then ST(0). FSW includes TOP (6, or 7 after
+// FYL2X's pop) and B (set with ES).
+const INTEL_X87: [string, number, number, string, string, string, number][] = [
+  // FPREM/FPREM1 of x by +-inf: x itself (a denormal too: DE only, no underflow; a pseudo-denormal gets exponent 1)
+  ["fprem", 0xf8, 0x0b63, "8000:16d3b1f65af46e6f", "ffff:8000000000000000", "8000:16d3b1f65af46e6f", 0x3002],
+  ["fprem1", 0xf5, 0x0b63, "0000:16d3b1f65af46e6f", "7fff:8000000000000000", "0000:16d3b1f65af46e6f", 0x3002],
+  ["fprem", 0xf8, 0x0b63, "8000:e6b59b7e554a8a97", "7fff:8000000000000000", "8001:e6b59b7e554a8a97", 0x3002],
+  ["fprem", 0xf8, 0x037f, "0000:16d3b1f65af46e6f", "ffff:8000000000000000", "0000:16d3b1f65af46e6f", 0x3002],
+  // ... while a denormal x by a finite y underflows (unmasked UE: the biased result)
+  ["fprem", 0xf8, 0x0b63, "8000:16d3b1f65af46e6f", "3fff:8000000000000000", "dffe:b69d8fb2d7a37378", 0xb092],
+  // FSCALE by +-0: x itself (DE only); by a non-zero y whose integer part is 0, a denormal x underflows
+  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "0000:0000000000000000", "0000:567005282f87a563", 0x3002],
+  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "8000:0000000000000000", "0000:567005282f87a563", 0x3002],
+  ["fscale", 0xfd, 0x0b63, "8000:e6b59b7e554a8a97", "0000:0000000000000000", "8001:e6b59b7e554a8a97", 0x3002],
+  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "3ffe:8000000000000000", "6000:ace00a505f0f4ac6", 0xb092],
+  ["fscale", 0xfd, 0x037f, "0000:567005282f87a563", "3ffe:8000000000000000", "0000:567005282f87a563", 0x3002],
+  // FYL2X (st0 = x, st1 = y) of a power of two: PE; x > 1 the exact product; x < 1 rounded from just under it
+  ["fyl2x", 0xf1, 0x037f, "4002:8000000000000000", "3fff:8000000000000000", "4000:c000000000000000", 0x3820],
+  ["fyl2x", 0xf1, 0x0b7f, "4002:8000000000000000", "3fff:8000000000000000", "4000:c000000000000000", 0x3820],
+  ["fyl2x", 0xf1, 0x037f, "3ffe:8000000000000000", "3fff:8000000000000000", "bfff:8000000000000000", 0x3a20],
+  ["fyl2x", 0xf1, 0x0f7f, "3ffe:8000000000000000", "3fff:8000000000000000", "bffe:ffffffffffffffff", 0x3820],
+  ["fyl2x", 0xf1, 0x077f, "3ffe:8000000000000000", "bfff:8000000000000000", "3ffe:ffffffffffffffff", 0x3820],
+  ["fyl2x", 0xf1, 0x0b7f, "3ffe:8000000000000000", "bfff:8000000000000000", "3fff:8000000000000000", 0x3a20],
+  ["fyl2x", 0xf1, 0x037f, "4006:8000000000000000", "8000:00000000000000f8", "8000:00000000000006c8", 0x3832],
+  ["fyl2x", 0xf1, 0x036f, "4006:8000000000000000", "8000:00000000000000f8", "dfcc:d900000000000000", 0xb8b2],
+  ["fyl2x", 0xf1, 0x0f7f, "3ffd:8000000000000000", "8000:00000000000000f8", "0000:00000000000001ef", 0x3832],
+  ["fyl2x", 0xf1, 0x037f, "3fff:8000000000000000", "3fff:8000000000000000", "0000:0000000000000000", 0x3800],
+];
+
+test("FPREM/FPREM1 by infinity, FSCALE by zero, FYL2X of a power of two: the results recorded on an Intel Xeon", async () => {
+  const f80 = (x: string, at: number) => {
+    const [se, m] = x.split(":");
+    return `movabs $0x${m}, %rax\nmov %rax, ${at}\nmovw $0x${se}, ${at + 8}`;
+  };
+  const src = INTEL_X87.map(([, op, fcw, a, b], i) => {
+    const at = DATA + 0x100 + i * 0x40;
+    return `${f80(a, at)}\n${f80(b, at + 0x10)}\nmovw $0x${fcw.toString(16)}, ${at + 0x20}
+      fninit\nfldcw ${at + 0x20}\nfldt ${at + 0x10}\nfldt ${at}\n.byte 0xd9, 0x${op.toString(16)}
+      fnstsw ${at + 0x22}\nfnclex\nfstpt ${at + 0x30}\nfninit`;
+  }).join("\n");
+  const r = await run(src);
+  assert.ok(r.done, `exception ${r.vec}`);
+  const bad: string[] = [];
+  INTEL_X87.forEach(([name, , fcw, a, b, want, fsw], i) => {
+    const at = DATA + 0x100 + i * 0x40;
+    const v = new DataView(bytesAt(r.m, at, 0x40).buffer);
+    const got = `${v.getUint16(0x38, true).toString(16).padStart(4, "0")}:${v.getBigUint64(0x30, true).toString(16).padStart(16, "0")}`;
+    const gotSw = v.getUint16(0x22, true);
+    if (got !== want || gotSw !== fsw) bad.push(`${name} fcw=${fcw.toString(16)} ${a} ${b}: got ${got} fsw ${gotSw.toString(16)}, Intel ${want} fsw ${fsw.toString(16)}`);
+  });
+  assert.equal(bad, []);
+});
+
+test("model-specific x87 cases: compared bit for bit on a host of the emulated vendor, without their vendor-dependent parts on another's", () => {
+  const c = generate(12, 10000, ["x87misc"]).find((x) => x.vendor);
+  assert.ok(c, "seed 12 holds an FPREM of a denormal by infinity with UE unmasked");
+  const fx = (st0se: number, fsw: number) => { const b = new Uint8Array(512); const v = new DataView(b.buffer); v.setUint16(2, fsw, true); v.setUint16(40, st0se, true); return b; };
+  const res = (st0se: number, fsw: number) => ({ regs: Array(16).fill(0n), flags: 0, fx: fx(st0se, fsw), mem: new Uint8Array(MEMSIZE), status: 0 });
+  const intel = res(0x8000, 0x2802), amd = res(0xe000, 0xa892), other = res(0x8000, 0x2803);
+  assert.equal(compare(c!, amd, intel, true), [], "another vendor's host: ST(0) and UE/ES/B not compared");
+  assert.is(compare(c!, amd, intel, false).length, 2, "a host of the emulated vendor: ST(0) and FSW compared");
+  assert.is(compare(c!, other, intel, true).length, 1, "the other FSW bits are compared on any host");
 });
 
 test("guests/ldbl.c (long double on the x87) prints what it prints natively: bit for bit, transcendentals within 1 ulp", async () => {

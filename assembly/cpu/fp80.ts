@@ -482,7 +482,9 @@ export function fprem80(aSE: u32, aM: u64, bSE: u32, bM: u64, ieee: bool): void 
   if (isNaNc(ca) || isNaNc(cb)) { nan2(aSE, aM, bSE, bM); return; }
   if (ca == C_INF || cb == C_ZERO) { indefinite(); return; }
   if (anyDen(ca, cb)) xf |= X_DE;
-  if (ca == C_ZERO || cb == C_INF) { res(aSE, aM); if (ca == C_DEN) { unpack(aSE, aM); normRoundPack(aSE >> 15, uE, uSig, 0, 64); } return; }
+  // x / inf: x itself, a denormal too (DE only, no underflow, a pseudo-denormal re-encoded with exponent 1;
+  // measured on an Intel Xeon, docs/X87.md), unlike a denormal x / finite b below (unmasked UE: biased result).
+  if (ca == C_ZERO || cb == C_INF) { res((aSE & 0x7fff) == 0 && (aM >> 63) != 0 ? aSE | 1 : aSE, aM); return; }
   unpack(aSE, aM); const ea = uE, A = uSig;
   unpack(bSE, bM); const eb = uE, B = uSig;
   let sign = aSE >> 15;
@@ -530,14 +532,16 @@ export function fscale80(aSE: u32, aM: u64, bSE: u32, bM: u64): void {
   }
   if (anyDen(ca, cb)) xf |= X_DE;
   if (ca == C_ZERO || ca == C_INF) { res(aSE, aM); return; }
+  // b = ±0: a itself, a denormal too (DE only, no underflow, as the SDM's table says and an Intel Xeon does;
+  // a pseudo-denormal re-encoded with exponent 1). A non-zero b whose integer part is 0 does round a denormal
+  // (unmasked UE: the biased result).
+  if (cb == C_ZERO) { res((aSE & 0x7fff) == 0 && (aM >> 63) != 0 ? aSE | 1 : aSE, aM); return; }
   let n: i32 = 0;
-  if (cb != C_ZERO) {
-    unpack(bSE, bM);
-    const E = uE - 16383;
-    if (E >= 16) n = 0x10000;
-    else if (E >= 0) n = (uSig >> ((63 - E) as u64)) as i32;
-    if (bneg) n = -n;
-  }
+  unpack(bSE, bM);
+  const E = uE - 16383;
+  if (E >= 16) n = 0x10000;
+  else if (E >= 0) n = (uSig >> ((63 - E) as u64)) as i32;
+  if (bneg) n = -n;
   unpack(aSE, aM);
   roundPack(aSE >> 15, uE + n, uSig, 0, 64);
 }

@@ -10,7 +10,7 @@
 import { mul64, mulHi } from "./alu";
 import {
   xRaise, xDrop, res, oSE, oM, cls, C_ZERO, C_DEN, C_INF, C_UNSUP, C_NORM, isNaNc, nan1, nan2, indefinite, roundPack,
-  X_DE, X_ZE, X_PE, unpack, uE, uSig, INDEF_SE, INDEF_M,
+  X_DE, X_ZE, X_PE, X_UE, unpack, uE, uSig, INDEF_SE, INDEF_M,
 } from "./fp80";
 
 export let ft2SE: u32 = 0;
@@ -313,8 +313,19 @@ export function ftrans(modrm: i32, aSE: u32, aM: u64, bSE: u32, bM: u64): i32 {
         const below1 = (aSE & 0x7fff) < 0x3fff;
         if (cb == C_INF) { res(((bn != below1) ? 0x8000 : 0) | 0x7fff, 0x8000000000000000); return 0; }
         if (cb == C_ZERO) { res((bn != below1) ? 0x8000 : 0, 0); return 0; }
-        wfromX(0, aSE, aM); log2w(1, 0); wfromX(2, bSE, bM); wmul(3, 1, 2); putX(3);
-        if (aM == 0x8000000000000000) xRaise(X_PE); // x a power of two: PE even when y*log2(x) is exact (measured, AMD)
+        wfromX(0, aSE, aM); log2w(1, 0); wfromX(2, bSE, bM); wmul(3, 1, 2);
+        if (aM != 0x8000000000000000) { putX(3); return 0; }
+        // x a power of two: y*log2(x) is exact here, but the CPUs report PE all the same (AMD and Intel, measured).
+        // Intel (docs/X87.md): for x < 1 the result is rounded from a magnitude just below the exact product (to
+        // nearest: the product, C1 = 1; toward zero: one ulp under it; a tiny product underflows), for x > 1 it is
+        // the exact product with PE (and UE when it is tiny).
+        if (below1 && !isZ(3)) {
+          const h = aH(3), l = aL(3);
+          wset(3, aS(3), aE(3), l == 0 ? h - 1 : h, l - 1);
+        }
+        putX(3);
+        xRaise(X_PE);
+        if ((oSE & 0x7fff) == 0 && oM != 0) xRaise(X_UE); // tiny (with UE unmasked roundPack gave the biased result)
         return 0;
       }
       if (ca == C_INF) {
