@@ -93,7 +93,7 @@ export class XenHost {
     return this.createDomain(name, await loadKernelImageAsync(kernel, o.memoryMiB * 1048576), o);
   }
 
-  /** Build a domain from a kernel image (ELF, or a gzip or zstd bzImage: xz needs createDomainAsync). */
+  /** Build a domain from a kernel image (ELF, or a bzImage with a gzip, xz or zstd payload). */
   createDomain(name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }): DomainHandle {
     const img = parseXenElf(loadKernelImage(kernel));
     const b = buildDomain(this.core, img, o);
