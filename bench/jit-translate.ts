@@ -5,13 +5,15 @@
 //
 // --rec: a recording (a .jsonl file, or a directory: all its .jsonl files); default
 // $XENWASM_JIT_RECORDING, else ~/.cache/xenwasm/jit-record. Every batch is translated --reps times
-// (default 5) in turn; the figures are the best pass's (total ms, ms per batch, µs per region, ns per
-// instruction) and its garbage-collection time (the process's GC pauses during the pass). Each batch's
+// (default 7) in turn; the figures are the best pass's (total ms, ms per batch, µs per region, ns per
+// instruction) and its garbage-collection time (the process's GC pauses during the pass); cpu_ms is the
+// least CPU time (user + system, all of the process's threads: V8's compiler and GC threads too) of a pass,
+// the steadier figure on a loaded machine. Each batch's
 // module bytes are hashed (SHA-256) in every pass and compared with the hash recorded with it (what the
 // translator made of it when it was recorded): any difference is reported and the exit status is 1.
 // With --json the last line of stdout is one JSON object:
 // {batches, regions, insns, module_bytes, reps, best_ms, median_ms, ms_per_batch, us_per_region,
-//  ns_per_insn, gc_ms, mismatches, recording, load_avg}.
+//  ns_per_insn, gc_ms, cpu_ms, mismatches, recording, load_avg}.
 import { readFileSync, readdirSync, statSync, existsSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -42,7 +44,7 @@ function load(path: string): RecordedBatch[] {
 async function main(): Promise<number> {
   const json = process.argv.includes("--json");
   const rec = arg("--rec") ?? process.env.XENWASM_JIT_RECORDING ?? join(homedir(), ".cache", "xenwasm", "jit-record");
-  const reps = Number(arg("--reps") ?? 5);
+  const reps = Number(arg("--reps") ?? 7);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps ${arg("--reps")}: expected a positive integer`);
   if (!existsSync(rec)) throw new Error(`no recording at ${rec} (record one with XENWASM_JIT_RECORD=DIR, see docs/JIT.md)`);
   const batches = load(rec);
@@ -55,22 +57,22 @@ async function main(): Promise<number> {
   obs.observe({ entryTypes: ["gc"] });
   const settle = () => new Promise((r) => setTimeout(r, 20)); // (GC entries arrive asynchronously)
 
-  const passes: { ms: number; gc: number }[] = [];
+  const passes: { ms: number; gc: number; cpu: number }[] = [];
   let mismatches = 0, bytes = 0;
   const bad: string[] = [];
   for (let p = 0; p < reps; p++) {
     await settle();
     gc = 0;
     const hashes: string[] = [];
-    const t0 = performance.now();
+    const t0 = performance.now(), c0 = process.cpuUsage();
     for (const b of batches) {
       const r = translateBatch(b.batch);
       hashes.push(createHash("sha256").update(r.bytes).digest("hex"));
       if (p === 0) bytes += r.bytes.length;
     }
-    const ms = performance.now() - t0;
+    const ms = performance.now() - t0, c1 = process.cpuUsage(c0);
     await settle();
-    passes.push({ ms, gc });
+    passes.push({ ms, gc, cpu: (c1.user + c1.system) / 1000 });
     hashes.forEach((h, n) => {
       if (h !== batches[n].sha256) { mismatches++; if (bad.length < 5) bad.push(`pass ${p}, batch ${n}: ${h.slice(0, 16)} != recorded ${batches[n].sha256.slice(0, 16)}`); }
     });
@@ -83,10 +85,11 @@ async function main(): Promise<number> {
     batches: batches.length, regions, insns, module_bytes: bytes, reps,
     best_ms: r2(best.ms), median_ms: r2(sorted[sorted.length >> 1]), ms_per_batch: r2(best.ms / batches.length),
     us_per_region: r2((best.ms * 1000) / regions), ns_per_insn: r2((best.ms * 1e6) / insns), gc_ms: r2(best.gc),
+    cpu_ms: r2(Math.min(...passes.map((p) => p.cpu))),
     mismatches, recording: rec, load_avg: loadavg().map(r2),
   };
   console.log(`${rec}: ${res.batches} batches, ${regions} regions, ${insns} instructions, ${bytes} module bytes`);
-  console.log(`best of ${reps}: ${res.best_ms} ms (median ${res.median_ms}); ${res.ms_per_batch} ms/batch, ${res.us_per_region} µs/region, ${res.ns_per_insn} ns/instruction; GC ${res.gc_ms} ms; load ${res.load_avg.join(" ")}`);
+  console.log(`best of ${reps}: ${res.best_ms} ms (median ${res.median_ms}); ${res.ms_per_batch} ms/batch, ${res.us_per_region} µs/region, ${res.ns_per_insn} ns/instruction; GC ${res.gc_ms} ms; least CPU time of a pass ${res.cpu_ms} ms; load ${res.load_avg.join(" ")}`);
   for (const b of bad) console.log(`MISMATCH ${b}`);
   console.log(mismatches ? `${mismatches} module(s) differ from the recording` : "every module's bytes as recorded");
   if (json) console.log(JSON.stringify(res));

@@ -9,6 +9,11 @@ import type { Insn } from "./translate";
 const KEYS = ["off", "len", "form", "aux", "scale", "a", "b", "base", "index", "disp", "imm", "op", "pfx", "os", "mod",
   "reg", "rm", "rex", "ax", "as", "seg", "x64", "seen", "cont"] as const;
 
+// The order readInsn (translate.ts) gives an instruction's fields, that the decoded objects get theirs
+// in: V8 gives them the shapes the translator thread's structured-clone copies have.
+const ORDER = ["off", "len", "form", "aux", "scale", "a", "b", "base", "index", "disp", "imm", "op", "pfx", "os", "mod",
+  "reg", "rm", "rex", "ax", "seen", "as", "seg", "x64", "cont"].map((k) => KEYS.indexOf(k as typeof KEYS[number]));
+
 export interface RecordedBatch { batch: Batch; sha256: string }
 
 /** One line (without its newline) for batch `b` whose module's SHA-256 (hex) is `sha256`. */
@@ -43,7 +48,7 @@ export function decodeBatch(line: string): RecordedBatch {
           insns: bl.insns.map((a) => {
             if (!Array.isArray(a) || a.length !== KEYS.length) throw new Error("jit recording: malformed instruction");
             const i: Record<string, unknown> = {};
-            KEYS.forEach((k, n) => { if (a[n] !== null) i[k] = k === "imm" ? BigInt(a[n] as string) : a[n]; });
+            for (const n of ORDER) if (a[n] !== null) i[KEYS[n]] = KEYS[n] === "imm" ? BigInt(a[n] as string) : a[n];
             return i as unknown as Insn;
           }),
         })),
