@@ -476,28 +476,151 @@ export function layout(blocks: Block[], entry: number): Layout {
   throw new Error("jit: no layout for the region");
 }
 
+// ---- the lazy-flag state across blocks ----
+// Interned states (a state is compared by its fields; one object per kind and size saves allocations).
+const STATES: FlagState[] = [];
+function state(op: number, size: number): FlagState {
+  const k = op * 16 + size;
+  return STATES[k] ?? (STATES[k] = { op, size });
+}
+/** No change to the flag state (the instruction neither sets nor consumes the kind). */
+const KEEP = { op: -2, size: -2 } as const;
+
+/** The operand size of a fast form (8 for the 64-bit ones, else 4). */
+function formSize(f: number): number {
+  return (f === F.MOV_RR64 || f === F.MOV_RI64 || f === F.LEA64 || f === F.LD64 || f === F.ALU_RM64 ||
+    f === F.CMP_MR64 || f === F.CMP_MI64 || f === F.SHL64 || f === F.SHR64 || f === F.SAR64 || f === F.CMOV64 ||
+    f === F.TEST_RR64 || f === F.TEST_RI64 || f === F.INC64 || f === F.DEC64 || f === F.DIV64 ||
+    (f >= F.RR64 && f < F.RR64 + 8) || (f >= F.RI64 && f < F.RI64 + 8) || f === F.INC_M64 || f === F.DEC_M64 ||
+    f === F.XCHG_M64 || f === F.ALU_MR64 || f === F.NOT64 || f === F.ST64 || f === F.STI64) ? 8 : 4;
+}
+
+/** The state an x86 ALU operation `kind` (0 ADD .. 7 CMP) leaves (ADC/SBB: only the locals know). */
+function aluState(kind: number, size: number): FlagState {
+  switch (kind) {
+    case 0: return state(LF_ADD, size);
+    case 1: case 4: case 6: return state(LF_LOGIC, size);
+    case 5: case 7: return state(LF_SUB, size);
+    default: return null;
+  }
+}
+
 /**
- * Translates a region into a function definition. `mode`: the CPU mode the region is compiled for
- * (cpu/state.ts MODE_*); `chain`: the runtime has tail calls, so a branch exit whose target has a current
- * region goes straight into it.
- *
- * The lazy-flag kind at each block's start is found by a forward pass over the region's control flow (a
- * block that sets no flags passes on what it got; where predecessors disagree, or at the region's entry,
- * only the locals know): a condition or carry after a block boundary is then computed inline too. The
- * first translation records each block's successors and the flag state it leaves; the second uses the
- * states found (it is only made when some block starts with a known state).
+ * The lazy-flag state after instruction `i` (general-path kind `gk`) entered in state `st`, as its
+ * translation in translateWith leaves it, or KEEP: the instruction does not touch it. translateWith checks
+ * its own result against this at every instruction, so the two cannot drift apart unseen.
  */
-/** `page`: the host address of the region's page (instructions the core runs for the region, "ssex", are
- * named by it; without it they exit). */
-export function translate(blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false, page?: number): FuncDef {
-  const lay = layout(blocks0, entry);
-  const blocks = lay.order.map((b) => blocks0[b]);
-  const first = translateWith(blocks, entry, is64, name, mode, chain, blocks.map(() => null), lay, undefined, page);
+function flagStep(i: Insn, gk: string | null, st: FlagState, is64: boolean): FlagState | typeof KEEP {
+  const f = i.form;
+  if (gk !== null) {
+    switch (gk) {
+      case "rot": {
+        const sz = i.os!, cm = sz === 8 ? 0x3f : 0x1f;
+        const stat = i.op === 0xd3 ? null : i.op === 0xd1 ? 1 : Number(i.imm & 0xffn) & cm;
+        if (stat === 0) return KEEP;
+        if (stat === null && !(st && st.op === LF_NONE)) return null;
+        return state(LF_NONE, sz);
+      }
+      case "shcl": return null;
+      case "testal": case "test8i": return aluState(4, 1);
+      case "cmpal": return aluState(7, 1);
+      case "alu8i": case "alu8mi": return aluState(i.reg! & 7, 1);
+      case "alu8rr": case "alu8rm": case "alu8mr": return aluState((i.op! >> 3) & 7, 1);
+      case "neg": return state(LF_SUB, i.os!);
+      case "testmi": return aluState(4, i.op === 0xf6 ? 1 : i.os!);
+      case "testmr": return aluState(4, i.op === 0x84 ? 1 : i.os!);
+      case "alumi": return aluState(i.reg! & 7, i.os!);
+      case "pushf": return st && st.op === LF_NONE ? KEEP : state(LF_NONE, is64 ? 8 : 4);
+      case "shd": {
+        const sz = i.os!;
+        if ((i.op! & 1) !== 0) return null;
+        const stat = (i.imm & 0xffn) & (sz === 8 ? 63n : 31n);
+        return stat === 0n ? KEEP : state(LF_CFOF, sz);
+      }
+      default: return KEEP;
+    }
+  }
+  const size = formSize(f);
+  if (f === F.IMUL_RR64 || f === F.IMUL_RRI64 || f === F.MUL64) return state(LF_CFOF, 8);
+  if (f === F.IMUL_RR32 || f === F.IMUL_RRI32 || f === F.MUL32) return state(LF_CFOF, 4);
+  if (f === F.ALU_RM32 || f === F.ALU_RM64 || f === F.ALU_MR32 || f === F.ALU_MR64) return aluState(i.aux, size);
+  if (f === F.CMP_MR32 || f === F.CMP_MR64 || f === F.CMP_MI32 || f === F.CMP_MI64) return aluState(7, size);
+  if (f === F.CMP_MI8 || f === F.TEST_RR8) return aluState(f === F.CMP_MI8 ? 7 : 4, 1);
+  if (f >= F.SHL32 && f <= F.SAR64) return state(LF_CFOF, size);
+  if (f === F.TEST_RR32 || f === F.TEST_RR64 || f === F.TEST_RI32 || f === F.TEST_RI64) return aluState(4, size);
+  if ((f >= F.INC32 && f <= F.DEC64) || (f >= F.INC_M32 && f <= F.DEC_M64)) {
+    return state(f === F.DEC32 || f === F.DEC64 || f === F.DEC_M32 || f === F.DEC_M64 ? LF_DEC : LF_INC, size);
+  }
+  if (f >= F.RR32 && f < F.RR32 + 8) return aluState(f - F.RR32, size);
+  if (f >= F.RR64 && f < F.RR64 + 8) return aluState(f - F.RR64, size);
+  if (f >= F.RI32 && f < F.RI32 + 8) return aluState(f - F.RI32, size);
+  if (f >= F.RI64 && f < F.RI64 + 8) return aluState(f - F.RI64, size);
+  if (f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64) return aluState(7, f === F.CMPXCHG_M64 ? 8 : 4);
+  if (f === F.XADD_M32 || f === F.XADD_M64) return aluState(0, f === F.XADD_M64 ? 8 : 4);
+  if (f >= F.BT_RR32 && f <= F.BT_MI64) return state(LF_NONE, (f - F.BT_RR32) % 2 ? 8 : 4);
+  return KEEP;
+}
+
+/** What the flag-state pass needs of a translation: each block's in-page successors taken as branches
+ *  inside the function (edges), the state each block leaves when entered in an unknown state (out), and
+ *  whether it sets one at all (touched). */
+interface Flow { edges: [number, number][]; out: FlagState[]; touched: boolean[] }
+
+/** The Flow of `blocks` (in layout order) without translating them: the structure translateWith opens
+ *  (the same labels, so the same branches become exits), and flagStep per instruction from an unknown
+ *  state. (translateWith's own edges are checked against these.) */
+function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
+  const k = blocks.length;
+  const index = new Map<number, number>();
+  for (let b = 0; b < k; b++) index.set(blocks[b].start, b);
+  const edges: [number, number][] = [], out: FlagState[] = new Array(k), touched: boolean[] = new Array(k);
+  const LOOP = 1 << 20;
+  const labels: number[] = [-1];
+  const openLabels = (sc: number) => { for (let p = k - 1; p > (sc < 0 ? 0 : sc); p--) if (lay.scope[p] === sc) labels.push(p); };
+  openLabels(-1);
+  for (let bi = 0; bi < k; bi++) {
+    if (bi > 0) labels.pop();
+    if (lay.loopEnd[bi] >= 0) { labels.push(LOOP + bi); openLabels(bi); }
+    const goTo = (off: number) => {
+      const t = index.get(off);
+      if (t === undefined || lay.cut.has(bi * 65536 + t) || labels.lastIndexOf(t > bi ? t : LOOP + t) < 0) return;
+      edges.push([bi, t]);
+    };
+    const blk = blocks[bi];
+    let st: FlagState = null, tc = false;
+    const n = blk.insns.length;
+    for (let idx = 0; idx < n; idx++) {
+      const i = blk.insns[idx];
+      const f = i.form;
+      if (f === -1) break;
+      const s = flagStep(i, generalKind(i), st, is64);
+      if (s !== KEEP) { st = s as FlagState; tc = true; }
+      if (f === F.JMP || f === F.CALL || (f >= F.JCC && f < F.JCC + 16)) {
+        const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+        if (t >= 0 && t < 0x1000) goTo(t);
+        if (f >= F.JCC) {
+          const ft = i.off + i.len;
+          if (index.get(ft) === bi + 1) edges.push([bi, bi + 1]); else goTo(ft);
+        }
+      } else if (idx === n - 1 && f !== F.RET) {
+        if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next);
+        else if (blk.next !== null) edges.push([bi, bi + 1]);
+      }
+    }
+    out[bi] = st; touched[bi] = tc;
+    while (labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi) labels.pop();
+  }
+  return { edges, out, touched };
+}
+
+/** Each block's start state from a region's Flow: a forward pass to a fixed point (null: unknown), or
+ *  null when no block starts known (or the pass did not settle: nothing assumed). */
+function startStates(blocks: Block[], entry: number, first: Flow): FlagState[] | null {
   const TOP = { op: -1, size: -1 }; // not reached yet
   const inSt: FlagState[] = blocks.map(() => TOP);
   const e = blocks.findIndex((b) => b.start === entry);
   const preds: number[][] = blocks.map(() => []);
-  first.edges.forEach(([from, to]) => preds[to].push(from));
+  for (const [from, to] of first.edges) preds[to].push(from);
   const outOf = (b: number): FlagState => (first.touched[b] ? first.out[b] : inSt[b]);
   let changed = true;
   for (let rounds = 0; changed && rounds < 64; rounds++) {
@@ -513,8 +636,48 @@ export function translate(blocks0: Block[], entry: number, is64: boolean, name: 
     }
   }
   const known = inSt.map((v) => (v === TOP ? null : v));
-  if (changed || known.every((v) => v === null)) return first.def; // (not settled: nothing assumed)
-  return translateWith(blocks, entry, is64, name, mode, chain, known, lay, first, page).def; // (blocks starting unknown: as before)
+  return changed || known.every((v) => v === null) ? null : known;
+}
+
+/**
+ * Translates a region into a function definition. `mode`: the CPU mode the region is compiled for
+ * (cpu/state.ts MODE_*); `chain`: the runtime has tail calls, so a branch exit whose target has a current
+ * region goes straight into it.
+ *
+ * The lazy-flag kind at each block's start is found by a forward pass over the region's control flow (a
+ * block that sets no flags passes on what it got; where predecessors disagree, or at the region's entry,
+ * only the locals know): a condition or carry after a block boundary is then computed inline too. The
+ * pass works on each block's successors and the flag state it leaves from an unknown start (flow(), no
+ * code made); the region is then translated once, with the states found.
+ */
+/** `page`: the host address of the region's page (instructions the core runs for the region, "ssex", are
+ * named by it; without it they exit). */
+export function translate(blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false, page?: number): FuncDef {
+  const lay = layout(blocks0, entry);
+  const blocks = lay.order.map((b) => blocks0[b]);
+  const fl = flow(blocks, lay, is64);
+  const known = startStates(blocks, entry, fl);
+  const t = translateWith(blocks, entry, is64, name, mode, chain, known ?? blocks.map(() => null), lay, undefined, page);
+  if (!sameEdges(t.edges, fl.edges)) throw new Error("jit: the flag-state pass saw other edges than the translation");
+  return t.def;
+}
+
+function sameEdges(a: [number, number][], b: [number, number][]): boolean {
+  if (a.length !== b.length) return false;
+  for (let n = 0; n < a.length; n++) if (a[n][0] !== b[n][0] || a[n][1] !== b[n][1]) return false;
+  return true;
+}
+
+/** The reference for translate() (tests/jitrecord.test.ts compares their bytes): the region translated
+ *  with every block starting unknown, its edges and end states taken from that translation, then again
+ *  with the states found (the blocks still starting unknown copied from the first). */
+export function translateReference(blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false, page?: number): FuncDef {
+  const lay = layout(blocks0, entry);
+  const blocks = lay.order.map((b) => blocks0[b]);
+  const first = translateWith(blocks, entry, is64, name, mode, chain, blocks.map(() => null), lay, undefined, page);
+  const known = startStates(blocks, entry, first);
+  if (!known) return first.def;
+  return translateWith(blocks, entry, is64, name, mode, chain, known, lay, first, page).def;
 }
 
 interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: Set<number>; written: Set<number>; code: Uint8Array }
@@ -578,6 +741,10 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     const blk = blocks[bi];
     const L = blk.insns.filter((i) => i.form !== -1).length;
     let st: FlagState = inSt[bi];
+    // A block entered in an unknown state writes a kind it learns to the locals before each branch to
+    // another block, whatever that block's start state (its code is the same as when every block starts
+    // unknown: translateReference copies it from there).
+    const unknownStart = st === null;
     let extra = 0; // control structures opened inside the block
     const depth = (label: number) => { const at = labels.lastIndexOf(label); return at < 0 ? -1 : labels.length - 1 - at + extra; };
     const dExit = () => labels.length - 1 + extra; // depth of $exit
@@ -610,7 +777,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       const d = t === undefined || lay.cut.has(bi * 65536 + t) ? -1 : depth(t > bi ? t : LOOP + t);
       if (d < 0) { exit(() => linOf(off), MM.JEXIT_BRANCH, retired); return; }
       edges.push([bi, t!]);
-      if (inSt[t!] === null) sync();
+      if (unknownStart || inSt[t!] === null) sync();
       c.br(d);
     };
     // Budget, then count the block.
@@ -848,12 +1015,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       const f = i.form;
       const nextIp = () => linOf(i.off + i.len);
       if (f === -1) { exit(() => linOf(i.off), i.cont ? MM.JEXIT_BRANCH : MM.JEXIT_UNSUPPORTED, idx); break; }
-      const size = (f === F.MOV_RR64 || f === F.MOV_RI64 || f === F.LEA64 || f === F.LD64 || f === F.ALU_RM64 ||
-        f === F.CMP_MR64 || f === F.CMP_MI64 || f === F.SHL64 || f === F.SHR64 || f === F.SAR64 || f === F.CMOV64 ||
-        f === F.TEST_RR64 || f === F.TEST_RI64 || f === F.INC64 || f === F.DEC64 || f === F.DIV64 ||
-        (f >= F.RR64 && f < F.RR64 + 8) || (f >= F.RI64 && f < F.RI64 + 8) || f === F.INC_M64 || f === F.DEC_M64 ||
-        f === F.XCHG_M64 || f === F.ALU_MR64 || f === F.NOT64 || f === F.ST64 || f === F.STI64) ? 8 : 4;
+      const size = formSize(f);
       const gk = generalKind(i);
+      const st0 = st, touched0 = touched[bi];
       if (gk === "rot" || gk === "shcl" || gk === "shd") sync(); // the state may stay or change, by the count
       switch (true) {
         case gk === "cdqe":
@@ -1451,17 +1615,23 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           }
           c.end(); extra--;
           const ft = i.off + i.len;
-          if (index.has(ft) && index.get(ft) === bi + 1) { edges.push([bi, bi + 1]); if (inSt[bi + 1] === null) sync(); } // falls into the next block
+          if (index.has(ft) && index.get(ft) === bi + 1) { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); } // falls into the next block
           else goTo(ft, idx + 1);
           break;
         }
         default: throw new Error(`jit: form ${f} has no translation`);
       }
+      { // (the flag-state pass's view of this instruction must be what it did: see flagStep)
+        const want = flagStep(i, gk, st0, is64);
+        if (want === KEEP ? st !== st0 || touched[bi] !== touched0 : !touched[bi] || !sameState(st, want as FlagState)) {
+          throw new Error(`jit: flagStep disagrees with the translation of form ${f} (${gk})`);
+        }
+      }
       if (idx === blk.insns.length - 1 && !isBranch(f) && f !== F.RET) {
         // The block ends without a branch: fall through to the next block.
         if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next, L);
         else if (blk.next === null) exit(() => linOf(i.off + i.len), MM.JEXIT_BRANCH, L);
-        else { edges.push([bi, bi + 1]); if (inSt[bi + 1] === null) sync(); } // falls into the next block
+        else { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); } // falls into the next block
       }
     }
     out[bi] = st;
