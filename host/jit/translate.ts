@@ -725,27 +725,14 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   const closeLoops = (bi: number) => { // loops that end with block bi, innermost first
     while (labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi) { c.end(); labels.pop(); }
   };
-  for (let bi = 0; bi < k; bi++) {
-    if (bi > 0) { // the label of block bi ends: its code follows
-      if (labels[labels.length - 1] !== bi) throw new Error(`jit: block ${bi}'s label is not innermost`);
-      c.end(); labels.pop();
-    }
-    if (lay.loopEnd[bi] >= 0) { c.loop(); labels.push(LOOP + bi); openLabels(bi); }
-    const s0 = c.len;
-    if (prev && inSt[bi] === null) {
-      c.bytes(prevCode!.subarray(prev.seg[bi][0], prev.seg[bi][1]));
-      seg.push([s0, c.len]);
-      closeLoops(bi);
-      continue;
-    }
-    const blk = blocks[bi];
-    const L = blk.insns.filter((i) => i.form !== -1).length;
-    let st: FlagState = inSt[bi];
-    // A block entered in an unknown state writes a kind it learns to the locals before each branch to
-    // another block, whatever that block's start state (its code is the same as when every block starts
-    // unknown: translateReference copies it from there).
-    const unknownStart = st === null;
-    let extra = 0; // control structures opened inside the block
+  // The block being translated (the helpers below are made once per region and work on it).
+  let bi = 0, blk: Block = blocks[0], L = 0;
+  let st: FlagState = null;
+  // A block entered in an unknown state writes a kind it learns to the locals before each branch to
+  // another block, whatever that block's start state (its code is the same as when every block starts
+  // unknown: translateReference copies it from there).
+  let unknownStart = true;
+  let extra = 0; // control structures opened inside the block
     const depth = (label: number) => { const at = labels.lastIndexOf(label); return at < 0 ? -1 : labels.length - 1 - at + extra; };
     const dExit = () => labels.length - 1 + extra; // depth of $exit
     const linOf = (off: number) => { c.get(L_IP); if (off !== entry) c.i64(off - entry).op(Op.i64_add); };
@@ -780,11 +767,6 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       if (unknownStart || inSt[t!] === null) sync();
       c.br(d);
     };
-    // Budget, then count the block.
-    c.get(L_N).i32(L).op(Op.i32_add).get(L_BUDGET).op(Op.i32_gt_s).if_(); extra++;
-    exit(() => linOf(blk.start), MM.JEXIT_BUDGET, L);
-    c.end(); extra--;
-    c.get(L_N).i32(L).op(Op.i32_add).set(L_N);
 
     // ---- operand helpers ----
     const rd = (addr: number, size: number) => { // register value, zero-extended
@@ -1009,6 +991,31 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     const m32 = () => { if (!is64) c.i64(0xffffffffn).op(Op.i64_and); };
     const reg8 = (r: number, rex: number): number => MM.CPU_STATE + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
     const RAX = MM.CPU_STATE, RCX = MM.CPU_STATE + 8, RDX = MM.CPU_STATE + 16;
+
+  for (bi = 0; bi < k; bi++) {
+    if (bi > 0) { // the label of block bi ends: its code follows
+      if (labels[labels.length - 1] !== bi) throw new Error(`jit: block ${bi}'s label is not innermost`);
+      c.end(); labels.pop();
+    }
+    if (lay.loopEnd[bi] >= 0) { c.loop(); labels.push(LOOP + bi); openLabels(bi); }
+    const s0 = c.len;
+    if (prev && inSt[bi] === null) {
+      c.bytes(prevCode!.subarray(prev.seg[bi][0], prev.seg[bi][1]));
+      seg.push([s0, c.len]);
+      closeLoops(bi);
+      continue;
+    }
+    blk = blocks[bi];
+    L = 0;
+    for (const i of blk.insns) if (i.form !== -1) L++;
+    st = inSt[bi];
+    unknownStart = st === null;
+    extra = 0;
+    // Budget, then count the block.
+    c.get(L_N).i32(L).op(Op.i32_add).get(L_BUDGET).op(Op.i32_gt_s).if_(); extra++;
+    exit(() => linOf(blk.start), MM.JEXIT_BUDGET, L);
+    c.end(); extra--;
+    c.get(L_N).i32(L).op(Op.i32_add).set(L_N);
 
     for (let idx = 0; idx < blk.insns.length; idx++) {
       const i = blk.insns[idx];
