@@ -101,14 +101,17 @@ function chainExit(c: Code, mode: number): void {
   c.end();
 }
 
-/** A function body that notes which guest-register locals it reads or writes. */
+/** A function body that notes which guest-register locals it reads or writes. (Two, kept between
+ *  regions: translateWith's code grows in one of them and is copied out at the end.) */
 class RegCode extends Code {
-  regs = new Set<number>();
-  private note(l: number): void { if (l >= L_R0 && l < L_R0 + 16) this.regs.add(l - L_R0); }
+  regs = 0; // bit r: register r
+  private note(l: number): void { if (l >= L_R0 && l < L_R0 + 16) this.regs |= 1 << (l - L_R0); }
   get(l: number): this { this.note(l); return super.get(l); }
   set(l: number): this { this.note(l); return super.set(l); }
   tee(l: number): this { this.note(l); return super.tee(l); }
+  start(): this { this.regs = 0; return this.reset(); }
 }
+const SCRATCH1 = new RegCode(1 << 16), SCRATCH2 = new RegCode(1 << 16);
 
 /** A region worth compiling: a loop inside it, or enough instructions before it leaves (entering and
  *  leaving compiled code costs about as much as interpreting a few instructions). */
@@ -221,14 +224,24 @@ export type Decoder = (off: number) => Insn | null;
 
 export interface Block { start: number; insns: Insn[]; next: number | null } // next: fall-through offset
 
-const mask = (size: number): bigint => (size === 8 ? 0xffffffffffffffffn : (1n << BigInt(size * 8)) - 1n);
-const sign = (size: number): bigint => 1n << BigInt(size * 8 - 1);
+// An operand size's mask and sign bit: as BigInts (for arithmetic on immediates), and as the i64 constants
+// the translation emits (numbers where they are safe integers: the writer then takes no BigInt steps).
+const MASKS: bigint[] = [], SIGNS: bigint[] = [], MASKC: (number | bigint)[] = [], SIGNC: (number | bigint)[] = [];
+for (let size = 1; size <= 8; size++) {
+  MASKS[size] = size === 8 ? 0xffffffffffffffffn : (1n << BigInt(size * 8)) - 1n;
+  SIGNS[size] = 1n << BigInt(size * 8 - 1);
+  const m = BigInt.asIntN(64, MASKS[size]), g = BigInt.asIntN(64, SIGNS[size]);
+  MASKC[size] = Number.isSafeInteger(Number(m)) ? Number(m) : m;
+  SIGNC[size] = Number.isSafeInteger(Number(g)) ? Number(g) : g;
+}
+const mask = (size: number): bigint => MASKS[size];
+const maskC = (size: number): number | bigint => MASKC[size];
+const signC = (size: number): number | bigint => SIGNC[size];
 
-// Register operand addresses (CPU_STATE + r*8, +1 for AH..BH) -> [register, byte offset]; null: ZERO_SLOT.
-function regOf(addr: number): [number, number] | null {
+// Register operand addresses (CPU_STATE + r*8, +1 for AH..BH) -> register * 8 + byte offset; -1: ZERO_SLOT.
+function regOf(addr: number): number {
   const k = addr - MM.CPU_STATE;
-  if (k < 0 || k >= 128) return null;
-  return [k >> 3, k & 7];
+  return k < 0 || k >= 128 ? -1 : k;
 }
 
 /** Outside 64-bit mode the interpreter has no fast forms for the stack: PUSH/POP r32, CALL rel32 and RET
@@ -680,7 +693,7 @@ export function translateReference(blocks0: Block[], entry: number, is64: boolea
   return translateWith(blocks, entry, is64, name, mode, chain, known, lay, first, page).def;
 }
 
-interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: Set<number>; written: Set<number>; code: Uint8Array }
+interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: number; written: number; code: Uint8Array }
 
 // `prev`: a translation of the same blocks with every block starting from an unknown state; a block that
 // starts unknown here too is copied from it (a block's code depends only on the block and its start state).
@@ -690,11 +703,11 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   const seg: [number, number][] = [];
   const out: FlagState[] = blocks.map(() => null);
   const touched: boolean[] = blocks.map(() => false);
-  const c = new RegCode();
+  const c = (prev ? SCRATCH2 : SCRATCH1).start();
   const index = new Map<number, number>();
   blocks.forEach((b, i) => index.set(b.start, i));
   const k = blocks.length;
-  const written = new Set<number>();
+  let written = 0; // registers written (bit r)
 
   // Entry: lazy flags into locals (the registers the region uses are loaded in front of all this, below).
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_LF_OP, 2).set(L_FOP);
@@ -720,7 +733,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   };
   openLabels(-1);
 
-  if (prev) { for (const r of prev.regs) c.regs.add(r); for (const r of prev.written) written.add(r); }
+  if (prev) { c.regs |= prev.regs; written |= prev.written; }
   const prevCode = prev?.code;
   const closeLoops = (bi: number) => { // loops that end with block bi, innermost first
     while (labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi) { c.end(); labels.pop(); }
@@ -749,7 +762,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     const sync = () => {
       if (!st) return;
       c.i32(st.op).set(L_FOP).i32(st.size).set(L_FSZ);
-      if (derived(st.op)) { fres(st); if (st.size !== 8) c.i64(mask(st.size)).op(Op.i64_and); c.set(L_FRES); }
+      if (derived(st.op)) { fres(st); if (st.size !== 8) c.i64(maskC(st.size)).op(Op.i64_and); c.set(L_FRES); }
     };
     const exit = (ip: () => void, reason: number, retired: number) => {
       sync();
@@ -771,29 +784,31 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     // ---- operand helpers ----
     const rd = (addr: number, size: number) => { // register value, zero-extended
       const r = regOf(addr);
-      if (!r) { c.i64(0); return; }
-      c.get(L_R0 + r[0]);
-      if (r[1]) c.i64(r[1] * 8).op(Op.i64_shr_u);
+      if (r < 0) { c.i64(0); return; }
+      c.get(L_R0 + (r >> 3));
+      if (r & 7) c.i64((r & 7) * 8).op(Op.i64_shr_u);
       if (size === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u);
-      else if (size !== 8) c.i64(mask(size)).op(Op.i64_and);
+      else if (size !== 8) c.i64(maskC(size)).op(Op.i64_and);
     };
     const wr = (addr: number, size: number, val: () => void) => { // size 4: zero-extends; 8: whole
-      const r = regOf(addr)!;
-      written.add(r[0]);
-      if (size === 8) { val(); c.set(L_R0 + r[0]); return; }
-      if (size === 4) { val(); c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u).set(L_R0 + r[0]); return; }
+      const r = regOf(addr);
+      if (r < 0) throw new Error("jit: a write to no register");
+      const l = L_R0 + (r >> 3);
+      written |= 1 << (r >> 3);
+      if (size === 8) { val(); c.set(l); return; }
+      if (size === 4) { val(); c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u).set(l); return; }
       // byte (or byte 1 = AH..BH)
-      const sh = BigInt(r[1] * 8);
-      c.get(L_R0 + r[0]).i64(~(0xffn << sh)).op(Op.i64_and);
-      val(); c.i64(0xffn).op(Op.i64_and);
+      const sh = (r & 7) * 8;
+      c.get(l).i64(~(0xff << sh)).op(Op.i64_and);
+      val(); c.i64(0xff).op(Op.i64_and);
       if (sh) c.i64(sh).op(Op.i64_shl);
-      c.op(Op.i64_or).set(L_R0 + r[0]);
+      c.op(Op.i64_or).set(l);
     };
     const ea = (i: Insn) => {
-      c.i64(BigInt(i.disp));
+      c.i64(i.disp);
       const b = regOf(i.base), x = regOf(i.index);
-      if (b) c.get(L_R0 + b[0]).op(Op.i64_add);
-      if (x) { c.get(L_R0 + x[0]); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
+      if (b >= 0) c.get(L_R0 + (b >> 3)).op(Op.i64_add);
+      if (x >= 0) { c.get(L_R0 + (x >> 3)); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
       if (i.ax! & 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
       if (i.ax! & 6) {
         c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + 8, 3).op(Op.i64_add);
@@ -848,8 +863,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       c.i32(cc); if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
       c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_COND);
     };
-    const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(mask(size)).op(Op.i64_and); };
-    const maskedRes = (s: FlagState & object) => { fres(s); if (s.size !== 8) c.i64(mask(s.size)).op(Op.i64_and); };
+    const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); };
+    const maskedRes = (s: FlagState & object) => { fres(s); if (s.size !== 8) c.i64(maskC(s.size)).op(Op.i64_and); };
     const resArg = () => { if (st) maskedRes(st); else c.get(L_FRES); }; // for the core's helpers
     const sx = (l: number, size: number) => { // sign-extended to 64 bits
       c.get(l);
@@ -867,15 +882,15 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       return false;
     };
     const flagZF = (s: { op: number; size: number }) => { maskedRes(s); c.op(Op.i64_eqz); };
-    const flagSF = (s: { op: number; size: number }) => { fres(s); c.i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); };
+    const flagSF = (s: { op: number; size: number }) => { fres(s); c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); };
     const flagOF = (s: { op: number; size: number }): boolean => {
       switch (s.op) {
         case LF_ADD: case LF_INC:
           c.get(L_FA); fres(s); c.op(Op.i64_xor).get(L_FB); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
-          c.i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
+          c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
         case LF_SUB: case LF_DEC:
           c.get(L_FA).get(L_FB).op(Op.i64_xor).get(L_FA); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
-          c.i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
+          c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
         case LF_LOGIC: c.i32(0); return true;
         case LF_CFOF: c.get(L_FB).i64(0).op(Op.i64_ne); return true;
       }
@@ -934,7 +949,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     const carry = () => { const s = st; if (s && flagCF(s)) return; helper(2); };
     // x86 ALU op `kind` of size on a (T2) and b (T3), both masked; result (masked) left in T2; flags set.
     const alu = (kind: number, size: number) => {
-      const m = mask(size);
+      const m = maskC(size);
       // 32-bit operations in i32 (the result comes zero-extended, as the masked result: the flags derived
       // from it are the same), so that a dependent chain is one instruction per operation.
       const w32 = size === 4;
@@ -976,7 +991,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       src(); c.set(L_T2);
       setFlags(dec ? LF_DEC : LF_INC, size, () => c.get(L_T2), () => c.i64(1), () => {
         if (size === 4) c.get(L_T2).op(Op.i32_wrap_i64).i32(1).op(dec ? Op.i32_sub : Op.i32_add).op(Op.i64_extend_i32_u);
-        else { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add); if (size !== 8) c.i64(mask(size)).op(Op.i64_and); }
+        else { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); }
       });
       dst();
     };
@@ -1076,7 +1091,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           rd(RCX, 1); c.i64(w - 1n).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; // count != 0
           rd(dst, sz); c.set(L_T2);
           if (kk === 4) {
-            c.get(L_T2).get(L_T1).op(Op.i64_shl).i64(mask(sz)).op(Op.i64_and).set(L_T3);
+            c.get(L_T2).get(L_T1).op(Op.i64_shl).i64(maskC(sz)).op(Op.i64_and).set(L_T3);
             c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
             c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_FA).op(Op.i64_xor).set(L_FB);
           } else if (kk === 5) {
@@ -1085,7 +1100,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
             c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FB);
           } else {
             sx(L_T2, sz); c.set(L_T2);
-            c.get(L_T2).get(L_T1).op(Op.i64_shr_s).i64(mask(sz)).op(Op.i64_and).set(L_T3);
+            c.get(L_T2).get(L_T1).op(Op.i64_shr_s).i64(maskC(sz)).op(Op.i64_and).set(L_T3);
             c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_s).i64(1).op(Op.i64_and).set(L_FA);
             c.i64(0).set(L_FB);
           }
@@ -1108,7 +1123,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case gk === "neg": {
           const sz = i.os!, d = MM.CPU_STATE + i.rm! * 8;
           rd(d, sz); c.set(L_T3);
-          setFlags(LF_SUB, sz, () => c.i64(0), () => c.get(L_T3), () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(mask(sz)).op(Op.i64_and); });
+          setFlags(LF_SUB, sz, () => c.i64(0), () => c.get(L_T3), () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(maskC(sz)).op(Op.i64_and); });
           wr(d, sz, () => c.get(L_RES));
           break;
         }
@@ -1173,7 +1188,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
             c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
             probe(FN_WR, SW, i, idx);
             store(SW, nextIp);
-            c.get(L_T1).set(rsp); written.add(4);
+            c.get(L_T1).set(rsp); written |= 1 << 4;
           }
           exit(() => c.get(L_T3), MM.JEXIT_BRANCH, idx + 1);
           break;
@@ -1186,14 +1201,14 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
               c.i32(LF_NONE).set(L_FOP).i32(SW).set(L_FSZ);
               st = { op: LF_NONE, size: SW }; touched[bi] = true;
             }
-            c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x30000n).op(Op.i64_and).i64(mask(SW)).op(Op.i64_and).set(L_T3);
+            c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x30000n).op(Op.i64_and).i64(maskC(SW)).op(Op.i64_and).set(L_T3);
           } else if (gk === "pushi") c.i64(BigInt.asUintN(64, i.imm) & mask(SW)).set(L_T3);
           else if (i.mod === 3) { rd(MM.CPU_STATE + i.rm! * 8, SW); c.set(L_T3); }
           else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); c.set(L_T3); }
           c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
           probe(FN_WR, SW, i, idx);
           store(SW, () => c.get(L_T3));
-          c.get(L_T1).set(rsp); written.add(4);
+          c.get(L_T1).set(rsp); written |= 1 << 4;
           break;
         }
         case gk === "shd": { // SHLD/SHRD r, r, imm8/CL (cpu/alu.ts shiftDouble): CF, OF, SF/ZF/PF from the result, AF 0 (LF_CFOF)
@@ -1212,7 +1227,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
             c.get(L_T2).get(L_T1).op(Op.i64_shr_u).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shl).op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
             c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
           }
-          c.get(L_T4).get(L_T2).op(Op.i64_xor).i64(sign(sz)).op(Op.i64_and).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_FB);
+          c.get(L_T4).get(L_T2).op(Op.i64_xor).i64(signC(sz)).op(Op.i64_and).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_FB);
           c.get(L_T4).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
           wr(d, sz, () => c.get(L_T4));
           if (stat === null) {
@@ -1273,7 +1288,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           const kind = sz | (stosOp ? JS_STOS : 0) | (is64 ? JS_AS8 : 0) | ((i.pfx! & 2) ? JS_REP : 0);
           const regs = stosOp ? [0, 1, 7] : [1, 6, 7];
           for (const r of regs) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
-          const reload = () => { for (const r of regs) { if (r === 0) continue; c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written.add(r); } };
+          const reload = () => { for (const r of regs) { if (r === 0) continue; c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written |= 1 << r; } };
           c.loop(); extra++;
           c.i32(kind).call(FN_STR).tee(L_I).op(Op.i32_eqz).if_(); extra++;
           reload(); exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
@@ -1382,7 +1397,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           const cnt = BigInt(i.aux), w = BigInt(size * 8);
           rd(i.a, size); c.set(L_T2);
           if (f === F.SHL32 || f === F.SHL64) {
-            c.get(L_T2).i64(cnt).op(Op.i64_shl).i64(mask(size)).op(Op.i64_and).set(L_T3); // r
+            c.get(L_T2).i64(cnt).op(Op.i64_shl).i64(maskC(size)).op(Op.i64_and).set(L_T3); // r
             c.get(L_T2).i64(w - cnt).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T1); // cf
             setFlags(LF_CFOF, size, () => c.get(L_T1),
               () => { c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T1).op(Op.i64_xor); },
@@ -1393,7 +1408,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
               () => { c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); }, () => c.get(L_T3));
           } else {
             sx(L_T2, size); c.set(L_T2);
-            c.get(L_T2).i64(cnt).op(Op.i64_shr_s).i64(mask(size)).op(Op.i64_and).set(L_T3);
+            c.get(L_T2).i64(cnt).op(Op.i64_shr_s).i64(maskC(size)).op(Op.i64_and).set(L_T3);
             setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_s).i64(1).op(Op.i64_and); },
               () => c.i64(0), () => c.get(L_T3));
           }
@@ -1568,14 +1583,14 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
           probe(FN_WR, SW, i, idx);
           store(SW, () => rd(i.b, SW));
-          c.get(L_T1).set(rsp); written.add(4);
+          c.get(L_T1).set(rsp); written |= 1 << 4;
           break;
         }
         case f === F.POP: {
           c.get(rsp); m32(); c.set(L_T1);
           probe(FN_RD, SW, i, idx);
           load(SW); c.set(L_T2);
-          c.get(L_T1).i64(SW).op(Op.i64_add); m32(); c.set(rsp); written.add(4);
+          c.get(L_T1).i64(SW).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
           wr(i.a, SW, () => c.get(L_T2));
           break;
         }
@@ -1593,7 +1608,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
             c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
             probe(FN_WR, SW, i, idx);
             store(SW, nextIp);
-            c.get(L_T1).set(rsp); written.add(4);
+            c.get(L_T1).set(rsp); written |= 1 << 4;
           }
           if (inPage) goTo(t, idx + 1);
           else exit(() => c.get(L_T3), MM.JEXIT_BRANCH, idx + 1);
@@ -1604,7 +1619,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           probe(FN_RD, SW, i, idx);
           load(SW); c.set(L_T1);
           canonicalOrExit(i, idx);
-          c.get(rsp).i64(BigInt(SW) + (i.imm & 0xffffn)).op(Op.i64_add); m32(); c.set(rsp); written.add(4);
+          c.get(rsp).i64(BigInt(SW) + (i.imm & 0xffffn)).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
           exit(() => c.get(L_T1), MM.JEXIT_BRANCH, idx + 1);
           break;
         }
@@ -1649,7 +1664,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   if (labels.length !== 1) throw new Error("jit: labels left open");
   c.end(); // $exit
   // Write back: registers, lazy flags, RIP; count the exit.
-  for (const r of [...written].sort((x, y) => x - y)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+  for (let r = 0; r < 16; r++) if (written & (1 << r)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
   // An INC/DEC state keeps CF in RFLAGS.
   c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_lt_u).if_();
   c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and).get(L_FCF).op(Op.i64_extend_i32_u)
@@ -1668,8 +1683,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   if (chain) chainExit(c, mode);
   c.get(L_N);
   // Only the registers the region touches are loaded at entry.
-  const body = new Code();
-  for (let r = 0; r < 16; r++) if (c.regs.has(r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
+  const body = new Code(16 * 10 + c.len);
+  for (let r = 0; r < 16; r++) if (c.regs & (1 << r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
   body.bytes(c.b);
   return { def: { params: REGION_PARAMS, results: [T_I32], locals: LOCALS, body, export: name }, edges, out, touched, seg, regs: c.regs, written, code: c.b };
 }
