@@ -452,9 +452,13 @@ export function layout(blocks: Block[], entry: number): Layout {
     for (const u of reach) for (const v of succ[u]) if (!isBack(u, v)) need[v]++;
     const placed = new Uint8Array(n), ready = new Set<number>([e]);
     const order: number[] = [], open: number[] = [];
+    // The loops each block is in (their headers), and how many blocks of each loop are still to place.
+    const loopsOf: number[][] = [];
+    const left = new Int32Array(n);
+    for (const [h, set] of body) { left[h] = set.size; for (const x of set) (loopsOf[x] ??= []).push(h); }
     let ok = true;
     while (order.length < reach.length) {
-      while (open.length && [...body.get(open[open.length - 1])!].every((x) => placed[x])) open.pop();
+      while (open.length && left[open[open.length - 1]] === 0) open.pop();
       const inner = open.length ? body.get(open[open.length - 1])! : null;
       let pick = -1;
       const last = order.length ? order[order.length - 1] : -1;
@@ -465,6 +469,8 @@ export function layout(blocks: Block[], entry: number): Layout {
       if (pick < 0) for (const v of ready) if ((!inner || inner.has(v)) && (pick < 0 || v < pick)) pick = v;
       if (pick < 0) { ok = false; break; }
       ready.delete(pick); placed[pick] = 1; order.push(pick);
+      const ls = loopsOf[pick];
+      if (ls) for (const h of ls) left[h]--;
       if (body.has(pick)) open.push(pick);
       for (const v of succ[pick]) if (!isBack(pick, v) && --need[v] === 0) ready.add(v);
     }
