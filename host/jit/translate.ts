@@ -55,6 +55,9 @@ for (const [a, b] of [[0x110, 0x117], [0x128, 0x129], [0x151, 0x16d], [0x16f, 0x
 // jit_str's kind bits (cpu/string.ts JS_*).
 const JS_STOS = 16, JS_AS8 = 32, JS_REP = 64;
 
+// General-path kinds that use the stack (4-byte slots outside 64-bit mode need a 32-bit stack).
+const STACK_KINDS = new Set<string | null>(["icall", "pushm", "pushi", "pushf"]);
+
 // Parameters (ip, budget, n: instructions retired before this call, by the regions that chained into
 // it) and locals.
 const L_IP = 0, L_BUDGET = 1, L_N = 2, L_R0 = 3, L_FOP = 19, L_FSZ = 20, L_FA = 21, L_FB = 22, L_FRES = 23, L_NEXT = 24,
@@ -722,7 +725,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_B, 3).set(L_FB);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_RES, 3).set(L_FRES);
   if (!is64 && blocks.some((b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET ||
-    ["icall", "pushm", "pushi", "pushf"].includes(generalKind(i) ?? "")))) {
+    STACK_KINDS.has(generalKind(i))))) {
     // 4-byte stack slots need a 32-bit stack (SS.B): otherwise the interpreter runs this code.
     c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + 2, 1).i32(0x4000).op(Op.i32_and).op(Op.i32_eqz);
     c.if_().get(L_N).op(Op.return_).end();
@@ -777,11 +780,15 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       if (L - retired) c.get(L_N).i32(L - retired).op(Op.i32_sub).set(L_N);
       c.br(dExit());
     };
+    // An exit with RIP at page offset `off` (without a closure per exit).
+    let exitOff = 0;
+    const ipAtOff = () => linOf(exitOff);
+    const exitAt = (off: number, reason: number, retired: number) => { exitOff = off; exit(ipAtOff, reason, retired); };
     const goTo = (off: number, retired: number) => { // a branch inside the page (all of the block retired)
       const t = index.get(off);
       // a later block's label, or the loop of an earlier one (a back edge); an edge cut by layout(): exit
       const d = t === undefined || lay.cut.has(bi * 65536 + t) ? -1 : depth(t > bi ? t : LOOP + t);
-      if (d < 0) { exit(() => linOf(off), MM.JEXIT_BRANCH, retired); return; }
+      if (d < 0) { exitAt(off, MM.JEXIT_BRANCH, retired); return; }
       edges.push([bi, t!]);
       if (unknownStart || inSt[t!] === null) sync();
       c.br(d);
@@ -834,7 +841,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       c.if_(); extra++;
       // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr), else exit.
       c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
-      exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
+      exitAt(i.off, MM.JEXIT_MEMORY, idx);
       c.end(); extra--;
       c.else_();
       c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add).mem(Op.i32_load, 0, 2);
@@ -954,22 +961,26 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     // CF as it stands (for ADC/SBB and INC/DEC), an i32.
     const carry = () => { const s = st; if (s && flagCF(s)) return; helper(2); };
     // x86 ALU op `kind` of size on a (T2) and b (T3), both masked; result (masked) left in T2; flags set.
+    // (the operands and the result of alu(), made once per region)
+    const getT2 = () => { c.get(L_T2); }, getT3 = () => { c.get(L_T3); };
+    let aluOp: Op = Op.i64_add, aluW32 = false;
+    const aluRes = () => {
+      if (aluW32) c.get(L_T2).op(Op.i32_wrap_i64).get(L_T3).op(Op.i32_wrap_i64).op(I32[aluOp]!).op(Op.i64_extend_i32_u);
+      else c.get(L_T2).get(L_T3).op(aluOp);
+    };
     const alu = (kind: number, size: number) => {
       const m = maskC(size);
       // 32-bit operations in i32 (the result comes zero-extended, as the masked result: the flags derived
       // from it are the same), so that a dependent chain is one instruction per operation.
       const w32 = size === 4;
-      const res = (o: Op) => () => {
-        if (w32) c.get(L_T2).op(Op.i32_wrap_i64).get(L_T3).op(Op.i32_wrap_i64).op(I32[o]!).op(Op.i64_extend_i32_u);
-        else c.get(L_T2).get(L_T3).op(o);
-      };
+      aluW32 = w32;
       const narrow = w32 && kind !== 2 && kind !== 3; // FRES holds the masked result already
       switch (kind) {
-        case 0: setFlags(LF_ADD, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_add)); break;
-        case 1: setFlags(LF_LOGIC, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_or)); break;
-        case 4: setFlags(LF_LOGIC, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_and)); break;
-        case 6: setFlags(LF_LOGIC, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_xor)); break;
-        case 5: case 7: setFlags(LF_SUB, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_sub)); break;
+        case 0: aluOp = Op.i64_add; setFlags(LF_ADD, size, getT2, getT3, aluRes); break;
+        case 1: aluOp = Op.i64_or; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+        case 4: aluOp = Op.i64_and; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+        case 6: aluOp = Op.i64_xor; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+        case 5: case 7: aluOp = Op.i64_sub; setFlags(LF_SUB, size, getT2, getT3, aluRes); break;
         case 2: case 3: {
           // carry in -> P (i32)
           carry(); c.set(L_C);
@@ -1004,7 +1015,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     const canonicalOrExit = (i: Insn, idx: number) => { // the i64 in T1 must be canonical
       if (!is64) return;
       c.get(L_T1).i64(16).op(Op.i64_shl).i64(16).op(Op.i64_shr_s).get(L_T1).op(Op.i64_ne).if_(); extra++;
-      exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx);
+      exitAt(i.off, MM.JEXIT_SLOWFORM, idx);
       c.end(); extra--;
     };
     const rsp = L_R0 + 4;
@@ -1012,6 +1023,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     const m32 = () => { if (!is64) c.i64(0xffffffffn).op(Op.i64_and); };
     const reg8 = (r: number, rex: number): number => MM.CPU_STATE + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
     const RAX = MM.CPU_STATE, RCX = MM.CPU_STATE + 8, RDX = MM.CPU_STATE + 16;
+    let curI: Insn = blocks[0].insns[0]; // the instruction being translated
+    const nextIp = () => linOf(curI.off + curI.len);
 
   for (bi = 0; bi < k; bi++) {
     if (bi > 0) { // the label of block bi ends: its code follows
@@ -1034,15 +1047,15 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     extra = 0;
     // Budget, then count the block.
     c.get(L_N).i32(L).op(Op.i32_add).get(L_BUDGET).op(Op.i32_gt_s).if_(); extra++;
-    exit(() => linOf(blk.start), MM.JEXIT_BUDGET, L);
+    exitAt(blk.start, MM.JEXIT_BUDGET, L);
     c.end(); extra--;
     c.get(L_N).i32(L).op(Op.i32_add).set(L_N);
 
     for (let idx = 0; idx < blk.insns.length; idx++) {
       const i = blk.insns[idx];
       const f = i.form;
-      const nextIp = () => linOf(i.off + i.len);
-      if (f === -1) { exit(() => linOf(i.off), i.cont ? MM.JEXIT_BRANCH : MM.JEXIT_UNSUPPORTED, idx); break; }
+      curI = i;
+      if (f === -1) { exitAt(i.off, i.cont ? MM.JEXIT_BRANCH : MM.JEXIT_UNSUPPORTED, idx); break; }
       const size = formSize(f);
       const gk = generalKind(i);
       const st0 = st, touched0 = touched[bi];
@@ -1267,7 +1280,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR0, 3).op(Op.i32_wrap_i64).i32(0xc).op(Op.i32_and);
           c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR4, 3).op(Op.i32_wrap_i64).i32(0x200).op(Op.i32_and).op(Op.i32_eqz).op(Op.i32_or);
           c.if_(); extra++;
-          exit(() => linOf(i.off), MM.JEXIT_UNSUPPORTED, idx);
+          exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx);
           c.end(); extra--;
           const sz = i.os === 8 || gk === "movqx" || gk === "movqr" ? 8 : 4, x = MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 16 * i.reg!, gpr = MM.CPU_STATE + 8 * i.rm!;
           const xlo = () => { c.i32(0).mem(sz === 8 ? Op.i64_load : Op.i64_load32_u, x, sz === 8 ? 3 : 2); };
@@ -1280,9 +1293,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           break;
         }
         case gk === "ssex": // the core runs it (jit_exec); 0: it would fault, nothing done: exit before it
-          if (page === undefined) { exit(() => linOf(i.off), MM.JEXIT_UNSUPPORTED, idx); break; }
+          if (page === undefined) { exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); break; }
           linOf(i.off); c.i32(page + i.off).call(FN_EX).op(Op.i32_eqz).if_(); extra++;
-          exit(() => linOf(i.off), MM.JEXIT_UNSUPPORTED, idx);
+          exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx);
           c.end(); extra--;
           break;
         case gk === "str": {
@@ -1297,13 +1310,13 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           const reload = () => { for (const r of regs) { if (r === 0) continue; c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written |= 1 << r; } };
           c.loop(); extra++;
           c.i32(kind).call(FN_STR).tee(L_I).op(Op.i32_eqz).if_(); extra++;
-          reload(); exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
+          reload(); exitAt(i.off, MM.JEXIT_MEMORY, idx);
           c.end(); extra--;
           c.get(L_I).i32(1).op(Op.i32_eq).if_(); extra++;
           // a step retired and the instruction runs again: one more instruction; the next step only while the
           // instructions retired before it (N less this block's rest) stay under the budget, as in the run loop
           c.get(L_N).i32(1).op(Op.i32_add).tee(L_N).i32(L - idx).op(Op.i32_sub).get(L_BUDGET).op(Op.i32_ge_s).if_(); extra++;
-          reload(); exit(() => linOf(i.off), MM.JEXIT_BUDGET, idx);
+          reload(); exitAt(i.off, MM.JEXIT_BUDGET, idx);
           c.end(); extra--;
           c.br(1); // the step loop
           c.end(); extra--;
@@ -1455,15 +1468,15 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           else { rd(i.b, sz); c.set(L_T3); }
           if (sz === 4) {
             c.get(L_T3).op(Op.i64_eqz).if_(); extra++;
-            exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
             rd(RDX, 4); c.i64(32).op(Op.i64_shl); rd(RAX, 4); c.op(Op.i64_or).set(L_T2);
             c.get(L_T2).get(L_T3).op(Op.i64_div_u).tee(L_T1).i64(0xffffffffn).op(Op.i64_gt_u).if_(); extra++;
-            exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
             wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
             wr(RAX, 8, () => c.get(L_T1));
           } else {
             c.get(L_T3).op(Op.i64_eqz); rd(RDX, 8); c.i64(0).op(Op.i64_ne).op(Op.i32_or).if_(); extra++;
-            exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
             rd(RAX, 8); c.set(L_T2);
             wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
             wr(RAX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_div_u); });
@@ -1658,7 +1671,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       if (idx === blk.insns.length - 1 && !isBranch(f) && f !== F.RET) {
         // The block ends without a branch: fall through to the next block.
         if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next, L);
-        else if (blk.next === null) exit(() => linOf(i.off + i.len), MM.JEXIT_BRANCH, L);
+        else if (blk.next === null) exitAt(i.off + i.len, MM.JEXIT_BRANCH, L);
         else { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); } // falls into the next block
       }
     }
