@@ -586,7 +586,10 @@ function flagStep(i: Insn, gk: string | null, st: FlagState, is64: boolean): Fla
 /** What the flag-state pass needs of a translation: each block's in-page successors taken as branches
  *  inside the function (edges), the state each block leaves when entered in an unknown state (out), and
  *  whether it sets one at all (touched). */
-interface Flow { edges: [number, number][]; out: FlagState[]; touched: boolean[] }
+interface Flow { edges: [number, number][]; out: FlagState[]; touched: boolean[]; gk?: GkTable }
+/** Each instruction's general-path kind (generalKind), block by block: block b's instruction n at
+ *  kinds[first[b] + n] (up to its untranslated end). */
+interface GkTable { kinds: (string | null)[]; first: Int32Array }
 
 /** The Flow of `blocks` (in layout order) without translating them: the structure translateWith opens
  *  (the same labels, so the same branches become exits), and flagStep per instruction from an unknown
@@ -596,6 +599,7 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
   const index = new Map<number, number>();
   for (let b = 0; b < k; b++) index.set(blocks[b].start, b);
   const edges: [number, number][] = [], out: FlagState[] = new Array(k), touched: boolean[] = new Array(k);
+  const gk: GkTable = { kinds: [], first: new Int32Array(k) };
   const LOOP = 1 << 20;
   const labels: number[] = [-1];
   const openLabels = (sc: number) => { for (let p = k - 1; p > (sc < 0 ? 0 : sc); p--) if (lay.scope[p] === sc) labels.push(p); };
@@ -611,11 +615,14 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
     const blk = blocks[bi];
     let st: FlagState = null, tc = false;
     const n = blk.insns.length;
+    gk.first[bi] = gk.kinds.length;
     for (let idx = 0; idx < n; idx++) {
       const i = blk.insns[idx];
       const f = i.form;
       if (f === -1) break;
-      const s = flagStep(i, generalKind(i), st, is64);
+      const g = generalKind(i);
+      gk.kinds.push(g);
+      const s = flagStep(i, g, st, is64);
       if (s !== KEEP) { st = s as FlagState; tc = true; }
       if (f === F.JMP || f === F.CALL || (f >= F.JCC && f < F.JCC + 16)) {
         const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
@@ -632,7 +639,7 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
     out[bi] = st; touched[bi] = tc;
     while (labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi) labels.pop();
   }
-  return { edges, out, touched };
+  return { edges, out, touched, gk };
 }
 
 /** Each block's start state from a region's Flow: a forward pass to a fixed point (null: unknown), or
@@ -679,7 +686,7 @@ export function translate(blocks0: Block[], entry: number, is64: boolean, name: 
   const blocks = lay.order.map((b) => blocks0[b]);
   const fl = flow(blocks, lay, is64);
   const known = startStates(blocks, entry, fl);
-  const t = translateWith(blocks, entry, is64, name, mode, chain, known ?? blocks.map(() => null), lay, undefined, page);
+  const t = translateWith(blocks, entry, is64, name, mode, chain, known ?? blocks.map(() => null), lay, undefined, page, fl.gk);
   if (!sameEdges(t.edges, fl.edges)) throw new Error("jit: the flag-state pass saw other edges than the translation");
   return t.def;
 }
@@ -707,7 +714,7 @@ interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[
 // `prev`: a translation of the same blocks with every block starting from an unknown state; a block that
 // starts unknown here too is copied from it (a block's code depends only on the block and its start state).
 function translateWith(blocks: Block[], entry: number, is64: boolean, name: string, mode: number, chain: boolean,
-  inSt: FlagState[], lay: Layout, prev?: Translation, page?: number): Translation {
+  inSt: FlagState[], lay: Layout, prev?: Translation, page?: number, gkt?: GkTable): Translation {
   const edges: [number, number][] = [];
   const seg: [number, number][] = [];
   const out: FlagState[] = blocks.map(() => null);
@@ -1057,7 +1064,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       curI = i;
       if (f === -1) { exitAt(i.off, i.cont ? MM.JEXIT_BRANCH : MM.JEXIT_UNSUPPORTED, idx); break; }
       const size = formSize(f);
-      const gk = generalKind(i);
+      const gk = gkt ? gkt.kinds[gkt.first[bi] + idx] : generalKind(i);
       const st0 = st, touched0 = touched[bi];
       if (gk === "rot" || gk === "shcl" || gk === "shd") sync(); // the state may stay or change, by the count
       switch (true) {

@@ -155,6 +155,7 @@ function section(out: Bytes, id: number, content: Bytes): void {
 // Scratch storage for buildModule (kept between modules: the code section and the module grow once).
 const CS = new Bytes(1 << 16), OUT = new Bytes(1 << 16), LOC = new Bytes(64);
 const ENC = new TextEncoder();
+const HEADS = new Map<string, Uint8Array>();
 
 /** A module importing env.memory, env.table (a funcref table: the core's, when `table`) and `imports`
  *  (functions), defining and exporting `funcs`. The type of funcs[0] is type 0. */
@@ -175,18 +176,28 @@ export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false
     fnTypes.push(lastT);
   }
   const impTypes = imports.map((f) => typeOf(f.params, f.results));
-  const out = OUT.reset().bytes([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
-  const ts = new Bytes().uleb(types.length);
-  for (const k of types) {
-    const [p, r] = k.split(">").map((s) => (s ? s.split(",").map(Number) : []));
-    ts.u8(0x60).uleb(p.length).bytes(p).uleb(r.length).bytes(r);
+  const out = OUT.reset();
+  // The header, type and import sections: the same for every module of the same types and imports.
+  const key = `${table ? 1 : 0}|${types.join("|")}|${imports.map((f, i) => f.name + ":" + impTypes[i]).join(",")}`;
+  let head = HEADS.get(key);
+  if (!head) {
+    const h = new Bytes().bytes([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+    const ts = new Bytes().uleb(types.length);
+    for (const k of types) {
+      const [p, r] = k.split(">").map((s) => (s ? s.split(",").map(Number) : []));
+      ts.u8(0x60).uleb(p.length).bytes(p).uleb(r.length).bytes(r);
+    }
+    section(h, 1, ts);
+    const is = new Bytes().uleb(imports.length + 1 + (table ? 1 : 0));
+    is.str("env").str("memory").u8(2).u8(0).uleb(1);
+    if (table) is.str("env").str("table").u8(1).u8(0x70).u8(0).uleb(0);
+    imports.forEach((f, i) => is.str("env").str(f.name).u8(0).uleb(impTypes[i]));
+    section(h, 2, is);
+    head = h.b.slice();
+    if (HEADS.size > 16) HEADS.clear();
+    HEADS.set(key, head);
   }
-  section(out, 1, ts);
-  const is = new Bytes().uleb(imports.length + 1 + (table ? 1 : 0));
-  is.str("env").str("memory").u8(2).u8(0).uleb(1);
-  if (table) is.str("env").str("table").u8(1).u8(0x70).u8(0).uleb(0);
-  imports.forEach((f, i) => is.str("env").str(f.name).u8(0).uleb(impTypes[i]));
-  section(out, 2, is);
+  out.bytes(head);
   const fs = new Bytes(funcs.length * 2 + 8).uleb(funcs.length);
   for (const t of fnTypes) fs.uleb(t);
   section(out, 3, fs);
