@@ -55,6 +55,13 @@ for (const [a, b] of [[0x110, 0x117], [0x128, 0x129], [0x151, 0x16d], [0x16f, 0x
 // jit_str's kind bits (cpu/string.ts JS_*).
 const JS_STOS = 16, JS_AS8 = 32, JS_REP = 64;
 
+// The loads' [access size, signed, destination size].
+const LOADS: Record<number, [number, boolean, number]> = {
+  [F.LD32]: [4, false, 4], [F.LD64]: [8, false, 8], [F.LDZX8]: [1, false, 8], [F.LDZX16]: [2, false, 8],
+  [F.LDSX8_32]: [1, true, 4], [F.LDSX8_64]: [1, true, 8], [F.LDSX16_32]: [2, true, 4], [F.LDSX16_64]: [2, true, 8],
+  [F.LDSX32_64]: [4, true, 8],
+};
+
 // General-path kinds that use the stack (4-byte slots outside 64-bit mode need a 32-bit stack).
 const STACK_KINDS = new Set<string | null>(["icall", "pushm", "pushi", "pushf"]);
 
@@ -1376,18 +1383,13 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case f === F.MOV_RI32 || f === F.MOV_RI64: wr(i.a, size, () => c.i64(i.imm)); break;
         case f === F.LEA32 || f === F.LEA64: wr(i.a, size, () => ea(i)); break;
         case f >= F.LD32 && f <= F.LDSX32_64: {
-          const spec: Record<number, [number, boolean, number]> = { // [access size, signed, dest size]
-            [F.LD32]: [4, false, 4], [F.LD64]: [8, false, 8], [F.LDZX8]: [1, false, 8], [F.LDZX16]: [2, false, 8],
-            [F.LDSX8_32]: [1, true, 4], [F.LDSX8_64]: [1, true, 8], [F.LDSX16_32]: [2, true, 4], [F.LDSX16_64]: [2, true, 8],
-            [F.LDSX32_64]: [4, true, 8],
-          };
-          const [as, sg, ds] = spec[f];
+          const [as, sg, ds] = LOADS[f];
           ea(i); c.set(L_T1); probe(FN_RD, as, i, idx);
           wr(i.a, ds, () => load(as, sg));
           break;
         }
         case f >= F.ST8 && f <= F.STI64: {
-          const as = [1, 2, 4, 8][(f - F.ST8) & 3];
+          const as = 1 << ((f - F.ST8) & 3);
           ea(i); c.set(L_T1); probe(FN_WR, as, i, idx);
           if (f >= F.STI8) store(as, () => c.i64(i.imm)); else store(as, () => rd(i.b, 8));
           break;
