@@ -2,6 +2,9 @@
 // bench/jit-translate.ts): seeded random code (tests/lib/randcode.ts) runs compiled (force) in both
 // widths with the recorder on; every batch the JIT translated is in the recording, decodes to the batch
 // it was (every field, imm a BigInt again), and translates again to the module whose hash was recorded.
+// The translator (one translation per region, the flag states from flow()) against its reference (the
+// region translated twice, the flag states taken from the first translation): the same bytes for every
+// region recorded.
 // The recording is left in tests/build/jit-record-small: `npm run -s bench:jit-translate -- --rec
 // tests/build/jit-record-small` replays it (a recording made before a change to the translator checks,
 // there, that its output is unchanged).
@@ -14,6 +17,8 @@ import { MM } from "../host/core";
 import { platform } from "../host/platform";
 import { jitRecorder } from "../host/node/jit-record";
 import { translateBatch, type Batch } from "../host/jit/batch";
+import { IMPORTS, translate, translateReference } from "../host/jit/translate";
+import { buildModule } from "../host/jit/wasm";
 import { decodeBatch, encodeBatch } from "../host/jit/record";
 import { asm } from "./lib/asm";
 import { machine, CODE } from "./lib/flatcpu";
@@ -54,6 +59,17 @@ test("a recording holds every batch the JIT translated, decodes to it and re-tra
     insns += r.batch.regions.reduce((a, g) => a + g.blocks.reduce((x, b) => x + b.insns.length, 0), 0);
   });
   assert.ok(insns > 1000, `${insns} instructions recorded`);
+  // The same bytes as the reference translation, region by region (some with known start states).
+  let regions = 0;
+  for (const b of live) {
+    for (const r of b.regions) {
+      const fast = buildModule(IMPORTS, [translate(r.blocks, r.entry, b.is64, "f", b.mode, b.chain, r.page)], b.chain);
+      const ref = buildModule(IMPORTS, [translateReference(r.blocks, r.entry, b.is64, "f", b.mode, b.chain, r.page)], b.chain);
+      assert.ok(Buffer.compare(fast, ref) === 0, `region at ${r.entry.toString(16)} (${b.is64 ? 64 : 32}-bit): the reference translation's bytes`);
+      regions++;
+    }
+  }
+  assert.ok(regions >= live.length, `${regions} regions compared`);
 });
 
 test("a recording's line: 64-bit immediates and absent fields survive; malformed lines are refused", () => {
