@@ -977,6 +977,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     // x86 ALU op `kind` of size on a (T2) and b (T3), both masked; result (masked) left in T2; flags set.
     // (the operands and the result of alu(), made once per region)
     const getT2 = () => { c.get(L_T2); }, getT3 = () => { c.get(L_T3); };
+    const getT1 = () => { c.get(L_T1); }, getT4 = () => { c.get(L_T4); }, getRes = () => { c.get(L_RES); };
     let aluOp: Op = Op.i64_add, aluW32 = false;
     const aluRes = () => {
       if (aluW32) c.get(L_T2).op(Op.i32_wrap_i64).get(L_T3).op(Op.i32_wrap_i64).op(I32[aluOp]!).op(Op.i64_extend_i32_u);
@@ -1020,7 +1021,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         c.end(); extra--;
       }
       src(); c.set(L_T2);
-      setFlags(dec ? LF_DEC : LF_INC, size, () => c.get(L_T2), () => c.i64(1), () => {
+      setFlags(dec ? LF_DEC : LF_INC, size, getT2, () => c.i64(1), () => {
         if (size === 4) c.get(L_T2).op(Op.i32_wrap_i64).i32(1).op(dec ? Op.i32_sub : Op.i32_add).op(Op.i64_extend_i32_u);
         else { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); }
       });
@@ -1074,6 +1075,328 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       const gk = gkt ? gkt.kinds[gkt.first[bi] + idx] : generalKind(i);
       const st0 = st, touched0 = touched[bi];
       if (gk === "rot" || gk === "shcl" || gk === "shd") sync(); // the state may stay or change, by the count
+      // (fast forms and the general path's apart: a fast form meets only the cases of its kind)
+      if (gk === null || gk === "divm") {
+      switch (true) {
+        case f === F.IMUL_RR64 || f === F.IMUL_RRI64: {
+          rd(i.b, 8); c.set(L_T1); // a
+          if (f === F.IMUL_RR64) rd(i.a, 8); else c.i64(i.imm);
+          c.set(L_T2); // b
+          c.get(L_T1).get(L_T2).op(Op.i64_mul).set(L_T3); // r
+          // Signed overflow. Both operands below 2^32: the product is below 2^64, so it overflowed exactly
+          // when its sign bit is set. Both fitting in 32 bits signed: never. Otherwise r / a != b (a = 0: none;
+          // a = -1: only b = MIN). (A 64-bit division costs tens of cycles, and bignum code multiplies 32-bit
+          // halves with IMUL r64 all the time.)
+          c.get(L_T1).get(L_T2).op(Op.i64_or).i64(32).op(Op.i64_shr_u).op(Op.i64_eqz);
+          c.if_().get(L_T3).i64(0).op(Op.i64_lt_s).set(L_C).else_();
+          c.get(L_T1).get(L_T1).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).op(Op.i64_eq);
+          c.get(L_T2).get(L_T2).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).op(Op.i64_eq).op(Op.i32_and);
+          c.if_().i32(0).set(L_C).else_();
+          c.get(L_T1).i64(-1).op(Op.i64_eq).if_();
+          c.get(L_T2).i64(-(1n << 63n)).op(Op.i64_eq).set(L_C);
+          c.else_();
+          c.get(L_T1).op(Op.i64_eqz).if_().i32(0).set(L_C).else_();
+          c.get(L_T3).get(L_T1).op(Op.i64_div_s).get(L_T2).op(Op.i64_ne).set(L_C);
+          c.end().end();
+          c.end().end();
+          wr(i.a, 8, getT3);
+          setFlags(LF_CFOF, 8, () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_C).op(Op.i64_extend_i32_u), getT3);
+          break;
+        }
+        case f === F.NOP: break;
+        case f === F.MOV_RR32 || f === F.MOV_RR64: wr(i.a, size, () => rd(i.b, size)); break;
+        case f === F.MOV_RI32 || f === F.MOV_RI64: wr(i.a, size, () => c.i64(i.imm)); break;
+        case f === F.LEA32 || f === F.LEA64: wr(i.a, size, () => ea(i)); break;
+        case f >= F.LD32 && f <= F.LDSX32_64: {
+          const [as, sg, ds] = LOADS[f];
+          ea(i); c.set(L_T1); probe(FN_RD, as, i, idx);
+          wr(i.a, ds, () => load(as, sg));
+          break;
+        }
+        case f >= F.ST8 && f <= F.STI64: {
+          const as = 1 << ((f - F.ST8) & 3);
+          ea(i); c.set(L_T1); probe(FN_WR, as, i, idx);
+          if (f >= F.STI8) store(as, () => c.i64(i.imm)); else store(as, () => rd(i.b, 8));
+          break;
+        }
+        case f === F.ALU_RM32 || f === F.ALU_RM64: {
+          ea(i); c.set(L_T1); probe(FN_RD, size, i, idx);
+          rd(i.a, size); c.set(L_T2); load(size); c.set(L_T3);
+          alu(i.aux, size);
+          if (i.aux !== 7) wr(i.a, size, getT2);
+          break;
+        }
+        case f === F.CMP_MR32 || f === F.CMP_MR64: {
+          ea(i); c.set(L_T1); probe(FN_RD, size, i, idx);
+          load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
+          alu(7, size);
+          break;
+        }
+        case f === F.CMP_MI8 || f === F.CMP_MI32 || f === F.CMP_MI64: {
+          const s = f === F.CMP_MI8 ? 1 : size;
+          ea(i); c.set(L_T1); probe(FN_RD, s, i, idx);
+          load(s); c.set(L_T2); c.i64(i.imm & mask(s)).set(L_T3);
+          alu(7, s);
+          break;
+        }
+        case f === F.MOVZX8R: wr(i.a, 8, () => rd(i.b, 1)); break;
+        case f === F.MOVZX16R: wr(i.a, 8, () => rd(i.b, 2)); break;
+        case f === F.MOVSX8R32: wr(i.a, 4, () => { rd(i.b, 1); c.op(Op.i64_extend8_s); }); break;
+        case f === F.MOVSX8R64: wr(i.a, 8, () => { rd(i.b, 1); c.op(Op.i64_extend8_s); }); break;
+        case f === F.MOVSX16R32: wr(i.a, 4, () => { rd(i.b, 2); c.op(Op.i64_extend16_s); }); break;
+        case f === F.MOVSX16R64: wr(i.a, 8, () => { rd(i.b, 2); c.op(Op.i64_extend16_s); }); break;
+        case f === F.MOVSXDR: wr(i.a, 8, () => { rd(i.b, 4); c.op(Op.i64_extend32_s); }); break;
+        case f >= F.SHL32 && f <= F.SAR64: {
+          const cnt = BigInt(i.aux), w = BigInt(size * 8);
+          rd(i.a, size); c.set(L_T2);
+          if (f === F.SHL32 || f === F.SHL64) {
+            c.get(L_T2).i64(cnt).op(Op.i64_shl).i64(maskC(size)).op(Op.i64_and).set(L_T3); // r
+            c.get(L_T2).i64(w - cnt).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T1); // cf
+            setFlags(LF_CFOF, size, getT1,
+              () => { c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T1).op(Op.i64_xor); },
+              getT3);
+          } else if (f === F.SHR32 || f === F.SHR64) {
+            c.get(L_T2).i64(cnt).op(Op.i64_shr_u).set(L_T3);
+            setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); },
+              () => { c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); }, getT3);
+          } else {
+            sx(L_T2, size); c.set(L_T2);
+            c.get(L_T2).i64(cnt).op(Op.i64_shr_s).i64(maskC(size)).op(Op.i64_and).set(L_T3);
+            setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_s).i64(1).op(Op.i64_and); },
+              () => c.i64(0), getT3);
+          }
+          wr(i.a, size, getT3);
+          break;
+        }
+        case f === F.IMUL_RR32 || f === F.IMUL_RRI32: {
+          rd(i.b, 4); c.op(Op.i64_extend32_s);
+          if (f === F.IMUL_RR32) { rd(i.a, 4); c.op(Op.i64_extend32_s); } else c.i64(BigInt.asIntN(32, i.imm));
+          c.op(Op.i64_mul).set(L_T2); // p
+          c.get(L_T2).i64(0xffffffffn).op(Op.i64_and).set(L_T3); // r
+          c.get(L_T3).op(Op.i64_extend32_s).get(L_T2).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1); // ovf
+          wr(i.a, 8, getT3);
+          setFlags(LF_CFOF, 4, getT1, getT1, getT3);
+          break;
+        }
+        case f === F.CMOV32 || f === F.CMOV64: {
+          if (size === 4) {
+            cond(i.aux); c.set(L_C);
+            wr(i.a, 4, () => { rd(i.b, 4); rd(i.a, 4); c.get(L_C).op(Op.select); });
+          } else {
+            cond(i.aux); c.set(L_C);
+            wr(i.a, 8, () => { rd(i.b, 8); rd(i.a, 8); c.get(L_C).op(Op.select); });
+          }
+          break;
+        }
+        case f === F.TEST_RR8: rd(i.a, 1); c.set(L_T2); rd(i.b, 1); c.set(L_T3); alu(4, 1); break;
+        case f === F.TEST_RR32 || f === F.TEST_RR64: rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3); alu(4, size); break;
+        case f === F.TEST_RI32 || f === F.TEST_RI64: rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3); alu(4, size); break;
+        case f >= F.INC32 && f <= F.DEC64:
+          incdec(f === F.DEC32 || f === F.DEC64, size, () => rd(i.a, size), () => wr(i.a, size, getRes));
+          break;
+        case f === F.DIV32 || f === F.DIV64 || gk === "divm": {
+          // DIV r (fast form) or DIV m (the general path's F7 /6): a zero divisor or a quotient that does not
+          // fit exits before the instruction (the interpreter raises #DE).
+          const sz = gk === "divm" ? i.os! : f === F.DIV64 ? 8 : 4;
+          if (gk === "divm") { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T3); }
+          else { rd(i.b, sz); c.set(L_T3); }
+          if (sz === 4) {
+            c.get(L_T3).op(Op.i64_eqz).if_(); extra++;
+            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            rd(RDX, 4); c.i64(32).op(Op.i64_shl); rd(RAX, 4); c.op(Op.i64_or).set(L_T2);
+            c.get(L_T2).get(L_T3).op(Op.i64_div_u).tee(L_T1).i64(0xffffffffn).op(Op.i64_gt_u).if_(); extra++;
+            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
+            wr(RAX, 8, getT1);
+          } else {
+            c.get(L_T3).op(Op.i64_eqz); rd(RDX, 8); c.i64(0).op(Op.i64_ne).op(Op.i32_or).if_(); extra++;
+            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            rd(RAX, 8); c.set(L_T2);
+            wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
+            wr(RAX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_div_u); });
+          }
+          break;
+        }
+        case (f >= F.RR32 && f < F.RR32 + 8) || (f >= F.RR64 && f < F.RR64 + 8): {
+          const kind = f >= F.RR64 ? f - F.RR64 : f - F.RR32;
+          rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
+          alu(kind, size);
+          if (kind !== 7) wr(i.a, size, getT2);
+          break;
+        }
+        case (f >= F.RI32 && f < F.RI32 + 8) || (f >= F.RI64 && f < F.RI64 + 8): {
+          const kind = f >= F.RI64 ? f - F.RI64 : f - F.RI32;
+          rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3);
+          alu(kind, size);
+          if (kind !== 7) wr(i.a, size, getT2);
+          break;
+        }
+        case f === F.INC_M32 || f === F.INC_M64 || f === F.DEC_M32 || f === F.DEC_M64: {
+          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
+          incdec(f === F.DEC_M32 || f === F.DEC_M64, size, () => load(size), () => store(size, getRes));
+          break;
+        }
+        case f === F.XCHG_M32 || f === F.XCHG_M64: {
+          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
+          load(size); c.set(L_T2);
+          store(size, () => rd(i.a, size));
+          wr(i.a, size, getT2);
+          break;
+        }
+        case f === F.ALU_MR32 || f === F.ALU_MR64: {
+          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
+          load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
+          alu(i.aux, size);
+          store(size, getT2);
+          break;
+        }
+        case f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64: { // (LOCK) CMPXCHG [mem], B: CMP rAX, m; equal: m = B; else rAX = m
+          const sz = f === F.CMPXCHG_M64 ? 8 : 4;
+          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
+          rd(RAX, sz); c.set(L_T2); load(sz); c.set(L_T3); alu(7, sz);
+          c.get(L_T2).op(Op.i64_eqz).if_(); extra++;
+          store(sz, () => rd(i.b, sz));
+          c.else_();
+          wr(RAX, sz, getT3); // (the processor writes the old value back: no change)
+          c.end(); extra--;
+          break;
+        }
+        case f === F.XADD_M32 || f === F.XADD_M64: { // (LOCK) XADD [mem], B: m = m + B (flags of the add), B = old m
+          const sz = f === F.XADD_M64 ? 8 : 4;
+          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
+          load(sz); c.set(L_T2); rd(i.b, sz); c.set(L_T3);
+          c.get(L_T2).set(L_T4);
+          alu(0, sz);
+          wr(i.b, sz, getT4);
+          store(sz, getT2);
+          break;
+        }
+        case f >= F.BT_RR32 && f <= F.BT_MI64: { // BT/BTS/BTR/BTC: CF = the bit, the other flags kept (as rotates)
+          const sz = (f - F.BT_RR32) % 2 ? 8 : 4, k = i.aux, w = BigInt(sz * 8);
+          const regForm = f <= F.BT_RI64, immForm = f === F.BT_RI32 || f === F.BT_RI64 || f === F.BT_MI32 || f === F.BT_MI64;
+          // bit offset -> T3 (masked); for a register offset into memory the address moves by whole words
+          if (immForm) c.i64(BigInt(Number(i.imm & 0xffn)) & (w - 1n)).set(L_T3);
+          else { rd(i.b, sz); if (sz === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s); c.set(L_T3); }
+          if (regForm) { rd(i.a, sz); c.set(L_T2); }
+          else {
+            ea(i);
+            if (!immForm) { c.get(L_T3).i64(sz === 4 ? 5n : 6n).op(Op.i64_shr_s).i64(sz === 4 ? 2n : 3n).op(Op.i64_shl).op(Op.i64_add); if (!is64) c.i64(0xffffffffn).op(Op.i64_and); }
+            c.set(L_T1); probe(k === 0 ? FN_RD : FN_WR, sz, i, idx);
+            load(sz); c.set(L_T2);
+          }
+          if (!immForm) c.get(L_T3).i64(w - 1n).op(Op.i64_and).set(L_T3);
+          // RFLAGS current, then CF
+          rflagsCurrent();
+          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and)
+            .get(L_T2).get(L_T3).op(Op.i64_shr_u).i64(1).op(Op.i64_and).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
+          st = { op: LF_NONE, size: sz }; touched[bi] = true;
+          if (k !== 0) {
+            const m = () => { c.i64(1).get(L_T3).op(Op.i64_shl); };
+            const val = () => {
+              c.get(L_T2);
+              if (k === 1) { m(); c.op(Op.i64_or); } else if (k === 2) { m(); c.i64(-1n).op(Op.i64_xor).op(Op.i64_and); } else { m(); c.op(Op.i64_xor); }
+            };
+            if (regForm) wr(i.a, sz, val); else store(sz, val);
+          }
+          break;
+        }
+        case f === F.MUL32: { // EDX:EAX = EAX * B; CF = OF = (EDX != 0), SF ZF PF from EAX (as cpu/alu.ts mulFlags)
+          rd(RAX, 4); rd(i.b, 4); c.op(Op.i64_mul).set(L_T2);
+          c.get(L_T2).i64(32).op(Op.i64_shr_u).set(L_T3);
+          wr(RAX, 8, () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
+          wr(RDX, 8, getT3);
+          c.get(L_T3).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
+          setFlags(LF_CFOF, 4, getT1, getT1, () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
+          break;
+        }
+        case f === F.MUL64: { // RDX:RAX = RAX * B, the 128-bit product from 32-bit halves
+          const M32 = 0xffffffffn;
+          rd(RAX, 8); c.set(L_T1); rd(i.b, 8); c.set(L_T2);
+          c.get(L_T1).i64(M32).op(Op.i64_and).get(L_T2).i64(M32).op(Op.i64_and).op(Op.i64_mul).set(L_T3); // p00
+          c.get(L_T1).i64(M32).op(Op.i64_and).get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_mul).set(L_T4); // p01
+          c.get(L_T1).i64(32).op(Op.i64_shr_u).get(L_T2).i64(M32).op(Op.i64_and).op(Op.i64_mul).set(L_T5); // p10
+          c.get(L_T1).i64(32).op(Op.i64_shr_u).get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_mul).set(L_T1); // p11
+          // mid = (p00 >> 32) + (p01 & M) + (p10 & M)  (in T2)
+          c.get(L_T3).i64(32).op(Op.i64_shr_u).get(L_T4).i64(M32).op(Op.i64_and).op(Op.i64_add)
+            .get(L_T5).i64(M32).op(Op.i64_and).op(Op.i64_add).set(L_T2);
+          // hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32)  (in T1); lo = (mid << 32) | (p00 & M)  (in T3)
+          c.get(L_T1).get(L_T4).i64(32).op(Op.i64_shr_u).op(Op.i64_add).get(L_T5).i64(32).op(Op.i64_shr_u).op(Op.i64_add)
+            .get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_add).set(L_T1);
+          c.get(L_T2).i64(32).op(Op.i64_shl).get(L_T3).i64(M32).op(Op.i64_and).op(Op.i64_or).set(L_T3);
+          wr(RAX, 8, getT3);
+          wr(RDX, 8, getT1);
+          c.get(L_T1).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
+          setFlags(LF_CFOF, 8, getT1, getT1, getT3);
+          break;
+        }
+        case f === F.NOT32 || f === F.NOT64: wr(i.a, size, () => { rd(i.a, size); c.i64(-1).op(Op.i64_xor); }); break;
+        case f === F.SETCC: wr(i.a, 1, () => { cond(i.aux); c.op(Op.i64_extend_i32_u); }); break;
+        case f === F.PUSH: {
+          c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+          probe(FN_WR, SW, i, idx);
+          store(SW, () => rd(i.b, SW));
+          c.get(L_T1).set(rsp); written |= 1 << 4;
+          break;
+        }
+        case f === F.POP: {
+          c.get(rsp); m32(); c.set(L_T1);
+          probe(FN_RD, SW, i, idx);
+          load(SW); c.set(L_T2);
+          c.get(L_T1).i64(SW).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
+          wr(i.a, SW, getT2);
+          break;
+        }
+        case f === F.JMP || f === F.CALL: {
+          const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+          const inPage = t >= 0 && t < 0x1000;
+          if (!inPage) {
+            linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
+            if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+            c.set(L_T1);
+            if (f === F.CALL || is64) canonicalOrExit(i, idx);
+            c.get(L_T1).set(L_T3);
+          }
+          if (f === F.CALL) {
+            c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+            probe(FN_WR, SW, i, idx);
+            store(SW, nextIp);
+            c.get(L_T1).set(rsp); written |= 1 << 4;
+          }
+          if (inPage) goTo(t, idx + 1);
+          else exit(getT3, MM.JEXIT_BRANCH, idx + 1);
+          break;
+        }
+        case f === F.RET: {
+          c.get(rsp); m32(); c.set(L_T1);
+          probe(FN_RD, SW, i, idx);
+          load(SW); c.set(L_T1);
+          canonicalOrExit(i, idx);
+          c.get(rsp).i64(BigInt(SW) + (i.imm & 0xffffn)).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
+          exit(getT1, MM.JEXIT_BRANCH, idx + 1);
+          break;
+        }
+        case f >= F.JCC && f < F.JCC + 16: {
+          const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+          cond(f - F.JCC);
+          c.if_(); extra++;
+          if (t >= 0 && t < 0x1000) goTo(t, idx + 1);
+          else {
+            linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
+            if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+            c.set(L_T1);
+            canonicalOrExit(i, idx);
+            exit(getT1, MM.JEXIT_BRANCH, idx + 1);
+          }
+          c.end(); extra--;
+          const ft = i.off + i.len;
+          if (index.has(ft) && index.get(ft) === bi + 1) { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); } // falls into the next block
+          else goTo(ft, idx + 1);
+          break;
+        }
+        default: throw new Error(`jit: form ${f} has no translation`);
+      }
+      } else {
       switch (true) {
         case gk === "cdqe":
           if (i.os === 8) wr(RAX, 8, () => { rd(RAX, 4); c.op(Op.i64_extend32_s); });
@@ -1110,7 +1433,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x801n).op(Op.i64_and)
             .get(L_T2).op(Op.i64_or).get(L_T4).i64(11).op(Op.i64_shl).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
           c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
-          wr(dst, sz, () => c.get(L_T3));
+          wr(dst, sz, getT3);
           if (stat === null) {
             if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); }
             c.end(); extra--;
@@ -1138,7 +1461,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
             c.i64(0).set(L_FB);
           }
           c.get(L_T3).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
-          wr(dst, sz, () => c.get(L_T3));
+          wr(dst, sz, getT3);
           if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); } // a 32-bit destination is written (zero-extended) even by a count of 0
           c.end(); extra--;
           st = null; touched[bi] = true; // changed or not, by the count
@@ -1149,21 +1472,21 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case gk === "alu8i": {
           const d = reg8(i.rm!, i.rex!), kk = i.reg! & 7;
           rd(d, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(kk, 1);
-          if (kk !== 7) wr(d, 1, () => c.get(L_T2));
+          if (kk !== 7) wr(d, 1, getT2);
           break;
         }
         case gk === "test8i": rd(reg8(i.rm!, i.rex!), 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1); break;
         case gk === "neg": {
           const sz = i.os!, d = MM.CPU_STATE + i.rm! * 8;
           rd(d, sz); c.set(L_T3);
-          setFlags(LF_SUB, sz, () => c.i64(0), () => c.get(L_T3), () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(maskC(sz)).op(Op.i64_and); });
-          wr(d, sz, () => c.get(L_RES));
+          setFlags(LF_SUB, sz, () => c.i64(0), getT3, () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(maskC(sz)).op(Op.i64_and); });
+          wr(d, sz, getRes);
           break;
         }
         case gk === "alu8rr": { // op r/m8, r8 (mod 3): the destination is rm
           const kk = (i.op! >> 3) & 7, d = reg8(i.rm!, i.rex!), s2 = reg8(i.reg!, i.rex!);
           rd(d, 1); c.set(L_T2); rd(s2, 1); c.set(L_T3); alu(kk, 1);
-          if (kk !== 7) wr(d, 1, () => c.get(L_T2));
+          if (kk !== 7) wr(d, 1, getT2);
           break;
         }
         case gk === "mov8rr": {
@@ -1191,7 +1514,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           if (i.mod === 3) { rd(reg8(i.rm!, i.rex!), 1); c.set(L_T3); }
           else { ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx); load(1); c.set(L_T3); }
           rd(d, 1); c.set(L_T2); alu(kk, 1);
-          if (kk !== 7) wr(d, 1, () => c.get(L_T2));
+          if (kk !== 7) wr(d, 1, getT2);
           break;
         }
         case gk === "alu8mr" || gk === "alu8mi": { // op m8, r8 / op m8, imm8 (CMP reads only)
@@ -1200,7 +1523,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           load(1); c.set(L_T2);
           if (gk === "alu8mi") c.i64(i.imm & 0xffn); else rd(reg8(i.reg!, i.rex!), 1);
           c.set(L_T3); alu(kk, 1);
-          if (kk !== 7) store(1, () => c.get(L_T2));
+          if (kk !== 7) store(1, getT2);
           break;
         }
         case gk === "alumi": { // op m, imm (imm8 or imm32, sign-extended; CMP reads only)
@@ -1208,7 +1531,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, sz, i, idx);
           load(sz); c.set(L_T2);
           c.i64(BigInt.asUintN(64, i.imm) & mask(sz)).set(L_T3); alu(kk, sz);
-          if (kk !== 7) store(sz, () => c.get(L_T2));
+          if (kk !== 7) store(sz, getT2);
           break;
         }
         case gk === "icall" || gk === "ijmp": { // CALL/JMP r/m: the target from a register or memory, checked, then out
@@ -1223,7 +1546,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
             store(SW, nextIp);
             c.get(L_T1).set(rsp); written |= 1 << 4;
           }
-          exit(() => c.get(L_T3), MM.JEXIT_BRANCH, idx + 1);
+          exit(getT3, MM.JEXIT_BRANCH, idx + 1);
           break;
         }
         case gk === "pushi" || gk === "pushm" || gk === "pushf": { // PUSH imm8/imm32 (sign-extended), PUSH r/m, PUSHF
@@ -1240,7 +1563,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); c.set(L_T3); }
           c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
           probe(FN_WR, SW, i, idx);
-          store(SW, () => c.get(L_T3));
+          store(SW, getT3);
           c.get(L_T1).set(rsp); written |= 1 << 4;
           break;
         }
@@ -1262,7 +1585,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           }
           c.get(L_T4).get(L_T2).op(Op.i64_xor).i64(signC(sz)).op(Op.i64_and).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_FB);
           c.get(L_T4).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
-          wr(d, sz, () => c.get(L_T4));
+          wr(d, sz, getT4);
           if (stat === null) {
             if (sz === 4) { c.else_(); wr(d, 4, () => rd(d, 4)); }
             c.end(); extra--;
@@ -1353,323 +1676,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           });
           break;
         }
-        case f === F.IMUL_RR64 || f === F.IMUL_RRI64: {
-          rd(i.b, 8); c.set(L_T1); // a
-          if (f === F.IMUL_RR64) rd(i.a, 8); else c.i64(i.imm);
-          c.set(L_T2); // b
-          c.get(L_T1).get(L_T2).op(Op.i64_mul).set(L_T3); // r
-          // Signed overflow. Both operands below 2^32: the product is below 2^64, so it overflowed exactly
-          // when its sign bit is set. Both fitting in 32 bits signed: never. Otherwise r / a != b (a = 0: none;
-          // a = -1: only b = MIN). (A 64-bit division costs tens of cycles, and bignum code multiplies 32-bit
-          // halves with IMUL r64 all the time.)
-          c.get(L_T1).get(L_T2).op(Op.i64_or).i64(32).op(Op.i64_shr_u).op(Op.i64_eqz);
-          c.if_().get(L_T3).i64(0).op(Op.i64_lt_s).set(L_C).else_();
-          c.get(L_T1).get(L_T1).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).op(Op.i64_eq);
-          c.get(L_T2).get(L_T2).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).op(Op.i64_eq).op(Op.i32_and);
-          c.if_().i32(0).set(L_C).else_();
-          c.get(L_T1).i64(-1).op(Op.i64_eq).if_();
-          c.get(L_T2).i64(-(1n << 63n)).op(Op.i64_eq).set(L_C);
-          c.else_();
-          c.get(L_T1).op(Op.i64_eqz).if_().i32(0).set(L_C).else_();
-          c.get(L_T3).get(L_T1).op(Op.i64_div_s).get(L_T2).op(Op.i64_ne).set(L_C);
-          c.end().end();
-          c.end().end();
-          wr(i.a, 8, () => c.get(L_T3));
-          setFlags(LF_CFOF, 8, () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_T3));
-          break;
-        }
-        case f === F.NOP: break;
-        case f === F.MOV_RR32 || f === F.MOV_RR64: wr(i.a, size, () => rd(i.b, size)); break;
-        case f === F.MOV_RI32 || f === F.MOV_RI64: wr(i.a, size, () => c.i64(i.imm)); break;
-        case f === F.LEA32 || f === F.LEA64: wr(i.a, size, () => ea(i)); break;
-        case f >= F.LD32 && f <= F.LDSX32_64: {
-          const [as, sg, ds] = LOADS[f];
-          ea(i); c.set(L_T1); probe(FN_RD, as, i, idx);
-          wr(i.a, ds, () => load(as, sg));
-          break;
-        }
-        case f >= F.ST8 && f <= F.STI64: {
-          const as = 1 << ((f - F.ST8) & 3);
-          ea(i); c.set(L_T1); probe(FN_WR, as, i, idx);
-          if (f >= F.STI8) store(as, () => c.i64(i.imm)); else store(as, () => rd(i.b, 8));
-          break;
-        }
-        case f === F.ALU_RM32 || f === F.ALU_RM64: {
-          ea(i); c.set(L_T1); probe(FN_RD, size, i, idx);
-          rd(i.a, size); c.set(L_T2); load(size); c.set(L_T3);
-          alu(i.aux, size);
-          if (i.aux !== 7) wr(i.a, size, () => c.get(L_T2));
-          break;
-        }
-        case f === F.CMP_MR32 || f === F.CMP_MR64: {
-          ea(i); c.set(L_T1); probe(FN_RD, size, i, idx);
-          load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
-          alu(7, size);
-          break;
-        }
-        case f === F.CMP_MI8 || f === F.CMP_MI32 || f === F.CMP_MI64: {
-          const s = f === F.CMP_MI8 ? 1 : size;
-          ea(i); c.set(L_T1); probe(FN_RD, s, i, idx);
-          load(s); c.set(L_T2); c.i64(i.imm & mask(s)).set(L_T3);
-          alu(7, s);
-          break;
-        }
-        case f === F.MOVZX8R: wr(i.a, 8, () => rd(i.b, 1)); break;
-        case f === F.MOVZX16R: wr(i.a, 8, () => rd(i.b, 2)); break;
-        case f === F.MOVSX8R32: wr(i.a, 4, () => { rd(i.b, 1); c.op(Op.i64_extend8_s); }); break;
-        case f === F.MOVSX8R64: wr(i.a, 8, () => { rd(i.b, 1); c.op(Op.i64_extend8_s); }); break;
-        case f === F.MOVSX16R32: wr(i.a, 4, () => { rd(i.b, 2); c.op(Op.i64_extend16_s); }); break;
-        case f === F.MOVSX16R64: wr(i.a, 8, () => { rd(i.b, 2); c.op(Op.i64_extend16_s); }); break;
-        case f === F.MOVSXDR: wr(i.a, 8, () => { rd(i.b, 4); c.op(Op.i64_extend32_s); }); break;
-        case f >= F.SHL32 && f <= F.SAR64: {
-          const cnt = BigInt(i.aux), w = BigInt(size * 8);
-          rd(i.a, size); c.set(L_T2);
-          if (f === F.SHL32 || f === F.SHL64) {
-            c.get(L_T2).i64(cnt).op(Op.i64_shl).i64(maskC(size)).op(Op.i64_and).set(L_T3); // r
-            c.get(L_T2).i64(w - cnt).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T1); // cf
-            setFlags(LF_CFOF, size, () => c.get(L_T1),
-              () => { c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T1).op(Op.i64_xor); },
-              () => c.get(L_T3));
-          } else if (f === F.SHR32 || f === F.SHR64) {
-            c.get(L_T2).i64(cnt).op(Op.i64_shr_u).set(L_T3);
-            setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); },
-              () => { c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); }, () => c.get(L_T3));
-          } else {
-            sx(L_T2, size); c.set(L_T2);
-            c.get(L_T2).i64(cnt).op(Op.i64_shr_s).i64(maskC(size)).op(Op.i64_and).set(L_T3);
-            setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_s).i64(1).op(Op.i64_and); },
-              () => c.i64(0), () => c.get(L_T3));
-          }
-          wr(i.a, size, () => c.get(L_T3));
-          break;
-        }
-        case f === F.IMUL_RR32 || f === F.IMUL_RRI32: {
-          rd(i.b, 4); c.op(Op.i64_extend32_s);
-          if (f === F.IMUL_RR32) { rd(i.a, 4); c.op(Op.i64_extend32_s); } else c.i64(BigInt.asIntN(32, i.imm));
-          c.op(Op.i64_mul).set(L_T2); // p
-          c.get(L_T2).i64(0xffffffffn).op(Op.i64_and).set(L_T3); // r
-          c.get(L_T3).op(Op.i64_extend32_s).get(L_T2).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1); // ovf
-          wr(i.a, 8, () => c.get(L_T3));
-          setFlags(LF_CFOF, 4, () => c.get(L_T1), () => c.get(L_T1), () => c.get(L_T3));
-          break;
-        }
-        case f === F.CMOV32 || f === F.CMOV64: {
-          if (size === 4) {
-            cond(i.aux); c.set(L_C);
-            wr(i.a, 4, () => { rd(i.b, 4); rd(i.a, 4); c.get(L_C).op(Op.select); });
-          } else {
-            cond(i.aux); c.set(L_C);
-            wr(i.a, 8, () => { rd(i.b, 8); rd(i.a, 8); c.get(L_C).op(Op.select); });
-          }
-          break;
-        }
-        case f === F.TEST_RR8: rd(i.a, 1); c.set(L_T2); rd(i.b, 1); c.set(L_T3); alu(4, 1); break;
-        case f === F.TEST_RR32 || f === F.TEST_RR64: rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3); alu(4, size); break;
-        case f === F.TEST_RI32 || f === F.TEST_RI64: rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3); alu(4, size); break;
-        case f >= F.INC32 && f <= F.DEC64:
-          incdec(f === F.DEC32 || f === F.DEC64, size, () => rd(i.a, size), () => wr(i.a, size, () => c.get(L_RES)));
-          break;
-        case f === F.DIV32 || f === F.DIV64 || gk === "divm": {
-          // DIV r (fast form) or DIV m (the general path's F7 /6): a zero divisor or a quotient that does not
-          // fit exits before the instruction (the interpreter raises #DE).
-          const sz = gk === "divm" ? i.os! : f === F.DIV64 ? 8 : 4;
-          if (gk === "divm") { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T3); }
-          else { rd(i.b, sz); c.set(L_T3); }
-          if (sz === 4) {
-            c.get(L_T3).op(Op.i64_eqz).if_(); extra++;
-            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
-            rd(RDX, 4); c.i64(32).op(Op.i64_shl); rd(RAX, 4); c.op(Op.i64_or).set(L_T2);
-            c.get(L_T2).get(L_T3).op(Op.i64_div_u).tee(L_T1).i64(0xffffffffn).op(Op.i64_gt_u).if_(); extra++;
-            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
-            wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
-            wr(RAX, 8, () => c.get(L_T1));
-          } else {
-            c.get(L_T3).op(Op.i64_eqz); rd(RDX, 8); c.i64(0).op(Op.i64_ne).op(Op.i32_or).if_(); extra++;
-            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
-            rd(RAX, 8); c.set(L_T2);
-            wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
-            wr(RAX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_div_u); });
-          }
-          break;
-        }
-        case (f >= F.RR32 && f < F.RR32 + 8) || (f >= F.RR64 && f < F.RR64 + 8): {
-          const kind = f >= F.RR64 ? f - F.RR64 : f - F.RR32;
-          rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
-          alu(kind, size);
-          if (kind !== 7) wr(i.a, size, () => c.get(L_T2));
-          break;
-        }
-        case (f >= F.RI32 && f < F.RI32 + 8) || (f >= F.RI64 && f < F.RI64 + 8): {
-          const kind = f >= F.RI64 ? f - F.RI64 : f - F.RI32;
-          rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3);
-          alu(kind, size);
-          if (kind !== 7) wr(i.a, size, () => c.get(L_T2));
-          break;
-        }
-        case f === F.INC_M32 || f === F.INC_M64 || f === F.DEC_M32 || f === F.DEC_M64: {
-          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
-          incdec(f === F.DEC_M32 || f === F.DEC_M64, size, () => load(size), () => store(size, () => c.get(L_RES)));
-          break;
-        }
-        case f === F.XCHG_M32 || f === F.XCHG_M64: {
-          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
-          load(size); c.set(L_T2);
-          store(size, () => rd(i.a, size));
-          wr(i.a, size, () => c.get(L_T2));
-          break;
-        }
-        case f === F.ALU_MR32 || f === F.ALU_MR64: {
-          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
-          load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
-          alu(i.aux, size);
-          store(size, () => c.get(L_T2));
-          break;
-        }
-        case f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64: { // (LOCK) CMPXCHG [mem], B: CMP rAX, m; equal: m = B; else rAX = m
-          const sz = f === F.CMPXCHG_M64 ? 8 : 4;
-          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
-          rd(RAX, sz); c.set(L_T2); load(sz); c.set(L_T3); alu(7, sz);
-          c.get(L_T2).op(Op.i64_eqz).if_(); extra++;
-          store(sz, () => rd(i.b, sz));
-          c.else_();
-          wr(RAX, sz, () => c.get(L_T3)); // (the processor writes the old value back: no change)
-          c.end(); extra--;
-          break;
-        }
-        case f === F.XADD_M32 || f === F.XADD_M64: { // (LOCK) XADD [mem], B: m = m + B (flags of the add), B = old m
-          const sz = f === F.XADD_M64 ? 8 : 4;
-          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
-          load(sz); c.set(L_T2); rd(i.b, sz); c.set(L_T3);
-          c.get(L_T2).set(L_T4);
-          alu(0, sz);
-          wr(i.b, sz, () => c.get(L_T4));
-          store(sz, () => c.get(L_T2));
-          break;
-        }
-        case f >= F.BT_RR32 && f <= F.BT_MI64: { // BT/BTS/BTR/BTC: CF = the bit, the other flags kept (as rotates)
-          const sz = (f - F.BT_RR32) % 2 ? 8 : 4, k = i.aux, w = BigInt(sz * 8);
-          const regForm = f <= F.BT_RI64, immForm = f === F.BT_RI32 || f === F.BT_RI64 || f === F.BT_MI32 || f === F.BT_MI64;
-          // bit offset -> T3 (masked); for a register offset into memory the address moves by whole words
-          if (immForm) c.i64(BigInt(Number(i.imm & 0xffn)) & (w - 1n)).set(L_T3);
-          else { rd(i.b, sz); if (sz === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s); c.set(L_T3); }
-          if (regForm) { rd(i.a, sz); c.set(L_T2); }
-          else {
-            ea(i);
-            if (!immForm) { c.get(L_T3).i64(sz === 4 ? 5n : 6n).op(Op.i64_shr_s).i64(sz === 4 ? 2n : 3n).op(Op.i64_shl).op(Op.i64_add); if (!is64) c.i64(0xffffffffn).op(Op.i64_and); }
-            c.set(L_T1); probe(k === 0 ? FN_RD : FN_WR, sz, i, idx);
-            load(sz); c.set(L_T2);
-          }
-          if (!immForm) c.get(L_T3).i64(w - 1n).op(Op.i64_and).set(L_T3);
-          // RFLAGS current, then CF
-          rflagsCurrent();
-          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and)
-            .get(L_T2).get(L_T3).op(Op.i64_shr_u).i64(1).op(Op.i64_and).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
-          st = { op: LF_NONE, size: sz }; touched[bi] = true;
-          if (k !== 0) {
-            const m = () => { c.i64(1).get(L_T3).op(Op.i64_shl); };
-            const val = () => {
-              c.get(L_T2);
-              if (k === 1) { m(); c.op(Op.i64_or); } else if (k === 2) { m(); c.i64(-1n).op(Op.i64_xor).op(Op.i64_and); } else { m(); c.op(Op.i64_xor); }
-            };
-            if (regForm) wr(i.a, sz, val); else store(sz, val);
-          }
-          break;
-        }
-        case f === F.MUL32: { // EDX:EAX = EAX * B; CF = OF = (EDX != 0), SF ZF PF from EAX (as cpu/alu.ts mulFlags)
-          rd(RAX, 4); rd(i.b, 4); c.op(Op.i64_mul).set(L_T2);
-          c.get(L_T2).i64(32).op(Op.i64_shr_u).set(L_T3);
-          wr(RAX, 8, () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
-          wr(RDX, 8, () => c.get(L_T3));
-          c.get(L_T3).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
-          setFlags(LF_CFOF, 4, () => c.get(L_T1), () => c.get(L_T1), () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
-          break;
-        }
-        case f === F.MUL64: { // RDX:RAX = RAX * B, the 128-bit product from 32-bit halves
-          const M32 = 0xffffffffn;
-          rd(RAX, 8); c.set(L_T1); rd(i.b, 8); c.set(L_T2);
-          c.get(L_T1).i64(M32).op(Op.i64_and).get(L_T2).i64(M32).op(Op.i64_and).op(Op.i64_mul).set(L_T3); // p00
-          c.get(L_T1).i64(M32).op(Op.i64_and).get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_mul).set(L_T4); // p01
-          c.get(L_T1).i64(32).op(Op.i64_shr_u).get(L_T2).i64(M32).op(Op.i64_and).op(Op.i64_mul).set(L_T5); // p10
-          c.get(L_T1).i64(32).op(Op.i64_shr_u).get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_mul).set(L_T1); // p11
-          // mid = (p00 >> 32) + (p01 & M) + (p10 & M)  (in T2)
-          c.get(L_T3).i64(32).op(Op.i64_shr_u).get(L_T4).i64(M32).op(Op.i64_and).op(Op.i64_add)
-            .get(L_T5).i64(M32).op(Op.i64_and).op(Op.i64_add).set(L_T2);
-          // hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32)  (in T1); lo = (mid << 32) | (p00 & M)  (in T3)
-          c.get(L_T1).get(L_T4).i64(32).op(Op.i64_shr_u).op(Op.i64_add).get(L_T5).i64(32).op(Op.i64_shr_u).op(Op.i64_add)
-            .get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_add).set(L_T1);
-          c.get(L_T2).i64(32).op(Op.i64_shl).get(L_T3).i64(M32).op(Op.i64_and).op(Op.i64_or).set(L_T3);
-          wr(RAX, 8, () => c.get(L_T3));
-          wr(RDX, 8, () => c.get(L_T1));
-          c.get(L_T1).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
-          setFlags(LF_CFOF, 8, () => c.get(L_T1), () => c.get(L_T1), () => c.get(L_T3));
-          break;
-        }
-        case f === F.NOT32 || f === F.NOT64: wr(i.a, size, () => { rd(i.a, size); c.i64(-1).op(Op.i64_xor); }); break;
-        case f === F.SETCC: wr(i.a, 1, () => { cond(i.aux); c.op(Op.i64_extend_i32_u); }); break;
-        case f === F.PUSH: {
-          c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
-          probe(FN_WR, SW, i, idx);
-          store(SW, () => rd(i.b, SW));
-          c.get(L_T1).set(rsp); written |= 1 << 4;
-          break;
-        }
-        case f === F.POP: {
-          c.get(rsp); m32(); c.set(L_T1);
-          probe(FN_RD, SW, i, idx);
-          load(SW); c.set(L_T2);
-          c.get(L_T1).i64(SW).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
-          wr(i.a, SW, () => c.get(L_T2));
-          break;
-        }
-        case f === F.JMP || f === F.CALL: {
-          const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
-          const inPage = t >= 0 && t < 0x1000;
-          if (!inPage) {
-            linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
-            if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
-            c.set(L_T1);
-            if (f === F.CALL || is64) canonicalOrExit(i, idx);
-            c.get(L_T1).set(L_T3);
-          }
-          if (f === F.CALL) {
-            c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
-            probe(FN_WR, SW, i, idx);
-            store(SW, nextIp);
-            c.get(L_T1).set(rsp); written |= 1 << 4;
-          }
-          if (inPage) goTo(t, idx + 1);
-          else exit(() => c.get(L_T3), MM.JEXIT_BRANCH, idx + 1);
-          break;
-        }
-        case f === F.RET: {
-          c.get(rsp); m32(); c.set(L_T1);
-          probe(FN_RD, SW, i, idx);
-          load(SW); c.set(L_T1);
-          canonicalOrExit(i, idx);
-          c.get(rsp).i64(BigInt(SW) + (i.imm & 0xffffn)).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
-          exit(() => c.get(L_T1), MM.JEXIT_BRANCH, idx + 1);
-          break;
-        }
-        case f >= F.JCC && f < F.JCC + 16: {
-          const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
-          cond(f - F.JCC);
-          c.if_(); extra++;
-          if (t >= 0 && t < 0x1000) goTo(t, idx + 1);
-          else {
-            linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
-            if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
-            c.set(L_T1);
-            canonicalOrExit(i, idx);
-            exit(() => c.get(L_T1), MM.JEXIT_BRANCH, idx + 1);
-          }
-          c.end(); extra--;
-          const ft = i.off + i.len;
-          if (index.has(ft) && index.get(ft) === bi + 1) { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); } // falls into the next block
-          else goTo(ft, idx + 1);
-          break;
-        }
         default: throw new Error(`jit: form ${f} has no translation`);
+      }
       }
       { // (the flag-state pass's view of this instruction must be what it did: see flagStep)
         const want = flagStep(i, gk, st0, is64);
