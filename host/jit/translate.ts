@@ -769,277 +769,277 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   // unknown: translateReference copies it from there).
   let unknownStart = true;
   let extra = 0; // control structures opened inside the block
-    const depth = (label: number) => { const at = labels.lastIndexOf(label); return at < 0 ? -1 : labels.length - 1 - at + extra; };
-    const dExit = () => labels.length - 1 + extra; // depth of $exit
-    const linOf = (off: number) => { c.get(L_IP); if (off !== entry) c.i64(off - entry).op(Op.i64_add); };
-    // Leave the function: RIP from `ip` (emits the i64), reason, `retired` instructions of this block done.
-    // The lazy-flag kind lives in L_FOP/L_FSZ only where the translator does not know it (st null):
-    // written where code that reads them follows (an exit, a block entered in an unknown state, an
-    // instruction that leaves the state to a run-time condition), so a loop with known states keeps
-    // neither live.
-    // The lazy result (unmasked as the ALU left it, or masked: readers mask).
-    const fres = (s: FlagState) => {
-      if (s && derived(s.op)) c.get(L_FA).get(L_FB).op(s.op === LF_ADD || s.op === LF_INC ? Op.i64_add : Op.i64_sub);
-      else c.get(L_FRES);
-    };
-    const sync = () => {
-      if (!st) return;
-      c.i32(st.op).set(L_FOP).i32(st.size).set(L_FSZ);
-      if (derived(st.op)) { fres(st); if (st.size !== 8) c.i64(maskC(st.size)).op(Op.i64_and); c.set(L_FRES); }
-    };
-    const exit = (ip: () => void, reason: number, retired: number) => {
-      sync();
-      ip(); c.set(L_XIP);
-      c.i32(reason).set(L_XR);
-      if (L - retired) c.get(L_N).i32(L - retired).op(Op.i32_sub).set(L_N);
-      c.br(dExit());
-    };
-    // An exit with RIP at page offset `off` (without a closure per exit).
-    let exitOff = 0;
-    const ipAtOff = () => linOf(exitOff);
-    const exitAt = (off: number, reason: number, retired: number) => { exitOff = off; exit(ipAtOff, reason, retired); };
-    const goTo = (off: number, retired: number) => { // a branch inside the page (all of the block retired)
-      const t = index.get(off);
-      // a later block's label, or the loop of an earlier one (a back edge); an edge cut by layout(): exit
-      const d = t === undefined || lay.cut.has(bi * 65536 + t) ? -1 : depth(t > bi ? t : LOOP + t);
-      if (d < 0) { exitAt(off, MM.JEXIT_BRANCH, retired); return; }
-      edges.push([bi, t!]);
-      if (unknownStart || inSt[t!] === null) sync();
-      c.br(d);
-    };
+  const depth = (label: number) => { const at = labels.lastIndexOf(label); return at < 0 ? -1 : labels.length - 1 - at + extra; };
+  const dExit = () => labels.length - 1 + extra; // depth of $exit
+  const linOf = (off: number) => { c.get(L_IP); if (off !== entry) c.i64(off - entry).op(Op.i64_add); };
+  // Leave the function: RIP from `ip` (emits the i64), reason, `retired` instructions of this block done.
+  // The lazy-flag kind lives in L_FOP/L_FSZ only where the translator does not know it (st null):
+  // written where code that reads them follows (an exit, a block entered in an unknown state, an
+  // instruction that leaves the state to a run-time condition), so a loop with known states keeps
+  // neither live.
+  // The lazy result (unmasked as the ALU left it, or masked: readers mask).
+  const fres = (s: FlagState) => {
+    if (s && derived(s.op)) c.get(L_FA).get(L_FB).op(s.op === LF_ADD || s.op === LF_INC ? Op.i64_add : Op.i64_sub);
+    else c.get(L_FRES);
+  };
+  const sync = () => {
+    if (!st) return;
+    c.i32(st.op).set(L_FOP).i32(st.size).set(L_FSZ);
+    if (derived(st.op)) { fres(st); if (st.size !== 8) c.i64(maskC(st.size)).op(Op.i64_and); c.set(L_FRES); }
+  };
+  const exit = (ip: () => void, reason: number, retired: number) => {
+    sync();
+    ip(); c.set(L_XIP);
+    c.i32(reason).set(L_XR);
+    if (L - retired) c.get(L_N).i32(L - retired).op(Op.i32_sub).set(L_N);
+    c.br(dExit());
+  };
+  // An exit with RIP at page offset `off` (without a closure per exit).
+  let exitOff = 0;
+  const ipAtOff = () => linOf(exitOff);
+  const exitAt = (off: number, reason: number, retired: number) => { exitOff = off; exit(ipAtOff, reason, retired); };
+  const goTo = (off: number, retired: number) => { // a branch inside the page (all of the block retired)
+    const t = index.get(off);
+    // a later block's label, or the loop of an earlier one (a back edge); an edge cut by layout(): exit
+    const d = t === undefined || lay.cut.has(bi * 65536 + t) ? -1 : depth(t > bi ? t : LOOP + t);
+    if (d < 0) { exitAt(off, MM.JEXIT_BRANCH, retired); return; }
+    edges.push([bi, t!]);
+    if (unknownStart || inSt[t!] === null) sync();
+    c.br(d);
+  };
 
-    // ---- operand helpers ----
-    const rd = (addr: number, size: number) => { // register value, zero-extended
-      const r = regOf(addr);
-      if (r < 0) { c.i64(0); return; }
-      c.get(L_R0 + (r >> 3));
-      if (r & 7) c.i64((r & 7) * 8).op(Op.i64_shr_u);
-      if (size === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u);
-      else if (size !== 8) c.i64(maskC(size)).op(Op.i64_and);
-    };
-    const wr = (addr: number, size: number, val: () => void) => { // size 4: zero-extends; 8: whole
-      const r = regOf(addr);
-      if (r < 0) throw new Error("jit: a write to no register");
-      const l = L_R0 + (r >> 3);
-      written |= 1 << (r >> 3);
-      if (size === 8) { val(); c.set(l); return; }
-      if (size === 4) { val(); c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u).set(l); return; }
-      // byte (or byte 1 = AH..BH)
-      const sh = (r & 7) * 8;
-      c.get(l).i64(~(0xff << sh)).op(Op.i64_and);
-      val(); c.i64(0xff).op(Op.i64_and);
-      if (sh) c.i64(sh).op(Op.i64_shl);
-      c.op(Op.i64_or).set(l);
-    };
-    const ea = (i: Insn) => {
-      c.i64(i.disp);
-      const b = regOf(i.base), x = regOf(i.index);
-      if (b >= 0) c.get(L_R0 + (b >> 3)).op(Op.i64_add);
-      if (x >= 0) { c.get(L_R0 + (x >> 3)); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
-      if (i.ax! & 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
-      if (i.ax! & 6) {
-        c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + 8, 3).op(Op.i64_add);
-      }
-      if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
-    };
-    // Probe `size` bytes at the address in T1; P = host address, or exit before instruction `idx`.
-    // The TLB's fast path inline (mmu/tlb.ts rdProbe/wrProbe): the tag of the bank in use, and the access
-    // within the page.
-    const probe = (fn: number, size: number, i: Insn, idx: number) => {
-      c.get(L_T1).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
-      // (the bank's addresses and tag base are read from memory where used: constants of the region that
-      // would otherwise hold registers in every loop)
-      c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + (fn === FN_RD ? MM.JIO_RTAG : MM.JIO_WTAG), 2).op(Op.i32_add).mem(Op.i64_load, 0, 3);
-      c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).op(Op.i64_or).op(Op.i64_ne);
-      if (size > 1) c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
-      c.if_(); extra++;
-      // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr), else exit.
-      c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
-      exitAt(i.off, MM.JEXIT_MEMORY, idx);
-      c.end(); extra--;
-      c.else_();
-      c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add).mem(Op.i32_load, 0, 2);
-      c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
-      c.end(); extra--;
-    };
-    const load = (size: number, signed = false) => {
-      c.get(L_P);
-      if (size === 8) c.mem(Op.i64_load, 0, 0);
-      else if (size === 4) c.mem(signed ? Op.i64_load32_s : Op.i64_load32_u, 0, 0);
-      else if (size === 2) c.mem(signed ? Op.i64_load16_s : Op.i64_load16_u, 0, 0);
-      else c.mem(signed ? Op.i64_load8_s : Op.i64_load8_u, 0, 0);
-    };
-    const store = (size: number, val: () => void) => {
-      c.get(L_P); val();
-      c.mem(size === 8 ? Op.i64_store : size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : Op.i64_store8, 0, 0);
-    };
-    // The operation's result goes to L_RES. While the state is known, the flag locals hold only what the
-    // state needs: ADD/SUB/INC/DEC their operands (the result is recomputed where a flag needs it, and
-    // stored by sync()), LOGIC its result (CF OF AF are 0 whatever a and b were); fewer values live.
-    const setFlags = (op: number, size: number, a: () => void, b: () => void, res: () => void) => {
-      if (op !== LF_LOGIC) { a(); c.set(L_FA); b(); c.set(L_FB); }
-      res(); c.set(L_RES);
-      if (!derived(op)) c.get(L_RES).set(L_FRES);
-      st = { op, size };
-      touched[bi] = true;
-    };
-    // ---- flags from the lazy state (pushes an i32 0/1) ----
-    // CF of INC/DEC states lives in L_FCF (RFLAGS.CF at entry; written back at exit).
-    const rflagsCF = () => { c.get(L_FCF); };
-    const helper = (cc: number) => {
-      c.i32(cc); if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
-      c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_COND);
-    };
-    const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); };
-    const maskedRes = (s: FlagState & object) => { fres(s); if (s.size !== 8) c.i64(maskC(s.size)).op(Op.i64_and); };
-    const resArg = () => { if (st) maskedRes(st); else c.get(L_FRES); }; // for the core's helpers
-    const sx = (l: number, size: number) => { // sign-extended to 64 bits
-      c.get(l);
-      if (size === 4) c.op(Op.i64_extend32_s); else if (size === 2) c.op(Op.i64_extend16_s); else if (size === 1) c.op(Op.i64_extend8_s);
-    };
-    const flagCF = (s: { op: number; size: number }): boolean => {
-      switch (s.op) {
-        case LF_ADD: maskedRes(s); masked(L_FA, s.size); c.op(Op.i64_lt_u); return true;
-        case LF_SUB: masked(L_FA, s.size); masked(L_FB, s.size); c.op(Op.i64_lt_u); return true;
-        case LF_LOGIC: c.i32(0); return true;
-        case LF_CFOF: c.get(L_FA).i64(0).op(Op.i64_ne); return true;
-        case LF_INC: case LF_DEC: rflagsCF(); return true;
-        case LF_NONE: rbit(0); return true;
-      }
-      return false;
-    };
-    const flagZF = (s: { op: number; size: number }) => { maskedRes(s); c.op(Op.i64_eqz); };
-    const flagSF = (s: { op: number; size: number }) => { fres(s); c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); };
-    const flagOF = (s: { op: number; size: number }): boolean => {
-      switch (s.op) {
-        case LF_ADD: case LF_INC:
-          c.get(L_FA); fres(s); c.op(Op.i64_xor).get(L_FB); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
-          c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
-        case LF_SUB: case LF_DEC:
-          c.get(L_FA).get(L_FB).op(Op.i64_xor).get(L_FA); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
-          c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
-        case LF_LOGIC: c.i32(0); return true;
-        case LF_CFOF: c.get(L_FB).i64(0).op(Op.i64_ne); return true;
-      }
-      return false;
-    };
-    // RFLAGS made current from the lazy state (the core's jit_flags), unless the state is LF_NONE already
-    // (the flags are in RFLAGS then); the caller moves the state to LF_NONE.
-    const rflagsCurrent = () => {
-      if (st && st.op === LF_NONE) return;
-      c.i32(0);
-      if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
-      c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-    };
-    // The arithmetic flags in RFLAGS (state LF_NONE: after a rotate): bit `b` of it, an i32 0/1.
-    const rbit = (b: number) => { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76); c.i32(1).op(Op.i32_and); };
-    const cond = (cc: number) => {
-      const s = st;
-      const neg = (cc & 1) !== 0;
-      if (s && s.op === LF_NONE) {
-        switch (cc >> 1) {
-          case 0: rbit(11); break;
-          case 1: rbit(0); break;
-          case 2: rbit(6); break;
-          case 3: rbit(0); rbit(6); c.op(Op.i32_or); break;
-          case 4: rbit(7); break;
-          case 5: rbit(2); break;
-          case 6: rbit(7); rbit(11); c.op(Op.i32_ne); break;
-          default: rbit(6); rbit(7); rbit(11); c.op(Op.i32_ne).op(Op.i32_or); break;
-        }
-        if (neg) c.op(Op.i32_eqz);
-        return;
-      }
-      if (!s || (s.op !== LF_ADD && s.op !== LF_SUB && s.op !== LF_LOGIC && s.op !== LF_CFOF && s.op !== LF_INC && s.op !== LF_DEC)) {
-        helper(cc); return;
-      }
-      const kind = cc >> 1;
-      if (s.op === LF_SUB && (kind === 1 || kind === 2 || kind === 3 || kind === 6 || kind === 7)) {
-        // a and b hold the masked operands (alu masks them).
-        if (kind === 6 || kind === 7) { sx(L_FA, s.size); sx(L_FB, s.size); } else { c.get(L_FA); c.get(L_FB); }
-        c.op(SUB_CMP[kind][neg ? 1 : 0]);
-        return;
-      }
-      switch (kind) {
-        case 0: flagOF(s); break;
-        case 1: flagCF(s); break;
-        case 2: flagZF(s); break;
-        case 3: flagCF(s); flagZF(s); c.op(Op.i32_or); break;
-        case 4: flagSF(s); break;
-        case 5: fres(s); c.op(Op.i32_wrap_i64).i32(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32(1).op(Op.i32_and).op(Op.i32_eqz); break;
-        case 6: flagSF(s); flagOF(s); c.op(Op.i32_ne); break;
-        default: flagZF(s); flagSF(s); flagOF(s); c.op(Op.i32_ne).op(Op.i32_or); break;
+  // ---- operand helpers ----
+  const rd = (addr: number, size: number) => { // register value, zero-extended
+    const r = regOf(addr);
+    if (r < 0) { c.i64(0); return; }
+    c.get(L_R0 + (r >> 3));
+    if (r & 7) c.i64((r & 7) * 8).op(Op.i64_shr_u);
+    if (size === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u);
+    else if (size !== 8) c.i64(maskC(size)).op(Op.i64_and);
+  };
+  const wr = (addr: number, size: number, val: () => void) => { // size 4: zero-extends; 8: whole
+    const r = regOf(addr);
+    if (r < 0) throw new Error("jit: a write to no register");
+    const l = L_R0 + (r >> 3);
+    written |= 1 << (r >> 3);
+    if (size === 8) { val(); c.set(l); return; }
+    if (size === 4) { val(); c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u).set(l); return; }
+    // byte (or byte 1 = AH..BH)
+    const sh = (r & 7) * 8;
+    c.get(l).i64(~(0xff << sh)).op(Op.i64_and);
+    val(); c.i64(0xff).op(Op.i64_and);
+    if (sh) c.i64(sh).op(Op.i64_shl);
+    c.op(Op.i64_or).set(l);
+  };
+  const ea = (i: Insn) => {
+    c.i64(i.disp);
+    const b = regOf(i.base), x = regOf(i.index);
+    if (b >= 0) c.get(L_R0 + (b >> 3)).op(Op.i64_add);
+    if (x >= 0) { c.get(L_R0 + (x >> 3)); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
+    if (i.ax! & 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
+    if (i.ax! & 6) {
+      c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + 8, 3).op(Op.i64_add);
+    }
+    if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+  };
+  // Probe `size` bytes at the address in T1; P = host address, or exit before instruction `idx`.
+  // The TLB's fast path inline (mmu/tlb.ts rdProbe/wrProbe): the tag of the bank in use, and the access
+  // within the page.
+  const probe = (fn: number, size: number, i: Insn, idx: number) => {
+    c.get(L_T1).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
+    // (the bank's addresses and tag base are read from memory where used: constants of the region that
+    // would otherwise hold registers in every loop)
+    c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + (fn === FN_RD ? MM.JIO_RTAG : MM.JIO_WTAG), 2).op(Op.i32_add).mem(Op.i64_load, 0, 3);
+    c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).op(Op.i64_or).op(Op.i64_ne);
+    if (size > 1) c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
+    c.if_(); extra++;
+    // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr), else exit.
+    c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
+    exitAt(i.off, MM.JEXIT_MEMORY, idx);
+    c.end(); extra--;
+    c.else_();
+    c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add).mem(Op.i32_load, 0, 2);
+    c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
+    c.end(); extra--;
+  };
+  const load = (size: number, signed = false) => {
+    c.get(L_P);
+    if (size === 8) c.mem(Op.i64_load, 0, 0);
+    else if (size === 4) c.mem(signed ? Op.i64_load32_s : Op.i64_load32_u, 0, 0);
+    else if (size === 2) c.mem(signed ? Op.i64_load16_s : Op.i64_load16_u, 0, 0);
+    else c.mem(signed ? Op.i64_load8_s : Op.i64_load8_u, 0, 0);
+  };
+  const store = (size: number, val: () => void) => {
+    c.get(L_P); val();
+    c.mem(size === 8 ? Op.i64_store : size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : Op.i64_store8, 0, 0);
+  };
+  // The operation's result goes to L_RES. While the state is known, the flag locals hold only what the
+  // state needs: ADD/SUB/INC/DEC their operands (the result is recomputed where a flag needs it, and
+  // stored by sync()), LOGIC its result (CF OF AF are 0 whatever a and b were); fewer values live.
+  const setFlags = (op: number, size: number, a: () => void, b: () => void, res: () => void) => {
+    if (op !== LF_LOGIC) { a(); c.set(L_FA); b(); c.set(L_FB); }
+    res(); c.set(L_RES);
+    if (!derived(op)) c.get(L_RES).set(L_FRES);
+    st = { op, size };
+    touched[bi] = true;
+  };
+  // ---- flags from the lazy state (pushes an i32 0/1) ----
+  // CF of INC/DEC states lives in L_FCF (RFLAGS.CF at entry; written back at exit).
+  const rflagsCF = () => { c.get(L_FCF); };
+  const helper = (cc: number) => {
+    c.i32(cc); if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+    c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_COND);
+  };
+  const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); };
+  const maskedRes = (s: FlagState & object) => { fres(s); if (s.size !== 8) c.i64(maskC(s.size)).op(Op.i64_and); };
+  const resArg = () => { if (st) maskedRes(st); else c.get(L_FRES); }; // for the core's helpers
+  const sx = (l: number, size: number) => { // sign-extended to 64 bits
+    c.get(l);
+    if (size === 4) c.op(Op.i64_extend32_s); else if (size === 2) c.op(Op.i64_extend16_s); else if (size === 1) c.op(Op.i64_extend8_s);
+  };
+  const flagCF = (s: { op: number; size: number }): boolean => {
+    switch (s.op) {
+      case LF_ADD: maskedRes(s); masked(L_FA, s.size); c.op(Op.i64_lt_u); return true;
+      case LF_SUB: masked(L_FA, s.size); masked(L_FB, s.size); c.op(Op.i64_lt_u); return true;
+      case LF_LOGIC: c.i32(0); return true;
+      case LF_CFOF: c.get(L_FA).i64(0).op(Op.i64_ne); return true;
+      case LF_INC: case LF_DEC: rflagsCF(); return true;
+      case LF_NONE: rbit(0); return true;
+    }
+    return false;
+  };
+  const flagZF = (s: { op: number; size: number }) => { maskedRes(s); c.op(Op.i64_eqz); };
+  const flagSF = (s: { op: number; size: number }) => { fres(s); c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); };
+  const flagOF = (s: { op: number; size: number }): boolean => {
+    switch (s.op) {
+      case LF_ADD: case LF_INC:
+        c.get(L_FA); fres(s); c.op(Op.i64_xor).get(L_FB); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
+        c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
+      case LF_SUB: case LF_DEC:
+        c.get(L_FA).get(L_FB).op(Op.i64_xor).get(L_FA); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
+        c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
+      case LF_LOGIC: c.i32(0); return true;
+      case LF_CFOF: c.get(L_FB).i64(0).op(Op.i64_ne); return true;
+    }
+    return false;
+  };
+  // RFLAGS made current from the lazy state (the core's jit_flags), unless the state is LF_NONE already
+  // (the flags are in RFLAGS then); the caller moves the state to LF_NONE.
+  const rflagsCurrent = () => {
+    if (st && st.op === LF_NONE) return;
+    c.i32(0);
+    if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+    c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+  };
+  // The arithmetic flags in RFLAGS (state LF_NONE: after a rotate): bit `b` of it, an i32 0/1.
+  const rbit = (b: number) => { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76); c.i32(1).op(Op.i32_and); };
+  const cond = (cc: number) => {
+    const s = st;
+    const neg = (cc & 1) !== 0;
+    if (s && s.op === LF_NONE) {
+      switch (cc >> 1) {
+        case 0: rbit(11); break;
+        case 1: rbit(0); break;
+        case 2: rbit(6); break;
+        case 3: rbit(0); rbit(6); c.op(Op.i32_or); break;
+        case 4: rbit(7); break;
+        case 5: rbit(2); break;
+        case 6: rbit(7); rbit(11); c.op(Op.i32_ne); break;
+        default: rbit(6); rbit(7); rbit(11); c.op(Op.i32_ne).op(Op.i32_or); break;
       }
       if (neg) c.op(Op.i32_eqz);
-    };
-    // CF as it stands (for ADC/SBB and INC/DEC), an i32.
-    const carry = () => { const s = st; if (s && flagCF(s)) return; helper(2); };
-    // x86 ALU op `kind` of size on a (T2) and b (T3), both masked; result (masked) left in T2; flags set.
-    // (the operands and the result of alu(), made once per region)
-    const getT2 = () => { c.get(L_T2); }, getT3 = () => { c.get(L_T3); };
-    const getT1 = () => { c.get(L_T1); }, getT4 = () => { c.get(L_T4); }, getRes = () => { c.get(L_RES); };
-    let aluOp: Op = Op.i64_add, aluW32 = false;
-    const aluRes = () => {
-      if (aluW32) c.get(L_T2).op(Op.i32_wrap_i64).get(L_T3).op(Op.i32_wrap_i64).op(I32[aluOp]!).op(Op.i64_extend_i32_u);
-      else c.get(L_T2).get(L_T3).op(aluOp);
-    };
-    const alu = (kind: number, size: number) => {
-      const m = maskC(size);
-      // 32-bit operations in i32 (the result comes zero-extended, as the masked result: the flags derived
-      // from it are the same), so that a dependent chain is one instruction per operation.
-      const w32 = size === 4;
-      aluW32 = w32;
-      const narrow = w32 && kind !== 2 && kind !== 3; // FRES holds the masked result already
-      switch (kind) {
-        case 0: aluOp = Op.i64_add; setFlags(LF_ADD, size, getT2, getT3, aluRes); break;
-        case 1: aluOp = Op.i64_or; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
-        case 4: aluOp = Op.i64_and; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
-        case 6: aluOp = Op.i64_xor; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
-        case 5: case 7: aluOp = Op.i64_sub; setFlags(LF_SUB, size, getT2, getT3, aluRes); break;
-        case 2: case 3: {
-          // carry in -> P (i32)
-          carry(); c.set(L_C);
-          c.get(L_T2).set(L_FA).get(L_T3).set(L_FB);
-          c.get(L_T2).get(L_T3).op(kind === 2 ? Op.i64_add : Op.i64_sub).get(L_C).op(Op.i64_extend_i32_u)
-            .op(kind === 2 ? Op.i64_add : Op.i64_sub).set(L_FRES);
-          c.i32(kind === 2 ? LF_ADC1 : LF_SBB1).i32(kind === 2 ? LF_ADD : LF_SUB).get(L_C).op(Op.select).set(L_FOP);
-          c.i32(size).set(L_FSZ);
-          st = null; touched[bi] = true;
-          break;
-        }
+      return;
+    }
+    if (!s || (s.op !== LF_ADD && s.op !== LF_SUB && s.op !== LF_LOGIC && s.op !== LF_CFOF && s.op !== LF_INC && s.op !== LF_DEC)) {
+      helper(cc); return;
+    }
+    const kind = cc >> 1;
+    if (s.op === LF_SUB && (kind === 1 || kind === 2 || kind === 3 || kind === 6 || kind === 7)) {
+      // a and b hold the masked operands (alu masks them).
+      if (kind === 6 || kind === 7) { sx(L_FA, s.size); sx(L_FB, s.size); } else { c.get(L_FA); c.get(L_FB); }
+      c.op(SUB_CMP[kind][neg ? 1 : 0]);
+      return;
+    }
+    switch (kind) {
+      case 0: flagOF(s); break;
+      case 1: flagCF(s); break;
+      case 2: flagZF(s); break;
+      case 3: flagCF(s); flagZF(s); c.op(Op.i32_or); break;
+      case 4: flagSF(s); break;
+      case 5: fres(s); c.op(Op.i32_wrap_i64).i32(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32(1).op(Op.i32_and).op(Op.i32_eqz); break;
+      case 6: flagSF(s); flagOF(s); c.op(Op.i32_ne); break;
+      default: flagZF(s); flagSF(s); flagOF(s); c.op(Op.i32_ne).op(Op.i32_or); break;
+    }
+    if (neg) c.op(Op.i32_eqz);
+  };
+  // CF as it stands (for ADC/SBB and INC/DEC), an i32.
+  const carry = () => { const s = st; if (s && flagCF(s)) return; helper(2); };
+  // x86 ALU op `kind` of size on a (T2) and b (T3), both masked; result (masked) left in T2; flags set.
+  // (the operands and the result of alu(), made once per region)
+  const getT2 = () => { c.get(L_T2); }, getT3 = () => { c.get(L_T3); };
+  const getT1 = () => { c.get(L_T1); }, getT4 = () => { c.get(L_T4); }, getRes = () => { c.get(L_RES); };
+  let aluOp: Op = Op.i64_add, aluW32 = false;
+  const aluRes = () => {
+    if (aluW32) c.get(L_T2).op(Op.i32_wrap_i64).get(L_T3).op(Op.i32_wrap_i64).op(I32[aluOp]!).op(Op.i64_extend_i32_u);
+    else c.get(L_T2).get(L_T3).op(aluOp);
+  };
+  const alu = (kind: number, size: number) => {
+    const m = maskC(size);
+    // 32-bit operations in i32 (the result comes zero-extended, as the masked result: the flags derived
+    // from it are the same), so that a dependent chain is one instruction per operation.
+    const w32 = size === 4;
+    aluW32 = w32;
+    const narrow = w32 && kind !== 2 && kind !== 3; // FRES holds the masked result already
+    switch (kind) {
+      case 0: aluOp = Op.i64_add; setFlags(LF_ADD, size, getT2, getT3, aluRes); break;
+      case 1: aluOp = Op.i64_or; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+      case 4: aluOp = Op.i64_and; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+      case 6: aluOp = Op.i64_xor; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+      case 5: case 7: aluOp = Op.i64_sub; setFlags(LF_SUB, size, getT2, getT3, aluRes); break;
+      case 2: case 3: {
+        // carry in -> P (i32)
+        carry(); c.set(L_C);
+        c.get(L_T2).set(L_FA).get(L_T3).set(L_FB);
+        c.get(L_T2).get(L_T3).op(kind === 2 ? Op.i64_add : Op.i64_sub).get(L_C).op(Op.i64_extend_i32_u)
+          .op(kind === 2 ? Op.i64_add : Op.i64_sub).set(L_FRES);
+        c.i32(kind === 2 ? LF_ADC1 : LF_SBB1).i32(kind === 2 ? LF_ADD : LF_SUB).get(L_C).op(Op.select).set(L_FOP);
+        c.i32(size).set(L_FSZ);
+        st = null; touched[bi] = true;
+        break;
       }
-      c.get(kind === 2 || kind === 3 ? L_FRES : L_RES); if (size !== 8 && !narrow) c.i64(m).op(Op.i64_and); c.set(L_T2);
-    };
-    const incdec = (dec: boolean, size: number, src: () => void, dst: () => void) => {
-      // INC/DEC keep CF: make RFLAGS.CF current unless the state is INC/DEC already.
-      const s = st;
-      const setCF = () => { carry(); c.set(L_FCF); };
-      if (s) { if (s.op !== LF_INC && s.op !== LF_DEC) setCF(); }
-      else {
-        c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_ge_u).if_(); extra++;
-        setCF();
-        c.end(); extra--;
-      }
-      src(); c.set(L_T2);
-      setFlags(dec ? LF_DEC : LF_INC, size, getT2, () => c.i64(1), () => {
-        if (size === 4) c.get(L_T2).op(Op.i32_wrap_i64).i32(1).op(dec ? Op.i32_sub : Op.i32_add).op(Op.i64_extend_i32_u);
-        else { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); }
-      });
-      dst();
-    };
-    const canonicalOrExit = (i: Insn, idx: number) => { // the i64 in T1 must be canonical
-      if (!is64) return;
-      c.get(L_T1).i64(16).op(Op.i64_shl).i64(16).op(Op.i64_shr_s).get(L_T1).op(Op.i64_ne).if_(); extra++;
-      exitAt(i.off, MM.JEXIT_SLOWFORM, idx);
+    }
+    c.get(kind === 2 || kind === 3 ? L_FRES : L_RES); if (size !== 8 && !narrow) c.i64(m).op(Op.i64_and); c.set(L_T2);
+  };
+  const incdec = (dec: boolean, size: number, src: () => void, dst: () => void) => {
+    // INC/DEC keep CF: make RFLAGS.CF current unless the state is INC/DEC already.
+    const s = st;
+    const setCF = () => { carry(); c.set(L_FCF); };
+    if (s) { if (s.op !== LF_INC && s.op !== LF_DEC) setCF(); }
+    else {
+      c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_ge_u).if_(); extra++;
+      setCF();
       c.end(); extra--;
-    };
-    const rsp = L_R0 + 4;
-    const SW = is64 ? 8 : 4; // stack slot
-    const m32 = () => { if (!is64) c.i64(0xffffffffn).op(Op.i64_and); };
-    const reg8 = (r: number, rex: number): number => MM.CPU_STATE + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
-    const RAX = MM.CPU_STATE, RCX = MM.CPU_STATE + 8, RDX = MM.CPU_STATE + 16;
-    let curI: Insn = blocks[0].insns[0]; // the instruction being translated
-    const nextIp = () => linOf(curI.off + curI.len);
+    }
+    src(); c.set(L_T2);
+    setFlags(dec ? LF_DEC : LF_INC, size, getT2, () => c.i64(1), () => {
+      if (size === 4) c.get(L_T2).op(Op.i32_wrap_i64).i32(1).op(dec ? Op.i32_sub : Op.i32_add).op(Op.i64_extend_i32_u);
+      else { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); }
+    });
+    dst();
+  };
+  const canonicalOrExit = (i: Insn, idx: number) => { // the i64 in T1 must be canonical
+    if (!is64) return;
+    c.get(L_T1).i64(16).op(Op.i64_shl).i64(16).op(Op.i64_shr_s).get(L_T1).op(Op.i64_ne).if_(); extra++;
+    exitAt(i.off, MM.JEXIT_SLOWFORM, idx);
+    c.end(); extra--;
+  };
+  const rsp = L_R0 + 4;
+  const SW = is64 ? 8 : 4; // stack slot
+  const m32 = () => { if (!is64) c.i64(0xffffffffn).op(Op.i64_and); };
+  const reg8 = (r: number, rex: number): number => MM.CPU_STATE + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
+  const RAX = MM.CPU_STATE, RCX = MM.CPU_STATE + 8, RDX = MM.CPU_STATE + 16;
+  let curI: Insn = blocks[0].insns[0]; // the instruction being translated
+  const nextIp = () => linOf(curI.off + curI.len);
 
   for (bi = 0; bi < k; bi++) {
     if (bi > 0) { // the label of block bi ends: its code follows
