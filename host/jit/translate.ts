@@ -132,7 +132,7 @@ export function worthCompiling(blocks: Block[], min = MIN_REGION_INSNS): boolean
   return blocks.some((b) => {
     const l = b.insns[b.insns.length - 1];
     if (!l || l.form === -1 || !isBranch(l.form) || l.form === F.RET) return false;
-    const t = l.off + l.len + Number(BigInt.asIntN(64, l.imm));
+    const t = l.off + l.len + signed64(l.imm);
     return starts.has(t) && t <= b.start; // a branch back
   });
 }
@@ -234,6 +234,12 @@ export type Decoder = (off: number) => Insn | null;
 
 export interface Block { start: number; insns: Insn[]; next: number | null } // next: fall-through offset
 
+/** A 64-bit immediate (as the decoder holds it: unsigned) as a signed number: Number(BigInt.asIntN(64,
+ *  imm)), without a BigInt step for the non-negative ones (forward branches). */
+function signed64(imm: bigint): number {
+  return imm < 0x8000000000000000n ? Number(imm) : Number(BigInt.asIntN(64, imm));
+}
+
 // An operand size's mask and sign bit: as BigInts (for arithmetic on immediates), and as the i64 constants
 // the translation emits (numbers where they are safe integers: the writer then takes no BigInt steps).
 const MASKS: bigint[] = [], SIGNS: bigint[] = [], MASKC: (number | bigint)[] = [], SIGNC: (number | bigint)[] = [];
@@ -313,7 +319,7 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
       const f = i.form;
       if (!isBranch(f) && endsBlock(i)) break;
       if (isBranch(f)) {
-        const t = off + i.len + Number(BigInt.asIntN(64, i.imm));
+        const t = off + i.len + signed64(i.imm);
         if (t >= 0 && t < 0x1000) {
           if (!leaders.has(t)) { leaders.add(t); queue.push(t); }
         }
@@ -381,7 +387,7 @@ function successors(blocks: Block[], index: Map<number, number>): number[][] {
     const i = b.insns[b.insns.length - 1];
     const f = i.form;
     if (f === F.JMP || f === F.CALL || (f >= F.JCC && f < F.JCC + 16)) {
-      const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+      const t = i.off + i.len + signed64(i.imm);
       if (t >= 0 && t < 0x1000) add(t);
       if (f >= F.JCC) add(i.off + i.len);
     } else if (f !== -1 && f !== F.RET && b.next !== null) add(b.next);
@@ -632,7 +638,7 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
       const s = flagStep(i, g, st, is64);
       if (s !== KEEP) { st = s as FlagState; tc = true; }
       if (f === F.JMP || f === F.CALL || (f >= F.JCC && f < F.JCC + 16)) {
-        const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+        const t = i.off + i.len + signed64(i.imm);
         if (t >= 0 && t < 0x1000) goTo(t);
         if (f >= F.JCC) {
           const ft = i.off + i.len;
@@ -1348,7 +1354,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           break;
         }
         case f === F.JMP || f === F.CALL: {
-          const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+          const t = i.off + i.len + signed64(i.imm);
           const inPage = t >= 0 && t < 0x1000;
           if (!inPage) {
             linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
@@ -1377,7 +1383,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           break;
         }
         case f >= F.JCC && f < F.JCC + 16: {
-          const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+          const t = i.off + i.len + signed64(i.imm);
           cond(f - F.JCC);
           c.if_(); extra++;
           if (t >= 0 && t < 0x1000) goTo(t, idx + 1);
