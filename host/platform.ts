@@ -6,7 +6,7 @@
 
 /** A virtual disk's storage: a file (host/node/disk.ts), memory (devices/block/memory.ts), or any other
  * byte store with synchronous access (e.g. a browser's origin-private file system sync handle). */
-import type { Translator } from "./jit/batch";
+import type { Batch, Translator } from "./jit/batch";
 
 export interface BlockDevice {
   /** Size in bytes (the disk has floor(size / 512) sectors). */
@@ -32,6 +32,8 @@ export interface Platform {
   /** The JIT's translator thread (host/node/translator.ts: a worker thread), or null; absent or null, the
    *  JIT translates on the core's thread. */
   jitTranslator?(): Translator | null;
+  /** XENWASM_JIT_RECORD (host/node/jit-record.ts): called with every batch the JIT translates. */
+  jitRecord?(b: Batch): void;
 }
 
 export const platform: Platform = {};

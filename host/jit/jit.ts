@@ -120,6 +120,7 @@ export class Jit {
       const d = this.discoverAll(later, curMode);
       let installed = 0;
       if (d) {
+        platform.jitRecord?.(d.batch);
         const r = translateBatch(d.batch);
         this.translateMs += r.translateMs;
         installed = this.install(new WebAssembly.Module(r.bytes), d.meta, curMode, r.bytes.length);
@@ -136,6 +137,7 @@ export class Jit {
     const t0 = performance.now();
     const d = this.discoverAll(later, curMode);
     if (!d) { this.compileMs += performance.now() - t0; return 0; }
+    platform.jitRecord?.(d.batch);
     const keys = d.meta.map((m) => `${m.host}:${curMode}`);
     for (const k of keys) this.pending.add(k);
     this.inFlight++;

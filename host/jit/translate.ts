@@ -55,6 +55,16 @@ for (const [a, b] of [[0x110, 0x117], [0x128, 0x129], [0x151, 0x16d], [0x16f, 0x
 // jit_str's kind bits (cpu/string.ts JS_*).
 const JS_STOS = 16, JS_AS8 = 32, JS_REP = 64;
 
+// The loads' [access size, signed, destination size].
+const LOADS: Record<number, [number, boolean, number]> = {
+  [F.LD32]: [4, false, 4], [F.LD64]: [8, false, 8], [F.LDZX8]: [1, false, 8], [F.LDZX16]: [2, false, 8],
+  [F.LDSX8_32]: [1, true, 4], [F.LDSX8_64]: [1, true, 8], [F.LDSX16_32]: [2, true, 4], [F.LDSX16_64]: [2, true, 8],
+  [F.LDSX32_64]: [4, true, 8],
+};
+
+// General-path kinds that use the stack (4-byte slots outside 64-bit mode need a 32-bit stack).
+const STACK_KINDS = new Set<string | null>(["icall", "pushm", "pushi", "pushf"]);
+
 // Parameters (ip, budget, n: instructions retired before this call, by the regions that chained into
 // it) and locals.
 const L_IP = 0, L_BUDGET = 1, L_N = 2, L_R0 = 3, L_FOP = 19, L_FSZ = 20, L_FA = 21, L_FB = 22, L_FRES = 23, L_NEXT = 24,
@@ -101,14 +111,17 @@ function chainExit(c: Code, mode: number): void {
   c.end();
 }
 
-/** A function body that notes which guest-register locals it reads or writes. */
+/** A function body that notes which guest-register locals it reads or writes. (Two, kept between
+ *  regions: translateWith's code grows in one of them and is copied out at the end.) */
 class RegCode extends Code {
-  regs = new Set<number>();
-  private note(l: number): void { if (l >= L_R0 && l < L_R0 + 16) this.regs.add(l - L_R0); }
+  regs = 0; // bit r: register r
+  private note(l: number): void { if (l >= L_R0 && l < L_R0 + 16) this.regs |= 1 << (l - L_R0); }
   get(l: number): this { this.note(l); return super.get(l); }
   set(l: number): this { this.note(l); return super.set(l); }
   tee(l: number): this { this.note(l); return super.tee(l); }
+  start(): this { this.regs = 0; return this.reset(); }
 }
+const SCRATCH1 = new RegCode(1 << 16), SCRATCH2 = new RegCode(1 << 16);
 
 /** A region worth compiling: a loop inside it, or enough instructions before it leaves (entering and
  *  leaving compiled code costs about as much as interpreting a few instructions). */
@@ -119,7 +132,7 @@ export function worthCompiling(blocks: Block[], min = MIN_REGION_INSNS): boolean
   return blocks.some((b) => {
     const l = b.insns[b.insns.length - 1];
     if (!l || l.form === -1 || !isBranch(l.form) || l.form === F.RET) return false;
-    const t = l.off + l.len + Number(BigInt.asIntN(64, l.imm));
+    const t = l.off + l.len + signed64(l.imm);
     return starts.has(t) && t <= b.start; // a branch back
   });
 }
@@ -221,14 +234,30 @@ export type Decoder = (off: number) => Insn | null;
 
 export interface Block { start: number; insns: Insn[]; next: number | null } // next: fall-through offset
 
-const mask = (size: number): bigint => (size === 8 ? 0xffffffffffffffffn : (1n << BigInt(size * 8)) - 1n);
-const sign = (size: number): bigint => 1n << BigInt(size * 8 - 1);
+/** A 64-bit immediate (as the decoder holds it: unsigned) as a signed number: Number(BigInt.asIntN(64,
+ *  imm)), without a BigInt step for the non-negative ones (forward branches). */
+function signed64(imm: bigint): number {
+  return imm < 0x8000000000000000n ? Number(imm) : Number(BigInt.asIntN(64, imm));
+}
 
-// Register operand addresses (CPU_STATE + r*8, +1 for AH..BH) -> [register, byte offset]; null: ZERO_SLOT.
-function regOf(addr: number): [number, number] | null {
+// An operand size's mask and sign bit: as BigInts (for arithmetic on immediates), and as the i64 constants
+// the translation emits (numbers where they are safe integers: the writer then takes no BigInt steps).
+const MASKS: bigint[] = [], SIGNS: bigint[] = [], MASKC: (number | bigint)[] = [], SIGNC: (number | bigint)[] = [];
+for (let size = 1; size <= 8; size++) {
+  MASKS[size] = size === 8 ? 0xffffffffffffffffn : (1n << BigInt(size * 8)) - 1n;
+  SIGNS[size] = 1n << BigInt(size * 8 - 1);
+  const m = BigInt.asIntN(64, MASKS[size]), g = BigInt.asIntN(64, SIGNS[size]);
+  MASKC[size] = Number.isSafeInteger(Number(m)) ? Number(m) : m;
+  SIGNC[size] = Number.isSafeInteger(Number(g)) ? Number(g) : g;
+}
+const mask = (size: number): bigint => MASKS[size];
+const maskC = (size: number): number | bigint => MASKC[size];
+const signC = (size: number): number | bigint => SIGNC[size];
+
+// Register operand addresses (CPU_STATE + r*8, +1 for AH..BH) -> register * 8 + byte offset; -1: ZERO_SLOT.
+function regOf(addr: number): number {
   const k = addr - MM.CPU_STATE;
-  if (k < 0 || k >= 128) return null;
-  return [k >> 3, k & 7];
+  return k < 0 || k >= 128 ? -1 : k;
 }
 
 /** Outside 64-bit mode the interpreter has no fast forms for the stack: PUSH/POP r32, CALL rel32 and RET
@@ -290,7 +319,7 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
       const f = i.form;
       if (!isBranch(f) && endsBlock(i)) break;
       if (isBranch(f)) {
-        const t = off + i.len + Number(BigInt.asIntN(64, i.imm));
+        const t = off + i.len + signed64(i.imm);
         if (t >= 0 && t < 0x1000) {
           if (!leaders.has(t)) { leaders.add(t); queue.push(t); }
         }
@@ -358,7 +387,7 @@ function successors(blocks: Block[], index: Map<number, number>): number[][] {
     const i = b.insns[b.insns.length - 1];
     const f = i.form;
     if (f === F.JMP || f === F.CALL || (f >= F.JCC && f < F.JCC + 16)) {
-      const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+      const t = i.off + i.len + signed64(i.imm);
       if (t >= 0 && t < 0x1000) add(t);
       if (f >= F.JCC) add(i.off + i.len);
     } else if (f !== -1 && f !== F.RET && b.next !== null) add(b.next);
@@ -439,9 +468,13 @@ export function layout(blocks: Block[], entry: number): Layout {
     for (const u of reach) for (const v of succ[u]) if (!isBack(u, v)) need[v]++;
     const placed = new Uint8Array(n), ready = new Set<number>([e]);
     const order: number[] = [], open: number[] = [];
+    // The loops each block is in (their headers), and how many blocks of each loop are still to place.
+    const loopsOf: number[][] = [];
+    const left = new Int32Array(n);
+    for (const [h, set] of body) { left[h] = set.size; for (const x of set) (loopsOf[x] ??= []).push(h); }
     let ok = true;
     while (order.length < reach.length) {
-      while (open.length && [...body.get(open[open.length - 1])!].every((x) => placed[x])) open.pop();
+      while (open.length && left[open[open.length - 1]] === 0) open.pop();
       const inner = open.length ? body.get(open[open.length - 1])! : null;
       let pick = -1;
       const last = order.length ? order[order.length - 1] : -1;
@@ -452,6 +485,8 @@ export function layout(blocks: Block[], entry: number): Layout {
       if (pick < 0) for (const v of ready) if ((!inner || inner.has(v)) && (pick < 0 || v < pick)) pick = v;
       if (pick < 0) { ok = false; break; }
       ready.delete(pick); placed[pick] = 1; order.push(pick);
+      const ls = loopsOf[pick];
+      if (ls) for (const h of ls) left[h]--;
       if (body.has(pick)) open.push(pick);
       for (const v of succ[pick]) if (!isBack(pick, v) && --need[v] === 0) ready.add(v);
     }
@@ -476,28 +511,158 @@ export function layout(blocks: Block[], entry: number): Layout {
   throw new Error("jit: no layout for the region");
 }
 
+// ---- the lazy-flag state across blocks ----
+// Interned states (a state is compared by its fields; one object per kind and size saves allocations).
+const STATES: FlagState[] = [];
+function state(op: number, size: number): FlagState {
+  const k = op * 16 + size;
+  return STATES[k] ?? (STATES[k] = { op, size });
+}
+/** No change to the flag state (the instruction neither sets nor consumes the kind). */
+const KEEP = { op: -2, size: -2 } as const;
+
+/** The operand size of a fast form (8 for the 64-bit ones, else 4). */
+function formSize(f: number): number {
+  return (f === F.MOV_RR64 || f === F.MOV_RI64 || f === F.LEA64 || f === F.LD64 || f === F.ALU_RM64 ||
+    f === F.CMP_MR64 || f === F.CMP_MI64 || f === F.SHL64 || f === F.SHR64 || f === F.SAR64 || f === F.CMOV64 ||
+    f === F.TEST_RR64 || f === F.TEST_RI64 || f === F.INC64 || f === F.DEC64 || f === F.DIV64 ||
+    (f >= F.RR64 && f < F.RR64 + 8) || (f >= F.RI64 && f < F.RI64 + 8) || f === F.INC_M64 || f === F.DEC_M64 ||
+    f === F.XCHG_M64 || f === F.ALU_MR64 || f === F.NOT64 || f === F.ST64 || f === F.STI64) ? 8 : 4;
+}
+
+/** The state an x86 ALU operation `kind` (0 ADD .. 7 CMP) leaves (ADC/SBB: only the locals know). */
+function aluState(kind: number, size: number): FlagState {
+  switch (kind) {
+    case 0: return state(LF_ADD, size);
+    case 1: case 4: case 6: return state(LF_LOGIC, size);
+    case 5: case 7: return state(LF_SUB, size);
+    default: return null;
+  }
+}
+
 /**
- * Translates a region into a function definition. `mode`: the CPU mode the region is compiled for
- * (cpu/state.ts MODE_*); `chain`: the runtime has tail calls, so a branch exit whose target has a current
- * region goes straight into it.
- *
- * The lazy-flag kind at each block's start is found by a forward pass over the region's control flow (a
- * block that sets no flags passes on what it got; where predecessors disagree, or at the region's entry,
- * only the locals know): a condition or carry after a block boundary is then computed inline too. The
- * first translation records each block's successors and the flag state it leaves; the second uses the
- * states found (it is only made when some block starts with a known state).
+ * The lazy-flag state after instruction `i` (general-path kind `gk`) entered in state `st`, as its
+ * translation in translateWith leaves it, or KEEP: the instruction does not touch it. translateWith checks
+ * its own result against this at every instruction, so the two cannot drift apart unseen.
  */
-/** `page`: the host address of the region's page (instructions the core runs for the region, "ssex", are
- * named by it; without it they exit). */
-export function translate(blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false, page?: number): FuncDef {
-  const lay = layout(blocks0, entry);
-  const blocks = lay.order.map((b) => blocks0[b]);
-  const first = translateWith(blocks, entry, is64, name, mode, chain, blocks.map(() => null), lay, undefined, page);
+function flagStep(i: Insn, gk: string | null, st: FlagState, is64: boolean): FlagState | typeof KEEP {
+  const f = i.form;
+  if (gk !== null) {
+    switch (gk) {
+      case "rot": {
+        const sz = i.os!, cm = sz === 8 ? 0x3f : 0x1f;
+        const stat = i.op === 0xd3 ? null : i.op === 0xd1 ? 1 : Number(i.imm & 0xffn) & cm;
+        if (stat === 0) return KEEP;
+        if (stat === null && !(st && st.op === LF_NONE)) return null;
+        return state(LF_NONE, sz);
+      }
+      case "shcl": return null;
+      case "testal": case "test8i": return aluState(4, 1);
+      case "cmpal": return aluState(7, 1);
+      case "alu8i": case "alu8mi": return aluState(i.reg! & 7, 1);
+      case "alu8rr": case "alu8rm": case "alu8mr": return aluState((i.op! >> 3) & 7, 1);
+      case "neg": return state(LF_SUB, i.os!);
+      case "testmi": return aluState(4, i.op === 0xf6 ? 1 : i.os!);
+      case "testmr": return aluState(4, i.op === 0x84 ? 1 : i.os!);
+      case "alumi": return aluState(i.reg! & 7, i.os!);
+      case "pushf": return st && st.op === LF_NONE ? KEEP : state(LF_NONE, is64 ? 8 : 4);
+      case "shd": {
+        const sz = i.os!;
+        if ((i.op! & 1) !== 0) return null;
+        const stat = (i.imm & 0xffn) & (sz === 8 ? 63n : 31n);
+        return stat === 0n ? KEEP : state(LF_CFOF, sz);
+      }
+      default: return KEEP;
+    }
+  }
+  const size = formSize(f);
+  if (f === F.IMUL_RR64 || f === F.IMUL_RRI64 || f === F.MUL64) return state(LF_CFOF, 8);
+  if (f === F.IMUL_RR32 || f === F.IMUL_RRI32 || f === F.MUL32) return state(LF_CFOF, 4);
+  if (f === F.ALU_RM32 || f === F.ALU_RM64 || f === F.ALU_MR32 || f === F.ALU_MR64) return aluState(i.aux, size);
+  if (f === F.CMP_MR32 || f === F.CMP_MR64 || f === F.CMP_MI32 || f === F.CMP_MI64) return aluState(7, size);
+  if (f === F.CMP_MI8 || f === F.TEST_RR8) return aluState(f === F.CMP_MI8 ? 7 : 4, 1);
+  if (f >= F.SHL32 && f <= F.SAR64) return state(LF_CFOF, size);
+  if (f === F.TEST_RR32 || f === F.TEST_RR64 || f === F.TEST_RI32 || f === F.TEST_RI64) return aluState(4, size);
+  if ((f >= F.INC32 && f <= F.DEC64) || (f >= F.INC_M32 && f <= F.DEC_M64)) {
+    return state(f === F.DEC32 || f === F.DEC64 || f === F.DEC_M32 || f === F.DEC_M64 ? LF_DEC : LF_INC, size);
+  }
+  if (f >= F.RR32 && f < F.RR32 + 8) return aluState(f - F.RR32, size);
+  if (f >= F.RR64 && f < F.RR64 + 8) return aluState(f - F.RR64, size);
+  if (f >= F.RI32 && f < F.RI32 + 8) return aluState(f - F.RI32, size);
+  if (f >= F.RI64 && f < F.RI64 + 8) return aluState(f - F.RI64, size);
+  if (f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64) return aluState(7, f === F.CMPXCHG_M64 ? 8 : 4);
+  if (f === F.XADD_M32 || f === F.XADD_M64) return aluState(0, f === F.XADD_M64 ? 8 : 4);
+  if (f >= F.BT_RR32 && f <= F.BT_MI64) return state(LF_NONE, (f - F.BT_RR32) % 2 ? 8 : 4);
+  return KEEP;
+}
+
+/** What the flag-state pass needs of a translation: each block's in-page successors taken as branches
+ *  inside the function (edges), the state each block leaves when entered in an unknown state (out), and
+ *  whether it sets one at all (touched). */
+interface Flow { edges: [number, number][]; out: FlagState[]; touched: boolean[]; gk?: GkTable }
+/** Each instruction's general-path kind (generalKind), block by block: block b's instruction n at
+ *  kinds[first[b] + n] (up to its untranslated end). */
+interface GkTable { kinds: (string | null)[]; first: Int32Array }
+
+/** The Flow of `blocks` (in layout order) without translating them: the structure translateWith opens
+ *  (the same labels, so the same branches become exits), and flagStep per instruction from an unknown
+ *  state. (translateWith's own edges are checked against these.) */
+function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
+  const k = blocks.length;
+  const index = new Map<number, number>();
+  for (let b = 0; b < k; b++) index.set(blocks[b].start, b);
+  const edges: [number, number][] = [], out: FlagState[] = new Array(k), touched: boolean[] = new Array(k);
+  const gk: GkTable = { kinds: [], first: new Int32Array(k) };
+  const LOOP = 1 << 20;
+  const labels: number[] = [-1];
+  const openLabels = (sc: number) => { for (let p = k - 1; p > (sc < 0 ? 0 : sc); p--) if (lay.scope[p] === sc) labels.push(p); };
+  openLabels(-1);
+  for (let bi = 0; bi < k; bi++) {
+    if (bi > 0) labels.pop();
+    if (lay.loopEnd[bi] >= 0) { labels.push(LOOP + bi); openLabels(bi); }
+    const goTo = (off: number) => {
+      const t = index.get(off);
+      if (t === undefined || lay.cut.has(bi * 65536 + t) || labels.lastIndexOf(t > bi ? t : LOOP + t) < 0) return;
+      edges.push([bi, t]);
+    };
+    const blk = blocks[bi];
+    let st: FlagState = null, tc = false;
+    const n = blk.insns.length;
+    gk.first[bi] = gk.kinds.length;
+    for (let idx = 0; idx < n; idx++) {
+      const i = blk.insns[idx];
+      const f = i.form;
+      if (f === -1) break;
+      const g = generalKind(i);
+      gk.kinds.push(g);
+      const s = flagStep(i, g, st, is64);
+      if (s !== KEEP) { st = s as FlagState; tc = true; }
+      if (f === F.JMP || f === F.CALL || (f >= F.JCC && f < F.JCC + 16)) {
+        const t = i.off + i.len + signed64(i.imm);
+        if (t >= 0 && t < 0x1000) goTo(t);
+        if (f >= F.JCC) {
+          const ft = i.off + i.len;
+          if (index.get(ft) === bi + 1) edges.push([bi, bi + 1]); else goTo(ft);
+        }
+      } else if (idx === n - 1 && f !== F.RET) {
+        if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next);
+        else if (blk.next !== null) edges.push([bi, bi + 1]);
+      }
+    }
+    out[bi] = st; touched[bi] = tc;
+    while (labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi) labels.pop();
+  }
+  return { edges, out, touched, gk };
+}
+
+/** Each block's start state from a region's Flow: a forward pass to a fixed point (null: unknown), or
+ *  null when no block starts known (or the pass did not settle: nothing assumed). */
+function startStates(blocks: Block[], entry: number, first: Flow): FlagState[] | null {
   const TOP = { op: -1, size: -1 }; // not reached yet
   const inSt: FlagState[] = blocks.map(() => TOP);
   const e = blocks.findIndex((b) => b.start === entry);
   const preds: number[][] = blocks.map(() => []);
-  first.edges.forEach(([from, to]) => preds[to].push(from));
+  for (const [from, to] of first.edges) preds[to].push(from);
   const outOf = (b: number): FlagState => (first.touched[b] ? first.out[b] : inSt[b]);
   let changed = true;
   for (let rounds = 0; changed && rounds < 64; rounds++) {
@@ -513,25 +678,65 @@ export function translate(blocks0: Block[], entry: number, is64: boolean, name: 
     }
   }
   const known = inSt.map((v) => (v === TOP ? null : v));
-  if (changed || known.every((v) => v === null)) return first.def; // (not settled: nothing assumed)
-  return translateWith(blocks, entry, is64, name, mode, chain, known, lay, first, page).def; // (blocks starting unknown: as before)
+  return changed || known.every((v) => v === null) ? null : known;
 }
 
-interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: Set<number>; written: Set<number>; code: Uint8Array }
+/**
+ * Translates a region into a function definition. `mode`: the CPU mode the region is compiled for
+ * (cpu/state.ts MODE_*); `chain`: the runtime has tail calls, so a branch exit whose target has a current
+ * region goes straight into it.
+ *
+ * The lazy-flag kind at each block's start is found by a forward pass over the region's control flow (a
+ * block that sets no flags passes on what it got; where predecessors disagree, or at the region's entry,
+ * only the locals know): a condition or carry after a block boundary is then computed inline too. The
+ * pass works on each block's successors and the flag state it leaves from an unknown start (flow(), no
+ * code made); the region is then translated once, with the states found.
+ */
+/** `page`: the host address of the region's page (instructions the core runs for the region, "ssex", are
+ * named by it; without it they exit). */
+export function translate(blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false, page?: number): FuncDef {
+  const lay = layout(blocks0, entry);
+  const blocks = lay.order.map((b) => blocks0[b]);
+  const fl = flow(blocks, lay, is64);
+  const known = startStates(blocks, entry, fl);
+  const t = translateWith(blocks, entry, is64, name, mode, chain, known ?? blocks.map(() => null), lay, undefined, page, fl.gk);
+  if (!sameEdges(t.edges, fl.edges)) throw new Error("jit: the flag-state pass saw other edges than the translation");
+  return t.def;
+}
+
+function sameEdges(a: [number, number][], b: [number, number][]): boolean {
+  if (a.length !== b.length) return false;
+  for (let n = 0; n < a.length; n++) if (a[n][0] !== b[n][0] || a[n][1] !== b[n][1]) return false;
+  return true;
+}
+
+/** The reference for translate() (tests/jitrecord.test.ts compares their bytes): the region translated
+ *  with every block starting unknown, its edges and end states taken from that translation, then again
+ *  with the states found (the blocks still starting unknown copied from the first). */
+export function translateReference(blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false, page?: number): FuncDef {
+  const lay = layout(blocks0, entry);
+  const blocks = lay.order.map((b) => blocks0[b]);
+  const first = translateWith(blocks, entry, is64, name, mode, chain, blocks.map(() => null), lay, undefined, page);
+  const known = startStates(blocks, entry, first);
+  if (!known) return first.def;
+  return translateWith(blocks, entry, is64, name, mode, chain, known, lay, first, page).def;
+}
+
+interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: number; written: number; code: Uint8Array }
 
 // `prev`: a translation of the same blocks with every block starting from an unknown state; a block that
 // starts unknown here too is copied from it (a block's code depends only on the block and its start state).
 function translateWith(blocks: Block[], entry: number, is64: boolean, name: string, mode: number, chain: boolean,
-  inSt: FlagState[], lay: Layout, prev?: Translation, page?: number): Translation {
+  inSt: FlagState[], lay: Layout, prev?: Translation, page?: number, gkt?: GkTable): Translation {
   const edges: [number, number][] = [];
   const seg: [number, number][] = [];
   const out: FlagState[] = blocks.map(() => null);
   const touched: boolean[] = blocks.map(() => false);
-  const c = new RegCode();
+  const c = (prev ? SCRATCH2 : SCRATCH1).start();
   const index = new Map<number, number>();
   blocks.forEach((b, i) => index.set(b.start, i));
   const k = blocks.length;
-  const written = new Set<number>();
+  let written = 0; // registers written (bit r)
 
   // Entry: lazy flags into locals (the registers the region uses are loaded in front of all this, below).
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_LF_OP, 2).set(L_FOP);
@@ -540,7 +745,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_B, 3).set(L_FB);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_RES, 3).set(L_FRES);
   if (!is64 && blocks.some((b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET ||
-    ["icall", "pushm", "pushi", "pushf"].includes(generalKind(i) ?? "")))) {
+    STACK_KINDS.has(generalKind(i))))) {
     // 4-byte stack slots need a 32-bit stack (SS.B): otherwise the interpreter runs this code.
     c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + 2, 1).i32(0x4000).op(Op.i32_and).op(Op.i32_eqz);
     c.if_().get(L_N).op(Op.return_).end();
@@ -557,12 +762,292 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   };
   openLabels(-1);
 
-  if (prev) { for (const r of prev.regs) c.regs.add(r); for (const r of prev.written) written.add(r); }
+  if (prev) { c.regs |= prev.regs; written |= prev.written; }
   const prevCode = prev?.code;
   const closeLoops = (bi: number) => { // loops that end with block bi, innermost first
     while (labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi) { c.end(); labels.pop(); }
   };
-  for (let bi = 0; bi < k; bi++) {
+  // The block being translated (the helpers below are made once per region and work on it).
+  let bi = 0, blk: Block = blocks[0], L = 0;
+  let st: FlagState = null;
+  // A block entered in an unknown state writes a kind it learns to the locals before each branch to
+  // another block, whatever that block's start state (its code is the same as when every block starts
+  // unknown: translateReference copies it from there).
+  let unknownStart = true;
+  let extra = 0; // control structures opened inside the block
+  const depth = (label: number) => { const at = labels.lastIndexOf(label); return at < 0 ? -1 : labels.length - 1 - at + extra; };
+  const dExit = () => labels.length - 1 + extra; // depth of $exit
+  const linOf = (off: number) => { c.get(L_IP); if (off !== entry) c.i64(off - entry).op(Op.i64_add); };
+  // Leave the function: RIP from `ip` (emits the i64), reason, `retired` instructions of this block done.
+  // The lazy-flag kind lives in L_FOP/L_FSZ only where the translator does not know it (st null):
+  // written where code that reads them follows (an exit, a block entered in an unknown state, an
+  // instruction that leaves the state to a run-time condition), so a loop with known states keeps
+  // neither live.
+  // The lazy result (unmasked as the ALU left it, or masked: readers mask).
+  const fres = (s: FlagState) => {
+    if (s && derived(s.op)) c.get(L_FA).get(L_FB).op(s.op === LF_ADD || s.op === LF_INC ? Op.i64_add : Op.i64_sub);
+    else c.get(L_FRES);
+  };
+  const sync = () => {
+    if (!st) return;
+    c.i32(st.op).set(L_FOP).i32(st.size).set(L_FSZ);
+    if (derived(st.op)) { fres(st); if (st.size !== 8) c.i64(maskC(st.size)).op(Op.i64_and); c.set(L_FRES); }
+  };
+  const exit = (ip: () => void, reason: number, retired: number) => {
+    sync();
+    ip(); c.set(L_XIP);
+    c.i32(reason).set(L_XR);
+    if (L - retired) c.get(L_N).i32(L - retired).op(Op.i32_sub).set(L_N);
+    c.br(dExit());
+  };
+  // An exit with RIP at page offset `off` (without a closure per exit).
+  let exitOff = 0;
+  const ipAtOff = () => linOf(exitOff);
+  const exitAt = (off: number, reason: number, retired: number) => { exitOff = off; exit(ipAtOff, reason, retired); };
+  const goTo = (off: number, retired: number) => { // a branch inside the page (all of the block retired)
+    const t = index.get(off);
+    // a later block's label, or the loop of an earlier one (a back edge); an edge cut by layout(): exit
+    const d = t === undefined || lay.cut.has(bi * 65536 + t) ? -1 : depth(t > bi ? t : LOOP + t);
+    if (d < 0) { exitAt(off, MM.JEXIT_BRANCH, retired); return; }
+    edges.push([bi, t!]);
+    if (unknownStart || inSt[t!] === null) sync();
+    c.br(d);
+  };
+
+  // ---- operand helpers ----
+  const rd = (addr: number, size: number) => { // register value, zero-extended
+    const r = regOf(addr);
+    if (r < 0) { c.i64(0); return; }
+    c.get(L_R0 + (r >> 3));
+    if (r & 7) c.i64((r & 7) * 8).op(Op.i64_shr_u);
+    if (size === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u);
+    else if (size !== 8) c.i64(maskC(size)).op(Op.i64_and);
+  };
+  const wr = (addr: number, size: number, val: () => void) => { // size 4: zero-extends; 8: whole
+    const r = regOf(addr);
+    if (r < 0) throw new Error("jit: a write to no register");
+    const l = L_R0 + (r >> 3);
+    written |= 1 << (r >> 3);
+    if (size === 8) { val(); c.set(l); return; }
+    if (size === 4) { val(); c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u).set(l); return; }
+    // byte (or byte 1 = AH..BH)
+    const sh = (r & 7) * 8;
+    c.get(l).i64(~(0xff << sh)).op(Op.i64_and);
+    val(); c.i64(0xff).op(Op.i64_and);
+    if (sh) c.i64(sh).op(Op.i64_shl);
+    c.op(Op.i64_or).set(l);
+  };
+  const ea = (i: Insn) => {
+    c.i64(i.disp);
+    const b = regOf(i.base), x = regOf(i.index);
+    if (b >= 0) c.get(L_R0 + (b >> 3)).op(Op.i64_add);
+    if (x >= 0) { c.get(L_R0 + (x >> 3)); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
+    if (i.ax! & 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
+    if (i.ax! & 6) {
+      c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + 8, 3).op(Op.i64_add);
+    }
+    if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+  };
+  // Probe `size` bytes at the address in T1; P = host address, or exit before instruction `idx`.
+  // The TLB's fast path inline (mmu/tlb.ts rdProbe/wrProbe): the tag of the bank in use, and the access
+  // within the page.
+  const probe = (fn: number, size: number, i: Insn, idx: number) => {
+    c.get(L_T1).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
+    // (the bank's addresses and tag base are read from memory where used: constants of the region that
+    // would otherwise hold registers in every loop)
+    c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + (fn === FN_RD ? MM.JIO_RTAG : MM.JIO_WTAG), 2).op(Op.i32_add).mem(Op.i64_load, 0, 3);
+    c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).op(Op.i64_or).op(Op.i64_ne);
+    if (size > 1) c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
+    c.if_(); extra++;
+    // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr), else exit.
+    c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
+    exitAt(i.off, MM.JEXIT_MEMORY, idx);
+    c.end(); extra--;
+    c.else_();
+    c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add).mem(Op.i32_load, 0, 2);
+    c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
+    c.end(); extra--;
+  };
+  const load = (size: number, signed = false) => {
+    c.get(L_P);
+    if (size === 8) c.mem(Op.i64_load, 0, 0);
+    else if (size === 4) c.mem(signed ? Op.i64_load32_s : Op.i64_load32_u, 0, 0);
+    else if (size === 2) c.mem(signed ? Op.i64_load16_s : Op.i64_load16_u, 0, 0);
+    else c.mem(signed ? Op.i64_load8_s : Op.i64_load8_u, 0, 0);
+  };
+  const store = (size: number, val: () => void) => {
+    c.get(L_P); val();
+    c.mem(size === 8 ? Op.i64_store : size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : Op.i64_store8, 0, 0);
+  };
+  // The operation's result goes to L_RES. While the state is known, the flag locals hold only what the
+  // state needs: ADD/SUB/INC/DEC their operands (the result is recomputed where a flag needs it, and
+  // stored by sync()), LOGIC its result (CF OF AF are 0 whatever a and b were); fewer values live.
+  const setFlags = (op: number, size: number, a: () => void, b: () => void, res: () => void) => {
+    if (op !== LF_LOGIC) { a(); c.set(L_FA); b(); c.set(L_FB); }
+    res(); c.set(L_RES);
+    if (!derived(op)) c.get(L_RES).set(L_FRES);
+    st = { op, size };
+    touched[bi] = true;
+  };
+  // ---- flags from the lazy state (pushes an i32 0/1) ----
+  // CF of INC/DEC states lives in L_FCF (RFLAGS.CF at entry; written back at exit).
+  const rflagsCF = () => { c.get(L_FCF); };
+  const helper = (cc: number) => {
+    c.i32(cc); if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+    c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_COND);
+  };
+  const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); };
+  const maskedRes = (s: FlagState & object) => { fres(s); if (s.size !== 8) c.i64(maskC(s.size)).op(Op.i64_and); };
+  const resArg = () => { if (st) maskedRes(st); else c.get(L_FRES); }; // for the core's helpers
+  const sx = (l: number, size: number) => { // sign-extended to 64 bits
+    c.get(l);
+    if (size === 4) c.op(Op.i64_extend32_s); else if (size === 2) c.op(Op.i64_extend16_s); else if (size === 1) c.op(Op.i64_extend8_s);
+  };
+  const flagCF = (s: { op: number; size: number }): boolean => {
+    switch (s.op) {
+      case LF_ADD: maskedRes(s); masked(L_FA, s.size); c.op(Op.i64_lt_u); return true;
+      case LF_SUB: masked(L_FA, s.size); masked(L_FB, s.size); c.op(Op.i64_lt_u); return true;
+      case LF_LOGIC: c.i32(0); return true;
+      case LF_CFOF: c.get(L_FA).i64(0).op(Op.i64_ne); return true;
+      case LF_INC: case LF_DEC: rflagsCF(); return true;
+      case LF_NONE: rbit(0); return true;
+    }
+    return false;
+  };
+  const flagZF = (s: { op: number; size: number }) => { maskedRes(s); c.op(Op.i64_eqz); };
+  const flagSF = (s: { op: number; size: number }) => { fres(s); c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); };
+  const flagOF = (s: { op: number; size: number }): boolean => {
+    switch (s.op) {
+      case LF_ADD: case LF_INC:
+        c.get(L_FA); fres(s); c.op(Op.i64_xor).get(L_FB); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
+        c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
+      case LF_SUB: case LF_DEC:
+        c.get(L_FA).get(L_FB).op(Op.i64_xor).get(L_FA); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
+        c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
+      case LF_LOGIC: c.i32(0); return true;
+      case LF_CFOF: c.get(L_FB).i64(0).op(Op.i64_ne); return true;
+    }
+    return false;
+  };
+  // RFLAGS made current from the lazy state (the core's jit_flags), unless the state is LF_NONE already
+  // (the flags are in RFLAGS then); the caller moves the state to LF_NONE.
+  const rflagsCurrent = () => {
+    if (st && st.op === LF_NONE) return;
+    c.i32(0);
+    if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+    c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+  };
+  // The arithmetic flags in RFLAGS (state LF_NONE: after a rotate): bit `b` of it, an i32 0/1.
+  const rbit = (b: number) => { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76); c.i32(1).op(Op.i32_and); };
+  const cond = (cc: number) => {
+    const s = st;
+    const neg = (cc & 1) !== 0;
+    if (s && s.op === LF_NONE) {
+      switch (cc >> 1) {
+        case 0: rbit(11); break;
+        case 1: rbit(0); break;
+        case 2: rbit(6); break;
+        case 3: rbit(0); rbit(6); c.op(Op.i32_or); break;
+        case 4: rbit(7); break;
+        case 5: rbit(2); break;
+        case 6: rbit(7); rbit(11); c.op(Op.i32_ne); break;
+        default: rbit(6); rbit(7); rbit(11); c.op(Op.i32_ne).op(Op.i32_or); break;
+      }
+      if (neg) c.op(Op.i32_eqz);
+      return;
+    }
+    if (!s || (s.op !== LF_ADD && s.op !== LF_SUB && s.op !== LF_LOGIC && s.op !== LF_CFOF && s.op !== LF_INC && s.op !== LF_DEC)) {
+      helper(cc); return;
+    }
+    const kind = cc >> 1;
+    if (s.op === LF_SUB && (kind === 1 || kind === 2 || kind === 3 || kind === 6 || kind === 7)) {
+      // a and b hold the masked operands (alu masks them).
+      if (kind === 6 || kind === 7) { sx(L_FA, s.size); sx(L_FB, s.size); } else { c.get(L_FA); c.get(L_FB); }
+      c.op(SUB_CMP[kind][neg ? 1 : 0]);
+      return;
+    }
+    switch (kind) {
+      case 0: flagOF(s); break;
+      case 1: flagCF(s); break;
+      case 2: flagZF(s); break;
+      case 3: flagCF(s); flagZF(s); c.op(Op.i32_or); break;
+      case 4: flagSF(s); break;
+      case 5: fres(s); c.op(Op.i32_wrap_i64).i32(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32(1).op(Op.i32_and).op(Op.i32_eqz); break;
+      case 6: flagSF(s); flagOF(s); c.op(Op.i32_ne); break;
+      default: flagZF(s); flagSF(s); flagOF(s); c.op(Op.i32_ne).op(Op.i32_or); break;
+    }
+    if (neg) c.op(Op.i32_eqz);
+  };
+  // CF as it stands (for ADC/SBB and INC/DEC), an i32.
+  const carry = () => { const s = st; if (s && flagCF(s)) return; helper(2); };
+  // x86 ALU op `kind` of size on a (T2) and b (T3), both masked; result (masked) left in T2; flags set.
+  // (the operands and the result of alu(), made once per region)
+  const getT2 = () => { c.get(L_T2); }, getT3 = () => { c.get(L_T3); };
+  const getT1 = () => { c.get(L_T1); }, getT4 = () => { c.get(L_T4); }, getRes = () => { c.get(L_RES); };
+  let aluOp: Op = Op.i64_add, aluW32 = false;
+  const aluRes = () => {
+    if (aluW32) c.get(L_T2).op(Op.i32_wrap_i64).get(L_T3).op(Op.i32_wrap_i64).op(I32[aluOp]!).op(Op.i64_extend_i32_u);
+    else c.get(L_T2).get(L_T3).op(aluOp);
+  };
+  const alu = (kind: number, size: number) => {
+    const m = maskC(size);
+    // 32-bit operations in i32 (the result comes zero-extended, as the masked result: the flags derived
+    // from it are the same), so that a dependent chain is one instruction per operation.
+    const w32 = size === 4;
+    aluW32 = w32;
+    const narrow = w32 && kind !== 2 && kind !== 3; // FRES holds the masked result already
+    switch (kind) {
+      case 0: aluOp = Op.i64_add; setFlags(LF_ADD, size, getT2, getT3, aluRes); break;
+      case 1: aluOp = Op.i64_or; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+      case 4: aluOp = Op.i64_and; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+      case 6: aluOp = Op.i64_xor; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+      case 5: case 7: aluOp = Op.i64_sub; setFlags(LF_SUB, size, getT2, getT3, aluRes); break;
+      case 2: case 3: {
+        // carry in -> P (i32)
+        carry(); c.set(L_C);
+        c.get(L_T2).set(L_FA).get(L_T3).set(L_FB);
+        c.get(L_T2).get(L_T3).op(kind === 2 ? Op.i64_add : Op.i64_sub).get(L_C).op(Op.i64_extend_i32_u)
+          .op(kind === 2 ? Op.i64_add : Op.i64_sub).set(L_FRES);
+        c.i32(kind === 2 ? LF_ADC1 : LF_SBB1).i32(kind === 2 ? LF_ADD : LF_SUB).get(L_C).op(Op.select).set(L_FOP);
+        c.i32(size).set(L_FSZ);
+        st = null; touched[bi] = true;
+        break;
+      }
+    }
+    c.get(kind === 2 || kind === 3 ? L_FRES : L_RES); if (size !== 8 && !narrow) c.i64(m).op(Op.i64_and); c.set(L_T2);
+  };
+  const incdec = (dec: boolean, size: number, src: () => void, dst: () => void) => {
+    // INC/DEC keep CF: make RFLAGS.CF current unless the state is INC/DEC already.
+    const s = st;
+    const setCF = () => { carry(); c.set(L_FCF); };
+    if (s) { if (s.op !== LF_INC && s.op !== LF_DEC) setCF(); }
+    else {
+      c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_ge_u).if_(); extra++;
+      setCF();
+      c.end(); extra--;
+    }
+    src(); c.set(L_T2);
+    setFlags(dec ? LF_DEC : LF_INC, size, getT2, () => c.i64(1), () => {
+      if (size === 4) c.get(L_T2).op(Op.i32_wrap_i64).i32(1).op(dec ? Op.i32_sub : Op.i32_add).op(Op.i64_extend_i32_u);
+      else { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); }
+    });
+    dst();
+  };
+  const canonicalOrExit = (i: Insn, idx: number) => { // the i64 in T1 must be canonical
+    if (!is64) return;
+    c.get(L_T1).i64(16).op(Op.i64_shl).i64(16).op(Op.i64_shr_s).get(L_T1).op(Op.i64_ne).if_(); extra++;
+    exitAt(i.off, MM.JEXIT_SLOWFORM, idx);
+    c.end(); extra--;
+  };
+  const rsp = L_R0 + 4;
+  const SW = is64 ? 8 : 4; // stack slot
+  const m32 = () => { if (!is64) c.i64(0xffffffffn).op(Op.i64_and); };
+  const reg8 = (r: number, rex: number): number => MM.CPU_STATE + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
+  const RAX = MM.CPU_STATE, RCX = MM.CPU_STATE + 8, RDX = MM.CPU_STATE + 16;
+  let curI: Insn = blocks[0].insns[0]; // the instruction being translated
+  const nextIp = () => linOf(curI.off + curI.len);
+
+  for (bi = 0; bi < k; bi++) {
     if (bi > 0) { // the label of block bi ends: its code follows
       if (labels[labels.length - 1] !== bi) throw new Error(`jit: block ${bi}'s label is not innermost`);
       c.end(); labels.pop();
@@ -575,565 +1060,30 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       closeLoops(bi);
       continue;
     }
-    const blk = blocks[bi];
-    const L = blk.insns.filter((i) => i.form !== -1).length;
-    let st: FlagState = inSt[bi];
-    let extra = 0; // control structures opened inside the block
-    const depth = (label: number) => { const at = labels.lastIndexOf(label); return at < 0 ? -1 : labels.length - 1 - at + extra; };
-    const dExit = () => labels.length - 1 + extra; // depth of $exit
-    const linOf = (off: number) => { c.get(L_IP); if (off !== entry) c.i64(off - entry).op(Op.i64_add); };
-    // Leave the function: RIP from `ip` (emits the i64), reason, `retired` instructions of this block done.
-    // The lazy-flag kind lives in L_FOP/L_FSZ only where the translator does not know it (st null):
-    // written where code that reads them follows (an exit, a block entered in an unknown state, an
-    // instruction that leaves the state to a run-time condition), so a loop with known states keeps
-    // neither live.
-    // The lazy result (unmasked as the ALU left it, or masked: readers mask).
-    const fres = (s: FlagState) => {
-      if (s && derived(s.op)) c.get(L_FA).get(L_FB).op(s.op === LF_ADD || s.op === LF_INC ? Op.i64_add : Op.i64_sub);
-      else c.get(L_FRES);
-    };
-    const sync = () => {
-      if (!st) return;
-      c.i32(st.op).set(L_FOP).i32(st.size).set(L_FSZ);
-      if (derived(st.op)) { fres(st); if (st.size !== 8) c.i64(mask(st.size)).op(Op.i64_and); c.set(L_FRES); }
-    };
-    const exit = (ip: () => void, reason: number, retired: number) => {
-      sync();
-      ip(); c.set(L_XIP);
-      c.i32(reason).set(L_XR);
-      if (L - retired) c.get(L_N).i32(L - retired).op(Op.i32_sub).set(L_N);
-      c.br(dExit());
-    };
-    const goTo = (off: number, retired: number) => { // a branch inside the page (all of the block retired)
-      const t = index.get(off);
-      // a later block's label, or the loop of an earlier one (a back edge); an edge cut by layout(): exit
-      const d = t === undefined || lay.cut.has(bi * 65536 + t) ? -1 : depth(t > bi ? t : LOOP + t);
-      if (d < 0) { exit(() => linOf(off), MM.JEXIT_BRANCH, retired); return; }
-      edges.push([bi, t!]);
-      if (inSt[t!] === null) sync();
-      c.br(d);
-    };
+    blk = blocks[bi];
+    L = 0;
+    for (const i of blk.insns) if (i.form !== -1) L++;
+    st = inSt[bi];
+    unknownStart = st === null;
+    extra = 0;
     // Budget, then count the block.
     c.get(L_N).i32(L).op(Op.i32_add).get(L_BUDGET).op(Op.i32_gt_s).if_(); extra++;
-    exit(() => linOf(blk.start), MM.JEXIT_BUDGET, L);
+    exitAt(blk.start, MM.JEXIT_BUDGET, L);
     c.end(); extra--;
     c.get(L_N).i32(L).op(Op.i32_add).set(L_N);
-
-    // ---- operand helpers ----
-    const rd = (addr: number, size: number) => { // register value, zero-extended
-      const r = regOf(addr);
-      if (!r) { c.i64(0); return; }
-      c.get(L_R0 + r[0]);
-      if (r[1]) c.i64(r[1] * 8).op(Op.i64_shr_u);
-      if (size === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u);
-      else if (size !== 8) c.i64(mask(size)).op(Op.i64_and);
-    };
-    const wr = (addr: number, size: number, val: () => void) => { // size 4: zero-extends; 8: whole
-      const r = regOf(addr)!;
-      written.add(r[0]);
-      if (size === 8) { val(); c.set(L_R0 + r[0]); return; }
-      if (size === 4) { val(); c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u).set(L_R0 + r[0]); return; }
-      // byte (or byte 1 = AH..BH)
-      const sh = BigInt(r[1] * 8);
-      c.get(L_R0 + r[0]).i64(~(0xffn << sh)).op(Op.i64_and);
-      val(); c.i64(0xffn).op(Op.i64_and);
-      if (sh) c.i64(sh).op(Op.i64_shl);
-      c.op(Op.i64_or).set(L_R0 + r[0]);
-    };
-    const ea = (i: Insn) => {
-      c.i64(BigInt(i.disp));
-      const b = regOf(i.base), x = regOf(i.index);
-      if (b) c.get(L_R0 + b[0]).op(Op.i64_add);
-      if (x) { c.get(L_R0 + x[0]); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
-      if (i.ax! & 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
-      if (i.ax! & 6) {
-        c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + 8, 3).op(Op.i64_add);
-      }
-      if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
-    };
-    // Probe `size` bytes at the address in T1; P = host address, or exit before instruction `idx`.
-    // The TLB's fast path inline (mmu/tlb.ts rdProbe/wrProbe): the tag of the bank in use, and the access
-    // within the page.
-    const probe = (fn: number, size: number, i: Insn, idx: number) => {
-      c.get(L_T1).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
-      // (the bank's addresses and tag base are read from memory where used: constants of the region that
-      // would otherwise hold registers in every loop)
-      c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + (fn === FN_RD ? MM.JIO_RTAG : MM.JIO_WTAG), 2).op(Op.i32_add).mem(Op.i64_load, 0, 3);
-      c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).op(Op.i64_or).op(Op.i64_ne);
-      if (size > 1) c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
-      c.if_(); extra++;
-      // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr), else exit.
-      c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
-      exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
-      c.end(); extra--;
-      c.else_();
-      c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add).mem(Op.i32_load, 0, 2);
-      c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
-      c.end(); extra--;
-    };
-    const load = (size: number, signed = false) => {
-      c.get(L_P);
-      if (size === 8) c.mem(Op.i64_load, 0, 0);
-      else if (size === 4) c.mem(signed ? Op.i64_load32_s : Op.i64_load32_u, 0, 0);
-      else if (size === 2) c.mem(signed ? Op.i64_load16_s : Op.i64_load16_u, 0, 0);
-      else c.mem(signed ? Op.i64_load8_s : Op.i64_load8_u, 0, 0);
-    };
-    const store = (size: number, val: () => void) => {
-      c.get(L_P); val();
-      c.mem(size === 8 ? Op.i64_store : size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : Op.i64_store8, 0, 0);
-    };
-    // The operation's result goes to L_RES. While the state is known, the flag locals hold only what the
-    // state needs: ADD/SUB/INC/DEC their operands (the result is recomputed where a flag needs it, and
-    // stored by sync()), LOGIC its result (CF OF AF are 0 whatever a and b were); fewer values live.
-    const setFlags = (op: number, size: number, a: () => void, b: () => void, res: () => void) => {
-      if (op !== LF_LOGIC) { a(); c.set(L_FA); b(); c.set(L_FB); }
-      res(); c.set(L_RES);
-      if (!derived(op)) c.get(L_RES).set(L_FRES);
-      st = { op, size };
-      touched[bi] = true;
-    };
-    // ---- flags from the lazy state (pushes an i32 0/1) ----
-    // CF of INC/DEC states lives in L_FCF (RFLAGS.CF at entry; written back at exit).
-    const rflagsCF = () => { c.get(L_FCF); };
-    const helper = (cc: number) => {
-      c.i32(cc); if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
-      c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_COND);
-    };
-    const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(mask(size)).op(Op.i64_and); };
-    const maskedRes = (s: FlagState & object) => { fres(s); if (s.size !== 8) c.i64(mask(s.size)).op(Op.i64_and); };
-    const resArg = () => { if (st) maskedRes(st); else c.get(L_FRES); }; // for the core's helpers
-    const sx = (l: number, size: number) => { // sign-extended to 64 bits
-      c.get(l);
-      if (size === 4) c.op(Op.i64_extend32_s); else if (size === 2) c.op(Op.i64_extend16_s); else if (size === 1) c.op(Op.i64_extend8_s);
-    };
-    const flagCF = (s: { op: number; size: number }): boolean => {
-      switch (s.op) {
-        case LF_ADD: maskedRes(s); masked(L_FA, s.size); c.op(Op.i64_lt_u); return true;
-        case LF_SUB: masked(L_FA, s.size); masked(L_FB, s.size); c.op(Op.i64_lt_u); return true;
-        case LF_LOGIC: c.i32(0); return true;
-        case LF_CFOF: c.get(L_FA).i64(0).op(Op.i64_ne); return true;
-        case LF_INC: case LF_DEC: rflagsCF(); return true;
-        case LF_NONE: rbit(0); return true;
-      }
-      return false;
-    };
-    const flagZF = (s: { op: number; size: number }) => { maskedRes(s); c.op(Op.i64_eqz); };
-    const flagSF = (s: { op: number; size: number }) => { fres(s); c.i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); };
-    const flagOF = (s: { op: number; size: number }): boolean => {
-      switch (s.op) {
-        case LF_ADD: case LF_INC:
-          c.get(L_FA); fres(s); c.op(Op.i64_xor).get(L_FB); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
-          c.i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
-        case LF_SUB: case LF_DEC:
-          c.get(L_FA).get(L_FB).op(Op.i64_xor).get(L_FA); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
-          c.i64(sign(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
-        case LF_LOGIC: c.i32(0); return true;
-        case LF_CFOF: c.get(L_FB).i64(0).op(Op.i64_ne); return true;
-      }
-      return false;
-    };
-    // RFLAGS made current from the lazy state (the core's jit_flags), unless the state is LF_NONE already
-    // (the flags are in RFLAGS then); the caller moves the state to LF_NONE.
-    const rflagsCurrent = () => {
-      if (st && st.op === LF_NONE) return;
-      c.i32(0);
-      if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
-      c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-    };
-    // The arithmetic flags in RFLAGS (state LF_NONE: after a rotate): bit `b` of it, an i32 0/1.
-    const rbit = (b: number) => { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76); c.i32(1).op(Op.i32_and); };
-    const cond = (cc: number) => {
-      const s = st;
-      const neg = (cc & 1) !== 0;
-      if (s && s.op === LF_NONE) {
-        switch (cc >> 1) {
-          case 0: rbit(11); break;
-          case 1: rbit(0); break;
-          case 2: rbit(6); break;
-          case 3: rbit(0); rbit(6); c.op(Op.i32_or); break;
-          case 4: rbit(7); break;
-          case 5: rbit(2); break;
-          case 6: rbit(7); rbit(11); c.op(Op.i32_ne); break;
-          default: rbit(6); rbit(7); rbit(11); c.op(Op.i32_ne).op(Op.i32_or); break;
-        }
-        if (neg) c.op(Op.i32_eqz);
-        return;
-      }
-      if (!s || (s.op !== LF_ADD && s.op !== LF_SUB && s.op !== LF_LOGIC && s.op !== LF_CFOF && s.op !== LF_INC && s.op !== LF_DEC)) {
-        helper(cc); return;
-      }
-      const kind = cc >> 1;
-      if (s.op === LF_SUB && (kind === 1 || kind === 2 || kind === 3 || kind === 6 || kind === 7)) {
-        // a and b hold the masked operands (alu masks them).
-        if (kind === 6 || kind === 7) { sx(L_FA, s.size); sx(L_FB, s.size); } else { c.get(L_FA); c.get(L_FB); }
-        c.op(SUB_CMP[kind][neg ? 1 : 0]);
-        return;
-      }
-      switch (kind) {
-        case 0: flagOF(s); break;
-        case 1: flagCF(s); break;
-        case 2: flagZF(s); break;
-        case 3: flagCF(s); flagZF(s); c.op(Op.i32_or); break;
-        case 4: flagSF(s); break;
-        case 5: fres(s); c.op(Op.i32_wrap_i64).i32(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32(1).op(Op.i32_and).op(Op.i32_eqz); break;
-        case 6: flagSF(s); flagOF(s); c.op(Op.i32_ne); break;
-        default: flagZF(s); flagSF(s); flagOF(s); c.op(Op.i32_ne).op(Op.i32_or); break;
-      }
-      if (neg) c.op(Op.i32_eqz);
-    };
-    // CF as it stands (for ADC/SBB and INC/DEC), an i32.
-    const carry = () => { const s = st; if (s && flagCF(s)) return; helper(2); };
-    // x86 ALU op `kind` of size on a (T2) and b (T3), both masked; result (masked) left in T2; flags set.
-    const alu = (kind: number, size: number) => {
-      const m = mask(size);
-      // 32-bit operations in i32 (the result comes zero-extended, as the masked result: the flags derived
-      // from it are the same), so that a dependent chain is one instruction per operation.
-      const w32 = size === 4;
-      const res = (o: Op) => () => {
-        if (w32) c.get(L_T2).op(Op.i32_wrap_i64).get(L_T3).op(Op.i32_wrap_i64).op(I32[o]!).op(Op.i64_extend_i32_u);
-        else c.get(L_T2).get(L_T3).op(o);
-      };
-      const narrow = w32 && kind !== 2 && kind !== 3; // FRES holds the masked result already
-      switch (kind) {
-        case 0: setFlags(LF_ADD, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_add)); break;
-        case 1: setFlags(LF_LOGIC, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_or)); break;
-        case 4: setFlags(LF_LOGIC, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_and)); break;
-        case 6: setFlags(LF_LOGIC, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_xor)); break;
-        case 5: case 7: setFlags(LF_SUB, size, () => c.get(L_T2), () => c.get(L_T3), res(Op.i64_sub)); break;
-        case 2: case 3: {
-          // carry in -> P (i32)
-          carry(); c.set(L_C);
-          c.get(L_T2).set(L_FA).get(L_T3).set(L_FB);
-          c.get(L_T2).get(L_T3).op(kind === 2 ? Op.i64_add : Op.i64_sub).get(L_C).op(Op.i64_extend_i32_u)
-            .op(kind === 2 ? Op.i64_add : Op.i64_sub).set(L_FRES);
-          c.i32(kind === 2 ? LF_ADC1 : LF_SBB1).i32(kind === 2 ? LF_ADD : LF_SUB).get(L_C).op(Op.select).set(L_FOP);
-          c.i32(size).set(L_FSZ);
-          st = null; touched[bi] = true;
-          break;
-        }
-      }
-      c.get(kind === 2 || kind === 3 ? L_FRES : L_RES); if (size !== 8 && !narrow) c.i64(m).op(Op.i64_and); c.set(L_T2);
-    };
-    const incdec = (dec: boolean, size: number, src: () => void, dst: () => void) => {
-      // INC/DEC keep CF: make RFLAGS.CF current unless the state is INC/DEC already.
-      const s = st;
-      const setCF = () => { carry(); c.set(L_FCF); };
-      if (s) { if (s.op !== LF_INC && s.op !== LF_DEC) setCF(); }
-      else {
-        c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_ge_u).if_(); extra++;
-        setCF();
-        c.end(); extra--;
-      }
-      src(); c.set(L_T2);
-      setFlags(dec ? LF_DEC : LF_INC, size, () => c.get(L_T2), () => c.i64(1), () => {
-        if (size === 4) c.get(L_T2).op(Op.i32_wrap_i64).i32(1).op(dec ? Op.i32_sub : Op.i32_add).op(Op.i64_extend_i32_u);
-        else { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add); if (size !== 8) c.i64(mask(size)).op(Op.i64_and); }
-      });
-      dst();
-    };
-    const canonicalOrExit = (i: Insn, idx: number) => { // the i64 in T1 must be canonical
-      if (!is64) return;
-      c.get(L_T1).i64(16).op(Op.i64_shl).i64(16).op(Op.i64_shr_s).get(L_T1).op(Op.i64_ne).if_(); extra++;
-      exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx);
-      c.end(); extra--;
-    };
-    const rsp = L_R0 + 4;
-    const SW = is64 ? 8 : 4; // stack slot
-    const m32 = () => { if (!is64) c.i64(0xffffffffn).op(Op.i64_and); };
-    const reg8 = (r: number, rex: number): number => MM.CPU_STATE + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
-    const RAX = MM.CPU_STATE, RCX = MM.CPU_STATE + 8, RDX = MM.CPU_STATE + 16;
 
     for (let idx = 0; idx < blk.insns.length; idx++) {
       const i = blk.insns[idx];
       const f = i.form;
-      const nextIp = () => linOf(i.off + i.len);
-      if (f === -1) { exit(() => linOf(i.off), i.cont ? MM.JEXIT_BRANCH : MM.JEXIT_UNSUPPORTED, idx); break; }
-      const size = (f === F.MOV_RR64 || f === F.MOV_RI64 || f === F.LEA64 || f === F.LD64 || f === F.ALU_RM64 ||
-        f === F.CMP_MR64 || f === F.CMP_MI64 || f === F.SHL64 || f === F.SHR64 || f === F.SAR64 || f === F.CMOV64 ||
-        f === F.TEST_RR64 || f === F.TEST_RI64 || f === F.INC64 || f === F.DEC64 || f === F.DIV64 ||
-        (f >= F.RR64 && f < F.RR64 + 8) || (f >= F.RI64 && f < F.RI64 + 8) || f === F.INC_M64 || f === F.DEC_M64 ||
-        f === F.XCHG_M64 || f === F.ALU_MR64 || f === F.NOT64 || f === F.ST64 || f === F.STI64) ? 8 : 4;
-      const gk = generalKind(i);
+      curI = i;
+      if (f === -1) { exitAt(i.off, i.cont ? MM.JEXIT_BRANCH : MM.JEXIT_UNSUPPORTED, idx); break; }
+      const size = formSize(f);
+      const gk = gkt ? gkt.kinds[gkt.first[bi] + idx] : generalKind(i);
+      const st0 = st, touched0 = touched[bi];
       if (gk === "rot" || gk === "shcl" || gk === "shd") sync(); // the state may stay or change, by the count
+      // (fast forms and the general path's apart: a fast form meets only the cases of its kind)
+      if (gk === null || gk === "divm") {
       switch (true) {
-        case gk === "cdqe":
-          if (i.os === 8) wr(RAX, 8, () => { rd(RAX, 4); c.op(Op.i64_extend32_s); });
-          else wr(RAX, 4, () => { rd(RAX, 2); c.op(Op.i64_extend16_s); });
-          break;
-        case gk === "cqo":
-          if (i.os === 8) wr(RDX, 8, () => { rd(RAX, 8); c.i64(63).op(Op.i64_shr_s); });
-          else wr(RDX, 4, () => { rd(RAX, 4); c.op(Op.i64_extend32_s).i64(31).op(Op.i64_shr_s); });
-          break;
-        case gk === "rot": {
-          // ROL/ROR r, imm8 / 1 / CL: the value with wasm's rotates; CF and OF from the result, the other
-          // arithmetic flags kept: RFLAGS is made current (from the lazy state, by the core when it is not
-          // LF_NONE already), and the state becomes LF_NONE (the flags live in RFLAGS).
-          const sz = i.os!, w = sz * 8, kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
-          const cm = sz === 8 ? 0x3f : 0x1f;
-          const stat = i.op === 0xd3 ? null : i.op === 0xd1 ? 1 : Number(i.imm & 0xffn) & cm;
-          if (stat === 0) { if (sz === 4) wr(dst, 4, () => rd(dst, 4)); break; } // no change, but a 32-bit destination is written
-          if (stat === null) { rd(RCX, 1); c.i64(BigInt(cm)).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; }
-          else c.i64(BigInt(stat)).set(L_T1);
-          // RFLAGS current
-          rflagsCurrent();
-          // the result in T3
-          if (sz === 4) { rd(dst, 4); c.op(Op.i32_wrap_i64).get(L_T1).op(Op.i32_wrap_i64).op(kk === 0 ? Op.i32_rotl : Op.i32_rotr).op(Op.i64_extend_i32_u); }
-          else { rd(dst, 8); c.get(L_T1).op(kk === 0 ? Op.i64_rotl : Op.i64_rotr); }
-          c.set(L_T3);
-          // CF (T2) and OF (T4) as 0/1 i64s
-          if (kk === 0) {
-            c.get(L_T3).i64(1).op(Op.i64_and).set(L_T2);
-            c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
-          } else {
-            c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T2);
-            c.get(L_T3).i64(BigInt(w - 2)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
-          }
-          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x801n).op(Op.i64_and)
-            .get(L_T2).op(Op.i64_or).get(L_T4).i64(11).op(Op.i64_shl).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
-          wr(dst, sz, () => c.get(L_T3));
-          if (stat === null) {
-            if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); }
-            c.end(); extra--;
-            if (!(st && st.op === LF_NONE)) { st = null; touched[bi] = true; break; } // rotated or not, by the count
-          }
-          st = { op: LF_NONE, size: sz }; touched[bi] = true;
-          break;
-        }
-        case gk === "shcl": {
-          const sz = i.os!, w = BigInt(sz * 8), kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
-          rd(RCX, 1); c.i64(w - 1n).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; // count != 0
-          rd(dst, sz); c.set(L_T2);
-          if (kk === 4) {
-            c.get(L_T2).get(L_T1).op(Op.i64_shl).i64(mask(sz)).op(Op.i64_and).set(L_T3);
-            c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
-            c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_FA).op(Op.i64_xor).set(L_FB);
-          } else if (kk === 5) {
-            c.get(L_T2).get(L_T1).op(Op.i64_shr_u).set(L_T3);
-            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
-            c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FB);
-          } else {
-            sx(L_T2, sz); c.set(L_T2);
-            c.get(L_T2).get(L_T1).op(Op.i64_shr_s).i64(mask(sz)).op(Op.i64_and).set(L_T3);
-            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_s).i64(1).op(Op.i64_and).set(L_FA);
-            c.i64(0).set(L_FB);
-          }
-          c.get(L_T3).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
-          wr(dst, sz, () => c.get(L_T3));
-          if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); } // a 32-bit destination is written (zero-extended) even by a count of 0
-          c.end(); extra--;
-          st = null; touched[bi] = true; // changed or not, by the count
-          break;
-        }
-        case gk === "testal": rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1); break;
-        case gk === "cmpal": rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(7, 1); break;
-        case gk === "alu8i": {
-          const d = reg8(i.rm!, i.rex!), kk = i.reg! & 7;
-          rd(d, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(kk, 1);
-          if (kk !== 7) wr(d, 1, () => c.get(L_T2));
-          break;
-        }
-        case gk === "test8i": rd(reg8(i.rm!, i.rex!), 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1); break;
-        case gk === "neg": {
-          const sz = i.os!, d = MM.CPU_STATE + i.rm! * 8;
-          rd(d, sz); c.set(L_T3);
-          setFlags(LF_SUB, sz, () => c.i64(0), () => c.get(L_T3), () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(mask(sz)).op(Op.i64_and); });
-          wr(d, sz, () => c.get(L_RES));
-          break;
-        }
-        case gk === "alu8rr": { // op r/m8, r8 (mod 3): the destination is rm
-          const kk = (i.op! >> 3) & 7, d = reg8(i.rm!, i.rex!), s2 = reg8(i.reg!, i.rex!);
-          rd(d, 1); c.set(L_T2); rd(s2, 1); c.set(L_T3); alu(kk, 1);
-          if (kk !== 7) wr(d, 1, () => c.get(L_T2));
-          break;
-        }
-        case gk === "mov8rr": {
-          const d = i.op === 0x88 ? reg8(i.rm!, i.rex!) : reg8(i.reg!, i.rex!);
-          const s2 = i.op === 0x88 ? reg8(i.reg!, i.rex!) : reg8(i.rm!, i.rex!);
-          wr(d, 1, () => rd(s2, 1));
-          break;
-        }
-        case gk === "testmi": { // TEST m, imm
-          const sz = i.op === 0xf6 ? 1 : i.os!;
-          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
-          load(sz); c.set(L_T2); c.i64(i.imm & mask(sz)).set(L_T3); alu(4, sz);
-          break;
-        }
-        case gk === "testmr": { // TEST m, r
-          const sz = i.op === 0x84 ? 1 : i.os!;
-          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
-          load(sz); c.set(L_T2);
-          if (sz === 1) rd(reg8(i.reg!, i.rex!), 1); else rd(MM.CPU_STATE + i.reg! * 8, sz);
-          c.set(L_T3); alu(4, sz);
-          break;
-        }
-        case gk === "alu8rm": { // op r8, r/m8: the destination is the register
-          const kk = (i.op! >> 3) & 7, d = reg8(i.reg!, i.rex!);
-          if (i.mod === 3) { rd(reg8(i.rm!, i.rex!), 1); c.set(L_T3); }
-          else { ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx); load(1); c.set(L_T3); }
-          rd(d, 1); c.set(L_T2); alu(kk, 1);
-          if (kk !== 7) wr(d, 1, () => c.get(L_T2));
-          break;
-        }
-        case gk === "alu8mr" || gk === "alu8mi": { // op m8, r8 / op m8, imm8 (CMP reads only)
-          const kk = gk === "alu8mi" ? i.reg! & 7 : (i.op! >> 3) & 7;
-          ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, 1, i, idx);
-          load(1); c.set(L_T2);
-          if (gk === "alu8mi") c.i64(i.imm & 0xffn); else rd(reg8(i.reg!, i.rex!), 1);
-          c.set(L_T3); alu(kk, 1);
-          if (kk !== 7) store(1, () => c.get(L_T2));
-          break;
-        }
-        case gk === "alumi": { // op m, imm (imm8 or imm32, sign-extended; CMP reads only)
-          const kk = i.reg! & 7, sz = i.os!;
-          ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, sz, i, idx);
-          load(sz); c.set(L_T2);
-          c.i64(BigInt.asUintN(64, i.imm) & mask(sz)).set(L_T3); alu(kk, sz);
-          if (kk !== 7) store(sz, () => c.get(L_T2));
-          break;
-        }
-        case gk === "icall" || gk === "ijmp": { // CALL/JMP r/m: the target from a register or memory, checked, then out
-          if (i.mod === 3) rd(MM.CPU_STATE + i.rm! * 8, SW);
-          else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); }
-          c.set(L_T1);
-          canonicalOrExit(i, idx);
-          c.get(L_T1).set(L_T3);
-          if (gk === "icall") {
-            c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
-            probe(FN_WR, SW, i, idx);
-            store(SW, nextIp);
-            c.get(L_T1).set(rsp); written.add(4);
-          }
-          exit(() => c.get(L_T3), MM.JEXIT_BRANCH, idx + 1);
-          break;
-        }
-        case gk === "pushi" || gk === "pushm" || gk === "pushf": { // PUSH imm8/imm32 (sign-extended), PUSH r/m, PUSHF
-          if (gk === "pushf") {
-            // RFLAGS made current (as for rotates; the state becomes LF_NONE), without RF and VM
-            if (!(st && st.op === LF_NONE)) {
-              rflagsCurrent();
-              c.i32(LF_NONE).set(L_FOP).i32(SW).set(L_FSZ);
-              st = { op: LF_NONE, size: SW }; touched[bi] = true;
-            }
-            c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x30000n).op(Op.i64_and).i64(mask(SW)).op(Op.i64_and).set(L_T3);
-          } else if (gk === "pushi") c.i64(BigInt.asUintN(64, i.imm) & mask(SW)).set(L_T3);
-          else if (i.mod === 3) { rd(MM.CPU_STATE + i.rm! * 8, SW); c.set(L_T3); }
-          else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); c.set(L_T3); }
-          c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
-          probe(FN_WR, SW, i, idx);
-          store(SW, () => c.get(L_T3));
-          c.get(L_T1).set(rsp); written.add(4);
-          break;
-        }
-        case gk === "shd": { // SHLD/SHRD r, r, imm8/CL (cpu/alu.ts shiftDouble): CF, OF, SF/ZF/PF from the result, AF 0 (LF_CFOF)
-          const sz = i.os!, w = BigInt(sz * 8), m = mask(sz), left = i.op! < 0x1ac;
-          const d = MM.CPU_STATE + i.rm! * 8, sr = MM.CPU_STATE + i.reg! * 8;
-          const cm = sz === 8 ? 63n : 31n;
-          const stat = (i.op! & 1) === 0 ? (i.imm & 0xffn) & cm : null;
-          if (stat === 0n) { if (sz === 4) wr(d, 4, () => rd(d, 4)); break; }
-          if (stat === null) { rd(RCX, 1); c.i64(cm).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; }
-          else c.i64(stat).set(L_T1);
-          rd(d, sz); c.set(L_T2); rd(sr, sz); c.set(L_T3);
-          if (left) {
-            c.get(L_T2).get(L_T1).op(Op.i64_shl).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
-            c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
-          } else {
-            c.get(L_T2).get(L_T1).op(Op.i64_shr_u).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shl).op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
-            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
-          }
-          c.get(L_T4).get(L_T2).op(Op.i64_xor).i64(sign(sz)).op(Op.i64_and).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_FB);
-          c.get(L_T4).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
-          wr(d, sz, () => c.get(L_T4));
-          if (stat === null) {
-            if (sz === 4) { c.else_(); wr(d, 4, () => rd(d, 4)); }
-            c.end(); extra--;
-            st = null; touched[bi] = true; // shifted or not, by the count
-          } else { st = { op: LF_CFOF, size: sz }; touched[bi] = true; }
-          break;
-        }
-        case gk === "cmovm": { // CMOVcc r, m: the memory is read either way; a 32-bit destination is written (zero-extended) either way
-          const sz = i.os!, d = MM.CPU_STATE + i.reg! * 8;
-          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
-          load(sz); c.set(L_T2);
-          cond(i.op! & 15); c.set(L_C);
-          wr(d, sz, () => { c.get(L_T2); rd(d, sz); c.get(L_C).op(Op.select); });
-          break;
-        }
-        case gk === "mov8ld": { // MOV r8, m8
-          ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx);
-          wr(reg8(i.reg!, i.rex!), 1, () => load(1));
-          break;
-        }
-        case gk === "setccm": { // SETcc m8
-          ea(i); c.set(L_T1); probe(FN_WR, 1, i, idx);
-          store(1, () => { cond(i.op! & 15); c.op(Op.i64_extend_i32_u); });
-          break;
-        }
-        case gk === "nop": break;
-        case gk === "movdx": case gk === "movdr": case gk === "movqx": case gk === "movqr": { // MOVD/MOVQ xmm <-> r/m
-          // #UD (CR0.EM, no CR4.OSFXSR) and #NM (CR0.TS) come first: the interpreter's, before the access
-          c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR0, 3).op(Op.i32_wrap_i64).i32(0xc).op(Op.i32_and);
-          c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR4, 3).op(Op.i32_wrap_i64).i32(0x200).op(Op.i32_and).op(Op.i32_eqz).op(Op.i32_or);
-          c.if_(); extra++;
-          exit(() => linOf(i.off), MM.JEXIT_UNSUPPORTED, idx);
-          c.end(); extra--;
-          const sz = i.os === 8 || gk === "movqx" || gk === "movqr" ? 8 : 4, x = MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 16 * i.reg!, gpr = MM.CPU_STATE + 8 * i.rm!;
-          const xlo = () => { c.i32(0).mem(sz === 8 ? Op.i64_load : Op.i64_load32_u, x, sz === 8 ? 3 : 2); };
-          if (gk === "movdx" || gk === "movqx") {
-            if (i.mod === 3) { rd(gpr, sz); c.set(L_T2); } else { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T2); }
-            c.i32(0).get(L_T2).mem(Op.i64_store, x, 3);
-            c.i32(0).i64(0).mem(Op.i64_store, x + 8, 3);
-          } else if (i.mod === 3) wr(gpr, sz, xlo);
-          else { ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx); store(sz, xlo); }
-          break;
-        }
-        case gk === "ssex": // the core runs it (jit_exec); 0: it would fault, nothing done: exit before it
-          if (page === undefined) { exit(() => linOf(i.off), MM.JEXIT_UNSUPPORTED, idx); break; }
-          linOf(i.off); c.i32(page + i.off).call(FN_EX).op(Op.i32_eqz).if_(); extra++;
-          exit(() => linOf(i.off), MM.JEXIT_UNSUPPORTED, idx);
-          c.end(); extra--;
-          break;
-        case gk === "str": {
-          // One step at a time in the core (cpu/string.ts jitString), with RCX/RSI/RDI/RAX in memory meanwhile;
-          // each further step counts one more instruction (as the interpreter re-executes a REP instruction
-          // every STR_CHUNK iterations). Nothing done by a step: exit before the instruction.
-          const stosOp = i.op === 0xaa || i.op === 0xab;
-          const sz = i.op === 0xa4 || i.op === 0xaa ? 1 : i.os!;
-          const kind = sz | (stosOp ? JS_STOS : 0) | (is64 ? JS_AS8 : 0) | ((i.pfx! & 2) ? JS_REP : 0);
-          const regs = stosOp ? [0, 1, 7] : [1, 6, 7];
-          for (const r of regs) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
-          const reload = () => { for (const r of regs) { if (r === 0) continue; c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written.add(r); } };
-          c.loop(); extra++;
-          c.i32(kind).call(FN_STR).tee(L_I).op(Op.i32_eqz).if_(); extra++;
-          reload(); exit(() => linOf(i.off), MM.JEXIT_MEMORY, idx);
-          c.end(); extra--;
-          c.get(L_I).i32(1).op(Op.i32_eq).if_(); extra++;
-          // a step retired and the instruction runs again: one more instruction; the next step only while the
-          // instructions retired before it (N less this block's rest) stay under the budget, as in the run loop
-          c.get(L_N).i32(1).op(Op.i32_add).tee(L_N).i32(L - idx).op(Op.i32_sub).get(L_BUDGET).op(Op.i32_ge_s).if_(); extra++;
-          reload(); exit(() => linOf(i.off), MM.JEXIT_BUDGET, idx);
-          c.end(); extra--;
-          c.br(1); // the step loop
-          c.end(); extra--;
-          c.end(); extra--;
-          reload();
-          break;
-        }
-        case gk === "bswap": {
-          const sz = i.os!, r = MM.CPU_STATE + (((i.op! & 7) | ((i.rex! & 1) << 3)) * 8);
-          const swap32 = () => { // i32 on the stack -> byte-swapped
-            c.tee(L_I).i32(24).u8(0x74 /* shl */);
-            c.get(L_I).i32(0xff00).op(Op.i32_and).i32(8).u8(0x74).op(Op.i32_or);
-            c.get(L_I).i32(8).u8(0x76 /* shr_u */).i32(0xff00).op(Op.i32_and).op(Op.i32_or);
-            c.get(L_I).i32(24).u8(0x76).op(Op.i32_or);
-          };
-          if (sz === 4) wr(r, 4, () => { rd(r, 4); c.op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u); });
-          else wr(r, 8, () => {
-            rd(r, 8); c.op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u).i64(32).op(Op.i64_shl);
-            rd(r, 8); c.i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u).op(Op.i64_or);
-          });
-          break;
-        }
         case f === F.IMUL_RR64 || f === F.IMUL_RRI64: {
           rd(i.b, 8); c.set(L_T1); // a
           if (f === F.IMUL_RR64) rd(i.a, 8); else c.i64(i.imm);
@@ -1155,8 +1105,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.get(L_T3).get(L_T1).op(Op.i64_div_s).get(L_T2).op(Op.i64_ne).set(L_C);
           c.end().end();
           c.end().end();
-          wr(i.a, 8, () => c.get(L_T3));
-          setFlags(LF_CFOF, 8, () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_T3));
+          wr(i.a, 8, getT3);
+          setFlags(LF_CFOF, 8, () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_C).op(Op.i64_extend_i32_u), getT3);
           break;
         }
         case f === F.NOP: break;
@@ -1164,18 +1114,13 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case f === F.MOV_RI32 || f === F.MOV_RI64: wr(i.a, size, () => c.i64(i.imm)); break;
         case f === F.LEA32 || f === F.LEA64: wr(i.a, size, () => ea(i)); break;
         case f >= F.LD32 && f <= F.LDSX32_64: {
-          const spec: Record<number, [number, boolean, number]> = { // [access size, signed, dest size]
-            [F.LD32]: [4, false, 4], [F.LD64]: [8, false, 8], [F.LDZX8]: [1, false, 8], [F.LDZX16]: [2, false, 8],
-            [F.LDSX8_32]: [1, true, 4], [F.LDSX8_64]: [1, true, 8], [F.LDSX16_32]: [2, true, 4], [F.LDSX16_64]: [2, true, 8],
-            [F.LDSX32_64]: [4, true, 8],
-          };
-          const [as, sg, ds] = spec[f];
+          const [as, sg, ds] = LOADS[f];
           ea(i); c.set(L_T1); probe(FN_RD, as, i, idx);
           wr(i.a, ds, () => load(as, sg));
           break;
         }
         case f >= F.ST8 && f <= F.STI64: {
-          const as = [1, 2, 4, 8][(f - F.ST8) & 3];
+          const as = 1 << ((f - F.ST8) & 3);
           ea(i); c.set(L_T1); probe(FN_WR, as, i, idx);
           if (f >= F.STI8) store(as, () => c.i64(i.imm)); else store(as, () => rd(i.b, 8));
           break;
@@ -1184,7 +1129,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           ea(i); c.set(L_T1); probe(FN_RD, size, i, idx);
           rd(i.a, size); c.set(L_T2); load(size); c.set(L_T3);
           alu(i.aux, size);
-          if (i.aux !== 7) wr(i.a, size, () => c.get(L_T2));
+          if (i.aux !== 7) wr(i.a, size, getT2);
           break;
         }
         case f === F.CMP_MR32 || f === F.CMP_MR64: {
@@ -1211,22 +1156,22 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           const cnt = BigInt(i.aux), w = BigInt(size * 8);
           rd(i.a, size); c.set(L_T2);
           if (f === F.SHL32 || f === F.SHL64) {
-            c.get(L_T2).i64(cnt).op(Op.i64_shl).i64(mask(size)).op(Op.i64_and).set(L_T3); // r
+            c.get(L_T2).i64(cnt).op(Op.i64_shl).i64(maskC(size)).op(Op.i64_and).set(L_T3); // r
             c.get(L_T2).i64(w - cnt).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T1); // cf
-            setFlags(LF_CFOF, size, () => c.get(L_T1),
+            setFlags(LF_CFOF, size, getT1,
               () => { c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T1).op(Op.i64_xor); },
-              () => c.get(L_T3));
+              getT3);
           } else if (f === F.SHR32 || f === F.SHR64) {
             c.get(L_T2).i64(cnt).op(Op.i64_shr_u).set(L_T3);
             setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); },
-              () => { c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); }, () => c.get(L_T3));
+              () => { c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); }, getT3);
           } else {
             sx(L_T2, size); c.set(L_T2);
-            c.get(L_T2).i64(cnt).op(Op.i64_shr_s).i64(mask(size)).op(Op.i64_and).set(L_T3);
+            c.get(L_T2).i64(cnt).op(Op.i64_shr_s).i64(maskC(size)).op(Op.i64_and).set(L_T3);
             setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_s).i64(1).op(Op.i64_and); },
-              () => c.i64(0), () => c.get(L_T3));
+              () => c.i64(0), getT3);
           }
-          wr(i.a, size, () => c.get(L_T3));
+          wr(i.a, size, getT3);
           break;
         }
         case f === F.IMUL_RR32 || f === F.IMUL_RRI32: {
@@ -1235,8 +1180,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.op(Op.i64_mul).set(L_T2); // p
           c.get(L_T2).i64(0xffffffffn).op(Op.i64_and).set(L_T3); // r
           c.get(L_T3).op(Op.i64_extend32_s).get(L_T2).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1); // ovf
-          wr(i.a, 8, () => c.get(L_T3));
-          setFlags(LF_CFOF, 4, () => c.get(L_T1), () => c.get(L_T1), () => c.get(L_T3));
+          wr(i.a, 8, getT3);
+          setFlags(LF_CFOF, 4, getT1, getT1, getT3);
           break;
         }
         case f === F.CMOV32 || f === F.CMOV64: {
@@ -1253,7 +1198,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case f === F.TEST_RR32 || f === F.TEST_RR64: rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3); alu(4, size); break;
         case f === F.TEST_RI32 || f === F.TEST_RI64: rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3); alu(4, size); break;
         case f >= F.INC32 && f <= F.DEC64:
-          incdec(f === F.DEC32 || f === F.DEC64, size, () => rd(i.a, size), () => wr(i.a, size, () => c.get(L_RES)));
+          incdec(f === F.DEC32 || f === F.DEC64, size, () => rd(i.a, size), () => wr(i.a, size, getRes));
           break;
         case f === F.DIV32 || f === F.DIV64 || gk === "divm": {
           // DIV r (fast form) or DIV m (the general path's F7 /6): a zero divisor or a quotient that does not
@@ -1263,15 +1208,15 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           else { rd(i.b, sz); c.set(L_T3); }
           if (sz === 4) {
             c.get(L_T3).op(Op.i64_eqz).if_(); extra++;
-            exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
             rd(RDX, 4); c.i64(32).op(Op.i64_shl); rd(RAX, 4); c.op(Op.i64_or).set(L_T2);
             c.get(L_T2).get(L_T3).op(Op.i64_div_u).tee(L_T1).i64(0xffffffffn).op(Op.i64_gt_u).if_(); extra++;
-            exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
             wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
-            wr(RAX, 8, () => c.get(L_T1));
+            wr(RAX, 8, getT1);
           } else {
             c.get(L_T3).op(Op.i64_eqz); rd(RDX, 8); c.i64(0).op(Op.i64_ne).op(Op.i32_or).if_(); extra++;
-            exit(() => linOf(i.off), MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
             rd(RAX, 8); c.set(L_T2);
             wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
             wr(RAX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_div_u); });
@@ -1282,33 +1227,33 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           const kind = f >= F.RR64 ? f - F.RR64 : f - F.RR32;
           rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
           alu(kind, size);
-          if (kind !== 7) wr(i.a, size, () => c.get(L_T2));
+          if (kind !== 7) wr(i.a, size, getT2);
           break;
         }
         case (f >= F.RI32 && f < F.RI32 + 8) || (f >= F.RI64 && f < F.RI64 + 8): {
           const kind = f >= F.RI64 ? f - F.RI64 : f - F.RI32;
           rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3);
           alu(kind, size);
-          if (kind !== 7) wr(i.a, size, () => c.get(L_T2));
+          if (kind !== 7) wr(i.a, size, getT2);
           break;
         }
         case f === F.INC_M32 || f === F.INC_M64 || f === F.DEC_M32 || f === F.DEC_M64: {
           ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
-          incdec(f === F.DEC_M32 || f === F.DEC_M64, size, () => load(size), () => store(size, () => c.get(L_RES)));
+          incdec(f === F.DEC_M32 || f === F.DEC_M64, size, () => load(size), () => store(size, getRes));
           break;
         }
         case f === F.XCHG_M32 || f === F.XCHG_M64: {
           ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
           load(size); c.set(L_T2);
           store(size, () => rd(i.a, size));
-          wr(i.a, size, () => c.get(L_T2));
+          wr(i.a, size, getT2);
           break;
         }
         case f === F.ALU_MR32 || f === F.ALU_MR64: {
           ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
           load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
           alu(i.aux, size);
-          store(size, () => c.get(L_T2));
+          store(size, getT2);
           break;
         }
         case f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64: { // (LOCK) CMPXCHG [mem], B: CMP rAX, m; equal: m = B; else rAX = m
@@ -1318,7 +1263,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.get(L_T2).op(Op.i64_eqz).if_(); extra++;
           store(sz, () => rd(i.b, sz));
           c.else_();
-          wr(RAX, sz, () => c.get(L_T3)); // (the processor writes the old value back: no change)
+          wr(RAX, sz, getT3); // (the processor writes the old value back: no change)
           c.end(); extra--;
           break;
         }
@@ -1328,8 +1273,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           load(sz); c.set(L_T2); rd(i.b, sz); c.set(L_T3);
           c.get(L_T2).set(L_T4);
           alu(0, sz);
-          wr(i.b, sz, () => c.get(L_T4));
-          store(sz, () => c.get(L_T2));
+          wr(i.b, sz, getT4);
+          store(sz, getT2);
           break;
         }
         case f >= F.BT_RR32 && f <= F.BT_MI64: { // BT/BTS/BTR/BTC: CF = the bit, the other flags kept (as rotates)
@@ -1366,9 +1311,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           rd(RAX, 4); rd(i.b, 4); c.op(Op.i64_mul).set(L_T2);
           c.get(L_T2).i64(32).op(Op.i64_shr_u).set(L_T3);
           wr(RAX, 8, () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
-          wr(RDX, 8, () => c.get(L_T3));
+          wr(RDX, 8, getT3);
           c.get(L_T3).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
-          setFlags(LF_CFOF, 4, () => c.get(L_T1), () => c.get(L_T1), () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
+          setFlags(LF_CFOF, 4, getT1, getT1, () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
           break;
         }
         case f === F.MUL64: { // RDX:RAX = RAX * B, the 128-bit product from 32-bit halves
@@ -1385,10 +1330,10 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.get(L_T1).get(L_T4).i64(32).op(Op.i64_shr_u).op(Op.i64_add).get(L_T5).i64(32).op(Op.i64_shr_u).op(Op.i64_add)
             .get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_add).set(L_T1);
           c.get(L_T2).i64(32).op(Op.i64_shl).get(L_T3).i64(M32).op(Op.i64_and).op(Op.i64_or).set(L_T3);
-          wr(RAX, 8, () => c.get(L_T3));
-          wr(RDX, 8, () => c.get(L_T1));
+          wr(RAX, 8, getT3);
+          wr(RDX, 8, getT1);
           c.get(L_T1).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
-          setFlags(LF_CFOF, 8, () => c.get(L_T1), () => c.get(L_T1), () => c.get(L_T3));
+          setFlags(LF_CFOF, 8, getT1, getT1, getT3);
           break;
         }
         case f === F.NOT32 || f === F.NOT64: wr(i.a, size, () => { rd(i.a, size); c.i64(-1).op(Op.i64_xor); }); break;
@@ -1397,19 +1342,19 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
           probe(FN_WR, SW, i, idx);
           store(SW, () => rd(i.b, SW));
-          c.get(L_T1).set(rsp); written.add(4);
+          c.get(L_T1).set(rsp); written |= 1 << 4;
           break;
         }
         case f === F.POP: {
           c.get(rsp); m32(); c.set(L_T1);
           probe(FN_RD, SW, i, idx);
           load(SW); c.set(L_T2);
-          c.get(L_T1).i64(SW).op(Op.i64_add); m32(); c.set(rsp); written.add(4);
-          wr(i.a, SW, () => c.get(L_T2));
+          c.get(L_T1).i64(SW).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
+          wr(i.a, SW, getT2);
           break;
         }
         case f === F.JMP || f === F.CALL: {
-          const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+          const t = i.off + i.len + signed64(i.imm);
           const inPage = t >= 0 && t < 0x1000;
           if (!inPage) {
             linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
@@ -1422,10 +1367,10 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
             c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
             probe(FN_WR, SW, i, idx);
             store(SW, nextIp);
-            c.get(L_T1).set(rsp); written.add(4);
+            c.get(L_T1).set(rsp); written |= 1 << 4;
           }
           if (inPage) goTo(t, idx + 1);
-          else exit(() => c.get(L_T3), MM.JEXIT_BRANCH, idx + 1);
+          else exit(getT3, MM.JEXIT_BRANCH, idx + 1);
           break;
         }
         case f === F.RET: {
@@ -1433,12 +1378,12 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           probe(FN_RD, SW, i, idx);
           load(SW); c.set(L_T1);
           canonicalOrExit(i, idx);
-          c.get(rsp).i64(BigInt(SW) + (i.imm & 0xffffn)).op(Op.i64_add); m32(); c.set(rsp); written.add(4);
-          exit(() => c.get(L_T1), MM.JEXIT_BRANCH, idx + 1);
+          c.get(rsp).i64(BigInt(SW) + (i.imm & 0xffffn)).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
+          exit(getT1, MM.JEXIT_BRANCH, idx + 1);
           break;
         }
         case f >= F.JCC && f < F.JCC + 16: {
-          const t = i.off + i.len + Number(BigInt.asIntN(64, i.imm));
+          const t = i.off + i.len + signed64(i.imm);
           cond(f - F.JCC);
           c.if_(); extra++;
           if (t >= 0 && t < 0x1000) goTo(t, idx + 1);
@@ -1447,21 +1392,310 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
             if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
             c.set(L_T1);
             canonicalOrExit(i, idx);
-            exit(() => c.get(L_T1), MM.JEXIT_BRANCH, idx + 1);
+            exit(getT1, MM.JEXIT_BRANCH, idx + 1);
           }
           c.end(); extra--;
           const ft = i.off + i.len;
-          if (index.has(ft) && index.get(ft) === bi + 1) { edges.push([bi, bi + 1]); if (inSt[bi + 1] === null) sync(); } // falls into the next block
+          if (index.has(ft) && index.get(ft) === bi + 1) { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); } // falls into the next block
           else goTo(ft, idx + 1);
           break;
         }
         default: throw new Error(`jit: form ${f} has no translation`);
       }
+      } else {
+      switch (true) {
+        case gk === "cdqe":
+          if (i.os === 8) wr(RAX, 8, () => { rd(RAX, 4); c.op(Op.i64_extend32_s); });
+          else wr(RAX, 4, () => { rd(RAX, 2); c.op(Op.i64_extend16_s); });
+          break;
+        case gk === "cqo":
+          if (i.os === 8) wr(RDX, 8, () => { rd(RAX, 8); c.i64(63).op(Op.i64_shr_s); });
+          else wr(RDX, 4, () => { rd(RAX, 4); c.op(Op.i64_extend32_s).i64(31).op(Op.i64_shr_s); });
+          break;
+        case gk === "rot": {
+          // ROL/ROR r, imm8 / 1 / CL: the value with wasm's rotates; CF and OF from the result, the other
+          // arithmetic flags kept: RFLAGS is made current (from the lazy state, by the core when it is not
+          // LF_NONE already), and the state becomes LF_NONE (the flags live in RFLAGS).
+          const sz = i.os!, w = sz * 8, kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
+          const cm = sz === 8 ? 0x3f : 0x1f;
+          const stat = i.op === 0xd3 ? null : i.op === 0xd1 ? 1 : Number(i.imm & 0xffn) & cm;
+          if (stat === 0) { if (sz === 4) wr(dst, 4, () => rd(dst, 4)); break; } // no change, but a 32-bit destination is written
+          if (stat === null) { rd(RCX, 1); c.i64(BigInt(cm)).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; }
+          else c.i64(BigInt(stat)).set(L_T1);
+          // RFLAGS current
+          rflagsCurrent();
+          // the result in T3
+          if (sz === 4) { rd(dst, 4); c.op(Op.i32_wrap_i64).get(L_T1).op(Op.i32_wrap_i64).op(kk === 0 ? Op.i32_rotl : Op.i32_rotr).op(Op.i64_extend_i32_u); }
+          else { rd(dst, 8); c.get(L_T1).op(kk === 0 ? Op.i64_rotl : Op.i64_rotr); }
+          c.set(L_T3);
+          // CF (T2) and OF (T4) as 0/1 i64s
+          if (kk === 0) {
+            c.get(L_T3).i64(1).op(Op.i64_and).set(L_T2);
+            c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
+          } else {
+            c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T2);
+            c.get(L_T3).i64(BigInt(w - 2)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
+          }
+          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x801n).op(Op.i64_and)
+            .get(L_T2).op(Op.i64_or).get(L_T4).i64(11).op(Op.i64_shl).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
+          wr(dst, sz, getT3);
+          if (stat === null) {
+            if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); }
+            c.end(); extra--;
+            if (!(st && st.op === LF_NONE)) { st = null; touched[bi] = true; break; } // rotated or not, by the count
+          }
+          st = { op: LF_NONE, size: sz }; touched[bi] = true;
+          break;
+        }
+        case gk === "shcl": {
+          const sz = i.os!, w = BigInt(sz * 8), kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
+          rd(RCX, 1); c.i64(w - 1n).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; // count != 0
+          rd(dst, sz); c.set(L_T2);
+          if (kk === 4) {
+            c.get(L_T2).get(L_T1).op(Op.i64_shl).i64(maskC(sz)).op(Op.i64_and).set(L_T3);
+            c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+            c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_FA).op(Op.i64_xor).set(L_FB);
+          } else if (kk === 5) {
+            c.get(L_T2).get(L_T1).op(Op.i64_shr_u).set(L_T3);
+            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+            c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FB);
+          } else {
+            sx(L_T2, sz); c.set(L_T2);
+            c.get(L_T2).get(L_T1).op(Op.i64_shr_s).i64(maskC(sz)).op(Op.i64_and).set(L_T3);
+            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_s).i64(1).op(Op.i64_and).set(L_FA);
+            c.i64(0).set(L_FB);
+          }
+          c.get(L_T3).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
+          wr(dst, sz, getT3);
+          if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); } // a 32-bit destination is written (zero-extended) even by a count of 0
+          c.end(); extra--;
+          st = null; touched[bi] = true; // changed or not, by the count
+          break;
+        }
+        case gk === "testal": rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1); break;
+        case gk === "cmpal": rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(7, 1); break;
+        case gk === "alu8i": {
+          const d = reg8(i.rm!, i.rex!), kk = i.reg! & 7;
+          rd(d, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(kk, 1);
+          if (kk !== 7) wr(d, 1, getT2);
+          break;
+        }
+        case gk === "test8i": rd(reg8(i.rm!, i.rex!), 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1); break;
+        case gk === "neg": {
+          const sz = i.os!, d = MM.CPU_STATE + i.rm! * 8;
+          rd(d, sz); c.set(L_T3);
+          setFlags(LF_SUB, sz, () => c.i64(0), getT3, () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(maskC(sz)).op(Op.i64_and); });
+          wr(d, sz, getRes);
+          break;
+        }
+        case gk === "alu8rr": { // op r/m8, r8 (mod 3): the destination is rm
+          const kk = (i.op! >> 3) & 7, d = reg8(i.rm!, i.rex!), s2 = reg8(i.reg!, i.rex!);
+          rd(d, 1); c.set(L_T2); rd(s2, 1); c.set(L_T3); alu(kk, 1);
+          if (kk !== 7) wr(d, 1, getT2);
+          break;
+        }
+        case gk === "mov8rr": {
+          const d = i.op === 0x88 ? reg8(i.rm!, i.rex!) : reg8(i.reg!, i.rex!);
+          const s2 = i.op === 0x88 ? reg8(i.reg!, i.rex!) : reg8(i.rm!, i.rex!);
+          wr(d, 1, () => rd(s2, 1));
+          break;
+        }
+        case gk === "testmi": { // TEST m, imm
+          const sz = i.op === 0xf6 ? 1 : i.os!;
+          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
+          load(sz); c.set(L_T2); c.i64(i.imm & mask(sz)).set(L_T3); alu(4, sz);
+          break;
+        }
+        case gk === "testmr": { // TEST m, r
+          const sz = i.op === 0x84 ? 1 : i.os!;
+          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
+          load(sz); c.set(L_T2);
+          if (sz === 1) rd(reg8(i.reg!, i.rex!), 1); else rd(MM.CPU_STATE + i.reg! * 8, sz);
+          c.set(L_T3); alu(4, sz);
+          break;
+        }
+        case gk === "alu8rm": { // op r8, r/m8: the destination is the register
+          const kk = (i.op! >> 3) & 7, d = reg8(i.reg!, i.rex!);
+          if (i.mod === 3) { rd(reg8(i.rm!, i.rex!), 1); c.set(L_T3); }
+          else { ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx); load(1); c.set(L_T3); }
+          rd(d, 1); c.set(L_T2); alu(kk, 1);
+          if (kk !== 7) wr(d, 1, getT2);
+          break;
+        }
+        case gk === "alu8mr" || gk === "alu8mi": { // op m8, r8 / op m8, imm8 (CMP reads only)
+          const kk = gk === "alu8mi" ? i.reg! & 7 : (i.op! >> 3) & 7;
+          ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, 1, i, idx);
+          load(1); c.set(L_T2);
+          if (gk === "alu8mi") c.i64(i.imm & 0xffn); else rd(reg8(i.reg!, i.rex!), 1);
+          c.set(L_T3); alu(kk, 1);
+          if (kk !== 7) store(1, getT2);
+          break;
+        }
+        case gk === "alumi": { // op m, imm (imm8 or imm32, sign-extended; CMP reads only)
+          const kk = i.reg! & 7, sz = i.os!;
+          ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, sz, i, idx);
+          load(sz); c.set(L_T2);
+          c.i64(BigInt.asUintN(64, i.imm) & mask(sz)).set(L_T3); alu(kk, sz);
+          if (kk !== 7) store(sz, getT2);
+          break;
+        }
+        case gk === "icall" || gk === "ijmp": { // CALL/JMP r/m: the target from a register or memory, checked, then out
+          if (i.mod === 3) rd(MM.CPU_STATE + i.rm! * 8, SW);
+          else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); }
+          c.set(L_T1);
+          canonicalOrExit(i, idx);
+          c.get(L_T1).set(L_T3);
+          if (gk === "icall") {
+            c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+            probe(FN_WR, SW, i, idx);
+            store(SW, nextIp);
+            c.get(L_T1).set(rsp); written |= 1 << 4;
+          }
+          exit(getT3, MM.JEXIT_BRANCH, idx + 1);
+          break;
+        }
+        case gk === "pushi" || gk === "pushm" || gk === "pushf": { // PUSH imm8/imm32 (sign-extended), PUSH r/m, PUSHF
+          if (gk === "pushf") {
+            // RFLAGS made current (as for rotates; the state becomes LF_NONE), without RF and VM
+            if (!(st && st.op === LF_NONE)) {
+              rflagsCurrent();
+              c.i32(LF_NONE).set(L_FOP).i32(SW).set(L_FSZ);
+              st = { op: LF_NONE, size: SW }; touched[bi] = true;
+            }
+            c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x30000n).op(Op.i64_and).i64(maskC(SW)).op(Op.i64_and).set(L_T3);
+          } else if (gk === "pushi") c.i64(BigInt.asUintN(64, i.imm) & mask(SW)).set(L_T3);
+          else if (i.mod === 3) { rd(MM.CPU_STATE + i.rm! * 8, SW); c.set(L_T3); }
+          else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); c.set(L_T3); }
+          c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+          probe(FN_WR, SW, i, idx);
+          store(SW, getT3);
+          c.get(L_T1).set(rsp); written |= 1 << 4;
+          break;
+        }
+        case gk === "shd": { // SHLD/SHRD r, r, imm8/CL (cpu/alu.ts shiftDouble): CF, OF, SF/ZF/PF from the result, AF 0 (LF_CFOF)
+          const sz = i.os!, w = BigInt(sz * 8), m = mask(sz), left = i.op! < 0x1ac;
+          const d = MM.CPU_STATE + i.rm! * 8, sr = MM.CPU_STATE + i.reg! * 8;
+          const cm = sz === 8 ? 63n : 31n;
+          const stat = (i.op! & 1) === 0 ? (i.imm & 0xffn) & cm : null;
+          if (stat === 0n) { if (sz === 4) wr(d, 4, () => rd(d, 4)); break; }
+          if (stat === null) { rd(RCX, 1); c.i64(cm).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; }
+          else c.i64(stat).set(L_T1);
+          rd(d, sz); c.set(L_T2); rd(sr, sz); c.set(L_T3);
+          if (left) {
+            c.get(L_T2).get(L_T1).op(Op.i64_shl).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
+            c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+          } else {
+            c.get(L_T2).get(L_T1).op(Op.i64_shr_u).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shl).op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
+            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+          }
+          c.get(L_T4).get(L_T2).op(Op.i64_xor).i64(signC(sz)).op(Op.i64_and).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_FB);
+          c.get(L_T4).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
+          wr(d, sz, getT4);
+          if (stat === null) {
+            if (sz === 4) { c.else_(); wr(d, 4, () => rd(d, 4)); }
+            c.end(); extra--;
+            st = null; touched[bi] = true; // shifted or not, by the count
+          } else { st = { op: LF_CFOF, size: sz }; touched[bi] = true; }
+          break;
+        }
+        case gk === "cmovm": { // CMOVcc r, m: the memory is read either way; a 32-bit destination is written (zero-extended) either way
+          const sz = i.os!, d = MM.CPU_STATE + i.reg! * 8;
+          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
+          load(sz); c.set(L_T2);
+          cond(i.op! & 15); c.set(L_C);
+          wr(d, sz, () => { c.get(L_T2); rd(d, sz); c.get(L_C).op(Op.select); });
+          break;
+        }
+        case gk === "mov8ld": { // MOV r8, m8
+          ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx);
+          wr(reg8(i.reg!, i.rex!), 1, () => load(1));
+          break;
+        }
+        case gk === "setccm": { // SETcc m8
+          ea(i); c.set(L_T1); probe(FN_WR, 1, i, idx);
+          store(1, () => { cond(i.op! & 15); c.op(Op.i64_extend_i32_u); });
+          break;
+        }
+        case gk === "nop": break;
+        case gk === "movdx": case gk === "movdr": case gk === "movqx": case gk === "movqr": { // MOVD/MOVQ xmm <-> r/m
+          // #UD (CR0.EM, no CR4.OSFXSR) and #NM (CR0.TS) come first: the interpreter's, before the access
+          c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR0, 3).op(Op.i32_wrap_i64).i32(0xc).op(Op.i32_and);
+          c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR4, 3).op(Op.i32_wrap_i64).i32(0x200).op(Op.i32_and).op(Op.i32_eqz).op(Op.i32_or);
+          c.if_(); extra++;
+          exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx);
+          c.end(); extra--;
+          const sz = i.os === 8 || gk === "movqx" || gk === "movqr" ? 8 : 4, x = MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 16 * i.reg!, gpr = MM.CPU_STATE + 8 * i.rm!;
+          const xlo = () => { c.i32(0).mem(sz === 8 ? Op.i64_load : Op.i64_load32_u, x, sz === 8 ? 3 : 2); };
+          if (gk === "movdx" || gk === "movqx") {
+            if (i.mod === 3) { rd(gpr, sz); c.set(L_T2); } else { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T2); }
+            c.i32(0).get(L_T2).mem(Op.i64_store, x, 3);
+            c.i32(0).i64(0).mem(Op.i64_store, x + 8, 3);
+          } else if (i.mod === 3) wr(gpr, sz, xlo);
+          else { ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx); store(sz, xlo); }
+          break;
+        }
+        case gk === "ssex": // the core runs it (jit_exec); 0: it would fault, nothing done: exit before it
+          if (page === undefined) { exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); break; }
+          linOf(i.off); c.i32(page + i.off).call(FN_EX).op(Op.i32_eqz).if_(); extra++;
+          exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx);
+          c.end(); extra--;
+          break;
+        case gk === "str": {
+          // One step at a time in the core (cpu/string.ts jitString), with RCX/RSI/RDI/RAX in memory meanwhile;
+          // each further step counts one more instruction (as the interpreter re-executes a REP instruction
+          // every STR_CHUNK iterations). Nothing done by a step: exit before the instruction.
+          const stosOp = i.op === 0xaa || i.op === 0xab;
+          const sz = i.op === 0xa4 || i.op === 0xaa ? 1 : i.os!;
+          const kind = sz | (stosOp ? JS_STOS : 0) | (is64 ? JS_AS8 : 0) | ((i.pfx! & 2) ? JS_REP : 0);
+          const regs = stosOp ? [0, 1, 7] : [1, 6, 7];
+          for (const r of regs) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+          const reload = () => { for (const r of regs) { if (r === 0) continue; c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written |= 1 << r; } };
+          c.loop(); extra++;
+          c.i32(kind).call(FN_STR).tee(L_I).op(Op.i32_eqz).if_(); extra++;
+          reload(); exitAt(i.off, MM.JEXIT_MEMORY, idx);
+          c.end(); extra--;
+          c.get(L_I).i32(1).op(Op.i32_eq).if_(); extra++;
+          // a step retired and the instruction runs again: one more instruction; the next step only while the
+          // instructions retired before it (N less this block's rest) stay under the budget, as in the run loop
+          c.get(L_N).i32(1).op(Op.i32_add).tee(L_N).i32(L - idx).op(Op.i32_sub).get(L_BUDGET).op(Op.i32_ge_s).if_(); extra++;
+          reload(); exitAt(i.off, MM.JEXIT_BUDGET, idx);
+          c.end(); extra--;
+          c.br(1); // the step loop
+          c.end(); extra--;
+          c.end(); extra--;
+          reload();
+          break;
+        }
+        case gk === "bswap": {
+          const sz = i.os!, r = MM.CPU_STATE + (((i.op! & 7) | ((i.rex! & 1) << 3)) * 8);
+          const swap32 = () => { // i32 on the stack -> byte-swapped
+            c.tee(L_I).i32(24).u8(0x74 /* shl */);
+            c.get(L_I).i32(0xff00).op(Op.i32_and).i32(8).u8(0x74).op(Op.i32_or);
+            c.get(L_I).i32(8).u8(0x76 /* shr_u */).i32(0xff00).op(Op.i32_and).op(Op.i32_or);
+            c.get(L_I).i32(24).u8(0x76).op(Op.i32_or);
+          };
+          if (sz === 4) wr(r, 4, () => { rd(r, 4); c.op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u); });
+          else wr(r, 8, () => {
+            rd(r, 8); c.op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u).i64(32).op(Op.i64_shl);
+            rd(r, 8); c.i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u).op(Op.i64_or);
+          });
+          break;
+        }
+        default: throw new Error(`jit: form ${f} has no translation`);
+      }
+      }
+      { // (the flag-state pass's view of this instruction must be what it did: see flagStep)
+        const want = flagStep(i, gk, st0, is64);
+        if (want === KEEP ? st !== st0 || touched[bi] !== touched0 : !touched[bi] || !sameState(st, want as FlagState)) {
+          throw new Error(`jit: flagStep disagrees with the translation of form ${f} (${gk})`);
+        }
+      }
       if (idx === blk.insns.length - 1 && !isBranch(f) && f !== F.RET) {
         // The block ends without a branch: fall through to the next block.
         if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next, L);
-        else if (blk.next === null) exit(() => linOf(i.off + i.len), MM.JEXIT_BRANCH, L);
-        else { edges.push([bi, bi + 1]); if (inSt[bi + 1] === null) sync(); } // falls into the next block
+        else if (blk.next === null) exitAt(i.off + i.len, MM.JEXIT_BRANCH, L);
+        else { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); } // falls into the next block
       }
     }
     out[bi] = st;
@@ -1472,7 +1706,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   if (labels.length !== 1) throw new Error("jit: labels left open");
   c.end(); // $exit
   // Write back: registers, lazy flags, RIP; count the exit.
-  for (const r of [...written].sort((x, y) => x - y)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+  for (let r = 0; r < 16; r++) if (written & (1 << r)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
   // An INC/DEC state keeps CF in RFLAGS.
   c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_lt_u).if_();
   c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and).get(L_FCF).op(Op.i64_extend_i32_u)
@@ -1491,8 +1725,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   if (chain) chainExit(c, mode);
   c.get(L_N);
   // Only the registers the region touches are loaded at entry.
-  const body = new Code();
-  for (let r = 0; r < 16; r++) if (c.regs.has(r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
+  const body = new Code(16 * 10 + c.len);
+  for (let r = 0; r < 16; r++) if (c.regs & (1 << r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
   body.bytes(c.b);
   return { def: { params: REGION_PARAMS, results: [T_I32], locals: LOCALS, body, export: name }, edges, out, touched, seg, regs: c.regs, written, code: c.b };
 }

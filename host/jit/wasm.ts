@@ -27,9 +27,10 @@ export const enum Op {
 }
 
 export class Bytes {
-  private buf = new Uint8Array(256);
+  protected buf: Uint8Array;
   len = 0;
-  private room(n: number): void {
+  constructor(capacity = 256) { this.buf = new Uint8Array(capacity); }
+  protected room(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const b = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
     b.set(this.buf.subarray(0, this.len));
@@ -37,23 +38,62 @@ export class Bytes {
   }
   /** The bytes written so far (a view: valid until the next write). */
   get b(): Uint8Array { return this.buf.subarray(0, this.len); }
+  /** Empties it (the storage is kept: a scratch buffer). */
+  reset(): this { this.len = 0; return this; }
   u8(x: number): this { if (this.len === this.buf.length) this.room(1); this.buf[this.len++] = x & 0xff; return this; }
+  /** Two bytes (each masked to 8 bits). */
+  u8x2(x: number, y: number): this {
+    if (this.len + 2 > this.buf.length) this.room(2);
+    const b = this.buf, l = this.len;
+    b[l] = x & 0xff; b[l + 1] = y & 0xff; this.len = l + 2;
+    return this;
+  }
   uleb(x: number): this {
+    if (x >= 0 && x < 0x80) return this.u8(x);
+    if (x >= 0 && x < 0x80000000) { // (the common case, with integer steps)
+      if (this.len + 5 > this.buf.length) this.room(5);
+      const b = this.buf;
+      let l = this.len;
+      do { let byte = x & 0x7f; x >>>= 7; if (x !== 0) byte |= 0x80; b[l++] = byte; } while (x !== 0);
+      this.len = l;
+      return this;
+    }
     do { let byte = x & 0x7f; x = Math.floor(x / 128); if (x !== 0) byte |= 0x80; this.u8(byte); } while (x !== 0);
     return this;
   }
   sleb32(x: number): this {
     x |= 0;
+    if (x >= -64 && x < 64) return this.u8(x & 0x7f);
+    if (this.len + 5 > this.buf.length) this.room(5);
+    const b = this.buf;
+    let l = this.len;
     while (true) {
       const byte = x & 0x7f;
       x >>= 7;
-      if ((x === 0 && (byte & 0x40) === 0) || (x === -1 && (byte & 0x40) !== 0)) return this.u8(byte);
-      this.u8(byte | 0x80);
+      if ((x === 0 && (byte & 0x40) === 0) || (x === -1 && (byte & 0x40) !== 0)) { b[l++] = byte; break; }
+      b[l++] = byte | 0x80;
     }
+    this.len = l;
+    return this;
+  }
+  /** The signed LEB128 of a safe integer (|x| < 2^53), in number steps: the same bytes as sleb64(BigInt(x)). */
+  slebSafe(x: number): this {
+    if ((x | 0) === x) return this.sleb32(x);
+    if (this.len + 10 > this.buf.length) this.room(10);
+    const b = this.buf;
+    let l = this.len;
+    while (true) {
+      const q = Math.floor(x / 128), byte = x - q * 128; // (0..127: the low 7 bits of the two's complement)
+      x = q;
+      if ((x === 0 && (byte & 0x40) === 0) || (x === -1 && (byte & 0x40) !== 0)) { b[l++] = byte; break; }
+      b[l++] = byte | 0x80;
+    }
+    this.len = l;
+    return this;
   }
   sleb64(v: bigint): this {
     v = BigInt.asIntN(64, v);
-    if (v >= -0x80000000n && v <= 0x7fffffffn) return this.sleb32(Number(v)); // the common case, without BigInt steps
+    if (v >= -0x1fffffffffffffn && v <= 0x1fffffffffffffn) return this.slebSafe(Number(v)); // the common case, without BigInt steps
     while (true) {
       const byte = Number(v & 0x7fn);
       v >>= 7n;
@@ -62,7 +102,7 @@ export class Bytes {
     }
   }
   bytes(x: ArrayLike<number>): this {
-    this.room(x.length);
+    if (this.len + x.length > this.buf.length) this.room(x.length);
     if (x instanceof Uint8Array) this.buf.set(x, this.len);
     else for (let i = 0; i < x.length; i++) this.buf[this.len + i] = x[i] & 0xff;
     this.len += x.length;
@@ -82,22 +122,25 @@ export function hasTailCalls(): boolean {
 /** A function body under construction. */
 export class Code extends Bytes {
   op(o: Op): this { return this.u8(o); }
-  get(l: number): this { return this.u8(Op.local_get).uleb(l); }
-  set(l: number): this { return this.u8(Op.local_set).uleb(l); }
-  tee(l: number): this { return this.u8(Op.local_tee).uleb(l); }
+  // (a local index below 128 is one byte: the opcode and it in one step)
+  get(l: number): this { return l < 0x80 ? this.u8x2(Op.local_get, l) : this.u8(Op.local_get).uleb(l); }
+  set(l: number): this { return l < 0x80 ? this.u8x2(Op.local_set, l) : this.u8(Op.local_set).uleb(l); }
+  tee(l: number): this { return l < 0x80 ? this.u8x2(Op.local_tee, l) : this.u8(Op.local_tee).uleb(l); }
   i32(x: number): this { return this.u8(Op.i32_const).sleb32(x); }
+  /** An i64.const: numbers (safe integers) without BigInt steps; a bigint is taken modulo 2^64, as signed. */
   i64(x: bigint | number): this {
     this.u8(Op.i64_const);
-    return typeof x === "number" && (x | 0) === x ? this.sleb32(x) : this.sleb64(BigInt(x));
+    if (typeof x === "number") return Number.isSafeInteger(x) ? this.slebSafe(x) : this.sleb64(BigInt(x));
+    return this.sleb64(x);
   }
   /** A load or store with a static offset (the address operand is on the stack). */
   mem(o: Op, offset: number, align = 0): this { return this.u8(o).uleb(align).uleb(offset >>> 0); }
   call(f: number): this { return this.u8(Op.call).uleb(f); }
   br(depth: number): this { return this.u8(Op.br).uleb(depth); }
   brIf(depth: number): this { return this.u8(Op.br_if).uleb(depth); }
-  block(): this { return this.u8(Op.block).u8(BLOCK_VOID); }
-  loop(): this { return this.u8(Op.loop).u8(BLOCK_VOID); }
-  if_(): this { return this.u8(Op.if_).u8(BLOCK_VOID); }
+  block(): this { return this.u8x2(Op.block, BLOCK_VOID); }
+  loop(): this { return this.u8x2(Op.loop, BLOCK_VOID); }
+  if_(): this { return this.u8x2(Op.if_, BLOCK_VOID); }
   end(): this { return this.u8(Op.end); }
   else_(): this { return this.u8(Op.else_); }
 }
@@ -109,6 +152,11 @@ function section(out: Bytes, id: number, content: Bytes): void {
   out.u8(id).uleb(content.len).bytes(content.b);
 }
 
+// Scratch storage for buildModule (kept between modules: the code section and the module grow once).
+const CS = new Bytes(1 << 16), OUT = new Bytes(1 << 16), LOC = new Bytes(64);
+const ENC = new TextEncoder();
+const HEADS = new Map<string, Uint8Array>();
+
 /** A module importing env.memory, env.table (a funcref table: the core's, when `table`) and `imports`
  *  (functions), defining and exporting `funcs`. The type of funcs[0] is type 0. */
 export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false): Uint8Array<ArrayBuffer> {
@@ -119,39 +167,61 @@ export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false
     if (i < 0) { types.push(k); i = types.length - 1; }
     return i;
   };
-  const fnTypes = funcs.map((f) => typeOf(f.params, f.results));
-  const impTypes = imports.map((f) => typeOf(f.params, f.results));
-  const out = new Bytes().bytes([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
-  const ts = new Bytes().uleb(types.length);
-  for (const k of types) {
-    const [p, r] = k.split(">").map((s) => (s ? s.split(",").map(Number) : []));
-    ts.u8(0x60).uleb(p.length).bytes(p).uleb(r.length).bytes(r);
+  // (the functions' type: one for all of them when they share their params and results arrays, as the
+  // translator's do)
+  const fnTypes: number[] = [];
+  let lastP: number[] | null = null, lastR: number[] | null = null, lastT = -1;
+  for (const f of funcs) {
+    if (f.params !== lastP || f.results !== lastR) { lastT = typeOf(f.params, f.results); lastP = f.params; lastR = f.results; }
+    fnTypes.push(lastT);
   }
-  section(out, 1, ts);
-  const is = new Bytes().uleb(imports.length + 1 + (table ? 1 : 0));
-  is.str("env").str("memory").u8(2).u8(0).uleb(1);
-  if (table) is.str("env").str("table").u8(1).u8(0x70).u8(0).uleb(0);
-  imports.forEach((f, i) => is.str("env").str(f.name).u8(0).uleb(impTypes[i]));
-  section(out, 2, is);
-  const fs = new Bytes().uleb(funcs.length);
+  const impTypes = imports.map((f) => typeOf(f.params, f.results));
+  const out = OUT.reset();
+  // The header, type and import sections: the same for every module of the same types and imports.
+  const key = `${table ? 1 : 0}|${types.join("|")}|${imports.map((f, i) => f.name + ":" + impTypes[i]).join(",")}`;
+  let head = HEADS.get(key);
+  if (!head) {
+    const h = new Bytes().bytes([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+    const ts = new Bytes().uleb(types.length);
+    for (const k of types) {
+      const [p, r] = k.split(">").map((s) => (s ? s.split(",").map(Number) : []));
+      ts.u8(0x60).uleb(p.length).bytes(p).uleb(r.length).bytes(r);
+    }
+    section(h, 1, ts);
+    const is = new Bytes().uleb(imports.length + 1 + (table ? 1 : 0));
+    is.str("env").str("memory").u8(2).u8(0).uleb(1);
+    if (table) is.str("env").str("table").u8(1).u8(0x70).u8(0).uleb(0);
+    imports.forEach((f, i) => is.str("env").str(f.name).u8(0).uleb(impTypes[i]));
+    section(h, 2, is);
+    head = h.b.slice();
+    if (HEADS.size > 16) HEADS.clear();
+    HEADS.set(key, head);
+  }
+  out.bytes(head);
+  const fs = new Bytes(funcs.length * 2 + 8).uleb(funcs.length);
   for (const t of fnTypes) fs.uleb(t);
   section(out, 3, fs);
-  const es = new Bytes().uleb(funcs.length);
-  funcs.forEach((f, i) => es.str(f.export).u8(0).uleb(imports.length + i));
+  const es = new Bytes(funcs.length * 8 + 8).uleb(funcs.length);
+  for (let i = 0; i < funcs.length; i++) {
+    const e = ENC.encode(funcs[i].export);
+    es.uleb(e.length).bytes(e).u8(0).uleb(imports.length + i);
+  }
   section(out, 7, es);
-  const cs = new Bytes().uleb(funcs.length);
+  const cs = CS.reset().uleb(funcs.length);
+  let lastLocals: number[] | null = null;
   for (const f of funcs) {
-    const body = new Bytes();
-    // Locals, run-length encoded by type.
-    const runs: [number, number][] = [];
-    for (const t of f.locals) {
-      if (runs.length && runs[runs.length - 1][1] === t) runs[runs.length - 1][0]++;
-      else runs.push([1, t]);
+    // Locals, run-length encoded by type (the same encoding for the same array: done once).
+    if (f.locals !== lastLocals) {
+      lastLocals = f.locals;
+      const runs: [number, number][] = [];
+      for (const t of f.locals) {
+        if (runs.length && runs[runs.length - 1][1] === t) runs[runs.length - 1][0]++;
+        else runs.push([1, t]);
+      }
+      LOC.reset().uleb(runs.length);
+      for (const [n, t] of runs) LOC.uleb(n).u8(t);
     }
-    body.uleb(runs.length);
-    for (const [n, t] of runs) body.uleb(n).u8(t);
-    body.bytes(f.body.b).u8(Op.end);
-    cs.uleb(body.len).bytes(body.b);
+    cs.uleb(LOC.len + f.body.len + 1).bytes(LOC.b).bytes(f.body.b).u8(Op.end);
   }
   section(out, 10, cs);
   return out.b.slice();

@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { setPlatform } from "../platform";
 import { FileBlockDevice } from "./disk";
 import { jitTranslator } from "./translator";
+import { jitRecorder } from "./jit-record";
 
 /** build/xenwasm.wasm, found from this file upwards (dist/<dir>/file.js, host/node/platform.ts, an installed package). */
 export function wasmPath(): string {
@@ -26,6 +27,7 @@ setPlatform({
   loadCore: async () => readFileSync(wasmPath()),
   openDisk: (path, writable) => new FileBlockDevice(path, writable),
   jitTranslator,
+  jitRecord: jitRecorder(),
   sameFile: (a, b) => { try { return realpathSync(a) === realpathSync(b); } catch { return a === b; } },
   // XENWASM_TEST_DECOMPRESS_HOLD=FILE (tests/xend-trust.test.ts): a kernel's decompression first makes
   // FILE.started, then waits while FILE exists, so a test can see xend answer others meanwhile.
