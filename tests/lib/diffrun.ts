@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync, statSy
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Core, MM } from "../../host/core";
-import { Case, Bits, generate, REGION, MEMSIZE, ARITH, DF, FLAG_NAMES, REG_NAMES, mask, FEATURES, Feature } from "./diffgen";
+import { Case, Bits, VendorDep, generate, REGION, MEMSIZE, ARITH, DF, FLAG_NAMES, REG_NAMES, mask, FEATURES, Feature } from "./diffgen";
 
 const dir = join(process.cwd(), "tests", "build", "diff");
 const REC = 16 * 8 + 8 + 8 + MEMSIZE; // struct rec in native.c
@@ -215,6 +215,12 @@ export function flagStr(f: number, m = ARITH | DF): string {
 }
 function regLabel(i: number, bits: Bits): string { return bits === 64 ? REG_NAMES[i] : REG_NAMES[i].replace(/^r/, "e"); }
 
+/** Whether two register files agree on a model-specific case's registers (at the mode's width). */
+function sameModelRegs(vd: VendorDep, bits: Bits, a: bigint[], b: bigint[]): boolean {
+  const m = bits === 64 ? mask(64) : mask(32);
+  return REG_NAMES.every((_, i) => !(vd.regs & (1 << i)) || (a[i] & m) === (b[i] & m));
+}
+
 /** Vendors of the reference CPU (`host`) and of the emulator's CPUID (`emu`), for model-specific cases. */
 export interface Vendors { host: string; emu: string }
 
@@ -229,7 +235,7 @@ export function compare(c: Case, exp: Result, got: Result, vendors?: Vendors): s
   const vd = c.vendor && vendors ? c.vendor : undefined;
   if (vd) {
     const want = vd.values[vendors!.emu]?.[0];
-    const same = (a: bigint[], b: bigint[]) => REG_NAMES.every((_, i) => !(vd.regs & (1 << i)) || (a[i] & m) === (b[i] & m));
+    const same = (a: bigint[], b: bigint[]) => sameModelRegs(vd, c.bits, a, b);
     if (!want) d.push(`no documented ${vendors!.emu} result (${vd.what})`);
     else if (!same(want, got.regs)) {
       for (let i = 0; i < n; i++) {
@@ -317,7 +323,7 @@ export async function diffRun(o: RunOptions): Promise<GroupStats[]> {
         const own = c.vendor.values[vendors.host];
         if (!own) g.vendorNativeUnchecked++;
         else {
-          const k = own.findIndex((v) => v.every((x, r) => !(c.vendor!.regs & (1 << r)) || (x & mask(bits)) === (nat[i].regs[r] & mask(bits))));
+          const k = own.findIndex((v) => sameModelRegs(c.vendor!, bits, v, nat[i].regs));
           if (k >= 0) g.vendorHostModels.set(k, (g.vendorHostModels.get(k) ?? 0) + 1);
           else g.vendorHostUnknown.push(`${c.form} #${i}: ${REG_NAMES.flatMap((r, j) => (c.vendor!.regs & (1 << j) ? [`${r} ${hex(c.regs[j])} -> ${hex(nat[i].regs[j] & mask(bits))}`] : [])).join(", ")}`);
         }
