@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync, statSy
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Core, MM } from "../../host/core";
-import { emulatorVendor } from "./diffrun";
+import { emulatorVendor, referenceCpu, type Vendors } from "./diffrun";
 import { SseCase, generate, REGION, MEMSIZE, ARITH, DF, FLAG_NAMES, R64 } from "./ssegen";
 
 const dir = join(process.cwd(), "tests", "build", "sse");
@@ -25,8 +25,6 @@ export interface GroupStats {
   vendorCases: number; // model-specific cases (DPPS/DPPD: which NaN a lane's sum gives): see MODEL_SPECIFIC
   vendors: Vendors;
 }
-/** Vendors of the reference CPU (`host`: this machine's) and of the emulator's CPUID (`emu`). */
-export interface Vendors { host: string; emu: string }
 
 /**
  * Forms whose result depends on the CPU model (docs/CPU-FLAGS.md, "Vendor-dependent behaviour"), by the
@@ -38,14 +36,6 @@ export interface Vendors { host: string; emu: string }
  * checks Intel's order on any host with results recorded on an Intel Xeon.
  */
 export const MODEL_SPECIFIC: Record<string, 4 | 8> = { dpps: 4, dppd: 8 };
-
-/** The host CPU's vendor string (CPUID leaf 0, as Linux's /proc/cpuinfo gives it), or "unknown". */
-export function hostVendor(): string {
-  try {
-    const m = /^vendor_id\s*:\s*(\S+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
-    return m ? m[1] : "unknown";
-  } catch { return "unknown"; }
-}
 
 function prune(prefix: string, keep = 3): void {
   const fs = readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }));
@@ -287,7 +277,7 @@ export let skipped32: string | null = null;
 export async function sseRun(o: RunOptions): Promise<GroupStats[]> {
   const stats: GroupStats[] = [];
   skipped32 = null;
-  const vendors: Vendors = { host: hostVendor(), emu: await emulatorVendor() };
+  const vendors: Vendors = { host: referenceCpu(64).vendor, emu: await emulatorVendor() }; // (the host CPU is the reference in both modes)
   for (const bits of o.modes ?? [64, 32]) {
     if (bits === 32 && native32Problem()) { skipped32 = native32Problem(); continue; }
     const cases = generate(o.seed, o.count, o.groups, bits, o.forms);

@@ -14,8 +14,7 @@ import { join } from "node:path";
 import { Core, MM } from "../../host/core";
 import { X87Case, generate, REGION, MEMSIZE, ARITH } from "./x87gen";
 import { R64, FLAG_NAMES, DF } from "./ssegen";
-import { emulatorVendor } from "./diffrun";
-import { hostVendor, Vendors } from "./sserun";
+import { emulatorVendor, referenceCpu, type Vendors } from "./diffrun";
 
 const dir = join(process.cwd(), "tests", "build", "x87");
 const REC = 1168; // struct rec in x87-native.c
@@ -228,7 +227,7 @@ export async function x87Run(o: RunOptions): Promise<GroupStats[]> {
   if (!cases.length) return stats;
   const nat = runNative(cases);
   const emu = await runEmulator(cases);
-  const vendors: Vendors = { host: hostVendor(), emu: await emulatorVendor() };
+  const vendors: Vendors = { host: referenceCpu(64).vendor, emu: await emulatorVendor() };
   const by = new Map<string, GroupStats>();
   cases.forEach((c, i) => {
     let g = by.get(c.group);
