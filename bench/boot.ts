@@ -14,7 +14,8 @@
 // marker and power off (exit status 0 for xm; QEMU exits at the guest's ACPI poweroff).
 // With --json the last line of stdout is one JSON object:
 // {linux_shell_s, linux_wall_s, qemu_tcg_shell_s, qemu_tcg_wall_s, linux_interp_shell_s,
-//  linux_interp_wall_s, linux_cpu_s, linux_interp_cpu_s, qemu_tcg_cpu_s, xenwasm_jit, cpu, qemu, kernel,
+//  linux_interp_wall_s, linux_cpu_s, linux_interp_cpu_s, qemu_tcg_cpu_s, jit, linux_interp_max_rss_mib,
+//  jit_code_mib, xenwasm_jit, cpu, qemu, kernel,
 //  notes: [...]} (null where skipped or failed).
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
@@ -130,10 +131,18 @@ async function main(): Promise<number> {
       // The JIT's figures for the default run (code cache, compile time, regions, exits; the process's peak RSS).
       jit: res.linux?.jit ?? null,
       linux_interp_max_rss_mib: (res.linux_interp?.jit?.max_rss_mib as number | undefined) ?? null,
+      // The JIT's code at the end of the default run: its WebAssembly (code_cache_kib) and the process's resident
+      // machine code (V8's code for the regions, the core and JavaScript; machine_code_mib, Linux only).
+      jit_code_mib: jitCodeMib(res.linux?.jit),
       xenwasm_jit: jitSetting(), cpu, qemu, kernel: basename(kernel), notes,
     }));
   }
   return failed ? 1 : 0;
+}
+
+function jitCodeMib(j: Record<string, unknown> | undefined): number | null {
+  const cache = j?.code_cache_kib, code = j?.machine_code_mib;
+  return typeof cache === "number" && typeof code === "number" ? round(cache / 1024 + code, 1) : null;
 }
 
 main().then((code) => { process.exitCode = code; }, (e) => { console.error(`bench/boot: ${(e as Error).message}`); process.exitCode = 1; });

@@ -70,6 +70,22 @@ for (const bits of [64, 32] as const) {
     assert.ok(faults >= 3, `page faults in ${faults} programs`);
   });
 
+  test(`the code cache is flushed whole at its byte bound and compiled code runs on, in lockstep (${bits}-bit)`, async () => {
+    let flushes = 0, inJit = 0;
+    for (let seed = 41; seed <= 46; seed++) {
+      const r = rng(seed * 7919 + bits);
+      const code = asm(program(seed, bits), bits, CODE);
+      const a = await machine(bits, "force", code, 0, ["rw", "rw", "rw", "rw"]);
+      const b = await machine(bits, "off", code, 0, ["rw", "rw", "rw", "rw"]);
+      a.jit!.maxCodeBytes = 3000; // a few regions
+      inJit += lockstep(a, b, r, `seed ${seed}`);
+      flushes += a.jit!.stats().flushes;
+      assert.ok(a.jit!.codeBytes <= 3000 || a.jit!.cachedModules === 1, `code cache ${a.jit!.codeBytes} bytes in ${a.jit!.cachedModules} modules: over its bound`);
+    }
+    assert.ok(flushes >= 3, `the code cache was flushed ${flushes} times`);
+    assert.ok(inJit > 0, "compiled code ran");
+  });
+
   test(`self-modifying code under the JIT: the running region, the next instruction, an alias (${bits}-bit)`, async () => {
     await selfModifying(bits, MM.MACHINE_BASE);
   });

@@ -49,6 +49,9 @@ interface Meta { host: number; gen: number; lo: number; hi: number; lin: bigint 
 // instructions gave 8.9, 9.0 and 9.1 s, 91%, 90% and 88% of the instructions compiled).
 const MIN_CHAINED = 1;
 export const MAX_REGIONS = 16384; // table slots in use before the code cache is flushed whole
+/** WebAssembly bytes of the regions in use before the code cache is flushed whole (V8's machine code for them
+ *  grows with it: Debian's boot makes about 15 MiB of them, with about 23 MiB of machine code in all). */
+export const MAX_CODE_BYTES = 32 << 20;
 const MAX_IN_FLIGHT = 2; // background compiles at once
 const MAX_MAP_RECORDS = (MM.JIT_MAP_ENTRIES >> 1) - MM.JIT_REQ_MAX; // the core's map takes at most half its size
 
@@ -64,6 +67,10 @@ export class Jit {
   regions = 0;
   codeBytes = 0;
   flushes = 0;
+  /** The code cache's bound in WebAssembly bytes (MAX_CODE_BYTES; tests lower it). */
+  maxCodeBytes = MAX_CODE_BYTES;
+  /** Modules installed since the last flush (one alone may be larger than the bound). */
+  cachedModules = 0;
 
   constructor(private x: JitCore, private table: WebAssembly.Table, readonly mode: JitMode) {
     this.next = table.length;
@@ -211,11 +218,12 @@ export class Jit {
   }
 
   private install(mod: WebAssembly.Module, meta: Meta[], mode: number, size: number): number {
-    if (this.next + meta.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS) this.flush();
+    if (this.next + meta.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS || this.codeBytes + size > this.maxCodeBytes) this.flush();
     const inst = new WebAssembly.Instance(mod, {
       env: { memory: this.x.memory, table: this.table, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond, str: this.x.jit_str, flags: this.x.jit_flags, ex: this.x.jit_exec },
     });
     this.modules++;
+    this.cachedModules++;
     this.codeBytes += size;
     const need = this.next + meta.length - this.table.length;
     if (need > 0) this.table.grow(Math.max(need, 256));
@@ -236,6 +244,7 @@ export class Jit {
     this.x.jit_flush();
     this.next = this.base;
     this.codeBytes = 0;
+    this.cachedModules = 0;
     this.flushes++;
   }
 
