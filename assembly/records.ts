@@ -4,7 +4,7 @@
 // an export, a record layout or a number here changes meaning, so that a host never drives a core
 // built from other sources (core_abi_version(), checked by host/core.ts; tests/abi.test.ts).
 
-export const CORE_ABI_VERSION = 1;
+export const CORE_ABI_VERSION = 2; // 2: typed save records (saverec.ts; hv_save_*_record, hv_restore_check)
 
 // ---- domain record (DOMAIN_SIZE bytes at DOMAIN_TABLE + domid * DOMAIN_SIZE: hv_domain_addr) ----
 export const D_STATE = 0; // u32 DS_*

@@ -93,6 +93,11 @@ export interface CoreExports {
   hv_domain_addr(d: number): number;
   hv_vcpu_addr(d: number, vc: number): number;
   hv_restore_fixup(d: number, count: number): number;
+  // The typed save records (assembly/saverec.ts; host/save/records.ts): written at MM.MAILBOX, their
+  // size or -1; the records at MM.RESTORE_BLOBS checked before a domain exists (0 or -(SRE_* | (vCPU + 1) << 8)).
+  hv_save_domain_record(d: number): number;
+  hv_save_vcpu_record(d: number, k: number): number;
+  hv_restore_check(width: number, nvcpus: number, maxPages: number): number;
   hv_restored_ports(): number;
   hv_resume_cancelled(d: number): number;
   hv_free_frame(d: number, mfn: number): number;
@@ -131,7 +136,7 @@ export const CORE_EXPORTS = {
   hv_domain_cpu_ns: "i>I", hv_domain_max_pages: "i>i", hv_domain_set_max_pages: "ii>", hv_domain_vcpus: "i>i", hv_vcpu_flags: "ii>i", hv_vcpu_running_ns: "ii>I",
   hv_domain_paused: "i>i", hv_domain_blocked: "i>i", hv_domain_sched: "iii>i", hv_trace: "i>", hv_alloc_frames: "iii>i",
   hv_domain_time: "i>I", hv_domain_set_time: "iI>", hv_save_frames: "ii>i", hv_domain_addr: "i>i", hv_vcpu_addr: "ii>i",
-  hv_restore_fixup: "ii>i", hv_restored_ports: ">i", hv_resume_cancelled: "i>i", hv_free_frame: "ii>i", hv_restore_begin: "i>",
+  hv_restore_fixup: "ii>i", hv_save_domain_record: "i>i", hv_save_vcpu_record: "ii>i", hv_restore_check: "iii>i", hv_restored_ports: ">i", hv_resume_cancelled: "i>i", hv_free_frame: "ii>i", hv_restore_begin: "i>",
   hv_restore_frames: "ii>i", hv_frames_typed: "ii>i", hv_frame_owner: "i>i",
   hv_logdirty: "ii>i", hv_logdirty_collect: "ii>i", hv_logdirty_always: "i>i", hv_mark_dirty: "i>",
   hv_set_virq_handler: "ii>i", hv_virq_handler: "i>i", hv_debug_key: "i>i", hv_console_input: "i>i", hv_console_queued: ">i",

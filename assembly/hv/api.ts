@@ -267,7 +267,7 @@ export function hv_domain_set_time(d: u32, t: u64): void {
   updateWallclock(d); // the wall clock at the domain's time 0 moves with it
 }
 
-import { saveFrames, saveSync, restoreFixup, resumeCancelled, restoredConsolePort, restoredStorePort } from "./save";
+import { saveFrames, saveSync, restoreFixup, restoreCheck, resumeCancelled, restoredConsolePort, restoredStorePort, saveDomainRecord, saveVcpuRecord } from "./save";
 import { vcpu as vcpuAddrOf, D_VCPU0 as V0F } from "../domain/domain";
 // Save/restore (host/save/): the frames of `d` from `fromMfn` (records at MAILBOX), syncing the loaded
 // vCPU first; record addresses; the restore fix-up; a cancelled suspend.
@@ -275,6 +275,11 @@ export function hv_save_frames(d: u32, fromMfn: u32): u32 { saveSync(); return s
 export function hv_domain_addr(d: u32): u32 { return dom(d) as u32; }
 export function hv_vcpu_addr(d: u32, vc: u32): u32 { return vcpuAddrOf(domU32(d, V0F) + vc) as u32; }
 export function hv_restore_fixup(d: u32, count: u32): i32 { return restoreFixup(d, count); }
+// The typed save records (assembly/saverec.ts), written at MAILBOX field by field: their size or -1.
+export function hv_save_domain_record(d: u32): i32 { return saveDomainRecord(d); }
+export function hv_save_vcpu_record(d: u32, k: u32): i32 { return saveVcpuRecord(d, k); }
+// The records the host put at RESTORE_BLOBS checked, before a domain is made for them: 0 or -(SRE_* | (vCPU + 1) << 8).
+export function hv_restore_check(width: u32, nvcpus: u32, maxPages: u32): i32 { return restoreCheck(width, nvcpus, maxPages); }
 export function hv_restored_ports(): u32 { return (restoredConsolePort << 16) | restoredStorePort; }
 export function hv_resume_cancelled(d: u32): i32 { return resumeCancelled(d); }
 

@@ -6,8 +6,7 @@ import { MM } from "../core";
 import type { XenHost, DomainHandle, AdoptSpec } from "../pv/host";
 import { StreamWriter, readStream, REC, StreamError, Record } from "./stream";
 import { D_STATE, D_SHUTDOWN_REASON, D_WIDTH, D_NR_VCPUS, D_MAX_PAGES, D_CONSOLE_MFN, D_STORE_MFN, DS_SHUTDOWN, SHUTDOWN_suspend } from "../../assembly/records";
-
-const DOMAIN_SIZE = MM.DOMAIN_SIZE, VCPU_SIZE = MM.VCPU_SIZE;
+import { SAVE_RECORD as S, checkDomainShape, checkVcpuShape, decodeDomain, restoreRefusal, RecordError } from "./records";
 /** Machine frames of a 4 GiB machine: the most a sender's frame number can be. */
 const MAX_MFNS = 1 << 20;
 /** Bytes of one page in a PAGES record: u32 mfn + 4096 bytes. */
@@ -81,16 +80,18 @@ export function domainRecords(host: XenHost, domid: number, toolstack?: unknown)
     maxPages: v.getUint32(drec + D_MAX_PAGES, true), time: String(x.hv_domain_time(domid)), nodes,
   };
   const js = new TextEncoder().encode(JSON.stringify(info));
-  const dom = new Uint8Array(4 + js.length + DOMAIN_SIZE);
+  // The typed DOMAIN record (assembly/saverec.ts), written by the core field by field, after the JSON.
+  if (x.hv_save_domain_record(domid) !== S.SD_SIZE) throw new StreamError(`no such domain ${domid}`);
+  const dom = new Uint8Array(4 + js.length + S.SD_SIZE);
   new DataView(dom.buffer).setUint32(0, js.length, true);
   dom.set(js, 4);
-  dom.set(host.core.bytes().subarray(drec, drec + DOMAIN_SIZE), 4 + js.length);
+  dom.set(host.core.bytes().subarray(MM.MAILBOX, MM.MAILBOX + S.SD_SIZE), 4 + js.length);
   const records: [number, Uint8Array][] = [[REC.DOMAIN, dom]];
   if (toolstack !== undefined) records.push([REC.TOOLSTACK, new TextEncoder().encode(JSON.stringify(toolstack))]);
   records.push([REC.FRAMES, frames]);
   for (let k = 0; k < nv; k++) {
-    const a = x.hv_vcpu_addr(domid, k);
-    records.push([REC.VCPU, host.core.bytes().slice(a, a + VCPU_SIZE)]);
+    if (x.hv_save_vcpu_record(domid, k) !== S.SV_SIZE) throw new StreamError(`no vCPU ${k} in domain ${domid}`);
+    records.push([REC.VCPU, host.core.bytes().slice(MM.MAILBOX, MM.MAILBOX + S.SV_SIZE)]);
   }
   return { info, records, frames };
 }
@@ -116,7 +117,7 @@ export function checkFinal(recs: Record[]): FinalRecords {
   if (!domRec || !frRec) throw new StreamError("save file lacks its DOMAIN or FRAMES record");
   const ddv = new DataView(domRec.body.buffer, domRec.body.byteOffset, domRec.body.byteLength);
   const jl = domRec.body.length >= 4 ? ddv.getUint32(0, true) : -1;
-  if (4 + jl + DOMAIN_SIZE !== domRec.body.length) throw new StreamError("save file: bad DOMAIN record");
+  if (jl < 0 || 4 + jl > domRec.body.length) throw new StreamError("save file: bad DOMAIN record");
   let info: SavedInfo;
   try { info = JSON.parse(new TextDecoder().decode(domRec.body.subarray(4, 4 + jl))); } catch { throw new StreamError("save file: bad DOMAIN record"); }
   if (typeof info !== "object" || info === null) throw new StreamError("save file: bad DOMAIN record");
@@ -124,12 +125,23 @@ export function checkFinal(recs: Record[]): FinalRecords {
   checkInfo(info);
   const nframes = frRec.body.length / 16;
   if (!Number.isInteger(nframes) || nframes !== info.frames || vcpus.length !== info.vcpus || info.vcpus < 1) throw new StreamError("save file: records do not match their domain");
-  if (vcpus.some((b) => b.length !== VCPU_SIZE)) throw new StreamError("save file: bad VCPU record");
   if (nframes > MM.RESTORE_MAP_MAX) throw new StreamError("save file: too many frames");
+  // The typed records: length and version here, every field in the core (hv_restore_check).
+  const dom = domRec.body.subarray(4 + jl);
+  if (vcpus.length > S.SAVE_BLOB_MAX_VCPUS) throw new StreamError(`save file: ${vcpus.length} VCPU records (at most ${S.SAVE_BLOB_MAX_VCPUS})`);
+  try {
+    checkDomainShape(dom);
+    vcpus.forEach((b, k) => checkVcpuShape(b, k));
+  } catch (e) {
+    if (e instanceof RecordError) throw new StreamError(`save file: ${e.message}`);
+    throw e;
+  }
+  const dr = decodeDomain(dom);
+  if (dr.width !== info.width || dr.nrVcpus !== info.vcpus) throw new StreamError(`save file: the DOMAIN record (${dr.width}-bit, ${dr.nrVcpus} vCPUs) does not match its description (${info.width}-bit, ${info.vcpus} vCPUs)`);
   const ts = recs.find((r) => r.type === REC.TOOLSTACK);
   let toolstack: unknown;
   if (ts) { try { toolstack = JSON.parse(new TextDecoder().decode(ts.body)); } catch { throw new StreamError("save file: bad TOOLSTACK record"); } }
-  return { info, toolstack, dom: domRec.body.subarray(4 + jl), frames: frRec.body, vcpus };
+  return { info, toolstack, dom, frames: frRec.body, vcpus };
 }
 
 /** The DOMAIN record's JSON is untrusted: every field of the type it must be, the xenstore nodes
@@ -205,11 +217,9 @@ export class Receiver {
       if (rc === -2) throw new StreamError("save file: too many page-table frames");
       if (rc < 0) throw new StreamError("save file: a frame in the list has no data (or is listed twice)");
     }
-    const mem = this.host.core.bytes();
-    mem.set(f.dom, MM.RESTORE_BLOBS);
-    f.vcpus.forEach((b, k) => mem.set(b, MM.RESTORE_BLOBS + DOMAIN_SIZE + k * VCPU_SIZE));
+    checkRecords(this.host, f, x.hv_domain_max_pages(d));
     const rc = x.hv_restore_fixup(d, f.frames.length / 16);
-    if (rc < 0) throw new StreamError(`the hypervisor refused the saved state (step ${-rc})`);
+    if (rc < 0) throw new StreamError(`the hypervisor refused the saved state: ${restoreRefusal(rc)}`);
     x.hv_domain_set_time(d, BigInt(f.info.time));
     const ports = x.hv_restored_ports();
     const dv2 = this.host.core.view();
@@ -232,6 +242,16 @@ export class Receiver {
   }
 }
 
+/** The typed records put where the core takes them (MM.RESTORE_BLOBS) and checked there, field by field,
+ * for a domain of at most `maxPages` pages; throws StreamError naming the field that is refused. */
+export function checkRecords(host: XenHost, f: FinalRecords, maxPages: number): void {
+  const mem = host.core.bytes();
+  mem.set(f.dom, MM.RESTORE_BLOBS);
+  f.vcpus.forEach((b, k) => mem.set(b, MM.RESTORE_BLOBS + S.SAVE_BLOB_VCPU0 + k * S.SV_SIZE));
+  const rc = host.core.x.hv_restore_check(f.info.width, f.vcpus.length, maxPages);
+  if (rc < 0) throw new StreamError(`the hypervisor refused the saved state: ${restoreRefusal(rc)}`);
+}
+
 /** A stream read and checked (every CRC, every record's shape, data for every frame), nothing created yet. */
 export interface OpenedStream extends FinalRecords { pages: Uint8Array[] }
 export function openStream(stream: Uint8Array): OpenedStream {
@@ -249,7 +269,9 @@ export function openStream(stream: Uint8Array): OpenedStream {
  * if the stream is bad; if the restore fails later the new domain is destroyed. */
 export function restoreDomain(host: XenHost, stream: Uint8Array | OpenedStream, devices: Pick<AdoptSpec, "disks" | "vifs"> = {}, paused = false): DomainHandle {
   const s = stream instanceof Uint8Array ? openStream(stream) : stream;
-  const r = new Receiver(host, s.info.width, s.info.vcpus, Math.max(s.info.maxPages ?? 0, s.info.frames + 64));
+  const maxPages = Math.max(s.info.maxPages ?? 0, s.info.frames + 64);
+  checkRecords(host, s, maxPages); // before a domain exists
+  const r = new Receiver(host, s.info.width, s.info.vcpus, maxPages);
   try {
     for (const p of s.pages) r.pages(p);
     return r.finish(s, devices, !paused);

@@ -4,7 +4,9 @@ import * as zlib from "node:zlib";
 // a bad magic or version, a truncated stream, a CRC mismatch or an unknown mandatory record, before
 // anything is created.
 export const MAGIC = new Uint8Array([0x58, 0x57, 0x53, 0x41, 0x56, 0x45, 0, 1]); // "XWSAVE\0\1"
-export const VERSION = 1;
+/** 2: the DOMAIN and VCPU records are typed and versioned (assembly/saverec.ts), no longer copies of the
+ * core's structures; a version-1 stream is refused, naming both versions. */
+export const VERSION = 2;
 export const REC = {
   DOMAIN: 1, FRAMES: 2, PAGES: 3, VCPU: 4, XENSTORE: 5, TOOLSTACK: 6,
   // Last before END in the save files xend writes (not mandatory): HMAC-SHA256 of everything before it
