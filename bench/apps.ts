@@ -20,7 +20,7 @@ import { request, Agent } from "node:http";
 import { tmpdir, loadavg } from "node:os";
 import { join } from "node:path";
 import { debianSystem, rootfsCopy, debianSystemUnavailable } from "../tests/lib/debsys";
-import { QEMU, QEMU_MISSING, cpuModel, jitSetting, processCpuSeconds, qemuVersion, repoRoot, round } from "./lib/peers";
+import { QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, processCpuSeconds, qemuVersion, repoRoot, round } from "./lib/peers";
 
 interface Result { boot_to_login_s: number; boot_cpu_s: number | null; http_rps: number | null; http_cgi_rps: number | null; pgbench_tps: number | null }
 
@@ -141,7 +141,7 @@ async function main(): Promise<number> {
         `extra = "console=hvc0 root=/dev/xvda ro quiet"`, `disk = [ 'file:${img},xvda,w' ]`,
         `vif = [ 'forward=tcp:${h}:80, forward=tcp:${p}:5432' ]`,
       ].join("\n") + "\n");
-      return spawn(process.execPath, [join(repoRoot(), "bin", "xm.js"), "run", cfg], { stdio: ["pipe", "pipe", "pipe"] });
+      return spawn(process.execPath, [...binNodeOptions("xm"), join(repoRoot(), "bin", "xm.js"), "run", cfg], { stdio: ["pipe", "pipe", "pipe"] });
     };
     const qemuStart = (img: string, h: number, p: number) => spawn(QEMU, [
       "-accel", "tcg", "-m", "512", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",

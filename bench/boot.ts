@@ -22,7 +22,7 @@ import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { linuxKernel, busyboxInitramfs } from "../tests/lib/linux";
-import { QEMU, QEMU_MISSING, cpuModel, jitSetting, processCpuSeconds, qemuVersion, repoRoot, round, xenwasmEnv } from "./lib/peers";
+import { QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, processCpuSeconds, qemuVersion, repoRoot, round, xenwasmEnv } from "./lib/peers";
 
 const MARKER = /XWBOOT shell uptime=([0-9.]+)/;
 const TIMEOUT_MS = 600_000;
@@ -90,7 +90,7 @@ async function main(): Promise<number> {
   console.log(`${"run".padEnd(30)} ${"shell (uptime) s".padStart(17)} ${"wall to shell s".padStart(16)} ${"CPU to shell s".padStart(15)} ${"wall to exit s".padStart(15)}`);
 
   const xm = join(root, "bin", "xm.js");
-  const xmArgs = [xm, "run", kernel, "--memory", "256", "--ramdisk", initrd, "--cmdline", "console=hvc0 quiet", "--jit-stats"];
+  const xmArgs = [...binNodeOptions("xm"), xm, "run", kernel, "--memory", "256", "--ramdisk", initrd, "--cmdline", "console=hvc0 quiet", "--jit-stats"];
   const runs: { key: string; label: string; go: () => Promise<Boot> }[] = [
     { key: "linux", label: `xm run (XENWASM_JIT=${jitSetting()})`, go: () => boot(process.execPath, xmArgs, xenwasmEnv(false), [0]) },
   ];

@@ -7,6 +7,7 @@ import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { binNodeOptions } from "./lib/peers";
 
 const argv = process.argv.slice(2);
 const json = argv.includes("--json");
@@ -20,10 +21,10 @@ const dir = mkdtempSync(join(tmpdir(), "xenwasm-bench-migrate-"));
 const portA = 20000 + Math.floor(Math.random() * 20000), portB = portA + 1;
 
 interface X { env: NodeJS.ProcessEnv; proc: ChildProcess }
-function xm(x: X, ...args: string[]) { return spawnSync(process.execPath, ["bin/xm.js", ...args], { env: x.env, encoding: "utf8", timeout: 300000 }); }
+function xm(x: X, ...args: string[]) { return spawnSync(process.execPath, [...binNodeOptions("xm"), "bin/xm.js", ...args], { env: x.env, encoding: "utf8", timeout: 300000 }); }
 async function xend(name: string, port: number): Promise<X> {
   const env = { ...process.env, XEND_SOCKET: join(dir, name, "xend.sock"), XEND_MEMORY_MIB: String(Math.max(...mems) * 2 + 128), XEND_RELOCATION_PORT: String(port) };
-  const proc = spawn(process.execPath, ["bin/xend.js", "run"], { env, stdio: ["ignore", "ignore", process.env.XEND_MIGRATE_TRACE ? "inherit" : "ignore"] });
+  const proc = spawn(process.execPath, [...binNodeOptions("xend"), "bin/xend.js", "run"], { env, stdio: ["ignore", "ignore", process.env.XEND_MIGRATE_TRACE ? "inherit" : "ignore"] });
   const x = { env, proc };
   for (let i = 0; i < 200 && xm(x, "info").status !== 0; i++) await sleep(50);
   return x;

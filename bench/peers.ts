@@ -28,7 +28,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { QEMU, QEMU_MISSING, cpuModel, jitSetting, qemuVersion, repoRoot, round, timeRun, xenwasmEnv, type Timed } from "./lib/peers";
+import { QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, qemuVersion, repoRoot, round, timeRun, xenwasmEnv, type Timed } from "./lib/peers";
 
 const LOOP_INSNS = 8;
 const SIGNATURE = "XWLOOPN:";
@@ -129,7 +129,7 @@ async function main(): Promise<number> {
   try { createRequire(import.meta.url).resolve("v86"); } catch { v86Missing = "the v86 package is not installed (npm install); v86 figures are null"; }
 
   const xenwasm = (bits: 32 | 64, interp: boolean) => (n: number) =>
-    timeRun(process.execPath, [xm, "run", "--bare", patched(bits === 32 ? elf32 : elf64, bits, n)], xenwasmEnv(interp));
+    timeRun(process.execPath, [...binNodeOptions("xm"), xm, "run", "--bare", patched(bits === 32 ? elf32 : elf64, bits, n)], xenwasmEnv(interp));
   const v86 = (noJit: boolean) => (n: number) =>
     timeRun(process.execPath, [self, "--v86-child", patched(elf32, 32, n), ...(noJit ? ["--no-jit"] : [])]);
   const peers: Peer[] = [

@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-export { repoRoot } from "../../tests/lib/repo";
+import { repoRoot } from "../../tests/lib/repo";
+export { repoRoot };
 
 
 /** The host CPU's model name (from /proc/cpuinfo, as `lscpu` shows it). */
@@ -52,6 +53,14 @@ const TIMES = 'set +m; "$@"; s=$?; echo >&2; times >&2; exit $s';
 const minutes = (m: string, s: string) => Number(m) * 60 + Number(s);
 
 /** Runs a command to its end and returns its wall time and CPU time. */
+/** The Node options the `xm`/`xend` commands start with (their `#!/usr/bin/env -S node ...` line), so that a
+ *  bench running `process.execPath bin/xm.js` runs what a user's `xm` runs. */
+export function binNodeOptions(bin: "xm" | "xend"): string[] {
+  const first = readFileSync(join(repoRoot(), "bin", `${bin}.js`), "utf8").split("\n", 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node( .*)?$/.exec(first);
+  return m?.[1] ? m[1].trim().split(/\s+/) : [];
+}
+
 export function timeRun(cmd: string, args: string[], env?: NodeJS.ProcessEnv, timeoutMs = 600_000): Timed {
   const t0 = process.hrtime.bigint();
   const r = spawnSync("bash", ["-c", TIMES, "bash", cmd, ...args], { encoding: "utf8", env, timeout: timeoutMs, maxBuffer: 16 << 20 });
