@@ -23,6 +23,7 @@ import { allocUnbound, bindInterdomain } from "../event/evtchn";
 import { XEN_M2P32_L2E0 } from "../domain/xenmap";
 import { SHUTDOWN_suspend } from "../hypercall/abi";
 import { debugregsValid } from "./debugreg";
+import { D_PAGE_HEAD } from "../records";
 
 // ---- save ----
 
@@ -162,6 +163,7 @@ export function restoreFixup(d: u32, count: u32): i32 {
     if (f == D_EVTCHN_FIFO || f == D_FIFO_ARRAY) continue; // event channels start over (2-level), as in Xen
     if (f == D_TOT_PAGES || f == D_MAX_PAGES || f == D_VCPU0 || f == D_NR_VCPUS || f == D_STATE || f == D_SHUTDOWN_REASON || f == D_VCPU_RR) continue;
     if (f >= D_CORE_REC_BYTES && f < D_CORE_FRAME_BYTES + 8) continue; // this host's own counts
+    if (f == D_PAGE_HEAD) continue; // this host's list of the domain's frames
     store<u32>(dom(d) + f, load<u32>(saved + f));
   }
   if (domU32(d, D_SHARED_INFO) == 0xffffffff || domU32(d, D_START_INFO) == 0xffffffff) return -3;
