@@ -9,7 +9,8 @@
 //   0x0040_0000                 CODEMAP: one byte per 4 KiB machine page: 1 = decoded code lives there
 //   0x0050_0000 .. 0x03FF_FFFF  hypervisor tables (frame table: issue 3; vCPUs; log-dirty bitmap)
 //   0x0400_0000 .. 0x051F_FFFF  hypervisor tables sized by MAX_DOMAINS (event channels, domains)
-//   0x0520_0000 ..              MACHINE memory: guest frames (machine address == linear address), up to
+//   0x0520_0000 .. 0x055F_FFFF  FRAME_PREV: the frame table's back links (each domain's list of its frames)
+//   0x0560_0000 ..              MACHINE memory: guest frames (machine address == linear address), up to
 //                               4 GiB less 64 KiB (domain/frames.ts FRAMES_LIMIT; NO_HOST below)
 
 // Host addresses (the linear-memory address of a guest byte: mmu/tlb.ts xlate, fetchHost ...) cover all
@@ -235,5 +236,9 @@ export const LOGDIRTY_DOMS = 0x3c20000; // MAX_DOMAINS bytes (up to 0x3c20800)
 // The JIT: the bytes of each 4 KiB page that compiled code was translated from, in 32-byte units (u8 lo, u8 hi
 // exclusive; hi 0 = none): a write elsewhere in the page (data beside code) leaves its regions alone.
 export const JIT_RANGE = 0x3d00000; // 2 MiB
-export const MACHINE_BASE = 0x5200000; // first byte of machine memory given to guests (82 MiB)
+// Each domain's frames are on a list of its own (Xen's d->page_list), so that destroying a domain costs
+// what it owns, not a scan of the frame table: the forward link is the frame record's +12 (domain/frames.ts),
+// the back link a u32 per frame here (4 MiB for all 4 GiB), the head in the domain record (D_PAGE_HEAD).
+export const FRAME_PREV = 0x5200000;
+export const MACHINE_BASE = 0x5600000; // first byte of machine memory given to guests (86 MiB)
 export const WASM_PAGE = 65536;

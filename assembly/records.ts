@@ -4,7 +4,7 @@
 // an export, a record layout or a number here changes meaning, so that a host never drives a core
 // built from other sources (core_abi_version(), checked by host/core.ts; tests/abi.test.ts).
 
-export const CORE_ABI_VERSION = 2; // 2: typed save records (saverec.ts; hv_save_*_record, hv_restore_check)
+export const CORE_ABI_VERSION = 3; // 2: typed save records (saverec.ts; hv_save_*_record, hv_restore_check); 3: machine memory from 86 MiB, each domain's frame list (D_PAGE_HEAD, hv_frames_listed)
 
 // ---- domain record (DOMAIN_SIZE bytes at DOMAIN_TABLE + domid * DOMAIN_SIZE: hv_domain_addr) ----
 export const D_STATE = 0; // u32 DS_*
@@ -47,6 +47,7 @@ export const D_EVTCHN_FIFO = 300; // u32 1 = the FIFO ABI is in use
 export const D_FIFO_ARRAY = 304; // u32 machine address of the event array's page (0 = none yet)
 // SMP: the scheduler's round-robin cursor over the domain's vCPUs (the id after the one it ran last).
 export const D_VCPU_RR = 308; // u32
+export const D_PAGE_HEAD = 312; // u32 the first frame of the domain's own list of its frames (0: none; domain/frames.ts)
 
 export const DS_FREE = 0;
 export const DS_RUNNING = 1; // may run (vCPUs may still be blocked or paused)

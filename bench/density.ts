@@ -4,6 +4,7 @@
 // RAM (both counted by the core where it hands them out: hv_domain_core_bytes; the frame allocator's
 // count of frames in use is printed beside them as a check), the JS heap (after a gc) and the host's
 // memory outside the heap, per domain.
+// Then every domain is destroyed: the teardown's time (`teardown_s`), and every frame must be back.
 // `--json` prints one JSON line last; `--count N`, `--memory MiB` change the set-up.
 import { readFileSync } from "node:fs";
 import { XenHost } from "../host/pv/host";
@@ -62,12 +63,29 @@ async function main(): Promise<void> {
     ` + frames beyond its RAM ${k(perFramesBeyond)} KiB (counted by the core; the allocator says ${k(perInUseBeyond)} KiB)` +
     ` + JS heap ${k(perHeap)} KiB + host memory outside the heap ${k(Math.max(0, perExternal))} KiB`);
   console.log(`linear memory grew by ${k(perGrown)} KiB per domain beyond their RAM (it grows ahead in steps of 16 MiB or an eighth of its size: address space, not RAM, until used; the records' tables are preallocated)`);
+  // Teardown: every domain destroyed (host.destroyDomain: its backends, xenstore, then the core's
+  // hv_domain_destroy), then every frame must be back in the pool.
+  // (The core's share, hv_domain_destroy, timed apart: the exports seen through an object of our own.)
+  const exportsObj = host.core.x;
+  let coreNs = 0n;
+  const timed = Object.create(exportsObj) as typeof exportsObj;
+  Object.defineProperty(timed, "hv_domain_destroy", { value: (d: number) => { const t = process.hrtime.bigint(); const r = exportsObj.hv_domain_destroy(d); coreNs += process.hrtime.bigint() - t; return r; } });
+  (host.core as { x: typeof exportsObj }).x = timed;
+  const td0 = process.hrtime.bigint();
+  for (const d of ids) host.destroyDomain(d);
+  const teardown = Number(process.hrtime.bigint() - td0) / 1e9;
+  (host.core as { x: typeof exportsObj }).x = exportsObj;
+  const teardownCore = Number(coreNs) / 1e9;
+  const freeAfter = host.core.x.hv_frames_free();
+  console.log(`teardown: ${n} domains destroyed in ${teardown.toFixed(3)} s (${(teardown / n * 1e3).toFixed(3)} ms each; the core's hv_domain_destroy ${teardownCore.toFixed(3)} s of it); frames free ${freeAfter} (${freeAfter === free0 ? "all back" : `${free0 - freeAfter} missing`})`);
+  if (freeAfter !== free0) process.exitCode = 1;
   if (json) {
     const r = (b: number) => Math.round(b / 102.4) / 10;
     console.log(JSON.stringify({
       domains: count, ready, seconds: Math.round(seconds * 1000) / 1000, build_seconds: Math.round(built * 1000) / 1000, memory_mib: memMiB, per_domain_kib: r(perDomain),
       parts_kib: { core_records: r(perRecords), frames_beyond_ram: r(perFramesBeyond), js_heap: r(perHeap), external: r(Math.max(0, perExternal)) }, external_raw_kib: r(perExternal),
       allocator_frames_beyond_ram_kib: r(perInUseBeyond), linear_grown_beyond_ram_kib: r(perGrown),
+      teardown_s: Math.round(teardown * 1000) / 1000, teardown_core_s: Math.round(teardownCore * 1000) / 1000,
     }));
   }
   if (ready !== count) process.exit(1);

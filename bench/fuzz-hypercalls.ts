@@ -31,10 +31,10 @@ async function main(): Promise<number> {
       continue;
     }
     results.push(r);
-    const ok = r.victimSame && r.victimRunning && r.framesLeaked === 0;
+    const ok = r.victimSame && r.victimRunning && r.framesLeaked === 0 && r.listsBroken === 0;
     if (!ok) bad = true;
     console.log(`${bits}-bit: ${r.calls} calls (seed ${seed}) in ${r.seconds.toFixed(1)} s; restarts ${r.restarts} ` +
-      `(killed itself ${r.crashes}, stopped ${r.stuck}); frames leaked ${r.framesLeaked}; victim ${r.victimSame ? "unchanged" : "CHANGED"}` +
+      `(killed itself ${r.crashes}, stopped ${r.stuck}); frames leaked ${r.framesLeaked}, frame lists broken ${r.listsBroken}; victim ${r.victimSame ? "unchanged" : "CHANGED"}` +
       `${r.victimRunning ? "" : " and NOT RUNNING"}${ok ? "" : ": FAILED"}`);
   }
   if (json) console.log(JSON.stringify({ seed, count, results: results.map(({ killers, ...r }) => ({ ...r, first_killers: killers.slice(0, 20) })) }));

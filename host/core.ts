@@ -55,6 +55,8 @@ export interface CoreExports {
   hv_domain_insns(d: number): bigint;
   hv_frames_free(): number;
   hv_frames_owned(d: number): number;
+  /** Frames on d's own list (-1: the list is broken); equals hv_frames_owned. */
+  hv_frames_listed(d: number): number;
   hv_domain_core_bytes(d: number, what: number): bigint;
   hv_alloc_frame(d: number): number;
   hv_set_m2p(mfn: number, pfn: bigint): void;
@@ -129,7 +131,7 @@ export const CORE_EXPORTS = {
   jit_page_gen: "i>i", jit_mode: ">i", jit_cond: "iiiIIIi>i", jit_rd: "Ii>i", jit_wr: "Ii>i", jit_str: "i>i", jit_exec: "Ii>i", jit_flags: "iiIIIi>I",
   hv_init: "i>i", hv_domain_create: "iii>i", hv_domain_destroy: "i>i", hv_domain_state: "i>i", hv_domain_shutdown_reason: "i>i",
   hv_domain_shutdown: "ii>", hv_domain_pages: "i>i", hv_domain_pause: "ii>", hv_domain_insns: "i>I", hv_frames_free: ">i",
-  hv_frames_owned: "i>i", hv_domain_core_bytes: "ii>I", hv_alloc_frame: "i>i", hv_set_m2p: "iI>", hv_setup_shared_info: "i>i",
+  hv_frames_owned: "i>i", hv_frames_listed: "i>i", hv_domain_core_bytes: "ii>I", hv_alloc_frame: "i>i", hv_set_m2p: "iI>", hv_setup_shared_info: "i>i",
   hv_set_domain_info: "iiiiii>", hv_vm_assist: "ii>", hv_pin: "iii>i", hv_vcpu_boot: "iiIIIi>i", hv_run: "i>i", hv_idle_ns: ">I",
   hv_set_wallclock: "Ii>", hv_evtchn_bind: "ii>i", hv_evtchn_alloc_unbound: "ii>i", hv_evtchn_send: "i>i", hv_evtchn_close: "i>i",
   hv_evtchn_take: "i>i", hv_hypercall_count: "i>i", hv_hc_continuations: "i>i", hv_gnt_map: "iii>i", hv_gnt_mfn: "i>i", hv_gnt_unmap: "i>i",

@@ -136,6 +136,7 @@ const jobs = [...files.map((f) => ({ f, env: {} })), ...files.filter((f) => FORC
 // fixed ports, network namespaces, the browser. Files holding a common lock never run at once.
 const LOCKS = {
   hotplug: ["port 18150"],
+  oops: ["port 18160"],
   migrate: ["ports 18102-18106", "netns xwmigA, xwmigB"],
   xend: ["port 8002"], // its xend's relocation listener on the default address
   "xend-trust": ["ports 18171, 18173"],
@@ -145,7 +146,7 @@ const stem = (file) => basename(file).replace(/\.test\.js$/, "");
 const locksOf = (job) => [`file ${stem(job.f)}`, ...(LOCKS[stem(job.f)] ?? [])];
 // The longest first (each about a minute or more on a 2-core machine), so that the last to finish are
 // short ones; the rest in their order. Only the order depends on this list.
-const LONG = ["debian-system", "smp", "migrate", "linux", "hotplug", "parsers-fuzz", "xl", "balloon", "jit", "nat", "xend-trust", "web", "xend", "man", "glibc"];
+const LONG = ["debian-system", "smp", "migrate", "linux", "hotplug", "parsers-fuzz", "xl", "balloon", "oops", "jit", "nat", "xend-trust", "web", "xend", "man", "glibc"];
 const rank = (job) => { const i = LONG.indexOf(stem(job.f)); return i < 0 ? LONG.length : i; };
 const queue = jobs.map((j, i) => ({ ...j, i })).sort((a, b) => rank(a) - rank(b) || (a.env.XENWASM_JIT_THRESHOLD ? -1 : 0) - (b.env.XENWASM_JIT_THRESHOLD ? -1 : 0) || a.i - b.i);
 

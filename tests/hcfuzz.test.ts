@@ -36,6 +36,7 @@ for (const bits of [64, 32] as const) {
     assert.ok(r.victimSame, "the victim's memory changed");
     assert.ok(r.victimRunning, "the victim stopped");
     assert.is(r.framesLeaked, 0, "frames not returned to the pool");
+    assert.is(r.listsBroken, 0, "each domain's list of its frames is what the frame table says");
     // The run really went through the calls: most were made by guests that lived to make the next one.
     assert.ok(r.restarts < r.calls / 10, `restarted ${r.restarts} times`);
   });

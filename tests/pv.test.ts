@@ -29,13 +29,61 @@ for (const bits of [64, 32] as const) {
     // The core's own counts (bench:density) agree with a scan of the frame table.
     assert.is(Number(x.hv_domain_core_bytes(r.dom.domid, 1)), owned * 4096);
     assert.is(Number(x.hv_domain_core_bytes(r.dom.domid, 0)), MM.DOMAIN_SIZE + MM.EVTCHN_DOM_SIZE + MM.VCPU_SIZE + owned * MM.FRAME_REC);
+    // The domain's own list of its frames (destroy walks it) holds exactly the frames the table says.
+    assert.is(x.hv_frames_listed(r.dom.domid), owned, "the domain's frame list");
+    assert.is(x.hv_frames_listed(0), x.hv_frames_owned(0), "dom0's frame list");
     const free0 = x.hv_frames_free();
     assert.is(x.hv_domain_destroy(r.dom.domid), 0);
     assert.is(x.hv_frames_owned(r.dom.domid), 0);
+    assert.is(x.hv_frames_listed(r.dom.domid), 0);
     assert.is(x.hv_frames_free(), free0 + owned);
     assert.is(x.hv_domain_state(r.dom.domid), 0);
   });
 }
+
+// A domain destroyed by the core alone (hv_domain_destroy, not host.destroyDomain, which closes the
+// host's ends first): as Xen's evtchn_destroy closes each port with evtchn_close, every interdomain
+// channel's other end (here dom0's console and xenstore ports) becomes unbound, waiting for the dead
+// domain's id: a send on it goes nowhere, and dom0 can close it. Nothing of the dead domain's is left bound.
+test("hv_domain_destroy alone: dom0's ends of the dead domain's channels become unbound (Xen's evtchn_close)", async () => {
+  const host = await XenHost.create(256);
+  const x = host.core.x;
+  const g = await startGuest(host, "counter", 64);
+  const t0 = Date.now();
+  await host.runUntil(() => g.out().includes("count 1") || Date.now() - t0 > 20000);
+  const d = g.dom.domid, ports = [g.dom.consoleHostPort, g.dom.storeHostPort];
+  /** dom0's ports in the 'e' debug key's dump: the line of each of `ports` ("free" when not listed). */
+  const dump = () => {
+    x.hv_debug_key(0x65);
+    const log = host.dmesg();
+    return log.slice(log.lastIndexOf("dumping event-channel info"));
+  };
+  const portLines = () => {
+    const all = dump();
+    const at = all.indexOf("Event channel information for domain 0:");
+    const end = all.indexOf("Event channel information for domain", at + 1);
+    const dom0 = all.slice(at, end < 0 ? all.length : end);
+    return new Map(ports.map((p) => [p, (dom0.match(new RegExp(`port ${p}: ([^\\n]*)`)) ?? [])[1] ?? "free"]));
+  };
+  for (const [p, l] of portLines()) assert.match(l, new RegExp(`^interdomain vcpu=0 remote=d${d}:`), `dom0 port ${p} before: ${l}`);
+  assert.is(x.hv_domain_destroy(d), 0);
+  for (const [p, l] of portLines()) assert.match(l, new RegExp(`^unbound vcpu=0 remote_dom=${d}( |$)`), `dom0 port ${p} after: ${l}`);
+  assert.not.match(dump(), `remote=d${d}:`, "no port of any domain bound to the dead one");
+  for (const p of ports) {
+    x.hv_evtchn_take(p); // (a notification from before the destroy)
+    assert.is(x.hv_evtchn_send(p), 0, "a send on an unbound port is dropped");
+    assert.is(x.hv_evtchn_take(p), 0, "and raises nothing");
+  }
+  // dom0 closes them (as xenconsoled and xenstored do on VIRQ_DOM_EXC); a second close finds them free.
+  for (const p of ports) { assert.is(x.hv_evtchn_close(p), 0); assert.is(x.hv_evtchn_close(p), -22); }
+  // A new domain's channels bind as usual.
+  const h = await startGuest(host, "counter", 32);
+  const t1 = Date.now();
+  await host.runUntil(() => h.out().includes("count 1") || Date.now() - t1 > 20000);
+  assert.match(h.out(), "count 1");
+  host.destroyDomain(h.dom.domid);
+  host.destroyDomain(d); // (the host's own records of the first one)
+});
 
 test("the core's per-domain counts are this host's own after a restore", async () => {
   const host = await XenHost.create(256);
@@ -106,6 +154,13 @@ for (const name of ["traps", "events", "mmu", "ptwr", "memory", "hcpage", "gntv2
       assert.equal(fails, [], r.output + r.host.dmesg());
       assert.match(r.output, `${name}: PASSED`, r.output + r.host.dmesg());
       assert.is(r.reason, 0, "poweroff");
+      // (Checks added since: that they ran.)
+      const ran: Record<string, string[]> = {
+        debug: ["ok: console_io reading a watched buffer: no #DB", "ok: xen_version writing into a watched buffer: no #DB",
+          "ok: alloc_unbound with its argument watched: no #DB", "ok: the guest's own read of them: #DB, B1"],
+        fifo: ["ok: unmasked flood: 20000 sends, each delivered once at once (0 not)", "ok: masked bursts: 100 x 256 sends"],
+      };
+      for (const l of ran[name] ?? []) assert.match(r.output, l, r.output);
     });
   }
 }

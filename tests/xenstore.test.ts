@@ -119,6 +119,41 @@ test("permissions: domains, owners, dom0", () => {
   assert.is(d0.getPerms("@releaseDomain"), "n0\0r32757\0");
 });
 
+// Releasing a domain visits the nodes whose permissions name it (the live tree keeps that index,
+// so a release costs what names the domain, not the whole store): after writes, SET_PERMS, removals
+// and transactions the index equals a scan of the tree, and release rewrites exactly those nodes.
+test("release: the nodes naming a domain pass to dom0 or lose its entries; the tree's index of names equals a scan", () => {
+  const { xs, d0, d1, d2 } = setup();
+  const scan = (d: number) => [...xs.tree.nodes].filter(([, n]) => n.perms.some((x) => x.domid === d)).map(([p]) => p).sort();
+  const same = (what: string) => { for (const d of [0, 1, 2, 3]) assert.equal(xs.tree.naming(d).sort(), scan(d), `${what}: domain ${d}`); };
+  same("start");
+  assert.is(d1.write("data/a", "1"), "OK\0");
+  assert.is(d1.write("data/b", "2"), "OK\0");
+  assert.is(d1.setPerms("data/b", "n1", "r2", "w3"), "OK\0");
+  assert.is(d0.write("/shared", ""), "OK\0");
+  assert.is(d0.setPerms("/shared", "n0", "b1", "r2"), "OK\0");
+  assert.is(d0.write("/shared/x/y", "z"), "OK\0");
+  same("after writes and SET_PERMS");
+  const tx = d1.txStart();
+  assert.is(d1.write("data/c", "3", tx), "OK\0");
+  assert.is(d1.rm("data/a", tx), "OK\0");
+  assert.is(d1.txEnd(tx, true), "OK\0");
+  const tx2 = d2.txStart();
+  assert.is(d2.write("data/gone", "x", tx2), "OK\0");
+  assert.is(d2.txEnd(tx2, false), "OK\0");
+  same("after transactions");
+  assert.is(d0.rm("/shared/x"), "OK\0");
+  same("after a removal");
+  const named = scan(1);
+  assert.ok(named.length >= 5, named.join(" "));
+  xs.release(1);
+  same("after the release");
+  assert.equal(scan(1), [], "no node names domain 1 any more");
+  assert.is(d0.getPerms("/local/domain/1/data/b"), "n0\0r2\0w3\0", "its node passed to dom0, the others' entries kept");
+  assert.is(d0.getPerms("/shared"), "n0\0r2\0", "its entry dropped from dom0's node");
+  assert.ok(scan(2).includes("/local/domain/1/data/b") && scan(2).includes("/shared"));
+});
+
 test("children inherit the parent's perms; a domain's new nodes are its own", () => {
   const { d0, d1 } = setup();
   assert.is(d0.write("/shared", ""), "OK\0");

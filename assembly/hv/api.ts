@@ -14,7 +14,7 @@ import {
 } from "../domain/domain";
 import { domNow } from "./sched";
 import { V_RS_TIME, V_RS_ENTRY, V_RS_STATE } from "../domain/domain";
-import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, m2pSet, NO_FRAME, mfnValid, framesTop } from "../domain/frames";
+import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, framesListed, m2pSet, NO_FRAME, mfnValid, framesTop } from "../domain/frames";
 import { pinTable } from "../domain/mm";
 import { xenmapInit } from "../domain/xenmap";
 import { domainCreate, domainDestroy, domainAllocFrame, domainShutdown, resetDomTop } from "./lifecycle";
@@ -66,6 +66,9 @@ export function hv_domain_pause(d: u32, on: u32): void {
 export function hv_domain_insns(d: u32): u64 { return load<u64>(dom(d) + D_INSNS); }
 export function hv_frames_free(): u32 { return framesFree(); }
 export function hv_frames_owned(d: u32): u32 { return framesOwnedBy(d); }
+// The frames on `d`'s own list (hv/lifecycle.ts destroys from it), 0xffffffff if the list is broken:
+// checked against hv_frames_owned, the frame table's scan.
+export function hv_frames_listed(d: u32): u32 { return framesListed(d); }
 // What the core has set aside for domain `d`, counted where it was handed out: what = 0 its records
 // (domain, vCPU and event-channel slots, the frame-table records of its frames), 1 its frames' bytes.
 export function hv_domain_core_bytes(d: u32, what: u32): u64 {

@@ -9,7 +9,7 @@ import {
 import { DOMAIN_SIZE, EVTCHN_DOM_SIZE, VCPU_SIZE } from "../memmap";
 import { D_CORE_REC_BYTES, setDomU64 } from "../domain/domain";
 import {
-  frameOwner, frameRelease, framesHighWater, FIRST_MFN, setFrameTypeCount, setFrameRefCount,
+  frameRelease, domFirstFrame, setFrameTypeCount, setFrameRefCount,
   setFrameFlags, setFrameType, frameAlloc, NO_FRAME, PGT_NONE,
 } from "../domain/frames";
 import { SHUTDOWN_crash } from "../hypercall/abi";
@@ -120,16 +120,15 @@ export function domainDestroy(d: u32): bool {
     if (current == ((v0 + i) as i32)) vcpuDrop();
     vcpuFree(v0 + i);
   }
-  const top = framesHighWater();
-  for (let m = FIRST_MFN; m < top; m++) {
-    if (frameOwner(m) == d) {
-      frameWritten(m);
-      setFrameType(m, PGT_NONE);
-      setFrameFlags(m, 0);
-      setFrameTypeCount(m, 0);
-      setFrameRefCount(m, 0);
-      frameRelease(m);
-    }
+  // Its frames, from its own list (as Xen's relinquish_memory walks d->page_list): the cost is what
+  // it owns, not the frame table. Each release takes the frame off the list's head.
+  for (let m = domFirstFrame(d); m != 0; m = domFirstFrame(d)) {
+    frameWritten(m);
+    setFrameType(m, PGT_NONE);
+    setFrameFlags(m, 0);
+    setFrameTypeCount(m, 0);
+    setFrameRefCount(m, 0);
+    frameRelease(m);
   }
   memory.fill(evtchnBase(d), 0, evtchnBytes(d));
   memory.fill(dom(d), 0, DOMAIN_SIZE);

@@ -2,7 +2,9 @@
  * checks and errors, the emulated MOV to/from %drN, instruction breakpoints (a fault, RF), data
  * breakpoints (write, read/write; LEN 1/2/4/8), single-step, the MOV SS shadow (the trap waits one
  * instruction; a #DB that would land on the first instruction of a hypercall or INT entry is only
- * noted in DR6, as Xen notes it), I/O breakpoints under CR4.DE. Prints "ok:"/"FAIL:" lines. */
+ * noted in DR6, as Xen notes it), I/O breakpoints under CR4.DE; the hypervisor's own reads and
+ * writes of guest memory (hypercall arguments: copy_from_guest, copy_to_guest) hit no breakpoint, as
+ * on Xen, while the guest's own access to the same bytes does. Prints "ok:"/"FAIL:" lines. */
 #include "pv.h"
 
 #define __HYPERVISOR_set_debugreg 8
@@ -46,6 +48,8 @@ static void reset(void) { db_count = 0; db_rip = 0; db_dr6 = 0; other_vec = ~0UL
 extern char ibp_at[], wr_at[], wr_after[], rd_after[], st_a[], st_b[], st_c[], ss_after1[], ss_after2[], ssd_after[], io_after[];
 static volatile uint32_t watched[4] __attribute__((aligned(16)));
 static volatile uint16_t ss_store;
+/* Hypercall arguments under a read/write breakpoint: what the hypervisor reads and writes there. */
+static char hvbuf[64] __attribute__((aligned(64)));
 
 __attribute__((noinline)) static void ibp_func(void) { __asm__ volatile(".globl ibp_at\nibp_at: nop"); }
 
@@ -223,6 +227,44 @@ int pv_main(void)
 	__asm__ volatile("mov %0, %%ss\n int $0x80\n.globl ssd_after\nssd_after:" : : "m"(ss_store) : "memory");
 	r = getdr(6);
 	CHECK(db_count == 0 && other_vec == 0x80 && (r & 0xf) == 1, "mov ss; int $0x80: the handler runs, no #DB, B0 noted (%lx)", r);
+	setdr(7, 0);
+	setdr(6, 0);
+
+	/* The hypervisor's accesses to guest memory are its own: no #DB, nothing in DR6 (Xen's
+	 * copy_from_guest/copy_to_guest run with the guest's breakpoints not in force). Read/write
+	 * breakpoints on two words of the buffer the arguments live in. */
+	reset();
+	setdr(0, (unsigned long)&hvbuf[8]);
+	setdr(1, (unsigned long)&hvbuf[32]);
+	setdr(7, DR7_L(0) | DR7_RW(0, 3) | DR7_LEN(0, 3) | DR7_L(1) | DR7_RW(1, 3) | DR7_LEN(1, 3));
+	setdr(6, 0);
+	{
+		/* console_io reads the string (copy_from_guest). */
+		static const char msg[] = "debug: read by the hypervisor, watched\n";
+		setdr(7, 0);
+		memcpy(hvbuf, msg, sizeof(msg) - 1 < sizeof(hvbuf) ? sizeof(msg) - 1 : sizeof(hvbuf));
+		setdr(7, DR7_L(0) | DR7_RW(0, 3) | DR7_LEN(0, 3) | DR7_L(1) | DR7_RW(1, 3) | DR7_LEN(1, 3));
+		pv_console_flush();
+		rc = HYPERVISOR(__HYPERVISOR_console_io, CONSOLEIO_write, sizeof(msg) - 1, hvbuf);
+		CHECK(rc == 0 && db_count == 0 && (getdr(6) & 0xf) == 0, "console_io reading a watched buffer: no #DB, DR6 %lx (rc %ld)", getdr(6), rc);
+		/* xen_version(extraversion) writes 16 bytes into it (copy_to_guest). */
+		rc = HYPERVISOR(__HYPERVISOR_xen_version, 1, &hvbuf[24], 0);
+		CHECK(rc == 0 && db_count == 0 && (getdr(6) & 0xf) == 0, "xen_version writing into a watched buffer: no #DB, DR6 %lx (rc %ld)", getdr(6), rc);
+		/* An argument structure read and written in place (alloc_unbound's port). */
+		struct alloc_unbound *au = (struct alloc_unbound *)&hvbuf[32];
+		setdr(7, 0);
+		au->dom = DOMID_SELF; au->remote_dom = 0; au->port = 0;
+		setdr(7, DR7_L(0) | DR7_RW(0, 3) | DR7_LEN(0, 3) | DR7_L(1) | DR7_RW(1, 3) | DR7_LEN(1, 3));
+		rc = pv_evtchn_op(EVTCHNOP_alloc_unbound, au);
+		CHECK(rc == 0 && db_count == 0 && (getdr(6) & 0xf) == 0, "alloc_unbound with its argument watched: no #DB, DR6 %lx (rc %ld)", getdr(6), rc);
+		setdr(7, 0);
+		struct port_op cl = { au->port };
+		pv_evtchn_op(EVTCHNOP_close, &cl);
+		setdr(7, DR7_L(0) | DR7_RW(0, 3) | DR7_LEN(0, 3) | DR7_L(1) | DR7_RW(1, 3) | DR7_LEN(1, 3));
+		/* The guest's own read of the same bytes does hit. */
+		(void)*(volatile uint32_t *)&hvbuf[32];
+		CHECK(db_count == 1 && (db_dr6 & 0xf) == 2, "the guest's own read of them: #DB, B1 (count %lu dr6 %lx)", db_count, db_dr6);
+	}
 	setdr(7, 0);
 	setdr(6, 0);
 

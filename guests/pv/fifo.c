@@ -3,7 +3,11 @@
  * FIFO, bad vCPU, offset, gfn, twice, a priority above 15); an event pending under the 2-level ABI
  * carried into FIFO; priorities (the highest, 0, delivered first); FIFO order and no loss in a burst
  * of 200 ports; events raised while the queue is being consumed (linked behind the tail); masking;
- * EVTCHNOP_reset back to 2-level, and FIFO again. Prints "ok:"/"FAIL:" lines and "fifo: PASSED". */
+ * a flood (as flood.c's under 2-level: 32 ports at four priorities sent `flood=N` times unmasked, each
+ * delivered once at once; masked bursts coalesced into one delivery per port and burst, in priority
+ * order and within a priority in the order first sent, none lost; half the ports masked waiting while
+ * the others are served, each delivered once when unmasked); EVTCHNOP_reset back to 2-level, and
+ * FIFO again. Prints "ok:"/"FAIL:" lines and "fifo: PASSED". */
 #include "pv.h"
 #include "pt.h"
 
@@ -31,6 +35,8 @@ static unsigned order[600];
 static volatile unsigned norder;
 static unsigned chain[100];
 static volatile unsigned chain_seen;
+/* The flood's counts per port: sent (prod), delivered, and the count seen at the last delivery. */
+static volatile unsigned fprod[1024], fseen[1024], fdeliv[1024];
 
 static long evop(int cmd, void *arg) { return pv_evtchn_op(cmd, arg); }
 static unsigned bind_ipi(void)
@@ -50,6 +56,7 @@ static void unmask(unsigned port)
 static void handle(unsigned port)
 {
 	if (norder < 600) order[norder++] = port;
+	if (port < 1024) { fdeliv[port]++; fseen[port] = fprod[port]; }
 	for (int i = 0; i < 99; i++)
 		if (port == chain[i]) { chain_seen++; send(chain[i + 1]); return; }
 	if (port == chain[99]) chain_seen++;
@@ -203,6 +210,78 @@ int pv_main(void)
 	unmask(p3);
 	if (vi[0]) HYPERVISOR(__HYPERVISOR_xen_version, 0, 0, 0);
 	CHECK(norder == 1 && order[0] == p3, "unmasked: delivered once");
+
+	/* A flood, as guests/pv/flood.c's under the 2-level ABI. */
+	{
+		enum { NP = 32 };
+		static unsigned fl[NP], first[NP];
+		static const unsigned prio[4] = { 1, 5, 9, 14 };
+		for (int i = 0; i < NP; i++) { fl[i] = bind_ipi(); unmask(fl[i]); set_prio(fl[i], prio[i % 4]); }
+		CHECK(fl[NP - 1] > 0, "%d flood ports bound at priorities 1, 5, 9, 14", NP);
+		vi[1] = 0;
+		const int N1 = pv_arg("flood", 20000);
+		int bad = 0;
+		for (int k = 0; k < N1; k++) {
+			unsigned p = fl[(k * 7) % NP], d0 = fdeliv[p];
+			fprod[p]++;
+			send(p);
+			if (fdeliv[p] != d0 + 1 || fseen[p] != fprod[p]) bad++;
+		}
+		CHECK(bad == 0, "unmasked flood: %d sends, each delivered once at once (%d not)", N1, bad);
+		/* Masked bursts: 8 sends per port; one delivery per port and burst, the highest priority first,
+		 * within a priority in the order first sent; none lost. */
+		unsigned dbefore[NP];
+		int miss = 0, lostn = 0, misorder = 0;
+		const int R = pv_arg("rounds", 100);
+		for (int r = 0; r < R; r++) {
+			for (int i = 0; i < NP; i++) dbefore[i] = fdeliv[fl[i]];
+			vi[1] = 1;
+			int nf = 0;
+			for (int j = 0; j < NP * 8; j++) {
+				unsigned p = fl[(j * 13 + r) % NP];
+				int again = 0;
+				for (int t = 0; t < nf; t++) if (first[t] == p) again = 1;
+				if (!again) first[nf++] = p;
+				fprod[p]++;
+				send(p);
+			}
+			norder = 0;
+			events_on();
+			for (int i = 0; i < NP; i++) if (fdeliv[fl[i]] != dbefore[i] + 1) miss++;
+			for (int i = 0; i < NP; i++) if (fseen[fl[i]] != fprod[fl[i]]) lostn++;
+			/* The expected order: by priority, then first-sent order. */
+			unsigned want[NP];
+			int k = 0;
+			for (int q = 0; q < 4; q++)
+				for (int t = 0; t < nf; t++) {
+					int i = 0;
+					while (fl[i] != first[t]) i++;
+					if (i % 4 == q) want[k++] = first[t];
+				}
+			if (norder != NP || !order_is(want, NP)) misorder++;
+		}
+		CHECK(miss == 0 && lostn == 0 && misorder == 0, "masked bursts: %d x %d sends, each port once per burst (%d not), none lost (%d), priority then FIFO order (%d bursts not)", R, NP * 8, miss, lostn, misorder);
+		/* Half the ports masked in their event words: they wait through the flood, the others are
+		 * served; unmasking delivers each once with its last count. */
+		for (int i = 0; i < NP; i += 2) __atomic_fetch_or(&words[fl[i]], MASKED, __ATOMIC_SEQ_CST);
+		for (int i = 0; i < NP; i++) dbefore[i] = fdeliv[fl[i]];
+		for (int k = 0; k < NP * 50; k++) { unsigned p = fl[k % NP]; fprod[p]++; send(p); }
+		int early = 0, served = 0;
+		for (int i = 0; i < NP; i++) {
+			if (i % 2 == 0 && fdeliv[fl[i]] != dbefore[i]) early++;
+			if (i % 2 == 1 && fdeliv[fl[i]] == dbefore[i] + 50 && fseen[fl[i]] == fprod[fl[i]]) served++;
+		}
+		CHECK(early == 0 && served == NP / 2, "masked ports wait (%d delivered early), the others are served (%d of %d)", early, served, NP / 2);
+		for (int i = 0; i < NP; i += 2) unmask(fl[i]);
+		if (vi[0]) HYPERVISOR(__HYPERVISOR_xen_version, 0, 0, 0);
+		int once = 0;
+		lostn = 0;
+		for (int i = 0; i < NP; i++) {
+			if (i % 2 == 0 && fdeliv[fl[i]] == dbefore[i] + 1) once++;
+			if (fseen[fl[i]] != fprod[fl[i]]) lostn++;
+		}
+		CHECK(once == NP / 2 && lostn == 0, "unmasked: each masked port delivered once (%d of %d), none lost (%d)", once, NP / 2, lostn);
+	}
 
 	/* SCHEDOP_poll sees a FIFO event pending. */
 	vi[1] = 1;

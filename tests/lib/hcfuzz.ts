@@ -18,6 +18,8 @@ export interface FuzzResult {
   bits: 32 | 64; seed: number; calls: number;
   restarts: number; crashes: number; stuck: number; killers: number[];
   victimSame: boolean; victimRunning: boolean; victimFrames: number; framesLeaked: number; seconds: number;
+  /** Times a domain's own list of its frames (hv_frames_listed) disagreed with the frame table's scan. */
+  listsBroken: number;
 }
 
 const D_START_INFO = 200;
@@ -57,7 +59,8 @@ export async function fuzzHypercalls(bits: 32 | 64, seed: number, count: number,
 
   const image = new Uint8Array(readFileSync(guestPath("hcfuzz", bits)));
   const cmdOff = bits === 64 ? 128 : 80;
-  let start = 0, restarts = 0, crashes = 0, stuck = 0;
+  let start = 0, restarts = 0, crashes = 0, stuck = 0, listsBroken = 0;
+  const listsAgree = (d: number) => { if (x.hv_frames_listed(d) !== x.hv_frames_owned(d)) listsBroken++; };
   const killers: number[] = [];
   for (;;) {
     const dom = host.createDomain(`hcfuzz-${restarts}`, image, { memoryMiB: 16, cmdline: `seed=${seed} start=${start} count=${count}` });
@@ -78,6 +81,7 @@ export async function fuzzHypercalls(bits: 32 | 64, seed: number, count: number,
     const p = progress();
     const state = host.state(d), reason = host.shutdownReason(d);
     const done = state === 2 && reason === 0 && tail.includes("hcfuzz: done") && p === count;
+    listsAgree(d);
     host.destroyDomain(d);
     if (done) break;
     if (state === 1) stuck++; else crashes++;
@@ -94,10 +98,12 @@ export async function fuzzHypercalls(bits: 32 | 64, seed: number, count: number,
   const framesLeaked = freeBefore - x.hv_frames_free();
   const after = victimHash(host, victim.domid);
   const victimRunning = host.state(victim.domid) === DS_RUNNING;
+  listsAgree(victim.domid);
+  listsAgree(0);
   host.destroyDomain(victim.domid);
   return {
     bits, seed, calls: count, restarts, crashes, stuck, killers, victimSame: before === after, victimRunning, victimFrames,
-    framesLeaked, seconds: (Date.now() - t0) / 1000,
+    framesLeaked, listsBroken, seconds: (Date.now() - t0) / 1000,
   };
 }
 

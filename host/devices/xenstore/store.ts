@@ -324,7 +324,8 @@ export class XenStore {
   release(domid: number): void {
     if (domid === 0) return;
     for (const c of [...this.conns]) if (c.domid === domid) c.close();
-    for (const [p, n] of [...this.tree.nodes]) {
+    for (const p of this.tree.naming(domid)) {
+      const n = this.tree.get(p)!;
       let perms = n.perms.filter((x, i) => i === 0 || x.domid !== domid);
       if (perms[0]?.domid === domid) perms = [{ domid: 0, perm: perms[0].perm }, ...perms.slice(1)];
       if (perms.length !== n.perms.length || perms[0] !== n.perms[0]) this.tree.set(p, { ...n, perms });
