@@ -95,12 +95,14 @@ int pv_main(void)
 	struct { xen_ulong_t ports; uint32_t nr; uint32_t pad; uint64_t timeout; } __attribute__((packed)) dummy;
 	(void)dummy;
 	uint32_t pport = au.port;
-#if defined(__x86_64__)
-	struct { uint64_t ports; uint32_t nr; uint32_t pad; uint64_t timeout; } poll = { (uint64_t)&pport, 1, 0, pv_system_time() + 1000000 };
-#else
-	struct { uint32_t ports; uint32_t nr; uint64_t timeout; } __attribute__((packed)) poll = { (uint32_t)&pport, 1, pv_system_time() + 1000000 };
-#endif
+	/* (the timeout is p0 + 1 ms: a host that deschedules this vCPU between two clock reads cannot make the
+	 * poll look early) */
 	uint64_t p0 = pv_system_time();
+#if defined(__x86_64__)
+	struct { uint64_t ports; uint32_t nr; uint32_t pad; uint64_t timeout; } poll = { (uint64_t)&pport, 1, 0, p0 + 1000000 };
+#else
+	struct { uint32_t ports; uint32_t nr; uint64_t timeout; } __attribute__((packed)) poll = { (uint32_t)&pport, 1, p0 + 1000000 };
+#endif
 	rc = HYPERVISOR(__HYPERVISOR_sched_op, SCHEDOP_poll, &poll, 0);
 	CHECK(rc == 0 && pv_system_time() - p0 >= 1000000, "poll with a timeout returns after it (%lu us)", (unsigned long)((pv_system_time() - p0) / 1000));
 
