@@ -10,10 +10,10 @@
 // which it re-checks everything that such an instruction may have changed (TF, mode, stop requests,
 // the code page's translation). Fast forms cannot fault, change TF, the mode or the TLB: they fall
 // back to exec.ts (for the same instruction, with nothing changed) whenever that might happen.
-import { CPU_STATE, CPU_INSNS, CPU_EXIT_REASON, SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, EXIT_BUDGET } from "../memmap";
+import { CPU_STATE, CPU_CR2, CPU_INSNS, CPU_EXIT_REASON, SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, EXIT_BUDGET } from "../memmap";
 import { rip, setRip, nextIp, is64, segBase, mode, flatMask, RSP, RDX } from "./state";
 import {
-  flagsSync, cond, lfOp, lfA, lfB, lfRes, lfSize, setLazy, setLazyIncDec, sizeMask, LF_SUB, LF_LOGIC,
+  flagsSync, cond, lfOp, lfA, lfB, lfRes, lfSize, setLazy, setLazyIncDec, sizeMask, LF_SUB, LF_LOGIC, LF_NONE,
   LF_CFOF, LF_INC, LF_DEC, getFlags, setFlags,
 } from "./flags";
 import { fault, faultVec, faultErr, clearFault } from "./fault";
@@ -775,11 +775,18 @@ export function run(budget: i32): i32 {
   return r;
 }
 
-// For compiled code (host/jit/translate.ts, "ssex"): the instruction at `lin` (host address `host`,
-// of the region's page) through the general path, as the run loop would run it. Only for instructions
-// that neither read nor write guest registers, flags or memory (SSE/MMX register forms: the region keeps
-// registers and flags in its locals). Returns 1 when it ran; 0 with nothing done when it would fault
-// (#UD, #NM, #XM) or cannot be decoded: the region then exits before it and the interpreter runs it.
+// For compiled code (host/jit/translate.ts: the kinds "ssex", "ssem", "core"): the instruction at `lin`
+// (host address `host`, of the region's page) through the general path, as the run loop would run it.
+// The region stores the guest registers the instruction reads (its address's base and index, its
+// register operands: all of them for "core") before the call and loads those it writes after it; for
+// instructions that read or write the arithmetic flags it makes RFLAGS current first (so they run with
+// the lazy state LF_NONE) and reads them from RFLAGS after. Returns
+// - 0 with nothing done when it would fault (#UD, #NM, #GP for a misaligned operand, #PF, #XM, #DE ...)
+//   or cannot be decoded: the region exits before it and the interpreter runs it (and raises the fault).
+//   CR2 and the lazy-flag state are left as they were (a page fault recorded CR2 already);
+// - 1 when it ran;
+// - 2 when it ran and wrote code that a region of its page came from (the page's generation moved on:
+//   the running region may be stale, and exits after the instruction).
 export function jitExec(lin: u64, host: i32): i32 {
   let e = dcacheEntry(host);
   if (load<u64>(e) != ((host as u32 as u64) | ((mode as u64) << 32))) {
@@ -787,12 +794,22 @@ export function jitExec(lin: u64, host: i32): i32 {
     e = dcacheEntry(host);
   }
   const ip0 = rip();
+  const cr2 = load<u64>(CPU_STATE + CPU_CR2);
+  const op = lfOp, size = lfSize, a = lfA, b = lfB, res = lfRes;
+  const gen = pageGen(host);
+  setLazy(LF_NONE, 8, 0, 0, 0);
   E = e;
   setRip(lin);
   nextIp = lin + (load<u8>(e, 58) as u64);
   if (!is64) nextIp &= 0xffffffff;
   execute();
   setRip(ip0);
-  if (fault) { clearFault(); return 0; }
-  return 1;
+  if (fault) {
+    clearFault();
+    store<u64>(CPU_STATE + CPU_CR2, cr2);
+    setLazy(op, size, a, b, res);
+    return 0;
+  }
+  flagsSync(); // flags it set lazily (16-bit ALU forms ...) into RFLAGS, where the region reads them
+  return pageGen(host) != gen ? 2 : 1;
 }

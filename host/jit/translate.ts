@@ -25,6 +25,7 @@ export const F = {
   CMOV64: 55, TEST_RR32: 56, TEST_RR64: 57, TEST_RI32: 58, TEST_RI64: 59, TEST_RR8: 60, INC32: 61, INC64: 62,
   DEC32: 63, DEC64: 64, DIV32: 65, DIV64: 66, RR32: 67, RR64: 75, RI32: 83, RI64: 91, JCC: 99, INC_M32: 115,
   INC_M64: 116, DEC_M32: 117, DEC_M64: 118, XCHG_M32: 119, XCHG_M64: 120, ALU_MR32: 121, ALU_MR64: 122,
+  BSF32: 123, BSF64: 124, BSR32: 125, BSR64: 126,
   BT_RR32: 127, BT_RR64: 128, BT_RI32: 129, BT_RI64: 130, BT_MR32: 131, BT_MR64: 132, BT_MI32: 133, BT_MI64: 134,
   NOT32: 135, NOT64: 136, SETCC: 137, CMPXCHG_M32: 138, CMPXCHG_M64: 139, XADD_M32: 140, XADD_M64: 141, MUL32: 142, MUL64: 143, JIT: 255,
 } as const;
@@ -52,6 +53,100 @@ const SSEX = new Uint8Array(0x400);
 for (const [a, b] of [[0x110, 0x117], [0x128, 0x129], [0x151, 0x16d], [0x16f, 0x177], [0x17c, 0x17d], [0x17f, 0x17f],
   [0x1c2, 0x1c2], [0x1c6, 0x1c6], [0x1d0, 0x1d6], [0x1d8, 0x1f6], [0x1f8, 0x1ff], [0x200, 0x20b], [0x210, 0x210], [0x214, 0x215],
   [0x21c, 0x21e], [0x220, 0x225], [0x228, 0x22b], [0x230, 0x235], [0x237, 0x241], [0x308, 0x30f], [0x340, 0x342]]) SSEX.fill(1, a, b + 1);
+/**
+ * Instructions compiled code has the core run through its general path without leaving the region (the
+ * core's jit_exec, kind "core"): SSE/MMX forms with a memory operand or a general-register operand,
+ * x87 instructions, and general-purpose forms the translator has no code of its own for (16-bit
+ * operands, BSF/BSR/TZCNT/LZCNT/POPCNT, byte and 16-bit shifts, CMPXCHG8B/16B, IMUL r, m ...). None of
+ * them transfers control, changes the mode, a segment, CR*, IF or TF, or repeats (no string
+ * instructions). `pre`: the guest registers (bit r) the region stores before the call (what the
+ * instruction reads: its address's base and index, its register operands, and those it writes only
+ * partly); `post`: those it loads after it (what the instruction writes); `fl`: it reads or writes the
+ * arithmetic flags (RFLAGS is made current before, the region reads them from RFLAGS after). Forms whose
+ * registers are not listed one by one store and load all of them. A fault (#UD/#NM from CR0/CR4, #GP for
+ * a misaligned MOVAPS/MOVDQA or legacy-SSE operand, #PF, #DE ...) is found by the core with nothing
+ * done: the region exits before the instruction and the interpreter raises it.
+ */
+export interface CoreRun { pre: number; post: number; fl: boolean }
+const CR_ALL: CoreRun = { pre: 0xffff, post: 0xffff, fl: true };
+const CR_NONE: CoreRun = { pre: 0, post: 0, fl: false };
+const coreCache = new WeakMap<Insn, CoreRun | null>();
+export function coreRun(i: Insn, is64 = i.x64 === true): CoreRun | null {
+  let d = coreCache.get(i);
+  if (d === undefined) { d = coreRun0(i, is64); coreCache.set(i, d); }
+  return d;
+}
+function coreRun0(i: Insn, is64: boolean): CoreRun | null {
+  if (i.form !== 0 || i.op === undefined) return null;
+  const op = i.op, mod = i.mod!, pfx = i.pfx!, k = i.reg! & 7;
+  const lock = (pfx & 1) !== 0, rep = (pfx & 6) !== 0;
+  const all = is64 ? CR_ALL : { pre: 0xff, post: 0xff, fl: true };
+  let ea = 0;
+  if (mod !== 3) {
+    const b = regOf(i.base), x = regOf(i.index);
+    if (b >= 0) ea |= 1 << (b >> 3);
+    if (x >= 0) ea |= 1 << (x >> 3);
+  }
+  const rmG = mod === 3 ? 1 << i.rm! : 0, regG = 1 << i.reg!;
+  const d = (pre: number, post = 0, fl = false): CoreRun => (pre === 0 && post === 0 && !fl ? CR_NONE : { pre, post, fl });
+  if (op >= 0x100 && op < 0x400) {
+    if (lock && op !== 0x1c7 && op !== 0x1b0 && op !== 0x1b1 && op !== 0x1c0 && op !== 0x1c1 && op !== 0x1ab && op !== 0x1b3 &&
+      op !== 0x1bb && op !== 0x1ba) return null; // (#UD: the interpreter's, without a call)
+    // SSE/MMX forms that touch no general register or flag: their memory forms (the register forms are "ssex")
+    if (SSEX[op] === 1 || op === 0x12b || (op === 0x17e && (pfx & 6) === 2)) return mod === 3 ? null : d(ea);
+    switch (op) {
+      case 0x12a: return (pfx & 6) !== 0 ? d(ea | rmG) : d(ea); // CVTSI2SS/SD xmm, r/m (F3/F2); CVTPI2PS/PD xmm, mm/m64
+      case 0x12c: case 0x12d: return (pfx & 6) !== 0 ? d(ea | regG, regG) : d(ea); // CVT(T)SS/SD2SI r, xmm/m; CVT(T)PS/PD2PI mm
+      case 0x12e: case 0x12f: return d(ea, 0, true); // (U)COMISS/SD: ZF PF CF, OF SF AF cleared
+      case 0x150: case 0x1c5: case 0x1d7: return d(regG | ea, regG); // MOVMSKPS/PD, PEXTRW, PMOVMSKB r, xmm/mm
+      case 0x1c4: return d(ea | rmG); // PINSRW xmm/mm, r/m16
+      case 0x16e: return d(ea | rmG); // MOVD/MOVQ mm/xmm, r/m (the 66 forms with a plain operand are "movdx")
+      case 0x17e: return (pfx & 6) === 0 ? d(ea | rmG, rmG) : null; // MOVD/MOVQ r/m, mm/xmm (66: "movdr" likewise)
+      case 0x1c3: return mod !== 3 ? d(ea | regG) : null; // MOVNTI m, r
+      case 0x1ae: // FXSAVE FXRSTOR LDMXCSR STMXCSR m; LFENCE MFENCE SFENCE
+        if ((pfx & 0xe) !== 0) return null;
+        return mod !== 3 ? (k <= 3 ? d(ea) : null) : k >= 5 ? CR_NONE : null;
+      case 0x217: return d(ea, 0, true); // PTEST
+      case 0x2f0: case 0x2f1: return (pfx & 6) === 4 ? all : null; // CRC32
+      case 0x314: case 0x315: case 0x316: case 0x317: return d(ea | rmG, rmG); // PEXTRB/W/D/Q, EXTRACTPS r/m, xmm
+      case 0x320: case 0x322: return d(ea | rmG); // PINSRB, PINSRD/Q xmm, r/m
+      case 0x360: case 0x361: case 0x362: case 0x363: // PCMPESTRM/ESTRI/ISTRM/ISTRI: EAX, EDX in; ECX (or XMM0) and the flags out
+        return d(ea | 7, op & 1 ? 2 : 0, true);
+      // general-purpose forms the translator has no code of its own for
+      case 0x1bc: case 0x1bd: case 0x1b8: case 0x1af: return all; // BSF/TZCNT, BSR/LZCNT, POPCNT, IMUL r, r/m
+      case 0x1c7: return mod !== 3 && k === 1 ? all : null; // CMPXCHG8B/16B
+      case 0x1b0: case 0x1b1: case 0x1c0: case 0x1c1: case 0x1a3: case 0x1ab: case 0x1b3: case 0x1bb: case 0x1ba:
+      case 0x1a4: case 0x1a5: case 0x1ac: case 0x1ad: case 0x1b6: case 0x1b7: case 0x1be: case 0x1bf:
+        return op === 0x1ba && k < 4 ? null : all; // CMPXCHG, XADD, BT*, SHLD/SHRD, MOVZX/MOVSX in their other forms
+    }
+    if ((op >= 0x140 && op <= 0x14f) || (op >= 0x190 && op <= 0x19f) || (op >= 0x1c8 && op <= 0x1cf)) return rep ? null : all; // CMOVcc, SETcc, BSWAP
+    return null;
+  }
+  if (op >= 0xd8 && op <= 0xdf) { // x87
+    if (lock || rep) return null;
+    if (mod === 3 && op === 0xdf && k === 4) return d(1, 1); // FNSTSW AX
+    if (mod === 3 && (op === 0xda || op === 0xdb) && k <= 3) return d(0, 0, true); // FCMOVcc
+    if (mod === 3 && (op === 0xdb || op === 0xdf) && (k === 5 || k === 6)) return d(0, 0, true); // F(U)COMI(P)
+    return d(ea);
+  }
+  if (op === 0x9b) return CR_NONE; // FWAIT
+  if (rep) return null; // (F2/F3 before a general-purpose instruction: the interpreter's)
+  // general-purpose forms in the one-byte map (16-bit operands, byte forms, shifts ...)
+  if (op < 0x40 && (op & 7) < 6) return all; // ALU
+  if (!is64 && op >= 0x40 && op <= 0x4f) return all; // INC/DEC r (16 and 32-bit)
+  switch (op) {
+    case 0x63: return is64 ? all : null; // MOVSXD (ARPL outside 64-bit mode)
+    case 0x69: case 0x6b: case 0x80: case 0x81: case 0x83: case 0x84: case 0x85: case 0x86: case 0x87:
+    case 0x88: case 0x89: case 0x8a: case 0x8b: case 0x8c: case 0x8d: case 0x98: case 0x99: case 0xa8: case 0xa9:
+    case 0xc0: case 0xc1: case 0xc9: case 0xd0: case 0xd1: case 0xd2: case 0xd3: case 0xf6: case 0xf7:
+      return all;
+    case 0xc6: case 0xc7: return k === 0 ? all : null; // MOV r/m, imm (not XABORT/XBEGIN)
+    case 0xfe: return k <= 1 ? all : null; // INC/DEC r/m8
+    case 0xff: return k <= 1 ? all : null; // INC/DEC r/m16/32/64
+  }
+  if ((op >= 0x91 && op <= 0x97) || (op >= 0xb0 && op <= 0xbf)) return all; // XCHG rAX, r; MOV r, imm
+  return null;
+}
 // jit_str's kind bits (cpu/string.ts JS_*).
 const JS_STOS = 16, JS_AS8 = 32, JS_REP = 64;
 
@@ -159,15 +254,19 @@ function memOk(i: Insn, is64: boolean): boolean {
   return is64 ? i.as === 8 && (i.seg! < 0 || i.seg === MM.SEG_FS || i.seg === MM.SEG_GS) : i.as === 4 && i.seg! < 0;
 }
 
-// General-path instructions (fast form F_GEN) the JIT translates from the decoded fields.
+// General-path instructions (fast form F_GEN) the JIT translates from the decoded fields, or has the
+// core run inside the region ("ssex", "core": see coreRun).
 function generalKind(i: Insn, is64 = i.x64 === true): string | null {
   if (i.form !== 0 || i.op === undefined) return null;
+  return generalKind0(i, is64) ?? (coreRun(i, is64) ? "core" : null);
+}
+function generalKind0(i: Insn, is64: boolean): string | null {
   const os = i.os!, mod = i.mod!, k = i.reg! & 7, lockRep = (i.pfx! & 7) !== 0;
   if (i.op === 0xa4 || i.op === 0xa5 || i.op === 0xaa || i.op === 0xab) {
     // MOVS/STOS, REP (F3) or none, no segment override, the mode's own address size: the core's jit_str.
     return (i.pfx! & 5) === 0 && i.seg! < 0 && i.as === (is64 ? 8 : 4) ? "str" : null;
   }
-  if (mod === 3 && (i.pfx! & 1) === 0 && i.op < 0x400 && (SSEX[i.op] === 1 || (i.op === 0x17e && (i.pfx! & 6) === 2))) return "ssex";
+  if (mod === 3 && (i.pfx! & 1) === 0 && i.op! < 0x400 && (SSEX[i.op!] === 1 || (i.op === 0x17e && (i.pfx! & 6) === 2))) return "ssex";
   const osOk = os === 4 || os === 8;
   const mem = memOk(i, is64);
   // LOCK on a read-modify-write memory form: one vCPU at a time runs, so the access is atomic anyway
@@ -292,6 +391,7 @@ export function supported(i: Insn): boolean {
   if (f >= F.INC_M32 && f <= F.ALU_MR64) return true;
   if (f === F.NOT32 || f === F.NOT64 || f === F.SETCC || f === F.MUL32 || f === F.MUL64) return true;
   if (f >= F.BT_RR32 && f <= F.BT_MI64) return true;
+  if (f >= F.BSF32 && f <= F.BSR64) return true;
   if (f >= F.CMPXCHG_M32 && f <= F.XADD_M64) return true;
   return false;
 }
@@ -566,6 +666,7 @@ function flagStep(i: Insn, gk: string | null, st: FlagState, is64: boolean): Fla
       case "testmr": return aluState(4, i.op === 0x84 ? 1 : i.os!);
       case "alumi": return aluState(i.reg! & 7, i.os!);
       case "pushf": return st && st.op === LF_NONE ? KEEP : state(LF_NONE, is64 ? 8 : 4);
+      case "core": return coreRun(i, is64)!.fl ? state(LF_NONE, 8) : KEEP;
       case "shd": {
         const sz = i.os!;
         if ((i.op! & 1) !== 0) return null;
@@ -593,6 +694,7 @@ function flagStep(i: Insn, gk: string | null, st: FlagState, is64: boolean): Fla
   if (f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64) return aluState(7, f === F.CMPXCHG_M64 ? 8 : 4);
   if (f === F.XADD_M32 || f === F.XADD_M64) return aluState(0, f === F.XADD_M64 ? 8 : 4);
   if (f >= F.BT_RR32 && f <= F.BT_MI64) return state(LF_NONE, (f - F.BT_RR32) % 2 ? 8 : 4);
+  if (f >= F.BSF32 && f <= F.BSR64) return state(LF_NONE, (f - F.BSF32) % 2 ? 8 : 4);
   return KEEP;
 }
 
@@ -1307,6 +1409,19 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           }
           break;
         }
+        case f >= F.BSF32 && f <= F.BSR64: { // BSF/BSR r, r (cpu/run.ts): ZF = (source 0, the destination then kept), the others 0
+          const sz = (f - F.BSF32) % 2 ? 8 : 4;
+          rd(i.b, sz); c.set(L_T2);
+          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x8d5n).op(Op.i64_and)
+            .get(L_T2).op(Op.i64_eqz).op(Op.i64_extend_i32_u).i64(6).op(Op.i64_shl).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
+          st = state(LF_NONE, sz); touched[bi] = true;
+          c.get(L_T2).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++;
+          if (f <= F.BSF64) wr(i.a, sz, () => { c.get(L_T2).op(Op.i64_ctz); });
+          else wr(i.a, sz, () => { c.i64(63).get(L_T2).op(Op.i64_clz).op(Op.i64_sub); });
+          c.end(); extra--;
+          break;
+        }
         case f === F.MUL32: { // EDX:EAX = EAX * B; CF = OF = (EDX != 0), SF ZF PF from EAX (as cpu/alu.ts mulFlags)
           rd(RAX, 4); rd(i.b, 4); c.op(Op.i64_mul).set(L_T2);
           c.get(L_T2).i64(32).op(Op.i64_shr_u).set(L_T3);
@@ -1633,6 +1748,26 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
             c.i32(0).i64(0).mem(Op.i64_store, x + 8, 3);
           } else if (i.mod === 3) wr(gpr, sz, xlo);
           else { ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx); store(sz, xlo); }
+          break;
+        }
+        case gk === "core": { // the core runs it (jit_exec, coreRun): registers and flags through the state block
+          const d = coreRun(i, is64)!;
+          if (d.fl) { // RFLAGS made current; the flags live there after (LF_NONE)
+            rflagsCurrent();
+            c.i32(LF_NONE).set(L_FOP).i32(8).set(L_FSZ);
+            st = state(LF_NONE, 8); touched[bi] = true;
+          }
+          if (page === undefined) { exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); break; }
+          const nr = is64 ? 16 : 8;
+          for (let r = 0; r < nr; r++) if (d.pre & (1 << r)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+          linOf(i.off); c.i32(page + i.off).call(FN_EX).tee(L_I).op(Op.i32_eqz).if_(); extra++;
+          exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); // it would fault: nothing done, the interpreter raises it
+          c.end(); extra--;
+          for (let r = 0; r < nr; r++) if (d.post & (1 << r)) { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written |= 1 << r; }
+          // 2: it wrote code a region of this page came from: this region may be stale, go on outside it
+          c.get(L_I).i32(2).op(Op.i32_eq).if_(); extra++;
+          exitAt(i.off + i.len, MM.JEXIT_MEMORY, idx + 1);
+          c.end(); extra--;
           break;
         }
         case gk === "ssex": // the core runs it (jit_exec); 0: it would fault, nothing done: exit before it

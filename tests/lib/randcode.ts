@@ -92,3 +92,51 @@ export function program(seed: number, bits: 32 | 64): string {
   return [`.set datap, ${DATA + 0x800}`, `mov $${5 + Math.floor(r() * 40)}, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n");
 }
 
+
+// One random instruction of the forms compiled code has the core run (host/jit/translate.ts coreRun):
+// SSE/MMX with memory operands (aligned, misaligned: #GP for MOVDQA/MOVAPS and legacy-SSE m128, across
+// pages), SSE forms that read or write general registers or flags, x87, 16-bit and byte forms, BSF/BSR/
+// TZCNT/LZCNT/POPCNT, CMPXCHG8B/16B. (The loop counter %r12 / %ebp and the data base %rbx / %ebx are
+// never written.)
+export function coreInsn(r: () => number, bits: 32 | 64): string {
+  const pick = <T>(a: T[]) => a[Math.floor(r() * a.length)];
+  const b = bits === 64 ? "%rbx" : "%ebx";
+  const x = () => `%xmm${Math.floor(r() * (bits === 64 ? 12 : 8))}`;
+  const g = pick(R32), g2 = pick(R32), w = pick(["%ax", "%cx", "%dx", "%si", "%di"]), b8 = pick(B8);
+  const gq = bits === 64 && r() < 0.5 ? pick(R64) : g;
+  const disp = pick([0, 16, -16, 0x100, 0x7f0, -0x800, 0x7f8, 0x7fc, 0xff0, 8, 4, 0x7ff]);
+  const m = `${disp}(${b})`;
+  const ma = r() < 0.85 ? `${pick([0, 16, -16, 0x100, 0x7f0, -0x800, 0xff0])}(${b})` : m; // aligned, mostly
+  const cc = pick(["e", "ne", "b", "a", "p", "s", "l", "ge"]);
+  return pick([
+    `movdqu ${m}, ${x()}`, `movdqu ${x()}, ${m}`, `movdqa ${ma}, ${x()}`, `movdqa ${x()}, ${ma}`, `movups ${m}, ${x()}`,
+    `movaps ${x()}, ${ma}`, `movq ${m}, ${x()}`, `movq ${x()}, ${m}`, `movlpd ${m}, ${x()}`, `movhpd ${m}, ${x()}`, `movhps ${x()}, ${m}`,
+    `movsd ${m}, ${x()}`, `movsd ${x()}, ${m}`, `movss ${m}, ${x()}`, `movss ${x()}, ${m}`,
+    `${pick(["pcmpeqb", "pminub", "por", "pand", "pxor", "paddd", "psubb", "pcmpeqd", "punpcklbw", "pmaxub"])} ${ma}, ${x()}`,
+    `pshufd $0x1b, ${ma}, ${x()}`, `addsd ${m}, ${x()}`, `mulss ${m}, ${x()}`, `pcmpeqb ${x()}, ${x()}`,
+    `pmovmskb ${x()}, ${g}`, `movmskps ${x()}, ${g}`, `movmskpd ${x()}, ${g}`, `pextrw $3, ${x()}, ${g}`, `pinsrw $5, ${g}, ${x()}`,
+    `pinsrw $2, ${m}, ${x()}`, `cvtsi2sd ${gq}, ${x()}`, `cvtsi2sdl ${m}, ${x()}`, `cvttsd2si ${x()}, ${gq}`, `cvtsd2si ${m}, ${g}`,
+    `ucomisd ${x()}, ${x()}\nset${cc} %al`, `comiss ${m}, ${x()}\nj${cc} 7f\nnot %edx\n7:`, `ptest ${x()}, ${x()}\nset${cc} %dl`,
+    `pcmpistri $0x1a, ${x()}, ${x()}`, `pcmpistri $0x0c, ${m}, ${x()}\nseta %cl`, `pextrd $1, ${x()}, ${g}`, `pextrb $5, ${x()}, ${m}`,
+    `pinsrd $2, ${g}, ${x()}`,
+    `${pick(["bsf", "bsr", "tzcnt", "lzcnt", "popcnt"])} ${pick([g2, m])}, ${g}\nset${cc} %cl`,
+    `${pick(["add", "sub", "and", "or", "xor", "cmp", "adc"])}w ${pick(["%ax", "%cx", "%dx", "$5", "$-3", m])}, ${w}`,
+    `${pick(["add", "sub", "cmp"])}w ${w}, ${m}`, `testw ${w}, ${w}\nj${cc} 7f\ninc %eax\n7:`, `movw ${m}, ${w}`, `movw ${w}, ${m}`,
+    `${pick(["rol", "ror", "shl", "shr", "sar", "rcl"])}b $${pick([1, 3, 7, 9])}, ${b8}`, `${pick(["shl", "sar"])}w %cl, ${w}`,
+    `movb $${pick([0, 5, 0x80])}, ${b8}`, `imul ${m}, ${g}`, `xchgb ${b8}, ${m}`, `notw ${w}`, `negb ${b8}`,
+    `cmpxchg8b ${m}`, ...(bits === 64 ? [`cmpxchg16b ${ma}`, `push %rbp\nmov %rsp, %rbp\nleave`] : []), `mov %ds, ${g}`,
+    `fldl ${m}\nfaddl ${m}\nfstpl ${m}`, `fildl ${m}\nfld1\nfcomip %st(1), %st\nset${cc} %al\nfistpl ${m}`, `fnstsw %ax`, `fldz\nfstps ${m}`,
+  ]);
+}
+
+export function coreProgram(seed: number, bits: 32 | 64): string {
+  const r = rng(seed);
+  const body: string[] = [];
+  const n = 20 + Math.floor(r() * 30);
+  for (let i = 0; i < n; i++) {
+    if (r() < 0.1) body.push(`j${["e", "ne", "b", "a", "l", "ge", "s"][Math.floor(r() * 7)]} 1f`, coreInsn(r, bits), "1:");
+    else body.push(r() < 0.6 ? coreInsn(r, bits) : insn(r, bits));
+  }
+  const ctr = bits === 64 ? "%r12d" : "%ebp";
+  return [`.set datap, ${DATA + 0x800}`, "fninit", `mov $${5 + Math.floor(r() * 30)}, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n");
+}
