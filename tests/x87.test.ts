@@ -16,8 +16,10 @@ import { runBare } from "../host/bare";
 import { repoRoot } from "./lib/repo";
 import * as assert from "uvu/assert";
 import { MM } from "../host/core";
-import { x87Run, describe, compare } from "./lib/x87run";
-import { generate, MEMSIZE } from "./lib/x87gen";
+import { x87Run, describe, compare, runNative, x80 } from "./lib/x87run";
+import { emulatorVendor, referenceCpu } from "./lib/diffrun";
+import { skip } from "./lib/skip";
+import { generate, MEMSIZE, REGION, type X87Case } from "./lib/x87gen";
 import { sysMachine, SysMachine } from "./lib/sysmachine";
 
 const stats = await x87Run({ seed: 20261206, count: 60, maxMismatches: 3 });
@@ -127,42 +129,62 @@ test("MMX: TOP 0 and all tags valid after an MMX instruction, the written regist
   assert.is(b.getUint8(4), 0, "EMMS: all empty");
 });
 
-// Results recorded on an Intel Xeon (family 6 model 167, 2026-12-07) by a native program (docs/X87.md), checked
-// here on any host: st0 and st1 loaded, the instruction, FNSTSW, then ST(0). FSW includes TOP (6, or 7 after
-// FYL2X's pop) and B (set with ES).
-const INTEL_X87: [string, number, number, string, string, string, number][] = [
-  // FPREM/FPREM1 of x by +-inf: x itself (a denormal too: DE only, no underflow; a pseudo-denormal gets exponent 1)
-  ["fprem", 0xf8, 0x0b63, "8000:16d3b1f65af46e6f", "ffff:8000000000000000", "8000:16d3b1f65af46e6f", 0x3002],
-  ["fprem1", 0xf5, 0x0b63, "0000:16d3b1f65af46e6f", "7fff:8000000000000000", "0000:16d3b1f65af46e6f", 0x3002],
-  ["fprem", 0xf8, 0x0b63, "8000:e6b59b7e554a8a97", "7fff:8000000000000000", "8001:e6b59b7e554a8a97", 0x3002],
-  ["fprem", 0xf8, 0x037f, "0000:16d3b1f65af46e6f", "ffff:8000000000000000", "0000:16d3b1f65af46e6f", 0x3002],
+// Results recorded by a native program (docs/X87.md, "Vendor differences") on an Intel Xeon (family 6 model 167,
+// 2026-12-07) and on an AMD EPYC (2026-12-07): st0 and st1 loaded, the instruction, FNSTSW, then ST(0). FSW
+// includes TOP (6, or 7 after FYL2X's pop) and B (set with ES). The emulator is held to the results of the vendor
+// its CPUID reports, the host CPU to those of its own vendor (both checked on any host that is one of the two).
+type X87Vec = [string, number, number, string, string, string, number, string, number];
+const X87_VECTORS: X87Vec[] = [ // name, opcode, FCW, ST(0), ST(1), Intel's ST(0) and FSW, AMD's ST(0) and FSW
+  // FPREM/FPREM1 of x by +-inf: x itself (a denormal too: DE only, no underflow; a pseudo-denormal gets exponent 1);
+  // AMD underflows a denormal when UE is unmasked (UE, ES and the biased result, as for a finite divisor)
+  ["fprem", 0xf8, 0x0b63, "8000:16d3b1f65af46e6f", "ffff:8000000000000000", "8000:16d3b1f65af46e6f", 0x3002, "dffe:b69d8fb2d7a37378", 0xb092],
+  ["fprem1", 0xf5, 0x0b63, "0000:16d3b1f65af46e6f", "7fff:8000000000000000", "0000:16d3b1f65af46e6f", 0x3002, "5ffe:b69d8fb2d7a37378", 0xb092],
+  ["fprem", 0xf8, 0x0b63, "8000:e6b59b7e554a8a97", "7fff:8000000000000000", "8001:e6b59b7e554a8a97", 0x3002, "8001:e6b59b7e554a8a97", 0x3002],
+  ["fprem", 0xf8, 0x037f, "0000:16d3b1f65af46e6f", "ffff:8000000000000000", "0000:16d3b1f65af46e6f", 0x3002, "0000:16d3b1f65af46e6f", 0x3002],
   // ... while a denormal x by a finite y underflows (unmasked UE: the biased result)
-  ["fprem", 0xf8, 0x0b63, "8000:16d3b1f65af46e6f", "3fff:8000000000000000", "dffe:b69d8fb2d7a37378", 0xb092],
-  // FSCALE by +-0: x itself (DE only); by a non-zero y whose integer part is 0, a denormal x underflows
-  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "0000:0000000000000000", "0000:567005282f87a563", 0x3002],
-  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "8000:0000000000000000", "0000:567005282f87a563", 0x3002],
-  ["fscale", 0xfd, 0x0b63, "8000:e6b59b7e554a8a97", "0000:0000000000000000", "8001:e6b59b7e554a8a97", 0x3002],
-  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "3ffe:8000000000000000", "6000:ace00a505f0f4ac6", 0xb092],
-  ["fscale", 0xfd, 0x037f, "0000:567005282f87a563", "3ffe:8000000000000000", "0000:567005282f87a563", 0x3002],
-  // FYL2X (st0 = x, st1 = y) of a power of two: PE; x > 1 the exact product; x < 1 rounded from just under it
-  ["fyl2x", 0xf1, 0x037f, "4002:8000000000000000", "3fff:8000000000000000", "4000:c000000000000000", 0x3820],
-  ["fyl2x", 0xf1, 0x0b7f, "4002:8000000000000000", "3fff:8000000000000000", "4000:c000000000000000", 0x3820],
-  ["fyl2x", 0xf1, 0x037f, "3ffe:8000000000000000", "3fff:8000000000000000", "bfff:8000000000000000", 0x3a20],
-  ["fyl2x", 0xf1, 0x0f7f, "3ffe:8000000000000000", "3fff:8000000000000000", "bffe:ffffffffffffffff", 0x3820],
-  ["fyl2x", 0xf1, 0x077f, "3ffe:8000000000000000", "bfff:8000000000000000", "3ffe:ffffffffffffffff", 0x3820],
-  ["fyl2x", 0xf1, 0x0b7f, "3ffe:8000000000000000", "bfff:8000000000000000", "3fff:8000000000000000", 0x3a20],
-  ["fyl2x", 0xf1, 0x037f, "4006:8000000000000000", "8000:00000000000000f8", "8000:00000000000006c8", 0x3832],
-  ["fyl2x", 0xf1, 0x036f, "4006:8000000000000000", "8000:00000000000000f8", "dfcc:d900000000000000", 0xb8b2],
-  ["fyl2x", 0xf1, 0x0f7f, "3ffd:8000000000000000", "8000:00000000000000f8", "0000:00000000000001ef", 0x3832],
-  ["fyl2x", 0xf1, 0x037f, "3fff:8000000000000000", "3fff:8000000000000000", "0000:0000000000000000", 0x3800],
+  ["fprem", 0xf8, 0x0b63, "8000:16d3b1f65af46e6f", "3fff:8000000000000000", "dffe:b69d8fb2d7a37378", 0xb092, "dffe:b69d8fb2d7a37378", 0xb092],
+  // FSCALE by +-0: x itself (DE only; AMD underflows a denormal when UE is unmasked); by a non-zero y whose
+  // integer part is 0, a denormal x underflows
+  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "0000:0000000000000000", "0000:567005282f87a563", 0x3002, "6000:ace00a505f0f4ac6", 0xb092],
+  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "8000:0000000000000000", "0000:567005282f87a563", 0x3002, "6000:ace00a505f0f4ac6", 0xb092],
+  ["fscale", 0xfd, 0x0b63, "8000:e6b59b7e554a8a97", "0000:0000000000000000", "8001:e6b59b7e554a8a97", 0x3002, "8001:e6b59b7e554a8a97", 0x3002],
+  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "3ffe:8000000000000000", "6000:ace00a505f0f4ac6", 0xb092, "6000:ace00a505f0f4ac6", 0xb092],
+  ["fscale", 0xfd, 0x037f, "0000:567005282f87a563", "3ffe:8000000000000000", "0000:567005282f87a563", 0x3002, "0000:567005282f87a563", 0x3002],
+  // FYL2X (st0 = x, st1 = y) of a power of two: PE; x > 1 the exact product; x < 1 Intel rounds from just under
+  // it (C1, or one ulp under toward zero), AMD gives the exact product (no C1) in every rounding mode
+  ["fyl2x", 0xf1, 0x037f, "4002:8000000000000000", "3fff:8000000000000000", "4000:c000000000000000", 0x3820, "4000:c000000000000000", 0x3820],
+  ["fyl2x", 0xf1, 0x0b7f, "4002:8000000000000000", "3fff:8000000000000000", "4000:c000000000000000", 0x3820, "4000:c000000000000000", 0x3820],
+  ["fyl2x", 0xf1, 0x037f, "3ffe:8000000000000000", "3fff:8000000000000000", "bfff:8000000000000000", 0x3a20, "bfff:8000000000000000", 0x3820],
+  ["fyl2x", 0xf1, 0x0f7f, "3ffe:8000000000000000", "3fff:8000000000000000", "bffe:ffffffffffffffff", 0x3820, "bfff:8000000000000000", 0x3820],
+  ["fyl2x", 0xf1, 0x077f, "3ffe:8000000000000000", "bfff:8000000000000000", "3ffe:ffffffffffffffff", 0x3820, "3fff:8000000000000000", 0x3820],
+  ["fyl2x", 0xf1, 0x0b7f, "3ffe:8000000000000000", "bfff:8000000000000000", "3fff:8000000000000000", 0x3a20, "3fff:8000000000000000", 0x3820],
+  ["fyl2x", 0xf1, 0x037f, "4006:8000000000000000", "8000:00000000000000f8", "8000:00000000000006c8", 0x3832, "8000:00000000000006c8", 0x3832],
+  ["fyl2x", 0xf1, 0x036f, "4006:8000000000000000", "8000:00000000000000f8", "dfcc:d900000000000000", 0xb8b2, "dfcc:d900000000000000", 0xb8b2],
+  ["fyl2x", 0xf1, 0x0f7f, "3ffd:8000000000000000", "8000:00000000000000f8", "0000:00000000000001ef", 0x3832, "0000:00000000000001f0", 0x3832],
+  ["fyl2x", 0xf1, 0x037f, "3fff:8000000000000000", "3fff:8000000000000000", "0000:0000000000000000", 0x3800, "0000:0000000000000000", 0x3800],
 ];
+/** A recorded vector's result for a CPUID vendor string, or undefined for a vendor with none recorded. */
+function recorded(v: X87Vec, vendor: string): [string, number] | undefined {
+  return vendor === "GenuineIntel" ? [v[5], v[6]] : vendor === "AuthenticAMD" ? [v[7], v[8]] : undefined;
+}
+function checkRecorded(vendor: string, got: [string, number][]): string[] {
+  const bad: string[] = [];
+  X87_VECTORS.forEach((v, i) => {
+    const [name, , fcw, a, b] = v, [want, fsw] = recorded(v, vendor)!;
+    const [res, sw] = got[i];
+    if (res !== want || sw !== fsw) bad.push(`${name} fcw=${fcw.toString(16)} ${a} ${b}: got ${res} fsw ${sw.toString(16)}, ${vendor} ${want} fsw ${fsw.toString(16)}`);
+  });
+  return bad;
+}
 
-test("FPREM/FPREM1 by infinity, FSCALE by zero, FYL2X of a power of two: the results recorded on an Intel Xeon", async () => {
+test("FPREM/FPREM1 by infinity, FSCALE by zero, FYL2X of a power of two: the emulator gives the recorded results of the vendor it reports", async () => {
+  const vendor = await emulatorVendor();
+  assert.ok(recorded(X87_VECTORS[0], vendor), `no results recorded for the emulator's vendor ${vendor}`);
   const f80 = (x: string, at: number) => {
     const [se, m] = x.split(":");
     return `movabs $0x${m}, %rax\nmov %rax, ${at}\nmovw $0x${se}, ${at + 8}`;
   };
-  const src = INTEL_X87.map(([, op, fcw, a, b], i) => {
+  const src = X87_VECTORS.map(([, op, fcw, a, b], i) => {
     const at = DATA + 0x100 + i * 0x40;
     return `${f80(a, at)}\n${f80(b, at + 0x10)}\nmovw $0x${fcw.toString(16)}, ${at + 0x20}
       fninit\nfldcw ${at + 0x20}\nfldt ${at + 0x10}\nfldt ${at}\n.byte 0xd9, 0x${op.toString(16)}
@@ -170,26 +192,46 @@ test("FPREM/FPREM1 by infinity, FSCALE by zero, FYL2X of a power of two: the res
   }).join("\n");
   const r = await run(src);
   assert.ok(r.done, `exception ${r.vec}`);
-  const bad: string[] = [];
-  INTEL_X87.forEach(([name, , fcw, a, b, want, fsw], i) => {
-    const at = DATA + 0x100 + i * 0x40;
-    const v = new DataView(bytesAt(r.m, at, 0x40).buffer);
-    const got = `${v.getUint16(0x38, true).toString(16).padStart(4, "0")}:${v.getBigUint64(0x30, true).toString(16).padStart(16, "0")}`;
-    const gotSw = v.getUint16(0x22, true);
-    if (got !== want || gotSw !== fsw) bad.push(`${name} fcw=${fcw.toString(16)} ${a} ${b}: got ${got} fsw ${gotSw.toString(16)}, Intel ${want} fsw ${fsw.toString(16)}`);
+  const got = X87_VECTORS.map((_, i): [string, number] => {
+    const v = new DataView(bytesAt(r.m, DATA + 0x100 + i * 0x40, 0x40).buffer);
+    return [`${v.getUint16(0x38, true).toString(16).padStart(4, "0")}:${v.getBigUint64(0x30, true).toString(16).padStart(16, "0")}`, v.getUint16(0x22, true)];
   });
-  assert.equal(bad, []);
+  assert.equal(checkRecorded(vendor, got), []);
+});
+
+const HOST_X87 = "FPREM/FPREM1 by infinity, FSCALE by zero, FYL2X of a power of two: this host CPU gives its vendor's recorded results";
+test(HOST_X87, () => {
+  const vendor = referenceCpu(64).vendor;
+  if (!recorded(X87_VECTORS[0], vendor)) return skip(HOST_X87, `no results recorded for this CPU's vendor ${vendor}`);
+  // The same inputs as an FXSAVE image (TOP 6, R6 = ST(0) and R7 = ST(1) valid), run by x87run's native harness.
+  const put80 = (fx: Uint8Array, o: number, x: string) => {
+    const [se, m] = x.split(":"), v = new DataView(fx.buffer);
+    v.setBigUint64(o, BigInt("0x" + m), true); v.setUint16(o + 8, parseInt(se, 16), true);
+  };
+  const cases: X87Case[] = X87_VECTORS.map(([name, op, fcw, a, b]) => {
+    const fx = new Uint8Array(512), v = new DataView(fx.buffer);
+    v.setUint16(0, fcw, true); v.setUint16(2, 6 << 11, true); fx[4] = 0xc0; v.setUint32(24, 0x1f80, true); v.setUint32(28, 0xffff, true);
+    put80(fx, 32, a); put80(fx, 48, b);
+    const regs = Array(16).fill(0n); regs[4] = BigInt(REGION + 0x1f0);
+    return { group: "recorded", form: name, text: `.byte 0xd9, 0x${op.toString(16)}`, regs, flags: 0, fx, mem: new Uint8Array(MEMSIZE), fswMask: 0xffff, ulp: 0, memSkip: [] };
+  });
+  const got = runNative(cases).map((o): [string, number] => [x80(o.fx, 32), new DataView(o.fx.buffer, o.fx.byteOffset).getUint16(2, true)]);
+  assert.equal(checkRecorded(vendor, got), []);
 });
 
 test("model-specific x87 cases: compared bit for bit on a host of the emulated vendor, without their vendor-dependent parts on another's", () => {
-  const c = generate(12, 10000, ["x87misc"]).find((x) => x.vendor);
-  assert.ok(c, "seed 12 holds an FPREM of a denormal by infinity with UE unmasked");
+  const fprem = generate(12, 10000, ["x87misc"]).find((x) => x.vendor);
+  assert.ok(fprem?.form === "fprem", "seed 12 holds an FPREM of a denormal by infinity with UE unmasked");
+  const fscale = generate(1, 4000, ["x87misc"]).find((x) => x.vendor && x.form === "fscale");
+  assert.ok(fscale, "seed 1 holds an FSCALE of a denormal by zero with UE unmasked");
   const fx = (st0se: number, fsw: number) => { const b = new Uint8Array(512); const v = new DataView(b.buffer); v.setUint16(2, fsw, true); v.setUint16(40, st0se, true); return b; };
   const res = (st0se: number, fsw: number) => ({ regs: Array(16).fill(0n), flags: 0, fx: fx(st0se, fsw), mem: new Uint8Array(MEMSIZE), status: 0 });
   const intel = res(0x8000, 0x2802), amd = res(0xe000, 0xa892), other = res(0x8000, 0x2803);
-  assert.equal(compare(c!, amd, intel, true), [], "another vendor's host: ST(0) and UE/ES/B not compared");
-  assert.is(compare(c!, amd, intel, false).length, 2, "a host of the emulated vendor: ST(0) and FSW compared");
-  assert.is(compare(c!, other, intel, true).length, 1, "the other FSW bits are compared on any host");
+  for (const c of [fprem!, fscale!]) {
+    assert.equal(compare(c, amd, intel, true), [], `${c.form}: another vendor's host: ST(0) and UE/ES/B not compared`);
+    assert.is(compare(c, amd, intel, false).length, 2, `${c.form}: a host of the emulated vendor: ST(0) and FSW compared`);
+    assert.is(compare(c, other, intel, true).length, 1, `${c.form}: the other FSW bits are compared on any host`);
+  }
 });
 
 test("guests/ldbl.c (long double on the x87) prints what it prints natively: bit for bit, transcendentals within 1 ulp", async () => {

@@ -33,7 +33,8 @@ export interface GroupStats {
  * same in every lane). xenwasm follows Intel, the vendor its CPUID reports: on an Intel host these cases
  * are compared bit for bit like the others; on another vendor's host a lane where both CPUs give a NaN
  * counts as equal (every other lane, register, flag and MXCSR bit is compared), and `tests/sse.test.ts`
- * checks Intel's order on any host with results recorded on an Intel Xeon.
+ * checks the emulator against its vendor's recorded results on any host, and the host CPU against its own
+ * vendor's (results recorded on an Intel Xeon and an AMD EPYC).
  */
 export const MODEL_SPECIFIC: Record<string, 4 | 8> = { dpps: 4, dppd: 8 };
 

@@ -249,5 +249,5 @@ export function vendorNote(s: GroupStats): string {
   if (!s.vendorCases) return "";
   const { host, emu } = s.vendors;
   if (host === emu) return `${s.vendorCases} model-specific cases compared with this ${host} CPU`;
-  return `${s.vendorCases} model-specific cases: their vendor-dependent FSW bits and registers not compared (this CPU is ${host}, the emulator ${emu}; tests/x87.test.ts checks ${emu}'s recorded results)`;
+  return `${s.vendorCases} model-specific cases: their vendor-dependent FSW bits and registers not compared (this CPU is ${host}, the emulator ${emu}; tests/x87.test.ts checks the emulator against ${emu}'s recorded results and this CPU against ${host}'s)`;
 }
