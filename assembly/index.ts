@@ -8,7 +8,7 @@ import {
 } from "./memmap";
 import { setSeg, cpuStateChanged, setCpl, CR0_PE, CR0_PG, CR0_ET, CR0_NE, CR4_PAE, EFER_LME, EFER_LMA } from "./cpu/state";
 import { setFlags, flagsSync, lfOp, LF_NONE, LF_INC, LF_DEC, setLazy, cond, getFlags } from "./cpu/flags";
-import { jitConfig, jitFlush, jitInstall, jitRegions, jitCurrent, jitReserve, pageGen, jitMode } from "./cpu/jit";
+import { jitConfig, jitFlush, jitSetEntries, jitInstall, jitRegions, jitCurrent, jitReserve, pageGen, jitMode } from "./cpu/jit";
 import { jitDecode } from "./cpu/decode";
 import { tlbInit, tlbFlushAll, setPhysWindow, probeFill } from "./mmu/tlb";
 import { dcacheFlush } from "./cpu/dcache";
@@ -97,6 +97,7 @@ export * from "./hv/migrate";
 // ---- The JIT tier (cpu/jit.ts; the compiler is the host's: host/jit/) ----
 export function jit_config(mode: i32, threshold: i32): void { jitConfig(mode, threshold); }
 export function jit_flush(): void { jitFlush(); }
+export function jit_entries(on: i32): void { jitSetEntries(on != 0); }
 export function jit_decode(lin: u64, host: i32): i32 { return jitDecode(lin, host); }
 export function jit_install(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi: i32): i32 {
   return jitInstall(host, mode, idx, gen, lo, hi) ? 1 : 0;

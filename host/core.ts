@@ -27,6 +27,8 @@ export interface CoreExports {
   flags_sync(): void;
   run(budget: number): number;
   jit_config(mode: number, threshold: number): void;
+  /** Tests: the first instruction of each run() is a block start (under force: compiled before it runs). */
+  jit_entries(on: number): void;
   // The JIT tier (assembly/cpu/jit.ts; host/jit/): the region table, decoding for the translator, and
   // the slow helpers compiled code calls.
   jit_flush(): void;
@@ -126,7 +128,7 @@ export interface CoreExports {
 /** Each export's wasm signature: parameters, '>', result; i = i32, I = i64 (BigInt), f = f32, d = f64. */
 export const CORE_EXPORTS = {
   core_abi_version: ">i", init: ">", heap_end: ">i", cpu_reset_flat: "ii>", cpu_state_changed: ">", set_phys_window: "ii>",
-  tlb_flush: ">", dcache_flush: ">", flags_sync: ">", run: "i>i", jit_config: "ii>",
+  tlb_flush: ">", dcache_flush: ">", flags_sync: ">", run: "i>i", jit_config: "ii>", jit_entries: "i>",
   jit_flush: ">", jit_decode: "Ii>i", jit_install: "iiiiii>i", jit_regions: ">i", jit_current: "ii>i", jit_reserve: "iii>",
   jit_page_gen: "i>i", jit_mode: ">i", jit_cond: "iiiIIIi>i", jit_rd: "Ii>i", jit_wr: "Ii>i", jit_str: "i>i", jit_exec: "Ii>i", jit_flags: "iiIIIi>I",
   hv_init: "i>i", hv_domain_create: "iii>i", hv_domain_destroy: "i>i", hv_domain_state: "i>i", hv_domain_shutdown_reason: "i>i",

@@ -18,7 +18,7 @@ import { groups as sseGroups } from "./lib/ssegen";
 const groups = () => [...diffGroups(), ...x87Groups(), ...sseGroups()];
 
 const args = process.argv.slice(2);
-let seed = 1, count = 200, show = 5;
+let seed = 1, count = 200, show = 5, compileCases = true;
 const gs: string[] = [];
 let modes: (32 | 64)[] = [64, 32];
 for (let i = 0; i < args.length; i++) {
@@ -28,8 +28,9 @@ for (let i = 0; i < args.length; i++) {
   else if (a === "--group") gs.push(...v().split(","));
   else if (a === "--mode") modes = [Number(v()) as 32 | 64];
   else if (a === "--show") show = Number(v());
+  else if (a === "--no-compile-cases") compileCases = false;
   else if (a === "--help" || a === "-h") {
-    console.log(`usage: npm run conformance -- [--seed N] [--count N] [--group NAME] [--mode 32|64] [--show N]\ngroups: ${groups().join(" ")}`);
+    console.log(`usage: npm run conformance -- [--seed N] [--count N] [--group NAME] [--mode 32|64] [--show N] [--no-compile-cases]\n(under XENWASM_JIT=force each general-purpose case is compiled before it runs, about 3 ms a case; --no-compile-cases: only code its branches reach)\ngroups: ${groups().join(" ")}`);
     process.exit(0);
   } else { console.error(`unknown option ${a}`); process.exit(2); }
 }
@@ -38,7 +39,7 @@ for (const g of gs) if (!groups().includes(g)) { console.error(`unknown group ${
 const t0 = Date.now();
 const gd = gs.filter((g) => diffGroups().includes(g)), gx = gs.filter((g) => x87Groups().includes(g));
 const gsse = gs.filter((g) => sseGroups().includes(g));
-const stats = gs.length && !gd.length ? [] : await diffRun({ seed, count, groups: gd, modes, maxMismatches: show });
+const stats = gs.length && !gd.length ? [] : await diffRun({ seed, count, groups: gd, modes, maxMismatches: show, compileCases: compileCases && jitSettings().mode === "force" });
 const xstats = (gs.length && !gx.length) || !modes.includes(64) ? [] : await x87Run({ seed, count, groups: gx, maxMismatches: show });
 const sstats = gs.length && !gsse.length ? [] : await sseRun({ seed, count, groups: gsse, maxMismatches: show, modes });
 const pad = (s: string | number, n: number) => String(s).padStart(n);

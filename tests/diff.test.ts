@@ -36,6 +36,16 @@ if (jitSettings().mode === "force") {
   test("differential cases ran in compiled code (XENWASM_JIT=force)", () => {
     assert.ok(jitRetired > 10_000, `${jitRetired} instructions retired in compiled code`);
   });
+  // A case runs from a fresh run() and is one instruction: only the cases with a branch reach a block start.
+  // Here every case is compiled before it runs (a region of its own), three of each form.
+  const before = jitRetired;
+  const each = await diffRun({ seed: 20240602, count: 3, maxMismatches: 3, compileCases: true });
+  const cases = each.reduce((a, s) => a + s.cases, 0);
+  test(`differential cases each compiled before they run: ${cases} cases of every group match the real CPU (XENWASM_JIT=force)`, () => {
+    const bad = each.filter((s) => s.failed);
+    if (bad.length) assert.unreachable(bad.map((s) => `${s.group} (${s.bits}-bit): ${s.failed}/${s.cases}\n${s.mismatches.map(describe).join("\n")}`).join("\n"));
+    assert.ok(jitRetired - before >= cases * 0.9, `${jitRetired - before} instructions of ${cases} cases retired in compiled code`);
+  });
 }
 
 test.run();

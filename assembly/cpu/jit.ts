@@ -24,6 +24,11 @@ export { pageGen, jitStat, jitPagesWritten };
 export const F_JIT: u8 = 255; // the fast-form id of an entry instruction that has a region
 
 export let jitMode: i32 = 0; // 0 off, 1 on, 2 force (threshold 0)
+// Tests (the differential harnesses under force): the instruction a run() starts at counts as a block start,
+// so code that only ever runs from a fresh run() (one case per run) is compiled too. Off otherwise: a run
+// usually starts where the last slice's budget ran out, in the middle of a block.
+export let jitEntries = false;
+export function jitSetEntries(on: bool): void { jitEntries = on; }
 export let jitThreshold: i32 = 0;
 let regions: i32 = 0; // records in JIT_MAP
 

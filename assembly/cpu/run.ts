@@ -32,7 +32,7 @@ import { dOp, dReg } from "./decode";
 import { F_RF } from "./state";
 import { CPU_DBG_PENDING, EVENT_EXCEPTION, EVENT_TRAP } from "../memmap";
 import { NO_ERR } from "./fault";
-import { F_JIT, jitMode, jitHeat, jitDrop, jitService, jitServiceNow, jitUrgent, pageGen, jitStat } from "./jit";
+import { F_JIT, jitMode, jitEntries, jitHeat, jitDrop, jitService, jitServiceNow, jitUrgent, pageGen, jitStat } from "./jit";
 import { JIT_IO, JIO_EXIT, JEXIT_BUDGET, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES, JSTAT_STEPS } from "../memmap";
 
 let faults = 0; // steps of the current run() that delivered an exception instead of retiring
@@ -242,7 +242,7 @@ export function run(budget: i32): i32 {
     let modeKey = (mode as u64) << 32; // the second word of a valid entry's tag
     // This instruction starts a block (JIT heat is counted there). Not where run() starts: that is often
     // where the last slice's budget ran out, in the middle of a block.
-    let bs = false;
+    let bs = jitEntries; // (jit_entries: the first instruction of a run() is a block start too)
     let quiet = false; // the general path ran an instruction only because the budget ended a region's block
     while (n < budget) {
       if (jitUrgent) jitServiceNow();

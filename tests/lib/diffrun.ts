@@ -174,7 +174,7 @@ export async function emulatorVendor(): Promise<string> {
   return new TextDecoder().decode(b);
 }
 
-export async function runEmulator(cases: Case[], bits: Bits): Promise<Result[]> {
+export async function runEmulator(cases: Case[], bits: Bits, compileCases = false): Promise<Result[]> {
   const code = assemble(cases, bits, CODE);
   const RAM = Math.ceil((CODE + code.length + 0x1000) / 0x100000) * 0x100000;
   const core = await Core.create({ ioIn: () => 0, ioOut: () => true });
@@ -184,6 +184,7 @@ export async function runEmulator(cases: Case[], bits: Bits): Promise<Result[]> 
   bytes.set(code, MM.MACHINE_BASE + CODE);
   const mode = bits === 64 ? MM.MODE_LONG64 : MM.MODE_PROT32;
   const out: Result[] = [];
+  if (compileCases) core.x.jit_entries(1);
   cases.forEach((c, i) => {
     core.x.cpu_reset_flat(mode, 3);
     bytes.set(c.mem, MM.MACHINE_BASE + REGION);
@@ -291,7 +292,12 @@ export function skipNote(s: GroupStats): string {
   return `${s.skipped} cases skipped, the reference CPU lacks what they need: ${[...s.skippedWhy].map(([f, n]) => `${f} ${n}`).join(", ")}`;
 }
 
-export interface RunOptions { seed: number; count: number; groups?: string[]; modes?: Bits[]; maxMismatches?: number }
+export interface RunOptions {
+  seed: number; count: number; groups?: string[]; modes?: Bits[]; maxMismatches?: number;
+  /** Under XENWASM_JIT=force: compile each case before it runs (core jit_entries; a region, a module and an
+   *  instance per case: about 3 ms each), rather than only the code its branches reach. */
+  compileCases?: boolean;
+}
 
 /** Generate, run natively and in the emulator, compare; stats per (group, mode). */
 export async function diffRun(o: RunOptions): Promise<GroupStats[]> {
@@ -303,7 +309,7 @@ export async function diffRun(o: RunOptions): Promise<GroupStats[]> {
     const ref = referenceCpu(bits);
     const vendors: Vendors = { host: ref.vendor, emu: emuVendor };
     const nat = runNative(cases, bits);
-    const emu = await runEmulator(cases, bits);
+    const emu = await runEmulator(cases, bits, o.compileCases);
     const by = new Map<string, GroupStats>();
     cases.forEach((c, i) => {
       let g = by.get(c.group);
