@@ -61,3 +61,49 @@ export const SHUTDOWN_suspend = 2;
 export const SHUTDOWN_crash = 3;
 export const SHUTDOWN_watchdog = 4;
 export const SHUTDOWN_soft_reset = 5;
+
+// ---- vCPU record (VCPU_SIZE bytes at VCPU_TABLE + index * VCPU_SIZE: hv_vcpu_addr) ----
+// +0 .. CPU_SAVE_SIZE: the saved CPU state block (registers, segments, CRs, MSRs, GDT frames).
+export const V_DOMAIN = 0x800; // u32 owning domain
+export const V_ID = 0x804; // u32 vCPU id within the domain
+export const V_FLAGS = 0x808; // u32 VF_*
+export const V_KERNEL_SS = 0x810; // u64 (stack_switch)
+export const V_KERNEL_SP = 0x818; // u64
+export const V_CB_EVENT = 0x820; // u64 callback addresses (32-bit: eip, cs in V_CB_*_CS)
+export const V_CB_FAILSAFE = 0x828;
+export const V_CB_SYSCALL = 0x830;
+export const V_CB_SYSCALL32 = 0x838;
+export const V_CB_SYSENTER = 0x840;
+export const V_CB_NMI = 0x848;
+export const V_CB_FLAGS = 0x850; // u32 bit per CALLBACKTYPE: CALLBACKF_mask_events
+export const V_CB_EVENT_CS = 0x854; // u16 32-bit guests: code selectors of the event/failsafe callbacks
+export const V_CB_FAILSAFE_CS = 0x856;
+export const V_CR3_KERNEL = 0x858; // u64 machine address of the kernel's top-level table
+export const V_CR3_USER = 0x860; // u64 64-bit guests: the user top-level table (0 = none)
+export const V_GS_KERNEL = 0x868; // u64 64-bit guests: the GS base not currently loaded
+export const V_CB_SYSENTER_CS = 0x870; // u16 32-bit guests: code selector of the sysenter callback
+export const V_VCPU_INFO = 0x878; // u64 machine address of this vCPU's vcpu_info
+export const V_RUNSTATE_VA = 0x880; // u64 guest VA of the runstate area (0 = none)
+export const V_TIMER = 0x888; // u64 single-shot deadline, system time ns (0 = none)
+export const V_PERIOD = 0x890; // u64 periodic timer period (0 = off)
+export const V_PERIOD_NEXT = 0x898; // u64
+export const V_IOPL = 0x8a0; // u32 virtual IOPL (physdev set_iopl)
+export const V_LDT_BASE = 0x8a8; // u64 guest VA of the LDT
+export const V_LDT_ENTS = 0x8b0; // u32
+export const V_VIRQ_PORT = 0x8c0; // u16[NR_VIRQS] port bound to each VIRQ (0 = none)
+export const V_POLL_DEADLINE = 0x900; // u64
+export const V_GUEST_CR4 = 0x908; // u64 the CR4 value the guest kernel last wrote (0: never)
+export const V_RS_STATE = 0x910; // u32 runstate: RUNSTATE_running 0, runnable 1, blocked 2, offline 3
+export const V_RS_ENTRY = 0x918; // u64 system time it entered that state
+export const V_RS_TIME = 0x920; // u64[4] time spent in each state
+export const V_FIFO_CB = 0x940; // u32 FIFO event channels: machine address of this vCPU's control block (0 = none)
+export const V_FIFO_TAIL = 0x944; // u16[16] FIFO event channels: the tail port of each priority's queue (0 = empty)
+export const V_TRAPS = 0x1000; // 256 x 16 bytes: { u64 address; u16 cs; u8 flags; u8 set }
+
+export const VF_ONLINE = 1;
+export const VF_BLOCKED = 2; // SCHEDOP_block: waits for an event
+export const VF_KERNEL = 4; // 64-bit guests: running the guest kernel (else guest user)
+export const VF_POLLING = 8; // SCHEDOP_poll
+export const VF_IN_FAILSAFE = 16;
+export const VF_INITIALISED = 32; // has a context (vCPU 0 from the builder, others from VCPUOP_initialise)
+export const VF_FRESH = 64; // VCPUOP_initialise gave it selectors not loaded yet: loaded when it is first scheduled

@@ -5,16 +5,21 @@
 // then N times in one process after a warm-up run ("warm"); the medians reported, the output compared
 // with `xz -dc --single-stream`'s when xz(1) is installed.
 //
-//   node dist/bench/xz.js [--json] [--js] [--runs N] [FILE]      (Bun runs it too; under Deno it does not finish)
+//   node dist/bench/xz.js [--json] [--js] [--runs N] [FILE]
+//   deno run -A dist/bench/xz.js ...   bun dist/bench/xz.js ...   (Deno wants --allow-all to read /proc/cpuinfo)
+// xz(1) reads the payload from a temporary file, not from spawnSync's `input`: Deno's spawnSync writes all
+// of its input before it reads the child's output, so a child that answers more than a pipe's worth
+// before it has read everything (xz does) never finishes (tried with Deno 2.9.6).
 //
 // With --json the last line of stdout is one JSON object:
 // {xz_cold_median_s, xz_cold_runs_s: [...], xz_cold_cpu_median_s (CPU time, all threads), xz_warm_median_s, xz_warm_runs_s: [...], out_bytes, in_bytes,
-//  mb_per_s (cold), native_xz_s, identical, decoder ("wasm" or "js"), cpu, kernel} (native_xz_s and identical null without xz(1)).
-import { readFileSync } from "node:fs";
+//  mb_per_s (cold), native_xz_s, identical, decoder ("wasm" or "js"), cpu, kernel, runtime ("node 22.x", "deno 2.9.6", "bun 1.x")} (native_xz_s and identical null without xz(1)).
+import { readFileSync, writeFileSync, rmSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import { xzDecode, xzWasmModule } from "../host/pv/xzwasm";
 import { linuxKernel } from "../tests/lib/linux";
 import { cpuModel, round } from "./lib/peers";
@@ -47,6 +52,12 @@ if (args.includes("--child")) { // one cold decode: its wall time and this proce
   const c0 = process.cpuUsage(), r = timed(), c = process.cpuUsage(c0);
   console.log(`${r.s} ${(c.user + c.system) / 1e6}`); process.exit(0);
 }
+function runtimeName(): string {
+  const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
+  if (deno) return `deno ${deno.version.deno}`;
+  const v = process.versions as Record<string, string | undefined>;
+  return v.bun ? `bun ${v.bun}` : `node ${v.node}`;
+}
 const median = (t: number[]) => [...t].sort((a, b) => a - b)[t.length >> 1];
 const cold: number[] = [], coldCpu: number[] = [];
 for (let i = 0; i < runs; i++) {
@@ -60,8 +71,12 @@ const warm: number[] = [];
 for (let i = 0; i < runs; i++) { const r = timed(); out = r.o; warm.push(r.s); }
 
 let native: number | null = null, identical: boolean | null = null;
+const tmp = mkdtempSync(join(tmpdir(), "xenwasm-xz-"));
+const payloadFile = join(tmp, "payload.xz");
+writeFileSync(payloadFile, p);
 const t0 = performance.now();
-const x = spawnSync("xz", ["-dc", "--single-stream"], { input: p, maxBuffer: 1 << 30 });
+const x = spawnSync("xz", ["-dc", "--single-stream", payloadFile], { maxBuffer: 1 << 30 });
+rmSync(tmp, { recursive: true, force: true });
 if (!x.error && x.status === 0) {
   native = (performance.now() - t0) / 1000;
   const h = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -72,7 +87,7 @@ const r = {
   xz_cold_cpu_median_s: round(median(coldCpu), 3),
   xz_warm_median_s: round(median(warm), 3), xz_warm_runs_s: warm.map((t) => round(t, 3)), out_bytes: out.length, in_bytes: p.length,
   mb_per_s: round(out.length / 1e6 / median(cold), 1), native_xz_s: native === null ? null : round(native, 3), identical, decoder,
-  cpu: cpuModel(), kernel: basename(file),
+  cpu: cpuModel(), kernel: basename(file), runtime: runtimeName(),
 };
 if (!json) {
   console.log(`${basename(file)} (${decoder} decoder): ${p.length} bytes of xz -> ${out.length} bytes; median of ${runs}: ${r.xz_cold_median_s} s cold (${r.mb_per_s} MB/s; CPU ${r.xz_cold_cpu_median_s} s), ${r.xz_warm_median_s} s warm`);

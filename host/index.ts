@@ -9,6 +9,7 @@ export { XenHost, SHUTDOWN_NAMES, type DomainHandle, type VifSpec, type AdoptSpe
 export type { BuildOptions } from "./pv/builder";
 export type { DiskSpec } from "./devices/block/blkback";
 export { MemoryBlockDevice } from "./devices/block/memory";
+export { OpfsBlockDevice, openOpfsDisk, importOpfsDisk, createOpfsDisk, opfsDiskSize, opfsUnavailable, type SyncAccessHandle } from "./devices/block/opfs";
 export { loadKernelImage, loadKernelImageAsync, KERNEL_MAX_BYTES } from "./pv/image";
 export { parseElf, type ElfImage } from "./elf";
 export { platform, setPlatform, yieldToEventLoop, type Platform, type BlockDevice } from "./platform";

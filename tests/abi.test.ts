@@ -73,6 +73,11 @@ test("the shared record offsets and numbers read what the core's accessors say",
   assert.is(u32(R.D_TOT_PAGES), x.hv_domain_pages(d.domid));
   assert.is(u32(R.D_STORE_MFN), d.storeMa, "the xenstore page the builder set up (a machine address, as save.ts reads it)");
   assert.ok(u32(R.D_SHARED_INFO) >= MM.MACHINE_BASE && u32(R.D_SHARED_INFO) % 4096 === 0, "shared_info: a machine page");
+  // The vCPU record (V_*, VF_*: moved beside the domain's in records.ts, the core's own use unchanged).
+  const vrec = x.hv_vcpu_addr(d.domid, 0), vu32 = (off: number) => v().getUint32(vrec + off, true);
+  assert.is(vu32(R.V_DOMAIN), d.domid);
+  assert.is(vu32(R.V_ID), 0);
+  assert.ok((vu32(R.V_FLAGS) & (R.VF_ONLINE | R.VF_INITIALISED)) === (R.VF_ONLINE | R.VF_INITIALISED), "vCPU 0 online, with a context");
   x.hv_domain_shutdown(d.domid, R.SHUTDOWN_reboot);
   assert.is(u32(R.D_STATE), R.DS_SHUTDOWN);
   assert.is(u32(R.D_SHUTDOWN_REASON), R.SHUTDOWN_reboot);

@@ -94,14 +94,14 @@ async function fuzz(mode: number, cpl: number, paging: boolean, seed: number, ro
       for (let s = MM.SEG_ES; s <= MM.SEG_GS; s++) {
         const sel = r() & 0xffff;
         view.setUint16(MM.CPU_STATE + seg(s), sel, true);
-        view.setUint16(MM.CPU_STATE + seg(s) + 2, s === MM.SEG_CS ? 0x9b : 0x93, true);
-        core.setU32(seg(s) + 4, 0xffff);
-        core.setU64(seg(s) + 8, BigInt(sel << 4));
+        view.setUint16(MM.CPU_STATE + seg(s) + MM.SEGF_ATTR, s === MM.SEG_CS ? 0x9b : 0x93, true);
+        core.setU32(seg(s) + MM.SEGF_LIMIT, 0xffff);
+        core.setU64(seg(s) + MM.SEGF_BASE, BigInt(sel << 4));
       }
       core.rip = BigInt(r() & 0xffff);
     } else if (mode === MM.MODE_PROT16 || mode === MM.MODE_COMPAT16 || mode === MM.MODE_COMPAT32) {
-      const a = view.getUint16(MM.CPU_STATE + seg(MM.SEG_CS) + 2, true) & ~(SA_L | SA_DB);
-      view.setUint16(MM.CPU_STATE + seg(MM.SEG_CS) + 2, a | (mode === MM.MODE_COMPAT32 ? SA_DB : 0), true);
+      const a = view.getUint16(MM.CPU_STATE + seg(MM.SEG_CS) + MM.SEGF_ATTR, true) & ~(SA_L | SA_DB);
+      view.setUint16(MM.CPU_STATE + seg(MM.SEG_CS) + MM.SEGF_ATTR, a | (mode === MM.MODE_COMPAT32 ? SA_DB : 0), true);
       if (mode !== MM.MODE_COMPAT32) core.rip = BigInt(r() & 0xffff);
     }
     if (long) core.setU64(MM.CPU_EFER, core.u64(MM.CPU_EFER) | EFER_SCE);
@@ -121,7 +121,7 @@ async function fuzz(mode: number, cpl: number, paging: boolean, seed: number, ro
       core.setU64(MM.CPU_GDTR_BASE, BigInt(r() % RAM)); core.setU32(MM.CPU_GDTR_LIMIT, r() & 0xffff);
       core.setU64(MM.CPU_IDTR_BASE, BigInt(r() % RAM)); core.setU32(MM.CPU_IDTR_LIMIT, (r() & 0xfff) | 7);
       // TR: a 32/64-bit TSS somewhere in RAM.
-      core.setU32(seg(MM.SEG_TR) + 4, 0x2067); core.setU64(seg(MM.SEG_TR) + 8, BigInt(r() % RAM));
+      core.setU32(seg(MM.SEG_TR) + MM.SEGF_LIMIT, 0x2067); core.setU64(seg(MM.SEG_TR) + MM.SEGF_BASE, BigInt(r() % RAM));
       core.rflags = BigInt(2 | (r() & 0x100) | (r() & 0x3000)); // TF and IOPL at random
     }
     // Intercepts: every fourth round some vectors and instructions exit to the "hypervisor".

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { XenHost } from "../host/pv/host";
 import { linuxKernel, linuxModule, busyboxInitramfs } from "./lib/linux";
 import { saveDomain, restoreDomain } from "../host/save/save";
-import { DS_RUNNING, DS_SHUTDOWN } from "../assembly/records";
+import { DS_RUNNING, DS_SHUTDOWN, D_EVTCHN_FIFO, D_GNT_VERSION } from "../assembly/records";
 
 const WORK = join(process.cwd(), "tests", "build", "linux");
 
@@ -29,7 +29,7 @@ function initramfs(): Uint8Array {
 }
 
 // The core's D_EVTCHN_FIFO field (assembly/domain/domain.ts) of domain `d`.
-const fifoOn = (h: XenHost, d: number) => h.core.view().getUint32(h.core.x.hv_domain_addr(d) + 300, true);
+const fifoOn = (h: XenHost, d: number) => h.core.view().getUint32(h.core.x.hv_domain_addr(d) + D_EVTCHN_FIFO, true);
 const ticks = (s: string) => [...s.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
 let host: XenHost, out = "", domid = 0;
 
@@ -109,7 +109,7 @@ test("Linux with grant tables v2 (grant_table.version=2): its xen-blkfront reads
   dom.onConsole = (b) => { o += new TextDecoder().decode(b); };
   const t0 = Date.now();
   await h.runUntil(() => {
-    if (o.includes("v2: read")) version ||= h.core.view().getUint32(h.core.x.hv_domain_addr(dom.domid) + 172, true); // D_GNT_VERSION
+    if (o.includes("v2: read")) version ||= h.core.view().getUint32(h.core.x.hv_domain_addr(dom.domid) + D_GNT_VERSION, true);
     return h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 240000;
   });
   assert.match(o, "Grant tables using version 2 layout", o.slice(-3000) + h.dmesg());

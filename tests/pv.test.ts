@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { XenHost } from "../host/pv/host";
 import { MM } from "../host/core";
 import { saveDomain, restoreDomain } from "../host/save/save";
-import { DS_RUNNING, DS_SHUTDOWN } from "../assembly/records";
+import { DS_RUNNING, DS_SHUTDOWN, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES } from "../assembly/records";
 
 for (const bits of [64, 32] as const) {
   test(`PV hello (${bits}-bit): boots, prints through console_io, powers off`, async () => {
@@ -99,11 +99,11 @@ test("the core's per-domain counts are this host's own after a restore", async (
   assert.is(fr0, owned * 4096);
   // What a saved domain record says of them is not believed: the source's counts, made absurd first.
   const addr = x.hv_domain_addr(d);
-  host.core.view().setBigUint64(addr + 264, 0xdeadbeefn, true);
-  host.core.view().setBigUint64(addr + 272, 0xfeedfacen, true);
+  host.core.view().setBigUint64(addr + D_CORE_REC_BYTES, 0xdeadbeefn, true);
+  host.core.view().setBigUint64(addr + D_CORE_FRAME_BYTES, 0xfeedfacen, true);
   const stream = saveDomain(host, d);
-  host.core.view().setBigUint64(addr + 264, BigInt(rec0), true);
-  host.core.view().setBigUint64(addr + 272, BigInt(fr0), true);
+  host.core.view().setBigUint64(addr + D_CORE_REC_BYTES, BigInt(rec0), true);
+  host.core.view().setBigUint64(addr + D_CORE_FRAME_BYTES, BigInt(fr0), true);
   const b = await XenHost.create(256);
   const r = restoreDomain(b, stream);
   const [rec1, fr1, owned1] = counts(b, r.domid);
@@ -135,7 +135,7 @@ test("debug registers survive save/restore; a save file's bad ones refuse the re
   const r = restoreDomain(b, good);
   const bv = b.core.view(), a = b.core.x.hv_vcpu_addr(r.domid, 0);
   assert.is(bv.getBigUint64(a + MM.CPU_DR, true), 0x7fff0000n, "DR0 carried");
-  assert.is(bv.getBigUint64(a + MM.CPU_DR + 56, true), 0x000d0401n, "DR7 carried");
+  assert.is(bv.getBigUint64(a + MM.CPU_DR7, true), 0x000d0401n, "DR7 carried");
   for (const [i, bad] of [[0, 0xffff800000001000n], [2, 0x0000800000000000n], [6, 1n << 32n], [7, 0x2400n]] as const) {
     setDr(0, 0n); setDr(2, 0n); setDr(6, 0xffff0ff0n); setDr(7, 0x400n);
     setDr(i, bad);

@@ -8,7 +8,7 @@ import { guestPath } from "./lib/pvrun";
 import { join } from "node:path";
 import { linuxKernel, busyboxInitramfs } from "./lib/linux";
 import { saveDomain, restoreDomain } from "../host/save/save";
-import { DS_RUNNING, DS_SHUTDOWN } from "../assembly/records";
+import { DS_RUNNING, DS_SHUTDOWN, V_FIFO_CB } from "../assembly/records";
 
 async function runSmp(bits: 32 | 64, vcpus: number, role = "n"): Promise<{ out: string; dmesg: string; state: number; reason: number; host: XenHost; domid: number }> {
   const host = await XenHost.create(256);
@@ -110,9 +110,9 @@ test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs 
   const before = cpuTimes(out, "before"), after = cpuTimes(out, "after");
   assert.equal([...after.keys()], ["cpu0", "cpu1"], out.slice(-2000));
   for (const c of ["cpu0", "cpu1"]) assert.ok(after.get(c)! - before.get(c)! >= 20, `${c} ran the workload: ${before.get(c)} -> ${after.get(c)} ticks`);
-  // FIFO event channels on both vCPUs: each has its own control block (V_FIFO_CB, domain/domain.ts).
+  // FIFO event channels on both vCPUs: each has its own control block (V_FIFO_CB, assembly/records.ts).
   assert.match(out, /Using FIFO-based ABI/);
-  for (const vc of [0, 1]) assert.ok(host.core.view().getUint32(host.core.x.hv_vcpu_addr(domid, vc) + 0x940, true) !== 0, `vCPU ${vc} has a FIFO control block`);
+  for (const vc of [0, 1]) assert.ok(host.core.view().getUint32(host.core.x.hv_vcpu_addr(domid, vc) + V_FIFO_CB, true) !== 0, `vCPU ${vc} has a FIFO control block`);
   assert.is(host.state(domid), DS_RUNNING, "running");
 });
 

@@ -382,7 +382,7 @@ test("single-step: #DB after each instruction while TF is set", async () => {
   assert.is(m.core.reg(3), 1n, "one instruction ran with TF before the trap");
   assert.is(m.core.reg(6), 1n);
   assert.is(m.core.reg(7), BigInt(CODE + 10), "trap frame points after the stepped instruction");
-  assert.ok((m.core.u64(MM.CPU_DR + 48) & 0x4000n) !== 0n, "DR6.BS");
+  assert.ok((m.core.u64(MM.CPU_DR6) & 0x4000n) !== 0n, "DR6.BS");
 });
 
 test("debug registers: a data breakpoint armed by MOV DR7 traps after the store, B0 in DR6", async () => {
@@ -422,7 +422,7 @@ test("debug registers: an instruction breakpoint is a fault before the instructi
   assert.is(m.run(), MM.EXIT_HLT);
   assert.is(m.core.reg(3), 0n, "the instruction did not run");
   assert.is(m.core.reg(7), BigInt(CODE + 0x20), "the frame points at it");
-  assert.is(m.core.u64(MM.CPU_DR + 48) & 0xfn, 2n, "DR6.B1");
+  assert.is(m.core.u64(MM.CPU_DR6) & 0xfn, 2n, "DR6.B1");
 });
 
 test("MOV SS shadow: a data breakpoint on the SS load is raised on the first instruction of the INT handler that follows", async () => {
@@ -449,7 +449,7 @@ test("MOV SS shadow: a data breakpoint on the SS load is raised on the first ins
   assert.is(m.core.reg(6), 1n, "#DB delivered");
   assert.is(m.core.reg(7), BigInt(CODE + 0x2000), "its frame: the INT handler's first instruction");
   assert.is(m.core.reg(3), 0n, "which had not run yet");
-  assert.is(m.core.u64(MM.CPU_DR + 48) & 0xfn, 1n, "DR6.B0");
+  assert.is(m.core.u64(MM.CPU_DR6) & 0xfn, 1n, "DR6.B0");
 });
 
 test("intercepts: a #PF goes to the hypervisor with CR2 in EXIT_INFO; INT 0x82 with RIP after it", async () => {

@@ -1,6 +1,11 @@
 // The Worker: the platform-neutral library (host/index.ts) with the core fetched from xenwasm.wasm. Boots
-// the bundled guest or the kernel (and initramfs) the page sends, forwards the console both ways.
-import { XenHost, runBare, setCoreModule, SHUTDOWN_NAMES, DS_RUNNING } from "../host/index";
+// the bundled guest or the kernel (and initramfs) the page sends, forwards the console both ways. The
+// page's disk is a file of the origin-private file system (host/devices/block/opfs.ts), made empty or
+// copied from an image the page chose; it outlives page reloads and is the guest's xvda when asked.
+import {
+  XenHost, runBare, setCoreModule, SHUTDOWN_NAMES, DS_RUNNING, openOpfsDisk, opfsDiskSize, importOpfsDisk, createOpfsDisk, opfsUnavailable,
+  type BlockDevice,
+} from "../host/index";
 import type { ToWorker, FromWorker } from "./protocol";
 
 const post = (m: FromWorker) => (self as unknown as Worker).postMessage(m);
@@ -21,18 +26,54 @@ function feed(): void {
   taken += n;
 }
 
-async function boot(m: Extract<ToWorker, { type: "boot" }>): Promise<void> {
+const DISK = "xvda.img"; // the page's disk in the origin-private file system
+const size = (n: number) => n < 1048576 ? `${+(n / 1024).toFixed(1)} KiB` : `${+(n / 1048576).toFixed(2)} MiB`;
+let busy = false; // a domain runs (it holds the disk) or a disk operation is under way
+
+/** Tell the page what its disk is now (or why there is none or what went wrong). */
+async function diskInfo(): Promise<void> {
+  const why = opfsUnavailable();
+  if (why) { post({ type: "disk", present: false, text: `no disk: ${why}`, error: true }); return; }
+  const bytes = await opfsDiskSize(DISK);
+  post({ type: "disk", present: bytes !== undefined, text: bytes === undefined ? "no disk yet: create one or choose an image" : `xvda: ${DISK}, ${size(bytes)} (${Math.floor(bytes / 512)} sectors), kept in this browser's origin-private file system` });
+}
+
+async function disk(m: Extract<ToWorker, { type: "disk" }>): Promise<void> {
   try {
+    if (m.action !== "info") {
+      if (busy) throw new Error("the disk is in use (reload the page to change it)");
+      busy = true;
+      try {
+        if (m.action === "create") {
+          if (!Number.isInteger(m.mib) || m.mib < 1 || m.mib > 4096) throw new Error(`a new disk's size is a whole number of MiB, 1 to 4096 (not ${m.mib})`);
+          await createOpfsDisk(DISK, m.mib * 1048576);
+        } else await importOpfsDisk(DISK, m.file);
+      } finally { busy = false; }
+    }
+    await diskInfo();
+  } catch (e) {
+    let present = false; // (a refused image leaves the disk that was there as it was)
+    try { present = !opfsUnavailable() && (await opfsDiskSize(DISK)) !== undefined; } catch { /* none, then */ }
+    post({ type: "disk", present, text: `disk: ${(e as Error).message}`, error: true });
+  }
+}
+
+async function boot(m: Extract<ToWorker, { type: "boot" }>): Promise<void> {
+  let dev: BlockDevice | undefined;
+  busy = true;
+  try {
+    if (m.disk) { status("opening the disk..."); dev = await openOpfsDisk(DISK); }
     status("loading the core...");
     const kernel = m.bundled ? new Uint8Array(await (await fetch("pv-hello-64.elf")).arrayBuffer()) : new Uint8Array(m.kernel!);
     host = await XenHost.create(Math.max(64, m.memoryMiB + 64));
     status("decompressing and building the domain...");
     const d = await host.createDomainAsync(m.bundled ? "hello" : "guest", kernel, {
       memoryMiB: m.memoryMiB, cmdline: m.cmdline, ...(m.ramdisk ? { ramdisk: new Uint8Array(m.ramdisk) } : {}),
+      ...(dev ? { disks: [{ path: `opfs:${DISK}`, vdev: "xvda", writable: true, device: dev }] } : {}),
     });
     domid = d.domid;
     d.onConsole = (bytes) => post({ type: "console", bytes });
-    status(`running domain ${domid} (${m.memoryMiB} MiB, ${d.bits}-bit)`);
+    status(`running domain ${domid} (${m.memoryMiB} MiB, ${d.bits}-bit${dev ? ", xvda" : ""})`);
     const h = host;
     let shown = 0;
     await h.runUntil(() => {
@@ -43,6 +84,8 @@ async function boot(m: Extract<ToWorker, { type: "boot" }>): Promise<void> {
     status(`domain ${domid} shut down (${SHUTDOWN_NAMES[h.shutdownReason(domid)] ?? h.shutdownReason(domid)})`);
   } catch (e) {
     status(`error: ${(e as Error).message}`);
+  } finally {
+    try { dev?.close(); } catch (e) { status(`error: closing the disk: ${(e as Error).message}`); }
   }
 }
 
@@ -67,4 +110,5 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
     feed();
     host?.wake(); // cut an idle sleep short: the guest may be waiting for this
   } else if (m.type === "bench") void bench(m.names);
+  else if (m.type === "disk") void disk(m);
 };

@@ -6,7 +6,11 @@
  * (offset / 512) & 0xff at each offset (the test writes it so).
  * With "gntv2=1" on the command line the grant table is switched to version 2 first (v2 entries; the
  * backend's mappings show in the status frame, not in the entries, and keep the table from going back
- * to v1). Prints "ok:"/"FAIL:" lines and "blk: PASSED" (or FAILED), then powers off. */
+ * to v1). Prints "ok:"/"FAIL:" lines and "blk: PASSED" (or FAILED), then powers off.
+ * With "count=1" it does none of that and counts its boots on the disk instead (a disk that persists:
+ * the web page's, tests/web.test.ts): sector 0 holds COUNT_MAGIC and a u32 count at byte 16 (a disk
+ * without the magic counts as 0); it prints "blk: the disk's count was N", writes N + 1 to sector 0 alone,
+ * flushes, reads it back and prints "blk: the disk's count is now N + 1" (or FAIL lines). */
 #include "pv.h"
 
 #define FE "device/vbd/51712" /* our device directory in xenstore */
@@ -26,6 +30,8 @@ struct sring { struct sring_hdr h; union ent ring[32]; };
 #define RSP_OKAY 0
 #define RSP_ERROR (-1)
 #define RSP_EOPNOTSUPP (-2)
+#define OP_FLUSH 3
+#define COUNT_MAGIC "xenwasm-count\n"
 
 #define GREF_RING 8
 #define GREF_DATA 9 /* 9, 10: data pages */
@@ -90,6 +96,35 @@ static int pattern_ok(int k, unsigned sector)
 	return 1;
 }
 
+/* count=1: the boot counter in sector 0 (see the top). */
+static int boot_count(void)
+{
+	union ent e;
+	rw(&e, OP_READ, 0, 1);
+	e.req.seg[0].last = 0; /* (a disk of one sector will do) */
+	CHECK(submit(&e) == RSP_OKAY, "read sector 0");
+	uint32_t n = 0;
+	if (memcmp(data[0], COUNT_MAGIC, sizeof COUNT_MAGIC - 1) == 0) memcpy(&n, data[0] + 16, 4);
+	printf("blk: the disk's count was %u\n", n);
+	memset(data[0], 0, 512);
+	memcpy(data[0], COUNT_MAGIC, sizeof COUNT_MAGIC - 1);
+	n++;
+	memcpy(data[0] + 16, &n, 4);
+	rw(&e, OP_WRITE, 0, 1);
+	e.req.seg[0].last = 0; /* sector 0 alone: the rest of the disk stays as it was */
+	CHECK(submit(&e) == RSP_OKAY, "wrote sector 0");
+	memset(&e, 0, sizeof e);
+	e.req.op = OP_FLUSH; e.req.handle = 51712;
+	CHECK(submit(&e) == RSP_OKAY, "flushed");
+	memset(data[0], 0, 4096);
+	rw(&e, OP_READ, 0, 1);
+	e.req.seg[0].last = 0;
+	uint32_t back = 0;
+	CHECK(submit(&e) == RSP_OKAY && (memcpy(&back, data[0] + 16, 4), back == n), "read back: %u", back);
+	if (pv_fail_count == 0) printf("blk: the disk's count is now %u\n", n);
+	return pv_fail_count ? 1 : 0;
+}
+
 int pv_main(void)
 {
 	pv_install_traps();
@@ -152,6 +187,8 @@ int pv_main(void)
 		uint32_t ver = 1;
 		CHECK(HYPERVISOR(__HYPERVISOR_grant_table_op, 8, &ver, 1) == -EBUSY && ver == 2, "back to v1 while the backend maps our ring -> -EBUSY");
 	}
+
+	if (pv_arg("count", 0)) return boot_count();
 
 	union ent e;
 	rw(&e, OP_READ, 8, 1);

@@ -849,7 +849,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   if (!is64 && blocks.some((b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET ||
     STACK_KINDS.has(generalKind(i))))) {
     // 4-byte stack slots need a 32-bit stack (SS.B): otherwise the interpreter runs this code.
-    c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + 2, 1).i32(0x4000).op(Op.i32_and).op(Op.i32_eqz);
+    c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + MM.SEGF_ATTR, 1).i32(0x4000).op(Op.i32_and).op(Op.i32_eqz);
     c.if_().get(L_N).op(Op.return_).end();
   }
   c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64).i32(1).op(Op.i32_and).set(L_FCF);
@@ -946,7 +946,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     if (x >= 0) { c.get(L_R0 + (x >> 3)); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
     if (i.ax! & 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
     if (i.ax! & 6) {
-      c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + 8, 3).op(Op.i64_add);
+      c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + MM.SEGF_BASE, 3).op(Op.i64_add);
     }
     if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
   };
@@ -1144,8 +1144,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   const rsp = L_R0 + 4;
   const SW = is64 ? 8 : 4; // stack slot
   const m32 = () => { if (!is64) c.i64(0xffffffffn).op(Op.i64_and); };
-  const reg8 = (r: number, rex: number): number => MM.CPU_STATE + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
-  const RAX = MM.CPU_STATE, RCX = MM.CPU_STATE + 8, RDX = MM.CPU_STATE + 16;
+  const reg8 = (r: number, rex: number): number => MM.CPU_STATE + MM.CPU_REGS + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
+  const RAX = MM.CPU_STATE + MM.CPU_REGS, RCX = RAX + 1 * 8, RDX = RAX + 2 * 8; // (registers in encoding order)
   let curI: Insn = blocks[0].insns[0]; // the instruction being translated
   const nextIp = () => linOf(curI.off + curI.len);
 
@@ -1740,7 +1740,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.if_(); extra++;
           exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx);
           c.end(); extra--;
-          const sz = i.os === 8 || gk === "movqx" || gk === "movqr" ? 8 : 4, x = MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 16 * i.reg!, gpr = MM.CPU_STATE + 8 * i.rm!;
+          const sz = i.os === 8 || gk === "movqx" || gk === "movqr" ? 8 : 4, x = MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 16 * i.reg!, gpr = MM.CPU_STATE + MM.CPU_REGS + 8 * i.rm!;
           const xlo = () => { c.i32(0).mem(sz === 8 ? Op.i64_load : Op.i64_load32_u, x, sz === 8 ? 3 : 2); };
           if (gk === "movdx" || gk === "movqx") {
             if (i.mod === 3) { rd(gpr, sz); c.set(L_T2); } else { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T2); }

@@ -5,6 +5,7 @@
 // boot stack, then at least 512 KiB of free pages, the whole ending on a 4 MiB boundary (or at the
 // domain's last page when it is smaller).
 import { Core, MM } from "../core";
+import { D_SHARED_INFO } from "../../assembly/records";
 import { PvImage, XEN_ELFNOTE as N, noteNum, noteStr, hex } from "./xenelf";
 
 export interface BuildOptions {
@@ -201,7 +202,7 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
     const put = (off64: number, off32: number, v: bigint | number) => {
       if (bits === 64) dv().setBigUint64(si + off64, BigInt(v), true); else dv().setUint32(si + off32, Number(v) >>> 0, true);
     };
-    const sharedMa = Number(core.view().getUint32(MM.DOMAIN_TABLE + domid * MM.DOMAIN_SIZE + 28, true));
+    const sharedMa = Number(core.view().getUint32(MM.DOMAIN_TABLE + domid * MM.DOMAIN_SIZE + D_SHARED_INFO, true));
     put(32, 32, nrPages);
     put(40, 36, sharedMa);
     dv().setUint32(si + (bits === 64 ? 48 : 40), 0, true); // flags

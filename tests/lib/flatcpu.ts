@@ -52,7 +52,7 @@ export async function machine(bits: 32 | 64, mode: "force" | "off" | "on", code:
   core.rip = BigInt(CODE);
   core.setReg(4, BigInt(STACK));
   core.setReg(3, BigInt(DATA + 0x800));
-  if (bits === 64) core.setU64(MM.CPU_SEG + MM.SEG_GS * MM.SEG_SIZE + 8, BigInt(DATA + 0x800));
+  if (bits === 64) core.setU64(MM.CPU_SEG + MM.SEG_GS * MM.SEG_SIZE + MM.SEGF_BASE, BigInt(DATA + 0x800));
   core.x.cpu_state_changed();
   return core;
 }

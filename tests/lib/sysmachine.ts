@@ -88,9 +88,9 @@ export async function sysMachine(o: SysOpts): Promise<SysMachine> {
       const attr = (hi >>> 8) & 0xf0ff;
       const p = MM.CPU_SEG + slot * MM.SEG_SIZE;
       core.view().setUint16(MM.CPU_STATE + p, sel, true);
-      core.view().setUint16(MM.CPU_STATE + p + 2, attr, true);
-      core.setU32(p + 4, limit);
-      core.setU64(p + 8, BigInt(base));
+      core.view().setUint16(MM.CPU_STATE + p + MM.SEGF_ATTR, attr, true);
+      core.setU32(p + MM.SEGF_LIMIT, limit);
+      core.setU64(p + MM.SEGF_BASE, BigInt(base));
     },
     run: (budget = 100000) => core.run(budget),
   };
@@ -155,5 +155,5 @@ export async function sysMachine(o: SysOpts): Promise<SysMachine> {
 export function seg16(core: Core, slot: number): { sel: number; attr: number; limit: number; base: bigint } {
   const p = MM.CPU_SEG + slot * MM.SEG_SIZE;
   const v = core.view();
-  return { sel: v.getUint16(MM.CPU_STATE + p, true), attr: v.getUint16(MM.CPU_STATE + p + 2, true), limit: core.u32(p + 4), base: core.u64(p + 8) };
+  return { sel: v.getUint16(MM.CPU_STATE + p, true), attr: v.getUint16(MM.CPU_STATE + p + MM.SEGF_ATTR, true), limit: core.u32(p + MM.SEGF_LIMIT), base: core.u64(p + MM.SEGF_BASE) };
 }
