@@ -20,7 +20,7 @@ function xendEnv(sock: string, extra: Record<string, string> = {}): Env {
   return { ...process.env, XEND_SOCKET: sock, XEND_MEMORY_MIB: "256", XEND_NAT: "no", XEND_RELOCATION_SERVER: "no", ...extra };
 }
 function xm(env: Env, args: string[], cwd = process.cwd(), input?: string) {
-  const r = spawnSync(process.execPath, [join(process.cwd(), "bin/xm.js"), ...args], { env, cwd, encoding: "utf8", timeout: 30000, input });
+  const r = spawnSync(process.execPath, [join(process.cwd(), "bin/xm.js"), ...args], { env, cwd, encoding: "utf8", timeout: 90000, input });
   return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 function xend(env: Env, ...args: string[]) {
@@ -299,7 +299,7 @@ test("on_poweroff = preserve: the shut-down line once, the guest's output kept",
   let l = xm(E, ["list", "pres"]).stdout;
   for (let i = 0; i < 300 && !/---s--/.test(l); i++) { await sleep(100); l = xm(E, ["list", "pres"]).stdout; }
   assert.match(l, /pres\s+\d+\s+\d+\s+1\s+---s--/);
-  const con = spawnSync(process.execPath, ["bin/xm.js", "console", "pres"], { env: E, encoding: "utf8", input: "\x1d", timeout: 10000 });
+  const con = spawnSync(process.execPath, ["bin/xm.js", "console", "pres"], { env: E, encoding: "utf8", input: "\x1d", timeout: 30000 });
   assert.is(con.stdout.match(/shut down: poweroff; preserve/g)?.length, 1, con.stdout);
   assert.match(con.stdout, /count 1\r?\ncount 2\r?\ncount 3/);
   assert.match(xm(E, ["dmesg"]).stdout, /\(XEN\) d\d+: domain pres shut down: poweroff; on_poweroff = preserve\n/);
