@@ -4,8 +4,7 @@ import { jitString } from "./cpu/string";
 import { dbgRecompute } from "./cpu/debug";
 import {
   CPU_STATE, CPU_STATE_SIZE, CPU_CPL, CPU_FXSAVE, CPU_CR0, CPU_CR4, CPU_EFER, CPU_RFLAGS, CPU_IDTR_LIMIT, CPU_GDTR_LIMIT,
-  SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_TR, SEG_LDTR, MODE_LONG64, CPU_DR,
-} from "./memmap";
+  SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_TR, SEG_LDTR, MODE_LONG64, CPU_DR6, CPU_DR7} from "./memmap";
 import { setSeg, cpuStateChanged, setCpl, CR0_PE, CR0_PG, CR0_ET, CR0_NE, CR4_PAE, EFER_LME, EFER_LMA } from "./cpu/state";
 import { setFlags, flagsSync, lfOp, LF_NONE, LF_INC, LF_DEC, setLazy, cond, getFlags } from "./cpu/flags";
 import { jitConfig, jitFlush, jitSetEntries, jitInstall, jitRegions, jitCurrent, jitReserve, pageGen, jitMode } from "./cpu/jit";
@@ -57,8 +56,8 @@ export function cpu_reset_flat(mode: i32, cpl: i32): void {
   // x87/SSE as after reset (FNINIT): FCW 0x37F, MXCSR 0x1F80.
   store<u16>(CPU_STATE + CPU_FXSAVE, 0x37f);
   store<u32>(CPU_STATE + CPU_FXSAVE + 24, 0x1f80);
-  store<u64>(CPU_STATE + CPU_DR + 48, 0xffff0ff0); // DR6, DR7 as after reset
-  store<u64>(CPU_STATE + CPU_DR + 56, 0x400);
+  store<u64>(CPU_STATE + CPU_DR6, 0xffff0ff0); // DR6, DR7 as after reset
+  store<u64>(CPU_STATE + CPU_DR7, 0x400);
   setFlags(2);
   trapFlagChanged();
   setCpl(cpl);

@@ -7,7 +7,7 @@
 // work through the TLB: a linear page holding an enabled data breakpoint gets no TLB tags
 // (`dbgPage`, checked by tlbFill), so every access to it reaches `xlate`, which reports it here
 // (`dbgAccess`); the hits of one instruction become a #DB trap after it.
-import { CPU_STATE, CPU_DR, CPU_DBG_PENDING } from "../memmap";
+import { CPU_STATE, CPU_DR, CPU_DBG_PENDING, CPU_DR6, CPU_DR7 } from "../memmap";
 import { tlbFlushAll } from "../mmu/tlb";
 
 export const DR6_BS: u32 = 0x4000; // single-step
@@ -31,7 +31,7 @@ export function dbgHold(bits: u32): void {
   if (bits != 0) dbgArmed = true;
 }
 
-@inline function dr7(): u32 { return load<u64>(CPU_STATE + CPU_DR + 56) as u32; }
+@inline function dr7(): u32 { return load<u64>(CPU_STATE + CPU_DR7) as u32; }
 @inline function dr(i: i32): u64 { return load<u64>(CPU_STATE + CPU_DR + (i << 3)); }
 @inline function enabled(d7: u32, i: i32): bool { return ((d7 >> ((i << 1) as u32)) & 3) != 0; }
 @inline function rwOf(d7: u32, i: i32): u32 { return (d7 >> ((16 + (i << 2)) as u32)) & 3; }
@@ -100,10 +100,10 @@ export function dbgExecMatch(lin: u64): u32 {
 // Record a #DB's conditions in DR6 as Xen merges them (x86_merge_dr6): B0-B3 say which breakpoints
 // this #DB is for, the other condition bits (BD, BS, BT) accumulate until software clears them.
 export function dbgMergeDr6(bits: u32): void {
-  let d6 = (load<u64>(CPU_STATE + CPU_DR + 48) as u32) ^ DR6_DEFAULT; // positive polarity
+  let d6 = (load<u64>(CPU_STATE + CPU_DR6) as u32) ^ DR6_DEFAULT; // positive polarity
   d6 = (d6 & ~(0xf as u32)) | bits;
   d6 = ((d6 ^ DR6_DEFAULT) | DR6_DEFAULT) & ~DR6_ZEROS;
-  store<u64>(CPU_STATE + CPU_DR + 48, d6 as u64);
+  store<u64>(CPU_STATE + CPU_DR6, d6 as u64);
 }
 
 // DR6 and DR7 as written (MOV DR or set_debugreg), reserved bits forced.

@@ -1,10 +1,9 @@
 // The hypervisor's exports to the host (dom0's toolstack and domain builder). Numbers only.
 import {
   CPU_STATE, CPU_CR0, CPU_CR3, CPU_CR4, CPU_EFER, CPU_RFLAGS, CPU_CPL, CPU_INTERCEPT, CPU_INTERCEPT_FLAGS,
-  CPU_GDT_MODE, CPU_GDT_ENTRIES, CPU_IDTR_LIMIT, CPU_SAVE_SIZE, CPU_DR, CPU_FXSAVE, CPU_SEG, SEG_SIZE, SEG_CS, SEG_SS,
+  CPU_GDT_MODE, CPU_GDT_ENTRIES, CPU_IDTR_LIMIT, CPU_SAVE_SIZE, CPU_FXSAVE, CPU_SEG, SEG_SIZE, SEG_CS, SEG_SS,
   SEG_DS, SEG_ES, SEG_FS, SEG_GS, GDT_PV64, GDT_PV32, INTERCEPT_SYSCALL, INTERCEPT_SYSENTER, MACHINE_BASE,
-  HV_OUT_LEN, HV_LOG_HEAD, MAPTRACK, MAPTRACK_ENTRIES,
-} from "../memmap";
+  HV_OUT_LEN, HV_LOG_HEAD, MAPTRACK, MAPTRACK_ENTRIES, CPU_DR6, CPU_DR7} from "../memmap";
 import {
   dom, domU32, setDomU32, domExists, domIs64, vcpu, current, vcpuSave, D_STATE, D_SHUTDOWN_REASON,
   D_SHARED_INFO, D_START_INFO, D_NR_VCPUS, D_VCPU0, D_TOT_PAGES, D_MAX_PAGES, D_PRIVILEGED, D_VM_ASSIST,
@@ -127,8 +126,8 @@ export function hv_vcpu_boot(d: u32, vc: u32, rip: u64, rsp: u64, rsi: u64, topM
   store<u64>(v + CPU_CR3, (topMfn as u64) << 12);
   store<u16>(v + CPU_FXSAVE, 0x37f); // FCW after FNINIT
   store<u32>(v + CPU_FXSAVE + 24, 0x1f80); // MXCSR after reset
-  store<u64>(v + CPU_DR + 48, 0xffff0ff0);
-  store<u64>(v + CPU_DR + 56, 0x400);
+  store<u64>(v + CPU_DR6, 0xffff0ff0);
+  store<u64>(v + CPU_DR7, 0x400);
   store<u32>(v + CPU_IDTR_LIMIT, 0xfff);
   memory.fill(v + CPU_INTERCEPT, 0xff, 32);
   store<i32>(v + CPU_INTERCEPT_FLAGS, INTERCEPT_SYSCALL | INTERCEPT_SYSENTER);

@@ -8,7 +8,7 @@
 //   - DR6/DR7: upper 32 bits set: -EINVAL; reserved bits forced; DR7.GD: -EPERM; an I/O breakpoint
 //     (RW = 10) anywhere in DR7 while it enables something needs the guest's CR4.DE, else -EPERM.
 //   - any other register: -ENODEV.
-import { CPU_STATE, CPU_DR, CPU_DR7_EMUL, CPU_DBG_PENDING } from "../memmap";
+import { CPU_STATE, CPU_DR, CPU_DR7_EMUL, CPU_DBG_PENDING, CPU_DR6, CPU_DR7 } from "../memmap";
 import { dr6Adjust, dr7Adjust, dbgRecompute, dbgMergeDr6, bpWidth, DR7_GD, DR7_ACTIVE } from "../cpu/debug";
 import { current, currentDom, vcpu, domIs64, V_GUEST_CR4 } from "../domain/domain";
 import { HYPERVISOR_VIRT_END_64, EPERM, EINVAL, ENODEV } from "../hypercall/abi";
@@ -32,7 +32,7 @@ export function pvSetDebugreg(reg: u32, value: u64): i64 {
     case 4: case 6:
       if (reg == 4 && guestDe()) return -ENODEV;
       if ((value >> 32) != 0) return -EINVAL;
-      store<u64>(CPU_STATE + CPU_DR + 48, dr6Adjust(value as u32) as u64);
+      store<u64>(CPU_STATE + CPU_DR6, dr6Adjust(value as u32) as u64);
       return 0;
     case 5: case 7: {
       if (reg == 5 && guestDe()) return -ENODEV;
@@ -49,7 +49,7 @@ export function pvSetDebugreg(reg: u32, value: u64): i64 {
       }
       v &= ~io;
       store<u64>(CPU_STATE + CPU_DR7_EMUL, io as u64);
-      store<u64>(CPU_STATE + CPU_DR + 56, v as u64);
+      store<u64>(CPU_STATE + CPU_DR7, v as u64);
       dbgRecompute();
       return 0;
     }
@@ -65,10 +65,10 @@ export function pvGetDebugreg(reg: u32): u64 {
     case 0: case 1: case 2: case 3: return load<u64>(CPU_STATE + CPU_DR + ((reg as i32) << 3));
     case 4: case 6:
       if (reg == 4 && guestDe()) break;
-      return load<u64>(CPU_STATE + CPU_DR + 48);
+      return load<u64>(CPU_STATE + CPU_DR6);
     case 5: case 7:
       if (reg == 5 && guestDe()) break;
-      return load<u64>(CPU_STATE + CPU_DR + 56) | load<u64>(CPU_STATE + CPU_DR7_EMUL);
+      return load<u64>(CPU_STATE + CPU_DR7) | load<u64>(CPU_STATE + CPU_DR7_EMUL);
     default: break;
   }
   getDrOk = false;
@@ -80,7 +80,7 @@ export function pvGetDebugreg(reg: u32): u64 {
 export function ioBreakpoints(port: u32, size: u32): u32 {
   const emul = load<u64>(CPU_STATE + CPU_DR7_EMUL) as u32;
   if (emul == 0 || !guestDe()) return 0;
-  const d7 = (load<u64>(CPU_STATE + CPU_DR + 56) as u32) | emul;
+  const d7 = (load<u64>(CPU_STATE + CPU_DR7) as u32) | emul;
   let hits: u32 = 0;
   for (let i = 0; i < 4; i++) {
     if ((emul & ((3 << (i << 1)) as u32)) == 0) continue;
@@ -99,12 +99,12 @@ export function debugregsValid(rec: i32, is64: bool): bool {
     const a = load<u64>(rec + CPU_DR + (i << 3));
     if (!breakpointAddrOk(is64 ? a : a & 0xffffffff)) return false;
   }
-  const d6 = load<u64>(rec + CPU_DR + 48), d7 = load<u64>(rec + CPU_DR + 56), emul = load<u64>(rec + CPU_DR7_EMUL);
+  const d6 = load<u64>(rec + CPU_DR6), d7 = load<u64>(rec + CPU_DR7), emul = load<u64>(rec + CPU_DR7_EMUL);
   if ((d6 >> 32) != 0 || (d7 >> 32) != 0 || (emul & ~(DR7_ACTIVE as u64)) != 0) return false;
-  store<u64>(rec + CPU_DR + 48, dr6Adjust(d6 as u32) as u64);
+  store<u64>(rec + CPU_DR6, dr6Adjust(d6 as u32) as u64);
   let v = dr7Adjust(d7 as u32);
   if ((v & DR7_GD) != 0) return false;
-  store<u64>(rec + CPU_DR + 56, v as u64);
+  store<u64>(rec + CPU_DR7, v as u64);
   store<u32>(rec + CPU_DBG_PENDING, load<u32>(rec + CPU_DBG_PENDING) & 0xe00f);
   return true;
 }

@@ -13,8 +13,7 @@ import {
   CPU_CR0, CPU_CR2, CPU_CR4, CPU_EFER, CPU_DR, CPU_DR7_EMUL, CPU_MSR_STAR, CPU_MSR_LSTAR, CPU_MSR_CSTAR, CPU_MSR_SFMASK,
   CPU_MSR_KGSBASE, CPU_MSR_SYSENTER_CS, CPU_MSR_SYSENTER_ESP, CPU_MSR_SYSENTER_EIP, CPU_TSC_OFFSET, CPU_MSR_PAT,
   CPU_MSR_MISC_ENABLE, CPU_MSR_TSC_AUX, CPU_MSR_SPEC_CTRL, CPU_FXSAVE, CPU_IDTR_LIMIT, CPU_INTERCEPT, CPU_INTERCEPT_FLAGS,
-  CPU_GDT_MODE, GDT_PV64, GDT_PV32, INTERCEPT_SYSCALL, INTERCEPT_SYSENTER,
-} from "../memmap";
+  CPU_GDT_MODE, GDT_PV64, GDT_PV32, INTERCEPT_SYSCALL, INTERCEPT_SYSENTER, CPU_DR6, CPU_DR7} from "../memmap";
 import {
   domU32, setDomU32, setDomU64, domExists, domIs64, vcpu, vcpuSave, vcpuDrop, current, D_STATE, D_NR_VCPUS, D_VCPU0,
   D_WIDTH, D_SHARED_INFO, D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN, D_CONSOLE_EVTCHN, D_STORE_EVTCHN, D_GNT_FRAMES,
@@ -341,8 +340,8 @@ function loadVcpu(d: u32, k: u32, r: i32, is64: bool): i32 {
   store<u64>(v + CPU_EFER, load<u64>(r + S.SV_EFER));
   // Debug registers (checked again where they land: Xen's adjustments of DR6/DR7 apply).
   for (let i = 0; i < 4; i++) store<u64>(v + CPU_DR + i * 8, load<u64>(r + S.SV_DR + i * 8));
-  store<u64>(v + CPU_DR + 48, load<u64>(r + S.SV_DR6));
-  store<u64>(v + CPU_DR + 56, load<u64>(r + S.SV_DR7));
+  store<u64>(v + CPU_DR6, load<u64>(r + S.SV_DR6));
+  store<u64>(v + CPU_DR7, load<u64>(r + S.SV_DR7));
   store<u64>(v + CPU_DR7_EMUL, load<u64>(r + S.SV_DR7_EMUL));
   if (!debugregsValid(v, is64)) return S.SRE_DEBUGREG;
   // MSRs; the TSC goes on from the saved value.

@@ -6,8 +6,7 @@ import {
   CPU_REGS, CPU_RIP, CPU_RFLAGS, CPU_SEG, SEG_SIZE, SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, CPU_CR0, CPU_CR2, CPU_CR4,
   CPU_EFER, CPU_DR, CPU_DR7_EMUL, CPU_MSR_STAR, CPU_MSR_LSTAR, CPU_MSR_CSTAR, CPU_MSR_SFMASK, CPU_MSR_KGSBASE,
   CPU_MSR_SYSENTER_CS, CPU_MSR_SYSENTER_ESP, CPU_MSR_SYSENTER_EIP, CPU_TSC_OFFSET, CPU_MSR_PAT, CPU_MSR_MISC_ENABLE,
-  CPU_MSR_TSC_AUX, CPU_MSR_SPEC_CTRL, CPU_GDT_ENTRIES, CPU_GDT_FRAMES, CPU_FXSAVE, CPU_SAVE_SIZE, EVTCHN_PORTS,
-} from "../memmap";
+  CPU_MSR_TSC_AUX, CPU_MSR_SPEC_CTRL, CPU_GDT_ENTRIES, CPU_GDT_FRAMES, CPU_FXSAVE, CPU_SAVE_SIZE, EVTCHN_PORTS, CPU_DR6, CPU_DR7} from "../memmap";
 import {
   domU32, domU64, vcpu, D_WIDTH, D_NR_VCPUS, D_VCPU0, D_MAX_PAGES, D_TOT_PAGES, D_SHUTDOWN_REASON, D_SHUTDOWN_CODE,
   D_VM_ASSIST, D_SHARED_INFO, D_START_INFO, D_CONSOLE_MFN, D_CONSOLE_EVTCHN, D_STORE_MFN, D_STORE_EVTCHN, D_GNT_VERSION,
@@ -103,8 +102,8 @@ export function writeVcpuRecord(d: u32, k: u32, out: i32): void {
   store<u64>(out + S.SV_GUEST_CR4, load<u64>(v + V_GUEST_CR4));
   store<u64>(out + S.SV_EFER, load<u64>(v + CPU_EFER));
   for (let i = 0; i < 4; i++) store<u64>(out + S.SV_DR + i * 8, load<u64>(v + CPU_DR + i * 8));
-  store<u64>(out + S.SV_DR6, load<u64>(v + CPU_DR + 48));
-  store<u64>(out + S.SV_DR7, load<u64>(v + CPU_DR + 56));
+  store<u64>(out + S.SV_DR6, load<u64>(v + CPU_DR6));
+  store<u64>(out + S.SV_DR7, load<u64>(v + CPU_DR7));
   store<u64>(out + S.SV_DR7_EMUL, load<u64>(v + CPU_DR7_EMUL));
   store<u64>(out + S.SV_MSR_STAR, load<u64>(v + CPU_MSR_STAR));
   store<u64>(out + S.SV_MSR_LSTAR, load<u64>(v + CPU_MSR_LSTAR));
@@ -266,8 +265,8 @@ export function checkVcpuRecord(r: i32, k: u32, is64: bool): i32 {
   // Debug registers: Xen's checks (hv/debugreg.ts), on a copy in a state block's layout.
   memory.fill(DR_SCRATCH, 0, CPU_SAVE_SIZE);
   for (let i = 0; i < 4; i++) store<u64>(DR_SCRATCH + CPU_DR + i * 8, load<u64>(r + S.SV_DR + i * 8));
-  store<u64>(DR_SCRATCH + CPU_DR + 48, load<u64>(r + S.SV_DR6));
-  store<u64>(DR_SCRATCH + CPU_DR + 56, load<u64>(r + S.SV_DR7));
+  store<u64>(DR_SCRATCH + CPU_DR6, load<u64>(r + S.SV_DR6));
+  store<u64>(DR_SCRATCH + CPU_DR7, load<u64>(r + S.SV_DR7));
   store<u64>(DR_SCRATCH + CPU_DR7_EMUL, load<u64>(r + S.SV_DR7_EMUL));
   if (!debugregsValid(DR_SCRATCH, is64)) return S.SRE_DEBUGREG;
   // MSRs, as WRMSR would take them.
