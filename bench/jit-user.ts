@@ -10,30 +10,21 @@
 // With --json the last line of stdout is one JSON object: {wall_s, insns, insn_in_jit_pct, exits: {...},
 // jit: {...the whole Jit.stats()}, load_avg, xenwasm_jit}. The guest's output is checked (the program's
 // "done" line and the tools' results), so a wrong translation fails the run.
-import { readFileSync, mkdirSync, existsSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { loadavg } from "node:os";
 import { XenHost } from "../host/pv/host";
 import { DS_RUNNING } from "../assembly/records";
 import { linuxKernel, busyboxInitramfs } from "../tests/lib/linux";
+import { glibcIfunc } from "../tests/lib/glibcprog";
 import { repoRoot } from "../tests/lib/repo";
 
 const json = process.argv.includes("--json");
 const root = repoRoot();
 const WORK = join(root, "tests", "build", "jit-user");
-const SRC = join(root, "guests", "glibc-ifunc.c");
 
-function build(): string {
-  mkdirSync(WORK, { recursive: true });
-  const exe = join(WORK, "glibc-ifunc");
-  if (!existsSync(exe) || statSync(exe).mtimeMs < statSync(SRC).mtimeMs) {
-    execFileSync("gcc", ["-O2", "-static", "-o", exe, SRC, "-lm"], { stdio: ["ignore", "inherit", "inherit"] });
-  }
-  return exe;
-}
-
-const exe = build();
+const exe = glibcIfunc(WORK);
 const native = execFileSync(exe, { encoding: "utf8" }).split("\n").filter((l) => /^(round \d+ |libm |done$)/.test(l.trim()));
 const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(join(WORK, "initramfs"), [
   "echo 'user: start'",

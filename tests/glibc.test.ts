@@ -7,24 +7,15 @@
 // SSE4.x ones were (strcspn's, floor's), and every function's results equal the native run's.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readFileSync, mkdirSync, existsSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { XenHost } from "../host/pv/host";
 import { linuxKernel, busyboxInitramfs } from "./lib/linux";
+import { glibcIfunc } from "./lib/glibcprog";
 import { DS_RUNNING } from "../assembly/records";
 
 const WORK = join(process.cwd(), "tests", "build", "glibc");
-const SRC = join(process.cwd(), "guests", "glibc-ifunc.c");
-
-function build(): string {
-  mkdirSync(WORK, { recursive: true });
-  const exe = join(WORK, "glibc-ifunc");
-  if (!existsSync(exe) || statSync(exe).mtimeMs < statSync(SRC).mtimeMs) {
-    execFileSync("gcc", ["-O2", "-static", "-o", exe, SRC, "-lm"], { stdio: ["ignore", "inherit", "inherit"] });
-  }
-  return exe;
-}
 
 /** The program's output parsed: features, implementation names by function, result lines. */
 function parse(out: string, names: Map<bigint, string>) {
@@ -42,7 +33,7 @@ function parse(out: string, names: Map<bigint, string>) {
 }
 
 test("glibc's ifuncs pick implementations we run, and they compute what they compute natively", async () => {
-  const exe = build();
+  const exe = glibcIfunc(WORK);
   const names = new Map<bigint, string>();
   for (const l of execFileSync("nm", [exe], { encoding: "utf8" }).split("\n")) {
     const m = /^([0-9a-f]+) [tTiW] (\S+)/.exec(l);
