@@ -69,7 +69,8 @@ async function main(): Promise<void> {
       weight_ratio: Math.round(ratio * 1000) / 1000, weight_error_pct: Math.round(off(ratio) * 1000) / 10,
       weight_ratio_accounted: Math.round(ratioAcc * 1000) / 1000,
       capped_pct: Math.round(capped * 1000) / 10, capped_pct_accounted: Math.round(cappedAcc * 1000) / 10,
-      measured_by: "weight_ratio, capped_pct: the guests' own loop iterations; *_accounted: hv_domain_cpu_ns / wall time",
+      measured_by:
+        "weight_ratio, capped_pct: the guests' own loop iterations; *_accounted: hv_domain_cpu_ns / wall time",
     }));
   }
 }

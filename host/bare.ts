@@ -166,7 +166,8 @@ export class BareMachine {
       } else if (exit === MM.EXIT_UNHANDLED) {
         reason = "fault"; status = 1;
         const err = core.exitError;
-        message = `guest fault: ${vectorName(core.exitVector)}${err >= 0 ? ` (error code ${hex(err)})` : ""} at rip=${hex(core.rip)}`;
+        const code = err >= 0 ? ` (error code ${hex(err)})` : "";
+        message = `guest fault: ${vectorName(core.exitVector)}${code} at rip=${hex(core.rip)}`;
         if (core.exitVector === 14) message += ` address=${hex(core.u64(MM.CPU_CR2))}`;
       } else if (exit === MM.EXIT_TRIPLE_FAULT) {
         reason = "triple-fault"; status = 1;

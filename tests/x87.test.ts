@@ -194,7 +194,8 @@ test("FPREM/FPREM1 by infinity, FSCALE by zero, FYL2X of a power of two: the emu
   assert.ok(r.done, `exception ${r.vec}`);
   const got = X87_VECTORS.map((_, i): [string, number] => {
     const v = new DataView(bytesAt(r.m, DATA + 0x100 + i * 0x40, 0x40).buffer);
-    return [`${v.getUint16(0x38, true).toString(16).padStart(4, "0")}:${v.getBigUint64(0x30, true).toString(16).padStart(16, "0")}`, v.getUint16(0x22, true)];
+    const se = v.getUint16(0x38, true).toString(16).padStart(4, "0");
+    return [`${se}:${v.getBigUint64(0x30, true).toString(16).padStart(16, "0")}`, v.getUint16(0x22, true)];
   });
   assert.equal(checkRecorded(vendor, got), []);
 });

@@ -74,11 +74,11 @@ const run: Command = {
   summary: "boot a PV kernel (or a bare ELF program) with its console on stdio",
   usage: "xm run [CFG | KERNEL [--memory MB] [--ramdisk FILE] [--cmdline STR]] | xm run --bare [--stats] [--ram SIZE] FILE.elf",
   help: `Without arguments, boots the bundled default guest (a small PV kernel of ours). With CFG, a domain
-config file (xm/xl syntax), boots the domain it describes, disks included. Otherwise boots KERNEL, a Xen PV kernel (ELF32 PAE or ELF64 with Xen ELF notes, or a bzImage with a gzip,
-xz or zstd payload), as one domain in a private in-process host. Its console (console_io writes and
-the PV console ring) goes to standard output and the terminal is its input (Ctrl-] ends the run).
-xm exits when the domain shuts down: 0 for poweroff, 1 for a crash or any other reason, which is
-printed on standard error.
+config file (xm/xl syntax), boots the domain it describes, disks included. Otherwise boots KERNEL, a Xen
+PV kernel (ELF32 PAE or ELF64 with Xen ELF notes, or a bzImage with a gzip, xz or zstd payload), as one
+domain in a private in-process host. Its console (console_io writes and the PV console ring) goes to
+standard output and the terminal is its input (Ctrl-] ends the run). xm exits when the domain shuts
+down: 0 for poweroff, 1 for a crash or any other reason, which is printed on standard error.
 
 Options:
   --memory MB   the domain's memory (default 64)
@@ -101,7 +101,10 @@ fault with no handler is reported on standard error and gives exit status 1.
     // Options of the other kind of run are errors, not silently ignored.
     const misplaced = opts["--bare"] ? ["--memory", "--ramdisk", "--cmdline"] : ["--ram", "--stats"];
     for (const o of misplaced) {
-      if (opts[o] !== undefined) throw new CliError(`run: ${o} ${opts["--bare"] ? "is for PV kernels (with --bare: --ram SIZE)" : "needs --bare (a PV domain: --memory MB)"}`);
+      if (opts[o] !== undefined) {
+        const why = opts["--bare"] ? "is for PV kernels (with --bare: --ram SIZE)" : "needs --bare (a PV domain: --memory MB)";
+        throw new CliError(`run: ${o} ${why}`);
+      }
     }
     if (!opts["--bare"]) return runPv(rest[0], opts);
     if (rest.length === 0) throw new CliError("run: missing KERNEL (usage: " + this.usage + ")");

@@ -203,7 +203,9 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
       const bad = rest.find((a) => !/^[A-Za-z_][A-Za-z0-9_]*\s*\+?=/.test(a));
       if (bad !== undefined) throw new XmError(`create: unexpected argument ${bad} (overrides are KEY=VALUE; usage: ${this.usage})`);
       let text: string;
-      try { text = readFileSync(file, "utf8"); } catch (e) { throw new XmError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+      try { text = readFileSync(file, "utf8"); } catch (e) { const code = (e as NodeJS.ErrnoException).code;
+        throw new XmError(`cannot read ${file}: ${code === "ENOENT" ? "no such file" : code ?? (e as Error).message}`);
+      }
       if (o.n) {
         let c;
         try { c = parseConfig(text + "\n" + rest.join("\n"), file); } catch (e) { throw new XmError((e as Error).message); }
@@ -253,8 +255,9 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
   simple("unpause", "unpause a paused domain", "unpause"),
   ...(["shutdown", "reboot"] as const).map((name): XmCommand => ({
     name, summary: `ask a domain to ${name === "shutdown" ? "shut down" : "reboot"}`, usage: `xm ${name} [-w] [-F] (-a | DOMAIN)`,
-    help: `Writes control/shutdown = ${name === "shutdown" ? "poweroff" : "reboot"} for DOMAIN's kernel to act on. -a (--all): every domain.
--w (--wait) waits until ${name === "shutdown" ? "the domain is gone" : "the domain has rebooted (it gets a new id)"}. -F is accepted (no HVM guests here).`,
+    help: `Writes control/shutdown = ${name === "shutdown" ? "poweroff" : "reboot"} for DOMAIN's kernel to act on.
+-a (--all): every domain. -w (--wait) waits until ${name === "shutdown" ? "the domain is gone"
+  : "the domain has rebooted (it gets a new id)"}. -F is accepted (no HVM guests here).`,
     async run(args) {
       const { o, rest } = getopt(name, args, "awF", { all: "a", wait: "w" });
       if (o.a) nargs(this, rest, 0); else nargs(this, rest, 1);
@@ -575,8 +578,8 @@ default. Refused while the current handler has the VIRQ bound.`,
   },
   {
     name: "console-input", summary: "type into the hypervisor's console", usage: "xm console-input TEXT",
-    help: `Types TEXT (\\n, \\r, \\t and \\\\ escapes) into the hypervisor's console: queued (128 bytes at most, as Xen's
-serial ring) for the VIRQ_CONSOLE handler, which gets VIRQ_CONSOLE and reads it with CONSOLEIO_read.`,
+    help: `Types TEXT (\\n, \\r, \\t and \\\\ escapes) into the hypervisor's console: queued (128 bytes at most,
+as Xen's serial ring) for the VIRQ_CONSOLE handler, which gets VIRQ_CONSOLE and reads it with CONSOLEIO_read.`,
     async run(args) {
       need(args, 1, this.usage);
       const text = args.join(" ").replace(/\\([nrt\\])/g, (_, c: string) => (c === "n" ? "\n" : c === "r" ? "\r" : c === "t" ? "\t" : "\\"));

@@ -465,7 +465,8 @@ export function parseDisk(spec: string, ctx: DiskCtx): DiskConfig {
 const VIF_IGNORED = ["type", "vifname", "script", "backend", "rate", "gatewaydev", "accel", "mtu", "devid"];
 
 function validIp(s: string): boolean {
-  const v4 = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(\/([0-9]|[12][0-9]|3[0-2]))?$/;
+  const octet = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+  const v4 = new RegExp(`^${octet}(\\.${octet}){3}(\\/([0-9]|[12][0-9]|3[0-2]))?$`);
   const v6 = /^[0-9a-fA-F:]*:[0-9a-fA-F:.]*(\/[0-9]{1,3})?$/;
   return v4.test(s) || v6.test(s);
 }

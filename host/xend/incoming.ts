@@ -60,7 +60,8 @@ export function validateToolstack(ts: unknown, where: string, info: { name: stri
     if (!Array.isArray(c.disks) || c.disks.length > 64) throw new Bad("disks is not a list (of at most 64)");
     const disks = c.disks.map((d: Record<string, unknown>, i: number) => {
       if (typeof d !== "object" || d === null || typeof d.writable !== "boolean") throw new Bad(`disk ${i + 1} is malformed`);
-      return lit(`format=raw,vdev=${str(d.vdev, "vdev")},access=${d.writable ? "rw" : "ro"},target=${str(d.target, "disk target")}`);
+      const access = d.writable ? "rw" : "ro";
+      return lit(`format=raw,vdev=${str(d.vdev, "vdev")},access=${access},target=${str(d.target, "disk target")}`);
     });
     lines.push(`disk = [ ${disks.join(", ")} ]`);
     if (!Array.isArray(c.vifs) || c.vifs.length > 64) throw new Bad("vifs is not a list (of at most 64)");

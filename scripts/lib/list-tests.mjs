@@ -3,5 +3,7 @@
 import { register } from "node:module";
 register("data:text/javascript," + encodeURIComponent(`
 const shim = ${JSON.stringify(new URL("./uvu-list.mjs", import.meta.url).href)};
-export async function resolve(spec, ctx, next) { return spec === "uvu" ? { url: shim, shortCircuit: true } : next(spec, ctx); }
+export async function resolve(spec, ctx, next) {
+  return spec === "uvu" ? { url: shim, shortCircuit: true } : next(spec, ctx);
+}
 `));

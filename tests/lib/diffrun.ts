@@ -331,7 +331,11 @@ export async function diffRun(o: RunOptions): Promise<GroupStats[]> {
         else {
           const k = own.findIndex((v) => sameModelRegs(c.vendor!, bits, v, nat[i].regs));
           if (k >= 0) g.vendorHostModels.set(k, (g.vendorHostModels.get(k) ?? 0) + 1);
-          else g.vendorHostUnknown.push(`${c.form} #${i}: ${REG_NAMES.flatMap((r, j) => (c.vendor!.regs & (1 << j) ? [`${r} ${hex(c.regs[j])} -> ${hex(nat[i].regs[j] & mask(bits))}`] : [])).join(", ")}`);
+          else {
+            const regs = REG_NAMES.flatMap((r, j) =>
+              (c.vendor!.regs & (1 << j) ? [`${r} ${hex(c.regs[j])} -> ${hex(nat[i].regs[j] & mask(bits))}`] : []));
+            g.vendorHostUnknown.push(`${c.form} #${i}: ${regs.join(", ")}`);
+          }
         }
       }
       const diffs = compare(c, nat[i], emu[i], vendors);

@@ -171,7 +171,9 @@ function ord(b: Uint8Array, o: number): bigint | null {
 }
 function fswStr(s: number): string {
   const b = (n: number, name: string) => (s & n ? name : "");
-  return `${hex(s)} [top ${(s >> 11) & 7} ${[b(0x4000, "C3"), b(0x400, "C2"), b(0x200, "C1"), b(0x100, "C0"), b(0x80, "ES"), b(0x40, "SF"), b(0x20, "PE"), b(0x10, "UE"), b(8, "OE"), b(4, "ZE"), b(2, "DE"), b(1, "IE")].filter((x) => x).join(" ")}]`;
+  const bits = [b(0x4000, "C3"), b(0x400, "C2"), b(0x200, "C1"), b(0x100, "C0"), b(0x80, "ES"), b(0x40, "SF"),
+    b(0x20, "PE"), b(0x10, "UE"), b(8, "OE"), b(4, "ZE"), b(2, "DE"), b(1, "IE")];
+  return `${hex(s)} [top ${(s >> 11) & 7} ${bits.filter((x) => x).join(" ")}]`;
 }
 
 /** `vendorTolerant`: the host CPU is of another vendor than the emulator's; a model-specific case's vendor-dependent parts are not compared. */

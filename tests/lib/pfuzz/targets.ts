@@ -234,7 +234,8 @@ const bzimage: Target<BzCtx> = {
 const CONFIG_SEEDS = [
   EXAMPLE_CONFIG,
   `name = "g"\nkernel = "/boot/vmlinuz"\n`,
-  `name="linux"\nkernel="/k"\ncmdline="console=hvc0 \\x41\\101"\nmemory=64\nvif=['ip=10.0.2.20,forward=tcp:8080:80,forward=tcp:127.0.0.1:2222:22']\ndisk=['/srv/d.img,hda,r']\nextra+=" quiet"\n`,
+  `name="linux"\nkernel="/k"\ncmdline="console=hvc0 \\x41\\101"\nmemory=64\n` +
+    `vif=['ip=10.0.2.20,forward=tcp:8080:80,forward=tcp:127.0.0.1:2222:22']\ndisk=['/srv/d.img,hda,r']\nextra+=" quiet"\n`,
   `name = 'a'; kernel = '/k'; vcpus = 32; memory = 1048576; disk = [ 'vdev=xvda,target=/x,access=rw', 'phy:/dev/sda,51712,w' ]\nvif = [ 'mac=00:16:3e:00:00:01', 'model=netfront,bridge=xenbr0' ]\non_crash = 'preserve'\n`,
 ];
 const CONFIG_TOKENS = [`"`, `'`, "[", "]", ",", "=", "+=", "\n", ";", "#", "\\x", "\\777", "\\", "0x", "0x0", "099", "99999999999999999999",
