@@ -286,9 +286,16 @@ class Line {
     // A closing bracket of a group opened on an earlier line: it goes back two columns, with what follows it.
     const closer = top.find((i) => i > a && CLOSERS.has(kindAt(i)) && ![...match.values()].includes(i));
     if (closer !== undefined) out.push(this.split(a, closer - 1, b, ind, Math.max(0, ind - 2), 2));
-    // An opening bracket whose group goes on past this line: what follows it, two columns in.
+    // An opening bracket whose group goes on past this line: what follows it, two columns in (or its first
+    // line still beside the bracket, as in `test("a long " +\n  "name", () => {`).
     for (const i of top) {
-      if (OPENERS.has(kindAt(i)) && !match.has(i) && i + 1 < b) out.push(this.split(a, i, b, ind, ind + 2, 2));
+      if (!OPENERS.has(kindAt(i)) || match.has(i) || i + 1 >= b) continue;
+      out.push(this.split(a, i, b, ind, ind + 2, 2));
+      const head = this.layout(a, i + 1, ind), rest = this.layout(i + 1, b, ind + 2);
+      if (head.lines.length === 1 && rest.lines.length > 1) {
+        const lines = [head.lines[0] + rest.lines[0].trimStart(), ...rest.lines.slice(1)];
+        out.push({ lines, pen: head.pen + rest.pen + 1 });
+      }
     }
     return out;
   }
@@ -389,6 +396,9 @@ export function format(file, text, width = WIDTH) {
     src = candidate;
   }
   if (src !== text) check(file, text, src);
+  // What is still too long, by its line in the result.
+  unbreakable.length = 0;
+  src.split("\n").forEach((l, i) => { if (l.length > width) unbreakable.push({ line: i + 1, text: l }); });
   return { text: src, unbreakable };
 }
 
