@@ -25,7 +25,7 @@ interface Snap { [k: string]: string }
 function snap(core: Core, exit: number): Snap {
   core.x.flags_sync();
   const s: Snap = { exit: String(exit), rip: core.rip.toString(16), insns: String(core.u64(MM.CPU_INSNS)),
-    rflags: (core.rflags & 0xcd5n).toString(16) };
+    rflags: (core.rflags & 0x3ed5n).toString(16), cpl: String(core.u32(MM.CPU_CPL)) }; // arithmetic flags, DF, IF, IOPL
   for (let i = 0; i < 16; i++) s["r" + i] = core.reg(i).toString(16);
   if (exit === MM.EXIT_UNHANDLED || exit === MM.EXIT_INTERCEPT) {
     s.vector = String(core.exitVector); s.error = String(core.exitError); s.cr2 = core.u64(MM.CPU_CR2).toString(16);
@@ -56,13 +56,13 @@ function lockstep(a: Core, b: Core, r: () => number, what: string, aBase = MM.MA
 }
 
 for (const bits of [64, 32] as const) {
-  test(`JIT and interpreter agree in lockstep on random code with page faults (${bits}-bit, CPL 0 and 3)`, async () => {
+  test(`JIT and interpreter agree in lockstep on random code with page faults (${bits}-bit, CPL 0, 1 and 3)`, async () => {
     let inJit = 0, total = 0, faults = 0;
     for (let seed = 1; seed <= 40; seed++) {
       const r = rng(seed * 7919 + bits);
       const code = asm(program(seed, bits), bits, CODE);
       const perms: Perm[] = [0, 1, 2, 3].map(() => (r() < 0.7 ? "rw" : r() < 0.5 ? "ro" : "none"));
-      const cpl = seed % 3 === 0 ? 3 : 0;
+      const cpl = [3, 1, 0][seed % 3];
       const a = await machine(bits, "force", code, cpl, perms);
       const b = await machine(bits, "off", code, cpl, perms);
       inJit += lockstep(a, b, r, `seed ${seed} (${perms.join(",")}, cpl ${cpl})`);
@@ -460,6 +460,69 @@ for (const bits of [64, 32] as const) {
   });
 }
 
+// CPL 0, 1 and 3 in one machine: a hot loop at CPL 0 or 1 writes a supervisor-only page (a supervisor
+// translation in the TLB) and toggles IF through POPF (which changes it at CPL 0 only, IOPL being 0); IRET
+// goes to CPL 3, where the same subroutine runs again (its regions compiled at the other CPL: the key has
+// no CPL) and a read of the supervisor page must fault (#PF, error code 5) in compiled code as interpreted,
+// though the TLB holds the page's supervisor translation.
+for (const bits of [64, 32] as const) {
+  test(`CPL 0/1 then IRET to CPL 3: a supervisor page, POPF's IF and shared code, in lockstep (${bits}-bit)`, async () => {
+    const GDT = [0n, 0n, 0n, bits === 64 ? 0x00affa000000ffffn : 0x00cffa000000ffffn, 0x00cff2000000ffffn];
+    const sup = DATA + 0x1000 + 0x40, ustack = STACK - 0x400; // (sup = %rbx/%ebx + 0x840)
+    const [bx, cx, sx, dx, si] = bits === 64 ? ["%rbx", "%rcx", "%rsp", "%rdx", "%rsi"] : ["%ebx", "%ecx", "%esp", "%edx", "%esi"];
+    const src = `
+      mov $300, %ecx
+    k1:
+      addl %ecx, 0x840(${bx})    # the supervisor page (sup) from CPL 0/1
+      movl 0x844(${bx}), %eax
+      call common
+      pushf
+      xorl $0x200, (${sx})      # IF: POPF changes it at CPL 0 only
+      popf
+      dec %ecx
+      jnz k1
+      push $0x23
+      push $${ustack}
+      pushf
+      push $0x1b
+      push $user
+      ${bits === 64 ? "iretq" : "iret"}
+    user:
+      mov $0x23, %eax
+      mov %eax, %ds
+      mov %eax, %es
+      mov $300, %ecx
+    u1:
+      call common
+      pushf
+      xorl $0x200, (${sx})
+      popf
+      dec %ecx
+      jnz u1
+      movl 0x848(${bx}), %eax    # #PF: a supervisor page from CPL 3
+      ud2
+    common:
+      addl %ecx, 0x10(${bx})
+      movl 0x14(${bx}), %edx
+      xor ${dx}, ${si}
+      lea 1(${cx}), %edi
+      ret`;
+    const code = asm(src, bits, CODE);
+    for (const cpl of [0, 1]) {
+      const perms: Perm[] = ["rw", "sup", "rw", "rw"];
+      const a = await machine(bits, "force", code, cpl, perms);
+      const b = await machine(bits, "off", code, cpl, perms);
+      for (const c of [a, b]) GDT.forEach((d, i) => c.view().setBigUint64(MM.MACHINE_BASE + i * 8, d, true)); // GDTR: base 0
+      const before = b.view().getUint32(MM.MACHINE_BASE + sup, true);
+      lockstep(a, b, rng(cpl * 17 + bits), `from CPL ${cpl}`);
+      assert.is(b.u32(MM.CPU_CPL), 3, "the interpreter ended at CPL 3");
+      assert.equal([b.exitVector, b.exitError, b.u64(MM.CPU_CR2)], [14, 5, BigInt(sup + 8)], "its #PF on the supervisor page");
+      assert.is(b.view().getUint32(MM.MACHINE_BASE + sup, true), (before + 300 * 301 / 2) >>> 0, "the CPL 0/1 loop wrote the page");
+      assert.ok(a.jit!.stats().insns > 3000, `compiled code ran: ${JSON.stringify(a.jit!.stats())}`);
+    }
+  });
+}
+
 // A background compile races a write to the code it translated: the loop is compiled in the background
 // (as under xm and xend), and before the compile is installed the loop's own immediate is rewritten by
 // the code after it, on a page no region had come from yet. The install must be refused: the loop then
@@ -600,7 +663,7 @@ function coreMachine(c: Core, r: () => number): void {
   c.x.cpu_state_changed();
 }
 for (const bits of [64, 32] as const) {
-  test(`JIT and interpreter agree in lockstep on SSE memory, XMM<->GPR, x87, 16-bit and byte forms the core runs (${bits}-bit, CPL 0 and 3)`, async () => {
+  test(`JIT and interpreter agree in lockstep on SSE memory, XMM<->GPR, x87, 16-bit and byte forms the core runs (${bits}-bit, CPL 0, 1 and 3)`, async () => {
     let inJit = 0, total = 0;
     const vectors = new Map<number, number>();
     let unsupported = 0, entries = 0;
@@ -608,7 +671,7 @@ for (const bits of [64, 32] as const) {
       const r = rng(seed * 104729 + bits);
       const code = asm(coreProgram(seed * 3 + bits, bits), bits, CODE);
       const perms: Perm[] = [0, 1, 2, 3].map(() => (r() < 0.75 ? "rw" : r() < 0.5 ? "ro" : "none"));
-      const cpl = seed % 3 === 0 ? 3 : 0;
+      const cpl = [3, 1, 0][seed % 3];
       const a = await machine(bits, "force", code, cpl, perms);
       const b = await machine(bits, "off", code, cpl, perms);
       const rr = rng(seed);
