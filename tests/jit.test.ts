@@ -460,6 +460,60 @@ for (const bits of [64, 32] as const) {
   });
 }
 
+// Each access in turn of instructions with two (and of page-crossing ones): PUSH m, POP m, CALL *m with the
+// stack on a data page; MOVS; a store and a load across two pages; CMPXCHG on a read-only page (it writes
+// whatever the comparison). Each page k is made not present, then read-only: the run must stop at the same
+// access, the instruction's first access done and nothing of it written (RSP, the stack, the other page).
+function fault2Program(bits: 32 | 64): { src: string; pages: number; written: number[]; target: number } {
+  const [b, sp, q] = bits === 64 ? ["%rbx", "%rsp", "q"] : ["%ebx", "%esp", "l"];
+  const at = (page: number, off: number) => `${page * 0x1000 - 0x800 + off}(${b})`;
+  const save = STACK - 0x100;
+  const src = [
+    "mov $30, %ebp", "top:", `mov ${sp}, ${save}`,
+    `lea ${at(1, 0x104)}, ${sp}`, `push${q} ${at(0, 8)}`, "addl $7, %edx", // reads page 0, writes page 1
+    `lea ${at(2, 0x100)}, ${sp}`, `pop${q} ${at(3, 12)}`, "xorl %ecx, %esi", // reads page 2, writes page 3
+    `lea ${at(5, 0x104)}, ${sp}`, `call *${at(4, 16)}`, "ud2", // reads page 4 (the target), writes page 5
+    "1:", `lea ${at(6, 20)}, %esi`, `lea ${at(7, 24)}, %edi`, "movsl", // reads page 6, writes page 7
+    `mov${q} %rax, ${at(9, -3)}`.replace("%rax", bits === 64 ? "%rax" : "%eax"), // pages 8 and 9
+    `mov${q} ${at(11, -2)}, %rcx`.replace("%rcx", bits === 64 ? "%rcx" : "%ecx"), // reads pages 10 and 11
+    `cmpxchgl %edx, ${at(12, 28)}`, "addl $3, %eax", // writes page 12 (equal or not)
+    `mov ${save}, ${sp}`, "dec %ebp", "jnz top", "ud2",
+  ].join("\n");
+  return { src, pages: 13, written: [1, 3, 5, 7, 8, 9, 12], target: DATA + 4 * 0x1000 + 16 };
+}
+
+for (const bits of [64, 32] as const) {
+  test(`a fault at each access of two-access and page-crossing instructions: PUSH/POP/CALL m, MOVS (${bits}-bit)`, async () => {
+    const { src, pages, written, target } = fault2Program(bits);
+    const code = asm(src, bits, CODE);
+    let faulted = 0, inJit = 0;
+    for (let k = 0; k < pages; k++) {
+      for (const bad of ["none", "ro"] as const) {
+        const perms: Perm[] = Array.from({ length: pages }, (_, i) => (i === k ? bad : "rw"));
+        const cpl = k % 2 ? 3 : 0;
+        const a = await machine(bits, "force", code, cpl, perms);
+        const b = await machine(bits, "off", code, cpl, perms);
+        // CALL's target: the instruction after its UD2 (label 1)
+        const to = CODE + (code.findIndex((_, i) => code[i] === 0x0f && code[i + 1] === 0x0b) + 2);
+        for (const m of [a, b]) {
+          m.view().setUint32(MM.MACHINE_BASE + target, to, true);
+          m.view().setUint32(MM.MACHINE_BASE + target + 4, 0, true);
+          m.setReg(0, 0x1234n); m.setReg(1, 0x99n); m.setReg(2, 0x55n); m.x.cpu_state_changed();
+        }
+        inJit += lockstep(a, b, rng(k * 37 + (bad === "ro" ? 5 : 0) + bits), `page ${k} ${bad}, cpl ${cpl}`);
+        const [da, db] = [a, b].map((m) => m.bytes().subarray(MM.MACHINE_BASE + DATA, MM.MACHINE_BASE + DATA + pages * 0x1000));
+        assert.ok(Buffer.compare(da, db) === 0, `page ${k} ${bad}: data pages differ`);
+        if (b.exitVector === 14) {
+          faulted++;
+          assert.is(Number(b.u64(MM.CPU_CR2)) >> 12, (DATA >> 12) + k, `page ${k} ${bad}: CR2`);
+        } else assert.is(b.exitVector, 6, `page ${k} ${bad}: ran to its ud2`);
+      }
+    }
+    assert.is(faulted, pages + written.length, `faulted in ${faulted} of ${pages * 2} runs`);
+    assert.ok(inJit > 1000, `compiled code retired ${inJit} instructions`);
+  });
+}
+
 // CPL 0, 1 and 3 in one machine: a hot loop at CPL 0 or 1 writes a supervisor-only page (a supervisor
 // translation in the TLB) and toggles IF through POPF (which changes it at CPL 0 only, IOPL being 0); IRET
 // goes to CPL 3, where the same subroutine runs again (its regions compiled at the other CPL: the key has
