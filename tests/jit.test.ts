@@ -56,7 +56,8 @@ function lockstep(a: Core, b: Core, r: () => number, what: string, aBase = MM.MA
 }
 
 for (const bits of [64, 32] as const) {
-  test(`JIT and interpreter agree in lockstep on random code with page faults (${bits}-bit, CPL 0, 1 and 3)`, async () => {
+  test(`JIT and interpreter agree in lockstep on random code with page faults (${bits}-bit, CPL 0, 1 and 3)`,
+    async () => {
     let inJit = 0, total = 0, faults = 0;
     for (let seed = 1; seed <= 40; seed++) {
       const r = rng(seed * 7919 + bits);
@@ -483,7 +484,8 @@ function fault2Program(bits: 32 | 64): { src: string; pages: number; written: nu
 }
 
 for (const bits of [64, 32] as const) {
-  test(`a fault at each access of two-access and page-crossing instructions: PUSH/POP/CALL m, MOVS (${bits}-bit)`, async () => {
+  test(`a fault at each access of two-access and page-crossing instructions: PUSH/POP/CALL m, MOVS (${bits}-bit)`,
+    async () => {
     const { src, pages, written, target } = fault2Program(bits);
     const code = asm(src, bits, CODE);
     let faulted = 0, inJit = 0;
@@ -501,7 +503,8 @@ for (const bits of [64, 32] as const) {
           m.setReg(0, 0x1234n); m.setReg(1, 0x99n); m.setReg(2, 0x55n); m.x.cpu_state_changed();
         }
         inJit += lockstep(a, b, rng(k * 37 + (bad === "ro" ? 5 : 0) + bits), `page ${k} ${bad}, cpl ${cpl}`);
-        const [da, db] = [a, b].map((m) => m.bytes().subarray(MM.MACHINE_BASE + DATA, MM.MACHINE_BASE + DATA + pages * 0x1000));
+        const [da, db] = [a, b].map((m) => m.bytes().subarray(MM.MACHINE_BASE + DATA,
+          MM.MACHINE_BASE + DATA + pages * 0x1000));
         assert.ok(Buffer.compare(da, db) === 0, `page ${k} ${bad}: data pages differ`);
         if (b.exitVector === 14) {
           faulted++;
@@ -520,10 +523,12 @@ for (const bits of [64, 32] as const) {
 // no CPL) and a read of the supervisor page must fault (#PF, error code 5) in compiled code as interpreted,
 // though the TLB holds the page's supervisor translation.
 for (const bits of [64, 32] as const) {
-  test(`CPL 0/1 then IRET to CPL 3: a supervisor page, POPF's IF and shared code, in lockstep (${bits}-bit)`, async () => {
+  test(`CPL 0/1 then IRET to CPL 3: a supervisor page, POPF's IF and shared code, in lockstep (${bits}-bit)`,
+    async () => {
     const GDT = [0n, 0n, 0n, bits === 64 ? 0x00affa000000ffffn : 0x00cffa000000ffffn, 0x00cff2000000ffffn];
     const sup = DATA + 0x1000 + 0x40, ustack = STACK - 0x400; // (sup = %rbx/%ebx + 0x840)
-    const [bx, cx, sx, dx, si] = bits === 64 ? ["%rbx", "%rcx", "%rsp", "%rdx", "%rsi"] : ["%ebx", "%ecx", "%esp", "%edx", "%esi"];
+    const [bx, cx, sx, dx, si] = bits === 64 ? ["%rbx", "%rcx", "%rsp", "%rdx", "%rsi"]
+      : ["%ebx", "%ecx", "%esp", "%edx", "%esi"];
     const src = `
       mov $300, %ecx
     k1:
@@ -566,12 +571,15 @@ for (const bits of [64, 32] as const) {
       const perms: Perm[] = ["rw", "sup", "rw", "rw"];
       const a = await machine(bits, "force", code, cpl, perms);
       const b = await machine(bits, "off", code, cpl, perms);
-      for (const c of [a, b]) GDT.forEach((d, i) => c.view().setBigUint64(MM.MACHINE_BASE + i * 8, d, true)); // GDTR: base 0
+      // the GDT at GDTR's base, 0
+      for (const c of [a, b]) GDT.forEach((d, i) => c.view().setBigUint64(MM.MACHINE_BASE + i * 8, d, true));
       const before = b.view().getUint32(MM.MACHINE_BASE + sup, true);
       lockstep(a, b, rng(cpl * 17 + bits), `from CPL ${cpl}`);
       assert.is(b.u32(MM.CPU_CPL), 3, "the interpreter ended at CPL 3");
-      assert.equal([b.exitVector, b.exitError, b.u64(MM.CPU_CR2)], [14, 5, BigInt(sup + 8)], "its #PF on the supervisor page");
-      assert.is(b.view().getUint32(MM.MACHINE_BASE + sup, true), (before + 300 * 301 / 2) >>> 0, "the CPL 0/1 loop wrote the page");
+      assert.equal([b.exitVector, b.exitError, b.u64(MM.CPU_CR2)], [14, 5, BigInt(sup + 8)],
+        "its #PF on the supervisor page");
+      assert.is(b.view().getUint32(MM.MACHINE_BASE + sup, true), (before + 300 * 301 / 2) >>> 0,
+        "the CPL 0/1 loop wrote the page");
       assert.ok(a.jit!.stats().insns > 3000, `compiled code ran: ${JSON.stringify(a.jit!.stats())}`);
     }
   });
@@ -717,7 +725,8 @@ function coreMachine(c: Core, r: () => number): void {
   c.x.cpu_state_changed();
 }
 for (const bits of [64, 32] as const) {
-  test(`JIT and interpreter agree in lockstep on SSE memory, XMM<->GPR, x87, 16-bit and byte forms the core runs (${bits}-bit, CPL 0, 1 and 3)`, async () => {
+  test(`JIT and interpreter agree in lockstep on SSE memory, XMM<->GPR, x87, 16-bit and byte forms the core runs ` +
+    `(${bits}-bit, CPL 0, 1 and 3)`, async () => {
     let inJit = 0, total = 0;
     const vectors = new Map<number, number>();
     let unsupported = 0, entries = 0;
