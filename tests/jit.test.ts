@@ -9,6 +9,8 @@
 // code frame), and compiled code's own figures.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Core, MM } from "../host/core";
 import { asm } from "./lib/asm";
 import { hasTailCalls } from "../host/jit/wasm";
@@ -90,6 +92,46 @@ for (const bits of [64, 32] as const) {
     assert.ok(flushes >= 3, `the code cache was flushed ${flushes} times`);
     assert.ok(inJit > 0, "compiled code ran");
   });
+
+  // V8 keeps every instance of a module that imports a table alive as long as that table, each with its own
+  // copy of the table's entries (host/jit/jit.ts MAX_MODULES): a flush must leave the flushed regions' modules
+  // nothing alive to hang on to (their chain table is replaced, their functions leave the core's table).
+  test(`a flush frees the modules it drops: their chain table is collected; at most maxModules in use (${bits}-bit)`,
+    async () => {
+      setFlagsFromString("--expose-gc");
+      const gc = runInNewContext("gc") as () => void;
+      const r = rng(bits * 3);
+      // a loop calling 12 subroutines: about 25 block starts, each a region (a module) under force
+      const ctr = bits === 64 ? "%r12d" : "%ebp";
+      const subs = Array.from({ length: 12 }, (_, i) => `f${i}: add $${i + 1}, %eax\n xor %eax, %edx\n ret`);
+      const src = [`mov $20, ${ctr}`, "top:", ...subs.map((_, i) => `call f${i}`), `dec ${ctr}`, "jnz top", "ud2", ...subs];
+      const code = asm(src.join("\n"), bits, CODE);
+      const a = await machine(bits, "force", code, 0, ["rw", "rw", "rw", "rw"]);
+      const b = await machine(bits, "off", code, 0, ["rw", "rw", "rw", "rw"]);
+      a.jit!.maxModules = 3;
+      const first = new WeakRef(a.jit!.chainTable);
+      let most = 0;
+      const install = (a.jit as unknown as { install: (...x: unknown[]) => number }).install;
+      (a.jit as unknown as { install: (...x: unknown[]) => number }).install = function (this: unknown, ...x: unknown[]) {
+        const n = install.apply(this, x);
+        most = Math.max(most, a.jit!.cachedModules);
+        return n;
+      };
+      const inJit = lockstep(a, b, r, "flushes by module count");
+      assert.ok(a.jit!.stats().flushes >= 3 && inJit > 0, `flushes: ${JSON.stringify(a.jit!.stats())}`);
+      assert.ok(most <= 3, `${most} modules in use`);
+      // (not deref() before the collection: a WeakRef's target is kept alive to the end of the job that read it)
+      for (let i = 0; i < 3; i++) { await new Promise((res) => setTimeout(res, 10)); gc(); }
+      assert.is(first.deref(), undefined, "the first chain table (and with it every module that imported it) was collected");
+      // A flush after which nothing is compiled again: the core's table must not hold the dropped functions.
+      const c = await machine(bits, "force", code, 0, ["rw", "rw", "rw", "rw"]);
+      const d = await machine(bits, "off", code, 0, ["rw", "rw", "rw", "rw"]);
+      lockstep(c, d, r, "then flushed");
+      const last = new WeakRef(c.jit!.chainTable);
+      c.jit!.flush();
+      for (let i = 0; i < 3; i++) { await new Promise((res) => setTimeout(res, 10)); gc(); }
+      assert.is(last.deref(), undefined, "the chain table of the regions flushed last was collected");
+    });
 
   test(`self-modifying code under the JIT: the running region, the next instruction, an alias (${bits}-bit)`, async () => {
     await selfModifying(bits, MM.MACHINE_BASE);
