@@ -104,15 +104,17 @@ for (const bits of [64, 32] as const) {
       // a loop calling 12 subroutines: about 25 block starts, each a region (a module) under force
       const ctr = bits === 64 ? "%r12d" : "%ebp";
       const subs = Array.from({ length: 12 }, (_, i) => `f${i}: add $${i + 1}, %eax\n xor %eax, %edx\n ret`);
-      const src = [`mov $20, ${ctr}`, "top:", ...subs.map((_, i) => `call f${i}`), `dec ${ctr}`, "jnz top", "ud2", ...subs];
+      const src = [`mov $20, ${ctr}`, "top:", ...subs.map((_, i) => `call f${i}`), `dec ${ctr}`, "jnz top", "ud2",
+        ...subs];
       const code = asm(src.join("\n"), bits, CODE);
       const a = await machine(bits, "force", code, 0, ["rw", "rw", "rw", "rw"]);
       const b = await machine(bits, "off", code, 0, ["rw", "rw", "rw", "rw"]);
       a.jit!.maxModules = 3;
       const first = new WeakRef(a.jit!.chainTable);
       let most = 0;
-      const install = (a.jit as unknown as { install: (...x: unknown[]) => number }).install;
-      (a.jit as unknown as { install: (...x: unknown[]) => number }).install = function (this: unknown, ...x: unknown[]) {
+      const j = a.jit as unknown as { install: (...x: unknown[]) => number };
+      const install = j.install;
+      j.install = function (this: unknown, ...x: unknown[]) {
         const n = install.apply(this, x);
         most = Math.max(most, a.jit!.cachedModules);
         return n;
@@ -122,7 +124,8 @@ for (const bits of [64, 32] as const) {
       assert.ok(most <= 3, `${most} modules in use`);
       // (not deref() before the collection: a WeakRef's target is kept alive to the end of the job that read it)
       for (let i = 0; i < 3; i++) { await new Promise((res) => setTimeout(res, 10)); gc(); }
-      assert.is(first.deref(), undefined, "the first chain table (and with it every module that imported it) was collected");
+      assert.is(first.deref(), undefined,
+        "the first chain table (and with it every module that imported it) was collected");
       // A flush after which nothing is compiled again: the core's table must not hold the dropped functions.
       const c = await machine(bits, "force", code, 0, ["rw", "rw", "rw", "rw"]);
       const d = await machine(bits, "off", code, 0, ["rw", "rw", "rw", "rw"]);
