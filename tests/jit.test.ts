@@ -9,6 +9,8 @@
 // code frame), and compiled code's own figures.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Core, MM } from "../host/core";
 import { asm } from "./lib/asm";
 import { hasTailCalls } from "../host/jit/wasm";
@@ -25,7 +27,7 @@ interface Snap { [k: string]: string }
 function snap(core: Core, exit: number): Snap {
   core.x.flags_sync();
   const s: Snap = { exit: String(exit), rip: core.rip.toString(16), insns: String(core.u64(MM.CPU_INSNS)),
-    rflags: (core.rflags & 0xcd5n).toString(16) };
+    rflags: (core.rflags & 0x3ed5n).toString(16), cpl: String(core.u32(MM.CPU_CPL)) }; // arithmetic flags, DF, IF, IOPL
   for (let i = 0; i < 16; i++) s["r" + i] = core.reg(i).toString(16);
   if (exit === MM.EXIT_UNHANDLED || exit === MM.EXIT_INTERCEPT) {
     s.vector = String(core.exitVector); s.error = String(core.exitError); s.cr2 = core.u64(MM.CPU_CR2).toString(16);
@@ -56,13 +58,14 @@ function lockstep(a: Core, b: Core, r: () => number, what: string, aBase = MM.MA
 }
 
 for (const bits of [64, 32] as const) {
-  test(`JIT and interpreter agree in lockstep on random code with page faults (${bits}-bit, CPL 0 and 3)`, async () => {
+  test(`JIT and interpreter agree in lockstep on random code with page faults (${bits}-bit, CPL 0, 1 and 3)`,
+    async () => {
     let inJit = 0, total = 0, faults = 0;
     for (let seed = 1; seed <= 40; seed++) {
       const r = rng(seed * 7919 + bits);
       const code = asm(program(seed, bits), bits, CODE);
       const perms: Perm[] = [0, 1, 2, 3].map(() => (r() < 0.7 ? "rw" : r() < 0.5 ? "ro" : "none"));
-      const cpl = seed % 3 === 0 ? 3 : 0;
+      const cpl = [3, 1, 0][seed % 3];
       const a = await machine(bits, "force", code, cpl, perms);
       const b = await machine(bits, "off", code, cpl, perms);
       inJit += lockstep(a, b, r, `seed ${seed} (${perms.join(",")}, cpl ${cpl})`);
@@ -89,6 +92,49 @@ for (const bits of [64, 32] as const) {
     assert.ok(flushes >= 3, `the code cache was flushed ${flushes} times`);
     assert.ok(inJit > 0, "compiled code ran");
   });
+
+  // V8 keeps every instance of a module that imports a table alive as long as that table, each with its own
+  // copy of the table's entries (host/jit/jit.ts MAX_MODULES): a flush must leave the flushed regions' modules
+  // nothing alive to hang on to (their chain table is replaced, their functions leave the core's table).
+  test(`a flush frees the modules it drops: their chain table is collected; at most maxModules in use (${bits}-bit)`,
+    async () => {
+      setFlagsFromString("--expose-gc");
+      const gc = runInNewContext("gc") as () => void;
+      const r = rng(bits * 3);
+      // a loop calling 12 subroutines: about 25 block starts, each a region (a module) under force
+      const ctr = bits === 64 ? "%r12d" : "%ebp";
+      const subs = Array.from({ length: 12 }, (_, i) => `f${i}: add $${i + 1}, %eax\n xor %eax, %edx\n ret`);
+      const src = [`mov $20, ${ctr}`, "top:", ...subs.map((_, i) => `call f${i}`), `dec ${ctr}`, "jnz top", "ud2",
+        ...subs];
+      const code = asm(src.join("\n"), bits, CODE);
+      const a = await machine(bits, "force", code, 0, ["rw", "rw", "rw", "rw"]);
+      const b = await machine(bits, "off", code, 0, ["rw", "rw", "rw", "rw"]);
+      a.jit!.maxModules = 3;
+      const first = new WeakRef(a.jit!.chainTable);
+      let most = 0;
+      const j = a.jit as unknown as { install: (...x: unknown[]) => number };
+      const install = j.install;
+      j.install = function (this: unknown, ...x: unknown[]) {
+        const n = install.apply(this, x);
+        most = Math.max(most, a.jit!.cachedModules);
+        return n;
+      };
+      const inJit = lockstep(a, b, r, "flushes by module count");
+      assert.ok(a.jit!.stats().flushes >= 3 && inJit > 0, `flushes: ${JSON.stringify(a.jit!.stats())}`);
+      assert.ok(most <= 3, `${most} modules in use`);
+      // (not deref() before the collection: a WeakRef's target is kept alive to the end of the job that read it)
+      for (let i = 0; i < 3; i++) { await new Promise((res) => setTimeout(res, 10)); gc(); }
+      assert.is(first.deref(), undefined,
+        "the first chain table (and with it every module that imported it) was collected");
+      // A flush after which nothing is compiled again: the core's table must not hold the dropped functions.
+      const c = await machine(bits, "force", code, 0, ["rw", "rw", "rw", "rw"]);
+      const d = await machine(bits, "off", code, 0, ["rw", "rw", "rw", "rw"]);
+      lockstep(c, d, r, "then flushed");
+      const last = new WeakRef(c.jit!.chainTable);
+      c.jit!.flush();
+      for (let i = 0; i < 3; i++) { await new Promise((res) => setTimeout(res, 10)); gc(); }
+      assert.is(last.deref(), undefined, "the chain table of the regions flushed last was collected");
+    });
 
   test(`self-modifying code under the JIT: the running region, the next instruction, an alias (${bits}-bit)`, async () => {
     await selfModifying(bits, MM.MACHINE_BASE);
@@ -460,6 +506,130 @@ for (const bits of [64, 32] as const) {
   });
 }
 
+// Each access in turn of instructions with two (and of page-crossing ones): PUSH m, POP m, CALL *m with the
+// stack on a data page; MOVS; a store and a load across two pages; CMPXCHG on a read-only page (it writes
+// whatever the comparison). Each page k is made not present, then read-only: the run must stop at the same
+// access, the instruction's first access done and nothing of it written (RSP, the stack, the other page).
+function fault2Program(bits: 32 | 64): { src: string; pages: number; written: number[]; target: number } {
+  const [b, sp, q] = bits === 64 ? ["%rbx", "%rsp", "q"] : ["%ebx", "%esp", "l"];
+  const at = (page: number, off: number) => `${page * 0x1000 - 0x800 + off}(${b})`;
+  const save = STACK - 0x100;
+  const src = [
+    "mov $30, %ebp", "top:", `mov ${sp}, ${save}`,
+    `lea ${at(1, 0x104)}, ${sp}`, `push${q} ${at(0, 8)}`, "addl $7, %edx", // reads page 0, writes page 1
+    `lea ${at(2, 0x100)}, ${sp}`, `pop${q} ${at(3, 12)}`, "xorl %ecx, %esi", // reads page 2, writes page 3
+    `lea ${at(5, 0x104)}, ${sp}`, `call *${at(4, 16)}`, "ud2", // reads page 4 (the target), writes page 5
+    "1:", `lea ${at(6, 20)}, %esi`, `lea ${at(7, 24)}, %edi`, "movsl", // reads page 6, writes page 7
+    `mov${q} %rax, ${at(9, -3)}`.replace("%rax", bits === 64 ? "%rax" : "%eax"), // pages 8 and 9
+    `mov${q} ${at(11, -2)}, %rcx`.replace("%rcx", bits === 64 ? "%rcx" : "%ecx"), // reads pages 10 and 11
+    `cmpxchgl %edx, ${at(12, 28)}`, "addl $3, %eax", // writes page 12 (equal or not)
+    `mov ${save}, ${sp}`, "dec %ebp", "jnz top", "ud2",
+  ].join("\n");
+  return { src, pages: 13, written: [1, 3, 5, 7, 8, 9, 12], target: DATA + 4 * 0x1000 + 16 };
+}
+
+for (const bits of [64, 32] as const) {
+  test(`a fault at each access of two-access and page-crossing instructions: PUSH/POP/CALL m, MOVS (${bits}-bit)`,
+    async () => {
+    const { src, pages, written, target } = fault2Program(bits);
+    const code = asm(src, bits, CODE);
+    let faulted = 0, inJit = 0;
+    for (let k = 0; k < pages; k++) {
+      for (const bad of ["none", "ro"] as const) {
+        const perms: Perm[] = Array.from({ length: pages }, (_, i) => (i === k ? bad : "rw"));
+        const cpl = k % 2 ? 3 : 0;
+        const a = await machine(bits, "force", code, cpl, perms);
+        const b = await machine(bits, "off", code, cpl, perms);
+        // CALL's target: the instruction after its UD2 (label 1)
+        const to = CODE + (code.findIndex((_, i) => code[i] === 0x0f && code[i + 1] === 0x0b) + 2);
+        for (const m of [a, b]) {
+          m.view().setUint32(MM.MACHINE_BASE + target, to, true);
+          m.view().setUint32(MM.MACHINE_BASE + target + 4, 0, true);
+          m.setReg(0, 0x1234n); m.setReg(1, 0x99n); m.setReg(2, 0x55n); m.x.cpu_state_changed();
+        }
+        inJit += lockstep(a, b, rng(k * 37 + (bad === "ro" ? 5 : 0) + bits), `page ${k} ${bad}, cpl ${cpl}`);
+        const [da, db] = [a, b].map((m) => m.bytes().subarray(MM.MACHINE_BASE + DATA,
+          MM.MACHINE_BASE + DATA + pages * 0x1000));
+        assert.ok(Buffer.compare(da, db) === 0, `page ${k} ${bad}: data pages differ`);
+        if (b.exitVector === 14) {
+          faulted++;
+          assert.is(Number(b.u64(MM.CPU_CR2)) >> 12, (DATA >> 12) + k, `page ${k} ${bad}: CR2`);
+        } else assert.is(b.exitVector, 6, `page ${k} ${bad}: ran to its ud2`);
+      }
+    }
+    assert.is(faulted, pages + written.length, `faulted in ${faulted} of ${pages * 2} runs`);
+    assert.ok(inJit > 1000, `compiled code retired ${inJit} instructions`);
+  });
+}
+
+// CPL 0, 1 and 3 in one machine: a hot loop at CPL 0 or 1 writes a supervisor-only page (a supervisor
+// translation in the TLB) and toggles IF through POPF (which changes it at CPL 0 only, IOPL being 0); IRET
+// goes to CPL 3, where the same subroutine runs again (its regions compiled at the other CPL: the key has
+// no CPL) and a read of the supervisor page must fault (#PF, error code 5) in compiled code as interpreted,
+// though the TLB holds the page's supervisor translation.
+for (const bits of [64, 32] as const) {
+  test(`CPL 0/1 then IRET to CPL 3: a supervisor page, POPF's IF and shared code, in lockstep (${bits}-bit)`,
+    async () => {
+    const GDT = [0n, 0n, 0n, bits === 64 ? 0x00affa000000ffffn : 0x00cffa000000ffffn, 0x00cff2000000ffffn];
+    const sup = DATA + 0x1000 + 0x40, ustack = STACK - 0x400; // (sup = %rbx/%ebx + 0x840)
+    const [bx, cx, sx, dx, si] = bits === 64 ? ["%rbx", "%rcx", "%rsp", "%rdx", "%rsi"]
+      : ["%ebx", "%ecx", "%esp", "%edx", "%esi"];
+    const src = `
+      mov $300, %ecx
+    k1:
+      addl %ecx, 0x840(${bx})    # the supervisor page (sup) from CPL 0/1
+      movl 0x844(${bx}), %eax
+      call common
+      pushf
+      xorl $0x200, (${sx})      # IF: POPF changes it at CPL 0 only
+      popf
+      dec %ecx
+      jnz k1
+      push $0x23
+      push $${ustack}
+      pushf
+      push $0x1b
+      push $user
+      ${bits === 64 ? "iretq" : "iret"}
+    user:
+      mov $0x23, %eax
+      mov %eax, %ds
+      mov %eax, %es
+      mov $300, %ecx
+    u1:
+      call common
+      pushf
+      xorl $0x200, (${sx})
+      popf
+      dec %ecx
+      jnz u1
+      movl 0x848(${bx}), %eax    # #PF: a supervisor page from CPL 3
+      ud2
+    common:
+      addl %ecx, 0x10(${bx})
+      movl 0x14(${bx}), %edx
+      xor ${dx}, ${si}
+      lea 1(${cx}), %edi
+      ret`;
+    const code = asm(src, bits, CODE);
+    for (const cpl of [0, 1]) {
+      const perms: Perm[] = ["rw", "sup", "rw", "rw"];
+      const a = await machine(bits, "force", code, cpl, perms);
+      const b = await machine(bits, "off", code, cpl, perms);
+      // the GDT at GDTR's base, 0
+      for (const c of [a, b]) GDT.forEach((d, i) => c.view().setBigUint64(MM.MACHINE_BASE + i * 8, d, true));
+      const before = b.view().getUint32(MM.MACHINE_BASE + sup, true);
+      lockstep(a, b, rng(cpl * 17 + bits), `from CPL ${cpl}`);
+      assert.is(b.u32(MM.CPU_CPL), 3, "the interpreter ended at CPL 3");
+      assert.equal([b.exitVector, b.exitError, b.u64(MM.CPU_CR2)], [14, 5, BigInt(sup + 8)],
+        "its #PF on the supervisor page");
+      assert.is(b.view().getUint32(MM.MACHINE_BASE + sup, true), (before + 300 * 301 / 2) >>> 0,
+        "the CPL 0/1 loop wrote the page");
+      assert.ok(a.jit!.stats().insns > 3000, `compiled code ran: ${JSON.stringify(a.jit!.stats())}`);
+    }
+  });
+}
+
 // A background compile races a write to the code it translated: the loop is compiled in the background
 // (as under xm and xend), and before the compile is installed the loop's own immediate is rewritten by
 // the code after it, on a page no region had come from yet. The install must be refused: the loop then
@@ -600,7 +770,8 @@ function coreMachine(c: Core, r: () => number): void {
   c.x.cpu_state_changed();
 }
 for (const bits of [64, 32] as const) {
-  test(`JIT and interpreter agree in lockstep on SSE memory, XMM<->GPR, x87, 16-bit and byte forms the core runs (${bits}-bit, CPL 0 and 3)`, async () => {
+  test(`JIT and interpreter agree in lockstep on SSE memory, XMM<->GPR, x87, 16-bit and byte forms the core runs ` +
+    `(${bits}-bit, CPL 0, 1 and 3)`, async () => {
     let inJit = 0, total = 0;
     const vectors = new Map<number, number>();
     let unsupported = 0, entries = 0;
@@ -608,7 +779,7 @@ for (const bits of [64, 32] as const) {
       const r = rng(seed * 104729 + bits);
       const code = asm(coreProgram(seed * 3 + bits, bits), bits, CODE);
       const perms: Perm[] = [0, 1, 2, 3].map(() => (r() < 0.75 ? "rw" : r() < 0.5 ? "ro" : "none"));
-      const cpl = seed % 3 === 0 ? 3 : 0;
+      const cpl = [3, 1, 0][seed % 3];
       const a = await machine(bits, "force", code, cpl, perms);
       const b = await machine(bits, "off", code, cpl, perms);
       const rr = rng(seed);

@@ -52,6 +52,11 @@ export const MAX_REGIONS = 16384; // table slots in use before the code cache is
 /** WebAssembly bytes of the regions in use before the code cache is flushed whole (V8's machine code for them
  *  grows with it: Debian's boot makes about 15 MiB of them, with about 23 MiB of machine code in all). */
 export const MAX_CODE_BYTES = 32 << 20;
+/** Modules in use before the code cache is flushed whole. Each instance of a module that imports a table keeps
+ *  (in V8 up to at least 11.3, Node 20) its own copy of that table's entries, as long as the table lives: about
+ *  24 bytes per table slot, 400 KiB per module at 16k slots, and instantiation time to match. XENWASM_JIT=force
+ *  makes a module per region: without this bound Debian's boot grew past 9 GiB before its first flush. */
+export const MAX_MODULES = 1024;
 const MAX_IN_FLIGHT = 2; // background compiles at once
 const MAX_MAP_RECORDS = (MM.JIT_MAP_ENTRIES >> 1) - MM.JIT_REQ_MAX; // the core's map takes at most half its size
 
@@ -69,13 +74,20 @@ export class Jit {
   flushes = 0;
   /** The code cache's bound in WebAssembly bytes (MAX_CODE_BYTES; tests lower it). */
   maxCodeBytes = MAX_CODE_BYTES;
+  /** The code cache's bound in modules (MAX_MODULES; tests lower it). */
+  maxModules = MAX_MODULES;
   /** Modules installed since the last flush (one alone may be larger than the bound). */
   cachedModules = 0;
 
   constructor(private x: JitCore, private table: WebAssembly.Table, readonly mode: JitMode) {
     this.next = table.length;
     this.base = table.length;
+    this.chainTable = new WebAssembly.Table({ initial: table.length, element: "anyfunc" });
   }
+  /** The table the regions import and chain through (the core's table's region slots, same indices): a new one
+   *  at each flush, so that the instances of flushed modules, which V8 keeps alive as long as the table they
+   *  imported, are freed with it. (The core enters regions through its own table, which no module imports.) */
+  chainTable: WebAssembly.Table;
   private base: number;
   /** Regions chain into each other through tail calls where the runtime has them (XENWASM_JIT_CHAIN=0: never). */
   readonly chain = hasTailCalls() &&
@@ -218,20 +230,27 @@ export class Jit {
   }
 
   private install(mod: WebAssembly.Module, meta: Meta[], mode: number, size: number): number {
-    if (this.next + meta.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS || this.codeBytes + size > this.maxCodeBytes) this.flush();
+    if (this.next + meta.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS ||
+      this.codeBytes + size > this.maxCodeBytes || this.cachedModules >= this.maxModules) this.flush();
     const inst = new WebAssembly.Instance(mod, {
-      env: { memory: this.x.memory, table: this.table, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond, str: this.x.jit_str, flags: this.x.jit_flags, ex: this.x.jit_exec },
+      env: { memory: this.x.memory, table: this.chainTable, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond,
+        str: this.x.jit_str, flags: this.x.jit_flags, ex: this.x.jit_exec },
     });
     this.modules++;
     this.cachedModules++;
     this.codeBytes += size;
     const need = this.next + meta.length - this.table.length;
     if (need > 0) this.table.grow(Math.max(need, 256));
+    // (the chain table as long as its slots in use: each instance's copy is as long as it)
+    const needC = this.next + meta.length - this.chainTable.length;
+    if (needC > 0) this.chainTable.grow(Math.max(needC, 256));
     let installed = 0;
     meta.forEach((m, i) => {
       if (this.x.jit_current(m.host, mode)) return; // compiled meanwhile (at once, see compile())
       const idx = this.next++;
-      this.table.set(idx, inst.exports["f" + i] as WebAssembly.ExportValue as never);
+      const f = inst.exports["f" + i] as WebAssembly.ExportValue as never;
+      this.table.set(idx, f);
+      this.chainTable.set(idx, f);
       if (this.debug) console.error(`jit: [${this.stats().steps}] install ${m.lin.toString(16)}`);
       if (this.x.jit_install(m.host, mode, idx, m.gen, m.lo, m.hi)) { installed++; this.regions++; }
       else if (this.debug) console.error(`jit: region at ${m.lin.toString(16)} refused (its page was written, or the map is full)`);
@@ -242,6 +261,10 @@ export class Jit {
   /** Drops every region (the table's slots are reused). */
   flush(): void {
     this.x.jit_flush();
+    // The flushed regions' functions out of the core's table too (they hold their instances, which hold the
+    // chain table they imported).
+    for (let i = this.base; i < this.next; i++) this.table.set(i, null);
+    this.chainTable = new WebAssembly.Table({ initial: this.base, element: "anyfunc" });
     this.next = this.base;
     this.codeBytes = 0;
     this.cachedModules = 0;

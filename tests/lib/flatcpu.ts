@@ -7,7 +7,10 @@ export const RAM = 8 << 20;
 export const CODE = 0x100000, DATA = 0x200000, STACK = 0x80000, ALIAS = 0x300000;
 const PT = 0x10000; // page tables from here
 
-export type Perm = "rw" | "ro" | "none";
+/** A data page's mapping: read-write, read-only, not present, or read-write for the supervisor only ("sup":
+ *  its PTE lacks the U bit; a machine with such a page maps every other page for user mode too, whatever
+ *  its CPL, so that code may go from CPL 0/1 to 3 and find that one page forbidden). */
+export type Perm = "rw" | "ro" | "none" | "sup";
 
 /** RAM bases high in linear memory: the second data page starts at 2 GiB (code, stack, page tables and the
  *  first data page below it); everything above 2 GiB; the RAM's end 64 KiB below 4 GiB (frames.ts FRAMES_LIMIT). */
@@ -21,7 +24,7 @@ function pageTables(core: Core, bits: 32 | 64, user: boolean, dataPerm: Perm[], 
     const a = page << 12;
     if (a >= DATA && a < DATA + dataPerm.length * 4096) {
       const p = dataPerm[(a - DATA) >> 12];
-      return p === "none" ? 0 : a | 1 | U | (p === "rw" ? 2 : 0);
+      return p === "none" ? 0 : p === "sup" ? a | 1 | 2 : a | 1 | U | (p === "rw" ? 2 : 0);
     }
     if (a === ALIAS) return CODE | 1 | 2 | U;
     return a | 1 | 2 | U;
@@ -46,7 +49,7 @@ export async function machine(bits: 32 | 64, mode: "force" | "off" | "on", code:
   core.bytes().set(code, base + CODE);
   const d = core.bytes();
   for (let i = 0; i < perms.length * 4096; i++) d[base + DATA + i] = (i * 7 + 3) & 0xff;
-  pageTables(core, bits, cpl === 3, perms, base);
+  pageTables(core, bits, cpl === 3 || perms.includes("sup"), perms, base);
   core.setU64(MM.CPU_CR3, BigInt(PT));
   core.setU64(MM.CPU_CR0, core.u64(MM.CPU_CR0) | 0x80010000n); // PG, WP
   core.rip = BigInt(CODE);
