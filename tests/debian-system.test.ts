@@ -16,7 +16,9 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { debianSystem, debianSystemUnavailable, rootfsCopy, DebianSystem } from "./lib/debsys";
-import { DomConsole, Load, debXend, freePort, httpGet as get, migrateLive, pg as pgAt, pgTool, saveRestore } from "./lib/debload";
+import {
+  DomConsole, Load, debXend, freePort, httpGet as get, migrateLive, pg as pgAt, pgTool, saveRestore,
+} from "./lib/debload";
 import { Xend } from "./lib/xmcli";
 import { skip } from "./lib/skip";
 

@@ -253,7 +253,8 @@ test(RO_TEST, async () => {
     const pre = spawnSync(process.execPath, ["-e", `for (const f of ${JSON.stringify(need)}) require("fs").accessSync(f, require("fs").constants.R_OK)`], { encoding: "utf8", uid: NOBODY, gid: NOBODY });
     if (pre.error || pre.status !== 0) return skip(RO_TEST, `uid ${NOBODY} cannot run node or read the checkout here: ${pre.error?.message ?? pre.stderr.trim().split("\n").find((l) => /Error/.test(l))}`);
     d = await Xend.start({
-      socket: join(dir, "run", "xend.sock"), memoryMiB: 64, relocation: "none", env: { ...TIMEOUTS, HOME: dir }, uid: NOBODY, gid: NOBODY,
+      socket: join(dir, "run", "xend.sock"), memoryMiB: 64, relocation: "none", env: { ...TIMEOUTS, HOME: dir },
+      uid: NOBODY, gid: NOBODY,
     });
     const nxm = d.xm.bind(d);
     const kernel = join(dir, "idle.elf");

@@ -16,10 +16,10 @@ const counts = (s: string) => [...s.matchAll(/count (\d+)/g)].map((m) => Number(
 
 const xends: Xend[] = [];
 
-async function startXend(name: string, port: number, extra: Record<string, string> = {}, netns?: string): Promise<Xend> {
+async function startXend(name: string, port: number, extra: Record<string, string> = {}, netns?: string) {
   const x = await Xend.start({
-    socket: join(ROOT, name, "run", "xend.sock"), memoryMiB: 768, relocation: port, env: { XEND_SUSPEND_TIMEOUT_MS: "5000", ...extra },
-    netns, xmTimeoutMs: 120000, polls: 200,
+    socket: join(ROOT, name, "run", "xend.sock"), memoryMiB: 768, relocation: port,
+    env: { XEND_SUSPEND_TIMEOUT_MS: "5000", ...extra }, netns, xmTimeoutMs: 120000, polls: 200,
   });
   xends.push(x);
   return x;

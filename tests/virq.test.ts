@@ -136,7 +136,8 @@ test("xm debug-keys, xm virq-handler, xm console-input (through xend)", async ()
     assert.match(r.stderr, /not a global VIRQ/);
     // The handler's console, attached for the rest of the test.
     let out = "";
-    const con = spawn(process.execPath, ["bin/xm.js", "console", "handler"], { env: X.env, stdio: ["pipe", "pipe", "ignore"] });
+    const con = spawn(process.execPath, ["bin/xm.js", "console", "handler"],
+      { env: X.env, stdio: ["pipe", "pipe", "ignore"] });
     con.stdout!.on("data", (b: Buffer) => { out += b.toString().replace(/\r/g, ""); });
     for (let i = 0; i < 200 && !out.includes("virqs: ready"); i++) await sleep(50);
     assert.match(out, "virqs: ready", out);

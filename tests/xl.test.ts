@@ -18,7 +18,8 @@ type Env = NodeJS.ProcessEnv;
 const xends: Xend[] = [];
 
 const opts = (sock: string, extra: Record<string, string> = {}): XendOptions =>
-  ({ socket: sock, memoryMiB: 256, relocation: "none", env: { XEND_NAT: "no", ...extra }, xmTimeoutMs: 90000, polls: 200 });
+  ({ socket: sock, memoryMiB: 256, relocation: "none", env: { XEND_NAT: "no", ...extra }, xmTimeoutMs: 90000,
+    polls: 200 });
 const xendEnv = (sock: string, extra: Record<string, string> = {}): Env => xendEnvOf(opts(sock, extra));
 function xm(env: Env, args: string[], cwd = process.cwd(), input?: string) {
   const r = spawnSync(process.execPath, [join(process.cwd(), "bin/xm.js"), ...args], { env, cwd, encoding: "utf8", timeout: 90000, input });

@@ -25,8 +25,8 @@ export async function debXend(dir: string, name: string, nodeOptions: string[] =
   const d = join(dir, name);
   mkdirSync(d, { recursive: true });
   return Xend.start({
-    socket: join(d, "run", "xend.sock"), memoryMiB: 640, relocation: await freePort(), env: { XEND_SUSPEND_TIMEOUT_MS: "120000" },
-    nodeOptions, xmTimeoutMs: 600000, polls: 400,
+    socket: join(d, "run", "xend.sock"), memoryMiB: 640, relocation: await freePort(),
+    env: { XEND_SUSPEND_TIMEOUT_MS: "120000" }, nodeOptions, xmTimeoutMs: 600000, polls: 400,
   });
 }
 

@@ -25,12 +25,13 @@ export function xmAsync(env: NodeJS.ProcessEnv, ...args: string[]): Promise<XmRe
 
 /** `xend ARGS...` (start, stop, status, run), waited for (killed after `timeoutMs`). */
 export function xendSync(env: NodeJS.ProcessEnv, timeoutMs: number, ...args: string[]): XmResult {
-  const r = spawnSync(process.execPath, [join(repoRoot(), "bin", "xend.js"), ...args], { env, encoding: "utf8", timeout: timeoutMs });
+  const r = spawnSync(process.execPath, [join(repoRoot(), "bin", "xend.js"), ...args],
+    { env, encoding: "utf8", timeout: timeoutMs });
   return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
 export interface XendOptions {
-  /** XEND_SOCKET (xend makes its folder, 0700, when it does not exist; its lock and xenstored's socket go beside it). */
+  /** XEND_SOCKET (xend makes its folder, 0700, if it does not exist; its lock and xenstored's socket go beside it). */
   socket: string;
   /** XEND_MEMORY_MIB: the host's memory for domains. */
   memoryMiB: number;
@@ -50,6 +51,8 @@ export interface XendOptions {
   /** The xend (and every xm and xend command through this object) runs as this user and group. */
   uid?: number;
   gid?: number;
+  /** xend's stderr is also copied to this process's stderr (bench/migrate's XEND_MIGRATE_TRACE). */
+  echoLog?: boolean;
   /** Each xm and xend command through this object is killed after this many ms (default 60000). */
   xmTimeoutMs?: number;
   /** How many times start() and up() ask `xm info`, 50 ms apart, before they give up (default 100). */
@@ -81,9 +84,14 @@ export class Xend {
   private constructor(readonly opts: XendOptions) {
     this.env = xendEnv(opts);
     const args = [...(opts.nodeOptions ?? []), join(repoRoot(), "bin", "xend.js"), "run"];
-    const [cmd, argv] = opts.netns ? ["ip", ["netns", "exec", opts.netns, process.execPath, ...args]] : [process.execPath, args];
+    const [cmd, argv] = opts.netns ? ["ip", ["netns", "exec", opts.netns, process.execPath, ...args]]
+      : [process.execPath, args];
     this.proc = spawn(cmd, argv, { env: this.env, stdio: ["ignore", "ignore", "pipe"], uid: opts.uid, gid: opts.gid });
-    this.proc.stderr!.on("data", (b) => { this.log += b; if (this.log.length > 200000) this.log = this.log.slice(-100000); });
+    this.proc.stderr!.on("data", (b) => {
+      if (opts.echoLog) process.stderr.write(b);
+      this.log += b;
+      if (this.log.length > 200000) this.log = this.log.slice(-100000);
+    });
     this.exited = new Promise((r) => this.proc.on("exit", (code) => r(code)));
   }
   /** The relocation listener's port (undefined: none asked for). */
@@ -98,7 +106,8 @@ export class Xend {
     if (await x.up()) return x;
     const info = x.xm("info");
     x.proc.kill("SIGKILL");
-    const how = x.proc.exitCode !== null ? `exited with code ${x.proc.exitCode}` : `did not answer after ${x.opts.polls ?? 100} tries`;
+    const how = x.proc.exitCode !== null ? `exited with code ${x.proc.exitCode}`
+      : `did not answer after ${x.opts.polls ?? 100} tries`;
     throw new Error(`xend (socket ${opts.socket}) ${how}; xm info: ${info.stderr.trim()}; its log ends:\n${x.tail()}`);
   }
 
