@@ -104,10 +104,12 @@ export class Xend {
   static async start(opts: XendOptions): Promise<Xend> {
     const x = new Xend(opts);
     if (await x.up()) return x;
-    const info = x.xm("info");
-    x.proc.kill("SIGKILL");
+    const info = x.run("xm", ["info"], 10000);
     const how = x.proc.exitCode !== null ? `exited with code ${x.proc.exitCode}`
       : `did not answer after ${x.opts.polls ?? 100} tries`;
+    x.proc.kill("SIGKILL");
+    // (The last of its stderr may still be on the way: its end waited for, 2 s at most.)
+    if (!x.proc.stderr!.closed) await new Promise((r) => { x.proc.stderr!.once("close", r); setTimeout(r, 2000); });
     throw new Error(`xend (socket ${opts.socket}) ${how}; xm info: ${info.stderr.trim()}; its log ends:\n${x.tail()}`);
   }
 
