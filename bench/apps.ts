@@ -27,7 +27,8 @@ import { request, Agent } from "node:http";
 import { tmpdir, loadavg } from "node:os";
 import { join } from "node:path";
 import { debianSystem, rootfsCopy, debianSystemUnavailable, DebianSystem } from "../tests/lib/debsys";
-import { DomConsole, Load, Xend, freePort, migrateLive, pgTool, saveRestore, sleep } from "../tests/lib/debload";
+import { DomConsole, Load, debXend, freePort, migrateLive, pgTool, saveRestore, sleep } from "../tests/lib/debload";
+import { Xend } from "../tests/lib/xmcli";
 import { QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, processCpuSeconds, qemuVersion, round } from "./lib/peers";
 
 interface Measured { http_rps: number; http_cgi_rps: number; pgbench_tps: number | null }
@@ -136,7 +137,7 @@ async function xenSession(sys: DebianSystem, img: string, work: string, secs: nu
   ].join("\n") + "\n");
   const xends: Xend[] = [];
   try {
-    const a = await Xend.start(work, "a", binNodeOptions("xend"));
+    const a = await debXend(work, "a", binNodeOptions("xend"));
     xends.push(a);
     const cpu0 = processCpuSeconds(a.proc.pid!);
     const t0 = process.hrtime.bigint();
@@ -160,7 +161,7 @@ async function xenSession(sys: DebianSystem, img: string, work: string, secs: nu
       const r1 = await load.rows();
       console.log(`${label}: save ${sr.save_s.toFixed(1)} s (${(sr.bytes / 1048576).toFixed(0)} MiB), restore ${sr.restore_s.toFixed(1)} s mid-load; ` +
         `longest time between answered GETs ${(sr.gap_ms / 1000).toFixed(1)} s; ${r1.rows} rows, ${r1.lost.length} committed rows lost`);
-      const b = await Xend.start(work, "b", binNodeOptions("xend"));
+      const b = await debXend(work, "b", binNodeOptions("xend"));
       xends.push(b);
       const mg = await migrateLive(a, b, dc, load);
       on = b;

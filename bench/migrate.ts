@@ -3,11 +3,11 @@
 // suspended to the receiver's "it runs", measured by the sender: an upper bound), total time, and bytes
 // sent against memory size. `--json` prints one JSON line last; `--mem 64,256` and `--rates 0,5,20`
 // (MiB/s) choose the cases, `--repeat N` (3) how often each runs (the median run is the figure).
-import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { binNodeOptions } from "./lib/peers";
+import { Xend } from "../tests/lib/xmcli";
 
 const argv = process.argv.slice(2);
 const json = argv.includes("--json");
@@ -20,20 +20,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(join(tmpdir(), "xenwasm-bench-migrate-"));
 const portA = 20000 + Math.floor(Math.random() * 20000), portB = portA + 1;
 
-interface X { env: NodeJS.ProcessEnv; proc: ChildProcess }
-function xm(x: X, ...args: string[]) { return spawnSync(process.execPath, [...binNodeOptions("xm"), "bin/xm.js", ...args], { env: x.env, encoding: "utf8", timeout: 300000 }); }
-async function xend(name: string, port: number): Promise<X> {
-  const env = { ...process.env, XEND_SOCKET: join(dir, name, "xend.sock"), XEND_MEMORY_MIB: String(Math.max(...mems) * 2 + 128), XEND_RELOCATION_PORT: String(port) };
-  const proc = spawn(process.execPath, [...binNodeOptions("xend"), "bin/xend.js", "run"], { env, stdio: ["ignore", "ignore", process.env.XEND_MIGRATE_TRACE ? "inherit" : "ignore"] });
-  const x = { env, proc };
-  for (let i = 0; i < 200 && xm(x, "info").status !== 0; i++) await sleep(50);
-  return x;
-}
+const xm = (x: Xend, ...args: string[]) => x.xm(...args);
+const xend = (name: string, port: number) => Xend.start({
+  socket: join(dir, name, "xend.sock"), memoryMiB: Math.max(...mems) * 2 + 128, relocation: port,
+  nodeOptions: binNodeOptions("xend"), echoLog: !!process.env.XEND_MIGRATE_TRACE, xmTimeoutMs: 300000, polls: 200,
+});
 
 async function main(): Promise<void> {
-  const a = await xend("a", portA), b = await xend("b", portB);
   const cases: { mem_mib: number; dirty_mib_s: number; downtime_ms: number; total_s: number; sent_over_mem: number; rounds: number }[] = [];
+  const xends: Xend[] = [];
   try {
+    const a = await xend("a", portA);
+    xends.push(a);
+    const b = await xend("b", portB);
+    xends.push(b);
     // xend is a long-running daemon: one small migration first, so that the figures are those of a
     // warmed-up process rather than of its first-ever migration (that one is printed too).
     {
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       if (argv.includes("--phases")) console.log(`      downtime: ${Object.entries(s.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")} ms`);
     }
   } finally {
-    for (const x of [a, b]) { spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env: x.env, timeout: 10000 }); x.proc.kill("SIGKILL"); }
+    for (const x of xends) x.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   if (json) console.log(JSON.stringify({ cases }));

@@ -16,7 +16,10 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { debianSystem, debianSystemUnavailable, rootfsCopy, DebianSystem } from "./lib/debsys";
-import { DomConsole, Load, Xend, freePort, httpGet as get, migrateLive, pg as pgAt, pgTool, saveRestore } from "./lib/debload";
+import {
+  DomConsole, Load, debXend, freePort, httpGet as get, migrateLive, pg as pgAt, pgTool, saveRestore,
+} from "./lib/debload";
+import { Xend } from "./lib/xmcli";
 import { skip } from "./lib/skip";
 
 const DIR = join(process.cwd(), "tests", "build", "debian-system");
@@ -30,7 +33,7 @@ let httpPort = 0, pgPort = 0, rootfs = "";
 const xends: Xend[] = [];
 let cur: Xend;
 async function startXend(name: string): Promise<Xend> {
-  const x = await Xend.start(DIR, name);
+  const x = await debXend(DIR, name);
   xends.push(x);
   return x;
 }

@@ -6,7 +6,7 @@
 // devices, and a detach the guest never answers.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn, spawnSync, execFileSync, ChildProcess } from "node:child_process";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, rmSync, chmodSync, chownSync, copyFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
@@ -14,19 +14,13 @@ import { join, resolve } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { linuxKernel, linuxModule, busyboxInitramfs } from "./lib/linux";
 import { skip } from "./lib/skip";
+import { Xend } from "./lib/xmcli";
 
 const DIR = join(process.cwd(), "tests", "build", "hotplug");
-const SOCK = join(DIR, "run", "xend.sock");
-const env = {
-  ...process.env, XEND_SOCKET: SOCK, XEND_MEMORY_MIB: "1024", XEND_RELOCATION_PORT: "18150",
-  XEND_SUSPEND_TIMEOUT_MS: "5000", XEND_DETACH_TIMEOUT_MS: "2000",
-};
-let xend: ChildProcess;
+const TIMEOUTS = { XEND_SUSPEND_TIMEOUT_MS: "5000", XEND_DETACH_TIMEOUT_MS: "2000" };
+let X: Xend | undefined;
 
-function xm(...args: string[]) {
-  const r = spawnSync(process.execPath, ["bin/xm.js", ...args], { env, encoding: "utf8", timeout: 60000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const xm = (...args: string[]) => X!.xm(...args);
 /** An xm command that must succeed. */
 function ok(...args: string[]): string {
   const r = xm(...args);
@@ -74,7 +68,7 @@ function dom0Ports(): number {
 
 /** A console attached with `xm console`: what it printed so far, and waiting for a line. */
 function console_(dom: string) {
-  const c = spawn(process.execPath, ["bin/xm.js", "console", dom], { env, stdio: ["pipe", "pipe", "pipe"] });
+  const c = spawn(process.execPath, ["bin/xm.js", "console", dom], { env: X!.env, stdio: ["pipe", "pipe", "pipe"] });
   const o = {
     out: "", c,
     async wait(s: string | RegExp, ms = 60000): Promise<boolean> {
@@ -91,10 +85,9 @@ function console_(dom: string) {
 test.before(async () => {
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(DIR, { recursive: true });
-  xend = spawn(process.execPath, ["bin/xend.js", "run"], { env, stdio: "ignore" });
-  for (let i = 0; i < 100; i++) { if (xm("info").status === 0) break; await sleep(50); }
+  X = await Xend.start({ socket: join(DIR, "run", "xend.sock"), memoryMiB: 1024, relocation: 18150, env: TIMEOUTS });
 });
-test.after(() => { spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env }); xend.kill(); });
+test.after(() => X?.stop());
 
 /** An ext2 image with /hello.txt (and `big` as /big.bin). */
 function ext2(name: string, text: string, big?: Uint8Array): string {
@@ -253,18 +246,17 @@ test(RO_TEST, async () => {
   const NOBODY = 65534;
   const dir = mkdtempSync(join(tmpdir(), "xenwasm-hp-nobody-"));
   chownSync(dir, NOBODY, NOBODY);
-  const nenv = { ...env, XEND_SOCKET: join(dir, "run", "xend.sock"), XEND_RELOCATION_SERVER: "no", XEND_MEMORY_MIB: "64", HOME: dir };
-  const nxm = (...args: string[]) => spawnSync(process.execPath, ["bin/xm.js", ...args], { env: nenv, encoding: "utf8", timeout: 60000, uid: NOBODY, gid: NOBODY });
-  let d: ChildProcess | undefined;
+  let d: Xend | undefined;
   try {
     // Can nobody run node here and read the checkout (a clone under a 0700 home cannot be)?
     const need = ["bin/xm.js", "bin/xend.js", "dist/host/cli/xm.js", "dist/host/cli/xend.js", "build/xenwasm.wasm", ro].map((f) => resolve(f));
     const pre = spawnSync(process.execPath, ["-e", `for (const f of ${JSON.stringify(need)}) require("fs").accessSync(f, require("fs").constants.R_OK)`], { encoding: "utf8", uid: NOBODY, gid: NOBODY });
     if (pre.error || pre.status !== 0) return skip(RO_TEST, `uid ${NOBODY} cannot run node or read the checkout here: ${pre.error?.message ?? pre.stderr.trim().split("\n").find((l) => /Error/.test(l))}`);
-    d = spawn(process.execPath, ["bin/xend.js", "run"], { env: nenv, stdio: "ignore", uid: NOBODY, gid: NOBODY });
-    let up = false;
-    for (let i = 0; i < 100 && !up; i++) { up = nxm("info").status === 0; if (!up) await sleep(50); }
-    assert.ok(up, `xend as nobody did not start: ${nxm("info").stderr}`);
+    d = await Xend.start({
+      socket: join(dir, "run", "xend.sock"), memoryMiB: 64, relocation: "none", env: { ...TIMEOUTS, HOME: dir },
+      uid: NOBODY, gid: NOBODY,
+    });
+    const nxm = d.xm.bind(d);
     const kernel = join(dir, "idle.elf");
     copyFileSync("guests/build/pv-idle-64.elf", kernel);
     const c = join(dir, "idlero.cfg");
@@ -280,7 +272,7 @@ test(RO_TEST, async () => {
     assert.is(r.status, 0, r.stderr);
     assert.match(nxm("block-list", "idlero").stdout, /^51728 xvdb/m);
   } finally {
-    if (d) { nxm("destroy", "idlero"); spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env: nenv, uid: NOBODY, gid: NOBODY, timeout: 10000 }); d.kill("SIGKILL"); }
+    d?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -4,34 +4,28 @@
 // source running: a receiver killed mid-stream, a receiver that refuses, a wrong shared secret.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn, spawnSync, ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { skip } from "./lib/skip";
-import { xmSync, xmAsync as xmCli } from "./lib/xmcli";
+import { Xend } from "./lib/xmcli";
 
 const ROOT = join(process.cwd(), "tests", "build", "migrate");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const counts = (s: string) => [...s.matchAll(/count (\d+)/g)].map((m) => Number(m[1]));
 
-interface Xend { name: string; env: NodeJS.ProcessEnv; proc: ChildProcess; port: number; ns?: string }
 const xends: Xend[] = [];
 
-async function startXend(name: string, port: number, extra: Record<string, string> = {}, ns?: string): Promise<Xend> {
-  const dir = join(ROOT, name);
-  mkdirSync(dir, { recursive: true });
-  const env = { ...process.env, XEND_SOCKET: join(dir, "run", "xend.sock"), XEND_MEMORY_MIB: "768", XEND_RELOCATION_PORT: String(port), XEND_SUSPEND_TIMEOUT_MS: "5000", ...extra };
-  const cmd = ns ? "ip" : process.execPath;
-  const args = ns ? ["netns", "exec", ns, process.execPath, "bin/xend.js", "run"] : ["bin/xend.js", "run"];
-  const proc = spawn(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
-  proc.stderr!.on("data", () => {});
-  const x: Xend = { name, env, proc, port, ns };
+async function startXend(name: string, port: number, extra: Record<string, string> = {}, netns?: string) {
+  const x = await Xend.start({
+    socket: join(ROOT, name, "run", "xend.sock"), memoryMiB: 768, relocation: port,
+    env: { XEND_SUSPEND_TIMEOUT_MS: "5000", ...extra }, netns, xmTimeoutMs: 120000, polls: 200,
+  });
   xends.push(x);
-  for (let i = 0; i < 200; i++) { if (xm(x, "info").status === 0) break; await sleep(50); }
   return x;
 }
-const xm = (x: Xend, ...args: string[]) => xmSync(x.env, 120000, ...args);
-const xmAsync = (x: Xend, ...args: string[]) => xmCli(x.env, ...args);
+const xm = (x: Xend, ...args: string[]) => x.xm(...args);
+const xmAsync = (x: Xend, ...args: string[]) => x.xmAsync(...args);
 /** Follow a domain's console (its whole log so far, then what comes). */
 function follow(x: Xend, dom: string) {
   const c = spawn(process.execPath, ["bin/xm.js", "console", dom], { env: x.env, stdio: ["pipe", "pipe", "pipe"] });
@@ -48,7 +42,7 @@ function counterCfg(x: Xend, name: string, mem = 16) {
 
 test.before(() => { rmSync(ROOT, { recursive: true, force: true }); mkdirSync(ROOT, { recursive: true }); });
 test.after(() => {
-  for (const x of xends) { try { xm(x, "info"); spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env: x.env, timeout: 10000 }); } catch { /* gone */ } x.proc.kill("SIGKILL"); }
+  for (const x of xends) x.stop();
   spawnSync("ip", ["netns", "del", "xwmigA"]); spawnSync("ip", ["netns", "del", "xwmigB"]);
 });
 
@@ -144,15 +138,13 @@ for (const live of [false, true]) {
 
 test("a receiving xend killed (SIGKILL) in the middle of the stream: the source runs on", async () => {
   const E = await startXend("e", 18106);
-  let log = "";
-  E.proc.stderr!.on("data", (b) => { log += b.toString(); });
   const f = join(ROOT, "big.cfg");
   writeFileSync(f, `name = "big"\nkernel = "${process.cwd()}/guests/build/pv-dirty-64.elf"\nmemory = 256\nextra = "dirty=20480"\n`);
   assert.is(xm(A, "create", f).status, 0);
   const fa = follow(A, "big");
   assert.ok(await until(() => counts(fa.out).length >= 2), fa.out);
   const pr = xmAsync(A, "migrate", "--live", "big", "127.0.0.1:18106");
-  assert.ok(await until(() => log.includes("relocation: receiving big"), 20000), log);
+  assert.ok(await until(() => E.log.includes("relocation: receiving big"), 20000), E.log);
   E.proc.kill("SIGKILL");
   const r = await pr;
   assert.is(r.status, 1);

@@ -6,17 +6,17 @@
 // (XENMEM_machphys_mapping's max_mfn) and the long balloon stress are in tests/balloon.test.ts.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn, spawnSync, execFileSync, ChildProcess } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { linuxKernel, linuxModule, busyboxInitramfs } from "./lib/linux";
+import { Xend } from "./lib/xmcli";
 
 const DIR = join(process.cwd(), "tests", "build", "oops");
-const env = { ...process.env, XEND_SOCKET: join(DIR, "run", "xend.sock"), XEND_MEMORY_MIB: "640", XEND_RELOCATION_PORT: "18160" };
-let xend: ChildProcess;
+let X: Xend | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-function xm(...args: string[]) { return spawnSync(process.execPath, ["bin/xm.js", ...args], { env, encoding: "utf8", timeout: 60000 }); }
+const xm = (...args: string[]) => X!.xm(...args);
 function ok(...args: string[]): string {
   const r = xm(...args);
   assert.is(r.status, 0, `xm ${args.join(" ")}: ${r.stderr}`);
@@ -29,10 +29,9 @@ const BAD = /memcheck: BAD|memcheck failed|Oops|BUG:|general protection|Kernel p
 test.before(async () => {
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(DIR, { recursive: true });
-  xend = spawn(process.execPath, ["bin/xend.js", "run"], { env, stdio: "ignore" });
-  for (let i = 0; i < 100; i++) { if (xm("info").status === 0) break; await sleep(50); }
+  X = await Xend.start({ socket: join(DIR, "run", "xend.sock"), memoryMiB: 640, relocation: 18160 });
 });
-test.after(() => { spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env }); xend.kill(); });
+test.after(() => X?.stop());
 
 test("issue 12's Oops sequence under xend: block-attach, network-attach + DHCP, mem-set 128, mem-set 300, mem-max 384, forks (two rounds)", async () => {
   const mods = ["drivers/block/xen-blkfront.ko", "drivers/net/xen-netfront.ko"];
@@ -68,7 +67,7 @@ test("issue 12's Oops sequence under xend: block-attach, network-attach + DHCP, 
   const cfg = join(DIR, "lx.cfg");
   writeFileSync(cfg, `name = "lx"\nkernel = "${linuxKernel()}"\nramdisk = "${initrd}"\nmemory = 256\nmaxmem = 384\nextra = "console=hvc0 quiet"\n`);
   ok("create", cfg);
-  const con = spawn(process.execPath, ["bin/xm.js", "console", "lx"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  const con = spawn(process.execPath, ["bin/xm.js", "console", "lx"], { env: X!.env, stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   con.stdout.on("data", (b) => { out += b.toString(); });
   const wait = async (s: string | RegExp, ms = 120000) => {

@@ -62,4 +62,14 @@ test("xm run boots the prebuilt default guest when no guest was built", () => {
   }
 });
 
+// `npm install` rewrites a lock that differs from package.json (issue 13: it added the xend bin), and .ci/run
+// falls back to it when `npm ci` fails: so the two are compared here.
+test("package-lock.json's root entry is package.json's (name, version, bin, dependencies, devDependencies)", () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")).packages[""];
+  const sorted = (o: Record<string, string> | undefined) => JSON.stringify(Object.entries(o ?? {}).sort());
+  for (const k of ["name", "version"]) assert.is(lock[k], pkg[k], k);
+  for (const k of ["bin", "dependencies", "devDependencies"]) assert.is(sorted(lock[k]), sorted(pkg[k]), k);
+});
+
 test.run();

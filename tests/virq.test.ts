@@ -7,10 +7,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { spawn, spawnSync, ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { XenHost } from "../host/pv/host";
 import { guestPath, startGuest } from "./lib/pvrun";
 import { DS_RUNNING, DS_SHUTDOWN } from "../assembly/records";
+import { Xend } from "./lib/xmcli";
 
 const VIRQ_DEBUG = 1, VIRQ_CONSOLE = 2, VIRQ_DOM_EXC = 3, EINVAL = -22, EBUSY = -16;
 
@@ -107,18 +108,14 @@ for (const bits of [64, 32] as const) {
 
 // ---- through xend and xm ----
 const DIR = join(process.cwd(), "tests", "build", "virq-xend");
-const SOCK = join(DIR, "run", "xend.sock");
-const env = { ...process.env, XEND_SOCKET: SOCK, XEND_MEMORY_MIB: "256", XEND_RELOCATION_SERVER: "no" };
-let xend: ChildProcess | undefined;
-const xm = (...args: string[]) => spawnSync(process.execPath, ["bin/xm.js", ...args], { env, encoding: "utf8", timeout: 60000 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("xm debug-keys, xm virq-handler, xm console-input (through xend)", async () => {
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(DIR, { recursive: true });
-  xend = spawn(process.execPath, ["bin/xend.js", "run"], { env, stdio: "ignore" });
+  const X = await Xend.start({ socket: join(DIR, "run", "xend.sock"), memoryMiB: 256, relocation: "none" });
+  const xm = (...args: string[]) => X.xm(...args);
   try {
-    for (let i = 0; i < 100; i++) { if (xm("info").status === 0) break; await sleep(50); }
     const cfg = (name: string, role: string) => {
       const f = join(DIR, `${name}.cfg`);
       writeFileSync(f, `name = "${name}"\nkernel = "${process.cwd()}/${guestPath("virqs", 64)}"\nmemory = 16\nextra = "role=${role}"\non_crash = "preserve"\n`);
@@ -139,7 +136,8 @@ test("xm debug-keys, xm virq-handler, xm console-input (through xend)", async ()
     assert.match(r.stderr, /not a global VIRQ/);
     // The handler's console, attached for the rest of the test.
     let out = "";
-    const con = spawn(process.execPath, ["bin/xm.js", "console", "handler"], { env, stdio: ["pipe", "pipe", "ignore"] });
+    const con = spawn(process.execPath, ["bin/xm.js", "console", "handler"],
+      { env: X.env, stdio: ["pipe", "pipe", "ignore"] });
     con.stdout!.on("data", (b: Buffer) => { out += b.toString().replace(/\r/g, ""); });
     for (let i = 0; i < 200 && !out.includes("virqs: ready"); i++) await sleep(50);
     assert.match(out, "virqs: ready", out);
@@ -154,8 +152,7 @@ test("xm debug-keys, xm virq-handler, xm console-input (through xend)", async ()
     assert.match(out, 'read "typed at xen\n"', out);
     assert.match(out, "virqs: PASSED", out + xm("dmesg").stdout);
   } finally {
-    spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env });
-    xend.kill();
+    X.stop();
   }
 });
 

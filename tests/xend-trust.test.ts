@@ -7,10 +7,11 @@
 // that fails in its cleanup still cancels the suspend: the domain runs on.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn, spawnSync, execFileSync, ChildProcess } from "node:child_process";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, symlinkSync, chmodSync, chownSync, truncateSync, mkdtempSync, unlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { Xend, XendOptions, xendEnv as envOf } from "./lib/xmcli";
 
 const DIR = join(process.cwd(), "tests", "build", "xend-trust");
 const RTMP = join(DIR, "tmp"); // TMPDIR of the test's (root) xends: their secret is RTMP/xenwasm-UID/relocation.secret
@@ -21,16 +22,27 @@ const COUNTER = `${process.cwd()}/guests/build/pv-counter-64.elf`;
 const uid = process.getuid?.() ?? 0;
 
 type Env = NodeJS.ProcessEnv;
-const procs: ChildProcess[] = [];
-const envs: Env[] = [];
+const xends: Xend[] = [];
 
-function xendEnv(name: string, extra: Record<string, string> = {}): Env {
+/** The options of the test's xends: `socket`, 256 MiB, no NAT, no relocation listener unless `o` gives one. */
+function xendOpts(socket: string, extra: Record<string, string> = {}, o: Partial<XendOptions> = {}): XendOptions {
   return {
+    socket, memoryMiB: 256, relocation: "none", xmTimeoutMs: 30000, polls: 200, ...o,
     // XENWASM_TEST_DECOMPRESS_HOLD (host/node/platform.ts): while DIR/xz.hold exists a kernel's
     // decompression waits (after making DIR/xz.hold.started), to see xend serve others meanwhile.
-    ...process.env, XENWASM_TEST_DECOMPRESS_HOLD: join(DIR, "xz.hold"), TMPDIR: RTMP, XEND_SOCKET: join(DIR, name, "run", "xend.sock"), XEND_MEMORY_MIB: "256",
-    XEND_NAT: "no", XEND_SUSPEND_TIMEOUT_MS: "5000", XEND_RELOCATION_SERVER: "no", ...extra,
+    env: {
+      XENWASM_TEST_DECOMPRESS_HOLD: join(DIR, "xz.hold"), TMPDIR: RTMP, XEND_NAT: "no", XEND_SUSPEND_TIMEOUT_MS: "5000",
+      ...extra,
+    },
   };
+}
+const sockOf = (name: string) => join(DIR, name, "run", "xend.sock");
+const xendEnv = (name: string, extra: Record<string, string> = {}): Env => envOf(xendOpts(sockOf(name), extra));
+/** Starts a xend (stopped after the tests, or by the test) and gives its environment. */
+async function startXend(o: XendOptions): Promise<Xend> {
+  const x = await Xend.start(o);
+  xends.push(x);
+  return x;
 }
 function xm(env: Env, ...args: string[]) {
   const r = spawnSync(process.execPath, ["bin/xm.js", ...args], { env, encoding: "utf8", timeout: 30000 });
@@ -41,16 +53,6 @@ function xmAsync(env: Env, ...args: string[]): { done: Promise<{ status: number 
   let stderr = "", exited = false;
   c.stderr.on("data", (b) => { stderr += b; });
   return { done: new Promise((res) => c.on("exit", (status) => { exited = true; res({ status, stderr }); })), exited: () => exited };
-}
-async function startXend(env: Env, wrap: string[] = []): Promise<void> {
-  if (!wrap.length) mkdirSync(join(env.XEND_SOCKET!, ".."), { recursive: true }); // (another user's xend makes its own)
-  const [cmd, ...pre] = wrap.length ? wrap : [process.execPath];
-  const p = spawn(cmd, [...pre, ...(wrap.length ? [process.execPath] : []), "bin/xend.js", "run"], { env, stdio: ["ignore", "ignore", "pipe"] });
-  p.stderr!.on("data", () => {});
-  procs.push(p);
-  envs.push(env);
-  for (let i = 0; i < 200; i++) { if (xm(env, "info").status === 0) return; await sleep(50); }
-  throw new Error(`xend ${env.XEND_SOCKET} did not start`);
 }
 function follow(env: Env, dom: string) {
   const c = spawn(process.execPath, ["bin/xm.js", "console", dom], { env, stdio: ["pipe", "pipe", "pipe"] });
@@ -71,15 +73,10 @@ test.before(async () => {
   mkdirSync(join(DIR, "other"), { recursive: true });
   mkdirSync(RTMP, { recursive: true });
   chmodSync(RTMP, 0o1777); // as /tmp: each user's xend makes its own 0700 xenwasm-UID in it
-  R = xendEnv("r", { XEND_RELOCATION_SERVER: "yes", XEND_RELOCATION_PORT: String(PORT), XEND_DISK_ALLOW: join(DIR, "allowed") });
-  S = xendEnv("s", { XEND_MIGRATE_SEND_TIMEOUT_MS: "2000" });
-  await startXend(R);
-  await startXend(S);
+  R = (await startXend(xendOpts(sockOf("r"), { XEND_DISK_ALLOW: join(DIR, "allowed") }, { relocation: PORT }))).env;
+  S = (await startXend(xendOpts(sockOf("s"), { XEND_MIGRATE_SEND_TIMEOUT_MS: "2000" }))).env;
 });
-test.after(() => {
-  for (const e of envs) { try { spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env: e, timeout: 10000 }); } catch { /* gone */ } }
-  for (const p of procs) p.kill("SIGKILL");
-});
+test.after(() => { for (const x of xends) x.stop(); });
 
 // ---- item 2 ----
 /** An ELF64 x86-64 executable with one PT_LOAD and a PT_NOTE holding one note with these sizes. */
@@ -224,13 +221,16 @@ test("(1) a local user who is not xend's cannot migrate a domain into it (its di
   chownSync(U, 65534, 65534);
   chmodSync(U, 0o700);
   // TMPDIR as root's xends': nobody's xend looks for the receiver's secret where it is, and cannot read it.
-  const N: Env = { ...process.env, HOME: U, TMPDIR: RTMP, XEND_SOCKET: join(U, "run", "xend.sock"), XEND_MEMORY_MIB: "64", XEND_NAT: "no", XEND_RELOCATION_SERVER: "no", XEND_SUSPEND_TIMEOUT_MS: "5000" };
+  // (uid and gid 65534: runAs's nobody and nogroup, no other groups: Node drops them.)
+  const NX = xendOpts(join(U, "run", "xend.sock"), { HOME: U }, { memoryMiB: 64, uid: 65534, gid: 65534 });
+  const N = envOf(NX);
+  let nx: Xend | undefined;
   const asNobody = (...args: string[]) => {
     const r = spawnSync(runAs[0], [...runAs.slice(1), process.execPath, "bin/xm.js", ...args], { env: N, encoding: "utf8", timeout: 60000 });
     return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   };
   try {
-    await startXend(N, runAs);
+    nx = await Xend.start(NX);
     const disk = join(U, "disk.img");
     const mk = (p: string, body: string) => spawnSync(runAs[0], [...runAs.slice(1), "sh", "-c", body.replaceAll("$P", p)]);
     mk(disk, "dd if=/dev/zero of=$P bs=1M count=1 2>/dev/null");
@@ -252,7 +252,7 @@ test("(1) a local user who is not xend's cannot migrate a domain into it (its di
     assert.is(statSync(join(secretFile, "..")).mode & 0o777, 0o700);
     assert.ok(spawnSync(runAs[0], [...runAs.slice(1), "cat", secretFile]).status !== 0, "nobody cannot read it");
   } finally {
-    spawnSync(runAs[0], [...runAs.slice(1), process.execPath, "bin/xend.js", "stop", "--destroy"], { env: N, timeout: 10000 });
+    nx?.stop();
     rmSync(U, { recursive: true, force: true });
   }
 });
@@ -266,9 +266,12 @@ test("(1) root's xend migrates into another user's xend on loopback with that us
   const U = mkdtempSync("/tmp/xwtrust-");
   chownSync(U, 65534, 65534);
   chmodSync(U, 0o700);
-  const N: Env = { ...process.env, HOME: U, TMPDIR: RTMP, XEND_SOCKET: join(U, "run", "xend.sock"), XEND_MEMORY_MIB: "64", XEND_NAT: "no", XEND_RELOCATION_SERVER: "yes", XEND_RELOCATION_PORT: "18173", XEND_SUSPEND_TIMEOUT_MS: "5000" };
+  const NX = xendOpts(join(U, "run", "xend.sock"), { HOME: U },
+    { memoryMiB: 64, relocation: 18173, uid: 65534, gid: 65534 });
+  const N = envOf(NX);
+  let nx: Xend | undefined;
   try {
-    await startXend(N, runAs);
+    nx = await Xend.start(NX);
     assert.ok(existsSync(join(RTMP, "xenwasm-65534", "relocation.secret")), "nobody's xend made its own secret");
     assert.is(xm(S, "create", counter("tonobody")).status, 0);
     const r = xm(S, "migrate", "tonobody", "127.0.0.1:18173");
@@ -276,7 +279,7 @@ test("(1) root's xend migrates into another user's xend on loopback with that us
     assert.match(xm(N, "list", "tonobody").stdout, /tonobody\s+\d+\s+16\s+1\s+(r-----|-b----)/);
     assert.not.match(xm(S, "list").stdout, /tonobody/);
   } finally {
-    spawnSync(runAs[0], [...runAs.slice(1), process.execPath, "bin/xend.js", "stop", "--destroy"], { env: N, timeout: 10000 });
+    nx?.stop();
     rmSync(U, { recursive: true, force: true });
   }
 });

@@ -2,38 +2,34 @@
 // under `xm create -c`, typed at through the attached console.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn, spawnSync, ChildProcess } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, statSync, rmSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
 import { debFile } from "./lib/debian";
+import { Xend } from "./lib/xmcli";
 
 const DIR = join(process.cwd(), "tests", "build", "xend");
 const SOCK = join(DIR, "run", "xend.sock");
-const env = { ...process.env, XEND_SOCKET: SOCK, XEND_MEMORY_MIB: "1024", XEND_SUSPEND_TIMEOUT_MS: "3000" };
-let xend: ChildProcess;
+let X: Xend | undefined;
+let env: NodeJS.ProcessEnv;
 
-function xm(...args: string[]) {
-  const r = spawnSync(process.execPath, ["bin/xm.js", ...args], { env, encoding: "utf8", timeout: 60000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const xm = (...args: string[]) => X!.xm(...args);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test.before(async () => {
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(DIR, { recursive: true });
-  xend = spawn(process.execPath, ["bin/xend.js", "run"], { env, stdio: "ignore" });
-  for (let i = 0; i < 100; i++) { if (xm("info").status === 0) break; await sleep(50); }
+  X = await Xend.start({ socket: SOCK, memoryMiB: 1024, env: { XEND_SUSPEND_TIMEOUT_MS: "3000" } });
+  env = X.env;
 });
-test.after(() => { xm("info"); spawnSync(process.execPath, ["bin/xend.js", "stop", "--destroy"], { env }); xend.kill(); });
+test.after(() => X?.stop());
 
 const cfg = (name: string, body: string) => { const f = join(DIR, `${name}.cfg`); writeFileSync(f, body); return f; };
 
 test("xend listens on a 0600 socket in a 0700 directory; xend status", () => {
   assert.is(statSync(SOCK).mode & 0o777, 0o600);
   assert.is(statSync(join(DIR, "run")).mode & 0o777, 0o700);
-  const r = spawnSync(process.execPath, ["bin/xend.js", "status"], { env, encoding: "utf8" });
-  assert.match(r.stdout, "xend is running");
+  assert.match(X!.xend("status").stdout, "xend is running");
 });
 
 test("xm create / list / pause / unpause / mem-set / sched-credit / vcpu-list / destroy", async () => {

@@ -9,51 +9,44 @@ import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync, rmSync, existsSync, symlinkSync, chmodSync, statSync, copyFileSync, chownSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { Xend, XendOptions, xendEnv as xendEnvOf, xendSync } from "./lib/xmcli";
 
 const DIR = join(process.cwd(), "tests", "build", "xl");
 const COUNTER = join(process.cwd(), "guests", "build", "pv-counter-64.elf");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Env = NodeJS.ProcessEnv;
-const procs: ChildProcess[] = [];
+const xends: Xend[] = [];
 
-function xendEnv(sock: string, extra: Record<string, string> = {}): Env {
-  return { ...process.env, XEND_SOCKET: sock, XEND_MEMORY_MIB: "256", XEND_NAT: "no", XEND_RELOCATION_SERVER: "no", ...extra };
-}
+const opts = (sock: string, extra: Record<string, string> = {}): XendOptions =>
+  ({ socket: sock, memoryMiB: 256, relocation: "none", env: { XEND_NAT: "no", ...extra }, xmTimeoutMs: 90000,
+    polls: 200 });
+const xendEnv = (sock: string, extra: Record<string, string> = {}): Env => xendEnvOf(opts(sock, extra));
 function xm(env: Env, args: string[], cwd = process.cwd(), input?: string) {
   const r = spawnSync(process.execPath, [join(process.cwd(), "bin/xm.js"), ...args], { env, cwd, encoding: "utf8", timeout: 90000, input });
   return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
-function xend(env: Env, ...args: string[]) {
-  const r = spawnSync(process.execPath, ["bin/xend.js", ...args], { env, encoding: "utf8", timeout: 30000 });
-  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-function runXend(env: Env): ChildProcess & { err: string } {
-  const p = spawn(process.execPath, ["bin/xend.js", "run"], { env, stdio: ["ignore", "ignore", "pipe"] }) as ChildProcess & { err: string };
-  p.err = "";
-  p.stderr!.on("data", (b) => { p.err += b; });
-  procs.push(p);
-  return p;
-}
-async function up(env: Env): Promise<boolean> {
-  for (let i = 0; i < 200; i++) { if (xm(env, ["info"]).status === 0) return true; await sleep(50); }
-  return false;
+const xend = (env: Env, ...args: string[]) => xendSync(env, 30000, ...args);
+/** A `xend run` on `sock`, not waited for (killed after the tests). */
+function runXend(sock: string): Xend {
+  const x = Xend.spawn(opts(sock));
+  xends.push(x);
+  return x;
 }
 const exited = (p: ChildProcess) => new Promise<number | null>((r) => { if (p.exitCode !== null) r(p.exitCode); else p.on("exit", (c) => r(c)); });
 const cfg = (name: string, body: string) => { const f = join(DIR, `${name}.cfg`); writeFileSync(f, body); return f; };
 const mkImg = (f: string) => writeFileSync(f, Buffer.alloc(1 << 20));
 const counter = (name: string, extra = "", steps = 100000000) => cfg(name, `name = "${name}"\nkernel = "${COUNTER}"\nmemory = 16\nextra = "steps=${steps} every=3000000"\n${extra}`);
 
-let E: Env; // the xend most tests use
+let X: Xend | undefined, E: Env; // the xend most tests use
 test.before(async () => {
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(join(DIR, "run"), { recursive: true });
-  E = xendEnv(join(DIR, "run", "xend.sock"));
-  runXend(E);
-  assert.ok(await up(E), "xend started");
+  X = await Xend.start(opts(join(DIR, "run", "xend.sock")));
+  E = X.env;
 });
 test.after(() => {
-  xend(E, "stop", "--destroy");
-  for (const p of procs) p.kill("SIGKILL");
+  X?.stop();
+  for (const x of xends) x.proc.kill("SIGKILL");
 });
 
 // ---- item 6 ----
@@ -72,31 +65,30 @@ test("xm run: an option of the other kind of run is an error, not ignored (--mem
 });
 
 test("(6) two xends at once on one socket: one runs, the other says so and exits; its SIGTERM leaves the socket alone", async () => {
-  const env = xendEnv(join(DIR, "two", "xend.sock"));
-  const a = runXend(env), b = runXend(env);
-  const first = await Promise.race([exited(a).then(() => a), exited(b).then(() => b)]);
+  const sock = join(DIR, "two", "xend.sock"), env = xendEnv(sock);
+  const a = runXend(sock), b = runXend(sock);
+  const first = await Promise.race([a.exited.then(() => a), b.exited.then(() => b)]);
   const live = first === a ? b : a;
-  assert.is(first.exitCode, 1, "the second xend exits");
-  assert.match(first.err, /xend: already running \(pid \d+, socket .*two\/xend\.sock\)/);
-  assert.ok(await up(env), "the first answers");
-  live.kill("SIGTERM"); // (the live one stops cleanly: its socket and lock go)
-  assert.is(await exited(live), 0);
+  assert.is(first.proc.exitCode, 1, "the second xend exits");
+  assert.match(first.log, /xend: already running \(pid \d+, socket .*two\/xend\.sock\)/);
+  assert.ok(await live.up(), "the first answers");
+  live.proc.kill("SIGTERM"); // (the live one stops cleanly: its socket and lock go)
+  assert.is(await live.exited, 0);
   assert.not.ok(existsSync(join(DIR, "two", "xend.sock")));
   assert.not.ok(existsSync(join(DIR, "two", "xend.lock")));
   // An orphan's SIGTERM: start one, then a second that fails and is killed; the first still answers.
-  const c = runXend(env);
-  assert.ok(await up(env));
-  const d = runXend(env);
-  await exited(d);
-  d.kill("SIGTERM");
+  const c = runXend(sock);
+  assert.ok(await c.up());
+  const d = runXend(sock);
+  await d.exited;
+  d.proc.kill("SIGTERM");
   assert.ok(existsSync(join(DIR, "two", "xend.sock")), "the live xend's socket is still there");
   assert.is(xm(env, ["list"]).status, 0);
   // A killed xend's lock and socket are stale: the next one starts.
-  c.kill("SIGKILL");
-  await exited(c);
+  c.proc.kill("SIGKILL");
+  await c.exited;
   assert.ok(existsSync(join(DIR, "two", "xend.lock")));
-  runXend(env);
-  assert.ok(await up(env), "started over a stale lock");
+  assert.ok(await runXend(sock).up(), "started over a stale lock");
   assert.is(xend(env, "stop").status, 0);
 });
 
@@ -116,6 +108,14 @@ test("(6) two xends in one folder (XEND_SOCKET a.sock, b.sock): each has its own
   assert.ok(existsSync(join(dir, "a.sock")) && existsSync(join(dir, "a-xenstored.sock")), "A's sockets stay");
   assert.match(xm(A, ["list"]).stdout, /ina/);
   assert.is(xend(A, "stop", "--destroy").status, 0);
+});
+
+test("a xend that does not start: Xend.start (tests/lib/xmcli.ts) says how, with the end of its log", async () => {
+  const sock = join(DIR, "nostart", "xend.sock");
+  const err = await Xend.start(opts(sock, { XEND_MEMORY_MIB: "abc" })).then(() => undefined, (e: Error) => e);
+  assert.ok(err, "Xend.start threw");
+  assert.match(err!.message, `xend (socket ${sock}) exited with code 1`);
+  assert.match(err!.message, /its log ends:\nxend: XEND_MEMORY_MIB=abc: a positive whole number of MiB\n$/);
 });
 
 test("(6) a socket folder others may write (such as /tmp) is refused, and not chmodded", () => {

@@ -4,43 +4,30 @@
 // and HTTP GETs through the vif's port forwards, and the load kept up while the guest is saved,
 // restored and migrated: a stream of INSERTs each counted once its COMMIT returned, a stream of GETs,
 // and the committed rows checked afterwards.
-import { spawn, spawnSync, ChildProcess } from "node:child_process";
+import { spawn, ChildProcess } from "node:child_process";
 import { mkdirSync, existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer, AddressInfo } from "node:net";
 import { request } from "node:http";
 import { join } from "node:path";
-import { xmSync, xmAsync, XmResult } from "./xmcli";
+import { Xend } from "./xmcli";
 import { repoRoot } from "./repo";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const freePort = () => new Promise<number>((res) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const p = (s.address() as AddressInfo).port; s.close(() => res(p)); }); });
 
-/** A xend of its own (socket under `dir`/run, a relocation listener on a free port), for a 512 MiB domain. */
-export class Xend {
-  log = "";
-  private constructor(readonly name: string, readonly env: NodeJS.ProcessEnv, readonly proc: ChildProcess, readonly port: number) {
-    proc.stderr!.on("data", (b) => { this.log += b; if (this.log.length > 200000) this.log = this.log.slice(-100000); });
-  }
-  /** `nodeOptions`: options for Node before bin/xend.js (bench/apps gives those of its #! line). */
-  static async start(dir: string, name: string, nodeOptions: string[] = []): Promise<Xend> {
-    const d = join(dir, name);
-    mkdirSync(d, { recursive: true });
-    const port = await freePort();
-    const env = { ...process.env, XEND_SOCKET: join(d, "run", "xend.sock"), XEND_MEMORY_MIB: "640", XEND_RELOCATION_PORT: String(port), XEND_SUSPEND_TIMEOUT_MS: "120000" };
-    const proc = spawn(process.execPath, [...nodeOptions, join(repoRoot(), "bin", "xend.js"), "run"], { env, stdio: ["ignore", "ignore", "pipe"] });
-    const x = new Xend(name, env, proc, port);
-    for (let i = 0; i < 400; i++) { if (x.xm("info").status === 0) return x; if (proc.exitCode !== null) break; await sleep(50); }
-    if (x.xm("info").status !== 0) throw new Error(`xend ${name} does not answer: ${x.log}`);
-    return x;
-  }
-  xm(...args: string[]): XmResult { return xmSync(this.env, 600000, ...args); }
-  xmAsync(...args: string[]): Promise<XmResult> { return xmAsync(this.env, ...args); }
-  /** `xend stop --destroy`, then the process is killed. */
-  stop(): void {
-    spawnSync(process.execPath, [join(repoRoot(), "bin", "xend.js"), "stop", "--destroy"], { env: this.env, timeout: 20000 });
-    this.proc.kill("SIGKILL");
-  }
+/**
+ * A xend of its own for the Debian system (socket under `dir`/`name`/run, a relocation listener on a free
+ * port), for a 512 MiB domain. `nodeOptions`: options for Node before bin/xend.js (bench/apps gives those
+ * of its #! line).
+ */
+export async function debXend(dir: string, name: string, nodeOptions: string[] = []): Promise<Xend> {
+  const d = join(dir, name);
+  mkdirSync(d, { recursive: true });
+  return Xend.start({
+    socket: join(d, "run", "xend.sock"), memoryMiB: 640, relocation: await freePort(),
+    env: { XEND_SUSPEND_TIMEOUT_MS: "120000" }, nodeOptions, xmTimeoutMs: 600000, polls: 400,
+  });
 }
 
 /** A domain's console through `xm console`: everything it printed, across re-attaches, is in `out`. */
