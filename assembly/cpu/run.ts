@@ -64,7 +64,8 @@ function slowStep(ip: u64): u64 {
 //   - after MOV SS / POP SS those traps wait one more instruction (the shadow), and are then raised
 //     wherever that instruction went: into an interrupt or SYSCALL handler, its first instruction.
 //     When that instruction left for the hypervisor (a PV hypercall, syscall or INT n), the
-//     hypervisor's entry took the #DB: as Xen does, its conditions are only noted in DR6.
+//     hypervisor's entry took the #DB: as Xen's handle_DB does with a #DB in its own context (since
+//     XSA-260), it is dropped: the real DR6 reset, the guest's DR6 not merged with it.
 // The single-step trap follows slowStep's rule: none after an instruction that delivered an event.
 function dbgStep(ip: u64): u64 {
   const tf = singleStep;
@@ -118,7 +119,7 @@ function dbgStep(ip: u64): u64 {
     setRip(nextIp);
     return nextIp;
   }
-  bits |= held;
+  if (stopReason < 0) bits |= held; // (else dropped in the hypervisor's entry, see above)
   if (held != 0) dbgRecompute(); // the held #DB is consumed: maybe nothing is armed any more
   if (bits != 0) {
     dbgMergeDr6(bits);
