@@ -30,7 +30,7 @@ import { dbgArmed, dbgExec, dbgHits, dbgClearHits, dbgHold, dbgExecMatch, dbgMer
 import { deliverEvent } from "./events";
 import { dOp, dReg } from "./decode";
 import { F_RF } from "./state";
-import { CPU_DBG_PENDING, EVENT_EXCEPTION, EVENT_TRAP } from "../memmap";
+import { CPU_DBG_PENDING, EVENT_EXCEPTION, EVENT_TRAP, EXIT_SYSCALL, EXIT_SYSENTER, EXIT_INTERCEPT } from "../memmap";
 import { NO_ERR } from "./fault";
 import { F_JIT, jitMode, jitEntries, jitHeat, jitDrop, jitService, jitServiceNow, jitUrgent, pageGen, jitStat } from "./jit";
 import { JIT_IO, JIO_EXIT, JEXIT_BUDGET, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES, JSTAT_STEPS } from "../memmap";
@@ -119,7 +119,9 @@ function dbgStep(ip: u64): u64 {
     setRip(nextIp);
     return nextIp;
   }
-  if (stopReason < 0) bits |= held; // (else dropped in the hypervisor's entry, see above)
+  // Held traps of an instruction that entered the hypervisor are dropped there (see above); after one
+  // that stopped for the host (port I/O, HLT on a bare machine) they are noted in DR6.
+  if (stopReason != EXIT_SYSCALL && stopReason != EXIT_SYSENTER && stopReason != EXIT_INTERCEPT) bits |= held;
   if (held != 0) dbgRecompute(); // the held #DB is consumed: maybe nothing is armed any more
   if (bits != 0) {
     dbgMergeDr6(bits);
