@@ -16,7 +16,11 @@ import { DS_RUNNING, DS_SHUTDOWN } from "../assembly/records";
 
 for (const bits of [64, 32] as const) {
   test(`grant map/unmap races with a hostile granter, a third domain untouched (${bits}-bit)`, async () => {
-    const host = await XenHost.create(256);
+    // Every vCPU turn charged alike (the clock advances 10 us per reading): the two domains alternate at
+    // each yield and slice end whatever the load or the JIT's compile times, which would otherwise let
+    // one side's cheap turns run far ahead of the other's.
+    let t = performance.now() * 1e6;
+    const host = await XenHost.create(256, { timeNs: () => (t += 10_000) });
     const x = host.core.x;
     let vout = "";
     const victim = host.createDomain("victim", new Uint8Array(readFileSync(guestPath("idle", bits === 64 ? 32 : 64))),
