@@ -30,7 +30,7 @@ import { dbgArmed, dbgExec, dbgHits, dbgClearHits, dbgHold, dbgExecMatch, dbgMer
 import { deliverEvent } from "./events";
 import { dOp, dReg } from "./decode";
 import { F_RF } from "./state";
-import { CPU_DBG_PENDING, EVENT_EXCEPTION, EVENT_TRAP } from "../memmap";
+import { CPU_DBG_PENDING, EVENT_EXCEPTION, EVENT_TRAP, EXIT_SYSCALL, EXIT_SYSENTER, EXIT_INTERCEPT } from "../memmap";
 import { NO_ERR } from "./fault";
 import { F_JIT, jitMode, jitEntries, jitHeat, jitDrop, jitService, jitServiceNow, jitUrgent, pageGen, jitStat } from "./jit";
 import { JIT_IO, JIO_EXIT, JEXIT_BUDGET, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES, JSTAT_STEPS } from "../memmap";
@@ -64,7 +64,8 @@ function slowStep(ip: u64): u64 {
 //   - after MOV SS / POP SS those traps wait one more instruction (the shadow), and are then raised
 //     wherever that instruction went: into an interrupt or SYSCALL handler, its first instruction.
 //     When that instruction left for the hypervisor (a PV hypercall, syscall or INT n), the
-//     hypervisor's entry took the #DB: as Xen does, its conditions are only noted in DR6.
+//     hypervisor's entry took the #DB: as Xen's handle_DB does with a #DB in its own context (since
+//     XSA-260), it is dropped: the real DR6 reset, the guest's DR6 not merged with it.
 // The single-step trap follows slowStep's rule: none after an instruction that delivered an event.
 function dbgStep(ip: u64): u64 {
   const tf = singleStep;
@@ -118,7 +119,9 @@ function dbgStep(ip: u64): u64 {
     setRip(nextIp);
     return nextIp;
   }
-  bits |= held;
+  // Held traps of an instruction that entered the hypervisor are dropped there (see above); after one
+  // that stopped for the host (port I/O, HLT on a bare machine) they are noted in DR6.
+  if (stopReason != EXIT_SYSCALL && stopReason != EXIT_SYSENTER && stopReason != EXIT_INTERCEPT) bits |= held;
   if (held != 0) dbgRecompute(); // the held #DB is consumed: maybe nothing is armed any more
   if (bits != 0) {
     dbgMergeDr6(bits);

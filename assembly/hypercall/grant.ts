@@ -427,7 +427,8 @@ function mapOne(op: u64): bool {
     const h = mtAlloc();
     if (h < 0) st = GNTST_no_space;
     else if (!getPage(mfn, g)) st = GNTST_bad_page;
-    else if (!ro && getPageType(mfn, PGT_WRITABLE, g, domIs64(g)) < 0) { putPage(mfn); st = GNTST_bad_page; }
+    // A frame typed otherwise (a page table, descriptors): Xen's could_not_pin, GNTST_general_error.
+    else if (!ro && getPageType(mfn, PGT_WRITABLE, g, domIs64(g)) < 0) { putPage(mfn); st = GNTST_general_error; }
     else {
       handle = h as u32;
       const m = mt(handle);
@@ -452,17 +453,34 @@ function mapOne(op: u64): bool {
   return gOk;
 }
 
-// Undo mapping `h` (its owner checked by the caller): clear the PTE, drop the references.
-function release(h: u32, clearPte: bool): void {
+// Does the PTE of mapping `h` (a host mapping through an L1 entry) still hold it: an entry of a page
+// that is an L1 table in use, present, of the granted frame, writable exactly if the mapping is (Xen's
+// replace_grant_pv_mapping checks the same)? The references the mapping took belong to that entry: a
+// guest that rewrote it (mmu_update, update_va_mapping, the table's type dropped) dropped them with it,
+// as Xen's put_page_from_l1e does (release builds; debug builds crash the guest).
+function pteHolds(h: u32): bool {
+  const m = mt(h);
+  const pte = load<u64>(m, 16);
+  const t = (pte >> 12) as u32;
+  if (!mfnValid(t as u64) || frameType(t) != PGT_L1 || frameTypeCount(t) == 0) return false;
+  const e = load<u64>(pte as i32);
+  const rw: u64 = load<u32>(m, 24) == 0 ? 2 : 0;
+  return (e & 1) != 0 && (e & 2) == rw && (e & 0xffffffffff000) == ((load<u32>(m, 12) as u64) << 12);
+}
+
+// Undo mapping `h` (its owner checked by the caller): clear the PTE, drop the references (those of a
+// mapping made through a PTE only while that PTE holds them: see pteHolds).
+function release(h: u32): void {
   const m = mt(h);
   const g = load<u16>(m, 6) as u32;
   const mfn = load<u32>(m, 12);
   const pte = load<u64>(m, 16);
-  if (clearPte && pte != 0 && (load<u64>(pte as i32) & 0xffffffffff000) == ((mfn as u64) << 12)) { store<u64>(pte as i32, 0); ldMarkHost(pte as i32); }
+  const held = pte == 0 || pteHolds(h);
+  if (pte != 0 && held) { store<u64>(pte as i32, 0); ldMarkHost(pte as i32); }
   // A writable mapping may have been written through (a backend's reads into the frame): the granted
   // frame is marked at unmap, as Xen does, whoever the mapper was (a guest or the host).
-  if (load<u32>(m, 24) == 0) { ldMark(mfn); putPageType(mfn, domIs64(g)); }
-  putPage(mfn);
+  if (load<u32>(m, 24) == 0) { ldMark(mfn); if (held) putPageType(mfn, domIs64(g)); }
+  if (held) putPage(mfn);
   const ref = load<u32>(m, 8);
   memory.fill(m, 0, 32);
   if (domExists(g)) updateGrantFlags(g, ref);
@@ -483,7 +501,10 @@ function unmapOne(op: u64): bool {
       const again = l1EntryFor(hostAddr);
       if (again != pte && hostAddr != pte) st = GNTST_bad_virt_addr;
     }
-    if (st == 0) release(handle, true);
+    // A PTE the guest rewrote behind our back no longer holds the mapping: as Xen, GNTST_general_error
+    // and the mapping stays (GTF_reading/GTF_writing with it) until the mapper is destroyed.
+    if (st == 0 && pte != 0 && !pteHolds(handle)) st = GNTST_general_error;
+    if (st == 0) release(handle);
   }
   wrG16(op + 20, st as u16);
   return gOk;
@@ -495,7 +516,7 @@ export function grantsReleaseDomain(d: u32): void {
     const m = mt(h);
     if (load<u32>(m) == 0) continue;
     const mapper = load<u16>(m, 4) as u32, g = load<u16>(m, 6) as u32;
-    if (mapper == d || g == d) release(h, mapper != d || true);
+    if (mapper == d || g == d) release(h);
   }
 }
 
@@ -579,6 +600,6 @@ export function hostUnmap(h: u32): i32 {
   if (hostMfn(h) < 0) return GNTST_bad_handle;
   const mfn = load<u32>(mt(h), 12);
   if (load<u32>(mt(h), 24) == 0) frameWritten(mfn); // the host may have written it
-  release(h, false);
+  release(h);
   return 0;
 }

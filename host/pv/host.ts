@@ -69,9 +69,12 @@ export class XenHost {
     this.store.write("/local/domain/0/domid", "0");
   }
 
-  /** A host with `machineMiB` of machine memory; `core`: the core's code (default: see Core.create). */
-  static async create(machineMiB = 1024, o: { core?: CoreSource | Promise<CoreSource> } = {}): Promise<XenHost> {
-    const core = await Core.create({ ioIn: () => -1, ioOut: () => false }, o.core !== undefined ? { core: o.core } : {});
+  /** A host with `machineMiB` of machine memory; `core`: the core's code (default: see Core.create);
+   * `timeNs`: the clock the hypervisor reads (default: performance.now()), e.g. a test's own. */
+  static async create(machineMiB = 1024,
+    o: { core?: CoreSource | Promise<CoreSource>; timeNs?: () => number } = {}): Promise<XenHost> {
+    const hooks = { ioIn: () => -1, ioOut: () => false, ...(o.timeNs ? { timeNs: o.timeNs } : {}) };
+    const core = await Core.create(hooks, o.core !== undefined ? { core: o.core } : {});
     // The host's run loop yields to the event loop between slices: compiles can go to V8's threads
     // (not with force, whose point is that code runs compiled from its first instruction).
     // (XENWASM_JIT_SYNC=1: compiles on the main thread here too, for measurements.)

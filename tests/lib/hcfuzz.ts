@@ -24,7 +24,7 @@ export interface FuzzResult {
 
 const D_START_INFO = 200;
 
-function victimHash(host: XenHost, d: number): string {
+export function victimHash(host: XenHost, d: number): string {
   const fr = frameList(host, d);
   const h = createHash("sha256");
   h.update(fr);
