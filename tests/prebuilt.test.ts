@@ -54,8 +54,8 @@ test("xm run boots the prebuilt default guest when no guest was built", () => {
       mkdirSync(dirname(join(pkg, "node_modules", d)), { recursive: true });
       symlinkSync(join(ROOT, "node_modules", d), join(pkg, "node_modules", d));
     }
-    const r = spawnSync(process.execPath, [join(pkg, "bin", "xm.js"), "run"], { encoding: "utf8", cwd: pkg, timeout: 60_000 });
-    assert.is(r.status, 0, `exit status (stderr: ${r.stderr})`);
+    const r = spawnSync(process.execPath, [join(pkg, "bin", "xm.js"), "run"], { encoding: "utf8", cwd: pkg, timeout: 180_000 });
+    assert.is(r.status, 0, `exit status ${r.status}, signal ${r.signal} (stderr: ${r.stderr})`);
     assert.match(r.stdout, /Hello from a xenwasm PV guest \(64-bit\)/);
   } finally {
     rmSync(pkg, { recursive: true, force: true });
