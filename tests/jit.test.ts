@@ -628,6 +628,44 @@ for (const bits of [64, 32] as const) {
   });
 }
 
+// Stores from compiled code to a page that holds code, beside the bytes regions were translated from (data
+// after a small program's text, as in guests/bench): the region stores without exiting (the core does what
+// the interpreter's store does: the decoded-instruction cache is invalidated over the written bytes), so an
+// instruction there that only the interpreter ran before (X's MOV, called through a register: never compiled;
+// after X's NOP, since the run loop decodes afresh where a region stops) runs as rewritten each time. Without the invalidation X would return an old immediate; before, each such
+// store exited the region.
+for (const bits of [64, 32] as const) {
+  test(`stores beside compiled code on its page stay in the region; an interpreted instruction there is rewritten (${bits}-bit)`, async () => {
+    const [si, lea] = bits === 64 ? ["%rsi", "lea x(%rip), %rsi"] : ["%esi", "mov $x, %esi"];
+    // Every 64th time round the loop calls X (too few times to be compiled) and counts in EDX the times X
+    // did not return the byte just written.
+    const src = `${lea}\n call *${si}\n mov %eax, %edi\n xor %edx, %edx\n mov $3000, %ecx
+      1: movl %ecx, data\n movb %cl, x+2\n test $0x3f, %cl\n jnz 2f
+      call *${si}\n cmpb %cl, %al\n je 2f\n inc %edx
+      2: dec %ecx\n jnz 1b
+      call *${si}\n ud2
+      .org 0xf00\n x: nop\n mov $0x100, %eax\n ret\n .org 0xf80\n data: .long 0`;
+    const code = asm(src, bits, CODE);
+    const run = async (mode: "on" | "off") => {
+      const m = await machine(bits, mode, code, 0, ["rw"], 100);
+      while (m.run(100_000) === MM.EXIT_BUDGET);
+      return m;
+    };
+    const [a, b] = [await run("on"), await run("off")];
+    for (const m of [a, b]) {
+      assert.is(m.exitVector, 6, "ends at ud2");
+      assert.is(m.reg(7), 0x100n, "X before the loop");
+      assert.is(m.reg(2), 0n, "X returned an old immediate (a stale decoded instruction)");
+      assert.is(m.reg(0), 0x101n, "X after the loop returns the immediate the loop wrote last");
+      assert.is(new DataView(m.bytes().buffer).getUint32(MM.MACHINE_BASE + CODE + 0xf80, true), 1, "the data word");
+    }
+    const st = a.jit!.stats();
+    assert.ok(st.insns > 10_000, `in compiled code: ${st.insns}`);
+    assert.ok(st.exits.memory < 10, `memory exits ${st.exits.memory}`);
+    assert.is(st.invalidations, 0, "no region's bytes were written");
+  });
+}
+
 test("a compiled region exits for events and budget: a long loop returns at every slice", async () => {
   const code = asm(`mov $2000000, %ecx\n1: add %ecx, %eax\n dec %ecx\n jnz 1b\n ud2`, 64, CODE);
   const a = await machine(64, "force", code, 0, ["rw"]);

@@ -14,6 +14,7 @@ import { userAcc } from "../cpu/state";
 import { fault, raise, EX_AC, clearFault } from "../cpu/fault";
 import { walk, walkWritable, walkExec, walkGlobal } from "./walk";
 import { dcacheInvalidate } from "../cpu/dcache";
+import { jitRangeTouched } from "../cpu/jitpages";
 import { ldCount, ldFill } from "./logdirty";
 import { dbgData, dbgPage, dbgAccess } from "../cpu/debug";
 
@@ -439,7 +440,21 @@ export function probeFill(lin: u64, size: i32, write: bool): i32 {
     store<u64>(CPU_STATE + CPU_CR2, cr2);
     return 0;
   }
-  return write ? wrProbe(lin, size) : rdProbe(lin, size);
+  if (!write) return rdProbe(lin, size);
+  const w = wrProbe(lin, size);
+  if (w != 0) return w;
+  // A write the walk allowed to a page holding decoded code (it never gets a write tag): done here as
+  // xlate does it (the decoded-instruction cache invalidated over the written bytes; the store itself
+  // follows at once in the region), unless it touches bytes regions were translated from (then the
+  // region exits before it and the interpreter stores: its page's generation moves on). Only where the
+  // fill gave the page its read tag (RAM, no alignment checks, no data breakpoint on it).
+  const host = load<i32>(HOST + (i << 2));
+  if (load<i64>(RTAG + (i << 3)) != fastTag(lin) || host == DUMMY_WRITE) return 0;
+  if (load<u8>(CODEMAP_BASE + (host >>> 12)) == 0) return 0;
+  const at = host + ((lin as i32) & 0xfff);
+  if (jitRangeTouched(at, size)) return 0;
+  dcacheInvalidate(at, size);
+  return at;
 }
 
 // Blocks of `len` bytes (2..4096: 16-byte SSE operands, the 512-byte FXSAVE image) between `lin`

@@ -961,7 +961,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).op(Op.i64_or).op(Op.i64_ne);
     if (size > 1) c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
     c.if_(); extra++;
-    // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr), else exit.
+    // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr; a store beside code on
+    // a code page is allowed too: the core invalidates the decoded instructions there), else exit.
     c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
     exitAt(i.off, MM.JEXIT_MEMORY, idx);
     c.end(); extra--;
