@@ -699,6 +699,29 @@ for (const bits of [64, 32] as const) {
   });
 }
 
+// INC/DEC keep CF. At a loop header that is also the region's entry (flags known only at run time) with a
+// back edge after a compare, the translation finds CF from the lazy state's operation at run time: SUB and
+// LOGIC of each operand size inline (before, a call into the core each time round), the others through the
+// core's helper. ADC reads it; in lockstep with the interpreter, compares of each size, CF set and clear.
+for (const bits of [64, 32] as const) {
+  test(`INC at a loop header after a compare of each size keeps CF, in lockstep (${bits}-bit)`, async () => {
+    const latches = ["cmpl %ebx, %eax\n jb 1b", "cmpw %bx, %ax\n jb 1b", "cmpb %bl, %al\n jb 1b",
+      "cmpl %eax, %ebx\n ja 1b", "cmpb %al, %bl\n ja 1b", ...(bits === 64 ? ["cmpq %rbx, %rax\n jb 1b"] : [])];
+    for (const [k, latch] of latches.entries()) {
+      const src = `xor %esi, %esi\n mov $250, %ebx\n xor %eax, %eax\n jmp 1f
+        1: inc %eax\n adc $0, %esi\n ${latch}\n ud2`;
+      const code = asm(src, bits, CODE);
+      const a = await machine(bits, "force", code, 0, ["rw"]);
+      const b = await machine(bits, "off", code, 0, ["rw"]);
+      const what = latch.replace("\n", "; ");
+      const inJit = lockstep(a, b, rng(k + 77 * bits), what);
+      assert.ok(inJit > 500, `${what}: compiled code retired ${inJit}`);
+      assert.is(b.exitVector, 6, `${what}: ends at ud2`);
+      assert.is(Number(b.reg(6)), latch.includes("jb") ? 249 : 0, `${what}: ADC counted CF`);
+    }
+  });
+}
+
 test("a compiled region exits for events and budget: a long loop returns at every slice", async () => {
   const code = asm(`mov $2000000, %ecx\n1: add %ecx, %eax\n dec %ecx\n jnz 1b\n ud2`, 64, CODE);
   const a = await machine(64, "force", code, 0, ["rw"]);
