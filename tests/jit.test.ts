@@ -799,6 +799,100 @@ for (const bits of [64, 32] as const) {
   });
 }
 
+// Stores from compiled code to a page that holds code, beside the bytes regions were translated from (data
+// after a small program's text, as in guests/bench): the region stores without exiting (the core does what
+// the interpreter's store does: the decoded-instruction cache is invalidated over the written bytes), so an
+// instruction there that only the interpreter ran before (X's MOV, called through a register: never compiled;
+// after X's NOP, since the run loop decodes afresh where a region stops) runs as rewritten each time.
+// Without the invalidation X would return an old immediate; before, each such store exited the region.
+for (const bits of [64, 32] as const) {
+  test(`stores beside compiled code stay in its region; code there is seen rewritten (${bits}-bit)`, async () => {
+    const [si, lea] = bits === 64 ? ["%rsi", "lea x(%rip), %rsi"] : ["%esi", "mov $x, %esi"];
+    // Every 64th time round the loop calls X (too few times to be compiled) and counts in EDX the times X
+    // did not return the byte just written.
+    const src = `${lea}\n call *${si}\n mov %eax, %edi\n xor %edx, %edx\n mov $3000, %ecx
+      1: movl %ecx, data\n movb %cl, x+2\n test $0x3f, %cl\n jnz 2f
+      call *${si}\n cmpb %cl, %al\n je 2f\n inc %edx
+      2: dec %ecx\n jnz 1b
+      call *${si}\n ud2
+      .org 0xf00\n x: nop\n mov $0x100, %eax\n ret\n .org 0xf80\n data: .long 0`;
+    const code = asm(src, bits, CODE);
+    const run = async (mode: "on" | "off") => {
+      const m = await machine(bits, mode, code, 0, ["rw"], 100);
+      while (m.run(100_000) === MM.EXIT_BUDGET);
+      return m;
+    };
+    const [a, b] = [await run("on"), await run("off")];
+    for (const m of [a, b]) {
+      assert.is(m.exitVector, 6, "ends at ud2");
+      assert.is(m.reg(7), 0x100n, "X before the loop");
+      assert.is(m.reg(2), 0n, "X returned an old immediate (a stale decoded instruction)");
+      assert.is(m.reg(0), 0x101n, "X after the loop returns the immediate the loop wrote last");
+      assert.is(new DataView(m.bytes().buffer).getUint32(MM.MACHINE_BASE + CODE + 0xf80, true), 1, "the data word");
+    }
+    const st = a.jit!.stats();
+    assert.ok(st.insns > 10_000, `in compiled code: ${st.insns}`);
+    assert.ok(st.exits.memory < 10, `memory exits ${st.exits.memory}`);
+    assert.is(st.invalidations, 0, "no region's bytes were written");
+  });
+}
+
+// Loads from compiled code of a data page whose TLB entry is the one of the code's own page (linear page
+// numbers 4096 apart, as Linux's text, rodata and data 16 MiB apart): the load is translated aside (the
+// entry keeps the code page's execute translation, which chaining needs). Before, every such load exited
+// the region (Debian's boot: 380k of its 382k memory exits).
+for (const bits of [64, 32] as const) {
+  test(`loads from a data page sharing the code page's TLB entry stay in the region (${bits}-bit)`, async () => {
+    const src = `mov $0x1100000, %esi\n mov $3000, %ecx\n xor %eax, %eax
+      1: movzbl (${bits === 64 ? "%rsi,%rcx" : "%esi,%ecx"}), %edx\n add %edx, %eax\n dec %ecx\n jnz 1b\n ud2`;
+    const code = asm(src, bits, CODE);
+    const run = async (mode: "on" | "off") => {
+      const m = await machine(bits, mode, code, 0, ["rw"], 100);
+      // Linear [16 MiB, 20 MiB) (or [16, 18) in 64-bit mode) on RAM from 4 MiB: one large page.
+      const v = m.view(), M = MM.MACHINE_BASE, PT = 0x10000;
+      if (bits === 64) v.setBigUint64(M + PT + 0x2000 + 8 * 8, BigInt(0x400000 | 0x80 | 7), true);
+      else { v.setUint32(M + PT + 4 * 4, 0x400000 | 0x80 | 7, true); m.setU64(MM.CPU_CR4, m.u64(MM.CPU_CR4) | 0x10n); }
+      for (let i = 0; i < 4096; i++) m.bytes()[M + 0x500000 + i] = (i * 13 + 5) & 0xff;
+      m.x.cpu_state_changed();
+      while (m.run(100_000) === MM.EXIT_BUDGET);
+      return m;
+    };
+    const [a, b] = [await run("on"), await run("off")];
+    let want = 0;
+    for (let c = 3000; c > 0; c--) want += (c * 13 + 5) & 0xff;
+    for (const m of [a, b]) {
+      assert.is(m.exitVector, 6, "ends at ud2");
+      assert.is(m.reg(0), BigInt(want), "the sum of the bytes");
+    }
+    const st = a.jit!.stats();
+    assert.ok(st.insns > 10_000, `in compiled code: ${st.insns}`);
+    assert.ok(st.exits.memory < 10, `memory exits ${st.exits.memory}`);
+  });
+}
+
+// INC/DEC keep CF. At a loop header that is also the region's entry (flags known only at run time) with a
+// back edge after a compare, the translation finds CF from the lazy state's operation at run time: SUB and
+// LOGIC of each operand size inline (before, a call into the core each time round), the others through the
+// core's helper. ADC reads it; in lockstep with the interpreter, compares of each size, CF set and clear.
+for (const bits of [64, 32] as const) {
+  test(`INC at a loop header after a compare of each size keeps CF, in lockstep (${bits}-bit)`, async () => {
+    const latches = ["cmpl %ebx, %eax\n jb 1b", "cmpw %bx, %ax\n jb 1b", "cmpb %bl, %al\n jb 1b",
+      "cmpl %eax, %ebx\n ja 1b", "cmpb %al, %bl\n ja 1b", ...(bits === 64 ? ["cmpq %rbx, %rax\n jb 1b"] : [])];
+    for (const [k, latch] of latches.entries()) {
+      const src = `xor %esi, %esi\n mov $250, %ebx\n xor %eax, %eax\n jmp 1f
+        1: inc %eax\n adc $0, %esi\n ${latch}\n ud2`;
+      const code = asm(src, bits, CODE);
+      const a = await machine(bits, "force", code, 0, ["rw"]);
+      const b = await machine(bits, "off", code, 0, ["rw"]);
+      const what = latch.replace("\n", "; ");
+      const inJit = lockstep(a, b, rng(k + 77 * bits), what);
+      assert.ok(inJit > 500, `${what}: compiled code retired ${inJit}`);
+      assert.is(b.exitVector, 6, `${what}: ends at ud2`);
+      assert.is(Number(b.reg(6)), latch.includes("jb") ? 249 : 0, `${what}: ADC counted CF`);
+    }
+  });
+}
+
 test("a compiled region exits for events and budget: a long loop returns at every slice", async () => {
   const code = asm(`mov $2000000, %ecx\n1: add %ecx, %eax\n dec %ecx\n jnz 1b\n ud2`, 64, CODE);
   const a = await machine(64, "force", code, 0, ["rw"]);

@@ -10,6 +10,15 @@ import { JIT_RANGE, JIT_IO, JIO_STATS, JSTAT_INVALIDATIONS, JIT_PAGEGEN } from "
   store<u64>(a, load<u64>(a) + v);
 }
 
+// Whether [host, host + size) (within one page) touches bytes that regions were translated from: a write
+// there would move the page's generation on (jitPagesWritten).
+export function jitRangeTouched(host: i32, size: i32): bool {
+  const rg = JIT_RANGE + (((host as u32) >>> 12) << 1);
+  const hi = load<u8>(rg, 1) as i32;
+  const o = host & 0xfff;
+  return hi != 0 && o + size > ((load<u8>(rg) as i32) << 5) && o < (hi << 5);
+}
+
 // Code at host addresses [host, host + size) was written.
 // Regions of a page are dropped only when the write touches bytes they were translated from.
 export function jitPagesWritten(host: i32, size: i32): void {

@@ -961,7 +961,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).op(Op.i64_or).op(Op.i64_ne);
     if (size > 1) c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
     c.if_(); extra++;
-    // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr), else exit.
+    // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr; a store beside code on
+    // a code page is allowed too: the core invalidates the decoded instructions there), else exit.
     c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
     exitAt(i.off, MM.JEXIT_MEMORY, idx);
     c.end(); extra--;
@@ -1118,14 +1119,29 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     }
     c.get(kind === 2 || kind === 3 ? L_FRES : L_RES); if (size !== 8 && !narrow) c.i64(m).op(Op.i64_and); c.set(L_T2);
   };
+  // Local `l` masked to the operand size in L_FSZ (1, 2, 4 or 8 bytes, known at run time).
+  const sizeMasked = (l: number) => {
+    c.get(l).i64(-1n).i64(1n).get(L_FSZ).i32(3).u8(0x74).op(Op.i64_extend_i32_u).op(Op.i64_shl).i64(1n)
+      .op(Op.i64_sub).get(L_FSZ).i32(8).op(Op.i32_eq).op(Op.select).op(Op.i64_and);
+  };
   const incdec = (dec: boolean, size: number, src: () => void, dst: () => void) => {
     // INC/DEC keep CF: make RFLAGS.CF current unless the state is INC/DEC already.
     const s = st;
     const setCF = () => { carry(); c.set(L_FCF); };
     if (s) { if (s.op !== LF_INC && s.op !== LF_DEC) setCF(); }
     else {
+      // The state is known only at run time. SUB (CMP, SUB: the usual state at a loop's header whose back
+      // edge comes from a compare) and LOGIC inline, the other operations through the core's helper.
       c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_ge_u).if_(); extra++;
+      c.get(L_FOP).i32(LF_SUB).op(Op.i32_eq).if_(); extra++;
+      sizeMasked(L_FA); sizeMasked(L_FB); c.op(Op.i64_lt_u).set(L_FCF);
+      c.else_();
+      c.get(L_FOP).i32(LF_LOGIC).op(Op.i32_eq).if_(); extra++;
+      c.i32(0).set(L_FCF);
+      c.else_();
       setCF();
+      c.end(); extra--;
+      c.end(); extra--;
       c.end(); extra--;
     }
     src(); c.set(L_T2);
