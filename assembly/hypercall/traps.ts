@@ -2,9 +2,10 @@
 // fpu_taskswitch, iret, set_segment_base, set_gdt, update_descriptor, physdev_op (set_iopl).
 import { CPU_STATE, CPU_CR0, CPU_GDT_MODE, CPU_GDT_ENTRIES, CPU_GDT_FRAMES, GDT_PV64, GDT_PV32, SEG_FS, SEG_GS, SEG_SS } from "../memmap";
 import {
-  reg64, setReg64, RAX, RCX, RSP, rip, setRip, segSel, segBase, segLimit, segAttr, setSeg, CR0_TS, cpl,
+  reg64, setReg64, RAX, RCX, RSP, rip, setRip, segSel, segBase, segLimit, segAttr, setSeg, cpl,
   F_IF, F_IOPL, F_VM,
 } from "../cpu/state";
+import { CR0_TS } from "../bits";
 import { getFlags, setFlags } from "../cpu/flags";
 import { trapFlagChanged } from "../cpu/control";
 import { loadSeg } from "../cpu/desc";
