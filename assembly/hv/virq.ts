@@ -18,7 +18,8 @@ import {
   V_VCPU_INFO, V_VIRQ_PORT, V_PERIOD, V_TIMER, V_CB_EVENT, V_CB_FAILSAFE, V_KERNEL_SP,
 } from "../domain/domain";
 import { sendVirq, portState, ECS_FREE, portValid, portInfo } from "../event/evtchn";
-import { logStr, logNum, logHex, logByte, domTop } from "./lifecycle";
+import { domTop } from "../domain/domain";
+import { logStr, logNum, logHex, logByte } from "./log";
 import { copyToGuest } from "./guest";
 
 export const VIRQ_KIND_VCPU = 0;
@@ -272,5 +273,5 @@ function dumpRunq(k: u32): void {
   }
 }
 
-import { systemTime } from "./sched";
+import { systemTime } from "./clock";
 function nowNs(): u64 { return systemTime(); }

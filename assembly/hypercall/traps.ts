@@ -20,7 +20,7 @@ import { rdG64, rdG32, rdG16, gOk, gReset, guestAddr, copyFromGuest, NO_HOST } f
 import { toggleGuestMode, loadFlat64, upcallMaskAddr } from "../hv/bounce";
 import { iretFailsafe } from "../hv/failsafe";
 import { domainCrash } from "../hv/lifecycle";
-import { setNoReturnValue } from "./dispatch";
+import { setNoReturnValue } from "./args";
 import { getPageAndType, putPageAndType, frameWritten, PGT_SEG_DESC } from "../domain/mm";
 import { frameOwner, frameType, frameTypeCount, mfnValid, PGT_WRITABLE } from "../domain/frames";
 import { tlbFlushAll } from "../mmu/tlb";
@@ -357,7 +357,7 @@ export function hcUpdateDescriptor(a0: u64, a1: u64, a2: u64): i64 {
   frameWritten(mfn as u32);
   return 0;
 }
-import { arg } from "./dispatch";
+import { arg } from "./args";
 function argHi(): u64 { return arg(3); }
 
 // physdev_op: set_iopl (virtual IOPL for I/O port emulation); the rest is for dom0's devices.
