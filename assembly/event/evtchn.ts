@@ -9,7 +9,7 @@
 //   +7 u8 FIFO: vCPU of the queue it was last linked on (bits 0-6), pending without an event word (bit 7)
 import { EVTCHN_PORTS, HVX_EVENT } from "../memmap";
 import { requestHostExit } from "../hv/clock";
-import { virqKind, VIRQ_KIND_VCPU, VIRQ_KIND_GLOBAL, globalVirqHandler } from "../hv/virq";
+import { virqKind, VIRQ_KIND_VCPU, VIRQ_KIND_GLOBAL, globalVirqHandler } from "../hv/virqkind";
 import { logStr, logNum, logHex } from "../hv/log";
 import {
   domExists, domU32, setDomU32, domIs64, evtchnBase, evtchnPorts, vcpu, D_SHARED_INFO, D_NR_VCPUS, D_VCPU0, D_STATE, DS_RUNNING,

@@ -304,7 +304,8 @@ export function hv_logdirty_always(d: u32): u32 { return ldAlways(d); }
 // (and drop decoded instructions cached from it). Frames that do not exist are ignored.
 export function hv_mark_dirty(mfn: u32): void { if (mfnValid(mfn as u64)) frameWritten(mfn); }
 
-import { virqInit, setGlobalVirqHandler, globalVirqHandler, debugKey, consoleInput, consoleQueued } from "./virq";
+import { virqInit, setGlobalVirqHandler, debugKey, consoleInput, consoleQueued } from "./virq";
+import { globalVirqHandler } from "./virqkind";
 // Global VIRQs (VIRQ_DOM_EXC, VIRQ_CONSOLE, ...): make domain `d` their handler (XEN_DOMCTL_set_virq_handler;
 // 0 = the host again). 0 or -errno (-EINVAL: not a global VIRQ or no such domain; -EBUSY: the current
 // handler has it bound). hv_virq_handler: the handler now (0 = the host).
