@@ -5,10 +5,11 @@
 // instruction or data breakpoint, or a #DB is held back by a MOV SS/POP SS shadow; the run loop then
 // takes `dbgStep` (cpu/run.ts) for every instruction: no fast loop, no JIT regions. Data breakpoints
 // work through the TLB: a linear page holding an enabled data breakpoint gets no TLB tags
-// (`dbgPage`, checked by tlbFill), so every access to it reaches `xlate`, which reports it here
-// (`dbgAccess`); the hits of one instruction become a #DB trap after it.
-import { CPU_STATE, CPU_DR, CPU_DBG_PENDING, CPU_DR6, CPU_DR7 } from "../memmap";
+// (`dbgPage`, checked by tlbFill), so every access to it reaches `xlate`, which reports it
+// (`dbgAccess`; both in cpu/dbgdata.ts); the hits of one instruction become a #DB trap after it.
+import { CPU_STATE, CPU_DBG_PENDING, CPU_DR6 } from "../memmap";
 import { tlbFlushAll } from "../mmu/tlb";
+import { dbgData, dr7, dr, enabled, rwOf } from "./dbgdata";
 
 export const DR6_BS: u32 = 0x4000; // single-step
 export const DR6_DEFAULT: u32 = 0xffff0ff0; // reserved bits that read as 1
@@ -20,26 +21,11 @@ export const DR7_GD: u32 = 0x2000;
 export const DR7_ACTIVE: u32 = 0xff; // L0 G0 .. L3 G3
 
 export let dbgArmed: bool = false;
-export let dbgData: bool = false; // an enabled data breakpoint (RW = 01 or 11)
 export let dbgExec: bool = false; // an enabled instruction breakpoint (RW = 00)
-// B0-B3 of the data breakpoints the current instruction's accesses matched (dbgStep clears it first).
-export let dbgHits: u32 = 0;
-export function dbgClearHits(): void { dbgHits = 0; }
 // #DB conditions held back by a MOV SS / POP SS shadow until after the next instruction.
 export function dbgHold(bits: u32): void {
   store<u32>(CPU_STATE + CPU_DBG_PENDING, bits);
   if (bits != 0) dbgArmed = true;
-}
-
-@inline function dr7(): u32 { return load<u64>(CPU_STATE + CPU_DR7) as u32; }
-@inline function dr(i: i32): u64 { return load<u64>(CPU_STATE + CPU_DR + (i << 3)); }
-@inline function enabled(d7: u32, i: i32): bool { return ((d7 >> ((i << 1) as u32)) & 3) != 0; }
-@inline function rwOf(d7: u32, i: i32): u32 { return (d7 >> ((16 + (i << 2)) as u32)) & 3; }
-// Width of breakpoint i from its LEN field: 00 1, 01 2, 11 4, 10 8 bytes.
-@inline export function bpWidth(d7: u32, i: i32): u64 {
-  let raw = (d7 >> ((18 + (i << 2)) as u32)) & 3;
-  if ((raw & 2) != 0) raw ^= 1;
-  return (1 as u64) << (raw as u64);
 }
 
 // DR7 or DR0-3 changed, or another vCPU's state was loaded: recompute what is armed. A change in the
@@ -58,32 +44,6 @@ export function dbgRecompute(): void {
   dbgExec = exec;
   dbgArmed = data || exec || load<u32>(CPU_STATE + CPU_DBG_PENDING) != 0;
   if (flush) tlbFlushAll();
-}
-
-// Does the linear page `vpn` hold an enabled data breakpoint? (An aligned breakpoint of at most 8
-// bytes never spans two pages.)
-export function dbgPage(vpn: u64): bool {
-  const d7 = dr7();
-  for (let i = 0; i < 4; i++) {
-    if (!enabled(d7, i)) continue;
-    const rw = rwOf(d7, i);
-    if (rw == 0 || rw == 2) continue;
-    if ((dr(i) >> 12) == vpn) return true;
-  }
-  return false;
-}
-
-// A data access of `size` bytes at `lin` (a write when `write`): note the breakpoints it matches.
-export function dbgAccess(lin: u64, size: i32, write: bool): void {
-  const d7 = dr7();
-  for (let i = 0; i < 4; i++) {
-    if (!enabled(d7, i)) continue;
-    const rw = rwOf(d7, i);
-    if (rw == 0 || rw == 2 || (rw == 1 && !write)) continue;
-    const w = bpWidth(d7, i);
-    const a = dr(i) & ~(w - 1);
-    if (lin < a + w && a < lin + (size as u64)) dbgHits |= (1 << i) as u32;
-  }
 }
 
 // The instruction breakpoints that match an instruction starting at linear address `lin` (B0-B3).

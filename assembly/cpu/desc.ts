@@ -6,11 +6,12 @@ import {
   CPU_GDT_MODE, CPU_GDT_ENTRIES, CPU_GDT_FRAMES, GDT_LINEAR, GDT_PV64, XEN_GDT64, XEN_GDT32,
 } from "../memmap";
 import {
-  segSel, segAttr, segLimit, segBase, setSeg, cpl, mode, is64, efer, EFER_LMA,
+  segSel, segAttr, segLimit, segBase, setSeg, cpl, mode, is64, efer,
   SA_P, SA_S, SA_CODE, SA_E, SA_W, SA_R, SA_DB, F_ZF,
 } from "./state";
+import { EFER_LMA, ACC_R } from "../bits";
 import { fault, raise, EX_GP, EX_SS, EX_NP } from "./fault";
-import { readAcc, xlate, ACC_R, NO_HOST } from "../mmu/tlb";
+import { readAcc, xlate, NO_HOST } from "../mmu/tlb";
 import { ldMarkHost } from "../mmu/logdirty";
 import { getFlags, setFlags } from "./flags";
 

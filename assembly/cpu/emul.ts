@@ -7,7 +7,8 @@
 // hv/emulate.ts's give a PV kernel its privileged operations. Nothing here parses bytes or walks
 // page tables; nothing here raises a fault (a refusal is the caller's to deliver).
 import { CPU_STATE, CPU_CR2, SEG_CS } from "../memmap";
-import { reg64, setReg64, RAX, RCX, RDX, RBX, setRip, is64, segBase, nextIp, CR0_TS } from "./state";
+import { reg64, setReg64, RAX, RCX, RDX, RBX, setRip, is64, segBase, nextIp } from "./state";
+import { CR0_TS } from "../bits";
 import { getFlags, setFlags, szp, sizeMask, setLazy, flagsSync, LF_SUB } from "./flags";
 import { fault, clearFault } from "./fault";
 import { decodeAside, decodeAsideDone, dOp, dLen, dMod, dReg, dRm, dOs, dImm } from "./decode";

@@ -9,11 +9,12 @@ import {
 } from "../memmap";
 import {
   reg64, setReg64, RSP, cpl, setCpl, mode, segSel, segAttr, segBase, segLimit, setSeg, nextIp,
-  cpuStateChanged, efer, rip, EFER_LMA, SA_P, SA_DB, SA_CODE, SA_E,
+  cpuStateChanged, efer, rip, SA_P, SA_DB, SA_CODE, SA_E,
   F_TF, F_NT, F_RF, F_VM, F_IF,
 } from "./state";
+import { EFER_LMA, ACC_R, ACC_U } from "../bits";
 import { fault, faultVec, faultErr, raise, clearFault, EX_GP, EX_NP, EX_TS, EX_SS, EX_DF, EX_PF, NO_ERR } from "./fault";
-import { readAcc, writeAcc, ACC_R, ACC_U } from "../mmu/tlb";
+import { readAcc, writeAcc } from "../mmu/tlb";
 import { getFlags, setFlags } from "./flags";
 import { descRead, descType, descDpl, descPresent, descAttr, descBase, descLimit, descSetAccessed } from "./desc";
 import { requestStop, trapFlagChanged } from "./control";

@@ -9,8 +9,9 @@ import {
   reg64, setReg64, reg32, setReg32, reg16, setReg16, reg8off, reg8, setReg8, getReg, setReg,
   RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, nextIp, is64, segSel, segBase, cpl, mode, stackSize,
   F_CF, F_PF, F_AF, F_ZF, F_SF, F_OF, F_DF, F_ARITH, F_TF, F_IF, F_AC, F_ID, F_RF, F_VM, F_IOPL, F_NT,
-  CR0_TS, CR0_MP, CR0_EM, CR4_OSFXSR, CR4_FSGSBASE, setSeg,
+  setSeg,
 } from "./state";
+import { CR0_TS, CR0_MP, CR0_EM, CR4_OSFXSR, CR4_FSGSBASE, ACC_U } from "../bits";
 import {
   getFlags, setFlags, getCF, getZF, cond, setLazy, setLazyIncDec, LF_INC, LF_DEC, LF_LOGIC, LF_SUB,
   sizeMask, signBit, szp,
@@ -21,7 +22,7 @@ import {
 } from "./decode";
 import { opAttr, A_INV64, OP_UD } from "./optable";
 import { ea, opSeg, linear, memLin, rmRead, rmWrite, regRead, regWrite, maskAs } from "./ea";
-import { rdN, wrN, rmwHost, readAcc, writeAcc, probeWrite, ACC_U, NO_HOST } from "../mmu/tlb";
+import { rdN, wrN, rmwHost, readAcc, writeAcc, probeWrite, NO_HOST } from "../mmu/tlb";
 import { alu, shift, shiftNop, shiftDouble, mul64, imul64, mulHi, mulFlags, udiv128, divRem, bsfFlags } from "./alu";
 import { push, pop, peek, spGet, spSet, spMask, spAdd } from "./stack";
 import { movs, cmps, stos, lods, scas, ins, outs } from "./string";

@@ -12,12 +12,16 @@ import {
 import {
   reg64, setReg64, RAX, RCX, RDX, RBX, cpl, mode, is64, segSel, segAttr, segBase, segLimit, setSeg,
   cpuStateChanged, efer, rip, nextIp,
-  CR0_PE, CR0_MP, CR0_EM, CR0_TS, CR0_ET, CR0_NE, CR0_WP, CR0_AM, CR0_PG, CR4_PAE, CR4_PGE, CR4_PSE,
-  CR4_TSD, CR4_DE, CR4_OSFXSR, EFER_LME, EFER_LMA, EFER_SCE, EFER_NXE, F_IF, F_IOPL,
+  F_IF, F_IOPL,
 } from "./state";
+import {
+  CR0_PE, CR0_MP, CR0_EM, CR0_TS, CR0_ET, CR0_NE, CR0_WP, CR0_AM, CR0_PG, CR4_PAE, CR4_PGE, CR4_PSE, CR4_TSD, CR4_DE,
+  CR4_OSFXSR, EFER_LME, EFER_LMA, EFER_SCE, EFER_NXE,
+} from "../bits";
 import { fault, raise, raiseUD, raiseNM, EX_GP, EX_NP } from "./fault";
 import { getFlags, setFlags } from "./flags";
-import { readAcc, writeAcc, xlate, ACC_U, ACC_R, tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage, NO_HOST } from "../mmu/tlb";
+import { readAcc, writeAcc, xlate, tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage, NO_HOST } from "../mmu/tlb";
+import { ACC_U, ACC_R } from "../bits";
 import { ldMarkHost } from "../mmu/logdirty";
 import { dr6Adjust, dr7Adjust, dbgRecompute } from "./debug";
 import { descRead, descType, descPresent, descBase, descLimit, descAttr, dHi, dAddr } from "./desc";

@@ -26,7 +26,8 @@ import {
   stopReason, clearStop, deliverException, singleStep, eventDelivered, clearEventDelivered,
 } from "./system";
 import * as F from "./fast";
-import { dbgArmed, dbgExec, dbgHits, dbgClearHits, dbgHold, dbgExecMatch, dbgMergeDr6, dbgRecompute, DR6_BS } from "./debug";
+import { dbgArmed, dbgExec, dbgHold, dbgExecMatch, dbgMergeDr6, dbgRecompute, DR6_BS } from "./debug";
+import { dbgHits, dbgClearHits } from "./dbgdata";
 import { deliverEvent } from "./events";
 import { dOp, dReg } from "./decode";
 import { F_RF } from "./state";

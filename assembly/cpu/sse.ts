@@ -10,7 +10,8 @@
 // memory operands must be 16-byte aligned (#GP(0)) except for the MOVU* forms. SSE3, SSSE3, SSE4.1,
 // SSE4.2 and CRC32 are in sse4.ts.
 import { CPU_STATE, CPU_FXSAVE, CPU_CR0, CPU_CR4, SEG_DS } from "../memmap";
-import { CR0_EM, CR0_TS, CR4_OSFXSR, F_ARITH, F_ZF, F_PF, F_CF, getReg, setReg, is64, RDI } from "./state";
+import { F_ARITH, F_ZF, F_PF, F_CF, getReg, setReg, is64, RDI } from "./state";
+import { CR0_EM, CR0_TS, CR4_OSFXSR } from "../bits";
 import { fpTopZero, fpPendingMF } from "./x87";
 import { getFlags, setFlags } from "./flags";
 import { fault, raiseUD, raiseGP, raiseNM } from "./fault";

@@ -11,7 +11,8 @@
 // CRC32 (F2 0F 38 F0/F1) is a general-purpose instruction (no SSE availability check). MOVBE
 // (0F 38 F0/F1 without F2), PCLMULQDQ, AES and SHA are not offered: #UD.
 import { CPU_STATE, CPU_CR0 } from "../memmap";
-import { CR0_EM, CR0_TS, F_ARITH, F_ZF, F_CF, F_SF, F_OF, getReg, setReg, is64, RAX, RDX, RCX } from "./state";
+import { F_ARITH, F_ZF, F_CF, F_SF, F_OF, getReg, setReg, is64, RAX, RDX, RCX } from "./state";
+import { CR0_EM, CR0_TS } from "../bits";
 import { fpTopZero, fpPendingMF } from "./x87";
 import { getFlags, setFlags } from "./flags";
 import { fault, raiseUD, raiseNM } from "./fault";

@@ -1,7 +1,7 @@
 // The SSE state and operand helpers that sse.ts (SSE/SSE2, MMX) and sse4.ts (SSE3..SSE4.2) share: a module
 // of their own, so that neither imports the other's helpers (sse.ts dispatches into sse4.ts).
 import { CPU_STATE, CPU_FXSAVE, CPU_CR0, CPU_CR4 } from "../memmap";
-import { CR0_EM, CR0_TS, CR4_OSFXSR } from "./state";
+import { CR0_EM, CR0_TS, CR4_OSFXSR } from "../bits";
 import { fault, raiseUD, raiseGP, raiseNM } from "./fault";
 import { dPfx, dMod, dRm } from "./decode";
 import { P_OPSZ, P_REP, P_REPNE } from "./optable";

@@ -4,7 +4,9 @@ import {
   CPU_STATE, CPU_RIP, CPU_RFLAGS, CPU_SEG, SEG_SIZE, SEG_CS, SEG_SS, CPU_CR0, CPU_CR4, CPU_EFER,
   CPU_CPL, CPU_MODE, MODE_PROT16, MODE_PROT32, MODE_LONG64, MODE_COMPAT16, MODE_COMPAT32, MODE_REAL,
 } from "../memmap";
-import { acUpdate } from "./control";
+import { CR0_PE, CR0_PG, EFER_LMA } from "../bits";
+import { userAcc, paging } from "../mmu/ctx";
+import { setAcMode } from "../mmu/tlb";
 
 // Register numbers (encoding order).
 export const RAX = 0; export const RCX = 1; export const RDX = 2; export const RBX = 3;
@@ -29,19 +31,6 @@ export const F_VIF: u64 = 1 << 19;
 export const F_VIP: u64 = 1 << 20;
 export const F_ID: u64 = 1 << 21;
 export const F_ARITH: u64 = F_CF | F_PF | F_AF | F_ZF | F_SF | F_OF;
-
-// Control-register bits.
-export const CR0_PE: u64 = 1; export const CR0_MP: u64 = 2; export const CR0_EM: u64 = 4;
-export const CR0_TS: u64 = 8; export const CR0_ET: u64 = 16; export const CR0_NE: u64 = 32;
-export const CR0_WP: u64 = 1 << 16; export const CR0_AM: u64 = 1 << 18; export const CR0_PG: u64 = 1 << 31;
-export const CR4_VME: u64 = 1; export const CR4_PVI: u64 = 2; export const CR4_TSD: u64 = 4;
-export const CR4_DE: u64 = 8; export const CR4_PSE: u64 = 16; export const CR4_PAE: u64 = 32;
-export const CR4_MCE: u64 = 64; export const CR4_PGE: u64 = 128; export const CR4_PCE: u64 = 256;
-export const CR4_OSFXSR: u64 = 512; export const CR4_OSXMMEXCPT: u64 = 1024;
-export const CR4_FSGSBASE: u64 = 1 << 16; export const CR4_OSXSAVE: u64 = 1 << 18;
-export const CR4_SMEP: u64 = 1 << 20; export const CR4_SMAP: u64 = 1 << 21;
-export const EFER_SCE: u64 = 1; export const EFER_LME: u64 = 1 << 8; export const EFER_LMA: u64 = 1 << 10;
-export const EFER_NXE: u64 = 1 << 11;
 
 // Segment attribute bits (CPU_SEG slot, u16 at +2).
 export const SA_TYPE = 0x0f; export const SA_A = 0x01; export const SA_W = 0x02; // data: writable
@@ -105,9 +94,7 @@ export let is64: bool = false; // 64-bit code segment in long mode
 export let defOp32: bool = true; // default operand size 32 (CS.D or long mode); false: 16
 export let defAd: i32 = 4; // default address size in bytes: 2, 4 or 8
 export let stackSize: i32 = 4; // SS.B: 4, else 2 (8 in 64-bit mode)
-export let userAcc: i64 = 0; // 1 when CPL == 3: user-mode page accesses
 export let flatMask: i32 = 0; // bit s set: segment s has base 0, limit 4 GiB, expand-up, present (no checks)
-export let paging: bool = false;
 
 // Recompute everything derived from CR0, EFER, CS, SS and the segment caches. Call after any change
 // to those (segment loads, mode switches, CR writes, CPL changes).
@@ -141,6 +128,12 @@ export function cpuStateChanged(): void {
   }
   flatMask = m;
   acUpdate();
+}
+
+// #AC checking is on with CR0.AM, RFLAGS.AC and CPL 3 (called when any of them may change).
+export function acUpdate(): void {
+  setAcMode((load<u64>(CPU_STATE + CPU_CR0) & (1 << 18)) != 0 &&
+    (load<u64>(CPU_STATE + CPU_RFLAGS) & (1 << 18)) != 0 && load<i32>(CPU_STATE + CPU_CPL) == 3);
 }
 
 @inline export function setCpl(n: i32): void {

@@ -6,12 +6,14 @@ import { acMode } from "../mmu/tlb";
 import { SEG_ES, SEG_DS, CPU_STATE, CPU_RFLAGS } from "../memmap";
 import {
   reg64, setReg64, reg32, setReg32, reg16, setReg16, RAX, RCX, RSI, RDI, RDX, getReg, setReg,
-  nextIp, is64, flatMask, F_DF, setReg8, userAcc, rip,
+  nextIp, is64, flatMask, F_DF, setReg8, rip,
 } from "./state";
+import { userAcc } from "../mmu/ctx";
 import { getZF } from "./flags";
 import { fault } from "./fault";
 import { linear } from "./ea";
-import { rdN, wrN, xlate, ACC_W, ACC_U, rdProbe, wrProbe, NO_HOST } from "../mmu/tlb";
+import { rdN, wrN, xlate, rdProbe, wrProbe, NO_HOST } from "../mmu/tlb";
+import { ACC_W, ACC_U } from "../bits";
 import { dAs, dSeg, dPfx, P_REP, P_REPNE } from "./decode";
 import { alu } from "./alu";
 import { ioIn, ioOut, ioAllowed } from "./system";

@@ -8,14 +8,15 @@ import {
 } from "../memmap";
 import {
   reg64, setReg64, RCX, RDX, RSP, cpl, setCpl, mode, is64, segSel, segAttr, segBase, segLimit, setSeg,
-  nextIp, cpuStateChanged, efer, EFER_LMA, EFER_SCE, stackSize, rip,
+  nextIp, cpuStateChanged, efer, stackSize, rip,
   SA_DB, SA_L, F_TF, F_NT, F_RF, F_VM, F_IF, F_IOPL, F_VIF, F_VIP, F_AC, F_ID, F_ARITH, F_DF,
 } from "./state";
+import { EFER_LMA, EFER_SCE, ACC_R, ACC_U } from "../bits";
 import { fault, raise, raiseUD, EX_GP, EX_NP, EX_SS, EX_TS } from "./fault";
 import { getFlags, setFlags } from "./flags";
 import { peek, push, spGet, spSet, spMask } from "./stack";
 import { linear } from "./ea";
-import { readAcc, writeAcc, ACC_R, ACC_U, probeWrite } from "../mmu/tlb";
+import { readAcc, writeAcc, probeWrite } from "../mmu/tlb";
 import {
   descRead, descType, descDpl, descPresent, descAttr, descBase, descLimit, descSetAccessed, dLo, dHi, dHi2, dAddr,
 } from "./desc";

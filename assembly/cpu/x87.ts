@@ -13,7 +13,8 @@
 // Every x87 instruction raises #NM when CR0.EM or CR0.TS is set.
 // Precision control applies to FADD FSUB(R) FMUL FDIV(R) FSQRT (and their P/I forms) only.
 import { CPU_STATE, CPU_CR0, CPU_FXSAVE, SEG_CS, SEG_DS } from "../memmap";
-import { CR0_EM, CR0_TS, CR0_NE, RAX, setReg16, F_ARITH, F_ZF, F_PF, F_CF, rip, segSel, is64, mode } from "./state";
+import { RAX, setReg16, F_ARITH, F_ZF, F_PF, F_CF, rip, segSel, is64, mode } from "./state";
+import { CR0_EM, CR0_TS, CR0_NE } from "../bits";
 import { MODE_REAL } from "../memmap";
 import { fault, raiseNM, raise, EX_MF, NO_ERR } from "./fault";
 import { dMod, dReg, dRm, dOs, dSeg, dDefSeg } from "./decode";

@@ -26,6 +26,9 @@ import { D_STATE, D_WIDTH, DS_FREE } from "../records";
 @inline export function evtchnPorts(d: u32): u32 { return d == 0 ? (DOM0_EVTCHN_PORTS as u32) : (EVTCHN_PORTS as u32); }
 @inline export function evtchnBytes(d: u32): i32 { return (evtchnPorts(d) as i32) << 3; }
 
+// One past the highest domain id in use: the scheduler's loops stop there.
+export let domTop: u32 = 0;
+
 // ---- vCPU record (VCPU_SIZE bytes): V_* offsets, VF_* flags, in ../records.ts (the host reads them too) ----
 @inline export function vcpu(i: u32): i32 { return VCPU_TABLE + (i as i32) * VCPU_SIZE; }
 

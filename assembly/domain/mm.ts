@@ -19,6 +19,8 @@ import { tlbFlushAll } from "../mmu/tlb";
 import { dcacheInvalidate } from "../cpu/dcache";
 import { XEN_M2P64_L3, XEN_M2P32_L2E0, XEN_M2P32_L2E1 } from "./xenmap";
 import { ldMark } from "../mmu/logdirty";
+import { frameAlloc, NO_FRAME } from "./frames";
+import { domU32, setDomU32, D_TOT_PAGES, D_MAX_PAGES } from "./domain";
 
 export const PTE_P: u64 = 1;
 export const PTE_RW: u64 = 2;
@@ -287,3 +289,13 @@ export function frameWritten(mfn: u32): void {
 }
 
 export { PGT_L1, PGT_L2, PGT_L3, PGT_L4, PGT_SEG_DESC, PGT_WRITABLE, ENOMEM };
+
+// Give `d` a fresh zeroed frame (counted against its reservation); NO_FRAME if none or over its max.
+export function domainAllocFrame(d: u32): u32 {
+  if (domU32(d, D_TOT_PAGES) >= domU32(d, D_MAX_PAGES)) return NO_FRAME;
+  const mfn = frameAlloc(d);
+  if (mfn == NO_FRAME) return NO_FRAME;
+  frameWritten(mfn);
+  setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) + 1);
+  return mfn;
+}

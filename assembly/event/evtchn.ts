@@ -8,9 +8,9 @@
 //   +6 u8 FIFO: priority (bits 0-3), priority of the queue it was last linked on (bits 4-7)
 //   +7 u8 FIFO: vCPU of the queue it was last linked on (bits 0-6), pending without an event word (bit 7)
 import { EVTCHN_PORTS, HVX_EVENT } from "../memmap";
-import { requestHostExit } from "../hv/sched";
-import { virqKind, VIRQ_KIND_VCPU, VIRQ_KIND_GLOBAL, globalVirqHandler } from "../hv/virq";
-import { logStr, logNum, logHex } from "../hv/lifecycle";
+import { requestHostExit } from "../hv/clock";
+import { virqKind, VIRQ_KIND_VCPU, VIRQ_KIND_GLOBAL, globalVirqHandler } from "../hv/virqkind";
+import { logStr, logNum, logHex } from "../hv/log";
 import {
   domExists, domU32, setDomU32, domIs64, evtchnBase, evtchnPorts, vcpu, D_SHARED_INFO, D_NR_VCPUS, D_VCPU0, D_STATE, DS_RUNNING,
   V_VCPU_INFO, V_FLAGS, VF_BLOCKED, VF_POLLING, V_VIRQ_PORT, D_EVTCHN_FIFO, D_FIFO_ARRAY, V_FIFO_CB, V_FIFO_TAIL,

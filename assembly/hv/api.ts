@@ -12,12 +12,13 @@ import {
   V_FLAGS, VF_ONLINE, VF_KERNEL, VF_INITIALISED, V_CR3_KERNEL, V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, domainsInit,
   domU64, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES,
 } from "../domain/domain";
-import { domNow } from "./sched";
+import { domNow } from "./clock";
 import { V_RS_TIME, V_RS_ENTRY, V_RS_STATE } from "../domain/domain";
 import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, framesListed, m2pSet, NO_FRAME, mfnValid, framesTop } from "../domain/frames";
 import { pinTable } from "../domain/mm";
 import { xenmapInit } from "../domain/xenmap";
-import { domainCreate, domainDestroy, domainAllocFrame, domainShutdown, resetDomTop } from "./lifecycle";
+import { domainCreate, domainDestroy, domainShutdown, resetDomTop } from "./lifecycle";
+import { domainAllocFrame } from "../domain/mm";
 import { hvRun, hvIdleNs, schedInit } from "./sched";
 import { setWallclock, updateWallclock } from "./time";
 import { setPhysWindow, tlbFlushAll } from "../mmu/tlb";
@@ -188,7 +189,7 @@ export function hv_evtchn_take(p: u32): i32 {
 import { HC_COUNTS } from "../hypercall/dispatch";
 // How many times hypercall `nr` was made (all domains).
 export function hv_hypercall_count(nr: u32): u32 { return nr < 64 ? load<u32>(HC_COUNTS + ((nr as i32) << 2)) : 0; }
-import { contCountOf } from "../hypercall/dispatch";
+import { contCountOf } from "../hypercall/args";
 // How many continuations (preempted long hypercalls) domain `d` has made since it was created.
 export function hv_hc_continuations(d: u32): u32 { return contCountOf(d); }
 
@@ -260,7 +261,7 @@ export function hv_alloc_frames(d: u32, n: u32, first: u32): u32 {
   return n;
 }
 
-import { systemTime } from "./sched";
+import { systemTime } from "./clock";
 import { D_TIME_OFFSET as TOFF } from "../domain/domain";
 // The domain's system time now (ns), and setting it (a restored domain's clock continues).
 export function hv_domain_time(d: u32): u64 { return domExists(d) ? domNow(d) : 0; }
@@ -303,7 +304,8 @@ export function hv_logdirty_always(d: u32): u32 { return ldAlways(d); }
 // (and drop decoded instructions cached from it). Frames that do not exist are ignored.
 export function hv_mark_dirty(mfn: u32): void { if (mfnValid(mfn as u64)) frameWritten(mfn); }
 
-import { virqInit, setGlobalVirqHandler, globalVirqHandler, debugKey, consoleInput, consoleQueued } from "./virq";
+import { virqInit, setGlobalVirqHandler, debugKey, consoleInput, consoleQueued } from "./virq";
+import { globalVirqHandler } from "./virqkind";
 // Global VIRQs (VIRQ_DOM_EXC, VIRQ_CONSOLE, ...): make domain `d` their handler (XEN_DOMCTL_set_virq_handler;
 // 0 = the host again). 0 or -errno (-EINVAL: not a global VIRQ or no such domain; -EBUSY: the current
 // handler has it bound). hv_virq_handler: the handler now (0 = the host).

@@ -32,7 +32,8 @@ import {
 } from "../domain/domain";
 import { VI_MASK, FLAT_RING3_CS64, FLAT_RING3_SS64, FLAT_RING3_DS, W64_VI_CR2, W32_VI_CR2, TI_MASK_EVENTS } from "../hypercall/abi";
 import { wrG64, wrG32, gOk, gReset, guestAddr, NO_HOST } from "./guest";
-import { domainCrash, logStr, logNum, logHex, logByte } from "./lifecycle";
+import { domainCrash } from "./lifecycle";
+import { logStr, logNum, logHex, logByte } from "./log";
 
 @inline function vrec(): i32 { return vcpu(current as u32); }
 @inline export function guestKernelMode(): bool {

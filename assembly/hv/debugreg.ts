@@ -9,7 +9,8 @@
 //     (RW = 10) anywhere in DR7 while it enables something needs the guest's CR4.DE, else -EPERM.
 //   - any other register: -ENODEV.
 import { CPU_STATE, CPU_DR, CPU_DR7_EMUL, CPU_DBG_PENDING, CPU_DR6, CPU_DR7 } from "../memmap";
-import { dr6Adjust, dr7Adjust, dbgRecompute, dbgMergeDr6, bpWidth, DR7_GD, DR7_ACTIVE } from "../cpu/debug";
+import { dr6Adjust, dr7Adjust, dbgRecompute, dbgMergeDr6, DR7_GD, DR7_ACTIVE } from "../cpu/debug";
+import { bpWidth } from "../cpu/dbgdata";
 import { current, currentDom, vcpu, domIs64, V_GUEST_CR4 } from "../domain/domain";
 import { HYPERVISOR_VIRT_END_64, EPERM, EINVAL, ENODEV } from "../hypercall/abi";
 

@@ -8,7 +8,8 @@
 // mode sees the fault. The CPU's decoder and cpu/emul.ts run the instruction; the callbacks below are
 // what it may do (Xen's priv_op_ops in pv/emul-priv-op.c).
 import { CPU_STATE, CPU_CR0, CPU_CR4, SEG_FS, SEG_GS } from "../memmap";
-import { reg64, setReg64, RAX, RBX, RCX, RDX, rip, segSel, segBase, segLimit, segAttr, setSeg, CR0_TS } from "../cpu/state";
+import { reg64, setReg64, RAX, RBX, RCX, RDX, rip, segSel, segBase, segLimit, segAttr, setSeg } from "../cpu/state";
+import { CR0_TS } from "../bits";
 import { cpuidLeaf, msrRead, msrWrite, msrOk, MSR_ARCH_CAPABILITIES, ARCH_CAPS, MSR_SPEC_CTRL, MSR_PRED_CMD } from "../cpu/privops";
 import {
   EmulOps, x86Emulate, EMC_PRIV, EMC_CPUID, EM_OKAY, EM_UNHANDLEABLE, EM_EXCEPTION, emSet, emSetCpuid,

@@ -31,7 +31,8 @@ import {
 import { CALLBACKTYPE_failsafe, CALLBACKF_mask_events, FLAT_RING1_CS, FLAT_RING1_DS } from "../hypercall/abi";
 import { toggleGuestMode, loadFlat64, upcallMaskAddr } from "./bounce";
 import { wrG64, wrG32, gOk, gReset } from "./guest";
-import { domainCrash, logStr, logNum, logHex, logByte } from "./lifecycle";
+import { domainCrash } from "./lifecycle";
+import { logStr, logNum, logHex, logByte } from "./log";
 
 @inline function selOf(s: i32): u32 { return load<u16>(CPU_STATE + CPU_SEG + s * SEG_SIZE) as u32; }
 

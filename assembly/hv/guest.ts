@@ -5,7 +5,8 @@
 import { CPU_STATE, CPU_CR2, NO_HOST } from "../memmap";
 import { cpl } from "../cpu/state";
 import { fault, clearFault } from "../cpu/fault";
-import { xlate, ACC_U, ACC_W } from "../mmu/tlb";
+import { xlate } from "../mmu/tlb";
+import { ACC_U, ACC_W } from "../bits";
 import { frameWritten } from "../domain/mm";
 
 @inline function accGuest(): i32 { return cpl() == 3 ? ACC_U : 0; }

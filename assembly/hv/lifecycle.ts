@@ -1,10 +1,10 @@
-// Domain life cycle: create, shutdown (with a reason), crash, destroy (every frame back to the pool),
-// and the hypervisor's own log (what `xm dmesg` shows).
-import { HV_LOG, HV_LOG_SIZE, HV_LOG_HEAD, MAX_DOMAINS } from "../memmap";
+// Domain life cycle: create, shutdown (with a reason), crash, destroy (every frame back to the pool).
+// The hypervisor's own log (what `xm dmesg` shows) is in hv/log.ts.
+import { MAX_DOMAINS } from "../memmap";
 import {
   dom, domU32, setDomU32, domExists, vcpu, vcpuAlloc, vcpuFree, vcpuDrop, current,
   D_STATE, D_SHUTDOWN_REASON, D_WIDTH, D_NR_VCPUS, D_VCPU0, D_MAX_PAGES, D_TOT_PAGES, D_WEIGHT,
-  DS_FREE, DS_RUNNING, DS_SHUTDOWN, V_FLAGS, VF_ONLINE, evtchnBase, evtchnBytes,
+  DS_FREE, DS_RUNNING, DS_SHUTDOWN, V_FLAGS, VF_ONLINE, evtchnBase, evtchnBytes, domTop,
 } from "../domain/domain";
 import { DOMAIN_SIZE, EVTCHN_DOM_SIZE, VCPU_SIZE } from "../memmap";
 import { D_CORE_REC_BYTES, setDomU64 } from "../domain/domain";
@@ -17,36 +17,10 @@ import { frameWritten } from "../domain/mm";
 import { grantsReleaseDomain } from "../hypercall/grant";
 import { reset as evtchnReset } from "../event/evtchn";
 import { ldDomainGone } from "./logdirty";
+import { logDom } from "./log";
 import { sendGlobalVirq, clearGlobalVirqHandlers } from "./virq";
 import { VIRQ_DOM_EXC } from "../hypercall/abi";
 
-// ---- log: a byte ring; HV_LOG_HEAD holds the total number of bytes ever written ----
-export function logByte(b: u32): void {
-  const head = load<u32>(HV_LOG_HEAD);
-  store<u8>(HV_LOG + (head & (HV_LOG_SIZE - 1)), b as u8);
-  store<u32>(HV_LOG_HEAD, head + 1);
-}
-export function logStr(s: string): void {
-  for (let i = 0; i < s.length; i++) logByte(s.charCodeAt(i) as u32);
-}
-export function logNum(v: u64): void {
-  if (v >= 10) logNum(v / 10);
-  logByte(48 + ((v % 10) as u32));
-}
-export function logHex(v: u64): void {
-  logStr("0x");
-  let started = false;
-  for (let i = 60; i >= 0; i -= 4) {
-    const n = ((v >> (i as u64)) & 0xf) as u32;
-    if (n != 0 || started || i == 0) { started = true; logByte(n < 10 ? 48 + n : 87 + n); }
-  }
-}
-export function logDom(d: u32, msg: string): void {
-  logStr("(XEN) d"); logNum(d as u64); logStr(": "); logStr(msg); logByte(10);
-}
-
-// One past the highest domain id in use: the scheduler's loops stop there.
-export let domTop: u32 = 0;
 // Xen's domid rover (domctl.c): a new domain gets the first free id after the last one handed out,
 // wrapping, so ids increase and a rebooted or re-created domain gets a new one (dom0 is always 0).
 let domRover: u32 = 0;
@@ -56,7 +30,7 @@ export function resetDomTop(): void { domTop = 0; domRover = 0; }
 export let shutdownSeen: bool = false;
 export function clearShutdownSeen(): void { shutdownSeen = false; }
 
-import { contCountReset } from "../hypercall/dispatch";
+import { contCountReset } from "../hypercall/args";
 export function domainCreate(width: u32, nrVcpus: u32, maxPages: u32): i32 {
   if (nrVcpus == 0 || nrVcpus > 32 || (width != 32 && width != 64)) return -1;
   let d: u32 = MAX_DOMAINS as u32;
@@ -82,16 +56,6 @@ export function domainCreate(width: u32, nrVcpus: u32, maxPages: u32): i32 {
   setDomU32(d, D_WEIGHT, 256);
   setDomU64(d, D_CORE_REC_BYTES, (DOMAIN_SIZE + EVTCHN_DOM_SIZE + (nrVcpus as i32) * VCPU_SIZE) as u64);
   return d as i32;
-}
-
-// Give `d` a fresh zeroed frame (counted against its reservation); NO_FRAME if none or over its max.
-export function domainAllocFrame(d: u32): u32 {
-  if (domU32(d, D_TOT_PAGES) >= domU32(d, D_MAX_PAGES)) return NO_FRAME;
-  const mfn = frameAlloc(d);
-  if (mfn == NO_FRAME) return NO_FRAME;
-  frameWritten(mfn);
-  setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) + 1);
-  return mfn;
 }
 
 export function domainShutdown(d: u32, reason: u32): void {

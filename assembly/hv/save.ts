@@ -38,7 +38,7 @@ import { SHUTDOWN_suspend } from "../hypercall/abi";
 import { debugregsValid } from "./debugreg";
 import { checkDomainRecord, checkVcpuRecord, writeDomainRecord, writeVcpuRecord, S } from "./saverec";
 import { hostTimeNs } from "../env";
-import { systemTime } from "./sched";
+import { systemTime } from "./clock";
 
 // ---- save ----
 

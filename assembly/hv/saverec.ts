@@ -19,7 +19,7 @@ import {
 } from "../domain/domain";
 import * as S from "../saverec";
 import { hostTimeNs } from "../env";
-import { domNow } from "./sched";
+import { domNow } from "./clock";
 import { debugregsValid } from "./debugreg";
 
 // ---- writing ----

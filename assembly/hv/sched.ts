@@ -12,6 +12,7 @@ import { cpl, rip, setRip, segSel, F_DF } from "../cpu/state";
 import { getFlags, setFlags } from "../cpu/flags";
 import { SEG_CS } from "../memmap";
 import { hostTimeNs } from "../env";
+import { hostExit, requestHostExit, bootNs, yieldNow, timersDirty } from "./clock";
 import { tlbFlushAll } from "../mmu/tlb";
 import {
   domU32, domU64, setDomU64, domIs64, vcpu, vcpuLoad, current, currentDom, D_STATE, DS_RUNNING, D_NR_VCPUS,
@@ -19,7 +20,8 @@ import {
   V_PERIOD, V_PERIOD_NEXT, V_VCPU_INFO, V_CB_EVENT, V_CB_EVENT_CS, V_CB_SYSCALL, V_CB_SYSCALL32, V_CB_FLAGS, V_TRAPS,
   V_POLL_DEADLINE, V_CB_SYSENTER, V_CB_SYSENTER_CS,
 } from "../domain/domain";
-import { hypercallFromRegs, takeHcWork } from "../hypercall/dispatch";
+import { hypercallFromRegs } from "../hypercall/dispatch";
+import { takeHcWork } from "../hypercall/args";
 import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcallMaskAddr, nextBounceIsSysenter } from "./bounce";
 import { emulateGp, emulateUd, emulDbg } from "./emulate";
 import { singleStep } from "../cpu/control";
@@ -28,7 +30,9 @@ import { ptwrFault } from "./ptwr";
 import { loadSegments } from "./failsafe";
 import { loadFreshSegments } from "./smp";
 import { D_VCPU_RR, VF_FRESH, setDomU32 } from "../domain/domain";
-import { domainCrash, logDom, domTop } from "./lifecycle";
+import { domainCrash } from "./lifecycle";
+import { domTop } from "../domain/domain";
+import { logDom } from "./log";
 import { sendVirq } from "../event/evtchn";
 import { updateVcpuTime, runstateSet } from "./time";
 import { V_RS_STATE, V_RS_ENTRY } from "../domain/domain";
@@ -36,21 +40,10 @@ import { VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKTYPE_sys
 
 export { HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE };
 
-let hostExit: i32 = -1;
-export function requestHostExit(r: i32): void { if (hostExit < 0) hostExit = r; }
-export function stopRequested(): bool { return hostExit >= 0; }
-
 export const SLICE = 100000; // instructions per vCPU turn
-export let bootNs: u64 = 0;
-export function systemTime(): u64 { return (hostTimeNs() as u64) - bootNs; }
-// System time as domain `d` sees it (its offset survives save/restore across hosts).
-@inline export function domTimeAt(d: u32, now: u64): u64 { return now + domU64(d, D_TIME_OFFSET); }
-export function domNow(d: u32): u64 { return domTimeAt(d, systemTime()); }
 export function schedInit(): void { bootNs = hostTimeNs() as u64; rr = 0; }
 
 let rr: u32 = 0; // round-robin cursor over vCPU table indexes
-let yieldNow: bool = false;
-export function yieldVcpu(): void { yieldNow = true; }
 let idleNs: u64 = 0;
 export function hvIdleNs(): u64 { return idleNs; }
 
@@ -62,8 +55,6 @@ export function hvIdleNs(): u64 { return idleNs; }
 // hypercall that sets one calls timersChanged; the host's changes are covered by hvRun's entry), no
 // scan is needed.
 let timerNext: u64 = 0;
-let timersDirty = true;
-export function timersChanged(): void { timersDirty = true; }
 @inline function timers(now: u64): u64 {
   if (!timersDirty && (timerNext == 0 || now < timerNext)) return timerNext;
   timersDirty = false;

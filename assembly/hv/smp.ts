@@ -28,7 +28,8 @@ import { setGdtFrames, canLoadCs, canLoadSs, loadCsChecked } from "../hypercall/
 import { getPageAndType, putPageAndType, PGT_L3, PGT_L4 } from "../domain/mm";
 import { reload, toFailsafe, logVcpu } from "./failsafe";
 import { loadFlat64 } from "./bounce";
-import { domainCrash, logStr, logHex } from "./lifecycle";
+import { domainCrash } from "./lifecycle";
+import { logStr, logHex } from "./log";
 import { segSel, setSeg, setCpl, cpuStateChanged, rip, reg64, RSP } from "../cpu/state";
 import { getFlags } from "../cpu/flags";
 import { descRead, segFromDesc, descSetAccessed } from "../cpu/desc";

@@ -6,7 +6,7 @@ import { hostTimeNs } from "../env";
 import { current, currentDom, vcpu, domIs64, domU32, domU64, D_SHARED_INFO, V_VCPU_INFO, D_TIME_OFFSET } from "../domain/domain";
 import { CPU_STATE, CPU_TSC_OFFSET } from "../memmap";
 import { W64_VI_TIME, W32_VI_TIME, W64_SI_WC_VERSION, W32_SI_WC_VERSION } from "../hypercall/abi";
-import { bootNs } from "./sched";
+import { bootNs } from "./clock";
 
 export let wallSec: u64 = 0;
 export let wallNsec: u32 = 0;

@@ -18,32 +18,15 @@ import {
   V_VCPU_INFO, V_VIRQ_PORT, V_PERIOD, V_TIMER, V_CB_EVENT, V_CB_FAILSAFE, V_KERNEL_SP,
 } from "../domain/domain";
 import { sendVirq, portState, ECS_FREE, portValid, portInfo } from "../event/evtchn";
-import { logStr, logNum, logHex, logByte, domTop } from "./lifecycle";
+import { domTop } from "../domain/domain";
+import { logStr, logNum, logHex, logByte } from "./log";
 import { copyToGuest } from "./guest";
-
-export const VIRQ_KIND_VCPU = 0;
-export const VIRQ_KIND_GLOBAL = 1;
-export const VIRQ_KIND_DOMAIN = 2;
-
-// Xen's get_virq_type: TIMER, DEBUG, XENOPROF, XENPMU are per-vCPU; ARGO per-domain; everything else
-// (the x86 arch VIRQs included) global.
-export function virqKind(virq: u32): i32 {
-  if (virq == VIRQ_TIMER || virq == VIRQ_DEBUG || virq == VIRQ_XENOPROF || virq == VIRQ_XENPMU) return VIRQ_KIND_VCPU;
-  if (virq == VIRQ_ARGO) return VIRQ_KIND_DOMAIN;
-  return VIRQ_KIND_GLOBAL;
-}
-
-// Handler domain of each global VIRQ (u32; 0 = the hardware domain, i.e. the host).
-const HANDLERS = memory.data(NR_VIRQS * 4) as i32;
+import { virqKind, VIRQ_KIND_GLOBAL, HANDLERS, globalVirqHandler } from "./virqkind";
 
 export function virqInit(): void {
   memory.fill(HANDLERS, 0, NR_VIRQS * 4);
   rxProd = 0;
   rxCons = 0;
-}
-
-export function globalVirqHandler(virq: u32): u32 {
-  return virq < (NR_VIRQS as u32) ? load<u32>(HANDLERS + ((virq as i32) << 2)) : 0;
 }
 
 // The vCPU-0 port of `d` bound to `virq` (0: none).
@@ -272,5 +255,5 @@ function dumpRunq(k: u32): void {
   }
 }
 
-import { systemTime } from "./sched";
+import { systemTime } from "./clock";
 function nowNs(): u64 { return systemTime(); }

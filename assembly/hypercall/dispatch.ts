@@ -14,32 +14,12 @@ import {
 } from "./traps";
 import { hcEventChannelOp } from "./evtchn";
 import { hcGrantTableOp } from "./grant";
-import { logStr, logNum, logHex, logByte } from "../hv/lifecycle";
-
-// Set by hypercalls that must not write RAX on return (iret restores the guest's RAX itself).
-export let noReturnValue: bool = false;
-export function setNoReturnValue(): void { noReturnValue = true; }
+import { logStr, logNum, logHex, logByte } from "../hv/log";
+import {
+  noReturnValue, arg, inMulticall, contMade, mcPreempted, MC_ARGS, continuation, hcWork, hypercallPreemptCheck,
+} from "./args";
 
 export let hypercallCount: u64 = 0;
-
-export function arg(i: i32): u64 {
-  if (domIs64(currentDom)) {
-    switch (i) {
-      case 0: return reg64(RDI);
-      case 1: return reg64(RSI);
-      case 2: return reg64(RDX);
-      case 3: return reg64(10);
-      default: return reg64(8);
-    }
-  }
-  switch (i) {
-    case 0: return reg64(RBX) & 0xffffffff;
-    case 1: return reg64(RCX) & 0xffffffff;
-    case 2: return reg64(RDX) & 0xffffffff;
-    case 3: return reg64(RSI) & 0xffffffff;
-    default: return reg64(RDI) & 0xffffffff;
-  }
-}
 
 // Run hypercall `nr` with arguments a0..a4; returns the result (negative -errno on error).
 export const HC_COUNTS = memory.data(64 * 4); // per-number counters (xm info / debugging)
@@ -85,60 +65,6 @@ export function hypercall(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64):
   }
 }
 
-// Re-run the current hypercall later with arguments `i` and `j` changed, as Xen's
-// hypercall_create_continuation: RIP goes back onto the hypercall instruction, RAX keeps the number (no
-// return value), and the vCPU gives up the rest of its slice so that the others run before it resumes.
-// Inside a multicall the new arguments are kept for the multicall, which writes them back into the
-// entry in the guest's list and continues itself from that entry (as Xen's do_multicall). Everything is
-// read again from the guest on resume: a guest that changes it in between only hurts itself.
-let inMulticall: bool = false;
-let contMade: bool = false;
-let mcPreempted: bool = false;
-const MC_ARGS = memory.data(5 * 8);
-export function continuation(i: i32, vi: u64, j: i32, vj: u64): bool {
-  if (inMulticall) {
-    if (mcPreempted) return false; // one continuation per entry
-    mcPreempted = true;
-    store<u64>(MC_ARGS + (i << 3), vi);
-    store<u64>(MC_ARGS + (j << 3), vj);
-    return true;
-  }
-  setArg(i, vi);
-  setArg(j, vj);
-  setRip(rip() - 2); // SYSCALL and INT $0x82 are both 2 bytes
-  noReturnValue = true; // RAX still holds the hypercall number
-  contCount++;
-  contMade = true;
-  const c = CONT_COUNTS + ((currentDom & (MAX_DOMAINS - 1)) << 2);
-  store<u32>(c, load<u32>(c) + 1);
-  yieldVcpu();
-  return true;
-}
-
-// Preemption (Xen's hypercall_preempt_check): a long hypercall counts its work (batch entries, pages),
-// and once PREEMPT_WORK units are done in one invocation it stops at the next entry boundary and makes
-// a continuation. The work is also charged to the vCPU's slice (takeHcWork, hv/sched.ts).
-export const PREEMPT_WORK: i32 = 1024;
-let hcWork: i32 = 0;
-@inline export function hcAddWork(n: i32): void { hcWork += n; }
-export function hypercallPreemptCheck(): bool { return hcWork >= PREEMPT_WORK; }
-export function takeHcWork(): i32 { const w = hcWork; hcWork = 0; return w; }
-
-// Continuations made (all domains, and per domain: reset when the domain id is given out again).
-export let contCount: u64 = 0;
-export const CONT_COUNTS = memory.data(MAX_DOMAINS * 4);
-export function contCountReset(d: u32): void { store<u32>(CONT_COUNTS + ((d & (MAX_DOMAINS - 1)) << 2), 0); }
-export function contCountOf(d: u32): u32 { return d < (MAX_DOMAINS as u32) ? load<u32>(CONT_COUNTS + (d << 2)) : 0; }
-function setArg(i: i32, v: u64): void {
-  if (domIs64(currentDom)) {
-    const r = i == 0 ? RDI : i == 1 ? RSI : i == 2 ? RDX : i == 3 ? 10 : 8;
-    setReg64(r, v);
-  } else {
-    const r = i == 0 ? RBX : i == 1 ? RCX : i == 2 ? RDX : i == 3 ? RSI : RDI;
-    setReg64(r, v & 0xffffffff);
-  }
-}
-
 // Tracing (hv_trace): every hypercall with its arguments and result goes to the hypervisor's log.
 export let traceHypercalls: bool = false;
 export function setTrace(on: bool): void { traceHypercalls = on; }
@@ -168,7 +94,7 @@ export function hypercallFromRegs(): void {
 // (its new arguments are written back into that entry, whose result is not written); either way the
 // multicall continues later from the first entry not completed (list and count moved on).
 import { rdG64, rdG32, wrG64, wrG32, gOk, gReset } from "../hv/guest";
-import { stopRequested, yieldVcpu } from "../hv/sched";
+import { stopRequested, yieldVcpu } from "../hv/clock";
 function hcMulticall(list: u64, n: u64): i64 {
   inMulticall = true;
   mcPreempted = false;

@@ -14,12 +14,12 @@ import { currentDom, domU32, setDomU32, domExists, D_GNT_FRAMES, D_GNT_FRAME0, D
 import * as A from "./abi";
 import { rdG64, rdG32, rdG16, wrG32, wrG64, wrG16, gOk, gReset } from "../hv/guest";
 import { domIs64 } from "../domain/domain";
-import { domainAllocFrame } from "../hv/lifecycle";
+import { domainAllocFrame } from "../domain/mm";
 import { NO_FRAME, frameOwner, frameType, frameTypeCount, frameRefCount, frameRelease, mfnValid, PGT_L1, PGT_WRITABLE } from "../domain/frames";
 import { MAPTRACK, MAPTRACK_ENTRIES } from "../memmap";
 import { getPage, putPage, getPageType, putPageType, frameWritten } from "../domain/mm";
 import { l1EntryFor } from "./mmu";
-import { continuation, hypercallPreemptCheck, hcAddWork } from "./dispatch";
+import { continuation, hypercallPreemptCheck, hcAddWork } from "./args";
 import { tlbFlushAll } from "../mmu/tlb";
 import { ldMark, ldMarkHost } from "../mmu/logdirty";
 

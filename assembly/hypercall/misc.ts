@@ -3,8 +3,9 @@ import { HV_OUT, HV_OUT_LEN } from "../memmap";
 import { currentDom, domIs64, domU32, setDomU32, D_VM_ASSIST, D_PRIVILEGED } from "../domain/domain";
 import * as A from "./abi";
 import { copyFromGuest, copyToGuest, rdG32, wrG32, wrG64, gOk, gReset, guestAddr, NO_HOST } from "../hv/guest";
-import { requestHostExit, HVX_OUTPUT } from "../hv/sched";
-import { continuation } from "./dispatch";
+import { HVX_OUTPUT } from "../memmap";
+import { requestHostExit } from "../hv/clock";
+import { continuation } from "./args";
 import { consoleRead } from "../hv/virq";
 
 export const HV_OUT_SIZE = 0x1000;

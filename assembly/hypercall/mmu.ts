@@ -17,8 +17,8 @@ import {
 } from "../domain/mm";
 import * as A from "./abi";
 import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
-import { arg, continuation, hypercallPreemptCheck, hcAddWork } from "./dispatch";
-import { domainAllocFrame } from "../hv/lifecycle";
+import { arg, continuation, hypercallPreemptCheck, hcAddWork } from "./args";
+import { domainAllocFrame } from "../domain/mm";
 
 @inline function v(): i32 { return vcpu(current as u32); }
 

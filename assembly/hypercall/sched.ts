@@ -7,9 +7,11 @@ import {
 import * as A from "./abi";
 import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
 import { ldMarkHost } from "../mmu/logdirty";
-import { domainShutdown, logDom } from "../hv/lifecycle";
+import { domainShutdown } from "../hv/lifecycle";
+import { logDom } from "../hv/log";
 import { runstateWrite } from "../hv/time";
-import { yieldVcpu, requestHostExit, domNow, HVX_SHUTDOWN, timersChanged } from "../hv/sched";
+import { HVX_SHUTDOWN } from "../memmap";
+import { yieldVcpu, requestHostExit, domNow, timersChanged } from "../hv/clock";
 import { isPending } from "../event/evtchn";
 import { frameOwner, mfnValid, frameType, frameTypeCount, PGT_WRITABLE } from "../domain/frames";
 import { getPageAndType } from "../domain/mm";

@@ -2,9 +2,10 @@
 // fpu_taskswitch, iret, set_segment_base, set_gdt, update_descriptor, physdev_op (set_iopl).
 import { CPU_STATE, CPU_CR0, CPU_GDT_MODE, CPU_GDT_ENTRIES, CPU_GDT_FRAMES, GDT_PV64, GDT_PV32, SEG_FS, SEG_GS, SEG_SS } from "../memmap";
 import {
-  reg64, setReg64, RAX, RCX, RSP, rip, setRip, segSel, segBase, segLimit, segAttr, setSeg, CR0_TS, cpl,
+  reg64, setReg64, RAX, RCX, RSP, rip, setRip, segSel, segBase, segLimit, segAttr, setSeg, cpl,
   F_IF, F_IOPL, F_VM,
 } from "../cpu/state";
+import { CR0_TS } from "../bits";
 import { getFlags, setFlags } from "../cpu/flags";
 import { trapFlagChanged } from "../cpu/control";
 import { loadSeg } from "../cpu/desc";
@@ -19,7 +20,7 @@ import { rdG64, rdG32, rdG16, gOk, gReset, guestAddr, copyFromGuest, NO_HOST } f
 import { toggleGuestMode, loadFlat64, upcallMaskAddr } from "../hv/bounce";
 import { iretFailsafe } from "../hv/failsafe";
 import { domainCrash } from "../hv/lifecycle";
-import { setNoReturnValue } from "./dispatch";
+import { setNoReturnValue } from "./args";
 import { getPageAndType, putPageAndType, frameWritten, PGT_SEG_DESC } from "../domain/mm";
 import { frameOwner, frameType, frameTypeCount, mfnValid, PGT_WRITABLE } from "../domain/frames";
 import { tlbFlushAll } from "../mmu/tlb";
@@ -356,7 +357,7 @@ export function hcUpdateDescriptor(a0: u64, a1: u64, a2: u64): i64 {
   frameWritten(mfn as u32);
   return 0;
 }
-import { arg } from "./dispatch";
+import { arg } from "./args";
 function argHi(): u64 { return arg(3); }
 
 // physdev_op: set_iopl (virtual IOPL for I/O port emulation); the rest is for dom0's devices.

@@ -10,13 +10,14 @@ import {
   NO_HOST, JIO_RTAG, JIO_WTAG, JIO_HOST, JIO_XTAG, JIO_TAGBASE, TLB_BASE, TLB_ENTRIES, TLB_BANKS, TLB_BANK_SIZE, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
   CPU_STATE, CPU_CR2,
 } from "../memmap";
-import { userAcc } from "../cpu/state";
+import { userAcc, physBase, physLimit } from "./ctx";
+import { ACC_R, ACC_W, ACC_U, ACC_X } from "../bits";
 import { fault, raise, EX_AC, clearFault } from "../cpu/fault";
 import { walk, walkWritable, walkExec, walkGlobal } from "./walk";
 import { dcacheInvalidate } from "../cpu/dcache";
 import { jitRangeTouched } from "../cpu/jitpages";
 import { ldCount, ldFill } from "./logdirty";
-import { dbgData, dbgPage, dbgAccess } from "../cpu/debug";
+import { dbgData, dbgPage, dbgAccess } from "../cpu/dbgdata";
 
 // The TLB has TLB_BANKS banks (TLB_BANK_SIZE bytes each, memmap.ts), one in use at a time: each vCPU
 // keeps its translations in a bank of its own across vCPU switches, as a CPU with PCIDs does, so a
@@ -35,17 +36,6 @@ let epoch: u32 = 1;
 let useClock: u32 = 0;
 @inline function bankBase(b: i32): i32 { return TLB_BASE + b * TLB_BANK_SIZE; }
 
-// Access kinds, equal to the #PF error-code bits they cause.
-export const ACC_R = 0;
-export const ACC_W = 2;
-export const ACC_U = 4;
-export const ACC_X = 16;
-
-// Guest-physical to host-linear: host = phys + physBase for phys < physLimit.
-// Bare machines: physBase = MACHINE_BASE, physLimit = RAM size. PV: physBase = 0 (machine address ==
-// linear address), physLimit = end of machine memory.
-export let physBase: u64 = 0;
-export let physLimit: u64 = 0;
 export function setPhysWindow(base: u64, limit: u64): void {
   physBase = base;
   physLimit = limit;

@@ -8,22 +8,15 @@
 // Page tables are read from guest-physical memory through the TLB's physical window (bare machines),
 // which for PV guests is the identity: their tables hold machine addresses.
 import { CPU_STATE, CPU_CR0, CPU_CR3, CPU_CR4, CPU_EFER, NO_HOST } from "../memmap";
-import { paging, CR0_WP, CR4_PAE, CR4_PSE, CR4_PGE, EFER_LMA, EFER_NXE } from "../cpu/state";
+import { paging, physBase, physLimit } from "./ctx";
+import { CR0_WP, CR4_PAE, CR4_PSE, CR4_PGE, EFER_LMA, EFER_NXE, ACC_W, ACC_U, ACC_X, PF_P, PF_RSVD } from "../bits";
 import { raisePF } from "../cpu/fault";
-import { physBase, physLimit } from "./tlb";
 import { ldMarkHost } from "./logdirty";
 
 // Results of the last successful walk, for the TLB fill.
 export let walkWritable: bool = false; // a write at this privilege is allowed AND the dirty bit is set
 export let walkExec: bool = false; // instruction fetch allowed at this privilege
 export let walkGlobal: bool = false; // the translation is global (CR4.PGE and G set)
-
-// Access bits (as in mmu/tlb.ts) and #PF error-code bits.
-const ACC_W = 2;
-const ACC_U = 4;
-const ACC_X = 16;
-const PF_P = 1;
-const PF_RSVD = 8;
 
 const PTE_P: u64 = 1;
 const PTE_W: u64 = 2;
