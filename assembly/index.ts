@@ -3,13 +3,16 @@
 import { jitString } from "./cpu/string";
 import { dbgRecompute } from "./cpu/debug";
 import {
-  CPU_STATE, CPU_STATE_SIZE, CPU_CPL, CPU_FXSAVE, CPU_CR0, CPU_CR4, CPU_EFER, CPU_RFLAGS, CPU_IDTR_LIMIT, CPU_GDTR_LIMIT,
+  CPU_STATE, CPU_STATE_SIZE, CPU_CPL, CPU_FXSAVE, CPU_CR0, CPU_CR4, CPU_EFER, CPU_RFLAGS, CPU_IDTR_LIMIT,
+  CPU_GDTR_LIMIT,
   SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_TR, SEG_LDTR, MODE_LONG64, CPU_DR6, CPU_DR7,
 } from "./memmap";
 import { setSeg, cpuStateChanged, setCpl } from "./cpu/state";
 import { CR0_PE, CR0_PG, CR0_ET, CR0_NE, CR4_PAE, EFER_LME, EFER_LMA } from "./bits";
 import { setFlags, flagsSync, lfOp, LF_NONE, LF_INC, LF_DEC, setLazy, cond, getFlags } from "./cpu/flags";
-import { jitConfig, jitFlush, jitSetEntries, jitInstall, jitRegions, jitCurrent, jitReserve, pageGen, jitMode } from "./cpu/jit";
+import {
+  jitConfig, jitFlush, jitSetEntries, jitInstall, jitRegions, jitCurrent, jitReserve, pageGen, jitMode
+} from "./cpu/jit";
 import { jitDecode } from "./cpu/decode";
 import { tlbInit, tlbFlushAll, setPhysWindow, probeFill } from "./mmu/tlb";
 import { dcacheFlush } from "./cpu/dcache";
@@ -137,4 +140,3 @@ export function jit_wr(lin: u64, size: i32): i32 { return probeFill(lin, size, t
 export function jit_str(kind: i32): i32 { return jitString(kind); }
 // An SSE/MMX register-form instruction run for compiled code (cpu/run.ts jitExec: 1 ran, 0 nothing done).
 export function jit_exec(lin: u64, host: i32): i32 { return jitExec(lin, host); }
-

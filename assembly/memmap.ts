@@ -69,7 +69,8 @@ export const CPU_DR = 384; // DR0..DR7, 8 x u64 (the DR4/DR5 slots are aliases, 
 export const CPU_DR6 = CPU_DR + 6 * 8; // (its slot of CPU_DR)
 export const CPU_DR7 = CPU_DR + 7 * 8;
 export const CPU_DBG_PENDING = 416; // u32: #DB conditions (DR6 bits) held back by a MOV SS/POP SS shadow
-export const CPU_DR7_EMUL = 424; // u64: PV: the I/O-breakpoint enables of DR7, emulated by the hypervisor (Xen's dr7_emul)
+// u64: PV: the I/O-breakpoint enables of DR7, emulated by the hypervisor (Xen's dr7_emul)
+export const CPU_DR7_EMUL = 424;
 export const CPU_MSR_STAR = 448;
 export const CPU_MSR_LSTAR = 456;
 export const CPU_MSR_CSTAR = 464;
@@ -82,7 +83,8 @@ export const CPU_TSC_OFFSET = 512; // guest TSC = instruction-derived host TSC +
 export const CPU_MSR_PAT = 520;
 export const CPU_MSR_MISC_ENABLE = 528;
 export const CPU_MSR_TSC_AUX = 536;
-export const CPU_MSR_SPEC_CTRL = 544; // u64: IA32_SPEC_CTRL (IBRS, BHI_DIS_S): kept, without effect (nothing here speculates)
+// u64: IA32_SPEC_CTRL (IBRS, BHI_DIS_S): kept, without effect (nothing here speculates)
+export const CPU_MSR_SPEC_CTRL = 544;
 export const CPU_CPL = 560; // i32: current privilege level
 export const CPU_MODE = 564; // i32: MODE_* below, derived from CR0/EFER/CS
 export const CPU_HALTED = 568; // i32: 1 after HLT until an event arrives
@@ -191,9 +193,11 @@ export const HV_OUT_LEN = 0x622000;
 export const MAPTRACK = 0x630000; // grant mappings in use: MAPTRACK_ENTRIES records of 32 bytes (hypercall/grant.ts)
 export const MAPTRACK_ENTRIES = 4096;
 // The JIT tier (cpu/jit.ts, host/jit/): compiled regions keyed by (host address, mode).
-export const JIT_MAP = 0x650000; // JIT_MAP_ENTRIES records of 16 bytes: host i32 (0 = empty), mode i32, table index i32, page generation u32
+// JIT_MAP_ENTRIES records of 16 bytes: host i32 (0 = empty), mode i32, table index i32, page generation u32
+export const JIT_MAP = 0x650000;
 export const JIT_MAP_ENTRIES = 32768; // (512 KiB, up to 0x6D0000)
-export const JIT_IO = 0x3f00000; // (after JIT_RANGE) the state a region reads at entry and leaves at exit (JIO_* offsets)
+// (after JIT_RANGE) the state a region reads at entry and leaves at exit (JIO_* offsets)
+export const JIT_IO = 0x3f00000;
 export const JIO_IP = 0; // u64: RIP where the region stopped
 export const JIO_LF_OP = 8; // i32: lazy flags (cpu/flags.ts) in and out
 export const JIO_LF_SIZE = 12;
@@ -210,7 +214,8 @@ export const JIO_XTAG = 248; // i32: the TLB bank's execute-tag array (a region 
 export const JSTAT_INSNS = 0; // instructions retired in compiled code
 export const JSTAT_ENTRIES = 1; // region entries
 export const JSTAT_REQUESTS = 2; // compile requests
-export const JSTAT_INVALIDATIONS = 3; // writes into code that compiled regions came from (each drops the page's regions)
+// writes into code that compiled regions came from (each drops the page's regions)
+export const JSTAT_INVALIDATIONS = 3;
 export const JSTAT_STEPS = 4; // instructions retired by run() in both tiers (every vCPU)
 export const JSTAT_CHAINS = 5; // branch exits that went straight into the next region (no return to the run loop)
 export const JSTAT_EXIT0 = 8; // + JEXIT_*: exits by reason
@@ -219,12 +224,16 @@ export const JEXIT_UNSUPPORTED = 1; // an instruction the JIT does not translate
 export const JEXIT_MEMORY = 2; // a memory access missed the TLB's fast path (fill, fault, code page, log-dirty)
 export const JEXIT_BUDGET = 3; // the slice's instruction budget
 export const JEXIT_SLOWFORM = 4; // a fast form's own escape (DIV overflow, non-canonical target ...)
-export const JIT_REQ = 0x3f01000; // compile requests: i32 count at +0, then from +32 JIT_REQ_MAX records of 32 bytes (lin u64, host i32, gen u32, mode i32)
+// compile requests: i32 count at +0, then from +32 JIT_REQ_MAX records of 32 bytes (lin u64, host i32, gen u32, mode
+// i32)
+export const JIT_REQ = 0x3f01000;
 export const JIT_REQ_MAX = 64;
-export const JIT_PAGEGEN = 0xc00000; // u32 per 4 KiB page of linear memory (1M pages: 4 MiB): bumped when code there is written
+// u32 per 4 KiB page of linear memory (1M pages: 4 MiB): bumped when code there is written
+export const JIT_PAGEGEN = 0xc00000;
 export const RESTORE_MAP = 0x700000; // restore: u32 new mfn per sender's mfn, for 4 GiB (hv/save.ts): 4 MiB
 export const RESTORE_MAP_MAX = 0x100000;
-export const RESTORE_BLOBS = 0xb00000; // restore: the saved domain record then vCPU records (512 KiB), then the typed-frame list (512 KiB)
+// restore: the saved domain record then vCPU records (512 KiB), then the typed-frame list (512 KiB)
+export const RESTORE_BLOBS = 0xb00000;
 export const VCPU_TABLE = 0x2c00000; // MAX_VCPUS records of VCPU_SIZE bytes (assembly/domain/vcpu.ts): 16 MiB
 export const VCPU_SIZE = 0x2000;
 export const MAX_VCPUS = 2048;

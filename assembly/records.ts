@@ -4,7 +4,9 @@
 // an export, a record layout or a number here changes meaning, so that a host never drives a core
 // built from other sources (core_abi_version(), checked by host/core.ts; tests/abi.test.ts).
 
-export const CORE_ABI_VERSION = 3; // 2: typed save records (saverec.ts; hv_save_*_record, hv_restore_check); 3: machine memory from 86 MiB, each domain's frame list (D_PAGE_HEAD, hv_frames_listed)
+// 2: typed save records (saverec.ts; hv_save_*_record, hv_restore_check); 3: machine memory from 86 MiB, each domain's
+// frame list (D_PAGE_HEAD, hv_frames_listed)
+export const CORE_ABI_VERSION = 3;
 
 // ---- domain record (DOMAIN_SIZE bytes at DOMAIN_TABLE + domid * DOMAIN_SIZE: hv_domain_addr) ----
 export const D_STATE = 0; // u32 DS_*
@@ -33,10 +35,12 @@ export const D_STORE_EVTCHN = 216; // u32
 export const D_PASS = 224; // u64 credit scheduler: virtual time consumed (CPU ns * 256 / weight)
 export const D_WIN_START = 240; // u64 cap accounting: start of the current window (system time ns)
 export const D_WIN_NS = 248; // u64 CPU ns used in that window
-export const D_TIME_OFFSET = 256; // i64 the domain's system time = the hypervisor's + this (restore keeps it running on)
+// i64 the domain's system time = the hypervisor's + this (restore keeps it running on)
+export const D_TIME_OFFSET = 256;
 export const D_INSNS = 232; // u64 instructions executed
 // What the core has set aside for the domain, counted where it is handed out (bench:density):
-export const D_CORE_REC_BYTES = 264; // u64 its records: domain, vCPU and event-channel slots, frame-table records of its frames
+// u64 its records: domain, vCPU and event-channel slots, frame-table records of its frames
+export const D_CORE_REC_BYTES = 264;
 export const D_CORE_FRAME_BYTES = 272; // u64 the machine frames it owns (its RAM and every other frame)
 // Grant tables v2: the status frames (grant_status_t, 2048 a frame; one per 8 grant frames).
 export const D_GNT_NSTATUS = 280; // u32 number of status frames (0 unless the table is v2)
@@ -47,7 +51,8 @@ export const D_EVTCHN_FIFO = 300; // u32 1 = the FIFO ABI is in use
 export const D_FIFO_ARRAY = 304; // u32 machine address of the event array's page (0 = none yet)
 // SMP: the scheduler's round-robin cursor over the domain's vCPUs (the id after the one it ran last).
 export const D_VCPU_RR = 308; // u32
-export const D_PAGE_HEAD = 312; // u32 the first frame of the domain's own list of its frames (0: none; domain/frames.ts)
+// u32 the first frame of the domain's own list of its frames (0: none; domain/frames.ts)
+export const D_PAGE_HEAD = 312;
 
 export const DS_FREE = 0;
 export const DS_RUNNING = 1; // may run (vCPUs may still be blocked or paused)

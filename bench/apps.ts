@@ -29,15 +29,23 @@ import { join } from "node:path";
 import { debianSystem, rootfsCopy, debianSystemUnavailable, DebianSystem } from "../tests/lib/debsys";
 import { DomConsole, Load, debXend, freePort, migrateLive, pgTool, saveRestore, sleep } from "../tests/lib/debload";
 import { Xend } from "../tests/lib/xmcli";
-import { QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, processCpuSeconds, qemuVersion, round } from "./lib/peers";
+import {
+  QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, processCpuSeconds, qemuVersion, round
+} from "./lib/peers";
 
 interface Measured { http_rps: number; http_cgi_rps: number; pgbench_tps: number | null }
 interface Result extends Measured { boot_to_login_s: number; boot_cpu_s: number | null }
-interface Mobility { save_s: number; restore_s: number; save_image_mib: number; migration_s: number; migration_downtime_ms: number; migration_rounds: number; committed_rows_lost: number }
+interface Mobility {
+  save_s: number; restore_s: number; save_image_mib: number; migration_s: number; migration_downtime_ms: number;
+  migration_rounds: number; committed_rows_lost: number
+}
 
 function runTool(cmd: string, args: string[], ms: number): Promise<{ status: number | null; out: string }> {
   return new Promise((res) => {
-    const c = spawn(cmd, args, { env: { ...process.env, PGPASSWORD: "xenwasm", PGCONNECT_TIMEOUT: "120" }, stdio: ["ignore", "pipe", "pipe"] });
+    const c = spawn(
+      cmd, args,
+      { env: { ...process.env, PGPASSWORD: "xenwasm", PGCONNECT_TIMEOUT: "120" }, stdio: ["ignore", "pipe", "pipe"] }
+    );
     let out = "";
     c.stdout.on("data", (b) => { out += b; }); c.stderr.on("data", (b) => { out += b; });
     const t = setTimeout(() => c.kill("SIGKILL"), ms);
@@ -49,7 +57,10 @@ function runTool(cmd: string, args: string[], ms: number): Promise<{ status: num
 async function httpRps(port: number, path: string, secs: number, conc = 4): Promise<number> {
   const agent = new Agent({ keepAlive: false });
   const get = () => new Promise<boolean>((res) => {
-    const r = request({ host: "127.0.0.1", port, path, agent, timeout: 60000 }, (s) => { s.resume(); s.on("end", () => res(s.statusCode === 200)); });
+    const r = request(
+      { host: "127.0.0.1", port, path, agent, timeout: 60000 },
+      (s) => { s.resume(); s.on("end", () => res(s.statusCode === 200)); }
+    );
     r.on("timeout", () => r.destroy()); r.on("error", () => res(false)); r.end();
   });
   if (!(await get())) throw new Error(`GET ${path} failed`);
@@ -62,13 +73,18 @@ async function httpRps(port: number, path: string, secs: number, conc = 4): Prom
 class Console {
   out = "";
   constructor(readonly c: ChildProcess) {
-    c.stdout!.on("data", (b: Buffer) => { this.out += b.toString("latin1"); if (this.out.length > 1 << 20) this.out = this.out.slice(-(1 << 19)); });
+    c.stdout!.on(
+      "data", (b: Buffer) => {
+        this.out += b.toString("latin1"); if (this.out.length > 1 << 20) this.out = this.out.slice(-(1 << 19));
+      }
+    );
     c.stderr!.on("data", (b: Buffer) => { this.out += b.toString("latin1"); });
   }
   async wait(re: RegExp, ms: number, from = 0): Promise<void> {
     const t0 = Date.now();
     while (!re.test(this.out.slice(from))) {
-      if (Date.now() - t0 > ms || this.c.exitCode !== null) throw new Error(`no ${re} in ${ms / 1000} s; console ends with:\n${this.out.slice(-1500)}`);
+      if (Date.now() - t0 > ms || this.c.exitCode !== null)
+        throw new Error(`no ${re} in ${ms / 1000} s; console ends with:\n${this.out.slice(-1500)}`);
       await sleep(100);
     }
   }
@@ -95,7 +111,9 @@ async function measure(label: string, httpPort: number, pgPort: number, secs: nu
   return { http_rps: http, http_cgi_rps: cgi, pgbench_tps: tps };
 }
 
-async function session(label: string, start: (img: string, httpPort: number, pgPort: number) => ChildProcess, img: string, secs: number): Promise<Result> {
+async function session(
+  label: string, start: (img: string, httpPort: number, pgPort: number) => ChildProcess, img: string, secs: number
+): Promise<Result> {
   const [httpPort, pgPort] = [await freePort(), await freePort()];
   const t0 = process.hrtime.bigint();
   const child = start(img, httpPort, pgPort);
@@ -126,7 +144,9 @@ async function session(label: string, start: (img: string, httpPort: number, pgP
  * (with psql on the host) the load of tests/lib/debload.ts through a save/restore and a live migration
  * to a second xend, the committed rows checked after each; then root logs in and powers off.
  */
-async function xenSession(sys: DebianSystem, img: string, work: string, secs: number, notes: string[]): Promise<Result & { mobility: Mobility | null }> {
+async function xenSession(
+  sys: DebianSystem, img: string, work: string, secs: number, notes: string[]
+): Promise<Result & { mobility: Mobility | null }> {
   const label = "xenwasm (xend)", name = "debian-system";
   const [httpPort, pgPort] = [await freePort(), await freePort()];
   const cfg = join(work, "debian-system.cfg");
@@ -159,8 +179,11 @@ async function xenSession(sys: DebianSystem, img: string, work: string, secs: nu
       await load.start();
       const sr = await saveRestore(a, dc, load, join(work, "debian-system.save"));
       const r1 = await load.rows();
-      console.log(`${label}: save ${sr.save_s.toFixed(1)} s (${(sr.bytes / 1048576).toFixed(0)} MiB), restore ${sr.restore_s.toFixed(1)} s mid-load; ` +
-        `longest time between answered GETs ${(sr.gap_ms / 1000).toFixed(1)} s; ${r1.rows} rows, ${r1.lost.length} committed rows lost`);
+      console.log(`${label}: save ${sr.save_s.toFixed(1)} s ` + `(${(sr.bytes / 1048576).toFixed(0)} MiB), restore `
+          + `${sr.restore_s.toFixed(1)} s mid-load; ` +
+        `longest time between answered GETs ` + `${(sr.gap_ms / 1000).toFixed(1)} s; ${r1.rows} rows, `
+          + `${r1.lost.length} committed rows lost`
+      );
       const b = await debXend(work, "b", binNodeOptions("xend"));
       xends.push(b);
       const mg = await migrateLive(a, b, dc, load);
@@ -168,9 +191,13 @@ async function xenSession(sys: DebianSystem, img: string, work: string, secs: nu
       await load.stop();
       const r2 = await load.rows();
       const lost = new Set([...r1.lost, ...r2.lost]).size;
-      if (r1.neverSent.length || r2.neverSent.length) notes.push(`rows the host never sent in the table: ${[...r1.neverSent, ...r2.neverSent].slice(0, 10).join(" ")}`);
-      console.log(`${label}: migrate --live ${mg.total_s.toFixed(1)} s mid-load, downtime ${mg.summary.downtimeMs.toFixed(0)} ms, ${mg.summary.rounds} rounds; ` +
-        `longest time between answered GETs ${(mg.gap_ms / 1000).toFixed(1)} s; ${load.inserts.acked.length} commits in all, ${r2.rows} rows, ` +
+      if (r1.neverSent.length || r2.neverSent.length) notes.push(
+        `rows the host never sent in the table: ${[...r1.neverSent, ...r2.neverSent].slice(0, 10).join(" ")}`
+      );
+      console.log(`${label}: migrate --live ${mg.total_s.toFixed(1)} s `
+          + `mid-load, downtime ${mg.summary.downtimeMs.toFixed(0)} ms, ` + `${mg.summary.rounds} rounds; ` +
+        `longest time between answered GETs ` + `${(mg.gap_ms / 1000).toFixed(1)} s; `
+          + `${load.inserts.acked.length} commits in all, ${r2.rows} ` + `rows, ` +
         `${load.inserts.inDoubt.length} in doubt, ${lost} committed rows lost`);
       mobility = {
         save_s: sr.save_s, restore_s: sr.restore_s, save_image_mib: sr.bytes / 1048576, migration_s: mg.total_s,
@@ -184,7 +211,8 @@ async function xenSession(sys: DebianSystem, img: string, work: string, secs: nu
     const t = setTimeout(() => dc.con.kill("SIGKILL"), 300_000);
     await dc.exited;
     clearTimeout(t);
-    if (!new RegExp(`domain ${name} shut down: poweroff`).test(on.xm("dmesg").stdout)) throw new Error(`no poweroff:\n${dc.out.slice(-800)}`);
+    if (!new RegExp(`domain ${name} shut down: poweroff`).test(on.xm("dmesg").stdout))
+      throw new Error(`no poweroff:\n${dc.out.slice(-800)}`);
     return { boot_to_login_s: boot, boot_cpu_s: cpu, ...m, mobility };
   } finally {
     for (const x of xends) x.stop();
@@ -196,16 +224,22 @@ async function main(): Promise<number> {
   const json = argv.includes("--json");
   const si = argv.indexOf("--seconds");
   const secs = si >= 0 ? Number(argv[si + 1]) : 20;
-  if (!Number.isInteger(secs) || secs < 1 || secs > 3600) { console.error(`bench/apps: bad --seconds ${argv[si + 1]}: whole seconds from 1 to 3600`); return 1; }
+  if (!Number.isInteger(secs) || secs < 1 || secs > 3600) {
+    console.error(`bench/apps: bad --seconds ${argv[si + 1]}: whole seconds from 1 to 3600`); return 1;
+  }
   const why = debianSystemUnavailable();
   if (why) { console.error(`bench/apps: ${why}`); return 1; }
   const sys = debianSystem();
   const qemu = argv.includes("--no-qemu") ? null : qemuVersion();
   const notes: string[] = [];
   if (!qemu && !argv.includes("--no-qemu")) notes.push(QEMU_MISSING);
-  if (!pgTool("pgbench")) notes.push("no pgbench on the host (Debian's postgresql package has it): pgbench figures are null");
+  if (!pgTool("pgbench"))
+    notes.push("no pgbench on the host (Debian's postgresql package has it): pgbench figures are null");
   const cpu = cpuModel();
-  console.log(`CPU: ${cpu}; image ${sys.dir} (${sys.info.rootfs_image_mib}); QEMU: ${qemu ?? "absent"}; xenwasm JIT setting: ${jitSetting()}; load average ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  console.log(
+    `CPU: ${cpu}; image ${sys.dir} ` + `(${sys.info.rootfs_image_mib}); QEMU: ${qemu ?? "absent"}; `
+      + `xenwasm JIT setting: ${jitSetting()}; load average ` + `${loadavg().map((x) => x.toFixed(1)).join(" ")}`
+  );
   const work = join(tmpdir(), `xenwasm-apps-${process.pid}`);
   mkdirSync(work, { recursive: true });
   const res: Record<string, Result | null> = { xen: null, qemu: null };
@@ -216,7 +250,8 @@ async function main(): Promise<number> {
       "-accel", "tcg", "-m", "512", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
       "-kernel", sys.kernel, "-initrd", sys.initrd, "-append", "console=ttyS0 root=/dev/vda ro quiet panic=-1",
       "-drive", `file=${img},if=virtio,format=raw`,
-      "-netdev", `user,id=n0,hostfwd=tcp:127.0.0.1:${h}-:80,hostfwd=tcp:127.0.0.1:${p}-:5432`, "-device", "virtio-net-pci,netdev=n0",
+      "-netdev", `user,id=n0,hostfwd=tcp:127.0.0.1:${h}-:80,hostfwd=tcp:127.0.0.1:${p}-:5432`, "-device",
+      "virtio-net-pci,netdev=n0",
     ], { stdio: ["pipe", "pipe", "pipe"] });
     const runs: [string, string, () => Promise<Result>][] = [];
     if (!argv.includes("--no-xenwasm")) runs.push(["xen", "xenwasm", async () => {
@@ -224,7 +259,9 @@ async function main(): Promise<number> {
       mob.m = r.mobility;
       return r;
     }]);
-    if (qemu) runs.push(["qemu", "QEMU TCG", () => session("QEMU TCG", qemuStart, rootfsCopy(sys, join(work, "qemu.img")), secs)]);
+    if (qemu) runs.push([
+      "qemu", "QEMU TCG", () => session("QEMU TCG", qemuStart, rootfsCopy(sys, join(work, "qemu.img")), secs)
+    ]);
     for (const [key, label, go] of runs) {
       try {
         res[key] = await go();
@@ -242,12 +279,16 @@ async function main(): Promise<number> {
   if (json) {
     const x = res.xen, q = res.qemu, mobility = mob.m;
     console.log(JSON.stringify({
-      boot_to_login_s: round(x?.boot_to_login_s ?? null, 1), pgbench_tps: round(x?.pgbench_tps ?? null, 2), http_rps: round(x?.http_rps ?? null, 1),
-      qemu_tcg_boot_to_login_s: round(q?.boot_to_login_s ?? null, 1), qemu_tcg_pgbench_tps: round(q?.pgbench_tps ?? null, 2), qemu_tcg_http_rps: round(q?.http_rps ?? null, 1),
+      boot_to_login_s: round(x?.boot_to_login_s ?? null, 1), pgbench_tps: round(x?.pgbench_tps ?? null, 2),
+      http_rps: round(x?.http_rps ?? null, 1),
+      qemu_tcg_boot_to_login_s: round(q?.boot_to_login_s ?? null, 1),
+      qemu_tcg_pgbench_tps: round(q?.pgbench_tps ?? null, 2), qemu_tcg_http_rps: round(q?.http_rps ?? null, 1),
       boot_cpu_s: round(x?.boot_cpu_s ?? null, 1), http_cgi_rps: round(x?.http_cgi_rps ?? null, 1),
       qemu_tcg_boot_cpu_s: round(q?.boot_cpu_s ?? null, 1), qemu_tcg_http_cgi_rps: round(q?.http_cgi_rps ?? null, 1),
-      save_s: round(mobility?.save_s ?? null, 1), restore_s: round(mobility?.restore_s ?? null, 1), save_image_mib: round(mobility?.save_image_mib ?? null, 0),
-      migration_s: round(mobility?.migration_s ?? null, 1), migration_downtime_ms: round(mobility?.migration_downtime_ms ?? null, 0),
+      save_s: round(mobility?.save_s ?? null, 1), restore_s: round(mobility?.restore_s ?? null, 1),
+      save_image_mib: round(mobility?.save_image_mib ?? null, 0),
+      migration_s: round(mobility?.migration_s ?? null, 1),
+      migration_downtime_ms: round(mobility?.migration_downtime_ms ?? null, 0),
       migration_rounds: mobility?.migration_rounds ?? null, committed_rows_lost: mobility?.committed_rows_lost ?? null,
       seconds: secs, cpu, qemu, load_avg: round(loadavg()[0], 1), xenwasm_jit: jitSetting(), notes,
     }));
@@ -255,4 +296,7 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then((code) => { process.exitCode = code; }, (e) => { console.error(`bench/apps: ${(e as Error).message}`); process.exitCode = 1; });
+main().then(
+  (code) => { process.exitCode = code; },
+  (e) => { console.error(`bench/apps: ${(e as Error).message}`); process.exitCode = 1; }
+);

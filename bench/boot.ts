@@ -8,9 +8,9 @@
 // and powers off. shell_s is that guest uptime (the guest's own clock when its shell runs); wall_s
 // is the host's wall time from starting the process (`node bin/xm.js run ...` or qemu) to the marker
 // on its console; cpu_s is the CPU time (user + system, all threads) the process had used by then
-// (/proc/PID/stat), which on a machine shared with other work is the steadier figure. xenwasm boots with the caller's XENWASM_JIT setting (linux_*) and with
-// XENWASM_JIT=off (linux_interp_*; --no-interp skips it); QEMU boots with -accel tcg, -m 256, the
-// serial console on stdio and the same command line but console=ttyS0. Each boot must reach the
+// (/proc/PID/stat), which on a machine shared with other work is the steadier figure. xenwasm boots with the caller's
+// XENWASM_JIT setting (linux_*) and with XENWASM_JIT=off (linux_interp_*; --no-interp skips it); QEMU boots with -accel
+// tcg, -m 256, the serial console on stdio and the same command line but console=ttyS0. Each boot must reach the
 // marker and power off (exit status 0 for xm; QEMU exits at the guest's ACPI poweroff).
 // With --json the last line of stdout is one JSON object:
 // {linux_shell_s, linux_wall_s, qemu_tcg_shell_s, qemu_tcg_wall_s, linux_interp_shell_s,
@@ -22,7 +22,9 @@ import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { linuxKernel, busyboxInitramfs } from "../tests/lib/linux";
-import { QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, processCpuSeconds, qemuVersion, repoRoot, round, xenwasmEnv } from "./lib/peers";
+import {
+  QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, processCpuSeconds, qemuVersion, repoRoot, round, xenwasmEnv
+} from "./lib/peers";
 
 const MARKER = /XWBOOT shell uptime=([0-9.]+)/;
 const TIMEOUT_MS = 600_000;
@@ -64,7 +66,8 @@ function boot(cmd: string, args: string[], env: NodeJS.ProcessEnv, okStatus: num
       clearTimeout(timer);
       const tail = (out.slice(-1500) + err).trim();
       if (shell === null) return reject(new Error(`no shell marker (exit ${code ?? signal}):\n${tail}`));
-      if (code === null || !okStatus.includes(code)) return reject(new Error(`exit ${code ?? signal} after the marker (no clean poweroff):\n${tail}`));
+      if (code === null || !okStatus.includes(code))
+        return reject(new Error(`exit ${code ?? signal} after the marker (no clean poweroff):\n${tail}`));
       const j = /^xm: jit (\{.*\})$/m.exec(err);
       resolve({ shell_s: shell, wall_s: wall, cpu_s: cpu, exit_s: secs(), jit: j ? JSON.parse(j[1]) : undefined });
     });
@@ -86,20 +89,35 @@ async function main(): Promise<number> {
   const cpu = cpuModel();
   const notes: string[] = [];
   if (!qemu && !argv.includes("--no-qemu")) notes.push(QEMU_MISSING);
-  console.log(`CPU: ${cpu}; kernel: ${basename(kernel)}; QEMU: ${qemu ?? "absent"}; xenwasm JIT setting: ${jitSetting()}`);
-  console.log(`${"run".padEnd(30)} ${"shell (uptime) s".padStart(17)} ${"wall to shell s".padStart(16)} ${"CPU to shell s".padStart(15)} ${"wall to exit s".padStart(15)}`);
+  console.log(
+    `CPU: ${cpu}; kernel: ${basename(kernel)}; QEMU: ${qemu ?? "absent"}; xenwasm JIT setting: ${jitSetting()}`
+  );
+  console.log(
+    `${"run".padEnd(30)} ${"shell (uptime) s".padStart(17)} ` + `${"wall to shell s".padStart(16)} `
+      + `${"CPU to shell s".padStart(15)} ` + `${"wall to exit s".padStart(15)}`
+  );
 
   const xm = join(root, "bin", "xm.js");
-  const xmArgs = [...binNodeOptions("xm"), xm, "run", kernel, "--memory", "256", "--ramdisk", initrd, "--cmdline", "console=hvc0 quiet", "--jit-stats"];
-  const runs: { key: string; label: string; go: () => Promise<Boot> }[] = [
-    { key: "linux", label: `xm run (XENWASM_JIT=${jitSetting()})`, go: () => boot(process.execPath, xmArgs, xenwasmEnv(false), [0]) },
+  const xmArgs = [
+    ...binNodeOptions("xm"), xm, "run", kernel, "--memory", "256", "--ramdisk", initrd, "--cmdline",
+    "console=hvc0 quiet", "--jit-stats"
   ];
-  if (withInterp) runs.push({ key: "linux_interp", label: "xm run (XENWASM_JIT=off)", go: () => boot(process.execPath, xmArgs, xenwasmEnv(true), [0]) });
+  const runs: { key: string; label: string; go: () => Promise<Boot> }[] = [
+    {
+      key: "linux", label: `xm run (XENWASM_JIT=${jitSetting()})`,
+      go: () => boot(process.execPath, xmArgs, xenwasmEnv(false), [0])
+    },
+  ];
+  if (withInterp) runs.push({
+    key: "linux_interp", label: "xm run (XENWASM_JIT=off)",
+    go: () => boot(process.execPath, xmArgs, xenwasmEnv(true), [0])
+  });
   if (qemu) {
     runs.push({
       key: "qemu_tcg", label: "QEMU TCG",
       go: () => boot(QEMU, ["-accel", "tcg", "-m", "256", "-display", "none", "-monitor", "none", "-serial", "stdio",
-        "-no-reboot", "-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1"], process.env, [0]),
+        "-no-reboot", "-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1"], process.env, [0]
+      ),
     });
   }
   const res: Record<string, Boot | null> = {};
@@ -109,7 +127,10 @@ async function main(): Promise<number> {
     try {
       const b = await r.go();
       res[r.key] = b;
-      console.log(`${r.label.padEnd(30)} ${b.shell_s.toFixed(2).padStart(17)} ${b.wall_s.toFixed(2).padStart(16)} ${(b.cpu_s?.toFixed(2) ?? "n/a").padStart(15)} ${b.exit_s.toFixed(2).padStart(15)}`);
+      console.log(
+        `${r.label.padEnd(30)} ${b.shell_s.toFixed(2).padStart(17)} ` + `${b.wall_s.toFixed(2).padStart(16)} `
+          + `${(b.cpu_s?.toFixed(2) ?? "n/a").padStart(15)} ` + `${b.exit_s.toFixed(2).padStart(15)}`
+      );
     } catch (e) {
       failed++;
       res[r.key] = null;
@@ -145,4 +166,7 @@ function jitCodeMib(j: Record<string, unknown> | undefined): number | null {
   return typeof cache === "number" && typeof code === "number" ? round(cache / 1024 + code, 1) : null;
 }
 
-main().then((code) => { process.exitCode = code; }, (e) => { console.error(`bench/boot: ${(e as Error).message}`); process.exitCode = 1; });
+main().then(
+  (code) => { process.exitCode = code; },
+  (e) => { console.error(`bench/boot: ${(e as Error).message}`); process.exitCode = 1; }
+);

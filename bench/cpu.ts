@@ -74,11 +74,14 @@ async function main(): Promise<number> {
   const oi = argv.indexOf("--only");
   const only = oi >= 0 && argv[oi + 1] ? argv[oi + 1].split(",") : PROGRAMS;
   const bad = only.filter((p) => !PROGRAMS.includes(p));
-  if (bad.length) { console.error(`bench/cpu: unknown program ${bad.join(", ")} (have ${PROGRAMS.join(", ")})`); return 1; }
+  if (bad.length) {
+    console.error(`bench/cpu: unknown program ${bad.join(", ")} (have ${PROGRAMS.join(", ")})`); return 1;
+  }
 
   const root = repoRoot();
   const gb = resolve(root, "guests", "build");
-  const files = only.flatMap((p) => [`${p}-64.elf`, `${p}-32.elf`, `${p}-native`, `${p}-native-same-64`, `${p}-native-same-32`]);
+  const files =
+    only.flatMap((p) => [`${p}-64.elf`, `${p}-32.elf`, `${p}-native`, `${p}-native-same-64`, `${p}-native-same-32`]);
   if (files.some((f) => !existsSync(join(gb, f)))) {
     console.error("bench/cpu: building the guests (make -C guests)");
     const r = spawnSync("make", ["-s", "-C", join(root, "guests")], { stdio: ["ignore", "inherit", "inherit"] });
@@ -87,10 +90,14 @@ async function main(): Promise<number> {
 
   const rows: Row[] = [];
   const log = (s: string) => console.log(s);
-  const head = ["program", "guest insns", "guest s", "MIPS", "native s", "slowdown", "cold", "vs gcc", "interp MIPS", "interp", "checksum"];
+  const head = [
+    "program", "guest insns", "guest s", "MIPS", "native s", "slowdown", "cold", "vs gcc", "interp MIPS", "interp",
+    "checksum"
+  ];
   const widths = [12, 13, 9, 8, 10, 9, 8, 8, 12, 8, 12];
   const jitMode = jitSettings().mode;
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" ");
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" ");
   log(line(head));
   for (const p of only) {
     const nativeDefault = runNative(join(gb, `${p}-native`));
@@ -108,20 +115,28 @@ async function main(): Promise<number> {
       const ri = jitMode === "off" ? r : await runBare(elf, { jit: "off" });
       const sum = (out: string) => /checksum=(0x[0-9a-f]+)/.exec(out)?.[1] ?? "none";
       const checksum = sum(r.output);
-      const ok = [cold, r, ri].every((x) => x.reason === "exit" && x.status === 0 && sum(x.output) === native.checksum) && nativeDefault.checksum === native.checksum;
+      const ok = [cold, r, ri].every((x) => x.reason === "exit" && x.status === 0 && sum(x.output) === native.checksum)
+        && nativeDefault.checksum === native.checksum;
       const row: Row = {
-        name: bits === 64 ? p : `${p}-32`, bits, instructions: r.instructions, guestSeconds: r.seconds, guestSecondsCold: cold.seconds,
-        mips: r.instructions / r.seconds / 1e6, nativeSeconds: native.seconds, nativeSecondsCold: native.first, nativeDefaultSeconds: nativeDefault.seconds,
-        slowdown: r.seconds / native.seconds, slowdownCold: cold.seconds / native.first, slowdownVsDefault: r.seconds / nativeDefault.seconds, checksum, ok,
+        name: bits === 64 ? p : `${p}-32`, bits, instructions: r.instructions, guestSeconds: r.seconds,
+        guestSecondsCold: cold.seconds,
+        mips: r.instructions / r.seconds / 1e6, nativeSeconds: native.seconds, nativeSecondsCold: native.first,
+        nativeDefaultSeconds: nativeDefault.seconds,
+        slowdown: r.seconds / native.seconds, slowdownCold: cold.seconds / native.first,
+        slowdownVsDefault: r.seconds / nativeDefault.seconds, checksum, ok,
         interpMips: ri.instructions / ri.seconds / 1e6, interpSlowdown: ri.seconds / native.seconds, jit: r.jit,
       };
       rows.push(row);
       log(line([row.name, String(row.instructions), row.guestSeconds.toFixed(3), row.mips.toFixed(1),
-        row.nativeSeconds.toFixed(4), row.slowdown.toFixed(1) + "x", row.slowdownCold.toFixed(1) + "x", row.slowdownVsDefault.toFixed(1) + "x",
+        row.nativeSeconds.toFixed(4), row.slowdown.toFixed(1) + "x", row.slowdownCold.toFixed(1) + "x",
+        row.slowdownVsDefault.toFixed(1) + "x",
         row.interpMips.toFixed(1), row.interpSlowdown.toFixed(1) + "x",
         ok ? checksum : `${checksum} MISMATCH`]));
       if (!ok) {
-        log(`  ${row.name}: ${r.message ?? `exit status ${r.status}`}; guest checksum ${checksum}, native ${native.checksum}`);
+        log(
+          `  ${row.name}: ${r.message ?? `exit status ${r.status}`}; `
+            + `guest checksum ${checksum}, native ${native.checksum}`
+        );
       }
     }
   }
@@ -132,29 +147,50 @@ async function main(): Promise<number> {
     imips: geomean(rs.map((r) => r.interpMips)), islow: geomean(rs.map((r) => r.interpSlowdown)),
   });
   const g64 = gm(main64);
-  log(line(["geomean", "", "", g64.mips.toFixed(1), "", g64.slowdown.toFixed(1) + "x", g64.cold.toFixed(1) + "x", g64.vsDefault.toFixed(1) + "x", g64.imips.toFixed(1), g64.islow.toFixed(1) + "x", ""]));
+  log(
+    line([
+      "geomean", "", "", g64.mips.toFixed(1), "", g64.slowdown.toFixed(1) + "x", g64.cold.toFixed(1) + "x",
+      g64.vsDefault.toFixed(1) + "x", g64.imips.toFixed(1), g64.islow.toFixed(1) + "x", ""
+    ])
+  );
   const rows32 = rows.filter((r) => r.bits === 32);
   const g32 = gm(rows32);
   if (rows32.length) log(`32-bit slowdowns against ${reference32}`);
-  if (rows32.length) log(line(["geomean-32", "", "", g32.mips.toFixed(1), "", g32.slowdown.toFixed(1) + "x", g32.cold.toFixed(1) + "x", g32.vsDefault.toFixed(1) + "x", g32.imips.toFixed(1), g32.islow.toFixed(1) + "x", ""]));
+  if (rows32.length) log(
+    line([
+      "geomean-32", "", "", g32.mips.toFixed(1), "", g32.slowdown.toFixed(1) + "x", g32.cold.toFixed(1) + "x",
+      g32.vsDefault.toFixed(1) + "x", g32.imips.toFixed(1), g32.islow.toFixed(1) + "x", ""
+    ])
+  );
   // The JIT's figures over the warm runs of the default configuration.
   const js = rows.map((r) => r.jit).filter((j): j is JitStats => !!j);
   const total = (f: (j: JitStats) => number) => js.reduce((a, j) => a + f(j), 0);
   const jit = js.length ? {
-    mode: jitMode, compile_ms: +total((j) => j.compile_ms).toFixed(1), regions: total((j) => j.regions), modules: total((j) => j.modules),
-    insn_in_jit_pct: +(100 * total((j) => j.insns) / rows.filter((r) => r.jit).reduce((a, r) => a + r.instructions, 0)).toFixed(1),
-    exits: { branch: total((j) => j.exits.branch), unsupported: total((j) => j.exits.unsupported), memory: total((j) => j.exits.memory),
+    mode: jitMode, compile_ms: +total((j) => j.compile_ms).toFixed(1), regions: total((j) => j.regions),
+    modules: total((j) => j.modules),
+    insn_in_jit_pct: +(
+      100 * total((j) => j.insns) / rows.filter((r) => r.jit).reduce((a, r) => a + r.instructions, 0)
+    ).toFixed(1),
+    exits: {branch: total((j) => j.exits.branch), unsupported: total((j) => j.exits.unsupported),
+      memory: total((j) => j.exits.memory),
       budget: total((j) => j.exits.budget), slowform: total((j) => j.exits.slowform) },
     invalidations: total((j) => j.invalidations), code_cache_kib: Math.max(...js.map((j) => j.code_cache_kib)),
   } : null;
   if (jit) log(`jit: ${JSON.stringify(jit)}`);
-  log("slowdown: warm guest run / the same work() natively (guest flags), warm; cold: first guest run / first native call;");
+  log(
+    "slowdown: warm guest run / the same work() natively (guest "
+      + "flags), warm; cold: first guest run / first native call;"
+  );
   log("vs gcc: warm guest run / gcc's ordinary native build (SSE, builtins)");
   const failed = rows.filter((r) => !r.ok);
-  if (failed.length) console.error(`bench/cpu: checksum mismatch or guest failure: ${failed.map((r) => r.name).join(", ")}`);
+  if (failed.length)
+    console.error(`bench/cpu: checksum mismatch or guest failure: ${failed.map((r) => r.name).join(", ")}`);
   if (json) {
     console.log(JSON.stringify({
-      comparison: "slowdown: warm guest run (the second in this process) / the same work() built natively with the guests' flags (no SSE, no builtins), warm average; slowdown_cold: first guest run / first native call of that build; slowdown_vs_native_default: warm guest / gcc's ordinary native build (SSE, builtins)",
+      comparison: "slowdown: warm guest run (the second in this process) / the "
+        + "same work() built natively with the guests' flags (no SSE, "
+        + "no builtins), warm average; slowdown_cold: first guest run " + "/ first native call of that build; "
+        + "slowdown_vs_native_default: warm guest / gcc's ordinary " + "native build (SSE, builtins)",
       mips: +g64.mips.toFixed(2),
       slowdown_geomean: +g64.slowdown.toFixed(2),
       slowdown_cold_geomean: +g64.cold.toFixed(2),
@@ -163,7 +199,8 @@ async function main(): Promise<number> {
       interp_slowdown_geomean: +g64.islow.toFixed(2),
       jit,
       programs: main64.map((r) => ({
-        name: r.name, mips: +r.mips.toFixed(2), slowdown: +r.slowdown.toFixed(2), slowdown_cold: +r.slowdownCold.toFixed(2),
+        name: r.name, mips: +r.mips.toFixed(2), slowdown: +r.slowdown.toFixed(2),
+        slowdown_cold: +r.slowdownCold.toFixed(2),
         slowdown_vs_native_default: +r.slowdownVsDefault.toFixed(2), instructions: r.instructions,
         guest_seconds: +r.guestSeconds.toFixed(4), guest_seconds_cold: +r.guestSecondsCold.toFixed(4),
         native_seconds: +r.nativeSeconds.toFixed(6), native_seconds_cold: +r.nativeSecondsCold.toFixed(6),
@@ -171,14 +208,22 @@ async function main(): Promise<number> {
         interp_slowdown: +r.interpSlowdown.toFixed(2), checksum_ok: r.ok,
       })),
       programs32: rows32.map((r) => ({
-        name: r.name, mips: +r.mips.toFixed(2), slowdown: +r.slowdown.toFixed(2), slowdown_cold: +r.slowdownCold.toFixed(2),
+        name: r.name, mips: +r.mips.toFixed(2), slowdown: +r.slowdown.toFixed(2),
+        slowdown_cold: +r.slowdownCold.toFixed(2),
         slowdown_vs_native_default: +r.slowdownVsDefault.toFixed(2), checksum_ok: r.ok,
       })),
       reference32: rows32.length ? reference32 : undefined,
-      geomean32: rows32.length ? { mips: +g32.mips.toFixed(2), slowdown: +g32.slowdown.toFixed(2), slowdown_cold: +g32.cold.toFixed(2), slowdown_vs_native_default: +g32.vsDefault.toFixed(2), interp_mips: +g32.imips.toFixed(2), interp_slowdown: +g32.islow.toFixed(2) } : undefined,
+      geomean32: rows32.length ? {
+        mips: +g32.mips.toFixed(2), slowdown: +g32.slowdown.toFixed(2), slowdown_cold: +g32.cold.toFixed(2),
+        slowdown_vs_native_default: +g32.vsDefault.toFixed(2), interp_mips: +g32.imips.toFixed(2),
+        interp_slowdown: +g32.islow.toFixed(2)
+      } : undefined,
     }));
   }
   return failed.length ? 1 : 0;
 }
 
-main().then((code) => { process.exitCode = code; }, (e) => { console.error(`bench/cpu: ${(e as Error).message}`); process.exitCode = 1; });
+main().then(
+  (code) => { process.exitCode = code; },
+  (e) => { console.error(`bench/cpu: ${(e as Error).message}`); process.exitCode = 1; }
+);

@@ -8,7 +8,9 @@
 import { fuzzHypercalls, FuzzResult } from "../tests/lib/hcfuzz";
 
 const argv = process.argv.slice(2);
-const opt = (name: string, def: number) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? Number(argv[i + 1]) : def; };
+const opt = (name: string, def: number) => {
+  const i = argv.indexOf(`--${name}`); return i >= 0 ? Number(argv[i + 1]) : def;
+};
 const count = opt("count", 1_000_000), seed = opt("seed", 1), only = opt("bits", 0);
 const json = argv.includes("--json");
 const verbose = argv.includes("--verbose");
@@ -34,10 +36,15 @@ async function main(): Promise<number> {
     const ok = r.victimSame && r.victimRunning && r.framesLeaked === 0 && r.listsBroken === 0;
     if (!ok) bad = true;
     console.log(`${bits}-bit: ${r.calls} calls (seed ${seed}) in ${r.seconds.toFixed(1)} s; restarts ${r.restarts} ` +
-      `(killed itself ${r.crashes}, stopped ${r.stuck}); frames leaked ${r.framesLeaked}, frame lists broken ${r.listsBroken}; victim ${r.victimSame ? "unchanged" : "CHANGED"}` +
+      `(killed itself ${r.crashes}, stopped ${r.stuck}); frames ` + `leaked ${r.framesLeaked}, frame lists broken `
+        + `${r.listsBroken}; victim ` + `${r.victimSame ? "unchanged" : "CHANGED"}` +
       `${r.victimRunning ? "" : " and NOT RUNNING"}${ok ? "" : ": FAILED"}`);
   }
-  if (json) console.log(JSON.stringify({ seed, count, results: results.map(({ killers, ...r }) => ({ ...r, first_killers: killers.slice(0, 20) })) }));
+  if (json) console.log(
+    JSON.stringify({
+      seed, count, results: results.map(({ killers, ...r }) => ({ ...r, first_killers: killers.slice(0, 20) }))
+    })
+  );
   return bad ? 1 : 0;
 }
 main().then((c) => process.exit(c), (e) => { console.error(e); process.exit(1); });

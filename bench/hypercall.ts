@@ -42,7 +42,8 @@ async function main(): Promise<void> {
   if (!out.includes("bench done")) throw new Error("the benchmark guest did not finish:\n" + out + host.dmesg());
   // Each figure: the median of the guest's REPS measured passes.
   const v = (k: string) => {
-    const all = [...out.matchAll(new RegExp(`bench ${k}=(\\d+)`, "g"))].map((m) => Number(m[1]) / 100).sort((x, y) => x - y);
+    const all =
+      [...out.matchAll(new RegExp(`bench ${k}=(\\d+)`, "g"))].map((m) => Number(m[1]) / 100).sort((x, y) => x - y);
     return all.length ? all[all.length >> 1] : NaN;
   };
   const mips = v("guest_mips");
@@ -55,14 +56,24 @@ async function main(): Promise<void> {
     fault_bounce_ns: v("fault_bounce_ns"),
     boot_ms: await bootMs(),
   };
-  const goals: Record<string, number> = { null_hypercall_ns: 100, evtchn_notify_ns: 1000, update_va_mapping_ns: 200, mmu_update_ns: 200, fault_bounce_ns: 300, boot_ms: 20 };
+  const goals: Record<string, number> = {
+    null_hypercall_ns: 100, evtchn_notify_ns: 1000, update_va_mapping_ns: 200, mmu_update_ns: 200, fault_bounce_ns: 300,
+    boot_ms: 20
+  };
   console.log(`guest CPU speed in this run: ${mips.toFixed(1)} MIPS`);
   console.log("figure                 value      insns' worth   goal");
   for (const [k, val] of Object.entries(r)) {
     const worth = k.endsWith("_ns") ? (val * mips / 1000).toFixed(0) : "";
-    console.log(`${k.padEnd(22)} ${val.toFixed(2).padStart(9)} ${worth.padStart(14)}   ${goals[k] ? `<= ${goals[k]}` : "(no goal)"}`);
+    console.log(
+      `${k.padEnd(22)} ${val.toFixed(2).padStart(9)} ` + `${worth.padStart(14)}   `
+        + `${goals[k] ? `<= ${goals[k]}` : "(no goal)"}`
+    );
   }
-  if (json) console.log(JSON.stringify({ ...Object.fromEntries(Object.entries(r).map(([k, x]) => [k, Math.round(x * 100) / 100])), guest_mips: mips }));
+  if (json) console.log(
+    JSON.stringify({
+      ...Object.fromEntries(Object.entries(r).map(([k, x]) => [k, Math.round(x * 100) / 100])), guest_mips: mips
+    })
+  );
 }
 
 main().catch((e) => { console.error(`bench:hypercall: ${e.message}`); process.exit(1); });

@@ -37,7 +37,9 @@ function load(path: string): RecordedBatch[] {
     lines.forEach((l, n) => {
       if (!l) return;
       // (structuredClone: the objects the translator thread gets, as postMessage makes them)
-      try { const r = decodeBatch(l); out.push({ batch: structuredClone(r.batch), sha256: r.sha256 }); } catch (e) { throw new Error(`${f}:${n + 1}: ${(e as Error).message}`); }
+      try {
+        const r = decodeBatch(l); out.push({ batch: structuredClone(r.batch), sha256: r.sha256 });
+      } catch (e) { throw new Error(`${f}:${n + 1}: ${(e as Error).message}`); }
     });
   }
   return out;
@@ -48,11 +50,14 @@ async function main(): Promise<number> {
   const rec = arg("--rec") ?? process.env.XENWASM_JIT_RECORDING ?? join(homedir(), ".cache", "xenwasm", "jit-record");
   const reps = Number(arg("--reps") ?? 7);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps ${arg("--reps")}: expected a positive integer`);
-  if (!existsSync(rec)) throw new Error(`no recording at ${rec} (record one with XENWASM_JIT_RECORD=DIR, see docs/JIT.md)`);
+  if (!existsSync(rec))
+    throw new Error(`no recording at ${rec} (record one with XENWASM_JIT_RECORD=DIR, see docs/JIT.md)`);
   const batches = load(rec);
   if (!batches.length) throw new Error(`${rec}: no batches`);
   const regions = batches.reduce((a, b) => a + b.batch.regions.length, 0);
-  const insns = batches.reduce((a, b) => a + b.batch.regions.reduce((x, r) => x + r.blocks.reduce((y, bl) => y + bl.insns.length, 0), 0), 0);
+  const insns = batches.reduce(
+    (a, b) => a + b.batch.regions.reduce((x, r) => x + r.blocks.reduce((y, bl) => y + bl.insns.length, 0), 0), 0
+  );
 
   let gc = 0;
   const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) gc += e.duration; });
@@ -74,7 +79,10 @@ async function main(): Promise<number> {
     await settle();
     passes.push({ ms, gc, cpu: (c1.user + c1.system) / 1000 });
     hashes.forEach((h, n) => {
-      if (h !== batches[n].sha256) { mismatches++; if (bad.length < 5) bad.push(`pass ${p}, batch ${n}: ${h.slice(0, 16)} != recorded ${batches[n].sha256.slice(0, 16)}`); }
+      if (h !== batches[n].sha256) {
+        mismatches++; if (bad.length < 5)
+          bad.push(`pass ${p}, batch ${n}: ${h.slice(0, 16)} != recorded ${batches[n].sha256.slice(0, 16)}`);
+      }
     });
   }
   obs.disconnect();
@@ -83,17 +91,25 @@ async function main(): Promise<number> {
   const r2 = (x: number) => Math.round(x * 100) / 100;
   const res = {
     batches: batches.length, regions, insns, module_bytes: bytes, reps,
-    first_ms: r2(passes[0].ms), best_ms: r2(best.ms), median_ms: r2(sorted[sorted.length >> 1]), ms_per_batch: r2(best.ms / batches.length),
+    first_ms: r2(passes[0].ms), best_ms: r2(best.ms), median_ms: r2(sorted[sorted.length >> 1]),
+    ms_per_batch: r2(best.ms / batches.length),
     us_per_region: r2((best.ms * 1000) / regions), ns_per_insn: r2((best.ms * 1e6) / insns), gc_ms: r2(best.gc),
     cpu_ms: r2(Math.min(...passes.map((p) => p.cpu))),
     mismatches, recording: rec, load_avg: loadavg().map(r2),
   };
   console.log(`${rec}: ${res.batches} batches, ${regions} regions, ${insns} instructions, ${bytes} module bytes`);
-  console.log(`first pass ${res.first_ms} ms; best of ${reps}: ${res.best_ms} ms (median ${res.median_ms}); ${res.ms_per_batch} ms/batch, ${res.us_per_region} µs/region, ${res.ns_per_insn} ns/instruction; GC ${res.gc_ms} ms; least CPU time of a pass ${res.cpu_ms} ms; load ${res.load_avg.join(" ")}`);
+  console.log(
+    `first pass ${res.first_ms} ms; best of ${reps}: ` + `${res.best_ms} ms (median ${res.median_ms}); `
+      + `${res.ms_per_batch} ms/batch, ${res.us_per_region} ` + `µs/region, ${res.ns_per_insn} ns/instruction; GC `
+      + `${res.gc_ms} ms; least CPU time of a pass ${res.cpu_ms} ms; ` + `load ${res.load_avg.join(" ")}`
+  );
   for (const b of bad) console.log(`MISMATCH ${b}`);
   console.log(mismatches ? `${mismatches} module(s) differ from the recording` : "every module's bytes as recorded");
   if (json) console.log(JSON.stringify(res));
   return mismatches ? 1 : 0;
 }
 
-main().then((c) => { process.exitCode = c; }, (e) => { console.error(`bench/jit-translate: ${(e as Error).message}`); process.exitCode = 1; });
+main().then(
+  (c) => { process.exitCode = c; },
+  (e) => { console.error(`bench/jit-translate: ${(e as Error).message}`); process.exitCode = 1; }
+);

@@ -25,7 +25,8 @@ const root = repoRoot();
 const WORK = join(root, "tests", "build", "jit-user");
 
 const exe = glibcIfunc(WORK);
-const native = execFileSync(exe, { encoding: "utf8" }).split("\n").filter((l) => /^(round \d+ |libm |done$)/.test(l.trim()));
+const native =
+  execFileSync(exe, { encoding: "utf8" }).split("\n").filter((l) => /^(round \d+ |libm |done$)/.test(l.trim()));
 const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(join(WORK, "initramfs"), [
   "echo 'user: start'",
   "/bin/glibc-ifunc > /tmp.out || echo 'user: glibc-ifunc failed'",
@@ -41,7 +42,9 @@ const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(join(WORK, "initram
 
 const t0 = performance.now();
 const host = await XenHost.create(512);
-const dom = host.createDomain("user", new Uint8Array(readFileSync(linuxKernel())), { memoryMiB: 256, ramdisk, cmdline: "console=hvc0 quiet" });
+const dom = host.createDomain(
+  "user", new Uint8Array(readFileSync(linuxKernel())), { memoryMiB: 256, ramdisk, cmdline: "console=hvc0 quiet" }
+);
 let out = "";
 dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
 await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || performance.now() - t0 > 900_000);
@@ -52,8 +55,11 @@ host.destroyDomain(dom.domid);
 const got = out.slice(out.indexOf("user: start")).split(/\r?\n/).map((l) => l.trim());
 const want = [...native,
   `user: sort ${execFileSync("sh", ["-c", "seq 1 20000 | sort -r | md5sum"], { encoding: "utf8" }).trim()}`,
-  "user: awk 200010000", `user: grep ${execFileSync("sh", ["-c", "seq 1 20000 | grep -c 7"], { encoding: "utf8" }).trim()}`,
-  `user: sed ${execFileSync("sh", ["-c", "seq 1 20000 | sed 's/1/xy/g' | wc -c"], { encoding: "utf8" }).trim()}`, "user: end"];
+  "user: awk 200010000",
+  `user: grep ${execFileSync("sh", ["-c", "seq 1 20000 | grep -c 7"], { encoding: "utf8" }).trim()}`,
+  `user: sed ${execFileSync("sh", ["-c", "seq 1 20000 | sed 's/1/xy/g' | wc -c"], { encoding: "utf8" }).trim()}`,
+  "user: end"
+];
 const missing = want.filter((l) => !got.includes(l));
 if (missing.length) {
   console.error(out.slice(-3000));
@@ -61,11 +67,16 @@ if (missing.length) {
 }
 const j = host.core.jit?.stats();
 const result = {
-  wall_s: Math.round(wall * 10) / 10, insns: j?.steps ?? null, insn_in_jit_pct: j?.insn_in_jit_pct ?? null, exits: j?.exits ?? null,
-  jit: j ?? null, load_avg: loadavg().map((x) => Math.round(x * 100) / 100), xenwasm_jit: process.env.XENWASM_JIT ?? "on",
+  wall_s: Math.round(wall * 10) / 10, insns: j?.steps ?? null, insn_in_jit_pct: j?.insn_in_jit_pct ?? null,
+  exits: j?.exits ?? null,
+  jit: j ?? null, load_avg: loadavg().map((x) => Math.round(x * 100) / 100),
+  xenwasm_jit: process.env.XENWASM_JIT ?? "on",
 };
 if (!json) {
-  console.log(`user-space workload in Debian's Linux: ${result.wall_s} s wall, ${result.insns} instructions, ${result.insn_in_jit_pct}% in compiled code`);
+  console.log(
+    `user-space workload in Debian's Linux: ${result.wall_s} s ` + `wall, ${result.insns} instructions, `
+      + `${result.insn_in_jit_pct}% in compiled code`
+  );
   console.log(`exits: ${JSON.stringify(result.exits)}`);
 }
 console.log(JSON.stringify(result));

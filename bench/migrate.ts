@@ -11,11 +11,16 @@ import { Xend } from "../tests/lib/xmcli";
 
 const argv = process.argv.slice(2);
 const json = argv.includes("--json");
-const list = (k: string, d: number[]) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1].split(",").map(Number) : d; };
+const list = (k: string, d: number[]) => {
+  const i = argv.indexOf(k); return i >= 0 ? argv[i + 1].split(",").map(Number) : d;
+};
 const mems = list("--mem", [64, 256]);
 const rates = list("--rates", [0, 5, 20]);
 const repeat = list("--repeat", [3])[0];
-interface MigrateSummaryLike { downtimeMs: number; totalMs: number; bytesSent: number; rounds: number; roundPages: number[]; phases: Record<string, number> }
+interface MigrateSummaryLike {
+  downtimeMs: number; totalMs: number; bytesSent: number; rounds: number; roundPages: number[];
+  phases: Record<string, number>
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(join(tmpdir(), "xenwasm-bench-migrate-"));
 const portA = 20000 + Math.floor(Math.random() * 20000), portB = portA + 1;
@@ -27,7 +32,9 @@ const xend = (name: string, port: number) => Xend.start({
 });
 
 async function main(): Promise<void> {
-  const cases: { mem_mib: number; dirty_mib_s: number; downtime_ms: number; total_s: number; sent_over_mem: number; rounds: number }[] = [];
+  const cases: {
+    mem_mib: number; dirty_mib_s: number; downtime_ms: number; total_s: number; sent_over_mem: number; rounds: number
+  }[] = [];
   const xends: Xend[] = [];
   try {
     const a = await xend("a", portA);
@@ -43,7 +50,10 @@ async function main(): Promise<void> {
       await sleep(300);
       const r = xm(a, "migrate", "--live", "--json", "warm", `127.0.0.1:${portB}`);
       if (r.status !== 0) throw new Error(`warm-up migration: ${r.stderr.trim()}`);
-      console.log(`warm-up (the first migration of these two xends, 64 MiB idle): downtime ${JSON.parse(r.stdout.trim().split("\n").pop()!).downtimeMs.toFixed(1)} ms`);
+      console.log(
+        `warm-up (the first migration of these two xends, 64 MiB ` + `idle): downtime `
+          + `${JSON.parse(r.stdout.trim().split("\n").pop()!).downtimeMs.toFixed(1)} ` + `ms`
+      );
       xm(b, "destroy", "warm");
     }
     for (const mem of mems) for (const rate of rates) {
@@ -52,7 +62,10 @@ async function main(): Promise<void> {
       for (let k = 0; k < repeat; k++) {
         const name = `d${mem}r${rate}k${k}`;
         const cfg = join(dir, `${name}.cfg`);
-        writeFileSync(cfg, `name = "${name}"\nkernel = "${process.cwd()}/guests/build/pv-dirty-64.elf"\nmemory = ${mem}\nextra = "dirty=${rate * 1024}"\n`);
+        writeFileSync(
+          cfg, `name = "${name}"\nkernel = ` + `"${process.cwd()}/guests/build/pv-dirty-64.elf"\nmemory = `
+            + `${mem}\nextra = "dirty=${rate * 1024}"\n`
+        );
         let r = xm(a, "create", cfg);
         if (r.status !== 0) throw new Error(`create ${name}: ${r.stderr.trim()}`);
         await sleep(500);
@@ -64,11 +77,21 @@ async function main(): Promise<void> {
       }
       runs.sort((p, q) => p.s.downtimeMs - q.s.downtimeMs);
       const { s, sent } = runs[runs.length >> 1];
-      const c = { mem_mib: mem, dirty_mib_s: rate, downtime_ms: Math.round(s.downtimeMs * 10) / 10, total_s: Math.round(s.totalMs) / 1000, sent_over_mem: Math.round(sent * 100) / 100, rounds: s.rounds };
+      const c = {
+        mem_mib: mem, dirty_mib_s: rate, downtime_ms: Math.round(s.downtimeMs * 10) / 10,
+        total_s: Math.round(s.totalMs) / 1000, sent_over_mem: Math.round(sent * 100) / 100, rounds: s.rounds
+      };
       cases.push(c);
       const all = runs.map((x) => x.s.downtimeMs.toFixed(1)).join(", ");
-      console.log(`${String(mem).padStart(4)} MiB, dirtying ${String(rate).padStart(3)} MiB/s: downtime ${c.downtime_ms.toFixed(1).padStart(6)} ms (runs: ${all}), total ${c.total_s.toFixed(2)} s, ${c.rounds} rounds (${s.roundPages.join(" ")} pages), sent ${c.sent_over_mem.toFixed(2)}x memory`);
-      if (argv.includes("--phases")) console.log(`      downtime: ${Object.entries(s.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")} ms`);
+      console.log(
+        `${String(mem).padStart(4)} MiB, dirtying ` + `${String(rate).padStart(3)} MiB/s: downtime `
+          + `${c.downtime_ms.toFixed(1).padStart(6)} ms (runs: ${all}), `
+          + `total ${c.total_s.toFixed(2)} s, ${c.rounds} rounds ` + `(${s.roundPages.join(" ")} pages), sent `
+          + `${c.sent_over_mem.toFixed(2)}x memory`
+      );
+      if (argv.includes("--phases")) console.log(
+        `      downtime: ${Object.entries(s.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")} ms`
+      );
     }
   } finally {
     for (const x of xends) x.stop();

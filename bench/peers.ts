@@ -28,7 +28,10 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, qemuVersion, repoRoot, round, timeRun, xenwasmEnv, type Timed } from "./lib/peers";
+import {
+  QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, qemuVersion, repoRoot, round, timeRun, xenwasmEnv,
+  type Timed
+} from "./lib/peers";
 
 const LOOP_INSNS = 8;
 const SIGNATURE = "XWLOOPN:";
@@ -126,10 +129,15 @@ async function main(): Promise<number> {
   const notes: string[] = [];
   const qemu = qemuVersion();
   let v86Missing: string | null = null;
-  try { createRequire(import.meta.url).resolve("v86"); } catch { v86Missing = "the v86 package is not installed (npm install); v86 figures are null"; }
+  try {
+    createRequire(import.meta.url).resolve("v86");
+  } catch { v86Missing = "the v86 package is not installed (npm install); v86 figures are null"; }
 
   const xenwasm = (bits: 32 | 64, interp: boolean) => (n: number) =>
-    timeRun(process.execPath, [...binNodeOptions("xm"), xm, "run", "--bare", patched(bits === 32 ? elf32 : elf64, bits, n)], xenwasmEnv(interp));
+    timeRun(
+      process.execPath, [...binNodeOptions("xm"), xm, "run", "--bare", patched(bits === 32 ? elf32 : elf64, bits, n)],
+      xenwasmEnv(interp)
+    );
   const v86 = (noJit: boolean) => (n: number) =>
     timeRun(process.execPath, [self, "--v86-child", patched(elf32, 32, n), ...(noJit ? ["--no-jit"] : [])]);
   const peers: Peer[] = [
@@ -149,7 +157,10 @@ async function main(): Promise<number> {
   ];
   if (only) {
     const bad = only.filter((k) => !peers.some((p) => p.key === k));
-    if (bad.length) { console.error(`bench/peers: unknown peer ${bad.join(", ")} (have ${peers.map((p) => p.key).join(", ")})`); return 1; }
+    if (bad.length) {
+      console.error(`bench/peers: unknown peer ${bad.join(", ")} (have ${peers.map((p) => p.key).join(", ")})`);
+      return 1;
+    }
   }
   if (!qemu && (!only || only.includes("qemu_tcg"))) notes.push(QEMU_MISSING);
   if (v86Missing) notes.push(v86Missing);
@@ -209,7 +220,10 @@ async function main(): Promise<number> {
   const cpu = cpuModel();
   const log = (s: string) => console.log(s);
   log(`CPU: ${cpu}; QEMU: ${qemu ?? "absent"}; xenwasm JIT setting: ${jitSetting()}`);
-  log(`${"peer".padEnd(34)} ${"N".padStart(11)} ${"cpu t(N)".padStart(9)} ${"t(3N) s".padStart(8)} ${"MIPS".padStart(9)} ${"vs native".padStart(10)} ${"wall MIPS".padStart(10)}`);
+  log(
+    `${"peer".padEnd(34)} ${"N".padStart(11)} ` + `${"cpu t(N)".padStart(9)} ${"t(3N) s".padStart(8)} `
+      + `${"MIPS".padStart(9)} ${"vs native".padStart(10)} ` + `${"wall MIPS".padStart(10)}`
+  );
   const results: Record<string, Measured | null> = {};
   let failed = 0;
   try {
@@ -231,7 +245,11 @@ async function main(): Promise<number> {
       results[p.key] = m;
       const nat = results.native?.mips;
       const vs = m.mips && nat ? `${(nat / m.mips).toFixed(1)}x` : "";
-      log(`${p.label.padEnd(34)} ${String(m.n).padStart(11)} ${m.t_n.toFixed(3).padStart(9)} ${m.t_3n.toFixed(3).padStart(8)} ${(m.mips?.toFixed(1) ?? "n/a").padStart(9)} ${vs.padStart(10)} ${(m.wallMips?.toFixed(1) ?? "n/a").padStart(10)}`);
+      log(
+        `${p.label.padEnd(34)} ${String(m.n).padStart(11)} ` + `${m.t_n.toFixed(3).padStart(9)} `
+          + `${m.t_3n.toFixed(3).padStart(8)} ` + `${(m.mips?.toFixed(1) ?? "n/a").padStart(9)} `
+          + `${vs.padStart(10)} ` + `${(m.wallMips?.toFixed(1) ?? "n/a").padStart(10)}`
+      );
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -245,10 +263,20 @@ async function main(): Promise<number> {
     out.qemu = qemu;
     out.notes = notes;
     out.runs = Object.fromEntries(Object.entries(results).filter(([, m]) => m).map(([k, m]) =>
-      [k, { n: m!.n, cpu_n: round(m!.t_n, 3), cpu_3n: round(m!.t_3n, 3), wall_n: round(m!.w_n, 4), wall_3n: round(m!.w_3n, 4), wall_mips: round(m!.wallMips, 1) }]));
+      [
+        k, {
+          n: m!.n, cpu_n: round(m!.t_n, 3), cpu_3n: round(m!.t_3n, 3), wall_n: round(m!.w_n, 4),
+          wall_3n: round(m!.w_3n, 4), wall_mips: round(m!.wallMips, 1)
+        }
+      ]
+    )
+    );
     console.log(JSON.stringify(out));
   }
   return failed ? 1 : 0;
 }
 
-main().then((code) => { if (code >= 0) process.exitCode = code; }, (e) => { console.error(`bench/peers: ${(e as Error).message}`); process.exitCode = 1; });
+main().then(
+  (code) => { if (code >= 0) process.exitCode = code; },
+  (e) => { console.error(`bench/peers: ${(e as Error).message}`); process.exitCode = 1; }
+);

@@ -61,9 +61,19 @@ async function main(): Promise<void> {
   const capped = b.iters[0] / (b.iters[0] + b.iters[1]);
   const cappedAcc = b.cpu[0] / b.wall;
   const off = (r: number) => Math.abs(r / 2 - 1);
-  console.log(`weights 512:256 -> by progress ${a.iters[0]} : ${a.iters[1]} iterations = ${ratio.toFixed(3)} (goal 2.0 within 5%: ${pct(off(ratio))} off)`);
-  console.log(`                -> by the scheduler's accounting ${a.cpu[0].toFixed(2)} s : ${a.cpu[1].toFixed(2)} s = ${ratioAcc.toFixed(3)} (${pct(off(ratioAcc))} off)`);
-  console.log(`cap 20% -> by progress ${pct(capped)} of the guests' iterations (${b.iters[0]} : ${b.iters[1]}); by accounting ${pct(cappedAcc)} of ${b.wall.toFixed(2)} s (the uncapped neighbour: ${pct(b.cpu[1] / b.wall)})`);
+  console.log(
+    `weights 512:256 -> by progress ${a.iters[0]} : ` + `${a.iters[1]} iterations = ${ratio.toFixed(3)} (goal 2.0 `
+      + `within 5%: ${pct(off(ratio))} off)`
+  );
+  console.log(
+    `                -> by the scheduler's accounting ` + `${a.cpu[0].toFixed(2)} s : ${a.cpu[1].toFixed(2)} s = `
+      + `${ratioAcc.toFixed(3)} (${pct(off(ratioAcc))} off)`
+  );
+  console.log(
+    `cap 20% -> by progress ${pct(capped)} of the guests' `
+      + `iterations (${b.iters[0]} : ${b.iters[1]}); by accounting `
+      + `${pct(cappedAcc)} of ${b.wall.toFixed(2)} s (the uncapped ` + `neighbour: ${pct(b.cpu[1] / b.wall)})`
+  );
   if (json) {
     console.log(JSON.stringify({
       weight_ratio: Math.round(ratio * 1000) / 1000, weight_error_pct: Math.round(off(ratio) * 1000) / 10,

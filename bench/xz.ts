@@ -12,8 +12,10 @@
 // before it has read everything (xz does) never finishes (tried with Deno 2.9.6).
 //
 // With --json the last line of stdout is one JSON object:
-// {xz_cold_median_s, xz_cold_runs_s: [...], xz_cold_cpu_median_s (CPU time, all threads), xz_warm_median_s, xz_warm_runs_s: [...], out_bytes, in_bytes,
-//  mb_per_s (cold), native_xz_s, identical, decoder ("wasm" or "js"), cpu, kernel, runtime ("node 22.x", "deno 2.9.6", "bun 1.x")} (native_xz_s and identical null without xz(1)).
+// {xz_cold_median_s, xz_cold_runs_s: [...], xz_cold_cpu_median_s (CPU time, all threads), xz_warm_median_s,
+// xz_warm_runs_s: [...], out_bytes, in_bytes,
+//  mb_per_s (cold), native_xz_s, identical, decoder ("wasm" or "js"), cpu, kernel, runtime ("node 22.x", "deno 2.9.6",
+//  "bun 1.x")} (native_xz_s and identical null without xz(1)).
 import { readFileSync, writeFileSync, rmSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { spawnSync } from "node:child_process";
@@ -42,12 +44,18 @@ function payload(d: Uint8Array): Uint8Array {
 }
 const p = payload(data);
 // (a bzImage's payload ends with the ELF's size, as image.ts passes it on)
-const hint = p === data ? undefined : p[p.length - 4] + (p[p.length - 3] << 8) + (p[p.length - 2] << 16) + p[p.length - 1] * 2 ** 24;
+const hint = p === data ? undefined
+  : p[p.length - 4] + (p[p.length - 3] << 8) + (p[p.length - 2] << 16) + p[p.length - 1] * 2 ** 24;
 const js = args.includes("--js");
 const decoder = js || !xzWasmModule() ? "js" : "wasm";
-const decode = () => { const g = xzDecode(p, 1 << 30, hint, js ? "js" : xzWasmModule()); for (;;) { const r = g.next(); if (r.done) return r.value; } };
+const decode = () => {
+  const g = xzDecode(p, 1 << 30, hint, js ? "js" : xzWasmModule());
+  for (;;) { const r = g.next(); if (r.done) return r.value; }
+};
 
-const timed = () => { const t0 = performance.now(); const o = decode(); return { o, s: (performance.now() - t0) / 1000 }; };
+const timed = () => {
+  const t0 = performance.now(); const o = decode(); return { o, s: (performance.now() - t0) / 1000 };
+};
 if (args.includes("--child")) { // one cold decode: its wall time and this process's CPU time (all threads) meanwhile
   const c0 = process.cpuUsage(), r = timed(), c = process.cpuUsage(c0);
   console.log(`${r.s} ${(c.user + c.system) / 1e6}`); process.exit(0);
@@ -61,7 +69,8 @@ function runtimeName(): string {
 const median = (t: number[]) => [...t].sort((a, b) => a - b)[t.length >> 1];
 const cold: number[] = [], coldCpu: number[] = [];
 for (let i = 0; i < runs; i++) {
-  const c = spawnSync(process.execPath, [process.argv[1], "--child", ...(js ? ["--js"] : []), file], { encoding: "utf8" });
+  const c =
+    spawnSync(process.execPath, [process.argv[1], "--child", ...(js ? ["--js"] : []), file], { encoding: "utf8" });
   if (c.status !== 0) throw new Error(`bench/xz: the child failed: ${c.stderr}`);
   const [w, u] = c.stdout.trim().split(" ").map(Number);
   cold.push(w); coldCpu.push(u);
@@ -85,12 +94,18 @@ if (!x.error && x.status === 0) {
 const r = {
   xz_cold_median_s: round(median(cold), 3), xz_cold_runs_s: cold.map((t) => round(t, 3)),
   xz_cold_cpu_median_s: round(median(coldCpu), 3),
-  xz_warm_median_s: round(median(warm), 3), xz_warm_runs_s: warm.map((t) => round(t, 3)), out_bytes: out.length, in_bytes: p.length,
-  mb_per_s: round(out.length / 1e6 / median(cold), 1), native_xz_s: native === null ? null : round(native, 3), identical, decoder,
+  xz_warm_median_s: round(median(warm), 3), xz_warm_runs_s: warm.map((t) => round(t, 3)), out_bytes: out.length,
+  in_bytes: p.length,
+  mb_per_s: round(out.length / 1e6 / median(cold), 1), native_xz_s: native === null ? null : round(native, 3),
+  identical, decoder,
   cpu: cpuModel(), kernel: basename(file), runtime: runtimeName(),
 };
 if (!json) {
-  console.log(`${basename(file)} (${decoder} decoder): ${p.length} bytes of xz -> ${out.length} bytes; median of ${runs}: ${r.xz_cold_median_s} s cold (${r.mb_per_s} MB/s; CPU ${r.xz_cold_cpu_median_s} s), ${r.xz_warm_median_s} s warm`);
+  console.log(
+    `${basename(file)} (${decoder} decoder): ${p.length} bytes ` + `of xz -> ${out.length} bytes; median of ${runs}: `
+      + `${r.xz_cold_median_s} s cold (${r.mb_per_s} MB/s; CPU `
+      + `${r.xz_cold_cpu_median_s} s), ${r.xz_warm_median_s} s warm`
+  );
   if (native !== null) console.log(`xz -dc: ${r.native_xz_s} s; output ${identical ? "identical" : "DIFFERS"}`);
 }
 console.log(JSON.stringify(r));

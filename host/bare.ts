@@ -42,7 +42,8 @@ export interface BareResult {
   jit?: JitStats;
 }
 
-const VECTORS = ["#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#CO", "#TS", "#NP", "#SS", "#GP", "#PF",
+const VECTORS = [
+  "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#CO", "#TS", "#NP", "#SS", "#GP", "#PF",
   "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP"];
 
 export function vectorName(v: number): string {
@@ -68,9 +69,13 @@ export class BareMachine {
 
   static async create(opts: BareOptions = {}): Promise<BareMachine> {
     const ram = opts.ram ?? DEFAULT_RAM;
-    if (!Number.isInteger(ram) || ram <= 0 || ram % MM.PAGE_SIZE !== 0) throw new Error(`RAM size ${ram} is not a positive multiple of 4 KiB`);
-    if (ram > MAX_RAM) throw new Error(`RAM size ${Math.floor(ram / 2 ** 20)} MiB is too large (at most ${MAX_RAM >>> 20} MiB)`);
-    const core = await Core.create({}, { ...(opts.jit ? { mode: opts.jit } : {}), ...(opts.core !== undefined ? { core: opts.core } : {}) });
+    if (!Number.isInteger(ram) || ram <= 0 || ram % MM.PAGE_SIZE !== 0)
+      throw new Error(`RAM size ${ram} is not a positive multiple of 4 KiB`);
+    if (ram > MAX_RAM)
+      throw new Error(`RAM size ${Math.floor(ram / 2 ** 20)} MiB is too large (at most ${MAX_RAM >>> 20} MiB)`);
+    const core = await Core.create(
+      {}, { ...(opts.jit ? { mode: opts.jit } : {}), ...(opts.core !== undefined ? { core: opts.core } : {}) }
+    );
     const m = new BareMachine(core, ram);
     m.onOutput = opts.onOutput;
     core.setHooks({
@@ -97,7 +102,10 @@ export class BareMachine {
     const img = parsed ?? parseElf(elf);
     for (const s of img.segments) {
       if (s.paddr + s.memsz > this.ram) {
-        throw new Error(`ELF segment ${s.index} (${hex(s.paddr)}-${hex(s.paddr + s.memsz - 1)}) does not fit in ${this.ramText()} of RAM`);
+        throw new Error(
+          `ELF segment ${s.index} ` + `(${hex(s.paddr)}-${hex(s.paddr + s.memsz - 1)}) does not `
+            + `fit in ${this.ramText()} of RAM`
+        );
       }
     }
     if (img.entry >= this.ram) throw new Error(`ELF entry point ${hex(img.entry)} is outside ${this.ramText()} of RAM`);

@@ -63,7 +63,9 @@ export interface CoreExports {
   hv_alloc_frame(d: number): number;
   hv_set_m2p(mfn: number, pfn: bigint): void;
   hv_setup_shared_info(d: number): number;
-  hv_set_domain_info(d: number, startInfo: number, consoleMfn: number, consoleEvtchn: number, storeMfn: number, storeEvtchn: number): void;
+  hv_set_domain_info(
+    d: number, startInfo: number, consoleMfn: number, consoleEvtchn: number, storeMfn: number, storeEvtchn: number
+  ): void;
   hv_vm_assist(d: number, bits: number): void;
   hv_pin(d: number, mfn: number, level: number): number;
   hv_vcpu_boot(d: number, vc: number, rip: bigint, rsp: bigint, rsi: bigint, topMfn: number): number;
@@ -127,30 +129,43 @@ export interface CoreExports {
 
 /** Each export's wasm signature: parameters, '>', result; i = i32, I = i64 (BigInt), f = f32, d = f64. */
 export const CORE_EXPORTS = {
-  core_abi_version: ">i", init: ">", heap_end: ">i", cpu_reset_flat: "ii>", cpu_state_changed: ">", set_phys_window: "ii>",
+  core_abi_version: ">i", init: ">", heap_end: ">i", cpu_reset_flat: "ii>", cpu_state_changed: ">",
+  set_phys_window: "ii>",
   tlb_flush: ">", dcache_flush: ">", flags_sync: ">", run: "i>i", jit_config: "ii>", jit_entries: "i>",
-  jit_flush: ">", jit_decode: "Ii>i", jit_install: "iiiiii>i", jit_regions: ">i", jit_current: "ii>i", jit_reserve: "iii>",
-  jit_page_gen: "i>i", jit_mode: ">i", jit_cond: "iiiIIIi>i", jit_rd: "Ii>i", jit_wr: "Ii>i", jit_str: "i>i", jit_exec: "Ii>i", jit_flags: "iiIIIi>I",
-  hv_init: "i>i", hv_domain_create: "iii>i", hv_domain_destroy: "i>i", hv_domain_state: "i>i", hv_domain_shutdown_reason: "i>i",
-  hv_domain_shutdown: "ii>", hv_domain_pages: "i>i", hv_domain_pause: "ii>", hv_domain_insns: "i>I", hv_frames_free: ">i",
-  hv_frames_owned: "i>i", hv_frames_listed: "i>i", hv_domain_core_bytes: "ii>I", hv_alloc_frame: "i>i", hv_set_m2p: "iI>", hv_setup_shared_info: "i>i",
-  hv_set_domain_info: "iiiiii>", hv_vm_assist: "ii>", hv_pin: "iii>i", hv_vcpu_boot: "iiIIIi>i", hv_run: "i>i", hv_idle_ns: ">I",
-  hv_set_wallclock: "Ii>", hv_evtchn_bind: "ii>i", hv_evtchn_alloc_unbound: "ii>i", hv_evtchn_send: "i>i", hv_evtchn_close: "i>i",
-  hv_evtchn_take: "i>i", hv_hypercall_count: "i>i", hv_hc_continuations: "i>i", hv_gnt_map: "iii>i", hv_gnt_mfn: "i>i", hv_gnt_unmap: "i>i",
-  hv_domain_cpu_ns: "i>I", hv_domain_max_pages: "i>i", hv_domain_set_max_pages: "ii>", hv_domain_vcpus: "i>i", hv_vcpu_flags: "ii>i", hv_vcpu_running_ns: "ii>I",
+  jit_flush: ">", jit_decode: "Ii>i", jit_install: "iiiiii>i", jit_regions: ">i", jit_current: "ii>i",
+  jit_reserve: "iii>",
+  jit_page_gen: "i>i", jit_mode: ">i", jit_cond: "iiiIIIi>i", jit_rd: "Ii>i", jit_wr: "Ii>i", jit_str: "i>i",
+  jit_exec: "Ii>i", jit_flags: "iiIIIi>I",
+  hv_init: "i>i", hv_domain_create: "iii>i", hv_domain_destroy: "i>i", hv_domain_state: "i>i",
+  hv_domain_shutdown_reason: "i>i",
+  hv_domain_shutdown: "ii>", hv_domain_pages: "i>i", hv_domain_pause: "ii>", hv_domain_insns: "i>I",
+  hv_frames_free: ">i",
+  hv_frames_owned: "i>i", hv_frames_listed: "i>i", hv_domain_core_bytes: "ii>I", hv_alloc_frame: "i>i",
+  hv_set_m2p: "iI>", hv_setup_shared_info: "i>i",
+  hv_set_domain_info: "iiiiii>", hv_vm_assist: "ii>", hv_pin: "iii>i", hv_vcpu_boot: "iiIIIi>i", hv_run: "i>i",
+  hv_idle_ns: ">I",
+  hv_set_wallclock: "Ii>", hv_evtchn_bind: "ii>i", hv_evtchn_alloc_unbound: "ii>i", hv_evtchn_send: "i>i",
+  hv_evtchn_close: "i>i",
+  hv_evtchn_take: "i>i", hv_hypercall_count: "i>i", hv_hc_continuations: "i>i", hv_gnt_map: "iii>i", hv_gnt_mfn: "i>i",
+  hv_gnt_unmap: "i>i",
+  hv_domain_cpu_ns: "i>I", hv_domain_max_pages: "i>i", hv_domain_set_max_pages: "ii>", hv_domain_vcpus: "i>i",
+  hv_vcpu_flags: "ii>i", hv_vcpu_running_ns: "ii>I",
   hv_domain_paused: "i>i", hv_domain_blocked: "i>i", hv_domain_sched: "iii>i", hv_trace: "i>", hv_alloc_frames: "iii>i",
   hv_domain_time: "i>I", hv_domain_set_time: "iI>", hv_save_frames: "ii>i", hv_domain_addr: "i>i", hv_vcpu_addr: "ii>i",
-  hv_restore_fixup: "ii>i", hv_save_domain_record: "i>i", hv_save_vcpu_record: "ii>i", hv_restore_check: "iii>i", hv_restored_ports: ">i", hv_resume_cancelled: "i>i", hv_free_frame: "ii>i", hv_restore_begin: "i>",
+  hv_restore_fixup: "ii>i", hv_save_domain_record: "i>i", hv_save_vcpu_record: "ii>i", hv_restore_check: "iii>i",
+  hv_restored_ports: ">i", hv_resume_cancelled: "i>i", hv_free_frame: "ii>i", hv_restore_begin: "i>",
   hv_restore_frames: "ii>i", hv_frames_typed: "ii>i", hv_frame_owner: "i>i",
   hv_logdirty: "ii>i", hv_logdirty_collect: "ii>i", hv_logdirty_always: "i>i", hv_mark_dirty: "i>",
-  hv_set_virq_handler: "ii>i", hv_virq_handler: "i>i", hv_debug_key: "i>i", hv_console_input: "i>i", hv_console_queued: ">i",
+  hv_set_virq_handler: "ii>i", hv_virq_handler: "i>i", hv_debug_key: "i>i", hv_console_input: "i>i",
+  hv_console_queued: ">i",
 } as const satisfies { [K in Exclude<keyof CoreExports, "memory">]: string };
 
 // tsc (npm test's type check) fails here, naming the export, when a signature above and its type in
 // CoreExports disagree.
 type WasmVal<C extends string> = C extends "i" | "f" | "d" ? number : C extends "I" ? bigint : never;
 type WasmParams<S extends string> = S extends `${infer C}${infer R}` ? [WasmVal<C>, ...WasmParams<R>] : [];
-type WasmFn<S extends string> = S extends `${infer P}>${infer R}` ? (...a: WasmParams<P>) => (R extends "" ? void : WasmVal<R>) : never;
+type WasmFn<S extends string> = S extends `${infer P}>${infer R}` ? (...a: WasmParams<P>) =>
+  (R extends "" ? void : WasmVal<R>) : never;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type SigsMatch = { [K in keyof typeof CORE_EXPORTS]: Same<WasmFn<(typeof CORE_EXPORTS)[K]>, CoreExports[K]> };
 export const SIGS_MATCH: { [K in keyof typeof CORE_EXPORTS]: true } = {} as SigsMatch;
@@ -163,10 +178,16 @@ function checkCoreAbi(mod: WebAssembly.Module, x: CoreExports): void {
   const have = new Set(WebAssembly.Module.exports(mod).filter((e) => e.kind === "function").map((e) => e.name));
   const rebuild = "rebuild it from these sources (`npm run asbuild`, or `npm run build`)";
   const missing = Object.keys(CORE_EXPORTS).filter((n) => !have.has(n));
-  if (missing.includes("core_abi_version")) throw new CoreAbiError(`the core (build/xenwasm.wasm) has no interface version: ${rebuild}`);
+  if (missing.includes("core_abi_version"))
+    throw new CoreAbiError(`the core (build/xenwasm.wasm) has no interface version: ${rebuild}`);
   const v = x.core_abi_version();
-  if (v !== CORE_ABI_VERSION) throw new CoreAbiError(`the core (build/xenwasm.wasm) has interface version ${v}, this host ${CORE_ABI_VERSION}: ${rebuild}`);
-  if (missing.length) throw new CoreAbiError(`the core (build/xenwasm.wasm) lacks ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}: ${rebuild}`);
+  if (v !== CORE_ABI_VERSION) throw new CoreAbiError(
+    `the core (build/xenwasm.wasm) has interface version ${v}, this host ${CORE_ABI_VERSION}: ${rebuild}`
+  );
+  if (missing.length) throw new CoreAbiError(
+    `the core (build/xenwasm.wasm) lacks ` + `${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}: `
+      + `${rebuild}`
+  );
 }
 
 export interface CoreHooks {
@@ -190,7 +211,10 @@ export async function compileCore(src: CoreSource | Promise<CoreSource>): Promis
   if (typeof Response !== "undefined" && s instanceof Response) {
     if (!s.ok) throw new Error(`the core (${s.url || "xenwasm.wasm"}): HTTP ${s.status}`);
     // compileStreaming wants application/wasm; a static server may say otherwise: then the bytes.
-    if (typeof WebAssembly.compileStreaming === "function" && s.headers.get("content-type")?.startsWith("application/wasm")) return WebAssembly.compileStreaming(s);
+    if (
+      typeof WebAssembly.compileStreaming === "function"
+        && s.headers.get("content-type")?.startsWith("application/wasm")
+    ) return WebAssembly.compileStreaming(s);
     return WebAssembly.compile(await s.arrayBuffer());
   }
   return WebAssembly.compile(s as BufferSource);
@@ -208,7 +232,13 @@ export function setCoreModule(src: CoreSource | Promise<CoreSource>): Promise<We
 function coreModule(): Promise<WebAssembly.Module> {
   if (defaultModule) return defaultModule;
   if (!platform.loadCore) {
-    return Promise.reject(new Error("no core module: pass { core } (a WebAssembly.Module, the bytes of build/xenwasm.wasm or a fetch Response) or call setCoreModule() first (under Node, Bun and Deno the package's node entry reads build/xenwasm.wasm)"));
+    return Promise.reject(
+      new Error(
+        "no core module: pass { core } (a WebAssembly.Module, the "
+          + "bytes of build/xenwasm.wasm or a fetch Response) or call "
+          + "setCoreModule() first (under Node, Bun and Deno the " + "package's node entry reads build/xenwasm.wasm)"
+      )
+    );
   }
   return setCoreModule(platform.loadCore());
 }
@@ -238,7 +268,9 @@ export class Core {
     return c.finish(mod, new WebAssembly.Instance(mod, c.imports), opts);
   }
 
-  private static imports(hooks: CoreHooks): { imports: WebAssembly.Imports; finish(mod: WebAssembly.Module, inst: WebAssembly.Instance, opts: CoreOptions): Core } {
+  private static imports(hooks: CoreHooks): {
+    imports: WebAssembly.Imports; finish(mod: WebAssembly.Module, inst: WebAssembly.Instance, opts: CoreOptions): Core
+  } {
     let core: Core;
     // The core's function table: its own entries (the callbacks of its instruction emulator,
     // assembly/cpu/emul.ts: a few dozen), then the JIT's compiled regions (host/jit/), from its length on.
@@ -260,7 +292,10 @@ export class Core {
         core = new Core(inst.exports as unknown as CoreExports, hooks);
         checkCoreAbi(mod, core.x);
         core.x.init();
-        const js = { ...jitSettings(), ...(opts.mode !== undefined ? { mode: opts.mode } : {}), ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}) };
+        const js = {
+          ...jitSettings(), ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+          ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {})
+        };
         if (js.mode !== "off") core.jit = new Jit(core.x as never, table, js.mode);
         core.x.jit_config(JIT_MODES[js.mode], js.threshold);
         return core;
@@ -282,7 +317,9 @@ export class Core {
   }
 
   reg(r: number): bigint { return this.view().getBigUint64(MM.CPU_STATE + MM.CPU_REGS + r * 8, true); }
-  setReg(r: number, v: bigint): void { this.view().setBigUint64(MM.CPU_STATE + MM.CPU_REGS + r * 8, BigInt.asUintN(64, v), true); }
+  setReg(r: number, v: bigint): void {
+    this.view().setBigUint64(MM.CPU_STATE + MM.CPU_REGS + r * 8, BigInt.asUintN(64, v), true);
+  }
   get rip(): bigint { return this.view().getBigUint64(MM.CPU_STATE + MM.CPU_RIP, true); }
   set rip(v: bigint) { this.view().setBigUint64(MM.CPU_STATE + MM.CPU_RIP, BigInt.asUintN(64, v), true); }
   get rflags(): bigint { return this.view().getBigUint64(MM.CPU_STATE + MM.CPU_RFLAGS, true); }

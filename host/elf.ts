@@ -31,7 +31,8 @@ const MACHINE_NAMES: Record<number, string> = {
   22: "S390", 40: "ARM", 42: "SuperH", 43: "SPARCv9", 50: "IA-64", 62: "x86-64", 183: "AArch64",
   243: "RISC-V", 258: "LoongArch",
 };
-const TYPE_NAMES: Record<number, string> = { 0: "ET_NONE", 1: "ET_REL: an object file", 2: "ET_EXEC", 3: "ET_DYN: a shared object or PIE", 4: "ET_CORE" };
+const TYPE_NAMES: Record<number, string> =
+  { 0: "ET_NONE", 1: "ET_REL: an object file", 2: "ET_EXEC", 3: "ET_DYN: a shared object or PIE", 4: "ET_CORE" };
 
 const hex = (n: number | bigint) => "0x" + n.toString(16);
 
@@ -46,7 +47,9 @@ export function parseElf(data: Uint8Array): ElfImage {
   if (cls !== 1 && cls !== 2) throw new Error(`unsupported ELF class ${cls} (expected 1 = 32-bit or 2 = 64-bit)`);
   const bits: 32 | 64 = cls === 1 ? 32 : 64;
   if (data[5] !== 1) {
-    throw new Error(data[5] === 2 ? "unsupported ELF data encoding: big-endian" : `unsupported ELF data encoding ${data[5]}`);
+    throw new Error(
+      data[5] === 2 ? "unsupported ELF data encoding: big-endian" : `unsupported ELF data encoding ${data[5]}`
+    );
   }
   if (data[6] !== 1) throw new Error(`unsupported ELF version ${data[6]}`);
   const ehsize = bits === 32 ? 52 : 64;
@@ -67,12 +70,19 @@ export function parseElf(data: Uint8Array): ElfImage {
   const machine = u16(18);
   if (machine !== EM_386 && machine !== EM_X86_64) {
     const nm = MACHINE_NAMES[machine];
-    throw new Error(`unsupported ELF machine ${machine}${nm ? ` (${nm})` : ""}: expected x86 (3 = i386 or 62 = x86-64)`);
+    throw new Error(
+      `unsupported ELF machine ${machine}${nm ? ` (${nm})` : ""}: expected x86 (3 = i386 or 62 = x86-64)`
+    );
   }
-  if (bits === 32 && machine !== EM_386) throw new Error(`ELF class 32-bit with machine ${machine} (x86-64): not supported`);
-  if (bits === 64 && machine !== EM_X86_64) throw new Error(`ELF class 64-bit with machine ${machine} (i386): not supported`);
+  if (bits === 32 && machine !== EM_386)
+    throw new Error(`ELF class 32-bit with machine ${machine} (x86-64): not supported`);
+  if (bits === 64 && machine !== EM_X86_64)
+    throw new Error(`ELF class 64-bit with machine ${machine} (i386): not supported`);
   if (type !== ET_EXEC) {
-    throw new Error(`unsupported ELF type ${type}${TYPE_NAMES[type] ? ` (${TYPE_NAMES[type]})` : ""}: expected an executable (ET_EXEC)`);
+    throw new Error(
+      `unsupported ELF type ` + `${type}${TYPE_NAMES[type] ? ` (${TYPE_NAMES[type]})` : ""}: `
+        + `expected an executable (ET_EXEC)`
+    );
   }
   const entry = word(24, "entry point");
   const phoff = bits === 32 ? u32(28) : u64(32, "program header offset");
@@ -82,7 +92,8 @@ export function parseElf(data: Uint8Array): ElfImage {
   if (phnum === 0) throw new Error("ELF file has no program headers");
   if (phnum === 0xffff) throw new Error("ELF extended program header numbering is not supported");
   if (phentsize < minEnt) throw new Error(`ELF program header entry size ${phentsize} is too small (need ${minEnt})`);
-  if (phoff >= size) throw new Error(`ELF program header table offset ${hex(phoff)} is past the end of the file (${size} bytes)`);
+  if (phoff >= size)
+    throw new Error(`ELF program header table offset ${hex(phoff)} is past the end of the file (${size} bytes)`);
 
   const segments: ElfSegment[] = [];
   for (let i = 0; i < phnum; i++) {
@@ -91,18 +102,26 @@ export function parseElf(data: Uint8Array): ElfImage {
     if (u32(o) !== PT_LOAD) continue;
     let seg: ElfSegment;
     if (bits === 32) {
-      seg = { index: i, offset: u32(o + 4), vaddr: u32(o + 8), paddr: u32(o + 12), filesz: u32(o + 16), memsz: u32(o + 20), flags: u32(o + 24) };
+      seg = {
+        index: i, offset: u32(o + 4), vaddr: u32(o + 8), paddr: u32(o + 12), filesz: u32(o + 16), memsz: u32(o + 20),
+        flags: u32(o + 24)
+      };
     } else {
       seg = {
         index: i, flags: u32(o + 4), offset: u64(o + 8, "segment offset"), vaddr: u64(o + 16, "segment address"),
         paddr: u64(o + 24, "segment address"), filesz: u64(o + 32, "segment size"), memsz: u64(o + 40, "segment size"),
       };
     }
-    if (seg.filesz > seg.memsz) throw new Error(`ELF segment ${i}: file size ${hex(seg.filesz)} exceeds memory size ${hex(seg.memsz)}`);
+    if (seg.filesz > seg.memsz)
+      throw new Error(`ELF segment ${i}: file size ${hex(seg.filesz)} exceeds memory size ${hex(seg.memsz)}`);
     if (seg.offset + seg.filesz > size) {
-      throw new Error(`ELF segment ${i} data (offset ${hex(seg.offset)}, ${seg.filesz} bytes) extends past end of file (${size} bytes)`);
+      throw new Error(
+        `ELF segment ${i} data (offset ${hex(seg.offset)}, ` + `${seg.filesz} bytes) extends past end of file (${size} `
+          + `bytes)`
+      );
     }
-    if (bits === 32 && seg.paddr + seg.memsz > 0x1_0000_0000) throw new Error(`ELF segment ${i} wraps around the 4 GiB address space`);
+    if (bits === 32 && seg.paddr + seg.memsz > 0x1_0000_0000)
+      throw new Error(`ELF segment ${i} wraps around the 4 GiB address space`);
     if (seg.memsz > 0) segments.push(seg);
   }
   if (segments.length === 0) throw new Error("ELF file has no loadable (PT_LOAD) segments");

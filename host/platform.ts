@@ -43,7 +43,9 @@ export function setPlatform(p: Platform): void { Object.assign(platform, p); }
 
 /** An environment variable, where the runtime has an environment (Node, Bun, Deno with --allow-env). */
 export function env(name: string): string | undefined {
-  try { return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name]; } catch { return undefined; }
+  try {
+    return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+  } catch { return undefined; }
 }
 
 type Immediate = (f: () => void) => unknown;

@@ -48,15 +48,19 @@ await build({
 });
 // The JIT's translator thread (host/node/translator.ts starts it from dist/lib/jit-worker.js).
 await build({
-  entryPoints: { "jit-worker": "host/node/jit-worker.ts" }, outdir: "dist/lib", bundle: true, platform: "node", format: "esm",
+  entryPoints: { "jit-worker": "host/node/jit-worker.ts" }, outdir: "dist/lib", bundle: true, platform: "node",
+  format: "esm",
   target: "node20", packages: "external", sourcemap: "linked", logLevel: "warning",
 });
 await build({
   entryPoints: { node: "host/node/index.ts" }, outdir: "dist/lib", bundle: true, platform: "node", format: "esm",
   target: "node20", packages: "external", sourcemap: "linked", logLevel: "warning",
 });
-const tsc = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.lib.json"], { stdio: "inherit" });
-if (tsc.status !== 0) { console.error("build-host: the library's type declarations (tsc -p tsconfig.lib.json) failed"); process.exit(1); }
+const tsc =
+  spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.lib.json"], { stdio: "inherit" });
+if (tsc.status !== 0) {
+  console.error("build-host: the library's type declarations (tsc -p tsconfig.lib.json) failed"); process.exit(1);
+}
 
 // The web page (web/): main.js (the page: xterm.js), worker.js (the library in a Worker), their HTML and
 // CSS, the core, and the bundled guest (guests/build's if built, else guests/prebuilt's); the bare CPU
@@ -69,5 +73,9 @@ mkdirSync("dist/web/bench", { recursive: true });
 copyFileSync("web/index.html", "dist/web/index.html");
 copyFileSync("node_modules/@xterm/xterm/css/xterm.css", "dist/web/xterm.css");
 if (existsSync("build/xenwasm.wasm")) copyFileSync("build/xenwasm.wasm", "dist/web/xenwasm.wasm");
-copyFileSync(existsSync("guests/build/pv-hello-64.elf") ? "guests/build/pv-hello-64.elf" : "guests/prebuilt/pv-hello-64.elf", "dist/web/pv-hello-64.elf");
-for (const n of ["crc32", "sieve", "memcpy", "sort"]) if (existsSync(`guests/build/${n}-64.elf`)) copyFileSync(`guests/build/${n}-64.elf`, `dist/web/bench/${n}-64.elf`);
+copyFileSync(
+  existsSync("guests/build/pv-hello-64.elf") ? "guests/build/pv-hello-64.elf" : "guests/prebuilt/pv-hello-64.elf",
+  "dist/web/pv-hello-64.elf"
+);
+for (const n of ["crc32", "sieve", "memcpy", "sort"])
+  if (existsSync(`guests/build/${n}-64.elf`)) copyFileSync(`guests/build/${n}-64.elf`, `dist/web/bench/${n}-64.elf`);

@@ -245,7 +245,8 @@ class Line {
       if (!roots.has(r)) roots.set(r, { pr, ops: [] });
       roots.get(r).ops.push(i);
     }
-    for (const { pr, ops } of roots.values()) out.push(this.fill(a, b, ops.map((i) => i - 1), ind, ind + 2, 3 + (pr - 4) / 2));
+    for (const { pr, ops } of roots.values())
+      out.push(this.fill(a, b, ops.map((i) => i - 1), ind, ind + 2, 3 + (pr - 4) / 2));
     // A conditional's `?` and `:`.
     const cond = top.filter((i) => i > a && (kindAt(i) === K.QuestionToken || kindAt(i) === K.ColonToken) &&
       parentKind(i) === K.ConditionalExpression);
@@ -273,14 +274,18 @@ class Line {
       if (c === undefined || c - i < 2) continue;
       let inner = false;
       for (let j = i + 1; j < c; j++) {
-        if (depth[j - a] === m + 1 && (kindAt(j) === K.CommaToken || kindAt(j) === K.SemicolonToken)) { inner = true; break; }
+        if (depth[j - a] === m + 1 && (kindAt(j) === K.CommaToken || kindAt(j) === K.SemicolonToken)) {
+          inner = true; break;
+        }
       }
       const pen = kindAt(i) === K.OpenBraceToken && BLOCKS.has(parentKind(i)) ? 1
         : parentKind(i) === K.TypeLiteral ? 4 : inner ? 2 : 9;
       out.push(this.join(pen, this.layout(a, i + 1, ind), this.layout(i + 1, c, ind + 2), this.layout(c, b, ind)));
       // `f({ ... })`, `[[ ... ]]`: a group whose only content is another group opens both at once.
       if (OPENERS.has(kindAt(i + 1)) && match.get(i + 1) === c - 1 && c - i > 3) {
-        out.push(this.join(1, this.layout(a, i + 2, ind), this.layout(i + 2, c - 1, ind + 2), this.layout(c - 1, b, ind)));
+        out.push(
+          this.join(1, this.layout(a, i + 2, ind), this.layout(i + 2, c - 1, ind + 2), this.layout(c - 1, b, ind))
+        );
       }
     }
     // A closing bracket of a group opened on an earlier line: it goes back two columns, with what follows it.
@@ -378,7 +383,8 @@ export function format(file, text, width = WIDTH) {
       const out = [];
       if (trailing) {
         if (!/^(\/\/|\/\*)/.test(trailing)) { unbreakable.push({ line: n + 1, text: line }); continue; }
-        const cl = trailing.startsWith("//") ? fillComment(" ".repeat(ind) + trailing, width) : [" ".repeat(ind) + trailing];
+        const cl =
+          trailing.startsWith("//") ? fillComment(" ".repeat(ind) + trailing, width) : [" ".repeat(ind) + trailing];
         out.push(...cl);
       }
       out.push(...L.layout(0, local.length, ind).lines);
@@ -433,7 +439,9 @@ function main(argv) {
   for (const f of list) {
     const text = readFileSync(f, "utf8");
     let r;
-    try { r = format(f, text, width); } catch (e) { console.log(`fmt: ${e.message} (left as it is)`); bugs++; continue; }
+    try {
+      r = format(f, text, width);
+    } catch (e) { console.log(`fmt: ${e.message} (left as it is)`); bugs++; continue; }
     for (const u of r.unbreakable) { console.log(`${f}:${u.line}: cannot be made ${width} columns or less`); broken++; }
     if (r.text !== text) {
       changed++;
@@ -442,7 +450,9 @@ function main(argv) {
     }
   }
   const verb = checkOnly ? "would change" : "changed";
-  console.log(`fmt: ${list.length} files, ${changed} ${verb}, ${broken} lines over ${width} columns left, ${bugs} refused`);
+  console.log(
+    `fmt: ${list.length} files, ${changed} ${verb}, ${broken} lines over ${width} columns left, ${bugs} refused`
+  );
   if (bugs) process.exit(2);
   if ((checkOnly && changed) || broken) process.exit(1);
 }

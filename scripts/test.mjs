@@ -46,10 +46,14 @@ if (sh("bash", ["scripts/setup.sh"]).status !== 0) fail("setup failed");
 rmSync("dist/tests", { recursive: true, force: true });
 // `npm run build` (asbuild, hostbuild, guests), the core compiled only when its sources changed.
 const t0 = Date.now();
-if (sh(process.execPath, ["scripts/asbuild.mjs", "--if-changed"]).status !== 0) fail("build failed (the core: scripts/asbuild.mjs)");
+if (sh(process.execPath, ["scripts/asbuild.mjs", "--if-changed"]).status !== 0)
+  fail("build failed (the core: scripts/asbuild.mjs)");
 if (sh("npm", ["run", "--silent", "hostbuild"]).status !== 0) fail("build failed (the host: npm run hostbuild)");
 // (make -j: the guests are independent files; a fresh clone builds about 100.)
-if (existsSync("guests/Makefile") && sh("make", ["-s", `-j${Math.min(4, availableParallelism())}`, "-C", "guests"]).status !== 0) fail("guest build failed");
+if (
+  existsSync("guests/Makefile")
+    && sh("make", ["-s", `-j${Math.min(4, availableParallelism())}`, "-C", "guests"]).status !== 0
+) fail("guest build failed");
 
 function find(dir, out = []) {
   if (!existsSync(dir)) return out;
@@ -64,16 +68,27 @@ function find(dir, out = []) {
 const only = process.argv.slice(2);
 const all = find("dist/tests");
 const unmatched = only.filter((o) => !all.some((f) => f.includes(o)));
-if (unmatched.length) fail(`no test file matches ${unmatched.map((o) => JSON.stringify(o)).join(", ")} (have ${all.map((f) => f.replace(/^dist\/tests\//, "")).join(", ")})`);
+if (unmatched.length) fail(
+  `no test file matches ` + `${unmatched.map((o) => JSON.stringify(o)).join(", ")} (have `
+    + `${all.map((f) => f.replace(/^dist\/tests\//, "")).join(", ")})`
+);
 const files = all.filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
 const timeoutS = Number(process.env.XENWASM_TEST_TIMEOUT ?? 1200);
-const JOBS = process.env.XENWASM_TEST_JOBS === undefined ? Math.min(2, availableParallelism()) : Number(process.env.XENWASM_TEST_JOBS);
-if (!Number.isInteger(JOBS) || JOBS < 1) fail(`XENWASM_TEST_JOBS=${process.env.XENWASM_TEST_JOBS}: a whole number of files to run at once, 1 or more`);
-console.log(`# built in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${JOBS} file${JOBS > 1 ? "s" : ""} at a time (XENWASM_TEST_JOBS)`);
+const JOBS = process.env.XENWASM_TEST_JOBS === undefined ? Math.min(2, availableParallelism())
+  : Number(process.env.XENWASM_TEST_JOBS);
+if (!Number.isInteger(JOBS) || JOBS < 1)
+  fail(`XENWASM_TEST_JOBS=${process.env.XENWASM_TEST_JOBS}: a whole number of files to run at once, 1 or more`);
+console.log(
+  `# built in ${((Date.now() - t0) / 1000).toFixed(1)} s; ` + `${JOBS} file${JOBS > 1 ? "s" : ""} at a time `
+    + `(XENWASM_TEST_JOBS)`
+);
 
 // The groups of the files running now: Ctrl-C (or a TERM) of the runner ends them too.
 const groups = new Set();
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { for (const g of groups) { try { process.kill(-g, "SIGKILL"); } catch { /* gone */ } } process.exit(130); });
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(
+  sig,
+  () => { for (const g of groups) { try { process.kill(-g, "SIGKILL"); } catch { /* gone */ } } process.exit(130); }
+);
 
 // The CPU time (user + system, seconds) of the children this process reaped since the last call: Linux
 // adds a child's (and the descendants it reaped) to our cutime/cstime when we reap it, and children are
@@ -92,15 +107,24 @@ function reapedCpu() {
 /** Run one Node process in its own process group; stream its output (`echo`); kill the group after `limitS`. */
 function run(args, limitS, env = {}, echo = true) {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, args, { env: { ...process.env, FORCE_COLOR: "0", ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const c = spawn(
+      process.execPath, args,
+      { env: { ...process.env, FORCE_COLOR: "0", ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true }
+    );
     groups.add(c.pid);
     let out = "", timedOut = false;
     const take = (b) => { const s = b.toString(); out += s; if (echo) process.stdout.write(s); };
     c.stdout.on("data", take); c.stderr.on("data", take);
-    const timer = setTimeout(() => { timedOut = true; try { process.kill(-c.pid, "SIGKILL"); } catch { /* gone */ } }, limitS * 1000);
+    const timer = setTimeout(
+      () => { timedOut = true; try { process.kill(-c.pid, "SIGKILL"); } catch { /* gone */ } }, limitS * 1000
+    );
     let done = false;
     let cpu;
-    const finish = (status, signal) => { if (!done) { done = true; groups.delete(c.pid); clearTimeout(timer); resolve({ out, status, signal, timedOut, cpu }); } };
+    const finish = (status, signal) => {
+      if (!done) {
+        done = true; groups.delete(c.pid); clearTimeout(timer); resolve({ out, status, signal, timedOut, cpu });
+      }
+    };
     c.on("exit", (status, signal) => {
       cpu = reapedCpu();
       // Whatever the file left behind in its group (daemons it spawned) goes with it; its output is
@@ -129,7 +153,8 @@ const bad = [], skips = [], times = [];
 // not boot Linux in reasonable time (not in 412 s at 340k regions: docs/JIT.md, Not yet).
 const FORCE = /\/(diff|cpu|jit|system|sse|x87|bare)\.test\.js$/;
 const EAGER = /\/(linux|migrate)\.test\.js$/;
-const jobs = [...files.map((f) => ({ f, env: {} })), ...files.filter((f) => FORCE.test(f)).map((f) => ({ f, env: { XENWASM_JIT: "force" } })),
+const jobs = [...files.map((f) => ({ f, env: {} })),
+  ...files.filter((f) => FORCE.test(f)).map((f) => ({ f, env: { XENWASM_JIT: "force" } })),
   ...files.filter((f) => EAGER.test(f)).map((f) => ({ f, env: { XENWASM_JIT_THRESHOLD: "1" } }))];
 
 // What files hold while they run, besides their own name (two runs of one file share tests/build/<name>):
@@ -146,13 +171,20 @@ const stem = (file) => basename(file).replace(/\.test\.js$/, "");
 const locksOf = (job) => [`file ${stem(job.f)}`, ...(LOCKS[stem(job.f)] ?? [])];
 // The longest first (each about a minute or more on a 2-core machine), so that the last to finish are
 // short ones; the rest in their order. Only the order depends on this list.
-const LONG = ["debian-system", "smp", "migrate", "linux", "hotplug", "parsers-fuzz", "xl", "balloon", "oops", "jit", "nat", "xend-trust", "web", "xend", "man", "glibc"];
+const LONG = [
+  "debian-system", "smp", "migrate", "linux", "hotplug", "parsers-fuzz", "xl", "balloon", "oops", "jit", "nat",
+  "xend-trust", "web", "xend", "man", "glibc"
+];
 const rank = (job) => { const i = LONG.indexOf(stem(job.f)); return i < 0 ? LONG.length : i; };
-const queue = jobs.map((j, i) => ({ ...j, i })).sort((a, b) => rank(a) - rank(b) || (a.env.XENWASM_JIT_THRESHOLD ? -1 : 0) - (b.env.XENWASM_JIT_THRESHOLD ? -1 : 0) || a.i - b.i);
+const queue = jobs.map((j, i) => ({ ...j, i })).sort(
+  (a, b) =>
+    rank(a) - rank(b) || (a.env.XENWASM_JIT_THRESHOLD ? -1 : 0) - (b.env.XENWASM_JIT_THRESHOLD ? -1 : 0) || a.i - b.i
+);
 
 /** Run one job; return the lines to print and count its results. */
 async function runJob({ f: file, env }) {
-  const f = env.XENWASM_JIT ? `${file} (XENWASM_JIT=force)` : env.XENWASM_JIT_THRESHOLD ? `${file} (XENWASM_JIT_THRESHOLD=1)` : file;
+  const f = env.XENWASM_JIT ? `${file} (XENWASM_JIT=force)` : env.XENWASM_JIT_THRESHOLD
+    ? `${file} (XENWASM_JIT_THRESHOLD=1)` : file;
   const stream = JOBS === 1;
   let text = "";
   const say = (s) => { if (stream) console.log(s); else text += s + "\n"; };
@@ -191,7 +223,9 @@ async function runJob({ f: file, env }) {
     else skips.push(`${f}: ${sk[1]} test(s) registered with test.skip`);
   }
   let extra = 0;
-  if (t - p > 0 || r.status !== 0) { if (t === p) { failed++; extra = 1; } bad.push(t === p ? `${f} (all passed, but exit ${r.status ?? r.signal})` : f); }
+  if (t - p > 0 || r.status !== 0) {
+    if (t === p) { failed++; extra = 1; } bad.push(t === p ? `${f} (all passed, but exit ${r.status ?? r.signal})` : f);
+  }
   say(`# ${f}: ${p - s} passed, ${t - p + extra} failed${fileSkipped ? `, ${fileSkipped} skipped` : ""} ${took}`);
   return text;
 }
@@ -223,9 +257,16 @@ async function worker() {
 await Promise.all(Array.from({ length: Math.min(JOBS, queue.length) }, worker));
 const wall = (Date.now() - wallStart) / 1000;
 const slow = [...times].sort((a, b) => b.secs - a.secs);
-const cpuSum = times.every((x) => x.cpu !== undefined) ? `, CPU ${times.reduce((n, x) => n + x.cpu, 0).toFixed(0)} s` : "";
-console.log(`\ntest files: ${times.length} runs in ${wall.toFixed(0)} s wall (${(wall / 60).toFixed(1)} min, ${JOBS} at a time; their times add up to ${slow.reduce((n, x) => n + x.secs, 0).toFixed(0)} s${cpuSum}); the slowest:`);
-for (const x of slow.slice(0, 12)) console.log(`  ${x.secs.toFixed(1).padStart(7)} s${x.cpu === undefined ? "" : ` (CPU ${x.cpu.toFixed(1).padStart(6)} s)`}  ${x.f}`);
+const cpuSum =
+  times.every((x) => x.cpu !== undefined) ? `, CPU ${times.reduce((n, x) => n + x.cpu, 0).toFixed(0)} s` : "";
+console.log(
+  `\ntest files: ${times.length} runs in ${wall.toFixed(0)} s `
+    + `wall (${(wall / 60).toFixed(1)} min, ${JOBS} at a time; ` + `their times add up to `
+    + `${slow.reduce((n, x) => n + x.secs, 0).toFixed(0)} ` + `s${cpuSum}); the slowest:`
+);
+for (const x of slow.slice(0, 12)) console.log(
+  `  ${x.secs.toFixed(1).padStart(7)} s${x.cpu === undefined ? "" : ` (CPU ${x.cpu.toFixed(1).padStart(6)} s)`}  ${x.f}`
+);
 if (skips.length) console.log(`\nskipped:\n  ${skips.join("\n  ")}`);
 if (bad.length) console.log(`\nfailing files:\n  ${bad.join("\n  ")}`);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);

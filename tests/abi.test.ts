@@ -33,7 +33,11 @@ test("the core's interface version is the host's", async () => {
 
 // A module of one function `name` returning `v` (i32), and nothing else.
 function tiny(name: string, v: number): WebAssembly.Module {
-  const leb = (n: number) => { const o: number[] = []; for (;;) { const b = n & 0x7f; n >>= 7; if (n === 0 && !(b & 0x40)) { o.push(b); return o; } o.push(b | 0x80); } }; // (n >= 0)
+  // (n >= 0)
+  const leb = (n: number) => {
+    const o: number[] = [];
+    for (;;) { const b = n & 0x7f; n >>= 7; if (n === 0 && !(b & 0x40)) { o.push(b); return o; } o.push(b | 0x80); }
+  };
   const nm = [...new TextEncoder().encode(name)];
   const exp = [1, nm.length, ...nm, 0, 0];
   const body = [0, 0x41, ...leb(v), 0x0b];
@@ -55,7 +59,11 @@ test("a core of another interface version, without one, or missing exports is re
     }
     assert.unreachable("accepted");
   };
-  refused(tiny("core_abi_version", R.CORE_ABI_VERSION + 998), new RegExp(`interface version ${R.CORE_ABI_VERSION + 998}, this host ${R.CORE_ABI_VERSION}: rebuild it .*npm run asbuild`));
+  refused(
+    tiny("core_abi_version", R.CORE_ABI_VERSION + 998), new RegExp(
+      `interface version ${R.CORE_ABI_VERSION + 998}, this host ${R.CORE_ABI_VERSION}: rebuild it .*npm run asbuild`
+    )
+  );
   refused(tiny("something_else", 1), /has no interface version: rebuild it/);
   refused(tiny("core_abi_version", R.CORE_ABI_VERSION), /lacks init, heap_end, .*: rebuild it/);
 });
@@ -71,19 +79,31 @@ test("the shared record offsets and numbers read what the core's accessors say",
   assert.is(u32(R.D_NR_VCPUS), x.hv_domain_vcpus(d.domid));
   assert.is(u32(R.D_MAX_PAGES), x.hv_domain_max_pages(d.domid));
   assert.is(u32(R.D_TOT_PAGES), x.hv_domain_pages(d.domid));
-  assert.is(u32(R.D_STORE_MFN), d.storeMa, "the xenstore page the builder set up (a machine address, as save.ts reads it)");
-  assert.ok(u32(R.D_SHARED_INFO) >= MM.MACHINE_BASE && u32(R.D_SHARED_INFO) % 4096 === 0, "shared_info: a machine page");
+  assert.is(
+    u32(R.D_STORE_MFN), d.storeMa, "the xenstore page the builder set up (a machine address, as save.ts reads it)"
+  );
+  assert.ok(
+    u32(R.D_SHARED_INFO) >= MM.MACHINE_BASE && u32(R.D_SHARED_INFO) % 4096 === 0, "shared_info: a machine page"
+  );
   // The vCPU record (V_*, VF_*: moved beside the domain's in records.ts, the core's own use unchanged).
   const vrec = x.hv_vcpu_addr(d.domid, 0), vu32 = (off: number) => v().getUint32(vrec + off, true);
   assert.is(vu32(R.V_DOMAIN), d.domid);
   assert.is(vu32(R.V_ID), 0);
-  assert.ok((vu32(R.V_FLAGS) & (R.VF_ONLINE | R.VF_INITIALISED)) === (R.VF_ONLINE | R.VF_INITIALISED), "vCPU 0 online, with a context");
+  assert.ok(
+    (vu32(R.V_FLAGS) & (R.VF_ONLINE | R.VF_INITIALISED)) === (R.VF_ONLINE | R.VF_INITIALISED),
+    "vCPU 0 online, with a context"
+  );
   x.hv_domain_shutdown(d.domid, R.SHUTDOWN_reboot);
   assert.is(u32(R.D_STATE), R.DS_SHUTDOWN);
   assert.is(u32(R.D_SHUTDOWN_REASON), R.SHUTDOWN_reboot);
   assert.is(x.hv_domain_shutdown_reason(d.domid), R.SHUTDOWN_reboot);
   host.destroyDomain(d.domid);
-  for (const [n, k] of [["poweroff", R.SHUTDOWN_poweroff], ["reboot", R.SHUTDOWN_reboot], ["suspend", R.SHUTDOWN_suspend], ["crash", R.SHUTDOWN_crash], ["watchdog", R.SHUTDOWN_watchdog], ["soft_reset", R.SHUTDOWN_soft_reset]] as const) {
+  for (
+    const [n, k] of [
+      ["poweroff", R.SHUTDOWN_poweroff], ["reboot", R.SHUTDOWN_reboot], ["suspend", R.SHUTDOWN_suspend],
+      ["crash", R.SHUTDOWN_crash], ["watchdog", R.SHUTDOWN_watchdog], ["soft_reset", R.SHUTDOWN_soft_reset]
+    ] as const
+  ) {
     assert.is(SHUTDOWN_NAMES[k], n);
   }
 });

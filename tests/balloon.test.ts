@@ -12,12 +12,15 @@ import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { balloonStress } from "./lib/balloon";
 
-test("Linux ballooned 128 MiB <-> 300 MiB three times while it forks and checks its memory: no Oops, every check passes", async () => {
+test(
+  "Linux ballooned 128 MiB <-> 300 MiB three times while it forks and checks its memory: no Oops, every check passes",
+  async () => {
   const r = await balloonStress({
     cycles: 3, low: 128, high: 300, memory: 256, maxmem: 384, checkMiB: 8, forks: 2, stepMs: 25000,
     work: join(process.cwd(), "tests", "build", "balloon"),
   });
-  const problems = r.out.split("\n").filter((l) => /memcheck: BAD|memcheck failed|Oops|BUG:|general protection|Kernel panic|segfault/.test(l));
+  const problems = r.out.split("\n")
+    .filter((l) => /memcheck: BAD|memcheck failed|Oops|BUG:|general protection|Kernel panic|segfault/.test(l));
   assert.equal(problems, [], r.out.slice(-4000));
   assert.ok(r.running, "the domain still runs");
   assert.is(r.cycles, 3);

@@ -74,7 +74,9 @@ test("parseElf: the guests' headers", () => {
 test("parseElf: malformed and unsupported input", () => {
   const h = guest("hello-64.elf");
   const throws = (data: Uint8Array, re: RegExp) => {
-    try { parseElf(data); } catch (e) { assert.match((e as Error).message, re); assert.not.match((e as Error).message, /\n/); return; }
+    try {
+      parseElf(data);
+    } catch (e) { assert.match((e as Error).message, re); assert.not.match((e as Error).message, /\n/); return; }
     assert.unreachable(`no error for ${re}`);
   };
   throws(new TextEncoder().encode("#!/bin/sh\necho hi\n"), /^not an ELF file$/);

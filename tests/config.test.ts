@@ -24,7 +24,9 @@ function fails(text: string, line: number | undefined, key: string, re: RegExp) 
   assert.ok(err instanceof ConfigError, `expected a ConfigError for:\n${text}\ngot ${err}`);
   const e = err as ConfigError;
   const prefix = `guest.cfg${line === undefined ? "" : `:${line}`}: ${key}: `;
-  assert.ok(e.message.startsWith(prefix), `message ${JSON.stringify(e.message)} should start with ${JSON.stringify(prefix)}`);
+  assert.ok(
+    e.message.startsWith(prefix), `message ${JSON.stringify(e.message)} should start with ${JSON.stringify(prefix)}`
+  );
   assert.not.match(e.message, /\n/, "message is one line");
   assert.match(e.message, re);
   assert.is(e.file, "guest.cfg");
@@ -103,12 +105,16 @@ test("every disk syntax", () => {
   assert.equal(disk("/dev/vg/guest-volume,raw,hda,rw"), d("/dev/vg/guest-volume", "hda", true));
   assert.equal(disk(" /img/x.img , raw , xvdf , r "), d("/img/x.img", "xvdf", false), "spaces around parameters");
   // xl key=value, mixed with positional, target= last taking the rest (commas included)
-  assert.equal(disk("format=raw, vdev=hda, access=rw, target=/dev/vg/guest-volume"), d("/dev/vg/guest-volume", "hda", true));
+  assert.equal(
+    disk("format=raw, vdev=hda, access=rw, target=/dev/vg/guest-volume"), d("/dev/vg/guest-volume", "hda", true)
+  );
   assert.equal(disk("vdev=xvdg,access=r,target=/a,b,c=d.img"), d("/a,b,c=d.img", "xvdg", false));
   assert.equal(disk("/img/y.img,vdev=xvdh,access=ro"), d("/img/y.img", "xvdh", false));
   assert.equal(disk("devtype=disk,backendtype=qdisk,/img/y.img,raw,xvdh"), d("/img/y.img", "xvdh", true));
   // device names
-  for (const v of ["xvdz", "xvdaa", "xvda1", "xvdq", "hdd", "hda63", "sda", "sdp15", "d0", "d3p2", "51712", "268439552"]) {
+  for (
+    const v of ["xvdz", "xvdaa", "xvda1", "xvdq", "hdd", "hda63", "sda", "sdp15", "d0", "d3p2", "51712", "268439552"]
+  ) {
     assert.is(disk(`/img/z.img,${v},w`).vdev, v, v);
   }
   // several disks, and 'w'/'r' produce writable true/false
@@ -131,7 +137,8 @@ test("vdev numbering follows libxl", () => {
 });
 
 test("bad disk specifications: each part", () => {
-  const bad = (spec: string, re: RegExp) => failsExtra(`\ndisk = [ 'file:/ok,xvda,w',\n  '${spec}' ]\n`, 5, "disk", new RegExp(`entry 2: ${re.source}`));
+  const bad = (spec: string, re: RegExp) =>
+    failsExtra(`\ndisk = [ 'file:/ok,xvda,w',\n  '${spec}' ]\n`, 5, "disk", new RegExp(`entry 2: ${re.source}`));
   bad("", /empty disk specification/);
   bad("nfs:/img/a,xvdb,w", /unknown disk prefix "nfs:"/);
   bad("qcow2:/img/a,xvdb,w", /disk format "qcow2" is not supported \(only raw\)/);
@@ -161,8 +168,13 @@ test("bad disk specifications: each part", () => {
 });
 
 test("duplicate vdev refused, also under another name for the same device", () => {
-  failsExtra(`disk = [ 'file:/a,xvda,w',\n 'file:/b,xvdb,w',\n 'file:/c,xvda,r' ]\n`, 5, "disk", /entry 3: vdev "xvda" is already used by an earlier disk/);
-  failsExtra(`disk = [ 'file:/a,xvda,w', 'file:/b,51712,w' ]\n`, 3, "disk", /entry 2: vdev "51712" is already used by "xvda"/);
+  failsExtra(
+    `disk = [ 'file:/a,xvda,w',\n 'file:/b,xvdb,w',\n 'file:/c,xvda,r' ]\n`, 5, "disk",
+    /entry 3: vdev "xvda" is already used by an earlier disk/
+  );
+  failsExtra(
+    `disk = [ 'file:/a,xvda,w', 'file:/b,51712,w' ]\n`, 3, "disk", /entry 2: vdev "51712" is already used by "xvda"/
+  );
   failsExtra(`disk = [ 'file:/a,xvdb,w', 'file:/b,d1,w' ]\n`, 3, "disk", /already used by "xvdb"/);
   // different partitions of one disk are different devices
   assert.is(cfg(`disk = [ 'file:/a,xvda1,w', 'file:/b,xvda2,w' ]\n`).disks.length, 2);
@@ -225,7 +237,8 @@ test("unknown settings and vif options are warnings, not errors", () => {
     "guest.cfg:4: vfb: no framebuffer here, ignored: the guest has its PV console (xm console)",
     'guest.cfg:5: vif: entry 1: option "script" is not supported, ignored',
     'guest.cfg:5: vif: entry 1: unknown option "foo", ignored',
-    'guest.cfg:5: vif: entry 1: bridge "br0" does not exist here (the host has one bridge, xenbr0): the vif goes on xenbr0',
+    'guest.cfg:5: vif: entry 1: bridge "br0" does not exist here '
+      + '(the host has one bridge, xenbr0): the vif goes on xenbr0',
   ]);
   assert.equal(cfg(`colo = 1\n`).warnings, ["guest.cfg:3: colo: unknown setting, ignored"]);
   assert.equal(c.vifs, [{ bridge: "br0" }]);
@@ -237,7 +250,10 @@ test("vif options", () => {
   failsExtra(`vif = [ 'bridge=xenbr0,ip=10.0.0.300' ]\n`, 3, "vif", /entry 1: bad ip "10.0.0.300"/);
   failsExtra(`vif = [ 'bridge=this-name-is-far-too-long' ]\n`, 3, "vif", /bad bridge name/);
   failsExtra(`vif = [ 'xenbr0' ]\n`, 3, "vif", /entry 1: expected key=value, got "xenbr0"/);
-  failsExtra(`vif = [ 'mac=00:16:3e:00:00:01', 'mac=00:16:3E:00:00:01' ]\n`, 3, "vif", /entry 2: mac 00:16:3e:00:00:01 is already used/);
+  failsExtra(
+    `vif = [ 'mac=00:16:3e:00:00:01', 'mac=00:16:3E:00:00:01' ]\n`, 3, "vif",
+    /entry 2: mac 00:16:3e:00:00:01 is already used/
+  );
 });
 
 test("errors: missing name or kernel", () => {
@@ -256,7 +272,9 @@ test("errors: missing name or kernel", () => {
 });
 
 test("errors: memory, maxmem, vcpus, scheduler", () => {
-  failsExtra(`\n\n\n\nmemory = "lots"\n`, 7, "memory", /^guest\.cfg:7: memory: must be a whole number of MiB \(got "lots"\)$/);
+  failsExtra(
+    `\n\n\n\nmemory = "lots"\n`, 7, "memory", /^guest\.cfg:7: memory: must be a whole number of MiB \(got "lots"\)$/
+  );
   failsExtra(`memory = 512M\n`, 3, "memory", /malformed number "512M"/);
   failsExtra(`memory = 1.5\n`, 3, "memory", /malformed number/);
   failsExtra(`memory = -5\n`, 3, "memory", /negative numbers are not allowed/);
@@ -281,7 +299,10 @@ test("errors: on_* actions, uuid", () => {
   for (const a of ["destroy", "restart", "preserve", "rename-restart", "coredump-destroy", "coredump-restart"]) {
     assert.is(cfg(`on_reboot = "${a}"\n`).on_reboot, a);
   }
-  failsExtra(`on_poweroff = "explode"\n`, 3, "on_poweroff", /must be one of destroy, restart, preserve, rename-restart, coredump-destroy, coredump-restart \(got "explode"\)/);
+  failsExtra(
+    `on_poweroff = "explode"\n`, 3, "on_poweroff",
+    /must be one of destroy, restart, preserve, rename-restart, coredump-destroy, coredump-restart \(got "explode"\)/
+  );
   failsExtra(`on_reboot = "Restart"\n`, 3, "on_reboot", /got "Restart"/);
   failsExtra(`on_crash = "soft-reset"\n`, 3, "on_crash", /got "soft-reset"/);
   failsExtra(`on_crash = destroy\n`, 3, "on_crash", /unquoted word "destroy"/);
@@ -297,21 +318,31 @@ test("errors: bad mac in a vif", () => {
     ["ff:ff:ff:ff:ff:ff", /multicast/],
     ["00:00:00:00:00:00", /all-zero/],
   ] as const) {
-    failsExtra(`vif = [ '',\n  'bridge=xenbr0,mac=${mac}' ]\n`, 4, "vif", new RegExp(`entry 2: bad mac "${mac}": .*${re.source}`));
+    failsExtra(
+      `vif = [ '',\n  'bridge=xenbr0,mac=${mac}' ]\n`, 4, "vif", new RegExp(`entry 2: bad mac "${mac}": .*${re.source}`)
+    );
   }
 });
 
 test("errors: unterminated string or list, garbage lines", () => {
   failsExtra(`kernel = "/boot/vmlinuz\n`, 3, "kernel", /unterminated string/);
   failsExtra(`extra = 'console=hvc0\n`, 3, "extra", /unterminated string/);
-  failsExtra(`disk = [ 'file:/a,xvda,w',\n  'file:/b,xvdb,w'\n`, 3, "disk", /unterminated list: no '\]' before the end of the file/);
-  failsExtra(`disk = [ 'file:/a,xvda,w',\nmemory = 512\n`, 4, "disk", /unquoted word "memory" in the list opened on line 3 \(is its '\]' missing\?\)/);
+  failsExtra(
+    `disk = [ 'file:/a,xvda,w',\n  'file:/b,xvdb,w'\n`, 3, "disk",
+    /unterminated list: no '\]' before the end of the file/
+  );
+  failsExtra(
+    `disk = [ 'file:/a,xvda,w',\nmemory = 512\n`, 4, "disk",
+    /unquoted word "memory" in the list opened on line 3 \(is its '\]' missing\?\)/
+  );
   failsExtra(`disk = [ 'a' 'b' ]\n`, 3, "disk", /expected ',' or '\]'/);
   failsExtra(`disk = ]\n`, 3, "disk", /expected a value/);
   failsExtra(`memory =\n`, 3, "memory", /expected a value .* but got end of line/);
   failsExtra(`\nthis is not a setting\n`, 4, "this", /expected '=' after the setting name \(got "is"\)/);
   failsExtra(`memory 512\n`, 3, "memory", /expected '='/);
-  failsExtra(`memory = 512 vcpus = 2\n`, 3, "memory", /expected the end of the setting after its value \(got "vcpus"\)/);
+  failsExtra(
+    `memory = 512 vcpus = 2\n`, 3, "memory", /expected the end of the setting after its value \(got "vcpus"\)/
+  );
   failsExtra(`$$$\n`, 3, "syntax", /unexpected character '\$'/);
   failsExtra(`"name" = "g"\n`, 3, "syntax", /must start with a setting name/);
   failsExtra(`extra = "bad \\q escape"\n`, 3, "extra", /invalid escape \\q/);

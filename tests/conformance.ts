@@ -30,36 +30,58 @@ for (let i = 0; i < args.length; i++) {
   else if (a === "--show") show = Number(v());
   else if (a === "--no-compile-cases") compileCases = false;
   else if (a === "--help" || a === "-h") {
-    console.log(`usage: npm run conformance -- [--seed N] [--count N] [--group NAME] [--mode 32|64] [--show N] [--no-compile-cases]\n(under XENWASM_JIT=force each general-purpose case is compiled before it runs, about 3 ms a case; --no-compile-cases: only code its branches reach)\ngroups: ${groups().join(" ")}`);
+    console.log(
+      `usage: npm run conformance -- [--seed N] [--count N] ` + `[--group NAME] [--mode 32|64] [--show N] `
+        + `[--no-compile-cases]\n(under XENWASM_JIT=force each `
+        + `general-purpose case is compiled before it runs, about 3 ms `
+        + `a case; --no-compile-cases: only code its branches ` + `reach)\ngroups: ${groups().join(" ")}`
+    );
     process.exit(0);
   } else { console.error(`unknown option ${a}`); process.exit(2); }
 }
-for (const g of gs) if (!groups().includes(g)) { console.error(`unknown group ${g}; groups: ${groups().join(" ")}`); process.exit(2); }
+for (const g of gs)
+  if (!groups().includes(g)) { console.error(`unknown group ${g}; groups: ${groups().join(" ")}`); process.exit(2); }
 
 const t0 = Date.now();
 const gd = gs.filter((g) => diffGroups().includes(g)), gx = gs.filter((g) => x87Groups().includes(g));
 const gsse = gs.filter((g) => sseGroups().includes(g));
-const stats = gs.length && !gd.length ? [] : await diffRun({ seed, count, groups: gd, modes, maxMismatches: show, compileCases: compileCases && jitSettings().mode === "force" });
-const xstats = (gs.length && !gx.length) || !modes.includes(64) ? [] : await x87Run({ seed, count, groups: gx, maxMismatches: show });
+const stats = gs.length && !gd.length ? [] : await diffRun({
+  seed, count, groups: gd, modes, maxMismatches: show, compileCases: compileCases && jitSettings().mode === "force"
+});
+const xstats = (gs.length && !gx.length)
+  || !modes.includes(64) ? [] : await x87Run({ seed, count, groups: gx, maxMismatches: show });
 const sstats = gs.length && !gsse.length ? [] : await sseRun({ seed, count, groups: gsse, maxMismatches: show, modes });
 const pad = (s: string | number, n: number) => String(s).padStart(n);
 console.log(`seed ${seed}, ${count} cases per form\n`);
-console.log(`${"group".padEnd(12)} ${"mode".padStart(4)} ${pad("cases", 8)} ${pad("passed", 8)} ${pad("failed", 8)} ${pad("skipped", 8)}`);
+console.log(
+  `${"group".padEnd(12)} ${"mode".padStart(4)} ` + `${pad("cases", 8)} ${pad("passed", 8)} ${pad("failed", 8)} `
+    + `${pad("skipped", 8)}`
+);
 let tc = 0, tp = 0, tf = 0, ts = 0;
 for (const s of stats) {
-  console.log(`${s.group.padEnd(12)} ${pad(s.bits, 4)} ${pad(s.cases, 8)} ${pad(s.passed, 8)} ${pad(s.failed, 8)} ${pad(s.skipped, 8)}`);
+  console.log(
+    `${s.group.padEnd(12)} ${pad(s.bits, 4)} ${pad(s.cases, 8)} `
+      + `${pad(s.passed, 8)} ${pad(s.failed, 8)} ${pad(s.skipped, 8)}`
+  );
   tc += s.cases; tp += s.passed; tf += s.failed; ts += s.skipped;
 }
 for (const s of [...xstats.map((x) => ({ ...x, bits: 64 })), ...sstats]) {
-  console.log(`${s.group.padEnd(12)} ${pad(s.bits, 4)} ${pad(s.cases, 8)} ${pad(s.passed, 8)} ${pad(s.failed, 8)} ${pad(0, 8)}`);
+  console.log(
+    `${s.group.padEnd(12)} ${pad(s.bits, 4)} ${pad(s.cases, 8)} ${pad(s.passed, 8)} ${pad(s.failed, 8)} ${pad(0, 8)}`
+  );
   tc += s.cases; tp += s.passed; tf += s.failed;
 }
-console.log(`${"total".padEnd(12)} ${"".padStart(4)} ${pad(tc, 8)} ${pad(tp, 8)} ${pad(tf, 8)} ${pad(ts, 8)}   (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+console.log(
+  `${"total".padEnd(12)} ${"".padStart(4)} ${pad(tc, 8)} ` + `${pad(tp, 8)} ${pad(tf, 8)} ${pad(ts, 8)}   `
+    + `(${((Date.now() - t0) / 1000).toFixed(1)} s)`
+);
 for (const s of stats) {
   const notes = [vendorNote(s), skipNote(s)].filter((x) => x);
   if (notes.length) console.log(`${s.group} (${s.bits}-bit): ${notes.join("; ")}`);
 }
-if (stats.length && jitSettings().mode !== "off") console.log(`general-purpose cases: ${jitRetired} instructions retired in compiled code (XENWASM_JIT=${jitSettings().mode})`);
+if (stats.length && jitSettings().mode !== "off") console.log(
+  `general-purpose cases: ${jitRetired} instructions retired in compiled code (XENWASM_JIT=${jitSettings().mode})`
+);
 for (const s of xstats) if (vendorNoteX87(s)) console.log(`${s.group} (64-bit): ${vendorNoteX87(s)}`);
 for (const s of sstats) if (vendorNoteSse(s)) console.log(`${s.group} (${s.bits}-bit): ${vendorNoteSse(s)}`);
 for (const s of stats) {

@@ -114,8 +114,11 @@ test("64-bit: REX byte registers and RIP-relative addressing", async () => {
 // but still writes ECX and the index registers it uses, clearing their upper halves (AMD keeps them).
 // Checked here against the documented result, whatever CPU runs the tests.
 for (const [insn, si, di] of [["rep movsb", true, true], ["rep stosl", false, true], ["rep lodsw", true, false],
-  ["repe cmpsq", true, true], ["repne scasb", false, true], ["rep insb", false, true], ["rep outsl", true, false]] as const) {
-  test(`64-bit: addr32 ${insn} with ECX = 0 clears the upper halves of RCX${si ? ", RSI" : ""}${di ? ", RDI" : ""} (Intel)`, async () => {
+  ["repe cmpsq", true, true], ["repne scasb", false, true], ["rep insb", false, true], ["rep outsl", true, false]
+] as const
+) {
+  test(`64-bit: addr32 ${insn} with ECX = 0 clears the upper halves `
+      + `of RCX${si ? ", RSI" : ""}${di ? ", RDI" : ""} (Intel)`, async () => {
     const hi = 0xdead_beef_0000_0000n;
     const core = await machine(64, `addr32 ${insn}\nud2`);
     core.setReg(1, hi); // ECX = 0
@@ -180,8 +183,12 @@ for (const bits of [32, 64] as const) {
     assert.is(core.reg(0) & 0xffffn, 0x55n, "bsf of 0 left the destination alone");
     assert.is(core.reg(5) & (ZF | CF), ZF, "tzcnt result 0: ZF set");
     assert.is(core.reg(1) & 0xffffffffn, 32n, "lzcnt of 0");
-    for (const [leaf, reg, bit, want, what] of [[7, 3, 3, 1, "CPUID.7.0:EBX[3] (BMI1)"], [7, 3, 8, 1, "CPUID.7.0:EBX[8] (BMI2)"],
-      [7, 3, 5, 0, "CPUID.7.0:EBX[5] (AVX2)"], [1, 1, 28, 0, "CPUID.1:ECX[28] (AVX)"], [1, 1, 27, 0, "CPUID.1:ECX[27] (OSXSAVE)"]] as const) {
+    for (const [leaf, reg, bit, want, what] of [
+        [7, 3, 3, 1, "CPUID.7.0:EBX[3] (BMI1)"], [7, 3, 8, 1, "CPUID.7.0:EBX[8] (BMI2)"],
+      [7, 3, 5, 0, "CPUID.7.0:EBX[5] (AVX2)"], [1, 1, 28, 0, "CPUID.1:ECX[28] (AVX)"],
+      [1, 1, 27, 0, "CPUID.1:ECX[27] (OSXSAVE)"]
+    ] as const
+    ) {
       const id = await machine(bits, `mov $${leaf}, %eax\nxor %ecx, %ecx\ncpuid\nud2`);
       runToEnd(id);
       assert.is(Number((id.reg(reg) >> BigInt(bit)) & 1n), want, what);
@@ -196,7 +203,9 @@ test("64-bit: CPUID.7 and IA32_ARCH_CAPABILITIES, IA32_SPEC_CTRL, IA32_PRED_CMD"
   const id0 = await machine(64, "mov $7, %eax\nxor %ecx, %ecx\ncpuid\nud2");
   runToEnd(id0);
   assert.is(id0.reg(0) & 0xffffffffn, 2n, "CPUID.7.0:EAX, the last subleaf");
-  assert.is(id0.reg(2) & ((1n << 26n) | (1n << 29n)), (1n << 26n) | (1n << 29n), "CPUID.7.0:EDX IBRS/IBPB and ARCH_CAPABILITIES");
+  assert.is(
+    id0.reg(2) & ((1n << 26n) | (1n << 29n)), (1n << 26n) | (1n << 29n), "CPUID.7.0:EDX IBRS/IBPB and ARCH_CAPABILITIES"
+  );
   const id2 = await machine(64, "mov $7, %eax\nmov $2, %ecx\ncpuid\nud2");
   runToEnd(id2);
   assert.is(id2.reg(2) & 0xffffffffn, 1n << 4n, "CPUID.7.2:EDX BHI_CTRL");
@@ -222,7 +231,8 @@ test("64-bit: CPUID.7 and IA32_ARCH_CAPABILITIES, IA32_SPEC_CTRL, IA32_PRED_CMD"
   runToEnd(rd);
   assert.is((rd.reg(9) << 32n) | (rd.reg(8) & 0xffffffffn), caps, "IA32_ARCH_CAPABILITIES");
   assert.is(rd.reg(10), 0x401n, "IA32_SPEC_CTRL: IBRS and BHI_DIS_S kept");
-  for (const [what, src] of [["a write to IA32_ARCH_CAPABILITIES", "mov $0x10a, %ecx\nxor %eax, %eax\nxor %edx, %edx\nwrmsr"],
+  for (const [what, src] of [
+      ["a write to IA32_ARCH_CAPABILITIES", "mov $0x10a, %ecx\nxor %eax, %eax\nxor %edx, %edx\nwrmsr"],
     ["IA32_SPEC_CTRL.STIBP (not offered)", "mov $0x48, %ecx\nmov $2, %eax\nxor %edx, %edx\nwrmsr"],
     ["IA32_SPEC_CTRL bit 32", "mov $0x48, %ecx\nxor %eax, %eax\nmov $1, %edx\nwrmsr"],
     ["a read of IA32_PRED_CMD (write-only)", "mov $0x49, %ecx\nrdmsr"],
@@ -291,7 +301,9 @@ test("VEX outside 64-bit mode: W, B and vvvv[3] ignored; 64-bit mode: all count"
   runToEnd(c32);
   assert.is(c32.reg(6), 0x0f0f000fn, "andn W1 in 32-bit mode: a 32-bit andn");
   assert.is(c32.reg(7), 0x0f0f0f0fn, "rorx with vvvv = 0111b runs in 32-bit mode");
-  const c64 = await machine(64, prog.replace("mov $0xffff00ff, %ebx", "mov $0xffff00ff, %ebx\nmov $0xffffffff00000000, %rdx\nor %rdx, %rbx"));
+  const c64 = await machine(
+    64, prog.replace("mov $0xffff00ff, %ebx", "mov $0xffff00ff, %ebx\nmov $0xffffffff00000000, %rdx\nor %rdx, %rbx")
+  );
   const exit = c64.run(1000);
   assert.is(exit, MM.EXIT_UNHANDLED);
   assert.is(c64.exitVector, 6);
@@ -346,7 +358,11 @@ test("32-bit: BLSI sets CF for a non-zero source; MULX writes the high half last
 // CMPXCHG16B (CPUID CX16): its m128 must be 16-byte aligned (#GP(0), nothing written, also with LOCK);
 // LOCK is allowed; both outcomes. CMPXCHG8B has no alignment rule. (Values: tests/lib/diffgen.ts.)
 test("64-bit: CMPXCHG16B raises #GP(0) on a misaligned operand, takes LOCK, and compares 128 bits", async () => {
-  for (const [insn, vec] of [["lock cmpxchg16b 0x200008", 13], ["cmpxchg16b 0x200004", 13], ["lock cmpxchg8b 0x200004", -1]] as const) {
+  for (
+    const [
+      insn, vec
+    ] of [["lock cmpxchg16b 0x200008", 13], ["cmpxchg16b 0x200004", 13], ["lock cmpxchg8b 0x200004", -1]] as const
+  ) {
     const core = await machine(64, `${insn}\nud2`);
     core.bytes().fill(0x5a, MM.MACHINE_BASE + 0x200000, MM.MACHINE_BASE + 0x200040);
     const exit = core.run(1000);
@@ -355,7 +371,10 @@ test("64-bit: CMPXCHG16B raises #GP(0) on a misaligned operand, takes LOCK, and 
       assert.is(core.exitVector, 13, `${insn}: #GP`);
       assert.is(core.exitError, 0, `${insn}: error code`);
       assert.is(core.rip, BigInt(CODE), `${insn}: RIP at the instruction`);
-      assert.ok(core.bytes().subarray(MM.MACHINE_BASE + 0x200000, MM.MACHINE_BASE + 0x200040).every((b) => b === 0x5a), `${insn}: memory unchanged`);
+      assert.ok(
+        core.bytes().subarray(MM.MACHINE_BASE + 0x200000, MM.MACHINE_BASE + 0x200040).every((b) => b === 0x5a),
+        `${insn}: memory unchanged`
+      );
     } else assert.is(core.exitVector, 6, `${insn}: runs to the ud2`);
   }
   const core = await machine(64, `

@@ -31,11 +31,13 @@ export function cycles(top: string): string[][] {
     }
   }
   let n = 0;
-  const st: string[] = [], on = new Set<string>(), ix = new Map<string, number>(), low = new Map<string, number>(), out: string[][] = [];
+  const st: string[] = [], on = new Set<string>(), ix = new Map<string, number>(), low = new Map<string, number>(),
+    out: string[][] = [];
   const visit = (v: string) => {
     ix.set(v, n); low.set(v, n); n++; st.push(v); on.add(v);
     for (const w of g.get(v)!) {
-      if (!ix.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)); } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, ix.get(w)!));
+      if (!ix.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)); } else if (on.has(w))
+        low.set(v, Math.min(low.get(v)!, ix.get(w)!));
     }
     if (low.get(v) === ix.get(v)) {
       const c: string[] = [];

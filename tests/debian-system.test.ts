@@ -47,11 +47,15 @@ const run = (line: string, re: RegExp, ms = 120000) => dc.run(line, re, ms);
 const httpGet = (path: string, timeout = 120000) => get(httpPort, path, timeout);
 const pg = (tool: string, args: string[], ms = 300000) => pgAt(tool, pgPort, args, ms);
 
-test("Debian bookworm (sysvinit) boots from its ext4 root on xvda to a login on hvc0; root logs in; / is read-write; eth0 has its DHCP address", async () => {
+test("Debian bookworm (sysvinit) boots from its ext4 root on xvda "
+    + "to a login on hvc0; root logs in; / is read-write; eth0 has " + "its DHCP address", async () => {
   if (unavailable) return skip("Debian system boot", unavailable);
   const t0 = Date.now();
   sys = debianSystem();
-  console.log(`debian-system: image ${sys.built ? `built in ${((Date.now() - t0) / 1000).toFixed(0)} s` : "from the cache"} (${sys.dir}): ${JSON.stringify(sys.info)}`);
+  console.log(
+    `debian-system: image ` + `${sys.built ? `built in ${((Date.now() - t0) / 1000).toFixed(0)} s` : "from the cache"} `
+      + `(${sys.dir}): ${JSON.stringify(sys.info)}`
+  );
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(DIR, { recursive: true });
   rootfs = rootfsCopy(sys, join(DIR, "rootfs.img"));
@@ -68,7 +72,9 @@ test("Debian bookworm (sysvinit) boots from its ext4 root on xvda to a login on 
   assert.is(c.status, 0, c.stderr);
   dc.attach(cur);
   await waitFor(/xenwasm-debian login: $/, 900000);
-  console.log(`debian-system: boot_to_login ${((Date.now() - t1) / 1000).toFixed(1)} s (xm create to the login prompt)`);
+  console.log(
+    `debian-system: boot_to_login ${((Date.now() - t1) / 1000).toFixed(1)} s (xm create to the login prompt)`
+  );
   assert.match(dc.out, "INIT: version", "Debian's sysvinit ran");
   assert.match(dc.out, /lease of 10\.0\.2\.15 obtained from 10\.0\.2\.2/, "ifupdown's udhcpc");
   dc.write("root\n");
@@ -80,7 +86,8 @@ test("Debian bookworm (sysvinit) boots from its ext4 root on xvda to a login on 
   await run("runlevel; echo RL-$((2+1))", /N 2\s+RL-3/);
 });
 
-test("Apache in the guest serves a static page, a CGI page and a PHP page to the host through a port forward", async () => {
+test("Apache in the guest serves a static page, a CGI page and a PHP page to the host through a port forward",
+  async () => {
   if (unavailable) return skip("Apache through a port forward", unavailable);
   const st = await httpGet("/hello.html");
   assert.is(st.status, 200);
@@ -98,10 +105,16 @@ test("Apache in the guest serves a static page, a CGI page and a PHP page to the
 test("PostgreSQL in the guest: from the host psql creates a table, inserts and reads rows; pgbench runs", async () => {
   if (unavailable) return skip("PostgreSQL through a port forward", unavailable);
   const psql = pgTool("psql");
-  if (!psql) return skip("PostgreSQL through a port forward", "no psql on the host (scripts/setup.sh installs postgresql-client)");
+  if (!psql) return skip(
+    "PostgreSQL through a port forward", "no psql on the host (scripts/setup.sh installs postgresql-client)"
+  );
   const r = await pg(psql, ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "xenwasm", "-c",
-    "CREATE TABLE xw(id int PRIMARY KEY, name text); INSERT INTO xw SELECT i, 'row ' || i FROM generate_series(1, 100) i; " +
-    "INSERT INTO xw VALUES (1000, 'from the host'); SELECT count(*), sum(id) FROM xw; SELECT name FROM xw WHERE id = 1000"]);
+    "CREATE TABLE xw(id int PRIMARY KEY, name text); INSERT INTO "
+      + "xw SELECT i, 'row ' || i FROM generate_series(1, 100) i; " +
+    "INSERT INTO xw VALUES (1000, 'from the host'); SELECT "
+      + "count(*), sum(id) FROM xw; SELECT name FROM xw WHERE id = " + "1000"
+  ]
+  );
   assert.is(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim().split("\n"), ["101|6050", "from the host"]);
   // The rows were committed: another session (a new backend) reads them.
@@ -117,7 +130,12 @@ test("PostgreSQL in the guest: from the host psql creates a table, inserts and r
     bench = b.stdout;
   } else {
     // No pgbench on the host (it comes with the postgresql server package): the guest's own, on its console.
-    bench = (await run("su postgres -c 'pgbench -q -i -I dtGp -s 1 xenwasm >/dev/null 2>&1 && pgbench -n -c 2 -t 10 xenwasm'; echo PGB-$((3*3))", /([\s\S]*)PGB-9/, 600000))[1];
+    bench = (
+      await run(
+        "su postgres -c 'pgbench -q -i -I dtGp -s 1 xenwasm "
+          + ">/dev/null 2>&1 && pgbench -n -c 2 -t 10 xenwasm'; echo " + "PGB-$((3*3))", /([\s\S]*)PGB-9/, 600000
+      )
+    )[1];
   }
   assert.match(bench, /number of transactions actually processed: 20\/20/, bench);
   assert.match(bench, /number of failed transactions: 0/, bench);
@@ -139,10 +157,13 @@ async function checkRows(what: string): Promise<number> {
   return r.rows;
 }
 
-test("saved and restored mid-load (xm save, xm restore): every committed row is there, PostgreSQL, Apache and the forwards answer again", async () => {
+test("saved and restored mid-load (xm save, xm restore): every "
+    + "committed row is there, PostgreSQL, Apache and the forwards " + "answer again", async () => {
   if (unavailable) return skip("Debian system save/restore mid-load", unavailable);
   const psql = pgTool("psql");
-  if (!psql) return skip("Debian system save/restore mid-load", "no psql on the host (scripts/setup.sh installs postgresql-client)");
+  if (!psql) return skip(
+    "Debian system save/restore mid-load", "no psql on the host (scripts/setup.sh installs postgresql-client)"
+  );
   load = new Load(psql, pgPort, httpPort);
   await load.start();
   const tTest = Date.now();
@@ -152,13 +173,21 @@ test("saved and restored mid-load (xm save, xm restore): every committed row is 
   assert.ok(dc.out.length > mark);
   const rows = await checkRows("after save/restore");
   const { inserts, gets } = load;
-  console.log(`debian-system: save/restore mid-load: save ${sr.save_s.toFixed(1)} s (${(sr.bytes / 1048576).toFixed(0)} MiB), restore ${sr.restore_s.toFixed(1)} s, ` +
-    `longest time between answered GETs ${(sr.gap_ms / 1000).toFixed(1)} s; commits ${sr.commitsBefore} before, ${inserts.acked.length} by now, ${rows} rows, ` +
-    `${inserts.inDoubt.length} in doubt, 0 lost; ${inserts.sessions} psql sessions; GETs ${gets.ok} answered, ${gets.failedAttempts} failed attempts; the test took ${((Date.now() - tTest) / 1000).toFixed(0)} s`);
+  console.log(`debian-system: save/restore mid-load: save ` + `${sr.save_s.toFixed(1)} s `
+      + `(${(sr.bytes / 1048576).toFixed(0)} MiB), restore ` + `${sr.restore_s.toFixed(1)} s, ` +
+    `longest time between answered GETs ` + `${(sr.gap_ms / 1000).toFixed(1)} s; commits `
+      + `${sr.commitsBefore} before, ${inserts.acked.length} by now, ` + `${rows} rows, ` +
+    `${inserts.inDoubt.length} in doubt, 0 lost; ` + `${inserts.sessions} psql sessions; GETs ${gets.ok} `
+      + `answered, ${gets.failedAttempts} failed attempts; the test `
+      + `took ${((Date.now() - tTest) / 1000).toFixed(0)} s`
+  );
 });
 
-test("migrated live mid-load to a second xend (xm migrate --live): Apache keeps answering, every committed row is there", async () => {
-  if (unavailable || !load) return skip("Debian system live migration mid-load", unavailable ?? "no load (the save/restore test was skipped)");
+test(
+  "migrated live mid-load to a second xend (xm migrate --live): Apache keeps answering, every committed row is there",
+  async () => {
+  if (unavailable || !load)
+    return skip("Debian system live migration mid-load", unavailable ?? "no load (the save/restore test was skipped)");
   const tTest = Date.now();
   const B = await startXend("b");
   const m = await migrateLive(cur, B, dc, load);
@@ -168,15 +197,22 @@ test("migrated live mid-load to a second xend (xm migrate --live): Apache keeps 
   await load.stop();
   const rows = await checkRows("after the migration");
   const sum = m.summary;
-  console.log(`debian-system: migrate --live mid-load: ${m.total_s.toFixed(1)} s, downtime ${sum.downtimeMs.toFixed(0)} ms, rounds ${sum.rounds}, ` +
-    `sent/memory ${(sum.pagesSent / sum.memPages).toFixed(2)}; GETs answered while it ran ${m.getsDuring}, failed attempts ${m.failedGets} ` +
-    `(most retries of one GET ${m.maxRetries}; before it ${m.maxRetriesBefore}), longest time between answered GETs ${(m.gap_ms / 1000).toFixed(1)} s; commits ${m.commits} ` +
-    `since it began, ${rows} rows in all, ${m.inDoubt} in doubt, 0 lost; the test took ${((Date.now() - tTest) / 1000).toFixed(0)} s`);
+  console.log(`debian-system: migrate --live mid-load: ` + `${m.total_s.toFixed(1)} s, downtime `
+      + `${sum.downtimeMs.toFixed(0)} ms, rounds ${sum.rounds}, ` +
+    `sent/memory ${(sum.pagesSent / sum.memPages).toFixed(2)}; `
+      + `GETs answered while it ran ${m.getsDuring}, failed attempts ` + `${m.failedGets} ` +
+    `(most retries of one GET ${m.maxRetries}; before it `
+      + `${m.maxRetriesBefore}), longest time between answered GETs `
+      + `${(m.gap_ms / 1000).toFixed(1)} s; commits ${m.commits} ` +
+    `since it began, ${rows} rows in all, ${m.inDoubt} in doubt, ` + `0 lost; the test took `
+      + `${((Date.now() - tTest) / 1000).toFixed(0)} s`
+  );
   assert.is(sum.live, true);
   assert.ok(sum.rounds >= 2, JSON.stringify(sum));
 });
 
-test("poweroff on the console shuts the system down: the domain ends and the ext4 root is clean (e2fsck -fn)", async () => {
+test("poweroff on the console shuts the system down: the domain ends and the ext4 root is clean (e2fsck -fn)",
+  async () => {
   if (unavailable) return skip("Debian system poweroff", unavailable);
   // Kernel messages of level info on the console from now on: a frontend that times out closing
   // (its backend did not answer Closing with Closing) would say so.
@@ -195,7 +231,8 @@ test("poweroff on the console shuts the system down: the domain ends and the ext
   assert.match(sb.stdout, /Filesystem state:\s+clean\n/);
 });
 
-test("the next boot of the image finds its root filesystem clean: the kernel mounts it with no journal recovery, sysvinit's checkroot fsck says clean", async () => {
+test("the next boot of the image finds its root filesystem clean: "
+    + "the kernel mounts it with no journal recovery, sysvinit's " + "checkroot fsck says clean", async () => {
   if (unavailable) return skip("Debian system second boot", unavailable);
   // The same image, kernel and initramfs, booted again with kernel messages of level info on the
   // console (loglevel=7 instead of quiet) so ext4's mount messages show; no vif (the boot is ended
@@ -214,16 +251,26 @@ test("the next boot of the image finds its root filesystem clean: the kernel mou
     // checkroot.sh runs e2fsck -a (fsck from util-linux) on the root device: "LABEL: clean, N/M files,
     // N/M blocks", after "recovering journal" for a journal that needed replaying; a check that finds
     // errors says so (and ends the boot in a shell). A login prompt first means / was not checked.
-    const ck = await waitFor(/\n([^\n]*(?:: clean, \d+\/\d+ files[^\n]*|recovering journal|UNEXPECTED INCONSISTENCY)[^\n]*)\n|login: $/, 900000);
+    const ck = await waitFor(
+      /\n([^\n]*(?:: clean, \d+\/\d+ files[^\n]*|recovering journal|UNEXPECTED INCONSISTENCY)[^\n]*)\n|login: $/, 900000
+    );
     const early = dc.out.slice(0, ck.index + ck[0].length);
     const ext4 = early.split("\n").filter((l) => /EXT4-fs|jbd2/i.test(l)).join("\n");
     assert.ok(ck[1], `checkroot.sh checked /: ${early.slice(-2500)}`);
     // Linux 6.1 says "mounted filesystem with ordered data mode", later ones add the UUID and ro/r/w.
-    assert.match(ext4, /EXT4-fs \(xvda\): mounted filesystem (?:[0-9a-f-]+ )?(?:ro )?with ordered data mode/, `the initramfs mounted /; the kernel's ext4 messages:\n${ext4}\n${early.slice(-2500)}`);
-    assert.not.match(ext4, /recovery|orphan|error|warning/i, `no journal recovery, no orphan cleanup, no error at mount:\n${ext4}`);
+    assert.match(
+      ext4, /EXT4-fs \(xvda\): mounted filesystem (?:[0-9a-f-]+ )?(?:ro )?with ordered data mode/,
+      `the initramfs mounted /; the kernel's ext4 messages:\n${ext4}\n${early.slice(-2500)}`
+    );
+    assert.not.match(
+      ext4, /recovery|orphan|error|warning/i, `no journal recovery, no orphan cleanup, no error at mount:\n${ext4}`
+    );
     assert.match(early, /Checking root file system/);
     assert.match(ck[1], /: clean, \d+\/\d+ files, \d+\/\d+ blocks/, early.slice(-2500));
-    console.log(`debian-system: second boot: ${JSON.stringify(ext4.trim())}; checkroot: "${ck[1].trim()}" after ${((Date.now() - t0) / 1000).toFixed(1)} s (xm create to checkroot's fsck)`);
+    console.log(
+      `debian-system: second boot: ${JSON.stringify(ext4.trim())}; ` + `checkroot: "${ck[1].trim()}" after `
+        + `${((Date.now() - t0) / 1000).toFixed(1)} s (xm create to ` + `checkroot's fsck)`
+    );
   } finally {
     xm(cur, "destroy", NAME);
     rmSync(rootfs, { force: true }); // ~450 MiB of the copy

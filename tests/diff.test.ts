@@ -20,13 +20,21 @@ for (const s of stats) {
   });
   if (s.skipped) { console.log(`skipped: differential ${s.group} (${s.bits}-bit): ${skipNote(s)}`); test.skip(); }
   if (s.vendorNativeUnchecked) {
-    console.log(`skipped: differential ${s.group} (${s.bits}-bit): ${s.vendorNativeUnchecked} model-specific results of this ${s.vendors.host} CPU not checked (none documented for it)`);
+    console.log(
+      `skipped: differential ${s.group} (${s.bits}-bit): `
+        + `${s.vendorNativeUnchecked} model-specific results of this `
+        + `${s.vendors.host} CPU not checked (none documented for it)`
+    );
     test.skip();
   }
   if (s.vendorHostUnknown.length) {
     // A CPU model docs/CPU-FLAGS.md does not describe yet: the emulator was still checked against its own
     // documented result; this CPU's should be added to the table (its values below).
-    console.log(`skipped: differential ${s.group} (${s.bits}-bit): ${s.vendorHostUnknown.length} model-specific results of this ${s.vendors.host} CPU match no documented model (docs/CPU-FLAGS.md), e.g. ${s.vendorHostUnknown.slice(0, 3).join("; ")}`);
+    console.log(
+      `skipped: differential ${s.group} (${s.bits}-bit): ` + `${s.vendorHostUnknown.length} model-specific results of `
+        + `this ${s.vendors.host} CPU match no documented model ` + `(docs/CPU-FLAGS.md), e.g. `
+        + `${s.vendorHostUnknown.slice(0, 3).join("; ")}`
+    );
     test.skip();
   }
 }
@@ -41,10 +49,17 @@ if (jitSettings().mode === "force") {
   const before = jitRetired;
   const each = await diffRun({ seed: 20240602, count: 3, maxMismatches: 3, compileCases: true });
   const cases = each.reduce((a, s) => a + s.cases, 0);
-  test(`differential cases each compiled before they run: ${cases} cases of every group match the real CPU (XENWASM_JIT=force)`, () => {
+  test(`differential cases each compiled before they run: ${cases} `
+      + `cases of every group match the real CPU (XENWASM_JIT=force)`, () => {
     const bad = each.filter((s) => s.failed);
-    if (bad.length) assert.unreachable(bad.map((s) => `${s.group} (${s.bits}-bit): ${s.failed}/${s.cases}\n${s.mismatches.map(describe).join("\n")}`).join("\n"));
-    assert.ok(jitRetired - before >= cases * 0.9, `${jitRetired - before} instructions of ${cases} cases retired in compiled code`);
+    if (bad.length) assert.unreachable(
+      bad.map((s) => `${s.group} (${s.bits}-bit): ${s.failed}/${s.cases}\n${s.mismatches.map(describe).join("\n")}`)
+        .join("\n")
+    );
+    assert.ok(
+      jitRetired - before >= cases * 0.9,
+      `${jitRetired - before} instructions of ${cases} cases retired in compiled code`
+    );
   });
 }
 

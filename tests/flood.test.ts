@@ -9,7 +9,9 @@ import { guestPath } from "./lib/pvrun";
 import { DS_RUNNING } from "../assembly/records";
 
 for (const bits of [64, 32] as const) {
-  test(`a guest flooding its own ports and dom0: every send delivered, every port served, none lost, the host's event loop keeps its turns (${bits}-bit)`, async () => {
+  test(`a guest flooding its own ports and dom0: every send `
+      + `delivered, every port served, none lost, the host's event `
+      + `loop keeps its turns (${bits}-bit)`, async () => {
     const host = await XenHost.create(256);
     const chunks: string[] = [];
     const dom = host.createDomain("flood", new Uint8Array(readFileSync(guestPath("flood", bits))), { memoryMiB: 16 });
@@ -38,18 +40,26 @@ for (const bits of [64, 32] as const) {
 // priorities flooded unmasked, in masked bursts (one delivery per port and burst, the highest priority
 // first and within a priority in the order first sent, none lost) and half masked in their event words.
 for (const bits of [64, 32] as const) {
-  test(`FIFO event channels flooded: each send delivered, bursts coalesced in priority and FIFO order, none lost (${bits}-bit)`, async () => {
+  test(`FIFO event channels flooded: each send delivered, bursts ` + `coalesced in priority and FIFO order, none lost `
+      + `(${bits}-bit)`, async () => {
     const host = await XenHost.create(256);
     const chunks: string[] = [];
-    const dom = host.createDomain("fifo", new Uint8Array(readFileSync(guestPath("fifo", bits))), { memoryMiB: 16, cmdline: "flood=30000 rounds=150" });
+    const dom = host.createDomain(
+      "fifo", new Uint8Array(readFileSync(guestPath("fifo", bits))),
+      { memoryMiB: 16, cmdline: "flood=30000 rounds=150" }
+    );
     dom.onConsole = (b) => chunks.push(new TextDecoder().decode(b));
     const t0 = Date.now();
     await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 60000);
     const o = chunks.join("");
     assert.equal(o.split("\n").filter((l) => l.startsWith("FAIL")), [], o + host.dmesg());
     for (const l of ["unmasked flood: 30000 sends, each delivered once at once (0 not)",
-      "masked bursts: 150 x 256 sends, each port once per burst (0 not), none lost (0), priority then FIFO order (0 bursts not)",
-      "masked ports wait (0 delivered early), the others are served (16 of 16)", "unmasked: each masked port delivered once (16 of 16), none lost (0)"]) assert.match(o, `ok: ${l}`, o);
+      "masked bursts: 150 x 256 sends, each port once per burst (0 "
+        + "not), none lost (0), priority then FIFO order (0 bursts not)",
+      "masked ports wait (0 delivered early), the others are served (16 of 16)",
+      "unmasked: each masked port delivered once (16 of 16), none lost (0)"
+    ]
+    ) assert.match(o, `ok: ${l}`, o);
     assert.match(o, "fifo: PASSED", o);
     assert.not.match(host.dmesg(), /livelock/i);
     assert.is(host.shutdownReason(dom.domid), 0, "poweroff");
@@ -61,7 +71,10 @@ test("floods between domains and dom0: nothing lost, every port served, the othe
   const x = host.core.x;
   const load = (name: string, bits: 32 | 64, cmdline: string) => {
     const chunks: string[] = [];
-    const d = host.createDomain(name, new Uint8Array(readFileSync(guestPath(name === "counter" ? "counter" : "flood", bits))), { memoryMiB: 16, cmdline });
+    const d = host.createDomain(
+      name, new Uint8Array(readFileSync(guestPath(name === "counter" ? "counter" : "flood", bits))),
+      { memoryMiB: 16, cmdline }
+    );
     d.onConsole = (b) => chunks.push(new TextDecoder().decode(b));
     return { d, out: () => chunks.join("") };
   };
@@ -81,8 +94,10 @@ test("floods between domains and dom0: nothing lost, every port served, the othe
       port = x.hv_evtchn_bind(b.d.domid, 4);
     }
     const o = b.out();
-    if (!fs && o.includes("flooding dom0")) fs = { c: x.hv_domain_insns(ctr.d.domid), a: x.hv_domain_insns(a.d.domid), b: x.hv_domain_insns(b.d.domid) };
-    if (!fe && o.includes("flooded dom0")) fe = { c: x.hv_domain_insns(ctr.d.domid), a: x.hv_domain_insns(a.d.domid), b: x.hv_domain_insns(b.d.domid) };
+    if (!fs && o.includes("flooding dom0"))
+      fs = { c: x.hv_domain_insns(ctr.d.domid), a: x.hv_domain_insns(a.d.domid), b: x.hv_domain_insns(b.d.domid) };
+    if (!fe && o.includes("flooded dom0"))
+      fe = { c: x.hv_domain_insns(ctr.d.domid), a: x.hv_domain_insns(a.d.domid), b: x.hv_domain_insns(b.d.domid) };
     if (port > 0) {
       if (v().getUint32(ma, true) !== 0x466c6f64) throw new Error("shared page moved");
       if (x.hv_evtchn_take(port) === 1) { takes++; hostSeen = v().getUint32(ma + 4, true); }

@@ -34,7 +34,8 @@ const NAMES: Record<number, string> = {
 };
 const MODES = [
   [MM.MODE_REAL, "real mode"], [MM.MODE_PROT16, "16-bit protected"], [MM.MODE_PROT32, "32-bit protected"],
-  [MM.MODE_COMPAT16, "16-bit compatibility"], [MM.MODE_COMPAT32, "32-bit compatibility"], [MM.MODE_LONG64, "64-bit long"],
+  [MM.MODE_COMPAT16, "16-bit compatibility"], [MM.MODE_COMPAT32, "32-bit compatibility"],
+  [MM.MODE_LONG64, "64-bit long"],
 ] as const;
 
 const seg = (s: number) => MM.CPU_SEG + s * MM.SEG_SIZE;
@@ -50,7 +51,8 @@ function pageTables(v: DataView, mode: number, k: number): [bigint, bigint] {
     v.setBigUint64(at(PT), BigInt(PT + 0x1000 | P | RW | US), true);
     for (let i = 0; i < 4; i++) {
       v.setBigUint64(at(PT + 0x1000 + i * 8), BigInt(PT + 0x2000 + i * 0x1000 | P | RW | US), true);
-      for (let j = 0; j < 512; j++) v.setBigUint64(at(PT + 0x2000 + i * 0x1000 + j * 8), (BigInt(i * 512 + j) << 21n) | BigInt(flags), true);
+      for (let j = 0; j < 512; j++)
+        v.setBigUint64(at(PT + 0x2000 + i * 0x1000 + j * 8), (BigInt(i * 512 + j) << 21n) | BigInt(flags), true);
     }
     return [BigInt(PT), CR4_PAE];
   }
@@ -58,7 +60,8 @@ function pageTables(v: DataView, mode: number, k: number): [bigint, bigint] {
     // PAE: PDPT (4 entries) -> four PDs of 2 MiB pages.
     for (let i = 0; i < 4; i++) {
       v.setBigUint64(at(PT + i * 8), BigInt(PT + 0x1000 + i * 0x1000 | P), true);
-      for (let j = 0; j < 512; j++) v.setBigUint64(at(PT + 0x1000 + i * 0x1000 + j * 8), (BigInt(i * 512 + j) << 21n) | BigInt(flags), true);
+      for (let j = 0; j < 512; j++)
+        v.setBigUint64(at(PT + 0x1000 + i * 0x1000 + j * 8), (BigInt(i * 512 + j) << 21n) | BigInt(flags), true);
     }
     return [BigInt(PT), CR4_PAE | CR4_PSE];
   }
@@ -71,7 +74,10 @@ interface Tally { exits: Map<string, number>; retired: number; rounds: number }
 
 async function fuzz(mode: number, cpl: number, paging: boolean, seed: number, rounds: number): Promise<Tally> {
   let stopAsked = false, stopPort = false;
-  const core = await Core.create({ ioIn: () => 0, ioOut: (port) => { if (stopPort && port === STOP_PORT) { stopAsked = true; return true; } return false; } });
+  const core = await Core.create({
+    ioIn: () => 0,
+    ioOut: (port) => { if (stopPort && port === STOP_PORT) { stopAsked = true; return true; } return false; }
+  });
   core.ensureMemory(MM.MACHINE_BASE + RAM);
   core.x.set_phys_window(MM.MACHINE_BASE, RAM);
   const r = rng(seed);
@@ -121,7 +127,8 @@ async function fuzz(mode: number, cpl: number, paging: boolean, seed: number, ro
       core.setU64(MM.CPU_GDTR_BASE, BigInt(r() % RAM)); core.setU32(MM.CPU_GDTR_LIMIT, r() & 0xffff);
       core.setU64(MM.CPU_IDTR_BASE, BigInt(r() % RAM)); core.setU32(MM.CPU_IDTR_LIMIT, (r() & 0xfff) | 7);
       // TR: a 32/64-bit TSS somewhere in RAM.
-      core.setU32(seg(MM.SEG_TR) + MM.SEGF_LIMIT, 0x2067); core.setU64(seg(MM.SEG_TR) + MM.SEGF_BASE, BigInt(r() % RAM));
+      core.setU32(seg(MM.SEG_TR) + MM.SEGF_LIMIT, 0x2067);
+      core.setU64(seg(MM.SEG_TR) + MM.SEGF_BASE, BigInt(r() % RAM));
       core.rflags = BigInt(2 | (r() & 0x100) | (r() & 0x3000)); // TF and IOPL at random
     }
     // Intercepts: every fourth round some vectors and instructions exit to the "hypervisor".
@@ -159,7 +166,10 @@ async function fuzz(mode: number, cpl: number, paging: boolean, seed: number, ro
           break;
         case MM.EXIT_HOST: assert.ok(stopAsked, `${where}, but the host's port handler never asked to stop`); break;
         case MM.EXIT_INTERCEPT:
-          assert.ok(vec >= 0 && vec < 256 && (icpt[vec >> 3] & (1 << (vec & 7))) !== 0, `${where}: vector ${vec} is not intercepted`);
+          assert.ok(
+            vec >= 0 && vec < 256 && (icpt[vec >> 3] & (1 << (vec & 7))) !== 0,
+            `${where}: vector ${vec} is not intercepted`
+          );
           break;
         case MM.EXIT_SYSCALL: assert.ok(iflags & MM.INTERCEPT_SYSCALL, `${where} without INTERCEPT_SYSCALL`); break;
         case MM.EXIT_SYSENTER: assert.ok(iflags & MM.INTERCEPT_SYSENTER, `${where} without INTERCEPT_SYSENTER`); break;
@@ -167,7 +177,10 @@ async function fuzz(mode: number, cpl: number, paging: boolean, seed: number, ro
         case MM.EXIT_IO: assert.ok(iflags & MM.INTERCEPT_IO, `${where} without INTERCEPT_IO`); break;
         case MM.EXIT_UNHANDLED:
           assert.ok(noIdt, `${where} with an IDT (limit ${core.u32(MM.CPU_IDTR_LIMIT)})`);
-          assert.ok(vec >= 0 && vec < 256 && (icpt[vec >> 3] & (1 << (vec & 7))) === 0, `${where}: vector ${vec} (intercepted or out of range)`);
+          assert.ok(
+            vec >= 0 && vec < 256 && (icpt[vec >> 3] & (1 << (vec & 7))) === 0,
+            `${where}: vector ${vec} (intercepted or out of range)`
+          );
           break;
         case MM.EXIT_TRIPLE_FAULT: assert.not.ok(noIdt, `${where} without an IDT to fault in`); break;
         default: assert.unreachable(`${where}: not an exit reason`);
@@ -185,12 +198,19 @@ const ROUNDS = 300;
 for (const [mode, name] of MODES) {
   for (const cpl of mode === MM.MODE_REAL ? [0] : [0, 3]) {
     for (const paging of mode === MM.MODE_REAL ? [false] : [false, true]) {
-      test(`random code in ${name} mode, CPL${cpl}, paging ${paging ? "on" : "off"}: within the budget, only possible exits`, async () => {
+      test(`random code in ${name} mode, CPL${cpl}, paging `
+          + `${paging ? "on" : "off"}: within the budget, only possible ` + `exits`, async () => {
         const t = await fuzz(mode, cpl, paging, 0x1234567 + mode * 7919 + cpl * 31 + (paging ? 3 : 0), ROUNDS);
-        if (process.env.FUZZ_VERBOSE) console.log(`\n  ${name} CPL${cpl} paging ${paging}: ${t.retired} retired, exits ${JSON.stringify(Object.fromEntries(t.exits))}`);
+        if (process.env.FUZZ_VERBOSE) console.log(
+          `\n  ${name} CPL${cpl} paging ${paging}: ${t.retired} ` + `retired, exits `
+            + `${JSON.stringify(Object.fromEntries(t.exits))}`
+        );
         // The rounds did run code: instructions retired, and faults reached the exception paths.
         assert.ok(t.retired > 0, "no instruction retired in any round");
-        assert.ok((t.exits.get("UNHANDLED") ?? 0) + (t.exits.get("TRIPLE_FAULT") ?? 0) + (t.exits.get("INTERCEPT") ?? 0) > 0, JSON.stringify([...t.exits]));
+        assert.ok(
+          (t.exits.get("UNHANDLED") ?? 0) + (t.exits.get("TRIPLE_FAULT") ?? 0) + (t.exits.get("INTERCEPT") ?? 0) > 0,
+          JSON.stringify([...t.exits])
+        );
       });
     }
   }

@@ -24,7 +24,8 @@ function parse(out: string, names: Map<bigint, string>) {
   const impl = new Map<string, string>();
   const results: string[] = [];
   for (const l of lines) {
-    if (l.startsWith("features ")) for (const kv of l.slice(9).trim().split(" ")) { const [k, v] = kv.split("="); feat.set(k, Number(v)); }
+    if (l.startsWith("features "))
+      for (const kv of l.slice(9).trim().split(" ")) { const [k, v] = kv.split("="); feat.set(k, Number(v)); }
     const m = /^impl (\S+) 0x([0-9a-f]+)/.exec(l);
     if (m) impl.set(m[1], names.get(BigInt("0x" + m[2])) ?? `?${m[2]}`);
     if (/^(round \d+ [0-9a-f]+|libm \S+|done)$/.test(l.trim())) results.push(l.trim());
@@ -62,10 +63,13 @@ test("glibc's ifuncs pick implementations we run, and they compute what they com
   assert.not.match(out, "exit status", out.slice(-3000));
 
   // what glibc sees: the features we implement, nothing more
-  for (const f of ["sse2", "sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "cmpxchg16b", "lzcnt", "bmi1", "bmi2"]) assert.is(g.feat.get(f), 1, `glibc: ${f} active`);
-  for (const f of ["avx", "avx2", "erms", "movbe", "fma", "aes", "pclmulqdq"]) assert.is(g.feat.get(f), 0, `glibc: ${f} not active`);
-  // what it chose: nothing for AVX/EVEX/MOVBE (glibc's BMI2 users are its AVX2/EVEX variants); some SSE4.2 and some SSE4.1/SSSE3 implementations
-  // (Debian 12's glibc 2.36: strcmp/strcspn/strcasecmp... _sse42, memmove _ssse3, wcslen _sse4_1, floor _sse41)
+  for (const f of ["sse2", "sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "cmpxchg16b", "lzcnt", "bmi1", "bmi2"])
+    assert.is(g.feat.get(f), 1, `glibc: ${f} active`);
+  for (const f of ["avx", "avx2", "erms", "movbe", "fma", "aes", "pclmulqdq"])
+    assert.is(g.feat.get(f), 0, `glibc: ${f} not active`);
+  // what it chose: nothing for AVX/EVEX/MOVBE (glibc's BMI2 users are its AVX2/EVEX variants); some SSE4.2 and some
+  // SSE4.1/SSSE3 implementations (Debian 12's glibc 2.36: strcmp/strcspn/strcasecmp... _sse42, memmove _ssse3, wcslen
+  // _sse4_1, floor _sse41)
   assert.ok(g.impl.size >= 30, `implementations reported: ${g.impl.size}`);
   for (const [fn, name] of g.impl) assert.not.match(name, /avx|evex|bmi|movbe|erms|rtm|\?/, `${fn} -> ${name}`);
   const chosen = [...g.impl.values()];

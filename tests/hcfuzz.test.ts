@@ -17,7 +17,10 @@ for (const bits of [64, 32] as const) {
   test(`Xen's known attacks are refused with Xen's errors (${bits}-bit)`, async () => {
     const host = await XenHost.create(256);
     const peer = host.createDomain("peer", new Uint8Array(readFileSync(guestPath("idle", 64))), { memoryMiB: 16 });
-    const dom = host.createDomain("attack", new Uint8Array(readFileSync(guestPath("attack", bits))), { memoryMiB: 16, cmdline: `peer=${peer.domid}` });
+    const dom = host.createDomain(
+      "attack", new Uint8Array(readFileSync(guestPath("attack", bits))),
+      { memoryMiB: 16, cmdline: `peer=${peer.domid}` }
+    );
     let out = "";
     dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
     const t0 = Date.now();

@@ -45,8 +45,12 @@ function frameSides(host: XenHost, d: number): { below: number; above: number } 
   return { below, above };
 }
 
-async function run(host: XenHost, name: string, bits: 32 | 64, o: { cmdline?: string; disks?: { path: string; vdev: string; writable: boolean }[] } = {}): Promise<string> {
-  const dom = host.createDomain(`${name}${bits}`, new Uint8Array(readFileSync(guestPath(name, bits))), { memoryMiB: 16, ...o });
+async function run(
+  host: XenHost, name: string, bits: 32 | 64,
+  o: { cmdline?: string; disks?: { path: string; vdev: string; writable: boolean }[] } = {}
+): Promise<string> {
+  const dom =
+    host.createDomain(`${name}${bits}`, new Uint8Array(readFileSync(guestPath(name, bits))), { memoryMiB: 16, ...o });
   const sides = frameSides(host, dom.domid), owned = host.core.x.hv_frames_owned(dom.domid);
   let out = "";
   dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
@@ -56,7 +60,9 @@ async function run(host: XenHost, name: string, bits: 32 | 64, o: { cmdline?: st
   assert.is(host.shutdownReason(dom.domid), 0, `${name} powered off: ${out}`);
   host.destroyDomain(dom.domid);
   assert.is(host.core.x.hv_frames_owned(dom.domid), 0);
-  assert.ok(sides.above >= owned - 16 && sides.above > 4000, `${name}: ${sides.above} of its ${owned} frames above 2 GiB`);
+  assert.ok(
+    sides.above >= owned - 16 && sides.above > 4000, `${name}: ${sides.above} of its ${owned} frames above 2 GiB`
+  );
   return out;
 }
 
@@ -69,7 +75,11 @@ for (const mode of ["off", "force"] as const) {
       const host = await highHost();
       let straddled = 0;
       for (const bits of [64, 32] as const) {
-        for (const name of ["traps", "events", "mmu", "ptwr", "memory", "hcpage", "gntv2", "fifo", bits === 64 ? "user" : "user32"]) {
+        for (
+          const name of [
+            "traps", "events", "mmu", "ptwr", "memory", "hcpage", "gntv2", "fifo", bits === 64 ? "user" : "user32"
+          ]
+        ) {
           const out = await run(host, name, bits); // each prints "<name>: PASSED" before powering off
           assert.match(out, `${name}: PASSED`, out);
         }
@@ -87,11 +97,15 @@ for (const mode of ["off", "force"] as const) {
         const blk = await run(host, "blk", bits, { disks: [{ path: img, vdev: "xvda", writable: true }] });
         assert.match(blk, "blk: PASSED", blk);
         const after = readFileSync(img);
-        for (let k = 0; k < 16; k++) assert.ok(after.subarray((64 + k) * 512, (65 + k) * 512).every((b) => b === 200 + k), `sector ${64 + k} written`);
+        for (let k = 0; k < 16; k++) assert.ok(
+          after.subarray((64 + k) * 512, (65 + k) * 512).every((b) => b === 200 + k), `sector ${64 + k} written`
+        );
         straddled++;
       }
       assert.is(straddled, 2);
-      if (mode === "force") assert.ok(host.core.jit!.stats().insns > 1_000_000, `compiled code ran: ${JSON.stringify(host.core.jit!.stats())}`);
+      if (mode === "force") assert.ok(
+        host.core.jit!.stats().insns > 1_000_000, `compiled code ran: ${JSON.stringify(host.core.jit!.stats())}`
+      );
     } finally {
       if (saved === undefined) delete process.env.XENWASM_JIT; else process.env.XENWASM_JIT = saved;
     }
@@ -106,7 +120,9 @@ for (const mode of ["off", "force"] as const) {
 // page-table entries translated from the old frame to the new one (and shared_info/start_info, which
 // the restore rewrites); then it counts on with no gap and no repeat and its own checksum is the same.
 
-interface Snap { pages: Map<bigint, { mfn: number; bytes: Uint8Array }>; special: Set<bigint>; typed: number; xen: number[] }
+interface Snap {
+  pages: Map<bigint, { mfn: number; bytes: Uint8Array }>; special: Set<bigint>; typed: number; xen: number[]
+}
 /** Every frame of `d` with a pfn, by pfn (copied), the pfns the restore rewrites, and the frames the
  * domain record names that have no pfn (shared_info, grant frames), in the record's order. */
 function snapshot(host: XenHost, d: number): Snap {
@@ -125,8 +141,11 @@ function snapshot(host: XenHost, d: number): Snap {
   }
   const drec = host.core.x.hv_domain_addr(d);
   const special = new Set<bigint>();
-  for (const f of [D_SHARED_INFO, D_START_INFO]) { const p = byMfn.get(v.getUint32(drec + f, true) >>> 12); if (p !== undefined) special.add(p); }
-  const xen = [D_SHARED_INFO, ...Array.from({ length: v.getUint32(drec + D_GNT_FRAMES, true) }, (_, k) => D_GNT_FRAME0 + 4 * k)]
+  for (const f of [D_SHARED_INFO, D_START_INFO]) {
+    const p = byMfn.get(v.getUint32(drec + f, true) >>> 12); if (p !== undefined) special.add(p);
+  }
+  const xen =
+    [D_SHARED_INFO, ...Array.from({ length: v.getUint32(drec + D_GNT_FRAMES, true) }, (_, k) => D_GNT_FRAME0 + 4 * k)]
     .map((f) => v.getUint32(drec + f, true) >>> 12);
   return { pages, special, typed, xen };
 }
@@ -135,7 +154,9 @@ function snapshot(host: XenHost, d: number): Snap {
 function compareMemory(a: Snap, b: Snap, bits: 32 | 64): [number, number] {
   assert.is(b.pages.size, a.pages.size, "the same pfns on both sides");
   const to = new Map<number, number>();
-  for (const [pfn, p] of a.pages) { const q = b.pages.get(pfn); assert.ok(q, `pfn ${pfn} restored`); to.set(p.mfn, q!.mfn); }
+  for (const [pfn, p] of a.pages) {
+    const q = b.pages.get(pfn); assert.ok(q, `pfn ${pfn} restored`); to.set(p.mfn, q!.mfn);
+  }
   assert.is(b.xen.length, a.xen.length);
   a.xen.forEach((m, k) => to.set(m, b.xen[k]));
   const MASK = 0x000ffffffffff000n;
@@ -150,14 +171,22 @@ function compareMemory(a: Snap, b: Snap, bits: 32 | 64): [number, number] {
       const x = da.getBigUint64(o, true), y = db.getBigUint64(o, true);
       if (x === y) continue;
       // A page-table entry whose frame moved, or (64-bit p2m) a machine frame number.
-      if ((x & ~MASK) === (y & ~MASK) && to.get(Number((x & MASK) >> 12n)) === Number((y & MASK) >> 12n)) { translated++; continue; }
+      if ((x & ~MASK) === (y & ~MASK) && to.get(Number((x & MASK) >> 12n)) === Number((y & MASK) >> 12n)) {
+        translated++; continue;
+      }
       if (bits === 64 && to.get(Number(x)) === Number(y)) { translated++; continue; }
       if (bits === 32) { // 32-bit p2m entries: two 4-byte mfns
         let ok = true;
-        for (const h of [0, 4]) { const u = da.getUint32(o + h, true), w = db.getUint32(o + h, true); if (u !== w && to.get(u) !== w) ok = false; }
+        for (const h of [0, 4]) {
+          const u = da.getUint32(o + h, true), w = db.getUint32(o + h, true);
+          if (u !== w && to.get(u) !== w) ok = false;
+        }
         if (ok) { translated++; continue; }
       }
-      throw new Error(`pfn ${pfn} (mfn ${p.mfn.toString(16)} -> ${q.mfn.toString(16)}) offset ${o}: ${x.toString(16)} became ${y.toString(16)}`);
+      throw new Error(
+        `pfn ${pfn} (mfn ${p.mfn.toString(16)} -> ` + `${q.mfn.toString(16)}) offset ${o}: ${x.toString(16)} `
+          + `became ${y.toString(16)}`
+      );
     }
   }
   return [compared, translated];
@@ -178,7 +207,10 @@ async function hosts(): Promise<[XenHost, XenHost]> {
 }
 
 function counter(host: XenHost, bits: 32 | 64, name: string) {
-  const d = host.createDomain(name, new Uint8Array(readFileSync(guestPath("counter", bits))), { memoryMiB: 16, cmdline: "steps=1000000 every=200000" });
+  const d = host.createDomain(
+    name, new Uint8Array(readFileSync(guestPath("counter", bits))),
+    { memoryMiB: 16, cmdline: "steps=1000000 every=200000" }
+  );
   const o = { d, out: "" };
   d.onConsole = (b) => { o.out += new TextDecoder().decode(b); };
   return o;
@@ -188,7 +220,9 @@ const counts = (s: string) => [...s.matchAll(/count (\d+)/g)].map((m) => Number(
 /** After the restore: the guest counts on (no gap, no repeat), its checksum and pattern as before. */
 async function countsOn(host: XenHost, r: DomainHandle, before: string, after: () => string) {
   const t0 = Date.now();
-  await host.runUntil(() => counts(after()).length >= 3 || host.state(r.domid) !== DS_RUNNING || Date.now() - t0 > 60_000);
+  await host.runUntil(
+    () => counts(after()).length >= 3 || host.state(r.domid) !== DS_RUNNING || Date.now() - t0 > 60_000
+  );
   assert.match(after(), "resumed (0)", after() + host.dmesg());
   const all = [...counts(before), ...counts(after())];
   assert.equal(all, Array.from({ length: all.length }, (_, i) => i + 1), "no gap, no repeat: " + all.join(","));
@@ -217,8 +251,13 @@ for (const bits of [64, 32] as const) {
     const back = frameSides(b, r.domid);
     assert.ok(back.above > 4000, `restored: ${back.above} frames above 2 GiB`);
     const [compared, translated] = compareMemory(snapA, snapshot(b, r.domid), bits);
-    assert.ok(compared > 4000 && translated > 0 && snapA.typed > 0, `${compared} pages compared, ${translated} words translated`);
-    console.log(`  save/restore ${bits}-bit: ${back.above} of the restored domain's frames above 2 GiB; ${compared} pages compared, ${translated} words translated`);
+    assert.ok(
+      compared > 4000 && translated > 0 && snapA.typed > 0, `${compared} pages compared, ${translated} words translated`
+    );
+    console.log(
+      `  save/restore ${bits}-bit: ${back.above} of the restored `
+        + `domain's frames above 2 GiB; ${compared} pages compared, ` + `${translated} words translated`
+    );
     b.core.x.hv_domain_pause(r.domid, 0);
     let out = "";
     r.onConsole = (x) => { out += new TextDecoder().decode(x); };
@@ -227,7 +266,8 @@ for (const bits of [64, 32] as const) {
 }
 
 for (const bits of [64, 32] as const) {
-  test(`live migration (${bits}-bit, in one process) of a domain above 2 GiB into a host whose free frames are above 2 GiB`, async () => {
+  test(`live migration (${bits}-bit, in one process) of a domain `
+      + `above 2 GiB into a host whose free frames are above 2 GiB`, async () => {
     const [a, b] = await hosts();
     const c = counter(a, bits, `hmig${bits}`);
     const t0 = Date.now();
@@ -237,7 +277,9 @@ for (const bits of [64, 32] as const) {
     const secret = "highmem-test";
     const target: MigrateTarget<null> = {
       host: b, nameInUse: () => false, admit: () => ({ ts: null, notes: [] }), devices: () => ({}),
-      adopt: (h) => { adopted = h; snapB = snapshot(b, h.domid); h.onConsole = (x) => { out += new TextDecoder().decode(x); }; },
+      adopt: (h) => {
+        adopted = h; snapB = snapshot(b, h.domid); h.onConsole = (x) => { out += new TextDecoder().decode(x); };
+      },
       destroy: (id) => b.destroyDomain(id), wake: () => b.wake(), log: () => {},
     };
     const source: MigrateSource = {
@@ -269,7 +311,10 @@ for (const bits of [64, 32] as const) {
     assert.ok(back.above > 4000, `migrated: ${back.above} frames above 2 GiB`);
     const [compared, translated] = compareMemory(snapA!, snapB!, bits);
     assert.ok(compared > 4000 && translated > 0, `${compared} pages compared, ${translated} words translated`);
-    console.log(`  live migration ${bits}-bit: ${back.above} frames above 2 GiB; rounds ${rounds}; ${compared} pages compared, ${translated} words translated`);
+    console.log(
+      `  live migration ${bits}-bit: ${back.above} frames above 2 `
+        + `GiB; rounds ${rounds}; ${compared} pages compared, ` + `${translated} words translated`
+    );
     await countsOn(b, adopted!, c.out, () => out);
   });
 }

@@ -49,20 +49,26 @@ function xs(type: number, path: string): Promise<[number, string]> {
     let got = Buffer.alloc(0);
     s.on("data", (b) => {
       got = Buffer.concat([got, b]);
-      if (got.length >= 16 && got.length >= 16 + got.readUInt32LE(12)) { s.end(); res([got.readUInt32LE(0), got.subarray(16, 16 + got.readUInt32LE(12)).toString().replace(/\0$/, "")]); }
+      if (got.length >= 16 && got.length >= 16 + got.readUInt32LE(12)) {
+        s.end(); res([got.readUInt32LE(0), got.subarray(16, 16 + got.readUInt32LE(12)).toString().replace(/\0$/, "")]);
+      }
     });
     s.on("error", rej);
   });
 }
 const XS_DIRECTORY = 1, XS_READ = 2, XS_ERROR = 16;
 const xsRead = async (p: string) => { const [t, b] = await xs(XS_READ, p); return t === XS_ERROR ? undefined : b; };
-const xsDir = async (p: string) => { const [t, b] = await xs(XS_DIRECTORY, p); return t === XS_ERROR ? undefined : b.split("\0").filter(Boolean); };
+const xsDir = async (p: string) => {
+  const [t, b] = await xs(XS_DIRECTORY, p); return t === XS_ERROR ? undefined : b.split("\0").filter(Boolean);
+};
 
 /** Domain-0's event channels in use (the hypervisor's 'e' debug key, read back from xm dmesg). */
 function dom0Ports(): number {
   ok("debug-keys", "e");
   const log = ok("dmesg");
-  const m = /Event channel information for domain 0:\n((?:\(XEN\) +port .*\n)*)/.exec(log.slice(log.lastIndexOf("dumping event-channel info")));
+  const m = /Event channel information for domain 0:\n((?:\(XEN\) +port .*\n)*)/.exec(
+    log.slice(log.lastIndexOf("dumping event-channel info"))
+  );
   return m ? m[1].split("\n").filter(Boolean).length : 0;
 }
 
@@ -100,8 +106,12 @@ function ext2(name: string, text: string, big?: Uint8Array): string {
   return img;
 }
 
-test("Debian's Linux: a disk and a NIC hot-plugged into it and out again (xm block-/network-attach/-detach/-list)", async () => {
-  const mods = ["lib/crc16.ko", "crypto/crc32c_generic.ko", "fs/mbcache.ko", "fs/jbd2/jbd2.ko", "fs/ext4/ext4.ko", "drivers/block/xen-blkfront.ko", "drivers/net/xen-netfront.ko"];
+test("Debian's Linux: a disk and a NIC hot-plugged into it and out again (xm block-/network-attach/-detach/-list)",
+  async () => {
+  const mods = [
+    "lib/crc16.ko", "crypto/crc32c_generic.ko", "fs/mbcache.ko", "fs/jbd2/jbd2.ko", "fs/ext4/ext4.ko",
+    "drivers/block/xen-blkfront.ko", "drivers/net/xen-netfront.ko"
+  ];
   const initrd = busyboxInitramfs(join(DIR, "linux"), [
     "mount -t sysfs sys /sys",
     "mount -t devtmpfs dev /dev",
@@ -127,7 +137,12 @@ test("Debian's Linux: a disk and a NIC hot-plugged into it and out again (xm blo
   ], mods.map((m) => [`lib/modules/${m.split("/").pop()}`, linuxModule(m)]));
   const big = randomBytes(1 << 20);
   const img = ext2("lx", "hello from the hot-plugged disk\n", big);
-  ok("create", cfg("lx", `name = "lx"\nkernel = "${linuxKernel()}"\nramdisk = "${initrd}"\nmemory = 256\nextra = "console=hvc0 quiet"\n`));
+  ok(
+    "create", cfg(
+      "lx",
+      `name = "lx"\nkernel = "${linuxKernel()}"\nramdisk = "${initrd}"\nmemory = 256\nextra = "console=hvc0 quiet"\n`
+    )
+  );
   const id = domid("lx");
   const con = console_("lx");
   assert.ok(await con.wait(/hp: no disk: \d+, no nic: \d+/, 120000), con.out.slice(-3000));
@@ -145,11 +160,20 @@ test("Debian's Linux: a disk and a NIC hot-plugged into it and out again (xm blo
   assert.ok(seg, con.out.slice(-1500));
   assert.is(seg![2], createHash("md5").update(big).digest("hex"), "the 1 MiB file read through them");
   const [disk] = JSON.parse(ok("block-list", "-l", "lx"));
-  assert.ok(disk.indirectRequests > 0, `indirect requests served by the backend: ${JSON.stringify(disk)} (Linux's max_segments ${seg![1]})`);
+  assert.ok(
+    disk.indirectRequests > 0,
+    `indirect requests served by the backend: ${JSON.stringify(disk)} (Linux's max_segments ${seg![1]})`
+  );
   assert.ok(disk.requests >= disk.indirectRequests, JSON.stringify(disk));
-  assert.match(ok("block-list", "lx"), new RegExp(`^51728 xvdb  0   ${id} +4 +\\d+ +\\d+ +/local/domain/0/backend/vbd/${id}/51728$`, "m"));
+  assert.match(
+    ok("block-list", "lx"),
+    new RegExp(`^51728 xvdb  0   ${id} +4 +\\d+ +\\d+ +/local/domain/0/backend/vbd/${id}/51728$`, "m")
+  );
   assert.is(await xsRead(`/local/domain/${id}/device/vbd/51728/backend`), `/local/domain/0/backend/vbd/${id}/51728`);
-  assert.ok(JSON.parse(ok("list", "-l", "lx"))[0].config.disks.some((k: { vdev: string; pdev_path: string }) => k.vdev === "xvdb" && k.pdev_path === img));
+  assert.ok(
+    JSON.parse(ok("list", "-l", "lx"))[0].config.disks
+      .some((k: { vdev: string; pdev_path: string }) => k.vdev === "xvdb" && k.pdev_path === img)
+  );
   assert.is(dom0Ports(), ports + 1, "the backend's end of the ring's event channel");
   fails(/xvdb is already in use/, "block-attach", "lx", `file:${img}`, "xvdb", "r");
   // Detach: the backend goes Closing, Linux's blkfront closes, the device and its nodes go away.
@@ -161,9 +185,16 @@ test("Debian's Linux: a disk and a NIC hot-plugged into it and out again (xm blo
   assert.is(await xsDir(`/local/domain/0/backend/vbd/${id}`), undefined);
   assert.not.ok(JSON.parse(ok("list", "-l", "lx"))[0].config.disks.some((k: { vdev: string }) => k.vdev === "xvdb"));
   assert.is(dom0Ports(), ports, "closed again");
-  assert.is(execFileSync("debugfs", ["-R", "cat /guest.txt", img], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }), "written by Linux\n");
-  const copy = execFileSync("debugfs", ["-R", "cat /copy.bin", img], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 4 << 20 });
-  assert.is(createHash("md5").update(copy).digest("hex"), createHash("md5").update(big).digest("hex"), "the 1 MiB copy Linux wrote");
+  assert.is(
+    execFileSync("debugfs", ["-R", "cat /guest.txt", img], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }),
+    "written by Linux\n"
+  );
+  const copy =
+    execFileSync("debugfs", ["-R", "cat /copy.bin", img], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 4 << 20 });
+  assert.is(
+    createHash("md5").update(copy).digest("hex"), createHash("md5").update(big).digest("hex"),
+    "the 1 MiB copy Linux wrote"
+  );
 
   // The NIC: eth0 appears with the MAC given, then goes away.
   fails(/mac=00:16:3e:zz:02:03: not six two-digit hex octets/, "network-attach", "lx", "mac=00:16:3e:zz:02:03");
@@ -171,8 +202,13 @@ test("Debian's Linux: a disk and a NIC hot-plugged into it and out again (xm blo
   ok("network-attach", "lx", "mac=00:16:3E:01:02:03");
   assert.ok(await con.wait("hp: eth0 up", 30000), con.out.slice(-3000));
   assert.match(con.out, "hp: eth0 appeared, address 00:16:3e:01:02:03");
-  assert.match(ok("network-list", "lx"), new RegExp(`^0   0  00:16:3e:01:02:03      0     4 +\\d+ +\\d+/\\d+ +/local/domain/0/backend/vif/${id}/0$`, "m"));
-  assert.equal(JSON.parse(ok("list", "-l", "lx"))[0].config.nics, [{ devid: 0, mac: "00:16:3e:01:02:03", bridge: "xenbr0" }]);
+  assert.match(
+    ok("network-list", "lx"),
+    new RegExp(`^0   0  00:16:3e:01:02:03      0     4 +\\d+ +\\d+/\\d+ +/local/domain/0/backend/vif/${id}/0$`, "m")
+  );
+  assert.equal(
+    JSON.parse(ok("list", "-l", "lx"))[0].config.nics, [{ devid: 0, mac: "00:16:3e:01:02:03", bridge: "xenbr0" }]
+  );
   assert.ok(dom0Ports() > ports);
   ok("network-detach", "lx", "0");
   assert.ok(await con.wait("hp: eth0 gone", 10000), con.out.slice(-3000));
@@ -186,7 +222,8 @@ test("Debian's Linux: a disk and a NIC hot-plugged into it and out again (xm blo
   ok("destroy", "lx");
 });
 
-const idle = (name: string, extra = "") => cfg(name, `name = "${name}"\nkernel = "${process.cwd()}/guests/build/pv-idle-64.elf"\nmemory = 16\n${extra}`);
+const idle = (name: string, extra = "") =>
+  cfg(name, `name = "${name}"\nkernel = "${process.cwd()}/guests/build/pv-idle-64.elf"\nmemory = 16\n${extra}`);
 
 test("errors: one clear line, nothing changed", async () => {
   ok("create", idle("idle"));
@@ -212,7 +249,9 @@ test("errors: one clear line, nothing changed", async () => {
   assert.match(ok("block-list", "idle"), /^51728 xvdb  0 +\d+ +2 +-1 +-1/m);
   fails(/51728 is already in use in domain \d+ \(xvdb: /, "block-attach", "idle", `file:${ro}`, "51728", "r");
   ok("create", idle("idle2"));
-  fails(/idle\.img is already attached writable to domain \d+ as xvdb/, "block-attach", "idle2", `file:${img}`, "xvda", "r");
+  fails(
+    /idle\.img is already attached writable to domain \d+ as xvdb/, "block-attach", "idle2", `file:${img}`, "xvda", "r"
+  );
   ok("network-attach", "idle", "mac=00:16:3e:0a:0b:0c");
   fails(/already used by another interface/, "network-attach", "idle2", "mac=00:16:3e:0a:0b:0c");
   ok("network-attach", "idle");
@@ -249,9 +288,18 @@ test(RO_TEST, async () => {
   let d: Xend | undefined;
   try {
     // Can nobody run node here and read the checkout (a clone under a 0700 home cannot be)?
-    const need = ["bin/xm.js", "bin/xend.js", "dist/host/cli/xm.js", "dist/host/cli/xend.js", "build/xenwasm.wasm", ro].map((f) => resolve(f));
-    const pre = spawnSync(process.execPath, ["-e", `for (const f of ${JSON.stringify(need)}) require("fs").accessSync(f, require("fs").constants.R_OK)`], { encoding: "utf8", uid: NOBODY, gid: NOBODY });
-    if (pre.error || pre.status !== 0) return skip(RO_TEST, `uid ${NOBODY} cannot run node or read the checkout here: ${pre.error?.message ?? pre.stderr.trim().split("\n").find((l) => /Error/.test(l))}`);
+    const need = [
+      "bin/xm.js", "bin/xend.js", "dist/host/cli/xm.js", "dist/host/cli/xend.js", "build/xenwasm.wasm", ro
+    ].map((f) => resolve(f));
+    const pre = spawnSync(
+      process.execPath,
+      ["-e", `for (const f of ${JSON.stringify(need)}) require("fs").accessSync(f, require("fs").constants.R_OK)`],
+      { encoding: "utf8", uid: NOBODY, gid: NOBODY }
+    );
+    if (pre.error || pre.status !== 0) return skip(
+      RO_TEST, `uid ${NOBODY} cannot run node or read the checkout here: `
+        + `${pre.error?.message ?? pre.stderr.trim().split("\n").find((l) => /Error/.test(l))}`
+    );
     d = await Xend.start({
       socket: join(dir, "run", "xend.sock"), memoryMiB: 64, relocation: "none", env: { ...TIMEOUTS, HOME: dir },
       uid: NOBODY, gid: NOBODY,
@@ -288,14 +336,18 @@ test("a frontend that never lets go: the detach times out and the disk stays; -f
     const s = connect(join(DIR, "run", "xenstored.sock"));
     const body = Buffer.from(`${fe}\0` + "4");
     const hdr = Buffer.alloc(16);
-    hdr.writeUInt32LE(11, 0); hdr.writeUInt32LE(1, 4); hdr.writeUInt32LE(0, 8); hdr.writeUInt32LE(body.length, 12); // XS_WRITE
+    // XS_WRITE
+    hdr.writeUInt32LE(11, 0); hdr.writeUInt32LE(1, 4); hdr.writeUInt32LE(0, 8); hdr.writeUInt32LE(body.length, 12);
     s.on("connect", () => s.write(Buffer.concat([hdr, body])));
     s.on("data", (b) => { s.end(); res(b.readUInt32LE(0)); });
     s.on("error", rej);
   });
   assert.is(w, 11);
   const t0 = Date.now();
-  fails(/idle3 did not release disk xvdb within 2 s; it stays attached \(-f removes it anyway\)/, "block-detach", "idle3", "xvdb");
+  fails(
+    /idle3 did not release disk xvdb within 2 s; it stays attached \(-f removes it anyway\)/, "block-detach", "idle3",
+    "xvdb"
+  );
   assert.ok(Date.now() - t0 >= 2000);
   assert.match(ok("block-list", "idle3"), /^51728 xvdb/m);
   assert.is(await xsRead(`/local/domain/0/backend/vbd/${id}/51728/online`), "1");
@@ -307,7 +359,12 @@ test("a frontend that never lets go: the detach times out and the disk stays; -f
 
 test("hot-plugged devices are in the config: save/restore and reboot keep them (devid and MAC)", async () => {
   const img = ext2("cnt", "x\n");
-  ok("create", cfg("cnt", `name = "cnt"\nkernel = "${process.cwd()}/guests/build/pv-counter-64.elf"\nmemory = 16\nextra = "steps=100000 every=3000000"\nvif = [ 'mac=00:16:3e:00:00:01' ]\n`));
+  ok(
+    "create", cfg(
+      "cnt", `name = "cnt"\nkernel = ` + `"${process.cwd()}/guests/build/pv-counter-64.elf"\nmemory = `
+        + `16\nextra = "steps=100000 every=3000000"\nvif = [ ` + `'mac=00:16:3e:00:00:01' ]\n`
+    )
+  );
   ok("block-attach", "cnt", `file:${img}`, "xvdc", "r");
   ok("network-attach", "cnt", "mac=00:16:3e:00:00:02");
   ok("network-detach", "cnt", "0", "-f");
@@ -328,7 +385,12 @@ test("hot-plugged devices are in the config: save/restore and reboot keep them (
   ok("destroy", "cnt");
   // Reboot (on_poweroff = restart: the counter powers off after 20 lines): the new domain has them too.
   // Created paused, so that it cannot power off (and be between two lives) before both are attached.
-  ok("create", "-p", cfg("cnt2", `name = "cnt2"\nkernel = "${process.cwd()}/guests/build/pv-counter-64.elf"\nmemory = 16\nextra = "steps=20 every=2000000"\non_poweroff = "restart"\n`));
+  ok(
+    "create", "-p", cfg(
+      "cnt2", `name = "cnt2"\nkernel = ` + `"${process.cwd()}/guests/build/pv-counter-64.elf"\nmemory = `
+        + `16\nextra = "steps=20 every=2000000"\non_poweroff = ` + `"restart"\n`
+    )
+  );
   ok("block-attach", "cnt2", `file:${img}`, "xvdb", "r");
   ok("network-attach", "cnt2", "mac=00:16:3e:00:00:03");
   ok("unpause", "cnt2");
@@ -347,7 +409,9 @@ test("hot-plugged devices are in the config: save/restore and reboot keep them (
     }
     return ok(...args);
   };
-  assert.match(await between("block-list", "cnt2"), /^51728 xvdb  0   (\d+) .* \/local\/domain\/0\/backend\/vbd\/\1\/51728$/m);
+  assert.match(
+    await between("block-list", "cnt2"), /^51728 xvdb  0   (\d+) .* \/local\/domain\/0\/backend\/vbd\/\1\/51728$/m
+  );
   assert.match(await between("network-list", "cnt2"), /^0   0  00:16:3e:00:00:03 /m);
   ok("destroy", "cnt2");
 });

@@ -36,10 +36,13 @@ function snap(core: Core, exit: number): Snap {
 }
 
 // The x87/MMX/SSE state (FXSAVE image: control words, registers, MXCSR, XMM0-15).
-const fxState = (c: Core) => Buffer.from(c.bytes().subarray(MM.CPU_STATE + MM.CPU_FXSAVE, MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 256)).toString("hex");
+const fxState = (c: Core) => Buffer
+  .from(c.bytes().subarray(MM.CPU_STATE + MM.CPU_FXSAVE, MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 256)).toString("hex");
 
 // Runs both cores in lockstep slices; returns how many instructions the JIT core retired in compiled code.
-function lockstep(a: Core, b: Core, r: () => number, what: string, aBase = MM.MACHINE_BASE, bBase = MM.MACHINE_BASE, fpu = false): number {
+function lockstep(
+  a: Core, b: Core, r: () => number, what: string, aBase = MM.MACHINE_BASE, bBase = MM.MACHINE_BASE, fpu = false
+): number {
   for (let slice = 0; slice < 400; slice++) {
     const budget = 1 + Math.floor(r() * (r() < 0.3 ? 20 : 3000));
     const ea = a.run(budget), eb = b.run(budget);
@@ -52,7 +55,8 @@ function lockstep(a: Core, b: Core, r: () => number, what: string, aBase = MM.MA
   const [ma, mb] = [aBase, bBase];
   const da = a.bytes().subarray(ma + DATA, ma + DATA + 0x4000), db = b.bytes().subarray(mb + DATA, mb + DATA + 0x4000);
   assert.ok(Buffer.compare(da, db) === 0, `${what}: data pages differ`);
-  const ka = a.bytes().subarray(ma + STACK - 0x1000, ma + STACK), kb = b.bytes().subarray(mb + STACK - 0x1000, mb + STACK);
+  const ka = a.bytes().subarray(ma + STACK - 0x1000, ma + STACK),
+    kb = b.bytes().subarray(mb + STACK - 0x1000, mb + STACK);
   assert.ok(Buffer.compare(ka, kb) === 0, `${what}: stacks differ`);
   return a.jit ? a.jit.stats().insns : 0;
 }
@@ -77,7 +81,8 @@ for (const bits of [64, 32] as const) {
     assert.ok(faults >= 3, `page faults in ${faults} programs`);
   });
 
-  test(`the code cache is flushed whole at its byte bound and compiled code runs on, in lockstep (${bits}-bit)`, async () => {
+  test(`the code cache is flushed whole at its byte bound and compiled code runs on, in lockstep (${bits}-bit)`,
+    async () => {
     let flushes = 0, inJit = 0;
     for (let seed = 41; seed <= 46; seed++) {
       const r = rng(seed * 7919 + bits);
@@ -87,7 +92,10 @@ for (const bits of [64, 32] as const) {
       a.jit!.maxCodeBytes = 3000; // a few regions
       inJit += lockstep(a, b, r, `seed ${seed}`);
       flushes += a.jit!.stats().flushes;
-      assert.ok(a.jit!.codeBytes <= 3000 || a.jit!.cachedModules === 1, `code cache ${a.jit!.codeBytes} bytes in ${a.jit!.cachedModules} modules: over its bound`);
+      assert.ok(
+        a.jit!.codeBytes <= 3000 || a.jit!.cachedModules === 1,
+        `code cache ${a.jit!.codeBytes} bytes in ${a.jit!.cachedModules} modules: over its bound`
+      );
     }
     assert.ok(flushes >= 3, `the code cache was flushed ${flushes} times`);
     assert.ok(inJit > 0, "compiled code ran");
@@ -136,13 +144,15 @@ for (const bits of [64, 32] as const) {
       assert.is(last.deref(), undefined, "the chain table of the regions flushed last was collected");
     });
 
-  test(`self-modifying code under the JIT: the running region, the next instruction, an alias (${bits}-bit)`, async () => {
+  test(
+    `self-modifying code under the JIT: the running region, the next instruction, an alias (${bits}-bit)`, async () => {
     await selfModifying(bits, MM.MACHINE_BASE);
   });
 
   // Host addresses are u32 (assembly/memmap.ts NO_HOST): RAM across 2 GiB of linear memory (page-crossing
   // accesses straddle it), above it, and at the end of the 4 GiB runs as it does low, compiled and interpreted.
-  test(`RAM across and above 2 GiB of linear memory: JIT and interpreter agree with a low machine (${bits}-bit)`, async () => {
+  test(`RAM across and above 2 GiB of linear memory: JIT and interpreter agree with a low machine (${bits}-bit)`,
+    async () => {
     let inJit = 0, crossed = 0, finished = 0;
     for (let seed = 1; seed <= 12; seed++) {
       const base = HIGH_BASES[seed % HIGH_BASES.length];
@@ -159,7 +169,10 @@ for (const bits of [64, 32] as const) {
       if (base + DATA + 0x1000 === 0x8000_0000) crossed++;
       if (low.exitVector === 6) finished++; // (else a page fault on a read-only page stopped both alike)
     }
-    assert.ok(crossed >= 4 && finished >= 6 && inJit > 1000, `compiled code retired ${inJit}; ${crossed} machines across 2 GiB; ${finished} ran to their ud2`);
+    assert.ok(
+      crossed >= 4 && finished >= 6 && inJit > 1000,
+      `compiled code retired ${inJit}; ${crossed} machines across 2 GiB; ${finished} ran to their ud2`
+    );
     for (const base of HIGH_BASES.slice(1)) await selfModifying(bits, base);
   });
 }
@@ -200,7 +213,9 @@ async function selfModifying(bits: 32 | 64, base: number): Promise<void> {
     assert.is(a.reg(3), b.reg(3));
     assert.is(a.reg(6), 2n + 39n * 9n);
     assert.is(a.reg(7), 5n);
-    assert.ok(a.jit!.stats().invalidations > 0, `regions on the written page were dropped: ${JSON.stringify(a.jit!.stats())}`);
+    assert.ok(
+      a.jit!.stats().invalidations > 0, `regions on the written page were dropped: ${JSON.stringify(a.jit!.stats())}`
+    );
   }
 }
 
@@ -231,11 +246,15 @@ test("a %gs:-relative operand with a RIP-relative offset adds the GS base, inter
     const v = m.view();
     const at = MM.MACHINE_BASE + DATA + 0x800 + 0x1000; // GS base + 0x1000
     const word = (o: number) => v.getUint32(at + o, true);
-    const orig = (o: number) => [0, 1, 2, 3].reduce((a, j) => a | ((((0x1800 + o + j) * 7 + 3) & 0xff) << (8 * j)), 0) >>> 0;
+    const orig = (o: number) =>
+      [0, 1, 2, 3].reduce((a, j) => a | ((((0x1800 + o + j) * 7 + 3) & 0xff) << (8 * j)), 0) >>> 0;
     assert.is(Number(m.reg(0)), orig(0), `${mode}: the load read GS base + 0x1000`);
     assert.is(word(4), (orig(4) + 50 * 5) >>> 0, `${mode}: the read-modify-write went there`);
     assert.is(word(8), orig(0), `${mode}: the store went there`);
-    assert.ok(Buffer.compare(lowBefore, m.bytes().subarray(MM.MACHINE_BASE + 0x1000, MM.MACHINE_BASE + 0x1010)) === 0, `${mode}: low memory untouched`);
+    assert.ok(
+      Buffer.compare(lowBefore, m.bytes().subarray(MM.MACHINE_BASE + 0x1000, MM.MACHINE_BASE + 0x1010)) === 0,
+      `${mode}: low memory untouched`
+    );
     if (mode === "force") assert.ok(m.jit!.stats().insns > 100, "compiled code ran the loop");
   }
 });
@@ -280,8 +299,10 @@ for (const bits of [64, 32] as const) {
 // Indirect CALL/JMP through a register and through memory, PUSH imm and PUSH m: compiled, and leaving
 // the region for the target (which chains into the target's region).
 for (const bits of [64, 32] as const) {
-  test(`indirect CALL/JMP and PUSH imm/m in compiled code, in lockstep with the interpreter (${bits}-bit)`, async () => {
-    const [ax, dx, cx, q, B, ctr] = bits === 64 ? ["%rax", "%rdx", "%rcx", "q", "%rbx", "%r12d"] : ["%eax", "%edx", "%ecx", "l", "%ebx", "%ebp"];
+  test(
+    `indirect CALL/JMP and PUSH imm/m in compiled code, in lockstep with the interpreter (${bits}-bit)`, async () => {
+    const [ax, dx, cx, q, B, ctr] =
+      bits === 64 ? ["%rax", "%rdx", "%rcx", "q", "%rbx", "%r12d"] : ["%eax", "%edx", "%ecx", "l", "%ebx", "%ebp"];
     const src = `
       mov $300, ${ctr}
     top:
@@ -321,8 +342,8 @@ for (const bits of [64, 32] as const) {
 }
 
 // Rotates keep every arithmetic flag but CF and OF (SHLD/SHRD set them all): each one here follows a
-// flag-setting instruction and is followed by readers of the flags (SETcc of every condition, ADC after INC/DEC, Jcc), so a flag the
-// compiled rotate gets wrong shows in the registers at once.
+// flag-setting instruction and is followed by readers of the flags (SETcc of every condition, ADC after INC/DEC, Jcc),
+// so a flag the compiled rotate gets wrong shows in the registers at once.
 function rotateProgram(seed: number, bits: 32 | 64): string {
   const r = rng(seed);
   const pick = <T>(a: T[]) => a[Math.floor(r() * a.length)];
@@ -332,15 +353,26 @@ function rotateProgram(seed: number, bits: 32 | 64): string {
   const body: string[] = [];
   for (let k = 0; k < 12; k++) {
     const a = pick(regs);
-    body.push(pick([`add${sfx} $${pick([1, -1, 0x7fffffff, 3])}, ${a}`, `sub${sfx} %esi, %edi`.replace("%esi, %edi", q ? "%rsi, %rdi" : "%esi, %edi"),
-      `and${sfx} ${a}, ${pick(regs)}`, `inc${sfx} ${a}`, `dec${sfx} ${a}`, `cmp${sfx} $${pick([0, 5, -3])}, ${a}`, `shl${sfx} $3, ${a}`]));
+    body.push(pick([`add${sfx} $${pick([1, -1, 0x7fffffff, 3])}, ${a}`,
+          `sub${sfx} %esi, %edi`.replace("%esi, %edi", q ? "%rsi, %rdi" : "%esi, %edi"),
+      `and${sfx} ${a}, ${pick(regs)}`, `inc${sfx} ${a}`, `dec${sfx} ${a}`, `cmp${sfx} $${pick([0, 5, -3])}, ${a}`,
+      `shl${sfx} $3, ${a}`
+    ]
+    )
+    );
     const rot = pick(["rol", "ror"]);
     const dsh = pick(["shld", "shrd"]);
-    body.push(pick([`${rot}${sfx} $${pick([0, 1, 2, 31, 32, 33, 63])}, ${a}`, `${rot}${sfx} ${a}`, `mov $${pick([0, 1, 7, 32, 64, 65])}, %ecx\n${rot}${sfx} %cl, ${a}`,
-      `${dsh}${sfx} $${pick([0, 1, 5, 31, 63])}, ${pick(regs)}, ${a}`, `mov $${pick([0, 1, 9, 33, 64])}, %ecx\n${dsh}${sfx} %cl, ${pick(regs)}, ${a}`]));
+    body.push(pick([`${rot}${sfx} $${pick([0, 1, 2, 31, 32, 33, 63])}, ${a}`, `${rot}${sfx} ${a}`,
+          `mov $${pick([0, 1, 7, 32, 64, 65])}, %ecx\n${rot}${sfx} %cl, ${a}`,
+      `${dsh}${sfx} $${pick([0, 1, 5, 31, 63])}, ${pick(regs)}, ${a}`,
+      `mov $${pick([0, 1, 9, 33, 64])}, %ecx\n${dsh}${sfx} %cl, ${pick(regs)}, ${a}`
+    ]
+    )
+    );
     const cc = pick(["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]);
     body.push(`set${cc} %bl`, "movzbl %bl, %ebx", "addl %ebx, %esi");
-    if (r() < 0.3) body.push(`inc${sfx} ${a}`, `${pick(["rol", "ror"])}${sfx} $${pick([1, 9])}, ${a}`, "adcl %ecx, %esi");
+    if (r() < 0.3)
+      body.push(`inc${sfx} ${a}`, `${pick(["rol", "ror"])}${sfx} $${pick([1, 9])}, ${a}`, "adcl %ecx, %esi");
     if (r() < 0.3) body.push(`j${cc} 1f`, "addl $77, %esi", "1:");
   }
   const ctr = bits === 64 ? "%r12d" : "%ebp";
@@ -392,7 +424,8 @@ function stringProgram(seed: number, bits: 32 | 64): string {
   }
   if (r() < 0.3) body.push(`mov $pad + ${ALIAS - CODE}, ${di}`, "mov $40, %ecx", "mov $0x90, %eax", "rep stosb");
   return [...(bits === 64 ? ["mov $3, %r12d"] : ["push $3"]), "top:", ...body,
-    ...(bits === 64 ? ["dec %r12d", "jnz top"] : ["decl (%esp)", "jnz top"]), "ud2", "pad:", ".fill 64, 1, 0x90", "ud2"].join("\n");
+    ...(bits === 64 ? ["dec %r12d", "jnz top"] : ["decl (%esp)", "jnz top"]), "ud2", "pad:", ".fill 64, 1, 0x90", "ud2"
+  ].join("\n");
 }
 
 for (const bits of [64, 32] as const) {
@@ -410,7 +443,9 @@ for (const bits of [64, 32] as const) {
       inJit += lockstep(a, b, r, `seed ${seed} (${perms.join(",")}, cpl ${cpl})`);
       if (b.exitVector === 14) faults++;
     }
-    assert.ok(inJit > 0 && faults >= 3 && multi >= 3, `compiled ${inJit}, faults in ${faults} programs, ${multi} with steps`);
+    assert.ok(
+      inJit > 0 && faults >= 3 && multi >= 3, `compiled ${inJit}, faults in ${faults} programs, ${multi} with steps`
+    );
   });
 }
 
@@ -440,7 +475,8 @@ function crossPage(seed: number, bits: 32 | 64): string {
 }
 
 for (const bits of [64, 32] as const) {
-  test(`regions chain into regions on other pages: calls, returns, jumps, a rewritten target (${bits}-bit)`, async () => {
+  test(
+    `regions chain into regions on other pages: calls, returns, jumps, a rewritten target (${bits}-bit)`, async () => {
     let chains = 0, inJit = 0, total = 0;
     for (let seed = 1; seed <= 12; seed++) {
       const r = rng(seed * 104729 + bits);
@@ -480,7 +516,10 @@ function faultProgram(bits: 32 | 64, touch = false): { src: string; pages: numbe
   lines.forEach((l, i) => { body.push(l); body.push(i % 2 ? "addl $7, %edx" : "xorl %ecx, %esi"); });
   const writes = lines.filter((l) => /^(add|mov|inc|xchg|set)\w* [^(]*[^)]*\)?$/.test(l) && /\)$/.test(l)).length;
   const pre = touch ? lines.map((_, i) => `movzbl ${at(i, 0)}, %eax`) : [];
-  return { src: [...pre, `mov $30, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n"), pages: lines.length, writes };
+  return {
+    src: [...pre, `mov $30, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n"), pages: lines.length,
+    writes
+  };
 }
 
 for (const bits of [64, 32] as const) {
@@ -495,7 +534,9 @@ for (const bits of [64, 32] as const) {
         const cpl = k % 2 ? 3 : 0;
         const a = await machine(bits, "force", code, cpl, perms);
         const b2 = await machine(bits, "off", code, cpl, perms);
-        for (const m of [a, b2]) { m.setReg(1, 0x1234n); m.setReg(2, 0x55n); m.setReg(6, 0x77n); m.x.cpu_state_changed(); }
+        for (const m of [a, b2]) {
+          m.setReg(1, 0x1234n); m.setReg(2, 0x55n); m.setReg(6, 0x77n); m.x.cpu_state_changed();
+        }
         lockstep(a, b2, rng(k * 31 + (bad === "ro" ? 7 : 0) + bits), `page ${k} ${bad}, cpl ${cpl}`);
         if (b2.exitVector === 14) faulted++;
       }
@@ -665,7 +706,9 @@ for (const bits of [64, 32] as const) {
     // The compile completes (translated on the translator thread: it may take a while on a loaded machine);
     // its install is refused. Then on to the ud2, letting each later compile complete before going on.
     on.jit!.held = false;
-    const settle = async () => { for (let t = 0; t < 6000 && on.jit!.busy; t++) await new Promise((r) => setTimeout(r, 5)); };
+    const settle = async () => {
+      for (let t = 0; t < 6000 && on.jit!.busy; t++) await new Promise((r) => setTimeout(r, 5));
+    };
     await settle();
     for (let i = 0; i < 200 && (on.run(1000) === MM.EXIT_BUDGET) ; i++) await settle();
     while (b.run(1000) === MM.EXIT_BUDGET) { /* to the ud2 */ }
@@ -679,7 +722,8 @@ for (const bits of [64, 32] as const) {
 // the timer whenever it sees the upcall count move): the same sum interpreted, compiled at once, and with
 // the default JIT; the events reached the loop; compiled code ran most of it.
 for (const bits of [64, 32] as const) {
-  test(`event upcalls in the middle of a compiled hot loop (PV guest, ${bits}-bit): the loop's result is the interpreter's`, async () => {
+  test(`event upcalls in the middle of a compiled hot loop (PV `
+      + `guest, ${bits}-bit): the loop's result is the interpreter's`, async () => {
     const runs: Record<string, { sum: string; seen: number; jitPct: number }> = {};
     const saved = process.env.XENWASM_JIT;
     try {
@@ -694,7 +738,8 @@ for (const bits of [64, 32] as const) {
         const st = host.core.jit?.stats();
         runs[mode] = { sum: m![1], seen: Number(m![4]), jitPct: st && st.steps ? (100 * st.insns) / st.steps : 0 };
         // XenHost compiles in the background, translated on the Node platform's translator thread.
-        if (mode === "on") assert.ok(st && st.thread_batches > 0 && st.regions > 0, `translator thread: ${JSON.stringify(st)}`);
+        if (mode === "on")
+          assert.ok(st && st.thread_batches > 0 && st.regions > 0, `translator thread: ${JSON.stringify(st)}`);
       }
     } finally {
       if (saved === undefined) delete process.env.XENWASM_JIT; else process.env.XENWASM_JIT = saved;
@@ -711,17 +756,25 @@ for (const bits of [64, 32] as const) {
 // slices (XMM registers and MXCSR compared at each), without an exit at each SSE instruction; with CR0.TS
 // set, the first SSE instruction's #NM is the interpreter's (the region exits before it, nothing done).
 for (const bits of [64, 32] as const) {
-  test(`SSE register forms run inside compiled regions, XMM state as interpreted (${bits}-bit); #NM under CR0.TS`, async () => {
+  test(`SSE register forms run inside compiled regions, XMM state as interpreted (${bits}-bit); #NM under CR0.TS`,
+    async () => {
     const b = bits === 64 ? "%rbx" : "%ebx", ctr = bits === 64 ? "%r12d" : "%ebp";
     const src = [
-      `movdqu (${b}), %xmm0`, `movdqu 16(${b}), %xmm1`, `movdqu 32(${b}), %xmm2`, `movdqu 48(${b}), %xmm3`, `mov $300, ${ctr}`,
+      `movdqu (${b}), %xmm0`, `movdqu 16(${b}), %xmm1`, `movdqu 32(${b}), %xmm2`, `movdqu 48(${b}), %xmm3`,
+      `mov $300, ${ctr}`,
       "top:",
       "paddd %xmm1, %xmm0", "pxor %xmm0, %xmm3", "pshufb %xmm2, %xmm3", "paddd %xmm3, %xmm2", "add %eax, %ecx",
       "punpckldq %xmm1, %xmm2", "pshufd $0x93, %xmm0, %xmm0", "psrld $7, %xmm1", "pslld $25, %xmm2", "por %xmm2, %xmm1",
       "movdqa %xmm1, %xmm2", "addps %xmm0, %xmm1", "mulpd %xmm3, %xmm2", "punpcklqdq %xmm3, %xmm0", "movq %xmm1, %xmm3",
       "pcmpeqd %xmm0, %xmm2", "psubq %xmm2, %xmm3", "palignr $5, %xmm1, %xmm0", "pmulld %xmm1, %xmm2", "xor %ecx, %eax",
-      "movd %eax, %xmm4", `movd 64(${b}), %xmm5`, "punpckldq %xmm5, %xmm4", "paddd %xmm4, %xmm0", "movd %xmm0, %edx", "add %edx, %eax",
-      `movd %xmm3, 68(${b})`, ...(bits === 64 ? ["movq %rax, %xmm6", "paddq %xmm6, %xmm1", "movq %xmm1, %rsi", "xor %rsi, %rax", `movq 72(${b}), %xmm7`, `movq %xmm2, 80(${b})`] : []),
+      "movd %eax, %xmm4", `movd 64(${b}), %xmm5`, "punpckldq %xmm5, %xmm4", "paddd %xmm4, %xmm0", "movd %xmm0, %edx",
+      "add %edx, %eax",
+      `movd %xmm3, 68(${b})`, ...(
+        bits === 64 ? [
+          "movq %rax, %xmm6", "paddq %xmm6, %xmm1", "movq %xmm1, %rsi", "xor %rsi, %rax", `movq 72(${b}), %xmm7`,
+          `movq %xmm2, 80(${b})`
+        ] : []
+      ),
       `dec ${ctr}`, "jnz top",
       `movdqu %xmm0, (${b})`, `movdqu %xmm3, 16(${b})`, "ud2"].join("\n");
     const code = asm(src, bits, CODE);
@@ -734,7 +787,9 @@ for (const bits of [64, 32] as const) {
         c.x.cpu_state_changed();
       }
       const [a, i] = cores;
-      const xmm = (c: Core) => Buffer.from(c.bytes().subarray(MM.CPU_STATE + MM.CPU_FXSAVE, MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 256)).toString("hex");
+      const xmm = (c: Core) => Buffer
+        .from(c.bytes().subarray(MM.CPU_STATE + MM.CPU_FXSAVE, MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 256))
+        .toString("hex");
       const r = rng(bits + (ts ? 1 : 0));
       for (let slice = 0; slice < 400; slice++) {
         const budget = 1 + Math.floor(r() * 700);
@@ -745,7 +800,10 @@ for (const bits of [64, 32] as const) {
         if (ea !== MM.EXIT_BUDGET) break;
       }
       const m = MM.MACHINE_BASE;
-      assert.ok(Buffer.compare(a.bytes().subarray(m + DATA, m + DATA + 0x1000), i.bytes().subarray(m + DATA, m + DATA + 0x1000)) === 0, `TS=${ts}: data page differs`);
+      assert.ok(
+        Buffer.compare(a.bytes().subarray(m + DATA, m + DATA + 0x1000), i.bytes().subarray(m + DATA, m + DATA + 0x1000))
+          === 0, `TS=${ts}: data page differs`
+      );
       const st = a.jit!.stats();
       if (ts) {
         assert.is(a.exitVector, 7, "#NM at the first SSE instruction");
@@ -765,7 +823,8 @@ for (const bits of [64, 32] as const) {
 function coreMachine(c: Core, r: () => number): void {
   c.setU64(MM.CPU_CR4, c.u64(MM.CPU_CR4) | 0x600n); // OSFXSR, OSXMMEXCPT
   const x = c.bytes();
-  for (let k = 0; k < 256; k++) x[MM.CPU_STATE + MM.CPU_FXSAVE + 160 + k] = Math.floor(r() * 256) & (k % 3 ? 0xff : 0x7f);
+  for (let k = 0; k < 256; k++)
+    x[MM.CPU_STATE + MM.CPU_FXSAVE + 160 + k] = Math.floor(r() * 256) & (k % 3 ? 0xff : 0x7f);
   c.setReg(0, 0x41n); c.setReg(1, 3n); c.setReg(2, 0x8000n); c.setReg(6, 0x1234_5678_9abcn); c.setReg(7, 0xffn);
   c.x.cpu_state_changed();
 }
@@ -786,7 +845,9 @@ for (const bits of [64, 32] as const) {
       coreMachine(a, rr);
       const rr2 = rng(seed);
       coreMachine(b, rr2);
-      inJit += lockstep(a, b, r, `seed ${seed} (${perms.join(",")}, cpl ${cpl})`, MM.MACHINE_BASE, MM.MACHINE_BASE, true);
+      inJit += lockstep(
+        a, b, r, `seed ${seed} (${perms.join(",")}, cpl ${cpl})`, MM.MACHINE_BASE, MM.MACHINE_BASE, true
+      );
       total += Number(b.u64(MM.CPU_INSNS));
       vectors.set(b.exitVector, (vectors.get(b.exitVector) ?? 0) + 1);
       unsupported += a.jit!.stats().exits.unsupported; entries += a.jit!.stats().entries;
@@ -794,8 +855,11 @@ for (const bits of [64, 32] as const) {
     // compiled code ran most of it (the forms above inside regions, not at exits), and programs ended at
     // page faults (14) and alignment faults (13) as well as at their ud2 (6)
     assert.ok(inJit > total / 2, `compiled code retired ${inJit} of ${total} instructions`);
-    assert.ok(unsupported < entries / 4, `exits before untranslated forms: ${unsupported} of ${entries} region entries`);
-    for (const v of [6, 13, 14]) assert.ok((vectors.get(v) ?? 0) >= 2, `programs ending with vector ${v}: ${JSON.stringify([...vectors])}`);
+    assert.ok(
+      unsupported < entries / 4, `exits before untranslated forms: ${unsupported} of ${entries} region entries`
+    );
+    for (const v of [6, 13, 14])
+      assert.ok((vectors.get(v) ?? 0) >= 2, `programs ending with vector ${v}: ${JSON.stringify([...vectors])}`);
   });
 }
 
@@ -910,7 +974,10 @@ test("a compiled region exits for events and budget: a long loop returns at ever
 function cfg(spec: Record<number, number[]>): { start: number; insns: any[]; next: number | null }[] {
   return Object.entries(spec).map(([k, succ]) => {
     const start = Number(k) * 0x10;
-    const br = (t: number, form: number) => ({ off: start, len: 2, form, imm: BigInt(t * 0x10 - start - 2), aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0 });
+    const br = (t: number, form: number) => ({
+      off: start, len: 2, form, imm: BigInt(t * 0x10 - start - 2), aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0,
+      disp: 0
+    });
     if (succ.length === 0) return { start, insns: [{ ...br(0, -1), len: 0, imm: 0n }], next: null };
     if (succ.length === 1) return { start, insns: [br(succ[0], F.JMP)], next: null };
     // Jcc to succ[0]; its length makes the next instruction (the fall-through) block succ[1]
@@ -941,7 +1008,8 @@ test("layout: loops contiguous with their header first, nested loops, an irreduc
   assert.ok(l2.cut.size >= 1, "an edge of the irreducible cycle is left to exit");
 });
 
-test("the JIT decodes its page at the host address, not through the current address space (background compiles)", async () => {
+test("the JIT decodes its page at the host address, not through the current address space (background compiles)",
+  async () => {
   // A request made by one domain may be compiled while another is current, where the same linear
   // address maps other code: jit_decode must read the region's own page. Here the linear address of the
   // data page is decoded with the code page's host address.

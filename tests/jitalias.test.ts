@@ -7,8 +7,8 @@
 // guests/linux/memcheck are both static executables from 0x401000, so a region of busybox's first
 // code page (its PLT: the strcmp stub at 0x401048 among them) could be translated from memcheck's
 // bytes, and running memcheck's code in place of its own would give strcmp a garbage pointer (the likely
-// cause: the crash was not seen in 37 balloon runs on the fixed tree; none was tried with the old decode). Here two builds
-// of guests/linux/jitalias.c (same layout, different immediates) run side by side and yield to each other
+// cause: the crash was not seen in 37 balloon runs on the fixed tree; none was tried with the old decode). Here two
+// builds of guests/linux/jitalias.c (same layout, different immediates) run side by side and yield to each other
 // every round, just after their loops became hot: a region translated from the other program's page
 // gives the wrong checksum (with the old decode: wrong values in 5 runs of 5, AMD EPYC).
 import { test } from "uvu";
@@ -37,7 +37,9 @@ function expected(salt: bigint, r: number, iters: number): bigint {
 const ROUNDS = 40, ITERS = 1100;
 const SALTS: Record<string, bigint> = { a: 0x1234567n, b: 0x7654321n };
 
-test("two processes with different code at the same linear addresses, side by side under the JIT: each computes its own results", async () => {
+test(
+  "two processes with different code at the same linear " + "addresses, side by side under the JIT: each computes its "
+    + "own results", async () => {
   const work = join(process.cwd(), "tests", "build", "jitalias");
   const bin = (v: string) => join(process.cwd(), "guests", "build", `jitalias-${v}`);
   const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(work, [
@@ -56,7 +58,10 @@ test("two processes with different code at the same linear addresses, side by si
   let out = "";
   dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
   const t0 = Date.now();
-  await host.runUntil(() => out.includes("jitalias: end") || /Kernel panic|segfault/.test(out) || host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 600000);
+  await host.runUntil(
+    () => out.includes("jitalias: end") || /Kernel panic|segfault/.test(out) || host.state(dom.domid) !== DS_RUNNING
+      || Date.now() - t0 > 600000
+  );
   const lines = [...out.matchAll(/jitalias ([0-9a-f]+) round ([0-9a-f]+): ([0-9a-f]+)/g)];
   const wrong: string[] = [];
   for (const [line, salt, r, v] of lines) {
@@ -67,7 +72,8 @@ test("two processes with different code at the same linear addresses, side by si
   assert.ok(out.includes("jitalias: end"), `the programs finished\n${out.slice(-3000)}`);
   assert.is(done, 6, `every run ended\n${out.slice(-3000)}`);
   assert.is(lines.length, 6 * ROUNDS, "every round printed");
-  for (const s of Object.values(SALTS)) assert.ok(lines.some((l) => BigInt("0x" + l[1]) === s), `variant ${s.toString(16)} ran`);
+  for (const s of Object.values(SALTS))
+    assert.ok(lines.some((l) => BigInt("0x" + l[1]) === s), `variant ${s.toString(16)} ran`);
   assert.equal(wrong, [], `rounds with another program's results:\n${wrong.slice(0, 10).join("\n")}`);
   // The hot loops ran as compiled code (the test checks nothing otherwise).
   const st = host.core.jit?.stats();

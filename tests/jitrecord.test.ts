@@ -39,7 +39,9 @@ test("a recording holds every batch the JIT translated, decodes to it and re-tra
   try {
     for (const bits of [64, 32] as const) {
       for (let seed = 1; seed <= 12; seed++) {
-        const core = await machine(bits, "force", asm(program(seed, bits), bits, CODE), seed % 3 === 0 ? 3 : 0, ["rw", "rw", "ro", "rw"]);
+        const core = await machine(
+          bits, "force", asm(program(seed, bits), bits, CODE), seed % 3 === 0 ? 3 : 0, ["rw", "rw", "ro", "rw"]
+        );
         for (let s = 0; s < 50 && core.run(5000) === MM.EXIT_BUDGET; s++);
       }
     }
@@ -64,8 +66,12 @@ test("a recording holds every batch the JIT translated, decodes to it and re-tra
   for (const b of live) {
     for (const r of b.regions) {
       const fast = buildModule(IMPORTS, [translate(r.blocks, r.entry, b.is64, "f", b.mode, b.chain, r.page)], b.chain);
-      const ref = buildModule(IMPORTS, [translateReference(r.blocks, r.entry, b.is64, "f", b.mode, b.chain, r.page)], b.chain);
-      assert.ok(Buffer.compare(fast, ref) === 0, `region at ${r.entry.toString(16)} (${b.is64 ? 64 : 32}-bit): the reference translation's bytes`);
+      const ref =
+        buildModule(IMPORTS, [translateReference(r.blocks, r.entry, b.is64, "f", b.mode, b.chain, r.page)], b.chain);
+      assert.ok(
+        Buffer.compare(fast, ref) === 0,
+        `region at ${r.entry.toString(16)} (${b.is64 ? 64 : 32}-bit): the reference translation's bytes`
+      );
       regions++;
     }
   }
@@ -73,8 +79,12 @@ test("a recording holds every batch the JIT translated, decodes to it and re-tra
 });
 
 test("a recording's line: 64-bit immediates and absent fields survive; malformed lines are refused", () => {
-  const b: Batch = { is64: true, mode: 4, chain: true, regions: [{ entry: 0x10, page: 0x5000, blocks: [{ start: 0x10, next: null, insns: [
-    { off: 0x10, len: 10, form: 5, aux: 0, scale: 0, a: MM.CPU_STATE, b: 0, base: 0, index: 0, disp: 0, imm: 0xfedcba9876543210n, op: 0xb8, pfx: 0, seen: true, x64: true },
+  const b: Batch = {is64: true, mode: 4, chain: true,
+    regions: [{ entry: 0x10, page: 0x5000, blocks: [{ start: 0x10, next: null, insns: [
+    {
+      off: 0x10, len: 10, form: 5, aux: 0, scale: 0, a: MM.CPU_STATE, b: 0, base: 0, index: 0, disp: 0,
+      imm: 0xfedcba9876543210n, op: 0xb8, pfx: 0, seen: true, x64: true
+    },
     { off: 0x1a, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n, cont: true },
   ] }] }] };
   const r = decodeBatch(encodeBatch(b, "ab"));

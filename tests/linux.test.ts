@@ -21,7 +21,9 @@ function initramfs(): Uint8Array {
     'echo "the answer: $((6 * 7))"',
     "grep -c processor /proc/cpuinfo",
     "dmesg | grep -i 'fifo-based'",
-    "mount -t sysfs sysfs /sys 2>/dev/null; for v in spectre_v2 indirect_target_selection mds meltdown; do echo \"vuln $v: $(cat /sys/devices/system/cpu/vulnerabilities/$v)\"; done",
+    "mount -t sysfs sysfs /sys 2>/dev/null; for v in spectre_v2 "
+      + "indirect_target_selection mds meltdown; do echo \"vuln $v: "
+      + "$(cat /sys/devices/system/cpu/vulnerabilities/$v)\"; done",
     "i=0",
     "while [ $i -lt 12 ]; do i=$((i+1)); echo \"tick $i\"; sleep 0.3; done",
     "poweroff -f",
@@ -53,11 +55,13 @@ test("Debian's amd64 Linux boots to busybox user space", async () => {
   // The CPU's IA32_ARCH_CAPABILITIES (it does not speculate): no ITS return thunks, no MDS buffer clears, no
   // Meltdown workaround; enhanced IBRS instead of retpolines, BHI_DIS_S instead of history clearing.
   assert.match(out, /vuln spectre_v2: Mitigation: Enhanced \/ Automatic IBRS.*BHI: BHI_DIS_S/, out.slice(-3000));
-  for (const v of ["indirect_target_selection", "mds", "meltdown"]) assert.match(out, `vuln ${v}: Not affected`, out.slice(-3000));
+  for (const v of ["indirect_target_selection", "mds", "meltdown"])
+    assert.match(out, `vuln ${v}: Not affected`, out.slice(-3000));
   assert.is(host.state(dom.domid), DS_RUNNING, "running");
 });
 
-test("Linux suspends itself (xenstore control/shutdown), is saved, restored in a new host, counts on and powers off", async () => {
+test("Linux suspends itself (xenstore control/shutdown), is saved, restored in a new host, counts on and powers off",
+  async () => {
   host.store.write(`/local/domain/${domid}/control/shutdown`, "suspend");
   let t0 = Date.now();
   await host.runUntil(() => host.state(domid) !== DS_RUNNING || Date.now() - t0 > 60000);
@@ -75,17 +79,25 @@ test("Linux suspends itself (xenstore control/shutdown), is saved, restored in a
   // A restored domain starts with 2-level event channels, as in Xen; Linux sets FIFO up again on resume.
   assert.is(fifoOn(b, r.domid), 0, "2-level after the restore");
   let fifoAgain = 0;
-  await b.runUntil(() => { if (ticks(o2).length > 0 && !fifoAgain) fifoAgain = fifoOn(b, r.domid); return b.state(r.domid) !== DS_RUNNING || Date.now() - t0 > 120000; });
+  await b.runUntil(
+    () => {
+      if (ticks(o2).length > 0 && !fifoAgain) fifoAgain = fifoOn(b, r.domid);
+      return b.state(r.domid) !== DS_RUNNING || Date.now() - t0 > 120000;
+    }
+  );
   assert.is(fifoAgain, 1, "FIFO again once Linux resumed");
   const all = [...before, ...ticks(o2)];
-  assert.equal(all, Array.from({ length: 12 }, (_, i) => i + 1), "no gap, no repeat: " + all.join(",") + o2.slice(-2000));
+  assert.equal(
+    all, Array.from({ length: 12 }, (_, i) => i + 1), "no gap, no repeat: " + all.join(",") + o2.slice(-2000)
+  );
   assert.is(b.state(r.domid), DS_SHUTDOWN, "shut down");
   assert.is(b.shutdownReason(r.domid), 0, "poweroff");
   b.destroyDomain(r.domid);
   assert.is(b.core.x.hv_frames_owned(r.domid), 0);
 });
 
-test("Linux with grant tables v2 (grant_table.version=2): its xen-blkfront reads and writes a disk through v2 entries", async () => {
+test("Linux with grant tables v2 (grant_table.version=2): its xen-blkfront reads and writes a disk through v2 entries",
+  async () => {
   const dir = join(WORK, "gntv2");
   mkdirSync(dir, { recursive: true });
   const disk = randomBytes(1 << 20);
@@ -103,13 +115,15 @@ test("Linux with grant tables v2 (grant_table.version=2): its xen-blkfront reads
   ], [["lib/modules/xen-blkfront.ko", linuxModule("drivers/block/xen-blkfront.ko")]])));
   const h = await XenHost.create(512);
   const dom = h.createDomain("linux-gntv2", new Uint8Array(readFileSync(linuxKernel())), {
-    memoryMiB: 256, ramdisk, cmdline: "console=hvc0 quiet grant_table.version=2", disks: [{ path: img, vdev: "xvda", writable: true }],
+    memoryMiB: 256, ramdisk, cmdline: "console=hvc0 quiet grant_table.version=2",
+    disks: [{ path: img, vdev: "xvda", writable: true }],
   });
   let o = "", version = 0;
   dom.onConsole = (b) => { o += new TextDecoder().decode(b); };
   const t0 = Date.now();
   await h.runUntil(() => {
-    if (o.includes("v2: read")) version ||= h.core.view().getUint32(h.core.x.hv_domain_addr(dom.domid) + D_GNT_VERSION, true);
+    if (o.includes("v2: read"))
+      version ||= h.core.view().getUint32(h.core.x.hv_domain_addr(dom.domid) + D_GNT_VERSION, true);
     return h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 240000;
   });
   assert.match(o, "Grant tables using version 2 layout", o.slice(-3000) + h.dmesg());
@@ -118,7 +132,10 @@ test("Linux with grant tables v2 (grant_table.version=2): its xen-blkfront reads
   assert.match(o, "v2: written");
   assert.is(h.shutdownReason(dom.domid), 0, "poweroff");
   const after = readFileSync(img);
-  assert.ok(after.subarray(512 << 10, (512 + 64) << 10).equals(disk.subarray(0, 64 << 10)), "the 64 KiB Linux wrote reached the image");
+  assert.ok(
+    after.subarray(512 << 10, (512 + 64) << 10).equals(disk.subarray(0, 64 << 10)),
+    "the 64 KiB Linux wrote reached the image"
+  );
   h.destroyDomain(dom.domid);
 });
 

@@ -35,7 +35,9 @@ class Guest {
     d.onConsole = (b) => { g.out += new TextDecoder().decode(b); };
     await g.pump(() => g.out.includes("ready\n"));
     for (const m of g.out.matchAll(/page (\d+) mfn ([0-9a-f]+)/g)) g.mfns[Number(m[1])] = parseInt(m[2], 16);
-    for (const m of g.out.matchAll(/noise (\w+) ([0-9a-f]+)/g)) { g.noise.add(parseInt(m[2], 16)); g.named.set(m[1], parseInt(m[2], 16)); }
+    for (const m of g.out.matchAll(/noise (\w+) ([0-9a-f]+)/g)) {
+      g.noise.add(parseInt(m[2], 16)); g.named.set(m[1], parseInt(m[2], 16));
+    }
     assert.is(g.mfns.length, NPAGES, g.out);
     assert.ok(g.noise.size >= 5 && g.noise.size < 16, g.out);
     return g;
@@ -52,7 +54,8 @@ class Guest {
       this.host.drainConsoles();
       this.host.serviceDevices();
       if (done()) return;
-      if (r === MM.HVX_NONE || this.host.state(this.id) !== DS_RUNNING) throw new Error(`guest stopped: ${this.out}${this.host.dmesg()}`);
+      if (r === MM.HVX_NONE || this.host.state(this.id) !== DS_RUNNING)
+        throw new Error(`guest stopped: ${this.out}${this.host.dmesg()}`);
       if (Date.now() - t0 > 20000) throw new Error(`timeout: ${this.out}`);
       if (i % 64 === 63) await new Promise((res) => setImmediate(res));
     }
@@ -115,7 +118,8 @@ const bitmapClean = (g: Guest, mfns: number[]) => {
 };
 
 for (const bits of [64, 32] as const) {
-  test(`log-dirty (${bits}-bit): exactly the pages the guest writes are reported, once; reads and idle time are not`, async () => {
+  test(`log-dirty (${bits}-bit): exactly the pages the guest writes are reported, once; reads and idle time are not`,
+    async () => {
     const g = await Guest.start(bits);
     assert.is(g.x.hv_logdirty(g.id, 1), 0);
     await g.steady();
@@ -136,7 +140,8 @@ for (const bits of [64, 32] as const) {
     await g.cmd("q");
   });
 
-  test(`log-dirty (${bits}-bit): the hypervisor's writes into the domain mark: page tables, copy to guest, clear page, grant copy, new frames`, async () => {
+  test(`log-dirty (${bits}-bit): the hypervisor's writes into the `
+      + `domain mark: page tables, copy to guest, clear page, grant ` + `copy, new frames`, async () => {
     const g = await Guest.start(bits);
     assert.is(g.x.hv_logdirty(g.id, 1), 0);
     await g.steady();
@@ -166,7 +171,8 @@ for (const bits of [64, 32] as const) {
   });
 }
 
-test("log-dirty: the host's writes (grant unmap of a writable mapping, hv_mark_dirty) mark; read-only mappings do not; the frames to resend anyway", async () => {
+test("log-dirty: the host's writes (grant unmap of a writable "
+    + "mapping, hv_mark_dirty) mark; read-only mappings do not; " + "the frames to resend anyway", async () => {
   const g = await Guest.start(64);
   const x = g.x;
   assert.match(await g.cmd("G 50"), "granted 8");

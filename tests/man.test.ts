@@ -10,7 +10,8 @@ import { repoRoot } from "./lib/repo";
 import { skip } from "./lib/skip";
 
 const ROOT = repoRoot();
-const xm = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "xm.js"), ...args], { encoding: "utf8", timeout: 30000 });
+const xm = (...args: string[]) =>
+  spawnSync(process.execPath, [join(ROOT, "bin", "xm.js"), ...args], { encoding: "utf8", timeout: 30000 });
 // Each `xm help CMD` runs once: the second test reads the usage lines the first one checked.
 const pages = new Map<string, ReturnType<typeof xm>>();
 const helpPage = (c: string) => { let r = pages.get(c); if (!r) pages.set(c, r = xm("help", c)); return r; };

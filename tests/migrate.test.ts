@@ -33,10 +33,15 @@ function follow(x: Xend, dom: string) {
   c.stdout.on("data", (b) => { o.out += b.toString(); });
   return o;
 }
-async function until(f: () => boolean, ms = 20000) { const t0 = Date.now(); while (!f() && Date.now() - t0 < ms) await sleep(20); return f(); }
+async function until(f: () => boolean, ms = 20000) {
+  const t0 = Date.now(); while (!f() && Date.now() - t0 < ms) await sleep(20); return f();
+}
 function counterCfg(x: Xend, name: string, mem = 16) {
   const f = join(ROOT, `${name}.cfg`);
-  writeFileSync(f, `name = "${name}"\nkernel = "${process.cwd()}/guests/build/pv-counter-64.elf"\nmemory = ${mem}\nextra = "steps=1000000 every=3000000"\n`);
+  writeFileSync(
+    f, `name = "${name}"\nkernel = ` + `"${process.cwd()}/guests/build/pv-counter-64.elf"\nmemory = `
+      + `${mem}\nextra = "steps=1000000 every=3000000"\n`
+  );
   return f;
 }
 
@@ -59,7 +64,10 @@ async function roundTrip(a: Xend, b: Xend, dest: string, live: boolean, name: st
   // (B resumes the domain once it has the commit, which can be just after the source's xm returns.)
   const running = new RegExp(`${name}\\s+\\d+\\s+16\\s+1\\s+(r-----|-b----)`);
   let ls = "";
-  assert.ok(await until(() => running.test(ls = ((r) => `${r.stdout}${r.stderr} (status ${r.status})`)(xm(b, "list"))), 30000), `${name} on the receiver: ${ls}`);
+  assert.ok(
+    await until(() => running.test(ls = ((r) => `${r.stdout}${r.stderr} (status ${r.status})`)(xm(b, "list"))), 30000),
+    `${name} on the receiver: ${ls}`
+  );
   const fb = follow(b, name);
   assert.ok(await until(() => counts(fb.out).length >= 3), fb.out);
   fb.c.stdin.write("\x1d");
@@ -91,12 +99,16 @@ test("xm migrate --live between two xend processes on loopback: rounds, then a s
   assert.is(s.live, true);
   assert.ok(s.rounds >= 2, "round 0 and the stop-and-copy");
   assert.is(s.roundPages[0], s.memPages + 1, "round 0 sends every frame (pages and shared_info)");
-  assert.ok(s.roundPages[s.roundPages.length - 1] < s.memPages / 4, `the last round is small: ${s.roundPages.join(",")}`);
+  assert.ok(
+    s.roundPages[s.roundPages.length - 1] < s.memPages / 4, `the last round is small: ${s.roundPages.join(",")}`
+  );
   assert.ok(s.pagesSent < 2 * s.memPages);
 });
 
 /** A receiver that takes the handshake and then dies after `after` page records (or refuses). */
-async function fakeReceiver(after: number, refuse?: string): Promise<{ port: number; close: () => void; got: () => number }> {
+async function fakeReceiver(
+  after: number, refuse?: string
+): Promise<{ port: number; close: () => void; got: () => number }> {
   const { createServer } = await import("node:net");
   const { RecordConn } = await import("../host/migrate/conn");
   const { REC } = await import("../host/save/stream");
@@ -107,14 +119,17 @@ async function fakeReceiver(after: number, refuse?: string): Promise<{ port: num
     await c.expect(REC.HELLO);
     if (refuse) { await c.send(REC.REFUSE, new TextEncoder().encode(refuse)); c.close(); return; }
     await c.send(REC.ACCEPT);
-    try { for (;;) { const r = await c.next(); if (r.type === REC.PAGES && ++pages >= after) { sock.destroy(); return; } } } catch { /* gone */ }
+    try {
+      for (;;) { const r = await c.next(); if (r.type === REC.PAGES && ++pages >= after) { sock.destroy(); return; } }
+    } catch { /* gone */ }
   });
   await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
   return { port: (srv.address() as { port: number }).port, close: () => srv.close(), got: () => pages };
 }
 
 for (const live of [false, true]) {
-  test(`a receiver that dies mid-stream (${live ? "live" : "not live"}): the source runs on, nothing lost`, async () => {
+  test(
+    `a receiver that dies mid-stream (${live ? "live" : "not live"}): the source runs on, nothing lost`, async () => {
     const name = live ? "cnt3" : "cnt4";
     assert.is(xm(A, "create", counterCfg(A, name)).status, 0);
     const fa = follow(A, name);
@@ -139,7 +154,9 @@ for (const live of [false, true]) {
 test("a receiving xend killed (SIGKILL) in the middle of the stream: the source runs on", async () => {
   const E = await startXend("e", 18106);
   const f = join(ROOT, "big.cfg");
-  writeFileSync(f, `name = "big"\nkernel = "${process.cwd()}/guests/build/pv-dirty-64.elf"\nmemory = 256\nextra = "dirty=20480"\n`);
+  writeFileSync(
+    f, `name = "big"\nkernel = "${process.cwd()}/guests/build/pv-dirty-64.elf"\nmemory = 256\nextra = "dirty=20480"\n`
+  );
   assert.is(xm(A, "create", f).status, 0);
   const fa = follow(A, "big");
   assert.ok(await until(() => counts(fa.out).length >= 2), fa.out);
@@ -160,7 +177,8 @@ test("a receiving xend killed (SIGKILL) in the middle of the stream: the source 
   assert.is(xm(A, "destroy", "big").status, 0);
 });
 
-test("refusals: a name already in use there, an unreachable host, a wrong shared secret, too little memory there", async () => {
+test("refusals: a name already in use there, an unreachable host, a wrong shared secret, too little memory there",
+  async () => {
   assert.is(xm(A, "create", counterCfg(A, "cnt5")).status, 0);
   assert.is(xm(B, "create", counterCfg(B, "cnt5")).status, 0);
   let r = await xmAsync(A, "migrate", "cnt5", "127.0.0.1:18103");
@@ -186,16 +204,21 @@ test("refusals: a name already in use there, an unreachable host, a wrong shared
   assert.match(xm(A, "migrate", "x", "host:99999").stderr, /bad port/);
 });
 
-test("a relocation listener without a secret (anywhere) or beyond loopback without an allow-list is not started", async () => {
+test("a relocation listener without a secret (anywhere) or beyond loopback without an allow-list is not started",
+  async () => {
   const { checkRelocation } = await import("../host/migrate/receive");
   assert.match(checkRelocation({ address: "0.0.0.0", port: 8002, allow: [], secret: "s" })!, /needs an allow-list/);
   assert.match(checkRelocation({ address: "10.1.2.3", port: 8002, allow: ["10.1.2.4"] })!, /needs a shared secret/);
   assert.is(checkRelocation({ address: "10.1.2.3", port: 8002, allow: ["10.1.2.4"], secret: "s" }), undefined);
-  assert.match(checkRelocation({ address: "127.0.0.1", port: 8002, allow: [] })!, /needs a shared secret/, "loopback is no trust boundary");
+  assert.match(
+    checkRelocation({ address: "127.0.0.1", port: 8002, allow: [] })!, /needs a shared secret/,
+    "loopback is no trust boundary"
+  );
   assert.is(checkRelocation({ address: "127.0.0.1", port: 8002, allow: [], secret: "s" }), undefined);
 });
 
-test("Debian's Linux with two vCPUs migrates live between two xends: its user space counts on, a file's checksum holds, both CPUs run on", async () => {
+test("Debian's Linux with two vCPUs migrates live between two "
+    + "xends: its user space counts on, a file's checksum holds, " + "both CPUs run on", async () => {
   const { linuxKernel, busyboxInitramfs } = await import("./lib/linux");
   const initrd = busyboxInitramfs(join(ROOT, "linux"), [
     "mount -t devtmpfs dev /dev",
@@ -203,10 +226,14 @@ test("Debian's Linux with two vCPUs migrates live between two xends: its user sp
     "i=0",
     // A busy process beside the ticking one: both CPUs have work, before and after the move.
     "(while true; do :; done) &",
-    "while true; do i=$((i+1)); echo \"tick $i\"; if [ $((i % 6)) -eq 0 ]; then md5sum /big; grep '^cpu[01] ' /proc/stat; fi; sleep 0.2; done",
+    "while true; do i=$((i+1)); echo \"tick $i\"; if [ $((i % "
+      + "6)) -eq 0 ]; then md5sum /big; grep '^cpu[01] ' /proc/stat; " + "fi; sleep 0.2; done",
   ]);
   const f = join(ROOT, "linux.cfg");
-  writeFileSync(f, `name = "lx"\nkernel = "${linuxKernel()}"\nramdisk = "${initrd}"\nmemory = 256\nvcpus = 2\nextra = "console=hvc0 quiet"\n`);
+  writeFileSync(
+    f, `name = "lx"\nkernel = "${linuxKernel()}"\nramdisk = `
+      + `"${initrd}"\nmemory = 256\nvcpus = 2\nextra = "console=hvc0 ` + `quiet"\n`
+  );
   assert.is(xm(A, "create", f).status, 0);
   const ticks = (s: string) => [...s.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
   const fa = follow(A, "lx");
@@ -217,7 +244,10 @@ test("Debian's Linux with two vCPUs migrates live between two xends: its user sp
   await fa.exited;
   const fb = follow(B, "lx");
   // (Two vCPUs share the host thread with a busy process on one of them: give B up to 180 s under load.)
-  assert.ok(await until(() => (fb.out.match(/[0-9a-f]{32}/g) ?? []).length >= 2, 180000), "B: " + fb.out.slice(-2000) + xm(B, "dmesg").stdout.slice(-2000));
+  assert.ok(
+    await until(() => (fb.out.match(/[0-9a-f]{32}/g) ?? []).length >= 2, 180000),
+    "B: " + fb.out.slice(-2000) + xm(B, "dmesg").stdout.slice(-2000)
+  );
   fb.c.stdin.write("\x1d");
   await fb.exited;
   // B's console log starts at the restore: ticks go on from where A's stopped.
@@ -228,7 +258,8 @@ test("Debian's Linux with two vCPUs migrates live between two xends: its user sp
   const sums = [...(fa.out + fb.out).matchAll(/([0-9a-f]{32})\s+\/big/g)].map((m) => m[1]);
   assert.ok(sums.length >= 3 && sums.every((x) => x === sums[0]), sums.join(" "));
   // Both vCPUs went with it: on B each CPU's busy time (user + system ticks in /proc/stat) still grows.
-  const busy = (cpu: string) => [...fb.out.matchAll(new RegExp(`^${cpu} (\\d+) (\\d+) (\\d+)`, "gm"))].map((m) => Number(m[1]) + Number(m[3]));
+  const busy = (cpu: string) =>
+    [...fb.out.matchAll(new RegExp(`^${cpu} (\\d+) (\\d+) (\\d+)`, "gm"))].map((m) => Number(m[1]) + Number(m[3]));
   for (const c of ["cpu0", "cpu1"]) {
     const b = busy(c);
     assert.ok(b.length >= 2 && b[b.length - 1] > b[0], `${c} on B: ${b.join(" ")}`);
@@ -243,7 +274,8 @@ function makeNamespaces(): boolean {
   spawnSync("ip", ["netns", "del", "xwmigA"]); spawnSync("ip", ["netns", "del", "xwmigB"]);
   return run("netns", "add", "xwmigA") && run("netns", "add", "xwmigB")
     && run("link", "add", "xwmA0", "netns", "xwmigA", "type", "veth", "peer", "name", "xwmB0", "netns", "xwmigB")
-    && run("-n", "xwmigA", "addr", "add", "10.231.0.1/24", "dev", "xwmA0") && run("-n", "xwmigB", "addr", "add", "10.231.0.2/24", "dev", "xwmB0")
+    && run("-n", "xwmigA", "addr", "add", "10.231.0.1/24", "dev", "xwmA0")
+      && run("-n", "xwmigB", "addr", "add", "10.231.0.2/24", "dev", "xwmB0")
     && run("-n", "xwmigA", "link", "set", "xwmA0", "up") && run("-n", "xwmigB", "link", "set", "xwmB0", "up")
     && run("-n", "xwmigA", "link", "set", "lo", "up") && run("-n", "xwmigB", "link", "set", "lo", "up");
 }
@@ -252,8 +284,12 @@ const NS_TEST = "xm migrate --live between two network namespaces (allow-list an
 test(NS_TEST, async () => {
   if (!makeNamespaces()) return skip(NS_TEST, "cannot create network namespaces here (needs root and iproute2)");
   const sec = { XEND_RELOCATION_SECRET: "xenwasm-test-secret" };
-  const NA = await startXend("nsa", 8002, { ...sec, XEND_RELOCATION_ADDRESS: "10.231.0.1", XEND_RELOCATION_HOSTS_ALLOW: "10.231.0.2" }, "xwmigA");
-  const NB = await startXend("nsb", 8002, { ...sec, XEND_RELOCATION_ADDRESS: "10.231.0.2", XEND_RELOCATION_HOSTS_ALLOW: "10.231.0.1" }, "xwmigB");
+  const NA = await startXend(
+    "nsa", 8002, { ...sec, XEND_RELOCATION_ADDRESS: "10.231.0.1", XEND_RELOCATION_HOSTS_ALLOW: "10.231.0.2" }, "xwmigA"
+  );
+  const NB = await startXend(
+    "nsb", 8002, { ...sec, XEND_RELOCATION_ADDRESS: "10.231.0.2", XEND_RELOCATION_HOSTS_ALLOW: "10.231.0.1" }, "xwmigB"
+  );
   const s = await roundTrip(NA, NB, "10.231.0.2", true, "cnt6");
   console.log("  migrate --live across namespaces:", JSON.stringify(s));
   assert.ok(s.rounds >= 2);

@@ -9,7 +9,8 @@ import { createServer, connect, Server, Socket, AddressInfo } from "node:net";
 import { Bridge, BridgeEndpoint, Frame, macBytes, macString } from "../host/devices/net/bridge";
 import { NatUplink, NatOptions, parseNet, parseForward, natOptionsFromEnv, enableNat } from "../host/devices/net/nat";
 import {
-  ipv4Frames, parseIpv4, parseUdp, parseArp, arpFrame, udpSegment, ipNum, ipStr, inetChecksum, put16, get16, get32, l4Valid,
+  ipv4Frames, parseIpv4, parseUdp, parseArp, arpFrame, udpSegment, ipNum, ipStr, inetChecksum, put16, get16, get32,
+  l4Valid,
   sum16, fold, setL4Checksum,
   IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, BROADCAST_MAC, Ipv4,
 } from "../host/devices/net/ip";
@@ -53,7 +54,9 @@ class GuestPort implements BridgeEndpoint {
     if (i >= 0) return Promise.resolve(this.got.splice(i, 1)[0]);
     return new Promise((res, rej) => {
       const w = { pred, res: (f: Uint8Array) => { clearTimeout(t); res(f); } };
-      const t = setTimeout(() => { this.waiters.splice(this.waiters.indexOf(w), 1); rej(new Error("no such frame in time")); }, ms);
+      const t = setTimeout(
+        () => { this.waiters.splice(this.waiters.indexOf(w), 1); rej(new Error("no such frame in time")); }, ms
+      );
       this.waiters.push(w);
     });
   }
@@ -107,7 +110,11 @@ test("ip: known answers: RFC 1071's example; UDP, TCP and ICMP packets written b
   assert.is(inetChecksum(V.RFC1071_BYTES), V.RFC1071_CHECKSUM);
   const zeroed = (b: Uint8Array, at: number) => { const c = b.slice(); c[at] = 0; c[at + 1] = 0; return c; };
   // Each IP header checksum recomputed with its field zeroed is Linux's; the whole header then sums to 0.
-  for (const [pkt, sum] of [[V.LINUX_UDP, V.LINUX_SUMS.udpIp], [V.LINUX_TCP_SYN, V.LINUX_SUMS.tcpIp], [V.LINUX_ICMP_ECHO, V.LINUX_SUMS.icmpIp]] as const) {
+  for (
+    const [pkt, sum] of [
+      [V.LINUX_UDP, V.LINUX_SUMS.udpIp], [V.LINUX_TCP_SYN, V.LINUX_SUMS.tcpIp], [V.LINUX_ICMP_ECHO, V.LINUX_SUMS.icmpIp]
+    ] as const
+  ) {
     assert.is(inetChecksum(zeroed(pkt, 10), 0, 20), sum);
     assert.is(inetChecksum(pkt, 0, 20), 0);
   }
@@ -135,7 +142,8 @@ test("ip: known answers: RFC 1071's example; UDP, TCP and ICMP packets written b
   }
   const s = parseTcp(parseIpv4(V.inEthernet(V.LINUX_TCP_SYN))!);
   assert.ok(s, "Linux's SYN parses");
-  assert.is(s!.sport, 40001); assert.is(s!.dport, 8080); assert.is(s!.seq >>> 0, 0x302cbf6d); assert.is(s!.flags & (SYN | ACK), SYN); assert.is(s!.mss, 1460);
+  assert.is(s!.sport, 40001); assert.is(s!.dport, 8080); assert.is(s!.seq >>> 0, 0x302cbf6d);
+  assert.is(s!.flags & (SYN | ACK), SYN); assert.is(s!.mss, 1460);
 });
 
 // ---------------------------------------------------------------- ARP, DHCP, ICMP
@@ -170,7 +178,10 @@ function dhcpMsg(type: number, mac: string, xid: number, extra: number[] = [], f
   return d;
 }
 const dhcpFrom = (msg: Uint8Array, mac = G) => udpFrom(0, 68, 0xffffffff, 67, msg, mac, "ff:ff:ff:ff:ff:ff");
-const dhcpReply = (f: Uint8Array) => { const p = parseIpv4(f); const u = p && parseUdp(p); return u && u.dport === 68 ? { p: p!, u, m: parseDhcp(u.data)! } : undefined; };
+const dhcpReply = (f: Uint8Array) => {
+  const p = parseIpv4(f); const u = p && parseUdp(p);
+  return u && u.dport === 68 ? { p: p!, u, m: parseDhcp(u.data)! } : undefined;
+};
 function dhcpOpt(d: Uint8Array, code: number): number[] | undefined {
   for (let i = 240; i < d.length && d[i] !== 255;) {
     if (d[i] === 0) { i++; continue; }
@@ -180,7 +191,8 @@ function dhcpOpt(d: Uint8Array, code: number): number[] | undefined {
   return undefined;
 }
 
-test("DHCP: DISCOVER → OFFER 10.0.2.15 with router, DNS, mask; REQUEST → ACK; a second MAC gets .16; a wrong REQUEST → NAK", async () => {
+test("DHCP: DISCOVER → OFFER 10.0.2.15 with router, DNS, mask; "
+    + "REQUEST → ACK; a second MAC gets .16; a wrong REQUEST → NAK", async () => {
   const { g, send, nat } = setup();
   send(dhcpFrom(dhcpMsg(1, G, 0x1234)));
   const off = dhcpReply(await g.next((f) => dhcpReply(f) !== undefined))!;
@@ -230,7 +242,8 @@ function icmpEcho(id: number, seq: number, data: string, type = 8): Uint8Array {
   return m;
 }
 
-test("ICMP: echo requests to the gateway and DNS addresses are answered; elsewhere or with a bad checksum not", async () => {
+test("ICMP: echo requests to the gateway and DNS addresses are answered; elsewhere or with a bad checksum not",
+  async () => {
   const { g, send, nat } = setup();
   send(ipFrom(ME, GW, IPPROTO_ICMP, icmpEcho(0x77, 1, "ping data")));
   const r = parseIpv4(await g.next(isProto(IPPROTO_ICMP)))!;
@@ -252,10 +265,14 @@ test("ICMP: echo requests to the gateway and DNS addresses are answered; elsewhe
 
 // ---------------------------------------------------------------- UDP, DNS
 
-test("UDP: a datagram to 10.0.2.2:PORT reaches a server on 127.0.0.1:PORT; its reply comes back as IP/UDP", async () => {
+test(
+  "UDP: a datagram to 10.0.2.2:PORT reaches a server on 127.0.0.1:PORT; its reply comes back as IP/UDP", async () => {
   const srv = createSocket("udp4");
   const seen: string[] = [];
-  srv.on("message", (m, r) => { seen.push(m.toString()); srv.send(Buffer.from(m.toString().toUpperCase()), r.port, r.address); });
+  srv.on(
+    "message",
+    (m, r) => { seen.push(m.toString()); srv.send(Buffer.from(m.toString().toUpperCase()), r.port, r.address); }
+  );
   await new Promise<void>((res) => srv.bind(0, "127.0.0.1", res));
   const port = srv.address().port;
   const { g, send, nat } = setup();
@@ -272,8 +289,13 @@ test("UDP: a datagram to 10.0.2.2:PORT reaches a server on 127.0.0.1:PORT; its r
   assert.is(dec(parseUdp(parseIpv4(await g.next(isProto(IPPROTO_UDP)))!)!.data), "AGAIN");
   assert.is(nat.connections().udp, 1);
   const big = "z".repeat(3000);
-  send(ipv4Frames(macBytes(NATMAC), macBytes(G), ME, GW, IPPROTO_UDP, 11, udpSegment(ME, GW, 40001, port, enc(big)), 9000)[0]);
-  const frags = [await g.next(isProto(IPPROTO_UDP)), await g.next(isProto(IPPROTO_UDP)), await g.next(isProto(IPPROTO_UDP))];
+  send(
+    ipv4Frames(
+      macBytes(NATMAC), macBytes(G), ME, GW, IPPROTO_UDP, 11, udpSegment(ME, GW, 40001, port, enc(big)), 9000
+    )[0]
+  );
+  const frags =
+    [await g.next(isProto(IPPROTO_UDP)), await g.next(isProto(IPPROTO_UDP)), await g.next(isProto(IPPROTO_UDP))];
   const total = frags.reduce((n, f) => n + parseIpv4(f)!.payload.length, 0);
   assert.is(total, 8 + 3000);
   assert.equal(seen, ["hello udp", "again", big]);
@@ -295,14 +317,26 @@ function dnsQuery(id: number, name: string, type = 1): Uint8Array {
   return q;
 }
 
-test("DNS at 10.0.2.3: A answered from the host's lookup, unknown names NXDOMAIN, AAAA empty; malformed queries ignored", async () => {
+test(
+  "DNS at 10.0.2.3: A answered from the host's lookup, unknown names NXDOMAIN, AAAA empty; malformed queries ignored",
+  async () => {
   const lookups: string[] = [];
   const { g, send, nat } = setup({
-    dns: { upstream: "", lookup: async (n) => { lookups.push(n); return n === "host.test" ? [ipNum("10.0.2.2")!, ipNum("192.0.2.7")!] : "nxdomain"; } },
+    dns: {
+      upstream: "", lookup: async (n) => {
+        lookups.push(n); return n === "host.test" ? [ipNum("10.0.2.2")!, ipNum("192.0.2.7")!] : "nxdomain";
+      }
+    },
   });
   const ask = async (id: number, name: string, type = 1) => {
     send(udpFrom(ME, 5353, DNS, 53, dnsQuery(id, name, type)));
-    const p = parseIpv4(await g.next((f) => { const u = parseIpv4(f); return !!u && parseUdp(u)?.sport === 53 && get16(parseUdp(u)!.data, 0) === id; }))!;
+    const p = parseIpv4(
+      await g.next(
+        (f) => {
+          const u = parseIpv4(f); return !!u && parseUdp(u)?.sport === 53 && get16(parseUdp(u)!.data, 0) === id;
+        }
+      )
+    )!;
     assert.is(p.src, DNS);
     return parseUdp(p)!.data;
   };
@@ -323,7 +357,9 @@ test("DNS at 10.0.2.3: A answered from the host's lookup, unknown names NXDOMAIN
   await sleep(30);
   assert.is(g.got.length, 0);
   assert.equal(lookups, ["host.test", "nowhere.test", "host.test"]);
-  assert.is(parseQuery(dnsAnswer(dnsQuery(6, "a.b"), parseQuery(dnsQuery(6, "a.b"))!, 0)), undefined, "a response is no query");
+  assert.is(
+    parseQuery(dnsAnswer(dnsQuery(6, "a.b"), parseQuery(dnsQuery(6, "a.b"))!, 0)), undefined, "a response is no query"
+  );
   nat.close();
 });
 
@@ -351,9 +387,18 @@ class GuestTcp {
   ack = 0;
   got = "";
   fin = false;
-  constructor(readonly t: ReturnType<typeof setup>, readonly sport: number, readonly dst: number, readonly dport: number, isn = 1000) { this.seq = isn; }
+  constructor(
+    readonly t: ReturnType<typeof setup>, readonly sport: number, readonly dst: number, readonly dport: number,
+    isn = 1000
+  ) { this.seq = isn; }
   segOut(flags: number, data = new Uint8Array(0), o: { seq?: number; wnd?: number; mss?: number } = {}): void {
-    this.t.send(ipFrom(ME, this.dst, IPPROTO_TCP, tcpSegment(ME, this.dst, this.sport, this.dport, o.seq ?? this.seq, this.ack, flags, o.wnd ?? 65535, data, o.mss)));
+    this.t.send(
+      ipFrom(
+        ME, this.dst, IPPROTO_TCP, tcpSegment(
+          ME, this.dst, this.sport, this.dport, o.seq ?? this.seq, this.ack, flags, o.wnd ?? 65535, data, o.mss
+        )
+      )
+    );
   }
   /** The next segment of this connection to the guest. */
   async segIn(ms = 3000): Promise<TcpSeg & { p: Ipv4 }> {
@@ -383,7 +428,9 @@ class GuestTcp {
       const s = await this.segIn(ms);
       if (s.flags & RST) throw new Error("reset");
       if (s.seq === this.ack && s.data.length) { this.got += dec(s.data); this.ack = (this.ack + s.data.length) >>> 0; }
-      if (s.flags & FIN && ((s.seq + s.data.length) >>> 0) === this.ack) { this.fin = true; this.ack = (this.ack + 1) >>> 0; }
+      if (s.flags & FIN && ((s.seq + s.data.length) >>> 0) === this.ack) {
+        this.fin = true; this.ack = (this.ack + 1) >>> 0;
+      }
       if (s.data.length || s.flags & FIN) this.segOut(ACK);
     }
   }
@@ -453,9 +500,12 @@ test("TCP: the host closes first; the guest sends after the host's FIN (half-clo
   srv.close();
 });
 
-function deferred<T>() { let resolve!: (v: T) => void; const p = new Promise<T>((r) => { resolve = r; }); return { p, resolve }; }
+function deferred<T>() {
+  let resolve!: (v: T) => void; const p = new Promise<T>((r) => { resolve = r; }); return { p, resolve };
+}
 
-test("TCP: 300 KB from the host in MSS-sized segments within the guest's window; lost segments are retransmitted", async () => {
+test("TCP: 300 KB from the host in MSS-sized segments within the guest's window; lost segments are retransmitted",
+  async () => {
   const blob = "0123456789abcdef".repeat(300 * 1024 / 16);
   const { srv, port } = await tcpServer((s) => s.end(blob));
   const t = setup({ tcp: { rtoMs: 50 } });
@@ -489,7 +539,8 @@ test("TCP: 300 KB from the host in MSS-sized segments within the guest's window;
   srv.close();
 });
 
-test("TCP: a zero window holds the data back; a window update lets it go; guest data beyond our window is cut", async () => {
+test("TCP: a zero window holds the data back; a window update lets it go; guest data beyond our window is cut",
+  async () => {
   const { srv, port } = await tcpServer((s) => s.write("x".repeat(5000)));
   const t = setup({ tcp: { rtoMs: 30 } });
   const c = new GuestTcp(t, 33003, GW, port);
@@ -511,7 +562,8 @@ test("TCP: a zero window holds the data back; a window update lets it go; guest 
   srv.close();
 });
 
-test("TCP: a closed port gets an RST; segments of unknown connections get RSTs; a guest RST closes the host socket", async () => {
+test("TCP: a closed port gets an RST; segments of unknown connections get RSTs; a guest RST closes the host socket",
+  async () => {
   const { srv: tmp, port: deadPort } = await tcpServer(() => {});
   await new Promise<void>((r) => tmp.close(() => r()));
   const t = setup();
@@ -528,7 +580,12 @@ test("TCP: a closed port gets an RST; segments of unknown connections get RSTs; 
   assert.is(r2.flags, RST);
   assert.is(r2.seq, 777);
   let closedWith = "";
-  const { srv, port } = await tcpServer((s) => { s.on("error", (e) => { closedWith = (e as NodeJS.ErrnoException).code ?? "error"; }); s.on("close", () => { closedWith ||= "close"; }); });
+  const { srv, port } = await tcpServer(
+    (s) => {
+      s.on("error", (e) => { closedWith = (e as NodeJS.ErrnoException).code ?? "error"; });
+      s.on("close", () => { closedWith ||= "close"; });
+    }
+  );
   const k = new GuestTcp(t, 33006, GW, port);
   await k.connect();
   await sleep(30);
@@ -540,7 +597,8 @@ test("TCP: a closed port gets an RST; segments of unknown connections get RSTs; 
   srv.close();
 });
 
-test("TCP: restrict mode refuses destinations beyond the host, denyHostPorts those ports of the host; bad checksums and truncated segments are dropped", async () => {
+test("TCP: restrict mode refuses destinations beyond the host, "
+    + "denyHostPorts those ports of the host; bad checksums and " + "truncated segments are dropped", async () => {
   const t = setup({ restrict: true });
   const c = new GuestTcp(t, 33007, ipNum("192.0.2.1")!, 80);
   c.segOut(SYN); c.seq++;
@@ -584,7 +642,8 @@ test("TCP: the connect times out into an RST; an idle connection is reset", asyn
   srv.close();
 });
 
-test("port forward: a connection to 127.0.0.1:HOSTPORT becomes a SYN from 10.0.2.2 to the guest's port; data both ways", async () => {
+test("port forward: a connection to 127.0.0.1:HOSTPORT becomes a SYN from 10.0.2.2 to the guest's port; data both ways",
+  async () => {
   const t = setup();
   // The guest becomes known to the NAT by its traffic (here: an ARP request).
   t.send(arpFrame(BROADCAST_MAC, 1, macBytes(G), ME, new Uint8Array(6), GW));
@@ -617,8 +676,15 @@ test("port forward: a connection to 127.0.0.1:HOSTPORT becomes a SYN from 10.0.2
   await t.g.next(isProto(IPPROTO_TCP)); // its SYN to the guest
   t.nat.release(G);
   await gone;
-  await new Promise<void>((r) => { const s2 = connect(hostPort, "127.0.0.1"); s2.on("error", () => r()); s2.on("connect", () => { s2.destroy(); r(); }); });
-  assert.is(t.nat.connections().tcp.filter((x) => x.state !== "lingering").length, 0, "no new connection after release");
+  await new Promise<void>(
+    (r) => {
+      const s2 = connect(hostPort, "127.0.0.1"); s2.on("error", () => r());
+      s2.on("connect", () => { s2.destroy(); r(); });
+    }
+  );
+  assert.is(
+    t.nat.connections().tcp.filter((x) => x.state !== "lingering").length, 0, "no new connection after release"
+  );
   t.nat.close();
 });
 
@@ -630,7 +696,10 @@ test("forward= and XEND_NAT parsing; setupVif reserves ip= and warns about what 
   assert.throws(() => parseForward("tcp:70000:80"), /want tcp/);
   assert.equal(natOptionsFromEnv({}), { restrict: false });
   assert.is(natOptionsFromEnv({ XEND_NAT: "no" }), undefined);
-  assert.equal(natOptionsFromEnv({ XEND_NAT: "restrict", XEND_NAT_NET: "192.168.76.0/24" }), { restrict: true, net: "192.168.76.0/24" });
+  assert.equal(
+    natOptionsFromEnv({ XEND_NAT: "restrict", XEND_NAT_NET: "192.168.76.0/24" }),
+    { restrict: true, net: "192.168.76.0/24" }
+  );
   assert.throws(() => natOptionsFromEnv({ XEND_NAT: "maybe" }), /XEND_NAT/);
   assert.throws(() => natOptionsFromEnv({ XEND_NAT_NET: "1.2.3.4" }), /bad NAT network/);
   const t = setup({ net: "192.168.76.0/24" });
@@ -649,11 +718,14 @@ test("forward= and XEND_NAT parsing; setupVif reserves ip= and warns about what 
   srv.close();
 });
 
-test("a forward whose port is taken waits for it when asked (a domain migrated within one machine): retried until the holder lets go; close() ends the wait", async () => {
+test("a forward whose port is taken waits for it when asked (a "
+    + "domain migrated within one machine): retried until the " + "holder lets go; close() ends the wait", async () => {
   const t = setup();
   const { srv, port: taken } = await tcpServer(() => {});
   // Without a retry window: refused at once (a config mistake is reported, not waited on).
-  await t.nat.forward({ hostPort: taken, guest: G, guestPort: 80 }).ready.then(() => assert.unreachable("bound a taken port"), (e: NodeJS.ErrnoException) => assert.is(e.code, "EADDRINUSE"));
+  await t.nat.forward({ hostPort: taken, guest: G, guestPort: 80 }).ready.then(
+    () => assert.unreachable("bound a taken port"), (e: NodeJS.ErrnoException) => assert.is(e.code, "EADDRINUSE")
+  );
   // With one: it binds once the holder closes.
   const fw = t.nat.forward({ hostPort: taken, guest: G, guestPort: 80 }, 5000);
   let bound = false;
@@ -663,17 +735,27 @@ test("a forward whose port is taken waits for it when asked (a domain migrated w
   await new Promise<void>((r) => srv.close(() => r()));
   assert.is(await fw.ready, taken);
   // It listens: a connection is accepted (and, the guest being unknown, closed by the NAT).
-  await new Promise<void>((res, rej) => { const s = connect(taken, "127.0.0.1"); s.on("connect", () => { s.destroy(); res(); }); s.on("error", rej); });
+  await new Promise<void>(
+    (res, rej) => {
+      const s = connect(taken, "127.0.0.1"); s.on("connect", () => { s.destroy(); res(); }); s.on("error", rej);
+    }
+  );
   // A window that runs out rejects with EADDRINUSE; a handle closed while it waits rejects and never binds.
   const { srv: srv2, port: p2 } = await tcpServer(() => {});
-  await t.nat.forward({ hostPort: p2, guest: G, guestPort: 81 }, 300).ready.then(() => assert.unreachable("bound"), (e: NodeJS.ErrnoException) => assert.is(e.code, "EADDRINUSE"));
+  await t.nat.forward({ hostPort: p2, guest: G, guestPort: 81 }, 300).ready
+    .then(() => assert.unreachable("bound"), (e: NodeJS.ErrnoException) => assert.is(e.code, "EADDRINUSE"));
   const fw3 = t.nat.forward({ hostPort: p2, guest: G, guestPort: 82 }, 5000);
   await sleep(150);
   fw3.close();
   await new Promise<void>((r) => srv2.close(() => r()));
   await fw3.ready.then(() => assert.unreachable("bound after close"), (e: Error) => assert.match(e.message, /closed/));
   await sleep(250);
-  await new Promise<void>((r) => { const s = connect(p2, "127.0.0.1"); s.on("error", () => r()); s.on("connect", () => { s.destroy(); assert.unreachable("something listens on the closed forward's port"); }); });
+  await new Promise<void>(
+    (r) => {
+      const s = connect(p2, "127.0.0.1"); s.on("error", () => r());
+      s.on("connect", () => { s.destroy(); assert.unreachable("something listens on the closed forward's port"); });
+    }
+  );
   t.nat.close();
 });
 
@@ -702,8 +784,12 @@ test("malformed and foreign frames never throw and get no answer", async () => {
 
 // ---------------------------------------------------------------- the toolstack
 
-test("xend: vif ip= and forward= reach the NAT on xenbr0; a bad forward= is a config error; destroy stops the forwards", async () => {
-  assert.throws(() => parseConfig(`name = "x"\nkernel = "/k"\nvif = [ 'forward=udp:1:2' ]\n`, "x.cfg"), /x\.cfg:3: vif: entry 1: bad forward "udp:1:2": only tcp/);
+test("xend: vif ip= and forward= reach the NAT on xenbr0; a bad forward= is a config error; destroy stops the forwards",
+  async () => {
+  assert.throws(
+    () => parseConfig(`name = "x"\nkernel = "/k"\nvif = [ 'forward=udp:1:2' ]\n`, "x.cfg"),
+    /x\.cfg:3: vif: entry 1: bad forward "udp:1:2": only tcp/
+  );
   const { srv: probe, port: free } = await tcpServer(() => {});
   await new Promise<void>((r) => probe.close(() => r()));
   const xd = await Xend.create(64);
@@ -717,7 +803,12 @@ test("xend: vif ip= and forward= reach the NAT on xenbr0; a bad forward= is a co
   const id = await xd.start(cfg);
   assert.is(nat.guestIp("00:16:3e:aa:bb:01"), "10.0.2.77");
   await sleep(50);
-  const listening = () => new Promise<boolean>((r) => { const s = connect(free, "127.0.0.1"); s.on("error", () => r(false)); s.on("connect", () => { s.destroy(); r(true); }); });
+  const listening = () => new Promise<boolean>(
+    (r) => {
+      const s = connect(free, "127.0.0.1"); s.on("error", () => r(false));
+      s.on("connect", () => { s.destroy(); r(true); });
+    }
+  );
   assert.ok(await listening(), "the forward listens");
   xd.destroy(id);
   await sleep(50);
@@ -749,7 +840,8 @@ function netfrontModule(): string {
   return join(mods, "kernel", "drivers", "net", "xen-netfront.ko");
 }
 
-test("Debian's Linux with xen-netfront: DHCP from the NAT, ping the gateway, DNS, HTTP GET and POST to a server on the host's 127.0.0.1", async () => {
+test("Debian's Linux with xen-netfront: DHCP from the NAT, ping "
+    + "the gateway, DNS, HTTP GET and POST to a server on the " + "host's 127.0.0.1", async () => {
   const big = Buffer.alloc(300 * 1024);
   for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 10)) & 255;
   let posted = "";
@@ -789,14 +881,18 @@ test("Debian's Linux with xen-netfront: DHCP from the NAT, ping the gateway, DNS
     "poweroff -f",
   ]), work, [["lib/modules/xen-netfront.ko", netfrontModule(), 0o644], ["etc/udhcpc.sh", enc(script), 0o755]]);
   const host = await XenHost.create(512);
-  const nat = enableNat(host, { dns: { upstream: "", lookup: async (n) => (n === "host.test" ? [ipNum("10.0.2.2")!] : "nxdomain") } });
+  const nat = enableNat(
+    host, { dns: { upstream: "", lookup: async (n) => (n === "host.test" ? [ipNum("10.0.2.2")!] : "nxdomain") } }
+  );
   const dom = host.createDomain("linux-net", new Uint8Array(readFileSync(linuxKernel())), {
     memoryMiB: 256, ramdisk: initrd, cmdline: "console=hvc0 quiet", vifs: [{}],
   });
   let out = "";
   dom.onConsole = (b) => { out += dec(b); };
   const t0 = Date.now();
-  await host.runUntil(() => out.includes("NAT-TEST-DONE") || host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 120000);
+  await host.runUntil(
+    () => out.includes("NAT-TEST-DONE") || host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 120000
+  );
   const why = out.slice(-3000);
   assert.match(out, "dhcp: got 10.0.2.15 router 10.0.2.2 dns 10.0.2.3", why);
   assert.match(out, "1 packets received", why);

@@ -181,7 +181,8 @@ test("checksum completion: a CHECKSUM_PARTIAL UDP/IPv4 frame gets a correct chec
   assert.ok(!completeChecksum(new Uint8Array(20)));
 });
 
-test("checksum completion: known answers from packets Linux wrote (its checksums, from the pseudo-header sums offload leaves)", () => {
+test("checksum completion: known answers from packets Linux wrote "
+    + "(its checksums, from the pseudo-header sums offload leaves)", () => {
   for (const [pkt, at, partial, sum] of [
     [V.LINUX_UDP, 20 + 6, V.PARTIAL.udp, V.LINUX_SUMS.udp], [V.LINUX_TCP_SYN, 20 + 16, V.PARTIAL.tcp, V.LINUX_SUMS.tcp],
   ] as const) {
@@ -226,9 +227,12 @@ function vifSetup(o: { sg?: boolean; noCsum?: boolean } = {}) {
   const pp = br.attach(peer);
   const nb = new NetBack(core, xs, D, 0, br, { mac: A });
   const fe = `/local/domain/${D}/device/vif/0`, be = `/local/domain/0/backend/vif/${D}/0`;
-  for (let r = 0; r < 20; r++) core.grants.set(8 + r, { mfn: r + 1, ro: false }); // ref 8 -> frame 1, 9 -> 2, 10.. -> 3..
+  // ref 8 -> frame 1, 9 -> 2, 10.. -> 3..
+  for (let r = 0; r < 20; r++) core.grants.set(8 + r, { mfn: r + 1, ro: false });
   const connect = () => {
-    for (const p of [TXR, RXR]) { core.mem.fill(0, p * 4096, p * 4096 + 4096); setU32(core, p * 4096 + 4, 1); setU32(core, p * 4096 + 12, 1); }
+    for (const p of [TXR, RXR]) {
+      core.mem.fill(0, p * 4096, p * 4096 + 4096); setU32(core, p * 4096 + 4, 1); setU32(core, p * 4096 + 12, 1);
+    }
     xs.write(`${fe}/tx-ring-ref`, "8"); xs.write(`${fe}/rx-ring-ref`, "9");
     xs.write(`${fe}/event-channel`, "3"); xs.write(`${fe}/request-rx-copy`, "1");
     if (o.sg) xs.write(`${fe}/feature-sg`, "1");
@@ -243,7 +247,10 @@ function vifSetup(o: { sg?: boolean; noCsum?: boolean } = {}) {
     for (const s of slots) {
       const e = TXR * 4096 + 64 + (txProd % 256) * 12;
       if (s instanceof Uint8Array) core.mem.set(s, e);
-      else { v.setUint32(e, s.gref, true); v.setUint16(e + 4, s.offset, true); v.setUint16(e + 6, s.flags, true); v.setUint16(e + 8, s.id, true); v.setUint16(e + 10, s.size, true); }
+      else {
+        v.setUint32(e, s.gref, true); v.setUint16(e + 4, s.offset, true); v.setUint16(e + 6, s.flags, true);
+        v.setUint16(e + 8, s.id, true); v.setUint16(e + 10, s.size, true);
+      }
       txProd++;
     }
     setU32(core, TXR * 4096, txProd);
@@ -268,7 +275,10 @@ function vifSetup(o: { sg?: boolean; noCsum?: boolean } = {}) {
     const v = core.view();
     for (const prod = u32(core, RXR * 4096 + 8); rxCons !== prod; rxCons++) {
       const e = RXR * 4096 + 64 + (rxCons % 256) * 8;
-      out.push({ id: v.getUint16(e, true), offset: v.getUint16(e + 2, true), flags: v.getUint16(e + 4, true), status: v.getInt16(e + 6, true) });
+      out.push({
+        id: v.getUint16(e, true), offset: v.getUint16(e + 2, true), flags: v.getUint16(e + 4, true),
+        status: v.getInt16(e + 6, true)
+      });
     }
     return out;
   };
@@ -295,7 +305,10 @@ test("netback: the xenbus handshake (InitWait, the frontend's keys, Connected), 
   assert.is(t.core.live.size, 2, "both rings mapped");
   t.xs.write(`${t.fe}/state`, String(XB.Closing));
   t.nb.poll();
-  assert.is(r("state"), String(XB.Closing), "Closing answered with Closing, as Linux's netback (a frontend at shutdown waits for it)");
+  assert.is(
+    r("state"), String(XB.Closing),
+    "Closing answered with Closing, as Linux's netback (a frontend at shutdown waits for it)"
+  );
   assert.is(t.core.live.size, 0, "rings unmapped");
   t.nb.poll();
   assert.is(r("state"), String(XB.Closing), "and it stays there while the frontend is Closing");
@@ -313,8 +326,12 @@ test("netback: the xenbus handshake (InitWait, the frontend's keys, Connected), 
   assert.is(t.br.portList().length, 1);
 });
 
-test("netback: a frontend without rx-copy, or with bad ring references or channels, is refused (Closing), without retries", () => {
-  for (const [k, v] of [["request-rx-copy", "0"], ["tx-ring-ref", "99"], ["rx-ring-ref", "x"], ["event-channel", "55"]]) {
+test(
+  "netback: a frontend without rx-copy, or with bad ring references or channels, is refused (Closing), without retries",
+  () => {
+  for (
+    const [k, v] of [["request-rx-copy", "0"], ["tx-ring-ref", "99"], ["rx-ring-ref", "x"], ["event-channel", "55"]]
+  ) {
     const t = vifSetup();
     t.xs.write(`${t.fe}/tx-ring-ref`, "8"); t.xs.write(`${t.fe}/rx-ring-ref`, "9");
     t.xs.write(`${t.fe}/event-channel`, "3"); t.xs.write(`${t.fe}/request-rx-copy`, "1");
@@ -350,12 +367,17 @@ test("netback tx: a packet over several slots (NETTXF_more_data) with an extra-i
   const f = new Uint8Array(5000);
   for (let i = 0; i < f.length; i++) f[i] = (i * 7) & 255;
   f.set(macBytes(BCAST), 0); f.set(macBytes(A), 6);
-  t.page(4).set(f.subarray(0, 3000), 1000); t.page(5).set(f.subarray(3000, 4500), 0); t.page(6).set(f.subarray(4500), 10);
+  t.page(4).set(f.subarray(0, 3000), 1000); t.page(5).set(f.subarray(3000, 4500), 0);
+  t.page(6).set(f.subarray(4500), 10);
   const extra = new Uint8Array(12); extra[0] = 2; // MCAST_ADD, no more
   t.tx({ gref: 11, offset: 1000, flags: NETTXF_more_data | NETTXF_extra_info, id: 1, size: 5000 }, extra,
-    { gref: 12, offset: 0, flags: NETTXF_more_data, id: 2, size: 1500 }, { gref: 13, offset: 10, flags: 0, id: 3, size: 500 });
+    { gref: 12, offset: 0, flags: NETTXF_more_data, id: 2, size: 1500 },
+    { gref: 13, offset: 10, flags: 0, id: 3, size: 500 }
+  );
   t.nb.poll();
-  assert.equal(t.txRsps(), [{ id: 1, status: 0 }, { id: 0, status: NETIF_RSP_NULL }, { id: 2, status: 0 }, { id: 3, status: 0 }]);
+  assert.equal(
+    t.txRsps(), [{ id: 1, status: 0 }, { id: 0, status: NETIF_RSP_NULL }, { id: 2, status: 0 }, { id: 3, status: 0 }]
+  );
   assert.equal(t.peer.got[0].data, f);
 });
 
@@ -373,21 +395,35 @@ test("netback tx: a packet whose slots are not all posted waits for the rest", (
   assert.equal(t.peer.got[0].data, f);
 });
 
-test("netback tx: bad references, slots beyond the page, runts, oversized chains -> NETIF_RSP_ERROR; the vif carries on", () => {
+test(
+  "netback tx: bad references, slots beyond the page, runts, oversized chains -> NETIF_RSP_ERROR; the vif carries on",
+  () => {
   const t = vifSetup();
   t.connect();
   t.page(4).set(eth(BCAST, A));
   t.tx({ gref: 999, offset: 0, flags: 0, id: 1, size: 60 });
   t.tx({ gref: 11, offset: 4090, flags: 0, id: 2, size: 60 });
   t.tx({ gref: 11, offset: 0, flags: 0, id: 3, size: 13 });
-  t.tx({ gref: 11, offset: 0, flags: NETTXF_more_data, id: 4, size: 10 }, { gref: 12, offset: 0, flags: 0, id: 5, size: 60 }); // fragments > total
-  const chain = Array.from({ length: 19 }, (_, i) => ({ gref: 11, offset: 0, flags: i < 18 ? NETTXF_more_data : 0, id: 10 + i, size: i === 0 ? 19 * 20 : 20 }));
+  // fragments > total
+  t.tx(
+    { gref: 11, offset: 0, flags: NETTXF_more_data, id: 4, size: 10 },
+    { gref: 12, offset: 0, flags: 0, id: 5, size: 60 }
+  );
+  const chain = Array.from(
+    { length: 19 },
+    (_, i) => ({ gref: 11, offset: 0, flags: i < 18 ? NETTXF_more_data : 0, id: 10 + i, size: i === 0 ? 19 * 20 : 20 })
+  );
   t.tx(...chain);
   t.tx({ gref: 11, offset: 0, flags: 0, id: 6, size: 60 }); // and a good one
   t.nb.poll();
   const r = t.txRsps();
-  assert.equal(r.slice(0, 5), [{ id: 1, status: -1 }, { id: 2, status: -1 }, { id: 3, status: -1 }, { id: 4, status: -1 }, { id: 5, status: -1 }]);
-  assert.equal(r.slice(5, 24).map((x) => x.status), new Array(19).fill(NETIF_RSP_ERROR), "19 slots > 18: every slot refused");
+  assert.equal(
+    r.slice(0, 5),
+    [{ id: 1, status: -1 }, { id: 2, status: -1 }, { id: 3, status: -1 }, { id: 4, status: -1 }, { id: 5, status: -1 }]
+  );
+  assert.equal(
+    r.slice(5, 24).map((x) => x.status), new Array(19).fill(NETIF_RSP_ERROR), "19 slots > 18: every slot refused"
+  );
   assert.equal(r[24], { id: 6, status: 0 });
   assert.is(t.peer.got.length, 1);
   assert.is(t.nb.connected, true);
@@ -434,7 +470,8 @@ test("netback rx: frames go into posted buffers (offset 0, length as status), ar
   assert.is(t.core.live.size, 2);
 });
 
-test("netback rx: a frame larger than a page spans buffers only for a feature-sg frontend; read-only buffers get ERROR", () => {
+test("netback rx: a frame larger than a page spans buffers only for a feature-sg frontend; read-only buffers get ERROR",
+  () => {
   const big = new Uint8Array(6000);
   big.set(macBytes(A), 0); big.set(macBytes(B), 6);
   for (let i = 14; i < big.length; i++) big[i] = i & 255;
@@ -448,7 +485,10 @@ test("netback rx: a frame larger than a page spans buffers only for a feature-sg
   u.connect();
   u.rxPost(1, 11); u.rxPost(2, 12);
   u.pp.input({ data: big });
-  assert.equal(u.rxRsps(), [{ id: 1, offset: 0, flags: NETRXF_more_data, status: 4096 }, { id: 2, offset: 0, flags: 0, status: 6000 - 4096 }]);
+  assert.equal(
+    u.rxRsps(),
+    [{ id: 1, offset: 0, flags: NETRXF_more_data, status: 4096 }, { id: 2, offset: 0, flags: 0, status: 6000 - 4096 }]
+  );
   assert.equal(u.page(4), big.subarray(0, 4096));
   assert.equal(u.page(5).subarray(0, 6000 - 4096), big.subarray(4096));
   // A buffer granted read-only (or not at all) cannot be written: ERROR, and the next frame still works.
@@ -461,7 +501,9 @@ test("netback rx: a frame larger than a page spans buffers only for a feature-sg
   assert.is(u.core.live.size, 2);
 });
 
-test("netback rx: an impossible rx producer index disconnects the vif; feature-no-csum-offload gets completed checksums", () => {
+test(
+  "netback rx: an impossible rx producer index disconnects the vif; feature-no-csum-offload gets completed checksums",
+  () => {
   const t = vifSetup();
   t.connect();
   setU32(t.core, RXR * 4096, 0x80000000);
@@ -506,13 +548,19 @@ async function runNet(specs: { bits: 32 | 64; cmdline: string; mac?: string }[],
   const host = await XenHost.create(256);
   const outs = specs.map(() => [] as string[]);
   const doms = specs.map((sp, i) => {
-    const d = host.createDomain(`net${i}`, new Uint8Array(readFileSync(guestPath("net", sp.bits))), { memoryMiB: 16, cmdline: sp.cmdline, vifs: [{ mac: sp.mac }] });
+    const d = host.createDomain(
+      `net${i}`, new Uint8Array(readFileSync(guestPath("net", sp.bits))),
+      { memoryMiB: 16, cmdline: sp.cmdline, vifs: [{ mac: sp.mac }] }
+    );
     d.onConsole = (b) => outs[i].push(new TextDecoder().decode(b));
     return d;
   });
   const t0 = Date.now();
   await host.runUntil(() => doms.every((d) => host.state(d.domid) !== DS_RUNNING) || Date.now() - t0 > timeoutMs);
-  return { host, doms, out: outs.map((o) => o.join("")), reasons: doms.map((d) => host.state(d.domid) === DS_SHUTDOWN ? host.shutdownReason(d.domid) : -1) };
+  return {
+    host, doms, out: outs.map((o) => o.join("")),
+    reasons: doms.map((d) => host.state(d.domid) === DS_SHUTDOWN ? host.shutdownReason(d.domid) : -1)
+  };
 }
 
 function passed(out: string, host: XenHost): void {
@@ -523,8 +571,11 @@ function passed(out: string, host: XenHost): void {
 for (const [ba, bb] of [[64, 64], [32, 64]] as const) {
   // In the second pair, domain b's grant table is version 2: the backend reads v2 entries.
   const v2 = ba === 32;
-  test(`two domains (${ba}-bit and ${bb}-bit${v2 ? ", the second with a v2 grant table" : ""}) exchange broadcast frames through their vifs and the bridge`, async () => {
-    const r = await runNet([{ bits: ba, cmdline: "role=a peer=2" }, { bits: bb, cmdline: `role=b peer=1${v2 ? " gntv2=1" : ""}` }]);
+  test(`two domains (${ba}-bit and ` + `${bb}-bit${v2 ? ", the second with a v2 grant table" : ""}) `
+      + `exchange broadcast frames through their vifs and the bridge`, async () => {
+    const r = await runNet([
+      { bits: ba, cmdline: "role=a peer=2" }, { bits: bb, cmdline: `role=b peer=1${v2 ? " gntv2=1" : ""}` }
+    ]);
     for (const i of [0, 1]) { passed(r.out[i], r.host); assert.is(r.reasons[i], 0); }
     if (v2) assert.match(r.out[1], "ok: grant table version 2");
     const [va, vb] = r.doms.map((d) => d.vifs[0]);
@@ -545,7 +596,9 @@ for (const [ba, bb] of [[64, 64], [32, 64]] as const) {
     assert.is(r.host.bridge.lookup(vb.mac)?.name, `vif2.0`);
     const st = r.host.store;
     assert.is(st.readString("/local/domain/0/backend/vif/1/0/state"), String(XB.Connected));
-    assert.is(st.readString("/local/domain/2/device/vif/0/event-channel-rx") !== undefined, true, "role b used split channels");
+    assert.is(
+      st.readString("/local/domain/2/device/vif/0/event-channel-rx") !== undefined, true, "role b used split channels"
+    );
     // Destroying the domains releases the vifs: their ports leave the bridge, their backend nodes go.
     const x = r.host.core.x;
     const free0 = x.hv_frames_free();
@@ -557,7 +610,8 @@ for (const [ba, bb] of [[64, 64], [32, 64]] as const) {
   });
 }
 
-test("a hostile frontend: bad grants, slots beyond the page, runts get NETIF_RSP_ERROR; a garbage ring index closes the vif; the host survives", async () => {
+test("a hostile frontend: bad grants, slots beyond the page, "
+    + "runts get NETIF_RSP_ERROR; a garbage ring index closes the " + "vif; the host survives", async () => {
   const r = await runNet([{ bits: 32, cmdline: "hostile=1", mac: "00:16:3E:12:34:56" }]);
   passed(r.out[0], r.host);
   assert.is(r.reasons[0], 0);
@@ -581,7 +635,9 @@ test("createDomain: vif MACs are checked and unique on the host", async () => {
   assert.is.not(d.vifs[1].mac, d.vifs[0].mac);
   assert.is(host.store.readString(`/local/domain/${d.domid}/device/vif/1/mac`), d.vifs[1].mac);
   assert.is(host.store.readString(`/local/domain/0/backend/vif/${d.domid}/1/feature-rx-copy`), "1");
-  assert.throws(() => host.createDomain("w", k, { memoryMiB: 8, vifs: [{ mac: "00:16:3E:01:02:03" }] }), /already used/);
+  assert.throws(
+    () => host.createDomain("w", k, { memoryMiB: 8, vifs: [{ mac: "00:16:3E:01:02:03" }] }), /already used/
+  );
   assert.throws(() => host.createDomain("w", k, { memoryMiB: 8, vifs: [{ mac: "01:16:3e:01:02:03" }] }), /multicast/);
   assert.throws(() => host.createDomain("w", k, { memoryMiB: 8, vifs: [{ mac: "nonsense" }] }), /hex/);
   assert.is(host.bridge.portList().length, 2, "the failed domains left no ports behind");

@@ -33,9 +33,13 @@ test.before(async () => {
 });
 test.after(() => X?.stop());
 
-test("issue 12's Oops sequence under xend: block-attach, network-attach + DHCP, mem-set 128, mem-set 300, mem-max 384, forks (two rounds)", async () => {
+test("issue 12's Oops sequence under xend: block-attach, " + "network-attach + DHCP, mem-set 128, mem-set 300, mem-max "
+    + "384, forks (two rounds)", async () => {
   const mods = ["drivers/block/xen-blkfront.ko", "drivers/net/xen-netfront.ko"];
-  const dhcp = ["#!/bin/sh", 'if [ "$1" = bound ]; then', "  ifconfig $interface $ip netmask $subnet up", '  echo "oops: dhcp $ip"', "fi"].join("\n") + "\n";
+  const dhcp = [
+    "#!/bin/sh", 'if [ "$1" = bound ]; then', "  ifconfig $interface $ip netmask $subnet up", '  echo "oops: dhcp $ip"',
+    "fi"
+  ].join("\n") + "\n";
   const script = join(DIR, "udhcpc.sh");
   writeFileSync(script, dhcp, { mode: 0o755 });
   const initrd = busyboxInitramfs(join(DIR, "linux"), [
@@ -52,7 +56,8 @@ test("issue 12's Oops sequence under xend: block-attach, network-attach + DHCP, 
     // past the page cache: dropped before each look).
     "r=0",
     "while true; do",
-    "  while echo 1 > /proc/sys/vm/drop_caches; [ \"$(dd if=/dev/xvdb bs=512 count=1 2>/dev/null | head -c 6)\" != \"round$((r+1))\" ]; do sleep 0.2; done",
+    "  while echo 1 > /proc/sys/vm/drop_caches; [ \"$(dd "
+      + "if=/dev/xvdb bs=512 count=1 2>/dev/null | head -c 6)\" != " + "\"round$((r+1))\" ]; do sleep 0.2; done",
     "  r=$((r+1))",
     '  echo "oops: round $r MemTotal $(grep MemTotal /proc/meminfo | tr -s " " | cut -d" " -f2)"',
     "  for k in 1 2; do /memcheck 8 3 || echo \"oops: memcheck failed $r.$k\"; done",
@@ -65,7 +70,10 @@ test("issue 12's Oops sequence under xend: block-attach, network-attach + DHCP, 
   disk.fill(0, 0, 512);
   writeFileSync(img, disk);
   const cfg = join(DIR, "lx.cfg");
-  writeFileSync(cfg, `name = "lx"\nkernel = "${linuxKernel()}"\nramdisk = "${initrd}"\nmemory = 256\nmaxmem = 384\nextra = "console=hvc0 quiet"\n`);
+  writeFileSync(
+    cfg, `name = "lx"\nkernel = "${linuxKernel()}"\nramdisk = ` + `"${initrd}"\nmemory = 256\nmaxmem = 384\nextra = `
+      + `"console=hvc0 quiet"\n`
+  );
   ok("create", cfg);
   const con = spawn(process.execPath, ["bin/xm.js", "console", "lx"], { env: X!.env, stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
@@ -78,7 +86,10 @@ test("issue 12's Oops sequence under xend: block-attach, network-attach + DHCP, 
   /** Wait until `xm list` shows the domain at `mib` (the balloon driver's slack: 16 MiB) or it stops moving. */
   const reach = async (mib: number) => {
     let last = listed("lx"), still = Date.now();
-    for (const t0 = Date.now(); Math.abs(listed("lx") - mib) > 16 && Date.now() - still < 5000 && Date.now() - t0 < 60000 && !BAD.test(out); await sleep(200)) {
+    for (
+      const t0 = Date.now(); Math.abs(listed("lx") - mib) > 16 && Date.now() - still < 5000 && Date.now() - t0 < 60000
+        && !BAD.test(out); await sleep(200)
+    ) {
       const m = listed("lx");
       if (m !== last) { last = m; still = Date.now(); }
     }
@@ -101,12 +112,17 @@ test("issue 12's Oops sequence under xend: block-attach, network-attach + DHCP, 
       seen.push(await reach(300));
       ok("mem-max", "lx", "384");
       // The forks start now (the guest waits for this sector).
-      execFileSync("dd", [`of=${img}`, "bs=512", "count=1", "conv=notrunc"], { input: Buffer.from(`round${round}`.padEnd(512, "\0")), stdio: ["pipe", "ignore", "ignore"] });
+      execFileSync(
+        "dd", [`of=${img}`, "bs=512", "count=1", "conv=notrunc"],
+        { input: Buffer.from(`round${round}`.padEnd(512, "\0")), stdio: ["pipe", "ignore", "ignore"] }
+      );
       await wait(`oops: forks done ${round}`, 120000);
     }
     assert.equal(out.split("\n").filter((l) => BAD.test(l)), [], out.slice(-4000));
     // 128 then 300 MiB each round (within the driver's slack), and the guest saw the memory come back.
-    seen.forEach((m, i) => assert.ok(Math.abs(m - (i % 2 === 0 ? 128 : 300)) <= 16, `step ${i}: ${m} MiB (${seen.join(", ")})`));
+    seen.forEach(
+      (m, i) => assert.ok(Math.abs(m - (i % 2 === 0 ? 128 : 300)) <= 16, `step ${i}: ${m} MiB (${seen.join(", ")})`)
+    );
     assert.match(out, /oops: round 2 MemTotal \d+/);
     assert.ok(/lx\s+\d+\s+\d+\s+1\s+(r-----|-b----)/.test(ok("list")), "still running");
     console.log(`  memory steps (MiB): ${seen.join(", ")}`);

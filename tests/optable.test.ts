@@ -35,12 +35,16 @@ test("LOCK: the decoder applies the table's rule (the memory forms listed, #UD e
     const esc = op < 0x100 ? [] : [0x0f];
     for (let reg = 0; reg < 8; reg++) {
       for (const mem of [true, false]) {
-        const bytes = [0xf0, ...esc, op & 0xff, (mem ? 0x03 : 0xc1) | (reg << 3), ...(imm ? new Array(imm === 1 ? 1 : 4).fill(0) : [])];
+        const bytes = [
+          0xf0, ...esc, op & 0xff, (mem ? 0x03 : 0xc1) | (reg << 3),
+          ...(imm ? new Array(imm === 1 ? 1 : 4).fill(0) : [])
+        ];
         const i = decodeAt(core, bytes, true);
         if (!i) continue;
         const want = mem && ((by[op].lock ?? 0) >> reg) & 1 ? op : 0x400;
         checked++;
-        if (i.op !== want) bad.push(`${hex(op)}/${reg} ${mem ? "mem" : "reg"}: decoded ${hex(i.op!)}, table says ${hex(want)}`);
+        if (i.op !== want)
+          bad.push(`${hex(op)}/${reg} ${mem ? "mem" : "reg"}: decoded ${hex(i.op!)}, table says ${hex(want)}`);
       }
     }
   }
@@ -53,10 +57,17 @@ test("fast forms and JIT translations: the table's fast/jit columns are what the
   const bad: string[] = [];
   for (let op = 0; op < OP_IDS; op++) {
     const r = by[op];
-    if ((r.fast ?? 0) !== t.fast[op]) bad.push(`${hex(op)} ${r.name}: fast 0x${(r.fast ?? 0).toString(16)} in the table, 0x${t.fast[op].toString(16)} in fast.ts`);
-    if ((r.jit ?? 0) !== t.jit[op]) bad.push(`${hex(op)} ${r.name}: jit 0x${(r.jit ?? 0).toString(16)} in the table, 0x${t.jit[op].toString(16)} in translate.ts`);
+    if ((r.fast ?? 0) !== t.fast[op]) bad.push(
+      `${hex(op)} ${r.name}: fast 0x${(r.fast ?? 0).toString(16)} in the table, 0x${t.fast[op].toString(16)} in fast.ts`
+    );
+    if ((r.jit ?? 0) !== t.jit[op]) bad.push(
+      `${hex(op)} ${r.name}: jit 0x${(r.jit ?? 0).toString(16)} in `
+        + `the table, 0x${t.jit[op].toString(16)} in translate.ts`
+    );
   }
-  assert.ok(t.fast.filter(Boolean).length > 100 && t.jit.filter(Boolean).length > 100, "the probe finds the fast forms");
+  assert.ok(
+    t.fast.filter(Boolean).length > 100 && t.jit.filter(Boolean).length > 100, "the probe finds the fast forms"
+  );
   assert.equal(bad, []);
 });
 
@@ -67,7 +78,8 @@ test("conformance coverage: the table's conf column is what the generators produ
   const bad: string[] = [];
   for (let op = 0; op < OP_IDS; op++) {
     const want = [...gens[op]].sort().join(" "), have = [...(by[op].conf ?? [])].sort().join(" ");
-    if (want !== have) bad.push(`${hex(op)} ${by[op].name}: conf [${have}] in the table, [${want}] in the generators' cases`);
+    if (want !== have)
+      bad.push(`${hex(op)} ${by[op].name}: conf [${have}] in the table, [${want}] in the generators' cases`);
   }
   assert.ok(gens.filter((g) => g.size).length > 200);
   assert.equal(bad, []);

@@ -15,20 +15,28 @@ async function main(a: WorkerArgs): Promise<void> {
   const ctl = new Int32Array(a.sab, 0, 16);
   const bytes = new Uint8Array(a.sab, 64);
   const ctx = await t.setup();
-  const rss = () => { const m = Math.round(process.memoryUsage.rss() / 1048576); if (m > Atomics.load(ctl, CTL.RSS_MIB)) Atomics.store(ctl, CTL.RSS_MIB, m); };
+  const rss = () => {
+    const m = Math.round(process.memoryUsage.rss() / 1048576);
+    if (m > Atomics.load(ctl, CTL.RSS_MIB)) Atomics.store(ctl, CTL.RSS_MIB, m);
+  };
   rss();
   Atomics.store(ctl, CTL.PHASE, 1);
   const errors = new Map<string, number>();
   for (let i = a.start; i < a.start + a.count; i++) {
     const input = t.input(new Rng(inputSeed(t.name, a.seed, i)), ctx, i);
-    if (input.length <= bytes.length) { bytes.set(input); Atomics.store(ctl, CTL.LEN, input.length); } else Atomics.store(ctl, CTL.LEN, -1);
+    if (input.length <= bytes.length) { bytes.set(input); Atomics.store(ctl, CTL.LEN, input.length); } else
+      Atomics.store(ctl, CTL.LEN, -1);
     Atomics.store(ctl, CTL.INDEX, i);
     Atomics.add(ctl, CTL.TICK, 1);
     const s = performance.now();
     let v: Verdict;
-    try { v = await t.run(input, ctx); } catch (e) { v = { kind: "failure", why: `escaped the target: ${(e as Error)?.stack ?? String(e)}` }; }
+    try {
+      v = await t.run(input, ctx);
+    } catch (e) { v = { kind: "failure", why: `escaped the target: ${(e as Error)?.stack ?? String(e)}` }; }
     const ms10 = Math.round((performance.now() - s) * 10);
-    if (ms10 > Atomics.load(ctl, CTL.MAX_MS10)) { Atomics.store(ctl, CTL.MAX_MS10, ms10); Atomics.store(ctl, CTL.MAX_MS_INDEX, i); }
+    if (ms10 > Atomics.load(ctl, CTL.MAX_MS10)) {
+      Atomics.store(ctl, CTL.MAX_MS10, ms10); Atomics.store(ctl, CTL.MAX_MS_INDEX, i);
+    }
     if (v.kind === "ok") Atomics.add(ctl, CTL.OK, 1);
     else if (v.kind === "error") {
       Atomics.add(ctl, CTL.ERRORS, 1);
@@ -53,7 +61,9 @@ export function writeRepro(a: WorkerArgs, index: number, input: Uint8Array, why:
   const base = join(a.reproDir, `${a.target}-${a.seed}-${index}`);
   writeFileSync(`${base}.bin`, input);
   writeFileSync(`${base}.txt`, `target ${a.target} seed ${a.seed} index ${index} (${input.length} bytes)\n` +
-    `again: node dist/bench/fuzz-parsers.js --target ${a.target} --seed ${a.seed} --start ${index} --count 1\n${why}\nhex: ${hexOf(input, 65536)}\n`);
+    `again: node dist/bench/fuzz-parsers.js --target ${a.target} `
+      + `--seed ${a.seed} --start ${index} --count 1\n${why}\nhex: ` + `${hexOf(input, 65536)}\n`
+  );
   return `${base}.txt`;
 }
 

@@ -21,7 +21,8 @@ import { DS_FREE } from "../assembly/records";
 const SEED = 20261206;
 const reproDir = `/tmp/xenwasm-parser-fuzz-test-${process.pid}`;
 
-test("the harness itself: a TypeError and a hang are failures, with their reproducers; ok and clear errors are not", async () => {
+test("the harness itself: a TypeError and a hang are failures, with their reproducers; ok and clear errors are not",
+  async () => {
   const r = await runTarget({ target: "selftest", seed: 1, count: 4, hangMs: 3000, reproDir });
   assert.is(r.inputs, 4);
   assert.is(r.ok, 1);
@@ -40,7 +41,8 @@ test("the harness itself: a TypeError and a hang are failures, with their reprod
 for (const t of TARGETS) {
   test(`${t.name}: 1000 seeded inputs, each ends in success or a clear error (${t.clear})`, async () => {
     const r = await runTarget({ target: t.name, seed: SEED, count: 1000, reproDir });
-    const shown = r.details.slice(0, 5).map((d) => `input ${d.index}: ${d.why.split("\n").slice(0, 3).join(" | ")} (${d.file})`).join("\n");
+    const shown = r.details.slice(0, 5)
+      .map((d) => `input ${d.index}: ${d.why.split("\n").slice(0, 3).join(" | ")} (${d.file})`).join("\n");
     assert.is(r.failures, 0, `${r.failures} failures:\n${shown}`);
     assert.is(r.inputs, 1000);
     // Both outcomes reached: the mutations neither all die at the first check nor all pass.
@@ -61,27 +63,43 @@ test("regression: lists nested 100000 deep in a config are a ConfigError, not a 
   assert.is(c.warnings.length, 1);
 });
 
-test("regression: a PV kernel the builder refuses late (a bad HYPERCALL_PAGE note) leaves no domain and no frames behind", async () => {
+test(
+  "regression: a PV kernel the builder refuses late (a bad HYPERCALL_PAGE note) leaves no domain and no frames behind",
+  async () => {
   const host = await XenHost.create(64);
-  const b = new Uint8Array(readFileSync(existsSync("guests/build/pv-hcpage-64.elf") ? "guests/build/pv-hcpage-64.elf" : "guests/prebuilt/pv-hello-64.elf"));
+  const b = new Uint8Array(
+    readFileSync(
+      existsSync("guests/build/pv-hcpage-64.elf") ? "guests/build/pv-hcpage-64.elf" : "guests/prebuilt/pv-hello-64.elf"
+    )
+  );
   const img = parseXenElf(b);
   const note = img.notes.get(XEN_ELFNOTE.HYPERCALL_PAGE);
   assert.ok(note && note.length === 8, "the guest has a HYPERCALL_PAGE note");
   // Its descriptor in the file: find the 8 bytes and point them at an unaligned address.
   const at = Buffer.from(b).indexOf(Buffer.from(note!));
   const bad = b.slice();
-  new DataView(bad.buffer).setBigUint64(at, new DataView(note!.buffer, note!.byteOffset).getBigUint64(0, true) + 8n, true);
+  new DataView(bad.buffer).setBigUint64(
+    at, new DataView(note!.buffer, note!.byteOffset).getBigUint64(0, true) + 8n, true
+  );
   const free = host.core.x.hv_frames_free();
-  for (let i = 0; i < 3; i++) assert.throws(() => host.createDomain("bad", bad, { memoryMiB: 4 }), (e: unknown) => e instanceof BuildError && /HYPERCALL_PAGE/.test((e as Error).message));
+  for (let i = 0; i < 3; i++) assert.throws(
+    () => host.createDomain("bad", bad, { memoryMiB: 4 }),
+    (e: unknown) => e instanceof BuildError && /HYPERCALL_PAGE/.test((e as Error).message)
+  );
   assert.is(host.core.x.hv_frames_free(), free, "every frame back");
   const d = host.createDomain("good", b, { memoryMiB: 4 });
   // (Domain ids increase, as Xen's rover gives them: the refused builds' ids are free, none is left in use.)
   for (let id = 1; id < d.domid; id++) assert.is(host.state(id), DS_FREE, `the refused domain ${id} is gone`);
 });
 
-test("regression: a destroyed domain gives back the host's ends of its event channels (600 domains made and destroyed; dom0 has 1024 ports)", async () => {
+test("regression: a destroyed domain gives back the host's ends "
+    + "of its event channels (600 domains made and destroyed; dom0 " + "has 1024 ports)", async () => {
   const host = await XenHost.create(64);
-  const b = new Uint8Array(readFileSync(existsSync("guests/build/pv-hello-64.elf") ? "guests/build/pv-hello-64.elf" : "guests/prebuilt/pv-hello-64.elf"));
+  const b = new Uint8Array(
+    readFileSync(
+      existsSync("guests/build/pv-hello-64.elf") ? "guests/build/pv-hello-64.elf" : "guests/prebuilt/pv-hello-64.elf"
+    )
+  );
   const free = host.core.x.hv_frames_free();
   for (let i = 0; i < 600; i++) {
     const d = host.createDomain(`d${i}`, b, { memoryMiB: 4 });
@@ -90,7 +108,8 @@ test("regression: a destroyed domain gives back the host's ends of its event cha
   assert.is(host.core.x.hv_frames_free(), free);
 });
 
-test("regression: a save file whose page tables lead the p2m walk out of the domain's frames is refused, not a wasm trap (save target, seed 1, input 11186)", async () => {
+test("regression: a save file whose page tables lead the p2m walk "
+    + "out of the domain's frames is refused, not a wasm trap " + "(save target, seed 1, input 11186)", async () => {
   // The input the 10^5 bench found: its mutated tables sent the restore's walk of start_info's
   // mfn_list to an address past the end of memory (RuntimeError: memory access out of bounds). The
   // input is made again from its numbers (over a fresh save of the counting guest, whose few clock
@@ -101,7 +120,9 @@ test("regression: a save file whose page tables lead the p2m walk out of the dom
 });
 
 test("regression: xend requests are checked field by field (ProtocolError), not used as they come", () => {
-  const bad = (line: string, re: RegExp) => assert.throws(() => parseRequest(line), (e: unknown) => e instanceof ProtocolError && re.test((e as Error).message));
+  const bad = (line: string, re: RegExp) => assert.throws(
+    () => parseRequest(line), (e: unknown) => e instanceof ProtocolError && re.test((e as Error).message)
+  );
   bad(`{"op":"create","file":"a.cfg","text":"name='a'"}`, /^bad request create: overrides is missing$/);
   bad(`{"op":"create","file":"a.cfg","text":"x","overrides":[1]}`, /overrides must be a list of strings/);
   bad(`{"op":"mem-set","dom":"a","mib":"4"}`, /mib must be a number/);
@@ -110,13 +131,24 @@ test("regression: xend requests are checked field by field (ProtocolError), not 
   bad(`{"op":"__proto__"}`, /^unknown request/);
   bad(`[1]`, /not a JSON object/);
   bad(`{"op":`, /not JSON/);
-  assert.equal(parseRequest(`{"op":"sched-credit","dom":"a","weight":512,"cap":null,"x":1}`), { op: "sched-credit", dom: "a", weight: 512 });
+  assert.equal(
+    parseRequest(`{"op":"sched-credit","dom":"a","weight":512,"cap":null,"x":1}`),
+    { op: "sched-credit", dom: "a", weight: 512 }
+  );
 });
 
 test("a TOOLSTACK record: a well-formed one passes; a malformed one is refused in the validator's own words", () => {
-  const ts = { config: { name: "g", kernel: "/k", memory: 4, maxmem: 4, vcpus: 1, disks: [], vifs: [], on_poweroff: "destroy", on_reboot: "restart", on_crash: "destroy" } };
+  const ts = {
+    config: {
+      name: "g", kernel: "/k", memory: 4, maxmem: 4, vcpus: 1, disks: [], vifs: [], on_poweroff: "destroy",
+      on_reboot: "restart", on_crash: "destroy"
+    }
+  };
   assert.is(validateToolstack(ts, "x", { name: "g", memoryMiB: 4, vcpus: 1 }).config.name, "g");
-  assert.throws(() => validateToolstack({ config: { ...ts.config, disks: [null] } }, "x", { name: "g", memoryMiB: 4, vcpus: 1 }), /^x: its domain config is refused: disk 1 is malformed$/);
+  assert.throws(
+    () => validateToolstack({ config: { ...ts.config, disks: [null] } }, "x", { name: "g", memoryMiB: 4, vcpus: 1 }),
+    /^x: its domain config is refused: disk 1 is malformed$/
+  );
 });
 
 test.run();

@@ -17,7 +17,9 @@ const files = readdirSync(PRE).filter((f) => f.endsWith(".elf")).sort();
 
 /** First line of `TOOL --version`, or a note that it is missing. */
 function version(tool: string): string {
-  try { return execFileSync(tool, ["--version"], { encoding: "utf8" }).split("\n")[0]; } catch { return `${tool}: not found`; }
+  try {
+    return execFileSync(tool, ["--version"], { encoding: "utf8" }).split("\n")[0];
+  } catch { return `${tool}: not found`; }
 }
 const recorded = readFileSync(join(PRE, "TOOLCHAIN"), "utf8").trimEnd();
 const here = [version("gcc"), version("ld"), version("as")].join("\n");
@@ -28,15 +30,22 @@ test("guests/prebuilt holds the default guest and names its toolchain", () => {
 });
 
 if (recorded === here) {
-  if (files.some((f) => !existsSync(join(GB, f)))) spawnSync("make", ["-s", "-C", join(ROOT, "guests")], { stdio: "inherit" });
+  if (files.some((f) => !existsSync(join(GB, f))))
+    spawnSync("make", ["-s", "-C", join(ROOT, "guests")], { stdio: "inherit" });
   for (const f of files) {
     test(`guests/prebuilt/${f} is byte-identical to its build (${recorded.split("\n")[0]})`, () => {
       const a = readFileSync(join(PRE, f)), b = readFileSync(join(GB, f));
-      assert.ok(a.equals(b), `guests/prebuilt/${f} differs from guests/build/${f}: rebuild with \`make -C guests prebuilt\` and commit`);
+      assert.ok(
+        a.equals(b),
+        `guests/prebuilt/${f} differs from guests/build/${f}: rebuild with \`make -C guests prebuilt\` and commit`
+      );
     });
   }
 } else {
-  console.log(`skipped: byte comparison of guests/prebuilt/ with a build: this toolchain (${here.replace(/\n/g, "; ")}) is not the recorded one (${recorded.replace(/\n/g, "; ")})`);
+  console.log(
+    `skipped: byte comparison of guests/prebuilt/ with a build: `
+      + `this toolchain (${here.replace(/\n/g, "; ")}) is not the ` + `recorded one (${recorded.replace(/\n/g, "; ")})`
+  );
   test.skip();
 }
 
@@ -49,12 +58,17 @@ test("xm run boots the prebuilt default guest when no guest was built", () => {
       cpSync(join(ROOT, p), join(pkg, p));
     }
     // and the package's runtime dependencies, as `npm install` puts them beside it
-    const deps = Object.keys((JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {});
+    const deps = Object.keys(
+      (
+        JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies?: Record<string, string> }
+      ).dependencies ?? {}
+    );
     for (const d of deps) {
       mkdirSync(dirname(join(pkg, "node_modules", d)), { recursive: true });
       symlinkSync(join(ROOT, "node_modules", d), join(pkg, "node_modules", d));
     }
-    const r = spawnSync(process.execPath, [join(pkg, "bin", "xm.js"), "run"], { encoding: "utf8", cwd: pkg, timeout: 180_000 });
+    const r =
+      spawnSync(process.execPath, [join(pkg, "bin", "xm.js"), "run"], { encoding: "utf8", cwd: pkg, timeout: 180_000 });
     assert.is(r.status, 0, `exit status ${r.status}, signal ${r.signal} (stderr: ${r.stderr})`);
     assert.match(r.stdout, /Hello from a xenwasm PV guest \(64-bit\)/);
   } finally {

@@ -15,13 +15,17 @@ for (const bits of [64, 32] as const) {
     const x = host.core.x;
     // The counter, told to print (and read xenstore, which waits for the host) only rarely: once past
     // its start it is always runnable. The batch guest starts once it counts.
-    const ctr = host.createDomain("counter", new Uint8Array(readFileSync(guestPath("counter", 64))), { memoryMiB: 16, cmdline: "steps=1000 every=1000000000" });
+    const ctr = host.createDomain(
+      "counter", new Uint8Array(readFileSync(guestPath("counter", 64))),
+      { memoryMiB: 16, cmdline: "steps=1000 every=1000000000" }
+    );
     const c = ctr.domid;
     let t0 = Date.now();
     await host.runUntil(() => x.hv_domain_insns(c) > 5_000_000n || Date.now() - t0 > 20000);
     assert.is(host.state(c), DS_RUNNING);
     const chunks: string[] = [];
-    const dom = host.createDomain("preempt", new Uint8Array(readFileSync(guestPath("preempt", bits))), { memoryMiB: 32 });
+    const dom =
+      host.createDomain("preempt", new Uint8Array(readFileSync(guestPath("preempt", bits))), { memoryMiB: 32 });
     dom.onConsole = (b) => chunks.push(new TextDecoder().decode(b));
     const out = () => chunks.join("");
     const b = dom.domid;
@@ -43,7 +47,10 @@ for (const bits of [64, 32] as const) {
       else if (c0 >= 0 && !sent && cont > c0) { assert.ok(x.hv_evtchn_send(hostPort) >= 0); sent = true; }
       return host.state(b) !== DS_RUNNING || Date.now() - t0 > 60000;
     }, 100_000);
-    assert.ok(hostPort >= 0 && sent, `the event was sent (port ${hostPort}, continuations at the start ${c0}, total ${x.hv_hc_continuations(b)})`);
+    assert.ok(
+      hostPort >= 0 && sent,
+      `the event was sent (port ${hostPort}, continuations at the start ${c0}, total ${x.hv_hc_continuations(b)})`
+    );
     const o = out();
     assert.equal(o.split("\n").filter((l) => l.startsWith("FAIL")), [], o + host.dmesg());
     assert.match(o, "preempt: PASSED", o + host.dmesg());
@@ -65,7 +72,8 @@ for (const bits of [64, 32] as const) {
     // And it did not merely run once: it kept being scheduled through the batches (sampled points where
     // the batch domain was part-way through and the counter had moved on since the previous point).
     let moved = 0;
-    for (let i = first + 1; i <= last; i++) if (samples[i].ctr > samples[i - 1].ctr && samples[i].cont > samples[i - 1].cont) moved++;
+    for (let i = first + 1; i <= last; i++)
+      if (samples[i].ctr > samples[i - 1].ctr && samples[i].cont > samples[i - 1].cont) moved++;
     assert.ok(moved >= 2, `both advanced together at ${moved} points`);
     x.hv_domain_destroy(c);
     x.hv_domain_destroy(b);

@@ -28,7 +28,10 @@ for (const bits of [64, 32] as const) {
     assert.ok(owned >= 4096, `the domain owned ${owned} frames`);
     // The core's own counts (bench:density) agree with a scan of the frame table.
     assert.is(Number(x.hv_domain_core_bytes(r.dom.domid, 1)), owned * 4096);
-    assert.is(Number(x.hv_domain_core_bytes(r.dom.domid, 0)), MM.DOMAIN_SIZE + MM.EVTCHN_DOM_SIZE + MM.VCPU_SIZE + owned * MM.FRAME_REC);
+    assert.is(
+      Number(x.hv_domain_core_bytes(r.dom.domid, 0)),
+      MM.DOMAIN_SIZE + MM.EVTCHN_DOM_SIZE + MM.VCPU_SIZE + owned * MM.FRAME_REC
+    );
     // The domain's own list of its frames (destroy walks it) holds exactly the frames the table says.
     assert.is(x.hv_frames_listed(r.dom.domid), owned, "the domain's frame list");
     assert.is(x.hv_frames_listed(0), x.hv_frames_owned(0), "dom0's frame list");
@@ -45,7 +48,8 @@ for (const bits of [64, 32] as const) {
 // host's ends first): as Xen's evtchn_destroy closes each port with evtchn_close, every interdomain
 // channel's other end (here dom0's console and xenstore ports) becomes unbound, waiting for the dead
 // domain's id: a send on it goes nowhere, and dom0 can close it. Nothing of the dead domain's is left bound.
-test("hv_domain_destroy alone: dom0's ends of the dead domain's channels become unbound (Xen's evtchn_close)", async () => {
+test("hv_domain_destroy alone: dom0's ends of the dead domain's channels become unbound (Xen's evtchn_close)",
+  async () => {
   const host = await XenHost.create(256);
   const x = host.core.x;
   const g = await startGuest(host, "counter", 64);
@@ -65,9 +69,11 @@ test("hv_domain_destroy alone: dom0's ends of the dead domain's channels become 
     const dom0 = all.slice(at, end < 0 ? all.length : end);
     return new Map(ports.map((p) => [p, (dom0.match(new RegExp(`port ${p}: ([^\\n]*)`)) ?? [])[1] ?? "free"]));
   };
-  for (const [p, l] of portLines()) assert.match(l, new RegExp(`^interdomain vcpu=0 remote=d${d}:`), `dom0 port ${p} before: ${l}`);
+  for (const [p, l] of portLines())
+    assert.match(l, new RegExp(`^interdomain vcpu=0 remote=d${d}:`), `dom0 port ${p} before: ${l}`);
   assert.is(x.hv_domain_destroy(d), 0);
-  for (const [p, l] of portLines()) assert.match(l, new RegExp(`^unbound vcpu=0 remote_dom=${d}( |$)`), `dom0 port ${p} after: ${l}`);
+  for (const [p, l] of portLines())
+    assert.match(l, new RegExp(`^unbound vcpu=0 remote_dom=${d}( |$)`), `dom0 port ${p} after: ${l}`);
   assert.not.match(dump(), `remote=d${d}:`, "no port of any domain bound to the dead one");
   for (const p of ports) {
     x.hv_evtchn_take(p); // (a notification from before the destroy)
@@ -94,7 +100,10 @@ test("the core's per-domain counts are this host's own after a restore", async (
   await host.runUntil(() => host.state(g.dom.domid) !== DS_RUNNING || Date.now() - t0 > 20000);
   assert.is(host.shutdownReason(g.dom.domid), 2, "suspended");
   const x = host.core.x, d = g.dom.domid;
-  const counts = (h: XenHost, id: number) => [Number(h.core.x.hv_domain_core_bytes(id, 0)), Number(h.core.x.hv_domain_core_bytes(id, 1)), h.core.x.hv_frames_owned(id)];
+  const counts = (h: XenHost, id: number) => [
+    Number(h.core.x.hv_domain_core_bytes(id, 0)), Number(h.core.x.hv_domain_core_bytes(id, 1)),
+    h.core.x.hv_frames_owned(id)
+  ];
   const [rec0, fr0, owned] = counts(host, d);
   assert.is(fr0, owned * 4096);
   // What a saved domain record says of them is not believed: the source's counts, made absurd first.
@@ -140,7 +149,10 @@ test("debug registers survive save/restore; a save file's bad ones refuse the re
     setDr(0, 0n); setDr(2, 0n); setDr(6, 0xffff0ff0n); setDr(7, 0x400n);
     setDr(i, bad);
     const c = await XenHost.create(256);
-    assert.throws(() => restoreDomain(c, saveDomain(host, d)), /refused the saved state: VCPU record 0: its debug registers are refused/, `DR${i} = ${bad.toString(16)}`);
+    assert.throws(
+      () => restoreDomain(c, saveDomain(host, d)),
+      /refused the saved state: VCPU record 0: its debug registers are refused/, `DR${i} = ${bad.toString(16)}`
+    );
   }
   assert.is(x.hv_domain_destroy(d), 0);
 });
@@ -156,16 +168,20 @@ for (const name of ["traps", "events", "mmu", "ptwr", "memory", "hcpage", "gntv2
       assert.is(r.reason, 0, "poweroff");
       // (Checks added since: that they ran.)
       const ran: Record<string, string[]> = {
-        debug: ["ok: console_io reading a watched buffer: no #DB", "ok: xen_version writing into a watched buffer: no #DB",
+        debug: [
+          "ok: console_io reading a watched buffer: no #DB", "ok: xen_version writing into a watched buffer: no #DB",
           "ok: alloc_unbound with its argument watched: no #DB", "ok: the guest's own read of them: #DB, B1"],
-        fifo: ["ok: unmasked flood: 20000 sends, each delivered once at once (0 not)", "ok: masked bursts: 100 x 256 sends"],
+        fifo: [
+          "ok: unmasked flood: 20000 sends, each delivered once at once (0 not)", "ok: masked bursts: 100 x 256 sends"
+        ],
       };
       for (const l of ran[name] ?? []) assert.match(r.output, l, r.output);
     });
   }
 }
 
-test("PV user mode (64-bit): user page tables, SYSCALL to the kernel's callback, SYSENTER (#GP, then its callback), user #PF", async () => {
+test("PV user mode (64-bit): user page tables, SYSCALL to the "
+    + "kernel's callback, SYSENTER (#GP, then its callback), user " + "#PF", async () => {
   const r = await runGuest("user", 64);
   assert.equal(r.output.split("\n").filter((l) => l.startsWith("FAIL")), [], r.output + r.host.dmesg());
   assert.match(r.output, "user: PASSED", r.output + r.host.dmesg());
@@ -186,7 +202,8 @@ test("a spinning guest cannot starve another: both get the CPU (instruction-coun
   host.core.x.hv_domain_destroy(spin.dom.domid);
 });
 
-test("PV user mode (32-bit): ring 3 through iret, INT $0x80 to the ring-1 kernel, SYSENTER (#GP, then its callback), #GP and #PF from ring 3", async () => {
+test("PV user mode (32-bit): ring 3 through iret, INT $0x80 to "
+    + "the ring-1 kernel, SYSENTER (#GP, then its callback), #GP " + "and #PF from ring 3", async () => {
   const r = await runGuest("user32", 32);
   assert.equal(r.output.split("\n").filter((l) => l.startsWith("FAIL")), [], r.output + r.host.dmesg());
   assert.match(r.output, "user32: PASSED", r.output + r.host.dmesg());
@@ -232,7 +249,10 @@ for (const [fmt, pack] of [
     dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
     await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING);
     assert.match(out, "Hello from a xenwasm PV guest (64-bit)");
-    assert.throws(() => host.createDomain("bad", bzImage(new Uint8Array([1, 2, 3, 4, 5, 6])), { memoryMiB: 16 }), /unknown compression/);
+    assert.throws(
+      () => host.createDomain("bad", bzImage(new Uint8Array([1, 2, 3, 4, 5, 6])), { memoryMiB: 16 }),
+      /unknown compression/
+    );
   });
 }
 
@@ -257,24 +277,32 @@ for (const bits of [64, 32] as const) {
 // The block backend against our own blkfront (guests/pv/blk.c): both request ABIs, indirect
 // descriptors, and malformed requests answered with errors while the disk stays connected.
 for (const bits of [64, 32] as const) for (const v2 of [false, true]) {
-  test(`PV block frontend (${bits}-bit, ${bits === 64 ? "x86_64" : "x86_32"}-abi, grant table v${v2 ? 2 : 1}): reads, indirect reads and writes, malformed requests refused`, async () => {
+  test(`PV block frontend (${bits}-bit, ` + `${bits === 64 ? "x86_64" : "x86_32"}-abi, grant table `
+      + `v${v2 ? 2 : 1}): reads, indirect reads and writes, ` + `malformed requests refused`, async () => {
     mkdirSync("tests/build", { recursive: true });
     const img = `tests/build/blk-${bits}${v2 ? "-v2" : ""}.img`;
     const disk = new Uint8Array(1 << 20);
     for (let i = 0; i < disk.length; i++) disk[i] = (i >> 9) & 0xff; // each sector holds its number
     writeFileSync(img, disk);
     const host = await XenHost.create(256);
-    const dom = host.createDomain(`blk${bits}`, new Uint8Array(readFileSync(guestPath("blk", bits))), { memoryMiB: 16, disks: [{ path: img, vdev: "xvda", writable: true }], cmdline: v2 ? "gntv2=1" : "" });
+    const dom = host.createDomain(
+      `blk${bits}`, new Uint8Array(readFileSync(guestPath("blk", bits))),
+      { memoryMiB: 16, disks: [{ path: img, vdev: "xvda", writable: true }], cmdline: v2 ? "gntv2=1" : "" }
+    );
     let out = "";
     dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
     const t0 = Date.now();
     await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 30000);
     assert.equal(out.split("\n").filter((l) => l.startsWith("FAIL")), [], out + host.dmesg());
     assert.match(out, "blk: PASSED", out);
-    if (v2) assert.match(out, "ok: the backend maps the ring: status 18, entry flags 1", out); // v2 entries were what it used
+    // v2 entries were what it used
+    if (v2) assert.match(out, "ok: the backend maps the ring: status 18, entry flags 1", out);
     assert.is(host.shutdownReason(dom.domid), 0, "poweroff");
     const after = readFileSync(img);
-    for (let k = 0; k < 16; k++) assert.ok(after.subarray((64 + k) * 512, (65 + k) * 512).every((b) => b === 200 + k), `the indirect write reached sector ${64 + k} of the image`);
+    for (let k = 0; k < 16; k++) assert.ok(
+      after.subarray((64 + k) * 512, (65 + k) * 512).every((b) => b === 200 + k),
+      `the indirect write reached sector ${64 + k} of the image`
+    );
   });
 }
 

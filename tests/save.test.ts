@@ -107,7 +107,10 @@ test("bad streams (magic, version, truncation, a flipped byte, unknown mandatory
 for (const bits of [64, 32] as const) {
   test(`save/restore (${bits}-bit) of a domain with a v2 grant table and a mapped status frame`, async () => {
     const host = await XenHost.create(256);
-    const d = host.createDomain("gntv2", new Uint8Array(readFileSync(`guests/build/pv-gntv2-${bits}.elf`)), { memoryMiB: 16, cmdline: "suspend=1" });
+    const d = host.createDomain(
+      "gntv2", new Uint8Array(readFileSync(`guests/build/pv-gntv2-${bits}.elf`)),
+      { memoryMiB: 16, cmdline: "suspend=1" }
+    );
     let out = "";
     d.onConsole = (b) => { out += new TextDecoder().decode(b); };
     let t0 = Date.now();

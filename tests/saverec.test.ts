@@ -32,17 +32,27 @@ async function suspended(bits: 32 | 64) {
 test("golden layout: the record offsets, sizes and versions are the file format's", () => {
   // Numbers, not the constants: moving a field is a new record version (and a new stream version).
   assert.equal([S.SAVE_DOMAIN_VERSION, S.SD_SIZE, S.SAVE_VCPU_VERSION, S.SV_SIZE], [1, 248, 1, 5256]);
-  assert.equal([S.SD_WIDTH, S.SD_NR_VCPUS, S.SD_MAX_PAGES, S.SD_SHUTDOWN_REASON, S.SD_VM_ASSIST, S.SD_SHARED_INFO, S.SD_START_INFO,
-    S.SD_CONSOLE_MA, S.SD_CONSOLE_PORT, S.SD_STORE_MA, S.SD_STORE_PORT, S.SD_GNT_VERSION, S.SD_GNT_NR_FRAMES, S.SD_GNT_FRAMES,
-    S.SD_GNT_NR_STATUS, S.SD_GNT_STATUS, S.SD_EVTCHN_ABI, S.SD_FIFO_ARRAY, S.SD_WEIGHT, S.SD_CAP, S.SD_SYSTEM_TIME, S.SD_CPU_TIME],
+  assert.equal(
+    [S.SD_WIDTH, S.SD_NR_VCPUS, S.SD_MAX_PAGES, S.SD_SHUTDOWN_REASON, S.SD_VM_ASSIST, S.SD_SHARED_INFO, S.SD_START_INFO,
+    S.SD_CONSOLE_MA, S.SD_CONSOLE_PORT, S.SD_STORE_MA, S.SD_STORE_PORT, S.SD_GNT_VERSION, S.SD_GNT_NR_FRAMES,
+    S.SD_GNT_FRAMES,
+    S.SD_GNT_NR_STATUS, S.SD_GNT_STATUS, S.SD_EVTCHN_ABI, S.SD_FIFO_ARRAY, S.SD_WEIGHT, S.SD_CAP, S.SD_SYSTEM_TIME,
+    S.SD_CPU_TIME
+  ],
   [8, 12, 16, 24, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 196, 200, 216, 220, 224, 228, 232, 240]);
-  assert.equal([S.SV_VCPU_ID, S.SV_FLAGS, S.SV_GPR, S.SV_RIP, S.SV_RFLAGS, S.SV_SEL, S.SV_IOPL, S.SV_FS_BASE, S.SV_GS_BASE_KERNEL,
-    S.SV_GS_BASE_USER, S.SV_CR0, S.SV_CR2, S.SV_CR3_KERNEL, S.SV_CR3_USER, S.SV_CR4, S.SV_GUEST_CR4, S.SV_EFER, S.SV_DR, S.SV_DR6,
-    S.SV_DR7, S.SV_DR7_EMUL, S.SV_MSR_STAR, S.SV_MSR_SPEC_CTRL, S.SV_TSC, S.SV_KERNEL_SS, S.SV_KERNEL_SP, S.SV_CB_EVENT, S.SV_CB_NMI,
-    S.SV_CB_FLAGS, S.SV_CB_EVENT_CS, S.SV_CB_SYSENTER_CS, S.SV_LDT_ENTS, S.SV_LDT_BASE, S.SV_GDT_ENTS, S.SV_GDT_FRAMES, S.SV_RUNSTATE,
-    S.SV_VCPU_INFO, S.SV_RUNSTATE_AREA, S.SV_TIMER, S.SV_PERIOD, S.SV_PERIOD_NEXT, S.SV_RUNSTATE_ENTRY, S.SV_RUNSTATE_TIME,
+  assert.equal(
+    [S.SV_VCPU_ID, S.SV_FLAGS, S.SV_GPR, S.SV_RIP, S.SV_RFLAGS, S.SV_SEL, S.SV_IOPL, S.SV_FS_BASE, S.SV_GS_BASE_KERNEL,
+    S.SV_GS_BASE_USER, S.SV_CR0, S.SV_CR2, S.SV_CR3_KERNEL, S.SV_CR3_USER, S.SV_CR4, S.SV_GUEST_CR4, S.SV_EFER, S.SV_DR,
+    S.SV_DR6,
+    S.SV_DR7, S.SV_DR7_EMUL, S.SV_MSR_STAR, S.SV_MSR_SPEC_CTRL, S.SV_TSC, S.SV_KERNEL_SS, S.SV_KERNEL_SP, S.SV_CB_EVENT,
+    S.SV_CB_NMI,
+    S.SV_CB_FLAGS, S.SV_CB_EVENT_CS, S.SV_CB_SYSENTER_CS, S.SV_LDT_ENTS, S.SV_LDT_BASE, S.SV_GDT_ENTS, S.SV_GDT_FRAMES,
+    S.SV_RUNSTATE,
+    S.SV_VCPU_INFO, S.SV_RUNSTATE_AREA, S.SV_TIMER, S.SV_PERIOD, S.SV_PERIOD_NEXT, S.SV_RUNSTATE_ENTRY,
+    S.SV_RUNSTATE_TIME,
     S.SV_FXSAVE, S.SV_TRAPS],
-  [8, 12, 16, 144, 152, 160, 172, 176, 184, 192, 200, 208, 216, 224, 232, 240, 248, 256, 288, 296, 304, 312, 400, 408, 416, 424, 432,
+  [8, 12, 16, 144, 152, 160, 172, 176, 184, 192, 200, 208, 216, 224, 232, 240, 248, 256, 288, 296, 304, 312, 400, 408,
+    416, 424, 432,
     472, 480, 484, 488, 492, 496, 504, 508, 564, 568, 576, 584, 592, 600, 608, 616, 648, 1160]);
   // Not the core's own layout: the record's RIP and CR0 are elsewhere than in the vCPU's state block.
   assert.is.not(S.SV_RIP, MM.CPU_RIP);
@@ -51,7 +61,8 @@ test("golden layout: the record offsets, sizes and versions are the file format'
 });
 
 for (const bits of [64, 32] as const) {
-  test(`records (${bits}-bit) hold the core's state by name and round-trip field by field through a restore`, async () => {
+  test(
+    `records (${bits}-bit) hold the core's state by name and round-trip field by field through a restore`, async () => {
     const { host, d } = await suspended(bits);
     const x = host.core.x;
     const recs = readStream(saveDomain(host, d.domid));
@@ -74,7 +85,10 @@ for (const bits of [64, 32] as const) {
     assert.is(rv.getBigUint64(248, true), bits === 64 ? 0xd01n : 0x800n, "EFER");
     assert.is(rv.getUint16(162, true), v.getUint16(va + MM.CPU_SEG + MM.SEG_CS * MM.SEG_SIZE, true), "CS");
     assert.is(rv.getUint16(162, true), bits === 64 ? 0xe033 : 0xe019, "the kernel's CS");
-    assert.equal(vcpus[0].subarray(648, 648 + 512), host.core.bytes().subarray(va + MM.CPU_FXSAVE, va + MM.CPU_FXSAVE + 512), "FXSAVE image");
+    assert.equal(
+      vcpus[0].subarray(648, 648 + 512), host.core.bytes().subarray(va + MM.CPU_FXSAVE, va + MM.CPU_FXSAVE + 512),
+      "FXSAVE image"
+    );
     // The host's named fields read and write the same bytes.
     const dr = decodeDomain(dom), vr = decodeVcpu(vcpus[0]);
     assert.equal(encodeDomain(dr), dom);
@@ -90,8 +104,12 @@ for (const bits of [64, 32] as const) {
     const dr2 = decodeDomain(b.core.bytes().slice(MM.MAILBOX, MM.MAILBOX + 248));
     assert.is(b.core.x.hv_save_vcpu_record(r.domid, 0), 5256);
     const vr2 = decodeVcpu(b.core.bytes().slice(MM.MAILBOX, MM.MAILBOX + 5256));
-    const same = <T>(o: T, keys: (keyof T)[]) => Object.fromEntries(Object.entries(o as object).filter(([k]) => !keys.includes(k as keyof T)));
-    const ma = ["sharedInfo", "startInfo", "consoleMa", "storeMa", "gntFrames", "gntStatus", "consolePort", "storePort", "systemTime", "shutdownReason", "totPages", "maxPages"] as const;
+    const same = <T>(o: T, keys: (keyof T)[]) =>
+      Object.fromEntries(Object.entries(o as object).filter(([k]) => !keys.includes(k as keyof T)));
+    const ma = [
+      "sharedInfo", "startInfo", "consoleMa", "storeMa", "gntFrames", "gntStatus", "consolePort", "storePort",
+      "systemTime", "shutdownReason", "totPages", "maxPages"
+    ] as const;
     assert.equal(same(dr2, [...ma]), same(dr, [...ma]), "domain fields");
     assert.is.not(dr2.sharedInfo, dr.sharedInfo, "shared_info moved (the filler took the first frames)");
     const vma: (keyof VcpuRecord)[] = ["gpr", "cr3Kernel", "cr3User", "gdtFrames", "vcpuInfo", "tsc"];
@@ -111,7 +129,10 @@ for (const bits of [64, 32] as const) {
 }
 
 // A stream from `recs` with `edit` applied to its DOMAIN typed record or VCPU record.
-function rebuild(recs: ReturnType<typeof readStream>, editDom?: (dv: DataView) => void, editVcpu?: (dv: DataView) => void, extra?: (w: StreamWriter) => void): Uint8Array {
+function rebuild(
+  recs: ReturnType<typeof readStream>, editDom?: (dv: DataView) => void, editVcpu?: (dv: DataView) => void,
+  extra?: (w: StreamWriter) => void
+): Uint8Array {
   const w = new StreamWriter();
   for (const r of recs) {
     let body = r.body.slice();
@@ -141,12 +162,17 @@ test("hostile records are refused with a clear error, nothing is created, anothe
   const u16 = (o: number, x: number) => (dv: DataView) => dv.setUint16(o, x, true);
   const V = (e: (dv: DataView) => void) => [undefined, e] as const;
   const D = (e: (dv: DataView) => void) => [e, undefined] as const;
-  const cases: [string, readonly [((dv: DataView) => void) | undefined, ((dv: DataView) => void) | undefined], RegExp][] = [
+  const cases: [
+    string, readonly [((dv: DataView) => void) | undefined, ((dv: DataView) => void) | undefined], RegExp
+  ][] = [
     ["DOMAIN version", D(u32(S.SD_VERSION, 7)), /DOMAIN record version 7 is not supported \(this xenwasm reads 1\)/],
     ["VCPU version", V(u32(S.SV_VERSION, 0)), /VCPU record 0: version 0 is not supported/],
     ["DOMAIN size field", D(u32(S.SD_SIZE_FIELD, 100)), /DOMAIN record's size field/],
     ["width", D(u32(S.SD_WIDTH, 32)), /does not match its description \(64-bit/],
-    ["vCPUs beyond the domain's", D(u32(S.SD_NR_VCPUS, 2)), /DOMAIN record \(64-bit, 2 vCPUs\) does not match its description/],
+    [
+      "vCPUs beyond the domain's", D(u32(S.SD_NR_VCPUS, 2)),
+      /DOMAIN record \(64-bit, 2 vCPUs\) does not match its description/
+    ],
     ["not suspended", D(u32(S.SD_SHUTDOWN_REASON, 0)), /not of a domain that suspended itself/],
     ["console port", D(u32(S.SD_CONSOLE_PORT, 5000)), /console or xenstore port is out of range/],
     ["store port", D(u32(S.SD_STORE_PORT, 0xffffffff)), /console or xenstore port is out of range/],
@@ -180,16 +206,26 @@ test("hostile records are refused with a clear error, nothing is created, anothe
     ["vcpu_info across a page", V(u64(S.SV_VCPU_INFO, 0x5ff0n)), /vcpu_info/],
     ["runstate", V(u32(S.SV_RUNSTATE, 4)), /its runstate is unknown/],
     // Checked later, against the restore's frame map: a domain is made and destroyed again.
-    ["CR3 not the domain's", V(u64(S.SV_CR3_KERNEL, 0xfff00000n)), /VCPU record 0: a machine address in the records is not one of the domain's frames/],
+    [
+      "CR3 not the domain's", V(u64(S.SV_CR3_KERNEL, 0xfff00000n)),
+      /VCPU record 0: a machine address in the records is not one of the domain's frames/
+    ],
   ];
   for (const [what, [ed, ev], re] of cases) {
     const s = rebuild(recs, ed, ev);
-    assert.throws(() => restoreDomain(b, s), (e: Error) => e instanceof StreamError && re.test(e.message) || (console.log(what, e.message), false), what);
+    assert.throws(
+      () => restoreDomain(b, s),
+      (e: Error) => e instanceof StreamError && re.test(e.message) || (console.log(what, e.message), false), what
+    );
     assert.is(b.domains.size, 1, `${what}: nothing left`);
     assert.is(b.core.x.hv_frames_free(), free0, `${what}: no frames taken`);
   }
   // A record of the wrong length; a second VCPU record beyond the domain's one.
-  assert.throws(() => restoreDomain(b, rebuild(recs, undefined, undefined, (w) => w.record(REC.VCPU, new Uint8Array(S.SV_SIZE - 8)))), /records do not match their domain/);
+  assert.throws(
+    () => restoreDomain(
+      b, rebuild(recs, undefined, undefined, (w) => w.record(REC.VCPU, new Uint8Array(S.SV_SIZE - 8)))
+    ), /records do not match their domain/
+  );
   {
     const w = new StreamWriter();
     for (const r of recs) w.record(r.type, r.type === REC.VCPU ? r.body.subarray(0, 100) : r.body, r.flags);
@@ -203,9 +239,12 @@ test("hostile records are refused with a clear error, nothing is created, anothe
     assert.is(new DataView(streamHeader().buffer).getUint32(8, true), 2);
   }
   // Garbage where the core takes the records: refused, no trap.
-  const rnd = (n: number) => { const a = new Uint8Array(n); for (let i = 0; i < n; i++) a[i] = (i * 2654435761 >>> 13) & 0xff; return a; };
+  const rnd = (n: number) => {
+    const a = new Uint8Array(n); for (let i = 0; i < n; i++) a[i] = (i * 2654435761 >>> 13) & 0xff; return a;
+  };
   b.core.bytes().set(rnd(S.SAVE_BLOB_VCPU0 + 4 * S.SV_SIZE), MM.RESTORE_BLOBS);
-  for (const [w, n] of [[64, 1], [32, 4], [64, 0], [99, 1], [64, 1000]]) assert.ok(b.core.x.hv_restore_check(w, n, 4096) < 0);
+  for (const [w, n] of [[64, 1], [32, 4], [64, 0], [99, 1], [64, 1000]])
+    assert.ok(b.core.x.hv_restore_check(w, n, 4096) < 0);
   assert.is(b.domains.size, 1);
   // The untouched stream still restores, and the other domain ran on throughout.
   const before = counts(otherOut).length;

@@ -10,19 +10,28 @@ import { linuxKernel, busyboxInitramfs } from "./lib/linux";
 import { saveDomain, restoreDomain } from "../host/save/save";
 import { DS_RUNNING, DS_SHUTDOWN, V_FIFO_CB } from "../assembly/records";
 
-async function runSmp(bits: 32 | 64, vcpus: number, role = "n"): Promise<{ out: string; dmesg: string; state: number; reason: number; host: XenHost; domid: number }> {
+async function runSmp(
+  bits: 32 | 64, vcpus: number, role = "n"
+): Promise<{ out: string; dmesg: string; state: number; reason: number; host: XenHost; domid: number }> {
   const host = await XenHost.create(256);
   const chunks: string[] = [];
-  const dom = host.createDomain("smp", new Uint8Array(readFileSync(guestPath("smp", bits))), { memoryMiB: 16, vcpus, cmdline: `vcpus=${vcpus} role=${role}` });
+  const dom = host.createDomain(
+    "smp", new Uint8Array(readFileSync(guestPath("smp", bits))),
+    { memoryMiB: 16, vcpus, cmdline: `vcpus=${vcpus} role=${role}` }
+  );
   dom.onConsole = (b) => chunks.push(new TextDecoder().decode(b));
   const t0 = Date.now();
   await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 60000);
-  return { out: chunks.join(""), dmesg: host.dmesg(), state: host.state(dom.domid), reason: host.shutdownReason(dom.domid), host, domid: dom.domid };
+  return {
+    out: chunks.join(""), dmesg: host.dmesg(), state: host.state(dom.domid), reason: host.shutdownReason(dom.domid),
+    host, domid: dom.domid
+  };
 }
 
 for (const bits of [64, 32] as const) {
   for (const vcpus of [1, 2, 4]) {
-    test(`PV smp guest (${bits}-bit, ${vcpus} vCPU${vcpus > 1 ? "s" : ""}): initialise/up/down/is_up, IPIs, fair shares; the last vCPU down powers off`, async () => {
+    test(`PV smp guest (${bits}-bit, ${vcpus} ` + `vCPU${vcpus > 1 ? "s" : ""}): initialise/up/down/is_up, `
+        + `IPIs, fair shares; the last vCPU down powers off`, async () => {
       const r = await runSmp(bits, vcpus);
       const fails = r.out.split("\n").filter((l) => l.startsWith("FAIL"));
       assert.equal(fails, [], r.out + r.dmesg);
@@ -39,7 +48,8 @@ for (const bits of [64, 32] as const) {
 }
 
 for (const bits of [64, 32] as const) {
-  test(`PV smp guest (${bits}-bit): a context whose code selector does not load crashes the domain when that vCPU first runs`, async () => {
+  test(`PV smp guest (${bits}-bit): a context whose code selector `
+      + `does not load crashes the domain when that vCPU first runs`, async () => {
     const r = await runSmp(bits, 2, "c");
     assert.match(r.out, "expecting the domain to be crashed", r.out + r.dmesg);
     assert.not.match(r.out, "smp: PASSED");
@@ -47,7 +57,8 @@ for (const bits of [64, 32] as const) {
     assert.is(r.reason, 3, "crashed");
     assert.match(r.dmesg, /d\d+v1: the cs of its initial context does not load: 0x123[13]/);
   });
-  test(`PV smp guest (${bits}-bit): a context whose data selector does not load starts in the failsafe callback`, async () => {
+  test(`PV smp guest (${bits}-bit): a context whose data selector does not load starts in the failsafe callback`,
+    async () => {
     const r = await runSmp(bits, 2, "d");
     const fails = r.out.split("\n").filter((l) => l.startsWith("FAIL"));
     assert.equal(fails, [], r.out + r.dmesg);
@@ -109,14 +120,19 @@ test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs 
   assert.match(out, "online: 0-1", out.slice(-3000));
   const before = cpuTimes(out, "before"), after = cpuTimes(out, "after");
   assert.equal([...after.keys()], ["cpu0", "cpu1"], out.slice(-2000));
-  for (const c of ["cpu0", "cpu1"]) assert.ok(after.get(c)! - before.get(c)! >= 20, `${c} ran the workload: ${before.get(c)} -> ${after.get(c)} ticks`);
+  for (const c of ["cpu0", "cpu1"])
+    assert.ok(after.get(c)! - before.get(c)! >= 20, `${c} ran the workload: ${before.get(c)} -> ${after.get(c)} ticks`);
   // FIFO event channels on both vCPUs: each has its own control block (V_FIFO_CB, assembly/records.ts).
   assert.match(out, /Using FIFO-based ABI/);
-  for (const vc of [0, 1]) assert.ok(host.core.view().getUint32(host.core.x.hv_vcpu_addr(domid, vc) + V_FIFO_CB, true) !== 0, `vCPU ${vc} has a FIFO control block`);
+  for (const vc of [0, 1]) assert.ok(
+    host.core.view().getUint32(host.core.x.hv_vcpu_addr(domid, vc) + V_FIFO_CB, true) !== 0,
+    `vCPU ${vc} has a FIFO control block`
+  );
   assert.is(host.state(domid), DS_RUNNING, "running");
 });
 
-test("Linux with two vCPUs suspends, is saved, restored in a new host with both, counts on, still has two CPUs", async () => {
+test("Linux with two vCPUs suspends, is saved, restored in a new host with both, counts on, still has two CPUs",
+  async () => {
   host.store.write(`/local/domain/${domid}/control/shutdown`, "suspend");
   let t0 = Date.now();
   await host.runUntil(() => host.state(domid) !== DS_RUNNING || Date.now() - t0 > 60000);
@@ -134,7 +150,10 @@ test("Linux with two vCPUs suspends, is saved, restored in a new host with both,
   await b.runUntil(() => b.state(r.domid) !== DS_RUNNING || Date.now() - t0 > 180000);
   if (process.env.SMP_SHOW) console.log(o2);
   const all = [...before, ...ticks(o2)];
-  assert.equal(all, Array.from({ length: 12 }, (_, i) => i + 1), "no gap, no repeat: " + all.join(",") + o2.slice(-2000) + b.dmesg());
+  assert.equal(
+    all, Array.from({ length: 12 }, (_, i) => i + 1),
+    "no gap, no repeat: " + all.join(",") + o2.slice(-2000) + b.dmesg()
+  );
   assert.match(o2, /restored:\s+nproc: 2\s+cpuinfo: 2\s+online: 0-1/, o2.slice(-2000));
   assert.is(b.state(r.domid), DS_SHUTDOWN, "shut down");
   assert.is(b.shutdownReason(r.domid), 0, "poweroff");

@@ -19,11 +19,15 @@ for (let i = 0; i < args.length; i++) {
   else if (a === "--show") show = Number(v());
   else if (a === "--mode") modes = [Number(v()) as 32 | 64];
   else if (a === "--help" || a === "-h") {
-    console.log(`usage: node dist/tests/sse-conformance.js [--seed N] [--count N] [--group NAME] [--mode 32|64] [--show N]\ngroups: ${groups().join(" ")}`);
+    console.log(
+      `usage: node dist/tests/sse-conformance.js [--seed N] ` + `[--count N] [--group NAME] [--mode 32|64] [--show `
+        + `N]\ngroups: ${groups().join(" ")}`
+    );
     process.exit(0);
   } else { console.error(`unknown option ${a}`); process.exit(2); }
 }
-for (const g of gs) if (!groups().includes(g)) { console.error(`unknown group ${g}; groups: ${groups().join(" ")}`); process.exit(2); }
+for (const g of gs)
+  if (!groups().includes(g)) { console.error(`unknown group ${g}; groups: ${groups().join(" ")}`); process.exit(2); }
 
 const t0 = Date.now();
 const stats = await sseRun({ seed, count, groups: gs, maxMismatches: show, modes });
@@ -35,7 +39,10 @@ for (const s of stats) {
   console.log(`${s.group.padEnd(12)} ${pad(s.bits, 4)} ${pad(s.cases, 8)} ${pad(s.passed, 8)} ${pad(s.failed, 8)}`);
   tc += s.cases; tp += s.passed; tf += s.failed;
 }
-console.log(`${"total".padEnd(12)} ${"".padStart(4)} ${pad(tc, 8)} ${pad(tp, 8)} ${pad(tf, 8)}   (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+console.log(
+  `${"total".padEnd(12)} ${"".padStart(4)} ${pad(tc, 8)} ` + `${pad(tp, 8)} ${pad(tf, 8)}   `
+    + `(${((Date.now() - t0) / 1000).toFixed(1)} s)`
+);
 for (const s of stats) {
   if (!s.failed) continue;
   const forms = [...s.failedForms].map(([f, n]) => `${f} (${n})`).join(", ");

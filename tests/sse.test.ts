@@ -22,7 +22,8 @@ if (skipped32) test("SSE differential (32-bit)", () => skip("SSE differential (3
 const immStats = await sseRun({ seed: 20240612, count: 256, forms: IMM8_FORMS, maxMismatches: 3 });
 for (const s of immStats) {
   const vn = vendorNote(s);
-  test(`SSE differential, every imm8 value, ${s.group} (${s.bits}-bit): ${s.cases} cases match the real CPU${vn ? `; ${vn}` : ""}`, () => {
+  test(`SSE differential, every imm8 value, ${s.group} ` + `(${s.bits}-bit): ${s.cases} cases match the real `
+      + `CPU${vn ? `; ${vn}` : ""}`, () => {
     if (s.failed) assert.unreachable(`${s.failed}/${s.cases} mismatches\n${s.mismatches.map(describe).join("\n")}`);
   });
 }
@@ -49,7 +50,9 @@ function intercept(m: SysMachine, vec: number): void {
 
 interface Run { m: SysMachine; vec: number; err: number; done: boolean }
 /** Run `src` followed by `mov $0x600d, %ebx; ud2`; report the first exception (6 at that ud2 = done). */
-async function run(src: string, o: { long?: boolean; cr0?: bigint; cr4?: bigint; setup?: (m: SysMachine) => void } = {}): Promise<Run> {
+async function run(
+  src: string, o: { long?: boolean; cr0?: bigint; cr4?: bigint; setup?: (m: SysMachine) => void } = {}
+): Promise<Run> {
   const m = await sysMachine({ long: o.long ?? true, src: `${src}\nmov $0x600d, %ebx\nud2` });
   const c = m.core;
   c.setU64(MM.CPU_CR0, c.u64(MM.CPU_CR0) | (o.cr0 ?? 0n));
@@ -108,7 +111,8 @@ test("FXRSTOR64 loads MXCSR, FCW and XMM0-15; FSW.ES/B follow unmasked pending e
   assert.is(v.getUint32(0x400, true), 0x7f9f, "MXCSR");
   assert.is(v.getUint16(0x404, true), 0x037e, "FCW");
   assert.is(Number(r.m.core.reg(0) & 0xffffn), 0x8081, "FSW: IE, ES, B");
-  for (let i = 0; i < 16; i++) assert.equal([...bytesAt(r.m, DATA + 0x800 + i * 16, 16)], [...pattern(i + 3)], `XMM${i}`);
+  for (let i = 0; i < 16; i++)
+    assert.equal([...bytesAt(r.m, DATA + 0x800 + i * 16, 16)], [...pattern(i + 3)], `XMM${i}`);
 });
 
 test("FXSAVE in 32-bit mode saves XMM0-7 only; FXRSTOR restores them", async () => {
@@ -129,11 +133,13 @@ test("FXSAVE in 32-bit mode saves XMM0-7 only; FXRSTOR restores them", async () 
   assert.equal([...bytesAt(r.m, DATA + 0x400, 16)], [...pattern(3)], "XMM3 restored");
 });
 
-test("misaligned 16-byte operands of aligned forms, FXSAVE and FXRSTOR raise #GP(0); MOVUPS/MOVDQU do not", async () => {
+test(
+  "misaligned 16-byte operands of aligned forms, FXSAVE and FXRSTOR raise #GP(0); MOVUPS/MOVDQU do not", async () => {
   for (const insn of [`movaps ${DATA + 8}, %xmm1`, `movdqa %xmm1, ${DATA + 4}`, `movapd ${DATA + 1}, %xmm2`,
     `paddb ${DATA + 8}, %xmm0`, `addps ${DATA + 8}, %xmm0`, `movntdq %xmm0, ${DATA + 8}`, `fxsave ${DATA + 8}`,
     `fxrstor ${DATA + 8}`, `pshufd $0, ${DATA + 4}, %xmm0`, `pshufb ${DATA + 8}, %xmm0`, `haddps ${DATA + 4}, %xmm0`,
-    `movshdup ${DATA + 8}, %xmm0`, `ptest ${DATA + 8}, %xmm0`, `movntdqa ${DATA + 8}, %xmm0`, `roundpd $0, ${DATA + 8}, %xmm0`,
+    `movshdup ${DATA + 8}, %xmm0`, `ptest ${DATA + 8}, %xmm0`, `movntdqa ${DATA + 8}, %xmm0`,
+    `roundpd $0, ${DATA + 8}, %xmm0`,
     `dpps $0xff, ${DATA + 8}, %xmm0`, `pcmpgtq ${DATA + 8}, %xmm0`, `palignr $1, ${DATA + 8}, %xmm0`]) {
     const r = await run(insn);
     assert.is(r.vec, 13, insn);
@@ -161,17 +167,21 @@ test("MXCSR reserved bits: LDMXCSR and FXRSTOR raise #GP(0) and change nothing",
   }
 });
 
-test("availability: CR0.TS -> #NM, CR4.OSFXSR clear or CR0.EM -> #UD for SSE; x87 and FXSAVE #NM on EM/TS", async () => {
+test(
+  "availability: CR0.TS -> #NM, CR4.OSFXSR clear or CR0.EM -> #UD for SSE; x87 and FXSAVE #NM on EM/TS", async () => {
   const OK = -1;
   const cases: [bigint, bigint, string, number][] = [
     // SSE: EM or !OSFXSR -> #UD, then TS -> #NM
     [0n, CR4_OSFXSR, "addps %xmm0, %xmm1", OK], [CR0_TS, CR4_OSFXSR, "addps %xmm0, %xmm1", 7],
-    [0n, 0n, "addps %xmm0, %xmm1", 6], [CR0_TS, 0n, "addps %xmm0, %xmm1", 6], [CR0_EM, CR4_OSFXSR, "addps %xmm0, %xmm1", 6],
+    [0n, 0n, "addps %xmm0, %xmm1", 6], [CR0_TS, 0n, "addps %xmm0, %xmm1", 6],
+    [CR0_EM, CR4_OSFXSR, "addps %xmm0, %xmm1", 6],
     [CR0_TS, CR4_OSFXSR, "pxor %xmm0, %xmm1", 7], [0n, 0n, "pxor %xmm0, %xmm1", 6],
     [CR0_TS, CR4_OSFXSR, "movdqa %xmm0, %xmm1", 7], [0n, 0n, "movd %eax, %xmm1", 6],
-    [CR0_TS, CR4_OSFXSR, `ldmxcsr ${DATA}`, 7], [0n, 0n, `stmxcsr ${DATA}`, 6], [CR0_EM, CR4_OSFXSR, `stmxcsr ${DATA}`, 6],
+    [CR0_TS, CR4_OSFXSR, `ldmxcsr ${DATA}`, 7], [0n, 0n, `stmxcsr ${DATA}`, 6],
+    [CR0_EM, CR4_OSFXSR, `stmxcsr ${DATA}`, 6],
     // FXSAVE/FXRSTOR: #NM on EM or TS, whatever OSFXSR says
-    [0n, 0n, `fxsave ${DATA}`, OK], [CR0_TS, CR4_OSFXSR, `fxsave ${DATA}`, 7], [CR0_EM, CR4_OSFXSR, `fxsave ${DATA}`, 7],
+    [0n, 0n, `fxsave ${DATA}`, OK], [CR0_TS, CR4_OSFXSR, `fxsave ${DATA}`, 7],
+    [CR0_EM, CR4_OSFXSR, `fxsave ${DATA}`, 7],
     [CR0_TS, 0n, `fxrstor ${DATA}`, 7],
     // x87: #NM on EM or TS; WAIT: #NM on TS with MP only
     [0n, 0n, "fninit", OK], [CR0_TS, 0n, "fninit", 7], [CR0_EM, 0n, `fnstcw ${DATA}`, 7], [CR0_TS, 0n, "fnstsw %ax", 7],
@@ -180,14 +190,17 @@ test("availability: CR0.TS -> #NM, CR4.OSFXSR clear or CR0.EM -> #UD for SSE; x8
     // fences and CLFLUSH need nothing
     [CR0_TS | CR0_EM, 0n, "lfence; mfence; sfence", OK], [CR0_TS | CR0_EM, 0n, `clflush ${DATA}`, OK],
     // MMX (needs no CR4.OSFXSR): CR0.EM -> #UD, then CR0.TS -> #NM
-    [0n, 0n, "paddb %mm0, %mm1", OK], [0n, 0n, "emms", OK], [CR0_EM, 0n, "paddb %mm0, %mm1", 6], [CR0_EM, 0n, "emms", 6],
+    [0n, 0n, "paddb %mm0, %mm1", OK], [0n, 0n, "emms", OK], [CR0_EM, 0n, "paddb %mm0, %mm1", 6],
+    [CR0_EM, 0n, "emms", 6],
     [CR0_TS, 0n, "movq %mm0, %mm1", 7], [CR0_TS | CR0_EM, 0n, "emms", 6],
     // the SSE forms on MMX registers follow the MMX rules
     [0n, 0n, "pavgb %mm0, %mm1", OK], [CR0_EM, CR4_OSFXSR, "pshufw $1, %mm0, %mm1", 6],
     // SSE3, SSSE3, SSE4.1, SSE4.2: the SSE rules; the SSSE3 MMX forms the MMX rules; CRC32 needs nothing
     [0n, CR4_OSFXSR, "addsubps %xmm0, %xmm1", OK], [0n, 0n, "haddpd %xmm0, %xmm1", 6],
-    [0n, CR4_OSFXSR, "pshufb %xmm0, %xmm1", OK], [0n, 0n, "pshufb %xmm0, %xmm1", 6], [CR0_TS, CR4_OSFXSR, "pabsd %xmm0, %xmm1", 7],
-    [0n, 0n, "pshufb %mm0, %mm1", OK], [CR0_EM, CR4_OSFXSR, "palignr $3, %mm0, %mm1", 6], [CR0_TS, 0n, "phaddw %mm0, %mm1", 7],
+    [0n, CR4_OSFXSR, "pshufb %xmm0, %xmm1", OK], [0n, 0n, "pshufb %xmm0, %xmm1", 6],
+    [CR0_TS, CR4_OSFXSR, "pabsd %xmm0, %xmm1", 7],
+    [0n, 0n, "pshufb %mm0, %mm1", OK], [CR0_EM, CR4_OSFXSR, "palignr $3, %mm0, %mm1", 6],
+    [CR0_TS, 0n, "phaddw %mm0, %mm1", 7],
     [CR0_EM, CR4_OSFXSR, "ptest %xmm0, %xmm1", 6], [CR0_TS, CR4_OSFXSR, "pcmpistri $0, %xmm0, %xmm1", 7],
     [0n, 0n, "roundps $0, %xmm0, %xmm1", 6], [CR0_TS | CR0_EM, 0n, "crc32b %al, %ebx; crc32q %rax, %rbx", OK],
     // not offered by CPUID: MONITOR/MWAIT (as Xen's PV guests see them), MOVBE, PCLMULQDQ, AES; LDDQU's register form
@@ -196,7 +209,9 @@ test("availability: CR0.TS -> #NM, CR4.OSFXSR clear or CR0.EM -> #UD for SSE; x8
     [0n, CR4_OSFXSR, ".byte 0xf2, 0x0f, 0xf0, 0xc1", 6],
     // undefined opcodes of the 0F 38 / 0F 3A maps: #UD even with CR0.TS set (ADCX, ADOX, SHA1RNDS4, 66 0F 38 16)
     [CR0_TS, CR4_OSFXSR, "adcx %eax, %ebx", 6], [CR0_TS, CR4_OSFXSR, "adox %eax, %ebx", 6],
-    [CR0_TS, CR4_OSFXSR, "sha1rnds4 $0, %xmm0, %xmm1", 6], [CR0_TS, CR4_OSFXSR, ".byte 0x66, 0x0f, 0x38, 0x16, 0xc1", 6], [0n, CR4_OSFXSR, ".byte 0xf0, 0xf2, 0x0f, 0x38, 0xf0, 0x18", 6],
+    [CR0_TS, CR4_OSFXSR, "sha1rnds4 $0, %xmm0, %xmm1", 6],
+    [CR0_TS, CR4_OSFXSR, ".byte 0x66, 0x0f, 0x38, 0x16, 0xc1", 6],
+    [0n, CR4_OSFXSR, ".byte 0xf0, 0xf2, 0x0f, 0x38, 0xf0, 0x18", 6],
   ];
   for (const [cr0, cr4, insn, vec] of cases) {
     const r = await run(insn, { cr0, cr4 });
@@ -286,7 +301,9 @@ for (const long of [false, true]) {
 }
 
 test("RCPPS/RSQRTPS/RCPSS/RSQRTSS: within 1.5 * 2^-12 of the exact value; special inputs", async () => {
-  const f32 = (v: number) => { const b = new DataView(new ArrayBuffer(4)); b.setFloat32(0, v, true); return b.getUint32(0, true); };
+  const f32 = (v: number) => {
+    const b = new DataView(new ArrayBuffer(4)); b.setFloat32(0, v, true); return b.getUint32(0, true);
+  };
   const ins = [3.0, 0.1, 1e30, 7e-39 /* denormal: as zero */, 12345.678, 2.5e-30, -4.0, 0];
   const r = await run(`
     movdqu ${DATA}, %xmm0
@@ -301,11 +318,14 @@ test("RCPPS/RSQRTPS/RCPSS/RSQRTSS: within 1.5 * 2^-12 of the exact value; specia
     movdqu %xmm5, ${DATA + 0x130}
   `, { setup: (m) => ins.forEach((v, i) => m.w32(DATA + 4 * i, f32(v))) });
   assert.ok(r.done);
-  const out = (k: number, i: number) => new DataView(r.m.core.bytes().buffer, r.m.phys(DATA + 0x100 + k * 16 + (i & 3) * 4)).getFloat32(0, true);
+  const out = (k: number, i: number) =>
+    new DataView(r.m.core.bytes().buffer, r.m.phys(DATA + 0x100 + k * 16 + (i & 3) * 4)).getFloat32(0, true);
   ins.forEach((x, i) => {
     const rcp = out(i < 4 ? 0 : 2, i), rsq = out(i < 4 ? 1 : 3, i);
     const xf = new DataView(new Uint32Array([f32(x)]).buffer).getFloat32(0, true);
-    if (Math.abs(xf) < 1.2e-38) { assert.is(rcp, xf < 0 || Object.is(xf, -0) ? -Infinity : Infinity); assert.is(rsq, Infinity); return; }
+    if (Math.abs(xf) < 1.2e-38) {
+      assert.is(rcp, xf < 0 || Object.is(xf, -0) ? -Infinity : Infinity); assert.is(rsq, Infinity); return;
+    }
     assert.ok(Math.abs(rcp * xf - 1) <= 1.5 * 2 ** -12, `rcp(${x}) = ${rcp}`);
     if (xf < 0) assert.ok(Number.isNaN(rsq), `rsqrt(${x})`);
     else assert.ok(Math.abs(rsq * Math.sqrt(xf) - 1) <= 1.5 * 2 ** -12, `rsqrt(${x}) = ${rsq}`);
@@ -315,7 +335,8 @@ test("RCPPS/RSQRTPS/RCPSS/RSQRTSS: within 1.5 * 2^-12 of the exact value; specia
 test("page-crossing 16-byte stores and FXSAVE: #PF on the second page writes nothing; loads fault too", async () => {
   const END = 0x800000; // paging: the first 8 MiB are mapped, the next page is not present
   for (const [insn, at] of [[`movdqu %xmm0, ${END - 8}`, END - 8], [`movups %xmm0, ${END - 1}`, END - 1],
-    [`fxsave64 ${END - 0x100}`, END - 0x100], [`movdqu ${END - 8}, %xmm0`, END - 8], [`fxrstor64 ${END - 0x100}`, END - 0x100],
+    [`fxsave64 ${END - 0x100}`, END - 0x100], [`movdqu ${END - 8}, %xmm0`, END - 8],
+    [`fxrstor64 ${END - 0x100}`, END - 0x100],
     [`maskmovdqu %xmm1, %xmm0`, END - 4]] as [string, number][]) {
     const m = await sysMachine({ long: true, paging: true, src: `${insn}
 ud2` });
@@ -357,23 +378,58 @@ test("SSE results in XMM8-15 and with a LOCK prefix", async () => {
 // NaN" in such lanes on a host of another vendor than the emulator's.
 type DppVec = [string, string, string, number, string, string];
 const DPP_VECTORS: DppVec[] = [ // insn, dst, src (high lane first), MXCSR, Intel's result, AMD's result
-  ["dpps $238", "f22e3d65ffa066a10460690109b71be8", "ff805afb7fa063a3bee445528dc83447", 0x5fc0, "ffe066a1ffc05afbffe066a100000000", "ffe066a1ffe066a1ffe066a100000000"],
-  ["dpps $116", "c0400000f3c6b731c796e5bd34a0c048", "807fffff7ffbd8a600000001ffd58a13", 0x7fa2, "000000007ffbd8a60000000000000000", "00000000ffd58a130000000000000000"],
-  ["dpps $156", "7fdad01fbc2400004038f7c38a7ac806", "7fdac5d144798000c038f7477faa77b1", 0xff80, "7fdad01f7fdad01f0000000000000000", "7fea77b17fea77b10000000000000000"],
-  ["dpps $236", "411f3f25ff8fff0b7f612487fffc3e61", "ffb5e23fd9303fd7e8bca1847ffc25af", 0x3f87, "ffcfff0bfff5e23f0000000000000000", "ffcfff0bffcfff0b0000000000000000"],
-  ["dpps $225", "ff8538dc007fffff008000007fcdc063", "ff850cc37fe2830e80800074642dc9f2", 0x3f99, "000000000000000000000000ffc538dc", "0000000000000000000000007fe2830e"],
-  ["dpps $249", "fe0dc6e17f800000006402d4b833d77b", "fe0d38babf182a755f0000007fc5c62f", 0xdfc0, "ffc0000000000000000000007fc5c62f", "7fc5c62f00000000000000007fc5c62f"],
-  ["dpps $90", "00000001ffce55e927621917ff80a35d", "0002253c7fd35184601e93cbff80a35d", 0x5f85, "ffce55e900000000ffc0a35d00000000", "ffc0a35d00000000ffc0a35d00000000"],
-  ["dppd $186", "7ff83c9b43d23340fff3e88caf87556b", "fffca56138ba09fb32abd1f99ec10615", 0x7fbc, "7ff83c9b43d233400000000000000000", "fffbe88caf87556b0000000000000000"],
-  ["dppd $242", "7ff00000000000007ff562ff67221586", "7ff005f481a6214ffff562ff642df8df", 0x3f80, "7ff805f481a6214f0000000000000000", "7ffd62ff672215860000000000000000"],
-  ["dppd $51", "7ffc505f84efce66fff0000000000000", "c1dfffffffffffff7ff0000000000004", 0x7fcd, "7ffc505f84efce667ff8000000000004", "7ff80000000000047ff8000000000004"],
-  ["dppd $114", "ffff0bf4c1dcfa0dfff60bb6b0d1a7bd", "ffff0bf4c1de8c687fed8228b786dd92", 0x3f80, "ffff0bf4c1dcfa0d0000000000000000", "fffe0bb6b0d1a7bd0000000000000000"],
+  [
+    "dpps $238", "f22e3d65ffa066a10460690109b71be8", "ff805afb7fa063a3bee445528dc83447", 0x5fc0,
+    "ffe066a1ffc05afbffe066a100000000", "ffe066a1ffe066a1ffe066a100000000"
+  ],
+  [
+    "dpps $116", "c0400000f3c6b731c796e5bd34a0c048", "807fffff7ffbd8a600000001ffd58a13", 0x7fa2,
+    "000000007ffbd8a60000000000000000", "00000000ffd58a130000000000000000"
+  ],
+  [
+    "dpps $156", "7fdad01fbc2400004038f7c38a7ac806", "7fdac5d144798000c038f7477faa77b1", 0xff80,
+    "7fdad01f7fdad01f0000000000000000", "7fea77b17fea77b10000000000000000"
+  ],
+  [
+    "dpps $236", "411f3f25ff8fff0b7f612487fffc3e61", "ffb5e23fd9303fd7e8bca1847ffc25af", 0x3f87,
+    "ffcfff0bfff5e23f0000000000000000", "ffcfff0bffcfff0b0000000000000000"
+  ],
+  [
+    "dpps $225", "ff8538dc007fffff008000007fcdc063", "ff850cc37fe2830e80800074642dc9f2", 0x3f99,
+    "000000000000000000000000ffc538dc", "0000000000000000000000007fe2830e"
+  ],
+  [
+    "dpps $249", "fe0dc6e17f800000006402d4b833d77b", "fe0d38babf182a755f0000007fc5c62f", 0xdfc0,
+    "ffc0000000000000000000007fc5c62f", "7fc5c62f00000000000000007fc5c62f"
+  ],
+  [
+    "dpps $90", "00000001ffce55e927621917ff80a35d", "0002253c7fd35184601e93cbff80a35d", 0x5f85,
+    "ffce55e900000000ffc0a35d00000000", "ffc0a35d00000000ffc0a35d00000000"
+  ],
+  [
+    "dppd $186", "7ff83c9b43d23340fff3e88caf87556b", "fffca56138ba09fb32abd1f99ec10615", 0x7fbc,
+    "7ff83c9b43d233400000000000000000", "fffbe88caf87556b0000000000000000"
+  ],
+  [
+    "dppd $242", "7ff00000000000007ff562ff67221586", "7ff005f481a6214ffff562ff642df8df", 0x3f80,
+    "7ff805f481a6214f0000000000000000", "7ffd62ff672215860000000000000000"
+  ],
+  [
+    "dppd $51", "7ffc505f84efce66fff0000000000000", "c1dfffffffffffff7ff0000000000004", 0x7fcd,
+    "7ffc505f84efce667ff8000000000004", "7ff80000000000047ff8000000000004"
+  ],
+  [
+    "dppd $114", "ffff0bf4c1dcfa0dfff60bb6b0d1a7bd", "ffff0bf4c1de8c687fed8228b786dd92", 0x3f80,
+    "ffff0bf4c1dcfa0d0000000000000000", "fffe0bb6b0d1a7bd0000000000000000"
+  ],
 ];
-const dppResult = (v: DppVec, vendor: string): string | undefined => (vendor === "GenuineIntel" ? v[4] : vendor === "AuthenticAMD" ? v[5] : undefined);
+const dppResult = (v: DppVec, vendor: string): string | undefined =>
+  (vendor === "GenuineIntel" ? v[4] : vendor === "AuthenticAMD" ? v[5] : undefined);
 const le = (h: string) => Uint8Array.from(h.match(/../g)!.reverse().map((x) => parseInt(x, 16)));
 const hx = (b: Uint8Array) => [...b].reverse().map((x) => x.toString(16).padStart(2, "0")).join("");
 
-test("DPPS/DPPD: which NaN each lane gets: the emulator gives the recorded results of the vendor it reports", async () => {
+test(
+  "DPPS/DPPD: which NaN each lane gets: the emulator gives the recorded results of the vendor it reports", async () => {
   const vendor = await emulatorVendor();
   assert.ok(dppResult(DPP_VECTORS[0], vendor), `no results recorded for the emulator's vendor ${vendor}`);
   for (const v of DPP_VECTORS) {
@@ -391,7 +447,10 @@ test("DPPS/DPPD: which NaN each lane gets: the emulator gives the recorded resul
         new DataView(m.core.bytes().buffer).setUint32(m.phys(DATA + 0x820), mx, true);
       } });
       assert.ok(r.done, `${insn}: exception ${r.vec}`);
-      assert.is(hx(bytesAt(r.m, DATA + 0x830, 16)), dppResult(v, vendor), `${insn} (${long ? 64 : 32}-bit), dst ${dst}, src ${src}`);
+      assert.is(
+        hx(bytesAt(r.m, DATA + 0x830, 16)), dppResult(v, vendor),
+        `${insn} (${long ? 64 : 32}-bit), dst ${dst}, src ${src}`
+      );
     }
   }
 });
@@ -405,12 +464,16 @@ test(HOST_DPP, () => {
     const cases: SseCase[] = DPP_VECTORS.map(([insn, dst, src, mx]) => {
       const xmm = new Uint8Array(256); xmm.set(le(dst), 16); xmm.set(le(src), 32);
       const regs = Array(16).fill(0n); regs[4] = BigInt(REGION + 0x1f0);
-      return { bits, group: "recorded", form: insn, text: `${insn}, %xmm2, %xmm1`, regs, flags: 0, mxcsr: mx, xmm, mem: new Uint8Array(MEMSIZE) };
+      return {
+        bits, group: "recorded", form: insn, text: `${insn}, %xmm2, %xmm1`, regs, flags: 0, mxcsr: mx, xmm,
+        mem: new Uint8Array(MEMSIZE)
+      };
     });
     const bad: string[] = [];
     runNative(cases, bits).forEach((o, i) => {
       const v = DPP_VECTORS[i], got = hx(o.xmm.subarray(16, 32));
-      if (got !== dppResult(v, vendor)) bad.push(`${v[0]} (${bits}-bit) dst ${v[1]} src ${v[2]}: got ${got}, ${vendor} ${dppResult(v, vendor)}`);
+      if (got !== dppResult(v, vendor))
+        bad.push(`${v[0]} (${bits}-bit) dst ${v[1]} src ${v[2]}: got ${got}, ${vendor} ${dppResult(v, vendor)}`);
     });
     assert.equal(bad, []);
   }

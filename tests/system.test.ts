@@ -90,7 +90,12 @@ test("#PF: error code, CR2, and the instruction restarts after the handler maps 
 });
 
 test("privileged instructions at CPL 3 raise #GP(0) without side effects", async () => {
-  for (const insn of ["cli", "hlt", "mov %eax, %cr3", "lgdt (%eax)", "wrmsr", "rdmsr", "mov %eax, %dr7", "clts", "invlpg (%eax)", "in $0x60, %al", "out %al, $0x61"]) {
+  for (
+    const insn of [
+      "cli", "hlt", "mov %eax, %cr3", "lgdt (%eax)", "wrmsr", "rdmsr", "mov %eax, %dr7", "clts", "invlpg (%eax)",
+      "in $0x60, %al", "out %al, $0x61"
+    ]
+  ) {
     const m = await sysMachine({ cpl: 3, src: `${insn}\n` });
     intercept(m, 13);
     assert.is(m.run(), MM.EXIT_INTERCEPT, insn);
@@ -135,11 +140,16 @@ test("segment loads: limit, type, privilege and presence checks", async () => {
 });
 
 test("expand-down and read-only data segments", async () => {
-  let m = await sysMachine({ src: `mov $${EXPDOWN_SEL}, %ax\nmov %ax, %es\nmov $0x2000, %ebx\nmov %es:(%ebx), %ecx\nmov $0x800, %ebx\nmov %es:(%ebx), %ecx\n` });
+  let m = await sysMachine({
+    src: `mov $${EXPDOWN_SEL}, %ax\nmov %ax, %es\nmov $0x2000, ` + `%ebx\nmov %es:(%ebx), %ecx\nmov $0x800, %ebx\nmov `
+      + `%es:(%ebx), %ecx\n`
+  });
   intercept(m, 13);
   assert.is(m.run(), MM.EXIT_INTERCEPT);
   assert.is(m.core.reg(3), 0x800n, "offset 0x2000 fine, 0x800 below the limit faults");
-  m = await sysMachine({ src: `mov $${RODATA_SEL}, %ax\nmov %ax, %fs\nmov %fs:0x100, %ecx\nmov $7, %ebx\nmovl $1, %fs:0x100\n` });
+  m = await sysMachine({
+    src: `mov $${RODATA_SEL}, %ax\nmov %ax, %fs\nmov %fs:0x100, %ecx\nmov $7, %ebx\nmovl $1, %fs:0x100\n`
+  });
   intercept(m, 13);
   assert.is(m.run(), MM.EXIT_INTERCEPT);
   assert.is(m.core.reg(3), 7n, "reads allowed, the write faults");
@@ -425,7 +435,9 @@ test("debug registers: an instruction breakpoint is a fault before the instructi
   assert.is(m.core.u64(MM.CPU_DR6) & 0xfn, 2n, "DR6.B1");
 });
 
-test("MOV SS shadow: a data breakpoint on the SS load is raised on the first instruction of the INT handler that follows", async () => {
+test(
+  "MOV SS shadow: a data breakpoint on the SS load is raised on the first instruction of the INT handler that follows",
+  async () => {
   const m = await sysMachine({ src: `
     mov %ss, %ax
     mov %ax, (0x5000)
@@ -535,7 +547,8 @@ test("SYSENTER / SYSEXIT (32-bit)", async () => {
 test("x87/SSE raise #NM or #UD as CR0.EM/TS and CR4.OSFXSR say", async () => {
   for (const [cr0set, cr4set, insn, vec] of [
     [0x8n, 0n, "fld1", 7], [0x4n, 0n, "fld1", 7], [0x4n, 0n, "paddb %mm0, %mm1", 6], [0x8n, 0n, "paddb %mm0, %mm1", 7],
-    [0x8n, 0x200n, "addps %xmm0, %xmm1", 7], [0x8n, 0n, "addps %xmm0, %xmm1", 6], [0x4n, 0x200n, "addps %xmm0, %xmm1", 6],
+    [0x8n, 0x200n, "addps %xmm0, %xmm1", 7], [0x8n, 0n, "addps %xmm0, %xmm1", 6],
+    [0x4n, 0x200n, "addps %xmm0, %xmm1", 6],
   ] as [bigint, bigint, string, number][]) {
     const m = await sysMachine({ src: insn });
     const c = m.core;

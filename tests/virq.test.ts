@@ -87,7 +87,9 @@ for (const bits of [64, 32] as const) {
     assert.equal(out.split("\n").filter((l) => l.startsWith("FAIL")), [], out + host.dmesg());
     assert.match(out, "failsafe: PASSED", out + host.dmesg());
     assert.is(host.shutdownReason(g.dom.domid), 0);
-    assert.match(host.dmesg(), new RegExp(`d${g.dom.domid}v0: cannot reload ds 0x${bits === 64 ? 7 : 5}: failsafe callback at`));
+    assert.match(
+      host.dmesg(), new RegExp(`d${g.dom.domid}v0: cannot reload ds 0x${bits === 64 ? 7 : 5}: failsafe callback at`)
+    );
     host.destroyDomain(spin.dom.domid);
   });
 
@@ -118,7 +120,10 @@ test("xm debug-keys, xm virq-handler, xm console-input (through xend)", async ()
   try {
     const cfg = (name: string, role: string) => {
       const f = join(DIR, `${name}.cfg`);
-      writeFileSync(f, `name = "${name}"\nkernel = "${process.cwd()}/${guestPath("virqs", 64)}"\nmemory = 16\nextra = "role=${role}"\non_crash = "preserve"\n`);
+      writeFileSync(
+        f, `name = "${name}"\nkernel = ` + `"${process.cwd()}/${guestPath("virqs", 64)}"\nmemory = `
+          + `16\nextra = "role=${role}"\non_crash = "preserve"\n`
+      );
       return f;
     };
     let r = xm("create", cfg("handler", "handler"));

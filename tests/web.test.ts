@@ -29,47 +29,68 @@ async function openPage(at = url): Promise<Page> {
   await page.waitForFunction(() => document.getElementById("status")?.textContent?.startsWith("ready"));
   return page;
 }
-const lines = (page: Page) => page.evaluate(() => (globalThis as unknown as { terminalLines(): string[] }).terminalLines());
+const lines = (page: Page) =>
+  page.evaluate(() => (globalThis as unknown as { terminalLines(): string[] }).terminalLines());
 const statusText = (page: Page) => page.evaluate(() => document.getElementById("status")?.textContent ?? "");
-async function until(page: Page, what: string, f: (l: string[], status: string) => boolean, ms: number): Promise<string[]> {
+async function until(
+  page: Page, what: string, f: (l: string[], status: string) => boolean, ms: number
+): Promise<string[]> {
   const t0 = Date.now();
   for (;;) {
     const l = await lines(page), s = await statusText(page);
     if (f(l, s)) return l;
-    if (Date.now() - t0 > ms) assert.unreachable(`${what}: not within ${ms / 1000} s; status: ${s}; terminal:\n${l.filter(Boolean).slice(-30).join("\n")}\n${errors.join("\n")}`);
+    if (Date.now() - t0 > ms) assert.unreachable(
+      `${what}: not within ${ms / 1000} s; status: ${s}; `
+        + `terminal:\n${l.filter(Boolean).slice(-30).join("\n")}\n${errors.join("\n")}`
+    );
     await new Promise((r) => setTimeout(r, 250));
   }
 }
 
 test.before(async () => {
   assert.ok(existsSync(CHROMIUM), "Debian's chromium (scripts/setup.sh installs it)");
-  assert.ok(existsSync(join(ROOT, "dist", "web", "worker.js")) && existsSync(join(ROOT, "dist", "web", "xenwasm.wasm")), "dist/web (npm run hostbuild)");
+  assert.ok(
+    existsSync(join(ROOT, "dist", "web", "worker.js")) && existsSync(join(ROOT, "dist", "web", "xenwasm.wasm")),
+    "dist/web (npm run hostbuild)"
+  );
   server = await serveStatic(join(ROOT, "dist", "web"), 0);
   const port = (server.address() as AddressInfo).port;
   url = `http://127.0.0.1:${port}/`;
   insecureUrl = `http://insecure.test:${port}/`; // the same server under a name that is not a secure context
   browser = await chromium.launch({
-    executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--host-resolver-rules=MAP insecure.test 127.0.0.1"],
+    executablePath: CHROMIUM, args: [
+      "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--host-resolver-rules=MAP insecure.test 127.0.0.1"
+    ],
   });
 });
 test.after(async () => { await browser?.close(); server?.closeAllConnections(); server?.close(); });
 
-test("the page boots the bundled guest in a Worker; its console is in xterm.js; typed keys reach its console ring", async () => {
+test("the page boots the bundled guest in a Worker; its console is in xterm.js; typed keys reach its console ring",
+  async () => {
   const page = await openPage();
   await page.click("#bundled");
-  await until(page, "the guest's greeting", (l) => l.includes("Hello from a xenwasm PV guest (64-bit)") && l.some((x) => x.startsWith("hello: staying up")), 120_000);
+  await until(
+    page, "the guest's greeting", (l) =>
+      l.includes("Hello from a xenwasm PV guest (64-bit)") && l.some((x) => x.startsWith("hello: staying up")), 120_000
+  );
   const all = await lines(page);
   assert.ok(all.some((x) => /^Xen \d+\.\d+, magic xen-3\.0-x86_64, 4096 pages$/.test(x)), all.join("\n"));
   await page.click("#term");
   await page.keyboard.type("typed in xterm");
   await page.keyboard.press("Enter");
-  await until(page, "the typed line taken by the guest's console ring", (_, s) => /: 15 typed bytes taken by its console$/.test(s), 30_000);
+  await until(
+    page, "the typed line taken by the guest's console ring",
+    (_, s) => /: 15 typed bytes taken by its console$/.test(s), 30_000
+  );
   assert.equal(errors, []);
   await page.close();
 });
 
-test("Debian's Linux (kernel and initramfs chosen as files) boots in the page to a shell that runs a typed line", async () => {
-  const initrd = busyboxInitramfs(join(ROOT, "tests", "build", "web-linux"), ["echo xenwasm: a shell on $(tty 2>/dev/null || echo hvc0)", "exec sh"]);
+test("Debian's Linux (kernel and initramfs chosen as files) boots in the page to a shell that runs a typed line",
+  async () => {
+  const initrd = busyboxInitramfs(
+    join(ROOT, "tests", "build", "web-linux"), ["echo xenwasm: a shell on $(tty 2>/dev/null || echo hvc0)", "exec sh"]
+  );
   const page = await openPage();
   await page.setInputFiles("#kernel", linuxKernel());
   await page.setInputFiles("#initrd", initrd);
@@ -80,7 +101,8 @@ test("Debian's Linux (kernel and initramfs chosen as files) boots in the page to
   await page.click("#term");
   await page.keyboard.type("echo the answer is $((6*7)); uname -s");
   await page.keyboard.press("Enter");
-  const l = await until(page, "the typed line's output", (x) => x.includes("the answer is 42") && x.includes("Linux"), 120_000);
+  const l =
+    await until(page, "the typed line's output", (x) => x.includes("the answer is 42") && x.includes("Linux"), 120_000);
   assert.ok(l.some((x) => x.includes("echo the answer is $((6*7)); uname -s")), "the shell echoed the typed line");
   assert.equal(errors, []);
   await page.close();
@@ -92,7 +114,8 @@ async function untilDisk(page: Page, re: RegExp): Promise<string> {
   for (;;) {
     const t = await diskText(page);
     if (re.test(t)) return t;
-    if (Date.now() - t0 > 30_000) assert.unreachable(`the disk's line: ${re} not within 30 s; it says: ${t}\n${errors.join("\n")}`);
+    if (Date.now() - t0 > 30_000)
+      assert.unreachable(`the disk's line: ${re} not within 30 s; it says: ${t}\n${errors.join("\n")}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -104,19 +127,27 @@ async function bootCounter(page: Page): Promise<string[]> {
   await page.fill("#memory", "16");
   await page.click("#boot");
   // (xterm.js parses what it is given in a later frame: the status can be ahead of the terminal)
-  const l = await until(page, "the counter's last line and poweroff", (x, s) => (/ shut down \(/.test(s) && x.some((y) => y.startsWith("blk: the disk's count is now") || y.startsWith("FAIL"))) || s.startsWith("error"), 120_000);
+  const l = await until(
+    page, "the counter's last line and poweroff", (x, s) =>
+      (/ shut down \(/.test(s) && x.some((y) => y.startsWith("blk: the disk's count is now") || y.startsWith("FAIL")))
+      || s.startsWith("error"), 120_000
+  );
   assert.match(await statusText(page), /shut down \(poweroff\)$/, l.join("\n"));
   assert.equal(l.filter((x) => x.startsWith("FAIL")), [], l.join("\n"));
   return l;
 }
 const countLines = (l: string[]) => l.filter((x) => x.startsWith("blk: the disk's count"));
 
-test("the page's disk lives in the origin-private file system: a guest's writes survive page reloads; a chosen image replaces it; bad images are refused", async () => {
+test(
+  "the page's disk lives in the origin-private file system: a " + "guest's writes survive page reloads; a chosen image "
+    + "replaces it; bad images are refused", async () => {
   const page = await openPage();
   await untilDisk(page, /^no disk yet/);
   assert.not.ok(await page.isEnabled("#attach"), "nothing to attach yet");
   // An image that is not whole sectors: refused with a message, nothing made.
-  await page.setInputFiles("#disk-image", { name: "odd.img", mimeType: "application/octet-stream", buffer: Buffer.alloc(1000) });
+  await page.setInputFiles(
+    "#disk-image", { name: "odd.img", mimeType: "application/octet-stream", buffer: Buffer.alloc(1000) }
+  );
   await untilDisk(page, /^disk: the disk image "odd\.img" is 1000 bytes, not a multiple of 512/);
   assert.not.ok(await page.isEnabled("#attach"));
   await page.fill("#disk-mib", "1");
@@ -136,25 +167,34 @@ test("the page's disk lives in the origin-private file system: a guest's writes 
   img.writeUInt32LE(41, 16);
   await page.setInputFiles("#disk-image", { name: "counted.img", mimeType: "application/octet-stream", buffer: img });
   await untilDisk(page, /^xvda: xvda\.img, 4 KiB \(8 sectors\)/);
-  assert.equal(countLines(await bootCounter(page)), ["blk: the disk's count was 41", "blk: the disk's count is now 42"]);
+  assert.equal(
+    countLines(await bootCounter(page)), ["blk: the disk's count was 41", "blk: the disk's count is now 42"]
+  );
   await page.reload();
   await page.waitForFunction(() => document.getElementById("status")?.textContent?.startsWith("ready"));
   // An empty file is refused too, and the disk stays as it was.
   await untilDisk(page, /^xvda: xvda\.img, 4 KiB/);
-  await page.setInputFiles("#disk-image", { name: "empty.img", mimeType: "application/octet-stream", buffer: Buffer.alloc(0) });
+  await page.setInputFiles(
+    "#disk-image", { name: "empty.img", mimeType: "application/octet-stream", buffer: Buffer.alloc(0) }
+  );
   await untilDisk(page, /^disk: the disk image "empty\.img" is empty/);
-  assert.equal(countLines(await bootCounter(page)), ["blk: the disk's count was 42", "blk: the disk's count is now 43"]);
+  assert.equal(
+    countLines(await bootCounter(page)), ["blk: the disk's count was 42", "blk: the disk's count is now 43"]
+  );
   assert.equal(errors, []);
   await page.close();
 });
 
-test("a page without an origin-private file system (plain HTTP from another host than localhost) says so and boots without a disk", async () => {
+test("a page without an origin-private file system (plain HTTP "
+    + "from another host than localhost) says so and boots without " + "a disk", async () => {
   const page = await openPage(insecureUrl);
   await untilDisk(page, /^no disk: this browser offers no origin-private file system here/);
   assert.not.ok(await page.isEnabled("#attach"));
   await page.click("#disk-create");
   await untilDisk(page, /^disk: this browser offers no origin-private file system here/);
-  await page.setInputFiles("#disk-image", { name: "a.img", mimeType: "application/octet-stream", buffer: Buffer.alloc(512) });
+  await page.setInputFiles(
+    "#disk-image", { name: "a.img", mimeType: "application/octet-stream", buffer: Buffer.alloc(512) }
+  );
   await untilDisk(page, /^disk: this browser offers no origin-private file system here/);
   await page.click("#bundled");
   await until(page, "the guest's greeting", (l) => l.includes("Hello from a xenwasm PV guest (64-bit)"), 120_000);

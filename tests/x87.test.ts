@@ -64,7 +64,8 @@ const DIV0 = `
   fdiv %st(1), %st
 `; // 1/0 with ZE unmasked: ES set, ST(0) left alone
 
-test("an unmasked exception raises #MF at the next waiting x87 instruction (CR0.NE = 1), not at the no-wait ones", async () => {
+test("an unmasked exception raises #MF at the next waiting x87 instruction (CR0.NE = 1), not at the no-wait ones",
+  async () => {
   const r = await run(`${DIV0}\nfnstsw %ax\nfnstcw ${DATA + 2}\nfnstenv ${DATA + 0x40}\nmov %eax, %esi\nfwait`);
   assert.not.ok(r.done);
   assert.is(r.vec, 16, "#MF");
@@ -84,7 +85,9 @@ test("with CR0.NE = 0 a pending exception raises no #MF (FERR#/IRQ 13 is not mod
   assert.ok(r.done, `exception ${r.vec}`);
 });
 
-test("FNSAVE (32-bit protected mode): environment, full tag word, registers in stack order; then FNINIT; FRSTOR restores", async () => {
+test(
+  "FNSAVE (32-bit protected mode): environment, full tag word, registers in stack order; then FNINIT; FRSTOR restores",
+  async () => {
   const r = await run(`
     fninit
     fld1
@@ -111,7 +114,8 @@ test("FNSAVE (32-bit protected mode): environment, full tag word, registers in s
   assert.is(e.getUint16(8, true), v.getUint16(8, true), "FRSTOR: tags again");
 });
 
-test("MMX: TOP 0 and all tags valid after an MMX instruction, the written register's exponent 0xFFFF; EMMS empties", async () => {
+test("MMX: TOP 0 and all tags valid after an MMX instruction, the written register's exponent 0xFFFF; EMMS empties",
+  async () => {
   const r = await run(`
     fninit
     fld1
@@ -121,7 +125,8 @@ test("MMX: TOP 0 and all tags valid after an MMX instruction, the written regist
     fxsave ${DATA + 0x400}
   `);
   assert.ok(r.done, `exception ${r.vec}`);
-  const a = new DataView(bytesAt(r.m, DATA + 0x100, 512).buffer), b = new DataView(bytesAt(r.m, DATA + 0x400, 512).buffer);
+  const a = new DataView(bytesAt(r.m, DATA + 0x100, 512).buffer),
+    b = new DataView(bytesAt(r.m, DATA + 0x400, 512).buffer);
   assert.is((a.getUint16(2, true) >> 11) & 7, 0, "TOP 0");
   assert.is(a.getUint8(4), 0xff, "all valid");
   assert.is(a.getUint16(32 + 3 * 16 + 8, true), 0xffff, "MM3's exponent");
@@ -137,31 +142,91 @@ type X87Vec = [string, number, number, string, string, string, number, string, n
 const X87_VECTORS: X87Vec[] = [ // name, opcode, FCW, ST(0), ST(1), Intel's ST(0) and FSW, AMD's ST(0) and FSW
   // FPREM/FPREM1 of x by +-inf: x itself (a denormal too: DE only, no underflow; a pseudo-denormal gets exponent 1);
   // AMD underflows a denormal when UE is unmasked (UE, ES and the biased result, as for a finite divisor)
-  ["fprem", 0xf8, 0x0b63, "8000:16d3b1f65af46e6f", "ffff:8000000000000000", "8000:16d3b1f65af46e6f", 0x3002, "dffe:b69d8fb2d7a37378", 0xb092],
-  ["fprem1", 0xf5, 0x0b63, "0000:16d3b1f65af46e6f", "7fff:8000000000000000", "0000:16d3b1f65af46e6f", 0x3002, "5ffe:b69d8fb2d7a37378", 0xb092],
-  ["fprem", 0xf8, 0x0b63, "8000:e6b59b7e554a8a97", "7fff:8000000000000000", "8001:e6b59b7e554a8a97", 0x3002, "8001:e6b59b7e554a8a97", 0x3002],
-  ["fprem", 0xf8, 0x037f, "0000:16d3b1f65af46e6f", "ffff:8000000000000000", "0000:16d3b1f65af46e6f", 0x3002, "0000:16d3b1f65af46e6f", 0x3002],
+  [
+    "fprem", 0xf8, 0x0b63, "8000:16d3b1f65af46e6f", "ffff:8000000000000000", "8000:16d3b1f65af46e6f", 0x3002,
+    "dffe:b69d8fb2d7a37378", 0xb092
+  ],
+  [
+    "fprem1", 0xf5, 0x0b63, "0000:16d3b1f65af46e6f", "7fff:8000000000000000", "0000:16d3b1f65af46e6f", 0x3002,
+    "5ffe:b69d8fb2d7a37378", 0xb092
+  ],
+  [
+    "fprem", 0xf8, 0x0b63, "8000:e6b59b7e554a8a97", "7fff:8000000000000000", "8001:e6b59b7e554a8a97", 0x3002,
+    "8001:e6b59b7e554a8a97", 0x3002
+  ],
+  [
+    "fprem", 0xf8, 0x037f, "0000:16d3b1f65af46e6f", "ffff:8000000000000000", "0000:16d3b1f65af46e6f", 0x3002,
+    "0000:16d3b1f65af46e6f", 0x3002
+  ],
   // ... while a denormal x by a finite y underflows (unmasked UE: the biased result)
-  ["fprem", 0xf8, 0x0b63, "8000:16d3b1f65af46e6f", "3fff:8000000000000000", "dffe:b69d8fb2d7a37378", 0xb092, "dffe:b69d8fb2d7a37378", 0xb092],
+  [
+    "fprem", 0xf8, 0x0b63, "8000:16d3b1f65af46e6f", "3fff:8000000000000000", "dffe:b69d8fb2d7a37378", 0xb092,
+    "dffe:b69d8fb2d7a37378", 0xb092
+  ],
   // FSCALE by +-0: x itself (DE only; AMD underflows a denormal when UE is unmasked); by a non-zero y whose
   // integer part is 0, a denormal x underflows
-  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "0000:0000000000000000", "0000:567005282f87a563", 0x3002, "6000:ace00a505f0f4ac6", 0xb092],
-  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "8000:0000000000000000", "0000:567005282f87a563", 0x3002, "6000:ace00a505f0f4ac6", 0xb092],
-  ["fscale", 0xfd, 0x0b63, "8000:e6b59b7e554a8a97", "0000:0000000000000000", "8001:e6b59b7e554a8a97", 0x3002, "8001:e6b59b7e554a8a97", 0x3002],
-  ["fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "3ffe:8000000000000000", "6000:ace00a505f0f4ac6", 0xb092, "6000:ace00a505f0f4ac6", 0xb092],
-  ["fscale", 0xfd, 0x037f, "0000:567005282f87a563", "3ffe:8000000000000000", "0000:567005282f87a563", 0x3002, "0000:567005282f87a563", 0x3002],
+  [
+    "fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "0000:0000000000000000", "0000:567005282f87a563", 0x3002,
+    "6000:ace00a505f0f4ac6", 0xb092
+  ],
+  [
+    "fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "8000:0000000000000000", "0000:567005282f87a563", 0x3002,
+    "6000:ace00a505f0f4ac6", 0xb092
+  ],
+  [
+    "fscale", 0xfd, 0x0b63, "8000:e6b59b7e554a8a97", "0000:0000000000000000", "8001:e6b59b7e554a8a97", 0x3002,
+    "8001:e6b59b7e554a8a97", 0x3002
+  ],
+  [
+    "fscale", 0xfd, 0x0b63, "0000:567005282f87a563", "3ffe:8000000000000000", "6000:ace00a505f0f4ac6", 0xb092,
+    "6000:ace00a505f0f4ac6", 0xb092
+  ],
+  [
+    "fscale", 0xfd, 0x037f, "0000:567005282f87a563", "3ffe:8000000000000000", "0000:567005282f87a563", 0x3002,
+    "0000:567005282f87a563", 0x3002
+  ],
   // FYL2X (st0 = x, st1 = y) of a power of two: PE; x > 1 the exact product; x < 1 Intel rounds from just under
   // it (C1, or one ulp under toward zero), AMD gives the exact product (no C1) in every rounding mode
-  ["fyl2x", 0xf1, 0x037f, "4002:8000000000000000", "3fff:8000000000000000", "4000:c000000000000000", 0x3820, "4000:c000000000000000", 0x3820],
-  ["fyl2x", 0xf1, 0x0b7f, "4002:8000000000000000", "3fff:8000000000000000", "4000:c000000000000000", 0x3820, "4000:c000000000000000", 0x3820],
-  ["fyl2x", 0xf1, 0x037f, "3ffe:8000000000000000", "3fff:8000000000000000", "bfff:8000000000000000", 0x3a20, "bfff:8000000000000000", 0x3820],
-  ["fyl2x", 0xf1, 0x0f7f, "3ffe:8000000000000000", "3fff:8000000000000000", "bffe:ffffffffffffffff", 0x3820, "bfff:8000000000000000", 0x3820],
-  ["fyl2x", 0xf1, 0x077f, "3ffe:8000000000000000", "bfff:8000000000000000", "3ffe:ffffffffffffffff", 0x3820, "3fff:8000000000000000", 0x3820],
-  ["fyl2x", 0xf1, 0x0b7f, "3ffe:8000000000000000", "bfff:8000000000000000", "3fff:8000000000000000", 0x3a20, "3fff:8000000000000000", 0x3820],
-  ["fyl2x", 0xf1, 0x037f, "4006:8000000000000000", "8000:00000000000000f8", "8000:00000000000006c8", 0x3832, "8000:00000000000006c8", 0x3832],
-  ["fyl2x", 0xf1, 0x036f, "4006:8000000000000000", "8000:00000000000000f8", "dfcc:d900000000000000", 0xb8b2, "dfcc:d900000000000000", 0xb8b2],
-  ["fyl2x", 0xf1, 0x0f7f, "3ffd:8000000000000000", "8000:00000000000000f8", "0000:00000000000001ef", 0x3832, "0000:00000000000001f0", 0x3832],
-  ["fyl2x", 0xf1, 0x037f, "3fff:8000000000000000", "3fff:8000000000000000", "0000:0000000000000000", 0x3800, "0000:0000000000000000", 0x3800],
+  [
+    "fyl2x", 0xf1, 0x037f, "4002:8000000000000000", "3fff:8000000000000000", "4000:c000000000000000", 0x3820,
+    "4000:c000000000000000", 0x3820
+  ],
+  [
+    "fyl2x", 0xf1, 0x0b7f, "4002:8000000000000000", "3fff:8000000000000000", "4000:c000000000000000", 0x3820,
+    "4000:c000000000000000", 0x3820
+  ],
+  [
+    "fyl2x", 0xf1, 0x037f, "3ffe:8000000000000000", "3fff:8000000000000000", "bfff:8000000000000000", 0x3a20,
+    "bfff:8000000000000000", 0x3820
+  ],
+  [
+    "fyl2x", 0xf1, 0x0f7f, "3ffe:8000000000000000", "3fff:8000000000000000", "bffe:ffffffffffffffff", 0x3820,
+    "bfff:8000000000000000", 0x3820
+  ],
+  [
+    "fyl2x", 0xf1, 0x077f, "3ffe:8000000000000000", "bfff:8000000000000000", "3ffe:ffffffffffffffff", 0x3820,
+    "3fff:8000000000000000", 0x3820
+  ],
+  [
+    "fyl2x", 0xf1, 0x0b7f, "3ffe:8000000000000000", "bfff:8000000000000000", "3fff:8000000000000000", 0x3a20,
+    "3fff:8000000000000000", 0x3820
+  ],
+  [
+    "fyl2x", 0xf1, 0x037f, "4006:8000000000000000", "8000:00000000000000f8", "8000:00000000000006c8", 0x3832,
+    "8000:00000000000006c8", 0x3832
+  ],
+  [
+    "fyl2x", 0xf1, 0x036f, "4006:8000000000000000", "8000:00000000000000f8", "dfcc:d900000000000000", 0xb8b2,
+    "dfcc:d900000000000000", 0xb8b2
+  ],
+  [
+    "fyl2x", 0xf1, 0x0f7f, "3ffd:8000000000000000", "8000:00000000000000f8", "0000:00000000000001ef", 0x3832,
+    "0000:00000000000001f0", 0x3832
+  ],
+  [
+    "fyl2x", 0xf1, 0x037f, "3fff:8000000000000000", "3fff:8000000000000000", "0000:0000000000000000", 0x3800,
+    "0000:0000000000000000", 0x3800
+  ],
 ];
 /** A recorded vector's result for a CPUID vendor string, or undefined for a vendor with none recorded. */
 function recorded(v: X87Vec, vendor: string): [string, number] | undefined {
@@ -172,12 +237,16 @@ function checkRecorded(vendor: string, got: [string, number][]): string[] {
   X87_VECTORS.forEach((v, i) => {
     const [name, , fcw, a, b] = v, [want, fsw] = recorded(v, vendor)!;
     const [res, sw] = got[i];
-    if (res !== want || sw !== fsw) bad.push(`${name} fcw=${fcw.toString(16)} ${a} ${b}: got ${res} fsw ${sw.toString(16)}, ${vendor} ${want} fsw ${fsw.toString(16)}`);
+    if (res !== want || sw !== fsw) bad.push(
+      `${name} fcw=${fcw.toString(16)} ${a} ${b}: got ${res} fsw ` + `${sw.toString(16)}, ${vendor} ${want} fsw `
+        + `${fsw.toString(16)}`
+    );
   });
   return bad;
 }
 
-test("FPREM/FPREM1 by infinity, FSCALE by zero, FYL2X of a power of two: the emulator gives the recorded results of the vendor it reports", async () => {
+test("FPREM/FPREM1 by infinity, FSCALE by zero, FYL2X of a power "
+    + "of two: the emulator gives the recorded results of the " + "vendor it reports", async () => {
   const vendor = await emulatorVendor();
   assert.ok(recorded(X87_VECTORS[0], vendor), `no results recorded for the emulator's vendor ${vendor}`);
   const f80 = (x: string, at: number) => {
@@ -200,7 +269,8 @@ test("FPREM/FPREM1 by infinity, FSCALE by zero, FYL2X of a power of two: the emu
   assert.equal(checkRecorded(vendor, got), []);
 });
 
-const HOST_X87 = "FPREM/FPREM1 by infinity, FSCALE by zero, FYL2X of a power of two: this host CPU gives its vendor's recorded results";
+const HOST_X87 = "FPREM/FPREM1 by infinity, FSCALE by zero, FYL2X of a power "
+  + "of two: this host CPU gives its vendor's recorded results";
 test(HOST_X87, () => {
   const vendor = referenceCpu(64).vendor;
   if (!recorded(X87_VECTORS[0], vendor)) return skip(HOST_X87, `no results recorded for this CPU's vendor ${vendor}`);
@@ -211,34 +281,50 @@ test(HOST_X87, () => {
   };
   const cases: X87Case[] = X87_VECTORS.map(([name, op, fcw, a, b]) => {
     const fx = new Uint8Array(512), v = new DataView(fx.buffer);
-    v.setUint16(0, fcw, true); v.setUint16(2, 6 << 11, true); fx[4] = 0xc0; v.setUint32(24, 0x1f80, true); v.setUint32(28, 0xffff, true);
+    v.setUint16(0, fcw, true); v.setUint16(2, 6 << 11, true); fx[4] = 0xc0; v.setUint32(24, 0x1f80, true);
+    v.setUint32(28, 0xffff, true);
     put80(fx, 32, a); put80(fx, 48, b);
     const regs = Array(16).fill(0n); regs[4] = BigInt(REGION + 0x1f0);
-    return { group: "recorded", form: name, text: `.byte 0xd9, 0x${op.toString(16)}`, regs, flags: 0, fx, mem: new Uint8Array(MEMSIZE), fswMask: 0xffff, ulp: 0, memSkip: [] };
+    return {
+      group: "recorded", form: name, text: `.byte 0xd9, 0x${op.toString(16)}`, regs, flags: 0, fx,
+      mem: new Uint8Array(MEMSIZE), fswMask: 0xffff, ulp: 0, memSkip: []
+    };
   });
-  const got = runNative(cases).map((o): [string, number] => [x80(o.fx, 32), new DataView(o.fx.buffer, o.fx.byteOffset).getUint16(2, true)]);
+  const got = runNative(
+    cases
+  ).map((o): [string, number] => [x80(o.fx, 32), new DataView(o.fx.buffer, o.fx.byteOffset).getUint16(2, true)]);
   assert.equal(checkRecorded(vendor, got), []);
 });
 
-test("model-specific x87 cases: compared bit for bit on a host of the emulated vendor, without their vendor-dependent parts on another's", () => {
+test("model-specific x87 cases: compared bit for bit on a host of "
+    + "the emulated vendor, without their vendor-dependent parts " + "on another's", () => {
   const fprem = generate(12, 10000, ["x87misc"]).find((x) => x.vendor);
   assert.ok(fprem?.form === "fprem", "seed 12 holds an FPREM of a denormal by infinity with UE unmasked");
   const fscale = generate(1, 4000, ["x87misc"]).find((x) => x.vendor && x.form === "fscale");
   assert.ok(fscale, "seed 1 holds an FSCALE of a denormal by zero with UE unmasked");
-  const fx = (st0se: number, fsw: number) => { const b = new Uint8Array(512); const v = new DataView(b.buffer); v.setUint16(2, fsw, true); v.setUint16(40, st0se, true); return b; };
-  const res = (st0se: number, fsw: number) => ({ regs: Array(16).fill(0n), flags: 0, fx: fx(st0se, fsw), mem: new Uint8Array(MEMSIZE), status: 0 });
+  const fx = (st0se: number, fsw: number) => {
+    const b = new Uint8Array(512); const v = new DataView(b.buffer); v.setUint16(2, fsw, true);
+    v.setUint16(40, st0se, true); return b;
+  };
+  const res = (st0se: number, fsw: number) =>
+    ({ regs: Array(16).fill(0n), flags: 0, fx: fx(st0se, fsw), mem: new Uint8Array(MEMSIZE), status: 0 });
   const intel = res(0x8000, 0x2802), amd = res(0xe000, 0xa892), other = res(0x8000, 0x2803);
   for (const c of [fprem!, fscale!]) {
     assert.equal(compare(c, amd, intel, true), [], `${c.form}: another vendor's host: ST(0) and UE/ES/B not compared`);
-    assert.is(compare(c, amd, intel, false).length, 2, `${c.form}: a host of the emulated vendor: ST(0) and FSW compared`);
+    assert.is(
+      compare(c, amd, intel, false).length, 2, `${c.form}: a host of the emulated vendor: ST(0) and FSW compared`
+    );
     assert.is(compare(c, other, intel, true).length, 1, `${c.form}: the other FSW bits are compared on any host`);
   }
 });
 
-test("guests/ldbl.c (long double on the x87) prints what it prints natively: bit for bit, transcendentals within 1 ulp", async () => {
+test("guests/ldbl.c (long double on the x87) prints what it prints natively: bit for bit, transcendentals within 1 ulp",
+  async () => {
   const GB = join(repoRoot(), "guests", "build");
   if (!existsSync(join(GB, "ldbl-64.elf")) || !existsSync(join(GB, "ldbl-native"))) {
-    spawnSync("make", ["-s", "-C", join(repoRoot(), "guests"), "build/ldbl-64.elf", "build/ldbl-native"], { stdio: "inherit" });
+    spawnSync(
+      "make", ["-s", "-C", join(repoRoot(), "guests"), "build/ldbl-64.elf", "build/ldbl-native"], { stdio: "inherit" }
+    );
   }
   const r = await runBare(readFileSync(join(GB, "ldbl-64.elf")));
   assert.is(r.reason, "exit", r.message);

@@ -7,4 +7,5 @@ const n = runNative([c]), e = await runEmulator([c]);
 console.log(c.form, c.text, compare(c, n[0], e[0]));
 const h = (b: Uint8Array) => [...b.slice(0, 8)].map((x) => x.toString(16).padStart(2, "0")).join("");
 console.log("fx in/native/emu:", h(c.fx), h(n[0].fx), h(e[0].fx));
-for (let i = 0; i < 8; i++) console.log(i, x80(c.fx, 32 + 16 * i), x80(n[0].fx, 32 + 16 * i), x80(e[0].fx, 32 + 16 * i));
+for (let i = 0; i < 8; i++)
+  console.log(i, x80(c.fx, 32 + 16 * i), x80(n[0].fx, 32 + 16 * i), x80(e[0].fx, 32 + 16 * i));

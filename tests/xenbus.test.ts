@@ -32,7 +32,9 @@ function blkSetup(writable = true) {
 }
 
 /** One request (x86_64 layout) of `op` on `sector`, one segment of sectors 0-1 of the buffer frame; its response. */
-function request(t: ReturnType<typeof blkSetup>, op: number, sector: number, id: bigint): { id: bigint; op: number; status: number } {
+function request(
+  t: ReturnType<typeof blkSetup>, op: number, sector: number, id: bigint
+): { id: bigint; op: number; status: number } {
   const v = t.core.view(), r = RING * 4096;
   const prod = v.getUint32(r, true);
   const e = r + 64 + (prod % 32) * 112;
@@ -64,7 +66,9 @@ test("xenbus/blkback: the handshake and its keys, a read and a write, Closing/Cl
   assert.is(t.core.live.size, 1, "the ring mapped");
   const rd = request(t, BLKIF_OP_READ, 2, 77n);
   assert.equal(rd, { id: 77n, op: BLKIF_OP_READ, status: 0 });
-  assert.equal(t.core.mem.subarray(BUF * 4096, BUF * 4096 + 1024), t.disk.bytes.subarray(1024, 2048), "sectors 2-3 read");
+  assert.equal(
+    t.core.mem.subarray(BUF * 4096, BUF * 4096 + 1024), t.disk.bytes.subarray(1024, 2048), "sectors 2-3 read"
+  );
   t.core.mem.fill(0xab, BUF * 4096, BUF * 4096 + 1024);
   assert.is(request(t, BLKIF_OP_WRITE, 10, 78n).status, 0);
   assert.ok(t.disk.bytes.subarray(5120, 6144).every((x) => x === 0xab), "sectors 10-11 written");
@@ -97,9 +101,11 @@ test("xenbus/blkback: a read-only disk refuses writes", () => {
   assert.is(request(t, BLKIF_OP_READ, 0, 2n).status, 0);
 });
 
-test("xenbus/blkback: bad ring references, channels or protocols are refused (Closing, error), without retries, until the frontend starts over", () => {
+test("xenbus/blkback: bad ring references, channels or protocols "
+    + "are refused (Closing, error), without retries, until the " + "frontend starts over", () => {
   const bad: [string, string][] = [
-    ["ring-ref", "x"], ["ring-ref", ""], ["ring-ref", "99"], ["event-channel", "55"], ["event-channel", "-1"], ["protocol", "x86_16-abi"],
+    ["ring-ref", "x"], ["ring-ref", ""], ["ring-ref", "99"], ["event-channel", "55"], ["event-channel", "-1"],
+    ["protocol", "x86_16-abi"],
   ];
   for (const [k, v] of bad) {
     const t = blkSetup();
@@ -165,12 +171,14 @@ test("xenbus: hot-unplug (requestClose, frontendReleased, cancelClose, remove)",
   assert.is(u.b.frontendReleased(), true);
 });
 
-test("xenbus/console: output drained and notified, input typed, a hostile index skipped, the channel released at close", () => {
+test("xenbus/console: output drained and notified, input typed, a hostile index skipped, the channel released at close",
+  () => {
   const core = new FakeCore(D);
   const xs = new XenStore();
   populateDomain(xs, D, "fake", { consoleRef: 3, consolePort: 2 });
   const got: string[] = [];
-  const c = new ConsoleBack(core, xs, D, { ringMa: 3 * 4096, hostPort: 42 }, (b) => got.push(new TextDecoder().decode(b)));
+  const c =
+    new ConsoleBack(core, xs, D, { ringMa: 3 * 4096, hostPort: 42 }, (b) => got.push(new TextDecoder().decode(b)));
   assert.is(c.feDir, `/local/domain/${D}/console`);
   assert.is(c.connected, true, "connected by the domain builder");
   const v = core.view(), base = 3 * 4096;

@@ -8,7 +8,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync, execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, symlinkSync, chmodSync, chownSync, truncateSync, mkdtempSync, unlinkSync, statSync } from "node:fs";
+import {
+  mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, symlinkSync, chmodSync, chownSync, truncateSync,
+  mkdtempSync, unlinkSync, statSync
+} from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { Xend, XendOptions, xendEnv as envOf } from "./lib/xmcli";
@@ -48,11 +51,16 @@ function xm(env: Env, ...args: string[]) {
   const r = spawnSync(process.execPath, ["bin/xm.js", ...args], { env, encoding: "utf8", timeout: 30000 });
   return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
-function xmAsync(env: Env, ...args: string[]): { done: Promise<{ status: number | null; stderr: string }>; exited: () => boolean } {
+function xmAsync(
+  env: Env, ...args: string[]
+): { done: Promise<{ status: number | null; stderr: string }>; exited: () => boolean } {
   const c = spawn(process.execPath, ["bin/xm.js", ...args], { env });
   let stderr = "", exited = false;
   c.stderr.on("data", (b) => { stderr += b; });
-  return { done: new Promise((res) => c.on("exit", (status) => { exited = true; res({ status, stderr }); })), exited: () => exited };
+  return {
+    done: new Promise((res) => c.on("exit", (status) => { exited = true; res({ status, stderr }); })),
+    exited: () => exited
+  };
 }
 function follow(env: Env, dom: string) {
   const c = spawn(process.execPath, ["bin/xm.js", "console", dom], { env, stdio: ["pipe", "pipe", "pipe"] });
@@ -60,9 +68,12 @@ function follow(env: Env, dom: string) {
   c.stdout.on("data", (b) => { o.out += b.toString(); });
   return o;
 }
-async function until(f: () => boolean, ms = 20000) { const t0 = Date.now(); while (!f() && Date.now() - t0 < ms) await sleep(20); return f(); }
+async function until(f: () => boolean, ms = 20000) {
+  const t0 = Date.now(); while (!f() && Date.now() - t0 < ms) await sleep(20); return f();
+}
 const cfg = (name: string, body: string) => { const f = join(DIR, `${name}.cfg`); writeFileSync(f, body); return f; };
-const counter = (name: string, extra = "") => cfg(name, `name = "${name}"\nkernel = "${COUNTER}"\nmemory = 16\nextra = "steps=1000000 every=3000000"\n${extra}`);
+const counter = (name: string, extra = "") =>
+  cfg(name, `name = "${name}"\nkernel = "${COUNTER}"\nmemory = 16\nextra = "steps=1000000 every=3000000"\n${extra}`);
 const nDomains = (env: Env) => Number(/nr_domains\s+: (\d+)/.exec(xm(env, "info").stdout)?.[1] ?? -1);
 
 let R: Env, S: Env; // R: receives migrations (XEND_DISK_ALLOW = DIR/allowed); S: sends, no allow-list
@@ -109,7 +120,9 @@ test("(2) a Xen ELF note with namesz 0 and descsz 0xfffffff4: a clear error, and
 });
 
 // ---- item 3 ----
-test("(3) kernel /dev/zero, a FIFO as ramdisk, /dev/zero as disk, xm restore /dev/zero: refused at once, nothing started", () => {
+test(
+  "(3) kernel /dev/zero, a FIFO as ramdisk, /dev/zero as disk, xm restore /dev/zero: refused at once, nothing started",
+  () => {
   let r = xm(S, "create", cfg("zk", `name = "zk"\nkernel = "/dev/zero"\nmemory = 16\n`));
   assert.is(r.status, 1, "not hung");
   assert.match(r.stderr, /kernel \/dev\/zero is not a regular file/);
@@ -118,7 +131,8 @@ test("(3) kernel /dev/zero, a FIFO as ramdisk, /dev/zero as disk, xm restore /de
   r = xm(S, "create", cfg("zr", `name = "zr"\nkernel = "${COUNTER}"\nramdisk = "${fifo}"\nmemory = 16\n`));
   assert.is(r.status, 1);
   assert.match(r.stderr, /ramdisk .*fifo is not a regular file/);
-  r = xm(S, "create", cfg("zd", `name = "zd"\nkernel = "${COUNTER}"\nmemory = 16\ndisk = [ 'file:/dev/zero,xvda,w' ]\n`));
+  r =
+    xm(S, "create", cfg("zd", `name = "zd"\nkernel = "${COUNTER}"\nmemory = 16\ndisk = [ 'file:/dev/zero,xvda,w' ]\n`));
   assert.is(r.status, 1);
   assert.match(r.stderr, /disk \/dev\/zero: not a regular file or block device/);
   r = xm(S, "create", cfg("zf", `name = "zf"\nkernel = "${COUNTER}"\nmemory = 16\ndisk = [ 'file:${fifo},xvda,r' ]\n`));
@@ -151,7 +165,8 @@ function bzImage(payload: Uint8Array): Uint8Array {
 }
 const zeros = new Uint8Array(64 << 20);
 
-test("(3) decompression bombs (gzip, xz, zstd: 64 MiB of zeros) for a 16 MiB domain: refused at the domain's memory", () => {
+test("(3) decompression bombs (gzip, xz, zstd: 64 MiB of zeros) for a 16 MiB domain: refused at the domain's memory",
+  () => {
   const payloads: [string, Uint8Array][] = [
     ["gzip", gzipSync(zeros)],
     ["xz", execFileSync("xz", ["-c", "--format=xz"], { input: zeros, maxBuffer: 64 << 20 })],
@@ -187,7 +202,8 @@ test("(3) while a kernel decompresses (xz held back), xend answers other clients
 });
 
 // ---- item 4 ----
-test("(4) a save whose file cannot be made (its directory is a file): the suspend is cancelled, the domain counts on", async () => {
+test("(4) a save whose file cannot be made (its directory is a file): the suspend is cancelled, the domain counts on",
+  async () => {
   assert.is(xm(S, "create", counter("sv")).status, 0);
   const f = follow(S, "sv");
   assert.ok(await until(() => counts(f.out).length >= 2), f.out);
@@ -208,10 +224,15 @@ test("(4) a save whose file cannot be made (its directory is a file): the suspen
 // ---- item 1 ----
 const runAs = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"];
 
-test("(1) a local user who is not xend's cannot migrate a domain into it (its disk a symlink to a root-only file)", async () => {
+test("(1) a local user who is not xend's cannot migrate a domain into it (its disk a symlink to a root-only file)",
+  async () => {
   if (uid !== 0) { console.log("  (skipped: needs root to run a second user)"); return; }
   // nobody must reach the checkout (xm, xend, the guest kernel): not so in a clone under a 0700 /root.
-  if (spawnSync(runAs[0], [...runAs.slice(1), "test", "-r", join(process.cwd(), "bin", "xm.js"), "-a", "-r", COUNTER]).status !== 0) {
+  if (
+    spawnSync(
+      runAs[0], [...runAs.slice(1), "test", "-r", join(process.cwd(), "bin", "xm.js"), "-a", "-r", COUNTER]
+    ).status !== 0
+  ) {
     console.log("  (skipped: user nobody cannot read this checkout, or setpriv is missing)");
     return;
   }
@@ -226,16 +247,23 @@ test("(1) a local user who is not xend's cannot migrate a domain into it (its di
   const N = envOf(NX);
   let nx: Xend | undefined;
   const asNobody = (...args: string[]) => {
-    const r = spawnSync(runAs[0], [...runAs.slice(1), process.execPath, "bin/xm.js", ...args], { env: N, encoding: "utf8", timeout: 60000 });
+    const r = spawnSync(
+      runAs[0], [...runAs.slice(1), process.execPath, "bin/xm.js", ...args],
+      { env: N, encoding: "utf8", timeout: 60000 }
+    );
     return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   };
   try {
     nx = await Xend.start(NX);
     const disk = join(U, "disk.img");
-    const mk = (p: string, body: string) => spawnSync(runAs[0], [...runAs.slice(1), "sh", "-c", body.replaceAll("$P", p)]);
+    const mk = (p: string, body: string) =>
+      spawnSync(runAs[0], [...runAs.slice(1), "sh", "-c", body.replaceAll("$P", p)]);
     mk(disk, "dd if=/dev/zero of=$P bs=1M count=1 2>/dev/null");
     const c = join(U, "evil.cfg");
-    mk(c, `printf 'name = "evil"\\nkernel = "${COUNTER}"\\nmemory = 16\\ndisk = [ "file:${disk},xvda,w" ]\\nextra = "steps=1000000 every=3000000"\\n' > $P`);
+    mk(
+      c, `printf 'name = "evil"\\nkernel = "${COUNTER}"\\nmemory = `
+        + `16\\ndisk = [ "file:${disk},xvda,w" ]\\nextra = ` + `"steps=1000000 every=3000000"\\n' > $P`
+    );
     const cr = asNobody("create", c);
     assert.is(cr.status, 0, cr.stderr);
     mk(disk, `rm $P && ln -s ${victim} $P`); // now the disk is the root-only file
@@ -257,9 +285,14 @@ test("(1) a local user who is not xend's cannot migrate a domain into it (its di
   }
 });
 
-test("(1) root's xend migrates into another user's xend on loopback with that user's secret, which root can read", async () => {
+test("(1) root's xend migrates into another user's xend on loopback with that user's secret, which root can read",
+  async () => {
   if (uid !== 0) { console.log("  (skipped: needs root to run a second user)"); return; }
-  if (spawnSync(runAs[0], [...runAs.slice(1), "test", "-r", join(process.cwd(), "bin", "xm.js"), "-a", "-r", COUNTER]).status !== 0) {
+  if (
+    spawnSync(
+      runAs[0], [...runAs.slice(1), "test", "-r", join(process.cwd(), "bin", "xm.js"), "-a", "-r", COUNTER]
+    ).status !== 0
+  ) {
     console.log("  (skipped: user nobody cannot read this checkout, or setpriv is missing)");
     return;
   }
@@ -295,37 +328,61 @@ async function hello(secret: string, toolstack: unknown, name = "fake"): Promise
   const c = new RecordConn(sock);
   try {
     const ch = await c.expect(REC.CHALLENGE, 10000);
-    await c.sendJson(REC.HELLO, { name, width: 64, vcpus: 1, pages: 4096, maxPages: 5120, live: false, toolstack, auth: authFor(secret, ch.body) });
+    await c.sendJson(
+      REC.HELLO,
+      { name, width: 64, vcpus: 1, pages: 4096, maxPages: 5120, live: false, toolstack, auth: authFor(secret, ch.body) }
+    );
     const r = await c.next(10000);
     return r.type === REC.ACCEPT ? "ACCEPT" : `record ${r.type}`;
   } catch (e) { return (e as Error).message; } finally { c.destroy(); }
 }
 
-test("(1) an authenticated sender's config is validated like a config file and its disks by the receiver's rules", async () => {
+test("(1) an authenticated sender's config is validated like a config file and its disks by the receiver's rules",
+  async () => {
   const secret = readFileSync(join(RTMP, `xenwasm-${uid}`, "relocation.secret"), "utf8").trim();
-  const good = { name: "fake", kernel: COUNTER, memory: 16, maxmem: 16, vcpus: 1, disks: [], vifs: [], on_poweroff: "destroy", on_reboot: "restart", on_crash: "destroy", warnings: [] };
+  const good = {
+    name: "fake", kernel: COUNTER, memory: 16, maxmem: 16, vcpus: 1, disks: [], vifs: [], on_poweroff: "destroy",
+    on_reboot: "restart", on_crash: "destroy", warnings: []
+  };
   const ts = (c: object) => ({ config: { ...good, ...c }, weight: 256, cap: 0 });
   assert.match(await hello("wrong secret, sixteen+", ts({})), /authentication failed/);
-  assert.match(await hello(secret, ts({ memory: "lots" })), /its domain config is refused: memory is not a whole number/);
-  assert.match(await hello(secret, ts({ name: "a\nb" }), "a\nb"), /its domain config is refused: .*name: may contain only/);
+  assert.match(
+    await hello(secret, ts({ memory: "lots" })), /its domain config is refused: memory is not a whole number/
+  );
+  assert.match(
+    await hello(secret, ts({ name: "a\nb" }), "a\nb"), /its domain config is refused: .*name: may contain only/
+  );
   assert.match(await hello(secret, ts({ on_crash: "rm -rf /" })), /on_crash: must be one of/);
-  assert.match(await hello(secret, ts({ disks: [{ target: "rel/disk.img", vdev: "xvda", writable: true }] })), /disk xvda \(rel\/disk\.img\) is refused: not an absolute path/);
+  assert.match(
+    await hello(secret, ts({ disks: [{ target: "rel/disk.img", vdev: "xvda", writable: true }] })),
+    /disk xvda \(rel\/disk\.img\) is refused: not an absolute path/
+  );
   writeFileSync(join(DIR, "other", "x.img"), new Uint8Array(1 << 20));
   symlinkSync(join(DIR, "other", "x.img"), join(DIR, "allowed", "link.img"));
-  assert.match(await hello(secret, ts({ disks: [{ target: join(DIR, "allowed", "link.img"), vdev: "xvda", writable: true }] })), /is outside XEND_DISK_ALLOW/);
-  assert.match(await hello(secret, ts({ disks: [{ target: "/etc/shadow", vdev: "xvda", writable: true }] })), /is outside XEND_DISK_ALLOW/);
+  assert.match(
+    await hello(secret, ts({ disks: [{ target: join(DIR, "allowed", "link.img"), vdev: "xvda", writable: true }] })),
+    /is outside XEND_DISK_ALLOW/
+  );
+  assert.match(
+    await hello(secret, ts({ disks: [{ target: "/etc/shadow", vdev: "xvda", writable: true }] })),
+    /is outside XEND_DISK_ALLOW/
+  );
   assert.match(await hello(secret, ts({ name: "other" })), /its name "other" is not the domain's/);
   assert.is(await hello(secret, ts({})), "ACCEPT");
   await until(() => nDomains(R) === 0, 5000); // the half-made domain goes with the connection
   assert.is(nDomains(R), 0);
 });
 
-test("(1) xm migrate with a disk: inside the receiver's XEND_DISK_ALLOW it moves, outside it is refused and runs on", async () => {
+test("(1) xm migrate with a disk: inside the receiver's XEND_DISK_ALLOW it moves, outside it is refused and runs on",
+  async () => {
   writeFileSync(join(DIR, "allowed", "ok.img"), new Uint8Array(1 << 20));
   assert.is(xm(S, "create", counter("din", `disk = [ 'file:${join(DIR, "allowed", "ok.img")},xvda,w' ]\n`)).status, 0);
   let r = xm(S, "migrate", "din", `127.0.0.1:${PORT}`);
   assert.is(r.status, 0, r.stderr);
-  assert.match(JSON.stringify(JSON.parse(xm(R, "list", "-l", "din").stdout)[0].config.disks), /"pdev_path":"[^"]*allowed\/ok\.img","vdev":"xvda"/);
+  assert.match(
+    JSON.stringify(JSON.parse(xm(R, "list", "-l", "din").stdout)[0].config.disks),
+    /"pdev_path":"[^"]*allowed\/ok\.img","vdev":"xvda"/
+  );
   assert.is(xm(R, "destroy", "din").status, 0);
   assert.is(xm(S, "create", counter("dout", `disk = [ 'file:${join(DIR, "other", "x.img")},xvda,w' ]\n`)).status, 0);
   r = xm(S, "migrate", "dout", `127.0.0.1:${PORT}`);
@@ -336,7 +393,8 @@ test("(1) xm migrate with a disk: inside the receiver's XEND_DISK_ALLOW it moves
   assert.is(xm(S, "destroy", "dout").status, 0);
 });
 
-test("(1) xm restore: xend's own (MACed) save file restores with its disk; stripped of the MAC or with a bad config it does not", async () => {
+test("(1) xm restore: xend's own (MACed) save file restores with "
+    + "its disk; stripped of the MAC or with a bad config it does " + "not", async () => {
   const { readStream, StreamWriter, REC } = await import("../host/save/stream");
   const img = join(DIR, "other", "x.img");
   assert.is(xm(S, "create", counter("rs", `disk = [ 'file:${img},xvda,w' ]\n`)).status, 0);
@@ -359,7 +417,10 @@ test("(1) xm restore: xend's own (MACed) save file restores with its disk; strip
   const bare = rewrite("bare.save", (t, b) => (t === REC.AUTH ? undefined : b));
   r = xm(S, "restore", bare);
   assert.is(r.status, 1);
-  assert.match(r.stderr, /disk xvda .* is refused: the stream is not vouched for by this host's secret and XEND_DISK_ALLOW is not set/);
+  assert.match(
+    r.stderr,
+    /disk xvda .* is refused: the stream is not vouched for by this host's secret and XEND_DISK_ALLOW is not set/
+  );
   // A config the validator refuses (MAC removed too: a forger has no secret).
   const tsEdit = (f2: (c: Record<string, unknown>) => void) => (t: number, b: Uint8Array) => {
     if (t === REC.AUTH) return undefined;
@@ -382,7 +443,9 @@ test("(1) xm restore: xend's own (MACed) save file restores with its disk; strip
     out.set(j, 4); out.set(b.subarray(4 + jl), 4 + j.length);
     return out;
   };
-  r = xm(S, "restore", rewrite("badnodes.save", domEdit((i) => { (i.nodes as unknown[]).push(["data/../../0/x", "v"]); })));
+  r = xm(
+    S, "restore", rewrite("badnodes.save", domEdit((i) => { (i.nodes as unknown[]).push(["data/../../0/x", "v"]); }))
+  );
   assert.match(r.stderr, /bad DOMAIN record \(node "data\/\.\.\/\.\.\/0\/x"\)/);
   r = xm(S, "restore", rewrite("badtime.save", domEdit((i) => { i.time = "soon"; })));
   assert.match(r.stderr, /bad DOMAIN record \(time\)/);
@@ -401,7 +464,10 @@ test("(1) xm restore: xend's own (MACed) save file restores with its disk; strip
   // And on S, its own file restores with the disk.
   r = xm(S, "restore", file);
   assert.is(r.status, 0, r.stderr);
-  assert.match(JSON.stringify(JSON.parse(xm(S, "list", "-l", "rs").stdout)[0].config.disks), /"pdev_path":"[^"]*other\/x\.img","vdev":"xvda"/);
+  assert.match(
+    JSON.stringify(JSON.parse(xm(S, "list", "-l", "rs").stdout)[0].config.disks),
+    /"pdev_path":"[^"]*other\/x\.img","vdev":"xvda"/
+  );
   assert.is(xm(S, "destroy", "rs").status, 0);
   unlinkSync(bare);
 });
@@ -417,7 +483,8 @@ test("(1) before it authenticates, a peer may send one record of at most 1 MiB",
   const hdr = Buffer.alloc(12);
   hdr.writeUInt32LE(17, 0); hdr.writeUInt32LE(1, 4); hdr.writeUInt32LE(2 << 20, 8); // a 2 MiB HELLO
   sock.write(Buffer.concat([Buffer.from(streamHeader()), hdr]));
-  const closed = await new Promise<boolean>((res) => { sock.once("close", () => res(true)); setTimeout(() => res(false), 20000); });
+  const closed =
+    await new Promise<boolean>((res) => { sock.once("close", () => res(true)); setTimeout(() => res(false), 20000); });
   assert.ok(closed, "the receiver hung up on it");
   assert.ok(!got.includes(Buffer.from("ACCEPT")) && got.length < 200, "and sent nothing but its header and challenge");
   assert.is(nDomains(R), 0);
@@ -458,7 +525,8 @@ test("(5) xm save: a symlink planted at FILE.part is not followed; FILE is a new
 });
 
 // ---- item 7 ----
-test("(7) a receiver that stops reading (and keeps the connection): the send times out, the domain runs on", async () => {
+test(
+  "(7) a receiver that stops reading (and keeps the connection): the send times out, the domain runs on", async () => {
   const { createServer } = await import("node:net");
   const { RecordConn } = await import("../host/migrate/conn");
   const { REC } = await import("../host/save/stream");
@@ -479,7 +547,9 @@ test("(7) a receiver that stops reading (and keeps the connection): the send tim
     assert.ok(await until(() => counts(f.out).length >= 2), f.out);
     const r = await xmAsync(S, "migrate", "st", `127.0.0.1:${port}`).done; // XEND_MIGRATE_SEND_TIMEOUT_MS=2000 on S
     assert.is(r.status, 1, "xm migrate returns");
-    assert.match(r.stderr, /migration of st failed, it runs on here: the other side took nothing for 2 s \(timed out\)/, r.stderr);
+    assert.match(
+      r.stderr, /migration of st failed, it runs on here: the other side took nothing for 2 s \(timed out\)/, r.stderr
+    );
     assert.ok(await until(() => f.out.includes("resumed (1)")), f.out);
     const n0 = counts(f.out).length;
     assert.ok(await until(() => counts(f.out).length >= n0 + 2), f.out);

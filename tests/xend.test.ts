@@ -33,7 +33,10 @@ test("xend listens on a 0600 socket in a 0700 directory; xend status", () => {
 });
 
 test("xm create / list / pause / unpause / mem-set / sched-credit / vcpu-list / destroy", async () => {
-  const f = cfg("idle", `# an idle guest\nname = "idle1"\nkernel = "${process.cwd()}/guests/build/pv-idle-64.elf"\nmemory = 16\nmaxmem = 32\n`);
+  const f = cfg(
+    "idle", `# an idle guest\nname = "idle1"\nkernel = ` + `"${process.cwd()}/guests/build/pv-idle-64.elf"\nmemory = `
+      + `16\nmaxmem = 32\n`
+  );
   let r = xm("create", f);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, "Started domain idle1");
@@ -75,11 +78,16 @@ test("PVGRUB2 under `xm create -c`: grub> prompt, ls lists the PV disk, cat read
   writeFileSync(join(DIR, "root", "boot", "hello.txt"), "hello from the PV disk\n");
   const img = join(DIR, "disk.img");
   execFileSync("mke2fs", ["-q", "-F", "-t", "ext2", "-d", join(DIR, "root"), img, "4M"], { stdio: "ignore" });
-  const f = cfg("grub", `name = "pvgrub"\nkernel = "${bin}"\nmemory = 64\ndisk = [ 'format=raw,vdev=xvda,access=ro,target=${img}' ]\n`);
+  const f = cfg(
+    "grub",
+    `name = "pvgrub"\nkernel = "${bin}"\nmemory = 64\ndisk = [ 'format=raw,vdev=xvda,access=ro,target=${img}' ]\n`
+  );
   const c = spawn(process.execPath, ["bin/xm.js", "create", f, "-c"], { env, stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   c.stdout.on("data", (b) => { out += b.toString(); });
-  const waitFor = async (s: string) => { for (let i = 0; i < 600 && !out.includes(s); i++) await sleep(50); return out.includes(s); };
+  const waitFor = async (s: string) => {
+    for (let i = 0; i < 600 && !out.includes(s); i++) await sleep(50); return out.includes(s);
+  };
   assert.ok(await waitFor("grub> "), out);
   out = "";
   c.stdin.write("ls\n");
@@ -96,7 +104,10 @@ test("PVGRUB2 under `xm create -c`: grub> prompt, ls lists the PV disk, cat read
 });
 
 test("xm save / xm restore: the counting guest goes on with no gap; bad files start nothing", async () => {
-  const f = cfg("counter", `name = "counter"\nkernel = "${process.cwd()}/guests/build/pv-counter-64.elf"\nmemory = 16\nextra = "steps=100000 every=3000000"\n`);
+  const f = cfg(
+    "counter", `name = "counter"\nkernel = ` + `"${process.cwd()}/guests/build/pv-counter-64.elf"\nmemory = `
+      + `16\nextra = "steps=100000 every=3000000"\n`
+  );
   assert.is(xm("create", f).status, 0);
   const attach = () => {
     const c = spawn(process.execPath, ["bin/xm.js", "console", "counter"], { env, stdio: ["pipe", "pipe", "pipe"] });
@@ -173,7 +184,12 @@ test("xenstored's tools socket (0600): a dom0 client reads what the toolstack wr
     hdr.writeUInt32LE(2, 0); hdr.writeUInt32LE(7, 4); hdr.writeUInt32LE(0, 8); hdr.writeUInt32LE(body.length, 12);
     s.on("connect", () => s.write(Buffer.concat([hdr, body])));
     let got = Buffer.alloc(0);
-    s.on("data", (b) => { got = Buffer.concat([got, b]); if (got.length >= 16 && got.length >= 16 + got.readUInt32LE(12)) { s.end(); res(got); } });
+    s.on(
+      "data", (b) => {
+        got = Buffer.concat([got, b]);
+        if (got.length >= 16 && got.length >= 16 + got.readUInt32LE(12)) { s.end(); res(got); }
+      }
+    );
     s.on("error", rej);
   });
   assert.is(reply.readUInt32LE(0), 2, "XS_READ reply");
@@ -194,7 +210,12 @@ test("xm dmesg shows the hypervisor log", () => {
   assert.match(log, /^\(XEN\) 'h' pressed -> showing installed handlers$/m);
   assert.match(log, /^\(XEN\)  key 'q' \(ascii '71'\) => dump domain \(and guest debug\) info$/m);
   assert.match(log, /^\(XEN\) 'q' pressed -> dumping domain info/m);
-  assert.match(log, new RegExp(`^\\(XEN\\) General information for domain ${id}:\n\\(XEN\\) +state=\\S+ pause_count=0 width=64\n\\(XEN\\) +nr_pages=4096 `, "m"));
+  assert.match(
+    log, new RegExp(
+      `^\\(XEN\\) General information for domain ${id}:\n\\(XEN\\) ` + `+state=\\S+ pause_count=0 width=64\n\\(XEN\\) `
+        + `+nr_pages=4096 `, "m"
+    )
+  );
   assert.is(xm("destroy", "dmesg1").status, 0);
 });
 

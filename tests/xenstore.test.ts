@@ -122,10 +122,14 @@ test("permissions: domains, owners, dom0", () => {
 // Releasing a domain visits the nodes whose permissions name it (the live tree keeps that index,
 // so a release costs what names the domain, not the whole store): after writes, SET_PERMS, removals
 // and transactions the index equals a scan of the tree, and release rewrites exactly those nodes.
-test("release: the nodes naming a domain pass to dom0 or lose its entries; the tree's index of names equals a scan", () => {
+test("release: the nodes naming a domain pass to dom0 or lose its entries; the tree's index of names equals a scan",
+  () => {
   const { xs, d0, d1, d2 } = setup();
-  const scan = (d: number) => [...xs.tree.nodes].filter(([, n]) => n.perms.some((x) => x.domid === d)).map(([p]) => p).sort();
-  const same = (what: string) => { for (const d of [0, 1, 2, 3]) assert.equal(xs.tree.naming(d).sort(), scan(d), `${what}: domain ${d}`); };
+  const scan = (d: number) =>
+    [...xs.tree.nodes].filter(([, n]) => n.perms.some((x) => x.domid === d)).map(([p]) => p).sort();
+  const same = (what: string) => {
+    for (const d of [0, 1, 2, 3]) assert.equal(xs.tree.naming(d).sort(), scan(d), `${what}: domain ${d}`);
+  };
   same("start");
   assert.is(d1.write("data/a", "1"), "OK\0");
   assert.is(d1.write("data/b", "2"), "OK\0");
@@ -201,7 +205,9 @@ test("watches: removal fires exact watches below, depth, reset", () => {
   assert.is(d0.r(XS.RESET_WATCHES, "\0"), "OK\0");
   xs.write("/r/a/b", "3");
   assert.equal(d0.events(), []);
-  assert.ok(isChild("/a/b", "/", 1) === false && isChild("/a", "/", 1) && isChild("/a/b", "/a", 1) && !isChild("/ab", "/a"));
+  assert.ok(
+    isChild("/a/b", "/", 1) === false && isChild("/a", "/", 1) && isChild("/a/b", "/a", 1) && !isChild("/ab", "/a")
+  );
 });
 
 test("watches: relative paths, permissions, domain events", () => {
@@ -410,7 +416,8 @@ test("ring: requests and replies, split across the wrap", () => {
   assert.equal(replies, [{ type: XS.READ, reqId: 77, txId: 0, body: "guest1" }]);
   assert.ok(g.u32(RING.REQ_CONS) === g.u32(RING.REQ_PROD) && g.u32(RING.REQ_CONS) < 0x100);
   // Several messages in one go.
-  const many = [encode(XS.WRITE, 1, 0, "data/a\0A"), encode(XS.READ, 2, 0, "data/a\0"), encode(XS.DIRECTORY, 3, 0, "data\0")];
+  const many =
+    [encode(XS.WRITE, 1, 0, "data/a\0A"), encode(XS.READ, 2, 0, "data/a\0"), encode(XS.DIRECTORY, 3, 0, "data\0")];
   for (const m of many) g.put(m);
   ring.pump(conn);
   assert.equal(g.take().map((m) => m.body), ["OK\0", "A", "a\0"]);
@@ -540,7 +547,10 @@ test("ring: guest-requested reconnect resets the connection", () => {
 
 test("populateDomain writes xl's nodes with xl's permissions", () => {
   const xs = new XenStore();
-  populateDomain(xs, 5, "vm5", { memoryKb: 65536, storeMfn: 1234, storePort: 1, consoleRef: 99, consolePort: 2, consoleLimit: 1048576 });
+  populateDomain(
+    xs, 5, "vm5",
+    { memoryKb: 65536, storeMfn: 1234, storePort: 1, consoleRef: 99, consolePort: 2, consoleLimit: 1048576 }
+  );
   xs.introduce(5);
   const d5 = new Client(xs, 5), d6 = new Client(xs, 6);
   assert.is(xs.readString("/local/domain/5/name"), "vm5");

@@ -6,7 +6,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync, rmSync, existsSync, symlinkSync, chmodSync, statSync, copyFileSync, chownSync, readFileSync } from "node:fs";
+import {
+  mkdirSync, writeFileSync, rmSync, existsSync, symlinkSync, chmodSync, statSync, copyFileSync, chownSync, readFileSync
+} from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { Xend, XendOptions, xendEnv as xendEnvOf, xendSync } from "./lib/xmcli";
@@ -22,7 +24,9 @@ const opts = (sock: string, extra: Record<string, string> = {}): XendOptions =>
     polls: 200 });
 const xendEnv = (sock: string, extra: Record<string, string> = {}): Env => xendEnvOf(opts(sock, extra));
 function xm(env: Env, args: string[], cwd = process.cwd(), input?: string) {
-  const r = spawnSync(process.execPath, [join(process.cwd(), "bin/xm.js"), ...args], { env, cwd, encoding: "utf8", timeout: 90000, input });
+  const r = spawnSync(
+    process.execPath, [join(process.cwd(), "bin/xm.js"), ...args], { env, cwd, encoding: "utf8", timeout: 90000, input }
+  );
   return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 const xend = (env: Env, ...args: string[]) => xendSync(env, 30000, ...args);
@@ -32,10 +36,12 @@ function runXend(sock: string): Xend {
   xends.push(x);
   return x;
 }
-const exited = (p: ChildProcess) => new Promise<number | null>((r) => { if (p.exitCode !== null) r(p.exitCode); else p.on("exit", (c) => r(c)); });
+const exited = (p: ChildProcess) =>
+  new Promise<number | null>((r) => { if (p.exitCode !== null) r(p.exitCode); else p.on("exit", (c) => r(c)); });
 const cfg = (name: string, body: string) => { const f = join(DIR, `${name}.cfg`); writeFileSync(f, body); return f; };
 const mkImg = (f: string) => writeFileSync(f, Buffer.alloc(1 << 20));
-const counter = (name: string, extra = "", steps = 100000000) => cfg(name, `name = "${name}"\nkernel = "${COUNTER}"\nmemory = 16\nextra = "steps=${steps} every=3000000"\n${extra}`);
+const counter = (name: string, extra = "", steps = 100000000) =>
+  cfg(name, `name = "${name}"\nkernel = "${COUNTER}"\nmemory = 16\nextra = "steps=${steps} every=3000000"\n${extra}`);
 
 let X: Xend | undefined, E: Env; // the xend most tests use
 test.before(async () => {
@@ -50,7 +56,8 @@ test.after(() => {
 });
 
 // ---- item 6 ----
-test("xm run: an option of the other kind of run is an error, not ignored (--memory with --bare, --ram without)", () => {
+test(
+  "xm run: an option of the other kind of run is an error, not ignored (--memory with --bare, --ram without)", () => {
   const env = { ...process.env };
   const bare = xm(env, ["run", "--bare", "--memory", "abc", "guests/prebuilt/hello-64.elf"]);
   assert.is(bare.status, 1, bare.stdout + bare.stderr);
@@ -64,7 +71,8 @@ test("xm run: an option of the other kind of run is an error, not ignored (--mem
   assert.match(ok.stdout, /Hello/);
 });
 
-test("(6) two xends at once on one socket: one runs, the other says so and exits; its SIGTERM leaves the socket alone", async () => {
+test("(6) two xends at once on one socket: one runs, the other says so and exits; its SIGTERM leaves the socket alone",
+  async () => {
   const sock = join(DIR, "two", "xend.sock"), env = xendEnv(sock);
   const a = runXend(sock), b = runXend(sock);
   const first = await Promise.race([a.exited.then(() => a), b.exited.then(() => b)]);
@@ -92,14 +100,16 @@ test("(6) two xends at once on one socket: one runs, the other says so and exits
   assert.is(xend(env, "stop").status, 0);
 });
 
-test("(6) two xends in one folder (XEND_SOCKET a.sock, b.sock): each has its own lock, log and xenstored socket", async () => {
+test("(6) two xends in one folder (XEND_SOCKET a.sock, b.sock): each has its own lock, log and xenstored socket",
+  async () => {
   const dir = join(DIR, "shared");
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
   const A = xendEnv(join(dir, "a.sock")), B = xendEnv(join(dir, "b.sock"));
   assert.match(xend(A, "start").stdout, /xend started/);
   assert.match(xend(B, "start").stdout, /xend started/);
-  for (const f of ["a.sock", "a.lock", "a.log", "a-xenstored.sock", "b.sock", "b.lock", "b.log", "b-xenstored.sock"]) assert.ok(existsSync(join(dir, f)), f);
+  for (const f of ["a.sock", "a.lock", "a.log", "a-xenstored.sock", "b.sock", "b.lock", "b.log", "b-xenstored.sock"])
+    assert.ok(existsSync(join(dir, f)), f);
   assert.is(statSync(dir).mode & 0o777, 0o755, "an existing folder keeps its mode");
   assert.is(xm(A, ["create", counter("ina")]).status, 0);
   assert.match(xm(B, ["list"]).stdout, /^Domain-0/m);
@@ -153,14 +163,19 @@ test("xend stop with domains running: says which and stops nothing; --destroy, -
 });
 
 // ---- item 8 ----
-test("(8) a writable image in one domain only: another path to it (./ alias, symlink) or twice in one config is refused", () => {
+test(
+  "(8) a writable image in one domain only: another path to it (./ alias, symlink) or twice in one config is refused",
+  () => {
   const img = join(DIR, "w.img");
   mkImg(img);
   symlinkSync(img, join(DIR, "w-link.img"));
   assert.is(xm(E, ["create", counter("wa", `disk = [ 'file:${img},xvda,w' ]\n`)]).status, 0);
   let r = xm(E, ["create", counter("wb", `disk = [ 'file:./w.img,xvda,w' ]\n`)], DIR);
   assert.is(r.status, 1);
-  assert.match(r.stderr, /w\.img is already attached writable to domain \d+ as xvda; a writable disk may be used by one domain only/);
+  assert.match(
+    r.stderr,
+    /w\.img is already attached writable to domain \d+ as xvda; a writable disk may be used by one domain only/
+  );
   r = xm(E, ["create", counter("wc", `disk = [ 'file:${join(DIR, "w-link.img")},xvda,r' ]\n`)]);
   assert.is(r.status, 1, "not even read-only while it is attached writable");
   assert.match(r.stderr, /already attached writable/);
@@ -193,7 +208,8 @@ test("(8) a UTF-8 character split across two socket chunks arrives whole", async
   xm(E, ["destroy", "utf"]);
 });
 
-test("(8) xm mem-max 16777216 and other sizes out of range: a clear error; raw internal errors do not reach users", async () => {
+test("(8) xm mem-max 16777216 and other sizes out of range: a clear error; raw internal errors do not reach users",
+  async () => {
   assert.is(xm(E, ["create", counter("mm")]).status, 0);
   for (const size of ["16777216", "99999999999999999999", "0", "2T"]) {
     const r = xm(E, ["mem-max", "mm", size]);
@@ -210,7 +226,12 @@ test("(8) xm mem-max 16777216 and other sizes out of range: a clear error; raw i
   c.stderr!.on("data", (b) => { err += b; });
   await exited(c);
   assert.is(err, "");
-  for (const [k, v, m] of [["XEND_MEMORY_MIB", "abc", /^xend: XEND_MEMORY_MIB=abc: a positive whole number of MiB\n$/], ["XEND_RELOCATION_PORT", "99999", /^xend: XEND_RELOCATION_PORT=99999: a port number, 1 to 65535\n$/]] as const) {
+  for (
+    const [k, v, m] of [
+      ["XEND_MEMORY_MIB", "abc", /^xend: XEND_MEMORY_MIB=abc: a positive whole number of MiB\n$/],
+      ["XEND_RELOCATION_PORT", "99999", /^xend: XEND_RELOCATION_PORT=99999: a port number, 1 to 65535\n$/]
+    ] as const
+  ) {
     const x = xend({ ...xendEnv(join(DIR, "envs", "xend.sock")), [k]: v }, "run");
     assert.is(x.status, 1);
     assert.match(x.stderr, m);
@@ -237,7 +258,8 @@ function rawRequest(env: Env, req: object): Promise<{ ok: boolean; error?: strin
     s.on("error", reject);
   });
 }
-test("non-numeric and out-of-range numbers are clear errors: xm options, xend's protocol fields, the environment", async () => {
+test("non-numeric and out-of-range numbers are clear errors: xm options, xend's protocol fields, the environment",
+  async () => {
   assert.is(xm(E, ["create", counter("nums")]).status, 0);
   const cli: [string[], RegExp][] = [
     [["run", "--memory", "abc"], /^xm: bad --memory abc: whole MiB from 2 to 3072\n$/],
@@ -280,11 +302,19 @@ test("non-numeric and out-of-range numbers are clear errors: xm options, xend's 
   assert.is(xm(E, ["list", "nums"]).status, 0, "the domain runs on");
   xm(E, ["destroy", "nums"]);
   // The environment: xend refuses to start (start and run alike); xm run checks the JIT's settings.
-  for (const [k, v] of [["XEND_SUSPEND_TIMEOUT_MS", "abc"], ["XEND_DETACH_TIMEOUT_MS", "1e3"], ["XEND_MIGRATE_SEND_TIMEOUT_MS", "-5"], ["XENDOMAINS_STOP_MAXWAIT", "soon"]]) {
+  for (
+    const [k, v] of [
+      ["XEND_SUSPEND_TIMEOUT_MS", "abc"], ["XEND_DETACH_TIMEOUT_MS", "1e3"], ["XEND_MIGRATE_SEND_TIMEOUT_MS", "-5"],
+      ["XENDOMAINS_STOP_MAXWAIT", "soon"]
+    ]
+  ) {
     for (const how of ["start", "run"]) {
       const x = xend({ ...xendEnv(join(DIR, "envs", "xend.sock")), [k]: v }, how);
       assert.is(x.status, 1, `${k}=${v} xend ${how}`);
-      assert.match(x.stderr, new RegExp(`^xend: ${k}=${v}: expected a whole number of (milli)?seconds, 1 to \\d+\n$`), `${k}=${v} xend ${how}`);
+      assert.match(
+        x.stderr, new RegExp(`^xend: ${k}=${v}: expected a whole number of (milli)?seconds, 1 to \\d+\n$`),
+        `${k}=${v} xend ${how}`
+      );
     }
   }
   const j = xm({ ...E, XENWASM_JIT_THRESHOLD: "abc" }, ["run"]);
@@ -299,7 +329,9 @@ test("on_poweroff = preserve: the shut-down line once, the guest's output kept",
   let l = xm(E, ["list", "pres"]).stdout;
   for (let i = 0; i < 300 && !/---s--/.test(l); i++) { await sleep(100); l = xm(E, ["list", "pres"]).stdout; }
   assert.match(l, /pres\s+\d+\s+\d+\s+1\s+---s--/);
-  const con = spawnSync(process.execPath, ["bin/xm.js", "console", "pres"], { env: E, encoding: "utf8", input: "\x1d", timeout: 30000 });
+  const con = spawnSync(
+    process.execPath, ["bin/xm.js", "console", "pres"], { env: E, encoding: "utf8", input: "\x1d", timeout: 30000 }
+  );
   assert.is(con.stdout.match(/shut down: poweroff; preserve/g)?.length, 1, con.stdout);
   assert.match(con.stdout, /count 1\r?\ncount 2\r?\ncount 3/);
   assert.match(xm(E, ["dmesg"]).stdout, /\(XEN\) d\d+: domain pres shut down: poweroff; on_poweroff = preserve\n/);
@@ -309,13 +341,18 @@ test("on_poweroff = preserve: the shut-down line once, the guest's output kept",
 test("xm create warns or refuses what it cannot honour (type hvm, bootloader, vfb, another bridge), as xm run", () => {
   let r = xm(E, ["create", counter("hvm", `type = "hvm"\n`)]);
   assert.is(r.status, 1);
-  assert.match(r.stderr, /hvm\.cfg:5: type: "hvm" guests cannot run here: xenwasm runs paravirtualised \(PV\) guests only/);
+  assert.match(
+    r.stderr, /hvm\.cfg:5: type: "hvm" guests cannot run here: xenwasm runs paravirtualised \(PV\) guests only/
+  );
   r = xm(E, ["create", counter("warn", `bootloader = "pygrub"\nvfb = [ 'vnc=1' ]\nvif = [ 'bridge=br0' ]\n`)]);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /xm: warning: .*warn\.cfg:5: bootloader: "pygrub" is not supported, ignored/);
   assert.match(r.stderr, /xm: warning: .*warn\.cfg:6: vfb: no framebuffer here/);
   assert.match(r.stderr, /xm: warning: .*warn\.cfg:7: vif: entry 1: bridge "br0" does not exist here/);
-  const run = spawnSync(process.execPath, ["bin/xm.js", "run", join(DIR, "hvm.cfg")], { encoding: "utf8", timeout: 20000, env: { ...process.env, XEND_NAT: "no" } });
+  const run = spawnSync(
+    process.execPath, ["bin/xm.js", "run", join(DIR, "hvm.cfg")],
+    { encoding: "utf8", timeout: 20000, env: { ...process.env, XEND_NAT: "no" } }
+  );
   assert.is(run.status, 1);
   assert.match(run.stderr, /type: "hvm" guests cannot run here/);
   assert.is(xm(E, ["create", "-q", counter("quiet", `vfb = [ 'vnc=1' ]\n`)]).stderr, "", "-q: no warnings");
@@ -364,7 +401,8 @@ test("names xl accepts (test-pv64-pv-iopl~hypercall) are accepted", () => {
   assert.is(xm(E, ["destroy", "test-pv64-pv-iopl~hypercall"]).status, 0);
 });
 
-test("domain ids increase; a rebooted domain gets a new id; the counter guest obeys xm shutdown and reboot", async () => {
+test(
+  "domain ids increase; a rebooted domain gets a new id; the counter guest obeys xm shutdown and reboot", async () => {
   const id = (n: string) => Number(xm(E, ["domid", n]).stdout);
   xm(E, ["create", counter("ida")]);
   const a = id("ida");
@@ -382,14 +420,19 @@ test("domain ids increase; a rebooted domain gets a new id; the counter guest ob
   assert.match(xm(E, ["dmesg"]).stdout, new RegExp(`d${c}: domain ida shut down: poweroff`));
 });
 
-test("the bundled guest (guests/prebuilt/, both widths) with extra=\"stay=1\" obeys xm reboot (a new id), xm save/restore and xm shutdown -w", async () => {
+test("the bundled guest (guests/prebuilt/, both widths) with " + "extra=\"stay=1\" obeys xm reboot (a new id), xm "
+    + "save/restore and xm shutdown -w", async () => {
   const id = (n: string) => Number(xm(E, ["domid", n]).stdout);
   for (const w of [64, 32]) {
     const name = `stay${w}`, kernel = join(process.cwd(), "guests", "prebuilt", `pv-hello-${w}.elf`);
-    assert.is(xm(E, ["create", cfg(name, `name = "${name}"\nkernel = "${kernel}"\nmemory = 16\nextra = "stay=1"\n`)]).status, 0);
+    assert.is(
+      xm(E, ["create", cfg(name, `name = "${name}"\nkernel = "${kernel}"\nmemory = 16\nextra = "stay=1"\n`)]).status, 0
+    );
     const a = id(name);
     let log = "";
-    for (let i = 0; i < 100 && !/staying up/.test(log); i++) { await sleep(100); log = xm(E, ["console", name], process.cwd(), "\x1d").stdout; }
+    for (let i = 0; i < 100 && !/staying up/.test(log); i++) {
+      await sleep(100); log = xm(E, ["console", name], process.cwd(), "\x1d").stdout;
+    }
     assert.match(log, /Hello from a xenwasm PV guest \(\d+-bit\)[^]*hello: staying up/);
     let r = xm(E, ["reboot", "-w", name]);
     assert.is(r.status, 0, r.stderr);
@@ -414,14 +457,26 @@ test("the bundled guest (guests/prebuilt/, both widths) with extra=\"stay=1\" ob
 // ---- xl's conventions ----
 test("xm info has xl's fields; xm list -l is libxl's JSON", () => {
   const info = xm(E, ["info"]).stdout;
-  for (const k of ["host", "nr_cpus", "total_memory", "free_memory", "xen_major", "xen_minor", "xen_caps", "xen_version", "xen_scheduler", "nr_domains"]) {
+  for (
+    const k of [
+      "host", "nr_cpus", "total_memory", "free_memory", "xen_major", "xen_minor", "xen_caps", "xen_version",
+      "xen_scheduler", "nr_domains"
+    ]
+  ) {
     assert.match(info, new RegExp(`^${k}\\s+: \\S`, "m"), k);
   }
   assert.match(info, /^xen_caps\s+: xen-3\.0-x86_64 xen-3\.0-x86_32p$/m);
   assert.match(info, /^total_memory\s+: 256$/m);
   const img = join(DIR, "l.img");
   mkImg(img);
-  xm(E, ["create", counter("lj", `vcpus = 2\nmaxmem = 32\ndisk = [ 'file:${img},xvda,r' ]\nvif = [ 'mac=00:16:3e:00:00:42' ]\non_crash = "preserve"\n`)]);
+  xm(
+    E, [
+      "create", counter(
+        "lj", `vcpus = 2\nmaxmem = 32\ndisk = [ 'file:${img},xvda,r' `
+          + `]\nvif = [ 'mac=00:16:3e:00:00:42' ]\non_crash = ` + `"preserve"\n`
+      )
+    ]
+  );
   const [d] = JSON.parse(xm(E, ["list", "-l", "lj"]).stdout);
   assert.is(d.domid, Number(xm(E, ["domid", "lj"]).stdout));
   assert.equal(d.config.c_info, { type: "pv", name: "lj" });
@@ -450,7 +505,10 @@ test("uptime, domid, domname, rename; create -p; shutdown -a; dmesg logs creatio
   assert.is(xm(E, ["rename", "up1", "up2"]).status, 0);
   assert.is(xm(E, ["domname", id]).stdout, "up2\n");
   assert.match(xm(E, ["rename", "up2", "bad name"]).stderr, /name: may contain only/);
-  assert.match(xm(E, ["dmesg"]).stdout, new RegExp(`\\(XEN\\) d${id}: domain up1 created \\(16 MiB, 1 vCPU, kernel .*\\), paused\\n`));
+  assert.match(
+    xm(E, ["dmesg"]).stdout,
+    new RegExp(`\\(XEN\\) d${id}: domain up1 created \\(16 MiB, 1 vCPU, kernel .*\\), paused\\n`)
+  );
   assert.match(xm(E, ["dmesg"]).stdout, new RegExp(`d${id}: domain up1 renamed up2`));
   xm(E, ["unpause", "up2"]);
   xm(E, ["create", counter("up3")]);
@@ -465,7 +523,8 @@ test("uptime, domid, domname, rename; create -p; shutdown -a; dmesg logs creatio
 
 test("xm console -e ^a detaches on Ctrl-A; block-attach DOM 'file:/p,xvdb,w' as xl takes it", async () => {
   xm(E, ["create", counter("ce")]);
-  const c = spawn(process.execPath, ["bin/xm.js", "console", "-e", "^a", "ce"], { env: E, stdio: ["pipe", "pipe", "pipe"] });
+  const c =
+    spawn(process.execPath, ["bin/xm.js", "console", "-e", "^a", "ce"], { env: E, stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   c.stdout!.on("data", (b) => { out += b; });
   for (let i = 0; i < 400 && !out.includes("count 1"); i++) await sleep(50);

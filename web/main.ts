@@ -27,7 +27,9 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
 worker.onerror = (e) => status(`worker error: ${e.message}`);
 term.onData((d) => send({ type: "input", data: d }));
 
-const file = async (id: string) => { const f = $<HTMLInputElement>(id).files?.[0]; return f ? await f.arrayBuffer() : undefined; };
+const file = async (id: string) => {
+  const f = $<HTMLInputElement>(id).files?.[0]; return f ? await f.arrayBuffer() : undefined;
+};
 const boot = (m: Extract<ToWorker, { type: "boot" }>) => {
   document.querySelectorAll("button").forEach((b) => { b.disabled = true; });
   term.focus();
@@ -38,12 +40,19 @@ $("bundled").onclick = () => boot({ type: "boot", bundled: true, cmdline: "stay=
 $("boot").onclick = async () => {
   const kernel = await file("kernel");
   if (!kernel) { status("choose a kernel first"); return; }
-  boot({ type: "boot", bundled: false, kernel, ramdisk: await file("initrd"), cmdline: $<HTMLInputElement>("cmdline").value, memoryMiB: Number($<HTMLInputElement>("memory").value), disk: attach() });
+  boot({
+    type: "boot", bundled: false, kernel, ramdisk: await file("initrd"), cmdline: $<HTMLInputElement>("cmdline").value,
+    memoryMiB: Number($<HTMLInputElement>("memory").value), disk: attach()
+  });
 };
-$("disk-create").onclick = () => send({ type: "disk", action: "create", mib: Number($<HTMLInputElement>("disk-mib").value) });
+$("disk-create").onclick = () =>
+  send({ type: "disk", action: "create", mib: Number($<HTMLInputElement>("disk-mib").value) });
 $<HTMLInputElement>("disk-image").onchange = () => {
   const f = $<HTMLInputElement>("disk-image").files?.[0];
-  if (f) { $("disk-status").textContent = `copying ${f.name} into the origin-private file system...`; send({ type: "disk", action: "import", file: f }); }
+  if (f) {
+    $("disk-status").textContent = `copying ${f.name} into the origin-private file system...`;
+    send({ type: "disk", action: "import", file: f });
+  }
 };
 send({ type: "disk", action: "info" });
 // What the terminal shows, one string per line (tests/web.test.ts reads it).

@@ -6,7 +6,9 @@ import { chromium } from "playwright-core";
 import { serveStatic } from "../scripts/lib/static.mjs";
 
 const server = await serveStatic(new URL("../dist/web", import.meta.url).pathname, 0);
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+});
 try {
   const page = await browser.newPage();
   await page.goto(`http://127.0.0.1:${server.address().port}/`);
@@ -14,9 +16,15 @@ try {
   await page.evaluate(() => globalThis.bench(["crc32", "sieve", "memcpy", "sort"]));
   await page.waitForFunction(() => globalThis.benchResult, null, { timeout: 600_000 });
   const rows = await page.evaluate(() => globalThis.benchResult);
-  for (const r of rows) console.log(`${r.name.padEnd(7)} ${String(r.instructions).padStart(11)} insns ${r.seconds.toFixed(3)} s ${r.mips.toFixed(0).padStart(6)} MIPS`);
+  for (const r of rows) console.log(
+    `${r.name.padEnd(7)} ${String(r.instructions).padStart(11)} ` + `insns ${r.seconds.toFixed(3)} s `
+      + `${r.mips.toFixed(0).padStart(6)} MIPS`
+  );
   const version = browser.version();
-  console.log(`chromium ${version}: geomean ${Math.exp(rows.reduce((a, r) => a + Math.log(r.mips), 0) / rows.length).toFixed(0)} MIPS`);
+  console.log(
+    `chromium ${version}: geomean `
+      + `${Math.exp(rows.reduce((a, r) => a + Math.log(r.mips), 0) / rows.length).toFixed(0)} ` + `MIPS`
+  );
 } finally {
   await browser.close();
   server.closeAllConnections();

@@ -1,6 +1,9 @@
 // Messages between the page (main.ts) and its Worker (worker.ts).
 export type ToWorker =
-  | { type: "boot"; bundled: boolean; kernel?: ArrayBuffer; ramdisk?: ArrayBuffer; cmdline: string; memoryMiB: number; disk: boolean }
+  | {
+    type: "boot"; bundled: boolean; kernel?: ArrayBuffer; ramdisk?: ArrayBuffer; cmdline: string; memoryMiB: number;
+    disk: boolean
+  }
   | { type: "input"; data: string }
   | { type: "bench"; names: string[] }
   // The page's disk (xvda, in the origin-private file system): what there is; a new empty one; an image file.

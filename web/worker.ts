@@ -3,7 +3,8 @@
 // page's disk is a file of the origin-private file system (host/devices/block/opfs.ts), made empty or
 // copied from an image the page chose; it outlives page reloads and is the guest's xvda when asked.
 import {
-  XenHost, runBare, setCoreModule, SHUTDOWN_NAMES, DS_RUNNING, openOpfsDisk, opfsDiskSize, importOpfsDisk, createOpfsDisk, opfsUnavailable,
+  XenHost, runBare, setCoreModule, SHUTDOWN_NAMES, DS_RUNNING, openOpfsDisk, opfsDiskSize, importOpfsDisk,
+  createOpfsDisk, opfsUnavailable,
   type BlockDevice,
 } from "../host/index";
 import type { ToWorker, FromWorker } from "./protocol";
@@ -35,7 +36,11 @@ async function diskInfo(): Promise<void> {
   const why = opfsUnavailable();
   if (why) { post({ type: "disk", present: false, text: `no disk: ${why}`, error: true }); return; }
   const bytes = await opfsDiskSize(DISK);
-  post({ type: "disk", present: bytes !== undefined, text: bytes === undefined ? "no disk yet: create one or choose an image" : `xvda: ${DISK}, ${size(bytes)} (${Math.floor(bytes / 512)} sectors), kept in this browser's origin-private file system` });
+  post({
+    type: "disk", present: bytes !== undefined, text: bytes === undefined ? "no disk yet: create one or choose an image"
+      : `xvda: ${DISK}, ${size(bytes)} (${Math.floor(bytes / 512)} `
+      + `sectors), kept in this browser's origin-private file system`
+  });
 }
 
 async function disk(m: Extract<ToWorker, { type: "disk" }>): Promise<void> {
@@ -45,7 +50,8 @@ async function disk(m: Extract<ToWorker, { type: "disk" }>): Promise<void> {
       busy = true;
       try {
         if (m.action === "create") {
-          if (!Number.isInteger(m.mib) || m.mib < 1 || m.mib > 4096) throw new Error(`a new disk's size is a whole number of MiB, 1 to 4096 (not ${m.mib})`);
+          if (!Number.isInteger(m.mib) || m.mib < 1 || m.mib > 4096)
+            throw new Error(`a new disk's size is a whole number of MiB, 1 to 4096 (not ${m.mib})`);
           await createOpfsDisk(DISK, m.mib * 1048576);
         } else await importOpfsDisk(DISK, m.file);
       } finally { busy = false; }
@@ -64,7 +70,8 @@ async function boot(m: Extract<ToWorker, { type: "boot" }>): Promise<void> {
   try {
     if (m.disk) { status("opening the disk..."); dev = await openOpfsDisk(DISK); }
     status("loading the core...");
-    const kernel = m.bundled ? new Uint8Array(await (await fetch("pv-hello-64.elf")).arrayBuffer()) : new Uint8Array(m.kernel!);
+    const kernel =
+      m.bundled ? new Uint8Array(await (await fetch("pv-hello-64.elf")).arrayBuffer()) : new Uint8Array(m.kernel!);
     host = await XenHost.create(Math.max(64, m.memoryMiB + 64));
     status("decompressing and building the domain...");
     const d = await host.createDomainAsync(m.bundled ? "hello" : "guest", kernel, {
@@ -78,7 +85,9 @@ async function boot(m: Extract<ToWorker, { type: "boot" }>): Promise<void> {
     let shown = 0;
     await h.runUntil(() => {
       feed();
-      if (taken !== shown) { shown = taken; status(`running domain ${domid}: ${taken} typed bytes taken by its console`); }
+      if (taken !== shown) {
+        shown = taken; status(`running domain ${domid}: ${taken} typed bytes taken by its console`);
+      }
       return h.state(domid) !== DS_RUNNING;
     });
     status(`domain ${domid} shut down (${SHUTDOWN_NAMES[h.shutdownReason(domid)] ?? h.shutdownReason(domid)})`);

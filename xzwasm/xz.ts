@@ -77,7 +77,8 @@ export function resetState(): void {
 export function lzmaChunk(op: u32, outEnd: u32, ip: u32, inEnd: u32, dictStart: u32, lc: u32, lp: u32, pb: u32): i32 {
   if (inEnd - ip < 5 || load<u8>(ip) != 0) return E_START;
   let range: u32 = 0xffffffff;
-  let code: u32 = (<u32>load<u8>(ip + 1) << 24) | (<u32>load<u8>(ip + 2) << 16) | (<u32>load<u8>(ip + 3) << 8) | <u32>load<u8>(ip + 4);
+  let code: u32 = (<u32>load<u8>(ip + 1) << 24) | (<u32>load<u8>(ip + 2) << 16) | (<u32>load<u8>(ip + 3) << 8)
+    | <u32>load<u8>(ip + 4);
   if (code == 0xffffffff) return E_START;
   ip += 5;
   let st = state, r0 = rep0, r1 = rep1, r2 = rep2, r3 = rep3;
@@ -88,7 +89,9 @@ export function lzmaChunk(op: u32, outEnd: u32, ip: u32, inEnd: u32, dictStart: 
     a = PROBS + ((IS_MATCH + (st << 4) + posState) << 1); p = load<u16>(a); bound = (range >>> 11) * p;
     if (code < bound) {
       range = bound; store<u16>(a, p + ((2048 - p) >> 5));
-      if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+      if (range < 0x1000000) {
+        if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+      }
       // A literal.
       const prev: u32 = op > dictStart ? <u32>load<u8>(op - 1) : 0;
       const base = PROBS + ((LITERAL + 0x300 * (((op & lpMask) << lc) + (prev >> lcShift))) << 1);
@@ -102,7 +105,9 @@ export function lzmaChunk(op: u32, outEnd: u32, ip: u32, inEnd: u32, dictStart: 
           a = base + ((offs + mbit + sym) << 1); p = load<u16>(a); bound = (range >>> 11) * p;
           if (code < bound) { range = bound; store<u16>(a, p + ((2048 - p) >> 5)); sym <<= 1; offs &= ~mbit; }
           else { range -= bound; code -= bound; store<u16>(a, p - (p >> 5)); sym = (sym << 1) | 1; offs &= mbit; }
-          if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+          if (range < 0x1000000) {
+            if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+          }
         } while (sym < 0x100);
         st = st < 10 ? st - 3 : st - 6;
       } else {
@@ -110,7 +115,9 @@ export function lzmaChunk(op: u32, outEnd: u32, ip: u32, inEnd: u32, dictStart: 
           a = base + (sym << 1); p = load<u16>(a); bound = (range >>> 11) * p;
           if (code < bound) { range = bound; store<u16>(a, p + ((2048 - p) >> 5)); sym <<= 1; }
           else { range -= bound; code -= bound; store<u16>(a, p - (p >> 5)); sym = (sym << 1) | 1; }
-          if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+          if (range < 0x1000000) {
+            if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+          }
         } while (sym < 0x100);
         st = st < 4 ? 0 : st - 3;
       }
@@ -118,51 +125,71 @@ export function lzmaChunk(op: u32, outEnd: u32, ip: u32, inEnd: u32, dictStart: 
       continue;
     }
     range -= bound; code -= bound; store<u16>(a, p - (p >> 5));
-    if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+    if (range < 0x1000000) {
+      if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+    }
     // is_rep
     let lb: u32, isMatch: bool;
     a = PROBS + ((IS_REP + st) << 1); p = load<u16>(a); bound = (range >>> 11) * p;
     if (code < bound) { // a match: a new distance follows its length
       range = bound; store<u16>(a, p + ((2048 - p) >> 5));
-      if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+      if (range < 0x1000000) {
+        if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+      }
       r3 = r2; r2 = r1; r1 = r0;
       lb = LEN; isMatch = true;
       st = st < 7 ? 7 : 10;
     } else { // a repeated distance
       range -= bound; code -= bound; store<u16>(a, p - (p >> 5));
-      if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+      if (range < 0x1000000) {
+        if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+      }
       if (op == dictStart) return E_REP_EMPTY;
       a = PROBS + ((IS_REP_G0 + st) << 1); p = load<u16>(a); bound = (range >>> 11) * p;
       if (code < bound) { // rep0
         range = bound; store<u16>(a, p + ((2048 - p) >> 5));
-        if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+        if (range < 0x1000000) {
+          if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+        }
         a = PROBS + ((IS_REP0_LONG + (st << 4) + posState) << 1); p = load<u16>(a); bound = (range >>> 11) * p;
         if (code < bound) { // a short rep: one byte at rep0
           range = bound; store<u16>(a, p + ((2048 - p) >> 5));
-          if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+          if (range < 0x1000000) {
+            if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+          }
           if (r0 >= op - dictStart) return E_DISTANCE;
           st = st < 7 ? 9 : 11;
           store<u8>(op, load<u8>(op - r0 - 1)); op++;
           continue;
         }
         range -= bound; code -= bound; store<u16>(a, p - (p >> 5));
-        if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+        if (range < 0x1000000) {
+          if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+        }
       } else {
         range -= bound; code -= bound; store<u16>(a, p - (p >> 5));
-        if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+        if (range < 0x1000000) {
+          if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+        }
         let d: u32;
         a = PROBS + ((IS_REP_G1 + st) << 1); p = load<u16>(a); bound = (range >>> 11) * p;
         if (code < bound) {
           range = bound; store<u16>(a, p + ((2048 - p) >> 5));
-          if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+          if (range < 0x1000000) {
+            if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+          }
           d = r1;
         } else {
           range -= bound; code -= bound; store<u16>(a, p - (p >> 5));
-          if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+          if (range < 0x1000000) {
+            if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+          }
           a = PROBS + ((IS_REP_G2 + st) << 1); p = load<u16>(a); bound = (range >>> 11) * p;
           if (code < bound) { range = bound; store<u16>(a, p + ((2048 - p) >> 5)); d = r2; }
           else { range -= bound; code -= bound; store<u16>(a, p - (p >> 5)); d = r3; r3 = r2; }
-          if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+          if (range < 0x1000000) {
+            if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+          }
           r2 = r1;
         }
         r1 = r0; r0 = d;
@@ -178,7 +205,9 @@ export function lzmaChunk(op: u32, outEnd: u32, ip: u32, inEnd: u32, dictStart: 
       t = lb + L_LOW + (posState << 3); top = 8; len = 2 - 8;
     } else {
       range -= bound; code -= bound; store<u16>(a, p - (p >> 5));
-      if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+      if (range < 0x1000000) {
+        if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+      }
       a = PROBS + ((lb + L_CHOICE2) << 1); p = load<u16>(a); bound = (range >>> 11) * p;
       if (code < bound) {
         range = bound; store<u16>(a, p + ((2048 - p) >> 5));
@@ -188,13 +217,17 @@ export function lzmaChunk(op: u32, outEnd: u32, ip: u32, inEnd: u32, dictStart: 
         t = lb + L_HIGH; top = 256; len = 2 + 16 - 256;
       }
     }
-    if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+    if (range < 0x1000000) {
+      if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+    }
     let tb = PROBS + (t << 1), m: u32 = 1;
     do {
       a = tb + (m << 1); p = load<u16>(a); bound = (range >>> 11) * p;
       if (code < bound) { range = bound; store<u16>(a, p + ((2048 - p) >> 5)); m <<= 1; }
       else { range -= bound; code -= bound; store<u16>(a, p - (p >> 5)); m = (m << 1) | 1; }
-      if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+      if (range < 0x1000000) {
+        if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+      }
     } while (m < top);
     len += m; // 2..273 (u32 arithmetic wraps back from the negative bias)
     if (isMatch) {
@@ -204,7 +237,9 @@ export function lzmaChunk(op: u32, outEnd: u32, ip: u32, inEnd: u32, dictStart: 
         a = tb + (m << 1); p = load<u16>(a); bound = (range >>> 11) * p;
         if (code < bound) { range = bound; store<u16>(a, p + ((2048 - p) >> 5)); m <<= 1; }
         else { range -= bound; code -= bound; store<u16>(a, p - (p >> 5)); m = (m << 1) | 1; }
-        if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+        if (range < 0x1000000) {
+          if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+        }
       } while (m < 64);
       const slot = m - 64;
       if (slot < 4) r0 = slot;
@@ -221,7 +256,9 @@ export function lzmaChunk(op: u32, outEnd: u32, ip: u32, inEnd: u32, dictStart: 
             const s: u32 = <u32>(<i32>code >> 31); // all ones: it was below range (a 0)
             code += range & s;
             r = (r << 1) + s + 1;
-            if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+            if (range < 0x1000000) {
+              if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+            }
           }
           d += r << 4;
           tb = PROBS + (ALIGN << 1); nrev = 4;
@@ -231,7 +268,9 @@ export function lzmaChunk(op: u32, outEnd: u32, ip: u32, inEnd: u32, dictStart: 
           a = tb + (m << 1); p = load<u16>(a); bound = (range >>> 11) * p;
           if (code < bound) { range = bound; store<u16>(a, p + ((2048 - p) >> 5)); m <<= 1; }
           else { range -= bound; code -= bound; store<u16>(a, p - (p >> 5)); m = (m << 1) | 1; rev |= 1 << k; }
-          if (range < 0x1000000) { if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++); }
+          if (range < 0x1000000) {
+            if (ip >= inEnd) return E_TRUNCATED; range <<= 8; code = (code << 8) | <u32>load<u8>(ip++);
+          }
         }
         r0 = d + rev;
         if (r0 == 0xffffffff) return E_END_MARKER;
@@ -297,7 +336,9 @@ export function bcjX86(from: u32, to: u32, startOffset: u32): void {
       prevMask = (prevMask << (d - 1)) & 7;
       if (prevMask != 0) {
         const b = load<u8>(at + 4 - ((0x33332210 >>> (prevMask << 2)) & 0xf)); // BIT_NUM[prevMask]
-        if (!((0x17 >>> prevMask) & 1) || b == 0 || b == 0xff) { prevPos = at; prevMask = (prevMask << 1) | 1; skip = true; }
+        if (!((0x17 >>> prevMask) & 1) || b == 0 || b == 0xff) {
+          prevPos = at; prevMask = (prevMask << 1) | 1; skip = true;
+        }
       }
     }
     if (!skip) {

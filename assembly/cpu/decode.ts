@@ -14,7 +14,8 @@ import { specialise } from "./fast";
 import { jitMark, F_JIT } from "./jit";
 import { mode } from "./state";
 import {
-  opAttr, lockOk, A_MODRM, A_IMM_MASK, A_D64, A_F64, A_BYTE, A_INV64, OP_UD, VEX_OP, I_B, I_W, I_Z, I_V, I_MOFFS, I_WB, I_PTR,
+  opAttr, lockOk, A_MODRM, A_IMM_MASK, A_D64, A_F64, A_BYTE, A_INV64, OP_UD, VEX_OP, I_B, I_W, I_Z, I_V, I_MOFFS, I_WB,
+  I_PTR,
 } from "./optable";
 
 import { P_LOCK, P_REP, P_REPNE, P_OPSZ, P_ADSZ } from "./optable"; // (where fast.ts takes them from too)
@@ -23,7 +24,8 @@ export { P_LOCK, P_REP, P_REPNE, P_OPSZ, P_ADSZ };
 // The decoded instruction lives in a 64-byte entry (layout in dcache.ts); `E` points at the current
 // one, and the accessors below read its fields.
 export let E: i32 = DECODE_SCRATCH;
-@inline export function dOp(): i32 { return load<u16>(E, 56); } // opcode id: 0x000-0x0FF, 0x100 + 0F xx, 0x200 + 0F 38 xx, 0x300 + 0F 3A xx, 0x400 #UD, 0x500-0x7FF VEX (optable.ts)
+// opcode id: 0x000-0x0FF, 0x100 + 0F xx, 0x200 + 0F 38 xx, 0x300 + 0F 3A xx, 0x400 #UD, 0x500-0x7FF VEX (optable.ts)
+@inline export function dOp(): i32 { return load<u16>(E, 56); }
 @inline export function dLen(): i32 { return load<u8>(E, 58); } // instruction length
 @inline export function dPfx(): i32 { return load<u8>(E, 8); } // P_* bits
 @inline export function dSeg(): i32 { return load<i8>(E, 9); } // segment override (SEG_*), -1 = none

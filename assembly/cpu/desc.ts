@@ -226,4 +226,3 @@ export function verw(sel: u32): void {
   if (fault) return;
   setZF(ok);
 }
-

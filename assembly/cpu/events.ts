@@ -13,7 +13,9 @@ import {
   F_TF, F_NT, F_RF, F_VM, F_IF,
 } from "./state";
 import { EFER_LMA, ACC_R, ACC_U } from "../bits";
-import { fault, faultVec, faultErr, raise, clearFault, EX_GP, EX_NP, EX_TS, EX_SS, EX_DF, EX_PF, NO_ERR } from "./fault";
+import {
+  fault, faultVec, faultErr, raise, clearFault, EX_GP, EX_NP, EX_TS, EX_SS, EX_DF, EX_PF, NO_ERR
+} from "./fault";
 import { readAcc, writeAcc } from "../mmu/tlb";
 import { getFlags, setFlags } from "./flags";
 import { descRead, descType, descDpl, descPresent, descAttr, descBase, descLimit, descSetAccessed } from "./desc";
@@ -144,7 +146,9 @@ function idtDeliver(vec: i32, err: i32, ret: u64, soft: bool): bool {
   if (long) {
     if (stackSwitch || ist != 0) {
       const tssOff = ist != 0 ? 0x24 + 8 * (ist - 1) : 4 + 8 * newCpl;
-      if (((tssOff + 7) as u32) > segLimit(SEG_TR)) { raise(EX_TS, ((segSel(SEG_TR) & 0xfffc) as i32) + ext); return false; }
+      if (((tssOff + 7) as u32) > segLimit(SEG_TR)) {
+        raise(EX_TS, ((segSel(SEG_TR) & 0xfffc) as i32) + ext); return false;
+      }
       sp = readAcc(segBase(SEG_TR) + (tssOff as u64), 8, ACC_R);
       if (fault) return false;
     }
@@ -252,4 +256,3 @@ export function singleStepTrap(next: u64): void {
   dbgMergeDr6(DR6_BS);
   deliverEvent(1, NO_ERR, next, EVENT_TRAP);
 }
-

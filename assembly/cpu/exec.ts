@@ -353,7 +353,8 @@ function bitOp(k: i32, bitoff: u64, isImm: bool): void {
     const v = getReg(dRm(), size);
     const cf = ((v >> b) & 1) != 0;
     let r = v;
-    if (k == 1) r = v | ((<u64>1) << b); else if (k == 2) r = v & ~((<u64>1) << b); else if (k == 3) r = v ^ ((<u64>1) << b);
+    if (k == 1) r = v | ((<u64>1) << b); else if (k == 2) r = v & ~((<u64>1) << b);
+    else if (k == 3) r = v ^ ((<u64>1) << b);
     if (k != 0) setReg(dRm(), size, r);
     setFlags((getFlags() & ~F_CF) | (cf ? F_CF : 0));
     return;
@@ -620,8 +621,12 @@ function movCrDr(op: i32): void {
 
 function group6(): void {
   switch (dReg() & 7) {
-    case 0: { const v = sys.sldt(); if (!fault) { if (dMod() == 3) setReg(dRm(), dOs(), v); else rmWrite(2, v); } return; }
-    case 1: { const v = sys.str_(); if (!fault) { if (dMod() == 3) setReg(dRm(), dOs(), v); else rmWrite(2, v); } return; }
+    case 0: {
+      const v = sys.sldt(); if (!fault) { if (dMod() == 3) setReg(dRm(), dOs(), v); else rmWrite(2, v); } return;
+    }
+    case 1: {
+      const v = sys.str_(); if (!fault) { if (dMod() == 3) setReg(dRm(), dOs(), v); else rmWrite(2, v); } return;
+    }
     case 2: { const v = rmRead(2); if (!fault) sys.lldt(v as u32); return; }
     case 3: { const v = rmRead(2); if (!fault) sys.ltr(v as u32); return; }
     case 4: { const v = rmRead(2); if (!fault) sys.verr(v as u32); return; }
@@ -1110,7 +1115,8 @@ export function execute(): void {
     case 0x1b9: case 0x1ff: raiseUD(); return; // UD1 UD0
     case 0x1c0: xadd(1); return;
     case 0x1c1: xadd(dOs()); return;
-    case 0x1c3: if (dMod() == 3) { raiseUD(); return; } rmWrite(dOs() == 2 ? 4 : dOs(), regRead(dOs() == 2 ? 4 : dOs())); return;
+    case 0x1c3:
+      if (dMod() == 3) { raiseUD(); return; } rmWrite(dOs() == 2 ? 4 : dOs(), regRead(dOs() == 2 ? 4 : dOs())); return;
     case 0x1c7: {
       if ((dReg() & 7) == 1) { cmpxchg8b16b(); return; }
       raiseUD(); return; // RDRAND/RDSEED not offered by CPUID

@@ -11,7 +11,8 @@
 //
 // Entry fields (see dcache.ts for +0..+31):
 //   +32 u8 F_* id  +33 u8 aux (condition code, ALU kind, shift count)  +34 u8 index scale (shift)
-//   +35 u8 what else the address adds (64-bit mode): 1 RIP of the next instruction (RIP-relative), | 2 FS base, | 4 GS base
+//   +35 u8 what else the address adds (64-bit mode): 1 RIP of the next instruction (RIP-relative), | 2 FS base, | 4 GS
+//   base
 //   +36 i32 A: address of the destination register (CPU_STATE + r*8, or the byte of an 8-bit register)
 //   +40 i32 B: address of the source register
 //   +44 i32 address of the base register, or ZERO_SLOT
@@ -187,7 +188,9 @@ function classify(e: i32, mode: i32): i32 {
     }
     if (op == 0xff && (reg & 7) <= 1) return (reg & 7) == 0 ? (w ? F_INC_M64 : F_INC_M32) : (w ? F_DEC_M64 : F_DEC_M32);
     if (op == 0x87) { store<i32>(e, rA, 36); return w ? F_XCHG_M64 : F_XCHG_M32; }
-    if (op == 0x1ab || op == 0x1b3 || op == 0x1bb) { store<i32>(e, rA, 40); store<u8>(e, btKind(op), 33); return w ? F_BT_MR64 : F_BT_MR32; }
+    if (op == 0x1ab || op == 0x1b3 || op == 0x1bb) {
+      store<i32>(e, rA, 40); store<u8>(e, btKind(op), 33); return w ? F_BT_MR64 : F_BT_MR32;
+    }
     if (op == 0x1ba && (reg & 7) >= 5) { store<u8>(e, (reg & 7) - 4, 33); return w ? F_BT_MI64 : F_BT_MI32; }
     if (op == 0x1b1) { store<i32>(e, rA, 40); return w ? F_CMPXCHG_M64 : F_CMPXCHG_M32; }
     if (op == 0x1c1) { store<i32>(e, rA, 40); return w ? F_XADD_M64 : F_XADD_M32; }

@@ -126,7 +126,9 @@ export function roundPack(sign: u32, e: i32, s0: u64, s1: u64, prec: i32): void 
       xf |= X_OE | X_PE;
       const toInf = (xCW & X_OE) == 0 || rc == 0 || (rc == 1 && sign != 0) || (rc == 2 && sign == 0);
       if (toInf) { xUp = true; res(sb | 0x7fff, 0x8000000000000000); }
-      else { xUp = false; res(sb | 0x7ffe, prec == 64 ? 0xffffffffffffffff : (0xffffffffffffffff << ((64 - prec) as u64))); }
+      else {
+        xUp = false; res(sb | 0x7ffe, prec == 64 ? 0xffffffffffffffff : (0xffffffffffffffff << ((64 - prec) as u64)));
+      }
       return;
     }
   }
@@ -374,7 +376,8 @@ export function toFloat(se: u32, m: u64, dbl: bool): u64 {
   if (c == C_UNSUP) { xf |= X_IE; return dbl ? 0xfff8000000000000 : 0xffc00000; }
   if (isNaNc(c)) {
     if (c == C_SNAN) xf |= X_IE;
-    return inf | ((m >> ((63 - fbits) as u64)) & (((1 as u64) << (fbits as u64)) - 1)) | ((1 as u64) << ((fbits - 1) as u64));
+    return inf | ((m >> ((63 - fbits) as u64)) & (((1 as u64) << (fbits as u64)) - 1))
+      | ((1 as u64) << ((fbits - 1) as u64));
   }
   if (c == C_INF) return inf;
   if (c == C_ZERO) return sb; // (a denormal source raises no DE here)
@@ -428,7 +431,9 @@ export function roundInt(se: u32, m: u64, rc: i32): void {
   let ip: u64, rb: u64, half: u64, sticky = false;
   if (sh >= 65) { ip = 0; rb = 0; half = 1; sticky = true; } // below one half
   else if (sh == 64) { ip = 0; rb = uSig; half = 0x8000000000000000; }
-  else { ip = uSig >> (sh as u64); rb = uSig & (((1 as u64) << (sh as u64)) - 1); half = (1 as u64) << ((sh - 1) as u64); }
+  else {
+    ip = uSig >> (sh as u64); rb = uSig & (((1 as u64) << (sh as u64)) - 1); half = (1 as u64) << ((sh - 1) as u64);
+  }
   riMag = ip;
   if (rb == 0 && !sticky) return;
   xf |= X_PE;

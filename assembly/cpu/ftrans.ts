@@ -24,11 +24,15 @@ const W: i32 = memory.data(32 * 48, 16) as i32;
 @inline function aL(i: i32): u64 { return load<u64>(W + (i << 5), 16); }
 @inline function isZ(i: i32): bool { return (aH(i) | aL(i)) == 0; }
 function wset(i: i32, s: u32, e: i32, h: u64, l: u64): void {
-  if ((h | l) == 0) { store<u32>(W + (i << 5), s); store<i32>(W + (i << 5), 0, 4); store<u64>(W + (i << 5), 0, 8); store<u64>(W + (i << 5), 0, 16); return; }
+  if ((h | l) == 0) {
+    store<u32>(W + (i << 5), s); store<i32>(W + (i << 5), 0, 4); store<u64>(W + (i << 5), 0, 8);
+    store<u64>(W + (i << 5), 0, 16); return;
+  }
   if (h == 0) { h = l; l = 0; e -= 64; }
   const n = clz<u64>(h) as i32;
   if (n != 0) { h = (h << (n as u64)) | (l >> ((64 - n) as u64)); l <<= n as u64; e -= n; }
-  store<u32>(W + (i << 5), s); store<i32>(W + (i << 5), e, 4); store<u64>(W + (i << 5), h, 8); store<u64>(W + (i << 5), l, 16);
+  store<u32>(W + (i << 5), s); store<i32>(W + (i << 5), e, 4); store<u64>(W + (i << 5), h, 8);
+  store<u64>(W + (i << 5), l, 16);
 }
 function wcopy(d: i32, a: i32): void { memory.copy(W + (d << 5), W + (a << 5), 32); }
 function wneg(i: i32): void { store<u32>(W + (i << 5), aS(i) ^ 1); }
@@ -195,7 +199,9 @@ function log2w(d: i32, x: i32): void {
 function atanw(d: i32, t: i32): void {
   let inv = false;
   wcopy(27, t);
-  if (!isZ(27) && aE(27) >= 0 && !(aE(27) == 0 && aH(27) == 0x8000000000000000 && aL(27) == 0)) { wdiv(27, K_ONE, 27); inv = true; }
+  if (!isZ(27) && aE(27) >= 0 && !(aE(27) == 0 && aH(27) == 0x8000000000000000 && aL(27) == 0)) {
+    wdiv(27, K_ONE, 27); inv = true;
+  }
   else if (!isZ(27) && aE(27) == 0) { wcopy(d, K_PI); store<i32>(W + (d << 5), -1, 4); return; } // atan 1
   // t in [0, 1): nearest c in {0, 1/4, 1/2, 3/4}
   let k = 0;

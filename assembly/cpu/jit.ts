@@ -12,7 +12,8 @@
 // batch). Every write to a code page (dcacheInvalidate) moves that page's generation on: a region whose
 // page changed is dropped when next entered, and a compile result for a page written meanwhile is refused.
 import {
-  JIT_MAP, JIT_MAP_ENTRIES, JIT_RANGE, JIT_IO, JIO_STATS, JSTAT_REQUESTS, JSTAT_INVALIDATIONS, JIT_REQ, JIT_REQ_MAX, JIT_PAGEGEN,
+  JIT_MAP, JIT_MAP_ENTRIES, JIT_RANGE, JIT_IO, JIO_STATS, JSTAT_REQUESTS, JSTAT_INVALIDATIONS, JIT_REQ, JIT_REQ_MAX,
+  JIT_PAGEGEN,
 } from "../memmap";
 
 import { dcacheEntry, DC_ENTRIES } from "./dcache";
@@ -77,7 +78,8 @@ export function jitHeat(e: i32, lin: u64, host: i32, mode: i32): void {
   if (h < jitThreshold) { store<u16>(e, h as u16, 60); return; }
   store<u16>(e, 0, 60);
   const r0 = find(host, mode);
-  if (r0 != 0 && load<u32>(r0, 12) == pageGen(host)) return; // compiled already (its entry was evicted and decoded again)
+  // compiled already (its entry was evicted and decoded again)
+  if (r0 != 0 && load<u32>(r0, 12) == pageGen(host)) return;
   const n = load<i32>(JIT_REQ);
   for (let i = 0; i < n; i++) if (load<i32>(JIT_REQ + 32 + (i << 5), 8) == host) return;
   if (n >= JIT_REQ_MAX) return; // the batch is full: it comes back when it is hot again
@@ -159,7 +161,8 @@ export function jitCurrent(host: i32, mode: i32): bool {
 // A decoded-cache entry was filled (or found) for (host, mode): mark it F_JIT if a current region starts there.
 export function jitMark(e: i32, host: i32, mode: i32): void {
   if (regions == 0) return;
-  if (load<u8>(JIT_RANGE + ((host >>> 12) << 1), 1) == 0) return; // no region was translated from this page (since it was last written)
+  // no region was translated from this page (since it was last written)
+  if (load<u8>(JIT_RANGE + ((host >>> 12) << 1), 1) == 0) return;
   const r = find(host, mode);
   if (r == 0) return;
   const gen = load<u32>(r, 12);

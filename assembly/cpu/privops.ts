@@ -254,7 +254,8 @@ const SPEC_CTRL_VALID: u64 = (1 << 0) | (1 << 10);
 // set once protects everything, trivially true here) lets Linux use that for Spectre v2 instead of
 // retpolines (a call through a thunk for every indirect call); BHI_CTRL (CPUID.7.2:EDX[4]) lets it set
 // BHI_DIS_S once instead of clearing the branch history on every system call.
-export const ARCH_CAPS: u64 = (1 << 0) | (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 14) | (1 << 15) |
+export const ARCH_CAPS: u64 =
+  (1 << 0) | (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 14) | (1 << 15) |
   (1 << 20) | (1 << 24) | (1 << 26) | (1 << 27) | (<u64>1 << 62);
 
 // Guest TSC: the host's monotonic nanoseconds (a 1 GHz TSC) plus the per-vCPU offset.
@@ -294,11 +295,14 @@ export function msrWrite(m: u32, v: u64): bool {
   switch (m) {
     case MSR_TSC: store<u64>(CPU_STATE + CPU_TSC_OFFSET, v - (hostTimeNs() as u64)); return true;
     case MSR_APIC_BASE: return true;
-    case MSR_SPEC_CTRL: if ((v & ~SPEC_CTRL_VALID) != 0) return false; store<u64>(CPU_STATE + CPU_MSR_SPEC_CTRL, v); return true;
+    case MSR_SPEC_CTRL: if ((v & ~SPEC_CTRL_VALID) != 0) return false; store<u64>(CPU_STATE + CPU_MSR_SPEC_CTRL, v);
+      return true;
     case MSR_PRED_CMD: return (v & ~(1 as u64)) == 0; // IBPB: a barrier with nothing to clear (write-only: reads #GP)
     case MSR_SYSENTER_CS: store<u64>(CPU_STATE + CPU_MSR_SYSENTER_CS, v & 0xffff); return true;
-    case MSR_SYSENTER_ESP: if (!canonical(v)) return false; store<u64>(CPU_STATE + CPU_MSR_SYSENTER_ESP, v); return true;
-    case MSR_SYSENTER_EIP: if (!canonical(v)) return false; store<u64>(CPU_STATE + CPU_MSR_SYSENTER_EIP, v); return true;
+    case MSR_SYSENTER_ESP: if (!canonical(v)) return false; store<u64>(CPU_STATE + CPU_MSR_SYSENTER_ESP, v);
+      return true;
+    case MSR_SYSENTER_EIP: if (!canonical(v)) return false; store<u64>(CPU_STATE + CPU_MSR_SYSENTER_EIP, v);
+      return true;
     case MSR_MISC_ENABLE: store<u64>(CPU_STATE + CPU_MSR_MISC_ENABLE, v); return true;
     case MSR_PAT: {
       for (let i = 0; i < 8; i++) {
@@ -371,7 +375,9 @@ export function cpuidLeaf(leaf: u32, sub: u32): void {
   switch (leaf) {
     case 0: a = 7; b = 0x756e6547; d = 0x49656e69; c = 0x6c65746e; break; // "GenuineIntel"
     case 1: a = 0x000606a0; b = 0x00010800; c = L1_ECX; d = L1_EDX; break; // family 6, 1 logical CPU
-    case 7: // subleaf 0 EBX: BMI1, BMI2; EDX: IBRS/IBPB 26 (IA32_SPEC_CTRL, IA32_PRED_CMD), ARCH_CAPABILITIES 29; subleaf 2 EDX: BHI_CTRL 4
+    // subleaf 0 EBX: BMI1, BMI2; EDX: IBRS/IBPB 26 (IA32_SPEC_CTRL, IA32_PRED_CMD), ARCH_CAPABILITIES 29; subleaf 2
+    // EDX: BHI_CTRL 4
+    case 7:
       if (sub == 0) { a = 2; b = L7_EBX; d = (1 << 26) | (1 << 29); } else if (sub == 2) d = 1 << 4;
       break;
     case 0x80000000: a = 0x80000008; break;

@@ -10,7 +10,9 @@
 // which it re-checks everything that such an instruction may have changed (TF, mode, stop requests,
 // the code page's translation). Fast forms cannot fault, change TF, the mode or the TLB: they fall
 // back to exec.ts (for the same instruction, with nothing changed) whenever that might happen.
-import { CPU_STATE, CPU_CR2, CPU_INSNS, CPU_EXIT_REASON, SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, EXIT_BUDGET } from "../memmap";
+import {
+  CPU_STATE, CPU_CR2, CPU_INSNS, CPU_EXIT_REASON, SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, EXIT_BUDGET
+} from "../memmap";
 import { rip, setRip, nextIp, is64, segBase, mode, flatMask, RSP, RDX } from "./state";
 import {
   flagsSync, cond, lfOp, lfA, lfB, lfRes, lfSize, setLazy, setLazyIncDec, sizeMask, LF_SUB, LF_LOGIC, LF_NONE,
@@ -33,8 +35,13 @@ import { dOp, dReg } from "./decode";
 import { F_RF } from "./state";
 import { CPU_DBG_PENDING, EVENT_EXCEPTION, EVENT_TRAP, EXIT_SYSCALL, EXIT_SYSENTER, EXIT_INTERCEPT } from "../memmap";
 import { NO_ERR } from "./fault";
-import { F_JIT, jitMode, jitEntries, jitHeat, jitDrop, jitService, jitServiceNow, jitUrgent, pageGen, jitStat } from "./jit";
-import { JIT_IO, JIO_EXIT, JEXIT_BUDGET, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS, JSTAT_ENTRIES, JSTAT_STEPS } from "../memmap";
+import {
+  F_JIT, jitMode, jitEntries, jitHeat, jitDrop, jitService, jitServiceNow, jitUrgent, pageGen, jitStat
+} from "./jit";
+import {
+  JIT_IO, JIO_EXIT, JEXIT_BUDGET, JIO_IP, JIO_LF_OP, JIO_LF_SIZE, JIO_LF_A, JIO_LF_B, JIO_LF_RES, JSTAT_INSNS,
+  JSTAT_ENTRIES, JSTAT_STEPS
+} from "../memmap";
 
 let faults = 0; // steps of the current run() that delivered an exception instead of retiring
 
@@ -550,7 +557,8 @@ export function run(budget: i32): i32 {
         case F.F_BT_RR32: case F.F_BT_RR64: case F.F_BT_RI32: case F.F_BT_RI64: {
           const f = load<u8>(e, 32);
           const size = f == F.F_BT_RR64 || f == F.F_BT_RI64 ? 8 : 4;
-          const b = (f == F.F_BT_RR32 || f == F.F_BT_RR64 ? rget(fB(e), size) : fImm(e) & 0xff) & (((size << 3) - 1) as u64);
+          const b =
+            (f == F.F_BT_RR32 || f == F.F_BT_RR64 ? rget(fB(e), size) : fImm(e) & 0xff) & (((size << 3) - 1) as u64);
           const v = rget(fA(e), size);
           const k = load<u8>(e, 33) as i32;
           if (k != 0) rset(fA(e), size, btApply(k, v, b));
@@ -702,13 +710,20 @@ export function run(budget: i32): i32 {
         case F.F_TEST_RI32: alu(4, 4, load<u32>(fA(e)) as u64, fImm(e)); ip += len; continue;
         case F.F_TEST_RI64: alu(4, 8, load<u64>(fA(e)), fImm(e)); ip += len; continue;
         // ALU r, r
-        case F.F_RR32 + 0: rset(fA(e), 4, alu(0, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
-        case F.F_RR32 + 1: rset(fA(e), 4, alu(1, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
-        case F.F_RR32 + 2: rset(fA(e), 4, alu(2, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
-        case F.F_RR32 + 3: rset(fA(e), 4, alu(3, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
-        case F.F_RR32 + 4: rset(fA(e), 4, alu(4, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
-        case F.F_RR32 + 5: rset(fA(e), 4, alu(5, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
-        case F.F_RR32 + 6: rset(fA(e), 4, alu(6, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len; continue;
+        case F.F_RR32 + 0: rset(fA(e), 4, alu(0, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len;
+          continue;
+        case F.F_RR32 + 1: rset(fA(e), 4, alu(1, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len;
+          continue;
+        case F.F_RR32 + 2: rset(fA(e), 4, alu(2, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len;
+          continue;
+        case F.F_RR32 + 3: rset(fA(e), 4, alu(3, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len;
+          continue;
+        case F.F_RR32 + 4: rset(fA(e), 4, alu(4, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len;
+          continue;
+        case F.F_RR32 + 5: rset(fA(e), 4, alu(5, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len;
+          continue;
+        case F.F_RR32 + 6: rset(fA(e), 4, alu(6, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64)); ip += len;
+          continue;
         case F.F_RR32 + 7: alu(7, 4, load<u32>(fA(e)) as u64, load<u32>(fB(e)) as u64); ip += len; continue;
         case F.F_RR64 + 0: store<u64>(fA(e), alu(0, 8, load<u64>(fA(e)), load<u64>(fB(e)))); ip += len; continue;
         case F.F_RR64 + 1: store<u64>(fA(e), alu(1, 8, load<u64>(fA(e)), load<u64>(fB(e)))); ip += len; continue;

@@ -84,7 +84,9 @@ function rnd(sig: u64, sh: i32, sign: u64): u64 {
   if (sh <= 0) return sig;
   let m: u64, rem: u64, half: u64;
   if (sh >= 64) { m = 0; rem = sig; half = sh == 64 ? (1 as u64) << 63 : 0xffffffffffffffff; }
-  else { m = sig >> (sh as u64); rem = sig & (((1 as u64) << (sh as u64)) - 1); half = (1 as u64) << ((sh - 1) as u64); }
+  else {
+    m = sig >> (sh as u64); rem = sig & (((1 as u64) << (sh as u64)) - 1); half = (1 as u64) << ((sh - 1) as u64);
+  }
   if (rem != 0) {
     inexact = true;
     if (rc == 0) { if (rem > half || (rem == half && (m & 1) != 0)) m++; }

@@ -19,8 +19,14 @@ import { dPfx, dMod, dReg, dRm, dRex, dImm, dAs, dSeg, P_OPSZ, P_REP, P_REPNE } 
 import { memLin, rmRead, rmWrite, linear, maskAs } from "./ea";
 import { rdN, wrN, rdBlock, wrBlock, probeWrite } from "../mmu/tlb";
 import { sse3Op, sse4Op } from "./sse4";
-import { FX, FX_MXCSR, FX_XMM, MXCSR_MASK, MXCSR_DEFAULT, TMP, xr, mxcsr, sel, sseAvail, src128, srcN, dst128, dstMem, fpEnd, MA, MB, mm, mmWrite, SRC } from "./ssebase";
-export { FX, FX_MXCSR, FX_XMM, MXCSR_MASK, MXCSR_DEFAULT, TMP, xr, mxcsr, sel, sseAvail, src128, srcN, dst128, dstMem, fpEnd, MA, MB, mm, mmWrite };
+import {
+  FX, FX_MXCSR, FX_XMM, MXCSR_MASK, MXCSR_DEFAULT, TMP, xr, mxcsr, sel, sseAvail, src128, srcN, dst128, dstMem, fpEnd,
+  MA, MB, mm, mmWrite, SRC
+} from "./ssebase";
+export {
+  FX, FX_MXCSR, FX_XMM, MXCSR_MASK, MXCSR_DEFAULT, TMP, xr, mxcsr, sel, sseAvail, src128, srcN, dst128, dstMem, fpEnd,
+  MA, MB, mm, mmWrite
+};
 import {
   fpBegin, fpFlags, fadd, fmul, fdiv, fsqrt, fminmax, fcmp, f2i, i2f, f2d, d2f, FE_I,
 } from "./softfp";
@@ -53,7 +59,8 @@ export function group15Mem(k: i32): void {
     if ((load<u32>(IMG, 24) & ~MXCSR_MASK) != 0) { raiseGP(0); return; }
     if ((dRex() & 8) == 0) { store<u32>(IMG, 0, 12); store<u32>(IMG, 0, 20); }
     store<u32>(IMG, 0, 28);
-    for (let i = 0; i < 8; i++) { store<u16>(IMG + 32 + i * 16, 0, 10); store<u32>(IMG + 32 + i * 16, 0, 12); } // ST padding
+    // ST padding
+    for (let i = 0; i < 8; i++) { store<u16>(IMG + 32 + i * 16, 0, 10); store<u32>(IMG + 32 + i * 16, 0, 12); }
     memory.copy(FX, IMG, 160 + nx * 16);
     const cw = load<u16>(FX) as u32, sw = load<u16>(FX, 2) as u32; // FSW.ES/B from pending exceptions
     store<u16>(FX, ((sw & ~0x8080) | ((sw & ~cw & 0x3f) != 0 ? 0x8080 : 0)) as u16, 2);
@@ -117,11 +124,15 @@ function intOp(op: i32, d: i32, s: i32): void {
       memory.copy(d, TMP, 16); return;
     }
     case 0x64: for (let i = 0; i < 16; i++) store<u8>(d + i, load<i8>(d + i) > load<i8>(s + i) ? 0xff : 0); return;
-    case 0x65: for (let i = 0; i < 16; i += 2) store<u16>(d + i, load<i16>(d + i) > load<i16>(s + i) ? 0xffff : 0); return;
-    case 0x66: for (let i = 0; i < 16; i += 4) store<u32>(d + i, load<i32>(d + i) > load<i32>(s + i) ? 0xffffffff : 0); return;
+    case 0x65: for (let i = 0; i < 16; i += 2) store<u16>(d + i, load<i16>(d + i) > load<i16>(s + i) ? 0xffff : 0);
+      return;
+    case 0x66: for (let i = 0; i < 16; i += 4) store<u32>(d + i, load<i32>(d + i) > load<i32>(s + i) ? 0xffffffff : 0);
+      return;
     case 0x74: for (let i = 0; i < 16; i++) store<u8>(d + i, load<u8>(d + i) == load<u8>(s + i) ? 0xff : 0); return;
-    case 0x75: for (let i = 0; i < 16; i += 2) store<u16>(d + i, load<u16>(d + i) == load<u16>(s + i) ? 0xffff : 0); return;
-    case 0x76: for (let i = 0; i < 16; i += 4) store<u32>(d + i, load<u32>(d + i) == load<u32>(s + i) ? 0xffffffff : 0); return;
+    case 0x75: for (let i = 0; i < 16; i += 2) store<u16>(d + i, load<u16>(d + i) == load<u16>(s + i) ? 0xffff : 0);
+      return;
+    case 0x76: for (let i = 0; i < 16; i += 4) store<u32>(d + i, load<u32>(d + i) == load<u32>(s + i) ? 0xffffffff : 0);
+      return;
     case 0xd4: for (let i = 0; i < 16; i += 8) store<u64>(d + i, load<u64>(d + i) + load<u64>(s + i)); return;
     case 0xfb: for (let i = 0; i < 16; i += 8) store<u64>(d + i, load<u64>(d + i) - load<u64>(s + i)); return;
     case 0xfe: for (let i = 0; i < 16; i += 4) store<u32>(d + i, load<u32>(d + i) + load<u32>(s + i)); return;
@@ -130,28 +141,54 @@ function intOp(op: i32, d: i32, s: i32): void {
     case 0xf9: for (let i = 0; i < 16; i += 2) store<u16>(d + i, (load<u16>(d + i) - load<u16>(s + i)) as u16); return;
     case 0xfc: for (let i = 0; i < 16; i++) store<u8>(d + i, (load<u8>(d + i) + load<u8>(s + i)) as u8); return;
     case 0xf8: for (let i = 0; i < 16; i++) store<u8>(d + i, (load<u8>(d + i) - load<u8>(s + i)) as u8); return;
-    case 0xec: for (let i = 0; i < 16; i++) store<u8>(d + i, sat8s((load<i8>(d + i) as i32) + (load<i8>(s + i) as i32)) as u8); return;
-    case 0xe8: for (let i = 0; i < 16; i++) store<u8>(d + i, sat8s((load<i8>(d + i) as i32) - (load<i8>(s + i) as i32)) as u8); return;
-    case 0xdc: for (let i = 0; i < 16; i++) store<u8>(d + i, sat8u((load<u8>(d + i) as i32) + (load<u8>(s + i) as i32)) as u8); return;
-    case 0xd8: for (let i = 0; i < 16; i++) store<u8>(d + i, sat8u((load<u8>(d + i) as i32) - (load<u8>(s + i) as i32)) as u8); return;
-    case 0xed: for (let i = 0; i < 16; i += 2) store<u16>(d + i, sat16s((load<i16>(d + i) as i32) + (load<i16>(s + i) as i32)) as u16); return;
-    case 0xe9: for (let i = 0; i < 16; i += 2) store<u16>(d + i, sat16s((load<i16>(d + i) as i32) - (load<i16>(s + i) as i32)) as u16); return;
-    case 0xdd: for (let i = 0; i < 16; i += 2) store<u16>(d + i, sat16u((load<u16>(d + i) as i32) + (load<u16>(s + i) as i32)) as u16); return;
-    case 0xd9: for (let i = 0; i < 16; i += 2) store<u16>(d + i, sat16u((load<u16>(d + i) as i32) - (load<u16>(s + i) as i32)) as u16); return;
-    case 0xda: for (let i = 0; i < 16; i++) { const a = load<u8>(d + i), b = load<u8>(s + i); store<u8>(d + i, a < b ? a : b); } return;
-    case 0xde: for (let i = 0; i < 16; i++) { const a = load<u8>(d + i), b = load<u8>(s + i); store<u8>(d + i, a > b ? a : b); } return;
-    case 0xea: for (let i = 0; i < 16; i += 2) { const a = load<i16>(d + i), b = load<i16>(s + i); store<i16>(d + i, a < b ? a : b); } return;
-    case 0xee: for (let i = 0; i < 16; i += 2) { const a = load<i16>(d + i), b = load<i16>(s + i); store<i16>(d + i, a > b ? a : b); } return;
-    case 0xdb: case 0x54: for (let i = 0; i < 16; i += 8) store<u64>(d + i, load<u64>(d + i) & load<u64>(s + i)); return;
-    case 0xdf: case 0x55: for (let i = 0; i < 16; i += 8) store<u64>(d + i, ~load<u64>(d + i) & load<u64>(s + i)); return;
-    case 0xeb: case 0x56: for (let i = 0; i < 16; i += 8) store<u64>(d + i, load<u64>(d + i) | load<u64>(s + i)); return;
-    case 0xef: case 0x57: for (let i = 0; i < 16; i += 8) store<u64>(d + i, load<u64>(d + i) ^ load<u64>(s + i)); return;
-    case 0xe0: for (let i = 0; i < 16; i++) store<u8>(d + i, ((load<u8>(d + i) as u32) + (load<u8>(s + i) as u32) + 1) >> 1); return;
-    case 0xe3: for (let i = 0; i < 16; i += 2) store<u16>(d + i, ((load<u16>(d + i) as u32) + (load<u16>(s + i) as u32) + 1) >> 1); return;
-    case 0xd5: for (let i = 0; i < 16; i += 2) store<u16>(d + i, ((load<i16>(d + i) as i32) * (load<i16>(s + i) as i32)) as u16); return;
-    case 0xe5: for (let i = 0; i < 16; i += 2) store<u16>(d + i, (((load<i16>(d + i) as i32) * (load<i16>(s + i) as i32)) >> 16) as u16); return;
-    case 0xe4: for (let i = 0; i < 16; i += 2) store<u16>(d + i, (((load<u16>(d + i) as u32) * (load<u16>(s + i) as u32)) >> 16) as u16); return;
-    case 0xf4: for (let i = 0; i < 16; i += 8) store<u64>(d + i, (load<u32>(d + i) as u64) * (load<u32>(s + i) as u64)); return;
+    case 0xec: for (let i = 0; i < 16; i++)
+      store<u8>(d + i, sat8s((load<i8>(d + i) as i32) + (load<i8>(s + i) as i32)) as u8); return;
+    case 0xe8: for (let i = 0; i < 16; i++)
+      store<u8>(d + i, sat8s((load<i8>(d + i) as i32) - (load<i8>(s + i) as i32)) as u8); return;
+    case 0xdc: for (let i = 0; i < 16; i++)
+      store<u8>(d + i, sat8u((load<u8>(d + i) as i32) + (load<u8>(s + i) as i32)) as u8); return;
+    case 0xd8: for (let i = 0; i < 16; i++)
+      store<u8>(d + i, sat8u((load<u8>(d + i) as i32) - (load<u8>(s + i) as i32)) as u8); return;
+    case 0xed: for (let i = 0; i < 16; i += 2)
+      store<u16>(d + i, sat16s((load<i16>(d + i) as i32) + (load<i16>(s + i) as i32)) as u16); return;
+    case 0xe9: for (let i = 0; i < 16; i += 2)
+      store<u16>(d + i, sat16s((load<i16>(d + i) as i32) - (load<i16>(s + i) as i32)) as u16); return;
+    case 0xdd: for (let i = 0; i < 16; i += 2)
+      store<u16>(d + i, sat16u((load<u16>(d + i) as i32) + (load<u16>(s + i) as i32)) as u16); return;
+    case 0xd9: for (let i = 0; i < 16; i += 2)
+      store<u16>(d + i, sat16u((load<u16>(d + i) as i32) - (load<u16>(s + i) as i32)) as u16); return;
+    case 0xda: for (let i = 0; i < 16; i++) {
+      const a = load<u8>(d + i), b = load<u8>(s + i); store<u8>(d + i, a < b ? a : b);
+    } return;
+    case 0xde: for (let i = 0; i < 16; i++) {
+      const a = load<u8>(d + i), b = load<u8>(s + i); store<u8>(d + i, a > b ? a : b);
+    } return;
+    case 0xea: for (let i = 0; i < 16; i += 2) {
+      const a = load<i16>(d + i), b = load<i16>(s + i); store<i16>(d + i, a < b ? a : b);
+    } return;
+    case 0xee: for (let i = 0; i < 16; i += 2) {
+      const a = load<i16>(d + i), b = load<i16>(s + i); store<i16>(d + i, a > b ? a : b);
+    } return;
+    case 0xdb: case 0x54: for (let i = 0; i < 16; i += 8) store<u64>(d + i, load<u64>(d + i) & load<u64>(s + i));
+      return;
+    case 0xdf: case 0x55: for (let i = 0; i < 16; i += 8) store<u64>(d + i, ~load<u64>(d + i) & load<u64>(s + i));
+      return;
+    case 0xeb: case 0x56: for (let i = 0; i < 16; i += 8) store<u64>(d + i, load<u64>(d + i) | load<u64>(s + i));
+      return;
+    case 0xef: case 0x57: for (let i = 0; i < 16; i += 8) store<u64>(d + i, load<u64>(d + i) ^ load<u64>(s + i));
+      return;
+    case 0xe0: for (let i = 0; i < 16; i++)
+      store<u8>(d + i, ((load<u8>(d + i) as u32) + (load<u8>(s + i) as u32) + 1) >> 1); return;
+    case 0xe3: for (let i = 0; i < 16; i += 2)
+      store<u16>(d + i, ((load<u16>(d + i) as u32) + (load<u16>(s + i) as u32) + 1) >> 1); return;
+    case 0xd5: for (let i = 0; i < 16; i += 2)
+      store<u16>(d + i, ((load<i16>(d + i) as i32) * (load<i16>(s + i) as i32)) as u16); return;
+    case 0xe5: for (let i = 0; i < 16; i += 2)
+      store<u16>(d + i, (((load<i16>(d + i) as i32) * (load<i16>(s + i) as i32)) >> 16) as u16); return;
+    case 0xe4: for (let i = 0; i < 16; i += 2)
+      store<u16>(d + i, (((load<u16>(d + i) as u32) * (load<u16>(s + i) as u32)) >> 16) as u16); return;
+    case 0xf4: for (let i = 0; i < 16; i += 8) store<u64>(d + i, (load<u32>(d + i) as u64) * (load<u32>(s + i) as u64));
+      return;
     case 0xf5: // PMADDWD
       for (let i = 0; i < 16; i += 4) {
         const p0 = (load<i16>(d + i) as i32) * (load<i16>(s + i) as i32);
@@ -183,7 +220,10 @@ function shiftOp(d: i32, es: i32, kind: i32, n: u64): void {
   for (let i = 0; i < 16; i += es) {
     if (es == 2) {
       const v = load<u16>(d + i) as u32;
-      store<u16>(d + i, (kind == 0 ? v >> (n as u32) : kind == 1 ? ((v as i16 as i32) >> (n as i32)) as u32 : v << (n as u32)) as u16);
+      store<u16>(
+        d + i,
+        (kind == 0 ? v >> (n as u32) : kind == 1 ? ((v as i16 as i32) >> (n as i32)) as u32 : v << (n as u32)) as u16
+      );
     } else if (es == 4) {
       const v = load<u32>(d + i);
       store<u32>(d + i, kind == 0 ? v >> (n as u32) : kind == 1 ? ((v as i32) >> (n as i32)) as u32 : v << (n as u32));
@@ -350,7 +390,8 @@ function maskmov(): void {
   if (!probeWrite(lin, 16)) return;
   const d = xr(dReg()), m = xr(dRm());
   for (let i = 0; i < 16; i++) {
-    if ((load<u8>(m + i) & 0x80) != 0) wrN(is64 ? lin + (i as u64) : (lin + (i as u64)) & 0xffffffff, 1, load<u8>(d + i) as u64);
+    if ((load<u8>(m + i) & 0x80) != 0)
+      wrN(is64 ? lin + (i as u64) : (lin + (i as u64)) & 0xffffffff, 1, load<u8>(d + i) as u64);
   }
 }
 
@@ -428,7 +469,8 @@ function mmxOp(lo: i32): void {
     fpTopZero(); store<u8>(FX, 0xff, 4);
     const d = mm(dReg()), m = mm(dRm());
     for (let i = 0; i < 8; i++) {
-      if ((load<u8>(m + i) & 0x80) != 0) wrN(is64 ? lin + (i as u64) : (lin + (i as u64)) & 0xffffffff, 1, load<u8>(d + i) as u64);
+      if ((load<u8>(m + i) & 0x80) != 0)
+        wrN(is64 ? lin + (i as u64) : (lin + (i as u64)) & 0xffffffff, 1, load<u8>(d + i) as u64);
     }
     return;
   }
@@ -493,8 +535,10 @@ function mmxOp(lo: i32): void {
     case 0xf2: shiftOp(MA, 4, 2, src); break;
     case 0xf3: shiftOp(MA, 8, 2, src); break;
     case 0x60: case 0x61: case 0x62: intOp(lo, MA, MB); break; // low interleave: the first 8 bytes
-    case 0x68: case 0x69: case 0x6a: intOp(lo - 8, MA, MB); store<u64>(MA, load<u64>(MA, 8)); break; // bytes 4-7 of each
-    case 0x63: case 0x67: case 0x6b: intOp(lo, MA, MB); store<u32>(MA, load<u32>(MA, 8), 4); break; // d's 4 bytes, s's 4 bytes
+    // bytes 4-7 of each
+    case 0x68: case 0x69: case 0x6a: intOp(lo - 8, MA, MB); store<u64>(MA, load<u64>(MA, 8)); break;
+    // d's 4 bytes, s's 4 bytes
+    case 0x63: case 0x67: case 0x6b: intOp(lo, MA, MB); store<u32>(MA, load<u32>(MA, 8), 4); break;
     default: intOp(lo, MA, MB); break;
   }
   if (fault) return;

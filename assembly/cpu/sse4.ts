@@ -66,7 +66,9 @@ export function sse3Op(lo: i32, s: i32): bool {
           store<u64>(TMP + 8, fadd(load<u64>(d, 8), load<u64>(p, 8), true, false));
         } else {
           for (let i = 0; i < 4; i++) {
-            store<u32>(TMP + 4 * i, fadd(load<u32>(d + 4 * i) as u64, load<u32>(p + 4 * i) as u64, false, (i & 1) == 0) as u32);
+            store<u32>(
+              TMP + 4 * i, fadd(load<u32>(d + 4 * i) as u64, load<u32>(p + 4 * i) as u64, false, (i & 1) == 0) as u32
+            );
           }
         }
       } else { // HADD HSUB: pairs of the destination, then pairs of the source
@@ -76,8 +78,12 @@ export function sse3Op(lo: i32, s: i32): bool {
           store<u64>(TMP + 8, fadd(load<u64>(p), load<u64>(p, 8), true, sub));
         } else {
           for (let i = 0; i < 2; i++) {
-            store<u32>(TMP + 4 * i, fadd(load<u32>(d + 8 * i) as u64, load<u32>(d + 8 * i + 4) as u64, false, sub) as u32);
-            store<u32>(TMP + 8 + 4 * i, fadd(load<u32>(p + 8 * i) as u64, load<u32>(p + 8 * i + 4) as u64, false, sub) as u32);
+            store<u32>(
+              TMP + 4 * i, fadd(load<u32>(d + 8 * i) as u64, load<u32>(d + 8 * i + 4) as u64, false, sub) as u32
+            );
+            store<u32>(
+              TMP + 8 + 4 * i, fadd(load<u32>(p + 8 * i) as u64, load<u32>(p + 8 * i + 4) as u64, false, sub) as u32
+            );
           }
         }
       }
@@ -131,7 +137,8 @@ function ssse3(op: i32, d: i32, s: i32, n: i32): void {
     }
     case 0x04: // PMADDUBSW: unsigned bytes of d times signed bytes of s, pairs added with saturation
       for (let i = 0; i < n; i += 2) {
-        const v = (load<u8>(d + i) as i32) * (load<i8>(s + i) as i32) + (load<u8>(d + i + 1) as i32) * (load<i8>(s + i + 1) as i32);
+        const v = (load<u8>(d + i) as i32) * (load<i8>(s + i) as i32)
+          + (load<u8>(d + i + 1) as i32) * (load<i8>(s + i + 1) as i32);
         store<u16>(d + i, sat16s(v) as u16);
       }
       return;
@@ -142,17 +149,32 @@ function ssse3(op: i32, d: i32, s: i32, n: i32): void {
       }
       return;
     case 0x08: // PSIGNB
-      for (let i = 0; i < n; i++) { const c = load<i8>(s + i); if (c < 0) store<u8>(d + i, (0 - load<u8>(d + i)) as u8); else if (c == 0) store<u8>(d + i, 0); }
+      for (let i = 0; i < n; i++) {
+        const c = load<i8>(s + i); if (c < 0) store<u8>(d + i, (0 - load<u8>(d + i)) as u8);
+        else if (c == 0) store<u8>(d + i, 0);
+      }
       return;
     case 0x09: // PSIGNW
-      for (let i = 0; i < n; i += 2) { const c = load<i16>(s + i); if (c < 0) store<u16>(d + i, (0 - load<u16>(d + i)) as u16); else if (c == 0) store<u16>(d + i, 0); }
+      for (let i = 0; i < n; i += 2) {
+        const c = load<i16>(s + i); if (c < 0) store<u16>(d + i, (0 - load<u16>(d + i)) as u16);
+        else if (c == 0) store<u16>(d + i, 0);
+      }
       return;
     case 0x0a: // PSIGND
-      for (let i = 0; i < n; i += 4) { const c = load<i32>(s + i); if (c < 0) store<u32>(d + i, 0 - load<u32>(d + i)); else if (c == 0) store<u32>(d + i, 0); }
+      for (let i = 0; i < n; i += 4) {
+        const c = load<i32>(s + i); if (c < 0) store<u32>(d + i, 0 - load<u32>(d + i));
+        else if (c == 0) store<u32>(d + i, 0);
+      }
       return;
-    case 0x1c: for (let i = 0; i < n; i++) { const c = load<i8>(s + i) as i32; store<u8>(d + i, (c < 0 ? -c : c) as u8); } return;
-    case 0x1d: for (let i = 0; i < n; i += 2) { const c = load<i16>(s + i) as i32; store<u16>(d + i, (c < 0 ? -c : c) as u16); } return;
-    case 0x1e: for (let i = 0; i < n; i += 4) { const c = load<i32>(s + i); store<u32>(d + i, (c < 0 ? 0 - (c as u32) : c as u32)); } return;
+    case 0x1c: for (let i = 0; i < n; i++) {
+      const c = load<i8>(s + i) as i32; store<u8>(d + i, (c < 0 ? -c : c) as u8);
+    } return;
+    case 0x1d: for (let i = 0; i < n; i += 2) {
+      const c = load<i16>(s + i) as i32; store<u16>(d + i, (c < 0 ? -c : c) as u16);
+    } return;
+    case 0x1e: for (let i = 0; i < n; i += 4) {
+      const c = load<i32>(s + i); store<u32>(d + i, (c < 0 ? 0 - (c as u32) : c as u32));
+    } return;
     default: return;
   }
 }
@@ -245,12 +267,15 @@ function pcmpstr(op: i32): void {
     let bit = false;
     switch (agg) {
       case 0: // equal any
-        if (j < l2) { const b = elem(p, j, fmt); for (let i = 0; i < l1; i++) if (elem(a, i, fmt) == b) { bit = true; break; } }
+        if (j < l2) {
+          const b = elem(p, j, fmt); for (let i = 0; i < l1; i++) if (elem(a, i, fmt) == b) { bit = true; break; }
+        }
         break;
       case 1: // ranges: pairs (lo, hi) of xmm1
         if (j < l2) {
           const b = elem(p, j, fmt);
-          for (let i = 0; i + 1 < l1; i += 2) if (elem(a, i, fmt) <= b && b <= elem(a, i + 1, fmt)) { bit = true; break; }
+          for (let i = 0; i + 1 < l1; i += 2)
+            if (elem(a, i, fmt) <= b && b <= elem(a, i + 1, fmt)) { bit = true; break; }
         }
         break;
       case 2: // equal each
@@ -319,7 +344,8 @@ function offered(op: i32): bool {
   const lo = op & 0xff;
   if (op < 0x300) {
     return lo <= 0x0b || lo == 0x10 || lo == 0x14 || lo == 0x15 || lo == 0x17 || (lo >= 0x1c && lo <= 0x1e) ||
-      (lo >= 0x20 && lo <= 0x25) || (lo >= 0x28 && lo <= 0x2b) || (lo >= 0x30 && lo <= 0x35) || (lo >= 0x37 && lo <= 0x41);
+      (lo >= 0x20 && lo <= 0x25) || (lo >= 0x28 && lo <= 0x2b) || (lo >= 0x30 && lo <= 0x35)
+        || (lo >= 0x37 && lo <= 0x41);
   }
   return (lo >= 0x08 && lo <= 0x0f) || (lo >= 0x14 && lo <= 0x17) || (lo >= 0x20 && lo <= 0x22) ||
     (lo >= 0x40 && lo <= 0x42) || (lo >= 0x60 && lo <= 0x63);
@@ -369,9 +395,15 @@ function map38(lo: i32, d: i32): void {
   if (s == 0) return;
   const x0 = FX_XMM;
   switch (lo) {
-    case 0x10: for (let i = 0; i < 16; i++) if ((load<u8>(x0 + i) & 0x80) != 0) store<u8>(d + i, load<u8>(s + i)); return; // PBLENDVB
-    case 0x14: for (let i = 0; i < 16; i += 4) if ((load<u32>(x0 + i) >> 31) != 0) store<u32>(d + i, load<u32>(s + i)); return; // BLENDVPS
-    case 0x15: for (let i = 0; i < 16; i += 8) if ((load<u64>(x0 + i) >> 63) != 0) store<u64>(d + i, load<u64>(s + i)); return; // BLENDVPD
+    // PBLENDVB
+    case 0x10: for (let i = 0; i < 16; i++) if ((load<u8>(x0 + i) & 0x80) != 0) store<u8>(d + i, load<u8>(s + i));
+      return;
+    // BLENDVPS
+    case 0x14: for (let i = 0; i < 16; i += 4) if ((load<u32>(x0 + i) >> 31) != 0) store<u32>(d + i, load<u32>(s + i));
+      return;
+    // BLENDVPD
+    case 0x15: for (let i = 0; i < 16; i += 8) if ((load<u64>(x0 + i) >> 63) != 0) store<u64>(d + i, load<u64>(s + i));
+      return;
     case 0x17: { // PTEST
       const a0 = load<u64>(d), a1 = load<u64>(d, 8), b0 = load<u64>(s), b1 = load<u64>(s, 8);
       let f: u64 = 0;
@@ -384,8 +416,10 @@ function map38(lo: i32, d: i32): void {
       store<i64>(d, (load<i32>(d) as i64) * (load<i32>(s) as i64));
       store<i64>(d + 8, (load<i32>(d + 8) as i64) * (load<i32>(s + 8) as i64));
       return;
-    case 0x29: for (let i = 0; i < 16; i += 8) store<u64>(d + i, load<u64>(d + i) == load<u64>(s + i) ? 0xffffffffffffffff : 0); return;
-    case 0x37: for (let i = 0; i < 16; i += 8) store<u64>(d + i, load<i64>(d + i) > load<i64>(s + i) ? 0xffffffffffffffff : 0); return;
+    case 0x29: for (let i = 0; i < 16; i += 8)
+      store<u64>(d + i, load<u64>(d + i) == load<u64>(s + i) ? 0xffffffffffffffff : 0); return;
+    case 0x37: for (let i = 0; i < 16; i += 8)
+      store<u64>(d + i, load<i64>(d + i) > load<i64>(s + i) ? 0xffffffffffffffff : 0); return;
     case 0x2b: { // PACKUSDW
       for (let i = 0; i < 4; i++) {
         store<u16>(TMP + 2 * i, sat16u(load<i32>(d + 4 * i)) as u16);
@@ -394,14 +428,30 @@ function map38(lo: i32, d: i32): void {
       memory.copy(d, TMP, 16);
       return;
     }
-    case 0x38: for (let i = 0; i < 16; i++) { const a = load<i8>(d + i), b = load<i8>(s + i); store<i8>(d + i, a < b ? a : b); } return;
-    case 0x3c: for (let i = 0; i < 16; i++) { const a = load<i8>(d + i), b = load<i8>(s + i); store<i8>(d + i, a > b ? a : b); } return;
-    case 0x39: for (let i = 0; i < 16; i += 4) { const a = load<i32>(d + i), b = load<i32>(s + i); store<i32>(d + i, a < b ? a : b); } return;
-    case 0x3d: for (let i = 0; i < 16; i += 4) { const a = load<i32>(d + i), b = load<i32>(s + i); store<i32>(d + i, a > b ? a : b); } return;
-    case 0x3a: for (let i = 0; i < 16; i += 2) { const a = load<u16>(d + i), b = load<u16>(s + i); store<u16>(d + i, a < b ? a : b); } return;
-    case 0x3e: for (let i = 0; i < 16; i += 2) { const a = load<u16>(d + i), b = load<u16>(s + i); store<u16>(d + i, a > b ? a : b); } return;
-    case 0x3b: for (let i = 0; i < 16; i += 4) { const a = load<u32>(d + i), b = load<u32>(s + i); store<u32>(d + i, a < b ? a : b); } return;
-    case 0x3f: for (let i = 0; i < 16; i += 4) { const a = load<u32>(d + i), b = load<u32>(s + i); store<u32>(d + i, a > b ? a : b); } return;
+    case 0x38: for (let i = 0; i < 16; i++) {
+      const a = load<i8>(d + i), b = load<i8>(s + i); store<i8>(d + i, a < b ? a : b);
+    } return;
+    case 0x3c: for (let i = 0; i < 16; i++) {
+      const a = load<i8>(d + i), b = load<i8>(s + i); store<i8>(d + i, a > b ? a : b);
+    } return;
+    case 0x39: for (let i = 0; i < 16; i += 4) {
+      const a = load<i32>(d + i), b = load<i32>(s + i); store<i32>(d + i, a < b ? a : b);
+    } return;
+    case 0x3d: for (let i = 0; i < 16; i += 4) {
+      const a = load<i32>(d + i), b = load<i32>(s + i); store<i32>(d + i, a > b ? a : b);
+    } return;
+    case 0x3a: for (let i = 0; i < 16; i += 2) {
+      const a = load<u16>(d + i), b = load<u16>(s + i); store<u16>(d + i, a < b ? a : b);
+    } return;
+    case 0x3e: for (let i = 0; i < 16; i += 2) {
+      const a = load<u16>(d + i), b = load<u16>(s + i); store<u16>(d + i, a > b ? a : b);
+    } return;
+    case 0x3b: for (let i = 0; i < 16; i += 4) {
+      const a = load<u32>(d + i), b = load<u32>(s + i); store<u32>(d + i, a < b ? a : b);
+    } return;
+    case 0x3f: for (let i = 0; i < 16; i += 4) {
+      const a = load<u32>(d + i), b = load<u32>(s + i); store<u32>(d + i, a > b ? a : b);
+    } return;
     case 0x40: for (let i = 0; i < 16; i += 4) store<u32>(d + i, load<u32>(d + i) * load<u32>(s + i)); return; // PMULLD
     default: { // 0x41 PHMINPOSUW
       let m: u32 = load<u16>(s) as u32, k: u32 = 0;
@@ -474,19 +524,27 @@ function map3a(lo: i32, d: i32): void {
   const s = src128(true);
   if (s == 0) return;
   switch (lo) {
-    case 0x0c: for (let i = 0; i < 4; i++) if ((imm & (1 << i)) != 0) store<u32>(d + 4 * i, load<u32>(s + 4 * i)); return; // BLENDPS
-    case 0x0d: for (let i = 0; i < 2; i++) if ((imm & (1 << i)) != 0) store<u64>(d + 8 * i, load<u64>(s + 8 * i)); return; // BLENDPD
-    case 0x0e: for (let i = 0; i < 8; i++) if ((imm & (1 << i)) != 0) store<u16>(d + 2 * i, load<u16>(s + 2 * i)); return; // PBLENDW
+    // BLENDPS
+    case 0x0c: for (let i = 0; i < 4; i++) if ((imm & (1 << i)) != 0) store<u32>(d + 4 * i, load<u32>(s + 4 * i));
+      return;
+    // BLENDPD
+    case 0x0d: for (let i = 0; i < 2; i++) if ((imm & (1 << i)) != 0) store<u64>(d + 8 * i, load<u64>(s + 8 * i));
+      return;
+    // PBLENDW
+    case 0x0e: for (let i = 0; i < 8; i++) if ((imm & (1 << i)) != 0) store<u16>(d + 2 * i, load<u16>(s + 2 * i));
+      return;
     case 0x0f: palignr(d, s, 16, imm); return;
     case 0x40: { // DPPS: products under imm[7:4] (others +0.0), summed per lane, written under imm[3:0]
       fpBegin(mxcsr());
       for (let i = 0; i < 4; i++) {
-        const t: u64 = (imm & (16 << i)) != 0 ? fmul(load<u32>(d + 4 * i) as u64, load<u32>(s + 4 * i) as u64, false) : 0;
+        const t: u64 =
+          (imm & (16 << i)) != 0 ? fmul(load<u32>(d + 4 * i) as u64, load<u32>(s + 4 * i) as u64, false) : 0;
         store<u32>(TMP + 4 * i, t as u32);
       }
       // Intel sums each lane in its own order (docs/CPU-FLAGS.md): lane i adds (t[a] + t[a^1]) + (t[a^2] + t[a^3])
       // with a = i ^ 1. The values agree; which NaN comes out of a sum of several does not.
-      const t0 = load<u32>(TMP) as u64, t1 = load<u32>(TMP, 4) as u64, t2 = load<u32>(TMP, 8) as u64, t3 = load<u32>(TMP, 12) as u64;
+      const t0 = load<u32>(TMP) as u64, t1 = load<u32>(TMP, 4) as u64, t2 = load<u32>(TMP, 8) as u64,
+        t3 = load<u32>(TMP, 12) as u64;
       const p01 = fadd(t0, t1, false, false), p10 = fadd(t1, t0, false, false);
       const p23 = fadd(t2, t3, false, false), p32 = fadd(t3, t2, false, false);
       const r0 = fadd(p10, p32, false, false) as u32, r1 = fadd(p01, p23, false, false) as u32;

@@ -122,7 +122,8 @@ export function cpuStateChanged(): void {
     const a = segAttr(s);
     // Flat: no checks needed for any access the fast paths make (CS: fetch and read; others: read
     // and write, so a read-only or expand-down data segment is never flat).
-    const kindOk = s == SEG_CS ? (a & SA_CODE) != 0 && (a & SA_R) != 0 : ((a & SA_CODE) == 0 && (a & SA_E) == 0 && (a & SA_W) != 0);
+    const kindOk =
+      s == SEG_CS ? (a & SA_CODE) != 0 && (a & SA_R) != 0 : ((a & SA_CODE) == 0 && (a & SA_E) == 0 && (a & SA_W) != 0);
     const flat = (a & SA_P) != 0 && segBase(s) == 0 && segLimit(s) == 0xffffffff && kindOk;
     if (flat) m |= 1 << s;
   }

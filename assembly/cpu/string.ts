@@ -318,7 +318,9 @@ function jitStrWalk(stosOp: bool, size: i32, as8: bool, s: u64, t: u64, n: u64, 
       let v = val;
       if (!stosOp) {
         if (rdProbe(s, 1) == 0 || rdProbe(s + (size as u64) - 1, 1) == 0) return false;
-        if (go) { v = 0; for (let i = 0; i < size; i++) v |= (load<u8>(rdProbe(s + (i as u64), 1)) as u64) << ((i as u64) << 3); }
+        if (go) {
+          v = 0; for (let i = 0; i < size; i++) v |= (load<u8>(rdProbe(s + (i as u64), 1)) as u64) << ((i as u64) << 3);
+        }
         s += size as u64;
       }
       if (go) for (let i = 0; i < size; i++) store<u8>(wrProbe(t + (i as u64), 1), (v >> ((i as u64) << 3)) as u8);

@@ -133,13 +133,17 @@ function readGate(sel: u32): bool {
   if (!readTarget(gSel)) return false;
   if ((descType() & 0x18) != 0x18 || descDpl() > c) { raise(EX_GP, (gSel & 0xfffc) as i32); return false; }
   if (!codeDescOk(gSel)) return false;
-  if (long && ((descAttr() & SA_L) == 0 || (descAttr() & SA_DB) != 0)) { raise(EX_GP, (gSel & 0xfffc) as i32); return false; }
+  if (long && ((descAttr() & SA_L) == 0 || (descAttr() & SA_DB) != 0)) {
+    raise(EX_GP, (gSel & 0xfffc) as i32); return false;
+  }
   keepTarget();
   return true;
 }
 
 export function farJmp(sel: u32, off: u64, osize: i32): void {
-  if (mode == MODE_REAL) { setSeg(SEG_CS, sel, (sel << 4) as u64, 0xffff, segAttr(SEG_CS)); nextIp = off & 0xffff; return; }
+  if (mode == MODE_REAL) {
+    setSeg(SEG_CS, sel, (sel << 4) as u64, 0xffff, segAttr(SEG_CS)); nextIp = off & 0xffff; return;
+  }
   if (!readTarget(sel)) return;
   if ((descType() & 0x10) != 0) {
     if (!directOk(sel)) return;
@@ -215,7 +219,9 @@ export function farCall(sel: u32, off: u64, osize: i32, next: u64): void {
     if (ec == 0) { raise(EX_TS, 0); return; }
     const r = descRead(newSs, false);
     if (r < 0) return;
-    if (r == 0 || ((newSs & 3) as i32) != dpl || descDpl() != dpl || (descType() & 0x1a) != 0x12) { raise(EX_TS, ec); return; }
+    if (r == 0 || ((newSs & 3) as i32) != dpl || descDpl() != dpl || (descType() & 0x1a) != 0x12) {
+      raise(EX_TS, ec); return;
+    }
     if (!descPresent()) { raise(EX_SS, ec); return; }
     descSetAccessed();
     ssBase = descBase() & 0xffffffff; ssLimit = descLimit(); ssAttr = descAttr();
@@ -317,7 +323,9 @@ function checkOuterSs(ss: u32, rpl: i32, to64: bool): bool {
   const ec = (ss & 0xfffc) as i32;
   const r = descRead(ss, false);
   if (r < 0) return false;
-  if (r == 0 || ((ss & 3) as i32) != rpl || (descType() & 0x1a) != 0x12 || descDpl() != rpl) { raise(EX_GP, ec); return false; }
+  if (r == 0 || ((ss & 3) as i32) != rpl || (descType() & 0x1a) != 0x12 || descDpl() != rpl) {
+    raise(EX_GP, ec); return false;
+  }
   if (!descPresent()) { raise(EX_SS, ec); return false; }
   descSetAccessed();
   sBase = descBase() & 0xffffffff; sLimit = descLimit(); sAttr = descAttr();

@@ -767,7 +767,9 @@ function regD9(k: i32, i: i32, modrm: i32): void {
         if (stackFault(false)) { stWrite(0, INDEF_SE, INDEF_M); rotPush(); stWrite(0, INDEF_SE, INDEF_M); }
         return;
       }
-      if (!empty(7)) { if (stackFault(true)) { stWrite(0, INDEF_SE, INDEF_M); rotPush(); stWrite(0, INDEF_SE, INDEF_M); } return; }
+      if (!empty(7)) {
+        if (stackFault(true)) { stWrite(0, INDEF_SE, INDEF_M); rotPush(); stWrite(0, INDEF_SE, INDEF_M); } return;
+      }
       fxtract80(stSE(0), stM(0));
       if (done(false)) { stRes(0); rotPush(); stWrite(0, xtSE, xtM); }
       return;

@@ -2,7 +2,8 @@
 // switch that moves a vCPU's architectural state in and out of the CPU's state block.
 import { dbgRecompute } from "../cpu/debug";
 import {
-  DOMAIN_TABLE, DOMAIN_SIZE, MAX_DOMAINS, VCPU_TABLE, VCPU_SIZE, MAX_VCPUS, CPU_STATE, CPU_SAVE_SIZE, CPU_SAVE_HOLE, CPU_FXSAVE,
+  DOMAIN_TABLE, DOMAIN_SIZE, MAX_DOMAINS, VCPU_TABLE, VCPU_SIZE, MAX_VCPUS, CPU_STATE, CPU_SAVE_SIZE, CPU_SAVE_HOLE,
+  CPU_FXSAVE,
   CPU_RFLAGS, CPU_CPL, EVTCHN_TABLE, EVTCHN_DOM_SIZE, DOM0_EVTCHN, DOM0_EVTCHN_PORTS, EVTCHN_PORTS,
 } from "../memmap";
 import { setFlags, flagsSync } from "../cpu/flags";
@@ -21,7 +22,9 @@ import { D_STATE, D_WIDTH, DS_FREE } from "../records";
 @inline export function setDomU64(d: u32, f: i32, v: u64): void { store<u64>(dom(d) + f, v); }
 @inline export function domExists(d: u32): bool { return d < (MAX_DOMAINS as u32) && domU32(d, D_STATE) != DS_FREE; }
 @inline export function domIs64(d: u32): bool { return domU32(d, D_WIDTH) == 64; }
-@inline export function evtchnBase(d: u32): i32 { return d == 0 ? DOM0_EVTCHN : EVTCHN_TABLE + (d as i32) * EVTCHN_DOM_SIZE; }
+@inline export function evtchnBase(d: u32): i32 {
+  return d == 0 ? DOM0_EVTCHN : EVTCHN_TABLE + (d as i32) * EVTCHN_DOM_SIZE;
+}
 // Ports domain `d` may have (dom0: DOM0_EVTCHN_PORTS, the others EVTCHN_PORTS) and its table's bytes.
 @inline export function evtchnPorts(d: u32): u32 { return d == 0 ? (DOM0_EVTCHN_PORTS as u32) : (EVTCHN_PORTS as u32); }
 @inline export function evtchnBytes(d: u32): i32 { return (evtchnPorts(d) as i32) << 3; }

@@ -13,7 +13,10 @@
 // domain record (D_PAGE_HEAD, 0 = none), the forward link at +12, the back link in FRAME_PREV (0 for the
 // head). Allocation and release are O(1) and destroying a domain walks what it owns (hv/lifecycle.ts)
 // rather than the whole frame table (1024 small domains took 42 s to tear down that way).
-import { FRAME_TABLE, FRAME_REC, FRAME_PREV, MACHINE_BASE, WASM_PAGE, M2P64_BASE, M2P32_BASE, DOMAIN_TABLE, DOMAIN_SIZE, MAX_DOMAINS } from "../memmap";
+import {
+  FRAME_TABLE, FRAME_REC, FRAME_PREV, MACHINE_BASE, WASM_PAGE, M2P64_BASE, M2P32_BASE, DOMAIN_TABLE, DOMAIN_SIZE,
+  MAX_DOMAINS
+} from "../memmap";
 import { D_CORE_REC_BYTES, D_CORE_FRAME_BYTES } from "./domain";
 import { D_PAGE_HEAD } from "../records";
 import { tlbFlushAll } from "../mmu/tlb";

@@ -22,7 +22,8 @@ export function xenmapInit(): void {
   memory.fill(XEN_M2P64_L3_PAGE, 0, 4096);
   memory.fill(XEN_M2P64_L2_PAGE, 0, 4096);
   store<u64>(XEN_M2P64_L3_PAGE, (XEN_M2P64_L2_PAGE as u64) | P | US | A);
-  for (let i = 0; i < 4; i++) store<u64>(XEN_M2P64_L2_PAGE + i * 8, ((M2P64_BASE + i * 0x200000) as u64) | P | US | A | PS);
+  for (let i = 0; i < 4; i++)
+    store<u64>(XEN_M2P64_L2_PAGE + i * 8, ((M2P64_BASE + i * 0x200000) as u64) | P | US | A | PS);
   // Reserved GDT entries (offsets from 0xe000), accessed bits preset.
   memory.fill(XEN_GDT64, 0, 4096);
   memory.fill(XEN_GDT32, 0, 4096);

@@ -12,7 +12,8 @@ import { requestHostExit } from "../hv/clock";
 import { virqKind, VIRQ_KIND_VCPU, VIRQ_KIND_GLOBAL, globalVirqHandler } from "../hv/virqkind";
 import { logStr, logNum, logHex } from "../hv/log";
 import {
-  domExists, domU32, setDomU32, domIs64, evtchnBase, evtchnPorts, vcpu, D_SHARED_INFO, D_NR_VCPUS, D_VCPU0, D_STATE, DS_RUNNING,
+  domExists, domU32, setDomU32, domIs64, evtchnBase, evtchnPorts, vcpu, D_SHARED_INFO, D_NR_VCPUS, D_VCPU0, D_STATE,
+  DS_RUNNING,
   V_VCPU_INFO, V_FLAGS, VF_BLOCKED, VF_POLLING, V_VIRQ_PORT, D_EVTCHN_FIFO, D_FIFO_ARRAY, V_FIFO_CB, V_FIFO_TAIL,
 } from "../domain/domain";
 import { mfnValid, frameOwner } from "../domain/frames";
@@ -20,7 +21,8 @@ import { getPage, putPage, getPageType, putPageType } from "../domain/mm";
 import { PGT_WRITABLE } from "../domain/frames";
 import { ldMarkHost } from "../mmu/logdirty";
 import {
-  EINVAL, ENOSPC, ENOENT, EPERM, ESRCH, EBUSY, EEXIST, ENOSYS, EOPNOTSUPP, NR_VIRQS, VI_PENDING, W64_SI_PENDING, W64_SI_MASK,
+  EINVAL, ENOSPC, ENOENT, EPERM, ESRCH, EBUSY, EEXIST, ENOSYS, EOPNOTSUPP, NR_VIRQS, VI_PENDING, W64_SI_PENDING,
+  W64_SI_MASK,
   W32_SI_PENDING, W32_SI_MASK, W64_VI_SEL, W32_VI_SEL, VIRQ_TIMER, VIRQ_DEBUG, VIRQ_CONSOLE,
   VIRQ_DOM_EXC, DOMID_SELF,
 } from "../hypercall/abi";
@@ -40,7 +42,8 @@ export const ECS_IPI = 6;
 @inline function portRemotePort(d: u32, p: u32): u32 { return load<u16>(port(d, p), 4); }
 function setPort(d: u32, p: u32, state: u32, vc: u32, rdom: u32, rport: u32): void {
   const a = port(d, p);
-  store<u8>(a, state as u8); store<u8>(a + 1, vc as u8); store<u16>(a + 2, rdom as u16); store<u16>(a + 4, rport as u16);
+  store<u8>(a, state as u8); store<u8>(a + 1, vc as u8); store<u16>(a + 2, rdom as u16);
+  store<u16>(a + 4, rport as u16);
 }
 
 // Ports a domain can use: 1024 with 64-bit guests' 2-level ABI would allow 4096; we keep 1024 for
@@ -278,7 +281,9 @@ export function portInfo(d: u32, p: u32): void {
     st == ECS_IPI ? "ipi" : st == ECS_PIRQ ? "pirq" : st == ECS_RESERVED ? "reserved" : "free");
   logStr(" vcpu="); logNum(portVcpu(d, p) as u64);
   if (st == ECS_UNBOUND) { logStr(" remote_dom="); logNum(portRemoteDom(d, p) as u64); }
-  if (st == ECS_INTERDOMAIN) { logStr(" remote=d"); logNum(portRemoteDom(d, p) as u64); logStr(":"); logNum(portRemotePort(d, p) as u64); }
+  if (st == ECS_INTERDOMAIN) {
+    logStr(" remote=d"); logNum(portRemoteDom(d, p) as u64); logStr(":"); logNum(portRemotePort(d, p) as u64);
+  }
   if (st == ECS_VIRQ) { logStr(" virq="); logNum(portRemoteDom(d, p) as u64); }
   if (fifoOn(d)) {
     const w = word(d, p);
@@ -360,7 +365,9 @@ function fifoSetPending(d: u32, vc: u32, p: u32): void {
     const tw = word(d, tail);
     if (tw != 0) {
       const t = load<u32>(tw);
-      if ((t & FIFO_LINKED) != 0) { store<u32>(tw, (t & ~(FIFO_BUSY | FIFO_LINK_MASK)) | p); ldMarkHost(tw); linked = true; }
+      if ((t & FIFO_LINKED) != 0) {
+        store<u32>(tw, (t & ~(FIFO_BUSY | FIFO_LINK_MASK)) | p); ldMarkHost(tw); linked = true;
+      }
     }
   }
   if (!linked) { store<u32>(cb + 8 + ((prio as i32) << 2), p); }
@@ -407,7 +414,9 @@ export function fifoInitControl(d: u32, gfn: u64, offset: u32, vc: u32): i32 {
   if (m < 0) return -EINVAL;
   if (!fifoOn(d)) {
     const nv = domU32(d, D_NR_VCPUS);
-    for (let k: u32 = 0; k < nv; k++) { store<u32>(vrec(d, k) + V_FIFO_CB, 0); memory.fill(vrec(d, k) + V_FIFO_TAIL, 0, 32); }
+    for (let k: u32 = 0; k < nv; k++) {
+      store<u32>(vrec(d, k) + V_FIFO_CB, 0); memory.fill(vrec(d, k) + V_FIFO_TAIL, 0, 32);
+    }
     setDomU32(d, D_FIFO_ARRAY, 0);
     for (let p: u32 = 1; p < (EVTCHN_PORTS as u32); p++) {
       const pending = portState(d, p) != ECS_FREE && si(d) != 0 && testBit(bitAddr(d, false, p), p);

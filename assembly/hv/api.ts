@@ -14,7 +14,9 @@ import {
 } from "../domain/domain";
 import { domNow } from "./clock";
 import { V_RS_TIME, V_RS_ENTRY, V_RS_STATE } from "../domain/domain";
-import { framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, framesListed, m2pSet, NO_FRAME, mfnValid, framesTop } from "../domain/frames";
+import {
+  framesInit, frameAlloc, frameOwner, framesFree, framesOwnedBy, framesListed, m2pSet, NO_FRAME, mfnValid, framesTop
+} from "../domain/frames";
 import { pinTable } from "../domain/mm";
 import { xenmapInit } from "../domain/xenmap";
 import { domainCreate, domainDestroy, domainShutdown, resetDomTop } from "./lifecycle";
@@ -22,14 +24,17 @@ import { domainAllocFrame } from "../domain/mm";
 import { hvRun, hvIdleNs, schedInit } from "./sched";
 import { setWallclock, updateWallclock } from "./time";
 import { setPhysWindow, tlbFlushAll } from "../mmu/tlb";
-import { VI_MASK, W64_VCPU_INFO_SIZE, W32_VCPU_INFO_SIZE, LEGACY_MAX_VCPUS, VMASST_TYPE_pae_extended_cr3 } from "../hypercall/abi";
+import {
+  VI_MASK, W64_VCPU_INFO_SIZE, W32_VCPU_INFO_SIZE, LEGACY_MAX_VCPUS, VMASST_TYPE_pae_extended_cr3
+} from "../hypercall/abi";
 import * as E from "../event/evtchn";
 import { ldInit, ldEnable, ldCollect, ldAlways } from "./logdirty";
 
 // Set up the hypervisor over `machineMiB` MiB of machine memory above MACHINE_BASE. Domain 0 is the
 // host itself (privileged, no vCPUs); its shared_info frame carries the host's event-channel bits.
 export function hv_init(machineMiB: u32): i32 {
-  if (machineMiB == 0 || (machineMiB as u64) > (((0x100000000 as u64) - (MACHINE_BASE as u64)) >> 20)) return -1; // (frames.ts clamps it at FRAMES_LIMIT)
+  // (frames.ts clamps it at FRAMES_LIMIT)
+  if (machineMiB == 0 || (machineMiB as u64) > (((0x100000000 as u64) - (MACHINE_BASE as u64)) >> 20)) return -1;
   framesInit(machineMiB << 20);
   domainsInit();
   ldInit();
@@ -94,12 +99,15 @@ export function hv_setup_shared_info(d: u32): i32 {
   for (let i = 0; i < LEGACY_MAX_VCPUS; i++) store<u8>(si + i * sz + VI_MASK, 1);
   // Each vCPU's vcpu_info is shared_info.vcpu_info[id] until it registers one of its own.
   const nv = domU32(d, D_NR_VCPUS);
-  for (let i: u32 = 0; i < nv && i < (LEGACY_MAX_VCPUS as u32); i++) store<u64>(vcpu(domU32(d, D_VCPU0) + i) + V_VCPU_INFO, (si + (i as i32) * sz) as u32 as u64);
+  for (let i: u32 = 0; i < nv && i < (LEGACY_MAX_VCPUS as u32); i++)
+    store<u64>(vcpu(domU32(d, D_VCPU0) + i) + V_VCPU_INFO, (si + (i as i32) * sz) as u32 as u64);
   updateWallclock(d);
   return m as i32;
 }
 
-export function hv_set_domain_info(d: u32, startInfo: u32, consoleMfn: u32, consoleEvtchn: u32, storeMfn: u32, storeEvtchn: u32): void {
+export function hv_set_domain_info(
+  d: u32, startInfo: u32, consoleMfn: u32, consoleEvtchn: u32, storeMfn: u32, storeEvtchn: u32
+): void {
   setDomU32(d, D_START_INFO, startInfo);
   setDomU32(d, D_CONSOLE_MFN, consoleMfn);
   setDomU32(d, D_CONSOLE_EVTCHN, consoleEvtchn);
@@ -158,7 +166,9 @@ export function hv_vcpu_boot(d: u32, vc: u32, rip: u64, rsp: u64, rsi: u64, topM
   return r;
 }
 import { getPageAndType, PGT_L3, PGT_L4 } from "../domain/mm";
-function pinRefForCr3(d: u32, mfn: u32, is64: bool): i32 { return getPageAndType(mfn, is64 ? PGT_L4 : PGT_L3, d, is64); }
+function pinRefForCr3(d: u32, mfn: u32, is64: bool): i32 {
+  return getPageAndType(mfn, is64 ? PGT_L4 : PGT_L3, d, is64);
+}
 
 function seg(v: i32, s: i32, sel: u32, attr: u32): void {
   const p = v + CPU_SEG + s * SEG_SIZE;
@@ -271,7 +281,10 @@ export function hv_domain_set_time(d: u32, t: u64): void {
   updateWallclock(d); // the wall clock at the domain's time 0 moves with it
 }
 
-import { saveFrames, saveSync, restoreFixup, restoreCheck, resumeCancelled, restoredConsolePort, restoredStorePort, saveDomainRecord, saveVcpuRecord } from "./save";
+import {
+  saveFrames, saveSync, restoreFixup, restoreCheck, resumeCancelled, restoredConsolePort, restoredStorePort,
+  saveDomainRecord, saveVcpuRecord
+} from "./save";
 import { vcpu as vcpuAddrOf, D_VCPU0 as V0F } from "../domain/domain";
 // Save/restore (host/save/): the frames of `d` from `fromMfn` (records at MAILBOX), syncing the loaded
 // vCPU first; record addresses; the restore fix-up; a cancelled suspend.
@@ -283,7 +296,9 @@ export function hv_restore_fixup(d: u32, count: u32): i32 { return restoreFixup(
 export function hv_save_domain_record(d: u32): i32 { return saveDomainRecord(d); }
 export function hv_save_vcpu_record(d: u32, k: u32): i32 { return saveVcpuRecord(d, k); }
 // The records the host put at RESTORE_BLOBS checked, before a domain is made for them: 0 or -(SRE_* | (vCPU + 1) << 8).
-export function hv_restore_check(width: u32, nvcpus: u32, maxPages: u32): i32 { return restoreCheck(width, nvcpus, maxPages); }
+export function hv_restore_check(width: u32, nvcpus: u32, maxPages: u32): i32 {
+  return restoreCheck(width, nvcpus, maxPages);
+}
 export function hv_restored_ports(): u32 { return (restoredConsolePort << 16) | restoredStorePort; }
 export function hv_resume_cancelled(d: u32): i32 { return resumeCancelled(d); }
 

@@ -30,7 +30,9 @@ import {
   current, currentDom, vcpu, domIs64, V_FLAGS, VF_KERNEL, V_CR3_KERNEL, V_CR3_USER, V_GS_KERNEL,
   V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, V_TRAPS,
 } from "../domain/domain";
-import { VI_MASK, FLAT_RING3_CS64, FLAT_RING3_SS64, FLAT_RING3_DS, W64_VI_CR2, W32_VI_CR2, TI_MASK_EVENTS } from "../hypercall/abi";
+import {
+  VI_MASK, FLAT_RING3_CS64, FLAT_RING3_SS64, FLAT_RING3_DS, W64_VI_CR2, W32_VI_CR2, TI_MASK_EVENTS
+} from "../hypercall/abi";
 import { wrG64, wrG32, gOk, gReset, guestAddr, NO_HOST } from "./guest";
 import { domainCrash } from "./lifecycle";
 import { logStr, logNum, logHex, logByte } from "./log";
@@ -128,7 +130,8 @@ const SS64_ATTR: u32 = 0x4093 | 0x8000 | 0x60;
 export function loadFlat64(): void {
   // Usually they are loaded already (kernel to kernel): then nothing derived changes.
   if (segSel(SEG_CS) == FLAT_RING3_CS64 && segAttr(SEG_CS) == CS64_ATTR && segSel(SEG_SS) == FLAT_RING3_SS64 &&
-    segAttr(SEG_SS) == SS64_ATTR && segBase(SEG_CS) == 0 && segBase(SEG_SS) == 0 && segLimit(SEG_SS) == 0xffffffff) return;
+    segAttr(SEG_SS) == SS64_ATTR && segBase(SEG_CS) == 0 && segBase(SEG_SS) == 0 && segLimit(SEG_SS) == 0xffffffff)
+      return;
   writeSeg(SEG_CS, FLAT_RING3_CS64, CS64_ATTR);
   writeSeg(SEG_SS, FLAT_RING3_SS64, SS64_ATTR);
   cpuStateChanged();
@@ -206,7 +209,9 @@ export function bounce32(handler: u64, hcs: u32, err: i64, maskEvents: bool): bo
   if (!gOk) { setCpl(oldCpl); domainCrash(currentDom, "fault writing a bounce frame"); return false; }
   // Load the kernel's CS and SS (ring 1) through the normal segment checks at CPL 1.
   if (fromUser) {
-    if (!loadSeg(SEG_SS, newSs)) { clearFault(); setCpl(oldCpl); domainCrash(currentDom, "bad kernel stack segment"); return false; }
+    if (!loadSeg(SEG_SS, newSs)) {
+      clearFault(); setCpl(oldCpl); domainCrash(currentDom, "bad kernel stack segment"); return false;
+    }
   }
   if (!loadCode32(hcs)) { setCpl(oldCpl); domainCrash(currentDom, "bad handler code segment"); return false; }
   if (maskEvents) store<u8>(mp, 1);

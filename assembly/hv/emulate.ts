@@ -10,7 +10,9 @@
 import { CPU_STATE, CPU_CR0, CPU_CR4, SEG_FS, SEG_GS } from "../memmap";
 import { reg64, setReg64, RAX, RBX, RCX, RDX, rip, segSel, segBase, segLimit, segAttr, setSeg } from "../cpu/state";
 import { CR0_TS } from "../bits";
-import { cpuidLeaf, msrRead, msrWrite, msrOk, MSR_ARCH_CAPABILITIES, ARCH_CAPS, MSR_SPEC_CTRL, MSR_PRED_CMD } from "../cpu/privops";
+import {
+  cpuidLeaf, msrRead, msrWrite, msrOk, MSR_ARCH_CAPABILITIES, ARCH_CAPS, MSR_SPEC_CTRL, MSR_PRED_CMD
+} from "../cpu/privops";
 import {
   EmulOps, x86Emulate, EMC_PRIV, EMC_CPUID, EM_OKAY, EM_UNHANDLEABLE, EM_EXCEPTION, emSet, emSetCpuid,
 } from "../cpu/emul";
@@ -112,7 +114,8 @@ function writeDr(n: u32, size: i32, val: u64): i32 {
 // MSRs: the segment bases (64-bit guests), and a few a PV kernel may read and write without effect on
 // the machine.
 function harmlessMsr(m: u32): bool {
-  return m == 0x8b || m == 0x1b || m == 0x1a0 || m == 0x277 || m == 0x10 || m == 0xc0000080 || (m >= 0x200 && m < 0x300);
+  return m == 0x8b || m == 0x1b || m == 0x1a0 || m == 0x277 || m == 0x10 || m == 0xc0000080
+    || (m >= 0x200 && m < 0x300);
 }
 function readMsr(m: u32, size: i32): i32 {
   if (!guestKernelMode()) return EM_UNHANDLEABLE;
@@ -135,7 +138,8 @@ function writeMsr(m: u32, size: i32, v: u64): i32 {
     else store<u64>(vcpu(current as u32) + V_GS_KERNEL, v); // the user GS base, loaded on return to user mode
     return EM_OKAY;
   }
-  if (m == MSR_SPEC_CTRL || m == MSR_PRED_CMD) return msrWrite(m, v) ? EM_OKAY : EM_UNHANDLEABLE; // per vCPU, as Xen keeps it
+  // per vCPU, as Xen keeps it
+  if (m == MSR_SPEC_CTRL || m == MSR_PRED_CMD) return msrWrite(m, v) ? EM_OKAY : EM_UNHANDLEABLE;
   return harmlessMsr(m) ? EM_OKAY : EM_UNHANDLEABLE;
 }
 

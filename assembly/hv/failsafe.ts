@@ -65,7 +65,10 @@ export function reload(s: i32, is64: bool): bool {
   }
   descSetAccessed();
   segFromDesc(s, sel);
-  if (is64 && fsgs) setSeg(s, sel, base, load<u32>(CPU_STATE + CPU_SEG + s * SEG_SIZE + 4), load<u16>(CPU_STATE + CPU_SEG + s * SEG_SIZE + 2) as u32);
+  if (is64 && fsgs) setSeg(
+    s, sel, base, load<u32>(CPU_STATE + CPU_SEG + s * SEG_SIZE + 4),
+    load<u16>(CPU_STATE + CPU_SEG + s * SEG_SIZE + 2) as u32
+  );
   return true;
 }
 
@@ -101,7 +104,9 @@ export function logVcpu(): void {
 
 // The end of the log line begun by the caller, then the failsafe callback with the saved data
 // selectors and the frame RIP, CS, RFLAGS, RSP, SS; with no callback the domain is crashed (`why`).
-export function toFailsafe(why: string, ds: u32, es: u32, fs: u32, gs: u32, rip: u64, cs: u32, flags: u64, rsp: u64, ss: u32): void {
+export function toFailsafe(
+  why: string, ds: u32, es: u32, fs: u32, gs: u32, rip: u64, cs: u32, flags: u64, rsp: u64, ss: u32
+): void {
   const v = vcpu(current as u32);
   const cb = load<u64>(v + V_CB_FAILSAFE);
   if (cb == 0) {
@@ -128,7 +133,9 @@ export function iretFailsafe(rip: u64, cs: u32, flags: u64, rsp: u64, ss: u32, w
 
 // The frame describes RIP, CS, RFLAGS, RSP, SS as given (the interrupted state, or the one an iret
 // hypercall could not return to).
-function failsafe64(cb: u64, ds: u32, es: u32, fs: u32, gs: u32, mask: bool, rip: u64, cs: u64, flags: u64, rsp: u64, ss: u64): void {
+function failsafe64(
+  cb: u64, ds: u32, es: u32, fs: u32, gs: u32, mask: bool, rip: u64, cs: u64, flags: u64, rsp: u64, ss: u64
+): void {
   const v = vcpu(current as u32);
   const fromUser = (load<u32>(v + V_FLAGS) & VF_KERNEL) == 0;
   let sp: u64;
@@ -157,7 +164,9 @@ function failsafe64(cb: u64, ds: u32, es: u32, fs: u32, gs: u32, mask: bool, rip
   setRip(cb);
 }
 
-function failsafe32(cb: u64, ds: u32, es: u32, fs: u32, gs: u32, mask: bool, eip: u32, cs: u32, flags: u64, esp: u32, ss: u32): void {
+function failsafe32(
+  cb: u64, ds: u32, es: u32, fs: u32, gs: u32, mask: bool, eip: u32, cs: u32, flags: u64, esp: u32, ss: u32
+): void {
   const v = vcpu(current as u32);
   const ring1 = (cs & 3) == 1;
   const mp = upcallMaskAddr();

@@ -69,7 +69,8 @@ export function ptwrFault(cr2: u64, err: i32): bool {
   if ((m & PTE_P) == 0) return false;
   const target = entryMfn(m);
   if (!mfnValid(target as u64) || frameOwner(target) != currentDom) return false;
-  if (frameType(target) != PGT_L1 || frameTypeCount(target) == 0 || (frameFlags(target) & PGF_VALIDATED) == 0) return false;
+  if (frameType(target) != PGT_L1 || frameTypeCount(target) == 0 || (frameFlags(target) & PGF_VALIDATED) == 0)
+    return false;
   faultAddr = cr2;
   table = target;
   if (x86Emulate(PTWR_OPS, rip(), EMC_MEM) != EM_OKAY) return false; // refused: the guest gets its #PF

@@ -12,7 +12,8 @@ import {
   CPU_REGS, CPU_RIP, CPU_RFLAGS, CPU_SEG, SEG_SIZE, SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, CPU_CPL,
   CPU_CR0, CPU_CR2, CPU_CR4, CPU_EFER, CPU_DR, CPU_DR7_EMUL, CPU_MSR_STAR, CPU_MSR_LSTAR, CPU_MSR_CSTAR, CPU_MSR_SFMASK,
   CPU_MSR_KGSBASE, CPU_MSR_SYSENTER_CS, CPU_MSR_SYSENTER_ESP, CPU_MSR_SYSENTER_EIP, CPU_TSC_OFFSET, CPU_MSR_PAT,
-  CPU_MSR_MISC_ENABLE, CPU_MSR_TSC_AUX, CPU_MSR_SPEC_CTRL, CPU_FXSAVE, CPU_IDTR_LIMIT, CPU_INTERCEPT, CPU_INTERCEPT_FLAGS,
+  CPU_MSR_MISC_ENABLE, CPU_MSR_TSC_AUX, CPU_MSR_SPEC_CTRL, CPU_FXSAVE, CPU_IDTR_LIMIT, CPU_INTERCEPT,
+  CPU_INTERCEPT_FLAGS,
   CPU_GDT_MODE, GDT_PV64, GDT_PV32, INTERCEPT_SYSCALL, INTERCEPT_SYSENTER, CPU_DR6, CPU_DR7,
 } from "../memmap";
 import {
@@ -20,7 +21,8 @@ import {
   D_WIDTH, D_SHARED_INFO, D_START_INFO, D_CONSOLE_MFN, D_STORE_MFN, D_CONSOLE_EVTCHN, D_STORE_EVTCHN, D_GNT_FRAMES,
   D_GNT_FRAME0, D_GNT_NSTATUS, D_GNT_STATUS0, D_GNT_VERSION, GNT_MAX_STATUS, D_EVTCHN_FIFO, D_FIFO_ARRAY,
   D_SHUTDOWN_REASON, D_SHUTDOWN_CODE, D_TOT_PAGES, D_MAX_PAGES, D_VM_ASSIST, D_WEIGHT, D_CAP, D_CPU_NS, D_TIME_OFFSET,
-  DS_RUNNING, DS_SHUTDOWN, V_DOMAIN, V_ID, V_CR3_KERNEL, V_CR3_USER, V_VCPU_INFO, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL,
+  DS_RUNNING, DS_SHUTDOWN, V_DOMAIN, V_ID, V_CR3_KERNEL, V_CR3_USER, V_VCPU_INFO, V_FLAGS, VF_ONLINE, VF_BLOCKED,
+  VF_KERNEL,
   VF_IN_FAILSAFE, VF_INITIALISED, VF_FRESH, V_IOPL, V_GS_KERNEL, V_GUEST_CR4, V_LDT_ENTS, V_LDT_BASE, V_KERNEL_SS,
   V_KERNEL_SP, V_CB_EVENT, V_CB_FAILSAFE, V_CB_SYSCALL, V_CB_SYSCALL32, V_CB_SYSENTER, V_CB_NMI, V_CB_FLAGS,
   V_CB_EVENT_CS, V_CB_FAILSAFE_CS, V_CB_SYSENTER_CS, V_TRAPS, V_RUNSTATE_VA, V_TIMER, V_PERIOD, V_PERIOD_NEXT,
@@ -31,7 +33,9 @@ import {
   frameOwner, frameType, frameFlags, m2pGet, m2pSet, framesHighWater, FIRST_MFN, PGF_PINNED, PGT_L1, PGT_L4,
   PGT_SEG_DESC, mfnValid, frameTypeCount, frameRefCount, frameRelease,
 } from "../domain/frames";
-import { getPage, getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_FIRST, XEN_L4_LAST, XEN_PAE_L2_FIRST } from "../domain/mm";
+import {
+  getPage, getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_FIRST, XEN_L4_LAST, XEN_PAE_L2_FIRST
+} from "../domain/mm";
 import { allocUnbound, bindInterdomain } from "../event/evtchn";
 import { XEN_M2P32_L2E0 } from "../domain/xenmap";
 import { SHUTDOWN_suspend } from "../hypercall/abi";
@@ -197,13 +201,19 @@ export function restoreFixup(d: u32, count: u32): i32 {
   const ng = load<u32>(r + S.SD_GNT_NR_FRAMES), ns = load<u32>(r + S.SD_GNT_NR_STATUS);
   setDomU32(d, D_GNT_VERSION, load<u32>(r + S.SD_GNT_VERSION));
   setDomU32(d, D_GNT_FRAMES, ng);
-  for (let k: u32 = 0; k < 32; k++) setDomU32(d, D_GNT_FRAME0 + ((k as i32) << 2), k < ng ? xma32(load<u32>(r + S.SD_GNT_FRAMES + ((k as i32) << 2))) : 0);
+  for (let k: u32 = 0; k < 32; k++) setDomU32(
+    d, D_GNT_FRAME0 + ((k as i32) << 2), k < ng ? xma32(load<u32>(r + S.SD_GNT_FRAMES + ((k as i32) << 2))) : 0
+  );
   // Grant tables v2: the status frames (the domain's own frames, sent with the others).
   setDomU32(d, D_GNT_NSTATUS, ns);
-  for (let k: u32 = 0; k < (GNT_MAX_STATUS as u32); k++) setDomU32(d, D_GNT_STATUS0 + ((k as i32) << 2), k < ns ? xma32(load<u32>(r + S.SD_GNT_STATUS + ((k as i32) << 2))) : 0);
+  for (let k: u32 = 0; k < (GNT_MAX_STATUS as u32); k++) setDomU32(
+    d, D_GNT_STATUS0 + ((k as i32) << 2), k < ns ? xma32(load<u32>(r + S.SD_GNT_STATUS + ((k as i32) << 2))) : 0
+  );
   // Grant and status frames must be frames of the domain (the hypervisor writes into them).
-  for (let k: u32 = 0; k < ng; k++) if (domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)) == 0xffffffff) return -S.SRE_TRANSLATE;
-  for (let k: u32 = 0; k < ns; k++) if (domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) == 0xffffffff) return -S.SRE_TRANSLATE;
+  for (let k: u32 = 0; k < ng; k++)
+    if (domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)) == 0xffffffff) return -S.SRE_TRANSLATE;
+  for (let k: u32 = 0; k < ns; k++)
+    if (domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) == 0xffffffff) return -S.SRE_TRANSLATE;
   // Event channels start over, 2-level (as in Xen): no FIFO control blocks, no event array.
   setDomU32(d, D_EVTCHN_FIFO, 0);
   setDomU32(d, D_FIFO_ARRAY, 0);
@@ -212,7 +222,8 @@ export function restoreFixup(d: u32, count: u32): i32 {
   setDomU32(d, D_WEIGHT, load<u32>(r + S.SD_WEIGHT));
   setDomU32(d, D_CAP, load<u32>(r + S.SD_CAP));
   setDomU64(d, D_CPU_NS, load<u64>(r + S.SD_CPU_TIME));
-  setDomU64(d, D_TIME_OFFSET, load<u64>(r + S.SD_SYSTEM_TIME) - systemTime()); // its clock goes on (the host sets the wall clock)
+  // its clock goes on (the host sets the wall clock)
+  setDomU64(d, D_TIME_OFFSET, load<u64>(r + S.SD_SYSTEM_TIME) - systemTime());
   // Page tables (the M2P is set already).
   for (let i: u32 = 0; i < typedCount; i++) {
     const t8 = RESTORE_TYPED + ((i as i32) << 3);
@@ -247,11 +258,15 @@ export function restoreFixup(d: u32, count: u32): i32 {
     if ((load<u32>(v + V_FLAGS) & VF_INITIALISED) == 0) continue;
     const top = is64 ? PGT_L4 : 3;
     const c3 = load<u64>(v + V_CR3_KERNEL);
-    if (c3 != 0 && getPageAndType((c3 >> 12) as u32, top, d, is64) < 0) return -(S.SRE_CR3_REF | (((k + 1) as i32) << 8));
+    if (c3 != 0 && getPageAndType((c3 >> 12) as u32, top, d, is64) < 0)
+      return -(S.SRE_CR3_REF | (((k + 1) as i32) << 8));
     const cu = load<u64>(v + V_CR3_USER);
-    if (cu != 0 && getPageAndType((cu >> 12) as u32, top, d, is64) < 0) return -(S.SRE_CR3_REF | (((k + 1) as i32) << 8));
+    if (cu != 0 && getPageAndType((cu >> 12) as u32, top, d, is64) < 0)
+      return -(S.SRE_CR3_REF | (((k + 1) as i32) << 8));
     const ge = load<i32>(v + CPU_GDT_ENTRIES);
-    for (let g = 0; g < ((ge + 511) >> 9); g++) if (getPageAndType(load<u32>(v + CPU_GDT_FRAMES + g * 4) >> 12, PGT_SEG_DESC, d, is64) < 0) return -(S.SRE_GDT_REF | (((k + 1) as i32) << 8));
+    for (let g = 0; g < ((ge + 511) >> 9); g++)
+      if (getPageAndType(load<u32>(v + CPU_GDT_FRAMES + g * 4) >> 12, PGT_SEG_DESC, d, is64) < 0)
+        return -(S.SRE_GDT_REF | (((k + 1) as i32) << 8));
   }
   // New channels for the console and xenstore (event channels are not kept).
   memory.fill(evtchnBase(d), 0, evtchnBytes(d));
@@ -265,8 +280,10 @@ export function restoreFixup(d: u32, count: u32): i32 {
   restoredStorePort = sp as u32;
   // The hypervisor's own reference on each grant and status frame (hypercall/grant.ts): the guest
   // cannot give them back.
-  for (let k: u32 = 0; k < ng; k++) if (!getPage(domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)) >> 12, d)) return -S.SRE_TRANSLATE;
-  for (let k: u32 = 0; k < ns; k++) if (!getPage(domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12, d)) return -S.SRE_TRANSLATE;
+  for (let k: u32 = 0; k < ng; k++)
+    if (!getPage(domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)) >> 12, d)) return -S.SRE_TRANSLATE;
+  for (let k: u32 = 0; k < ns; k++)
+    if (!getPage(domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12, d)) return -S.SRE_TRANSLATE;
   // vCPU 0 returns from its suspend hypercall with 0: resumed in a new domain.
   store<u64>(vcpu(domU32(d, D_VCPU0)), 0);
   setDomU32(d, D_STATE, DS_RUNNING);
@@ -434,7 +451,10 @@ function fixStartInfo(d: u32, si: i32, is64: bool): bool {
       if (pageMa == 0) return false;
     }
     const ma = (pageMa + (va & 0xfff)) as i32;
-    if (is64) { const o = load<u64>(ma); const n = o < (RESTORE_MAP_MAX as u64) ? lookup(o as u32) : 0; store<u64>(ma, n == 0 ? <u64>-1 : n as u64); }
+    if (is64) {
+      const o = load<u64>(ma); const n = o < (RESTORE_MAP_MAX as u64) ? lookup(o as u32) : 0;
+      store<u64>(ma, n == 0 ? <u64>-1 : n as u64);
+    }
     else { const o = load<u32>(ma); const n = lookup(o); store<u32>(ma, n == 0 ? 0xffffffff : n); }
   }
   return cr3 != 0;

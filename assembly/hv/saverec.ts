@@ -3,15 +3,18 @@
 // from a hostile stream is refused with an SRE_* code, never trusted, never a trap). The restore's
 // translation of machine addresses and the loading of the checked fields are in ./save.ts.
 import {
-  CPU_REGS, CPU_RIP, CPU_RFLAGS, CPU_SEG, SEG_SIZE, SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, CPU_CR0, CPU_CR2, CPU_CR4,
+  CPU_REGS, CPU_RIP, CPU_RFLAGS, CPU_SEG, SEG_SIZE, SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, CPU_CR0, CPU_CR2,
+  CPU_CR4,
   CPU_EFER, CPU_DR, CPU_DR7_EMUL, CPU_MSR_STAR, CPU_MSR_LSTAR, CPU_MSR_CSTAR, CPU_MSR_SFMASK, CPU_MSR_KGSBASE,
   CPU_MSR_SYSENTER_CS, CPU_MSR_SYSENTER_ESP, CPU_MSR_SYSENTER_EIP, CPU_TSC_OFFSET, CPU_MSR_PAT, CPU_MSR_MISC_ENABLE,
-  CPU_MSR_TSC_AUX, CPU_MSR_SPEC_CTRL, CPU_GDT_ENTRIES, CPU_GDT_FRAMES, CPU_FXSAVE, CPU_SAVE_SIZE, EVTCHN_PORTS, CPU_DR6, CPU_DR7,
+  CPU_MSR_TSC_AUX, CPU_MSR_SPEC_CTRL, CPU_GDT_ENTRIES, CPU_GDT_FRAMES, CPU_FXSAVE, CPU_SAVE_SIZE, EVTCHN_PORTS, CPU_DR6,
+  CPU_DR7,
 } from "../memmap";
 import {
   domU32, domU64, vcpu, D_WIDTH, D_NR_VCPUS, D_VCPU0, D_MAX_PAGES, D_TOT_PAGES, D_SHUTDOWN_REASON, D_SHUTDOWN_CODE,
   D_VM_ASSIST, D_SHARED_INFO, D_START_INFO, D_CONSOLE_MFN, D_CONSOLE_EVTCHN, D_STORE_MFN, D_STORE_EVTCHN, D_GNT_VERSION,
-  D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_NSTATUS, D_GNT_STATUS0, GNT_MAX_STATUS, D_EVTCHN_FIFO, D_FIFO_ARRAY, D_WEIGHT, D_CAP,
+  D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_NSTATUS, D_GNT_STATUS0, GNT_MAX_STATUS, D_EVTCHN_FIFO, D_FIFO_ARRAY, D_WEIGHT,
+  D_CAP,
   D_CPU_NS, SHUTDOWN_suspend, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_IN_FAILSAFE, VF_INITIALISED, V_IOPL,
   V_GS_KERNEL, V_CR3_KERNEL, V_CR3_USER, V_GUEST_CR4, V_KERNEL_SS, V_KERNEL_SP, V_CB_EVENT, V_CB_FAILSAFE, V_CB_SYSCALL,
   V_CB_SYSCALL32, V_CB_SYSENTER, V_CB_NMI, V_CB_FLAGS, V_CB_EVENT_CS, V_CB_FAILSAFE_CS, V_CB_SYSENTER_CS, V_LDT_ENTS,
@@ -45,10 +48,12 @@ export function writeDomainRecord(d: u32, out: i32): void {
   store<u32>(out + S.SD_GNT_VERSION, domU32(d, D_GNT_VERSION));
   const ng = domU32(d, D_GNT_FRAMES);
   store<u32>(out + S.SD_GNT_NR_FRAMES, ng);
-  for (let k: u32 = 0; k < ng && k < (S.SD_GNT_MAX_FRAMES as u32); k++) store<u32>(out + S.SD_GNT_FRAMES + ((k as i32) << 2), domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)));
+  for (let k: u32 = 0; k < ng && k < (S.SD_GNT_MAX_FRAMES as u32); k++)
+    store<u32>(out + S.SD_GNT_FRAMES + ((k as i32) << 2), domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)));
   const ns = domU32(d, D_GNT_NSTATUS);
   store<u32>(out + S.SD_GNT_NR_STATUS, ns);
-  for (let k: u32 = 0; k < ns && k < (GNT_MAX_STATUS as u32); k++) store<u32>(out + S.SD_GNT_STATUS + ((k as i32) << 2), domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)));
+  for (let k: u32 = 0; k < ns && k < (GNT_MAX_STATUS as u32); k++)
+    store<u32>(out + S.SD_GNT_STATUS + ((k as i32) << 2), domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)));
   store<u32>(out + S.SD_EVTCHN_ABI, domU32(d, D_EVTCHN_FIFO) != 0 ? S.SD_EVTCHN_FIFO : S.SD_EVTCHN_2LEVEL);
   store<u32>(out + S.SD_FIFO_ARRAY, domU32(d, D_FIFO_ARRAY));
   store<u32>(out + S.SD_WEIGHT, domU32(d, D_WEIGHT));
@@ -135,7 +140,8 @@ export function writeVcpuRecord(d: u32, k: u32, out: i32): void {
   store<u64>(out + S.SV_LDT_BASE, load<u64>(v + V_LDT_BASE));
   const ge = load<i32>(v + CPU_GDT_ENTRIES);
   store<u32>(out + S.SV_GDT_ENTS, ge as u32);
-  for (let g = 0; g < ((ge + 511) >> 9) && g < S.SV_GDT_MAX_FRAMES; g++) store<u32>(out + S.SV_GDT_FRAMES + g * 4, load<u32>(v + CPU_GDT_FRAMES + g * 4));
+  for (let g = 0; g < ((ge + 511) >> 9) && g < S.SV_GDT_MAX_FRAMES; g++)
+    store<u32>(out + S.SV_GDT_FRAMES + g * 4, load<u32>(v + CPU_GDT_FRAMES + g * 4));
   store<u32>(out + S.SV_RUNSTATE, load<u32>(v + V_RS_STATE));
   store<u64>(out + S.SV_VCPU_INFO, load<u64>(v + V_VCPU_INFO));
   store<u64>(out + S.SV_RUNSTATE_AREA, load<u64>(v + V_RUNSTATE_VA));
@@ -177,9 +183,13 @@ export function checkDomainRecord(r: i32, width: u32, nv: u32, maxPages: u32): i
   if (!frameOk(load<u32>(r + S.SD_SHARED_INFO)) || !frameOk(load<u32>(r + S.SD_START_INFO))) return S.SRE_FRAME_ADDR;
   const cm = load<u32>(r + S.SD_CONSOLE_MA), sm = load<u32>(r + S.SD_STORE_MA);
   if ((cm & 0xfff) != 0 || (sm & 0xfff) != 0) return S.SRE_FRAME_ADDR;
-  if (load<u32>(r + S.SD_CONSOLE_PORT) >= (EVTCHN_PORTS as u32) || load<u32>(r + S.SD_STORE_PORT) >= (EVTCHN_PORTS as u32)) return S.SRE_PORT;
-  const gv = load<u32>(r + S.SD_GNT_VERSION), ng = load<u32>(r + S.SD_GNT_NR_FRAMES), ns = load<u32>(r + S.SD_GNT_NR_STATUS);
-  if (gv > 2 || ng > (S.SD_GNT_MAX_FRAMES as u32) || ns > (S.SD_GNT_MAX_STATUS as u32) || (ns != 0 && gv != 2)) return S.SRE_GRANT;
+  if (
+    load<u32>(r + S.SD_CONSOLE_PORT) >= (EVTCHN_PORTS as u32) || load<u32>(r + S.SD_STORE_PORT) >= (EVTCHN_PORTS as u32)
+  ) return S.SRE_PORT;
+  const gv = load<u32>(r + S.SD_GNT_VERSION), ng = load<u32>(r + S.SD_GNT_NR_FRAMES),
+    ns = load<u32>(r + S.SD_GNT_NR_STATUS);
+  if (gv > 2 || ng > (S.SD_GNT_MAX_FRAMES as u32) || ns > (S.SD_GNT_MAX_STATUS as u32) || (ns != 0 && gv != 2))
+    return S.SRE_GRANT;
   for (let k: u32 = 0; k < (S.SD_GNT_MAX_FRAMES as u32); k++) {
     const a = load<u32>(r + S.SD_GNT_FRAMES + ((k as i32) << 2));
     if (k < ng ? !frameOk(a) : a != 0) return S.SRE_GRANT;
@@ -232,7 +242,9 @@ export function checkVcpuRecord(r: i32, k: u32, is64: bool): i32 {
   if (load<u32>(r + S.SV_IOPL) > 3) return S.SRE_IOPL;
   // Descriptor tables (the selectors are checked against them).
   const le = load<u32>(r + S.SV_LDT_ENTS), lb = load<u64>(r + S.SV_LDT_BASE);
-  if (le > 8192 || (lb & 0xfff) != 0 || !vaOk(lb, is64) || (is64 && lb >= 0xffff800000000000 && lb < 0xffff880000000000)) return S.SRE_LDT;
+  if (
+    le > 8192 || (lb & 0xfff) != 0 || !vaOk(lb, is64) || (is64 && lb >= 0xffff800000000000 && lb < 0xffff880000000000)
+  ) return S.SRE_LDT;
   if (!is64 && lb + (le as u64) * 8 > 0x100000000) return S.SRE_LDT;
   const ge = load<u32>(r + S.SV_GDT_ENTS);
   if (ge > (S.SV_GDT_MAX_FRAMES as u32) * 512) return S.SRE_GDT;
@@ -245,13 +257,21 @@ export function checkVcpuRecord(r: i32, k: u32, is64: bool): i32 {
   // null; every selector within the tables.
   const cs = load<u16>(r + S.SV_SEL + 2 * S.SVS_CS) as u32, ss = load<u16>(r + S.SV_SEL + 2 * S.SVS_SS) as u32;
   const ring = cs & 3;
-  if ((cs & 0xfffc) == 0 || (ss & 0xfffc) == 0 || (ss & 3) != ring || (is64 ? ring != 3 : ring != 1 && ring != 3)) return S.SRE_SELECTOR;
+  if ((cs & 0xfffc) == 0 || (ss & 0xfffc) == 0 || (ss & 3) != ring || (is64 ? ring != 3 : ring != 1 && ring != 3))
+    return S.SRE_SELECTOR;
   for (let s = 0; s < 6; s++) {
     const sel = load<u16>(r + S.SV_SEL + 2 * s) as u32;
     if ((sel & 0xfffc) != 0 && !selOk(sel, ge, le)) return S.SRE_SELECTOR;
   }
-  if (!is64 && (load<u64>(r + S.SV_FS_BASE) | load<u64>(r + S.SV_GS_BASE_KERNEL) | load<u64>(r + S.SV_GS_BASE_USER)) != 0) return S.SRE_ADDRESS;
-  if (is64 && (!canonical(load<u64>(r + S.SV_FS_BASE)) || !canonical(load<u64>(r + S.SV_GS_BASE_KERNEL)) || !canonical(load<u64>(r + S.SV_GS_BASE_USER)))) return S.SRE_ADDRESS;
+  if (
+    !is64 && (load<u64>(r + S.SV_FS_BASE) | load<u64>(r + S.SV_GS_BASE_KERNEL) | load<u64>(r + S.SV_GS_BASE_USER)) != 0
+  ) return S.SRE_ADDRESS;
+  if (
+    is64 && (
+      !canonical(load<u64>(r + S.SV_FS_BASE)) || !canonical(load<u64>(r + S.SV_GS_BASE_KERNEL))
+        || !canonical(load<u64>(r + S.SV_GS_BASE_USER))
+    )
+  ) return S.SRE_ADDRESS;
   // Control registers, EFER.
   if ((load<u64>(r + S.SV_CR0) & ~(8 as u64)) != CR0_PV) return S.SRE_CR0;
   if (!vaOk(load<u64>(r + S.SV_CR2), is64)) return S.SRE_ADDRESS;
@@ -277,7 +297,9 @@ export function checkVcpuRecord(r: i32, k: u32, is64: bool): i32 {
     (load<u64>(r + S.SV_MSR_SYSENTER_CS) >> 16) != 0 || (load<u64>(r + S.SV_MSR_TSC_AUX) >> 32) != 0 ||
     (load<u64>(r + S.SV_MSR_SPEC_CTRL) & ~(((1 << 0) | (1 << 10)) as u64)) != 0) return S.SRE_MSR;
   const pat = load<u64>(r + S.SV_MSR_PAT);
-  for (let i = 0; i < 8; i++) { const t = (pat >> ((i * 8) as u64)) & 0xff; if (t == 2 || t == 3 || t > 7) return S.SRE_MSR; }
+  for (let i = 0; i < 8; i++) {
+    const t = (pat >> ((i * 8) as u64)) & 0xff; if (t == 2 || t == 3 || t > 7) return S.SRE_MSR;
+  }
   // Kernel stack, callbacks, the trap table: addresses of the guest's width.
   if ((load<u64>(r + S.SV_KERNEL_SS) >> 16) != 0 || !vaOk(load<u64>(r + S.SV_KERNEL_SP), is64)) return S.SRE_CALLBACK;
   for (let o = S.SV_CB_EVENT; o <= S.SV_CB_NMI; o += 8) if (!vaOk(load<u64>(r + o), is64)) return S.SRE_CALLBACK;

@@ -5,7 +5,8 @@
 import {
   CPU_STATE, CPU_INSNS, CPU_EXIT_VECTOR, CPU_EXIT_ERROR, CPU_EXIT_INFO, CPU_EXIT_KIND, MAX_DOMAINS,
   EXIT_BUDGET, EXIT_SYSCALL, EXIT_SYSENTER, EXIT_INTERCEPT, EXIT_UNHANDLED, EXIT_TRIPLE_FAULT, EXIT_HLT,
-  EXIT_HOST, HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE, EVENT_EXCEPTION, EVENT_INT, EVENT_INT3, EVENT_INTO, EVENT_INT1, EVENT_TRAP,
+  EXIT_HOST, HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE, EVENT_EXCEPTION, EVENT_INT, EVENT_INT3,
+  EVENT_INTO, EVENT_INT1, EVENT_TRAP,
 } from "../memmap";
 import { run as cpuRun } from "../cpu/run";
 import { cpl, rip, setRip, segSel, F_DF } from "../cpu/state";
@@ -16,13 +17,16 @@ import { hostExit, requestHostExit, bootNs, yieldNow, timersDirty } from "./cloc
 import { tlbFlushAll } from "../mmu/tlb";
 import {
   domU32, domU64, setDomU64, domIs64, vcpu, vcpuLoad, current, currentDom, D_STATE, DS_RUNNING, D_NR_VCPUS,
-  D_VCPU0, D_PAUSE_COUNT, D_INSNS, D_CPU_NS, D_TIME_OFFSET, D_PASS, D_WIN_START, D_WIN_NS, D_WEIGHT, D_CAP, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
+  D_VCPU0, D_PAUSE_COUNT, D_INSNS, D_CPU_NS, D_TIME_OFFSET, D_PASS, D_WIN_START, D_WIN_NS, D_WEIGHT, D_CAP, V_FLAGS,
+  VF_ONLINE, VF_BLOCKED, VF_KERNEL, VF_POLLING, V_TIMER,
   V_PERIOD, V_PERIOD_NEXT, V_VCPU_INFO, V_CB_EVENT, V_CB_EVENT_CS, V_CB_SYSCALL, V_CB_SYSCALL32, V_CB_FLAGS, V_TRAPS,
   V_POLL_DEADLINE, V_CB_SYSENTER, V_CB_SYSENTER_CS,
 } from "../domain/domain";
 import { hypercallFromRegs } from "../hypercall/dispatch";
 import { takeHcWork } from "../hypercall/args";
-import { bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcallMaskAddr, nextBounceIsSysenter } from "./bounce";
+import {
+  bounceTrap, bouncePageFault, bounce64, bounce32, guestKernelMode, upcallMaskAddr, nextBounceIsSysenter
+} from "./bounce";
 import { emulateGp, emulateUd, emulDbg } from "./emulate";
 import { singleStep } from "../cpu/control";
 import { dbgMergeDr6, DR6_BS } from "../cpu/debug";
@@ -36,7 +40,10 @@ import { logDom } from "./log";
 import { sendVirq } from "../event/evtchn";
 import { updateVcpuTime, runstateSet } from "./time";
 import { V_RS_STATE, V_RS_ENTRY } from "../domain/domain";
-import { VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKTYPE_syscall32, CALLBACKTYPE_sysenter, CALLBACKF_mask_events } from "../hypercall/abi";
+import {
+  VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKTYPE_syscall32, CALLBACKTYPE_sysenter,
+  CALLBACKF_mask_events
+} from "../hypercall/abi";
 
 export { HVX_BUDGET, HVX_IDLE, HVX_OUTPUT, HVX_SHUTDOWN, HVX_NONE };
 
@@ -86,7 +93,10 @@ function fireTimers(now: u64): u64 {
       }
       const pd = load<u64>(v + V_POLL_DEADLINE);
       if (pd != 0 && (load<u32>(v + V_FLAGS) & VF_POLLING) != 0) {
-        if (dnow >= pd) { store<u32>(v + V_FLAGS, load<u32>(v + V_FLAGS) & ~(VF_POLLING | VF_BLOCKED)); store<u64>(v + V_POLL_DEADLINE, 0); }
+        if (dnow >= pd) {
+          store<u32>(v + V_FLAGS, load<u32>(v + V_FLAGS) & ~(VF_POLLING | VF_BLOCKED));
+          store<u64>(v + V_POLL_DEADLINE, 0);
+        }
         else if (next == 0 || pd - off < next) next = pd - off;
       }
       if (t != 0 && (next == 0 || t - off < next)) next = t - off;
@@ -197,7 +207,8 @@ export function hvRun(budget: i32): i32 {
     const next = timers(now);
     const vi = pick(now);
     if (vi < 0) {
-      if (current >= 0 && load<u32>(vcpu(current as u32) + V_RS_STATE) == 0) runstateSet(current as u32, outState(current as u32), now);
+      if (current >= 0 && load<u32>(vcpu(current as u32) + V_RS_STATE) == 0)
+        runstateSet(current as u32, outState(current as u32), now);
       let wake = next;
       if (capWait != 0 && (wake == 0 || capWait < wake)) wake = capWait;
       idleNs = wake == 0 ? 0 : (wake > now ? wake - now : 1);
@@ -216,7 +227,9 @@ export function hvRun(budget: i32): i32 {
       else loadSegments();
       if (domU32(currentDom, D_STATE) != DS_RUNNING) continue;
     }
-    if (load<u32>(vcpu(vi as u32) + V_RS_STATE) != 0 || load<u64>(vcpu(vi as u32) + V_RS_ENTRY) == 0) runstateSet(vi as u32, 0, now); // RUNSTATE_running
+    // RUNSTATE_running
+    if (load<u32>(vcpu(vi as u32) + V_RS_STATE) != 0 || load<u64>(vcpu(vi as u32) + V_RS_ENTRY) == 0)
+      runstateSet(vi as u32, 0, now);
     updateVcpuTime(now);
     maybeUpcall();
     if (hostExit >= 0) break;
@@ -239,7 +252,9 @@ export function hvRun(budget: i32): i32 {
       const work = takeHcWork();
       if (work > 0) { slice -= work; left -= work; }
       // Events that arrived during the exit (e.g. a send to ourselves) are delivered right away.
-      if (domU32(d, D_STATE) == DS_RUNNING && (load<u32>(vcpu(current as u32) + V_FLAGS) & (VF_BLOCKED | VF_POLLING)) == 0) maybeUpcall();
+      if (
+        domU32(d, D_STATE) == DS_RUNNING && (load<u32>(vcpu(current as u32) + V_FLAGS) & (VF_BLOCKED | VF_POLLING)) == 0
+      ) maybeUpcall();
       if ((load<u32>(vcpu(current as u32) + V_FLAGS) & (VF_BLOCKED | VF_POLLING)) != 0) break;
     }
     clock = hostTimeNs() as u64;

@@ -14,7 +14,8 @@
 import {
   CPU_STATE, CPU_REGS, CPU_RIP, CPU_RFLAGS, CPU_SEG, SEG_SIZE, SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_LDTR,
   CPU_CR0, CPU_CR3, CPU_CR4, CPU_EFER, CPU_IDTR_LIMIT, CPU_INTERCEPT, CPU_INTERCEPT_FLAGS, CPU_GDT_MODE,
-  CPU_GDT_ENTRIES, CPU_CPL, CPU_FXSAVE, CPU_SAVE_SIZE, CPU_SAVE_HOLE, GDT_PV64, GDT_PV32, INTERCEPT_SYSCALL, INTERCEPT_SYSENTER, CPU_DR6, CPU_DR7,
+  CPU_GDT_ENTRIES, CPU_CPL, CPU_FXSAVE, CPU_SAVE_SIZE, CPU_SAVE_HOLE, GDT_PV64, GDT_PV32, INTERCEPT_SYSCALL,
+  INTERCEPT_SYSENTER, CPU_DR6, CPU_DR7,
 } from "../memmap";
 import {
   current, currentDom, vcpu, domIs64, domU32, D_VCPU0, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_POLLING, VF_KERNEL,
@@ -75,8 +76,11 @@ export function vcpuInitialise(vc: u32, p: u64): i64 {
   // Addresses (64-bit: canonical), the LDT (page aligned, at most 8192 entries).
   let ldtBase: u64, ldtEnts: u64, gdtEnts: u64, ksp: u64, cr3: u64, cr3u: u64 = 0;
   if (is64) {
-    ldtBase = c64(4816); ldtEnts = c64(4824); gdtEnts = c64(4960); ksp = c64(4976); cr3 = c64(4984 + 24); cr3u = c64(4984 + 8);
-    if (!canonical(c64(ur + 128)) || !canonical(c64(ur + 152)) || !canonical(ksp) || (ldtEnts != 0 && !canonical(ldtBase)) ||
+    ldtBase = c64(4816); ldtEnts = c64(4824); gdtEnts = c64(4960); ksp = c64(4976); cr3 = c64(4984 + 24);
+    cr3u = c64(4984 + 8);
+    if (
+      !canonical(c64(ur + 128)) || !canonical(c64(ur + 152)) || !canonical(ksp) || (ldtEnts != 0 && !canonical(ldtBase))
+        ||
       !canonical(c64(5144)) || !canonical(c64(5152)) || !canonical(c64(5160)) || !canonical(c64(5112)) ||
       !canonical(c64(5128)) || !canonical(c64(5120))) return -A.EINVAL;
     for (let i = 0; i < 256; i++) if (!canonical(c64(720 + i * 16 + 8))) return -A.EINVAL;
@@ -181,7 +185,8 @@ export function vcpuInitialise(vc: u32, p: u64): i64 {
   store<u32>(v + V_LDT_ENTS, ldtEnts as u32);
   if (ldtEnts != 0) {
     const l = st + CPU_SEG + SEG_LDTR * SEG_SIZE;
-    store<u16>(l, 0x38); store<u16>(l + 2, 0x82); store<u32>(l + 4, (ldtEnts as u32) * 8 - 1); store<u64>(l + 8, ldtBase);
+    store<u16>(l, 0x38); store<u16>(l + 2, 0x82); store<u32>(l + 4, (ldtEnts as u32) * 8 - 1);
+    store<u64>(l + 8, ldtBase);
   }
   // The virtual IDT: every entry as set_trap_table stores it (32-bit: code selectors' RPL fixed).
   for (let i = 0; i < 256; i++) {

@@ -3,7 +3,9 @@
 // time (nanoseconds since the hypervisor started): system_time + ((tsc - tsc_timestamp) << 1) *
 // 0x80000000 >> 32. The wall clock in shared_info is the host's wall time at system time 0.
 import { hostTimeNs } from "../env";
-import { current, currentDom, vcpu, domIs64, domU32, domU64, D_SHARED_INFO, V_VCPU_INFO, D_TIME_OFFSET } from "../domain/domain";
+import {
+  current, currentDom, vcpu, domIs64, domU32, domU64, D_SHARED_INFO, V_VCPU_INFO, D_TIME_OFFSET
+} from "../domain/domain";
 import { CPU_STATE, CPU_TSC_OFFSET } from "../memmap";
 import { W64_VI_TIME, W32_VI_TIME, W64_SI_WC_VERSION, W32_SI_WC_VERSION } from "../hypercall/abi";
 import { bootNs } from "./clock";
@@ -60,7 +62,8 @@ export function runstateSet(i: u32, st: u32, hostNow: u64): void {
   const now = hostNow + domU64(load<u32>(v + 0x800), D_TIME_OFFSET);
   const old = load<u32>(v + V_RS_STATE);
   const entry = load<u64>(v + V_RS_ENTRY);
-  if (entry != 0 && old < 4) store<u64>(v + V_RS_TIME + ((old as i32) << 3), load<u64>(v + V_RS_TIME + ((old as i32) << 3)) + (now - entry));
+  if (entry != 0 && old < 4)
+    store<u64>(v + V_RS_TIME + ((old as i32) << 3), load<u64>(v + V_RS_TIME + ((old as i32) << 3)) + (now - entry));
   store<u32>(v + V_RS_STATE, st);
   store<u64>(v + V_RS_ENTRY, now);
   if (current == (i as i32)) runstateWrite(i);

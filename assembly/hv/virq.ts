@@ -6,7 +6,9 @@
 //
 // A global VIRQ goes to its handler domain's vCPU-0 binding; with no handler set it goes to the
 // hardware domain, which is domain 0: the host itself (no vCPUs, so nothing is delivered to a guest).
-import { MAILBOX, MAILBOX_SIZE, CPU_RFLAGS, CPU_RIP, CPU_CR3, CPU_CPL, CPU_SEG, SEG_SIZE, EVTCHN_PORTS, DOM0_EVTCHN_PORTS } from "../memmap";
+import {
+  MAILBOX, MAILBOX_SIZE, CPU_RFLAGS, CPU_RIP, CPU_CR3, CPU_CPL, CPU_SEG, SEG_SIZE, EVTCHN_PORTS, DOM0_EVTCHN_PORTS
+} from "../memmap";
 import {
   NR_VIRQS, VIRQ_TIMER, VIRQ_DEBUG, VIRQ_XENOPROF, VIRQ_XENPMU, VIRQ_ARGO, VIRQ_DOM_EXC, VIRQ_CONSOLE,
   VI_PENDING, VI_MASK, EINVAL, EBUSY, E2BIG, EPERM, EFAULT,
@@ -158,7 +160,8 @@ function dumpDomains(k: u32): void {
     line("General information for domain "); logNum(d as u64); logByte(0x3a); nl();
     line("    state="); logStr(stateName(d)); logStr(" pause_count="); logNum(domU32(d, D_PAUSE_COUNT) as u64);
     logStr(" width="); logNum(domU32(d, D_WIDTH) as u64); logStr(d == 0 ? " (the host: dom0)" : ""); nl();
-    line("    nr_pages="); logNum(domU32(d, D_TOT_PAGES) as u64); logStr(" max_pages="); logNum(domU32(d, D_MAX_PAGES) as u64);
+    line("    nr_pages="); logNum(domU32(d, D_TOT_PAGES) as u64); logStr(" max_pages=");
+    logNum(domU32(d, D_MAX_PAGES) as u64);
     logStr(" vm_assist="); logHex(domU32(d, D_VM_ASSIST) as u64); nl();
     const n = domU32(d, D_NR_VCPUS);
     if (n == 0) continue;
@@ -167,16 +170,22 @@ function dumpDomains(k: u32): void {
       const v = vcpu(domU32(d, D_VCPU0) + i);
       const f = load<u32>(v + V_FLAGS);
       const vi = vinfo(d, i);
-      line("    VCPU"); logNum(i as u64); logStr(": CPU0 [has="); logByte((current == ((domU32(d, D_VCPU0) + i) as i32)) ? 0x54 : 0x46);
-      logStr("] online="); logNum((f & VF_ONLINE) != 0 ? 1 : 0); logStr(" blocked="); logNum((f & VF_BLOCKED) != 0 ? 1 : 0);
+      line("    VCPU"); logNum(i as u64); logStr(": CPU0 [has=");
+      logByte((current == ((domU32(d, D_VCPU0) + i) as i32)) ? 0x54 : 0x46);
+      logStr("] online="); logNum((f & VF_ONLINE) != 0 ? 1 : 0); logStr(" blocked=");
+      logNum((f & VF_BLOCKED) != 0 ? 1 : 0);
       logStr(" poll="); logNum((f & VF_POLLING) != 0 ? 1 : 0);
       logStr(" upcall_pend="); hex2(vi != 0 ? load<u8>(vi + VI_PENDING) as u32 : 0);
       logStr(" upcall_mask="); hex2(vi != 0 ? load<u8>(vi + VI_MASK) as u32 : 0); nl();
-      line("    callbacks: event="); logHex(load<u64>(v + V_CB_EVENT)); logStr(" failsafe="); logHex(load<u64>(v + V_CB_FAILSAFE));
+      line("    callbacks: event="); logHex(load<u64>(v + V_CB_EVENT)); logStr(" failsafe=");
+      logHex(load<u64>(v + V_CB_FAILSAFE));
       logStr(" kernel_sp="); logHex(load<u64>(v + V_KERNEL_SP)); nl();
       const per = load<u64>(v + V_PERIOD);
       if (per == 0) line("    No periodic timer");
-      else { line("    "); logNum(1000000000 / per); logStr(" Hz periodic timer (period "); logNum(per / 1000000); logStr(" ms)"); }
+      else {
+        line("    "); logNum(1000000000 / per); logStr(" Hz periodic timer (period "); logNum(per / 1000000);
+        logStr(" ms)");
+      }
       const t = load<u64>(v + V_TIMER);
       if (t != 0) { logStr("; single-shot timer at "); logHex(t); }
       nl();
@@ -187,7 +196,8 @@ function dumpDomains(k: u32): void {
     const n = domU32(d, D_NR_VCPUS);
     for (let i: u32 = 0; i < n; i++) {
       const p = load<u16>(vcpu(domU32(d, D_VCPU0) + i) + V_VIRQ_PORT + (VIRQ_DEBUG << 1)) as u32;
-      line("Notifying guest "); logNum(d as u64); logByte(0x3a); logNum(i as u64); logStr(" (virq 1, port "); logNum(p as u64); logByte(0x29); nl();
+      line("Notifying guest "); logNum(d as u64); logByte(0x3a); logNum(i as u64); logStr(" (virq 1, port ");
+      logNum(p as u64); logByte(0x29); nl();
       sendVirq(d, i, VIRQ_DEBUG);
     }
   }
@@ -198,7 +208,8 @@ function stateName(d: u32): string {
   if (s == DS_RUNNING) return "running";
   if (s == DS_SHUTDOWN) {
     const r = domU32(d, D_SHUTDOWN_REASON);
-    return r == 0 ? "shutdown(poweroff)" : r == 1 ? "shutdown(reboot)" : r == 2 ? "shutdown(suspend)" : r == 3 ? "shutdown(crash)" : "shutdown";
+    return r == 0 ? "shutdown(poweroff)" : r == 1 ? "shutdown(reboot)" : r == 2 ? "shutdown(suspend)" : r == 3
+      ? "shutdown(crash)" : "shutdown";
   }
   return "dying";
 }
@@ -212,17 +223,25 @@ function dumpRegisters(k: u32): void {
     const n = domU32(d, D_NR_VCPUS);
     for (let i: u32 = 0; i < n; i++) {
       const v = vcpu(domU32(d, D_VCPU0) + i);
-      line("*** Dumping d"); logNum(d as u64); logStr("v"); logNum(i as u64); logStr(" state: "); logStr(domIs64(d) ? "64-bit" : "32-bit");
-      logStr(domIs64(d) ? ((load<u32>(v + V_FLAGS) & VF_KERNEL) != 0 ? " guest kernel" : " guest user") : (load<i32>(v + CPU_CPL) == 1 ? " ring 1" : " ring 3")); nl();
-      line("    rip: "); logHex(load<u64>(v + CPU_RIP)); logStr(" rsp: "); logHex(load<u64>(v + 32)); logStr(" rflags: "); logHex(load<u64>(v + CPU_RFLAGS)); nl();
-      line("    rax: "); logHex(load<u64>(v)); logStr(" rbx: "); logHex(load<u64>(v + 24)); logStr(" rcx: "); logHex(load<u64>(v + 8));
+      line("*** Dumping d"); logNum(d as u64); logStr("v"); logNum(i as u64); logStr(" state: ");
+      logStr(domIs64(d) ? "64-bit" : "32-bit");
+      logStr(
+        domIs64(d) ? ((load<u32>(v + V_FLAGS) & VF_KERNEL) != 0 ? " guest kernel" : " guest user")
+          : (load<i32>(v + CPU_CPL) == 1 ? " ring 1" : " ring 3")
+      ); nl();
+      line("    rip: "); logHex(load<u64>(v + CPU_RIP)); logStr(" rsp: "); logHex(load<u64>(v + 32));
+      logStr(" rflags: "); logHex(load<u64>(v + CPU_RFLAGS)); nl();
+      line("    rax: "); logHex(load<u64>(v)); logStr(" rbx: "); logHex(load<u64>(v + 24)); logStr(" rcx: ");
+      logHex(load<u64>(v + 8));
       logStr(" rdx: "); logHex(load<u64>(v + 16)); nl();
-      line("    rsi: "); logHex(load<u64>(v + 48)); logStr(" rdi: "); logHex(load<u64>(v + 56)); logStr(" rbp: "); logHex(load<u64>(v + 40));
+      line("    rsi: "); logHex(load<u64>(v + 48)); logStr(" rdi: "); logHex(load<u64>(v + 56)); logStr(" rbp: ");
+      logHex(load<u64>(v + 40));
       logStr(" cr3: "); logHex(load<u64>(v + CPU_CR3)); nl();
       line("    ");
       const names = "es cs ss ds fs gs ";
       for (let s = 0; s < 6; s++) {
-        logStr(names.substring(s * 3, s * 3 + 2)); logStr(": "); logHex(load<u16>(v + CPU_SEG + s * SEG_SIZE) as u64); logByte(32);
+        logStr(names.substring(s * 3, s * 3 + 2)); logStr(": "); logHex(load<u16>(v + CPU_SEG + s * SEG_SIZE) as u64);
+        logByte(32);
       }
       nl();
     }
@@ -249,8 +268,10 @@ function dumpRunq(k: u32): void {
   pressed(k, "dumping run queues (credit scheduler)"); nl();
   for (let d: u32 = 1; d < domTop; d++) {
     if (!domExists(d)) continue;
-    line("    d"); logNum(d as u64); logStr(": "); logStr(stateName(d)); logStr(" weight="); logNum(domU32(d, D_WEIGHT) as u64);
-    logStr(" cap="); logNum(domU32(d, D_CAP) as u64); logStr(" cpu_ns="); logNum(domU64(d, D_CPU_NS)); logStr(" insns="); logNum(domU64(d, D_INSNS));
+    line("    d"); logNum(d as u64); logStr(": "); logStr(stateName(d)); logStr(" weight=");
+    logNum(domU32(d, D_WEIGHT) as u64);
+    logStr(" cap="); logNum(domU32(d, D_CAP) as u64); logStr(" cpu_ns="); logNum(domU64(d, D_CPU_NS));
+    logStr(" insns="); logNum(domU64(d, D_INSNS));
     logStr(current >= 0 && currentDom == d ? " (loaded)" : ""); nl();
   }
 }

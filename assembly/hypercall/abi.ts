@@ -89,7 +89,9 @@ export const SCHEDOP_watchdog = 6;
 export const SCHEDOP_pin_override = 7;
 
 // SHUTDOWN_* (sched_shutdown reasons): in ../records.ts, which the host reads too.
-export { SHUTDOWN_poweroff, SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_crash, SHUTDOWN_watchdog, SHUTDOWN_soft_reset } from "../records";
+export {
+  SHUTDOWN_poweroff, SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_crash, SHUTDOWN_watchdog, SHUTDOWN_soft_reset
+} from "../records";
 
 // ---- xen_version ----
 export const XENVER_version = 0; // returns (major << 16) | minor
@@ -207,7 +209,8 @@ export const VCPUOP_register_vcpu_time_memory_area = 13;
 export const VCPU_SSHOTTMR_future = 1;
 
 // ---- callback_op ----
-export const CALLBACKOP_register = 0; // IN struct callback_register { u16 type @0; u16 flags @2; address @8 (64) / {u32 cs @4, u32 eip @8} (32) }
+// IN struct callback_register { u16 type @0; u16 flags @2; address @8 (64) / {u32 cs @4, u32 eip @8} (32) }
+export const CALLBACKOP_register = 0;
 export const CALLBACKOP_unregister = 1; // IN { u16 type }
 export const CALLBACKTYPE_event = 0;
 export const CALLBACKTYPE_failsafe = 1;

@@ -54,8 +54,12 @@ export function hypercall(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64):
     case A.HC_event_channel_op: return hcEventChannelOp(a0, a1);
     case A.HC_physdev_op: return hcPhysdevOp(a0, a1);
     // The old forms: struct { u32 cmd; union @4 }.
-    case A.HC_event_channel_op_compat: { gReset(); const c = rdG32(a0); if (!gOk) return -A.EFAULT; return hcEventChannelOp(c as u64, a0 + 4); }
-    case A.HC_physdev_op_compat: { gReset(); const c = rdG32(a0); if (!gOk) return -A.EFAULT; return hcPhysdevOp(c as u64, a0 + 4); }
+    case A.HC_event_channel_op_compat: {
+      gReset(); const c = rdG32(a0); if (!gOk) return -A.EFAULT; return hcEventChannelOp(c as u64, a0 + 4);
+    }
+    case A.HC_physdev_op_compat: {
+      gReset(); const c = rdG32(a0); if (!gOk) return -A.EFAULT; return hcPhysdevOp(c as u64, a0 + 4);
+    }
     case A.HC_set_debugreg: return pvSetDebugreg(a0 as u32, a1);
     case A.HC_get_debugreg: { const v = pvGetDebugreg(a0 as u32); return getDrOk ? v as i64 : -A.ENODEV; }
     case A.HC_domctl: case A.HC_sysctl: case A.HC_update_va_mapping_otherdomain: case A.HC_platform_op:

@@ -10,12 +10,17 @@
 //       frames (u16 per entry, 2048 a frame), which the hypervisor allocates (one per 8 grant frames).
 // Sub-page grants may only be copied (GNTTABOP_copy within [page_off, page_off + length)), never mapped;
 // transitive grants (one level, as Xen) may be copied and are refused for mapping (GNTST_general_error).
-import { currentDom, domU32, setDomU32, domExists, D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_VERSION, D_PRIVILEGED, D_TOT_PAGES, D_GNT_NSTATUS, D_GNT_STATUS0 } from "../domain/domain";
+import {
+  currentDom, domU32, setDomU32, domExists, D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_VERSION, D_PRIVILEGED, D_TOT_PAGES,
+  D_GNT_NSTATUS, D_GNT_STATUS0
+} from "../domain/domain";
 import * as A from "./abi";
 import { rdG64, rdG32, rdG16, wrG32, wrG64, wrG16, gOk, gReset } from "../hv/guest";
 import { domIs64 } from "../domain/domain";
 import { domainAllocFrame } from "../domain/mm";
-import { NO_FRAME, frameOwner, frameType, frameTypeCount, frameRefCount, frameRelease, mfnValid, PGT_L1, PGT_WRITABLE } from "../domain/frames";
+import {
+  NO_FRAME, frameOwner, frameType, frameTypeCount, frameRefCount, frameRelease, mfnValid, PGT_L1, PGT_WRITABLE
+} from "../domain/frames";
 import { MAPTRACK, MAPTRACK_ENTRIES } from "../memmap";
 import { getPage, putPage, getPageType, putPageType, frameWritten } from "../domain/mm";
 import { l1EntryFor } from "./mmu";
@@ -43,7 +48,9 @@ export function hcGrantTableOp(cmd: u64, p: u64, count: u64): i64 {
         const dom = rdG16(e);
         if (!gOk) return -A.EFAULT;
         const t = dom == A.DOMID_SELF ? d : dom;
-        if (t != d && (domU32(d, D_PRIVILEGED) == 0 || !domExists(t))) { wrG16(e + 12, GNTST_bad_domain as u16); if (!gOk) return -A.EFAULT; continue; }
+        if (t != d && (domU32(d, D_PRIVILEGED) == 0 || !domExists(t))) {
+          wrG16(e + 12, GNTST_bad_domain as u16); if (!gOk) return -A.EFAULT; continue;
+        }
         wrG32(e + 4, domU32(t, D_GNT_FRAMES));
         wrG32(e + 8, MAX_GNT_FRAMES);
         wrG16(e + 12, 0);
@@ -61,7 +68,9 @@ export function hcGrantTableOp(cmd: u64, p: u64, count: u64): i64 {
         if (!gOk) return -A.EFAULT;
         const t = dom == A.DOMID_SELF ? d : dom;
         if (t != d) { wrG16(e + 8, GNTST_bad_domain as u16); if (!gOk) return -A.EFAULT; continue; }
-        if (n > (MAX_GNT_FRAMES as u32)) { wrG16(e + 8, GNTST_general_error as u16); if (!gOk) return -A.EFAULT; continue; }
+        if (n > (MAX_GNT_FRAMES as u32)) {
+          wrG16(e + 8, GNTST_general_error as u16); if (!gOk) return -A.EFAULT; continue;
+        }
         // Grow the table to n frames (frames are the domain's own, shared with the hypervisor).
         let have = domU32(t, D_GNT_FRAMES);
         let st: i32 = 0;
@@ -181,7 +190,9 @@ function swapOne(d: u32, a: u32, b: u32): i32 {
     store<u64>(ea, load<u64>(eb)); store<u64>(ea, load<u64>(eb, 8), 8);
     store<u64>(eb, x0); store<u64>(eb, x1, 8);
     const sa = statusAddr(d, a), sb = statusAddr(d, b);
-    if (sa != 0 && sb != 0) { const t = load<u16>(sa); store<u16>(sa, load<u16>(sb)); store<u16>(sb, t); ldMarkHost(sa); ldMarkHost(sb); }
+    if (sa != 0 && sb != 0) {
+      const t = load<u16>(sa); store<u16>(sa, load<u16>(sb)); store<u16>(sb, t); ldMarkHost(sa); ldMarkHost(sb);
+    }
   } else {
     const x = load<u64>(ea);
     store<u64>(ea, load<u64>(eb)); store<u64>(eb, x);
@@ -205,7 +216,8 @@ const GNTMAP_contains_pte: u32 = 16;
 const GNTST_okay = 0, GNTST_general_error = -1, GNTST_bad_domain = -2, GNTST_bad_gntref = -3, GNTST_bad_handle = -4;
 // GNTST_no_space (-13): newer Xen answers it when the maptrack table is full (was no_device_space).
 const GNTST_eagain = -12;
-const GNTST_bad_virt_addr = -5, GNTST_no_space = -13, GNTST_permission_denied = -8, GNTST_bad_page = -9, GNTST_bad_copy_arg = -10;
+const GNTST_bad_virt_addr = -5, GNTST_no_space = -13, GNTST_permission_denied = -8, GNTST_bad_page = -9,
+  GNTST_bad_copy_arg = -10;
 
 // The grant-table version of `g` (a table never set is v1).
 @inline function version(g: u32): u32 { return domU32(g, D_GNT_VERSION) == 2 ? 2 : 1; }
@@ -214,7 +226,8 @@ const GNTST_bad_virt_addr = -5, GNTST_no_space = -13, GNTST_permission_denied = 
 // Machine address of grant entry `ref` of domain `g`, or 0.
 function entryAddr(g: u32, ref: u32): i32 {
   if (ref >= nrEntries(g)) return 0;
-  if (version(g) == 2) return (domU32(g, D_GNT_FRAME0 + (((ref >> 8) as i32) << 2)) as i32) + (((ref & 255) as i32) << 4);
+  if (version(g) == 2)
+    return (domU32(g, D_GNT_FRAME0 + (((ref >> 8) as i32) << 2)) as i32) + (((ref & 255) as i32) << 4);
   return (domU32(g, D_GNT_FRAME0 + (((ref >> 9) as i32) << 2)) as i32) + (((ref & 511) as i32) << 3);
 }
 // Machine address of the status word of entry `ref` of a v2 table, or 0.
@@ -243,7 +256,8 @@ function growStatus(g: u32): bool {
 function grantsInUse(g: u32): bool {
   for (let h: u32 = 1; h < (MAPTRACK_ENTRIES as u32); h++) {
     const m = mt(h);
-    if (load<u32>(m) != 0 && (load<u16>(m, 6) as u32) == g && load<u32>(m, 8) >= GNTTAB_NR_RESERVED_ENTRIES) return true;
+    if (load<u32>(m) != 0 && (load<u16>(m, 6) as u32) == g && load<u32>(m, 8) >= GNTTAB_NR_RESERVED_ENTRIES)
+      return true;
   }
   return false;
 }
@@ -265,7 +279,8 @@ function switchVersion(d: u32, ver: u32): i64 {
     const ns = domU32(d, D_GNT_NSTATUS);
     for (let k: u32 = 0; k < ns; k++) {
       const m = domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12;
-      if (frameTypeCount(m) != 0 || frameRefCount(m) > 1) return -A.EBUSY; // the guest still maps it (1: our own reference)
+      // the guest still maps it (1: our own reference)
+      if (frameTypeCount(m) != 0 || frameRefCount(m) > 1) return -A.EBUSY;
     }
     // Reserved entries to v1, ascending (v1 entry i never overlaps a v2 entry not yet read).
     for (let i: u32 = 0; i < GNTTAB_NR_RESERVED_ENTRIES && nf > 0; i++) {
@@ -331,7 +346,8 @@ function checkGrant(g: u32, ref: u32, to: u32, write: bool): i32 {
   const e = entryAddr(g, ref);
   if (e == 0) return GNTST_bad_gntref;
   const flags = load<u16>(e) as u32;
-  if ((flags & (GTF_type_mask | GTF_sub_page)) != GTF_permit_access || (load<u16>(e, 2) as u32) != to) return GNTST_general_error;
+  if ((flags & (GTF_type_mask | GTF_sub_page)) != GTF_permit_access || (load<u16>(e, 2) as u32) != to)
+    return GNTST_general_error;
   grantRo = (flags & GTF_readonly) != 0;
   if (write && grantRo) return GNTST_general_error;
   const frame: u64 = version(g) == 2 ? load<u64>(e, 8) : load<u32>(e, 4) as u64;
@@ -351,7 +367,8 @@ function acquireForCopy(g: u32, ref: u32, to: u32, write: bool, trans: bool): i3
   const flags = load<u16>(e) as u32;
   const type = flags & GTF_type_mask;
   const v2 = version(g) == 2;
-  if ((type != GTF_permit_access && !(v2 && type == GTF_transitive)) || (load<u16>(e, 2) as u32) != to) return GNTST_general_error;
+  if ((type != GTF_permit_access && !(v2 && type == GTF_transitive)) || (load<u16>(e, 2) as u32) != to)
+    return GNTST_general_error;
   if (write && (flags & GTF_readonly) != 0) return GNTST_general_error;
   if (type == GTF_transitive) {
     if (!trans) return GNTST_general_error;
@@ -379,7 +396,8 @@ function refFlags(g: u32, ref: u32): u32 {
   let f: u32 = 0;
   for (let h: u32 = 1; h < (MAPTRACK_ENTRIES as u32); h++) {
     const m = mt(h);
-    if (load<u32>(m) != 0 && (load<u16>(m, 6) as u32) == g && load<u32>(m, 8) == ref) f |= load<u32>(m, 24) != 0 ? GTF_reading : GTF_reading | GTF_writing;
+    if (load<u32>(m) != 0 && (load<u16>(m, 6) as u32) == g && load<u32>(m, 8) == ref)
+      f |= load<u32>(m, 24) != 0 ? GTF_reading : GTF_reading | GTF_writing;
   }
   return f;
 }
@@ -415,7 +433,10 @@ function mapOne(op: u64): bool {
     if ((flags & GNTMAP_contains_pte) != 0) {
       pte = hostAddr;
       const pm = (pte >> 12) as u32;
-      if ((pte & 7) != 0 || !mfnValid(pte >> 12) || frameOwner(pm) != d || frameType(pm) != PGT_L1 || frameTypeCount(pm) == 0) st = GNTST_general_error;
+      if (
+        (pte & 7) != 0 || !mfnValid(pte >> 12) || frameOwner(pm) != d || frameType(pm) != PGT_L1
+          || frameTypeCount(pm) == 0
+      ) st = GNTST_general_error;
     } else {
       pte = l1EntryFor(hostAddr);
       if (pte == 0) st = GNTST_bad_virt_addr;
@@ -493,7 +514,10 @@ function unmapOne(op: u64): bool {
   const handle = rdG32(op + 16);
   if (!gOk) return false;
   let st: i32 = GNTST_okay;
-  if (handle == 0 || handle >= (MAPTRACK_ENTRIES as u32) || load<u32>(mt(handle)) == 0 || (load<u16>(mt(handle), 4) as u32) != d) st = GNTST_bad_handle;
+  if (
+    handle == 0 || handle >= (MAPTRACK_ENTRIES as u32) || load<u32>(mt(handle)) == 0
+      || (load<u16>(mt(handle), 4) as u32) != d
+  ) st = GNTST_bad_handle;
   else {
     const pte = load<u64>(mt(handle), 16);
     if (hostAddr != 0 && pte != 0) {
@@ -540,7 +564,8 @@ function copyOne(op: u64, is64: bool): bool {
   let st: i32 = GNTST_okay;
   // Only DOMID_SELF may name a frame; a domain that does not exist is bad_domain.
   if ((srcDom != A.DOMID_SELF && !sg) || (dstDom != A.DOMID_SELF && !dg)) st = GNTST_permission_denied;
-  else if ((srcDom != A.DOMID_SELF && !domExists(srcDom)) || (dstDom != A.DOMID_SELF && !domExists(dstDom))) st = GNTST_bad_domain;
+  else if ((srcDom != A.DOMID_SELF && !domExists(srcDom)) || (dstDom != A.DOMID_SELF && !domExists(dstDom)))
+    st = GNTST_bad_domain;
   let smfn: i32 = 0, dmfn: i32 = 0;
   let sOff: u32 = 0, sLen: u32 = 4096;
   if (st == 0) { smfn = copySide(srcU, srcDom, sg, d, false); sOff = copyOff; sLen = copyLen; if (smfn < 0) st = smfn; }

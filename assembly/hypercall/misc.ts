@@ -83,7 +83,8 @@ export function hcXenVersion(cmd: u64, arg: u64): i64 {
         // pae_pgdir_above_4gb once the pae_extended_cr3 assist is on.
         bits = (1 << A.XENFEAT_mmu_pt_update_preserve_ad) | (1 << A.XENFEAT_highmem_assist) |
           (1 << A.XENFEAT_gnttab_map_avail_bits) | (1 << A.XENFEAT_memory_op_vnode_supported) | (1 << 17);
-        if ((domU32(d, D_VM_ASSIST) & (1 << A.VMASST_TYPE_pae_extended_cr3)) != 0) bits |= 1 << A.XENFEAT_pae_pgdir_above_4gb;
+        if ((domU32(d, D_VM_ASSIST) & (1 << A.VMASST_TYPE_pae_extended_cr3)) != 0)
+          bits |= 1 << A.XENFEAT_pae_pgdir_above_4gb;
         if (domU32(d, D_PRIVILEGED) != 0) bits |= 1 << A.XENFEAT_dom0;
       }
       wrG32(arg + 4, bits);

@@ -189,7 +189,9 @@ export function hcMmuextOp(ops: u64, countArg: u64, doneOut: u64, foreign: u64):
       }
       case A.MMUEXT_CLEAR_PAGE: case A.MMUEXT_COPY_PAGE: {
         if (a1 > 0xfffff || !mfnValid(a1) || frameOwner(a1 as u32) != d) { r = -A.EINVAL; break; }
-        if (cmd == A.MMUEXT_COPY_PAGE && (a2 > 0xfffff || !mfnValid(a2) || frameOwner(a2 as u32) != d)) { r = -A.EINVAL; break; }
+        if (cmd == A.MMUEXT_COPY_PAGE && (a2 > 0xfffff || !mfnValid(a2) || frameOwner(a2 as u32) != d)) {
+          r = -A.EINVAL; break;
+        }
         r = getPageType(a1 as u32, PGT_WRITABLE, d, is64);
         if (r < 0) break;
         if (cmd == A.MMUEXT_CLEAR_PAGE) memory.fill((a1 << 12) as i32, 0, 4096);
@@ -346,7 +348,8 @@ function reservation(op: i32, start: u64, p: u64): i64 {
   for (; i < n; i++) {
     // Preemptible: the continuation is memory_op(cmd | i << MEMOP_EXTENT_SHIFT, arg), extents before i
     // skipped on resume; the last call returns the total done.
-    if (i != start && hypercallPreemptCheck() && continuation(0, (op as u64) | (i << A.MEMOP_EXTENT_SHIFT), 1, p)) return 0;
+    if (i != start && hypercallPreemptCheck() && continuation(0, (op as u64) | (i << A.MEMOP_EXTENT_SHIFT), 1, p))
+      return 0;
     hcAddWork(1);
     const slot = ext + i * w;
     if (op == A.XENMEM_decrease_reservation) {

@@ -128,7 +128,9 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       const n = domU32(d, D_NR_VCPUS);
       let others = false;
       for (let k: u32 = 0; k < n; k++) {
-        if (k != (id as u32) && (load<u32>(vcpu(domU32(d, D_VCPU0) + k) + V_FLAGS) & VF_ONLINE) != 0) { others = true; break; }
+        if (k != (id as u32) && (load<u32>(vcpu(domU32(d, D_VCPU0) + k) + V_FLAGS) & VF_ONLINE) != 0) {
+          others = true; break;
+        }
       }
       if (!others) {
         logDom(d, "its last online vCPU went down (VCPUOP_down): powered off");
@@ -152,7 +154,8 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       timersChanged();
       return 0;
     }
-    case A.VCPUOP_stop_singleshot_timer: if (tv != v()) return -A.EINVAL; store<u64>(tv + V_TIMER, 0); timersChanged(); return 0;
+    case A.VCPUOP_stop_singleshot_timer: if (tv != v()) return -A.EINVAL; store<u64>(tv + V_TIMER, 0); timersChanged();
+      return 0;
     case A.VCPUOP_set_periodic_timer: {
       gReset();
       const period = rdG64(p);

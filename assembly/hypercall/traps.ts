@@ -1,6 +1,8 @@
 // Hypercalls about the guest's CPU context: set_trap_table, stack_switch, set_callbacks, callback_op,
 // fpu_taskswitch, iret, set_segment_base, set_gdt, update_descriptor, physdev_op (set_iopl).
-import { CPU_STATE, CPU_CR0, CPU_GDT_MODE, CPU_GDT_ENTRIES, CPU_GDT_FRAMES, GDT_PV64, GDT_PV32, SEG_FS, SEG_GS, SEG_SS } from "../memmap";
+import {
+  CPU_STATE, CPU_CR0, CPU_GDT_MODE, CPU_GDT_ENTRIES, CPU_GDT_FRAMES, GDT_PV64, GDT_PV32, SEG_FS, SEG_GS, SEG_SS
+} from "../memmap";
 import {
   reg64, setReg64, RAX, RCX, RSP, rip, setRip, segSel, segBase, segLimit, segAttr, setSeg, cpl,
   F_IF, F_IOPL, F_VM,
@@ -58,7 +60,8 @@ export function hcStackSwitch(ss: u64, sp: u64): i64 {
 // set_callbacks: 64-bit (event, failsafe, syscall); 32-bit (event cs, eip, failsafe cs, eip). As Xen,
 // it registers them with no flags: the failsafe (and syscall) callbacks no longer mask events.
 export function hcSetCallbacks(a0: u64, a1: u64, a2: u64, a3: u64): i64 {
-  const cf = load<u32>(v() + V_CB_FLAGS) & ~((1 << A.CALLBACKTYPE_failsafe) | (domIs64(currentDom) ? 1 << A.CALLBACKTYPE_syscall : 0));
+  const cf = load<u32>(v() + V_CB_FLAGS)
+    & ~((1 << A.CALLBACKTYPE_failsafe) | (domIs64(currentDom) ? 1 << A.CALLBACKTYPE_syscall : 0));
   store<u32>(v() + V_CB_FLAGS, cf);
   if (domIs64(currentDom)) {
     store<u64>(v() + V_CB_EVENT, a0);
@@ -132,11 +135,19 @@ function iret64(): i64 {
   if (h != NO_HOST) memory.copy(ctx, h, 72);
   else if (!copyFromGuest(ctx, sp, 72)) { domainCrash(currentDom, "fault reading the iret context"); return 0; }
   const rax = load<u64>(ctx), r11 = load<u64>(ctx, 8), rcx = load<u64>(ctx, 16), flags = load<u64>(ctx, 24);
-  const nrip = load<u64>(ctx, 32), cs = load<u64>(ctx, 40), rfl = load<u64>(ctx, 48), nrsp = load<u64>(ctx, 56), ss = load<u64>(ctx, 64);
+  const nrip = load<u64>(ctx, 32), cs = load<u64>(ctx, 40), rfl = load<u64>(ctx, 48), nrsp = load<u64>(ctx, 56),
+    ss = load<u64>(ctx, 64);
   // A non-canonical RIP: Xen's IRETQ (also taken for the SYSRET path, CVE-2012-0217) faults: the failsafe callback.
-  if ((((nrip << 16) as i64) >> 16) as u64 != nrip) { iretFailsafe(nrip, (cs | 3) as u32 & 0xffff, (rfl & 0x3f7fd7 & ~(F_IOPL | F_VM)) | F_IF | 2, nrsp, (ss | 3) as u32 & 0xffff, "iret to a non-canonical address"); return 0; }
+  if ((((nrip << 16) as i64) >> 16) as u64 != nrip) {
+    iretFailsafe(
+      nrip, (cs | 3) as u32 & 0xffff, (rfl & 0x3f7fd7 & ~(F_IOPL | F_VM)) | F_IF | 2, nrsp, (ss | 3) as u32 & 0xffff,
+      "iret to a non-canonical address"
+    ); return 0;
+  }
   if ((cs & 3) == 3) {
-    if (load<u64>(v() + V_CR3_USER) == 0) { domainCrash(currentDom, "switch to user mode with no user page tables"); return 0; }
+    if (load<u64>(v() + V_CR3_USER) == 0) {
+      domainCrash(currentDom, "switch to user mode with no user page tables"); return 0;
+    }
     if ((load<u32>(v() + V_FLAGS) & VF_KERNEL) != 0) toggleGuestMode();
   }
   // The selectors are forced to RPL 3; 64-bit code only (a compat user CS is taken as given).
@@ -151,8 +162,12 @@ function iret64(): i64 {
   }
   // Other code segments (32-bit user code) go through the normal checks at CPL 3; a selector that
   // does not load sends the guest to its failsafe callback, as Xen's faulting IRET does.
-  if (ncs != A.FLAT_RING3_CS64 && !canLoadCs(ncs as u32)) { iretFailsafe(nrip, ncs as u32, nfl, nrsp, nss as u32, "iret to a bad code segment"); return 0; }
-  if (nss != A.FLAT_RING3_SS64 && !canLoadSs(nss as u32)) { iretFailsafe(nrip, ncs as u32, nfl, nrsp, nss as u32, "iret to a bad stack segment"); return 0; }
+  if (ncs != A.FLAT_RING3_CS64 && !canLoadCs(ncs as u32)) {
+    iretFailsafe(nrip, ncs as u32, nfl, nrsp, nss as u32, "iret to a bad code segment"); return 0;
+  }
+  if (nss != A.FLAT_RING3_SS64 && !canLoadSs(nss as u32)) {
+    iretFailsafe(nrip, ncs as u32, nfl, nrsp, nss as u32, "iret to a bad stack segment"); return 0;
+  }
   setFlags(nfl);
   trapFlagChanged();
   if (ncs == A.FLAT_RING3_CS64) loadFlat64();
@@ -216,8 +231,15 @@ function iret32(): i64 {
   store<u8>(upcallMaskAddr(), ((efl as u64) & F_IF) != 0 ? 0 : 1);
   setReg64(RAX, eax as u64);
   // A selector that does not load: the failsafe callback, as after Xen's faulting IRET.
-  if (!canLoadCs(cs & 0xffff)) { iretFailsafe(eip as u64, cs & 0xffff, nfl, nsp & 0xffffffff, ring == 3 ? ss & 0xffff : segSel(SEG_SS) as u32, "iret to a bad code segment"); return 0; }
-  if (ring == 3 && !canLoadSs(ss & 0xffff)) { iretFailsafe(eip as u64, cs & 0xffff, nfl, nsp & 0xffffffff, ss & 0xffff, "iret to a bad stack segment"); return 0; }
+  if (!canLoadCs(cs & 0xffff)) {
+    iretFailsafe(
+      eip as u64, cs & 0xffff, nfl, nsp & 0xffffffff, ring == 3 ? ss & 0xffff : segSel(SEG_SS) as u32,
+      "iret to a bad code segment"
+    ); return 0;
+  }
+  if (ring == 3 && !canLoadSs(ss & 0xffff)) {
+    iretFailsafe(eip as u64, cs & 0xffff, nfl, nsp & 0xffffffff, ss & 0xffff, "iret to a bad stack segment"); return 0;
+  }
   loadCsChecked(cs & 0xffff);
   if (ring == 3) loadSeg(SEG_SS, ss & 0xffff);
   setFlags(nfl);

@@ -21,7 +21,9 @@ export function setLdCount(n: i32): void { ldCount = n; }
 
 // The frame's owner, read from the frame table directly (domain/frames.ts imports this module).
 @inline function owner(mfn: u32): u32 { return load<u16>(FRAME_TABLE + ((mfn as i32) << 4)); }
-@inline export function ldOn(d: u32): bool { return d < (MAX_DOMAINS as u32) && load<u8>(LOGDIRTY_DOMS + (d as i32)) != 0; }
+@inline export function ldOn(d: u32): bool {
+  return d < (MAX_DOMAINS as u32) && load<u8>(LOGDIRTY_DOMS + (d as i32)) != 0;
+}
 @inline export function ldBitAddr(mfn: u32): i32 { return LOGDIRTY_BITMAP + ((mfn >>> 3) as i32); }
 @inline export function ldBit(mfn: u32): u32 { return (1 as u32) << (mfn & 7); }
 @inline export function ldTest(mfn: u32): bool { return ((load<u8>(ldBitAddr(mfn)) as u32) & ldBit(mfn)) != 0; }

@@ -7,7 +7,8 @@
 // owner has log-dirty on, it also needs the frame's log-dirty bit (mmu/logdirty.ts): the first write
 // after a collect takes the slow path, which marks it.
 import {
-  NO_HOST, JIO_RTAG, JIO_WTAG, JIO_HOST, JIO_XTAG, JIO_TAGBASE, TLB_BASE, TLB_ENTRIES, TLB_BANKS, TLB_BANK_SIZE, CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
+  NO_HOST, JIO_RTAG, JIO_WTAG, JIO_HOST, JIO_XTAG, JIO_TAGBASE, TLB_BASE, TLB_ENTRIES, TLB_BANKS, TLB_BANK_SIZE,
+  CODEMAP_BASE, DUMMY_READ, DUMMY_WRITE, SCRATCH,
   CPU_STATE, CPU_CR2,
 } from "../memmap";
 import { userAcc, physBase, physLimit } from "./ctx";
@@ -308,25 +309,33 @@ export function writeAcc(lin: u64, size: i32, v: u64, acc: i32): void {
 
 @inline export function wr8(lin: u64, v: u32): void {
   const i = fastIdx(lin);
-  if (load<i64>(WTAG + (i << 3)) == fastTag(lin)) { store<u8>(load<i32>(HOST + (i << 2)) + ((lin as i32) & 0xfff), v as u8); return; }
+  if (load<i64>(WTAG + (i << 3)) == fastTag(lin)) {
+    store<u8>(load<i32>(HOST + (i << 2)) + ((lin as i32) & 0xfff), v as u8); return;
+  }
   writeAcc(lin, 1, v as u64, accU());
 }
 @inline export function wr16(lin: u64, v: u32): void {
   const i = fastIdx(lin);
   const o = (lin as i32) & 0xfff;
-  if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0xffe) { store<u16>(load<i32>(HOST + (i << 2)) + o, v as u16); return; }
+  if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0xffe) {
+    store<u16>(load<i32>(HOST + (i << 2)) + o, v as u16); return;
+  }
   writeAcc(lin, 2, v as u64, accU());
 }
 @inline export function wr32(lin: u64, v: u32): void {
   const i = fastIdx(lin);
   const o = (lin as i32) & 0xfff;
-  if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0xffc) { store<u32>(load<i32>(HOST + (i << 2)) + o, v); return; }
+  if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0xffc) {
+    store<u32>(load<i32>(HOST + (i << 2)) + o, v); return;
+  }
   writeAcc(lin, 4, v as u64, accU());
 }
 @inline export function wr64(lin: u64, v: u64): void {
   const i = fastIdx(lin);
   const o = (lin as i32) & 0xfff;
-  if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0xff8) { store<u64>(load<i32>(HOST + (i << 2)) + o, v); return; }
+  if (load<i64>(WTAG + (i << 3)) == fastTag(lin) && o <= 0xff8) {
+    store<u64>(load<i32>(HOST + (i << 2)) + o, v); return;
+  }
   writeAcc(lin, 8, v, accU());
 }
 @inline export function wrN(lin: u64, size: i32, v: u64): void {

@@ -26,7 +26,8 @@ export function qemuVersion(): string | null {
   return r.stdout.split("\n")[0].trim();
 }
 
-export const QEMU_MISSING = `${QEMU} is not installed (Debian's qemu-system-x86: apt-get install qemu-system-x86); QEMU figures are null`;
+export const QEMU_MISSING =
+  `${QEMU} is not installed (Debian's qemu-system-x86: apt-get install qemu-system-x86); QEMU figures are null`;
 
 /** The JIT setting of xenwasm's "JIT" runs: the caller's XENWASM_JIT, or the core's default. */
 export function jitSetting(): string {
@@ -63,7 +64,9 @@ export function binNodeOptions(bin: "xm" | "xend"): string[] {
 
 export function timeRun(cmd: string, args: string[], env?: NodeJS.ProcessEnv, timeoutMs = 600_000): Timed {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync("bash", ["-c", TIMES, "bash", cmd, ...args], { encoding: "utf8", env, timeout: timeoutMs, maxBuffer: 16 << 20 });
+  const r = spawnSync(
+    "bash", ["-c", TIMES, "bash", cmd, ...args], { encoding: "utf8", env, timeout: timeoutMs, maxBuffer: 16 << 20 }
+  );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.error) throw new Error(`bash ${cmd}: ${r.error.message}`);
   const err = r.stderr ?? "";

@@ -6,7 +6,8 @@
 import { runBare } from "xenwasm";
 import { readFileSync } from "node:fs";
 
-const runtime = globalThis.Bun ? `bun ${globalThis.Bun.version}` : globalThis.Deno ? `deno ${globalThis.Deno.version.deno}` : `node ${process.versions.node}`;
+const runtime = globalThis.Bun ? `bun ${globalThis.Bun.version}` : globalThis.Deno
+  ? `deno ${globalThis.Deno.version.deno}` : `node ${process.versions.node}`;
 const mips = [];
 for (const name of ["crc32", "sieve", "memcpy", "sort"]) {
   const elf = new Uint8Array(readFileSync(`guests/build/${name}-64.elf`));
@@ -15,6 +16,9 @@ for (const name of ["crc32", "sieve", "memcpy", "sort"]) {
   if (r.reason !== "exit" || r.status !== 0) throw new Error(`${name}: ${r.reason} ${r.message ?? ""}`);
   const m = r.instructions / r.seconds / 1e6;
   mips.push(m);
-  console.log(`${name.padEnd(7)} ${String(r.instructions).padStart(11)} insns ${r.seconds.toFixed(3)} s ${m.toFixed(0).padStart(6)} MIPS`);
+  console.log(
+    `${name.padEnd(7)} ${String(r.instructions).padStart(11)} `
+      + `insns ${r.seconds.toFixed(3)} s ${m.toFixed(0).padStart(6)} ` + `MIPS`
+  );
 }
 console.log(`${runtime}: geomean ${Math.exp(mips.reduce((a, m) => a + Math.log(m), 0) / mips.length).toFixed(0)} MIPS`);

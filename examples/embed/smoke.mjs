@@ -8,11 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const guest = (name) => {
-  for (const dir of ["guests/build", "guests/prebuilt"]) { try { return new Uint8Array(readFileSync(join(dir, name))); } catch { /* next */ } }
+  for (const dir of ["guests/build", "guests/prebuilt"]) {
+    try { return new Uint8Array(readFileSync(join(dir, name))); } catch { /* next */ }
+  }
   throw new Error(`${name} not found (run from the repository's root; make -C guests)`);
 };
 const text = (b) => new TextDecoder().decode(b);
-const runtime = globalThis.Bun ? `bun ${globalThis.Bun.version}` : globalThis.Deno ? `deno ${globalThis.Deno.version.deno}` : `node ${process.versions.node}`;
+const runtime = globalThis.Bun ? `bun ${globalThis.Bun.version}` : globalThis.Deno
+  ? `deno ${globalThis.Deno.version.deno}` : `node ${process.versions.node}`;
 
 const bare = await runBare(guest("hello-64.elf"));
 
@@ -32,14 +35,19 @@ const img = join(dir, "disk.img");
 const disk = new Uint8Array(1 << 20);
 for (let i = 0; i < disk.length; i++) disk[i] = (i >> 9) & 0xff; // each sector holds its number
 writeFileSync(img, disk);
-const blk = await run("blk", guest("pv-blk-64.elf"), { memoryMiB: 16, disks: [{ path: img, vdev: "xvda", writable: true }] });
+const blk =
+  await run("blk", guest("pv-blk-64.elf"), { memoryMiB: 16, disks: [{ path: img, vdev: "xvda", writable: true }] });
 const after = new Uint8Array(readFileSync(img));
-const written = Array.from({ length: 16 }, (_, k) => after.subarray((64 + k) * 512, (65 + k) * 512).every((b) => b === 200 + k)).every(Boolean);
+const written = Array.from(
+  { length: 16 }, (_, k) => after.subarray((64 + k) * 512, (65 + k) * 512).every((b) => b === 200 + k)
+).every(Boolean);
 rmSync(dir, { recursive: true, force: true });
 
 console.log(JSON.stringify({
   runtime,
   bare: { reason: bare.reason, status: bare.status, first: bare.output.split("\n")[0] },
   pv: { first: pv.out.split("\n")[0], reason: pv.reason },
-  blk: { passed: blk.out.includes("blk: PASSED"), fails: blk.out.split("\n").filter((l) => l.startsWith("FAIL")), written },
+  blk: {
+    passed: blk.out.includes("blk: PASSED"), fails: blk.out.split("\n").filter((l) => l.startsWith("FAIL")), written
+  },
 }));

@@ -36,17 +36,23 @@ export function xmManPage(commands: readonly ManCommand[]): string {
     ".SH COMMANDS",
   ];
   for (const c of commands) {
-    out.push(`.SS ${roff(c.name)}`, roff(c.summary) + ".", ".PP", verbatim(`usage: ${c.usage}`), ".PP", verbatim(c.help));
+    out.push(
+      `.SS ${roff(c.name)}`, roff(c.summary) + ".", ".PP", verbatim(`usage: ${c.usage}`), ".PP", verbatim(c.help)
+    );
   }
   out.push(
     ".SH ENVIRONMENT",
     ".TP", ".B XEND_SOCKET", roff("xend's socket (default $TMPDIR/xenwasm-UID/xend.sock): the xend that xm talks to."),
     ".TP", ".B XENWASM_JIT", roff("The JIT tier (default on), with XENWASM_JIT_THRESHOLD (default 1000), for xm run."),
     ".SH EXIT STATUS",
-    roff("0 on success; 1 with one line \"xm: ...\" on standard error otherwise. xm run exits with the guest's status."),
+    roff(
+      "0 on success; 1 with one line \"xm: ...\" on standard error otherwise. xm run exits with the guest's status."
+    ),
     ".SH SEE ALSO",
     ".BR xend (1)",
-    roff("(xend help), the README's \"xend and xm as xl users know them\", and xl(1) of Xen, whose conventions xm follows."),
+    roff(
+      "(xend help), the README's \"xend and xm as xl users know them\", and xl(1) of Xen, whose conventions xm follows."
+    ),
   );
   return out.join("\n") + "\n";
 }

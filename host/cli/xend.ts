@@ -22,7 +22,8 @@ async function running(): Promise<number | 0> {
 
 function envPort(env: NodeJS.ProcessEnv): number {
   const p = env.XEND_RELOCATION_PORT || String(DEFAULT_RELOCATION_PORT);
-  if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new Error(`XEND_RELOCATION_PORT=${p}: a port number, 1 to 65535`);
+  if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535)
+    throw new Error(`XEND_RELOCATION_PORT=${p}: a port number, 1 to 65535`);
   return Number(p);
 }
 
@@ -45,10 +46,13 @@ const USAGE = `usage: xend start|stop|status|run
 XEND_SOCKET chooses the socket (default $TMPDIR/xenwasm-UID/xend.sock): one xend per socket.`;
 
 function stopOptions(args: string[]): { mode?: "shutdown" | "save" | "destroy"; dir?: string; maxwait: number } {
-  const o: { mode?: "shutdown" | "save" | "destroy"; dir?: string; maxwait: number } = { maxwait: stopMaxWaitSeconds() };
+  const o: { mode?: "shutdown" | "save" | "destroy"; dir?: string; maxwait: number } =
+    { maxwait: stopMaxWaitSeconds() };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    const set = (m: "shutdown" | "save" | "destroy") => { if (o.mode && o.mode !== m) throw new Error(`stop: --${o.mode} and --${m} together`); o.mode = m; };
+    const set = (m: "shutdown" | "save" | "destroy") => {
+      if (o.mode && o.mode !== m) throw new Error(`stop: --${o.mode} and --${m} together`); o.mode = m;
+    };
     if (a === "--shutdown") set("shutdown");
     else if (a === "--destroy") set("destroy");
     else if (a === "--save" || a.startsWith("--save=")) {
@@ -64,9 +68,13 @@ async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? "help";
   switch (cmd) {
     case "run": {
-      { const pid = await running(); if (pid) { console.error(`xend: already running (pid ${pid}, socket ${socketPath()})`); return 1; } }
+      {
+        const pid = await running();
+        if (pid) { console.error(`xend: already running (pid ${pid}, socket ${socketPath()})`); return 1; }
+      }
       const mem = process.env.XEND_MEMORY_MIB ?? "2048";
-      if (!/^\d{1,7}$/.test(mem) || Number(mem) < 1) throw new Error(`XEND_MEMORY_MIB=${mem}: a positive whole number of MiB`);
+      if (!/^\d{1,7}$/.test(mem) || Number(mem) < 1)
+        throw new Error(`XEND_MEMORY_MIB=${mem}: a positive whole number of MiB`);
       envPort(process.env); // (checked before anything is made)
       checkXendEnv();
       const xend = await Xend.create(Number(mem));
@@ -75,13 +83,18 @@ async function main(argv: string[]): Promise<number> {
       const nat = natOptionsFromEnv(process.env);
       if (nat) enableNat(xend.host, { ...nat, denyHostPorts: [envPort(process.env)] });
       // The secret that incoming migrations must know and that our save files are MACed with.
-      try { xend.secret = relocationSecret(process.env); } catch (e) { console.error(`xend: no relocation secret (incoming migrations refused, save files unsigned): ${(e as Error).message}`); }
+      try { xend.secret = relocationSecret(process.env); } catch (e) {
+        console.error(
+          `xend: no relocation secret (incoming migrations refused, save files unsigned): ${(e as Error).message}`
+        );
+      }
       await xend.listen();
       await xend.listenXenstore(xenstoreSocketPath());
       if ((process.env.XEND_RELOCATION_SERVER ?? "yes") !== "no") {
         const o = relocationOptions(process.env, xend.secret);
         // Another xend on this machine may hold the port: this one then only sends.
-        await xend.listenRelocation(o).catch((e) => console.error(`xend: no relocation listener: ${(e as Error).message}`));
+        await xend.listenRelocation(o)
+          .catch((e) => console.error(`xend: no relocation listener: ${(e as Error).message}`));
       }
       const stop = () => xend.stop();
       process.on("SIGTERM", stop);
@@ -97,13 +110,19 @@ async function main(argv: string[]): Promise<number> {
       const self = fileURLToPath(import.meta.url);
       const files = xendFiles();
       prepareSocketDir(files.dir);
-      const log = openSync(files.log, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-      const child = spawn(process.execPath, [self, "run"], { detached: true, stdio: ["ignore", log, log], env: process.env });
+      const log =
+        openSync(files.log, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+      const child =
+        spawn(process.execPath, [self, "run"], { detached: true, stdio: ["ignore", log, log], env: process.env });
       child.unref();
       for (let i = 0; i < 100; i++) {
         await new Promise((r) => setTimeout(r, 50));
         const p = await running();
-        if (p) { console.log(p === child.pid ? `xend started (pid ${p}, socket ${socketPath()})` : `xend is already running (pid ${p})`); return 0; }
+        if (p) {
+          console.log(
+            p === child.pid ? `xend started (pid ${p}, socket ${socketPath()})` : `xend is already running (pid ${p})`
+          ); return 0;
+        }
       }
       console.error(`xend: did not start (see ${files.log})`);
       return 1;
@@ -114,12 +133,16 @@ async function main(argv: string[]): Promise<number> {
       // xendomains: XENDOMAINS_SAVE, XENDOMAINS_SHUTDOWN, XENDOMAINS_STOP_MAXWAIT).
       const o = stopOptions(argv.slice(1));
       let rows: { name: string; id: number }[];
-      try { rows = ((await request({ op: "list" })) as { data: { name: string; id: number }[] }).data.filter((r) => r.id !== 0); }
+      try {
+        rows =
+          ((await request({ op: "list" })) as { data: { name: string; id: number }[] }).data.filter((r) => r.id !== 0);
+      }
       catch (e) { if (e instanceof XendUnavailable) { console.log("xend is not running"); return 0; } throw e; }
       if (rows.length) {
         const names = rows.map((r) => `${r.name} (${r.id})`).join(", ");
         if (!o.mode) {
-          console.error(`xend: ${rows.length} domain${rows.length === 1 ? " is" : "s are"} running: ${names}; stopping xend would end ${rows.length === 1 ? "it" : "them"}.\n` +
+          console.error(`xend: ${rows.length} ` + `domain${rows.length === 1 ? " is" : "s are"} running: `
+              + `${names}; stopping xend would end ` + `${rows.length === 1 ? "it" : "them"}.\n` +
             "  xend stop --shutdown     ask each to shut down, wait (XENDOMAINS_STOP_MAXWAIT, 300 s), then stop\n" +
             "  xend stop --save DIR     save each into DIR/NAME.save (xm restore brings it back), then stop\n" +
             "  xend stop --destroy      destroy them and stop");
@@ -141,11 +164,18 @@ async function main(argv: string[]): Promise<number> {
             const now = ((await request({ op: "list" })) as { data: { name: string; id: number }[] }).data;
             left = left.filter((r) => now.some((n) => n.id === r.id));
           }
-          if (left.length) { console.error(`xend: ${left.map((r) => r.name).join(", ")} did not shut down within ${o.maxwait} s; xend not stopped (xend stop --destroy ends them)`); return 1; }
+          if (left.length) {
+            console.error(
+              `xend: ${left.map((r) => r.name).join(", ")} did not shut `
+                + `down within ${o.maxwait} s; xend not stopped (xend stop ` + `--destroy ends them)`
+            ); return 1;
+          }
           console.log(`Shut down ${rows.map((r) => r.name).join(", ")}`);
         } else console.log(`Destroying ${names}`);
       }
-      try { await request({ op: "stop" }); } catch (e) { if (e instanceof XendUnavailable) { console.log("xend is not running"); return 0; } throw e; }
+      try {
+        await request({ op: "stop" });
+      } catch (e) { if (e instanceof XendUnavailable) { console.log("xend is not running"); return 0; } throw e; }
       for (let i = 0; i < 100 && (await running()); i++) await new Promise((r) => setTimeout(r, 50));
       console.log("xend stopped");
       return 0;
@@ -162,4 +192,6 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // A failure after the socket is up must not leave a half-started xend holding it: exit.
-main(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => { console.error(`xend: ${(e as Error).message}`); process.exit(1); });
+main(process.argv.slice(2)).then(
+  (c) => { process.exitCode = c; }, (e) => { console.error(`xend: ${(e as Error).message}`); process.exit(1); }
+);

@@ -29,7 +29,9 @@ interface Command {
 interface OptSpec { [flag: string]: "bool" | "value" }
 
 /** Parses `--flag`, `--flag value` and `--flag=value` options; the rest are positional arguments. */
-function parseArgs(cmd: string, args: string[], spec: OptSpec): { opts: Record<string, string | true>; rest: string[] } {
+function parseArgs(
+  cmd: string, args: string[], spec: OptSpec
+): { opts: Record<string, string | true>; rest: string[] } {
   const opts: Record<string, string | true> = {};
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -64,7 +66,8 @@ function readInput(file: string): Uint8Array {
     return readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "permission denied" : (e as Error).message;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES"
+      ? "permission denied" : (e as Error).message;
     throw new CliError(`cannot read ${file}: ${why}`);
   }
 }
@@ -72,7 +75,8 @@ function readInput(file: string): Uint8Array {
 const run: Command = {
   name: "run",
   summary: "boot a PV kernel (or a bare ELF program) with its console on stdio",
-  usage: "xm run [CFG | KERNEL [--memory MB] [--ramdisk FILE] [--cmdline STR]] | xm run --bare [--stats] [--ram SIZE] FILE.elf",
+  usage: "xm run [CFG | KERNEL [--memory MB] [--ramdisk FILE] "
+    + "[--cmdline STR]] | xm run --bare [--stats] [--ram SIZE] " + "FILE.elf",
   help: `Without arguments, boots the bundled default guest (a small PV kernel of ours). With CFG, a domain
 config file (xm/xl syntax), boots the domain it describes, disks included. Otherwise boots KERNEL, a Xen
 PV kernel (ELF32 PAE or ELF64 with Xen ELF notes, or a bzImage with a gzip, xz or zstd payload), as one
@@ -95,14 +99,16 @@ fault with no handler is reported on standard error and gives exit status 1.
   --ram SIZE    RAM size, e.g. 64M or 1G (default ${DEFAULT_RAM >>> 20}M)`,
   async run(args) {
     const { opts, rest } = parseArgs("run", args, {
-      "--bare": "bool", "--stats": "bool", "--jit-stats": "bool", "--ram": "value", "--memory": "value", "--ramdisk": "value", "--cmdline": "value",
+      "--bare": "bool", "--stats": "bool", "--jit-stats": "bool", "--ram": "value", "--memory": "value",
+      "--ramdisk": "value", "--cmdline": "value",
     });
     if (rest.length > 1) throw new CliError(`run: too many arguments: ${rest.slice(1).join(" ")}`);
     // Options of the other kind of run are errors, not silently ignored.
     const misplaced = opts["--bare"] ? ["--memory", "--ramdisk", "--cmdline"] : ["--ram", "--stats"];
     for (const o of misplaced) {
       if (opts[o] !== undefined) {
-        const why = opts["--bare"] ? "is for PV kernels (with --bare: --ram SIZE)" : "needs --bare (a PV domain: --memory MB)";
+        const why =
+          opts["--bare"] ? "is for PV kernels (with --bare: --ram SIZE)" : "needs --bare (a PV domain: --memory MB)";
         throw new CliError(`run: ${o} ${why}`);
       }
     }
@@ -130,11 +136,15 @@ fault with no handler is reported on standard error and gives exit status 1.
     if (r.message) process.stderr.write(`xm: ${r.message}\n`);
     if (opts["--stats"]) {
       const mips = r.seconds > 0 ? r.instructions / r.seconds / 1e6 : 0;
-      process.stderr.write(`xm: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s: ${mips.toFixed(1)} MIPS\n`);
+      process.stderr.write(
+        `xm: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s: ${mips.toFixed(1)} MIPS\n`
+      );
     }
     if (opts["--jit-stats"]) {
       process.stderr.write(`xm: jit ${JSON.stringify(jitReport(m.core.jit))}\n`);
-      if (m.core.jit?.debug) process.stderr.write(`xm: jit blocks end at ${JSON.stringify([...m.core.jit.debug].sort((a, b) => b[1] - a[1]))}\n`);
+      if (m.core.jit?.debug) process.stderr.write(
+        `xm: jit blocks end at ${JSON.stringify([...m.core.jit.debug].sort((a, b) => b[1] - a[1]))}\n`
+      );
     }
     return r.status & 0xff;
   },
@@ -142,7 +152,10 @@ fault with no handler is reported on standard error and gives exit status 1.
 
 /** The JIT's figures and the process's peak memory (V8's code for the regions included). */
 function jitReport(j: Jit | null): object {
-  return { mode: j ? j.mode : "off", ...(j ? j.stats() : {}), max_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024), machine_code_mib: machineCodeMib() };
+  return {
+    mode: j ? j.mode : "off", ...(j ? j.stats() : {}), max_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024),
+    machine_code_mib: machineCodeMib()
+  };
 }
 
 /** Resident machine code of this process now, in MiB: the anonymous executable mappings of /proc/self/smaps,
@@ -172,16 +185,20 @@ function defaultGuest(): string {
     }
     dir = dirname(dir);
   }
-  throw new CliError("the bundled default guest is missing (guests/prebuilt/pv-hello-64.elf; or build it: `npm run guests`)");
+  throw new CliError(
+    "the bundled default guest is missing (guests/prebuilt/pv-hello-64.elf; or build it: `npm run guests`)"
+  );
 }
 
 async function runPv(file: string | undefined, opts: Record<string, string | true>): Promise<number> {
   file ??= defaultGuest();
   const data = readInput(file);
-  const isImage = (data[0] === 0x7f && data[1] === 0x45) || (data.length > 0x206 && data[0x202] === 0x48 && data[0x203] === 0x64);
+  const isImage =
+    (data[0] === 0x7f && data[1] === 0x45) || (data.length > 0x206 && data[0x202] === 0x48 && data[0x203] === 0x64);
   let name = "guest";
   const memOpt = opts["--memory"];
-  if (memOpt !== undefined && !(typeof memOpt === "string" && /^\d{1,5}$/.test(memOpt))) throw new CliError(`bad --memory ${memOpt}: whole MiB from 2 to 3072`);
+  if (memOpt !== undefined && !(typeof memOpt === "string" && /^\d{1,5}$/.test(memOpt)))
+    throw new CliError(`bad --memory ${memOpt}: whole MiB from 2 to 3072`);
   let mem = memOpt !== undefined ? Number(memOpt) : 64;
   let kernel = data;
   let ramdisk = typeof opts["--ramdisk"] === "string" ? readInput(opts["--ramdisk"]) : undefined;
@@ -192,7 +209,9 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
   if (!isImage) {
     // A domain config file (xm/xl syntax).
     let cfg;
-    try { cfg = parseConfig(new TextDecoder().decode(data), file); } catch (e) { throw new CliError((e as Error).message); }
+    try {
+      cfg = parseConfig(new TextDecoder().decode(data), file);
+    } catch (e) { throw new CliError((e as Error).message); }
     for (const w of cfg.warnings) process.stderr.write(`xm: warning: ${w}\n`);
     name = cfg.name; mem = cfg.memory; vcpus = cfg.vcpus;
     kernel = readInput(cfg.kernel);
@@ -201,7 +220,8 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
     disks = deviceSpecs(cfg).disks;
     vifs = cfg.vifs;
   }
-  if (!Number.isInteger(mem) || mem < 2 || mem > 3072) throw new CliError(`bad --memory ${opts["--memory"]}: whole MiB from 2 to 3072`);
+  if (!Number.isInteger(mem) || mem < 2 || mem > 3072)
+    throw new CliError(`bad --memory ${opts["--memory"]}: whole MiB from 2 to 3072`);
   let nat;
   try { nat = natOptionsFromEnv(process.env); } catch (e) { throw new CliError((e as Error).message); }
   const host = await XenHost.create(Math.max(256, mem + 64));
@@ -214,7 +234,9 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
     throw new CliError(`${file}: ${(e as Error).message}`);
   }
   dom.onConsole = (b) => process.stdout.write(b);
-  dom.vifs.forEach((v, i) => host.nat?.setupVif(v.mac, vifs[i] ?? {}, (m) => process.stderr.write(`xm: warning: ${m}\n`)));
+  dom.vifs.forEach(
+    (v, i) => host.nat?.setupVif(v.mac, vifs[i] ?? {}, (m) => process.stderr.write(`xm: warning: ${m}\n`))
+  );
   // The terminal is the domain's console input (raw on a TTY; Ctrl-] ends the run).
   let detached = false;
   const stdin = process.stdin;
@@ -249,7 +271,8 @@ const help: Command = {
   name: "help",
   summary: "show the commands, or the help of one command",
   usage: "xm help [COMMAND | --man]",
-  help: "Without COMMAND, lists the commands; with one, shows how to use it.\n  --man   every command's page as one man page, xm(1) (man/xm.1 is this: `npm run man` writes it)",
+  help: "Without COMMAND, lists the commands; with one, shows how to "
+    + "use it.\n  --man   every command's page as one man page, " + "xm(1) (man/xm.1 is this: `npm run man` writes it)",
   async run(args) {
     if (args.length === 0) { process.stdout.write(overview()); return 0; }
     if (args.length === 1 && args[0] === "--man") { process.stdout.write(xmManPage(COMMANDS)); return 0; }
@@ -282,15 +305,20 @@ async function main(argv: string[]): Promise<void> {
   if (args.includes("--help") || args.includes("-h")) { args = [name]; name = "help"; }
   const c = COMMANDS.find((x) => x.name === name);
   if (!c) return fail(`unknown command ${name} (see \`xm help\`)`);
-  if (name === "run") { try { jitSettings(); } catch (e) { return fail((e as Error).message); } } // XENWASM_JIT*: the user's setting, said as such
+  // XENWASM_JIT*: the user's setting, said as such
+  if (name === "run") { try { jitSettings(); } catch (e) { return fail((e as Error).message); } }
   try {
     process.exitCode = await c.run(args);
   } catch (e) {
-    fail(e instanceof CliError || e instanceof XmError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`);
+    fail(
+      e instanceof CliError
+        || e instanceof XmError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`
+    );
   }
 }
 
 // A reader that went away (`xm list | head -1`) ends xm quietly, as it would a C program's SIGPIPE.
-for (const out of [process.stdout, process.stderr]) out.on("error", (e: NodeJS.ErrnoException) => { if (e.code === "EPIPE") process.exit(process.exitCode ?? 0); });
+for (const out of [process.stdout, process.stderr])
+  out.on("error", (e: NodeJS.ErrnoException) => { if (e.code === "EPIPE") process.exit(process.exitCode ?? 0); });
 process.on("uncaughtException", (e) => { fail(`internal error: ${e?.message ?? String(e)}`); process.exit(1); });
 await main(process.argv.slice(2));

@@ -37,7 +37,9 @@ type Opts = Record<string, string | true | undefined>;
  * ending in ':' takes a value). Options may come before or after the arguments (-cp, -e X, -eX,
  * --name=V, --name V); "--" ends them. An unknown option, or one without its value, is an error.
  */
-export function getopt(cmd: string, args: string[], short: string, long: Record<string, string> = {}): { o: Opts; rest: string[] } {
+export function getopt(
+  cmd: string, args: string[], short: string, long: Record<string, string> = {}
+): { o: Opts; rest: string[] } {
   const o: Opts = {};
   const rest: string[] = [];
   const bad = (m: string): never => { throw new XmError(`${cmd}: ${m} (see \`xm help ${cmd}\`)`); };
@@ -103,14 +105,24 @@ function mib(s: string): number {
 }
 
 function table(rows: DomainRow[]): string {
-  const lines = [`${"Name".padEnd(32)} ${"ID".padStart(5)} ${"Mem".padStart(6)} ${"VCPUs".padStart(5)}  State   ${"Time(s)".padStart(9)}`];
-  for (const r of rows) lines.push(`${r.name.padEnd(32)} ${String(r.id).padStart(5)} ${String(r.memMiB).padStart(6)} ${String(r.vcpus).padStart(5)}  ${r.state}  ${r.cpuSeconds.toFixed(1).padStart(9)}`);
+  const lines = [
+    `${"Name".padEnd(32)} ${"ID".padStart(5)} ` + `${"Mem".padStart(6)} ${"VCPUs".padStart(5)}  State   `
+      + `${"Time(s)".padStart(9)}`
+  ];
+  for (const r of rows) lines.push(
+    `${r.name.padEnd(32)} ${String(r.id).padStart(5)} ` + `${String(r.memMiB).padStart(6)} `
+      + `${String(r.vcpus).padStart(5)}  ${r.state}  ` + `${r.cpuSeconds.toFixed(1).padStart(9)}`
+  );
   return lines.join("\n") + "\n";
 }
 
 const simple = (name: string, summary: string, op: "destroy" | "pause" | "unpause"): XmCommand => ({
-  name, summary, usage: `xm ${name}${op === "destroy" ? " [-f]" : ""} DOMAIN`, help: `${summary[0].toUpperCase()}${summary.slice(1)}. DOMAIN is a name or an id.`,
-  async run(args) { const { rest } = getopt(name, args, op === "destroy" ? "f" : ""); nargs(this, rest, 1); await call({ op, dom: rest[0] }); return 0; },
+  name, summary, usage: `xm ${name}${op === "destroy" ? " [-f]" : ""} DOMAIN`,
+  help: `${summary[0].toUpperCase()}${summary.slice(1)}. DOMAIN is a name or an id.`,
+  async run(args) {
+    const { rest } = getopt(name, args, op === "destroy" ? "f" : ""); nargs(this, rest, 1);
+    await call({ op, dom: rest[0] }); return 0;
+  },
 });
 
 /** The rows of `xm list` for the given domains (names or ids; all but Domain-0 when none, unless `dom0`). */
@@ -127,35 +139,57 @@ async function domains(sel: string[], dom0 = true): Promise<DomainRow[]> {
 /** A domain as `xl list -l` prints it (libxl's libxl_domain_config in JSON). */
 function libxlJson(r: DomainRow): object {
   const c = r.config;
-  if (!c) return { domid: r.id, config: { c_info: { type: "pv", name: r.name }, b_info: { max_vcpus: r.vcpus, max_memkb: r.memMiB * 1024, target_memkb: r.memMiB * 1024 } } };
+  if (!c) return {
+    domid: r.id, config: {
+      c_info: { type: "pv", name: r.name },
+      b_info: { max_vcpus: r.vcpus, max_memkb: r.memMiB * 1024, target_memkb: r.memMiB * 1024 }
+    }
+  };
   return {
     domid: r.id,
     config: {
       c_info: { type: "pv", name: c.name, ...(c.uuid ? { uuid: c.uuid } : {}) },
       b_info: {
-        max_vcpus: c.vcpus, avail_vcpus: [...Array(c.vcpus).keys()], max_memkb: c.maxmem * 1024, target_memkb: c.memory * 1024,
+        max_vcpus: c.vcpus, avail_vcpus: [...Array(c.vcpus).keys()], max_memkb: c.maxmem * 1024,
+        target_memkb: c.memory * 1024,
         sched_params: { sched: "credit", weight: r.weight, cap: r.cap },
-        kernel: c.kernel, ...(c.cmdline !== undefined ? { cmdline: c.cmdline } : {}), ...(c.ramdisk ? { ramdisk: c.ramdisk } : {}),
+        kernel: c.kernel, ...(c.cmdline !== undefined ? { cmdline: c.cmdline } : {}),
+        ...(c.ramdisk ? { ramdisk: c.ramdisk } : {}),
         type: { pv: {} },
       },
-      disks: c.disks.map((k) => ({ pdev_path: k.target, vdev: k.vdev, backend: "qdisk", format: k.format, readwrite: k.writable ? 1 : 0 })),
-      nics: c.vifs.map((v) => ({ devid: v.devid, mac: v.mac, bridge: "xenbr0", ...(v.ip ? { ip: v.ip } : {}), ...(v.model ? { model: v.model } : {}) })),
-      on_poweroff: c.on_poweroff, on_reboot: c.on_reboot, on_watchdog: "destroy", on_crash: c.on_crash, on_soft_reset: "soft-reset",
+      disks: c.disks.map(
+        (k) =>
+          ({ pdev_path: k.target, vdev: k.vdev, backend: "qdisk", format: k.format, readwrite: k.writable ? 1 : 0 })
+      ),
+      nics: c.vifs.map(
+        (v) => ({
+          devid: v.devid, mac: v.mac, bridge: "xenbr0", ...(v.ip ? { ip: v.ip } : {}),
+          ...(v.model ? { model: v.model } : {})
+        })
+      ),
+      on_poweroff: c.on_poweroff, on_reboot: c.on_reboot, on_watchdog: "destroy", on_crash: c.on_crash,
+      on_soft_reset: "soft-reset",
     },
     // Not libxl's: what xm list shows, for scripts that want it as JSON.
-    xenwasm: { state: r.state, mem_mib: r.memMiB, cpu_seconds: r.cpuSeconds, uptime: r.uptime, ...(r.shutdownReason ? { shutdown_reason: r.shutdownReason } : {}) },
+    xenwasm: {
+      state: r.state, mem_mib: r.memMiB, cpu_seconds: r.cpuSeconds, uptime: r.uptime,
+      ...(r.shutdownReason ? { shutdown_reason: r.shutdownReason } : {})
+    },
   };
 }
 
 /** "1 day, 2:03:04" / "2:03:04" as xl uptime prints it. */
 function fmtUptime(sec: number): string {
-  const s = Math.floor(sec), d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  const s = Math.floor(sec), d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600),
+    m = Math.floor((s % 3600) / 60);
   const hms = `${h}:${String(m).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
   return d ? `${d} day${d === 1 ? "" : "s"}, ${hms}` : hms;
 }
 
 /** A progress bar on stderr when it is a terminal (nothing otherwise); `done()` ends its line. */
-export function progressBar(out: NodeJS.WriteStream = process.stderr): { update: (p: Progress["progress"]) => void; done: () => void } {
+export function progressBar(out: NodeJS.WriteStream = process.stderr): {
+  update: (p: Progress["progress"]) => void; done: () => void
+} {
   let shown = false;
   return {
     update(p) {
@@ -185,7 +219,8 @@ async function waitGone(dom: string, timeoutMs: number): Promise<boolean> {
 
 export const XEND_COMMANDS: XmCommand[] = [
   {
-    name: "create", summary: "create a domain from a config file", usage: "xm create [-c] [-e CHAR] [-p] [-q] [-n] CFG [KEY=VALUE ...]",
+    name: "create", summary: "create a domain from a config file",
+    usage: "xm create [-c] [-e CHAR] [-p] [-q] [-n] CFG [KEY=VALUE ...]",
     help: `Creates a domain from CFG (xm/xl syntax: name, kernel, ramdisk, extra/cmdline, memory, maxmem, vcpus,
 disk, vif, on_poweroff/on_reboot/on_crash, ...). KEY=VALUE arguments override the file's settings.
 Relative paths in CFG are taken from the current directory. Settings this build cannot honour are
@@ -197,25 +232,32 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
   -n        dry run: check CFG and print the domain's config as JSON; create nothing
   -f CFG    the config file (instead of the first argument)`,
     async run(args) {
-      const { o, rest } = getopt("create", args, "ce:pqnf:", { "console": "c", "paused": "p", "quiet": "q", "dryrun": "n", "defconfig:": "f" });
+      const { o, rest } = getopt(
+        "create", args, "ce:pqnf:", { "console": "c", "paused": "p", "quiet": "q", "dryrun": "n", "defconfig:": "f" }
+      );
       const file = typeof o.f === "string" ? o.f : rest.shift();
       if (file === undefined) throw new XmError(`missing arguments (usage: ${this.usage})`);
       const bad = rest.find((a) => !/^[A-Za-z_][A-Za-z0-9_]*\s*\+?=/.test(a));
-      if (bad !== undefined) throw new XmError(`create: unexpected argument ${bad} (overrides are KEY=VALUE; usage: ${this.usage})`);
+      if (bad !== undefined)
+        throw new XmError(`create: unexpected argument ${bad} (overrides are KEY=VALUE; usage: ${this.usage})`);
       let text: string;
       try { text = readFileSync(file, "utf8"); } catch (e) { const code = (e as NodeJS.ErrnoException).code;
         throw new XmError(`cannot read ${file}: ${code === "ENOENT" ? "no such file" : code ?? (e as Error).message}`);
       }
       if (o.n) {
         let c;
-        try { c = parseConfig(text + "\n" + rest.join("\n"), file); } catch (e) { throw new XmError((e as Error).message); }
+        try {
+          c = parseConfig(text + "\n" + rest.join("\n"), file);
+        } catch (e) { throw new XmError((e as Error).message); }
         for (const w of c.warnings) process.stderr.write(`xm: warning: ${w}\n`);
         const { warnings: _w, ...cfg } = c;
         console.log(JSON.stringify(cfg, null, 2));
         return 0;
       }
       const req: Request = { op: "create", file, text, overrides: rest, cwd: process.cwd(), paused: !!o.p };
-      const warn = (r: { warnings?: string[] }) => { if (!o.q) for (const w of r.warnings ?? []) process.stderr.write(`xm: warning: ${w}\n`); };
+      const warn = (r: { warnings?: string[] }) => {
+        if (!o.q) for (const w of r.warnings ?? []) process.stderr.write(`xm: warning: ${w}\n`);
+      };
       if (!o.c) {
         const r = await call(req) as { id: number; name: string; warnings?: string[] };
         warn(r);
@@ -223,30 +265,42 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
         return 0;
       }
       const esc = typeof o.e === "string" ? escapeByte(o.e) : undefined;
-      await attachConsole({ ...req, console: true }, process.stdin, process.stdout, undefined, esc).then((r) => warn(r as { warnings?: string[] }), (e) => { throw new XmError((e as Error).message); });
+      await attachConsole(
+        { ...req, console: true }, process.stdin, process.stdout, undefined, esc
+      ).then((r) => warn(r as { warnings?: string[] }), (e) => { throw new XmError((e as Error).message); });
       return 0;
     },
   },
   {
     name: "list", summary: "list the domains", usage: "xm list [-l] [DOMAIN ...]",
-    help: "Lists the domains: name, id, memory (MiB), vCPUs, state (r running, b blocked, p paused, s shut down,\nc crashed) and CPU time. -l (--long) prints each as xl does, JSON in libxl's shape: domid and config\n(c_info, b_info, disks, nics, on_poweroff/on_reboot/on_crash), plus xenwasm's state, memory, CPU time, uptime.",
+    help: "Lists the domains: name, id, memory (MiB), vCPUs, state (r "
+      + "running, b blocked, p paused, s shut down,\nc crashed) and "
+      + "CPU time. -l (--long) prints each as xl does, JSON in "
+      + "libxl's shape: domid and config\n(c_info, b_info, disks, "
+      + "nics, on_poweroff/on_reboot/on_crash), plus xenwasm's " + "state, memory, CPU time, uptime.",
     async run(args) {
       const { o, rest } = getopt("list", args, "l", { long: "l" });
       const sel = await domains(rest);
-      process.stdout.write(o.l ? JSON.stringify(sel.filter((r) => r.id !== 0 || rest.length).map(libxlJson), null, 2) + "\n" : table(sel));
+      process.stdout.write(
+        o.l ? JSON.stringify(sel.filter((r) => r.id !== 0 || rest.length).map(libxlJson), null, 2) + "\n" : table(sel)
+      );
       return 0;
     },
   },
   {
     name: "console", summary: "attach to a domain's console", usage: "xm console [-e CHAR] [-t pv] [-n 0] DOMAIN",
-    help: "Attaches the terminal (raw mode) to DOMAIN's PV console, showing what it printed so far. Ctrl-] detaches,\nor CHAR given with -e (as ^a). -t and -n choose the console: only the PV console 0 exists.",
+    help: "Attaches the terminal (raw mode) to DOMAIN's PV console, "
+      + "showing what it printed so far. Ctrl-] detaches,\nor CHAR "
+      + "given with -e (as ^a). -t and -n choose the console: only " + "the PV console 0 exists.",
     async run(args) {
       const { o, rest } = getopt("console", args, "e:t:n:");
       nargs(this, rest, 1);
       if (o.t !== undefined && o.t !== "pv") throw new XmError(`console: -t ${o.t}: only the PV console exists here`);
       if (o.n !== undefined && o.n !== "0") throw new XmError(`console: -n ${o.n}: only console 0 exists here`);
       const esc = typeof o.e === "string" ? escapeByte(o.e) : undefined;
-      await attachConsole(rest[0], process.stdin, process.stdout, undefined, esc).catch((e) => { throw new XmError((e as Error).message); });
+      await attachConsole(
+        rest[0], process.stdin, process.stdout, undefined, esc
+      ).catch((e) => { throw new XmError((e as Error).message); });
       return 0;
     },
   },
@@ -254,7 +308,8 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
   simple("pause", "pause a domain", "pause"),
   simple("unpause", "unpause a paused domain", "unpause"),
   ...(["shutdown", "reboot"] as const).map((name): XmCommand => ({
-    name, summary: `ask a domain to ${name === "shutdown" ? "shut down" : "reboot"}`, usage: `xm ${name} [-w] [-F] (-a | DOMAIN)`,
+    name, summary: `ask a domain to ${name === "shutdown" ? "shut down" : "reboot"}`,
+    usage: `xm ${name} [-w] [-F] (-a | DOMAIN)`,
     help: `Writes control/shutdown = ${name === "shutdown" ? "poweroff" : "reboot"} for DOMAIN's kernel to act on.
 -a (--all): every domain. -w (--wait) waits until ${name === "shutdown" ? "the domain is gone"
   : "the domain has rebooted (it gets a new id)"}. -F is accepted (no HVM guests here).`,
@@ -264,26 +319,34 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
       const targets = o.a ? (await domains([], false)) : await domains(rest);
       for (const t of targets) await call({ op: "shutdown", dom: String(t.id), reboot: name === "reboot" });
       if (o.w) {
-        for (const t of targets) if (!(await waitGone(String(t.id), 60000))) throw new XmError(`${t.name} did not ${name === "shutdown" ? "shut down" : "reboot"} within 60 s`);
-        if (!o.a || targets.length) console.log(`${targets.map((t) => t.name).join(", ")}: ${name === "shutdown" ? "shut down" : "rebooted"}`);
+        for (const t of targets) if (!(await waitGone(String(t.id), 60000)))
+          throw new XmError(`${t.name} did not ${name === "shutdown" ? "shut down" : "reboot"} within 60 s`);
+        if (!o.a || targets.length)
+          console.log(`${targets.map((t) => t.name).join(", ")}: ${name === "shutdown" ? "shut down" : "rebooted"}`);
       }
       return 0;
     },
   })),
   {
     name: "info", summary: "show the host's information", usage: "xm info",
-    help: "Shows the host as xl info does (its field names: host, total_memory, free_memory, xen_major, xen_minor,\nxen_caps, nr_cpus, ...), then xenwasm's own: nr_domains, xend_pid, uptime, hypercalls.",
+    help: "Shows the host as xl info does (its field names: host, "
+      + "total_memory, free_memory, xen_major, xen_minor,\nxen_caps, "
+      + "nr_cpus, ...), then xenwasm's own: nr_domains, xend_pid, " + "uptime, hypercalls.",
     async run(args) {
       nargs(this, getopt("info", args, "").rest, 0);
       const i = await call({ op: "info" }) as HostInfo;
-      const rows = i.xl ?? [["xen_version", i.version], ["total_memory", i.totalMiB], ["free_memory", i.freeMiB], ["nr_domains", i.domains]];
+      const rows = i.xl ?? [
+        ["xen_version", i.version], ["total_memory", i.totalMiB], ["free_memory", i.freeMiB], ["nr_domains", i.domains]
+      ];
       console.log(rows.map(([k, v]) => `${k.padEnd(23)}: ${v}`).join("\n"));
       return 0;
     },
   },
   {
     name: "dmesg", summary: "show the hypervisor's log", usage: "xm dmesg [-c]",
-    help: "Shows the hypervisor's own log: domains created, shut down (and why), crashed (and the cause), destroyed,\nand what debug keys print. -c (--clear) clears it after showing it.",
+    help: "Shows the hypervisor's own log: domains created, shut down "
+      + "(and why), crashed (and the cause), destroyed,\nand what "
+      + "debug keys print. -c (--clear) clears it after showing it.",
     async run(args) {
       const { o, rest } = getopt("dmesg", args, "c", { clear: "c" });
       nargs(this, rest, 0);
@@ -293,12 +356,16 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
   },
   {
     name: "uptime", summary: "show how long the domains have run", usage: "xm uptime [-s] [DOMAIN ...]",
-    help: "Shows each domain's uptime (Domain-0's is xend's) as xl does; -s (--short) prints one line each without the header.",
+    help: "Shows each domain's uptime (Domain-0's is xend's) as xl "
+      + "does; -s (--short) prints one line each without the header.",
     async run(args) {
       const { o, rest } = getopt("uptime", args, "s", { short: "s" });
       const rows = await domains(rest);
       if (!o.s) console.log(`${"Name".padEnd(32)} ${"ID".padStart(5)} Uptime`);
-      for (const r of rows) console.log(o.s ? `${r.name} ${r.id} ${fmtUptime(r.uptime)}` : `${r.name.padEnd(32)} ${String(r.id).padStart(5)} ${fmtUptime(r.uptime)}`);
+      for (const r of rows) console.log(
+        o.s ? `${r.name} ${r.id} ${fmtUptime(r.uptime)}`
+          : `${r.name.padEnd(32)} ${String(r.id).padStart(5)} ${fmtUptime(r.uptime)}`
+      );
       return 0;
     },
   },
@@ -335,8 +402,12 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
     },
   },
   {
-    name: "top", summary: "live view of the domains (CPU %, memory, vCPUs, state)", usage: "xm top [-b] [-d SECONDS] [-n ITERATIONS]",
-    help: "Shows every domain's CPU use (percent of one host CPU since the last refresh), memory, vCPUs and state,\nrefreshed every -d seconds (default 1) until q or Ctrl-C; -b prints plain snapshots (for scripts), -n stops after N.",
+    name: "top", summary: "live view of the domains (CPU %, memory, vCPUs, state)",
+    usage: "xm top [-b] [-d SECONDS] [-n ITERATIONS]",
+    help: "Shows every domain's CPU use (percent of one host CPU since "
+      + "the last refresh), memory, vCPUs and state,\nrefreshed "
+      + "every -d seconds (default 1) until q or Ctrl-C; -b prints "
+      + "plain snapshots (for scripts), -n stops after N.",
     async run(args) {
       const { o, rest } = getopt("top", args, "bd:n:", { batch: "b", "delay:": "d", "iterations:": "n" });
       nargs(this, rest, 0);
@@ -352,11 +423,15 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
       }
       for (let k = 0; k < iters && !quit; k++) {
         const rows = await call({ op: "list" }) as DomainRow[];
-        const lines = [`${"NAME".padEnd(24)} ${"ID".padStart(4)} STATE   ${"CPU(%)".padStart(7)} ${"MEM(MiB)".padStart(9)} VCPUS`];
+        const lines =
+          [`${"NAME".padEnd(24)} ${"ID".padStart(4)} STATE   ${"CPU(%)".padStart(7)} ${"MEM(MiB)".padStart(9)} VCPUS`];
         for (const r of rows) {
           const p = prev.get(r.id);
           const pct = p === undefined ? 0 : ((r.cpuSeconds - p) / delay) * 100;
-          lines.push(`${r.name.padEnd(24)} ${String(r.id).padStart(4)} ${r.state}  ${pct.toFixed(1).padStart(6)} ${String(r.memMiB).padStart(9)} ${String(r.vcpus).padStart(5)}`);
+          lines.push(
+            `${r.name.padEnd(24)} ${String(r.id).padStart(4)} ` + `${r.state}  ${pct.toFixed(1).padStart(6)} `
+              + `${String(r.memMiB).padStart(9)} ` + `${String(r.vcpus).padStart(5)}`
+          );
         }
         prev = new Map(rows.map((r) => [r.id, r.cpuSeconds]));
         process.stdout.write((batch ? "" : "\x1b[H\x1b[2J") + lines.join("\n") + "\n" + (batch ? "\n" : ""));
@@ -373,36 +448,55 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
       const { rest } = getopt("vcpu-list", args, ""); nargs(this, rest, 0, 1);
       const rows = await call({ op: "vcpu-list", dom: rest[0] }) as VcpuRow[];
       console.log(`${"Name".padEnd(32)} ${"ID".padStart(5)} VCPU State ${"Time(s)".padStart(9)}`);
-      for (const r of rows) console.log(`${r.name.padEnd(32)} ${String(r.id).padStart(5)} ${String(r.vcpu).padStart(4)} ${r.state.padEnd(5)} ${r.cpuSeconds.toFixed(1).padStart(9)}`);
+      for (const r of rows) console.log(
+        `${r.name.padEnd(32)} ${String(r.id).padStart(5)} ` + `${String(r.vcpu).padStart(4)} ${r.state.padEnd(5)} `
+          + `${r.cpuSeconds.toFixed(1).padStart(9)}`
+      );
       return 0;
     },
   },
   {
     name: "mem-set", summary: "set a domain's memory target (balloon)", usage: "xm mem-set DOMAIN MEMORY",
-    help: "Writes DOMAIN's balloon target (xenstore memory/target) for its balloon driver to follow. MEMORY in MiB (or 512M, 1G).",
-    async run(args) { const { rest } = getopt("mem-set", args, ""); nargs(this, rest, 2); await call({ op: "mem-set", dom: rest[0], mib: mib(rest[1]) }); return 0; },
+    help: "Writes DOMAIN's balloon target (xenstore memory/target) for "
+      + "its balloon driver to follow. MEMORY in MiB (or 512M, 1G).",
+    async run(args) {
+      const { rest } = getopt("mem-set", args, ""); nargs(this, rest, 2);
+      await call({ op: "mem-set", dom: rest[0], mib: mib(rest[1]) }); return 0;
+    },
   },
   {
     name: "mem-max", summary: "set a domain's maximum memory", usage: "xm mem-max DOMAIN MEMORY",
     help: "Sets how much memory DOMAIN may have at most (its reservation limit). MEMORY in MiB (or 512M, 1G).",
-    async run(args) { const { rest } = getopt("mem-max", args, ""); nargs(this, rest, 2); await call({ op: "mem-max", dom: rest[0], mib: mib(rest[1]) }); return 0; },
+    async run(args) {
+      const { rest } = getopt("mem-max", args, ""); nargs(this, rest, 2);
+      await call({ op: "mem-max", dom: rest[0], mib: mib(rest[1]) }); return 0;
+    },
   },
   {
-    name: "sched-credit", summary: "show or set the credit scheduler's weight and cap", usage: "xm sched-credit [-d DOMAIN [-w WEIGHT] [-c CAP]]",
-    help: "Without -d, shows every domain's weight and cap. -w WEIGHT (1-65535, default 256) and -c CAP (percent of one\nCPU, 0 = no cap) set them for DOMAIN.",
+    name: "sched-credit", summary: "show or set the credit scheduler's weight and cap",
+    usage: "xm sched-credit [-d DOMAIN [-w WEIGHT] [-c CAP]]",
+    help: "Without -d, shows every domain's weight and cap. -w WEIGHT "
+      + "(1-65535, default 256) and -c CAP (percent of one\nCPU, 0 = " + "no cap) set them for DOMAIN.",
     async run(args) {
       const { o, rest } = getopt("sched-credit", args, "d:w:c:", { "domain:": "d", "weight:": "w", "cap:": "c" });
       nargs(this, rest, 0);
       const dom = o.d as string | undefined, w = o.w as string | undefined, c = o.c as string | undefined;
-      if ((w !== undefined || c !== undefined) && dom === undefined) throw new XmError("sched-credit: -w and -c need -d DOMAIN");
-      const rows = await call({ op: "sched-credit", dom, weight: w === undefined ? undefined : num(w, "-w"), cap: c === undefined ? undefined : num(c, "-c") }) as { name: string; id: number; weight: number; cap: number }[];
+      if ((w !== undefined || c !== undefined) && dom === undefined)
+        throw new XmError("sched-credit: -w and -c need -d DOMAIN");
+      const rows = await call({
+        op: "sched-credit", dom, weight: w === undefined ? undefined : num(w, "-w"),
+        cap: c === undefined ? undefined : num(c, "-c")
+      }) as { name: string; id: number; weight: number; cap: number }[];
       console.log(`${"Name".padEnd(32)} ${"ID".padStart(5)} ${"Weight".padStart(6)}  Cap`);
-      for (const r of rows) console.log(`${r.name.padEnd(32)} ${String(r.id).padStart(5)} ${String(r.weight).padStart(6)} ${String(r.cap).padStart(4)}`);
+      for (const r of rows) console.log(
+        `${r.name.padEnd(32)} ${String(r.id).padStart(5)} ${String(r.weight).padStart(6)} ${String(r.cap).padStart(4)}`
+      );
       return 0;
     },
   },
   {
-    name: "block-attach", summary: "attach a disk to a running domain", usage: "xm block-attach DOMAIN DISKSPEC | xm block-attach DOMAIN file:/path VDEV MODE [0]",
+    name: "block-attach", summary: "attach a disk to a running domain",
+    usage: "xm block-attach DOMAIN DISKSPEC | xm block-attach DOMAIN file:/path VDEV MODE [0]",
     help: `Attaches a raw image to the running DOMAIN. DISKSPEC is a config file's disk entry, as xl takes it:
 'file:/path,xvdb,w' (or its parts as separate arguments, or 'vdev=xvdb,access=rw,target=/path'). /path is a
 file or block device ("file:", "phy:", "tap:aio:" or no prefix), relative to the current directory; VDEV
@@ -415,11 +509,14 @@ attached anywhere else (nor twice). The domain's config keeps the disk (save, mi
       nargs(this, rest, 2, 5);
       let parts = rest.slice(1);
       if (parts.length === 4) {
-        if (parts[3] !== "0" && parts[3] !== "Domain-0") throw new XmError(`block-attach: backend domain ${parts[3]}: only Domain-0 (0) runs backends`);
+        if (parts[3] !== "0" && parts[3] !== "Domain-0")
+          throw new XmError(`block-attach: backend domain ${parts[3]}: only Domain-0 (0) runs backends`);
         parts = parts.slice(0, 3);
       }
       let d;
-      try { d = parseDisk(parts.join(","), { fail: (m: string) => { throw new XmError(`block-attach: ${m}`); } }); } catch (e) { throw e instanceof XmError ? e : new XmError(`block-attach: ${(e as Error).message}`); }
+      try {
+        d = parseDisk(parts.join(","), { fail: (m: string) => { throw new XmError(`block-attach: ${m}`); } });
+      } catch (e) { throw e instanceof XmError ? e : new XmError(`block-attach: ${(e as Error).message}`); }
       await call({ op: "block-attach", dom: rest[0], target: resolve(d.target), vdev: d.vdev, writable: d.writable });
       return 0;
     },
@@ -438,7 +535,13 @@ closed and the xenstore nodes are removed. -f (--force) removes it without waiti
   },
   {
     name: "block-list", summary: "list a domain's disks", usage: "xm block-list [-l] DOMAIN",
-    help: "Lists DOMAIN's virtual disks as xl does (device number, backend domain, frontend domain, backend state,\nevent channel, ring reference, backend path), with the device name. States: 1 Initialising, 2 InitWait,\n3 Initialised, 4 Connected, 5 Closing, 6 Closed. -l prints each disk as JSON, with the backend's counts of\nthe requests it served (requests) and of those that came with indirect descriptors (indirectRequests).",
+    help: "Lists DOMAIN's virtual disks as xl does (device number, "
+      + "backend domain, frontend domain, backend state,\nevent "
+      + "channel, ring reference, backend path), with the device "
+      + "name. States: 1 Initialising, 2 InitWait,\n3 Initialised, 4 "
+      + "Connected, 5 Closing, 6 Closed. -l prints each disk as "
+      + "JSON, with the backend's counts of\nthe requests it served "
+      + "(requests) and of those that came with indirect descriptors " + "(indirectRequests).",
     async run(args) {
       const { o, rest } = getopt("block-list", args, "l", { long: "l" });
       const long = !!o.l;
@@ -446,13 +549,21 @@ closed and the xenstore nodes are removed. -f (--force) removes it without waiti
       nargs(this, args, 1);
       const rows = await call({ op: "block-list", dom: args[0] }) as DeviceRow[];
       if (long) { process.stdout.write(JSON.stringify(rows, null, 2) + "\n"); return 0; }
-      console.log(`${"Vdev".padEnd(5)} ${"Dev".padEnd(5)} ${"BE".padEnd(3)} ${"handle".padEnd(6)} ${"state".padEnd(5)} ${"evt-ch".padEnd(6)} ${"ring-ref".padEnd(8)} BE-path`);
-      for (const r of rows) console.log(`${String(r.devid).padEnd(5)} ${(r.vdev ?? "").padEnd(5)} ${String(r.backend).padEnd(3)} ${String(r.frontend).padEnd(6)} ${String(r.state).padEnd(5)} ${String(r.evtch).padEnd(6)} ${String(r.ringRef).padEnd(8)} ${r.bePath}`);
+      console.log(
+        `${"Vdev".padEnd(5)} ${"Dev".padEnd(5)} ${"BE".padEnd(3)} ` + `${"handle".padEnd(6)} ${"state".padEnd(5)} `
+          + `${"evt-ch".padEnd(6)} ${"ring-ref".padEnd(8)} BE-path`
+      );
+      for (const r of rows) console.log(
+        `${String(r.devid).padEnd(5)} ${(r.vdev ?? "").padEnd(5)} ` + `${String(r.backend).padEnd(3)} `
+          + `${String(r.frontend).padEnd(6)} ` + `${String(r.state).padEnd(5)} ${String(r.evtch).padEnd(6)} `
+          + `${String(r.ringRef).padEnd(8)} ${r.bePath}`
+      );
       return 0;
     },
   },
   {
-    name: "network-attach", summary: "attach a virtual NIC to a running domain", usage: "xm network-attach DOMAIN [mac=MAC] [bridge=BRIDGE]",
+    name: "network-attach", summary: "attach a virtual NIC to a running domain",
+    usage: "xm network-attach DOMAIN [mac=MAC] [bridge=BRIDGE]",
     help: `Attaches a new vif (the next free devid) to the running DOMAIN, a port on the host's bridge xenbr0. The
 guest's netfront sees it appear (xenstore device/vif/DEVID) and connects. mac= must be a unicast address
 not used on this host (default: a random 00:16:3e:XX:YY:ZZ). The domain's config keeps the vif.`,
@@ -462,7 +573,8 @@ not used on this host (default: a random 00:16:3e:XX:YY:ZZ). The domain's config
       const o: { mac?: string; bridge?: string } = {};
       for (const a of args.slice(1)) {
         const m = /^([a-z]+)=(.*)$/.exec(a);
-        if (!m || (m[1] !== "mac" && m[1] !== "bridge")) throw new XmError(`network-attach: unsupported argument ${JSON.stringify(a)} (mac=MAC, bridge=BRIDGE)`);
+        if (!m || (m[1] !== "mac" && m[1] !== "bridge"))
+          throw new XmError(`network-attach: unsupported argument ${JSON.stringify(a)} (mac=MAC, bridge=BRIDGE)`);
         o[m[1] as "mac" | "bridge"] = m[2];
       }
       await call({ op: "network-attach", dom: args[0], ...o });
@@ -470,7 +582,8 @@ not used on this host (default: a random 00:16:3e:XX:YY:ZZ). The domain's config
     },
   },
   {
-    name: "network-detach", summary: "detach a virtual NIC from a running domain", usage: "xm network-detach DOMAIN DEVID [-f]",
+    name: "network-detach", summary: "detach a virtual NIC from a running domain",
+    usage: "xm network-detach DOMAIN DEVID [-f]",
     help: `Detaches vif DEVID (or the one with that MAC) from DOMAIN the Xen way: the backend goes Closing, the
 guest's frontend closes it (within 10 s), then the rings are unmapped, the vif leaves the bridge and the
 xenstore nodes are removed. -f (--force) removes it without waiting for the guest.`,
@@ -483,13 +596,23 @@ xenstore nodes are removed. -f (--force) removes it without waiting for the gues
   },
   {
     name: "network-list", summary: "list a domain's virtual NICs", usage: "xm network-list DOMAIN",
-    help: "Lists DOMAIN's vifs as xl does (devid, backend domain, MAC, handle, backend state, event channel, tx/rx ring\nreferences, backend path). States: 1 Initialising, 2 InitWait, 3 Initialised, 4 Connected, 5 Closing, 6 Closed.",
+    help: "Lists DOMAIN's vifs as xl does (devid, backend domain, MAC, "
+      + "handle, backend state, event channel, tx/rx " + "ring\nreferences, backend path). States: 1 Initialising, 2 "
+      + "InitWait, 3 Initialised, 4 Connected, 5 Closing, 6 Closed.",
     async run(args) {
       args = getopt("network-list", args, "").rest;
       nargs(this, args, 1);
       const rows = await call({ op: "network-list", dom: args[0] }) as DeviceRow[];
-      console.log(`${"Idx".padEnd(3)} ${"BE".padEnd(2)} ${"Mac Addr.".padEnd(17)} ${"handle".padEnd(6)} ${"state".padEnd(5)} ${"evt-ch".padEnd(6)} ${"tx-".padStart(5)}/${"rx-ring-ref".padEnd(11)} BE-path`);
-      for (const r of rows) console.log(`${String(r.devid).padEnd(3)} ${String(r.backend).padEnd(2)} ${(r.mac ?? "").padEnd(17)} ${String(r.devid).padStart(6)} ${String(r.state).padStart(5)} ${String(r.evtch).padStart(6)} ${String(r.txRef).padStart(5)}/${String(r.rxRef).padEnd(11)} ${r.bePath}`);
+      console.log(
+        `${"Idx".padEnd(3)} ${"BE".padEnd(2)} ` + `${"Mac Addr.".padEnd(17)} ${"handle".padEnd(6)} `
+          + `${"state".padEnd(5)} ${"evt-ch".padEnd(6)} ` + `${"tx-".padStart(5)}/${"rx-ring-ref".padEnd(11)} BE-path`
+      );
+      for (const r of rows) console.log(
+        `${String(r.devid).padEnd(3)} ${String(r.backend).padEnd(2)} `
+          + `${(r.mac ?? "").padEnd(17)} ${String(r.devid).padStart(6)} ` + `${String(r.state).padStart(5)} `
+          + `${String(r.evtch).padStart(6)} ` + `${String(r.txRef).padStart(5)}/${String(r.rxRef).padEnd(11)} `
+          + `${r.bePath}`
+      );
       return 0;
     },
   },
@@ -509,12 +632,15 @@ domain runs on (its suspend is cancelled). A progress bar is shown on a terminal
   },
   {
     name: "restore", summary: "restore a domain from a file written by xm save", usage: "xm restore FILE [-p]",
-    help: "Checks FILE (format, version, every record's checksum) before anything is created, then restores the\ndomain with its devices; it carries on where it was saved. -p leaves it paused.",
+    help: "Checks FILE (format, version, every record's checksum) "
+      + "before anything is created, then restores the\ndomain with "
+      + "its devices; it carries on where it was saved. -p leaves it " + "paused.",
     async run(args) {
       const { o, rest } = getopt("restore", args, "p", { paused: "p" });
       nargs(this, rest, 1);
       const file = resolve(rest[0]);
-      const r = await withProgress((p) => call({ op: "restore", file, paused: !!o.p }, p)) as { id: number; name: string };
+      const r =
+        await withProgress((p) => call({ op: "restore", file, paused: !!o.p }, p)) as { id: number; name: string };
       console.log(`Restored domain ${r.name} (id=${r.id})`);
       return 0;
     },
@@ -536,17 +662,26 @@ A listener beyond loopback needs XEND_RELOCATION_HOSTS_ALLOW and a shared XEND_R
       const port = m[2] ? Number(m[2]) : undefined;
       if (port !== undefined && !(port > 0 && port < 65536)) throw new XmError(`bad port ${m[2]}`);
       const s = await withProgress((p) => call({ op: "migrate", dom: rest[0], host, port, live }, p)) as {
-        rounds: number; pagesSent: number; bytesSent: number; memPages: number; downtimeMs: number; totalMs: number; roundPages: number[];
+        rounds: number; pagesSent: number; bytesSent: number; memPages: number; downtimeMs: number; totalMs: number;
+        roundPages: number[];
       };
       if (asJson) console.log(JSON.stringify(s));
-      else console.log(`Migrated ${rest[0]} to ${rest[1]}: ${s.rounds} round${s.rounds === 1 ? "" : "s"} (${s.roundPages.join(", ")} pages), ${(s.bytesSent / 1048576).toFixed(1)} MiB sent for ${(s.memPages / 256).toFixed(0)} MiB of memory, downtime ${s.downtimeMs.toFixed(1)} ms, total ${(s.totalMs / 1000).toFixed(2)} s`);
+      else console.log(
+        `Migrated ${rest[0]} to ${rest[1]}: ${s.rounds} ` + `round${s.rounds === 1 ? "" : "s"} `
+          + `(${s.roundPages.join(", ")} pages), ` + `${(s.bytesSent / 1048576).toFixed(1)} MiB sent for `
+          + `${(s.memPages / 256).toFixed(0)} MiB of memory, downtime ` + `${s.downtimeMs.toFixed(1)} ms, total `
+          + `${(s.totalMs / 1000).toFixed(2)} s`
+      );
       return 0;
     },
   },
   {
     name: "sysrq", summary: "send a magic SysRq key to a domain", usage: "xm sysrq DOMAIN KEY",
     help: "Writes control/sysrq = KEY for DOMAIN's kernel.",
-    async run(args) { const { rest } = getopt("sysrq", args, ""); nargs(this, rest, 2); await call({ op: "sysrq", dom: rest[0], key: rest[1] }); return 0; },
+    async run(args) {
+      const { rest } = getopt("sysrq", args, ""); nargs(this, rest, 2);
+      await call({ op: "sysrq", dom: rest[0], key: rest[1] }); return 0;
+    },
   },
   {
     name: "debug-keys", summary: "send debug keys to the hypervisor", usage: "xm debug-keys KEYS",
@@ -556,12 +691,14 @@ e the event channels; r the scheduler's run queue; * all of them.`,
     async run(args) {
       need(args, 1, this.usage);
       const r = await call({ op: "debug-keys", keys: args.join("") }) as { handled: string };
-      if (r.handled.length < args.join("").length) process.stderr.write(`xm: keys without a handler were ignored (xm debug-keys h lists them)\n`);
+      if (r.handled.length < args.join("").length)
+        process.stderr.write(`xm: keys without a handler were ignored (xm debug-keys h lists them)\n`);
       return 0;
     },
   },
   {
-    name: "virq-handler", summary: "show or set the domains handling the global VIRQs", usage: "xm virq-handler [VIRQ DOMAIN]",
+    name: "virq-handler", summary: "show or set the domains handling the global VIRQs",
+    usage: "xm virq-handler [VIRQ DOMAIN]",
     help: `Without arguments, lists the global VIRQs (dom_exc: a domain shut down or crashed; console: the
 hypervisor's console has input, read with console_io CONSOLEIO_read) and the domain each goes to. With VIRQ
 and DOMAIN, makes DOMAIN their handler (Xen's XEN_DOMCTL_set_virq_handler); Domain-0 (the host) is the
@@ -570,7 +707,9 @@ default. Refused while the current handler has the VIRQ bound.`,
       args = getopt("virq-handler", args, "").rest;
       if (args.length === 1) throw new XmError(`missing arguments (usage: ${this.usage})`);
       nargs(this, args, 0, 2);
-      const rows = await call({ op: "virq-handler", virq: args[0], dom: args[1] }) as { virq: string; nr: number; handler: string; id: number }[];
+      const rows = await call({
+        op: "virq-handler", virq: args[0], dom: args[1]
+      }) as { virq: string; nr: number; handler: string; id: number }[];
       console.log(`${"VIRQ".padEnd(10)} ${"NR".padStart(3)} HANDLER`);
       for (const r of rows) console.log(`${r.virq.padEnd(10)} ${String(r.nr).padStart(3)} ${r.handler} (${r.id})`);
       return 0;
@@ -582,9 +721,11 @@ default. Refused while the current handler has the VIRQ bound.`,
 as Xen's serial ring) for the VIRQ_CONSOLE handler, which gets VIRQ_CONSOLE and reads it with CONSOLEIO_read.`,
     async run(args) {
       need(args, 1, this.usage);
-      const text = args.join(" ").replace(/\\([nrt\\])/g, (_, c: string) => (c === "n" ? "\n" : c === "r" ? "\r" : c === "t" ? "\t" : "\\"));
+      const text = args.join(" ")
+        .replace(/\\([nrt\\])/g, (_, c: string) => (c === "n" ? "\n" : c === "r" ? "\r" : c === "t" ? "\t" : "\\"));
       const r = await call({ op: "console-input", text }) as { queued: number };
-      if (r.queued < new TextEncoder().encode(text).length) process.stderr.write(`xm: the console's input ring is full: ${r.queued} bytes queued\n`);
+      if (r.queued < new TextEncoder().encode(text).length)
+        process.stderr.write(`xm: the console's input ring is full: ${r.queued} bytes queued\n`);
       return 0;
     },
   },

@@ -38,7 +38,8 @@ export function rowsById(rows: OpRow[] = X86): OpRow[] {
 
 const hexRows = (bytes: number[]) => {
   const out: string[] = [];
-  for (let i = 0; i < bytes.length; i += 16) out.push("  " + bytes.slice(i, i + 16).map((b) => "0x" + b.toString(16).padStart(2, "0")).join(", ") + ",");
+  for (let i = 0; i < bytes.length; i += 16)
+    out.push("  " + bytes.slice(i, i + 16).map((b) => "0x" + b.toString(16).padStart(2, "0")).join(", ") + ",");
   return out.join("\n");
 };
 

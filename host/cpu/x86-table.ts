@@ -131,7 +131,10 @@ export const X86: OpRow[] = [
   { op: 0x07d, name: "jge rel8", dec: "ib f64", fast: 0xff, jit: 0xff, conf: ["int"] },
   { op: 0x07e, name: "jle rel8", dec: "ib f64", fast: 0xff, jit: 0xff, conf: ["int"] },
   { op: 0x07f, name: "jg rel8", dec: "ib f64", fast: 0xff, jit: 0xff, conf: ["int"] },
-  { op: 0x080, name: "add or adc sbb and sub xor cmp Eb,Ib", dec: "M ib byte", lock: 0x7f, fast: 0x80, jit: 0xff, conf: ["int"] },
+  {
+    op: 0x080, name: "add or adc sbb and sub xor cmp Eb,Ib", dec: "M ib byte", lock: 0x7f, fast: 0x80, jit: 0xff,
+    conf: ["int"]
+  },
   { op: 0x081, name: "... Ev,Iz", dec: "M iz", lock: 0x7f, fast: 0xff, jit: 0xff, conf: ["int"] },
   { op: 0x082, name: "... Eb,Ib (32-bit only)", dec: "M ib byte inv64", lock: 0x7f },
   { op: 0x083, name: "... Ev,Ib", dec: "M ib", lock: 0x7f, fast: 0xff, jit: 0xff, conf: ["int"] },
@@ -239,7 +242,9 @@ export const X86: OpRow[] = [
   { op: 0x0fc, name: "cld", dec: "", conf: ["int"] },
   { op: 0x0fd, name: "std", dec: "", conf: ["int"] },
   { op: 0x0fe, name: "inc dec Eb", dec: "M byte", lock: 0x03, jit: 0x3, conf: ["int"] },
-  { op: 0x0ff, name: "inc dec call callf jmp jmpf push Ev", dec: "M", lock: 0x03, fast: 0x03, jit: 0x57, conf: ["int"] },
+  {
+    op: 0x0ff, name: "inc dec call callf jmp jmpf push Ev", dec: "M", lock: 0x03, fast: 0x03, jit: 0x57, conf: ["int"]
+  },
   { op: 0x100, name: "grp6 (sldt str lldt ltr verr verw)", dec: "M" },
   { op: 0x101, name: "grp7 (sgdt sidt lgdt lidt smsw lmsw invlpg swapgs rdtscp ...)", dec: "M" },
   { op: 0x102, name: "lar", dec: "M" },

@@ -13,7 +13,9 @@ export interface BatchResult { bytes: Uint8Array<ArrayBuffer>; translateMs: numb
 
 /** A translator thread's answer: the module compiled there (where the runtime can send a compiled
  * module between threads), else its bytes; or the error. */
-export interface Translated { module?: WebAssembly.Module; bytes?: Uint8Array<ArrayBuffer>; size: number; translateMs: number; error?: string }
+export interface Translated {
+  module?: WebAssembly.Module; bytes?: Uint8Array<ArrayBuffer>; size: number; translateMs: number; error?: string
+}
 /** A translator on another thread: `submit` queues a batch; `poll` (between run slices) takes the answers
  * that are ready, without waiting, and calls their `done` there and then. */
 export interface Translator { submit(b: Batch, done: (r: Translated) => void): void; poll(): void }

@@ -14,9 +14,12 @@ export const JIT_MODES: Record<JitMode, number> = { off: 0, on: 1, force: 2 };
 export function jitSettings(): { mode: JitMode; threshold: number } {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
   const m = (env.XENWASM_JIT ?? "on").toLowerCase();
-  if (m !== "off" && m !== "on" && m !== "force") throw new Error(`XENWASM_JIT=${env.XENWASM_JIT}: expected off, on or force`);
-  const t = env.XENWASM_JIT_THRESHOLD === undefined ? 1000 : /^\d{1,5}$/.test(env.XENWASM_JIT_THRESHOLD) ? Number(env.XENWASM_JIT_THRESHOLD) : NaN;
-  if (!Number.isInteger(t) || t < 0 || t > 65535) throw new Error(`XENWASM_JIT_THRESHOLD=${env.XENWASM_JIT_THRESHOLD}: expected 0..65535`);
+  if (m !== "off" && m !== "on" && m !== "force")
+    throw new Error(`XENWASM_JIT=${env.XENWASM_JIT}: expected off, on or force`);
+  const t = env.XENWASM_JIT_THRESHOLD === undefined ? 1000 : /^\d{1,5}$/.test(env.XENWASM_JIT_THRESHOLD)
+    ? Number(env.XENWASM_JIT_THRESHOLD) : NaN;
+  if (!Number.isInteger(t) || t < 0 || t > 65535)
+    throw new Error(`XENWASM_JIT_THRESHOLD=${env.XENWASM_JIT_THRESHOLD}: expected 0..65535`);
   return { mode: m, threshold: t };
 }
 
@@ -37,8 +40,10 @@ interface JitCore {
 }
 
 export interface JitStats {
-  compile_ms: number; translate_ms: number; thread_batches: number; regions: number; modules: number; code_cache_kib: number; flushes: number;
-  insns: number; steps: number; chains: number; entries: number; requests: number; invalidations: number; insn_in_jit_pct?: number;
+  compile_ms: number; translate_ms: number; thread_batches: number; regions: number; modules: number;
+  code_cache_kib: number; flushes: number;
+  insns: number; steps: number; chains: number; entries: number; requests: number; invalidations: number;
+  insn_in_jit_pct?: number;
   exits: { branch: number; unsupported: number; memory: number; budget: number; slowform: number };
 }
 
@@ -112,10 +117,12 @@ export class Jit {
   held = false;
   /** Background batches are translated on the platform's translator thread when it has one
    *  (XENWASM_JIT_THREAD=0: on this thread, as synchronous compiles always are). */
-  readonly offThread = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_THREAD !== "0";
+  readonly offThread =
+    (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_THREAD !== "0";
   /** XENWASM_JIT_DEBUG=1: what ends blocks (opcode, form), counted per compiled block. */
   debug: Map<string, number> | null =
-    (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_DEBUG ? new Map() : null;
+    (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.XENWASM_JIT_DEBUG
+      ? new Map() : null;
 
   /** Compiles the `n` queued requests; returns how many regions were installed, or -1 when the
    *  background compiler is busy: the core then keeps its queue (more requests join the next batch).
@@ -176,7 +183,8 @@ export class Jit {
         this.translateMs += r.translateMs;
         if (r.module) { this.threadBatches++; try { installNow(r.module, r.size); } finally { finish(); } }
         else if (r.bytes) { this.threadBatches++; compileBytes(r.bytes); }
-        else { if (this.debug) console.error(`jit: ${r.error}`); this.tr = null; finish(); } // (later batches: translated here)
+        // (later batches: translated here)
+        else { if (this.debug) console.error(`jit: ${r.error}`); this.tr = null; finish(); }
       });
     } else {
       const r = translateBatch(d.batch);
@@ -214,14 +222,22 @@ export class Jit {
       const first = blocks.find((b) => b.start === entry);
       // Without chaining, a short region without a loop costs about as much to enter and leave through the
       // run loop as interpreting it; with chaining, regions are entered from each other and all are worth it.
-      if (!first || first.insns[0].form === -1 || (this.mode !== "force" && !worthCompiling(blocks, this.chain ? MIN_CHAINED : undefined))) { // nothing to gain: not asked again
+      // nothing to gain: not asked again
+      if (
+        !first || first.insns[0].form === -1
+          || (this.mode !== "force" && !worthCompiling(blocks, this.chain ? MIN_CHAINED : undefined))
+      ) {
         this.x.jit_install(host, curMode, -1, gen, 0, 0);
         continue;
       }
-      if (this.debug) console.error(`jit: [${this.stats().steps}] region at ${lin.toString(16)} (mode ${curMode}): ${blocks.length} blocks, ${blocks.reduce((a, b) => a + b.insns.length, 0)} instructions`);
+      if (this.debug) console.error(
+        `jit: [${this.stats().steps}] region at ${lin.toString(16)} ` + `(mode ${curMode}): ${blocks.length} blocks, `
+          + `${blocks.reduce((a, b) => a + b.insns.length, 0)} ` + `instructions`
+      );
       regions.push({ blocks, entry, page });
       let lo = 0x1000, hi = 0;
-      for (const b of blocks) for (const i of b.insns) { lo = Math.min(lo, i.off); hi = Math.max(hi, i.off + Math.max(i.len, 1)); }
+      for (const b of blocks)
+        for (const i of b.insns) { lo = Math.min(lo, i.off); hi = Math.max(hi, i.off + Math.max(i.len, 1)); }
       // Written from now on, these bytes make the install refuse the region (the core's page generation).
       this.x.jit_reserve(host, lo, Math.min(hi, 0x1000));
       meta.push({ host, gen, lo, hi: Math.min(hi, 0x1000), lin });
@@ -253,7 +269,8 @@ export class Jit {
       this.chainTable.set(idx, f);
       if (this.debug) console.error(`jit: [${this.stats().steps}] install ${m.lin.toString(16)}`);
       if (this.x.jit_install(m.host, mode, idx, m.gen, m.lo, m.hi)) { installed++; this.regions++; }
-      else if (this.debug) console.error(`jit: region at ${m.lin.toString(16)} refused (its page was written, or the map is full)`);
+      else if (this.debug)
+        console.error(`jit: region at ${m.lin.toString(16)} refused (its page was written, or the map is full)`);
     });
     return installed;
   }
@@ -276,9 +293,11 @@ export class Jit {
     const s = (k: number) => Number(dv.getBigUint64(MM.JIT_IO + MM.JIO_STATS + k * 8, true));
     const e = (k: number) => s(MM.JSTAT_EXIT0 + k);
     return {
-      compile_ms: Math.round(this.compileMs * 10) / 10, translate_ms: Math.round(this.translateMs * 10) / 10, thread_batches: this.threadBatches, regions: this.regions, modules: this.modules,
+      compile_ms: Math.round(this.compileMs * 10) / 10, translate_ms: Math.round(this.translateMs * 10) / 10,
+      thread_batches: this.threadBatches, regions: this.regions, modules: this.modules,
       code_cache_kib: Math.round(this.codeBytes / 1024), flushes: this.flushes,
-      insns: s(MM.JSTAT_INSNS), steps: s(MM.JSTAT_STEPS), chains: s(MM.JSTAT_CHAINS), entries: s(MM.JSTAT_ENTRIES), requests: s(MM.JSTAT_REQUESTS),
+      insns: s(MM.JSTAT_INSNS), steps: s(MM.JSTAT_STEPS), chains: s(MM.JSTAT_CHAINS), entries: s(MM.JSTAT_ENTRIES),
+      requests: s(MM.JSTAT_REQUESTS),
       invalidations: s(MM.JSTAT_INVALIDATIONS),
       ...(s(MM.JSTAT_STEPS) ? { insn_in_jit_pct: Math.round(1000 * s(MM.JSTAT_INSNS) / s(MM.JSTAT_STEPS)) / 10 } : {}),
       exits: { branch: e(MM.JEXIT_BRANCH), unsupported: e(MM.JEXIT_UNSUPPORTED), memory: e(MM.JEXIT_MEMORY),

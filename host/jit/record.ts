@@ -24,7 +24,11 @@ export function encodeBatch(b: Batch, sha256: string): string {
       entry: r.entry, page: r.page,
       blocks: r.blocks.map((bl) => ({
         start: bl.start, next: bl.next,
-        insns: bl.insns.map((i) => KEYS.map((k) => { const v = i[k]; return v === undefined ? null : typeof v === "bigint" ? v.toString() : v; })),
+        insns: bl.insns.map(
+          (i) => KEYS.map(
+            (k) => { const v = i[k]; return v === undefined ? null : typeof v === "bigint" ? v.toString() : v; }
+          )
+        ),
       })),
     })),
   });

@@ -27,7 +27,8 @@ export const F = {
   INC_M64: 116, DEC_M32: 117, DEC_M64: 118, XCHG_M32: 119, XCHG_M64: 120, ALU_MR32: 121, ALU_MR64: 122,
   BSF32: 123, BSF64: 124, BSR32: 125, BSR64: 126,
   BT_RR32: 127, BT_RR64: 128, BT_RI32: 129, BT_RI64: 130, BT_MR32: 131, BT_MR64: 132, BT_MI32: 133, BT_MI64: 134,
-  NOT32: 135, NOT64: 136, SETCC: 137, CMPXCHG_M32: 138, CMPXCHG_M64: 139, XADD_M32: 140, XADD_M64: 141, MUL32: 142, MUL64: 143, JIT: 255,
+  NOT32: 135, NOT64: 136, SETCC: 137, CMPXCHG_M32: 138, CMPXCHG_M64: 139, XADD_M32: 140, XADD_M64: 141, MUL32: 142,
+  MUL64: 143, JIT: 255,
 } as const;
 
 // Lazy-flag kinds (assembly/cpu/flags.ts).
@@ -51,8 +52,10 @@ const FN_RD = 0, FN_WR = 1, FN_COND = 2, FN_STR = 3, FN_FLAGS = 4, FN_EX = 5;
 // PMOVMSKB, PINSRW/PEXTRW, CVTSI2S*/CVT*2SI, (U)COMIS*, PTEST, PCMPxSTRx, PEXTR*/PINSR*, CRC32, MASKMOV).
 const SSEX = new Uint8Array(0x400);
 for (const [a, b] of [[0x110, 0x117], [0x128, 0x129], [0x151, 0x16d], [0x16f, 0x177], [0x17c, 0x17d], [0x17f, 0x17f],
-  [0x1c2, 0x1c2], [0x1c6, 0x1c6], [0x1d0, 0x1d6], [0x1d8, 0x1f6], [0x1f8, 0x1ff], [0x200, 0x20b], [0x210, 0x210], [0x214, 0x215],
-  [0x21c, 0x21e], [0x220, 0x225], [0x228, 0x22b], [0x230, 0x235], [0x237, 0x241], [0x308, 0x30f], [0x340, 0x342]]) SSEX.fill(1, a, b + 1);
+  [0x1c2, 0x1c2], [0x1c6, 0x1c6], [0x1d0, 0x1d6], [0x1d8, 0x1f6], [0x1f8, 0x1ff], [0x200, 0x20b], [0x210, 0x210],
+  [0x214, 0x215],
+  [0x21c, 0x21e], [0x220, 0x225], [0x228, 0x22b], [0x230, 0x235], [0x237, 0x241], [0x308, 0x30f], [0x340, 0x342]])
+    SSEX.fill(1, a, b + 1);
 /**
  * Instructions compiled code has the core run through its general path without leaving the region (the
  * core's jit_exec, kind "core"): SSE/MMX forms with a memory operand or a general-register operand,
@@ -88,15 +91,18 @@ function coreRun0(i: Insn, is64: boolean): CoreRun | null {
     if (x >= 0) ea |= 1 << (x >> 3);
   }
   const rmG = mod === 3 ? 1 << i.rm! : 0, regG = 1 << i.reg!;
-  const d = (pre: number, post = 0, fl = false): CoreRun => (pre === 0 && post === 0 && !fl ? CR_NONE : { pre, post, fl });
+  const d = (pre: number, post = 0, fl = false): CoreRun =>
+    (pre === 0 && post === 0 && !fl ? CR_NONE : { pre, post, fl });
   if (op >= 0x100 && op < 0x400) {
-    if (lock && op !== 0x1c7 && op !== 0x1b0 && op !== 0x1b1 && op !== 0x1c0 && op !== 0x1c1 && op !== 0x1ab && op !== 0x1b3 &&
+    if (lock && op !== 0x1c7 && op !== 0x1b0 && op !== 0x1b1 && op !== 0x1c0 && op !== 0x1c1 && op !== 0x1ab
+        && op !== 0x1b3 &&
       op !== 0x1bb && op !== 0x1ba) return null; // (#UD: the interpreter's, without a call)
     // SSE/MMX forms that touch no general register or flag: their memory forms (the register forms are "ssex")
     if (SSEX[op] === 1 || op === 0x12b || (op === 0x17e && (pfx & 6) === 2)) return mod === 3 ? null : d(ea);
     switch (op) {
       case 0x12a: return (pfx & 6) !== 0 ? d(ea | rmG) : d(ea); // CVTSI2SS/SD xmm, r/m (F3/F2); CVTPI2PS/PD xmm, mm/m64
-      case 0x12c: case 0x12d: return (pfx & 6) !== 0 ? d(ea | regG, regG) : d(ea); // CVT(T)SS/SD2SI r, xmm/m; CVT(T)PS/PD2PI mm
+      // CVT(T)SS/SD2SI r, xmm/m; CVT(T)PS/PD2PI mm
+      case 0x12c: case 0x12d: return (pfx & 6) !== 0 ? d(ea | regG, regG) : d(ea);
       case 0x12e: case 0x12f: return d(ea, 0, true); // (U)COMISS/SD: ZF PF CF, OF SF AF cleared
       case 0x150: case 0x1c5: case 0x1d7: return d(regG | ea, regG); // MOVMSKPS/PD, PEXTRW, PMOVMSKB r, xmm/mm
       case 0x1c4: return d(ea | rmG); // PINSRW xmm/mm, r/m16
@@ -110,7 +116,8 @@ function coreRun0(i: Insn, is64: boolean): CoreRun | null {
       case 0x2f0: case 0x2f1: return (pfx & 6) === 4 ? all : null; // CRC32
       case 0x314: case 0x315: case 0x316: case 0x317: return d(ea | rmG, rmG); // PEXTRB/W/D/Q, EXTRACTPS r/m, xmm
       case 0x320: case 0x322: return d(ea | rmG); // PINSRB, PINSRD/Q xmm, r/m
-      case 0x360: case 0x361: case 0x362: case 0x363: // PCMPESTRM/ESTRI/ISTRM/ISTRI: EAX, EDX in; ECX (or XMM0) and the flags out
+      // PCMPESTRM/ESTRI/ISTRM/ISTRI: EAX, EDX in; ECX (or XMM0) and the flags out
+      case 0x360: case 0x361: case 0x362: case 0x363:
         return d(ea | 7, op & 1 ? 2 : 0, true);
       // general-purpose forms the translator has no code of its own for
       case 0x1bc: case 0x1bd: case 0x1b8: case 0x1af: return all; // BSF/TZCNT, BSR/LZCNT, POPCNT, IMUL r, r/m
@@ -119,7 +126,9 @@ function coreRun0(i: Insn, is64: boolean): CoreRun | null {
       case 0x1a4: case 0x1a5: case 0x1ac: case 0x1ad: case 0x1b6: case 0x1b7: case 0x1be: case 0x1bf:
         return op === 0x1ba && k < 4 ? null : all; // CMPXCHG, XADD, BT*, SHLD/SHRD, MOVZX/MOVSX in their other forms
     }
-    if ((op >= 0x140 && op <= 0x14f) || (op >= 0x190 && op <= 0x19f) || (op >= 0x1c8 && op <= 0x1cf)) return rep ? null : all; // CMOVcc, SETcc, BSWAP
+    // CMOVcc, SETcc, BSWAP
+    if ((op >= 0x140 && op <= 0x14f) || (op >= 0x190 && op <= 0x19f) || (op >= 0x1c8 && op <= 0x1cf))
+      return rep ? null : all;
     return null;
   }
   if (op >= 0xd8 && op <= 0xdf) { // x87
@@ -187,15 +196,18 @@ function chainExit(c: Code, mode: number): void {
   // TLB: the execute tag of the target's page.
   c.get(L_XIP).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
   c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_XTAG, 2).op(Op.i32_add).mem(Op.i64_load, 0, 3);
-  c.get(L_XIP).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).op(Op.i64_or).op(Op.i64_eq).if_();
+  c.get(L_XIP).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3)
+    .op(Op.i64_or).op(Op.i64_eq).if_();
   // P = the target's host address; I = its decoded-cache entry.
   c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add).mem(Op.i32_load, 0, 2);
   c.get(L_XIP).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).tee(L_P);
   c.i32(DC_MASK).op(Op.i32_and).i32(6).u8(0x74).i32(MM.DCACHE_BASE).op(Op.i32_add).set(L_I);
-  c.get(L_I).mem(Op.i64_load, 0, 3).get(L_P).op(Op.i64_extend_i32_u).i64(BigInt(mode) << 32n).op(Op.i64_or).op(Op.i64_eq);
+  c.get(L_I).mem(Op.i64_load, 0, 3).get(L_P).op(Op.i64_extend_i32_u).i64(BigInt(mode) << 32n).op(Op.i64_or)
+    .op(Op.i64_eq);
   c.get(L_I).mem(Op.i32_load8_u, 32, 0).i32(F.JIT).op(Op.i32_eq).op(Op.i32_and);
   c.get(L_I).mem(Op.i32_load, 44, 2);
-  c.get(L_P).i32(12).u8(0x76 /* i32.shr_u */).i32(2).u8(0x74).mem(Op.i32_load, MM.JIT_PAGEGEN, 2).op(Op.i32_eq).op(Op.i32_and);
+  c.get(L_P).i32(12).u8(0x76 /* i32.shr_u */).i32(2).u8(0x74).mem(Op.i32_load, MM.JIT_PAGEGEN, 2).op(Op.i32_eq)
+    .op(Op.i32_and);
   c.if_();
   const st = MM.JIT_IO + MM.JIO_STATS + MM.JSTAT_CHAINS * 8;
   c.i32(0).i32(0).mem(Op.i64_load, st, 3).i64(1).op(Op.i64_add).mem(Op.i64_store, st, 3);
@@ -266,12 +278,14 @@ function generalKind0(i: Insn, is64: boolean): string | null {
     // MOVS/STOS, REP (F3) or none, no segment override, the mode's own address size: the core's jit_str.
     return (i.pfx! & 5) === 0 && i.seg! < 0 && i.as === (is64 ? 8 : 4) ? "str" : null;
   }
-  if (mod === 3 && (i.pfx! & 1) === 0 && i.op! < 0x400 && (SSEX[i.op!] === 1 || (i.op === 0x17e && (i.pfx! & 6) === 2))) return "ssex";
+  if (mod === 3 && (i.pfx! & 1) === 0 && i.op! < 0x400 && (SSEX[i.op!] === 1 || (i.op === 0x17e && (i.pfx! & 6) === 2)))
+    return "ssex";
   const osOk = os === 4 || os === 8;
   const mem = memOk(i, is64);
   // LOCK on a read-modify-write memory form: one vCPU at a time runs, so the access is atomic anyway
   // (LOCK with CMP or a register operand is #UD: the interpreter's).
-  if ((i.op === 0x81 || i.op === 0x83) && (i.pfx! & 6) === 0 && osOk && mem && (k !== 7 || (i.pfx! & 1) === 0)) return "alumi";
+  if ((i.op === 0x81 || i.op === 0x83) && (i.pfx! & 6) === 0 && osOk && mem && (k !== 7 || (i.pfx! & 1) === 0))
+    return "alumi";
   if (i.op === 0x17e && (i.pfx! & 7) === 2 && mem) return "movqx"; // (F3: before the REP/LOCK rule below)
   if (lockRep) return null;
   const near = is64 ? os === 8 : os === 4; // near branches and pushes: 64-bit in 64-bit mode (66h: the interpreter)
@@ -285,18 +299,23 @@ function generalKind0(i: Insn, is64: boolean): string | null {
     case 0x9c: return near ? "pushf" : null;
     case 0x1a4: case 0x1a5: case 0x1ac: case 0x1ad: return osOk && mod === 3 ? "shd" : null;
     case 0x140: case 0x141: case 0x142: case 0x143: case 0x144: case 0x145: case 0x146: case 0x147:
-    case 0x148: case 0x149: case 0x14a: case 0x14b: case 0x14c: case 0x14d: case 0x14e: case 0x14f: return osOk && mem ? "cmovm" : null;
+    case 0x148: case 0x149: case 0x14a: case 0x14b: case 0x14c: case 0x14d: case 0x14e: case 0x14f:
+      return osOk && mem ? "cmovm" : null;
     case 0x98: return osOk ? "cdqe" : null;
     case 0x99: return osOk ? "cqo" : null;
-    case 0xd3: return osOk && mod === 3 && (k === 4 || k === 5 || k === 7) ? "shcl" : osOk && mod === 3 && k < 2 ? "rot" : null;
+    case 0xd3:
+      return osOk && mod === 3 && (k === 4 || k === 5 || k === 7) ? "shcl" : osOk && mod === 3 && k < 2 ? "rot" : null;
     case 0xc1: case 0xd1: return osOk && mod === 3 && k < 2 ? "rot" : null;
     case 0xa8: return "testal";
     case 0x3c: return "cmpal";
     case 0x80: return mod === 3 ? "alu8i" : mem ? "alu8mi" : null;
     case 0xf6: return k === 0 ? (mod === 3 ? "test8i" : mem ? "testmi" : null) : null;
-    case 0xf7: return k === 3 && osOk && mod === 3 ? "neg" : k === 0 && osOk && mem ? "testmi" : k === 6 && osOk && mem ? "divm" : null;
-    case 0x00: case 0x08: case 0x10: case 0x18: case 0x20: case 0x28: case 0x30: case 0x38: return mod === 3 ? "alu8rr" : mem ? "alu8mr" : null;
-    case 0x02: case 0x0a: case 0x12: case 0x1a: case 0x22: case 0x2a: case 0x32: case 0x3a: return mod === 3 || mem ? "alu8rm" : null;
+    case 0xf7: return k === 3 && osOk
+      && mod === 3 ? "neg" : k === 0 && osOk && mem ? "testmi" : k === 6 && osOk && mem ? "divm" : null;
+    case 0x00: case 0x08: case 0x10: case 0x18: case 0x20: case 0x28: case 0x30: case 0x38:
+      return mod === 3 ? "alu8rr" : mem ? "alu8mr" : null;
+    case 0x02: case 0x0a: case 0x12: case 0x1a: case 0x22: case 0x2a: case 0x32: case 0x3a:
+      return mod === 3 || mem ? "alu8rm" : null;
     case 0x84: return mem ? "testmr" : null;
     case 0x85: return osOk && mem ? "testmr" : null;
     case 0x88: return mod === 3 ? "mov8rr" : null;
@@ -308,8 +327,10 @@ function generalKind0(i: Insn, is64: boolean): string | null {
     case 0x17e: return (i.pfx! & 8) !== 0 && (mod === 3 || mem) ? "movdr" : null;
     case 0x1d6: return (i.pfx! & 8) !== 0 && mem ? "movqr" : null;
     case 0x190: case 0x191: case 0x192: case 0x193: case 0x194: case 0x195: case 0x196: case 0x197:
-    case 0x198: case 0x199: case 0x19a: case 0x19b: case 0x19c: case 0x19d: case 0x19e: case 0x19f: return mem ? "setccm" : null;
-    case 0x1c8: case 0x1c9: case 0x1ca: case 0x1cb: case 0x1cc: case 0x1cd: case 0x1ce: case 0x1cf: return osOk ? "bswap" : null;
+    case 0x198: case 0x199: case 0x19a: case 0x19b: case 0x19c: case 0x19d: case 0x19e: case 0x19f:
+      return mem ? "setccm" : null;
+    case 0x1c8: case 0x1c9: case 0x1ca: case 0x1cb: case 0x1cc: case 0x1cd: case 0x1ce: case 0x1cf:
+      return osOk ? "bswap" : null;
   }
   return null;
 }
@@ -323,7 +344,8 @@ export function readInsn(mem: ArrayBuffer, e: number, off: number, is64: boolean
     a: v.getInt32(e + 36, true), b: v.getInt32(e + 40, true), base: v.getInt32(e + 44, true),
     index: v.getInt32(e + 48, true), disp: v.getInt32(e + 20, true), imm: v.getBigUint64(e + 24, true),
     op: v.getUint16(e + 56, true), pfx: v.getUint8(e + 8), os: v.getUint8(e + 11) & 15, mod: v.getUint8(e + 12),
-    reg: v.getUint8(e + 13), rm: v.getUint8(e + 14), rex: v.getUint8(e + 10), ax: v.getUint8(e + 35), seen: v.getUint8(e + 62) === 1,
+    reg: v.getUint8(e + 13), rm: v.getUint8(e + 14), rex: v.getUint8(e + 10), ax: v.getUint8(e + 35),
+    seen: v.getUint8(e + 62) === 1,
     as: v.getUint8(e + 11) >> 4, seg: v.getInt8(e + 9), x64: is64,
   };
 }
@@ -442,17 +464,25 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
     while (true) {
       const i = insns.get(off);
       if (i === undefined) break; // not visited: the block ends with an exit to here
-      if (i === null || !supported(i)) { b.insns.push({ off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n }); break; }
+      if (i === null || !supported(i)) {
+        b.insns.push({ off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n });
+        break;
+      }
       b.insns.push(i);
       if (endsBlock(i)) break;
       off += i.len;
       if (leaders.has(off)) { b.next = off; break; }
       if (off >= 0x1000) break;
     }
-    if (b.insns.length === 0 || (b.insns[b.insns.length - 1].form !== -1 && !endsBlock(b.insns[b.insns.length - 1]) && b.next === null)) {
+    if (
+      b.insns.length === 0
+        || (b.insns[b.insns.length - 1].form !== -1 && !endsBlock(b.insns[b.insns.length - 1]) && b.next === null)
+    ) {
       // Ran off the page or into code that was not visited: exit to the next instruction, as a branch
       // (it chains into a region there when there is one).
-      b.insns.push({ off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n, cont: true });
+      b.insns.push({
+        off, len: 0, form: -1, aux: 0, scale: 0, a: 0, b: 0, base: 0, index: 0, disp: 0, imm: 0n, cont: true
+      });
     }
     blocks.push(b);
   }
@@ -462,7 +492,8 @@ export function discover(decode: Decoder, entry: number, is64: boolean): Block[]
 type FlagState = { op: number; size: number } | null; // null: only the locals know (after a block boundary)
 
 // A condition (cc >> 1) on the operands of a SUB/CMP state: [compare, negated compare].
-const SUB_CMP: Record<number, Op[]> = { 1: [Op.i64_lt_u, Op.i64_ge_u], 2: [Op.i64_eq, Op.i64_ne], 3: [Op.i64_le_u, Op.i64_gt_u],
+const SUB_CMP: Record<number, Op[]> = {
+  1: [Op.i64_lt_u, Op.i64_ge_u], 2: [Op.i64_eq, Op.i64_ne], 3: [Op.i64_le_u, Op.i64_gt_u],
   6: [Op.i64_lt_s, Op.i64_ge_s], 7: [Op.i64_le_s, Op.i64_gt_s] };
 // The i32 form of an i64 ALU operation (32-bit operations are done in i32).
 const I32: Partial<Record<Op, Op>> = { [Op.i64_add]: Op.i32_add, [Op.i64_sub]: Op.i32_sub, [Op.i64_and]: Op.i32_and,
@@ -471,7 +502,8 @@ const I32: Partial<Record<Op, Op>> = { [Op.i64_add]: Op.i32_add, [Op.i64_sub]: O
 // States whose result the translator recomputes from the operands (see setFlags).
 const derived = (op: number) => op === LF_ADD || op === LF_SUB || op === LF_INC || op === LF_DEC;
 
-const sameState = (a: FlagState, b: FlagState) => a === b || (a !== null && b !== null && a.op === b.op && a.size === b.size);
+const sameState = (a: FlagState, b: FlagState) =>
+  a === b || (a !== null && b !== null && a.op === b.op && a.size === b.size);
 
 // ---- control-flow structure ----
 // A region's blocks are laid out so that every loop is contiguous, and emitted as structured wasm: a
@@ -549,16 +581,22 @@ export function layout(blocks: Block[], entry: number): Layout {
         if (d >= 0 && idom[u] !== d) { idom[u] = d; changed = true; }
       }
     }
-    const dominates = (h: number, u: number) => { for (;;) { if (u === h) return true; if (u === e || idom[u] < 0) return false; u = idom[u]; } };
+    const dominates = (h: number, u: number) => {
+      for (;;) { if (u === h) return true; if (u === e || idom[u] < 0) return false; u = idom[u]; }
+    };
     const bad = retreat.filter(([u, v]) => !dominates(v, u));
-    if (bad.length) { for (const [u, v] of attempt ? retreat : bad) cutEdges.add(u * 65536 + v); continue; } // irreducible: exits there
+    // irreducible: exits there
+    if (bad.length) { for (const [u, v] of attempt ? retreat : bad) cutEdges.add(u * 65536 + v); continue; }
     // Natural loops, one per header.
     const body = new Map<number, Set<number>>();
     for (const [u, h] of retreat) {
       let set = body.get(h);
       if (!set) body.set(h, (set = new Set([h])));
       const work = [u];
-      while (work.length) { const x = work.pop()!; if (set.has(x)) continue; set.add(x); for (const p of preds[x]) if (rpoNum[p] >= 0) work.push(p); }
+      while (work.length) {
+        const x = work.pop()!; if (set.has(x)) continue; set.add(x);
+        for (const p of preds[x]) if (rpoNum[p] >= 0) work.push(p);
+      }
     }
     const isBack = (u: number, v: number) => body.has(v) && body.get(v)!.has(u) && dominates(v, u);
     // Place blocks: a block is ready when its forward predecessors are placed; only blocks of the innermost
@@ -580,8 +618,10 @@ export function layout(blocks: Block[], entry: number): Layout {
       const last = order.length ? order[order.length - 1] : -1;
       const ft = last >= 0 && blocks[last].next !== null ? index.get(blocks[last].next!) : undefined;
       const lastI = last >= 0 ? blocks[last].insns[blocks[last].insns.length - 1] : null;
-      const jccFt = lastI && lastI.form >= F.JCC && lastI.form < F.JCC + 16 ? index.get(lastI.off + lastI.len) : undefined;
-      for (const cand of [jccFt, ft]) if (pick < 0 && cand !== undefined && ready.has(cand) && (!inner || inner.has(cand))) pick = cand;
+      const jccFt =
+        lastI && lastI.form >= F.JCC && lastI.form < F.JCC + 16 ? index.get(lastI.off + lastI.len) : undefined;
+      for (const cand of [jccFt, ft])
+        if (pick < 0 && cand !== undefined && ready.has(cand) && (!inner || inner.has(cand))) pick = cand;
       if (pick < 0) for (const v of ready) if ((!inner || inner.has(v)) && (pick < 0 || v < pick)) pick = v;
       if (pick < 0) { ok = false; break; }
       ready.delete(pick); placed[pick] = 1; order.push(pick);
@@ -602,10 +642,15 @@ export function layout(blocks: Block[], entry: number): Layout {
       for (const x of body.get(h)!) if (x !== h) scope[pos[x]] = pos[h];
     }
     // (loops contiguous: a check, as the emission relies on it)
-    for (const h of headers) { const ps = [...body.get(h)!].map((x) => pos[x]); if (Math.max(...ps) - Math.min(...ps) + 1 !== ps.length || Math.min(...ps) !== pos[h]) { ok = false; break; } }
+    for (const h of headers) {
+      const ps = [...body.get(h)!].map((x) => pos[x]);
+      if (Math.max(...ps) - Math.min(...ps) + 1 !== ps.length || Math.min(...ps) !== pos[h]) { ok = false; break; }
+    }
     if (!ok) { for (const [u, v] of retreat) cutEdges.add(u * 65536 + v); continue; }
     const cut = new Set<number>();
-    for (const c of cutEdges) { const u = Math.floor(c / 65536), v = c % 65536; if (pos[u] >= 0 && pos[v] >= 0) cut.add(pos[u] * 65536 + pos[v]); }
+    for (const c of cutEdges) {
+      const u = Math.floor(c / 65536), v = c % 65536; if (pos[u] >= 0 && pos[v] >= 0) cut.add(pos[u] * 65536 + pos[v]);
+    }
     return { order, loopEnd, scope, cut };
   }
   throw new Error("jit: no layout for the region");
@@ -717,7 +762,9 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
   const gk: GkTable = { kinds: [], first: new Int32Array(k) };
   const LOOP = 1 << 20;
   const labels: number[] = [-1];
-  const openLabels = (sc: number) => { for (let p = k - 1; p > (sc < 0 ? 0 : sc); p--) if (lay.scope[p] === sc) labels.push(p); };
+  const openLabels = (sc: number) => {
+    for (let p = k - 1; p > (sc < 0 ? 0 : sc); p--) if (lay.scope[p] === sc) labels.push(p);
+  };
   openLabels(-1);
   for (let bi = 0; bi < k; bi++) {
     if (bi > 0) labels.pop();
@@ -752,7 +799,9 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
       }
     }
     out[bi] = st; touched[bi] = tc;
-    while (labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi) labels.pop();
+    while (
+      labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi
+    ) labels.pop();
   }
   return { edges, out, touched, gk };
 }
@@ -796,12 +845,15 @@ function startStates(blocks: Block[], entry: number, first: Flow): FlagState[] |
  */
 /** `page`: the host address of the region's page (instructions the core runs for the region, "ssex", are
  * named by it; without it they exit). */
-export function translate(blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false, page?: number): FuncDef {
+export function translate(
+  blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false, page?: number
+): FuncDef {
   const lay = layout(blocks0, entry);
   const blocks = lay.order.map((b) => blocks0[b]);
   const fl = flow(blocks, lay, is64);
   const known = startStates(blocks, entry, fl);
-  const t = translateWith(blocks, entry, is64, name, mode, chain, known ?? blocks.map(() => null), lay, undefined, page, fl.gk);
+  const t =
+    translateWith(blocks, entry, is64, name, mode, chain, known ?? blocks.map(() => null), lay, undefined, page, fl.gk);
   if (!sameEdges(t.edges, fl.edges)) throw new Error("jit: the flag-state pass saw other edges than the translation");
   return t.def;
 }
@@ -815,7 +867,9 @@ function sameEdges(a: [number, number][], b: [number, number][]): boolean {
 /** The reference for translate() (tests/jitrecord.test.ts compares their bytes): the region translated
  *  with every block starting unknown, its edges and end states taken from that translation, then again
  *  with the states found (the blocks still starting unknown copied from the first). */
-export function translateReference(blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false, page?: number): FuncDef {
+export function translateReference(
+  blocks0: Block[], entry: number, is64: boolean, name: string, mode = 0, chain = false, page?: number
+): FuncDef {
   const lay = layout(blocks0, entry);
   const blocks = lay.order.map((b) => blocks0[b]);
   const first = translateWith(blocks, entry, is64, name, mode, chain, blocks.map(() => null), lay, undefined, page);
@@ -824,7 +878,10 @@ export function translateReference(blocks0: Block[], entry: number, is64: boolea
   return translateWith(blocks, entry, is64, name, mode, chain, known, lay, first, page).def;
 }
 
-interface Translation { def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: number; written: number; code: Uint8Array }
+interface Translation {
+  def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: number;
+  written: number; code: Uint8Array
+}
 
 // `prev`: a translation of the same blocks with every block starting from an unknown state; a block that
 // starts unknown here too is copied from it (a block's code depends only on the block and its start state).
@@ -846,10 +903,12 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_A, 3).set(L_FA);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_B, 3).set(L_FB);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_RES, 3).set(L_FRES);
-  if (!is64 && blocks.some((b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET ||
+  if (!is64 && blocks.some(
+      (b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET ||
     STACK_KINDS.has(generalKind(i))))) {
     // 4-byte stack slots need a 32-bit stack (SS.B): otherwise the interpreter runs this code.
-    c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + MM.SEGF_ATTR, 1).i32(0x4000).op(Op.i32_and).op(Op.i32_eqz);
+    c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + MM.SEGF_ATTR, 1).i32(0x4000)
+      .op(Op.i32_and).op(Op.i32_eqz);
     c.if_().get(L_N).op(Op.return_).end();
   }
   c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64).i32(1).op(Op.i32_and).set(L_FCF);
@@ -867,7 +926,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   if (prev) { c.regs |= prev.regs; written |= prev.written; }
   const prevCode = prev?.code;
   const closeLoops = (bi: number) => { // loops that end with block bi, innermost first
-    while (labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi) { c.end(); labels.pop(); }
+    while (
+      labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi
+    ) { c.end(); labels.pop(); }
   };
   // The block being translated (the helpers below are made once per region and work on it).
   let bi = 0, blk: Block = blocks[0], L = 0;
@@ -877,7 +938,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   // unknown: translateReference copies it from there).
   let unknownStart = true;
   let extra = 0; // control structures opened inside the block
-  const depth = (label: number) => { const at = labels.lastIndexOf(label); return at < 0 ? -1 : labels.length - 1 - at + extra; };
+  const depth = (label: number) => {
+    const at = labels.lastIndexOf(label); return at < 0 ? -1 : labels.length - 1 - at + extra;
+  };
   const dExit = () => labels.length - 1 + extra; // depth of $exit
   const linOf = (off: number) => { c.get(L_IP); if (off !== entry) c.i64(off - entry).op(Op.i64_add); };
   // Leave the function: RIP from `ip` (emits the i64), reason, `retired` instructions of this block done.
@@ -946,7 +1009,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     if (x >= 0) { c.get(L_R0 + (x >> 3)); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
     if (i.ax! & 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
     if (i.ax! & 6) {
-      c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + MM.SEGF_BASE, 3).op(Op.i64_add);
+      c.i32(0).mem(
+        Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + MM.SEGF_BASE, 3
+      ).op(Op.i64_add);
     }
     if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
   };
@@ -957,9 +1022,12 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     c.get(L_T1).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
     // (the bank's addresses and tag base are read from memory where used: constants of the region that
     // would otherwise hold registers in every loop)
-    c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + (fn === FN_RD ? MM.JIO_RTAG : MM.JIO_WTAG), 2).op(Op.i32_add).mem(Op.i64_load, 0, 3);
-    c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3).op(Op.i64_or).op(Op.i64_ne);
-    if (size > 1) c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
+    c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + (fn === FN_RD ? MM.JIO_RTAG : MM.JIO_WTAG), 2)
+      .op(Op.i32_add).mem(Op.i64_load, 0, 3);
+    c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3)
+      .op(Op.i64_or).op(Op.i64_ne);
+    if (size > 1)
+      c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
     c.if_(); extra++;
     // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr; a store beside code on
     // a code page is allowed too: the core invalidates the decoded instructions there), else exit.
@@ -967,7 +1035,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     exitAt(i.off, MM.JEXIT_MEMORY, idx);
     c.end(); extra--;
     c.else_();
-    c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add).mem(Op.i32_load, 0, 2);
+    c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add)
+      .mem(Op.i32_load, 0, 2);
     c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
     c.end(); extra--;
   };
@@ -1004,7 +1073,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   const resArg = () => { if (st) maskedRes(st); else c.get(L_FRES); }; // for the core's helpers
   const sx = (l: number, size: number) => { // sign-extended to 64 bits
     c.get(l);
-    if (size === 4) c.op(Op.i64_extend32_s); else if (size === 2) c.op(Op.i64_extend16_s); else if (size === 1) c.op(Op.i64_extend8_s);
+    if (size === 4) c.op(Op.i64_extend32_s); else if (size === 2) c.op(Op.i64_extend16_s);
+    else if (size === 1) c.op(Op.i64_extend8_s);
   };
   const flagCF = (s: { op: number; size: number }): boolean => {
     switch (s.op) {
@@ -1018,7 +1088,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     return false;
   };
   const flagZF = (s: { op: number; size: number }) => { maskedRes(s); c.op(Op.i64_eqz); };
-  const flagSF = (s: { op: number; size: number }) => { fres(s); c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); };
+  const flagSF = (s: { op: number; size: number }) => {
+    fres(s); c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne);
+  };
   const flagOF = (s: { op: number; size: number }): boolean => {
     switch (s.op) {
       case LF_ADD: case LF_INC:
@@ -1041,7 +1113,10 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
     c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
   };
   // The arithmetic flags in RFLAGS (state LF_NONE: after a rotate): bit `b` of it, an i32 0/1.
-  const rbit = (b: number) => { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76); c.i32(1).op(Op.i32_and); };
+  const rbit = (b: number) => {
+    c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76);
+    c.i32(1).op(Op.i32_and);
+  };
   const cond = (cc: number) => {
     const s = st;
     const neg = (cc & 1) !== 0;
@@ -1059,7 +1134,12 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       if (neg) c.op(Op.i32_eqz);
       return;
     }
-    if (!s || (s.op !== LF_ADD && s.op !== LF_SUB && s.op !== LF_LOGIC && s.op !== LF_CFOF && s.op !== LF_INC && s.op !== LF_DEC)) {
+    if (
+      !s || (
+        s.op !== LF_ADD && s.op !== LF_SUB && s.op !== LF_LOGIC && s.op !== LF_CFOF && s.op !== LF_INC
+          && s.op !== LF_DEC
+      )
+    ) {
       helper(cc); return;
     }
     const kind = cc >> 1;
@@ -1075,7 +1155,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       case 2: flagZF(s); break;
       case 3: flagCF(s); flagZF(s); c.op(Op.i32_or); break;
       case 4: flagSF(s); break;
-      case 5: fres(s); c.op(Op.i32_wrap_i64).i32(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32(1).op(Op.i32_and).op(Op.i32_eqz); break;
+      case 5: fres(s);
+        c.op(Op.i32_wrap_i64).i32(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32(1).op(Op.i32_and).op(Op.i32_eqz); break;
       case 6: flagSF(s); flagOF(s); c.op(Op.i32_ne); break;
       default: flagZF(s); flagSF(s); flagOF(s); c.op(Op.i32_ne).op(Op.i32_or); break;
     }
@@ -1160,7 +1241,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   const rsp = L_R0 + 4;
   const SW = is64 ? 8 : 4; // stack slot
   const m32 = () => { if (!is64) c.i64(0xffffffffn).op(Op.i64_and); };
-  const reg8 = (r: number, rex: number): number => MM.CPU_STATE + MM.CPU_REGS + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
+  const reg8 = (r: number, rex: number): number =>
+    MM.CPU_STATE + MM.CPU_REGS + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
   const RAX = MM.CPU_STATE + MM.CPU_REGS, RCX = RAX + 1 * 8, RDX = RAX + 2 * 8; // (registers in encoding order)
   let curI: Insn = blocks[0].insns[0]; // the instruction being translated
   const nextIp = () => linOf(curI.off + curI.len);
@@ -1224,7 +1306,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.end().end();
           c.end().end();
           wr(i.a, 8, getT3);
-          setFlags(LF_CFOF, 8, () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_C).op(Op.i64_extend_i32_u), getT3);
+          setFlags(
+            LF_CFOF, 8, () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_C).op(Op.i64_extend_i32_u), getT3
+          );
           break;
         }
         case f === F.NOP: break;
@@ -1313,8 +1397,10 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           break;
         }
         case f === F.TEST_RR8: rd(i.a, 1); c.set(L_T2); rd(i.b, 1); c.set(L_T3); alu(4, 1); break;
-        case f === F.TEST_RR32 || f === F.TEST_RR64: rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3); alu(4, size); break;
-        case f === F.TEST_RI32 || f === F.TEST_RI64: rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3); alu(4, size); break;
+        case f === F.TEST_RR32 || f === F.TEST_RR64: rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
+          alu(4, size); break;
+        case f === F.TEST_RI32 || f === F.TEST_RI64: rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3);
+          alu(4, size); break;
         case f >= F.INC32 && f <= F.DEC64:
           incdec(f === F.DEC32 || f === F.DEC64, size, () => rd(i.a, size), () => wr(i.a, size, getRes));
           break;
@@ -1374,7 +1460,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           store(size, getT2);
           break;
         }
-        case f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64: { // (LOCK) CMPXCHG [mem], B: CMP rAX, m; equal: m = B; else rAX = m
+        // (LOCK) CMPXCHG [mem], B: CMP rAX, m; equal: m = B; else rAX = m
+        case f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64: {
           const sz = f === F.CMPXCHG_M64 ? 8 : 4;
           ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
           rd(RAX, sz); c.set(L_T2); load(sz); c.set(L_T3); alu(7, sz);
@@ -1397,14 +1484,18 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         }
         case f >= F.BT_RR32 && f <= F.BT_MI64: { // BT/BTS/BTR/BTC: CF = the bit, the other flags kept (as rotates)
           const sz = (f - F.BT_RR32) % 2 ? 8 : 4, k = i.aux, w = BigInt(sz * 8);
-          const regForm = f <= F.BT_RI64, immForm = f === F.BT_RI32 || f === F.BT_RI64 || f === F.BT_MI32 || f === F.BT_MI64;
+          const regForm = f <= F.BT_RI64,
+            immForm = f === F.BT_RI32 || f === F.BT_RI64 || f === F.BT_MI32 || f === F.BT_MI64;
           // bit offset -> T3 (masked); for a register offset into memory the address moves by whole words
           if (immForm) c.i64(BigInt(Number(i.imm & 0xffn)) & (w - 1n)).set(L_T3);
           else { rd(i.b, sz); if (sz === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s); c.set(L_T3); }
           if (regForm) { rd(i.a, sz); c.set(L_T2); }
           else {
             ea(i);
-            if (!immForm) { c.get(L_T3).i64(sz === 4 ? 5n : 6n).op(Op.i64_shr_s).i64(sz === 4 ? 2n : 3n).op(Op.i64_shl).op(Op.i64_add); if (!is64) c.i64(0xffffffffn).op(Op.i64_and); }
+            if (!immForm) {
+              c.get(L_T3).i64(sz === 4 ? 5n : 6n).op(Op.i64_shr_s).i64(sz === 4 ? 2n : 3n).op(Op.i64_shl)
+                .op(Op.i64_add); if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+            }
             c.set(L_T1); probe(k === 0 ? FN_RD : FN_WR, sz, i, idx);
             load(sz); c.set(L_T2);
           }
@@ -1412,24 +1503,29 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           // RFLAGS current, then CF
           rflagsCurrent();
           c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and)
-            .get(L_T2).get(L_T3).op(Op.i64_shr_u).i64(1).op(Op.i64_and).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+            .get(L_T2).get(L_T3).op(Op.i64_shr_u).i64(1).op(Op.i64_and).op(Op.i64_or)
+              .mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
           c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
           st = { op: LF_NONE, size: sz }; touched[bi] = true;
           if (k !== 0) {
             const m = () => { c.i64(1).get(L_T3).op(Op.i64_shl); };
             const val = () => {
               c.get(L_T2);
-              if (k === 1) { m(); c.op(Op.i64_or); } else if (k === 2) { m(); c.i64(-1n).op(Op.i64_xor).op(Op.i64_and); } else { m(); c.op(Op.i64_xor); }
+              if (k === 1) {
+                m(); c.op(Op.i64_or);
+              } else if (k === 2) { m(); c.i64(-1n).op(Op.i64_xor).op(Op.i64_and); } else { m(); c.op(Op.i64_xor); }
             };
             if (regForm) wr(i.a, sz, val); else store(sz, val);
           }
           break;
         }
-        case f >= F.BSF32 && f <= F.BSR64: { // BSF/BSR r, r (cpu/run.ts): ZF = (source 0, the destination then kept), the others 0
+        // BSF/BSR r, r (cpu/run.ts): ZF = (source 0, the destination then kept), the others 0
+        case f >= F.BSF32 && f <= F.BSR64: {
           const sz = (f - F.BSF32) % 2 ? 8 : 4;
           rd(i.b, sz); c.set(L_T2);
           c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x8d5n).op(Op.i64_and)
-            .get(L_T2).op(Op.i64_eqz).op(Op.i64_extend_i32_u).i64(6).op(Op.i64_shl).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+            .get(L_T2).op(Op.i64_eqz).op(Op.i64_extend_i32_u).i64(6).op(Op.i64_shl).op(Op.i64_or)
+              .mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
           c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
           st = state(LF_NONE, sz); touched[bi] = true;
           c.get(L_T2).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++;
@@ -1458,7 +1554,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.get(L_T3).i64(32).op(Op.i64_shr_u).get(L_T4).i64(M32).op(Op.i64_and).op(Op.i64_add)
             .get(L_T5).i64(M32).op(Op.i64_and).op(Op.i64_add).set(L_T2);
           // hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32)  (in T1); lo = (mid << 32) | (p00 & M)  (in T3)
-          c.get(L_T1).get(L_T4).i64(32).op(Op.i64_shr_u).op(Op.i64_add).get(L_T5).i64(32).op(Op.i64_shr_u).op(Op.i64_add)
+          c.get(L_T1).get(L_T4).i64(32).op(Op.i64_shr_u).op(Op.i64_add).get(L_T5).i64(32).op(Op.i64_shr_u)
+            .op(Op.i64_add)
             .get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_add).set(L_T1);
           c.get(L_T2).i64(32).op(Op.i64_shl).get(L_T3).i64(M32).op(Op.i64_and).op(Op.i64_or).set(L_T3);
           wr(RAX, 8, getT3);
@@ -1527,7 +1624,10 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           }
           c.end(); extra--;
           const ft = i.off + i.len;
-          if (index.has(ft) && index.get(ft) === bi + 1) { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); } // falls into the next block
+          // falls into the next block
+          if (index.has(ft) && index.get(ft) === bi + 1) {
+            edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync();
+          }
           else goTo(ft, idx + 1);
           break;
         }
@@ -1550,13 +1650,19 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           const sz = i.os!, w = sz * 8, kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
           const cm = sz === 8 ? 0x3f : 0x1f;
           const stat = i.op === 0xd3 ? null : i.op === 0xd1 ? 1 : Number(i.imm & 0xffn) & cm;
-          if (stat === 0) { if (sz === 4) wr(dst, 4, () => rd(dst, 4)); break; } // no change, but a 32-bit destination is written
-          if (stat === null) { rd(RCX, 1); c.i64(BigInt(cm)).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; }
+          // no change, but a 32-bit destination is written
+          if (stat === 0) { if (sz === 4) wr(dst, 4, () => rd(dst, 4)); break; }
+          if (stat === null) {
+            rd(RCX, 1); c.i64(BigInt(cm)).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++;
+          }
           else c.i64(BigInt(stat)).set(L_T1);
           // RFLAGS current
           rflagsCurrent();
           // the result in T3
-          if (sz === 4) { rd(dst, 4); c.op(Op.i32_wrap_i64).get(L_T1).op(Op.i32_wrap_i64).op(kk === 0 ? Op.i32_rotl : Op.i32_rotr).op(Op.i64_extend_i32_u); }
+          if (sz === 4) {
+            rd(dst, 4); c.op(Op.i32_wrap_i64).get(L_T1).op(Op.i32_wrap_i64).op(kk === 0 ? Op.i32_rotl : Op.i32_rotr)
+              .op(Op.i64_extend_i32_u);
+          }
           else { rd(dst, 8); c.get(L_T1).op(kk === 0 ? Op.i64_rotl : Op.i64_rotr); }
           c.set(L_T3);
           // CF (T2) and OF (T4) as 0/1 i64s
@@ -1568,7 +1674,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
             c.get(L_T3).i64(BigInt(w - 2)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
           }
           c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x801n).op(Op.i64_and)
-            .get(L_T2).op(Op.i64_or).get(L_T4).i64(11).op(Op.i64_shl).op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+            .get(L_T2).op(Op.i64_or).get(L_T4).i64(11).op(Op.i64_shl).op(Op.i64_or)
+              .mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
           c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
           wr(dst, sz, getT3);
           if (stat === null) {
@@ -1599,7 +1706,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           }
           c.get(L_T3).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
           wr(dst, sz, getT3);
-          if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); } // a 32-bit destination is written (zero-extended) even by a count of 0
+          // a 32-bit destination is written (zero-extended) even by a count of 0
+          if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); }
           c.end(); extra--;
           st = null; touched[bi] = true; // changed or not, by the count
           break;
@@ -1616,7 +1724,10 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case gk === "neg": {
           const sz = i.os!, d = MM.CPU_STATE + i.rm! * 8;
           rd(d, sz); c.set(L_T3);
-          setFlags(LF_SUB, sz, () => c.i64(0), getT3, () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(maskC(sz)).op(Op.i64_and); });
+          setFlags(
+            LF_SUB, sz, () => c.i64(0), getT3,
+            () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(maskC(sz)).op(Op.i64_and); }
+          );
           wr(d, sz, getRes);
           break;
         }
@@ -1694,7 +1805,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
               c.i32(LF_NONE).set(L_FOP).i32(SW).set(L_FSZ);
               st = { op: LF_NONE, size: SW }; touched[bi] = true;
             }
-            c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x30000n).op(Op.i64_and).i64(maskC(SW)).op(Op.i64_and).set(L_T3);
+            c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x30000n).op(Op.i64_and).i64(maskC(SW))
+              .op(Op.i64_and).set(L_T3);
           } else if (gk === "pushi") c.i64(BigInt.asUintN(64, i.imm) & mask(SW)).set(L_T3);
           else if (i.mod === 3) { rd(MM.CPU_STATE + i.rm! * 8, SW); c.set(L_T3); }
           else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); c.set(L_T3); }
@@ -1704,23 +1816,29 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.get(L_T1).set(rsp); written |= 1 << 4;
           break;
         }
-        case gk === "shd": { // SHLD/SHRD r, r, imm8/CL (cpu/alu.ts shiftDouble): CF, OF, SF/ZF/PF from the result, AF 0 (LF_CFOF)
+        // SHLD/SHRD r, r, imm8/CL (cpu/alu.ts shiftDouble): CF, OF, SF/ZF/PF from the result, AF 0 (LF_CFOF)
+        case gk === "shd": {
           const sz = i.os!, w = BigInt(sz * 8), m = mask(sz), left = i.op! < 0x1ac;
           const d = MM.CPU_STATE + i.rm! * 8, sr = MM.CPU_STATE + i.reg! * 8;
           const cm = sz === 8 ? 63n : 31n;
           const stat = (i.op! & 1) === 0 ? (i.imm & 0xffn) & cm : null;
           if (stat === 0n) { if (sz === 4) wr(d, 4, () => rd(d, 4)); break; }
-          if (stat === null) { rd(RCX, 1); c.i64(cm).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; }
+          if (stat === null) {
+            rd(RCX, 1); c.i64(cm).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++;
+          }
           else c.i64(stat).set(L_T1);
           rd(d, sz); c.set(L_T2); rd(sr, sz); c.set(L_T3);
           if (left) {
-            c.get(L_T2).get(L_T1).op(Op.i64_shl).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
+            c.get(L_T2).get(L_T1).op(Op.i64_shl).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u)
+              .op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
             c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
           } else {
-            c.get(L_T2).get(L_T1).op(Op.i64_shr_u).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shl).op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
+            c.get(L_T2).get(L_T1).op(Op.i64_shr_u).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shl)
+              .op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
             c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
           }
-          c.get(L_T4).get(L_T2).op(Op.i64_xor).i64(signC(sz)).op(Op.i64_and).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_FB);
+          c.get(L_T4).get(L_T2).op(Op.i64_xor).i64(signC(sz)).op(Op.i64_and).i64(0).op(Op.i64_ne)
+            .op(Op.i64_extend_i32_u).set(L_FB);
           c.get(L_T4).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
           wr(d, sz, getT4);
           if (stat === null) {
@@ -1730,7 +1848,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           } else { st = { op: LF_CFOF, size: sz }; touched[bi] = true; }
           break;
         }
-        case gk === "cmovm": { // CMOVcc r, m: the memory is read either way; a 32-bit destination is written (zero-extended) either way
+        // CMOVcc r, m: the memory is read either way; a 32-bit destination is written (zero-extended) either way
+        case gk === "cmovm": {
           const sz = i.os!, d = MM.CPU_STATE + i.reg! * 8;
           ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
           load(sz); c.set(L_T2);
@@ -1752,14 +1871,18 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         case gk === "movdx": case gk === "movdr": case gk === "movqx": case gk === "movqr": { // MOVD/MOVQ xmm <-> r/m
           // #UD (CR0.EM, no CR4.OSFXSR) and #NM (CR0.TS) come first: the interpreter's, before the access
           c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR0, 3).op(Op.i32_wrap_i64).i32(0xc).op(Op.i32_and);
-          c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR4, 3).op(Op.i32_wrap_i64).i32(0x200).op(Op.i32_and).op(Op.i32_eqz).op(Op.i32_or);
+          c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR4, 3).op(Op.i32_wrap_i64).i32(0x200).op(Op.i32_and)
+            .op(Op.i32_eqz).op(Op.i32_or);
           c.if_(); extra++;
           exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx);
           c.end(); extra--;
-          const sz = i.os === 8 || gk === "movqx" || gk === "movqr" ? 8 : 4, x = MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 16 * i.reg!, gpr = MM.CPU_STATE + MM.CPU_REGS + 8 * i.rm!;
+          const sz = i.os === 8 || gk === "movqx" || gk === "movqr" ? 8 : 4,
+            x = MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 16 * i.reg!, gpr = MM.CPU_STATE + MM.CPU_REGS + 8 * i.rm!;
           const xlo = () => { c.i32(0).mem(sz === 8 ? Op.i64_load : Op.i64_load32_u, x, sz === 8 ? 3 : 2); };
           if (gk === "movdx" || gk === "movqx") {
-            if (i.mod === 3) { rd(gpr, sz); c.set(L_T2); } else { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T2); }
+            if (i.mod === 3) {
+              rd(gpr, sz); c.set(L_T2);
+            } else { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T2); }
             c.i32(0).get(L_T2).mem(Op.i64_store, x, 3);
             c.i32(0).i64(0).mem(Op.i64_store, x + 8, 3);
           } else if (i.mod === 3) wr(gpr, sz, xlo);
@@ -1775,11 +1898,14 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           }
           if (page === undefined) { exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); break; }
           const nr = is64 ? 16 : 8;
-          for (let r = 0; r < nr; r++) if (d.pre & (1 << r)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+          for (let r = 0; r < nr; r++)
+            if (d.pre & (1 << r)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
           linOf(i.off); c.i32(page + i.off).call(FN_EX).tee(L_I).op(Op.i32_eqz).if_(); extra++;
           exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); // it would fault: nothing done, the interpreter raises it
           c.end(); extra--;
-          for (let r = 0; r < nr; r++) if (d.post & (1 << r)) { c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written |= 1 << r; }
+          for (let r = 0; r < nr; r++) if (d.post & (1 << r)) {
+            c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written |= 1 << r;
+          }
           // 2: it wrote code a region of this page came from: this region may be stale, go on outside it
           c.get(L_I).i32(2).op(Op.i32_eq).if_(); extra++;
           exitAt(i.off + i.len, MM.JEXIT_MEMORY, idx + 1);
@@ -1801,7 +1927,12 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           const kind = sz | (stosOp ? JS_STOS : 0) | (is64 ? JS_AS8 : 0) | ((i.pfx! & 2) ? JS_REP : 0);
           const regs = stosOp ? [0, 1, 7] : [1, 6, 7];
           for (const r of regs) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
-          const reload = () => { for (const r of regs) { if (r === 0) continue; c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written |= 1 << r; } };
+          const reload = () => {
+            for (const r of regs) {
+              if (r === 0) continue; c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
+              written |= 1 << r;
+            }
+          };
           c.loop(); extra++;
           c.i32(kind).call(FN_STR).tee(L_I).op(Op.i32_eqz).if_(); extra++;
           reload(); exitAt(i.off, MM.JEXIT_MEMORY, idx);
@@ -1809,7 +1940,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
           c.get(L_I).i32(1).op(Op.i32_eq).if_(); extra++;
           // a step retired and the instruction runs again: one more instruction; the next step only while the
           // instructions retired before it (N less this block's rest) stay under the budget, as in the run loop
-          c.get(L_N).i32(1).op(Op.i32_add).tee(L_N).i32(L - idx).op(Op.i32_sub).get(L_BUDGET).op(Op.i32_ge_s).if_(); extra++;
+          c.get(L_N).i32(1).op(Op.i32_add).tee(L_N).i32(L - idx).op(Op.i32_sub).get(L_BUDGET).op(Op.i32_ge_s).if_();
+          extra++;
           reload(); exitAt(i.off, MM.JEXIT_BUDGET, idx);
           c.end(); extra--;
           c.br(1); // the step loop
@@ -1838,7 +1970,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       }
       { // (the flag-state pass's view of this instruction must be what it did: see flagStep)
         const want = flagStep(i, gk, st0, is64);
-        if (want === KEEP ? st !== st0 || touched[bi] !== touched0 : !touched[bi] || !sameState(st, want as FlagState)) {
+        if (
+          want === KEEP ? st !== st0 || touched[bi] !== touched0 : !touched[bi] || !sameState(st, want as FlagState)
+        ) {
           throw new Error(`jit: flagStep disagrees with the translation of form ${f} (${gk})`);
         }
       }
@@ -1846,7 +1980,8 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         // The block ends without a branch: fall through to the next block.
         if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next, L);
         else if (blk.next === null) exitAt(i.off + i.len, MM.JEXIT_BRANCH, L);
-        else { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); } // falls into the next block
+        // falls into the next block
+        else { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); }
       }
     }
     out[bi] = st;
@@ -1857,10 +1992,12 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   if (labels.length !== 1) throw new Error("jit: labels left open");
   c.end(); // $exit
   // Write back: registers, lazy flags, RIP; count the exit.
-  for (let r = 0; r < 16; r++) if (written & (1 << r)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+  for (let r = 0; r < 16; r++)
+    if (written & (1 << r)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
   // An INC/DEC state keeps CF in RFLAGS.
   c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_lt_u).if_();
-  c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and).get(L_FCF).op(Op.i64_extend_i32_u)
+  c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and).get(L_FCF)
+    .op(Op.i64_extend_i32_u)
     .op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
   c.end();
   c.i32(0).get(L_FOP).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_OP, 2);
@@ -1877,7 +2014,11 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   c.get(L_N);
   // Only the registers the region touches are loaded at entry.
   const body = new Code(16 * 10 + c.len);
-  for (let r = 0; r < 16; r++) if (c.regs & (1 << r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
+  for (let r = 0; r < 16; r++)
+    if (c.regs & (1 << r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
   body.bytes(c.b);
-  return { def: { params: REGION_PARAMS, results: [T_I32], locals: LOCALS, body, export: name }, edges, out, touched, seg, regs: c.regs, written, code: c.b };
+  return {
+    def: { params: REGION_PARAMS, results: [T_I32], locals: LOCALS, body, export: name }, edges, out, touched, seg,
+    regs: c.regs, written, code: c.b
+  };
 }

@@ -18,10 +18,12 @@ export const enum Op {
   i32_le_s = 0x4c, i32_le_u = 0x4d, i32_ge_s = 0x4e, i32_ge_u = 0x4f,
   i64_eqz = 0x50, i64_eq = 0x51, i64_ne = 0x52, i64_lt_s = 0x53, i64_lt_u = 0x54, i64_gt_s = 0x55, i64_gt_u = 0x56,
   i64_le_s = 0x57, i64_le_u = 0x58, i64_ge_s = 0x59, i64_ge_u = 0x5a,
-  i32_popcnt = 0x69, i32_add = 0x6a, i32_sub = 0x6b, i32_and = 0x71, i32_or = 0x72, i32_xor = 0x73, i32_rotl = 0x77, i32_rotr = 0x78,
+  i32_popcnt = 0x69, i32_add = 0x6a, i32_sub = 0x6b, i32_and = 0x71, i32_or = 0x72, i32_xor = 0x73, i32_rotl = 0x77,
+  i32_rotr = 0x78,
   i64_clz = 0x79, i64_ctz = 0x7a, i64_popcnt = 0x7b,
   i64_add = 0x7c, i64_sub = 0x7d, i64_mul = 0x7e, i64_div_s = 0x7f, i64_div_u = 0x80, i64_rem_u = 0x82,
-  i64_and = 0x83, i64_or = 0x84, i64_xor = 0x85, i64_shl = 0x86, i64_shr_s = 0x87, i64_shr_u = 0x88, i64_rotl = 0x89, i64_rotr = 0x8a,
+  i64_and = 0x83, i64_or = 0x84, i64_xor = 0x85, i64_shl = 0x86, i64_shr_s = 0x87, i64_shr_u = 0x88, i64_rotl = 0x89,
+  i64_rotr = 0x8a,
   i32_wrap_i64 = 0xa7, i64_extend_i32_s = 0xac, i64_extend_i32_u = 0xad,
   i64_extend8_s = 0xc2, i64_extend16_s = 0xc3, i64_extend32_s = 0xc4,
 }
@@ -93,7 +95,8 @@ export class Bytes {
   }
   sleb64(v: bigint): this {
     v = BigInt.asIntN(64, v);
-    if (v >= -0x1fffffffffffffn && v <= 0x1fffffffffffffn) return this.slebSafe(Number(v)); // the common case, without BigInt steps
+    // the common case, without BigInt steps
+    if (v >= -0x1fffffffffffffn && v <= 0x1fffffffffffffn) return this.slebSafe(Number(v));
     while (true) {
       const byte = Number(v & 0x7fn);
       v >>= 7n;
@@ -172,7 +175,9 @@ export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false
   const fnTypes: number[] = [];
   let lastP: number[] | null = null, lastR: number[] | null = null, lastT = -1;
   for (const f of funcs) {
-    if (f.params !== lastP || f.results !== lastR) { lastT = typeOf(f.params, f.results); lastP = f.params; lastR = f.results; }
+    if (f.params !== lastP || f.results !== lastR) {
+      lastT = typeOf(f.params, f.results); lastP = f.params; lastR = f.results;
+    }
     fnTypes.push(lastT);
   }
   const impTypes = imports.map((f) => typeOf(f.params, f.results));

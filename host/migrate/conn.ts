@@ -53,7 +53,10 @@ export class RecordConn {
     this.write(b);
     if (!this.write(t)) {
       await new Promise<void>((res, rej) => {
-        const done = () => { clearTimeout(timer); this.sock.off("drain", done); this.sock.off("close", done); this.failure ? rej(this.failure) : res(); };
+        const done = () => {
+          clearTimeout(timer); this.sock.off("drain", done); this.sock.off("close", done);
+          this.failure ? rej(this.failure) : res();
+        };
         const timer = setTimeout(() => {
           this.fail(new StreamError(`the other side took nothing for ${this.sendTimeoutMs / 1000} s (timed out)`));
           this.sock.destroy();
@@ -65,16 +68,21 @@ export class RecordConn {
     }
   }
 
-  sendJson(type: number, v: unknown): Promise<void> { return this.send(type, new TextEncoder().encode(JSON.stringify(v))); }
+  sendJson(type: number, v: unknown): Promise<void> {
+    return this.send(type, new TextEncoder().encode(JSON.stringify(v)));
+  }
 
   /** The next record (within `timeoutMs`). An ERROR or REFUSE record from the other side throws its message. */
   async next(timeoutMs = 60000): Promise<Record> {
     const r = await new Promise<Record>((res, rej) => {
-      const t = setTimeout(() => { this.waiter = undefined; rej(new StreamError(`no answer within ${timeoutMs / 1000} s`)); }, timeoutMs);
+      const t = setTimeout(
+        () => { this.waiter = undefined; rej(new StreamError(`no answer within ${timeoutMs / 1000} s`)); }, timeoutMs
+      );
       this.waiter = { res: (x) => { clearTimeout(t); res(x); }, rej: (e) => { clearTimeout(t); rej(e); } };
       this.pump();
     });
-    if (r.type === REC.ERROR || r.type === REC.REFUSE) throw new StreamError(new TextDecoder().decode(r.body) || "the other side failed without saying why");
+    if (r.type === REC.ERROR || r.type === REC.REFUSE)
+      throw new StreamError(new TextDecoder().decode(r.body) || "the other side failed without saying why");
     return r;
   }
 
@@ -93,6 +101,7 @@ export class RecordConn {
 export const json = <T>(r: Record): T => {
   let v: unknown;
   try { v = JSON.parse(new TextDecoder().decode(r.body)); } catch { throw new StreamError(`bad record ${r.type}`); }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new StreamError(`bad record ${r.type}: not a JSON object`);
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new StreamError(`bad record ${r.type}: not a JSON object`);
   return v as T;
 };

@@ -44,12 +44,15 @@ const PRE_AUTH_RECORD = 1 << 20;
 /** Connections at once (each holds buffers; the handshake has 30 s): more are refused by the kernel's backlog. */
 const MAX_CONNECTIONS = 16;
 
-export const isLoopback = (a: string) => a === "127.0.0.1" || a === "::1" || a === "localhost" || a.startsWith("127.") || a === "::ffff:127.0.0.1";
+export const isLoopback = (a: string) =>
+  a === "127.0.0.1" || a === "::1" || a === "localhost" || a.startsWith("127.") || a === "::ffff:127.0.0.1";
 
 /** Check the options: every listener needs a secret; one beyond loopback also an allow-list. */
 export function checkRelocation(o: RelocationOptions): string | undefined {
-  if (!isLoopback(o.address) && o.allow.length === 0) return `relocation on ${o.address} needs an allow-list (XEND_RELOCATION_HOSTS_ALLOW)`;
-  if (!o.secret) return `relocation on ${o.address} needs a shared secret (XEND_RELOCATION_SECRET, or xend's own secret file)`;
+  if (!isLoopback(o.address) && o.allow.length === 0)
+    return `relocation on ${o.address} needs an allow-list (XEND_RELOCATION_HOSTS_ALLOW)`;
+  if (!o.secret)
+    return `relocation on ${o.address} needs a shared secret (XEND_RELOCATION_SECRET, or xend's own secret file)`;
   if (!(Number.isInteger(o.port) && o.port > 0 && o.port < 65536)) return `bad relocation port ${o.port}`;
   if (o.address !== "localhost" && isIP(o.address) === 0) return `bad relocation address ${o.address}`;
   return undefined;
@@ -66,7 +69,9 @@ export function startRelocation<T>(t: MigrateTarget<T>, o: RelocationOptions): P
   if (bad) return Promise.reject(new Error(bad));
   const server = createServer((sock) => {
     const peer = sock.remoteAddress ?? "";
-    if (!peerAllowed(o, peer)) { t.log(`relocation: refused a connection from ${peer} (not allowed)`); sock.destroy(); return; }
+    if (!peerAllowed(o, peer)) {
+      t.log(`relocation: refused a connection from ${peer} (not allowed)`); sock.destroy(); return;
+    }
     serve(t, o, sock, peer).catch(() => { /* reported inside */ });
   });
   server.maxConnections = MAX_CONNECTIONS;
@@ -85,7 +90,9 @@ async function serve<T>(t: MigrateTarget<T>, o: RelocationOptions, sock: Socket,
   try {
     const nonce = randomBytes(32);
     await conn.send(REC.CHALLENGE, nonce);
-    const hello = json<{ name: string; width: number; vcpus: number; pages: number; maxPages: number; toolstack: unknown; auth?: string }>(await conn.expect(REC.HELLO, 30000));
+    const hello = json<{
+      name: string; width: number; vcpus: number; pages: number; maxPages: number; toolstack: unknown; auth?: string
+    }>(await conn.expect(REC.HELLO, 30000));
     const refuse = async (why: string) => { await conn.send(REC.REFUSE, new TextEncoder().encode(why)); conn.close(); };
     if (typeof hello !== "object" || hello === null) return refuse("bad HELLO");
     // No secret, no service (checkRelocation sees to it; this is the last line of defence).
@@ -93,17 +100,28 @@ async function serve<T>(t: MigrateTarget<T>, o: RelocationOptions, sock: Socket,
     const got = Buffer.from(typeof hello.auth === "string" ? hello.auth : "");
     if (!o.secret || got.length !== want.length || !timingSafeEqual(got, want)) {
       t.log(`relocation: refused a connection from ${peer}: authentication failed`);
-      return refuse("authentication failed (the shared secrets differ: XEND_RELOCATION_SECRET, or the receiving xend's secret file)");
+      return refuse(
+        "authentication failed (the shared secrets differ: XEND_RELOCATION_SECRET, or the receiving xend's secret file)"
+      );
     }
     conn.reader.maxRecord = MAX_RECORD;
-    if (typeof hello.name !== "string" || (hello.width !== 32 && hello.width !== 64) || !(Number.isInteger(hello.vcpus) && hello.vcpus >= 1 && hello.vcpus <= 32)
-      || !(Number.isInteger(hello.pages) && hello.pages > 0) || !(Number.isInteger(hello.maxPages) && hello.maxPages >= 0)) return refuse("bad HELLO");
+    if (typeof hello.name !== "string" || (hello.width !== 32 && hello.width !== 64)
+        || !(Number.isInteger(hello.vcpus) && hello.vcpus >= 1 && hello.vcpus <= 32)
+      || !(Number.isInteger(hello.pages) && hello.pages > 0)
+        || !(Number.isInteger(hello.maxPages) && hello.maxPages >= 0)
+    ) return refuse("bad HELLO");
     let admitted: { ts: T; notes: string[] };
-    try { admitted = t.admit(hello.toolstack, { name: hello.name, memoryMiB: Math.ceil(hello.pages / 256), vcpus: hello.vcpus }); } catch (e) { return refuse((e as Error).message); }
+    try {
+      admitted =
+        t.admit(hello.toolstack, { name: hello.name, memoryMiB: Math.ceil(hello.pages / 256), vcpus: hello.vcpus });
+    } catch (e) { return refuse((e as Error).message); }
     if (t.nameInUse(hello.name)) return refuse(`a domain named ${hello.name} already exists on the receiving host`);
-    if (t.host.core.x.hv_frames_free() < hello.pages + 64) return refuse(`not enough free memory on the receiving host (${hello.pages >> 8} MiB needed)`);
+    if (t.host.core.x.hv_frames_free() < hello.pages + 64)
+      return refuse(`not enough free memory on the receiving host (${hello.pages >> 8} MiB needed)`);
     // The sender asks for its pages and some room (+1024: what our sender adds); no more.
-    rx = new Receiver(t.host, hello.width, hello.vcpus, Math.min(Math.max(hello.maxPages, hello.pages + 64), hello.pages + 1088));
+    rx = new Receiver(
+      t.host, hello.width, hello.vcpus, Math.min(Math.max(hello.maxPages, hello.pages + 64), hello.pages + 1088)
+    );
     await conn.send(REC.ACCEPT);
     t.log(`relocation: receiving ${hello.name} from ${peer} as domain ${rx.domid}`);
     const finals: Record[] = [];
@@ -115,11 +133,13 @@ async function serve<T>(t: MigrateTarget<T>, o: RelocationOptions, sock: Socket,
       if (r.type === REC.END) break;
       finals.push(r);
       finalBytes += r.body.length;
-      if (finals.length > 16 + 2 * hello.vcpus || finalBytes > MAX_FINAL_BYTES) throw new StreamError("too many records before END");
+      if (finals.length > 16 + 2 * hello.vcpus || finalBytes > MAX_FINAL_BYTES)
+        throw new StreamError("too many records before END");
     }
     const tEnd = performance.now();
     const f = checkFinal(finals);
-    if (f.info.name !== hello.name || f.info.vcpus !== hello.vcpus) throw new StreamError("the domain's records do not match its HELLO");
+    if (f.info.name !== hello.name || f.info.vcpus !== hello.vcpus)
+      throw new StreamError("the domain's records do not match its HELLO");
     if (f.toolstack !== undefined) admitted = t.admit(f.toolstack, f.info);
     const h = rx.finish(f, t.devices(admitted.ts), false);
     adopted = h.domid;
@@ -130,7 +150,9 @@ async function serve<T>(t: MigrateTarget<T>, o: RelocationOptions, sock: Socket,
     committed = true;
     t.host.core.x.hv_domain_pause(h.domid, 0);
     t.wake();
-    await conn.sendJson(REC.DONE, { ok: true, domid: h.domid, tCommit, tDone: performance.timeOrigin + performance.now() });
+    await conn.sendJson(
+      REC.DONE, { ok: true, domid: h.domid, tCommit, tDone: performance.timeOrigin + performance.now() }
+    );
     t.log(`relocation: ${hello.name} (domain ${h.domid}) runs here now`);
     conn.close();
   } catch (e) {
@@ -140,7 +162,9 @@ async function serve<T>(t: MigrateTarget<T>, o: RelocationOptions, sock: Socket,
     const msg = internal ? `internal error (${(e as Error)?.name}): ${(e as Error)?.message}` : (e as Error).message;
     if (!committed) {
       if (adopted !== undefined) t.destroy(adopted); else rx?.abort();
-      try { await conn.send(REC.ERROR, new TextEncoder().encode(e instanceof StreamError ? msg : `receiver: ${msg}`)); } catch { /* gone */ }
+      try {
+        await conn.send(REC.ERROR, new TextEncoder().encode(e instanceof StreamError ? msg : `receiver: ${msg}`));
+      } catch { /* gone */ }
       t.log(`relocation: an incoming migration from ${peer} failed: ${msg}`);
     }
     conn.destroy();

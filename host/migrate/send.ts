@@ -54,7 +54,9 @@ export function authFor(secret: string, nonce: Uint8Array): string {
 function connectTo(host: string, port: number, timeoutMs = 10000): Promise<RecordConn> {
   return new Promise((res, rej) => {
     const sock = connect({ host, port });
-    const t = setTimeout(() => { sock.destroy(); rej(new StreamError(`cannot reach ${host}:${port} (timed out)`)); }, timeoutMs);
+    const t = setTimeout(
+      () => { sock.destroy(); rej(new StreamError(`cannot reach ${host}:${port} (timed out)`)); }, timeoutMs
+    );
     sock.once("connect", () => { clearTimeout(t); res(new RecordConn(sock)); });
     sock.once("error", (e) => { clearTimeout(t); rej(new StreamError(`cannot reach ${host}:${port}: ${e.message}`)); });
   });
@@ -93,7 +95,9 @@ export async function migrate(src: MigrateSource, id: number, o: MigrateOptions)
   const progress = o.progress ?? (() => {});
   let suspended = false, committed = false, logdirty = false;
   let conn: RecordConn | undefined;
-  const sum: MigrateSummary = { live: o.live, rounds: 0, pagesSent: 0, bytesSent: 0, memPages: x.hv_domain_pages(id), downtimeMs: 0, totalMs: 0, roundPages: [],
+  const sum: MigrateSummary = {
+    live: o.live, rounds: 0, pagesSent: 0, bytesSent: 0, memPages: x.hv_domain_pages(id), downtimeMs: 0, totalMs: 0,
+    roundPages: [],
     phases: { records: 0, send: 0, restore: 0, restoreWait: 0, commit: 0 } };
   // The end of a round: wait until the receiver has taken every page so far (so the stop-and-copy
   // does not queue behind a backlog).
@@ -131,7 +135,9 @@ export async function migrate(src: MigrateSource, id: number, o: MigrateOptions)
       const limit = o.maxRounds ?? MAX_ROUNDS;
       for (let round = 1; round < limit; round++) {
         const dirty = collectDirty(host, id);
-        if (dirty.length < STOP_PAGES || sum.pagesSent + dirty.length > MAX_FACTOR * sum.memPages) { pending = dirty; break; }
+        if (dirty.length < STOP_PAGES || sum.pagesSent + dirty.length > MAX_FACTOR * sum.memPages) {
+          pending = dirty; break;
+        }
         sum.roundPages.push(dirty.length);
         await sendPages(dirty, `round ${round}`, 0, dirty.length);
         await sync();
@@ -146,7 +152,9 @@ export async function migrate(src: MigrateSource, id: number, o: MigrateOptions)
     const { records, frames } = domainRecords(host, id, src.toolstackRecord(id));
     let last: number[];
     if (o.live) {
-      const set = new Set<number>([...pending, ...collectDirty(host, id), ...collectDirty(host, id, true), ...alwaysResend(host, id)]);
+      const set = new Set<number>([
+        ...pending, ...collectDirty(host, id), ...collectDirty(host, id, true), ...alwaysResend(host, id)
+      ]);
       last = [...set].filter((m) => x.hv_frame_owner(m) === id);
     } else {
       last = frameMfns(frames);
@@ -161,13 +169,18 @@ export async function migrate(src: MigrateSource, id: number, o: MigrateOptions)
     sum.phases.send = tSent - tRec;
     const restored = json<{ restoreMs?: number }>(await conn.expect(REC.RESTORED, 60000));
     const tRestored = performance.now();
-    sum.phases.restore = typeof restored.restoreMs === "number" && Number.isFinite(restored.restoreMs) ? restored.restoreMs : 0;
+    sum.phases.restore =
+      typeof restored.restoreMs === "number" && Number.isFinite(restored.restoreMs) ? restored.restoreMs : 0;
     sum.phases.restoreWait = tRestored - tSent - sum.phases.restore;
     const tc = performance.timeOrigin + performance.now();
     await conn.send(REC.COMMIT);
     committed = true; // from here on the domain is the receiver's
     const dn = json<{ tCommit: number; tDone: number }>(await conn.expect(REC.DONE, 30000));
-    if (process.env.XEND_MIGRATE_TRACE && typeof dn.tCommit === "number" && typeof dn.tDone === "number") console.error(`commit sent ${tc.toFixed(1)}, received +${(dn.tCommit - tc).toFixed(1)}, done sent +${(dn.tDone - tc).toFixed(1)}, done received +${(performance.timeOrigin + performance.now() - tc).toFixed(1)}`);
+    if (process.env.XEND_MIGRATE_TRACE && typeof dn.tCommit === "number" && typeof dn.tDone === "number") console.error(
+      `commit sent ${tc.toFixed(1)}, received ` + `+${(dn.tCommit - tc).toFixed(1)}, done sent `
+        + `+${(dn.tDone - tc).toFixed(1)}, done received `
+        + `+${(performance.timeOrigin + performance.now() - tc).toFixed(1)}`
+    );
     const tDone = performance.now();
     sum.phases.commit = tDone - tRestored;
     sum.downtimeMs = tDone - tSusp;
@@ -183,7 +196,10 @@ export async function migrate(src: MigrateSource, id: number, o: MigrateOptions)
     conn?.destroy();
     if (committed) {
       // The receiver has it restored; whether it runs we cannot know: keep ours suspended, say so.
-      throw new StreamError(`the connection was lost after the hand-over was confirmed; ${src.name(id)} stays suspended here: check ${o.host} (${(e as Error).message})`);
+      throw new StreamError(
+        `the connection was lost after the hand-over was confirmed; `
+          + `${src.name(id)} stays suspended here: check ${o.host} ` + `(${(e as Error).message})`
+      );
     }
     if (logdirty) x.hv_logdirty(id, 0);
     if (suspended) src.resumeCancelled(id);

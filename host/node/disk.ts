@@ -9,9 +9,12 @@ export class FileBlockDevice implements BlockDevice {
   constructor(readonly path: string, writable: boolean) {
     // O_NONBLOCK: a FIFO must not hold the opener until a writer comes; then only a regular file or a
     // block device is taken as a disk (a character device or FIFO has no size and no sectors).
-    const fd = openSync(path, (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK | constants.O_NOCTTY);
+    const fd =
+      openSync(path, (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK | constants.O_NOCTTY);
     const st = fstatSync(fd);
-    if (!st.isFile() && !st.isBlockDevice()) { closeSync(fd); throw new Error(`disk ${path}: not a regular file or block device`); }
+    if (!st.isFile() && !st.isBlockDevice()) {
+      closeSync(fd); throw new Error(`disk ${path}: not a regular file or block device`);
+    }
     this.fd = fd;
     this.size = st.size;
   }

@@ -8,11 +8,15 @@ import { translateBatch, type Batch } from "../jit/batch";
 const out = (workerData as { port: MessagePort }).port;
 parentPort?.on("message", (m: { id: number; batch: Batch }) => {
   let r;
-  try { r = translateBatch(m.batch); } catch (e) { out.postMessage({ id: m.id, size: 0, translateMs: 0, error: String((e as Error)?.stack ?? e) }); return; }
+  try { r = translateBatch(m.batch); } catch (e) {
+    out.postMessage({ id: m.id, size: 0, translateMs: 0, error: String((e as Error)?.stack ?? e) }); return;
+  }
   let module: WebAssembly.Module | undefined;
   try { module = new WebAssembly.Module(r.bytes); } catch { module = undefined; }
   if (module) {
-    try { out.postMessage({ id: m.id, module, size: r.bytes.length, translateMs: r.translateMs }); return; } catch { /* not sendable here: the bytes */ }
+    try {
+      out.postMessage({ id: m.id, module, size: r.bytes.length, translateMs: r.translateMs }); return;
+    } catch { /* not sendable here: the bytes */ }
   }
   out.postMessage({ id: m.id, bytes: r.bytes, size: r.bytes.length, translateMs: r.translateMs }, [r.bytes.buffer]);
 });

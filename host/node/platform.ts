@@ -10,7 +10,8 @@ import { FileBlockDevice } from "./disk";
 import { jitTranslator } from "./translator";
 import { jitRecorder } from "./jit-record";
 
-/** build/xenwasm.wasm, found from this file upwards (dist/<dir>/file.js, host/node/platform.ts, an installed package). */
+/** build/xenwasm.wasm, found from this file upwards (dist/<dir>/file.js, host/node/platform.ts, an installed package).
+ *  */
 export function wasmPath(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {

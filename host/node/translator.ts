@@ -14,7 +14,8 @@ import type { Batch, Translated, Translator } from "../jit/batch";
 function workerPath(): string | null {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    for (const p of [join(dir, "jit-worker.js"), join(dir, "dist", "lib", "jit-worker.js")]) if (existsSync(p)) return p;
+    for (const p of [join(dir, "jit-worker.js"), join(dir, "dist", "lib", "jit-worker.js")])
+      if (existsSync(p)) return p;
     dir = dirname(dir);
   }
   return null;
@@ -49,13 +50,17 @@ export function jitTranslator(): Translator | null {
       if (down) { done({ size: 0, translateMs: 0, error: `jit translator: ${down}` }); return; }
       const id = nextId++;
       waiting.set(id, done);
-      try { w.postMessage({ id, batch }); } catch (e) { waiting.delete(id); done({ size: 0, translateMs: 0, error: String(e) }); }
+      try {
+        w.postMessage({ id, batch });
+      } catch (e) { waiting.delete(id); done({ size: 0, translateMs: 0, error: String(e) }); }
     },
     poll(): void {
       if (down) return;
       for (;;) {
         let m: { message: unknown } | undefined;
-        try { m = receiveMessageOnPort(port); } catch (e) { fail(`cannot read its answers: ${(e as Error).message}`); return; }
+        try {
+          m = receiveMessageOnPort(port);
+        } catch (e) { fail(`cannot read its answers: ${(e as Error).message}`); return; }
         if (!m) return;
         const r = m.message as Translated & { id: number };
         const done = waiting.get(r.id);

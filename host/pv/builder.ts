@@ -53,7 +53,8 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
   const paddrOffset = img.notes.size > 0 ? (noteNum(img, N.PADDR_OFFSET) ?? 0n) : virtBase;
   const entry = noteNum(img, N.ENTRY) ?? img.entry;
   const pae = noteStr(img, N.PAE_MODE);
-  if (bits === 32 && (!pae || !/^(yes|bimodal)/.test(pae))) throw new BuildError("32-bit PV kernels must be PAE (no PAE_MODE=yes note): a 64-bit Xen cannot run them");
+  if (bits === 32 && (!pae || !/^(yes|bimodal)/.test(pae)))
+    throw new BuildError("32-bit PV kernels must be PAE (no PAE_MODE=yes note): a 64-bit Xen cannot run them");
   const mask = bits === 64 ? (1n << 64n) - 1n : 0xffffffffn;
   const va = (pa: bigint) => (pa + virtBase - paddrOffset) & mask;
   let kstart = -1n, kend = 0n;
@@ -63,7 +64,8 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
     const e = a + BigInt(s.memsz);
     if (e > kend) kend = e;
   }
-  if (kstart < virtBase) throw new BuildError(`kernel image at ${hex(kstart)} lies below its VIRT_BASE ${hex(virtBase)}`);
+  if (kstart < virtBase)
+    throw new BuildError(`kernel image at ${hex(kstart)} lies below its VIRT_BASE ${hex(virtBase)}`);
   const nrPages = Math.floor(o.memoryMiB * 256);
   if (!(nrPages >= 256)) throw new BuildError(`memory ${o.memoryMiB} MiB is too small (at least 1 MiB)`);
   const pfnOf = (v: bigint) => Number((v - virtBase) >> 12n);
@@ -92,8 +94,11 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
   }
   const stackVa = ptVa + BigInt(nPt) * PAGE;
   const mappedPages = Number((vEnd - virtBase) >> 12n);
-  if (mappedPages > nrPages) throw new BuildError(`kernel and boot data need ${mappedPages >> 8} MiB, more than the domain's ${o.memoryMiB} MiB`);
-  if (bits === 32 && vEnd > 0xf5800000n) throw new BuildError("32-bit kernel's initial mapping reaches the hypervisor area at 0xF5800000");
+  if (mappedPages > nrPages) throw new BuildError(
+    `kernel and boot data need ${mappedPages >> 8} MiB, more than the domain's ${o.memoryMiB} MiB`
+  );
+  if (bits === 32 && vEnd > 0xf5800000n)
+    throw new BuildError("32-bit kernel's initial mapping reaches the hypervisor area at 0xF5800000");
 
   // The domain and all its memory.
   const domid = x.hv_domain_create(bits, o.vcpus ?? 1, nrPages + 64);
@@ -107,11 +112,14 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
       const got = x.hv_alloc_frames(domid, nrPages - p, p);
       mfns.set(new Uint32Array(x.memory.buffer, MM.MAILBOX, got), p);
       p += got;
-      if (got === 0 || (p < nrPages && got < MM.MAILBOX_SIZE / 4)) throw new BuildError(`out of machine memory after ${p} of ${nrPages} pages`);
+      if (got === 0 || (p < nrPages && got < MM.MAILBOX_SIZE / 4))
+        throw new BuildError(`out of machine memory after ${p} of ${nrPages} pages`);
     }
     // Linear memory no longer grows while we build: one view for everything (re-made if it does).
     let bytesView = core.bytes(), dataView = core.view();
-    const fresh = () => { if (bytesView.buffer !== x.memory.buffer) { bytesView = core.bytes(); dataView = core.view(); } };
+    const fresh = () => {
+      if (bytesView.buffer !== x.memory.buffer) { bytesView = core.bytes(); dataView = core.view(); }
+    };
     const mem = () => { fresh(); return bytesView; };
     const dv = () => { fresh(); return dataView; };
     const maOf = (v: bigint) => mfns[pfnOf(v)] * 4096 + Number(v & 0xfffn);
@@ -133,7 +141,8 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
     // The hypercall page, when the kernel asks for one (HYPERCALL_PAGE note): 128 stubs of 32 bytes.
     const hcp = noteNum(img, N.HYPERCALL_PAGE);
     if (hcp !== undefined) {
-      if (hcp < virtBase || hcp >= vEnd || (hcp & 0xfffn) !== 0n) throw new BuildError(`HYPERCALL_PAGE ${hex(hcp)} is not a page of the initial mapping`);
+      if (hcp < virtBase || hcp >= vEnd || (hcp & 0xfffn) !== 0n)
+        throw new BuildError(`HYPERCALL_PAGE ${hex(hcp)} is not a page of the initial mapping`);
       copyTo(hcp, hypercallPage(bits));
     }
     // p2m list.
@@ -193,14 +202,16 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
     const consoleHostPort = x.hv_evtchn_bind(domid, consolePort);
     const storeHostPort = x.hv_evtchn_bind(domid, storePort);
     hostPorts.push(consoleHostPort, storeHostPort);
-    if (consolePort < 0 || storePort < 0 || consoleHostPort < 0 || storeHostPort < 0) throw new BuildError("event channel setup failed");
+    if (consolePort < 0 || storePort < 0 || consoleHostPort < 0 || storeHostPort < 0)
+      throw new BuildError("event channel setup failed");
 
     // start_info.
     const si = maOf(startInfoVa);
     const magic = bits === 64 ? "xen-3.0-x86_64" : "xen-3.0-x86_32p";
     mem().set(new TextEncoder().encode(magic), si);
     const put = (off64: number, off32: number, v: bigint | number) => {
-      if (bits === 64) dv().setBigUint64(si + off64, BigInt(v), true); else dv().setUint32(si + off32, Number(v) >>> 0, true);
+      if (bits === 64) dv().setBigUint64(si + off64, BigInt(v), true);
+      else dv().setUint32(si + off32, Number(v) >>> 0, true);
     };
     const sharedMa = Number(core.view().getUint32(MM.DOMAIN_TABLE + domid * MM.DOMAIN_SIZE + D_SHARED_INFO, true));
     put(32, 32, nrPages);
@@ -245,7 +256,8 @@ export function hypercallPage(bits: 32 | 64): Uint8Array {
     const o = nr * 32;
     const imm = [nr & 0xff, (nr >> 8) & 0xff, 0, 0];
     let code: number[];
-    if (bits === 64) code = nr === 23 ? [0x51, 0x41, 0x53, 0x50, 0xb8, 23, 0, 0, 0, 0x0f, 0x05] : [0x51, 0x41, 0x53, 0xb8, ...imm, 0x0f, 0x05, 0x41, 0x5b, 0x59, 0xc3];
+    if (bits === 64) code = nr === 23 ? [0x51, 0x41, 0x53, 0x50, 0xb8, 23, 0, 0, 0, 0x0f, 0x05]
+      : [0x51, 0x41, 0x53, 0xb8, ...imm, 0x0f, 0x05, 0x41, 0x5b, 0x59, 0xc3];
     else code = nr === 23 ? [0x50, 0xb8, 23, 0, 0, 0, 0xcd, 0x82] : [0xb8, ...imm, 0xcd, 0x82, 0xc3];
     p.set(code, o);
   }

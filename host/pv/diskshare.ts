@@ -18,7 +18,10 @@ export function checkDiskShared(host: XenHost, domid: number, disk: DiskSpec, pe
   for (const [who, other] of users) {
     if (!samePath(other.path, disk.path)) continue;
     if (disk.writable || other.writable) {
-      throw new Error(`${disk.path} is already attached${other.writable ? " writable" : ""} to ${who} as ${other.vdev}${disk.writable ? "; a writable disk may be used by one domain only" : ""}`);
+      throw new Error(
+        `${disk.path} is already ` + `attached${other.writable ? " writable" : ""} to ${who} as `
+          + `${other.vdev}${disk.writable ? "; a writable disk may be used by one domain only" : ""}`
+      );
     }
   }
 }

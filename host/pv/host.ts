@@ -92,15 +92,20 @@ export class XenHost {
 
   /** Build a domain from a kernel image (ELF or bzImage: gzip, xz or zstd), decompressing without
    * holding the event loop. */
-  async createDomainAsync(name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }): Promise<DomainHandle> {
+  async createDomainAsync(
+    name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }
+  ): Promise<DomainHandle> {
     return this.createDomain(name, await loadKernelImageAsync(kernel, o.memoryMiB * 1048576), o);
   }
 
   /** Build a domain from a kernel image (ELF, or a bzImage with a gzip, xz or zstd payload). */
-  createDomain(name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }): DomainHandle {
+  createDomain(
+    name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }
+  ): DomainHandle {
     const img = parseXenElf(loadKernelImage(kernel));
     const b = buildDomain(this.core, img, o);
-    const h: DomainHandle = { ...b, name, console: this.consoleBack(b.domid, b.consoleMa, b.consoleHostPort), disks: [], vifs: [] };
+    const h: DomainHandle =
+      { ...b, name, console: this.consoleBack(b.domid, b.consoleMa, b.consoleHostPort), disks: [], vifs: [] };
     // xenstore: the domain's nodes and its ring.
     this.store.introduce(b.domid);
     populateDomain(this.store, b.domid, name, {
@@ -119,7 +124,9 @@ export class XenHost {
 
   /** The primary console's backend of domain `d` (its output goes to the handle's onConsole). */
   private consoleBack(d: number, ringMa: number, hostPort: number): ConsoleBack {
-    return new ConsoleBack(this.core, this.store, d, { ringMa, hostPort }, (bytes) => this.domains.get(d)?.onConsole?.(bytes));
+    return new ConsoleBack(
+      this.core, this.store, d, { ringMa, hostPort }, (bytes) => this.domains.get(d)?.onConsole?.(bytes)
+    );
   }
 
   /** The backends of a new domain's disks and vifs; on failure everything is undone and the domain destroyed. */
@@ -165,7 +172,8 @@ export class XenHost {
     const storeHostPort = x.hv_evtchn_bind(d, storePort);
     const h: DomainHandle = {
       domid: d, bits: a.bits, nrPages: memoryMiB * 256, consoleMa, consolePort, consoleHostPort,
-      storeMa, storePort, storeHostPort, startInfoVa: 0n, name, console: this.consoleBack(d, consoleMa, consoleHostPort), disks: [], vifs: [],
+      storeMa, storePort, storeHostPort, startInfoVa: 0n, name,
+      console: this.consoleBack(d, consoleMa, consoleHostPort), disks: [], vifs: [],
     };
     this.store.introduce(d);
     populateDomain(this.store, d, name, {
@@ -232,7 +240,9 @@ export class XenHost {
   logLine(s: string): void {
     const v = this.core.view();
     let head = v.getUint32(MM.HV_LOG_HEAD, true);
-    for (const b of new TextEncoder().encode(`(XEN) ${s}\n`)) { v.setUint8(MM.HV_LOG + (head & (MM.HV_LOG_SIZE - 1)), b); head = (head + 1) >>> 0; }
+    for (const b of new TextEncoder().encode(`(XEN) ${s}\n`)) {
+      v.setUint8(MM.HV_LOG + (head & (MM.HV_LOG_SIZE - 1)), b); head = (head + 1) >>> 0;
+    }
     v.setUint32(MM.HV_LOG_HEAD, head, true);
   }
 
@@ -254,7 +264,8 @@ export class XenHost {
     return done;
   }
 
-  /** Bytes typed into the hypervisor's console: for the VIRQ_CONSOLE handler (CONSOLEIO_read). Returns the bytes queued. */
+  /** Bytes typed into the hypervisor's console: for the VIRQ_CONSOLE handler (CONSOLEIO_read). Returns the bytes
+   *  queued. */
   hvConsoleInput(bytes: Uint8Array): number {
     const n = Math.min(bytes.length, MM.MAILBOX_SIZE);
     this.core.bytes().set(bytes.subarray(0, n), MM.MAILBOX);
@@ -304,7 +315,9 @@ export class XenHost {
       if (r === MM.HVX_IDLE) {
         const ns = Number(this.core.x.hv_idle_ns());
         const ms = ns === 0 ? 50 : Math.min(50, Math.max(0, ns / 1e6));
-        await new Promise<void>((res) => { const t = setTimeout(res, ms); this.kick = () => { clearTimeout(t); res(); }; });
+        await new Promise<void>(
+          (res) => { const t = setTimeout(res, ms); this.kick = () => { clearTimeout(t); res(); }; }
+        );
         this.kick = undefined;
         eager = 0;
       } else if (r === MM.HVX_BUDGET || ++eager >= 32) {

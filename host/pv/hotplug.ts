@@ -54,14 +54,16 @@ export function attachDisk(host: XenHost, domid: number, disk: DiskSpec): BlkBac
 export function nextVifId(host: XenHost, h: DomainHandle): number {
   let next = 0;
   for (const v of h.vifs) next = Math.max(next, v.devid + 1);
-  for (const k of host.store.directory(`/local/domain/${h.domid}/device/vif`)) if (/^\d+$/.test(k)) next = Math.max(next, Number(k) + 1);
+  for (const k of host.store.directory(`/local/domain/${h.domid}/device/vif`))
+    if (/^\d+$/.test(k)) next = Math.max(next, Number(k) + 1);
   return next;
 }
 
 /** Attach a vif (a port on the host's bridge) to running domain `domid`. */
 export function attachVif(host: XenHost, domid: number, o: { mac?: string; bridge?: string; devid?: number }): NetBack {
   const h = domain(host, domid);
-  if (o.bridge !== undefined && o.bridge !== host.bridge.name) throw new Error(`no bridge ${JSON.stringify(o.bridge)} on this host (there is ${host.bridge.name})`);
+  if (o.bridge !== undefined && o.bridge !== host.bridge.name)
+    throw new Error(`no bridge ${JSON.stringify(o.bridge)} on this host (there is ${host.bridge.name})`);
   const mac = host.vifMac(o.mac, h); // checked, unique on this host, or random
   const devid = o.devid ?? nextVifId(host, h);
   if (h.vifs.some((v) => v.devid === devid)) throw new Error(`vif ${devid} is already in use in domain ${domid}`);
@@ -97,14 +99,19 @@ export function finishDetach(host: XenHost, domid: number, dev: Device): void {
 
 /** What `xm block-list` / `xm network-list` show of a device (from xenstore, as xl reads it). */
 export function deviceRow(host: XenHost, domid: number, dev: Device): DeviceRow {
-  const n = (p: string) => { const s = host.store.readString(p); return s !== undefined && /^\d+$/.test(s) ? Number(s) : -1; };
+  const n = (p: string) => {
+    const s = host.store.readString(p); return s !== undefined && /^\d+$/.test(s) ? Number(s) : -1;
+  };
   const fe = dev.feDir;
   const row: DeviceRow = {
     devid: dev.devid, backend: 0, frontend: domid, state: n(`${dev.beDir}/state`),
     evtch: n(`${fe}/event-channel`) >= 0 ? n(`${fe}/event-channel`) : n(`${fe}/event-channel-tx`),
     ringRef: n(`${fe}/ring-ref`), txRef: n(`${fe}/tx-ring-ref`), rxRef: n(`${fe}/rx-ring-ref`), bePath: dev.beDir,
   };
-  if (dev instanceof BlkBack) { row.vdev = dev.disk.vdev; row.path = dev.disk.path; row.mode = dev.disk.writable ? "w" : "r"; row.requests = dev.requests; row.indirectRequests = dev.indirectRequests; }
+  if (dev instanceof BlkBack) {
+    row.vdev = dev.disk.vdev; row.path = dev.disk.path; row.mode = dev.disk.writable ? "w" : "r";
+    row.requests = dev.requests; row.indirectRequests = dev.indirectRequests;
+  }
   else { row.mac = dev.mac; row.bridge = host.store.readString(`${dev.beDir}/bridge`) ?? host.bridge.name; }
   return row;
 }

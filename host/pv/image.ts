@@ -21,8 +21,12 @@ export const KERNEL_MAX_BYTES = 1 << 30;
 type Payload = { elf: Uint8Array } | { kind: "gzip" | "xz" | "zstd"; payload: Uint8Array };
 
 function payloadOf(data: Uint8Array): Payload {
-  if (data.length >= 4 && data[0] === 0x7f && data[1] === 0x45 && data[2] === 0x4c && data[3] === 0x46) return { elf: data };
-  if (data.length >= 0x250 && data[0x202] === 0x48 && data[0x203] === 0x64 && data[0x204] === 0x72 && data[0x205] === 0x53) { // "HdrS"
+  if (data.length >= 4 && data[0] === 0x7f && data[1] === 0x45 && data[2] === 0x4c && data[3] === 0x46)
+    return { elf: data };
+  // "HdrS"
+  if (
+    data.length >= 0x250 && data[0x202] === 0x48 && data[0x203] === 0x64 && data[0x204] === 0x72 && data[0x205] === 0x53
+  ) {
     const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
     const setupSects = data[0x1f1] || 4;
     const off = (setupSects + 1) * 512 + dv.getUint32(0x248, true);
@@ -30,16 +34,21 @@ function payloadOf(data: Uint8Array): Payload {
     if (off + len > data.length || len === 0) throw new Error("bzImage payload lies outside the file");
     const p = data.subarray(off, off + len);
     if (p.length >= 2 && p[0] === 0x1f && p[1] === 0x8b) return { kind: "gzip", payload: p };
-    if (p.length >= 5 && p[0] === 0xfd && p[1] === 0x37 && p[2] === 0x7a && p[3] === 0x58 && p[4] === 0x5a) return { kind: "xz", payload: p };
-    if (p.length >= 4 && p[0] === 0x28 && p[1] === 0xb5 && p[2] === 0x2f && p[3] === 0xfd) return { kind: "zstd", payload: p };
+    if (p.length >= 5 && p[0] === 0xfd && p[1] === 0x37 && p[2] === 0x7a && p[3] === 0x58 && p[4] === 0x5a)
+      return { kind: "xz", payload: p };
+    if (p.length >= 4 && p[0] === 0x28 && p[1] === 0xb5 && p[2] === 0x2f && p[3] === 0xfd)
+      return { kind: "zstd", payload: p };
     throw new Error("bzImage payload: unknown compression (gzip, xz and zstd are supported)");
   }
   throw new Error("not a kernel image (neither ELF nor bzImage)");
 }
 
 const mib = (n: number) => `${Math.floor(n / 1048576)} MiB`;
-const tooBig = (kind: string, limit: number) => new Error(`bzImage payload: its ${kind} data decompresses to more than ${mib(limit)} (the limit: the domain's memory)`);
-const badData = (kind: string) => new Error(`bzImage payload: ${kind} data could not be decompressed (corrupt or truncated)`);
+const tooBig = (kind: string, limit: number) => new Error(
+  `bzImage payload: its ${kind} data decompresses to more than ${mib(limit)} (the limit: the domain's memory)`
+);
+const badData = (kind: string) =>
+  new Error(`bzImage payload: ${kind} data could not be decompressed (corrupt or truncated)`);
 
 /** Input is pushed this much at a time: one push's output is bounded (deflate expands at most ~1032:1,
  * a zstd RLE block of 4 bytes makes 128 KiB), so the limit is checked every few MiB of output at most. */
@@ -72,11 +81,16 @@ function collector(limit: number) {
 
 /** gzip, zstd or xz, piece by piece: the generator yields between pieces (where the async form returns
  * to the event loop). */
-function* streamed(kind: "gzip" | "zstd" | "xz", payload: Uint8Array, limit: number, xzModule: WebAssembly.Module | null): Generator<void, Uint8Array> {
+function* streamed(
+  kind: "gzip" | "zstd" | "xz", payload: Uint8Array, limit: number, xzModule: WebAssembly.Module | null
+): Generator<void, Uint8Array> {
   if (kind === "xz") {
     // Linux appends the ELF's size (32-bit little-endian) to its compressed payload: the output buffer's size.
-    const n = payload.length, hint = n >= 4 ? payload[n - 4] + (payload[n - 3] << 8) + (payload[n - 2] << 16) + payload[n - 1] * 2 ** 24 : undefined;
-    try { return yield* xzDecode(payload, limit, hint, xzModule); } catch (e) { throw e instanceof XzLimit ? tooBig(kind, limit) : badData(kind); }
+    const n = payload.length, hint =
+      n >= 4 ? payload[n - 4] + (payload[n - 3] << 8) + (payload[n - 2] << 16) + payload[n - 1] * 2 ** 24 : undefined;
+    try {
+      return yield* xzDecode(payload, limit, hint, xzModule);
+    } catch (e) { throw e instanceof XzLimit ? tooBig(kind, limit) : badData(kind); }
   }
   const out = collector(limit);
   const d = kind === "gzip" ? new Gunzip((c, f) => out.take(c, !!f)) : new ZstdDecompress((c, f) => out.take(c, !!f));

@@ -25,7 +25,8 @@ export interface PvImage {
 const hex = (v: bigint | number) => "0x" + v.toString(16);
 
 export function parseXenElf(data: Uint8Array): PvImage {
-  if (data.length < 52 || data[0] !== 0x7f || data[1] !== 0x45 || data[2] !== 0x4c || data[3] !== 0x46) throw new Error("not an ELF file");
+  if (data.length < 52 || data[0] !== 0x7f || data[1] !== 0x45 || data[2] !== 0x4c || data[3] !== 0x46)
+    throw new Error("not an ELF file");
   const cls = data[4];
   if (cls !== 1 && cls !== 2) throw new Error(`unsupported ELF class ${cls}`);
   if (data[5] !== 1) throw new Error("not a little-endian ELF file");
@@ -38,8 +39,10 @@ export function parseXenElf(data: Uint8Array): PvImage {
   const word = (o: number): bigint => (bits === 64 ? u64(o) : BigInt(u32(o)));
   const type = u16(16), machine = u16(18);
   if (type !== 2) throw new Error(`unsupported ELF type ${type} (a kernel must be ET_EXEC)`);
-  if (bits === 64 && machine !== 62) throw new Error(`unsupported ELF machine ${machine} for a 64-bit PV kernel (need x86-64)`);
-  if (bits === 32 && machine !== 3) throw new Error(`unsupported ELF machine ${machine} for a 32-bit PV kernel (need i386)`);
+  if (bits === 64 && machine !== 62)
+    throw new Error(`unsupported ELF machine ${machine} for a 64-bit PV kernel (need x86-64)`);
+  if (bits === 32 && machine !== 3)
+    throw new Error(`unsupported ELF machine ${machine} for a 32-bit PV kernel (need i386)`);
   const entry = word(24);
   const phoff = Number(word(bits === 64 ? 32 : 28));
   const shoff = Number(word(bits === 64 ? 40 : 32));
@@ -68,7 +71,9 @@ export function parseXenElf(data: Uint8Array): PvImage {
       readNotes(data, off, Math.min(filesz, data.length - off), notes);
     }
   }
-  if (notes.size === 0 && shnum > 0 && shentsize >= (bits === 64 ? 64 : 40) && shoff + shnum * shentsize <= data.length) {
+  if (
+    notes.size === 0 && shnum > 0 && shentsize >= (bits === 64 ? 64 : 40) && shoff + shnum * shentsize <= data.length
+  ) {
     for (let i = 0; i < shnum; i++) {
       const s = shoff + i * shentsize;
       if (u32(s + 4) !== 7) continue; // SHT_NOTE

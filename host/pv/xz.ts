@@ -54,8 +54,10 @@ export const le32 = (b: Uint8Array, i: number) => (b[i] | (b[i + 1] << 8) | (b[i
 
 // LZMA's probability model (offsets into one Uint16Array).
 const N_STATES = 12, POS_STATES_MAX = 16;
-const IS_MATCH = 0, IS_REP = IS_MATCH + N_STATES * POS_STATES_MAX, IS_REP_G0 = IS_REP + N_STATES, IS_REP_G1 = IS_REP_G0 + N_STATES,
-  IS_REP_G2 = IS_REP_G1 + N_STATES, IS_REP0_LONG = IS_REP_G2 + N_STATES, POS_SLOT = IS_REP0_LONG + N_STATES * POS_STATES_MAX,
+const IS_MATCH = 0, IS_REP = IS_MATCH + N_STATES * POS_STATES_MAX, IS_REP_G0 = IS_REP + N_STATES,
+  IS_REP_G1 = IS_REP_G0 + N_STATES,
+  IS_REP_G2 = IS_REP_G1 + N_STATES, IS_REP0_LONG = IS_REP_G2 + N_STATES,
+  POS_SLOT = IS_REP0_LONG + N_STATES * POS_STATES_MAX,
   SPEC_POS = POS_SLOT + 4 * 64, ALIGN = SPEC_POS + 115, LEN = ALIGN + 16, REP_LEN = LEN + 514, LITERAL = REP_LEN + 514;
 // A length coder: choice, choice2, low[16][8], mid[16][8], high[256].
 const L_CHOICE = 0, L_CHOICE2 = 1, L_LOW = 2, L_MID = L_LOW + 128, L_HIGH = L_MID + 128;
@@ -86,7 +88,8 @@ export class XzDecoder {
   /** The output's first size: the hint when it is usable, else a guess from the input's size. */
   protected initialSize(): number {
     const h = this.sizeHint;
-    return h !== undefined && Number.isSafeInteger(h) && h > 0 && h <= this.limit ? h : Math.min(this.limit, Math.max(1 << 20, this.inp.length * 4));
+    return h !== undefined && Number.isSafeInteger(h) && h > 0
+      && h <= this.limit ? h : Math.min(this.limit, Math.max(1 << 20, this.inp.length * 4));
   }
 
   /** Sets the output up (run()'s first step). */
@@ -94,7 +97,8 @@ export class XzDecoder {
     this.probs = new Uint16Array(LITERAL + LITERAL_MAX);
     const n = this.initialSize();
     try { this.out = new Uint8Array(n); } catch (e) {
-      if (n === this.sizeHint) this.out = new Uint8Array(Math.min(this.limit, Math.max(1 << 20, this.inp.length * 4))); // (no room for it: grown as the data comes)
+      // (no room for it: grown as the data comes)
+      if (n === this.sizeHint) this.out = new Uint8Array(Math.min(this.limit, Math.max(1 << 20, this.inp.length * 4)));
       else throw e;
     }
   }
@@ -109,7 +113,10 @@ export class XzDecoder {
     for (let i = 0; i < 9; i++) {
       const b = this.byte();
       v += (b & 0x7f) * 2 ** (7 * i);
-      if (!(b & 0x80)) { if (i > 0 && b === 0) throw bad("bad integer"); if (v > Number.MAX_SAFE_INTEGER) throw bad("integer too large"); return v; }
+      if (!(b & 0x80)) {
+        if (i > 0 && b === 0) throw bad("bad integer"); if (v > Number.MAX_SAFE_INTEGER) throw bad("integer too large");
+        return v;
+      }
     }
     throw bad("bad integer");
   }
@@ -125,7 +132,9 @@ export class XzDecoder {
 
   *run(): Generator<void, Uint8Array> {
     const b = this.inp;
-    if (b.length < 12 || b[0] !== 0xfd || b[1] !== 0x37 || b[2] !== 0x7a || b[3] !== 0x58 || b[4] !== 0x5a || b[5] !== 0) throw bad("not an xz stream");
+    if (
+      b.length < 12 || b[0] !== 0xfd || b[1] !== 0x37 || b[2] !== 0x7a || b[3] !== 0x58 || b[4] !== 0x5a || b[5] !== 0
+    ) throw bad("not an xz stream");
     if (b[6] !== 0 || (b[7] & 0xf0) !== 0 || crc32(b, 6, 8) !== le32(b, 8)) throw bad("bad stream header");
     this.begin();
     const check = b[7] & 0x0f;
@@ -142,12 +151,16 @@ export class XzDecoder {
     // The index (it must list those blocks) and the stream footer (its flags those of the header).
     const i0 = this.ip - 1;
     if (this.vli() !== blocks.length) throw bad("the index does not match the blocks");
-    for (const [u, n] of blocks) if (this.vli() !== u || this.vli() !== n) throw bad("the index does not match the blocks");
+    for (const [u, n] of blocks)
+      if (this.vli() !== u || this.vli() !== n) throw bad("the index does not match the blocks");
     while ((this.ip - i0) & 3) if (this.byte() !== 0) throw bad("bad index padding");
     if (this.ip + 16 > b.length || crc32(b, i0, this.ip) !== le32(b, this.ip)) throw bad("bad index checksum");
     this.ip += 4;
     const f = this.ip;
-    if (crc32(b, f + 4, f + 10) !== le32(b, f) || le32(b, f + 4) !== (f - i0) / 4 - 1 || b[f + 8] !== b[6] || b[f + 9] !== b[7] || b[f + 10] !== 0x59 || b[f + 11] !== 0x5a) throw bad("bad stream footer");
+    if (
+      crc32(b, f + 4, f + 10) !== le32(b, f) || le32(b, f + 4) !== (f - i0) / 4 - 1 || b[f + 8] !== b[6]
+        || b[f + 9] !== b[7] || b[f + 10] !== 0x59 || b[f + 11] !== 0x5a
+    ) throw bad("bad stream footer");
     this.ip += 12;
     return this.result();
   }
@@ -177,7 +190,8 @@ export class XzDecoder {
     for (let f = 0; f < nf; f++) {
       const id = this.vli(), psize = this.vli();
       if (id === 0x04 && f < nf - 1) { // x86 BCJ
-        if (psize === 4) { bcjStart = le32(this.inp, this.ip); this.ip += 4; } else if (psize !== 0) throw bad("bad BCJ properties");
+        if (psize === 4) { bcjStart = le32(this.inp, this.ip); this.ip += 4; } else if (psize !== 0)
+          throw bad("bad BCJ properties");
         bcj = true;
       } else if (id === 0x21 && f === nf - 1) { // LZMA2
         if (psize !== 1 || this.byte() > 40) throw bad("bad LZMA2 properties");
@@ -209,7 +223,8 @@ export class XzDecoder {
       const c = this.byte();
       if (c === 0) return;
       if (c === 1 || c === 2) { // uncompressed chunk (1: dictionary reset)
-        if (c === 1) { this.dictStart = this.pos; needDict = false; } else if (needDict) throw bad("LZMA2 without a dictionary reset");
+        if (c === 1) { this.dictStart = this.pos; needDict = false; } else if (needDict)
+          throw bad("LZMA2 without a dictionary reset");
         const n = ((this.byte() << 8) | this.byte()) + 1;
         if (this.ip + n > this.inp.length) throw bad("truncated data");
         this.room(n);
@@ -221,7 +236,8 @@ export class XzDecoder {
       const unpacked = ((c & 0x1f) << 16) + ((this.byte() << 8) | this.byte()) + 1;
       const packed = ((this.byte() << 8) | this.byte()) + 1;
       const reset = (c >> 5) & 3;
-      if (reset === 3) { this.dictStart = this.pos; needDict = false; } else if (needDict) throw bad("LZMA2 without a dictionary reset");
+      if (reset === 3) { this.dictStart = this.pos; needDict = false; } else if (needDict)
+        throw bad("LZMA2 without a dictionary reset");
       if (reset >= 2) {
         let p = this.byte();
         if (p >= 9 * 5 * 5) throw bad("bad LZMA properties");

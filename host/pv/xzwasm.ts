@@ -18,13 +18,16 @@ interface XzWasmExports {
   inPos(): number;
   init(): void;
   resetState(): void;
-  lzmaChunk(op: number, outEnd: number, ip: number, inEnd: number, dictStart: number, lc: number, lp: number, pb: number): number;
+  lzmaChunk(
+    op: number, outEnd: number, ip: number, inEnd: number, dictStart: number, lc: number, lp: number, pb: number
+  ): number;
   crc32(from: number, to: number): number;
   bcjX86(from: number, to: number, startOffset: number): void;
 }
 
 // lzmaChunk's error codes (xzwasm/xz.ts) as xz.ts words them.
-const ERRORS = ["", "truncated LZMA data", "LZMA distance beyond the data", "LZMA repeat with no data", "LZMA end marker inside LZMA2",
+const ERRORS = ["", "truncated LZMA data", "LZMA distance beyond the data", "LZMA repeat with no data",
+  "LZMA end marker inside LZMA2",
   "LZMA match past its chunk", "LZMA chunk does not end cleanly", "bad range coder start"];
 
 const PAGE = 65536;
@@ -89,7 +92,9 @@ export class WasmXzDecoder extends XzDecoder {
   private grow(cap: number): void {
     const m = this.x.memory, need = Math.ceil((this.outBase + cap + SLACK) / PAGE) - m.buffer.byteLength / PAGE;
     if (need > 0) {
-      try { m.grow(need); } catch (e) { throw new WasmUnavailable(`xz: no memory for ${cap} bytes of output: ${(e as Error).message}`); }
+      try {
+        m.grow(need);
+      } catch (e) { throw new WasmUnavailable(`xz: no memory for ${cap} bytes of output: ${(e as Error).message}`); }
     }
     this.cap = cap;
   }
@@ -108,7 +113,9 @@ export class WasmXzDecoder extends XzDecoder {
 
   protected override lzmaChunk(outEnd: number, inEnd: number): void {
     const x = this.x, inBase = x.inBase(), ob = this.outBase;
-    const r = x.lzmaChunk(ob + this.pos, ob + outEnd, inBase + this.ip, inBase + inEnd, ob + this.dictStart, this.lc, this.lp, this.pb);
+    const r = x.lzmaChunk(
+      ob + this.pos, ob + outEnd, inBase + this.ip, inBase + inEnd, ob + this.dictStart, this.lc, this.lp, this.pb
+    );
     if (r !== 0) throw bad(ERRORS[r] ?? `LZMA error ${r}`);
     this.pos = (x.outPos() >>> 0) - ob;
     this.ip = (x.inPos() >>> 0) - inBase;
@@ -118,7 +125,9 @@ export class WasmXzDecoder extends XzDecoder {
     this.x.bcjX86(this.outBase + from, this.outBase + to, startOffset);
   }
 
-  protected override crc32Out(from: number, to: number): number { return this.x.crc32(this.outBase + from, this.outBase + to) >>> 0; }
+  protected override crc32Out(from: number, to: number): number {
+    return this.x.crc32(this.outBase + from, this.outBase + to) >>> 0;
+  }
 
   protected override crc64Out(from: number, to: number): [number, number] {
     return crc64(new Uint8Array(this.x.memory.buffer), this.outBase + from, this.outBase + to);
@@ -135,7 +144,9 @@ export type XzImpl = "wasm" | "js";
 
 /** Decode one xz stream (as XzDecoder's run(): yields between LZMA2 chunks) with the WebAssembly
  * decoder, or xz.ts's where that cannot run (`mod` null, or given "js"). */
-export function* xzDecode(input: Uint8Array, limit: number, sizeHint?: number, mod: WebAssembly.Module | null | "js" = xzWasmModule()): Generator<void, Uint8Array> {
+export function* xzDecode(
+  input: Uint8Array, limit: number, sizeHint?: number, mod: WebAssembly.Module | null | "js" = xzWasmModule()
+): Generator<void, Uint8Array> {
   if (mod !== null && mod !== "js") {
     try { return yield* new WasmXzDecoder(mod, input, limit, sizeHint).run(); } catch (e) {
       if (!(e instanceof WasmUnavailable)) throw e; // (XzError, XzLimit: the data's fault)

@@ -41,27 +41,35 @@ const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLengt
 
 /** The length and version of a DOMAIN record (the core checks every field). */
 export function checkDomainShape(b: Uint8Array): void {
-  if (b.length !== S.SD_SIZE) throw new RecordError(`bad DOMAIN record (${b.length} bytes, version ${S.SAVE_DOMAIN_VERSION} has ${S.SD_SIZE})`);
+  if (b.length !== S.SD_SIZE)
+    throw new RecordError(`bad DOMAIN record (${b.length} bytes, version ${S.SAVE_DOMAIN_VERSION} has ${S.SD_SIZE})`);
   const v = view(b).getUint32(S.SD_VERSION, true);
-  if (v !== S.SAVE_DOMAIN_VERSION) throw new RecordError(`DOMAIN record version ${v} is not supported (this xenwasm reads ${S.SAVE_DOMAIN_VERSION})`);
+  if (v !== S.SAVE_DOMAIN_VERSION)
+    throw new RecordError(`DOMAIN record version ${v} is not supported (this xenwasm reads ${S.SAVE_DOMAIN_VERSION})`);
 }
 
 /** The length and version of a VCPU record. */
 export function checkVcpuShape(b: Uint8Array, k: number): void {
-  if (b.length !== S.SV_SIZE) throw new RecordError(`bad VCPU record ${k} (${b.length} bytes, version ${S.SAVE_VCPU_VERSION} has ${S.SV_SIZE})`);
+  if (b.length !== S.SV_SIZE)
+    throw new RecordError(`bad VCPU record ${k} (${b.length} bytes, version ${S.SAVE_VCPU_VERSION} has ${S.SV_SIZE})`);
   const v = view(b).getUint32(S.SV_VERSION, true);
-  if (v !== S.SAVE_VCPU_VERSION) throw new RecordError(`VCPU record ${k}: version ${v} is not supported (this xenwasm reads ${S.SAVE_VCPU_VERSION})`);
+  if (v !== S.SAVE_VCPU_VERSION) throw new RecordError(
+    `VCPU record ${k}: version ${v} is not supported (this xenwasm reads ${S.SAVE_VCPU_VERSION})`
+  );
 }
 
 export function decodeDomain(b: Uint8Array): DomainRecord {
   checkDomainShape(b);
   const d = view(b);
   const u = (o: number) => d.getUint32(o, true);
-  const ng = Math.min(u(S.SD_GNT_NR_FRAMES), S.SD_GNT_MAX_FRAMES), ns = Math.min(u(S.SD_GNT_NR_STATUS), S.SD_GNT_MAX_STATUS);
+  const ng = Math.min(u(S.SD_GNT_NR_FRAMES), S.SD_GNT_MAX_FRAMES),
+    ns = Math.min(u(S.SD_GNT_NR_STATUS), S.SD_GNT_MAX_STATUS);
   return {
-    version: u(S.SD_VERSION), width: u(S.SD_WIDTH), nrVcpus: u(S.SD_NR_VCPUS), maxPages: u(S.SD_MAX_PAGES), totPages: u(S.SD_TOT_PAGES),
+    version: u(S.SD_VERSION), width: u(S.SD_WIDTH), nrVcpus: u(S.SD_NR_VCPUS), maxPages: u(S.SD_MAX_PAGES),
+    totPages: u(S.SD_TOT_PAGES),
     shutdownReason: u(S.SD_SHUTDOWN_REASON), shutdownCode: u(S.SD_SHUTDOWN_CODE), vmAssist: u(S.SD_VM_ASSIST),
-    sharedInfo: u(S.SD_SHARED_INFO), startInfo: u(S.SD_START_INFO), consoleMa: u(S.SD_CONSOLE_MA), consolePort: u(S.SD_CONSOLE_PORT),
+    sharedInfo: u(S.SD_SHARED_INFO), startInfo: u(S.SD_START_INFO), consoleMa: u(S.SD_CONSOLE_MA),
+    consolePort: u(S.SD_CONSOLE_PORT),
     storeMa: u(S.SD_STORE_MA), storePort: u(S.SD_STORE_PORT), gntVersion: u(S.SD_GNT_VERSION),
     gntFrames: Array.from({ length: ng }, (_, k) => u(S.SD_GNT_FRAMES + 4 * k)),
     gntStatus: Array.from({ length: ns }, (_, k) => u(S.SD_GNT_STATUS + 4 * k)),
@@ -87,21 +95,31 @@ export function encodeDomain(r: DomainRecord): Uint8Array {
 
 // The VCPU record's u64 fields other than the arrays, by name and offset.
 const V64 = {
-  rip: S.SV_RIP, rflags: S.SV_RFLAGS, fsBase: S.SV_FS_BASE, gsBaseKernel: S.SV_GS_BASE_KERNEL, gsBaseUser: S.SV_GS_BASE_USER,
-  cr0: S.SV_CR0, cr2: S.SV_CR2, cr3Kernel: S.SV_CR3_KERNEL, cr3User: S.SV_CR3_USER, cr4: S.SV_CR4, guestCr4: S.SV_GUEST_CR4,
-  efer: S.SV_EFER, dr6: S.SV_DR6, dr7: S.SV_DR7, dr7Emul: S.SV_DR7_EMUL, msrStar: S.SV_MSR_STAR, msrLstar: S.SV_MSR_LSTAR,
+  rip: S.SV_RIP, rflags: S.SV_RFLAGS, fsBase: S.SV_FS_BASE, gsBaseKernel: S.SV_GS_BASE_KERNEL,
+  gsBaseUser: S.SV_GS_BASE_USER,
+  cr0: S.SV_CR0, cr2: S.SV_CR2, cr3Kernel: S.SV_CR3_KERNEL, cr3User: S.SV_CR3_USER, cr4: S.SV_CR4,
+  guestCr4: S.SV_GUEST_CR4,
+  efer: S.SV_EFER, dr6: S.SV_DR6, dr7: S.SV_DR7, dr7Emul: S.SV_DR7_EMUL, msrStar: S.SV_MSR_STAR,
+  msrLstar: S.SV_MSR_LSTAR,
   msrCstar: S.SV_MSR_CSTAR, msrSfmask: S.SV_MSR_SFMASK, msrKernelGsBase: S.SV_MSR_KERNEL_GS_BASE,
   msrSysenterCs: S.SV_MSR_SYSENTER_CS, msrSysenterEsp: S.SV_MSR_SYSENTER_ESP, msrSysenterEip: S.SV_MSR_SYSENTER_EIP,
-  msrPat: S.SV_MSR_PAT, msrMiscEnable: S.SV_MSR_MISC_ENABLE, msrTscAux: S.SV_MSR_TSC_AUX, msrSpecCtrl: S.SV_MSR_SPEC_CTRL,
-  tsc: S.SV_TSC, kernelSs: S.SV_KERNEL_SS, kernelSp: S.SV_KERNEL_SP, cbEvent: S.SV_CB_EVENT, cbFailsafe: S.SV_CB_FAILSAFE,
+  msrPat: S.SV_MSR_PAT, msrMiscEnable: S.SV_MSR_MISC_ENABLE, msrTscAux: S.SV_MSR_TSC_AUX,
+  msrSpecCtrl: S.SV_MSR_SPEC_CTRL,
+  tsc: S.SV_TSC, kernelSs: S.SV_KERNEL_SS, kernelSp: S.SV_KERNEL_SP, cbEvent: S.SV_CB_EVENT,
+  cbFailsafe: S.SV_CB_FAILSAFE,
   cbSyscall: S.SV_CB_SYSCALL, cbSyscall32: S.SV_CB_SYSCALL32, cbSysenter: S.SV_CB_SYSENTER, cbNmi: S.SV_CB_NMI,
-  ldtBase: S.SV_LDT_BASE, vcpuInfo: S.SV_VCPU_INFO, runstateArea: S.SV_RUNSTATE_AREA, timer: S.SV_TIMER, period: S.SV_PERIOD,
+  ldtBase: S.SV_LDT_BASE, vcpuInfo: S.SV_VCPU_INFO, runstateArea: S.SV_RUNSTATE_AREA, timer: S.SV_TIMER,
+  period: S.SV_PERIOD,
   periodNext: S.SV_PERIOD_NEXT, runstateEntry: S.SV_RUNSTATE_ENTRY,
 } as const satisfies { [K in keyof VcpuRecord]?: number };
-const V32 = { version: S.SV_VERSION, id: S.SV_VCPU_ID, flags: S.SV_FLAGS, iopl: S.SV_IOPL, cbFlags: S.SV_CB_FLAGS, ldtEnts: S.SV_LDT_ENTS, gdtEnts: S.SV_GDT_ENTS, runstate: S.SV_RUNSTATE } as const;
+const V32 = {
+  version: S.SV_VERSION, id: S.SV_VCPU_ID, flags: S.SV_FLAGS, iopl: S.SV_IOPL, cbFlags: S.SV_CB_FLAGS,
+  ldtEnts: S.SV_LDT_ENTS, gdtEnts: S.SV_GDT_ENTS, runstate: S.SV_RUNSTATE
+} as const;
 const V16 = {
   es: S.SV_SEL + 2 * S.SVS_ES, cs: S.SV_SEL + 2 * S.SVS_CS, ss: S.SV_SEL + 2 * S.SVS_SS, ds: S.SV_SEL + 2 * S.SVS_DS,
-  fs: S.SV_SEL + 2 * S.SVS_FS, gs: S.SV_SEL + 2 * S.SVS_GS, cbEventCs: S.SV_CB_EVENT_CS, cbFailsafeCs: S.SV_CB_FAILSAFE_CS,
+  fs: S.SV_SEL + 2 * S.SVS_FS, gs: S.SV_SEL + 2 * S.SVS_GS, cbEventCs: S.SV_CB_EVENT_CS,
+  cbFailsafeCs: S.SV_CB_FAILSAFE_CS,
   cbSysenterCs: S.SV_CB_SYSENTER_CS,
 } as const;
 
@@ -162,7 +180,9 @@ const MESSAGES: Record<number, string> = {
   [S.SRE_VCPU_FLAGS]: "its flags are invalid (unknown bits, or state without a context)",
   [S.SRE_RIP]: "RIP is not a valid address for the guest's width (non-canonical)",
   [S.SRE_RFLAGS]: "RFLAGS has reserved or hypervisor-owned bits",
-  [S.SRE_SELECTOR]: "a segment selector is invalid (null CS/SS, a ring the guest does not run in, or outside the GDT/LDT)",
+  [
+    S.SRE_SELECTOR
+  ]: "a segment selector is invalid (null CS/SS, a ring the guest does not run in, or outside the GDT/LDT)",
   [S.SRE_ADDRESS]: "a segment base, CR2, vcpu_info or runstate address is invalid",
   [S.SRE_CR0]: "CR0 is not a PV guest's (it owns TS only)",
   [S.SRE_CR4]: "CR4 has reserved bits set (or lacks PAE)",

@@ -5,14 +5,22 @@
 import { MM } from "../core";
 import type { XenHost, DomainHandle, AdoptSpec } from "../pv/host";
 import { StreamWriter, readStream, REC, StreamError, Record } from "./stream";
-import { D_STATE, D_SHUTDOWN_REASON, D_WIDTH, D_NR_VCPUS, D_MAX_PAGES, D_CONSOLE_MFN, D_STORE_MFN, DS_SHUTDOWN, SHUTDOWN_suspend } from "../../assembly/records";
-import { SAVE_RECORD as S, checkDomainShape, checkVcpuShape, decodeDomain, restoreRefusal, RecordError } from "./records";
+import {
+  D_STATE, D_SHUTDOWN_REASON, D_WIDTH, D_NR_VCPUS, D_MAX_PAGES, D_CONSOLE_MFN, D_STORE_MFN, DS_SHUTDOWN,
+  SHUTDOWN_suspend
+} from "../../assembly/records";
+import {
+  SAVE_RECORD as S, checkDomainShape, checkVcpuShape, decodeDomain, restoreRefusal, RecordError
+} from "./records";
 /** Machine frames of a 4 GiB machine: the most a sender's frame number can be. */
 const MAX_MFNS = 1 << 20;
 /** Bytes of one page in a PAGES record: u32 mfn + 4096 bytes. */
 export const PAGE_REC = 4100;
 
-export interface SavedInfo { name: string; width: number; vcpus: number; frames: number; memoryMiB: number; maxPages: number; time: string; nodes: [string, string][] }
+export interface SavedInfo {
+  name: string; width: number; vcpus: number; frames: number; memoryMiB: number; maxPages: number; time: string;
+  nodes: [string, string][]
+}
 
 /** The frames `domid` owns: records of 16 bytes { u32 mfn; u32 type | pinned << 8; u64 m2p }. */
 export function frameList(host: XenHost, domid: number): Uint8Array {
@@ -54,13 +62,18 @@ export function pagesBody(host: XenHost, mfns: number[]): Uint8Array {
 }
 
 /** The records that describe a suspended domain, apart from its pages (taken at the very end). */
-export function domainRecords(host: XenHost, domid: number, toolstack?: unknown): { info: SavedInfo; records: [number, Uint8Array][]; frames: Uint8Array } {
+export function domainRecords(
+  host: XenHost, domid: number, toolstack?: unknown
+): { info: SavedInfo; records: [number, Uint8Array][]; frames: Uint8Array } {
   const x = host.core.x;
   const h = host.domains.get(domid);
   if (!h) throw new StreamError(`no such domain ${domid}`);
   const drec = x.hv_domain_addr(domid);
   let v = host.core.view();
-  if (v.getUint32(drec + D_STATE, true) !== DS_SHUTDOWN || v.getUint32(drec + D_SHUTDOWN_REASON, true) !== SHUTDOWN_suspend) throw new StreamError("the domain has not suspended itself");
+  if (
+    v.getUint32(drec + D_STATE, true) !== DS_SHUTDOWN
+      || v.getUint32(drec + D_SHUTDOWN_REASON, true) !== SHUTDOWN_suspend
+  ) throw new StreamError("the domain has not suspended itself");
   const frames = frameList(host, domid); // also brings the loaded vCPU's record up to date
   v = host.core.view();
   const width = v.getUint32(drec + D_WIDTH, true), nv = v.getUint32(drec + D_NR_VCPUS, true);
@@ -108,7 +121,9 @@ export function saveDomain(host: XenHost, domid: number, toolstack?: unknown): U
 }
 
 /** The final records checked against each other: domain info, frames, vCPUs (pages come apart). */
-export interface FinalRecords { info: SavedInfo; toolstack?: unknown; dom: Uint8Array; frames: Uint8Array; vcpus: Uint8Array[] }
+export interface FinalRecords {
+  info: SavedInfo; toolstack?: unknown; dom: Uint8Array; frames: Uint8Array; vcpus: Uint8Array[]
+}
 
 export function checkFinal(recs: Record[]): FinalRecords {
   const domRec = recs.find((r) => r.type === REC.DOMAIN);
@@ -119,16 +134,20 @@ export function checkFinal(recs: Record[]): FinalRecords {
   const jl = domRec.body.length >= 4 ? ddv.getUint32(0, true) : -1;
   if (jl < 0 || 4 + jl > domRec.body.length) throw new StreamError("save file: bad DOMAIN record");
   let info: SavedInfo;
-  try { info = JSON.parse(new TextDecoder().decode(domRec.body.subarray(4, 4 + jl))); } catch { throw new StreamError("save file: bad DOMAIN record"); }
+  try {
+    info = JSON.parse(new TextDecoder().decode(domRec.body.subarray(4, 4 + jl)));
+  } catch { throw new StreamError("save file: bad DOMAIN record"); }
   if (typeof info !== "object" || info === null) throw new StreamError("save file: bad DOMAIN record");
   if (info.width !== 32 && info.width !== 64) throw new StreamError("save file: bad guest width");
   checkInfo(info);
   const nframes = frRec.body.length / 16;
-  if (!Number.isInteger(nframes) || nframes !== info.frames || vcpus.length !== info.vcpus || info.vcpus < 1) throw new StreamError("save file: records do not match their domain");
+  if (!Number.isInteger(nframes) || nframes !== info.frames || vcpus.length !== info.vcpus || info.vcpus < 1)
+    throw new StreamError("save file: records do not match their domain");
   if (nframes > MM.RESTORE_MAP_MAX) throw new StreamError("save file: too many frames");
   // The typed records: length and version here, every field in the core (hv_restore_check).
   const dom = domRec.body.subarray(4 + jl);
-  if (vcpus.length > S.SAVE_BLOB_MAX_VCPUS) throw new StreamError(`save file: ${vcpus.length} VCPU records (at most ${S.SAVE_BLOB_MAX_VCPUS})`);
+  if (vcpus.length > S.SAVE_BLOB_MAX_VCPUS)
+    throw new StreamError(`save file: ${vcpus.length} VCPU records (at most ${S.SAVE_BLOB_MAX_VCPUS})`);
   try {
     checkDomainShape(dom);
     vcpus.forEach((b, k) => checkVcpuShape(b, k));
@@ -137,10 +156,17 @@ export function checkFinal(recs: Record[]): FinalRecords {
     throw e;
   }
   const dr = decodeDomain(dom);
-  if (dr.width !== info.width || dr.nrVcpus !== info.vcpus) throw new StreamError(`save file: the DOMAIN record (${dr.width}-bit, ${dr.nrVcpus} vCPUs) does not match its description (${info.width}-bit, ${info.vcpus} vCPUs)`);
+  if (dr.width !== info.width || dr.nrVcpus !== info.vcpus) throw new StreamError(
+    `save file: the DOMAIN record (${dr.width}-bit, ` + `${dr.nrVcpus} vCPUs) does not match its description `
+      + `(${info.width}-bit, ${info.vcpus} vCPUs)`
+  );
   const ts = recs.find((r) => r.type === REC.TOOLSTACK);
   let toolstack: unknown;
-  if (ts) { try { toolstack = JSON.parse(new TextDecoder().decode(ts.body)); } catch { throw new StreamError("save file: bad TOOLSTACK record"); } }
+  if (ts) {
+    try {
+      toolstack = JSON.parse(new TextDecoder().decode(ts.body));
+    } catch { throw new StreamError("save file: bad TOOLSTACK record"); }
+  }
   return { info, toolstack, dom, frames: frRec.body, vcpus };
 }
 
@@ -154,8 +180,11 @@ function checkInfo(info: SavedInfo): void {
   if (typeof info.time !== "string" || !/^[0-9]{1,20}$/.test(info.time)) throw bad("time");
   if (!Array.isArray(info.nodes) || info.nodes.length > 4096) throw bad("nodes");
   for (const n of info.nodes) {
-    if (!Array.isArray(n) || n.length !== 2 || typeof n[0] !== "string" || typeof n[1] !== "string" || n[1].length > 4096
-      || !/^[A-Za-z0-9_@-][A-Za-z0-9_@/-]{0,2047}$/.test(n[0]) || n[0].split("/").some((c) => c === "" || c === "." || c === "..")) throw bad(`node ${JSON.stringify(String(n?.[0]).slice(0, 80))}`);
+    if (
+      !Array.isArray(n) || n.length !== 2 || typeof n[0] !== "string" || typeof n[1] !== "string" || n[1].length > 4096
+      || !/^[A-Za-z0-9_@-][A-Za-z0-9_@/-]{0,2047}$/.test(n[0])
+        || n[0].split("/").some((c) => c === "" || c === "." || c === "..")
+    ) throw bad(`node ${JSON.stringify(String(n?.[0]).slice(0, 80))}`);
   }
 }
 
@@ -261,13 +290,17 @@ export function openStream(stream: Uint8Array): OpenedStream {
   const have = new Set<number>();
   for (const p of pages) forEachPage(p, (m) => have.add(m));
   const dv = new DataView(f.frames.buffer, f.frames.byteOffset, f.frames.byteLength);
-  for (let i = 0; i < f.frames.length; i += 16) { const m = dv.getUint32(i, true); if (!have.has(m)) throw new StreamError(`save file: no data for frame ${m}`); }
+  for (let i = 0; i < f.frames.length; i += 16) {
+    const m = dv.getUint32(i, true); if (!have.has(m)) throw new StreamError(`save file: no data for frame ${m}`);
+  }
   return { ...f, pages };
 }
 
 /** Restore a domain from a stream; returns its handle (running unless `paused`). Nothing is created
  * if the stream is bad; if the restore fails later the new domain is destroyed. */
-export function restoreDomain(host: XenHost, stream: Uint8Array | OpenedStream, devices: Pick<AdoptSpec, "disks" | "vifs"> = {}, paused = false): DomainHandle {
+export function restoreDomain(
+  host: XenHost, stream: Uint8Array | OpenedStream, devices: Pick<AdoptSpec, "disks" | "vifs"> = {}, paused = false
+): DomainHandle {
   const s = stream instanceof Uint8Array ? openStream(stream) : stream;
   const maxPages = Math.max(s.info.maxPages ?? 0, s.info.frames + 64);
   checkRecords(host, s, maxPages); // before a domain exists

@@ -82,7 +82,8 @@ export function readStream(b: Uint8Array): Record[] {
   if (b.length < 12 || MAGIC.some((x, i) => b[i] !== x)) throw new StreamError("not a xenwasm save file (bad magic)");
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const ver = dv.getUint32(8, true);
-  if (ver !== VERSION) throw new StreamError(`save file version ${ver} is not supported (this xenwasm reads ${VERSION})`);
+  if (ver !== VERSION)
+    throw new StreamError(`save file version ${ver} is not supported (this xenwasm reads ${VERSION})`);
   const recs: Record[] = [];
   let o = 12;
   for (;;) {
@@ -91,7 +92,8 @@ export function readStream(b: Uint8Array): Record[] {
     if (o + 12 + len + 4 > b.length) throw new StreamError(`save file is truncated (record ${type} at ${o})`);
     const body = b.subarray(o + 12, o + 12 + len);
     const want = dv.getUint32(o + 12 + len, true);
-    if (crc32(body, crc32(b.subarray(o, o + 12))) !== want) throw new StreamError(`save file is corrupt (checksum mismatch in record ${type} at ${o})`);
+    if (crc32(body, crc32(b.subarray(o, o + 12))) !== want)
+      throw new StreamError(`save file is corrupt (checksum mismatch in record ${type} at ${o})`);
     o += 12 + len + 4;
     if (type === REC.END) break;
     if (!(Object.values(REC) as number[]).includes(type)) {
@@ -129,7 +131,8 @@ export class RecordReader {
       if (this.len < 12) return out;
       if (MAGIC.some((x, i) => b[i] !== x)) throw new StreamError("not a xenwasm stream (bad magic)");
       const ver = dv.getUint32(8, true);
-      if (ver !== VERSION) throw new StreamError(`stream version ${ver} is not supported (this xenwasm reads ${VERSION})`);
+      if (ver !== VERSION)
+        throw new StreamError(`stream version ${ver} is not supported (this xenwasm reads ${VERSION})`);
       this.headerSeen = true;
       o = 12;
     }
@@ -139,7 +142,8 @@ export class RecordReader {
       if (len > this.maxRecord) throw new StreamError(`stream record ${type} is too large (${len} bytes)`);
       if (o + 12 + len + 4 > this.len) break;
       const body = b.slice(o + 12, o + 12 + len);
-      if (crc32(body, crc32(b.subarray(o, o + 12))) !== dv.getUint32(o + 12 + len, true)) throw new StreamError(`stream is corrupt (checksum mismatch in record ${type})`);
+      if (crc32(body, crc32(b.subarray(o, o + 12))) !== dv.getUint32(o + 12 + len, true))
+        throw new StreamError(`stream is corrupt (checksum mismatch in record ${type})`);
       o += 16 + len;
       if (!(Object.values(REC) as number[]).includes(type)) {
         if (flags & MANDATORY) throw new StreamError(`stream has an unknown mandatory record (type ${type})`);

@@ -193,9 +193,12 @@ class Parser {
       if (/^0[xX][0-9a-fA-F]+$/.test(text)) n = parseInt(text.slice(2), 16);
       else if (/^[0-9]+$/.test(text)) {
         // strtol(..., 0), which xl uses, would read this as octal; say so rather than guess.
-        if (text.length > 1 && text[0] === "0") this.fail(line, `ambiguous number ${text} (a leading 0 means octal to xl); write it without the leading zeros`);
+        if (text.length > 1 && text[0] === "0") this.fail(
+          line, `ambiguous number ${text} (a leading 0 means octal to xl); write it without the leading zeros`
+        );
         n = parseInt(text, 10);
-      } else this.fail(line, `malformed number ${q(text)} (numbers are decimal or 0x hex; anything else must be quoted)`);
+      } else
+        this.fail(line, `malformed number ${q(text)} (numbers are decimal or 0x hex; anything else must be quoted)`);
       if (!Number.isSafeInteger(n)) this.fail(line, `number ${text} is too large`);
       return { t: "number", text, n, line };
     }
@@ -216,7 +219,8 @@ class Parser {
       if (c !== "\\") { out += c; continue; }
       if (i >= s.length || s[i] === "\n") this.fail(line, `unterminated string (no closing ${quote} on this line)`);
       const e = s[i++];
-      const simple: Record<string, string> = { "\\": "\\", '"': '"', "'": "'", a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" };
+      const simple: Record<string, string> =
+        { "\\": "\\", '"': '"', "'": "'", a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" };
       if (e in simple) out += simple[e];
       else if (e === "x") {
         const m = /^[0-9a-fA-F]{1,2}/.exec(s.slice(i, i + 2));
@@ -257,12 +261,14 @@ class Parser {
       if (t.t === "eof") return out;
       if (t.t === "nl" || t.t === ";") continue;
       if (t.t !== "id") {
-        if (t.t === "string" || t.t === "number") this.fail(t.line, `a line must start with a setting name (got ${describe(t)})`);
+        if (t.t === "string" || t.t === "number")
+          this.fail(t.line, `a line must start with a setting name (got ${describe(t)})`);
         this.fail(t.line, `unexpected ${describe(t)} where a setting name should be`);
       }
       this.key = t.text;
       const op = this.next();
-      if (op.t !== "=" && op.t !== "+=") this.fail(op.line, `expected '=' after the setting name (got ${describe(op)})`);
+      if (op.t !== "=" && op.t !== "+=")
+        this.fail(op.line, `expected '=' after the setting name (got ${describe(op)})`);
       const value = this.value();
       const end = this.next();
       if (end.t !== "nl" && end.t !== ";" && end.t !== "eof") {
@@ -278,10 +284,18 @@ class Parser {
       for (let i = out.length - 1; i >= 0 && !prev; i--) if (out[i].key === t.text) prev = out[i];
       if (!prev) out.push({ key: t.text, value, line: t.line });
       else if (prev.value.kind === "list" && value.kind === "list") {
-        out.push({ key: t.text, value: { kind: "list", items: [...prev.value.items, ...value.items], line: prev.value.line }, line: prev.line });
+        out.push({
+          key: t.text, value: { kind: "list", items: [...prev.value.items, ...value.items], line: prev.value.line },
+          line: prev.line
+        });
       } else if (prev.value.kind !== "list" && value.kind !== "list") {
-        out.push({ key: t.text, value: { kind: "string", text: prev.value.text + value.text, line: t.line }, line: t.line });
-      } else this.fail(t.line, `'+=' cannot add a ${value.kind === "list" ? "list" : "single value"} to the ${prev.value.kind === "list" ? "list" : "single value"} set on line ${prev.line}`);
+        out.push({
+          key: t.text, value: { kind: "string", text: prev.value.text + value.text, line: t.line }, line: t.line
+        });
+      } else this.fail(
+        t.line, `'+=' cannot add a ` + `${value.kind === "list" ? "list" : "single value"} to the `
+          + `${prev.value.kind === "list" ? "list" : "single value"} set ` + `on line ${prev.line}`
+      );
     }
   }
 
@@ -394,7 +408,8 @@ export function parseDisk(spec: string, ctx: DiskCtx): DiskConfig {
       continue;
     }
     if (item.includes("=")) ctx.fail(`malformed parameter ${q(item)}`);
-    if (["cdrom", "discard", "no-discard", "direct-io-safe", "colo"].includes(item)) ctx.fail(`disk flag ${q(item)} is not supported`);
+    if (["cdrom", "discard", "no-discard", "direct-io-safe", "colo"].includes(item))
+      ctx.fail(`disk flag ${q(item)} is not supported`);
     switch (npositional++) {
       case 0: {
         let t = item;
@@ -414,8 +429,10 @@ export function parseDisk(spec: string, ctx: DiskCtx): DiskConfig {
               t = sub2[2];
             }
           }
-          if (prefix === "phy" || prefix === "file" || prefix === "aio" || prefix === "raw") format = set("format", format, "raw");
-          else if (DISK_FORMATS_UNSUPPORTED.includes(prefix)) ctx.fail(`disk format ${q(prefix)} is not supported (only raw)`);
+          if (prefix === "phy" || prefix === "file" || prefix === "aio" || prefix === "raw")
+            format = set("format", format, "raw");
+          else if (DISK_FORMATS_UNSUPPORTED.includes(prefix))
+            ctx.fail(`disk format ${q(prefix)} is not supported (only raw)`);
           else ctx.fail(`unknown disk prefix ${q(prefix + ":")} (expected phy:, file:, tap:aio: or raw:)`);
           hadPrefix = true;
         }
@@ -488,7 +505,8 @@ function parseVif(spec: string, ctx: DiskCtx, warn: (detail: string) => void): V
         break;
       }
       case "bridge":
-        if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(v)) ctx.fail(`bad bridge name ${q(v)} (1-15 letters, digits, '_', '.', ':', '-')`);
+        if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(v))
+          ctx.fail(`bad bridge name ${q(v)} (1-15 letters, digits, '_', '.', ':', '-')`);
         vif.bridge = v;
         break;
       case "ip": {
@@ -574,10 +592,14 @@ export function parseConfig(text: string, file: string): DomainConfig {
   const name = str("name");
   if (name === undefined) fail("name", undefined, "required setting is missing");
   if (name === "") fail("name", lineOf("name"), "must not be empty");
-  if (name.length > NAME_MAX) fail("name", lineOf("name"), `must be at most ${NAME_MAX} characters (got ${name.length})`);
-  if (!/^[A-Za-z0-9_.~+@:-]+$/.test(name)) fail("name", lineOf("name"), `may contain only letters, digits and - _ . ~ + @ : (got ${q(name)})`);
-  if (name.startsWith("-")) fail("name", lineOf("name"), `must not start with '-': it would be taken for an option (got ${q(name)})`);
-  if (/^[0-9]+$/.test(name)) fail("name", lineOf("name"), `must not be all digits: it would be taken for a domain id (got ${q(name)})`);
+  if (name.length > NAME_MAX)
+    fail("name", lineOf("name"), `must be at most ${NAME_MAX} characters (got ${name.length})`);
+  if (!/^[A-Za-z0-9_.~+@:-]+$/.test(name))
+    fail("name", lineOf("name"), `may contain only letters, digits and - _ . ~ + @ : (got ${q(name)})`);
+  if (name.startsWith("-"))
+    fail("name", lineOf("name"), `must not start with '-': it would be taken for an option (got ${q(name)})`);
+  if (/^[0-9]+$/.test(name))
+    fail("name", lineOf("name"), `must not be all digits: it would be taken for a domain id (got ${q(name)})`);
   if (name === "Domain-0") fail("name", lineOf("name"), "\"Domain-0\" is reserved for the control domain");
 
   // kernel, ramdisk
@@ -592,18 +614,25 @@ export function parseConfig(text: string, file: string): DomainConfig {
   for (const key of ["type", "builder"]) {
     const t = str(key);
     if (t !== undefined && t !== "pv" && !(key === "builder" && t === "linux")) {
-      fail(key, lineOf(key), `${q(t)} guests cannot run here: xenwasm runs paravirtualised (PV) guests only (type = "pv")`);
+      fail(
+        key, lineOf(key), `${q(t)} guests cannot run here: xenwasm runs paravirtualised (PV) guests only (type = "pv")`
+      );
     }
   }
   const bootloader = str("bootloader");
   const kernel = path("kernel", str("kernel"));
   if (kernel === undefined) {
-    if (bootloader !== undefined) fail("bootloader", lineOf("bootloader"), `${q(bootloader)} is not supported: give kernel = (a PV kernel, or Debian's PVGRUB2 grub-x86_64-xen.bin as in examples/)`);
+    if (bootloader !== undefined) fail(
+      "bootloader", lineOf("bootloader"), `${q(bootloader)} is not supported: give kernel = (a PV `
+        + `kernel, or Debian's PVGRUB2 grub-x86_64-xen.bin as in ` + `examples/)`
+    );
     fail("kernel", undefined, "required setting is missing");
   }
-  if (bootloader !== undefined) warn("bootloader", lineOf("bootloader")!, `${q(bootloader)} is not supported, ignored: the kernel = setting boots`);
+  if (bootloader !== undefined)
+    warn("bootloader", lineOf("bootloader")!, `${q(bootloader)} is not supported, ignored: the kernel = setting boots`);
   for (const key of ["vfb", "vnc", "sdl"]) {
-    if (settings.has(key)) warn(key, lineOf(key)!, "no framebuffer here, ignored: the guest has its PV console (xm console)");
+    if (settings.has(key))
+      warn(key, lineOf(key)!, "no framebuffer here, ignored: the guest has its PV console (xm console)");
   }
   const ramdisk = path("ramdisk", str("ramdisk"));
 
@@ -636,7 +665,8 @@ export function parseConfig(text: string, file: string): DomainConfig {
   }
   const capKey = settings.has("cap") ? "cap" : "cpu_cap";
   const capRaw = int(capKey, "a whole percentage of one CPU");
-  const cpu_cap = capRaw === undefined ? undefined : range(capKey, capRaw, 0, 100 * vcpus, " (100 per vcpu; 0 means no cap)");
+  const cpu_cap =
+    capRaw === undefined ? undefined : range(capKey, capRaw, 0, 100 * vcpus, " (100 per vcpu; 0 means no cap)");
 
   // shutdown actions
   const action = (key: string, dflt: ShutdownAction): ShutdownAction => {
@@ -669,7 +699,9 @@ export function parseConfig(text: string, file: string): DomainConfig {
     const d = parseDisk(v.text, ctx);
     const num = vdevNumber(d.vdev) as number;
     const prev = vdevs.get(num);
-    if (prev !== undefined) ctx.fail(`vdev ${q(d.vdev)} is already used by ${prev === d.vdev ? "an earlier disk" : `${q(prev)} (the same device)`}`);
+    if (prev !== undefined) ctx.fail(
+      `vdev ${q(d.vdev)} is already used by ${prev === d.vdev ? "an earlier disk" : `${q(prev)} (the same device)`}`
+    );
     vdevs.set(num, d.vdev);
     disks.push(d);
   });
@@ -681,7 +713,10 @@ export function parseConfig(text: string, file: string): DomainConfig {
     const ctx: DiskCtx = { fail: (d) => fail("vif", v.line, `entry ${i + 1}: ${d}`) };
     if (v.kind !== "string") ctx.fail(`must be a string such as 'mac=00:16:3e:12:34:56,bridge=xenbr0' (got ${got(v)})`);
     const vif = parseVif(v.text, ctx, (d) => warn("vif", v.line, `entry ${i + 1}: ${d}`));
-    if (vif.bridge !== undefined && vif.bridge !== BRIDGE) warn("vif", v.line, `entry ${i + 1}: bridge ${q(vif.bridge)} does not exist here (the host has one bridge, ${BRIDGE}): the vif goes on ${BRIDGE}`);
+    if (vif.bridge !== undefined && vif.bridge !== BRIDGE) warn(
+      "vif", v.line, `entry ${i + 1}: bridge ${q(vif.bridge)} does not exist here `
+        + `(the host has one bridge, ${BRIDGE}): the vif goes on ` + `${BRIDGE}`
+    );
     if (vif.mac !== undefined) {
       if (macs.has(vif.mac)) ctx.fail(`mac ${vif.mac} is already used by an earlier vif`);
       macs.add(vif.mac);

@@ -15,7 +15,9 @@ import type { DiskSpec } from "../devices/block/blkback";
 import type { VifSpec } from "../devices/net/netback";
 import { open, rename, rm, unlink } from "node:fs/promises";
 import { constants } from "node:fs";
-import { Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath, xendFiles, parseRequest } from "./protocol";
+import {
+  Request, Response, DomainRow, HostInfo, VcpuRow, LineReader, socketPath, xendFiles, parseRequest
+} from "./protocol";
 import { takeLock, LockHeld } from "./lock";
 import { parseConfig, DomainConfig, MEMORY_MAX_MIB, deviceSpecs } from "./config";
 import { Framer } from "../devices/xenstore/wire";
@@ -62,7 +64,8 @@ export class Xend {
   /** Called after every run slice (suspend waits on them). */
   private readonly sliceWatchers = new Set<(now: number) => void>();
   private relocation?: Server;
-  /** The relocation secret (host/xend/secret.ts): incoming migrations prove they know it; our save files carry its MAC. */
+  /** The relocation secret (host/xend/secret.ts): incoming migrations prove they know it; our save files carry its MAC.
+   *  */
   secret?: string;
 
   constructor(host: XenHost) { this.host = host; host.onWake = () => this.wake(); }
@@ -85,7 +88,9 @@ export class Xend {
       if (r === MM.HVX_IDLE || r === MM.HVX_NONE) {
         const ns = r === MM.HVX_IDLE ? Number(x.hv_idle_ns()) : 0;
         const ms = ns === 0 ? 100 : Math.min(100, ns / 1e6);
-        await new Promise<void>((res) => { const t = setTimeout(res, ms); this.kick = () => { clearTimeout(t); res(); }; });
+        await new Promise<void>(
+          (res) => { const t = setTimeout(res, ms); this.kick = () => { clearTimeout(t); res(); }; }
+        );
         this.kick = undefined;
       } else {
         await new Promise((res) => setImmediate(res));
@@ -103,13 +108,19 @@ export class Xend {
       if (reason === SHUTDOWN_suspend) continue; // the saver (or migration) takes it from here
       if (d.reaped) continue;
       d.reaped = true;
-      const action = reason === SHUTDOWN_reboot ? d.cfg.on_reboot : reason === SHUTDOWN_crash ? d.cfg.on_crash : d.cfg.on_poweroff;
+      const action =
+        reason === SHUTDOWN_reboot ? d.cfg.on_reboot : reason === SHUTDOWN_crash ? d.cfg.on_crash : d.cfg.on_poweroff;
       this.logLine(d, `[xend] domain ${d.cfg.name} (${id}) shut down: ${SHUTDOWN_NAMES[reason] ?? reason}; ${action}`);
-      this.host.logLine(`d${id}: domain ${d.cfg.name} shut down: ${SHUTDOWN_NAMES[reason] ?? reason}; on_${reason === SHUTDOWN_reboot ? "reboot" : reason === SHUTDOWN_crash ? "crash" : "poweroff"} = ${action}`);
+      this.host.logLine(
+        `d${id}: domain ${d.cfg.name} shut down: ` + `${SHUTDOWN_NAMES[reason] ?? reason}; `
+          + `on_${reason === SHUTDOWN_reboot ? "reboot" : reason === SHUTDOWN_crash ? "crash" : "poweroff"} `
+          + `= ${action}`
+      );
       if (action === "preserve") { d.waiters.splice(0).forEach((w) => w()); continue; }
       this.destroy(id);
       if ((action === "restart" || action === "rename-restart" || action === "coredump-restart") && d.restarts < 10) {
-        this.start(d.cfg, d.restarts + 1).catch((e) => this.logLine(d, `[xend] restart failed: ${(e as Error).message}`));
+        this.start(d.cfg, d.restarts + 1)
+          .catch((e) => this.logLine(d, `[xend] restart failed: ${(e as Error).message}`));
       }
     }
   }
@@ -127,14 +138,21 @@ export class Xend {
   /** Start a domain from its config. The kernel and ramdisk are read and decompressed without blocking
    * the event loop, each at most the domain's memory (it must hold them). */
   async start(cfg: DomainConfig, restarts = 0, paused = false, attach?: (id: number) => void): Promise<number> {
-    const nameFree = () => { if (this.nameInUse(cfg.name)) throw new Error(`a domain named ${cfg.name} already exists`); };
+    const nameFree = () => {
+      if (this.nameInUse(cfg.name)) throw new Error(`a domain named ${cfg.name} already exists`);
+    };
     nameFree();
     const limit = cfg.memory * 1048576;
     if (!cfg.kernel) throw new Error(`${cfg.name} has no kernel`);
     const kernel = await loadKernelImageAsync(await readRegular(cfg.kernel, limit, "kernel"), limit)
-      .catch((e: Error) => { throw new Error(e.message.startsWith("bzImage") ? `kernel ${cfg.kernel}: ${e.message}` : e.message); });
+      .catch(
+        (e: Error) => {
+          throw new Error(e.message.startsWith("bzImage") ? `kernel ${cfg.kernel}: ${e.message}` : e.message);
+        }
+      );
     const ramdisk = cfg.ramdisk ? await readRegular(cfg.ramdisk, limit, "ramdisk") : undefined;
-    if (kernel.length + (ramdisk?.length ?? 0) > limit) throw new Error(`${cfg.name}: its kernel and ramdisk do not fit in its ${cfg.memory} MiB`);
+    if (kernel.length + (ramdisk?.length ?? 0) > limit)
+      throw new Error(`${cfg.name}: its kernel and ramdisk do not fit in its ${cfg.memory} MiB`);
     nameFree(); // again: another request may have taken the name while we read
     const h = this.host.createDomain(cfg.name, kernel, {
       memoryMiB: cfg.memory, vcpus: cfg.vcpus, cmdline: cfg.cmdline, ramdisk, ...deviceSpecs(cfg),
@@ -142,10 +160,17 @@ export class Xend {
     if (cfg.maxmem > cfg.memory) this.host.core.x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
     this.host.core.x.hv_domain_sched(h.domid, cfg.cpu_weight ?? 256, cfg.cpu_cap ?? 0);
     if (paused) this.host.core.x.hv_domain_pause(h.domid, 1);
-    const d: Dom = { handle: h, cfg, log: [], logBytes: 0, consoles: new Set(), waiters: [], created: Date.now(), weight: cfg.cpu_weight ?? 256, cap: cfg.cpu_cap ?? 0, restarts };
+    const d: Dom = {
+      handle: h, cfg, log: [], logBytes: 0, consoles: new Set(), waiters: [], created: Date.now(),
+      weight: cfg.cpu_weight ?? 256, cap: cfg.cpu_cap ?? 0, restarts
+    };
     h.onConsole = (b) => this.appendLog(d, b);
     this.doms.set(h.domid, d);
-    this.host.logLine(`d${h.domid}: domain ${cfg.name} created (${cfg.memory} MiB, ${cfg.vcpus} vCPU${cfg.vcpus === 1 ? "" : "s"}, kernel ${cfg.kernel})${restarts ? `, restart ${restarts}` : ""}${paused ? ", paused" : ""}`);
+    this.host.logLine(
+      `d${h.domid}: domain ${cfg.name} created (${cfg.memory} MiB, `
+        + `${cfg.vcpus} vCPU${cfg.vcpus === 1 ? "" : "s"}, kernel `
+        + `${cfg.kernel})${restarts ? `, restart ${restarts}` : ""}${paused ? ", paused" : ""}`
+    );
     this.netSetup(d);
     attach?.(h.domid); // before it runs: a console attached here sees all its output
     this.wake();
@@ -161,7 +186,8 @@ export class Xend {
       const c = d.cfg.vifs[i];
       if (!c) return;
       if (nat) nat.setupVif(v.mac, c, (m) => this.logLine(d, `[xend] ${m}`), adopted ? 30000 : 0);
-      else if (c.forward?.length) this.logLine(d, `[xend] vif ${v.mac}: forward= needs the NAT (xend runs with XEND_NAT=no)`);
+      else if (c.forward?.length)
+        this.logLine(d, `[xend] vif ${v.mac}: forward= needs the NAT (xend runs with XEND_NAT=no)`);
     });
   }
 
@@ -200,16 +226,28 @@ export class Xend {
     const x = this.host.core.x;
     const rows: DomainRow[] = [{
       name: "Domain-0", id: 0, memMiB: Math.round(process.memoryUsage().rss / 1048576), vcpus: 1, state: "r-----",
-      cpuSeconds: process.cpuUsage().user / 1e6, maxMiB: 0, weight: 256, cap: 0, disks: [], uptime: (Date.now() - this.started) / 1000,
+      cpuSeconds: process.cpuUsage().user / 1e6, maxMiB: 0, weight: 256, cap: 0, disks: [],
+      uptime: (Date.now() - this.started) / 1000,
     }];
     for (const [id, d] of [...this.doms].sort((a, b) => a[0] - b[0])) {
       rows.push({
         name: d.cfg.name, id, memMiB: Math.round(x.hv_domain_pages(id) / 256), vcpus: x.hv_domain_vcpus(id),
         state: this.stateLetters(id), cpuSeconds: Number(x.hv_domain_cpu_ns(id)) / 1e9,
         maxMiB: d.cfg.maxmem, weight: d.weight, cap: d.cap, disks: d.cfg.disks.map((k) => `${k.vdev}:${k.target}`),
-        uptime: (Date.now() - d.created) / 1000, vifs: d.handle.vifs.map((v) => ({ devid: v.devid, mac: v.mac, bridge: this.host.bridge.name })),
-        config: (({ warnings: _w, ...c }) => ({ ...c, vifs: c.vifs.map((v, i) => ({ ...v, mac: d.handle.vifs[i]?.mac ?? v.mac, devid: d.handle.vifs[i]?.devid ?? v.devid })) }))(d.cfg),
-        ...(this.host.state(id) === DS_SHUTDOWN ? { shutdownReason: SHUTDOWN_NAMES[this.host.shutdownReason(id)] ?? String(this.host.shutdownReason(id)) } : {}),
+        uptime: (Date.now() - d.created) / 1000,
+        vifs: d.handle.vifs.map((v) => ({ devid: v.devid, mac: v.mac, bridge: this.host.bridge.name })),
+        config: (
+          ({ warnings: _w, ...c }) => ({
+            ...c, vifs: c.vifs.map(
+              (v, i) => ({ ...v, mac: d.handle.vifs[i]?.mac ?? v.mac, devid: d.handle.vifs[i]?.devid ?? v.devid })
+            )
+          })
+        )(d.cfg),
+        ...(
+          this.host.state(id) === DS_SHUTDOWN
+            ? { shutdownReason: SHUTDOWN_NAMES[this.host.shutdownReason(id)] ?? String(this.host.shutdownReason(id)) }
+            : {}
+        ),
       });
     }
     return rows;
@@ -231,7 +269,8 @@ export class Xend {
       ["xen_major", 4], ["xen_minor", 19], ["xen_extra", "-xenwasm"], ["xen_version", "4.19-xenwasm"],
       ["xen_caps", "xen-3.0-x86_64 xen-3.0-x86_32p"], ["xen_scheduler", "credit"], ["xen_pagesize", 4096],
       ["platform_params", "virt_start=0xffff800000000000"], ["xen_changeset", "xenwasm 0.1"], ["xen_commandline", ""],
-      ["cc_compiler", "AssemblyScript"], ["cc_compile_by", "xenwasm"], ["cc_compile_domain", ""], ["cc_compile_date", ""],
+      ["cc_compiler", "AssemblyScript"], ["cc_compile_by", "xenwasm"], ["cc_compile_domain", ""],
+      ["cc_compile_date", ""],
       ["build_id", ""], ["xend_config_format", 4],
       ["nr_domains", this.doms.size], ["xend_pid", process.pid], ["uptime", `${up.toFixed(0)} s`], ["hypercalls", hc],
     ];
@@ -248,7 +287,8 @@ export class Xend {
     const d = this.doms.get(id)!;
     const x = this.host.core.x;
     if (this.host.state(id) !== DS_RUNNING) throw new Error(`${d.cfg.name} is not running`);
-    if (x.hv_domain_paused(id)) throw new Error(`${d.cfg.name} is paused: unpause it first (its kernel must answer the suspend request)`);
+    if (x.hv_domain_paused(id))
+      throw new Error(`${d.cfg.name} is paused: unpause it first (its kernel must answer the suspend request)`);
     this.host.store.write(`/local/domain/${id}/control/shutdown`, "suspend");
     this.wake();
     const t = await new Promise<number | undefined>((res) => {
@@ -263,9 +303,13 @@ export class Xend {
     });
     if (t === undefined) {
       this.host.store.write(`/local/domain/${id}/control/shutdown`, "");
-      throw new Error(`${d.cfg.name} did not suspend within ${timeoutMs / 1000} s (does its kernel support PV suspend?)`);
+      throw new Error(
+        `${d.cfg.name} did not suspend within ${timeoutMs / 1000} s (does its kernel support PV suspend?)`
+      );
     }
-    if (this.host.shutdownReason(id) !== SHUTDOWN_suspend) throw new Error(`${d.cfg.name} shut down (${SHUTDOWN_NAMES[this.host.shutdownReason(id)]}) instead of suspending`);
+    if (this.host.shutdownReason(id) !== SHUTDOWN_suspend) throw new Error(
+      `${d.cfg.name} shut down (${SHUTDOWN_NAMES[this.host.shutdownReason(id)]}) instead of suspending`
+    );
     return t;
   }
 
@@ -280,7 +324,9 @@ export class Xend {
     return { config: { ...d.cfg, vifs }, weight: d.weight, cap: d.cap };
   }
 
-  async save(id: number, file: string, progress: (phase: string, done: number, total: number) => void): Promise<number> {
+  async save(
+    id: number, file: string, progress: (phase: string, done: number, total: number) => void
+  ): Promise<number> {
     const d = this.doms.get(id)!;
     progress("suspending", 0, 1);
     await this.suspend(id);
@@ -297,7 +343,8 @@ export class Xend {
       // FILE.part is ours alone: a stale one (or a symlink planted there) is unlinked, not followed,
       // and the new one is created exclusively, never through a symlink, mode 0600.
       await unlink(part).catch((e: NodeJS.ErrnoException) => { if (e.code !== "ENOENT") throw e; });
-      const fh = await open(part, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      const fh =
+        await open(part, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       created = true;
       try {
         const CHUNK = 4 << 20;
@@ -325,11 +372,16 @@ export class Xend {
     if (!this.secret || bytes.length < 12 + 48 + 16) return false;
     const a = bytes.length - 16 - 48;
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (dv.getUint32(a, true) !== REC.AUTH || dv.getUint32(a + 8, true) !== 32 || dv.getUint32(bytes.length - 16, true) !== REC.END) return false;
+    if (
+      dv.getUint32(a, true) !== REC.AUTH || dv.getUint32(a + 8, true) !== 32
+        || dv.getUint32(bytes.length - 16, true) !== REC.END
+    ) return false;
     return timingSafeEqual(bytes.subarray(a + 12, a + 44), saveMac(this.secret, bytes.subarray(0, a)));
   }
 
-  async restore(file: string, paused: boolean, progress: (phase: string, done: number, total: number) => void): Promise<{ id: number; name: string }> {
+  async restore(
+    file: string, paused: boolean, progress: (phase: string, done: number, total: number) => void
+  ): Promise<{ id: number; name: string }> {
     // A save holds at most the host's memory and its records: a larger file is not one of ours.
     const bytes = await readRegular(file, this.host.machineMiB * 1048576 + (64 << 20), "save file");
     progress("checking", 0, bytes.length);
@@ -350,14 +402,18 @@ export class Xend {
 
   // ---- migration (host/migrate/) ----
   name(id: number): string { return this.doms.get(id)!.cfg.name; }
-  nameInUse(name: string): boolean { for (const d of this.doms.values()) if (d.cfg.name === name) return true; return false; }
+  nameInUse(name: string): boolean {
+    for (const d of this.doms.values()) if (d.cfg.name === name) return true; return false;
+  }
   log(s: string): void { console.error(`xend: ${s}`); }
 
   devices(ts: ToolstackRecord): { disks: DiskSpec[]; vifs: VifSpec[] } { return deviceSpecs(ts.config); }
 
   /** An incoming migration's toolstack record, validated as a config file and its paths checked
    * (the connection proved it knows our secret); throws a one-line Error. */
-  admit(toolstack: unknown, info: { name: string; memoryMiB: number; vcpus: number }): { ts: ToolstackRecord; notes: string[] } {
+  admit(
+    toolstack: unknown, info: { name: string; memoryMiB: number; vcpus: number }
+  ): { ts: ToolstackRecord; notes: string[] } {
     const ts = validateToolstack(toolstack, "the migration stream", info);
     return { ts, notes: checkPaths(ts.config, true, "the migration stream") };
   }
@@ -369,7 +425,10 @@ export class Xend {
     if (cfg.maxmem > cfg.memory) x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
     const weight = ts.weight, cap = ts.cap;
     x.hv_domain_sched(h.domid, weight, cap);
-    const d: Dom = { handle: h, cfg, log: [], logBytes: 0, consoles: new Set(), waiters: [], created: Date.now(), weight, cap, restarts: 0 };
+    const d: Dom = {
+      handle: h, cfg, log: [], logBytes: 0, consoles: new Set(), waiters: [], created: Date.now(), weight, cap,
+      restarts: 0
+    };
     h.onConsole = (b) => this.appendLog(d, b);
     this.doms.set(h.domid, d);
     for (const n of notes) this.logLine(d, `[xend] ${n}`);
@@ -398,7 +457,8 @@ export class Xend {
           for (const k of cfg.disks) k.target = abs(k.target);
         }
         // With console, attached before the domain first runs: a guest that is gone at once still shows its output.
-        const attach = req.console ? (id: number) => this.attach(id, sock, { id, name: cfg.name, warnings: cfg.warnings }) : undefined;
+        const attach = req.console ? (id: number) =>
+          this.attach(id, sock, { id, name: cfg.name, warnings: cfg.warnings }) : undefined;
         const id = await this.start(cfg, 0, !!req.paused, attach);
         return req.console ? "console" : { ok: true, data: { id, name: cfg.name, warnings: cfg.warnings } };
       }
@@ -419,7 +479,11 @@ export class Xend {
       case "dmesg": return { ok: true, data: this.host.dmesg(!!req.clear) };
       case "destroy": this.destroy(this.find(req.dom)); return { ok: true };
       case "pause": this.host.core.x.hv_domain_pause(this.find(req.dom), 1); return { ok: true };
-      case "unpause": { const id = this.find(req.dom); if (!this.host.core.x.hv_domain_paused(id)) throw new Error(`${req.dom} is not paused`); this.host.core.x.hv_domain_pause(id, 0); this.wake(); return { ok: true }; }
+      case "unpause": {
+        const id = this.find(req.dom);
+        if (!this.host.core.x.hv_domain_paused(id)) throw new Error(`${req.dom} is not paused`);
+        this.host.core.x.hv_domain_pause(id, 0); this.wake(); return { ok: true };
+      }
       case "shutdown": {
         const id = this.find(req.dom);
         this.host.store.write(`/local/domain/${id}/control/shutdown`, req.reboot ? "reboot" : "poweroff");
@@ -441,7 +505,8 @@ export class Xend {
           for (let v = 0; v < x.hv_domain_vcpus(id); v++) {
             const f = x.hv_vcpu_flags(id, v), live = this.host.state(id) === DS_RUNNING;
             const online = (f & 1) !== 0, blocked = (f & 10) !== 0;
-            const state = (live && online && !blocked && dst[2] !== "p" ? "r" : "-") + (live && online && blocked ? "b" : "-") + (!online || dst[2] === "p" ? "p" : "-");
+            const state = (live && online && !blocked && dst[2] !== "p" ? "r" : "-")
+              + (live && online && blocked ? "b" : "-") + (!online || dst[2] === "p" ? "p" : "-");
             out.push({ name: d.cfg.name, id, vcpu: v, state, cpuSeconds: Number(x.hv_vcpu_running_ns(id, v)) / 1e9 });
           }
         }
@@ -450,30 +515,43 @@ export class Xend {
       case "mem-set": case "mem-max": {
         const id = this.find(req.dom);
         const d = this.doms.get(id)!;
-        if (!(Number.isInteger(req.mib) && req.mib > 0 && req.mib <= MEMORY_MAX_MIB)) throw new Error(`bad memory size ${req.mib} MiB (1 to ${MEMORY_MAX_MIB} MiB)`);
+        if (!(Number.isInteger(req.mib) && req.mib > 0 && req.mib <= MEMORY_MAX_MIB))
+          throw new Error(`bad memory size ${req.mib} MiB (1 to ${MEMORY_MAX_MIB} MiB)`);
         if (req.op === "mem-max") {
-          if (req.mib < Math.ceil(this.host.core.x.hv_domain_pages(id) / 256)) throw new Error(`${d.cfg.name} uses more than ${req.mib} MiB`);
+          if (req.mib < Math.ceil(this.host.core.x.hv_domain_pages(id) / 256))
+            throw new Error(`${d.cfg.name} uses more than ${req.mib} MiB`);
           this.host.core.x.hv_domain_set_max_pages(id, req.mib * 256 + 64);
           d.cfg.maxmem = req.mib;
           this.host.store.write(`/local/domain/${id}/memory/static-max`, String(req.mib * 1024));
         } else {
-          if (req.mib > d.cfg.maxmem) throw new Error(`${req.mib} MiB is above ${d.cfg.name}'s maximum (${d.cfg.maxmem} MiB)`);
+          if (req.mib > d.cfg.maxmem)
+            throw new Error(`${req.mib} MiB is above ${d.cfg.name}'s maximum (${d.cfg.maxmem} MiB)`);
           this.host.store.write(`/local/domain/${id}/memory/target`, String(req.mib * 1024));
         }
         return { ok: true };
       }
       case "sched-credit": {
-        if (!req.dom) return { ok: true, data: this.rows().map((r) => ({ name: r.name, id: r.id, weight: r.weight, cap: r.cap })) };
+        if (!req.dom)
+          return { ok: true, data: this.rows().map((r) => ({ name: r.name, id: r.id, weight: r.weight, cap: r.cap })) };
         const id = this.find(req.dom);
         const d = this.doms.get(id)!;
-        if (req.weight !== undefined) { if (!(Number.isInteger(req.weight) && req.weight >= 1 && req.weight <= 65535)) throw new Error("weight must be 1..65535"); d.weight = req.weight; }
-        if (req.cap !== undefined) { if (!(Number.isInteger(req.cap) && req.cap >= 0 && req.cap <= 100 * d.cfg.vcpus)) throw new Error(`cap must be 0..${100 * d.cfg.vcpus}`); d.cap = req.cap; }
+        if (req.weight !== undefined) {
+          if (!(Number.isInteger(req.weight) && req.weight >= 1 && req.weight <= 65535))
+            throw new Error("weight must be 1..65535"); d.weight = req.weight;
+        }
+        if (req.cap !== undefined) {
+          if (!(Number.isInteger(req.cap) && req.cap >= 0 && req.cap <= 100 * d.cfg.vcpus))
+            throw new Error(`cap must be 0..${100 * d.cfg.vcpus}`); d.cap = req.cap;
+        }
         this.host.core.x.hv_domain_sched(id, d.weight, d.cap);
         return { ok: true, data: [{ name: d.cfg.name, id, weight: d.weight, cap: d.cap }] };
       }
-      case "block-attach": case "block-detach": case "block-list": case "network-attach": case "network-detach": case "network-list": {
+      case "block-attach":
+      case "block-detach": case "block-list": case "network-attach": case "network-detach": case "network-list": {
         const id = this.find(req.dom);
-        const env = { host: this.host, wake: () => this.wake(), sliceWatchers: this.sliceWatchers, log: (s: string) => this.log(s) };
+        const env = {
+          host: this.host, wake: () => this.wake(), sliceWatchers: this.sliceWatchers, log: (s: string) => this.log(s)
+        };
         return { ok: true, data: await hotplugRequest(env, id, this.doms.get(id)!.cfg, req as HotplugRequest) };
       }
       case "sysrq": {
@@ -504,7 +582,8 @@ export class Xend {
         const port = req.port ?? DEFAULT_RELOCATION_PORT;
         if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad port ${port}: 1 to 65535`);
         const secret = isLoopbackHost(req.host) ? secretForLoopback(port, this.secret) : this.secret;
-        const sum = await migrate(this, id, { host: req.host, port, live: !!req.live, secret, progress: progressTo(sock) });
+        const sum =
+          await migrate(this, id, { host: req.host, port, live: !!req.live, secret, progress: progressTo(sock) });
         return { ok: true, data: sum };
       }
       case "restore": return { ok: true, data: await this.restore(req.file, !!req.paused, progressTo(sock)) };
@@ -536,10 +615,12 @@ export class Xend {
       const id = dom === "0" || dom === "Domain-0" ? 0 : this.find(dom);
       const rc = nr < 0 ? -22 : x.hv_set_virq_handler(nr, id);
       if (rc === -22) throw new Error(`${virq}: not a global VIRQ (use dom_exc, console or a number)`);
-      if (rc === -16) throw new Error(`${virq}: its current handler ${nameOf(x.hv_virq_handler(nr))} still has it bound`);
+      if (rc === -16)
+        throw new Error(`${virq}: its current handler ${nameOf(x.hv_virq_handler(nr))} still has it bound`);
       if (rc < 0) throw new Error(`${virq}: error ${rc}`);
     }
-    return Object.entries(GLOBAL_VIRQS).map(([name, nr]) => ({ virq: name, nr, handler: nameOf(x.hv_virq_handler(nr)), id: x.hv_virq_handler(nr) }));
+    return Object.entries(GLOBAL_VIRQS)
+      .map(([name, nr]) => ({ virq: name, nr, handler: nameOf(x.hv_virq_handler(nr)), id: x.hv_virq_handler(nr) }));
   }
 
   // ---- the socket ----
@@ -612,7 +693,8 @@ export class Xend {
     this.server?.close();
     this.xsServer?.close();
     this.relocation?.close();
-    if (this.doms.size) this.log(`stopping: destroying ${[...this.doms].map(([id, d]) => `${d.cfg.name} (${id})`).join(", ")}`);
+    if (this.doms.size)
+      this.log(`stopping: destroying ${[...this.doms].map(([id, d]) => `${d.cfg.name} (${id})`).join(", ")}`);
     for (const id of [...this.doms.keys()]) this.destroy(id);
     // Only our own files, and only while we hold the lock (a second xend that never got it removes nothing).
     if (this.releaseLock) {
@@ -632,8 +714,12 @@ export function prepareSocketDir(dir: string): void {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = lstatSync(dir);
   const me = typeof process.getuid === "function" ? process.getuid() : st.uid;
-  if (!st.isDirectory() || st.uid !== me) throw new Error(`${dir} is not a directory of ours (uid ${me}): refusing to put xend's socket there`);
-  if (st.mode & 0o022) throw new Error(`${dir} is writable by others (mode ${(st.mode & 0o7777).toString(8)}): refusing to put xend's socket there (set XEND_SOCKET to a path in a directory of your own)`);
+  if (!st.isDirectory() || st.uid !== me)
+    throw new Error(`${dir} is not a directory of ours (uid ${me}): refusing to put xend's socket there`);
+  if (st.mode & 0o022) throw new Error(
+    `${dir} is writable by others (mode ` + `${(st.mode & 0o7777).toString(8)}): refusing to put xend's `
+      + `socket there (set XEND_SOCKET to a path in a directory of ` + `your own)`
+  );
 }
 
 /** Progress lines to an xm connection (at most every 50 ms, and the last one). */

@@ -10,7 +10,9 @@ export const mib = (n: number) => n >= 1048576 ? `${Math.floor(n / 1048576)} MiB
 export async function readRegular(path: string, limit: number, what: string): Promise<Uint8Array> {
   let fh: FileHandle;
   try { fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY); }
-  catch (e) { throw new Error(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  catch (e) {
+    throw new Error(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new Error(`${what} ${path} is not a regular file`);

@@ -15,8 +15,11 @@ import { diskDevid } from "../devices/block/vdev";
 import { detachTimeoutMs } from "./env";
 import { DS_RUNNING } from "../../assembly/records";
 
-export type HotplugRequest = Extract<Request, { op: "block-attach" | "block-detach" | "block-list" | "network-attach" | "network-detach" | "network-list" }>;
-export const HOTPLUG_OPS: readonly string[] = ["block-attach", "block-detach", "block-list", "network-attach", "network-detach", "network-list"];
+export type HotplugRequest = Extract<Request, {
+  op: "block-attach" | "block-detach" | "block-list" | "network-attach" | "network-detach" | "network-list"
+}>;
+export const HOTPLUG_OPS: readonly string[] =
+  ["block-attach", "block-detach", "block-list", "network-attach", "network-detach", "network-list"];
 
 export interface HotplugEnv {
   host: XenHost;
@@ -37,7 +40,9 @@ function syncVifs(host: XenHost, id: number, cfg: DomainConfig): void {
   cfg.vifs.forEach((v, i) => { const b = h.vifs[i]; if (b) v.devid = b.devid; });
 }
 
-export async function hotplugRequest(env: HotplugEnv, id: number, cfg: DomainConfig, req: HotplugRequest): Promise<unknown> {
+export async function hotplugRequest(
+  env: HotplugEnv, id: number, cfg: DomainConfig, req: HotplugRequest
+): Promise<unknown> {
   const { host } = env;
   const h = host.domains.get(id);
   if (!h) throw new Error(`no such domain: ${req.dom}`);
@@ -49,10 +54,14 @@ export async function hotplugRequest(env: HotplugEnv, id: number, cfg: DomainCon
     case "network-list": return h.vifs.map((v) => deviceRow(host, id, v)) as DeviceRow[];
     case "block-attach": {
       running("block-attach");
-      if (!isAbsolute(req.target)) throw new Error(`block-attach: ${req.target}: the image must be given as an absolute path`);
+      if (!isAbsolute(req.target))
+        throw new Error(`block-attach: ${req.target}: the image must be given as an absolute path`);
       const b = attachDisk(host, id, { path: req.target, vdev: req.vdev, writable: req.writable });
       cfg.disks.push({ target: req.target, vdev: req.vdev, writable: req.writable, format: "raw" });
-      env.log(`domain ${cfg.name} (${id}): disk ${req.vdev} (${b.devid}) attached: ${req.target} (${req.writable ? "w" : "r"})`);
+      env.log(
+        `domain ${cfg.name} (${id}): disk ${req.vdev} (${b.devid}) `
+          + `attached: ${req.target} (${req.writable ? "w" : "r"})`
+      );
       env.wake();
       return deviceRow(host, id, b);
     }
@@ -67,7 +76,10 @@ export async function hotplugRequest(env: HotplugEnv, id: number, cfg: DomainCon
     }
     case "block-detach": {
       const b = findDisk(host, id, req.vdev);
-      if (!b) throw new Error(`block-detach: ${cfg.name} has no disk ${req.vdev}${h.disks.length ? ` (it has ${h.disks.map((x) => x.disk.vdev).join(", ")})` : ""}`);
+      if (!b) throw new Error(
+        `block-detach: ${cfg.name} has no disk `
+          + `${req.vdev}${h.disks.length ? ` (it has ${h.disks.map((x) => x.disk.vdev).join(", ")})` : ""}`
+      );
       await detach(env, id, cfg, b, !!req.force, `disk ${b.disk.vdev}`);
       const k = cfg.disks.findIndex((c) => { try { return diskDevid(c.vdev) === b.devid; } catch { return false; } });
       if (k >= 0) cfg.disks.splice(k, 1);
@@ -75,7 +87,10 @@ export async function hotplugRequest(env: HotplugEnv, id: number, cfg: DomainCon
     }
     case "network-detach": {
       const v = findVif(host, id, req.dev);
-      if (!v) throw new Error(`network-detach: ${cfg.name} has no vif ${req.dev}${h.vifs.length ? ` (it has ${h.vifs.map((x) => `${x.devid} (${x.mac})`).join(", ")})` : ""}`);
+      if (!v) throw new Error(
+        `network-detach: ${cfg.name} has no vif `
+          + `${req.dev}${h.vifs.length ? ` (it has ${h.vifs.map((x) => `${x.devid} (${x.mac})`).join(", ")})` : ""}`
+      );
       const k = h.vifs.indexOf(v);
       await detach(env, id, cfg, v, !!req.force, `vif ${v.devid}`);
       if (k >= 0 && k < cfg.vifs.length) cfg.vifs.splice(k, 1);
@@ -86,11 +101,14 @@ export async function hotplugRequest(env: HotplugEnv, id: number, cfg: DomainCon
 }
 
 /** Backend Closing, wait for the frontend to close (unless forced), then remove the device. */
-async function detach(env: HotplugEnv, id: number, cfg: DomainConfig, dev: Device, force: boolean, what: string): Promise<void> {
+async function detach(
+  env: HotplugEnv, id: number, cfg: DomainConfig, dev: Device, force: boolean, what: string
+): Promise<void> {
   const { host } = env;
   if (detaching.has(dev)) throw new Error(`${what} of ${cfg.name} is being detached already`);
   const paused = host.core.x.hv_domain_paused(id) !== 0;
-  if (!force && paused && !dev.frontendReleased()) throw new Error(`${cfg.name} is paused: unpause it first (its frontend must release ${what}), or force it with -f`);
+  if (!force && paused && !dev.frontendReleased())
+    throw new Error(`${cfg.name} is paused: unpause it first (its frontend must release ${what}), or force it with -f`);
   if (force || dev.frontendReleased()) {
     finishDetach(host, id, dev);
     env.log(`domain ${cfg.name} (${id}): ${what} detached${force ? " (forced)" : ""}`);
@@ -115,7 +133,9 @@ async function detach(env: HotplugEnv, id: number, cfg: DomainConfig, dev: Devic
   if (!host.domains.has(id)) return; // the domain went away meanwhile: its devices went with it
   if (!released) {
     dev.cancelClose();
-    throw new Error(`${cfg.name} did not release ${what} within ${timeoutMs / 1000} s; it stays attached (-f removes it anyway)`);
+    throw new Error(
+      `${cfg.name} did not release ${what} within ${timeoutMs / 1000} s; it stays attached (-f removes it anyway)`
+    );
   }
   finishDetach(host, id, dev);
   env.log(`domain ${cfg.name} (${id}): ${what} detached`);

@@ -22,8 +22,12 @@ function lit(s: string): string {
 }
 
 class Bad extends Error {}
-const str = (v: unknown, what: string): string => { if (typeof v !== "string") throw new Bad(`${what} is not a string`); return v; };
-const int = (v: unknown, what: string): number => { if (!Number.isSafeInteger(v) || (v as number) < 0) throw new Bad(`${what} is not a whole number`); return v as number; };
+const str = (v: unknown, what: string): string => {
+  if (typeof v !== "string") throw new Bad(`${what} is not a string`); return v;
+};
+const int = (v: unknown, what: string): number => {
+  if (!Number.isSafeInteger(v) || (v as number) < 0) throw new Bad(`${what} is not a whole number`); return v as number;
+};
 const opt = <T>(v: unknown, f: (v: unknown) => T): T | undefined => (v === undefined || v === null ? undefined : f(v));
 
 /**
@@ -31,10 +35,15 @@ const opt = <T>(v: unknown, f: (v: unknown) => T): T | undefined => (v === undef
  * "the migration stream"); `info` is what the stream's DOMAIN record says (name, memory, vCPUs), which
  * the config must agree with. Throws Error with one line.
  */
-export function validateToolstack(ts: unknown, where: string, info: { name: string; memoryMiB: number; vcpus: number }): ToolstackRecord {
+export function validateToolstack(
+  ts: unknown, where: string, info: { name: string; memoryMiB: number; vcpus: number }
+): ToolstackRecord {
   try {
     if (ts === undefined) {
-      const cfg = parseConfig(`name = ${lit(info.name)}\nkernel = "-"\nmemory = ${int(info.memoryMiB, "memory")}\nvcpus = ${int(info.vcpus, "vcpus")}\non_reboot = "destroy"\n`, where);
+      const cfg = parseConfig(
+        `name = ${lit(info.name)}\nkernel = "-"\nmemory = ` + `${int(info.memoryMiB, "memory")}\nvcpus = `
+          + `${int(info.vcpus, "vcpus")}\non_reboot = "destroy"\n`, where
+      );
       return { config: { ...cfg, kernel: "", warnings: [] }, weight: 256, cap: 0 };
     }
     if (typeof ts !== "object" || ts === null) throw new Bad("not an object");
@@ -49,7 +58,9 @@ export function validateToolstack(ts: unknown, where: string, info: { name: stri
     if (ramdisk !== undefined) lines.push(`ramdisk = ${lit(ramdisk)}`);
     const cmdline = opt(c.cmdline, (v) => str(v, "cmdline"));
     if (cmdline !== undefined) lines.push(`cmdline = ${lit(cmdline)}`);
-    lines.push(`memory = ${int(c.memory, "memory")}`, `maxmem = ${int(c.maxmem, "maxmem")}`, `vcpus = ${int(c.vcpus, "vcpus")}`);
+    lines.push(
+      `memory = ${int(c.memory, "memory")}`, `maxmem = ${int(c.maxmem, "maxmem")}`, `vcpus = ${int(c.vcpus, "vcpus")}`
+    );
     for (const k of ["on_poweroff", "on_reboot", "on_crash"]) lines.push(`${k} = ${lit(str(c[k], k))}`);
     const uuid = opt(c.uuid, (v) => str(v, "uuid"));
     if (uuid !== undefined) lines.push(`uuid = ${lit(uuid)}`);
@@ -59,7 +70,8 @@ export function validateToolstack(ts: unknown, where: string, info: { name: stri
     if (cap !== undefined) lines.push(`cpu_cap = ${cap}`);
     if (!Array.isArray(c.disks) || c.disks.length > 64) throw new Bad("disks is not a list (of at most 64)");
     const disks = c.disks.map((d: Record<string, unknown>, i: number) => {
-      if (typeof d !== "object" || d === null || typeof d.writable !== "boolean") throw new Bad(`disk ${i + 1} is malformed`);
+      if (typeof d !== "object" || d === null || typeof d.writable !== "boolean")
+        throw new Bad(`disk ${i + 1} is malformed`);
       const access = d.writable ? "rw" : "ro";
       return lit(`format=raw,vdev=${str(d.vdev, "vdev")},access=${access},target=${str(d.target, "disk target")}`);
     });
@@ -69,11 +81,18 @@ export function validateToolstack(ts: unknown, where: string, info: { name: stri
     const vifs = c.vifs.map((v: Record<string, unknown>, i: number) => {
       if (typeof v !== "object" || v === null) throw new Bad(`vif ${i + 1} is malformed`);
       const parts: string[] = [];
-      for (const k of ["mac", "bridge", "ip", "model"]) { const x = opt(v[k], (y) => str(y, `vif ${k}`)); if (x !== undefined) parts.push(`${k}=${x}`); }
-      const fw = opt(v.forward, (y) => { if (!Array.isArray(y)) throw new Bad("vif forward is not a list"); return y.map((z) => str(z, "vif forward")); });
+      for (const k of ["mac", "bridge", "ip", "model"]) {
+        const x = opt(v[k], (y) => str(y, `vif ${k}`)); if (x !== undefined) parts.push(`${k}=${x}`);
+      }
+      const fw = opt(
+        v.forward, (y) => {
+          if (!Array.isArray(y)) throw new Bad("vif forward is not a list"); return y.map((z) => str(z, "vif forward"));
+        }
+      );
       for (const f of fw ?? []) parts.push(`forward=${f}`);
       const devid = opt(v.devid, (y) => int(y, "vif devid"));
-      if (devid !== undefined && (devid > 255 || devids.includes(devid))) throw new Bad(`vif devid ${devid} is out of range or repeated`);
+      if (devid !== undefined && (devid > 255 || devids.includes(devid)))
+        throw new Bad(`vif devid ${devid} is out of range or repeated`);
       devids.push(devid);
       return lit(parts.join(","));
     });
@@ -83,7 +102,8 @@ export function validateToolstack(ts: unknown, where: string, info: { name: stri
     cfg.vifs.forEach((v, i) => { if (devids[i] !== undefined) v.devid = devids[i]; });
     if (kernel === "") cfg.kernel = "";
     cfg.warnings = [];
-    if (cfg.name !== info.name) throw new Bad(`its name ${JSON.stringify(cfg.name)} is not the domain's (${JSON.stringify(info.name)})`);
+    if (cfg.name !== info.name)
+      throw new Bad(`its name ${JSON.stringify(cfg.name)} is not the domain's (${JSON.stringify(info.name)})`);
     if (cfg.vcpus !== info.vcpus) throw new Bad(`vcpus ${cfg.vcpus} is not the domain's (${info.vcpus})`);
     const weight = opt(t.weight, (v) => int(v, "weight")) ?? 256;
     if (weight < 1 || weight > 65535) throw new Bad("weight must be 1..65535");
@@ -99,7 +119,8 @@ export function validateToolstack(ts: unknown, where: string, info: { name: stri
 
 /** XEND_DISK_ALLOW: directories (':'-separated) whose files an incoming domain may use. */
 export function diskAllowList(env: NodeJS.ProcessEnv = process.env): string[] {
-  return (env.XEND_DISK_ALLOW ?? "").split(":").filter((d) => d !== "").map((d) => { try { return realpathSync(d); } catch { return d; } });
+  return (env.XEND_DISK_ALLOW ?? "").split(":").filter((d) => d !== "")
+    .map((d) => { try { return realpathSync(d); } catch { return d; } });
 }
 
 const under = (p: string, dirs: string[]) => dirs.some((d) => p === d || p.startsWith(d.endsWith(sep) ? d : d + sep));
@@ -118,7 +139,8 @@ export function checkPaths(cfg: DomainConfig, vouched: boolean, where: string, a
   const notes: string[] = [];
   const why = (p: string): string | undefined => {
     if (!isAbsolute(p)) return "not an absolute path";
-    if (!vouched && allow.length === 0) return "the stream is not vouched for by this host's secret and XEND_DISK_ALLOW is not set";
+    if (!vouched && allow.length === 0)
+      return "the stream is not vouched for by this host's secret and XEND_DISK_ALLOW is not set";
     if (allow.length === 0) return undefined;
     let real: string;
     try { real = realpathSync(p); } catch { return "it does not exist"; }
@@ -131,16 +153,23 @@ export function checkPaths(cfg: DomainConfig, vouched: boolean, where: string, a
     if (bad) throw new Error(`${where}: disk ${d.vdev} (${d.target}) is refused: ${bad}`);
     d.target = resolve(d.target);
     let st;
-    try { st = statSync(d.target); } catch { throw new Error(`${where}: disk ${d.vdev} (${d.target}) does not exist here`); }
-    if (!st.isFile() && !st.isBlockDevice()) throw new Error(`${where}: disk ${d.vdev} (${d.target}) is not a regular file or block device`);
+    try {
+      st = statSync(d.target);
+    } catch { throw new Error(`${where}: disk ${d.vdev} (${d.target}) does not exist here`); }
+    if (!st.isFile() && !st.isBlockDevice())
+      throw new Error(`${where}: disk ${d.vdev} (${d.target}) is not a regular file or block device`);
   }
   for (const k of ["kernel", "ramdisk"] as const) {
     const p = cfg[k];
     if (!p) continue;
     const bad = why(p);
-    if (bad) { notes.push(`${k} ${p} dropped (${bad}): the domain cannot restart`); if (k === "kernel") cfg.kernel = ""; else delete cfg.ramdisk; continue; }
+    if (bad) {
+      notes.push(`${k} ${p} dropped (${bad}): the domain cannot restart`); if (k === "kernel") cfg.kernel = "";
+      else delete cfg.ramdisk; continue;
+    }
     try { cfg[k] = resolve(p); } catch { /* checked by why() */ }
   }
-  if (!cfg.kernel) for (const k of ["on_reboot", "on_crash", "on_poweroff"] as const) if ((cfg[k] as ShutdownAction).endsWith("restart")) cfg[k] = "destroy";
+  if (!cfg.kernel) for (const k of ["on_reboot", "on_crash", "on_poweroff"] as const)
+    if ((cfg[k] as ShutdownAction).endsWith("restart")) cfg[k] = "destroy";
   return notes;
 }

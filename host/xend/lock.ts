@@ -17,18 +17,22 @@ function liveXend(pid: number): boolean {
   try { return /xend/.test(readFileSync(`/proc/${pid}/cmdline`, "latin1")); } catch { return true; }
 }
 
-export class LockHeld extends Error { constructor(readonly pid: number, path: string) { super(`another xend (pid ${pid}) holds ${path}`); } }
+export class LockHeld extends Error {
+  constructor(readonly pid: number, path: string) { super(`another xend (pid ${pid}) holds ${path}`); }
+}
 
 /** Take the lock at `path` (throws LockHeld if a live xend has it); returns its release. */
 export function takeLock(path: string): () => void {
   for (let tries = 0; tries < 50; tries++) {
     try {
-      const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      const fd =
+        openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
       return () => { if (readPid(path) === process.pid) { try { unlinkSync(path); } catch { /* gone */ } } };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`cannot make the lock ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST")
+        throw new Error(`cannot make the lock ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     const pid = readPid(path);
     if (pid !== undefined && pid !== process.pid && liveXend(pid)) throw new LockHeld(pid, path);
@@ -41,13 +45,17 @@ export function takeLock(path: string): () => void {
     // Stale: break it, one breaker at a time, and only if it is still the stale one.
     const brk = `${path}.break`;
     let fd: number;
-    try { fd = openSync(brk, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600); } catch {
+    try {
+      fd = openSync(brk, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    } catch {
       try { if (Date.now() - statSync(brk).mtimeMs > 10000) unlinkSync(brk); } catch { /* gone */ }
       sleepSync(20);
       continue;
     }
     closeSync(fd);
-    try { if (readPid(path) === pid) unlinkSync(path); } catch { /* gone */ } finally { try { unlinkSync(brk); } catch { /* gone */ } }
+    try {
+      if (readPid(path) === pid) unlinkSync(path);
+    } catch { /* gone */ } finally { try { unlinkSync(brk); } catch { /* gone */ } }
   }
   throw new Error(`cannot take the lock ${path}`);
 }

@@ -62,7 +62,8 @@ const FIELDS: { [op in Request["op"]]: { [field: string]: string } } = {
 export function parseRequest(line: string): Request {
   let v: unknown;
   try { v = JSON.parse(line); } catch { throw new ProtocolError("bad request: not JSON"); }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ProtocolError("bad request: not a JSON object");
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new ProtocolError("bad request: not a JSON object");
   const r = v as { [k: string]: unknown };
   const op = r.op;
   if (typeof op !== "string" || !Object.prototype.hasOwnProperty.call(FIELDS, op)) {
@@ -79,7 +80,10 @@ export function parseRequest(line: string): Request {
       : t[0] === "n" ? typeof x === "number" && Number.isFinite(x)
       : t[0] === "b" ? typeof x === "boolean"
       : Array.isArray(x) && x.every((y) => typeof y === "string");
-    if (!ok) throw new ProtocolError(`bad request ${op}: ${k} must be ${{ s: "a string", n: "a number", b: "true or false", sa: "a list of strings" }[t.replace("?", "")]}`);
+    if (!ok) throw new ProtocolError(
+      `bad request ${op}: ${k} must be `
+        + `${{ s: "a string", n: "a number", b: "true or false", sa: "a list of strings" }[t.replace("?", "")]}`
+    );
     out[k] = x;
   }
   return out as Request;
@@ -150,7 +154,10 @@ export class LineReader {
 export function xendFiles(sock = socketPath()): { dir: string; lock: string; log: string; xenstored: string } {
   const dir = dirname(sock);
   const stem = basename(sock).replace(/\.sock$/, "");
-  return { dir, lock: join(dir, `${stem}.lock`), log: join(dir, `${stem}.log`), xenstored: join(dir, stem === "xend" ? "xenstored.sock" : `${stem}-xenstored.sock`) };
+  return {
+    dir, lock: join(dir, `${stem}.lock`), log: join(dir, `${stem}.log`),
+    xenstored: join(dir, stem === "xend" ? "xenstored.sock" : `${stem}-xenstored.sock`)
+  };
 }
 
 /** xenstored's socket for dom0 tools (raw xs_wire), beside xend's. */

@@ -3,7 +3,9 @@
 // XEND_RELOCATION_SECRET, or the file XEND_RELOCATION_SECRET_FILE, or else a random one that xend
 // keeps in `relocation.secret` (mode 0600) in the per-user directory $TMPDIR/xenwasm-UID (mode 0700,
 // owned by the user): so two xends of one user on one machine share it, and nobody else can read it.
-import { openSync, fstatSync, writeSync, closeSync, readFileSync, lstatSync, mkdirSync, linkSync, unlinkSync, constants } from "node:fs";
+import {
+  openSync, fstatSync, writeSync, closeSync, readFileSync, lstatSync, mkdirSync, linkSync, unlinkSync, constants
+} from "node:fs";
 import { randomBytes, createHmac } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +20,8 @@ export function privateDir(dir: string): void {
   const st = lstatSync(dir);
   if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
   if (st.uid !== uid()) throw new Error(`${dir} belongs to uid ${st.uid}, not to us (uid ${uid()})`);
-  if (st.mode & 0o077) throw new Error(`${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}; it must be 0700)`);
+  if (st.mode & 0o077)
+    throw new Error(`${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}; it must be 0700)`);
 }
 
 function readSecretFile(path: string, mustBeOurs: boolean): string {
@@ -48,7 +51,9 @@ export function relocationSecret(env: NodeJS.ProcessEnv = process.env, create = 
   const tmp = join(dir, `relocation.secret.${process.pid}.${randomBytes(4).toString("hex")}`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try { writeSync(fd, randomBytes(32).toString("hex") + "\n"); } finally { closeSync(fd); }
-  try { linkSync(tmp, file); } catch (e) { if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; } finally { unlinkSync(tmp); }
+  try {
+    linkSync(tmp, file);
+  } catch (e) { if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; } finally { unlinkSync(tmp); }
   return readSecretFile(file, true);
 }
 
@@ -77,7 +82,9 @@ export function loopbackListenerUid(port: number): number | undefined {
  * receiver of another user has its own secret file: we read it if we can (root can; anyone else
  * cannot, and is refused by the receiver). Otherwise our own secret.
  */
-export function secretForLoopback(port: number, own: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function secretForLoopback(
+  port: number, own: string | undefined, env: NodeJS.ProcessEnv = process.env
+): string | undefined {
   if (env.XEND_RELOCATION_SECRET || env.XEND_RELOCATION_SECRET_FILE) return own;
   const other = loopbackListenerUid(port);
   if (other === undefined || other === uid()) return own;

@@ -4,7 +4,10 @@ import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
 
-const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm", ".map": "application/json" };
+const TYPES = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm",
+  ".map": "application/json"
+};
 
 /** Serve `dir` on 127.0.0.1:`port` (0: any free port); resolves to the server once it listens. */
 export function serveStatic(dir, port = 0) {
@@ -18,7 +21,12 @@ export function serveStatic(dir, port = 0) {
       if (file !== root && !file.startsWith(root + sep)) { res.writeHead(403).end(); return; }
       if (!(await stat(file)).isFile()) throw new Error("not a file");
       const body = await readFile(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.length, "cache-control": "no-store" });
+      res.writeHead(
+        200, {
+          "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.length,
+          "cache-control": "no-store"
+        }
+      );
       res.end(req.method === "HEAD" ? undefined : body);
     } catch {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");

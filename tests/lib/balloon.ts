@@ -31,7 +31,8 @@ export async function balloonStress(o: BalloonOptions): Promise<BalloonResult> {
     "mount -t sysfs sys /sys",
     'echo "balloon: up"',
     "i=0",
-    `while true; do i=$((i+1)); /memcheck ${o.checkMiB ?? 24} ${o.forks ?? 4} || echo "balloon: memcheck failed $i"; echo "balloon: round $i"; done`,
+    `while true; do i=$((i+1)); /memcheck ${o.checkMiB ?? 24} `
+      + `${o.forks ?? 4} || echo "balloon: memcheck failed $i"; echo ` + `"balloon: round $i"; done`,
   ], [["memcheck", join(process.cwd(), "guests", "build", "memcheck")]])));
   const host = await XenHost.create(o.maxmem + 192);
   const dom = host.createDomain("balloon", new Uint8Array(readFileSync(linuxKernel())), {
@@ -58,10 +59,14 @@ export async function balloonStress(o: BalloonOptions): Promise<BalloonResult> {
         if (p !== last) { last = p; still = Date.now(); }
         const there = mib === o.low ? p <= mib * 256 + 4096 : p >= mib * 256 - 4096;
         // There, or not moving for a while (the driver gives up on a step it cannot make now).
-        return there || Date.now() - still > 3000 || host.state(d) !== DS_RUNNING || bad() || Date.now() - t0 > (o.stepMs ?? 60000);
+        return there || Date.now() - still > 3000 || host.state(d) !== DS_RUNNING || bad()
+          || Date.now() - t0 > (o.stepMs ?? 60000);
       }, 2_000_000);
       pages.push(x.hv_domain_pages(d));
-      o.log?.(`cycle ${c + 1} target ${mib} MiB: ${x.hv_domain_pages(d)} pages, ${rounds(out)} rounds, ${x.hv_hypercall_count(12)} memory_op calls`);
+      o.log?.(
+        `cycle ${c + 1} target ${mib} MiB: ${x.hv_domain_pages(d)} `
+          + `pages, ${rounds(out)} rounds, ${x.hv_hypercall_count(12)} ` + `memory_op calls`
+      );
     }
     cycles++;
   }

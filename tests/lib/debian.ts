@@ -42,7 +42,8 @@ export function debFile(pkg: string, file: string): string {
     if (!existsSync(root)) {
       try { renameSync(tmp, root); } catch (e) { if (!existsSync(root)) throw e; } // another process's copy won
     }
-    if (!existsSync(path)) execFileSync("dpkg", ["-x", join(dl, deb), root]); // a copy left incomplete (interrupted before)
+    // a copy left incomplete (interrupted before)
+    if (!existsSync(path)) execFileSync("dpkg", ["-x", join(dl, deb), root]);
   } finally {
     rmSync(dl, { recursive: true, force: true });
     rmSync(tmp, { recursive: true, force: true });

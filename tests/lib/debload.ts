@@ -14,7 +14,12 @@ import { repoRoot } from "./repo";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export const freePort = () => new Promise<number>((res) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const p = (s.address() as AddressInfo).port; s.close(() => res(p)); }); });
+export const freePort = () => new Promise<number>(
+  (res) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => { const p = (s.address() as AddressInfo).port; s.close(() => res(p)); });
+  }
+);
 
 /**
  * A xend of its own for the Debian system (socket under `dir`/`name`/run, a relocation listener on a free
@@ -36,22 +41,28 @@ export class DomConsole {
   con!: ChildProcess;
   exited!: Promise<number | null>;
   constructor(readonly name: string) {}
-  /** `xm console NAME` on the xend the domain is on; the previous attachment is left as it is (it ends with the domain there). */
+  /** `xm console NAME` on the xend the domain is on; the previous attachment is left as it is (it ends with the domain
+   *  there). */
   attach(x: Xend): void {
-    const c = spawn(process.execPath, [join(repoRoot(), "bin", "xm.js"), "console", this.name], { env: x.env, stdio: ["pipe", "pipe", "pipe"] });
+    const c = spawn(
+      process.execPath, [join(repoRoot(), "bin", "xm.js"), "console", this.name],
+      { env: x.env, stdio: ["pipe", "pipe", "pipe"] }
+    );
     c.stdout!.on("data", (b) => { this.out += b; });
     c.stderr!.on("data", (b) => { this.out += b; });
     c.stdin!.on("error", () => {});
     this.con = c;
     this.exited = new Promise((r) => c.on("exit", (code) => r(code)));
   }
-  /** Waits until the output (from `from` on) matches `re`; gives the match. Throws after `ms` or once the console ended. */
+  /** Waits until the output (from `from` on) matches `re`; gives the match. Throws after `ms` or once the console
+   *  ended. */
   async waitFor(re: RegExp, ms: number, from = 0): Promise<RegExpExecArray> {
     const t0 = Date.now();
     for (;;) {
       const m = re.exec(this.out.slice(from));
       if (m) return m;
-      if (Date.now() - t0 > ms || this.con.exitCode !== null) throw new Error(`no ${re} on the console in ${ms / 1000} s; it ends with:\n${this.out.slice(-2500)}`);
+      if (Date.now() - t0 > ms || this.con.exitCode !== null)
+        throw new Error(`no ${re} on the console in ${ms / 1000} s; it ends with:\n${this.out.slice(-2500)}`);
       await sleep(200);
     }
   }
@@ -82,15 +93,22 @@ export function httpGet(port: number, path: string, timeout = 120000): Promise<{
 export function pgTool(name: string): string | undefined {
   const base = "/usr/lib/postgresql";
   if (!existsSync(base)) return undefined;
-  for (const v of readdirSync(base).sort().reverse()) if (existsSync(join(base, v, "bin", name))) return join(base, v, "bin", name);
+  for (const v of readdirSync(base).sort().reverse())
+    if (existsSync(join(base, v, "bin", name))) return join(base, v, "bin", name);
   return undefined;
 }
 /** The guest's role `xenwasm` (scripts/debian-system.sh). */
 export const pgEnv = { ...process.env, PGPASSWORD: "xenwasm", PGCONNECT_TIMEOUT: "120" };
-/** A PostgreSQL client run from the host against the guest's forwarded port (async: the guest runs in another process). */
-export function pg(tool: string, port: number, args: string[], ms = 300000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+/** A PostgreSQL client run from the host against the guest's forwarded port (async: the guest runs in another process).
+ *  */
+export function pg(
+  tool: string, port: number, args: string[], ms = 300000
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const c = spawn(tool, ["-h", "127.0.0.1", "-p", String(port), "-U", "xenwasm", ...args], { env: pgEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const c = spawn(
+      tool, ["-h", "127.0.0.1", "-p", String(port), "-U", "xenwasm", ...args],
+      { env: pgEnv, stdio: ["ignore", "pipe", "pipe"] }
+    );
     let stdout = "", stderr = "";
     c.stdout.on("data", (b) => { stdout += b; }); c.stderr.on("data", (b) => { stderr += b; });
     const t = setTimeout(() => c.kill("SIGKILL"), ms);
@@ -121,7 +139,10 @@ export class InsertStream {
   private session(): Promise<void> {
     this.sessions++;
     return new Promise((res) => {
-      const c = spawn(this.psql, ["-h", "127.0.0.1", "-p", String(this.port), "-U", "xenwasm", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "xenwasm"],
+      const c = spawn(this.psql, [
+          "-h", "127.0.0.1", "-p", String(this.port), "-U", "xenwasm", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+          "xenwasm"
+        ],
         { env: { ...pgEnv, PGCONNECT_TIMEOUT: "10" }, stdio: ["pipe", "pipe", "pipe"] });
       this.proc = c;
       let buf = "", pending = 0, watchdog: ReturnType<typeof setTimeout> | undefined;
@@ -165,7 +186,9 @@ export class GetStream {
       const [path, re] = n % 2 ? ["/hello.php", /^PHP .* sum=5050$/m] : ["/hello.html", /hello from Apache/];
       for (let retries = 0; ; retries++) {
         const r = await httpGet(this.port, path, 30000).catch(() => undefined);
-        if (r && r.status === 200 && re.test(r.body)) { this.ok++; this.okTimes.push(Date.now()); this.maxRetries = Math.max(this.maxRetries, retries); break; }
+        if (r && r.status === 200 && re.test(r.body)) {
+          this.ok++; this.okTimes.push(Date.now()); this.maxRetries = Math.max(this.maxRetries, retries); break;
+        }
         this.failedAttempts++;
         if (this.stopped) return;
         await sleep(500);
@@ -193,7 +216,12 @@ export class Load {
   }
   /** Creates the table and starts both streams. */
   async start(): Promise<void> {
-    const mk = await pg(this.psql, this.pgPort, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "xenwasm", "-c", `CREATE TABLE ${this.inserts.table}(id int PRIMARY KEY, at timestamptz DEFAULT now())`]);
+    const mk = await pg(
+      this.psql, this.pgPort, [
+        "-X", "-q", "-v", "ON_ERROR_STOP=1", "xenwasm", "-c",
+        `CREATE TABLE ${this.inserts.table}(id int PRIMARY KEY, at timestamptz DEFAULT now())`
+      ]
+    );
     if (mk.status !== 0) throw new Error(`CREATE TABLE ${this.inserts.table}: ${mk.stderr}`);
     this.inserts.start(); this.gets.start();
   }
@@ -202,7 +230,10 @@ export class Load {
   async progress(n: number, ms: number, what: string, tail = () => ""): Promise<void> {
     const a0 = this.inserts.acked.length, g0 = this.gets.ok, t0 = Date.now();
     while (this.inserts.acked.length < a0 + n || this.gets.ok < g0 + 2) {
-      if (Date.now() - t0 > ms) throw new Error(`${what}: ${this.inserts.acked.length - a0} commits and ${this.gets.ok - g0} GETs in ${ms / 1000} s (psql: ${this.inserts.lastError})${tail()}`);
+      if (Date.now() - t0 > ms) throw new Error(
+        `${what}: ${this.inserts.acked.length - a0} commits and `
+          + `${this.gets.ok - g0} GETs in ${ms / 1000} s (psql: ` + `${this.inserts.lastError})${tail()}`
+      );
       await sleep(200);
     }
   }
@@ -212,11 +243,16 @@ export class Load {
    */
   async rows(): Promise<{ rows: number; lost: number[]; neverSent: number[] }> {
     const acked = [...this.inserts.acked];
-    const r = await pg(this.psql, this.pgPort, ["-X", "-A", "-t", "xenwasm", "-c", `SELECT id FROM ${this.inserts.table} ORDER BY id`]);
+    const r = await pg(
+      this.psql, this.pgPort, ["-X", "-A", "-t", "xenwasm", "-c", `SELECT id FROM ${this.inserts.table} ORDER BY id`]
+    );
     if (r.status !== 0) throw new Error(`SELECT from ${this.inserts.table}: ${r.stderr}`);
     const have = new Set(r.stdout.trim().split("\n").filter(Boolean).map(Number));
     const doubt = new Set(this.inserts.inDoubt), ack = new Set(this.inserts.acked);
-    return { rows: have.size, lost: acked.filter((i) => !have.has(i)), neverSent: [...have].filter((i) => !ack.has(i) && !doubt.has(i)) };
+    return {
+      rows: have.size, lost: acked.filter((i) => !have.has(i)),
+      neverSent: [...have].filter((i) => !ack.has(i) && !doubt.has(i))
+    };
   }
 }
 
@@ -235,7 +271,8 @@ export async function saveRestore(x: Xend, dc: DomConsole, load: Load, file: str
   const tSaved = Date.now();
   if (sv.status !== 0) throw new Error(`xm save: ${sv.stderr}${x.xm("dmesg").stdout.slice(-2000)}`);
   await dc.exited; // the console ends with the domain
-  if (new RegExp(`^${dc.name}\\s`, "m").test(x.xm("list").stdout)) throw new Error(`${dc.name} still listed after xm save`);
+  if (new RegExp(`^${dc.name}\\s`, "m").test(x.xm("list").stdout))
+    throw new Error(`${dc.name} still listed after xm save`);
   const rs = x.xm("restore", file);
   const tRestored = Date.now();
   if (rs.status !== 0) throw new Error(`xm restore: ${rs.stderr}`);
@@ -243,14 +280,18 @@ export async function saveRestore(x: Xend, dc: DomConsole, load: Load, file: str
   rmSync(file, { force: true }); // ~512 MiB
   dc.attach(x);
   await load.progress(3, 300000, "after the restore", tail);
-  return { save_s: (tSaved - t0) / 1000, restore_s: (tRestored - tSaved) / 1000, bytes, gap_ms: load.gets.longestGap(t0), commitsBefore };
+  return {
+    save_s: (tSaved - t0) / 1000, restore_s: (tRestored - tSaved) / 1000, bytes, gap_ms: load.gets.longestGap(t0),
+    commitsBefore
+  };
 }
 
 export interface LiveMigration {
   total_s: number; gap_ms: number;
   /** `xm migrate --json`'s summary: downtimeMs, rounds, pagesSent, memPages, live... */
   summary: { downtimeMs: number; rounds: number; pagesSent: number; memPages: number; live: boolean };
-  getsDuring: number; failedGets: number; maxRetries: number; maxRetriesBefore: number; commits: number; inDoubt: number;
+  getsDuring: number; failedGets: number; maxRetries: number; maxRetriesBefore: number; commits: number;
+  inDoubt: number;
 }
 /**
  * Mid-load (2 commits and 2 GETs first), `xm migrate --live --json NAME 127.0.0.1:PORT` from `from` to
@@ -261,7 +302,8 @@ export async function migrateLive(from: Xend, to: Xend, dc: DomConsole, load: Lo
   const tail = () => `; console:\n${dc.out.slice(-1500)}`;
   const { gets, inserts } = load;
   await load.progress(2, 300000, "before the migration", tail);
-  const f0 = gets.failedAttempts, r0 = gets.maxRetries, ok0 = gets.ok, a0 = inserts.acked.length, d0 = inserts.inDoubt.length;
+  const f0 = gets.failedAttempts, r0 = gets.maxRetries, ok0 = gets.ok, a0 = inserts.acked.length,
+    d0 = inserts.inDoubt.length;
   gets.maxRetries = 0;
   const t0 = Date.now();
   const mg = await from.xmAsync("migrate", "--live", "--json", dc.name, `127.0.0.1:${to.port}`);
@@ -269,12 +311,15 @@ export async function migrateLive(from: Xend, to: Xend, dc: DomConsole, load: Lo
   if (mg.status !== 0) throw new Error(`xm migrate: ${mg.stderr}${from.xm("dmesg").stdout.slice(-2000)}`);
   const summary = JSON.parse(mg.stdout.trim().split("\n").pop()!);
   await dc.exited;
-  if (new RegExp(`^${dc.name}\\s`, "m").test(from.xm("list").stdout)) throw new Error(`${dc.name} still listed on the source after xm migrate`);
+  if (new RegExp(`^${dc.name}\\s`, "m").test(from.xm("list").stdout))
+    throw new Error(`${dc.name} still listed on the source after xm migrate`);
   const getsDuring = gets.ok - ok0;
   dc.attach(to);
   await load.progress(3, 300000, "after the migration", tail);
   return {
-    total_s: (tDone - t0) / 1000, gap_ms: gets.longestGap(t0), summary, getsDuring, failedGets: gets.failedAttempts - f0,
-    maxRetries: gets.maxRetries, maxRetriesBefore: r0, commits: inserts.acked.length - a0, inDoubt: inserts.inDoubt.length - d0,
+    total_s: (tDone - t0) / 1000, gap_ms: gets.longestGap(t0), summary, getsDuring,
+    failedGets: gets.failedAttempts - f0,
+    maxRetries: gets.maxRetries, maxRetriesBefore: r0, commits: inserts.acked.length - a0,
+    inDoubt: inserts.inDoubt.length - d0,
   };
 }

@@ -19,10 +19,14 @@ export interface DebianSystem {
 
 /** Why the image cannot be built here (undefined: it can): it needs root or password-less sudo, and mmdebstrap. */
 export function debianSystemUnavailable(): string | undefined {
-  const has = (c: string) => { try { execFileSync("sh", ["-c", `command -v ${c}`], { stdio: "ignore" }); return true; } catch { return false; } };
+  const has = (c: string) => {
+    try { execFileSync("sh", ["-c", `command -v ${c}`], { stdio: "ignore" }); return true; } catch { return false; }
+  };
   if (!has("mmdebstrap")) return "mmdebstrap is not installed (scripts/setup.sh installs it)";
   if (process.getuid?.() !== 0) {
-    try { execFileSync("sudo", ["-n", "true"], { stdio: "ignore" }); } catch { return "building the root filesystem needs root or password-less sudo"; }
+    try {
+      execFileSync("sudo", ["-n", "true"], { stdio: "ignore" });
+    } catch { return "building the root filesystem needs root or password-less sudo"; }
   }
   return undefined;
 }
@@ -48,8 +52,12 @@ export function debianSystem(): DebianSystem {
   const now = new Date();
   try { utimesSync(done, now, now); } catch { /* read-only cache: it is only not marked as used */ }
   const info: Record<string, string> = {};
-  for (const l of readFileSync(done, "utf8").split("\n")) { const i = l.indexOf(" "); if (i > 0) info[l.slice(0, i)] = l.slice(i + 1); }
-  return { dir, kernel: join(dir, "vmlinuz"), initrd: join(dir, "initrd.gz"), rootfs: join(dir, "rootfs.img"), info, built };
+  for (const l of readFileSync(done, "utf8").split("\n")) {
+    const i = l.indexOf(" "); if (i > 0) info[l.slice(0, i)] = l.slice(i + 1);
+  }
+  return {
+    dir, kernel: join(dir, "vmlinuz"), initrd: join(dir, "initrd.gz"), rootfs: join(dir, "rootfs.img"), info, built
+  };
 }
 
 /** A writable copy of the root filesystem at `to` (sparse), so the cached image stays as built. */

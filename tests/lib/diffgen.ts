@@ -16,7 +16,8 @@ export const STACK_TOP = STACK + 0x80;
 
 export const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, DF = 0x400, OF = 0x800;
 export const ARITH = CF | PF | AF | ZF | SF | OF;
-export const FLAG_NAMES: [number, string][] = [[CF, "CF"], [PF, "PF"], [AF, "AF"], [ZF, "ZF"], [SF, "SF"], [DF, "DF"], [OF, "OF"]];
+export const FLAG_NAMES: [number, string][] =
+  [[CF, "CF"], [PF, "PF"], [AF, "AF"], [ZF, "ZF"], [SF, "SF"], [DF, "DF"], [OF, "OF"]];
 
 export type Bits = 32 | 64;
 
@@ -63,7 +64,10 @@ export class Rng {
   constructor(seed: number, salt = "") {
     let h = (seed ^ 0x9e3779b9) >>> 0;
     for (let i = 0; i < salt.length; i++) h = Math.imul(h ^ salt.charCodeAt(i), 0x01000193) >>> 0;
-    const sm = () => { h = (h + 0x9e3779b9) >>> 0; let z = h; z = Math.imul(z ^ (z >>> 16), 0x85ebca6b); z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35); return (z ^ (z >>> 16)) >>> 0; };
+    const sm = () => {
+      h = (h + 0x9e3779b9) >>> 0; let z = h; z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35); return (z ^ (z >>> 16)) >>> 0;
+    };
     this.s = new Uint32Array([sm(), sm(), sm(), sm() | 1]);
   }
   u32(): number {
@@ -108,10 +112,15 @@ export function val(r: Rng, w: number): bigint {
 }
 
 // ---- register names ----
-const R64 = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
-const R32 = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d"];
-const R16 = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w"];
-const R8 = ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b"];
+const R64 =
+  ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+const R32 = [
+  "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d"
+];
+const R16 =
+  ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w"];
+const R8 =
+  ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b"];
 const R8H = ["ah", "ch", "dh", "bh"];
 export const REG_NAMES = R64;
 
@@ -222,7 +231,9 @@ export class Ctx {
    * absolute or base+displacement (base register `base`, default RBX/EBX, reserved for the case).
    * Call before picking register operands so that the base register is not chosen as one.
    */
-  memOp(w: number, opts: { off?: number; align?: number; base?: number; noBase?: boolean; value?: boolean } = {}): { text: string; off: number } {
+  memOp(
+    w: number, opts: { off?: number; align?: number; base?: number; noBase?: boolean; value?: boolean } = {}
+  ): { text: string; off: number } {
     const size = Math.max(1, w / 8);
     let off = opts.off ?? this.r.int(256 - size + 1);
     if (opts.off === undefined && opts.align) off &= ~(opts.align - 1);
@@ -266,7 +277,10 @@ function imm(c: Ctx, w: number, small = false): string {
   return hex(val(c.r, w));
 }
 
-const LOCK_OK = new Set(["add", "adc", "sub", "sbb", "and", "or", "xor", "inc", "dec", "neg", "not", "bts", "btr", "btc", "xchg", "xadd", "cmpxchg"]);
+const LOCK_OK = new Set([
+  "add", "adc", "sub", "sbb", "and", "or", "xor", "inc", "dec", "neg", "not", "bts", "btr", "btc", "xchg", "xadd",
+  "cmpxchg"
+]);
 function lock(c: Ctx, op: string): string { return LOCK_OK.has(op) && c.r.chance(0.3) ? "lock " : ""; }
 
 // ALU: add adc sub sbb and or xor cmp test
@@ -279,7 +293,9 @@ for (const op of ["add", "adc", "sub", "sbb", "and", "or", "xor", "cmp", "test"]
     const s = `${op}${sfx(w)}`;
     if (k === "rr") { const a = c.operandReg(w), b = c.operandReg(w); return `${s} ${a.name}, ${b.name}`; }
     if (k === "rm") { const m = c.memOp(w); const a = c.operandReg(w); return `${s} ${m.text}, ${a.name}`; }
-    if (k === "mr") { const m = c.memOp(w); const a = c.operandReg(w); return `${lock(c, op)}${s} ${a.name}, ${m.text}`; }
+    if (k === "mr") {
+      const m = c.memOp(w); const a = c.operandReg(w); return `${lock(c, op)}${s} ${a.name}, ${m.text}`;
+    }
     if (k === "ri" || k === "ri8") { const a = c.operandReg(w); return `${s} $${imm(c, w, k === "ri8")}, ${a.name}`; }
     const m = c.memOp(w);
     return `${lock(c, op)}${s} $${imm(c, w, k === "mi8")}, ${m.text}`;
@@ -294,7 +310,10 @@ for (const op of ["adc", "sbb"]) {
     const n = c.r.range(2, 4), parts: string[] = [];
     for (let i = 0; i < n; i++) {
       const o = i === 0 && c.r.chance(0.5) ? first : op;
-      if (c.r.chance(0.3)) { const m = c.memOp(w); const a = c.operandReg(w); parts.push(`${o}${sfx(w)} ${c.r.chance(0.5) ? `${m.text}, ${a.name}` : `${a.name}, ${m.text}`}`); }
+      if (c.r.chance(0.3)) {
+        const m = c.memOp(w); const a = c.operandReg(w);
+        parts.push(`${o}${sfx(w)} ${c.r.chance(0.5) ? `${m.text}, ${a.name}` : `${a.name}, ${m.text}`}`);
+      }
       else { const a = c.operandReg(w), b = c.operandReg(w); parts.push(`${o}${sfx(w)} ${a.name}, ${b.name}`); }
     }
     return parts.join("; ");
@@ -432,8 +451,12 @@ for (const op of ["bt", "bts", "btr", "btc"]) {
     const k = c.r.pick(["rr", "ri", "mr", "mi"]);
     const s = `${op}${sfx(w)}`;
     if (k === "rr") { const a = c.operandReg(w), b = c.operandReg(w); return `${s} ${b.name}, ${a.name}`; }
-    if (k === "ri") { const a = c.operandReg(w); return `${s} $${c.r.chance(0.7) ? c.r.int(w) : c.r.int(256)}, ${a.name}`; }
-    if (k === "mi") { const m = c.memOp(w); return `${lock(c, op)}${s} $${c.r.chance(0.7) ? c.r.int(w) : c.r.int(256)}, ${m.text}`; }
+    if (k === "ri") {
+      const a = c.operandReg(w); return `${s} $${c.r.chance(0.7) ? c.r.int(w) : c.r.int(256)}, ${a.name}`;
+    }
+    if (k === "mi") {
+      const m = c.memOp(w); return `${lock(c, op)}${s} $${c.r.chance(0.7) ? c.r.int(w) : c.r.int(256)}, ${m.text}`;
+    }
     // register bit offset, memory base: the offset reaches anywhere in the data buffer
     const m = c.memOp(w, { off: 128, value: false });
     const off = c.r.range(-1024, 1024 - w);
@@ -475,7 +498,11 @@ function bmiCtl(c: Ctx, w: number, kind: "bextr" | "index" | "count"): bigint {
 }
 /** The r/m source: a memory operand (value given) or a register with an interesting value. */
 function bmiSrc(c: Ctx, w: number): string { return c.r.chance(0.4) ? c.memOp(w).text : c.operandReg(w).name; }
-for (const op of ["andn", "bextr", "blsi", "blsmsk", "blsr", "bzhi", "mulx", "pdep", "pext", "rorx", "sarx", "shlx", "shrx"]) {
+for (
+  const op of [
+    "andn", "bextr", "blsi", "blsmsk", "blsr", "bzhi", "mulx", "pdep", "pext", "rorx", "sarx", "shlx", "shrx"
+  ]
+) {
   const bmi1 = ["andn", "bextr", "blsi", "blsmsk", "blsr"].includes(op);
   addW("bmi", op, [32, 64], (c, w) => {
     c.needs = bmi1 ? "bmi1" : "bmi2";
@@ -486,7 +513,8 @@ for (const op of ["andn", "bextr", "blsi", "blsmsk", "blsr", "bzhi", "mulx", "pd
     if (op === "blsi") c.qemuBug = CF;
     const src = bmiSrc(c, w);
     if (op === "blsi" || op === "blsmsk" || op === "blsr") return `${op} ${src}, ${c.pickReg(w).name}`;
-    if (op === "rorx") return `rorx $${c.r.chance(0.6) ? c.r.pick([0, 1, w - 1, w, w + 1, 255]) : c.r.int(256)}, ${src}, ${c.pickReg(w).name}`;
+    if (op === "rorx") return `rorx ` + `$${c.r.chance(0.6) ? c.r.pick([0, 1, w - 1, w, w + 1, 255]) : c.r.int(256)}, `
+      + `${src}, ${c.pickReg(w).name}`;
     const v = c.pickReg(w); // the VEX.vvvv operand
     if (op === "bextr" || op === "bzhi" || op === "sarx" || op === "shlx" || op === "shrx") {
       c.setBits(v.reg, 0, w, bmiCtl(c, w, op === "bextr" ? "bextr" : op === "bzhi" ? "index" : "count"));
@@ -502,8 +530,11 @@ for (const op of ["andn", "bextr", "blsi", "blsmsk", "blsr", "bzhi", "mulx", "pd
 addW("bswap", "bswap", [32, 64], (c, w) => `bswap ${c.operandReg(w).name}`);
 
 // movzx movsx movsxd
-for (const [name, sw, dw] of [["movzbw", 8, 16], ["movzbl", 8, 32], ["movzbq", 8, 64], ["movzwl", 16, 32], ["movzwq", 16, 64],
-  ["movsbw", 8, 16], ["movsbl", 8, 32], ["movsbq", 8, 64], ["movswl", 16, 32], ["movswq", 16, 64], ["movslq", 32, 64]] as const) {
+for (const [name, sw, dw] of [
+    ["movzbw", 8, 16], ["movzbl", 8, 32], ["movzbq", 8, 64], ["movzwl", 16, 32], ["movzwq", 16, 64],
+  ["movsbw", 8, 16], ["movsbl", 8, 32], ["movsbq", 8, 64], ["movswl", 16, 32], ["movswq", 16, 64], ["movslq", 32, 64]
+] as const
+) {
   add("movx", name, dw === 64 ? only64 : both, (c) => {
     if (dw === 64) c.byteLegacy = false;
     let src: string;
@@ -545,7 +576,9 @@ for (const op of ["xchg", "cmpxchg", "xadd"]) {
 add("xchg", "cmpxchg8b", both, (c) => {
   const m = c.memOp(64, { base: c.r.pick([6, 7]) });
   for (const r of [0, 1, 2, 3]) c.setBits(r, 0, 32, val(c.r, 32));
-  if (c.r.chance(0.5)) { const v = c.readMem(m.off, 64); c.setBits(0, 0, 32, v & mask(32)); c.setBits(2, 0, 32, v >> 32n); }
+  if (c.r.chance(0.5)) {
+    const v = c.readMem(m.off, 64); c.setBits(0, 0, 32, v & mask(32)); c.setBits(2, 0, 32, v >> 32n);
+  }
   return `${c.r.chance(0.5) ? "lock " : ""}cmpxchg8b ${m.text}`;
 });
 add("xchg", "cmpxchg16b", only64, (c) => {
@@ -557,13 +590,21 @@ add("xchg", "cmpxchg16b", only64, (c) => {
 });
 
 // sign extensions of the accumulator
-for (const [name, w, b64] of [["cbtw", 8, false], ["cwtl", 16, false], ["cltq", 32, true], ["cwtd", 16, false], ["cltd", 32, false], ["cqto", 64, true]] as const) {
+for (
+  const [name, w, b64] of [
+    ["cbtw", 8, false], ["cwtl", 16, false], ["cltq", 32, true], ["cwtd", 16, false], ["cltd", 32, false],
+    ["cqto", 64, true]
+  ] as const
+) {
   add("cext", name, b64 ? only64 : both, (c) => { c.setBits(0, 0, w, val(c.r, w)); return name; });
 }
 
 // lahf sahf
 add("lahf", "lahf", both, (c) => { if (c.bits === 64) c.needs = "lahf64"; return "lahf"; });
-add("lahf", "sahf", both, (c) => { if (c.bits === 64) c.needs = "lahf64"; c.setBits(0, 8, 8, val(c.r, 8)); return "sahf"; });
+add(
+  "lahf", "sahf", both,
+  (c) => { if (c.bits === 64) c.needs = "lahf64"; c.setBits(0, 8, 8, val(c.r, 8)); return "sahf"; }
+);
 
 // lea
 addW("lea", "lea", [16, 32, 64], (c, w) => {
@@ -576,7 +617,9 @@ addW("lea", "lea", [16, 32, 64], (c, w) => {
   if (base < 0 && index < 0) parts.push(disp || "0");
   else {
     parts.push(disp);
-    parts.push(`(${base >= 0 ? regName(base, aw) : ""}${index >= 0 ? `,${regName(index, aw)},${c.r.pick([1, 2, 4, 8])}` : ""})`);
+    parts.push(
+      `(${base >= 0 ? regName(base, aw) : ""}${index >= 0 ? `,${regName(index, aw)},${c.r.pick([1, 2, 4, 8])}` : ""})`
+    );
   }
   return `lea${sfx(w)} ${parts.join("")}, ${c.pickReg(w).name}`;
 });
@@ -613,10 +656,15 @@ for (const [op, preps] of [["movs", ["", "rep "]], ["stos", ["", "rep "]], ["lod
         if (pre) c.setReg(1, BigInt(n) | (a32 ? c.r.u64() & ~mask(32) : 0n));
         if (op === "cmps" && c.r.chance(0.7)) { // mostly-equal strings so that REPE/REPNE stop at various points
           const lo = df ? si - span + e : si, lo2 = df ? di - span + e : di;
-          for (let i = 0; i < span; i++) if (lo + i >= 0 && lo2 + i >= 0) c.mem[lo2 + i] = c.r.chance(0.9) ? c.mem[lo + i] : c.r.u32() & 0xff;
+          for (let i = 0; i < span; i++)
+            if (lo + i >= 0 && lo2 + i >= 0) c.mem[lo2 + i] = c.r.chance(0.9) ? c.mem[lo + i] : c.r.u32() & 0xff;
         }
         if (op === "scas") {
-          c.setBits(0, 0, w, c.r.chance(0.6) ? c.readMem(Math.max(0, Math.min(256 - e, di + (df ? -1 : 1) * e * c.r.int(Math.max(n, 1)))), w) : val(c.r, w));
+          c.setBits(
+            0, 0, w, c.r.chance(0.6) ? c.readMem(
+              Math.max(0, Math.min(256 - e, di + (df ? -1 : 1) * e * c.r.int(Math.max(n, 1)))), w
+            ) : val(c.r, w)
+          );
           if (c.r.chance(0.3)) c.mem.fill(c.mem[di], Math.max(0, di - span), Math.min(256, di + span));
         }
         if (c.bits === 64 && a32 && n === 0) {
@@ -626,11 +674,15 @@ for (const [op, preps] of [["movs", ["", "rep "]], ["stos", ["", "rep "]], ["lod
           const a = (1 << 1) | (op !== "stos" && op !== "scas" ? 1 << 6 : 0) | (op !== "lods" ? 1 << 7 : 0);
           const b = (1 << 1) | (op === "movs" ? 1 << 6 : 0) | (op === "movs" || op === "stos" ? 1 << 7 : 0);
           const clear = (m: number) => c.regs.map((v, i) => (m & (1 << i) ? v & mask(32) : v));
-          c.vendor = { what: "addr32 REP string instruction with ECX = 0", regs: a | b, values: { GenuineIntel: [clear(a), clear(b)], AuthenticAMD: [[...c.regs]] } };
+          c.vendor = {
+            what: "addr32 REP string instruction with ECX = 0", regs: a | b,
+            values: { GenuineIntel: [clear(a), clear(b)], AuthenticAMD: [[...c.regs]] }
+          };
         }
         return `${a32 ? "addr32 " : ""}${pre}${op}${sfx(w)}`;
       };
-      for (const w of [8, 16, 32, 64]) add("string", `${a32 ? "addr32 " : ""}${pre}${op}${sfx(w)}`, a32 || w === 64 ? only64 : both, (c) => gen(c, w));
+      for (const w of [8, 16, 32, 64])
+        add("string", `${a32 ? "addr32 " : ""}${pre}${op}${sfx(w)}`, a32 || w === 64 ? only64 : both, (c) => gen(c, w));
     }
   }
 }
@@ -647,7 +699,8 @@ for (const w of [16, 32, 64]) {
   add("stack", `push${sfx(w)}-m`, bs, (c) => { stackPtr(c); return `push${sfx(w)} ${c.memOp(w).text}`; });
   add("stack", `pop${sfx(w)}-m`, bs, (c) => {
     stackPtr(c);
-    if (c.r.chance(0.3)) return `pop${sfx(w)} ${8 * c.r.range(-4, 4)}(${regName(4, c.bits)})`; // address uses the popped RSP
+    // address uses the popped RSP
+    if (c.r.chance(0.3)) return `pop${sfx(w)} ${8 * c.r.range(-4, 4)}(${regName(4, c.bits)})`;
     return `pop${sfx(w)} ${c.memOp(w).text}`;
   });
   add("stack", `push${sfx(w)}-sp`, bs, (c) => { stackPtr(c); return `push${sfx(w)} ${regName(4, w)}`; });
@@ -668,7 +721,10 @@ add("stack", "leave", both, (c) => {
 // ---- legacy 32-bit instructions (invalid in 64-bit mode): PUSHA/POPA, BCD adjustments, XLAT ----
 const only32: Bits[] = [32];
 for (const [op, w] of [["pushal", 32], ["pushaw", 16]] as const) {
-  add("legacy32", op, only32, (c) => { stackPtr(c); for (let i = 0; i < 8; i++) if (i !== 4) c.setBits(i, 0, w, val(c.r, w)); return op; });
+  add(
+    "legacy32", op, only32,
+    (c) => { stackPtr(c); for (let i = 0; i < 8; i++) if (i !== 4) c.setBits(i, 0, w, val(c.r, w)); return op; }
+  );
 }
 for (const [op, w] of [["popal", 32], ["popaw", 16]] as const) {
   add("legacy32", op, only32, (c) => {
@@ -682,7 +738,9 @@ for (const [push, pop] of [["pushal", "popal"], ["pushaw", "popaw"]] as const) {
   add("legacy32", `${push}-${pop}`, only32, (c) => { // registers changed between the two come back
     stackPtr(c);
     const mods: string[] = [];
-    for (let i = 0; i < 8; i++) if (i !== 4 && c.r.chance(0.5)) mods.push(c.r.pick([`notl ${regName(i, 32)}`, `movl $${hex(c.r.bits(32))}, ${regName(i, 32)}`, `incl ${regName(i, 32)}`]));
+    for (let i = 0; i < 8; i++) if (i !== 4 && c.r.chance(0.5)) mods.push(
+      c.r.pick([`notl ${regName(i, 32)}`, `movl $${hex(c.r.bits(32))}, ${regName(i, 32)}`, `incl ${regName(i, 32)}`])
+    );
     return [push, ...mods, pop].join("; ");
   });
 }
@@ -690,7 +748,8 @@ for (const op of ["daa", "das", "aaa", "aas"]) {
   add("legacy32", op, only32, (c) => {
     c.undef = op === "daa" || op === "das" ? OF : OF | SF | ZF | PF;
     let al = c.r.chance(0.5) ? BigInt(c.r.range(0, 9) * 16 + c.r.range(0, 15)) : val(c.r, 8); // mostly BCD-ish
-    if (c.r.chance(0.2)) al = BigInt(c.r.pick([c.r.range(0, 5), c.r.range(0xfa, 0xff), c.r.range(0x96, 0x9f)])); // carry / borrow of the +-6 step
+    // carry / borrow of the +-6 step
+    if (c.r.chance(0.2)) al = BigInt(c.r.pick([c.r.range(0, 5), c.r.range(0xfa, 0xff), c.r.range(0x96, 0x9f)]));
     c.setBits(0, 0, 8, c.r.chance(0.7) ? al : c.r.bits(8));
     c.setBits(0, 8, 8, val(c.r, 8));
     return op;
@@ -700,7 +759,8 @@ for (const op of ["aam", "aad"]) {
   add("legacy32", op, only32, (c) => {
     c.undef = OF | AF | CF;
     c.setBits(0, 0, 16, val(c.r, 16));
-    const base = c.r.chance(0.5) ? 10 : c.r.chance(0.3) ? c.r.pick([1, 2, 16, 255, 0x80, 7]) : c.r.range(1, 255); // base 0: #DE
+    // base 0: #DE
+    const base = c.r.chance(0.5) ? 10 : c.r.chance(0.3) ? c.r.pick([1, 2, 16, 255, 0x80, 7]) : c.r.range(1, 255);
     return base === 10 && c.r.chance(0.5) ? op : `${op} $${base}`;
   });
 }
@@ -733,7 +793,9 @@ function norm(c: Ctx, r: number, label: string): string {
   const n = regName(r, c.bits);
   return `not ${n}; lea ${label}+1(${n}), ${n}`;
 }
-function branchStack(c: Ctx): void { c.setReg(4, BigInt(STACK_TOP + 8 * c.r.range(-6, 6) + (c.r.chance(0.1) ? 4 : 0))); }
+function branchStack(c: Ctx): void {
+  c.setReg(4, BigInt(STACK_TOP + 8 * c.r.range(-6, 6) + (c.r.chance(0.1) ? 4 : 0)));
+}
 function scratch(c: Ctx): number { const r = c.pickReg(c.bits).reg; c.reserve(r); return r; }
 for (const cc of CONDS) {
   add("branch", `j${cc}`, both, (c) => `j${cc} 1f; ${marker(c)}; 1:`);
@@ -746,7 +808,10 @@ add("branch", "jcc-back", both, (c) => { // backward conditional branch, rel8 or
 });
 add("branch", "jmp-rel8", both, (c) => `jmp 1f; ${marker(c)}; 1:`);
 add("branch", "jmp-rel32", both, (c) => `{disp32} jmp 1f; ${marker(c)}; 1:`);
-add("branch", "jmp-back", both, (c) => `jmp 2f; 1: ${marker(c)}; jmp 3f; 2: ${c.r.chance(0.5) ? "{disp32} " : ""}jmp 1b; ${marker(c)}; 3:`);
+add(
+  "branch", "jmp-back", both,
+  (c) => `jmp 2f; 1: ${marker(c)}; jmp 3f; 2: ${c.r.chance(0.5) ? "{disp32} " : ""}jmp 1b; ${marker(c)}; 3:`
+);
 add("branch", "jmp-reg", both, (c) => {
   const r = scratch(c), n = regName(r, c.bits);
   const load = c.bits === 64 && c.r.chance(0.5) ? `lea 1f(%rip), ${n}` : `mov $1f, ${n}`;
@@ -772,40 +837,47 @@ add("branch", "call-pop", both, (c) => { // call to the next instruction, return
 add("branch", "call-ret", both, (c) => {
   branchStack(c);
   const r = scratch(c), n = regName(r, c.bits);
-  return `call 2f; 1: jmp 3f; 2: ${marker(c)}; ret; ${marker(c)}; 3: mov ${slotBelow(c)}, ${n}; ${norm(c, r, "1b")}; mov ${n}, ${slotBelow(c)}`;
+  return `call 2f; 1: jmp 3f; 2: ${marker(c)}; ret; ${marker(c)}; 3: `
+    + `mov ${slotBelow(c)}, ${n}; ${norm(c, r, "1b")}; mov ${n}, ` + `${slotBelow(c)}`;
 });
 add("branch", "ret-imm16", both, (c) => {
   branchStack(c);
   const k = c.r.chance(0.7) ? c.r.pick([0, 4, 8, 16, 24, 32]) : c.r.range(0, 0x40);
   const r = scratch(c), n = regName(r, c.bits);
-  return `call 2f; 1: jmp 3f; 2: ret $${k}; ${marker(c)}; 3: mov ${slotBelow(c, k)}, ${n}; ${norm(c, r, "1b")}; mov ${n}, ${slotBelow(c, k)}`;
+  return `call 2f; 1: jmp 3f; 2: ret $${k}; ${marker(c)}; 3: mov `
+    + `${slotBelow(c, k)}, ${n}; ${norm(c, r, "1b")}; mov ${n}, ` + `${slotBelow(c, k)}`;
 });
 add("branch", "call-reg", both, (c) => {
   branchStack(c);
   const t = scratch(c), r = scratch(c), tn = regName(t, c.bits), n = regName(r, c.bits);
   const load = c.bits === 64 && c.r.chance(0.5) ? `lea 2f(%rip), ${tn}` : `mov $2f, ${tn}`;
-  return `${load}; call *${tn}; 1: ${marker(c)}; 2: pop ${n}; ${norm(c, r, "1b")}; mov ${n}, ${slotBelow(c)}; ${norm(c, t, "2b")}`;
+  return `${load}; call *${tn}; 1: ${marker(c)}; 2: pop ${n}; ` + `${norm(c, r, "1b")}; mov ${n}, ${slotBelow(c)}; `
+    + `${norm(c, t, "2b")}`;
 });
 add("branch", "call-mem", both, (c) => {
   branchStack(c);
   const s = codeSlot(c);
   const r = scratch(c), n = regName(r, c.bits);
-  return `mov${sfx(c.bits)} $2f, ${s.text}; call *${s.text}; 1: ${marker(c)}; 2: pop ${n}; ${norm(c, r, "1b")}; mov ${n}, ${slotBelow(c)}; ${s.restore}`;
+  return `mov${sfx(c.bits)} $2f, ${s.text}; call *${s.text}; 1: `
+    + `${marker(c)}; 2: pop ${n}; ${norm(c, r, "1b")}; mov ${n}, ` + `${slotBelow(c)}; ${s.restore}`;
 });
 // LOOP / LOOPE / LOOPNE / JCXZ: one execution towards a forward label, count 0, 1, 2 or random;
 // the address size selects RCX, ECX or CX.
 function countReg(c: Ctx, aw: number): void {
   c.reserve(1);
-  const low = c.r.chance(0.7) ? BigInt(c.r.pick([0, 1, 2])) : c.r.chance(0.5) ? val(c.r, aw) : BigInt(c.r.range(3, 300));
+  const low =
+    c.r.chance(0.7) ? BigInt(c.r.pick([0, 1, 2])) : c.r.chance(0.5) ? val(c.r, aw) : BigInt(c.r.range(3, 300));
   c.setReg(1, c.r.chance(0.5) ? (c.regs[1] & ~mask(aw)) | low : low);
 }
 for (const op of ["loop", "loope", "loopne", "jcxz"]) {
   for (const aw of [16, 32, 64]) {
     const bs: Bits[] = aw === 64 ? only64 : aw === 16 ? [32] : both;
-    const name = op !== "jcxz" ? `${op}-${aw === 16 ? "cx" : aw === 32 ? "ecx" : "rcx"}` : aw === 16 ? "jcxz" : aw === 32 ? "jecxz" : "jrcxz";
+    const name = op !== "jcxz" ? `${op}-${aw === 16 ? "cx" : aw === 32 ? "ecx" : "rcx"}` : aw === 16 ? "jcxz"
+      : aw === 32 ? "jecxz" : "jrcxz";
     add("branch", name, bs, (c) => {
       countReg(c, aw);
-      const pre = op === "jcxz" ? "" : (c.bits === 64 && aw === 32) || (c.bits === 32 && aw === 16) ? "addr" + aw + " " : "";
+      const pre =
+        op === "jcxz" ? "" : (c.bits === 64 && aw === 32) || (c.bits === 32 && aw === 16) ? "addr" + aw + " " : "";
       return `${pre}${op === "jcxz" ? name : op} 1f; ${marker(c)}; 1:`;
     });
   }
@@ -817,7 +889,8 @@ for (const op of ["loop", "loope", "loopne"]) { // backward loops over the data 
     const p = c.r.range(0, 256 - n);
     c.setReg(6, BigInt(DATA + p)); c.reserve(6);
     const a = c.operandReg(8, [], true);
-    if (c.r.chance(0.7)) for (let i = 0; i < n; i++) c.mem[p + i] = c.r.chance(0.8) === (op === "loope") ? Number(c.getBits(a.reg, a.shift, 8)) : c.r.u32() & 0xff;
+    if (c.r.chance(0.7)) for (let i = 0; i < n; i++)
+      c.mem[p + i] = c.r.chance(0.8) === (op === "loope") ? Number(c.getBits(a.reg, a.shift, 8)) : c.r.u32() & 0xff;
     const acc = c.pickReg(32, [a.reg]); c.reserve(acc.reg);
     const si = regName(6, c.bits);
     if (op === "loop") return `1: addb (${si}), ${a.name}; lea 1(${si}), ${si}; adcl $1, ${acc.name}; loop 1b`;
@@ -830,8 +903,10 @@ add("nop", "nop", both, () => "nop");
 add("nop", "66-nop", both, () => ".byte 0x66, 0x90");
 add("nop", "pause", both, () => "pause");
 {
-  const canonical = ["0f 1f 00", "0f 1f 40 00", "0f 1f 44 00 00", "66 0f 1f 44 00 00", "0f 1f 80 00 00 00 00", "0f 1f 84 00 00 00 00 00",
-    "66 0f 1f 84 00 00 00 00 00", "66 2e 0f 1f 84 00 00 00 00 00", "66 66 2e 0f 1f 84 00 00 00 00 00", "66 66 66 2e 0f 1f 84 00 00 00 00 00",
+  const canonical = [
+    "0f 1f 00", "0f 1f 40 00", "0f 1f 44 00 00", "66 0f 1f 44 00 00", "0f 1f 80 00 00 00 00", "0f 1f 84 00 00 00 00 00",
+    "66 0f 1f 84 00 00 00 00 00", "66 2e 0f 1f 84 00 00 00 00 00", "66 66 2e 0f 1f 84 00 00 00 00 00",
+    "66 66 66 2e 0f 1f 84 00 00 00 00 00",
     "2e 0f 1f 84 00 00 00 00 00", "3e 0f 1f 00", "66 66 90"];
   const bytes = (s: string) => ".byte " + s.split(" ").map((b) => "0x" + b).join(", ");
   add("nop", "nopl-canonical", both, (c) => bytes(c.r.pick(canonical)));
@@ -866,14 +941,16 @@ const byteList = (a: number[]): string => ".byte " + a.map((b) => "0x" + b.toStr
 add("nop", "nop-0f1f", both, (c) => withModrm(c, [0x66, 0x67, ...SEGS], 0x1f, () => 0));
 add("nop", "hint-nop", both, (c) => { // 0F 19, 0F 1C-1F /r: reserved NOPs (0F 1A/1B: MPX; F3 0F 1E: CET; not here)
   const op = c.r.pick([0x19, 0x1c, 0x1d, 0x1e, 0x1f]);
-  return withModrm(c, [0x66, 0x67, ...SEGS], op, () => (op === 0x1c ? c.r.range(1, 7) : c.r.int(8)), op === 0x1c); // NP 0F 1C /0 (mem) is CLDEMOTE
+  // NP 0F 1C /0 (mem) is CLDEMOTE
+  return withModrm(c, [0x66, 0x67, ...SEGS], op, () => (op === 0x1c ? c.r.range(1, 7) : c.r.int(8)), op === 0x1c);
 });
 add("nop", "nopwlq", both, (c) => { // what assemblers write: nopw/nopl/nopq with register or memory operands
   const w = c.r.pick(c.bits === 64 ? [16, 32, 64] : [16, 32]);
   if (c.r.chance(0.3)) return `nop${sfx(w)} ${regName(c.r.int(c.nregs), w)}`;
   const aw = c.bits === 64 && c.r.chance(0.7) ? 64 : 32;
   const base = c.r.chance(0.8) ? regName(c.r.int(c.nregs), aw) : "";
-  const index = c.r.chance(0.5) ? `,${regName(c.r.pick([...Array(c.nregs).keys()].filter((i) => i !== 4)), aw)},${c.r.pick([1, 2, 4, 8])}` : "";
+  const index = c.r.chance(0.5)
+    ? `,${regName(c.r.pick([...Array(c.nregs).keys()].filter((i) => i !== 4)), aw)},${c.r.pick([1, 2, 4, 8])}` : "";
   const seg = c.r.chance(0.3) ? c.r.pick(["%cs:", "%ds:", "%es:", "%ss:", "%fs:", "%gs:"]) : "";
   return `nop${sfx(w)} ${seg}${c.r.chance(0.3) ? 0 : sx(c.r.bits(32), 32)}${base || index ? `(${base}${index})` : ""}`;
 });
@@ -890,10 +967,12 @@ function prefetchAddr(c: Ctx): string {
 for (const op of ["prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2", "prefetch", "prefetchw"]) {
   add("nop", op, both, (c) => `${op} ${prefetchAddr(c)}`);
 }
-add("nop", "0f18-hint", both, (c) => withModrm(c, [0x66, 0x67, ...SEGS], 0x18, () => c.r.range(4, 7), true)); // reserved hints
+// reserved hints
+add("nop", "0f18-hint", both, (c) => withModrm(c, [0x66, 0x67, ...SEGS], 0x18, () => c.r.range(4, 7), true));
 
 // ---- flags: PUSHF/POPF, CLC STC CMC CLD STD ----
-for (const op of ["clc", "stc", "cmc", "cld", "std"]) add("flagsops", op, both, (c) => { if (c.r.chance(0.5)) c.flags |= DF; return op; });
+for (const op of ["clc", "stc", "cmc", "cld", "std"])
+  add("flagsops", op, both, (c) => { if (c.r.chance(0.5)) c.flags |= DF; return op; });
 const TF = 0x100, NT = 0x4000, AC = 0x40000;
 function flagsStack(c: Ctx): number { // an aligned stack pointer (AC may get set: no #AC on the stack)
   const sp = STACK_TOP + 8 * c.r.range(-6, 6);
@@ -914,7 +993,8 @@ for (const w of [16, 32, 64]) {
     v &= ~BigInt(TF) & mask(w);
     c.writeMem(sp, w, v);
     const rd = c.pickReg(w).name;
-    return `popf${s}; pushf${s}; pop${s} ${rd}; pushf${s}; and${s} $${w === 16 ? hex(BigInt(~(NT | TF) & 0xffff)) : ~(AC | NT | TF)}, (${regName(4, c.bits)}); popf${s}`;
+    return `popf${s}; pushf${s}; pop${s} ${rd}; pushf${s}; and${s} `
+      + `$${w === 16 ? hex(BigInt(~(NT | TF) & 0xffff)) : ~(AC | NT | TF)}, ` + `(${regName(4, c.bits)}); popf${s}`;
   });
 }
 
@@ -925,14 +1005,23 @@ addW("xchgmov", "mov-rr", [8, 16, 32, 64], (c, w) => {
   if (/%[a-d]h/.test(b.name) && /%(r\d+b|[sb]pl|[sd]il)/.test(a.name)) return `mov${sfx(w)} ${b.name}, ${b.name}`;
   return `${c.r.pick(LOADSTORE)}mov${sfx(w)} ${a.name}, ${b.name}`;
 });
-addW("xchgmov", "mov-load", [8, 16, 32, 64], (c, w) => { const m = c.memOp(w); return `mov${sfx(w)} ${m.text}, ${c.pickReg(w).name}`; });
-addW("xchgmov", "mov-store", [8, 16, 32, 64], (c, w) => { const m = c.memOp(w); return `mov${sfx(w)} ${c.operandReg(w).name}, ${m.text}`; });
+addW(
+  "xchgmov", "mov-load", [8, 16, 32, 64],
+  (c, w) => { const m = c.memOp(w); return `mov${sfx(w)} ${m.text}, ${c.pickReg(w).name}`; }
+);
+addW(
+  "xchgmov", "mov-store", [8, 16, 32, 64],
+  (c, w) => { const m = c.memOp(w); return `mov${sfx(w)} ${c.operandReg(w).name}, ${m.text}`; }
+);
 addW("xchgmov", "mov-ri", [8, 16, 32, 64], (c, w) => { // B0+r / B8+r (imm64 with movabs), C7 /0 for imm32 to r64
   const d = c.pickReg(w);
   if (w === 64 && c.r.chance(0.5)) return `movabsq $${hex(val(c.r, 64))}, ${d.name}`;
   return `mov${sfx(w)} $${imm(c, w)}, ${d.name}`;
 });
-addW("xchgmov", "mov-mi", [8, 16, 32, 64], (c, w) => { const m = c.memOp(w); return `mov${sfx(w)} $${imm(c, w)}, ${m.text}`; });
+addW(
+  "xchgmov", "mov-mi", [8, 16, 32, 64],
+  (c, w) => { const m = c.memOp(w); return `mov${sfx(w)} $${imm(c, w)}, ${m.text}`; }
+);
 addW("xchgmov", "mov-moffs", [8, 16, 32, 64], (c, w) => { // A0-A3: accumulator to/from an absolute address
   const m = c.memOp(w, { noBase: true });
   const acc = regName(0, w);
@@ -945,10 +1034,13 @@ addW("xchgmov", "xchg-acc", [16, 32, 64], (c, w) => { // 90+r
   c.setBits(0, 0, w, val(c.r, w));
   return c.r.chance(0.5) ? `xchg ${regName(0, w)}, ${r.name}` : `xchg ${r.name}, ${regName(0, w)}`;
 });
-add("xchgmov", "xchg-90-rex", only64, (c) => { // 64-bit: 87 C0 zero-extends, REX.W 90 is a NOP, REX.B 90 exchanges with r8
+// 64-bit: 87 C0 zero-extends, REX.W 90 is a NOP, REX.B 90 exchanges with r8
+add("xchgmov", "xchg-90-rex", only64, (c) => {
   c.setReg(0, c.r.u64()); c.setReg(8, c.r.u64());
-  return c.r.pick([".byte 0x87, 0xc0 # xchg %eax, %eax", ".byte 0x48, 0x90 # xchg %rax, %rax", ".byte 0x41, 0x90 # xchg %r8d, %eax",
-    ".byte 0x49, 0x90 # xchg %r8, %rax", ".byte 0x66, 0x41, 0x90 # xchg %r8w, %ax", ".byte 0x66, 0x90 # xchg %ax, %ax"]);
+  return c.r.pick(
+    [".byte 0x87, 0xc0 # xchg %eax, %eax", ".byte 0x48, 0x90 # xchg %rax, %rax", ".byte 0x41, 0x90 # xchg %r8d, %eax",
+    ".byte 0x49, 0x90 # xchg %r8, %rax", ".byte 0x66, 0x41, 0x90 # xchg %r8w, %ax", ".byte 0x66, 0x90 # xchg %ax, %ax"]
+  );
 });
 
 export function allForms(): Form[] { return forms; }
@@ -965,7 +1057,10 @@ export function generate(seed: number, count: number, bits: Bits, groupFilter?: 
       const c = new Ctx(r, bits);
       const text = f.gen(c);
       if (!text) break;
-      out.push({ group: f.group, form: f.name, bits, text, regs: c.regs, flags: c.flags, mem: c.mem, undef: c.undef, skipRegs: c.skipRegs, vendor: c.vendor, needs: c.needs, qemuBug: c.qemuBug || undefined });
+      out.push({
+        group: f.group, form: f.name, bits, text, regs: c.regs, flags: c.flags, mem: c.mem, undef: c.undef,
+        skipRegs: c.skipRegs, vendor: c.vendor, needs: c.needs, qemuBug: c.qemuBug || undefined
+      });
     }
   }
   return out;

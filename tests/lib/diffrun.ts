@@ -3,14 +3,16 @@
 // registers, defined flags and the 512-byte memory region are compared.
 // Model-specific cases (diffgen's `vendor`): the emulator is held to the documented result of the vendor
 // its CPUID reports (its first model's), the real CPU to one of the documented results of its own
-// vendor's models (models of one vendor differ too). Cases whose form needs a CPUID feature the real CPU lacks are skipped (counted).
-// Generated files go to tests/build/diff/ (git-ignored).
+// vendor's models (models of one vendor differ too). Cases whose form needs a CPUID feature the real CPU lacks are
+// skipped (counted). Generated files go to tests/build/diff/ (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Core, MM } from "../../host/core";
-import { Case, Bits, VendorDep, generate, REGION, MEMSIZE, ARITH, DF, FLAG_NAMES, REG_NAMES, mask, FEATURES, Feature } from "./diffgen";
+import {
+  Case, Bits, VendorDep, generate, REGION, MEMSIZE, ARITH, DF, FLAG_NAMES, REG_NAMES, mask, FEATURES, Feature
+} from "./diffgen";
 
 const dir = join(process.cwd(), "tests", "build", "diff");
 const REC = 16 * 8 + 8 + 8 + MEMSIZE; // struct rec in native.c
@@ -28,9 +30,11 @@ export interface Result {
 
 export interface Mismatch { c: Case; index: number; diffs: string[]; expected: Result; got: Result }
 export interface GroupStats {
-  group: string; bits: Bits; cases: number; passed: number; failed: number; mismatches: Mismatch[]; failedForms: Map<string, number>;
+  group: string; bits: Bits; cases: number; passed: number; failed: number; mismatches: Mismatch[];
+  failedForms: Map<string, number>;
   vendorCases: number; // model-specific cases (passed or failed as the others)
-  vendorNativeUnchecked: number; // ... of which the real CPU's result was not checked (no documented result for its vendor)
+  // ... of which the real CPU's result was not checked (no documented result for its vendor)
+  vendorNativeUnchecked: number;
   vendorHostModels: Map<number, number>; // documented model of the real CPU's vendor (index) -> cases it matched
   vendorHostUnknown: string[]; // model-specific cases where the real CPU matched none of its vendor's documented models
   skipped: number; // cases not compared: the real CPU lacks a feature the form needs
@@ -47,7 +51,8 @@ export function hasFeature(cpu: CpuId, f: Feature): boolean {
 
 /** Keep only the `keep` newest files of dir whose names start with prefix (a small build cache). */
 function prune(prefix: string, keep = 3): void {
-  const fs = readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }));
+  const fs =
+    readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }));
   fs.sort((a, b) => b.t - a.t);
   for (const { f } of fs.slice(keep)) unlinkSync(join(dir, f));
 }
@@ -78,13 +83,21 @@ function nativeSource(cases: Case[], bits: Bits): string {
   const R = (i: number) => "%" + (bits === 64 ? REG_NAMES[i] : REG_NAMES[i].replace(/^r/, "e"));
   const ptr = bits === 64 ? ".quad" : ".long";
   L.push(".text", ".globl xw_run", ".type xw_run,@function", "xw_run:");
-  if (bits === 64) L.push("push %rbx", "push %rbp", "push %r12", "push %r13", "push %r14", "push %r15", "mov %rsp, xw_saved_sp", "pushq xw_in+128", "popfq");
+  if (bits === 64) L.push(
+    "push %rbx", "push %rbp", "push %r12", "push %r13", "push %r14", "push %r15", "mov %rsp, xw_saved_sp",
+    "pushq xw_in+128", "popfq"
+  );
   else L.push("push %ebx", "push %ebp", "push %esi", "push %edi", "mov %esp, xw_saved_sp", "pushl xw_in+128", "popfl");
   for (let i = 0; i < n; i++) if (i !== 4) L.push(`mov xw_in+${i * 8}, ${R(i)}`);
   L.push(`mov xw_in+32, ${R(4)}`, "jmp *xw_target", "xw_back:");
   for (let i = 0; i < n; i++) L.push(`mov ${R(i)}, xw_out+${i * 8}`);
-  if (bits === 64) L.push("mov xw_saved_sp, %rsp", "pushfq", "popq xw_out+128", "cld", "pop %r15", "pop %r14", "pop %r13", "pop %r12", "pop %rbp", "pop %rbx", "ret");
-  else L.push("mov xw_saved_sp, %esp", "pushfl", "popl xw_out+128", "cld", "pop %edi", "pop %esi", "pop %ebp", "pop %ebx", "ret");
+  if (bits === 64) L.push(
+    "mov xw_saved_sp, %rsp", "pushfq", "popq xw_out+128", "cld", "pop %r15", "pop %r14", "pop %r13", "pop %r12",
+    "pop %rbp", "pop %rbx", "ret"
+  );
+  else L.push(
+    "mov xw_saved_sp, %esp", "pushfl", "popl xw_out+128", "cld", "pop %edi", "pop %esi", "pop %ebp", "pop %ebx", "ret"
+  );
   cases.forEach((c, i) => L.push(`xw_case_${i}:`, c.text, "jmp xw_back"));
   L.push(".data", ".p2align 6", ".globl xw_in, xw_out, xw_target, xw_cases, xw_ncases",
     `xw_in: .space ${REC}`, `xw_out: .space ${REC}`, "xw_saved_sp: .quad 0", `xw_target: ${ptr} 0`, "xw_cases:");
@@ -112,7 +125,10 @@ function decode(buf: Uint8Array, k: number, bits: Bits): Result {
   const o = k * REC;
   const regs: bigint[] = [];
   for (let i = 0; i < 16; i++) regs.push(v.getBigUint64(o + i * 8, true));
-  return { bits, regs, flags: Number(v.getBigUint64(o + 128, true) & 0xffffn), status: Number(v.getBigUint64(o + 136, true)), mem: buf.slice(o + 144, o + 144 + MEMSIZE) };
+  return {
+    bits, regs, flags: Number(v.getBigUint64(o + 128, true) & 0xffffn), status: Number(v.getBigUint64(o + 136, true)),
+    mem: buf.slice(o + 144, o + 144 + MEMSIZE)
+  };
 }
 
 function nativeExe(cases: Case[], bits: Bits): string {
@@ -123,7 +139,10 @@ function nativeExe(cases: Case[], bits: Bits): string {
   const S = join(dir, `cases-${bits}.S`), exe = join(dir, `native-${bits}-${h}`);
   if (!existsSync(exe)) {
     writeFileSync(S, src);
-    execFileSync("gcc", [...(bits === 32 ? ["-m32"] : []), "-O1", "-no-pie", "-o", exe, driver, S], { stdio: ["ignore", "inherit", "inherit"] });
+    execFileSync(
+      "gcc", [...(bits === 32 ? ["-m32"] : []), "-O1", "-no-pie", "-o", exe, driver, S],
+      { stdio: ["ignore", "inherit", "inherit"] }
+    );
     prune(`native-${bits}-`);
   }
   return exe;
@@ -143,7 +162,10 @@ function execNative(exe: string, bits: Bits, args: string[]): string {
 export function referenceCpu(bits: Bits): CpuId {
   const out = execNative(nativeExe([], bits), bits, ["--cpuid"]).trim().split(/\s+/);
   if (out.length !== 4) throw new Error(`native --cpuid: unexpected output ${out.join(" ")}`);
-  return { vendor: out[0], words: { "1.ecx": parseInt(out[1], 16), "7.ebx": parseInt(out[2], 16), "80000001.ecx": parseInt(out[3], 16) } };
+  return {
+    vendor: out[0],
+    words: { "1.ecx": parseInt(out[1], 16), "7.ebx": parseInt(out[2], 16), "80000001.ecx": parseInt(out[3], 16) }
+  };
 }
 
 export function runNative(cases: Case[], bits: Bits): Result[] {
@@ -153,7 +175,8 @@ export function runNative(cases: Case[], bits: Bits): Result[] {
   execNative(exe, bits, [inF, outF]);
   const out = new Uint8Array(readFileSync(outF));
   unlinkSync(inF); unlinkSync(outF);
-  if (out.length !== REC * cases.length) throw new Error(`native ${bits}-bit: ${out.length / REC} results for ${cases.length} cases`);
+  if (out.length !== REC * cases.length)
+    throw new Error(`native ${bits}-bit: ${out.length / REC} results for ${cases.length} cases`);
   return cases.map((_, k) => decode(out, k, bits));
 }
 
@@ -168,7 +191,8 @@ export async function emulatorVendor(): Promise<string> {
   core.rip = 0x100000n;
   core.x.cpu_state_changed();
   const exit = core.run(100);
-  if (exit !== MM.EXIT_UNHANDLED || core.exitVector !== 6) throw new Error(`emulator CPUID: exit ${exit}, vector ${core.exitVector}`);
+  if (exit !== MM.EXIT_UNHANDLED || core.exitVector !== 6)
+    throw new Error(`emulator CPUID: exit ${exit}, vector ${core.exitVector}`);
   const b = new Uint8Array(12), v = new DataView(b.buffer);
   [3, 2, 1].forEach((r, i) => v.setUint32(i * 4, Number(core.reg(r) & 0xffffffffn), true)); // EBX EDX ECX
   return new TextDecoder().decode(b);
@@ -198,7 +222,8 @@ export async function runEmulator(cases: Case[], bits: Bits, compileCases = fals
     const ok = exit === MM.EXIT_UNHANDLED && core.exitVector === 6;
     out.push({
       bits, regs, flags: Number(core.rflags & 0xffffn), status: 0,
-      exit: ok ? undefined : `exit reason ${exit}, vector ${core.exitVector}, error ${core.exitError}, rip ${hex(core.rip)} (case at ${hex(BigInt(CODE + i * SLOT))})`,
+      exit: ok ? undefined : `exit reason ${exit}, vector ${core.exitVector}, error `
+        + `${core.exitError}, rip ${hex(core.rip)} (case at ` + `${hex(BigInt(CODE + i * SLOT))})`,
       mem: bytes.slice(MM.MACHINE_BASE + REGION, MM.MACHINE_BASE + REGION + MEMSIZE),
     });
   });
@@ -214,7 +239,9 @@ const hex = (v: bigint | number) => "0x" + v.toString(16);
 export function flagStr(f: number, m = ARITH | DF): string {
   return FLAG_NAMES.filter(([b]) => m & b).map(([b, n]) => (f & b ? n : n.toLowerCase())).join(" ");
 }
-function regLabel(i: number, bits: Bits): string { return bits === 64 ? REG_NAMES[i] : REG_NAMES[i].replace(/^r/, "e"); }
+function regLabel(i: number, bits: Bits): string {
+  return bits === 64 ? REG_NAMES[i] : REG_NAMES[i].replace(/^r/, "e");
+}
 
 /** Whether two register files agree on a model-specific case's registers (at the mode's width). */
 function sameModelRegs(vd: VendorDep, bits: Bits, a: bigint[], b: bigint[]): boolean {
@@ -240,17 +267,22 @@ export function compare(c: Case, exp: Result, got: Result, vendors?: Vendors): s
     if (!want) d.push(`no documented ${vendors!.emu} result (${vd.what})`);
     else if (!same(want, got.regs)) {
       for (let i = 0; i < n; i++) {
-        if (vd.regs & (1 << i) && (want[i] & m) !== (got.regs[i] & m)) d.push(`${regLabel(i, c.bits)}: expected ${hex(want[i] & m)} (${vendors!.emu}: ${vd.what}) got ${hex(got.regs[i] & m)}`);
+        if (vd.regs & (1 << i) && (want[i] & m) !== (got.regs[i] & m)) d.push(
+          `${regLabel(i, c.bits)}: expected ${hex(want[i] & m)} `
+            + `(${vendors!.emu}: ${vd.what}) got ${hex(got.regs[i] & m)}`
+        );
       }
     }
   }
   for (let i = 0; i < n; i++) {
     if (c.skipRegs & (1 << i)) continue;
     if (vd && vd.regs & (1 << i)) continue;
-    if ((exp.regs[i] & m) !== (got.regs[i] & m)) d.push(`${regLabel(i, c.bits)}: expected ${hex(exp.regs[i] & m)} got ${hex(got.regs[i] & m)}`);
+    if ((exp.regs[i] & m) !== (got.regs[i] & m))
+      d.push(`${regLabel(i, c.bits)}: expected ${hex(exp.regs[i] & m)} got ${hex(got.regs[i] & m)}`);
   }
   const fm = (ARITH | DF) & ~c.undef & ~(qemuReference(c.bits) ? c.qemuBug ?? 0 : 0);
-  if ((exp.flags & fm) !== (got.flags & fm)) d.push(`flags [${flagStr(fm, fm)}]: expected ${flagStr(exp.flags, fm)} got ${flagStr(got.flags, fm)}`);
+  if ((exp.flags & fm) !== (got.flags & fm))
+    d.push(`flags [${flagStr(fm, fm)}]: expected ${flagStr(exp.flags, fm)} got ${flagStr(got.flags, fm)}`);
   for (let i = 0; i < MEMSIZE; i++) {
     if (exp.mem[i] !== got.mem[i]) {
       let j = i;
@@ -272,7 +304,9 @@ export function describe(mm: Mismatch): string {
     `    in:  ${regs.slice(0, 8).join(" ")}`];
   if (n > 8) lines.push(`         ${regs.slice(8).join(" ")}`);
   lines.push(`    in flags: ${flagStr(c.flags)}   (not compared: ${flagStr(c.undef, c.undef) || "-"})`);
-  if (c.vendor) lines.push(`    model-specific: ${c.vendor.what} (${REG_NAMES.filter((_, i) => c.vendor!.regs & (1 << i)).join(" ")})`);
+  if (c.vendor) lines.push(
+    `    model-specific: ${c.vendor.what} (${REG_NAMES.filter((_, i) => c.vendor!.regs & (1 << i)).join(" ")})`
+  );
   for (const d of mm.diffs) lines.push(`    ${d}`);
   return lines.join("\n");
 }
@@ -281,15 +315,18 @@ export function describe(mm: Mismatch): string {
 export function vendorNote(s: GroupStats): string {
   if (!s.vendorCases) return "";
   const { host, emu } = s.vendors;
-  const models = [...s.vendorHostModels].sort((a, b) => a[0] - b[0]).map(([k, n]) => `${n} as its model ${String.fromCharCode(65 + k)}`).join(", ");
+  const models = [...s.vendorHostModels].sort((a, b) => a[0] - b[0])
+    .map(([k, n]) => `${n} as its model ${String.fromCharCode(65 + k)}`).join(", ");
   const unknown = s.vendorHostUnknown.length ? `, ${s.vendorHostUnknown.length} as none documented` : "";
-  const own = s.vendorNativeUnchecked ? `this ${host} CPU's own results not checked: none documented for it` : `this ${host} CPU's against ${host}'s documented models: ${models || "none"}${unknown}`;
+  const own = s.vendorNativeUnchecked ? `this ${host} CPU's own results not checked: none documented for it`
+    : `this ${host} CPU's against ${host}'s documented models: ${models || "none"}${unknown}`;
   return `${s.vendorCases} model-specific cases, the emulator's checked against ${emu}'s documented result (${own})`;
 }
 /** Cases skipped because the reference CPU lacks a feature (empty without any). */
 export function skipNote(s: GroupStats): string {
   if (!s.skipped) return "";
-  return `${s.skipped} cases skipped, the reference CPU lacks what they need: ${[...s.skippedWhy].map(([f, n]) => `${f} ${n}`).join(", ")}`;
+  return `${s.skipped} cases skipped, the reference CPU lacks what ` + `they need: `
+    + `${[...s.skippedWhy].map(([f, n]) => `${f} ${n}`).join(", ")}`;
 }
 
 export interface RunOptions {
@@ -314,7 +351,11 @@ export async function diffRun(o: RunOptions): Promise<GroupStats[]> {
     cases.forEach((c, i) => {
       let g = by.get(c.group);
       if (!g) {
-        g = { group: c.group, bits, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map(), vendorCases: 0, vendorNativeUnchecked: 0, vendorHostModels: new Map(), vendorHostUnknown: [], skipped: 0, skippedWhy: new Map(), vendors };
+        g = {
+          group: c.group, bits, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map(), vendorCases: 0,
+          vendorNativeUnchecked: 0, vendorHostModels: new Map(), vendorHostUnknown: [], skipped: 0,
+          skippedWhy: new Map(), vendors
+        };
         by.set(c.group, g); stats.push(g);
       }
       if (c.needs && !hasFeature(ref, c.needs)) { // the reference would run another instruction: not comparable
@@ -342,7 +383,8 @@ export async function diffRun(o: RunOptions): Promise<GroupStats[]> {
       if (diffs.length) {
         g.failed++;
         g.failedForms.set(c.form, (g.failedForms.get(c.form) ?? 0) + 1);
-        if (g.mismatches.length < (o.maxMismatches ?? 1000)) g.mismatches.push({ c, index: i, diffs, expected: nat[i], got: emu[i] });
+        if (g.mismatches.length < (o.maxMismatches ?? 1000))
+          g.mismatches.push({ c, index: i, diffs, expected: nat[i], got: emu[i] });
       } else g.passed++;
     });
   }

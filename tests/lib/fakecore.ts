@@ -29,7 +29,8 @@ export class FakeCore implements XenbusCore {
     },
     hv_gnt_mfn: (h: number): number => this.live.get(h) ?? -1,
     hv_gnt_unmap: (h: number): number => (this.live.delete(h) ? 0 : -4),
-    hv_evtchn_bind: (remote: number, rport: number): number => (remote === this.domid && this.ports.has(rport) ? 100 + rport : -22),
+    hv_evtchn_bind: (remote: number, rport: number): number =>
+      (remote === this.domid && this.ports.has(rport) ? 100 + rport : -22),
     hv_evtchn_send: (p: number): number => { this.sends.push(p); return 0; },
     hv_evtchn_take: (_p: number): number => 0,
     hv_evtchn_close: (p: number): number => { this.closed.push(p); return 0; },

@@ -41,7 +41,10 @@ function pageTables(core: Core, bits: 32 | 64, user: boolean, dataPerm: Perm[], 
   }
 }
 
-export async function machine(bits: 32 | 64, mode: "force" | "off" | "on", code: Uint8Array, cpl: number, perms: Perm[], threshold = 0, base = MM.MACHINE_BASE): Promise<Core> {
+export async function machine(
+  bits: 32 | 64, mode: "force" | "off" | "on", code: Uint8Array, cpl: number, perms: Perm[], threshold = 0,
+  base = MM.MACHINE_BASE
+): Promise<Core> {
   const core = await Core.create({ ioIn: () => 0, ioOut: () => true }, { mode, threshold });
   core.ensureMemory(base + RAM);
   core.x.set_phys_window(base, RAM);
@@ -59,4 +62,3 @@ export async function machine(bits: 32 | 64, mode: "force" | "off" | "on", code:
   core.x.cpu_state_changed();
   return core;
 }
-

@@ -63,7 +63,9 @@ export async function fuzzHypercalls(bits: 32 | 64, seed: number, count: number,
   const listsAgree = (d: number) => { if (x.hv_frames_listed(d) !== x.hv_frames_owned(d)) listsBroken++; };
   const killers: number[] = [];
   for (;;) {
-    const dom = host.createDomain(`hcfuzz-${restarts}`, image, { memoryMiB: 16, cmdline: `seed=${seed} start=${start} count=${count}` });
+    const dom = host.createDomain(
+      `hcfuzz-${restarts}`, image, { memoryMiB: 16, cmdline: `seed=${seed} start=${start} count=${count}` }
+    );
     let tail = "";
     dom.onConsole = (b) => { tail = (tail + new TextDecoder().decode(b)).slice(-4096); };
     const d = dom.domid;
@@ -102,7 +104,8 @@ export async function fuzzHypercalls(bits: 32 | 64, seed: number, count: number,
   listsAgree(0);
   host.destroyDomain(victim.domid);
   return {
-    bits, seed, calls: count, restarts, crashes, stuck, killers, victimSame: before === after, victimRunning, victimFrames,
+    bits, seed, calls: count, restarts, crashes, stuck, killers, victimSame: before === after, victimRunning,
+    victimFrames,
     framesLeaked, listsBroken, seconds: (Date.now() - t0) / 1000,
   };
 }

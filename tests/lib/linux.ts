@@ -26,8 +26,13 @@ export function busyboxInitramfs(work: string, lines: string[], files: [string, 
   const root = join(work, "root");
   for (const d of ["bin", "proc", "sys", "dev"]) mkdirSync(join(root, d), { recursive: true });
   copyFileSync(bb, join(root, "bin", "busybox"));
-  for (const [to, from] of files) { mkdirSync(dirname(join(root, to)), { recursive: true }); copyFileSync(from, join(root, to)); }
-  writeFileSync(join(root, "init"), ["#!/bin/busybox sh", "/bin/busybox --install -s /bin", "mount -t proc proc /proc", ...lines].join("\n") + "\n");
+  for (const [to, from] of files) {
+    mkdirSync(dirname(join(root, to)), { recursive: true }); copyFileSync(from, join(root, to));
+  }
+  writeFileSync(
+    join(root, "init"),
+    ["#!/bin/busybox sh", "/bin/busybox --install -s /bin", "mount -t proc proc /proc", ...lines].join("\n") + "\n"
+  );
   chmodSync(join(root, "init"), 0o755);
   const out = join(work, "initrd.gz");
   execSync(`cd ${root} && find . | ${bb} cpio -o -H newc 2>/dev/null | gzip > ${out}`);

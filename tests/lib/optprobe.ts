@@ -43,7 +43,8 @@ export async function tiers(): Promise<Tiers> {
     for (let op = 0x500; op < OP_IDS; op++) vexTiers(core, by, op, is64, fast, jit);
     for (let op = 0; op < 0x400; op++) {
       if (is64 && op >= 0x40 && op <= 0x4f) continue; // REX prefixes there
-      if (op === 0x0f || (op >= 0x26 && op <= 0x3e && (op & 7) === 6) || op === 0x64 || op === 0x65 || op === 0x66 || op === 0x67 ||
+      if (op === 0x0f || (op >= 0x26 && op <= 0x3e && (op & 7) === 6) || op === 0x64 || op === 0x65 || op === 0x66
+          || op === 0x67 ||
         op === 0xf0 || op === 0xf2 || op === 0xf3 || op === 0x138 || op === 0x13a) continue; // prefixes and escapes
       const a = attrByte(by[op].dec), hasM = (a & 1) !== 0, imm = (a >> 1) & 7;
       const esc = op < 0x100 ? [] : op < 0x200 ? [0x0f] : op < 0x300 ? [0x0f, 0x38] : [0x0f, 0x3a];
@@ -52,8 +53,11 @@ export async function tiers(): Promise<Tiers> {
           for (const mem of hasM ? [false, true] : [false]) {
             for (const lock of [false, true]) {
               if (lock && !(mem && ((by[op].lock ?? 0) >> reg) & 1)) continue;
-              const bytes = [...(lock ? [0xf0] : []), ...(os === 2 ? [0x66] : []), ...(os === 8 ? [0x48] : []), ...esc, op & 0xff,
-                ...(hasM ? [(mem ? 0 : 0xc0) | (reg << 3) | (mem ? 3 : 1)] : []), ...new Array(immLen(imm, os, is64)).fill(0)];
+              const bytes = [
+                ...(lock ? [0xf0] : []), ...(os === 2 ? [0x66] : []), ...(os === 8 ? [0x48] : []), ...esc, op & 0xff,
+                ...(hasM ? [(mem ? 0 : 0xc0) | (reg << 3) | (mem ? 3 : 1)] : []),
+                ...new Array(immLen(imm, os, is64)).fill(0)
+              ];
               const i = decodeAt(core, bytes, is64);
               if (!i || i.op !== op) continue;
               const bit = hasM ? 1 << reg : 0xff;
@@ -69,7 +73,9 @@ export async function tiers(): Promise<Tiers> {
 }
 
 /** The VEX-encoded opcode ids (0x500-0x7FF): three-byte VEX, every implied prefix, VEX.W 0 and 1. */
-function vexTiers(core: Core, by: ReturnType<typeof rowsById>, op: number, is64: boolean, fast: number[], jit: number[]): void {
+function vexTiers(
+  core: Core, by: ReturnType<typeof rowsById>, op: number, is64: boolean, fast: number[], jit: number[]
+): void {
   const a = attrByte(by[op].dec), hasM = (a & 1) !== 0, imm = (a >> 1) & 7;
   const map = (op >> 8) & 3;
   for (let reg = 0; reg < (hasM ? 8 : 1); reg++) {
@@ -77,7 +83,8 @@ function vexTiers(core: Core, by: ReturnType<typeof rowsById>, op: number, is64:
       for (let pp = 0; pp < 4; pp++) {
         for (const mem of hasM ? [false, true] : [false]) {
           const bytes = [0xc4, 0xe0 | map, (w << 7) | 0x78 | pp, op & 0xff,
-            ...(hasM ? [(mem ? 0 : 0xc0) | (reg << 3) | (mem ? 3 : 1)] : []), ...new Array(immLen(imm, 4, is64)).fill(0)];
+            ...(hasM ? [(mem ? 0 : 0xc0) | (reg << 3) | (mem ? 3 : 1)] : []), ...new Array(immLen(imm, 4, is64)).fill(0)
+          ];
           const i = decodeAt(core, bytes, is64);
           if (!i || i.op !== op) continue;
           const bit = hasM ? 1 << reg : 0xff;
@@ -111,9 +118,12 @@ export async function coverage(count = 40): Promise<Map<string, Map<number, numb
     out.set(name, m);
   };
   for (const bits of [32, 64] as const) {
-    for (const g of intGen.groups()) await scan(`int:${g}`, intGen.generate(1, count, bits, [g]).map((c) => c.text.replace(/;/g, "\n")), bits);
+    for (const g of intGen.groups())
+      await scan(`int:${g}`, intGen.generate(1, count, bits, [g]).map((c) => c.text.replace(/;/g, "\n")), bits);
   }
-  for (const g of sseGen.groups()) await scan(`sse:${g}`, sseGen.generate(1, count, [g]).map((c) => c.text.replace(/;/g, "\n")), 64);
-  for (const g of x87Gen.groups()) await scan(`x87:${g}`, x87Gen.generate(1, count, [g]).map((c) => c.text.replace(/;/g, "\n")), 64);
+  for (const g of sseGen.groups())
+    await scan(`sse:${g}`, sseGen.generate(1, count, [g]).map((c) => c.text.replace(/;/g, "\n")), 64);
+  for (const g of x87Gen.groups())
+    await scan(`x87:${g}`, x87Gen.generate(1, count, [g]).map((c) => c.text.replace(/;/g, "\n")), 64);
   return out;
 }

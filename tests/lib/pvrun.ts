@@ -7,7 +7,9 @@ export interface GuestRun { host: XenHost; dom: DomainHandle; output: string; st
 
 export function guestPath(name: string, bits: 32 | 64): string { return `guests/build/pv-${name}-${bits}.elf`; }
 
-export async function startGuest(host: XenHost, name: string, bits: 32 | 64, memoryMiB = 16): Promise<{ dom: DomainHandle; out: () => string }> {
+export async function startGuest(
+  host: XenHost, name: string, bits: 32 | 64, memoryMiB = 16
+): Promise<{ dom: DomainHandle; out: () => string }> {
   const chunks: string[] = [];
   const dom = host.createDomain(name, new Uint8Array(readFileSync(guestPath(name, bits))), { memoryMiB });
   dom.onConsole = (b) => chunks.push(new TextDecoder().decode(b));
@@ -23,15 +25,23 @@ export async function runGuest(name: string, bits: 32 | 64, memoryMiB = 16, time
 }
 
 /** Two domains started together (ids 1 and 2), each told its role and its peer on the command line. */
-export async function runPair(name: string, bits: 32 | 64, timeoutMs = 20000): Promise<{ host: XenHost; out: string[]; reasons: number[] }> {
+export async function runPair(
+  name: string, bits: 32 | 64, timeoutMs = 20000
+): Promise<{ host: XenHost; out: string[]; reasons: number[] }> {
   const host = await XenHost.create(256);
   const outs: string[][] = [[], []];
   const doms = ["a", "b"].map((role, i) => {
-    const d = host.createDomain(`${name}-${role}`, new Uint8Array(readFileSync(guestPath(name, bits))), { memoryMiB: 16, cmdline: `role=${role} peer=${2 - i}` });
+    const d = host.createDomain(
+      `${name}-${role}`, new Uint8Array(readFileSync(guestPath(name, bits))),
+      { memoryMiB: 16, cmdline: `role=${role} peer=${2 - i}` }
+    );
     d.onConsole = (b) => outs[i].push(new TextDecoder().decode(b));
     return d;
   });
   const t0 = Date.now();
   await host.runUntil(() => doms.every((d) => host.state(d.domid) !== DS_RUNNING) || Date.now() - t0 > timeoutMs);
-  return { host, out: outs.map((o) => o.join("")), reasons: doms.map((d) => host.state(d.domid) === DS_SHUTDOWN ? host.shutdownReason(d.domid) : -1) };
+  return {
+    host, out: outs.map((o) => o.join("")),
+    reasons: doms.map((d) => host.state(d.domid) === DS_SHUTDOWN ? host.shutdownReason(d.domid) : -1)
+  };
 }

@@ -28,8 +28,12 @@ export function insn(r: () => number, bits: 32 | 64): string {
   const alu = pick(["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"]);
   const cc = pick(["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]);
   if (bits === 64 && r() < 0.08) { // RIP- and GS-relative operands (GS base = the data base)
-    return pick([`mov${sfx} datap+${disp}(%rip), ${a}`, `add${sfx} ${a}, datap+${disp}(%rip)`, `lea datap+${disp}(%rip), %rax`,
-      `mov${sfx} %gs:${disp & 0x7ff}, ${a}`, `sub${sfx} ${a}, %gs:${disp & 0x7ff}`, `lea %gs:${disp & 0x7ff}, %rdx`, `cmp${sfx} $${imm}, %gs:${disp & 0x7ff}`]);
+    return pick(
+      [`mov${sfx} datap+${disp}(%rip), ${a}`, `add${sfx} ${a}, datap+${disp}(%rip)`, `lea datap+${disp}(%rip), %rax`,
+      `mov${sfx} %gs:${disp & 0x7ff}, ${a}`, `sub${sfx} ${a}, %gs:${disp & 0x7ff}`, `lea %gs:${disp & 0x7ff}, %rdx`,
+      `cmp${sfx} $${imm}, %gs:${disp & 0x7ff}`
+    ]
+    );
   }
   if (r() < 0.12) { // byte, TEST and SETcc memory forms, BSWAP, prefetch (general-path forms the JIT translates)
     const a8 = pick(B8), alu8 = pick(["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"]);
@@ -38,12 +42,18 @@ export function insn(r: () => number, bits: 32 | 64): string {
       `movb ${m}, ${a8}`, `set${cc} ${m}`, `bswap ${a}`, `prefetcht0 ${m}`, `mul${sfx} ${b}`,
       `xor %edx, %edx\ndiv${sfx} ${m}`, `${pick(["rol", "ror"])}${sfx} $${pick([0, 1, 5, 31, 32, 33, 63])}, ${a}`,
       `${pick(["rol", "ror"])}${sfx} ${a}`, `${pick(["rol", "ror"])}${sfx} %cl, ${a}`,
-      `${pick(["", "lock "])}${pick(["add", "or", "adc", "sbb", "and", "sub", "xor"])}${sfx} $${imm}, ${m}`, `cmp${sfx} $${imm}, ${m}`,
-      `${pick(["", "lock "])}cmpxchg${sfx} ${b}, ${m}`, `mov${sfx} ${m}, ${q ? "%rax" : "%eax"}\nlock cmpxchg${sfx} ${b}, ${m}`,
-      `${pick(["", "lock "])}xadd${sfx} ${a}, ${m}`, `${pick(["shld", "shrd"])}${sfx} $${pick([0, 1, 7, 31, 32, 63])}, ${b}, ${a}`,
+      `${pick(["", "lock "])}${pick(["add", "or", "adc", "sbb", "and", "sub", "xor"])}${sfx} $${imm}, ${m}`,
+      `cmp${sfx} $${imm}, ${m}`,
+      `${pick(["", "lock "])}cmpxchg${sfx} ${b}, ${m}`,
+      `mov${sfx} ${m}, ${q ? "%rax" : "%eax"}\nlock cmpxchg${sfx} ${b}, ${m}`,
+      `${pick(["", "lock "])}xadd${sfx} ${a}, ${m}`,
+      `${pick(["shld", "shrd"])}${sfx} $${pick([0, 1, 7, 31, 32, 63])}, ${b}, ${a}`,
       `${pick(["shld", "shrd"])}${sfx} %cl, ${b}, ${a}`, `${pick(["bt", "bts", "btr", "btc"])}${sfx} ${b}, ${a}`,
       `${pick(["bt", "bts", "btr", "btc"])}${sfx} $${pick([0, 1, 31, 33, 63, 200])}, ${pick([a, m])}`,
-      `mov $${pick([-64, -1, 0, 5, 40, 100, 200])}, %edx\n${pick(["bt", "bts", "btr", "btc"])}${sfx} ${q ? "%rdx" : "%edx"}, ${m}`]);
+      `mov $${pick([-64, -1, 0, 5, 40, 100, 200])}, ` + `%edx\n${pick(["bt", "bts", "btr", "btc"])}${sfx} `
+        + `${q ? "%rdx" : "%edx"}, ${m}`
+    ]
+    );
   }
   switch (Math.floor(r() * 30)) {
     case 0: return `mov${sfx} ${b}, ${a}`;
@@ -69,14 +79,17 @@ export function insn(r: () => number, bits: 32 | 64): string {
     case 20: return `test${sfx} $${imm}, ${a}`;
     case 21: return `xchg${sfx} ${a}, ${m}`;
     case 22: return `not${sfx} ${a}`;
-    case 23: return pick([bits === 64 ? `push %${pick(["rax", "rcx", "rdx", "rsi", "r8"])}` : `push %eax`, `push $${imm}`,
+    case 23:
+      return pick([bits === 64 ? `push %${pick(["rax", "rcx", "rdx", "rsi", "r8"])}` : `push %eax`, `push $${imm}`,
       `push${bits === 64 ? "q" : "l"} ${m}`, "pushf"]);
     case 24: return bits === 64 ? `pop %${pick(["rax", "rcx", "rdx", "rsi", "r8"])}` : `pop %ecx`;
     case 25: return `movzbl ${pick(B8)}, ${R32[Math.floor(r() * 5)]}`;
     case 26: return `movsbl ${m}, ${R32[Math.floor(r() * 5)]}`;
     case 27: return `movb ${pick(B8)}, ${m}`;
     case 28: return `cmpb $${imm & 0x7f}, ${m}`;
-    default: return pick(["cltq", "cwtl", "nop", "movl %eax, %eax", `bsf ${b}, ${a}`]).replace("cltq", bits === 64 ? "cltq" : "cwtl");
+    default: return pick([
+      "cltq", "cwtl", "nop", "movl %eax, %eax", `bsf ${b}, ${a}`
+    ]).replace("cltq", bits === 64 ? "cltq" : "cwtl");
   }
 }
 
@@ -89,7 +102,10 @@ export function program(seed: number, bits: 32 | 64): string {
     else body.push(insn(r, bits));
   }
   const ctr = bits === 64 ? "%r12d" : "%ebp";
-  return [`.set datap, ${DATA + 0x800}`, `mov $${5 + Math.floor(r() * 40)}, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n");
+  return [
+    `.set datap, ${DATA + 0x800}`, `mov $${5 + Math.floor(r() * 40)}, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top",
+    "ud2"
+  ].join("\n");
 }
 
 
@@ -110,22 +126,31 @@ export function coreInsn(r: () => number, bits: 32 | 64): string {
   const cc = pick(["e", "ne", "b", "a", "p", "s", "l", "ge"]);
   return pick([
     `movdqu ${m}, ${x()}`, `movdqu ${x()}, ${m}`, `movdqa ${ma}, ${x()}`, `movdqa ${x()}, ${ma}`, `movups ${m}, ${x()}`,
-    `movaps ${x()}, ${ma}`, `movq ${m}, ${x()}`, `movq ${x()}, ${m}`, `movlpd ${m}, ${x()}`, `movhpd ${m}, ${x()}`, `movhps ${x()}, ${m}`,
+    `movaps ${x()}, ${ma}`, `movq ${m}, ${x()}`, `movq ${x()}, ${m}`, `movlpd ${m}, ${x()}`, `movhpd ${m}, ${x()}`,
+    `movhps ${x()}, ${m}`,
     `movsd ${m}, ${x()}`, `movsd ${x()}, ${m}`, `movss ${m}, ${x()}`, `movss ${x()}, ${m}`,
-    `${pick(["pcmpeqb", "pminub", "por", "pand", "pxor", "paddd", "psubb", "pcmpeqd", "punpcklbw", "pmaxub"])} ${ma}, ${x()}`,
+    `${pick(["pcmpeqb", "pminub", "por", "pand", "pxor", "paddd", "psubb", "pcmpeqd", "punpcklbw", "pmaxub"])} `
+      + `${ma}, ${x()}`,
     `pshufd $0x1b, ${ma}, ${x()}`, `addsd ${m}, ${x()}`, `mulss ${m}, ${x()}`, `pcmpeqb ${x()}, ${x()}`,
-    `pmovmskb ${x()}, ${g}`, `movmskps ${x()}, ${g}`, `movmskpd ${x()}, ${g}`, `pextrw $3, ${x()}, ${g}`, `pinsrw $5, ${g}, ${x()}`,
-    `pinsrw $2, ${m}, ${x()}`, `cvtsi2sd ${gq}, ${x()}`, `cvtsi2sdl ${m}, ${x()}`, `cvttsd2si ${x()}, ${gq}`, `cvtsd2si ${m}, ${g}`,
-    `ucomisd ${x()}, ${x()}\nset${cc} %al`, `comiss ${m}, ${x()}\nj${cc} 7f\nnot %edx\n7:`, `ptest ${x()}, ${x()}\nset${cc} %dl`,
-    `pcmpistri $0x1a, ${x()}, ${x()}`, `pcmpistri $0x0c, ${m}, ${x()}\nseta %cl`, `pextrd $1, ${x()}, ${g}`, `pextrb $5, ${x()}, ${m}`,
+    `pmovmskb ${x()}, ${g}`, `movmskps ${x()}, ${g}`, `movmskpd ${x()}, ${g}`, `pextrw $3, ${x()}, ${g}`,
+    `pinsrw $5, ${g}, ${x()}`,
+    `pinsrw $2, ${m}, ${x()}`, `cvtsi2sd ${gq}, ${x()}`, `cvtsi2sdl ${m}, ${x()}`, `cvttsd2si ${x()}, ${gq}`,
+    `cvtsd2si ${m}, ${g}`,
+    `ucomisd ${x()}, ${x()}\nset${cc} %al`, `comiss ${m}, ${x()}\nj${cc} 7f\nnot %edx\n7:`,
+    `ptest ${x()}, ${x()}\nset${cc} %dl`,
+    `pcmpistri $0x1a, ${x()}, ${x()}`, `pcmpistri $0x0c, ${m}, ${x()}\nseta %cl`, `pextrd $1, ${x()}, ${g}`,
+    `pextrb $5, ${x()}, ${m}`,
     `pinsrd $2, ${g}, ${x()}`,
     `${pick(["bsf", "bsr", "tzcnt", "lzcnt", "popcnt"])} ${pick([g2, m])}, ${g}\nset${cc} %cl`,
     `${pick(["add", "sub", "and", "or", "xor", "cmp", "adc"])}w ${pick(["%ax", "%cx", "%dx", "$5", "$-3", m])}, ${w}`,
-    `${pick(["add", "sub", "cmp"])}w ${w}, ${m}`, `testw ${w}, ${w}\nj${cc} 7f\ninc %eax\n7:`, `movw ${m}, ${w}`, `movw ${w}, ${m}`,
-    `${pick(["rol", "ror", "shl", "shr", "sar", "rcl"])}b $${pick([1, 3, 7, 9])}, ${b8}`, `${pick(["shl", "sar"])}w %cl, ${w}`,
+    `${pick(["add", "sub", "cmp"])}w ${w}, ${m}`, `testw ${w}, ${w}\nj${cc} 7f\ninc %eax\n7:`, `movw ${m}, ${w}`,
+    `movw ${w}, ${m}`,
+    `${pick(["rol", "ror", "shl", "shr", "sar", "rcl"])}b $${pick([1, 3, 7, 9])}, ${b8}`,
+    `${pick(["shl", "sar"])}w %cl, ${w}`,
     `movb $${pick([0, 5, 0x80])}, ${b8}`, `imul ${m}, ${g}`, `xchgb ${b8}, ${m}`, `notw ${w}`, `negb ${b8}`,
     `cmpxchg8b ${m}`, ...(bits === 64 ? [`cmpxchg16b ${ma}`, `push %rbp\nmov %rsp, %rbp\nleave`] : []), `mov %ds, ${g}`,
-    `fldl ${m}\nfaddl ${m}\nfstpl ${m}`, `fildl ${m}\nfld1\nfcomip %st(1), %st\nset${cc} %al\nfistpl ${m}`, `fnstsw %ax`, `fldz\nfstps ${m}`,
+    `fldl ${m}\nfaddl ${m}\nfstpl ${m}`, `fildl ${m}\nfld1\nfcomip %st(1), %st\nset${cc} %al\nfistpl ${m}`,
+    `fnstsw %ax`, `fldz\nfstps ${m}`,
   ]);
 }
 
@@ -134,9 +159,13 @@ export function coreProgram(seed: number, bits: 32 | 64): string {
   const body: string[] = [];
   const n = 20 + Math.floor(r() * 30);
   for (let i = 0; i < n; i++) {
-    if (r() < 0.1) body.push(`j${["e", "ne", "b", "a", "l", "ge", "s"][Math.floor(r() * 7)]} 1f`, coreInsn(r, bits), "1:");
+    if (r() < 0.1)
+      body.push(`j${["e", "ne", "b", "a", "l", "ge", "s"][Math.floor(r() * 7)]} 1f`, coreInsn(r, bits), "1:");
     else body.push(r() < 0.6 ? coreInsn(r, bits) : insn(r, bits));
   }
   const ctr = bits === 64 ? "%r12d" : "%ebp";
-  return [`.set datap, ${DATA + 0x800}`, "fninit", `mov $${5 + Math.floor(r() * 30)}, ${ctr}`, "top:", ...body, `dec ${ctr}`, "jnz top", "ud2"].join("\n");
+  return [
+    `.set datap, ${DATA + 0x800}`, "fninit", `mov $${5 + Math.floor(r() * 30)}, ${ctr}`, "top:", ...body, `dec ${ctr}`,
+    "jnz top", "ud2"
+  ].join("\n");
 }

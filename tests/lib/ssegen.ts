@@ -17,7 +17,8 @@ export const STACK_TOP = STACK + 0x80;
 
 export const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, DF = 0x400, OF = 0x800;
 export const ARITH = CF | PF | AF | ZF | SF | OF;
-export const FLAG_NAMES: [number, string][] = [[CF, "CF"], [PF, "PF"], [AF, "AF"], [ZF, "ZF"], [SF, "SF"], [DF, "DF"], [OF, "OF"]];
+export const FLAG_NAMES: [number, string][] =
+  [[CF, "CF"], [PF, "PF"], [AF, "AF"], [ZF, "ZF"], [SF, "SF"], [DF, "DF"], [OF, "OF"]];
 
 export interface SseCase {
   bits: 32 | 64; // 32: run in 32-bit protected mode (natively: a 32-bit process); XMM0-7, EAX-EDI only
@@ -37,7 +38,10 @@ export class Rng {
   constructor(seed: number, salt = "") {
     let h = (seed ^ 0x9e3779b9) >>> 0;
     for (let i = 0; i < salt.length; i++) h = Math.imul(h ^ salt.charCodeAt(i), 0x01000193) >>> 0;
-    const sm = () => { h = (h + 0x9e3779b9) >>> 0; let z = h; z = Math.imul(z ^ (z >>> 16), 0x85ebca6b); z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35); return (z ^ (z >>> 16)) >>> 0; };
+    const sm = () => {
+      h = (h + 0x9e3779b9) >>> 0; let z = h; z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35); return (z ^ (z >>> 16)) >>> 0;
+    };
     this.s = new Uint32Array([sm(), sm(), sm(), sm() | 1]);
   }
   u32(): number {
@@ -110,7 +114,8 @@ export function fval(r: Rng, f: Fmt): bigint {
     case 10: return mk(f, s, f.bias + r.range(-3, 3), r.bits(f.fb)); // around 1
     case 11: return mk(f, s, r.range(1, 2 * f.fb + 2), r.bits(f.fb)); // small: products/quotients underflow
     case 12: return mk(f, s, emax - 1 - r.range(0, f.fb), r.bits(f.fb)); // large: overflow
-    case 13: return mk(f, s, f.bias + r.range(-f.fb - 5, f.fb + 5), r.bits(f.fb) & ~mask(r.range(0, f.fb))); // short mantissas
+    // short mantissas
+    case 13: return mk(f, s, f.bias + r.range(-f.fb - 5, f.fb + 5), r.bits(f.fb) & ~mask(r.range(0, f.fb)));
     default: return mk(f, s, r.range(1, emax - 1), r.bits(f.fb));
   }
 }
@@ -149,7 +154,8 @@ export class Ctx {
     for (let i = 0; i < 256; i++) this.xmm[i] = r.u32() & 0xff;
     for (const [f] of FLAG_NAMES) if (f !== DF && r.chance(0.5)) this.flags |= f;
     // Exceptions masked; rounding mode, FTZ, DAZ and sticky flags random.
-    this.mxcsr = 0x1f80 | (r.int(4) << 13) | (r.chance(0.25) ? 0x8000 : 0) | (r.chance(0.25) ? 0x40 : 0) | (r.chance(0.3) ? r.int(64) : 0);
+    this.mxcsr = 0x1f80 | (r.int(4) << 13) | (r.chance(0.25) ? 0x8000 : 0) | (r.chance(0.25) ? 0x40 : 0)
+      | (r.chance(0.3) ? r.int(64) : 0);
   }
   /** Lane values of `kind` into 16 bytes at buf[off..]. */
   fill(buf: Uint8Array, off: number, kind: Lane, bytes = 16, rel?: Uint8Array): void {
@@ -204,11 +210,18 @@ export class Ctx {
     return { name: "%" + (w === 64 ? R64[reg] : R32[reg]), reg };
   }
 }
-export const R64 = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
-const R8 = ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b"];
-const R16 = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w"];
-function regName(r: number, w: number): string { return "%" + (w === 64 ? R64[r] : w === 32 ? R32[r] : w === 16 ? R16[r] : R8[r]); }
-const R32 = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d"];
+export const R64 =
+  ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+const R8 =
+  ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b"];
+const R16 =
+  ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w"];
+function regName(r: number, w: number): string {
+  return "%" + (w === 64 ? R64[r] : w === 32 ? R32[r] : w === 16 ? R16[r] : R8[r]);
+}
+const R32 = [
+  "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d"
+];
 
 function get(b: Uint8Array, off: number, w: number): bigint {
   let v = 0n;
@@ -247,31 +260,58 @@ function binop(group: string, op: string, kind: Lane, mem: MemKind, imm?: () => 
 // Data movement.
 for (const op of ["movaps", "movapd", "movdqa"]) {
   binop("mov", op, "raw", "m128");
-  add("mov", `${op}-store`, (c) => `${c.r.chance(0.3) ? "{store} " : ""}${op} ${c.xreg("raw")}, ${c.r.chance(0.3) ? c.xreg("raw") : c.memOp(16, "raw", 16)}`);
+  add(
+    "mov", `${op}-store`, (c) => `${c.r.chance(0.3) ? "{store} " : ""}${op} ${c.xreg("raw")}, `
+      + `${c.r.chance(0.3) ? c.xreg("raw") : c.memOp(16, "raw", 16)}`
+  );
 }
 for (const op of ["movups", "movupd", "movdqu"]) {
   binop("mov", op, "raw", "m128u");
-  add("mov", `${op}-store`, (c) => `${op} ${c.xreg("raw")}, ${c.r.chance(0.3) ? c.xreg("raw") : c.memOp(16, "raw", 1)}`);
+  add(
+    "mov", `${op}-store`, (c) => `${op} ${c.xreg("raw")}, ${c.r.chance(0.3) ? c.xreg("raw") : c.memOp(16, "raw", 1)}`
+  );
 }
 for (const [op, b] of [["movss", 4], ["movsd", 8]] as const) {
   binop("mov", op, "raw", b === 4 ? "m32" : "m64");
-  add("mov", `${op}-store`, (c) => `${c.r.chance(0.5) ? "{store} " : ""}${op} ${c.xreg("raw")}, ${c.r.chance(0.3) ? c.xreg("raw") : c.memOp(b, "raw", 1)}`);
+  add(
+    "mov", `${op}-store`, (c) => `${c.r.chance(0.5) ? "{store} " : ""}${op} ${c.xreg("raw")}, `
+      + `${c.r.chance(0.3) ? c.xreg("raw") : c.memOp(b, "raw", 1)}`
+  );
 }
 for (const op of ["movlps", "movhps", "movlpd", "movhpd"]) {
   add("mov", op, (c) => `${op} ${c.memOp(8, "raw", 1)}, ${c.xreg("raw")}`);
   add("mov", `${op}-store`, (c) => `${op} ${c.xreg("raw")}, ${c.memOp(8, "raw", 1)}`);
 }
 for (const op of ["movhlps", "movlhps"]) add("mov", op, (c) => `${op} ${c.xreg("raw")}, ${c.xreg("raw")}`);
-for (const op of ["movntps", "movntpd", "movntdq"]) add("mov", op, (c) => `${op} ${c.xreg("raw")}, ${c.memOp(16, "raw", 16)}`);
-add("mov", "movnti", (c) => { const w = c.r.pick([32, 64] as const); return `movnti ${c.gpr(w).name}, ${c.memOp(w / 8, "raw", 1)}`; });
-add("mov", "movd-to-xmm", (c) => { const w = c.r.pick([32, 64] as const); const s = c.r.chance(0.4) ? c.memOp(w / 8, "raw", 1) : c.gpr(w).name; return `mov${w === 32 ? "d" : "q"} ${s}, ${c.xreg("raw")}`; });
-add("mov", "movd-from-xmm", (c) => { const w = c.r.pick([32, 64] as const); const x = c.xreg("raw"); const d = c.r.chance(0.4) ? c.memOp(w / 8, "raw", 1) : c.gpr(w, false).name; return `mov${w === 32 ? "d" : "q"} ${x}, ${d}`; });
+for (const op of ["movntps", "movntpd", "movntdq"])
+  add("mov", op, (c) => `${op} ${c.xreg("raw")}, ${c.memOp(16, "raw", 16)}`);
+add(
+  "mov", "movnti",
+  (c) => { const w = c.r.pick([32, 64] as const); return `movnti ${c.gpr(w).name}, ${c.memOp(w / 8, "raw", 1)}`; }
+);
+add(
+  "mov", "movd-to-xmm", (c) => {
+    const w = c.r.pick([32, 64] as const); const s = c.r.chance(0.4) ? c.memOp(w / 8, "raw", 1) : c.gpr(w).name;
+    return `mov${w === 32 ? "d" : "q"} ${s}, ${c.xreg("raw")}`;
+  }
+);
+add(
+  "mov", "movd-from-xmm", (c) => {
+    const w = c.r.pick([32, 64] as const); const x = c.xreg("raw"); const d =
+      c.r.chance(0.4) ? c.memOp(w / 8, "raw", 1) : c.gpr(w, false).name; return `mov${w === 32 ? "d" : "q"} ${x}, ${d}`;
+  }
+);
 add("mov", "movq-xmm", (c) => `${c.r.chance(0.5) ? "{store} " : ""}movq ${c.xreg("raw")}, ${c.xreg("raw")}`);
 add("mov", "movmskps", (c) => `movmskps ${c.xreg("f32")}, ${c.gpr(c.r.pick([32, 64] as const), false).name}`);
 add("mov", "movmskpd", (c) => `movmskpd ${c.xreg("f64")}, ${c.gpr(c.r.pick([32, 64] as const), false).name}`);
 add("mov", "pmovmskb", (c) => `pmovmskb ${c.xreg("i8")}, ${c.gpr(c.r.pick([32, 64] as const), false).name}`);
-add("mov", "pextrw", (c) => `pextrw $${c.r.int(256)}, ${c.xreg("i16")}, ${c.gpr(c.r.pick([32, 64] as const), false).name}`);
-add("mov", "pinsrw", (c) => `pinsrw $${c.r.int(256)}, ${c.r.chance(0.4) ? c.memOp(2, "raw", 1) : c.gpr(32).name}, ${c.xreg("i16")}`);
+add(
+  "mov", "pextrw", (c) => `pextrw $${c.r.int(256)}, ${c.xreg("i16")}, ${c.gpr(c.r.pick([32, 64] as const), false).name}`
+);
+add(
+  "mov", "pinsrw",
+  (c) => `pinsrw $${c.r.int(256)}, ${c.r.chance(0.4) ? c.memOp(2, "raw", 1) : c.gpr(32).name}, ${c.xreg("i16")}`
+);
 
 add("mov", "maskmovdqu", (c) => {
   const off = c.r.int(256 - 16 + 1);
@@ -291,17 +331,34 @@ for (const op of ["shufps", "shufpd", "pshufd", "pshuflw", "pshufhw"]) {
 }
 for (const op of ["unpcklps", "unpckhps", "unpcklpd", "unpckhpd", "punpcklbw", "punpcklwd", "punpckldq", "punpcklqdq",
   "punpckhbw", "punpckhwd", "punpckhdq", "punpckhqdq"]) binop("shuffle", op, "raw", "m128");
-for (const [op, k] of [["packsswb", "i16"], ["packuswb", "i16"], ["packssdw", "i32"]] as const) binop("shuffle", op, k, "m128");
+for (const [op, k] of [["packsswb", "i16"], ["packuswb", "i16"], ["packssdw", "i32"]] as const)
+  binop("shuffle", op, k, "m128");
 
 // SSE2 integer arithmetic and logic.
 for (const [ops, k] of [
-  [["paddb", "psubb", "paddsb", "psubsb", "paddusb", "psubusb", "pcmpeqb", "pcmpgtb", "pminub", "pmaxub", "pavgb", "psadbw"], "i8"],
-  [["paddw", "psubw", "paddsw", "psubsw", "paddusw", "psubusw", "pcmpeqw", "pcmpgtw", "pminsw", "pmaxsw", "pavgw", "pmullw", "pmulhw", "pmulhuw", "pmaddwd"], "i16"],
+  [
+    [
+      "paddb", "psubb", "paddsb", "psubsb", "paddusb", "psubusb", "pcmpeqb", "pcmpgtb", "pminub", "pmaxub", "pavgb",
+      "psadbw"
+    ], "i8"
+  ],
+  [
+    [
+      "paddw", "psubw", "paddsw", "psubsw", "paddusw", "psubusw", "pcmpeqw", "pcmpgtw", "pminsw", "pmaxsw", "pavgw",
+      "pmullw", "pmulhw", "pmulhuw", "pmaddwd"
+    ], "i16"
+  ],
   [["paddd", "psubd", "pcmpeqd", "pcmpgtd", "pmuludq"], "i32"],
   [["paddq", "psubq", "pand", "pandn", "por", "pxor"], "i64"],
 ] as [string[], Lane][]) for (const op of ops) binop("int", op, k, "m128");
-for (const [op, w] of [["psrlw", 16], ["psraw", 16], ["psllw", 16], ["psrld", 32], ["psrad", 32], ["pslld", 32], ["psrlq", 64], ["psllq", 64]] as const) {
-  const count = (c: Ctx): bigint => c.r.chance(0.7) ? BigInt(c.r.int(w + 2)) : c.r.chance(0.5) ? BigInt(c.r.int(256)) : c.r.u64();
+for (
+  const [op, w] of [
+    ["psrlw", 16], ["psraw", 16], ["psllw", 16], ["psrld", 32], ["psrad", 32], ["pslld", 32], ["psrlq", 64],
+    ["psllq", 64]
+  ] as const
+) {
+  const count = (c: Ctx): bigint =>
+    c.r.chance(0.7) ? BigInt(c.r.int(w + 2)) : c.r.chance(0.5) ? BigInt(c.r.int(256)) : c.r.u64();
   add("shift", `${op}-imm`, (c) => `${op} $${c.r.chance(0.8) ? c.r.int(w + 2) : c.r.int(256)}, ${c.xreg("raw")}`);
   add("shift", `${op}-xmm`, (c) => {
     const dst = c.xreg("raw");
@@ -311,17 +368,24 @@ for (const [op, w] of [["psrlw", 16], ["psraw", 16], ["psllw", 16], ["psrld", 32
     return `${op} ${src}, ${dst}`;
   });
 }
-for (const op of ["pslldq", "psrldq"]) add("shift", op, (c) => `${op} $${c.r.chance(0.8) ? c.r.int(18) : c.r.int(256)}, ${c.xreg("raw")}`);
+for (const op of ["pslldq", "psrldq"])
+  add("shift", op, (c) => `${op} $${c.r.chance(0.8) ? c.r.int(18) : c.r.int(256)}, ${c.xreg("raw")}`);
 
 // Floating point.
 let predRng: Rng | null = null;
 const pred = (): number => predRng!.int(8);
-for (const [sfx, k, mem] of [["ps", "f32", "m128"], ["pd", "f64", "m128"], ["ss", "f32", "m32"], ["sd", "f64", "m64"]] as [string, Lane, MemKind][]) {
+for (
+  const [sfx, k, mem] of [
+    ["ps", "f32", "m128"], ["pd", "f64", "m128"], ["ss", "f32", "m32"], ["sd", "f64", "m64"]
+  ] as [string, Lane, MemKind][]
+) {
   for (const op of ["add", "sub", "mul", "div", "min", "max", "sqrt"]) binop("fp", op + sfx, k, mem);
   binop("fpcmp", "cmp" + sfx, k, mem, pred);
   if (sfx === "ps" || sfx === "pd") for (const op of ["and", "andn", "or", "xor"]) binop("fp", op + sfx, k, mem);
 }
-for (const [op, k] of [["comiss", "f32"], ["ucomiss", "f32"], ["comisd", "f64"], ["ucomisd", "f64"]] as [string, Lane][]) {
+for (
+  const [op, k] of [["comiss", "f32"], ["ucomiss", "f32"], ["comisd", "f64"], ["ucomisd", "f64"]] as [string, Lane][]
+) {
   binop("fpcmp", op, k, k === "f32" ? "m32" : "m64");
 }
 // Conversions.
@@ -333,7 +397,11 @@ binop("cvt", "cvtdq2ps", "i32", "m128");
 binop("cvt", "cvtdq2pd", "i32", "m64");
 for (const op of ["cvtps2dq", "cvttps2dq"]) binop("cvt", op, "f32", "m128");
 for (const op of ["cvtpd2dq", "cvttpd2dq"]) binop("cvt", op, "f64", "m128");
-for (const [op, k] of [["cvtss2si", "f32"], ["cvttss2si", "f32"], ["cvtsd2si", "f64"], ["cvttsd2si", "f64"]] as [string, Lane][]) {
+for (
+  const [
+    op, k
+  ] of [["cvtss2si", "f32"], ["cvttss2si", "f32"], ["cvtsd2si", "f64"], ["cvttsd2si", "f64"]] as [string, Lane][]
+) {
   add("cvt", op, (c) => {
     const w = c.r.pick([32, 64] as const);
     const b = k === "f32" ? 4 : 8;
@@ -367,7 +435,11 @@ add("ctl", "fnstsw", (c) => {
 add("ctl", "fences", (c) => c.r.pick(["lfence", "mfence", "sfence", `clflush ${c.memOp(1, "raw", 1)}`]));
 
 // ---- SSE3 ----
-for (const [op, k] of [["addsubps", "f32"], ["addsubpd", "f64"], ["haddps", "f32"], ["haddpd", "f64"], ["hsubps", "f32"], ["hsubpd", "f64"]] as [string, Lane][]) {
+for (
+  const [op, k] of [
+    ["addsubps", "f32"], ["addsubpd", "f64"], ["haddps", "f32"], ["haddpd", "f64"], ["hsubps", "f32"], ["hsubpd", "f64"]
+  ] as [string, Lane][]
+) {
   binop("sse3", op, k, "m128");
 }
 binop("sse3", "movsldup", "raw", "m128");
@@ -393,7 +465,8 @@ for (const [op, bytes] of [["bw", 8], ["bd", 4], ["bq", 2], ["wd", 8], ["wq", 4]
   for (const sx of ["pmovsx", "pmovzx"]) {
     add("sse41", sx + op, (c) => {
       const dst = c.xreg("raw");
-      const src = c.r.chance(0.4) ? c.memOp(bytes, op[0] === "b" ? "raw" : op[0] === "w" ? "i16" : "i32", 1) : c.xreg(op[0] === "b" ? "i8" : op[0] === "w" ? "i16" : "i32");
+      const src = c.r.chance(0.4) ? c.memOp(bytes, op[0] === "b" ? "raw" : op[0] === "w" ? "i16" : "i32", 1)
+        : c.xreg(op[0] === "b" ? "i8" : op[0] === "w" ? "i16" : "i32");
       return `${sx}${op} ${src}, ${dst}`;
     });
   }
@@ -407,7 +480,11 @@ for (const [ops, k] of [
 for (const op of ["pblendw", "blendps", "blendpd", "mpsadbw"]) binop("sse41", op, "raw", "m128", imm256);
 binop("sse41", "dpps", "f32", "m128", imm256);
 binop("sse41", "dppd", "f64", "m128", imm256);
-for (const [op, k, mem] of [["roundps", "f32", "m128"], ["roundpd", "f64", "m128"], ["roundss", "f32", "m32"], ["roundsd", "f64", "m64"]] as [string, Lane, MemKind][]) {
+for (
+  const [op, k, mem] of [
+    ["roundps", "f32", "m128"], ["roundpd", "f64", "m128"], ["roundss", "f32", "m32"], ["roundsd", "f64", "m64"]
+  ] as [string, Lane, MemKind][]
+) {
   binop("sse41", op, k, mem, imm256);
 }
 for (const op of ["pblendvb", "blendvps", "blendvpd"]) {
@@ -423,7 +500,9 @@ add("sse41", "ptest", (c) => {
   const dst = c.xreg("raw");
   const di = c.xi(dst) * 16;
   let src: string, at: Uint8Array, off: number;
-  if (c.r.chance(0.4)) { src = c.memOp(16, "raw", 16); at = c.mem; off = c.lastOff; } else { src = c.xreg("raw"); at = c.xmm; off = c.xi(src) * 16; }
+  if (c.r.chance(0.4)) {
+    src = c.memOp(16, "raw", 16); at = c.mem; off = c.lastOff;
+  } else { src = c.xreg("raw"); at = c.xmm; off = c.xi(src) * 16; }
   const how = c.r.int(4); // related operands so that ZF and CF are both seen set
   for (let i = 0; i < 16; i++) {
     if (how === 0) at[off + i] &= ~c.xmm[di + i] & 0xff;
@@ -492,9 +571,13 @@ for (const op of ["pcmpestri", "pcmpestrm", "pcmpistri", "pcmpistrm"]) {
     strFill(c, c.xmm, c.xi(a) * 16);
     let src: string;
     if (c.r.chance(0.4)) { src = c.memOp(16, "raw", 1); strFill(c, c.mem, c.lastOff); }
-    else { src = c.xreg("raw"); strFill(c, c.xmm, c.xi(src) * 16); if (c.r.chance(0.2)) c.xmm.copyWithin(c.xi(src) * 16, c.xi(a) * 16, c.xi(a) * 16 + 16); }
+    else {
+      src = c.xreg("raw"); strFill(c, c.xmm, c.xi(src) * 16);
+      if (c.r.chance(0.2)) c.xmm.copyWithin(c.xi(src) * 16, c.xi(a) * 16, c.xi(a) * 16 + 16);
+    }
     const len = (): bigint => {
-      const v = c.r.chance(0.8) ? BigInt(c.r.range(-20, 20)) : c.r.chance(0.5) ? c.r.u64() : BigInt(c.r.pick([-(2 ** 31), 2 ** 31 - 1, -1]));
+      const v = c.r.chance(0.8) ? BigInt(c.r.range(-20, 20)) : c.r.chance(0.5) ? c.r.u64()
+        : BigInt(c.r.pick([-(2 ** 31), 2 ** 31 - 1, -1]));
       return BigInt.asUintN(64, c.r.chance(0.5) ? v : (c.r.u64() & ~0xffffffffn) | BigInt.asUintN(32, v));
     };
     c.regs[0] = len(); c.regs[2] = len();
@@ -510,11 +593,14 @@ export const IMM8_FORMS = ["roundps", "roundpd", "roundss", "roundsd", "dpps", "
   "mpsadbw", "insertps", "pcmpestri", "pcmpestrm", "pcmpistri", "pcmpistrm"];
 
 // Text that is not valid in 32-bit mode: 64-bit registers, REX-only byte registers, XMM8-15, 64-bit forms.
-const ONLY64 = /%r\w+|%(spl|bpl|sil|dil)\b|%xmm(8|9|1\d)\b|pextrq|pinsrq|crc32q|pcmpestr[im]q|cvtsi2s[sd]q|\.byte 0x66, 0x4/;
+const ONLY64 =
+  /%r\w+|%(spl|bpl|sil|dil)\b|%xmm(8|9|1\d)\b|pextrq|pinsrq|crc32q|pcmpestr[im]q|cvtsi2s[sd]q|\.byte 0x66, 0x4/;
 
 /** `count` cases of every form (of the given groups); in 32-bit mode the forms that exist there (a
  * case whose text needs 64-bit mode is dropped, so 64-bit-only forms have none). */
-export function generate(seed: number, count: number, groupFilter?: string[], bits: 32 | 64 = 64, formFilter?: string[]): SseCase[] {
+export function generate(
+  seed: number, count: number, groupFilter?: string[], bits: 32 | 64 = 64, formFilter?: string[]
+): SseCase[] {
   const out: SseCase[] = [];
   for (const f of forms) {
     if (groupFilter && groupFilter.length && !groupFilter.includes(f.group)) continue;
@@ -528,7 +614,9 @@ export function generate(seed: number, count: number, groupFilter?: string[], bi
         if (ONLY64.test(text)) continue;
         c.regs = c.regs.map((v) => v & 0xffffffffn);
       }
-      out.push({ bits, group: f.group, form: f.name, text, regs: c.regs, flags: c.flags, mxcsr: c.mxcsr, xmm: c.xmm, mem: c.mem });
+      out.push({
+        bits, group: f.group, form: f.name, text, regs: c.regs, flags: c.flags, mxcsr: c.mxcsr, xmm: c.xmm, mem: c.mem
+      });
     }
   }
   return out;

@@ -2,8 +2,8 @@
 // tests/diff/sse-native.c + a generated assembly file (64-bit cases in a 64-bit process, 32-bit cases
 // in a 32-bit one: the host CPU either way, never an emulator), and in the emulator (long mode or
 // 32-bit protected mode, CPL 3, CR4.OSFXSR set); final GPRs, arithmetic flags, MXCSR, XMM0-15 (32-bit:
-// EAX-EDI, XMM0-7) and the 512-byte memory region are compared. Generated files go to tests/build/sse/ (git-ignored with tests/build/).
-// (The structure follows tests/lib/diffrun.ts.)
+// EAX-EDI, XMM0-7) and the 512-byte memory region are compared. Generated files go to tests/build/sse/ (git-ignored
+// with tests/build/). (The structure follows tests/lib/diffrun.ts.)
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { createHash } from "node:crypto";
@@ -18,10 +18,13 @@ const O_FLAGS = 128, O_STATUS = 136, O_MXCSR = 144, O_XMM = 160, O_MEM = 416;
 const SLOT = 128; // bytes of code per case in the emulator image
 const CODE = 0x400000;
 
-export interface Result { regs: bigint[]; flags: number; mxcsr: number; xmm: Uint8Array; mem: Uint8Array; status: number; exit?: string }
+export interface Result {
+  regs: bigint[]; flags: number; mxcsr: number; xmm: Uint8Array; mem: Uint8Array; status: number; exit?: string
+}
 export interface Mismatch { c: SseCase; index: number; diffs: string[] }
 export interface GroupStats {
-  group: string; bits: 32 | 64; cases: number; passed: number; failed: number; mismatches: Mismatch[]; failedForms: Map<string, number>;
+  group: string; bits: 32 | 64; cases: number; passed: number; failed: number; mismatches: Mismatch[];
+  failedForms: Map<string, number>;
   vendorCases: number; // model-specific cases (DPPS/DPPD: which NaN a lane's sum gives): see MODEL_SPECIFIC
   vendors: Vendors;
 }
@@ -39,7 +42,8 @@ export interface GroupStats {
 export const MODEL_SPECIFIC: Record<string, 4 | 8> = { dpps: 4, dppd: 8 };
 
 function prune(prefix: string, keep = 3): void {
-  const fs = readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }));
+  const fs =
+    readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }));
   fs.sort((a, b) => b.t - a.t);
   for (const { f } of fs.slice(keep)) unlinkSync(join(dir, f));
 }
@@ -54,7 +58,12 @@ function assemble(cases: SseCase[], bits: 32 | 64): Uint8Array {
     const s = join(dir, "emu.s"), o = join(dir, "emu.o");
     writeFileSync(s, src);
     execFileSync("as", [bits === 64 ? "--64" : "--32", "-o", o, s]);
-    execFileSync("ld", [bits === 64 ? "-melf_x86_64" : "-melf_i386", "-Ttext", "0x" + CODE.toString(16), "--oformat", "binary", "-e", "0", "-o", bin, o]);
+    execFileSync(
+      "ld", [
+        bits === 64 ? "-melf_x86_64" : "-melf_i386", "-Ttext", "0x" + CODE.toString(16), "--oformat", "binary", "-e",
+        "0", "-o", bin, o
+      ]
+    );
     unlinkSync(o);
     prune("emu-");
   }
@@ -78,9 +87,11 @@ function nativeSource32(cases: SseCase[]): string {
   L.push("ldmxcsr xw_mxcsr_default", "fninit", "pop %edi", "pop %esi", "pop %ebp", "pop %ebx", "ret");
   cases.forEach((c, i) => L.push(`xw_case_${i}:`, c.text, "jmp xw_back"));
   L.push(".data", ".p2align 6", ".globl xw_in, xw_out, xw_target, xw_cases, xw_ncases",
-    `xw_in: .space ${REC}`, ".p2align 6", `xw_out: .space ${REC}`, "xw_saved_sp: .long 0", "xw_mxcsr_default: .long 0x1f80",
+    `xw_in: .space ${REC}`, ".p2align 6", `xw_out: .space ${REC}`, "xw_saved_sp: .long 0",
+    "xw_mxcsr_default: .long 0x1f80",
     "xw_target: .long 0", "xw_cases:");
-  for (let i = 0; i < cases.length; i += 16) L.push(".long " + cases.slice(i, i + 16).map((_, j) => `xw_case_${i + j}`).join(","));
+  for (let i = 0; i < cases.length; i += 16)
+    L.push(".long " + cases.slice(i, i + 16).map((_, j) => `xw_case_${i + j}`).join(","));
   L.push(`xw_ncases: .long ${cases.length}`, '.section .note.GNU-stack,"",@progbits', "");
   return L.join("\n");
 }
@@ -98,12 +109,16 @@ function nativeSource(cases: SseCase[]): string {
   for (let i = 0; i < 16; i++) L.push(`mov ${R(i)}, xw_out+${i * 8}`);
   L.push("mov xw_saved_sp, %rsp", "pushfq", `popq xw_out+${O_FLAGS}`, "cld", `stmxcsr xw_out+${O_MXCSR}`);
   for (let i = 0; i < 16; i++) L.push(`movdqu %xmm${i}, xw_out+${O_XMM + 16 * i}`);
-  L.push("ldmxcsr xw_mxcsr_default", "fninit", "pop %r15", "pop %r14", "pop %r13", "pop %r12", "pop %rbp", "pop %rbx", "ret");
+  L.push(
+    "ldmxcsr xw_mxcsr_default", "fninit", "pop %r15", "pop %r14", "pop %r13", "pop %r12", "pop %rbp", "pop %rbx", "ret"
+  );
   cases.forEach((c, i) => L.push(`xw_case_${i}:`, c.text, "jmp xw_back"));
   L.push(".data", ".p2align 6", ".globl xw_in, xw_out, xw_target, xw_cases, xw_ncases",
-    `xw_in: .space ${REC}`, ".p2align 6", `xw_out: .space ${REC}`, "xw_saved_sp: .quad 0", "xw_mxcsr_default: .long 0x1f80",
+    `xw_in: .space ${REC}`, ".p2align 6", `xw_out: .space ${REC}`, "xw_saved_sp: .quad 0",
+    "xw_mxcsr_default: .long 0x1f80",
     "xw_target: .quad 0", "xw_cases:");
-  for (let i = 0; i < cases.length; i += 16) L.push(".quad " + cases.slice(i, i + 16).map((_, j) => `xw_case_${i + j}`).join(","));
+  for (let i = 0; i < cases.length; i += 16)
+    L.push(".quad " + cases.slice(i, i + 16).map((_, j) => `xw_case_${i + j}`).join(","));
   L.push(`xw_ncases: .long ${cases.length}`, '.section .note.GNU-stack,"",@progbits', "");
   return L.join("\n");
 }
@@ -128,8 +143,10 @@ function decodeRec(buf: Uint8Array, k: number): Result {
   const regs: bigint[] = [];
   for (let i = 0; i < 16; i++) regs.push(v.getBigUint64(o + i * 8, true));
   return {
-    regs, flags: Number(v.getBigUint64(o + O_FLAGS, true) & 0xffffn), status: Number(v.getBigUint64(o + O_STATUS, true)),
-    mxcsr: v.getUint32(o + O_MXCSR, true), xmm: buf.slice(o + O_XMM, o + O_XMM + 256), mem: buf.slice(o + O_MEM, o + O_MEM + MEMSIZE),
+    regs, flags: Number(v.getBigUint64(o + O_FLAGS, true) & 0xffffn),
+    status: Number(v.getBigUint64(o + O_STATUS, true)),
+    mxcsr: v.getUint32(o + O_MXCSR, true), xmm: buf.slice(o + O_XMM, o + O_XMM + 256),
+    mem: buf.slice(o + O_MEM, o + O_MEM + MEMSIZE),
   };
 }
 
@@ -141,7 +158,10 @@ export function runNative(cases: SseCase[], bits: 32 | 64 = 64): Result[] {
   const S = join(dir, `cases${bits}.S`), exe = join(dir, `native-${h}`);
   if (!existsSync(exe)) {
     writeFileSync(S, src);
-    execFileSync("gcc", [...(bits === 32 ? ["-m32"] : []), "-O1", "-no-pie", "-o", exe, driver, S], { stdio: ["ignore", "inherit", "inherit"] });
+    execFileSync(
+      "gcc", [...(bits === 32 ? ["-m32"] : []), "-O1", "-no-pie", "-o", exe, driver, S],
+      { stdio: ["ignore", "inherit", "inherit"] }
+    );
     prune("native-");
   }
   const inF = join(dir, `in-${process.pid}.bin`), outF = join(dir, `out-${process.pid}.bin`);
@@ -149,7 +169,8 @@ export function runNative(cases: SseCase[], bits: 32 | 64 = 64): Result[] {
   execFileSync(exe, [inF, outF], { stdio: ["ignore", "inherit", "inherit"] });
   const out = new Uint8Array(readFileSync(outF));
   unlinkSync(inF); unlinkSync(outF);
-  if (out.length !== REC * cases.length) throw new Error(`native: ${out.length / REC} results for ${cases.length} cases`);
+  if (out.length !== REC * cases.length)
+    throw new Error(`native: ${out.length / REC} results for ${cases.length} cases`);
   return cases.map((_, k) => decodeRec(out, k));
 }
 
@@ -182,8 +203,10 @@ export async function runEmulator(cases: SseCase[], bits: 32 | 64 = 64): Promise
     const bb = core.bytes();
     out.push({
       regs, flags: Number(core.rflags & 0xffffn), status: 0, mxcsr: core.view().getUint32(FX + 24, true),
-      xmm: bits === 64 ? bb.slice(FX + 160, FX + 416) : Uint8Array.from([...bb.slice(FX + 160, FX + 288), ...new Uint8Array(128)]),
-      exit: ok ? undefined : `exit reason ${exit}, vector ${core.exitVector}, error ${core.exitError}, rip 0x${core.rip.toString(16)} (case at 0x${(CODE + i * SLOT).toString(16)})`,
+      xmm: bits === 64 ? bb.slice(FX + 160, FX + 416)
+        : Uint8Array.from([...bb.slice(FX + 160, FX + 288), ...new Uint8Array(128)]),
+      exit: ok ? undefined : `exit reason ${exit}, vector ${core.exitVector}, error `
+        + `${core.exitError}, rip 0x${core.rip.toString(16)} (case at ` + `0x${(CODE + i * SLOT).toString(16)})`,
       mem: bb.slice(MM.MACHINE_BASE + REGION, MM.MACHINE_BASE + REGION + MEMSIZE),
     });
   });
@@ -199,15 +222,18 @@ function flagStr(f: number, m = ARITH | DF): string {
 
 const isNaNLane = (b: Uint8Array, o: number, w: 4 | 8): boolean => {
   const v = new DataView(b.buffer, b.byteOffset + o, w);
-  return w === 4 ? (v.getUint32(0, true) & 0x7fffffff) > 0x7f800000 : (v.getBigUint64(0, true) & 0x7fffffffffffffffn) > 0x7ff0000000000000n;
+  return w === 4 ? (v.getUint32(0, true) & 0x7fffffff) > 0x7f800000
+    : (v.getBigUint64(0, true) & 0x7fffffffffffffffn) > 0x7ff0000000000000n;
 };
-/** `nanLanes`: lanes of this width where both results are NaN count as equal (a model-specific case on a host of another vendor). */
+/** `nanLanes`: lanes of this width where both results are NaN count as equal (a model-specific case on a host of
+ *  another vendor). */
 export function compare(exp: Result, got: Result, nanLanes?: 4 | 8): string[] {
   const d: string[] = [];
   if (exp.status) d.push(`native execution faulted (signal ${exp.status}): generator bug`);
   if (got.exit) d.push(`emulator did not reach the ud2: ${got.exit}`);
   if (d.length) return d;
-  for (let i = 0; i < 16; i++) if (exp.regs[i] !== got.regs[i]) d.push(`${R64[i]}: expected ${hex(exp.regs[i])} got ${hex(got.regs[i])}`);
+  for (let i = 0; i < 16; i++)
+    if (exp.regs[i] !== got.regs[i]) d.push(`${R64[i]}: expected ${hex(exp.regs[i])} got ${hex(got.regs[i])}`);
   const fm = ARITH | DF;
   if ((exp.flags & fm) !== (got.flags & fm)) d.push(`flags: expected ${flagStr(exp.flags)} got ${flagStr(got.flags)}`);
   if (exp.mxcsr !== got.mxcsr) d.push(`mxcsr: expected ${hex(exp.mxcsr)} got ${hex(got.mxcsr)}`);
@@ -220,13 +246,19 @@ export function compare(exp: Result, got: Result, nanLanes?: 4 | 8): string[] {
       if (nanLanes && isNaNLane(e, o, nanLanes) && isNaNLane(g, o, nanLanes)) continue;
       differs = true;
     }
-    if (differs) d.push(`xmm${i}: expected ${bytesHex(e)} got ${bytesHex(g)}${nanLanes ? " (NaN lanes not compared: model-specific)" : ""}`);
+    if (differs) d.push(
+      `xmm${i}: expected ${bytesHex(e)} got `
+        + `${bytesHex(g)}${nanLanes ? " (NaN lanes not compared: model-specific)" : ""}`
+    );
   }
   for (let i = 0; i < MEMSIZE; i++) {
     if (exp.mem[i] !== got.mem[i]) {
       let j = i;
       while (j + 1 < MEMSIZE && exp.mem[j + 1] !== got.mem[j + 1]) j++;
-      d.push(`mem ${hex(REGION + i)}..${hex(REGION + j)}: expected ${bytesHex(exp.mem.slice(i, j + 1).reverse())} got ${bytesHex(got.mem.slice(i, j + 1).reverse())}`);
+      d.push(
+        `mem ${hex(REGION + i)}..${hex(REGION + j)}: expected ` + `${bytesHex(exp.mem.slice(i, j + 1).reverse())} got `
+          + `${bytesHex(got.mem.slice(i, j + 1).reverse())}`
+      );
       i = j;
     }
   }
@@ -238,7 +270,8 @@ export function vendorNote(s: GroupStats): string {
   if (!s.vendorCases) return "";
   const { host, emu } = s.vendors;
   if (host === emu) return `${s.vendorCases} model-specific cases (DPPS/DPPD) compared with this ${host} CPU`;
-  return `${s.vendorCases} model-specific cases (DPPS/DPPD): NaN lanes compared as NaN only, this CPU is ${host}, the emulator ${emu}`;
+  return `${s.vendorCases} model-specific cases (DPPS/DPPD): NaN `
+    + `lanes compared as NaN only, this CPU is ${host}, the ` + `emulator ${emu}`;
 }
 
 export function describe(mm: Mismatch): string {
@@ -251,7 +284,9 @@ export function describe(mm: Mismatch): string {
   return lines.join("\n");
 }
 
-export interface RunOptions { seed: number; count: number; groups?: string[]; maxMismatches?: number; modes?: (32 | 64)[]; forms?: string[] }
+export interface RunOptions {
+  seed: number; count: number; groups?: string[]; maxMismatches?: number; modes?: (32 | 64)[]; forms?: string[]
+}
 
 /** Why 32-bit processes cannot be the reference here (no gcc -m32 / multilib, or a kernel without IA-32
  * emulation), or null. */
@@ -266,7 +301,8 @@ export function native32Problem(): string | null {
     execFileSync(exe, { stdio: "ignore" });
     probed = null;
   } catch (e) {
-    probed = `no 32-bit reference process on this host (gcc -m32 or IA-32 emulation): ${(e as Error).message.split("\n")[0]}`;
+    probed =
+      `no 32-bit reference process on this host (gcc -m32 or IA-32 emulation): ${(e as Error).message.split("\n")[0]}`;
   }
   return probed;
 }
@@ -278,7 +314,8 @@ export let skipped32: string | null = null;
 export async function sseRun(o: RunOptions): Promise<GroupStats[]> {
   const stats: GroupStats[] = [];
   skipped32 = null;
-  const vendors: Vendors = { host: referenceCpu(64).vendor, emu: await emulatorVendor() }; // (the host CPU is the reference in both modes)
+  // (the host CPU is the reference in both modes)
+  const vendors: Vendors = { host: referenceCpu(64).vendor, emu: await emulatorVendor() };
   for (const bits of o.modes ?? [64, 32]) {
     if (bits === 32 && native32Problem()) { skipped32 = native32Problem(); continue; }
     const cases = generate(o.seed, o.count, o.groups, bits, o.forms);
@@ -288,7 +325,12 @@ export async function sseRun(o: RunOptions): Promise<GroupStats[]> {
     const by = new Map<string, GroupStats>();
     cases.forEach((c, i) => {
       let g = by.get(c.group);
-      if (!g) { g = { group: c.group, bits, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map(), vendorCases: 0, vendors }; by.set(c.group, g); stats.push(g); }
+      if (!g) {
+        g = {
+          group: c.group, bits, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map(), vendorCases: 0,
+          vendors
+        }; by.set(c.group, g); stats.push(g);
+      }
       g.cases++;
       const ms = MODEL_SPECIFIC[c.form];
       if (ms) g.vendorCases++;

@@ -17,7 +17,10 @@ export const EXPDOWN_SEL = 0x60, RODATA_SEL = 0x68, NOTPRESENT_SEL = 0x70, CALLG
 export const GDT_LIMIT = 0x8f;
 
 // A code/data descriptor: type (4 bits), S=1.
-export function seg(base: number, limit: number, type: number, dpl: number, opts: { l?: boolean; db?: boolean; g?: boolean; p?: boolean } = {}): bigint {
+export function seg(
+  base: number, limit: number, type: number, dpl: number,
+  opts: { l?: boolean; db?: boolean; g?: boolean; p?: boolean } = {}
+): bigint {
   const g = opts.g ?? true, p = opts.p ?? true, db = opts.db ?? true, l = opts.l ?? false;
   const lim = g ? limit >>> 12 : limit;
   const lo = ((base & 0xffff) << 16) | (lim & 0xffff);
@@ -155,5 +158,8 @@ export async function sysMachine(o: SysOpts): Promise<SysMachine> {
 export function seg16(core: Core, slot: number): { sel: number; attr: number; limit: number; base: bigint } {
   const p = MM.CPU_SEG + slot * MM.SEG_SIZE;
   const v = core.view();
-  return { sel: v.getUint16(MM.CPU_STATE + p, true), attr: v.getUint16(MM.CPU_STATE + p + MM.SEGF_ATTR, true), limit: core.u32(p + MM.SEGF_LIMIT), base: core.u64(p + MM.SEGF_BASE) };
+  return {
+    sel: v.getUint16(MM.CPU_STATE + p, true), attr: v.getUint16(MM.CPU_STATE + p + MM.SEGF_ATTR, true),
+    limit: core.u32(p + MM.SEGF_LIMIT), base: core.u64(p + MM.SEGF_BASE)
+  };
 }

@@ -5,8 +5,12 @@ const LETTER: Record<number, string> = { 0x7f: "i", 0x7e: "I", 0x7d: "f", 0x7c: 
 
 export function exportSignatures(bin: Uint8Array): Map<string, string> {
   let p = 8;
-  const u = (): number => { let r = 0, s = 0, b; do { b = bin[p++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0; };
-  const name = (): string => { const n = u(); const t = new TextDecoder().decode(bin.subarray(p, p + n)); p += n; return t; };
+  const u = (): number => {
+    let r = 0, s = 0, b; do { b = bin[p++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0;
+  };
+  const name = (): string => {
+    const n = u(); const t = new TextDecoder().decode(bin.subarray(p, p + n)); p += n; return t;
+  };
   const types: string[] = [], funcs: number[] = [], out = new Map<string, string>();
   let imported = 0;
   while (p < bin.length) {
@@ -29,7 +33,9 @@ export function exportSignatures(bin: Uint8Array): Map<string, string> {
       }
     } else if (id === 3) { for (let n = u(); n > 0; n--) funcs.push(u()); }
     else if (id === 7) {
-      for (let n = u(); n > 0; n--) { const nm = name(); const kind = bin[p++]; const idx = u(); if (kind === 0) out.set(nm, types[funcs[idx]]); }
+      for (let n = u(); n > 0; n--) {
+        const nm = name(); const kind = bin[p++]; const idx = u(); if (kind === 0) out.set(nm, types[funcs[idx]]);
+      }
     }
     p = end;
   }

@@ -52,7 +52,8 @@ export function xval(r: Rng, near?: [number, bigint]): [number, bigint] {
     case 3: return [s | 0x7fff, J | (r.bits(62) || 1n)]; // SNaN
     case 4: return [s, r.bits(63) || 1n]; // denormal
     case 5: return [s, J | r.bits(63)]; // pseudo-denormal
-    case 6: return r.chance(0.5) ? [s | r.range(1, 0x7ffe), r.bits(63)] : [s | 0x7fff, r.bits(63) || 0n]; // unnormal, pseudo-NaN/inf
+    // unnormal, pseudo-NaN/inf
+    case 6: return r.chance(0.5) ? [s | r.range(1, 0x7ffe), r.bits(63)] : [s | 0x7fff, r.bits(63) || 0n];
     case 7: return [s | r.range(1, 70), J | r.bits(63)]; // tiny
     case 8: return [s | (0x7ffe - r.range(0, 70)), J | r.bits(63)]; // huge
     case 9: { // small integers and halves
@@ -60,8 +61,10 @@ export function xval(r: Rng, near?: [number, bigint]): [number, bigint] {
       const e = 63 - (v.toString(2).length - 1);
       return [s | (0x3fff + 63 - e - (r.chance(0.3) ? 1 : 0)), v << BigInt(e)];
     }
-    case 10: return [s | (0x3fff + r.pick([14, 15, 31, 32, 62, 63, 64])), r.chance(0.5) ? J : J | r.bits(63)]; // integer limits
-    case 11: return [s | (0x3fff + r.range(-66, 66)), J | (r.bits(63) & ~B(-1n, r.range(0, 62)) & ((1n << 63n) - 1n))]; // short significands
+    // integer limits
+    case 10: return [s | (0x3fff + r.pick([14, 15, 31, 32, 62, 63, 64])), r.chance(0.5) ? J : J | r.bits(63)];
+    // short significands
+    case 11: return [s | (0x3fff + r.range(-66, 66)), J | (r.bits(63) & ~B(-1n, r.range(0, 62)) & ((1n << 63n) - 1n))];
     case 12: return [s | (0x3fff + r.range(-66, 66)), J | (r.chance(0.5) ? 0n : (1n << 63n) - 1n)];
     case 13: return [s | (0x3fff + r.range(-3, 3)), J | r.bits(63)];
     default: return [s | (0x3fff + r.range(-200, 200)), J | r.bits(63)];
@@ -71,7 +74,9 @@ export function xval(r: Rng, near?: [number, bigint]): [number, bigint] {
 function put(b: Uint8Array, off: number, w: number, v: bigint): void {
   for (let i = 0; i < w / 8; i++) { b[off + i] = Number(v & 0xffn); v >>= 8n; }
 }
-function put80(b: Uint8Array, off: number, x: [number, bigint]): void { put(b, off, 64, x[1]); put(b, off + 8, 16, BigInt(x[0])); }
+function put80(b: Uint8Array, off: number, x: [number, bigint]): void {
+  put(b, off, 64, x[1]); put(b, off + 8, 16, BigInt(x[0]));
+}
 
 /** A binary32/64 value as bits. */
 function fbits(r: Rng, dbl: boolean): bigint {
@@ -102,7 +107,8 @@ export class XCtx {
     const pc = r.pick([0, 2, 3, 3, 3, 1]), rc = r.int(4);
     const masks = r.chance(0.7) ? 0x3f : r.int(64);
     this.cw = 0x40 | masks | (pc << 8) | (rc << 10);
-    let sw = (r.int(8) << 11) | (r.chance(0.5) ? 0x100 : 0) | (r.chance(0.5) ? 0x200 : 0) | (r.chance(0.5) ? 0x400 : 0) | (r.chance(0.5) ? 0x4000 : 0);
+    let sw = (r.int(8) << 11) | (r.chance(0.5) ? 0x100 : 0) | (r.chance(0.5) ? 0x200 : 0) | (r.chance(0.5) ? 0x400 : 0)
+      | (r.chance(0.5) ? 0x4000 : 0);
     if (r.chance(0.3)) sw |= r.int(64) & masks;
     this.sw = sw;
     this.tag = 0;
@@ -145,11 +151,15 @@ export class XCtx {
   }
 }
 
-interface Form { group: string; name: string; gen(c: XCtx): { text: string; fswMask?: number; ulp?: number; memSkip?: [number, number][]; vendor?: VendorDep } }
+interface Form {
+  group: string; name: string;
+  gen(c: XCtx): { text: string; fswMask?: number; ulp?: number; memSkip?: [number, number][]; vendor?: VendorDep }
+}
 const forms: Form[] = [];
 function add(group: string, name: string, gen: Form["gen"]): void { forms.push({ group, name, gen }); }
 const hex = (n: number) => "0x" + n.toString(16);
-const memForm = (op: number, k: number, o16 = false) => `${o16 ? ".byte 0x66\n" : ""}.byte ${hex(op)}, ${hex((k << 3) | 4)}, 0x25\n.long ${hex(REGION)}`;
+const memForm = (op: number, k: number, o16 = false) =>
+  `${o16 ? ".byte 0x66\n" : ""}.byte ${hex(op)}, ${hex((k << 3) | 4)}, 0x25\n.long ${hex(REGION)}`;
 const regForm = (op: number, modrm: number) => `.byte ${hex(op)}, ${hex(modrm)}`;
 const ALL = 0xffff;
 const NO_C023 = ALL & ~(0x100 | 0x400 | 0x4000); // C0 C2 C3 undefined (arithmetic)
@@ -159,7 +169,10 @@ const ARITH_K = [0, 1, 4, 5, 6, 7];
 const AN = ["add", "mul", "", "", "sub", "subr", "div", "divr"];
 for (const [op, kind] of [[0xd8, "m32"], [0xdc, "m64"], [0xda, "i32"], [0xde, "i16"]] as [number, string][]) {
   for (const k of ARITH_K) {
-    add("x87arith", `f${op === 0xda || op === 0xde ? "i" : ""}${AN[k]} ${kind}`, (c) => { c.memVal(kind); if (c.r.chance(0.9)) c.valid(0); return { text: memForm(op, k), fswMask: NO_C023 }; });
+    add(
+      "x87arith", `f${op === 0xda || op === 0xde ? "i" : ""}${AN[k]} ${kind}`,
+      (c) => { c.memVal(kind); if (c.r.chance(0.9)) c.valid(0); return { text: memForm(op, k), fswMask: NO_C023 }; }
+    );
   }
 }
 for (const op of [0xd8, 0xdc, 0xde]) {
@@ -171,14 +184,24 @@ for (const op of [0xd8, 0xdc, 0xde]) {
     });
   }
 }
-add("x87arith", "fsqrt", (c) => { if (c.r.chance(0.9)) c.valid(0); return { text: regForm(0xd9, 0xfa), fswMask: NO_C023 }; });
+add(
+  "x87arith", "fsqrt",
+  (c) => { if (c.r.chance(0.9)) c.valid(0); return { text: regForm(0xd9, 0xfa), fswMask: NO_C023 }; }
+);
 
 // ---- compares ----
 for (const [op, kind] of [[0xd8, "m32"], [0xdc, "m64"], [0xda, "i32"], [0xde, "i16"]] as [number, string][]) {
-  for (const k of [2, 3]) add("x87cmp", `fcom${k === 3 ? "p" : ""} ${kind}`, (c) => { c.memVal(kind); if (c.r.chance(0.9)) c.valid(0); return { text: memForm(op, k) }; });
+  for (const k of [2, 3]) add(
+    "x87cmp", `fcom${k === 3 ? "p" : ""} ${kind}`,
+    (c) => { c.memVal(kind); if (c.r.chance(0.9)) c.valid(0); return { text: memForm(op, k) }; }
+  );
 }
-for (const [op, k, name] of [[0xd8, 2, "fcom"], [0xd8, 3, "fcomp"], [0xdd, 4, "fucom"], [0xdd, 5, "fucomp"], [0xdb, 5, "fucomi"],
-  [0xdb, 6, "fcomi"], [0xdf, 5, "fucomip"], [0xdf, 6, "fcomip"], [0xdc, 2, "fcom2"], [0xdc, 3, "fcomp3"], [0xde, 2, "fcomp5"]] as [number, number, string][]) {
+for (const [op, k, name] of [
+    [0xd8, 2, "fcom"], [0xd8, 3, "fcomp"], [0xdd, 4, "fucom"], [0xdd, 5, "fucomp"], [0xdb, 5, "fucomi"],
+  [0xdb, 6, "fcomi"], [0xdf, 5, "fucomip"], [0xdf, 6, "fcomip"], [0xdc, 2, "fcom2"], [0xdc, 3, "fcomp3"],
+  [0xde, 2, "fcomp5"]
+] as [number, number, string][]
+) {
   add("x87cmp", name, (c) => {
     const i = c.r.int(8);
     if (c.r.chance(0.9) || /[0-9]$/.test(name)) { c.valid(0); c.valid(i); }
@@ -186,31 +209,50 @@ for (const [op, k, name] of [[0xd8, 2, "fcom"], [0xd8, 3, "fcomp"], [0xdd, 4, "f
     return { text: regForm(op, 0xc0 | (k << 3) | i), fswMask: name.includes("comi") ? ALL & ~0x200 : ALL };
   });
 }
-add("x87cmp", "fcompp", (c) => { if (c.r.chance(0.9)) { c.valid(0); c.valid(1); } return { text: regForm(0xde, 0xd9) }; });
-add("x87cmp", "fucompp", (c) => { if (c.r.chance(0.9)) { c.valid(0); c.valid(1); } return { text: regForm(0xda, 0xe9) }; });
+add(
+  "x87cmp", "fcompp", (c) => { if (c.r.chance(0.9)) { c.valid(0); c.valid(1); } return { text: regForm(0xde, 0xd9) }; }
+);
+add(
+  "x87cmp", "fucompp", (c) => { if (c.r.chance(0.9)) { c.valid(0); c.valid(1); } return { text: regForm(0xda, 0xe9) }; }
+);
 add("x87cmp", "ftst", (c) => { if (c.r.chance(0.9)) c.valid(0); return { text: regForm(0xd9, 0xe4) }; });
 add("x87cmp", "fxam", (c) => ({ text: regForm(0xd9, 0xe5) }));
 
 // ---- loads, stores, moves ----
-for (const [op, k, kind, name] of [[0xd9, 0, "m32", "fld m32"], [0xdd, 0, "m64", "fld m64"], [0xdb, 5, "m80", "fld m80"],
-  [0xdf, 0, "i16", "fild m16"], [0xdb, 0, "i32", "fild m32"], [0xdf, 5, "i64", "fild m64"], [0xdf, 4, "bcd", "fbld"]] as [number, number, string, string][]) {
-  add("x87ldst", name, (c) => { c.memVal(kind); if (c.r.chance(0.8)) c.valid(7, false); return { text: memForm(op, k) }; });
+for (
+  const [op, k, kind, name] of [[0xd9, 0, "m32", "fld m32"], [0xdd, 0, "m64", "fld m64"], [0xdb, 5, "m80", "fld m80"],
+  [0xdf, 0, "i16", "fild m16"], [0xdb, 0, "i32", "fild m32"], [0xdf, 5, "i64", "fild m64"], [0xdf, 4, "bcd", "fbld"]
+] as [number, number, string, string][]
+) {
+  add(
+    "x87ldst", name, (c) => { c.memVal(kind); if (c.r.chance(0.8)) c.valid(7, false); return { text: memForm(op, k) }; }
+  );
 }
-for (const [op, k, name] of [[0xd9, 2, "fst m32"], [0xd9, 3, "fstp m32"], [0xdd, 2, "fst m64"], [0xdd, 3, "fstp m64"], [0xdb, 7, "fstp m80"],
+for (const [op, k, name] of [
+    [0xd9, 2, "fst m32"], [0xd9, 3, "fstp m32"], [0xdd, 2, "fst m64"], [0xdd, 3, "fstp m64"], [0xdb, 7, "fstp m80"],
   [0xdf, 2, "fist m16"], [0xdf, 3, "fistp m16"], [0xdb, 2, "fist m32"], [0xdb, 3, "fistp m32"], [0xdf, 7, "fistp m64"],
-  [0xdf, 1, "fisttp m16"], [0xdb, 1, "fisttp m32"], [0xdd, 1, "fisttp m64"], [0xdf, 6, "fbstp"]] as [number, number, string][]) {
+  [0xdf, 1, "fisttp m16"], [0xdb, 1, "fisttp m32"], [0xdd, 1, "fisttp m64"], [0xdf, 6, "fbstp"]
+] as [number, number, string][]
+) {
   add("x87ldst", name, (c) => {
     if (c.r.chance(0.9)) c.valid(0);
     if (name.startsWith("fist") || name === "fbstp") { // values in and around the integer range
-      if (c.r.chance(0.7)) c.st[0] = [(c.r.int(2) << 15) | (0x3fff + c.r.range(-2, name.endsWith("16") ? 16 : name.endsWith("32") ? 32 : 64)), (1n << 63n) | c.r.bits(63)];
+      if (c.r.chance(0.7)) c.st[0] = [
+        (c.r.int(2) << 15) | (0x3fff + c.r.range(-2, name.endsWith("16") ? 16 : name.endsWith("32") ? 32 : 64)),
+        (1n << 63n) | c.r.bits(63)
+      ];
     }
     return { text: memForm(op, k) };
   });
 }
-for (const [op, base, name] of [[0xd9, 0xc0, "fld st(i)"], [0xd9, 0xc8, "fxch"], [0xdd, 0xd0, "fst st(i)"], [0xdd, 0xd8, "fstp st(i)"],
-  [0xdd, 0xc0, "ffree"], [0xdf, 0xc0, "ffreep"], [0xd9, 0xd8, "fstp1"], [0xdd, 0xc8, "fxch4"], [0xdf, 0xc8, "fxch7"], [0xdf, 0xd0, "fstp8"], [0xdf, 0xd8, "fstp9"],
+for (const [op, base, name] of [
+    [0xd9, 0xc0, "fld st(i)"], [0xd9, 0xc8, "fxch"], [0xdd, 0xd0, "fst st(i)"], [0xdd, 0xd8, "fstp st(i)"],
+  [0xdd, 0xc0, "ffree"], [0xdf, 0xc0, "ffreep"], [0xd9, 0xd8, "fstp1"], [0xdd, 0xc8, "fxch4"], [0xdf, 0xc8, "fxch7"],
+  [0xdf, 0xd0, "fstp8"], [0xdf, 0xd8, "fstp9"],
   [0xda, 0xc0, "fcmovb"], [0xda, 0xc8, "fcmove"], [0xda, 0xd0, "fcmovbe"], [0xda, 0xd8, "fcmovu"],
-  [0xdb, 0xc0, "fcmovnb"], [0xdb, 0xc8, "fcmovne"], [0xdb, 0xd0, "fcmovnbe"], [0xdb, 0xd8, "fcmovnu"]] as [number, number, string][]) {
+  [0xdb, 0xc0, "fcmovnb"], [0xdb, 0xc8, "fcmovne"], [0xdb, 0xd0, "fcmovnbe"], [0xdb, 0xd8, "fcmovnu"]
+] as [number, number, string][]
+) {
   add("x87ldst", name, (c) => {
     const i = c.r.int(8);
     if (c.r.chance(0.85)) { c.valid(0); c.valid(i); }
@@ -221,16 +263,28 @@ for (const [op, base, name] of [[0xd9, 0xc0, "fld st(i)"], [0xd9, 0xc8, "fxch"],
     return { text: regForm(op, base | i) };
   });
 }
-for (const [m, name] of [[0xe8, "fld1"], [0xe9, "fldl2t"], [0xea, "fldl2e"], [0xeb, "fldpi"], [0xec, "fldlg2"], [0xed, "fldln2"], [0xee, "fldz"],
+for (const [m, name] of [
+    [0xe8, "fld1"], [0xe9, "fldl2t"], [0xea, "fldl2e"], [0xeb, "fldpi"], [0xec, "fldlg2"], [0xed, "fldln2"],
+    [0xee, "fldz"],
   [0xe0, "fchs"], [0xe1, "fabs"], [0xf6, "fdecstp"], [0xf7, "fincstp"], [0xd0, "fnop"]] as [number, string][]) {
-  add("x87ldst", name, (c) => { if (c.r.chance(0.8)) c.valid(name.startsWith("fld") ? 7 : 0, !name.startsWith("fld")); return { text: regForm(0xd9, m) }; });
+  add(
+    "x87ldst", name, (c) => {
+      if (c.r.chance(0.8)) c.valid(name.startsWith("fld") ? 7 : 0, !name.startsWith("fld"));
+      return { text: regForm(0xd9, m) };
+    }
+  );
 }
 
 // ---- FRNDINT FSCALE FXTRACT FPREM FPREM1 ----
-for (const [m, name] of [[0xfc, "frndint"], [0xfd, "fscale"], [0xf4, "fxtract"], [0xf8, "fprem"], [0xf5, "fprem1"]] as [number, string][]) {
+for (
+  const [
+    m, name
+  ] of [[0xfc, "frndint"], [0xfd, "fscale"], [0xf4, "fxtract"], [0xf8, "fprem"], [0xf5, "fprem1"]] as [number, string][]
+) {
   add("x87misc", name, (c) => {
     if (c.r.chance(0.9)) { c.valid(0); c.valid(1); if (name === "fxtract") c.valid(7, false); }
-    if (name === "fscale" && c.r.chance(0.7)) c.st[1] = [(c.r.int(2) << 15) | (0x3fff + c.r.range(-2, 14)), (1n << 63n) | c.r.bits(63)];
+    if (name === "fscale" && c.r.chance(0.7))
+      c.st[1] = [(c.r.int(2) << 15) | (0x3fff + c.r.range(-2, 14)), (1n << 63n) | c.r.bits(63)];
     if (name.startsWith("fprem") && c.r.chance(0.6)) { // exponents close enough to finish (and some not)
       const e0 = 0x3fff + c.r.range(-30, 30);
       c.st[0] = [(c.r.int(2) << 15) | e0, (1n << 63n) | c.r.bits(63)];
@@ -243,7 +297,10 @@ for (const [m, name] of [[0xfc, "frndint"], [0xfd, "fscale"], [0xf4, "fxtract"],
     const zero = (v: [number, bigint]) => (v[0] & 0x7fff) === 0 && v[1] === 0n;
     const odd = name.startsWith("fprem") ? inf : name === "fscale" ? zero : undefined;
     const vendor = odd && c.isValid(0) && c.isValid(1) && den(c.st[0]) && odd(c.st[1]) && (c.cw & 0x12) === 0x02
-      ? { what: `${name === "fscale" ? "FSCALE of a denormal by zero" : "FPREM/FPREM1 of a denormal by infinity"}, UE unmasked`, fsw: 0x8000 | 0x80 | 0x10, st: 1 } : undefined;
+      ? {
+        what: `${name === "fscale" ? "FSCALE of a denormal by zero" : "FPREM/FPREM1 of a denormal by infinity"}, `
+          + `UE unmasked`, fsw: 0x8000 | 0x80 | 0x10, st: 1
+      } : undefined;
     // C0-C3 are undefined after FRNDINT, FSCALE, FXTRACT; after a partial FPREM C0 C1 C3 are compared as set
     return { text: regForm(0xd9, m), fswMask: name.startsWith("fprem") ? ALL : NO_C023, vendor };
   });
@@ -277,7 +334,12 @@ for (const o16 of [false, true]) {
 add("x87env", "fnstsw", () => ({ text: memForm(0xdd, 7) }));
 add("x87env", "fnstsw ax", () => ({ text: regForm(0xdf, 0xe0) }));
 add("x87env", "fnstcw", () => ({ text: memForm(0xd9, 7) }));
-add("x87env", "fldcw", (c) => { put(c.mem, 0, 16, BigInt(0x40 | 0x3f | (c.r.int(4) << 8) | (c.r.int(4) << 10) | (c.r.int(2) << 12))); return { text: memForm(0xd9, 5) }; });
+add(
+  "x87env", "fldcw", (c) => {
+    put(c.mem, 0, 16, BigInt(0x40 | 0x3f | (c.r.int(4) << 8) | (c.r.int(4) << 10) | (c.r.int(2) << 12)));
+    return { text: memForm(0xd9, 5) };
+  }
+);
 add("x87env", "fnclex", () => ({ text: regForm(0xdb, 0xe2) }));
 add("x87env", "fninit", () => ({ text: regForm(0xdb, 0xe3) }));
 
@@ -286,19 +348,39 @@ function trigArg(c: XCtx, lim: number): void {
   const r = c.r;
   if (r.chance(0.85)) c.st[0] = [(r.int(2) << 15) | (0x3fff + r.range(-70, lim)), (1n << 63n) | r.bits(63)];
 }
-for (const [m, name] of [[0xf0, "f2xm1"], [0xf1, "fyl2x"], [0xf9, "fyl2xp1"], [0xf2, "fptan"], [0xf3, "fpatan"], [0xfe, "fsin"], [0xff, "fcos"], [0xfb, "fsincos"]] as [number, string][]) {
+for (
+  const [m, name] of [
+    [0xf0, "f2xm1"], [0xf1, "fyl2x"], [0xf9, "fyl2xp1"], [0xf2, "fptan"], [0xf3, "fpatan"], [0xfe, "fsin"],
+    [0xff, "fcos"], [0xfb, "fsincos"]
+  ] as [number, string][]
+) {
   add("x87trans", name, (c) => {
     const r = c.r;
     c.valid(0); c.valid(1);
     if (m === 0xf2 || m === 0xfb) c.valid(7, false);
     // F2XM1 and FYL2XP1 outside their domain (|x| > 1, |x| >= 1 - sqrt(2)/2) give undefined results: not generated
     const e0 = c.st[0][0] & 0x7fff, fin = e0 !== 0x7fff;
-    if (m === 0xf0) { if (r.chance(0.85) || (fin && e0 >= 0x3fff)) c.st[0] = [(r.int(2) << 15) | (0x3fff - r.range(1, 70)), (1n << 63n) | r.bits(63)]; }
-    else if (m === 0xf1) { if (r.chance(0.85)) c.st[0] = [0x3fff + r.range(-100, 100), r.chance(0.1) ? 1n << 63n : (1n << 63n) | r.bits(63)]; }
-    else if (m === 0xf9) { if (r.chance(0.85) || (fin && e0 >= 0x3ffd)) c.st[0] = [(r.int(2) << 15) | (0x3fff - r.range(2, 70)), (1n << 63n) | r.bits(63)]; }
-    else if (m === 0xf3) { if (r.chance(0.85)) { c.st[0] = [(r.int(2) << 15) | (0x3fff + r.range(-30, 30)), (1n << 63n) | r.bits(63)]; c.st[1] = [(r.int(2) << 15) | (0x3fff + r.range(-30, 30)), (1n << 63n) | r.bits(63)]; } }
+    if (m === 0xf0) {
+      if (r.chance(0.85) || (fin && e0 >= 0x3fff))
+        c.st[0] = [(r.int(2) << 15) | (0x3fff - r.range(1, 70)), (1n << 63n) | r.bits(63)];
+    }
+    else if (m === 0xf1) {
+      if (r.chance(0.85)) c.st[0] = [0x3fff + r.range(-100, 100), r.chance(0.1) ? 1n << 63n : (1n << 63n) | r.bits(63)];
+    }
+    else if (m === 0xf9) {
+      if (r.chance(0.85) || (fin && e0 >= 0x3ffd))
+        c.st[0] = [(r.int(2) << 15) | (0x3fff - r.range(2, 70)), (1n << 63n) | r.bits(63)];
+    }
+    else if (m === 0xf3) {
+      if (r.chance(0.85)) {
+        c.st[0] = [(r.int(2) << 15) | (0x3fff + r.range(-30, 30)), (1n << 63n) | r.bits(63)];
+        c.st[1] = [(r.int(2) << 15) | (0x3fff + r.range(-30, 30)), (1n << 63n) | r.bits(63)];
+      }
+    }
     else trigArg(c, 1); // |x| < 4: where the CPUs' reduction is exact enough
-    if (m === 0xf1 || m === 0xf9 || m === 0xf3) { if (r.chance(0.85)) c.st[1] = [(r.int(2) << 15) | (0x3fff + r.range(-10, 10)), (1n << 63n) | r.bits(63)]; }
+    if (m === 0xf1 || m === 0xf9 || m === 0xf3) {
+      if (r.chance(0.85)) c.st[1] = [(r.int(2) << 15) | (0x3fff + r.range(-10, 10)), (1n << 63n) | r.bits(63)];
+    }
     // results within 1 ulp of the CPU's; C1 (rounded up) then may differ too; C0 C3 undefined.
     // FYL2X of a power of two reports PE even for an exact product, on AMD and Intel alike (docs/X87.md): compared
     const mask = NO_C023 & ~0x200 | 0x400;
@@ -310,11 +392,18 @@ for (const [m, name] of [[0xf0, "f2xm1"], [0xf1, "fyl2x"], [0xf9, "fyl2xp1"], [0
 // Random TOP and tags (every MMX instruction but EMMS makes TOP 0 and all tags valid), random
 // register contents (exponent fields included: a write sets 0xFFFF), reg or m64 sources.
 const mmx = (c: XCtx) => `%mm${c.r.int(8)}`;
-const msrc = (c: XCtx) => { if (c.r.chance(0.35)) { for (let i = 0; i < 8; i++) c.mem[i] = c.r.u32() & 0xff; return hex(REGION); } return mmx(c); };
-for (const op of ["packsswb", "packssdw", "packuswb", "paddb", "paddw", "paddd", "paddq", "paddsb", "paddsw", "paddusb", "paddusw",
-  "pand", "pandn", "por", "pxor", "pcmpeqb", "pcmpeqw", "pcmpeqd", "pcmpgtb", "pcmpgtw", "pcmpgtd", "pmaddwd", "pmulhw", "pmullw",
+const msrc = (c: XCtx) => {
+  if (c.r.chance(0.35)) { for (let i = 0; i < 8; i++) c.mem[i] = c.r.u32() & 0xff; return hex(REGION); } return mmx(c);
+};
+for (const op of [
+    "packsswb", "packssdw", "packuswb", "paddb", "paddw", "paddd", "paddq", "paddsb", "paddsw", "paddusb", "paddusw",
+  "pand", "pandn", "por", "pxor", "pcmpeqb", "pcmpeqw", "pcmpeqd", "pcmpgtb", "pcmpgtw", "pcmpgtd", "pmaddwd", "pmulhw",
+  "pmullw",
   "psubb", "psubw", "psubd", "psubq", "psubsb", "psubsw", "psubusb", "psubusw", "punpckhbw", "punpckhwd", "punpckhdq",
-  "punpcklbw", "punpcklwd", "punpckldq", "pavgb", "pavgw", "pmaxsw", "pmaxub", "pminsw", "pminub", "pmulhuw", "psadbw", "pmuludq", "movq"]) {
+  "punpcklbw", "punpcklwd", "punpckldq", "pavgb", "pavgw", "pmaxsw", "pmaxub", "pminsw", "pminub", "pmulhuw", "psadbw",
+  "pmuludq", "movq"
+]
+) {
   add("mmx", op, (c) => ({ text: `${op} ${msrc(c)}, ${mmx(c)}` }));
 }
 for (const op of ["psllw", "pslld", "psllq", "psrlw", "psrld", "psrlq", "psraw", "psrad"]) {
@@ -328,20 +417,33 @@ for (const op of ["psllw", "pslld", "psllq", "psrlw", "psrld", "psrlq", "psraw",
   });
 }
 add("mmx", "pshufw", (c) => ({ text: `pshufw $${c.r.int(256)}, ${msrc(c)}, ${mmx(c)}` }));
-add("mmx", "pinsrw", (c) => ({ text: `pinsrw $${c.r.int(256)}, ${c.r.chance(0.5) ? "%eax" : hex(REGION)}, ${mmx(c)}` }));
+add(
+  "mmx", "pinsrw", (c) => ({ text: `pinsrw $${c.r.int(256)}, ${c.r.chance(0.5) ? "%eax" : hex(REGION)}, ${mmx(c)}` })
+);
 add("mmx", "pextrw", (c) => ({ text: `pextrw $${c.r.int(256)}, ${mmx(c)}, %ecx` }));
 add("mmx", "pmovmskb", (c) => ({ text: `pmovmskb ${mmx(c)}, %edx` }));
 add("mmx", "movd-load", (c) => ({ text: c.r.chance(0.5) ? `movd %esi, ${mmx(c)}` : `movd ${hex(REGION)}, ${mmx(c)}` }));
 add("mmx", "movq-gpr", (c) => ({ text: c.r.chance(0.5) ? `movq %rsi, ${mmx(c)}` : `movq ${mmx(c)}, %rdi` }));
-add("mmx", "movd-store", (c) => ({ text: c.r.chance(0.5) ? `movd ${mmx(c)}, %ebx` : `movd ${mmx(c)}, ${hex(REGION + 8)}` }));
-add("mmx", "movq-store", (c) => ({ text: c.r.chance(0.5) ? `movq ${mmx(c)}, ${hex(REGION + 16)}` : `movntq ${mmx(c)}, ${hex(REGION + 24)}` }));
-add("mmx", "maskmovq", (c) => { c.regs[7] = BigInt(REGION + 32 + c.r.int(64)); return { text: `maskmovq ${mmx(c)}, ${mmx(c)}` }; });
+add(
+  "mmx", "movd-store",
+  (c) => ({ text: c.r.chance(0.5) ? `movd ${mmx(c)}, %ebx` : `movd ${mmx(c)}, ${hex(REGION + 8)}` })
+);
+add(
+  "mmx", "movq-store",
+  (c) => ({ text: c.r.chance(0.5) ? `movq ${mmx(c)}, ${hex(REGION + 16)}` : `movntq ${mmx(c)}, ${hex(REGION + 24)}` })
+);
+add(
+  "mmx", "maskmovq",
+  (c) => { c.regs[7] = BigInt(REGION + 32 + c.r.int(64)); return { text: `maskmovq ${mmx(c)}, ${mmx(c)}` }; }
+);
 // SSSE3 on MMX registers
 for (const op of ["pshufb", "phaddw", "phaddd", "phaddsw", "phsubw", "phsubd", "phsubsw", "pmaddubsw", "pmulhrsw",
   "psignb", "psignw", "psignd", "pabsb", "pabsw", "pabsd"]) {
   add("mmx", op, (c) => ({ text: `${op} ${msrc(c)}, ${mmx(c)}` }));
 }
-add("mmx", "palignr", (c) => ({ text: `palignr $${c.r.chance(0.7) ? c.r.int(18) : c.r.int(256)}, ${msrc(c)}, ${mmx(c)}` }));
+add(
+  "mmx", "palignr", (c) => ({ text: `palignr $${c.r.chance(0.7) ? c.r.int(18) : c.r.int(256)}, ${msrc(c)}, ${mmx(c)}` })
+);
 add("mmx", "emms", () => ({ text: "emms" }));
 add("mmx", "mmx-then-x87", (c) => ({ text: `paddw ${mmx(c)}, ${mmx(c)}\nfxam` }));
 

@@ -22,16 +22,20 @@ const O_FLAGS = 128, O_STATUS = 136, O_FX = 144, O_MEM = 656;
 const SLOT = 64;
 const CODE = 0x400000;
 
-export interface Result { regs: bigint[]; flags: number; fx: Uint8Array; mem: Uint8Array; status: number; exit?: string }
+export interface Result {
+  regs: bigint[]; flags: number; fx: Uint8Array; mem: Uint8Array; status: number; exit?: string
+}
 export interface Mismatch { c: X87Case; index: number; diffs: string[] }
 export interface GroupStats {
-  group: string; cases: number; passed: number; failed: number; mismatches: Mismatch[]; failedForms: Map<string, number>;
+  group: string; cases: number; passed: number; failed: number; mismatches: Mismatch[];
+  failedForms: Map<string, number>;
   vendorCases: number; // model-specific cases (x87gen's `vendor`)
   vendors: Vendors;
 }
 
 function prune(prefix: string, keep = 3): void {
-  const fs = readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }));
+  const fs =
+    readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }));
   fs.sort((a, b) => b.t - a.t);
   for (const { f } of fs.slice(keep)) unlinkSync(join(dir, f));
 }
@@ -46,7 +50,9 @@ function assemble(cases: X87Case[]): Uint8Array {
     const s = join(dir, `emu-${process.pid}.s`), o = join(dir, `emu-${process.pid}.o`);
     writeFileSync(s, src);
     execFileSync("as", ["--64", "-o", o, s]);
-    execFileSync("ld", ["-melf_x86_64", "-Ttext", "0x" + CODE.toString(16), "--oformat", "binary", "-e", "0", "-o", bin, o]);
+    execFileSync(
+      "ld", ["-melf_x86_64", "-Ttext", "0x" + CODE.toString(16), "--oformat", "binary", "-e", "0", "-o", bin, o]
+    );
     unlinkSync(o); unlinkSync(s);
     prune("emu-");
   }
@@ -64,12 +70,17 @@ function nativeSource(cases: X87Case[]): string {
   L.push("mov xw_in+32, %rsp", "jmp *xw_target", "xw_back:");
   for (let i = 0; i < 16; i++) L.push(`mov ${R(i)}, xw_out+${i * 8}`);
   L.push("mov xw_saved_sp, %rsp", "pushfq", `popq xw_out+${O_FLAGS}`, "cld", `fxsave64 xw_out+${O_FX}`);
-  L.push("ldmxcsr xw_mxcsr_default", "fninit", "emms", "pop %r15", "pop %r14", "pop %r13", "pop %r12", "pop %rbp", "pop %rbx", "ret");
+  L.push(
+    "ldmxcsr xw_mxcsr_default", "fninit", "emms", "pop %r15", "pop %r14", "pop %r13", "pop %r12", "pop %rbp",
+    "pop %rbx", "ret"
+  );
   cases.forEach((c, i) => L.push(`xw_case_${i}:`, c.text, "jmp xw_back"));
   L.push(".data", ".p2align 6", ".globl xw_in, xw_out, xw_target, xw_cases, xw_ncases",
-    `xw_in: .space ${REC}`, ".p2align 6", `xw_out: .space ${REC}`, "xw_saved_sp: .quad 0", "xw_mxcsr_default: .long 0x1f80",
+    `xw_in: .space ${REC}`, ".p2align 6", `xw_out: .space ${REC}`, "xw_saved_sp: .quad 0",
+    "xw_mxcsr_default: .long 0x1f80",
     "xw_target: .quad 0", "xw_cases:");
-  for (let i = 0; i < cases.length; i += 16) L.push(".quad " + cases.slice(i, i + 16).map((_, j) => `xw_case_${i + j}`).join(","));
+  for (let i = 0; i < cases.length; i += 16)
+    L.push(".quad " + cases.slice(i, i + 16).map((_, j) => `xw_case_${i + j}`).join(","));
   L.push(`xw_ncases: .long ${cases.length}`, '.section .note.GNU-stack,"",@progbits', "");
   return L.join("\n");
 }
@@ -104,14 +115,16 @@ export function runNative(cases: X87Case[]): Result[] {
   execFileSync(exe, [inF, outF], { stdio: ["ignore", "inherit", "inherit"] });
   const out = new Uint8Array(readFileSync(outF));
   unlinkSync(inF); unlinkSync(outF);
-  if (out.length !== REC * cases.length) throw new Error(`native: ${out.length / REC} results for ${cases.length} cases`);
+  if (out.length !== REC * cases.length)
+    throw new Error(`native: ${out.length / REC} results for ${cases.length} cases`);
   const dv = new DataView(out.buffer);
   return cases.map((_, k) => {
     const o = k * REC;
     const regs: bigint[] = [];
     for (let i = 0; i < 16; i++) regs.push(dv.getBigUint64(o + i * 8, true));
     return {
-      regs, flags: Number(dv.getBigUint64(o + O_FLAGS, true) & 0xffffn), status: Number(dv.getBigUint64(o + O_STATUS, true)),
+      regs, flags: Number(dv.getBigUint64(o + O_FLAGS, true) & 0xffffn),
+      status: Number(dv.getBigUint64(o + O_STATUS, true)),
       fx: out.slice(o + O_FX, o + O_FX + 512), mem: out.slice(o + O_MEM, o + O_MEM + MEMSIZE),
     };
   });
@@ -145,7 +158,8 @@ export async function runEmulator(cases: X87Case[]): Promise<Result[]> {
     const bb = core.bytes();
     out.push({
       regs, flags: Number(core.rflags & 0xffffn), status: 0, fx: bb.slice(FX, FX + 512),
-      exit: ok ? undefined : `exit reason ${exit}, vector ${core.exitVector}, error ${core.exitError}, rip 0x${core.rip.toString(16)} (case at 0x${(CODE + i * SLOT).toString(16)})`,
+      exit: ok ? undefined : `exit reason ${exit}, vector ${core.exitVector}, error `
+        + `${core.exitError}, rip 0x${core.rip.toString(16)} (case at ` + `0x${(CODE + i * SLOT).toString(16)})`,
       mem: bb.slice(MM.MACHINE_BASE + REGION, MM.MACHINE_BASE + REGION + MEMSIZE),
     });
   });
@@ -159,8 +173,12 @@ function flagStr(f: number, m = ARITH | DF): string {
   return FLAG_NAMES.filter(([b]) => m & b).map(([b, n]) => (f & b ? n : n.toLowerCase())).join(" ");
 }
 const u16 = (b: Uint8Array, o: number) => b[o] | (b[o + 1] << 8);
-function u64(b: Uint8Array, o: number): bigint { let v = 0n; for (let i = 7; i >= 0; i--) v = (v << 8n) | BigInt(b[o + i]); return v; }
-export function x80(b: Uint8Array, o: number): string { return `${u16(b, o + 8).toString(16).padStart(4, "0")}:${u64(b, o).toString(16).padStart(16, "0")}`; }
+function u64(b: Uint8Array, o: number): bigint {
+  let v = 0n; for (let i = 7; i >= 0; i--) v = (v << 8n) | BigInt(b[o + i]); return v;
+}
+export function x80(b: Uint8Array, o: number): string {
+  return `${u16(b, o + 8).toString(16).padStart(4, "0")}:${u64(b, o).toString(16).padStart(16, "0")}`;
+}
 /** Position of a finite value on the line of consecutive double-extended numbers (null: not finite/normal). */
 function ord(b: Uint8Array, o: number): bigint | null {
   const se = u16(b, o + 8), m = u64(b, o), e = se & 0x7fff;
@@ -176,7 +194,8 @@ function fswStr(s: number): string {
   return `${hex(s)} [top ${(s >> 11) & 7} ${bits.filter((x) => x).join(" ")}]`;
 }
 
-/** `vendorTolerant`: the host CPU is of another vendor than the emulator's; a model-specific case's vendor-dependent parts are not compared. */
+/** `vendorTolerant`: the host CPU is of another vendor than the emulator's; a model-specific case's vendor-dependent
+ *  parts are not compared. */
 export function compare(c: X87Case, exp: Result, got: Result, vendorTolerant = false): string[] {
   const vd = vendorTolerant ? c.vendor : undefined;
   const fswMask = c.fswMask & ~(vd?.fsw ?? 0);
@@ -184,10 +203,13 @@ export function compare(c: X87Case, exp: Result, got: Result, vendorTolerant = f
   if (exp.status) d.push(`native execution faulted (signal ${exp.status}): generator bug`);
   if (got.exit) d.push(`emulator did not reach the ud2: ${got.exit}`);
   if (d.length) return d;
-  for (let i = 0; i < 16; i++) if (exp.regs[i] !== got.regs[i]) d.push(`${R64[i]}: expected ${hex(exp.regs[i])} got ${hex(got.regs[i])}`);
-  if ((exp.flags & ARITH) !== (got.flags & ARITH)) d.push(`flags: expected ${flagStr(exp.flags)} got ${flagStr(got.flags)}`);
+  for (let i = 0; i < 16; i++)
+    if (exp.regs[i] !== got.regs[i]) d.push(`${R64[i]}: expected ${hex(exp.regs[i])} got ${hex(got.regs[i])}`);
+  if ((exp.flags & ARITH) !== (got.flags & ARITH))
+    d.push(`flags: expected ${flagStr(exp.flags)} got ${flagStr(got.flags)}`);
   if (u16(exp.fx, 0) !== u16(got.fx, 0)) d.push(`fcw: expected ${hex(u16(exp.fx, 0))} got ${hex(u16(got.fx, 0))}`);
-  if ((u16(exp.fx, 2) & fswMask) !== (u16(got.fx, 2) & fswMask)) d.push(`fsw: expected ${fswStr(u16(exp.fx, 2))} got ${fswStr(u16(got.fx, 2))}`);
+  if ((u16(exp.fx, 2) & fswMask) !== (u16(got.fx, 2) & fswMask))
+    d.push(`fsw: expected ${fswStr(u16(exp.fx, 2))} got ${fswStr(u16(got.fx, 2))}`);
   if (exp.fx[4] !== got.fx[4]) d.push(`ftw: expected ${hex(exp.fx[4])} got ${hex(got.fx[4])}`);
   for (let i = 0; i < 8; i++) {
     const o = 32 + 16 * i;
@@ -205,7 +227,10 @@ export function compare(c: X87Case, exp: Result, got: Result, vendorTolerant = f
     if (skip[i] || exp.mem[i] === got.mem[i]) continue;
     let j = i;
     while (j + 1 < MEMSIZE && !skip[j + 1] && exp.mem[j + 1] !== got.mem[j + 1]) j++;
-    d.push(`mem ${hex(REGION + i)}..${hex(REGION + j)}: expected ${bytesHex(exp.mem.slice(i, j + 1))} got ${bytesHex(got.mem.slice(i, j + 1))}`);
+    d.push(
+      `mem ${hex(REGION + i)}..${hex(REGION + j)}: expected ` + `${bytesHex(exp.mem.slice(i, j + 1))} got `
+        + `${bytesHex(got.mem.slice(i, j + 1))}`
+    );
     i = j;
   }
   return d;
@@ -215,7 +240,8 @@ export function describe(mm: Mismatch): string {
   const c = mm.c;
   const st = [...Array(8).keys()].map((i) => `st${i}=${x80(c.fx, 32 + 16 * i)}`).join(" ");
   const lines = [`[${c.group}] ${c.form} #${mm.index}: \`${c.text.replace(/\n/g, "; ")}\``,
-    `    in: fcw=${hex(u16(c.fx, 0))} fsw=${fswStr(u16(c.fx, 2))} ftw=${hex(c.fx[4])} flags: ${flagStr(c.flags)} mem=${bytesHex(c.mem.slice(0, 16))}`,
+    `    in: fcw=${hex(u16(c.fx, 0))} ` + `fsw=${fswStr(u16(c.fx, 2))} ftw=${hex(c.fx[4])} flags: `
+      + `${flagStr(c.flags)} mem=${bytesHex(c.mem.slice(0, 16))}`,
     `    ${st}`];
   for (const d of mm.diffs) lines.push(`    ${d}`);
   return lines.join("\n");
@@ -233,7 +259,11 @@ export async function x87Run(o: RunOptions): Promise<GroupStats[]> {
   const by = new Map<string, GroupStats>();
   cases.forEach((c, i) => {
     let g = by.get(c.group);
-    if (!g) { g = { group: c.group, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map(), vendorCases: 0, vendors }; by.set(c.group, g); stats.push(g); }
+    if (!g) {
+      g = {
+        group: c.group, cases: 0, passed: 0, failed: 0, mismatches: [], failedForms: new Map(), vendorCases: 0, vendors
+      }; by.set(c.group, g); stats.push(g);
+    }
     g.cases++;
     if (c.vendor) g.vendorCases++;
     const diffs = compare(c, nat[i], emu[i], vendors.host !== vendors.emu);
@@ -251,5 +281,7 @@ export function vendorNote(s: GroupStats): string {
   if (!s.vendorCases) return "";
   const { host, emu } = s.vendors;
   if (host === emu) return `${s.vendorCases} model-specific cases compared with this ${host} CPU`;
-  return `${s.vendorCases} model-specific cases: their vendor-dependent FSW bits and registers not compared (this CPU is ${host}, the emulator ${emu}; tests/x87.test.ts checks the emulator against ${emu}'s recorded results and this CPU against ${host}'s)`;
+  return `${s.vendorCases} model-specific cases: their ` + `vendor-dependent FSW bits and registers not compared (this `
+    + `CPU is ${host}, the emulator ${emu}; tests/x87.test.ts `
+    + `checks the emulator against ${emu}'s recorded results and ` + `this CPU against ${host}'s)`;
 }

@@ -73,7 +73,9 @@ export class GuestSide {
     const cons = this.u32(RING.REQ_CONS);
     const space = XENSTORE_RING_SIZE - ((prod - cons) >>> 0);
     const n = Math.min(space, bytes.length);
-    for (let i = 0; i < n; i++) { this.page[RING.REQ + (prod & (XENSTORE_RING_SIZE - 1))] = bytes[i]; prod = (prod + 1) >>> 0; }
+    for (let i = 0; i < n; i++) {
+      this.page[RING.REQ + (prod & (XENSTORE_RING_SIZE - 1))] = bytes[i]; prod = (prod + 1) >>> 0;
+    }
     this.set(RING.REQ_PROD, prod);
     return n;
   }
@@ -83,7 +85,9 @@ export class GuestSide {
     let cons = this.u32(RING.RSP_CONS);
     const prod = this.u32(RING.RSP_PROD);
     const bytes: number[] = [];
-    while (cons !== prod) { bytes.push(this.page[RING.RSP + (cons & (XENSTORE_RING_SIZE - 1))]); cons = (cons + 1) >>> 0; }
+    while (cons !== prod) {
+      bytes.push(this.page[RING.RSP + (cons & (XENSTORE_RING_SIZE - 1))]); cons = (cons + 1) >>> 0;
+    }
     this.set(RING.RSP_CONS, cons);
     return this.framer.push(new Uint8Array(bytes)).map(decode);
   }

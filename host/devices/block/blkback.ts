@@ -29,7 +29,9 @@ interface Segment { gref: number; first: number; last: number }
 /** `n` struct blkif_request_segment { u32 gref; u8 first_sect, last_sect; u16 pad } from `at`. */
 function segmentsAt(v: DataView, at: number, n: number): Segment[] {
   const segs: Segment[] = [];
-  for (let i = 0; i < n; i++) segs.push({ gref: v.getUint32(at + i * 8, true), first: v.getUint8(at + i * 8 + 4), last: v.getUint8(at + i * 8 + 5) });
+  for (let i = 0; i < n; i++) segs.push({
+    gref: v.getUint32(at + i * 8, true), first: v.getUint8(at + i * 8 + 4), last: v.getUint8(at + i * 8 + 5)
+  });
   return segs;
 }
 const VDISK_READONLY = 4;
@@ -58,7 +60,8 @@ export class BlkBack extends XenbusBackend {
     const disk = this.disk;
     if (spec.device) this.dev = spec.device;
     else if (platform.openDisk) this.dev = platform.openDisk(spec.path, spec.writable);
-    else throw new Error(`disk ${spec.path}: this runtime opens no files; give the disk a BlockDevice (DiskSpec.device)`);
+    else
+      throw new Error(`disk ${spec.path}: this runtime opens no files; give the disk a BlockDevice (DiskSpec.device)`);
     this.sectors = Math.floor(this.dev.size / 512);
     this.publish([["virtual-device", String(this.devid)], ["device-type", "disk"]], [
       ["dev", disk.vdev], ["type", "file"], ["params", disk.path], ["mode", disk.writable ? "w" : "r"],
@@ -151,9 +154,14 @@ export class BlkBack extends XenbusBackend {
     const x = this.core.x;
     const segs: Segment[] = [];
     for (let p = 0; p * SEGS_PER_INDIRECT_PAGE < nseg; p++) {
-      const h = x.hv_gnt_map(this.domid, this.view().getUint32(grefs + p * 4, true), 1); // read-only: we only read the list
+      // read-only: we only read the list
+      const h = x.hv_gnt_map(this.domid, this.view().getUint32(grefs + p * 4, true), 1);
       if (h <= 0) return undefined;
-      segs.push(...segmentsAt(this.view(), x.hv_gnt_mfn(h) * 4096, Math.min(SEGS_PER_INDIRECT_PAGE, nseg - p * SEGS_PER_INDIRECT_PAGE)));
+      segs.push(
+        ...segmentsAt(
+          this.view(), x.hv_gnt_mfn(h) * 4096, Math.min(SEGS_PER_INDIRECT_PAGE, nseg - p * SEGS_PER_INDIRECT_PAGE)
+        )
+      );
       x.hv_gnt_unmap(h);
     }
     return segs;

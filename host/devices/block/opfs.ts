@@ -20,10 +20,13 @@ type SyncFileHandle = FileSystemFileHandle & { createSyncAccessHandle?(): Promis
 export function opfsUnavailable(): string | undefined {
   const nav = (globalThis as { navigator?: { storage?: { getDirectory?: unknown } } }).navigator;
   if (!nav?.storage || typeof nav.storage.getDirectory !== "function") {
-    return "this browser offers no origin-private file system here (navigator.storage.getDirectory; pages served over plain HTTP from another host than localhost get none)";
+    return "this browser offers no origin-private file system here "
+      + "(navigator.storage.getDirectory; pages served over plain " + "HTTP from another host than localhost get none)";
   }
   const FH = (globalThis as { FileSystemFileHandle?: { prototype: object } }).FileSystemFileHandle;
-  if (!FH || !("createSyncAccessHandle" in FH.prototype)) return "this context cannot open origin-private files synchronously (createSyncAccessHandle: a dedicated Worker can)";
+  if (!FH || !("createSyncAccessHandle" in FH.prototype))
+    return "this context cannot open origin-private files synchronously "
+    + "(createSyncAccessHandle: a dedicated Worker can)";
   return undefined;
 }
 
@@ -56,8 +59,10 @@ async function syncHandle(f: SyncFileHandle, name: string, waitMs = 5000): Promi
     try {
       return await f.createSyncAccessHandle!();
     } catch (e) {
-      const busy = (e as DOMException).name === "NoModificationAllowedError" || (e as DOMException).name === "InvalidStateError";
-      if (!busy || Date.now() - t0 > waitMs) throw new Error(`${name} in the origin-private file system: ${(e as Error).message}`);
+      const busy =
+        (e as DOMException).name === "NoModificationAllowedError" || (e as DOMException).name === "InvalidStateError";
+      if (!busy || Date.now() - t0 > waitMs)
+        throw new Error(`${name} in the origin-private file system: ${(e as Error).message}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -95,7 +100,10 @@ export async function openOpfsDisk(name: string): Promise<OpfsBlockDevice> {
   const size = h.getSize();
   if (size === 0 || size % 512 !== 0) {
     h.close();
-    throw new Error(`${name} in the origin-private file system is ${size} bytes: a disk image holds one or more whole 512-byte sectors`);
+    throw new Error(
+      `${name} in the origin-private file system is ${size} bytes: `
+        + `a disk image holds one or more whole 512-byte sectors`
+    );
   }
   return new OpfsBlockDevice(h, name);
 }
@@ -108,8 +116,10 @@ export async function opfsDiskSize(name: string): Promise<number | undefined> {
 
 /** Why `bytes` cannot be a disk's size, or undefined. */
 export function badDiskSize(bytes: number, what: string): string | undefined {
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) return `${what} is empty: a disk image holds one or more 512-byte sectors`;
-  if (bytes % 512 !== 0) return `${what} is ${bytes} bytes, not a multiple of 512: a raw disk image holds whole 512-byte sectors`;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0)
+    return `${what} is empty: a disk image holds one or more 512-byte sectors`;
+  if (bytes % 512 !== 0)
+    return `${what} is ${bytes} bytes, not a multiple of 512: a raw disk image holds whole 512-byte sectors`;
   return undefined;
 }
 

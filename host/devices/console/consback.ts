@@ -20,7 +20,10 @@ export class ConsoleBack extends XenbusBackend {
   private readonly hostPort: number;
 
   /** `output` gets what the guest writes. */
-  constructor(core: XenbusCore, store: XenStore, domid: number, spec: ConsoleSpec, private readonly output: (bytes: Uint8Array) => void) {
+  constructor(
+    core: XenbusCore, store: XenStore, domid: number, spec: ConsoleSpec,
+    private readonly output: (bytes: Uint8Array) => void
+  ) {
     super(core, store, domid, "console", 0, `${store.getDomainPath(domid)}/console`);
     this.ringMa = spec.ringMa;
     this.hostPort = spec.hostPort;

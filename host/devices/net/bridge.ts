@@ -28,7 +28,9 @@ export interface PortStats { rxFrames: number; rxBytes: number; txFrames: number
 export class BridgePort {
   readonly stats: PortStats = { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0 };
   attached = true;
-  constructor(private readonly bridge: Bridge, readonly id: number, readonly endpoint: BridgeEndpoint, readonly host: boolean) {}
+  constructor(
+    private readonly bridge: Bridge, readonly id: number, readonly endpoint: BridgeEndpoint, readonly host: boolean
+  ) {}
   get name(): string { return this.endpoint.name; }
   /** A frame entering the bridge from this port. */
   input(f: Frame): void { this.bridge.input(this, f); }
@@ -64,7 +66,8 @@ export function macBytes(mac: string): Uint8Array {
 
 /** The 48-bit address at `off` as a number (a map key). */
 function macKey(b: Uint8Array, off: number): number {
-  return b[off] * 2 ** 40 + b[off + 1] * 2 ** 32 + ((b[off + 2] << 24) >>> 0) + (b[off + 3] << 16) + (b[off + 4] << 8) + b[off + 5];
+  return b[off] * 2 ** 40 + b[off + 1] * 2 ** 32 + ((b[off + 2] << 24) >>> 0) + (b[off + 3] << 16) + (b[off + 4] << 8)
+    + b[off + 5];
 }
 
 interface FdbEntry { port: BridgePort; seen: number }

@@ -6,7 +6,8 @@ import { get16, get32, put16, put32, ipStr, BROADCAST_MAC } from "./ip";
 
 export const DHCP_SERVER_PORT = 67, DHCP_CLIENT_PORT = 68;
 const MAGIC = 0x63825363;
-export const DHCPDISCOVER = 1, DHCPOFFER = 2, DHCPREQUEST = 3, DHCPDECLINE = 4, DHCPACK = 5, DHCPNAK = 6, DHCPRELEASE = 7, DHCPINFORM = 8;
+export const DHCPDISCOVER = 1, DHCPOFFER = 2, DHCPREQUEST = 3, DHCPDECLINE = 4, DHCPACK = 5, DHCPNAK = 6,
+  DHCPRELEASE = 7, DHCPINFORM = 8;
 
 export interface DhcpOptions {
   /** This server's address (option 54); also the router unless `router` says otherwise. */
@@ -57,7 +58,9 @@ export interface DhcpReply {
   type: number;
 }
 
-function macKey(m: Uint8Array): string { return Array.from(m.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join(":"); }
+function macKey(m: Uint8Array): string {
+  return Array.from(m.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join(":");
+}
 
 export class DhcpServer {
   private readonly byMac = new Map<string, number>();
@@ -133,7 +136,10 @@ export class DhcpServer {
     const o = this.o;
     const opts: number[] = [53, 1, type, 54, 4, ...be32(o.server)];
     if (type !== DHCPNAK) {
-      if (!inform) opts.push(51, 4, ...be32(this.leaseSecs), 58, 4, ...be32(this.leaseSecs >>> 1), 59, 4, ...be32(Math.floor(this.leaseSecs * 7 / 8)));
+      if (!inform) opts.push(
+        51, 4, ...be32(this.leaseSecs), 58, 4, ...be32(this.leaseSecs >>> 1), 59, 4,
+        ...be32(Math.floor(this.leaseSecs * 7 / 8))
+      );
       opts.push(1, 4, ...be32(o.mask), 3, 4, ...be32(o.router), 6, 4, ...be32(o.dns));
       opts.push(28, 4, ...be32(((o.server & o.mask) | ~o.mask) >>> 0));
     }

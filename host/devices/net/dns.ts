@@ -51,7 +51,9 @@ export function parseQuery(d: Uint8Array): DnsQuestion | undefined {
 }
 
 /** A response to `q` (question copied from `query`) with rcode and A records. */
-export function dnsAnswer(query: Uint8Array, q: DnsQuestion, rcode: number, addrs: number[] = [], ttl = 60): Uint8Array {
+export function dnsAnswer(
+  query: Uint8Array, q: DnsQuestion, rcode: number, addrs: number[] = [], ttl = 60
+): Uint8Array {
   const n = addrs.length;
   const out = new Uint8Array(q.qEnd + n * 16);
   out.set(query.subarray(0, q.qEnd));
@@ -90,7 +92,8 @@ export class DnsServer {
     const up = o.upstream ?? firstServer();
     if (up) {
       const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(up);
-      if (m && (ipNum(m[1]) !== undefined || m[1].includes(":"))) this.upstream = { host: m[1], port: m[2] ? Number(m[2]) : DNS_PORT };
+      if (m && (ipNum(m[1]) !== undefined || m[1].includes(":")))
+        this.upstream = { host: m[1], port: m[2] ? Number(m[2]) : DNS_PORT };
     }
     this.timeoutMs = o.timeoutMs ?? 5000;
     this.maxPending = o.maxPending ?? 64;
@@ -122,7 +125,9 @@ export class DnsServer {
     return new Promise((res) => {
       const s = createSocket(up.host.includes(":") ? "udp6" : "udp4");
       let done = false;
-      const finish = (r?: Uint8Array) => { if (done) return; done = true; clearTimeout(t); try { s.close(); } catch { /* closed */ } res(r); };
+      const finish = (r?: Uint8Array) => {
+        if (done) return; done = true; clearTimeout(t); try { s.close(); } catch { /* closed */ } res(r);
+      };
       const t = setTimeout(() => finish(), this.timeoutMs);
       t.unref?.();
       s.on("error", () => finish());

@@ -22,7 +22,9 @@ export function ipStr(n: number): string {
 }
 
 export function get16(d: Uint8Array, o: number): number { return (d[o] << 8) | d[o + 1]; }
-export function get32(d: Uint8Array, o: number): number { return ((d[o] << 24) | (d[o + 1] << 16) | (d[o + 2] << 8) | d[o + 3]) >>> 0; }
+export function get32(d: Uint8Array, o: number): number {
+  return ((d[o] << 24) | (d[o + 1] << 16) | (d[o + 2] << 8) | d[o + 3]) >>> 0;
+}
 export function put16(d: Uint8Array, o: number, v: number): void { d[o] = (v >>> 8) & 255; d[o + 1] = v & 255; }
 export function put32(d: Uint8Array, o: number, v: number): void {
   d[o] = (v >>> 24) & 255; d[o + 1] = (v >>> 16) & 255; d[o + 2] = (v >>> 8) & 255; d[o + 3] = v & 255;
@@ -125,7 +127,8 @@ function ipFrame(dstMac: Uint8Array, srcMac: Uint8Array, src: number, dst: numbe
  */
 export function ipv4Frames(dstMac: Uint8Array, srcMac: Uint8Array, src: number, dst: number, proto: number, id: number,
   payload: Uint8Array, mtu = 1500): Uint8Array[] {
-  if (20 + payload.length <= mtu) return [ipFrame(dstMac, srcMac, src, dst, proto, id, proto === IPPROTO_TCP ? 0x4000 : 0, payload)];
+  if (20 + payload.length <= mtu)
+    return [ipFrame(dstMac, srcMac, src, dst, proto, id, proto === IPPROTO_TCP ? 0x4000 : 0, payload)];
   const step = Math.floor((mtu - 20) / 8) * 8;
   const out: Uint8Array[] = [];
   for (let off = 0; off < payload.length; off += step) {
@@ -164,11 +167,16 @@ export function parseArp(f: Uint8Array): Arp | undefined {
   if (f.length < 14 + 28 || get16(f, 12) !== ETH_P_ARP) return undefined;
   const a = 14;
   if (get16(f, a) !== 1 || get16(f, a + 2) !== ETH_P_IP || f[a + 4] !== 6 || f[a + 5] !== 4) return undefined;
-  return { op: get16(f, a + 6), sha: f.subarray(a + 8, a + 14), spa: get32(f, a + 14), tha: f.subarray(a + 18, a + 24), tpa: get32(f, a + 24) };
+  return {
+    op: get16(f, a + 6), sha: f.subarray(a + 8, a + 14), spa: get32(f, a + 14), tha: f.subarray(a + 18, a + 24),
+    tpa: get32(f, a + 24)
+  };
 }
 
 /** An ARP frame (op 1 request, 2 reply), padded to the Ethernet minimum. */
-export function arpFrame(dstMac: Uint8Array, op: number, sha: Uint8Array, spa: number, tha: Uint8Array, tpa: number): Uint8Array {
+export function arpFrame(
+  dstMac: Uint8Array, op: number, sha: Uint8Array, spa: number, tha: Uint8Array, tpa: number
+): Uint8Array {
   const f = new Uint8Array(60);
   f.set(dstMac.subarray(0, 6), 0); f.set(sha.subarray(0, 6), 6); put16(f, 12, ETH_P_ARP);
   const a = 14;

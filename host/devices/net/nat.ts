@@ -18,12 +18,15 @@ import type { Bridge, BridgeEndpoint, BridgePort, Frame } from "./bridge";
 import type { Uplink } from "../../pv/host";
 import {
   ETH_P_ARP, ETH_P_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, BROADCAST_MAC, Ipv4,
-  parseIpv4, parseUdp, parseArp, arpFrame, ipv4Frames, udpSegment, inetChecksum, sum16, fold, get16, get32, put16, ipNum, ipStr, sameMac,
+  parseIpv4, parseUdp, parseArp, arpFrame, ipv4Frames, udpSegment, inetChecksum, sum16, fold, get16, get32, put16,
+  ipNum, ipStr, sameMac,
 } from "./ip";
 import { parseForward } from "./forward";
 import { DhcpServer, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DHCPACK } from "./dhcp";
 import { DnsServer, DnsOptions, DNS_PORT } from "./dns";
-import { TcpConn, TcpHost, TcpLimits, TcpSeg, DEFAULT_TCP_LIMITS, parseTcp, tcpSegment, connKey, SYN, ACK, RST, FIN } from "./tcp";
+import {
+  TcpConn, TcpHost, TcpLimits, TcpSeg, DEFAULT_TCP_LIMITS, parseTcp, tcpSegment, connKey, SYN, ACK, RST, FIN
+} from "./tcp";
 
 export { parseForward };
 
@@ -66,7 +69,8 @@ export interface ForwardHandle { spec: PortForward; ready: Promise<number>; clos
 export function natOptionsFromEnv(env: Record<string, string | undefined>): NatOptions | undefined {
   const mode = (env.XEND_NAT ?? "yes").trim().toLowerCase();
   if (["no", "off", "0", "false", "none"].includes(mode)) return undefined;
-  if (!["yes", "on", "1", "true", "restrict"].includes(mode)) throw new Error(`XEND_NAT=${env.XEND_NAT}: want yes, no or restrict`);
+  if (!["yes", "on", "1", "true", "restrict"].includes(mode))
+    throw new Error(`XEND_NAT=${env.XEND_NAT}: want yes, no or restrict`);
   const o: NatOptions = { restrict: mode === "restrict" };
   if (env.XEND_NAT_NET) { parseNet(env.XEND_NAT_NET); o.net = env.XEND_NAT_NET; }
   return o;
@@ -89,7 +93,8 @@ export function parseNet(s: string): { net: number; mask: number; prefix: number
   const m = /^([\d.]+)\/(\d{1,2})$/.exec(s.trim());
   const a = m ? ipNum(m[1]) : undefined;
   const prefix = m ? Number(m[2]) : -1;
-  if (a === undefined || prefix < 8 || prefix > 29) throw new Error(`bad NAT network ${JSON.stringify(s)} (want A.B.C.D/8..29, e.g. 10.0.2.0/24)`);
+  if (a === undefined || prefix < 8 || prefix > 29)
+    throw new Error(`bad NAT network ${JSON.stringify(s)} (want A.B.C.D/8..29, e.g. 10.0.2.0/24)`);
   const mask = (0xffffffff << (32 - prefix)) >>> 0;
   return { net: (a & mask) >>> 0, mask, prefix };
 }
@@ -106,7 +111,10 @@ export class NatUplink implements BridgeEndpoint {
   readonly dnsIp: number;
   readonly dhcp: DhcpServer;
   readonly dns: DnsServer;
-  readonly stats: NatStats = { framesIn: 0, framesOut: 0, dropped: 0, arp: 0, dhcp: 0, icmp: 0, dns: 0, udpOut: 0, udpIn: 0, tcpConns: 0, tcpRefused: 0 };
+  readonly stats: NatStats = {
+    framesIn: 0, framesOut: 0, dropped: 0, arp: 0, dhcp: 0, icmp: 0, dns: 0, udpOut: 0, udpIn: 0, tcpConns: 0,
+    tcpRefused: 0
+  };
   readonly limits: TcpLimits;
   private port?: BridgePort;
   private readonly tcp = new Map<string, TcpConn>();
@@ -134,9 +142,13 @@ export class NatUplink implements BridgeEndpoint {
     this.dnsIp = (net + 3) >>> 0;
     const bcast = (net | ~mask) >>> 0;
     const first = prefix >= 28 ? (net + 4) >>> 0 : (net + 15) >>> 0;
-    this.dhcp = new DhcpServer({ server: this.gateway, router: this.gateway, dns: this.dnsIp, mask, first, last: (bcast - 1) >>> 0 });
+    this.dhcp = new DhcpServer({
+      server: this.gateway, router: this.gateway, dns: this.dnsIp, mask, first, last: (bcast - 1) >>> 0
+    });
     this.dns = new DnsServer(o.dns);
-    this.mac = new Uint8Array([0x52, 0x55, this.gateway >>> 24, (this.gateway >>> 16) & 255, (this.gateway >>> 8) & 255, this.gateway & 255]);
+    this.mac = new Uint8Array([
+      0x52, 0x55, this.gateway >>> 24, (this.gateway >>> 16) & 255, (this.gateway >>> 8) & 255, this.gateway & 255
+    ]);
     this.limits = { ...DEFAULT_TCP_LIMITS, ...o.tcp };
     this.now = o.now ?? Date.now;
     this.mtu = o.mtu ?? 1500;
@@ -159,7 +171,8 @@ export class NatUplink implements BridgeEndpoint {
   /** Always hand `mac` this address by DHCP (a vif's `ip=`). */
   reserve(mac: string, ip: string): void {
     const n = ipNum(ip.split("/")[0]);
-    if (n === undefined || ((n & this.mask) >>> 0) !== this.net) throw new Error(`ip ${ip} is not in the NAT network ${ipStr(this.net)}/${this.prefix}`);
+    if (n === undefined || ((n & this.mask) >>> 0) !== this.net)
+      throw new Error(`ip ${ip} is not in the NAT network ${ipStr(this.net)}/${this.prefix}`);
     this.dhcp.reserve(mac, n);
   }
 
@@ -195,7 +208,9 @@ export class NatUplink implements BridgeEndpoint {
     if (p.proto === IPPROTO_UDP) {
       const u = parseUdp(p);
       if (!u) { this.stats.dropped++; return; }
-      if (u.dport === DHCP_SERVER_PORT && u.sport === DHCP_CLIENT_PORT && (p.dst === 0xffffffff || p.dst === this.gateway)) { this.dhcpIn(u.data); return; }
+      if (
+        u.dport === DHCP_SERVER_PORT && u.sport === DHCP_CLIENT_PORT && (p.dst === 0xffffffff || p.dst === this.gateway)
+      ) { this.dhcpIn(u.data); return; }
       if (!toUs) return;
       if (p.dst === this.dnsIp) { if (u.dport === DNS_PORT) this.dnsIn(p, u.sport, u.data); return; }
       const host = this.destination(p.dst, u.dport);
@@ -247,7 +262,10 @@ export class NatUplink implements BridgeEndpoint {
     this.stats.dhcp++;
     const yiaddr = get32(r.data, 16);
     if (r.type === DHCPACK && yiaddr !== 0) this.learn(r.data.subarray(28, 34), yiaddr);
-    this.sendIp(r.dstMac, this.gateway, r.dstIp, IPPROTO_UDP, udpSegment(this.gateway, r.dstIp, DHCP_SERVER_PORT, DHCP_CLIENT_PORT, r.data));
+    this.sendIp(
+      r.dstMac, this.gateway, r.dstIp, IPPROTO_UDP,
+      udpSegment(this.gateway, r.dstIp, DHCP_SERVER_PORT, DHCP_CLIENT_PORT, r.data)
+    );
   }
 
   private icmpIn(p: Ipv4): void {
@@ -266,7 +284,8 @@ export class NatUplink implements BridgeEndpoint {
     this.stats.dns++;
     const mac = p.srcMac.slice(), src = p.src;
     void this.dns.query(data.slice()).then((r) => {
-      if (r && !this.closed) this.sendIp(mac, this.dnsIp, src, IPPROTO_UDP, udpSegment(this.dnsIp, src, DNS_PORT, sport, r));
+      if (r && !this.closed)
+        this.sendIp(mac, this.dnsIp, src, IPPROTO_UDP, udpSegment(this.dnsIp, src, DNS_PORT, sport, r));
     }, () => {});
   }
 
@@ -283,14 +302,19 @@ export class NatUplink implements BridgeEndpoint {
         if (old) this.closeUdp(old);
       }
       const sock = createSocket("udp4");
-      const flow: UdpFlow = { key, mac: p.srcMac.slice(), gip: p.src, gport: sport, rip: p.dst, rport: dport, hostAddr, sock, last: this.now() };
+      const flow: UdpFlow = {
+        key, mac: p.srcMac.slice(), gip: p.src, gport: sport, rip: p.dst, rport: dport, hostAddr, sock, last: this.now()
+      };
       sock.on("error", () => this.closeUdp(flow));
       sock.on("message", (msg, rinfo) => {
         // Only the destination may answer (address- and port-restricted, like most NATs).
         if (this.closed || rinfo.port !== flow.rport || rinfo.address !== flow.hostAddr) return;
         flow.last = this.now();
         this.stats.udpIn++;
-        this.sendIp(flow.mac, flow.rip, flow.gip, IPPROTO_UDP, udpSegment(flow.rip, flow.gip, flow.rport, flow.gport, new Uint8Array(msg.buffer, msg.byteOffset, msg.length)));
+        this.sendIp(
+          flow.mac, flow.rip, flow.gip, IPPROTO_UDP,
+          udpSegment(flow.rip, flow.gip, flow.rport, flow.gport, new Uint8Array(msg.buffer, msg.byteOffset, msg.length))
+        );
       });
       this.udp.set(key, flow);
       fl = flow;
@@ -300,7 +324,9 @@ export class NatUplink implements BridgeEndpoint {
     if (!sameMac(fl.mac, p.srcMac)) fl.mac = p.srcMac.slice();
     this.stats.udpOut++;
     const f = fl;
-    try { f.sock.send(data.slice(), dport, hostAddr, (err) => { if (err) this.closeUdp(f); }); } catch { this.closeUdp(f); }
+    try {
+      f.sock.send(data.slice(), dport, hostAddr, (err) => { if (err) this.closeUdp(f); });
+    } catch { this.closeUdp(f); }
   }
 
   private closeUdp(f: UdpFlow): void {
@@ -318,7 +344,9 @@ export class NatUplink implements BridgeEndpoint {
     if (c) { c.input(s); return; }
     if ((s.flags & (SYN | ACK | RST | FIN)) === SYN) {
       const host = this.destination(p.dst, s.dport);
-      if (host === undefined || this.tcp.size >= this.maxTcp || s.dport === 0) { this.stats.tcpRefused++; this.reset(p, s); return; }
+      if (host === undefined || this.tcp.size >= this.maxTcp || s.dport === 0) {
+        this.stats.tcpRefused++; this.reset(p, s); return;
+      }
       const sock = tcpConnect({ host, port: s.dport, allowHalfOpen: true });
       const conn = new TcpConn(this.tcpHost, p.srcMac.slice(), p.src, s.sport, p.dst, s.dport, sock, s, this.limits);
       this.tcp.set(key, conn);
@@ -333,7 +361,10 @@ export class NatUplink implements BridgeEndpoint {
   private reset(p: Ipv4, s: TcpSeg): void {
     const seg = s.flags & ACK
       ? tcpSegment(p.dst, p.src, s.dport, s.sport, s.ack, 0, RST, 0)
-      : tcpSegment(p.dst, p.src, s.dport, s.sport, 0, (s.seq + s.data.length + (s.flags & SYN ? 1 : 0) + (s.flags & FIN ? 1 : 0)) >>> 0, RST | ACK, 0);
+      : tcpSegment(
+        p.dst, p.src, s.dport, s.sport, 0,
+        (s.seq + s.data.length + (s.flags & SYN ? 1 : 0) + (s.flags & FIN ? 1 : 0)) >>> 0, RST | ACK, 0
+      );
     this.sendIp(p.srcMac.slice(), p.dst, p.src, IPPROTO_TCP, seg);
   }
 
@@ -356,7 +387,9 @@ export class NatUplink implements BridgeEndpoint {
         if (closed || this.closed) { this.servers.delete(server); rej(new Error("the forward was closed")); return; }
         const onError = (e: NodeJS.ErrnoException) => {
           server.off("listening", onListening);
-          if (e.code === "EADDRINUSE" && !closed && !this.closed && Date.now() + 100 <= until) { retry = setTimeout(attempt, 100); return; }
+          if (e.code === "EADDRINUSE" && !closed && !this.closed && Date.now() + 100 <= until) {
+            retry = setTimeout(attempt, 100); return;
+          }
           this.servers.delete(server);
           rej(e);
         };
@@ -394,12 +427,19 @@ export class NatUplink implements BridgeEndpoint {
   setupVif(mac: string, v: { ip?: string; forward?: string[] }, warn: (msg: string) => void, retryMs = 0): void {
     const ip = v.ip?.split(/\s+/).find((a) => ipNum(a.split("/")[0]) !== undefined);
     if (ip) {
-      try { this.reserve(mac, ip); } catch (e) { warn(`vif ${mac}: ${(e as Error).message}; DHCP gives it another address`); }
+      try {
+        this.reserve(mac, ip);
+      } catch (e) { warn(`vif ${mac}: ${(e as Error).message}; DHCP gives it another address`); }
     }
     for (const f of v.forward ?? []) {
       let fw: PortForward;
-      try { fw = { ...parseForward(f), guest: mac }; } catch (e) { warn(`vif ${mac}: ${(e as Error).message}`); continue; }
-      this.forward(fw, retryMs).ready.catch((e: Error) => warn(`vif ${mac}: forward=${f}: cannot listen on ${fw.hostAddr ?? LOOPBACK}:${fw.hostPort}: ${e.message}`));
+      try {
+        fw = { ...parseForward(f), guest: mac };
+      } catch (e) { warn(`vif ${mac}: ${(e as Error).message}`); continue; }
+      this.forward(fw, retryMs).ready.catch(
+        (e: Error) =>
+          warn(`vif ${mac}: forward=${f}: cannot listen on ${fw.hostAddr ?? LOOPBACK}:${fw.hostPort}: ${e.message}`)
+      );
     }
   }
 
@@ -467,7 +507,9 @@ export class NatUplink implements BridgeEndpoint {
     const now = this.now();
     for (const c of [...this.tcp.values()]) { try { c.tick(now); } catch { c.drop(); } }
     for (const f of [...this.udp.values()]) if (now - f.last > this.udpIdleMs) this.closeUdp(f);
-    if (this.tcp.size === 0 && this.udp.size === 0 && this.ticker) { clearInterval(this.ticker); this.ticker = undefined; }
+    if (this.tcp.size === 0 && this.udp.size === 0 && this.ticker) {
+      clearInterval(this.ticker); this.ticker = undefined;
+    }
   }
 
   /** Close every connection, flow and forward and leave the bridge. */
@@ -484,7 +526,9 @@ export class NatUplink implements BridgeEndpoint {
   }
 }
 
-function macKey(m: Uint8Array): string { return Array.from(m.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join(":"); }
+function macKey(m: Uint8Array): string {
+  return Array.from(m.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join(":");
+}
 
 export { ETH_P_IP };
 

@@ -57,7 +57,8 @@ export interface VifSpec { mac?: string; devid?: number }
 
 export class NetBack extends XenbusBackend {
   readonly mac: string;
-  readonly stats: NetStats = { txPackets: 0, txBytes: 0, txErrors: 0, rxPackets: 0, rxBytes: 0, rxErrors: 0, rxDropped: 0 };
+  readonly stats: NetStats =
+    { txPackets: 0, txBytes: 0, txErrors: 0, rxPackets: 0, rxBytes: 0, rxErrors: 0, rxDropped: 0 };
   private txMa = 0;
   private rxMa = 0;
   private txPort = -1;
@@ -75,7 +76,8 @@ export class NetBack extends XenbusBackend {
     this.mac = o.mac;
     // What libxl writes for a vif, then what netback adds when it probes.
     this.publish([["handle", String(devid)], ["mac", this.mac], ["mtu", "1500"]], [
-      ["handle", String(devid)], ["mac", this.mac], ["bridge", o.bridgeName ?? bridge.name], ["type", "vif"], ["mtu", "1500"],
+      ["handle", String(devid)], ["mac", this.mac], ["bridge", o.bridgeName ?? bridge.name], ["type", "vif"],
+      ["mtu", "1500"],
       ["feature-sg", "1"], ["feature-gso-tcpv4", "0"], ["feature-gso-tcpv6", "0"], ["feature-ipv6-csum-offload", "1"],
       ["feature-rx-copy", "1"], ["feature-rx-flip", "0"], ["feature-split-event-channels", "1"],
       ["multi-queue-max-queues", "1"], ["feature-ctrl-ring", "0"],
@@ -107,7 +109,8 @@ export class NetBack extends XenbusBackend {
     if (txRef < 0 || rxRef < 0) return "reading tx-ring-ref/rx-ring-ref";
     if (txEv < 0 || rxEv < 0) return "reading event-channel";
     if (num("request-rx-copy") !== 1) return "the frontend does not request rx-copy (rx-flip is not supported)";
-    if (this.feRead("multi-queue-num-queues") !== undefined && num("multi-queue-num-queues") > 1) return "multi-queue is not supported";
+    if (this.feRead("multi-queue-num-queues") !== undefined && num("multi-queue-num-queues") > 1)
+      return "multi-queue is not supported";
     this.rxSg = num("feature-sg") === 1;
     this.rxCsumBlank = num("feature-no-csum-offload") !== 1;
     this.txMa = this.mapRing(txRef);
@@ -136,7 +139,9 @@ export class NetBack extends XenbusBackend {
     const r = this.txMa;
     const prod = v.getUint32(r, true);
     const avail = (prod - this.txReqCons) >>> 0;
-    if (avail > RING_SIZE) { this.fail(`impossible tx ring state: req_prod ${prod}, req_cons ${this.txReqCons}`); return true; }
+    if (avail > RING_SIZE) {
+      this.fail(`impossible tx ring state: req_prod ${prod}, req_cons ${this.txReqCons}`); return true;
+    }
     if (avail === 0) return false;
     const oldRsp = this.txRspProd;
     let cons = this.txReqCons;
@@ -144,7 +149,10 @@ export class NetBack extends XenbusBackend {
       // Gather one packet: its first slot, extra-info slots, then the chained data slots.
       const slot = (i: number) => r + RING_HDR + ((i >>> 0) % RING_SIZE) * TX_SLOT;
       const first = slot(cons);
-      const req = (e: number) => ({ gref: v.getUint32(e, true), offset: v.getUint16(e + 4, true), flags: v.getUint16(e + 6, true), id: v.getUint16(e + 8, true), size: v.getUint16(e + 10, true) });
+      const req = (e: number) => ({
+        gref: v.getUint32(e, true), offset: v.getUint16(e + 4, true), flags: v.getUint16(e + 6, true),
+        id: v.getUint16(e + 8, true), size: v.getUint16(e + 10, true)
+      });
       const head = req(first);
       let i = (cons + 1) >>> 0;
       const extras: number[] = [];
@@ -188,7 +196,8 @@ export class NetBack extends XenbusBackend {
     v.setUint32(r + 8, this.txRspProd, true);
     // RING_FINAL_CHECK_FOR_REQUESTS: ask to be told about the next request.
     v.setUint32(r + 4, (this.txReqCons + 1) >>> 0, true);
-    if (this.txRspProd !== oldRsp && this.notifyNeeded(v, r, oldRsp, this.txRspProd)) this.core.x.hv_evtchn_send(this.txPort);
+    if (this.txRspProd !== oldRsp && this.notifyNeeded(v, r, oldRsp, this.txRspProd))
+      this.core.x.hv_evtchn_send(this.txPort);
     return true;
   }
 
@@ -206,7 +215,10 @@ export class NetBack extends XenbusBackend {
   }
 
   /** Copy one packet out of the guest's pages and hand it to the bridge; returns the status. */
-  private transmit(head: { gref: number; offset: number; flags: number; size: number }, frags: { gref: number; offset: number; size: number }[]): number {
+  private transmit(
+    head: { gref: number; offset: number; flags: number; size: number },
+    frags: { gref: number; offset: number; size: number }[]
+  ): number {
     const err = (): number => { this.stats.txErrors++; return NETIF_RSP_ERROR; };
     if (frags.length + 1 > MAX_TX_SLOTS) return err();
     let rest = 0;
@@ -232,7 +244,9 @@ export class NetBack extends XenbusBackend {
     }
     this.stats.txPackets++;
     this.stats.txBytes += total;
-    this.port.input({ data, csumBlank: (head.flags & NETTXF_csum_blank) !== 0, validated: (head.flags & NETTXF_data_validated) !== 0 });
+    this.port.input({
+      data, csumBlank: (head.flags & NETTXF_csum_blank) !== 0, validated: (head.flags & NETTXF_data_validated) !== 0
+    });
     return NETIF_RSP_OKAY;
   }
 
@@ -252,7 +266,10 @@ export class NetBack extends XenbusBackend {
     const r = this.rxMa;
     const prod = v.getUint32(r, true);
     const avail = (prod - this.rxReqCons) >>> 0;
-    if (avail > RING_SIZE) { this.fail(`impossible rx ring state: req_prod ${prod}, req_cons ${this.rxReqCons}`); this.stats.rxDropped++; return; }
+    if (avail > RING_SIZE) {
+      this.fail(`impossible rx ring state: req_prod ${prod}, req_cons ${this.rxReqCons}`); this.stats.rxDropped++;
+      return;
+    }
     if (avail < need) { this.stats.rxDropped++; return; }
     const oldRsp = this.rxRspProd;
     const x = this.core.x;
@@ -269,7 +286,8 @@ export class NetBack extends XenbusBackend {
       else this.core.bytes().set(f.data.subarray(k * PAGE, k * PAGE + n), mfn * PAGE);
       if (h > 0) x.hv_gnt_unmap(h);
       let flags = k + 1 < need ? NETRXF_more_data : 0;
-      if (k === 0) flags |= f.csumBlank ? NETRXF_csum_blank | NETRXF_data_validated : f.validated ? NETRXF_data_validated : 0;
+      if (k === 0)
+        flags |= f.csumBlank ? NETRXF_csum_blank | NETRXF_data_validated : f.validated ? NETRXF_data_validated : 0;
       v = this.core.view();
       // The response goes in the slot of the request it answers (rsp_prod trails req_cons).
       const re = r + RING_HDR + (this.rxRspProd % RING_SIZE) * RX_SLOT;
@@ -287,7 +305,10 @@ export class NetBack extends XenbusBackend {
 
   /** For `xm network-list`-like views. */
   info(): { devid: number; mac: string; state: number; name: string; stats: NetStats; fault?: string } {
-    return { devid: this.devid, mac: this.mac, state: this.beState(), name: this.name, stats: { ...this.stats }, fault: this.fault };
+    return {
+      devid: this.devid, mac: this.mac, state: this.beState(), name: this.name, stats: { ...this.stats },
+      fault: this.fault
+    };
   }
 }
 

@@ -161,7 +161,8 @@ export class TcpConn {
    * guest's SYN and `socket` is connecting. Active: `socket` is an accepted host connection and we send
    * the SYN.
    */
-  constructor(private readonly host: TcpHost, readonly guestMac: Uint8Array, readonly guestIp: number, readonly guestPort: number,
+  constructor(
+    private readonly host: TcpHost, readonly guestMac: Uint8Array, readonly guestIp: number, readonly guestPort: number,
     readonly remoteIp: number, readonly remotePort: number, readonly socket: Socket, syn: TcpSeg | undefined,
     readonly limits: TcpLimits = DEFAULT_TCP_LIMITS) {
     this.key = connKey(guestIp, guestPort, remoteIp, remotePort);
@@ -174,7 +175,12 @@ export class TcpConn {
     socket.on("end", () => { this.hostEof = true; this.touch(); this.output(false); });
     socket.on("error", () => this.abort());
     socket.on("close", () => { if (this.state === "connecting" || this.state === "syn-sent") this.abort(); });
-    socket.on("drain", () => { if (this.state === "established" && this.lastWnd < this.limits.mss && this.window() >= this.limits.mss) this.sendAck(); });
+    socket.on(
+      "drain", () => {
+        if (this.state === "established" && this.lastWnd < this.limits.mss && this.window() >= this.limits.mss)
+          this.sendAck();
+      }
+    );
     if (syn) {
       this.state = "connecting";
       this.irs = syn.seq;
@@ -207,7 +213,10 @@ export class TcpConn {
     const wnd = this.window();
     this.lastWnd = wnd;
     if (flags & ACK) this.rcvEdge = (this.rcvNxt + wnd) >>> 0;
-    this.host.emit(this, tcpSegment(this.remoteIp, this.guestIp, this.remotePort, this.guestPort, seq, this.rcvNxt, flags, wnd, data, mss));
+    this.host.emit(
+      this,
+      tcpSegment(this.remoteIp, this.guestIp, this.remotePort, this.guestPort, seq, this.rcvNxt, flags, wnd, data, mss)
+    );
   }
 
   private sendAck(): void { this.emit(this.sndNxt, ACK); }
@@ -258,7 +267,9 @@ export class TcpConn {
         this.paused = false;
         this.socket.resume();
       } else if (s.flags & ACK) {
-        this.host.emit(this, tcpSegment(this.remoteIp, this.guestIp, this.remotePort, this.guestPort, s.ack, 0, RST, 0));
+        this.host.emit(
+          this, tcpSegment(this.remoteIp, this.guestIp, this.remotePort, this.guestPort, s.ack, 0, RST, 0)
+        );
       }
       return;
     }
@@ -271,7 +282,9 @@ export class TcpConn {
     if (seqLt(this.sndMax, s.ack)) { this.sendAck(); return; } // acknowledges what we never sent
     if (this.state === "syn-rcvd") {
       if (s.ack !== ((this.iss + 1) >>> 0)) {
-        this.host.emit(this, tcpSegment(this.remoteIp, this.guestIp, this.remotePort, this.guestPort, s.ack, 0, RST, 0));
+        this.host.emit(
+          this, tcpSegment(this.remoteIp, this.guestIp, this.remotePort, this.guestPort, s.ack, 0, RST, 0)
+        );
         return;
       }
       this.state = "established";
@@ -324,7 +337,9 @@ export class TcpConn {
     this.retries = 0;
     this.rto = this.limits.rtoMs;
     this.rtoAt = this.sndUna !== this.sndNxt ? now + this.rto : 0;
-    if (this.paused && this.state === "established" && this.buf.length < this.limits.sendBuf / 2) { this.paused = false; this.socket.resume(); }
+    if (this.paused && this.state === "established" && this.buf.length < this.limits.sendBuf / 2) {
+      this.paused = false; this.socket.resume();
+    }
   }
 
   /** Send what the guest's window allows, a FIN once the host has closed and all is sent; else an ACK if asked. */
@@ -356,7 +371,8 @@ export class TcpConn {
     if (!sent && needAck) this.sendAck();
     const now = this.host.now();
     if (this.sndUna !== this.sndNxt) { if (!this.rtoAt) this.rtoAt = now + this.rto; }
-    else if (this.buf.length > 0 && this.sndWnd === 0) { if (!this.rtoAt) this.rtoAt = now + this.rto; } // persist: probe the window
+    // persist: probe the window
+    else if (this.buf.length > 0 && this.sndWnd === 0) { if (!this.rtoAt) this.rtoAt = now + this.rto; }
     else this.rtoAt = 0;
     this.checkDone(now);
   }
@@ -408,9 +424,14 @@ export class TcpConn {
   abort(): void {
     if (this.state === "dead") return;
     if (this.state === "connecting") {
-      this.host.emit(this, tcpSegment(this.remoteIp, this.guestIp, this.remotePort, this.guestPort, 0, this.rcvNxt, RST | ACK, 0));
+      this.host.emit(
+        this, tcpSegment(this.remoteIp, this.guestIp, this.remotePort, this.guestPort, 0, this.rcvNxt, RST | ACK, 0)
+      );
     } else if (this.state !== "lingering") {
-      this.host.emit(this, tcpSegment(this.remoteIp, this.guestIp, this.remotePort, this.guestPort, this.sndNxt, this.rcvNxt, RST | ACK, 0));
+      this.host.emit(
+        this,
+        tcpSegment(this.remoteIp, this.guestIp, this.remotePort, this.guestPort, this.sndNxt, this.rcvNxt, RST | ACK, 0)
+      );
     }
     this.drop();
   }
@@ -419,7 +440,9 @@ export class TcpConn {
   drop(): void {
     if (this.state === "dead") return;
     const s = this.socket as Socket & { resetAndDestroy?: () => void };
-    try { if (s.resetAndDestroy && !s.destroyed && !s.connecting) s.resetAndDestroy(); else s.destroy(); } catch { s.destroy(); }
+    try {
+      if (s.resetAndDestroy && !s.destroyed && !s.connecting) s.resetAndDestroy(); else s.destroy();
+    } catch { s.destroy(); }
     this.finish();
   }
 
@@ -431,7 +454,10 @@ export class TcpConn {
   }
 
   info(): { state: TcpState; guest: string; remote: string; buffered: number } {
-    return { state: this.state, guest: `${this.guestIp}:${this.guestPort}`, remote: `${this.remoteIp}:${this.remotePort}`, buffered: this.buf.length };
+    return {
+      state: this.state, guest: `${this.guestIp}:${this.guestPort}`, remote: `${this.remoteIp}:${this.remotePort}`,
+      buffered: this.buf.length
+    };
   }
 }
 

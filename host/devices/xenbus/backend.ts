@@ -16,7 +16,8 @@
 import type { XenStore } from "../xenstore/store";
 
 /** enum xenbus_state (io/xenbus.h). */
-export const XenbusState = { Unknown: 0, Initialising: 1, InitWait: 2, Initialised: 3, Connected: 4, Closing: 5, Closed: 6 } as const;
+export const XenbusState =
+  { Unknown: 0, Initialising: 1, InitWait: 2, Initialised: 3, Connected: 4, Closing: 5, Closed: 6 } as const;
 const XB = XenbusState;
 
 /** The part of the core a backend uses (so tests can give it a fake one). */
@@ -77,7 +78,9 @@ export abstract class XenbusBackend {
   protected feRead(key: string): string | undefined { return this.store.readString(`${this.feDir}/${key}`); }
   protected feState(): number { return Number(this.feRead("state") ?? 0); }
   protected beState(): number { return Number(this.store.readString(`${this.beDir}/state`) ?? 0); }
-  protected setState(st: number): void { try { this.store.write(`${this.beDir}/state`, String(st)); } catch { /* removed */ } }
+  protected setState(st: number): void {
+    try { this.store.write(`${this.beDir}/state`, String(st)); } catch { /* removed */ }
+  }
 
   /** Follow the frontend's state and serve the device; returns true if it did anything. Never throws. */
   poll(): boolean {
@@ -94,7 +97,9 @@ export abstract class XenbusBackend {
     if (!this.connected && !this.failed && (fe === XB.Initialised || fe === XB.Connected)) this.connect();
     // As Linux's backends: the frontend's Closing is answered with Closing (a frontend shutting down,
     // e.g. Linux's xenbus_frontend_dev_shutdown at poweroff, waits for exactly that), its Closed with Closed.
-    else if (this.connected && (fe === XB.Closing || fe === XB.Closed)) { this.disconnect(); this.setState(fe); return true; }
+    else if (this.connected && (fe === XB.Closing || fe === XB.Closed)) {
+      this.disconnect(); this.setState(fe); return true;
+    }
     else if (!this.connected && fe === XB.Closed && this.beState() === XB.Closing) this.setState(XB.Closed);
     else if (!this.connected && (fe === XB.Initialising || fe === XB.Unknown) && this.beState() === XB.Closed) {
       this.failed = false; this.fault = undefined; this.setState(XB.InitWait); // the frontend starts over
@@ -202,6 +207,8 @@ export abstract class XenbusBackend {
 
   private rm(p: string): void { try { this.store.rm(p); } catch { /* gone */ } }
   private rmEmpty(p: string): void {
-    try { if (this.store.readString(p) !== undefined && this.store.directory(p).length === 0) this.store.rm(p); } catch { /* gone */ }
+    try {
+      if (this.store.readString(p) !== undefined && this.store.directory(p).length === 0) this.store.rm(p);
+    } catch { /* gone */ }
   }
 }

@@ -193,4 +193,3 @@ export function setPerms(v: View, who: Who, q: Quota, name: string, permStrs: st
   v.set(name, { ...node, perms });
   v.fire(name, v.get(name), "subtree", node.perms);
 }
-

@@ -68,7 +68,8 @@ export class XsRing {
   init(features = SERVER_FEATURES): void {
     const dv = this.view();
     if (!dv) return;
-    for (const o of [RING.REQ_CONS, RING.REQ_PROD, RING.RSP_CONS, RING.RSP_PROD, RING.CONNECTION, RING.ERROR]) dv.setUint32(o, 0, true);
+    for (const o of [RING.REQ_CONS, RING.REQ_PROD, RING.RSP_CONS, RING.RSP_PROD, RING.CONNECTION, RING.ERROR])
+      dv.setUint32(o, 0, true);
     dv.setUint32(RING.SERVER_FEATURES, features, true);
     this.framer.reset();
     this.outq.length = 0;

@@ -29,7 +29,8 @@ export const DEFAULT_QUOTA: Quota = {
 };
 
 /** Features this daemon offers (written to the ring page's server_features). */
-export const SERVER_FEATURES = XENSTORE_SERVER_FEATURE_ERROR | XENSTORE_SERVER_FEATURE_WATCHDEPTH | XENSTORE_SERVER_FEATURE_DOMID_ANY;
+export const SERVER_FEATURES =
+  XENSTORE_SERVER_FEATURE_ERROR | XENSTORE_SERVER_FEATURE_WATCHDEPTH | XENSTORE_SERVER_FEATURE_DOMID_ANY;
 
 const DOMID_FIRST_RESERVED = 0x7ff0;
 const DOMID_SELF = 0x7ff0;
@@ -68,7 +69,9 @@ export class Connection implements Watcher {
 
   get privileged(): boolean { return this.domid === 0; }
 
-  get who(): Who { return { domid: this.domid, privileged: this.privileged, target: this.store.targets.get(this.domid) }; }
+  get who(): Who {
+    return { domid: this.domid, privileged: this.privileged, target: this.store.targets.get(this.domid) };
+  }
 
   /** Processes one complete request (header + payload). Never throws. */
   handle(msg: Uint8Array): void {
@@ -194,7 +197,8 @@ export class Connection implements Watcher {
       }
       case XS.TRANSACTION_START: {
         if (txId !== 0) { this.view(txId); throw new XsError("EBUSY"); }
-        if (!this.privileged && q.transactions > 0 && s.transactionCount(this.domid) >= q.transactions) throw new XsError("ENOSPC");
+        if (!this.privileged && q.transactions > 0 && s.transactionCount(this.domid) >= q.transactions)
+          throw new XsError("ENOSPC");
         let id = this.nextTx;
         while (id === 0 || this.transactions.has(id)) id = (id + 1) >>> 0;
         this.nextTx = (id + 1) >>> 0;
@@ -406,7 +410,9 @@ export class XenStore {
   rm(path: string): void { ops.rm(this.live, this.dom0, canonicalize(path, this.dom0, false, 0)); }
 
   setPerms(path: string, perms: Perm[]): void {
-    ops.setPerms(this.live, this.dom0, this.quota, canonicalize(path, this.dom0, true, 0), perms.map((p) => p.perm + p.domid));
+    ops.setPerms(
+      this.live, this.dom0, this.quota, canonicalize(path, this.dom0, true, 0), perms.map((p) => p.perm + p.domid)
+    );
   }
 
   getPerms(path: string): Perm[] | undefined { return this.tree.get(path)?.perms.map((p) => ({ ...p })); }

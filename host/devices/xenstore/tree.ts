@@ -31,7 +31,8 @@ function permMatches(who: Who, domid: number): boolean {
 
 /** xenstored's perm_for_conn: READ/WRITE/OWNER bits this caller has on a node. */
 export function permFor(perms: readonly Perm[], who: Who): number {
-  if (who.privileged || perms.length === 0 || permMatches(who, perms[0].domid)) return PERM_READ | PERM_WRITE | PERM_OWNER;
+  if (who.privileged || perms.length === 0 || permMatches(who, perms[0].domid))
+    return PERM_READ | PERM_WRITE | PERM_OWNER;
   for (let i = 1; i < perms.length; i++) {
     if (permMatches(who, perms[i].domid)) return LETTER_BITS[perms[i].perm];
   }
@@ -59,7 +60,8 @@ export function domainPath(domid: number): string { return `/local/domain/${domi
  * (@introduceDomain...) only where allowed (watches, perms).
  */
 export function canonicalize(path: string | null, who: Who, allowSpecial: boolean, relMax: number): string {
-  if (path === null || path.length === 0 || !VALID.test(path) || (path[0] === "@" && !allowSpecial)) throw new XsError("EINVAL");
+  if (path === null || path.length === 0 || !VALID.test(path) || (path[0] === "@" && !allowSpecial))
+    throw new XsError("EINVAL");
   const name = path[0] !== "/" && path[0] !== "@" ? `${domainPath(who.domid)}/${path}` : path;
   if (name.length > 1 && name.endsWith("/")) throw new XsError("EINVAL");
   if (name.includes("//")) throw new XsError("EINVAL");
@@ -96,7 +98,9 @@ export function isChild(child: string, parent: string, depth = -1): boolean {
 
 const EMPTY = new Uint8Array(0);
 
-export function makeNode(perms: readonly Perm[], value: Uint8Array = EMPTY, children: readonly string[] = [], gen = 0): Node {
+export function makeNode(
+  perms: readonly Perm[], value: Uint8Array = EMPTY, children: readonly string[] = [], gen = 0
+): Node {
   return { value, children, perms, gen };
 }
 

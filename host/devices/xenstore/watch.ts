@@ -40,7 +40,9 @@ export interface Watcher {
  * xenstored's watch_permitted: the watcher must be able to read the node or its parent (or the
  * node under its old permissions, for a permission change).
  */
-export function watchPermitted(who: Who, tree: Tree, name: string, node: Node | undefined, oldPerms?: readonly Perm[]): boolean {
+export function watchPermitted(
+  who: Who, tree: Tree, name: string, node: Node | undefined, oldPerms?: readonly Perm[]
+): boolean {
   if (who.privileged) return true;
   if (oldPerms && (permFor(oldPerms, who) & PERM_READ)) return true;
   const n = node ?? tree.get(name);
@@ -52,7 +54,10 @@ export function watchPermitted(who: Who, tree: Tree, name: string, node: Node | 
 }
 
 /** Sends a WATCH_EVENT to every matching watch of every watcher allowed to see `name`. */
-export function fireWatches(watchers: Iterable<Watcher>, tree: Tree, name: string, node: Node | undefined, match: Match, oldPerms?: readonly Perm[]): void {
+export function fireWatches(
+  watchers: Iterable<Watcher>, tree: Tree, name: string, node: Node | undefined, match: Match,
+  oldPerms?: readonly Perm[]
+): void {
   for (const c of watchers) {
     if (c.watches.length === 0) continue;
     if (!watchPermitted(c.who, tree, name, node, oldPerms)) continue;

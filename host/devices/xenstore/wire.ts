@@ -81,7 +81,9 @@ export function strToBytes(s: string): Uint8Array {
 
 export function readHeader(b: Uint8Array, off = 0): XsHeader {
   const dv = new DataView(b.buffer, b.byteOffset + off, HEADER_SIZE);
-  return { type: dv.getUint32(0, true), reqId: dv.getUint32(4, true), txId: dv.getUint32(8, true), len: dv.getUint32(12, true) };
+  return {
+    type: dv.getUint32(0, true), reqId: dv.getUint32(4, true), txId: dv.getUint32(8, true), len: dv.getUint32(12, true)
+  };
 }
 
 /** A complete message: header + payload (payload given as bytes or as a byte string). */

@@ -17,7 +17,9 @@ export class Rng {
   below(max: number): number { return max <= 1 ? 0 : Math.floor((this.u32() / 0x1_0000_0000) * max); }
   chance(p: number): boolean { return this.u32() / 0x1_0000_0000 < p; }
   pick<T>(a: readonly T[]): T { return a[this.below(a.length)]; }
-  bytes(n: number): Uint8Array { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = this.u32() & 0xff; return b; }
+  bytes(n: number): Uint8Array {
+    const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = this.u32() & 0xff; return b;
+  }
 }
 
 /** FNV-1a over a string, then mixed with numbers: the generator seed of input `index`. */
@@ -131,9 +133,11 @@ export function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
 /** A JSON value with one part replaced by a value of another shape (structure-aware mutation). */
 export function mutateJson(rng: Rng, v: unknown, depth = 0): unknown {
   const odd = (): unknown => rng.pick<() => unknown>([
-    () => null, () => undefined, () => 0, () => -1, () => 1.5, () => 0x7fffffff, () => 0xffffffff, () => 2 ** 53, () => -(2 ** 63),
+    () => null, () => undefined, () => 0, () => -1, () => 1.5, () => 0x7fffffff, () => 0xffffffff, () => 2 ** 53,
+    () => -(2 ** 63),
     () => 1e308, () => "", () => "x".repeat(rng.below(5000)), () => "../../etc/passwd", () => "a\nb", () => "\u0000",
-    () => true, () => [], () => {}, () => ({}), () => [[[[[[]]]]]], () => ({ __proto__: { x: 1 } }), () => "-1", () => "1e3",
+    () => true, () => [], () => {}, () => ({}), () => [[[[[[]]]]]], () => ({ __proto__: { x: 1 } }), () => "-1",
+    () => "1e3",
   ])();
   if (depth > 6 || v === null || typeof v !== "object" || rng.chance(0.15)) return rng.chance(0.85) ? odd() : v;
   if (Array.isArray(v)) {
@@ -147,10 +151,12 @@ export function mutateJson(rng: Rng, v: unknown, depth = 0): unknown {
   const o: Record<string, unknown> = { ...(v as Record<string, unknown>) };
   const keys = Object.keys(o);
   const r = rng.below(5);
-  if (r === 0 || keys.length === 0) o[rng.pick(["x", "op", "name", "__proto__", "constructor", "toString", ...keys])] = odd();
+  if (r === 0 || keys.length === 0)
+    o[rng.pick(["x", "op", "name", "__proto__", "constructor", "toString", ...keys])] = odd();
   else if (r === 1) delete o[rng.pick(keys)];
   else { const k = rng.pick(keys); o[k] = mutateJson(rng, o[k], depth + 1); }
   return o;
 }
 
-export const hexOf = (b: Uint8Array, max = 1 << 20): string => Buffer.from(b.subarray(0, max)).toString("hex") + (b.length > max ? `... (${b.length} bytes)` : "");
+export const hexOf = (b: Uint8Array, max = 1 << 20): string =>
+  Buffer.from(b.subarray(0, max)).toString("hex") + (b.length > max ? `... (${b.length} bytes)` : "");

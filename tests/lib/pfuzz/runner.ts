@@ -10,14 +10,20 @@ import { repoRoot } from "../repo";
 import { hexOf } from "./mutate";
 
 /** Int32 slots of the shared control block (counters are the worker's, read by the runner). */
-export const CTL = { INDEX: 0, LEN: 1, PHASE: 2, TICK: 3, INPUTS: 4, OK: 5, ERRORS: 6, FAILURES: 7, MAX_MS10: 8, MAX_MS_INDEX: 9, RSS_MIB: 10 } as const;
+export const CTL = {
+  INDEX: 0, LEN: 1, PHASE: 2, TICK: 3, INPUTS: 4, OK: 5, ERRORS: 6, FAILURES: 7, MAX_MS10: 8, MAX_MS_INDEX: 9,
+  RSS_MIB: 10
+} as const;
 /** Shared memory for the input being run: inputs above this many bytes are not kept there. */
 const INPUT_CAP = 48 << 20;
 
-export interface WorkerArgs { target: string; seed: number; start: number; count: number; sab: SharedArrayBuffer; reproDir: string }
+export interface WorkerArgs {
+  target: string; seed: number; start: number; count: number; sab: SharedArrayBuffer; reproDir: string
+}
 export interface Failure { index: number; why: string; file: string }
 export interface TargetResult {
-  target: string; inputs: number; ok: number; clear_errors: number; failures: number; max_ms: number; max_ms_index: number;
+  target: string; inputs: number; ok: number; clear_errors: number; failures: number; max_ms: number;
+  max_ms_index: number;
   max_rss_mib: number; seconds: number; details: Failure[];
   /** The most frequent clear errors (numbers made N) and their counts. */
   errors: [string, number][];
@@ -35,11 +41,18 @@ export interface RunOptions {
 
 export async function runTarget(o: RunOptions): Promise<TargetResult> {
   const t0 = performance.now();
-  const res: TargetResult = { target: o.target, inputs: 0, ok: 0, clear_errors: 0, failures: 0, max_ms: 0, max_ms_index: -1, max_rss_mib: 0, seconds: 0, details: [], errors: [] };
+  const res: TargetResult = {
+    target: o.target, inputs: 0, ok: 0, clear_errors: 0, failures: 0, max_ms: 0, max_ms_index: -1, max_rss_mib: 0,
+    seconds: 0, details: [], errors: []
+  };
   let start = o.start ?? 0;
   const end = start + o.count;
   for (let restarts = 0; start < end; restarts++) {
-    if (restarts > 10) { res.details.push({ index: start, why: `gave up after ${restarts} dead workers: inputs ${start}..${end - 1} not run`, file: "" }); res.failures++; break; }
+    if (restarts > 10) {
+      res.details.push({
+        index: start, why: `gave up after ${restarts} dead workers: inputs ${start}..${end - 1} not run`, file: ""
+      }); res.failures++; break;
+    }
     const next = await runWorker(o, start, end - start, res);
     if (next < 0) break;
     start = next;
@@ -80,14 +93,21 @@ function runWorker(o: RunOptions, start: number, count: number, res: TargetResul
     const dead = (why: string) => {
       if (finished) return;
       const running = Atomics.load(ctl, CTL.PHASE) === 1;
-      if (!running) { res.failures++; res.details.push({ index: -1, why: `setup: ${why}`, file: "" }); finish(-1); return; }
+      if (!running) {
+        res.failures++; res.details.push({ index: -1, why: `setup: ${why}`, file: "" }); finish(-1); return;
+      }
       const i = Atomics.load(ctl, CTL.INDEX), len = Atomics.load(ctl, CTL.LEN);
       const input = len >= 0 ? new Uint8Array(sab, 64, len).slice() : undefined;
       mkdirSync(reproDir, { recursive: true });
       const base = join(reproDir, `${o.target}-${o.seed}-${i}`);
       if (input) writeFileSync(`${base}.bin`, input);
-      writeFileSync(`${base}.txt`, `target ${o.target} seed ${o.seed} index ${i}\nagain: node dist/bench/fuzz-parsers.js --target ${o.target} --seed ${o.seed} --start ${i} --count 1\n${why}\n` +
-        (input ? `hex: ${hexOf(input, 65536)}\n` : "(input larger than the shared buffer: make it again with the command above)\n"));
+      writeFileSync(`${base}.txt`, `target ${o.target} seed ${o.seed} index ${i}\nagain: node `
+          + `dist/bench/fuzz-parsers.js --target ${o.target} --seed ` + `${o.seed} --start ${i} --count 1\n${why}\n` +
+        (
+          input ? `hex: ${hexOf(input, 65536)}\n`
+            : "(input larger than the shared buffer: make it again with the command above)\n"
+        )
+      );
       // The input that killed it counts as run and failed.
       Atomics.add(ctl, CTL.INPUTS, 1); Atomics.add(ctl, CTL.FAILURES, 1);
       res.details.push({ index: i, why, file: `${base}.txt` });
