@@ -3,14 +3,14 @@
 import { MAX_DOMAINS } from "../memmap";
 import {
   dom, domU32, setDomU32, domExists, vcpu, vcpuAlloc, vcpuFree, vcpuDrop, current,
-  D_STATE, D_SHUTDOWN_REASON, D_WIDTH, D_NR_VCPUS, D_VCPU0, D_MAX_PAGES, D_TOT_PAGES, D_WEIGHT,
+  D_STATE, D_SHUTDOWN_REASON, D_WIDTH, D_NR_VCPUS, D_VCPU0, D_MAX_PAGES, D_WEIGHT,
   DS_FREE, DS_RUNNING, DS_SHUTDOWN, V_FLAGS, VF_ONLINE, evtchnBase, evtchnBytes, domTop,
 } from "../domain/domain";
 import { DOMAIN_SIZE, EVTCHN_DOM_SIZE, VCPU_SIZE } from "../memmap";
 import { D_CORE_REC_BYTES, setDomU64 } from "../domain/domain";
 import {
   frameRelease, domFirstFrame, setFrameTypeCount, setFrameRefCount,
-  setFrameFlags, setFrameType, frameAlloc, NO_FRAME, PGT_NONE,
+  setFrameFlags, setFrameType, PGT_NONE,
 } from "../domain/frames";
 import { SHUTDOWN_crash } from "../hypercall/abi";
 import { frameWritten } from "../domain/mm";

@@ -1,9 +1,8 @@
 // Hypercall entry: arguments from the registers of the guest's width (64-bit: RDI RSI RDX R10 R8;
 // 32-bit: EBX ECX EDX ESI EDI), number in RAX, result in RAX. One dense switch over the numbers.
 import { pvSetDebugreg, pvGetDebugreg, getDrOk } from "../hv/debugreg";
-import { RAX, RBX, RCX, RDX, RSI, RDI, reg64, setReg64, rip, setRip } from "../cpu/state";
+import { RAX, RDX, RSI, RDI, reg64, setReg64 } from "../cpu/state";
 import { currentDom, domIs64, domU32, D_PRIVILEGED } from "../domain/domain";
-import { CPU_STATE, CPU_DR, MAX_DOMAINS } from "../memmap";
 import * as A from "./abi";
 import { hcConsoleIo, hcXenVersion, hcVmAssist } from "./misc";
 import { hcSchedOp, hcSchedOpCompat, hcSetTimerOp, hcVcpuOp } from "./sched";
@@ -98,7 +97,7 @@ export function hypercallFromRegs(): void {
 // (its new arguments are written back into that entry, whose result is not written); either way the
 // multicall continues later from the first entry not completed (list and count moved on).
 import { rdG64, rdG32, wrG64, wrG32, gOk, gReset } from "../hv/guest";
-import { stopRequested, yieldVcpu } from "../hv/clock";
+import { stopRequested } from "../hv/clock";
 function hcMulticall(list: u64, n: u64): i64 {
   inMulticall = true;
   mcPreempted = false;
