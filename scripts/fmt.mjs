@@ -107,9 +107,8 @@ function tokensText(text, toks) {
 function fillComment(line, width) {
   const m = /^(\s*)(\/\/+\s*|\*\s+|\/\*+\s*)/.exec(line);
   if (!m) return null;
-  let first = m[1] + m[2];
-  let cont = m[1] + (m[2].startsWith("/*") ? " ".repeat(m[2].length) : m[2]);
-  if (m[2].startsWith("/*")) cont = m[1] + " * ".padEnd(m[2].length, " ");
+  const first = m[1] + m[2];
+  const cont = m[1] + (m[2].startsWith("/*") ? " * ".padEnd(m[2].length, " ") : m[2]);
   const out = [];
   let rest = line.slice(first.length);
   let prefix = first;
