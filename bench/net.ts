@@ -61,7 +61,8 @@ function get(port: number, agent: Agent): Promise<number> {
       let body = "";
       s.on("data", (b) => { body += b; });
       s.on("end", () => {
-        if (s.statusCode !== 200 || body !== PAGE) reject(new Error(`GET: status ${s.statusCode}, ${body.length} bytes`));
+        if (s.statusCode !== 200 || body !== PAGE)
+          reject(new Error(`GET: status ${s.statusCode}, ${body.length} bytes`));
         else resolve(Number(process.hrtime.bigint() - t0) / 1e6);
       });
     });
@@ -83,7 +84,9 @@ async function measure(label: string, httpPort: number, echoPort: number, secs: 
     + `max ${Math.max(...seq).toFixed(1)})`);
   let ok = 0;
   const t0 = Date.now(), end = t0 + secs * 1000;
-  await Promise.all(Array.from({ length: 4 }, async () => { while (Date.now() < end) { await get(httpPort, agent); ok++; } }));
+  await Promise.all(
+    Array.from({ length: 4 }, async () => { while (Date.now() < end) { await get(httpPort, agent); ok++; } })
+  );
   const rps = ok / ((Date.now() - t0) / 1000);
   console.log(`${label}: GETs 4 at a time: ${rps.toFixed(1)} requests/s`);
   return { rtt_us: rtt, rtt_mean_us: mean, http_seq_ms: median(seq), http_rps: rps };

@@ -43,4 +43,3 @@ export function netGuestInitramfs(work: string): string {
     ["etc/udhcpc.sh", script], ["www/hello.html", page],
   ]);
 }
-
