@@ -472,6 +472,53 @@ test("TCP: 10.0.2.2:PORT reaches a server on 127.0.0.1:PORT: handshake, data bot
   srv.close();
 });
 
+test("TCP: delayed ACKs: the host's answer carries the ACK of the guest's data; a second full-sized segment, "
+    + "an out-of-order one and a FIN after the host's get one at once; otherwise it comes after the delay",
+      async () => {
+  let host: Socket | undefined;
+  let got = 0;
+  const { srv, port } = await tcpServer((s) => { host = s; s.on("data", (b) => { got += b.length; }); });
+  // A delay no test run reaches: what is acknowledged before it was acknowledged by a segment's arrival.
+  const t = setup({ tcp: { delAckMs: 600_000 } });
+  const c = new GuestTcp(t, 33100, GW, port);
+  await c.connect();
+  for (let i = 0; i < 50 && !host; i++) await sleep(10);
+  c.send("ping");
+  for (let i = 0; i < 50 && got < 4; i++) await sleep(10);
+  assert.is(got, 4);
+  host!.write("pong");
+  const answer = await c.segIn();
+  assert.is(dec(answer.data), "pong", "no bare ACK before the answer");
+  assert.is(answer.ack, c.seq, "the answer acknowledges the ping");
+  c.ack = (c.ack + 4) >>> 0;
+  // Two full-sized segments: the second is acknowledged at once.
+  const full = "x".repeat(1460);
+  c.send(full); c.send(full);
+  const a2 = await c.segIn();
+  assert.is(a2.data.length, 0); assert.is(a2.ack, c.seq, "ACK of both segments");
+  // Out of order (a gap of 10 bytes): a duplicate ACK at once.
+  c.segOut(ACK | PSH, enc("late"), { seq: c.seq + 10 });
+  const dup = await c.segIn();
+  assert.is(dup.ack, c.seq, "duplicate ACK");
+  // The host closes; the guest's FIN is then acknowledged at once (with nothing else to carry it).
+  host!.end();
+  await c.recv(() => c.fin);
+  c.segOut(FIN | ACK); c.seq++;
+  const finAck = await c.segIn();
+  assert.is(finAck.ack, c.seq, "the guest's FIN acknowledged");
+  t.nat.close();
+  // With a short delay, data the host does not answer is acknowledged on its own.
+  const t2 = setup({ tcp: { delAckMs: 20 } });
+  const c2 = new GuestTcp(t2, 33101, GW, port);
+  await c2.connect();
+  c2.send("no answer to this");
+  const late = await c2.segIn();
+  assert.is(late.data.length, 0);
+  assert.is(late.ack, c2.seq, "acknowledged after the delay");
+  t2.nat.close();
+  srv.close();
+});
+
 test("TCP: the host closes first; the guest sends after the host's FIN (half-close), then closes", async () => {
   let serverGot = "";
   const done = new Promise<void>((res) => {

@@ -80,11 +80,15 @@ export interface TcpLimits {
   maxRetries: number;
   /** Our MSS (MTU 1500 - 40). */
   mss: number;
+  /** In-order guest data is acknowledged after this long unless a segment to the guest carries the ACK
+   *  first (host data, a FIN, a window update) or a second full-sized segment arrives; 0 (the default): at
+   *  once. (5 ms helped a busybox guest's echo and GETs but not the Debian system's: docs/NET.md.) */
+  delAckMs: number;
 }
 
 export const DEFAULT_TCP_LIMITS: TcpLimits = {
   sendBuf: 256 * 1024, rcvBuf: 256 * 1024, connectMs: 20_000, idleMs: 30 * 60_000, closingMs: 60_000, lingerMs: 2000,
-  rtoMs: 200, maxRtoMs: 10_000, maxRetries: 12, mss: 1460,
+  rtoMs: 200, maxRtoMs: 10_000, maxRetries: 12, mss: 1460, delAckMs: 0,
 };
 
 /** What a connection needs from the NAT. */
@@ -154,6 +158,10 @@ export class TcpConn {
   private readonly created: number;
   private lingerUntil = 0;
   private lastWnd = 0;
+  /** Sequence space from the guest (data, its SYN or FIN) taken but not acknowledged yet (delayed ACK),
+   *  and the timer that will acknowledge it. */
+  private ackOwed = 0;
+  private ackTimer?: ReturnType<typeof setTimeout>;
   readonly stats = { toGuest: 0, fromGuest: 0, retransmits: 0 };
 
   /**
@@ -212,7 +220,7 @@ export class TcpConn {
   private emit(seq: number, flags: number, data?: Uint8Array, mss?: number): void {
     const wnd = this.window();
     this.lastWnd = wnd;
-    if (flags & ACK) this.rcvEdge = (this.rcvNxt + wnd) >>> 0;
+    if (flags & ACK) { this.rcvEdge = (this.rcvNxt + wnd) >>> 0; this.ackOwed = 0; this.cancelDelayedAck(); }
     this.host.emit(
       this,
       tcpSegment(this.remoteIp, this.guestIp, this.remotePort, this.guestPort, seq, this.rcvNxt, flags, wnd, data, mss)
@@ -220,6 +228,27 @@ export class TcpConn {
   }
 
   private sendAck(): void { this.emit(this.sndNxt, ACK); }
+
+  private cancelDelayedAck(): void {
+    if (this.ackTimer !== undefined) { clearTimeout(this.ackTimer); this.ackTimer = undefined; }
+  }
+
+  /** `n` more of the guest's sequence space was taken in order: true when it must be acknowledged at once
+   *  (a second full-sized segment's worth is owed), else it is soon, if nothing to the guest carries the ACK
+   *  first. (Each segment the guest gets costs it an interrupt and a pass through its network stack: a
+   *  request the host answers within the delay gets one segment, the answer carrying the ACK, not two.) */
+  private ackLater(n: number): boolean {
+    this.ackOwed += n;
+    // (Nothing more can carry it once the host has closed too.)
+    if (this.limits.delAckMs <= 0 || this.ackOwed >= 2 * this.sndMss || (this.guestFin && this.hostEof)) return true;
+    if (this.ackTimer === undefined) {
+      this.ackTimer = setTimeout(() => {
+        this.ackTimer = undefined;
+        if (this.ackOwed > 0 && (this.state === "established" || this.state === "lingering")) this.sendAck();
+      }, this.limits.delAckMs);
+    }
+    return false;
+  }
 
   private sendSyn(): void {
     this.emit(this.iss, this.state === "syn-rcvd" ? SYN | ACK : SYN, undefined, this.limits.mss);
@@ -263,7 +292,9 @@ export class TcpConn {
         this.sndMss = Math.min(this.limits.mss, Math.max(64, s.mss ?? 536));
         this.state = "established";
         this.rtoAt = 0; this.retries = 0; this.rto = this.limits.rtoMs;
-        this.sendAck();
+        // The handshake's ACK: usually carried by the host's first data (a client that connected to a
+        // forward has mostly written its request already), else sent after the delayed-ACK time.
+        if (this.ackLater(1)) this.sendAck();
         this.paused = false;
         this.socket.resume();
       } else if (s.flags & ACK) {
@@ -298,6 +329,8 @@ export class TcpConn {
     let seq = s.seq;
     let fin = (s.flags & FIN) !== 0;
     if (data.length || fin) {
+      // Acknowledged at once unless it is new in-order data (and FIN) taken whole (below): duplicates and
+      // segments out of order or beyond the window get their ACK now.
       needAck = true;
       const before = seqDiff(this.rcvNxt, seq);
       if (before > 0) {
@@ -318,6 +351,7 @@ export class TcpConn {
           this.rcvNxt = (this.rcvNxt + 1) >>> 0;
           this.socket.end();
         }
+        if (before <= 0 && n === data.length) needAck = this.ackLater(n + (fin ? 1 : 0));
       }
     }
     this.output(needAck);
@@ -449,6 +483,7 @@ export class TcpConn {
   private finish(): void {
     if (this.state === "dead") return;
     this.state = "dead";
+    this.cancelDelayedAck();
     if (!this.socket.destroyed) this.socket.destroy();
     this.host.closed(this);
   }
