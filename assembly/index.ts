@@ -20,6 +20,10 @@ import { run as cpuRun, jitExec } from "./cpu/run";
 import { optableInit } from "./cpu/optable";
 import { trapFlagChanged } from "./cpu/control";
 import { CORE_ABI_VERSION } from "./records";
+import { perfGet } from "./perf";
+
+// The core's performance counters (perf.ts PC_*).
+export function perf_counter(k: i32): u64 { return perfGet(k); }
 
 // The interface version (records.ts): the host refuses a core whose version is not its own (host/core.ts).
 export function core_abi_version(): i32 { return CORE_ABI_VERSION; }

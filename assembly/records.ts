@@ -6,7 +6,7 @@
 
 // 2: typed save records (saverec.ts; hv_save_*_record, hv_restore_check); 3: machine memory from 86 MiB, each domain's
 // frame list (D_PAGE_HEAD, hv_frames_listed)
-export const CORE_ABI_VERSION = 3;
+export const CORE_ABI_VERSION = 4;
 
 // ---- domain record (DOMAIN_SIZE bytes at DOMAIN_TABLE + domid * DOMAIN_SIZE: hv_domain_addr) ----
 export const D_STATE = 0; // u32 DS_*

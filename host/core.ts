@@ -125,6 +125,8 @@ export interface CoreExports {
   hv_debug_key(key: number): number;
   hv_console_input(n: number): number;
   hv_console_queued(): number;
+  /** The core's performance counters (assembly/perf.ts PC_*; tests/lib/perf.ts names them). */
+  perf_counter(k: number): bigint;
 }
 
 /** Each export's wasm signature: parameters, '>', result; i = i32, I = i64 (BigInt), f = f32, d = f64. */
@@ -157,7 +159,7 @@ export const CORE_EXPORTS = {
   hv_restore_frames: "ii>i", hv_frames_typed: "ii>i", hv_frame_owner: "i>i",
   hv_logdirty: "ii>i", hv_logdirty_collect: "ii>i", hv_logdirty_always: "i>i", hv_mark_dirty: "i>",
   hv_set_virq_handler: "ii>i", hv_virq_handler: "i>i", hv_debug_key: "i>i", hv_console_input: "i>i",
-  hv_console_queued: ">i",
+  hv_console_queued: ">i", perf_counter: "i>I",
 } as const satisfies { [K in Exclude<keyof CoreExports, "memory">]: string };
 
 // tsc (npm test's type check) fails here, naming the export, when a signature above and its type in

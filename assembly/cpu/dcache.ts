@@ -13,6 +13,7 @@
 //   +56 u16 opcode id  +58 u8 length  +60 u16 visits as a block start (cpu/jit.ts)
 import { DCACHE_BASE, DCACHE_ENTRIES, DCACHE_ENTRY_SIZE } from "../memmap";
 import { jitPagesWritten } from "./jitpages";
+import { perfInc, PC_DCACHE_INVAL } from "../perf";
 
 export const DC_ENTRY_SIZE = 64;
 export const DC_ENTRIES = (DCACHE_ENTRIES * DCACHE_ENTRY_SIZE) / DC_ENTRY_SIZE;
@@ -28,6 +29,7 @@ export function dcacheFlush(): void {
 
 // Bytes [host, host+size) were written: drop entries of instructions that may overlap them.
 export function dcacheInvalidate(host: i32, size: i32): void {
+  perfInc(PC_DCACHE_INVAL);
   jitPagesWritten(host, size);
   if (size > DC_ENTRIES - 16) { dcacheFlush(); return; }
   for (let k = -15; k < size; k++) { // (a counter: host addresses above 2 GiB are negative as i32)

@@ -10,6 +10,7 @@ import { is64, defOp32, defAd, segBase, segLimit, flatMask } from "./state";
 import { fault, raiseGP, clearFault } from "./fault";
 import { fetchHost, fetchHostFast, NO_HOST } from "../mmu/tlb";
 import { dcacheEntry } from "./dcache";
+import { perfInc, PC_DCACHE_FILL } from "../perf";
 import { specialise } from "./fast";
 import { jitMark, F_JIT } from "./jit";
 import { mode } from "./state";
@@ -304,7 +305,7 @@ function store_entry(e: i32, host: i32): void {
   store<i32>(e, sDisp as i32, 20);
   store<u64>(e, sImm, 24);
   store<u16>(e, 0, 60);
-  if (host != 0) { specialise(e, mode); jitMark(e, host, mode); }
+  if (host != 0) { specialise(e, mode); jitMark(e, host, mode); perfInc(PC_DCACHE_FILL); }
   else store<u8>(e, 0, 32); // F_GEN
 }
 

@@ -13,7 +13,7 @@
 // page changed is dropped when next entered, and a compile result for a page written meanwhile is refused.
 import {
   JIT_MAP, JIT_MAP_ENTRIES, JIT_RANGE, JIT_IO, JIO_STATS, JSTAT_REQUESTS, JSTAT_INVALIDATIONS, JIT_REQ, JIT_REQ_MAX,
-  JIT_PAGEGEN,
+  JIT_PAGEGEN, JIT_ENTRY_FILTER, JIT_ENTRY_FILTER_BITS,
 } from "../memmap";
 
 import { dcacheEntry, DC_ENTRIES } from "./dcache";
@@ -44,6 +44,21 @@ export function jitConfig(m: i32, threshold: i32): void {
   return ((((host as u32) >> 0) * 0x9e3779b1 + (mode as u32) * 0x85ebca6b) >> 17) as i32 & (JIT_MAP_ENTRIES - 1);
 }
 
+// The entry filter's bit of (host, mode) (memmap.ts JIT_ENTRY_FILTER): set for every region installed since the
+// last flush, never cleared before it (a stale bit only costs a lookup).
+@inline function filterBit(host: i32, mode: i32): u32 {
+  return ((host as u32) * 0x9e3779b1 + (mode as u32) * 0x85ebca6b) >>> (32 - <u32>ctz(JIT_ENTRY_FILTER_BITS));
+}
+@inline function filterHas(host: i32, mode: i32): bool {
+  const b = filterBit(host, mode);
+  return ((load<u8>(JIT_ENTRY_FILTER + (b >>> 3)) as u32) & ((1 as u32) << (b & 7))) != 0;
+}
+function filterAdd(host: i32, mode: i32): void {
+  const b = filterBit(host, mode);
+  const a = JIT_ENTRY_FILTER + (b >>> 3);
+  store<u8>(a, (load<u8>(a) as u32) | ((1 as u32) << (b & 7)));
+}
+
 // The map record of (host, mode), or 0.
 function find(host: i32, mode: i32): i32 {
   let i = slot(host, mode);
@@ -60,6 +75,7 @@ function find(host: i32, mode: i32): i32 {
 // Forget every region (the host then reuses its table indices from the start).
 export function jitFlush(): void {
   memory.fill(JIT_MAP, 0, JIT_MAP_ENTRIES << 4);
+  memory.fill(JIT_ENTRY_FILTER, 0, JIT_ENTRY_FILTER_BITS >> 3);
   regions = 0;
   store<i32>(JIT_REQ, 0);
   memory.fill(JIT_RANGE, 0, 2 << 20);
@@ -130,6 +146,7 @@ export function jitInstall(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi
   store<i32>(r, idx, 8);
   store<u32>(r, gen, 12);
   if (idx < 0) return true;
+  filterAdd(host, mode);
   // Its entry instruction's decoded-cache entry, if present, becomes F_JIT now.
   const e = dcacheEntry(host);
   if (load<i32>(e) == host && load<i32>(e, 4) == mode) jitMark(e, host, mode);
@@ -163,6 +180,8 @@ export function jitMark(e: i32, host: i32, mode: i32): void {
   if (regions == 0) return;
   // no region was translated from this page (since it was last written)
   if (load<u8>(JIT_RANGE + ((host >>> 12) << 1), 1) == 0) return;
+  // no region was installed for this entry (the filter's bit is clear): no lookup
+  if (!filterHas(host, mode)) return;
   const r = find(host, mode);
   if (r == 0) return;
   const gen = load<u32>(r, 12);

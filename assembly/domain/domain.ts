@@ -13,7 +13,7 @@ import { tlbSwitch } from "../mmu/tlb";
 
 // ---- domain record (DOMAIN_SIZE bytes): D_* offsets, DS_* states, in ../records.ts (the host reads them too) ----
 export * from "../records";
-import { D_STATE, D_WIDTH, DS_FREE } from "../records";
+import { D_STATE, D_WIDTH, DS_FREE, V_DOMAIN, V_FLAGS, VF_KERNEL } from "../records";
 
 @inline export function dom(d: u32): i32 { return DOMAIN_TABLE + (d as i32) * DOMAIN_SIZE; }
 @inline export function domU32(d: u32, f: i32): u32 { return load<u32>(dom(d) + f); }
@@ -59,8 +59,18 @@ export function vcpuLoad(i: u32): void {
   setCpl(load<i32>(CPU_STATE + CPU_CPL));
   cpuStateChanged();
   // Its own TLB bank (mmu/tlb.ts): its translations are still there unless something was flushed.
-  tlbSwitch(i as i32);
+  tlbSwitch(vcpuTlbKey(i));
   dbgRecompute(); // its breakpoints (cpu/debug.ts)
+}
+
+// The TLB bank key of vCPU `i` (mmu/tlb.ts tlbSwitch): a 64-bit PV guest's kernel and user mode run on
+// different page tables (V_CR3_KERNEL, V_CR3_USER), and each keeps its translations in a bank of its own, as
+// Xen with PCIDs gives guest kernel and user mode a PCID each, so that a switch between them (every system
+// call, exception and interrupt from user mode, and the return) flushes nothing (hv/bounce.ts toggleGuestMode).
+export function vcpuTlbKey(i: u32): i32 {
+  const v = vcpu(i);
+  const user = domIs64(load<u32>(v + V_DOMAIN)) && (load<u32>(v + V_FLAGS) & VF_KERNEL) == 0;
+  return ((i << 1) | (user ? 1 : 0)) as i32;
 }
 
 // Forget the loaded vCPU without saving it (its domain is being destroyed).

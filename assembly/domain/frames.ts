@@ -20,6 +20,7 @@ import {
 import { D_CORE_REC_BYTES, D_CORE_FRAME_BYTES } from "./domain";
 import { D_PAGE_HEAD } from "../records";
 import { tlbFlushAll } from "../mmu/tlb";
+import { perfInc, PC_FRAME_RELEASE } from "../perf";
 import { ldFrameAlloc, ldFrameRelease } from "../mmu/logdirty";
 
 export const DOMID_FREE: u32 = 0xffff;
@@ -157,6 +158,7 @@ export function frameAlloc(dom: u32): u32 {
 
 // Return a frame to the pool. The caller has dropped every use of it.
 export function frameRelease(mfn: u32): void {
+  perfInc(PC_FRAME_RELEASE);
   tlbFlushAll(); // no translation of it may outlive its ownership
   const r = rec(mfn);
   const owner = load<u16>(r) as u32;

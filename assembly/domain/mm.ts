@@ -16,6 +16,7 @@ import {
 } from "./frames";
 import { EINVAL, EPERM, EBUSY, ENOMEM } from "../hypercall/abi";
 import { tlbFlushAll } from "../mmu/tlb";
+import { perfInc, PC_VALIDATE, PC_DEVALIDATE } from "../perf";
 import { dcacheInvalidate } from "../cpu/dcache";
 import { XEN_M2P64_L3, XEN_M2P32_L2E0, XEN_M2P32_L2E1 } from "./xenmap";
 import { ldMark } from "../mmu/logdirty";
@@ -179,6 +180,7 @@ export function putEntry(level: i32, e: u64, is64: bool): void {
 // ---- whole tables ----
 
 function validateTable(mfn: u32, t: i32, d: u32, is64: bool): i32 {
+  perfInc(PC_VALIDATE);
   const base = (mfn as i32) << 12;
   const paeXen = !is64 && t == PGT_L2 && isPaeXenL2(mfn);
   const n = !is64 && t == PGT_L3 ? 4 : 512;
@@ -203,6 +205,7 @@ function validateTable(mfn: u32, t: i32, d: u32, is64: bool): i32 {
 }
 
 function devalidateTable(mfn: u32, t: i32, is64: bool): void {
+  perfInc(PC_DEVALIDATE);
   const base = (mfn as i32) << 12;
   const paeXen = !is64 && t == PGT_L2 && isPaeXenL2(mfn);
   const n = !is64 && t == PGT_L3 ? 4 : 512;

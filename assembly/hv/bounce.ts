@@ -22,12 +22,13 @@ import {
   rip as getRip, setRip, F_IF, F_TF, F_NT, F_RF, F_VM, F_AC, F_IOPL,
 } from "../cpu/state";
 import { getFlags, setFlags } from "../cpu/flags";
-import { tlbFlushAll } from "../mmu/tlb";
+import { tlbFlushAll, tlbSwitch } from "../mmu/tlb";
+import { perfInc, PC_MODE_SWITCH, PC_BOUNCE } from "../perf";
 import { loadSeg } from "../cpu/desc";
 import { fault, clearFault } from "../cpu/fault";
 import { trapFlagChanged } from "../cpu/control";
 import {
-  current, currentDom, vcpu, domIs64, V_FLAGS, VF_KERNEL, V_CR3_KERNEL, V_CR3_USER, V_GS_KERNEL,
+  current, currentDom, vcpu, vcpuTlbKey, domIs64, V_FLAGS, VF_KERNEL, V_CR3_KERNEL, V_CR3_USER, V_GS_KERNEL,
   V_KERNEL_SS, V_KERNEL_SP, V_VCPU_INFO, V_TRAPS,
 } from "../domain/domain";
 import {
@@ -47,6 +48,7 @@ export function upcallMaskAddr(): i32 { return load<u64>(vrec() + V_VCPU_INFO) a
 
 // 64-bit guests: switch between guest kernel and guest user mode (page tables, GS bases).
 export function toggleGuestMode(): void {
+  perfInc(PC_MODE_SWITCH);
   const v = vrec();
   const f = load<u32>(v + V_FLAGS) ^ VF_KERNEL;
   store<u32>(v + V_FLAGS, f);
@@ -54,7 +56,10 @@ export function toggleGuestMode(): void {
   store<u64>(v + V_GS_KERNEL, segBase(SEG_GS));
   setSeg(SEG_GS, segSel(SEG_GS), other, segLimit(SEG_GS), segAttr(SEG_GS));
   store<u64>(CPU_STATE + CPU_CR3, load<u64>(v + ((f & VF_KERNEL) != 0 ? V_CR3_KERNEL : V_CR3_USER)));
-  tlbFlushAll();
+  // The other mode's translations, in its own bank (domain.ts vcpuTlbKey): nothing is flushed. Neither bank can
+  // hold a translation of the other's page tables: every change of either base pointer flushes every bank
+  // (hypercall/mmu.ts newBaseptr), and so does anything else that flushes everything.
+  tlbSwitch(vcpuTlbKey(current as u32));
 }
 
 // SYSENTER saves neither the return address nor the stack pointer, and Xen's frame for it says so:
@@ -66,6 +71,7 @@ export function nextBounceIsSysenter(): void { sysenterFrame = true; }
 // Bounce to `handler` (64-bit guests). `err` < 0: no error code. Returns false if the frame could
 // not be written (the domain is crashed).
 export function bounce64(handler: u64, err: i64, maskEvents: bool): bool {
+  perfInc(PC_BOUNCE);
   const se = sysenterFrame;
   sysenterFrame = false;
   if (handler == 0) { domainCrash(currentDom, "no handler for a bounced event"); return false; }
@@ -171,6 +177,7 @@ export function bouncePageFault(cr2: u64, err: i32): bool {
 
 // 32-bit guests (ring 1 kernel).
 export function bounce32(handler: u64, hcs: u32, err: i64, maskEvents: bool): bool {
+  perfInc(PC_BOUNCE);
   const se = sysenterFrame;
   sysenterFrame = false;
   if (handler == 0) { domainCrash(currentDom, "no handler for a bounced event"); return false; }

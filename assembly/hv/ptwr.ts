@@ -14,6 +14,7 @@ import { currentDom, domIs64 } from "../domain/domain";
 import { frameOwner, frameType, frameTypeCount, frameFlags, mfnValid, PGT_L1, PGF_VALIDATED } from "../domain/frames";
 import { modEntry, entryMfn, PTE_P } from "../domain/mm";
 import { guestKernelMode } from "./bounce";
+import { perfInc, PC_PTWR } from "../perf";
 
 export let ptwrCount: u64 = 0;
 
@@ -75,5 +76,6 @@ export function ptwrFault(cr2: u64, err: i32): bool {
   table = target;
   if (x86Emulate(PTWR_OPS, rip(), EMC_MEM) != EM_OKAY) return false; // refused: the guest gets its #PF
   ptwrCount++;
+  perfInc(PC_PTWR);
   return true;
 }

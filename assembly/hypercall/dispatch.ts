@@ -14,6 +14,7 @@ import {
 import { hcEventChannelOp } from "./evtchn";
 import { hcGrantTableOp } from "./grant";
 import { logStr, logNum, logHex, logByte } from "../hv/log";
+import { perfInc, PC_HYPERCALL } from "../perf";
 import {
   noReturnValue, arg, inMulticall, contMade, mcPreempted, MC_ARGS, continuation, hcWork, hypercallPreemptCheck,
 } from "./args";
@@ -24,6 +25,7 @@ export let hypercallCount: u64 = 0;
 export const HC_COUNTS = memory.data(64 * 4); // per-number counters (xm info / debugging)
 export function hypercall(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64): i64 {
   hypercallCount++;
+  perfInc(PC_HYPERCALL);
   if (nr > 63) return -A.ENOSYS;
   const c = HC_COUNTS + ((nr as i32) << 2);
   store<u32>(c, load<u32>(c) + 1);

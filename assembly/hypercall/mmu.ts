@@ -119,7 +119,7 @@ function newBaseptr(mfn: u64, user: bool): i32 {
   if (user && mfn == 0) {
     const old = load<u64>(v() + V_CR3_USER);
     store<u64>(v() + V_CR3_USER, 0);
-    if (old != 0) putPageAndType((old >> 12) as u32, is64);
+    if (old != 0) { tlbFlushAll(); putPageAndType((old >> 12) as u32, is64); }
     return 0;
   }
   if (mfn > 0xfffff) return -A.EINVAL;
@@ -130,7 +130,10 @@ function newBaseptr(mfn: u64, user: bool): i32 {
   const old = load<u64>(v() + slot);
   store<u64>(v() + slot, mfn << 12);
   const inKernel = !is64 || (load<u32>(v() + V_FLAGS) & VF_KERNEL) != 0;
-  if (user != inKernel) { store<u64>(CPU_STATE + CPU_CR3, mfn << 12); tlbFlushAll(); }
+  if (user != inKernel) store<u64>(CPU_STATE + CPU_CR3, mfn << 12);
+  // Every bank (the other mode's too: hv/bounce.ts toggleGuestMode switches banks without a flush) forgets the
+  // old tables' translations.
+  if (user != inKernel || old != (mfn << 12)) tlbFlushAll();
   if (old != 0) putPageAndType((old >> 12) as u32, is64);
   return 0;
 }

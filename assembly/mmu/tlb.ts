@@ -19,6 +19,7 @@ import { dcacheInvalidate } from "../cpu/dcache";
 import { jitRangeTouched } from "../cpu/jitpages";
 import { ldCount, ldFill } from "./logdirty";
 import { dbgData, dbgPage, dbgAccess } from "../cpu/dbgdata";
+import { perfInc, PC_TLB_FLUSH_ALL, PC_TLB_FLUSH_PAGE, PC_TLB_FILL, PC_CODE_PAGE, PC_TLB_BANK_CLEAR } from "../perf";
 
 // The TLB has TLB_BANKS banks (TLB_BANK_SIZE bytes each, memmap.ts), one in use at a time: each vCPU
 // keeps its translations in a bank of its own across vCPU switches, as a CPU with PCIDs does, so a
@@ -67,6 +68,7 @@ function useBank(b: i32): void {
 
 // Clear the bank in use (a new generation; the arrays only when the generations run out).
 function bankClear(): void {
+  perfInc(PC_TLB_BANK_CLEAR);
   // Unsigned: the generations fill bits 53-63, so from generation 1024 on they are negative as i64.
   if ((tlbGen as u64) < (GEN_LAST as u64)) tlbGen += GEN_STEP;
   else {
@@ -123,6 +125,7 @@ const GEN_STEP: i64 = (1 as i64) << 53;
 const GEN_LAST: i64 = (2046 as i64) << 53;
 // Everything, in every bank: the bank in use now, the others when next used (their epoch is old).
 export function tlbFlushAll(): void {
+  perfInc(PC_TLB_FLUSH_ALL);
   epoch++;
   bankClear();
 }
@@ -142,6 +145,7 @@ export function tlbFlushNonGlobal(): void {
 
 // One page, in every bank (INVLPG of the mapping wherever it is cached).
 export function tlbFlushPage(lin: u64): void {
+  perfInc(PC_TLB_FLUSH_PAGE);
   const i = ((lin >> 12) as i32) & (TLB_ENTRIES - 1);
   for (let b = 0; b < TLB_BANKS; b++) {
     const m = bankBase(b);
@@ -173,6 +177,7 @@ export function tlbDropWrites(hostPage: i32): void {
 // Translate the page of `lin` for access `acc` (ACC_* bits; ACC_U is added from the CPL when
 // `useCpl`), fill the TLB and return the host address of the page, or NO_HOST with a fault raised.
 export function tlbFill(lin: u64, acc: i32): i32 {
+  perfInc(PC_TLB_FILL);
   const phys = walk(lin, acc);
   if (phys < 0) return NO_HOST;
   const write = (acc & ACC_W) != 0;
@@ -375,6 +380,7 @@ export function fetchHost(lin: u64): i32 {
   const cm = CODEMAP_BASE + (host >>> 12);
   if (load<u8>(cm) == 0 && host != DUMMY_READ) {
     store<u8>(cm, 1);
+    perfInc(PC_CODE_PAGE);
     tlbDropWrites(host);
   }
   return host + ((lin as i32) & 0xfff);

@@ -139,7 +139,15 @@ pv_user_code:
 	movq %rsp, %rcx
 	movl $0x5e2, %ebx
 	sysenter
-3:	movq $0xffffffff80100000, %rbx
+	/* 200 more system calls, each reading and writing the user stack (issue 14: the kernel/user switches keep
+	 * each mode's TLB bank; tests/fork.test.ts counts them). */
+3:	movl $200, %ebp
+4:	movl $4, %eax
+	syscall
+	incq -8(%rsp)
+	decl %ebp
+	jnz 4b
+	movq $0xffffffff80100000, %rbx
 	movq (%rbx), %rax	/* kernel memory is not in the user page tables: #PF */
 1:	jmp 1b
 pv_user_code_end:

@@ -1,7 +1,8 @@
 /* 64-bit PV guest user mode: separate user page tables (NEW_USER_BASEPTR), the iret hypercall into
  * ring-3 user code, SYSCALL from user mode delivered to the kernel's syscall callback with Xen's
  * frame, the return to user mode, SYSENTER (#GP(0) with no callback, then the sysenter callback, both
- * with Xen's frame: RIP/RSP 0, CS 3), and a user-mode #PF (kernel memory is not in the user tables)
+ * with Xen's frame: RIP/RSP 0, CS 3), 200 system calls in a loop that writes the user stack, and a user-mode #PF
+ * (kernel memory is not in the user tables, though the kernel just ran on it)
  * bounced to the kernel with the user bit in the error code. Prints "ok:"/"FAIL:" and a verdict. */
 #include "pv.h"
 
@@ -14,7 +15,7 @@ void pv_enter_user(unsigned long rip, unsigned long rsp) __attribute__((noreturn
 static xen_ulong_t *p2m;
 static uint64_t ma_of_pfn(unsigned long pfn) { return (uint64_t)p2m[pfn] << 12; }
 static unsigned long sys1_arg, sys3_arg, pf_err, pf_cr2, pf_cs;
-static int nsys, kernel_mode_in_handler;
+static int nsys, nloop, kernel_mode_in_handler;
 static unsigned long se_gp, se_gp_err, se_gp_frame, se_cb, se_cb_frame, se_cb_rbx, se_kernel;
 extern char pv_vec0x81[];
 
@@ -35,6 +36,7 @@ void pv_trap(struct pv_frame *f)
 {
 	if (f->vector == 0xff) { pv_event(); return; }
 	if (f->vector == 0x100) { /* a system call from user mode */
+		if (f->rax == 4) { nloop++; return; }
 		nsys++;
 		if (f->rax == 1) sys1_arg = f->rdi;
 		else if (f->rax == 2) f->rax = 77;
@@ -124,6 +126,7 @@ int pv_main(void)
 static void finish(void)
 {
 	CHECK(nsys == 3, "three system calls arrived (%d)", nsys);
+	CHECK(nloop == 200, "200 more in a loop, each back to user mode (%d)", nloop);
 	CHECK(sys1_arg == 0x1234, "syscall 1 saw the user's RDI (%lx)", sys1_arg);
 	CHECK(sys3_arg == 77, "the return value of syscall 2 reached user mode (%lu)", sys3_arg);
 	CHECK(se_gp == 1 && se_gp_err == 0, "SYSENTER with no callback -> #GP(0) (%lu, error %lx)", se_gp, se_gp_err);
