@@ -177,7 +177,7 @@ const locksOf = (job) => [`file ${stem(job.f)}`, ...(LOCKS[stem(job.f)] ?? [])];
 // The longest first (each about a minute or more on a 2-core machine), so that the last to finish are
 // short ones; the rest in their order. Only the order depends on this list.
 const LONG = [
-  "debian-system", "smp", "migrate", "linux", "hotplug", "parsers-fuzz", "xl", "balloon", "oops", "jit", "nat",
+  "debian-system", "smp", "migrate", "linux", "hotplug", "parsers-fuzz", "xl", "balloon", "oops", "jit", "nat", "fork",
   "xend-trust", "web", "xend", "man", "glibc"
 ];
 const rank = (job) => { const i = LONG.indexOf(stem(job.f)); return i < 0 ? LONG.length : i; };
