@@ -9,7 +9,6 @@ import type { DiskSpec } from "../devices/block/blkback";
 import { parseElf } from "../elf";
 import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
 import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
-import { loadKernelImageAsync } from "../pv/image";
 import { natOptionsFromEnv, enableNat } from "../devices/net/nat";
 import { jitSettings, type Jit } from "../jit/jit";
 import { XEND_COMMANDS, XmError } from "./xmcmds";
@@ -225,15 +224,12 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
     throw new CliError(`bad --memory ${opts["--memory"]}: whole MiB from 2 to 3072`);
   let nat;
   try { nat = natOptionsFromEnv(process.env); } catch (e) { throw new CliError((e as Error).message); }
-  // The kernel decompressed (or read back: platform.kernelCache) while the core compiles.
-  const elf = loadKernelImageAsync(kernel, mem * 1048576);
-  elf.catch(() => {}); // (its error is the domain's, below)
   const host = await XenHost.create(Math.max(256, mem + 64));
   // The vifs' way out: the user-mode NAT on xenbr0, as in xend (XEND_NAT=no: none).
   if (nat && vifs.length) enableNat(host, nat);
   let dom;
   try {
-    dom = host.createDomain(name, await elf, { memoryMiB: mem, vcpus, ramdisk, cmdline, disks, vifs });
+    dom = await host.createDomainAsync(name, kernel, { memoryMiB: mem, vcpus, ramdisk, cmdline, disks, vifs });
   } catch (e) {
     throw new CliError(`${file}: ${(e as Error).message}`);
   }

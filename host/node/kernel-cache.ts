@@ -9,8 +9,7 @@
 // under a temporary name and renamed, so a reader sees a whole file or none. Payloads under 1 MiB are not kept
 // (decoding them costs little), and at most KEEP files are (the least recently used go first). Every error of
 // the file system (a read-only home, a full disk) leaves the cache out: the kernel is decoded as before.
-import { createHash, webcrypto } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -46,25 +45,6 @@ export function kernelCacheGet(payload: Uint8Array, dir = kernelCacheDir()): Uin
     b.subarray(0, MAGIC.length).toString("latin1") !== MAGIC || n !== elf.length
       || !sha256(elf).equals(b.subarray(32, 64))
   ) {
-    try { rmSync(f, { force: true }); } catch { /* (left for the next put to replace) */ }
-    return null;
-  }
-  try { const now = new Date(); utimesSync(f, now, now); } catch { /* (its age only orders evictions) */ }
-  return new Uint8Array(elf.buffer, elf.byteOffset, elf.length);
-}
-
-/** kernelCacheGet reading and checking on other threads (libuv's), so that the caller's thread does other work
- *  meanwhile (xm run compiles the core). */
-export async function kernelCacheGetAsync(payload: Uint8Array, dir = kernelCacheDir()): Promise<Uint8Array | null> {
-  if (!dir || payload.length < MIN_PAYLOAD) return null;
-  const f = fileOf(dir, payload);
-  let b: Buffer;
-  try { b = await readFile(f); } catch { return null; }
-  const elf = b.subarray(HEADER);
-  const ok = b.length >= HEADER && b.subarray(0, MAGIC.length).toString("latin1") === MAGIC
-    && b.readUInt32LE(28) === elf.length
-    && Buffer.from(await webcrypto.subtle.digest("SHA-256", elf)).equals(b.subarray(32, 64));
-  if (!ok) {
     try { rmSync(f, { force: true }); } catch { /* (left for the next put to replace) */ }
     return null;
   }

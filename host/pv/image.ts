@@ -136,9 +136,8 @@ export async function loadKernelImageAsync(data: Uint8Array, limit = KERNEL_MAX_
   const p = payloadOf(data);
   if ("elf" in p) return p.elf;
   await platform.beforeDecompress?.();
-  const c = platform.kernelCache;
-  const kept = c?.getAsync ? await c.getAsync(p.payload) : cached(p.payload, limit);
-  if (kept && kept.length <= limit) return kept; // (past the limit: decoded, to fail as it would)
+  const kept = cached(p.payload, limit);
+  if (kept) return kept;
   const g = streamed(p.kind, p.payload, limit, p.kind === "xz" ? await xzWasmModuleAsync() : null);
   for (;;) { const r = g.next(); if (r.done) return keep(p.payload, r.value); await yieldToEventLoop(); }
 }
