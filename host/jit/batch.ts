@@ -3,7 +3,7 @@
 // so it runs on the thread of the core (jit.ts, where no translator thread exists) or on a translator
 // thread (host/node/jit-worker.ts), where it takes nothing from the guest's time slices.
 import { buildModule } from "./wasm";
-import { IMPORTS, translate, translateReference, type Block } from "./translate";
+import { IMPORTS, translate, translateReference, type Block, type Insn } from "./translate";
 import type { FuncDef } from "./wasm";
 
 /** page: the host address of the region's page. */
@@ -38,17 +38,15 @@ export function translateBatch(b: Batch): BatchResult {
   return { bytes, translateMs: performance.now() - t0 };
 }
 
-// A batch as two typed arrays, for the translator thread: a structured clone of its objects (about 20 fields
-// an instruction, 140k instructions in Debian's boot) took 0.3-0.8 s of the guest's thread in
-// worker.postMessage; the arrays are filled in a fraction of that and moved (transferred), not copied.
-// Layout of `nums` (i32: every number of a batch is one; read back as small integers, as a structured clone
-// gives them: from an f64 array they became heap numbers and the translator ran 1.5x as long): is64, mode,
-// chain, the region count; per region entry, page, the block count; per block start, next (-1: null), the
-// instruction count; per instruction a mask of the fields
-// present (bit k: INSN_FIELDS[k]) then those fields but imm (booleans as 0/1) in INSN_FIELDS order. `imms` holds
-// each instruction's imm (unsigned 64-bit, as the decoder reads it). packBatch answers null for a batch that
-// does not fit this (an imm outside 0..2^64-1, a number that is not an int32, a field of another type): that
-// batch is cloned as it is.
+// A batch as two typed arrays, for the translator thread: the structured clone of its objects (about 20 fields
+// an instruction, 140k instructions in Debian's boot) in worker.postMessage took 160-310 ms of the guest's thread
+// over the boot's recorded batches (0.8 s in a profile under load); packed: 80-90 ms, moved (transferred), not
+// copied. Layout of `nums` (i32: every number of a batch is one, and read back as the small integers a clone
+// gives): is64, mode, chain, the region count; per region entry, page, the block count; per block start, next
+// (-1: null), the instruction count; per instruction a mask of the fields present (bit k: INSN_FIELDS[k]) then
+// those fields but imm (booleans as 0/1) in INSN_FIELDS order. `imms` holds each instruction's imm (unsigned
+// 64-bit, as the decoder reads it). packBatch answers null for a batch that does not fit this (an imm outside
+// 0..2^64-1, a number that is not an int32, a field of another type): that batch is cloned as it is.
 // unpackBatch gives the fields in readInsn's order (translate.ts), so that the objects have the shapes the
 // decoder's have. An Insn field missing from INSN_FIELDS would be lost: tests/jitrecord.test.ts checks the
 // list against the decoder's fields, and that batches come back whole.
@@ -56,9 +54,6 @@ export const INSN_FIELDS = [
   "off", "len", "form", "aux", "scale", "a", "b", "base", "index", "disp", "imm", "op", "pfx", "os", "mod", "reg", "rm",
   "rex", "ax", "seen", "as", "seg", "x64", "cont",
 ] as const;
-const IMM = INSN_FIELDS.indexOf("imm");
-const BOOLS =
-  (1 << INSN_FIELDS.indexOf("seen")) | (1 << INSN_FIELDS.indexOf("x64")) | (1 << INSN_FIELDS.indexOf("cont"));
 export interface PackedBatch { nums: Int32Array<ArrayBuffer>; imms: BigUint64Array<ArrayBuffer> }
 
 export function packBatch(b: Batch): PackedBatch | null {
@@ -133,14 +128,34 @@ export function unpackBatch(pb: PackedBatch): Batch {
       const insns: Block["insns"] = [];
       for (let ii = 0; ii < n; ii++) {
         const mask = nums[p++];
-        const o: Record<string, number | boolean | bigint> = {};
-        for (let k = 0; k < INSN_FIELDS.length; k++) {
-          if (!(mask & (1 << k))) continue;
-          if (k === IMM) { o.imm = imms[q++]; continue; }
-          const v = nums[p++];
-          o[INSN_FIELDS[k]] = (BOOLS >> k) & 1 ? v === 1 : v;
-        }
-        insns.push(o as unknown as Block["insns"][number]);
+        // (each field stored by name, in INSN_FIELDS order: the objects get the shapes a structured clone gives;
+        // stored by computed names, they took more memory and the translator ran slower)
+        const o: Partial<Insn> = {};
+        if (mask & 1) o.off = nums[p++];
+        if (mask & 2) o.len = nums[p++];
+        if (mask & 4) o.form = nums[p++];
+        if (mask & 8) o.aux = nums[p++];
+        if (mask & 16) o.scale = nums[p++];
+        if (mask & 32) o.a = nums[p++];
+        if (mask & 64) o.b = nums[p++];
+        if (mask & 128) o.base = nums[p++];
+        if (mask & 256) o.index = nums[p++];
+        if (mask & 512) o.disp = nums[p++];
+        if (mask & 1024) o.imm = imms[q++];
+        if (mask & 2048) o.op = nums[p++];
+        if (mask & 4096) o.pfx = nums[p++];
+        if (mask & 8192) o.os = nums[p++];
+        if (mask & 16384) o.mod = nums[p++];
+        if (mask & 32768) o.reg = nums[p++];
+        if (mask & 65536) o.rm = nums[p++];
+        if (mask & 131072) o.rex = nums[p++];
+        if (mask & 262144) o.ax = nums[p++];
+        if (mask & 524288) o.seen = nums[p++] === 1;
+        if (mask & 1048576) o.as = nums[p++];
+        if (mask & 2097152) o.seg = nums[p++];
+        if (mask & 4194304) o.x64 = nums[p++] === 1;
+        if (mask & 8388608) o.cont = nums[p++] === 1;
+        insns.push(o as Insn);
       }
       blocks.push({ start, insns, next: nx < 0 ? null : nx });
     }
