@@ -20,7 +20,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { homedir, loadavg } from "node:os";
 import { PerformanceObserver } from "node:perf_hooks";
-import { translateBatch } from "../host/jit/batch";
+import { packBatch, translateBatch, unpackBatch } from "../host/jit/batch";
 import { decodeBatch, type RecordedBatch } from "../host/jit/record";
 
 function arg(name: string): string | undefined {
@@ -36,9 +36,11 @@ function load(path: string): RecordedBatch[] {
     const lines = readFileSync(f, "utf8").split("\n");
     lines.forEach((l, n) => {
       if (!l) return;
-      // (structuredClone: the objects the translator thread gets, as postMessage makes them)
+      // (packed and unpacked, or structuredClone: the objects the translator thread gets, as the translator
+      // makes them: host/node/translator.ts)
       try {
-        const r = decodeBatch(l); out.push({ batch: structuredClone(r.batch), sha256: r.sha256 });
+        const r = decodeBatch(l), p = packBatch(r.batch);
+        out.push({ batch: p ? unpackBatch(p) : structuredClone(r.batch), sha256: r.sha256 });
       } catch (e) { throw new Error(`${f}:${n + 1}: ${(e as Error).message}`); }
     });
   }

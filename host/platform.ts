@@ -29,6 +29,9 @@ export interface Platform {
   sameFile?(a: string, b: string): boolean;
   /** Called before a kernel image is decompressed (tests hold it there to see xend serve others). */
   beforeDecompress?(): Promise<void>;
+  /** Decompressed kernels kept from earlier boots (host/node/kernel-cache.ts: files): `get` answers the ELF a
+   *  payload with these bytes was decompressed to (or null), `put` keeps one. */
+  kernelCache?: { get(payload: Uint8Array): Uint8Array | null; put(payload: Uint8Array, elf: Uint8Array): void };
   /** The JIT's translator thread (host/node/translator.ts: a worker thread), or null; absent or null, the
    *  JIT translates on the core's thread. */
   jitTranslator?(): Translator | null;

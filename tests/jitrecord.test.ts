@@ -4,7 +4,7 @@
 // it was (every field, imm a BigInt again), and translates again to the module whose hash was recorded.
 // The translator (one translation per region, the flag states from flow()) against its reference (the
 // region translated twice, the flag states taken from the first translation): the same bytes for every
-// region recorded.
+// region recorded. Each batch packed for the translator thread (packBatch) unpacks to itself.
 // The recording is left in tests/build/jit-record-small: `npm run -s bench:jit-translate -- --rec
 // tests/build/jit-record-small` replays it (a recording made before a change to the translator checks,
 // there, that its output is unchanged).
@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { MM } from "../host/core";
 import { platform } from "../host/platform";
 import { jitRecorder } from "../host/node/jit-record";
-import { translateBatch, type Batch } from "../host/jit/batch";
+import { INSN_FIELDS, packBatch, translateBatch, unpackBatch, type Batch } from "../host/jit/batch";
 import { IMPORTS, translate, translateReference } from "../host/jit/translate";
 import { buildModule } from "../host/jit/wasm";
 import { decodeBatch, encodeBatch } from "../host/jit/record";
@@ -76,6 +76,23 @@ test("a recording holds every batch the JIT translated, decodes to it and re-tra
     }
   }
   assert.ok(regions >= live.length, `${regions} regions compared`);
+  // What the translator thread gets (host/node/translator.ts packs each batch into typed arrays): every batch
+  // whole, every instruction's fields (the decoder's, discover()'s) known to the packing and in their order.
+  const known = new Set<string>(INSN_FIELDS);
+  for (const [n, b] of live.entries()) {
+    const p = packBatch(b);
+    assert.ok(p, `batch ${n} packs`);
+    const u = unpackBatch(p!);
+    assert.equal(u, b, `batch ${n} unpacks to itself`);
+    b.regions.forEach((r, ri) => r.blocks.forEach((bl, bi) => bl.insns.forEach((i, ii) => {
+      for (const k of Object.keys(i)) assert.ok(known.has(k), `field ${k} is packed`);
+      const ui = u.regions[ri].blocks[bi].insns[ii];
+      assert.equal(Object.keys(ui), Object.keys(i), "the fields in the decoder's order");
+    })));
+  }
+  const neg = structuredClone(live[0]);
+  neg.regions[0].blocks[0].insns[0].imm = -1n;
+  assert.is(packBatch(neg), null, "an imm that is not an unsigned 64-bit value: not packed (cloned instead)");
 });
 
 test("a recording's line: 64-bit immediates and absent fields survive; malformed lines are refused", () => {

@@ -44,6 +44,11 @@ export function xmManPage(commands: readonly ManCommand[]): string {
     ".SH ENVIRONMENT",
     ".TP", ".B XEND_SOCKET", roff("xend's socket (default $TMPDIR/xenwasm-UID/xend.sock): the xend that xm talks to."),
     ".TP", ".B XENWASM_JIT", roff("The JIT tier (default on), with XENWASM_JIT_THRESHOLD (default 1000), for xm run."),
+    ".TP", ".B XENWASM_KERNEL_CACHE",
+    roff(
+      "Where xm run and xend keep kernels decompressed from bzImages, so that booting one again skips its "
+        + "decompression (default $XDG_CACHE_HOME/xenwasm/kernels or ~/.cache/xenwasm/kernels; off: none)."
+    ),
     ".SH EXIT STATUS",
     roff(
       "0 on success; 1 with one line \"xm: ...\" on standard error otherwise. xm run exits with the guest's status."

@@ -8,7 +8,7 @@ import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from "
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import type { Batch, Translated, Translator } from "../jit/batch";
+import { packBatch, type Batch, type Translated, type Translator } from "../jit/batch";
 
 /** dist/lib/jit-worker.js, found from this file upwards (dist/<dir>/file.js, dist/lib/node.js, host/node/). */
 function workerPath(): string | null {
@@ -51,7 +51,9 @@ export function jitTranslator(): Translator | null {
       const id = nextId++;
       waiting.set(id, done);
       try {
-        w.postMessage({ id, batch });
+        const packed = packBatch(batch);
+        if (packed) w.postMessage({ id, packed }, [packed.nums.buffer, packed.imms.buffer]);
+        else w.postMessage({ id, batch });
       } catch (e) { waiting.delete(id); done({ size: 0, translateMs: 0, error: String(e) }); }
     },
     poll(): void {

@@ -8,7 +8,8 @@
 // its inner loops run in a small WebAssembly module of their own (./xzwasm.ts), xz.ts's JavaScript
 // where that cannot run.
 // The async form (loadKernelImageAsync, xend's) returns to the event loop between pieces, so xend
-// serves others meanwhile.
+// serves others meanwhile. Where the platform keeps decompressed kernels (platform.kernelCache: Node's
+// host/node/kernel-cache.ts), a payload decompressed before is read back instead.
 import { Gunzip } from "fflate";
 import { Decompress as ZstdDecompress } from "fzstd";
 import { XzLimit } from "./xz";
@@ -113,8 +114,21 @@ function* streamed(
 export function loadKernelImage(data: Uint8Array, limit = KERNEL_MAX_BYTES): Uint8Array {
   const p = payloadOf(data);
   if ("elf" in p) return p.elf;
+  const kept = cached(p.payload, limit);
+  if (kept) return kept;
   const g = streamed(p.kind, p.payload, limit, p.kind === "xz" ? xzWasmModule() : null);
-  for (;;) { const r = g.next(); if (r.done) return r.value; }
+  for (;;) { const r = g.next(); if (r.done) return keep(p.payload, r.value); }
+}
+
+/** The ELF an earlier boot decompressed from these bytes (platform.kernelCache), if it is within `limit`. */
+function cached(payload: Uint8Array, limit: number): Uint8Array | null {
+  const elf = platform.kernelCache?.get(payload) ?? null;
+  return elf && elf.length <= limit ? elf : null; // (past the limit: decoded, to fail as it would)
+}
+
+function keep(payload: Uint8Array, elf: Uint8Array): Uint8Array {
+  platform.kernelCache?.put(payload, elf);
+  return elf;
 }
 
 /** loadKernelImage returning to the event loop between pieces of the decompression. */
@@ -122,6 +136,8 @@ export async function loadKernelImageAsync(data: Uint8Array, limit = KERNEL_MAX_
   const p = payloadOf(data);
   if ("elf" in p) return p.elf;
   await platform.beforeDecompress?.();
+  const kept = cached(p.payload, limit);
+  if (kept) return kept;
   const g = streamed(p.kind, p.payload, limit, p.kind === "xz" ? await xzWasmModuleAsync() : null);
-  for (;;) { const r = g.next(); if (r.done) return r.value; await yieldToEventLoop(); }
+  for (;;) { const r = g.next(); if (r.done) return keep(p.payload, r.value); await yieldToEventLoop(); }
 }
