@@ -17,11 +17,13 @@ import { DS_RUNNING, DS_SHUTDOWN } from "../assembly/records";
 const pat = (tag: number, i: number) => (Math.imul(tag, 0x01000193) ^ Math.imul(i, 2654435761)) >>> 0;
 
 for (const bits of [64, 32] as const) {
-  test(`a frame given back while mapped stays until the last unmap, then returns to the pool (${bits}-bit)`, async () => {
+  test(
+    `a frame given back while mapped stays until the last unmap, then returns to the pool (${bits}-bit)`, async () => {
     const host = await XenHost.create(256);
     const x = host.core.x;
     let vout = "";
-    const victim = host.createDomain("victim", new Uint8Array(readFileSync(guestPath("idle", bits))), { memoryMiB: 16 });
+    const victim =
+      host.createDomain("victim", new Uint8Array(readFileSync(guestPath("idle", bits))), { memoryMiB: 16 });
     victim.onConsole = (b) => { vout += new TextDecoder().decode(b); };
     let t0 = Date.now();
     await host.runUntil(() => vout.includes("ready") || Date.now() - t0 > 20000);
@@ -32,7 +34,8 @@ for (const bits of [64, 32] as const) {
     const image = new Uint8Array(readFileSync(guestPath("gntballoon", bits)));
     const ids = [victim.domid + 1, victim.domid + 2];
     const doms = ["a", "b"].map((role, i) => {
-      const d = host.createDomain(`gntballoon-${role}`, image, { memoryMiB: 16, cmdline: `role=${role} peer=${ids[1 - i]}` });
+      const d =
+        host.createDomain(`gntballoon-${role}`, image, { memoryMiB: 16, cmdline: `role=${role} peer=${ids[1 - i]}` });
       d.onConsole = (b) => { outs[i] += new TextDecoder().decode(b); };
       return d;
     });
