@@ -37,6 +37,10 @@ export const PGT_WRITABLE = 6;
 export const PGF_PINNED = 1;
 export const PGF_VALIDATED = 2;
 export const PGF_VALIDATING = 4; // its entries are being checked: its type may not change
+// Given back by its owner (decrease_reservation) while something still held it: Xen's _PGC_allocated
+// cleared. It stays the owner's, counted in its pages and off the free list, until the last reference
+// goes (domain/mm.ts putPage); then it returns to the pool.
+export const PGF_GIVEN_BACK = 8;
 
 export const FIRST_MFN: u32 = (MACHINE_BASE >>> 12) as u32;
 const NO_FRAME: u32 = 0xffffffff;

@@ -12,7 +12,7 @@ import { CODEMAP_BASE } from "../memmap";
 import {
   frameOwner, frameType, frameFlags, frameTypeCount, frameRefCount, setFrameType, setFrameFlags,
   setFrameTypeCount, setFrameRefCount, mfnValid, PGT_NONE, PGT_L1, PGT_L2, PGT_L3, PGT_L4, PGT_SEG_DESC,
-  PGT_WRITABLE, PGF_VALIDATED, PGF_PINNED, PGF_VALIDATING,
+  PGT_WRITABLE, PGF_VALIDATED, PGF_PINNED, PGF_VALIDATING, PGF_GIVEN_BACK, frameRelease,
 } from "./frames";
 import { EINVAL, EPERM, EBUSY, ENOMEM } from "../hypercall/abi";
 import { tlbFlushAll } from "../mmu/tlb";
@@ -64,6 +64,35 @@ export function getPage(mfn: u32, d: u32): bool {
 export function putPage(mfn: u32): void {
   const c = frameRefCount(mfn);
   if (c > 0) setFrameRefCount(mfn, c - 1);
+  if (c == 1 && (frameFlags(mfn) & PGF_GIVEN_BACK) != 0) freeGivenBack(mfn);
+}
+
+// A frame its owner gave back, now that nothing holds it: to the pool, and out of the owner's pages
+// (Xen's free_domheap_page at the last put_page: tot_pages falls only then).
+function freeGivenBack(mfn: u32): void {
+  if (frameTypeCount(mfn) != 0 || frameRefCount(mfn) != 0) return;
+  const d = frameOwner(mfn);
+  frameRelease(mfn);
+  setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) - 1);
+}
+
+// The owner's allocation of `mfn` goes (Xen's guest_remove_page for a PV domain: _PGC_allocated
+// cleared, its reference put): the frame returns to the pool now if nothing else holds it, otherwise
+// when the last reference goes (a grant mapping, a page-table entry, a pin, a hypervisor hold), so
+// whoever maps it keeps a valid frame until it unmaps and the frame is handed to no one meanwhile.
+// Returns false if it had been given back already (nothing changes then).
+export function giveBackFrame(mfn: u32): bool {
+  if ((frameFlags(mfn) & PGF_GIVEN_BACK) != 0) return false;
+  setFrameFlags(mfn, frameFlags(mfn) | PGF_GIVEN_BACK);
+  freeGivenBack(mfn);
+  return true;
+}
+
+// Drop a reference the hypervisor held on a frame it allocated for its owner (a grant status frame),
+// and the allocation with it.
+export function releaseHeldFrame(mfn: u32): void {
+  setFrameFlags(mfn, frameFlags(mfn) | PGF_GIVEN_BACK);
+  putPage(mfn);
 }
 
 // Take a type reference: the frame's type becomes `t` if it has none in use; page tables are
@@ -116,6 +145,21 @@ export function getPageAndType(mfn: u32, t: i32, d: u32, is64: bool): i32 {
 }
 export function putPageAndType(mfn: u32, is64: bool): void {
   putPageType(mfn, is64);
+  putPage(mfn);
+}
+
+// The hypervisor's hold on a frame of `d` it goes on writing (shared_info, a registered vcpu_info, the
+// console and xenstore rings the host serves): a reference and the writable type, as Xen's
+// map_guest_page and the toolstack's foreign mappings take, so that the frame can neither become a
+// page table or descriptor page nor, given back, return to the pool while the hold lasts (a domain's
+// holds go with it). False if it is not d's or is typed otherwise.
+export function holdFrame(mfn: u32, d: u32): bool {
+  if (!mfnValid(mfn as u64) || !getPage(mfn, d)) return false;
+  if (getPageType(mfn, PGT_WRITABLE, d, false) < 0) { putPage(mfn); return false; }
+  return true;
+}
+export function unholdFrame(mfn: u32): void {
+  putPageType(mfn, false); // (a writable type has no table to devalidate: the width does not matter)
   putPage(mfn);
 }
 

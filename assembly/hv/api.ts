@@ -20,7 +20,7 @@ import {
 import { pinTable } from "../domain/mm";
 import { xenmapInit } from "../domain/xenmap";
 import { domainCreate, domainDestroy, domainShutdown, resetDomTop } from "./lifecycle";
-import { domainAllocFrame } from "../domain/mm";
+import { domainAllocFrame, holdFrame } from "../domain/mm";
 import { hvRun, hvIdleNs, schedInit } from "./sched";
 import { setWallclock, updateWallclock } from "./time";
 import { setPhysWindow, tlbFlushAll } from "../mmu/tlb";
@@ -93,6 +93,7 @@ export function hv_set_m2p(mfn: u32, pfn: u64): void { if (mfnValid(mfn as u64))
 export function hv_setup_shared_info(d: u32): i32 {
   const m = frameAlloc(d);
   if (m == NO_FRAME) return -1;
+  holdFrame(m, d); // written by the hypervisor for the domain's life (mm.ts holdFrame)
   const si = (m << 12) as i32;
   setDomU32(d, D_SHARED_INFO, si as u32);
   const sz = domIs64(d) ? W64_VCPU_INFO_SIZE : W32_VCPU_INFO_SIZE;
@@ -113,6 +114,11 @@ export function hv_set_domain_info(
   setDomU32(d, D_CONSOLE_EVTCHN, consoleEvtchn);
   setDomU32(d, D_STORE_MFN, storeMfn);
   setDomU32(d, D_STORE_EVTCHN, storeEvtchn);
+  // The host serves both rings for the domain's life, as Xen's xenconsoled and xenstored map them:
+  // held (mm.ts holdFrame), a guest that gives one back keeps it counted until it is destroyed, and
+  // no other domain is handed a frame the host goes on writing.
+  holdFrame(consoleMfn >>> 12, d);
+  holdFrame(storeMfn >>> 12, d);
 }
 export function hv_vm_assist(d: u32, bits: u32): void { setDomU32(d, D_VM_ASSIST, bits); }
 export function hv_pin(d: u32, mfn: u32, level: u32): i32 { return pinTable(mfn, level as i32, d, domIs64(d)); }

@@ -34,7 +34,8 @@ import {
   PGT_SEG_DESC, mfnValid, frameTypeCount, frameRefCount, frameRelease,
 } from "../domain/frames";
 import {
-  getPage, getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_FIRST, XEN_L4_LAST, XEN_PAE_L2_FIRST
+  getPage, getPageAndType, pinTable, installXenL4, installXenPaeL2, PTE_P, XEN_L4_FIRST, XEN_L4_LAST, XEN_PAE_L2_FIRST,
+  holdFrame,
 } from "../domain/mm";
 import { allocUnbound, bindInterdomain } from "../event/evtchn";
 import { XEN_M2P32_L2E0 } from "../domain/xenmap";
@@ -54,6 +55,8 @@ export function saveFrames(d: u32, fromMfn: u32): u32 {
   const top = framesHighWater();
   let m = fromMfn < FIRST_MFN ? FIRST_MFN : fromMfn;
   for (; m < top && n < max; m++) {
+    // (A frame it gave back that something still holds is saved too, and restored as one of its frames:
+    // the hypervisor's state may still name it, a grant or status frame, a registered vcpu_info.)
     if (frameOwner(m) != d) continue;
     const r = MAILBOX + ((n as i32) << 4);
     store<u32>(r, m);
@@ -284,6 +287,17 @@ export function restoreFixup(d: u32, count: u32): i32 {
     if (!getPage(domU32(d, D_GNT_FRAME0 + ((k as i32) << 2)) >> 12, d)) return -S.SRE_TRANSLATE;
   for (let k: u32 = 0; k < ns; k++)
     if (!getPage(domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12, d)) return -S.SRE_TRANSLATE;
+  // The frames the hypervisor and the host go on writing, held again (mm.ts holdFrame): shared_info,
+  // the console and xenstore rings, each vCPU's vcpu_info registered outside shared_info.
+  const shf = domU32(d, D_SHARED_INFO) >>> 12;
+  if (
+    !holdFrame(shf, d) || !holdFrame(domU32(d, D_CONSOLE_MFN) >>> 12, d) || !holdFrame(domU32(d, D_STORE_MFN) >>> 12, d)
+  )
+    return -S.SRE_TRANSLATE;
+  for (let k: u32 = 0; k < nv; k++) {
+    const vf = (load<u64>(vcpu(domU32(d, D_VCPU0) + k) + V_VCPU_INFO) as u32) >>> 12;
+    if (vf != shf && !holdFrame(vf, d)) return -S.SRE_TRANSLATE;
+  }
   // vCPU 0 returns from its suspend hypercall with 0: resumed in a new domain.
   store<u64>(vcpu(domU32(d, D_VCPU0)), 0);
   setDomU32(d, D_STATE, DS_RUNNING);

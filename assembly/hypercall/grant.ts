@@ -11,7 +11,7 @@
 // Sub-page grants may only be copied (GNTTABOP_copy within [page_off, page_off + length)), never mapped;
 // transitive grants (one level, as Xen) may be copied and are refused for mapping (GNTST_general_error).
 import {
-  currentDom, domU32, setDomU32, domExists, D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_VERSION, D_PRIVILEGED, D_TOT_PAGES,
+  currentDom, domU32, setDomU32, domExists, D_GNT_FRAMES, D_GNT_FRAME0, D_GNT_VERSION, D_PRIVILEGED,
   D_GNT_NSTATUS, D_GNT_STATUS0
 } from "../domain/domain";
 import * as A from "./abi";
@@ -19,10 +19,10 @@ import { rdG64, rdG32, rdG16, wrG32, wrG64, wrG16, gOk, gReset } from "../hv/gue
 import { domIs64 } from "../domain/domain";
 import { domainAllocFrame } from "../domain/mm";
 import {
-  NO_FRAME, frameOwner, frameType, frameTypeCount, frameRefCount, frameRelease, mfnValid, PGT_L1, PGT_WRITABLE
+  NO_FRAME, frameOwner, frameType, frameTypeCount, frameRefCount, mfnValid, PGT_L1, PGT_WRITABLE
 } from "../domain/frames";
 import { MAPTRACK, MAPTRACK_ENTRIES } from "../memmap";
-import { getPage, putPage, getPageType, putPageType, frameWritten } from "../domain/mm";
+import { getPage, putPage, getPageType, putPageType, frameWritten, releaseHeldFrame } from "../domain/mm";
 import { l1EntryFor } from "./mmu";
 import { continuation, hypercallPreemptCheck, hcAddWork } from "./args";
 import { tlbFlushAll } from "../mmu/tlb";
@@ -296,10 +296,7 @@ function switchVersion(d: u32, ver: u32): i64 {
     }
     if (nf > 0) memory.fill(f0 + 64, 0, 4096 - 64);
     for (let k: u32 = 0; k < ns; k++) {
-      const m = domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12;
-      putPage(m);
-      frameRelease(m);
-      setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) - 1);
+      releaseHeldFrame(domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12);
       setDomU32(d, D_GNT_STATUS0 + ((k as i32) << 2), 0);
     }
     setDomU32(d, D_GNT_NSTATUS, 0);
@@ -309,10 +306,7 @@ function switchVersion(d: u32, ver: u32): i64 {
       // Give back what was taken: the table stays v1.
       const ns = domU32(d, D_GNT_NSTATUS);
       for (let k: u32 = 0; k < ns; k++) {
-        const m = domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12;
-        putPage(m);
-        frameRelease(m);
-        setDomU32(d, D_TOT_PAGES, domU32(d, D_TOT_PAGES) - 1);
+        releaseHeldFrame(domU32(d, D_GNT_STATUS0 + ((k as i32) << 2)) >> 12);
       }
       setDomU32(d, D_GNT_NSTATUS, 0);
       setDomU32(d, D_GNT_VERSION, 1);

@@ -7,7 +7,7 @@ import {
   VF_KERNEL, V_LDT_BASE, V_LDT_ENTS, D_TOT_PAGES, D_MAX_PAGES, D_PRIVILEGED,
 } from "../domain/domain";
 import {
-  frameOwner, frameType, frameTypeCount, frameRefCount, frameFlags, mfnValid, m2pSet, framesTop, PGF_VALIDATED,
+  frameOwner, frameType, frameTypeCount, frameFlags, mfnValid, m2pSet, framesTop, PGF_VALIDATED,
   frameRelease, NO_FRAME,
   PGT_L1, PGT_L2, PGT_L3, PGT_L4, PGT_WRITABLE,
 } from "../domain/frames";
@@ -18,7 +18,7 @@ import {
 import * as A from "./abi";
 import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
 import { arg, continuation, hypercallPreemptCheck, hcAddWork } from "./args";
-import { domainAllocFrame } from "../domain/mm";
+import { domainAllocFrame, giveBackFrame } from "../domain/mm";
 
 @inline function v(): i32 { return vcpu(current as u32); }
 
@@ -359,10 +359,13 @@ function reservation(op: i32, start: u64, p: u64): i64 {
       if (ext == 0) break;
       const m = is64 ? rdG64(slot) : rdG32(slot) as u64;
       if (!gOk) return -A.EFAULT;
+      // As Xen's guest_remove_page (PV): a frame that is not the domain's stops here (-EINVAL, -ENXIO:
+      // the extents done are returned); otherwise the domain's allocation of it goes. A frame still
+      // mapped or held (by another domain's grant mapping, a backend's, the domain's own page tables
+      // or pins) stays the domain's, counted in its pages, until the last reference goes; one already
+      // given back is done again without effect.
       if (m > 0xfffff || !mfnValid(m) || frameOwner(m as u32) != dom) break;
-      if (frameTypeCount(m as u32) != 0 || frameRefCount(m as u32) != 0) break; // still in use
-      frameRelease(m as u32);
-      setDomU32(dom, D_TOT_PAGES, domU32(dom, D_TOT_PAGES) - 1);
+      giveBackFrame(m as u32);
       continue;
     }
     const m = domainAllocFrame(dom);

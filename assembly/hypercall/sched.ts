@@ -2,7 +2,7 @@
 import {
   current, currentDom, vcpu, domIs64, domU32, setDomU32, domExists, D_NR_VCPUS, D_VCPU0, D_PRIVILEGED,
   D_SHUTDOWN_CODE, V_FLAGS, VF_BLOCKED, VF_POLLING, VF_ONLINE, V_TIMER, V_PERIOD, V_PERIOD_NEXT,
-  V_VCPU_INFO, V_RUNSTATE_VA, V_POLL_DEADLINE, V_RS_STATE, V_RS_ENTRY, V_RS_TIME,
+  V_VCPU_INFO, V_RUNSTATE_VA, V_POLL_DEADLINE, V_RS_STATE, V_RS_ENTRY, V_RS_TIME, D_SHARED_INFO,
 } from "../domain/domain";
 import * as A from "./abi";
 import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
@@ -13,8 +13,8 @@ import { runstateWrite } from "../hv/time";
 import { HVX_SHUTDOWN } from "../memmap";
 import { yieldVcpu, requestHostExit, domNow, timersChanged } from "../hv/clock";
 import { isPending } from "../event/evtchn";
-import { frameOwner, mfnValid, frameType, frameTypeCount, PGT_WRITABLE } from "../domain/frames";
-import { getPageAndType } from "../domain/mm";
+import { frameOwner, mfnValid } from "../domain/frames";
+import { getPageAndType, holdFrame, unholdFrame } from "../domain/mm";
 import { vcpuInitialise } from "../hv/smp";
 import { VF_INITIALISED } from "../domain/domain";
 
@@ -183,13 +183,18 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       if (!gOk) return -A.EFAULT;
       const size: u32 = is64 ? 64 : 48;
       if (off > 4096 - size || mfn > 0xfffff || !mfnValid(mfn) || frameOwner(mfn as u32) != d) return -A.EINVAL;
-      if (frameTypeCount(mfn as u32) != 0 && frameType(mfn as u32) != PGT_WRITABLE) return -A.EINVAL;
+      // Held while registered, as Xen's map_guest_page (a reference and the writable type: -EINVAL if
+      // typed otherwise): the hypervisor writes it at every event and time update, so it may not become
+      // a page table, nor go back to the pool if the guest gives it back (decrease_reservation).
+      if (!holdFrame(mfn as u32, d)) return -A.EINVAL;
       const oldVi = load<u64>(tv + V_VCPU_INFO) as i32;
       const nvi = ((mfn << 12) as i32) + (off as i32);
       // The new area starts as a copy of the old one (pending state and mask carry over).
       memory.copy(nvi, oldVi, size as i32);
       ldMarkHost(nvi); // (later event/time updates are not marked: hv_logdirty_always lists the frame)
       store<u64>(tv + V_VCPU_INFO, nvi as u32 as u64);
+      // The frame registered before, unless it was shared_info's vcpu_info slot.
+      if ((oldVi >>> 12) != (domU32(d, D_SHARED_INFO) >>> 12)) unholdFrame((oldVi >>> 12) as u32);
       return 0;
     }
     case A.VCPUOP_get_runstate_info: {

@@ -223,7 +223,9 @@ int pv_main(void)
 	/* Back to v1: refused while the status frame is mapped; then the reserved entry comes back. */
 	CHECK(set_version(1, &ver) == -EBUSY && ver == 2, "set_version(1) while the status frame is mapped -> -EBUSY");
 	pv_map((unsigned long)status, 0, 0);
-	CHECK(give_back(sframe) == 0, "the status frame cannot be given back (decrease_reservation)");
+	long resv2 = reservation();
+	CHECK(give_back(sframe) == 1 && reservation() == resv2, "the status frame given back (decrease_reservation:"
+	      " done) stays, counted, while the hypervisor holds it (%ld pages)", reservation());
 	CHECK(set_version(1, &ver) == 0 && ver == 1, "set_version(1) -> 0");
 	CHECK(reservation() == resv0, "the status frame given back (%ld pages)", reservation());
 	CHECK(gt1[2].flags == GTF_permit_access && gt1[2].domid == me && gt1[2].frame == p2m[n - 1], "reserved entry 2 back in the v1 layout");
@@ -234,7 +236,9 @@ int pv_main(void)
 	CHECK(map(va, 10, me, 0, &h) == 0 && (gt1[10].flags & (GTF_reading | GTF_writing)) == (GTF_reading | GTF_writing), "v1 again: GTF_reading|writing in the entry");
 	CHECK(unmap(va, h) == 0 && (gt1[10].flags & (GTF_reading | GTF_writing)) == 0, "unmapped");
 	pv_map((unsigned long)gt1, 0, 0);
-	CHECK(give_back(gframe) == 0, "nor the grant-table frame");
+	long resv3 = reservation();
+	CHECK(give_back(gframe) == 1 && reservation() == resv3, "the grant-table frame given back stays too, counted,"
+	      " while the hypervisor holds it");
 	pv_map((unsigned long)gt1, (uint64_t)gframe << 12, 3);
 
 	if (pv_arg("suspend", 0)) {

@@ -36,12 +36,31 @@ int pv_main(void)
 	*(volatile uint32_t *)va = 42;
 	CHECK(*(volatile uint32_t *)va == 42, "and holds data");
 	struct reservation d = { (xen_ulong_t)got, 1, 0, 0, DOMID_SELF };
-	CHECK(memop(XENMEM_decrease_reservation, &d) == 0, "a frame still mapped is not given back");
+	/* As Xen's guest_remove_page: given back while we still map it, the frame stays ours (counted, its
+	 * contents kept) until that last mapping goes. */
+	CHECK(memop(XENMEM_decrease_reservation, &d) == 1, "a frame still mapped is given back (1 extent done)");
+	CHECK(memop(XENMEM_current_reservation, &self) == cur + 2, "but still counted while mapped");
+	CHECK(*(volatile uint32_t *)va == 42, "and still holds its data");
+	CHECK(memop(XENMEM_decrease_reservation, &d) == 1, "given back again: done, without effect");
+	CHECK(memop(XENMEM_current_reservation, &self) == cur + 2, "still counted");
 	xen_ulong_t *p2m = (xen_ulong_t *)start_info->mfn_list;
 	pv_map(va, (uint64_t)p2m[start_info->nr_pages - 1] << 12, 3);
-	CHECK(memop(XENMEM_decrease_reservation, &d) == 1, "unmapped, it is given back");
-	CHECK(memop(XENMEM_current_reservation, &self) == cur + 1, "the reservation shrank by 1");
+	CHECK(memop(XENMEM_current_reservation, &self) == cur + 1, "unmapped, it is gone: the reservation shrank by 1");
 	CHECK(pv_map(va, (uint64_t)got[0] << 12, 3) < 0, "the frame given back cannot be mapped any more");
+	CHECK(memop(XENMEM_decrease_reservation, &d) == 0, "nor given back (not ours: 0 extents done)");
+	/* A pinned page table given back stays until it is unpinned. */
+	struct reservation d2 = { (xen_ulong_t)&got[1], 1, 0, 0, DOMID_SELF };
+	pv_map(va, (uint64_t)got[1] << 12, 3);
+	memset((void *)va, 0, 4096);
+	pv_map(va, (uint64_t)p2m[start_info->nr_pages - 1] << 12, 3);
+	struct mmuext_op pin = { MMUEXT_PIN_L1_TABLE, got[1], 0 };
+	uint32_t done = 0;
+	CHECK(hypercall5(__HYPERVISOR_mmuext_op, (long)&pin, 1, (long)&done, DOMID_SELF, 0) == 0, "a new frame pinned as an L1");
+	CHECK(memop(XENMEM_decrease_reservation, &d2) == 1 && memop(XENMEM_current_reservation, &self) == cur + 1,
+	      "given back while pinned: done, still counted");
+	pin.cmd = MMUEXT_UNPIN_TABLE;
+	CHECK(hypercall5(__HYPERVISOR_mmuext_op, (long)&pin, 1, (long)&done, DOMID_SELF, 0) == 0, "unpinned");
+	CHECK(memop(XENMEM_current_reservation, &self) == cur, "then it is gone: the reservation shrank by 1");
 
 	xen_ulong_t pf[1] = { 123456 };
 	struct reservation pp = { (xen_ulong_t)pf, 1, 0, 0, DOMID_SELF };

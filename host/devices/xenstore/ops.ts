@@ -37,18 +37,25 @@ function askParents(v: View, who: Who, name: string): number {
   return 0;
 }
 
-/** The node at `name` if the caller has `need` on it; else ENOENT or EACCES as xenstored says. */
-export function getChecked(v: View, who: Who, name: string, need: number): Node {
+/** The node at `name` if the caller has `need` on it; else the error xenstored gives, ENOENT or EACCES,
+ * returned rather than thrown: writes and mkdirs of new nodes meet ENOENT at every node they create, and
+ * an Error's stack trace cost 11% of bench:density's time (1440 ms of 12.9 s for 256 domains). */
+function lookupChecked(v: View, who: Who, name: string, need: number): Node | "ENOENT" | "EACCES" {
   const n = v.get(name);
   let err: "ENOENT" | "EACCES" = "ENOENT";
   if (n) {
     if ((permFor(n.perms, who) & need) === need) return n;
     err = "EACCES";
   }
-  throw new XsError(askParents(v, who, name) & need ? err : "EACCES");
+  return askParents(v, who, name) & need ? err : "EACCES";
 }
 
-function isErr(e: unknown, errno: string): boolean { return e instanceof XsError && e.errno === errno; }
+/** The node at `name` if the caller has `need` on it; else ENOENT or EACCES as xenstored says. */
+export function getChecked(v: View, who: Who, name: string, need: number): Node {
+  const n = lookupChecked(v, who, name, need);
+  if (typeof n === "string") throw new XsError(n);
+  return n;
+}
 
 /** Creates `name` and any missing parents; new nodes inherit the parent's perms, owned by the creator. */
 function create(v: View, who: Who, q: Quota, name: string, value: Uint8Array): Node {
@@ -89,35 +96,30 @@ export function read(v: View, who: Who, name: string): Uint8Array {
 export function write(v: View, who: Who, q: Quota, name: string, value: Uint8Array): void {
   checkSize(who, q, value);
   let node: Node;
-  try {
-    const old = getChecked(v, who, name, PERM_WRITE);
+  const old = lookupChecked(v, who, name, PERM_WRITE);
+  if (old === "EACCES") throw new XsError(old);
+  if (old === "ENOENT") node = create(v, who, q, name, value);
+  else {
     v.set(name, { ...old, value });
     node = v.get(name)!;
-  } catch (e) {
-    if (!isErr(e, "ENOENT")) throw e;
-    node = create(v, who, q, name, value);
   }
   v.fire(name, node, "subtree");
 }
 
 export function mkdir(v: View, who: Who, q: Quota, name: string): void {
-  try {
-    getChecked(v, who, name, PERM_WRITE);
-    return; // exists already: fine, nothing changes
-  } catch (e) {
-    if (!isErr(e, "ENOENT")) throw e;
-  }
+  const n = lookupChecked(v, who, name, PERM_WRITE);
+  if (n === "EACCES") throw new XsError(n);
+  if (n !== "ENOENT") return; // exists already: fine, nothing changes
   const node = create(v, who, q, name, new Uint8Array(0));
   v.fire(name, node, "subtree");
 }
 
 export function rm(v: View, who: Who, name: string): void {
-  try {
-    getChecked(v, who, name, PERM_WRITE);
-  } catch (e) {
-    if (!isErr(e, "ENOENT")) throw e;
+  const n = lookupChecked(v, who, name, PERM_WRITE);
+  if (n === "EACCES") throw new XsError(n);
+  if (n === "ENOENT") {
     if (v.get(parentOf(name))) return; // not there, parent is: fine
-    throw e;
+    throw new XsError(n);
   }
   if (name === "/") throw new XsError("EINVAL");
   const parentPath = parentOf(name);
