@@ -60,7 +60,6 @@ void pv_trap(struct pv_frame *f)
 	pv_shutdown(SHUTDOWN_crash);
 }
 
-static long send(unsigned p) { struct port_op so = { p }; return pv_evtchn_op(EVTCHNOP_send, &so); }
 static void set_mask(unsigned port, int on)
 {
 	volatile xen_ulong_t *mask = (volatile xen_ulong_t *)(pv_shared_info + PV_SI_MASK);
@@ -113,7 +112,7 @@ static void self_flood(void)
 		int i = (k * 7) % NP;
 		unsigned r = RX(i), d0 = deliv[r];
 		prod[r]++;
-		send(TX(i));
+		pv_send(TX(i));
 		if (deliv[r] != d0 + 1 || seen[r] != prod[r]) bad++;
 	}
 	CHECK(bad == 0, "unmasked flood: %d sends, each delivered once at once (%d not)", N1, bad);
@@ -128,7 +127,7 @@ static void self_flood(void)
 		for (int j = 0; j < NP * 8; j++) {
 			int i = (j * 13 + r) % NP;
 			prod[RX(i)]++;
-			send(TX(i));
+			pv_send(TX(i));
 		}
 		pv_events_enable();
 		HYPERVISOR(__HYPERVISOR_xen_version, 0, 0, 0);
@@ -141,7 +140,7 @@ static void self_flood(void)
 	 * delivers each masked one. */
 	for (int i = 0; i < NP; i += 2) set_mask(RX(i), 1);
 	for (int i = 0; i < NP; i++) dbefore[i] = deliv[RX(i)];
-	for (int k = 0; k < NP * 50; k++) { int i = k % NP; prod[RX(i)]++; send(TX(i)); }
+	for (int k = 0; k < NP * 50; k++) { int i = k % NP; prod[RX(i)]++; pv_send(TX(i)); }
 	int early = 0, served = 0;
 	for (int i = 0; i < NP; i++) {
 		if (i % 2 == 0 && deliv[RX(i)] != dbefore[i]) early++;
@@ -156,7 +155,7 @@ static void self_flood(void)
 	printf("flooding dom0\n");
 	pv_console_flush();
 	int err = 0;
-	for (int k = 0; k < N2; k++) if (send(start_info->console_evtchn) != 0) err++;
+	for (int k = 0; k < N2; k++) if (pv_send(start_info->console_evtchn) != 0) err++;
 	printf("flooded dom0\n");
 	CHECK(err == 0, "%d sends to dom0's console port (%d refused)", N2, err);
 }
@@ -177,7 +176,7 @@ static void flooder(int peer)
 	printf("flooding d%d port 3 from port %u\n", peer, bi.local_port);
 	pv_console_flush();
 	for (unsigned long n = 1;; n++) {
-		send(bi.local_port);
+		pv_send(bi.local_port);
 		if ((n & 0xfffff) == 0) { printf("sent %lu\n", n); }
 	}
 }
@@ -201,9 +200,9 @@ static void receiver(int peer)
 	unsigned d3 = deliv[3];
 	printf("flooding dom0\n");
 	pv_console_flush();
-	for (unsigned n = 1; n <= N; n++) { sh.gprod = n; send(4); }
+	for (unsigned n = 1; n <= N; n++) { sh.gprod = n; pv_send(4); }
 	sh.gdone = 1;
-	send(4);
+	pv_send(4);
 	printf("flooded dom0\n");
 	pv_console_flush();
 	CHECK(deliv[3] > d3, "the flooder kept running while we flooded dom0 (%u deliveries on port 3)", deliv[3] - d3);

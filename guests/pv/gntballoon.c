@@ -60,11 +60,6 @@ void pv_trap(struct pv_frame *f)
 	pv_shutdown(SHUTDOWN_crash);
 }
 
-static void wait_for(unsigned port, unsigned count)
-{
-	while (pv_event_count[port] < count) pv_wait_event(port, pv_event_count[port]);
-}
-static void signal(unsigned port) { struct port_op so = { port }; pv_evtchn_op(EVTCHNOP_send, &so); }
 
 /* Word i of frame `tag`'s pattern. */
 static uint32_t pat(uint32_t tag, unsigned i) { return tag * 0x01000193u ^ (i * 2654435761u); }
@@ -103,7 +98,7 @@ static int granter(int peer)
 	struct alloc_unbound au = { DOMID_SELF, peer, 0 };
 	CHECK(pv_evtchn_op(EVTCHNOP_alloc_unbound, &au) == 0, "a port for the peer (%u)", au.port);
 	pv_events_enable();
-	wait_for(au.port, 1); /* the peer mapped A and B */
+	pv_wait_count(au.port, 1); /* the peer mapped A and B */
 	CHECK((gt[REF_A].flags & GTF_writing) && (gt[REF_B].flags & (GTF_reading | GTF_writing)) == GTF_reading,
 	      "A mapped writable and B read-only by the peer (flags %x %x)", gt[REF_A].flags, gt[REF_B].flags);
 
@@ -122,18 +117,18 @@ static int granter(int peer)
 	CHECK(other, "%d fresh frames taken: none is A or B (%ld)", FRESH, rc);
 	CHECK(give_back(fresh, FRESH) == FRESH && reservation() == r0, "and given back: unmapped, they go at once"
 	      " (reservation %ld)", reservation());
-	signal(au.port);
+	pv_send(au.port);
 
-	wait_for(au.port, 2); /* the peer unmapped A */
+	pv_wait_count(au.port, 2); /* the peer unmapped A */
 	CHECK(reservation() == r0 - 1, "A left our reservation at the peer's unmap (%ld, was %ld)", reservation(), r0);
 	CHECK(pv_map(va, (uint64_t)a << 12, 1) < 0, "A is not ours any more: it does not map");
 	xen_ulong_t got = 0;
 	CHECK(take(&got, 1) == 1 && got != b, "a new frame (%lx), not B", (unsigned long)got);
 	CHECK(zeroed(va, got), "it holds zeros only: nothing of A's contents or the peer's write");
 	CHECK(give_back(&got, 1) == 1 && reservation() == r0 - 1, "given back again");
-	signal(au.port);
+	pv_send(au.port);
 
-	wait_for(au.port, 3); /* the peer unmapped B */
+	pv_wait_count(au.port, 3); /* the peer unmapped B */
 	CHECK(reservation() == r0 - 2, "B left our reservation at the peer's unmap (%ld, was %ld)", reservation(), r0);
 	CHECK(pv_map(va, (uint64_t)b << 12, 1) < 0, "B is not ours any more: it does not map");
 	CHECK((gt[REF_A].flags & (GTF_reading | GTF_writing)) == 0 && (gt[REF_B].flags & (GTF_reading | GTF_writing)) == 0,
@@ -164,7 +159,7 @@ static int mapper(int peer)
 	while (pv_evtchn_op(EVTCHNOP_bind_interdomain, &bi) != 0 && tries++ < 100000) yield();
 	CHECK(bi.local_port > 0, "bound to the peer's port (local %u)", bi.local_port);
 	pv_events_enable();
-	wait_for(bi.local_port, 1); /* the bind marks the new port pending (as Xen): that one first */
+	pv_wait_count(bi.local_port, 1); /* the bind marks the new port pending (as Xen): that one first */
 	unsigned long va = pv_free_va(3), vb = pv_free_va(4);
 	pv_map(va, 0, 0); pv_map(vb, 0, 0);
 	struct gnttab_map_grant_ref m[2] = {
@@ -174,21 +169,21 @@ static int mapper(int peer)
 	CHECK(gnttab(GNTTABOP_map_grant_ref, m, 2) == 0 && m[0].status == 0 && m[1].status == 0,
 	      "A mapped writable, B read-only (%d %d)", m[0].status, m[1].status);
 	CHECK(has_pattern(va, 0xa) && has_pattern(vb, 0xb), "A's and B's contents read");
-	signal(bi.local_port);
+	pv_send(bi.local_port);
 
-	wait_for(bi.local_port, 2); /* the granter gave both back */
+	pv_wait_count(bi.local_port, 2); /* the granter gave both back */
 	CHECK(has_pattern(va, 0xa) && has_pattern(vb, 0xb), "given back by their owner, A and B still read the same");
 	CHECK(pv_try_write(va, 0x600d) == 0 && *(volatile uint32_t *)va == 0x600d, "A still written through");
 	struct gnttab_unmap_grant_ref u = { va, 0, m[0].handle, 99, 0 };
 	CHECK(gnttab(GNTTABOP_unmap_grant_ref, &u, 1) == 0 && u.status == 0, "A unmapped (%d)", u.status);
 	CHECK(pv_try_write(va, 1) == 1, "the VA maps nothing");
-	signal(bi.local_port);
+	pv_send(bi.local_port);
 
-	wait_for(bi.local_port, 3);
+	pv_wait_count(bi.local_port, 3);
 	CHECK(has_pattern(vb, 0xb), "B still reads the same after A went");
 	u = (struct gnttab_unmap_grant_ref){ vb, 0, m[1].handle, 99, 0 };
 	CHECK(gnttab(GNTTABOP_unmap_grant_ref, &u, 1) == 0 && u.status == 0, "B unmapped (%d)", u.status);
-	signal(bi.local_port);
+	pv_send(bi.local_port);
 	return 0;
 }
 

@@ -64,11 +64,6 @@ void pv_trap(struct pv_frame *f)
 	pv_shutdown(SHUTDOWN_crash);
 }
 
-static void wait_for(unsigned port, unsigned count)
-{
-	while (pv_event_count[port] < count) pv_wait_event(port, pv_event_count[port]);
-}
-static void signal(unsigned port) { struct port_op so = { port }; pv_evtchn_op(EVTCHNOP_send, &so); }
 
 static int granter(int peer)
 {
@@ -158,15 +153,15 @@ static int granter(int peer)
 	gt[REF].frame = a; gt[REF].domid = peer;
 	__atomic_store_n(&gt[REF].flags, GTF_permit_access, __ATOMIC_SEQ_CST);
 	CHECK(pv_map(va, (uint64_t)a << 12, 3) == 0, "A mapped writable by ourselves");
-	signal(au.port);
-	wait_for(au.port, 2);
+	pv_send(au.port);
+	pv_wait_count(au.port, 2);
 	CHECK(gt[REF].flags & GTF_writing, "the peer's mapping whose PTE it cleared stays: GTF_writing (%x)", gt[REF].flags);
 	long rc = mmuext(MMUEXT_PIN_L1_TABLE, a);
 	CHECK(rc == -EINVAL, "A, mapped writable by us, cannot become a page table (pin: %ld)", rc);
 	if (rc == 0) mmuext(MMUEXT_UNPIN_TABLE, a);
 	*(volatile uint32_t *)va = 0x600d;
 	CHECK(*(volatile uint32_t *)va == 0x600d, "our own mapping of A still works");
-	signal(au.port);
+	pv_send(au.port);
 	return 0;
 }
 
@@ -177,7 +172,7 @@ static int mapper(int peer)
 	while (pv_evtchn_op(EVTCHNOP_bind_interdomain, &bi) != 0 && tries++ < 100000) yield();
 	CHECK(bi.local_port > 0, "bound to the peer's port (local %u)", bi.local_port);
 	pv_events_enable();
-	wait_for(bi.local_port, 1); /* the bind marks the new port pending (as Xen): that one first */
+	pv_wait_count(bi.local_port, 1); /* the bind marks the new port pending (as Xen): that one first */
 	unsigned long va = pv_free_va(3);
 	pv_map(va, 0, 0); /* an empty slot (its L1 exists) */
 	unsigned long ok = 0, revoked = 0, badpage = 0, cleared = 0, bad = 0;
@@ -215,8 +210,8 @@ static int mapper(int peer)
 	CHECK(ok > 0 && revoked + badpage > 0 && cleared > 0, "the attacks were met (mapped %lu, refused %lu)", ok,
 	      revoked + badpage);
 	/* Lockstep, one event each way in turn (two sends before the peer looks would count as one). */
-	signal(bi.local_port);
-	wait_for(bi.local_port, 2);
+	pv_send(bi.local_port);
+	pv_wait_count(bi.local_port, 2);
 	struct gnttab_map_grant_ref m = { va, GNTMAP_host_map, REF, (uint16_t)peer, 99, 0, 0 };
 	gnttab(GNTTABOP_map_grant_ref, &m, 1);
 	CHECK(m.status == 0, "mapped the grant writable beside the granter's own mapping (%d)", m.status);
@@ -224,8 +219,8 @@ static int mapper(int peer)
 	struct gnttab_unmap_grant_ref u = { va, 0, m.handle, 99, 0 };
 	gnttab(GNTTABOP_unmap_grant_ref, &u, 1);
 	CHECK(u.status == -1, "the unmap is refused: GNTST_general_error (%d)", u.status);
-	signal(bi.local_port);
-	wait_for(bi.local_port, 3);
+	pv_send(bi.local_port);
+	pv_wait_count(bi.local_port, 3);
 	return 0;
 }
 

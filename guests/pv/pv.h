@@ -208,6 +208,10 @@ int pv_to_int(const char *s);
 /* Sleep until pv_event_count[port] differs from `seen`, with no lost wake-up: events are masked while
  * the count is checked, and SCHEDOP_block unmasks them and sleeps only if nothing is pending. */
 void pv_wait_event(unsigned port, unsigned seen);
+/* Sleep (pv_wait_event) until `count` events in all have arrived on `port`. */
+void pv_wait_count(unsigned port, unsigned count);
+/* EVTCHNOP_send on `port`: 0 or -errno. */
+long pv_send(unsigned port);
 long pv_try_write(unsigned long addr, unsigned long val);
 /* In a pv_trap handler: true (and the fault is handled) when it was pv_try_write's store. */
 int pv_try_write_fixup(struct pv_frame *f);

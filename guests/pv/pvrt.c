@@ -160,6 +160,13 @@ void pv_wait_event(unsigned port, unsigned seen)
 	if (vi[0]) HYPERVISOR(__HYPERVISOR_xen_version, 0, 0, 0); /* pending while masked: take it now */
 }
 
+void pv_wait_count(unsigned port, unsigned count)
+{
+	while (pv_event_count[port] < count) pv_wait_event(port, pv_event_count[port]);
+}
+
+long pv_send(unsigned port) { struct port_op so = { port }; return pv_evtchn_op(EVTCHNOP_send, &so); }
+
 void pv_events_init(void)
 {
 	unsigned long va = pv_free_va(0);
