@@ -54,6 +54,8 @@ interface Dom {
 export class Xend {
   readonly host: XenHost;
   private readonly doms = new Map<number, Dom>();
+  /** Names whose domain is between two lives (reap: on_* = restart), with the restart under way. */
+  private readonly restarting = new Map<string, Promise<unknown>>();
   private server?: Server;
   private stopping = false;
   private releaseLock?: () => void;
@@ -118,9 +120,21 @@ export class Xend {
       );
       if (action === "preserve") { d.waiters.splice(0).forEach((w) => w()); continue; }
       this.destroy(id);
-      if ((action === "restart" || action === "rename-restart" || action === "coredump-restart") && d.restarts < 10) {
-        this.start(d.cfg, d.restarts + 1)
-          .catch((e) => this.logLine(d, `[xend] restart failed: ${(e as Error).message}`));
+      const restart = action === "restart" || action === "rename-restart" || action === "coredump-restart";
+      // A loop is stopped (as Xen's xend refuses to restart a domain too fast): after 10 restarts in a row
+      // each less than a minute after the last; a domain that ran a minute or more starts the count again.
+      const restarts = Date.now() - d.created < 60000 ? d.restarts + 1 : 1;
+      if (restart && restarts > 10)
+        this.host.logLine(`d${id}: domain ${d.cfg.name} not restarted: ${restarts - 1} restarts in a row, each within `
+          + "a minute (a loop)");
+      if (restart && restarts <= 10) {
+        // Between the two lives (the kernel read again) the name stays taken, and a request naming it
+        // waits for the new domain (handle): `xm destroy` then destroys the new one instead of failing.
+        const name = d.cfg.name;
+        const p = this.start(d.cfg, restarts)
+          .catch((e) => this.host.logLine(`d${id}: domain ${name} not restarted: ${(e as Error).message}`))
+          .finally(() => this.restarting.delete(name));
+        this.restarting.set(name, p);
       }
     }
   }
@@ -139,7 +153,7 @@ export class Xend {
    * the event loop, each at most the domain's memory (it must hold them). */
   async start(cfg: DomainConfig, restarts = 0, paused = false, attach?: (id: number) => void): Promise<number> {
     const nameFree = () => {
-      if (this.nameInUse(cfg.name)) throw new Error(`a domain named ${cfg.name} already exists`);
+      if (this.nameInUse(cfg.name, restarts > 0)) throw new Error(`a domain named ${cfg.name} already exists`);
     };
     nameFree();
     const limit = cfg.memory * 1048576;
@@ -402,8 +416,11 @@ export class Xend {
 
   // ---- migration (host/migrate/) ----
   name(id: number): string { return this.doms.get(id)!.cfg.name; }
-  nameInUse(name: string): boolean {
-    for (const d of this.doms.values()) if (d.cfg.name === name) return true; return false;
+  /** Whether a domain has NAME, or is restarting under it (unless `restart`: that restart asks). */
+  nameInUse(name: string, restart = false): boolean {
+    if (!restart && this.restarting.has(name)) return true;
+    for (const d of this.doms.values()) if (d.cfg.name === name) return true;
+    return false;
   }
   log(s: string): void { console.error(`xend: ${s}`); }
 
@@ -443,6 +460,8 @@ export class Xend {
 
   // ---- requests ----
   async handle(req: Request, sock: Socket): Promise<Response | "console"> {
+    const between = "dom" in req && req.dom !== undefined ? this.restarting.get(req.dom) : undefined;
+    if (between) await between;
     switch (req.op) {
       case "ping": return { ok: true, data: { pid: process.pid } };
       case "stop": setImmediate(() => this.stop()); return { ok: true };
