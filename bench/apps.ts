@@ -20,7 +20,8 @@
 // With --json the last line of stdout is one JSON object:
 // {boot_to_login_s, pgbench_tps, http_rps, qemu_tcg_boot_to_login_s, qemu_tcg_pgbench_tps,
 //  qemu_tcg_http_rps, boot_cpu_s, http_cgi_rps, qemu_tcg_..., save_s, restore_s, save_image_mib,
-//  migration_s, migration_downtime_ms, migration_rounds, committed_rows_lost, cpu, qemu, load_avg, xenwasm_jit, notes}.
+//  migration_s, migration_downtime_ms, migration_rounds, committed_rows_lost, cpu, thp, qemu, load_avg, xenwasm_jit,
+//  notes}.
 import { spawn, ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { request, Agent } from "node:http";
@@ -30,7 +31,7 @@ import { debianSystem, rootfsCopy, debianSystemUnavailable, DebianSystem } from 
 import { DomConsole, Load, debXend, freePort, migrateLive, pgTool, saveRestore, sleep } from "../tests/lib/debload";
 import { Xend } from "../tests/lib/xmcli";
 import {
-  QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, processCpuSeconds, qemuVersion, round
+  QEMU, QEMU_MISSING, binNodeOptions, cpuModel, hostThp, jitSetting, processCpuSeconds, qemuVersion, round
 } from "./lib/peers";
 
 interface Measured { http_rps: number; http_cgi_rps: number; pgbench_tps: number | null }
@@ -290,7 +291,7 @@ async function main(): Promise<number> {
       migration_s: round(mobility?.migration_s ?? null, 1),
       migration_downtime_ms: round(mobility?.migration_downtime_ms ?? null, 0),
       migration_rounds: mobility?.migration_rounds ?? null, committed_rows_lost: mobility?.committed_rows_lost ?? null,
-      seconds: secs, cpu, qemu, load_avg: round(loadavg()[0], 1), xenwasm_jit: jitSetting(), notes,
+      seconds: secs, cpu, thp: hostThp(), qemu, load_avg: round(loadavg()[0], 1), xenwasm_jit: jitSetting(), notes,
     }));
   }
   return failed ? 1 : 0;

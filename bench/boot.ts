@@ -15,7 +15,7 @@
 // With --json the last line of stdout is one JSON object:
 // {linux_shell_s, linux_wall_s, qemu_tcg_shell_s, qemu_tcg_wall_s, linux_interp_shell_s,
 //  linux_interp_wall_s, linux_cpu_s, linux_interp_cpu_s, qemu_tcg_cpu_s, jit, linux_interp_max_rss_mib,
-//  jit_code_mib, xenwasm_jit, cpu, qemu, kernel,
+//  jit_code_mib, xenwasm_jit, cpu, thp (the host's transparent-huge-page mode), qemu, kernel,
 //  notes: [...]} (null where skipped or failed).
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
@@ -23,7 +23,8 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { linuxKernel, busyboxInitramfs } from "../tests/lib/linux";
 import {
-  QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, processCpuSeconds, qemuVersion, repoRoot, round, xenwasmEnv
+  QEMU, QEMU_MISSING, binNodeOptions, cpuModel, hostThp, jitSetting, processCpuSeconds, qemuVersion, repoRoot, round,
+  xenwasmEnv
 } from "./lib/peers";
 
 const MARKER = /XWBOOT shell uptime=([0-9.]+)/;
@@ -155,7 +156,7 @@ async function main(): Promise<number> {
       // The JIT's code at the end of the default run: its WebAssembly (code_cache_kib) and the process's resident
       // machine code (V8's code for the regions, the core and JavaScript; machine_code_mib, Linux only).
       jit_code_mib: jitCodeMib(res.linux?.jit),
-      xenwasm_jit: jitSetting(), cpu, qemu, kernel: basename(kernel), notes,
+      xenwasm_jit: jitSetting(), cpu, thp: hostThp(), qemu, kernel: basename(kernel), notes,
     }));
   }
   return failed ? 1 : 0;

@@ -16,7 +16,7 @@
 // QEMU runs with -accel tcg, -m 256, the serial console on stdio and the same command line but console=ttyS0.
 // With --json the last line of stdout is one JSON object:
 // {fork_exec_us, fork_exit_us, qemu_tcg_fork_exec_us, qemu_tcg_fork_exit_us, ratio_fork_exec, ratio_fork_exit,
-//  n, hypercalls_per_round, xenwasm_jit, cpu, qemu, kernel, notes} (null where skipped or failed).
+//  n, hypercalls_per_round, xenwasm_jit, cpu, thp, qemu, kernel, notes} (null where skipped or failed).
 import { spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
@@ -25,7 +25,7 @@ import { basename, join } from "node:path";
 import { XenHost } from "../host/pv/host";
 import { DS_RUNNING } from "../assembly/records";
 import { linuxKernel, busyboxInitramfs } from "../tests/lib/linux";
-import { QEMU, QEMU_MISSING, cpuModel, jitSetting, qemuVersion, repoRoot, round } from "./lib/peers";
+import { QEMU, QEMU_MISSING, cpuModel, hostThp, jitSetting, qemuVersion, repoRoot, round } from "./lib/peers";
 import { perfCounters } from "../tests/lib/perf";
 
 // --guest-stats: the guest's own accounting after the rounds (/proc/stat's cpu line, /proc/uptime, the user and
@@ -193,7 +193,8 @@ async function main(): Promise<number> {
       ratio_fork_exec: ratio(xw?.exec, qt?.exec), ratio_fork_exit: ratio(xw?.exit, qt?.exit),
       fork_exec_us_batches: xw?.execs ?? null, fork_exit_us_batches: xw?.exits ?? null,
       qemu_tcg_fork_exec_us_batches: qt?.execs ?? null, qemu_tcg_fork_exit_us_batches: qt?.exits ?? null,
-      n, batches, per_round: xw?.perRound ?? null, xenwasm_jit: jitSetting(), cpu, qemu, kernel: basename(kernel),
+      n, batches, per_round: xw?.perRound ?? null, xenwasm_jit: jitSetting(), cpu, thp: hostThp(), qemu,
+      kernel: basename(kernel),
       notes,
     }));
   }

@@ -12,7 +12,7 @@
 //   http_seq_ms: the median time of one GET of /hello.html (a new connection each; 50 of them, one at a time);
 //   http_rps: GETs of /hello.html completed per second, 4 at a time for N seconds (default 10).
 // With --json the last line of stdout is one JSON object: {rtt_us, rtt_mean_us, http_seq_ms, http_rps,
-//  qemu_tcg_rtt_us, qemu_tcg_rtt_mean_us, qemu_tcg_http_seq_ms, qemu_tcg_http_rps, cpu, qemu, load_avg,
+//  qemu_tcg_rtt_us, qemu_tcg_rtt_mean_us, qemu_tcg_http_seq_ms, qemu_tcg_http_rps, cpu, thp, qemu, load_avg,
 //  xenwasm_jit, notes}; figures of a run that failed or was left out are null.
 import { spawn, ChildProcess } from "node:child_process";
 import { writeFileSync, rmSync } from "node:fs";
@@ -23,7 +23,9 @@ import { join } from "node:path";
 import { linuxKernel } from "../tests/lib/linux";
 import { PAGE, netGuestInitramfs } from "./lib/netguest";
 import { freePort, sleep } from "../tests/lib/debload";
-import { QEMU, QEMU_MISSING, binNodeOptions, cpuModel, jitSetting, qemuVersion, repoRoot, round } from "./lib/peers";
+import {
+  QEMU, QEMU_MISSING, binNodeOptions, cpuModel, hostThp, jitSetting, qemuVersion, repoRoot, round
+} from "./lib/peers";
 
 interface Figures { rtt_us: number; rtt_mean_us: number; http_seq_ms: number; http_rps: number }
 
@@ -175,7 +177,7 @@ async function main(): Promise<number> {
       [`${p}http_seq_ms`]: round(res[k]?.http_seq_ms ?? null, 2), [`${p}http_rps`]: round(res[k]?.http_rps ?? null, 1),
     });
     console.log(JSON.stringify({
-      ...f("xenwasm", ""), ...f("qemu_tcg", "qemu_tcg_"), cpu, qemu,
+      ...f("xenwasm", ""), ...f("qemu_tcg", "qemu_tcg_"), cpu, thp: hostThp(), qemu,
       load_avg: loadavg().map((v) => Number(v.toFixed(2))), xenwasm_jit: jitSetting(), notes,
     }));
   }

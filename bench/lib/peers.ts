@@ -17,6 +17,16 @@ export function cpuModel(): string {
   return "unknown";
 }
 
+/** The host's transparent-huge-page mode (/sys/kernel/mm/transparent_hugepage/enabled: "always", "madvise" or
+ * "never"), or null: recorded with the figures because V8 asks for no huge pages for WebAssembly memory (under
+ * "madvise" the guest's memory has 4 KiB host pages) while QEMU madvises its guest RAM. Alternating boots and
+ * fork rounds under "madvise" and "always" on the AMD EPYC showed no difference beyond the noise (README). */
+export function hostThp(): string | null {
+  try {
+    return /\[(\w+)\]/.exec(readFileSync("/sys/kernel/mm/transparent_hugepage/enabled", "utf8"))?.[1] ?? null;
+  } catch { return null; }
+}
+
 export const QEMU = "qemu-system-x86_64";
 
 /** QEMU's version line, or null when qemu-system-x86_64 is not installed. */
