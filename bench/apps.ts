@@ -20,8 +20,9 @@
 // With --json the last line of stdout is one JSON object:
 // {boot_to_login_s, pgbench_tps, http_rps, qemu_tcg_boot_to_login_s, qemu_tcg_pgbench_tps,
 //  qemu_tcg_http_rps, boot_cpu_s, http_cgi_rps, qemu_tcg_..., save_s, restore_s, save_image_mib,
-//  migration_s, migration_downtime_ms, migration_rounds, committed_rows_lost, cpu, thp, qemu, load_avg, xenwasm_jit,
-//  notes}.
+//  migration_s, migration_downtime_ms, migration_rounds, committed_rows_lost, util, qemu_tcg_util (CPU seconds per
+//  second of the http, cgi and pgbench phases: {cpu: the process, main: its main thread}), cpu, thp, qemu, load_avg,
+//  xenwasm_jit, notes}.
 import { spawn, ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { request, Agent } from "node:http";
@@ -34,7 +35,13 @@ import {
   QEMU, QEMU_MISSING, binNodeOptions, cpuModel, hostThp, jitSetting, processCpuSeconds, qemuVersion, round
 } from "./lib/peers";
 
-interface Measured { http_rps: number; http_cgi_rps: number; pgbench_tps: number | null }
+interface Measured {
+  http_rps: number; http_cgi_rps: number; pgbench_tps: number | null;
+  /** Per phase (http, cgi, pgbench): CPU seconds the server process used per second of the phase, all its threads
+   *  (`cpu`) and its main thread (`main`: xenwasm's guest thread; QEMU's main loop) — where the time goes: near 1
+   *  on `main`, the guest's CPU is the limit; far below, it waits (I/O, timers, the network). */
+  util: Record<string, { cpu: number | null; main: number | null }>;
+}
 interface Result extends Measured { boot_to_login_s: number; boot_cpu_s: number | null }
 interface Mobility {
   save_s: number; restore_s: number; save_image_mib: number; migration_s: number; migration_downtime_ms: number;
@@ -92,10 +99,25 @@ class Console {
 }
 
 /** From the host through the forwards: static and CGI GETs per second, pgbench's tps (null without pgbench). */
-async function measure(label: string, httpPort: number, pgPort: number, secs: number): Promise<Measured> {
-  const http = await httpRps(httpPort, "/hello.html", secs);
+async function measure(
+  label: string, httpPort: number, pgPort: number, secs: number, pid: number | undefined
+): Promise<Measured> {
+  const util: Measured["util"] = {};
+  const phase = async <T>(name: string, go: () => Promise<T>): Promise<T> => {
+    const at = () => ({
+      t: Number(process.hrtime.bigint()) / 1e9, cpu: pid ? processCpuSeconds(pid) : null,
+      main: pid ? processCpuSeconds(pid, pid) : null,
+    });
+    const a = at(), r = await go(), b = at();
+    const per = (x: number | null, y: number | null) =>
+      x === null || y === null ? null : round((y - x) / (b.t - a.t), 2);
+    util[name] = { cpu: per(a.cpu, b.cpu), main: per(a.main, b.main) };
+    console.log(`${label}: ${name}: CPU ${util[name].cpu} s/s (main thread ${util[name].main})`);
+    return r;
+  };
+  const http = await phase("http", () => httpRps(httpPort, "/hello.html", secs));
   console.log(`${label}: http ${http.toFixed(1)} requests/s (static page)`);
-  const cgi = await httpRps(httpPort, "/cgi-bin/hello.sh", secs);
+  const cgi = await phase("cgi", () => httpRps(httpPort, "/cgi-bin/hello.sh", secs));
   console.log(`${label}: http ${cgi.toFixed(1)} requests/s (CGI)`);
   let tps: number | null = null;
   const pgbench = pgTool("pgbench");
@@ -103,13 +125,15 @@ async function measure(label: string, httpPort: number, pgPort: number, secs: nu
     const conn = ["-h", "127.0.0.1", "-p", String(pgPort), "-U", "xenwasm"];
     const init = await runTool(pgbench, ["-i", "-I", "dtGp", "-s", "1", ...conn, "xenwasm"], 900_000);
     if (init.status !== 0) throw new Error(`pgbench -i: ${init.out.slice(-500)}`);
-    const b = await runTool(pgbench, ["-n", "-c", "4", "-T", String(secs), ...conn, "xenwasm"], 900_000);
+    const b = await phase(
+      "pgbench", () => runTool(pgbench, ["-n", "-c", "4", "-T", String(secs), ...conn, "xenwasm"], 900_000)
+    );
     const m = /tps = ([\d.]+)/.exec(b.out);
     if (b.status !== 0 || !m) throw new Error(`pgbench: ${b.out.slice(-500)}`);
     tps = Number(m[1]);
     console.log(`${label}: pgbench ${tps} tps`);
   }
-  return { http_rps: http, http_cgi_rps: cgi, pgbench_tps: tps };
+  return { http_rps: http, http_cgi_rps: cgi, pgbench_tps: tps, util };
 }
 
 async function session(
@@ -125,7 +149,7 @@ async function session(
     const boot = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = child.pid ? processCpuSeconds(child.pid) : null;
     console.log(`${label}: login prompt after ${boot.toFixed(1)} s (CPU ${cpu?.toFixed(1) ?? "n/a"} s)`);
-    const m = await measure(label, httpPort, pgPort, secs);
+    const m = await measure(label, httpPort, pgPort, secs, child.pid);
     const from = con.out.length;
     child.stdin!.write("root\n");
     await con.wait(/root@xenwasm-debian:~# $/, 120_000, from);
@@ -171,7 +195,7 @@ async function xenSession(
     const cpu1 = processCpuSeconds(a.proc.pid!);
     const cpu = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
     console.log(`${label}: login prompt after ${boot.toFixed(1)} s (xend's CPU ${cpu?.toFixed(1) ?? "n/a"} s)`);
-    const m = await measure(label, httpPort, pgPort, secs);
+    const m = await measure(label, httpPort, pgPort, secs, a.proc.pid);
     let mobility: Mobility | null = null, on = a;
     const psql = pgTool("psql");
     if (!psql) notes.push("no psql on the host (postgresql-client): no save/restore or migration figures");
@@ -291,6 +315,7 @@ async function main(): Promise<number> {
       migration_s: round(mobility?.migration_s ?? null, 1),
       migration_downtime_ms: round(mobility?.migration_downtime_ms ?? null, 0),
       migration_rounds: mobility?.migration_rounds ?? null, committed_rows_lost: mobility?.committed_rows_lost ?? null,
+      util: x?.util ?? null, qemu_tcg_util: q?.util ?? null,
       seconds: secs, cpu, thp: hostThp(), qemu, load_avg: round(loadavg()[0], 1), xenwasm_jit: jitSetting(), notes,
     }));
   }

@@ -90,11 +90,12 @@ export function timeRun(cmd: string, args: string[], env?: NodeJS.ProcessEnv, ti
 }
 
 let clkTck = 0;
-/** CPU time (user + system, all threads) a live process has used so far, from /proc/PID/stat; null if unknown. */
-export function processCpuSeconds(pid: number): number | null {
+/** CPU time (user + system, all threads) a live process has used so far, from /proc/PID/stat, or only thread `tid`'s
+ * (/proc/PID/task/TID/stat; the main thread's is tid = pid); null if unknown. */
+export function processCpuSeconds(pid: number, tid?: number): number | null {
   try {
     if (!clkTck) clkTck = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from 3 (state) on
     return (Number(f[11]) + Number(f[12])) / clkTck; // utime (14), stime (15)
   } catch {
