@@ -14,7 +14,7 @@ import { repoRoot } from "./lib/repo";
 const ROOT = repoRoot();
 const GB = join(ROOT, "guests", "build");
 const XM = join(ROOT, "bin", "xm.js");
-const BENCHES = ["crc32", "sieve", "memcpy", "sort"];
+const BENCHES = ["crc32", "sieve", "memcpy", "sort", "lukewarm"];
 const TMP = mkdtempSync(join(tmpdir(), "xm-bare-test-"));
 
 if (!existsSync(join(GB, "hello-64.elf")) || !existsSync(join(GB, "sort-small-native"))) {
