@@ -1,10 +1,15 @@
-// Decoded-instruction cache: decode once per code address. Direct-mapped on the host (machine)
+// Decoded-instruction cache: decode once per code address. Two-way set-associative on the host (machine)
 // address of the instruction's first byte, so it survives CR3 switches and aliases; an entry also
 // records the CPU mode it was decoded in. Instructions that cross a page are not cached (their second
 // page may be remapped). Writes to pages holding code (mmu/tlb.ts CODEMAP) call dcacheInvalidate.
 //
 // The DCACHE region of memmap.ts (DCACHE_ENTRIES * DCACHE_ENTRY_SIZE bytes) is used here as
-// DC_ENTRIES entries of DC_ENTRY_SIZE = 64 bytes (half as many, twice as big as memmap.ts says):
+// DC_ENTRIES entries of DC_ENTRY_SIZE = 64 bytes (half as many, twice as big as memmap.ts says), in
+// DC_SETS sets of two (128 bytes, two adjacent entries) indexed by the host address's low bits. A fill
+// goes into the set's first way, moving what was there to the second (the second's entry is dropped):
+// two instructions whose addresses share the low bits (kernel code 16 KiB apart) both stay, where a
+// direct-mapped cache of the same size made them evict each other (lukewarm code: 2.25M fills for
+// 12.7M instructions of bench:cpu's lukewarm program). Entries move only at fills.
 //   +0 i32 host address (tag, 0 = empty)  +4 i32 mode (the tag's second word)
 //   +8 u8 prefixes  +9 i8 segment override  +10 u8 REX  +11 u8 operand size | address size << 4
 //   +12 u8 mod  +13 u8 reg  +14 u8 rm  +15 i8 base  +16 i8 index  +17 u8 scale | rip-rel << 4 | default seg << 5
@@ -17,10 +22,37 @@ import { perfInc, PC_DCACHE_INVAL } from "../perf";
 
 export const DC_ENTRY_SIZE = 64;
 export const DC_ENTRIES = (DCACHE_ENTRIES * DCACHE_ENTRY_SIZE) / DC_ENTRY_SIZE;
-export const DC_MASK = DC_ENTRIES - 1;
+export const DC_SETS = DC_ENTRIES >> 1;
+export const DC_SET_MASK = DC_SETS - 1;
 
-@inline export function dcacheEntry(host: i32): i32 {
-  return DCACHE_BASE + ((host & DC_MASK) << 6);
+// The set of host address `host` (its first way; the second is 64 bytes on).
+@inline export function dcacheSet(host: i32): i32 {
+  return DCACHE_BASE + ((host & DC_SET_MASK) << 7);
+}
+
+// The entry of `host` decoded in the current mode (`key`: host as u32 | mode << 32), or 0.
+@inline export function dcacheFind(host: i32, key: u64): i32 {
+  const e = dcacheSet(host);
+  if (load<u64>(e) == key) return e;
+  if (load<u64>(e, 64) == key) return e + 64;
+  return 0;
+}
+
+// The entry to fill for `host` (not in the cache): its set's first way, whose entry moves to the second.
+export function dcacheVictim(host: i32): i32 {
+  const e = dcacheSet(host);
+  if (load<i32>(e) != 0) { // (eight loads and stores: memory.copy is a call out of the module in V8)
+    store<u64>(e, load<u64>(e), 64); store<u64>(e, load<u64>(e, 8), 72);
+    store<u64>(e, load<u64>(e, 16), 80); store<u64>(e, load<u64>(e, 24), 88);
+    store<u64>(e, load<u64>(e, 32), 96); store<u64>(e, load<u64>(e, 40), 104);
+    store<u64>(e, load<u64>(e, 48), 112); store<u64>(e, load<u64>(e, 56), 120);
+  }
+  return e;
+}
+
+// Entry `i` (0 .. DC_ENTRIES-1) in memory order, for passes over the whole cache.
+@inline export function dcacheSlot(i: i32): i32 {
+  return DCACHE_BASE + (i << 6);
 }
 
 export function dcacheFlush(): void {
@@ -31,10 +63,11 @@ export function dcacheFlush(): void {
 export function dcacheInvalidate(host: i32, size: i32): void {
   perfInc(PC_DCACHE_INVAL);
   jitPagesWritten(host, size);
-  if (size > DC_ENTRIES - 16) { dcacheFlush(); return; }
+  if (size > DC_SETS - 16) { dcacheFlush(); return; }
   for (let k = -15; k < size; k++) { // (a counter: host addresses above 2 GiB are negative as i32)
     const a = host + k;
-    const e = dcacheEntry(a);
+    const e = dcacheSet(a);
     if (load<i32>(e) == a) store<i32>(e, 0);
+    if (load<i32>(e, 64) == a) store<i32>(e, 0, 64);
   }
 }

@@ -9,7 +9,7 @@ export const DECODE_SCRATCH: i32 = memory.data(64, 64) as i32;
 import { is64, defOp32, defAd, segBase, segLimit, flatMask } from "./state";
 import { fault, raiseGP, clearFault } from "./fault";
 import { fetchHost, fetchHostFast, NO_HOST } from "../mmu/tlb";
-import { dcacheEntry } from "./dcache";
+import { dcacheFind, dcacheVictim } from "./dcache";
 import { perfInc, PC_DCACHE_FILL } from "../perf";
 import { specialise } from "./fast";
 import { jitMark, F_JIT } from "./jit";
@@ -320,10 +320,10 @@ function store_entry(e: i32, host: i32): void {
   }
   const host = fetchHostFast(lin);
   if (host == NO_HOST) return false;
-  const e = dcacheEntry(host);
-  if (load<i32>(e) == host && load<i32>(e, 4) == mode) { E = e; return true; }
+  const e = dcacheFind(host, (host as u32 as u64) | ((mode as u64) << 32));
+  if (e != 0) { E = e; return true; }
   if (!decode(lin)) return false;
-  if ((host & 0xfff) + sLen <= 0x1000) { store_entry(e, host); E = e; }
+  if ((host & 0xfff) + sLen <= 0x1000) { const v = dcacheVictim(host); store_entry(v, host); E = v; }
   else { store_entry(DECODE_SCRATCH, 0); E = DECODE_SCRATCH; }
   return true;
 }
@@ -334,7 +334,7 @@ function store_entry(e: i32, host: i32): void {
 export function decodeEntry(lin: u64, host: i32): i32 {
   if (!decode(lin)) return 0;
   if ((host & 0xfff) + sLen <= 0x1000) {
-    const e = dcacheEntry(host);
+    const e = dcacheVictim(host);
     store_entry(e, host);
     return e;
   }
@@ -355,8 +355,9 @@ export function jitDecode(lin: u64, host: i32): i32 {
   noCross = false;
   if (fault) { clearFault(); store<u64>(CPU_STATE + CPU_CR2, cr2); return 0; }
   if (e == 0) return 0;
-  const ent = dcacheEntry(host);
-  const seen = load<i32>(ent) == host && load<i32>(ent, 4) == mode; // it ran since it was last decoded
+  const found = dcacheFind(host, (host as u32 as u64) | ((mode as u64) << 32));
+  const seen = found != 0; // it ran since it was last decoded
+  const ent = seen ? found : dcacheVictim(host);
   store_entry(ent, host);
   // The host reads a copy with the instruction's own fast form (the cache entry may be a region's F_JIT).
   memory.copy(JIT_SCRATCH, ent, 64);

@@ -16,7 +16,7 @@ import {
   JIT_PAGEGEN, JIT_ENTRY_FILTER, JIT_ENTRY_FILTER_BITS,
 } from "../memmap";
 
-import { dcacheEntry, DC_ENTRIES } from "./dcache";
+import { dcacheFind, dcacheSlot, DC_ENTRIES } from "./dcache";
 import { pageGen, jitStat, jitPagesWritten } from "./jitpages";
 export { pageGen, jitStat, jitPagesWritten };
 
@@ -81,7 +81,7 @@ export function jitFlush(): void {
   memory.fill(JIT_RANGE, 0, 2 << 20);
   // Entries marked F_JIT go back to their own forms when next decoded.
   for (let i = 0; i < DC_ENTRIES; i++) {
-    const e = dcacheEntry(i);
+    const e = dcacheSlot(i);
     if (load<u8>(e, 32) == F_JIT) store<i32>(e, 0);
   }
 }
@@ -94,8 +94,8 @@ export function jitHeat(e: i32, lin: u64, host: i32, mode: i32): void {
   if (h < jitThreshold) { store<u16>(e, h as u16, 60); return; }
   store<u16>(e, 0, 60);
   const r0 = find(host, mode);
-  // compiled already (its entry was evicted and decoded again)
-  if (r0 != 0 && load<u32>(r0, 12) == pageGen(host)) return;
+  // compiled already (its entry was decoded again while the compile was in flight): the entry runs it from now on
+  if (r0 != 0 && load<u32>(r0, 12) == pageGen(host)) { jitMark(e, host, mode); return; }
   const n = load<i32>(JIT_REQ);
   for (let i = 0; i < n; i++) if (load<i32>(JIT_REQ + 32 + (i << 5), 8) == host) return;
   if (n >= JIT_REQ_MAX) return; // the batch is full: it comes back when it is hot again
@@ -148,8 +148,8 @@ export function jitInstall(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi
   if (idx < 0) return true;
   filterAdd(host, mode);
   // Its entry instruction's decoded-cache entry, if present, becomes F_JIT now.
-  const e = dcacheEntry(host);
-  if (load<i32>(e) == host && load<i32>(e, 4) == mode) jitMark(e, host, mode);
+  const e = dcacheFind(host, (host as u32 as u64) | ((mode as u64) << 32));
+  if (e != 0) jitMark(e, host, mode);
   return true;
 }
 

@@ -21,7 +21,7 @@ import {
 import { fault, faultVec, faultErr, clearFault } from "./fault";
 import { decodeCached, decodeEntry, dLen, E, jitDecode } from "./decode";
 import { execute } from "./exec";
-import { dcacheEntry } from "./dcache";
+import { dcacheSet, dcacheFind } from "./dcache";
 import { fetchHostFast, rdProbe, wrProbe, jitTlbOut, NO_HOST } from "../mmu/tlb";
 import { alu, imul64, mul64, mulHi, mulFlags, bsfFlags, F_CF } from "./alu";
 import {
@@ -267,10 +267,14 @@ export function run(budget: i32): i32 {
         vpn = ip >> 12;
         hpage = host & ~0xfff;
       }
-      let e = dcacheEntry(host);
-      if (load<u64>(e) != ((host as u32 as u64) | modeKey)) {
-        e = decodeEntry(ip, host);
-        if (e == 0) { n++; ip = faultAt(ip); break; }
+      let e = dcacheSet(host);
+      const key = (host as u32 as u64) | modeKey;
+      if (load<u64>(e) != key) {
+        e += 64; // the set's second way
+        if (load<u64>(e) != key) {
+          e = decodeEntry(ip, host);
+          if (e == 0) { n++; ip = faultAt(ip); break; }
+        }
       }
       if (bs) {
         bs = false;
@@ -807,10 +811,11 @@ export function run(budget: i32): i32 {
 // - 2 when it ran and wrote code that a region of its page came from (the page's generation moved on:
 //   the running region may be stale, and exits after the instruction).
 export function jitExec(lin: u64, host: i32): i32 {
-  let e = dcacheEntry(host);
-  if (load<u64>(e) != ((host as u32 as u64) | ((mode as u64) << 32))) {
+  const key = (host as u32 as u64) | ((mode as u64) << 32);
+  let e = dcacheFind(host, key);
+  if (e == 0) {
     if (jitDecode(lin, host) == 0) return 0;
-    e = dcacheEntry(host);
+    e = dcacheFind(host, key);
   }
   const ip0 = rip();
   const cr2 = load<u64>(CPU_STATE + CPU_CR2);
