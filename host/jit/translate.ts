@@ -554,12 +554,30 @@ export function layout(blocks: Block[], entry: number): Layout {
   try { return layout0(blocks, entry, n); } finally { for (let b = 0; b < n; b++) OFF_BLOCK[blocks[b].start] = -1; }
 }
 
+// layout()'s scratch arrays (kept between regions, grown to the largest: typed arrays made for each region
+// were most of its time and garbage).
+let layCap = 0;
+let ySucc0 = new Int32Array(0), yJccFt = ySucc0, yFtOf = ySucc0, ySucc = ySucc0, yPredStart = ySucc0, yPreds = ySucc0;
+let yPost = ySucc0, yStackU = ySucc0, yStackK = ySucc0, yRpo = ySucc0, yRpoNum = ySucc0, yIdom = ySucc0;
+let yNeed = ySucc0, yLeft = ySucc0, yPos = ySucc0, yWork = ySucc0, yHid = ySucc0, ySize = ySucc0;
+let yBack = new Uint8Array(0), yState = yBack, yPlaced = yBack, yReady = yBack, yInLoop = yBack;
+function layScratch(n: number): void {
+  if (n <= layCap) return;
+  const c = (layCap = Math.max(n, 2 * layCap, 64));
+  ySucc0 = new Int32Array(2 * c); yJccFt = new Int32Array(c); yFtOf = new Int32Array(c); ySucc = new Int32Array(2 * c);
+  yPredStart = new Int32Array(c + 1); yPreds = new Int32Array(2 * c); yPost = new Int32Array(c);
+  yStackU = new Int32Array(c); yStackK = new Int32Array(c); yRpo = new Int32Array(c); yRpoNum = new Int32Array(c);
+  yIdom = new Int32Array(c); yNeed = new Int32Array(c); yLeft = new Int32Array(c); yPos = new Int32Array(c);
+  yWork = new Int32Array(2 * c + 2); yHid = new Int32Array(c); ySize = new Int32Array(c);
+  yBack = new Uint8Array(2 * c); yState = new Uint8Array(c); yPlaced = new Uint8Array(c); yReady = new Uint8Array(c);
+}
+
 function layout0(blocks: Block[], entry: number, n: number): Layout {
   const e = offBlock(entry);
   if (e < 0) throw new Error(`jit: the region's entry ${entry} is not a block`);
+  layScratch(n);
   // In-page successors (at most two a block: the branch target, then the fall-through; -1: none), the
   // fall-through candidates of the placement (a Jcc's next instruction, the block's next).
-  const succ0 = new Int32Array(2 * n).fill(-1), jccFt = new Int32Array(n), ftOf = new Int32Array(n);
   for (let b = 0; b < n; b++) {
     const bl = blocks[b], i = bl.insns[bl.insns.length - 1], f = i.form;
     let s0 = -1, s1 = -1;
@@ -569,158 +587,155 @@ function layout0(blocks: Block[], entry: number, n: number): Layout {
       if (f >= F.JCC) { const u = offBlock(i.off + i.len); if (s0 < 0) s0 = u; else if (u !== s0) s1 = u; }
     } else if (f !== -1 && f !== F.RET && bl.next !== null) s0 = offBlock(bl.next);
     if (s0 < 0) { s0 = s1; s1 = -1; }
-    succ0[2 * b] = s0; succ0[2 * b + 1] = s1;
-    jccFt[b] = f >= F.JCC && f < F.JCC + 16 ? offBlock(i.off + i.len) : -1;
-    ftOf[b] = bl.next !== null ? offBlock(bl.next) : -1;
+    ySucc0[2 * b] = s0; ySucc0[2 * b + 1] = s1;
+    yJccFt[b] = f >= F.JCC && f < F.JCC + 16 ? offBlock(i.off + i.len) : -1;
+    yFtOf[b] = bl.next !== null ? offBlock(bl.next) : -1;
   }
   const cutEdges = new Set<number>(); // block indices
-  const succ = new Int32Array(2 * n), back = new Uint8Array(2 * n);
-  const predStart = new Int32Array(n + 1), preds = new Int32Array(2 * n);
-  const post = new Int32Array(n), state = new Uint8Array(n), retreat: number[] = []; // (pairs u, v)
-  const stackU = new Int32Array(n), stackK = new Int32Array(n);
-  const rpo = new Int32Array(n), rpoNum = new Int32Array(n), idom = new Int32Array(n);
-  const need = new Int32Array(n), placed = new Uint8Array(n), ready = new Uint8Array(n);
-  const left = new Int32Array(n), pos = new Int32Array(n), work = new Int32Array(2 * n + 2);
-  const hid = new Int32Array(n); // a loop header's number (loops in order of their first back edge), or -1
+  const retreat: number[] = []; // (pairs u, v)
   for (let attempt = 0; attempt < 4; attempt++) {
     for (let x = 0; x < 2 * n; x++) {
-      const v = succ0[x];
-      succ[x] = v >= 0 && cutEdges.size && cutEdges.has((x >> 1) * 65536 + v) ? -1 : v;
+      const v = ySucc0[x];
+      ySucc[x] = v >= 0 && cutEdges.size && cutEdges.has((x >> 1) * 65536 + v) ? -1 : v;
     }
     // (a cut first successor leaves the second first, as a filter would)
-    for (let u = 0; u < n; u++) if (succ[2 * u] < 0) { succ[2 * u] = succ[2 * u + 1]; succ[2 * u + 1] = -1; }
-    predStart.fill(0);
-    for (let x = 0; x < 2 * n; x++) if (succ[x] >= 0) predStart[succ[x] + 1]++;
-    for (let v = 0; v < n; v++) predStart[v + 1] += predStart[v];
-    work.set(predStart.subarray(0, n));
+    for (let u = 0; u < n; u++) if (ySucc[2 * u] < 0) { ySucc[2 * u] = ySucc[2 * u + 1]; ySucc[2 * u + 1] = -1; }
+    yPredStart.fill(0, 0, n + 1);
+    for (let x = 0; x < 2 * n; x++) if (ySucc[x] >= 0) yPredStart[ySucc[x] + 1]++;
+    for (let v = 0; v < n; v++) yPredStart[v + 1] += yPredStart[v];
+    for (let v = 0; v < n; v++) yWork[v] = yPredStart[v];
     for (let u = 0; u < n; u++)
-      for (let k = 2 * u; k < 2 * u + 2; k++) { const v = succ[k]; if (v >= 0) preds[work[v]++] = u; }
+      for (let k = 2 * u; k < 2 * u + 2; k++) { const v = ySucc[k]; if (v >= 0) yPreds[yWork[v]++] = u; }
     // Reverse postorder from the entry (iterative DFS), and the retreating edges met.
     let np = 0, sp = 0;
-    state.fill(0); retreat.length = 0;
-    stackU[sp] = e; stackK[sp++] = 0; state[e] = 1;
+    yState.fill(0, 0, n); retreat.length = 0;
+    yStackU[sp] = e; yStackK[sp++] = 0; yState[e] = 1;
     while (sp) {
-      const u = stackU[sp - 1], k = stackK[sp - 1];
-      if (k < 2 && succ[2 * u + k] >= 0) {
-        stackK[sp - 1]++;
-        const v = succ[2 * u + k];
-        if (state[v] === 0) { state[v] = 1; stackU[sp] = v; stackK[sp++] = 0; }
-        else if (state[v] === 1) retreat.push(u, v);
-      } else { state[u] = 2; post[np++] = u; sp--; }
+      const u = yStackU[sp - 1], k = yStackK[sp - 1];
+      if (k < 2 && ySucc[2 * u + k] >= 0) {
+        yStackK[sp - 1]++;
+        const v = ySucc[2 * u + k];
+        if (yState[v] === 0) { yState[v] = 1; yStackU[sp] = v; yStackK[sp++] = 0; }
+        else if (yState[v] === 1) retreat.push(u, v);
+      } else { yState[u] = 2; yPost[np++] = u; sp--; }
     }
-    rpoNum.fill(-1);
-    for (let x = 0; x < np; x++) { rpo[x] = post[np - 1 - x]; rpoNum[rpo[x]] = x; }
+    yRpoNum.fill(-1, 0, n);
+    for (let x = 0; x < np; x++) { yRpo[x] = yPost[np - 1 - x]; yRpoNum[yRpo[x]] = x; }
     // Immediate dominators (Cooper, Harvey, Kennedy).
-    idom.fill(-1);
-    idom[e] = e;
+    yIdom.fill(-1, 0, n);
+    yIdom[e] = e;
     for (let changed = true; changed;) {
       changed = false;
       for (let x = 0; x < np; x++) {
-        const u = rpo[x];
+        const u = yRpo[x];
         if (u === e) continue;
         let d = -1;
-        for (let q = predStart[u]; q < predStart[u + 1]; q++) {
-          const p = preds[q];
-          if (idom[p] < 0) continue;
+        for (let q = yPredStart[u]; q < yPredStart[u + 1]; q++) {
+          const p = yPreds[q];
+          if (yIdom[p] < 0) continue;
           if (d < 0) { d = p; continue; }
           let a = p, b = d;
-          while (a !== b) { while (rpoNum[a] > rpoNum[b]) a = idom[a]; while (rpoNum[b] > rpoNum[a]) b = idom[b]; }
+          while (a !== b) {
+            while (yRpoNum[a] > yRpoNum[b]) a = yIdom[a]; while (yRpoNum[b] > yRpoNum[a]) b = yIdom[b];
+          }
           d = a;
         }
-        if (d >= 0 && idom[u] !== d) { idom[u] = d; changed = true; }
+        if (d >= 0 && yIdom[u] !== d) { yIdom[u] = d; changed = true; }
       }
     }
     let bad = false;
-    for (let r = 0; r < retreat.length; r += 2) if (!dominatesIn(idom, e, retreat[r + 1], retreat[r])) bad = true;
+    for (let r = 0; r < retreat.length; r += 2) if (!dominatesIn(yIdom, e, retreat[r + 1], retreat[r])) bad = true;
     // irreducible: exits there
     if (bad) {
       for (let r = 0; r < retreat.length; r += 2) {
-        if (attempt || !dominatesIn(idom, e, retreat[r + 1], retreat[r]))
+        if (attempt || !dominatesIn(yIdom, e, retreat[r + 1], retreat[r]))
           cutEdges.add(retreat[r] * 65536 + retreat[r + 1]);
       }
       continue;
     }
     // Natural loops, one per header: membership in a bit row per loop.
-    hid.fill(-1);
+    yHid.fill(-1, 0, n);
     let nh = 0;
     const heads: number[] = [];
     for (let r = 0; r < retreat.length; r += 2) {
-      const h = retreat[r + 1]; if (hid[h] < 0) { hid[h] = nh++; heads.push(h); }
+      const h = retreat[r + 1]; if (yHid[h] < 0) { yHid[h] = nh++; heads.push(h); }
     }
-    const inLoop = new Uint8Array(nh * n), size = new Int32Array(nh);
+    if (yInLoop.length < nh * n) yInLoop = new Uint8Array(Math.max(nh * n, 2 * yInLoop.length));
+    yInLoop.fill(0, 0, nh * n); ySize.fill(0, 0, nh);
     for (let r = 0; r < retreat.length; r += 2) {
-      const h = retreat[r + 1], row = hid[h] * n;
-      if (!inLoop[row + h]) { inLoop[row + h] = 1; size[hid[h]]++; }
+      const h = retreat[r + 1], row = yHid[h] * n;
+      if (!yInLoop[row + h]) { yInLoop[row + h] = 1; ySize[yHid[h]]++; }
       let wp = 0;
-      work[wp++] = retreat[r];
+      yWork[wp++] = retreat[r];
       while (wp) {
-        const x = work[--wp]; if (inLoop[row + x]) continue; inLoop[row + x] = 1; size[hid[h]]++;
+        const x = yWork[--wp]; if (yInLoop[row + x]) continue; yInLoop[row + x] = 1; ySize[yHid[h]]++;
         // (a block is pushed at most once per edge into it: the stack holds 2n + 1)
-        for (let q = predStart[x]; q < predStart[x + 1]; q++) if (rpoNum[preds[q]] >= 0) work[wp++] = preds[q];
+        for (let q = yPredStart[x]; q < yPredStart[x + 1]; q++) if (yRpoNum[yPreds[q]] >= 0) yWork[wp++] = yPreds[q];
       }
     }
     for (let x = 0; x < 2 * n; x++) {
-      const u = x >> 1, v = succ[x];
-      back[x] = v >= 0 && hid[v] >= 0 && inLoop[hid[v] * n + u] === 1 && dominatesIn(idom, e, v, u) ? 1 : 0;
+      const u = x >> 1, v = ySucc[x];
+      yBack[x] = v >= 0 && yHid[v] >= 0 && yInLoop[yHid[v] * n + u] === 1 && dominatesIn(yIdom, e, v, u) ? 1 : 0;
     }
-    // Place blocks: a block is ready when its forward predecessors are placed; only blocks of the innermost
-    // open loop are taken while it has some left; the fall-through of the last block first, else the lowest.
-    need.fill(0);
+    // Place blocks: a block is yReady when its forward predecessors are yPlaced; only blocks of the innermost
+    // open loop are taken while it has some yLeft; the fall-through of the last block first, else the lowest.
+    yNeed.fill(0, 0, n);
     for (let x = 0; x < np; x++) {
-      const u = rpo[x];
-      for (let k = 2 * u; k < 2 * u + 2; k++) if (succ[k] >= 0 && !back[k]) need[succ[k]]++;
+      const u = yRpo[x];
+      for (let k = 2 * u; k < 2 * u + 2; k++) if (ySucc[k] >= 0 && !yBack[k]) yNeed[ySucc[k]]++;
     }
-    placed.fill(0); ready.fill(0); ready[e] = 1;
+    yPlaced.fill(0, 0, n); yReady.fill(0, 0, n); yReady[e] = 1;
     const order: number[] = [], open: number[] = [];
-    for (let h = 0; h < nh; h++) left[h] = size[h];
+    for (let h = 0; h < nh; h++) yLeft[h] = ySize[h];
     let ok = true;
     while (order.length < np) {
-      while (open.length && left[open[open.length - 1]] === 0) open.pop();
+      while (open.length && yLeft[open[open.length - 1]] === 0) open.pop();
       const inner = open.length ? open[open.length - 1] * n : -1;
       let pick = -1;
       const last = order.length ? order[order.length - 1] : -1;
       if (last >= 0) {
-        const a = jccFt[last], b = ftOf[last];
-        if (a >= 0 && ready[a] && (inner < 0 || inLoop[inner + a])) pick = a;
-        else if (b >= 0 && ready[b] && (inner < 0 || inLoop[inner + b])) pick = b;
+        const a = yJccFt[last], b = yFtOf[last];
+        if (a >= 0 && yReady[a] && (inner < 0 || yInLoop[inner + a])) pick = a;
+        else if (b >= 0 && yReady[b] && (inner < 0 || yInLoop[inner + b])) pick = b;
       }
-      if (pick < 0) for (let v = 0; v < n; v++) if (ready[v] && (inner < 0 || inLoop[inner + v])) { pick = v; break; }
+      if (pick < 0) for (let v = 0; v < n; v++) if (yReady[v] && (inner < 0 || yInLoop[inner + v])) { pick = v; break; }
       if (pick < 0) { ok = false; break; }
-      ready[pick] = 0; placed[pick] = 1; order.push(pick);
-      for (let h = 0; h < nh; h++) if (inLoop[h * n + pick]) left[h]--;
-      if (hid[pick] >= 0) open.push(hid[pick]);
+      yReady[pick] = 0; yPlaced[pick] = 1; order.push(pick);
+      for (let h = 0; h < nh; h++) if (yInLoop[h * n + pick]) yLeft[h]--;
+      if (yHid[pick] >= 0) open.push(yHid[pick]);
       for (let k = 2 * pick; k < 2 * pick + 2; k++)
-        if (succ[k] >= 0 && !back[k] && --need[succ[k]] === 0) ready[succ[k]] = 1;
+        if (ySucc[k] >= 0 && !yBack[k] && --yNeed[ySucc[k]] === 0) yReady[ySucc[k]] = 1;
     }
     if (!ok) {
       for (let r = 0; r < retreat.length; r += 2) cutEdges.add(retreat[r] * 65536 + retreat[r + 1]); continue;
     }
-    pos.fill(-1);
-    for (let p = 0; p < order.length; p++) pos[order[p]] = p;
+    yPos.fill(-1, 0, n);
+    for (let p = 0; p < order.length; p++) yPos[order[p]] = p;
     const loopEnd: number[] = new Array(order.length).fill(-1), scope: number[] = new Array(order.length).fill(-1);
     // The innermost loop of each block: the smallest body that holds it (a header's own loop excluded for its
-    // label): outer loops first (a stable order by size, largest first).
-    const byOuter = heads.map((_, x) => x).sort((a, b) => size[b] - size[a]);
+    // label): outer loops first (a stable order by ySize, largest first).
+    const byOuter = heads.map((_, x) => x).sort((a, b) => ySize[b] - ySize[a]);
     for (const hh of byOuter) {
       const h = heads[hh], row = hh * n;
       let lo = n, hi = -1;
       for (let x = 0; x < n; x++) {
-        if (!inLoop[row + x]) continue;
-        const p = pos[x];
+        if (!yInLoop[row + x]) continue;
+        const p = yPos[x];
         if (p > hi) hi = p;
         if (p < lo) lo = p;
-        if (x !== h) scope[p] = pos[h];
+        if (x !== h) scope[p] = yPos[h];
       }
-      loopEnd[pos[h]] = hi;
+      loopEnd[yPos[h]] = hi;
       // (loops contiguous: a check, as the emission relies on it)
-      if (hi - lo + 1 !== size[hh] || lo !== pos[h]) ok = false;
+      if (hi - lo + 1 !== ySize[hh] || lo !== yPos[h]) ok = false;
     }
     if (!ok) {
       for (let r = 0; r < retreat.length; r += 2) cutEdges.add(retreat[r] * 65536 + retreat[r + 1]); continue;
     }
     const cut = new Set<number>();
     for (const c of cutEdges) {
-      const u = Math.floor(c / 65536), v = c % 65536; if (pos[u] >= 0 && pos[v] >= 0) cut.add(pos[u] * 65536 + pos[v]);
+      const u = Math.floor(c / 65536), v = c % 65536;
+      if (yPos[u] >= 0 && yPos[v] >= 0) cut.add(yPos[u] * 65536 + yPos[v]);
     }
     return { order, loopEnd, scope, cut };
   }
@@ -2315,6 +2330,49 @@ function generalInsn(i: Insn, f: number, idx: number, gk: string): void {
   }
 }
 
+// The end of every region's function after its registers' write-back: the lazy flags, RIP and the exit's
+// reason stored, the exit counted, the chaining (chain), the count returned: the same bytes for the same
+// chain and mode, made once.
+const TAILS = new Map<number, Uint8Array>();
+function exitTail(chain: boolean, mode: number): Uint8Array {
+  const key = mode * 2 + (chain ? 1 : 0);
+  let t = TAILS.get(key);
+  if (t) return t;
+  const c = new Code(512);
+  // An INC/DEC state keeps CF in RFLAGS.
+  c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_lt_u).if_();
+  c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and).get(L_FCF)
+    .op(Op.i64_extend_i32_u)
+    .op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+  c.end();
+  c.i32(0).get(L_FOP).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_OP, 2);
+  c.i32(0).get(L_FSZ).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_SIZE, 2);
+  c.i32(0).get(L_FA).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_A, 3);
+  c.i32(0).get(L_FB).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_B, 3);
+  c.i32(0).get(L_FRES).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_RES, 3);
+  c.i32(0).get(L_XIP).mem(Op.i64_store, MM.JIT_IO + MM.JIO_IP, 3);
+  c.i32(0).get(L_XR).mem(Op.i32_store, MM.JIT_IO + MM.JIO_EXIT, 2);
+  const stat = MM.JIT_IO + MM.JIO_STATS + MM.JSTAT_EXIT0 * 8;
+  c.get(L_XR).i32(3).u8(0x74 /* i32.shl */).tee(L_P);
+  c.get(L_P).mem(Op.i64_load, stat, 3).i64(1).op(Op.i64_add).mem(Op.i64_store, stat, 3);
+  if (chain) chainExit(c, mode);
+  c.get(L_N);
+  t = c.b.slice();
+  if (TAILS.size > 64) TAILS.clear();
+  TAILS.set(key, t);
+  return t;
+}
+
+// Storage for the functions' bodies (carved from slabs of 1 MiB, never reused: a body stays valid as long as
+// its function definition; a new Uint8Array per body was a tenth of the translator's time).
+let SLAB = new Uint8Array(0), slabAt = 0;
+function slab(n: number): Uint8Array {
+  if (slabAt + n > SLAB.length) { SLAB = new Uint8Array(Math.max(1 << 20, n)); slabAt = 0; }
+  const b = SLAB.subarray(slabAt, slabAt + n);
+  slabAt += n;
+  return b;
+}
+
 // `prev`: a translation of the same blocks with every block starting from an unknown state; a block that
 // starts unknown here too is copied from it (a block's code depends only on the block and its start state).
 function translateWith(blocks: Block[], entry0: number, x64: boolean, name: string, mode: number, chain: boolean,
@@ -2419,26 +2477,9 @@ function translateWith(blocks: Block[], entry0: number, x64: boolean, name: stri
   // Write back: registers, lazy flags, RIP; count the exit.
   for (let r = 0; r < 16; r++)
     if (written & (1 << r)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
-  // An INC/DEC state keeps CF in RFLAGS.
-  c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_lt_u).if_();
-  c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and).get(L_FCF)
-    .op(Op.i64_extend_i32_u)
-    .op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-  c.end();
-  c.i32(0).get(L_FOP).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_OP, 2);
-  c.i32(0).get(L_FSZ).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_SIZE, 2);
-  c.i32(0).get(L_FA).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_A, 3);
-  c.i32(0).get(L_FB).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_B, 3);
-  c.i32(0).get(L_FRES).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_RES, 3);
-  c.i32(0).get(L_XIP).mem(Op.i64_store, MM.JIT_IO + MM.JIO_IP, 3);
-  c.i32(0).get(L_XR).mem(Op.i32_store, MM.JIT_IO + MM.JIO_EXIT, 2);
-  const stat = MM.JIT_IO + MM.JIO_STATS + MM.JSTAT_EXIT0 * 8;
-  c.get(L_XR).i32(3).u8(0x74 /* i32.shl */).tee(L_P);
-  c.get(L_P).mem(Op.i64_load, stat, 3).i64(1).op(Op.i64_add).mem(Op.i64_store, stat, 3);
-  if (chain) chainExit(c, mode);
-  c.get(L_N);
+  c.bytes(exitTail(chain, mode));
   // Only the registers the region touches are loaded at entry.
-  const body = new Code(16 * 10 + c.len);
+  const body = new Code(slab(16 * 10 + c.len));
   for (let r = 0; r < 16; r++)
     if (c.regs & (1 << r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
   body.bytes(c.b);
