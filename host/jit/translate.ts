@@ -1873,19 +1873,19 @@ function fxJCC(i: Insn, f: number, idx: number, size: number, gk: string | null)
 }
 
 // gk === "cdqe"
-function gxCdqe(i: Insn, f: number, idx: number, gk: string): void {
+function gxCdqe(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   if (i.os === 8) wr(RAX, 8, () => { rd(RAX, 4); c.op(Op.i64_extend32_s); });
   else wr(RAX, 4, () => { rd(RAX, 2); c.op(Op.i64_extend16_s); });
 }
 
 // gk === "cqo"
-function gxCqo(i: Insn, f: number, idx: number, gk: string): void {
+function gxCqo(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   if (i.os === 8) wr(RDX, 8, () => { rd(RAX, 8); c.i64(63).op(Op.i64_shr_s); });
   else wr(RDX, 4, () => { rd(RAX, 4); c.op(Op.i64_extend32_s).i64(31).op(Op.i64_shr_s); });
 }
 
 // gk === "rot"
-function gxRot(i: Insn, f: number, idx: number, gk: string): void {
+function gxRot(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   // ROL/ROR r, imm8 / 1 / CL: the value with wasm's rotates; CF and OF from the result, the other
   // arithmetic flags kept: RFLAGS is made current (from the lazy state, by the core when it is not
   // LF_NONE already), and the state becomes LF_NONE (the flags live in RFLAGS).
@@ -1929,7 +1929,7 @@ function gxRot(i: Insn, f: number, idx: number, gk: string): void {
 }
 
 // gk === "shcl"
-function gxShcl(i: Insn, f: number, idx: number, gk: string): void {
+function gxShcl(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const sz = i.os!, w = BigInt(sz * 8), kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
   rd(RCX, 1); c.i64(w - 1n).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; // count != 0
   rd(dst, sz); c.set(L_T2);
@@ -1956,29 +1956,29 @@ function gxShcl(i: Insn, f: number, idx: number, gk: string): void {
 }
 
 // gk === "testal"
-function gxTestal(i: Insn, f: number, idx: number, gk: string): void {
+function gxTestal(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1);
 }
 
 // gk === "cmpal"
-function gxCmpal(i: Insn, f: number, idx: number, gk: string): void {
+function gxCmpal(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(7, 1);
 }
 
 // gk === "alu8i"
-function gxAlu8i(i: Insn, f: number, idx: number, gk: string): void {
+function gxAlu8i(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const d = reg8(i.rm!, i.rex!), kk = i.reg! & 7;
   rd(d, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(kk, 1);
   if (kk !== 7) wr(d, 1, getT2);
 }
 
 // gk === "test8i"
-function gxTest8i(i: Insn, f: number, idx: number, gk: string): void {
+function gxTest8i(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   rd(reg8(i.rm!, i.rex!), 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1);
 }
 
 // gk === "neg"
-function gxNeg(i: Insn, f: number, idx: number, gk: string): void {
+function gxNeg(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const sz = i.os!, d = MM.CPU_STATE + i.rm! * 8;
   rd(d, sz); c.set(L_T3);
   setFlags(
@@ -1989,28 +1989,29 @@ function gxNeg(i: Insn, f: number, idx: number, gk: string): void {
 }
 
 // gk === "alu8rr"
-function gxAlu8rr(i: Insn, f: number, idx: number, gk: string): void { // op r/m8, r8 (mod 3): the destination is rm
+// op r/m8, r8 (mod 3): the destination is rm
+function gxAlu8rr(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const kk = (i.op! >> 3) & 7, d = reg8(i.rm!, i.rex!), s2 = reg8(i.reg!, i.rex!);
   rd(d, 1); c.set(L_T2); rd(s2, 1); c.set(L_T3); alu(kk, 1);
   if (kk !== 7) wr(d, 1, getT2);
 }
 
 // gk === "mov8rr"
-function gxMov8rr(i: Insn, f: number, idx: number, gk: string): void {
+function gxMov8rr(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const d = i.op === 0x88 ? reg8(i.rm!, i.rex!) : reg8(i.reg!, i.rex!);
   const s2 = i.op === 0x88 ? reg8(i.reg!, i.rex!) : reg8(i.rm!, i.rex!);
   wr(d, 1, () => rd(s2, 1));
 }
 
 // gk === "testmi"
-function gxTestmi(i: Insn, f: number, idx: number, gk: string): void { // TEST m, imm
+function gxTestmi(i: Insn, f: number, idx: number, size: number, gk: string | null): void { // TEST m, imm
   const sz = i.op === 0xf6 ? 1 : i.os!;
   ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
   load(sz); c.set(L_T2); c.i64(i.imm & mask(sz)).set(L_T3); alu(4, sz);
 }
 
 // gk === "testmr"
-function gxTestmr(i: Insn, f: number, idx: number, gk: string): void { // TEST m, r
+function gxTestmr(i: Insn, f: number, idx: number, size: number, gk: string | null): void { // TEST m, r
   const sz = i.op === 0x84 ? 1 : i.os!;
   ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
   load(sz); c.set(L_T2);
@@ -2019,7 +2020,8 @@ function gxTestmr(i: Insn, f: number, idx: number, gk: string): void { // TEST m
 }
 
 // gk === "alu8rm"
-function gxAlu8rm(i: Insn, f: number, idx: number, gk: string): void { // op r8, r/m8: the destination is the register
+// op r8, r/m8: the destination is the register
+function gxAlu8rm(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const kk = (i.op! >> 3) & 7, d = reg8(i.reg!, i.rex!);
   if (i.mod === 3) { rd(reg8(i.rm!, i.rex!), 1); c.set(L_T3); }
   else { ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx); load(1); c.set(L_T3); }
@@ -2028,7 +2030,8 @@ function gxAlu8rm(i: Insn, f: number, idx: number, gk: string): void { // op r8,
 }
 
 // gk === "alu8mr" || gk === "alu8mi"
-function gxAlu8mr(i: Insn, f: number, idx: number, gk: string): void { // op m8, r8 / op m8, imm8 (CMP reads only)
+// op m8, r8 / op m8, imm8 (CMP reads only)
+function gxAlu8mr(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const kk = gk === "alu8mi" ? i.reg! & 7 : (i.op! >> 3) & 7;
   ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, 1, i, idx);
   load(1); c.set(L_T2);
@@ -2039,7 +2042,7 @@ function gxAlu8mr(i: Insn, f: number, idx: number, gk: string): void { // op m8,
 
 // gk === "alumi"
 // op m, imm (imm8 or imm32, sign-extended; CMP reads only)
-function gxAlumi(i: Insn, f: number, idx: number, gk: string): void {
+function gxAlumi(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const kk = i.reg! & 7, sz = i.os!;
   ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, sz, i, idx);
   load(sz); c.set(L_T2);
@@ -2049,7 +2052,7 @@ function gxAlumi(i: Insn, f: number, idx: number, gk: string): void {
 
 // gk === "icall" || gk === "ijmp"
 // CALL/JMP r/m: the target from a register or memory, checked, then out
-function gxIcall(i: Insn, f: number, idx: number, gk: string): void {
+function gxIcall(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   if (i.mod === 3) rd(MM.CPU_STATE + i.rm! * 8, SW);
   else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); }
   c.set(L_T1);
@@ -2066,7 +2069,7 @@ function gxIcall(i: Insn, f: number, idx: number, gk: string): void {
 
 // gk === "pushi" || gk === "pushm" || gk === "pushf"
 // PUSH imm8/imm32 (sign-extended), PUSH r/m, PUSHF
-function gxPushi(i: Insn, f: number, idx: number, gk: string): void {
+function gxPushi(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   if (gk === "pushf") {
     // RFLAGS made current (as for rotates; the state becomes LF_NONE), without RF and VM
     if (!(st && st.op === LF_NONE)) {
@@ -2086,7 +2089,7 @@ function gxPushi(i: Insn, f: number, idx: number, gk: string): void {
 }
 
 // gk === "shd"
-function gxShd(i: Insn, f: number, idx: number, gk: string): void {
+function gxShd(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const sz = i.os!, w = BigInt(sz * 8), m = mask(sz), left = i.op! < 0x1ac;
   const d = MM.CPU_STATE + i.rm! * 8, sr = MM.CPU_STATE + i.reg! * 8;
   const cm = sz === 8 ? 63n : 31n;
@@ -2118,7 +2121,7 @@ function gxShd(i: Insn, f: number, idx: number, gk: string): void {
 }
 
 // gk === "cmovm"
-function gxCmovm(i: Insn, f: number, idx: number, gk: string): void {
+function gxCmovm(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const sz = i.os!, d = MM.CPU_STATE + i.reg! * 8;
   ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
   load(sz); c.set(L_T2);
@@ -2127,19 +2130,19 @@ function gxCmovm(i: Insn, f: number, idx: number, gk: string): void {
 }
 
 // gk === "mov8ld"
-function gxMov8ld(i: Insn, f: number, idx: number, gk: string): void { // MOV r8, m8
+function gxMov8ld(i: Insn, f: number, idx: number, size: number, gk: string | null): void { // MOV r8, m8
   ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx);
   wr(reg8(i.reg!, i.rex!), 1, () => load(1));
 }
 
 // gk === "setccm"
-function gxSetccm(i: Insn, f: number, idx: number, gk: string): void { // SETcc m8
+function gxSetccm(i: Insn, f: number, idx: number, size: number, gk: string | null): void { // SETcc m8
   ea(i); c.set(L_T1); probe(FN_WR, 1, i, idx);
   store(1, () => { cond(i.op! & 15); c.op(Op.i64_extend_i32_u); });
 }
 
 // gk === "movqr"
-function gxMovqr(i: Insn, f: number, idx: number, gk: string): void { // MOVD/MOVQ xmm <-> r/m
+function gxMovqr(i: Insn, f: number, idx: number, size: number, gk: string | null): void { // MOVD/MOVQ xmm <-> r/m
   // #UD (CR0.EM, no CR4.OSFXSR) and #NM (CR0.TS) come first: the interpreter's, before the access
   c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR0, 3).op(Op.i32_wrap_i64).i32(0xc).op(Op.i32_and);
   c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR4, 3).op(Op.i32_wrap_i64).i32(0x200).op(Op.i32_and)
@@ -2162,7 +2165,7 @@ function gxMovqr(i: Insn, f: number, idx: number, gk: string): void { // MOVD/MO
 
 // gk === "core"
 // the core runs it (jit_exec, coreRun): registers and flags through the state block
-function gxCore(i: Insn, f: number, idx: number, gk: string): void {
+function gxCore(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const d = coreRun(i, is64)!;
   if (d.fl) { // RFLAGS made current; the flags live there after (LF_NONE)
     rflagsCurrent();
@@ -2186,7 +2189,7 @@ function gxCore(i: Insn, f: number, idx: number, gk: string): void {
 }
 
 // gk === "ssex"
-function gxSsex(i: Insn, f: number, idx: number, gk: string): void {
+function gxSsex(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   // the core runs it (jit_exec); 0: it would fault, nothing done: exit before it
        if (page === undefined) { exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); return; }
        linOf(i.off); c.i32(page + i.off).call(FN_EX).op(Op.i32_eqz).if_(); extra++;
@@ -2195,7 +2198,7 @@ function gxSsex(i: Insn, f: number, idx: number, gk: string): void {
 }
 
 // gk === "str"
-function gxStr(i: Insn, f: number, idx: number, gk: string): void {
+function gxStr(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   // One step at a time in the core (cpu/string.ts jitString), with RCX/RSI/RDI/RAX in memory meanwhile;
   // each further step counts one more instruction (as the interpreter re-executes a REP instruction
   // every STR_CHUNK iterations). Nothing done by a step: exit before the instruction.
@@ -2228,7 +2231,7 @@ function gxStr(i: Insn, f: number, idx: number, gk: string): void {
 }
 
 // gk === "bswap"
-function gxBswap(i: Insn, f: number, idx: number, gk: string): void {
+function gxBswap(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
   const sz = i.os!, r = MM.CPU_STATE + (((i.op! & 7) | ((i.rex! & 1) << 3)) * 8);
   const swap32 = () => { // i32 on the stack -> byte-swapped
     c.tee(L_I).i32(24).u8(0x74 /* shl */);
@@ -2243,91 +2246,109 @@ function gxBswap(i: Insn, f: number, idx: number, gk: string): void {
   });
 }
 
-function fastInsn(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+type InsnFn = (i: Insn, f: number, idx: number, size: number, gk: string | null) => void;
+const noInsn: InsnFn = () => {};
+// The translation of fast form f (gk null, or "divm": the general path's DIV m, translated with DIV r), or null.
+function fastFnOf(f: number, gk: string | null): InsnFn | null {
   switch (true) {
-    case f === F.IMUL_RR64 || f === F.IMUL_RRI64: fxIMULRR64(i, f, idx, size, gk); break;
-    case f === F.NOP: break;
-    case f === F.MOV_RR32 || f === F.MOV_RR64: fxMOVRR32(i, f, idx, size, gk); break;
-    case f === F.MOV_RI32 || f === F.MOV_RI64: fxMOVRI32(i, f, idx, size, gk); break;
-    case f === F.LEA32 || f === F.LEA64: fxLEA32(i, f, idx, size, gk); break;
-    case f >= F.LD32 && f <= F.LDSX32_64: fxLD32(i, f, idx, size, gk); break;
-    case f >= F.ST8 && f <= F.STI64: fxST8(i, f, idx, size, gk); break;
-    case f === F.ALU_RM32 || f === F.ALU_RM64: fxALURM32(i, f, idx, size, gk); break;
-    case f === F.CMP_MR32 || f === F.CMP_MR64: fxCMPMR32(i, f, idx, size, gk); break;
-    case f === F.CMP_MI8 || f === F.CMP_MI32 || f === F.CMP_MI64: fxCMPMI8(i, f, idx, size, gk); break;
-    case f === F.MOVZX8R: fxMOVZX8R(i, f, idx, size, gk); break;
-    case f === F.MOVZX16R: fxMOVZX16R(i, f, idx, size, gk); break;
-    case f === F.MOVSX8R32: fxMOVSX8R32(i, f, idx, size, gk); break;
-    case f === F.MOVSX8R64: fxMOVSX8R64(i, f, idx, size, gk); break;
-    case f === F.MOVSX16R32: fxMOVSX16R32(i, f, idx, size, gk); break;
-    case f === F.MOVSX16R64: fxMOVSX16R64(i, f, idx, size, gk); break;
-    case f === F.MOVSXDR: fxMOVSXDR(i, f, idx, size, gk); break;
-    case f >= F.SHL32 && f <= F.SAR64: fxSHL32(i, f, idx, size, gk); break;
-    case f === F.IMUL_RR32 || f === F.IMUL_RRI32: fxIMULRR32(i, f, idx, size, gk); break;
-    case f === F.CMOV32 || f === F.CMOV64: fxCMOV32(i, f, idx, size, gk); break;
-    case f === F.TEST_RR8: fxTESTRR8(i, f, idx, size, gk); break;
-    case f === F.TEST_RR32 || f === F.TEST_RR64: fxTESTRR32(i, f, idx, size, gk); break;
-    case f === F.TEST_RI32 || f === F.TEST_RI64: fxTESTRI32(i, f, idx, size, gk); break;
-    case f >= F.INC32 && f <= F.DEC64: fxINC32(i, f, idx, size, gk); break;
-    case f === F.DIV32 || f === F.DIV64 || gk === "divm": fxDIV32(i, f, idx, size, gk); break;
-    case (f >= F.RR32 && f < F.RR32 + 8) || (f >= F.RR64 && f < F.RR64 + 8): fxRR32(i, f, idx, size, gk); break;
-    case (f >= F.RI32 && f < F.RI32 + 8) || (f >= F.RI64 && f < F.RI64 + 8): fxRI32(i, f, idx, size, gk); break;
-    case f === F.INC_M32 || f === F.INC_M64 || f === F.DEC_M32 || f === F.DEC_M64: fxINCM32(i, f, idx, size, gk); break;
-    case f === F.XCHG_M32 || f === F.XCHG_M64: fxXCHGM32(i, f, idx, size, gk); break;
-    case f === F.ALU_MR32 || f === F.ALU_MR64: fxALUMR32(i, f, idx, size, gk); break;
+    case f === F.IMUL_RR64 || f === F.IMUL_RRI64: return fxIMULRR64;
+    case f === F.NOP: return noInsn;
+    case f === F.MOV_RR32 || f === F.MOV_RR64: return fxMOVRR32;
+    case f === F.MOV_RI32 || f === F.MOV_RI64: return fxMOVRI32;
+    case f === F.LEA32 || f === F.LEA64: return fxLEA32;
+    case f >= F.LD32 && f <= F.LDSX32_64: return fxLD32;
+    case f >= F.ST8 && f <= F.STI64: return fxST8;
+    case f === F.ALU_RM32 || f === F.ALU_RM64: return fxALURM32;
+    case f === F.CMP_MR32 || f === F.CMP_MR64: return fxCMPMR32;
+    case f === F.CMP_MI8 || f === F.CMP_MI32 || f === F.CMP_MI64: return fxCMPMI8;
+    case f === F.MOVZX8R: return fxMOVZX8R;
+    case f === F.MOVZX16R: return fxMOVZX16R;
+    case f === F.MOVSX8R32: return fxMOVSX8R32;
+    case f === F.MOVSX8R64: return fxMOVSX8R64;
+    case f === F.MOVSX16R32: return fxMOVSX16R32;
+    case f === F.MOVSX16R64: return fxMOVSX16R64;
+    case f === F.MOVSXDR: return fxMOVSXDR;
+    case f >= F.SHL32 && f <= F.SAR64: return fxSHL32;
+    case f === F.IMUL_RR32 || f === F.IMUL_RRI32: return fxIMULRR32;
+    case f === F.CMOV32 || f === F.CMOV64: return fxCMOV32;
+    case f === F.TEST_RR8: return fxTESTRR8;
+    case f === F.TEST_RR32 || f === F.TEST_RR64: return fxTESTRR32;
+    case f === F.TEST_RI32 || f === F.TEST_RI64: return fxTESTRI32;
+    case f >= F.INC32 && f <= F.DEC64: return fxINC32;
+    case f === F.DIV32 || f === F.DIV64 || gk === "divm": return fxDIV32;
+    case (f >= F.RR32 && f < F.RR32 + 8) || (f >= F.RR64 && f < F.RR64 + 8): return fxRR32;
+    case (f >= F.RI32 && f < F.RI32 + 8) || (f >= F.RI64 && f < F.RI64 + 8): return fxRI32;
+    case f === F.INC_M32 || f === F.INC_M64 || f === F.DEC_M32 || f === F.DEC_M64: return fxINCM32;
+    case f === F.XCHG_M32 || f === F.XCHG_M64: return fxXCHGM32;
+    case f === F.ALU_MR32 || f === F.ALU_MR64: return fxALUMR32;
     // (LOCK) CMPXCHG [mem], B: CMP rAX, m; equal: m = B; else rAX = m
-    case f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64: fxCMPXCHGM32(i, f, idx, size, gk); break;
-    case f === F.XADD_M32 || f === F.XADD_M64: fxXADDM32(i, f, idx, size, gk); break;
-    case f >= F.BT_RR32 && f <= F.BT_MI64: fxBTRR32(i, f, idx, size, gk); break;
+    case f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64: return fxCMPXCHGM32;
+    case f === F.XADD_M32 || f === F.XADD_M64: return fxXADDM32;
+    case f >= F.BT_RR32 && f <= F.BT_MI64: return fxBTRR32;
     // BSF/BSR r, r (cpu/run.ts): ZF = (source 0, the destination then kept), the others 0
-    case f >= F.BSF32 && f <= F.BSR64: fxBSF32(i, f, idx, size, gk); break;
-    case f === F.MUL32: fxMUL32(i, f, idx, size, gk); break;
-    case f === F.MUL64: fxMUL64(i, f, idx, size, gk); break;
-    case f === F.NOT32 || f === F.NOT64: fxNOT32(i, f, idx, size, gk); break;
-    case f === F.SETCC: fxSETCC(i, f, idx, size, gk); break;
-    case f === F.PUSH: fxPUSH(i, f, idx, size, gk); break;
-    case f === F.POP: fxPOP(i, f, idx, size, gk); break;
-    case f === F.JMP || f === F.CALL: fxJMP(i, f, idx, size, gk); break;
-    case f === F.RET: fxRET(i, f, idx, size, gk); break;
-    case f >= F.JCC && f < F.JCC + 16: fxJCC(i, f, idx, size, gk); break;
-    default: throw new Error(`jit: form ${f} has no translation`);
+    case f >= F.BSF32 && f <= F.BSR64: return fxBSF32;
+    case f === F.MUL32: return fxMUL32;
+    case f === F.MUL64: return fxMUL64;
+    case f === F.NOT32 || f === F.NOT64: return fxNOT32;
+    case f === F.SETCC: return fxSETCC;
+    case f === F.PUSH: return fxPUSH;
+    case f === F.POP: return fxPOP;
+    case f === F.JMP || f === F.CALL: return fxJMP;
+    case f === F.RET: return fxRET;
+    case f >= F.JCC && f < F.JCC + 16: return fxJCC;
+    default: return null;
   }
 }
 
-function generalInsn(i: Insn, f: number, idx: number, gk: string): void {
+// The translation of general-path kind gk, or null.
+function generalFnOf(gk: string): InsnFn | null {
   switch (true) {
-    case gk === "cdqe": gxCdqe(i, f, idx, gk); break;
-    case gk === "cqo": gxCqo(i, f, idx, gk); break;
-    case gk === "rot": gxRot(i, f, idx, gk); break;
-    case gk === "shcl": gxShcl(i, f, idx, gk); break;
-    case gk === "testal": gxTestal(i, f, idx, gk); break;
-    case gk === "cmpal": gxCmpal(i, f, idx, gk); break;
-    case gk === "alu8i": gxAlu8i(i, f, idx, gk); break;
-    case gk === "test8i": gxTest8i(i, f, idx, gk); break;
-    case gk === "neg": gxNeg(i, f, idx, gk); break;
-    case gk === "alu8rr": gxAlu8rr(i, f, idx, gk); break;
-    case gk === "mov8rr": gxMov8rr(i, f, idx, gk); break;
-    case gk === "testmi": gxTestmi(i, f, idx, gk); break;
-    case gk === "testmr": gxTestmr(i, f, idx, gk); break;
-    case gk === "alu8rm": gxAlu8rm(i, f, idx, gk); break;
-    case gk === "alu8mr" || gk === "alu8mi": gxAlu8mr(i, f, idx, gk); break;
-    case gk === "alumi": gxAlumi(i, f, idx, gk); break;
-    case gk === "icall" || gk === "ijmp": gxIcall(i, f, idx, gk); break;
-    case gk === "pushi" || gk === "pushm" || gk === "pushf": gxPushi(i, f, idx, gk); break;
+    case gk === "cdqe": return gxCdqe;
+    case gk === "cqo": return gxCqo;
+    case gk === "rot": return gxRot;
+    case gk === "shcl": return gxShcl;
+    case gk === "testal": return gxTestal;
+    case gk === "cmpal": return gxCmpal;
+    case gk === "alu8i": return gxAlu8i;
+    case gk === "test8i": return gxTest8i;
+    case gk === "neg": return gxNeg;
+    case gk === "alu8rr": return gxAlu8rr;
+    case gk === "mov8rr": return gxMov8rr;
+    case gk === "testmi": return gxTestmi;
+    case gk === "testmr": return gxTestmr;
+    case gk === "alu8rm": return gxAlu8rm;
+    case gk === "alu8mr" || gk === "alu8mi": return gxAlu8mr;
+    case gk === "alumi": return gxAlumi;
+    case gk === "icall" || gk === "ijmp": return gxIcall;
+    case gk === "pushi" || gk === "pushm" || gk === "pushf": return gxPushi;
     // SHLD/SHRD r, r, imm8/CL (cpu/alu.ts shiftDouble): CF, OF, SF/ZF/PF from the result, AF 0 (LF_CFOF)
-    case gk === "shd": gxShd(i, f, idx, gk); break;
+    case gk === "shd": return gxShd;
     // CMOVcc r, m: the memory is read either way; a 32-bit destination is written (zero-extended) either way
-    case gk === "cmovm": gxCmovm(i, f, idx, gk); break;
-    case gk === "mov8ld": gxMov8ld(i, f, idx, gk); break;
-    case gk === "setccm": gxSetccm(i, f, idx, gk); break;
-    case gk === "nop": break;
-    case gk === "movdx": case gk === "movdr": case gk === "movqx": case gk === "movqr": gxMovqr(i, f, idx, gk); break;
-    case gk === "core": gxCore(i, f, idx, gk); break;
-    case gk === "ssex": gxSsex(i, f, idx, gk); break;
-    case gk === "str": gxStr(i, f, idx, gk); break;
-    case gk === "bswap": gxBswap(i, f, idx, gk); break;
-    default: throw new Error(`jit: form ${f} has no translation`);
+    case gk === "cmovm": return gxCmovm;
+    case gk === "mov8ld": return gxMov8ld;
+    case gk === "setccm": return gxSetccm;
+    case gk === "nop": return noInsn;
+    case gk === "movdx": case gk === "movdr": case gk === "movqx": case gk === "movqr": return gxMovqr;
+    case gk === "core": return gxCore;
+    case gk === "ssex": return gxSsex;
+    case gk === "str": return gxStr;
+    case gk === "bswap": return gxBswap;
+    default: return null;
   }
+}
+
+// The translations by form and by general-path kind (a call through these tables: a switch over the forms
+// in the function that translates an instruction deoptimized it at every form it had not met yet).
+const FAST_FN: (InsnFn | null)[] = [];
+for (let f = 0; f < 256; f++) FAST_FN.push(fastFnOf(f, null));
+const GEN_KINDS = ["str", "ssex", "alumi", "movqx", "icall", "ijmp", "pushm", "pushi", "pushf", "shd", "cmovm", "cdqe",
+  "cqo", "shcl", "rot", "testal", "cmpal", "alu8i", "alu8mi", "test8i", "testmi", "neg", "alu8rr", "alu8mr", "alu8rm",
+  "testmr", "mov8rr", "mov8ld", "nop", "movdx", "movdr", "movqr", "setccm", "bswap", "core"]; // (all but "divm")
+const GEN_FN = new Map<string, InsnFn>();
+for (const k of GEN_KINDS) {
+  const fn = generalFnOf(k);
+  if (!fn) throw new Error(`jit: general-path kind ${k} has no translation`);
+  GEN_FN.set(k, fn);
 }
 
 // The end of every region's function after its registers' write-back: the lazy flags, RIP and the exit's
@@ -2363,14 +2384,24 @@ function exitTail(chain: boolean, mode: number): Uint8Array {
   return t;
 }
 
-// Storage for the functions' bodies (carved from slabs of 1 MiB, never reused: a body stays valid as long as
-// its function definition; a new Uint8Array per body was a tenth of the translator's time).
+// Storage for the functions' bodies, carved from slabs of 1 MiB: a body stays valid as long as its function
+// definition, but translateBatch, whose definitions die with it, gives the storage of its batch back
+// (slabMark/slabRelease), so that the same memory serves every batch (a new Uint8Array per body was a tenth
+// of the translator's time, much of it the first touch of new memory).
 let SLAB = new Uint8Array(0), slabAt = 0;
 function slab(n: number): Uint8Array {
   if (slabAt + n > SLAB.length) { SLAB = new Uint8Array(Math.max(1 << 20, n)); slabAt = 0; }
   const b = SLAB.subarray(slabAt, slabAt + n);
   slabAt += n;
   return b;
+}
+export interface SlabMark { slab: Uint8Array; at: number }
+/** Where the bodies made from now on start (slabRelease gives them back). */
+export function slabMark(): SlabMark { return { slab: SLAB, at: slabAt }; }
+/** The bodies made since `m` are dead: their storage is used again. */
+export function slabRelease(m: SlabMark): void {
+  if (SLAB === m.slab) slabAt = m.at;
+  else slabAt = 0; // (a new slab was started since: all of it belongs to the dead bodies)
 }
 
 // `prev`: a translation of the same blocks with every block starting from an unknown state; a block that
@@ -2449,8 +2480,9 @@ function translateWith(blocks: Block[], entry0: number, x64: boolean, name: stri
       const st0 = st, touched0 = touched[bi];
       if (gk === "rot" || gk === "shcl" || gk === "shd") sync(); // the state may stay or change, by the count
       // (fast forms and the general path's apart: a fast form meets only the cases of its kind)
-      if (gk === null || gk === "divm") fastInsn(i, f, idx, size, gk);
-      else generalInsn(i, f, idx, gk);
+      const fn = gk === null ? FAST_FN[f] : gk === "divm" ? fxDIV32 : GEN_FN.get(gk);
+      if (!fn) throw new Error(`jit: form ${f} has no translation`);
+      fn(i, f, idx, size, gk);
       { // (the flag-state pass's view of this instruction must be what it did: see flagStep)
         const want = flagStep(i, gk, st0, is64);
         if (
