@@ -878,14 +878,17 @@ function state(op: number, size: number): FlagState {
 /** No change to the flag state (the instruction neither sets nor consumes the kind). */
 const KEEP = { op: -2, size: -2 } as const;
 
-/** The operand size of a fast form (8 for the 64-bit ones, else 4). */
-function formSize(f: number): number {
+/** The operand size of a fast form (8 for the 64-bit ones, else 4): from a table made by formSize0. */
+function formSize(f: number): number { return f >= 0 && f < 256 ? FORM_SIZE[f] : 4; }
+function formSize0(f: number): number {
   return (f === F.MOV_RR64 || f === F.MOV_RI64 || f === F.LEA64 || f === F.LD64 || f === F.ALU_RM64 ||
     f === F.CMP_MR64 || f === F.CMP_MI64 || f === F.SHL64 || f === F.SHR64 || f === F.SAR64 || f === F.CMOV64 ||
     f === F.TEST_RR64 || f === F.TEST_RI64 || f === F.INC64 || f === F.DEC64 || f === F.DIV64 ||
     (f >= F.RR64 && f < F.RR64 + 8) || (f >= F.RI64 && f < F.RI64 + 8) || f === F.INC_M64 || f === F.DEC_M64 ||
     f === F.XCHG_M64 || f === F.ALU_MR64 || f === F.NOT64 || f === F.ST64 || f === F.STI64) ? 8 : 4;
 }
+const FORM_SIZE = new Uint8Array(256);
+for (let f = 0; f < 256; f++) FORM_SIZE[f] = formSize0(f);
 
 /** The state an x86 ALU operation `kind` (0 ADD .. 7 CMP) leaves (ADC/SBB: only the locals know). */
 function aluState(kind: number, size: number): FlagState {
@@ -958,7 +961,7 @@ function flagStep(i: Insn, gk: string | null, st: FlagState, is64: boolean): Fla
 /** What the flag-state pass needs of a translation: each block's in-page successors taken as branches
  *  inside the function (edges), the state each block leaves when entered in an unknown state (out), and
  *  whether it sets one at all (touched). */
-interface Flow { edges: [number, number][]; out: FlagState[]; touched: boolean[]; gk?: GkTable }
+interface Flow { edges: number[]; out: FlagState[]; touched: boolean[]; gk?: GkTable } // edges: pairs from, to
 /** Each instruction's general-path kind (generalKind), block by block: block b's instruction n at
  *  kinds[first[b] + n] (up to its untranslated end). */
 interface GkTable { kinds: (string | null)[]; first: Int32Array }
@@ -970,7 +973,7 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
   const k = blocks.length;
   const index = new Map<number, number>();
   for (let b = 0; b < k; b++) index.set(blocks[b].start, b);
-  const edges: [number, number][] = [], out: FlagState[] = new Array(k), touched: boolean[] = new Array(k);
+  const edges: number[] = [], out: FlagState[] = new Array(k), touched: boolean[] = new Array(k);
   const gk: GkTable = { kinds: [], first: new Int32Array(k) };
   const LOOP = 1 << 20;
   const labels: number[] = [-1];
@@ -981,11 +984,6 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
   for (let bi = 0; bi < k; bi++) {
     if (bi > 0) labels.pop();
     if (lay.loopEnd[bi] >= 0) { labels.push(LOOP + bi); openLabels(bi); }
-    const goTo = (off: number) => {
-      const t = index.get(off);
-      if (t === undefined || lay.cut.has(bi * 65536 + t) || labels.lastIndexOf(t > bi ? t : LOOP + t) < 0) return;
-      edges.push([bi, t]);
-    };
     const blk = blocks[bi];
     let st: FlagState = null, tc = false;
     const n = blk.insns.length;
@@ -1000,14 +998,14 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
       if (s !== KEEP) { st = s as FlagState; tc = true; }
       if (f === F.JMP || f === F.CALL || (f >= F.JCC && f < F.JCC + 16)) {
         const t = i.off + i.len + signed64(i.imm);
-        if (t >= 0 && t < 0x1000) goTo(t);
+        if (t >= 0 && t < 0x1000) flowGoTo(t, bi, index, lay, labels, edges);
         if (f >= F.JCC) {
           const ft = i.off + i.len;
-          if (index.get(ft) === bi + 1) edges.push([bi, bi + 1]); else goTo(ft);
+          if (index.get(ft) === bi + 1) edges.push(bi, bi + 1); else flowGoTo(ft, bi, index, lay, labels, edges);
         }
       } else if (idx === n - 1 && f !== F.RET) {
-        if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next);
-        else if (blk.next !== null) edges.push([bi, bi + 1]);
+        if (blk.next !== null && index.get(blk.next) !== bi + 1) flowGoTo(blk.next, bi, index, lay, labels, edges);
+        else if (blk.next !== null) edges.push(bi, bi + 1);
       }
     }
     out[bi] = st; touched[bi] = tc;
@@ -1018,31 +1016,44 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
   return { edges, out, touched, gk };
 }
 
+// flow()'s branch from block bi to page offset `off`: an edge when the target is a block whose label (or loop)
+// is open there and layout() did not cut it.
+function flowGoTo(off: number, bi: number, index: Map<number, number>, lay: Layout, labels: number[], edges: number[]) {
+  const t = index.get(off);
+  if (t === undefined || lay.cut.has(bi * 65536 + t) || labels.lastIndexOf(t > bi ? t : FLOW_LOOP + t) < 0) return;
+  edges.push(bi, t);
+}
+const FLOW_LOOP = 1 << 20;
+
 /** Each block's start state from a region's Flow: a forward pass to a fixed point (null: unknown), or
  *  null when no block starts known (or the pass did not settle: nothing assumed). */
 function startStates(blocks: Block[], entry: number, first: Flow): FlagState[] | null {
-  const TOP = { op: -1, size: -1 }; // not reached yet
-  const inSt: FlagState[] = blocks.map(() => TOP);
-  const e = blocks.findIndex((b) => b.start === entry);
-  const preds: number[][] = blocks.map(() => []);
-  for (const [from, to] of first.edges) preds[to].push(from);
-  const outOf = (b: number): FlagState => (first.touched[b] ? first.out[b] : inSt[b]);
+  const n = blocks.length, edges = first.edges;
+  const inSt: FlagState[] = new Array(n);
+  let e = -1;
+  for (let b = 0; b < n; b++) { inSt[b] = SS_TOP; if (e < 0 && blocks[b].start === entry) e = b; }
   let changed = true;
   for (let rounds = 0; changed && rounds < 64; rounds++) {
     changed = false;
-    for (let b = 0; b < blocks.length; b++) {
-      let v: FlagState = b === e ? null : TOP; // the region's entry: whatever the run loop had
-      for (const p of preds[b]) {
-        const o = outOf(p);
-        if (o === TOP) continue;
-        v = v === TOP ? o : sameState(v, o) ? v : null;
+    for (let b = 0; b < n; b++) {
+      let v: FlagState = b === e ? null : SS_TOP; // the region's entry: whatever the run loop had
+      // (the predecessors in edge order: the edges into b)
+      for (let x = 1; x < edges.length; x += 2) {
+        if (edges[x] !== b) continue;
+        const p = edges[x - 1];
+        const o = first.touched[p] ? first.out[p] : inSt[p];
+        if (o === SS_TOP) continue;
+        v = v === SS_TOP ? o : sameState(v, o) ? v : null;
       }
       if (!sameState(v, inSt[b])) { inSt[b] = v; changed = true; }
     }
   }
-  const known = inSt.map((v) => (v === TOP ? null : v));
-  return changed || known.every((v) => v === null) ? null : known;
+  if (changed) return null;
+  let any = false;
+  for (let b = 0; b < n; b++) { if (inSt[b] === SS_TOP) inSt[b] = null; else if (inSt[b] !== null) any = true; }
+  return any ? inSt : null;
 }
+const SS_TOP: FlagState = { op: -1, size: -1 }; // (startStates: not reached yet)
 
 /**
  * Translates a region into a function definition. `mode`: the CPU mode the region is compiled for
@@ -1070,9 +1081,9 @@ export function translate(
   return t.def;
 }
 
-function sameEdges(a: [number, number][], b: [number, number][]): boolean {
+function sameEdges(a: number[], b: number[]): boolean {
   if (a.length !== b.length) return false;
-  for (let n = 0; n < a.length; n++) if (a[n][0] !== b[n][0] || a[n][1] !== b[n][1]) return false;
+  for (let n = 0; n < a.length; n++) if (a[n] !== b[n]) return false;
   return true;
 }
 
@@ -1091,7 +1102,7 @@ export function translateReference(
 }
 
 interface Translation {
-  def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: number;
+  def: FuncDef; edges: number[]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: number;
   written: number; code: Uint8Array
 }
 
@@ -1104,7 +1115,7 @@ let c: RegCode = SCRATCH1;
 let is64 = false, entry = 0, page: number | undefined = undefined;
 let lay: Layout = { order: [], loopEnd: [], scope: [], cut: new Set() };
 let inSt: FlagState[] = [], index = new Map<number, number>(), k = 0;
-let edges: [number, number][] = [], touched: boolean[] = [];
+let edges: number[] = [], touched: boolean[] = []; // (edges: pairs from, to)
 let written = 0; // registers written (bit r)
 // Structure (see layout()): the labels open, innermost last: $exit (-1), a block's label (its position),
 // a loop (its header's position + LOOP).
@@ -1166,7 +1177,7 @@ const goTo = (off: number, retired: number) => { // a branch inside the page (al
   // a later block's label, or the loop of an earlier one (a back edge); an edge cut by layout(): exit
   const d = t === undefined || lay.cut.has(bi * 65536 + t) ? -1 : depth(t > bi ? t : LOOP + t);
   if (d < 0) { exitAt(off, MM.JEXIT_BRANCH, retired); return; }
-  edges.push([bi, t!]);
+  edges.push(bi, t!);
   if (unknownStart || inSt[t!] === null) sync();
   c.br(d);
 };
@@ -1211,6 +1222,17 @@ const ea = (i: Insn) => {
 // The TLB's fast path inline (mmu/tlb.ts rdProbe/wrProbe): the tag of the bank in use, and the access
 // within the page.
 const probe = (fn: number, size: number, i: Insn, idx: number) => {
+  c.bytes(probeHead(fn, size)); extra += 2; // (two ifs open)
+  exitAt(i.off, MM.JEXIT_MEMORY, idx);
+  c.bytes(PROBE_TAIL); extra -= 2;
+};
+// A probe's code before its exit (the same bytes for the same function and size) and after it, made once.
+const PROBE_HEADS: Uint8Array[] = [];
+function probeHead(fn: number, size: number): Uint8Array {
+  const key = fn * 16 + size;
+  let h = PROBE_HEADS[key];
+  if (h) return h;
+  const c = new Code(128);
   c.get(L_T1).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
   // (the bank's addresses and tag base are read from memory where used: constants of the region that
   // would otherwise hold registers in every loop)
@@ -1220,18 +1242,21 @@ const probe = (fn: number, size: number, i: Insn, idx: number) => {
     .op(Op.i64_or).op(Op.i64_ne);
   if (size > 1)
     c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
-  c.if_(); extra++;
+  c.if_();
   // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr; a store beside code on
   // a code page is allowed too: the core invalidates the decoded instructions there), else exit.
-  c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
-  exitAt(i.off, MM.JEXIT_MEMORY, idx);
-  c.end(); extra--;
+  c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_();
+  return (PROBE_HEADS[key] = h = c.b.slice());
+}
+const PROBE_TAIL = ((c: Code) => {
+  c.end();
   c.else_();
   c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add)
     .mem(Op.i32_load, 0, 2);
   c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
-  c.end(); extra--;
-};
+  c.end();
+  return c.b.slice();
+})(new Code(64));
 const load = (size: number, signed = false) => {
   c.get(L_P);
   if (size === 8) c.mem(Op.i64_load, 0, 0);
@@ -1867,7 +1892,7 @@ function fxJCC(i: Insn, f: number, idx: number, size: number, gk: string | null)
   const ft = i.off + i.len;
   // falls into the next block
   if (index.has(ft) && index.get(ft) === bi + 1) {
-    edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync();
+    edges.push(bi, bi + 1); if (unknownStart || inSt[bi + 1] === null) sync();
   }
   else goTo(ft, idx + 1);
 }
@@ -2351,6 +2376,21 @@ for (const k of GEN_KINDS) {
   GEN_FN.set(k, fn);
 }
 
+// Whether the region's code uses 4-byte stack slots (outside 64-bit mode): PUSH, POP, CALL, RET or a
+// general-path kind that pushes (from flow()'s kinds where there are some).
+function usesStack(blocks: Block[], gkt?: GkTable): boolean {
+  for (let b = 0; b < blocks.length; b++) {
+    const insns = blocks[b].insns;
+    for (let n = 0; n < insns.length; n++) {
+      const i = insns[n], f = i.form;
+      if (f === F.PUSH || f === F.POP || f === F.CALL || f === F.RET) return true;
+      if (f === -1) continue;
+      if (STACK_KINDS.has(gkt ? gkt.kinds[gkt.first[b] + n] : generalKind(i))) return true;
+    }
+  }
+  return false;
+}
+
 // The end of every region's function after its registers' write-back: the lazy flags, RIP and the exit's
 // reason stored, the exit counted, the chaining (chain), the count returned: the same bytes for the same
 // chain and mode, made once.
@@ -2429,9 +2469,7 @@ function translateWith(blocks: Block[], entry0: number, x64: boolean, name: stri
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_A, 3).set(L_FA);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_B, 3).set(L_FB);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_RES, 3).set(L_FRES);
-  if (!is64 && blocks.some(
-      (b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET ||
-    STACK_KINDS.has(generalKind(i))))) {
+  if (!is64 && usesStack(blocks, gkt)) {
     // 4-byte stack slots need a 32-bit stack (SS.B): otherwise the interpreter runs this code.
     c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + MM.SEGF_ATTR, 1).i32(0x4000)
       .op(Op.i32_and).op(Op.i32_eqz);
@@ -2496,7 +2534,7 @@ function translateWith(blocks: Block[], entry0: number, x64: boolean, name: stri
         if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next, L);
         else if (blk.next === null) exitAt(i.off + i.len, MM.JEXIT_BRANCH, L);
         // falls into the next block
-        else { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); }
+        else { edges.push(bi, bi + 1); if (unknownStart || inSt[bi + 1] === null) sync(); }
       }
     }
     out[bi] = st;
