@@ -9,12 +9,15 @@
 // translator thread), the other figures are the best pass's (total ms, ms per batch, µs per region, ns per
 // instruction) and its garbage-collection time (the process's GC pauses during the pass); cpu_ms is the
 // least CPU time (user + system, all of the process's threads: V8's compiler and GC threads too) of a pass,
-// the steadier figure on a loaded machine. Each batch's
+// the steadier figure on a loaded machine; first_cpu_ms the first pass's (V8's compiles of the translator
+// in its background threads included: what a fresh translator thread costs the machine); thread_ms the
+// least time this thread ran on a CPU during a pass (/proc/thread-self/schedstat, Linux; else null): the
+// figure a busy machine moves least. Each batch's
 // module bytes are hashed (SHA-256) in every pass and compared with the hash recorded with it (what the
 // translator made of it when it was recorded): any difference is reported and the exit status is 1.
 // With --json the last line of stdout is one JSON object:
 // {batches, regions, insns, module_bytes, reps, first_ms, best_ms, median_ms, ms_per_batch, us_per_region,
-//  ns_per_insn, gc_ms, cpu_ms, mismatches, recording, load_avg}.
+//  ns_per_insn, gc_ms, cpu_ms, first_cpu_ms, thread_ms, mismatches, recording, load_avg}.
 import { readFileSync, readdirSync, statSync, existsSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -26,6 +29,11 @@ import { decodeBatch, type RecordedBatch } from "../host/jit/record";
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+// This thread's time on a CPU so far, in ms (null where /proc/thread-self/schedstat is not there).
+function threadMs(): number | null {
+  try { return Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e6; } catch { return null; }
 }
 
 function load(path: string): RecordedBatch[] {
@@ -66,20 +74,20 @@ async function main(): Promise<number> {
   obs.observe({ entryTypes: ["gc"] });
   const settle = () => new Promise((r) => setTimeout(r, 20)); // (GC entries arrive asynchronously)
 
-  const passes: { ms: number; gc: number; cpu: number }[] = [];
+  const passes: { ms: number; gc: number; cpu: number; thread: number | null }[] = [];
   let mismatches = 0, bytes = 0;
   const bad: string[] = [];
   for (let p = 0; p < reps; p++) {
     await settle();
     gc = 0;
     const mods: Uint8Array[] = [];
-    const t0 = performance.now(), c0 = process.cpuUsage();
+    const t0 = performance.now(), c0 = process.cpuUsage(), th0 = threadMs();
     for (const b of batches) mods.push(translateBatch(b.batch).bytes);
-    const ms = performance.now() - t0, c1 = process.cpuUsage(c0);
+    const ms = performance.now() - t0, c1 = process.cpuUsage(c0), th1 = threadMs();
     const hashes = mods.map((m) => createHash("sha256").update(m).digest("hex"));
     if (p === 0) for (const m of mods) bytes += m.length;
     await settle();
-    passes.push({ ms, gc, cpu: (c1.user + c1.system) / 1000 });
+    passes.push({ ms, gc, cpu: (c1.user + c1.system) / 1000, thread: th0 === null || th1 === null ? null : th1 - th0 });
     hashes.forEach((h, n) => {
       if (h !== batches[n].sha256) {
         mismatches++; if (bad.length < 5)
@@ -96,14 +104,16 @@ async function main(): Promise<number> {
     first_ms: r2(passes[0].ms), best_ms: r2(best.ms), median_ms: r2(sorted[sorted.length >> 1]),
     ms_per_batch: r2(best.ms / batches.length),
     us_per_region: r2((best.ms * 1000) / regions), ns_per_insn: r2((best.ms * 1e6) / insns), gc_ms: r2(best.gc),
-    cpu_ms: r2(Math.min(...passes.map((p) => p.cpu))),
+    cpu_ms: r2(Math.min(...passes.map((p) => p.cpu))), first_cpu_ms: r2(passes[0].cpu),
+    thread_ms: passes[0].thread === null ? null : r2(Math.min(...passes.map((p) => p.thread!))),
     mismatches, recording: rec, load_avg: loadavg().map(r2),
   };
   console.log(`${rec}: ${res.batches} batches, ${regions} regions, ${insns} instructions, ${bytes} module bytes`);
   console.log(
     `first pass ${res.first_ms} ms; best of ${reps}: ` + `${res.best_ms} ms (median ${res.median_ms}); `
       + `${res.ms_per_batch} ms/batch, ${res.us_per_region} ` + `µs/region, ${res.ns_per_insn} ns/instruction; GC `
-      + `${res.gc_ms} ms; least CPU time of a pass ${res.cpu_ms} ms; ` + `load ${res.load_avg.join(" ")}`
+      + `${res.gc_ms} ms; least CPU time of a pass ${res.cpu_ms} ms (first pass ${res.first_cpu_ms}); `
+      + `least time on a CPU of this thread ${res.thread_ms} ms; load ${res.load_avg.join(" ")}`
   );
   for (const b of bad) console.log(`MISMATCH ${b}`);
   console.log(mismatches ? `${mismatches} module(s) differ from the recording` : "every module's bytes as recorded");

@@ -14,7 +14,7 @@ import { runInNewContext } from "node:vm";
 import { Core, MM } from "../host/core";
 import { asm } from "./lib/asm";
 import { hasTailCalls } from "../host/jit/wasm";
-import { layout, F, readInsn } from "../host/jit/translate";
+import { layout, layoutReference, F, readInsn } from "../host/jit/translate";
 import { XenHost } from "../host/pv/host";
 import { startGuest } from "./lib/pvrun";
 import { DS_RUNNING } from "../assembly/records";
@@ -1006,6 +1006,40 @@ test("layout: loops contiguous with their header first, nested loops, an irreduc
   const l2 = layout(irr as any, 0);
   assert.is(l2.order.length, 4);
   assert.ok(l2.cut.size >= 1, "an edge of the irreducible cycle is left to exit");
+});
+
+// layout() in typed arrays against the first one (layoutReference: Maps and Sets) on seeded random graphs:
+// branches anywhere (loops, nested and irreducible ones), Jcc fall-throughs, blocks that fall through
+// without a branch, blocks that end in an exit, any entry. The same order, loops, label scopes and cut edges.
+test("layout: the same as layoutReference on random control-flow graphs", () => {
+  let seed = 0x2545f491;
+  const rnd = (n: number) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n; };
+  const run = (f: () => unknown) => { try { return f(); } catch (e) { return `throws ${(e as Error).message}`; } };
+  let loops = 0, cuts = 0;
+  for (let g = 0; g < 4000; g++) {
+    const n = 1 + rnd(g % 8 === 0 ? 80 : 14);
+    const spec: Record<number, number[]> = {};
+    const plain: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const kind = rnd(6);
+      if (kind === 5 && k + 1 < n) { spec[k] = []; plain.push(k); continue; }
+      spec[k] = kind === 0 ? [] : kind <= 2 || k + 1 >= n ? [rnd(n)] : [rnd(n), k + 1 + rnd(Math.min(3, n - k - 1))];
+    }
+    const blocks = cfg(spec);
+    for (const k of plain) { // no branch: falls through to the next block
+      blocks[k].insns = [{ ...blocks[k].insns[0], form: F.NOP, len: 0x10, imm: 0n }];
+      blocks[k].next = (k + 1) * 0x10;
+    }
+    const entry = blocks[g % 5 === 0 ? rnd(n) : 0].start;
+    const a = run(() => layout(blocks as any, entry)), b = run(() => layoutReference(blocks as any, entry));
+    assert.equal(a, b, `graph ${g}: ${JSON.stringify(spec)} entry ${entry}`);
+    if (typeof a === "object" && a) {
+      const l = a as ReturnType<typeof layout>;
+      if (l.loopEnd.some((x) => x >= 0)) loops++;
+      if (l.cut.size) cuts++;
+    }
+  }
+  assert.ok(loops > 1000 && cuts > 100, `graphs with loops ${loops}, with cut edges ${cuts}`);
 });
 
 test("the JIT decodes its page at the host address, not through the current address space (background compiles)",

@@ -3,7 +3,7 @@
 // so it runs on the thread of the core (jit.ts, where no translator thread exists) or on a translator
 // thread (host/node/jit-worker.ts), where it takes nothing from the guest's time slices.
 import { buildModule } from "./wasm";
-import { IMPORTS, translate, translateReference, type Block, type Insn } from "./translate";
+import { IMPORTS, slabMark, slabRelease, translate, translateReference, type Block, type Insn } from "./translate";
 import type { FuncDef } from "./wasm";
 
 /** page: the host address of the region's page. */
@@ -26,16 +26,19 @@ export let translateFallbacks = 0;
 
 export function translateBatch(b: Batch): BatchResult {
   const t0 = performance.now();
-  const funcs = b.regions.map((r, i): FuncDef => {
-    try {
-      return translate(r.blocks, r.entry, b.is64, "f" + i, b.mode, b.chain, r.page);
-    } catch {
-      translateFallbacks++;
-      return translateReference(r.blocks, r.entry, b.is64, "f" + i, b.mode, b.chain, r.page);
-    }
-  });
-  const bytes = buildModule(IMPORTS, funcs, b.chain);
-  return { bytes, translateMs: performance.now() - t0 };
+  const mark = slabMark(); // (the functions' bodies die with this call: their storage serves the next batch)
+  try {
+    const funcs = b.regions.map((r, i): FuncDef => {
+      try {
+        return translate(r.blocks, r.entry, b.is64, "f" + i, b.mode, b.chain, r.page);
+      } catch {
+        translateFallbacks++;
+        return translateReference(r.blocks, r.entry, b.is64, "f" + i, b.mode, b.chain, r.page);
+      }
+    });
+    const bytes = buildModule(IMPORTS, funcs, b.chain);
+    return { bytes, translateMs: performance.now() - t0 };
+  } finally { slabRelease(mark); }
 }
 
 // A batch as two typed arrays, for the translator thread: the structured clone of its objects (about 20 fields

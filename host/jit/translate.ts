@@ -538,8 +538,220 @@ export interface Layout {
   cut: Set<number>; // edges (from * 65536 + to, positions) left as exits: they would make the graph irreducible
 }
 
-/** Orders the blocks for structured emission (loops contiguous, the entry first). */
+// A block's index by its page offset, for layout() (filled and cleared by each call).
+const OFF_BLOCK = new Int32Array(0x1000).fill(-1);
+const offBlock = (off: number): number => (off >= 0 && off < 0x1000 ? OFF_BLOCK[off] : -1);
+
+/** Orders the blocks for structured emission (loops contiguous, the entry first). The same result as
+ *  layoutReference() (tests/jit.test.ts compares them on random graphs), in typed arrays: its Maps, Sets,
+ *  closures and arrays of pairs made it a quarter of the translator's time. */
 export function layout(blocks: Block[], entry: number): Layout {
+  const n = blocks.length;
+  for (let b = 0; b < n; b++) {
+    const s = blocks[b].start;
+    if (!(s >= 0 && s < 0x1000) || OFF_BLOCK[s] >= 0) {
+      for (let x = 0; x < b; x++) OFF_BLOCK[blocks[x].start] = -1;
+      throw new Error(`jit: block start ${s} outside the page or twice`);
+    }
+    OFF_BLOCK[s] = b;
+  }
+  try { return layout0(blocks, entry, n); } finally { for (let b = 0; b < n; b++) OFF_BLOCK[blocks[b].start] = -1; }
+}
+
+// layout()'s scratch arrays (kept between regions, grown to the largest: typed arrays made for each region
+// were most of its time and garbage).
+let layCap = 0;
+let ySucc0 = new Int32Array(0), yJccFt = ySucc0, yFtOf = ySucc0, ySucc = ySucc0, yPredStart = ySucc0, yPreds = ySucc0;
+let yPost = ySucc0, yStackU = ySucc0, yStackK = ySucc0, yRpo = ySucc0, yRpoNum = ySucc0, yIdom = ySucc0;
+let yNeed = ySucc0, yLeft = ySucc0, yPos = ySucc0, yWork = ySucc0, yHid = ySucc0, ySize = ySucc0;
+let yBack = new Uint8Array(0), yState = yBack, yPlaced = yBack, yReady = yBack, yInLoop = yBack;
+function layScratch(n: number): void {
+  if (n <= layCap) return;
+  const c = (layCap = Math.max(n, 2 * layCap, 64));
+  ySucc0 = new Int32Array(2 * c); yJccFt = new Int32Array(c); yFtOf = new Int32Array(c); ySucc = new Int32Array(2 * c);
+  yPredStart = new Int32Array(c + 1); yPreds = new Int32Array(2 * c); yPost = new Int32Array(c);
+  yStackU = new Int32Array(c); yStackK = new Int32Array(c); yRpo = new Int32Array(c); yRpoNum = new Int32Array(c);
+  yIdom = new Int32Array(c); yNeed = new Int32Array(c); yLeft = new Int32Array(c); yPos = new Int32Array(c);
+  yWork = new Int32Array(2 * c + 2); yHid = new Int32Array(c); ySize = new Int32Array(c);
+  yBack = new Uint8Array(2 * c); yState = new Uint8Array(c); yPlaced = new Uint8Array(c); yReady = new Uint8Array(c);
+}
+
+function layout0(blocks: Block[], entry: number, n: number): Layout {
+  const e = offBlock(entry);
+  if (e < 0) throw new Error(`jit: the region's entry ${entry} is not a block`);
+  layScratch(n);
+  // In-page successors (at most two a block: the branch target, then the fall-through; -1: none), the
+  // fall-through candidates of the placement (a Jcc's next instruction, the block's next).
+  for (let b = 0; b < n; b++) {
+    const bl = blocks[b], i = bl.insns[bl.insns.length - 1], f = i.form;
+    let s0 = -1, s1 = -1;
+    if (f === F.JMP || f === F.CALL || (f >= F.JCC && f < F.JCC + 16)) {
+      const t = i.off + i.len + signed64(i.imm);
+      if (t >= 0 && t < 0x1000) s0 = offBlock(t);
+      if (f >= F.JCC) { const u = offBlock(i.off + i.len); if (s0 < 0) s0 = u; else if (u !== s0) s1 = u; }
+    } else if (f !== -1 && f !== F.RET && bl.next !== null) s0 = offBlock(bl.next);
+    if (s0 < 0) { s0 = s1; s1 = -1; }
+    ySucc0[2 * b] = s0; ySucc0[2 * b + 1] = s1;
+    yJccFt[b] = f >= F.JCC && f < F.JCC + 16 ? offBlock(i.off + i.len) : -1;
+    yFtOf[b] = bl.next !== null ? offBlock(bl.next) : -1;
+  }
+  const cutEdges = new Set<number>(); // block indices
+  const retreat: number[] = []; // (pairs u, v)
+  for (let attempt = 0; attempt < 4; attempt++) {
+    for (let x = 0; x < 2 * n; x++) {
+      const v = ySucc0[x];
+      ySucc[x] = v >= 0 && cutEdges.size && cutEdges.has((x >> 1) * 65536 + v) ? -1 : v;
+    }
+    // (a cut first successor leaves the second first, as a filter would)
+    for (let u = 0; u < n; u++) if (ySucc[2 * u] < 0) { ySucc[2 * u] = ySucc[2 * u + 1]; ySucc[2 * u + 1] = -1; }
+    yPredStart.fill(0, 0, n + 1);
+    for (let x = 0; x < 2 * n; x++) if (ySucc[x] >= 0) yPredStart[ySucc[x] + 1]++;
+    for (let v = 0; v < n; v++) yPredStart[v + 1] += yPredStart[v];
+    for (let v = 0; v < n; v++) yWork[v] = yPredStart[v];
+    for (let u = 0; u < n; u++)
+      for (let k = 2 * u; k < 2 * u + 2; k++) { const v = ySucc[k]; if (v >= 0) yPreds[yWork[v]++] = u; }
+    // Reverse postorder from the entry (iterative DFS), and the retreating edges met.
+    let np = 0, sp = 0;
+    yState.fill(0, 0, n); retreat.length = 0;
+    yStackU[sp] = e; yStackK[sp++] = 0; yState[e] = 1;
+    while (sp) {
+      const u = yStackU[sp - 1], k = yStackK[sp - 1];
+      if (k < 2 && ySucc[2 * u + k] >= 0) {
+        yStackK[sp - 1]++;
+        const v = ySucc[2 * u + k];
+        if (yState[v] === 0) { yState[v] = 1; yStackU[sp] = v; yStackK[sp++] = 0; }
+        else if (yState[v] === 1) retreat.push(u, v);
+      } else { yState[u] = 2; yPost[np++] = u; sp--; }
+    }
+    yRpoNum.fill(-1, 0, n);
+    for (let x = 0; x < np; x++) { yRpo[x] = yPost[np - 1 - x]; yRpoNum[yRpo[x]] = x; }
+    // Immediate dominators (Cooper, Harvey, Kennedy).
+    yIdom.fill(-1, 0, n);
+    yIdom[e] = e;
+    for (let changed = true; changed;) {
+      changed = false;
+      for (let x = 0; x < np; x++) {
+        const u = yRpo[x];
+        if (u === e) continue;
+        let d = -1;
+        for (let q = yPredStart[u]; q < yPredStart[u + 1]; q++) {
+          const p = yPreds[q];
+          if (yIdom[p] < 0) continue;
+          if (d < 0) { d = p; continue; }
+          let a = p, b = d;
+          while (a !== b) {
+            while (yRpoNum[a] > yRpoNum[b]) a = yIdom[a]; while (yRpoNum[b] > yRpoNum[a]) b = yIdom[b];
+          }
+          d = a;
+        }
+        if (d >= 0 && yIdom[u] !== d) { yIdom[u] = d; changed = true; }
+      }
+    }
+    let bad = false;
+    for (let r = 0; r < retreat.length; r += 2) if (!dominatesIn(yIdom, e, retreat[r + 1], retreat[r])) bad = true;
+    // irreducible: exits there
+    if (bad) {
+      for (let r = 0; r < retreat.length; r += 2) {
+        if (attempt || !dominatesIn(yIdom, e, retreat[r + 1], retreat[r]))
+          cutEdges.add(retreat[r] * 65536 + retreat[r + 1]);
+      }
+      continue;
+    }
+    // Natural loops, one per header: membership in a bit row per loop.
+    yHid.fill(-1, 0, n);
+    let nh = 0;
+    const heads: number[] = [];
+    for (let r = 0; r < retreat.length; r += 2) {
+      const h = retreat[r + 1]; if (yHid[h] < 0) { yHid[h] = nh++; heads.push(h); }
+    }
+    if (yInLoop.length < nh * n) yInLoop = new Uint8Array(Math.max(nh * n, 2 * yInLoop.length));
+    yInLoop.fill(0, 0, nh * n); ySize.fill(0, 0, nh);
+    for (let r = 0; r < retreat.length; r += 2) {
+      const h = retreat[r + 1], row = yHid[h] * n;
+      if (!yInLoop[row + h]) { yInLoop[row + h] = 1; ySize[yHid[h]]++; }
+      let wp = 0;
+      yWork[wp++] = retreat[r];
+      while (wp) {
+        const x = yWork[--wp]; if (yInLoop[row + x]) continue; yInLoop[row + x] = 1; ySize[yHid[h]]++;
+        // (a block is pushed at most once per edge into it: the stack holds 2n + 1)
+        for (let q = yPredStart[x]; q < yPredStart[x + 1]; q++) if (yRpoNum[yPreds[q]] >= 0) yWork[wp++] = yPreds[q];
+      }
+    }
+    for (let x = 0; x < 2 * n; x++) {
+      const u = x >> 1, v = ySucc[x];
+      yBack[x] = v >= 0 && yHid[v] >= 0 && yInLoop[yHid[v] * n + u] === 1 && dominatesIn(yIdom, e, v, u) ? 1 : 0;
+    }
+    // Place blocks: a block is yReady when its forward predecessors are yPlaced; only blocks of the innermost
+    // open loop are taken while it has some yLeft; the fall-through of the last block first, else the lowest.
+    yNeed.fill(0, 0, n);
+    for (let x = 0; x < np; x++) {
+      const u = yRpo[x];
+      for (let k = 2 * u; k < 2 * u + 2; k++) if (ySucc[k] >= 0 && !yBack[k]) yNeed[ySucc[k]]++;
+    }
+    yPlaced.fill(0, 0, n); yReady.fill(0, 0, n); yReady[e] = 1;
+    const order: number[] = [], open: number[] = [];
+    for (let h = 0; h < nh; h++) yLeft[h] = ySize[h];
+    let ok = true;
+    while (order.length < np) {
+      while (open.length && yLeft[open[open.length - 1]] === 0) open.pop();
+      const inner = open.length ? open[open.length - 1] * n : -1;
+      let pick = -1;
+      const last = order.length ? order[order.length - 1] : -1;
+      if (last >= 0) {
+        const a = yJccFt[last], b = yFtOf[last];
+        if (a >= 0 && yReady[a] && (inner < 0 || yInLoop[inner + a])) pick = a;
+        else if (b >= 0 && yReady[b] && (inner < 0 || yInLoop[inner + b])) pick = b;
+      }
+      if (pick < 0) for (let v = 0; v < n; v++) if (yReady[v] && (inner < 0 || yInLoop[inner + v])) { pick = v; break; }
+      if (pick < 0) { ok = false; break; }
+      yReady[pick] = 0; yPlaced[pick] = 1; order.push(pick);
+      for (let h = 0; h < nh; h++) if (yInLoop[h * n + pick]) yLeft[h]--;
+      if (yHid[pick] >= 0) open.push(yHid[pick]);
+      for (let k = 2 * pick; k < 2 * pick + 2; k++)
+        if (ySucc[k] >= 0 && !yBack[k] && --yNeed[ySucc[k]] === 0) yReady[ySucc[k]] = 1;
+    }
+    if (!ok) {
+      for (let r = 0; r < retreat.length; r += 2) cutEdges.add(retreat[r] * 65536 + retreat[r + 1]); continue;
+    }
+    yPos.fill(-1, 0, n);
+    for (let p = 0; p < order.length; p++) yPos[order[p]] = p;
+    const loopEnd: number[] = new Array(order.length).fill(-1), scope: number[] = new Array(order.length).fill(-1);
+    // The innermost loop of each block: the smallest body that holds it (a header's own loop excluded for its
+    // label): outer loops first (a stable order by ySize, largest first).
+    const byOuter = heads.map((_, x) => x).sort((a, b) => ySize[b] - ySize[a]);
+    for (const hh of byOuter) {
+      const h = heads[hh], row = hh * n;
+      let lo = n, hi = -1;
+      for (let x = 0; x < n; x++) {
+        if (!yInLoop[row + x]) continue;
+        const p = yPos[x];
+        if (p > hi) hi = p;
+        if (p < lo) lo = p;
+        if (x !== h) scope[p] = yPos[h];
+      }
+      loopEnd[yPos[h]] = hi;
+      // (loops contiguous: a check, as the emission relies on it)
+      if (hi - lo + 1 !== ySize[hh] || lo !== yPos[h]) ok = false;
+    }
+    if (!ok) {
+      for (let r = 0; r < retreat.length; r += 2) cutEdges.add(retreat[r] * 65536 + retreat[r + 1]); continue;
+    }
+    const cut = new Set<number>();
+    for (const c of cutEdges) {
+      const u = Math.floor(c / 65536), v = c % 65536;
+      if (yPos[u] >= 0 && yPos[v] >= 0) cut.add(yPos[u] * 65536 + yPos[v]);
+    }
+    return { order, loopEnd, scope, cut };
+  }
+  throw new Error("jit: no layout for the region");
+}
+
+function dominatesIn(idom: Int32Array, e: number, h: number, u: number): boolean {
+  for (;;) { if (u === h) return true; if (u === e || idom[u] < 0) return false; u = idom[u]; }
+}
+
+/** layout() as it was first written (Maps, Sets, closures): the reference tests/jit.test.ts compares it with. */
+export function layoutReference(blocks: Block[], entry: number): Layout {
   const n = blocks.length;
   const index = new Map<number, number>();
   blocks.forEach((b, i) => index.set(b.start, i));
@@ -670,14 +882,17 @@ function state(op: number, size: number): FlagState {
 /** No change to the flag state (the instruction neither sets nor consumes the kind). */
 const KEEP = { op: -2, size: -2 } as const;
 
-/** The operand size of a fast form (8 for the 64-bit ones, else 4). */
-function formSize(f: number): number {
+/** The operand size of a fast form (8 for the 64-bit ones, else 4): from a table made by formSize0. */
+function formSize(f: number): number { return f >= 0 && f < 256 ? FORM_SIZE[f] : 4; }
+function formSize0(f: number): number {
   return (f === F.MOV_RR64 || f === F.MOV_RI64 || f === F.LEA64 || f === F.LD64 || f === F.ALU_RM64 ||
     f === F.CMP_MR64 || f === F.CMP_MI64 || f === F.SHL64 || f === F.SHR64 || f === F.SAR64 || f === F.CMOV64 ||
     f === F.TEST_RR64 || f === F.TEST_RI64 || f === F.INC64 || f === F.DEC64 || f === F.DIV64 ||
     (f >= F.RR64 && f < F.RR64 + 8) || (f >= F.RI64 && f < F.RI64 + 8) || f === F.INC_M64 || f === F.DEC_M64 ||
     f === F.XCHG_M64 || f === F.ALU_MR64 || f === F.NOT64 || f === F.ST64 || f === F.STI64) ? 8 : 4;
 }
+const FORM_SIZE = new Uint8Array(256);
+for (let f = 0; f < 256; f++) FORM_SIZE[f] = formSize0(f);
 
 /** The state an x86 ALU operation `kind` (0 ADD .. 7 CMP) leaves (ADC/SBB: only the locals know). */
 function aluState(kind: number, size: number): FlagState {
@@ -750,7 +965,7 @@ function flagStep(i: Insn, gk: string | null, st: FlagState, is64: boolean): Fla
 /** What the flag-state pass needs of a translation: each block's in-page successors taken as branches
  *  inside the function (edges), the state each block leaves when entered in an unknown state (out), and
  *  whether it sets one at all (touched). */
-interface Flow { edges: [number, number][]; out: FlagState[]; touched: boolean[]; gk?: GkTable }
+interface Flow { edges: number[]; out: FlagState[]; touched: boolean[]; gk?: GkTable } // edges: pairs from, to
 /** Each instruction's general-path kind (generalKind), block by block: block b's instruction n at
  *  kinds[first[b] + n] (up to its untranslated end). */
 interface GkTable { kinds: (string | null)[]; first: Int32Array }
@@ -762,7 +977,7 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
   const k = blocks.length;
   const index = new Map<number, number>();
   for (let b = 0; b < k; b++) index.set(blocks[b].start, b);
-  const edges: [number, number][] = [], out: FlagState[] = new Array(k), touched: boolean[] = new Array(k);
+  const edges: number[] = [], out: FlagState[] = new Array(k), touched: boolean[] = new Array(k);
   const gk: GkTable = { kinds: [], first: new Int32Array(k) };
   const LOOP = 1 << 20;
   const labels: number[] = [-1];
@@ -773,11 +988,6 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
   for (let bi = 0; bi < k; bi++) {
     if (bi > 0) labels.pop();
     if (lay.loopEnd[bi] >= 0) { labels.push(LOOP + bi); openLabels(bi); }
-    const goTo = (off: number) => {
-      const t = index.get(off);
-      if (t === undefined || lay.cut.has(bi * 65536 + t) || labels.lastIndexOf(t > bi ? t : LOOP + t) < 0) return;
-      edges.push([bi, t]);
-    };
     const blk = blocks[bi];
     let st: FlagState = null, tc = false;
     const n = blk.insns.length;
@@ -792,14 +1002,14 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
       if (s !== KEEP) { st = s as FlagState; tc = true; }
       if (f === F.JMP || f === F.CALL || (f >= F.JCC && f < F.JCC + 16)) {
         const t = i.off + i.len + signed64(i.imm);
-        if (t >= 0 && t < 0x1000) goTo(t);
+        if (t >= 0 && t < 0x1000) flowGoTo(t, bi, index, lay, labels, edges);
         if (f >= F.JCC) {
           const ft = i.off + i.len;
-          if (index.get(ft) === bi + 1) edges.push([bi, bi + 1]); else goTo(ft);
+          if (index.get(ft) === bi + 1) edges.push(bi, bi + 1); else flowGoTo(ft, bi, index, lay, labels, edges);
         }
       } else if (idx === n - 1 && f !== F.RET) {
-        if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next);
-        else if (blk.next !== null) edges.push([bi, bi + 1]);
+        if (blk.next !== null && index.get(blk.next) !== bi + 1) flowGoTo(blk.next, bi, index, lay, labels, edges);
+        else if (blk.next !== null) edges.push(bi, bi + 1);
       }
     }
     out[bi] = st; touched[bi] = tc;
@@ -810,31 +1020,44 @@ function flow(blocks: Block[], lay: Layout, is64: boolean): Flow {
   return { edges, out, touched, gk };
 }
 
+// flow()'s branch from block bi to page offset `off`: an edge when the target is a block whose label (or loop)
+// is open there and layout() did not cut it.
+function flowGoTo(off: number, bi: number, index: Map<number, number>, lay: Layout, labels: number[], edges: number[]) {
+  const t = index.get(off);
+  if (t === undefined || lay.cut.has(bi * 65536 + t) || labels.lastIndexOf(t > bi ? t : FLOW_LOOP + t) < 0) return;
+  edges.push(bi, t);
+}
+const FLOW_LOOP = 1 << 20;
+
 /** Each block's start state from a region's Flow: a forward pass to a fixed point (null: unknown), or
  *  null when no block starts known (or the pass did not settle: nothing assumed). */
 function startStates(blocks: Block[], entry: number, first: Flow): FlagState[] | null {
-  const TOP = { op: -1, size: -1 }; // not reached yet
-  const inSt: FlagState[] = blocks.map(() => TOP);
-  const e = blocks.findIndex((b) => b.start === entry);
-  const preds: number[][] = blocks.map(() => []);
-  for (const [from, to] of first.edges) preds[to].push(from);
-  const outOf = (b: number): FlagState => (first.touched[b] ? first.out[b] : inSt[b]);
+  const n = blocks.length, edges = first.edges;
+  const inSt: FlagState[] = new Array(n);
+  let e = -1;
+  for (let b = 0; b < n; b++) { inSt[b] = SS_TOP; if (e < 0 && blocks[b].start === entry) e = b; }
   let changed = true;
   for (let rounds = 0; changed && rounds < 64; rounds++) {
     changed = false;
-    for (let b = 0; b < blocks.length; b++) {
-      let v: FlagState = b === e ? null : TOP; // the region's entry: whatever the run loop had
-      for (const p of preds[b]) {
-        const o = outOf(p);
-        if (o === TOP) continue;
-        v = v === TOP ? o : sameState(v, o) ? v : null;
+    for (let b = 0; b < n; b++) {
+      let v: FlagState = b === e ? null : SS_TOP; // the region's entry: whatever the run loop had
+      // (the predecessors in edge order: the edges into b)
+      for (let x = 1; x < edges.length; x += 2) {
+        if (edges[x] !== b) continue;
+        const p = edges[x - 1];
+        const o = first.touched[p] ? first.out[p] : inSt[p];
+        if (o === SS_TOP) continue;
+        v = v === SS_TOP ? o : sameState(v, o) ? v : null;
       }
       if (!sameState(v, inSt[b])) { inSt[b] = v; changed = true; }
     }
   }
-  const known = inSt.map((v) => (v === TOP ? null : v));
-  return changed || known.every((v) => v === null) ? null : known;
+  if (changed) return null;
+  let any = false;
+  for (let b = 0; b < n; b++) { if (inSt[b] === SS_TOP) inSt[b] = null; else if (inSt[b] !== null) any = true; }
+  return any ? inSt : null;
 }
+const SS_TOP: FlagState = { op: -1, size: -1 }; // (startStates: not reached yet)
 
 /**
  * Translates a region into a function definition. `mode`: the CPU mode the region is compiled for
@@ -862,9 +1085,9 @@ export function translate(
   return t.def;
 }
 
-function sameEdges(a: [number, number][], b: [number, number][]): boolean {
+function sameEdges(a: number[], b: number[]): boolean {
   if (a.length !== b.length) return false;
-  for (let n = 0; n < a.length; n++) if (a[n][0] !== b[n][0] || a[n][1] !== b[n][1]) return false;
+  for (let n = 0; n < a.length; n++) if (a[n] !== b[n]) return false;
   return true;
 }
 
@@ -883,23 +1106,1366 @@ export function translateReference(
 }
 
 interface Translation {
-  def: FuncDef; edges: [number, number][]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: number;
+  def: FuncDef; edges: number[]; out: FlagState[]; touched: boolean[]; seg: [number, number][]; regs: number;
   written: number; code: Uint8Array
+}
+
+// ---- the translation of one region ----
+// Its state lives in these module variables and its helpers are plain functions of the module (set by
+// translateWith, one region at a time): as closures made inside translateWith for each region, V8 took
+// 4.7 s (a background thread's CPU) to optimize translateWith, whose first thousands of regions ran in
+// baseline code meanwhile; the names are those the closures had.
+let c: RegCode = SCRATCH1;
+let is64 = false, entry = 0, page: number | undefined = undefined;
+let lay: Layout = { order: [], loopEnd: [], scope: [], cut: new Set() };
+let inSt: FlagState[] = [], index = new Map<number, number>(), k = 0;
+let edges: number[] = [], touched: boolean[] = []; // (edges: pairs from, to)
+let written = 0; // registers written (bit r)
+// Structure (see layout()): the labels open, innermost last: $exit (-1), a block's label (its position),
+// a loop (its header's position + LOOP).
+const LOOP = 1 << 20, EXIT = -1;
+let labels: number[] = [EXIT];
+// The block being translated.
+let bi = 0, blk: Block = { start: 0, insns: [], next: null }, L = 0;
+let st: FlagState = null;
+// A block entered in an unknown state writes a kind it learns to the locals before each branch to
+// another block, whatever that block's start state (its code is the same as when every block starts
+// unknown: translateReference copies it from there).
+let unknownStart = true;
+let extra = 0; // control structures opened inside the block
+let exitOff = 0; // (exitAt's RIP: an exit without a closure per exit)
+let aluOp: Op = Op.i64_add, aluW32 = false; // (alu()'s operation, for aluRes)
+let SW = 8; // stack slot
+let curI: Insn = blk.insns[0]; // the instruction being translated
+
+const openLabels = (sc: number) => { // the labels of the blocks whose label opens at scope `sc`, last first
+  for (let p = k - 1; p > (sc < 0 ? 0 : sc); p--) if (lay.scope[p] === sc) { c.block(); labels.push(p); }
+};
+const closeLoops = (bi: number) => { // loops that end with block bi, innermost first
+  while (
+    labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi
+  ) { c.end(); labels.pop(); }
+};
+const depth = (label: number) => {
+  const at = labels.lastIndexOf(label); return at < 0 ? -1 : labels.length - 1 - at + extra;
+};
+const dExit = () => labels.length - 1 + extra; // depth of $exit
+const linOf = (off: number) => { c.get(L_IP); if (off !== entry) c.i64(off - entry).op(Op.i64_add); };
+// Leave the function: RIP from `ip` (emits the i64), reason, `retired` instructions of this block done.
+// The lazy-flag kind lives in L_FOP/L_FSZ only where the translator does not know it (st null):
+// written where code that reads them follows (an exit, a block entered in an unknown state, an
+// instruction that leaves the state to a run-time condition), so a loop with known states keeps
+// neither live.
+// The lazy result (unmasked as the ALU left it, or masked: readers mask).
+const fres = (s: FlagState) => {
+  if (s && derived(s.op)) c.get(L_FA).get(L_FB).op(s.op === LF_ADD || s.op === LF_INC ? Op.i64_add : Op.i64_sub);
+  else c.get(L_FRES);
+};
+const sync = () => {
+  if (!st) return;
+  c.i32(st.op).set(L_FOP).i32(st.size).set(L_FSZ);
+  if (derived(st.op)) { fres(st); if (st.size !== 8) c.i64(maskC(st.size)).op(Op.i64_and); c.set(L_FRES); }
+};
+const exit = (ip: () => void, reason: number, retired: number) => {
+  sync();
+  ip(); c.set(L_XIP);
+  c.i32(reason).set(L_XR);
+  if (L - retired) c.get(L_N).i32(L - retired).op(Op.i32_sub).set(L_N);
+  c.br(dExit());
+};
+// An exit with RIP at page offset `off` (without a closure per exit).
+const ipAtOff = () => linOf(exitOff);
+const exitAt = (off: number, reason: number, retired: number) => { exitOff = off; exit(ipAtOff, reason, retired); };
+const goTo = (off: number, retired: number) => { // a branch inside the page (all of the block retired)
+  const t = index.get(off);
+  // a later block's label, or the loop of an earlier one (a back edge); an edge cut by layout(): exit
+  const d = t === undefined || lay.cut.has(bi * 65536 + t) ? -1 : depth(t > bi ? t : LOOP + t);
+  if (d < 0) { exitAt(off, MM.JEXIT_BRANCH, retired); return; }
+  edges.push(bi, t!);
+  if (unknownStart || inSt[t!] === null) sync();
+  c.br(d);
+};
+
+// ---- operand helpers ----
+const rd = (addr: number, size: number) => { // register value, zero-extended
+  const r = regOf(addr);
+  if (r < 0) { c.i64(0); return; }
+  c.get(L_R0 + (r >> 3));
+  if (r & 7) c.i64((r & 7) * 8).op(Op.i64_shr_u);
+  if (size === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u);
+  else if (size !== 8) c.i64(maskC(size)).op(Op.i64_and);
+};
+const wr = (addr: number, size: number, val: () => void) => { // size 4: zero-extends; 8: whole
+  const r = regOf(addr);
+  if (r < 0) throw new Error("jit: a write to no register");
+  const l = L_R0 + (r >> 3);
+  written |= 1 << (r >> 3);
+  if (size === 8) { val(); c.set(l); return; }
+  if (size === 4) { val(); c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u).set(l); return; }
+  // byte (or byte 1 = AH..BH)
+  const sh = (r & 7) * 8;
+  c.get(l).i64(~(0xff << sh)).op(Op.i64_and);
+  val(); c.i64(0xff).op(Op.i64_and);
+  if (sh) c.i64(sh).op(Op.i64_shl);
+  c.op(Op.i64_or).set(l);
+};
+const ea = (i: Insn) => {
+  c.i64(i.disp);
+  const b = regOf(i.base), x = regOf(i.index);
+  if (b >= 0) c.get(L_R0 + (b >> 3)).op(Op.i64_add);
+  if (x >= 0) { c.get(L_R0 + (x >> 3)); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
+  if (i.ax! & 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
+  if (i.ax! & 6) {
+    c.i32(0).mem(
+      Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + MM.SEGF_BASE, 3
+    ).op(Op.i64_add);
+  }
+  if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+};
+// Probe `size` bytes at the address in T1; P = host address, or exit before instruction `idx`.
+// The TLB's fast path inline (mmu/tlb.ts rdProbe/wrProbe): the tag of the bank in use, and the access
+// within the page.
+const probe = (fn: number, size: number, i: Insn, idx: number) => {
+  c.bytes(probeHead(fn, size)); extra += 2; // (two ifs open)
+  exitAt(i.off, MM.JEXIT_MEMORY, idx);
+  c.bytes(PROBE_TAIL); extra -= 2;
+};
+// A probe's code before its exit (the same bytes for the same function and size) and after it, made once.
+const PROBE_HEADS: Uint8Array[] = [];
+function probeHead(fn: number, size: number): Uint8Array {
+  const key = fn * 16 + size;
+  let h = PROBE_HEADS[key];
+  if (h) return h;
+  const c = new Code(128);
+  c.get(L_T1).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
+  // (the bank's addresses and tag base are read from memory where used: constants of the region that
+  // would otherwise hold registers in every loop)
+  c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + (fn === FN_RD ? MM.JIO_RTAG : MM.JIO_WTAG), 2)
+    .op(Op.i32_add).mem(Op.i64_load, 0, 3);
+  c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3)
+    .op(Op.i64_or).op(Op.i64_ne);
+  if (size > 1)
+    c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
+  c.if_();
+  // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr; a store beside code on
+  // a code page is allowed too: the core invalidates the decoded instructions there), else exit.
+  c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_();
+  return (PROBE_HEADS[key] = h = c.b.slice());
+}
+const PROBE_TAIL = ((c: Code) => {
+  c.end();
+  c.else_();
+  c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add)
+    .mem(Op.i32_load, 0, 2);
+  c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
+  c.end();
+  return c.b.slice();
+})(new Code(64));
+const load = (size: number, signed = false) => {
+  c.get(L_P);
+  if (size === 8) c.mem(Op.i64_load, 0, 0);
+  else if (size === 4) c.mem(signed ? Op.i64_load32_s : Op.i64_load32_u, 0, 0);
+  else if (size === 2) c.mem(signed ? Op.i64_load16_s : Op.i64_load16_u, 0, 0);
+  else c.mem(signed ? Op.i64_load8_s : Op.i64_load8_u, 0, 0);
+};
+const store = (size: number, val: () => void) => {
+  c.get(L_P); val();
+  c.mem(size === 8 ? Op.i64_store : size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : Op.i64_store8, 0, 0);
+};
+// The operation's result goes to L_RES. While the state is known, the flag locals hold only what the
+// state needs: ADD/SUB/INC/DEC their operands (the result is recomputed where a flag needs it, and
+// stored by sync()), LOGIC its result (CF OF AF are 0 whatever a and b were); fewer values live.
+const setFlags = (op: number, size: number, a: () => void, b: () => void, res: () => void) => {
+  if (op !== LF_LOGIC) { a(); c.set(L_FA); b(); c.set(L_FB); }
+  res(); c.set(L_RES);
+  if (!derived(op)) c.get(L_RES).set(L_FRES);
+  st = { op, size };
+  touched[bi] = true;
+};
+// ---- flags from the lazy state (pushes an i32 0/1) ----
+// CF of INC/DEC states lives in L_FCF (RFLAGS.CF at entry; written back at exit).
+const rflagsCF = () => { c.get(L_FCF); };
+const helper = (cc: number) => {
+  c.i32(cc); if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+  c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_COND);
+};
+const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); };
+const maskedRes = (s: FlagState & object) => { fres(s); if (s.size !== 8) c.i64(maskC(s.size)).op(Op.i64_and); };
+const resArg = () => { if (st) maskedRes(st); else c.get(L_FRES); }; // for the core's helpers
+const sx = (l: number, size: number) => { // sign-extended to 64 bits
+  c.get(l);
+  if (size === 4) c.op(Op.i64_extend32_s); else if (size === 2) c.op(Op.i64_extend16_s);
+  else if (size === 1) c.op(Op.i64_extend8_s);
+};
+const flagCF = (s: { op: number; size: number }): boolean => {
+  switch (s.op) {
+    case LF_ADD: maskedRes(s); masked(L_FA, s.size); c.op(Op.i64_lt_u); return true;
+    case LF_SUB: masked(L_FA, s.size); masked(L_FB, s.size); c.op(Op.i64_lt_u); return true;
+    case LF_LOGIC: c.i32(0); return true;
+    case LF_CFOF: c.get(L_FA).i64(0).op(Op.i64_ne); return true;
+    case LF_INC: case LF_DEC: rflagsCF(); return true;
+    case LF_NONE: rbit(0); return true;
+  }
+  return false;
+};
+const flagZF = (s: { op: number; size: number }) => { maskedRes(s); c.op(Op.i64_eqz); };
+const flagSF = (s: { op: number; size: number }) => {
+  fres(s); c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne);
+};
+const flagOF = (s: { op: number; size: number }): boolean => {
+  switch (s.op) {
+    case LF_ADD: case LF_INC:
+      c.get(L_FA); fres(s); c.op(Op.i64_xor).get(L_FB); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
+      c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
+    case LF_SUB: case LF_DEC:
+      c.get(L_FA).get(L_FB).op(Op.i64_xor).get(L_FA); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
+      c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
+    case LF_LOGIC: c.i32(0); return true;
+    case LF_CFOF: c.get(L_FB).i64(0).op(Op.i64_ne); return true;
+  }
+  return false;
+};
+// RFLAGS made current from the lazy state (the core's jit_flags), unless the state is LF_NONE already
+// (the flags are in RFLAGS then); the caller moves the state to LF_NONE.
+const rflagsCurrent = () => {
+  if (st && st.op === LF_NONE) return;
+  c.i32(0);
+  if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
+  c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+};
+// The arithmetic flags in RFLAGS (state LF_NONE: after a rotate): bit `b` of it, an i32 0/1.
+const rbit = (b: number) => {
+  c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76);
+  c.i32(1).op(Op.i32_and);
+};
+const cond = (cc: number) => {
+  const s = st;
+  const neg = (cc & 1) !== 0;
+  if (s && s.op === LF_NONE) {
+    switch (cc >> 1) {
+      case 0: rbit(11); break;
+      case 1: rbit(0); break;
+      case 2: rbit(6); break;
+      case 3: rbit(0); rbit(6); c.op(Op.i32_or); break;
+      case 4: rbit(7); break;
+      case 5: rbit(2); break;
+      case 6: rbit(7); rbit(11); c.op(Op.i32_ne); break;
+      default: rbit(6); rbit(7); rbit(11); c.op(Op.i32_ne).op(Op.i32_or); break;
+    }
+    if (neg) c.op(Op.i32_eqz);
+    return;
+  }
+  if (
+    !s || (
+      s.op !== LF_ADD && s.op !== LF_SUB && s.op !== LF_LOGIC && s.op !== LF_CFOF && s.op !== LF_INC
+        && s.op !== LF_DEC
+    )
+  ) {
+    helper(cc); return;
+  }
+  const kind = cc >> 1;
+  if (s.op === LF_SUB && (kind === 1 || kind === 2 || kind === 3 || kind === 6 || kind === 7)) {
+    // a and b hold the masked operands (alu masks them).
+    if (kind === 6 || kind === 7) { sx(L_FA, s.size); sx(L_FB, s.size); } else { c.get(L_FA); c.get(L_FB); }
+    c.op(SUB_CMP[kind][neg ? 1 : 0]);
+    return;
+  }
+  switch (kind) {
+    case 0: flagOF(s); break;
+    case 1: flagCF(s); break;
+    case 2: flagZF(s); break;
+    case 3: flagCF(s); flagZF(s); c.op(Op.i32_or); break;
+    case 4: flagSF(s); break;
+    case 5: fres(s);
+      c.op(Op.i32_wrap_i64).i32(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32(1).op(Op.i32_and).op(Op.i32_eqz); break;
+    case 6: flagSF(s); flagOF(s); c.op(Op.i32_ne); break;
+    default: flagZF(s); flagSF(s); flagOF(s); c.op(Op.i32_ne).op(Op.i32_or); break;
+  }
+  if (neg) c.op(Op.i32_eqz);
+};
+// CF as it stands (for ADC/SBB and INC/DEC), an i32.
+const carry = () => { const s = st; if (s && flagCF(s)) return; helper(2); };
+// x86 ALU op `kind` of size on a (T2) and b (T3), both masked; result (masked) left in T2; flags set.
+// (the operands and the result of alu(), made once per region)
+const getT2 = () => { c.get(L_T2); }, getT3 = () => { c.get(L_T3); };
+const getT1 = () => { c.get(L_T1); }, getT4 = () => { c.get(L_T4); }, getRes = () => { c.get(L_RES); };
+const aluRes = () => {
+  if (aluW32) c.get(L_T2).op(Op.i32_wrap_i64).get(L_T3).op(Op.i32_wrap_i64).op(I32[aluOp]!).op(Op.i64_extend_i32_u);
+  else c.get(L_T2).get(L_T3).op(aluOp);
+};
+const alu = (kind: number, size: number) => {
+  const m = maskC(size);
+  // 32-bit operations in i32 (the result comes zero-extended, as the masked result: the flags derived
+  // from it are the same), so that a dependent chain is one instruction per operation.
+  const w32 = size === 4;
+  aluW32 = w32;
+  const narrow = w32 && kind !== 2 && kind !== 3; // FRES holds the masked result already
+  switch (kind) {
+    case 0: aluOp = Op.i64_add; setFlags(LF_ADD, size, getT2, getT3, aluRes); break;
+    case 1: aluOp = Op.i64_or; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+    case 4: aluOp = Op.i64_and; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+    case 6: aluOp = Op.i64_xor; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
+    case 5: case 7: aluOp = Op.i64_sub; setFlags(LF_SUB, size, getT2, getT3, aluRes); break;
+    case 2: case 3: {
+      // carry in -> P (i32)
+      carry(); c.set(L_C);
+      c.get(L_T2).set(L_FA).get(L_T3).set(L_FB);
+      c.get(L_T2).get(L_T3).op(kind === 2 ? Op.i64_add : Op.i64_sub).get(L_C).op(Op.i64_extend_i32_u)
+        .op(kind === 2 ? Op.i64_add : Op.i64_sub).set(L_FRES);
+      c.i32(kind === 2 ? LF_ADC1 : LF_SBB1).i32(kind === 2 ? LF_ADD : LF_SUB).get(L_C).op(Op.select).set(L_FOP);
+      c.i32(size).set(L_FSZ);
+      st = null; touched[bi] = true;
+      break;
+    }
+  }
+  c.get(kind === 2 || kind === 3 ? L_FRES : L_RES); if (size !== 8 && !narrow) c.i64(m).op(Op.i64_and); c.set(L_T2);
+};
+// Local `l` masked to the operand size in L_FSZ (1, 2, 4 or 8 bytes, known at run time).
+const sizeMasked = (l: number) => {
+  c.get(l).i64(-1n).i64(1n).get(L_FSZ).i32(3).u8(0x74).op(Op.i64_extend_i32_u).op(Op.i64_shl).i64(1n)
+    .op(Op.i64_sub).get(L_FSZ).i32(8).op(Op.i32_eq).op(Op.select).op(Op.i64_and);
+};
+const incdec = (dec: boolean, size: number, src: () => void, dst: () => void) => {
+  // INC/DEC keep CF: make RFLAGS.CF current unless the state is INC/DEC already.
+  const s = st;
+  const setCF = () => { carry(); c.set(L_FCF); };
+  if (s) { if (s.op !== LF_INC && s.op !== LF_DEC) setCF(); }
+  else {
+    // The state is known only at run time. SUB (CMP, SUB: the usual state at a loop's header whose back
+    // edge comes from a compare) and LOGIC inline, the other operations through the core's helper.
+    c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_ge_u).if_(); extra++;
+    c.get(L_FOP).i32(LF_SUB).op(Op.i32_eq).if_(); extra++;
+    sizeMasked(L_FA); sizeMasked(L_FB); c.op(Op.i64_lt_u).set(L_FCF);
+    c.else_();
+    c.get(L_FOP).i32(LF_LOGIC).op(Op.i32_eq).if_(); extra++;
+    c.i32(0).set(L_FCF);
+    c.else_();
+    setCF();
+    c.end(); extra--;
+    c.end(); extra--;
+    c.end(); extra--;
+  }
+  src(); c.set(L_T2);
+  setFlags(dec ? LF_DEC : LF_INC, size, getT2, () => c.i64(1), () => {
+    if (size === 4) c.get(L_T2).op(Op.i32_wrap_i64).i32(1).op(dec ? Op.i32_sub : Op.i32_add).op(Op.i64_extend_i32_u);
+    else { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); }
+  });
+  dst();
+};
+const canonicalOrExit = (i: Insn, idx: number) => { // the i64 in T1 must be canonical
+  if (!is64) return;
+  c.get(L_T1).i64(16).op(Op.i64_shl).i64(16).op(Op.i64_shr_s).get(L_T1).op(Op.i64_ne).if_(); extra++;
+  exitAt(i.off, MM.JEXIT_SLOWFORM, idx);
+  c.end(); extra--;
+};
+const rsp = L_R0 + 4;
+const m32 = () => { if (!is64) c.i64(0xffffffffn).op(Op.i64_and); };
+const reg8 = (r: number, rex: number): number =>
+  MM.CPU_STATE + MM.CPU_REGS + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
+const RAX = MM.CPU_STATE + MM.CPU_REGS, RCX = RAX + 1 * 8, RDX = RAX + 2 * 8; // (registers in encoding order)
+const nextIp = () => linOf(curI.off + curI.len);
+
+// f === F.IMUL_RR64 || f === F.IMUL_RRI64
+function fxIMULRR64(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  rd(i.b, 8); c.set(L_T1); // a
+  if (f === F.IMUL_RR64) rd(i.a, 8); else c.i64(i.imm);
+  c.set(L_T2); // b
+  c.get(L_T1).get(L_T2).op(Op.i64_mul).set(L_T3); // r
+  // Signed overflow. Both operands below 2^32: the product is below 2^64, so it overflowed exactly
+  // when its sign bit is set. Both fitting in 32 bits signed: never. Otherwise r / a != b (a = 0: none;
+  // a = -1: only b = MIN). (A 64-bit division costs tens of cycles, and bignum code multiplies 32-bit
+  // halves with IMUL r64 all the time.)
+  c.get(L_T1).get(L_T2).op(Op.i64_or).i64(32).op(Op.i64_shr_u).op(Op.i64_eqz);
+  c.if_().get(L_T3).i64(0).op(Op.i64_lt_s).set(L_C).else_();
+  c.get(L_T1).get(L_T1).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).op(Op.i64_eq);
+  c.get(L_T2).get(L_T2).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).op(Op.i64_eq).op(Op.i32_and);
+  c.if_().i32(0).set(L_C).else_();
+  c.get(L_T1).i64(-1).op(Op.i64_eq).if_();
+  c.get(L_T2).i64(-(1n << 63n)).op(Op.i64_eq).set(L_C);
+  c.else_();
+  c.get(L_T1).op(Op.i64_eqz).if_().i32(0).set(L_C).else_();
+  c.get(L_T3).get(L_T1).op(Op.i64_div_s).get(L_T2).op(Op.i64_ne).set(L_C);
+  c.end().end();
+  c.end().end();
+  wr(i.a, 8, getT3);
+  setFlags(
+    LF_CFOF, 8, () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_C).op(Op.i64_extend_i32_u), getT3
+  );
+}
+
+// f === F.MOV_RR32 || f === F.MOV_RR64
+function fxMOVRR32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, size, () => rd(i.b, size));
+}
+
+// f === F.MOV_RI32 || f === F.MOV_RI64
+function fxMOVRI32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, size, () => c.i64(i.imm));
+}
+
+// f === F.LEA32 || f === F.LEA64
+function fxLEA32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, size, () => ea(i));
+}
+
+// f >= F.LD32 && f <= F.LDSX32_64
+function fxLD32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const [as, sg, ds] = LOADS[f];
+  ea(i); c.set(L_T1); probe(FN_RD, as, i, idx);
+  wr(i.a, ds, () => load(as, sg));
+}
+
+// f >= F.ST8 && f <= F.STI64
+function fxST8(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const as = 1 << ((f - F.ST8) & 3);
+  ea(i); c.set(L_T1); probe(FN_WR, as, i, idx);
+  if (f >= F.STI8) store(as, () => c.i64(i.imm)); else store(as, () => rd(i.b, 8));
+}
+
+// f === F.ALU_RM32 || f === F.ALU_RM64
+function fxALURM32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  ea(i); c.set(L_T1); probe(FN_RD, size, i, idx);
+  rd(i.a, size); c.set(L_T2); load(size); c.set(L_T3);
+  alu(i.aux, size);
+  if (i.aux !== 7) wr(i.a, size, getT2);
+}
+
+// f === F.CMP_MR32 || f === F.CMP_MR64
+function fxCMPMR32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  ea(i); c.set(L_T1); probe(FN_RD, size, i, idx);
+  load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
+  alu(7, size);
+}
+
+// f === F.CMP_MI8 || f === F.CMP_MI32 || f === F.CMP_MI64
+function fxCMPMI8(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const s = f === F.CMP_MI8 ? 1 : size;
+  ea(i); c.set(L_T1); probe(FN_RD, s, i, idx);
+  load(s); c.set(L_T2); c.i64(i.imm & mask(s)).set(L_T3);
+  alu(7, s);
+}
+
+// f === F.MOVZX8R
+function fxMOVZX8R(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, 8, () => rd(i.b, 1));
+}
+
+// f === F.MOVZX16R
+function fxMOVZX16R(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, 8, () => rd(i.b, 2));
+}
+
+// f === F.MOVSX8R32
+function fxMOVSX8R32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, 4, () => { rd(i.b, 1); c.op(Op.i64_extend8_s); });
+}
+
+// f === F.MOVSX8R64
+function fxMOVSX8R64(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, 8, () => { rd(i.b, 1); c.op(Op.i64_extend8_s); });
+}
+
+// f === F.MOVSX16R32
+function fxMOVSX16R32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, 4, () => { rd(i.b, 2); c.op(Op.i64_extend16_s); });
+}
+
+// f === F.MOVSX16R64
+function fxMOVSX16R64(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, 8, () => { rd(i.b, 2); c.op(Op.i64_extend16_s); });
+}
+
+// f === F.MOVSXDR
+function fxMOVSXDR(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, 8, () => { rd(i.b, 4); c.op(Op.i64_extend32_s); });
+}
+
+// f >= F.SHL32 && f <= F.SAR64
+function fxSHL32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const cnt = BigInt(i.aux), w = BigInt(size * 8);
+  rd(i.a, size); c.set(L_T2);
+  if (f === F.SHL32 || f === F.SHL64) {
+    c.get(L_T2).i64(cnt).op(Op.i64_shl).i64(maskC(size)).op(Op.i64_and).set(L_T3); // r
+    c.get(L_T2).i64(w - cnt).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T1); // cf
+    setFlags(LF_CFOF, size, getT1,
+      () => { c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T1).op(Op.i64_xor); },
+      getT3);
+  } else if (f === F.SHR32 || f === F.SHR64) {
+    c.get(L_T2).i64(cnt).op(Op.i64_shr_u).set(L_T3);
+    setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); },
+      () => { c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); }, getT3);
+  } else {
+    sx(L_T2, size); c.set(L_T2);
+    c.get(L_T2).i64(cnt).op(Op.i64_shr_s).i64(maskC(size)).op(Op.i64_and).set(L_T3);
+    setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_s).i64(1).op(Op.i64_and); },
+      () => c.i64(0), getT3);
+  }
+  wr(i.a, size, getT3);
+}
+
+// f === F.IMUL_RR32 || f === F.IMUL_RRI32
+function fxIMULRR32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  rd(i.b, 4); c.op(Op.i64_extend32_s);
+  if (f === F.IMUL_RR32) { rd(i.a, 4); c.op(Op.i64_extend32_s); } else c.i64(BigInt.asIntN(32, i.imm));
+  c.op(Op.i64_mul).set(L_T2); // p
+  c.get(L_T2).i64(0xffffffffn).op(Op.i64_and).set(L_T3); // r
+  c.get(L_T3).op(Op.i64_extend32_s).get(L_T2).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1); // ovf
+  wr(i.a, 8, getT3);
+  setFlags(LF_CFOF, 4, getT1, getT1, getT3);
+}
+
+// f === F.CMOV32 || f === F.CMOV64
+function fxCMOV32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  if (size === 4) {
+    cond(i.aux); c.set(L_C);
+    wr(i.a, 4, () => { rd(i.b, 4); rd(i.a, 4); c.get(L_C).op(Op.select); });
+  } else {
+    cond(i.aux); c.set(L_C);
+    wr(i.a, 8, () => { rd(i.b, 8); rd(i.a, 8); c.get(L_C).op(Op.select); });
+  }
+}
+
+// f === F.TEST_RR8
+function fxTESTRR8(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  rd(i.a, 1); c.set(L_T2); rd(i.b, 1); c.set(L_T3); alu(4, 1);
+}
+
+// f === F.TEST_RR32 || f === F.TEST_RR64
+function fxTESTRR32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
+       alu(4, size);
+}
+
+// f === F.TEST_RI32 || f === F.TEST_RI64
+function fxTESTRI32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3);
+       alu(4, size);
+}
+
+// f >= F.INC32 && f <= F.DEC64
+function fxINC32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  incdec(f === F.DEC32 || f === F.DEC64, size, () => rd(i.a, size), () => wr(i.a, size, getRes));
+}
+
+// f === F.DIV32 || f === F.DIV64 || gk === "divm"
+function fxDIV32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  // DIV r (fast form) or DIV m (the general path's F7 /6): a zero divisor or a quotient that does not
+  // fit exits before the instruction (the interpreter raises #DE).
+  const sz = gk === "divm" ? i.os! : f === F.DIV64 ? 8 : 4;
+  if (gk === "divm") { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T3); }
+  else { rd(i.b, sz); c.set(L_T3); }
+  if (sz === 4) {
+    c.get(L_T3).op(Op.i64_eqz).if_(); extra++;
+    exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+    rd(RDX, 4); c.i64(32).op(Op.i64_shl); rd(RAX, 4); c.op(Op.i64_or).set(L_T2);
+    c.get(L_T2).get(L_T3).op(Op.i64_div_u).tee(L_T1).i64(0xffffffffn).op(Op.i64_gt_u).if_(); extra++;
+    exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+    wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
+    wr(RAX, 8, getT1);
+  } else {
+    c.get(L_T3).op(Op.i64_eqz); rd(RDX, 8); c.i64(0).op(Op.i64_ne).op(Op.i32_or).if_(); extra++;
+    exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
+    rd(RAX, 8); c.set(L_T2);
+    wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
+    wr(RAX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_div_u); });
+  }
+}
+
+// (f >= F.RR32 && f < F.RR32 + 8) || (f >= F.RR64 && f < F.RR64 + 8)
+function fxRR32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const kind = f >= F.RR64 ? f - F.RR64 : f - F.RR32;
+  rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
+  alu(kind, size);
+  if (kind !== 7) wr(i.a, size, getT2);
+}
+
+// (f >= F.RI32 && f < F.RI32 + 8) || (f >= F.RI64 && f < F.RI64 + 8)
+function fxRI32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const kind = f >= F.RI64 ? f - F.RI64 : f - F.RI32;
+  rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3);
+  alu(kind, size);
+  if (kind !== 7) wr(i.a, size, getT2);
+}
+
+// f === F.INC_M32 || f === F.INC_M64 || f === F.DEC_M32 || f === F.DEC_M64
+function fxINCM32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
+  incdec(f === F.DEC_M32 || f === F.DEC_M64, size, () => load(size), () => store(size, getRes));
+}
+
+// f === F.XCHG_M32 || f === F.XCHG_M64
+function fxXCHGM32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
+  load(size); c.set(L_T2);
+  store(size, () => rd(i.a, size));
+  wr(i.a, size, getT2);
+}
+
+// f === F.ALU_MR32 || f === F.ALU_MR64
+function fxALUMR32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
+  load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
+  alu(i.aux, size);
+  store(size, getT2);
+}
+
+// f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64
+function fxCMPXCHGM32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const sz = f === F.CMPXCHG_M64 ? 8 : 4;
+  ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
+  rd(RAX, sz); c.set(L_T2); load(sz); c.set(L_T3); alu(7, sz);
+  c.get(L_T2).op(Op.i64_eqz).if_(); extra++;
+  store(sz, () => rd(i.b, sz));
+  c.else_();
+  wr(RAX, sz, getT3); // (the processor writes the old value back: no change)
+  c.end(); extra--;
+}
+
+// f === F.XADD_M32 || f === F.XADD_M64
+// (LOCK) XADD [mem], B: m = m + B (flags of the add), B = old m
+function fxXADDM32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const sz = f === F.XADD_M64 ? 8 : 4;
+  ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
+  load(sz); c.set(L_T2); rd(i.b, sz); c.set(L_T3);
+  c.get(L_T2).set(L_T4);
+  alu(0, sz);
+  wr(i.b, sz, getT4);
+  store(sz, getT2);
+}
+
+// f >= F.BT_RR32 && f <= F.BT_MI64
+// BT/BTS/BTR/BTC: CF = the bit, the other flags kept (as rotates)
+function fxBTRR32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const sz = (f - F.BT_RR32) % 2 ? 8 : 4, k = i.aux, w = BigInt(sz * 8);
+  const regForm = f <= F.BT_RI64,
+    immForm = f === F.BT_RI32 || f === F.BT_RI64 || f === F.BT_MI32 || f === F.BT_MI64;
+  // bit offset -> T3 (masked); for a register offset into memory the address moves by whole words
+  if (immForm) c.i64(BigInt(Number(i.imm & 0xffn)) & (w - 1n)).set(L_T3);
+  else { rd(i.b, sz); if (sz === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s); c.set(L_T3); }
+  if (regForm) { rd(i.a, sz); c.set(L_T2); }
+  else {
+    ea(i);
+    if (!immForm) {
+      c.get(L_T3).i64(sz === 4 ? 5n : 6n).op(Op.i64_shr_s).i64(sz === 4 ? 2n : 3n).op(Op.i64_shl)
+        .op(Op.i64_add); if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+    }
+    c.set(L_T1); probe(k === 0 ? FN_RD : FN_WR, sz, i, idx);
+    load(sz); c.set(L_T2);
+  }
+  if (!immForm) c.get(L_T3).i64(w - 1n).op(Op.i64_and).set(L_T3);
+  // RFLAGS current, then CF
+  rflagsCurrent();
+  c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and)
+    .get(L_T2).get(L_T3).op(Op.i64_shr_u).i64(1).op(Op.i64_and).op(Op.i64_or)
+      .mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+  c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
+  st = { op: LF_NONE, size: sz }; touched[bi] = true;
+  if (k !== 0) {
+    const m = () => { c.i64(1).get(L_T3).op(Op.i64_shl); };
+    const val = () => {
+      c.get(L_T2);
+      if (k === 1) {
+        m(); c.op(Op.i64_or);
+      } else if (k === 2) { m(); c.i64(-1n).op(Op.i64_xor).op(Op.i64_and); } else { m(); c.op(Op.i64_xor); }
+    };
+    if (regForm) wr(i.a, sz, val); else store(sz, val);
+  }
+}
+
+// f >= F.BSF32 && f <= F.BSR64
+function fxBSF32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const sz = (f - F.BSF32) % 2 ? 8 : 4;
+  rd(i.b, sz); c.set(L_T2);
+  c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x8d5n).op(Op.i64_and)
+    .get(L_T2).op(Op.i64_eqz).op(Op.i64_extend_i32_u).i64(6).op(Op.i64_shl).op(Op.i64_or)
+      .mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+  c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
+  st = state(LF_NONE, sz); touched[bi] = true;
+  c.get(L_T2).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++;
+  if (f <= F.BSF64) wr(i.a, sz, () => { c.get(L_T2).op(Op.i64_ctz); });
+  else wr(i.a, sz, () => { c.i64(63).get(L_T2).op(Op.i64_clz).op(Op.i64_sub); });
+  c.end(); extra--;
+}
+
+// f === F.MUL32
+// EDX:EAX = EAX * B; CF = OF = (EDX != 0), SF ZF PF from EAX (as cpu/alu.ts mulFlags)
+function fxMUL32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  rd(RAX, 4); rd(i.b, 4); c.op(Op.i64_mul).set(L_T2);
+  c.get(L_T2).i64(32).op(Op.i64_shr_u).set(L_T3);
+  wr(RAX, 8, () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
+  wr(RDX, 8, getT3);
+  c.get(L_T3).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
+  setFlags(LF_CFOF, 4, getT1, getT1, () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
+}
+
+// f === F.MUL64
+// RDX:RAX = RAX * B, the 128-bit product from 32-bit halves
+function fxMUL64(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const M32 = 0xffffffffn;
+  rd(RAX, 8); c.set(L_T1); rd(i.b, 8); c.set(L_T2);
+  c.get(L_T1).i64(M32).op(Op.i64_and).get(L_T2).i64(M32).op(Op.i64_and).op(Op.i64_mul).set(L_T3); // p00
+  c.get(L_T1).i64(M32).op(Op.i64_and).get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_mul).set(L_T4); // p01
+  c.get(L_T1).i64(32).op(Op.i64_shr_u).get(L_T2).i64(M32).op(Op.i64_and).op(Op.i64_mul).set(L_T5); // p10
+  c.get(L_T1).i64(32).op(Op.i64_shr_u).get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_mul).set(L_T1); // p11
+  // mid = (p00 >> 32) + (p01 & M) + (p10 & M)  (in T2)
+  c.get(L_T3).i64(32).op(Op.i64_shr_u).get(L_T4).i64(M32).op(Op.i64_and).op(Op.i64_add)
+    .get(L_T5).i64(M32).op(Op.i64_and).op(Op.i64_add).set(L_T2);
+  // hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32)  (in T1); lo = (mid << 32) | (p00 & M)  (in T3)
+  c.get(L_T1).get(L_T4).i64(32).op(Op.i64_shr_u).op(Op.i64_add).get(L_T5).i64(32).op(Op.i64_shr_u)
+    .op(Op.i64_add)
+    .get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_add).set(L_T1);
+  c.get(L_T2).i64(32).op(Op.i64_shl).get(L_T3).i64(M32).op(Op.i64_and).op(Op.i64_or).set(L_T3);
+  wr(RAX, 8, getT3);
+  wr(RDX, 8, getT1);
+  c.get(L_T1).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
+  setFlags(LF_CFOF, 8, getT1, getT1, getT3);
+}
+
+// f === F.NOT32 || f === F.NOT64
+function fxNOT32(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, size, () => { rd(i.a, size); c.i64(-1).op(Op.i64_xor); });
+}
+
+// f === F.SETCC
+function fxSETCC(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  wr(i.a, 1, () => { cond(i.aux); c.op(Op.i64_extend_i32_u); });
+}
+
+// f === F.PUSH
+function fxPUSH(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+  probe(FN_WR, SW, i, idx);
+  store(SW, () => rd(i.b, SW));
+  c.get(L_T1).set(rsp); written |= 1 << 4;
+}
+
+// f === F.POP
+function fxPOP(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  c.get(rsp); m32(); c.set(L_T1);
+  probe(FN_RD, SW, i, idx);
+  load(SW); c.set(L_T2);
+  c.get(L_T1).i64(SW).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
+  wr(i.a, SW, getT2);
+}
+
+// f === F.JMP || f === F.CALL
+function fxJMP(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const t = i.off + i.len + signed64(i.imm);
+  const inPage = t >= 0 && t < 0x1000;
+  if (!inPage) {
+    linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
+    if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+    c.set(L_T1);
+    if (f === F.CALL || is64) canonicalOrExit(i, idx);
+    c.get(L_T1).set(L_T3);
+  }
+  if (f === F.CALL) {
+    c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+    probe(FN_WR, SW, i, idx);
+    store(SW, nextIp);
+    c.get(L_T1).set(rsp); written |= 1 << 4;
+  }
+  if (inPage) goTo(t, idx + 1);
+  else exit(getT3, MM.JEXIT_BRANCH, idx + 1);
+}
+
+// f === F.RET
+function fxRET(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  c.get(rsp); m32(); c.set(L_T1);
+  probe(FN_RD, SW, i, idx);
+  load(SW); c.set(L_T1);
+  canonicalOrExit(i, idx);
+  c.get(rsp).i64(BigInt(SW) + (i.imm & 0xffffn)).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
+  exit(getT1, MM.JEXIT_BRANCH, idx + 1);
+}
+
+// f >= F.JCC && f < F.JCC + 16
+function fxJCC(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const t = i.off + i.len + signed64(i.imm);
+  cond(f - F.JCC);
+  c.if_(); extra++;
+  if (t >= 0 && t < 0x1000) goTo(t, idx + 1);
+  else {
+    linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
+    if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
+    c.set(L_T1);
+    canonicalOrExit(i, idx);
+    exit(getT1, MM.JEXIT_BRANCH, idx + 1);
+  }
+  c.end(); extra--;
+  const ft = i.off + i.len;
+  // falls into the next block
+  if (index.has(ft) && index.get(ft) === bi + 1) {
+    edges.push(bi, bi + 1); if (unknownStart || inSt[bi + 1] === null) sync();
+  }
+  else goTo(ft, idx + 1);
+}
+
+// gk === "cdqe"
+function gxCdqe(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  if (i.os === 8) wr(RAX, 8, () => { rd(RAX, 4); c.op(Op.i64_extend32_s); });
+  else wr(RAX, 4, () => { rd(RAX, 2); c.op(Op.i64_extend16_s); });
+}
+
+// gk === "cqo"
+function gxCqo(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  if (i.os === 8) wr(RDX, 8, () => { rd(RAX, 8); c.i64(63).op(Op.i64_shr_s); });
+  else wr(RDX, 4, () => { rd(RAX, 4); c.op(Op.i64_extend32_s).i64(31).op(Op.i64_shr_s); });
+}
+
+// gk === "rot"
+function gxRot(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  // ROL/ROR r, imm8 / 1 / CL: the value with wasm's rotates; CF and OF from the result, the other
+  // arithmetic flags kept: RFLAGS is made current (from the lazy state, by the core when it is not
+  // LF_NONE already), and the state becomes LF_NONE (the flags live in RFLAGS).
+  const sz = i.os!, w = sz * 8, kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
+  const cm = sz === 8 ? 0x3f : 0x1f;
+  const stat = i.op === 0xd3 ? null : i.op === 0xd1 ? 1 : Number(i.imm & 0xffn) & cm;
+  // no change, but a 32-bit destination is written
+  if (stat === 0) { if (sz === 4) wr(dst, 4, () => rd(dst, 4)); return; }
+  if (stat === null) {
+    rd(RCX, 1); c.i64(BigInt(cm)).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++;
+  }
+  else c.i64(BigInt(stat)).set(L_T1);
+  // RFLAGS current
+  rflagsCurrent();
+  // the result in T3
+  if (sz === 4) {
+    rd(dst, 4); c.op(Op.i32_wrap_i64).get(L_T1).op(Op.i32_wrap_i64).op(kk === 0 ? Op.i32_rotl : Op.i32_rotr)
+      .op(Op.i64_extend_i32_u);
+  }
+  else { rd(dst, 8); c.get(L_T1).op(kk === 0 ? Op.i64_rotl : Op.i64_rotr); }
+  c.set(L_T3);
+  // CF (T2) and OF (T4) as 0/1 i64s
+  if (kk === 0) {
+    c.get(L_T3).i64(1).op(Op.i64_and).set(L_T2);
+    c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
+  } else {
+    c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T2);
+    c.get(L_T3).i64(BigInt(w - 2)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
+  }
+  c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x801n).op(Op.i64_and)
+    .get(L_T2).op(Op.i64_or).get(L_T4).i64(11).op(Op.i64_shl).op(Op.i64_or)
+      .mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+  c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
+  wr(dst, sz, getT3);
+  if (stat === null) {
+    if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); }
+    c.end(); extra--;
+    if (!(st && st.op === LF_NONE)) { st = null; touched[bi] = true; return; } // rotated or not, by the count
+  }
+  st = { op: LF_NONE, size: sz }; touched[bi] = true;
+}
+
+// gk === "shcl"
+function gxShcl(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const sz = i.os!, w = BigInt(sz * 8), kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
+  rd(RCX, 1); c.i64(w - 1n).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; // count != 0
+  rd(dst, sz); c.set(L_T2);
+  if (kk === 4) {
+    c.get(L_T2).get(L_T1).op(Op.i64_shl).i64(maskC(sz)).op(Op.i64_and).set(L_T3);
+    c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+    c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_FA).op(Op.i64_xor).set(L_FB);
+  } else if (kk === 5) {
+    c.get(L_T2).get(L_T1).op(Op.i64_shr_u).set(L_T3);
+    c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+    c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FB);
+  } else {
+    sx(L_T2, sz); c.set(L_T2);
+    c.get(L_T2).get(L_T1).op(Op.i64_shr_s).i64(maskC(sz)).op(Op.i64_and).set(L_T3);
+    c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_s).i64(1).op(Op.i64_and).set(L_FA);
+    c.i64(0).set(L_FB);
+  }
+  c.get(L_T3).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
+  wr(dst, sz, getT3);
+  // a 32-bit destination is written (zero-extended) even by a count of 0
+  if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); }
+  c.end(); extra--;
+  st = null; touched[bi] = true; // changed or not, by the count
+}
+
+// gk === "testal"
+function gxTestal(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1);
+}
+
+// gk === "cmpal"
+function gxCmpal(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(7, 1);
+}
+
+// gk === "alu8i"
+function gxAlu8i(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const d = reg8(i.rm!, i.rex!), kk = i.reg! & 7;
+  rd(d, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(kk, 1);
+  if (kk !== 7) wr(d, 1, getT2);
+}
+
+// gk === "test8i"
+function gxTest8i(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  rd(reg8(i.rm!, i.rex!), 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1);
+}
+
+// gk === "neg"
+function gxNeg(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const sz = i.os!, d = MM.CPU_STATE + i.rm! * 8;
+  rd(d, sz); c.set(L_T3);
+  setFlags(
+    LF_SUB, sz, () => c.i64(0), getT3,
+    () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(maskC(sz)).op(Op.i64_and); }
+  );
+  wr(d, sz, getRes);
+}
+
+// gk === "alu8rr"
+// op r/m8, r8 (mod 3): the destination is rm
+function gxAlu8rr(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const kk = (i.op! >> 3) & 7, d = reg8(i.rm!, i.rex!), s2 = reg8(i.reg!, i.rex!);
+  rd(d, 1); c.set(L_T2); rd(s2, 1); c.set(L_T3); alu(kk, 1);
+  if (kk !== 7) wr(d, 1, getT2);
+}
+
+// gk === "mov8rr"
+function gxMov8rr(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const d = i.op === 0x88 ? reg8(i.rm!, i.rex!) : reg8(i.reg!, i.rex!);
+  const s2 = i.op === 0x88 ? reg8(i.reg!, i.rex!) : reg8(i.rm!, i.rex!);
+  wr(d, 1, () => rd(s2, 1));
+}
+
+// gk === "testmi"
+function gxTestmi(i: Insn, f: number, idx: number, size: number, gk: string | null): void { // TEST m, imm
+  const sz = i.op === 0xf6 ? 1 : i.os!;
+  ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
+  load(sz); c.set(L_T2); c.i64(i.imm & mask(sz)).set(L_T3); alu(4, sz);
+}
+
+// gk === "testmr"
+function gxTestmr(i: Insn, f: number, idx: number, size: number, gk: string | null): void { // TEST m, r
+  const sz = i.op === 0x84 ? 1 : i.os!;
+  ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
+  load(sz); c.set(L_T2);
+  if (sz === 1) rd(reg8(i.reg!, i.rex!), 1); else rd(MM.CPU_STATE + i.reg! * 8, sz);
+  c.set(L_T3); alu(4, sz);
+}
+
+// gk === "alu8rm"
+// op r8, r/m8: the destination is the register
+function gxAlu8rm(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const kk = (i.op! >> 3) & 7, d = reg8(i.reg!, i.rex!);
+  if (i.mod === 3) { rd(reg8(i.rm!, i.rex!), 1); c.set(L_T3); }
+  else { ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx); load(1); c.set(L_T3); }
+  rd(d, 1); c.set(L_T2); alu(kk, 1);
+  if (kk !== 7) wr(d, 1, getT2);
+}
+
+// gk === "alu8mr" || gk === "alu8mi"
+// op m8, r8 / op m8, imm8 (CMP reads only)
+function gxAlu8mr(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const kk = gk === "alu8mi" ? i.reg! & 7 : (i.op! >> 3) & 7;
+  ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, 1, i, idx);
+  load(1); c.set(L_T2);
+  if (gk === "alu8mi") c.i64(i.imm & 0xffn); else rd(reg8(i.reg!, i.rex!), 1);
+  c.set(L_T3); alu(kk, 1);
+  if (kk !== 7) store(1, getT2);
+}
+
+// gk === "alumi"
+// op m, imm (imm8 or imm32, sign-extended; CMP reads only)
+function gxAlumi(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const kk = i.reg! & 7, sz = i.os!;
+  ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, sz, i, idx);
+  load(sz); c.set(L_T2);
+  c.i64(BigInt.asUintN(64, i.imm) & mask(sz)).set(L_T3); alu(kk, sz);
+  if (kk !== 7) store(sz, getT2);
+}
+
+// gk === "icall" || gk === "ijmp"
+// CALL/JMP r/m: the target from a register or memory, checked, then out
+function gxIcall(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  if (i.mod === 3) rd(MM.CPU_STATE + i.rm! * 8, SW);
+  else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); }
+  c.set(L_T1);
+  canonicalOrExit(i, idx);
+  c.get(L_T1).set(L_T3);
+  if (gk === "icall") {
+    c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+    probe(FN_WR, SW, i, idx);
+    store(SW, nextIp);
+    c.get(L_T1).set(rsp); written |= 1 << 4;
+  }
+  exit(getT3, MM.JEXIT_BRANCH, idx + 1);
+}
+
+// gk === "pushi" || gk === "pushm" || gk === "pushf"
+// PUSH imm8/imm32 (sign-extended), PUSH r/m, PUSHF
+function gxPushi(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  if (gk === "pushf") {
+    // RFLAGS made current (as for rotates; the state becomes LF_NONE), without RF and VM
+    if (!(st && st.op === LF_NONE)) {
+      rflagsCurrent();
+      c.i32(LF_NONE).set(L_FOP).i32(SW).set(L_FSZ);
+      st = { op: LF_NONE, size: SW }; touched[bi] = true;
+    }
+    c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x30000n).op(Op.i64_and).i64(maskC(SW))
+      .op(Op.i64_and).set(L_T3);
+  } else if (gk === "pushi") c.i64(BigInt.asUintN(64, i.imm) & mask(SW)).set(L_T3);
+  else if (i.mod === 3) { rd(MM.CPU_STATE + i.rm! * 8, SW); c.set(L_T3); }
+  else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); c.set(L_T3); }
+  c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
+  probe(FN_WR, SW, i, idx);
+  store(SW, getT3);
+  c.get(L_T1).set(rsp); written |= 1 << 4;
+}
+
+// gk === "shd"
+function gxShd(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const sz = i.os!, w = BigInt(sz * 8), m = mask(sz), left = i.op! < 0x1ac;
+  const d = MM.CPU_STATE + i.rm! * 8, sr = MM.CPU_STATE + i.reg! * 8;
+  const cm = sz === 8 ? 63n : 31n;
+  const stat = (i.op! & 1) === 0 ? (i.imm & 0xffn) & cm : null;
+  if (stat === 0n) { if (sz === 4) wr(d, 4, () => rd(d, 4)); return; }
+  if (stat === null) {
+    rd(RCX, 1); c.i64(cm).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++;
+  }
+  else c.i64(stat).set(L_T1);
+  rd(d, sz); c.set(L_T2); rd(sr, sz); c.set(L_T3);
+  if (left) {
+    c.get(L_T2).get(L_T1).op(Op.i64_shl).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u)
+      .op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
+    c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+  } else {
+    c.get(L_T2).get(L_T1).op(Op.i64_shr_u).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shl)
+      .op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
+    c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
+  }
+  c.get(L_T4).get(L_T2).op(Op.i64_xor).i64(signC(sz)).op(Op.i64_and).i64(0).op(Op.i64_ne)
+    .op(Op.i64_extend_i32_u).set(L_FB);
+  c.get(L_T4).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
+  wr(d, sz, getT4);
+  if (stat === null) {
+    if (sz === 4) { c.else_(); wr(d, 4, () => rd(d, 4)); }
+    c.end(); extra--;
+    st = null; touched[bi] = true; // shifted or not, by the count
+  } else { st = { op: LF_CFOF, size: sz }; touched[bi] = true; }
+}
+
+// gk === "cmovm"
+function gxCmovm(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const sz = i.os!, d = MM.CPU_STATE + i.reg! * 8;
+  ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
+  load(sz); c.set(L_T2);
+  cond(i.op! & 15); c.set(L_C);
+  wr(d, sz, () => { c.get(L_T2); rd(d, sz); c.get(L_C).op(Op.select); });
+}
+
+// gk === "mov8ld"
+function gxMov8ld(i: Insn, f: number, idx: number, size: number, gk: string | null): void { // MOV r8, m8
+  ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx);
+  wr(reg8(i.reg!, i.rex!), 1, () => load(1));
+}
+
+// gk === "setccm"
+function gxSetccm(i: Insn, f: number, idx: number, size: number, gk: string | null): void { // SETcc m8
+  ea(i); c.set(L_T1); probe(FN_WR, 1, i, idx);
+  store(1, () => { cond(i.op! & 15); c.op(Op.i64_extend_i32_u); });
+}
+
+// gk === "movqr"
+function gxMovqr(i: Insn, f: number, idx: number, size: number, gk: string | null): void { // MOVD/MOVQ xmm <-> r/m
+  // #UD (CR0.EM, no CR4.OSFXSR) and #NM (CR0.TS) come first: the interpreter's, before the access
+  c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR0, 3).op(Op.i32_wrap_i64).i32(0xc).op(Op.i32_and);
+  c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR4, 3).op(Op.i32_wrap_i64).i32(0x200).op(Op.i32_and)
+    .op(Op.i32_eqz).op(Op.i32_or);
+  c.if_(); extra++;
+  exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx);
+  c.end(); extra--;
+  const sz = i.os === 8 || gk === "movqx" || gk === "movqr" ? 8 : 4,
+    x = MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 16 * i.reg!, gpr = MM.CPU_STATE + MM.CPU_REGS + 8 * i.rm!;
+  const xlo = () => { c.i32(0).mem(sz === 8 ? Op.i64_load : Op.i64_load32_u, x, sz === 8 ? 3 : 2); };
+  if (gk === "movdx" || gk === "movqx") {
+    if (i.mod === 3) {
+      rd(gpr, sz); c.set(L_T2);
+    } else { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T2); }
+    c.i32(0).get(L_T2).mem(Op.i64_store, x, 3);
+    c.i32(0).i64(0).mem(Op.i64_store, x + 8, 3);
+  } else if (i.mod === 3) wr(gpr, sz, xlo);
+  else { ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx); store(sz, xlo); }
+}
+
+// gk === "core"
+// the core runs it (jit_exec, coreRun): registers and flags through the state block
+function gxCore(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const d = coreRun(i, is64)!;
+  if (d.fl) { // RFLAGS made current; the flags live there after (LF_NONE)
+    rflagsCurrent();
+    c.i32(LF_NONE).set(L_FOP).i32(8).set(L_FSZ);
+    st = state(LF_NONE, 8); touched[bi] = true;
+  }
+  if (page === undefined) { exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); return; }
+  const nr = is64 ? 16 : 8;
+  for (let r = 0; r < nr; r++)
+    if (d.pre & (1 << r)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+  linOf(i.off); c.i32(page + i.off).call(FN_EX).tee(L_I).op(Op.i32_eqz).if_(); extra++;
+  exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); // it would fault: nothing done, the interpreter raises it
+  c.end(); extra--;
+  for (let r = 0; r < nr; r++) if (d.post & (1 << r)) {
+    c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written |= 1 << r;
+  }
+  // 2: it wrote code a region of this page came from: this region may be stale, go on outside it
+  c.get(L_I).i32(2).op(Op.i32_eq).if_(); extra++;
+  exitAt(i.off + i.len, MM.JEXIT_MEMORY, idx + 1);
+  c.end(); extra--;
+}
+
+// gk === "ssex"
+function gxSsex(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  // the core runs it (jit_exec); 0: it would fault, nothing done: exit before it
+       if (page === undefined) { exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); return; }
+       linOf(i.off); c.i32(page + i.off).call(FN_EX).op(Op.i32_eqz).if_(); extra++;
+       exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx);
+       c.end(); extra--;
+}
+
+// gk === "str"
+function gxStr(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  // One step at a time in the core (cpu/string.ts jitString), with RCX/RSI/RDI/RAX in memory meanwhile;
+  // each further step counts one more instruction (as the interpreter re-executes a REP instruction
+  // every STR_CHUNK iterations). Nothing done by a step: exit before the instruction.
+  const stosOp = i.op === 0xaa || i.op === 0xab;
+  const sz = i.op === 0xa4 || i.op === 0xaa ? 1 : i.os!;
+  const kind = sz | (stosOp ? JS_STOS : 0) | (is64 ? JS_AS8 : 0) | ((i.pfx! & 2) ? JS_REP : 0);
+  const regs = stosOp ? [0, 1, 7] : [1, 6, 7];
+  for (const r of regs) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
+  const reload = () => {
+    for (const r of regs) {
+      if (r === 0) continue; c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
+      written |= 1 << r;
+    }
+  };
+  c.loop(); extra++;
+  c.i32(kind).call(FN_STR).tee(L_I).op(Op.i32_eqz).if_(); extra++;
+  reload(); exitAt(i.off, MM.JEXIT_MEMORY, idx);
+  c.end(); extra--;
+  c.get(L_I).i32(1).op(Op.i32_eq).if_(); extra++;
+  // a step retired and the instruction runs again: one more instruction; the next step only while the
+  // instructions retired before it (N less this block's rest) stay under the budget, as in the run loop
+  c.get(L_N).i32(1).op(Op.i32_add).tee(L_N).i32(L - idx).op(Op.i32_sub).get(L_BUDGET).op(Op.i32_ge_s).if_();
+  extra++;
+  reload(); exitAt(i.off, MM.JEXIT_BUDGET, idx);
+  c.end(); extra--;
+  c.br(1); // the step loop
+  c.end(); extra--;
+  c.end(); extra--;
+  reload();
+}
+
+// gk === "bswap"
+function gxBswap(i: Insn, f: number, idx: number, size: number, gk: string | null): void {
+  const sz = i.os!, r = MM.CPU_STATE + (((i.op! & 7) | ((i.rex! & 1) << 3)) * 8);
+  const swap32 = () => { // i32 on the stack -> byte-swapped
+    c.tee(L_I).i32(24).u8(0x74 /* shl */);
+    c.get(L_I).i32(0xff00).op(Op.i32_and).i32(8).u8(0x74).op(Op.i32_or);
+    c.get(L_I).i32(8).u8(0x76 /* shr_u */).i32(0xff00).op(Op.i32_and).op(Op.i32_or);
+    c.get(L_I).i32(24).u8(0x76).op(Op.i32_or);
+  };
+  if (sz === 4) wr(r, 4, () => { rd(r, 4); c.op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u); });
+  else wr(r, 8, () => {
+    rd(r, 8); c.op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u).i64(32).op(Op.i64_shl);
+    rd(r, 8); c.i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u).op(Op.i64_or);
+  });
+}
+
+type InsnFn = (i: Insn, f: number, idx: number, size: number, gk: string | null) => void;
+const noInsn: InsnFn = () => {};
+// The translation of fast form f (gk null, or "divm": the general path's DIV m, translated with DIV r), or null.
+function fastFnOf(f: number, gk: string | null): InsnFn | null {
+  switch (true) {
+    case f === F.IMUL_RR64 || f === F.IMUL_RRI64: return fxIMULRR64;
+    case f === F.NOP: return noInsn;
+    case f === F.MOV_RR32 || f === F.MOV_RR64: return fxMOVRR32;
+    case f === F.MOV_RI32 || f === F.MOV_RI64: return fxMOVRI32;
+    case f === F.LEA32 || f === F.LEA64: return fxLEA32;
+    case f >= F.LD32 && f <= F.LDSX32_64: return fxLD32;
+    case f >= F.ST8 && f <= F.STI64: return fxST8;
+    case f === F.ALU_RM32 || f === F.ALU_RM64: return fxALURM32;
+    case f === F.CMP_MR32 || f === F.CMP_MR64: return fxCMPMR32;
+    case f === F.CMP_MI8 || f === F.CMP_MI32 || f === F.CMP_MI64: return fxCMPMI8;
+    case f === F.MOVZX8R: return fxMOVZX8R;
+    case f === F.MOVZX16R: return fxMOVZX16R;
+    case f === F.MOVSX8R32: return fxMOVSX8R32;
+    case f === F.MOVSX8R64: return fxMOVSX8R64;
+    case f === F.MOVSX16R32: return fxMOVSX16R32;
+    case f === F.MOVSX16R64: return fxMOVSX16R64;
+    case f === F.MOVSXDR: return fxMOVSXDR;
+    case f >= F.SHL32 && f <= F.SAR64: return fxSHL32;
+    case f === F.IMUL_RR32 || f === F.IMUL_RRI32: return fxIMULRR32;
+    case f === F.CMOV32 || f === F.CMOV64: return fxCMOV32;
+    case f === F.TEST_RR8: return fxTESTRR8;
+    case f === F.TEST_RR32 || f === F.TEST_RR64: return fxTESTRR32;
+    case f === F.TEST_RI32 || f === F.TEST_RI64: return fxTESTRI32;
+    case f >= F.INC32 && f <= F.DEC64: return fxINC32;
+    case f === F.DIV32 || f === F.DIV64 || gk === "divm": return fxDIV32;
+    case (f >= F.RR32 && f < F.RR32 + 8) || (f >= F.RR64 && f < F.RR64 + 8): return fxRR32;
+    case (f >= F.RI32 && f < F.RI32 + 8) || (f >= F.RI64 && f < F.RI64 + 8): return fxRI32;
+    case f === F.INC_M32 || f === F.INC_M64 || f === F.DEC_M32 || f === F.DEC_M64: return fxINCM32;
+    case f === F.XCHG_M32 || f === F.XCHG_M64: return fxXCHGM32;
+    case f === F.ALU_MR32 || f === F.ALU_MR64: return fxALUMR32;
+    // (LOCK) CMPXCHG [mem], B: CMP rAX, m; equal: m = B; else rAX = m
+    case f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64: return fxCMPXCHGM32;
+    case f === F.XADD_M32 || f === F.XADD_M64: return fxXADDM32;
+    case f >= F.BT_RR32 && f <= F.BT_MI64: return fxBTRR32;
+    // BSF/BSR r, r (cpu/run.ts): ZF = (source 0, the destination then kept), the others 0
+    case f >= F.BSF32 && f <= F.BSR64: return fxBSF32;
+    case f === F.MUL32: return fxMUL32;
+    case f === F.MUL64: return fxMUL64;
+    case f === F.NOT32 || f === F.NOT64: return fxNOT32;
+    case f === F.SETCC: return fxSETCC;
+    case f === F.PUSH: return fxPUSH;
+    case f === F.POP: return fxPOP;
+    case f === F.JMP || f === F.CALL: return fxJMP;
+    case f === F.RET: return fxRET;
+    case f >= F.JCC && f < F.JCC + 16: return fxJCC;
+    default: return null;
+  }
+}
+
+// The translation of general-path kind gk, or null.
+function generalFnOf(gk: string): InsnFn | null {
+  switch (true) {
+    case gk === "cdqe": return gxCdqe;
+    case gk === "cqo": return gxCqo;
+    case gk === "rot": return gxRot;
+    case gk === "shcl": return gxShcl;
+    case gk === "testal": return gxTestal;
+    case gk === "cmpal": return gxCmpal;
+    case gk === "alu8i": return gxAlu8i;
+    case gk === "test8i": return gxTest8i;
+    case gk === "neg": return gxNeg;
+    case gk === "alu8rr": return gxAlu8rr;
+    case gk === "mov8rr": return gxMov8rr;
+    case gk === "testmi": return gxTestmi;
+    case gk === "testmr": return gxTestmr;
+    case gk === "alu8rm": return gxAlu8rm;
+    case gk === "alu8mr" || gk === "alu8mi": return gxAlu8mr;
+    case gk === "alumi": return gxAlumi;
+    case gk === "icall" || gk === "ijmp": return gxIcall;
+    case gk === "pushi" || gk === "pushm" || gk === "pushf": return gxPushi;
+    // SHLD/SHRD r, r, imm8/CL (cpu/alu.ts shiftDouble): CF, OF, SF/ZF/PF from the result, AF 0 (LF_CFOF)
+    case gk === "shd": return gxShd;
+    // CMOVcc r, m: the memory is read either way; a 32-bit destination is written (zero-extended) either way
+    case gk === "cmovm": return gxCmovm;
+    case gk === "mov8ld": return gxMov8ld;
+    case gk === "setccm": return gxSetccm;
+    case gk === "nop": return noInsn;
+    case gk === "movdx": case gk === "movdr": case gk === "movqx": case gk === "movqr": return gxMovqr;
+    case gk === "core": return gxCore;
+    case gk === "ssex": return gxSsex;
+    case gk === "str": return gxStr;
+    case gk === "bswap": return gxBswap;
+    default: return null;
+  }
+}
+
+// The translations by form and by general-path kind (a call through these tables: a switch over the forms
+// in the function that translates an instruction deoptimized it at every form it had not met yet).
+const FAST_FN: (InsnFn | null)[] = [];
+for (let f = 0; f < 256; f++) FAST_FN.push(fastFnOf(f, null));
+const GEN_KINDS = ["str", "ssex", "alumi", "movqx", "icall", "ijmp", "pushm", "pushi", "pushf", "shd", "cmovm", "cdqe",
+  "cqo", "shcl", "rot", "testal", "cmpal", "alu8i", "alu8mi", "test8i", "testmi", "neg", "alu8rr", "alu8mr", "alu8rm",
+  "testmr", "mov8rr", "mov8ld", "nop", "movdx", "movdr", "movqr", "setccm", "bswap", "core"]; // (all but "divm")
+const GEN_FN = new Map<string, InsnFn>();
+for (const k of GEN_KINDS) {
+  const fn = generalFnOf(k);
+  if (!fn) throw new Error(`jit: general-path kind ${k} has no translation`);
+  GEN_FN.set(k, fn);
+}
+
+// Whether the region's code uses 4-byte stack slots (outside 64-bit mode): PUSH, POP, CALL, RET or a
+// general-path kind that pushes (from flow()'s kinds where there are some).
+function usesStack(blocks: Block[], gkt?: GkTable): boolean {
+  for (let b = 0; b < blocks.length; b++) {
+    const insns = blocks[b].insns;
+    for (let n = 0; n < insns.length; n++) {
+      const i = insns[n], f = i.form;
+      if (f === F.PUSH || f === F.POP || f === F.CALL || f === F.RET) return true;
+      if (f === -1) continue;
+      if (STACK_KINDS.has(gkt ? gkt.kinds[gkt.first[b] + n] : generalKind(i))) return true;
+    }
+  }
+  return false;
+}
+
+// The end of every region's function after its registers' write-back: the lazy flags, RIP and the exit's
+// reason stored, the exit counted, the chaining (chain), the count returned: the same bytes for the same
+// chain and mode, made once.
+const TAILS = new Map<number, Uint8Array>();
+function exitTail(chain: boolean, mode: number): Uint8Array {
+  const key = mode * 2 + (chain ? 1 : 0);
+  let t = TAILS.get(key);
+  if (t) return t;
+  const c = new Code(512);
+  // An INC/DEC state keeps CF in RFLAGS.
+  c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_lt_u).if_();
+  c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and).get(L_FCF)
+    .op(Op.i64_extend_i32_u)
+    .op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
+  c.end();
+  c.i32(0).get(L_FOP).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_OP, 2);
+  c.i32(0).get(L_FSZ).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_SIZE, 2);
+  c.i32(0).get(L_FA).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_A, 3);
+  c.i32(0).get(L_FB).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_B, 3);
+  c.i32(0).get(L_FRES).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_RES, 3);
+  c.i32(0).get(L_XIP).mem(Op.i64_store, MM.JIT_IO + MM.JIO_IP, 3);
+  c.i32(0).get(L_XR).mem(Op.i32_store, MM.JIT_IO + MM.JIO_EXIT, 2);
+  const stat = MM.JIT_IO + MM.JIO_STATS + MM.JSTAT_EXIT0 * 8;
+  c.get(L_XR).i32(3).u8(0x74 /* i32.shl */).tee(L_P);
+  c.get(L_P).mem(Op.i64_load, stat, 3).i64(1).op(Op.i64_add).mem(Op.i64_store, stat, 3);
+  if (chain) chainExit(c, mode);
+  c.get(L_N);
+  t = c.b.slice();
+  if (TAILS.size > 64) TAILS.clear();
+  TAILS.set(key, t);
+  return t;
+}
+
+// Storage for the functions' bodies, carved from slabs of 1 MiB: a body stays valid as long as its function
+// definition, but translateBatch, whose definitions die with it, gives the storage of its batch back
+// (slabMark/slabRelease), so that the same memory serves every batch (a new Uint8Array per body was a tenth
+// of the translator's time, much of it the first touch of new memory).
+let SLAB = new Uint8Array(0), slabAt = 0;
+function slab(n: number): Uint8Array {
+  if (slabAt + n > SLAB.length) { SLAB = new Uint8Array(Math.max(1 << 20, n)); slabAt = 0; }
+  const b = SLAB.subarray(slabAt, slabAt + n);
+  slabAt += n;
+  return b;
+}
+export interface SlabMark { slab: Uint8Array; at: number }
+/** Where the bodies made from now on start (slabRelease gives them back). */
+export function slabMark(): SlabMark { return { slab: SLAB, at: slabAt }; }
+/** The bodies made since `m` are dead: their storage is used again. */
+export function slabRelease(m: SlabMark): void {
+  if (SLAB === m.slab) slabAt = m.at;
+  else slabAt = 0; // (a new slab was started since: all of it belongs to the dead bodies)
 }
 
 // `prev`: a translation of the same blocks with every block starting from an unknown state; a block that
 // starts unknown here too is copied from it (a block's code depends only on the block and its start state).
-function translateWith(blocks: Block[], entry: number, is64: boolean, name: string, mode: number, chain: boolean,
-  inSt: FlagState[], lay: Layout, prev?: Translation, page?: number, gkt?: GkTable): Translation {
-  const edges: [number, number][] = [];
+function translateWith(blocks: Block[], entry0: number, x64: boolean, name: string, mode: number, chain: boolean,
+  inSt0: FlagState[], lay0: Layout, prev?: Translation, page0?: number, gkt?: GkTable): Translation {
+  entry = entry0; is64 = x64; inSt = inSt0; lay = lay0; page = page0;
+  edges = [];
   const seg: [number, number][] = [];
   const out: FlagState[] = blocks.map(() => null);
-  const touched: boolean[] = blocks.map(() => false);
-  const c = (prev ? SCRATCH2 : SCRATCH1).start();
-  const index = new Map<number, number>();
+  touched = blocks.map(() => false);
+  c = (prev ? SCRATCH2 : SCRATCH1).start();
+  index = new Map<number, number>();
   blocks.forEach((b, i) => index.set(b.start, i));
-  const k = blocks.length;
-  let written = 0; // registers written (bit r)
+  k = blocks.length;
+  written = 0;
+  SW = is64 ? 8 : 4;
+  bi = 0; blk = blocks[0]; L = 0; st = null; unknownStart = true; extra = 0; exitOff = 0;
+  aluOp = Op.i64_add; aluW32 = false;
+  curI = blocks[0].insns[0];
 
   // Entry: lazy flags into locals (the registers the region uses are loaded in front of all this, below).
   c.i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_LF_OP, 2).set(L_FOP);
@@ -907,9 +2473,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_A, 3).set(L_FA);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_B, 3).set(L_FB);
   c.i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_LF_RES, 3).set(L_FRES);
-  if (!is64 && blocks.some(
-      (b) => b.insns.some((i) => i.form === F.PUSH || i.form === F.POP || i.form === F.CALL || i.form === F.RET ||
-    STACK_KINDS.has(generalKind(i))))) {
+  if (!is64 && usesStack(blocks, gkt)) {
     // 4-byte stack slots need a 32-bit stack (SS.B): otherwise the interpreter runs this code.
     c.i32(0).mem(Op.i32_load16_u, MM.CPU_STATE + MM.CPU_SEG + MM.SEG_SS * MM.SEG_SIZE + MM.SEGF_ATTR, 1).i32(0x4000)
       .op(Op.i32_and).op(Op.i32_eqz);
@@ -917,340 +2481,12 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   }
   c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64).i32(1).op(Op.i32_and).set(L_FCF);
 
-  // Structure (see layout()): the labels open, innermost last: $exit (-1), a block's label (its position),
-  // a loop (its header's position + LOOP).
-  const LOOP = 1 << 20, EXIT = -1;
-  const labels: number[] = [EXIT];
+  labels = [EXIT];
   c.block(); // $exit
-  const openLabels = (sc: number) => { // the labels of the blocks whose label opens at scope `sc`, last first
-    for (let p = k - 1; p > (sc < 0 ? 0 : sc); p--) if (lay.scope[p] === sc) { c.block(); labels.push(p); }
-  };
   openLabels(-1);
 
   if (prev) { c.regs |= prev.regs; written |= prev.written; }
   const prevCode = prev?.code;
-  const closeLoops = (bi: number) => { // loops that end with block bi, innermost first
-    while (
-      labels.length > 1 && labels[labels.length - 1] >= LOOP && lay.loopEnd[labels[labels.length - 1] - LOOP] === bi
-    ) { c.end(); labels.pop(); }
-  };
-  // The block being translated (the helpers below are made once per region and work on it).
-  let bi = 0, blk: Block = blocks[0], L = 0;
-  let st: FlagState = null;
-  // A block entered in an unknown state writes a kind it learns to the locals before each branch to
-  // another block, whatever that block's start state (its code is the same as when every block starts
-  // unknown: translateReference copies it from there).
-  let unknownStart = true;
-  let extra = 0; // control structures opened inside the block
-  const depth = (label: number) => {
-    const at = labels.lastIndexOf(label); return at < 0 ? -1 : labels.length - 1 - at + extra;
-  };
-  const dExit = () => labels.length - 1 + extra; // depth of $exit
-  const linOf = (off: number) => { c.get(L_IP); if (off !== entry) c.i64(off - entry).op(Op.i64_add); };
-  // Leave the function: RIP from `ip` (emits the i64), reason, `retired` instructions of this block done.
-  // The lazy-flag kind lives in L_FOP/L_FSZ only where the translator does not know it (st null):
-  // written where code that reads them follows (an exit, a block entered in an unknown state, an
-  // instruction that leaves the state to a run-time condition), so a loop with known states keeps
-  // neither live.
-  // The lazy result (unmasked as the ALU left it, or masked: readers mask).
-  const fres = (s: FlagState) => {
-    if (s && derived(s.op)) c.get(L_FA).get(L_FB).op(s.op === LF_ADD || s.op === LF_INC ? Op.i64_add : Op.i64_sub);
-    else c.get(L_FRES);
-  };
-  const sync = () => {
-    if (!st) return;
-    c.i32(st.op).set(L_FOP).i32(st.size).set(L_FSZ);
-    if (derived(st.op)) { fres(st); if (st.size !== 8) c.i64(maskC(st.size)).op(Op.i64_and); c.set(L_FRES); }
-  };
-  const exit = (ip: () => void, reason: number, retired: number) => {
-    sync();
-    ip(); c.set(L_XIP);
-    c.i32(reason).set(L_XR);
-    if (L - retired) c.get(L_N).i32(L - retired).op(Op.i32_sub).set(L_N);
-    c.br(dExit());
-  };
-  // An exit with RIP at page offset `off` (without a closure per exit).
-  let exitOff = 0;
-  const ipAtOff = () => linOf(exitOff);
-  const exitAt = (off: number, reason: number, retired: number) => { exitOff = off; exit(ipAtOff, reason, retired); };
-  const goTo = (off: number, retired: number) => { // a branch inside the page (all of the block retired)
-    const t = index.get(off);
-    // a later block's label, or the loop of an earlier one (a back edge); an edge cut by layout(): exit
-    const d = t === undefined || lay.cut.has(bi * 65536 + t) ? -1 : depth(t > bi ? t : LOOP + t);
-    if (d < 0) { exitAt(off, MM.JEXIT_BRANCH, retired); return; }
-    edges.push([bi, t!]);
-    if (unknownStart || inSt[t!] === null) sync();
-    c.br(d);
-  };
-
-  // ---- operand helpers ----
-  const rd = (addr: number, size: number) => { // register value, zero-extended
-    const r = regOf(addr);
-    if (r < 0) { c.i64(0); return; }
-    c.get(L_R0 + (r >> 3));
-    if (r & 7) c.i64((r & 7) * 8).op(Op.i64_shr_u);
-    if (size === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u);
-    else if (size !== 8) c.i64(maskC(size)).op(Op.i64_and);
-  };
-  const wr = (addr: number, size: number, val: () => void) => { // size 4: zero-extends; 8: whole
-    const r = regOf(addr);
-    if (r < 0) throw new Error("jit: a write to no register");
-    const l = L_R0 + (r >> 3);
-    written |= 1 << (r >> 3);
-    if (size === 8) { val(); c.set(l); return; }
-    if (size === 4) { val(); c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_u).set(l); return; }
-    // byte (or byte 1 = AH..BH)
-    const sh = (r & 7) * 8;
-    c.get(l).i64(~(0xff << sh)).op(Op.i64_and);
-    val(); c.i64(0xff).op(Op.i64_and);
-    if (sh) c.i64(sh).op(Op.i64_shl);
-    c.op(Op.i64_or).set(l);
-  };
-  const ea = (i: Insn) => {
-    c.i64(i.disp);
-    const b = regOf(i.base), x = regOf(i.index);
-    if (b >= 0) c.get(L_R0 + (b >> 3)).op(Op.i64_add);
-    if (x >= 0) { c.get(L_R0 + (x >> 3)); if (i.scale) c.i64(i.scale).op(Op.i64_shl); c.op(Op.i64_add); }
-    if (i.ax! & 1) { linOf(i.off + i.len); c.op(Op.i64_add); }
-    if (i.ax! & 6) {
-      c.i32(0).mem(
-        Op.i64_load, MM.CPU_STATE + MM.CPU_SEG + (i.ax! & 2 ? MM.SEG_FS : MM.SEG_GS) * MM.SEG_SIZE + MM.SEGF_BASE, 3
-      ).op(Op.i64_add);
-    }
-    if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
-  };
-  // Probe `size` bytes at the address in T1; P = host address, or exit before instruction `idx`.
-  // The TLB's fast path inline (mmu/tlb.ts rdProbe/wrProbe): the tag of the bank in use, and the access
-  // within the page.
-  const probe = (fn: number, size: number, i: Insn, idx: number) => {
-    c.get(L_T1).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(MM.TLB_ENTRIES - 1).op(Op.i32_and).set(L_I);
-    // (the bank's addresses and tag base are read from memory where used: constants of the region that
-    // would otherwise hold registers in every loop)
-    c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + (fn === FN_RD ? MM.JIO_RTAG : MM.JIO_WTAG), 2)
-      .op(Op.i32_add).mem(Op.i64_load, 0, 3);
-    c.get(L_T1).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3)
-      .op(Op.i64_or).op(Op.i64_ne);
-    if (size > 1)
-      c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).i32(0x1000 - size).op(Op.i32_gt_u).op(Op.i32_or);
-    c.if_(); extra++;
-    // A miss: the core fills the TLB when a walk allows the access (jit_rd/jit_wr; a store beside code on
-    // a code page is allowed too: the core invalidates the decoded instructions there), else exit.
-    c.get(L_T1).i32(size).call(fn).tee(L_P).op(Op.i32_eqz).if_(); extra++;
-    exitAt(i.off, MM.JEXIT_MEMORY, idx);
-    c.end(); extra--;
-    c.else_();
-    c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add)
-      .mem(Op.i32_load, 0, 2);
-    c.get(L_T1).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).set(L_P);
-    c.end(); extra--;
-  };
-  const load = (size: number, signed = false) => {
-    c.get(L_P);
-    if (size === 8) c.mem(Op.i64_load, 0, 0);
-    else if (size === 4) c.mem(signed ? Op.i64_load32_s : Op.i64_load32_u, 0, 0);
-    else if (size === 2) c.mem(signed ? Op.i64_load16_s : Op.i64_load16_u, 0, 0);
-    else c.mem(signed ? Op.i64_load8_s : Op.i64_load8_u, 0, 0);
-  };
-  const store = (size: number, val: () => void) => {
-    c.get(L_P); val();
-    c.mem(size === 8 ? Op.i64_store : size === 4 ? Op.i64_store32 : size === 2 ? Op.i64_store16 : Op.i64_store8, 0, 0);
-  };
-  // The operation's result goes to L_RES. While the state is known, the flag locals hold only what the
-  // state needs: ADD/SUB/INC/DEC their operands (the result is recomputed where a flag needs it, and
-  // stored by sync()), LOGIC its result (CF OF AF are 0 whatever a and b were); fewer values live.
-  const setFlags = (op: number, size: number, a: () => void, b: () => void, res: () => void) => {
-    if (op !== LF_LOGIC) { a(); c.set(L_FA); b(); c.set(L_FB); }
-    res(); c.set(L_RES);
-    if (!derived(op)) c.get(L_RES).set(L_FRES);
-    st = { op, size };
-    touched[bi] = true;
-  };
-  // ---- flags from the lazy state (pushes an i32 0/1) ----
-  // CF of INC/DEC states lives in L_FCF (RFLAGS.CF at entry; written back at exit).
-  const rflagsCF = () => { c.get(L_FCF); };
-  const helper = (cc: number) => {
-    c.i32(cc); if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
-    c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_COND);
-  };
-  const masked = (l: number, size: number) => { c.get(l); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); };
-  const maskedRes = (s: FlagState & object) => { fres(s); if (s.size !== 8) c.i64(maskC(s.size)).op(Op.i64_and); };
-  const resArg = () => { if (st) maskedRes(st); else c.get(L_FRES); }; // for the core's helpers
-  const sx = (l: number, size: number) => { // sign-extended to 64 bits
-    c.get(l);
-    if (size === 4) c.op(Op.i64_extend32_s); else if (size === 2) c.op(Op.i64_extend16_s);
-    else if (size === 1) c.op(Op.i64_extend8_s);
-  };
-  const flagCF = (s: { op: number; size: number }): boolean => {
-    switch (s.op) {
-      case LF_ADD: maskedRes(s); masked(L_FA, s.size); c.op(Op.i64_lt_u); return true;
-      case LF_SUB: masked(L_FA, s.size); masked(L_FB, s.size); c.op(Op.i64_lt_u); return true;
-      case LF_LOGIC: c.i32(0); return true;
-      case LF_CFOF: c.get(L_FA).i64(0).op(Op.i64_ne); return true;
-      case LF_INC: case LF_DEC: rflagsCF(); return true;
-      case LF_NONE: rbit(0); return true;
-    }
-    return false;
-  };
-  const flagZF = (s: { op: number; size: number }) => { maskedRes(s); c.op(Op.i64_eqz); };
-  const flagSF = (s: { op: number; size: number }) => {
-    fres(s); c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne);
-  };
-  const flagOF = (s: { op: number; size: number }): boolean => {
-    switch (s.op) {
-      case LF_ADD: case LF_INC:
-        c.get(L_FA); fres(s); c.op(Op.i64_xor).get(L_FB); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
-        c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
-      case LF_SUB: case LF_DEC:
-        c.get(L_FA).get(L_FB).op(Op.i64_xor).get(L_FA); fres(s); c.op(Op.i64_xor).op(Op.i64_and);
-        c.i64(signC(s.size)).op(Op.i64_and).i64(0).op(Op.i64_ne); return true;
-      case LF_LOGIC: c.i32(0); return true;
-      case LF_CFOF: c.get(L_FB).i64(0).op(Op.i64_ne); return true;
-    }
-    return false;
-  };
-  // RFLAGS made current from the lazy state (the core's jit_flags), unless the state is LF_NONE already
-  // (the flags are in RFLAGS then); the caller moves the state to LF_NONE.
-  const rflagsCurrent = () => {
-    if (st && st.op === LF_NONE) return;
-    c.i32(0);
-    if (st) c.i32(st.op).i32(st.size); else c.get(L_FOP).get(L_FSZ);
-    c.get(L_FA).get(L_FB); resArg(); c.get(L_FCF).call(FN_FLAGS).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-  };
-  // The arithmetic flags in RFLAGS (state LF_NONE: after a rotate): bit `b` of it, an i32 0/1.
-  const rbit = (b: number) => {
-    c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).op(Op.i32_wrap_i64); if (b) c.i32(b).u8(0x76);
-    c.i32(1).op(Op.i32_and);
-  };
-  const cond = (cc: number) => {
-    const s = st;
-    const neg = (cc & 1) !== 0;
-    if (s && s.op === LF_NONE) {
-      switch (cc >> 1) {
-        case 0: rbit(11); break;
-        case 1: rbit(0); break;
-        case 2: rbit(6); break;
-        case 3: rbit(0); rbit(6); c.op(Op.i32_or); break;
-        case 4: rbit(7); break;
-        case 5: rbit(2); break;
-        case 6: rbit(7); rbit(11); c.op(Op.i32_ne); break;
-        default: rbit(6); rbit(7); rbit(11); c.op(Op.i32_ne).op(Op.i32_or); break;
-      }
-      if (neg) c.op(Op.i32_eqz);
-      return;
-    }
-    if (
-      !s || (
-        s.op !== LF_ADD && s.op !== LF_SUB && s.op !== LF_LOGIC && s.op !== LF_CFOF && s.op !== LF_INC
-          && s.op !== LF_DEC
-      )
-    ) {
-      helper(cc); return;
-    }
-    const kind = cc >> 1;
-    if (s.op === LF_SUB && (kind === 1 || kind === 2 || kind === 3 || kind === 6 || kind === 7)) {
-      // a and b hold the masked operands (alu masks them).
-      if (kind === 6 || kind === 7) { sx(L_FA, s.size); sx(L_FB, s.size); } else { c.get(L_FA); c.get(L_FB); }
-      c.op(SUB_CMP[kind][neg ? 1 : 0]);
-      return;
-    }
-    switch (kind) {
-      case 0: flagOF(s); break;
-      case 1: flagCF(s); break;
-      case 2: flagZF(s); break;
-      case 3: flagCF(s); flagZF(s); c.op(Op.i32_or); break;
-      case 4: flagSF(s); break;
-      case 5: fres(s);
-        c.op(Op.i32_wrap_i64).i32(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32(1).op(Op.i32_and).op(Op.i32_eqz); break;
-      case 6: flagSF(s); flagOF(s); c.op(Op.i32_ne); break;
-      default: flagZF(s); flagSF(s); flagOF(s); c.op(Op.i32_ne).op(Op.i32_or); break;
-    }
-    if (neg) c.op(Op.i32_eqz);
-  };
-  // CF as it stands (for ADC/SBB and INC/DEC), an i32.
-  const carry = () => { const s = st; if (s && flagCF(s)) return; helper(2); };
-  // x86 ALU op `kind` of size on a (T2) and b (T3), both masked; result (masked) left in T2; flags set.
-  // (the operands and the result of alu(), made once per region)
-  const getT2 = () => { c.get(L_T2); }, getT3 = () => { c.get(L_T3); };
-  const getT1 = () => { c.get(L_T1); }, getT4 = () => { c.get(L_T4); }, getRes = () => { c.get(L_RES); };
-  let aluOp: Op = Op.i64_add, aluW32 = false;
-  const aluRes = () => {
-    if (aluW32) c.get(L_T2).op(Op.i32_wrap_i64).get(L_T3).op(Op.i32_wrap_i64).op(I32[aluOp]!).op(Op.i64_extend_i32_u);
-    else c.get(L_T2).get(L_T3).op(aluOp);
-  };
-  const alu = (kind: number, size: number) => {
-    const m = maskC(size);
-    // 32-bit operations in i32 (the result comes zero-extended, as the masked result: the flags derived
-    // from it are the same), so that a dependent chain is one instruction per operation.
-    const w32 = size === 4;
-    aluW32 = w32;
-    const narrow = w32 && kind !== 2 && kind !== 3; // FRES holds the masked result already
-    switch (kind) {
-      case 0: aluOp = Op.i64_add; setFlags(LF_ADD, size, getT2, getT3, aluRes); break;
-      case 1: aluOp = Op.i64_or; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
-      case 4: aluOp = Op.i64_and; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
-      case 6: aluOp = Op.i64_xor; setFlags(LF_LOGIC, size, getT2, getT3, aluRes); break;
-      case 5: case 7: aluOp = Op.i64_sub; setFlags(LF_SUB, size, getT2, getT3, aluRes); break;
-      case 2: case 3: {
-        // carry in -> P (i32)
-        carry(); c.set(L_C);
-        c.get(L_T2).set(L_FA).get(L_T3).set(L_FB);
-        c.get(L_T2).get(L_T3).op(kind === 2 ? Op.i64_add : Op.i64_sub).get(L_C).op(Op.i64_extend_i32_u)
-          .op(kind === 2 ? Op.i64_add : Op.i64_sub).set(L_FRES);
-        c.i32(kind === 2 ? LF_ADC1 : LF_SBB1).i32(kind === 2 ? LF_ADD : LF_SUB).get(L_C).op(Op.select).set(L_FOP);
-        c.i32(size).set(L_FSZ);
-        st = null; touched[bi] = true;
-        break;
-      }
-    }
-    c.get(kind === 2 || kind === 3 ? L_FRES : L_RES); if (size !== 8 && !narrow) c.i64(m).op(Op.i64_and); c.set(L_T2);
-  };
-  // Local `l` masked to the operand size in L_FSZ (1, 2, 4 or 8 bytes, known at run time).
-  const sizeMasked = (l: number) => {
-    c.get(l).i64(-1n).i64(1n).get(L_FSZ).i32(3).u8(0x74).op(Op.i64_extend_i32_u).op(Op.i64_shl).i64(1n)
-      .op(Op.i64_sub).get(L_FSZ).i32(8).op(Op.i32_eq).op(Op.select).op(Op.i64_and);
-  };
-  const incdec = (dec: boolean, size: number, src: () => void, dst: () => void) => {
-    // INC/DEC keep CF: make RFLAGS.CF current unless the state is INC/DEC already.
-    const s = st;
-    const setCF = () => { carry(); c.set(L_FCF); };
-    if (s) { if (s.op !== LF_INC && s.op !== LF_DEC) setCF(); }
-    else {
-      // The state is known only at run time. SUB (CMP, SUB: the usual state at a loop's header whose back
-      // edge comes from a compare) and LOGIC inline, the other operations through the core's helper.
-      c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_ge_u).if_(); extra++;
-      c.get(L_FOP).i32(LF_SUB).op(Op.i32_eq).if_(); extra++;
-      sizeMasked(L_FA); sizeMasked(L_FB); c.op(Op.i64_lt_u).set(L_FCF);
-      c.else_();
-      c.get(L_FOP).i32(LF_LOGIC).op(Op.i32_eq).if_(); extra++;
-      c.i32(0).set(L_FCF);
-      c.else_();
-      setCF();
-      c.end(); extra--;
-      c.end(); extra--;
-      c.end(); extra--;
-    }
-    src(); c.set(L_T2);
-    setFlags(dec ? LF_DEC : LF_INC, size, getT2, () => c.i64(1), () => {
-      if (size === 4) c.get(L_T2).op(Op.i32_wrap_i64).i32(1).op(dec ? Op.i32_sub : Op.i32_add).op(Op.i64_extend_i32_u);
-      else { c.get(L_T2).i64(1).op(dec ? Op.i64_sub : Op.i64_add); if (size !== 8) c.i64(maskC(size)).op(Op.i64_and); }
-    });
-    dst();
-  };
-  const canonicalOrExit = (i: Insn, idx: number) => { // the i64 in T1 must be canonical
-    if (!is64) return;
-    c.get(L_T1).i64(16).op(Op.i64_shl).i64(16).op(Op.i64_shr_s).get(L_T1).op(Op.i64_ne).if_(); extra++;
-    exitAt(i.off, MM.JEXIT_SLOWFORM, idx);
-    c.end(); extra--;
-  };
-  const rsp = L_R0 + 4;
-  const SW = is64 ? 8 : 4; // stack slot
-  const m32 = () => { if (!is64) c.i64(0xffffffffn).op(Op.i64_and); };
-  const reg8 = (r: number, rex: number): number =>
-    MM.CPU_STATE + MM.CPU_REGS + (rex || r < 4 ? r << 3 : ((r - 4) << 3) + 1);
-  const RAX = MM.CPU_STATE + MM.CPU_REGS, RCX = RAX + 1 * 8, RDX = RAX + 2 * 8; // (registers in encoding order)
-  let curI: Insn = blocks[0].insns[0]; // the instruction being translated
-  const nextIp = () => linOf(curI.off + curI.len);
-
   for (bi = 0; bi < k; bi++) {
     if (bi > 0) { // the label of block bi ends: its code follows
       if (labels[labels.length - 1] !== bi) throw new Error(`jit: block ${bi}'s label is not innermost`);
@@ -1286,692 +2522,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
       const st0 = st, touched0 = touched[bi];
       if (gk === "rot" || gk === "shcl" || gk === "shd") sync(); // the state may stay or change, by the count
       // (fast forms and the general path's apart: a fast form meets only the cases of its kind)
-      if (gk === null || gk === "divm") {
-      switch (true) {
-        case f === F.IMUL_RR64 || f === F.IMUL_RRI64: {
-          rd(i.b, 8); c.set(L_T1); // a
-          if (f === F.IMUL_RR64) rd(i.a, 8); else c.i64(i.imm);
-          c.set(L_T2); // b
-          c.get(L_T1).get(L_T2).op(Op.i64_mul).set(L_T3); // r
-          // Signed overflow. Both operands below 2^32: the product is below 2^64, so it overflowed exactly
-          // when its sign bit is set. Both fitting in 32 bits signed: never. Otherwise r / a != b (a = 0: none;
-          // a = -1: only b = MIN). (A 64-bit division costs tens of cycles, and bignum code multiplies 32-bit
-          // halves with IMUL r64 all the time.)
-          c.get(L_T1).get(L_T2).op(Op.i64_or).i64(32).op(Op.i64_shr_u).op(Op.i64_eqz);
-          c.if_().get(L_T3).i64(0).op(Op.i64_lt_s).set(L_C).else_();
-          c.get(L_T1).get(L_T1).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).op(Op.i64_eq);
-          c.get(L_T2).get(L_T2).op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).op(Op.i64_eq).op(Op.i32_and);
-          c.if_().i32(0).set(L_C).else_();
-          c.get(L_T1).i64(-1).op(Op.i64_eq).if_();
-          c.get(L_T2).i64(-(1n << 63n)).op(Op.i64_eq).set(L_C);
-          c.else_();
-          c.get(L_T1).op(Op.i64_eqz).if_().i32(0).set(L_C).else_();
-          c.get(L_T3).get(L_T1).op(Op.i64_div_s).get(L_T2).op(Op.i64_ne).set(L_C);
-          c.end().end();
-          c.end().end();
-          wr(i.a, 8, getT3);
-          setFlags(
-            LF_CFOF, 8, () => c.get(L_C).op(Op.i64_extend_i32_u), () => c.get(L_C).op(Op.i64_extend_i32_u), getT3
-          );
-          break;
-        }
-        case f === F.NOP: break;
-        case f === F.MOV_RR32 || f === F.MOV_RR64: wr(i.a, size, () => rd(i.b, size)); break;
-        case f === F.MOV_RI32 || f === F.MOV_RI64: wr(i.a, size, () => c.i64(i.imm)); break;
-        case f === F.LEA32 || f === F.LEA64: wr(i.a, size, () => ea(i)); break;
-        case f >= F.LD32 && f <= F.LDSX32_64: {
-          const [as, sg, ds] = LOADS[f];
-          ea(i); c.set(L_T1); probe(FN_RD, as, i, idx);
-          wr(i.a, ds, () => load(as, sg));
-          break;
-        }
-        case f >= F.ST8 && f <= F.STI64: {
-          const as = 1 << ((f - F.ST8) & 3);
-          ea(i); c.set(L_T1); probe(FN_WR, as, i, idx);
-          if (f >= F.STI8) store(as, () => c.i64(i.imm)); else store(as, () => rd(i.b, 8));
-          break;
-        }
-        case f === F.ALU_RM32 || f === F.ALU_RM64: {
-          ea(i); c.set(L_T1); probe(FN_RD, size, i, idx);
-          rd(i.a, size); c.set(L_T2); load(size); c.set(L_T3);
-          alu(i.aux, size);
-          if (i.aux !== 7) wr(i.a, size, getT2);
-          break;
-        }
-        case f === F.CMP_MR32 || f === F.CMP_MR64: {
-          ea(i); c.set(L_T1); probe(FN_RD, size, i, idx);
-          load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
-          alu(7, size);
-          break;
-        }
-        case f === F.CMP_MI8 || f === F.CMP_MI32 || f === F.CMP_MI64: {
-          const s = f === F.CMP_MI8 ? 1 : size;
-          ea(i); c.set(L_T1); probe(FN_RD, s, i, idx);
-          load(s); c.set(L_T2); c.i64(i.imm & mask(s)).set(L_T3);
-          alu(7, s);
-          break;
-        }
-        case f === F.MOVZX8R: wr(i.a, 8, () => rd(i.b, 1)); break;
-        case f === F.MOVZX16R: wr(i.a, 8, () => rd(i.b, 2)); break;
-        case f === F.MOVSX8R32: wr(i.a, 4, () => { rd(i.b, 1); c.op(Op.i64_extend8_s); }); break;
-        case f === F.MOVSX8R64: wr(i.a, 8, () => { rd(i.b, 1); c.op(Op.i64_extend8_s); }); break;
-        case f === F.MOVSX16R32: wr(i.a, 4, () => { rd(i.b, 2); c.op(Op.i64_extend16_s); }); break;
-        case f === F.MOVSX16R64: wr(i.a, 8, () => { rd(i.b, 2); c.op(Op.i64_extend16_s); }); break;
-        case f === F.MOVSXDR: wr(i.a, 8, () => { rd(i.b, 4); c.op(Op.i64_extend32_s); }); break;
-        case f >= F.SHL32 && f <= F.SAR64: {
-          const cnt = BigInt(i.aux), w = BigInt(size * 8);
-          rd(i.a, size); c.set(L_T2);
-          if (f === F.SHL32 || f === F.SHL64) {
-            c.get(L_T2).i64(cnt).op(Op.i64_shl).i64(maskC(size)).op(Op.i64_and).set(L_T3); // r
-            c.get(L_T2).i64(w - cnt).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T1); // cf
-            setFlags(LF_CFOF, size, getT1,
-              () => { c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T1).op(Op.i64_xor); },
-              getT3);
-          } else if (f === F.SHR32 || f === F.SHR64) {
-            c.get(L_T2).i64(cnt).op(Op.i64_shr_u).set(L_T3);
-            setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); },
-              () => { c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and); }, getT3);
-          } else {
-            sx(L_T2, size); c.set(L_T2);
-            c.get(L_T2).i64(cnt).op(Op.i64_shr_s).i64(maskC(size)).op(Op.i64_and).set(L_T3);
-            setFlags(LF_CFOF, size, () => { c.get(L_T2).i64(cnt - 1n).op(Op.i64_shr_s).i64(1).op(Op.i64_and); },
-              () => c.i64(0), getT3);
-          }
-          wr(i.a, size, getT3);
-          break;
-        }
-        case f === F.IMUL_RR32 || f === F.IMUL_RRI32: {
-          rd(i.b, 4); c.op(Op.i64_extend32_s);
-          if (f === F.IMUL_RR32) { rd(i.a, 4); c.op(Op.i64_extend32_s); } else c.i64(BigInt.asIntN(32, i.imm));
-          c.op(Op.i64_mul).set(L_T2); // p
-          c.get(L_T2).i64(0xffffffffn).op(Op.i64_and).set(L_T3); // r
-          c.get(L_T3).op(Op.i64_extend32_s).get(L_T2).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1); // ovf
-          wr(i.a, 8, getT3);
-          setFlags(LF_CFOF, 4, getT1, getT1, getT3);
-          break;
-        }
-        case f === F.CMOV32 || f === F.CMOV64: {
-          if (size === 4) {
-            cond(i.aux); c.set(L_C);
-            wr(i.a, 4, () => { rd(i.b, 4); rd(i.a, 4); c.get(L_C).op(Op.select); });
-          } else {
-            cond(i.aux); c.set(L_C);
-            wr(i.a, 8, () => { rd(i.b, 8); rd(i.a, 8); c.get(L_C).op(Op.select); });
-          }
-          break;
-        }
-        case f === F.TEST_RR8: rd(i.a, 1); c.set(L_T2); rd(i.b, 1); c.set(L_T3); alu(4, 1); break;
-        case f === F.TEST_RR32 || f === F.TEST_RR64: rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
-          alu(4, size); break;
-        case f === F.TEST_RI32 || f === F.TEST_RI64: rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3);
-          alu(4, size); break;
-        case f >= F.INC32 && f <= F.DEC64:
-          incdec(f === F.DEC32 || f === F.DEC64, size, () => rd(i.a, size), () => wr(i.a, size, getRes));
-          break;
-        case f === F.DIV32 || f === F.DIV64 || gk === "divm": {
-          // DIV r (fast form) or DIV m (the general path's F7 /6): a zero divisor or a quotient that does not
-          // fit exits before the instruction (the interpreter raises #DE).
-          const sz = gk === "divm" ? i.os! : f === F.DIV64 ? 8 : 4;
-          if (gk === "divm") { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T3); }
-          else { rd(i.b, sz); c.set(L_T3); }
-          if (sz === 4) {
-            c.get(L_T3).op(Op.i64_eqz).if_(); extra++;
-            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
-            rd(RDX, 4); c.i64(32).op(Op.i64_shl); rd(RAX, 4); c.op(Op.i64_or).set(L_T2);
-            c.get(L_T2).get(L_T3).op(Op.i64_div_u).tee(L_T1).i64(0xffffffffn).op(Op.i64_gt_u).if_(); extra++;
-            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
-            wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
-            wr(RAX, 8, getT1);
-          } else {
-            c.get(L_T3).op(Op.i64_eqz); rd(RDX, 8); c.i64(0).op(Op.i64_ne).op(Op.i32_or).if_(); extra++;
-            exitAt(i.off, MM.JEXIT_SLOWFORM, idx); c.end(); extra--;
-            rd(RAX, 8); c.set(L_T2);
-            wr(RDX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_rem_u); });
-            wr(RAX, 8, () => { c.get(L_T2).get(L_T3).op(Op.i64_div_u); });
-          }
-          break;
-        }
-        case (f >= F.RR32 && f < F.RR32 + 8) || (f >= F.RR64 && f < F.RR64 + 8): {
-          const kind = f >= F.RR64 ? f - F.RR64 : f - F.RR32;
-          rd(i.a, size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
-          alu(kind, size);
-          if (kind !== 7) wr(i.a, size, getT2);
-          break;
-        }
-        case (f >= F.RI32 && f < F.RI32 + 8) || (f >= F.RI64 && f < F.RI64 + 8): {
-          const kind = f >= F.RI64 ? f - F.RI64 : f - F.RI32;
-          rd(i.a, size); c.set(L_T2); c.i64(i.imm & mask(size)).set(L_T3);
-          alu(kind, size);
-          if (kind !== 7) wr(i.a, size, getT2);
-          break;
-        }
-        case f === F.INC_M32 || f === F.INC_M64 || f === F.DEC_M32 || f === F.DEC_M64: {
-          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
-          incdec(f === F.DEC_M32 || f === F.DEC_M64, size, () => load(size), () => store(size, getRes));
-          break;
-        }
-        case f === F.XCHG_M32 || f === F.XCHG_M64: {
-          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
-          load(size); c.set(L_T2);
-          store(size, () => rd(i.a, size));
-          wr(i.a, size, getT2);
-          break;
-        }
-        case f === F.ALU_MR32 || f === F.ALU_MR64: {
-          ea(i); c.set(L_T1); probe(FN_WR, size, i, idx);
-          load(size); c.set(L_T2); rd(i.b, size); c.set(L_T3);
-          alu(i.aux, size);
-          store(size, getT2);
-          break;
-        }
-        // (LOCK) CMPXCHG [mem], B: CMP rAX, m; equal: m = B; else rAX = m
-        case f === F.CMPXCHG_M32 || f === F.CMPXCHG_M64: {
-          const sz = f === F.CMPXCHG_M64 ? 8 : 4;
-          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
-          rd(RAX, sz); c.set(L_T2); load(sz); c.set(L_T3); alu(7, sz);
-          c.get(L_T2).op(Op.i64_eqz).if_(); extra++;
-          store(sz, () => rd(i.b, sz));
-          c.else_();
-          wr(RAX, sz, getT3); // (the processor writes the old value back: no change)
-          c.end(); extra--;
-          break;
-        }
-        case f === F.XADD_M32 || f === F.XADD_M64: { // (LOCK) XADD [mem], B: m = m + B (flags of the add), B = old m
-          const sz = f === F.XADD_M64 ? 8 : 4;
-          ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx);
-          load(sz); c.set(L_T2); rd(i.b, sz); c.set(L_T3);
-          c.get(L_T2).set(L_T4);
-          alu(0, sz);
-          wr(i.b, sz, getT4);
-          store(sz, getT2);
-          break;
-        }
-        case f >= F.BT_RR32 && f <= F.BT_MI64: { // BT/BTS/BTR/BTC: CF = the bit, the other flags kept (as rotates)
-          const sz = (f - F.BT_RR32) % 2 ? 8 : 4, k = i.aux, w = BigInt(sz * 8);
-          const regForm = f <= F.BT_RI64,
-            immForm = f === F.BT_RI32 || f === F.BT_RI64 || f === F.BT_MI32 || f === F.BT_MI64;
-          // bit offset -> T3 (masked); for a register offset into memory the address moves by whole words
-          if (immForm) c.i64(BigInt(Number(i.imm & 0xffn)) & (w - 1n)).set(L_T3);
-          else { rd(i.b, sz); if (sz === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s); c.set(L_T3); }
-          if (regForm) { rd(i.a, sz); c.set(L_T2); }
-          else {
-            ea(i);
-            if (!immForm) {
-              c.get(L_T3).i64(sz === 4 ? 5n : 6n).op(Op.i64_shr_s).i64(sz === 4 ? 2n : 3n).op(Op.i64_shl)
-                .op(Op.i64_add); if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
-            }
-            c.set(L_T1); probe(k === 0 ? FN_RD : FN_WR, sz, i, idx);
-            load(sz); c.set(L_T2);
-          }
-          if (!immForm) c.get(L_T3).i64(w - 1n).op(Op.i64_and).set(L_T3);
-          // RFLAGS current, then CF
-          rflagsCurrent();
-          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and)
-            .get(L_T2).get(L_T3).op(Op.i64_shr_u).i64(1).op(Op.i64_and).op(Op.i64_or)
-              .mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
-          st = { op: LF_NONE, size: sz }; touched[bi] = true;
-          if (k !== 0) {
-            const m = () => { c.i64(1).get(L_T3).op(Op.i64_shl); };
-            const val = () => {
-              c.get(L_T2);
-              if (k === 1) {
-                m(); c.op(Op.i64_or);
-              } else if (k === 2) { m(); c.i64(-1n).op(Op.i64_xor).op(Op.i64_and); } else { m(); c.op(Op.i64_xor); }
-            };
-            if (regForm) wr(i.a, sz, val); else store(sz, val);
-          }
-          break;
-        }
-        // BSF/BSR r, r (cpu/run.ts): ZF = (source 0, the destination then kept), the others 0
-        case f >= F.BSF32 && f <= F.BSR64: {
-          const sz = (f - F.BSF32) % 2 ? 8 : 4;
-          rd(i.b, sz); c.set(L_T2);
-          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x8d5n).op(Op.i64_and)
-            .get(L_T2).op(Op.i64_eqz).op(Op.i64_extend_i32_u).i64(6).op(Op.i64_shl).op(Op.i64_or)
-              .mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
-          st = state(LF_NONE, sz); touched[bi] = true;
-          c.get(L_T2).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++;
-          if (f <= F.BSF64) wr(i.a, sz, () => { c.get(L_T2).op(Op.i64_ctz); });
-          else wr(i.a, sz, () => { c.i64(63).get(L_T2).op(Op.i64_clz).op(Op.i64_sub); });
-          c.end(); extra--;
-          break;
-        }
-        case f === F.MUL32: { // EDX:EAX = EAX * B; CF = OF = (EDX != 0), SF ZF PF from EAX (as cpu/alu.ts mulFlags)
-          rd(RAX, 4); rd(i.b, 4); c.op(Op.i64_mul).set(L_T2);
-          c.get(L_T2).i64(32).op(Op.i64_shr_u).set(L_T3);
-          wr(RAX, 8, () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
-          wr(RDX, 8, getT3);
-          c.get(L_T3).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
-          setFlags(LF_CFOF, 4, getT1, getT1, () => { c.get(L_T2).i64(0xffffffffn).op(Op.i64_and); });
-          break;
-        }
-        case f === F.MUL64: { // RDX:RAX = RAX * B, the 128-bit product from 32-bit halves
-          const M32 = 0xffffffffn;
-          rd(RAX, 8); c.set(L_T1); rd(i.b, 8); c.set(L_T2);
-          c.get(L_T1).i64(M32).op(Op.i64_and).get(L_T2).i64(M32).op(Op.i64_and).op(Op.i64_mul).set(L_T3); // p00
-          c.get(L_T1).i64(M32).op(Op.i64_and).get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_mul).set(L_T4); // p01
-          c.get(L_T1).i64(32).op(Op.i64_shr_u).get(L_T2).i64(M32).op(Op.i64_and).op(Op.i64_mul).set(L_T5); // p10
-          c.get(L_T1).i64(32).op(Op.i64_shr_u).get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_mul).set(L_T1); // p11
-          // mid = (p00 >> 32) + (p01 & M) + (p10 & M)  (in T2)
-          c.get(L_T3).i64(32).op(Op.i64_shr_u).get(L_T4).i64(M32).op(Op.i64_and).op(Op.i64_add)
-            .get(L_T5).i64(M32).op(Op.i64_and).op(Op.i64_add).set(L_T2);
-          // hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32)  (in T1); lo = (mid << 32) | (p00 & M)  (in T3)
-          c.get(L_T1).get(L_T4).i64(32).op(Op.i64_shr_u).op(Op.i64_add).get(L_T5).i64(32).op(Op.i64_shr_u)
-            .op(Op.i64_add)
-            .get(L_T2).i64(32).op(Op.i64_shr_u).op(Op.i64_add).set(L_T1);
-          c.get(L_T2).i64(32).op(Op.i64_shl).get(L_T3).i64(M32).op(Op.i64_and).op(Op.i64_or).set(L_T3);
-          wr(RAX, 8, getT3);
-          wr(RDX, 8, getT1);
-          c.get(L_T1).i64(0).op(Op.i64_ne).op(Op.i64_extend_i32_u).set(L_T1);
-          setFlags(LF_CFOF, 8, getT1, getT1, getT3);
-          break;
-        }
-        case f === F.NOT32 || f === F.NOT64: wr(i.a, size, () => { rd(i.a, size); c.i64(-1).op(Op.i64_xor); }); break;
-        case f === F.SETCC: wr(i.a, 1, () => { cond(i.aux); c.op(Op.i64_extend_i32_u); }); break;
-        case f === F.PUSH: {
-          c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
-          probe(FN_WR, SW, i, idx);
-          store(SW, () => rd(i.b, SW));
-          c.get(L_T1).set(rsp); written |= 1 << 4;
-          break;
-        }
-        case f === F.POP: {
-          c.get(rsp); m32(); c.set(L_T1);
-          probe(FN_RD, SW, i, idx);
-          load(SW); c.set(L_T2);
-          c.get(L_T1).i64(SW).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
-          wr(i.a, SW, getT2);
-          break;
-        }
-        case f === F.JMP || f === F.CALL: {
-          const t = i.off + i.len + signed64(i.imm);
-          const inPage = t >= 0 && t < 0x1000;
-          if (!inPage) {
-            linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
-            if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
-            c.set(L_T1);
-            if (f === F.CALL || is64) canonicalOrExit(i, idx);
-            c.get(L_T1).set(L_T3);
-          }
-          if (f === F.CALL) {
-            c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
-            probe(FN_WR, SW, i, idx);
-            store(SW, nextIp);
-            c.get(L_T1).set(rsp); written |= 1 << 4;
-          }
-          if (inPage) goTo(t, idx + 1);
-          else exit(getT3, MM.JEXIT_BRANCH, idx + 1);
-          break;
-        }
-        case f === F.RET: {
-          c.get(rsp); m32(); c.set(L_T1);
-          probe(FN_RD, SW, i, idx);
-          load(SW); c.set(L_T1);
-          canonicalOrExit(i, idx);
-          c.get(rsp).i64(BigInt(SW) + (i.imm & 0xffffn)).op(Op.i64_add); m32(); c.set(rsp); written |= 1 << 4;
-          exit(getT1, MM.JEXIT_BRANCH, idx + 1);
-          break;
-        }
-        case f >= F.JCC && f < F.JCC + 16: {
-          const t = i.off + i.len + signed64(i.imm);
-          cond(f - F.JCC);
-          c.if_(); extra++;
-          if (t >= 0 && t < 0x1000) goTo(t, idx + 1);
-          else {
-            linOf(i.off + i.len); c.i64(i.imm).op(Op.i64_add);
-            if (!is64) c.i64(0xffffffffn).op(Op.i64_and);
-            c.set(L_T1);
-            canonicalOrExit(i, idx);
-            exit(getT1, MM.JEXIT_BRANCH, idx + 1);
-          }
-          c.end(); extra--;
-          const ft = i.off + i.len;
-          // falls into the next block
-          if (index.has(ft) && index.get(ft) === bi + 1) {
-            edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync();
-          }
-          else goTo(ft, idx + 1);
-          break;
-        }
-        default: throw new Error(`jit: form ${f} has no translation`);
-      }
-      } else {
-      switch (true) {
-        case gk === "cdqe":
-          if (i.os === 8) wr(RAX, 8, () => { rd(RAX, 4); c.op(Op.i64_extend32_s); });
-          else wr(RAX, 4, () => { rd(RAX, 2); c.op(Op.i64_extend16_s); });
-          break;
-        case gk === "cqo":
-          if (i.os === 8) wr(RDX, 8, () => { rd(RAX, 8); c.i64(63).op(Op.i64_shr_s); });
-          else wr(RDX, 4, () => { rd(RAX, 4); c.op(Op.i64_extend32_s).i64(31).op(Op.i64_shr_s); });
-          break;
-        case gk === "rot": {
-          // ROL/ROR r, imm8 / 1 / CL: the value with wasm's rotates; CF and OF from the result, the other
-          // arithmetic flags kept: RFLAGS is made current (from the lazy state, by the core when it is not
-          // LF_NONE already), and the state becomes LF_NONE (the flags live in RFLAGS).
-          const sz = i.os!, w = sz * 8, kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
-          const cm = sz === 8 ? 0x3f : 0x1f;
-          const stat = i.op === 0xd3 ? null : i.op === 0xd1 ? 1 : Number(i.imm & 0xffn) & cm;
-          // no change, but a 32-bit destination is written
-          if (stat === 0) { if (sz === 4) wr(dst, 4, () => rd(dst, 4)); break; }
-          if (stat === null) {
-            rd(RCX, 1); c.i64(BigInt(cm)).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++;
-          }
-          else c.i64(BigInt(stat)).set(L_T1);
-          // RFLAGS current
-          rflagsCurrent();
-          // the result in T3
-          if (sz === 4) {
-            rd(dst, 4); c.op(Op.i32_wrap_i64).get(L_T1).op(Op.i32_wrap_i64).op(kk === 0 ? Op.i32_rotl : Op.i32_rotr)
-              .op(Op.i64_extend_i32_u);
-          }
-          else { rd(dst, 8); c.get(L_T1).op(kk === 0 ? Op.i64_rotl : Op.i64_rotr); }
-          c.set(L_T3);
-          // CF (T2) and OF (T4) as 0/1 i64s
-          if (kk === 0) {
-            c.get(L_T3).i64(1).op(Op.i64_and).set(L_T2);
-            c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
-          } else {
-            c.get(L_T3).i64(BigInt(w - 1)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_T2);
-            c.get(L_T3).i64(BigInt(w - 2)).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_T2).op(Op.i64_xor).set(L_T4);
-          }
-          c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x801n).op(Op.i64_and)
-            .get(L_T2).op(Op.i64_or).get(L_T4).i64(11).op(Op.i64_shl).op(Op.i64_or)
-              .mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-          c.i32(LF_NONE).set(L_FOP).i32(sz).set(L_FSZ);
-          wr(dst, sz, getT3);
-          if (stat === null) {
-            if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); }
-            c.end(); extra--;
-            if (!(st && st.op === LF_NONE)) { st = null; touched[bi] = true; break; } // rotated or not, by the count
-          }
-          st = { op: LF_NONE, size: sz }; touched[bi] = true;
-          break;
-        }
-        case gk === "shcl": {
-          const sz = i.os!, w = BigInt(sz * 8), kk = i.reg! & 7, dst = MM.CPU_STATE + i.rm! * 8;
-          rd(RCX, 1); c.i64(w - 1n).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++; // count != 0
-          rd(dst, sz); c.set(L_T2);
-          if (kk === 4) {
-            c.get(L_T2).get(L_T1).op(Op.i64_shl).i64(maskC(sz)).op(Op.i64_and).set(L_T3);
-            c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
-            c.get(L_T3).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).get(L_FA).op(Op.i64_xor).set(L_FB);
-          } else if (kk === 5) {
-            c.get(L_T2).get(L_T1).op(Op.i64_shr_u).set(L_T3);
-            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
-            c.get(L_T2).i64(w - 1n).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FB);
-          } else {
-            sx(L_T2, sz); c.set(L_T2);
-            c.get(L_T2).get(L_T1).op(Op.i64_shr_s).i64(maskC(sz)).op(Op.i64_and).set(L_T3);
-            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_s).i64(1).op(Op.i64_and).set(L_FA);
-            c.i64(0).set(L_FB);
-          }
-          c.get(L_T3).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
-          wr(dst, sz, getT3);
-          // a 32-bit destination is written (zero-extended) even by a count of 0
-          if (sz === 4) { c.else_(); wr(dst, 4, () => rd(dst, 4)); }
-          c.end(); extra--;
-          st = null; touched[bi] = true; // changed or not, by the count
-          break;
-        }
-        case gk === "testal": rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1); break;
-        case gk === "cmpal": rd(RAX, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(7, 1); break;
-        case gk === "alu8i": {
-          const d = reg8(i.rm!, i.rex!), kk = i.reg! & 7;
-          rd(d, 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(kk, 1);
-          if (kk !== 7) wr(d, 1, getT2);
-          break;
-        }
-        case gk === "test8i": rd(reg8(i.rm!, i.rex!), 1); c.set(L_T2); c.i64(i.imm & 0xffn).set(L_T3); alu(4, 1); break;
-        case gk === "neg": {
-          const sz = i.os!, d = MM.CPU_STATE + i.rm! * 8;
-          rd(d, sz); c.set(L_T3);
-          setFlags(
-            LF_SUB, sz, () => c.i64(0), getT3,
-            () => { c.i64(0).get(L_T3).op(Op.i64_sub).i64(maskC(sz)).op(Op.i64_and); }
-          );
-          wr(d, sz, getRes);
-          break;
-        }
-        case gk === "alu8rr": { // op r/m8, r8 (mod 3): the destination is rm
-          const kk = (i.op! >> 3) & 7, d = reg8(i.rm!, i.rex!), s2 = reg8(i.reg!, i.rex!);
-          rd(d, 1); c.set(L_T2); rd(s2, 1); c.set(L_T3); alu(kk, 1);
-          if (kk !== 7) wr(d, 1, getT2);
-          break;
-        }
-        case gk === "mov8rr": {
-          const d = i.op === 0x88 ? reg8(i.rm!, i.rex!) : reg8(i.reg!, i.rex!);
-          const s2 = i.op === 0x88 ? reg8(i.reg!, i.rex!) : reg8(i.rm!, i.rex!);
-          wr(d, 1, () => rd(s2, 1));
-          break;
-        }
-        case gk === "testmi": { // TEST m, imm
-          const sz = i.op === 0xf6 ? 1 : i.os!;
-          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
-          load(sz); c.set(L_T2); c.i64(i.imm & mask(sz)).set(L_T3); alu(4, sz);
-          break;
-        }
-        case gk === "testmr": { // TEST m, r
-          const sz = i.op === 0x84 ? 1 : i.os!;
-          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
-          load(sz); c.set(L_T2);
-          if (sz === 1) rd(reg8(i.reg!, i.rex!), 1); else rd(MM.CPU_STATE + i.reg! * 8, sz);
-          c.set(L_T3); alu(4, sz);
-          break;
-        }
-        case gk === "alu8rm": { // op r8, r/m8: the destination is the register
-          const kk = (i.op! >> 3) & 7, d = reg8(i.reg!, i.rex!);
-          if (i.mod === 3) { rd(reg8(i.rm!, i.rex!), 1); c.set(L_T3); }
-          else { ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx); load(1); c.set(L_T3); }
-          rd(d, 1); c.set(L_T2); alu(kk, 1);
-          if (kk !== 7) wr(d, 1, getT2);
-          break;
-        }
-        case gk === "alu8mr" || gk === "alu8mi": { // op m8, r8 / op m8, imm8 (CMP reads only)
-          const kk = gk === "alu8mi" ? i.reg! & 7 : (i.op! >> 3) & 7;
-          ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, 1, i, idx);
-          load(1); c.set(L_T2);
-          if (gk === "alu8mi") c.i64(i.imm & 0xffn); else rd(reg8(i.reg!, i.rex!), 1);
-          c.set(L_T3); alu(kk, 1);
-          if (kk !== 7) store(1, getT2);
-          break;
-        }
-        case gk === "alumi": { // op m, imm (imm8 or imm32, sign-extended; CMP reads only)
-          const kk = i.reg! & 7, sz = i.os!;
-          ea(i); c.set(L_T1); probe(kk === 7 ? FN_RD : FN_WR, sz, i, idx);
-          load(sz); c.set(L_T2);
-          c.i64(BigInt.asUintN(64, i.imm) & mask(sz)).set(L_T3); alu(kk, sz);
-          if (kk !== 7) store(sz, getT2);
-          break;
-        }
-        case gk === "icall" || gk === "ijmp": { // CALL/JMP r/m: the target from a register or memory, checked, then out
-          if (i.mod === 3) rd(MM.CPU_STATE + i.rm! * 8, SW);
-          else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); }
-          c.set(L_T1);
-          canonicalOrExit(i, idx);
-          c.get(L_T1).set(L_T3);
-          if (gk === "icall") {
-            c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
-            probe(FN_WR, SW, i, idx);
-            store(SW, nextIp);
-            c.get(L_T1).set(rsp); written |= 1 << 4;
-          }
-          exit(getT3, MM.JEXIT_BRANCH, idx + 1);
-          break;
-        }
-        case gk === "pushi" || gk === "pushm" || gk === "pushf": { // PUSH imm8/imm32 (sign-extended), PUSH r/m, PUSHF
-          if (gk === "pushf") {
-            // RFLAGS made current (as for rotates; the state becomes LF_NONE), without RF and VM
-            if (!(st && st.op === LF_NONE)) {
-              rflagsCurrent();
-              c.i32(LF_NONE).set(L_FOP).i32(SW).set(L_FSZ);
-              st = { op: LF_NONE, size: SW }; touched[bi] = true;
-            }
-            c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~0x30000n).op(Op.i64_and).i64(maskC(SW))
-              .op(Op.i64_and).set(L_T3);
-          } else if (gk === "pushi") c.i64(BigInt.asUintN(64, i.imm) & mask(SW)).set(L_T3);
-          else if (i.mod === 3) { rd(MM.CPU_STATE + i.rm! * 8, SW); c.set(L_T3); }
-          else { ea(i); c.set(L_T1); probe(FN_RD, SW, i, idx); load(SW); c.set(L_T3); }
-          c.get(rsp).i64(SW).op(Op.i64_sub); m32(); c.set(L_T1);
-          probe(FN_WR, SW, i, idx);
-          store(SW, getT3);
-          c.get(L_T1).set(rsp); written |= 1 << 4;
-          break;
-        }
-        // SHLD/SHRD r, r, imm8/CL (cpu/alu.ts shiftDouble): CF, OF, SF/ZF/PF from the result, AF 0 (LF_CFOF)
-        case gk === "shd": {
-          const sz = i.os!, w = BigInt(sz * 8), m = mask(sz), left = i.op! < 0x1ac;
-          const d = MM.CPU_STATE + i.rm! * 8, sr = MM.CPU_STATE + i.reg! * 8;
-          const cm = sz === 8 ? 63n : 31n;
-          const stat = (i.op! & 1) === 0 ? (i.imm & 0xffn) & cm : null;
-          if (stat === 0n) { if (sz === 4) wr(d, 4, () => rd(d, 4)); break; }
-          if (stat === null) {
-            rd(RCX, 1); c.i64(cm).op(Op.i64_and).tee(L_T1).op(Op.i64_eqz).op(Op.i32_eqz).if_(); extra++;
-          }
-          else c.i64(stat).set(L_T1);
-          rd(d, sz); c.set(L_T2); rd(sr, sz); c.set(L_T3);
-          if (left) {
-            c.get(L_T2).get(L_T1).op(Op.i64_shl).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u)
-              .op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
-            c.get(L_T2).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
-          } else {
-            c.get(L_T2).get(L_T1).op(Op.i64_shr_u).get(L_T3).i64(w).get(L_T1).op(Op.i64_sub).op(Op.i64_shl)
-              .op(Op.i64_or).i64(m).op(Op.i64_and).set(L_T4);
-            c.get(L_T2).get(L_T1).i64(1).op(Op.i64_sub).op(Op.i64_shr_u).i64(1).op(Op.i64_and).set(L_FA);
-          }
-          c.get(L_T4).get(L_T2).op(Op.i64_xor).i64(signC(sz)).op(Op.i64_and).i64(0).op(Op.i64_ne)
-            .op(Op.i64_extend_i32_u).set(L_FB);
-          c.get(L_T4).set(L_FRES).i32(LF_CFOF).set(L_FOP).i32(sz).set(L_FSZ);
-          wr(d, sz, getT4);
-          if (stat === null) {
-            if (sz === 4) { c.else_(); wr(d, 4, () => rd(d, 4)); }
-            c.end(); extra--;
-            st = null; touched[bi] = true; // shifted or not, by the count
-          } else { st = { op: LF_CFOF, size: sz }; touched[bi] = true; }
-          break;
-        }
-        // CMOVcc r, m: the memory is read either way; a 32-bit destination is written (zero-extended) either way
-        case gk === "cmovm": {
-          const sz = i.os!, d = MM.CPU_STATE + i.reg! * 8;
-          ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx);
-          load(sz); c.set(L_T2);
-          cond(i.op! & 15); c.set(L_C);
-          wr(d, sz, () => { c.get(L_T2); rd(d, sz); c.get(L_C).op(Op.select); });
-          break;
-        }
-        case gk === "mov8ld": { // MOV r8, m8
-          ea(i); c.set(L_T1); probe(FN_RD, 1, i, idx);
-          wr(reg8(i.reg!, i.rex!), 1, () => load(1));
-          break;
-        }
-        case gk === "setccm": { // SETcc m8
-          ea(i); c.set(L_T1); probe(FN_WR, 1, i, idx);
-          store(1, () => { cond(i.op! & 15); c.op(Op.i64_extend_i32_u); });
-          break;
-        }
-        case gk === "nop": break;
-        case gk === "movdx": case gk === "movdr": case gk === "movqx": case gk === "movqr": { // MOVD/MOVQ xmm <-> r/m
-          // #UD (CR0.EM, no CR4.OSFXSR) and #NM (CR0.TS) come first: the interpreter's, before the access
-          c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR0, 3).op(Op.i32_wrap_i64).i32(0xc).op(Op.i32_and);
-          c.i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_CR4, 3).op(Op.i32_wrap_i64).i32(0x200).op(Op.i32_and)
-            .op(Op.i32_eqz).op(Op.i32_or);
-          c.if_(); extra++;
-          exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx);
-          c.end(); extra--;
-          const sz = i.os === 8 || gk === "movqx" || gk === "movqr" ? 8 : 4,
-            x = MM.CPU_STATE + MM.CPU_FXSAVE + 160 + 16 * i.reg!, gpr = MM.CPU_STATE + MM.CPU_REGS + 8 * i.rm!;
-          const xlo = () => { c.i32(0).mem(sz === 8 ? Op.i64_load : Op.i64_load32_u, x, sz === 8 ? 3 : 2); };
-          if (gk === "movdx" || gk === "movqx") {
-            if (i.mod === 3) {
-              rd(gpr, sz); c.set(L_T2);
-            } else { ea(i); c.set(L_T1); probe(FN_RD, sz, i, idx); load(sz); c.set(L_T2); }
-            c.i32(0).get(L_T2).mem(Op.i64_store, x, 3);
-            c.i32(0).i64(0).mem(Op.i64_store, x + 8, 3);
-          } else if (i.mod === 3) wr(gpr, sz, xlo);
-          else { ea(i); c.set(L_T1); probe(FN_WR, sz, i, idx); store(sz, xlo); }
-          break;
-        }
-        case gk === "core": { // the core runs it (jit_exec, coreRun): registers and flags through the state block
-          const d = coreRun(i, is64)!;
-          if (d.fl) { // RFLAGS made current; the flags live there after (LF_NONE)
-            rflagsCurrent();
-            c.i32(LF_NONE).set(L_FOP).i32(8).set(L_FSZ);
-            st = state(LF_NONE, 8); touched[bi] = true;
-          }
-          if (page === undefined) { exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); break; }
-          const nr = is64 ? 16 : 8;
-          for (let r = 0; r < nr; r++)
-            if (d.pre & (1 << r)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
-          linOf(i.off); c.i32(page + i.off).call(FN_EX).tee(L_I).op(Op.i32_eqz).if_(); extra++;
-          exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); // it would fault: nothing done, the interpreter raises it
-          c.end(); extra--;
-          for (let r = 0; r < nr; r++) if (d.post & (1 << r)) {
-            c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r); written |= 1 << r;
-          }
-          // 2: it wrote code a region of this page came from: this region may be stale, go on outside it
-          c.get(L_I).i32(2).op(Op.i32_eq).if_(); extra++;
-          exitAt(i.off + i.len, MM.JEXIT_MEMORY, idx + 1);
-          c.end(); extra--;
-          break;
-        }
-        case gk === "ssex": // the core runs it (jit_exec); 0: it would fault, nothing done: exit before it
-          if (page === undefined) { exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx); break; }
-          linOf(i.off); c.i32(page + i.off).call(FN_EX).op(Op.i32_eqz).if_(); extra++;
-          exitAt(i.off, MM.JEXIT_UNSUPPORTED, idx);
-          c.end(); extra--;
-          break;
-        case gk === "str": {
-          // One step at a time in the core (cpu/string.ts jitString), with RCX/RSI/RDI/RAX in memory meanwhile;
-          // each further step counts one more instruction (as the interpreter re-executes a REP instruction
-          // every STR_CHUNK iterations). Nothing done by a step: exit before the instruction.
-          const stosOp = i.op === 0xaa || i.op === 0xab;
-          const sz = i.op === 0xa4 || i.op === 0xaa ? 1 : i.os!;
-          const kind = sz | (stosOp ? JS_STOS : 0) | (is64 ? JS_AS8 : 0) | ((i.pfx! & 2) ? JS_REP : 0);
-          const regs = stosOp ? [0, 1, 7] : [1, 6, 7];
-          for (const r of regs) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
-          const reload = () => {
-            for (const r of regs) {
-              if (r === 0) continue; c.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
-              written |= 1 << r;
-            }
-          };
-          c.loop(); extra++;
-          c.i32(kind).call(FN_STR).tee(L_I).op(Op.i32_eqz).if_(); extra++;
-          reload(); exitAt(i.off, MM.JEXIT_MEMORY, idx);
-          c.end(); extra--;
-          c.get(L_I).i32(1).op(Op.i32_eq).if_(); extra++;
-          // a step retired and the instruction runs again: one more instruction; the next step only while the
-          // instructions retired before it (N less this block's rest) stay under the budget, as in the run loop
-          c.get(L_N).i32(1).op(Op.i32_add).tee(L_N).i32(L - idx).op(Op.i32_sub).get(L_BUDGET).op(Op.i32_ge_s).if_();
-          extra++;
-          reload(); exitAt(i.off, MM.JEXIT_BUDGET, idx);
-          c.end(); extra--;
-          c.br(1); // the step loop
-          c.end(); extra--;
-          c.end(); extra--;
-          reload();
-          break;
-        }
-        case gk === "bswap": {
-          const sz = i.os!, r = MM.CPU_STATE + (((i.op! & 7) | ((i.rex! & 1) << 3)) * 8);
-          const swap32 = () => { // i32 on the stack -> byte-swapped
-            c.tee(L_I).i32(24).u8(0x74 /* shl */);
-            c.get(L_I).i32(0xff00).op(Op.i32_and).i32(8).u8(0x74).op(Op.i32_or);
-            c.get(L_I).i32(8).u8(0x76 /* shr_u */).i32(0xff00).op(Op.i32_and).op(Op.i32_or);
-            c.get(L_I).i32(24).u8(0x76).op(Op.i32_or);
-          };
-          if (sz === 4) wr(r, 4, () => { rd(r, 4); c.op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u); });
-          else wr(r, 8, () => {
-            rd(r, 8); c.op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u).i64(32).op(Op.i64_shl);
-            rd(r, 8); c.i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64); swap32(); c.op(Op.i64_extend_i32_u).op(Op.i64_or);
-          });
-          break;
-        }
-        default: throw new Error(`jit: form ${f} has no translation`);
-      }
-      }
+      const fn = gk === null ? FAST_FN[f] : gk === "divm" ? fxDIV32 : GEN_FN.get(gk);
+      if (!fn) throw new Error(`jit: form ${f} has no translation`);
+      fn(i, f, idx, size, gk);
       { // (the flag-state pass's view of this instruction must be what it did: see flagStep)
         const want = flagStep(i, gk, st0, is64);
         if (
@@ -1985,7 +2538,7 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
         if (blk.next !== null && index.get(blk.next) !== bi + 1) goTo(blk.next, L);
         else if (blk.next === null) exitAt(i.off + i.len, MM.JEXIT_BRANCH, L);
         // falls into the next block
-        else { edges.push([bi, bi + 1]); if (unknownStart || inSt[bi + 1] === null) sync(); }
+        else { edges.push(bi, bi + 1); if (unknownStart || inSt[bi + 1] === null) sync(); }
       }
     }
     out[bi] = st;
@@ -1998,26 +2551,9 @@ function translateWith(blocks: Block[], entry: number, is64: boolean, name: stri
   // Write back: registers, lazy flags, RIP; count the exit.
   for (let r = 0; r < 16; r++)
     if (written & (1 << r)) c.i32(0).get(L_R0 + r).mem(Op.i64_store, MM.CPU_STATE + r * 8, 3);
-  // An INC/DEC state keeps CF in RFLAGS.
-  c.get(L_FOP).i32(LF_INC).op(Op.i32_sub).i32(2).op(Op.i32_lt_u).if_();
-  c.i32(0).i32(0).mem(Op.i64_load, MM.CPU_STATE + MM.CPU_RFLAGS, 3).i64(~1n).op(Op.i64_and).get(L_FCF)
-    .op(Op.i64_extend_i32_u)
-    .op(Op.i64_or).mem(Op.i64_store, MM.CPU_STATE + MM.CPU_RFLAGS, 3);
-  c.end();
-  c.i32(0).get(L_FOP).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_OP, 2);
-  c.i32(0).get(L_FSZ).mem(Op.i32_store, MM.JIT_IO + MM.JIO_LF_SIZE, 2);
-  c.i32(0).get(L_FA).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_A, 3);
-  c.i32(0).get(L_FB).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_B, 3);
-  c.i32(0).get(L_FRES).mem(Op.i64_store, MM.JIT_IO + MM.JIO_LF_RES, 3);
-  c.i32(0).get(L_XIP).mem(Op.i64_store, MM.JIT_IO + MM.JIO_IP, 3);
-  c.i32(0).get(L_XR).mem(Op.i32_store, MM.JIT_IO + MM.JIO_EXIT, 2);
-  const stat = MM.JIT_IO + MM.JIO_STATS + MM.JSTAT_EXIT0 * 8;
-  c.get(L_XR).i32(3).u8(0x74 /* i32.shl */).tee(L_P);
-  c.get(L_P).mem(Op.i64_load, stat, 3).i64(1).op(Op.i64_add).mem(Op.i64_store, stat, 3);
-  if (chain) chainExit(c, mode);
-  c.get(L_N);
+  c.bytes(exitTail(chain, mode));
   // Only the registers the region touches are loaded at entry.
-  const body = new Code(16 * 10 + c.len);
+  const body = new Code(slab(16 * 10 + c.len));
   for (let r = 0; r < 16; r++)
     if (c.regs & (1 << r)) body.i32(0).mem(Op.i64_load, MM.CPU_STATE + r * 8, 3).set(L_R0 + r);
   body.bytes(c.b);

@@ -31,7 +31,10 @@ export const enum Op {
 export class Bytes {
   protected buf: Uint8Array;
   len = 0;
-  constructor(capacity = 256) { this.buf = new Uint8Array(capacity); }
+  /** `capacity` bytes of its own, or the given storage (written from its start; a new buffer if it fills). */
+  constructor(capacity: number | Uint8Array = 256) {
+    this.buf = typeof capacity === "number" ? new Uint8Array(capacity) : capacity;
+  }
   protected room(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const b = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
@@ -156,7 +159,7 @@ function section(out: Bytes, id: number, content: Bytes): void {
 }
 
 // Scratch storage for buildModule (kept between modules: the code section and the module grow once).
-const CS = new Bytes(1 << 16), OUT = new Bytes(1 << 16), LOC = new Bytes(64);
+const FS = new Bytes(1 << 10), ES = new Bytes(1 << 12), LOC = new Bytes(64);
 const ENC = new TextEncoder();
 const HEADS = new Map<string, Uint8Array>();
 
@@ -181,7 +184,6 @@ export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false
     fnTypes.push(lastT);
   }
   const impTypes = imports.map((f) => typeOf(f.params, f.results));
-  const out = OUT.reset();
   // The header, type and import sections: the same for every module of the same types and imports.
   const key = `${table ? 1 : 0}|${types.join("|")}|${imports.map((f, i) => f.name + ":" + impTypes[i]).join(",")}`;
   let head = HEADS.get(key);
@@ -202,20 +204,24 @@ export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false
     if (HEADS.size > 16) HEADS.clear();
     HEADS.set(key, head);
   }
-  out.bytes(head);
-  const fs = new Bytes(funcs.length * 2 + 8).uleb(funcs.length);
+  // The function and export sections (small), then the code section's size, so that the module is written
+  // once, into its own buffer (copied from scratch buffers before: two more copies of every byte).
+  const fs = FS.reset().uleb(funcs.length);
   for (const t of fnTypes) fs.uleb(t);
-  section(out, 3, fs);
-  const es = new Bytes(funcs.length * 8 + 8).uleb(funcs.length);
+  const es = ES.reset().uleb(funcs.length);
   for (let i = 0; i < funcs.length; i++) {
-    const e = ENC.encode(funcs[i].export);
-    es.uleb(e.length).bytes(e).u8(0).uleb(imports.length + i);
+    const name = funcs[i].export;
+    if (/^[\x20-\x7e]*$/.test(name)) { // (ASCII: its bytes are its char codes)
+      es.uleb(name.length);
+      for (let k = 0; k < name.length; k++) es.u8(name.charCodeAt(k));
+    } else { const e = ENC.encode(name); es.uleb(e.length).bytes(e); }
+    es.u8(0).uleb(imports.length + i);
   }
-  section(out, 7, es);
-  const cs = CS.reset().uleb(funcs.length);
-  let lastLocals: number[] | null = null;
+  // Locals, run-length encoded by type (the same encoding for the same array: done once).
+  const locs: Uint8Array[] = [];
+  let lastLocals: number[] | null = null, loc = LOC.b;
+  let csLen = ulebLen(funcs.length);
   for (const f of funcs) {
-    // Locals, run-length encoded by type (the same encoding for the same array: done once).
     if (f.locals !== lastLocals) {
       lastLocals = f.locals;
       const runs: [number, number][] = [];
@@ -225,9 +231,28 @@ export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false
       }
       LOC.reset().uleb(runs.length);
       for (const [n, t] of runs) LOC.uleb(n).u8(t);
+      loc = LOC.b.slice();
     }
-    cs.uleb(LOC.len + f.body.len + 1).bytes(LOC.b).bytes(f.body.b).u8(Op.end);
+    locs.push(loc);
+    const n = loc.length + f.body.len + 1;
+    csLen += ulebLen(n) + n;
   }
-  section(out, 10, cs);
-  return out.b.slice();
+  const total = head.length + 1 + ulebLen(fs.len) + fs.len + 1 + ulebLen(es.len) + es.len + 1 + ulebLen(csLen) + csLen;
+  const out = new Bytes(new Uint8Array(total)).bytes(head);
+  section(out, 3, fs);
+  section(out, 7, es);
+  out.u8(10).uleb(csLen).uleb(funcs.length);
+  for (let i = 0; i < funcs.length; i++) {
+    const f = funcs[i], l = locs[i];
+    out.uleb(l.length + f.body.len + 1).bytes(l).bytes(f.body.b).u8(Op.end);
+  }
+  if (out.len !== total) throw new Error(`wasm: module of ${out.len} bytes, ${total} expected`);
+  return out.b as Uint8Array<ArrayBuffer>;
+}
+
+/** The length of x's unsigned LEB128 (x a non-negative integer below 2^53). */
+function ulebLen(x: number): number {
+  let n = 1;
+  while (x >= 0x80) { x = Math.floor(x / 128); n++; }
+  return n;
 }
