@@ -7,6 +7,7 @@
 /** A virtual disk's storage: a file (host/node/disk.ts), memory (devices/block/memory.ts), or any other
  * byte store with synchronous access (e.g. a browser's origin-private file system sync handle). */
 import type { Batch, Translator } from "./jit/batch";
+import type { ElfSource } from "./pv/xenelf";
 
 export interface BlockDevice {
   /** Size in bytes (the disk has floor(size / 512) sectors). */
@@ -30,8 +31,13 @@ export interface Platform {
   /** Called before a kernel image is decompressed (tests hold it there to see xend serve others). */
   beforeDecompress?(): Promise<void>;
   /** Decompressed kernels kept from earlier boots (host/node/kernel-cache.ts: files): `get` answers the ELF a
-   *  payload with these bytes was decompressed to (or null), `put` keeps one. */
-  kernelCache?: { get(payload: Uint8Array): Uint8Array | null; put(payload: Uint8Array, elf: Uint8Array): void };
+   *  payload with these bytes was decompressed to (or null), `open` the same as an ElfSource read as the domain
+   *  builder copies it (checked by its finish; null past `limit` bytes), `put` keeps one. */
+  kernelCache?: {
+    get(payload: Uint8Array): Uint8Array | null;
+    open?(payload: Uint8Array, limit: number): ElfSource | null;
+    put(payload: Uint8Array, elf: Uint8Array): void;
+  };
   /** The JIT's translator thread (host/node/translator.ts: a worker thread), or null; absent or null, the
    *  JIT translates on the core's thread. */
   jitTranslator?(): Translator | null;

@@ -1,16 +1,22 @@
 // Decompressed kernels kept on disk (host/node/kernel-cache.ts, the Node platform's kernelCache): a bzImage's
 // payload decoded once is read back the next time, identical; a damaged, truncated or foreign file is never
 // used (decoded again, and replaced); small payloads are not kept; at most four files stay (the least recently
-// used go); XENWASM_KERNEL_CACHE=off keeps none; the limit on a kernel's size holds for a kept one too.
+// used go); XENWASM_KERNEL_CACHE=off keeps none; the limit on a kernel's size holds for a kept one too. A domain
+// built from a kept file (read straight into its memory, checked as it is read) runs the same kernel; a damaged
+// file is found before the guest runs, and the kernel is decoded again.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import "../host/node/platform";
 import { loadKernelImage, loadKernelImageAsync } from "../host/pv/image";
+import { XenHost } from "../host/pv/host";
+import { DS_RUNNING } from "../assembly/records";
 import { kernelCacheDir, kernelCacheGet, kernelCachePut } from "../host/node/kernel-cache";
 
 // A bzImage (setup header, "HdrS") whose xz payload decompresses to `elf`.
@@ -29,7 +35,7 @@ const payloadOf = (bz: Uint8Array) => bz.subarray(5 * 512);
 const dir = mkdtempSync(join(tmpdir(), "xenwasm-kcache-"));
 const saved = process.env.XENWASM_KERNEL_CACHE;
 process.env.XENWASM_KERNEL_CACHE = dir;
-const files = () => existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith(".elf")) : [];
+const files = () => existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith(".kernel")) : [];
 
 test("a payload decoded once is read back identical; damaged, truncated or foreign files are not used", async () => {
   const elf = randomBytes(3 << 20); // (random: its xz payload is over the 1 MiB below which nothing is kept)
@@ -88,6 +94,46 @@ test("small payloads are not kept; four files at most, the least recently used g
   try {
     assert.is(kernelCacheGet(payloadOf(bzs[4])), null, "off: nothing read");
   } finally { process.env.XENWASM_KERNEL_CACHE = dir; }
+});
+
+test(
+  "a domain is built from a kept kernel; a damaged kept file is found before the guest runs and not used", async () => {
+  rmSync(dir, { recursive: true, force: true });
+  // pv-hello then 3 MiB of random bytes in no segment (its xz payload is over the 1 MiB below which nothing is kept).
+  const elf = Buffer.concat([readFileSync("guests/build/pv-hello-64.elf"), randomBytes(3 << 20)]);
+  const bz = bzImage(elf);
+  const host = await XenHost.create(256);
+  let n = 0;
+  const boot = async (what: string) => {
+    const o = { memoryMiB: 16 };
+    const dom = n++ & 1 ? await host.createDomainAsync("k", bz, o) : host.createDomain("k", bz, o);
+    let out = "";
+    dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
+    await host.runUntil(() => host.state(dom.domid) !== DS_RUNNING);
+    host.destroyDomain(dom.domid);
+    assert.match(out, "Hello from a xenwasm PV guest (64-bit)", what);
+  };
+  await boot("decoded");
+  assert.is(files().length, 1, "kept");
+  const f = join(dir, files()[0]);
+  const good = readFileSync(f);
+  const old = new Date(1e12);
+  utimesSync(f, old, old);
+  await boot("from the kept file");
+  assert.ok(statSync(f).mtimeMs > 1e12 + 1e6, "the kept file was read (and checked)");
+  const at = (b: Buffer, s: string) => { const i = b.indexOf(s); assert.ok(i > 0, s); return i; };
+  const changed = (i: number) => { const b = Buffer.from(good); b[i] ^= 0x02; return b; };
+  for (const [what, bad] of [
+    ["a byte of a segment changed ('Hello' made 'Jello')", changed(at(good, "Hello from a xenwasm"))],
+    ["a byte after the segments changed", changed(good.length - 100)],
+    ["the ELF header's machine changed", changed(at(good, "\x7fELF") + 18)],
+    ["the list of runs changed", changed(64 + 4)],
+    ["truncated", good.subarray(0, good.length - 1)],
+  ] as const) {
+    writeFileSync(f, bad);
+    await boot(what);
+    assert.ok(readFileSync(f).equals(good), `${what}: kept again`);
+  }
 });
 
 test.after(() => {

@@ -9,7 +9,7 @@ import { setPlatform } from "../platform";
 import { FileBlockDevice } from "./disk";
 import { jitTranslator } from "./translator";
 import { jitRecorder } from "./jit-record";
-import { kernelCacheGet, kernelCachePut } from "./kernel-cache";
+import { kernelCacheGet, kernelCacheOpen, kernelCachePut } from "./kernel-cache";
 
 /** build/xenwasm.wasm, found from this file upwards (dist/<dir>/file.js, host/node/platform.ts, an installed package).
  *  */
@@ -30,7 +30,10 @@ setPlatform({
   openDisk: (path, writable) => new FileBlockDevice(path, writable),
   jitTranslator,
   jitRecord: jitRecorder(),
-  kernelCache: { get: (p) => kernelCacheGet(p), put: (p, elf) => kernelCachePut(p, elf) },
+  kernelCache: {
+    get: (p) => kernelCacheGet(p), open: (p, limit) => kernelCacheOpen(p, limit),
+    put: (p, elf) => kernelCachePut(p, elf)
+  },
   sameFile: (a, b) => { try { return realpathSync(a) === realpathSync(b); } catch { return a === b; } },
   // XENWASM_TEST_DECOMPRESS_HOLD=FILE (tests/xend-trust.test.ts): a kernel's decompression first makes
   // FILE.started, then waits while FILE exists, so a test can see xend answer others meanwhile.

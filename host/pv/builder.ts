@@ -6,7 +6,7 @@
 // domain's last page when it is smaller).
 import { Core, MM } from "../core";
 import { D_SHARED_INFO } from "../../assembly/records";
-import { PvImage, XEN_ELFNOTE as N, noteNum, noteStr, hex } from "./xenelf";
+import { DamagedKernel, PvImage, elfSource, XEN_ELFNOTE as N, noteNum, noteStr, hex } from "./xenelf";
 
 export interface BuildOptions {
   memoryMiB: number;
@@ -125,18 +125,36 @@ export function buildDomain(core: Core, img: PvImage, o: BuildOptions): BuiltDom
     const maOf = (v: bigint) => mfns[pfnOf(v)] * 4096 + Number(v & 0xfffn);
     // (Start-up speed: a kernel is ~60 MB, so frames that follow each other in machine memory take one
     // copy, and the page arithmetic is done in numbers, not BigInts.)
-    const copyTo = (v: bigint, src: Uint8Array) => {
-      const m = mem();
+    /** put(machine address, offset, length) for each run of [v, v + len) on frames that follow each other. */
+    const eachRun = (v: bigint, len: number, put: (at: number, i: number, n: number) => void) => {
       let pfn = pfnOf(v), off = Number(v & 0xfffn);
-      for (let i = 0; i < src.length;) {
-        let n = Math.min(4096 - off, src.length - i), p = pfn + 1;
-        while (i + n < src.length && mfns[p] === mfns[p - 1] + 1) { n = Math.min(n + 4096, src.length - i); p++; }
-        m.set(src.subarray(i, i + n), mfns[pfn] * 4096 + off);
+      for (let i = 0; i < len;) {
+        let n = Math.min(4096 - off, len - i), p = pfn + 1;
+        while (i + n < len && mfns[p] === mfns[p - 1] + 1) { n = Math.min(n + 4096, len - i); p++; }
+        put(mfns[pfn] * 4096 + off, i, n);
         i += n; pfn = p; off = 0;
       }
     };
-    // Kernel segments (bss is already zero: frames come zeroed).
-    for (const s of img.segments) copyTo(va(s.paddr), img.data.subarray(s.offset, s.offset + s.filesz));
+    const copyTo = (v: bigint, src: Uint8Array) => {
+      const m = mem();
+      eachRun(v, src.length, (at, i, n) => m.set(src.subarray(i, i + n), at));
+    };
+    // Kernel segments (bss is already zero: frames come zeroed), in file order: the image's bytes straight into
+    // each run of frames that follow each other in machine memory. Frames come zeroed, so the zero pages of
+    // segments that do not overlap in memory are left alone (about half of Linux's 66 MB: bss, padding).
+    const segs = [...img.segments].sort((a, b) => a.offset - b.offset);
+    const inOrder = segs.every((s, i) => i === 0 || s.offset >= segs[i - 1].offset + segs[i - 1].filesz);
+    const byVa = [...img.segments].sort((a, b) => (va(a.paddr) < va(b.paddr) ? -1 : 1));
+    const apart = byVa.every((s, i) => i === 0 || va(s.paddr) >= va(byVa[i - 1].paddr) + BigInt(byVa[i - 1].memsz));
+    // (Segments sharing bytes of the file: from the whole image in memory.)
+    const whole = inOrder ? null : img.src.whole();
+    if (!inOrder && !whole) throw new DamagedKernel();
+    const src = whole ? elfSource(whole) : img.src;
+    const m = mem();
+    for (const s of segs)
+      eachRun(va(s.paddr), s.filesz, (at, i, n) => src.copy(s.offset + i, m.subarray(at, at + n), apart));
+    // A kept image is checked once read: a damaged one is not run (the caller decodes the kernel again).
+    if (!img.src.finish()) throw new DamagedKernel();
     if (o.ramdisk && o.ramdisk.length) copyTo(ramdiskVa, o.ramdisk);
     // The hypercall page, when the kernel asks for one (HYPERCALL_PAGE note): 128 stubs of 32 bytes.
     const hcp = noteNum(img, N.HYPERCALL_PAGE);

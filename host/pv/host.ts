@@ -3,9 +3,9 @@
 // when every vCPU is blocked, and reports shutdowns. Platform-neutral (host/platform.ts): the NAT is
 // given to it by the Node entry points (devices/net/nat.ts enableNat), disks come as BlockDevices.
 import { Core, MM, type CoreSource } from "../core";
-import { parseXenElf } from "./xenelf";
+import { ElfSource, parseXenElf } from "./xenelf";
 import { buildDomain, BuiltDomain, BuildOptions } from "./builder";
-import { loadKernelImage, loadKernelImageAsync } from "./image";
+import { KERNEL_MAX_BYTES, kernelSource, kernelSourceAsync, withKernel, withKernelAsync } from "./image";
 import { env, yieldToEventLoop } from "../platform";
 import { XenStore, Connection } from "../devices/xenstore/store";
 import { XsRing } from "../devices/xenstore/ring";
@@ -95,14 +95,21 @@ export class XenHost {
   async createDomainAsync(
     name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }
   ): Promise<DomainHandle> {
-    return this.createDomain(name, await loadKernelImageAsync(kernel, o.memoryMiB * 1048576), o);
+    const limit = o.memoryMiB * 1048576;
+    return withKernelAsync(await kernelSourceAsync(kernel, limit), kernel, limit, (src) => this.build(name, src, o));
   }
 
   /** Build a domain from a kernel image (ELF, or a bzImage with a gzip, xz or zstd payload). */
   createDomain(
     name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }
   ): DomainHandle {
-    const img = parseXenElf(loadKernelImage(kernel));
+    return withKernel(kernelSource(kernel), kernel, KERNEL_MAX_BYTES, (src) => this.build(name, src, o));
+  }
+
+  private build(
+    name: string, src: ElfSource, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }
+  ): DomainHandle {
+    const img = parseXenElf(src);
     const b = buildDomain(this.core, img, o);
     const h: DomainHandle =
       { ...b, name, console: this.consoleBack(b.domid, b.consoleMa, b.consoleHostPort), disks: [], vifs: [] };

@@ -15,11 +15,13 @@ import { Decompress as ZstdDecompress } from "fzstd";
 import { XzLimit } from "./xz";
 import { xzDecode, xzWasmModule, xzWasmModuleAsync } from "./xzwasm";
 import { platform, yieldToEventLoop } from "../platform";
+import { ElfSource, elfSource } from "./xenelf";
 
 /** The default limit on a decompressed kernel (when no domain memory says otherwise). */
 export const KERNEL_MAX_BYTES = 1 << 30;
 
-type Payload = { elf: Uint8Array } | { kind: "gzip" | "xz" | "zstd"; payload: Uint8Array };
+type Compressed = { kind: "gzip" | "xz" | "zstd"; payload: Uint8Array };
+type Payload = { elf: Uint8Array } | Compressed;
 
 function payloadOf(data: Uint8Array): Payload {
   if (data.length >= 4 && data[0] === 0x7f && data[1] === 0x45 && data[2] === 0x4c && data[3] === 0x46)
@@ -114,8 +116,10 @@ function* streamed(
 export function loadKernelImage(data: Uint8Array, limit = KERNEL_MAX_BYTES): Uint8Array {
   const p = payloadOf(data);
   if ("elf" in p) return p.elf;
-  const kept = cached(p.payload, limit);
-  if (kept) return kept;
+  return cached(p.payload, limit) ?? decode(p, limit);
+}
+
+function decode(p: Compressed, limit: number): Uint8Array {
   const g = streamed(p.kind, p.payload, limit, p.kind === "xz" ? xzWasmModule() : null);
   for (;;) { const r = g.next(); if (r.done) return keep(p.payload, r.value); }
 }
@@ -136,8 +140,59 @@ export async function loadKernelImageAsync(data: Uint8Array, limit = KERNEL_MAX_
   const p = payloadOf(data);
   if ("elf" in p) return p.elf;
   await platform.beforeDecompress?.();
-  const kept = cached(p.payload, limit);
-  if (kept) return kept;
+  return cached(p.payload, limit) ?? await decodeAsync(p, limit);
+}
+
+async function decodeAsync(p: Compressed, limit: number): Promise<Uint8Array> {
   const g = streamed(p.kind, p.payload, limit, p.kind === "xz" ? await xzWasmModuleAsync() : null);
   for (;;) { const r = g.next(); if (r.done) return keep(p.payload, r.value); await yieldToEventLoop(); }
+}
+
+/** The kept ELF of a payload as an ElfSource read as the domain builder copies it (platform.kernelCache.open), or as
+ * bytes (get), or null. */
+function keptSource(payload: Uint8Array, limit: number): ElfSource | null {
+  const c = platform.kernelCache;
+  if (c?.open) return c.open(payload, limit);
+  const elf = cached(payload, limit);
+  return elf ? elfSource(elf) : null;
+}
+
+/** The kernel's ELF as an ElfSource: a kept one read straight into the guest's memory as the domain builder copies
+ * it (platform.kernelCache.open: checked by its finish, before the guest runs; see withKernel), else the decoded
+ * ELF (loadKernelImage's). */
+export function kernelSource(data: Uint8Array, limit = KERNEL_MAX_BYTES): ElfSource {
+  const p = payloadOf(data);
+  if ("elf" in p) return elfSource(p.elf);
+  return keptSource(p.payload, limit) ?? elfSource(decode(p, limit));
+}
+
+/** kernelSource, decompressing (when nothing is kept) as loadKernelImageAsync does. */
+export async function kernelSourceAsync(data: Uint8Array, limit = KERNEL_MAX_BYTES): Promise<ElfSource> {
+  const p = payloadOf(data);
+  if ("elf" in p) return elfSource(p.elf);
+  await platform.beforeDecompress?.();
+  return keptSource(p.payload, limit) ?? elfSource(await decodeAsync(p, limit));
+}
+
+/** build(src); when that fails with a kept ELF found damaged (its finish: false, the file removed), build again
+ * from the payload decoded (`data`: the kernel image src came from). */
+export function withKernel<T>(src: ElfSource, data: Uint8Array, limit: number, build: (src: ElfSource) => T): T {
+  try {
+    return build(src);
+  } catch (e) {
+    if (!src.kept || src.finish()) throw e;
+    return build(elfSource(loadKernelImage(data, limit)));
+  }
+}
+
+/** withKernel decoding without holding the event loop. */
+export async function withKernelAsync<T>(
+  src: ElfSource, data: Uint8Array, limit: number, build: (src: ElfSource) => T
+): Promise<T> {
+  try {
+    return build(src);
+  } catch (e) {
+    if (!src.kept || src.finish()) throw e;
+  }
+  return build(elfSource(await loadKernelImageAsync(data, limit)));
 }
