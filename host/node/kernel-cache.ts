@@ -27,8 +27,10 @@ const HEADER = 64; // magic (17 bytes), padding, u32 ELF length at 24, u32 runs 
 const EXT = ".kernel";
 const MIN_PAYLOAD = 1 << 20;
 const KEEP = 4;
-/** Read (and hashed) this much at a time: while it is still in the CPU's caches. */
-const CHUNK = 1 << 20;
+/** Read (and hashed) this much at a time, into a buffer of this size (then copied where it goes): it stays in the
+ * CPU's caches, and fresh memory is first touched by one user-mode copy, not by the kernel's read and then again by
+ * the hash (on the AMD EPYC VM: 32 MB read and checked in ~130 ms rather than ~180). */
+const CHUNK = 256 << 10;
 
 export function kernelCacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
   const v = env.XENWASM_KERNEL_CACHE;
@@ -149,31 +151,27 @@ class KeptFile implements ElfSource {
   }
 
   /** Reads (and hashes) the ELF's bytes up to `to` that no copy wants. */
-  private skipTo(to: number): void {
-    while (this.at < to) {
-      const n = Math.min(to - this.at, CHUNK);
-      this.scratch ??= new Uint8Array(CHUNK);
-      this.read(this.at + n, this.scratch.subarray(0, n), this.at, true);
-    }
-  }
+  private skipTo(to: number): void { this.read(to, null, 0, true); }
 
-  /** Reads the ELF's bytes [at, to) into dst (which starts at ELF offset `base`), hashing them; the zero bytes
-   * between runs are written only if dst does not hold zeros already. */
-  private read(to: number, dst: Uint8Array, base: number, zero: boolean): void {
+  /** Reads the ELF's bytes [at, to) into dst (which starts at ELF offset `base`; null: nowhere), hashing them; the
+   * zero bytes between runs are written only if dst does not hold zeros already. */
+  private read(to: number, dst: Uint8Array | null, base: number, zero: boolean): void {
+    this.scratch ??= new Uint8Array(CHUNK);
     while (this.at < to) {
       const r = this.runs[this.run];
       if (!r || r[0] >= to) { // zeros up to `to`
-        if (!zero) dst.fill(0, this.at - base, to - base);
+        if (dst && !zero) dst.fill(0, this.at - base, to - base);
         this.at = to;
         break;
       }
       const [ro, rl, rp] = r;
-      if (this.at < ro) { if (!zero) dst.fill(0, this.at - base, ro - base); this.at = ro; }
+      if (this.at < ro) { if (dst && !zero) dst.fill(0, this.at - base, ro - base); this.at = ro; }
       const n = Math.min(to, ro + rl, this.at + CHUNK) - this.at;
-      const d = dst.subarray(this.at - base, this.at - base + n);
+      const d = this.scratch.subarray(0, n);
       if (!readFully(this.fd, d, rp + this.at - ro)) throw new Error("kept kernel: short read");
       this.hash.update(d);
       if (this.seen.length) this.compareSeen(this.at, d);
+      dst?.set(d, this.at - base);
       this.at += n;
       if (this.at === ro + rl) this.run++;
     }
