@@ -136,6 +136,12 @@ class KeptFile implements ElfSource {
     return this.finish() ? out : null;
   }
 
+  close(): void {
+    if (this.verdict !== null) return;
+    this.verdict = false;
+    try { closeSync(this.fd); } catch { /* (closed) */ }
+  }
+
   finish(): boolean {
     if (this.verdict === null) {
       try {

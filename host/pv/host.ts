@@ -96,19 +96,21 @@ export class XenHost {
     name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }
   ): Promise<DomainHandle> {
     const limit = o.memoryMiB * 1048576;
-    return withKernelAsync(await kernelSourceAsync(kernel, limit), kernel, limit, (src) => this.build(name, src, o));
+    return withKernelAsync(
+      await kernelSourceAsync(kernel, limit), kernel, limit, (src) => this.buildFrom(name, src, o)
+    );
   }
 
   /** Build a domain from a kernel image (ELF, or a bzImage with a gzip, xz or zstd payload). */
   createDomain(
     name: string, kernel: Uint8Array, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }
   ): DomainHandle {
-    return withKernel(kernelSource(kernel), kernel, KERNEL_MAX_BYTES, (src) => this.build(name, src, o));
+    return withKernel(kernelSource(kernel), kernel, KERNEL_MAX_BYTES, (src) => this.buildFrom(name, src, o));
   }
 
-  private build(
-    name: string, src: ElfSource, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }
-  ): DomainHandle {
+  /** Build a domain from a kernel's ELF (image.ts kernelSource; a kept one is checked by the builder: see
+   * withKernel for building again when it is found damaged). */
+  buildFrom(name: string, src: ElfSource, o: BuildOptions & { disks?: DiskSpec[]; vifs?: VifSpec[] }): DomainHandle {
     const img = parseXenElf(src);
     const b = buildDomain(this.core, img, o);
     const h: DomainHandle =

@@ -38,6 +38,8 @@ export interface ElfSource {
   finish(): boolean;
   /** Whether the bytes come from a kept file (checked only by finish). */
   readonly kept: boolean;
+  /** Done with it unread (a kept file is closed; finish answers false then). */
+  close(): void;
 }
 
 /** A kept kernel image (ElfSource.kept) found damaged while a domain was built from it. */
@@ -78,6 +80,7 @@ export function elfSource(data: Uint8Array): ElfSource {
     },
     whole: () => data,
     finish: () => true,
+    close() {},
   };
 }
 

@@ -29,7 +29,7 @@ import { validateToolstack, checkPaths, ToolstackRecord } from "./incoming";
 import { saveMac, secretForLoopback } from "./secret";
 import { StreamWriter, REC } from "../save/stream";
 import { timingSafeEqual } from "node:crypto";
-import { loadKernelImageAsync } from "../pv/image";
+import { kernelSourceAsync, withKernelAsync } from "../pv/image";
 
 const CONSOLE_LOG_BYTES = 64 * 1024;
 /** The global VIRQs a domain can be made the handler of (xen.h numbers). */
@@ -158,19 +158,21 @@ export class Xend {
     nameFree();
     const limit = cfg.memory * 1048576;
     if (!cfg.kernel) throw new Error(`${cfg.name} has no kernel`);
-    const kernel = await loadKernelImageAsync(await readRegular(cfg.kernel, limit, "kernel"), limit)
-      .catch(
-        (e: Error) => {
-          throw new Error(e.message.startsWith("bzImage") ? `kernel ${cfg.kernel}: ${e.message}` : e.message);
-        }
-      );
-    const ramdisk = cfg.ramdisk ? await readRegular(cfg.ramdisk, limit, "ramdisk") : undefined;
-    if (kernel.length + (ramdisk?.length ?? 0) > limit)
-      throw new Error(`${cfg.name}: its kernel and ramdisk do not fit in its ${cfg.memory} MiB`);
-    nameFree(); // again: another request may have taken the name while we read
-    const h = this.host.createDomain(cfg.name, kernel, {
-      memoryMiB: cfg.memory, vcpus: cfg.vcpus, cmdline: cfg.cmdline, ramdisk, ...deviceSpecs(cfg),
-    });
+    const image = await readRegular(cfg.kernel, limit, "kernel");
+    const badKernel = (e: Error) => {
+      throw new Error(e.message.startsWith("bzImage") ? `kernel ${cfg.kernel}: ${e.message}` : e.message);
+    };
+    // (A kept kernel is read into the domain's memory as it is built, and checked then: kernelSourceAsync.)
+    const kernel = await kernelSourceAsync(image, limit).catch(badKernel);
+    let h: DomainHandle;
+    try {
+      const ramdisk = cfg.ramdisk ? await readRegular(cfg.ramdisk, limit, "ramdisk") : undefined;
+      if (kernel.length + (ramdisk?.length ?? 0) > limit)
+        throw new Error(`${cfg.name}: its kernel and ramdisk do not fit in its ${cfg.memory} MiB`);
+      nameFree(); // again: another request may have taken the name while we read
+      const o = { memoryMiB: cfg.memory, vcpus: cfg.vcpus, cmdline: cfg.cmdline, ramdisk, ...deviceSpecs(cfg) };
+      h = await withKernelAsync(kernel, image, limit, (src) => this.host.buildFrom(cfg.name, src, o));
+    } finally { kernel.close(); }
     if (cfg.maxmem > cfg.memory) this.host.core.x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
     this.host.core.x.hv_domain_sched(h.domid, cfg.cpu_weight ?? 256, cfg.cpu_cap ?? 0);
     if (paused) this.host.core.x.hv_domain_pause(h.domid, 1);
