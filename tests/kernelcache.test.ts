@@ -52,6 +52,7 @@ test("a payload decoded once is read back identical; damaged, truncated or forei
     ["a byte of the ELF changed", (() => { const b = Buffer.from(good); b[b.length - 100] ^= 1; return b; })()],
     ["truncated", good.subarray(0, good.length - 1)],
     ["its header's hash changed", (() => { const b = Buffer.from(good); b[40] ^= 1; return b; })()],
+    ["its header's ELF length changed", (() => { const b = Buffer.from(good); b[24] ^= 1; return b; })()],
     ["not a kept kernel", Buffer.from("hello")],
   ] as const) {
     writeFileSync(f, bad);
@@ -128,6 +129,7 @@ test(
     ["a byte after the segments changed", changed(good.length - 100)],
     ["the ELF header's machine changed", changed(at(good, "\x7fELF") + 18)],
     ["the list of runs changed", changed(64 + 4)],
+    ["the header's ELF length changed", changed(24)],
     ["truncated", good.subarray(0, good.length - 1)],
   ] as const) {
     writeFileSync(f, bad);

@@ -23,7 +23,8 @@ import { join } from "node:path";
 import { ElfSource, zeroPage } from "../pv/xenelf";
 
 const MAGIC = "xenwasm-kernel-2\n";
-const HEADER = 64; // magic (17 bytes), padding, u32 ELF length at 24, u32 runs at 28, SHA-256 of the rest at 32
+// magic (17 bytes), padding, u32 ELF length at 24, u32 runs at 28, SHA-256 at 32 of bytes 24-31 and all after 64
+const HEADER = 64;
 const EXT = ".kernel";
 const MIN_PAYLOAD = 1 << 20;
 const KEEP = 4;
@@ -82,6 +83,7 @@ class KeptFile implements ElfSource {
   private at = 0; // the ELF's bytes before this were read (and hashed)
   private run = 0; // the first run not wholly read
   private verdict: boolean | null = null;
+  private broken = false; // a read failed
   private seen: { off: number; bytes: Uint8Array }[] = []; // what bytes() answered, compared when read in order
   private scratch: Uint8Array | null = null;
 
@@ -109,7 +111,9 @@ class KeptFile implements ElfSource {
       end = off + len; pos += len;
     }
     if (pos !== size) return null; // truncated (or longer than its runs)
-    return new KeptFile(fd, file, length, runs, createHash("sha256").update(table), h.slice(32, 64));
+    return new KeptFile(
+      fd, file, length, runs, createHash("sha256").update(h.subarray(24, 32)).update(table), h.slice(32, 64)
+    );
   }
 
   bytes(off: number, n: number): Uint8Array {
@@ -131,8 +135,11 @@ class KeptFile implements ElfSource {
 
   whole(): Uint8Array | null {
     if (this.at !== 0 || this.verdict !== null) return null;
-    const out = new Uint8Array(this.length);
-    try { this.read(this.length, out, 0, true); } catch { this.verdict = false; }
+    let out: Uint8Array | null = null;
+    try {
+      out = new Uint8Array(this.length); // (a damaged length could ask for up to 4 GiB)
+      this.read(this.length, out, 0, true);
+    } catch { this.broken = true; }
     return this.finish() ? out : null;
   }
 
@@ -145,8 +152,8 @@ class KeptFile implements ElfSource {
   finish(): boolean {
     if (this.verdict === null) {
       try {
-        this.skipTo(this.length);
-        this.verdict = Buffer.from(this.hash.digest()).equals(this.digest);
+        if (!this.broken) this.skipTo(this.length);
+        this.verdict = !this.broken && Buffer.from(this.hash.digest()).equals(this.digest);
       } catch { this.verdict = false; }
       try { closeSync(this.fd); } catch { /* (closed) */ }
       this.scratch = null;
@@ -214,12 +221,12 @@ export function kernelCachePut(payload: Uint8Array, elf: Uint8Array, dir = kerne
     const runs = runsOf(elf);
     const table = new Uint8Array(runs.length * 8), t = new DataView(table.buffer);
     runs.forEach(([o, n], i) => { t.setUint32(i * 8, o, true); t.setUint32(i * 8 + 4, n, true); });
-    const hash = createHash("sha256").update(table);
-    for (const [o, n] of runs) hash.update(elf.subarray(o, o + n));
     const h = Buffer.alloc(HEADER);
     h.write(MAGIC, 0, "latin1");
     h.writeUInt32LE(elf.length, 24);
     h.writeUInt32LE(runs.length, 28);
+    const hash = createHash("sha256").update(h.subarray(24, 32)).update(table);
+    for (const [o, n] of runs) hash.update(elf.subarray(o, o + n));
     hash.digest().copy(h, 32);
     const tmp = `${f}.${process.pid}.tmp`;
     try {
