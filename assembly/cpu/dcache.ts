@@ -30,7 +30,12 @@ export const DC_SET_MASK = DC_SETS - 1;
   return DCACHE_BASE + ((host & DC_SET_MASK) << 7);
 }
 
-// The entry of `host` decoded in the current mode (`key`: host as u32 | mode << 32), or 0.
+// The tag of an entry for `host` decoded in CPU mode `mode` (its first eight bytes).
+@inline export function dcacheKey(host: i32, mode: i32): u64 {
+  return (host as u32 as u64) | ((mode as u64) << 32);
+}
+
+// The entry of `host` whose tag is `key` (dcacheKey: the host address and the current mode), or 0.
 @inline export function dcacheFind(host: i32, key: u64): i32 {
   const e = dcacheSet(host);
   if (load<u64>(e) == key) return e;

@@ -9,7 +9,7 @@ export const DECODE_SCRATCH: i32 = memory.data(64, 64) as i32;
 import { is64, defOp32, defAd, segBase, segLimit, flatMask } from "./state";
 import { fault, raiseGP, clearFault } from "./fault";
 import { fetchHost, fetchHostFast, NO_HOST } from "../mmu/tlb";
-import { dcacheFind, dcacheVictim } from "./dcache";
+import { dcacheFind, dcacheKey, dcacheVictim } from "./dcache";
 import { perfInc, PC_DCACHE_FILL } from "../perf";
 import { specialise } from "./fast";
 import { jitMark, F_JIT } from "./jit";
@@ -320,7 +320,7 @@ function store_entry(e: i32, host: i32): void {
   }
   const host = fetchHostFast(lin);
   if (host == NO_HOST) return false;
-  const e = dcacheFind(host, (host as u32 as u64) | ((mode as u64) << 32));
+  const e = dcacheFind(host, dcacheKey(host, mode));
   if (e != 0) { E = e; return true; }
   if (!decode(lin)) return false;
   if ((host & 0xfff) + sLen <= 0x1000) { const v = dcacheVictim(host); store_entry(v, host); E = v; }
@@ -355,7 +355,7 @@ export function jitDecode(lin: u64, host: i32): i32 {
   noCross = false;
   if (fault) { clearFault(); store<u64>(CPU_STATE + CPU_CR2, cr2); return 0; }
   if (e == 0) return 0;
-  const found = dcacheFind(host, (host as u32 as u64) | ((mode as u64) << 32));
+  const found = dcacheFind(host, dcacheKey(host, mode));
   const seen = found != 0; // it ran since it was last decoded
   const ent = seen ? found : dcacheVictim(host);
   store_entry(ent, host);

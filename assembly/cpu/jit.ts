@@ -16,7 +16,7 @@ import {
   JIT_PAGEGEN, JIT_ENTRY_FILTER, JIT_ENTRY_FILTER_BITS,
 } from "../memmap";
 
-import { dcacheFind, dcacheSlot, DC_ENTRIES } from "./dcache";
+import { dcacheFind, dcacheKey, dcacheSlot, DC_ENTRIES } from "./dcache";
 import { pageGen, jitStat, jitPagesWritten } from "./jitpages";
 export { pageGen, jitStat, jitPagesWritten };
 
@@ -148,7 +148,7 @@ export function jitInstall(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi
   if (idx < 0) return true;
   filterAdd(host, mode);
   // Its entry instruction's decoded-cache entry, if present, becomes F_JIT now.
-  const e = dcacheFind(host, (host as u32 as u64) | ((mode as u64) << 32));
+  const e = dcacheFind(host, dcacheKey(host, mode));
   if (e != 0) jitMark(e, host, mode);
   return true;
 }

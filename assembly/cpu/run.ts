@@ -21,7 +21,7 @@ import {
 import { fault, faultVec, faultErr, clearFault } from "./fault";
 import { decodeCached, decodeEntry, dLen, E, jitDecode } from "./decode";
 import { execute } from "./exec";
-import { dcacheSet, dcacheFind } from "./dcache";
+import { dcacheSet, dcacheFind, dcacheKey } from "./dcache";
 import { fetchHostFast, rdProbe, wrProbe, jitTlbOut, NO_HOST } from "../mmu/tlb";
 import { alu, imul64, mul64, mulHi, mulFlags, bsfFlags, F_CF } from "./alu";
 import {
@@ -811,7 +811,7 @@ export function run(budget: i32): i32 {
 // - 2 when it ran and wrote code that a region of its page came from (the page's generation moved on:
 //   the running region may be stale, and exits after the instruction).
 export function jitExec(lin: u64, host: i32): i32 {
-  const key = (host as u32 as u64) | ((mode as u64) << 32);
+  const key = dcacheKey(host, mode);
   let e = dcacheFind(host, key);
   if (e == 0) {
     if (jitDecode(lin, host) == 0) return 0;

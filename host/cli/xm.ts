@@ -11,6 +11,7 @@ import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
 import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
 import { natOptionsFromEnv, enableNat } from "../devices/net/nat";
 import { jitSettings, type Jit } from "../jit/jit";
+import type { Core } from "../core";
 import { XEND_COMMANDS, XmError } from "./xmcmds";
 import { xmManPage } from "./man";
 import { DS_RUNNING, DS_SHUTDOWN, SHUTDOWN_poweroff, SHUTDOWN_crash } from "../../assembly/records";
@@ -151,7 +152,7 @@ fault with no handler is reported on standard error and gives exit status 1.
 };
 
 /** The JIT's figures and the process's peak memory (V8's code for the regions included). */
-function jitReport(j: Jit | null, core: { x: { perf_counter(k: number): bigint } }): object {
+function jitReport(j: Jit | null, core: Core): object {
   return {
     mode: j ? j.mode : "off", ...(j ? j.stats() : {}), max_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024),
     machine_code_mib: machineCodeMib(),

@@ -42,6 +42,9 @@ export function kernelCacheDir(env: NodeJS.ProcessEnv = process.env): string | n
 }
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest();
+/** The file's hash as far as its header (the ELF's length, the run count) and run table: the runs' bytes follow. */
+const headerHash = (h: Uint8Array, table: Uint8Array): Hash =>
+  createHash("sha256").update(h.subarray(24, 32)).update(table);
 
 function fileOf(dir: string, payload: Uint8Array): string {
   return join(dir, `${sha256(payload).toString("hex")}${EXT}`);
@@ -112,7 +115,7 @@ class KeptFile implements ElfSource {
     }
     if (pos !== size) return null; // truncated (or longer than its runs)
     return new KeptFile(
-      fd, file, length, runs, createHash("sha256").update(h.subarray(24, 32)).update(table), h.slice(32, 64)
+      fd, file, length, runs, headerHash(h, table), h.slice(32, 64)
     );
   }
 
@@ -225,7 +228,7 @@ export function kernelCachePut(payload: Uint8Array, elf: Uint8Array, dir = kerne
     h.write(MAGIC, 0, "latin1");
     h.writeUInt32LE(elf.length, 24);
     h.writeUInt32LE(runs.length, 28);
-    const hash = createHash("sha256").update(h.subarray(24, 32)).update(table);
+    const hash = headerHash(h, table);
     for (const [o, n] of runs) hash.update(elf.subarray(o, o + n));
     hash.digest().copy(h, 32);
     const tmp = `${f}.${process.pid}.tmp`;

@@ -120,14 +120,14 @@ export class Xend {
       );
       if (action === "preserve") { d.waiters.splice(0).forEach((w) => w()); continue; }
       this.destroy(id);
-      const restart = action === "restart" || action === "rename-restart" || action === "coredump-restart";
+      if (action !== "restart" && action !== "rename-restart" && action !== "coredump-restart") continue;
       // A loop is stopped (as Xen's xend refuses to restart a domain too fast): after 10 restarts in a row
       // each less than a minute after the last; a domain that ran a minute or more starts the count again.
       const restarts = Date.now() - d.created < 60000 ? d.restarts + 1 : 1;
-      if (restart && restarts > 10)
+      if (restarts > 10)
         this.host.logLine(`d${id}: domain ${d.cfg.name} not restarted: ${restarts - 1} restarts in a row, each within `
           + "a minute (a loop)");
-      if (restart && restarts <= 10) {
+      else {
         // Between the two lives (the kernel read again) the name stays taken, and a request naming it
         // waits for the new domain (handle): `xm destroy` then destroys the new one instead of failing.
         const name = d.cfg.name;
