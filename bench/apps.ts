@@ -21,8 +21,9 @@
 // {boot_to_login_s, pgbench_tps, http_rps, qemu_tcg_boot_to_login_s, qemu_tcg_pgbench_tps,
 //  qemu_tcg_http_rps, boot_cpu_s, http_cgi_rps, qemu_tcg_..., save_s, restore_s, save_image_mib,
 //  migration_s, migration_downtime_ms, migration_rounds, committed_rows_lost, util, qemu_tcg_util (CPU seconds per
-//  second of the http, cgi and pgbench phases: {cpu: the process, main: its main thread}), cpu, thp, qemu, load_avg,
-//  xenwasm_jit, notes}.
+//  second of the http, cgi and pgbench phases: {cpu: the process, main: its main thread}), jit (xenwasm's JIT
+//  figures from `xm debug-keys j`: {boot: totals at the login prompt, http|cgi|pgbench: differences over the phase,
+//  insn_in_jit_pct of the phase's instructions}), cpu, thp, qemu, load_avg, xenwasm_jit, notes}.
 import { spawn, ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { request, Agent } from "node:http";
@@ -41,6 +42,8 @@ interface Measured {
    *  (`cpu`) and its main thread (`main`: xenwasm's guest thread; QEMU's main loop) — where the time goes: near 1
    *  on `main`, the guest's CPU is the limit; far below, it waits (I/O, timers, the network). */
   util: Record<string, { cpu: number | null; main: number | null }>;
+  /** xenwasm: the JIT's figures (`xm debug-keys j`) over the boot and, as differences, over each phase. */
+  jit?: Record<string, Record<string, number> | null>;
 }
 interface Result extends Measured { boot_to_login_s: number; boot_cpu_s: number | null }
 interface Mobility {
@@ -100,19 +103,26 @@ class Console {
 
 /** From the host through the forwards: static and CGI GETs per second, pgbench's tps (null without pgbench). */
 async function measure(
-  label: string, httpPort: number, pgPort: number, secs: number, pid: number | undefined
+  label: string, httpPort: number, pgPort: number, secs: number, pid: number | undefined,
+  jitNow?: () => Record<string, number> | null
 ): Promise<Measured> {
   const util: Measured["util"] = {};
+  const jit: NonNullable<Measured["jit"]> = {};
   const phase = async <T>(name: string, go: () => Promise<T>): Promise<T> => {
     const at = () => ({
       t: Number(process.hrtime.bigint()) / 1e9, cpu: pid ? processCpuSeconds(pid) : null,
       main: pid ? processCpuSeconds(pid, pid) : null,
     });
+    const j0 = jitNow?.() ?? null;
     const a = at(), r = await go(), b = at();
     const per = (x: number | null, y: number | null) =>
       x === null || y === null ? null : round((y - x) / (b.t - a.t), 2);
     util[name] = { cpu: per(a.cpu, b.cpu), main: per(a.main, b.main) };
     console.log(`${label}: ${name}: CPU ${util[name].cpu} s/s (main thread ${util[name].main})`);
+    if (jitNow) {
+      jit[name] = jitDelta(j0, jitNow());
+      console.log(`${label}: ${name}: JIT ${JSON.stringify(jit[name])}`);
+    }
     return r;
   };
   const http = await phase("http", () => httpRps(httpPort, "/hello.html", secs));
@@ -133,7 +143,34 @@ async function measure(
     tps = Number(m[1]);
     console.log(`${label}: pgbench ${tps} tps`);
   }
-  return { http_rps: http, http_cgi_rps: cgi, pgbench_tps: tps, util };
+  return { http_rps: http, http_cgi_rps: cgi, pgbench_tps: tps, util, ...(jitNow ? { jit } : {}) };
+}
+
+/** The numeric JIT figures of `xm debug-keys j` (host/pv/host.ts) from xend `x`'s log: the last such line. */
+function xendJit(x: Xend): Record<string, number> | null {
+  if (x.xm("debug-keys", "j").status !== 0) return null;
+  const lines = x.xm("dmesg").stdout.split("\n").filter((l) => l.includes("'j' pressed -> JIT figures: "));
+  if (!lines.length) return null;
+  const o = JSON.parse(lines[lines.length - 1].slice(lines[lines.length - 1].indexOf("{"))) as Record<string, unknown>;
+  const flat: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (typeof v === "number") flat[k] = v;
+    else if (k === "exits" && v && typeof v === "object")
+      for (const [e, n] of Object.entries(v)) if (typeof n === "number") flat[`exit_${e}`] = n;
+  }
+  return flat;
+}
+
+/** Figures over a phase: counters as differences (`insn_in_jit_pct` from them), sizes as they were at its end. */
+function jitDelta(a: Record<string, number> | null, b: Record<string, number> | null): Record<string, number> | null {
+  if (!a || !b) return null;
+  const out: Record<string, number> = {}, r1 = (x: number) => Math.round(x * 10) / 10;
+  for (const [k, v] of Object.entries(b)) {
+    if (k === "insn_in_jit_pct") continue;
+    out[k] = k === "code_cache_kib" || k === "regions" ? v : r1(v - (a[k] ?? 0));
+  }
+  if (out.steps > 0) out.insn_in_jit_pct = r1((100 * out.insns) / out.steps);
+  return out;
 }
 
 async function session(
@@ -195,7 +232,10 @@ async function xenSession(
     const cpu1 = processCpuSeconds(a.proc.pid!);
     const cpu = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
     console.log(`${label}: login prompt after ${boot.toFixed(1)} s (xend's CPU ${cpu?.toFixed(1) ?? "n/a"} s)`);
-    const m = await measure(label, httpPort, pgPort, secs, a.proc.pid);
+    const jitBoot = xendJit(a);
+    console.log(`${label}: boot: JIT ${JSON.stringify(jitBoot)}`);
+    const m = await measure(label, httpPort, pgPort, secs, a.proc.pid, () => xendJit(a));
+    m.jit = { boot: jitBoot, ...m.jit };
     let mobility: Mobility | null = null, on = a;
     const psql = pgTool("psql");
     if (!psql) notes.push("no psql on the host (postgresql-client): no save/restore or migration figures");
@@ -315,7 +355,7 @@ async function main(): Promise<number> {
       migration_s: round(mobility?.migration_s ?? null, 1),
       migration_downtime_ms: round(mobility?.migration_downtime_ms ?? null, 0),
       migration_rounds: mobility?.migration_rounds ?? null, committed_rows_lost: mobility?.committed_rows_lost ?? null,
-      util: x?.util ?? null, qemu_tcg_util: q?.util ?? null,
+      util: x?.util ?? null, qemu_tcg_util: q?.util ?? null, jit: x?.jit ?? null,
       seconds: secs, cpu, thp: hostThp(), qemu, load_avg: round(loadavg()[0], 1), xenwasm_jit: jitSetting(), notes,
     }));
   }

@@ -103,7 +103,10 @@ async function runXenwasm(
     // This process's CPU time (every thread: the translator's too) over the timed rounds, per round.
     perRound.host_cpu_us = Math.round((cpu1 - cpu0) / rounds);
   }
-  if (profile) for (const [k, v] of Object.entries(perRound)) console.log(`  ${k.padEnd(28)} ${v}`);
+  if (profile) {
+    for (const [k, v] of Object.entries(perRound)) console.log(`  ${k.padEnd(28)} ${v}`);
+    console.log(`  jit (whole run)              ${JSON.stringify(host.core.jit?.stats() ?? null)}`);
+  }
   return { ...r, perRound };
 }
 

@@ -248,6 +248,13 @@ function coreModule(): Promise<WebAssembly.Module> {
 }
 const perf: { now(): number } = globalThis.performance;
 
+/** The JIT tier's counters (Jit.stats(); mode "off" without one) and the decoded-instruction cache's fills
+ *  (assembly/perf.ts PC_DCACHE_FILL), since the core started: `xm run --jit-stats`, `xm debug-keys j`. */
+export function jitFigures(core: Core): Record<string, unknown> {
+  const j = core.jit;
+  return { mode: j ? j.mode : "off", ...(j ? j.stats() : {}), dcache_fills: Number(core.x.perf_counter(0)) };
+}
+
 export class Core {
   readonly x: CoreExports;
   private hooks: CoreHooks;

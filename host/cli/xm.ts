@@ -10,8 +10,8 @@ import { parseElf } from "../elf";
 import { BareMachine, DEFAULT_RAM, MAX_RAM } from "../bare";
 import { XenHost, SHUTDOWN_NAMES } from "../pv/host";
 import { natOptionsFromEnv, enableNat } from "../devices/net/nat";
-import { jitSettings, type Jit } from "../jit/jit";
-import type { Core } from "../core";
+import { jitSettings } from "../jit/jit";
+import { jitFigures, type Core } from "../core";
 import { XEND_COMMANDS, XmError } from "./xmcmds";
 import { xmManPage } from "./man";
 import { DS_RUNNING, DS_SHUTDOWN, SHUTDOWN_poweroff, SHUTDOWN_crash } from "../../assembly/records";
@@ -142,7 +142,7 @@ fault with no handler is reported on standard error and gives exit status 1.
       );
     }
     if (opts["--jit-stats"]) {
-      process.stderr.write(`xm: jit ${JSON.stringify(jitReport(m.core.jit, m.core))}\n`);
+      process.stderr.write(`xm: jit ${JSON.stringify(jitReport(m.core))}\n`);
       if (m.core.jit?.debug) process.stderr.write(
         `xm: jit blocks end at ${JSON.stringify([...m.core.jit.debug].sort((a, b) => b[1] - a[1]))}\n`
       );
@@ -152,11 +152,10 @@ fault with no handler is reported on standard error and gives exit status 1.
 };
 
 /** The JIT's figures and the process's peak memory (V8's code for the regions included). */
-function jitReport(j: Jit | null, core: Core): object {
+function jitReport(core: Core): object {
   return {
-    mode: j ? j.mode : "off", ...(j ? j.stats() : {}), max_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024),
+    ...jitFigures(core), max_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024),
     machine_code_mib: machineCodeMib(),
-    dcache_fills: Number(core.x.perf_counter(0)), // (assembly/perf.ts PC_DCACHE_FILL: decoded-cache misses)
   };
 }
 
@@ -259,7 +258,7 @@ async function runPv(file: string | undefined, opts: Record<string, string | tru
     host.nat?.close();
   }
   if (detached) { process.stderr.write("\nxm: detached: the domain is gone with this process\n"); return 0; }
-  if (opts["--jit-stats"]) process.stderr.write(`xm: jit ${JSON.stringify(jitReport(host.core.jit, host.core))}\n`);
+  if (opts["--jit-stats"]) process.stderr.write(`xm: jit ${JSON.stringify(jitReport(host.core))}\n`);
   const st = host.state(dom.domid);
   if (st !== DS_SHUTDOWN) { process.stderr.write("xm: no domain can run\n"); return 1; }
   const reason = host.shutdownReason(dom.domid);

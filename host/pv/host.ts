@@ -2,7 +2,7 @@
 // runs the domains, prints their console output (console_io writes and the PV console ring), sleeps
 // when every vCPU is blocked, and reports shutdowns. Platform-neutral (host/platform.ts): the NAT is
 // given to it by the Node entry points (devices/net/nat.ts enableNat), disks come as BlockDevices.
-import { Core, MM, type CoreSource } from "../core";
+import { Core, MM, jitFigures, type CoreSource } from "../core";
 import { ElfSource, parseXenElf } from "./xenelf";
 import { buildDomain, BuiltDomain, BuildOptions } from "./builder";
 import { KERNEL_MAX_BYTES, kernelSource, kernelSourceAsync, withKernel, withKernelAsync } from "./image";
@@ -266,10 +266,19 @@ export class XenHost {
     return new TextDecoder().decode(out);
   }
 
-  /** Keys typed at the hypervisor (`xm debug-keys`): output in the log; returns the keys that had a handler. */
+  /** Keys typed at the hypervisor (`xm debug-keys`): output in the log; returns the keys that had a handler.
+   *  'j' is the host's own (the JIT tier lives here): the JIT's figures since the core started, one JSON line. */
   debugKeys(keys: string): string {
     let done = "";
-    for (const k of keys) if (k.charCodeAt(0) < 128 && this.core.x.hv_debug_key(k.charCodeAt(0)) === 1) done += k;
+    for (const k of keys) {
+      if (k === "j") {
+        this.logLine(`'j' pressed -> JIT figures: ${JSON.stringify(jitFigures(this.core))}`);
+        done += k;
+      } else if (k.charCodeAt(0) < 128 && this.core.x.hv_debug_key(k.charCodeAt(0)) === 1) {
+        done += k;
+        if (k === "h") this.logLine(" key 'j' (ascii '6a') => dump the JIT tier's figures");
+      }
+    }
     return done;
   }
 
