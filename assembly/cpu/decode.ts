@@ -9,7 +9,7 @@ export const DECODE_SCRATCH: i32 = memory.data(64, 64) as i32;
 import { is64, defOp32, defAd, segBase, segLimit, flatMask } from "./state";
 import { fault, raiseGP, clearFault } from "./fault";
 import { fetchHost, fetchHostFast, NO_HOST } from "../mmu/tlb";
-import { dcacheFind, dcacheKey, dcacheSet, dcacheVictim } from "./dcache";
+import { dcacheFind, dcacheKey, dcacheVictim } from "./dcache";
 import { perfInc, PC_DCACHE_FILL } from "../perf";
 import { specialise } from "./fast";
 import { jitMark, F_JIT } from "./jit";
@@ -328,8 +328,6 @@ function store_entry(e: i32, host: i32): void {
   return true;
 }
 
-let aheadSink: i32 = 0; // (decodeEntry's look-ahead load goes here, so that it is not optimised away)
-
 // The fast run loop's miss path: decode the instruction at `lin` (host address `host`, from the
 // TLB) into its cache entry, or the scratch entry when it crosses a page. Returns the entry, or 0
 // after a fault. The bytes on the page of `host` are read there (the run loop found its execute
@@ -342,9 +340,6 @@ export function decodeEntry(lin: u64, host: i32): i32 {
   if ((host & 0xfff) + sLen <= 0x1000) {
     const e = dcacheVictim(host);
     store_entry(e, host);
-    // Code decoded just now is likely followed by code not run for a while: load the next instruction's
-    // set now, so that its host cache miss overlaps this instruction's run (the value is not used).
-    aheadSink ^= load<i32>(dcacheSet(host + sLen));
     return e;
   }
   store_entry(DECODE_SCRATCH, 0);
