@@ -330,9 +330,13 @@ function store_entry(e: i32, host: i32): void {
 
 // The fast run loop's miss path: decode the instruction at `lin` (host address `host`, from the
 // TLB) into its cache entry, or the scratch entry when it crosses a page. Returns the entry, or 0
-// after a fault.
+// after a fault. The bytes on the page of `host` are read there (the run loop found its execute
+// translation in the TLB, so fetchHost would return the same address and change nothing).
 export function decodeEntry(lin: u64, host: i32): i32 {
-  if (!decode(lin)) return 0;
+  hostStart = host;
+  const ok = decode(lin);
+  hostStart = 0;
+  if (!ok) return 0;
   if ((host & 0xfff) + sLen <= 0x1000) {
     const e = dcacheVictim(host);
     store_entry(e, host);
