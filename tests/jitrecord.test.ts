@@ -65,9 +65,9 @@ test("a recording holds every batch the JIT translated, decodes to it and re-tra
   let regions = 0;
   for (const b of live) {
     for (const r of b.regions) {
-      const fast = buildModule(IMPORTS, [translate(r.blocks, r.entry, b.is64, "f", b.mode, b.chain, r.page)], b.chain);
+      const fast = buildModule(IMPORTS, [translate(r.blocks, r.entry, b.is64, "f", b.mode, b.chain, r.page)]);
       const ref =
-        buildModule(IMPORTS, [translateReference(r.blocks, r.entry, b.is64, "f", b.mode, b.chain, r.page)], b.chain);
+        buildModule(IMPORTS, [translateReference(r.blocks, r.entry, b.is64, "f", b.mode, b.chain, r.page)]);
       assert.ok(
         Buffer.compare(fast, ref) === 0,
         `region at ${r.entry.toString(16)} (${b.is64 ? 64 : 32}-bit): the reference translation's bytes`

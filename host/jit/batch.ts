@@ -36,7 +36,7 @@ export function translateBatch(b: Batch): BatchResult {
         return translateReference(r.blocks, r.entry, b.is64, "f" + i, b.mode, b.chain, r.page);
       }
     });
-    const bytes = buildModule(IMPORTS, funcs, b.chain);
+    const bytes = buildModule(IMPORTS, funcs);
     return { bytes, translateMs: performance.now() - t0 };
   } finally { slabRelease(mark); }
 }

@@ -2,8 +2,8 @@
 // WebAssembly module per batch, puts its functions into the core's function table and tells the core
 // where they are. Standard WebAssembly JS API only (Module, Instance, Table, the core's Memory).
 import * as MM from "../../assembly/memmap";
-import { hasTailCalls } from "./wasm";
-import { discover, stack32, worthCompiling, readInsn, type Insn } from "./translate";
+import { chainModule, hasTailCalls, T_I32 } from "./wasm";
+import { discover, stack32, worthCompiling, readInsn, REGION_PARAMS, type Insn } from "./translate";
 import { translateBatch, type Batch, type RegionJob, type Translator } from "./batch";
 import { platform } from "../platform";
 
@@ -57,10 +57,11 @@ export const MAX_REGIONS = 16384; // table slots in use before the code cache is
 /** WebAssembly bytes of the regions in use before the code cache is flushed whole (V8's machine code for them
  *  grows with it: Debian's boot makes about 15 MiB of them, with about 23 MiB of machine code in all). */
 export const MAX_CODE_BYTES = 32 << 20;
-/** Modules in use before the code cache is flushed whole. Each instance of a module that imports a table keeps
- *  (in V8 up to at least 11.3, Node 20) its own copy of that table's entries, as long as the table lives: about
- *  24 bytes per table slot, 400 KiB per module at 16k slots, and instantiation time to match. XENWASM_JIT=force
- *  makes a module per region: without this bound Debian's boot grew past 9 GiB before its first flush. */
+/** Modules in use before the code cache is flushed whole. Before the chain dispatcher (wasm.ts chainModule), every
+ *  region module imported the chain table, and each instance of a module that imports a table keeps (in V8 up to at
+ *  least 11.3, Node 20) its own copy of that table's entries: about 24 bytes per slot, 400 KiB per module at 16k
+ *  slots, instantiation time to match (XENWASM_JIT=force, a module per region, grew Debian's boot past 9 GiB). Now
+ *  only the dispatcher imports it; the bound stays for what V8 keeps per module. */
 export const MAX_MODULES = 1024;
 const MAX_IN_FLIGHT = 2; // background compiles at once
 const MAX_MAP_RECORDS = (MM.JIT_MAP_ENTRIES >> 1) - MM.JIT_REQ_MAX; // the core's map takes at most half its size
@@ -88,11 +89,21 @@ export class Jit {
     this.next = table.length;
     this.base = table.length;
     this.chainTable = new WebAssembly.Table({ initial: table.length, element: "anyfunc" });
+    this.chainFn = this.dispatcher();
   }
-  /** The table the regions import and chain through (the core's table's region slots, same indices): a new one
-   *  at each flush, so that the instances of flushed modules, which V8 keeps alive as long as the table they
-   *  imported, are freed with it. (The core enters regions through its own table, which no module imports.) */
+  /** The table the regions chain through (the core's table's region slots, same indices), imported by the chain
+   *  dispatcher alone (wasm.ts chainModule): a new one at each flush, so that the instances of flushed modules,
+   *  which V8 keeps alive as long as the table holds their functions, are freed with it. (The core enters
+   *  regions through its own table.) */
   chainTable: WebAssembly.Table;
+  /** The dispatcher's `chain` export over chainTable, imported by every region module (env.chain). */
+  private chainFn: WebAssembly.ImportValue;
+  private dispatcher(): WebAssembly.ImportValue {
+    // (without tail calls regions never chain: a function of the import's type that is never called)
+    if (!this.chain) return () => 0;
+    const m = new WebAssembly.Module(chainModule(REGION_PARAMS, [T_I32]));
+    return new WebAssembly.Instance(m, { env: { table: this.chainTable } }).exports.chain;
+  }
   private base: number;
   /** Regions chain into each other through tail calls where the runtime has them (XENWASM_JIT_CHAIN=0: never). */
   readonly chain = hasTailCalls() &&
@@ -249,8 +260,8 @@ export class Jit {
     if (this.next + meta.length > this.base + MAX_REGIONS || this.x.jit_regions() > MAX_MAP_RECORDS ||
       this.codeBytes + size > this.maxCodeBytes || this.cachedModules >= this.maxModules) this.flush();
     const inst = new WebAssembly.Instance(mod, {
-      env: { memory: this.x.memory, table: this.chainTable, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond,
-        str: this.x.jit_str, flags: this.x.jit_flags, ex: this.x.jit_exec },
+      env: { memory: this.x.memory, rd: this.x.jit_rd, wr: this.x.jit_wr, cond: this.x.jit_cond,
+        str: this.x.jit_str, flags: this.x.jit_flags, ex: this.x.jit_exec, chain: this.chainFn },
     });
     this.modules++;
     this.cachedModules++;
@@ -282,6 +293,7 @@ export class Jit {
     // chain table they imported).
     for (let i = this.base; i < this.next; i++) this.table.set(i, null);
     this.chainTable = new WebAssembly.Table({ initial: this.base, element: "anyfunc" });
+    this.chainFn = this.dispatcher();
     this.next = this.base;
     this.codeBytes = 0;
     this.cachedModules = 0;

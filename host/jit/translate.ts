@@ -42,8 +42,10 @@ export const IMPORTS = [
   { name: "str", params: [T_I32], results: [T_I32] },
   { name: "flags", params: [T_I32, T_I32, T_I64, T_I64, T_I64, T_I32], results: [T_I64] },
   { name: "ex", params: [T_I64, T_I32], results: [T_I32] },
+  // the chain dispatcher (wasm.ts chainModule): (ip, budget, n, the target's table index)
+  { name: "chain", params: [T_I64, T_I32, T_I32, T_I32], results: [T_I32] },
 ];
-const FN_RD = 0, FN_WR = 1, FN_COND = 2, FN_STR = 3, FN_FLAGS = 4, FN_EX = 5;
+const FN_RD = 0, FN_WR = 1, FN_COND = 2, FN_STR = 3, FN_FLAGS = 4, FN_EX = 5, FN_CHAIN = 6;
 
 // SSE/MMX register forms (ModRM.mod 3) that read and write only XMM/MMX registers and MXCSR (no guest
 // register, flag or memory): compiled code runs them through the core's general path (jit_exec, "ssex"),
@@ -190,7 +192,8 @@ const DC_SET_MASK = (MM.DCACHE_ENTRIES * MM.DCACHE_ENTRY_SIZE) / 128 - 1;
  * After the write-back of a branch exit (RIP in XIP): when the target's page has an execute translation
  * in the TLB bank in use and the decoded-cache entry of its host address is a current region of the same
  * mode (F_JIT, page generation unchanged), tail-call it with the count so far, as the run loop would
- * have entered it next (cpu/run.ts F_JIT: the same checks). Otherwise return to the run loop.
+ * have entered it next (cpu/run.ts F_JIT: the same checks), through the chain dispatcher (wasm.ts
+ * chainModule) with its table index. Otherwise return to the run loop.
  */
 function chainExit(c: Code, mode: number): void {
   c.get(L_XR).i32(MM.JEXIT_BRANCH).op(Op.i32_eq).get(L_N).get(L_BUDGET).op(Op.i32_lt_s).op(Op.i32_and).if_();
@@ -216,7 +219,7 @@ function chainExit(c: Code, mode: number): void {
   const st = MM.JIT_IO + MM.JIO_STATS + MM.JSTAT_CHAINS * 8;
   c.i32(0).i32(0).mem(Op.i64_load, st, 3).i64(1).op(Op.i64_add).mem(Op.i64_store, st, 3);
   c.get(L_XIP).get(L_BUDGET).get(L_N).get(L_I).mem(Op.i32_load, 52, 2);
-  c.u8(0x13 /* return_call_indirect */).uleb(0 /* the region type */).uleb(0 /* the core's table */);
+  c.u8(0x12 /* return_call */).uleb(FN_CHAIN);
   c.end();
   c.end();
   c.end();

@@ -125,6 +125,28 @@ export function hasTailCalls(): boolean {
   try { return WebAssembly.validate(new Uint8Array(m)); } catch { return false; }
 }
 
+/** The chain dispatcher: a module importing env.table (funcref) that exports `chain(ip, budget, n, idx)`, a tail
+ *  call of the table's entry `idx` with (ip, budget, n) (its type: `params` -> `results`, the regions'). Regions
+ *  chain into each other by a tail call of this import rather than through a table of their own: V8 (Node 20's
+ *  11.3) gives each instance of a module that imports a table its own copy of the table's entries, so that
+ *  instantiating a region module cost time in proportion to the regions in use, and each table.set as much in
+ *  proportion to the modules that import it. One instance of this module is the only importer. */
+export function chainModule(params: number[], results: number[]): Uint8Array<ArrayBuffer> {
+  const h = new Bytes().bytes([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+  const ts = new Bytes().uleb(2);
+  ts.u8(0x60).uleb(params.length).bytes(params).uleb(results.length).bytes(results);
+  ts.u8(0x60).uleb(params.length + 1).bytes([...params, T_I32]).uleb(results.length).bytes(results);
+  section(h, 1, ts);
+  section(h, 2, new Bytes().uleb(1).str("env").str("table").u8(1).u8(0x70).u8(0).uleb(0));
+  section(h, 3, new Bytes().uleb(1).uleb(1));
+  section(h, 7, new Bytes().uleb(1).str("chain").u8(0).uleb(0));
+  const body = new Bytes().uleb(0);
+  for (let i = 0; i <= params.length; i++) body.u8(Op.local_get).uleb(i);
+  body.u8(0x13 /* return_call_indirect */).uleb(0).uleb(0).u8(0x0b);
+  section(h, 10, new Bytes().uleb(1).uleb(body.len).bytes(body.b));
+  return h.b.slice() as Uint8Array<ArrayBuffer>;
+}
+
 /** A function body under construction. */
 export class Code extends Bytes {
   op(o: Op): this { return this.u8(o); }
@@ -163,9 +185,9 @@ const FS = new Bytes(1 << 10), ES = new Bytes(1 << 12), LOC = new Bytes(64);
 const ENC = new TextEncoder();
 const HEADS = new Map<string, Uint8Array>();
 
-/** A module importing env.memory, env.table (a funcref table: the core's, when `table`) and `imports`
- *  (functions), defining and exporting `funcs`. The type of funcs[0] is type 0. */
-export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false): Uint8Array<ArrayBuffer> {
+/** A module importing env.memory and `imports` (functions), defining and exporting `funcs`. The type of funcs[0]
+ *  is type 0. */
+export function buildModule(imports: ImportFn[], funcs: FuncDef[]): Uint8Array<ArrayBuffer> {
   const types: string[] = [];
   const typeOf = (p: number[], r: number[]): number => {
     const k = p.join(",") + ">" + r.join(",");
@@ -185,7 +207,7 @@ export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false
   }
   const impTypes = imports.map((f) => typeOf(f.params, f.results));
   // The header, type and import sections: the same for every module of the same types and imports.
-  const key = `${table ? 1 : 0}|${types.join("|")}|${imports.map((f, i) => f.name + ":" + impTypes[i]).join(",")}`;
+  const key = `${types.join("|")}|${imports.map((f, i) => f.name + ":" + impTypes[i]).join(",")}`;
   let head = HEADS.get(key);
   if (!head) {
     const h = new Bytes().bytes([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
@@ -195,9 +217,8 @@ export function buildModule(imports: ImportFn[], funcs: FuncDef[], table = false
       ts.u8(0x60).uleb(p.length).bytes(p).uleb(r.length).bytes(r);
     }
     section(h, 1, ts);
-    const is = new Bytes().uleb(imports.length + 1 + (table ? 1 : 0));
+    const is = new Bytes().uleb(imports.length + 1);
     is.str("env").str("memory").u8(2).u8(0).uleb(1);
-    if (table) is.str("env").str("table").u8(1).u8(0x70).u8(0).uleb(0);
     imports.forEach((f, i) => is.str("env").str(f.name).u8(0).uleb(impTypes[i]));
     section(h, 2, is);
     head = h.b.slice();
