@@ -132,6 +132,15 @@ test("xm debug-keys, xm virq-handler, xm console-input (through xend)", async ()
     assert.is(r.status, 0, r.stderr);
     assert.match(xm("dmesg").stdout, "'h' pressed -> showing installed handlers");
     assert.match(xm("dmesg").stdout, "key 'q' (ascii '71') => dump domain (and guest debug) info");
+    assert.match(xm("dmesg").stdout, "key 'j' (ascii '6a') => dump the JIT tier's figures");
+    // 'j' (the host's key): the JIT's figures as one JSON object, counting the guest's instructions so far
+    r = xm("debug-keys", "j");
+    assert.is(r.status, 0, r.stderr);
+    const jl = xm("dmesg").stdout.split("\n").filter((l) => l.includes("'j' pressed -> JIT figures: ")).pop() ?? "";
+    const jf = JSON.parse(jl.slice(jl.indexOf("{"))) as { mode: string; steps?: number; dcache_fills: number };
+    assert.ok(["off", "on", "force"].includes(jf.mode), jl);
+    if (jf.mode !== "off") assert.ok((jf.steps ?? 0) > 0, jl);
+    assert.ok(jf.dcache_fills > 0, jl);
     r = xm("virq-handler", "dom_exc", "handler");
     assert.is(r.status, 0, r.stderr);
     assert.is(xm("virq-handler", "console", "handler").status, 0);
