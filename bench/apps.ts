@@ -149,9 +149,9 @@ async function measure(
 /** The numeric JIT figures of `xm debug-keys j` (host/pv/host.ts) from xend `x`'s log: the last such line. */
 function xendJit(x: Xend): Record<string, number> | null {
   if (x.xm("debug-keys", "j").status !== 0) return null;
-  const lines = x.xm("dmesg").stdout.split("\n").filter((l) => l.includes("'j' pressed -> JIT figures: "));
-  if (!lines.length) return null;
-  const o = JSON.parse(lines[lines.length - 1].slice(lines[lines.length - 1].indexOf("{"))) as Record<string, unknown>;
+  const line = x.xm("dmesg").stdout.split("\n").filter((l) => l.includes("'j' pressed -> JIT figures: ")).pop();
+  if (!line) return null;
+  const o = JSON.parse(line.slice(line.indexOf("{"))) as Record<string, unknown>;
   const flat: Record<string, number> = {};
   for (const [k, v] of Object.entries(o)) {
     if (typeof v === "number") flat[k] = v;

@@ -23,6 +23,7 @@ import { Session } from "node:inspector";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { XenHost } from "../host/pv/host";
+import { jitFigures } from "../host/core";
 import { DS_RUNNING } from "../assembly/records";
 import { linuxKernel, busyboxInitramfs } from "../tests/lib/linux";
 import { QEMU, QEMU_MISSING, cpuModel, hostThp, jitSetting, qemuVersion, repoRoot, round } from "./lib/peers";
@@ -105,7 +106,7 @@ async function runXenwasm(
   }
   if (profile) {
     for (const [k, v] of Object.entries(perRound)) console.log(`  ${k.padEnd(28)} ${v}`);
-    console.log(`  jit (whole run)              ${JSON.stringify(host.core.jit?.stats() ?? null)}`);
+    console.log(`  jit (whole run)              ${JSON.stringify(jitFigures(host.core))}`);
   }
   return { ...r, perRound };
 }
