@@ -146,12 +146,10 @@ async function measure(
   return { http_rps: http, http_cgi_rps: cgi, pgbench_tps: tps, util, ...(jitNow ? { jit } : {}) };
 }
 
-/** The numeric JIT figures of `xm debug-keys j` (host/pv/host.ts) from xend `x`'s log: the last such line. */
+/** The numeric JIT figures of `xm debug-keys j` (host/pv/host.ts) from xend `x`, exits flattened. */
 function xendJit(x: Xend): Record<string, number> | null {
-  if (x.xm("debug-keys", "j").status !== 0) return null;
-  const line = x.xm("dmesg").stdout.split("\n").filter((l) => l.includes("'j' pressed -> JIT figures: ")).pop();
-  if (!line) return null;
-  const o = JSON.parse(line.slice(line.indexOf("{"))) as Record<string, unknown>;
+  const o = x.jitFigures();
+  if (!o) return null;
   const flat: Record<string, number> = {};
   for (const [k, v] of Object.entries(o)) {
     if (typeof v === "number") flat[k] = v;

@@ -130,6 +130,13 @@ export class Xend {
   xm(...args: string[]): XmResult { return this.run("xm", args); }
   /** `xm ARGS...` against this xend in the background. */
   xmAsync(...args: string[]): Promise<XmResult> { return xmAsync(this.env, ...args); }
+  /** `xm debug-keys j` then the JIT's figures it wrote to `xm dmesg` (host/pv/host.ts debugKeys), or null when the
+   *  key failed or left no line. */
+  jitFigures(): Record<string, unknown> | null {
+    if (this.xm("debug-keys", "j").status !== 0) return null;
+    const line = this.xm("dmesg").stdout.split("\n").filter((l) => l.includes("'j' pressed -> JIT figures: ")).pop();
+    return line ? JSON.parse(line.slice(line.indexOf("{"))) as Record<string, unknown> : null;
+  }
   /** `xend ARGS...` (stop, status...) against this xend, as its user, waited for. */
   xend(...args: string[]): XmResult { return this.run("xend", args); }
 
