@@ -169,6 +169,11 @@ export const OPTABLE_BASE = 0x1f0000; // 2 KiB: decode attributes per opcode id 
 export const DCACHE_BASE = 0x200000;
 export const DCACHE_ENTRIES = 65536;
 export const DCACHE_ENTRY_SIZE = 32;
+// The decoded-instruction cache's index (cpu/dcache.ts): DCACHE_INDEX_SLOTS i32 slots by a host address's low bits,
+// each the offset from DCACHE_BASE of the entry decoded there (0: none): 1 MiB, after JIT_RANGE (0x3F00000 up to
+// 0x4000000).
+export const DCACHE_INDEX = 0x3f00000;
+export const DCACHE_INDEX_SLOTS = 1 << 18;
 export const CODEMAP_BASE = 0x400000;
 export const HV_BASE = 0x500000;
 // Hypervisor region layout (docs/HYPERVISOR.md).
@@ -201,8 +206,8 @@ export const JIT_MAP_ENTRIES = 32768; // (512 KiB, up to 0x6D0000)
 // JIT_MAP lookup (cpu/jit.ts jitMark).
 export const JIT_ENTRY_FILTER = 0x6d0000;
 export const JIT_ENTRY_FILTER_BITS = 1 << 20;
-// (after JIT_RANGE) the state a region reads at entry and leaves at exit (JIO_* offsets)
-export const JIT_IO = 0x3f00000;
+// (after DOM0_EVTCHN) the state a region reads at entry and leaves at exit (JIO_* offsets)
+export const JIT_IO = 0x3c40000;
 export const JIO_IP = 0; // u64: RIP where the region stopped
 export const JIO_LF_OP = 8; // i32: lazy flags (cpu/flags.ts) in and out
 export const JIO_LF_SIZE = 12;
@@ -231,7 +236,7 @@ export const JEXIT_BUDGET = 3; // the slice's instruction budget
 export const JEXIT_SLOWFORM = 4; // a fast form's own escape (DIV overflow, non-canonical target ...)
 // compile requests: i32 count at +0, then from +32 JIT_REQ_MAX records of 32 bytes (lin u64, host i32, gen u32, mode
 // i32)
-export const JIT_REQ = 0x3f01000;
+export const JIT_REQ = 0x3c41000;
 export const JIT_REQ_MAX = 64;
 // u32 per 4 KiB page of linear memory (1M pages: 4 MiB): bumped when code there is written
 export const JIT_PAGEGEN = 0xc00000;

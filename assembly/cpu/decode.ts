@@ -5,7 +5,8 @@
 import { SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, CPU_STATE, CPU_CR2, MODE_REAL } from "../memmap";
 
 // Entry for instructions that are not cached (64 bytes of static data; its fast form is F_GEN).
-export const DECODE_SCRATCH: i32 = memory.data(64, 64) as i32;
+// (and 64 bytes after it that stay 0: the run loop reads the tag of the entry after the one it ran)
+export const DECODE_SCRATCH: i32 = memory.data(128, 64) as i32;
 import { is64, defOp32, defAd, segBase, segLimit, flatMask } from "./state";
 import { fault, raiseGP, clearFault } from "./fault";
 import { fetchHost, fetchHostFast, NO_HOST } from "../mmu/tlb";

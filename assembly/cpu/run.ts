@@ -21,7 +21,7 @@ import {
 import { fault, faultVec, faultErr, clearFault } from "./fault";
 import { decodeCached, decodeEntry, dLen, E, jitDecode } from "./decode";
 import { execute } from "./exec";
-import { dcacheSet, dcacheFind, dcacheKey } from "./dcache";
+import { dcacheIndexed, dcacheFind, dcacheKey } from "./dcache";
 import { fetchHostFast, rdProbe, wrProbe, jitTlbOut, NO_HOST } from "../mmu/tlb";
 import { alu, imul64, mul64, mulHi, mulFlags, bsfFlags, F_CF } from "./alu";
 import {
@@ -33,7 +33,9 @@ import { dbgHits, dbgClearHits } from "./dbgdata";
 import { deliverEvent } from "./events";
 import { dOp, dReg } from "./decode";
 import { F_RF } from "./state";
-import { CPU_DBG_PENDING, EVENT_EXCEPTION, EVENT_TRAP, EXIT_SYSCALL, EXIT_SYSENTER, EXIT_INTERCEPT } from "../memmap";
+import {
+  DCACHE_BASE, CPU_DBG_PENDING, EVENT_EXCEPTION, EVENT_TRAP, EXIT_SYSCALL, EXIT_SYSENTER, EXIT_INTERCEPT
+} from "../memmap";
 import { NO_ERR } from "./fault";
 import {
   F_JIT, jitMode, jitEntries, jitHeat, jitDrop, jitService, jitServiceNow, jitUrgent, pageGen, jitStat
@@ -255,6 +257,7 @@ export function run(budget: i32): i32 {
     // where the last slice's budget ran out, in the middle of a block.
     let bs = jitEntries; // (jit_entries: the first instruction of a run() is a block start too)
     let quiet = false; // the general path ran an instruction only because the budget ended a region's block
+    let next = DCACHE_BASE; // the entry to try first (DCACHE_BASE: tag 0, none)
     while (n < budget) {
       if (jitUrgent) jitServiceNow();
       let host: i32;
@@ -267,15 +270,18 @@ export function run(budget: i32): i32 {
         vpn = ip >> 12;
         hpage = host & ~0xfff;
       }
-      let e = dcacheSet(host);
+      // The entry after the last one run (the arena holds a block's instructions in order: cpu/dcache.ts),
+      // else the one the index names, else a fill.
+      let e = next;
       const key = (host as u32 as u64) | modeKey;
       if (load<u64>(e) != key) {
-        e += 64; // the set's second way
+        e = dcacheIndexed(host);
         if (load<u64>(e) != key) {
           e = decodeEntry(ip, host);
           if (e == 0) { n++; ip = faultAt(ip); break; }
         }
       }
+      next = e + 64; // (after DECODE_SCRATCH, 64 bytes that stay 0)
       if (bs) {
         bs = false;
         if (jitMode != 0 && load<u8>(e, 32) != F_JIT) jitHeat(e, ip, host, mode);
