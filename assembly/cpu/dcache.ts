@@ -11,10 +11,11 @@
 // index (one host cache line per block rather than one per instruction, and the lines in order, which
 // the host's prefetcher follows). The arena's first and last entries are never filled (their tags stay
 // 0): the index's empty slot names the first, and the last is what follows the last filled one.
-// The index (DCACHE_INDEX, DCACHE_INDEX_SLOTS i32 slots by the host address's low bits) holds the offset
-// of an address's entry. Invariant: every entry whose tag is not 0 is the one its address's slot names
-// (a fill clears the entry its slot named before, and the slot of the entry the cursor overwrites), so
-// that dcacheInvalidate finds every entry of an address through the index.
+// The index (DCACHE_INDEX: DCACHE_INDEX_SLOTS i32 slots, in pairs chosen by the host address's low bits)
+// holds the offsets of entries: two-way, so that two instructions whose addresses share the low bits both
+// stay. Invariant: every entry whose tag is not 0 is named by its address's pair (a fill drops the entry
+// its pair can no longer name, and unnames the entry the cursor overwrites), so that dcacheInvalidate
+// finds every entry of an address through the index.
 //   +0 i32 host address (tag, 0 = empty)  +4 i32 mode (the tag's second word)
 //   +8 u8 prefixes  +9 i8 segment override  +10 u8 REX  +11 u8 operand size | address size << 4
 //   +12 u8 mod  +13 u8 reg  +14 u8 rm  +15 i8 base  +16 i8 index  +17 u8 scale | rip-rel << 4 | default seg << 5
@@ -27,19 +28,14 @@ import { perfInc, PC_DCACHE_INVAL } from "../perf";
 
 export const DC_ENTRY_SIZE = 64;
 export const DC_ENTRIES = (DCACHE_ENTRIES * DCACHE_ENTRY_SIZE) / DC_ENTRY_SIZE;
-export const DC_INDEX_MASK = DCACHE_INDEX_SLOTS - 1;
+export const DC_PAIR_MASK = (DCACHE_INDEX_SLOTS >> 1) - 1;
 const DC_FIRST = DCACHE_BASE + DC_ENTRY_SIZE; // the first entry filled (DCACHE_BASE: the empty slot's entry)
 const DC_LAST = DCACHE_BASE + (DC_ENTRIES - 2) * DC_ENTRY_SIZE; // the last one filled
 let cursor = DC_FIRST; // the next entry to fill
 
-// The index slot of host address `host`.
-@inline export function dcacheSlotOf(host: i32): i32 {
-  return DCACHE_INDEX + ((host & DC_INDEX_MASK) << 2);
-}
-
-// The entry the index names for host address `host` (its tag may be another's, or 0).
-@inline export function dcacheIndexed(host: i32): i32 {
-  return DCACHE_BASE + load<i32>(dcacheSlotOf(host));
+// The index's pair of slots for host address `host`.
+@inline export function dcachePair(host: i32): i32 {
+  return DCACHE_INDEX + ((host & DC_PAIR_MASK) << 3);
 }
 
 // The tag of an entry for `host` decoded in CPU mode `mode` (its first eight bytes).
@@ -49,27 +45,41 @@ let cursor = DC_FIRST; // the next entry to fill
 
 // The entry of `host` whose tag is `key` (dcacheKey: the host address and the current mode), or 0.
 @inline export function dcacheFind(host: i32, key: u64): i32 {
-  const e = dcacheIndexed(host);
+  const p = dcachePair(host);
+  let e = DCACHE_BASE + load<i32>(p);
+  if (load<u64>(e) == key) return e;
+  e = DCACHE_BASE + load<i32>(p, 4);
   return load<u64>(e) == key ? e : 0;
 }
 
+// Whether the entry at `e` holds an instruction whose index pair is that of `host`.
+@inline function pairs(e: i32, host: i32): bool {
+  const h = load<i32>(e);
+  return h != 0 && ((h ^ host) & DC_PAIR_MASK) == 0;
+}
+
 // The entry to fill for `host` (not in the cache): the one at the cursor, from now on named by the index
-// for `host`. The caller writes its tag (store_entry).
+// for `host` (the pair's first slot; what that named moves to the second, whose entry is dropped). The
+// caller writes its tag (store_entry).
 export function dcacheVictim(host: i32): i32 {
   const c = cursor;
   cursor = c == DC_LAST ? DC_FIRST : c + DC_ENTRY_SIZE;
   const off = c - DCACHE_BASE;
   const old = load<i32>(c);
-  if (old != 0) { // the entry overwritten: its address's slot names it no more
-    const s = dcacheSlotOf(old);
-    if (load<i32>(s) == off) store<i32>(s, 0);
+  if (old != 0) { // the entry overwritten: its address's pair names it no more
+    const q = dcachePair(old);
+    if (load<i32>(q) == off) store<i32>(q, 0);
+    else if (load<i32>(q, 4) == off) store<i32>(q, 0, 4);
   }
-  const s = dcacheSlotOf(host);
-  const named = DCACHE_BASE + load<i32>(s);
-  const nh = load<i32>(named);
-  if (nh != 0 && ((nh ^ host) & DC_INDEX_MASK) == 0) store<u64>(named, 0); // (this slot's entry: only one per slot)
-  store<i32>(s, off);
   store<u64>(c, 0);
+  const p = dcachePair(host);
+  const w0 = DCACHE_BASE + load<i32>(p);
+  if (pairs(w0, host)) {
+    const w1 = DCACHE_BASE + load<i32>(p, 4);
+    if (pairs(w1, host)) store<u64>(w1, 0);
+    store<i32>(p, w0 - DCACHE_BASE, 4);
+  }
+  store<i32>(p, off);
   return c;
 }
 
@@ -90,7 +100,10 @@ export function dcacheInvalidate(host: i32, size: i32): void {
   if (size > (DC_ENTRIES >> 1) - 16) { dcacheFlush(); return; }
   for (let k = -15; k < size; k++) { // (a counter: host addresses above 2 GiB are negative as i32)
     const a = host + k;
-    const e = dcacheIndexed(a);
-    if (load<i32>(e) == a) store<i32>(e, 0);
+    const p = dcachePair(a);
+    const e0 = DCACHE_BASE + load<i32>(p);
+    if (load<i32>(e0) == a) store<i32>(e0, 0);
+    const e1 = DCACHE_BASE + load<i32>(p, 4);
+    if (load<i32>(e1) == a) store<i32>(e1, 0);
   }
 }

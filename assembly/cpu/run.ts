@@ -21,7 +21,7 @@ import {
 import { fault, faultVec, faultErr, clearFault } from "./fault";
 import { decodeCached, decodeEntry, dLen, E, jitDecode } from "./decode";
 import { execute } from "./exec";
-import { dcacheIndexed, dcacheFind, dcacheKey } from "./dcache";
+import { dcacheFind, dcacheKey } from "./dcache";
 import { fetchHostFast, rdProbe, wrProbe, jitTlbOut, NO_HOST } from "../mmu/tlb";
 import { alu, imul64, mul64, mulHi, mulFlags, bsfFlags, F_CF } from "./alu";
 import {
@@ -275,8 +275,8 @@ export function run(budget: i32): i32 {
       let e = next;
       const key = (host as u32 as u64) | modeKey;
       if (load<u64>(e) != key) {
-        e = dcacheIndexed(host);
-        if (load<u64>(e) != key) {
+        e = dcacheFind(host, key);
+        if (e == 0) {
           e = decodeEntry(ip, host);
           if (e == 0) { n++; ip = faultAt(ip); break; }
         }
