@@ -14,8 +14,8 @@
 // The index (DCACHE_INDEX: DCACHE_INDEX_SLOTS i32 slots, in pairs chosen by the host address's low bits)
 // holds the offsets of entries: two-way, so that two instructions whose addresses share the low bits both
 // stay. Invariant: every entry whose tag is not 0 is named by its address's pair (a fill drops the entry
-// its pair can no longer name, and unnames the entry the cursor overwrites), so that dcacheInvalidate
-// finds every entry of an address through the index.
+// its pair can no longer name), so that dcacheInvalidate finds every entry of an address through the
+// index.
 //   +0 i32 host address (tag, 0 = empty)  +4 i32 mode (the tag's second word)
 //   +8 u8 prefixes  +9 i8 segment override  +10 u8 REX  +11 u8 operand size | address size << 4
 //   +12 u8 mod  +13 u8 reg  +14 u8 rm  +15 i8 base  +16 i8 index  +17 u8 scale | rip-rel << 4 | default seg << 5
@@ -65,12 +65,9 @@ export function dcacheVictim(host: i32): i32 {
   const c = cursor;
   cursor = c == DC_LAST ? DC_FIRST : c + DC_ENTRY_SIZE;
   const off = c - DCACHE_BASE;
-  const old = load<i32>(c);
-  if (old != 0) { // the entry overwritten: its address's pair names it no more
-    const q = dcachePair(old);
-    if (load<i32>(q) == off) store<i32>(q, 0);
-    else if (load<i32>(q, 4) == off) store<i32>(q, 0, 4);
-  }
+  // (The pair that named the entry overwritten may go on naming it: a pair's slot is only a hint, the tag
+  // decides, and this fill's own pair only counts ways whose tags are of the pair. Unnaming it cost a host
+  // cache miss per fill, on a random line of the index.)
   store<u64>(c, 0);
   const p = dcachePair(host);
   const w0 = DCACHE_BASE + load<i32>(p);
