@@ -5,7 +5,7 @@
 //   0x0010_0000                 CPU_STATE: the running vCPU's architectural state (layout: CPU_* offsets)
 //   0x0010_1000                 SCRATCH: bounce buffer for page-crossing accesses and host mailboxes
 //   0x0011_0000                 TLB: software TLB (tags, host addresses)
-//   0x0020_0000                 DCACHE: decoded-instruction cache
+//   0x0020_0000                 DCACHE: decoded-instruction cache (its index: DCACHE_INDEX, below)
 //   0x0040_0000                 CODEMAP: one byte per 4 KiB machine page: 1 = decoded code lives there
 //   0x0050_0000 .. 0x03FF_FFFF  hypervisor tables (frame table: issue 3; vCPUs; log-dirty bitmap)
 //   0x0400_0000 .. 0x051F_FFFF  hypervisor tables sized by MAX_DOMAINS (event channels, domains)
@@ -169,9 +169,9 @@ export const OPTABLE_BASE = 0x1f0000; // 2 KiB: decode attributes per opcode id 
 export const DCACHE_BASE = 0x200000;
 export const DCACHE_ENTRIES = 65536;
 export const DCACHE_ENTRY_SIZE = 32;
-// The decoded-instruction cache's index (cpu/dcache.ts): DCACHE_INDEX_SLOTS i32 slots by a host address's low bits,
-// each the offset from DCACHE_BASE of the entry decoded there (0: none): 1 MiB, after JIT_RANGE (0x3F00000 up to
-// 0x4000000).
+// The decoded-instruction cache's index (cpu/dcache.ts): DCACHE_INDEX_SLOTS i32 slots in pairs chosen by a host
+// address's low bits (two-way), each the offset from DCACHE_BASE of an entry (0: none): 1 MiB, after JIT_RANGE
+// (0x3F00000 up to 0x4000000).
 export const DCACHE_INDEX = 0x3f00000;
 export const DCACHE_INDEX_SLOTS = 1 << 18;
 export const CODEMAP_BASE = 0x400000;
