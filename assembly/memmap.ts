@@ -201,9 +201,9 @@ export const MAPTRACK_ENTRIES = 4096;
 // JIT_MAP_ENTRIES records of 16 bytes: host i32 (0 = empty), mode i32, table index i32, page generation u32
 export const JIT_MAP = 0x650000;
 export const JIT_MAP_ENTRIES = 32768; // (512 KiB, up to 0x6D0000)
-// A filter of the (host address, mode) pairs that have had a region since the last flush, one bit per hash of the
-// pair (1M bits: 128 KiB, up to 0x6F0000): a decoded-cache fill whose bit is clear has no region, without a
-// JIT_MAP lookup (cpu/jit.ts jitMark).
+// A filter of the host addresses that have had a region since the last flush, one bit per address's low 20 bits
+// (1M bits: 128 KiB, up to 0x6F0000): a decoded-cache fill whose bit is clear has no region, without a JIT_MAP
+// lookup (cpu/jit.ts jitMark).
 export const JIT_ENTRY_FILTER = 0x6d0000;
 export const JIT_ENTRY_FILTER_BITS = 1 << 20;
 // (after DOM0_EVTCHN) the state a region reads at entry and leaves at exit (JIO_* offsets)

@@ -44,20 +44,20 @@ export function jitConfig(m: i32, threshold: i32): void {
   return ((((host as u32) >> 0) * 0x9e3779b1 + (mode as u32) * 0x85ebca6b) >> 17) as i32 & (JIT_MAP_ENTRIES - 1);
 }
 
-// The entry filter's bit of (host, mode) (memmap.ts JIT_ENTRY_FILTER): set for every region installed since the
-// last flush, never cleared before it (a stale bit only costs a lookup). The host address's low bits, the mode
-// left out: the decoded cache's fills (jitMark) come in runs of neighbouring instructions, which then read one
+// The entry filter's bit of a region's host address (memmap.ts JIT_ENTRY_FILTER): set for every region installed
+// since the last flush, never cleared before it (a stale bit only costs a lookup). The host address's low bits,
+// whatever the mode: the decoded cache's fills (jitMark) come in runs of neighbouring instructions, which then read one
 // line of the filter (512 bytes of code) where a hash of the address put each in a line of its own (a host
 // cache miss per fill in bench:fork's profile).
-@inline function filterBit(host: i32, mode: i32): u32 {
+@inline function filterBit(host: i32): u32 {
   return (host as u32) & (JIT_ENTRY_FILTER_BITS - 1);
 }
-@inline function filterHas(host: i32, mode: i32): bool {
-  const b = filterBit(host, mode);
+@inline function filterHas(host: i32): bool {
+  const b = filterBit(host);
   return ((load<u8>(JIT_ENTRY_FILTER + (b >>> 3)) as u32) & ((1 as u32) << (b & 7))) != 0;
 }
-function filterAdd(host: i32, mode: i32): void {
-  const b = filterBit(host, mode);
+function filterAdd(host: i32): void {
+  const b = filterBit(host);
   const a = JIT_ENTRY_FILTER + (b >>> 3);
   store<u8>(a, (load<u8>(a) as u32) | ((1 as u32) << (b & 7)));
 }
@@ -149,7 +149,7 @@ export function jitInstall(host: i32, mode: i32, idx: i32, gen: u32, lo: i32, hi
   store<i32>(r, idx, 8);
   store<u32>(r, gen, 12);
   if (idx < 0) return true;
-  filterAdd(host, mode);
+  filterAdd(host);
   // Its entry instruction's decoded-cache entry, if present, becomes F_JIT now.
   const e = dcacheFind(host, dcacheKey(host, mode));
   if (e != 0) jitMark(e, host, mode);
@@ -187,7 +187,7 @@ export function jitMark(e: i32, host: i32, mode: i32): void {
   const u = (host & 0xfff) >> 5;
   if (u >= (load<u8>(rg, 1) as i32) || u < (load<u8>(rg) as i32)) return;
   // no region was installed for this entry (the filter's bit is clear): no lookup
-  if (!filterHas(host, mode)) return;
+  if (!filterHas(host)) return;
   const r = find(host, mode);
   if (r == 0) return;
   const gen = load<u32>(r, 12);
