@@ -5,8 +5,9 @@
 // built from other sources (core_abi_version(), checked by host/core.ts; tests/abi.test.ts).
 
 // 2: typed save records (saverec.ts; hv_save_*_record, hv_restore_check); 3: machine memory from 86 MiB, each domain's
-// frame list (D_PAGE_HEAD, hv_frames_listed)
-export const CORE_ABI_VERSION = 4;
+// frame list (D_PAGE_HEAD, hv_frames_listed); 4: perf_counter (assembly/perf.ts); 5: the decoded cache's index
+// (memmap DCACHE_INDEX) moved JIT_IO and JIT_REQ
+export const CORE_ABI_VERSION = 5;
 
 // ---- domain record (DOMAIN_SIZE bytes at DOMAIN_TABLE + domid * DOMAIN_SIZE: hv_domain_addr) ----
 export const D_STATE = 0; // u32 DS_*
