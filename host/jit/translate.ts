@@ -207,13 +207,12 @@ function chainExit(c: Code, mode: number): void {
   c.get(L_XIP).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).tee(L_P);
   c.i32(DC_PAIR_MASK).op(Op.i32_and).i32(3).u8(0x74).mem(Op.i32_load, MM.DCACHE_INDEX, 2).i32(MM.DCACHE_BASE)
     .op(Op.i32_add).set(L_I);
-  // (the pair's second slot when the first does not name the target's entry)
+  // T4 = the target's tag (its host address and the mode); the pair's second slot when the first does not name it
+  c.get(L_P).op(Op.i64_extend_i32_u).i64(BigInt(mode) << 32n).op(Op.i64_or).set(L_T4);
   c.get(L_P).i32(DC_PAIR_MASK).op(Op.i32_and).i32(3).u8(0x74).mem(Op.i32_load, MM.DCACHE_INDEX + 4, 2)
     .i32(MM.DCACHE_BASE).op(Op.i32_add).get(L_I);
-  c.get(L_I).mem(Op.i64_load, 0, 3).get(L_P).op(Op.i64_extend_i32_u).i64(BigInt(mode) << 32n).op(Op.i64_or)
-    .op(Op.i64_ne).op(Op.select).set(L_I);
-  c.get(L_I).mem(Op.i64_load, 0, 3).get(L_P).op(Op.i64_extend_i32_u).i64(BigInt(mode) << 32n).op(Op.i64_or)
-    .op(Op.i64_eq);
+  c.get(L_I).mem(Op.i64_load, 0, 3).get(L_T4).op(Op.i64_ne).op(Op.select).set(L_I);
+  c.get(L_I).mem(Op.i64_load, 0, 3).get(L_T4).op(Op.i64_eq);
   c.get(L_I).mem(Op.i32_load8_u, 32, 0).i32(F.JIT).op(Op.i32_eq).op(Op.i32_and);
   c.get(L_I).mem(Op.i32_load, 44, 2);
   c.get(L_P).i32(12).u8(0x76 /* i32.shr_u */).i32(2).u8(0x74).mem(Op.i32_load, MM.JIT_PAGEGEN, 2).op(Op.i32_eq)
