@@ -156,6 +156,10 @@ function coreRun0(i: Insn, is64: boolean): CoreRun | null {
     case 0xff: return k <= 1 ? all : null; // INC/DEC r/m16/32/64
   }
   if ((op >= 0x91 && op <= 0x97) || (op >= 0xb0 && op <= 0xbf)) return all; // XCHG rAX, r; MOV r, imm
+  // MOV AL/rAX, moffs and MOV moffs, AL/rAX (any segment: the interpreter's; 32-bit kernels' globals): rAX stored
+  // first (AL and AX keep the rest of it), loaded after a load; no flag
+  if (op === 0xa0 || op === 0xa1) return d(1, 1);
+  if (op === 0xa2 || op === 0xa3) return d(1);
   return null;
 }
 // jit_str's kind bits (cpu/string.ts JS_*).
