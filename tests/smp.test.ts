@@ -38,6 +38,12 @@ for (const bits of [64, 32] as const) {
       assert.match(r.out, "smp: PASSED", r.out + r.dmesg);
       assert.match(r.out, `the domain has ${vcpus} vCPUs`);
       if (vcpus > 1) assert.match(r.out, `vCPU ${vcpus - 1} took itself down`);
+      // Each vCPU's runstate as Xen keeps it (checked by the guest; that the checks ran):
+      if (vcpus > 1) for (const l of [
+        `vCPU ${vcpus - 1} is RUNSTATE_offline since its creation`,
+        `vCPU 0 registers vCPU ${vcpus - 1}'s runstate area: written`,
+        "woken by an IPI: RUNSTATE_runnable (1)", "it is RUNSTATE_offline at once (3)",
+      ]) assert.match(r.out, `ok: ${l}`, r.out);
       assert.is(r.state, 2, "shut down");
       assert.is(r.reason, 0, "powered off");
       assert.match(r.dmesg, "its last online vCPU went down");

@@ -38,7 +38,7 @@ import { domainCrash } from "./lifecycle";
 import { domTop } from "../domain/domain";
 import { logDom } from "./log";
 import { sendVirq } from "../event/evtchn";
-import { updateVcpuTime, runstateSet } from "./time";
+import { updateVcpuTime, runstateSet, runstateOf, runstateSync } from "./time";
 import { V_RS_STATE, V_RS_ENTRY } from "../domain/domain";
 import {
   VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKTYPE_syscall32, CALLBACKTYPE_sysenter,
@@ -96,6 +96,7 @@ function fireTimers(now: u64): u64 {
         if (dnow >= pd) {
           store<u32>(v + V_FLAGS, load<u32>(v + V_FLAGS) & ~(VF_POLLING | VF_BLOCKED));
           store<u64>(v + V_POLL_DEADLINE, 0);
+          runstateSync(v0 + i);
         }
         else if (next == 0 || pd - off < next) next = pd - off;
       }
@@ -175,12 +176,7 @@ function charge(d: u32, ns: u64): void {
 }
 
 // The runstate of a vCPU that stops running: blocked, offline, or runnable (preempted).
-function outState(i: u32): u32 {
-  const f = load<u32>(vcpu(i) + V_FLAGS);
-  if ((f & VF_ONLINE) == 0) return 3;
-  if ((f & (VF_BLOCKED | VF_POLLING)) != 0) return 2;
-  return 1;
-}
+@inline function outState(i: u32): u32 { return runstateOf(i); }
 
 // Deliver a pending event upcall to the loaded vCPU if its mask allows.
 function maybeUpcall(): void {

@@ -52,8 +52,32 @@ export function updateWallclock(d: u32): void {
 export { hostTimeNs };
 
 // ---- runstate accounting (vcpu_runstate_info: state @0, state_entry_time @8/@4, time[4] @16/@12) ----
-import { V_RS_STATE, V_RS_ENTRY, V_RS_TIME, V_RUNSTATE_VA } from "../domain/domain";
+import {
+  V_RS_STATE, V_RS_ENTRY, V_RS_TIME, V_RUNSTATE_VA, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_POLLING
+} from "../domain/domain";
 import { guestAddr, NO_HOST } from "./guest";
+import { systemTime } from "./clock";
+
+// The runstate vCPU `i`'s flags call for when it is not the one running: offline (down), blocked
+// (SCHEDOP_block/poll) or runnable (waiting for its turn).
+export function runstateOf(i: u32): u32 {
+  const f = load<u32>(vcpu(i) + V_FLAGS);
+  if ((f & VF_ONLINE) == 0) return 3;
+  if ((f & (VF_BLOCKED | VF_POLLING)) != 0) return 2;
+  return 1;
+}
+
+// A vCPU's flags changed outside the scheduler's switch (woken by an event or a poll's timeout, taken
+// down or brought up by another vCPU, initialised online): its runstate follows at once, as Xen's
+// vcpu_wake and vcpu_sleep_nosync change it (blocked -> runnable, runnable -> offline...). The vCPU
+// that is running keeps RUNSTATE_running until the scheduler switches away from it (hv/sched.ts).
+// The clock is read only when the state changes.
+export function runstateSync(i: u32): void {
+  const st = load<u32>(vcpu(i) + V_RS_STATE);
+  if (current == (i as i32) && st == 0) return;
+  const want = runstateOf(i);
+  if (want != st) runstateSet(i, want, systemTime());
+}
 
 // Move vCPU `i` (table index) to runstate `st` at time `now`; when it is the loaded vCPU, its
 // registered runstate area is written (through its own page tables).

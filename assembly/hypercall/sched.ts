@@ -9,7 +9,7 @@ import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
 import { ldMarkHost } from "../mmu/logdirty";
 import { domainShutdown } from "../hv/lifecycle";
 import { logDom } from "../hv/log";
-import { runstateWrite } from "../hv/time";
+import { runstateWrite, runstateSync } from "../hv/time";
 import { HVX_SHUTDOWN } from "../memmap";
 import { yieldVcpu, requestHostExit, domNow, timersChanged } from "../hv/clock";
 import { isPending } from "../event/evtchn";
@@ -122,6 +122,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       const f = load<u32>(tv + V_FLAGS);
       if ((f & VF_INITIALISED) == 0) return -A.EINVAL;
       store<u32>(tv + V_FLAGS, f | VF_ONLINE);
+      runstateSync(domU32(d, D_VCPU0) + (id as u32)); // offline -> runnable (Xen's vcpu_wake)
       return 0;
     }
     case A.VCPUOP_down: {
@@ -139,6 +140,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
         return 0;
       }
       store<u32>(tv + V_FLAGS, load<u32>(tv + V_FLAGS) & ~VF_ONLINE);
+      runstateSync(domU32(d, D_VCPU0) + (id as u32)); // another vCPU: offline now (the caller: when it stops)
       if (tv == v()) yieldVcpu();
       return 0;
     }
@@ -172,7 +174,9 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       const va = is64 ? rdG64(p) : rdG32(p) as u64;
       if (!gOk) return -A.EFAULT;
       store<u64>(tv + V_RUNSTATE_VA, va);
-      if (tv == v()) runstateWrite(domU32(d, D_VCPU0) + (id as u32));
+      // Written at once, another vCPU's too (through the caller's page tables, as Xen's copy_to_guest):
+      // Linux registers a secondary vCPU's area from the boot CPU before bringing it up.
+      runstateWrite(domU32(d, D_VCPU0) + (id as u32));
       return 0;
     }
     case A.VCPUOP_register_vcpu_info: {
