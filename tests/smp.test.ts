@@ -166,10 +166,20 @@ test("Linux with two vCPUs suspends, is saved, restored in a new host with both,
   b.destroyDomain(r.domid);
 });
 
-test("Debian's Linux with vcpus=4 has four CPUs", async () => {
+// ... and `xm vcpu-set` (XenHost.setVcpusOnline: each vCPU's xenstore cpu/N/availability, as xl writes them):
+// set to 2, Linux's cpu_hotplug driver takes CPUs 2 and 3 down (VCPUOP_down: offline in the hypervisor);
+// set to 4 again, they become present and come back when user space onlines them (VCPUOP_up).
+const online = "$(cat /sys/devices/system/cpu/online)";
+test("Debian's Linux with vcpus=4 has four CPUs; xm vcpu-set 2 takes two down, vcpu-set 4 lets them back", async () => {
   const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(WORK + "-4", [
     "mount -t sysfs sysfs /sys",
     ...cpus(),
+    'echo "vcpu-set: ready"',
+    `i=0; while [ "${online}" != "0-1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`,
+    `echo "set 2: online ${online}, nproc $(nproc)"`,
+    "for c in 2 3; do j=0; until echo 1 > /sys/devices/system/cpu/cpu$c/online || [ $j -ge 300 ]; do "
+      + "sleep 0.1; j=$((j+1)); done; done 2>/dev/null",
+    `echo "set 4: online ${online}, nproc $(nproc)"`,
     "poweroff -f",
   ])));
   const h = await XenHost.create(512);
@@ -179,9 +189,23 @@ test("Debian's Linux with vcpus=4 has four CPUs", async () => {
   });
   dom.onConsole = (b) => { o += new TextDecoder().decode(b); };
   const t0 = Date.now();
-  await h.runUntil(() => h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000);
+  let step = 0, downFlags: number[] = [];
+  await h.runUntil(() => {
+    if (step === 0 && o.includes("vcpu-set: ready")) { step = 1; h.setVcpusOnline(dom.domid, 2); }
+    if (step === 1 && o.includes("set 2:")) {
+      step = 2;
+      downFlags = [0, 1, 2, 3].map((v) => h.core.x.hv_vcpu_flags(dom.domid, v) & 1);
+      h.setVcpusOnline(dom.domid, 4);
+    }
+    return h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000;
+  });
   if (process.env.SMP_SHOW) console.log(o);
   assert.match(o, /nproc: 4\s+cpuinfo: 4\s+online: 0-3/, o.slice(-3000) + h.dmesg());
+  assert.match(o, "set 2: online 0-1, nproc 2", o.slice(-3000));
+  assert.equal(downFlags, [1, 1, 0, 0], "vCPUs 2 and 3 offline in the hypervisor (VCPUOP_down)");
+  assert.match(o, "set 4: online 0-3, nproc 4", o.slice(-3000));
+  assert.throws(() => h.setVcpusOnline(dom.domid, 5), /has 4 vCPUs: the count must be 1 to 4/);
+  assert.throws(() => h.setVcpusOnline(dom.domid, 0), /the count must be 1 to 4/);
   assert.is(h.state(dom.domid), DS_SHUTDOWN, "shut down");
   assert.is(h.shutdownReason(dom.domid), 0, "poweroff");
   h.destroyDomain(dom.domid);

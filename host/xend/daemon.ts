@@ -533,6 +533,14 @@ export class Xend {
         }
         return { ok: true, data: out };
       }
+      case "vcpu-set": {
+        // As xl vcpu-set for a PV domain: each vCPU's xenstore cpu/N/availability; the guest takes the
+        // others down (and brings them back when its user space onlines them).
+        const id = this.find(req.dom);
+        this.host.setVcpusOnline(id, req.count);
+        this.wake();
+        return { ok: true };
+      }
       case "mem-set": case "mem-max": {
         const id = this.find(req.dom);
         const d = this.doms.get(id)!;
