@@ -211,4 +211,45 @@ test("Debian's Linux with vcpus=4 has four CPUs; xm vcpu-set 2 takes two down, v
   h.destroyDomain(dom.domid);
 });
 
+// xl's maxvcpus (XenHost: vcpus 4, vcpusOnline 2, what xend passes for `vcpus = 2`, `maxvcpus = 4`): Linux
+// brings up the two available CPUs' worth (it takes the unavailable ones down once xenstore is up), and
+// `xm vcpu-set 3` lets a third one in.
+test("Debian's Linux with maxvcpus=4, vcpus=2: two CPUs online, xm vcpu-set 3 lets a third in", async () => {
+  const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(WORK + "-max", [
+    "mount -t sysfs sysfs /sys",
+    `i=0; while [ "${online}" != "0-1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`,
+    `echo "start: online ${online}, nproc $(nproc)"`,
+    "j=0; until echo 1 > /sys/devices/system/cpu/cpu2/online || [ $j -ge 300 ]; do sleep 0.1; j=$((j+1)); done "
+      + "2>/dev/null",
+    `echo "set 3: online ${online}, nproc $(nproc)"`,
+    "poweroff -f",
+  ])));
+  const h = await XenHost.create(512);
+  let o = "";
+  const dom = h.createDomain("linux-maxv", new Uint8Array(readFileSync(linuxKernel())), {
+    memoryMiB: 256, vcpus: 4, vcpusOnline: 2, ramdisk, cmdline: "console=hvc0 quiet",
+  });
+  dom.onConsole = (b) => { o += new TextDecoder().decode(b); };
+  assert.equal(
+    [0, 1, 2, 3].map((i) => h.store.readString(`/local/domain/${dom.domid}/cpu/${i}/availability`)),
+    ["online", "online", "offline", "offline"]
+  );
+  const t0 = Date.now();
+  let set = false, flags: number[] = [];
+  await h.runUntil(() => {
+    if (!set && o.includes("start:")) {
+      set = true;
+      flags = [0, 1, 2, 3].map((v) => h.core.x.hv_vcpu_flags(dom.domid, v) & 1);
+      h.setVcpusOnline(dom.domid, 3);
+    }
+    return h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000;
+  });
+  if (process.env.SMP_SHOW) console.log(o);
+  assert.match(o, "start: online 0-1, nproc 2", o.slice(-3000) + h.dmesg());
+  assert.equal(flags, [1, 1, 0, 0], "vCPUs 2 and 3 offline in the hypervisor");
+  assert.match(o, "set 3: online 0-2, nproc 3", o.slice(-3000));
+  assert.is(h.shutdownReason(dom.domid), 0, "poweroff");
+  h.destroyDomain(dom.domid);
+});
+
 test.run();

@@ -57,6 +57,14 @@ test("xm create / list / pause / unpause / mem-set / sched-credit / vcpu-list / 
   assert.match(xm("vcpu-set", "idle1", "2").stderr, /idle1 has 1 vCPU: the count must be 1 to 1/);
   assert.match(xm("vcpu-set", "idle1", "0").stderr, /the count must be 1 to 1/);
   assert.match(xm("vcpu-set", "idle1", "two").stderr, /bad vCPU count two/);
+  // maxvcpus: the domain has 2 vCPUs, 1 available at start; vcpu-set may go up to 2.
+  const f2 = cfg("idle2", `name = "idle2"\nkernel = "${process.cwd()}/guests/build/pv-idle-64.elf"\nmemory = 16\n`
+    + `vcpus = 1\nmaxvcpus = 2\n`);
+  assert.is(xm("create", f2).status, 0);
+  assert.match(xm("vcpu-list", "idle2").stdout, /idle2\s+\d+\s+1 --p/);
+  assert.is(xm("vcpu-set", "idle2", "2").status, 0);
+  assert.match(xm("vcpu-set", "idle2", "3").stderr, /idle2 has 2 vCPUs: the count must be 1 to 2/);
+  assert.is(xm("destroy", "idle2").status, 0);
   assert.match(xm("info").stdout, /nr_domains\s+: 1/);
   r = xm("create", f);
   assert.is(r.status, 1);

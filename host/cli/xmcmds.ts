@@ -461,7 +461,8 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
     name: "vcpu-set", summary: "set how many vCPUs a domain may use", usage: "xm vcpu-set DOMAIN VCPUS",
     help: "Makes vCPUs 0..VCPUS-1 of DOMAIN available to it and the others not (xenstore cpu/N/availability, "
       + "as xl does for a PV guest): Linux takes the others down at once, and brings an available one back "
-      + "when its user space onlines it (/sys/devices/system/cpu/cpuN/online). VCPUS: 1 to the domain's vcpus.",
+      + "when its user space onlines it (/sys/devices/system/cpu/cpuN/online). VCPUS: 1 to its maxvcpus "
+      + "(default vcpus).",
     async run(args) {
       const { rest } = getopt("vcpu-set", args, ""); nargs(this, rest, 2);
       if (!/^[0-9]{1,3}$/.test(rest[1])) throw new XmError(`bad vCPU count ${rest[1]} (a whole number, 1 or more)`);

@@ -119,6 +119,8 @@ export class XenHost {
     this.store.introduce(b.domid);
     populateDomain(this.store, b.domid, name, {
       memoryKb: o.memoryMiB * 1024, maxMemKb: o.memoryMiB * 1024, vcpus: o.vcpus ?? 1,
+      // (xl's maxvcpus: `vcpus` vCPUs built, the first `vcpusOnline` of them available to the guest.)
+      vcpuOnline: Array.from({ length: o.vcpus ?? 1 }, (_, i) => i < (o.vcpusOnline ?? o.vcpus ?? 1)),
       storeMfn: b.storeMa / 4096, storePort: b.storePort, consoleRef: b.consoleMa / 4096, consolePort: b.consolePort,
     });
     const base = b.storeMa;
