@@ -150,7 +150,7 @@ function libxlJson(r: DomainRow): object {
     config: {
       c_info: { type: "pv", name: c.name, ...(c.uuid ? { uuid: c.uuid } : {}) },
       b_info: {
-        max_vcpus: c.vcpus, avail_vcpus: [...Array(c.vcpus).keys()], max_memkb: c.maxmem * 1024,
+        max_vcpus: c.maxvcpus ?? c.vcpus, avail_vcpus: [...Array(c.vcpus).keys()], max_memkb: c.maxmem * 1024,
         target_memkb: c.memory * 1024,
         sched_params: { sched: "credit", weight: r.weight, cap: r.cap },
         kernel: c.kernel, ...(c.cmdline !== undefined ? { cmdline: c.cmdline } : {}),
