@@ -222,7 +222,7 @@ export const XEND_COMMANDS: XmCommand[] = [
     name: "create", summary: "create a domain from a config file",
     usage: "xm create [-c] [-e CHAR] [-p] [-q] [-n] CFG [KEY=VALUE ...]",
     help: `Creates a domain from CFG (xm/xl syntax: name, kernel, ramdisk, extra/cmdline, memory, maxmem, vcpus,
-disk, vif, on_poweroff/on_reboot/on_crash, ...). KEY=VALUE arguments override the file's settings.
+maxvcpus, disk, vif, on_poweroff/on_reboot/on_crash, ...). KEY=VALUE arguments override the file's settings.
 A domain restarted by on_* = restart keeps its name between its two lives (commands naming it wait for the
 new domain); after 10 restarts in a row, each less than a minute after the last, it is not restarted (xm dmesg).
 Relative paths in CFG are taken from the current directory. Settings this build cannot honour are
