@@ -33,8 +33,11 @@ import { dbgMergeDr6, DR6_BS } from "../cpu/debug";
 import { ptwrFault } from "./ptwr";
 import { loadSegments } from "./failsafe";
 import { loadFreshSegments } from "./smp";
-import { D_VCPU_RR, VF_FRESH, setDomU32 } from "../domain/domain";
-import { domainCrash } from "./lifecycle";
+import {
+  D_VCPU_RR, VF_FRESH, setDomU32, D_WDOG_INUSE, D_WDOG_DEADLINE, NR_DOMAIN_WATCHDOG_TIMERS
+} from "../domain/domain";
+import { SHUTDOWN_watchdog } from "../hypercall/abi";
+import { domainCrash, domainShutdown } from "./lifecycle";
 import { domTop } from "../domain/domain";
 import { logDom } from "./log";
 import { sendVirq } from "../event/evtchn";
@@ -77,6 +80,23 @@ function fireTimers(now: u64): u64 {
     const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
     const off = domU64(d, D_TIME_OFFSET);
     const dnow = now + off; // deadlines are in the domain's time; `next` goes back to ours
+    // Its watchdogs (SCHEDOP_watchdog; deadlines in our time): one that fires shuts the domain down.
+    const wd = domU32(d, D_WDOG_INUSE);
+    if (wd != 0) {
+      let fired = false;
+      for (let k: u32 = 0; k < (NR_DOMAIN_WATCHDOG_TIMERS as u32); k++) {
+        if ((wd & (1 << k)) == 0) continue;
+        const at = domU64(d, D_WDOG_DEADLINE + k * 8);
+        if (now >= at) { fired = true; logDom(d, "watchdog timer " + k.toString() + " fired"); break; }
+        if (next == 0 || at < next) next = at;
+      }
+      if (fired) {
+        setDomU32(d, D_WDOG_INUSE, 0);
+        domainShutdown(d, SHUTDOWN_watchdog);
+        requestHostExit(HVX_SHUTDOWN);
+        continue;
+      }
+    }
     for (let i: u32 = 0; i < n; i++) {
       const v = vcpu(v0 + i);
       let t = load<u64>(v + V_TIMER);
