@@ -30,6 +30,7 @@ int pv_main(void)
 	CHECK(pv_evtchn_op(EVTCHNOP_bind_virq, &bv) == 0, "VIRQ_TIMER bound");
 	pv_events_enable();
 	CHECK(wd(3, 10) == -EINVAL, "watchdog 3 (a domain has 2) -> -EINVAL");
+	CHECK(wd(~0u, 0) == -EINVAL, "id ~0 (how Linux's xen_wdt probes for the watchdog) -> -EINVAL");
 	CHECK(wd(1, 10) == -EINVAL, "poking watchdog 1 before it is set -> -EINVAL");
 	long a = wd(0, 10), b = wd(0, 10);
 	CHECK(a == 1 && b == 2, "two watchdogs set: ids %ld, %ld", a, b);
