@@ -54,6 +54,11 @@ export const D_FIFO_ARRAY = 304; // u32 machine address of the event array's pag
 export const D_VCPU_RR = 308; // u32
 // u32 the first frame of the domain's own list of its frames (0: none; domain/frames.ts)
 export const D_PAGE_HEAD = 312;
+// SCHEDOP_watchdog (Xen's domain_watchdog, NR_DOMAIN_WATCHDOG_TIMERS 2): which of the two are in use
+// (bit N: watchdog N + 1), and when each fires (host system time ns, hv/clock.ts systemTime).
+export const D_WDOG_INUSE = 316; // u32
+export const D_WDOG_DEADLINE = 320; // u64[2]
+export const NR_DOMAIN_WATCHDOG_TIMERS = 2;
 
 export const DS_FREE = 0;
 export const DS_RUNNING = 1; // may run (vCPUs may still be blocked or paused)

@@ -287,6 +287,9 @@ test("errors: memory, maxmem, vcpus, scheduler", () => {
   failsExtra(`vcpus = 0\n`, 3, "vcpus", /between 1 and 32 \(got 0\)/);
   failsExtra(`vcpus = 33\n`, 3, "vcpus", /between 1 and 32/);
   failsExtra(`vcpus = "two"\n`, 3, "vcpus", /must be a whole number \(got "two"\)/);
+  failsExtra(`vcpus = 2\nmaxvcpus = 1\n`, 4, "maxvcpus", /must not be less than vcpus \(1 < 2\)/);
+  failsExtra(`maxvcpus = 33\n`, 3, "maxvcpus", /between 1 and 32/);
+  assert.equal([cfg(`vcpus = 2\nmaxvcpus = 4\n`).maxvcpus, cfg(`vcpus = 2\nmaxvcpus = 2\n`).maxvcpus], [4, undefined]);
   failsExtra(`cpu_weight = 0\n`, 3, "cpu_weight", /between 1 and 65535/);
   failsExtra(`cpu_weight = 65536\n`, 3, "cpu_weight", /between 1 and 65535/);
   failsExtra(`vcpus = 2\ncpu_cap = 201\n`, 4, "cpu_cap", /between 0 and 200/);

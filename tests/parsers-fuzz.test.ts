@@ -149,6 +149,12 @@ test("a TOOLSTACK record: a well-formed one passes; a malformed one is refused i
     () => validateToolstack({ config: { ...ts.config, disks: [null] } }, "x", { name: "g", memoryMiB: 4, vcpus: 1 }),
     /^x: its domain config is refused: disk 1 is malformed$/
   );
+  // maxvcpus: the domain's vCPUs are its maxvcpus (vcpus of them available at start).
+  const mv = { config: { ...ts.config, vcpus: 2, maxvcpus: 4 } };
+  assert.is(validateToolstack(mv, "x", { name: "g", memoryMiB: 4, vcpus: 4 }).config.maxvcpus, 4);
+  assert.throws(
+    () => validateToolstack(mv, "x", { name: "g", memoryMiB: 4, vcpus: 2 }), /vcpus 4 is not the domain's \(2\)/
+  );
 });
 
 test.run();

@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { XenHost } from "../host/pv/host";
 import { MM } from "../host/core";
 import { saveDomain, restoreDomain } from "../host/save/save";
-import { DS_RUNNING, DS_SHUTDOWN, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES } from "../assembly/records";
+import { DS_RUNNING, DS_SHUTDOWN, D_CORE_REC_BYTES, D_CORE_FRAME_BYTES, SHUTDOWN_watchdog } from "../assembly/records";
 
 for (const bits of [64, 32] as const) {
   test(`PV hello (${bits}-bit): boots, prints through console_io, powers off`, async () => {
@@ -178,6 +178,19 @@ for (const name of ["traps", "events", "mmu", "ptwr", "memory", "hcpage", "gntv2
       for (const l of ran[name] ?? []) assert.match(r.output, l, r.output);
     });
   }
+}
+
+// The domain watchdog (SCHEDOP_watchdog): Xen's ids and errors; poked, the domain runs on; left alone, it
+// is shut down with SHUTDOWN_watchdog (xend then applies on_poweroff, as xl's on_watchdog defaults to destroy).
+for (const bits of [64, 32] as const) {
+  test(`PV wdog guest (${bits}-bit): the domain watchdog fires once no longer poked`, async () => {
+    const r = await runGuest("wdog", bits, 16, 30000);
+    assert.equal(r.output.split("\n").filter((l) => l.startsWith("FAIL")), [], r.output + r.host.dmesg());
+    assert.match(r.output, "wdog: PASSED, no more pokes", r.output + r.host.dmesg());
+    assert.is(r.state, DS_SHUTDOWN, r.output);
+    assert.is(r.reason, SHUTDOWN_watchdog, "shut down by its watchdog");
+    assert.match(r.host.dmesg(), "watchdog timer 0 fired");
+  });
 }
 
 test("PV user mode (64-bit): user page tables, SYSCALL to the "

@@ -38,6 +38,12 @@ for (const bits of [64, 32] as const) {
       assert.match(r.out, "smp: PASSED", r.out + r.dmesg);
       assert.match(r.out, `the domain has ${vcpus} vCPUs`);
       if (vcpus > 1) assert.match(r.out, `vCPU ${vcpus - 1} took itself down`);
+      // Each vCPU's runstate as Xen keeps it (checked by the guest; that the checks ran):
+      if (vcpus > 1) for (const l of [
+        `vCPU ${vcpus - 1} is RUNSTATE_offline since its creation`,
+        `vCPU 0 registers vCPU ${vcpus - 1}'s runstate area: written`,
+        "woken by an IPI: RUNSTATE_runnable (1)", "it is RUNSTATE_offline at once (3)",
+      ]) assert.match(r.out, `ok: ${l}`, r.out);
       assert.is(r.state, 2, "shut down");
       assert.is(r.reason, 0, "powered off");
       assert.match(r.dmesg, "its last online vCPU went down");
@@ -160,10 +166,20 @@ test("Linux with two vCPUs suspends, is saved, restored in a new host with both,
   b.destroyDomain(r.domid);
 });
 
-test("Debian's Linux with vcpus=4 has four CPUs", async () => {
+// ... and `xm vcpu-set` (XenHost.setVcpusOnline: each vCPU's xenstore cpu/N/availability, as xl writes them):
+// set to 2, Linux's cpu_hotplug driver takes CPUs 2 and 3 down (VCPUOP_down: offline in the hypervisor);
+// set to 4 again, they become present and come back when user space onlines them (VCPUOP_up).
+const online = "$(cat /sys/devices/system/cpu/online)";
+test("Debian's Linux with vcpus=4 has four CPUs; xm vcpu-set 2 takes two down, vcpu-set 4 lets them back", async () => {
   const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(WORK + "-4", [
     "mount -t sysfs sysfs /sys",
     ...cpus(),
+    'echo "vcpu-set: ready"',
+    `i=0; while [ "${online}" != "0-1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`,
+    `echo "set 2: online ${online}, nproc $(nproc)"`,
+    "for c in 2 3; do j=0; until echo 1 > /sys/devices/system/cpu/cpu$c/online || [ $j -ge 300 ]; do "
+      + "sleep 0.1; j=$((j+1)); done; done 2>/dev/null",
+    `echo "set 4: online ${online}, nproc $(nproc)"`,
     "poweroff -f",
   ])));
   const h = await XenHost.create(512);
@@ -173,10 +189,65 @@ test("Debian's Linux with vcpus=4 has four CPUs", async () => {
   });
   dom.onConsole = (b) => { o += new TextDecoder().decode(b); };
   const t0 = Date.now();
-  await h.runUntil(() => h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000);
+  let step = 0, downFlags: number[] = [];
+  await h.runUntil(() => {
+    if (step === 0 && o.includes("vcpu-set: ready")) { step = 1; h.setVcpusOnline(dom.domid, 2); }
+    if (step === 1 && o.includes("set 2:")) {
+      step = 2;
+      downFlags = [0, 1, 2, 3].map((v) => h.core.x.hv_vcpu_flags(dom.domid, v) & 1);
+      h.setVcpusOnline(dom.domid, 4);
+    }
+    return h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000;
+  });
   if (process.env.SMP_SHOW) console.log(o);
   assert.match(o, /nproc: 4\s+cpuinfo: 4\s+online: 0-3/, o.slice(-3000) + h.dmesg());
+  assert.match(o, "set 2: online 0-1, nproc 2", o.slice(-3000));
+  assert.equal(downFlags, [1, 1, 0, 0], "vCPUs 2 and 3 offline in the hypervisor (VCPUOP_down)");
+  assert.match(o, "set 4: online 0-3, nproc 4", o.slice(-3000));
+  assert.throws(() => h.setVcpusOnline(dom.domid, 5), /has 4 vCPUs: the count must be 1 to 4/);
+  assert.throws(() => h.setVcpusOnline(dom.domid, 0), /the count must be 1 to 4/);
   assert.is(h.state(dom.domid), DS_SHUTDOWN, "shut down");
+  assert.is(h.shutdownReason(dom.domid), 0, "poweroff");
+  h.destroyDomain(dom.domid);
+});
+
+// xl's maxvcpus (XenHost: vcpus 4, vcpusOnline 2, what xend passes for `vcpus = 2`, `maxvcpus = 4`): Linux
+// brings up the two available CPUs' worth (it takes the unavailable ones down once xenstore is up), and
+// `xm vcpu-set 3` lets a third one in.
+test("Debian's Linux with maxvcpus=4, vcpus=2: two CPUs online, xm vcpu-set 3 lets a third in", async () => {
+  const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(WORK + "-max", [
+    "mount -t sysfs sysfs /sys",
+    `i=0; while [ "${online}" != "0-1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`,
+    `echo "start: online ${online}, nproc $(nproc)"`,
+    "j=0; until echo 1 > /sys/devices/system/cpu/cpu2/online || [ $j -ge 300 ]; do sleep 0.1; j=$((j+1)); done "
+      + "2>/dev/null",
+    `echo "set 3: online ${online}, nproc $(nproc)"`,
+    "poweroff -f",
+  ])));
+  const h = await XenHost.create(512);
+  let o = "";
+  const dom = h.createDomain("linux-maxv", new Uint8Array(readFileSync(linuxKernel())), {
+    memoryMiB: 256, vcpus: 4, vcpusOnline: 2, ramdisk, cmdline: "console=hvc0 quiet",
+  });
+  dom.onConsole = (b) => { o += new TextDecoder().decode(b); };
+  assert.equal(
+    [0, 1, 2, 3].map((i) => h.store.readString(`/local/domain/${dom.domid}/cpu/${i}/availability`)),
+    ["online", "online", "offline", "offline"]
+  );
+  const t0 = Date.now();
+  let set = false, flags: number[] = [];
+  await h.runUntil(() => {
+    if (!set && o.includes("start:")) {
+      set = true;
+      flags = [0, 1, 2, 3].map((v) => h.core.x.hv_vcpu_flags(dom.domid, v) & 1);
+      h.setVcpusOnline(dom.domid, 3);
+    }
+    return h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000;
+  });
+  if (process.env.SMP_SHOW) console.log(o);
+  assert.match(o, "start: online 0-1, nproc 2", o.slice(-3000) + h.dmesg());
+  assert.equal(flags, [1, 1, 0, 0], "vCPUs 2 and 3 offline in the hypervisor");
+  assert.match(o, "set 3: online 0-2, nproc 3", o.slice(-3000));
   assert.is(h.shutdownReason(dom.domid), 0, "poweroff");
   h.destroyDomain(dom.domid);
 });

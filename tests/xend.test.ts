@@ -32,7 +32,7 @@ test("xend listens on a 0600 socket in a 0700 directory; xend status", () => {
   assert.match(X!.xend("status").stdout, "xend is running");
 });
 
-test("xm create / list / pause / unpause / mem-set / sched-credit / vcpu-list / destroy", async () => {
+test("xm create / list / pause / unpause / mem-set / sched-credit / vcpu-list / vcpu-set / destroy", async () => {
   const f = cfg(
     "idle", `# an idle guest\nname = "idle1"\nkernel = ` + `"${process.cwd()}/guests/build/pv-idle-64.elf"\nmemory = `
       + `16\nmaxmem = 32\n`
@@ -53,6 +53,20 @@ test("xm create / list / pause / unpause / mem-set / sched-credit / vcpu-list / 
   assert.match(xm("sched-credit").stdout, /idle1\s+\d+\s+512\s+20/);
   assert.match(xm("sched-credit", "-d", "idle1", "-w", "0").stderr, /weight must be 1..65535/);
   assert.match(xm("vcpu-list", "idle1").stdout, /idle1\s+\d+\s+0 -b/);
+  assert.is(xm("vcpu-set", "idle1", "1").status, 0);
+  assert.match(xm("vcpu-set", "idle1", "2").stderr, /idle1 has 1 vCPU: the count must be 1 to 1/);
+  assert.match(xm("vcpu-set", "idle1", "0").stderr, /the count must be 1 to 1/);
+  assert.match(xm("vcpu-set", "idle1", "two").stderr, /bad vCPU count two/);
+  // maxvcpus: the domain has 2 vCPUs, 1 available at start; vcpu-set may go up to 2.
+  const f2 = cfg("idle2", `name = "idle2"\nkernel = "${process.cwd()}/guests/build/pv-idle-64.elf"\nmemory = 16\n`
+    + `vcpus = 1\nmaxvcpus = 2\n`);
+  assert.is(xm("create", f2).status, 0);
+  assert.match(xm("vcpu-list", "idle2").stdout, /idle2\s+\d+\s+1 --p/);
+  const l2 = JSON.parse(xm("list", "-l", "idle2").stdout)[0].config.b_info;
+  assert.equal([l2.max_vcpus, l2.avail_vcpus], [2, [0]]);
+  assert.is(xm("vcpu-set", "idle2", "2").status, 0);
+  assert.match(xm("vcpu-set", "idle2", "3").stderr, /idle2 has 2 vCPUs: the count must be 1 to 2/);
+  assert.is(xm("destroy", "idle2").status, 0);
   assert.match(xm("info").stdout, /nr_domains\s+: 1/);
   r = xm("create", f);
   assert.is(r.status, 1);

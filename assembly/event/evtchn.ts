@@ -9,6 +9,7 @@
 //   +7 u8 FIFO: vCPU of the queue it was last linked on (bits 0-6), pending without an event word (bit 7)
 import { EVTCHN_PORTS, HVX_EVENT } from "../memmap";
 import { requestHostExit } from "../hv/clock";
+import { runstateSync } from "../hv/time";
 import { virqKind, VIRQ_KIND_VCPU, VIRQ_KIND_GLOBAL, globalVirqHandler } from "../hv/virqkind";
 import { logStr, logNum, logHex } from "../hv/log";
 import {
@@ -108,14 +109,20 @@ function raiseUpcall(d: u32, vc: u32, p: u32): void {
 // A vCPU in SCHEDOP_poll wakes when an event becomes pending, masked or not (Xen's
 // evtchn_check_pollers; we do not keep which ports it polls: it rechecks them and may poll again).
 function wakePoller(d: u32, vc: u32): void {
-  const v = vcpu(domU32(d, D_VCPU0) + vc);
+  const i = domU32(d, D_VCPU0) + vc;
+  const v = vcpu(i);
   const f = load<u32>(v + V_FLAGS);
-  if ((f & VF_POLLING) != 0) store<u32>(v + V_FLAGS, f & ~VF_POLLING);
+  if ((f & VF_POLLING) != 0) { store<u32>(v + V_FLAGS, f & ~VF_POLLING); runstateSync(i); }
 }
 
+// (A vCPU woken from SCHEDOP_block/poll becomes RUNSTATE_runnable until it runs, as Xen's vcpu_wake.)
 export function wake(d: u32, vc: u32): void {
-  const v = vcpu(domU32(d, D_VCPU0) + vc);
-  store<u32>(v + V_FLAGS, load<u32>(v + V_FLAGS) & ~(VF_BLOCKED | VF_POLLING));
+  const i = domU32(d, D_VCPU0) + vc;
+  const v = vcpu(i);
+  const f = load<u32>(v + V_FLAGS);
+  if ((f & (VF_BLOCKED | VF_POLLING)) == 0) return;
+  store<u32>(v + V_FLAGS, f & ~(VF_BLOCKED | VF_POLLING));
+  runstateSync(i);
 }
 
 // Deliver VIRQ `virq` to vCPU `vc` of `d` if it is bound.

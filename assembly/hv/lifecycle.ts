@@ -31,6 +31,8 @@ export let shutdownSeen: bool = false;
 export function clearShutdownSeen(): void { shutdownSeen = false; }
 
 import { contCountReset } from "../hypercall/args";
+import { systemTime } from "./clock";
+import { V_RS_STATE, V_RS_ENTRY } from "../domain/domain";
 export function domainCreate(width: u32, nrVcpus: u32, maxPages: u32): i32 {
   if (nrVcpus == 0 || nrVcpus > 32 || (width != 32 && width != 64)) return -1;
   let d: u32 = MAX_DOMAINS as u32;
@@ -55,6 +57,13 @@ export function domainCreate(width: u32, nrVcpus: u32, maxPages: u32): i32 {
   setDomU32(d, D_MAX_PAGES, maxPages);
   setDomU32(d, D_WEIGHT, 256);
   setDomU64(d, D_CORE_REC_BYTES, (DOMAIN_SIZE + EVTCHN_DOM_SIZE + (nrVcpus as i32) * VCPU_SIZE) as u64);
+  // The secondary vCPUs are RUNSTATE_offline from now on, as Xen creates a vCPU (vCPU 0 enters
+  // RUNSTATE_running when it first runs; a restore sets every vCPU's from its record).
+  const now = systemTime();
+  for (let k: u32 = 1; k < nrVcpus; k++) {
+    store<u32>(vcpu((v0 as u32) + k) + V_RS_STATE, 3);
+    store<u64>(vcpu((v0 as u32) + k) + V_RS_ENTRY, now);
+  }
   return d as i32;
 }
 

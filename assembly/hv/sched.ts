@@ -33,12 +33,15 @@ import { dbgMergeDr6, DR6_BS } from "../cpu/debug";
 import { ptwrFault } from "./ptwr";
 import { loadSegments } from "./failsafe";
 import { loadFreshSegments } from "./smp";
-import { D_VCPU_RR, VF_FRESH, setDomU32 } from "../domain/domain";
-import { domainCrash } from "./lifecycle";
+import {
+  D_VCPU_RR, VF_FRESH, setDomU32, D_WDOG_INUSE, D_WDOG_DEADLINE, NR_DOMAIN_WATCHDOG_TIMERS
+} from "../domain/domain";
+import { SHUTDOWN_watchdog } from "../hypercall/abi";
+import { domainCrash, domainShutdown } from "./lifecycle";
 import { domTop } from "../domain/domain";
 import { logDom } from "./log";
 import { sendVirq } from "../event/evtchn";
-import { updateVcpuTime, runstateSet } from "./time";
+import { updateVcpuTime, runstateSet, runstateOf, runstateSync } from "./time";
 import { V_RS_STATE, V_RS_ENTRY } from "../domain/domain";
 import {
   VI_PENDING, VI_MASK, VIRQ_TIMER, CALLBACKTYPE_syscall, CALLBACKTYPE_syscall32, CALLBACKTYPE_sysenter,
@@ -77,6 +80,23 @@ function fireTimers(now: u64): u64 {
     const v0 = domU32(d, D_VCPU0), n = domU32(d, D_NR_VCPUS);
     const off = domU64(d, D_TIME_OFFSET);
     const dnow = now + off; // deadlines are in the domain's time; `next` goes back to ours
+    // Its watchdogs (SCHEDOP_watchdog; deadlines in our time): one that fires shuts the domain down.
+    const wd = domU32(d, D_WDOG_INUSE);
+    if (wd != 0) {
+      let fired = false;
+      for (let k: u32 = 0; k < (NR_DOMAIN_WATCHDOG_TIMERS as u32); k++) {
+        if ((wd & (1 << k)) == 0) continue;
+        const at = domU64(d, D_WDOG_DEADLINE + k * 8);
+        if (now >= at) { fired = true; logDom(d, "watchdog timer " + k.toString() + " fired"); break; }
+        if (next == 0 || at < next) next = at;
+      }
+      if (fired) {
+        setDomU32(d, D_WDOG_INUSE, 0);
+        domainShutdown(d, SHUTDOWN_watchdog);
+        requestHostExit(HVX_SHUTDOWN);
+        continue;
+      }
+    }
     for (let i: u32 = 0; i < n; i++) {
       const v = vcpu(v0 + i);
       let t = load<u64>(v + V_TIMER);
@@ -96,6 +116,7 @@ function fireTimers(now: u64): u64 {
         if (dnow >= pd) {
           store<u32>(v + V_FLAGS, load<u32>(v + V_FLAGS) & ~(VF_POLLING | VF_BLOCKED));
           store<u64>(v + V_POLL_DEADLINE, 0);
+          runstateSync(v0 + i);
         }
         else if (next == 0 || pd - off < next) next = pd - off;
       }
@@ -175,12 +196,7 @@ function charge(d: u32, ns: u64): void {
 }
 
 // The runstate of a vCPU that stops running: blocked, offline, or runnable (preempted).
-function outState(i: u32): u32 {
-  const f = load<u32>(vcpu(i) + V_FLAGS);
-  if ((f & VF_ONLINE) == 0) return 3;
-  if ((f & (VF_BLOCKED | VF_POLLING)) != 0) return 2;
-  return 1;
-}
+@inline function outState(i: u32): u32 { return runstateOf(i); }
 
 // Deliver a pending event upcall to the loaded vCPU if its mask allows.
 function maybeUpcall(): void {

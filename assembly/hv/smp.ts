@@ -25,6 +25,7 @@ import {
 } from "../domain/domain";
 import * as A from "../hypercall/abi";
 import { copyFromGuest } from "./guest";
+import { runstateSync } from "./time";
 import { setGdtFrames, canLoadCs, canLoadSs, loadCsChecked } from "../hypercall/traps";
 import { getPageAndType, putPageAndType, PGT_L3, PGT_L4 } from "../domain/mm";
 import { reload, toFailsafe, logVcpu } from "./failsafe";
@@ -217,6 +218,7 @@ export function vcpuInitialise(vc: u32, p: u64): i64 {
   vf |= VF_INITIALISED | VF_FRESH;
   if ((flags & VGCF_ONLINE) != 0) vf |= VF_ONLINE;
   store<u32>(v + V_FLAGS, vf);
+  runstateSync(vi); // VGCF_online: runnable from now
   return 0;
 }
 

@@ -52,21 +52,51 @@ export function updateWallclock(d: u32): void {
 export { hostTimeNs };
 
 // ---- runstate accounting (vcpu_runstate_info: state @0, state_entry_time @8/@4, time[4] @16/@12) ----
-import { V_RS_STATE, V_RS_ENTRY, V_RS_TIME, V_RUNSTATE_VA } from "../domain/domain";
+import {
+  V_RS_STATE, V_RS_ENTRY, V_RS_TIME, V_RUNSTATE_VA, V_FLAGS, VF_ONLINE, VF_BLOCKED, VF_POLLING
+} from "../domain/domain";
 import { guestAddr, NO_HOST } from "./guest";
+import { systemTime } from "./clock";
+
+// The runstate vCPU `i`'s flags call for when it is not the one running: offline (down), blocked
+// (SCHEDOP_block/poll) or runnable (waiting for its turn).
+export function runstateOf(i: u32): u32 {
+  const f = load<u32>(vcpu(i) + V_FLAGS);
+  if ((f & VF_ONLINE) == 0) return 3;
+  if ((f & (VF_BLOCKED | VF_POLLING)) != 0) return 2;
+  return 1;
+}
+
+// A vCPU's flags changed outside the scheduler's switch (woken by an event or a poll's timeout, taken
+// down or brought up by another vCPU, initialised online): its runstate follows at once, as Xen's
+// vcpu_wake and vcpu_sleep_nosync change it (blocked -> runnable, runnable -> offline...). The vCPU
+// that is running keeps RUNSTATE_running until the scheduler switches away from it (hv/sched.ts).
+// The clock is read only when the state changes. As in Xen, the guest's registered area is not
+// written here (this may run outside a vCPU's turn, from the host): it is when the vCPU is switched in.
+export function runstateSync(i: u32): void {
+  const st = load<u32>(vcpu(i) + V_RS_STATE);
+  if (current == (i as i32) && st == 0) return;
+  const want = runstateOf(i);
+  if (want != st) runstateMove(i, want, systemTime());
+}
 
 // Move vCPU `i` (table index) to runstate `st` at time `now`; when it is the loaded vCPU, its
 // registered runstate area is written (through its own page tables).
 export function runstateSet(i: u32, st: u32, hostNow: u64): void {
+  runstateMove(i, st, hostNow);
+  if (current == (i as i32)) runstateWrite(i);
+}
+
+// The accounting alone: the time in the old state added up, the new one entered at `hostNow`.
+function runstateMove(i: u32, st: u32, hostNow: u64): void {
   const v = vcpu(i);
   const now = hostNow + domU64(load<u32>(v + 0x800), D_TIME_OFFSET);
   const old = load<u32>(v + V_RS_STATE);
   const entry = load<u64>(v + V_RS_ENTRY);
-  if (entry != 0 && old < 4)
+  if (entry != 0 && old < 4 && now > entry)
     store<u64>(v + V_RS_TIME + ((old as i32) << 3), load<u64>(v + V_RS_TIME + ((old as i32) << 3)) + (now - entry));
   store<u32>(v + V_RS_STATE, st);
   store<u64>(v + V_RS_ENTRY, now);
-  if (current == (i as i32)) runstateWrite(i);
 }
 
 export function runstateWrite(i: u32): void {

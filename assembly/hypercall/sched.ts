@@ -9,9 +9,10 @@ import { rdG64, rdG32, rdG16, wrG32, wrG64, gOk, gReset } from "../hv/guest";
 import { ldMarkHost } from "../mmu/logdirty";
 import { domainShutdown } from "../hv/lifecycle";
 import { logDom } from "../hv/log";
-import { runstateWrite } from "../hv/time";
+import { runstateWrite, runstateSync } from "../hv/time";
 import { HVX_SHUTDOWN } from "../memmap";
-import { yieldVcpu, requestHostExit, domNow, timersChanged } from "../hv/clock";
+import { yieldVcpu, requestHostExit, domNow, timersChanged, systemTime } from "../hv/clock";
+import { D_WDOG_INUSE, D_WDOG_DEADLINE, NR_DOMAIN_WATCHDOG_TIMERS, setDomU64 } from "../domain/domain";
 import { isPending } from "../event/evtchn";
 import { frameOwner, mfnValid } from "../domain/frames";
 import { getPageAndType, holdFrame, unholdFrame } from "../domain/mm";
@@ -85,7 +86,13 @@ export function hcSchedOp(cmd: u64, p: u64): i64 {
       requestHostExit(HVX_SHUTDOWN);
       return 0;
     }
-    case A.SCHEDOP_watchdog: return -A.ENOSYS;
+    case A.SCHEDOP_watchdog: {
+      // struct sched_watchdog { u32 id; u32 timeout; } (seconds), as Xen's domain_watchdog.
+      gReset();
+      const id = rdG32(p), timeout = rdG32(p + 4);
+      if (!gOk) return -A.EFAULT;
+      return domainWatchdog(currentDom, id, timeout);
+    }
     default: return -A.ENOSYS;
   }
 }
@@ -108,6 +115,34 @@ export function hcSetTimerOp(a0: u64, a1: u64): i64 {
   return 0;
 }
 
+// Xen's domain_watchdog: id 0 takes a free watchdog (of 2) and sets it `timeout` seconds ahead, answering
+// its id (1 or 2; -ENOSPC when both are in use); id N pokes watchdog N with a new timeout, or frees it
+// with timeout 0 (-EINVAL when it is not in use, or N > 2). One that fires shuts the domain down with
+// SHUTDOWN_watchdog (hv/sched.ts fireTimers). Not carried across save/restore (Linux's xen_wdt stops it
+// on suspend and sets it again on resume).
+function domainWatchdog(d: u32, id: u32, timeout: u32): i64 {
+  const n = NR_DOMAIN_WATCHDOG_TIMERS as u32;
+  if (id > n) return -A.EINVAL;
+  let inuse = domU32(d, D_WDOG_INUSE);
+  const at = systemTime() + (timeout as u64) * 1000000000;
+  if (id == 0) {
+    for (let k: u32 = 0; k < n; k++) {
+      if ((inuse & (1 << k)) != 0) continue;
+      setDomU32(d, D_WDOG_INUSE, inuse | (1 << k));
+      setDomU64(d, D_WDOG_DEADLINE + k * 8, at);
+      timersChanged();
+      return (k + 1) as i64;
+    }
+    return -A.ENOSPC;
+  }
+  const k = id - 1;
+  if ((inuse & (1 << k)) == 0) return -A.EINVAL;
+  if (timeout == 0) setDomU32(d, D_WDOG_INUSE, inuse & ~(1 << k));
+  else setDomU64(d, D_WDOG_DEADLINE + k * 8, at);
+  timersChanged();
+  return 0;
+}
+
 export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
   const d = currentDom;
   if (id >= (domU32(d, D_NR_VCPUS) as u64)) return -A.ENOENT;
@@ -122,6 +157,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       const f = load<u32>(tv + V_FLAGS);
       if ((f & VF_INITIALISED) == 0) return -A.EINVAL;
       store<u32>(tv + V_FLAGS, f | VF_ONLINE);
+      runstateSync(domU32(d, D_VCPU0) + (id as u32)); // offline -> runnable (Xen's vcpu_wake)
       return 0;
     }
     case A.VCPUOP_down: {
@@ -139,6 +175,7 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
         return 0;
       }
       store<u32>(tv + V_FLAGS, load<u32>(tv + V_FLAGS) & ~VF_ONLINE);
+      runstateSync(domU32(d, D_VCPU0) + (id as u32)); // another vCPU: offline now (the caller: when it stops)
       if (tv == v()) yieldVcpu();
       return 0;
     }
@@ -172,7 +209,9 @@ export function hcVcpuOp(cmd: u64, id: u64, p: u64): i64 {
       const va = is64 ? rdG64(p) : rdG32(p) as u64;
       if (!gOk) return -A.EFAULT;
       store<u64>(tv + V_RUNSTATE_VA, va);
-      if (tv == v()) runstateWrite(domU32(d, D_VCPU0) + (id as u32));
+      // Written at once, another vCPU's too (through the caller's page tables, as Xen's copy_to_guest):
+      // Linux registers a secondary vCPU's area from the boot CPU before bringing it up.
+      runstateWrite(domU32(d, D_VCPU0) + (id as u32));
       return 0;
     }
     case A.VCPUOP_register_vcpu_info: {

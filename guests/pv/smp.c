@@ -5,7 +5,10 @@
  * (EVTCHNOP_bind_ipi ports) to the next vCPU round the ring; vCPU 0 checks they all run, get their
  * IPIs, share the CPU fairly, that a vCPU taken down (VCPUOP_down) stops and one brought up again goes
  * on, and lets each take itself down. Then vCPU 0, the last one online, goes down too: Xen powers the
- * domain off. Only vCPU 0 prints. "vcpus=N" on the command line: the count the toolstack gave. */
+ * domain off. Each vCPU's runstate as Xen keeps it: offline from its creation, its area (registered by
+ * vCPU 0, as Linux does before bringing a CPU up) written at once, runnable once up, offline as soon
+ * as another vCPU takes it down, blocked in SCHEDOP_block and runnable as soon as an IPI wakes it.
+ * Only vCPU 0 prints. "vcpus=N" on the command line: the count the toolstack gave. */
 #include "pv.h"
 #include "pt.h"
 
@@ -13,6 +16,8 @@
 #define VCPUOP_up 1
 #define VCPUOP_down 2
 #define VCPUOP_is_up 3
+#define VCPUOP_get_runstate_info 4
+#define VCPUOP_register_runstate_memory_area 5
 #define VCPUOP_stop_singleshot_timer 9
 #define ENOENT 2
 #define EEXIST 17
@@ -84,12 +89,31 @@ static struct { unsigned long id, pad[7]; } percpu[MAXV]; /* each vCPU's kernel 
 static volatile unsigned long counter[MAXV], got[MAXV], sent[MAXV], started[MAXV], arg_ok[MAXV], gs_ok[MAXV];
 static volatile unsigned ipi[MAXV], timer_port[MAXV], timer_hits[MAXV], timer_rc[MAXV];
 static volatile uint8_t owner[1024]; /* the vCPU each port notifies */
-static volatile int nv, stop;
+static volatile int nv, stop, park;
+static volatile int parked[MAXV];
+
+/* vcpu_runstate_info: state, state_entry_time, time[4] (running, runnable, blocked, offline). */
+#if defined(__x86_64__)
+struct runstate { uint32_t state, pad; uint64_t entry; uint64_t time[4]; };
+#else
+struct runstate { uint32_t state; uint64_t entry; uint64_t time[4]; } __attribute__((packed));
+#endif
+#define RS_RUNNABLE 1
+#define RS_BLOCKED 2
+#define RS_OFFLINE 3
+static volatile struct runstate rs_area[MAXV];
 
 extern char pv_vec0[], pv_vec1[], pv_vec3[], pv_vec4[], pv_vec6[], pv_vec7[], pv_vec13[], pv_vec14[], pv_upcall[];
 
 static long vcpu_op(int cmd, int id, void *arg) { return HYPERVISOR(__HYPERVISOR_vcpu_op, cmd, id, arg); }
 static void yield(void) { HYPERVISOR(__HYPERVISOR_sched_op, SCHEDOP_yield, 0, 0); }
+static struct runstate rs_of(int id)
+{
+	struct runstate r;
+	__builtin_memset(&r, 0xff, sizeof(r));
+	if (vcpu_op(VCPUOP_get_runstate_info, id, &r) != 0) r.state = 99;
+	return r;
+}
 
 /* Which vCPU runs this: from the stack in use (vCPU 0 runs on the boot stack). */
 static int my_id(void)
@@ -173,6 +197,12 @@ static __attribute__((noreturn, used)) void secondary(unsigned long arg)
 	vcpu_info(id)[1] = 0; /* events on */
 	for (;;) {
 		while (!stop) {
+			if (park) { /* blocked until an IPI, as long as vCPU 0 wants */
+				parked[id] = 1;
+				while (park) pv_block();
+				parked[id] = 0;
+				continue;
+			}
 			counter[id]++;
 			if ((counter[id] & 0x3ff) == 0) { send_ipi((id + 1) % nv); sent[id]++; }
 		}
@@ -261,6 +291,17 @@ int pv_main(void)
 	nv = n;
 	CHECK(vcpu_op(VCPUOP_is_up, 0, 0) == 1, "vCPU 0 is up");
 	for (int i = 1; i < n; i++) CHECK(vcpu_op(VCPUOP_is_up, i, 0) == 0, "vCPU %d is down at boot", i);
+	for (int i = 1; i < n; i++) {
+		struct runstate r = rs_of(i);
+		CHECK(r.state == RS_OFFLINE && r.entry != 0 && r.time[0] == 0,
+		      "vCPU %d is RUNSTATE_offline since its creation (state %u, entered at %llu)", i, r.state,
+		      (unsigned long long)r.entry);
+		__builtin_memset((void *)&rs_area[i], 0xff, sizeof(rs_area[i]));
+		xen_ulong_t va = (xen_ulong_t)&rs_area[i];
+		CHECK(vcpu_op(VCPUOP_register_runstate_memory_area, i, &va) == 0 && rs_area[i].state == RS_OFFLINE
+		      && rs_area[i].entry == r.entry, "vCPU 0 registers vCPU %d's runstate area: written at once (state %u)", i,
+		      rs_area[i].state);
+	}
 	struct { uint32_t vcpu, port; } bi;
 	for (int i = 0; i < n; i++) {
 		bi.vcpu = i; bi.port = 0;
@@ -342,6 +383,11 @@ int pv_main(void)
 		CHECK(vcpu_op(VCPUOP_up, i, 0) == 0 && vcpu_op(VCPUOP_is_up, i, 0) == 1, "up vCPU %d", i);
 	}
 	for (int i = 1; i < n; i++) {
+		struct runstate r = rs_of(i);
+		CHECK(r.state != RS_OFFLINE && r.time[3] > 0, "vCPU %d is no longer offline once up (state %u, %llu ns offline)", i,
+		      r.state, (unsigned long long)r.time[3]);
+	}
+	for (int i = 1; i < n; i++) {
 		CHECK(wait_until(&started[i], 1, 10000), "vCPU %d runs", i);
 		CHECK(arg_ok[i] && gs_ok[i], "vCPU %d: its argument%s as its context gave them", i, sizeof(long) == 8 ? " and kernel GS base" : "");
 		CHECK(timer_rc[i] == 1 && timer_hits[i] >= 1, "vCPU %d: its own VIRQ_TIMER (port %u) woke it from SCHEDOP_block", i, timer_port[i]);
@@ -359,12 +405,49 @@ int pv_main(void)
 		for (int r = 0; r < 40; r++) yield();
 		for (int i = 1; i < n; i++) { unsigned long dlt = counter[i] - c0[i]; if (dlt < lo) lo = dlt; if (dlt > hi) hi = dlt; }
 		CHECK(lo > 0 && lo * 2 >= hi, "the running vCPUs share the CPU: counted %lu..%lu in 40 rounds", lo, hi);
+		for (int i = 1; i < n; i++) {
+			struct runstate r = rs_of(i);
+			CHECK(r.time[0] > 0 && r.time[1] > 0 && rs_area[i].time[0] > 0, "vCPU %d's runstate: %llu us running, %llu us "
+			      "runnable; its area kept up to date (%llu us running)", i, (unsigned long long)(r.time[0] / 1000),
+			      (unsigned long long)(r.time[1] / 1000), (unsigned long long)(rs_area[i].time[0] / 1000));
+		}
+		/* Blocked, then woken by an IPI: runnable until it runs (vCPU 0 does not yield in between;
+		 * tried again should a slice end just there and vCPU 1 run and block again). */
+		park = 1;
+		for (int i = 1; i < n; i++) {
+			int r = 0;
+			while ((!parked[i] || rs_of(i).state != RS_BLOCKED) && r++ < 1000) yield();
+		}
+		struct runstate b = rs_of(1);
+		CHECK(b.state == RS_BLOCKED, "vCPU 1 in SCHEDOP_block: RUNSTATE_blocked (%u)", b.state);
+		park = 0;
+		struct runstate w;
+		for (int t = 0; t < 5; t++) {
+			while (rs_of(1).state != RS_BLOCKED && parked[1]) yield();
+			send_ipi(1);
+			w = rs_of(1);
+			if (w.state == RS_RUNNABLE) break;
+		}
+		CHECK(w.state == RS_RUNNABLE && w.time[2] > b.time[2], "woken by an IPI: RUNSTATE_runnable (%u), its blocked time "
+		      "accounted (%llu us)", w.state, (unsigned long long)(w.time[2] / 1000));
+		for (int i = 2; i < n; i++) send_ipi(i);
+		for (int i = 1; i < n; i++) {
+			int r = 0;
+			while (parked[i] && r++ < 1000) yield();
+			CHECK(!parked[i], "vCPU %d runs again", i);
+		}
 		/* Down from outside: it stops; up again: it goes on. */
 		int k = n - 1;
 		CHECK(vcpu_op(VCPUOP_down, k, 0) == 0 && vcpu_op(VCPUOP_is_up, k, 0) == 0, "down vCPU %d", k);
+		struct runstate d0 = rs_of(k);
+		CHECK(d0.state == RS_OFFLINE, "it is RUNSTATE_offline at once (%u)", d0.state);
 		unsigned long ck = counter[k];
 		for (int r = 0; r < 20; r++) yield();
 		CHECK(counter[k] == ck, "a vCPU that is down does not run");
+		struct runstate d1 = rs_of(k);
+		CHECK(d1.state == RS_OFFLINE && d1.entry == d0.entry && d1.time[0] == d0.time[0] && d1.time[3] > d0.time[3],
+		      "still offline, its offline time grows (%llu us), no running time added",
+		      (unsigned long long)((d1.time[3] - d0.time[3]) / 1000));
 		CHECK(vcpu_op(VCPUOP_up, k, 0) == 0 && vcpu_op(VCPUOP_is_up, k, 0) == 1, "up vCPU %d again", k);
 		CHECK(wait_until(&counter[k], ck + 1000, 1000), "it goes on counting");
 		/* Each takes itself down. */

@@ -150,7 +150,7 @@ function libxlJson(r: DomainRow): object {
     config: {
       c_info: { type: "pv", name: c.name, ...(c.uuid ? { uuid: c.uuid } : {}) },
       b_info: {
-        max_vcpus: c.vcpus, avail_vcpus: [...Array(c.vcpus).keys()], max_memkb: c.maxmem * 1024,
+        max_vcpus: c.maxvcpus ?? c.vcpus, avail_vcpus: [...Array(c.vcpus).keys()], max_memkb: c.maxmem * 1024,
         target_memkb: c.memory * 1024,
         sched_params: { sched: "credit", weight: r.weight, cap: r.cap },
         kernel: c.kernel, ...(c.cmdline !== undefined ? { cmdline: c.cmdline } : {}),
@@ -222,7 +222,7 @@ export const XEND_COMMANDS: XmCommand[] = [
     name: "create", summary: "create a domain from a config file",
     usage: "xm create [-c] [-e CHAR] [-p] [-q] [-n] CFG [KEY=VALUE ...]",
     help: `Creates a domain from CFG (xm/xl syntax: name, kernel, ramdisk, extra/cmdline, memory, maxmem, vcpus,
-disk, vif, on_poweroff/on_reboot/on_crash, ...). KEY=VALUE arguments override the file's settings.
+maxvcpus, disk, vif, on_poweroff/on_reboot/on_crash, ...). KEY=VALUE arguments override the file's settings.
 A domain restarted by on_* = restart keeps its name between its two lives (commands naming it wait for the
 new domain); after 10 restarts in a row, each less than a minute after the last, it is not restarted (xm dmesg).
 Relative paths in CFG are taken from the current directory. Settings this build cannot honour are
@@ -455,6 +455,18 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
           + `${r.cpuSeconds.toFixed(1).padStart(9)}`
       );
       return 0;
+    },
+  },
+  {
+    name: "vcpu-set", summary: "set how many vCPUs a domain may use", usage: "xm vcpu-set DOMAIN VCPUS",
+    help: "Makes vCPUs 0..VCPUS-1 of DOMAIN available to it and the others not (xenstore cpu/N/availability, "
+      + "as xl does for a PV guest): Linux takes the others down at once, and brings an available one back "
+      + "when its user space onlines it (/sys/devices/system/cpu/cpuN/online). VCPUS: 1 to its maxvcpus "
+      + "(default vcpus).",
+    async run(args) {
+      const { rest } = getopt("vcpu-set", args, ""); nargs(this, rest, 2);
+      if (!/^[0-9]{1,3}$/.test(rest[1])) throw new XmError(`bad vCPU count ${rest[1]} (a whole number, 1 or more)`);
+      await call({ op: "vcpu-set", dom: rest[0], count: Number(rest[1]) }); return 0;
     },
   },
   {

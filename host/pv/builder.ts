@@ -13,6 +13,9 @@ export interface BuildOptions {
   cmdline?: string;
   ramdisk?: Uint8Array;
   vcpus?: number;
+  /** xl's maxvcpus: of the `vcpus` built, the first `vcpusOnline` are available to the guest at start (its
+   * xenstore cpu/N/availability; the others for `xm vcpu-set`). Default: all. */
+  vcpusOnline?: number;
 }
 
 export interface BuiltDomain {

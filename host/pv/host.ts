@@ -9,7 +9,7 @@ import { KERNEL_MAX_BYTES, kernelSource, kernelSourceAsync, withKernel, withKern
 import { env, yieldToEventLoop } from "../platform";
 import { XenStore, Connection } from "../devices/xenstore/store";
 import { XsRing } from "../devices/xenstore/ring";
-import { populateDomain } from "../devices/xenstore/domain";
+import { populateDomain, writeVcpuAvailability } from "../devices/xenstore/domain";
 import { BlkBack, DiskSpec } from "../devices/block/blkback";
 import { checkDiskShared } from "./diskshare";
 import { NetBack, type VifSpec } from "../devices/net/netback";
@@ -119,6 +119,8 @@ export class XenHost {
     this.store.introduce(b.domid);
     populateDomain(this.store, b.domid, name, {
       memoryKb: o.memoryMiB * 1024, maxMemKb: o.memoryMiB * 1024, vcpus: o.vcpus ?? 1,
+      // (xl's maxvcpus: `vcpus` vCPUs built, the first `vcpusOnline` of them available to the guest.)
+      vcpuOnline: Array.from({ length: o.vcpus ?? 1 }, (_, i) => i < (o.vcpusOnline ?? o.vcpus ?? 1)),
       storeMfn: b.storeMa / 4096, storePort: b.storePort, consoleRef: b.consoleMa / 4096, consolePort: b.consolePort,
     });
     const base = b.storeMa;
@@ -187,6 +189,8 @@ export class XenHost {
     this.store.introduce(d);
     populateDomain(this.store, d, name, {
       memoryKb: memoryMiB * 1024, maxMemKb: memoryMiB * 1024, vcpus,
+      // Each vCPU's availability as the guest left it (a vCPU taken down by `xm vcpu-set` stays down).
+      vcpuOnline: Array.from({ length: vcpus }, (_, i) => (x.hv_vcpu_flags(d, i) & 1) !== 0),
       storeMfn: storeMa / 4096, storePort, consoleRef: consoleMa / 4096, consolePort,
     });
     for (const [p, v] of a.nodes) this.store.write(`/local/domain/${d}/${p}`, v, [{ domid: d, perm: "n" }]);
@@ -200,6 +204,17 @@ export class XenHost {
   }
 
   /** Serve xenstore rings and backends after a run slice. */
+  /** `xm vcpu-set`: vCPUs 0..n-1 of domain `d` available to it, the others not (its xenstore cpu/N/availability);
+   * n from 1 to its number of vCPUs (xl's maxvcpus, here the `vcpus` it was built with). */
+  setVcpusOnline(d: number, n: number): void {
+    const h = this.domains.get(d);
+    if (!h) throw new Error(`no domain ${d}`);
+    const max = this.core.x.hv_domain_vcpus(d);
+    if (!(Number.isInteger(n) && n >= 1 && n <= max))
+      throw new Error(`${h.name} has ${max} vCPU${max === 1 ? "" : "s"}: the count must be 1 to ${max}`);
+    writeVcpuAvailability(this.store, d, Array.from({ length: max }, (_, i) => i < n));
+  }
+
   serviceDevices(): void {
     const x = this.core.x;
     for (const d of this.domains.values()) {

@@ -75,6 +75,9 @@ export interface DomainConfig {
   /** MiB */
   maxmem: number;
   vcpus: number;
+  /** xl's maxvcpus, when given (above vcpus): the domain has this many vCPUs, `vcpus` of them available at
+   * start (xenstore cpu/N/availability), the others for `xm vcpu-set`. */
+  maxvcpus?: number;
   disks: DiskConfig[];
   vifs: VifConfig[];
   on_poweroff: ShutdownAction;
@@ -535,7 +538,7 @@ function parseVif(spec: string, ctx: DiskCtx, warn: (detail: string) => void): V
 // Semantics
 
 const KNOWN_KEYS = new Set([
-  "name", "kernel", "ramdisk", "cmdline", "root", "extra", "memory", "maxmem", "vcpus", "disk", "vif",
+  "name", "kernel", "ramdisk", "cmdline", "root", "extra", "memory", "maxmem", "vcpus", "maxvcpus", "disk", "vif",
   "on_poweroff", "on_reboot", "on_crash", "uuid", "cpu_weight", "cpu_cap", "cap", "type", "builder", "bootloader",
   "vfb", "vnc", "sdl",
 ]);
@@ -658,6 +661,10 @@ export function parseConfig(text: string, file: string): DomainConfig {
   // vcpus and the credit scheduler
   const vcpusRaw = int("vcpus", "a whole number");
   const vcpus = vcpusRaw === undefined ? 1 : range("vcpus", vcpusRaw, 1, VCPUS_MAX);
+  const maxvcpusRaw = int("maxvcpus", "a whole number");
+  const maxvcpus = maxvcpusRaw === undefined ? undefined : range("maxvcpus", maxvcpusRaw, 1, VCPUS_MAX);
+  if (maxvcpus !== undefined && maxvcpus < vcpus)
+    fail("maxvcpus", lineOf("maxvcpus"), `must not be less than vcpus (${maxvcpus} < ${vcpus})`);
   const weightRaw = int("cpu_weight", "a whole number");
   const cpu_weight = weightRaw === undefined ? undefined : range("cpu_weight", weightRaw, 1, 65535);
   if (settings.has("cap") && settings.has("cpu_cap")) {
@@ -731,6 +738,7 @@ export function parseConfig(text: string, file: string): DomainConfig {
   if (cmdline !== undefined) cfg.cmdline = cmdline;
   if (uuid !== undefined) cfg.uuid = uuid;
   if (cpu_weight !== undefined) cfg.cpu_weight = cpu_weight;
+  if (maxvcpus !== undefined && maxvcpus > vcpus) cfg.maxvcpus = maxvcpus;
   if (cpu_cap !== undefined) cfg.cpu_cap = cpu_cap;
   return cfg;
 }

@@ -170,7 +170,10 @@ export class Xend {
       if (kernel.length + (ramdisk?.length ?? 0) > limit)
         throw new Error(`${cfg.name}: its kernel and ramdisk do not fit in its ${cfg.memory} MiB`);
       nameFree(); // again: another request may have taken the name while we read
-      const o = { memoryMiB: cfg.memory, vcpus: cfg.vcpus, cmdline: cfg.cmdline, ramdisk, ...deviceSpecs(cfg) };
+      const o = {
+        memoryMiB: cfg.memory, vcpus: cfg.maxvcpus ?? cfg.vcpus, vcpusOnline: cfg.vcpus, cmdline: cfg.cmdline, ramdisk,
+        ...deviceSpecs(cfg)
+      };
       h = await withKernelAsync(kernel, image, limit, (src) => this.host.buildFrom(cfg.name, src, o));
     } finally { kernel.close(); }
     if (cfg.maxmem > cfg.memory) this.host.core.x.hv_domain_set_max_pages(h.domid, cfg.maxmem * 256 + 64);
@@ -532,6 +535,14 @@ export class Xend {
           }
         }
         return { ok: true, data: out };
+      }
+      case "vcpu-set": {
+        // As xl vcpu-set for a PV domain: each vCPU's xenstore cpu/N/availability; the guest takes the
+        // others down (and brings them back when its user space onlines them).
+        const id = this.find(req.dom);
+        this.host.setVcpusOnline(id, req.count);
+        this.wake();
+        return { ok: true };
       }
       case "mem-set": case "mem-max": {
         const id = this.find(req.dom);

@@ -61,6 +61,8 @@ export function validateToolstack(
     lines.push(
       `memory = ${int(c.memory, "memory")}`, `maxmem = ${int(c.maxmem, "maxmem")}`, `vcpus = ${int(c.vcpus, "vcpus")}`
     );
+    const maxv = opt(c.maxvcpus, (v) => int(v, "maxvcpus"));
+    if (maxv !== undefined) lines.push(`maxvcpus = ${maxv}`);
     for (const k of ["on_poweroff", "on_reboot", "on_crash"]) lines.push(`${k} = ${lit(str(c[k], k))}`);
     const uuid = opt(c.uuid, (v) => str(v, "uuid"));
     if (uuid !== undefined) lines.push(`uuid = ${lit(uuid)}`);
@@ -104,7 +106,8 @@ export function validateToolstack(
     cfg.warnings = [];
     if (cfg.name !== info.name)
       throw new Bad(`its name ${JSON.stringify(cfg.name)} is not the domain's (${JSON.stringify(info.name)})`);
-    if (cfg.vcpus !== info.vcpus) throw new Bad(`vcpus ${cfg.vcpus} is not the domain's (${info.vcpus})`);
+    if ((cfg.maxvcpus ?? cfg.vcpus) !== info.vcpus)
+      throw new Bad(`vcpus ${cfg.maxvcpus ?? cfg.vcpus} is not the domain's (${info.vcpus})`);
     const weight = opt(t.weight, (v) => int(v, "weight")) ?? 256;
     if (weight < 1 || weight > 65535) throw new Bad("weight must be 1..65535");
     const tcap = opt(t.cap, (v) => int(v, "cap")) ?? 0;

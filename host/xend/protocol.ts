@@ -20,6 +20,7 @@ export type Request =
   | { op: "state"; dom: string }
   | { op: "console"; dom: string }
   | { op: "vcpu-list"; dom?: string }
+  | { op: "vcpu-set"; dom: string; count: number }
   | { op: "mem-set"; dom: string; mib: number }
   | { op: "mem-max"; dom: string; mib: number }
   | { op: "sched-credit"; dom?: string; weight?: number; cap?: number }
@@ -46,7 +47,7 @@ const FIELDS: { [op in Request["op"]]: { [field: string]: string } } = {
   create: { file: "s", text: "s", overrides: "sa", cwd: "s?", paused: "b?", console: "b?" },
   rename: { dom: "s", name: "s" },
   destroy: { dom: "s" }, pause: { dom: "s" }, unpause: { dom: "s" }, shutdown: { dom: "s", reboot: "b?", wait: "b?" },
-  state: { dom: "s" }, console: { dom: "s" }, "vcpu-list": { dom: "s?" },
+  state: { dom: "s" }, console: { dom: "s" }, "vcpu-list": { dom: "s?" }, "vcpu-set": { dom: "s", count: "n" },
   "mem-set": { dom: "s", mib: "n" }, "mem-max": { dom: "s", mib: "n" },
   "sched-credit": { dom: "s?", weight: "n?", cap: "n?" },
   "block-attach": { dom: "s", target: "s", vdev: "s", writable: "b" },

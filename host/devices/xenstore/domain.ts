@@ -13,6 +13,8 @@ export interface DomainNodes {
   memoryKb?: number;
   maxMemKb?: number;
   vcpus?: number;
+  /** cpu/N/availability of each vCPU (default: all "online"); a restored domain's follow its vCPUs. */
+  vcpuOnline?: boolean[];
   storeMfn?: number | bigint;
   storePort?: number;
   consoleRef?: number | bigint;
@@ -25,6 +27,14 @@ export interface DomainNodes {
 
 export function defaultUuid(domid: number): string {
   return `00000000-0000-0000-0000-${domid.toString(16).padStart(12, "0")}`;
+}
+
+/** cpu/N/availability, "online" or "offline" for each vCPU, as libxl's vcpu-set writes them for a PV domain
+ * (libxl__set_vcpuonline_xenstore): the guest's xen cpu_hotplug driver takes a CPU down when its node says
+ * offline, and makes it present again (for user space to bring online) when it says online. */
+export function writeVcpuAvailability(store: XenStore, domid: number, online: boolean[]): void {
+  const home = store.getDomainPath(domid);
+  online.forEach((on, i) => store.write(`${home}/cpu/${i}/availability`, on ? "online" : "offline"));
 }
 
 /** Writes /local/domain/<domid>/..., /vm/<uuid> and /libxl/<domid> as xl does. Returns the home path. */
@@ -65,7 +75,7 @@ export function populateDomain(store: XenStore, domid: number, name: string, o: 
   store.write(`${home}/domid`, String(domid));
   if (o.storePort !== undefined) store.write(`${home}/store/port`, String(o.storePort));
   if (o.storeMfn !== undefined) store.write(`${home}/store/ring-ref`, String(o.storeMfn));
-  for (let i = 0; i < (o.vcpus ?? 1); i++) store.write(`${home}/cpu/${i}/availability`, "online");
+  writeVcpuAvailability(store, domid, Array.from({ length: o.vcpus ?? 1 }, (_, i) => o.vcpuOnline?.[i] ?? true));
 
   // The primary console: a frontend directory owned by the guest, readable by its backend.
   const be = o.consoleBackend ?? 0;

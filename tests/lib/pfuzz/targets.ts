@@ -744,12 +744,12 @@ const xenstore: Target<XsCtx> = {
 // change nothing outside xend given to a real xend with one domain.
 
 const SAFE_OPS = new Set([
-  "ping", "list", "info", "dmesg", "state", "vcpu-list", "mem-set", "mem-max", "sched-credit", "block-list",
+  "ping", "list", "info", "dmesg", "state", "vcpu-list", "vcpu-set", "mem-set", "mem-max", "sched-credit", "block-list",
   "network-list", "sysrq", "debug-keys", "virq-handler", "console-input", "pause", "unpause"
 ]);
 const REQUEST_SEEDS: Request[] = [
   { op: "ping" }, { op: "list" }, { op: "info" }, { op: "dmesg" }, { op: "state", dom: "fuzz" }, { op: "vcpu-list" },
-  { op: "vcpu-list", dom: "1" },
+  { op: "vcpu-list", dom: "1" }, { op: "vcpu-set", dom: "fuzz", count: 1 },
   { op: "mem-set", dom: "fuzz", mib: 4 }, { op: "mem-max", dom: "fuzz", mib: 8 }, { op: "sched-credit" },
   { op: "sched-credit", dom: "fuzz", weight: 512, cap: 50 },
   { op: "block-list", dom: "fuzz" }, { op: "network-list", dom: "fuzz" }, { op: "sysrq", dom: "fuzz", key: "s" },
