@@ -62,6 +62,8 @@ test("xm create / list / pause / unpause / mem-set / sched-credit / vcpu-list / 
     + `vcpus = 1\nmaxvcpus = 2\n`);
   assert.is(xm("create", f2).status, 0);
   assert.match(xm("vcpu-list", "idle2").stdout, /idle2\s+\d+\s+1 --p/);
+  // xm list's VCPUs: the vCPUs up, as xl's (vCPU 1 was never brought up by the guest)
+  assert.match(xm("list", "idle2").stdout, /idle2\s+\d+\s+16\s+1\s/);
   const l2 = JSON.parse(xm("list", "-l", "idle2").stdout)[0].config.b_info;
   assert.equal([l2.max_vcpus, l2.avail_vcpus], [2, [0]]);
   assert.is(xm("vcpu-set", "idle2", "2").status, 0);

@@ -275,7 +275,7 @@ warned about (bootloader=, vfb=, a bridge other than xenbr0) or refused (type = 
   },
   {
     name: "list", summary: "list the domains", usage: "xm list [-l] [DOMAIN ...]",
-    help: "Lists the domains: name, id, memory (MiB), vCPUs, state (r "
+    help: "Lists the domains: name, id, memory (MiB), the vCPUs up, state (r "
       + "running, b blocked, p paused, s shut down,\nc crashed) and "
       + "CPU time. -l (--long) prints each as xl does, JSON in "
       + "libxl's shape: domid and config\n(c_info, b_info, disks, "

@@ -23,7 +23,9 @@ import { parseConfig, DomainConfig, MEMORY_MAX_MIB, deviceSpecs } from "./config
 import { Framer } from "../devices/xenstore/wire";
 import { hotplugRequest, HotplugRequest } from "./hotplug";
 import { suspendTimeoutMs } from "./env";
-import { DS_RUNNING, DS_SHUTDOWN, SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_crash } from "../../assembly/records";
+import {
+  DS_RUNNING, DS_SHUTDOWN, SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_crash, VF_ONLINE
+} from "../../assembly/records";
 import { readRegular } from "./files";
 import { validateToolstack, checkPaths, ToolstackRecord } from "./incoming";
 import { saveMac, secretForLoopback } from "./secret";
@@ -230,6 +232,15 @@ export class Xend {
     throw new Error(`no such domain: ${spec}`);
   }
 
+  /** The vCPUs of domain `id` that are up (not taken down, or never brought up, by the guest): `xm list`'s VCPUs
+   *  column, as xl's (libxl's vcpu_online); `xm vcpu-list` shows each, `xm list -l` the domain's maximum. */
+  private vcpusUp(id: number): number {
+    const x = this.host.core.x;
+    let n = 0;
+    for (let v = 0; v < x.hv_domain_vcpus(id); v++) if ((x.hv_vcpu_flags(id, v) & VF_ONLINE) !== 0) n++;
+    return n;
+  }
+
   private stateLetters(id: number): string {
     const x = this.host.core.x;
     const st = this.host.state(id);
@@ -250,7 +261,7 @@ export class Xend {
     }];
     for (const [id, d] of [...this.doms].sort((a, b) => a[0] - b[0])) {
       rows.push({
-        name: d.cfg.name, id, memMiB: Math.round(x.hv_domain_pages(id) / 256), vcpus: x.hv_domain_vcpus(id),
+        name: d.cfg.name, id, memMiB: Math.round(x.hv_domain_pages(id) / 256), vcpus: this.vcpusUp(id),
         state: this.stateLetters(id), cpuSeconds: Number(x.hv_domain_cpu_ns(id)) / 1e9,
         maxMiB: d.cfg.maxmem, weight: d.weight, cap: d.cap, disks: d.cfg.disks.map((k) => `${k.vdev}:${k.target}`),
         uptime: (Date.now() - d.created) / 1000,
@@ -528,7 +539,7 @@ export class Xend {
           const dst = this.stateLetters(id);
           for (let v = 0; v < x.hv_domain_vcpus(id); v++) {
             const f = x.hv_vcpu_flags(id, v), live = this.host.state(id) === DS_RUNNING;
-            const online = (f & 1) !== 0, blocked = (f & 10) !== 0;
+            const online = (f & VF_ONLINE) !== 0, blocked = (f & 10) !== 0;
             const state = (live && online && !blocked && dst[2] !== "p" ? "r" : "-")
               + (live && online && blocked ? "b" : "-") + (!online || dst[2] === "p" ? "p" : "-");
             out.push({ name: d.cfg.name, id, vcpu: v, state, cpuSeconds: Number(x.hv_vcpu_running_ns(id, v)) / 1e9 });
