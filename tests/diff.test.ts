@@ -18,6 +18,10 @@ for (const s of stats) {
       assert.unreachable(`${s.failed}/${s.cases} mismatches in ${forms}\n${s.mismatches.map(describe).join("\n")}`);
     }
   });
+  if (s.nativeUnstable.length) console.log(
+    `note: differential ${s.group} (${s.bits}-bit): the real CPU's first result differed from two reruns that gave `
+      + `the emulator's (the host's doing): ${s.nativeUnstable.join(", ")}`
+  );
   if (s.skipped) { console.log(`skipped: differential ${s.group} (${s.bits}-bit): ${skipNote(s)}`); test.skip(); }
   if (s.vendorNativeUnchecked) {
     console.log(
