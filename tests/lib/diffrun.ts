@@ -373,7 +373,7 @@ export async function diffRun(o: RunOptions): Promise<GroupStats[]> {
         };
         by.set(c.group, g); stats.push(g);
       }
-      if (c.needs && !hasFeature(ref, c.needs)) { // the reference would run another instruction: not comparable
+      if (!comparable(c)) { // the reference would run another instruction: not comparable
         g.skipped++;
         const k = `${c.form} (no ${c.needs})`;
         g.skippedWhy.set(k, (g.skippedWhy.get(k) ?? 0) + 1);
