@@ -8,7 +8,7 @@
 // comma-separated), --mode 32|64, --show N mismatches printed per group (default 5).
 // DIFF_NATIVE32=host in the environment runs the 32-bit cases directly on the host CPU (a kernel with IA-32
 // emulation) instead of under qemu-i386.
-import { diffRun, describe, vendorNote, skipNote, jitRetired } from "./lib/diffrun";
+import { diffRun, describe, vendorNote, skipNote, jitRetired, noteUnstable } from "./lib/diffrun";
 import { jitSettings } from "../host/jit/jit";
 import { groups as diffGroups } from "./lib/diffgen";
 import { x87Run, describe as describeX87, vendorNote as vendorNoteX87 } from "./lib/x87run";
@@ -82,6 +82,8 @@ for (const s of stats) {
 if (stats.length && jitSettings().mode !== "off") console.log(
   `general-purpose cases: ${jitRetired} instructions retired in compiled code (XENWASM_JIT=${jitSettings().mode})`
 );
+for (const s of [...stats, ...xstats.map((x) => ({ ...x, bits: 64 })), ...sstats])
+  noteUnstable(`${s.group} (${s.bits}-bit)`, s.nativeUnstable);
 for (const s of xstats) if (vendorNoteX87(s)) console.log(`${s.group} (64-bit): ${vendorNoteX87(s)}`);
 for (const s of sstats) if (vendorNoteSse(s)) console.log(`${s.group} (${s.bits}-bit): ${vendorNoteSse(s)}`);
 for (const s of stats) {

@@ -5,7 +5,7 @@
 // the host CPU cannot run (a missing CPUID feature) are skipped and reported as skipped.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { diffRun, describe, vendorNote, skipNote, jitRetired } from "./lib/diffrun";
+import { diffRun, describe, vendorNote, skipNote, jitRetired, noteUnstable } from "./lib/diffrun";
 import { jitSettings } from "../host/jit/jit";
 
 const stats = await diffRun({ seed: 20240601, count: 100, maxMismatches: 3 });
@@ -18,10 +18,7 @@ for (const s of stats) {
       assert.unreachable(`${s.failed}/${s.cases} mismatches in ${forms}\n${s.mismatches.map(describe).join("\n")}`);
     }
   });
-  if (s.nativeUnstable.length) console.log(
-    `note: differential ${s.group} (${s.bits}-bit): the real CPU's first result differed from two reruns that gave `
-      + `the emulator's (the host's doing): ${s.nativeUnstable.join(", ")}`
-  );
+  noteUnstable(`differential ${s.group} (${s.bits}-bit)`, s.nativeUnstable);
   if (s.skipped) { console.log(`skipped: differential ${s.group} (${s.bits}-bit): ${skipNote(s)}`); test.skip(); }
   if (s.vendorNativeUnchecked) {
     console.log(
@@ -53,6 +50,7 @@ if (jitSettings().mode === "force") {
   const before = jitRetired;
   const each = await diffRun({ seed: 20240602, count: 3, maxMismatches: 3, compileCases: true });
   const cases = each.reduce((a, s) => a + s.cases, 0);
+  for (const s of each) noteUnstable(`differential ${s.group} (${s.bits}-bit), each case compiled`, s.nativeUnstable);
   test(`differential cases each compiled before they run: ${cases} `
       + `cases of every group match the real CPU (XENWASM_JIT=force)`, () => {
     const bad = each.filter((s) => s.failed);

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { XenHost } from "../host/pv/host";
 import { guestPath } from "./lib/pvrun";
 import { join } from "node:path";
-import { linuxKernel, busyboxInitramfs } from "./lib/linux";
+import { linuxDomain, type LinuxDomain } from "./lib/linux";
 import { saveDomain, restoreDomain } from "../host/save/save";
 import { DS_RUNNING, DS_SHUTDOWN, V_FIFO_CB } from "../assembly/records";
 
@@ -93,10 +93,10 @@ const cpus = () => [
   'echo "cpuinfo: $(grep -c ^processor /proc/cpuinfo)"',
   'echo "online: $(cat /sys/devices/system/cpu/online)"',
 ];
-let host: XenHost, out = "", domid = 0;
+let vm: LinuxDomain; // (the next test suspends and saves it)
 
 test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs on both", async () => {
-  const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(WORK, [
+  vm = await linuxDomain("linux-smp", WORK, [
     "mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev",
     'echo "xenwasm: smp user space"',
     "dmesg | grep -i 'fifo-based'",
@@ -110,15 +110,11 @@ test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs 
     'echo "restored:"',
     ...cpus(),
     "poweroff -f",
-  ])));
-  host = await XenHost.create(512);
-  const dom = host.createDomain("linux-smp", new Uint8Array(readFileSync(linuxKernel())), {
-    memoryMiB: 256, vcpus: 2, ramdisk, cmdline: "console=hvc0 quiet",
-  });
-  domid = dom.domid;
-  dom.onConsole = (b) => { out += new TextDecoder().decode(b); };
+  ], { vcpus: 2 });
+  const { host } = vm, domid = vm.dom.domid;
   const t0 = Date.now();
-  await host.runUntil(() => ticks(out).length >= 2 || host.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000);
+  await host.runUntil(() => ticks(vm.out).length >= 2 || host.state(domid) !== DS_RUNNING || Date.now() - t0 > 400000);
+  const out = vm.out; // (nothing runs while the assertions below read it)
   if (process.env.SMP_SHOW) console.log(out);
   assert.match(out, "xenwasm: smp user space", out.slice(-4000) + host.dmesg());
   assert.match(out, "nproc: 2");
@@ -139,13 +135,14 @@ test("Debian's Linux with vcpus=2: two CPUs online, a two-process workload runs 
 
 test("Linux with two vCPUs suspends, is saved, restored in a new host with both, counts on, still has two CPUs",
   async () => {
+  const { host } = vm, domid = vm.dom.domid;
   host.store.write(`/local/domain/${domid}/control/shutdown`, "suspend");
   let t0 = Date.now();
   await host.runUntil(() => host.state(domid) !== DS_RUNNING || Date.now() - t0 > 60000);
-  assert.is(host.state(domid), DS_SHUTDOWN, out.slice(-2000) + host.dmesg());
+  assert.is(host.state(domid), DS_SHUTDOWN, vm.out.slice(-2000) + host.dmesg());
   assert.is(host.shutdownReason(domid), 2, "suspend");
   const stream = saveDomain(host, domid);
-  const before = ticks(out);
+  const before = ticks(vm.out);
   host.destroyDomain(domid);
   const b = await XenHost.create(512);
   const r = restoreDomain(b, stream);
@@ -171,7 +168,7 @@ test("Linux with two vCPUs suspends, is saved, restored in a new host with both,
 // set to 4 again, they become present and come back when user space onlines them (VCPUOP_up).
 const online = "$(cat /sys/devices/system/cpu/online)";
 test("Debian's Linux with vcpus=4 has four CPUs; xm vcpu-set 2 takes two down, vcpu-set 4 lets them back", async () => {
-  const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(WORK + "-4", [
+  const vm4 = await linuxDomain("linux-smp4", WORK + "-4", [
     "mount -t sysfs sysfs /sys",
     ...cpus(),
     'echo "vcpu-set: ready"',
@@ -181,24 +178,20 @@ test("Debian's Linux with vcpus=4 has four CPUs; xm vcpu-set 2 takes two down, v
       + "sleep 0.1; j=$((j+1)); done; done 2>/dev/null",
     `echo "set 4: online ${online}, nproc $(nproc)"`,
     "poweroff -f",
-  ])));
-  const h = await XenHost.create(512);
-  let o = "";
-  const dom = h.createDomain("linux-smp4", new Uint8Array(readFileSync(linuxKernel())), {
-    memoryMiB: 256, vcpus: 4, ramdisk, cmdline: "console=hvc0 quiet",
-  });
-  dom.onConsole = (b) => { o += new TextDecoder().decode(b); };
+  ], { vcpus: 4 });
+  const { host: h, dom } = vm4;
   const t0 = Date.now();
   let step = 0, downFlags: number[] = [];
   await h.runUntil(() => {
-    if (step === 0 && o.includes("vcpu-set: ready")) { step = 1; h.setVcpusOnline(dom.domid, 2); }
-    if (step === 1 && o.includes("set 2:")) {
+    if (step === 0 && vm4.out.includes("vcpu-set: ready")) { step = 1; h.setVcpusOnline(dom.domid, 2); }
+    if (step === 1 && vm4.out.includes("set 2:")) {
       step = 2;
       downFlags = [0, 1, 2, 3].map((v) => h.core.x.hv_vcpu_flags(dom.domid, v) & 1);
       h.setVcpusOnline(dom.domid, 4);
     }
     return h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000;
   });
+  const o = vm4.out;
   if (process.env.SMP_SHOW) console.log(o);
   assert.match(o, /nproc: 4\s+cpuinfo: 4\s+online: 0-3/, o.slice(-3000) + h.dmesg());
   assert.match(o, "set 2: online 0-1, nproc 2", o.slice(-3000));
@@ -215,7 +208,7 @@ test("Debian's Linux with vcpus=4 has four CPUs; xm vcpu-set 2 takes two down, v
 // brings up the two available CPUs' worth (it takes the unavailable ones down once xenstore is up), and
 // `xm vcpu-set 3` lets a third one in.
 test("Debian's Linux with maxvcpus=4, vcpus=2: two CPUs online, xm vcpu-set 3 lets a third in", async () => {
-  const ramdisk = new Uint8Array(readFileSync(busyboxInitramfs(WORK + "-max", [
+  const vmx = await linuxDomain("linux-maxv", WORK + "-max", [
     "mount -t sysfs sysfs /sys",
     `i=0; while [ "${online}" != "0-1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`,
     `echo "start: online ${online}, nproc $(nproc)"`,
@@ -223,13 +216,8 @@ test("Debian's Linux with maxvcpus=4, vcpus=2: two CPUs online, xm vcpu-set 3 le
       + "2>/dev/null",
     `echo "set 3: online ${online}, nproc $(nproc)"`,
     "poweroff -f",
-  ])));
-  const h = await XenHost.create(512);
-  let o = "";
-  const dom = h.createDomain("linux-maxv", new Uint8Array(readFileSync(linuxKernel())), {
-    memoryMiB: 256, vcpus: 4, vcpusOnline: 2, ramdisk, cmdline: "console=hvc0 quiet",
-  });
-  dom.onConsole = (b) => { o += new TextDecoder().decode(b); };
+  ], { vcpus: 4, vcpusOnline: 2 });
+  const { host: h, dom } = vmx;
   assert.equal(
     [0, 1, 2, 3].map((i) => h.store.readString(`/local/domain/${dom.domid}/cpu/${i}/availability`)),
     ["online", "online", "offline", "offline"]
@@ -237,13 +225,14 @@ test("Debian's Linux with maxvcpus=4, vcpus=2: two CPUs online, xm vcpu-set 3 le
   const t0 = Date.now();
   let set = false, flags: number[] = [];
   await h.runUntil(() => {
-    if (!set && o.includes("start:")) {
+    if (!set && vmx.out.includes("start:")) {
       set = true;
       flags = [0, 1, 2, 3].map((v) => h.core.x.hv_vcpu_flags(dom.domid, v) & 1);
       h.setVcpusOnline(dom.domid, 3);
     }
     return h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000;
   });
+  const o = vmx.out;
   if (process.env.SMP_SHOW) console.log(o);
   assert.match(o, "start: online 0-1, nproc 2", o.slice(-3000) + h.dmesg());
   assert.equal(flags, [1, 1, 0, 0], "vCPUs 2 and 3 offline in the hypervisor");

@@ -5,6 +5,7 @@
 // Options: --seed N (default 1), --count N cases per form (default 200), --group NAME (repeatable or
 // comma-separated), --mode 32|64 (default both), --show N mismatches printed per group (default 5).
 import { sseRun, describe, skipped32 } from "./lib/sserun";
+import { noteUnstable } from "./lib/diffrun";
 import { groups } from "./lib/ssegen";
 
 const args = process.argv.slice(2);
@@ -43,6 +44,7 @@ console.log(
   `${"total".padEnd(12)} ${"".padStart(4)} ${pad(tc, 8)} ` + `${pad(tp, 8)} ${pad(tf, 8)}   `
     + `(${((Date.now() - t0) / 1000).toFixed(1)} s)`
 );
+for (const s of stats) noteUnstable(`${s.group} (${s.bits}-bit)`, s.nativeUnstable);
 for (const s of stats) {
   if (!s.failed) continue;
   const forms = [...s.failedForms].map(([f, n]) => `${f} (${n})`).join(", ");

@@ -4,6 +4,7 @@
 // Options: --seed N (default 1), --count N cases per form (default 200), --group NAME (repeatable or
 // comma-separated), --show N mismatches printed per group (default 5).
 import { x87Run, describe, vendorNote } from "./lib/x87run";
+import { noteUnstable } from "./lib/diffrun";
 import { groups } from "./lib/x87gen";
 
 const args = process.argv.slice(2);
@@ -40,6 +41,7 @@ console.log(
   `${"total".padEnd(12)} ${pad(tc, 8)} ${pad(tp, 8)} ${pad(tf, 8)}   (${((Date.now() - t0) / 1000).toFixed(1)} s)`
 );
 for (const s of stats) if (vendorNote(s)) console.log(`${s.group}: ${vendorNote(s)}`);
+for (const s of stats) noteUnstable(s.group, s.nativeUnstable);
 for (const s of stats) {
   if (!s.failed) continue;
   const forms = [...s.failedForms].map(([f, n]) => `${f} (${n})`).join(", ");

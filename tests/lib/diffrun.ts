@@ -41,7 +41,7 @@ export interface GroupStats {
   skippedWhy: Map<string, number>; // form (feature) -> cases
   vendors: Vendors;
   // cases whose first native result differed from the emulator's and two native reruns both gave the emulator's
-  // (the host changed the real CPU's result: see diffRun); passed, and reported
+  // (the host changed the real CPU's result: see nativeFlukes); passed, and reported
   nativeUnstable: string[];
 }
 
@@ -332,6 +332,30 @@ export function skipNote(s: GroupStats): string {
     + `${[...s.skippedWhy].map(([f, n]) => `${f} ${n}`).join(", ")}`;
 }
 
+/**
+ * The real CPU's result can change under the host: seen once in a KVM guest on an AMD EPYC, POPF's NT bit lost
+ * between POPF and PUSHF (an interrupt in between, most likely). A case whose native result differs from the
+ * emulator's (`differs(i, native result)`; false for a case not compared) is run natively twice more, in the same
+ * batch and layout (`rerun`: the whole batch again); when both reruns give the emulator's result, the first run was
+ * the host's doing and the case passes (reported: noteUnstable). A real difference stays one: the CPU would have to
+ * give the emulator's result twice in a row. Returns the indices of the cases that pass so. (diffRun, sseRun, x87Run)
+ */
+export function nativeFlukes<R>(nat: R[], rerun: () => R[], differs: (i: number, n: R) => boolean): Set<number> {
+  const bad = nat.flatMap((n, i) => (differs(i, n) ? [i] : []));
+  const flukes = new Set<number>();
+  if (!bad.length) return flukes;
+  const again = [rerun(), rerun()];
+  for (const i of bad) if (again.every((n) => !differs(i, n[i]))) flukes.add(i);
+  return flukes;
+}
+/** Print the note of a differential run for the cases of `what` that passed by nativeFlukes (nothing without any). */
+export function noteUnstable(what: string, cases: string[]): void {
+  if (cases.length) console.log(
+    `note: ${what}: the real CPU's first result differed from two reruns that gave the emulator's (the host's `
+      + `doing): ${cases.join(", ")}`
+  );
+}
+
 export interface RunOptions {
   seed: number; count: number; groups?: string[]; modes?: Bits[]; maxMismatches?: number;
   /** Under XENWASM_JIT=force: compile each case before it runs (core jit_entries; a region, a module and an
@@ -350,18 +374,11 @@ export async function diffRun(o: RunOptions): Promise<GroupStats[]> {
     const vendors: Vendors = { host: ref.vendor, emu: emuVendor };
     const nat = runNative(cases, bits);
     const emu = await runEmulator(cases, bits, o.compileCases);
-    // The real CPU's result can change under the host: seen once in a KVM guest on an AMD EPYC, POPF's NT bit lost
-    // between POPF and PUSHF (an interrupt in between, most likely). A case whose native result differs from the
-    // emulator's is run natively twice more, in the same batch and layout; when both reruns give the emulator's
-    // result, the first run was the host's doing and the case passes (reported). A real difference stays one: the
-    // CPU would have to give the emulator's result twice in a row.
     const comparable = (c: Case) => !(c.needs && !hasFeature(ref, c.needs));
-    const bad = cases.flatMap((c, i) => (comparable(c) && compare(c, nat[i], emu[i], vendors).length ? [i] : []));
-    const unstable = new Set<number>();
-    if (bad.length) {
-      const again = [runNative(cases, bits), runNative(cases, bits)];
-      for (const i of bad) if (again.every((n) => !compare(cases[i], n[i], emu[i], vendors).length)) unstable.add(i);
-    }
+    const unstable = nativeFlukes(
+      nat, () => runNative(cases, bits),
+      (i, n) => comparable(cases[i]) && compare(cases[i], n, emu[i], vendors).length > 0
+    );
     const by = new Map<string, GroupStats>();
     cases.forEach((c, i) => {
       let g = by.get(c.group);
