@@ -15,7 +15,7 @@ import {
 } from "./cpu/jit";
 import { jitDecode } from "./cpu/decode";
 import { tlbInit, tlbFlushAll, setPhysWindow, probeFill } from "./mmu/tlb";
-import { dcacheFlush } from "./cpu/dcache";
+import { dcacheFlush, dcacheCheck } from "./cpu/dcache";
 import { run as cpuRun, jitExec } from "./cpu/run";
 import { optableInit } from "./cpu/optable";
 import { trapFlagChanged } from "./cpu/control";
@@ -93,6 +93,8 @@ export function set_phys_window(base: u32, limit: u32): void {
 
 export function tlb_flush(): void { tlbFlushAll(); }
 export function dcache_flush(): void { dcacheFlush(); jitFlush(); } // (the host rewrote memory: compiled code too)
+// Tests: live decoded-cache entries that the index does not name (cpu/dcache.ts dcacheCheck; 0 when consistent).
+export function dcache_check(): i32 { return dcacheCheck(); }
 export function flags_sync(): void { flagsSync(); }
 
 // Execute up to `budget` instructions; returns EXIT_* (memmap.ts).

@@ -24,6 +24,8 @@ export interface CoreExports {
   set_phys_window(base: number, limit: number): void;
   tlb_flush(): void;
   dcache_flush(): void;
+  /** Tests: live decoded-cache entries the index does not name (0 when consistent: assembly/cpu/dcache.ts). */
+  dcache_check(): number;
   flags_sync(): void;
   run(budget: number): number;
   jit_config(mode: number, threshold: number): void;
@@ -133,7 +135,8 @@ export interface CoreExports {
 export const CORE_EXPORTS = {
   core_abi_version: ">i", init: ">", heap_end: ">i", cpu_reset_flat: "ii>", cpu_state_changed: ">",
   set_phys_window: "ii>",
-  tlb_flush: ">", dcache_flush: ">", flags_sync: ">", run: "i>i", jit_config: "ii>", jit_entries: "i>",
+  tlb_flush: ">", dcache_flush: ">", dcache_check: ">i", flags_sync: ">", run: "i>i", jit_config: "ii>",
+  jit_entries: "i>",
   jit_flush: ">", jit_decode: "Ii>i", jit_install: "iiiiii>i", jit_regions: ">i", jit_current: "ii>i",
   jit_reserve: "iii>",
   jit_page_gen: "i>i", jit_mode: ">i", jit_cond: "iiiIIIi>i", jit_rd: "Ii>i", jit_wr: "Ii>i", jit_str: "i>i",

@@ -58,6 +58,9 @@ function lockstep(
   const ka = a.bytes().subarray(ma + STACK - 0x1000, ma + STACK),
     kb = b.bytes().subarray(mb + STACK - 0x1000, mb + STACK);
   assert.ok(Buffer.compare(ka, kb) === 0, `${what}: stacks differ`);
+  // every live decoded-cache entry is named by the index (assembly/cpu/dcache.ts), after self-modifying code too
+  assert.is(a.x.dcache_check(), 0, `${what}: decoded cache`);
+  assert.is(b.x.dcache_check(), 0, `${what}: decoded cache (interpreter)`);
   return a.jit ? a.jit.stats().insns : 0;
 }
 

@@ -137,3 +137,18 @@ export function dcacheInvalidate(host: i32, size: i32): void {
     if (slotMay(s1, a)) { const e = dcacheSlotEntry(s1); if (load<i32>(e) == a) store<i32>(e, 0); }
   }
 }
+
+// Tests (core export dcache_check): the entries whose tag is not 0 and that no slot of their pair names as live
+// (the invariant above; 0 when it holds).
+export function dcacheCheck(): i32 {
+  let bad = 0;
+  for (let i = 1; i < DC_ENTRIES - 1; i++) {
+    const e = dcacheSlot(i);
+    const h = load<i32>(e);
+    if (h == 0) continue;
+    const v = load<u64>(dcachePair(h));
+    const s0 = v as i32, s1 = (v >>> 32) as i32;
+    if (!(slotMay(s0, h) && dcacheSlotEntry(s0) == e) && !(slotMay(s1, h) && dcacheSlotEntry(s1) == e)) bad++;
+  }
+  return bad;
+}
