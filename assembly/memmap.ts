@@ -170,8 +170,8 @@ export const DCACHE_BASE = 0x200000;
 export const DCACHE_ENTRIES = 65536;
 export const DCACHE_ENTRY_SIZE = 32;
 // The decoded-instruction cache's index (cpu/dcache.ts): DCACHE_INDEX_SLOTS i32 slots in pairs chosen by a host
-// address's low bits (two-way), each naming an entry (its number, a lap, the address's high bits): 1 MiB, after
-// JIT_RANGE (0x3F00000 up to 0x4000000).
+// address's low bits (two-way), each the offset from DCACHE_BASE of an entry (0: none): 1 MiB, after JIT_RANGE
+// (0x3F00000 up to 0x4000000).
 export const DCACHE_INDEX = 0x3f00000;
 export const DCACHE_INDEX_SLOTS = 1 << 18;
 export const CODEMAP_BASE = 0x400000;

@@ -189,12 +189,8 @@ export const MAX_REGION_INSNS = 600;
 export const REGION_PARAMS = [T_I64, T_I32, T_I32];
 
 // The decoded-instruction cache's index (assembly/cpu/dcache.ts: a pair of slots by the host address's low bits
-// names two entries; a slot's low bits are the entry's number, 64-byte entries from DCACHE_BASE).
+// names two entries by their offsets from DCACHE_BASE).
 const DC_PAIR_MASK = MM.DCACHE_INDEX_SLOTS / 2 - 1;
-const DC_ENTRIES = (MM.DCACHE_ENTRIES * MM.DCACHE_ENTRY_SIZE) / 64;
-const DC_NUM_MASK = DC_ENTRIES - 1;
-// A slot packs the entry's number, a lap (2 bits) and the host address's bits above the pair's (dcache.ts).
-if (DC_ENTRIES * 4 !== DC_PAIR_MASK + 1) throw new Error("memmap: the decoded cache's index does not fit its slots");
 
 /**
  * After the write-back of a branch exit (RIP in XIP): when the target's page has an execute translation
@@ -213,12 +209,12 @@ function chainExit(c: Code, mode: number): void {
   // P = the target's host address; I = its decoded-cache entry.
   c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add).mem(Op.i32_load, 0, 2);
   c.get(L_XIP).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).tee(L_P);
-  c.i32(DC_PAIR_MASK).op(Op.i32_and).i32(3).u8(0x74).mem(Op.i32_load, MM.DCACHE_INDEX, 2).i32(DC_NUM_MASK)
-    .op(Op.i32_and).i32(6).u8(0x74).i32(MM.DCACHE_BASE).op(Op.i32_add).set(L_I);
+  c.i32(DC_PAIR_MASK).op(Op.i32_and).i32(3).u8(0x74).mem(Op.i32_load, MM.DCACHE_INDEX, 2).i32(MM.DCACHE_BASE)
+    .op(Op.i32_add).set(L_I);
   // T4 = the target's tag (its host address and the mode); the pair's second slot when the first does not name it
   c.get(L_P).op(Op.i64_extend_i32_u).i64(BigInt(mode) << 32n).op(Op.i64_or).set(L_T4);
   c.get(L_P).i32(DC_PAIR_MASK).op(Op.i32_and).i32(3).u8(0x74).mem(Op.i32_load, MM.DCACHE_INDEX + 4, 2)
-    .i32(DC_NUM_MASK).op(Op.i32_and).i32(6).u8(0x74).i32(MM.DCACHE_BASE).op(Op.i32_add).get(L_I);
+    .i32(MM.DCACHE_BASE).op(Op.i32_add).get(L_I);
   c.get(L_I).mem(Op.i64_load, 0, 3).get(L_T4).op(Op.i64_ne).op(Op.select).set(L_I);
   c.get(L_I).mem(Op.i64_load, 0, 3).get(L_T4).op(Op.i64_eq);
   c.get(L_I).mem(Op.i32_load8_u, 32, 0).i32(F.JIT).op(Op.i32_eq).op(Op.i32_and);
