@@ -8,7 +8,7 @@ import { guestPath } from "./lib/pvrun";
 import { join } from "node:path";
 import { linuxDomain, type LinuxDomain } from "./lib/linux";
 import { saveDomain, restoreDomain } from "../host/save/save";
-import { DS_RUNNING, DS_SHUTDOWN, V_FIFO_CB } from "../assembly/records";
+import { DS_RUNNING, DS_SHUTDOWN, V_FIFO_CB, VF_ONLINE } from "../assembly/records";
 
 async function runSmp(
   bits: 32 | 64, vcpus: number, role = "n"
@@ -186,7 +186,7 @@ test("Debian's Linux with vcpus=4 has four CPUs; xm vcpu-set 2 takes two down, v
     if (step === 0 && vm4.out.includes("vcpu-set: ready")) { step = 1; h.setVcpusOnline(dom.domid, 2); }
     if (step === 1 && vm4.out.includes("set 2:")) {
       step = 2;
-      downFlags = [0, 1, 2, 3].map((v) => h.core.x.hv_vcpu_flags(dom.domid, v) & 1);
+      downFlags = [0, 1, 2, 3].map((v) => h.core.x.hv_vcpu_flags(dom.domid, v) & VF_ONLINE);
       h.setVcpusOnline(dom.domid, 4);
     }
     return h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000;
@@ -227,7 +227,7 @@ test("Debian's Linux with maxvcpus=4, vcpus=2: two CPUs online, xm vcpu-set 3 le
   await h.runUntil(() => {
     if (!set && vmx.out.includes("start:")) {
       set = true;
-      flags = [0, 1, 2, 3].map((v) => h.core.x.hv_vcpu_flags(dom.domid, v) & 1);
+      flags = [0, 1, 2, 3].map((v) => h.core.x.hv_vcpu_flags(dom.domid, v) & VF_ONLINE);
       h.setVcpusOnline(dom.domid, 3);
     }
     return h.state(dom.domid) !== DS_RUNNING || Date.now() - t0 > 400000;

@@ -16,6 +16,7 @@ import { NetBack, type VifSpec } from "../devices/net/netback";
 import { ConsoleBack } from "../devices/console/consback";
 import { Bridge } from "../devices/net/bridge";
 import { randomMac, validateMac, normalizeMac } from "../xend/mac";
+import { VF_ONLINE } from "../../assembly/records";
 
 /** The bridge's way out to the host's network, what XenHost and its users call of it (the user-mode
  * NAT, devices/net/nat.ts, plugged in by the Node entry points: enableNat). */
@@ -190,7 +191,7 @@ export class XenHost {
     populateDomain(this.store, d, name, {
       memoryKb: memoryMiB * 1024, maxMemKb: memoryMiB * 1024, vcpus,
       // Each vCPU's availability as the guest left it (a vCPU taken down by `xm vcpu-set` stays down).
-      vcpuOnline: Array.from({ length: vcpus }, (_, i) => (x.hv_vcpu_flags(d, i) & 1) !== 0),
+      vcpuOnline: this.vcpusUp(d),
       storeMfn: storeMa / 4096, storePort, consoleRef: consoleMa / 4096, consolePort,
     });
     for (const [p, v] of a.nodes) this.store.write(`/local/domain/${d}/${p}`, v, [{ domid: d, perm: "n" }]);
@@ -203,7 +204,6 @@ export class XenHost {
     return h;
   }
 
-  /** Serve xenstore rings and backends after a run slice. */
   /** `xm vcpu-set`: vCPUs 0..n-1 of domain `d` available to it, the others not (its xenstore cpu/N/availability);
    * n from 1 to its number of vCPUs (xl's maxvcpus, here the `vcpus` it was built with). */
   setVcpusOnline(d: number, n: number): void {
@@ -215,6 +215,14 @@ export class XenHost {
     writeVcpuAvailability(this.store, d, Array.from({ length: max }, (_, i) => i < n));
   }
 
+  /** Each vCPU of domain `d`: whether it is up in the hypervisor (VF_ONLINE; not taken down, or never brought up, by
+   *  the guest). */
+  vcpusUp(d: number): boolean[] {
+    const x = this.core.x;
+    return Array.from({ length: x.hv_domain_vcpus(d) }, (_, i) => (x.hv_vcpu_flags(d, i) & VF_ONLINE) !== 0);
+  }
+
+  /** Serve xenstore rings and backends after a run slice. */
   serviceDevices(): void {
     const x = this.core.x;
     for (const d of this.domains.values()) {

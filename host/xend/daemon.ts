@@ -24,7 +24,7 @@ import { Framer } from "../devices/xenstore/wire";
 import { hotplugRequest, HotplugRequest } from "./hotplug";
 import { suspendTimeoutMs } from "./env";
 import {
-  DS_RUNNING, DS_SHUTDOWN, SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_crash, VF_ONLINE
+  DS_RUNNING, DS_SHUTDOWN, SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_crash, VF_ONLINE, VF_BLOCKED, VF_POLLING
 } from "../../assembly/records";
 import { readRegular } from "./files";
 import { validateToolstack, checkPaths, ToolstackRecord } from "./incoming";
@@ -235,10 +235,7 @@ export class Xend {
   /** The vCPUs of domain `id` that are up (not taken down, or never brought up, by the guest): `xm list`'s VCPUs
    *  column, as xl's (libxl's vcpu_online); `xm vcpu-list` shows each, `xm list -l` the domain's maximum. */
   private vcpusUp(id: number): number {
-    const x = this.host.core.x;
-    let n = 0;
-    for (let v = 0; v < x.hv_domain_vcpus(id); v++) if ((x.hv_vcpu_flags(id, v) & VF_ONLINE) !== 0) n++;
-    return n;
+    return this.host.vcpusUp(id).filter((up) => up).length;
   }
 
   private stateLetters(id: number): string {
@@ -539,7 +536,7 @@ export class Xend {
           const dst = this.stateLetters(id);
           for (let v = 0; v < x.hv_domain_vcpus(id); v++) {
             const f = x.hv_vcpu_flags(id, v), live = this.host.state(id) === DS_RUNNING;
-            const online = (f & VF_ONLINE) !== 0, blocked = (f & 10) !== 0;
+            const online = (f & VF_ONLINE) !== 0, blocked = (f & (VF_BLOCKED | VF_POLLING)) !== 0;
             const state = (live && online && !blocked && dst[2] !== "p" ? "r" : "-")
               + (live && online && blocked ? "b" : "-") + (!online || dst[2] === "p" ? "p" : "-");
             out.push({ name: d.cfg.name, id, vcpu: v, state, cpuSeconds: Number(x.hv_vcpu_running_ns(id, v)) / 1e9 });
