@@ -5,12 +5,13 @@
 //   0x0010_0000                 CPU_STATE: the running vCPU's architectural state (layout: CPU_* offsets)
 //   0x0010_1000                 SCRATCH: bounce buffer for page-crossing accesses and host mailboxes
 //   0x0011_0000                 TLB: software TLB (tags, host addresses)
-//   0x0020_0000                 DCACHE: decoded-instruction cache (its index: DCACHE_INDEX, below)
+//   0x0020_0000 .. 0x003F_FFFF  (unused)
 //   0x0040_0000                 CODEMAP: one byte per 4 KiB machine page: 1 = decoded code lives there
 //   0x0050_0000 .. 0x03FF_FFFF  hypervisor tables (frame table: issue 3; vCPUs; log-dirty bitmap)
 //   0x0400_0000 .. 0x051F_FFFF  hypervisor tables sized by MAX_DOMAINS (event channels, domains)
 //   0x0520_0000 .. 0x055F_FFFF  FRAME_PREV: the frame table's back links (each domain's list of its frames)
-//   0x0560_0000 ..              MACHINE memory: guest frames (machine address == linear address), up to
+//   0x0560_0000 .. 0x05FF_FFFF  DCACHE: decoded-instruction cache (8 MiB), then its index (DCACHE_INDEX, 2 MiB)
+//   0x0600_0000 ..              MACHINE memory: guest frames (machine address == linear address), up to
 //                               4 GiB less 64 KiB (domain/frames.ts FRAMES_LIMIT; NO_HOST below)
 
 // Host addresses (the linear-memory address of a guest byte: mmu/tlb.ts xlate, fetchHost ...) cover all
@@ -166,14 +167,15 @@ export const TLB_ENTRIES = 4096; //  GLOBAL u8 @0x1C000; tag = (linear page numb
 export const TLB_BANKS = 7; // banks of TLB_BANK_SIZE bytes each from TLB_BASE (one per recently run vCPU),
 export const TLB_BANK_SIZE = 0x1e000; // up to 0x1D2000, below OPTABLE_BASE
 export const OPTABLE_BASE = 0x1f0000; // 2 KiB: decode attributes per opcode id (cpu/optable.ts)
-export const DCACHE_BASE = 0x200000;
-export const DCACHE_ENTRIES = 65536;
-export const DCACHE_ENTRY_SIZE = 32;
-// The decoded-instruction cache's index (cpu/dcache.ts): DCACHE_INDEX_SLOTS i32 slots in pairs chosen by a host
-// address's low bits (two-way), each the offset from DCACHE_BASE of an entry (0: none): 1 MiB, after JIT_RANGE
-// (0x3F00000 up to 0x4000000).
-export const DCACHE_INDEX = 0x3f00000;
-export const DCACHE_INDEX_SLOTS = 1 << 18;
+// The decoded-instruction cache (cpu/dcache.ts): an arena of DCACHE_ENTRIES entries of DCACHE_ENTRY_SIZE bytes
+// (8 MiB), just below machine memory.
+export const DCACHE_BASE = 0x5600000;
+export const DCACHE_ENTRIES = 131072;
+export const DCACHE_ENTRY_SIZE = 64;
+// Its index: DCACHE_INDEX_SLOTS i32 slots in pairs chosen by a host address's low bits (two-way), each the offset
+// from DCACHE_BASE of an entry (0: none): 2 MiB, after the arena (0x5E00000 up to 0x6000000).
+export const DCACHE_INDEX = 0x5e00000;
+export const DCACHE_INDEX_SLOTS = 1 << 19;
 export const CODEMAP_BASE = 0x400000;
 export const HV_BASE = 0x500000;
 // Hypervisor region layout (docs/HYPERVISOR.md).
@@ -201,6 +203,10 @@ export const MAPTRACK_ENTRIES = 4096;
 // JIT_MAP_ENTRIES records of 16 bytes: host i32 (0 = empty), mode i32, table index i32, page generation u32
 export const JIT_MAP = 0x650000;
 export const JIT_MAP_ENTRIES = 32768; // (512 KiB, up to 0x6D0000)
+// A record's first slot: (host * JIT_MAP_HASH_HOST + mode * JIT_MAP_HASH_MODE) (u32, wrapping) >>> 17, then the next
+// ones (open addressing): cpu/jit.ts slot(), and the chain probe of compiled code (host/jit/translate.ts chainExit).
+export const JIT_MAP_HASH_HOST = -1640531535; // 0x9E3779B1 as i32
+export const JIT_MAP_HASH_MODE = -2048144789; // 0x85EBCA6B as i32
 // A filter of the host addresses that have had a region since the last flush, one bit per address's low 20 bits
 // (1M bits: 128 KiB, up to 0x6F0000): a decoded-cache fill whose bit is clear has no region, without a JIT_MAP
 // lookup (cpu/jit.ts jitMark).
@@ -266,5 +272,5 @@ export const JIT_RANGE = 0x3d00000; // 2 MiB
 // what it owns, not a scan of the frame table: the forward link is the frame record's +12 (domain/frames.ts),
 // the back link a u32 per frame here (4 MiB for all 4 GiB), the head in the domain record (D_PAGE_HEAD).
 export const FRAME_PREV = 0x5200000;
-export const MACHINE_BASE = 0x5600000; // first byte of machine memory given to guests (86 MiB)
+export const MACHINE_BASE = 0x6000000; // first byte of machine memory given to guests (96 MiB)
 export const WASM_PAGE = 65536;

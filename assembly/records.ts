@@ -7,8 +7,9 @@
 // 2: typed save records (saverec.ts; hv_save_*_record, hv_restore_check); 3: machine memory from 86 MiB, each domain's
 // frame list (D_PAGE_HEAD, hv_frames_listed); 4: perf_counter (assembly/perf.ts); 5: the decoded cache's index
 // (memmap DCACHE_INDEX) moved JIT_IO and JIT_REQ; the domain record's watchdogs (D_WDOG_*); 6: dcache_check (tests:
-// the decoded cache's index names every live entry)
-export const CORE_ABI_VERSION = 6;
+// the decoded cache's index names every live entry); 7: the decoded cache 8 MiB below machine memory, which starts at
+// 96 MiB (memmap DCACHE_*, MACHINE_BASE)
+export const CORE_ABI_VERSION = 7;
 
 // ---- domain record (DOMAIN_SIZE bytes at DOMAIN_TABLE + domid * DOMAIN_SIZE: hv_domain_addr) ----
 export const D_STATE = 0; // u32 DS_*

@@ -3,11 +3,11 @@
 // records the CPU mode it was decoded in. Instructions that cross a page are not cached (their second
 // page may be remapped). Writes to pages holding code (mmu/tlb.ts CODEMAP) call dcacheInvalidate.
 //
-// The DCACHE region of memmap.ts (DCACHE_ENTRIES * DCACHE_ENTRY_SIZE bytes) is used here as an arena of
-// DC_ENTRIES entries of DC_ENTRY_SIZE = 64 bytes (half as many, twice as big as memmap.ts says), filled in
-// the order instructions are decoded, at a cursor that goes round the arena (first in, first out): the
-// instructions of a block that run one after the other are decoded one after the other, so that the
-// entry of the next instruction is the next entry, which the run loop (cpu/run.ts) tries before the
+// The DCACHE region of memmap.ts is an arena of DC_ENTRIES entries of DC_ENTRY_SIZE = 64 bytes (8 MiB: the
+// Debian system's lukewarm code, kernel, Apache and PostgreSQL, outgrew 2 MiB, refilled once per four to eight
+// interpreted instructions), filled in the order instructions are decoded, at a cursor that goes round the
+// arena (first in, first out): the instructions of a block that run one after the other are decoded one after the
+// other, so that the entry of the next instruction is the next entry, which the run loop (cpu/run.ts) tries before the
 // index (one host cache line per block rather than one per instruction, and the lines in order, which
 // the host's prefetcher follows). The arena's first and last entries are never filled (their tags stay
 // 0): the index's empty slot names the first, and the last is what follows the last filled one.
@@ -21,17 +21,23 @@
 //   +12 u8 mod  +13 u8 reg  +14 u8 rm  +15 i8 base  +16 i8 index  +17 u8 scale | rip-rel << 4 | default seg << 5
 //   +18 u16 imm2  +20 i32 displacement  +24 u64 immediate
 //   +32..+55 the fast-path form of the instruction (cpu/fast.ts: F_* id and pre-computed operands)
-//   +56 u16 opcode id  +58 u8 length  +60 u16 visits as a block start (cpu/jit.ts)
+//   +56 u16 opcode id  +58 u8 length  +60 u16 visits as a block start (cpu/jit.ts)  +62 u16 the heat window of
+//   the first of them (dcFills >> HEAT_WINDOW_SHIFT)
 import { DCACHE_BASE, DCACHE_ENTRIES, DCACHE_ENTRY_SIZE, DCACHE_INDEX, DCACHE_INDEX_SLOTS } from "../memmap";
 import { jitPagesWritten } from "./jitpages";
 import { perfInc, PC_DCACHE_INVAL } from "../perf";
 
-export const DC_ENTRY_SIZE = 64;
-export const DC_ENTRIES = (DCACHE_ENTRIES * DCACHE_ENTRY_SIZE) / DC_ENTRY_SIZE;
+export const DC_ENTRY_SIZE = DCACHE_ENTRY_SIZE;
+export const DC_ENTRIES = DCACHE_ENTRIES;
 export const DC_PAIR_MASK = (DCACHE_INDEX_SLOTS >> 1) - 1;
 const DC_FIRST = DCACHE_BASE + DC_ENTRY_SIZE; // the first entry filled (DCACHE_BASE: the empty slot's entry)
 const DC_LAST = DCACHE_BASE + (DC_ENTRIES - 2) * DC_ENTRY_SIZE; // the last one filled
 let cursor = DC_FIRST; // the next entry to fill
+// Fills since start. An entry's heat (cpu/jit.ts jitHeat) counts its visits over at most two windows of
+// 1 << HEAT_WINDOW_SHIFT fills (32768: the whole life of an entry in the 2 MiB arena this was before), not over
+// the entry's life, so that the larger arena keeps more code decoded without making all of it hot.
+export let dcFills: u32 = 0;
+export const HEAT_WINDOW_SHIFT = 15;
 
 // The index's pair of slots for host address `host`.
 @inline export function dcachePair(host: i32): i32 {
@@ -63,6 +69,7 @@ let cursor = DC_FIRST; // the next entry to fill
 // caller writes its tag (store_entry).
 export function dcacheVictim(host: i32): i32 {
   const c = cursor;
+  dcFills++;
   cursor = c == DC_LAST ? DC_FIRST : c + DC_ENTRY_SIZE;
   const off = c - DCACHE_BASE;
   // (The pair that named the entry overwritten may go on naming it: a pair's slot is only a hint, the tag

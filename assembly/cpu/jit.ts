@@ -7,16 +7,17 @@
 // as the F_JIT form of its entry instruction's decoded-cache entry (+44 generation, +52 table index).
 //
 // Heat: each decoded-cache entry that starts a block (the target or fall-through of a control transfer,
-// or the instruction after one the general path ran) counts its visits at +60; at the threshold, its
+// or the instruction after one the general path ran) counts its visits at +60 (those of the last 32768 to 65536
+// fills of the decoded cache: cpu/dcache.ts HEAT_WINDOW_SHIFT); at the threshold, its
 // address joins the request queue (JIT_REQ), which the host compiles when run() ends (one module for the
 // batch). Every write to a code page (dcacheInvalidate) moves that page's generation on: a region whose
 // page changed is dropped when next entered, and a compile result for a page written meanwhile is refused.
 import {
   JIT_MAP, JIT_MAP_ENTRIES, JIT_RANGE, JIT_IO, JIO_STATS, JSTAT_REQUESTS, JSTAT_INVALIDATIONS, JIT_REQ, JIT_REQ_MAX,
-  JIT_PAGEGEN, JIT_ENTRY_FILTER, JIT_ENTRY_FILTER_BITS,
+  JIT_PAGEGEN, JIT_ENTRY_FILTER, JIT_ENTRY_FILTER_BITS, JIT_MAP_HASH_HOST, JIT_MAP_HASH_MODE,
 } from "../memmap";
 
-import { dcacheFind, dcacheKey, dcacheSlot, DC_ENTRIES } from "./dcache";
+import { dcacheFind, dcacheKey, dcacheSlot, DC_ENTRIES, dcFills, HEAT_WINDOW_SHIFT } from "./dcache";
 import { pageGen, jitStat, jitPagesWritten } from "./jitpages";
 export { pageGen, jitStat, jitPagesWritten };
 
@@ -41,7 +42,8 @@ export function jitConfig(m: i32, threshold: i32): void {
 }
 
 @inline function slot(host: i32, mode: i32): i32 {
-  return ((((host as u32) >> 0) * 0x9e3779b1 + (mode as u32) * 0x85ebca6b) >> 17) as i32 & (JIT_MAP_ENTRIES - 1);
+  return ((((host as u32) * (JIT_MAP_HASH_HOST as u32)) + (mode as u32) * (JIT_MAP_HASH_MODE as u32)) >> 17) as i32
+    & (JIT_MAP_ENTRIES - 1);
 }
 
 // The entry filter's bit of a region's host address (memmap.ts JIT_ENTRY_FILTER): set for every region installed
@@ -93,7 +95,11 @@ export function jitFlush(): void {
 // A block-starting entry `e` (instruction at `lin`, host address `host`) was reached. (With force, the
 // request is compiled at once and `e` is F_JIT when this returns.)
 export function jitHeat(e: i32, lin: u64, host: i32, mode: i32): void {
-  const h = (load<u16>(e, 60) as i32) + 1;
+  const now = (dcFills >>> HEAT_WINDOW_SHIFT) & 0xffff;
+  let h = load<u16>(e, 60) as i32;
+  if (h != 0 && ((now - (load<u16>(e, 62) as i32)) & 0xffff) > 1) h = 0; // visits from an older window
+  if (h == 0) store<u16>(e, now as u16, 62);
+  h++;
   if (h < jitThreshold) { store<u16>(e, h as u16, 60); return; }
   store<u16>(e, 0, 60);
   const r0 = find(host, mode);

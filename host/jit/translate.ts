@@ -188,16 +188,15 @@ const LOCALS = [
 export const MAX_REGION_INSNS = 600;
 export const REGION_PARAMS = [T_I64, T_I32, T_I32];
 
-// The decoded-instruction cache's index (assembly/cpu/dcache.ts: a pair of slots by the host address's low bits
-// names two entries by their offsets from DCACHE_BASE).
-const DC_PAIR_MASK = MM.DCACHE_INDEX_SLOTS / 2 - 1;
-
 /**
  * After the write-back of a branch exit (RIP in XIP): when the target's page has an execute translation
- * in the TLB bank in use and the decoded-cache entry of its host address is a current region of the same
- * mode (F_JIT, page generation unchanged), tail-call it with the count so far, as the run loop would
- * have entered it next (cpu/run.ts F_JIT: the same checks), through the chain dispatcher (wasm.ts
- * chainModule) with its table index. Otherwise return to the run loop.
+ * in the TLB bank in use and the JIT's map (assembly/cpu/jit.ts JIT_MAP) has a current region for its host
+ * address and mode (page generation unchanged, a table index), tail-call it with the count so far, as the
+ * run loop would have entered it next, through the chain dispatcher (wasm.ts chainModule) with its table
+ * index. Otherwise return to the run loop. The map is probed at the slot its hash (jit.ts slot()) gives and
+ * the one after (its open addressing puts a key that collided there); a key further on is not chained.
+ * (The probe read the decoded-instruction cache's index and entry before: two host cache lines in 10 MiB of
+ * tables since the cache grew to 8 MiB, against one in the map's 512 KiB.)
  */
 function chainExit(c: Code, mode: number): void {
   c.get(L_XR).i32(MM.JEXIT_BRANCH).op(Op.i32_eq).get(L_N).get(L_BUDGET).op(Op.i32_lt_s).op(Op.i32_and).if_();
@@ -206,25 +205,27 @@ function chainExit(c: Code, mode: number): void {
   c.get(L_I).i32(3).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_XTAG, 2).op(Op.i32_add).mem(Op.i64_load, 0, 3);
   c.get(L_XIP).i64(12).op(Op.i64_shr_u).i64(1).op(Op.i64_shl).i32(0).mem(Op.i64_load, MM.JIT_IO + MM.JIO_TAGBASE, 3)
     .op(Op.i64_or).op(Op.i64_eq).if_();
-  // P = the target's host address; I = its decoded-cache entry.
+  // P = the target's host address; I = its map record: the hash's slot, or the next one when that is another key's.
   c.get(L_I).i32(2).u8(0x74).i32(0).mem(Op.i32_load, MM.JIT_IO + MM.JIO_HOST, 2).op(Op.i32_add).mem(Op.i32_load, 0, 2);
   c.get(L_XIP).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).op(Op.i32_add).tee(L_P);
-  c.i32(DC_PAIR_MASK).op(Op.i32_and).i32(3).u8(0x74).mem(Op.i32_load, MM.DCACHE_INDEX, 2).i32(MM.DCACHE_BASE)
-    .op(Op.i32_add).set(L_I);
-  // T4 = the target's tag (its host address and the mode); the pair's second slot when the first does not name it
-  c.get(L_P).op(Op.i64_extend_i32_u).i64(BigInt(mode) << 32n).op(Op.i64_or).set(L_T4);
-  c.get(L_P).i32(DC_PAIR_MASK).op(Op.i32_and).i32(3).u8(0x74).mem(Op.i32_load, MM.DCACHE_INDEX + 4, 2)
-    .i32(MM.DCACHE_BASE).op(Op.i32_add).get(L_I);
-  c.get(L_I).mem(Op.i64_load, 0, 3).get(L_T4).op(Op.i64_ne).op(Op.select).set(L_I);
-  c.get(L_I).mem(Op.i64_load, 0, 3).get(L_T4).op(Op.i64_eq);
-  c.get(L_I).mem(Op.i32_load8_u, 32, 0).i32(F.JIT).op(Op.i32_eq).op(Op.i32_and);
-  c.get(L_I).mem(Op.i32_load, 44, 2);
-  c.get(L_P).i32(12).u8(0x76 /* i32.shr_u */).i32(2).u8(0x74).mem(Op.i32_load, MM.JIT_PAGEGEN, 2).op(Op.i32_eq)
+  c.i32(MM.JIT_MAP_HASH_HOST).op(Op.i32_mul).i32(Math.imul(mode, MM.JIT_MAP_HASH_MODE)).op(Op.i32_add).i32(17)
+    .op(Op.i32_shr_u)
+    .i32(MM.JIT_MAP_ENTRIES - 1).op(Op.i32_and).i32(4).op(Op.i32_shl).i32(MM.JIT_MAP).op(Op.i32_add).tee(L_I);
+  c.get(L_I).i32(16 - MM.JIT_MAP).op(Op.i32_add).i32((MM.JIT_MAP_ENTRIES - 1) << 4).op(Op.i32_and).i32(MM.JIT_MAP)
+    .op(Op.i32_add);
+  c.get(L_I).mem(Op.i32_load, 0, 2).get(L_P).op(Op.i32_eq).get(L_I).mem(Op.i32_load, 4, 2).i32(mode).op(Op.i32_eq)
+    .op(Op.i32_and).op(Op.select).set(L_I);
+  // the record is (P, mode), of the page's current generation, with a region (table index >= 0)
+  c.get(L_I).mem(Op.i32_load, 0, 2).get(L_P).op(Op.i32_eq);
+  c.get(L_I).mem(Op.i32_load, 4, 2).i32(mode).op(Op.i32_eq).op(Op.i32_and);
+  c.get(L_I).mem(Op.i32_load, 8, 2).i32(0).op(Op.i32_ge_s).op(Op.i32_and);
+  c.get(L_I).mem(Op.i32_load, 12, 2);
+  c.get(L_P).i32(12).op(Op.i32_shr_u).i32(2).op(Op.i32_shl).mem(Op.i32_load, MM.JIT_PAGEGEN, 2).op(Op.i32_eq)
     .op(Op.i32_and);
   c.if_();
   const st = MM.JIT_IO + MM.JIO_STATS + MM.JSTAT_CHAINS * 8;
   c.i32(0).i32(0).mem(Op.i64_load, st, 3).i64(1).op(Op.i64_add).mem(Op.i64_store, st, 3);
-  c.get(L_XIP).get(L_BUDGET).get(L_N).get(L_I).mem(Op.i32_load, 52, 2);
+  c.get(L_XIP).get(L_BUDGET).get(L_N).get(L_I).mem(Op.i32_load, 8, 2);
   c.u8(0x12 /* return_call */).uleb(FN_CHAIN);
   c.end();
   c.end();
